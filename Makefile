@@ -1,0 +1,162 @@
+# usgc build. `make` builds the libraries and tools; `make run` the demo; `make test` everything
+# tests; `make bench` the benchmarks. Checked builds (`make debug|asan|ubsan|tsan`) build the same
+# tree with other flags into build-<mode>/ and run the tests there.
+#
+# Sources are found by folder, so a new file in a layer joins the build without editing this file:
+#   kernel_iface/ numa/ alloc/ ...   -> libusgc.a, libusgc.so
+#   alloc/preload/*.cpp              -> only in libusgc_preload.so (the malloc-family interposition)
+#   tests/<layer>/*.cpp              -> build/tests/unit_tests (GoogleTest)
+#   tests/preload/*.cpp              -> build/tests/preload_tests, run under LD_PRELOAD
+#   bench/*.cpp                      -> build/bench/<name>
+#   tools/<name>.cpp                 -> build/<name>
+
+MODE      ?= release
+BUILD     ?= build$(if $(filter release,$(MODE)),,-$(MODE))
+CXX       ?= g++
+CC        ?= gcc
+PREFIX    ?= /usr/local
+
+# Layers in dependency order (kernel_iface <- numa <- alloc <- safepoint <- gc <- runtime).
+LAYERS    := kernel_iface numa alloc safepoint gc runtime
+LIB_SRCS  := $(foreach d,$(LAYERS),$(wildcard $(d)/*.cpp) $(wildcard $(d)/*.S))
+PRELOAD_SRCS := $(wildcard alloc/preload/*.cpp)
+UNIT_TEST_SRCS := $(foreach d,$(LAYERS),$(wildcard tests/$(d)/*.cpp))
+PRELOAD_TEST_SRCS := $(wildcard tests/preload/*.cpp)
+BENCH_SRCS := $(wildcard bench/*.cpp)
+TOOL_SRCS  := $(wildcard tools/*.cpp)
+# Plain programs (no usgc linked) that tests and benchmarks run under LD_PRELOAD.
+PROGRAM_SRCS := $(wildcard tests/preload/programs/*.cpp)
+
+WARNINGS  := -Wall -Wextra -Wno-missing-field-initializers
+CPPFLAGS  += -I. -Iinclude -MMD -MP
+# The allocator must never have its own malloc/free calls turned into builtins (gcc fuses
+# malloc+memset into calloc, which would recurse into usgc_calloc).
+NOBUILTIN := -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free
+BASEFLAGS := -std=c++20 -fPIC -g $(WARNINGS) -pthread
+
+ifeq ($(MODE),release)
+  OPTFLAGS := -O2 -DNDEBUG
+else ifeq ($(MODE),debug)
+  OPTFLAGS := -O0 -DUSGC_DEBUG=1
+else ifeq ($(MODE),asan)
+  OPTFLAGS := -O1 -DUSGC_DEBUG=1 -fsanitize=address -fno-omit-frame-pointer
+  SANFLAGS := -fsanitize=address
+else ifeq ($(MODE),ubsan)
+  OPTFLAGS := -O1 -DUSGC_DEBUG=1 -fsanitize=undefined -fno-sanitize-recover=undefined
+  SANFLAGS := -fsanitize=undefined
+else ifeq ($(MODE),tsan)
+  OPTFLAGS := -O1 -DUSGC_DEBUG=1 -fsanitize=thread
+  SANFLAGS := -fsanitize=thread
+else
+  $(error unknown MODE=$(MODE): use release, debug, asan, ubsan or tsan)
+endif
+
+CXXFLAGS  ?=
+CXXFLAGS  += $(BASEFLAGS) $(OPTFLAGS)
+LIBFLAGS  := $(NOBUILTIN) -fvisibility=hidden
+LDLIBS    := -luring -lnuma -pthread -ldl
+GTEST_LIBS := -lgtest -lgtest_main -pthread
+
+LIB_OBJS      := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
+PRELOAD_OBJS  := $(patsubst %,$(BUILD)/obj/%.o,$(PRELOAD_SRCS))
+UNIT_TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(UNIT_TEST_SRCS))
+PRELOAD_TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(PRELOAD_TEST_SRCS))
+BENCH_BINS    := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRCS))
+TOOL_BINS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
+PROGRAM_BINS  := $(patsubst tests/preload/programs/%.cpp,$(BUILD)/programs/%,$(PROGRAM_SRCS))
+
+STATIC_LIB  := $(BUILD)/libusgc.a
+SHARED_LIB  := $(BUILD)/libusgc.so
+PRELOAD_LIB := $(BUILD)/libusgc_preload.so
+UNIT_TESTS  := $(BUILD)/tests/unit_tests
+PRELOAD_TESTS := $(BUILD)/tests/preload_tests
+
+.PHONY: all libs tools tests bench-bins deps run test bench install clean format \
+        debug asan ubsan tsan check-checked
+
+all: libs tools
+libs: $(STATIC_LIB) $(SHARED_LIB) $(PRELOAD_LIB)
+tools: $(TOOL_BINS)
+tests: $(UNIT_TESTS) $(PRELOAD_TESTS) $(PROGRAM_BINS)
+bench-bins: $(BENCH_BINS) $(PROGRAM_BINS)
+
+# Build dependencies, installed by the project itself (checks first, apt-get only what is missing).
+# Make-level guard: runs at most once per make invocation, before anything compiles.
+DEPS_STAMP := $(BUILD)/.deps-checked
+$(DEPS_STAMP): tools/install-deps.sh
+	@mkdir -p $(@D)
+	@bash tools/install-deps.sh
+	@touch $@
+deps: $(DEPS_STAMP)
+
+# Library objects: hidden visibility, no malloc builtins.
+$(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(if $(filter tests/% bench/% tools/%,$<),,$(LIBFLAGS)) -c $< -o $@
+
+$(BUILD)/obj/%.S.o: %.S | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS)
+	$(CXX) -shared $(SANFLAGS) -Wl,-soname,libusgc.so -o $@ $^ $(LDLIBS)
+
+# The preload library holds the whole allocator plus the interposed malloc family and C++
+# operators. -z nodelete: it must never be unloaded while blocks it owns are alive.
+$(PRELOAD_LIB): $(LIB_OBJS) $(PRELOAD_OBJS)
+	$(CXX) -shared $(SANFLAGS) -Wl,-soname,libusgc_preload.so -Wl,-z,nodelete -o $@ $^ $(LDLIBS)
+
+$(UNIT_TESTS): $(UNIT_TEST_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(SANFLAGS) -o $@ $(UNIT_TEST_OBJS) $(STATIC_LIB) $(LDLIBS) $(GTEST_LIBS) -lseccomp
+
+# Preload tests link nothing of usgc: they run as an ordinary program under LD_PRELOAD.
+$(PRELOAD_TESTS): $(PRELOAD_TEST_OBJS)
+	@mkdir -p $(@D)
+	$(CXX) $(SANFLAGS) -o $@ $^ $(GTEST_LIBS) -ldl
+
+$(BUILD)/programs/%: $(BUILD)/obj/tests/preload/programs/%.cpp.o
+	@mkdir -p $(@D)
+	$(CXX) $(SANFLAGS) -o $@ $< -pthread
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.cpp.o $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.cpp.o $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+# ---- the README's commands ----------------------------------------------------------------
+run: all
+	@$(BUILD)/usgc-demo
+
+test: all tests
+	@BUILD=$(BUILD) MODE=$(MODE) bash tests/run_all.sh
+
+bench: all bench-bins
+	@BUILD=$(BUILD) bash bench/run_all.sh
+
+# ---- checked builds ----------------------------------------------------------------------------
+debug asan ubsan tsan:
+	@$(MAKE) --no-print-directory MODE=$@ test
+
+# ---- install -----------------------------------------------------------------------------------
+install: libs
+	install -d $(DESTDIR)$(PREFIX)/include/usgc $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0644 include/usgc/*.h* $(DESTDIR)$(PREFIX)/include/usgc/
+	install -m 0644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(SHARED_LIB) $(PRELOAD_LIB) $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' tools/usgc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/usgc.pc
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
+
+clean:
+	rm -rf build build-debug build-asan build-ubsan build-tsan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

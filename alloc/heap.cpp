@@ -1,0 +1,617 @@
+// alloc/heap.cpp — the thread heap's slow paths for small and medium objects: refilling the
+// fast path's free lists, page queues, full pages, remote and delayed frees, the decay.
+// See heap.hpp (fast paths, concurrency) and page.hpp (free lists, delayed-free states).
+#include "alloc/heap.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "kernel_iface/clock.hpp"
+#include "kernel_iface/fatal.hpp"
+
+namespace usgc::alloc {
+
+constinit Page g_empty_page{};
+constinit Heap g_empty_heap{};
+constinit thread_local Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
+uintptr_t g_free_marker_key = 0;
+std::atomic<uint64_t> g_heapless_free_count_by_bin[kBinCount];
+std::atomic<uint64_t> g_heapless_remote_free_count{0};
+
+namespace {
+
+constexpr size_t kExtendBytes = 4096;  // a page's free list grows by about one OS page at a time
+
+Block* pointer_of(uintptr_t thread_free) { return reinterpret_cast<Block*>(thread_free & ~kDelayedStateMask); }
+
+bool bin_has_direct_slots(uint32_t bin) { return class_size_of_bin(bin) <= kDirectMaxSize; }
+
+// Points the direct-table slots of `bin` at the first page of its queue.
+void update_direct_slots(Heap* heap, uint32_t bin) {
+  if (!bin_has_direct_slots(bin)) return;
+  Page* page = heap->queues[bin].first != nullptr ? heap->queues[bin].first : &g_empty_page;
+  uint32_t first_slot = bin == 0 ? 0 : direct_slot_of_size(class_size_of_bin(bin - 1) + 1);
+  uint32_t last_slot = direct_slot_of_size(class_size_of_bin(bin));
+  for (uint32_t slot = first_slot; slot <= last_slot; ++slot) heap->direct_pages[slot] = page;
+}
+
+void queue_remove(PageQueue* queue, Page* page) {
+  if (page->prev != nullptr) page->prev->next = page->next; else queue->first = page->next;
+  if (page->next != nullptr) page->next->prev = page->prev; else queue->last = page->prev;
+  page->next = page->prev = nullptr;
+}
+
+void queue_push_front(PageQueue* queue, Page* page) {
+  page->prev = nullptr;
+  page->next = queue->first;
+  if (queue->first != nullptr) queue->first->prev = page; else queue->last = page;
+  queue->first = page;
+}
+
+void queue_push_back(PageQueue* queue, Page* page) {
+  page->next = nullptr;
+  page->prev = queue->last;
+  if (queue->last != nullptr) queue->last->next = page; else queue->first = page;
+  queue->last = page;
+}
+
+void bin_queue_remove(Heap* heap, Page* page) {
+  bool was_first = heap->queues[page->bin].first == page;
+  queue_remove(&heap->queues[page->bin], page);
+  if (was_first) update_direct_slots(heap, page->bin);
+}
+
+void bin_queue_push_front(Heap* heap, Page* page) {
+  queue_push_front(&heap->queues[page->bin], page);
+  update_direct_slots(heap, page->bin);
+}
+
+// Adds about kExtendBytes of never-used blocks to the free list (owner only).
+void page_extend(Page* page) {
+  uint32_t count = static_cast<uint32_t>(kExtendBytes / page->block_size);
+  if (count == 0) count = 1;
+  if (count > page->reserved - page->capacity) count = page->reserved - page->capacity;
+  uint8_t* first = page->start + size_t{page->capacity} * page->block_size;
+  Block* head = page->free_list;
+  // Build back to front so the list runs in address order.
+  for (uint32_t i = count; i-- > 0;) {
+    Block* block = reinterpret_cast<Block*>(first + size_t{i} * page->block_size);
+    block->next = head;
+    block->free_marker = free_marker_of(block);
+    head = block;
+  }
+  page->free_list = head;
+  page->capacity += count;
+}
+
+// Moves a page without free blocks to the full queue. Fails (returns false) if remote frees
+// arrived meanwhile: then the caller collects them. The CAS to kUseDelayed succeeds only while
+// thread_free is empty, so no remote free can slip in unseen.
+bool page_try_to_full(Heap* heap, Page* page) {
+  uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
+  for (;;) {
+    if (pointer_of(thread_free) != nullptr) return false;
+    // Release: a remote freer that sees kUseDelayed (acquire) also sees page->heap.
+    if (page->thread_free.compare_exchange_weak(thread_free, kUseDelayed, std::memory_order_release,
+                                                std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  bin_queue_remove(heap, page);
+  queue_push_back(&heap->full_queue, page);
+  page->slow_free_flags |= kPageInFullQueue;
+  return true;
+}
+
+void page_unfull(Heap* heap, Page* page) {
+  queue_remove(&heap->full_queue, page);
+  page->slow_free_flags &= static_cast<uint8_t>(~kPageInFullQueue);
+  uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
+  // Back to plain remote frees; a kDelayedFreeing freer resets the state itself.
+  while ((thread_free & kDelayedStateMask) == kUseDelayed &&
+         !page->thread_free.compare_exchange_weak(thread_free, thread_free & ~kDelayedStateMask,
+                                                  std::memory_order_relaxed)) {
+  }
+  bin_queue_push_front(heap, page);
+}
+
+// Takes a free page of `kind` from the heap's segments, formats it for `bin`.
+Page* heap_new_page(Heap* heap, uint32_t bin) {
+  int kind_index = bin_uses_small_pages(bin) ? 0 : 1;
+  SegmentKind kind = kind_index == 0 ? SegmentKind::kSmall : SegmentKind::kMedium;
+  Segment* segment = heap->available_segments[kind_index];
+  // Segments of exited threads first (their memory is already resident), then empty ones.
+  for (int attempts = 0; segment == nullptr && attempts < 8; ++attempts) {
+    Segment* abandoned = abandoned_segments_pop();
+    if (abandoned == nullptr) break;
+    heap_reclaim_segment(heap, abandoned);
+    segment = heap->available_segments[kind_index];
+  }
+  if (segment == nullptr) {
+    segment = heap_take_empty_segment(heap);
+    if (segment == nullptr) return nullptr;
+    segment_format(segment, kind);
+    segment->owner_heap = heap;
+    segment->owner_thread.store(heap->thread_id, std::memory_order_relaxed);
+    heap_owned_push(heap, segment);
+    heap_available_push(heap, segment);
+  }
+  // Prefer a resident (dirty) page; then a fresh one; then a purged one.
+  Page* chosen = nullptr;
+  for (uint32_t i = 0; i < segment->page_count; ++i) {
+    Page* page = &segment->pages[i];
+    if (page->in_use) continue;
+    if (page->memory == PageMemory::kDirty) { chosen = page; break; }
+    if (chosen == nullptr || (chosen->memory == PageMemory::kPurged && page->memory == PageMemory::kFresh)) chosen = page;
+  }
+  USGC_CHECK(chosen != nullptr, "heap: segment %p on the available list has no free page", static_cast<void*>(segment));
+  uint32_t index = segment->index_of(chosen);
+  if (chosen->memory == PageMemory::kPurged) {
+    purge_wait(chosen->decommit_ticket);  // the decommit ticket rule
+    g_segment_counters.bytes_purged.fetch_sub(
+        static_cast<size_t>(segment->page_area_end(index) - segment->page_area_start(index)), std::memory_order_relaxed);
+  }
+  chosen->memory = PageMemory::kDirty;
+  chosen->in_use = 1;
+  chosen->bin = static_cast<uint8_t>(bin);
+  chosen->block_size = class_size_of_bin(bin);
+  chosen->start = segment->page_area_start(index);
+  chosen->reserved = static_cast<uint32_t>(
+      static_cast<size_t>(segment->page_area_end(index) - chosen->start) / chosen->block_size);
+  chosen->capacity = 0;
+  chosen->used = 0;
+  chosen->free_list = chosen->local_free = nullptr;
+  chosen->slow_free_flags = 0;
+  compute_block_index_magic(static_cast<uint32_t>(chosen->block_size), &chosen->index_multiplier, &chosen->index_shift);
+  chosen->thread_free.store(kNoDelayed, std::memory_order_relaxed);
+  // Release: pairs with the acquire load of a remote freer in the delayed path.
+  chosen->heap.store(heap, std::memory_order_release);
+  segment->used_pages++;
+  if (--segment->free_pages == 0) heap_available_remove(heap, segment);
+  page_extend(chosen);
+  return chosen;
+}
+
+// The page to allocate `bin` from, with a non-empty free list, at the front of its queue.
+Page* heap_find_page(Heap* heap, uint32_t bin) {
+  Page* page = heap->queues[bin].first;
+  while (page != nullptr) {
+    Page* next = page->next;
+    if (page->free_list == nullptr) page_collect(page);
+    if (page->free_list != nullptr) break;
+    if (page->capacity < page->reserved) {
+      page_extend(page);
+      break;
+    }
+    if (!page_try_to_full(heap, page)) {
+      page_collect(page);
+      break;
+    }
+    page = next;
+  }
+  if (page == nullptr) {
+    page = heap_new_page(heap, bin);
+    if (page == nullptr) return nullptr;
+    bin_queue_push_front(heap, page);
+  } else if (heap->queues[bin].first != page) {
+    bin_queue_remove(heap, page);
+    bin_queue_push_front(heap, page);
+  }
+  return page;
+}
+
+void heap_maybe_purge(Heap* heap) {
+  uint64_t deadline = heap->next_purge_ms;
+  uint64_t cache_deadline = g_cache_next_purge_ms.load(std::memory_order_relaxed);
+  if (deadline == 0 && cache_deadline == 0) return;
+  uint64_t now = kernel::coarse_monotonic_ms();
+  if ((deadline != 0 && now >= deadline) || (cache_deadline != 0 && now >= cache_deadline)) {
+    heap_purge(heap, now, false);
+  }
+}
+
+void remote_free(Page* page, Block* block) {
+  block->free_marker = free_marker_of(block);
+  uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
+  for (;;) {
+    uintptr_t state = thread_free & kDelayedStateMask;
+    if (state == kUseDelayed) {
+      // Acquire: pairs with the owner's release when it set kUseDelayed (page->heap is valid).
+      if (page->thread_free.compare_exchange_weak(thread_free, (thread_free & ~kDelayedStateMask) | kDelayedFreeing,
+                                                  std::memory_order_acquire, std::memory_order_relaxed)) {
+        Heap* owner = page->heap.load(std::memory_order_acquire);
+        Block* head = owner->delayed_free.load(std::memory_order_relaxed);
+        do {
+          block->next = head;
+          // Release: the owner's acquire exchange sees the block's contents.
+        } while (!owner->delayed_free.compare_exchange_weak(head, block, std::memory_order_release,
+                                                            std::memory_order_relaxed));
+        thread_free = page->thread_free.load(std::memory_order_relaxed);
+        // Release: the owner, waiting for kDelayedFreeing to end (abandon), may then drop the heap.
+        while (!page->thread_free.compare_exchange_weak(thread_free, (thread_free & ~kDelayedStateMask) | kNoDelayed,
+                                                        std::memory_order_release, std::memory_order_relaxed)) {
+        }
+        return;
+      }
+      continue;
+    }
+    if (state == kDelayedFreeing) {
+      __builtin_ia32_pause();
+      thread_free = page->thread_free.load(std::memory_order_relaxed);
+      continue;
+    }
+    block->next = pointer_of(thread_free);
+    // Release: the owner's acquire exchange in page_collect sees block->next and the marker.
+    if (page->thread_free.compare_exchange_weak(thread_free, reinterpret_cast<uintptr_t>(block) | state,
+                                                std::memory_order_release, std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+void count_remote_free(uint32_t bin) {
+  Heap* heap = t_heap;
+  if (heap != &g_empty_heap) {
+    counter_increment(heap->counters.free_count_by_bin[bin]);
+    counter_increment(heap->counters.remote_free_count);
+  } else {
+    g_heapless_free_count_by_bin[bin].fetch_add(1, std::memory_order_relaxed);
+    g_heapless_remote_free_count.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
+const char* caller_name(Caller caller) {
+  switch (caller) {
+    case Caller::kFree: return "free";
+    case Caller::kRealloc: return "realloc";
+    case Caller::kUsableSize: return "malloc_usable_size";
+    case Caller::kDelete: return "operator delete";
+    case Caller::kFreeSized: return "free_sized";
+  }
+  return "free";
+}
+
+void report_invalid_pointer(Caller caller, const void* pointer) {
+  kernel::fatal("%s(): pointer %p points inside usgc's heap but was never returned by malloc (invalid pointer)",
+                caller_name(caller), pointer);
+}
+
+void report_double_free(Caller caller, const void* pointer) {
+  kernel::fatal("%s(): pointer %p was already freed (double free)", caller_name(caller), pointer);
+}
+
+void Heap::reset_queues() {
+  for (Page*& slot : direct_pages) slot = &g_empty_page;
+  for (PageQueue& queue : queues) queue = PageQueue{};
+  full_queue = PageQueue{};
+  available_segments[0] = available_segments[1] = nullptr;
+  owned_segments = nullptr;
+  for (Segment*& cached : cached_segments) cached = nullptr;
+  cached_segment_count = 0;
+  next_purge_ms = 0;
+  delayed_free.store(nullptr, std::memory_order_relaxed);
+}
+
+Block* page_block_of(Page* page, const void* pointer, Caller caller) {
+  const uint8_t* p = static_cast<const uint8_t*>(pointer);
+  if (!page->in_use || p < page->start) report_invalid_pointer(caller, pointer);
+  size_t offset = static_cast<size_t>(p - page->start);
+  bool has_aligned = (page->slow_free_flags & kPageHasAligned) != 0;
+  if (page->reserved == 1) {  // large or huge: one block
+    if (offset == 0 || (has_aligned && offset < page->block_size)) return reinterpret_cast<Block*>(page->start);
+    report_invalid_pointer(caller, pointer);
+  }
+  uint32_t index = block_index_of_offset(page, offset);
+  if (index >= page->capacity) report_invalid_pointer(caller, pointer);
+  uint8_t* block = page->start + size_t{index} * page->block_size;
+  if (block != p && !has_aligned) report_invalid_pointer(caller, pointer);
+  return reinterpret_cast<Block*>(block);
+}
+
+void page_collect(Page* page) {
+  if (page->free_list == nullptr && page->local_free != nullptr) {
+    page->free_list = page->local_free;
+    page->local_free = nullptr;
+  }
+  uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
+  if (pointer_of(thread_free) == nullptr) return;
+  // Acquire: the blocks' next pointers written by remote freers (release CAS) are visible.
+  while (!page->thread_free.compare_exchange_weak(thread_free, thread_free & kDelayedStateMask,
+                                                  std::memory_order_acquire, std::memory_order_relaxed)) {
+  }
+  Block* head = pointer_of(thread_free);
+  Block* tail = head;
+  uint32_t count = 1;
+  while (tail->next != nullptr) {
+    tail = tail->next;
+    ++count;
+  }
+  USGC_CHECK(count <= page->used, "heap corruption: page %p has %u remote frees but %u blocks in use",
+             static_cast<void*>(page->start), count, page->used);
+  tail->next = page->free_list;
+  page->free_list = head;
+  page->used -= count;
+}
+
+void heap_queue_push_back(Heap* heap, Page* page) {
+  queue_push_back(&heap->queues[page->bin], page);
+  if (heap->queues[page->bin].first == page) update_direct_slots(heap, page->bin);
+}
+
+void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
+  block->next = page->local_free;
+  block->free_marker = free_marker_of(block);
+  page->local_free = block;
+  if (count_free) counter_increment(heap->counters.free_count_by_bin[page->bin]);
+  if (--page->used == 0) {
+    heap_page_retire(heap, page);
+  } else if (page->slow_free_flags & kPageInFullQueue) {
+    page_unfull(heap, page);
+  }
+}
+
+void heap_page_retire(Heap* heap, Page* page) {
+  if (page->slow_free_flags & kPageInFullQueue) {
+    queue_remove(&heap->full_queue, page);
+    page->slow_free_flags &= static_cast<uint8_t>(~kPageInFullQueue);
+  } else {
+    PageQueue* queue = &heap->queues[page->bin];
+    // Keep the only page of a size class: a program freeing its last block of a size often
+    // allocates one again at once (mimalloc does the same).
+    if (queue->first == page && queue->last == page) return;
+    bin_queue_remove(heap, page);
+  }
+  page_free_to_segment(heap, page);
+}
+
+bool page_free_to_segment(Heap* heap, Page* page) {
+  Segment* segment = segment_of(page);
+  page->in_use = 0;
+  page->block_size = 0;
+  page->capacity = page->reserved = page->used = 0;
+  page->free_list = page->local_free = nullptr;
+  page->slow_free_flags = 0;
+  page->bin = kBinCount;
+  page->thread_free.store(kNoDelayed, std::memory_order_relaxed);
+  page->heap.store(nullptr, std::memory_order_relaxed);
+  page->memory = PageMemory::kDirty;
+  page->purge_deadline_ms = kernel::coarse_monotonic_ms() + g_decay_ms;
+  if (heap->next_purge_ms == 0 || page->purge_deadline_ms < heap->next_purge_ms) {
+    heap->next_purge_ms = page->purge_deadline_ms;
+  }
+  segment->used_pages--;
+  segment->free_pages++;
+  if (segment->used_pages == 0) {
+    heap_release_empty_segment(heap, segment);
+    return true;
+  }
+  heap_available_push(heap, segment);
+  return false;
+}
+
+void heap_available_push(Heap* heap, Segment* segment) {
+  if (segment->in_available_list) return;
+  Segment** head = &heap->available_segments[segment->kind == SegmentKind::kSmall ? 0 : 1];
+  segment->available_prev = nullptr;
+  segment->available_next = *head;
+  if (*head != nullptr) (*head)->available_prev = segment;
+  *head = segment;
+  segment->in_available_list = 1;
+}
+
+void heap_available_remove(Heap* heap, Segment* segment) {
+  if (!segment->in_available_list) return;
+  Segment** head = &heap->available_segments[segment->kind == SegmentKind::kSmall ? 0 : 1];
+  if (segment->available_prev != nullptr) segment->available_prev->available_next = segment->available_next;
+  else *head = segment->available_next;
+  if (segment->available_next != nullptr) segment->available_next->available_prev = segment->available_prev;
+  segment->available_next = segment->available_prev = nullptr;
+  segment->in_available_list = 0;
+}
+
+void heap_owned_push(Heap* heap, Segment* segment) {
+  segment->owned_prev = nullptr;
+  segment->owned_next = heap->owned_segments;
+  if (heap->owned_segments != nullptr) heap->owned_segments->owned_prev = segment;
+  heap->owned_segments = segment;
+}
+
+void heap_drain_delayed_frees(Heap* heap) {
+  // Acquire: pairs with the remote freers' release CAS; their blocks' contents are visible.
+  Block* block = heap->delayed_free.exchange(nullptr, std::memory_order_acquire);
+  while (block != nullptr) {
+    Block* next = block->next;
+    Segment* segment = segment_of(block);
+    page_local_free(heap, segment->page_of(reinterpret_cast<uintptr_t>(block)), block, false);
+    block = next;
+  }
+}
+
+void* heap_malloc_generic(Heap* heap, size_t size) {
+  if (heap == &g_empty_heap) {
+    heap = thread_heap_create();
+    if (heap == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  if (size > kMediumObjectMax) return large_malloc(heap, size, false);
+  if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
+  heap_maybe_purge(heap);
+  uint32_t bin = bin_of_size(size);
+  Page* page = heap->queues[bin].first;
+  if (page == nullptr || page->free_list == nullptr) {
+    page = heap_find_page(heap, bin);
+    if (page == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  Block* block = page->free_list;
+  page->free_list = block->next;
+  page->used++;
+  block->free_marker = 0;
+  counter_increment(heap->counters.malloc_count_by_bin[bin]);
+  return block;
+}
+
+void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
+  if (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge) {
+    large_free(segment, pointer, caller);
+    return;
+  }
+  Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
+  Block* block = page_block_of(page, pointer, caller);
+  if (block->free_marker == free_marker_of(block)) report_double_free(caller, pointer);
+  if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
+    page_local_free(segment->owner_heap, page, block, true);
+  } else {
+    uint32_t bin = page->bin;  // read before the block is published: the page may be reused after
+    remote_free(page, block);
+    count_remote_free(bin);
+  }
+}
+
+void free_outside_segment(void* pointer, Caller caller) {
+  if (pointer == nullptr) return;
+  Segment* segment = nullptr;
+  switch (classify_pointer(pointer, &segment)) {
+    case PointerOrigin::kSegment:
+      heap_free_generic(segment, pointer, caller);  // an interior pointer of a huge aligned object
+      return;
+    case PointerOrigin::kTombstone:
+      kernel::fatal("%s(): pointer %p points into memory usgc already returned to the OS (double free)",
+                    caller_name(caller), pointer);
+    case PointerOrigin::kForeign: {
+      static std::atomic<bool> reported{false};
+      if (!reported.exchange(true, std::memory_order_relaxed)) {
+        kernel::print_message("%s(): pointer %p was not allocated by usgc; ignored (reported once)",
+                              caller_name(caller), pointer);
+      }
+      return;
+    }
+  }
+}
+
+void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
+  uint64_t next = 0;
+  auto consider = [&](uint64_t deadline) {
+    if (next == 0 || deadline < next) next = deadline;
+  };
+  for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next) {
+    for (uint32_t i = 0; i < segment->page_count; ++i) {
+      Page* page = &segment->pages[i];
+      if (page->in_use || page->memory != PageMemory::kDirty) continue;
+      if (!force && page->purge_deadline_ms > now_ms) {
+        consider(page->purge_deadline_ms);
+        continue;
+      }
+      uint8_t* start = segment->page_area_start(i);
+      uint8_t* end = segment->page_area_end(i);
+      page->decommit_ticket = purge_range(start, end);
+      page->memory = PageMemory::kPurged;
+      g_segment_counters.bytes_purged.fetch_add(static_cast<size_t>(end - start), std::memory_order_relaxed);
+    }
+  }
+  for (uint32_t i = 0; i < heap->cached_segment_count; ++i) {
+    Segment* segment = heap->cached_segments[i];
+    if (segment->cache_purged) continue;
+    if (!force && segment->cache_deadline_ms > now_ms) {
+      consider(segment->cache_deadline_ms);
+      continue;
+    }
+    segment->cache_decommit_ticket = purge_range(segment->base() + kSegmentHeaderBytes, segment->end());
+    segment->cache_purged = 1;
+    g_segment_counters.bytes_purged.fetch_add(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+  }
+  heap->next_purge_ms = next;
+  segment_cache_purge(now_ms, force);
+  purge_flush();
+}
+
+void heap_release_empty_segment(Heap* heap, Segment* segment) {
+  // Leave the heap's lists.
+  heap_available_remove(heap, segment);
+  if (segment->owned_prev != nullptr || heap->owned_segments == segment) {
+    if (segment->owned_prev != nullptr) segment->owned_prev->owned_next = segment->owned_next;
+    else heap->owned_segments = segment->owned_next;
+    if (segment->owned_next != nullptr) segment->owned_next->owned_prev = segment->owned_prev;
+  }
+  segment->owned_next = segment->owned_prev = nullptr;
+  segment->available_next = segment->available_prev = nullptr;
+  segment->owner_thread.store(0, std::memory_order_relaxed);
+  segment->owner_heap = nullptr;
+  // The whole data area is fresh only if every page is fresh or its purge has landed; pages
+  // whose purge is still in flight are waited for (decommit ticket rule) before reuse.
+  bool fresh = segment->kind == SegmentKind::kSmall || segment->kind == SegmentKind::kMedium;
+  if (fresh) {
+    for (uint32_t i = 0; i < segment->page_count; ++i) {
+      Page* page = &segment->pages[i];
+      if (page->memory == PageMemory::kPurged) {
+        purge_wait(page->decommit_ticket);
+        g_segment_counters.bytes_purged.fetch_sub(
+            static_cast<size_t>(segment->page_area_end(i) - segment->page_area_start(i)), std::memory_order_relaxed);
+      } else if (page->memory == PageMemory::kDirty) {
+        fresh = false;
+      }
+    }
+  }
+  segment->data_is_fresh = fresh ? 1 : 0;
+  segment->cache_purged = 0;
+  uint64_t now = kernel::coarse_monotonic_ms();
+  if (heap != &g_empty_heap && heap->cached_segment_count < kHeapCachedSegments &&
+      segment->segment_bytes == kSegmentBytes) {
+    segment->cache_deadline_ms = now + g_decay_ms;
+    heap->cached_segments[heap->cached_segment_count++] = segment;
+    if (heap->next_purge_ms == 0 || segment->cache_deadline_ms < heap->next_purge_ms) {
+      heap->next_purge_ms = segment->cache_deadline_ms;
+    }
+    return;
+  }
+  segment_cache_put(segment, now);
+}
+
+Segment* heap_take_empty_segment(Heap* heap) {
+  if (heap->cached_segment_count != 0) {
+    Segment* segment = heap->cached_segments[--heap->cached_segment_count];
+    if (segment->cache_purged) {
+      purge_wait(segment->cache_decommit_ticket);
+      segment->cache_purged = 0;
+      segment->data_is_fresh = 1;
+      g_segment_counters.bytes_purged.fetch_sub(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+    }
+    return segment;
+  }
+  Segment* segment = segment_cache_take(heap->node);
+  if (segment != nullptr) return segment;
+  kernel::Result<Segment*> mapped = segment_map_new(kSegmentBytes, heap->node);
+  return mapped.ok() ? mapped.value() : nullptr;
+}
+
+bool heap_trim() {
+  Heap* heap = t_heap;
+  uint64_t purged_before = g_segment_counters.bytes_purged.load(std::memory_order_relaxed);
+  if (heap != &g_empty_heap) {
+    if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
+    // Give back the pages kept as "the only page of a size class" when they are empty.
+    for (uint32_t bin = 0; bin < kBinCount; ++bin) {
+      Page* page = heap->queues[bin].first;
+      if (page != nullptr && page->next == nullptr) {
+        page_collect(page);
+        if (page->used == 0) {
+          bin_queue_remove(heap, page);
+          page_free_to_segment(heap, page);
+        }
+      }
+    }
+    heap_purge(heap, kernel::coarse_monotonic_ms(), true);
+  } else {
+    segment_cache_purge(kernel::coarse_monotonic_ms(), true);
+    purge_flush();
+  }
+  return g_segment_counters.bytes_purged.load(std::memory_order_relaxed) > purged_before;
+}
+
+}  // namespace usgc::alloc

@@ -1,0 +1,200 @@
+// alloc/heap.hpp — the thread heap and the malloc/free fast paths.
+//
+// Each thread that allocates has a Heap (found through one initial-exec TLS load). A heap owns
+// small and medium segments, keeps a queue of pages per size class, and a "direct table"
+// mapping (size+15)/16 to the current page of that size class for sizes up to 1 KiB.
+//
+// Hot paths (inline here, counted in tests/alloc/fast_path_instructions_test.cpp):
+//   heap_malloc_small : direct-table load, free-list pop, marker clear, one counter. No lock,
+//                       no atomic read-modify-write, no system call.
+//   heap_free         : segment-map check, owner check, exact block check (multiply), double-free
+//                       marker check, push onto local_free, one counter.
+// Everything else — refills, remote frees, full pages, large objects, errors — is in the
+// [[gnu::noinline, gnu::cold]] or noinline generic functions of heap.cpp/large_objects.cpp.
+//
+// Concurrency: every field of Heap is owner-thread only except delayed_free (any thread
+// pushes, CAS with release; the owner takes the list with an acquire exchange) and the
+// counters (owner writes with relaxed load+store, anyone reads relaxed for statistics).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "alloc/page.hpp"
+#include "alloc/segment.hpp"
+#include "alloc/size_classes.hpp"
+
+namespace usgc::alloc {
+
+struct PageQueue {
+  Page* first;
+  Page* last;
+};
+
+// The name of the public call, for error messages ("free(): pointer 0x... ...").
+enum class Caller : uint8_t { kFree, kRealloc, kUsableSize, kDelete, kFreeSized };
+const char* caller_name(Caller caller);
+
+inline constexpr uint32_t kHeapCachedSegments = 2;
+
+struct HeapCounters {
+  std::atomic<uint64_t> malloc_count_by_bin[kBinCount];
+  std::atomic<uint64_t> free_count_by_bin[kBinCount];
+  std::atomic<uint64_t> remote_free_count;
+};
+
+inline void counter_increment(std::atomic<uint64_t>& counter) {
+  // Owner-only writer: a relaxed load+store is a plain add, no lock prefix.
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// A page with no free block: what the direct table points to when a size class has no page.
+extern Page g_empty_page;
+
+struct Heap {
+  // constexpr so that g_empty_heap is constant-initialized (valid before any constructor).
+  constexpr Heap() {
+    for (Page*& slot : direct_pages) slot = &g_empty_page;
+  }
+  // Clears the queues and segment lists (not the counters, which stay monotonic across reuse).
+  void reset_queues();
+
+  Page* direct_pages[kDirectSlots] = {};  // never null: g_empty_page when the queue is empty
+  PageQueue queues[kBinCount] = {};
+  PageQueue full_queue = {};
+  uintptr_t thread_id = 0;
+  int node = 0;
+  // Blocks of full pages freed by other threads (see page.hpp "Delayed-free state").
+  std::atomic<Block*> delayed_free{nullptr};
+  Segment* available_segments[2] = {};  // [small, medium] owned segments with a free page
+  Segment* owned_segments = nullptr;    // every owned segment (for purge and abandon)
+  Segment* cached_segments[kHeapCachedSegments] = {};  // empty 4 MiB segments kept for reuse
+  uint32_t cached_segment_count = 0;
+  uint64_t next_purge_ms = 0;  // 0: nothing waits for the decay
+  HeapCounters counters = {};
+  // Registry of all heaps ever made (never freed; reused after their thread exits).
+  // Written once before the heap is published (release), read by statistics (acquire).
+  Heap* registry_next = nullptr;
+  Heap* pool_next = nullptr;       // in the pool of unused heaps (under the pool lock)
+  std::atomic<uint8_t> in_use{0};  // 1 while a thread owns it; read by statistics
+};
+
+// A heap with no pages: every thread starts with it, so its first malloc takes the slow path.
+extern Heap g_empty_heap;
+// constinit: no dynamic initializer, so no TLS wrapper call on the fast path.
+extern constinit thread_local Heap* t_heap __attribute__((tls_model("initial-exec")));
+// Per-process random key for free-block markers (written once at process start).
+extern uintptr_t g_free_marker_key;
+
+// The calling thread's id: glibc's thread pointer (%fs:0 holds the TCB's own address).
+inline uintptr_t current_thread_id() {
+  uintptr_t id;
+  __asm__("mov %%fs:0, %0" : "=r"(id));
+  return id;
+}
+
+inline uintptr_t free_marker_of(const Block* block) {
+  return g_free_marker_key ^ reinterpret_cast<uintptr_t>(block);
+}
+
+// ---- slow paths (heap.cpp, large_objects.cpp) ----
+[[gnu::noinline]] void* heap_malloc_generic(Heap* heap, size_t size);
+[[gnu::noinline]] void heap_free_generic(Segment* segment, void* pointer, Caller caller);
+[[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
+[[gnu::noinline, gnu::cold]] void free_outside_segment(void* pointer, Caller caller);
+void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
+void* heap_calloc(Heap* heap, size_t size);
+void* heap_realloc(Heap* heap, void* pointer, size_t size);
+// Usable bytes at pointer; reports bad pointers like free does.
+size_t heap_usable_size(const void* pointer, Caller caller);
+// Returns empty memory of the calling thread's heap and the caches to the OS now.
+bool heap_trim();
+
+// ---- shared between heap.cpp, large_objects.cpp and heap_lifecycle.cpp ----
+[[noreturn, gnu::cold]] void report_invalid_pointer(Caller caller, const void* pointer);
+[[noreturn, gnu::cold]] void report_double_free(Caller caller, const void* pointer);
+// The block a pointer into an in-use page belongs to (interior pointers allowed only on pages
+// holding aligned allocations); reports and aborts on anything else.
+Block* page_block_of(Page* page, const void* pointer, Caller caller);
+void* large_malloc(Heap* heap, size_t size, bool zero);
+void large_free(Segment* segment, void* pointer, Caller caller);
+// Resizes a large/huge object in place if it can; returns false if it cannot.
+bool large_resize_in_place(Segment* segment, void* pointer, size_t size);
+// Frees one block of a page owned by heap; count_free is false for delayed frees (already counted).
+void page_local_free(Heap* heap, Page* page, Block* block, bool count_free);
+// Gathers local_free and thread_free into free_list (owner only).
+void page_collect(Page* page);
+// Gives a page with used == 0 back to its segment; returns true if the segment was released.
+bool page_free_to_segment(Heap* heap, Page* page);
+void heap_drain_delayed_frees(Heap* heap);
+// The heap's segment lists: "available" (owned, with a free page, per kind) and "owned" (all).
+void heap_available_push(Heap* heap, Segment* segment);
+void heap_available_remove(Heap* heap, Segment* segment);
+void heap_owned_push(Heap* heap, Segment* segment);
+void heap_queue_push_back(Heap* heap, Page* page);
+// The segment cache of the heap, then the process cache.
+void heap_release_empty_segment(Heap* heap, Segment* segment);
+Segment* heap_take_empty_segment(Heap* heap);
+void heap_purge(Heap* heap, uint64_t now_ms, bool force);
+// Lifecycle (heap_lifecycle.cpp).
+Heap* thread_heap_create();
+void heap_abandon(Heap* heap);
+void heap_reclaim_segment(Heap* heap, Segment* segment);
+void process_ensure_initialized();
+// The first heap of the registry (acquire); follow registry_next.
+Heap* heap_registry_first();
+// Frees counted for threads without a heap (e.g. during their exit).
+extern std::atomic<uint64_t> g_heapless_free_count_by_bin[kBinCount];
+extern std::atomic<uint64_t> g_heapless_remote_free_count;
+// Large and huge objects (any thread; fetch_add on a slow path).
+struct LargeCounters {
+  std::atomic<uint64_t> malloc_count{0};
+  std::atomic<uint64_t> free_count{0};
+  std::atomic<uint64_t> bytes_in_use{0};
+};
+extern LargeCounters g_large_counters;
+
+// ---- fast paths ----
+[[gnu::always_inline]] inline void* heap_malloc_small(Heap* heap, size_t size) {
+  Page* page = heap->direct_pages[direct_slot_of_size(size)];
+  Block* block = page->free_list;
+  if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(heap, size);
+  page->free_list = block->next;
+  page->used++;
+  block->free_marker = 0;
+  counter_increment(heap->counters.malloc_count_by_bin[page->bin]);
+  return block;
+}
+
+[[gnu::always_inline]] inline void* heap_malloc(Heap* heap, size_t size) {
+  if (__builtin_expect(size <= kDirectMaxSize, 1)) return heap_malloc_small(heap, size);
+  return heap_malloc_generic(heap, size);
+}
+
+[[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
+  Segment* segment = segment_of(pointer);
+  if (__builtin_expect(!segment_map_is_segment(segment), 0)) return free_outside_segment(pointer, caller);
+  Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
+  if (__builtin_expect(segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id() &&
+                           page->slow_free_flags == 0,
+                       1)) {
+    size_t offset = static_cast<size_t>(static_cast<uint8_t*>(pointer) - page->start);
+    uint32_t index = block_index_of_offset(page, offset);
+    Block* block = static_cast<Block*>(pointer);
+    if (__builtin_expect(index * page->block_size == offset && index < page->capacity &&
+                             block->free_marker != free_marker_of(block),
+                         1)) {
+      block->next = page->local_free;
+      block->free_marker = free_marker_of(block);
+      page->local_free = block;
+      Heap* heap = segment->owner_heap;
+      counter_increment(heap->counters.free_count_by_bin[page->bin]);
+      if (__builtin_expect(--page->used == 0, 0)) heap_page_retire(heap, page);
+      return;
+    }
+  }
+  heap_free_generic(segment, pointer, caller);
+}
+
+}  // namespace usgc::alloc

@@ -1,0 +1,259 @@
+// alloc/heap_lifecycle.cpp — process start, thread heaps coming and going, fork().
+//
+// Process start (process_ensure_initialized): on the first allocation of any thread, before
+// or after constructors, without allocating: the marker key, the options, the thread-exit key,
+// the fork handlers. usgc's constructor then initializes NUMA (libnuma allocates, through us).
+//
+// Thread heaps: created on a thread's first allocation from a pool (heaps are never freed;
+// one that a thread leaves is reused by a later thread, counters intact). At thread exit the
+// pthread key destructor abandons the heap: remote frees into its pages are switched to
+// kNeverDelayed, pending delayed frees are done, empty pages and segments are returned, and
+// segments still holding live blocks go to the abandoned list, from which any heap that needs
+// a page reclaims them (their blocks stay valid; other threads may keep freeing into them).
+//
+// fork(): the handlers take every allocator lock (in rank order) so the child starts with
+// consistent caches and lists; the child resets the locks and the decommit queue. Heaps of
+// threads that do not exist in the child are left as they are (possibly mid-operation, so
+// never touched): their memory is lost to the child, as in other thread-caching allocators.
+#include <pthread.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "alloc/heap.hpp"
+#include "alloc/spin_lock.hpp"
+#include "kernel_iface/clock.hpp"
+#include "kernel_iface/decommit_queue.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/random.hpp"
+#include "kernel_iface/virtual_memory.hpp"
+#include "numa/numa.hpp"
+
+namespace usgc::alloc {
+namespace {
+
+constexpr size_t kMetadataChunkBytes = 1 << 20;
+
+// Guards the pool, the metadata chunk cursor and registry insertion. Rank kHeapPool.
+constinit SpinLock g_heap_pool_lock{LockRank::kHeapPool};
+Heap* g_free_heaps = nullptr;
+uint8_t* g_metadata_cursor = nullptr;
+uint8_t* g_metadata_end = nullptr;
+std::atomic<Heap*> g_heap_registry{nullptr};
+
+pthread_key_t g_thread_key;
+// 0: not started, 1: initializing, 2: ready. The initializing thread id allows re-entry.
+std::atomic<int> g_process_state{0};
+std::atomic<uintptr_t> g_initializing_thread{0};
+
+uint64_t parse_decimal(const char* text, uint64_t fallback) {
+  if (text == nullptr || *text == '\0') return fallback;
+  uint64_t value = 0;
+  for (const char* p = text; *p != '\0'; ++p) {
+    if (*p < '0' || *p > '9' || value > 1000000000ull) {
+      kernel::print_message("ignoring malformed number \"%s\" in the environment; using %lu", text,
+                            static_cast<unsigned long>(fallback));
+      return fallback;
+    }
+    value = value * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  return value;
+}
+
+void for_each_queued_page(Heap* heap, void (*action)(Heap*, Page*)) {
+  for (PageQueue& queue : heap->queues) {
+    for (Page* page = queue.first; page != nullptr;) {
+      Page* next = page->next;
+      action(heap, page);
+      page = next;
+    }
+  }
+  for (Page* page = heap->full_queue.first; page != nullptr;) {
+    Page* next = page->next;
+    action(heap, page);
+    page = next;
+  }
+}
+
+void stop_delayed_frees(Heap*, Page* page) {
+  uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((thread_free & kDelayedStateMask) == kDelayedFreeing) {  // a freer is pushing: wait
+      __builtin_ia32_pause();
+      thread_free = page->thread_free.load(std::memory_order_relaxed);
+      continue;
+    }
+    // Acquire: pairs with the freer's release reset, so its delayed_free push is visible.
+    if (page->thread_free.compare_exchange_weak(thread_free, (thread_free & ~kDelayedStateMask) | kNeverDelayed,
+                                                std::memory_order_acquire, std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+void return_page_if_empty(Heap* heap, Page* page) {
+  page_collect(page);
+  if (page->used != 0) return;
+  PageQueue* queue = (page->slow_free_flags & kPageInFullQueue) ? &heap->full_queue : &heap->queues[page->bin];
+  if (page->prev != nullptr) page->prev->next = page->next; else queue->first = page->next;
+  if (page->next != nullptr) page->next->prev = page->prev; else queue->last = page->prev;
+  page->next = page->prev = nullptr;
+  page_free_to_segment(heap, page);
+}
+
+void thread_heap_exit(void* value) {
+  Heap* heap = static_cast<Heap*>(value);
+  if (heap == nullptr || heap == &g_empty_heap) return;
+  heap_abandon(heap);
+  if (t_heap == heap) t_heap = &g_empty_heap;
+  heap->in_use.store(0, std::memory_order_relaxed);
+  SpinLockGuard guard(g_heap_pool_lock);
+  heap->pool_next = g_free_heaps;
+  g_free_heaps = heap;
+}
+
+void before_fork() {
+  g_heap_pool_lock.lock();
+  segment_locks_before_fork();
+}
+
+void after_fork_parent() {
+  segment_locks_after_fork_parent();
+  g_heap_pool_lock.unlock();
+}
+
+void after_fork_child() {
+  segment_locks_after_fork_child();
+  g_heap_pool_lock.reset_after_fork();
+  kernel::DecommitQueue::process().reset_after_fork();
+  // Only the forking thread exists here; the others' heaps are no longer anyone's.
+  for (Heap* heap = heap_registry_first(); heap != nullptr; heap = heap->registry_next) {
+    if (heap != t_heap) heap->in_use.store(0, std::memory_order_relaxed);
+  }
+}
+
+Heap* heap_from_pool() {
+  SpinLockGuard guard(g_heap_pool_lock);
+  if (g_free_heaps != nullptr) {
+    Heap* heap = g_free_heaps;
+    g_free_heaps = heap->pool_next;
+    heap->pool_next = nullptr;
+    return heap;
+  }
+  size_t heap_bytes = align_up(sizeof(Heap), 64);
+  if (g_metadata_cursor == nullptr || g_metadata_cursor + heap_bytes > g_metadata_end) {
+    kernel::Result<void*> chunk = kernel::map_aligned(kMetadataChunkBytes, kernel::os_page_size());
+    if (!chunk.ok()) return nullptr;
+    g_metadata_cursor = static_cast<uint8_t*>(chunk.value());
+    g_metadata_end = g_metadata_cursor + kMetadataChunkBytes;
+  }
+  Heap* heap = new (g_metadata_cursor) Heap();
+  g_metadata_cursor += heap_bytes;
+  heap->registry_next = g_heap_registry.load(std::memory_order_relaxed);
+  // Release: statistics readers (acquire) see the constructed heap.
+  g_heap_registry.store(heap, std::memory_order_release);
+  return heap;
+}
+
+}  // namespace
+
+Heap* heap_registry_first() { return g_heap_registry.load(std::memory_order_acquire); }
+
+void process_ensure_initialized() {
+  if (g_process_state.load(std::memory_order_acquire) == 2) return;
+  int expected = 0;
+  if (g_process_state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+    g_initializing_thread.store(current_thread_id(), std::memory_order_relaxed);
+    g_free_marker_key = static_cast<uintptr_t>(kernel::random_u64());
+    g_decay_ms = parse_decimal(::getenv("USGC_DECAY_MS"), g_decay_ms);
+    if (::pthread_key_create(&g_thread_key, thread_heap_exit) != 0) {
+      kernel::print_message("pthread_key_create failed: thread caches will not be handed back at thread exit");
+    }
+    if (::pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
+      kernel::print_message("pthread_atfork failed: allocating in a child of a multi-threaded fork may deadlock");
+    }
+    // Release: a thread that sees 2 (acquire) sees the key, the options and the marker key.
+    g_process_state.store(2, std::memory_order_release);
+    return;
+  }
+  // Re-entry from the initializing thread itself (a libc call above allocating) proceeds.
+  if (g_initializing_thread.load(std::memory_order_relaxed) == current_thread_id()) return;
+  while (g_process_state.load(std::memory_order_acquire) != 2) __builtin_ia32_pause();
+}
+
+Heap* thread_heap_create() {
+  process_ensure_initialized();
+  Heap* heap = heap_from_pool();
+  if (heap == nullptr) return nullptr;
+  heap->reset_queues();
+  heap->thread_id = current_thread_id();
+  heap->node = numa::is_initialized() ? numa::current_node().value : 0;
+  heap->in_use.store(1, std::memory_order_relaxed);
+  t_heap = heap;
+  // May allocate (a second-level key block): t_heap is already set, so that is an ordinary malloc.
+  ::pthread_setspecific(g_thread_key, heap);
+  return heap;
+}
+
+void heap_abandon(Heap* heap) {
+  for_each_queued_page(heap, stop_delayed_frees);
+  heap_drain_delayed_frees(heap);
+  for_each_queued_page(heap, return_page_if_empty);
+  for (Segment* segment = heap->owned_segments; segment != nullptr;) {
+    Segment* next = segment->owned_next;
+    segment->owner_thread.store(0, std::memory_order_relaxed);
+    segment->owner_heap = nullptr;
+    segment->owned_next = segment->owned_prev = nullptr;
+    segment->available_next = segment->available_prev = nullptr;
+    segment->in_available_list = 0;
+    for (uint32_t i = 0; i < segment->page_count; ++i) {
+      Page* page = &segment->pages[i];
+      if (!page->in_use) continue;
+      page->next = page->prev = nullptr;
+      page->slow_free_flags &= static_cast<uint8_t>(~kPageInFullQueue);
+      page->heap.store(nullptr, std::memory_order_relaxed);
+    }
+    abandoned_segments_push(segment);  // the lock's release publishes the pages' state
+    segment = next;
+  }
+  uint64_t now = kernel::coarse_monotonic_ms();
+  for (uint32_t i = 0; i < heap->cached_segment_count; ++i) segment_cache_put(heap->cached_segments[i], now);
+  heap->reset_queues();
+  purge_flush();
+}
+
+void heap_reclaim_segment(Heap* heap, Segment* segment) {
+  segment->owner_heap = heap;
+  segment->owner_thread.store(heap->thread_id, std::memory_order_relaxed);
+  heap_owned_push(heap, segment);
+  segment->in_available_list = 0;
+  segment->available_next = segment->available_prev = nullptr;
+  for (uint32_t i = 0; i < segment->page_count; ++i) {
+    Page* page = &segment->pages[i];
+    if (!page->in_use) continue;
+    // Release: a later remote freer in the delayed path (acquire) sees the new heap.
+    page->heap.store(heap, std::memory_order_release);
+    uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
+    while (!page->thread_free.compare_exchange_weak(thread_free, (thread_free & ~kDelayedStateMask) | kNoDelayed,
+                                                    std::memory_order_acq_rel, std::memory_order_relaxed)) {
+    }
+    page_collect(page);
+    if (page->used == 0) {
+      if (page_free_to_segment(heap, page)) return;  // that was the last live page: segment released
+    } else {
+      heap_queue_push_back(heap, page);
+    }
+  }
+  if (segment->free_pages != 0) heap_available_push(heap, segment);
+}
+
+namespace {
+// Runs after libnuma's constructor (usgc depends on it), before main.
+__attribute__((constructor)) void usgc_process_constructor() {
+  process_ensure_initialized();
+  numa::initialize();
+}
+}  // namespace
+
+}  // namespace usgc::alloc

@@ -1,0 +1,96 @@
+// alloc/large_objects.cpp — objects above the size classes: one object per segment.
+//
+// Large objects (up to 4 MiB minus the header) take a whole 4 MiB segment from the thread
+// heap's segment cache, the process cache, or a new mapping; huge objects get a mapping of
+// their own, rounded up to 4 MiB, unmapped when freed. Neither belongs to a thread: any
+// thread frees them (segment.hpp "Ownership"); the exchange on large_in_use makes a double
+// free a clear error even when two threads race on it. Both are sized in 4 KiB steps, so
+// realloc grows or shrinks them in place up to the end of their mapping without copying.
+#include <cerrno>
+#include <cstring>
+
+#include "alloc/heap.hpp"
+#include "kernel_iface/clock.hpp"
+#include "kernel_iface/fatal.hpp"
+
+namespace usgc::alloc {
+
+LargeCounters g_large_counters;
+
+void* large_malloc(Heap* heap, size_t size, bool zero) {
+  if (size > kMaxRequestBytes) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  Segment* segment;
+  SegmentKind kind;
+  if (size <= kLargeObjectMax) {
+    kind = SegmentKind::kLarge;
+    segment = heap_take_empty_segment(heap);
+  } else {
+    kind = SegmentKind::kHuge;
+    kernel::Result<Segment*> mapped = segment_map_new(align_up(size + kSegmentHeaderBytes, kSegmentBytes), heap->node);
+    segment = mapped.ok() ? mapped.value() : nullptr;
+  }
+  if (segment == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  segment_format(segment, kind);
+  Page* page = &segment->pages[0];
+  page->in_use = 1;
+  page->bin = kBinCount;
+  page->start = segment->base() + kSegmentHeaderBytes;
+  page->block_size = align_up(size == 0 ? 1 : size, kLargeGranularity);
+  page->reserved = page->capacity = page->used = 1;
+  page->memory = PageMemory::kDirty;
+  segment->large_in_use.store(1, std::memory_order_relaxed);
+  if (zero && !segment->data_is_fresh) std::memset(page->start, 0, size);
+  segment->data_is_fresh = 0;
+  g_large_counters.malloc_count.fetch_add(1, std::memory_order_relaxed);
+  g_large_counters.bytes_in_use.fetch_add(page->block_size, std::memory_order_relaxed);
+  return page->start;
+}
+
+void large_free(Segment* segment, void* pointer, Caller caller) {
+  Page* page = &segment->pages[0];
+  page_block_of(page, pointer, caller);  // aborts on a pointer that is not the object's
+  // acq_rel: exactly one of two racing frees sees 1; the winner's later reuse of the segment
+  // happens after the object's last use by this thread.
+  if (segment->large_in_use.exchange(0, std::memory_order_acq_rel) != 1) report_double_free(caller, pointer);
+  g_large_counters.free_count.fetch_add(1, std::memory_order_relaxed);
+  g_large_counters.bytes_in_use.fetch_sub(page->block_size, std::memory_order_relaxed);
+  page->in_use = 0;
+  page->block_size = 0;
+  page->slow_free_flags = 0;
+  if (segment->kind == SegmentKind::kHuge) {
+    segment_unmap(segment);
+    return;
+  }
+  segment->data_is_fresh = 0;
+  segment->cache_purged = 0;
+  Heap* heap = t_heap;
+  if (heap != &g_empty_heap) {
+    heap_release_empty_segment(heap, segment);
+  } else {
+    segment_cache_put(segment, kernel::coarse_monotonic_ms());
+  }
+}
+
+bool large_resize_in_place(Segment* segment, void* pointer, size_t size) {
+  Page* page = &segment->pages[0];
+  if (pointer != page->start || size > kMaxRequestBytes) return false;
+  size_t capacity = static_cast<size_t>(segment->end() - page->start);
+  if (size > capacity) return false;
+  size_t new_block_size = align_up(size == 0 ? 1 : size, kLargeGranularity);
+  size_t old_block_size = page->block_size;
+  page->block_size = new_block_size;
+  if (new_block_size >= old_block_size) {
+    g_large_counters.bytes_in_use.fetch_add(new_block_size - old_block_size, std::memory_order_relaxed);
+  } else {
+    g_large_counters.bytes_in_use.fetch_sub(old_block_size - new_block_size, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+}  // namespace usgc::alloc

@@ -1,0 +1,182 @@
+// alloc/malloc_api.cpp — the public malloc-mode C API (include/usgc/usgc.h) over the thread
+// heap. Every function here is a thin, glibc-compatible front end: argument checks and errno,
+// then one call into heap.hpp. The preload library maps malloc & co. onto these.
+#include <cerrno>
+#include <cstring>
+
+#include "alloc/heap.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "usgc/usgc.h"
+
+using namespace usgc::alloc;
+
+namespace {
+
+bool multiply_overflows(size_t count, size_t size, size_t* product) {
+  return __builtin_mul_overflow(count, size, product);
+}
+
+bool is_power_of_two(size_t value) { return value != 0 && (value & (value - 1)) == 0; }
+
+}  // namespace
+
+extern "C" {
+
+void* usgc_malloc(size_t size) { return heap_malloc(t_heap, size); }
+
+void* usgc_calloc(size_t count, size_t size) {
+  size_t total;
+  if (multiply_overflows(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return heap_calloc(t_heap, total);
+}
+
+void* usgc_realloc(void* pointer, size_t size) { return heap_realloc(t_heap, pointer, size); }
+
+void* usgc_reallocarray(void* pointer, size_t count, size_t size) {
+  size_t total;
+  if (multiply_overflows(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return heap_realloc(t_heap, pointer, total);
+}
+
+void usgc_free(void* pointer) {
+  if (pointer != nullptr) heap_free(pointer, Caller::kFree);
+}
+
+void usgc_free_sized(void* pointer, size_t size) {
+  if (pointer == nullptr) return;
+#if defined(USGC_DEBUG) && USGC_DEBUG
+  size_t usable = heap_usable_size(pointer, Caller::kFreeSized);
+  USGC_CHECK(size <= usable, "free_sized(): pointer %p freed with size %zu but its block holds %zu bytes", pointer,
+             size, usable);
+#else
+  (void)size;
+#endif
+  heap_free(pointer, Caller::kFreeSized);
+}
+
+void* usgc_aligned_alloc(size_t alignment, size_t size) {
+  // glibc 2.36 (Debian 12): any alignment is accepted and rounded up to a power of two.
+  if (alignment > (size_t{1} << 62)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (!is_power_of_two(alignment)) alignment = size_t{1} << (64 - __builtin_clzll(alignment));
+  return heap_malloc_aligned(t_heap, size, alignment);
+}
+
+int usgc_posix_memalign(void** result, size_t alignment, size_t size) {
+  if (alignment % sizeof(void*) != 0 || !is_power_of_two(alignment)) return EINVAL;
+  int saved_errno = errno;
+  void* pointer = heap_malloc_aligned(t_heap, size, alignment);
+  errno = saved_errno;  // posix_memalign reports through its return value only
+  if (pointer == nullptr) return ENOMEM;
+  *result = pointer;
+  return 0;
+}
+
+size_t usgc_malloc_usable_size(const void* pointer) {
+  return pointer == nullptr ? 0 : heap_usable_size(pointer, Caller::kUsableSize);
+}
+
+int usgc_malloc_trim(size_t) { return heap_trim() ? 1 : 0; }
+
+}  // extern "C"
+
+namespace usgc::alloc {
+
+void* heap_calloc(Heap* heap, size_t size) {
+  if (size > kMediumObjectMax) {
+    if (heap == &g_empty_heap) {
+      heap = thread_heap_create();
+      if (heap == nullptr) {
+        errno = ENOMEM;
+        return nullptr;
+      }
+    }
+    return large_malloc(heap, size, true);
+  }
+  void* pointer = heap_malloc(heap, size);
+  if (pointer != nullptr) std::memset(pointer, 0, size);
+  return pointer;
+}
+
+void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment) {
+  if (alignment <= kMinAlignment) return heap_malloc(heap, size);
+  if (size > kMaxRequestBytes || alignment > kMaxRequestBytes) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (alignment <= kMaxNaturalAlignment) {
+    // Natural alignment (layout.hpp): the size class of a multiple of A is a multiple of A,
+    // and pages start at multiples of kMaxNaturalAlignment.
+    size_t rounded = align_up(size == 0 ? 1 : size, alignment);
+    void* pointer = heap_malloc(heap, rounded);
+    USGC_ASSERT(pointer == nullptr || (reinterpret_cast<uintptr_t>(pointer) & (alignment - 1)) == 0,
+                "natural alignment: %p is not %zu-aligned", pointer, alignment);
+    return pointer;
+  }
+  // Over-allocate and return an interior pointer; the page is marked so free finds the block.
+  void* pointer = heap_malloc(heap, size + alignment);
+  if (pointer == nullptr) return nullptr;
+  uintptr_t aligned = align_up(reinterpret_cast<uintptr_t>(pointer), alignment);
+  if (aligned != reinterpret_cast<uintptr_t>(pointer)) {
+    Segment* segment = segment_of(pointer);
+    segment->page_of(reinterpret_cast<uintptr_t>(pointer))->slow_free_flags |= kPageHasAligned;
+  }
+  return reinterpret_cast<void*>(aligned);
+}
+
+size_t heap_usable_size(const void* pointer, Caller caller) {
+  Segment* segment = segment_of(pointer);
+  if (!segment_map_is_segment(segment)) {
+    switch (classify_pointer(pointer, &segment)) {
+      case PointerOrigin::kSegment:
+        break;
+      case PointerOrigin::kTombstone:
+        report_double_free(caller, pointer);
+      case PointerOrigin::kForeign:
+        free_outside_segment(const_cast<void*>(pointer), caller);  // reports once
+        return 0;
+    }
+  }
+  Page* page = segment->page_of_any(reinterpret_cast<uintptr_t>(pointer));
+  Block* block = page_block_of(page, pointer, caller);
+  bool freed = (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge)
+                   ? segment->large_in_use.load(std::memory_order_relaxed) == 0
+                   : block->free_marker == free_marker_of(block);
+  if (freed) report_double_free(caller, pointer);
+  return static_cast<size_t>(reinterpret_cast<const uint8_t*>(block) + page->block_size -
+                             static_cast<const uint8_t*>(pointer));
+}
+
+void* heap_realloc(Heap* heap, void* pointer, size_t size) {
+  if (pointer == nullptr) return heap_malloc(heap, size);
+  if (size == 0) {  // glibc: frees and returns NULL
+    heap_free(pointer, Caller::kRealloc);
+    return nullptr;
+  }
+  size_t usable = heap_usable_size(pointer, Caller::kRealloc);
+  if (usable == 0) {  // not ours (reported): nothing can be copied safely
+    errno = EINVAL;
+    return nullptr;
+  }
+  Segment* segment = segment_of(pointer);
+  bool is_large = segment_map_is_segment(segment) &&
+                  (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge);
+  if (is_large && size > kMediumObjectMax && large_resize_in_place(segment, pointer, size)) return pointer;
+  // Small and medium blocks stay when the new size still fits and wastes at most half.
+  if (!is_large && size <= usable && size >= usable / 2) return pointer;
+  void* moved = heap_malloc(heap, size);
+  if (moved == nullptr) return nullptr;  // errno is ENOMEM; the old block is untouched
+  std::memcpy(moved, pointer, size < usable ? size : usable);
+  heap_free(pointer, Caller::kRealloc);
+  return moved;
+}
+
+}  // namespace usgc::alloc

@@ -1,0 +1,107 @@
+// alloc/page.hpp — a page: a run of equal-sized blocks with three sharded free lists.
+//
+// The free lists (mimalloc's free-list sharding, kept per page so freeing never touches a
+// global structure):
+//   free_list   blocks malloc pops from.                         owner thread only
+//   local_free  blocks the owner freed; swapped into free_list   owner thread only
+//               when free_list runs dry, so the fast path has a single list to test.
+//   thread_free blocks other threads freed ("remote frees"):    any thread pushes (CAS),
+//               an atomic Treiber stack whose two low bits hold  the owner takes it whole
+//               the delayed-free state below.                     (exchange)
+//
+// Delayed-free state (how a remote free tells the owner that a full page has room again):
+//   kNoDelayed       remote frees push onto thread_free.
+//   kUseDelayed      the page sits in its heap's full queue; the next remote free pushes its
+//                    block onto the heap's delayed_free list instead, so the owner notices,
+//                    and sets the state back to kNoDelayed.
+//   kDelayedFreeing  transient: a remote freer is pushing onto page->heap's list; the owner
+//                    must not abandon the page (it waits) while this is set.
+//   kNeverDelayed    the page's segment is abandoned (its thread exited): remote frees only
+//                    push onto thread_free; the thread that reclaims the segment collects.
+//
+// Free blocks carry a marker in their second word: free_marker == key ^ address. The marker
+// is written on every free and cleared on every allocation, so a free of a block whose marker
+// is set is a double free (glibc's tcache key, with a per-process random key).
+//
+// Accounting: `used` counts blocks handed out minus local frees; remote frees are subtracted
+// when the owner collects thread_free. A page with used == 0 is returned to its segment.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "alloc/layout.hpp"
+
+namespace usgc::alloc {
+
+struct Heap;
+
+struct Block {
+  Block* next;
+  uintptr_t free_marker;
+};
+
+enum DelayedState : uintptr_t { kNoDelayed = 0, kUseDelayed = 1, kDelayedFreeing = 2, kNeverDelayed = 3 };
+inline constexpr uintptr_t kDelayedStateMask = 3;
+
+// Memory state of a page not in use, for returning memory to the OS (the decay).
+enum class PageMemory : uint8_t {
+  kFresh,   // never touched since the segment was mapped: zero, not resident
+  kDirty,   // touched; resident until purged
+  kPurged,  // MADV_DONTNEED queued with decommit_ticket (see decommit_queue.hpp ticket rule)
+};
+
+// Bits of Page::slow_free_flags; any set bit sends a free of the owner to the generic path.
+inline constexpr uint8_t kPageInFullQueue = 1;
+inline constexpr uint8_t kPageHasAligned = 2;  // holds interior pointers from aligned_alloc
+
+struct Page {
+  // ---- malloc/free fast path (owner thread only) ----
+  Block* free_list;
+  Block* local_free;
+  size_t block_size;         // bytes; 0 while the page is not in use
+  uint8_t* start;            // first block
+  uint32_t used;
+  uint32_t capacity;         // blocks whose memory has been put on a free list (grows lazily)
+  uint32_t reserved;         // blocks that fit in the page
+  uint32_t index_multiplier; // block index of an offset: (offset * multiplier) >> index_shift
+  uint8_t index_shift;
+  uint8_t bin;               // size class; kBinCount for large/huge pages
+  uint8_t slow_free_flags;   // kPageInFullQueue | kPageHasAligned
+  uint8_t in_use;            // 1 while handed to a heap (or holding a large object)
+
+  // ---- remote frees (any thread) ----
+  std::atomic<uintptr_t> thread_free;  // Block* | DelayedState
+  // The owning heap; read by a remote freer only in kDelayedFreeing state (see above).
+  std::atomic<Heap*> heap;
+
+  // ---- heap queues and the decay (owner thread only) ----
+  Page* next;
+  Page* prev;
+  PageMemory memory;
+  uint64_t purge_deadline_ms;  // when a free, dirty page is purged
+  uint64_t decommit_ticket;    // valid while memory == kPurged
+  // Pads the page to 128 bytes so the free fast path finds it with a shift, not a multiply.
+  uint8_t padding[16];
+};
+static_assert(sizeof(Page) == 128, "Page must stay a power of two in size (free fast path)");
+
+// Exact block index for offsets below 2^kIndexNumeratorBits (Granlund–Montgomery: with
+// l = ceil(log2 d) and m = ceil(2^(N+l) / d), floor(n / d) == (n * m) >> (N + l) for n < 2^N).
+inline constexpr unsigned kIndexNumeratorBits = kSegmentShift;
+
+constexpr void compute_block_index_magic(uint32_t block_size, uint32_t* multiplier, uint8_t* shift) {
+  unsigned l = 0;
+  while ((uint64_t{1} << l) < block_size) ++l;
+  unsigned s = kIndexNumeratorBits + l;
+  uint64_t m = ((uint64_t{1} << s) + block_size - 1) / block_size;
+  *multiplier = static_cast<uint32_t>(m);
+  *shift = static_cast<uint8_t>(s);
+}
+
+inline uint32_t block_index_of_offset(const Page* page, size_t offset) {
+  return static_cast<uint32_t>((static_cast<uint64_t>(offset) * page->index_multiplier) >> page->index_shift);
+}
+
+}  // namespace usgc::alloc

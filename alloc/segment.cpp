@@ -1,0 +1,262 @@
+// alloc/segment.cpp — mapping, formatting, caching and abandoning segments (slow paths only).
+// See segment.hpp for the invariants (segment map, ownership, cache).
+#include "alloc/segment.hpp"
+
+#include <cstring>
+
+#include "alloc/size_classes.hpp"
+#include "alloc/spin_lock.hpp"
+#include "kernel_iface/decommit_queue.hpp"
+#include "kernel_iface/virtual_memory.hpp"
+#include "numa/numa.hpp"
+
+namespace usgc::alloc {
+
+std::atomic<uint8_t> g_segment_map[kSegmentMapEntries];
+SegmentCounters g_segment_counters;
+uint64_t g_decay_ms = 250;
+std::atomic<uint64_t> g_cache_next_purge_ms{0};
+
+namespace {
+
+constexpr uint32_t kCacheSegmentsPerNode = 16;
+
+struct NodeCache {
+  Segment* entries[kCacheSegmentsPerNode];
+  uint32_t count;
+};
+
+// Guards g_node_caches. Rank kSegmentCache.
+constinit SpinLock g_cache_lock{LockRank::kSegmentCache};
+NodeCache g_node_caches[numa::kMaxNodes];
+
+// Guards the abandoned list (linked through available_next). Rank kAbandonedSegments.
+constinit SpinLock g_abandoned_lock{LockRank::kAbandonedSegments};
+Segment* g_abandoned_head = nullptr;
+// Read without the lock as a hint ("is there anything to reclaim?").
+std::atomic<uint64_t> g_abandoned_count{0};
+
+void set_map_entries(Segment* segment, bool live) {
+  uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> kSegmentShift;
+  size_t chunks = segment->segment_bytes >> kSegmentShift;
+  g_segment_map[first].store(live ? kMapSegment : kMapTombstone, std::memory_order_relaxed);
+  for (size_t i = 1; i < chunks; ++i) {
+    uint8_t value = live ? static_cast<uint8_t>(i + kMapContinuation - 1 > 255 ? 255 : i + kMapContinuation - 1)
+                         : kMapTombstone;
+    g_segment_map[first + i].store(value, std::memory_order_relaxed);
+  }
+}
+
+int cache_node_index(int node) { return node >= 0 && node < numa::kMaxNodes ? node : 0; }
+
+}  // namespace
+
+PointerOrigin classify_pointer(const void* pointer, Segment** segment) {
+  uintptr_t chunk = reinterpret_cast<uintptr_t>(pointer) >> kSegmentShift;
+  if (chunk >= kSegmentMapEntries) return PointerOrigin::kForeign;
+  uint8_t value = g_segment_map[chunk].load(std::memory_order_relaxed);
+  while (value >= kMapContinuation) {
+    size_t back = value - kMapContinuation + 1;
+    if (back > chunk) return PointerOrigin::kForeign;
+    chunk -= back;
+    value = g_segment_map[chunk].load(std::memory_order_relaxed);
+  }
+  if (value == kMapTombstone) return PointerOrigin::kTombstone;
+  if (value != kMapSegment) return PointerOrigin::kForeign;
+  Segment* found = reinterpret_cast<Segment*>(chunk << kSegmentShift);
+  if (reinterpret_cast<uintptr_t>(pointer) >= reinterpret_cast<uintptr_t>(found->end())) {
+    return PointerOrigin::kForeign;
+  }
+  *segment = found;
+  return PointerOrigin::kSegment;
+}
+
+kernel::Result<Segment*> segment_map_new(size_t bytes, int node) {
+  kernel::Result<void*> mapped = kernel::map_aligned(bytes, kSegmentBytes);
+  if (!mapped.ok()) return kernel::Result<Segment*>::failure(mapped.error());
+  Segment* segment = static_cast<Segment*>(mapped.value());
+  if (numa::topology().node_count > 1) {
+    // Placement is a preference: a failed bind leaves first-touch placement, still correct.
+    kernel::Status bound = numa::bind_to_node(segment, bytes, numa::NodeId{node});
+    if (!bound.ok()) node = numa::current_node().value;
+  }
+  // The mapping is zero: only the fields that are not zero are set.
+  segment->segment_bytes = bytes;
+  segment->node = node;
+  segment->data_is_fresh = 1;
+  set_map_entries(segment, true);
+  g_segment_counters.bytes_reserved.fetch_add(bytes, std::memory_order_relaxed);
+  g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
+  return kernel::Result<Segment*>::success(segment);
+}
+
+void segment_unmap(Segment* segment) {
+  size_t bytes = segment->segment_bytes;
+  if (segment->cache_purged) {
+    g_segment_counters.bytes_purged.fetch_sub(bytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+  }
+  set_map_entries(segment, false);
+  g_segment_counters.bytes_reserved.fetch_sub(bytes, std::memory_order_relaxed);
+  g_segment_counters.segments.fetch_sub(1, std::memory_order_relaxed);
+  kernel::Status status = kernel::unmap(segment, bytes);
+  // munmap of our own aligned mapping fails only when the kernel cannot split a VMA (ENOMEM
+  // at the map-count limit); the range stays mapped, tombstoned, and is never used again.
+  if (!status.ok()) kernel::print_message("segment unmap failed (errno %d); %zu bytes leaked", status.error(), bytes);
+}
+
+void segment_format(Segment* segment, SegmentKind kind) {
+  segment->kind = kind;
+  uint32_t page_count;
+  switch (kind) {
+    case SegmentKind::kSmall:
+      segment->page_shift = kSmallPageShift;
+      page_count = kSmallPagesPerSegment;
+      break;
+    case SegmentKind::kMedium:
+      segment->page_shift = kMediumPageShift;
+      page_count = kMediumPagesPerSegment;
+      break;
+    default:
+      // One page; every pointer into the first 4 MiB chunk maps to page 0 (later chunks of a
+      // huge segment are continuation entries in the segment map).
+      segment->page_shift = kSegmentShift;
+      page_count = 1;
+      break;
+  }
+  segment->page_count = page_count;
+  segment->used_pages = 0;
+  segment->free_pages = page_count;
+  segment->owner_thread.store(0, std::memory_order_relaxed);
+  segment->owner_heap = nullptr;
+  segment->large_in_use.store(0, std::memory_order_relaxed);
+  segment->available_next = segment->available_prev = nullptr;
+  segment->owned_next = segment->owned_prev = nullptr;
+  segment->in_available_list = 0;
+  PageMemory memory = segment->data_is_fresh ? PageMemory::kFresh : PageMemory::kDirty;
+  std::memset(static_cast<void*>(segment->pages), 0, sizeof(Page) * page_count);
+  for (uint32_t i = 0; i < page_count; ++i) {
+    Page* page = &segment->pages[i];
+    page->memory = memory;
+    page->bin = kBinCount;
+  }
+}
+
+void segment_cache_put(Segment* segment, uint64_t now_ms) {
+  if (segment->segment_bytes != kSegmentBytes) {
+    segment_unmap(segment);
+    return;
+  }
+  segment->owner_thread.store(0, std::memory_order_relaxed);
+  segment->owner_heap = nullptr;
+  segment->cache_deadline_ms = now_ms + g_decay_ms;
+  if (!segment->cache_purged) segment->data_is_fresh = 0;
+  NodeCache& cache = g_node_caches[cache_node_index(segment->node)];
+  {
+    SpinLockGuard guard(g_cache_lock);
+    if (cache.count < kCacheSegmentsPerNode) {
+      cache.entries[cache.count++] = segment;
+      uint64_t pending = g_cache_next_purge_ms.load(std::memory_order_relaxed);
+      if (pending == 0 || segment->cache_deadline_ms < pending) {
+        g_cache_next_purge_ms.store(segment->cache_deadline_ms, std::memory_order_relaxed);
+      }
+      return;
+    }
+  }
+  segment_unmap(segment);
+}
+
+Segment* segment_cache_take(int node) {
+  NodeCache& cache = g_node_caches[cache_node_index(node)];
+  Segment* segment = nullptr;
+  {
+    SpinLockGuard guard(g_cache_lock);
+    // Prefer the most recently cached (dirty, warm) segment: the stack top.
+    if (cache.count != 0) segment = cache.entries[--cache.count];
+  }
+  if (segment != nullptr && segment->cache_purged) {
+    // Decommit ticket rule: the purge must have landed before the memory is handed out.
+    purge_wait(segment->cache_decommit_ticket);
+    segment->cache_purged = 0;
+    segment->data_is_fresh = 1;  // MADV_DONTNEED'd private anonymous memory reads as zero
+    g_segment_counters.bytes_purged.fetch_sub(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+  }
+  return segment;
+}
+
+size_t segment_cache_purge(uint64_t now_ms, bool force) {
+  size_t purged = 0;
+  if (force) {
+    g_cache_lock.lock();
+  } else if (!g_cache_lock.try_lock()) {
+    return 0;  // someone else is at it; the decay is a deadline, not a promise to the microsecond
+  }
+  uint64_t next = 0;
+  for (NodeCache& cache : g_node_caches) {
+    for (uint32_t i = 0; i < cache.count; ++i) {
+      Segment* segment = cache.entries[i];
+      if (segment->cache_purged) continue;
+      if (!force && segment->cache_deadline_ms > now_ms) {
+        if (next == 0 || segment->cache_deadline_ms < next) next = segment->cache_deadline_ms;
+        continue;
+      }
+      segment->cache_decommit_ticket = purge_range(segment->base() + kSegmentHeaderBytes, segment->end());
+      segment->cache_purged = 1;
+      size_t bytes = kSegmentBytes - kSegmentHeaderBytes;
+      g_segment_counters.bytes_purged.fetch_add(bytes, std::memory_order_relaxed);
+      purged += bytes;
+    }
+  }
+  g_cache_next_purge_ms.store(next, std::memory_order_relaxed);
+  g_cache_lock.unlock();
+  if (purged != 0) purge_flush();
+  return purged;
+}
+
+void abandoned_segments_push(Segment* segment) {
+  SpinLockGuard guard(g_abandoned_lock);
+  segment->available_next = g_abandoned_head;
+  g_abandoned_head = segment;
+  g_abandoned_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+Segment* abandoned_segments_pop() {
+  if (g_abandoned_count.load(std::memory_order_relaxed) == 0) return nullptr;
+  SpinLockGuard guard(g_abandoned_lock);
+  Segment* segment = g_abandoned_head;
+  if (segment != nullptr) {
+    g_abandoned_head = segment->available_next;
+    segment->available_next = nullptr;
+    g_abandoned_count.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return segment;
+}
+
+uint64_t purge_range(uint8_t* start, uint8_t* end) {
+  return kernel::DecommitQueue::process().enqueue(start, static_cast<size_t>(end - start));
+}
+
+bool purge_completed(uint64_t ticket) { return kernel::DecommitQueue::process().is_complete(ticket); }
+
+void purge_wait(uint64_t ticket) { kernel::DecommitQueue::process().wait(ticket); }
+
+void purge_flush() { kernel::DecommitQueue::process().flush(); }
+
+void segment_locks_before_fork() {
+  g_abandoned_lock.lock();
+  g_cache_lock.lock();
+}
+
+void segment_locks_after_fork_parent() {
+  g_cache_lock.unlock();
+  g_abandoned_lock.unlock();
+}
+
+void segment_locks_after_fork_child() {
+  g_cache_lock.reset_after_fork();
+  g_abandoned_lock.reset_after_fork();
+#if defined(USGC_DEBUG) && USGC_DEBUG
+  t_held_lock_ranks = 0;
+#endif
+}
+
+}  // namespace usgc::alloc

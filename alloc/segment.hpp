@@ -1,0 +1,150 @@
+// alloc/segment.hpp — segments: 4 MiB-aligned units of address space with their page metadata.
+//
+// Invariants:
+//   - "segment of a pointer": every heap pointer p lies in the segment at p & ~kSegmentMask,
+//     except interior pointers of huge objects, which lie in a later 4 MiB chunk of the same
+//     mapping; the segment map says which (below).
+//   - The segment map has one byte per 4 MiB chunk of the 47-bit user address space (32 MiB of
+//     zero-filled .bss; only the bytes of chunks usgc uses are ever touched):
+//        0               not usgc's
+//        kMapSegment     a segment starts here
+//        kMapTombstone   a segment was unmapped here (a later free is a double free)
+//        >= kMapContinuation  a huge segment's continuation: its start is (value - kMapSegment)
+//                        chunks back, or further back if the value is saturated.
+//     Entries are written (relaxed) before the segment's first block is handed out; a thread
+//     that frees a block got it through some synchronization with the allocating thread, which
+//     orders the map write before its read.
+//   - Ownership: small and medium segments belong to one thread heap (owner_thread is that
+//     thread's id, or 0 while abandoned); large and huge segments belong to nobody, and any
+//     thread frees their single object. owner_thread only changes on the owner's own thread
+//     (abandon) or under the abandoned-list lock (reclaim), so a thread reading its own id
+//     there is the owner.
+//   - Empty segments go to a per-node cache (bounded), are purged after the decay
+//     (USGC_DECAY_MS) and unmapped when the cache is full.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "alloc/layout.hpp"
+#include "alloc/page.hpp"
+#include "kernel_iface/result.hpp"
+
+namespace usgc::alloc {
+
+inline constexpr uint8_t kMapSegment = 1;
+inline constexpr uint8_t kMapTombstone = 2;
+inline constexpr uint8_t kMapContinuation = 3;  // continuation one chunk back; +1 per chunk
+inline constexpr size_t kSegmentMapEntries = size_t{1} << (47 - kSegmentShift);
+
+// Fast-path lookup table; see the invariant above.
+extern std::atomic<uint8_t> g_segment_map[kSegmentMapEntries];
+
+struct Segment {
+  // ---- fixed while the segment is mapped ----
+  size_t segment_bytes;  // kSegmentBytes, or a multiple of it for huge segments
+  int node;              // NUMA node the memory is bound to
+  // ---- set when the segment is (re)formatted ----
+  SegmentKind kind;
+  uint8_t page_shift;
+  uint8_t data_is_fresh;  // every page beyond the header is zero (fresh map or completed purge)
+  uint32_t page_count;
+  uint32_t used_pages;          // owner only
+  uint32_t free_pages;          // owner only: page_count - used_pages
+  std::atomic<uintptr_t> owner_thread;  // see "Ownership"
+  Heap* owner_heap;                     // owner only
+  // Large/huge: 1 while the object is live; the exchange on free catches double frees.
+  std::atomic<uint8_t> large_in_use;
+  // Intrusive links: the owner heap's list of segments with free pages (available_*), its list
+  // of all owned segments (owned_*); or the cache / abandoned list (available_next only).
+  Segment* available_next;
+  Segment* available_prev;
+  Segment* owned_next;
+  Segment* owned_prev;
+  uint8_t in_available_list;
+  // Cache bookkeeping (under the cache lock, or the owner heap's for its private cache).
+  uint64_t cache_deadline_ms;
+  uint8_t cache_purged;
+  uint64_t cache_decommit_ticket;
+
+  Page pages[kMaxPagesPerSegment];
+
+  uint8_t* base() { return reinterpret_cast<uint8_t*>(this); }
+  uint8_t* end() { return base() + segment_bytes; }
+  Page* page_of(uintptr_t address) {
+    return &pages[(address - reinterpret_cast<uintptr_t>(this)) >> page_shift];
+  }
+  // page_of for any pointer into the segment, including a huge segment's later chunks (slow paths).
+  Page* page_of_any(uintptr_t address) { return page_count == 1 ? &pages[0] : page_of(address); }
+  uint32_t index_of(const Page* page) const { return static_cast<uint32_t>(page - pages); }
+  // The memory span of a page: page 0 starts after the header.
+  uint8_t* page_area_start(uint32_t index) {
+    return index == 0 ? base() + kSegmentHeaderBytes : base() + (size_t{index} << page_shift);
+  }
+  uint8_t* page_area_end(uint32_t index) {
+    return kind == SegmentKind::kSmall || kind == SegmentKind::kMedium ? base() + (size_t{index + 1} << page_shift)
+                                                                        : end();
+  }
+};
+static_assert(sizeof(Segment) <= kSegmentHeaderBytes, "segment header must fit before page 0");
+
+inline Segment* segment_of(const void* pointer) {
+  return reinterpret_cast<Segment*>(reinterpret_cast<uintptr_t>(pointer) & ~kSegmentMask);
+}
+inline bool segment_map_is_segment(const Segment* segment) {
+  uintptr_t chunk = reinterpret_cast<uintptr_t>(segment) >> kSegmentShift;
+  return chunk < kSegmentMapEntries && g_segment_map[chunk].load(std::memory_order_relaxed) == kMapSegment;
+}
+
+enum class PointerOrigin { kForeign, kSegment, kTombstone };
+// Slow-path classification of any pointer; sets *segment for kSegment (walking back from a
+// huge continuation chunk).
+PointerOrigin classify_pointer(const void* pointer, Segment** segment);
+
+// Maps a new segment of `bytes` (a multiple of kSegmentBytes) bound to `node`, registered in
+// the segment map. ENOMEM (or the mmap errno) on failure.
+kernel::Result<Segment*> segment_map_new(size_t bytes, int node);
+// Unregisters (tombstones) and unmaps a segment.
+void segment_unmap(Segment* segment);
+// (Re)initializes the header for `kind`. Pages inherit the data's memory state.
+void segment_format(Segment* segment, SegmentKind kind);
+
+// Process-wide cache of empty 4 MiB segments, per NUMA node. put() takes ownership; when the
+// cache is full it unmaps. take() returns a segment ready to format (any purge completed).
+void segment_cache_put(Segment* segment, uint64_t now_ms);
+Segment* segment_cache_take(int node);
+// Purges cached segments whose decay has passed (all of them when force). Returns bytes purged.
+size_t segment_cache_purge(uint64_t now_ms, bool force);
+
+// Segments whose thread exited with live blocks in them (under their own lock).
+void abandoned_segments_push(Segment* segment);
+Segment* abandoned_segments_pop();
+
+// Purge helpers: queue MADV_DONTNEED of [start, end) and return the ticket.
+uint64_t purge_range(uint8_t* start, uint8_t* end);
+// True once a purged page's decommit completed (then its memory reads as zero).
+bool purge_completed(uint64_t ticket);
+void purge_wait(uint64_t ticket);
+void purge_flush();
+
+// Process-wide counters (relaxed atomics; for statistics).
+struct SegmentCounters {
+  std::atomic<uint64_t> bytes_reserved{0};
+  std::atomic<uint64_t> bytes_purged{0};  // of bytes_reserved, currently returned to the OS
+  std::atomic<uint64_t> segments{0};
+};
+extern SegmentCounters g_segment_counters;
+
+// Earliest decay deadline of a segment in the process cache; 0 when nothing waits.
+extern std::atomic<uint64_t> g_cache_next_purge_ms;
+
+// Decay in milliseconds (USGC_DECAY_MS), fixed at process start.
+extern uint64_t g_decay_ms;
+
+// fork(): prepare takes the segment locks, parent/child release (child resets) them.
+void segment_locks_before_fork();
+void segment_locks_after_fork_parent();
+void segment_locks_after_fork_child();
+
+}  // namespace usgc::alloc

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test suite of usgc and ends with one summary line, "usgc-tests: N passed, N failed,
+# N skipped", which CI reads. Suites:
+#   - GoogleTest binaries (unit tests; preload tests run under LD_PRELOAD=libusgc_preload.so);
+#   - script suites tests/**/*.test.sh, each printing "PASS <name>", "FAIL <name>: <why>" or
+#     "SKIP <name>: <why>" per case and exiting non-zero if any case failed.
+# Environment: BUILD (the build folder, default build), MODE (release, debug, asan, ...).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+passed=0; failed=0; skipped=0
+failed_names=()
+
+run_gtest() {  # name, command...
+  local name=$1; shift
+  local xml; xml=$(mktemp --suffix=.xml)
+  echo "== $name"
+  "$@" --gtest_output="xml:$xml" --gtest_brief=1
+  local rc=$?
+  if [ -s "$xml" ]; then
+    local t f s
+    t=$(grep -o '<testsuites [^>]*' "$xml" | grep -o ' tests="[0-9]*"' | grep -o '[0-9]*')
+    f=$(grep -o '<testsuites [^>]*' "$xml" | grep -o ' failures="[0-9]*"' | grep -o '[0-9]*')
+    s=$(grep -c 'result="skipped"' "$xml")
+    passed=$((passed + t - f - s)); failed=$((failed + f)); skipped=$((skipped + s))
+    [ "$f" -gt 0 ] && failed_names+=("$name")
+  fi
+  if [ $rc -ne 0 ] && { [ ! -s "$xml" ] || [ "${f:-0}" -eq 0 ]; }; then
+    failed=$((failed + 1)); failed_names+=("$name (exit $rc)")
+  fi
+  rm -f "$xml"
+}
+
+run_script_suite() {  # path
+  local script=$1 out
+  echo "== $script"
+  out=$(mktemp)
+  bash "$script" 2>&1 | tee "$out"
+  local rc=${PIPESTATUS[0]}
+  local p f s
+  p=$(grep -c '^PASS ' "$out"); f=$(grep -c '^FAIL ' "$out"); s=$(grep -c '^SKIP ' "$out")
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  if [ "$f" -gt 0 ]; then failed_names+=("$script"); fi
+  if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); failed_names+=("$script (exit $rc)"); fi
+  rm -f "$out"
+}
+
+run_gtest unit_tests "$BUILD/tests/unit_tests"
+run_gtest preload_tests env LD_PRELOAD="$PWD/$BUILD/libusgc_preload.so" "$BUILD/tests/preload_tests"
+while IFS= read -r script; do
+  run_script_suite "$script"
+done < <(find tests -name '*.test.sh' | sort)
+
+echo
+[ ${#failed_names[@]} -gt 0 ] && echo "failed suites: ${failed_names[*]}"
+echo "usgc-tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the build, test and benchmark dependencies of usgc on Debian 12, asking apt-get
+# only for what is missing. Safe to run again: it checks first and is silent when all is there.
+# Used by `make run`, `make test` and `make bench`; never needed by hand.
+set -euo pipefail
+
+# package -> a file whose presence proves it is installed (dpkg -s is slower and locale-bound)
+declare -A probe=(
+  [g++]=/usr/bin/g++
+  [make]=/usr/bin/make
+  [pkg-config]=/usr/bin/pkg-config
+  [libnuma-dev]=/usr/include/numa.h
+  [liburing-dev]=/usr/include/liburing.h
+  [libjemalloc-dev]=/usr/include/jemalloc/jemalloc.h
+  [libmimalloc-dev]=/usr/include/mimalloc.h
+  [libgoogle-perftools-dev]=/usr/include/gperftools/tcmalloc.h
+  [googletest]=/usr/src/googletest/CMakeLists.txt
+  [libgtest-dev]=/usr/include/gtest/gtest.h
+  [libgmock-dev]=/usr/include/gmock/gmock.h
+  [libbenchmark-dev]=/usr/include/benchmark/benchmark.h
+  [sqlite3]=/usr/bin/sqlite3
+  [python3]=/usr/bin/python3
+  [time]=/usr/bin/time
+  [numactl]=/usr/bin/numactl
+  [libseccomp-dev]=/usr/include/seccomp.h
+)
+# optional tools: wanted, but their absence does not stop the build
+optional_packages=(clang clang-format valgrind)
+
+missing=()
+for pkg in "${!probe[@]}"; do
+  [ -e "${probe[$pkg]}" ] || missing+=("$pkg")
+done
+for pkg in "${optional_packages[@]}"; do
+  command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+
+echo "usgc: installing missing dependencies: ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+# The package lists may be absent on a fresh machine; refresh them once, quietly.
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "usgc: dependencies installed" >&2
