@@ -108,6 +108,15 @@ Status unmap(void* address, size_t bytes) {
   return Status::success();
 }
 
+Status move_mapping(void* address, size_t old_bytes, size_t new_bytes, void* target) {
+  void* moved = ::mremap(address, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  if (moved == MAP_FAILED) {
+    g_failures.fetch_add(1, std::memory_order_relaxed);
+    return Status::failure(errno);
+  }
+  return Status::success();
+}
+
 Status commit(void* address, size_t bytes) { return protect(address, bytes, Access::kReadWrite); }
 
 Status decommit(void* address, size_t bytes) {

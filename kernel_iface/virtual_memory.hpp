@@ -44,6 +44,11 @@ Status commit(void* address, size_t bytes);
 Status decommit(void* address, size_t bytes);
 Status protect(void* address, size_t bytes, Access access);
 
+// Moves the pages of [address, address+old_bytes) to `target` (which must be a mapping of at
+// least new_bytes that this call replaces) and grows the mapping to new_bytes (zero pages).
+// No copy: the kernel moves page-table entries (mremap MREMAP_MAYMOVE|MREMAP_FIXED).
+Status move_mapping(void* address, size_t old_bytes, size_t new_bytes, void* target);
+
 // Transparent huge pages for a range (MADV_HUGEPAGE / MADV_NOHUGEPAGE). EINVAL when the kernel
 // has no THP is an error the caller may ignore knowingly.
 Status advise_huge_pages(void* address, size_t bytes, bool enable);

@@ -32,9 +32,9 @@ inline constexpr int kMaxNodes = 64;
 inline constexpr int kMaxCpus = 1024;
 
 struct Topology {
-  int node_count = 1;    // nodes with memory, at least 1; NodeIds number them densely
-  int cpu_count = 1;     // configured CPUs
-  bool is_fake = false;  // injected by a test
+  int node_count = 1;           // nodes with memory, at least 1; NodeIds number them densely
+  int cpu_count = 1;            // configured CPUs
+  bool is_fake = false;         // injected by a test
   bool numa_available = false;  // libnuma reports a NUMA kernel
   // node_of_cpu[c] for c < cpu_count (c >= kMaxCpus is treated as node 0)
   int8_t node_of_cpu[kMaxCpus] = {};

@@ -1,0 +1,612 @@
+// kernel_iface/decommit_queue.cpp — the process's batched MADV_DONTNEED queue (see the header
+// for the "decommit ticket" rule, the fallback and fork).
+//
+// State: one constinit QueueState, g_queue; DecommitQueue is only a handle to it (the queue is
+// process-wide by design). Nothing here allocates: fixed arrays, atomics, a spin lock, and
+// liburing calls that only mmap and make system calls (never io_uring_get_probe_ring, which
+// callocs).
+//
+//   ring              a liburing ring of kRingEntries SQEs (its CQ has 2 x kRingEntries)
+//   queued[]          FIFO of operations prepared in the SQ and not yet consumed by the kernel
+//   in_flight         operations the kernel consumed whose CQE is not reaped yet
+//   done_bits         one bit per ticket in (completed_through, completed_through + kTicketWindow]
+//   completed_through the completion watermark: every ticket <= it is complete
+// Tickets are 1, 2, 3, ...; 0 means "no operation" and is always complete. A CQE carries its
+// ticket in user_data. CQEs arrive in any order, so a completion sets its ticket's bit and the
+// watermark then advances over the run of set bits.
+//
+// Invariants:
+//   the window invariant: next_ticket - 1 - completed_through <= kTicketWindow. The bits of
+//     incomplete tickets never alias, and ring operations outstanding (queued + in flight) never
+//     exceed the CQ's size, so the CQ cannot overflow. A new ticket first waits for the oldest
+//     incomplete one when the window is full.
+//   the no-resubmission rule: after a submission fails (other than EINTR/EAGAIN/EBUSY), the ring
+//     never submits again. Queued operations are done at once with madvise(2). Their SQEs stay
+//     in the SQ, but the kernel consumes SQEs only when asked to submit, so each operation runs
+//     once. In-flight operations are reaped from the CQ, by reading memory only if
+//     io_uring_enter itself fails (for example, the program closed our fd; the mappings keep the
+//     ring alive). Then the ring is unmapped and the fd is left alone: it may belong to someone
+//     else by now.
+//   Every incomplete ticket belongs to a queued or in-flight ring operation: synchronous
+//     madvise(2) tickets are complete before they are returned.
+//
+// Hot path: none. The only cheap check is is_complete()'s acquire load of the watermark. Every
+// other path takes g_queue.lock, a leaf lock (see alloc/spin_lock.hpp). It is held while
+// wait() blocks in io_uring_enter for an madvise to finish (microseconds): liburing's ring is
+// single-threaded, and a waiter that released the lock could sleep on a CQE that another thread
+// has already reaped.
+#include "kernel_iface/decommit_queue.hpp"
+
+#include <liburing.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/virtual_memory.hpp"
+
+namespace usgc::kernel {
+namespace {
+
+constexpr unsigned kRingEntries = 64;
+// Equal to the CQ's default size (2 x SQ), so the window invariant bounds the CQ's use too.
+constexpr uint64_t kTicketWindow = 2 * kRingEntries;
+constexpr unsigned kWindowWords = kTicketWindow / 64;
+// An SQE's length field is 32 bits (io_uring_prep_madvise truncates); larger ranges use madvise(2).
+constexpr size_t kMaxRingOperationBytes = size_t{1} << 30;
+constexpr int kTransientSubmitRetries = 16;
+constexpr unsigned kSpinsBeforeYield = 128;
+constexpr unsigned kProbeOperations = 256;  // io_uring_probe::ops_len is a u8
+constexpr uint64_t kScratchUserData = 0;    // never a ticket
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// A one-byte spin lock that yields the CPU after a short spin (the holder may be blocked in
+// io_uring_enter). Cannot allocate; reset in a fork() child, where its holder does not exist.
+class QueueLock {
+ public:
+  void lock() {
+    unsigned spins = 0;
+    // Acquire: the critical section sees everything the previous holder wrote before unlock().
+    while (held_.exchange(true, std::memory_order_acquire)) {
+      while (held_.load(std::memory_order_relaxed)) {
+        if (++spins < kSpinsBeforeYield) {
+          cpu_relax();
+        } else {
+          ::sched_yield();
+        }
+      }
+    }
+  }
+  bool try_lock() {
+    // Acquire: as in lock().
+    return !held_.load(std::memory_order_relaxed) &&
+           !held_.exchange(true, std::memory_order_acquire);
+  }
+  void unlock() {
+    // Release: publishes the critical section's writes to the next holder.
+    held_.store(false, std::memory_order_release);
+  }
+  void reset_after_fork() { held_.store(false, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> held_{false};
+};
+
+class QueueLockGuard {
+ public:
+  explicit QueueLockGuard(QueueLock& lock) : lock_(lock) { lock_.lock(); }
+  ~QueueLockGuard() { lock_.unlock(); }
+  QueueLockGuard(const QueueLockGuard&) = delete;
+  QueueLockGuard& operator=(const QueueLockGuard&) = delete;
+
+ private:
+  QueueLock& lock_;
+};
+
+enum class RingState : uint8_t {
+  kNone,      // no ring: every operation is a synchronous madvise(2)
+  kLive,      // the ring takes new operations
+  kDraining,  // a submission failed: no new operations; in-flight CQEs are still to be reaped
+};
+
+struct PendingOperation {
+  void* address;
+  size_t bytes;
+  uint64_t ticket;
+};
+
+struct QueueState {
+  QueueLock lock;
+
+  // Written under lock by init and fork reset; read without it. ready=true is stored (release)
+  // after the mode and ring are set up; ensure_ready()'s acquire load pairs with it.
+  std::atomic<bool> ready{false};
+  // Written under lock; read relaxed by active_mode() and fallback_reason() (reporting only).
+  std::atomic<DecommitMode> active{DecommitMode::kMadvise};
+  std::atomic<int> fallback_errno{0};
+
+  // Written under lock (by mark_complete_locked and fork reset); read without it by is_complete()
+  // and wait(): see the acquire/release pair there.
+  std::atomic<uint64_t> completed_through{0};
+
+  // Everything below: under lock.
+  bool has_explicit_mode = false;  // init() was called; fork reset re-inits with this mode
+  DecommitMode explicit_mode = DecommitMode::kAuto;
+  RingState ring_state = RingState::kNone;
+  bool ring_fd_ours = false;  // false after a failed submission (see the no-resubmission rule)
+  io_uring ring{};
+  uint64_t next_ticket = 1;
+  uint64_t done_bits[kWindowWords] = {};
+  size_t bytes_of_ticket[kTicketWindow] = {};  // ring operations, by ticket % kTicketWindow
+  PendingOperation queued[kRingEntries] = {};
+  uint32_t queued_count = 0;
+  uint32_t in_flight = 0;
+
+  // Statistics: relaxed, written anywhere, no ordering with anything.
+  std::atomic<uint64_t> io_uring_operations{0};
+  std::atomic<uint64_t> madvise_calls{0};
+  std::atomic<uint64_t> bytes_decommitted{0};
+  std::atomic<uint64_t> submissions{0};
+  std::atomic<uint64_t> failures{0};
+};
+
+constinit QueueState g_queue;
+constinit DecommitQueue g_process_queue{};
+constinit std::atomic<bool> g_warned_environment{false};
+constinit std::atomic<bool> g_warned_ring_failure{false};
+
+// --- ticket bookkeeping ---------------------------------------------------------------------
+
+bool ticket_bit(uint64_t ticket) {
+  uint64_t slot = ticket % kTicketWindow;
+  return (g_queue.done_bits[slot / 64] >> (slot % 64)) & 1u;
+}
+
+void mark_complete_locked(uint64_t ticket) {
+  uint64_t slot = ticket % kTicketWindow;
+  g_queue.done_bits[slot / 64] |= uint64_t{1} << (slot % 64);
+  uint64_t through = g_queue.completed_through.load(std::memory_order_relaxed);  // ours: under lock
+  while (through + 1 < g_queue.next_ticket && ticket_bit(through + 1)) {
+    uint64_t next_slot = (through + 1) % kTicketWindow;
+    g_queue.done_bits[next_slot / 64] &= ~(uint64_t{1} << (next_slot % 64));
+    ++through;
+  }
+  // Release: a thread whose acquire load sees ticket <= completed_through also sees the
+  // completion (the kernel's CQE, read with acquire by liburing), so it may reuse the range.
+  g_queue.completed_through.store(through, std::memory_order_release);
+}
+
+void decommit_synchronously(void* address, size_t bytes) {
+  g_queue.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+  if (decommit(address, bytes).ok()) {
+    g_queue.bytes_decommitted.fetch_add(bytes, std::memory_order_relaxed);
+  } else {
+    g_queue.failures.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// --- ring teardown --------------------------------------------------------------------------
+
+// Unmaps this process's copies of the ring mappings without touching their contents (in a fork
+// child they are shared with the parent's ring). Closes the fd only when it is surely ours.
+void unmap_ring_locked(bool close_fd) {
+  io_uring& ring = g_queue.ring;
+  // The ring's own mappings: munmap of a range we mapped cannot fail except by a programming error.
+  ::munmap(ring.sq.sqes, sizeof(io_uring_sqe) * ring.sq.ring_entries);
+  ::munmap(ring.sq.ring_ptr, ring.sq.ring_sz);
+  if (ring.cq.ring_ptr != nullptr && ring.cq.ring_ptr != ring.sq.ring_ptr) {
+    ::munmap(ring.cq.ring_ptr, ring.cq.ring_sz);
+  }
+  if (close_fd) ::close(ring.ring_fd);
+  ring = io_uring{};
+  g_queue.ring_state = RingState::kNone;
+  g_queue.ring_fd_ours = false;
+}
+
+void finish_draining_if_idle_locked() {
+  if (g_queue.ring_state == RingState::kDraining && g_queue.in_flight == 0)
+    unmap_ring_locked(false);
+}
+
+// The ring failed to submit or wait: the no-resubmission rule.
+void ring_failed_locked(int error) {
+  if (g_queue.ring_state != RingState::kLive) return;
+  if (!g_warned_ring_failure.exchange(true, std::memory_order_relaxed)) {
+    print_message(
+        "decommit queue: io_uring failed (errno %d); returning memory with madvise(2) from now on",
+        error);
+  }
+  g_queue.ring_state = RingState::kDraining;
+  g_queue.ring_fd_ours = false;
+  g_queue.active.store(DecommitMode::kMadvise, std::memory_order_relaxed);
+  g_queue.fallback_errno.store(error, std::memory_order_relaxed);
+  for (uint32_t i = 0; i < g_queue.queued_count; ++i) {
+    const PendingOperation& op = g_queue.queued[i];
+    decommit_synchronously(op.address, op.bytes);
+    mark_complete_locked(op.ticket);
+  }
+  g_queue.queued_count = 0;
+  finish_draining_if_idle_locked();
+}
+
+// --- reaping --------------------------------------------------------------------------------
+
+void complete_cqe_locked(io_uring_cqe* cqe) {
+  uint64_t ticket = io_uring_cqe_get_data64(cqe);
+  int result = cqe->res;
+  io_uring_cqe_seen(&g_queue.ring, cqe);
+  USGC_CHECK(ticket > g_queue.completed_through.load(std::memory_order_relaxed) &&
+                 ticket < g_queue.next_ticket && !ticket_bit(ticket) && g_queue.in_flight > 0,
+             "decommit queue: completion for unknown ticket %lu (queue state corrupted)",
+             static_cast<unsigned long>(ticket));
+  --g_queue.in_flight;
+  if (result < 0) {
+    g_queue.failures.fetch_add(1, std::memory_order_relaxed);  // the range stays committed
+  } else {
+    g_queue.io_uring_operations.fetch_add(1, std::memory_order_relaxed);
+    g_queue.bytes_decommitted.fetch_add(g_queue.bytes_of_ticket[ticket % kTicketWindow],
+                                        std::memory_order_relaxed);
+  }
+  mark_complete_locked(ticket);
+  finish_draining_if_idle_locked();
+}
+
+// Reaps every CQE already posted; never blocks (peek reads the CQ's memory).
+void reap_available_locked() {
+  io_uring_cqe* cqe = nullptr;
+  while (g_queue.ring_state != RingState::kNone && g_queue.in_flight > 0 &&
+         io_uring_peek_cqe(&g_queue.ring, &cqe) == 0) {
+    complete_cqe_locked(cqe);
+  }
+}
+
+// Blocks until one CQE is posted and reaps it. Requires in_flight > 0.
+void reap_one_blocking_locked() {
+  io_uring_cqe* cqe = nullptr;
+  for (;;) {
+    int result = io_uring_wait_cqe(&g_queue.ring, &cqe);
+    if (result == 0) break;
+    if (result == -EINTR || result == -EAGAIN || result == -ETIME) continue;
+    // io_uring_enter cannot wait any more (fd closed?). The kernel still posts the in-flight
+    // operations' CQEs into our mapping, so poll it.
+    ring_failed_locked(-result);
+    for (unsigned spins = 0; io_uring_peek_cqe(&g_queue.ring, &cqe) != 0; ++spins) {
+      if (spins < kSpinsBeforeYield) {
+        cpu_relax();
+      } else {
+        ::sched_yield();
+      }
+    }
+    break;
+  }
+  complete_cqe_locked(cqe);
+}
+
+// --- submission -----------------------------------------------------------------------------
+
+void consume_queued_locked(uint32_t count) {
+  if (count > g_queue.queued_count) count = g_queue.queued_count;
+  g_queue.in_flight += count;
+  g_queue.queued_count -= count;
+  for (uint32_t i = 0; i < g_queue.queued_count; ++i) g_queue.queued[i] = g_queue.queued[i + count];
+}
+
+// Submits every queued operation (the kernel may take them in several calls).
+void submit_locked() {
+  int transient_retries = 0;
+  while (g_queue.ring_state == RingState::kLive && g_queue.queued_count > 0) {
+    int submitted = io_uring_submit(&g_queue.ring);
+    if (submitted > 0) {
+      g_queue.submissions.fetch_add(1, std::memory_order_relaxed);
+      consume_queued_locked(static_cast<uint32_t>(submitted));
+      continue;
+    }
+    if (submitted == -EINTR) continue;
+    bool transient = submitted == 0 || submitted == -EAGAIN || submitted == -EBUSY;
+    if (transient && ++transient_retries <= kTransientSubmitRetries) {
+      // The kernel is short of resources or has completions to post: make room, then retry.
+      if (g_queue.in_flight > 0) {
+        reap_one_blocking_locked();
+      } else {
+        ::sched_yield();
+      }
+      continue;
+    }
+    ring_failed_locked(submitted < 0 ? -submitted : EAGAIN);
+  }
+}
+
+// Blocks until `ticket` (and every earlier one) is complete.
+void wait_locked(uint64_t ticket) {
+  while (ticket > g_queue.completed_through.load(std::memory_order_relaxed)) {
+    if (g_queue.queued_count > 0) {
+      submit_locked();
+      continue;
+    }
+    USGC_CHECK(g_queue.ring_state != RingState::kNone && g_queue.in_flight > 0,
+               "decommit queue: ticket %lu is neither queued nor in flight (queue state corrupted)",
+               static_cast<unsigned long>(ticket));
+    reap_one_blocking_locked();
+    reap_available_locked();
+  }
+}
+
+// A new ticket, keeping the window invariant (may wait for the oldest incomplete ticket).
+uint64_t issue_ticket_locked() {
+  while (g_queue.next_ticket - g_queue.completed_through.load(std::memory_order_relaxed) >
+         kTicketWindow) {
+    wait_locked(g_queue.completed_through.load(std::memory_order_relaxed) + 1);
+  }
+  return g_queue.next_ticket++;
+}
+
+uint64_t enqueue_on_ring_locked(void* address, size_t bytes) {
+  uint64_t ticket = issue_ticket_locked();
+  io_uring_sqe* sqe = nullptr;
+  if (g_queue.ring_state == RingState::kLive) {
+    if (g_queue.queued_count == kRingEntries) submit_locked();  // full SQ: submit, never drop
+    if (g_queue.ring_state == RingState::kLive) sqe = io_uring_get_sqe(&g_queue.ring);
+  }
+  if (sqe == nullptr) {  // the ring broke while we made room
+    decommit_synchronously(address, bytes);
+    mark_complete_locked(ticket);
+    return ticket;
+  }
+  io_uring_prep_madvise(sqe, address, static_cast<off_t>(bytes), MADV_DONTNEED);
+  io_uring_sqe_set_data64(sqe, ticket);
+  g_queue.bytes_of_ticket[ticket % kTicketWindow] = bytes;
+  g_queue.queued[g_queue.queued_count++] = PendingOperation{address, bytes, ticket};
+  if (g_queue.queued_count == kRingEntries) submit_locked();  // the batch is full
+  return ticket;
+}
+
+// --- setup ----------------------------------------------------------------------------------
+
+// IORING_REGISTER_PROBE into a stack buffer (io_uring_get_probe_ring would calloc).
+int probe_madvise_support_locked() {
+  alignas(io_uring_probe) unsigned char
+      storage[sizeof(io_uring_probe) + kProbeOperations * sizeof(io_uring_probe_op)] = {};
+  auto* probe = reinterpret_cast<io_uring_probe*>(storage);
+  int result = io_uring_register_probe(&g_queue.ring, probe, kProbeOperations);
+  if (result < 0) return -result;  // kernels before 5.6 have neither the probe nor MADVISE
+  if (probe->ops_len <= IORING_OP_MADVISE ||
+      (probe->ops[IORING_OP_MADVISE].flags & IO_URING_OP_SUPPORTED) == 0) {
+    return EOPNOTSUPP;
+  }
+  return 0;
+}
+
+// End-to-end proof: MADV_DONTNEED of a written scratch page through the ring zeroes it.
+int try_scratch_decommit_locked() {
+  size_t page = os_page_size();
+  Result<void*> scratch = map_aligned(page, page);
+  if (!scratch.ok()) return scratch.error();
+  auto* first_byte = static_cast<volatile unsigned char*>(scratch.value());
+  *first_byte = 1;
+  int error = 0;
+  io_uring_sqe* sqe = io_uring_get_sqe(&g_queue.ring);  // a fresh ring has room
+  io_uring_prep_madvise(sqe, scratch.value(), static_cast<off_t>(page), MADV_DONTNEED);
+  io_uring_sqe_set_data64(sqe, kScratchUserData);
+  int submitted = io_uring_submit(&g_queue.ring);
+  if (submitted != 1) {
+    error = submitted < 0 ? -submitted : EIO;
+  } else {
+    io_uring_cqe* cqe = nullptr;
+    int result;
+    do {
+      result = io_uring_wait_cqe(&g_queue.ring, &cqe);
+    } while (result == -EINTR);
+    if (result < 0) {
+      error = -result;
+    } else {
+      if (cqe->res < 0) {
+        error = -cqe->res;  // EINVAL: the kernel does not know IORING_OP_MADVISE
+      } else if (*first_byte != 0) {
+        error = EIO;
+      }
+      io_uring_cqe_seen(&g_queue.ring, cqe);
+    }
+  }
+  // Our own fresh page: unmap fails only by a programming error, and the page is harmless then.
+  (void)unmap(scratch.value(), page);
+  return error;
+}
+
+// Returns 0 with ring_state kLive, or the errno that keeps io_uring out.
+int set_up_ring_locked() {
+  int error = -io_uring_queue_init(kRingEntries, &g_queue.ring, 0);
+  if (error != 0) {
+    g_queue.ring = io_uring{};
+    return error;
+  }
+  if (g_queue.ring.cq.ring_entries < kTicketWindow) {
+    error = EINVAL;  // the window invariant needs room for kTicketWindow completions
+  } else {
+    error = probe_madvise_support_locked();
+    if (error == 0) error = try_scratch_decommit_locked();
+  }
+  if (error != 0) {
+    io_uring_queue_exit(&g_queue.ring);
+    g_queue.ring = io_uring{};
+    return error;
+  }
+  g_queue.ring_state = RingState::kLive;
+  g_queue.ring_fd_ours = true;
+  return 0;
+}
+
+// Finishes every operation, then closes the ring.
+void retire_ring_locked() {
+  if (g_queue.ring_state == RingState::kLive) submit_locked();
+  while (g_queue.ring_state != RingState::kNone && g_queue.in_flight > 0)
+    reap_one_blocking_locked();
+  if (g_queue.ring_state == RingState::kNone) return;
+  if (g_queue.ring_fd_ours) {
+    io_uring_queue_exit(&g_queue.ring);
+    g_queue.ring = io_uring{};
+    g_queue.ring_state = RingState::kNone;
+    g_queue.ring_fd_ours = false;
+  } else {
+    unmap_ring_locked(false);
+  }
+}
+
+Status init_locked(DecommitMode mode) {
+  retire_ring_locked();
+  g_queue.fallback_errno.store(0, std::memory_order_relaxed);
+  Status status = Status::success();
+  DecommitMode active = DecommitMode::kMadvise;
+  if (mode != DecommitMode::kMadvise) {
+    int error = set_up_ring_locked();
+    if (error == 0) {
+      active = DecommitMode::kIoUring;
+    } else {
+      g_queue.fallback_errno.store(error, std::memory_order_relaxed);
+      if (mode == DecommitMode::kIoUring) status = Status::failure(error);
+    }
+  }
+  g_queue.active.store(active, std::memory_order_relaxed);
+  // Release: pairs with ensure_ready()'s acquire load; the mode and ring are set up.
+  g_queue.ready.store(true, std::memory_order_release);
+  return status;
+}
+
+DecommitMode mode_from_environment() {
+  const char* value = ::getenv("USGC_DECOMMIT");  // getenv does not allocate
+  if (value == nullptr || *value == '\0' || std::strcmp(value, "auto") == 0)
+    return DecommitMode::kAuto;
+  if (std::strcmp(value, "io_uring") == 0) return DecommitMode::kIoUring;
+  if (std::strcmp(value, "madvise") == 0) return DecommitMode::kMadvise;
+  if (!g_warned_environment.exchange(true, std::memory_order_relaxed)) {
+    print_message("USGC_DECOMMIT=%s is not one of auto, io_uring, madvise; using auto", value);
+  }
+  return DecommitMode::kAuto;
+}
+
+[[gnu::noinline, gnu::cold]] void initialize_lazily() {
+  QueueLockGuard guard(g_queue.lock);
+  if (g_queue.ready.load(std::memory_order_relaxed)) return;  // another thread won (under lock)
+  DecommitMode mode = g_queue.has_explicit_mode ? g_queue.explicit_mode : mode_from_environment();
+  Status status = init_locked(mode);
+  if (!status.ok()) {
+    print_message(
+        "decommit queue: io_uring was requested but is unavailable (errno %d); using madvise(2)",
+        status.error());
+  }
+}
+
+void ensure_ready() {
+  // Acquire: pairs with init_locked()'s release store, so the set-up state is visible.
+  if (!g_queue.ready.load(std::memory_order_acquire)) initialize_lazily();
+}
+
+}  // namespace
+
+DecommitQueue& DecommitQueue::process() {
+  return g_process_queue;
+}
+
+Status DecommitQueue::init(DecommitMode mode) {
+  QueueLockGuard guard(g_queue.lock);
+  g_queue.has_explicit_mode = true;
+  g_queue.explicit_mode = mode;
+  return init_locked(mode);
+}
+
+DecommitMode DecommitQueue::active_mode() const {
+  ensure_ready();
+  return g_queue.active.load(std::memory_order_relaxed);
+}
+
+int DecommitQueue::fallback_reason() const {
+  ensure_ready();
+  return g_queue.fallback_errno.load(std::memory_order_relaxed);
+}
+
+uint64_t DecommitQueue::enqueue(void* address, size_t bytes) {
+  ensure_ready();
+  if (g_queue.active.load(std::memory_order_relaxed) == DecommitMode::kIoUring &&
+      bytes <= kMaxRingOperationBytes) {
+    QueueLockGuard guard(g_queue.lock);
+    if (g_queue.ring_state == RingState::kLive) return enqueue_on_ring_locked(address, bytes);
+  }
+  // madvise(2) outside the lock; the ticket is issued once the range is already decommitted.
+  decommit_synchronously(address, bytes);
+  QueueLockGuard guard(g_queue.lock);
+  uint64_t ticket = issue_ticket_locked();
+  mark_complete_locked(ticket);
+  return ticket;
+}
+
+void DecommitQueue::flush() {
+  // Acquire: as in ensure_ready(); nothing can be queued before the first init.
+  if (!g_queue.ready.load(std::memory_order_acquire)) return;
+  QueueLockGuard guard(g_queue.lock);
+  submit_locked();
+  reap_available_locked();
+}
+
+bool DecommitQueue::is_complete(uint64_t ticket) {
+  // Acquire: pairs with mark_complete_locked()'s release store (see there).
+  if (ticket <= g_queue.completed_through.load(std::memory_order_acquire)) return true;
+  // Never block: a busy lock means "not known to be complete yet".
+  if (!g_queue.lock.try_lock()) return false;
+  // Submit if this ticket still waits in the SQ, so polling is_complete() alone makes progress.
+  if (g_queue.queued_count > 0 && ticket >= g_queue.queued[0].ticket) submit_locked();
+  reap_available_locked();
+  bool complete = ticket <= g_queue.completed_through.load(std::memory_order_relaxed);
+  g_queue.lock.unlock();
+  return complete;
+}
+
+void DecommitQueue::wait(uint64_t ticket) {
+  // Acquire: as in is_complete().
+  if (ticket <= g_queue.completed_through.load(std::memory_order_acquire)) return;
+  QueueLockGuard guard(g_queue.lock);
+  USGC_CHECK(ticket < g_queue.next_ticket,
+             "DecommitQueue::wait(): ticket %lu was never issued (next is %lu)",
+             static_cast<unsigned long>(ticket), static_cast<unsigned long>(g_queue.next_ticket));
+  wait_locked(ticket);
+}
+
+void DecommitQueue::reset_after_fork() {
+  // Only this thread exists in the child; whoever held the lock in the parent is gone.
+  g_queue.lock.reset_after_fork();
+  QueueLockGuard guard(g_queue.lock);
+  // The ring's mappings are shared with the parent's ring: unmap our copies without writing to
+  // them (no io_uring_queue_exit, no reaping); the fd copy is ours to close.
+  if (g_queue.ring_state != RingState::kNone) unmap_ring_locked(g_queue.ring_fd_ours);
+  g_queue.ring = io_uring{};
+  g_queue.ring_state = RingState::kNone;
+  g_queue.queued_count = 0;
+  g_queue.in_flight = 0;
+  for (uint64_t& word : g_queue.done_bits) word = 0;
+  // In-flight operations act on the parent's address space: every ticket is complete here.
+  // Release: pairs with is_complete()/wait()'s acquire loads (threads the child starts later).
+  g_queue.completed_through.store(g_queue.next_ticket - 1, std::memory_order_release);
+  g_queue.active.store(DecommitMode::kMadvise, std::memory_order_relaxed);
+  // Relaxed: under the lock; ensure_ready() then re-initializes lazily (the same mode as before).
+  g_queue.ready.store(false, std::memory_order_relaxed);
+}
+
+DecommitCounters DecommitQueue::counters() const {
+  return DecommitCounters{
+      g_queue.io_uring_operations.load(std::memory_order_relaxed),
+      g_queue.madvise_calls.load(std::memory_order_relaxed),
+      g_queue.bytes_decommitted.load(std::memory_order_relaxed),
+      g_queue.submissions.load(std::memory_order_relaxed),
+      g_queue.failures.load(std::memory_order_relaxed),
+  };
+}
+
+}  // namespace usgc::kernel

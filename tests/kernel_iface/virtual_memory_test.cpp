@@ -1,0 +1,175 @@
+// tests/kernel_iface/virtual_memory_test.cpp — reserve, map, commit, decommit and protect.
+//
+// Proves the contract of kernel_iface/virtual_memory.hpp: aligned mappings are aligned, exactly
+// as long as asked and zero; decommit gives zero pages back; a reserved range works only after
+// commit; protection is enforced; injected map failures surface as ENOMEM and then stop; bad
+// arguments are EINVAL, never a crash.
+#include "kernel_iface/virtual_memory.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace usgc::kernel {
+namespace {
+
+// Death tests re-execute this binary ("threadsafe" style): other tests may have left threads,
+// such as io_uring's io-wq workers, which make a plain fork() child unreliable.
+class ThreadsafeDeathTests {
+ public:
+  ThreadsafeDeathTests() : saved_(GTEST_FLAG_GET(death_test_style)) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+  }
+  ~ThreadsafeDeathTests() { GTEST_FLAG_SET(death_test_style, saved_); }
+
+ private:
+  std::string saved_;
+};
+
+bool is_all_zero(const void* address, size_t bytes) {
+  const auto* p = static_cast<const unsigned char*>(address);
+  for (size_t i = 0; i < bytes; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+// True when [address, address+bytes) is mapped: mincore fails with ENOMEM on unmapped pages.
+bool is_mapped(void* address, size_t bytes) {
+  size_t pages = bytes / os_page_size();
+  unsigned char residency[64];
+  return pages <= sizeof(residency) && ::mincore(address, bytes, residency) == 0;
+}
+
+TEST(VirtualMemory, PageSizeIsTheKernelsPageSize) {
+  EXPECT_EQ(os_page_size(), static_cast<size_t>(::sysconf(_SC_PAGESIZE)));
+}
+
+TEST(VirtualMemory, MapAlignedHonoursEveryAlignmentAndKeepsNoExtraAddressSpace) {
+  const size_t page = os_page_size();
+  const size_t alignments[] = {page, 16 * page, size_t{1} << 20, size_t{2} << 20, size_t{32} << 20};
+  for (size_t alignment : alignments) {
+    const size_t bytes = 4 * page;
+    Result<void*> mapping = map_aligned(bytes, alignment);
+    ASSERT_TRUE(mapping.ok()) << "alignment " << alignment << ": errno " << mapping.error();
+    auto start = reinterpret_cast<uintptr_t>(mapping.value());
+    EXPECT_EQ(start % alignment, 0u) << "alignment " << alignment;
+    EXPECT_TRUE(is_mapped(mapping.value(), bytes));
+    // The trimmed ends are gone: the pages just before and after are not ours (unless the
+    // kernel happened to place another mapping there, which only exact-size maps allow).
+    if (alignment > page) {
+      EXPECT_FALSE(is_mapped(reinterpret_cast<void*>(start + bytes), page))
+          << "tail kept, alignment " << alignment;
+    }
+    EXPECT_TRUE(unmap(mapping.value(), bytes).ok());
+  }
+}
+
+TEST(VirtualMemory, FreshMappingIsZeroAndWritable) {
+  const size_t bytes = 8 * os_page_size();
+  Result<void*> mapping = map_aligned(bytes, os_page_size());
+  ASSERT_TRUE(mapping.ok());
+  EXPECT_TRUE(is_all_zero(mapping.value(), bytes));
+  std::memset(mapping.value(), 0x5a, bytes);
+  EXPECT_EQ(static_cast<unsigned char*>(mapping.value())[bytes - 1], 0x5a);
+  EXPECT_TRUE(unmap(mapping.value(), bytes).ok());
+}
+
+TEST(VirtualMemory, DecommitGivesZeroPagesAfterAWrite) {
+  const size_t bytes = 4 * os_page_size();
+  Result<void*> mapping = map_aligned(bytes, os_page_size());
+  ASSERT_TRUE(mapping.ok());
+  std::memset(mapping.value(), 0xa5, bytes);
+  VirtualMemoryCounters before = virtual_memory_counters();
+  ASSERT_TRUE(decommit(mapping.value(), bytes).ok());
+  VirtualMemoryCounters after = virtual_memory_counters();
+  EXPECT_TRUE(is_all_zero(mapping.value(), bytes));
+  EXPECT_EQ(after.decommits - before.decommits, 1u);
+  EXPECT_EQ(after.bytes_decommitted - before.bytes_decommitted, bytes);
+  // Still accessible after decommit.
+  static_cast<unsigned char*>(mapping.value())[0] = 1;
+  EXPECT_TRUE(unmap(mapping.value(), bytes).ok());
+}
+
+TEST(VirtualMemory, ReservedRangeIsUsableOnlyAfterCommitAndHonoursProtection) {
+  const size_t page = os_page_size();
+  const size_t bytes = 4 * page;
+  ThreadsafeDeathTests style;
+  Result<void*> reserved = reserve_aligned(bytes, size_t{1} << 20);
+  ASSERT_TRUE(reserved.ok());
+  auto* base = static_cast<unsigned char*>(reserved.value());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(base) % (size_t{1} << 20), 0u);
+  EXPECT_DEATH(base[0] = 1, "") << "a reserved (PROT_NONE) page must fault";
+
+  ASSERT_TRUE(commit(base, bytes).ok());
+  base[0] = 7;
+  base[bytes - 1] = 9;
+  EXPECT_EQ(base[0], 7);
+
+  ASSERT_TRUE(protect(base, page, Access::kRead).ok());
+  EXPECT_EQ(base[0], 7) << "read-only pages stay readable";
+  EXPECT_DEATH(base[0] = 2, "") << "a read-only page must fault on write";
+  base[page] = 3;  // the next page is still read-write
+
+  ASSERT_TRUE(protect(base, page, Access::kNone).ok());
+  EXPECT_DEATH((void)*static_cast<volatile unsigned char*>(base), "")
+      << "PROT_NONE must fault on read";
+
+  ASSERT_TRUE(protect(base, page, Access::kReadWrite).ok());
+  base[0] = 4;
+  EXPECT_EQ(base[0], 4);
+  EXPECT_TRUE(unmap(base, bytes).ok());
+}
+
+TEST(VirtualMemory, InjectedMapFailuresGiveEnomemThenMappingWorksAgain) {
+  const size_t page = os_page_size();
+  VirtualMemoryCounters before = virtual_memory_counters();
+  fail_next_maps(2);
+  Result<void*> first = map_aligned(page, page);
+  Result<void*> second = reserve_aligned(page, 4 * page);
+  EXPECT_FALSE(first.ok());
+  EXPECT_EQ(first.error(), ENOMEM);
+  EXPECT_FALSE(second.ok());
+  EXPECT_EQ(second.error(), ENOMEM);
+  Result<void*> third = map_aligned(page, page);
+  ASSERT_TRUE(third.ok()) << "failure injection must stop after the requested count";
+  VirtualMemoryCounters after = virtual_memory_counters();
+  EXPECT_EQ(after.failures - before.failures, 2u);
+  EXPECT_EQ(after.maps - before.maps, 1u);
+  EXPECT_TRUE(unmap(third.value(), page).ok());
+}
+
+TEST(VirtualMemory, BadArgumentsAreEinval) {
+  const size_t page = os_page_size();
+  EXPECT_EQ(map_aligned(0, page).error(), EINVAL) << "zero bytes";
+  EXPECT_EQ(map_aligned(page + 1, page).error(), EINVAL) << "bytes not a page multiple";
+  EXPECT_EQ(map_aligned(page, 3 * page).error(), EINVAL) << "alignment not a power of two";
+  EXPECT_EQ(map_aligned(page, page / 2).error(), EINVAL) << "alignment below the page size";
+  EXPECT_EQ(map_aligned(page, 0).error(), EINVAL) << "zero alignment";
+  EXPECT_EQ(reserve_aligned(0, page).error(), EINVAL);
+  // Misaligned addresses are the kernel's EINVAL, passed through.
+  Result<void*> mapping = map_aligned(2 * page, page);
+  ASSERT_TRUE(mapping.ok());
+  auto* misaligned = static_cast<unsigned char*>(mapping.value()) + 1;
+  EXPECT_EQ(decommit(misaligned, page).error(), EINVAL);
+  EXPECT_EQ(protect(misaligned, page, Access::kRead).error(), EINVAL);
+  EXPECT_EQ(unmap(misaligned, page).error(), EINVAL);
+  EXPECT_TRUE(unmap(mapping.value(), 2 * page).ok());
+}
+
+TEST(VirtualMemory, HugePageAdviceSucceedsOrReportsEinvalWithoutThp) {
+  const size_t bytes = size_t{2} << 20;
+  Result<void*> mapping = map_aligned(bytes, bytes);
+  ASSERT_TRUE(mapping.ok());
+  Status advice = advise_huge_pages(mapping.value(), bytes, true);
+  EXPECT_TRUE(advice.ok() || advice.error() == EINVAL) << "errno " << advice.error();
+  EXPECT_TRUE(unmap(mapping.value(), bytes).ok());
+}
+
+}  // namespace
+}  // namespace usgc::kernel
