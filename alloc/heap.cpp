@@ -112,7 +112,9 @@ void page_unfull(Heap* heap, Page* page) {
          !page->thread_free.compare_exchange_weak(thread_free, thread_free & ~kDelayedStateMask,
                                                   std::memory_order_relaxed)) {
   }
-  bin_queue_push_front(heap, page);
+  // To the back (as mimalloc): the page gathers more frees before allocation reaches it, so a
+  // page is not moved between the queues for every single block.
+  heap_queue_push_back(heap, page);
 }
 
 // Takes a free page of `kind` from the heap's segments, formats it for `bin`.
@@ -299,14 +301,19 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
   if (!page->in_use || p < page->start) report_invalid_pointer(caller, pointer);
   size_t offset = static_cast<size_t>(p - page->start);
   bool has_aligned = (page->slow_free_flags & kPageHasAligned) != 0;
+  uint8_t* block;
   if (page->reserved == 1) {  // large or huge: one block
-    if (offset == 0 || (has_aligned && offset < page->block_size)) return reinterpret_cast<Block*>(page->start);
+    if (offset >= page->block_size) report_invalid_pointer(caller, pointer);
+    block = page->start;
+  } else {
+    uint32_t index = block_index_of_offset(page, offset);
+    if (index >= page->capacity) report_invalid_pointer(caller, pointer);
+    block = page->start + size_t{index} * page->block_size;
+  }
+  // An interior pointer is valid only if aligned_alloc returned it (it left its marker).
+  if (block != p && !(has_aligned && reinterpret_cast<const uintptr_t*>(p)[-1] == aligned_marker_of(p))) {
     report_invalid_pointer(caller, pointer);
   }
-  uint32_t index = block_index_of_offset(page, offset);
-  if (index >= page->capacity) report_invalid_pointer(caller, pointer);
-  uint8_t* block = page->start + size_t{index} * page->block_size;
-  if (block != p && !has_aligned) report_invalid_pointer(caller, pointer);
   return reinterpret_cast<Block*>(block);
 }
 
@@ -358,9 +365,10 @@ void heap_page_retire(Heap* heap, Page* page) {
     page->slow_free_flags &= static_cast<uint8_t>(~kPageInFullQueue);
   } else {
     PageQueue* queue = &heap->queues[page->bin];
-    // Keep the only page of a size class: a program freeing its last block of a size often
-    // allocates one again at once (mimalloc does the same).
-    if (queue->first == page && queue->last == page) return;
+    // Keep the page allocation is taking from (the queue's first): a program freeing its last
+    // block of a size often allocates one again at once, and freeing it would format a new
+    // page for the next allocation.
+    if (queue->first == page) return;
     bin_queue_remove(heap, page);
   }
   page_free_to_segment(heap, page);
@@ -429,7 +437,20 @@ void heap_drain_delayed_frees(Heap* heap) {
   }
 }
 
-void* heap_malloc_generic(Heap* heap, size_t size) {
+namespace {
+
+inline void* page_pop_block(Heap* heap, Page* page, uint32_t bin) {
+  Block* block = page->free_list;
+  page->free_list = block->next;
+  page->used++;
+  block->free_marker = 0;
+  counter_increment(heap->counters.malloc_count_by_bin[bin]);
+  return block;
+}
+
+// The real slow path: a new heap, large objects, or a size class whose current page is empty.
+// Delayed frees and the decay are looked at here, once per refill, not per allocation.
+[[gnu::noinline]] void* heap_malloc_refill(Heap* heap, size_t size) {
   if (heap == &g_empty_heap) {
     heap = thread_heap_create();
     if (heap == nullptr) {
@@ -441,20 +462,24 @@ void* heap_malloc_generic(Heap* heap, size_t size) {
   if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
   heap_maybe_purge(heap);
   uint32_t bin = bin_of_size(size);
-  Page* page = heap->queues[bin].first;
-  if (page == nullptr || page->free_list == nullptr) {
-    page = heap_find_page(heap, bin);
-    if (page == nullptr) {
-      errno = ENOMEM;
-      return nullptr;
-    }
+  Page* page = heap_find_page(heap, bin);
+  if (page == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
   }
-  Block* block = page->free_list;
-  page->free_list = block->next;
-  page->used++;
-  block->free_marker = 0;
-  counter_increment(heap->counters.malloc_count_by_bin[bin]);
-  return block;
+  return page_pop_block(heap, page, bin);
+}
+
+}  // namespace
+
+void* heap_malloc_generic(Heap* heap, size_t size) {
+  // Sizes above the direct table but within the size classes: the queue's first page.
+  if (size <= kMediumObjectMax) {
+    uint32_t bin = bin_of_size(size);
+    Page* page = heap->queues[bin].first;
+    if (page != nullptr && page->free_list != nullptr) return page_pop_block(heap, page, bin);
+  }
+  return heap_malloc_refill(heap, size);
 }
 
 void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
@@ -545,8 +570,9 @@ void heap_release_empty_segment(Heap* heap, Segment* segment) {
   segment->owner_heap = nullptr;
   // The whole data area is fresh only if every page is fresh or its purge has landed; pages
   // whose purge is still in flight are waited for (decommit ticket rule) before reuse.
-  bool fresh = segment->kind == SegmentKind::kSmall || segment->kind == SegmentKind::kMedium;
-  if (fresh) {
+  bool has_pages = segment->kind == SegmentKind::kSmall || segment->kind == SegmentKind::kMedium;
+  bool fresh = has_pages;
+  if (has_pages) {
     for (uint32_t i = 0; i < segment->page_count; ++i) {
       Page* page = &segment->pages[i];
       if (page->memory == PageMemory::kPurged) {
@@ -559,6 +585,8 @@ void heap_release_empty_segment(Heap* heap, Segment* segment) {
     }
   }
   segment->data_is_fresh = fresh ? 1 : 0;
+  // Large segments track their dirty extent themselves (large_objects.cpp).
+  if (has_pages) segment->dirty_bytes = fresh ? 0 : kSegmentBytes - kSegmentHeaderBytes;
   segment->cache_purged = 0;
   uint64_t now = kernel::coarse_monotonic_ms();
   if (heap != &g_empty_heap && heap->cached_segment_count < kHeapCachedSegments &&
@@ -593,12 +621,13 @@ Segment* heap_take_empty_segment(Heap* heap) {
 bool heap_trim() {
   Heap* heap = t_heap;
   uint64_t purged_before = g_segment_counters.bytes_purged.load(std::memory_order_relaxed);
+  uint64_t reserved_before = g_segment_counters.bytes_reserved.load(std::memory_order_relaxed);
   if (heap != &g_empty_heap) {
     if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
-    // Give back the pages kept as "the only page of a size class" when they are empty.
+    // Give back the empty pages heap_page_retire kept at the front of their queues.
     for (uint32_t bin = 0; bin < kBinCount; ++bin) {
       Page* page = heap->queues[bin].first;
-      if (page != nullptr && page->next == nullptr) {
+      if (page != nullptr) {
         page_collect(page);
         if (page->used == 0) {
           bin_queue_remove(heap, page);
@@ -611,7 +640,8 @@ bool heap_trim() {
     segment_cache_purge(kernel::coarse_monotonic_ms(), true);
     purge_flush();
   }
-  return g_segment_counters.bytes_purged.load(std::memory_order_relaxed) > purged_before;
+  return g_segment_counters.bytes_purged.load(std::memory_order_relaxed) > purged_before ||
+         g_segment_counters.bytes_reserved.load(std::memory_order_relaxed) < reserved_before;
 }
 
 }  // namespace usgc::alloc

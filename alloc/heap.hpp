@@ -98,6 +98,13 @@ inline uintptr_t free_marker_of(const Block* block) {
   return g_free_marker_key ^ reinterpret_cast<uintptr_t>(block);
 }
 
+// Aligned allocations that needed over-allocation return a pointer inside their block; the
+// word just before it holds this marker, so free can tell that pointer from any other
+// interior pointer of the block (which is a bad free).
+inline uintptr_t aligned_marker_of(const void* aligned_pointer) {
+  return ~(g_free_marker_key ^ reinterpret_cast<uintptr_t>(aligned_pointer));
+}
+
 // ---- slow paths (heap.cpp, large_objects.cpp) ----
 [[gnu::noinline]] void* heap_malloc_generic(Heap* heap, size_t size);
 [[gnu::noinline]] void heap_free_generic(Segment* segment, void* pointer, Caller caller);
@@ -119,8 +126,9 @@ bool heap_trim();
 Block* page_block_of(Page* page, const void* pointer, Caller caller);
 void* large_malloc(Heap* heap, size_t size, bool zero);
 void large_free(Segment* segment, void* pointer, Caller caller);
-// Resizes a large/huge object in place if it can; returns false if it cannot.
-bool large_resize_in_place(Segment* segment, void* pointer, size_t size);
+// Resizes a large/huge object without copying: in place, or by moving its pages to a larger
+// mapping. Returns the (possibly new) pointer, or nullptr if it cannot (the object is intact).
+void* large_resize(Segment* segment, void* pointer, size_t size);
 // Frees one block of a page owned by heap; count_free is false for delayed frees (already counted).
 void page_local_free(Heap* heap, Page* page, Block* block, bool count_free);
 // Gathers local_free and thread_free into free_list (owner only).

@@ -2,10 +2,11 @@
 //
 // Large objects (up to 4 MiB minus the header) take a whole 4 MiB segment from the thread
 // heap's segment cache, the process cache, or a new mapping; huge objects get a mapping of
-// their own, rounded up to 4 MiB, unmapped when freed. Neither belongs to a thread: any
+// their own, rounded up to 4 MiB, kept in a small cache for the decay, then unmapped. Neither belongs to a thread: any
 // thread frees them (segment.hpp "Ownership"); the exchange on large_in_use makes a double
 // free a clear error even when two threads race on it. Both are sized in 4 KiB steps, so
-// realloc grows or shrinks them in place up to the end of their mapping without copying.
+// realloc grows or shrinks them in place up to the end of their mapping, and beyond it moves
+// their pages to a larger mapping with mremap: no byte is copied.
 #include <cerrno>
 #include <cstring>
 
@@ -16,6 +17,23 @@
 namespace usgc::alloc {
 
 LargeCounters g_large_counters;
+
+namespace {
+
+// A reused segment whose previous objects dirtied more than this beyond the new object has the
+// excess returned to the OS at once (asynchronously), so in-use large segments do not keep the
+// memory of earlier, bigger tenants resident.
+constexpr size_t kLargeTailSlackBytes = 256 * 1024;
+
+void trim_dirty_tail(Segment* segment, Page* page) {
+  if (segment->dirty_bytes <= page->block_size + kLargeTailSlackBytes) return;
+  page->decommit_ticket = purge_range(page->start + page->block_size, page->start + segment->dirty_bytes);
+  purge_flush();
+  page->memory = PageMemory::kPurged;  // the tail beyond block_size: wait before growing into it
+  segment->dirty_bytes = page->block_size;
+}
+
+}  // namespace
 
 void* large_malloc(Heap* heap, size_t size, bool zero) {
   if (size > kMaxRequestBytes) {
@@ -29,8 +47,12 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
     segment = heap_take_empty_segment(heap);
   } else {
     kind = SegmentKind::kHuge;
-    kernel::Result<Segment*> mapped = segment_map_new(align_up(size + kSegmentHeaderBytes, kSegmentBytes), heap->node);
-    segment = mapped.ok() ? mapped.value() : nullptr;
+    size_t bytes = align_up(size + kSegmentHeaderBytes, kSegmentBytes);
+    segment = segment_cache_take_huge(bytes);
+    if (segment == nullptr) {
+      kernel::Result<Segment*> mapped = segment_map_new(bytes, heap->node);
+      segment = mapped.ok() ? mapped.value() : nullptr;
+    }
   }
   if (segment == nullptr) {
     errno = ENOMEM;
@@ -45,8 +67,11 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
   page->reserved = page->capacity = page->used = 1;
   page->memory = PageMemory::kDirty;
   segment->large_in_use.store(1, std::memory_order_relaxed);
+  if (segment->data_is_fresh) segment->dirty_bytes = 0;
   if (zero && !segment->data_is_fresh) std::memset(page->start, 0, size);
   segment->data_is_fresh = 0;
+  trim_dirty_tail(segment, page);
+  if (segment->dirty_bytes < page->block_size) segment->dirty_bytes = page->block_size;
   g_large_counters.malloc_count.fetch_add(1, std::memory_order_relaxed);
   g_large_counters.bytes_in_use.fetch_add(page->block_size, std::memory_order_relaxed);
   return page->start;
@@ -60,37 +85,52 @@ void large_free(Segment* segment, void* pointer, Caller caller) {
   if (segment->large_in_use.exchange(0, std::memory_order_acq_rel) != 1) report_double_free(caller, pointer);
   g_large_counters.free_count.fetch_add(1, std::memory_order_relaxed);
   g_large_counters.bytes_in_use.fetch_sub(page->block_size, std::memory_order_relaxed);
+  if (page->memory == PageMemory::kPurged) purge_wait(page->decommit_ticket);  // ticket rule, before reuse
+  if (segment->dirty_bytes < page->block_size) segment->dirty_bytes = page->block_size;
   page->in_use = 0;
   page->block_size = 0;
   page->slow_free_flags = 0;
-  if (segment->kind == SegmentKind::kHuge) {
-    segment_unmap(segment);
-    return;
-  }
   segment->data_is_fresh = 0;
   segment->cache_purged = 0;
   Heap* heap = t_heap;
-  if (heap != &g_empty_heap) {
+  if (heap != &g_empty_heap && segment->kind == SegmentKind::kLarge) {
     heap_release_empty_segment(heap, segment);
   } else {
     segment_cache_put(segment, kernel::coarse_monotonic_ms());
   }
 }
 
-bool large_resize_in_place(Segment* segment, void* pointer, size_t size) {
+void* large_resize(Segment* segment, void* pointer, size_t size) {
   Page* page = &segment->pages[0];
-  if (pointer != page->start || size > kMaxRequestBytes) return false;
-  size_t capacity = static_cast<size_t>(segment->end() - page->start);
-  if (size > capacity) return false;
+  if (pointer != page->start || size > kMaxRequestBytes) return nullptr;
   size_t new_block_size = align_up(size == 0 ? 1 : size, kLargeGranularity);
   size_t old_block_size = page->block_size;
+  if (size > static_cast<size_t>(segment->end() - page->start)) {
+    // Beyond the mapping. Copying into resident memory a cached huge segment already has is
+    // cheaper than faulting in the fresh pages a remap adds (measured: realloc_growth), so
+    // with such a segment at hand let the caller allocate and copy.
+    size_t new_bytes = align_up(size + kSegmentHeaderBytes, kSegmentBytes);
+    if (segment_cache_has_huge(new_bytes)) return nullptr;
+    // Otherwise move the pages to a bigger mapping (no copy) and make the object huge.
+    kernel::Result<Segment*> moved = segment_remap(segment, new_bytes);
+    if (!moved.ok()) return nullptr;
+    segment = moved.value();
+    segment->kind = SegmentKind::kHuge;
+    page = &segment->pages[0];
+    page->start = segment->base() + kSegmentHeaderBytes;
+  }
+  if (new_block_size > old_block_size && page->memory == PageMemory::kPurged) {
+    purge_wait(page->decommit_ticket);  // decommit ticket rule: the tail is written next
+    page->memory = PageMemory::kDirty;
+  }
   page->block_size = new_block_size;
+  if (segment->dirty_bytes < new_block_size) segment->dirty_bytes = new_block_size;
   if (new_block_size >= old_block_size) {
     g_large_counters.bytes_in_use.fetch_add(new_block_size - old_block_size, std::memory_order_relaxed);
   } else {
     g_large_counters.bytes_in_use.fetch_sub(old_block_size - new_block_size, std::memory_order_relaxed);
   }
-  return true;
+  return page->start;
 }
 
 }  // namespace usgc::alloc

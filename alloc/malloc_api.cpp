@@ -128,6 +128,7 @@ void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment) {
   if (aligned != reinterpret_cast<uintptr_t>(pointer)) {
     Segment* segment = segment_of(pointer);
     segment->page_of(reinterpret_cast<uintptr_t>(pointer))->slow_free_flags |= kPageHasAligned;
+    reinterpret_cast<uintptr_t*>(aligned)[-1] = aligned_marker_of(reinterpret_cast<void*>(aligned));
   }
   return reinterpret_cast<void*>(aligned);
 }
@@ -169,7 +170,9 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size) {
   Segment* segment = segment_of(pointer);
   bool is_large = segment_map_is_segment(segment) &&
                   (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge);
-  if (is_large && size > kMediumObjectMax && large_resize_in_place(segment, pointer, size)) return pointer;
+  if (is_large && size > kMediumObjectMax) {
+    if (void* resized = large_resize(segment, pointer, size)) return resized;
+  }
   // Small and medium blocks stay when the new size still fits and wastes at most half.
   if (!is_large && size <= usable && size >= usable / 2) return pointer;
   void* moved = heap_malloc(heap, size);

@@ -30,15 +30,23 @@ struct NodeCache {
 constinit SpinLock g_cache_lock{LockRank::kSegmentCache};
 NodeCache g_node_caches[numa::kMaxNodes];
 
+// Huge segments kept for the decay (under g_cache_lock).
+constexpr uint32_t kHugeCacheEntries = 8;
+constexpr size_t kHugeCacheMaxBytes = size_t{256} << 20;
+Segment* g_huge_cache[kHugeCacheEntries];
+uint32_t g_huge_cache_count = 0;
+size_t g_huge_cache_bytes = 0;
+
 // Guards the abandoned list (linked through available_next). Rank kAbandonedSegments.
 constinit SpinLock g_abandoned_lock{LockRank::kAbandonedSegments};
 Segment* g_abandoned_head = nullptr;
 // Read without the lock as a hint ("is there anything to reclaim?").
 std::atomic<uint64_t> g_abandoned_count{0};
 
-void set_map_entries(Segment* segment, bool live) {
-  uintptr_t first = reinterpret_cast<uintptr_t>(segment) >> kSegmentShift;
-  size_t chunks = segment->segment_bytes >> kSegmentShift;
+// Takes the range, not the header: after a remap the old header is no longer mapped.
+void set_map_entries(const void* segment_start, size_t segment_bytes, bool live) {
+  uintptr_t first = reinterpret_cast<uintptr_t>(segment_start) >> kSegmentShift;
+  size_t chunks = segment_bytes >> kSegmentShift;
   g_segment_map[first].store(live ? kMapSegment : kMapTombstone, std::memory_order_relaxed);
   for (size_t i = 1; i < chunks; ++i) {
     uint8_t value = live ? static_cast<uint8_t>(i + kMapContinuation - 1 > 255 ? 255 : i + kMapContinuation - 1)
@@ -84,7 +92,7 @@ kernel::Result<Segment*> segment_map_new(size_t bytes, int node) {
   segment->segment_bytes = bytes;
   segment->node = node;
   segment->data_is_fresh = 1;
-  set_map_entries(segment, true);
+  set_map_entries(segment, bytes, true);
   g_segment_counters.bytes_reserved.fetch_add(bytes, std::memory_order_relaxed);
   g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
   return kernel::Result<Segment*>::success(segment);
@@ -95,13 +103,31 @@ void segment_unmap(Segment* segment) {
   if (segment->cache_purged) {
     g_segment_counters.bytes_purged.fetch_sub(bytes - kSegmentHeaderBytes, std::memory_order_relaxed);
   }
-  set_map_entries(segment, false);
+  set_map_entries(segment, bytes, false);
   g_segment_counters.bytes_reserved.fetch_sub(bytes, std::memory_order_relaxed);
   g_segment_counters.segments.fetch_sub(1, std::memory_order_relaxed);
   kernel::Status status = kernel::unmap(segment, bytes);
   // munmap of our own aligned mapping fails only when the kernel cannot split a VMA (ENOMEM
   // at the map-count limit); the range stays mapped, tombstoned, and is never used again.
   if (!status.ok()) kernel::print_message("segment unmap failed (errno %d); %zu bytes leaked", status.error(), bytes);
+}
+
+kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes) {
+  kernel::Result<void*> target = kernel::reserve_aligned(new_bytes, kSegmentBytes);
+  if (!target.ok()) return kernel::Result<Segment*>::failure(target.error());
+  size_t old_bytes = segment->segment_bytes;
+  kernel::Status moved = kernel::move_mapping(segment, old_bytes, new_bytes, target.value());
+  if (!moved.ok()) {
+    (void)kernel::unmap(target.value(), new_bytes);  // our own fresh reservation: cannot fail
+    return kernel::Result<Segment*>::failure(moved.error());
+  }
+  // The old range is gone (mremap unmapped it): tombstone it, register the new one.
+  set_map_entries(segment, old_bytes, false);
+  Segment* moved_segment = static_cast<Segment*>(target.value());
+  moved_segment->segment_bytes = new_bytes;
+  set_map_entries(moved_segment, new_bytes, true);
+  g_segment_counters.bytes_reserved.fetch_add(new_bytes - old_bytes, std::memory_order_relaxed);
+  return kernel::Result<Segment*>::success(moved_segment);
 }
 
 void segment_format(Segment* segment, SegmentKind kind) {
@@ -142,10 +168,6 @@ void segment_format(Segment* segment, SegmentKind kind) {
 }
 
 void segment_cache_put(Segment* segment, uint64_t now_ms) {
-  if (segment->segment_bytes != kSegmentBytes) {
-    segment_unmap(segment);
-    return;
-  }
   segment->owner_thread.store(0, std::memory_order_relaxed);
   segment->owner_heap = nullptr;
   segment->cache_deadline_ms = now_ms + g_decay_ms;
@@ -153,8 +175,17 @@ void segment_cache_put(Segment* segment, uint64_t now_ms) {
   NodeCache& cache = g_node_caches[cache_node_index(segment->node)];
   {
     SpinLockGuard guard(g_cache_lock);
-    if (cache.count < kCacheSegmentsPerNode) {
-      cache.entries[cache.count++] = segment;
+    bool is_huge = segment->segment_bytes != kSegmentBytes;
+    bool fits = is_huge ? g_huge_cache_count < kHugeCacheEntries &&
+                              g_huge_cache_bytes + segment->segment_bytes <= kHugeCacheMaxBytes
+                        : cache.count < kCacheSegmentsPerNode;
+    if (fits) {
+      if (is_huge) {
+        g_huge_cache[g_huge_cache_count++] = segment;
+        g_huge_cache_bytes += segment->segment_bytes;
+      } else {
+        cache.entries[cache.count++] = segment;
+      }
       uint64_t pending = g_cache_next_purge_ms.load(std::memory_order_relaxed);
       if (pending == 0 || segment->cache_deadline_ms < pending) {
         g_cache_next_purge_ms.store(segment->cache_deadline_ms, std::memory_order_relaxed);
@@ -183,6 +214,39 @@ Segment* segment_cache_take(int node) {
   return segment;
 }
 
+namespace {
+
+// Index of the smallest cached huge segment of [bytes, 2*bytes], or kHugeCacheEntries.
+// Under g_cache_lock.
+uint32_t best_huge_fit(size_t bytes) {
+  uint32_t best = kHugeCacheEntries;
+  for (uint32_t i = 0; i < g_huge_cache_count; ++i) {
+    size_t have = g_huge_cache[i]->segment_bytes;
+    if (have >= bytes && have <= 2 * bytes &&
+        (best == kHugeCacheEntries || have < g_huge_cache[best]->segment_bytes)) {
+      best = i;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+bool segment_cache_has_huge(size_t bytes) {
+  SpinLockGuard guard(g_cache_lock);
+  return best_huge_fit(bytes) != kHugeCacheEntries;
+}
+
+Segment* segment_cache_take_huge(size_t bytes) {
+  SpinLockGuard guard(g_cache_lock);
+  uint32_t best = best_huge_fit(bytes);
+  if (best == kHugeCacheEntries) return nullptr;
+  Segment* segment = g_huge_cache[best];
+  g_huge_cache[best] = g_huge_cache[--g_huge_cache_count];
+  g_huge_cache_bytes -= segment->segment_bytes;
+  return segment;
+}
+
 size_t segment_cache_purge(uint64_t now_ms, bool force) {
   size_t purged = 0;
   if (force) {
@@ -206,8 +270,27 @@ size_t segment_cache_purge(uint64_t now_ms, bool force) {
       purged += bytes;
     }
   }
+  // Huge segments are not purged but unmapped when their decay passes (they are big, and a
+  // new mapping of the right size costs no more than faulting a purged one back in).
+  Segment* expired[kHugeCacheEntries];
+  uint32_t expired_count = 0;
+  for (uint32_t i = 0; i < g_huge_cache_count;) {
+    Segment* segment = g_huge_cache[i];
+    if (force || segment->cache_deadline_ms <= now_ms) {
+      expired[expired_count++] = segment;
+      g_huge_cache_bytes -= segment->segment_bytes;
+      g_huge_cache[i] = g_huge_cache[--g_huge_cache_count];
+      continue;
+    }
+    if (next == 0 || segment->cache_deadline_ms < next) next = segment->cache_deadline_ms;
+    ++i;
+  }
   g_cache_next_purge_ms.store(next, std::memory_order_relaxed);
   g_cache_lock.unlock();
+  for (uint32_t i = 0; i < expired_count; ++i) {
+    purged += expired[i]->segment_bytes;
+    segment_unmap(expired[i]);
+  }
   if (purged != 0) purge_flush();
   return purged;
 }

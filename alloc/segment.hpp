@@ -67,6 +67,9 @@ struct Segment {
   uint64_t cache_deadline_ms;
   uint8_t cache_purged;
   uint64_t cache_decommit_ticket;
+  // Large/huge: bytes from page 0's start that may be resident (the high-water mark of the
+  // objects it held since its last purge); the allocator trims what a smaller object leaves.
+  size_t dirty_bytes;
 
   Page pages[kMaxPagesPerSegment];
 
@@ -105,6 +108,10 @@ PointerOrigin classify_pointer(const void* pointer, Segment** segment);
 // Maps a new segment of `bytes` (a multiple of kSegmentBytes) bound to `node`, registered in
 // the segment map. ENOMEM (or the mmap errno) on failure.
 kernel::Result<Segment*> segment_map_new(size_t bytes, int node);
+// Grows a large or huge segment to new_bytes (a multiple of kSegmentBytes) by moving its pages
+// to a new aligned address without copying; the old range is unmapped (tombstoned). Returns
+// the segment at its new address (header included), or an errno with the segment untouched.
+kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes);
 // Unregisters (tombstones) and unmaps a segment.
 void segment_unmap(Segment* segment);
 // (Re)initializes the header for `kind`. Pages inherit the data's memory state.
@@ -114,6 +121,12 @@ void segment_format(Segment* segment, SegmentKind kind);
 // cache is full it unmaps. take() returns a segment ready to format (any purge completed).
 void segment_cache_put(Segment* segment, uint64_t now_ms);
 Segment* segment_cache_take(int node);
+// Huge segments (above 4 MiB) are cached too, a few and for the decay only: a program that
+// frees and allocates big buffers in a loop should not page-fault them in every time.
+// Returns a cached huge segment of at least `bytes` (and at most twice), or nullptr.
+Segment* segment_cache_take_huge(size_t bytes);
+// True if segment_cache_take_huge(bytes) would find one now (a hint; no lock held after).
+bool segment_cache_has_huge(size_t bytes);
 // Purges cached segments whose decay has passed (all of them when force). Returns bytes purged.
 size_t segment_cache_purge(uint64_t now_ms, bool force);
 
