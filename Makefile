@@ -71,6 +71,9 @@ PRELOAD_LIB := $(BUILD)/libusgc_preload.so
 UNIT_TESTS  := $(BUILD)/tests/unit_tests
 PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 
+# Objects are never intermediate: keep them, so a second make rebuilds nothing.
+.SECONDARY:
+
 .PHONY: all libs tools tests bench-bins deps run test bench install clean format \
         debug asan ubsan tsan check-checked
 
