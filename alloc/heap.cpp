@@ -70,8 +70,9 @@ void bin_queue_push_front(Heap* heap, Page* page) {
 void page_extend(Page* page) {
   uint32_t count = static_cast<uint32_t>(kExtendBytes / page->block_size);
   if (count == 0) count = 1;
-  if (count > page->reserved - page->capacity) count = page->reserved - page->capacity;
-  uint8_t* first = page->start + size_t{page->capacity} * page->block_size;
+  uint32_t capacity = page->capacity();
+  if (count > page->reserved - capacity) count = page->reserved - capacity;
+  uint8_t* first = page->start + size_t{capacity} * page->block_size;
   Block* head = page->free_list;
   // Build back to front so the list runs in address order.
   for (uint32_t i = count; i-- > 0;) {
@@ -81,7 +82,7 @@ void page_extend(Page* page) {
     head = block;
   }
   page->free_list = head;
-  page->capacity += count;
+  page->set_capacity(capacity + count);
 }
 
 // Moves a page without free blocks to the full queue. Fails (returns false) if remote frees
@@ -99,13 +100,13 @@ bool page_try_to_full(Heap* heap, Page* page) {
   }
   bin_queue_remove(heap, page);
   queue_push_back(&heap->full_queue, page);
-  page->slow_free_flags |= kPageInFullQueue;
+  page->set_flag(kPageInFullQueue);
   return true;
 }
 
 void page_unfull(Heap* heap, Page* page) {
   queue_remove(&heap->full_queue, page);
-  page->slow_free_flags &= static_cast<uint8_t>(~kPageInFullQueue);
+  page->clear_flag(kPageInFullQueue);
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   // Back to plain remote frees; a kDelayedFreeing freer resets the state itself.
   while ((thread_free & kDelayedStateMask) == kUseDelayed &&
@@ -160,10 +161,10 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   chosen->start = segment->page_area_start(index);
   chosen->reserved = static_cast<uint32_t>(
       static_cast<size_t>(segment->page_area_end(index) - chosen->start) / chosen->block_size);
-  chosen->capacity = 0;
+  chosen->set_capacity(0);
   chosen->used = 0;
   chosen->free_list = chosen->local_free = nullptr;
-  chosen->slow_free_flags = 0;
+  chosen->clear_flags();
   compute_block_index_magic(static_cast<uint32_t>(chosen->block_size), &chosen->index_multiplier, &chosen->index_shift);
   chosen->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   // Release: pairs with the acquire load of a remote freer in the delayed path.
@@ -181,7 +182,7 @@ Page* heap_find_page(Heap* heap, uint32_t bin) {
     Page* next = page->next;
     if (page->free_list == nullptr) page_collect(page);
     if (page->free_list != nullptr) break;
-    if (page->capacity < page->reserved) {
+    if (page->capacity() < page->reserved) {
       page_extend(page);
       break;
     }
@@ -300,14 +301,14 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
   const uint8_t* p = static_cast<const uint8_t*>(pointer);
   if (!page->in_use || p < page->start) report_invalid_pointer(caller, pointer);
   size_t offset = static_cast<size_t>(p - page->start);
-  bool has_aligned = (page->slow_free_flags & kPageHasAligned) != 0;
+  bool has_aligned = page->has_flag(kPageHasAligned);
   uint8_t* block;
   if (page->reserved == 1) {  // large or huge: one block
     if (offset >= page->block_size) report_invalid_pointer(caller, pointer);
     block = page->start;
   } else {
     uint32_t index = block_index_of_offset(page, offset);
-    if (index >= page->capacity) report_invalid_pointer(caller, pointer);
+    if (index >= page->capacity()) report_invalid_pointer(caller, pointer);
     block = page->start + size_t{index} * page->block_size;
   }
   // An interior pointer is valid only if aligned_alloc returned it (it left its marker).
@@ -354,15 +355,15 @@ void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
   if (count_free) counter_increment(heap->counters.free_count_by_bin[page->bin]);
   if (--page->used == 0) {
     heap_page_retire(heap, page);
-  } else if (page->slow_free_flags & kPageInFullQueue) {
+  } else if (page->has_flag(kPageInFullQueue)) {
     page_unfull(heap, page);
   }
 }
 
 void heap_page_retire(Heap* heap, Page* page) {
-  if (page->slow_free_flags & kPageInFullQueue) {
+  if (page->has_flag(kPageInFullQueue)) {
     queue_remove(&heap->full_queue, page);
-    page->slow_free_flags &= static_cast<uint8_t>(~kPageInFullQueue);
+    page->clear_flag(kPageInFullQueue);
   } else {
     PageQueue* queue = &heap->queues[page->bin];
     // Keep the page allocation is taking from (the queue's first): a program freeing its last
@@ -378,9 +379,10 @@ bool page_free_to_segment(Heap* heap, Page* page) {
   Segment* segment = segment_of(page);
   page->in_use = 0;
   page->block_size = 0;
-  page->capacity = page->reserved = page->used = 0;
+  page->set_capacity(0);
+  page->reserved = page->used = 0;
   page->free_list = page->local_free = nullptr;
-  page->slow_free_flags = 0;
+  page->clear_flags();
   page->bin = kBinCount;
   page->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   page->heap.store(nullptr, std::memory_order_relaxed);

@@ -185,12 +185,12 @@ extern LargeCounters g_large_counters;
   if (__builtin_expect(!segment_map_is_segment(segment), 0)) return free_outside_segment(pointer, caller);
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   if (__builtin_expect(segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id() &&
-                           page->slow_free_flags == 0,
+                           page->flags() == 0,
                        1)) {
     size_t offset = static_cast<size_t>(static_cast<uint8_t*>(pointer) - page->start);
     uint32_t index = block_index_of_offset(page, offset);
     Block* block = static_cast<Block*>(pointer);
-    if (__builtin_expect(index * page->block_size == offset && index < page->capacity &&
+    if (__builtin_expect(index * page->block_size == offset && index < page->capacity() &&
                              block->free_marker != free_marker_of(block),
                          1)) {
       block->next = page->local_free;

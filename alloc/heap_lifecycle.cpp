@@ -95,7 +95,7 @@ void stop_delayed_frees(Heap*, Page* page) {
 void return_page_if_empty(Heap* heap, Page* page) {
   page_collect(page);
   if (page->used != 0) return;
-  PageQueue* queue = (page->slow_free_flags & kPageInFullQueue) ? &heap->full_queue : &heap->queues[page->bin];
+  PageQueue* queue = page->has_flag(kPageInFullQueue) ? &heap->full_queue : &heap->queues[page->bin];
   if (page->prev != nullptr) page->prev->next = page->next; else queue->first = page->next;
   if (page->next != nullptr) page->next->prev = page->prev; else queue->last = page->prev;
   page->next = page->prev = nullptr;
@@ -211,7 +211,7 @@ void heap_abandon(Heap* heap) {
       Page* page = &segment->pages[i];
       if (!page->in_use) continue;
       page->next = page->prev = nullptr;
-      page->slow_free_flags &= static_cast<uint8_t>(~kPageInFullQueue);
+      page->clear_flag(kPageInFullQueue);
       page->heap.store(nullptr, std::memory_order_relaxed);
     }
     abandoned_segments_push(segment);  // the lock's release publishes the pages' state

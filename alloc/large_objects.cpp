@@ -64,7 +64,8 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
   page->bin = kBinCount;
   page->start = segment->base() + kSegmentHeaderBytes;
   page->block_size = align_up(size == 0 ? 1 : size, kLargeGranularity);
-  page->reserved = page->capacity = page->used = 1;
+  page->reserved = page->used = 1;
+  page->set_capacity(1);
   page->memory = PageMemory::kDirty;
   segment->large_in_use.store(1, std::memory_order_relaxed);
   if (segment->data_is_fresh) segment->dirty_bytes = 0;
@@ -79,6 +80,7 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
 
 void large_free(Segment* segment, void* pointer, Caller caller) {
   Page* page = &segment->pages[0];
+  if (segment->large_in_use.load(std::memory_order_relaxed) == 0) report_double_free(caller, pointer);
   page_block_of(page, pointer, caller);  // aborts on a pointer that is not the object's
   // acq_rel: exactly one of two racing frees sees 1; the winner's later reuse of the segment
   // happens after the object's last use by this thread.
@@ -89,7 +91,7 @@ void large_free(Segment* segment, void* pointer, Caller caller) {
   if (segment->dirty_bytes < page->block_size) segment->dirty_bytes = page->block_size;
   page->in_use = 0;
   page->block_size = 0;
-  page->slow_free_flags = 0;
+  page->clear_flags();
   segment->data_is_fresh = 0;
   segment->cache_purged = 0;
   Heap* heap = t_heap;

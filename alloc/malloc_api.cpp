@@ -66,6 +66,7 @@ void* usgc_aligned_alloc(size_t alignment, size_t size) {
     errno = EINVAL;
     return nullptr;
   }
+  if (alignment == 0) alignment = 1;  // glibc: any alignment works, 0 as 1
   if (!is_power_of_two(alignment)) alignment = size_t{1} << (64 - __builtin_clzll(alignment));
   return heap_malloc_aligned(t_heap, size, alignment);
 }
@@ -127,7 +128,7 @@ void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment) {
   uintptr_t aligned = align_up(reinterpret_cast<uintptr_t>(pointer), alignment);
   if (aligned != reinterpret_cast<uintptr_t>(pointer)) {
     Segment* segment = segment_of(pointer);
-    segment->page_of(reinterpret_cast<uintptr_t>(pointer))->slow_free_flags |= kPageHasAligned;
+    segment->page_of(reinterpret_cast<uintptr_t>(pointer))->set_flag(kPageHasAligned);
     reinterpret_cast<uintptr_t*>(aligned)[-1] = aligned_marker_of(reinterpret_cast<void*>(aligned));
   }
   return reinterpret_cast<void*>(aligned);

@@ -63,12 +63,17 @@ struct Page {
   size_t block_size;         // bytes; 0 while the page is not in use
   uint8_t* start;            // first block
   uint32_t used;
-  uint32_t capacity;         // blocks whose memory has been put on a free list (grows lazily)
+  // Blocks whose memory has been put on a free list (grows lazily). Written by the owner only;
+  // atomic (relaxed) because remote freers read it to validate a pointer: a block they hold
+  // was handed out after the capacity covering it was written, so they see at least that.
+  std::atomic<uint32_t> capacity_blocks;
   uint32_t reserved;         // blocks that fit in the page
   uint32_t index_multiplier; // block index of an offset: (offset * multiplier) >> index_shift
   uint8_t index_shift;
   uint8_t bin;               // size class; kBinCount for large/huge pages
-  uint8_t slow_free_flags;   // kPageInFullQueue | kPageHasAligned
+  // kPageInFullQueue | kPageHasAligned. Written by the owner (and by the allocating thread of a
+  // large object) with relaxed load+store; read by remote freers, hence atomic.
+  std::atomic<uint8_t> slow_free_flags;
   uint8_t in_use;            // 1 while handed to a heap (or holding a large object)
 
   // ---- remote frees (any thread) ----
@@ -84,6 +89,14 @@ struct Page {
   uint64_t decommit_ticket;    // valid while memory == kPurged
   // Pads the page to 128 bytes so the free fast path finds it with a shift, not a multiply.
   uint8_t padding[16];
+
+  uint32_t capacity() const { return capacity_blocks.load(std::memory_order_relaxed); }
+  void set_capacity(uint32_t blocks) { capacity_blocks.store(blocks, std::memory_order_relaxed); }
+  uint8_t flags() const { return slow_free_flags.load(std::memory_order_relaxed); }
+  bool has_flag(uint8_t flag) const { return (flags() & flag) != 0; }
+  void set_flag(uint8_t flag) { slow_free_flags.store(flags() | flag, std::memory_order_relaxed); }
+  void clear_flag(uint8_t flag) { slow_free_flags.store(flags() & static_cast<uint8_t>(~flag), std::memory_order_relaxed); }
+  void clear_flags() { slow_free_flags.store(0, std::memory_order_relaxed); }
 };
 static_assert(sizeof(Page) == 128, "Page must stay a power of two in size (free fast path)");
 

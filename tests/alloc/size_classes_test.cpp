@@ -13,7 +13,9 @@ TEST(SizeClasses, EverySizeMapsToTheSmallestClassThatHoldsIt) {
     uint32_t bin = bin_of_size(size);
     ASSERT_LT(bin, kBinCount) << "size " << size;
     ASSERT_GE(class_size_of_bin(bin), size) << "size " << size;
-    if (bin > 0) ASSERT_LT(class_size_of_bin(bin - 1), size == 0 ? 1 : size) << "size " << size;
+    if (bin > 0) {
+      ASSERT_LT(class_size_of_bin(bin - 1), size == 0 ? 1 : size) << "size " << size;
+    }
   }
 }
 
@@ -29,7 +31,9 @@ TEST(SizeClasses, InternalWasteIsAtMostOneEighthOrTheAlignmentStep) {
 TEST(SizeClasses, ClassesAreSixteenByteMultiplesAndStrictlyIncreasing) {
   for (uint32_t bin = 0; bin < kBinCount; ++bin) {
     EXPECT_EQ(class_size_of_bin(bin) % 16, 0u) << "bin " << bin;
-    if (bin > 0) EXPECT_GT(class_size_of_bin(bin), class_size_of_bin(bin - 1));
+    if (bin > 0) {
+      EXPECT_GT(class_size_of_bin(bin), class_size_of_bin(bin - 1));
+    }
   }
 }
 
