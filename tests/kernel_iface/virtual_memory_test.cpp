@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -50,24 +51,33 @@ TEST(VirtualMemory, PageSizeIsTheKernelsPageSize) {
   EXPECT_EQ(os_page_size(), static_cast<size_t>(::sysconf(_SC_PAGESIZE)));
 }
 
-TEST(VirtualMemory, MapAlignedHonoursEveryAlignmentAndKeepsNoExtraAddressSpace) {
+// Runs in a forked child: only one thread exists there, so no other mapping (a sanitizer's, an
+// io_uring worker's, another test thread's) can land next to ours between map and check.
+int check_aligned_mappings_in_child() {
   const size_t page = os_page_size();
   const size_t alignments[] = {page, 16 * page, size_t{1} << 20, size_t{2} << 20, size_t{32} << 20};
   for (size_t alignment : alignments) {
     const size_t bytes = 4 * page;
     Result<void*> mapping = map_aligned(bytes, alignment);
-    ASSERT_TRUE(mapping.ok()) << "alignment " << alignment << ": errno " << mapping.error();
+    if (!mapping.ok()) return 10;
     auto start = reinterpret_cast<uintptr_t>(mapping.value());
-    EXPECT_EQ(start % alignment, 0u) << "alignment " << alignment;
-    EXPECT_TRUE(is_mapped(mapping.value(), bytes));
-    // The trimmed ends are gone: the pages just before and after are not ours (unless the
-    // kernel happened to place another mapping there, which only exact-size maps allow).
-    if (alignment > page) {
-      EXPECT_FALSE(is_mapped(reinterpret_cast<void*>(start + bytes), page))
-          << "tail kept, alignment " << alignment;
-    }
-    EXPECT_TRUE(unmap(mapping.value(), bytes).ok());
+    if (start % alignment != 0) return 11;
+    if (!is_mapped(mapping.value(), bytes)) return 12;
+    // The trimmed tail is gone. (The head may abut an older mapping the kernel placed there.)
+    if (alignment > page && is_mapped(reinterpret_cast<void*>(start + bytes), page)) return 13;
+    if (!unmap(mapping.value(), bytes).ok()) return 14;
   }
+  return 0;
+}
+
+TEST(VirtualMemory, MapAlignedHonoursEveryAlignmentAndKeepsNoExtraAddressSpace) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(check_aligned_mappings_in_child());
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10 map failed, 11 misaligned, 12 not mapped, 13 tail kept, 14 unmap failed";
 }
 
 TEST(VirtualMemory, FreshMappingIsZeroAndWritable) {
@@ -169,6 +179,31 @@ TEST(VirtualMemory, HugePageAdviceSucceedsOrReportsEinvalWithoutThp) {
   Status advice = advise_huge_pages(mapping.value(), bytes, true);
   EXPECT_TRUE(advice.ok() || advice.error() == EINVAL) << "errno " << advice.error();
   EXPECT_TRUE(unmap(mapping.value(), bytes).ok());
+}
+
+TEST(VirtualMemory, MoveMappingCarriesThePagesAndGrowsWithZeroPages) {
+  const size_t page = os_page_size();
+  Result<void*> source = map_aligned(4 * page, page);
+  ASSERT_TRUE(source.ok());
+  std::memset(source.value(), 0x7e, 4 * page);
+  Result<void*> target = reserve_aligned(8 * page, 16 * page);
+  ASSERT_TRUE(target.ok());
+  ASSERT_TRUE(move_mapping(source.value(), 4 * page, 8 * page, target.value()).ok());
+  const auto* moved = static_cast<const unsigned char*>(target.value());
+  for (size_t i = 0; i < 4 * page; ++i) ASSERT_EQ(moved[i], 0x7e) << i;
+  EXPECT_TRUE(is_all_zero(moved + 4 * page, 4 * page)) << "the grown part is fresh zero memory";
+  EXPECT_FALSE(is_mapped(source.value(), page)) << "the old range is gone";
+  EXPECT_TRUE(unmap(target.value(), 8 * page).ok());
+}
+
+TEST(VirtualMemory, MoveMappingOfAnUnmappedRangeFailsWithAnErrno) {
+  const size_t page = os_page_size();
+  Result<void*> target = reserve_aligned(2 * page, page);
+  ASSERT_TRUE(target.ok());
+  Status moved = move_mapping(reinterpret_cast<void*>(page), page, 2 * page, target.value());
+  EXPECT_FALSE(moved.ok());
+  EXPECT_NE(moved.error(), 0);
+  EXPECT_TRUE(unmap(target.value(), 2 * page).ok());
 }
 
 }  // namespace
