@@ -132,7 +132,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.cpp.o $(STATIC_LIB)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.cpp.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
+	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS) $(if $(filter usgc-top,$*),-lncursesw)
 
 # ---- the README's commands ----------------------------------------------------------------
 run: all

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/stats_export.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 
@@ -453,6 +454,7 @@ inline void* page_pop_block(Heap* heap, Page* page, uint32_t bin) {
 // The real slow path: a new heap, large objects, or a size class whose current page is empty.
 // Delayed frees and the decay are looked at here, once per refill, not per allocation.
 [[gnu::noinline]] void* heap_malloc_refill(Heap* heap, size_t size) {
+  stats_export_maybe_publish();
   if (heap == &g_empty_heap) {
     heap = thread_heap_create();
     if (heap == nullptr) {

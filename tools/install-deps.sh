@@ -23,6 +23,8 @@ declare -A probe=(
   [time]=/usr/bin/time
   [numactl]=/usr/bin/numactl
   [libseccomp-dev]=/usr/include/seccomp.h
+  [libncurses-dev]=/usr/include/ncurses.h
+  [tmux]=/usr/bin/tmux
 )
 # optional tools: wanted, but their absence does not stop the build
 optional_packages=(clang clang-format valgrind)

@@ -1,0 +1,357 @@
+// alloc/stats_export.cpp — see stats_export.hpp for when and why; this file is the how.
+//
+// State (all constant-initialized, valid before constructors):
+//   g_stats_next_publish_ms  the deadline; see the header.
+//   g_writer_pid             the writer lock: 0 free, else the pid of the process whose thread
+//                            holds it. try_lock only. A value that is not our pid was inherited
+//                            through fork() from a thread that does not exist here: taken over.
+//   g_export                 everything else; read and written only while holding the lock.
+//
+// The seqlock, writer side (readers: alloc/stats_reader.cpp):
+//   sequence := s + 1 (odd); release fence; figures; sequence := s + 2 (even, release store).
+// Only the lock holder writes, so the counter needs no read-modify-write.
+#include "alloc/stats_export.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "alloc/stats_block_name.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/process_info.hpp"
+#include "kernel_iface/shared_memory.hpp"
+#include "kernel_iface/wall_clock.hpp"
+#include "usgc/stats_block.h"
+#include "usgc/usgc.h"
+
+namespace usgc::alloc {
+
+constinit std::atomic<uint64_t> g_stats_next_publish_ms{0};
+
+namespace {
+
+enum class ConfigState : uint8_t { kUnread, kOn, kOff };
+
+struct ExportState {
+  ConfigState config = ConfigState::kUnread;
+  uint32_t interval_ms = kStatsDefaultIntervalMs;
+  usgc_stats_block* block = nullptr;  // our mapping of the file, or null
+  int block_pid = 0;                  // the pid that created `block` (differs in a fork child)
+  bool created_file = false;          // block_pid's process made the file and must unlink it
+  bool failure_reported = false;
+  bool stopped = false;               // unpublished at exit: never publish again
+  char name[kStatsBlockNameBytes] = {};
+};
+
+constinit std::atomic<int> g_writer_pid{0};
+constinit ExportState g_export;
+// The configured interval: written under the lock, read relaxed by the deadline election.
+constinit std::atomic<uint32_t> g_interval_ms{kStatsDefaultIntervalMs};
+
+bool writer_try_lock(int pid) {
+  int holder = 0;
+  // Acquire (both CASes): the new holder sees g_export as the previous holder left it.
+  if (g_writer_pid.compare_exchange_strong(holder, pid, std::memory_order_acquire, std::memory_order_relaxed)) {
+    return true;
+  }
+  if (holder == pid) return false;  // another thread of this process is publishing
+  // Inherited from the parent through fork(): its holder thread does not exist in this process.
+  return g_writer_pid.compare_exchange_strong(holder, pid, std::memory_order_acquire, std::memory_order_relaxed);
+}
+
+void writer_unlock() {
+  // Release: publishes this holder's writes to g_export to the next holder.
+  g_writer_pid.store(0, std::memory_order_release);
+}
+
+bool environment_says_off(const char* value) {
+  if (value == nullptr) return false;
+  return std::strcmp(value, "0") == 0 || std::strcmp(value, "off") == 0 || std::strcmp(value, "false") == 0 ||
+         std::strcmp(value, "no") == 0;
+}
+
+void read_configuration() {
+  g_export.config = environment_says_off(::getenv("USGC_STATS")) ? ConfigState::kOff : ConfigState::kOn;
+  g_export.interval_ms = kStatsDefaultIntervalMs;
+  const char* interval = ::getenv("USGC_STATS_INTERVAL_MS");  // getenv does not allocate
+  if (interval != nullptr && *interval != '\0') {
+    uint64_t value = 0;
+    const char* p = interval;
+    for (; *p >= '0' && *p <= '9' && value <= 3600000; ++p) value = value * 10 + static_cast<uint64_t>(*p - '0');
+    if (*p != '\0' || value == 0 || value > 3600000) {
+      kernel::print_message("ignoring USGC_STATS_INTERVAL_MS=\"%s\" (want 1..3600000 milliseconds); using %u",
+                            interval, kStatsDefaultIntervalMs);
+    } else {
+      g_export.interval_ms = static_cast<uint32_t>(value);
+    }
+  }
+  g_interval_ms.store(g_export.interval_ms, std::memory_order_relaxed);
+}
+
+// The figures, taken before the seqlock opens so the block stays odd only for the stores.
+struct Figures {
+  usgc_malloc_stats stats;
+  uint64_t rss_bytes;
+  uint64_t realtime_ns;
+  uint64_t monotonic_ns;
+};
+
+Figures take_figures() {
+  Figures figures{};
+  figures.stats.version = USGC_MALLOC_STATS_VERSION;
+  if (usgc_malloc_get_stats(&figures.stats) != 0) figures.stats = usgc_malloc_stats{};
+  kernel::Result<uint64_t> rss = kernel::read_resident_bytes();
+  figures.rss_bytes = rss.ok() ? rss.value() : 0;
+  figures.realtime_ns = kernel::realtime_ns();
+  figures.monotonic_ns = kernel::monotonic_ns();
+  return figures;
+}
+
+// Plain stores of the figures; the caller brackets them with the seqlock.
+void write_figures(usgc_stats_block* block, const Figures& figures) {
+  const usgc_malloc_stats& stats = figures.stats;
+  block->update_time_unix_ns = figures.realtime_ns;
+  block->update_monotonic_ns = figures.monotonic_ns;
+  block->publish_count = block->publish_count + 1;
+  block->bytes_reserved = stats.bytes_reserved;
+  block->bytes_committed = stats.bytes_committed;
+  block->bytes_in_use = stats.bytes_in_use;
+  block->bytes_large_in_use = stats.bytes_large_in_use;
+  block->malloc_count = stats.malloc_count;
+  block->free_count = stats.free_count;
+  block->remote_free_count = stats.remote_free_count;
+  block->segments = stats.segments;
+  block->decommits_io_uring = stats.decommits_io_uring;
+  block->decommits_madvise = stats.decommits_madvise;
+  block->bytes_decommitted = stats.bytes_decommitted;
+  block->threads = stats.threads;
+  block->rss_bytes = figures.rss_bytes;
+  block->numa_nodes = stats.numa_nodes;
+  // Per-node reserved bytes are known exactly only on one node (the allocator keeps no per-node
+  // counter yet); otherwise the flag stays clear and readers show them as unknown.
+  if (stats.numa_nodes <= 1) {
+    block->flags |= USGC_STATS_FLAG_NODE_BYTES;
+    block->node_bytes_reserved[0] = stats.bytes_reserved;
+  } else {
+    block->flags &= ~USGC_STATS_FLAG_NODE_BYTES;
+    block->node_bytes_reserved[0] = 0;
+  }
+}
+
+void publish_figures(usgc_stats_block* block) {
+  Figures figures = take_figures();
+  std::atomic_ref<uint64_t> sequence(block->sequence);
+  uint64_t stable = sequence.load(std::memory_order_relaxed);  // even: only we write it
+  sequence.store(stable + 1, std::memory_order_relaxed);
+  // Release fence: the odd value is ordered before every figure store below, so a reader that
+  // copies any new figure then sees the sequence odd or advanced, and retries.
+  std::atomic_thread_fence(std::memory_order_release);
+  write_figures(block, figures);
+  // Release: every figure store is ordered before the even value a reader accepts.
+  sequence.store(stable + 2, std::memory_order_release);
+}
+
+// Identity fields and first figures of a fresh (zero) block, before anyone can read it.
+void initialize_block(usgc_stats_block* block, int pid, uint32_t uid) {
+  block->magic = USGC_STATS_BLOCK_MAGIC;
+  block->version = USGC_STATS_BLOCK_VERSION;
+  block->size_bytes = USGC_STATS_BLOCK_BYTES;
+  block->pid = pid;
+  block->uid = uid;
+  kernel::Result<kernel::ProcessStat> stat = kernel::process_stat(0);
+  if (stat.ok()) {
+    block->start_time_ticks = stat.value().start_time_ticks;
+    uint64_t since_boot_ns = stat.value().start_time_ticks * (1000000000u / kernel::clock_ticks_per_second());
+    uint64_t age_ns = kernel::boottime_ns() - since_boot_ns;
+    block->start_time_unix_ns = kernel::realtime_ns() - age_ns;
+  }
+  if (!kernel::read_process_command(block->command, sizeof(block->command)).ok()) {
+    std::memcpy(block->command, "?", 2);
+  }
+  block->publish_interval_ms = g_export.interval_ms;
+  publish_figures(block);
+}
+
+void report_failure_once(const char* what, int error) {
+  if (g_export.failure_reported || error == ENOENT) return;  // no /dev/shm: silently off
+  g_export.failure_reported = true;
+  kernel::print_message("statistics block %s/%s: %s failed (errno %d); usgc-top will not list this process "
+                        "(USGC_STATS=0 turns publication off)",
+                        kernel::kSharedMemoryDirectory, g_export.name, what, error);
+}
+
+// Maps fd, fills the block; on success the block is g_export.block. Closes fd either way.
+kernel::Status map_and_initialize(int fd, int pid, uint32_t uid) {
+  kernel::Result<void*> mapped = kernel::shared_memory_map(fd, USGC_STATS_BLOCK_BYTES, true);
+  (void)kernel::close_file(fd);  // the mapping keeps the file
+  if (!mapped.ok()) return mapped.status();
+  auto* block = static_cast<usgc_stats_block*>(mapped.value());
+  initialize_block(block, pid, uid);
+  g_export.block = block;
+  g_export.block_pid = pid;
+  return kernel::Status::success();
+}
+
+void drop_block() {
+  if (g_export.block != nullptr) {
+    // Unmapping our own view cannot fail short of a bug; the file is not affected.
+    (void)kernel::shared_memory_unmap(g_export.block, USGC_STATS_BLOCK_BYTES);
+  }
+  g_export.block = nullptr;
+  g_export.created_file = false;
+}
+
+// Creates, fills and names this process's block. Prefers an unnamed file linked when complete;
+// falls back to O_CREAT|O_EXCL. A leftover file of our pid (a process that exec'd into this one,
+// or one that died) is replaced.
+kernel::Status create_block(int pid) {
+  uint32_t uid = kernel::current_user_id();
+  format_stats_block_name(g_export.name, uid, pid);
+  kernel::Result<int> unnamed = kernel::shared_memory_create_unnamed(USGC_STATS_BLOCK_BYTES);
+  if (unnamed.ok()) {
+    int fd = unnamed.value();
+    kernel::Result<void*> mapped = kernel::shared_memory_map(fd, USGC_STATS_BLOCK_BYTES, true);
+    if (!mapped.ok()) {
+      (void)kernel::close_file(fd);
+      return mapped.status();
+    }
+    auto* block = static_cast<usgc_stats_block*>(mapped.value());
+    initialize_block(block, pid, uid);
+    kernel::Status linked = kernel::shared_memory_link(fd, g_export.name);
+    if (!linked.ok() && linked.error() == EEXIST && kernel::shared_memory_unlink(g_export.name).ok()) {
+      linked = kernel::shared_memory_link(fd, g_export.name);
+    }
+    (void)kernel::close_file(fd);
+    if (linked.ok()) {
+      g_export.block = block;
+      g_export.block_pid = pid;
+      g_export.created_file = true;
+      return linked;
+    }
+    (void)kernel::shared_memory_unmap(block, USGC_STATS_BLOCK_BYTES);
+    if (linked.error() == EEXIST || linked.error() == EPERM) return linked;  // a name we may not take
+    // Otherwise (no /proc to link through): the named fallback below.
+  }
+  kernel::Result<int> named = kernel::shared_memory_create(g_export.name, USGC_STATS_BLOCK_BYTES);
+  if (!named.ok() && named.error() == EEXIST && kernel::shared_memory_unlink(g_export.name).ok()) {
+    named = kernel::shared_memory_create(g_export.name, USGC_STATS_BLOCK_BYTES);
+  }
+  if (!named.ok()) return named.status();
+  kernel::Status status = map_and_initialize(named.value(), pid, uid);
+  if (!status.ok()) {
+    (void)kernel::shared_memory_unlink(g_export.name);
+    return status;
+  }
+  g_export.created_file = true;
+  return status;
+}
+
+// Under the writer lock. `force`: publish now even where the lifecycle would wait an interval.
+kernel::Status publish_locked(uint64_t now_ms, bool force) {
+  int pid = kernel::current_process_id();
+  if (g_export.stopped) return kernel::Status::failure(ECANCELED);
+  if (g_export.config == ConfigState::kUnread) {
+    read_configuration();
+    if (g_export.config == ConfigState::kOff) {
+      g_stats_next_publish_ms.store(kStatsPublishNever, std::memory_order_relaxed);
+      return kernel::Status::failure(ECANCELED);
+    }
+    if (!force) {  // first sight: a process living less than one interval publishes nothing
+      g_stats_next_publish_ms.store(now_ms + g_export.interval_ms, std::memory_order_relaxed);
+      return kernel::Status::success();
+    }
+  }
+  if (g_export.config == ConfigState::kOff) return kernel::Status::failure(ECANCELED);
+  if (g_export.block != nullptr && g_export.block_pid != pid) {
+    // Fork child: the mapping is the parent's file. Let go of it, never write or unlink it.
+    drop_block();
+    if (!force) {
+      g_stats_next_publish_ms.store(now_ms + g_export.interval_ms, std::memory_order_relaxed);
+      return kernel::Status::success();
+    }
+  }
+  if (g_export.block == nullptr) {
+    kernel::Status created = create_block(pid);
+    if (!created.ok()) {
+      report_failure_once("create", created.error());
+      g_stats_next_publish_ms.store(kStatsPublishNever, std::memory_order_relaxed);  // give up
+      return created;
+    }
+    return created;  // initialize_block published the first figures
+  }
+  publish_figures(g_export.block);
+  return kernel::Status::success();
+}
+
+void unpublish_locked(int pid) {
+  if (g_export.block != nullptr && g_export.block_pid == pid && g_export.created_file) {
+    (void)kernel::shared_memory_unlink(g_export.name);  // already gone (removed by hand): fine
+  }
+  drop_block();
+}
+
+// The lock for exit and tests: other threads may be mid-publish; wait for them a little.
+bool writer_lock_patiently(int pid) {
+  for (int attempt = 0; attempt < 1000000; ++attempt) {
+    if (writer_try_lock(pid)) return true;
+    __builtin_ia32_pause();
+  }
+  return false;
+}
+
+// Runs at exit (after main returns or exit()), not after _exit or a fatal signal.
+__attribute__((destructor)) void stats_export_at_exit() { stats_export_unpublish(); }
+
+}  // namespace
+
+void stats_export_publish_due(uint64_t deadline_seen, uint64_t now_ms) {
+  // Relaxed CAS: it only elects one thread per deadline; the writer lock orders the state.
+  uint64_t next = now_ms + g_interval_ms.load(std::memory_order_relaxed);
+  if (!g_stats_next_publish_ms.compare_exchange_strong(deadline_seen, next, std::memory_order_relaxed)) return;
+  int saved_errno = errno;  // a successful malloc leaves errno alone
+  int pid = kernel::current_process_id();
+  if (writer_try_lock(pid)) {
+    (void)publish_locked(now_ms, false);  // failures were reported once and turned publication off
+    writer_unlock();
+  }
+  errno = saved_errno;
+}
+
+kernel::Status stats_export_publish_now() {
+  int saved_errno = errno;
+  int pid = kernel::current_process_id();
+  if (!writer_try_lock(pid)) return kernel::Status::failure(EBUSY);
+  kernel::Status status = publish_locked(kernel::coarse_monotonic_ms(), true);
+  if (status.ok()) {
+    g_stats_next_publish_ms.store(kernel::coarse_monotonic_ms() + g_export.interval_ms,
+                                  std::memory_order_relaxed);
+  }
+  writer_unlock();
+  errno = saved_errno;
+  return status;
+}
+
+void stats_export_unpublish() {
+  g_stats_next_publish_ms.store(kStatsPublishNever, std::memory_order_relaxed);  // no new rounds
+  int saved_errno = errno;
+  int pid = kernel::current_process_id();
+  if (writer_lock_patiently(pid)) {
+    unpublish_locked(pid);
+    g_export.stopped = true;
+    writer_unlock();
+  }
+  errno = saved_errno;
+}
+
+void stats_export_reset_for_testing() {
+  int pid = kernel::current_process_id();
+  if (!writer_lock_patiently(pid)) return;
+  unpublish_locked(pid);
+  g_export.config = ConfigState::kUnread;
+  g_export.failure_reported = false;
+  g_export.stopped = false;
+  g_stats_next_publish_ms.store(0, std::memory_order_relaxed);
+  writer_unlock();
+}
+
+}  // namespace usgc::alloc
