@@ -56,6 +56,12 @@ void set_map_entries(const void* segment_start, size_t segment_bytes, bool live)
 }
 
 int cache_node_index(int node) { return node >= 0 && node < numa::kMaxNodes ? node : 0; }
+static_assert(kCountedNodes == numa::kMaxNodes);
+
+void count_node_bytes(int node, size_t bytes, bool add) {
+  std::atomic<uint64_t>& counter = g_segment_counters.node_bytes_reserved[cache_node_index(node)];
+  if (add) counter.fetch_add(bytes, std::memory_order_relaxed); else counter.fetch_sub(bytes, std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -95,6 +101,7 @@ kernel::Result<Segment*> segment_map_new(size_t bytes, int node) {
   set_map_entries(segment, bytes, true);
   g_segment_counters.bytes_reserved.fetch_add(bytes, std::memory_order_relaxed);
   g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
+  count_node_bytes(node, bytes, true);
   return kernel::Result<Segment*>::success(segment);
 }
 
@@ -104,6 +111,7 @@ void segment_unmap(Segment* segment) {
     g_segment_counters.bytes_purged.fetch_sub(bytes - kSegmentHeaderBytes, std::memory_order_relaxed);
   }
   set_map_entries(segment, bytes, false);
+  count_node_bytes(segment->node, bytes, false);
   g_segment_counters.bytes_reserved.fetch_sub(bytes, std::memory_order_relaxed);
   g_segment_counters.segments.fetch_sub(1, std::memory_order_relaxed);
   kernel::Status status = kernel::unmap(segment, bytes);
@@ -127,6 +135,7 @@ kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes) {
   moved_segment->segment_bytes = new_bytes;
   set_map_entries(moved_segment, new_bytes, true);
   g_segment_counters.bytes_reserved.fetch_add(new_bytes - old_bytes, std::memory_order_relaxed);
+  count_node_bytes(moved_segment->node, new_bytes - old_bytes, true);
   return kernel::Result<Segment*>::success(moved_segment);
 }
 

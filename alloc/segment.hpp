@@ -141,11 +141,15 @@ bool purge_completed(uint64_t ticket);
 void purge_wait(uint64_t ticket);
 void purge_flush();
 
+inline constexpr int kCountedNodes = 64;  // numa::kMaxNodes; alloc's headers do not include numa
+
 // Process-wide counters (relaxed atomics; for statistics).
 struct SegmentCounters {
   std::atomic<uint64_t> bytes_reserved{0};
   std::atomic<uint64_t> bytes_purged{0};  // of bytes_reserved, currently returned to the OS
   std::atomic<uint64_t> segments{0};
+  // bytes_reserved by the node the segment's memory is bound to (index clamped to the table).
+  std::atomic<uint64_t> node_bytes_reserved[kCountedNodes] = {};
 };
 extern SegmentCounters g_segment_counters;
 

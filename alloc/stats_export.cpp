@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "alloc/segment.hpp"
 #include "alloc/stats_block_name.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/process_info.hpp"
@@ -127,15 +128,14 @@ void write_figures(usgc_stats_block* block, const Figures& figures) {
   block->threads = stats.threads;
   block->rss_bytes = figures.rss_bytes;
   block->numa_nodes = stats.numa_nodes;
-  // Per-node reserved bytes are known exactly only on one node (the allocator keeps no per-node
-  // counter yet); otherwise the flag stays clear and readers show them as unknown.
-  if (stats.numa_nodes <= 1) {
-    block->flags |= USGC_STATS_FLAG_NODE_BYTES;
-    block->node_bytes_reserved[0] = stats.bytes_reserved;
-  } else {
-    block->flags &= ~USGC_STATS_FLAG_NODE_BYTES;
-    block->node_bytes_reserved[0] = 0;
+  // Per-node reserved bytes from the segment counters; nodes past the table's end are summed
+  // into its last entry.
+  for (int node = 0; node < kCountedNodes; ++node) {
+    uint64_t bytes = g_segment_counters.node_bytes_reserved[node].load(std::memory_order_relaxed);
+    int slot = node < USGC_STATS_MAX_NODES ? node : USGC_STATS_MAX_NODES - 1;
+    block->node_bytes_reserved[slot] = (node < USGC_STATS_MAX_NODES ? 0 : block->node_bytes_reserved[slot]) + bytes;
   }
+  block->flags |= USGC_STATS_FLAG_NODE_BYTES;
 }
 
 void publish_figures(usgc_stats_block* block) {
