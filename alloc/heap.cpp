@@ -589,8 +589,6 @@ void heap_release_empty_segment(Heap* heap, Segment* segment) {
     }
   }
   segment->data_is_fresh = fresh ? 1 : 0;
-  // Large segments track their dirty extent themselves (large_objects.cpp).
-  if (has_pages) segment->dirty_bytes = fresh ? 0 : kSegmentBytes - kSegmentHeaderBytes;
   segment->cache_purged = 0;
   uint64_t now = kernel::coarse_monotonic_ms();
   if (heap != &g_empty_heap && heap->cached_segment_count < kHeapCachedSegments &&

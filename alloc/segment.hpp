@@ -67,9 +67,6 @@ struct Segment {
   uint64_t cache_deadline_ms;
   uint8_t cache_purged;
   uint64_t cache_decommit_ticket;
-  // Large/huge: bytes from page 0's start that may be resident (the high-water mark of the
-  // objects it held since its last purge); the allocator trims what a smaller object leaves.
-  size_t dirty_bytes;
 
   Page pages[kMaxPagesPerSegment];
 
