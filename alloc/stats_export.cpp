@@ -21,7 +21,7 @@
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/process_info.hpp"
 #include "kernel_iface/shared_memory.hpp"
-#include "kernel_iface/wall_clock.hpp"
+#include "kernel_iface/clock.hpp"
 #include "usgc/stats_block.h"
 #include "usgc/usgc.h"
 

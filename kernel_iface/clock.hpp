@@ -1,5 +1,9 @@
-// kernel_iface/clock.hpp — monotonic clocks for decay deadlines and statistics.
-// Both read the vDSO (no system call on Linux x86-64); neither allocates.
+// kernel_iface/clock.hpp — the clocks usgc reads. All read the vDSO (no system call on Linux
+// x86-64); none allocates.
+//   monotonic_ns / coarse_monotonic_ms : deadlines and durations inside this process (the decay
+//                                        uses the coarse one, the cheapest read);
+//   realtime_ns                        : times a person or another process reads ("updated at");
+//   boottime_ns                        : the clock of /proc/<pid>/stat's start time.
 #pragma once
 
 #include <time.h>
@@ -8,18 +12,21 @@
 
 namespace usgc::kernel {
 
-// Nanoseconds on CLOCK_MONOTONIC.
-inline uint64_t monotonic_ns() {
+inline uint64_t nanoseconds_of(clockid_t clock) {
   timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  ::clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// Milliseconds on CLOCK_MONOTONIC_COARSE (jiffy resolution, cheapest read): for decay deadlines.
-inline uint64_t coarse_monotonic_ms() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
-}
+inline uint64_t monotonic_ns() { return nanoseconds_of(CLOCK_MONOTONIC); }
+
+// Milliseconds on CLOCK_MONOTONIC_COARSE (jiffy resolution): for decay deadlines.
+inline uint64_t coarse_monotonic_ms() { return nanoseconds_of(CLOCK_MONOTONIC_COARSE) / 1000000u; }
+
+// Nanoseconds since the Unix epoch.
+inline uint64_t realtime_ns() { return nanoseconds_of(CLOCK_REALTIME); }
+
+// Nanoseconds since boot, suspend included.
+inline uint64_t boottime_ns() { return nanoseconds_of(CLOCK_BOOTTIME); }
 
 }  // namespace usgc::kernel

@@ -11,6 +11,7 @@
 // The queue is process-wide, so every test starts with init(mode). Tests that need a pristine
 // process (environment, seccomp, a closed ring fd) run in a re-executed child (gtest's
 // "threadsafe" death-test style) and report through the exit code and stderr.
+#include "tests/support/death_test_support.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 
 #include <dirent.h>
@@ -86,17 +87,7 @@ std::string io_uring_skip_reason(int error) {
          "); the madvise path is tested separately";
 }
 
-// Runs death tests in a freshly exec'd copy of this binary (no inherited queue state).
-class ThreadsafeDeathTests {
- public:
-  ThreadsafeDeathTests() : saved_(GTEST_FLAG_GET(death_test_style)) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-  }
-  ~ThreadsafeDeathTests() { GTEST_FLAG_SET(death_test_style, saved_); }
-
- private:
-  std::string saved_;
-};
+using usgc_test::ThreadsafeDeathTests;
 
 // Child helper: prints why and exits non-zero when a check fails.
 #define CHILD_REQUIRE(condition)                                                        \

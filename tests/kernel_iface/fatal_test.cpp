@@ -3,6 +3,7 @@
 // Proves every conversion format_message understands (%s %d %u %ld %lu %zu %x %lx %p %c %%),
 // what it does with anything else, that output is truncated and always NUL-terminated, and that
 // USGC_CHECK prints one "usgc: " line and aborts with SIGABRT (so a core is dumped).
+#include "tests/support/death_test_support.hpp"
 #include "kernel_iface/fatal.hpp"
 
 #include <gtest/gtest.h>
@@ -16,18 +17,7 @@
 namespace usgc::kernel {
 namespace {
 
-// Death tests re-execute this binary ("threadsafe" style): other tests may have left threads,
-// such as io_uring's io-wq workers, which make a plain fork() child unreliable.
-class ThreadsafeDeathTests {
- public:
-  ThreadsafeDeathTests() : saved_(GTEST_FLAG_GET(death_test_style)) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-  }
-  ~ThreadsafeDeathTests() { GTEST_FLAG_SET(death_test_style, saved_); }
-
- private:
-  std::string saved_;
-};
+using usgc_test::ThreadsafeDeathTests;
 
 // Formats into a buffer of `buffer_size` bytes; returns the text and the length format_message
 // reported (the test may allocate; the code under test does not).

@@ -4,6 +4,7 @@
 // as long as asked and zero; decommit gives zero pages back; a reserved range works only after
 // commit; protection is enforced; injected map failures surface as ENOMEM and then stop; bad
 // arguments are EINVAL, never a crash.
+#include "tests/support/death_test_support.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
 #include <gtest/gtest.h>
@@ -19,18 +20,7 @@
 namespace usgc::kernel {
 namespace {
 
-// Death tests re-execute this binary ("threadsafe" style): other tests may have left threads,
-// such as io_uring's io-wq workers, which make a plain fork() child unreliable.
-class ThreadsafeDeathTests {
- public:
-  ThreadsafeDeathTests() : saved_(GTEST_FLAG_GET(death_test_style)) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-  }
-  ~ThreadsafeDeathTests() { GTEST_FLAG_SET(death_test_style, saved_); }
-
- private:
-  std::string saved_;
-};
+using usgc_test::ThreadsafeDeathTests;
 
 bool is_all_zero(const void* address, size_t bytes) {
   const auto* p = static_cast<const unsigned char*>(address);

@@ -18,38 +18,13 @@
 #include <cstdint>
 #include <regex>
 #include <sstream>
+#include "tests/support/death_test_support.hpp"
 #include <string>
 
 namespace {
 
-// Matches captured stderr that holds exactly one line matching `pattern` (ECMAScript regex).
-class ExactlyOneLineMatching : public testing::MatcherInterface<const std::string&> {
- public:
-  explicit ExactlyOneLineMatching(std::string pattern) : pattern_(std::move(pattern)) {}
-  bool MatchAndExplain(const std::string& output, testing::MatchResultListener* listener) const override {
-    const std::regex regex(pattern_);
-    std::istringstream lines(output);
-    std::string line;
-    int matching = 0;
-    while (std::getline(lines, line))
-      if (std::regex_search(line, regex)) ++matching;
-    *listener << "has " << matching << " matching lines";
-    return matching == 1;
-  }
-  void DescribeTo(std::ostream* os) const override { *os << "has exactly one line matching " << pattern_; }
-
- private:
-  std::string pattern_;
-};
-testing::Matcher<const std::string&> exactly_one_line_matching(std::string pattern) {
-  return testing::MakeMatcher(new ExactlyOneLineMatching(std::move(pattern)));
-}
-
-// Through an empty asm, so the compiler neither warns about nor reasons from the misuse.
-void* launder(void* pointer) {
-  asm volatile("" : "+r"(pointer));
-  return pointer;
-}
+using usgc_test::exactly_one_line_matching;
+using usgc_test::launder;
 
 char g_static_buffer[256];
 

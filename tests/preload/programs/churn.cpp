@@ -17,22 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "xorshift.hpp"
+
 namespace {
 
 constexpr std::size_t kRingSlots = 16384;
-
-struct Xorshift64 {
-  std::uint64_t state;
-  explicit Xorshift64(std::uint64_t seed) : state(seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull) {
-    if (state == 0) state = 1;
-  }
-  std::uint64_t next() {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  }
-};
 
 std::size_t random_size(Xorshift64& rng) {
   const std::uint64_t r = rng.next();

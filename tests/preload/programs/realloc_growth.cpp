@@ -22,23 +22,12 @@
 #include <cstring>
 #include <vector>
 
+#include "xorshift.hpp"
+
 namespace {
 
 constexpr std::size_t kLiveChains = 48;
 constexpr std::size_t kSmallSlots = 4096;
-
-struct Xorshift64 {
-  std::uint64_t state;
-  explicit Xorshift64(std::uint64_t seed) : state(seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull) {
-    if (state == 0) state = 1;
-  }
-  std::uint64_t next() {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  }
-};
 
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) { return h ^ (v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2)); }
 
