@@ -642,6 +642,7 @@ bool heap_trim() {
     segment_cache_purge(kernel::coarse_monotonic_ms(), true);
     purge_flush();
   }
+  purge_wait_all();
   return g_segment_counters.bytes_purged.load(std::memory_order_relaxed) > purged_before ||
          g_segment_counters.bytes_reserved.load(std::memory_order_relaxed) < reserved_before;
 }

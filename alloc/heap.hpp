@@ -115,7 +115,8 @@ void* heap_calloc(Heap* heap, size_t size);
 void* heap_realloc(Heap* heap, void* pointer, size_t size);
 // Usable bytes at pointer; reports bad pointers like free does.
 size_t heap_usable_size(const void* pointer, Caller caller);
-// Returns empty memory of the calling thread's heap and the caches to the OS now.
+// Returns empty memory of the calling thread's heap and the caches to the OS now, and waits
+// until the kernel has taken it back.
 bool heap_trim();
 
 // ---- shared between heap.cpp, large_objects.cpp and heap_lifecycle.cpp ----

@@ -323,9 +323,20 @@ Segment* abandoned_segments_pop() {
   return segment;
 }
 
+namespace {
+// The newest ticket handed out (relaxed max): what purge_wait_all waits for.
+std::atomic<uint64_t> g_newest_purge_ticket{0};
+}  // namespace
+
 uint64_t purge_range(uint8_t* start, uint8_t* end) {
-  return kernel::DecommitQueue::process().enqueue(start, static_cast<size_t>(end - start));
+  uint64_t ticket = kernel::DecommitQueue::process().enqueue(start, static_cast<size_t>(end - start));
+  uint64_t newest = g_newest_purge_ticket.load(std::memory_order_relaxed);
+  while (ticket > newest && !g_newest_purge_ticket.compare_exchange_weak(newest, ticket, std::memory_order_relaxed)) {
+  }
+  return ticket;
 }
+
+void purge_wait_all() { purge_wait(g_newest_purge_ticket.load(std::memory_order_relaxed)); }
 
 bool purge_completed(uint64_t ticket) { return kernel::DecommitQueue::process().is_complete(ticket); }
 

@@ -136,6 +136,8 @@ uint64_t purge_range(uint8_t* start, uint8_t* end);
 // True once a purged page's decommit completed (then its memory reads as zero).
 bool purge_completed(uint64_t ticket);
 void purge_wait(uint64_t ticket);
+// Waits until every purge queued so far has landed (malloc_trim: memory is back on return).
+void purge_wait_all();
 void purge_flush();
 
 inline constexpr int kCountedNodes = 64;  // numa::kMaxNodes; alloc's headers do not include numa
