@@ -14,14 +14,14 @@
 #include <vector>
 
 #include "usgc/usgc.h"
+#include "tests/support/memory_patterns.hpp"
 
 namespace {
 
+using usgc_test::is_aligned;
+
 volatile size_t g_absurd_size = size_t{1} << 62;
 
-bool is_aligned(const void* pointer, size_t alignment) {
-  return reinterpret_cast<uintptr_t>(pointer) % alignment == 0;
-}
 
 // Sizes for one alignment: tiny, below it, exactly it, and several that are not multiples of it.
 std::vector<size_t> sizes_for_alignment(size_t alignment) {

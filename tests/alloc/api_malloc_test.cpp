@@ -16,8 +16,17 @@
 #include <vector>
 
 #include "usgc/usgc.h"
+#include "tests/support/memory_patterns.hpp"
+#include "tests/support/usgc_stats.hpp"
 
 namespace {
+
+using usgc_test::is_aligned;
+using usgc_test::pattern_byte;
+using usgc_test::fill_pattern;
+using usgc_test::first_pattern_mismatch;
+using usgc_test::all_zero;
+using usgc_test::read_stats;
 
 constexpr size_t kLargestSizeClass = 128 * 1024;
 
@@ -25,41 +34,13 @@ constexpr size_t kLargestSizeClass = 128 * 1024;
 volatile size_t g_absurd_size = size_t{1} << 62;
 volatile size_t g_size_max = SIZE_MAX;
 
-bool is_aligned(const void* pointer, size_t alignment) {
-  return reinterpret_cast<uintptr_t>(pointer) % alignment == 0;
-}
 
 size_t round_up(size_t value, size_t alignment) { return (value + alignment - 1) / alignment * alignment; }
 
 // The size-class waste bound: at most 12.5% (plus the 16-byte granule) above the request.
 size_t max_usable_for(size_t size) { return std::max(round_up(size, 16), size + (size + 7) / 8 + 16); }
 
-usgc_malloc_stats read_stats() {
-  usgc_malloc_stats stats{};
-  stats.version = USGC_MALLOC_STATS_VERSION;
-  EXPECT_EQ(usgc_malloc_get_stats(&stats), 0);
-  return stats;
-}
 
-uint8_t pattern_byte(uint64_t tag, size_t index) {
-  return static_cast<uint8_t>((tag * 0x9E3779B97F4A7C15ull >> 56) ^ (index * 131) ^ (index >> 9));
-}
-void fill_pattern(void* pointer, size_t bytes, uint64_t tag) {
-  auto* p = static_cast<uint8_t*>(pointer);
-  for (size_t i = 0; i < bytes; ++i) p[i] = pattern_byte(tag, i);
-}
-size_t first_pattern_mismatch(const void* pointer, size_t bytes, uint64_t tag) {
-  const auto* p = static_cast<const uint8_t*>(pointer);
-  for (size_t i = 0; i < bytes; ++i)
-    if (p[i] != pattern_byte(tag, i)) return i;
-  return bytes;
-}
-bool all_zero(const void* pointer, size_t bytes) {
-  const auto* p = static_cast<const uint8_t*>(pointer);
-  for (size_t i = 0; i < bytes; ++i)
-    if (p[i] != 0) return false;
-  return true;
-}
 
 // Checks the common guarantees of one fresh block of `size` bytes; writes all of its usable size.
 void expect_good_block(void* pointer, size_t size) {

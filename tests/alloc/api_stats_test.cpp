@@ -20,17 +20,14 @@
 
 #include "kernel_iface/virtual_memory.hpp"
 #include "usgc/usgc.h"
+#include "tests/support/usgc_stats.hpp"
 
 namespace {
 
+using usgc_test::read_stats;
+
 constexpr size_t kHugeRequest = size_t{64} << 20;  // always maps its own region
 
-usgc_malloc_stats read_stats() {
-  usgc_malloc_stats stats{};
-  stats.version = USGC_MALLOC_STATS_VERSION;
-  EXPECT_EQ(usgc_malloc_get_stats(&stats), 0);
-  return stats;
-}
 
 // Empties usgc's caches (so the next huge request must map), then makes maps fail until the end
 // of the scope, however the test leaves it, so later tests are not affected.

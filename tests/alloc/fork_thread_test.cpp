@@ -23,23 +23,16 @@
 #include <vector>
 
 #include "usgc/usgc.h"
+#include "tests/support/memory_patterns.hpp"
+#include "tests/support/usgc_stats.hpp"
 
 namespace {
 
-usgc_malloc_stats read_stats() {
-  usgc_malloc_stats stats{};
-  stats.version = USGC_MALLOC_STATS_VERSION;
-  EXPECT_EQ(usgc_malloc_get_stats(&stats), 0);
-  return stats;
-}
+using usgc_test::pattern_byte;
+using usgc_test::fill_pattern;
+using usgc_test::read_stats;
 
-uint8_t pattern_byte(uint64_t tag, size_t index) {
-  return static_cast<uint8_t>((tag * 0x9E3779B97F4A7C15ull >> 56) ^ (index * 131) ^ (index >> 9));
-}
-void fill_pattern(void* pointer, size_t bytes, uint64_t tag) {
-  auto* p = static_cast<uint8_t*>(pointer);
-  for (size_t i = 0; i < bytes; ++i) p[i] = pattern_byte(tag, i);
-}
+
 bool has_pattern(const void* pointer, size_t bytes, uint64_t tag) {
   const auto* p = static_cast<const uint8_t*>(pointer);
   for (size_t i = 0; i < bytes; ++i)

@@ -10,20 +10,12 @@
 
 #include "alloc/heap.hpp"
 #include "alloc/segment.hpp"
+#include "tests/support/usgc_stats.hpp"
 #include "usgc/usgc.h"
 
 using namespace usgc::alloc;
 
-namespace {
-
-usgc_malloc_stats stats_now() {
-  usgc_malloc_stats stats{};
-  stats.version = USGC_MALLOC_STATS_VERSION;
-  EXPECT_EQ(usgc_malloc_get_stats(&stats), 0);
-  return stats;
-}
-
-}  // namespace
+using usgc_test::read_stats;
 
 TEST(Heap, BlocksFreedByAnotherThreadAreReusedByTheOwner) {
   // Producer/consumer: the owner fills whole pages, a second thread frees every block. Without
@@ -41,9 +33,9 @@ TEST(Heap, BlocksFreedByAnotherThreadAreReusedByTheOwner) {
       for (void* p : blocks) usgc_free(p);
     });
     consumer.join();
-    if (round == 0) reserved_after_first = stats_now().bytes_reserved;
+    if (round == 0) reserved_after_first = read_stats().bytes_reserved;
   }
-  EXPECT_LE(stats_now().bytes_reserved, reserved_after_first + 2 * kSegmentBytes)
+  EXPECT_LE(read_stats().bytes_reserved, reserved_after_first + 2 * kSegmentBytes)
       << "remote frees into full pages were not reused";
 }
 
@@ -58,9 +50,9 @@ TEST(Heap, SegmentsOfExitedThreadsAreReclaimed) {
     worker.join();
     for (void* p : leftovers) usgc_free(p);  // remote frees into an abandoned segment
     leftovers.clear();
-    if (round == 2) reserved_after_warmup = stats_now().bytes_reserved;
+    if (round == 2) reserved_after_warmup = read_stats().bytes_reserved;
   }
-  EXPECT_LE(stats_now().bytes_reserved, reserved_after_warmup + 2 * kSegmentBytes)
+  EXPECT_LE(read_stats().bytes_reserved, reserved_after_warmup + 2 * kSegmentBytes)
       << "abandoned segments were not reclaimed by later threads";
 }
 
@@ -88,9 +80,9 @@ TEST(Heap, TrimReturnsEmptyMemoryImmediately) {
     std::vector<void*> blocks;
     for (int i = 0; i < 50000; ++i) blocks.push_back(usgc_malloc(300));
     for (void* p : blocks) usgc_free(p);
-    usgc_malloc_stats before = stats_now();
+    usgc_malloc_stats before = read_stats();
     EXPECT_EQ(usgc_malloc_trim(0), 1);
-    usgc_malloc_stats after = stats_now();
+    usgc_malloc_stats after = read_stats();
     EXPECT_LT(after.bytes_committed, before.bytes_committed);
     void* again = usgc_malloc(300);  // purged pages are usable again (zero, committed on touch)
     ASSERT_NE(again, nullptr);

@@ -26,8 +26,13 @@
 #include <vector>
 
 #include "usgc/usgc.h"
+#include "tests/support/memory_patterns.hpp"
+#include "tests/support/usgc_stats.hpp"
 
 namespace {
+
+using usgc_test::is_aligned;
+using usgc_test::read_stats;
 
 constexpr int kThreads = 4;
 constexpr auto kWorkBudget = std::chrono::seconds(2);
@@ -93,16 +98,7 @@ bool has_pattern(const void* pointer, size_t bytes, uint64_t tag) {
   return memcmp(p + i, &last, bytes - i) == 0;
 }
 
-bool is_aligned(const void* pointer, size_t alignment) {
-  return reinterpret_cast<uintptr_t>(pointer) % alignment == 0;
-}
 
-usgc_malloc_stats read_stats() {
-  usgc_malloc_stats stats{};
-  stats.version = USGC_MALLOC_STATS_VERSION;
-  EXPECT_EQ(usgc_malloc_get_stats(&stats), 0);
-  return stats;
-}
 
 struct Object {
   void* pointer;

@@ -24,8 +24,15 @@
 #include <set>
 #include <string>
 #include <vector>
+#include "tests/support/memory_patterns.hpp"
 
 namespace {
+
+using usgc_test::is_aligned;
+using usgc_test::pattern_byte;
+using usgc_test::fill_pattern;
+using usgc_test::first_pattern_mismatch;
+using usgc_test::all_zero;
 
 // The subset of usgc_malloc_stats this file reads; the layout is the public ABI of usgc.h
 // (version 1, fields only ever appended), repeated here because this binary must not include or
@@ -59,30 +66,7 @@ inline void escape(void* pointer) { asm volatile("" : : "g"(pointer) : "memory")
 volatile size_t g_absurd_size = size_t{1} << 62;
 volatile size_t g_size_max = SIZE_MAX;
 
-bool is_aligned(const void* pointer, size_t alignment) {
-  return reinterpret_cast<uintptr_t>(pointer) % alignment == 0;
-}
 
-uint8_t pattern_byte(uint64_t tag, size_t index) {
-  return static_cast<uint8_t>((tag * 0x9E3779B97F4A7C15ull >> 56) ^ (index * 131) ^ (index >> 9));
-}
-void fill_pattern(void* pointer, size_t bytes, uint64_t tag) {
-  auto* p = static_cast<uint8_t*>(pointer);
-  for (size_t i = 0; i < bytes; ++i) p[i] = pattern_byte(tag, i);
-}
-// Index of the first byte that differs from the pattern, or `bytes` if all match.
-size_t first_pattern_mismatch(const void* pointer, size_t bytes, uint64_t tag) {
-  const auto* p = static_cast<const uint8_t*>(pointer);
-  for (size_t i = 0; i < bytes; ++i)
-    if (p[i] != pattern_byte(tag, i)) return i;
-  return bytes;
-}
-bool all_zero(const void* pointer, size_t bytes) {
-  const auto* p = static_cast<const uint8_t*>(pointer);
-  for (size_t i = 0; i < bytes; ++i)
-    if (p[i] != 0) return false;
-  return true;
-}
 
 std::vector<size_t> sample_sizes_up_to_64_mib() {
   std::vector<size_t> sizes;

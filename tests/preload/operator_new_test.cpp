@@ -17,6 +17,7 @@
 #include <new>
 #include <set>
 #include <vector>
+#include "tests/support/memory_patterns.hpp"
 
 // The sized forms are declared by <new> only with -fsized-deallocation (g++'s default in C++14
 // and later, not clang 14's); they are defined by libstdc++ and replaced by the preload library.
@@ -29,13 +30,12 @@ void operator delete[](void* pointer, std::size_t size, std::align_val_t alignme
 
 namespace {
 
+using usgc_test::is_aligned;
+
 inline void escape(void* pointer) { asm volatile("" : : "g"(pointer) : "memory"); }
 
 volatile size_t g_absurd_size = size_t{1} << 62;
 
-bool is_aligned(const void* pointer, size_t alignment) {
-  return reinterpret_cast<uintptr_t>(pointer) % alignment == 0;
-}
 
 // Writes the whole block and reads it back: proves the block is at least `size` bytes.
 bool write_and_verify(void* pointer, size_t size, unsigned char value) {
