@@ -74,7 +74,7 @@ PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 # Objects are never intermediate: keep them, so a second make rebuilds nothing.
 .SECONDARY:
 
-.PHONY: all libs tools tests bench-bins deps run test bench install clean format \
+.PHONY: all libs tools tests bench-bins deps run test bench bench-report install clean format \
         debug asan ubsan tsan check-checked
 
 all: libs tools
@@ -143,6 +143,9 @@ test: all tests
 
 bench: all bench-bins
 	@BUILD=$(BUILD) bash bench/run_all.sh
+
+bench-report: all bench-bins
+	@BUILD=$(BUILD) bash bench/report.sh
 
 # ---- checked builds ----------------------------------------------------------------------------
 debug asan ubsan tsan:

@@ -43,6 +43,8 @@ def read(lines):
             machine = fields(line)
         elif kind == "RESULT":
             f = fields(line)
+            if f.get("suite", "malloc") != "malloc":
+                continue  # gc/safepoint results: bench/plot_results.py plots them
             try:
                 results[(f["case"], f["impl"], f["metric"])] = float(f["value"])
             except (KeyError, ValueError):
@@ -112,15 +114,20 @@ def targets(cases, ran_impls, results, errors):
     return "\n".join(rows)
 
 
-def main():
+def read_logs(paths):
+    """The (machine, results, errors) of read() over the files named, or stdin if none."""
     lines = []
-    if len(sys.argv) > 1:
-        for path in sys.argv[1:]:
+    if paths:
+        for path in paths:
             with open(path) as f:
                 lines.extend(f)
     else:
         lines = sys.stdin.readlines()
-    machine, results, errors = read(lines)
+    return read(lines)
+
+
+def main():
+    machine, results, errors = read_logs(sys.argv[1:])
     if not machine:
         sys.exit("format_table.py: no MACHINE line: is this a bench/run_all.sh log?")
     ran_impls = set(machine.get("impls", "").split())

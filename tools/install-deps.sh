@@ -25,6 +25,7 @@ declare -A probe=(
   [libseccomp-dev]=/usr/include/seccomp.h
   [libncurses-dev]=/usr/include/ncurses.h
   [tmux]=/usr/bin/tmux
+  [gnuplot-nox]=/usr/bin/gnuplot
 )
 # optional tools: wanted, but their absence does not stop the build
 optional_packages=(clang clang-format valgrind)
