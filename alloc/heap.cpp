@@ -150,11 +150,7 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   }
   USGC_CHECK(chosen != nullptr, "heap: segment %p on the available list has no free page", static_cast<void*>(segment));
   uint32_t index = segment->index_of(chosen);
-  if (chosen->memory == PageMemory::kPurged) {
-    purge_wait(chosen->decommit_ticket);  // the decommit ticket rule
-    g_segment_counters.bytes_purged.fetch_sub(
-        static_cast<size_t>(segment->page_area_end(index) - segment->page_area_start(index)), std::memory_order_relaxed);
-  }
+  page_unpurge(segment, index);
   chosen->memory = PageMemory::kDirty;
   chosen->in_use = 1;
   chosen->bin = static_cast<uint8_t>(bin);
@@ -442,15 +438,6 @@ void heap_drain_delayed_frees(Heap* heap) {
 
 namespace {
 
-inline void* page_pop_block(Heap* heap, Page* page, uint32_t bin) {
-  Block* block = page->free_list;
-  page->free_list = block->next;
-  page->used++;
-  block->free_marker = 0;
-  counter_increment(heap->counters.malloc_count_by_bin[bin]);
-  return block;
-}
-
 // The real slow path: a new heap, large objects, or a size class whose current page is empty.
 // Delayed frees and the decay are looked at here, once per refill, not per allocation.
 [[gnu::noinline]] void* heap_malloc_refill(Heap* heap, size_t size) {
@@ -471,7 +458,7 @@ inline void* page_pop_block(Heap* heap, Page* page, uint32_t bin) {
     errno = ENOMEM;
     return nullptr;
   }
-  return page_pop_block(heap, page, bin);
+  return page_take_block(heap, page, page->free_list);
 }
 
 }  // namespace
@@ -481,7 +468,7 @@ void* heap_malloc_generic(Heap* heap, size_t size) {
   if (size <= kMediumObjectMax) {
     uint32_t bin = bin_of_size(size);
     Page* page = heap->queues[bin].first;
-    if (page != nullptr && page->free_list != nullptr) return page_pop_block(heap, page, bin);
+    if (page != nullptr && page->free_list != nullptr) return page_take_block(heap, page, page->free_list);
   }
   return heap_malloc_refill(heap, size);
 }
@@ -537,11 +524,7 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
         consider(page->purge_deadline_ms);
         continue;
       }
-      uint8_t* start = segment->page_area_start(i);
-      uint8_t* end = segment->page_area_end(i);
-      page->decommit_ticket = purge_range(start, end);
-      page->memory = PageMemory::kPurged;
-      g_segment_counters.bytes_purged.fetch_add(static_cast<size_t>(end - start), std::memory_order_relaxed);
+      page_purge(segment, i);
     }
   }
   for (uint32_t i = 0; i < heap->cached_segment_count; ++i) {
@@ -551,9 +534,7 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
       consider(segment->cache_deadline_ms);
       continue;
     }
-    segment->cache_decommit_ticket = purge_range(segment->base() + kSegmentHeaderBytes, segment->end());
-    segment->cache_purged = 1;
-    g_segment_counters.bytes_purged.fetch_add(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+    segment_purge_data(segment);
   }
   heap->next_purge_ms = next;
   segment_cache_purge(now_ms, force);
@@ -578,14 +559,8 @@ void heap_release_empty_segment(Heap* heap, Segment* segment) {
   bool fresh = has_pages;
   if (has_pages) {
     for (uint32_t i = 0; i < segment->page_count; ++i) {
-      Page* page = &segment->pages[i];
-      if (page->memory == PageMemory::kPurged) {
-        purge_wait(page->decommit_ticket);
-        g_segment_counters.bytes_purged.fetch_sub(
-            static_cast<size_t>(segment->page_area_end(i) - segment->page_area_start(i)), std::memory_order_relaxed);
-      } else if (page->memory == PageMemory::kDirty) {
-        fresh = false;
-      }
+      page_unpurge(segment, i);
+      if (segment->pages[i].memory == PageMemory::kDirty) fresh = false;
     }
   }
   segment->data_is_fresh = fresh ? 1 : 0;
@@ -606,12 +581,7 @@ void heap_release_empty_segment(Heap* heap, Segment* segment) {
 Segment* heap_take_empty_segment(Heap* heap) {
   if (heap->cached_segment_count != 0) {
     Segment* segment = heap->cached_segments[--heap->cached_segment_count];
-    if (segment->cache_purged) {
-      purge_wait(segment->cache_decommit_ticket);
-      segment->cache_purged = 0;
-      segment->data_is_fresh = 1;
-      g_segment_counters.bytes_purged.fetch_sub(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
-    }
+    segment_unpurge_data(segment);
     return segment;
   }
   Segment* segment = segment_cache_take(heap->node);

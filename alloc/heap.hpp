@@ -165,15 +165,21 @@ struct LargeCounters {
 extern LargeCounters g_large_counters;
 
 // ---- fast paths ----
-[[gnu::always_inline]] inline void* heap_malloc_small(Heap* heap, size_t size) {
-  Page* page = heap->direct_pages[direct_slot_of_size(size)];
-  Block* block = page->free_list;
-  if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(heap, size);
+// Hands out `block`, the first block of the page's non-empty free list (the one pop every
+// allocation path shares).
+[[gnu::always_inline]] inline void* page_take_block(Heap* heap, Page* page, Block* block) {
   page->free_list = block->next;
   page->used++;
   block->free_marker = 0;
   counter_increment(heap->counters.malloc_count_by_bin[page->bin]);
   return block;
+}
+
+[[gnu::always_inline]] inline void* heap_malloc_small(Heap* heap, size_t size) {
+  Page* page = heap->direct_pages[direct_slot_of_size(size)];
+  Block* block = page->free_list;
+  if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(heap, size);
+  return page_take_block(heap, page, block);
 }
 
 [[gnu::always_inline]] inline void* heap_malloc(Heap* heap, size_t size) {

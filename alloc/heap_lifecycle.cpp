@@ -22,15 +22,19 @@
 #include <new>
 
 #include "alloc/heap.hpp"
-#include "alloc/spin_lock.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/random.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "numa/numa.hpp"
+#include "kernel_iface/spin_lock.hpp"
 
 namespace usgc::alloc {
+
+using kernel::LockRank;
+using kernel::SpinLock;
+using kernel::SpinLockGuard;
 namespace {
 
 constexpr size_t kMetadataChunkBytes = 1 << 20;

@@ -5,12 +5,16 @@
 #include <cstring>
 
 #include "alloc/size_classes.hpp"
-#include "alloc/spin_lock.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "numa/numa.hpp"
+#include "kernel_iface/spin_lock.hpp"
 
 namespace usgc::alloc {
+
+using kernel::LockRank;
+using kernel::SpinLock;
+using kernel::SpinLockGuard;
 
 std::atomic<uint8_t> g_segment_map[kSegmentMapEntries];
 SegmentCounters g_segment_counters;
@@ -213,13 +217,7 @@ Segment* segment_cache_take(int node) {
     // Prefer the most recently cached (dirty, warm) segment: the stack top.
     if (cache.count != 0) segment = cache.entries[--cache.count];
   }
-  if (segment != nullptr && segment->cache_purged) {
-    // Decommit ticket rule: the purge must have landed before the memory is handed out.
-    purge_wait(segment->cache_decommit_ticket);
-    segment->cache_purged = 0;
-    segment->data_is_fresh = 1;  // MADV_DONTNEED'd private anonymous memory reads as zero
-    g_segment_counters.bytes_purged.fetch_sub(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
-  }
+  if (segment != nullptr) segment_unpurge_data(segment);
   return segment;
 }
 
@@ -272,11 +270,8 @@ size_t segment_cache_purge(uint64_t now_ms, bool force) {
         if (next == 0 || segment->cache_deadline_ms < next) next = segment->cache_deadline_ms;
         continue;
       }
-      segment->cache_decommit_ticket = purge_range(segment->base() + kSegmentHeaderBytes, segment->end());
-      segment->cache_purged = 1;
-      size_t bytes = kSegmentBytes - kSegmentHeaderBytes;
-      g_segment_counters.bytes_purged.fetch_add(bytes, std::memory_order_relaxed);
-      purged += bytes;
+      segment_purge_data(segment);
+      purged += kSegmentBytes - kSegmentHeaderBytes;
     }
   }
   // Huge segments are not purged but unmapped when their decay passes (they are big, and a
@@ -336,9 +331,40 @@ uint64_t purge_range(uint8_t* start, uint8_t* end) {
   return ticket;
 }
 
-void purge_wait_all() { purge_wait(g_newest_purge_ticket.load(std::memory_order_relaxed)); }
+void page_purge(Segment* segment, uint32_t index) {
+  Page* page = &segment->pages[index];
+  uint8_t* start = segment->page_area_start(index);
+  uint8_t* end = segment->page_area_end(index);
+  page->decommit_ticket = purge_range(start, end);
+  page->memory = PageMemory::kPurged;
+  g_segment_counters.bytes_purged.fetch_add(static_cast<size_t>(end - start), std::memory_order_relaxed);
+}
 
-bool purge_completed(uint64_t ticket) { return kernel::DecommitQueue::process().is_complete(ticket); }
+void page_unpurge(Segment* segment, uint32_t index) {
+  Page* page = &segment->pages[index];
+  if (page->memory != PageMemory::kPurged) return;
+  purge_wait(page->decommit_ticket);
+  // MADV_DONTNEED'd private anonymous memory reads as zero.
+  page->memory = PageMemory::kFresh;
+  g_segment_counters.bytes_purged.fetch_sub(
+      static_cast<size_t>(segment->page_area_end(index) - segment->page_area_start(index)), std::memory_order_relaxed);
+}
+
+void segment_purge_data(Segment* segment) {
+  segment->cache_decommit_ticket = purge_range(segment->base() + kSegmentHeaderBytes, segment->end());
+  segment->cache_purged = 1;
+  g_segment_counters.bytes_purged.fetch_add(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+}
+
+void segment_unpurge_data(Segment* segment) {
+  if (!segment->cache_purged) return;
+  purge_wait(segment->cache_decommit_ticket);
+  segment->cache_purged = 0;
+  segment->data_is_fresh = 1;  // MADV_DONTNEED'd private anonymous memory reads as zero
+  g_segment_counters.bytes_purged.fetch_sub(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+}
+
+void purge_wait_all() { purge_wait(g_newest_purge_ticket.load(std::memory_order_relaxed)); }
 
 void purge_wait(uint64_t ticket) { kernel::DecommitQueue::process().wait(ticket); }
 
@@ -357,9 +383,7 @@ void segment_locks_after_fork_parent() {
 void segment_locks_after_fork_child() {
   g_cache_lock.reset_after_fork();
   g_abandoned_lock.reset_after_fork();
-#if defined(USGC_DEBUG) && USGC_DEBUG
-  t_held_lock_ranks = 0;
-#endif
+  kernel::forget_held_locks_after_fork();
 }
 
 }  // namespace usgc::alloc

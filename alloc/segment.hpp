@@ -133,9 +133,14 @@ Segment* abandoned_segments_pop();
 
 // Purge helpers: queue MADV_DONTNEED of [start, end) and return the ticket.
 uint64_t purge_range(uint8_t* start, uint8_t* end);
-// True once a purged page's decommit completed (then its memory reads as zero).
-bool purge_completed(uint64_t ticket);
 void purge_wait(uint64_t ticket);
+// The purge bookkeeping of a free page (memory state, ticket, bytes_purged) and of an empty
+// 4 MiB segment's data area (cache_purged, ticket, bytes_purged). The "unpurge" halves wait
+// for the ticket (the decommit ticket rule) before the memory is used again.
+void page_purge(Segment* segment, uint32_t index);
+void page_unpurge(Segment* segment, uint32_t index);
+void segment_purge_data(Segment* segment);
+void segment_unpurge_data(Segment* segment);
 // Waits until every purge queued so far has landed (malloc_trim: memory is back on return).
 void purge_wait_all();
 void purge_flush();

@@ -31,7 +31,7 @@
 //     madvise(2) tickets are complete before they are returned.
 //
 // Hot path: none. The only cheap check is is_complete()'s acquire load of the watermark. Every
-// other path takes g_queue.lock, a leaf lock (see alloc/spin_lock.hpp). It is held while
+// other path takes g_queue.lock, a leaf lock (rank kDecommitQueue in spin_lock.hpp). It is held while
 // wait() blocks in io_uring_enter for an madvise to finish (microseconds): liburing's ring is
 // single-threaded, and a waiter that released the lock could sleep on a CQE that another thread
 // has already reaped.
@@ -48,6 +48,7 @@
 #include <cstring>
 
 #include "kernel_iface/fatal.hpp"
+#include "kernel_iface/spin_lock.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
 namespace usgc::kernel {
@@ -70,49 +71,6 @@ inline void cpu_relax() {
 #endif
 }
 
-// A one-byte spin lock that yields the CPU after a short spin (the holder may be blocked in
-// io_uring_enter). Cannot allocate; reset in a fork() child, where its holder does not exist.
-class QueueLock {
- public:
-  void lock() {
-    unsigned spins = 0;
-    // Acquire: the critical section sees everything the previous holder wrote before unlock().
-    while (held_.exchange(true, std::memory_order_acquire)) {
-      while (held_.load(std::memory_order_relaxed)) {
-        if (++spins < kSpinsBeforeYield) {
-          cpu_relax();
-        } else {
-          ::sched_yield();
-        }
-      }
-    }
-  }
-  bool try_lock() {
-    // Acquire: as in lock().
-    return !held_.load(std::memory_order_relaxed) &&
-           !held_.exchange(true, std::memory_order_acquire);
-  }
-  void unlock() {
-    // Release: publishes the critical section's writes to the next holder.
-    held_.store(false, std::memory_order_release);
-  }
-  void reset_after_fork() { held_.store(false, std::memory_order_relaxed); }
-
- private:
-  std::atomic<bool> held_{false};
-};
-
-class QueueLockGuard {
- public:
-  explicit QueueLockGuard(QueueLock& lock) : lock_(lock) { lock_.lock(); }
-  ~QueueLockGuard() { lock_.unlock(); }
-  QueueLockGuard(const QueueLockGuard&) = delete;
-  QueueLockGuard& operator=(const QueueLockGuard&) = delete;
-
- private:
-  QueueLock& lock_;
-};
-
 enum class RingState : uint8_t {
   kNone,      // no ring: every operation is a synchronous madvise(2)
   kLive,      // the ring takes new operations
@@ -126,7 +84,7 @@ struct PendingOperation {
 };
 
 struct QueueState {
-  QueueLock lock;
+  SpinLock lock{LockRank::kDecommitQueue};
 
   // Written under lock by init and fork reset; read without it. ready=true is stored (release)
   // after the mode and ring are set up; ensure_ready()'s acquire load pairs with it.
@@ -494,7 +452,7 @@ DecommitMode mode_from_environment() {
 }
 
 [[gnu::noinline, gnu::cold]] void initialize_lazily() {
-  QueueLockGuard guard(g_queue.lock);
+  SpinLockGuard guard(g_queue.lock);
   if (g_queue.ready.load(std::memory_order_relaxed)) return;  // another thread won (under lock)
   DecommitMode mode = g_queue.has_explicit_mode ? g_queue.explicit_mode : mode_from_environment();
   Status status = init_locked(mode);
@@ -517,7 +475,7 @@ DecommitQueue& DecommitQueue::process() {
 }
 
 Status DecommitQueue::init(DecommitMode mode) {
-  QueueLockGuard guard(g_queue.lock);
+  SpinLockGuard guard(g_queue.lock);
   g_queue.has_explicit_mode = true;
   g_queue.explicit_mode = mode;
   return init_locked(mode);
@@ -537,12 +495,12 @@ uint64_t DecommitQueue::enqueue(void* address, size_t bytes) {
   ensure_ready();
   if (g_queue.active.load(std::memory_order_relaxed) == DecommitMode::kIoUring &&
       bytes <= kMaxRingOperationBytes) {
-    QueueLockGuard guard(g_queue.lock);
+    SpinLockGuard guard(g_queue.lock);
     if (g_queue.ring_state == RingState::kLive) return enqueue_on_ring_locked(address, bytes);
   }
   // madvise(2) outside the lock; the ticket is issued once the range is already decommitted.
   decommit_synchronously(address, bytes);
-  QueueLockGuard guard(g_queue.lock);
+  SpinLockGuard guard(g_queue.lock);
   uint64_t ticket = issue_ticket_locked();
   mark_complete_locked(ticket);
   return ticket;
@@ -551,7 +509,7 @@ uint64_t DecommitQueue::enqueue(void* address, size_t bytes) {
 void DecommitQueue::flush() {
   // Acquire: as in ensure_ready(); nothing can be queued before the first init.
   if (!g_queue.ready.load(std::memory_order_acquire)) return;
-  QueueLockGuard guard(g_queue.lock);
+  SpinLockGuard guard(g_queue.lock);
   submit_locked();
   reap_available_locked();
 }
@@ -572,7 +530,7 @@ bool DecommitQueue::is_complete(uint64_t ticket) {
 void DecommitQueue::wait(uint64_t ticket) {
   // Acquire: as in is_complete().
   if (ticket <= g_queue.completed_through.load(std::memory_order_acquire)) return;
-  QueueLockGuard guard(g_queue.lock);
+  SpinLockGuard guard(g_queue.lock);
   USGC_CHECK(ticket < g_queue.next_ticket,
              "DecommitQueue::wait(): ticket %lu was never issued (next is %lu)",
              static_cast<unsigned long>(ticket), static_cast<unsigned long>(g_queue.next_ticket));
@@ -582,7 +540,7 @@ void DecommitQueue::wait(uint64_t ticket) {
 void DecommitQueue::reset_after_fork() {
   // Only this thread exists in the child; whoever held the lock in the parent is gone.
   g_queue.lock.reset_after_fork();
-  QueueLockGuard guard(g_queue.lock);
+  SpinLockGuard guard(g_queue.lock);
   // The ring's mappings are shared with the parent's ring: unmap our copies without writing to
   // them (no io_uring_queue_exit, no reaping); the fd copy is ours to close.
   if (g_queue.ring_state != RingState::kNone) unmap_ring_locked(g_queue.ring_fd_ours);

@@ -25,6 +25,7 @@
 #include "usgc/usgc.h"
 #include "tests/support/memory_patterns.hpp"
 #include "tests/support/usgc_stats.hpp"
+#include "tests/support/child_process.hpp"
 
 namespace {
 
@@ -54,23 +55,7 @@ struct Block {
   uint64_t tag;
 };
 
-// Waits for `child`; returns its status, or -2 if it was still running after a grace period
-// (deadlocked) and had to be killed.
-int wait_for_child(pid_t child) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  int status = 0;
-  for (;;) {
-    const pid_t done = waitpid(child, &status, WNOHANG);
-    if (done == child) return status;
-    if (done < 0) return -1;
-    if (std::chrono::steady_clock::now() > give_up) {
-      kill(child, SIGKILL);
-      waitpid(child, &status, 0);
-      return -2;
-    }
-    usleep(1000);
-  }
-}
+using usgc_test::wait_for_child;
 
 // The child right after fork: allocate and free at once — small, medium, large, huge, aligned,
 // realloc, calloc, from the forking thread and from a new thread. Exit status 0, or the step

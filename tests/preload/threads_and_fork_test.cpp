@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 #include "tests/support/memory_patterns.hpp"
+#include "tests/support/child_process.hpp"
 
 namespace {
 
@@ -47,23 +48,7 @@ size_t size_for(size_t index) {
   return kSizes[index % (sizeof kSizes / sizeof kSizes[0])];
 }
 
-// Waits for `child` to end; a child still running after a generous grace period is taken to be
-// deadlocked (a lock held across fork) and is killed, so the test fails instead of hanging.
-int wait_for_child(pid_t child) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  int status = 0;
-  for (;;) {
-    pid_t done = waitpid(child, &status, WNOHANG);
-    if (done == child) return status;
-    if (done < 0) return -1;
-    if (std::chrono::steady_clock::now() > give_up) {
-      kill(child, SIGKILL);
-      waitpid(child, &status, 0);
-      return -2;
-    }
-    usleep(1000);
-  }
-}
+using usgc_test::wait_for_child;
 
 // The child's work right after fork: allocate and free at once (small, medium, large, huge),
 // with content checks; the exit status says which step failed.
