@@ -97,6 +97,8 @@ struct Figures {
   uint64_t monotonic_ns;
 };
 
+std::atomic<StatsContributor> g_stats_contributor{nullptr};
+
 Figures take_figures() {
   Figures figures{};
   figures.stats.version = USGC_MALLOC_STATS_VERSION;
@@ -136,6 +138,8 @@ void write_figures(usgc_stats_block* block, const Figures& figures) {
     block->node_bytes_reserved[slot] = (node < USGC_STATS_MAX_NODES ? 0 : block->node_bytes_reserved[slot]) + bytes;
   }
   block->flags |= USGC_STATS_FLAG_NODE_BYTES;
+  // Figures of the layers above (goroutines, time to safepoint), when they are running.
+  if (StatsContributor contributor = g_stats_contributor.load(std::memory_order_acquire)) contributor(block);
 }
 
 void publish_figures(usgc_stats_block* block) {
@@ -341,6 +345,10 @@ void stats_export_unpublish() {
     writer_unlock();
   }
   errno = saved_errno;
+}
+
+void stats_export_set_contributor(StatsContributor contributor) {
+  g_stats_contributor.store(contributor, std::memory_order_release);
 }
 
 void stats_export_reset_for_testing() {

@@ -36,6 +36,7 @@
 
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/result.hpp"
+#include "usgc/stats_block.h"
 
 namespace usgc::alloc {
 
@@ -67,6 +68,13 @@ kernel::Status stats_export_publish_now();
 // Removes this process's block (if this process created it) and stops all later publication.
 // What the exit destructor does.
 void stats_export_unpublish();
+
+// The layers above alloc (the goroutine runtime, the collector) add their figures through one
+// contributor, called at every publication while the seqlock is odd. It runs in the allocator
+// context: it may only read atomics and write the block (no allocation, no lock). nullptr
+// removes it. Set by usgc_init, removed by usgc_shutdown.
+using StatsContributor = void (*)(usgc_stats_block* block);
+void stats_export_set_contributor(StatsContributor contributor);
 
 // Tests: unmaps the block (unlinking it only if this process created it) and forgets the
 // configuration, so the next check re-reads the environment and starts over.

@@ -8,6 +8,7 @@
 
 #include <time.h>
 
+#include <cerrno>
 #include <cstdint>
 
 namespace usgc::kernel {
@@ -28,5 +29,19 @@ inline uint64_t realtime_ns() { return nanoseconds_of(CLOCK_REALTIME); }
 
 // Nanoseconds since boot, suspend included.
 inline uint64_t boottime_ns() { return nanoseconds_of(CLOCK_BOOTTIME); }
+
+}  // namespace usgc::kernel
+
+namespace usgc::kernel {
+
+// Sleeps the calling OS thread for at least ns nanoseconds (clock_nanosleep, restarted after
+// signals).
+inline void sleep_for_ns(uint64_t ns) {
+  struct timespec remaining;
+  remaining.tv_sec = static_cast<time_t>(ns / 1000000000u);
+  remaining.tv_nsec = static_cast<long>(ns % 1000000000u);
+  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &remaining, &remaining) == EINTR) {
+  }
+}
 
 }  // namespace usgc::kernel

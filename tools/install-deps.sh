@@ -27,15 +27,21 @@ declare -A probe=(
   [tmux]=/usr/bin/tmux
   [gnuplot-nox]=/usr/bin/gnuplot
 )
-# optional tools: wanted, but their absence does not stop the build
-optional_packages=(clang clang-format valgrind)
+# optional tools: wanted, but their absence does not stop the build (package -> its command).
+# golang-go: the benchmarks compare goroutines with Go's (Debian's Go 1.19) when it is there.
+declare -A optional=(
+  [clang]=clang
+  [clang-format]=clang-format
+  [valgrind]=valgrind
+  [golang-go]=go
+)
 
 missing=()
 for pkg in "${!probe[@]}"; do
   [ -e "${probe[$pkg]}" ] || missing+=("$pkg")
 done
-for pkg in "${optional_packages[@]}"; do
-  command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+for pkg in "${!optional[@]}"; do
+  command -v "${optional[$pkg]}" >/dev/null 2>&1 || [ -x "/usr/lib/go/bin/${optional[$pkg]}" ] || missing+=("$pkg")
 done
 
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi

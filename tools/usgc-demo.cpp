@@ -4,10 +4,14 @@
 // Steps: small objects in one thread; objects handed between threads (remote frees); a large
 // buffer grown in place by realloc; aligned allocations; the decay returning empty pages to
 // the OS (through io_uring where the kernel allows); and a double free caught in a child
-// process, to show the message a user gets instead of a corrupted heap.
+// process, to show the message a user gets instead of a corrupted heap. Then the goroutine
+// runtime: a channel pipeline of thousands of goroutines, and stop-the-world requests while
+// goroutines spin in polling loops, with the time each stop took to reach its safepoints.
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -28,6 +32,122 @@ usgc_malloc_stats snapshot() {
 }
 
 double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+// ---- the goroutine part ----
+
+constexpr int kStages = 3;
+constexpr int kWorkersPerStage = 1000;
+constexpr long kItems = 100000;
+
+struct Pipeline {
+  usgc_chan* channels[kStages + 1];
+  usgc_waitgroup stage_done[kStages] = {};  // zero: empty wait groups
+  long sum = 0;
+};
+
+// A stage worker: receives numbers, adds 1, passes them on until its input closes.
+void stage_worker(void* argument) {
+  auto* stage = static_cast<usgc_chan**>(argument);
+  long value;
+  bool ok;
+  while (usgc_chan_recv(stage[0], &value, &ok) == 0 && ok) {
+    value += 1;
+    usgc_chan_send(stage[1], &value);
+  }
+}
+
+struct StageWorkers {
+  Pipeline* pipeline;
+  int stage;
+};
+
+void run_stage(void* argument) {
+  auto* workers = static_cast<StageWorkers*>(argument);
+  stage_worker(&workers->pipeline->channels[workers->stage]);
+  usgc_waitgroup_done(&workers->pipeline->stage_done[workers->stage]);
+}
+
+// Closes a stage's output once every worker of the stage has seen its input closed.
+void close_stage_output(void* argument) {
+  auto* workers = static_cast<StageWorkers*>(argument);
+  usgc_waitgroup_wait(&workers->pipeline->stage_done[workers->stage]);
+  usgc_chan_close(workers->pipeline->channels[workers->stage + 1]);
+}
+
+void pipeline_main(void* argument) {
+  auto* pipeline = static_cast<Pipeline*>(argument);
+  for (auto& channel : pipeline->channels) channel = usgc_chan_make(sizeof(long), 64);
+  static StageWorkers stages[kStages];
+  for (int stage = 0; stage < kStages; ++stage) {
+    stages[stage] = {pipeline, stage};
+    usgc_waitgroup_add(&pipeline->stage_done[stage], kWorkersPerStage);
+    for (int i = 0; i < kWorkersPerStage; ++i) usgc_go(run_stage, &stages[stage], nullptr);
+    usgc_go(close_stage_output, &stages[stage], nullptr);
+  }
+  // The source feeds stage 0 and closes it; each stage's closer closes the next channel once the
+  // stage drained; this goroutine is the sink.
+  struct Source {
+    usgc_chan* out;
+  } source{pipeline->channels[0]};
+  usgc_go(
+      [](void* argument) {
+        auto* out = static_cast<Source*>(argument)->out;
+        for (long i = 0; i < kItems; ++i) usgc_chan_send(out, &i);
+        usgc_chan_close(out);
+      },
+      &source, nullptr);
+  long value;
+  bool ok;
+  while (usgc_chan_recv(pipeline->channels[kStages], &value, &ok) == 0 && ok) pipeline->sum += value;
+}
+
+void goroutine_tour() {
+  usgc_config config;
+  usgc_config_from_environment(&config);
+  if (usgc_init(&config) != 0) {
+    std::printf("\n7. goroutines: usgc_init failed\n");
+    return;
+  }
+  std::printf("\n7. goroutines: a pipeline of %d stages x %d goroutines passes %ld numbers over channels\n", kStages,
+              kWorkersPerStage, kItems);
+  auto start = std::chrono::steady_clock::now();
+  static Pipeline pipeline;
+  usgc_run_main(pipeline_main, &pipeline);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  long expected = kItems * (kItems - 1) / 2 + kItems * kStages;
+  std::printf("   sum of the outputs %ld (expected %ld: %s) in %.3f s on %u Ps\n", pipeline.sum, expected,
+              pipeline.sum == expected ? "right" : "WRONG", seconds, config.procs);
+
+  std::printf("\n8. stop-the-world while 4 goroutines spin in polling loops and 8 sleep\n");
+  static std::atomic<bool> stop{false};
+  for (int i = 0; i < 4; ++i)
+    usgc_go([](void*) { while (!stop.load(std::memory_order_relaxed)) usgc_safepoint_poll(); }, nullptr, nullptr);
+  for (int i = 0; i < 8; ++i)
+    usgc_go([](void*) { while (!stop.load()) usgc_sleep_ns(1'000'000); }, nullptr, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::vector<uint64_t> ttsp;
+  for (int i = 0; i < 200; ++i) {
+    usgc_stop_info info{};
+    usgc_stop_the_world(&info);
+    ttsp.push_back(info.time_to_safepoint_ns);
+    usgc_start_the_world();
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  stop = true;
+  while (usgc_goroutine_count() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::sort(ttsp.begin(), ttsp.end());
+  std::printf("   200 stops: time to safepoint median %.1f us, 99th percentile %.1f us, worst %.1f us\n",
+              ttsp[ttsp.size() / 2] / 1e3, ttsp[ttsp.size() * 99 / 100] / 1e3, ttsp.back() / 1e3);
+  usgc_runtime_stats stats{};
+  stats.version = USGC_RUNTIME_STATS_VERSION;
+  usgc_runtime_get_stats(&stats);
+  std::printf("   runtime: %lu goroutines created, %lu context switches, %lu steals, %lu worker threads, %lu preemptions\n",
+              static_cast<unsigned long>(stats.goroutines_created), static_cast<unsigned long>(stats.context_switches),
+              static_cast<unsigned long>(stats.steals), static_cast<unsigned long>(stats.worker_threads),
+              static_cast<unsigned long>(stats.preemptions));
+  for (auto* channel : pipeline.channels) usgc_chan_destroy(channel);
+  usgc_shutdown();
+}
 
 void print_stats(const char* when) {
   usgc_malloc_stats s = snapshot();
@@ -117,6 +237,7 @@ int main() {
   waitpid(child, &status, 0);
   std::printf("   the child %s\n", WIFSIGNALED(status) ? (WTERMSIG(status) == SIGABRT ? "was stopped with SIGABRT" : "died")
                                                        : "exited normally (unexpected)");
+  goroutine_tour();
   std::printf("\ndone. Use it for any program: LD_PRELOAD=build/libusgc_preload.so <program>\n");
   return 0;
 }

@@ -79,4 +79,8 @@ USGC_API int usgc_malloc_get_stats(usgc_malloc_stats* stats);
 }
 #endif
 
+/* The goroutine runtime and safepoints (usgc/runtime.h, usgc/safepoint.h). */
+#include "usgc/runtime.h"
+#include "usgc/safepoint.h"
+
 #endif /* USGC_USGC_H */

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 
+#include "tests/support/single_step.hpp"
 #include "usgc/usgc.h"
 
 namespace {
@@ -37,7 +38,7 @@ struct Counts {
 
 // Runs in the child: warm the heap (so the page of 32-byte blocks exists and has free blocks),
 // then run each region once under the parent's single-stepping.
-[[noreturn]] void child_main() {
+void child_main() {
   if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) _exit(3);
   raise(SIGSTOP);
   void* warm[64];
@@ -48,42 +49,15 @@ struct Counts {
   _exit(0);
 }
 
-// Single-steps from the current int3 stop to the next int3; returns the instructions between.
-long count_to_next_breakpoint(pid_t child) {
-  long steps = 0;
-  for (;;) {
-    if (ptrace(PTRACE_SINGLESTEP, child, nullptr, nullptr) != 0) return -1;
-    int status;
-    if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) return -1;
-    siginfo_t info;
-    if (ptrace(PTRACE_GETSIGINFO, child, nullptr, &info) != 0) return -1;
-    if (info.si_code == SI_KERNEL) return steps;  // the closing int3 executed
-    ++steps;
-  }
-}
-
-bool wait_for_breakpoint(pid_t child) {
-  if (ptrace(PTRACE_CONT, child, nullptr, nullptr) != 0) return false;
-  int status;
-  return waitpid(child, &status, 0) == child && WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP;
-}
-
 bool measure(Counts* counts, std::string* why) {
-  pid_t child = fork();
-  if (child == 0) child_main();
-  int status;
-  if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) {
-    *why = "the child could not be traced (ptrace(PTRACE_TRACEME) refused: yama ptrace_scope or seccomp)";
-    if (WIFSTOPPED(status)) kill(child, SIGKILL);
-    waitpid(child, &status, 0);
-    return false;
-  }
+  using namespace usgc::testing;
+  pid_t child = start_traced_child(child_main, why);
+  if (child < 0) return false;
   bool ok = wait_for_breakpoint(child);
   if (ok) counts->malloc_instructions = count_to_next_breakpoint(child);
   ok = ok && wait_for_breakpoint(child);
   if (ok) counts->free_instructions = count_to_next_breakpoint(child);
-  ptrace(PTRACE_CONT, child, nullptr, nullptr);
-  waitpid(child, &status, 0);
+  finish_traced_child(child);
   if (!ok) *why = "single-stepping the child failed";
   return ok;
 }

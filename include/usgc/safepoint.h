@@ -1,0 +1,99 @@
+/* usgc/safepoint.h — safepoint polls, stop-the-world and per-P handshakes.
+ *
+ * Managed code (JIT output, or C/C++ written against usgc) calls usgc_safepoint_poll() in every
+ * loop and long straight-line run. Normally a poll is a load that hits; when a collector asks
+ * for a safepoint the polled page is PROT_NONE, the load faults, and usgc's SIGSEGV handler
+ * sends the goroutine through a trampoline that saves every register, stops it until the world
+ * resumes, restores every register and continues after the poll. Code that cannot take signals
+ * (WebAssembly) polls a flag word instead: usgc_safepoint_poll_flag().
+ *
+ * The poll ABI (emitted code depends on it; offsets are checked below):
+ *   usgc_current_poll (initial-exec TLS, one per thread) mirrors the P the thread runs on; the
+ *   safepoint requester writes it (safepoint/stop_the_world.hpp). On a thread that runs no
+ *   goroutine it points at an always-readable page and its flag stays 0.
+ *     poll_page  offset 0: load one byte from it; it faults when a safepoint is requested
+ *     poll_flag  offset 8: nonzero when a safepoint is requested; then call
+ *                usgc_safepoint_flag_slow_path()
+ *   Page poll on x86-64:  mov %fs:usgc_current_poll@tpoff, %rax
+ *                         testb $0, (%rax)        <- the poll: the only load that can fault
+ *   The handler steps over the faulting instruction when it resumes, so the poll instruction
+ *   must be one of: test/cmp/mov with a memory source (see safepoint/poll_instruction.hpp).
+ *
+ * A poll is also a compiler barrier: memory may change at a safepoint (the collector runs).
+ */
+#ifndef USGC_SAFEPOINT_H
+#define USGC_SAFEPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define USGC_SAFEPOINT_API __attribute__((visibility("default")))
+#else
+#define USGC_SAFEPOINT_API
+#endif
+
+typedef struct usgc_poll_slot {
+  const volatile uint8_t* poll_page; /* written by the safepoint requester; read by the poll */
+  volatile uint32_t poll_flag;       /* nonzero while a safepoint is requested for this thread */
+  uint32_t slot_index;               /* the P's index; UINT32_MAX while the thread holds no P */
+} usgc_poll_slot;
+
+extern USGC_SAFEPOINT_API __thread usgc_poll_slot usgc_current_poll __attribute__((tls_model("initial-exec")));
+
+/* The slow path of the flag poll (also safe to call at any time from a goroutine). */
+USGC_SAFEPOINT_API void usgc_safepoint_flag_slow_path(void);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+static inline __attribute__((always_inline)) void usgc_safepoint_poll(void) {
+  const volatile uint8_t* page = usgc_current_poll.poll_page;
+  __asm__ volatile("testb $0, (%0)" : : "r"(page) : "cc", "memory");
+}
+#endif
+
+static inline __attribute__((always_inline)) void usgc_safepoint_poll_flag(void) {
+  if (__builtin_expect(usgc_current_poll.poll_flag != 0, 0)) usgc_safepoint_flag_slow_path();
+  __asm__ volatile("" : : : "memory");
+}
+
+/* ---- requesting safepoints ---- */
+
+typedef struct usgc_stop_info {
+  uint64_t time_to_safepoint_ns; /* from the request to the last P stopped */
+  uint32_t procs;                /* Ps stopped */
+  uint32_t procs_running;        /* of them, Ps that were running goroutines (had to reach a poll) */
+} usgc_stop_info;
+
+/* Stops every goroutine at a safepoint (goroutines in native calls and parked ones count as
+ * stopped; their re-entry waits). Returns with the world stopped: 0, or EPERM (runtime not
+ * initialized), EDEADLK (the caller already holds a stop). Concurrent requests are served one
+ * after the other. Callable from a goroutine (it gives up its P meanwhile) or any thread.
+ * info may be NULL. */
+USGC_SAFEPOINT_API int usgc_stop_the_world(usgc_stop_info* info);
+/* Resumes the world the caller stopped (EPERM when it holds no stop). */
+USGC_SAFEPOINT_API int usgc_start_the_world(void);
+
+/* Stops one P at a safepoint, runs fn(proc, arg) in the caller while that P is stopped, and
+ * resumes it: HotSpot's handshake. Arming it is a pointer swap, no system call. Returns 0,
+ * EINVAL (no such P), EPERM, EDEADLK (the caller holds a stop). info may be NULL. */
+USGC_SAFEPOINT_API int usgc_handshake(uint32_t proc, void (*fn)(uint32_t proc, void* arg), void* arg,
+                                      usgc_stop_info* info);
+
+#ifdef __cplusplus
+}
+#define USGC_POLL_SLOT_ABI_CHECK(condition, message) static_assert(condition, message)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define USGC_POLL_SLOT_ABI_CHECK(condition, message) _Static_assert(condition, message)
+#else
+#define USGC_POLL_SLOT_ABI_CHECK(condition, message)
+#endif
+USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_page) == 0, "poll ABI: poll_page at offset 0");
+USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_flag) == 8, "poll ABI: poll_flag at offset 8");
+USGC_POLL_SLOT_ABI_CHECK(sizeof(usgc_poll_slot) == 16, "poll ABI: slot size");
+#undef USGC_POLL_SLOT_ABI_CHECK
+
+#endif /* USGC_SAFEPOINT_H */

@@ -1,0 +1,72 @@
+// kernel_iface/futex_mutex.hpp — the runtime's blocking lock: a three-state futex mutex
+// (Drepper, "Futexes Are Tricky", mutex #2) that spins briefly before sleeping.
+//
+// Used by the goroutine runtime (scheduler, channels, timers), not by the allocator (whose
+// locks are the ranked SpinLocks of spin_lock.hpp and never sleep in the kernel). The runtime's
+// lock order is in docs/HACKING.md.
+//
+// States of word_: 0 unlocked, 1 locked with no sleeper, 2 locked and maybe sleepers.
+// Acquire/release ordering: lock() is an acquire (exchange/CAS acq), unlock() a release.
+// It protects data, never goroutine stacks: holding one across a goroutine switch is allowed
+// only in the parking protocol (runtime/goroutine.hpp), where the scheduler releases it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "kernel_iface/futex.hpp"
+
+namespace usgc::kernel {
+
+class FutexMutex {
+ public:
+  constexpr FutexMutex() = default;
+  FutexMutex(const FutexMutex&) = delete;
+  FutexMutex& operator=(const FutexMutex&) = delete;
+
+  void lock() {
+    uint32_t expected = 0;
+    if (word_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
+    lock_contended();
+  }
+
+  bool try_lock() {
+    uint32_t expected = 0;
+    return word_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed);
+  }
+
+  void unlock() {
+    // Release: the critical section happens-before the next owner's acquire.
+    if (word_.exchange(0, std::memory_order_release) == 2) futex_wake(&word_, 1);
+  }
+
+  bool is_locked() const { return word_.load(std::memory_order_relaxed) != 0; }
+
+ private:
+  [[gnu::noinline]] void lock_contended() {
+    for (int spin = 0; spin < 100; ++spin) {
+      __builtin_ia32_pause();
+      uint32_t expected = 0;
+      if (word_.load(std::memory_order_relaxed) == 0 &&
+          word_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed))
+        return;
+    }
+    // Mark "maybe sleepers" and sleep until we take it in state 2.
+    while (word_.exchange(2, std::memory_order_acquire) != 0) futex_wait(&word_, 2);
+  }
+
+  std::atomic<uint32_t> word_{0};
+};
+
+class FutexMutexGuard {
+ public:
+  explicit FutexMutexGuard(FutexMutex& mutex) : mutex_(mutex) { mutex_.lock(); }
+  ~FutexMutexGuard() { mutex_.unlock(); }
+  FutexMutexGuard(const FutexMutexGuard&) = delete;
+  FutexMutexGuard& operator=(const FutexMutexGuard&) = delete;
+
+ private:
+  FutexMutex& mutex_;
+};
+
+}  // namespace usgc::kernel

@@ -1,0 +1,233 @@
+// runtime/monitor.cpp — the monitor thread (Go's sysmon): sleeping goroutines' timers,
+// preemption of goroutines that run too long, and the periodic statistics publication.
+//
+// Timers: a binary min-heap of parked goroutines ordered by sleep_deadline_ns, under
+// timer_lock. A sleeping goroutine pushes itself and parks with a commit that releases the lock
+// (the parking protocol of goroutine.hpp), so the monitor can only pop it once it is parked.
+// The monitor pops what expired, releases the lock, then readies them.
+//
+// Preemption: for each P the monitor remembers the switch count it saw and when; a P whose
+// count has not moved for preempt_after_us runs one goroutine that long, and gets a preemption
+// request (safepoint/stop_the_world.hpp: its poll pointer is swapped to its bad page), so the
+// goroutine yields at its next poll.
+//
+// Idle: with no timer and no busy P the monitor sleeps without a timeout (an idle runtime costs
+// no CPU); acquire_processor wakes it (monitor_notify_busy). Dekker between the two: the
+// monitor stores sleeping_indefinitely, then re-reads the busy count; a machine marks itself
+// busy (seq_cst slot CAS and idle count), then reads sleeping_indefinitely.
+#include <pthread.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "alloc/stats_export.hpp"
+#include "kernel_iface/clock.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex.hpp"
+#include "runtime/scheduler.hpp"
+
+namespace usgc::runtime {
+namespace {
+
+constexpr uint64_t kBusyIntervalNs = 5'000'000;  // how often the monitor looks while Ps are busy
+
+struct Monitor {
+  kernel::FutexMutex timer_lock;
+  Goroutine** heap = nullptr;  // timer_lock
+  uint32_t heap_size = 0;      // timer_lock
+  uint32_t heap_capacity = 0;  // timer_lock
+
+  std::atomic<uint32_t> wake_word{0};
+  std::atomic<bool> sleeping_indefinitely{false};
+  std::atomic<bool> stop{false};
+  bool running = false;
+  pthread_t thread{};
+
+  // Monitor thread only.
+  uint64_t* seen_switch_count = nullptr;
+  uint64_t* seen_since_ns = nullptr;
+};
+Monitor g_monitor;
+
+bool earlier(const Goroutine* a, const Goroutine* b) { return a->sleep_deadline_ns < b->sleep_deadline_ns; }
+
+void heap_swap(uint32_t i, uint32_t j) {
+  Goroutine* t = g_monitor.heap[i];
+  g_monitor.heap[i] = g_monitor.heap[j];
+  g_monitor.heap[j] = t;
+  g_monitor.heap[i]->timer_heap_index = i;
+  g_monitor.heap[j]->timer_heap_index = j;
+}
+
+bool heap_push_locked(Goroutine* goroutine) {
+  if (g_monitor.heap_size == g_monitor.heap_capacity) {
+    uint32_t capacity = g_monitor.heap_capacity == 0 ? 256 : g_monitor.heap_capacity * 2;
+    auto* grown = static_cast<Goroutine**>(std::realloc(g_monitor.heap, capacity * sizeof(Goroutine*)));
+    if (grown == nullptr) return false;
+    g_monitor.heap = grown;
+    g_monitor.heap_capacity = capacity;
+  }
+  uint32_t i = g_monitor.heap_size++;
+  g_monitor.heap[i] = goroutine;
+  goroutine->timer_heap_index = i;
+  while (i > 0) {
+    uint32_t parent = (i - 1) / 2;
+    if (!earlier(g_monitor.heap[i], g_monitor.heap[parent])) break;
+    heap_swap(i, parent);
+    i = parent;
+  }
+  return true;
+}
+
+Goroutine* heap_pop_locked() {
+  Goroutine* top = g_monitor.heap[0];
+  uint32_t last = --g_monitor.heap_size;
+  if (last > 0) {
+    g_monitor.heap[0] = g_monitor.heap[last];
+    g_monitor.heap[0]->timer_heap_index = 0;
+    uint32_t i = 0;
+    for (;;) {
+      uint32_t smallest = i;
+      uint32_t left = 2 * i + 1;
+      uint32_t right = left + 1;
+      if (left < last && earlier(g_monitor.heap[left], g_monitor.heap[smallest])) smallest = left;
+      if (right < last && earlier(g_monitor.heap[right], g_monitor.heap[smallest])) smallest = right;
+      if (smallest == i) break;
+      heap_swap(i, smallest);
+      i = smallest;
+    }
+  }
+  return top;
+}
+
+void wake_monitor() {
+  g_monitor.wake_word.store(1, std::memory_order_release);
+  kernel::futex_wake(&g_monitor.wake_word, 1);
+}
+
+bool any_processor_busy() {
+  return g_scheduler.idle_processor_count.load(std::memory_order_seq_cst) < g_scheduler.processor_count;
+}
+
+// Returns the earliest remaining deadline (0: none).
+uint64_t fire_expired_timers(uint64_t now_ns) {
+  Goroutine* expired = nullptr;
+  uint64_t next_deadline = 0;
+  {
+    kernel::FutexMutexGuard guard(g_monitor.timer_lock);
+    while (g_monitor.heap_size > 0 && g_monitor.heap[0]->sleep_deadline_ns <= now_ns) {
+      Goroutine* goroutine = heap_pop_locked();
+      goroutine->next_in_queue = expired;
+      expired = goroutine;
+    }
+    if (g_monitor.heap_size > 0) next_deadline = g_monitor.heap[0]->sleep_deadline_ns;
+  }
+  while (expired != nullptr) {
+    Goroutine* next = expired->next_in_queue;
+    expired->next_in_queue = nullptr;
+    ready(expired);
+    expired = next;
+  }
+  return next_deadline;
+}
+
+void preempt_long_runners(uint64_t now_ns) {
+  uint64_t limit_ns = uint64_t{g_scheduler.config.preempt_after_us} * 1000;
+  if (limit_ns == 0) return;
+  for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
+    Processor* processor = &g_scheduler.processors[i];
+    uint64_t switches = processor->switch_count.load(std::memory_order_relaxed);
+    Goroutine* running = processor->current_goroutine.load(std::memory_order_relaxed);
+    if (switches != g_monitor.seen_switch_count[i] || running == nullptr) {
+      g_monitor.seen_switch_count[i] = switches;
+      g_monitor.seen_since_ns[i] = now_ns;
+      continue;
+    }
+    if (now_ns - g_monitor.seen_since_ns[i] >= limit_ns) {
+      safepoint::request_preemption(processor->slot);
+      g_monitor.seen_since_ns[i] = now_ns;  // ask again only after another full period
+    }
+  }
+}
+
+void* monitor_main(void*) {
+  while (!g_monitor.stop.load(std::memory_order_acquire)) {
+    uint64_t now_ns = kernel::monotonic_ns();
+    uint64_t next_deadline = fire_expired_timers(now_ns);
+    preempt_long_runners(now_ns);
+    alloc::stats_export_maybe_publish();
+
+    uint64_t timeout_ns = next_deadline != 0 ? (next_deadline > now_ns ? next_deadline - now_ns : 1) : 0;
+    bool preempting = g_scheduler.config.preempt_after_us != 0;
+    if (preempting) {
+      g_monitor.sleeping_indefinitely.store(true, std::memory_order_seq_cst);
+      if (any_processor_busy() && (timeout_ns == 0 || timeout_ns > kBusyIntervalNs)) timeout_ns = kBusyIntervalNs;
+    }
+    if (timeout_ns != 0) g_monitor.sleeping_indefinitely.store(false, std::memory_order_relaxed);
+    if (g_monitor.wake_word.load(std::memory_order_acquire) == 0) kernel::futex_wait(&g_monitor.wake_word, 0, timeout_ns);
+    g_monitor.wake_word.store(0, std::memory_order_relaxed);
+    g_monitor.sleeping_indefinitely.store(false, std::memory_order_relaxed);
+  }
+  return nullptr;
+}
+
+struct SleepCommit {
+  bool earliest;
+};
+
+bool release_timer_lock(Goroutine*, void* argument) {
+  bool earliest = static_cast<SleepCommit*>(argument)->earliest;
+  g_monitor.timer_lock.unlock();
+  if (earliest) wake_monitor();
+  return true;
+}
+
+}  // namespace
+
+void monitor_start() {
+  g_monitor.stop.store(false, std::memory_order_relaxed);
+  g_monitor.wake_word.store(0, std::memory_order_relaxed);
+  uint32_t count = g_scheduler.processor_count;
+  g_monitor.seen_switch_count = new uint64_t[count]();
+  g_monitor.seen_since_ns = new uint64_t[count]();
+  int error = pthread_create(&g_monitor.thread, nullptr, monitor_main, nullptr);
+  USGC_CHECK(error == 0, "usgc_init: cannot start the monitor thread (errno %d)", error);
+  g_monitor.running = true;
+}
+
+void monitor_stop() {
+  if (!g_monitor.running) return;
+  g_monitor.stop.store(true, std::memory_order_release);
+  wake_monitor();
+  pthread_join(g_monitor.thread, nullptr);
+  g_monitor.running = false;
+  delete[] g_monitor.seen_switch_count;
+  delete[] g_monitor.seen_since_ns;
+  g_monitor.seen_switch_count = nullptr;
+  g_monitor.seen_since_ns = nullptr;
+  std::free(g_monitor.heap);
+  g_monitor.heap = nullptr;
+  g_monitor.heap_size = 0;
+  g_monitor.heap_capacity = 0;
+}
+
+void monitor_notify_busy() {
+  if (g_monitor.sleeping_indefinitely.load(std::memory_order_seq_cst)) wake_monitor();
+}
+
+void timer_sleep_until(uint64_t deadline_ns) {
+  Goroutine* goroutine = current_goroutine();
+  goroutine->sleep_deadline_ns = deadline_ns;
+  g_monitor.timer_lock.lock();
+  if (!heap_push_locked(goroutine)) {
+    // No memory for the timer heap: sleep the thread instead (correct, just not cheap).
+    g_monitor.timer_lock.unlock();
+    uint64_t now_ns = kernel::monotonic_ns();
+    if (deadline_ns > now_ns) kernel::sleep_for_ns(deadline_ns - now_ns);
+    return;
+  }
+  SleepCommit commit{goroutine->timer_heap_index == 0};
+  park(release_timer_lock, &commit, WaitReason::kSleep);
+}
+
+}  // namespace usgc::runtime

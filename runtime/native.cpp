@@ -1,0 +1,151 @@
+// runtime/native.cpp — goroutines in native calls, and embedder threads attached as goroutines.
+//
+// Native calls (usgc_enter_native / usgc_leave_native): entering gives the P up at once (to a
+// machine that will run the queued goroutines, or to the idle list), so a goroutine blocked in
+// read(2) holds neither a P nor up a stop-the-world: its goroutine is kInNative, a safe state.
+// Leaving takes an idle P back; while a stop holds the idle Ps their slots are kStoppedIdle and
+// acquire_processor waits for the resume ("leaving native while the world is stopped waits").
+// With no idle P at all the goroutine queues itself (kRunnable, global queue) and its machine
+// waits for work like any idle one.
+//
+// Attached threads (usgc_attach_thread): the thread becomes a machine whose goroutine runs on
+// the thread's own stack and is locked to it — only this machine runs it (Go's LockOSThread).
+// Its scheduler context is a separate small stack running locked_scheduler_loop: when the
+// goroutine parks or yields it gives the P up and waits until a worker that dequeues the
+// goroutine hands it a P back (hand_to_locked_machine in scheduler.cpp). Attaching starts the
+// goroutine in kInNative and leaves native; detaching enters native and ends it.
+#include <new>
+
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/signals.hpp"
+#include "runtime/context_switch.hpp"
+#include "runtime/scheduler.hpp"
+
+namespace usgc::runtime {
+namespace {
+
+void register_machine(Machine* machine) {
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  machine->id = g_scheduler.next_machine_id++;
+  machine->next_all = g_scheduler.all_machines;
+  g_scheduler.all_machines = machine;
+}
+
+void unregister_machine(Machine* machine) {
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  for (Machine** link = &g_scheduler.all_machines; *link != nullptr; link = &(*link)->next_all) {
+    if (*link == machine) {
+      *link = machine->next_all;
+      return;
+    }
+  }
+}
+
+void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
+  goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
+  machine->current = goroutine;
+  machine->processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
+  machine->processor->switch_count.fetch_add(1, std::memory_order_relaxed);
+  g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
+  usgc_context_switch(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer);
+}
+
+// The scheduler context of an attached machine: entered each time its goroutine switches away.
+[[noreturn]] void locked_scheduler_loop(void* argument) {
+  auto* machine = static_cast<Machine*>(argument);
+  for (;;) {
+    Goroutine* goroutine = machine->locked_goroutine;
+    if (machine->processor != nullptr) machine->processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+    bool resume_now = carry_out_request(machine, goroutine);
+    if (resume_now && machine->processor == nullptr) {
+      make_runnable(goroutine);
+      resume_now = false;
+    }
+    if (!resume_now) {
+      if (machine->processor != nullptr) hand_off_processor(machine);
+      // Our goroutine is parked or queued; a worker that dequeues it hands us its P.
+      bool got_processor = wait_for_processor(machine);
+      USGC_CHECK(got_processor, "attached thread: woken without a P");
+      if (safepoint::safepoint_requested(machine->processor->slot)) safepoint::reach_safepoint(machine->processor->slot);
+    }
+    run_locked_goroutine(machine, goroutine);
+  }
+}
+
+}  // namespace
+
+void enter_native() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->current == nullptr || machine->processor == nullptr) return;
+  Goroutine* goroutine = machine->current;
+  USGC_ASSERT(goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning,
+              "enter_native: goroutine %lu is not running", static_cast<unsigned long>(goroutine->id));
+  goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
+  hand_off_processor(machine);
+}
+
+void leave_native() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->current == nullptr) return;
+  Goroutine* goroutine = machine->current;
+  if (goroutine->state.load(std::memory_order_relaxed) != safepoint::GoroutineState::kInNative) return;
+  Processor* processor = take_idle_processor();
+  if (processor != nullptr) {
+    acquire_processor(machine, processor);
+    goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
+    processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
+    processor->switch_count.fetch_add(1, std::memory_order_relaxed);
+    if (safepoint::safepoint_requested(processor->slot)) safepoint::reach_safepoint(processor->slot);
+    return;
+  }
+  // No P free: queue ourselves and let this machine wait; we resume where a P is.
+  switch_to_scheduler(SwitchRequest::kRequeueGlobal);
+}
+
+int attach_thread() {
+  if (!g_scheduler.initialized) return EPERM;
+  if (current_machine() != nullptr) return EALREADY;
+  auto* machine = new (std::nothrow) Machine();
+  if (machine == nullptr) return ENOMEM;
+  Goroutine* goroutine = goroutine_allocate(false);
+  kernel::Result<GoroutineStack> stack = stack_acquire();
+  if (goroutine == nullptr || !stack.ok()) {
+    delete goroutine;
+    if (stack.ok()) stack_release(stack.value());
+    delete machine;
+    return ENOMEM;
+  }
+  machine->attached = true;
+  machine->scheduler_stack = stack.value();
+  machine->scheduler_stack_pointer = context_prepare(machine->scheduler_stack.top(), locked_scheduler_loop, machine);
+  machine->locked_goroutine = goroutine;
+  machine->current = goroutine;
+  (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
+  goroutine->locked_machine = machine;
+  goroutine->running_machine = machine;
+  goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
+  register_machine(machine);
+  g_scheduler.live_goroutines.fetch_add(1, std::memory_order_relaxed);
+  g_scheduler.goroutines_created.fetch_add(1, std::memory_order_relaxed);
+  set_current_machine(machine);
+  leave_native();
+  return 0;
+}
+
+int detach_thread() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || !machine->attached) return EPERM;
+  Goroutine* goroutine = machine->locked_goroutine;
+  enter_native();
+  goroutine->state.store(safepoint::GoroutineState::kDead, std::memory_order_release);
+  g_scheduler.live_goroutines.fetch_sub(1, std::memory_order_acq_rel);
+  set_current_machine(nullptr);
+  unregister_machine(machine);
+  (void)machine->signal_stack.release();
+  stack_release(machine->scheduler_stack);
+  delete goroutine;
+  delete machine;
+  return 0;
+}
+
+}  // namespace usgc::runtime

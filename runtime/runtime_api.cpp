@@ -1,0 +1,96 @@
+// runtime/runtime_api.cpp — the C API of include/usgc/runtime.h over the scheduler (goroutines,
+// native calls, attached threads, statistics). Channels, select and wait groups have their own
+// files (channel.cpp, select.cpp, waitgroup.cpp).
+#include <cerrno>
+#include <cstring>
+
+#include "kernel_iface/clock.hpp"
+#include "kernel_iface/futex.hpp"
+#include "runtime/scheduler.hpp"
+#include "usgc/runtime.h"
+
+namespace usgc::runtime {
+void enter_native();
+void leave_native();
+int attach_thread();
+int detach_thread();
+int config_from_environment(usgc_config* config);
+int runtime_init(const usgc_config* config);
+int runtime_shutdown();
+}  // namespace usgc::runtime
+
+using namespace usgc::runtime;
+
+#define USGC_EXPORT extern "C" __attribute__((visibility("default")))
+
+USGC_EXPORT int usgc_config_from_environment(usgc_config* config) { return config_from_environment(config); }
+USGC_EXPORT int usgc_init(const usgc_config* config) { return runtime_init(config); }
+USGC_EXPORT int usgc_shutdown(void) { return runtime_shutdown(); }
+
+USGC_EXPORT int usgc_run_main(void (*fn)(void*), void* arg) {
+  if (!g_scheduler.initialized) return EPERM;
+  if (fn == nullptr) return EINVAL;
+  std::atomic<uint32_t> finished{0};
+  int error = spawn_goroutine(fn, arg, nullptr, &finished);
+  if (error != 0) return error;
+  // A goroutine may call this too: it waits in native, holding no P.
+  enter_native();
+  while (finished.load(std::memory_order_acquire) == 0) usgc::kernel::futex_wait(&finished, 0);
+  leave_native();
+  return 0;
+}
+
+USGC_EXPORT int usgc_go(void (*fn)(void*), void* arg, usgc_goroutine_id* id) {
+  if (!g_scheduler.initialized) return EPERM;
+  if (fn == nullptr) return EINVAL;
+  return spawn_goroutine(fn, arg, id, nullptr);
+}
+
+USGC_EXPORT usgc_goroutine_id usgc_goroutine_self(void) {
+  Goroutine* goroutine = current_goroutine();
+  return goroutine != nullptr ? goroutine->id : 0;
+}
+
+USGC_EXPORT void usgc_yield(void) {
+  if (current_goroutine() != nullptr) switch_to_scheduler(SwitchRequest::kYield);
+}
+
+USGC_EXPORT int usgc_sleep_ns(uint64_t ns) {
+  uint64_t deadline_ns = usgc::kernel::monotonic_ns() + ns;
+  if (current_goroutine() == nullptr || !g_scheduler.initialized) {
+    usgc::kernel::sleep_for_ns(ns);
+    return 0;
+  }
+  timer_sleep_until(deadline_ns);
+  return 0;
+}
+
+USGC_EXPORT uint64_t usgc_goroutine_count(void) { return g_scheduler.live_goroutines.load(std::memory_order_relaxed); }
+
+USGC_EXPORT void usgc_enter_native(void) { enter_native(); }
+USGC_EXPORT void usgc_leave_native(void) { leave_native(); }
+USGC_EXPORT int usgc_attach_thread(void) { return attach_thread(); }
+USGC_EXPORT int usgc_detach_thread(void) { return detach_thread(); }
+
+USGC_EXPORT int usgc_runtime_get_stats(usgc_runtime_stats* stats) {
+  if (stats == nullptr || stats->version != USGC_RUNTIME_STATS_VERSION) return EINVAL;
+  std::memset(stats, 0, sizeof *stats);
+  stats->version = USGC_RUNTIME_STATS_VERSION;
+  stats->procs = g_scheduler.processor_count;
+  stats->goroutines = g_scheduler.live_goroutines.load(std::memory_order_relaxed);
+  stats->goroutines_created = g_scheduler.goroutines_created.load(std::memory_order_relaxed);
+  stats->context_switches = g_scheduler.context_switches.load(std::memory_order_relaxed);
+  stats->steals = g_scheduler.steals.load(std::memory_order_relaxed);
+  stats->worker_threads = g_scheduler.worker_threads.load(std::memory_order_relaxed);
+  usgc::safepoint::SafepointStatistics safepoints = usgc::safepoint::safepoint_statistics();
+  stats->stops = safepoints.stops;
+  stats->handshakes = safepoints.handshakes;
+  stats->preemptions = safepoints.preemptions;
+  stats->time_to_safepoint_last_ns = safepoints.time_to_safepoint_last_ns;
+  stats->time_to_safepoint_max_ns = safepoints.time_to_safepoint_max_ns;
+  stats->time_to_safepoint_total_ns = safepoints.time_to_safepoint_total_ns;
+  static_assert(USGC_RUNTIME_HISTOGRAM_BUCKETS == 20, "histogram buckets");
+  for (int i = 0; i < USGC_RUNTIME_HISTOGRAM_BUCKETS; ++i)
+    stats->time_to_safepoint_histogram[i] = safepoints.time_to_safepoint_histogram[i];
+  return 0;
+}

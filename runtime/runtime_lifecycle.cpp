@@ -1,0 +1,251 @@
+// runtime/runtime_lifecycle.cpp — starting and stopping the runtime: usgc_init, usgc_shutdown,
+// the configuration from USGC_* variables, and the worker threads.
+//
+// usgc_init makes the Ps (all idle), the safepoint slots and poll pages, installs the fault
+// handler and starts the monitor; worker threads start lazily, when goroutines need a P
+// (wake_idle_processor), so an idle runtime has one sleeping monitor thread and nothing else.
+// usgc_shutdown refuses while goroutines live (EBUSY), then wakes and joins every worker,
+// frees what usgc_init made, and leaves the runtime ready for another usgc_init.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "alloc/stats_export.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex.hpp"
+#include "kernel_iface/signals.hpp"
+#include "runtime/scheduler.hpp"
+
+namespace usgc::runtime {
+
+void enter_native();
+void leave_native();
+
+namespace {
+
+constexpr size_t kMinimumStackBytes = 16 * 1024;
+constexpr uint32_t kMaximumProcs = 1024;
+
+// Parses a decimal with an optional K/M/G suffix (powers of 1024). False when malformed.
+bool parse_size(const char* text, uint64_t* value) {
+  if (text == nullptr || *text == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long number = std::strtoull(text, &end, 10);
+  if (errno != 0 || end == text) return false;
+  uint64_t scale = 1;
+  if (*end == 'k' || *end == 'K') scale = 1024, ++end;
+  else if (*end == 'm' || *end == 'M') scale = 1024 * 1024, ++end;
+  else if (*end == 'g' || *end == 'G') scale = 1024ull * 1024 * 1024, ++end;
+  if (*end == 'i' || *end == 'B' || *end == 'b') ++end;
+  if (*end == 'B') ++end;
+  if (*end != '\0') return false;
+  *value = number * scale;
+  return true;
+}
+
+int read_variable(const char* name, uint64_t* value) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return 0;
+  if (!parse_size(text, value)) {
+    kernel::print_message("usgc_init: %s=\"%s\" is not a number (e.g. 4, 256K, 1M)", name, text);
+    return EINVAL;
+  }
+  return 1;
+}
+
+uint32_t online_cores() {
+  long count = sysconf(_SC_NPROCESSORS_ONLN);
+  return count > 0 ? static_cast<uint32_t>(count) : 1;
+}
+
+void* worker_thread_main(void* argument) {
+  auto* machine = static_cast<Machine*>(argument);
+  set_current_machine(machine);
+  (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
+  worker_loop(machine);
+  (void)machine->signal_stack.release();
+  set_current_machine(nullptr);
+  return nullptr;
+}
+
+void preempt_current_goroutine() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->current == nullptr || machine->current->locked_machine != nullptr) return;
+  switch_to_scheduler(SwitchRequest::kPreempt);
+}
+
+bool thread_runs_goroutine() {
+  Machine* machine = current_machine();
+  return machine != nullptr && machine->current != nullptr && machine->processor != nullptr;
+}
+
+// The stats block's runtime figures (alloc/stats_export.hpp: allocator context, atomics only).
+void contribute_runtime_figures(usgc_stats_block* block) {
+  block->goroutines = g_scheduler.live_goroutines.load(std::memory_order_relaxed);
+  safepoint::SafepointStatistics safepoints = safepoint::safepoint_statistics();
+  for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i)
+    block->time_to_safepoint_histogram[i] = safepoints.time_to_safepoint_histogram[i];
+}
+
+void free_goroutine_list(Goroutine* goroutine) {
+  while (goroutine != nullptr) {
+    Goroutine* next = goroutine->next_in_queue;
+    stack_release(goroutine->stack);
+    delete goroutine;
+    goroutine = next;
+  }
+}
+
+}  // namespace
+
+Machine* start_worker_machine(Processor* processor, bool spinning) {
+  auto* machine = new (std::nothrow) Machine();
+  if (machine == nullptr) return nullptr;
+  machine->next_processor = processor;
+  machine->spinning = spinning;
+  machine->wake_word.store(1, std::memory_order_relaxed);  // starts with its P handed
+  {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    machine->id = g_scheduler.next_machine_id++;
+    machine->next_all = g_scheduler.all_machines;
+    g_scheduler.all_machines = machine;
+  }
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  int error = pthread_create(&machine->thread, &attributes, worker_thread_main, machine);
+  pthread_attr_destroy(&attributes);
+  if (error != 0) {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    g_scheduler.all_machines = machine->next_all;  // it is still the head: nobody else adds under us
+    delete machine;
+    return nullptr;
+  }
+  g_scheduler.worker_threads.fetch_add(1, std::memory_order_relaxed);
+  return machine;
+}
+
+int config_from_environment(usgc_config* config) {
+  if (config == nullptr) return EINVAL;
+  std::memset(config, 0, sizeof *config);
+  config->version = USGC_CONFIG_VERSION;
+  config->procs = online_cores();
+  config->stack_bytes = 256 * 1024;
+  config->guard_bytes = 16 * 1024;
+  config->preempt_after_us = 10000;
+  uint64_t value = 0;
+  int found;
+  if ((found = read_variable("USGC_PROCS", &value)) == EINVAL) return EINVAL;
+  if (found == 1) config->procs = static_cast<uint32_t>(value);
+  if ((found = read_variable("USGC_STACK_SIZE", &value)) == EINVAL) return EINVAL;
+  if (found == 1) config->stack_bytes = value;
+  if ((found = read_variable("USGC_STACK_GUARD", &value)) == EINVAL) return EINVAL;
+  if (found == 1) config->guard_bytes = value;
+  if ((found = read_variable("USGC_PREEMPT_US", &value)) == EINVAL) return EINVAL;
+  if (found == 1) config->preempt_after_us = static_cast<uint32_t>(value);
+  return 0;
+}
+
+int runtime_init(const usgc_config* requested) {
+  if (g_scheduler.initialized) return EALREADY;
+  usgc_config config;
+  if (requested == nullptr) {
+    int error = config_from_environment(&config);
+    if (error != 0) return error;
+  } else {
+    config = *requested;
+  }
+  if (config.version != USGC_CONFIG_VERSION) {
+    kernel::print_message("usgc_init: config.version is %u, this usgc understands %u", config.version, USGC_CONFIG_VERSION);
+    return EINVAL;
+  }
+  if (config.procs == 0 || config.procs > kMaximumProcs) {
+    kernel::print_message("usgc_init: procs (USGC_PROCS) must be 1..%u, got %u", kMaximumProcs, config.procs);
+    return EINVAL;
+  }
+  if (config.stack_bytes < kMinimumStackBytes) {
+    kernel::print_message("usgc_init: stack_bytes (USGC_STACK_SIZE) must be at least %zu, got %zu", kMinimumStackBytes,
+                          config.stack_bytes);
+    return EINVAL;
+  }
+  stack_pool_configure(config.stack_bytes, config.guard_bytes);
+
+  safepoint::SafepointHooks hooks{};
+  hooks.preempt_current = preempt_current_goroutine;
+  hooks.requester_enter_native = enter_native;
+  hooks.requester_leave_native = leave_native;
+  hooks.stack_overflow_goroutine = stack_overflow_goroutine_id;
+  hooks.thread_runs_goroutine = thread_runs_goroutine;
+  kernel::Status safepoints = safepoint::safepoint_initialize(config.procs, hooks);
+  if (!safepoints.ok()) return safepoints.error();
+
+  auto* processors = new (std::nothrow) Processor[config.procs];
+  if (processors == nullptr) {
+    safepoint::safepoint_shutdown();
+    return ENOMEM;
+  }
+  g_scheduler.config = config;
+  g_scheduler.processors = processors;
+  g_scheduler.processor_count = config.procs;
+  g_scheduler.shutting_down.store(false, std::memory_order_relaxed);
+  for (uint32_t i = config.procs; i-- > 0;) {
+    processors[i].index = i;
+    processors[i].slot = safepoint::slot_at(i);
+    processors[i].next_idle = g_scheduler.idle_processors;
+    g_scheduler.idle_processors = &processors[i];
+  }
+  g_scheduler.idle_processor_count.store(config.procs, std::memory_order_relaxed);
+  monitor_start();
+  alloc::stats_export_set_contributor(contribute_runtime_figures);
+  g_scheduler.initialized = true;
+  return 0;
+}
+
+int runtime_shutdown() {
+  if (!g_scheduler.initialized) return EPERM;
+  if (current_machine() != nullptr || g_scheduler.live_goroutines.load(std::memory_order_acquire) != 0) return EBUSY;
+  g_scheduler.shutting_down.store(true, std::memory_order_seq_cst);
+  alloc::stats_export_set_contributor(nullptr);
+  monitor_stop();
+  Machine* machines;
+  {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    while (Machine* idle = g_scheduler.idle_machines) {
+      g_scheduler.idle_machines = idle->next_idle;
+      idle->next_processor = nullptr;
+      idle->wake_word.store(1, std::memory_order_release);
+      kernel::futex_wake(&idle->wake_word, 1);
+    }
+    machines = g_scheduler.all_machines;
+    g_scheduler.all_machines = nullptr;
+  }
+  while (machines != nullptr) {
+    Machine* next = machines->next_all;
+    if (!machines->attached) pthread_join(machines->thread, nullptr);
+    delete machines;
+    machines = next;
+  }
+  for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) free_goroutine_list(g_scheduler.processors[i].free_goroutines);
+  free_goroutine_list(g_scheduler.free_goroutines);
+  delete[] g_scheduler.processors;
+  g_scheduler.processors = nullptr;
+  g_scheduler.processor_count = 0;
+  g_scheduler.idle_processors = nullptr;
+  g_scheduler.idle_processor_count.store(0, std::memory_order_relaxed);
+  g_scheduler.idle_machines = nullptr;
+  g_scheduler.global_head = g_scheduler.global_tail = nullptr;
+  g_scheduler.global_size.store(0, std::memory_order_relaxed);
+  g_scheduler.free_goroutines = nullptr;
+  g_scheduler.free_goroutine_count = 0;
+  g_scheduler.spinning_machines.store(0, std::memory_order_relaxed);
+  stack_pool_drain();
+  safepoint::safepoint_shutdown();
+  g_scheduler.initialized = false;
+  return 0;
+}
+
+}  // namespace usgc::runtime

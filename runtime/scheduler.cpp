@@ -1,0 +1,577 @@
+// runtime/scheduler.cpp — run queues, finding work, running goroutines, park/ready, spawning.
+// Read runtime/scheduler.hpp first (vocabulary, lock order, who writes what).
+//
+// Finding work (find_runnable, on a machine that holds a P), in order: a pending safepoint;
+// every 61st round the global queue first (so it cannot starve); the local queue; the global
+// queue (a batch, so a flood spreads over the Ps); stealing half of another P's queue. With
+// nothing found the machine gives its P up and sleeps — idle workers never spin for long.
+//
+// No lost wake-ups between "I found nothing and go to sleep" and "I queued work" (Go's
+// spinning protocol): a producer queues, then (seq_cst fence) reads idle_processor_count and
+// spinning_machines and wakes a P only if some P is idle and no machine is looking for work. A
+// machine that stops looking decrements spinning_machines (seq_cst) and then re-reads every
+// run queue; so either the producer sees no spinner and wakes someone, or the last spinner sees
+// the work. A machine started to look for work is counted as spinning before it runs.
+#include "runtime/scheduler.hpp"
+
+#include <sched.h>
+
+#include <new>
+
+#include "kernel_iface/clock.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex.hpp"
+#include "runtime/context_switch.hpp"
+
+namespace usgc::runtime {
+
+Scheduler g_scheduler;
+
+namespace {
+
+thread_local Machine* t_machine [[gnu::tls_model("initial-exec")]] = nullptr;
+thread_local uint32_t t_random_state [[gnu::tls_model("initial-exec")]] = 0;
+
+constexpr uint32_t kMaxFreeGoroutinesPerProcessor = 64;
+constexpr uint32_t kMaxFreeGoroutinesGlobal = 1024;
+constexpr int kStealRounds = 4;
+
+void set_state(Goroutine* goroutine, safepoint::GoroutineState to) {
+  USGC_ASSERT(safepoint::is_allowed_transition(goroutine->state.load(std::memory_order_relaxed), to),
+              "goroutine %lu: transition %s -> %s is not in the state table",
+              static_cast<unsigned long>(goroutine->id),
+              safepoint::goroutine_state_name(goroutine->state.load(std::memory_order_relaxed)),
+              safepoint::goroutine_state_name(to));
+  goroutine->state.store(to, std::memory_order_release);
+}
+
+// Under lock.
+Goroutine* global_queue_get_locked() {
+  Goroutine* goroutine = g_scheduler.global_head;
+  if (goroutine == nullptr) return nullptr;
+  g_scheduler.global_head = goroutine->next_in_queue;
+  if (g_scheduler.global_head == nullptr) g_scheduler.global_tail = nullptr;
+  goroutine->next_in_queue = nullptr;
+  g_scheduler.global_size.store(g_scheduler.global_size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  return goroutine;
+}
+
+void global_queue_put_locked(Goroutine* goroutine) {
+  goroutine->next_in_queue = nullptr;
+  if (g_scheduler.global_tail != nullptr) {
+    g_scheduler.global_tail->next_in_queue = goroutine;
+  } else {
+    g_scheduler.global_head = goroutine;
+  }
+  g_scheduler.global_tail = goroutine;
+  g_scheduler.global_size.store(g_scheduler.global_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// Takes a batch for processor: one to run, some more into its local queue.
+Goroutine* global_queue_get_batch(Processor* processor) {
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  uint32_t size = g_scheduler.global_size.load(std::memory_order_relaxed);
+  if (size == 0) return nullptr;
+  uint32_t batch = size / g_scheduler.processor_count + 1;
+  if (batch > size) batch = size;
+  if (batch > LocalRunQueue::kCapacity / 2) batch = LocalRunQueue::kCapacity / 2;
+  Goroutine* run_now = global_queue_get_locked();
+  for (uint32_t i = 1; i < batch; ++i) {
+    Goroutine* goroutine = global_queue_get_locked();
+    if (!processor->run_queue.push(goroutine)) {
+      global_queue_put_locked(goroutine);
+      break;
+    }
+  }
+  return run_now;
+}
+
+// Under lock.
+Processor* take_idle_processor_locked() {
+  Processor* processor = g_scheduler.idle_processors;
+  if (processor == nullptr) return nullptr;
+  g_scheduler.idle_processors = processor->next_idle;
+  processor->next_idle = nullptr;
+  g_scheduler.idle_processor_count.store(g_scheduler.idle_processor_count.load(std::memory_order_relaxed) - 1,
+                                         std::memory_order_seq_cst);
+  return processor;
+}
+
+void put_idle_processor_locked(Processor* processor) {
+  processor->next_idle = g_scheduler.idle_processors;
+  g_scheduler.idle_processors = processor;
+  g_scheduler.idle_processor_count.store(g_scheduler.idle_processor_count.load(std::memory_order_relaxed) + 1,
+                                         std::memory_order_seq_cst);
+}
+
+Machine* take_idle_machine_locked() {
+  Machine* machine = g_scheduler.idle_machines;
+  if (machine != nullptr) {
+    g_scheduler.idle_machines = machine->next_idle;
+    machine->next_idle = nullptr;
+  }
+  return machine;
+}
+
+void queue_overflow(Processor* processor, Goroutine* goroutine) {
+  Goroutine* batch[LocalRunQueue::kCapacity / 2];
+  uint32_t count = processor->run_queue.take_half(batch);
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  for (uint32_t i = 0; i < count; ++i) global_queue_put_locked(batch[i]);
+  global_queue_put_locked(goroutine);
+}
+
+void local_queue_put(Processor* processor, Goroutine* goroutine) {
+  if (!processor->run_queue.push(goroutine)) queue_overflow(processor, goroutine);
+}
+
+void stop_spinning(Machine* machine) {
+  if (!machine->spinning) return;
+  machine->spinning = false;
+  // The last spinner to find work makes sure another one looks (ramps up, as Go does).
+  if (g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_idle_processor();
+}
+
+Goroutine* steal_work(Machine* machine) {
+  Processor* self = machine->processor;
+  uint32_t count = g_scheduler.processor_count;
+  for (int round = 0; round < kStealRounds; ++round) {
+    uint32_t start = cheap_random() % count;
+    for (uint32_t i = 0; i < count; ++i) {
+      Processor* victim = &g_scheduler.processors[(start + i) % count];
+      if (victim == self) continue;
+      Goroutine* goroutine = self->run_queue.steal_from(victim->run_queue);
+      if (goroutine != nullptr) {
+        g_scheduler.steals.fetch_add(1, std::memory_order_relaxed);
+        return goroutine;
+      }
+    }
+  }
+  return nullptr;
+}
+
+bool any_run_queue_has_work() {
+  if (g_scheduler.global_size.load(std::memory_order_seq_cst) != 0) return true;
+  for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
+    if (!g_scheduler.processors[i].run_queue.empty()) return true;
+  }
+  return false;
+}
+
+// Gives the P up because there is nothing to run. Returns false on shutdown.
+bool go_idle(Machine* machine) {
+  Processor* processor = machine->processor;
+  {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    if (g_scheduler.global_size.load(std::memory_order_relaxed) != 0 &&
+        !g_scheduler.shutting_down.load(std::memory_order_relaxed))
+      return true;  // work arrived: keep the P and look again
+    safepoint::slot_release(processor->slot);
+    processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+    put_idle_processor_locked(processor);
+    machine->processor = nullptr;
+  }
+  bool was_spinning = machine->spinning;
+  if (was_spinning) {
+    machine->spinning = false;
+    g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  // The delicate part: work queued after our last look, by a producer that saw us spinning.
+  if (!g_scheduler.shutting_down.load(std::memory_order_relaxed) && any_run_queue_has_work()) {
+    Processor* again = take_idle_processor();
+    if (again != nullptr) {
+      if (was_spinning) {
+        machine->spinning = true;
+        g_scheduler.spinning_machines.fetch_add(1, std::memory_order_seq_cst);
+      }
+      acquire_processor(machine, again);
+      return true;
+    }
+  }
+  return wait_for_processor(machine);
+}
+
+// On a machine holding a P: the next goroutine to run, or nullptr on shutdown.
+Goroutine* find_runnable(Machine* machine) {
+  for (;;) {
+    Processor* processor = machine->processor;
+    if (safepoint::safepoint_requested(processor->slot)) safepoint::reach_safepoint(processor->slot);
+    if (g_scheduler.shutting_down.load(std::memory_order_acquire)) {
+      stop_spinning(machine);
+      safepoint::slot_release(processor->slot);
+      kernel::FutexMutexGuard guard(g_scheduler.lock);
+      put_idle_processor_locked(processor);
+      machine->processor = nullptr;
+      return nullptr;
+    }
+    Goroutine* goroutine = nullptr;
+    if (++processor->schedule_tick % 61 == 0 && g_scheduler.global_size.load(std::memory_order_relaxed) != 0) {
+      kernel::FutexMutexGuard guard(g_scheduler.lock);
+      goroutine = global_queue_get_locked();
+    }
+    if (goroutine == nullptr) goroutine = processor->run_queue.pop();
+    if (goroutine == nullptr && g_scheduler.global_size.load(std::memory_order_relaxed) != 0)
+      goroutine = global_queue_get_batch(processor);
+    if (goroutine == nullptr) {
+      // Go's limit: at most half of the busy Ps spin, so idle Ps do not burn the CPU.
+      uint32_t busy = g_scheduler.processor_count - g_scheduler.idle_processor_count.load(std::memory_order_relaxed);
+      if (machine->spinning || 2 * g_scheduler.spinning_machines.load(std::memory_order_relaxed) < busy) {
+        if (!machine->spinning) {
+          machine->spinning = true;
+          g_scheduler.spinning_machines.fetch_add(1, std::memory_order_seq_cst);
+        }
+        goroutine = steal_work(machine);
+      }
+    }
+    if (goroutine != nullptr) {
+      stop_spinning(machine);
+      return goroutine;
+    }
+    if (!go_idle(machine)) return nullptr;
+  }
+}
+
+// A goroutine locked to another machine (an attached thread): give that machine our P.
+void hand_to_locked_machine(Machine* machine, Goroutine* goroutine) {
+  Processor* processor = machine->processor;
+  safepoint::slot_release(processor->slot);
+  processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+  machine->processor = nullptr;
+  Machine* owner = goroutine->locked_machine;
+  owner->current = goroutine;
+  hand_processor_to(owner, processor, false);
+}
+
+// The entry of every goroutine made by usgc_go, on its own stack.
+void goroutine_main(void* argument) {
+  auto* goroutine = static_cast<Goroutine*>(argument);
+  goroutine->entry(goroutine->entry_argument);
+  g_scheduler.live_goroutines.fetch_sub(1, std::memory_order_acq_rel);
+  if (goroutine->exit_notify != nullptr) {
+    // Release: the goroutine's work happens-before the waiter's acquire of the 1.
+    goroutine->exit_notify->store(1, std::memory_order_release);
+    kernel::futex_wake_all(goroutine->exit_notify);
+  }
+  switch_to_scheduler(SwitchRequest::kExit);
+  USGC_CHECK(false, "goroutine %lu: resumed after it exited", static_cast<unsigned long>(goroutine->id));
+}
+
+}  // namespace
+
+Machine* current_machine() { return t_machine; }
+void set_current_machine(Machine* machine) { t_machine = machine; }
+
+Goroutine* current_goroutine() {
+  Machine* machine = t_machine;
+  return machine != nullptr ? machine->current : nullptr;
+}
+
+uint32_t cheap_random() {
+  uint32_t x = t_random_state;
+  if (x == 0) x = static_cast<uint32_t>(kernel::monotonic_ns()) | 1u;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  t_random_state = x;
+  return x;
+}
+
+Processor* take_idle_processor() {
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  return take_idle_processor_locked();
+}
+
+void acquire_processor(Machine* machine, Processor* processor) {
+  while (!safepoint::slot_try_acquire(processor->slot)) safepoint::wait_for_resume();
+  machine->processor = processor;
+  monitor_notify_busy();
+}
+
+void hand_processor_to(Machine* machine, Processor* processor, bool spinning) {
+  machine->next_processor = processor;
+  machine->spinning = spinning;
+  // Release: next_processor (and the goroutine handed with it) is visible to the woken machine.
+  machine->wake_word.store(1, std::memory_order_release);
+  kernel::futex_wake(&machine->wake_word, 1);
+}
+
+bool wait_for_processor(Machine* machine) {
+  // A new machine starts with its P already handed (wake_word 1): it never joins the idle list.
+  // An idle one has wake_word 0 until a hander took it off the list.
+  if (machine->wake_word.load(std::memory_order_acquire) == 0 && !machine->attached) {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    if (g_scheduler.shutting_down.load(std::memory_order_relaxed)) return false;
+    machine->next_idle = g_scheduler.idle_machines;
+    g_scheduler.idle_machines = machine;
+  }
+  for (;;) {
+    if (machine->wake_word.load(std::memory_order_acquire) != 0) break;
+    kernel::futex_wait(&machine->wake_word, 0);
+  }
+  machine->wake_word.store(0, std::memory_order_relaxed);
+  Processor* processor = machine->next_processor;
+  machine->next_processor = nullptr;
+  if (processor == nullptr) return false;  // woken to exit
+  acquire_processor(machine, processor);
+  return true;
+}
+
+void wake_idle_processor() {
+  // seq_cst fence: our queue store is ordered before these loads (see the file comment).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (g_scheduler.idle_processor_count.load(std::memory_order_seq_cst) == 0) return;
+  uint32_t expected = 0;
+  if (!g_scheduler.spinning_machines.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
+  Processor* processor;
+  Machine* machine;
+  {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    processor = take_idle_processor_locked();
+    machine = processor != nullptr ? take_idle_machine_locked() : nullptr;
+  }
+  if (processor == nullptr) {
+    g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst);
+    return;
+  }
+  if (machine != nullptr) {
+    hand_processor_to(machine, processor, true);
+  } else if (start_worker_machine(processor, true) == nullptr) {
+    // No thread: the P goes back; the work stays queued for the busy Ps.
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    put_idle_processor_locked(processor);
+    g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+void hand_off_processor(Machine* machine) {
+  Processor* processor = machine->processor;
+  safepoint::slot_release(processor->slot);
+  processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+  machine->processor = nullptr;
+  if (!processor->run_queue.empty() || g_scheduler.global_size.load(std::memory_order_seq_cst) != 0) {
+    Machine* worker;
+    {
+      kernel::FutexMutexGuard guard(g_scheduler.lock);
+      worker = take_idle_machine_locked();
+    }
+    if (worker != nullptr) {
+      hand_processor_to(worker, processor, false);
+      return;
+    }
+    if (start_worker_machine(processor, false) != nullptr) return;
+  }
+  {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    put_idle_processor_locked(processor);
+  }
+  // Work may have been queued on it after our look; someone must see it.
+  if (!processor->run_queue.empty()) wake_idle_processor();
+}
+
+void global_queue_put(Goroutine* goroutine) {
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  global_queue_put_locked(goroutine);
+}
+
+void make_runnable(Goroutine* goroutine) {
+  Machine* machine = t_machine;
+  if (machine != nullptr && machine->processor != nullptr) {
+    local_queue_put(machine->processor, goroutine);
+  } else {
+    global_queue_put(goroutine);
+  }
+  wake_idle_processor();
+}
+
+void ready(Goroutine* goroutine) {
+  USGC_CHECK(goroutine->state.load(std::memory_order_acquire) == safepoint::GoroutineState::kParked,
+             "ready: goroutine %lu is %s, not parked", static_cast<unsigned long>(goroutine->id),
+             safepoint::goroutine_state_name(goroutine->state.load(std::memory_order_relaxed)));
+  set_state(goroutine, safepoint::GoroutineState::kRunnable);
+  make_runnable(goroutine);
+}
+
+void switch_to_scheduler(SwitchRequest request) {
+  Machine* machine = t_machine;
+  Goroutine* goroutine = machine->current;
+  machine->request = request;
+  usgc_context_switch(&goroutine->saved_stack_pointer, machine->scheduler_stack_pointer);
+}
+
+void park(bool (*commit)(Goroutine*, void*), void* argument, WaitReason reason) {
+  Machine* machine = t_machine;
+  USGC_CHECK(machine != nullptr && machine->current != nullptr, "park: called outside a goroutine");
+  machine->current->wait_reason = reason;
+  machine->park_commit = commit;
+  machine->park_argument = argument;
+  switch_to_scheduler(SwitchRequest::kPark);
+  // Resumed, perhaps on another machine.
+}
+
+bool carry_out_request(Machine* machine, Goroutine* goroutine) {
+  SwitchRequest request = machine->request;
+  machine->request = SwitchRequest::kNone;
+  switch (request) {
+    case SwitchRequest::kPark: {
+      set_state(goroutine, safepoint::GoroutineState::kParked);
+      auto commit = machine->park_commit;
+      void* argument = machine->park_argument;
+      machine->park_commit = nullptr;
+      if (commit != nullptr && !commit(goroutine, argument)) {
+        set_state(goroutine, safepoint::GoroutineState::kRunnable);
+        return true;
+      }
+      return false;
+    }
+    case SwitchRequest::kYield:
+      set_state(goroutine, safepoint::GoroutineState::kRunnable);
+      if (machine->processor != nullptr && goroutine->locked_machine == nullptr) {
+        local_queue_put(machine->processor, goroutine);
+      } else {
+        global_queue_put(goroutine);
+        wake_idle_processor();
+      }
+      return false;
+    case SwitchRequest::kPreempt:
+    case SwitchRequest::kRequeueGlobal:
+      set_state(goroutine, safepoint::GoroutineState::kRunnable);
+      global_queue_put(goroutine);
+      wake_idle_processor();
+      return false;
+    case SwitchRequest::kExit:
+      set_state(goroutine, safepoint::GoroutineState::kDead);
+      goroutine_recycle(goroutine);
+      return false;
+    case SwitchRequest::kNone:
+      break;
+  }
+  USGC_CHECK(false, "scheduler: goroutine %lu switched away without a request", static_cast<unsigned long>(goroutine->id));
+}
+
+void run_goroutine(Machine* machine, Goroutine* goroutine) {
+  for (;;) {
+    Processor* processor = machine->processor;
+    set_state(goroutine, safepoint::GoroutineState::kRunning);
+    goroutine->running_machine = machine;
+    goroutine->running_since_ns = 0;
+    machine->current = goroutine;
+    processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
+    processor->switch_count.fetch_add(1, std::memory_order_relaxed);
+    g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
+    usgc_context_switch(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer);
+    // Back on the scheduler context. (The goroutine may have left native on this machine with
+    // no P: then machine->processor is nullptr now.)
+    machine->current = nullptr;
+    if (machine->processor != nullptr) machine->processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+    if (!carry_out_request(machine, goroutine)) return;
+    if (machine->processor == nullptr) {
+      // Resume at once, but we hold no P: queue it like any runnable goroutine.
+      make_runnable(goroutine);
+      return;
+    }
+  }
+}
+
+void worker_loop(Machine* machine) {
+  for (;;) {
+    if (machine->processor == nullptr && !wait_for_processor(machine)) return;
+    Goroutine* goroutine = find_runnable(machine);
+    if (goroutine == nullptr) return;
+    if (goroutine->locked_machine != nullptr && goroutine->locked_machine != machine) {
+      hand_to_locked_machine(machine, goroutine);
+      continue;
+    }
+    run_goroutine(machine, goroutine);
+  }
+}
+
+Goroutine* goroutine_allocate(bool with_stack) {
+  Goroutine* goroutine = nullptr;
+  Machine* machine = t_machine;
+  if (with_stack && machine != nullptr && machine->processor != nullptr && machine->processor->free_goroutines != nullptr) {
+    Processor* processor = machine->processor;
+    goroutine = processor->free_goroutines;
+    processor->free_goroutines = goroutine->next_in_queue;
+    --processor->free_goroutine_count;
+  }
+  if (goroutine == nullptr && with_stack) {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    goroutine = g_scheduler.free_goroutines;
+    if (goroutine != nullptr) {
+      g_scheduler.free_goroutines = goroutine->next_in_queue;
+      --g_scheduler.free_goroutine_count;
+    }
+  }
+  if (goroutine != nullptr) {
+    GoroutineStack stack = goroutine->stack;
+    goroutine->~Goroutine();
+    new (goroutine) Goroutine();
+    goroutine->stack = stack;
+  } else {
+    goroutine = new (std::nothrow) Goroutine();
+    if (goroutine == nullptr) return nullptr;
+    if (with_stack) {
+      kernel::Result<GoroutineStack> stack = stack_acquire();
+      if (!stack.ok()) {
+        delete goroutine;
+        return nullptr;
+      }
+      goroutine->stack = stack.value();
+    }
+  }
+  goroutine->id = g_scheduler.next_goroutine_id.fetch_add(1, std::memory_order_relaxed);
+  return goroutine;
+}
+
+void goroutine_recycle(Goroutine* goroutine) {
+  if (goroutine->stack.empty()) {
+    delete goroutine;
+    return;
+  }
+  Machine* machine = t_machine;
+  if (machine != nullptr && machine->processor != nullptr &&
+      machine->processor->free_goroutine_count < kMaxFreeGoroutinesPerProcessor) {
+    Processor* processor = machine->processor;
+    goroutine->next_in_queue = processor->free_goroutines;
+    processor->free_goroutines = goroutine;
+    ++processor->free_goroutine_count;
+    return;
+  }
+  {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    if (g_scheduler.free_goroutine_count < kMaxFreeGoroutinesGlobal) {
+      goroutine->next_in_queue = g_scheduler.free_goroutines;
+      g_scheduler.free_goroutines = goroutine;
+      ++g_scheduler.free_goroutine_count;
+      return;
+    }
+  }
+  stack_release(goroutine->stack);
+  delete goroutine;
+}
+
+int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
+                    std::atomic<uint32_t>* exit_notify) {
+  Goroutine* goroutine = goroutine_allocate(true);
+  if (goroutine == nullptr) return ENOMEM;
+  goroutine->entry = entry;
+  goroutine->entry_argument = argument;
+  goroutine->exit_notify = exit_notify;
+  goroutine->saved_stack_pointer = context_prepare(goroutine->stack.top(), goroutine_main, goroutine);
+  if (id != nullptr) *id = goroutine->id;
+  g_scheduler.live_goroutines.fetch_add(1, std::memory_order_relaxed);
+  g_scheduler.goroutines_created.fetch_add(1, std::memory_order_relaxed);
+  set_state(goroutine, safepoint::GoroutineState::kRunnable);
+  make_runnable(goroutine);
+  return 0;
+}
+
+uint64_t stack_overflow_goroutine_id(const void* address) {
+  Machine* machine = t_machine;
+  if (machine == nullptr) return 0;
+  Goroutine* goroutine = machine->current;
+  if (goroutine != nullptr && goroutine->stack.guard_contains(address)) return goroutine->id;
+  return 0;
+}
+
+}  // namespace usgc::runtime

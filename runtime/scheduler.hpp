@@ -1,0 +1,170 @@
+// runtime/scheduler.hpp — the M:N scheduler's records and the functions its files share
+// (runtime/scheduler.cpp: run queues, find/execute, park/ready, spawn; runtime/native.cpp:
+// native calls and attached threads; runtime/monitor.cpp: timers and preemption).
+//
+// Vocabulary (Go's): G = Goroutine (goroutine.hpp); P = Processor, one per USGC_PROCS, owns a
+// local run queue and a safepoint slot; M = Machine, an OS thread that runs goroutines while it
+// holds a P. A worker M runs the scheduler loop on its own thread stack (the "scheduler
+// context") and switches into goroutines from there; a goroutine hands control back by
+// switching to that context with a request (Machine::request) the loop then carries out. An
+// attached M is an embedder's thread turned goroutine; its scheduler context is a separate small
+// stack, and its goroutine is locked to it (only it runs that goroutine).
+//
+// Lock order (docs/HACKING.md): a channel or wait-group lock -> g_scheduler.lock ->
+// a safepoint slot's arm_lock. The timer lock is never held while calling ready().
+//
+// Who writes what:
+//   Processor::run_queue          see run_queue.hpp
+//   Processor::next_idle          g_scheduler.lock
+//   Processor::current_goroutine  the holding machine (relaxed; the monitor reads it)
+//   Machine::processor            the machine itself (a handoff writes next_processor instead)
+//   Machine::next_processor       the hander, under g_scheduler.lock, before waking the machine
+//   global queue, idle lists      g_scheduler.lock
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "kernel_iface/futex_mutex.hpp"
+#include "kernel_iface/signals.hpp"
+#include "runtime/goroutine.hpp"
+#include "runtime/run_queue.hpp"
+#include "safepoint/stop_the_world.hpp"
+#include "usgc/runtime.h"
+
+namespace usgc::runtime {
+
+struct alignas(64) Processor {
+  uint32_t index = 0;
+  safepoint::SafepointSlot* slot = nullptr;
+  LocalRunQueue run_queue;
+  Processor* next_idle = nullptr;
+  uint32_t schedule_tick = 0;
+  // Dead goroutines kept with their stacks for the next spawn (holder only).
+  Goroutine* free_goroutines = nullptr;
+  uint32_t free_goroutine_count = 0;
+  // The monitor's view (preemption): written by the holder with relaxed stores.
+  std::atomic<Goroutine*> current_goroutine{nullptr};
+  std::atomic<uint64_t> switch_count{0};
+};
+
+// What a goroutine asks of its machine's scheduler context when it switches to it.
+enum class SwitchRequest : uint8_t {
+  kNone,
+  kPark,            // state -> Parked, then run the commit (may resume at once)
+  kYield,           // state -> Runnable, to the back of the local queue
+  kPreempt,         // state -> Runnable, to the global queue
+  kExit,            // state -> Dead, recycled
+  kRequeueGlobal,   // left native (or attached) with no P to take: -> Runnable, global queue
+};
+
+struct Machine {
+  uint32_t id = 0;
+  bool attached = false;                     // an embedder's thread (usgc_attach_thread)
+  std::atomic<uint32_t> wake_word{0};        // futex: 1 = woken with next_processor set (or exit)
+  Processor* processor = nullptr;
+  Processor* next_processor = nullptr;
+  Goroutine* current = nullptr;              // the goroutine this machine runs (also while in native)
+  Goroutine* locked_goroutine = nullptr;     // attached machines: their goroutine
+  void* scheduler_stack_pointer = nullptr;   // the scheduler context while a goroutine runs
+  GoroutineStack scheduler_stack;            // attached machines only
+  bool spinning = false;                     // looking for work (counted in spinning_machines)
+  Machine* next_idle = nullptr;
+  Machine* next_all = nullptr;               // every machine, for shutdown
+  pthread_t thread{};
+  kernel::AlternateSignalStack signal_stack;  // where the fault handler runs (stack overflows)
+
+  SwitchRequest request = SwitchRequest::kNone;
+  bool (*park_commit)(Goroutine*, void*) = nullptr;
+  void* park_argument = nullptr;
+};
+
+struct Scheduler {
+  kernel::FutexMutex lock;
+  usgc_config config{};
+  bool initialized = false;
+  std::atomic<bool> shutting_down{false};
+  Processor* processors = nullptr;
+  uint32_t processor_count = 0;
+
+  Processor* idle_processors = nullptr;           // lock
+  std::atomic<uint32_t> idle_processor_count{0};  // written under lock; read anywhere
+  Machine* idle_machines = nullptr;               // lock
+  Machine* all_machines = nullptr;                // lock
+  Goroutine* global_head = nullptr;               // lock
+  Goroutine* global_tail = nullptr;               // lock
+  std::atomic<uint32_t> global_size{0};           // written under lock; read anywhere
+  Goroutine* free_goroutines = nullptr;           // lock
+  uint32_t free_goroutine_count = 0;              // lock
+  std::atomic<uint32_t> spinning_machines{0};
+
+  std::atomic<uint64_t> next_goroutine_id{1};
+  std::atomic<uint64_t> live_goroutines{0};
+  std::atomic<uint64_t> goroutines_created{0};
+  std::atomic<uint64_t> context_switches{0};
+  std::atomic<uint64_t> steals{0};
+  std::atomic<uint64_t> worker_threads{0};
+  uint32_t next_machine_id = 0;                   // lock
+};
+extern Scheduler g_scheduler;
+
+// The calling thread's machine (nullptr on threads that are neither workers nor attached).
+Machine* current_machine();
+void set_current_machine(Machine* machine);
+
+// Switches from the running goroutine to its machine's scheduler context with a request. Returns
+// when the goroutine runs again (possibly on another machine: re-read current_machine()).
+void switch_to_scheduler(SwitchRequest request);
+
+// Carries out what the goroutine asked when it switched away (called on the scheduler context).
+// Returns true when the goroutine must be resumed at once (a park whose commit said no).
+bool carry_out_request(Machine* machine, Goroutine* goroutine);
+
+// Switches into goroutine on machine (which holds a P); returns when it switches back.
+void run_goroutine(Machine* machine, Goroutine* goroutine);
+
+// Takes P, making its slot Running for the calling thread; waits while a stop holds it.
+void acquire_processor(Machine* machine, Processor* processor);
+// Gives the machine's P up: to a machine that will run queued work, or to the idle list.
+void hand_off_processor(Machine* machine);
+// An idle P, or nullptr. Takes g_scheduler.lock.
+Processor* take_idle_processor();
+
+// Queues a runnable goroutine: on the caller's P when it holds one, else globally; then wakes
+// an idle P when there is one and nobody is looking for work.
+void make_runnable(Goroutine* goroutine);
+void global_queue_put(Goroutine* goroutine);  // takes the lock
+void wake_idle_processor();
+
+// Parks the calling machine (it holds no P) until a P is handed to it; false on shutdown.
+bool wait_for_processor(Machine* machine);
+// Hands P to machine (idle or locked) and wakes it.
+void hand_processor_to(Machine* machine, Processor* processor, bool spinning);
+
+// Starts an OS thread for a new worker machine that begins with processor (spinning: counted in
+// spinning_machines). nullptr when no thread could be made (the caller keeps the P).
+Machine* start_worker_machine(Processor* processor, bool spinning);
+// The scheduler loop of a worker machine (runs until shutdown).
+void worker_loop(Machine* machine);
+
+// usgc_go: a new goroutine running entry(argument); exit_notify (may be nullptr) is set to 1
+// and futex-woken after entry returns and the goroutine stopped counting as live.
+int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
+                    std::atomic<uint32_t>* exit_notify);
+
+// Goroutine records.
+Goroutine* goroutine_allocate(bool with_stack);  // nullptr: ENOMEM
+void goroutine_recycle(Goroutine* goroutine);
+
+// Monitor (runtime/monitor.cpp).
+void monitor_start();
+void monitor_stop();
+void monitor_notify_busy();           // a P became busy: the monitor may need to watch it
+void timer_sleep_until(uint64_t deadline_ns);  // parks the calling goroutine
+
+// Signal-context hooks for the safepoint layer.
+uint64_t stack_overflow_goroutine_id(const void* address);
+
+}  // namespace usgc::runtime

@@ -1,0 +1,426 @@
+// safepoint/stop_the_world.cpp — the safepoint protocol of stop_the_world.hpp (read its table
+// first). Who writes what:
+//   epoch, remaining, stop_pending, stats      the requester, under g_state.operation_lock
+//   resumed_epoch                              the requester, last thing before it unlocks
+//   slot.status / requested / acked            see the table in the header
+//   usgc_current_poll (each thread's mirror)   its own thread while it holds no slot; while it
+//                                              holds one, whoever holds that slot's arm_lock
+#include "safepoint/stop_the_world.hpp"
+
+#include <sched.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <new>
+
+#include "kernel_iface/clock.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex.hpp"
+#include "safepoint/fault_handler.hpp"
+#include "safepoint/poll_page.hpp"
+
+// Threads that hold no slot poll this: any readable byte will do, and it is readable before
+// anything is initialized (the TLS image is relocated before any thread copies it).
+alignas(64) static const uint8_t kAlwaysReadableBytes[64] = {};
+
+__attribute__((visibility("default"), tls_model("initial-exec"))) __thread usgc_poll_slot usgc_current_poll = {
+    kAlwaysReadableBytes, 0, UINT32_MAX};
+
+namespace usgc::safepoint {
+namespace {
+
+struct State {
+  SafepointSlot* slots = nullptr;
+  uint32_t slot_count = 0;
+  SafepointHooks hooks{};
+  bool initialized = false;
+
+  kernel::FutexMutex operation_lock;      // serializes requests
+  std::atomic<uint32_t> epoch{0};         // the latest request's epoch
+  std::atomic<uint32_t> resumed_epoch{0};  // futex word; == epoch when no request is in flight
+  std::atomic<uint32_t> remaining{0};     // futex word: acknowledgements still missing
+  std::atomic<bool> stop_pending{false};
+  // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
+  SafepointArming arming = SafepointArming::kProtectGlobalPage;
+
+  std::atomic<uint64_t> stops{0};
+  std::atomic<uint64_t> handshakes{0};
+  std::atomic<uint64_t> preemptions{0};
+  std::atomic<uint64_t> ttsp_last_ns{0};
+  std::atomic<uint64_t> ttsp_max_ns{0};
+  std::atomic<uint64_t> ttsp_total_ns{0};
+  std::atomic<uint64_t> ttsp_histogram[20]{};
+};
+State g_state;
+
+thread_local SafepointSlot* t_current_slot [[gnu::tls_model("initial-exec")]] = nullptr;
+// The stop this thread holds (between usgc_stop_the_world and usgc_start_the_world).
+thread_local bool t_holds_stop [[gnu::tls_model("initial-exec")]] = false;
+thread_local bool t_stop_gave_up_slot [[gnu::tls_model("initial-exec")]] = false;
+
+// How long a requester spins for acknowledgements before it sleeps. Short on purpose: on a
+// machine whose CPUs are not all really there (a VM's vCPUs; measured here: two spinning
+// threads run together only ~60 % of the time), a spinning requester takes the CPU from the
+// goroutine it waits for. A futex wake-up costs less than that.
+constexpr uint64_t kRequesterSpinNs = 5'000;
+
+// Wrap-around-safe "a is before b" for epochs.
+bool epoch_before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+
+void reset_mirror(usgc_poll_slot* mirror) {
+  const volatile uint8_t* readable = kAlwaysReadableBytes;
+  __atomic_store_n(&mirror->poll_page, readable, __ATOMIC_RELAXED);
+  __atomic_store_n(&mirror->poll_flag, 0u, __ATOMIC_RELAXED);
+  mirror->slot_index = UINT32_MAX;
+}
+
+// Under slot->arm_lock: makes the holder's poll mirror match the reasons the slot is armed for.
+void update_mirror_locked(SafepointSlot* slot) {
+  usgc_poll_slot* mirror = slot->owner_poll;
+  if (mirror == nullptr) return;
+  bool own_page = slot->armed_for_handshake || slot->armed_for_preempt ||
+                  (slot->armed_for_stop && g_state.arming == SafepointArming::kSwapPollPointers);
+  const volatile uint8_t* page = own_page ? slot_bad_page(slot->index) : global_poll_page();
+  bool armed = own_page || slot->armed_for_stop;
+  __atomic_store_n(&mirror->poll_page, page, __ATOMIC_RELEASE);
+  __atomic_store_n(&mirror->poll_flag, armed ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
+template <class Setter>
+void change_arming(SafepointSlot* slot, Setter setter) {
+  kernel::FutexMutexGuard guard(slot->arm_lock);
+  setter(slot);
+  update_mirror_locked(slot);
+}
+
+void acknowledge() {
+  // acq_rel: the acknowledging side's work (it stopped mutating) happens-before the requester's
+  // observation of zero; the last one wakes the requester.
+  if (g_state.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) kernel::futex_wake(&g_state.remaining, 1);
+}
+
+// Claims an idle slot for request `epoch`; true (and acknowledged) when this caller won it.
+bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch) {
+  SlotStatus expected = SlotStatus::kIdle;
+  if (!slot->status.compare_exchange_strong(expected, SlotStatus::kStoppedIdle, std::memory_order_seq_cst)) return false;
+  slot->acked_epoch.store(epoch, std::memory_order_release);
+  acknowledge();
+  return true;
+}
+
+void wait_until_resumed(uint32_t epoch) {
+  for (int spin = 0; spin < 64; ++spin) {
+    if (!epoch_before(g_state.resumed_epoch.load(std::memory_order_acquire), epoch)) return;
+    __builtin_ia32_pause();
+  }
+  for (;;) {
+    uint32_t resumed = g_state.resumed_epoch.load(std::memory_order_acquire);
+    if (!epoch_before(resumed, epoch)) return;
+    kernel::futex_wait(&g_state.resumed_epoch, resumed);
+  }
+}
+
+// The requester's wait for every acknowledgement: a short spin (time-to-safepoint is usually
+// microseconds), then sleep.
+void wait_for_acknowledgements() {
+  uint64_t spin_until_ns = kernel::monotonic_ns() + kRequesterSpinNs;
+  do {
+    for (int spin = 0; spin < 64; ++spin) {
+      if (g_state.remaining.load(std::memory_order_acquire) == 0) return;
+      __builtin_ia32_pause();
+    }
+  } while (kernel::monotonic_ns() < spin_until_ns);
+  for (;;) {
+    uint32_t remaining = g_state.remaining.load(std::memory_order_acquire);
+    if (remaining == 0) return;
+    kernel::futex_wait(&g_state.remaining, remaining);
+  }
+}
+
+void record_time_to_safepoint(uint64_t duration_ns) {
+  g_state.ttsp_last_ns.store(duration_ns, std::memory_order_relaxed);
+  g_state.ttsp_total_ns.fetch_add(duration_ns, std::memory_order_relaxed);
+  uint64_t max = g_state.ttsp_max_ns.load(std::memory_order_relaxed);
+  if (duration_ns > max) g_state.ttsp_max_ns.store(duration_ns, std::memory_order_relaxed);
+  g_state.ttsp_histogram[histogram_bucket_of(duration_ns)].fetch_add(1, std::memory_order_relaxed);
+}
+
+// Starts a request for the slots [first, first+count): returns the epoch. Operation lock held.
+uint32_t begin_request(uint32_t first, uint32_t count) {
+  uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed) + 1;
+  g_state.epoch.store(epoch, std::memory_order_release);
+  g_state.remaining.store(count, std::memory_order_relaxed);
+  // seq_cst: a slot releaser that CASes Running -> Idle after this store sees the request
+  // (Dekker with slot_release).
+  for (uint32_t i = first; i < first + count; ++i) g_state.slots[i].requested_epoch.store(epoch, std::memory_order_seq_cst);
+  return epoch;
+}
+
+// Claims the idle ones among the requested slots; returns how many were running.
+uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
+  uint32_t running = 0;
+  for (uint32_t i = first; i < first + count; ++i) {
+    if (!claim_idle_slot(&g_state.slots[i], epoch)) ++running;
+  }
+  return running;
+}
+
+void end_request(uint32_t first, uint32_t count, uint32_t epoch) {
+  for (uint32_t i = first; i < first + count; ++i) {
+    SlotStatus expected = SlotStatus::kStoppedIdle;
+    g_state.slots[i].status.compare_exchange_strong(expected, SlotStatus::kIdle, std::memory_order_seq_cst);
+  }
+  // Release: everything the requester did while the slots were stopped happens-before each
+  // waiter's acquire load of the new resumed_epoch.
+  g_state.resumed_epoch.store(epoch, std::memory_order_release);
+  kernel::futex_wake_all(&g_state.resumed_epoch);
+}
+
+// Requests are made without a slot: a goroutine gives its P up first (it could otherwise wait
+// for itself), and takes one back after resuming.
+int enter_request() {
+  if (!g_state.initialized) return EPERM;
+  if (t_holds_stop) return EDEADLK;
+  t_stop_gave_up_slot = false;
+  if (t_current_slot != nullptr) {
+    if (g_state.hooks.requester_enter_native == nullptr) return EDEADLK;
+    g_state.hooks.requester_enter_native();
+    t_stop_gave_up_slot = true;
+    USGC_CHECK(t_current_slot == nullptr, "safepoint: requester_enter_native did not release the slot");
+  }
+  g_state.operation_lock.lock();
+  return 0;
+}
+
+void leave_request() {
+  g_state.operation_lock.unlock();
+  if (t_stop_gave_up_slot) {
+    t_stop_gave_up_slot = false;
+    g_state.hooks.requester_leave_native();
+  }
+}
+
+void poll_fault_slow_path() {
+  SafepointSlot* slot = t_current_slot;
+  if (slot != nullptr) reach_safepoint(slot);
+}
+
+bool thread_holds_slot() { return t_current_slot != nullptr; }
+
+SafepointArming arming_from_environment() {
+  const char* text = std::getenv("USGC_SAFEPOINT_ARMING");
+  if (text == nullptr || std::strcmp(text, "mprotect") == 0) return SafepointArming::kProtectGlobalPage;
+  if (std::strcmp(text, "swap") == 0) return SafepointArming::kSwapPollPointers;
+  kernel::print_message("USGC_SAFEPOINT_ARMING=\"%s\" is neither mprotect nor swap; using mprotect", text);
+  return SafepointArming::kProtectGlobalPage;
+}
+
+}  // namespace
+
+uint32_t histogram_bucket_of(uint64_t duration_ns) {
+  uint64_t us = duration_ns / 1000;
+  if (us == 0) return 0;
+  uint32_t bucket = 64 - static_cast<uint32_t>(__builtin_clzll(us));  // us in [2^(b-1), 2^b)
+  return bucket > 19 ? 19 : bucket;
+}
+
+kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& hooks) {
+  if (g_state.initialized || slot_count == 0) return kernel::Status::failure(EINVAL);
+  kernel::Status pages = poll_pages_initialize(slot_count);
+  if (!pages.ok()) return pages;
+  auto* slots = new (std::nothrow) SafepointSlot[slot_count];
+  if (slots == nullptr) return kernel::Status::failure(ENOMEM);
+  for (uint32_t i = 0; i < slot_count; ++i) slots[i].index = i;
+  g_state.hooks = hooks;
+  g_state.arming = arming_from_environment();
+  FaultHandlerHooks fault_hooks{};
+  fault_hooks.thread_runs_goroutine = hooks.thread_runs_goroutine != nullptr ? hooks.thread_runs_goroutine : thread_holds_slot;
+  fault_hooks.poll_slow_path = poll_fault_slow_path;
+  fault_hooks.stack_overflow_goroutine = hooks.stack_overflow_goroutine;
+  kernel::Status handler = install_fault_handler(fault_hooks);
+  if (!handler.ok()) {
+    delete[] slots;
+    return handler;
+  }
+  g_state.slots = slots;
+  g_state.slot_count = slot_count;
+  uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed);
+  g_state.resumed_epoch.store(epoch, std::memory_order_relaxed);
+  g_state.initialized = true;
+  return kernel::Status::success();
+}
+
+void safepoint_shutdown() {
+  if (!g_state.initialized) return;
+  uninstall_fault_handler();
+  g_state.initialized = false;
+  delete[] g_state.slots;
+  g_state.slots = nullptr;
+  g_state.slot_count = 0;
+}
+
+uint32_t slot_count() { return g_state.slot_count; }
+SafepointArming safepoint_arming() { return g_state.arming; }
+void set_safepoint_arming(SafepointArming arming) { g_state.arming = arming; }
+SafepointSlot* slot_at(uint32_t index) { return index < g_state.slot_count ? &g_state.slots[index] : nullptr; }
+SafepointSlot* current_slot() { return t_current_slot; }
+
+bool slot_try_acquire(SafepointSlot* slot) {
+  SlotStatus expected = SlotStatus::kIdle;
+  // seq_cst: pairs with begin_request's requested_epoch stores (see the header).
+  if (!slot->status.compare_exchange_strong(expected, SlotStatus::kRunning, std::memory_order_seq_cst)) return false;
+  t_current_slot = slot;
+  change_arming(slot, [](SafepointSlot* s) {
+    s->owner_poll = &usgc_current_poll;
+    usgc_current_poll.slot_index = s->index;
+  });
+  return true;
+}
+
+void slot_release(SafepointSlot* slot) {
+  USGC_ASSERT(t_current_slot == slot, "safepoint: releasing slot %u that this thread does not hold", slot->index);
+  {
+    kernel::FutexMutexGuard guard(slot->arm_lock);
+    slot->owner_poll = nullptr;
+    slot->armed_for_preempt = false;
+    slot->preempt_requested.store(0, std::memory_order_relaxed);
+    reset_mirror(&usgc_current_poll);
+  }
+  t_current_slot = nullptr;
+  slot->status.store(SlotStatus::kIdle, std::memory_order_seq_cst);
+  // A request that came after our last poll: acknowledge it on the way out, unless the
+  // requester's scan claims the slot first (whoever wins the CAS acknowledges).
+  uint32_t requested = slot->requested_epoch.load(std::memory_order_seq_cst);
+  if (requested != slot->acked_epoch.load(std::memory_order_acquire)) claim_idle_slot(slot, requested);
+}
+
+void wait_for_resume() {
+  uint32_t epoch = g_state.epoch.load(std::memory_order_acquire);
+  wait_until_resumed(epoch);
+}
+
+bool reach_safepoint(SafepointSlot* slot) {
+  bool stopped = false;
+  for (;;) {
+    uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
+    if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) break;
+    slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
+    slot->acked_epoch.store(requested, std::memory_order_release);
+    acknowledge();
+    wait_until_resumed(requested);
+    slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
+    stopped = true;
+  }
+  if (slot->preempt_requested.load(std::memory_order_relaxed) != 0) {
+    slot->preempt_requested.store(0, std::memory_order_relaxed);
+    change_arming(slot, [](SafepointSlot* s) { s->armed_for_preempt = false; });
+    g_state.preemptions.fetch_add(1, std::memory_order_relaxed);
+    if (g_state.hooks.preempt_current != nullptr) g_state.hooks.preempt_current();
+    stopped = true;
+  }
+  return stopped;
+}
+
+void request_preemption(SafepointSlot* slot) {
+  slot->preempt_requested.store(1, std::memory_order_relaxed);
+  change_arming(slot, [](SafepointSlot* s) {
+    if (s->owner_poll != nullptr) s->armed_for_preempt = true;
+  });
+}
+
+bool world_stop_pending() { return g_state.stop_pending.load(std::memory_order_acquire); }
+
+int stop_the_world(usgc_stop_info* info) {
+  int error = enter_request();
+  if (error != 0) return error;
+  t_holds_stop = true;
+  uint64_t start_ns = kernel::monotonic_ns();
+  uint32_t count = g_state.slot_count;
+  g_state.stop_pending.store(true, std::memory_order_seq_cst);
+  uint32_t epoch = begin_request(0, count);
+  if (g_state.arming == SafepointArming::kProtectGlobalPage) {
+    kernel::Status armed = arm_global_poll_page();
+    USGC_CHECK(armed.ok(), "stop the world: mprotect of the global poll page failed (errno %d)", armed.error());
+  }
+  for (uint32_t i = 0; i < count; ++i) change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
+  uint32_t running = claim_idle_slots(0, count, epoch);
+  wait_for_acknowledgements();
+  uint64_t ttsp_ns = kernel::monotonic_ns() - start_ns;
+  record_time_to_safepoint(ttsp_ns);
+  g_state.stops.fetch_add(1, std::memory_order_relaxed);
+  if (info != nullptr) {
+    info->time_to_safepoint_ns = ttsp_ns;
+    info->procs = count;
+    info->procs_running = running;
+  }
+  return 0;
+}
+
+int start_the_world() {
+  if (!t_holds_stop) return EPERM;
+  uint32_t count = g_state.slot_count;
+  if (g_state.arming == SafepointArming::kProtectGlobalPage) {
+    kernel::Status disarmed = disarm_global_poll_page();
+    USGC_CHECK(disarmed.ok(), "start the world: mprotect of the global poll page failed (errno %d)", disarmed.error());
+  }
+  for (uint32_t i = 0; i < count; ++i) change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = false; });
+  g_state.stop_pending.store(false, std::memory_order_release);
+  end_request(0, count, g_state.epoch.load(std::memory_order_relaxed));
+  t_holds_stop = false;
+  leave_request();
+  return 0;
+}
+
+int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_stop_info* info) {
+  if (g_state.initialized && slot_index >= g_state.slot_count) return EINVAL;
+  int error = enter_request();
+  if (error != 0) return error;
+  SafepointSlot* slot = &g_state.slots[slot_index];
+  uint64_t start_ns = kernel::monotonic_ns();
+  uint32_t epoch = begin_request(slot_index, 1);
+  change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = true; });
+  uint32_t running = claim_idle_slots(slot_index, 1, epoch);
+  wait_for_acknowledgements();
+  uint64_t ttsp_ns = kernel::monotonic_ns() - start_ns;
+  if (fn != nullptr) fn(slot_index, arg);
+  change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = false; });
+  end_request(slot_index, 1, epoch);
+  g_state.handshakes.fetch_add(1, std::memory_order_relaxed);
+  leave_request();
+  if (info != nullptr) {
+    info->time_to_safepoint_ns = ttsp_ns;
+    info->procs = 1;
+    info->procs_running = running;
+  }
+  return 0;
+}
+
+SafepointStatistics safepoint_statistics() {
+  SafepointStatistics statistics{};
+  statistics.stops = g_state.stops.load(std::memory_order_relaxed);
+  statistics.handshakes = g_state.handshakes.load(std::memory_order_relaxed);
+  statistics.preemptions = g_state.preemptions.load(std::memory_order_relaxed);
+  statistics.time_to_safepoint_last_ns = g_state.ttsp_last_ns.load(std::memory_order_relaxed);
+  statistics.time_to_safepoint_max_ns = g_state.ttsp_max_ns.load(std::memory_order_relaxed);
+  statistics.time_to_safepoint_total_ns = g_state.ttsp_total_ns.load(std::memory_order_relaxed);
+  for (int i = 0; i < 20; ++i) statistics.time_to_safepoint_histogram[i] = g_state.ttsp_histogram[i].load(std::memory_order_relaxed);
+  return statistics;
+}
+
+}  // namespace usgc::safepoint
+
+extern "C" {
+__attribute__((visibility("default"))) void usgc_safepoint_flag_slow_path(void) {
+  usgc::safepoint::SafepointSlot* slot = usgc::safepoint::current_slot();
+  if (slot != nullptr) usgc::safepoint::reach_safepoint(slot);
+}
+__attribute__((visibility("default"))) int usgc_stop_the_world(usgc_stop_info* info) {
+  return usgc::safepoint::stop_the_world(info);
+}
+__attribute__((visibility("default"))) int usgc_start_the_world(void) { return usgc::safepoint::start_the_world(); }
+__attribute__((visibility("default"))) int usgc_handshake(uint32_t proc, void (*fn)(uint32_t, void*), void* arg,
+                                                         usgc_stop_info* info) {
+  return usgc::safepoint::handshake(proc, fn, arg, info);
+}
+}

@@ -1,0 +1,139 @@
+// safepoint/stop_the_world.hpp — the safepoint protocol: P slots, stop-the-world, per-P
+// handshakes, preemption requests, and time-to-safepoint statistics.
+//
+// Participants are P slots, not goroutines: every goroutine that may mutate the heap runs on a
+// P (safepoint/goroutine_state.hpp), so "every P stopped" is "every goroutine safe". Each slot
+// has a status owned by this file:
+//
+//   status        meaning                                   who moves it
+//   ------------  ----------------------------------------  ------------------------------------
+//   kIdle         no machine holds the P                    slot_release (Running -> Idle)
+//   kRunning      a machine holds it, its goroutine polls   slot_try_acquire (Idle -> Running)
+//   kAtSafepoint  its machine waits in the slow path        the owner, in reach_safepoint
+//   kStoppedIdle  idle, claimed by a stop: nobody may       the requester (or a releaser that saw
+//                 acquire it until the stop ends            the stop): Idle -> StoppedIdle; the
+//                                                           requester's resume: -> Idle
+//
+// A request (stop-the-world: every slot; handshake: one slot) gets the next epoch E. It sets
+// requested_epoch = E on its slots, arms them, and waits until each one acknowledged E:
+//   - a Running slot acknowledges itself at its next poll or scheduler point (reach_safepoint):
+//     acked_epoch = E, status AtSafepoint, then it waits until resumed_epoch >= E;
+//   - an Idle slot is acknowledged by whoever wins the CAS Idle -> StoppedIdle: the requester
+//     while scanning, or the machine releasing it (slot_release re-checks requested_epoch after
+//     its CAS Running -> Idle; both sides use seq_cst, so at least one sees the other: Dekker).
+// Every acknowledgement decrements `remaining` exactly once (the CAS or the owner decides who);
+// the one reaching zero wakes the requester. Resuming: disarm, StoppedIdle -> Idle, publish
+// resumed_epoch = E (release), wake every waiter.
+//
+// Arming: the machine holding a slot polls through its own thread's usgc_current_poll (the poll
+// ABI, usgc/safepoint.h); the slot knows that mirror while held (owner_poll). A stop mprotects
+// the global poll page PROT_NONE (one system call arms every thread that points at it) and sets
+// every holder's poll_flag; a handshake or a preemption request points one holder's poll_page at
+// the slot's bad page (no system call) and sets its poll_flag. The per-slot arm_lock keeps the
+// mirror consistent with the reasons the slot is armed for, across acquire and release.
+//
+// Requests are serialized by one operation lock: concurrent stop requests from two threads are
+// served one after the other, each complete. A goroutine that requests a stop first gives up
+// its P (the hook enter_native), so it can never wait for itself.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "usgc/safepoint.h"
+#include "kernel_iface/futex_mutex.hpp"
+#include "kernel_iface/result.hpp"
+
+namespace usgc::safepoint {
+
+enum class SlotStatus : uint32_t { kIdle, kRunning, kAtSafepoint, kStoppedIdle };
+
+struct alignas(64) SafepointSlot {
+  uint32_t index = 0;                        // immutable
+  std::atomic<SlotStatus> status{SlotStatus::kIdle};
+  std::atomic<uint32_t> requested_epoch{0};  // written by the requester under the operation lock
+  std::atomic<uint32_t> acked_epoch{0};      // written by whoever acknowledges (see above)
+  std::atomic<uint32_t> preempt_requested{0};  // set by the monitor; cleared by the owner
+  kernel::FutexMutex arm_lock;               // guards owner_poll, *owner_poll and the arm reasons
+  usgc_poll_slot* owner_poll = nullptr;      // the holder thread's usgc_current_poll; under arm_lock
+  bool armed_for_handshake = false;          // under arm_lock
+  bool armed_for_preempt = false;            // under arm_lock
+  bool armed_for_stop = false;               // under arm_lock
+};
+
+// Called by the runtime once at start: slot_count slots, fault handler installed, poll pages
+// mapped. hooks decide what a poll fault does above this layer.
+struct SafepointHooks {
+  // The poll slow path found a preemption request: yield the current goroutine (runtime).
+  void (*preempt_current)();
+  // A goroutine requesting a stop gives up its P first, and takes one back after.
+  void (*requester_enter_native)();
+  void (*requester_leave_native)();
+  // Signal context: the id of the current goroutine if address is in its stack guard, else 0.
+  uint64_t (*stack_overflow_goroutine)(const void* address);
+  // Signal context: the calling thread runs a goroutine on a P.
+  bool (*thread_runs_goroutine)();
+};
+kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& hooks);
+// Back to "no slots" (usgc_shutdown): the fault handler is uninstalled; poll pages stay mapped.
+void safepoint_shutdown();
+
+// How a stop-the-world arms the Ps:
+//   kProtectGlobalPage (default, USGC_SAFEPOINT_ARMING=mprotect): one mprotect of the global
+//     page; the kernel must shoot the page's TLB entry down on every CPU that polled it (an IPI,
+//     which on a VM costs tens of microseconds: see docs/benchmarks.md);
+//   kSwapPollPointers (USGC_SAFEPOINT_ARMING=swap): every holder's poll pointer is swapped to its
+//     slot's bad page, as a handshake does for one slot; no system call, no IPI.
+enum class SafepointArming : uint8_t { kProtectGlobalPage, kSwapPollPointers };
+SafepointArming safepoint_arming();
+// Benchmarks and tests: change it between stops (no stop may be in flight).
+void set_safepoint_arming(SafepointArming arming);
+
+uint32_t slot_count();
+SafepointSlot* slot_at(uint32_t index);
+
+// The slot the calling thread holds (nullptr: none).
+SafepointSlot* current_slot();
+
+// Idle -> Running, and the calling thread polls for this slot from now on. False when the slot
+// is not Idle (claimed by a stop: wait_for_resume(), then retry).
+bool slot_try_acquire(SafepointSlot* slot);
+// Running -> Idle (the calling thread polls the always-readable page again), acknowledging a
+// pending request on the way out.
+void slot_release(SafepointSlot* slot);
+// Blocks until the current request (if any) that claimed idle slots has resumed.
+void wait_for_resume();
+
+// At a poll slow path or a scheduler point, with the slot held: acknowledge every pending
+// request for it and wait until resumed; then handle a preemption request (hook). Returns true
+// when it stopped or preempted.
+bool reach_safepoint(SafepointSlot* slot);
+inline bool safepoint_requested(const SafepointSlot* slot) {
+  return slot->requested_epoch.load(std::memory_order_acquire) != slot->acked_epoch.load(std::memory_order_relaxed);
+}
+
+// Asks the goroutine on slot to yield at its next poll (the monitor's preemption).
+void request_preemption(SafepointSlot* slot);
+
+// True while a stop-the-world holds the world stopped (or is being requested).
+bool world_stop_pending();
+
+// The C API (usgc_stop_the_world & co.) is implemented over these.
+int stop_the_world(usgc_stop_info* info);
+int start_the_world();
+int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_stop_info* info);
+
+struct SafepointStatistics {
+  uint64_t stops;
+  uint64_t handshakes;
+  uint64_t preemptions;
+  uint64_t time_to_safepoint_last_ns;
+  uint64_t time_to_safepoint_max_ns;
+  uint64_t time_to_safepoint_total_ns;
+  uint64_t time_to_safepoint_histogram[20];  // the stats block's buckets (usgc/stats_block.h)
+};
+SafepointStatistics safepoint_statistics();
+// The stats block's bucket of a duration: 0 below 1 us, i for [2^(i-1), 2^i) us, 19 above.
+uint32_t histogram_bucket_of(uint64_t duration_ns);
+
+}  // namespace usgc::safepoint
