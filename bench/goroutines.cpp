@@ -217,7 +217,7 @@ int usage() {
 int main(int argc, char** argv) {
   int reps = 5;
   uint64_t spawn_count = 100000;
-  uint64_t round_trips = 200000;
+  uint64_t round_trips = 1000000;
   std::string procs_list = "default 1 2";
   std::string case_list = "spawn pingpong pingpong-buffered";
   for (int i = 1; i < argc; ++i) {

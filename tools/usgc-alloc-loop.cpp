@@ -2,7 +2,11 @@
 // block and usgc-top (tests/tools/usgc_top.test.sh): allocates and frees through usgc_malloc
 // for a while, keeping a working set, so that its block shows figures that move.
 //
-//   usgc-alloc-loop [--seconds S] [--working-set-bytes N] [--threads T]
+//   usgc-alloc-loop [--seconds S] [--working-set-bytes N] [--threads T] [--goroutines G]
+//
+// With --goroutines G it also starts the goroutine runtime with G goroutines that sleep and poll
+// in a loop, and stops the world every 10 ms, so the block's goroutine count and
+// time-to-safepoint histogram move too.
 //
 // Prints "ready <pid>" on stdout once it has allocated (the block appears one publication
 // interval later) and exits 0 after S seconds (default 30) or at SIGTERM/SIGINT.
@@ -53,12 +57,44 @@ void churn(size_t working_set_bytes, uint64_t seed, std::chrono::steady_clock::t
   for (void* block : slots) usgc_free(block);
 }
 
+std::atomic<bool> g_goroutines_stop{false};
+
+void sleeping_goroutine(void*) {
+  while (!g_goroutines_stop.load(std::memory_order_relaxed)) {
+    usgc_sleep_ns(2'000'000);
+    usgc_safepoint_poll();
+  }
+}
+
+// Starts the runtime and the goroutines; returns the thread that requests stops.
+std::thread start_goroutines(int count, std::chrono::steady_clock::time_point end) {
+  if (usgc_init(nullptr) != 0) {
+    std::fprintf(stderr, "usgc-alloc-loop: usgc_init failed\n");
+    std::exit(1);
+  }
+  for (int i = 0; i < count; ++i) usgc_go(sleeping_goroutine, nullptr, nullptr);
+  return std::thread([end] {
+    while (!g_stop.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < end) {
+      if (usgc_stop_the_world(nullptr) == 0) usgc_start_the_world();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+}
+
+void stop_goroutines(std::thread& requester) {
+  requester.join();
+  g_goroutines_stop.store(true);
+  while (usgc_goroutine_count() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  usgc_shutdown();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 30;
   size_t working_set_bytes = 8u << 20;
   int threads = 1;
+  int goroutines = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
@@ -66,8 +102,10 @@ int main(int argc, char** argv) {
       working_set_bytes = std::strtoull(argv[++i], nullptr, 10);
     } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
       threads = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--goroutines") == 0 && i + 1 < argc) {
+      goroutines = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: usgc-alloc-loop [--seconds S] [--working-set-bytes N] [--threads T]\n");
+      std::fprintf(stderr, "usage: usgc-alloc-loop [--seconds S] [--working-set-bytes N] [--threads T] [--goroutines G]\n");
       return 2;
     }
   }
@@ -78,6 +116,8 @@ int main(int argc, char** argv) {
                                                     std::chrono::duration<double>(seconds));
   void* first = usgc_malloc(1);
   usgc_free(first);
+  std::thread stop_requester;
+  if (goroutines > 0) stop_requester = start_goroutines(goroutines, end);
   std::printf("ready %d\n", static_cast<int>(getpid()));
   std::fflush(stdout);
   std::vector<std::thread> workers;
@@ -86,5 +126,6 @@ int main(int argc, char** argv) {
   }
   churn(working_set_bytes / static_cast<size_t>(threads), 0x2545f4914f6cdd1dull, end);
   for (std::thread& worker : workers) worker.join();
+  if (goroutines > 0) stop_goroutines(stop_requester);
   return 0;
 }

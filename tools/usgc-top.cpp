@@ -234,6 +234,30 @@ uint64_t total_collections(const usgc_stats_block& block) {
 // The GC exists for this process once it reports a collection; until then its columns are "-".
 bool has_gc_figures(const usgc_stats_block& block) { return total_collections(block) != 0; }
 
+uint64_t total_stops(const usgc_stats_block& block) {
+  uint64_t stops = 0;
+  for (uint64_t count : block.time_to_safepoint_histogram) stops += count;
+  return stops;
+}
+
+// The upper bound of the histogram bucket holding the given quantile ("below 1 us", "< 2^i us").
+std::string histogram_quantile_text(const uint64_t* buckets, double quantile) {
+  uint64_t total = 0;
+  for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i) total += buckets[i];
+  if (total == 0) return "-";
+  uint64_t rank = static_cast<uint64_t>(quantile * static_cast<double>(total - 1)) + 1;
+  uint64_t seen = 0;
+  for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i) {
+    seen += buckets[i];
+    if (seen >= rank) {
+      if (i == 0) return "< 1 us";
+      if (i == USGC_STATS_HISTOGRAM_BUCKETS - 1) return ">= " + human_duration_ns((1ull << (i - 1)) * 1000);
+      return "< " + human_duration_ns((1ull << i) * 1000);
+    }
+  }
+  return "-";
+}
+
 std::string gc_rate_text(const usgc_stats_block& block) {
   if (!has_gc_figures(block) || block.update_monotonic_ns == 0) return "-";
   return "n/a";  // per-second GC rates need the collector's own time base; filled with the GC
@@ -318,6 +342,12 @@ std::vector<std::string> detail_lines(const Process& process) {
          : "-");
   add("last / worst pause", gc ? human_duration_ns(b.last_pause_ns) + " / " + human_duration_ns(b.max_pause_ns) : "-");
   add("time in GC", gc ? human_duration_ns(b.gc_time_ns) : "-");
+  uint64_t stops = total_stops(b);
+  add("stops of the world", stops != 0 ? number(stops) : "-");
+  add("time to safepoint p50/p99",
+      stops != 0 ? histogram_quantile_text(b.time_to_safepoint_histogram, 0.5) + " / " +
+                       histogram_quantile_text(b.time_to_safepoint_histogram, 0.99)
+                 : "-");
   return lines;
 }
 
@@ -371,13 +401,18 @@ void print_json(const Snapshot& snapshot) {
       for (uint32_t node = 0; node < shown; ++node) std::printf("%s%" PRIu64, node ? ", " : "", b.node_bytes_reserved[node]);
       std::printf("], ");
     }
+    std::printf("\"time_to_safepoint_histogram_us\": [");
+    for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i)
+      std::printf("%s%" PRIu64, i ? ", " : "", b.time_to_safepoint_histogram[i]);
+    std::printf("], ");
     if (has_gc_figures(b)) {
       std::printf("\"goroutines\": %" PRIu64 ", \"collections\": [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
                   "], \"last_pause_ns\": %" PRIu64 ", \"max_pause_ns\": %" PRIu64 "}",
                   b.goroutines, b.collections[0], b.collections[1], b.collections[2], b.collections[3], b.last_pause_ns,
                   b.max_pause_ns);
     } else {
-      std::printf("\"goroutines\": null, \"collections\": null, \"last_pause_ns\": null, \"max_pause_ns\": null}");
+      std::printf("\"goroutines\": %" PRIu64 ", \"collections\": null, \"last_pause_ns\": null, \"max_pause_ns\": null}",
+                  b.goroutines);
     }
   }
   std::printf("%s]\n", first ? "" : "\n");

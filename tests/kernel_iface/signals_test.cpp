@@ -126,9 +126,15 @@ TEST(SignalHandler, BlockSignalsAddsToTheMaskAndSetRestoresIt) {
   });
 }
 
-TEST(AlternateSignalStack, InstallMapsAGuardedStackAndReleaseRestoresNone) {
+bool same_stack(const stack_t& a, const stack_t& b) {
+  if ((a.ss_flags & SS_DISABLE) != 0 || (b.ss_flags & SS_DISABLE) != 0) return a.ss_flags == b.ss_flags;
+  return a.ss_sp == b.ss_sp && a.ss_size == b.ss_size && a.ss_flags == b.ss_flags;
+}
+
+// New threads normally start without an alternate stack (sanitizer runtimes give them one).
+TEST(AlternateSignalStack, InstallMapsAGuardedStackAndReleaseRestoresTheThreadsOwn) {
   on_new_thread([] {
-    ASSERT_TRUE((current_alternate_stack().ss_flags & SS_DISABLE) != 0) << "new threads start without one";
+    const stack_t original = current_alternate_stack();
     AlternateSignalStack stack;
     EXPECT_FALSE(stack.installed());
     ASSERT_TRUE(stack.install().ok());
@@ -149,7 +155,7 @@ TEST(AlternateSignalStack, InstallMapsAGuardedStackAndReleaseRestoresNone) {
     void* base = stack.stack_base();
     ASSERT_TRUE(stack.release().ok());
     EXPECT_FALSE(stack.installed());
-    EXPECT_TRUE((current_alternate_stack().ss_flags & SS_DISABLE) != 0);
+    EXPECT_TRUE(same_stack(current_alternate_stack(), original));
     EXPECT_FALSE(readable_without_fault(base)) << "released stacks are unmapped";
     EXPECT_TRUE(stack.release().ok()) << "releasing twice is a no-op";
   });
@@ -157,6 +163,7 @@ TEST(AlternateSignalStack, InstallMapsAGuardedStackAndReleaseRestoresNone) {
 
 TEST(AlternateSignalStack, NestedStacksRestoreInReverse) {
   on_new_thread([] {
+    const stack_t original = current_alternate_stack();
     AlternateSignalStack outer;
     ASSERT_TRUE(outer.install().ok());
     {
@@ -167,7 +174,7 @@ TEST(AlternateSignalStack, NestedStacksRestoreInReverse) {
     EXPECT_EQ(current_alternate_stack().ss_sp, outer.stack_base());
     EXPECT_EQ(current_alternate_stack().ss_size, AlternateSignalStack::kStackBytes);
     ASSERT_TRUE(outer.release().ok());
-    EXPECT_TRUE((current_alternate_stack().ss_flags & SS_DISABLE) != 0);
+    EXPECT_TRUE(same_stack(current_alternate_stack(), original));
   });
 }
 
@@ -179,6 +186,10 @@ TEST(AlternateSignalStack, HandlersRunOnItAndSeeTheFrameOffTheInterruptedStack) 
     const uintptr_t thread_stack = reinterpret_cast<uintptr_t>(&here);
 
     // Without an alternate stack: the frame is on the interrupted (this) stack, below it.
+    stack_t disabled{};
+    disabled.ss_flags = SS_DISABLE;
+    stack_t original{};
+    ASSERT_EQ(sigaltstack(&disabled, &original), 0);
     raise(SIGUSR1);
     EXPECT_TRUE(g_frame_on_interrupted_stack.load());
     EXPECT_LT(g_handler_local_address.load(), g_interrupted_stack_pointer.load());
@@ -193,6 +204,8 @@ TEST(AlternateSignalStack, HandlersRunOnItAndSeeTheFrameOffTheInterruptedStack) 
     EXPECT_FALSE(g_frame_on_interrupted_stack.load());
     EXPECT_LT(thread_stack - g_interrupted_stack_pointer.load(), 64 * 1024u);
     ASSERT_TRUE(stack.release().ok());
+    original.ss_flags &= SS_DISABLE;
+    ASSERT_EQ(sigaltstack(&original, nullptr), 0);
   });
   ASSERT_TRUE(restore_signal_action(SIGUSR1, original.value()).ok());
 }

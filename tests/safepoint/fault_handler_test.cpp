@@ -107,6 +107,14 @@ FaultHandlerHooks hooks_with(void (*slow_path)()) {
   return FaultHandlerHooks{runs_goroutine, slow_path, goroutine_7_when_in_guard};
 }
 
+// Sanitizer runtimes install their own SIGSEGV/SIGBUS handlers at start-up; the tests decide
+// what came before usgc's, so they start from the default (a program's own handler, where a test
+// wants one, is installed after this).
+void start_from_default_dispositions() {
+  signal(SIGSEGV, SIG_DFL);
+  signal(SIGBUS, SIG_DFL);
+}
+
 void set_up_or_abandon(FreshProcessChecks& checks, void (*slow_path)()) {
   if (!poll_pages_initialize(2).ok()) checks.abandon("poll_pages_initialize");
   if (!install_fault_handler(hooks_with(slow_path)).ok()) checks.abandon("install_fault_handler");
@@ -149,6 +157,7 @@ struct Poller {
 
 int every_arm_of_the_global_page_stops_the_poller_once(bool alternate_stack) {
   FreshProcessChecks checks;
+  start_from_default_dispositions();
   set_up_or_abandon(checks, slow_path_blocking_until_released);
   std::atomic<const volatile uint8_t*> page{global_poll_page()};
   Poller poller;
@@ -184,6 +193,7 @@ TEST(FaultHandler, EveryArmStopsThePollerOnceAlsoWithoutAnAlternateStack) {
 
 int a_slow_path_that_returns_at_once_is_called_once_per_poll_fault() {
   FreshProcessChecks checks;
+  start_from_default_dispositions();
   set_up_or_abandon(checks, slow_path_returning_at_once);
   std::atomic<const volatile uint8_t*> page{global_poll_page()};
   Poller poller;
@@ -213,6 +223,7 @@ TEST(FaultHandler, SlowPathThatReturnsAtOnceIsCalledOncePerPollFault) {
 
 int handshake_arming_by_pointer_swap_stops_the_poller_once() {
   FreshProcessChecks checks;
+  start_from_default_dispositions();
   set_up_or_abandon(checks, slow_path_acknowledging_handshake);
   g_polled_page.store(always_readable_page());
   Poller poller;
@@ -267,6 +278,7 @@ void install_for_death_test() {
 TEST_F(FaultHandlerDeathTest, NullDereferenceDiesBySegv) {
   EXPECT_EXIT(
       {
+        start_from_default_dispositions();
         install_for_death_test();
         *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 1;
         std::_Exit(0);
@@ -277,6 +289,7 @@ TEST_F(FaultHandlerDeathTest, NullDereferenceDiesBySegv) {
 TEST_F(FaultHandlerDeathTest, SentSegvDiesBySegv) {
   EXPECT_EXIT(
       {
+        start_from_default_dispositions();
         install_for_death_test();
         raise(SIGSEGV);
         std::_Exit(0);
@@ -287,6 +300,7 @@ TEST_F(FaultHandlerDeathTest, SentSegvDiesBySegv) {
 TEST_F(FaultHandlerDeathTest, PollPageFaultOfAThreadThatRunsNoGoroutineIsACrash) {
   EXPECT_EXIT(
       {
+        start_from_default_dispositions();
         install_for_death_test();
         if (!arm_global_poll_page().ok()) std::_Exit(3);
         poll(global_poll_page());  // t_runs_goroutine is false on this thread
@@ -298,6 +312,7 @@ TEST_F(FaultHandlerDeathTest, PollPageFaultOfAThreadThatRunsNoGoroutineIsACrash)
 TEST_F(FaultHandlerDeathTest, StoreToAPollPageIsNoPollButACrash) {
   EXPECT_EXIT(
       {
+        start_from_default_dispositions();
         install_for_death_test();
         t_runs_goroutine = true;
         // The always-readable page is PROT_READ: a store faults there, and "mov %al, (%reg)" is
@@ -338,6 +353,7 @@ TEST_F(FaultHandlerDeathTest, NullDereferenceDiesBySegvWithACoreDump) {
   ASSERT_EQ(mkdir(directory.c_str(), 0700), 0) << directory;
   EXPECT_EXIT(
       {
+        start_from_default_dispositions();
         // In the child: getppid() is the test process that made the directory.
         if (chdir(core_directory_for(getppid()).c_str()) != 0) std::_Exit(3);
         struct rlimit limit;
@@ -402,6 +418,7 @@ void install_program_handler(void (*handler)(int, siginfo_t*, void*), int extra_
 
 int a_later_handler_that_chains_to_usgc_keeps_polls_working() {
   FreshProcessChecks checks;
+  start_from_default_dispositions();
   set_up_or_abandon(checks, slow_path_disarming_global_page);
   install_program_handler(program_handler_that_chains_to_usgc, 0, &g_usgc_action);
   t_runs_goroutine = true;
@@ -428,6 +445,7 @@ TEST(FaultHandler, HandlerInstalledAfterUsgcThatChainsKeepsPollsWorking) {
 
 int an_earlier_handler_gets_the_non_poll_faults() {
   FreshProcessChecks checks;
+  start_from_default_dispositions();
   install_program_handler(program_handler_that_recovers, 0, nullptr);
   set_up_or_abandon(checks, slow_path_disarming_global_page);
   set_up_or_abandon(checks, slow_path_disarming_global_page);  // twice: the second only sets hooks
@@ -459,6 +477,7 @@ TEST(FaultHandler, HandlerInstalledBeforeUsgcGetsTheNonPollFaults) {
 TEST_F(FaultHandlerDeathTest, EarlierPlainHandlerGetsTheCrash) {
   EXPECT_EXIT(
       {
+        start_from_default_dispositions();
         struct sigaction action {};
         action.sa_handler = program_plain_handler_that_exits;
         sigemptyset(&action.sa_mask);
@@ -473,6 +492,7 @@ TEST_F(FaultHandlerDeathTest, EarlierPlainHandlerGetsTheCrash) {
 TEST_F(FaultHandlerDeathTest, EarlierResetHandHandlerRunsOnceThenTheDefaultKills) {
   EXPECT_EXIT(
       {
+        start_from_default_dispositions();
         install_program_handler(program_handler_that_recovers, SA_RESETHAND, nullptr);
         install_for_death_test();
         if (sigsetjmp(g_recover, 1) == 0) {
@@ -489,6 +509,7 @@ TEST_F(FaultHandlerDeathTest, EarlierResetHandHandlerRunsOnceThenTheDefaultKills
 TEST_F(FaultHandlerDeathTest, EarlierIgnoredSegvStillKillsOnAFault) {
   EXPECT_EXIT(
       {
+        start_from_default_dispositions();
         signal(SIGSEGV, SIG_IGN);
         install_for_death_test();
         *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 1;
@@ -506,6 +527,7 @@ void program_handler_that_repairs(int, siginfo_t*, void*) {
 
 int errno_survives_the_handler() {
   FreshProcessChecks checks;
+  start_from_default_dispositions();
   g_repairable_page = mmap(nullptr, kernel::os_page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (g_repairable_page == MAP_FAILED) checks.abandon("mmap");
   install_program_handler(program_handler_that_repairs, 0, nullptr);
@@ -550,6 +572,7 @@ volatile bool g_keep_recursing = true;  // never cleared; keeps the compiler fro
 }
 
 void run_on_goroutine_stack(void* (*body)(void*)) {
+  start_from_default_dispositions();
   usgc_test::no_core_dumps();
   FreshProcessChecks checks;
   set_up_or_abandon(checks, slow_path_returning_at_once);

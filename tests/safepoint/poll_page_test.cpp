@@ -127,6 +127,7 @@ int nothing_before_initialization_then_arm_and_disarm_toggle_readability() {
   if (!arm_global_poll_page().ok()) checks.abandon("arm_global_poll_page");
   const pid_t child = fork();
   if (child == 0) {
+    signal(SIGSEGV, SIG_DFL);  // sanitizer runtimes handle it otherwise
     usgc_test::no_core_dumps();
     usgc_test::poll(global);
     _exit(0);

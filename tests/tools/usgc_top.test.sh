@@ -50,7 +50,7 @@ for binary in "$TOP" "$LOOP" "$PRELOAD_LIB"; do
 done
 
 # The linked program: larger working set so that "m" sorts it first.
-"$LOOP" --seconds 60 --working-set-bytes 33554432 >"$work/loop.out" 2>"$work/loop.err" &
+"$LOOP" --seconds 60 --working-set-bytes 33554432 --goroutines 100 >"$work/loop.out" 2>"$work/loop.err" &
 linked_pid=$!
 pids+=("$linked_pid")
 # The preloaded program: python3 allocating through malloc (bytearrays above pymalloc's 512 bytes).
@@ -110,6 +110,9 @@ for pid, command in ((int(sys.argv[2]), "usgc-alloc-loop"), (int(sys.argv[3]), "
 linked = procs[int(sys.argv[2])]
 assert linked["bytes_in_use"] >= 8 << 20, f"linked working set {linked['bytes_in_use']} < 8 MiB"
 assert linked["alloc_rate_per_s"] is not None and linked["alloc_rate_per_s"] > 0, f"no alloc rate: {linked}"
+assert linked["goroutines"] == 100, f"goroutines: {linked['goroutines']} (want the loop's 100)"
+assert sum(linked["time_to_safepoint_histogram_us"]) > 0, "no stop-the-world in the time-to-safepoint histogram"
+assert procs[int(sys.argv[3])]["goroutines"] == 0, "the preloaded python runs no goroutines"
 PY
 then pass json; else fail json "$(tail -n 1 "$work/json.check")"; fi
 
@@ -154,7 +157,7 @@ else
   }
   order_is() { [ "$(order)" = "$1" ]; }
   tmux kill-session -t "$session" 2>/dev/null
-  if ! tmux new-session -d -s "$session" -x 160 -y 40 "TERM=xterm-256color $PWD/$TOP -d 0.3; echo top-exited-\$?; sleep 5"; then
+  if ! tmux new-session -d -s "$session" -x 160 -y 60 "TERM=xterm-256color $PWD/$TOP -d 0.3; echo top-exited-\$?; sleep 5"; then
     fail tmux-ui "tmux new-session failed"
   else
     if wait_for 10 pane_has "^ *$linked_pid .*usgc-alloc-loop" && pane_has "^ *$preload_pid .*python3"; then
@@ -176,7 +179,8 @@ else
     cp "$work/pane" "$work/pane.list"
     # Enter on the selected (first) row: the detail view of the linked program.
     tmux send-keys -t "$session" Enter
-    if wait_for 5 pane_has "process $linked_pid (usgc-alloc-loop)" && pane_has "node 0 reserved" && pane_has "bytes committed"; then
+    if wait_for 5 pane_has "process $linked_pid (usgc-alloc-loop)" && pane_has "node 0 reserved" && pane_has "bytes committed" &&
+       pane_has "time to safepoint p50/p99 *< "; then
       pass tmux-detail; else fail tmux-detail "$(head -c 600 "$work/pane")"; fi
     cp "$work/pane" "$work/pane.detail"
     tmux send-keys -t "$session" Escape
@@ -187,7 +191,7 @@ else
     if wait_for 5 pane_has "top-exited-0"; then pass tmux-quit
     else fail tmux-quit "no exit 0 after q: $(tail -n 3 "$work/pane")"; fi
     echo "--- tmux list view (sorted by memory):"; sed -n '1,8p' "$work/pane.list"
-    echo "--- tmux detail view:"; sed -n '1,14p' "$work/pane.detail"
+    echo "--- tmux detail view:"; cat "$work/pane.detail"
   fi
 fi
 

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# run_runtime.sh: the goroutine and safepoint benchmarks (suite=goroutines, suite=safepoint), run
+# by `make bench` and `make bench-report` after the malloc benchmarks (bench/run_all.sh).
+#
+# suite=goroutines: $BUILD/bench/goroutines (usgc) and, when `go` is on PATH, the same work in
+# Go (bench/go/spawn.go, bench/go/pingpong.go, built here into $BUILD/bench/go-spawn and
+# go-pingpong), in one run. Each repetition runs every program once (one measurement per case),
+# the order alternating between usgc first and Go first; each figure is the median of the
+# repetitions' SAMPLE lines, and usgc's is divided by Go's:
+#   RESULT suite=goroutines case=<case> impl=usgc|go metric=ns_per_goroutine|ns_per_round_trip value=<ns> unit=ns
+#   RESULT suite=goroutines case=<case> impl=usgc metric=ratio_vs_go value=<usgc / go> unit=ratio
+# Without go: "NOTE go not installed: Go comparison skipped".
+# suite=safepoint: $BUILD/bench/safepoint once (machine floor, poll overhead, time to safepoint
+# against goroutine count for both arming modes, handshakes); its lines are passed through.
+#
+# A MACHINE line comes first (as in run_all.sh), a NOTE with the load average at the end last.
+# USGC_PROCS, GOMAXPROCS and USGC_SAFEPOINT_ARMING are unset for the runs: the cases without a
+# -procsN suffix run at the online cores for both runtimes, and the safepoint program switches
+# the arming mode itself. Lines are also saved to $BENCH_RUNTIME_LOG (default
+# $BUILD/bench/runtime.log; bench/format_runtime_table.py turns it into tables).
+#
+# Environment: BUILD (default build), BENCH_REPS (default 5; repetitions of suite=goroutines),
+# BENCH_QUICK=1 (1 repetition, sizes about 10x smaller), BENCH_TIMEOUT_S (per program run,
+# default 300), BENCH_RUNTIME_LOG.
+# Exit status: 0 when every program ran and printed no ERROR line, 1 otherwise.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+BUILD=${BUILD:-build}
+BENCH_QUICK=${BENCH_QUICK:-0}
+if [ "$BENCH_QUICK" = 1 ]; then BENCH_REPS=${BENCH_REPS:-1}; else BENCH_REPS=${BENCH_REPS:-5}; fi
+BENCH_TIMEOUT_S=${BENCH_TIMEOUT_S:-300}
+BENCH_RUNTIME_LOG=${BENCH_RUNTIME_LOG:-$BUILD/bench/runtime.log}
+BIN=$BUILD/bench
+unset USGC_PROCS GOMAXPROCS USGC_SAFEPOINT_ARMING
+ulimit -c 0
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$(dirname "$BENCH_RUNTIME_LOG")"
+: >"$BENCH_RUNTIME_LOG"
+say() { echo "$*"; echo "$*" >>"$BENCH_RUNTIME_LOG"; }
+progress() { echo "$*" >&2; }
+errors=0
+
+for program in goroutines safepoint; do
+  if [ ! -x "$BIN/$program" ]; then
+    echo "run_runtime.sh: $BIN/$program not built (make bench-bins BUILD=$BUILD)" >&2
+    exit 2
+  fi
+done
+
+# ---- Go ---------------------------------------------------------------------------------------
+impls="usgc"
+go_notes=()
+go_version=""
+if command -v go >/dev/null; then
+  go_version=$(go version | awk '{print $3}')
+  export GOCACHE=${GOCACHE:-$(go env GOCACHE 2>/dev/null)}
+  if ! { mkdir -p "$GOCACHE" 2>/dev/null && [ -w "$GOCACHE" ]; }; then GOCACHE=$PWD/$BIN/go-cache; fi
+  bin_abs=$(cd "$BIN" && pwd)
+  if { go build -o "$bin_abs/go-spawn" bench/go/spawn.go && go build -o "$bin_abs/go-pingpong" bench/go/pingpong.go; } \
+    >"$work/go-build.txt" 2>&1; then
+    impls="usgc go"
+  else
+    go_notes+=("NOTE suite=goroutines go build failed: Go comparison skipped ($(head -c 200 "$work/go-build.txt" | head -n 1))")
+    errors=$((errors + 1))
+  fi
+else
+  go_notes+=("NOTE go not installed: Go comparison skipped")
+fi
+
+# ---- header -----------------------------------------------------------------------------------
+cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
+[ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ] && commit="$commit+uncommitted"
+say "MACHINE suite=runtime date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpu=\"$cpu\" nproc=$(nproc)" \
+    "load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" reps=$BENCH_REPS quick=$BENCH_QUICK impls=\"$impls\" commit=$commit" \
+    "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)" \
+    "${go_version:+go=$go_version}"
+for note in "${go_notes[@]+"${go_notes[@]}"}"; do say "$note"; done
+
+# ---- suite=goroutines -------------------------------------------------------------------------
+usgc_args=()
+go_args=()
+if [ "$BENCH_QUICK" = 1 ]; then
+  usgc_args=(--spawn 10000 --round-trips 20000)
+  go_args=(-spawn 10000 -round-trips 20000)
+fi
+# run NAME COMMAND...: one program run; its SAMPLE lines go to $work/samples, ERROR lines to
+# $work/errors, and a failure without an ERROR line becomes one.
+run() {
+  local name=$1
+  shift
+  timeout "$BENCH_TIMEOUT_S" "$@" >"$work/out" 2>"$work/err"
+  local status=$?
+  grep '^SAMPLE' "$work/out" >>"$work/samples"
+  grep '^ERROR' "$work/out" >>"$work/errors"
+  if [ "$status" -ne 0 ] && ! grep -q '^ERROR' "$work/out"; then
+    echo "ERROR suite=goroutines impl=$name reason=\"exit status $status: $(head -c 200 "$work/err" | head -n 1 | tr -d '"')\"" >>"$work/errors"
+  fi
+  progress "goroutines: $name: $(grep -c '^SAMPLE' "$work/out") samples, status $status"
+}
+: >"$work/samples"
+: >"$work/errors"
+for ((rep = 1; rep <= BENCH_REPS; rep++)); do
+  progress "goroutines: repetition $rep/$BENCH_REPS"
+  order="usgc go"
+  [ $((rep % 2)) = 0 ] && order="go usgc"
+  for impl in $order; do
+    case " $impls " in *" $impl "*) ;; *) continue ;; esac
+    if [ "$impl" = usgc ]; then
+      run usgc "$BIN/goroutines" --reps 1 "${usgc_args[@]+"${usgc_args[@]}"}"
+    else
+      run go "$BIN/go-spawn" -reps 1 "${go_args[@]+"${go_args[@]}"}"
+      run go "$BIN/go-pingpong" -reps 1 "${go_args[@]+"${go_args[@]}"}"
+    fi
+  done
+done
+# One ERROR line per (case, impl): the same failure repeats in every repetition.
+sort -u "$work/errors" | awk '{key = $2 " " $3 " " $4} !seen[key]++' >"$work/errors.unique"
+while IFS= read -r line; do say "$line"; errors=$((errors + 1)); done <"$work/errors.unique"
+# Medians of the SAMPLE lines per (case, impl, metric), in the order cases first appeared; a case
+# with an ERROR for an impl has no figure for it (a failed repetition must not yield a number).
+awk -v errfile="$work/errors.unique" '
+  BEGIN { while ((getline line < errfile) > 0) { n = split(line, f, " "); c = ""; i = "";
+            for (k = 1; k <= n; k++) { if (f[k] ~ /^case=/) c = substr(f[k], 6); if (f[k] ~ /^impl=/) i = substr(f[k], 6) }
+            if (c != "") failed[c SUBSEP i] = 1; else failed_impl[i] = 1 } }
+  /^SAMPLE/ {
+    for (k = 2; k <= NF; k++) { split($k, kv, "="); v[kv[1]] = kv[2] }
+    key = v["case"] SUBSEP v["impl"]
+    if ((key in failed) || (v["impl"] in failed_impl)) next
+    if (!(key in count)) { order[++n_keys] = key; metric[key] = v["metric"]; unit[key] = v["unit"] }
+    values[key, ++count[key]] = v["value"]
+  }
+  END {
+    for (k = 1; k <= n_keys; k++) {
+      key = order[k]; m = count[key]
+      for (i = 1; i <= m; i++) s[i] = values[key, i]
+      for (i = 2; i <= m; i++) { x = s[i]; for (j = i - 1; j >= 1 && s[j] > x; j--) s[j + 1] = s[j]; s[j + 1] = x }
+      med = (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
+      split(key, ci, SUBSEP)
+      printf "%s %s %s %.1f %s\n", ci[1], ci[2], metric[key], med, unit[key]
+    }
+  }' "$work/samples" >"$work/medians"
+while read -r c impl metric value unit; do
+  say "RESULT suite=goroutines case=$c impl=$impl metric=$metric value=$value unit=$unit"
+done <"$work/medians"
+if [[ " $impls " == *" go "* ]]; then
+  while read -r c impl metric value unit; do
+    [ "$impl" = usgc ] || continue
+    go_value=$(awk -v c="$c" '$1 == c && $2 == "go" {print $4}' "$work/medians")
+    [ -n "$go_value" ] || continue
+    say "RESULT suite=goroutines case=$c impl=usgc metric=ratio_vs_go value=$(awk -v a="$value" -v b="$go_value" 'BEGIN {printf "%.3f", a / b}') unit=ratio"
+  done <"$work/medians"
+fi
+
+# ---- suite=safepoint --------------------------------------------------------------------------
+progress "safepoint: machine floor, poll overhead, time to safepoint, handshakes (about 40 s; 8 s quick)"
+safepoint_args=()
+[ "$BENCH_QUICK" = 1 ] && safepoint_args=(--quick)
+timeout "$BENCH_TIMEOUT_S" "$BIN/safepoint" "${safepoint_args[@]+"${safepoint_args[@]}"}" >"$work/safepoint.out" 2>"$work/safepoint.err"
+status=$?
+while IFS= read -r line; do
+  case $line in
+    RESULT* | NOTE*) say "$line" ;;
+    ERROR*) say "$line"; errors=$((errors + 1)) ;;
+  esac
+done <"$work/safepoint.out"
+if [ "$status" -ne 0 ] && ! grep -q '^ERROR' "$work/safepoint.out"; then
+  case $status in
+    124) why="timed out after ${BENCH_TIMEOUT_S}s" ;;
+    1[3-9][0-9] | 2[0-4][0-9]) why="killed by signal $((status - 128))" ;;
+    *) why="exit status $status" ;;
+  esac
+  say "ERROR suite=safepoint impl=usgc reason=\"$why: $(head -c 200 "$work/safepoint.err" | head -n 1 | tr -d '"')\""
+  errors=$((errors + 1))
+fi
+
+say "NOTE suite=runtime end=$(date -u +%Y-%m-%dT%H:%M:%SZ) load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+progress "results saved to $BENCH_RUNTIME_LOG; tables: /usr/bin/python3 bench/format_runtime_table.py $BENCH_RUNTIME_LOG"
+[ "$errors" -eq 0 ]
