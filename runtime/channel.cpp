@@ -58,8 +58,8 @@ ChannelWaiter* WaitQueue::dequeue() {
       // protected by this channel's lock; the select goroutine's reset to 0 happens under the
       // locks of all its channels, this one included, so it is ordered by the lock).
       uint32_t expected = 0;
-      if (!waiter->goroutine->select_done.compare_exchange_strong(expected, 1, std::memory_order_relaxed,
-                                                                  std::memory_order_relaxed))
+      if (!waiter->goroutine->select_done.compare_exchange_strong(
+              expected, 1, std::memory_order_relaxed, std::memory_order_relaxed))
         continue;  // another case of that select already won: skip (its goroutine unlinks the rest)
     }
     return waiter;
@@ -89,10 +89,13 @@ void WaitQueue::remove(ChannelWaiter* waiter) {
 
 namespace {
 
-size_t next_index(const Channel* channel, size_t index) { return index + 1 == channel->capacity ? 0 : index + 1; }
+size_t next_index(const Channel* channel, size_t index) {
+  return index + 1 == channel->capacity ? 0 : index + 1;
+}
 
 void copy_element(const Channel* channel, void* destination, const void* source) {
-  if (channel->elem_bytes != 0 && destination != nullptr) memcpy(destination, source, channel->elem_bytes);
+  if (channel->elem_bytes != 0 && destination != nullptr)
+    memcpy(destination, source, channel->elem_bytes);
 }
 
 }  // namespace
@@ -102,10 +105,12 @@ void clear_element(const Channel* channel, void* elem) {
 }
 
 void buffer_push(Channel* channel, const void* elem) {
-  USGC_ASSERT(channel->count.load(std::memory_order_relaxed) < channel->capacity, "buffer_push on a full channel");
+  USGC_ASSERT(channel->count.load(std::memory_order_relaxed) < channel->capacity,
+              "buffer_push on a full channel");
   copy_element(channel, channel->slot(channel->send_index), elem);
   channel->send_index = next_index(channel, channel->send_index);
-  channel->count.store(channel->count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  channel->count.store(channel->count.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
 }
 
 void buffer_pop(Channel* channel, void* elem) {
@@ -114,7 +119,8 @@ void buffer_pop(Channel* channel, void* elem) {
   copy_element(channel, elem, slot);
   clear_element(channel, slot);  // the buffer holds only values still to be received
   channel->receive_index = next_index(channel, channel->receive_index);
-  channel->count.store(channel->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  channel->count.store(channel->count.load(std::memory_order_relaxed) - 1,
+                       std::memory_order_relaxed);
 }
 
 void complete_receiver(Channel* channel, ChannelWaiter* receiver, const void* elem) {
@@ -155,7 +161,8 @@ bool unlock_channel_commit(Goroutine* /*goroutine*/, void* argument) {
 
 // Enqueues a waiter for the calling goroutine on `queue` and parks until a waker completes it.
 // Called with the lock held; returns with it released. Returns the waiter's success flag.
-[[gnu::noinline]] bool wait_on(Channel* channel, WaitQueue* queue, Goroutine* self, void* elem, WaitReason reason) {
+[[gnu::noinline]] bool wait_on(Channel* channel, WaitQueue* queue, Goroutine* self, void* elem,
+                               WaitReason reason) {
   ChannelWaiter waiter;
   waiter.goroutine = self;
   waiter.channel = channel;
@@ -164,7 +171,8 @@ bool unlock_channel_commit(Goroutine* /*goroutine*/, void* argument) {
   queue->enqueue(&waiter);
   park(unlock_channel_commit, channel, reason);
   // A plain waiter is readied only by the waker that completed it (hand-off rule).
-  USGC_CHECK(self->wait_result == &waiter, "channel %p: goroutine %lu resumed without its operation completing",
+  USGC_CHECK(self->wait_result == &waiter,
+             "channel %p: goroutine %lu resumed without its operation completing",
              static_cast<void*>(channel), static_cast<unsigned long>(self->id));
   self->wait_result = nullptr;
   return waiter.success;
@@ -176,7 +184,7 @@ Channel* channel_make(size_t elem_bytes, size_t capacity, int* error) {
   size_t buffer_bytes = 0;
   size_t total_bytes = 0;
   if (__builtin_mul_overflow(elem_bytes, capacity, &buffer_bytes) ||
-      __builtin_add_overflow(buffer_bytes, Channel::kBufferOffset, &total_bytes)) {
+      __builtin_add_overflow(buffer_bytes, kChannelBufferOffset, &total_bytes)) {
     *error = ENOMEM;
     return nullptr;
   }
@@ -225,7 +233,8 @@ int channel_send(Channel* channel, const void* elem, bool block) {
     channel->lock.unlock();
     return block ? EPERM : EAGAIN;
   }
-  const bool sent = wait_on(channel, &channel->senders, self, const_cast<void*>(elem), WaitReason::kChannelSend);
+  const bool sent =
+      wait_on(channel, &channel->senders, self, const_cast<void*>(elem), WaitReason::kChannelSend);
   return sent ? 0 : EPIPE;  // woken by close
 }
 
@@ -256,7 +265,8 @@ int channel_receive(Channel* channel, void* elem, bool* ok, bool block) {
     channel->lock.unlock();
     return block ? EPERM : EAGAIN;
   }
-  const bool received = wait_on(channel, &channel->receivers, self, elem, WaitReason::kChannelReceive);
+  const bool received =
+      wait_on(channel, &channel->receivers, self, elem, WaitReason::kChannelReceive);
   if (!received) clear_element(channel, elem);  // woken by close
   if (ok != nullptr) *ok = received;
   return 0;
@@ -345,4 +355,6 @@ size_t usgc_chan_len(const usgc_chan* chan) {
   return chan == nullptr ? 0 : channel_of(chan)->count.load(std::memory_order_relaxed);
 }
 
-size_t usgc_chan_cap(const usgc_chan* chan) { return chan == nullptr ? 0 : channel_of(chan)->capacity; }
+size_t usgc_chan_cap(const usgc_chan* chan) {
+  return chan == nullptr ? 0 : channel_of(chan)->capacity;
+}

@@ -102,10 +102,14 @@ struct Channel {
   WaitQueue receivers;       // blocked receivers (the waiting invariant)
   WaitQueue senders;         // blocked senders (the waiting invariant)
 
-  static constexpr size_t kBufferOffset = 128;  // header rounded up to a cache-line pair
-  uint8_t* slot(size_t index) { return reinterpret_cast<uint8_t*>(this) + kBufferOffset + index * elem_bytes; }
+  uint8_t* slot(size_t index);  // the ring buffer's slot `index`
 };
-static_assert(sizeof(Channel) <= Channel::kBufferOffset, "the ring buffer starts after the Channel header");
+
+// The ring buffer follows the header in the same block, 16-byte aligned like any malloc block.
+inline constexpr size_t kChannelBufferOffset = (sizeof(Channel) + 15) & ~size_t{15};
+inline uint8_t* Channel::slot(size_t index) {
+  return reinterpret_cast<uint8_t*>(this) + kChannelBufferOffset + index * elem_bytes;
+}
 
 // ---- channel operations (runtime/channel.cpp). Errors are errno values, as in usgc/runtime.h.
 
@@ -132,8 +136,14 @@ void buffer_pop(Channel* channel, void* elem);         // requires count > 0; el
 void clear_element(const Channel* channel, void* elem);
 
 // The C API's usgc_chan is the Channel itself (an opaque name for the same block).
-inline Channel* channel_of(usgc_chan* handle) { return reinterpret_cast<Channel*>(handle); }
-inline const Channel* channel_of(const usgc_chan* handle) { return reinterpret_cast<const Channel*>(handle); }
-inline usgc_chan* handle_of(Channel* channel) { return reinterpret_cast<usgc_chan*>(channel); }
+inline Channel* channel_of(usgc_chan* handle) {
+  return reinterpret_cast<Channel*>(handle);
+}
+inline const Channel* channel_of(const usgc_chan* handle) {
+  return reinterpret_cast<const Channel*>(handle);
+}
+inline usgc_chan* handle_of(Channel* channel) {
+  return reinterpret_cast<usgc_chan*>(channel);
+}
 
 }  // namespace usgc::runtime

@@ -24,30 +24,13 @@
 namespace usgc::runtime {
 namespace {
 
-void register_machine(Machine* machine) {
-  kernel::FutexMutexGuard guard(g_scheduler.lock);
-  machine->id = g_scheduler.next_machine_id++;
-  machine->next_all = g_scheduler.all_machines;
-  g_scheduler.all_machines = machine;
-}
-
-void unregister_machine(Machine* machine) {
-  kernel::FutexMutexGuard guard(g_scheduler.lock);
-  for (Machine** link = &g_scheduler.all_machines; *link != nullptr; link = &(*link)->next_all) {
-    if (*link == machine) {
-      *link = machine->next_all;
-      return;
-    }
-  }
-}
-
 void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
   goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
   machine->current = goroutine;
   machine->processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
   machine->processor->switch_count.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
-  usgc_context_switch(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer);
+  switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
 }
 
 // The scheduler context of an attached machine: entered each time its goroutine switches away.
@@ -118,13 +101,22 @@ int attach_thread() {
   machine->attached = true;
   machine->scheduler_stack = stack.value();
   machine->scheduler_stack_pointer = context_prepare(machine->scheduler_stack.top(), locked_scheduler_loop, machine);
+  machine->scheduler_fiber = sanitizer_fiber_create();
+  goroutine->sanitizer_fiber = sanitizer_fiber_of_thread();  // it runs on the thread's own stack
   machine->locked_goroutine = goroutine;
   machine->current = goroutine;
   (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
   goroutine->locked_machine = machine;
   goroutine->running_machine = machine;
   goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
-  register_machine(machine);
+  if (!register_machine(machine)) {
+    (void)machine->signal_stack.release();
+    stack_release(machine->scheduler_stack);
+    sanitizer_fiber_destroy(machine->scheduler_fiber);
+    delete goroutine;
+    delete machine;
+    return EPERM;  // usgc_shutdown is under way
+  }
   g_scheduler.live_goroutines.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.goroutines_created.fetch_add(1, std::memory_order_relaxed);
   set_current_machine(machine);
@@ -143,6 +135,7 @@ int detach_thread() {
   unregister_machine(machine);
   (void)machine->signal_stack.release();
   stack_release(machine->scheduler_stack);
+  sanitizer_fiber_destroy(machine->scheduler_fiber);
   delete goroutine;
   delete machine;
   return 0;

@@ -65,7 +65,9 @@ USGC_EXPORT int usgc_sleep_ns(uint64_t ns) {
   return 0;
 }
 
-USGC_EXPORT uint64_t usgc_goroutine_count(void) { return g_scheduler.live_goroutines.load(std::memory_order_relaxed); }
+// Acquire: pairs with the release in a goroutine's exit, so a caller that sees the count drop sees
+// everything the finished goroutines wrote.
+USGC_EXPORT uint64_t usgc_goroutine_count(void) { return g_scheduler.live_goroutines.load(std::memory_order_acquire); }
 
 USGC_EXPORT void usgc_enter_native(void) { enter_native(); }
 USGC_EXPORT void usgc_leave_native(void) { leave_native(); }

@@ -18,6 +18,7 @@
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/signals.hpp"
+#include "runtime/context_switch.hpp"
 #include "runtime/scheduler.hpp"
 
 namespace usgc::runtime {
@@ -66,6 +67,7 @@ uint32_t online_cores() {
 void* worker_thread_main(void* argument) {
   auto* machine = static_cast<Machine*>(argument);
   set_current_machine(machine);
+  machine->scheduler_fiber = sanitizer_fiber_of_thread();
   (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
   worker_loop(machine);
   (void)machine->signal_stack.release();
@@ -95,8 +97,7 @@ void contribute_runtime_figures(usgc_stats_block* block) {
 void free_goroutine_list(Goroutine* goroutine) {
   while (goroutine != nullptr) {
     Goroutine* next = goroutine->next_in_queue;
-    stack_release(goroutine->stack);
-    delete goroutine;
+    goroutine_destroy(goroutine);
     goroutine = next;
   }
 }
@@ -109,19 +110,16 @@ Machine* start_worker_machine(Processor* processor, bool spinning) {
   machine->next_processor = processor;
   machine->spinning = spinning;
   machine->wake_word.store(1, std::memory_order_relaxed);  // starts with its P handed
-  {
-    kernel::FutexMutexGuard guard(g_scheduler.lock);
-    machine->id = g_scheduler.next_machine_id++;
-    machine->next_all = g_scheduler.all_machines;
-    g_scheduler.all_machines = machine;
+  if (!register_machine(machine)) {
+    delete machine;
+    return nullptr;
   }
   pthread_attr_t attributes;
   pthread_attr_init(&attributes);
   int error = pthread_create(&machine->thread, &attributes, worker_thread_main, machine);
   pthread_attr_destroy(&attributes);
   if (error != 0) {
-    kernel::FutexMutexGuard guard(g_scheduler.lock);
-    g_scheduler.all_machines = machine->next_all;  // it is still the head: nobody else adds under us
+    unregister_machine(machine);
     delete machine;
     return nullptr;
   }

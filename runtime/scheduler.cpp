@@ -276,6 +276,27 @@ uint32_t cheap_random() {
   return x;
 }
 
+bool register_machine(Machine* machine) {
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  // usgc_shutdown takes the machine list under this lock once shutting_down is set: a machine
+  // added after that would never be joined.
+  if (g_scheduler.shutting_down.load(std::memory_order_relaxed)) return false;
+  machine->id = g_scheduler.next_machine_id++;
+  machine->next_all = g_scheduler.all_machines;
+  g_scheduler.all_machines = machine;
+  return true;
+}
+
+void unregister_machine(Machine* machine) {
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  for (Machine** link = &g_scheduler.all_machines; *link != nullptr; link = &(*link)->next_all) {
+    if (*link == machine) {
+      *link = machine->next_all;
+      return;
+    }
+  }
+}
+
 Processor* take_idle_processor() {
   kernel::FutexMutexGuard guard(g_scheduler.lock);
   return take_idle_processor_locked();
@@ -320,6 +341,8 @@ void wake_idle_processor() {
   // seq_cst fence: our queue store is ordered before these loads (see the file comment).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (g_scheduler.idle_processor_count.load(std::memory_order_seq_cst) == 0) return;
+  // Shutting down: machines only leave now (usgc_shutdown joins the ones it knows).
+  if (g_scheduler.shutting_down.load(std::memory_order_acquire)) return;
   uint32_t expected = 0;
   if (!g_scheduler.spinning_machines.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
   Processor* processor;
@@ -395,7 +418,7 @@ void switch_to_scheduler(SwitchRequest request) {
   Machine* machine = t_machine;
   Goroutine* goroutine = machine->current;
   machine->request = request;
-  usgc_context_switch(&goroutine->saved_stack_pointer, machine->scheduler_stack_pointer);
+  switch_context(&goroutine->saved_stack_pointer, machine->scheduler_stack_pointer, machine->scheduler_fiber);
 }
 
 void park(bool (*commit)(Goroutine*, void*), void* argument, WaitReason reason) {
@@ -458,7 +481,7 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
     processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
     g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
-    usgc_context_switch(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer);
+    switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
     // Back on the scheduler context. (The goroutine may have left native on this machine with
     // no P: then machine->processor is nullptr now.)
     machine->current = nullptr;
@@ -504,9 +527,11 @@ Goroutine* goroutine_allocate(bool with_stack) {
   }
   if (goroutine != nullptr) {
     GoroutineStack stack = goroutine->stack;
+    void* fiber = goroutine->sanitizer_fiber;
     goroutine->~Goroutine();
     new (goroutine) Goroutine();
     goroutine->stack = stack;
+    goroutine->sanitizer_fiber = fiber;
   } else {
     goroutine = new (std::nothrow) Goroutine();
     if (goroutine == nullptr) return nullptr;
@@ -517,10 +542,17 @@ Goroutine* goroutine_allocate(bool with_stack) {
         return nullptr;
       }
       goroutine->stack = stack.value();
+      goroutine->sanitizer_fiber = sanitizer_fiber_create();
     }
   }
   goroutine->id = g_scheduler.next_goroutine_id.fetch_add(1, std::memory_order_relaxed);
   return goroutine;
+}
+
+void goroutine_destroy(Goroutine* goroutine) {
+  stack_release(goroutine->stack);
+  sanitizer_fiber_destroy(goroutine->sanitizer_fiber);
+  delete goroutine;
 }
 
 void goroutine_recycle(Goroutine* goroutine) {
@@ -546,8 +578,7 @@ void goroutine_recycle(Goroutine* goroutine) {
       return;
     }
   }
-  stack_release(goroutine->stack);
-  delete goroutine;
+  goroutine_destroy(goroutine);
 }
 
 int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,

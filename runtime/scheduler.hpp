@@ -69,6 +69,7 @@ struct Machine {
   Goroutine* current = nullptr;              // the goroutine this machine runs (also while in native)
   Goroutine* locked_goroutine = nullptr;     // attached machines: their goroutine
   void* scheduler_stack_pointer = nullptr;   // the scheduler context while a goroutine runs
+  void* scheduler_fiber = nullptr;           // its sanitizer fiber (context_switch.hpp)
   GoroutineStack scheduler_stack;            // attached machines only
   bool spinning = false;                     // looking for work (counted in spinning_machines)
   Machine* next_idle = nullptr;
@@ -146,6 +147,9 @@ void hand_processor_to(Machine* machine, Processor* processor, bool spinning);
 // Starts an OS thread for a new worker machine that begins with processor (spinning: counted in
 // spinning_machines). nullptr when no thread could be made (the caller keeps the P).
 Machine* start_worker_machine(Processor* processor, bool spinning);
+// Adds a machine to the list usgc_shutdown joins; false (not added) once shutdown began.
+bool register_machine(Machine* machine);
+void unregister_machine(Machine* machine);
 // The scheduler loop of a worker machine (runs until shutdown).
 void worker_loop(Machine* machine);
 
@@ -157,6 +161,7 @@ int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
 // Goroutine records.
 Goroutine* goroutine_allocate(bool with_stack);  // nullptr: ENOMEM
 void goroutine_recycle(Goroutine* goroutine);
+void goroutine_destroy(Goroutine* goroutine);  // stack, sanitizer fiber and record
 
 // Monitor (runtime/monitor.cpp).
 void monitor_start();

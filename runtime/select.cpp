@@ -49,7 +49,9 @@ struct LockSet {
   uint32_t active;  // entries of lock_order
 };
 
-Channel* channel_of_case(const usgc_select_case* cases, uint32_t index) { return channel_of(cases[index].chan); }
+Channel* channel_of_case(const usgc_select_case* cases, uint32_t index) {
+  return channel_of(cases[index].chan);
+}
 
 void lock_all(const LockSet& set) {
   Channel* previous = nullptr;
@@ -66,12 +68,15 @@ void lock_all(const LockSet& set) {
 void unlock_all(const usgc_select_case* cases, const uint32_t* lock_order, uint32_t active) {
   for (uint32_t k = active; k-- > 0;) {
     Channel* channel = channel_of_case(cases, lock_order[k]);
-    if (k > 0 && channel == channel_of_case(cases, lock_order[k - 1])) continue;  // unlocked at k - 1
+    if (k > 0 && channel == channel_of_case(cases, lock_order[k - 1]))
+      continue;  // unlocked at k - 1
     channel->lock.unlock();
   }
 }
 
-void unlock_all(const LockSet& set) { unlock_all(set.cases, set.lock_order, set.active); }
+void unlock_all(const LockSet& set) {
+  unlock_all(set.cases, set.lock_order, set.active);
+}
 
 bool select_commit(Goroutine* /*goroutine*/, void* argument) {
   const LockSet* set = static_cast<const LockSet*>(argument);
@@ -79,7 +84,9 @@ bool select_commit(Goroutine* /*goroutine*/, void* argument) {
   return true;
 }
 
-bool park_forever_commit(Goroutine* /*goroutine*/, void* /*argument*/) { return true; }
+bool park_forever_commit(Goroutine* /*goroutine*/, void* /*argument*/) {
+  return true;
+}
 
 // Uniform in [0, bound) (Lemire's multiply-shift; bias < bound / 2^32).
 uint32_t random_below(uint32_t bound) {
@@ -95,7 +102,9 @@ void sift_down(const usgc_select_case* cases, uint32_t* order, uint32_t root, ui
   for (;;) {
     uint32_t child = 2 * root + 1;
     if (child >= n) return;
-    if (child + 1 < n && channel_address(cases, order[child + 1]) > channel_address(cases, order[child])) ++child;
+    if (child + 1 < n &&
+        channel_address(cases, order[child + 1]) > channel_address(cases, order[child]))
+      ++child;
     if (channel_address(cases, order[child]) <= channel_address(cases, order[root])) return;
     const uint32_t swap = order[root];
     order[root] = order[child];
@@ -135,13 +144,15 @@ struct SelectStorage {
   uint32_t* lock_order;
 };
 
-constexpr size_t storage_bytes(size_t count) { return count * (sizeof(ChannelWaiter) + 2 * sizeof(uint32_t)); }
+constexpr size_t storage_bytes(size_t count) {
+  return count * (sizeof(ChannelWaiter) + 2 * sizeof(uint32_t));
+}
 
 SelectStorage carve_storage(void* block, size_t count) {
   auto* bytes = static_cast<uint8_t*>(block);
   auto* poll_order = reinterpret_cast<uint32_t*>(bytes + count * sizeof(ChannelWaiter));
-  return SelectStorage{reinterpret_cast<ChannelWaiter*>(bytes), static_cast<uint32_t>(count), poll_order,
-                       poll_order + count};
+  return SelectStorage{reinterpret_cast<ChannelWaiter*>(bytes), static_cast<uint32_t>(count),
+                       poll_order, poll_order + count};
 }
 
 // Pass 1 on case `index` with the lock set held. Returns true (and *result) when the case
@@ -191,8 +202,8 @@ bool try_case(usgc_select_case* cases, uint32_t index, const LockSet& set, int* 
 }
 
 // Passes 2 and 3. Called with the lock set held; returns with it released.
-[[gnu::noinline]] int block_on_cases(usgc_select_case* cases, const SelectStorage& storage, const LockSet& set,
-                                     Goroutine* self, size_t* chosen) {
+[[gnu::noinline]] int block_on_cases(usgc_select_case* cases, const SelectStorage& storage,
+                                     const LockSet& set, Goroutine* self, size_t* chosen) {
   USGC_ASSERT(self->select_done.load(std::memory_order_relaxed) == 0,
               "select claim: select_done is reset before the goroutine waits again");
   self->wait_result = nullptr;
@@ -219,8 +230,10 @@ bool try_case(usgc_select_case* cases, uint32_t index, const LockSet& set, int* 
   self->select_done.store(0, std::memory_order_relaxed);
   auto* winner = static_cast<ChannelWaiter*>(self->wait_result);
   self->wait_result = nullptr;
-  USGC_CHECK(winner >= storage.waiters && winner < storage.waiters + storage.count && winner->goroutine == self,
-             "usgc_select: goroutine %lu resumed without a completed case", static_cast<unsigned long>(self->id));
+  USGC_CHECK(winner >= storage.waiters && winner < storage.waiters + storage.count &&
+                 winner->goroutine == self,
+             "usgc_select: goroutine %lu resumed without a completed case",
+             static_cast<unsigned long>(self->id));
   for (uint32_t k = 0; k < set.active; ++k) {
     const uint32_t index = storage.lock_order[k];
     ChannelWaiter* waiter = &storage.waiters[index];
@@ -297,8 +310,8 @@ int usgc_select(usgc_select_case* cases, size_t count, bool block, size_t* chose
   }
   void* block_storage = usgc_malloc(storage_bytes(count));
   if (block_storage == nullptr) return ENOMEM;
-  const int result =
-      select_with_storage(cases, static_cast<uint32_t>(count), block, chosen, carve_storage(block_storage, count));
+  const int result = select_with_storage(cases, static_cast<uint32_t>(count), block, chosen,
+                                         carve_storage(block_storage, count));
   usgc_free(block_storage);
   return result;
 }

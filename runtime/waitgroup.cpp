@@ -47,14 +47,18 @@ struct WaitGroupState {
   uint32_t thread_waiters;
   uint32_t unused;
 };
-static_assert(sizeof(WaitGroupState) <= sizeof(usgc_waitgroup) && alignof(WaitGroupState) <= alignof(usgc_waitgroup),
+static_assert(sizeof(WaitGroupState) <= sizeof(usgc_waitgroup) &&
+                  alignof(WaitGroupState) <= alignof(usgc_waitgroup),
               "the wait group state fits the four opaque words of usgc_waitgroup");
-static_assert(std::is_standard_layout_v<WaitGroupState> && std::is_trivially_destructible_v<WaitGroupState>,
-              "a wait group is plain memory: zero-initialized storage is an empty group, nothing to destroy");
+static_assert(
+    std::is_standard_layout_v<WaitGroupState> && std::is_trivially_destructible_v<WaitGroupState>,
+    "a wait group is plain memory: zero-initialized storage is an empty group, nothing to destroy");
 
 // The opaque words are only ever accessed as this state (never as uint64_t), so the two types
 // never alias within one access path.
-WaitGroupState* state_of(usgc_waitgroup* group) { return reinterpret_cast<WaitGroupState*>(group); }
+WaitGroupState* state_of(usgc_waitgroup* group) {
+  return reinterpret_cast<WaitGroupState*>(group);
+}
 
 bool unlock_wait_group_commit(Goroutine* /*goroutine*/, void* argument) {
   static_cast<WaitGroupState*>(argument)->lock.unlock();
@@ -106,7 +110,8 @@ int wait_group_wait(WaitGroupState* state) {
     park(unlock_wait_group_commit, state, WaitReason::kWaitGroup);
     return 0;  // readied only by the add that reached zero
   }
-  const uint32_t generation = state->thread_generation.load(std::memory_order_relaxed);  // under the lock
+  const uint32_t generation =
+      state->thread_generation.load(std::memory_order_relaxed);  // under the lock
   ++state->thread_waiters;
   state->lock.unlock();
   // Acquire: pairs with the waker's release increment.
@@ -127,7 +132,9 @@ int usgc_waitgroup_add(usgc_waitgroup* group, int64_t delta) {
   return usgc::runtime::wait_group_add(usgc::runtime::state_of(group), delta);
 }
 
-int usgc_waitgroup_done(usgc_waitgroup* group) { return usgc_waitgroup_add(group, -1); }
+int usgc_waitgroup_done(usgc_waitgroup* group) {
+  return usgc_waitgroup_add(group, -1);
+}
 
 int usgc_waitgroup_wait(usgc_waitgroup* group) {
   if (group == nullptr) return EINVAL;
