@@ -77,7 +77,7 @@ class SpinLock {
   }
 
   std::atomic<bool> held_{false};
-  LockRank rank_;
+  [[maybe_unused]] LockRank rank_;  // read only by the debug rank checks
 };
 
 // fork() child: the locks were reset; the forking thread holds none of them any more.

@@ -1,9 +1,10 @@
 // safepoint/fault_handler.cpp — usgc's SIGSEGV/SIGBUS handler; see fault_handler.hpp for what it
 // does with each kind of fault, and trampoline_x86_64.S for the other half of a poll fault.
 //
-// The poll fault, step by step (a poll is `testb $0, (%reg)` on slot->poll_page; the whole poll
-// sequence of usgc_safepoint_poll is 3 instructions, 15 bytes: mov %fs:slot@tpoff,%rax (9 bytes),
-// mov (%rax),%rax (3), testb $0,(%rax) (3)):
+// The poll fault, step by step (a poll is `testb $0, (%reg)` on usgc_current_poll.poll_page; gcc 12
+// -O2 compiles usgc_safepoint_poll to 3 instructions, 14 bytes, alike with -fPIC, -fPIE and
+// -fno-pic: mov usgc_current_poll@gottpoff(%rip),%rax (7 bytes), mov %fs:(%rax),%rax (4),
+// testb $0,(%rax) (3, the only one that can fault)):
 //   1. The kernel delivers SIGSEGV with si_addr in a poll page (poll_page.hpp) and si_code > 0
 //      (a real fault, not kill(2)).
 //   2. hooks.thread_runs_goroutine() says the thread is a goroutine, and the bytes at the
@@ -276,6 +277,12 @@ kernel::Status install_fault_handler(const FaultHandlerHooks& hooks) {
     const int signal_number = kHandledSignals[slot];
     kernel::Result<kernel::SignalAction> current = kernel::current_signal_action(signal_number);
     kernel::Status status = current.status();
+    if (status.ok() && kernel::signal_action_runs(current.value(), fault_signal_handler)) {
+      // Ours already, put back by a program that had saved it after uninstall: keep the previous
+      // action we had, or non-poll faults would chain to ourselves for ever.
+      g_ours[slot] = true;
+      continue;
+    }
     if (status.ok()) {
       // The previous action must be in place before our handler can run and chain to it.
       g_previous_actions[slot] = current.value();

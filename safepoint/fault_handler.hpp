@@ -25,6 +25,11 @@
 // it got back) keeps safepoints working, since the context rewrite is done on the context it
 // passes.
 //
+// Stack room: a poll fault needs, below the goroutine's red zone, 136 bytes plus up to 63 of
+// alignment plus trampoline_register_save_bytes() (2432 with AVX-512), plus what poll_slow_path
+// uses; a thread without an alternate signal stack also needs room for the kernel's signal
+// frame there (about 3.5 KiB with AVX-512). Goroutine stacks must keep that much above their guard.
+//
 // Execution context: signal handler, on the thread's alternate signal stack (SA_ONSTACK) when
 // it has one (every usgc worker thread has). The hooks are called in signal context except
 // poll_slow_path; they must be async-signal-safe.

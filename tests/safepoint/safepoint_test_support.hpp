@@ -80,7 +80,7 @@ inline void no_core_dumps() {
 }
 
 // The poll of usgc_safepoint_poll, on a page pointer given directly (the tests have no
-// usgc_current_poll_slot).
+// usgc_current_poll, which the runtime owns; these tests run without it).
 inline void poll(const volatile uint8_t* page) { __asm__ volatile("testb $0, (%0)" : : "r"(page) : "cc", "memory"); }
 
 }  // namespace usgc_test
