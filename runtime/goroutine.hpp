@@ -12,6 +12,9 @@
 //      moment a waker may find it on the queue and call ready(g): g's context is already saved,
 //      so ready can never run before the goroutine has finished stopping.
 //   3. if commit returns false the goroutine is resumed at once (nothing parked it after all).
+// The scheduler calls commit with the goroutine already in kParked and without holding any lock
+// of its own, so commit may release several locks one by one (select does) while a waker that
+// got in after the first one already calls ready(g).
 // ready(g) moves a parked goroutine to a run queue; calling it for a goroutine that is not
 // parked is a bug (USGC_CHECK). A goroutine is readied once per park.
 #pragma once

@@ -25,9 +25,10 @@
 #include <thread>
 #include <vector>
 
-#include "usgc/usgc.h"
 #include "tests/support/memory_patterns.hpp"
+#include "tests/support/seeded_random.hpp"
 #include "tests/support/usgc_stats.hpp"
+#include "usgc/usgc.h"
 
 namespace {
 
@@ -39,28 +40,9 @@ constexpr auto kWorkBudget = std::chrono::seconds(2);
 constexpr size_t kMaxStressSize = 64 * 1024;
 constexpr size_t kMaxInboxObjects = 4096;  // bounds memory if a receiver is starved
 
-uint64_t test_seed() {
-  if (const char* text = getenv("USGC_TEST_SEED"); text != nullptr && *text != '\0')
-    return strtoull(text, nullptr, 0);
-  return static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-}
-
-std::string seed_note(uint64_t seed) {
-  return "seed=" + std::to_string(seed) + " (repeat with USGC_TEST_SEED=" + std::to_string(seed) + ")";
-}
-
-struct Random {
-  uint64_t state;
-  explicit Random(uint64_t seed) : state(seed) {}
-  uint64_t next() {  // splitmix64
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  size_t below(size_t bound) { return static_cast<size_t>(next() % bound); }
-  size_t between(size_t low, size_t high) { return low + below(high - low + 1); }
-};
+using usgc::testing::Random;
+using usgc::testing::seed_note;
+using usgc::testing::test_seed;
 
 // Weighted towards small sizes, as real programs allocate: 1..64 KiB.
 size_t random_size(Random& random) {

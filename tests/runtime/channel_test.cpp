@@ -2,8 +2,8 @@
 // unbuffered send/receive, close, the non-blocking forms, zero-sized elements, and wake-ups
 // between many goroutines.
 //
-// Each test that needs goroutines starts the runtime (usgc_init), runs its body as the main
-// goroutine (usgc_run_main) and shuts the runtime down again; goroutines are joined with wait
+// Tests that need goroutines use the runtime fixture (tests/support/runtime_fixture.hpp: a fresh
+// runtime per test) and run their body as the main goroutine; goroutines are joined with wait
 // groups or channels. Tests that only use operations which never block run on the test thread
 // with no runtime at all (they must work from any thread).
 //
@@ -27,92 +27,28 @@
 #include <vector>
 
 #include "runtime/channel.hpp"
+#include "tests/runtime/channel_test_support.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "usgc/runtime.h"
 
 namespace {
 
-// ---- harness (tests/support/runtime_fixture.hpp starts and stops the runtime) ----
+using usgc::testing::queued;
+using usgc::testing::Random;
+using usgc::testing::wait_until_queued;
+using usgc::testing::seed_note;
+using usgc::testing::test_seed;
 
-uint64_t test_seed() {
-  if (const char* text = getenv("USGC_TEST_SEED"); text != nullptr && *text != '\0') return strtoull(text, nullptr, 0);
-  return static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-}
+// ---- harness (tests/support/runtime_fixture.hpp: runtime per test, watchdog, seeds) ----
 
-std::string seed_note(uint64_t seed) {
-  return "seed=" + std::to_string(seed) + " (repeat with USGC_TEST_SEED=" + std::to_string(seed) + ")";
-}
 
-struct Random {
-  uint64_t state;
-  explicit Random(uint64_t seed) : state(seed) {}
-  uint64_t next() {  // splitmix64
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t bound) { return next() % bound; }
-};
 
-// Aborts the test binary (naming the test) if it is still running after `limit`: a lost
-// wake-up must fail loudly, never hang the suite.
-class Watchdog {
- public:
-  explicit Watchdog(std::string what, std::chrono::seconds limit = std::chrono::seconds(60))
-      : what_(std::move(what)), thread_([this, limit] {
-          std::unique_lock<std::mutex> lock(mutex_);
-          if (!done_condition_.wait_for(lock, limit, [this] { return done_; })) {
-            fprintf(stderr, "watchdog: %s still running after %lld s (lost wake-up or deadlock?)\n", what_.c_str(),
-                    static_cast<long long>(limit.count()));
-            abort();
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    done_condition_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::string what_;
-  std::mutex mutex_;
-  std::condition_variable done_condition_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
-std::string current_test_name() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
-}
-
-// Waiters queued on a channel right now (white-box: the tests wait until a goroutine is really
-// blocked before they act, so the wake-up path is what they exercise).
-size_t queued(usgc_chan* chan, bool senders) {
-  auto* channel = usgc::runtime::channel_of(chan);
-  channel->lock.lock();
-  size_t n = 0;
-  for (auto* w = senders ? channel->senders.first : channel->receivers.first; w != nullptr; w = w->next) ++n;
-  channel->lock.unlock();
-  return n;
-}
-
-void wait_until_queued(usgc_chan* chan, bool senders, size_t n) {
-  while (queued(chan, senders) < n) usgc_sleep_ns(100000);
-}
 
 using usgc::testing::go;
 using usgc::testing::run_main;
 
 // Goroutine tests: a fresh runtime (2 Ps) per test, under a watchdog.
-class ChannelGoroutineTest : public usgc::testing::RuntimeTest {
- protected:
-  Watchdog watchdog_{current_test_name()};
-};
+class ChannelGoroutineTest : public usgc::testing::RuntimeTest {};
 
 // Stress tests: more Ps than cores, so goroutines are preempted by the OS inside channel code.
 class ChannelStressTest : public ChannelGoroutineTest {
@@ -159,7 +95,8 @@ TEST(ChannelTest, NullArgumentsAreEinval) {
   EXPECT_EQ(usgc_chan_close(nullptr), EINVAL);
   EXPECT_EQ(usgc_chan_destroy(nullptr), EINVAL);
   usgc_chan* chan = usgc_chan_make(sizeof(int), 1);
-  EXPECT_EQ(usgc_chan_try_send(chan, nullptr), EINVAL);  // a value is required when elements have bytes
+  EXPECT_EQ(usgc_chan_try_send(chan, nullptr),
+            EINVAL);  // a value is required when elements have bytes
   EXPECT_EQ(usgc_chan_destroy(chan), 0);
 }
 
@@ -484,139 +421,146 @@ TEST_F(ChannelGoroutineTest, ZeroSizedElementsSignalBetweenGoroutines) {
 // Producers send (producer << 32 | sequence); every consumer must see each producer's values in
 // increasing order (FIFO), and together the consumers must see every value exactly once.
 TEST_F(ChannelStressTest, ManyProducersAndConsumersAccountForEveryValue) {
-  run_main(
-      [] {
-        constexpr uint64_t kProducers = 8;
-        constexpr uint64_t kConsumers = 8;
-        constexpr uint64_t kPerProducer = 5000;
-        for (size_t capacity : {0, 1, 64}) {
-          usgc_chan* chan = usgc_chan_make(sizeof(uint64_t), capacity);
-          usgc_waitgroup producers = USGC_WAITGROUP_INIT;
-          usgc_waitgroup consumers = USGC_WAITGROUP_INIT;
-          std::atomic<uint64_t> received_sum{0};
-          std::atomic<uint64_t> received_count{0};
-          std::atomic<uint64_t> order_violations{0};
-          std::atomic<uint64_t> per_producer[kProducers] = {};
-          usgc_waitgroup_add(&producers, kProducers);
-          usgc_waitgroup_add(&consumers, kConsumers);
-          for (uint64_t p = 0; p < kProducers; ++p) {
-            go([&, p] {
-              for (uint64_t s = 0; s < kPerProducer; ++s) {
-                const uint64_t value = p << 32 | s;
-                EXPECT_EQ(usgc_chan_send(chan, &value), 0);
-              }
-              usgc_waitgroup_done(&producers);
-            });
+  run_main([] {
+    constexpr uint64_t kProducers = 8;
+    constexpr uint64_t kConsumers = 8;
+    constexpr uint64_t kPerProducer = 5000;
+    for (size_t capacity : {0, 1, 64}) {
+      usgc_chan* chan = usgc_chan_make(sizeof(uint64_t), capacity);
+      usgc_waitgroup producers = USGC_WAITGROUP_INIT;
+      usgc_waitgroup consumers = USGC_WAITGROUP_INIT;
+      std::atomic<uint64_t> received_sum{0};
+      std::atomic<uint64_t> received_count{0};
+      std::atomic<uint64_t> order_violations{0};
+      std::atomic<uint64_t> per_producer[kProducers] = {};
+      usgc_waitgroup_add(&producers, kProducers);
+      usgc_waitgroup_add(&consumers, kConsumers);
+      for (uint64_t p = 0; p < kProducers; ++p) {
+        go([&, p] {
+          for (uint64_t s = 0; s < kPerProducer; ++s) {
+            const uint64_t value = p << 32 | s;
+            EXPECT_EQ(usgc_chan_send(chan, &value), 0);
           }
-          for (uint64_t c = 0; c < kConsumers; ++c) {
-            go([&] {
-              int64_t last_seen[kProducers];
-              for (auto& l : last_seen) l = -1;
-              uint64_t sum = 0, count = 0;
-              for (;;) {
-                uint64_t value = 0;
-                bool ok = false;
-                EXPECT_EQ(usgc_chan_recv(chan, &value, &ok), 0);
-                if (!ok) break;
-                const uint64_t p = value >> 32;
-                const int64_t s = static_cast<int64_t>(value & 0xffffffffu);
-                if (p >= kProducers || s <= last_seen[p]) {
-                  order_violations.fetch_add(1);
-                } else {
-                  last_seen[p] = s;
-                  per_producer[p].fetch_add(1);
-                }
-                sum += value;
-                ++count;
-              }
-              received_sum.fetch_add(sum);
-              received_count.fetch_add(count);
-              usgc_waitgroup_done(&consumers);
-            });
+          usgc_waitgroup_done(&producers);
+        });
+      }
+      for (uint64_t c = 0; c < kConsumers; ++c) {
+        go([&] {
+          int64_t last_seen[kProducers];
+          for (auto& l : last_seen) l = -1;
+          uint64_t sum = 0, count = 0;
+          for (;;) {
+            uint64_t value = 0;
+            bool ok = false;
+            EXPECT_EQ(usgc_chan_recv(chan, &value, &ok), 0);
+            if (!ok) break;
+            const uint64_t p = value >> 32;
+            const int64_t s = static_cast<int64_t>(value & 0xffffffffu);
+            if (p >= kProducers || s <= last_seen[p]) {
+              order_violations.fetch_add(1);
+            } else {
+              last_seen[p] = s;
+              per_producer[p].fetch_add(1);
+            }
+            sum += value;
+            ++count;
           }
-          usgc_waitgroup_wait(&producers);
-          ASSERT_EQ(usgc_chan_close(chan), 0);
-          usgc_waitgroup_wait(&consumers);
-          uint64_t expected_sum = 0;
-          for (uint64_t p = 0; p < kProducers; ++p)
-            expected_sum += kPerProducer * (p << 32) + kPerProducer * (kPerProducer - 1) / 2;
-          EXPECT_EQ(order_violations.load(), 0u) << "capacity " << capacity;
-          EXPECT_EQ(received_count.load(), kProducers * kPerProducer) << "capacity " << capacity;
-          EXPECT_EQ(received_sum.load(), expected_sum) << "capacity " << capacity;
-          for (uint64_t p = 0; p < kProducers; ++p) EXPECT_EQ(per_producer[p].load(), kPerProducer);
-          EXPECT_EQ(usgc_chan_destroy(chan), 0);
-        }
-      });
+          received_sum.fetch_add(sum);
+          received_count.fetch_add(count);
+          usgc_waitgroup_done(&consumers);
+        });
+      }
+      usgc_waitgroup_wait(&producers);
+      ASSERT_EQ(usgc_chan_close(chan), 0);
+      usgc_waitgroup_wait(&consumers);
+      uint64_t expected_sum = 0;
+      for (uint64_t p = 0; p < kProducers; ++p)
+        expected_sum += kPerProducer * (p << 32) + kPerProducer * (kPerProducer - 1) / 2;
+      EXPECT_EQ(order_violations.load(), 0u) << "capacity " << capacity;
+      EXPECT_EQ(received_count.load(), kProducers * kPerProducer) << "capacity " << capacity;
+      EXPECT_EQ(received_sum.load(), expected_sum) << "capacity " << capacity;
+      for (uint64_t p = 0; p < kProducers; ++p) EXPECT_EQ(per_producer[p].load(), kPerProducer);
+      EXPECT_EQ(usgc_chan_destroy(chan), 0);
+    }
+  });
 }
+
+// ThreadSanitizer keeps megabytes of state per fiber (goroutine): 10 000 of them exhaust its
+// memory, so its builds run the two 10 000-goroutine tests with 1 000.
+#if defined(__SANITIZE_THREAD__)
+constexpr uint64_t kManyGoroutines = 1000;
+#else
+constexpr uint64_t kManyGoroutines = 10000;
+#endif
 
 // A token passes through a chain of 10 000 goroutines, each adding one; then closing the head
 // closes the chain link by link.
 TEST_F(ChannelGoroutineTest, TokensPassThroughAChainOfTenThousandGoroutines) {
-  run_main(
-      [] {
-        constexpr size_t kLinks = 10000;
-        constexpr uint64_t kTokens = 5;
-        usgc_chan** chans = new usgc_chan*[kLinks + 1];
-        for (size_t i = 0; i <= kLinks; ++i) ASSERT_NE(chans[i] = usgc_chan_make(sizeof(uint64_t), 0), nullptr);
-        for (size_t i = 0; i < kLinks; ++i) {
-          go([in = chans[i], out = chans[i + 1]] {
-            for (;;) {
-              uint64_t token = 0;
-              bool ok = false;
-              EXPECT_EQ(usgc_chan_recv(in, &token, &ok), 0);
-              if (!ok) break;
-              ++token;
-              EXPECT_EQ(usgc_chan_send(out, &token), 0);
-            }
-            EXPECT_EQ(usgc_chan_close(out), 0);
-          });
-        }
-        go([&] {  // tokens in flight together: the chain is a pipeline
-          for (uint64_t t = 0; t < kTokens; ++t) {
-            const uint64_t token = t * 1000000;
-            EXPECT_EQ(usgc_chan_send(chans[0], &token), 0);
-          }
-          EXPECT_EQ(usgc_chan_close(chans[0]), 0);
-        });
-        for (uint64_t t = 0; t < kTokens; ++t) {
+  run_main([] {
+    constexpr size_t kLinks = kManyGoroutines;
+    constexpr uint64_t kTokens = 5;
+    usgc_chan** chans = new usgc_chan*[kLinks + 1];
+    for (size_t i = 0; i <= kLinks; ++i)
+      ASSERT_NE(chans[i] = usgc_chan_make(sizeof(uint64_t), 0), nullptr);
+    for (size_t i = 0; i < kLinks; ++i) {
+      go([in = chans[i], out = chans[i + 1]] {
+        for (;;) {
           uint64_t token = 0;
           bool ok = false;
-          ASSERT_EQ(usgc_chan_recv(chans[kLinks], &token, &ok), 0);
-          ASSERT_TRUE(ok);
-          EXPECT_EQ(token, t * 1000000 + kLinks);
+          EXPECT_EQ(usgc_chan_recv(in, &token, &ok), 0);
+          if (!ok) break;
+          ++token;
+          EXPECT_EQ(usgc_chan_send(out, &token), 0);
         }
-        bool ok = true;
-        ASSERT_EQ(usgc_chan_recv(chans[kLinks], nullptr, &ok), 0);
-        EXPECT_FALSE(ok) << "the close propagated down the chain";
-        // Every link has closed its output, but may still be returning: wait for them.
-        while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
-        for (size_t i = 0; i <= kLinks; ++i) EXPECT_EQ(usgc_chan_destroy(chans[i]), 0);
-        delete[] chans;
+        EXPECT_EQ(usgc_chan_close(out), 0);
       });
+    }
+    go([&] {  // tokens in flight together: the chain is a pipeline
+      for (uint64_t t = 0; t < kTokens; ++t) {
+        const uint64_t token = t * 1000000;
+        EXPECT_EQ(usgc_chan_send(chans[0], &token), 0);
+      }
+      EXPECT_EQ(usgc_chan_close(chans[0]), 0);
+    });
+    for (uint64_t t = 0; t < kTokens; ++t) {
+      uint64_t token = 0;
+      bool ok = false;
+      ASSERT_EQ(usgc_chan_recv(chans[kLinks], &token, &ok), 0);
+      ASSERT_TRUE(ok);
+      EXPECT_EQ(token, t * 1000000 + kLinks);
+    }
+    bool ok = true;
+    ASSERT_EQ(usgc_chan_recv(chans[kLinks], nullptr, &ok), 0);
+    EXPECT_FALSE(ok) << "the close propagated down the chain";
+    // Every link has closed its output, but may still be returning: wait for them.
+    while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
+    for (size_t i = 0; i <= kLinks; ++i) EXPECT_EQ(usgc_chan_destroy(chans[i]), 0);
+    delete[] chans;
+  });
 }
 
 TEST_F(ChannelGoroutineTest, TenThousandSendersIntoOneChannel) {
-  run_main(
-      [] {
-        constexpr uint64_t kSenders = 10000;
-        usgc_chan* chan = usgc_chan_make(sizeof(uint64_t), 0);
-        for (uint64_t i = 0; i < kSenders; ++i) {
-          go([chan, i] { EXPECT_EQ(usgc_chan_send(chan, &i), 0); });
-        }
-        std::vector<bool> seen(kSenders, false);
-        uint64_t duplicates = 0;
-        for (uint64_t n = 0; n < kSenders; ++n) {
-          uint64_t value = 0;
-          ASSERT_EQ(usgc_chan_recv(chan, &value, nullptr), 0);
-          ASSERT_LT(value, kSenders);
-          if (seen[value]) ++duplicates;
-          seen[value] = true;
-        }
-        EXPECT_EQ(duplicates, 0u);
-        EXPECT_EQ(usgc_chan_try_recv(chan, nullptr, nullptr), EAGAIN) << "no value beyond the 10 000 sent";
-        while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
-        EXPECT_EQ(usgc_chan_destroy(chan), 0);
-      });
+  run_main([] {
+    constexpr uint64_t kSenders = kManyGoroutines;
+    usgc_chan* chan = usgc_chan_make(sizeof(uint64_t), 0);
+    for (uint64_t i = 0; i < kSenders; ++i) {
+      go([chan, i] { EXPECT_EQ(usgc_chan_send(chan, &i), 0); });
+    }
+    std::vector<bool> seen(kSenders, false);
+    uint64_t duplicates = 0;
+    for (uint64_t n = 0; n < kSenders; ++n) {
+      uint64_t value = 0;
+      ASSERT_EQ(usgc_chan_recv(chan, &value, nullptr), 0);
+      ASSERT_LT(value, kSenders);
+      if (seen[value]) ++duplicates;
+      seen[value] = true;
+    }
+    EXPECT_EQ(duplicates, 0u);
+    EXPECT_EQ(usgc_chan_try_recv(chan, nullptr, nullptr), EAGAIN)
+        << "no value beyond the " << kSenders << " sent";
+    while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
+    EXPECT_EQ(usgc_chan_destroy(chan), 0);
+  });
 }
 
 // Pairs of goroutines bounce a counter over unbuffered and one-slot channels, mixing blocking and
@@ -624,76 +568,75 @@ TEST_F(ChannelGoroutineTest, TenThousandSendersIntoOneChannel) {
 // (the watchdog reports it); a lost, duplicated or reordered message breaks the counter.
 TEST_F(ChannelStressTest, PingPongLosesNoWakeUpsUnderStress) {
   const uint64_t seed = test_seed();
-  run_main(
-      [seed] {
-        constexpr int kPairs = 16;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
-        std::atomic<uint64_t> bounces{0};
-        std::atomic<uint64_t> errors{0};
-        usgc_waitgroup done = USGC_WAITGROUP_INIT;
-        usgc_waitgroup_add(&done, 2 * kPairs);
-        usgc_chan* chans[kPairs][2];
-        for (int p = 0; p < kPairs; ++p) {
-          const size_t capacity = p % 3 == 2 ? 1 : 0;
-          chans[p][0] = usgc_chan_make(sizeof(uint64_t), capacity);
-          chans[p][1] = usgc_chan_make(sizeof(uint64_t), capacity);
-        }
-        for (int p = 0; p < kPairs; ++p) {
-          for (int side = 0; side < 2; ++side) {
-            go([&, p, side] {
-              Random random(seed * 1000 + static_cast<uint64_t>(p * 2 + side));
-              usgc_chan* out = chans[p][side];
-              usgc_chan* in = chans[p][1 - side];
-              // Side 0 serves 0; each side answers v with v + 1, so it next expects v + 2.
-              uint64_t expected = side == 0 ? 1 : 0;
-              const uint64_t serve = 0;
-              if (side == 0 && usgc_chan_send(out, &serve) != 0) errors.fetch_add(1);
-              for (;;) {
-                uint64_t value = 0;
-                bool ok = false;
-                int result;
-                if (random.below(4) == 0) {
-                  while ((result = usgc_chan_try_recv(in, &value, &ok)) == EAGAIN) usgc_yield();
-                } else {
-                  result = usgc_chan_recv(in, &value, &ok);
-                }
-                if (result != 0) errors.fetch_add(1);
-                if (!ok) break;  // the partner stopped and closed
-                if (value != expected) errors.fetch_add(1);
-                bounces.fetch_add(1, std::memory_order_relaxed);
-                if (std::chrono::steady_clock::now() > deadline) break;
-                const uint64_t reply = value + 1;
-                // try_send only where it cannot meet a spinning try_recv: on a one-slot channel,
-                // which is empty here (strict alternation). On an unbuffered channel a spinning
-                // try_send and a spinning try_recv would never meet.
-                if (usgc_chan_cap(out) != 0 && random.below(2) == 0) {
-                  while ((result = usgc_chan_try_send(out, &reply)) == EAGAIN) usgc_yield();
-                } else {
-                  result = usgc_chan_send(out, &reply);
-                }
-                if (result != 0) errors.fetch_add(1);
-                expected = value + 2;
-              }
-              // Stop: close my output; the partner, waiting for my answer, sees the close, stops
-              // and closes its output, which ends my drain.
-              if (usgc_chan_close(out) != 0) errors.fetch_add(1);
-              for (;;) {
-                bool ok = false;
-                if (usgc_chan_recv(in, nullptr, &ok) != 0 || !ok) break;
-              }
-              usgc_waitgroup_done(&done);
-            });
+  run_main([seed] {
+    constexpr int kPairs = 16;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    std::atomic<uint64_t> bounces{0};
+    std::atomic<uint64_t> errors{0};
+    usgc_waitgroup done = USGC_WAITGROUP_INIT;
+    usgc_waitgroup_add(&done, 2 * kPairs);
+    usgc_chan* chans[kPairs][2];
+    for (int p = 0; p < kPairs; ++p) {
+      const size_t capacity = p % 3 == 2 ? 1 : 0;
+      chans[p][0] = usgc_chan_make(sizeof(uint64_t), capacity);
+      chans[p][1] = usgc_chan_make(sizeof(uint64_t), capacity);
+    }
+    for (int p = 0; p < kPairs; ++p) {
+      for (int side = 0; side < 2; ++side) {
+        go([&, p, side] {
+          Random random(seed * 1000 + static_cast<uint64_t>(p * 2 + side));
+          usgc_chan* out = chans[p][side];
+          usgc_chan* in = chans[p][1 - side];
+          // Side 0 serves 0; each side answers v with v + 1, so it next expects v + 2.
+          uint64_t expected = side == 0 ? 1 : 0;
+          const uint64_t serve = 0;
+          if (side == 0 && usgc_chan_send(out, &serve) != 0) errors.fetch_add(1);
+          for (;;) {
+            uint64_t value = 0;
+            bool ok = false;
+            int result;
+            if (random.below(4) == 0) {
+              while ((result = usgc_chan_try_recv(in, &value, &ok)) == EAGAIN) usgc_yield();
+            } else {
+              result = usgc_chan_recv(in, &value, &ok);
+            }
+            if (result != 0) errors.fetch_add(1);
+            if (!ok) break;  // the partner stopped and closed
+            if (value != expected) errors.fetch_add(1);
+            bounces.fetch_add(1, std::memory_order_relaxed);
+            if (std::chrono::steady_clock::now() > deadline) break;
+            const uint64_t reply = value + 1;
+            // try_send only where it cannot meet a spinning try_recv: on a one-slot channel,
+            // which is empty here (strict alternation). On an unbuffered channel a spinning
+            // try_send and a spinning try_recv would never meet.
+            if (usgc_chan_cap(out) != 0 && random.below(2) == 0) {
+              while ((result = usgc_chan_try_send(out, &reply)) == EAGAIN) usgc_yield();
+            } else {
+              result = usgc_chan_send(out, &reply);
+            }
+            if (result != 0) errors.fetch_add(1);
+            expected = value + 2;
           }
-        }
-        usgc_waitgroup_wait(&done);
-        while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
-        for (auto& pair : chans)
-          for (usgc_chan* chan : pair) EXPECT_EQ(usgc_chan_destroy(chan), 0) << seed_note(seed);
-        EXPECT_EQ(errors.load(), 0u) << seed_note(seed);
-        EXPECT_GT(bounces.load(), 0u) << seed_note(seed);
-        printf("[          ] %llu bounces, %s\n", static_cast<unsigned long long>(bounces.load()),
-               seed_note(seed).c_str());
-      });
+          // Stop: close my output; the partner, waiting for my answer, sees the close, stops
+          // and closes its output, which ends my drain.
+          if (usgc_chan_close(out) != 0) errors.fetch_add(1);
+          for (;;) {
+            bool ok = false;
+            if (usgc_chan_recv(in, nullptr, &ok) != 0 || !ok) break;
+          }
+          usgc_waitgroup_done(&done);
+        });
+      }
+    }
+    usgc_waitgroup_wait(&done);
+    while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
+    for (auto& pair : chans)
+      for (usgc_chan* chan : pair) EXPECT_EQ(usgc_chan_destroy(chan), 0) << seed_note(seed);
+    EXPECT_EQ(errors.load(), 0u) << seed_note(seed);
+    EXPECT_GT(bounces.load(), 0u) << seed_note(seed);
+    printf("[          ] %llu bounces, %s\n", static_cast<unsigned long long>(bounces.load()),
+           seed_note(seed).c_str());
+  });
 }
 
 }  // namespace

@@ -25,96 +25,36 @@
 #include <vector>
 
 #include "runtime/channel.hpp"
-#include "tests/support/runtime_fixture.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/runtime/channel_test_support.hpp"
+#include "tests/support/runtime_fixture.hpp"
 #include "usgc/runtime.h"
 
 namespace {
 
-// ---- harness (tests/support/runtime_fixture.hpp starts and stops the runtime) ----
+using usgc::testing::queued;
+using usgc::testing::Random;
+using usgc::testing::wait_until_queued;
+using usgc::testing::seed_note;
+using usgc::testing::test_seed;
 
-uint64_t test_seed() {
-  if (const char* text = getenv("USGC_TEST_SEED"); text != nullptr && *text != '\0') return strtoull(text, nullptr, 0);
-  return static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+// ---- harness (tests/support/runtime_fixture.hpp: runtime per test, watchdog, seeds) ----
+
+
+
+
+usgc_select_case recv_case(usgc_chan* chan, void* elem) {
+  return usgc_select_case{chan, USGC_SELECT_RECV, elem, false};
 }
-
-std::string seed_note(uint64_t seed) {
-  return "seed=" + std::to_string(seed) + " (repeat with USGC_TEST_SEED=" + std::to_string(seed) + ")";
+usgc_select_case send_case(usgc_chan* chan, void* elem) {
+  return usgc_select_case{chan, USGC_SELECT_SEND, elem, false};
 }
-
-struct Random {
-  uint64_t state;
-  explicit Random(uint64_t seed) : state(seed) {}
-  uint64_t next() {  // splitmix64
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t bound) { return next() % bound; }
-};
-
-// Aborts the test binary (naming the test) if it is still running after `limit`: a lost
-// wake-up must fail loudly, never hang the suite.
-class Watchdog {
- public:
-  explicit Watchdog(std::string what, std::chrono::seconds limit = std::chrono::seconds(60))
-      : what_(std::move(what)), thread_([this, limit] {
-          std::unique_lock<std::mutex> lock(mutex_);
-          if (!done_condition_.wait_for(lock, limit, [this] { return done_; })) {
-            fprintf(stderr, "watchdog: %s still running after %lld s (lost wake-up or deadlock?)\n", what_.c_str(),
-                    static_cast<long long>(limit.count()));
-            abort();
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    done_condition_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::string what_;
-  std::mutex mutex_;
-  std::condition_variable done_condition_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
-std::string current_test_name() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
-}
-
-// Waiters queued on a channel right now (white-box: the tests wait until a goroutine is really
-// blocked before they act, so the wake-up path is what they exercise).
-size_t queued(usgc_chan* chan, bool senders) {
-  auto* channel = usgc::runtime::channel_of(chan);
-  channel->lock.lock();
-  size_t n = 0;
-  for (auto* w = senders ? channel->senders.first : channel->receivers.first; w != nullptr; w = w->next) ++n;
-  channel->lock.unlock();
-  return n;
-}
-
-void wait_until_queued(usgc_chan* chan, bool senders, size_t n) {
-  while (queued(chan, senders) < n) usgc_sleep_ns(100000);
-}
-
-usgc_select_case recv_case(usgc_chan* chan, void* elem) { return usgc_select_case{chan, USGC_SELECT_RECV, elem, false}; }
-usgc_select_case send_case(usgc_chan* chan, void* elem) { return usgc_select_case{chan, USGC_SELECT_SEND, elem, false}; }
 
 using usgc::testing::go;
 using usgc::testing::run_main;
 
 // Goroutine tests: a fresh runtime (2 Ps) per test, under a watchdog.
-class SelectGoroutineTest : public usgc::testing::RuntimeTest {
- protected:
-  Watchdog watchdog_{current_test_name()};
-};
+class SelectGoroutineTest : public usgc::testing::RuntimeTest {};
 
 // Stress tests: more Ps than cores, so goroutines are preempted by the OS inside channel code.
 class SelectStressTest : public SelectGoroutineTest {
@@ -147,7 +87,8 @@ TEST(SelectTest, NonBlockingSelectWithNothingReadyIsEagain) {
   usgc_chan* full = usgc_chan_make(sizeof(int), 1);
   int value = 1;
   ASSERT_EQ(usgc_chan_try_send(full, &value), 0);
-  usgc_select_case cases[3] = {recv_case(empty, &value), send_case(full, &value), recv_case(nullptr, &value)};
+  usgc_select_case cases[3] = {recv_case(empty, &value), send_case(full, &value),
+                               recv_case(nullptr, &value)};
   size_t chosen = 99;
   EXPECT_EQ(usgc_select(cases, 3, /*block=*/false, &chosen), EAGAIN);
   EXPECT_EQ(chosen, 99u);
@@ -220,8 +161,9 @@ TEST(SelectTest, ClosedChannelCases) {
 TEST(SelectTest, NullChannelCasesAreNeverChosen) {
   usgc_chan* ready = usgc_chan_make(0, 0);
   ASSERT_EQ(usgc_chan_close(ready), 0);
-  usgc_select_case cases[5] = {recv_case(nullptr, nullptr), send_case(nullptr, nullptr), recv_case(ready, nullptr),
-                               recv_case(nullptr, nullptr), send_case(nullptr, nullptr)};
+  usgc_select_case cases[5] = {recv_case(nullptr, nullptr), send_case(nullptr, nullptr),
+                               recv_case(ready, nullptr), recv_case(nullptr, nullptr),
+                               send_case(nullptr, nullptr)};
   for (int i = 0; i < 1000; ++i) {
     size_t chosen = 99;
     ASSERT_EQ(usgc_select(cases, 5, false, &chosen), 0);
@@ -308,7 +250,8 @@ TEST_F(SelectGoroutineTest, ChoosesUniformlyAmongReadyCases) {
       const uint64_t bound = fairness_bound(kSelects, ready_cases);
       for (uint64_t r = 0; r < ready_cases; ++r) {
         EXPECT_LE(hits[r] > expected ? hits[r] - expected : expected - hits[r], bound)
-            << "case " << r << " of " << ready_cases << " chosen " << hits[r] << " times in " << kSelects;
+            << "case " << r << " of " << ready_cases << " chosen " << hits[r] << " times in "
+            << kSelects;
         if (ready_cases == 2) {
           EXPECT_GE(hits[r], kSelects * 40 / 100);
           EXPECT_LE(hits[r], kSelects * 60 / 100);
@@ -343,11 +286,13 @@ TEST_F(SelectGoroutineTest, BlockedSelectIsWokenByALaterSend) {
         EXPECT_EQ(values[target], 500u + static_cast<uint64_t>(target));
         usgc_waitgroup_done(&done);
       });
-      for (auto* chan : chans) wait_until_queued(chan, /*senders=*/false, 1);  // waiting on all three
+      for (auto* chan : chans)
+        wait_until_queued(chan, /*senders=*/false, 1);  // waiting on all three
       uint64_t value = 500 + static_cast<uint64_t>(target);
       ASSERT_EQ(usgc_chan_send(chans[target], &value), 0);
       usgc_waitgroup_wait(&done);
-      for (auto* chan : chans) EXPECT_EQ(queued(chan, false), 0u) << "the losing cases' waiters were removed";
+      for (auto* chan : chans)
+        EXPECT_EQ(queued(chan, false), 0u) << "the losing cases' waiters were removed";
     }
     for (auto* chan : chans) EXPECT_EQ(usgc_chan_destroy(chan), 0);
   });
@@ -410,7 +355,8 @@ TEST_F(SelectGoroutineTest, BlockedSelectIsWokenByClose) {
     usgc_waitgroup_add(&done, 2);
     go([&] {  // receive cases: the closed one wins with the zero value and false
       uint64_t values[2] = {7, 7};
-      usgc_select_case cases[2] = {recv_case(chans[0], &values[0]), recv_case(chans[1], &values[1])};
+      usgc_select_case cases[2] = {recv_case(chans[0], &values[0]),
+                                   recv_case(chans[1], &values[1])};
       cases[1].received_ok = true;
       size_t chosen = 99;
       EXPECT_EQ(usgc_select(cases, 2, true, &chosen), 0);
@@ -564,7 +510,8 @@ TEST(SelectTest, SelectWithNoCasesParksForever) {
       usgc_select(cases, 2, true, nullptr);
       returned.fetch_add(1);
     };
-    if (usgc_go(no_cases, nullptr, nullptr) != 0 || usgc_go(null_cases, nullptr, nullptr) != 0) _exit(11);
+    if (usgc_go(no_cases, nullptr, nullptr) != 0 || usgc_go(null_cases, nullptr, nullptr) != 0)
+      _exit(11);
     while (started.load() < 2) usleep(1000);
     usleep(100000);
     if (returned.load() != 0) _exit(12);
@@ -586,167 +533,171 @@ TEST(SelectTest, SelectWithNoCasesParksForever) {
 // case (it becomes NULL). Bounded in time; every value must arrive exactly once.
 TEST_F(SelectStressTest, FanInFanOutLosesNoWakeUpsUnderStress) {
   const uint64_t seed = test_seed();
-  run_main(
-      [seed] {
-        constexpr size_t kChans = 4;
-        constexpr uint64_t kProducers = 6;
-        constexpr uint64_t kConsumers = 6;
-        const size_t capacities[kChans] = {0, 0, 1, 8};
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
-        usgc_chan* chans[kChans];
-        for (size_t i = 0; i < kChans; ++i) chans[i] = usgc_chan_make(sizeof(uint64_t), capacities[i]);
-        usgc_chan* never = usgc_chan_make(sizeof(uint64_t), 0);
-        std::atomic<uint64_t> sent_count{0}, sent_sum{0}, received_count{0}, received_sum{0}, errors{0};
-        std::atomic<uint64_t> sent_by[kProducers] = {}, received_from[kProducers] = {};
-        usgc_waitgroup producers = USGC_WAITGROUP_INIT, consumers = USGC_WAITGROUP_INIT;
-        usgc_waitgroup_add(&producers, kProducers);
-        usgc_waitgroup_add(&consumers, kConsumers);
-        for (uint64_t p = 0; p < kProducers; ++p) {
-          go([&, p] {
-            Random random(seed ^ (0x1000 + p));
-            uint64_t sequence = 0;
-            while (std::chrono::steady_clock::now() < deadline) {
-              const uint64_t value = p << 32 | sequence;
-              const uint64_t mode = random.below(8);
-              if (mode == 0) {  // a plain send
-                if (usgc_chan_send(chans[random.below(kChans)], &value) != 0) errors.fetch_add(1);
-              } else {
-                usgc_select_case cases[kChans + 1];
-                size_t n = 0;
-                const uint64_t subset = 1 + random.below((1u << kChans) - 1);  // non-empty
-                for (size_t i = 0; i < kChans; ++i)
-                  if (subset & (1u << i)) cases[n++] = send_case(chans[i], const_cast<uint64_t*>(&value));
-                uint64_t unused = 0;
-                cases[n++] = recv_case(random.below(2) ? never : nullptr, &unused);
-                size_t chosen = 99;
-                int result = mode == 1 ? usgc_select(cases, n, false, &chosen) : EAGAIN;  // default first
-                if (result == EAGAIN) result = usgc_select(cases, n, true, &chosen);
-                if (result != 0 || chosen >= n - 1) errors.fetch_add(1);
-              }
-              sent_by[p].fetch_add(1, std::memory_order_relaxed);
-              sent_sum.fetch_add(value, std::memory_order_relaxed);
-              sent_count.fetch_add(1, std::memory_order_relaxed);
-              ++sequence;
-            }
-            usgc_waitgroup_done(&producers);
-          });
+  run_main([seed] {
+    constexpr size_t kChans = 4;
+    constexpr uint64_t kProducers = 6;
+    constexpr uint64_t kConsumers = 6;
+    const size_t capacities[kChans] = {0, 0, 1, 8};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+    usgc_chan* chans[kChans];
+    for (size_t i = 0; i < kChans; ++i) chans[i] = usgc_chan_make(sizeof(uint64_t), capacities[i]);
+    usgc_chan* never = usgc_chan_make(sizeof(uint64_t), 0);
+    std::atomic<uint64_t> sent_count{0}, sent_sum{0}, received_count{0}, received_sum{0}, errors{0};
+    std::atomic<uint64_t> sent_by[kProducers] = {}, received_from[kProducers] = {};
+    usgc_waitgroup producers = USGC_WAITGROUP_INIT, consumers = USGC_WAITGROUP_INIT;
+    usgc_waitgroup_add(&producers, kProducers);
+    usgc_waitgroup_add(&consumers, kConsumers);
+    for (uint64_t p = 0; p < kProducers; ++p) {
+      go([&, p] {
+        Random random(seed ^ (0x1000 + p));
+        uint64_t sequence = 0;
+        while (std::chrono::steady_clock::now() < deadline) {
+          const uint64_t value = p << 32 | sequence;
+          const uint64_t mode = random.below(8);
+          if (mode == 0) {  // a plain send
+            if (usgc_chan_send(chans[random.below(kChans)], &value) != 0) errors.fetch_add(1);
+          } else {
+            usgc_select_case cases[kChans + 1];
+            size_t n = 0;
+            const uint64_t subset = 1 + random.below((1u << kChans) - 1);  // non-empty
+            for (size_t i = 0; i < kChans; ++i)
+              if (subset & (1u << i))
+                cases[n++] = send_case(chans[i], const_cast<uint64_t*>(&value));
+            uint64_t unused = 0;
+            cases[n++] = recv_case(random.below(2) ? never : nullptr, &unused);
+            size_t chosen = 99;
+            int result =
+                mode == 1 ? usgc_select(cases, n, false, &chosen) : EAGAIN;  // default first
+            if (result == EAGAIN) result = usgc_select(cases, n, true, &chosen);
+            if (result != 0 || chosen >= n - 1) errors.fetch_add(1);
+          }
+          sent_by[p].fetch_add(1, std::memory_order_relaxed);
+          sent_sum.fetch_add(value, std::memory_order_relaxed);
+          sent_count.fetch_add(1, std::memory_order_relaxed);
+          ++sequence;
         }
-        for (uint64_t c = 0; c < kConsumers; ++c) {
-          go([&] {
-            uint64_t values[kChans] = {};
-            usgc_select_case cases[kChans];
-            for (size_t i = 0; i < kChans; ++i) cases[i] = recv_case(chans[i], &values[i]);
-            size_t open = kChans;
-            while (open > 0) {
-              size_t chosen = 99;
-              if (usgc_select(cases, kChans, true, &chosen) != 0 || chosen >= kChans) {
-                errors.fetch_add(1);
-                break;
-              }
-              if (!cases[chosen].received_ok) {  // closed and drained: drop the case
-                cases[chosen].chan = nullptr;
-                --open;
-                continue;
-              }
-              const uint64_t value = values[chosen];
-              if ((value >> 32) >= kProducers) {
-                errors.fetch_add(1);
-                continue;
-              }
-              received_from[value >> 32].fetch_add(1, std::memory_order_relaxed);
-              received_sum.fetch_add(value, std::memory_order_relaxed);
-              received_count.fetch_add(1, std::memory_order_relaxed);
-            }
-            usgc_waitgroup_done(&consumers);
-          });
-        }
-        usgc_waitgroup_wait(&producers);
-        for (auto* chan : chans) EXPECT_EQ(usgc_chan_close(chan), 0);
-        usgc_waitgroup_wait(&consumers);
-        const std::string note = seed_note(seed);
-        EXPECT_EQ(errors.load(), 0u) << note;
-        EXPECT_EQ(received_count.load(), sent_count.load()) << note;
-        EXPECT_EQ(received_sum.load(), sent_sum.load()) << note;
-        for (uint64_t p = 0; p < kProducers; ++p) EXPECT_EQ(received_from[p].load(), sent_by[p].load()) << note;
-        EXPECT_GT(sent_count.load(), 0u) << note;
-        while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
-        for (auto* chan : chans) EXPECT_EQ(usgc_chan_destroy(chan), 0) << note;
-        EXPECT_EQ(usgc_chan_destroy(never), 0) << note << ": a select left a waiter behind";
-        printf("[          ] %llu messages, %s\n", static_cast<unsigned long long>(sent_count.load()), note.c_str());
+        usgc_waitgroup_done(&producers);
       });
+    }
+    for (uint64_t c = 0; c < kConsumers; ++c) {
+      go([&] {
+        uint64_t values[kChans] = {};
+        usgc_select_case cases[kChans];
+        for (size_t i = 0; i < kChans; ++i) cases[i] = recv_case(chans[i], &values[i]);
+        size_t open = kChans;
+        while (open > 0) {
+          size_t chosen = 99;
+          if (usgc_select(cases, kChans, true, &chosen) != 0 || chosen >= kChans) {
+            errors.fetch_add(1);
+            break;
+          }
+          if (!cases[chosen].received_ok) {  // closed and drained: drop the case
+            cases[chosen].chan = nullptr;
+            --open;
+            continue;
+          }
+          const uint64_t value = values[chosen];
+          if ((value >> 32) >= kProducers) {
+            errors.fetch_add(1);
+            continue;
+          }
+          received_from[value >> 32].fetch_add(1, std::memory_order_relaxed);
+          received_sum.fetch_add(value, std::memory_order_relaxed);
+          received_count.fetch_add(1, std::memory_order_relaxed);
+        }
+        usgc_waitgroup_done(&consumers);
+      });
+    }
+    usgc_waitgroup_wait(&producers);
+    for (auto* chan : chans) EXPECT_EQ(usgc_chan_close(chan), 0);
+    usgc_waitgroup_wait(&consumers);
+    const std::string note = seed_note(seed);
+    EXPECT_EQ(errors.load(), 0u) << note;
+    EXPECT_EQ(received_count.load(), sent_count.load()) << note;
+    EXPECT_EQ(received_sum.load(), sent_sum.load()) << note;
+    for (uint64_t p = 0; p < kProducers; ++p)
+      EXPECT_EQ(received_from[p].load(), sent_by[p].load()) << note;
+    EXPECT_GT(sent_count.load(), 0u) << note;
+    while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
+    for (auto* chan : chans) EXPECT_EQ(usgc_chan_destroy(chan), 0) << note;
+    EXPECT_EQ(usgc_chan_destroy(never), 0) << note << ": a select left a waiter behind";
+    printf("[          ] %llu messages, %s\n", static_cast<unsigned long long>(sent_count.load()),
+           note.c_str());
+  });
 }
 
 // Ping-pong between selects: each side waits on its input and on a quit channel; the side that
 // sees the deadline closes quit, which must wake the other wherever it waits.
 TEST_F(SelectStressTest, PingPongThroughSelectsLosesNoWakeUpsUnderStress) {
   const uint64_t seed = test_seed();
-  run_main(
-      [seed] {
-        constexpr int kPairs = 8;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
-        std::atomic<uint64_t> bounces{0}, errors{0};
-        usgc_waitgroup done = USGC_WAITGROUP_INIT;
-        usgc_waitgroup_add(&done, 2 * kPairs);
-        struct Pair {
-          usgc_chan* to[2];
-          usgc_chan* quit;
-          std::atomic<bool> quit_closed{false};
-        };
-        Pair pairs[kPairs];
-        for (auto& pair : pairs) {
-          pair.to[0] = usgc_chan_make(sizeof(uint64_t), 0);
-          pair.to[1] = usgc_chan_make(sizeof(uint64_t), 0);
-          pair.quit = usgc_chan_make(0, 0);
-        }
-        for (int p = 0; p < kPairs; ++p) {
-          for (int side = 0; side < 2; ++side) {
-            go([&, p, side] {
-              Random random(seed ^ (0x2000 + static_cast<uint64_t>(p * 2 + side)));
-              Pair& pair = pairs[p];
-              uint64_t expected = side == 0 ? 1 : 0;
-              uint64_t out_value = 0;
-              bool must_send = side == 0;
-              for (;;) {
-                uint64_t in_value = 0;
-                usgc_select_case cases[2];
-                cases[0] = must_send ? send_case(pair.to[1 - side], &out_value) : recv_case(pair.to[side], &in_value);
-                cases[1] = recv_case(pair.quit, nullptr);
-                if (random.below(2)) std::swap(cases[0], cases[1]);
-                size_t chosen = 99;
-                if (usgc_select(cases, 2, true, &chosen) != 0) {
-                  errors.fetch_add(1);
-                  break;
-                }
-                if (cases[chosen].chan == pair.quit) break;
-                if (must_send) {
-                  must_send = false;
-                  continue;
-                }
-                if (in_value != expected) errors.fetch_add(1);
-                bounces.fetch_add(1, std::memory_order_relaxed);
-                if (std::chrono::steady_clock::now() > deadline) {
-                  if (!pair.quit_closed.exchange(true) && usgc_chan_close(pair.quit) != 0) errors.fetch_add(1);
-                  break;
-                }
-                out_value = in_value + 1;
-                expected = in_value + 2;
-                must_send = true;
-              }
-              usgc_waitgroup_done(&done);
-            });
+  run_main([seed] {
+    constexpr int kPairs = 8;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
+    std::atomic<uint64_t> bounces{0}, errors{0};
+    usgc_waitgroup done = USGC_WAITGROUP_INIT;
+    usgc_waitgroup_add(&done, 2 * kPairs);
+    struct Pair {
+      usgc_chan* to[2];
+      usgc_chan* quit;
+      std::atomic<bool> quit_closed{false};
+    };
+    Pair pairs[kPairs];
+    for (auto& pair : pairs) {
+      pair.to[0] = usgc_chan_make(sizeof(uint64_t), 0);
+      pair.to[1] = usgc_chan_make(sizeof(uint64_t), 0);
+      pair.quit = usgc_chan_make(0, 0);
+    }
+    for (int p = 0; p < kPairs; ++p) {
+      for (int side = 0; side < 2; ++side) {
+        go([&, p, side] {
+          Random random(seed ^ (0x2000 + static_cast<uint64_t>(p * 2 + side)));
+          Pair& pair = pairs[p];
+          uint64_t expected = side == 0 ? 1 : 0;
+          uint64_t out_value = 0;
+          bool must_send = side == 0;
+          for (;;) {
+            uint64_t in_value = 0;
+            usgc_select_case cases[2];
+            cases[0] = must_send ? send_case(pair.to[1 - side], &out_value)
+                                 : recv_case(pair.to[side], &in_value);
+            cases[1] = recv_case(pair.quit, nullptr);
+            if (random.below(2)) std::swap(cases[0], cases[1]);
+            size_t chosen = 99;
+            if (usgc_select(cases, 2, true, &chosen) != 0) {
+              errors.fetch_add(1);
+              break;
+            }
+            if (cases[chosen].chan == pair.quit) break;
+            if (must_send) {
+              must_send = false;
+              continue;
+            }
+            if (in_value != expected) errors.fetch_add(1);
+            bounces.fetch_add(1, std::memory_order_relaxed);
+            if (std::chrono::steady_clock::now() > deadline) {
+              if (!pair.quit_closed.exchange(true) && usgc_chan_close(pair.quit) != 0)
+                errors.fetch_add(1);
+              break;
+            }
+            out_value = in_value + 1;
+            expected = in_value + 2;
+            must_send = true;
           }
-        }
-        usgc_waitgroup_wait(&done);
-        const std::string note = seed_note(seed);
-        EXPECT_EQ(errors.load(), 0u) << note;
-        EXPECT_GT(bounces.load(), 0u) << note;
-        while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
-        for (auto& pair : pairs) {
-          EXPECT_EQ(usgc_chan_destroy(pair.to[0]), 0) << note;
-          EXPECT_EQ(usgc_chan_destroy(pair.to[1]), 0) << note;
-          EXPECT_EQ(usgc_chan_destroy(pair.quit), 0) << note;
-        }
-      });
+          usgc_waitgroup_done(&done);
+        });
+      }
+    }
+    usgc_waitgroup_wait(&done);
+    const std::string note = seed_note(seed);
+    EXPECT_EQ(errors.load(), 0u) << note;
+    EXPECT_GT(bounces.load(), 0u) << note;
+    while (usgc_goroutine_count() > 1) usgc_sleep_ns(1000000);
+    for (auto& pair : pairs) {
+      EXPECT_EQ(usgc_chan_destroy(pair.to[0]), 0) << note;
+      EXPECT_EQ(usgc_chan_destroy(pair.to[1]), 0) << note;
+      EXPECT_EQ(usgc_chan_destroy(pair.quit), 0) << note;
+    }
+  });
 }
 
 }  // namespace

@@ -24,52 +24,15 @@
 
 namespace {
 
-// ---- harness (tests/support/runtime_fixture.hpp starts and stops the runtime) ----
+// ---- harness (tests/support/runtime_fixture.hpp: runtime per test, watchdog, seeds) ----
 
-// Aborts the test binary (naming the test) if it is still running after `limit`: a lost
-// wake-up must fail loudly, never hang the suite.
-class Watchdog {
- public:
-  explicit Watchdog(std::string what, std::chrono::seconds limit = std::chrono::seconds(60))
-      : what_(std::move(what)), thread_([this, limit] {
-          std::unique_lock<std::mutex> lock(mutex_);
-          if (!done_condition_.wait_for(lock, limit, [this] { return done_; })) {
-            fprintf(stderr, "watchdog: %s still running after %lld s (lost wake-up or deadlock?)\n", what_.c_str(),
-                    static_cast<long long>(limit.count()));
-            abort();
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    done_condition_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::string what_;
-  std::mutex mutex_;
-  std::condition_variable done_condition_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
-std::string current_test_name() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
-}
 
 using usgc::testing::go;
 using usgc::testing::run_main;
 
 // A fresh runtime (2 Ps) per test, under a watchdog. Test bodies run on the test thread, which
 // is not a goroutine: its waits sleep on the futex.
-class WaitGroupRuntimeTest : public usgc::testing::RuntimeTest {
- protected:
-  Watchdog watchdog_{current_test_name()};
-};
+class WaitGroupRuntimeTest : public usgc::testing::RuntimeTest {};
 
 TEST(WaitGroupTest, ZeroInitializedGroupWaitsForNothing) {
   usgc_waitgroup group = USGC_WAITGROUP_INIT;

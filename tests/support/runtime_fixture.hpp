@@ -1,19 +1,62 @@
 // tests/support/runtime_fixture.hpp — a GoogleTest fixture that starts usgc's goroutine runtime
-// for one test and stops it after, plus helpers to run a lambda as the main goroutine.
+// for one test and stops it after (under a watchdog, so a lost wake-up aborts with the test's
+// name instead of hanging the suite), and helpers to run lambdas as goroutines.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <mutex>
+#include <string>
 #include <thread>
+
+#include "tests/support/seeded_random.hpp"
 
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
 namespace usgc::testing {
+
+// Aborts the test binary (naming the test) if it is still running after `limit`: a lost
+// wake-up must fail loudly, never hang the suite.
+class Watchdog {
+ public:
+  explicit Watchdog(std::string what, std::chrono::seconds limit = std::chrono::seconds(60))
+      : what_(std::move(what)), thread_([this, limit] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          if (!done_condition_.wait_for(lock, limit, [this] { return done_; })) {
+            std::fprintf(stderr, "watchdog: %s still running after %lld s (lost wake-up or deadlock?)\n",
+                         what_.c_str(), static_cast<long long>(limit.count()));
+            std::abort();
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_condition_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::string what_;
+  std::mutex mutex_;
+  std::condition_variable done_condition_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+inline std::string current_test_name() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return std::string(info->test_suite_name()) + "." + info->name();
+}
 
 inline usgc_config runtime_config(uint32_t procs) {
   usgc_config config;
@@ -60,6 +103,7 @@ inline bool all_goroutines_finished() {
 
 class RuntimeTest : public ::testing::Test {
  protected:
+  Watchdog watchdog_{current_test_name()};
   virtual uint32_t procs() const { return 2; }
   void SetUp() override {
     usgc_config config = runtime_config(procs());
