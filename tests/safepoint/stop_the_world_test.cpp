@@ -243,3 +243,92 @@ TEST_F(StopTheWorld, HandshakeStopsOnlyItsProcessor) {
 
 }  // namespace
 }  // namespace usgc::testing
+
+namespace usgc::testing {
+namespace {
+
+// Sixteen integer and eight floating-point values live across every poll: the compiler keeps
+// them in registers (the poll's asm clobbers memory and flags only), so a safepoint or a
+// migration that lost a register changes the result. The register-by-register proof is
+// tests/safepoint/trampoline_register_test.cpp; this is the same property end to end, through
+// the real scheduler, real stops, preemption and goroutines moving between threads.
+struct Mix {
+  uint64_t integers;
+  double floats;
+};
+
+[[gnu::noinline]] Mix mix_with_polls(uint64_t iterations, uint64_t seed) {
+  uint64_t a = seed, b = seed * 3 + 1, c = seed ^ 0x55, d = seed + 7, e = 11, f = 13, g = 17, h = 19;
+  uint64_t i1 = 23, i2 = 29, i3 = 31, i4 = 37, i5 = 41, i6 = 43, i7 = 47, i8 = 53;
+  double x = 1.0 + static_cast<double>(seed % 7), y = 0.5, z = 0.25, w = 2.0, u = 1.5, v = 0.75, s = 3.0, t = 0.125;
+  for (uint64_t n = 0; n < iterations; ++n) {
+    a = a * 6364136223846793005ull + b;
+    b ^= a >> 13;
+    c += b * 3;
+    d ^= c << 7;
+    e += d >> 3;
+    f ^= e * 5;
+    g += f >> 11;
+    h ^= g * 9;
+    i1 += h >> 5;
+    i2 ^= i1 * 7;
+    i3 += i2 >> 9;
+    i4 ^= i3 * 3;
+    i5 += i4 >> 1;
+    i6 ^= i5 * 11;
+    i7 += i6 >> 2;
+    i8 ^= i7 * 13;
+    x = x * 0.999 + y;
+    y = y * 0.998 + z;
+    z = z * 0.997 + w * 0.001;
+    w = w * 0.996 + u * 0.002;
+    u = u * 0.995 + v * 0.003;
+    v = v * 0.994 + s * 0.004;
+    s = s * 0.993 + t * 0.005;
+    t = t * 0.992 + x * 0.006;
+    usgc_safepoint_poll();
+  }
+  return {a ^ b ^ c ^ d ^ e ^ f ^ g ^ h ^ i1 ^ i2 ^ i3 ^ i4 ^ i5 ^ i6 ^ i7 ^ i8, x + y + z + w + u + v + s + t};
+}
+
+TEST(StopTheWorldRegisters, LiveRegistersSurviveStopsPreemptionAndMigration) {
+  usgc_config config = runtime_config(2);
+  config.preempt_after_us = 300;  // four goroutines on two Ps: they move between threads
+  ASSERT_EQ(usgc_init(&config), 0);
+  constexpr int kGoroutines = 4;
+  constexpr int kStops = 300;
+  constexpr uint64_t kIterations = 200'000;  // per round; each goroutine runs rounds until told
+  Mix reference[kGoroutines];
+  for (int i = 0; i < kGoroutines; ++i) reference[i] = mix_with_polls(kIterations, i + 1);  // no goroutine: polls are no-ops
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> rounds{0};
+  std::atomic<uint64_t> wrong_rounds{0};
+  for (int i = 0; i < kGoroutines; ++i) {
+    go([&, i] {
+      while (!stop.load()) {
+        Mix mix = mix_with_polls(kIterations, i + 1);
+        // Same operations in the same order: bit-equal, floats included.
+        if (mix.integers != reference[i].integers || mix.floats != reference[i].floats) wrong_rounds.fetch_add(1);
+        rounds.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < kStops; ++i) {
+    ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+    ASSERT_EQ(usgc_start_the_world(), 0);
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  stop = true;
+  EXPECT_TRUE(all_goroutines_finished());
+  usgc_runtime_stats stats{};
+  stats.version = USGC_RUNTIME_STATS_VERSION;
+  ASSERT_EQ(usgc_runtime_get_stats(&stats), 0);
+  EXPECT_EQ(usgc_shutdown(), 0);
+  EXPECT_EQ(wrong_rounds.load(), 0u) << "of " << rounds.load() << " rounds";
+  EXPECT_GT(rounds.load(), static_cast<uint64_t>(kGoroutines));
+  std::printf("%d stops, %lu preemptions, %lu rounds of %lu polls\n", kStops, static_cast<unsigned long>(stats.preemptions),
+              static_cast<unsigned long>(rounds.load()), static_cast<unsigned long>(kIterations));
+}
+
+}  // namespace
+}  // namespace usgc::testing
