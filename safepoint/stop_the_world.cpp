@@ -40,6 +40,7 @@ struct State {
   std::atomic<uint32_t> epoch{0};         // the latest request's epoch
   std::atomic<uint32_t> resumed_epoch{0};  // futex word; == epoch when no request is in flight
   std::atomic<uint32_t> remaining{0};     // futex word: acknowledgements still missing
+  std::atomic<uint64_t> last_ack_ns{0};   // when `remaining` reached zero (written by that acker)
   std::atomic<bool> stop_pending{false};
   // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
   SafepointArming arming = SafepointArming::kProtectGlobalPage;
@@ -97,6 +98,14 @@ void change_arming(SafepointSlot* slot, Setter setter) {
 void acknowledge() {
   // acq_rel: the acknowledging side's work (it stopped mutating) happens-before the requester's
   // observation of zero; the last one wakes the requester.
+  // The time of the latest acknowledgement is when the world was stopped: the end of the time
+  // to safepoint (the requester's own wake-up comes after and is not part of it). Written before
+  // the decrement, so the requester's acquire of remaining == 0 sees every acker's time.
+  uint64_t now_ns = kernel::monotonic_ns();
+  uint64_t latest = g_state.last_ack_ns.load(std::memory_order_relaxed);
+  while (now_ns > latest &&
+         !g_state.last_ack_ns.compare_exchange_weak(latest, now_ns, std::memory_order_relaxed, std::memory_order_relaxed)) {
+  }
   if (g_state.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) kernel::futex_wake(&g_state.remaining, 1);
 }
 
@@ -151,6 +160,7 @@ uint32_t begin_request(uint32_t first, uint32_t count) {
   uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed) + 1;
   g_state.epoch.store(epoch, std::memory_order_release);
   g_state.remaining.store(count, std::memory_order_relaxed);
+  g_state.last_ack_ns.store(0, std::memory_order_relaxed);
   // seq_cst: a slot releaser that CASes Running -> Idle after this store sees the request
   // (Dekker with slot_release).
   for (uint32_t i = first; i < first + count; ++i) g_state.slots[i].requested_epoch.store(epoch, std::memory_order_seq_cst);
@@ -346,11 +356,14 @@ int stop_the_world(usgc_stop_info* info) {
   for (uint32_t i = 0; i < count; ++i) change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
   uint32_t running = claim_idle_slots(0, count, epoch);
   wait_for_acknowledgements();
-  uint64_t ttsp_ns = kernel::monotonic_ns() - start_ns;
+  uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
+  uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
+  uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);
   record_time_to_safepoint(ttsp_ns);
   g_state.stops.fetch_add(1, std::memory_order_relaxed);
   if (info != nullptr) {
     info->time_to_safepoint_ns = ttsp_ns;
+    info->requester_wake_ns = wake_ns;
     info->procs = count;
     info->procs_running = running;
   }
@@ -382,7 +395,9 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = true; });
   uint32_t running = claim_idle_slots(slot_index, 1, epoch);
   wait_for_acknowledgements();
-  uint64_t ttsp_ns = kernel::monotonic_ns() - start_ns;
+  uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
+  uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
+  uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);
   if (fn != nullptr) fn(slot_index, arg);
   change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = false; });
   end_request(slot_index, 1, epoch);
@@ -390,6 +405,7 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   leave_request();
   if (info != nullptr) {
     info->time_to_safepoint_ns = ttsp_ns;
+    info->requester_wake_ns = wake_ns;
     info->procs = 1;
     info->procs_running = running;
   }

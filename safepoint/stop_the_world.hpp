@@ -32,6 +32,11 @@
 // the slot's bad page (no system call) and sets its poll_flag. The per-slot arm_lock keeps the
 // mirror consistent with the reasons the slot is armed for, across acquire and release.
 //
+// Time to safepoint is measured from the request to the latest acknowledgement (each acker
+// records its time before it decrements `remaining`): the moment the world is stopped. The
+// requester sleeps after a short spin, and the OS waking it is reported apart
+// (usgc_stop_info.requester_wake_ns): on a loaded machine it is the larger figure.
+//
 // Requests are serialized by one operation lock: concurrent stop requests from two threads are
 // served one after the other, each complete. A goroutine that requests a stop first gives up
 // its P (the hook enter_native), so it can never wait for itself.

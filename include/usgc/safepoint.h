@@ -66,7 +66,10 @@ static inline __attribute__((always_inline)) void usgc_safepoint_poll_flag(void)
 /* ---- requesting safepoints ---- */
 
 typedef struct usgc_stop_info {
-  uint64_t time_to_safepoint_ns; /* from the request to the last P stopped */
+  uint64_t time_to_safepoint_ns; /* from the request to the last P's acknowledgement: the world
+                                    is stopped from then on */
+  uint64_t requester_wake_ns;    /* from then until the requester ran again (it sleeps after a
+                                    short spin: this is the OS waking it, not the safepoint) */
   uint32_t procs;                /* Ps stopped */
   uint32_t procs_running;        /* of them, Ps that were running goroutines (had to reach a poll) */
 } usgc_stop_info;
