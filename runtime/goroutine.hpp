@@ -56,7 +56,6 @@ struct Goroutine {
   Goroutine* next_in_queue = nullptr;
   Machine* locked_machine = nullptr;    // attached thread: only this machine may run it
   Machine* running_machine = nullptr;   // the machine running it (written by that machine)
-  uint64_t running_since_ns = 0;        // when it was last switched in (preemption)
   WaitReason wait_reason = WaitReason::kNone;
 
   // ---- for wait queues (channels, select, wait groups, timers) ----

@@ -476,7 +476,6 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
     Processor* processor = machine->processor;
     set_state(goroutine, safepoint::GoroutineState::kRunning);
     goroutine->running_machine = machine;
-    goroutine->running_since_ns = 0;
     machine->current = goroutine;
     processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
