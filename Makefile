@@ -19,8 +19,11 @@ PREFIX    ?= /usr/local
 # Layers in dependency order (kernel_iface <- numa <- alloc <- safepoint <- gc <- runtime).
 LAYERS    := kernel_iface numa alloc safepoint gc runtime
 LIB_SRCS  := $(foreach d,$(LAYERS),$(wildcard $(d)/*.cpp) $(wildcard $(d)/*.S))
+# jitgen/ (the JIT's compiler pieces, standard C++ only) has one folder per part: jitgen/ir, ...
+# It goes into libusgc.a/.so, not into the preload library (a malloc needs no compiler).
+JITGEN_SRCS := $(wildcard jitgen/*/*.cpp)
 PRELOAD_SRCS := $(wildcard alloc/preload/*.cpp)
-UNIT_TEST_SRCS := $(foreach d,$(LAYERS),$(wildcard tests/$(d)/*.cpp))
+UNIT_TEST_SRCS := $(foreach d,$(LAYERS) jitgen,$(wildcard tests/$(d)/*.cpp))
 PRELOAD_TEST_SRCS := $(wildcard tests/preload/*.cpp)
 BENCH_SRCS := $(wildcard bench/*.cpp)
 TOOL_SRCS  := $(wildcard tools/*.cpp)
@@ -58,6 +61,7 @@ LDLIBS    := -luring -lnuma -pthread -ldl
 GTEST_LIBS := -lgtest -lgtest_main -pthread
 
 LIB_OBJS      := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
+JITGEN_OBJS   := $(patsubst %,$(BUILD)/obj/%.o,$(JITGEN_SRCS))
 PRELOAD_OBJS  := $(patsubst %,$(BUILD)/obj/%.o,$(PRELOAD_SRCS))
 UNIT_TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(UNIT_TEST_SRCS))
 PRELOAD_TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(PRELOAD_TEST_SRCS))
@@ -101,11 +105,11 @@ $(BUILD)/obj/%.S.o: %.S | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
-$(STATIC_LIB): $(LIB_OBJS)
+$(STATIC_LIB): $(LIB_OBJS) $(JITGEN_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(SHARED_LIB): $(LIB_OBJS)
+$(SHARED_LIB): $(LIB_OBJS) $(JITGEN_OBJS)
 	$(CXX) -shared $(SANFLAGS) -Wl,-soname,libusgc.so -o $@ $^ $(LDLIBS)
 
 # The preload library holds the whole allocator plus the interposed malloc family and C++
