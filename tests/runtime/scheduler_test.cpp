@@ -29,6 +29,24 @@ TEST(RuntimeLifetime, InitTwiceIsEalreadyAndShutdownWithoutInitIsEperm) {
   EXPECT_EQ(usgc_shutdown(), 0);
 }
 
+TEST(RuntimeLifetime, ManyInitRunShutdownCyclesNeverLoseAWorker) {
+  // Each cycle starts workers lazily and joins them at shutdown; a machine or spinning count
+  // leaked from one cycle would leave the next one's main goroutine without a worker (a hang:
+  // the watchdog names it).
+  Watchdog watchdog(current_test_name());
+  for (int cycle = 0; cycle < 200; ++cycle) {
+    usgc_config config = runtime_config(1 + cycle % 3);
+    ASSERT_EQ(usgc_init(&config), 0) << "cycle " << cycle;
+    std::atomic<int> ran{0};
+    run_main([&] {
+      for (int i = 0; i < 20; ++i) go([&] { ran.fetch_add(1); });
+      ASSERT_TRUE(eventually([&] { return ran.load() == 20; }));
+    });
+    ASSERT_TRUE(all_goroutines_finished()) << "cycle " << cycle;
+    ASSERT_EQ(usgc_shutdown(), 0) << "cycle " << cycle;
+  }
+}
+
 TEST(RuntimeLifetime, BadConfigurationIsEinval) {
   usgc_config config = runtime_config(0);
   EXPECT_EQ(usgc_init(&config), EINVAL);
