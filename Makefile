@@ -145,11 +145,16 @@ run: all
 test: all tests
 	@BUILD=$(BUILD) MODE=$(MODE) bash tests/run_all.sh
 
+# BENCH_SUITES: malloc (bench/run_all.sh), runtime (bench/run_runtime.sh: goroutines, safepoints).
+BENCH_SUITES ?= malloc runtime
 bench: all bench-bins
-	@BUILD=$(BUILD) bash bench/run_all.sh
+	@status=0; \
+	case " $(BENCH_SUITES) " in *" malloc "*) BUILD=$(BUILD) bash bench/run_all.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" runtime "*) BUILD=$(BUILD) bash bench/run_runtime.sh || status=1;; esac; \
+	exit $$status
 
 bench-report: all bench-bins
-	@BUILD=$(BUILD) bash bench/report.sh
+	@BUILD=$(BUILD) BENCH_SUITES="$(BENCH_SUITES)" bash bench/report.sh
 
 # ---- checked builds ----------------------------------------------------------------------------
 debug asan ubsan tsan:

@@ -40,7 +40,9 @@ def read(lines):
         line = line.strip()
         kind = line.split(" ", 1)[0]
         if kind == "MACHINE":
-            machine = fields(line)
+            f = fields(line)
+            if f.get("suite", "malloc") == "malloc":  # bench/run_runtime.sh's logs have their own
+                machine = f
         elif kind == "RESULT":
             f = fields(line)
             if f.get("suite", "malloc") != "malloc":
@@ -114,8 +116,8 @@ def targets(cases, ran_impls, results, errors):
     return "\n".join(rows)
 
 
-def read_logs(paths):
-    """The (machine, results, errors) of read() over the files named, or stdin if none."""
+def log_lines(paths):
+    """The lines of the files named, or of stdin if none (shared with format_runtime_table.py)."""
     lines = []
     if paths:
         for path in paths:
@@ -123,7 +125,12 @@ def read_logs(paths):
                 lines.extend(f)
     else:
         lines = sys.stdin.readlines()
-    return read(lines)
+    return lines
+
+
+def read_logs(paths):
+    """The (machine, results, errors) of read() over the files named, or stdin if none."""
+    return read(log_lines(paths))
 
 
 def main():

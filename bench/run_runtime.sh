@@ -76,15 +76,17 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
 say "MACHINE suite=runtime date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpu=\"$cpu\" nproc=$(nproc)" \
     "load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" reps=$BENCH_REPS quick=$BENCH_QUICK impls=\"$impls\" commit=$commit" \
     "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)" \
-    "${go_version:+go=$go_version}"
+    "${go_version:+go=$go_version}" "usgc_bench_built=$(date -u -r "$(ls -t "$BIN/goroutines" "$BIN/safepoint" | head -n 1)" +%Y-%m-%dT%H:%M:%SZ)"
 for note in "${go_notes[@]+"${go_notes[@]}"}"; do say "$note"; done
 
 # ---- suite=goroutines -------------------------------------------------------------------------
 usgc_args=()
-go_args=()
+spawn_args=()
+pingpong_args=()
 if [ "$BENCH_QUICK" = 1 ]; then
   usgc_args=(--spawn 10000 --round-trips 20000)
-  go_args=(-spawn 10000 -round-trips 20000)
+  spawn_args=(-spawn 10000)
+  pingpong_args=(-round-trips 20000)
 fi
 # run NAME COMMAND...: one program run; its SAMPLE lines go to $work/samples, ERROR lines to
 # $work/errors, and a failure without an ERROR line becomes one.
@@ -96,24 +98,31 @@ run() {
   grep '^SAMPLE' "$work/out" >>"$work/samples"
   grep '^ERROR' "$work/out" >>"$work/errors"
   if [ "$status" -ne 0 ] && ! grep -q '^ERROR' "$work/out"; then
-    echo "ERROR suite=goroutines impl=$name reason=\"exit status $status: $(head -c 200 "$work/err" | head -n 1 | tr -d '"')\"" >>"$work/errors"
+    local why="exit status $status"
+    [ "$status" = 124 ] && why="timed out after ${BENCH_TIMEOUT_S}s"
+    [ "$status" -gt 128 ] && [ "$status" != 124 ] && why="killed by signal $((status - 128))"
+    echo "ERROR suite=goroutines impl=$name reason=\"$* : $why: $(head -c 200 "$work/err" | head -n 1 | tr -d '"')\"" >>"$work/errors"
   fi
-  progress "goroutines: $name: $(grep -c '^SAMPLE' "$work/out") samples, status $status"
+  progress "goroutines: $*: $(grep -c '^SAMPLE' "$work/out") samples, status $status"
 }
 : >"$work/samples"
 : >"$work/errors"
+# One process per number of Ps (0: the default, the online cores; the others name their cases
+# -procsN), as one program uses one runtime.
 for ((rep = 1; rep <= BENCH_REPS; rep++)); do
   progress "goroutines: repetition $rep/$BENCH_REPS"
   order="usgc go"
   [ $((rep % 2)) = 0 ] && order="go usgc"
-  for impl in $order; do
-    case " $impls " in *" $impl "*) ;; *) continue ;; esac
-    if [ "$impl" = usgc ]; then
-      run usgc "$BIN/goroutines" --reps 1 "${usgc_args[@]+"${usgc_args[@]}"}"
-    else
-      run go "$BIN/go-spawn" -reps 1 "${go_args[@]+"${go_args[@]}"}"
-      run go "$BIN/go-pingpong" -reps 1 "${go_args[@]+"${go_args[@]}"}"
-    fi
+  for procs in 0 1 2; do
+    for impl in $order; do
+      case " $impls " in *" $impl "*) ;; *) continue ;; esac
+      if [ "$impl" = usgc ]; then
+        run usgc "$BIN/goroutines" --reps 1 --procs "$procs" "${usgc_args[@]+"${usgc_args[@]}"}"
+      else
+        run go "$BIN/go-spawn" -reps 1 -procs "$procs" "${spawn_args[@]+"${spawn_args[@]}"}"
+        run go "$BIN/go-pingpong" -reps 1 -procs "$procs" "${pingpong_args[@]+"${pingpong_args[@]}"}"
+      fi
+    done
   done
 done
 # One ERROR line per (case, impl): the same failure repeats in every repetition.
@@ -155,26 +164,30 @@ if [[ " $impls " == *" go "* ]]; then
 fi
 
 # ---- suite=safepoint --------------------------------------------------------------------------
-progress "safepoint: machine floor, poll overhead, time to safepoint, handshakes (about 40 s; 8 s quick)"
-safepoint_args=()
-[ "$BENCH_QUICK" = 1 ] && safepoint_args=(--quick)
-timeout "$BENCH_TIMEOUT_S" "$BIN/safepoint" "${safepoint_args[@]+"${safepoint_args[@]}"}" >"$work/safepoint.out" 2>"$work/safepoint.err"
-status=$?
-while IFS= read -r line; do
-  case $line in
-    RESULT* | NOTE*) say "$line" ;;
-    ERROR*) say "$line"; errors=$((errors + 1)) ;;
-  esac
-done <"$work/safepoint.out"
-if [ "$status" -ne 0 ] && ! grep -q '^ERROR' "$work/safepoint.out"; then
-  case $status in
-    124) why="timed out after ${BENCH_TIMEOUT_S}s" ;;
-    1[3-9][0-9] | 2[0-4][0-9]) why="killed by signal $((status - 128))" ;;
-    *) why="exit status $status" ;;
-  esac
-  say "ERROR suite=safepoint impl=usgc reason=\"$why: $(head -c 200 "$work/safepoint.err" | head -n 1 | tr -d '"')\""
-  errors=$((errors + 1))
-fi
+# Two processes: poll-overhead needs preemption off, the stops need it on.
+quick_args=()
+[ "$BENCH_QUICK" = 1 ] && quick_args=(--quick)
+for cases in "floor ttsp handshake" "poll"; do
+  progress "safepoint: $cases (quick: a few seconds; full: about 40 s)"
+  timeout "$BENCH_TIMEOUT_S" "$BIN/safepoint" --cases "$cases" "${quick_args[@]+"${quick_args[@]}"}" \
+    >"$work/safepoint.out" 2>"$work/safepoint.err"
+  status=$?
+  while IFS= read -r line; do
+    case $line in
+      RESULT* | NOTE*) say "$line" ;;
+      ERROR*) say "$line"; errors=$((errors + 1)) ;;
+    esac
+  done <"$work/safepoint.out"
+  if [ "$status" -ne 0 ] && ! grep -q '^ERROR' "$work/safepoint.out"; then
+    case $status in
+      124) why="timed out after ${BENCH_TIMEOUT_S}s" ;;
+      1[3-9][0-9] | 2[0-4][0-9]) why="killed by signal $((status - 128))" ;;
+      *) why="exit status $status" ;;
+    esac
+    say "ERROR suite=safepoint impl=usgc reason=\"safepoint --cases '$cases': $why: $(head -c 200 "$work/safepoint.err" | head -n 1 | tr -d '"')\""
+    errors=$((errors + 1))
+  fi
+done
 
 say "NOTE suite=runtime end=$(date -u +%Y-%m-%dT%H:%M:%SZ) load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 progress "results saved to $BENCH_RUNTIME_LOG; tables: /usr/bin/python3 bench/format_runtime_table.py $BENCH_RUNTIME_LOG"

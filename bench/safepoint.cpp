@@ -2,7 +2,7 @@
 // them — the benchmark of suite=safepoint (run by bench/run_runtime.sh; read DESIGN.md
 // "Safepoints" and safepoint/stop_the_world.hpp first).
 //
-// Cases, in the order they run:
+// Cases (--cases picks them: floor, poll, ttsp, handshake):
 //   machine-floor (impl=threads), before the runtime starts, plain threads:
 //     futex_wake_p50/p99   one-way wake-up latency: thread A stamps the time, stores a word and
 //                          futex-wakes B, which sleeps in futex_wait on it; B's latency is now -
@@ -22,26 +22,34 @@
 //     (usgc_safepoint_poll_flag() every iteration). metric=ns_per_iteration for each;
 //     overhead_percent against none, overhead_vs_barrier_percent against the barrier of the
 //     same period (what the load itself costs). JEP 312's bar is 1 %; Go rejected loop polls
-//     that cost 7.8 %. Variants are interleaved (rotating order) and the medians compared; every
-//     variant must compute the same checksum (else ERROR).
+//     that cost 7.8 %. Times are the goroutine's thread CPU time (it never leaves its worker
+//     thread: checked), which other load disturbs less than wall time. Variants are interleaved
+//     (rotating order) and the medians compared; every variant must compute the same checksum
+//     (else ERROR).
 //       array:      200 passes over 1M uint32: a[i] = a[i] * 2654435761 + pass; sum += a[i] >> 3
 //       dependent:  100M steps of x = (x * 6364136223846793005 + i) ^ (x >> 29) (one chain)
 //   ttsp-<N> (impl=mprotect and impl=swap): N goroutines that only poll in a loop, plus 4 that
 //     sleep 1 ms at a time; the main thread (not a goroutine) requests stops, each after a sleep
-//     of 100-200 us, and records usgc_stop_info.time_to_safepoint_ns. The arming mode
-//     (safepoint::set_safepoint_arming) alternates every 100 stops, so both see the same
-//     machine; metric=p50, p99, max (us) per mode. Beside ttsp-10000: the seed's claim
-//     (impl=seed metric=claim_low 100 us, claim_high 500 us) and the issue's target
-//     (impl=target metric=p99_target 50 us).
+//     of 100-200 us, and records usgc_stop_info.time_to_safepoint_ns (request to the last P's
+//     acknowledgement) and requester_wake_ns (from then until the requester ran again: the OS
+//     waking it, not the safepoint). The arming mode (safepoint::set_safepoint_arming)
+//     alternates every 100 stops, so both see the same machine; metric=p50, p99, max (us) of the
+//     time to safepoint and wake_p50, wake_p99, wake_max of the wake-up, per mode. Beside
+//     ttsp-10000: the seed's claim (impl=seed metric=claim_low 100 us, claim_high 500 us) and the
+//     issue's target (impl=target metric=p99_target 50 us).
 //   handshake (impl=usgc): two polling goroutines keep both Ps running; usgc_handshake of P 0
 //     and P 1 alternately, each after 100-200 us; metric=p50, p99, max (us) of the handshake's
-//     time to safepoint.
+//     time to safepoint, wake_p50, wake_p99, wake_max of the requester's wake-up.
+//
+// One runtime per process (usgc_init once): poll-overhead needs preemption off and the stops need
+// it on, so poll runs in a process of its own (bench/run_runtime.sh runs
+// `safepoint --cases "floor ttsp handshake"`, then `safepoint --cases poll`).
 //
 // Output: RESULT lines (bench/run_all.sh's format), NOTE lines that explain (procs, how many
 // stops found every P running), ERROR lines for a failure or a wrong result (exit status 1).
 //
 // Usage: safepoint [--stops N] [--counts "1 100 1000 10000"] [--handshakes N]
-//                  [--cases "floor poll ttsp handshake"] [--poll-scale F] [--quick]
+//                  [--cases "floor ttsp handshake" | --cases poll] [--poll-scale F] [--quick]
 #include <pthread.h>
 #include <time.h>
 
@@ -75,6 +83,12 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 void sleep_ns(uint64_t ns) {
   timespec ts{static_cast<time_t>(ns / 1000000000u), static_cast<long>(ns % 1000000000u)};
   while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
@@ -89,7 +103,8 @@ void busy_wait_ns(uint64_t ns) {
 int g_errors = 0;
 
 [[noreturn]] void fail(const char* case_name, const char* what, int error) {
-  std::printf("ERROR suite=safepoint case=%s reason=\"%s failed: %s\"\n", case_name, what, std::strerror(error));
+  std::printf("ERROR suite=safepoint case=%s reason=\"%s failed: %s\"\n", case_name, what,
+              std::strerror(error));
   std::fflush(stdout);
   std::exit(1);
 }
@@ -121,18 +136,23 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-void result(const char* case_name, const char* impl, const char* metric, double value, const char* unit) {
-  std::printf("RESULT suite=safepoint case=%s impl=%s metric=%s value=%.3f unit=%s\n", case_name, impl, metric, value, unit);
+void result(const char* case_name, const char* impl, const char* metric, double value,
+            const char* unit) {
+  std::printf("RESULT suite=safepoint case=%s impl=%s metric=%s value=%.3f unit=%s\n", case_name,
+              impl, metric, value, unit);
   std::fflush(stdout);
 }
 
 // p50, p99 and max of durations in ns, printed in us.
-void latency_results(const char* case_name, const char* impl, std::vector<uint64_t> ns, const char* prefix = "") {
+void latency_results(const char* case_name, const char* impl, std::vector<uint64_t> ns,
+                     const char* prefix = "") {
   std::sort(ns.begin(), ns.end());
-  std::string p50 = std::string(prefix) + "p50", p99 = std::string(prefix) + "p99", max = std::string(prefix) + "max";
+  std::string p50 = std::string(prefix) + "p50", p99 = std::string(prefix) + "p99",
+              max = std::string(prefix) + "max";
   result(case_name, impl, p50.c_str(), static_cast<double>(percentile(ns, 0.50)) / 1000.0, "us");
   result(case_name, impl, p99.c_str(), static_cast<double>(percentile(ns, 0.99)) / 1000.0, "us");
-  result(case_name, impl, max.c_str(), static_cast<double>(ns.empty() ? 0 : ns.back()) / 1000.0, "us");
+  result(case_name, impl, max.c_str(), static_cast<double>(ns.empty() ? 0 : ns.back()) / 1000.0,
+         "us");
 }
 
 // ---- machine floor -----------------------------------------------------------------------
@@ -177,14 +197,17 @@ void machine_floor(int round_trips, uint64_t heartbeat_ns, int mprotects) {
     std::vector<uint64_t> all = a.latencies_ns;
     all.insert(all.end(), b.latencies_ns.begin(), b.latencies_ns.end());
     std::sort(all.begin(), all.end());
-    result(name, "threads", "futex_wake_p50", static_cast<double>(percentile(all, 0.50)) / 1000.0, "us");
-    result(name, "threads", "futex_wake_p99", static_cast<double>(percentile(all, 0.99)) / 1000.0, "us");
+    result(name, "threads", "futex_wake_p50", static_cast<double>(percentile(all, 0.50)) / 1000.0,
+           "us");
+    result(name, "threads", "futex_wake_p99", static_cast<double>(percentile(all, 0.99)) / 1000.0,
+           "us");
   }
   {
     std::atomic<uint64_t> heartbeat{now_ns()};
     std::atomic<bool> done{false};
     std::thread writer([&] {
-      while (!done.load(std::memory_order_relaxed)) heartbeat.store(now_ns(), std::memory_order_relaxed);
+      while (!done.load(std::memory_order_relaxed))
+        heartbeat.store(now_ns(), std::memory_order_relaxed);
     });
     while (now_ns() - heartbeat.load(std::memory_order_relaxed) > 1000000) {
     }  // the writer runs
@@ -202,13 +225,18 @@ void machine_floor(int round_trips, uint64_t heartbeat_ns, int mprotects) {
     }
     done.store(true, std::memory_order_relaxed);
     writer.join();
-    size_t together = static_cast<size_t>(std::count_if(gaps_ns.begin(), gaps_ns.end(), [](uint32_t g) { return g < 5000; }));
+    size_t together = static_cast<size_t>(
+        std::count_if(gaps_ns.begin(), gaps_ns.end(), [](uint32_t g) { return g < 5000; }));
     std::sort(gaps_ns.begin(), gaps_ns.end());
     result(name, "threads", "heartbeat_gap_p50", percentile(gaps_ns, 0.50) / 1000.0, "us");
     result(name, "threads", "heartbeat_gap_p99", percentile(gaps_ns, 0.99) / 1000.0, "us");
-    result(name, "threads", "heartbeat_gap_max", (gaps_ns.empty() ? 0 : gaps_ns.back()) / 1000.0, "us");
+    result(name, "threads", "heartbeat_gap_max", (gaps_ns.empty() ? 0 : gaps_ns.back()) / 1000.0,
+           "us");
     result(name, "threads", "both_running_percent",
-           gaps_ns.empty() ? 0.0 : 100.0 * static_cast<double>(together) / static_cast<double>(gaps_ns.size()), "percent");
+           gaps_ns.empty()
+               ? 0.0
+               : 100.0 * static_cast<double>(together) / static_cast<double>(gaps_ns.size()),
+           "percent");
   }
   {
     size_t page = usgc::kernel::os_page_size();
@@ -226,18 +254,23 @@ void machine_floor(int round_trips, uint64_t heartbeat_ns, int mprotects) {
     for (int i = 0; i < mprotects; ++i) {
       (void)bytes[0];  // a present PTE: changing it needs a TLB flush on every CPU running this mm
       uint64_t start = now_ns();
-      usgc::kernel::Status armed = usgc::kernel::protect(mapping.value(), page, usgc::kernel::Access::kNone);
+      usgc::kernel::Status armed =
+          usgc::kernel::protect(mapping.value(), page, usgc::kernel::Access::kNone);
       costs_ns.push_back(now_ns() - start);
-      usgc::kernel::Status disarmed = usgc::kernel::protect(mapping.value(), page, usgc::kernel::Access::kRead);
-      if (!armed.ok() || !disarmed.ok()) fail(name, "protect", armed.ok() ? disarmed.error() : armed.error());
+      usgc::kernel::Status disarmed =
+          usgc::kernel::protect(mapping.value(), page, usgc::kernel::Access::kRead);
+      if (!armed.ok() || !disarmed.ok())
+        fail(name, "protect", armed.ok() ? disarmed.error() : armed.error());
       busy_wait_ns(20000 + next_random() % 20000);
     }
     done.store(true, std::memory_order_relaxed);
     spinner.join();
     (void)usgc::kernel::unmap(mapping.value(), page);
     std::sort(costs_ns.begin(), costs_ns.end());
-    result(name, "threads", "mprotect_p50", static_cast<double>(percentile(costs_ns, 0.50)) / 1000.0, "us");
-    result(name, "threads", "mprotect_p99", static_cast<double>(percentile(costs_ns, 0.99)) / 1000.0, "us");
+    result(name, "threads", "mprotect_p50",
+           static_cast<double>(percentile(costs_ns, 0.50)) / 1000.0, "us");
+    result(name, "threads", "mprotect_p99",
+           static_cast<double>(percentile(costs_ns, 0.99)) / 1000.0, "us");
   }
 }
 
@@ -248,16 +281,24 @@ constexpr PollKind kPollKinds[] = {PollKind::kNone,      PollKind::kBarrier, Pol
                                    PollKind::kBarrier64, PollKind::kPoll64,  PollKind::kFlag};
 const char* poll_kind_name(PollKind kind) {
   switch (kind) {
-    case PollKind::kNone: return "none";
-    case PollKind::kBarrier: return "barrier";
-    case PollKind::kPoll: return "poll";
-    case PollKind::kBarrier64: return "barrier64";
-    case PollKind::kPoll64: return "poll64";
-    case PollKind::kFlag: return "flag";
+    case PollKind::kNone:
+      return "none";
+    case PollKind::kBarrier:
+      return "barrier";
+    case PollKind::kPoll:
+      return "poll";
+    case PollKind::kBarrier64:
+      return "barrier64";
+    case PollKind::kPoll64:
+      return "poll64";
+    case PollKind::kFlag:
+      return "flag";
   }
   return "?";
 }
-constexpr bool every_64(PollKind kind) { return kind == PollKind::kBarrier64 || kind == PollKind::kPoll64; }
+constexpr bool every_64(PollKind kind) {
+  return kind == PollKind::kBarrier64 || kind == PollKind::kPoll64;
+}
 
 template <PollKind kKind>
 inline __attribute__((always_inline)) void poll_point() {
@@ -323,14 +364,21 @@ uint64_t run_kernel(bool array, std::vector<uint32_t>& data, uint32_t passes, ui
   return dependent_kernel<kKind>(steps);
 }
 
-uint64_t run_kernel(PollKind kind, bool array, std::vector<uint32_t>& data, uint32_t passes, uint64_t steps) {
+uint64_t run_kernel(PollKind kind, bool array, std::vector<uint32_t>& data, uint32_t passes,
+                    uint64_t steps) {
   switch (kind) {
-    case PollKind::kNone: return run_kernel<PollKind::kNone>(array, data, passes, steps);
-    case PollKind::kBarrier: return run_kernel<PollKind::kBarrier>(array, data, passes, steps);
-    case PollKind::kPoll: return run_kernel<PollKind::kPoll>(array, data, passes, steps);
-    case PollKind::kBarrier64: return run_kernel<PollKind::kBarrier64>(array, data, passes, steps);
-    case PollKind::kPoll64: return run_kernel<PollKind::kPoll64>(array, data, passes, steps);
-    case PollKind::kFlag: return run_kernel<PollKind::kFlag>(array, data, passes, steps);
+    case PollKind::kNone:
+      return run_kernel<PollKind::kNone>(array, data, passes, steps);
+    case PollKind::kBarrier:
+      return run_kernel<PollKind::kBarrier>(array, data, passes, steps);
+    case PollKind::kPoll:
+      return run_kernel<PollKind::kPoll>(array, data, passes, steps);
+    case PollKind::kBarrier64:
+      return run_kernel<PollKind::kBarrier64>(array, data, passes, steps);
+    case PollKind::kPoll64:
+      return run_kernel<PollKind::kPoll64>(array, data, passes, steps);
+    case PollKind::kFlag:
+      return run_kernel<PollKind::kFlag>(array, data, passes, steps);
   }
   return 0;
 }
@@ -348,17 +396,31 @@ void poll_overhead_main(void* argument) {
   std::vector<uint32_t> data(elements);
   for (bool array : {true, false}) {
     const char* name = array ? "poll-overhead-array" : "poll-overhead-dependent";
-    const double iterations = array ? static_cast<double>(elements) * passes : static_cast<double>(steps);
+    const double iterations =
+        array ? static_cast<double>(elements) * passes : static_cast<double>(steps);
     constexpr size_t kKinds = std::size(kPollKinds);
     std::vector<double> seconds[kKinds];
     uint64_t checksum[kKinds] = {};
-    run_kernel(PollKind::kNone, array, data, std::max<uint32_t>(1, passes / 10), steps / 10);  // warm-up
+    run_kernel(PollKind::kNone, array, data, std::max<uint32_t>(1, passes / 10),
+               steps / 10);  // warm-up
     for (int round = 0; round < job->rounds; ++round) {
       for (size_t k = 0; k < kKinds; ++k) {
         size_t which = (k + static_cast<size_t>(round)) % kKinds;  // rotating order
-        uint64_t start = now_ns();
+        // The goroutine's thread CPU time: other processes on the machine disturb it less than
+        // wall time. Valid because the goroutine stays on its worker thread (preemption is off
+        // and nothing parks it), which is checked.
+        pthread_t thread = pthread_self();
+        uint64_t start = thread_cpu_ns();
         checksum[which] = run_kernel(kPollKinds[which], array, data, passes, steps);
-        seconds[which].push_back(static_cast<double>(now_ns() - start) * 1e-9);
+        seconds[which].push_back(static_cast<double>(thread_cpu_ns() - start) * 1e-9);
+        if (!pthread_equal(thread, pthread_self())) {
+          std::printf(
+              "ERROR suite=safepoint case=%s reason=\"the goroutine moved to another thread during "
+              "a measurement\"\n",
+              name);
+          std::fflush(stdout);
+          std::exit(1);
+        }
       }
     }
     double median_s[kKinds];
@@ -366,7 +428,8 @@ void poll_overhead_main(void* argument) {
     for (size_t k = 0; k < kKinds; ++k) {
       const char* impl = poll_kind_name(kPollKinds[k]);
       if (checksum[k] != checksum[0]) {
-        std::printf("ERROR suite=safepoint case=%s impl=%s reason=\"checksum %" PRIx64 " differs from no-poll's %" PRIx64 "\"\n",
+        std::printf("ERROR suite=safepoint case=%s impl=%s reason=\"checksum %" PRIx64
+                    " differs from no-poll's %" PRIx64 "\"\n",
                     name, impl, checksum[k], checksum[0]);
         ++g_errors;
         continue;
@@ -374,10 +437,12 @@ void poll_overhead_main(void* argument) {
       result(name, impl, "ns_per_iteration", median_s[k] * 1e9 / iterations, "ns");
       if (kPollKinds[k] == PollKind::kNone) continue;
       result(name, impl, "overhead_percent", 100.0 * (median_s[k] / median_s[0] - 1.0), "percent");
-      bool is_poll = kPollKinds[k] == PollKind::kPoll || kPollKinds[k] == PollKind::kPoll64 || kPollKinds[k] == PollKind::kFlag;
+      bool is_poll = kPollKinds[k] == PollKind::kPoll || kPollKinds[k] == PollKind::kPoll64 ||
+                     kPollKinds[k] == PollKind::kFlag;
       if (is_poll) {
         double barrier = median_s[kPollKinds[k] == PollKind::kPoll64 ? 3 : 1];
-        result(name, impl, "overhead_vs_barrier_percent", 100.0 * (median_s[k] / barrier - 1.0), "percent");
+        result(name, impl, "overhead_vs_barrier_percent", 100.0 * (median_s[k] / barrier - 1.0),
+               "percent");
       }
     }
     // The spread, so that a reader can tell a 1 % difference from noise.
@@ -386,8 +451,10 @@ void poll_overhead_main(void* argument) {
       auto [lo, hi] = std::minmax_element(seconds[k].begin(), seconds[k].end());
       worst = std::max(worst, (*hi - *lo) / median_s[k]);
     }
-    std::printf("NOTE suite=safepoint case=%s rounds=%d largest_spread=\"%.1f%% ((max - min) / median over the rounds, worst variant)\"\n",
-                name, job->rounds, 100.0 * worst);
+    std::printf(
+        "NOTE suite=safepoint case=%s rounds=%d largest_spread=\"%.1f%% ((max - min) / median over "
+        "the rounds, worst variant)\"\n",
+        name, job->rounds, 100.0 * worst);
   }
 }
 
@@ -405,8 +472,10 @@ void sleeping_goroutine(void*) {
 
 void start_goroutines(const char* name, uint32_t pollers, uint32_t sleepers) {
   g_goroutines_stop.store(false, std::memory_order_relaxed);
-  for (uint32_t i = 0; i < pollers; ++i) check(usgc_go(polling_goroutine, nullptr, nullptr), name, "usgc_go");
-  for (uint32_t i = 0; i < sleepers; ++i) check(usgc_go(sleeping_goroutine, nullptr, nullptr), name, "usgc_go");
+  for (uint32_t i = 0; i < pollers; ++i)
+    check(usgc_go(polling_goroutine, nullptr, nullptr), name, "usgc_go");
+  for (uint32_t i = 0; i < sleepers; ++i)
+    check(usgc_go(sleeping_goroutine, nullptr, nullptr), name, "usgc_go");
   sleep_ns(50000000);  // the Ps pick them up
 }
 
@@ -415,7 +484,8 @@ void stop_goroutines(const char* name) {
   uint64_t deadline = now_ns() + 60000000000ull;
   while (usgc_goroutine_count() != 0) {
     if (now_ns() > deadline) {
-      std::printf("ERROR suite=safepoint case=%s reason=\"%" PRIu64 " goroutines still alive 60 s after they were told to stop\"\n",
+      std::printf("ERROR suite=safepoint case=%s reason=\"%" PRIu64
+                  " goroutines still alive 60 s after they were told to stop\"\n",
                   name, usgc_goroutine_count());
       std::fflush(stdout);
       std::exit(1);
@@ -428,7 +498,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, bool swap_first)
   std::string name_text = "ttsp-" + std::to_string(goroutines);
   const char* name = name_text.c_str();
   start_goroutines(name, goroutines, 4);
-  std::vector<uint64_t> ttsp_ns[2];
+  std::vector<uint64_t> ttsp_ns[2], wake_ns[2];
   uint64_t all_running[2] = {0, 0};
   uint32_t procs = 0;
   const int kBlock = 100;
@@ -436,13 +506,16 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, bool swap_first)
     int block = (done / kBlock) % 2;
     int mode = swap_first ? 1 - block : block;  // 0 mprotect, 1 swap
     if (static_cast<int>(ttsp_ns[mode].size()) >= stops_per_mode) mode = 1 - mode;
-    usgc::safepoint::set_safepoint_arming(mode == 0 ? SafepointArming::kProtectGlobalPage : SafepointArming::kSwapPollPointers);
-    for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode; ++i, ++done) {
+    usgc::safepoint::set_safepoint_arming(mode == 0 ? SafepointArming::kProtectGlobalPage
+                                                    : SafepointArming::kSwapPollPointers);
+    for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode;
+         ++i, ++done) {
       sleep_ns(100000 + next_random() % 100000);
       usgc_stop_info info{};
       check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
       check(usgc_start_the_world(), name, "usgc_start_the_world");
       ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
+      wake_ns[mode].push_back(info.requester_wake_ns);
       procs = info.procs;
       if (info.procs_running == info.procs) ++all_running[mode];
     }
@@ -452,8 +525,11 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, bool swap_first)
   for (int mode = 0; mode < 2; ++mode) {
     const char* impl = mode == 0 ? "mprotect" : "swap";
     latency_results(name, impl, ttsp_ns[mode]);
-    std::printf("NOTE suite=safepoint case=%s impl=%s stops=%zu procs=%u stops_with_every_p_running=%" PRIu64 "\n", name, impl,
-                ttsp_ns[mode].size(), procs, all_running[mode]);
+    latency_results(name, impl, wake_ns[mode], "wake_");
+    std::printf(
+        "NOTE suite=safepoint case=%s impl=%s stops=%zu procs=%u "
+        "stops_with_every_p_running=%" PRIu64 "\n",
+        name, impl, ttsp_ns[mode].size(), procs, all_running[mode]);
   }
   if (goroutines == 10000) {
     result(name, "seed", "claim_low", 100, "us");
@@ -468,19 +544,24 @@ void handshakes(int count) {
   stats.version = USGC_RUNTIME_STATS_VERSION;
   check(usgc_runtime_get_stats(&stats), name, "usgc_runtime_get_stats");
   start_goroutines(name, stats.procs, 0);
-  std::vector<uint64_t> ttsp_ns;
+  std::vector<uint64_t> ttsp_ns, wake_ns;
   uint64_t running = 0;
   for (int i = 0; i < count; ++i) {
     sleep_ns(100000 + next_random() % 100000);
     usgc_stop_info info{};
-    check(usgc_handshake(static_cast<uint32_t>(i) % stats.procs, nullptr, nullptr, &info), name, "usgc_handshake");
+    check(usgc_handshake(static_cast<uint32_t>(i) % stats.procs, nullptr, nullptr, &info), name,
+          "usgc_handshake");
     ttsp_ns.push_back(info.time_to_safepoint_ns);
+    wake_ns.push_back(info.requester_wake_ns);
     running += info.procs_running;
   }
   stop_goroutines(name);
   latency_results(name, "usgc", ttsp_ns);
-  std::printf("NOTE suite=safepoint case=handshake handshakes=%d procs=%u handshakes_of_a_running_p=%" PRIu64 "\n", count, stats.procs,
-              running);
+  latency_results(name, "usgc", wake_ns, "wake_");
+  std::printf(
+      "NOTE suite=safepoint case=handshake handshakes=%d procs=%u "
+      "handshakes_of_a_running_p=%" PRIu64 "\n",
+      count, stats.procs, running);
 }
 
 std::vector<std::string> words(const std::string& text) {
@@ -499,7 +580,8 @@ bool has_word(const std::string& list, const char* word) {
 int usage() {
   std::fprintf(stderr,
                "usage: safepoint [--stops N] [--counts \"1 100 1000 10000\"] [--handshakes N]\n"
-               "                 [--cases \"floor poll ttsp handshake\"] [--poll-scale F] [--quick]\n");
+               "                 [--cases \"floor ttsp handshake\" | --cases poll] [--poll-scale "
+               "F] [--quick]\n");
   return 2;
 }
 
@@ -509,7 +591,7 @@ int main(int argc, char** argv) {
   int stops = 2000;
   int handshake_count = 2000;
   std::string counts = "1 100 1000 10000";
-  std::string cases = "floor poll ttsp handshake";
+  std::string cases = "floor ttsp handshake";
   PollJob poll_job;
   int futex_round_trips = 5000;
   uint64_t heartbeat_ns = 2000000000ull;
@@ -517,11 +599,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     bool has_value = i + 1 < argc;
-    if (arg == "--stops" && has_value) stops = std::atoi(argv[++i]);
-    else if (arg == "--handshakes" && has_value) handshake_count = std::atoi(argv[++i]);
-    else if (arg == "--counts" && has_value) counts = argv[++i];
-    else if (arg == "--cases" && has_value) cases = argv[++i];
-    else if (arg == "--poll-scale" && has_value) poll_job.scale = std::atof(argv[++i]);
+    if (arg == "--stops" && has_value)
+      stops = std::atoi(argv[++i]);
+    else if (arg == "--handshakes" && has_value)
+      handshake_count = std::atoi(argv[++i]);
+    else if (arg == "--counts" && has_value)
+      counts = argv[++i];
+    else if (arg == "--cases" && has_value)
+      cases = argv[++i];
+    else if (arg == "--poll-scale" && has_value)
+      poll_job.scale = std::atof(argv[++i]);
     else if (arg == "--quick") {
       stops = 200, handshake_count = 200, poll_job.scale = 0.1, poll_job.rounds = 3;
       futex_round_trips = 500, heartbeat_ns = 200000000ull, mprotects = 200;
@@ -531,29 +618,37 @@ int main(int argc, char** argv) {
   }
   if (stops < 1 || handshake_count < 1 || poll_job.scale <= 0) return usage();
 
-  if (has_word(cases, "floor")) machine_floor(futex_round_trips, heartbeat_ns, mprotects);
+  bool poll = has_word(cases, "poll"), ttsp = has_word(cases, "ttsp"),
+       handshake = has_word(cases, "handshake");
+  if (poll && (ttsp || handshake)) {
+    // One runtime per process (usgc_init once): poll-overhead needs preemption off, the stops
+    // need the default (goroutines take turns on the Ps).
+    std::fprintf(
+        stderr,
+        "safepoint: run poll in a process of its own (--cases poll): it needs preemption off\n");
+    return 2;
+  }
 
-  if (has_word(cases, "poll")) {
-    usgc_config config;
-    check(usgc_config_from_environment(&config), "poll-overhead", "usgc_config_from_environment");
-    config.preempt_after_us = 0;  // nothing may arm the poll during the measurement
-    check(usgc_init(&config), "poll-overhead", "usgc_init");
+  if (has_word(cases, "floor")) machine_floor(futex_round_trips, heartbeat_ns, mprotects);
+  if (!poll && !ttsp && !handshake) return g_errors == 0 ? 0 : 1;
+
+  usgc_config config;
+  check(usgc_config_from_environment(&config), "runtime", "usgc_config_from_environment");
+  if (poll) config.preempt_after_us = 0;  // nothing may arm the poll during the measurement
+  check(usgc_init(&config), "runtime", "usgc_init");
+  if (poll) {
     check(usgc_run_main(poll_overhead_main, &poll_job), "poll-overhead", "usgc_run_main");
     stop_goroutines("poll-overhead");
-    check(usgc_shutdown(), "poll-overhead", "usgc_shutdown");
   }
-
-  if (has_word(cases, "ttsp") || has_word(cases, "handshake")) {
-    check(usgc_init(nullptr), "ttsp", "usgc_init");
-    if (has_word(cases, "ttsp")) {
-      bool swap_first = false;
-      for (const std::string& count : words(counts)) {
-        time_to_safepoint(static_cast<uint32_t>(std::strtoul(count.c_str(), nullptr, 10)), stops, swap_first);
-        swap_first = !swap_first;
-      }
+  if (ttsp) {
+    bool swap_first = false;
+    for (const std::string& count : words(counts)) {
+      time_to_safepoint(static_cast<uint32_t>(std::strtoul(count.c_str(), nullptr, 10)), stops,
+                        swap_first);
+      swap_first = !swap_first;
     }
-    if (has_word(cases, "handshake")) handshakes(handshake_count);
-    check(usgc_shutdown(), "ttsp", "usgc_shutdown");
   }
+  if (handshake) handshakes(handshake_count);
+  check(usgc_shutdown(), "runtime", "usgc_shutdown");
   return g_errors == 0 ? 0 : 1;
 }

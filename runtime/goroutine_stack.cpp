@@ -5,6 +5,7 @@
 // kMaxCachedStacks; the rest are unmapped at once.
 #include "runtime/goroutine_stack.hpp"
 
+#include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
@@ -27,6 +28,20 @@ StackPool g_pool;
 size_t round_to_pages(size_t bytes) {
   size_t page = kernel::os_page_size();
   return (bytes + page - 1) & ~(page - 1);
+}
+
+// The usual cause is not memory but the kernel's limit on mappings per process: a stack with
+// its guard is two mappings, so the default vm.max_map_count (65530) allows about 32 000 live
+// goroutines. usgc_go returns ENOMEM; this says why, once.
+void report_mapping_failure_once(int error) {
+  static std::atomic<bool> reported{false};
+  if (reported.exchange(true, std::memory_order_relaxed)) return;
+  StackPoolCounters counters = stack_pool_counters();
+  kernel::print_message(
+      "goroutine stacks: mapping stack number %lu failed (errno %d); each stack with its guard takes two of the "
+      "process's mappings (sysctl vm.max_map_count, 65530 by default): raise that limit, or keep fewer goroutines "
+      "alive at once",
+      static_cast<unsigned long>(counters.mapped - counters.unmapped + 1), error);
 }
 
 void unmap_stack(const GoroutineStack& stack) {
@@ -55,13 +70,17 @@ kernel::Result<GoroutineStack> stack_acquire() {
   }
   size_t total = guard_bytes + usable_bytes;
   kernel::Result<void*> mapping = kernel::map_aligned(total, kernel::os_page_size());
-  if (!mapping.ok()) return kernel::Result<GoroutineStack>::failure(mapping.error());
+  if (!mapping.ok()) {
+    report_mapping_failure_once(mapping.error());
+    return kernel::Result<GoroutineStack>::failure(mapping.error());
+  }
   GoroutineStack stack;
   stack.base = static_cast<uint8_t*>(mapping.value());
   stack.guard_bytes = guard_bytes;
   stack.usable_bytes = usable_bytes;
   kernel::Status guard_status = kernel::protect(stack.base, guard_bytes, kernel::Access::kNone);
   if (!guard_status.ok()) {
+    report_mapping_failure_once(guard_status.error());
     (void)kernel::unmap(stack.base, total);
     return kernel::Result<GoroutineStack>::failure(guard_status.error());
   }
