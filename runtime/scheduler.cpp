@@ -33,6 +33,7 @@ thread_local Machine* t_machine [[gnu::tls_model("initial-exec")]] = nullptr;
 thread_local uint32_t t_random_state [[gnu::tls_model("initial-exec")]] = 0;
 
 constexpr uint32_t kMaxFreeGoroutinesPerProcessor = 64;
+constexpr uint32_t kFreeGoroutineBatch = 32;
 constexpr uint32_t kMaxFreeGoroutinesGlobal = 1024;
 constexpr int kStealRounds = 4;
 
@@ -507,23 +508,41 @@ void worker_loop(Machine* machine) {
   }
 }
 
+// Dead goroutines (with their stacks) move between a P's cache and the global one in batches
+// (Go's gfget/gfput), so a spawn storm on one P and the exits on another take the global
+// cache's lock once per kFreeGoroutineBatch goroutines, not once per goroutine.
+Goroutine* take_free_goroutine(Processor* processor) {
+  if (processor != nullptr && processor->free_goroutines == nullptr) {
+    kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);
+    for (uint32_t i = 0; i < kFreeGoroutineBatch && g_scheduler.free_goroutines != nullptr; ++i) {
+      Goroutine* goroutine = g_scheduler.free_goroutines;
+      g_scheduler.free_goroutines = goroutine->next_in_queue;
+      --g_scheduler.free_goroutine_count;
+      goroutine->next_in_queue = processor->free_goroutines;
+      processor->free_goroutines = goroutine;
+      ++processor->free_goroutine_count;
+    }
+  }
+  if (processor != nullptr && processor->free_goroutines != nullptr) {
+    Goroutine* goroutine = processor->free_goroutines;
+    processor->free_goroutines = goroutine->next_in_queue;
+    --processor->free_goroutine_count;
+    return goroutine;
+  }
+  if (processor != nullptr) return nullptr;
+  kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);  // a thread with no P
+  Goroutine* goroutine = g_scheduler.free_goroutines;
+  if (goroutine != nullptr) {
+    g_scheduler.free_goroutines = goroutine->next_in_queue;
+    --g_scheduler.free_goroutine_count;
+  }
+  return goroutine;
+}
+
 Goroutine* goroutine_allocate(bool with_stack) {
   Goroutine* goroutine = nullptr;
   Machine* machine = t_machine;
-  if (with_stack && machine != nullptr && machine->processor != nullptr && machine->processor->free_goroutines != nullptr) {
-    Processor* processor = machine->processor;
-    goroutine = processor->free_goroutines;
-    processor->free_goroutines = goroutine->next_in_queue;
-    --processor->free_goroutine_count;
-  }
-  if (goroutine == nullptr && with_stack) {
-    kernel::FutexMutexGuard guard(g_scheduler.lock);
-    goroutine = g_scheduler.free_goroutines;
-    if (goroutine != nullptr) {
-      g_scheduler.free_goroutines = goroutine->next_in_queue;
-      --g_scheduler.free_goroutine_count;
-    }
-  }
+  if (with_stack) goroutine = take_free_goroutine(machine != nullptr ? machine->processor : nullptr);
   if (goroutine != nullptr) {
     GoroutineStack stack = goroutine->stack;
     void* fiber = goroutine->sanitizer_fiber;
@@ -560,24 +579,44 @@ void goroutine_recycle(Goroutine* goroutine) {
     return;
   }
   Machine* machine = t_machine;
-  if (machine != nullptr && machine->processor != nullptr &&
-      machine->processor->free_goroutine_count < kMaxFreeGoroutinesPerProcessor) {
-    Processor* processor = machine->processor;
+  Processor* processor = machine != nullptr ? machine->processor : nullptr;
+  Goroutine* overflow = nullptr;  // goroutines for the global cache
+  if (processor != nullptr) {
     goroutine->next_in_queue = processor->free_goroutines;
     processor->free_goroutines = goroutine;
-    ++processor->free_goroutine_count;
-    return;
+    if (++processor->free_goroutine_count <= kMaxFreeGoroutinesPerProcessor) return;
+    for (uint32_t i = 0; i < kFreeGoroutineBatch; ++i) {
+      Goroutine* moved = processor->free_goroutines;
+      processor->free_goroutines = moved->next_in_queue;
+      --processor->free_goroutine_count;
+      moved->next_in_queue = overflow;
+      overflow = moved;
+    }
+  } else {
+    goroutine->next_in_queue = nullptr;
+    overflow = goroutine;
   }
+  Goroutine* excess = nullptr;  // beyond the global cache's bound: freed outside the lock
   {
-    kernel::FutexMutexGuard guard(g_scheduler.lock);
-    if (g_scheduler.free_goroutine_count < kMaxFreeGoroutinesGlobal) {
-      goroutine->next_in_queue = g_scheduler.free_goroutines;
-      g_scheduler.free_goroutines = goroutine;
-      ++g_scheduler.free_goroutine_count;
-      return;
+    kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);
+    while (overflow != nullptr) {
+      Goroutine* next = overflow->next_in_queue;
+      if (g_scheduler.free_goroutine_count < kMaxFreeGoroutinesGlobal) {
+        overflow->next_in_queue = g_scheduler.free_goroutines;
+        g_scheduler.free_goroutines = overflow;
+        ++g_scheduler.free_goroutine_count;
+      } else {
+        overflow->next_in_queue = excess;
+        excess = overflow;
+      }
+      overflow = next;
     }
   }
-  goroutine_destroy(goroutine);
+  while (excess != nullptr) {
+    Goroutine* next = excess->next_in_queue;
+    goroutine_destroy(excess);
+    excess = next;
+  }
 }
 
 int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,

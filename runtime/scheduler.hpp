@@ -20,6 +20,7 @@
 //   Machine::processor            the machine itself (a handoff writes next_processor instead)
 //   Machine::next_processor       the hander, under g_scheduler.lock, before waking the machine
 //   global queue, idle lists      g_scheduler.lock
+//   global dead-goroutine cache   g_scheduler.free_goroutines_lock (a leaf)
 #pragma once
 
 #include <pthread.h>
@@ -97,8 +98,9 @@ struct Scheduler {
   Goroutine* global_head = nullptr;               // lock
   Goroutine* global_tail = nullptr;               // lock
   std::atomic<uint32_t> global_size{0};           // written under lock; read anywhere
-  Goroutine* free_goroutines = nullptr;           // lock
-  uint32_t free_goroutine_count = 0;              // lock
+  kernel::FutexMutex free_goroutines_lock;        // a leaf: guards the two fields below
+  Goroutine* free_goroutines = nullptr;           // free_goroutines_lock
+  uint32_t free_goroutine_count = 0;              // free_goroutines_lock
   std::atomic<uint32_t> spinning_machines{0};
 
   std::atomic<uint64_t> next_goroutine_id{1};
