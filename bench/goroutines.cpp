@@ -40,15 +40,14 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "usgc/runtime.h"
 
 namespace {
 
-uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
+using usgc::bench::median;
+using usgc::bench::now_ns;
+using usgc::bench::words;
 
 [[noreturn]] void fail(const char* what, int error) {
   std::printf("ERROR suite=goroutines impl=usgc reason=\"%s failed: %s\"\n", what,
@@ -188,19 +187,6 @@ double measure_pingpong(uint64_t round_trips, size_t capacity, const char* case_
     wait_for_goroutines();
   }
   return result;
-}
-
-std::vector<std::string> words(const std::string& text) {
-  std::istringstream in(text);
-  std::vector<std::string> out;
-  for (std::string word; in >> word;) out.push_back(word);
-  return out;
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 int usage() {

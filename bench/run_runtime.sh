@@ -58,7 +58,7 @@ if command -v go >/dev/null; then
   export GOCACHE=${GOCACHE:-$(go env GOCACHE 2>/dev/null)}
   if ! { mkdir -p "$GOCACHE" 2>/dev/null && [ -w "$GOCACHE" ]; }; then GOCACHE=$PWD/$BIN/go-cache; fi
   bin_abs=$(cd "$BIN" && pwd)
-  if { go build -o "$bin_abs/go-spawn" bench/go/spawn.go && go build -o "$bin_abs/go-pingpong" bench/go/pingpong.go; } \
+  if { go build -o "$bin_abs/go-spawn" bench/go/spawn.go bench/go/benchutil.go && go build -o "$bin_abs/go-pingpong" bench/go/pingpong.go bench/go/benchutil.go; } \
     >"$work/go-build.txt" 2>&1; then
     impls="usgc go"
   else

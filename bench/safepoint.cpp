@@ -69,19 +69,18 @@
 
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/virtual_memory.hpp"
+#include "bench/bench_support.hpp"
 #include "safepoint/stop_the_world.hpp"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
 namespace {
 
+using usgc::bench::median;
+using usgc::bench::now_ns;
+using usgc::bench::percentile;
+using usgc::bench::words;
 using usgc::safepoint::SafepointArming;
-
-uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 uint64_t thread_cpu_ns() {
   timespec ts{};
@@ -119,21 +118,6 @@ uint32_t next_random() {
   g_random ^= g_random >> 17;
   g_random ^= g_random << 5;
   return g_random;
-}
-
-// Nearest-rank percentile of sorted values (q in [0, 1]).
-template <class T>
-T percentile(const std::vector<T>& sorted, double q) {
-  if (sorted.empty()) return T{};
-  size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
-  if (rank < 1) rank = 1;
-  return sorted[std::min(rank, sorted.size()) - 1];
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 void result(const char* case_name, const char* impl, const char* metric, double value,
@@ -562,13 +546,6 @@ void handshakes(int count) {
       "NOTE suite=safepoint case=handshake handshakes=%d procs=%u "
       "handshakes_of_a_running_p=%" PRIu64 "\n",
       count, stats.procs, running);
-}
-
-std::vector<std::string> words(const std::string& text) {
-  std::istringstream in(text);
-  std::vector<std::string> out;
-  for (std::string word; in >> word;) out.push_back(word);
-  return out;
 }
 
 bool has_word(const std::string& list, const char* word) {

@@ -38,7 +38,6 @@ enum class WaitReason : uint8_t {
   kWaitGroup,
   kSleep,
   kYield,
-  kLockedThread,   // an attached thread waiting for a P
 };
 
 struct Goroutine {
@@ -55,7 +54,6 @@ struct Goroutine {
   // ---- scheduler links (owned by whichever queue holds the goroutine) ----
   Goroutine* next_in_queue = nullptr;
   Machine* locked_machine = nullptr;    // attached thread: only this machine may run it
-  Machine* running_machine = nullptr;   // the machine running it (written by that machine)
   WaitReason wait_reason = WaitReason::kNone;
 
   // ---- for wait queues (channels, select, wait groups, timers) ----

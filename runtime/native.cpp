@@ -107,7 +107,6 @@ int attach_thread() {
   machine->current = goroutine;
   (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
   goroutine->locked_machine = machine;
-  goroutine->running_machine = machine;
   goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
   if (!register_machine(machine)) {
     (void)machine->signal_stack.release();

@@ -9,16 +9,6 @@
 #include "runtime/scheduler.hpp"
 #include "usgc/runtime.h"
 
-namespace usgc::runtime {
-void enter_native();
-void leave_native();
-int attach_thread();
-int detach_thread();
-int config_from_environment(usgc_config* config);
-int runtime_init(const usgc_config* config);
-int runtime_shutdown();
-}  // namespace usgc::runtime
-
 using namespace usgc::runtime;
 
 #define USGC_EXPORT extern "C" __attribute__((visibility("default")))

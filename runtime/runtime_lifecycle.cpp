@@ -23,9 +23,6 @@
 
 namespace usgc::runtime {
 
-void enter_native();
-void leave_native();
-
 namespace {
 
 constexpr size_t kMinimumStackBytes = 16 * 1024;

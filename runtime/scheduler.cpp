@@ -476,7 +476,6 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
   for (;;) {
     Processor* processor = machine->processor;
     set_state(goroutine, safepoint::GoroutineState::kRunning);
-    goroutine->running_machine = machine;
     machine->current = goroutine;
     processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);

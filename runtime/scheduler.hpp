@@ -171,6 +171,16 @@ void monitor_stop();
 void monitor_notify_busy();           // a P became busy: the monitor may need to watch it
 void timer_sleep_until(uint64_t deadline_ns);  // parks the calling goroutine
 
+// The runtime's entry points behind the C API (runtime/native.cpp, runtime_lifecycle.cpp); the
+// safepoint layer also calls enter/leave_native around a goroutine's stop request.
+void enter_native();
+void leave_native();
+int attach_thread();
+int detach_thread();
+int config_from_environment(usgc_config* config);
+int runtime_init(const usgc_config* config);
+int runtime_shutdown();
+
 // Signal-context hooks for the safepoint layer.
 uint64_t stack_overflow_goroutine_id(const void* address);
 

@@ -1,6 +1,6 @@
 // safepoint/stop_the_world.cpp — the safepoint protocol of stop_the_world.hpp (read its table
 // first). Who writes what:
-//   epoch, remaining, stop_pending, stats      the requester, under g_state.operation_lock
+//   epoch, remaining, stats                    the requester, under g_state.operation_lock
 //   resumed_epoch                              the requester, last thing before it unlocks
 //   slot.status / requested / acked            see the table in the header
 //   usgc_current_poll (each thread's mirror)   its own thread while it holds no slot; while it
@@ -41,7 +41,6 @@ struct State {
   std::atomic<uint32_t> resumed_epoch{0};  // futex word; == epoch when no request is in flight
   std::atomic<uint32_t> remaining{0};     // futex word: acknowledgements still missing
   std::atomic<uint64_t> last_ack_ns{0};   // when `remaining` reached zero (written by that acker)
-  std::atomic<bool> stop_pending{false};
   // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
   SafepointArming arming = SafepointArming::kProtectGlobalPage;
 
@@ -339,7 +338,6 @@ void request_preemption(SafepointSlot* slot) {
   });
 }
 
-bool world_stop_pending() { return g_state.stop_pending.load(std::memory_order_acquire); }
 
 int stop_the_world(usgc_stop_info* info) {
   int error = enter_request();
@@ -347,7 +345,6 @@ int stop_the_world(usgc_stop_info* info) {
   t_holds_stop = true;
   uint64_t start_ns = kernel::monotonic_ns();
   uint32_t count = g_state.slot_count;
-  g_state.stop_pending.store(true, std::memory_order_seq_cst);
   uint32_t epoch = begin_request(0, count);
   if (g_state.arming == SafepointArming::kProtectGlobalPage) {
     kernel::Status armed = arm_global_poll_page();
@@ -378,7 +375,6 @@ int start_the_world() {
     USGC_CHECK(disarmed.ok(), "start the world: mprotect of the global poll page failed (errno %d)", disarmed.error());
   }
   for (uint32_t i = 0; i < count; ++i) change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = false; });
-  g_state.stop_pending.store(false, std::memory_order_release);
   end_request(0, count, g_state.epoch.load(std::memory_order_relaxed));
   t_holds_stop = false;
   leave_request();

@@ -120,8 +120,6 @@ inline bool safepoint_requested(const SafepointSlot* slot) {
 // Asks the goroutine on slot to yield at its next poll (the monitor's preemption).
 void request_preemption(SafepointSlot* slot);
 
-// True while a stop-the-world holds the world stopped (or is being requested).
-bool world_stop_pending();
 
 // The C API (usgc_stop_the_world & co.) is implemented over these.
 int stop_the_world(usgc_stop_info* info);

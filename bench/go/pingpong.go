@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 )
@@ -52,16 +51,6 @@ func pingPongOnce(roundTrips, capacity int) (time.Duration, int) {
 	return elapsed, wrong
 }
 
-func median(values []float64) float64 {
-	sorted := append([]float64(nil), values...)
-	sort.Float64s(sorted)
-	n := len(sorted)
-	if n%2 == 1 {
-		return sorted[n/2]
-	}
-	return (sorted[n/2-1] + sorted[n/2]) / 2
-}
-
 func main() {
 	reps := flag.Int("reps", 5, "repetitions")
 	roundTrips := flag.Int("round-trips", 1000000, "round trips per measurement")
@@ -76,11 +65,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	suffix := ""
-	if *procs > 0 {
-		runtime.GOMAXPROCS(*procs)
-		suffix = fmt.Sprintf("-procs%d", *procs)
-	}
+	suffix := useProcs(*procs)
 	var order []string
 	samples := map[string][]float64{}
 	for rep := 0; rep < *reps; rep++ {

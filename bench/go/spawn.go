@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"sync"
 	"time"
 )
@@ -37,16 +36,6 @@ func spawnOnce(count int) time.Duration {
 	return time.Since(start)
 }
 
-func median(values []float64) float64 {
-	sorted := append([]float64(nil), values...)
-	sort.Float64s(sorted)
-	n := len(sorted)
-	if n%2 == 1 {
-		return sorted[n/2]
-	}
-	return (sorted[n/2-1] + sorted[n/2]) / 2
-}
-
 func main() {
 	reps := flag.Int("reps", 5, "repetitions")
 	count := flag.Int("spawn", 100000, "goroutines per measurement")
@@ -60,11 +49,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	name := "spawn"
-	if *procs > 0 {
-		runtime.GOMAXPROCS(*procs)
-		name = fmt.Sprintf("spawn-procs%d", *procs)
-	}
+	name := "spawn" + useProcs(*procs)
 	var samples []float64
 	for rep := 0; rep < *reps; rep++ {
 		spawnOnce(*count/10 + 1)
