@@ -201,6 +201,7 @@ int channel_destroy(Channel* channel) {
   const bool busy = !channel->receivers.empty() || !channel->senders.empty();
   channel->lock.unlock();
   if (busy) return EBUSY;
+  if (channel->holds_references) reference_channel_forget(channel);
   // A thread that unlocked this channel last may still be inside FutexMutex::unlock's
   // futex_wake on the freed word: a system call on the address only (EFAULT or a spurious
   // wake-up, which every futex waiter tolerates), never a write.
@@ -211,6 +212,7 @@ int channel_destroy(Channel* channel) {
 
 int channel_send(Channel* channel, const void* elem, bool block) {
   if (elem == nullptr && channel->elem_bytes != 0) return EINVAL;
+  if (channel->holds_references) publish_sent_reference(channel, elem);
   channel->lock.lock();
   if (channel->closed) {
     channel->lock.unlock();

@@ -101,6 +101,11 @@ struct Channel {
   bool closed = false;       // under the lock; never goes back to false
   WaitQueue receivers;       // blocked receivers (the waiting invariant)
   WaitQueue senders;         // blocked senders (the waiting invariant)
+  // Reference channels (usgc_chan_make_refs; runtime/reference_channels.cpp): elements are GC
+  // references, published by every send and scanned as roots by shared collections.
+  bool holds_references = false;               // immutable after make
+  Channel* next_reference_channel = nullptr;   // the registry of reference channels (its lock)
+  Channel* previous_reference_channel = nullptr;
 
   uint8_t* slot(size_t index);  // the ring buffer's slot `index`
 };
@@ -110,6 +115,13 @@ inline constexpr size_t kChannelBufferOffset = (sizeof(Channel) + 15) & ~size_t{
 inline uint8_t* Channel::slot(size_t index) {
   return reinterpret_cast<uint8_t*>(this) + kChannelBufferOffset + index * elem_bytes;
 }
+
+// ---- reference channels (runtime/reference_channels.cpp) ----
+// A send on a reference channel publishes the value first (the private-heap invariant): the
+// value becomes GOROUTINE_SHARED before any other goroutine can receive it.
+void publish_sent_reference(const Channel* channel, const void* elem);
+Channel* reference_channel_make(size_t capacity, int* error);
+void reference_channel_forget(Channel* channel);  // channel_destroy, before freeing
 
 // ---- channel operations (runtime/channel.cpp). Errors are errno values, as in usgc/runtime.h.
 

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "gc/mutator.hpp"
 #include "runtime/goroutine_stack.hpp"
 #include "safepoint/goroutine_state.hpp"
 
@@ -63,6 +64,10 @@ struct Goroutine {
   void* wait_result = nullptr;
   uint64_t sleep_deadline_ns = 0;       // timers.hpp
   uint32_t timer_heap_index = 0;        // timers.hpp
+
+  // ---- the goroutine's GC state (gc/mutator.hpp): registered at spawn (or attach), handed
+  // over to the shared heap at exit (or detach); usgc_current_mutator points at it while it runs.
+  gc::Mutator mutator;
 };
 
 // The calling thread's goroutine; nullptr on a thread that runs none (and on a worker thread

@@ -30,6 +30,7 @@ void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
   machine->processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
   machine->processor->switch_count.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
+  gc::set_current_mutator(&goroutine->mutator);
   switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
 }
 
@@ -118,7 +119,9 @@ int attach_thread() {
   }
   g_scheduler.live_goroutines.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.goroutines_created.fetch_add(1, std::memory_order_relaxed);
+  gc::mutator_register(&goroutine->mutator, goroutine->id, nullptr);
   set_current_machine(machine);
+  gc::set_current_mutator(&goroutine->mutator);
   leave_native();
   return 0;
 }
@@ -127,6 +130,8 @@ int detach_thread() {
   Machine* machine = current_machine();
   if (machine == nullptr || !machine->attached) return EPERM;
   Goroutine* goroutine = machine->locked_goroutine;
+  gc::mutator_unregister(&goroutine->mutator);  // while it still holds its P: no stop sees half of it
+  gc::set_current_mutator(nullptr);
   enter_native();
   goroutine->state.store(safepoint::GoroutineState::kDead, std::memory_order_release);
   g_scheduler.live_goroutines.fetch_sub(1, std::memory_order_acq_rel);

@@ -15,6 +15,7 @@
 #include <new>
 
 #include "alloc/stats_export.hpp"
+#include "gc/gc_state.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/signals.hpp"
@@ -194,6 +195,18 @@ int runtime_init(const usgc_config* requested) {
     g_scheduler.idle_processors = &processors[i];
   }
   g_scheduler.idle_processor_count.store(config.procs, std::memory_order_relaxed);
+  gc::GcHooks gc_hooks{};
+  gc_hooks.enter_native = enter_native;
+  gc_hooks.leave_native = leave_native;
+  gc_hooks.visit_runtime_roots = visit_reference_channel_roots;
+  if (int error = gc::gc_initialize(config.procs, gc_hooks); error != 0) {
+    delete[] processors;
+    g_scheduler.processors = nullptr;
+    g_scheduler.processor_count = 0;
+    g_scheduler.idle_processors = nullptr;
+    safepoint::safepoint_shutdown();
+    return error;
+  }
   monitor_start();
   alloc::stats_export_set_contributor(contribute_runtime_figures);
   g_scheduler.initialized = true;
@@ -238,6 +251,7 @@ int runtime_shutdown() {
   g_scheduler.free_goroutine_count = 0;
   g_scheduler.spinning_machines.store(0, std::memory_order_relaxed);
   stack_pool_drain();
+  gc::gc_shutdown();
   safepoint::safepoint_shutdown();
   g_scheduler.initialized = false;
   return 0;

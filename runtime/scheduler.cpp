@@ -247,6 +247,7 @@ void hand_to_locked_machine(Machine* machine, Goroutine* goroutine) {
 void goroutine_main(void* argument) {
   auto* goroutine = static_cast<Goroutine*>(argument);
   goroutine->entry(goroutine->entry_argument);
+  gc::mutator_unregister(&goroutine->mutator);  // its private objects die, its blocks go shared
   g_scheduler.live_goroutines.fetch_sub(1, std::memory_order_acq_rel);
   if (goroutine->exit_notify != nullptr) {
     // Release: the goroutine's work happens-before the waiter's acquire of the 1.
@@ -480,7 +481,9 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
     processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
     g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
+    gc::set_current_mutator(&goroutine->mutator);
     switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
+    gc::set_current_mutator(nullptr);
     // Back on the scheduler context. (The goroutine may have left native on this machine with
     // no P: then machine->processor is nullptr now.)
     machine->current = nullptr;
@@ -619,9 +622,10 @@ void goroutine_recycle(Goroutine* goroutine) {
 }
 
 int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
-                    std::atomic<uint32_t>* exit_notify) {
+                    std::atomic<uint32_t>* exit_notify, void* start_object) {
   Goroutine* goroutine = goroutine_allocate(true);
   if (goroutine == nullptr) return ENOMEM;
+  gc::mutator_register(&goroutine->mutator, goroutine->id, start_object);
   goroutine->entry = entry;
   goroutine->entry_argument = argument;
   goroutine->exit_notify = exit_notify;

@@ -157,8 +157,11 @@ void worker_loop(Machine* machine);
 
 // usgc_go: a new goroutine running entry(argument); exit_notify (may be nullptr) is set to 1
 // and futex-woken after entry returns and the goroutine stopped counting as live.
+// runtime/reference_channels.cpp: the runtime's roots for shared collections (gc::GcHooks).
+void visit_reference_channel_roots(void (*visit)(void** slot, void* context), void* context);
+
 int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
-                    std::atomic<uint32_t>* exit_notify);
+                    std::atomic<uint32_t>* exit_notify, void* start_object = nullptr);
 
 // Goroutine records.
 Goroutine* goroutine_allocate(bool with_stack);  // nullptr: ENOMEM

@@ -303,6 +303,14 @@ int select_with_storage(usgc_select_case* cases, uint32_t count, bool block, siz
 int usgc_select(usgc_select_case* cases, size_t count, bool block, size_t* chosen) {
   using namespace usgc::runtime;
   if (int error = validate(cases, count); error != 0) return error;
+  // Every value offered to a reference channel is published before any case can proceed (a
+  // select may hand it over at once); an offer that loses stays published, as Go's escape
+  // analysis would have decided for it statically.
+  for (size_t i = 0; i < count; ++i) {
+    if (cases[i].chan != nullptr && cases[i].direction == USGC_SELECT_SEND) {
+      usgc::runtime::publish_sent_reference(usgc::runtime::channel_of(cases[i].chan), cases[i].elem);
+    }
+  }
   if (count <= kInlineCases) {
     alignas(ChannelWaiter) uint8_t inline_storage[storage_bytes(kInlineCases)];
     return select_with_storage(cases, static_cast<uint32_t>(count), block, chosen,

@@ -105,6 +105,10 @@ typedef struct usgc_chan usgc_chan;
 /* A channel of elements of elem_bytes bytes (0 allowed: signals only) with room for capacity
  * buffered elements (0 = unbuffered: a send waits for its receiver). NULL + errno on failure. */
 USGC_RUNTIME_API usgc_chan* usgc_chan_make(size_t elem_bytes, size_t capacity);
+/* A channel of GC references (elements are void*, usgc/gc.h): a send publishes the object and its
+ * private closure (the private-heap invariant), and the buffered values and the values of waiting
+ * senders are roots of shared collections. Otherwise like usgc_chan_make(sizeof(void*), capacity). */
+USGC_RUNTIME_API usgc_chan* usgc_chan_make_refs(size_t capacity);
 /* Frees a channel no goroutine uses any more. EBUSY (and nothing freed) while goroutines wait on it. */
 USGC_RUNTIME_API int usgc_chan_destroy(usgc_chan* chan);
 

@@ -79,8 +79,9 @@ USGC_API int usgc_malloc_get_stats(usgc_malloc_stats* stats);
 }
 #endif
 
-/* The goroutine runtime and safepoints (usgc/runtime.h, usgc/safepoint.h). */
+/* The goroutine runtime, safepoints and the garbage-collected heap. */
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
+#include "usgc/gc.h"
 
 #endif /* USGC_USGC_H */

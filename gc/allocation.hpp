@@ -1,0 +1,45 @@
+// gc/allocation.hpp — allocation in each ownership class (the slow paths behind usgc_alloc and
+// the inline fast path of usgc/gc.h), and the collections allocation may start.
+//
+//   class      where                                           file
+//   STACK      the goroutine's arena block, LIFO bump           gc/stack_arena.cpp
+//   PRIVATE    runs of the goroutine's own blocks (its TLAB)    gc/private_heap.cpp
+//   SHARED     runs of shared blocks, one cache per P           gc/shared_heap.cpp
+//   GLOBAL     runs of shared blocks, one cache, under a lock   gc/shared_heap.cpp
+// Every function returns a zeroed object with its header written (and, for arrays, its length),
+// or nullptr with the C API error set (gc::fail).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/mutator.hpp"
+#include "gc/object_header.hpp"
+
+namespace usgc::gc {
+
+// header: class, type and array bits (the owner is added for private and stack-local objects).
+// bytes: header + payload (object_bytes); size_class: size_class_of(bytes) or kNoSizeClass.
+void* allocate_private(Mutator& mutator, uint64_t header, size_t bytes, uint32_t size_class);
+void* allocate_stack_local(Mutator& mutator, uint64_t header, size_t bytes);
+void* allocate_shared(Mutator& mutator, uint64_t header, size_t bytes, uint32_t size_class);
+
+// Private heap internals shared with the collector and the exit path (private_heap.cpp).
+// Folds the used part of run c into the statistics and empties it.
+void retire_private_run(Mutator& mutator, uint32_t size_class);
+void retire_all_private_runs(Mutator& mutator);
+
+// Pacing: the budget after a collection that left `live_bytes`.
+size_t budget_after(size_t live_bytes, size_t minimum_bytes);
+
+// Collections (private_collector.cpp, shared_collector.cpp).
+void collect_private(Mutator& mutator, const char* reason);
+// Runs a shared collection unless one completed since `observed_cycle` (then returns at once:
+// the pacer's triggers coalesce). kAlwaysCollect: run one regardless (usgc_gc_collect).
+inline constexpr uint64_t kAlwaysCollect = UINT64_MAX;
+void collect_shared(const char* reason, uint64_t observed_cycle);
+uint64_t shared_cycle();
+// Heap limit reached: collect what can be collected. True if memory may have been freed.
+bool collect_for_heap_limit(Mutator& mutator);
+
+}  // namespace usgc::gc

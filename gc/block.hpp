@@ -1,0 +1,149 @@
+// gc/block.hpp — GC blocks: 64 KiB units of the collected heap, carved from 4 MiB chunks, and
+// large objects (one object per mapping).
+//
+// A block is aligned to kBlockBytes, so the block of any small object is `object & ~kBlockMask`
+// (one AND). Its first kBlockHeaderBytes hold this header; slots of one size class follow.
+// A large object's mapping starts with the same header (kind kLarge, one slot), so the same AND
+// finds it: the object starts within the first block of its mapping.
+//
+// Ownership of a block (owner_heap_id): a goroutine's heap id while the block belongs to that
+// goroutine's private heap (it may then also hold objects that goroutine published in place), or
+// 0 when it belongs to the shared heap. Only the owner allocates in it and sweeps it; the shared
+// collector reads it while the world is stopped. When a goroutine exits its blocks pass to the
+// shared heap (owner -> 0) after its private objects are freed (gc/mutator.cpp).
+//
+// Slot states, by the header word at the slot's start: 0 = free (the slot is all zero, except
+// the first 16 bytes of the first slot of a free run while that run is on free_runs); otherwise
+// an object. Sweepers zero a slot when they free it, so a new object is zero without a memset
+// on the allocation path.
+//
+// The shared mark bitmap (one bit per slot) belongs to shared collections: cleared for every
+// block while the world is stopped, set by the parallel markers (atomic OR), and set by a
+// publication for the object it makes shared ("allocate black": a published object stays live
+// until a shared mark finds it unreachable). Hence the shared-liveness rule every sweeper uses:
+// an object of class SHARED or GLOBAL is dead iff its bit is clear.
+//
+// Cards (one byte per 512 bytes) are dirtied by the write barrier's slow path for stores into
+// shared and global objects (docs/gc.md: what reads them).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/size_classes.hpp"
+
+namespace usgc::gc {
+
+inline constexpr size_t kBlockBytes = 64 * 1024;
+inline constexpr uintptr_t kBlockMask = kBlockBytes - 1;
+inline constexpr size_t kBlockHeaderBytes = 1024;
+inline constexpr size_t kChunkBytes = 4 * 1024 * 1024;
+inline constexpr uint32_t kBlocksPerChunk = kChunkBytes / kBlockBytes;
+inline constexpr size_t kCardBytes = 512;
+inline constexpr uint32_t kCardsPerBlock = kBlockBytes / kCardBytes;
+inline constexpr uint32_t kMaxSlotsPerBlock = (kBlockBytes - kBlockHeaderBytes) / 16;
+
+enum class BlockKind : uint8_t { kFree, kSmall, kLarge, kArena };
+
+// A run of free slots on a block's free_runs list, stored in its first slot.
+struct FreeRun {
+  char* end;
+  FreeRun* next;
+};
+
+struct Block {
+  BlockKind kind = BlockKind::kFree;
+  uint32_t size_class = kNoSizeClass;
+  uint32_t slot_bytes = 0;
+  uint32_t slot_count = 0;
+  uint64_t slot_reciprocal = 0;       // slot index = (offset * reciprocal) >> 32, exact here
+  // Owner heap id (0 = shared). Written by the owner (or, at its exit, by the exiting goroutine)
+  // and by the shared heap under its class lock; read by the shared collector in the stopped world.
+  uint64_t owner_heap_id = 0;
+  Block* next_in_heap = nullptr;      // the owner's list of its blocks of this class
+  Block* next_partial = nullptr;      // the owner's list of blocks with free runs
+  FreeRun* free_runs = nullptr;       // owner only
+  uint32_t live_slots = 0;            // after the last sweep (owner only)
+  size_t mapping_bytes = 0;           // large: the whole mapping
+  Block* large_previous = nullptr;    // large: the registry of large objects (its lock)
+  Block* large_next = nullptr;
+  std::atomic<uint64_t> mark_bits[kMaxSlotsPerBlock / 64 + 1];
+  std::atomic<uint8_t> cards[kCardsPerBlock];
+
+  char* slots_begin() { return reinterpret_cast<char*>(this) + kBlockHeaderBytes; }
+  char* slots_end() { return slots_begin() + size_t{slot_count} * slot_bytes; }
+  char* slot_at(uint32_t index) { return slots_begin() + size_t{index} * slot_bytes; }
+  uint32_t slot_index_of(const void* slot_or_object) const {
+    uint64_t offset = static_cast<uint64_t>(static_cast<const char*>(slot_or_object) -
+                                            (reinterpret_cast<const char*>(this) + kBlockHeaderBytes));
+    return static_cast<uint32_t>((offset * slot_reciprocal) >> 32);
+  }
+  bool shared_marked(uint32_t index) const {
+    return (mark_bits[index / 64].load(std::memory_order_relaxed) >> (index % 64)) & 1;
+  }
+  // True when this call set the bit (it was clear).
+  bool set_shared_mark(uint32_t index) {
+    uint64_t bit = uint64_t{1} << (index % 64);
+    if (mark_bits[index / 64].load(std::memory_order_relaxed) & bit) return false;
+    return (mark_bits[index / 64].fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
+  }
+  void clear_shared_marks() {
+    for (auto& word : mark_bits) word.store(0, std::memory_order_relaxed);
+  }
+  void dirty_card(const void* field) {
+    size_t card = static_cast<size_t>(static_cast<const char*>(field) - reinterpret_cast<const char*>(this)) / kCardBytes;
+    if (card < kCardsPerBlock) cards[card].store(1, std::memory_order_relaxed);
+  }
+};
+static_assert(sizeof(Block) <= kBlockHeaderBytes, "the block header fits before the first slot");
+
+inline Block* block_of(const void* object) {
+  return reinterpret_cast<Block*>(reinterpret_cast<uintptr_t>(object) & ~kBlockMask);
+}
+
+// ---- the block pool (gc/block.cpp) ----
+
+// Result of taking memory: the block, or nullptr with the reason.
+enum class AcquireFailure : uint8_t { kNone, kHeapLimit, kOutOfMemory };
+
+// A zeroed block, formatted for `size_class` (kSmall) or as an arena (kArena, size_class unused),
+// owned by owner_heap_id. nullptr when the heap limit or the OS refuses (*failure says which).
+Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id, AcquireFailure* failure);
+// Gives an empty block back (its slots must be zero; arena blocks are zeroed here).
+void release_block(Block* block);
+// A large object of `bytes` (header included) as its own mapping; zeroed.
+Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure* failure);
+void release_large(Block* block);
+
+// Calls fn(block) for every block in use (small, arena and large). Only while the world is
+// stopped or with no other thread changing the pool (tests).
+template <typename Fn>
+void for_each_block_in_use(Fn&& fn);
+
+// Bytes of blocks and large mappings in use (what USGC_HEAP_MAX limits).
+size_t heap_bytes_in_use();
+size_t heap_limit_bytes();
+void set_heap_limit_bytes(size_t bytes);  // 0 = none
+// The limit minus what is in use, or SIZE_MAX without a limit.
+size_t heap_headroom_bytes();
+
+// Registry access for for_each_block_in_use (block.cpp).
+uint32_t chunk_count();
+char* chunk_at(uint32_t index);
+Block* first_large_object();
+
+template <typename Fn>
+void for_each_block_in_use(Fn&& fn) {
+  uint32_t chunks = chunk_count();
+  for (uint32_t c = 0; c < chunks; ++c) {
+    char* chunk = chunk_at(c);
+    for (uint32_t b = 0; b < kBlocksPerChunk; ++b) {
+      auto* block = reinterpret_cast<Block*>(chunk + size_t{b} * kBlockBytes);
+      if (block->kind != BlockKind::kFree) fn(block);
+    }
+  }
+  for (Block* large = first_large_object(); large != nullptr; large = large->large_next) fn(large);
+}
+
+}  // namespace usgc::gc

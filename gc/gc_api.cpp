@@ -1,0 +1,121 @@
+// gc/gc_api.cpp — the C API of usgc/gc.h over the collector (usgc_go_object and reference
+// channels are the runtime's: runtime/gc_runtime.cpp).
+#include <cerrno>
+#include <cstring>
+
+#include "gc/allocation.hpp"
+#include "gc/gc_state.hpp"
+#include "gc/shared_heap.hpp"
+#include "gc/type_registry.hpp"
+
+using namespace usgc::gc;
+
+namespace {
+
+void* allocate(uint32_t type_id, bool array, size_t length, usgc_ownership ownership, const char* operation) {
+  Mutator* m = current_mutator();
+  if (m == nullptr) return fail(EPERM, "%s: the calling thread is not a goroutine (use usgc_run_main, usgc_go or usgc_attach_thread)", operation);
+  const TypeDescriptor* type = find_type(type_id);
+  if (type == nullptr) return fail(EINVAL, "%s: type %u is not registered", operation, type_id);
+  bool array_type = type->kind != USGC_KIND_OBJECT;
+  if (array != array_type) {
+    return fail(EINVAL, "%s: type %u (%s) is %s", operation, type_id, type->name,
+                array_type ? "an array type: use usgc_alloc_array" : "not an array type: use usgc_alloc");
+  }
+  if (static_cast<unsigned>(ownership) > USGC_GLOBAL_SHARED) return fail(EINVAL, "%s: %d is not an ownership class", operation, static_cast<int>(ownership));
+  if (array && length > (size_t{1} << 40) / type->size_bytes) {
+    return fail(ENOMEM, "%s: an array of %zu elements of %u bytes is too large", operation, length, type->size_bytes);
+  }
+  size_t bytes = object_bytes(*type, array, length);
+  uint32_t size_class = array ? size_class_of(bytes) : type->size_class;
+  uint64_t header = make_header(static_cast<Ownership>(ownership), type_id, array, 0);
+  void* object = nullptr;
+  switch (ownership) {
+    case USGC_STACK_LOCAL: object = allocate_stack_local(*m, header, bytes); break;
+    case USGC_GOROUTINE_PRIVATE: object = allocate_private(*m, header, bytes, size_class); break;
+    case USGC_GOROUTINE_SHARED:
+    case USGC_GLOBAL_SHARED: object = allocate_shared(*m, header, bytes, size_class); break;
+  }
+  if (object != nullptr && array) *static_cast<uint64_t*>(object) = length;
+  return object;
+}
+
+}  // namespace
+
+extern "C" {
+
+USGC_GC_API usgc_type_id usgc_register_type(const usgc_type_info* info) {
+  if (info == nullptr) {
+    fail(EINVAL, "usgc_register_type: info is NULL");
+    return 0;
+  }
+  int error = 0;
+  uint32_t id = register_type(*info, &error);
+  if (id == 0) {
+    fail(error, "usgc_register_type: %s", error == EINVAL ? "bad layout (offsets must be 8-aligned and inside the object; array types take no offsets)"
+                                          : error == ENOSPC ? "the type table is full (65535 types)" : "out of memory");
+  }
+  return id;
+}
+
+USGC_GC_API void* usgc_alloc(usgc_type_id type, usgc_ownership ownership) {
+  return allocate(type, false, 0, ownership, "usgc_alloc");
+}
+
+USGC_GC_API void* usgc_alloc_array(usgc_type_id type, size_t length, usgc_ownership ownership) {
+  return allocate(type, true, length, ownership, "usgc_alloc_array");
+}
+
+USGC_GC_API const char* usgc_last_error(void) { return last_error(); }
+
+USGC_GC_API int usgc_type_layout_of(usgc_type_id type_id, usgc_type_layout* layout) {
+  const TypeDescriptor* type = find_type(type_id);
+  if (type == nullptr || layout == nullptr || type->kind != USGC_KIND_OBJECT) return EINVAL;
+  layout->size_class = type->size_class;
+  layout->slot_bytes = type->slot_bytes;
+  layout->header_bits = make_header(Ownership::kPrivate, type_id, false, 0);
+  return 0;
+}
+
+USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind) {
+  Mutator* m = current_mutator();
+  if (kind != USGC_GC_PRIVATE && kind != USGC_GC_SHARED) return EINVAL;
+  if (m == nullptr) return EPERM;
+  if (kind == USGC_GC_PRIVATE) collect_private(*m, "explicit");
+  else collect_shared("explicit", kAlwaysCollect);
+  return 0;
+}
+
+USGC_GC_API int usgc_gc_get_stats(usgc_gc_stats* stats) {
+  if (stats == nullptr || stats->version != USGC_GC_STATS_VERSION) return EINVAL;
+  std::memset(stats, 0, sizeof *stats);
+  stats->version = USGC_GC_STATS_VERSION;
+  auto load = [](const std::atomic<uint64_t>& counter) { return counter.load(std::memory_order_relaxed); };
+  for (int c = 0; c < 4; ++c) {
+    int64_t in_use = static_cast<int64_t>(load(g_counters.bytes_in_use[c]));
+    stats->bytes_in_use[c] = in_use < 0 ? 0 : static_cast<uint64_t>(in_use);  // counters fold at different times
+    stats->objects_allocated[c] = load(g_counters.objects_allocated[c]);
+  }
+  stats->bytes_committed = heap_bytes_in_use();
+  stats->heap_limit_bytes = heap_limit_bytes();
+  stats->private_collections = load(g_counters.private_collections);
+  stats->shared_collections = load(g_counters.shared_collections);
+  stats->private_pause_total_ns = load(g_counters.private_pause_total_ns);
+  stats->private_pause_max_ns = load(g_counters.private_pause_max_ns);
+  stats->shared_pause_total_ns = load(g_counters.shared_pause_total_ns);
+  stats->shared_pause_max_ns = load(g_counters.shared_pause_max_ns);
+  for (int i = 0; i < USGC_GC_HISTOGRAM_BUCKETS; ++i) {
+    stats->private_pause_histogram[i] = load(g_counters.private_pause_histogram[i]);
+    stats->shared_pause_histogram[i] = load(g_counters.shared_pause_histogram[i]);
+  }
+  stats->barrier_slow_paths = load(g_counters.barrier_slow_paths);
+  stats->publications = load(g_counters.publications);
+  stats->objects_published = load(g_counters.objects_published);
+  stats->bytes_freed_private = load(g_counters.bytes_freed_private);
+  stats->bytes_freed_shared = load(g_counters.bytes_freed_shared);
+  stats->heap_limit_failures = load(g_counters.heap_limit_failures);
+  stats->last_pause_ns = load(g_counters.last_pause_ns);
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,73 @@
+// gc/gc_state.hpp — the collector's configuration, statistics, hooks into the runtime, and the
+// per-thread error message of the C API.
+//
+// Configuration is written once by gc_initialize (usgc_init) before any goroutine runs and read
+// without synchronization after. Statistics are relaxed atomic counters written on slow paths
+// (run refills, collections, barrier slow paths), read by usgc_gc_get_stats and the stats block.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "usgc/gc.h"
+
+namespace usgc::gc {
+
+struct GcConfig {
+  int gc_percent = 100;          // USGC_GC_PERCENT; < 0: automatic collection off
+  bool verify = false;           // USGC_VERIFY (always on in debug builds)
+  bool trace = false;            // USGC_TRACE=gc
+  size_t min_private_budget_bytes = 1 << 20;
+  size_t min_shared_budget_bytes = 4 << 20;
+  uint32_t marker_count = 1;     // parallel markers in a shared collection (one per P)
+};
+extern GcConfig g_config;
+
+// What the runtime (the layer above) lends the collector.
+struct GcHooks {
+  // A goroutine about to wait for another thread's collection counts as stopped meanwhile.
+  void (*enter_native)();
+  void (*leave_native)();
+  // Visits extra roots of shared collections (reference channels): calls visit(slot, context)
+  // for every slot holding a reference. Called in the stopped world.
+  void (*visit_runtime_roots)(void (*visit)(void** slot, void* context), void* context);
+};
+extern GcHooks g_hooks;
+
+// Reads the environment (see usgc/gc.h) and starts the marker threads: called by usgc_init with
+// the number of Ps. gc_shutdown stops the threads (the heap and global roots stay).
+int gc_initialize(uint32_t processor_count, const GcHooks& hooks);
+void gc_shutdown();
+
+struct GcCounters {
+  std::atomic<uint64_t> bytes_in_use[4];
+  std::atomic<uint64_t> objects_allocated[4];
+  std::atomic<uint64_t> private_collections;
+  std::atomic<uint64_t> shared_collections;
+  std::atomic<uint64_t> private_pause_total_ns;
+  std::atomic<uint64_t> private_pause_max_ns;
+  std::atomic<uint64_t> shared_pause_total_ns;
+  std::atomic<uint64_t> shared_pause_max_ns;
+  std::atomic<uint64_t> private_pause_histogram[USGC_GC_HISTOGRAM_BUCKETS];
+  std::atomic<uint64_t> shared_pause_histogram[USGC_GC_HISTOGRAM_BUCKETS];
+  std::atomic<uint64_t> barrier_slow_paths;
+  std::atomic<uint64_t> publications;
+  std::atomic<uint64_t> objects_published;
+  std::atomic<uint64_t> bytes_freed_private;
+  std::atomic<uint64_t> bytes_freed_shared;
+  std::atomic<uint64_t> heap_limit_failures;
+  std::atomic<uint64_t> last_pause_ns;
+};
+extern GcCounters g_counters;
+
+inline void count_add(std::atomic<uint64_t>& counter, uint64_t value) { counter.fetch_add(value, std::memory_order_relaxed); }
+inline void count_sub(std::atomic<uint64_t>& counter, uint64_t value) { counter.fetch_sub(value, std::memory_order_relaxed); }
+void record_pause(bool shared, uint64_t pause_ns);
+
+// The C API's error reporting: sets errno and the calling thread's usgc_last_error() text.
+// Returns nullptr so allocation paths can `return fail(...)`.
+void* fail(int error_number, const char* format, ...) __attribute__((format(printf, 2, 3)));
+const char* last_error();
+
+}  // namespace usgc::gc

@@ -1,0 +1,92 @@
+// gc/mutator.hpp — a goroutine's GC state: its private heap, stack arena, shadow stack, handles.
+//
+// One Mutator per goroutine, embedded in the runtime's goroutine record. Its first member is the
+// usgc_mutator ABI record (usgc/object.h) that the inline fast paths reach through the
+// usgc_current_mutator TLS pointer; the runtime points it at the running goroutine's record on
+// every switch (gc::set_current_mutator), so "the P's TLAB" is the running goroutine's runs and
+// a goroutine's private objects stay in its own blocks whatever P runs it.
+//
+// Who touches what:
+//   everything below    the owning goroutine only, while it runs (no locks), and the shared
+//                       collector while the world is stopped (then the owner is stopped too);
+//   registry links      under the registry lock (gc/mutator.cpp).
+// The private-heap invariant (usgc/object.h, docs/gc.md) is what lets the owner collect all this
+// alone: nothing outside it refers to an object it owns.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/block.hpp"
+#include "gc/mark_stack.hpp"
+#include "gc/size_classes.hpp"
+#include "usgc/object.h"
+
+namespace usgc::gc {
+
+// Local handles: slots of a growable array; a free slot holds the next free index (tagged odd).
+struct HandleTable {
+  void** slots = nullptr;
+  uint32_t capacity = 0;
+  uint32_t used = 0;        // slots handed out at least once (high-water mark)
+  uint32_t free_head = 0;   // 1 + index of the first free slot, 0 = none
+};
+
+struct Mutator {
+  usgc_mutator abi;  // must stay first: usgc_current_mutator points here
+
+  uint64_t goroutine_id = 0;
+  // Private blocks per class (next_in_heap), those with free runs (next_partial), and the block
+  // whose run abi.runs[c] is (current, not on the partial list).
+  Block* blocks[kSizeClassCount] = {};
+  Block* partial[kSizeClassCount] = {};
+  Block* current[kSizeClassCount] = {};
+  char* run_begin[kSizeClassCount] = {};  // where abi.runs[c] started: its used part is begin..next
+  Block* large_objects = nullptr;         // private large objects (next_in_heap)
+  Block* arena = nullptr;                 // the stack arena block (STACK_LOCAL objects), lazily
+
+  // Private collection pacing (USGC_GC_PERCENT).
+  size_t bytes_since_collection = 0;   // bytes of runs and large objects taken since the last one
+  size_t live_bytes_after_collection = 0;
+  size_t collection_budget_bytes = 0;
+  bool collecting = false;
+
+  HandleTable handles;
+  void* start_object = nullptr;  // usgc_go_object's argument: a root for the goroutine's life
+  MarkStack mark_stack;          // private marking and publication worklist
+
+  Mutator* registry_previous = nullptr;
+  Mutator* registry_next = nullptr;
+  bool registered = false;
+};
+static_assert(offsetof(Mutator, abi) == 0, "usgc_current_mutator points at the ABI record");
+
+inline Mutator* mutator_of(usgc_mutator* abi) { return reinterpret_cast<Mutator*>(abi); }
+
+// The running goroutine's Mutator, or nullptr on a thread that runs none.
+Mutator* current_mutator();
+// The runtime, on every switch to a goroutine (nullptr: the thread runs none).
+void set_current_mutator(Mutator* mutator);
+
+// Spawn: gives the goroutine a heap id and makes it known to shared collections (its start
+// object is a root from now on). Exit: frees its private objects, passes its blocks to the
+// shared heap, and forgets it. Both take the registry lock.
+void mutator_register(Mutator* mutator, uint64_t goroutine_id, void* start_object);
+void mutator_unregister(Mutator* mutator);
+
+// Calls fn(mutator) for every registered mutator, under the registry lock.
+template <typename Fn>
+void for_each_mutator(Fn&& fn);
+void lock_mutator_registry();
+void unlock_mutator_registry();
+Mutator* first_registered_mutator();
+uint64_t registered_mutator_count();
+
+template <typename Fn>
+void for_each_mutator(Fn&& fn) {
+  lock_mutator_registry();
+  for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) fn(m);
+  unlock_mutator_registry();
+}
+
+}  // namespace usgc::gc

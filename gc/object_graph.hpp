@@ -1,0 +1,38 @@
+// gc/object_graph.hpp — the reference fields of an object, from its header and registered type:
+// the one place that knows where references are (markers, publication, verifier, arena walks).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/object_header.hpp"
+#include "gc/type_registry.hpp"
+
+namespace usgc::gc {
+
+// Calls fn(void** field) for every reference field of `object` (whose header is `header`).
+template <typename Fn>
+inline void for_each_reference_field(void* object, uint64_t header, Fn&& fn) {
+  const TypeDescriptor& type = type_at(type_of(header));
+  if (is_array(header)) {
+    if (type.kind != USGC_KIND_POINTER_ARRAY) return;
+    uint64_t length = *static_cast<uint64_t*>(object);
+    void** elements = reinterpret_cast<void**>(static_cast<char*>(object) + kArrayLengthBytes);
+    for (uint64_t i = 0; i < length; ++i) fn(&elements[i]);
+    return;
+  }
+  char* base = static_cast<char*>(object);
+  for (uint32_t i = 0; i < type.pointer_count; ++i) fn(reinterpret_cast<void**>(base + type.pointer_offsets[i]));
+}
+
+// Bytes the object occupies from its header on (before rounding to a slot).
+inline size_t object_extent_bytes(const void* object, uint64_t header) {
+  const TypeDescriptor& type = type_at(type_of(header));
+  return object_bytes(type, is_array(header), is_array(header) ? *static_cast<const uint64_t*>(object) : 0);
+}
+
+// Reads a reference field of an object another thread may store into (shared objects): relaxed,
+// because the stores that matter were ordered by a safepoint or by the publishing release store.
+inline void* load_reference(void** field) { return __atomic_load_n(field, __ATOMIC_RELAXED); }
+
+}  // namespace usgc::gc

@@ -1,0 +1,60 @@
+// gc/object_header.hpp — the C++ view of the object header ABI declared in usgc/object.h.
+//
+// The header word at object - 8 is the only per-object metadata. Who writes it:
+//   - the allocator, once, when the object is made (a slot's header goes 0 -> header);
+//   - the owning goroutine: its private mark bit (private collector) and the class/owner bits
+//     when it publishes the object (in place: PRIVATE -> SHARED or GLOBAL, owner -> 0);
+//   - a sweeper, when it frees the slot (header -> 0).
+// Nobody else writes a header, so a goroutine reads its own objects' headers with plain loads;
+// another goroutine reads a shared object's header only after acquiring a reference to it,
+// which the publishing store released after the header flip (see gc/publication.cpp).
+// Shared marks never live in the header (gc/block.hpp's mark bitmap), so private and shared
+// collections never write the same word.
+#pragma once
+
+#include <cstdint>
+
+#include "usgc/object.h"
+
+namespace usgc::gc {
+
+enum class Ownership : uint8_t {
+  kStackLocal = USGC_STACK_LOCAL,
+  kPrivate = USGC_GOROUTINE_PRIVATE,
+  kShared = USGC_GOROUTINE_SHARED,
+  kGlobal = USGC_GLOBAL_SHARED,
+};
+
+inline constexpr uint64_t kClassMask = USGC_HEADER_CLASS_MASK;
+inline constexpr uint64_t kPrivateMark = USGC_HEADER_PRIVATE_MARK;
+inline constexpr uint64_t kArrayFlag = USGC_HEADER_ARRAY;
+inline constexpr uint64_t kPublishedFlag = USGC_HEADER_PUBLISHED;
+inline constexpr unsigned kTypeShift = USGC_HEADER_TYPE_SHIFT;
+inline constexpr uint64_t kTypeMask = USGC_HEADER_TYPE_MASK;
+inline constexpr unsigned kOwnerShift = USGC_HEADER_OWNER_SHIFT;
+inline constexpr uint64_t kKnownBits = kClassMask | kPrivateMark | kArrayFlag | kPublishedFlag | USGC_HEADER_PINNED |
+                                       (kTypeMask << kTypeShift) | (~uint64_t{0} << kOwnerShift);
+inline constexpr size_t kHeaderBytes = 8;
+inline constexpr size_t kArrayLengthBytes = 8;  // arrays: the length word after the header
+
+static_assert(kClassMask == 3 && kPrivateMark == 4 && kArrayFlag == 8 && kPublishedFlag == 16, "header bits ABI");
+static_assert(kTypeShift == 8 && kTypeMask == 0xFFFF && kOwnerShift == 32, "header fields ABI");
+static_assert((kClassMask & (kTypeMask << kTypeShift)) == 0, "class and type do not overlap");
+
+inline uint64_t* header_address(void* object) { return static_cast<uint64_t*>(object) - 1; }
+inline uint64_t header_of(const void* object) { return static_cast<const uint64_t*>(object)[-1]; }
+inline Ownership class_of(uint64_t header) { return static_cast<Ownership>(header & kClassMask); }
+inline uint32_t type_of(uint64_t header) { return static_cast<uint32_t>((header >> kTypeShift) & kTypeMask); }
+inline uint64_t owner_of(uint64_t header) { return header >> kOwnerShift; }
+inline bool is_array(uint64_t header) { return (header & kArrayFlag) != 0; }
+inline bool is_shared_class(uint64_t header) {
+  Ownership c = class_of(header);
+  return c == Ownership::kShared || c == Ownership::kGlobal;
+}
+
+inline constexpr uint64_t make_header(Ownership ownership, uint32_t type, bool array, uint64_t owner_heap_id) {
+  return static_cast<uint64_t>(ownership) | (array ? kArrayFlag : 0) | (uint64_t{type} << kTypeShift) |
+         (owner_heap_id << kOwnerShift);
+}
+
+}  // namespace usgc::gc

@@ -1,0 +1,195 @@
+// gc/parallel_mark.cpp — see parallel_mark.hpp.
+#include "gc/parallel_mark.hpp"
+
+#include <pthread.h>
+
+#include <atomic>
+
+#include "gc/block.hpp"
+#include "gc/roots.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex.hpp"
+#include "kernel_iface/futex_mutex.hpp"
+
+namespace usgc::gc {
+namespace {
+
+constexpr size_t kSpillThreshold = 4096;
+
+struct alignas(64) Marker {
+  MarkStack local;                     // the marker's own thread only
+  kernel::FutexMutex public_lock;      // guards public_stack
+  MarkStack public_stack;
+  std::atomic<size_t> public_size{0};  // a hint for thieves (written under public_lock)
+  size_t marked = 0;
+  pthread_t thread{};
+};
+
+Marker* g_markers = nullptr;
+uint32_t g_marker_count = 0;
+
+// One marking job: written by marker 0 before it bumps g_job_epoch (release); read by the
+// helpers after they see the new epoch (acquire).
+Mutator* const* g_job_mutators = nullptr;
+size_t g_job_mutator_count = 0;
+std::atomic<size_t> g_next_mutator{0};
+std::atomic<uint32_t> g_idle_markers{0};
+std::atomic<uint32_t> g_job_epoch{0};       // futex: helpers wait for it to change
+std::atomic<uint32_t> g_helpers_done{0};    // futex: marker 0 waits for all helpers
+std::atomic<bool> g_shutting_down{false};
+uint32_t g_start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
+
+inline void visit_object(Marker& marker, void* object) {
+  uint64_t header = header_of(object);
+  if (class_of(header) == Ownership::kStackLocal) return;
+  Block* block = block_of(object);
+  if (!block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes))) return;
+  ++marker.marked;
+  marker.local.push(object);
+}
+
+void spill(Marker& marker) {
+  kernel::FutexMutexGuard guard(marker.public_lock);
+  marker.local.take_bottom(marker.public_stack, marker.local.size() / 2);
+  marker.public_size.store(marker.public_stack.size(), std::memory_order_relaxed);
+}
+
+// Takes work into `thief.local` from `victim`'s public stack (own or another's).
+bool take_from(Marker& thief, Marker& victim) {
+  if (victim.public_size.load(std::memory_order_relaxed) == 0) return false;
+  kernel::FutexMutexGuard guard(victim.public_lock);
+  size_t available = victim.public_stack.size();
+  if (available == 0) return false;
+  size_t take = &thief == &victim ? available : (available + 1) / 2;
+  victim.public_stack.take_bottom(thief.local, take);
+  victim.public_size.store(victim.public_stack.size(), std::memory_order_relaxed);
+  return true;
+}
+
+bool find_work(uint32_t index) {
+  Marker& self = g_markers[index];
+  if (take_from(self, self)) return true;
+  for (uint32_t k = 1; k < g_marker_count; ++k) {
+    if (take_from(self, g_markers[(index + k) % g_marker_count])) return true;
+  }
+  return false;
+}
+
+void drain(uint32_t index) {
+  Marker& self = g_markers[index];
+  for (;;) {
+    while (!self.local.empty()) {
+      void* object = self.local.pop();
+      for_each_reference_field(object, header_of(object), [&](void** field) {
+        void* value = load_reference(field);
+        if (is_object_pointer(value)) visit_object(self, value);
+      });
+      if (self.local.size() > kSpillThreshold ||
+          (self.local.size() > 64 && g_idle_markers.load(std::memory_order_relaxed) != 0)) {
+        spill(self);
+      }
+    }
+    if (find_work(index)) continue;
+    // Idle: wait until some public stack has work, or everyone is idle (done).
+    g_idle_markers.fetch_add(1, std::memory_order_acq_rel);
+    for (;;) {
+      if (g_idle_markers.load(std::memory_order_acquire) == g_marker_count) return;
+      bool work_seen = false;
+      for (uint32_t k = 0; k < g_marker_count && !work_seen; ++k) {
+        work_seen = g_markers[k].public_size.load(std::memory_order_relaxed) != 0;
+      }
+      if (work_seen) {
+        g_idle_markers.fetch_sub(1, std::memory_order_acq_rel);
+        break;
+      }
+      __builtin_ia32_pause();
+    }
+  }
+}
+
+void run_marker(uint32_t index) {
+  Marker& self = g_markers[index];
+  self.marked = 0;
+  for (;;) {
+    size_t k = g_next_mutator.fetch_add(1, std::memory_order_relaxed);
+    if (k >= g_job_mutator_count) break;
+    for_each_mutator_root(*g_job_mutators[k], [&](void** slot) { visit_object(self, *slot); });
+    if (self.local.size() > kSpillThreshold) spill(self);
+  }
+  if (index == 0) {
+    for_each_global_root([&](void** slot) { visit_object(self, load_reference(slot)); });
+  }
+  drain(index);
+}
+
+void* helper_main(void* argument) {
+  auto index = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(argument));
+  uint32_t seen_epoch = g_start_epoch;
+  for (;;) {
+    uint32_t epoch = g_job_epoch.load(std::memory_order_acquire);
+    while (epoch == seen_epoch && !g_shutting_down.load(std::memory_order_acquire)) {
+      kernel::futex_wait(&g_job_epoch, epoch);
+      epoch = g_job_epoch.load(std::memory_order_acquire);
+    }
+    if (g_shutting_down.load(std::memory_order_acquire)) return nullptr;
+    seen_epoch = epoch;
+    run_marker(index);
+    // Release: this marker's marks happen-before marker 0 sweeps.
+    g_helpers_done.fetch_add(1, std::memory_order_acq_rel);
+    kernel::futex_wake_all(&g_helpers_done);
+  }
+}
+
+}  // namespace
+
+int parallel_mark_initialize(uint32_t marker_count) {
+  if (marker_count == 0) marker_count = 1;
+  g_markers = new Marker[marker_count];
+  g_marker_count = marker_count;
+  g_shutting_down.store(false, std::memory_order_relaxed);
+  g_start_epoch = g_job_epoch.load(std::memory_order_relaxed);
+  for (uint32_t i = 1; i < marker_count; ++i) {
+    int error = pthread_create(&g_markers[i].thread, nullptr, helper_main, reinterpret_cast<void*>(uintptr_t{i}));
+    if (error != 0) {
+      g_marker_count = i;  // fewer markers: still correct
+      break;
+    }
+  }
+  return 0;
+}
+
+void parallel_mark_shutdown() {
+  if (g_markers == nullptr) return;
+  g_shutting_down.store(true, std::memory_order_release);
+  g_job_epoch.fetch_add(1, std::memory_order_release);
+  kernel::futex_wake_all(&g_job_epoch);
+  for (uint32_t i = 1; i < g_marker_count; ++i) pthread_join(g_markers[i].thread, nullptr);
+  delete[] g_markers;
+  g_markers = nullptr;
+  g_marker_count = 0;
+}
+
+MarkResult mark_shared_heap(Mutator* const* mutators, size_t count) {
+  USGC_CHECK(g_markers != nullptr, "gc: shared collection before gc_initialize");
+  g_job_mutators = mutators;
+  g_job_mutator_count = count;
+  g_next_mutator.store(0, std::memory_order_relaxed);
+  g_idle_markers.store(0, std::memory_order_relaxed);
+  g_helpers_done.store(0, std::memory_order_relaxed);
+  // Release: the job above is visible to helpers that see the new epoch.
+  g_job_epoch.fetch_add(1, std::memory_order_release);
+  if (g_marker_count > 1) kernel::futex_wake_all(&g_job_epoch);
+  run_marker(0);
+  uint32_t helpers = g_marker_count - 1;
+  for (;;) {
+    uint32_t done = g_helpers_done.load(std::memory_order_acquire);
+    if (done == helpers) break;
+    kernel::futex_wait(&g_helpers_done, done);
+  }
+  MarkResult result;
+  result.markers = g_marker_count;
+  for (uint32_t i = 0; i < g_marker_count; ++i) result.objects_marked += g_markers[i].marked;
+  return result;
+}
+
+}  // namespace usgc::gc

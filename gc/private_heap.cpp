@@ -1,0 +1,155 @@
+// gc/private_heap.cpp — a goroutine's private heap: runs of its own blocks per size class (its
+// TLAB), private large objects, and the pacing of private collections.
+//
+// Allocation: usgc_alloc_private_fast (usgc/gc.h) bumps abi.runs[c]; when the run is exhausted
+// this file takes the next free run of the current block, then a block from the partial list
+// (swept, with free runs), and only then a new block — after a private collection if the
+// goroutine has allocated its budget since the last one (USGC_GC_PERCENT: the budget is
+// gc_percent % of what the last collection left live, at least min_private_budget_bytes).
+// No lock is taken except the block pool's when a new block is needed; no other thread reads
+// these lists while the goroutine runs (gc/mutator.hpp).
+#include <cstring>
+
+#include "gc/allocation.hpp"
+#include "gc/gc_state.hpp"
+#include "kernel_iface/fatal.hpp"
+
+namespace usgc::gc {
+namespace {
+
+void account_used_run(Mutator& m, uint32_t c) {
+  char* begin = m.run_begin[c];
+  if (begin == nullptr) return;
+  size_t used = static_cast<size_t>(m.abi.runs[c].next - begin);
+  count_add(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], used);
+  count_add(g_counters.objects_allocated[USGC_GOROUTINE_PRIVATE], used / kSlotBytes[c]);
+  m.run_begin[c] = m.abi.runs[c].next;
+}
+
+// Takes the next free run of block b (owned by m) into abi.runs[c]. False if it has none.
+bool take_run(Mutator& m, uint32_t c, Block* b) {
+  FreeRun* run = b->free_runs;
+  if (run == nullptr) return false;
+  b->free_runs = run->next;
+  char* begin = reinterpret_cast<char*>(run);
+  char* end = run->end;
+  run->end = nullptr;  // the run's head words go back to zero: every slot in it is zero now
+  run->next = nullptr;
+  m.abi.runs[c].next = begin;
+  m.abi.runs[c].limit = end;
+  m.run_begin[c] = begin;
+  m.current[c] = b;
+  m.bytes_since_collection += static_cast<size_t>(end - begin);
+  return true;
+}
+
+bool budget_exhausted(const Mutator& m) {
+  if (g_config.gc_percent < 0 || m.collecting) return false;
+  size_t budget = m.collection_budget_bytes;
+  // Near the heap limit collections run sooner (GOMEMLIMIT's behaviour).
+  size_t headroom = heap_headroom_bytes();
+  if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4;
+  return m.bytes_since_collection >= budget;
+}
+
+void* failed_for(AcquireFailure failure, size_t bytes) {
+  if (failure == AcquireFailure::kHeapLimit) {
+    count_add(g_counters.heap_limit_failures, 1);
+    return fail(ENOMEM, "usgc_alloc: heap limit USGC_HEAP_MAX=%zu bytes reached (%zu bytes in use after collecting) allocating %zu bytes",
+                heap_limit_bytes(), heap_bytes_in_use(), bytes);
+  }
+  return fail(ENOMEM, "usgc_alloc: the OS refused memory for the GC heap allocating %zu bytes", bytes);
+}
+
+// Makes abi.runs[c] non-empty. nullptr on success, else the failure already reported.
+bool refill(Mutator& m, uint32_t c, size_t bytes) {
+  account_used_run(m, c);
+  m.abi.runs[c] = usgc_alloc_run{nullptr, nullptr};
+  if (m.current[c] != nullptr && take_run(m, c, m.current[c])) return true;
+  m.current[c] = nullptr;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    while (Block* b = m.partial[c]) {
+      m.partial[c] = b->next_partial;
+      b->next_partial = nullptr;
+      if (take_run(m, c, b)) return true;
+    }
+    if (attempt == 0 && budget_exhausted(m)) {
+      collect_private(m, "budget");
+      continue;
+    }
+    AcquireFailure failure = AcquireFailure::kNone;
+    Block* b = acquire_block(BlockKind::kSmall, c, m.abi.heap_id, &failure);
+    if (b != nullptr) {
+      b->next_in_heap = m.blocks[c];
+      m.blocks[c] = b;
+      bool taken = take_run(m, c, b);
+      USGC_ASSERT(taken, "a new block has one run");
+      return taken;
+    }
+    if (failure == AcquireFailure::kHeapLimit && attempt < 2 && collect_for_heap_limit(m)) continue;
+    failed_for(failure, bytes);
+    return false;
+  }
+  failed_for(AcquireFailure::kHeapLimit, bytes);
+  return false;
+}
+
+void* allocate_private_large(Mutator& m, uint64_t header, size_t bytes) {
+  if (budget_exhausted(m)) collect_private(m, "budget");
+  AcquireFailure failure = AcquireFailure::kNone;
+  Block* b = acquire_large(bytes, m.abi.heap_id, &failure);
+  if (b == nullptr && failure == AcquireFailure::kHeapLimit && collect_for_heap_limit(m)) {
+    b = acquire_large(bytes, m.abi.heap_id, &failure);
+  }
+  if (b == nullptr) return failed_for(failure, bytes);
+  b->next_in_heap = m.large_objects;
+  m.large_objects = b;
+  m.bytes_since_collection += b->mapping_bytes;
+  count_add(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], b->mapping_bytes);
+  count_add(g_counters.objects_allocated[USGC_GOROUTINE_PRIVATE], 1);
+  char* slot = b->slots_begin();
+  *reinterpret_cast<uint64_t*>(slot) = header | (m.abi.heap_id << kOwnerShift);
+  return slot + kHeaderBytes;
+}
+
+}  // namespace
+
+size_t budget_after(size_t live_bytes, size_t minimum_bytes) {
+  size_t budget = g_config.gc_percent < 0 ? SIZE_MAX : live_bytes / 100 * static_cast<size_t>(g_config.gc_percent);
+  return budget < minimum_bytes ? minimum_bytes : budget;
+}
+
+void* allocate_private(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
+  if (c == kNoSizeClass) return allocate_private_large(m, header, bytes);
+  uint32_t slot_bytes = kSlotBytes[c];
+  usgc_alloc_run& run = m.abi.runs[c];
+  if (run.next + slot_bytes > run.limit || run.next == nullptr) {
+    if (!refill(m, c, bytes)) return nullptr;
+  }
+  char* slot = run.next;
+  run.next = slot + slot_bytes;
+  *reinterpret_cast<uint64_t*>(slot) = header | (m.abi.heap_id << kOwnerShift);
+  return slot + kHeaderBytes;
+}
+
+void retire_private_run(Mutator& m, uint32_t c) {
+  account_used_run(m, c);
+  m.abi.runs[c] = usgc_alloc_run{nullptr, nullptr};
+  m.run_begin[c] = nullptr;
+  m.current[c] = nullptr;
+}
+
+void retire_all_private_runs(Mutator& m) {
+  for (uint32_t c = 0; c < kSizeClassCount; ++c) retire_private_run(m, c);
+}
+
+}  // namespace usgc::gc
+
+// The inline fast path's slow path (usgc/gc.h).
+extern "C" __attribute__((visibility("default"))) void* usgc_alloc_private_slow(const usgc_type_layout* layout) {
+  using namespace usgc::gc;
+  Mutator* m = current_mutator();
+  if (m == nullptr) return fail(EPERM, "usgc_alloc: the calling thread is not a goroutine (use usgc_run_main, usgc_go or usgc_attach_thread)");
+  if (layout == nullptr || layout->size_class >= kSizeClassCount) return fail(EINVAL, "usgc_alloc_private_slow: bad layout");
+  return allocate_private(*m, layout->header_bits, layout->slot_bytes, layout->size_class);
+}

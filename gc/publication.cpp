@@ -1,0 +1,168 @@
+// gc/publication.cpp — publication (publication.hpp) and the write barrier's slow path.
+//
+// The barrier's fast path is inline in usgc/gc.h: when the target object belongs to the running
+// goroutine (private or stack-local: the header's owner half equals abi.heap_id) and the value
+// is null or not stack-local, the store is a plain store — no other goroutine can see the target
+// (the private-heap invariant). Everything else comes here:
+//   value STACK_LOCAL, target the goroutine's own stack-local object   plain store (allowed)
+//   value STACK_LOCAL, any heap target                                   fatal: names the store
+//   target another goroutine's private or stack-local object             fatal: API misuse
+//   target SHARED/GLOBAL                                                 publish the value if it
+//                                     is private, then a release store, then dirty the card
+#include "gc/publication.hpp"
+
+#include <cerrno>
+
+#include "gc/block.hpp"
+#include "gc/gc_state.hpp"
+#include "gc/mutator.hpp"
+#include "gc/object_graph.hpp"
+#include "gc/roots.hpp"
+#include "kernel_iface/fatal.hpp"
+
+namespace usgc::gc {
+namespace {
+
+const char* type_name_of(uint64_t header) {
+  const TypeDescriptor* type = find_type(type_of(header));
+  return type != nullptr ? type->name : "?";
+}
+
+[[noreturn, gnu::cold]] void stack_local_escape(const void* value, const void* target, const void* field, const char* operation) {
+  uint64_t value_header = header_of(value);
+  if (target != nullptr) {
+    uint64_t target_header = header_of(target);
+    kernel::fatal("%s: STACK_LOCAL object %p (type %s) stored into heap object %p (type %s, field +%ld): a stack object "
+                  "must not escape its frame (escape analysis or code generator bug)",
+                  operation, value, type_name_of(value_header), target, type_name_of(target_header),
+                  static_cast<long>(static_cast<const char*>(field) - static_cast<const char*>(target)));
+  }
+  kernel::fatal("%s: STACK_LOCAL object %p (type %s) published: a stack object must not escape its frame "
+                "(escape analysis or code generator bug)", operation, value, type_name_of(value_header));
+}
+
+// Flips `root` and every private object of `m` reachable from it.
+void publish_closure(Mutator& m, void* root, Ownership target, const char* operation) {
+  const uint64_t heap_id = m.abi.heap_id;
+  const uint64_t new_class = static_cast<uint64_t>(target);
+  MarkStack& stack = m.mark_stack;
+  size_t published = 0;
+  size_t published_bytes = 0;
+  auto consider = [&](void* object) {
+    uint64_t* header = header_address(object);
+    uint64_t value = *header;
+    if (owner_of(value) != heap_id) return;  // shared or global already (others' are impossible)
+    if (class_of(value) == Ownership::kStackLocal) stack_local_escape(object, nullptr, nullptr, operation);
+    // PRIVATE -> target, owner 0, published; the shared bit first, then the header.
+    Block* block = block_of(object);
+    block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
+    *header = (value & ~(kClassMask | kPrivateMark | (~uint64_t{0} << kOwnerShift))) | new_class | kPublishedFlag;
+    ++published;
+    published_bytes += block->kind == BlockKind::kLarge ? block->mapping_bytes : block->slot_bytes;
+    stack.push(object);
+  };
+  consider(root);
+  while (!stack.empty()) {
+    void* object = stack.pop();
+    for_each_reference_field(object, header_of(object), [&](void** field) {
+      if (is_object_pointer(*field)) consider(*field);
+    });
+  }
+  count_add(g_counters.publications, 1);
+  count_add(g_counters.objects_published, published);
+  count_sub(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], published_bytes);
+  count_add(g_counters.bytes_in_use[target == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED], published_bytes);
+}
+
+}  // namespace
+
+void publish_for_store(void* value, Ownership target, const char* operation) {
+  uint64_t header = header_of(value);
+  Ownership ownership = class_of(header);
+  if (ownership == Ownership::kShared || ownership == Ownership::kGlobal) return;
+  if (ownership == Ownership::kStackLocal) stack_local_escape(value, nullptr, nullptr, operation);
+  Mutator* m = current_mutator();
+  USGC_CHECK(m != nullptr && owner_of(header) == m->abi.heap_id,
+             "%s: private-heap invariant: object %p (type %s) is private to another goroutine and cannot be "
+             "published by %s (it was leaked without a write barrier)",
+             operation, value, type_name_of(header), m != nullptr ? "this goroutine" : "a thread that is not a goroutine");
+  publish_closure(*m, value, target, operation);
+}
+
+}  // namespace usgc::gc
+
+using namespace usgc::gc;
+
+extern "C" {
+
+USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
+  count_add(g_counters.barrier_slow_paths, 1);
+  uint64_t target = header_of(object);
+  Ownership target_class = class_of(target);
+  Mutator* m = current_mutator();
+  uint64_t self = m != nullptr ? m->abi.heap_id : 0;
+  if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal) {
+    if (target_class == Ownership::kStackLocal && owner_of(target) == self) {
+      *field = value;
+      return;
+    }
+    stack_local_escape(value, object, field, "usgc_write");
+  }
+  if (target_class == Ownership::kPrivate || target_class == Ownership::kStackLocal) {
+    USGC_CHECK(owner_of(target) == self, "usgc_write: private-heap invariant: goroutine %lu wrote into object %p (type %s) "
+               "private to another goroutine", static_cast<unsigned long>(m != nullptr ? m->goroutine_id : 0), object,
+               type_name_of(target));
+    *field = value;
+    return;
+  }
+  if (is_object_pointer(value)) publish_for_store(value, target_class, "usgc_write");
+  // Release: the publication's header flips (and the value's contents) happen-before a reader
+  // in another goroutine that loads this reference (usgc_read is an acquire load).
+  __atomic_store_n(field, value, __ATOMIC_RELEASE);
+  block_of(object)->dirty_card(field);
+}
+
+USGC_GC_API void usgc_array_write(void* array, size_t index, void* value) {
+  uint64_t header = header_of(array);
+  USGC_CHECK(is_array(header) && type_at(type_of(header)).kind == USGC_KIND_POINTER_ARRAY,
+             "usgc_array_write: %p is not an array of references", array);
+  size_t length = *static_cast<uint64_t*>(array);
+  USGC_CHECK(index < length, "usgc_array_write: index %zu out of bounds of array %p of length %zu", index, array, length);
+  usgc_write(array, static_cast<void**>(usgc_array_data(array)) + index, value);
+}
+
+USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values, size_t count) {
+  uint64_t target = header_of(object);
+  Mutator* m = current_mutator();
+  bool own = m != nullptr && owner_of(target) == m->abi.heap_id;
+  if (own && class_of(target) == Ownership::kPrivate) {
+    // One check of the target; the values need only the stack-local check.
+    for (size_t i = 0; i < count; ++i) {
+      void* value = values[i];
+      if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal) {
+        stack_local_escape(value, object, &first[i], "usgc_write_bulk");
+      }
+      first[i] = value;
+    }
+    return;
+  }
+  if (!own && is_shared_class(target)) {
+    count_add(g_counters.barrier_slow_paths, 1);
+    for (size_t i = 0; i < count; ++i) {
+      if (is_object_pointer(values[i])) publish_for_store(values[i], class_of(target), "usgc_write_bulk");
+    }
+    Block* block = block_of(object);
+    for (size_t i = 0; i < count; ++i) {
+      __atomic_store_n(&first[i], values[i], __ATOMIC_RELEASE);
+      block->dirty_card(&first[i]);
+    }
+    return;
+  }
+  for (size_t i = 0; i < count; ++i) usgc_write_slow(object, &first[i], values[i]);
+}
+
+USGC_GC_API void usgc_publish(void* object) {
+  if (is_object_pointer(object)) publish_for_store(object, Ownership::kShared, "usgc_publish");
+}
+
+}  // extern "C"

@@ -1,0 +1,172 @@
+// gc/roots.cpp — global roots, global handles and local handles (the C API), and the walk over
+// the process's roots (roots.hpp).
+//
+// Global root slots and global handles live in growable arrays under g_global_roots_lock; a
+// shared collection reads them in the stopped world with the lock held (a thread that is not a
+// goroutine may be adding one: it is not stopped, so it must be excluded). Everything stored in
+// them is published first (GLOBAL_SHARED): the private-heap invariant.
+// Local handles belong to one goroutine (its HandleTable, no lock): they may hold its private
+// objects, and are roots of its private collections. A handle value encodes the slot index:
+// local handles are 2*index + 2 (even), global ones 2*index + 1 (odd), so 0 is never a handle.
+#include <cerrno>
+
+#include "gc/gc_state.hpp"
+#include "gc/publication.hpp"
+#include "gc/roots.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex_mutex.hpp"
+#include "usgc/usgc.h"
+
+namespace usgc::gc {
+namespace {
+
+kernel::FutexMutex g_global_roots_lock;
+void*** g_root_slots = nullptr;  // registered slots
+size_t g_root_count = 0;
+size_t g_root_capacity = 0;
+void** g_global_handles = nullptr;  // a free entry holds (next free index << 1) | 1, odd
+size_t g_global_handle_used = 0;
+size_t g_global_handle_capacity = 0;
+size_t g_global_handle_free = 0;  // 1 + index, 0 = none
+
+bool grow(void*** array, size_t* capacity, size_t element_bytes) {
+  size_t new_capacity = *capacity == 0 ? 64 : *capacity * 2;
+  void* grown = usgc_realloc(*array, new_capacity * element_bytes);
+  if (grown == nullptr) return false;
+  *array = static_cast<void**>(grown);
+  *capacity = new_capacity;
+  return true;
+}
+
+inline void* encode_free(size_t next_free) { return reinterpret_cast<void*>((next_free << 1) | 1); }
+inline size_t decode_free(void* value) { return reinterpret_cast<uintptr_t>(value) >> 1; }
+
+}  // namespace
+
+void for_each_global_root(void (*visit)(void** slot, void* context), void* context) {
+  kernel::FutexMutexGuard guard(g_global_roots_lock);
+  for (size_t i = 0; i < g_root_count; ++i) visit(g_root_slots[i], context);
+  for (size_t i = 0; i < g_global_handle_used; ++i) visit(&g_global_handles[i], context);
+  if (g_hooks.visit_runtime_roots != nullptr) g_hooks.visit_runtime_roots(visit, context);
+}
+
+}  // namespace usgc::gc
+
+using namespace usgc::gc;
+
+extern "C" {
+
+USGC_GC_API int usgc_global_root_add(void** slot) {
+  if (slot == nullptr) return EINVAL;
+  if (is_object_pointer(*slot)) publish_for_store(*slot, Ownership::kGlobal, "usgc_global_root_add");
+  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
+  if (g_root_count == g_root_capacity &&
+      !grow(reinterpret_cast<void***>(&g_root_slots), &g_root_capacity, sizeof(void**))) {
+    return ENOMEM;
+  }
+  g_root_slots[g_root_count++] = slot;
+  return 0;
+}
+
+USGC_GC_API int usgc_global_root_remove(void** slot) {
+  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
+  for (size_t i = 0; i < g_root_count; ++i) {
+    if (g_root_slots[i] == slot) {
+      g_root_slots[i] = g_root_slots[--g_root_count];
+      return 0;
+    }
+  }
+  return EINVAL;
+}
+
+USGC_GC_API void usgc_global_store(void** slot, void* value) {
+  if (is_object_pointer(value)) publish_for_store(value, Ownership::kGlobal, "usgc_global_store");
+  // Release: the value's publication (header flips) happens-before any reader that loads it.
+  __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+USGC_GC_API usgc_handle usgc_handle_new(void* object) {
+  Mutator* m = current_mutator();
+  if (m == nullptr) {
+    fail(EPERM, "usgc_handle_new: the calling thread is not a goroutine");
+    return 0;
+  }
+  HandleTable& table = m->handles;
+  uint32_t index;
+  if (table.free_head != 0) {
+    index = table.free_head - 1;
+    table.free_head = static_cast<uint32_t>(decode_free(table.slots[index]));
+  } else {
+    if (table.used == table.capacity) {
+      uint32_t capacity = table.capacity == 0 ? 16 : table.capacity * 2;
+      auto* slots = static_cast<void**>(usgc_realloc(table.slots, capacity * sizeof(void*)));
+      if (slots == nullptr) {
+        fail(ENOMEM, "usgc_handle_new: out of memory for %u handles", capacity);
+        return 0;
+      }
+      table.slots = slots;
+      table.capacity = capacity;
+    }
+    index = table.used++;
+  }
+  table.slots[index] = object;
+  return usgc_handle{index} * 2 + 2;
+}
+
+USGC_GC_API void* usgc_handle_get(usgc_handle handle) {
+  Mutator* m = current_mutator();
+  uint64_t index = handle / 2 - 1;
+  USGC_CHECK(m != nullptr && handle != 0 && (handle & 1) == 0 && index < m->handles.used &&
+                 !(reinterpret_cast<uintptr_t>(m->handles.slots[index]) & 1),
+             "usgc_handle_get: %lu is not a live local handle of the calling goroutine", static_cast<unsigned long>(handle));
+  return m->handles.slots[index];
+}
+
+USGC_GC_API void usgc_handle_delete(usgc_handle handle) {
+  Mutator* m = current_mutator();
+  uint64_t index = handle / 2 - 1;
+  USGC_CHECK(m != nullptr && handle != 0 && (handle & 1) == 0 && index < m->handles.used &&
+                 !(reinterpret_cast<uintptr_t>(m->handles.slots[index]) & 1),
+             "usgc_handle_delete: %lu is not a live local handle of the calling goroutine (deleted twice?)",
+             static_cast<unsigned long>(handle));
+  m->handles.slots[index] = encode_free(m->handles.free_head);
+  m->handles.free_head = static_cast<uint32_t>(index + 1);
+}
+
+USGC_GC_API usgc_handle usgc_global_handle_new(void* object) {
+  if (is_object_pointer(object)) publish_for_store(object, Ownership::kGlobal, "usgc_global_handle_new");
+  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
+  size_t index;
+  if (g_global_handle_free != 0) {
+    index = g_global_handle_free - 1;
+    g_global_handle_free = decode_free(g_global_handles[index]);
+  } else {
+    if (g_global_handle_used == g_global_handle_capacity &&
+        !grow(&g_global_handles, &g_global_handle_capacity, sizeof(void*))) {
+      fail(ENOMEM, "usgc_global_handle_new: out of memory");
+      return 0;
+    }
+    index = g_global_handle_used++;
+  }
+  __atomic_store_n(&g_global_handles[index], object, __ATOMIC_RELEASE);
+  return usgc_handle{index} * 2 + 1;
+}
+
+USGC_GC_API void* usgc_global_handle_get(usgc_handle handle) {
+  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
+  size_t index = handle / 2;
+  USGC_CHECK((handle & 1) == 1 && index < g_global_handle_used && !(reinterpret_cast<uintptr_t>(g_global_handles[index]) & 1),
+             "usgc_global_handle_get: %lu is not a live global handle", static_cast<unsigned long>(handle));
+  return g_global_handles[index];
+}
+
+USGC_GC_API void usgc_global_handle_delete(usgc_handle handle) {
+  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
+  size_t index = handle / 2;
+  USGC_CHECK((handle & 1) == 1 && index < g_global_handle_used && !(reinterpret_cast<uintptr_t>(g_global_handles[index]) & 1),
+             "usgc_global_handle_delete: %lu is not a live global handle (deleted twice?)", static_cast<unsigned long>(handle));
+  g_global_handles[index] = encode_free(g_global_handle_free);
+  g_global_handle_free = index + 1;
+}
+
+}  // extern "C"

@@ -1,0 +1,62 @@
+// gc/roots.hpp — where collections start: a goroutine's roots, and the process's global roots.
+//
+// A goroutine's roots (for its private collection, and as one part of a shared collection):
+// its shadow-stack frames' slots, its local handles, its start object, and the references held
+// by the STACK_LOCAL objects in its arena. The process's roots: global root slots, global
+// handles, and what the runtime adds (reference channels' buffers and waiting senders).
+// Values that are not object pointers (null; a free handle slot, tagged odd) are skipped here,
+// so visitors see only objects.
+#pragma once
+
+#include <cstdint>
+
+#include "gc/mutator.hpp"
+#include "gc/object_graph.hpp"
+
+namespace usgc::gc {
+
+inline bool is_object_pointer(const void* value) {
+  return value != nullptr && (reinterpret_cast<uintptr_t>(value) & 7) == 0;
+}
+
+// visit(void** slot) for every root slot of `m` holding an object.
+template <typename Visit>
+void for_each_mutator_root(Mutator& m, Visit&& visit) {
+  for (usgc_frame* frame = m.abi.frames; frame != nullptr; frame = frame->previous) {
+    for (size_t i = 0; i < frame->count; ++i) {
+      if (is_object_pointer(frame->slots[i])) visit(&frame->slots[i]);
+    }
+  }
+  for (uint32_t i = 0; i < m.handles.used; ++i) {
+    if (is_object_pointer(m.handles.slots[i])) visit(&m.handles.slots[i]);
+  }
+  if (is_object_pointer(m.start_object)) visit(&m.start_object);
+  if (m.arena != nullptr && m.abi.arena_top != nullptr) {
+    char* record = m.arena->slots_begin();
+    char* top = m.abi.arena_top;
+    while (record < top) {
+      uint64_t header = *reinterpret_cast<uint64_t*>(record);
+      if (header == 0) break;  // defensive: a torn arena ends the walk
+      void* object = record + kHeaderBytes;
+      for_each_reference_field(object, header, [&](void** field) {
+        if (is_object_pointer(*field)) visit(field);
+      });
+      record += (object_extent_bytes(object, header) + 7) & ~size_t{7};
+    }
+  }
+}
+
+// visit(void** slot) for every global root slot and global handle holding an object, and the
+// runtime's roots. In the stopped world (or with no goroutine running, in tests).
+void for_each_global_root(void (*visit)(void** slot, void* context), void* context);
+
+template <typename Visit>
+void for_each_global_root(Visit&& visit) {
+  for_each_global_root(
+      [](void** slot, void* context) {
+        if (is_object_pointer(*slot)) (*static_cast<Visit*>(context))(slot);
+      },
+      &visit);
+}
+
+}  // namespace usgc::gc

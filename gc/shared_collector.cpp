@@ -1,0 +1,139 @@
+// gc/shared_collector.cpp — the coordinated shared collection: stop the world at safepoints,
+// mark in parallel from every goroutine's roots and the global roots, restart, then sweep.
+//
+// Sequence (one collection at a time, g_collection_lock):
+//   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
+//      sweeper reads the bitmap the mark is rewriting);
+//   2. stop the world (safepoint/stop_the_world.hpp); the collector gives up its P meanwhile;
+//   3. in the stopped world: flush the shared caches, turn swept blocks into unswept ones, clear
+//      every block's shared mark bitmap and cards, mark in parallel (gc/parallel_mark.hpp);
+//      with USGC_VERIFY also sweep and verify here, so a verifier sees the swept heap;
+//   4. restart the world, then sweep the shared blocks (allocators that need a block sweep one
+//      themselves meanwhile: gc/shared_heap.hpp).
+// The pause is steps 2-3: time to safepoint plus marking. Sweeping and the private heaps'
+// dead shared objects (each owner frees those at its next private collection) stay out of it.
+// A goroutine that finds a collection in progress waits for it as a native call, so the
+// collector's stop-the-world never waits for a goroutine that waits for the collector.
+#include <atomic>
+
+#include "gc/allocation.hpp"
+#include "gc/gc_state.hpp"
+#include "gc/parallel_mark.hpp"
+#include "gc/shared_heap.hpp"
+#include "gc/trace.hpp"
+#include "gc/verifier.hpp"
+#include "kernel_iface/clock.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex_mutex.hpp"
+#include "safepoint/stop_the_world.hpp"
+#include "usgc/usgc.h"
+
+namespace usgc::gc {
+namespace {
+
+kernel::FutexMutex g_collection_lock;
+std::atomic<uint64_t> g_cycle{0};  // completed shared collections; written under the lock
+
+void clear_marks_and_cards() {
+  for_each_block_in_use([](Block* b) {
+    b->clear_shared_marks();
+    for (auto& card : b->cards) card.store(0, std::memory_order_relaxed);
+  });
+}
+
+// The registered mutators as an array (the registry lock is held by the caller).
+Mutator** snapshot_mutators(size_t* count) {
+  size_t n = registered_mutator_count();
+  auto** array = static_cast<Mutator**>(usgc_malloc((n + 1) * sizeof(Mutator*)));
+  USGC_CHECK(array != nullptr, "gc: out of memory listing %zu goroutines for a shared collection", n);
+  size_t i = 0;
+  for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) array[i++] = m;
+  *count = i;
+  return array;
+}
+
+}  // namespace
+
+uint64_t shared_cycle() { return g_cycle.load(std::memory_order_acquire); }
+
+void collect_shared(const char* reason, uint64_t observed_cycle) {
+  Mutator* self = current_mutator();
+  if (!g_collection_lock.try_lock()) {
+    // Wait as a native call: the collector may be stopping the world right now.
+    if (self != nullptr) g_hooks.enter_native();
+    g_collection_lock.lock();
+    if (self != nullptr) g_hooks.leave_native();
+  }
+  if (observed_cycle != kAlwaysCollect && g_cycle.load(std::memory_order_relaxed) != observed_cycle) {
+    g_collection_lock.unlock();  // someone collected while we waited: that is the collection asked for
+    return;
+  }
+  size_t before_bytes = shared_heap_live_bytes() + shared_heap_bytes_since_collection();
+  // 1. No unswept block may meet the mark.
+  shared_heap_sweep_all();
+
+  // 2. Stop the world.
+  uint64_t request_ns = kernel::monotonic_ns();
+  usgc_stop_info info{};
+  int stop_error = safepoint::stop_the_world(&info);
+  USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)", stop_error);
+  uint64_t stopped_ns = kernel::monotonic_ns();
+
+  // 3. The stopped world.
+  lock_mutator_registry();
+  shared_heap_prepare_for_mark();
+  clear_marks_and_cards();
+  size_t mutator_count = 0;
+  Mutator** mutators = snapshot_mutators(&mutator_count);
+  MarkResult marked = mark_shared_heap(mutators, mutator_count);
+  uint64_t marked_ns = kernel::monotonic_ns();
+  size_t live_bytes = 0;
+  bool swept_in_pause = g_config.verify;
+  if (swept_in_pause) {
+    live_bytes = shared_heap_sweep_all();
+    verify_shared_heap(mutators, mutator_count);
+  }
+  usgc_free(mutators);
+  unlock_mutator_registry();
+  uint64_t cycle = g_cycle.load(std::memory_order_relaxed) + 1;
+  // Release: a waiter that sees the new cycle sees the collection's effects.
+  g_cycle.store(cycle, std::memory_order_release);
+  int start_error = safepoint::start_the_world();
+  USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)", start_error);
+  uint64_t restarted_ns = kernel::monotonic_ns();
+
+  // 4. Sweep with the world running.
+  if (!swept_in_pause) live_bytes = shared_heap_sweep_all();
+  shared_heap_set_live_bytes(live_bytes);
+  uint64_t swept_ns = kernel::monotonic_ns();
+  g_collection_lock.unlock();
+
+  uint64_t pause_ns = restarted_ns - request_ns;
+  g_counters.shared_collections.fetch_add(1, std::memory_order_relaxed);
+  record_pause(true, pause_ns);
+  if (g_config.trace) {
+    SharedTrace trace{};
+    trace.number = cycle;
+    trace.goroutine_id = self != nullptr ? self->goroutine_id : 0;
+    trace.reason = reason;
+    trace.before_bytes = before_bytes;
+    trace.after_bytes = live_bytes;
+    trace.pause_ns = pause_ns;
+    trace.time_to_safepoint_ns = info.time_to_safepoint_ns;
+    trace.stop_ns = stopped_ns - request_ns;
+    trace.mark_ns = marked_ns - stopped_ns;
+    trace.sweep_ns = swept_ns - restarted_ns;
+    trace.objects_marked = marked.objects_marked;
+    trace.markers = marked.markers;
+    trace.goroutines = mutator_count;
+    trace_shared_collection(trace);
+  }
+}
+
+bool collect_for_heap_limit(Mutator& m) {
+  if (!m.collecting) collect_private(m, "heap limit");
+  collect_shared("heap limit", shared_cycle());
+  return true;
+}
+
+}  // namespace usgc::gc

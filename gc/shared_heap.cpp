@@ -1,0 +1,384 @@
+// gc/shared_heap.cpp — see shared_heap.hpp.
+#include "gc/shared_heap.hpp"
+
+#include <cstring>
+
+#include "gc/allocation.hpp"
+#include "gc/gc_state.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex_mutex.hpp"
+#include "safepoint/stop_the_world.hpp"
+#include "usgc/usgc.h"
+
+namespace usgc::gc {
+namespace {
+
+struct SharedClass {
+  kernel::FutexMutex lock;
+  Block* swept = nullptr;    // next_in_heap
+  Block* partial = nullptr;  // next_partial
+  Block* unswept = nullptr;  // next_in_heap
+};
+
+struct SharedCache {
+  usgc_alloc_run runs[kSizeClassCount];
+  char* run_begin[kSizeClassCount];
+  Block* current[kSizeClassCount];
+  usgc_ownership ownership;
+};
+
+SharedClass g_classes[kSizeClassCount];
+kernel::FutexMutex g_large_lock;
+Block* g_large_swept = nullptr;    // next_in_heap, under g_large_lock
+Block* g_large_unswept = nullptr;  // next_in_heap, under g_large_lock
+
+SharedCache* g_caches = nullptr;   // one per P, then the global one
+uint32_t g_cache_count = 0;
+kernel::FutexMutex g_global_cache_lock;
+
+std::atomic<size_t> g_bytes_since_collection{0};
+std::atomic<size_t> g_live_bytes_after_collection{0};
+
+void account_used_run(SharedCache& cache, uint32_t c) {
+  char* begin = cache.run_begin[c];
+  if (begin == nullptr) return;
+  size_t used = static_cast<size_t>(cache.runs[c].next - begin);
+  count_add(g_counters.bytes_in_use[cache.ownership], used);
+  count_add(g_counters.objects_allocated[cache.ownership], used / kSlotBytes[c]);
+  cache.run_begin[c] = cache.runs[c].next;
+}
+
+void forget_free_runs(Block* b) {
+  for (FreeRun* run = b->free_runs; run != nullptr;) {
+    FreeRun* next = run->next;
+    run->end = nullptr;
+    run->next = nullptr;
+    run = next;
+  }
+  b->free_runs = nullptr;
+}
+
+// Frees the dead objects of a shared block (the shared-liveness rule) and rebuilds its runs.
+// Returns the bytes freed.
+size_t sweep_shared_block(Block* b) {
+  forget_free_runs(b);
+  const uint32_t slot_bytes = b->slot_bytes;
+  FreeRun** tail = &b->free_runs;
+  char* run_start = nullptr;
+  uint32_t live = 0;
+  size_t freed = 0;
+  for (uint32_t i = 0; i < b->slot_count; ++i) {
+    char* slot = b->slot_at(i);
+    uint64_t header = *reinterpret_cast<uint64_t*>(slot);
+    bool is_free = header == 0;
+    if (!is_free) {
+      USGC_CHECK(is_shared_class(header), "gc: heap corruption: a private or stack-local header %lx in shared block %p",
+                 static_cast<unsigned long>(header), static_cast<void*>(b));
+      if (!b->shared_marked(i)) {
+        std::memset(slot, 0, slot_bytes);
+        count_sub(g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED], slot_bytes);
+        freed += slot_bytes;
+        is_free = true;
+      }
+    }
+    if (is_free) {
+      if (run_start == nullptr) run_start = slot;
+    } else {
+      ++live;
+      if (run_start != nullptr) {
+        auto* run = reinterpret_cast<FreeRun*>(run_start);
+        run->end = slot;
+        *tail = run;
+        tail = &run->next;
+        run_start = nullptr;
+      }
+    }
+  }
+  if (run_start != nullptr) {
+    auto* run = reinterpret_cast<FreeRun*>(run_start);
+    run->end = b->slots_end();
+    *tail = run;
+    tail = &run->next;
+  }
+  *tail = nullptr;
+  b->live_slots = live;
+  return freed;
+}
+
+// A swept block goes back to its class (or to the pool when empty). Returns live bytes.
+size_t file_swept_block(Block* b) {
+  if (b->live_slots == 0) {
+    forget_free_runs(b);
+    release_block(b);
+    return 0;
+  }
+  SharedClass& cls = g_classes[b->size_class];
+  kernel::FutexMutexGuard guard(cls.lock);
+  b->next_in_heap = cls.swept;
+  cls.swept = b;
+  if (b->free_runs != nullptr) {
+    b->next_partial = cls.partial;
+    cls.partial = b;
+  }
+  return size_t{b->live_slots} * b->slot_bytes;
+}
+
+bool take_run(SharedCache& cache, uint32_t c, Block* b) {
+  FreeRun* run = b->free_runs;
+  if (run == nullptr) return false;
+  b->free_runs = run->next;
+  char* begin = reinterpret_cast<char*>(run);
+  char* end = run->end;
+  run->end = nullptr;
+  run->next = nullptr;
+  cache.runs[c] = usgc_alloc_run{begin, end};
+  cache.run_begin[c] = begin;
+  cache.current[c] = b;
+  g_bytes_since_collection.fetch_add(static_cast<size_t>(end - begin), std::memory_order_relaxed);
+  return true;
+}
+
+// Refills cache run c. False with the error reported when no memory can be had.
+bool refill(SharedCache& cache, uint32_t c, size_t bytes, AcquireFailure* failure) {
+  account_used_run(cache, c);
+  cache.runs[c] = usgc_alloc_run{nullptr, nullptr};
+  if (cache.current[c] != nullptr && take_run(cache, c, cache.current[c])) return true;
+  cache.current[c] = nullptr;
+  SharedClass& cls = g_classes[c];
+  for (;;) {
+    Block* b = nullptr;
+    Block* to_sweep = nullptr;
+    {
+      kernel::FutexMutexGuard guard(cls.lock);
+      if (cls.partial != nullptr) {
+        b = cls.partial;
+        cls.partial = b->next_partial;
+        b->next_partial = nullptr;
+      } else if (cls.unswept != nullptr) {
+        to_sweep = cls.unswept;
+        cls.unswept = to_sweep->next_in_heap;
+      }
+    }
+    if (b != nullptr) {
+      if (take_run(cache, c, b)) return true;
+      continue;
+    }
+    if (to_sweep != nullptr) {
+      size_t freed = sweep_shared_block(to_sweep);
+      count_add(g_counters.bytes_freed_shared, freed);
+      if (to_sweep->live_slots == 0) {
+        // Empty: keep it for ourselves rather than round-trip through the pool.
+        forget_free_runs(to_sweep);
+        release_block(to_sweep);
+        continue;
+      }
+      bool has_runs = to_sweep->free_runs != nullptr;
+      {
+        kernel::FutexMutexGuard guard(cls.lock);
+        to_sweep->next_in_heap = cls.swept;
+        cls.swept = to_sweep;
+      }
+      if (has_runs && take_run(cache, c, to_sweep)) return true;
+      continue;
+    }
+    Block* fresh = acquire_block(BlockKind::kSmall, c, 0, failure);
+    if (fresh == nullptr) return false;
+    {
+      kernel::FutexMutexGuard guard(cls.lock);
+      fresh->next_in_heap = cls.swept;
+      cls.swept = fresh;
+    }
+    bool taken = take_run(cache, c, fresh);
+    USGC_ASSERT(taken, "a new block has one run");
+    (void)bytes;
+    return taken;
+  }
+}
+
+void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
+  Block* b = acquire_large(bytes, 0, failure);
+  if (b == nullptr) return nullptr;
+  g_bytes_since_collection.fetch_add(b->mapping_bytes, std::memory_order_relaxed);
+  usgc_ownership ownership = class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED;
+  count_add(g_counters.bytes_in_use[ownership], b->mapping_bytes);
+  count_add(g_counters.objects_allocated[ownership], 1);
+  char* slot = b->slots_begin();
+  *reinterpret_cast<uint64_t*>(slot) = header;
+  {
+    kernel::FutexMutexGuard guard(g_large_lock);
+    b->next_in_heap = g_large_swept;
+    g_large_swept = b;
+  }
+  return slot + kHeaderBytes;
+}
+
+// One attempt; nullptr with *failure set when memory was refused.
+void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* failure) {
+  *failure = AcquireFailure::kNone;
+  if (c == kNoSizeClass) return allocate_large(header, bytes, failure);
+  bool global = class_of(header) == Ownership::kGlobal;
+  SharedCache* cache;
+  if (global) {
+    g_global_cache_lock.lock();
+    cache = &g_caches[g_cache_count - 1];
+  } else {
+    safepoint::SafepointSlot* slot = safepoint::current_slot();
+    USGC_CHECK(slot != nullptr && slot->index + 1 < g_cache_count, "gc: shared allocation on a thread that holds no P");
+    cache = &g_caches[slot->index];
+  }
+  usgc_alloc_run& run = cache->runs[c];
+  char* object = nullptr;
+  if (run.next != nullptr && run.next + kSlotBytes[c] <= run.limit) {
+    object = run.next;
+  } else if (refill(*cache, c, bytes, failure)) {
+    object = run.next;
+  }
+  if (object != nullptr) {
+    run.next = object + kSlotBytes[c];
+    *reinterpret_cast<uint64_t*>(object) = header;
+    object += kHeaderBytes;
+  }
+  if (global) g_global_cache_lock.unlock();
+  return object;
+}
+
+}  // namespace
+
+int shared_heap_initialize(uint32_t processor_count) {
+  g_cache_count = processor_count + 1;
+  g_caches = static_cast<SharedCache*>(usgc_calloc(g_cache_count, sizeof(SharedCache)));
+  if (g_caches == nullptr) return ENOMEM;
+  for (uint32_t i = 0; i < g_cache_count; ++i) g_caches[i].ownership = USGC_GOROUTINE_SHARED;
+  g_caches[g_cache_count - 1].ownership = USGC_GLOBAL_SHARED;
+  return 0;
+}
+
+void shared_heap_shutdown() {
+  // No goroutine runs: the caches' runs go back to their blocks' lists by the next sweep.
+  for (uint32_t i = 0; i < g_cache_count; ++i) {
+    for (uint32_t c = 0; c < kSizeClassCount; ++c) account_used_run(g_caches[i], c);
+  }
+  usgc_free(g_caches);
+  g_caches = nullptr;
+  g_cache_count = 0;
+}
+
+void* allocate_shared(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
+  (void)m;
+  if (shared_collection_due()) collect_shared("budget", shared_cycle());
+  AcquireFailure failure = AcquireFailure::kNone;
+  void* object = try_allocate(header, bytes, c, &failure);
+  if (object == nullptr && failure == AcquireFailure::kHeapLimit && collect_for_heap_limit(m)) {
+    object = try_allocate(header, bytes, c, &failure);
+  }
+  if (object != nullptr) return object;
+  if (failure == AcquireFailure::kHeapLimit) {
+    count_add(g_counters.heap_limit_failures, 1);
+    return fail(ENOMEM, "usgc_alloc: heap limit USGC_HEAP_MAX=%zu bytes reached (%zu bytes in use after collecting) allocating %zu bytes",
+                heap_limit_bytes(), heap_bytes_in_use(), bytes);
+  }
+  return fail(ENOMEM, "usgc_alloc: the OS refused memory for the GC heap allocating %zu bytes", bytes);
+}
+
+void shared_heap_prepare_for_mark() {
+  for (uint32_t i = 0; i < g_cache_count; ++i) {
+    SharedCache& cache = g_caches[i];
+    for (uint32_t c = 0; c < kSizeClassCount; ++c) {
+      account_used_run(cache, c);
+      cache.runs[c] = usgc_alloc_run{nullptr, nullptr};
+      cache.run_begin[c] = nullptr;
+      cache.current[c] = nullptr;
+    }
+  }
+  for (SharedClass& cls : g_classes) {
+    kernel::FutexMutexGuard guard(cls.lock);
+    USGC_ASSERT(cls.unswept == nullptr, "every block is swept before a mark");
+    cls.unswept = cls.swept;
+    cls.swept = nullptr;
+    for (Block* b = cls.partial; b != nullptr;) {
+      Block* next = b->next_partial;
+      b->next_partial = nullptr;
+      b = next;
+    }
+    cls.partial = nullptr;
+  }
+  kernel::FutexMutexGuard guard(g_large_lock);
+  g_large_unswept = g_large_swept;
+  g_large_swept = nullptr;
+  g_bytes_since_collection.store(0, std::memory_order_relaxed);
+}
+
+size_t shared_heap_sweep_all() {
+  size_t live = 0;
+  for (SharedClass& cls : g_classes) {
+    for (;;) {
+      Block* b;
+      {
+        kernel::FutexMutexGuard guard(cls.lock);
+        b = cls.unswept;
+        if (b == nullptr) break;
+        cls.unswept = b->next_in_heap;
+      }
+      count_add(g_counters.bytes_freed_shared, sweep_shared_block(b));
+      live += file_swept_block(b);
+    }
+  }
+  for (;;) {
+    Block* b;
+    {
+      kernel::FutexMutexGuard guard(g_large_lock);
+      b = g_large_unswept;
+      if (b == nullptr) break;
+      g_large_unswept = b->next_in_heap;
+    }
+    uint64_t header = *reinterpret_cast<uint64_t*>(b->slots_begin());
+    if (b->shared_marked(0)) {
+      live += b->mapping_bytes;
+      kernel::FutexMutexGuard guard(g_large_lock);
+      b->next_in_heap = g_large_swept;
+      g_large_swept = b;
+    } else {
+      count_sub(g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED], b->mapping_bytes);
+      count_add(g_counters.bytes_freed_shared, b->mapping_bytes);
+      release_large(b);
+    }
+  }
+  return live;
+}
+
+bool shared_heap_has_unswept() {
+  for (SharedClass& cls : g_classes) {
+    kernel::FutexMutexGuard guard(cls.lock);
+    if (cls.unswept != nullptr) return true;
+  }
+  kernel::FutexMutexGuard guard(g_large_lock);
+  return g_large_unswept != nullptr;
+}
+
+void shared_heap_adopt_block(Block* b) {
+  b->owner_heap_id = 0;
+  b->next_partial = nullptr;
+  count_add(g_counters.bytes_freed_shared, sweep_shared_block(b));
+  file_swept_block(b);
+}
+
+void shared_heap_adopt_large(Block* b) {
+  b->owner_heap_id = 0;
+  kernel::FutexMutexGuard guard(g_large_lock);
+  b->next_in_heap = g_large_swept;
+  g_large_swept = b;
+}
+
+bool shared_collection_due() {
+  if (g_config.gc_percent < 0) return false;
+  size_t budget = budget_after(g_live_bytes_after_collection.load(std::memory_order_relaxed), g_config.min_shared_budget_bytes);
+  size_t headroom = heap_headroom_bytes();
+  if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4;
+  return g_bytes_since_collection.load(std::memory_order_relaxed) >= budget;
+}
+
+void shared_heap_set_live_bytes(size_t live_bytes) { g_live_bytes_after_collection.store(live_bytes, std::memory_order_relaxed); }
+size_t shared_heap_live_bytes() { return g_live_bytes_after_collection.load(std::memory_order_relaxed); }
+size_t shared_heap_bytes_since_collection() { return g_bytes_since_collection.load(std::memory_order_relaxed); }
+
+}  // namespace usgc::gc

@@ -1,0 +1,45 @@
+// gc/type_registry.hpp — registered object types: size and reference offsets, so tracing is
+// precise.
+//
+// A type is registered once and never changes; ids are dense (1..65535), 1 and 2 are the
+// built-in reference and byte arrays. Registration takes a lock and publishes the new entry with
+// a release store of the count; lookups are lock-free (an acquire load is not even needed on the
+// tracing path: an object of type t exists only after t's registration returned to the mutator
+// that allocated it, and the object's publication orders everything before it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/size_classes.hpp"
+#include "usgc/gc.h"
+
+namespace usgc::gc {
+
+struct TypeDescriptor {
+  usgc_type_kind kind = USGC_KIND_OBJECT;
+  uint32_t size_bytes = 0;          // object payload, or element size of an array type
+  uint32_t pointer_count = 0;
+  const uint32_t* pointer_offsets = nullptr;  // ascending; owned by the registry
+  uint32_t size_class = kNoSizeClass;         // objects: class of header + payload
+  uint32_t slot_bytes = 0;                    // objects: the class's slot (or exact large size)
+  char name[48] = {};
+};
+
+inline constexpr uint32_t kRefArrayType = USGC_TYPE_REF_ARRAY;
+inline constexpr uint32_t kByteArrayType = USGC_TYPE_BYTE_ARRAY;
+
+// Registers the built-in types (idempotent); called by gc_initialize.
+void register_builtin_types();
+// 0 with *error_number set (EINVAL, ENOSPC) on failure.
+uint32_t register_type(const usgc_type_info& info, int* error_number);
+// nullptr for an unknown id.
+const TypeDescriptor* find_type(uint32_t type_id);
+// The descriptor of a type known to exist (an object's header names it).
+const TypeDescriptor& type_at(uint32_t type_id);
+uint32_t registered_type_count();
+
+// Bytes of the object with this header and payload (header included, before rounding to a slot).
+size_t object_bytes(const TypeDescriptor& type, bool array, uint64_t array_length);
+
+}  // namespace usgc::gc

@@ -1,0 +1,25 @@
+// gc/verifier.hpp — USGC_VERIFY=1 (always on in debug builds): after each collection, walk what
+// is reachable and check it.
+//
+// After a private collection of G (G's own thread; other goroutines keep running, so only G's
+// private and stack-local objects are walked): every object reachable from G's roots has a
+// well-formed header (known bits, a registered type, a class), is not a freed slot, carries no
+// private mark any more, and if PRIVATE or STACK_LOCAL belongs to G; no private object refers to
+// a STACK_LOCAL object.
+// After a shared collection (in the stopped world, after sweeping): the same for everything
+// reachable from every goroutine and the global roots, plus the private-heap invariant itself:
+// no SHARED/GLOBAL object refers to a PRIVATE or STACK_LOCAL one, a private object reached from
+// G's roots belongs to G, and every reachable object in a block has its shared mark.
+// A violation prints what was found where and aborts: continuing would corrupt memory.
+#pragma once
+
+#include <cstddef>
+
+#include "gc/mutator.hpp"
+
+namespace usgc::gc {
+
+void verify_private_heap(Mutator& mutator);
+void verify_shared_heap(Mutator* const* mutators, size_t count);
+
+}  // namespace usgc::gc

@@ -1,0 +1,382 @@
+// tests/gc/gc_heap_test.cpp — the GC heap through its C API: allocation in each ownership
+// class, every publication point, private and shared collections keeping what is reachable
+// and freeing what is not, the barrier's fatal cases, the heap limit.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+
+#include "tests/support/runtime_fixture.hpp"
+#include "usgc/usgc.h"
+
+namespace {
+
+using usgc::testing::run_main;
+
+struct Node {
+  Node* left;
+  Node* right;
+  int64_t value;
+};
+
+usgc_type_id node_type() {
+  static usgc_type_id type = [] {
+    size_t offsets[] = {offsetof(Node, left), offsetof(Node, right)};
+    usgc_type_info info = {"Node", USGC_KIND_OBJECT, sizeof(Node), offsets, 2};
+    return usgc_register_type(&info);
+  }();
+  return type;
+}
+
+Node* new_node(usgc_ownership ownership, int64_t value) {
+  auto* node = static_cast<Node*>(usgc_alloc(node_type(), ownership));
+  if (node != nullptr) node->value = value;
+  return node;
+}
+
+// A list of n private nodes with values 0..n-1, built with the barrier; its head is rooted.
+Node* build_list(void** root, int n, usgc_ownership ownership) {
+  *root = nullptr;
+  for (int i = n - 1; i >= 0; --i) {
+    Node* node = new_node(ownership, i);
+    if (node == nullptr) return nullptr;
+    usgc_write(node, reinterpret_cast<void**>(&node->right), *root);
+    *root = node;
+  }
+  return static_cast<Node*>(*root);
+}
+
+int64_t list_sum(const Node* node, int* length) {
+  int64_t sum = 0;
+  *length = 0;
+  for (; node != nullptr; node = static_cast<Node*>(usgc_read(node, reinterpret_cast<void* const*>(&node->right)))) {
+    sum += node->value;
+    ++*length;
+  }
+  return sum;
+}
+
+usgc_gc_stats stats_now() {
+  usgc_gc_stats stats{};
+  stats.version = USGC_GC_STATS_VERSION;
+  EXPECT_EQ(usgc_gc_get_stats(&stats), 0);
+  return stats;
+}
+
+class GcHeapTest : public usgc::testing::RuntimeTest {};
+
+TEST_F(GcHeapTest, TypeRegistrationRejectsBadLayouts) {
+  size_t misaligned[] = {4};
+  usgc_type_info bad = {"Bad", USGC_KIND_OBJECT, 16, misaligned, 1};
+  EXPECT_EQ(usgc_register_type(&bad), 0u);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(std::strlen(usgc_last_error()), 0u);
+  size_t outside[] = {16};
+  usgc_type_info bad2 = {"Bad2", USGC_KIND_OBJECT, 16, outside, 1};
+  EXPECT_EQ(usgc_register_type(&bad2), 0u);
+  EXPECT_EQ(usgc_register_type(nullptr), 0u);
+  EXPECT_GT(node_type(), USGC_TYPE_BYTE_ARRAY);
+}
+
+TEST_F(GcHeapTest, AllocationOutsideAGoroutineFailsWithEperm) {
+  errno = 0;
+  EXPECT_EQ(usgc_alloc(node_type(), USGC_GOROUTINE_PRIVATE), nullptr);
+  EXPECT_EQ(errno, EPERM);
+  EXPECT_NE(std::strstr(usgc_last_error(), "not a goroutine"), nullptr);
+}
+
+TEST_F(GcHeapTest, EachClassAllocatesZeroedObjectsWithTheirHeader) {
+  run_main([] {
+    USGC_ROOTS(roots, 4);
+    const usgc_ownership classes[] = {USGC_STACK_LOCAL, USGC_GOROUTINE_PRIVATE, USGC_GOROUTINE_SHARED, USGC_GLOBAL_SHARED};
+    for (int i = 0; i < 4; ++i) {
+      auto* node = static_cast<Node*>(usgc_alloc(node_type(), classes[i]));
+      ASSERT_NE(node, nullptr) << usgc_last_error();
+      roots[i] = node;
+      EXPECT_EQ(node->left, nullptr);
+      EXPECT_EQ(node->right, nullptr);
+      EXPECT_EQ(node->value, 0);
+      EXPECT_EQ(usgc_ownership_of(node), classes[i]);
+      EXPECT_EQ(usgc_type_of(node), node_type());
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(node) % 8, 0u);
+    }
+    auto* array = usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, 100000, USGC_GOROUTINE_PRIVATE);  // a large object
+    ASSERT_NE(array, nullptr);
+    EXPECT_EQ(usgc_array_length(array), 100000u);
+    auto* bytes = static_cast<unsigned char*>(usgc_array_data(array));
+    EXPECT_EQ(bytes[0] | bytes[99999], 0);
+    errno = 0;
+    EXPECT_EQ(usgc_alloc(USGC_TYPE_REF_ARRAY, USGC_GOROUTINE_PRIVATE), nullptr);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_EQ(usgc_alloc(node_type(), static_cast<usgc_ownership>(7)), nullptr);
+    EXPECT_EQ(usgc_alloc(9999, USGC_GOROUTINE_PRIVATE), nullptr);
+  });
+}
+
+TEST_F(GcHeapTest, InlineFastPathAllocatesLikeTheApi) {
+  run_main([] {
+    usgc_type_layout layout;
+    ASSERT_EQ(usgc_type_layout_of(node_type(), &layout), 0);
+    EXPECT_EQ(layout.slot_bytes, 32u);
+    USGC_ROOTS(roots, 1);
+    for (int i = 0; i < 100000; ++i) {  // several runs and blocks, and collections
+      auto* node = static_cast<Node*>(usgc_alloc_private_fast(&layout));
+      ASSERT_NE(node, nullptr);
+      ASSERT_EQ(node->value, 0);
+      node->value = i;
+      usgc_write(node, reinterpret_cast<void**>(&node->right), i % 100 == 0 ? nullptr : roots[0]);
+      roots[0] = node;
+      ASSERT_EQ(usgc_ownership_of(node), USGC_GOROUTINE_PRIVATE);
+    }
+  });
+}
+
+TEST_F(GcHeapTest, StackLocalObjectsAreReleasedWhenTheirFrameIsPopped) {
+  run_main([] {
+    USGC_ROOTS(outer, 1);
+    outer[0] = new_node(USGC_STACK_LOCAL, 1);
+    Node* first_inner = nullptr;
+    for (int i = 0; i < 3; ++i) {
+      USGC_ROOTS(inner, 1);
+      inner[0] = new_node(USGC_STACK_LOCAL, 2);
+      if (first_inner == nullptr) first_inner = static_cast<Node*>(inner[0]);
+      EXPECT_EQ(inner[0], first_inner) << "the arena is LIFO: each frame reuses the popped one's space";
+      EXPECT_EQ(static_cast<Node*>(inner[0])->value, 2);
+    }
+    EXPECT_EQ(static_cast<Node*>(outer[0])->value, 1);
+    // A stack object may point to a private one and to another stack object; it is a root.
+    Node* local = static_cast<Node*>(outer[0]);
+    Node* held = new_node(USGC_GOROUTINE_PRIVATE, 77);
+    usgc_write(local, reinterpret_cast<void**>(&local->left), held);
+    usgc_write(local, reinterpret_cast<void**>(&local->right), new_node(USGC_STACK_LOCAL, 3));
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+    EXPECT_EQ(local->left->value, 77);
+    EXPECT_EQ(usgc_ownership_of(local->left), USGC_GOROUTINE_PRIVATE);
+  });
+}
+
+TEST_F(GcHeapTest, PrivateCollectionKeepsRootedListsAndFreesGarbage) {
+  run_main([] {
+    USGC_ROOTS(roots, 2);
+    build_list(&roots[0], 10000, USGC_GOROUTINE_PRIVATE);
+    usgc_handle handle = usgc_handle_new(nullptr);
+    for (int round = 0; round < 5; ++round) {
+      void* garbage[1];
+      build_list(&garbage[0], 20000, USGC_GOROUTINE_PRIVATE);  // unrooted after this
+      usgc_gc_stats before = stats_now();
+      ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+      usgc_gc_stats after = stats_now();
+      EXPECT_GT(after.private_collections, before.private_collections);
+      EXPECT_GE(after.bytes_freed_private - before.bytes_freed_private, 20000u * 32u);
+      int length = 0;
+      EXPECT_EQ(list_sum(static_cast<Node*>(roots[0]), &length), int64_t{10000} * 9999 / 2);
+      EXPECT_EQ(length, 10000);
+    }
+    usgc_handle_delete(handle);
+  });
+}
+
+TEST_F(GcHeapTest, HandlesKeepObjectsAliveAcrossCollections) {
+  run_main([] {
+    USGC_ROOTS(roots, 1);
+    build_list(&roots[0], 1000, USGC_GOROUTINE_PRIVATE);
+    usgc_handle handle = usgc_handle_new(roots[0]);
+    ASSERT_NE(handle, 0u);
+    roots[0] = nullptr;
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    int length = 0;
+    EXPECT_EQ(list_sum(static_cast<Node*>(usgc_handle_get(handle)), &length), 1000 * 999 / 2);
+    usgc_handle_delete(handle);
+  });
+}
+
+TEST_F(GcHeapTest, StoringIntoASharedObjectPublishesTheWholePrivateClosure) {
+  run_main([] {
+    USGC_ROOTS(roots, 2);
+    roots[0] = new_node(USGC_GOROUTINE_SHARED, -1);
+    Node* list = build_list(&roots[1], 100, USGC_GOROUTINE_PRIVATE);
+    usgc_gc_stats before = stats_now();
+    usgc_write(roots[0], reinterpret_cast<void**>(&static_cast<Node*>(roots[0])->left), list);
+    usgc_gc_stats after = stats_now();
+    EXPECT_EQ(after.publications - before.publications, 1u);
+    EXPECT_EQ(after.objects_published - before.objects_published, 100u);
+    for (Node* n = list; n != nullptr; n = n->right) EXPECT_EQ(usgc_ownership_of(n), USGC_GOROUTINE_SHARED);
+    // Published objects survive private collections (their owner no longer frees them) ...
+    roots[1] = nullptr;
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+    int length = 0;
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[0])->left, &length), 100 * 99 / 2);
+    // ... and shared collections, while reachable; a store into a global root makes them global.
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[0])->left, &length), 100 * 99 / 2);
+    static void* global_root = nullptr;
+    ASSERT_EQ(usgc_global_root_add(&global_root), 0);
+    Node* fresh = new_node(USGC_GOROUTINE_PRIVATE, 5);
+    usgc_global_store(&global_root, fresh);
+    EXPECT_EQ(usgc_ownership_of(fresh), USGC_GLOBAL_SHARED);
+    roots[0] = nullptr;
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    EXPECT_EQ(static_cast<Node*>(global_root)->value, 5);
+    ASSERT_EQ(usgc_global_root_remove(&global_root), 0);
+    EXPECT_EQ(usgc_global_root_remove(&global_root), EINVAL);
+  });
+}
+
+TEST_F(GcHeapTest, SpawnAndChannelSendPublish) {
+  run_main([] {
+    USGC_ROOTS(roots, 2);
+    Node* argument = build_list(&roots[0], 10, USGC_GOROUTINE_PRIVATE);
+    static std::atomic<int64_t> seen{0};
+    seen = 0;
+    usgc_waitgroup group = USGC_WAITGROUP_INIT;
+    usgc_waitgroup_add(&group, 1);
+    static usgc_waitgroup* group_pointer;
+    group_pointer = &group;
+    ASSERT_EQ(usgc_go_object([](void* object) {
+                ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);  // the start object is a root
+                int length = 0;
+                seen = list_sum(static_cast<Node*>(object), &length);
+                usgc_waitgroup_done(group_pointer);
+              }, argument), 0);
+    EXPECT_EQ(usgc_ownership_of(argument), USGC_GOROUTINE_SHARED);
+    usgc_waitgroup_wait(&group);
+    EXPECT_EQ(seen.load(), 45);
+
+    usgc_chan* channel = usgc_chan_make_refs(4);
+    ASSERT_NE(channel, nullptr);
+    Node* sent = build_list(&roots[1], 10, USGC_GOROUTINE_PRIVATE);
+    ASSERT_EQ(usgc_chan_send(channel, &sent), 0);
+    EXPECT_EQ(usgc_ownership_of(sent), USGC_GOROUTINE_SHARED);
+    EXPECT_EQ(usgc_ownership_of(sent->right->right), USGC_GOROUTINE_SHARED);
+    sent = nullptr;
+    roots[1] = nullptr;
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);  // the buffered value is a root
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+    bool ok = false;
+    ASSERT_EQ(usgc_chan_recv(channel, &roots[1], &ok), 0);
+    ASSERT_TRUE(ok);
+    int length = 0;
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[1]), &length), 45);
+    EXPECT_EQ(usgc_chan_destroy(channel), 0);
+  });
+}
+
+TEST_F(GcHeapTest, SharedCollectionFreesUnreachableSharedObjects) {
+  run_main([] {
+    USGC_ROOTS(roots, 1);
+    build_list(&roots[0], 5000, USGC_GOROUTINE_SHARED);
+    for (int round = 0; round < 3; ++round) {
+      void* garbage[1];
+      build_list(&garbage[0], 30000, USGC_GOROUTINE_SHARED);
+      usgc_gc_stats before = stats_now();
+      ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+      usgc_gc_stats after = stats_now();
+      EXPECT_EQ(after.shared_collections - before.shared_collections, 1u);
+      EXPECT_GE(after.bytes_freed_shared - before.bytes_freed_shared, 30000u * 32u);
+      int length = 0;
+      EXPECT_EQ(list_sum(static_cast<Node*>(roots[0]), &length), int64_t{5000} * 4999 / 2);
+    }
+  });
+}
+
+TEST_F(GcHeapTest, SharedObjectsReachableOnlyThroughPrivateOnesSurviveSharedCollections) {
+  run_main([] {
+    USGC_ROOTS(roots, 1);
+    Node* holder = new_node(USGC_GOROUTINE_PRIVATE, 0);
+    roots[0] = holder;
+    Node* shared = new_node(USGC_GOROUTINE_SHARED, 42);
+    usgc_write(holder, reinterpret_cast<void**>(&holder->left), shared);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    EXPECT_EQ(static_cast<Node*>(roots[0])->left->value, 42);
+    EXPECT_EQ(usgc_ownership_of(static_cast<Node*>(roots[0])->left), USGC_GOROUTINE_SHARED);
+  });
+}
+
+TEST_F(GcHeapTest, ExitedGoroutinesPassPublishedObjectsToTheSharedHeap) {
+  run_main([] {
+    static void* box_root = nullptr;
+    USGC_ROOTS(roots, 1);
+    roots[0] = new_node(USGC_GOROUTINE_SHARED, 0);  // the box
+    box_root = roots[0];
+    usgc_waitgroup group = USGC_WAITGROUP_INIT;
+    static usgc_waitgroup* group_pointer;
+    group_pointer = &group;
+    usgc_waitgroup_add(&group, 1);
+    ASSERT_EQ(usgc_go_object([](void* box) {
+                USGC_ROOTS(r, 2);
+                build_list(&r[0], 500, USGC_GOROUTINE_PRIVATE);
+                build_list(&r[1], 500, USGC_GOROUTINE_PRIVATE);  // private garbage at exit
+                usgc_write(box, reinterpret_cast<void**>(&static_cast<Node*>(box)->left), r[0]);
+                usgc_waitgroup_done(group_pointer);
+              }, roots[0]), 0);
+    usgc_waitgroup_wait(&group);
+    ASSERT_TRUE(usgc::testing::eventually([] { return usgc_goroutine_count() == 1; }));
+    for (int i = 0; i < 2; ++i) ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    int length = 0;
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[0])->left, &length), 500 * 499 / 2);
+    EXPECT_EQ(length, 500);
+    (void)box_root;
+  });
+}
+
+TEST_F(GcHeapTest, ManyGoroutinesCollectTheirPrivateHeapsAtOnce) {
+  run_main([] {
+    constexpr int kGoroutines = 16;
+    static std::atomic<int> failures{0};
+    failures = 0;
+    usgc_waitgroup group = USGC_WAITGROUP_INIT;
+    static usgc_waitgroup* group_pointer;
+    group_pointer = &group;
+    usgc_waitgroup_add(&group, kGoroutines);
+    for (int g = 0; g < kGoroutines; ++g) {
+      ASSERT_EQ(usgc_go([](void*) {
+                  USGC_ROOTS(r, 1);
+                  build_list(&r[0], 2000, USGC_GOROUTINE_PRIVATE);
+                  for (int round = 0; round < 20; ++round) {
+                    void* garbage[1];
+                    build_list(&garbage[0], 3000, USGC_GOROUTINE_PRIVATE);
+                    usgc_gc_collect(USGC_GC_PRIVATE);
+                    int length = 0;
+                    if (list_sum(static_cast<Node*>(r[0]), &length) != 2000 * 1999 / 2) failures++;
+                    usgc_yield();
+                  }
+                  usgc_waitgroup_done(group_pointer);
+                }, nullptr, nullptr), 0);
+    }
+    usgc_waitgroup_wait(&group);
+    EXPECT_EQ(failures.load(), 0);
+  });
+}
+
+TEST_F(GcHeapTest, AllocationBudgetTriggersCollections) {
+  run_main([] {
+    usgc_gc_stats before = stats_now();
+    USGC_ROOTS(roots, 1);
+    build_list(&roots[0], 1000, USGC_GOROUTINE_PRIVATE);
+    for (int i = 0; i < 400000; ++i) ASSERT_NE(new_node(USGC_GOROUTINE_PRIVATE, i), nullptr);
+    for (int i = 0; i < 400000; ++i) ASSERT_NE(new_node(USGC_GOROUTINE_SHARED, i), nullptr);
+    usgc_gc_stats after = stats_now();
+    EXPECT_GT(after.private_collections, before.private_collections);
+    EXPECT_GT(after.shared_collections, before.shared_collections);
+    int length = 0;
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[0]), &length), 1000 * 999 / 2);
+  });
+}
+
+using GcHeapDeathTest = GcHeapTest;
+
+TEST_F(GcHeapDeathTest, StackLocalStoredIntoHeapObjectStopsTheProcessNamingTheStore) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(run_main([] {
+                 USGC_ROOTS(roots, 2);
+                 roots[0] = new_node(USGC_GOROUTINE_PRIVATE, 1);
+                 roots[1] = new_node(USGC_STACK_LOCAL, 2);
+                 usgc_write(roots[0], reinterpret_cast<void**>(&static_cast<Node*>(roots[0])->left), roots[1]);
+               }),
+               "usgc_write: STACK_LOCAL object 0x[0-9a-f]+ \\(type Node\\) stored into heap object 0x[0-9a-f]+ \\(type Node, field \\+0\\)");
+}
+
+}  // namespace
