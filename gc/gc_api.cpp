@@ -81,6 +81,7 @@ USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind) {
   Mutator* m = current_mutator();
   if (kind != USGC_GC_PRIVATE && kind != USGC_GC_SHARED) return EINVAL;
   if (m == nullptr) return EPERM;
+  count_add(g_counters.explicit_collections, 1);
   if (kind == USGC_GC_PRIVATE) collect_private(*m, "explicit");
   else collect_shared("explicit", kAlwaysCollect);
   return 0;
@@ -119,3 +120,30 @@ USGC_GC_API int usgc_gc_get_stats(usgc_gc_stats* stats) {
 }
 
 }  // extern "C"
+
+namespace usgc::gc {
+
+void contribute_statistics(usgc_stats_block* block) {
+  usgc_gc_stats stats{};
+  stats.version = USGC_GC_STATS_VERSION;
+  if (usgc_gc_get_stats(&stats) != 0) return;
+  block->collections[USGC_STATS_GC_PRIVATE] = stats.private_collections;
+  block->collections[USGC_STATS_GC_SHARED] = stats.shared_collections;
+  block->collections[USGC_STATS_GC_SHARED_MINOR] = 0;
+  block->collections[USGC_STATS_GC_EXPLICIT] = g_counters.explicit_collections.load(std::memory_order_relaxed);
+  block->gc_time_ns = stats.private_pause_total_ns + stats.shared_pause_total_ns;
+  block->last_pause_ns = stats.last_pause_ns;
+  block->max_pause_ns = stats.shared_pause_max_ns;
+  for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS && i < USGC_GC_HISTOGRAM_BUCKETS; ++i) {
+    block->pause_histogram[i] = stats.shared_pause_histogram[i];
+    block->private_pause_histogram[i] = stats.private_pause_histogram[i];
+  }
+  block->barrier_slow_paths = stats.barrier_slow_paths;
+  block->publications = stats.publications;
+  block->objects_published = stats.objects_published;
+  for (int c = 0; c < 4; ++c) block->gc_bytes_in_use[c] = stats.bytes_in_use[c];
+  block->gc_bytes_committed = stats.bytes_committed;
+  block->private_max_pause_ns = stats.private_pause_max_ns;
+}
+
+}  // namespace usgc::gc

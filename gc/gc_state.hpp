@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "usgc/gc.h"
+#include "usgc/stats_block.h"
 
 namespace usgc::gc {
 
@@ -58,12 +59,15 @@ struct GcCounters {
   std::atomic<uint64_t> bytes_freed_shared;
   std::atomic<uint64_t> heap_limit_failures;
   std::atomic<uint64_t> last_pause_ns;
+  std::atomic<uint64_t> explicit_collections;
 };
 extern GcCounters g_counters;
 
 inline void count_add(std::atomic<uint64_t>& counter, uint64_t value) { counter.fetch_add(value, std::memory_order_relaxed); }
 inline void count_sub(std::atomic<uint64_t>& counter, uint64_t value) { counter.fetch_sub(value, std::memory_order_relaxed); }
 void record_pause(bool shared, uint64_t pause_ns);
+// Fills the collector's fields of the live statistics block (usgc/stats_block.h).
+void contribute_statistics(usgc_stats_block* block);
 
 // The C API's error reporting: sets errno and the calling thread's usgc_last_error() text.
 // Returns nullptr so allocation paths can `return fail(...)`.

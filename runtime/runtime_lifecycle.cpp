@@ -90,6 +90,7 @@ void contribute_runtime_figures(usgc_stats_block* block) {
   safepoint::SafepointStatistics safepoints = safepoint::safepoint_statistics();
   for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i)
     block->time_to_safepoint_histogram[i] = safepoints.time_to_safepoint_histogram[i];
+  gc::contribute_statistics(block);
 }
 
 void free_goroutine_list(Goroutine* goroutine) {

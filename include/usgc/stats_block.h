@@ -17,8 +17,8 @@
  * reserved_for_later, so a reader may accept a larger size with the same version). All figures
  * are little-endian host integers; there are no raw addresses anywhere in the block.
  *
- * Figures marked (GC) are defined now and are zero until the goroutine runtime and the collector
- * exist.
+ * The GC section is filled by the goroutine runtime and the collector (zero in a process that
+ * never started the runtime, e.g. under LD_PRELOAD).
  */
 #ifndef USGC_STATS_BLOCK_H
 #define USGC_STATS_BLOCK_H
@@ -43,10 +43,10 @@
 
 /* Index of collections[] (GC). */
 enum usgc_stats_gc_kind {
-  USGC_STATS_GC_YOUNG = 0,    /* minor: the nursery only */
-  USGC_STATS_GC_OLD = 1,      /* major: concurrent old-space cycle */
-  USGC_STATS_GC_FULL = 2,     /* stop-the-world full collection */
-  USGC_STATS_GC_EXPLICIT = 3  /* requested by the program */
+  USGC_STATS_GC_PRIVATE = 0,       /* a goroutine's private collection (nobody else stops) */
+  USGC_STATS_GC_SHARED = 1,        /* a stop-the-world shared collection */
+  USGC_STATS_GC_SHARED_MINOR = 2,  /* reserved: generational minor shared collections (none yet) */
+  USGC_STATS_GC_EXPLICIT = 3       /* of the above, requested by the program (usgc_gc_collect) */
 };
 
 /* Histogram buckets (pause_histogram, time_to_safepoint_histogram), in microseconds:
@@ -89,18 +89,24 @@ typedef struct usgc_stats_block {
   uint32_t reserved_0;
   uint64_t node_bytes_reserved[USGC_STATS_MAX_NODES]; /* bytes_reserved per node (see flags) */
 
-  /* ---- goroutine runtime and collector (GC): zero for now ---- */
+  /* ---- goroutine runtime and collector (GC) ---- */
   uint64_t goroutines;                                /* live goroutines */
   uint64_t collections[USGC_STATS_GC_KINDS];          /* completed collections per kind */
-  uint64_t gc_time_ns;                                /* total time in collections */
-  uint64_t last_pause_ns;                             /* the latest stop-the-world pause */
-  uint64_t max_pause_ns;                              /* the worst pause since start */
-  uint64_t pause_histogram[USGC_STATS_HISTOGRAM_BUCKETS];
+  uint64_t gc_time_ns;                                /* total pause time of all collections */
+  uint64_t last_pause_ns;                             /* the latest pause (either kind) */
+  uint64_t max_pause_ns;                              /* the worst stop-the-world (shared) pause */
+  uint64_t pause_histogram[USGC_STATS_HISTOGRAM_BUCKETS];  /* shared (stop-the-world) pauses */
   uint64_t time_to_safepoint_histogram[USGC_STATS_HISTOGRAM_BUCKETS];
   uint64_t barrier_slow_paths;                        /* write-barrier slow-path entries */
-  uint64_t publications;                              /* objects published to the shared heap */
+  uint64_t publications;                              /* publication events (closures published) */
+  /* Taken from the reserved words (zero in blocks of writers before the collector): */
+  uint64_t gc_bytes_in_use[4];                        /* per ownership class (usgc/object.h) */
+  uint64_t gc_bytes_committed;                        /* GC blocks and large objects mapped */
+  uint64_t private_pause_histogram[USGC_STATS_HISTOGRAM_BUCKETS]; /* private collections */
+  uint64_t private_max_pause_ns;                      /* the worst private collection */
+  uint64_t objects_published;                         /* objects made shared by publications */
 
-  uint64_t reserved_for_later[44];                    /* zero; new fields are taken from here */
+  uint64_t reserved_for_later[17];                    /* zero; new fields are taken from here */
 } usgc_stats_block;
 
 /* The layout is the ABI: its size and every offset another process relies on are checked. */
@@ -130,7 +136,12 @@ USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, goroutines) == 272, "stats b
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, pause_histogram) == 336, "stats block ABI: pause_histogram");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, time_to_safepoint_histogram) == 496,
                          "stats block ABI: time_to_safepoint_histogram");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, reserved_for_later) == 672, "stats block ABI: reserved_for_later");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_bytes_in_use) == 672, "stats block ABI: gc_bytes_in_use");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_bytes_committed) == 704, "stats block ABI: gc_bytes_committed");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, private_pause_histogram) == 712, "stats block ABI: private_pause_histogram");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, private_max_pause_ns) == 872, "stats block ABI: private_max_pause_ns");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, objects_published) == 880, "stats block ABI: objects_published");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, reserved_for_later) == 888, "stats block ABI: reserved_for_later");
 #undef USGC_STATS_STATIC_ASSERT
 
 #endif /* USGC_STATS_BLOCK_H */
