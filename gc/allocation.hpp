@@ -29,6 +29,10 @@ void* allocate_shared(Mutator& mutator, uint64_t header, size_t bytes, uint32_t 
 void retire_private_run(Mutator& mutator, uint32_t size_class);
 void retire_all_private_runs(Mutator& mutator);
 
+// Near USGC_HEAP_MAX budgets shrink to a quarter of the headroom, but never below this: a heap at
+// its limit collects once per this many bytes, not on every refill.
+inline constexpr size_t kMinimumBudgetNearLimit = 256 * 1024;
+
 // Pacing: the budget after a collection that left `live_bytes`.
 size_t budget_after(size_t live_bytes, size_t minimum_bytes);
 

@@ -46,9 +46,9 @@ bool take_run(Mutator& m, uint32_t c, Block* b) {
 bool budget_exhausted(const Mutator& m) {
   if (g_config.gc_percent < 0 || m.collecting) return false;
   size_t budget = m.collection_budget_bytes;
-  // Near the heap limit collections run sooner (GOMEMLIMIT's behaviour).
+  // Near the heap limit collections run sooner (GOMEMLIMIT's behaviour), but not on every refill.
   size_t headroom = heap_headroom_bytes();
-  if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4;
+  if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4 > kMinimumBudgetNearLimit ? headroom / 4 : kMinimumBudgetNearLimit;
   return m.bytes_since_collection >= budget;
 }
 

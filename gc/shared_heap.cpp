@@ -373,7 +373,7 @@ bool shared_collection_due() {
   if (g_config.gc_percent < 0) return false;
   size_t budget = budget_after(g_live_bytes_after_collection.load(std::memory_order_relaxed), g_config.min_shared_budget_bytes);
   size_t headroom = heap_headroom_bytes();
-  if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4;
+  if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4 > kMinimumBudgetNearLimit ? headroom / 4 : kMinimumBudgetNearLimit;
   return g_bytes_since_collection.load(std::memory_order_relaxed) >= budget;
 }
 

@@ -366,6 +366,57 @@ TEST_F(GcHeapTest, AllocationBudgetTriggersCollections) {
   });
 }
 
+// USGC_HEAP_MAX is read at usgc_init: this fixture sets it around the runtime's life.
+class GcHeapLimitTest : public GcHeapTest {
+ protected:
+  void SetUp() override {
+    setenv("USGC_HEAP_MAX", "12m", 1);
+    GcHeapTest::SetUp();
+  }
+  void TearDown() override {
+    GcHeapTest::TearDown();
+    unsetenv("USGC_HEAP_MAX");
+  }
+};
+
+TEST_F(GcHeapLimitTest, GarbageBeyondTheLimitIsCollectedSooner) {
+  run_main([] {
+    USGC_ROOTS(roots, 1);
+    build_list(&roots[0], 1000, USGC_GOROUTINE_PRIVATE);
+    for (int i = 0; i < 2000000; ++i) {  // 64 MB of garbage through a 12 MiB heap
+      ASSERT_NE(new_node(i % 2 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED, i), nullptr) << usgc_last_error();
+    }
+    EXPECT_LE(stats_now().bytes_committed, 12u << 20);
+    int length = 0;
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[0]), &length), 1000 * 999 / 2);
+  });
+}
+
+TEST_F(GcHeapLimitTest, LiveDataPastTheLimitFailsCleanlyAndLosesNothing) {
+  run_main([] {
+    USGC_ROOTS(roots, 1);
+    int64_t count = 0;
+    for (;;) {
+      Node* node = new_node(USGC_GOROUTINE_PRIVATE, count);
+      if (node == nullptr) break;
+      usgc_write(node, reinterpret_cast<void**>(&node->right), roots[0]);
+      roots[0] = node;
+      ++count;
+      ASSERT_LT(count, 10000000) << "the limit never hit";
+    }
+    EXPECT_EQ(errno, ENOMEM);
+    EXPECT_NE(std::strstr(usgc_last_error(), "USGC_HEAP_MAX"), nullptr) << usgc_last_error();
+    EXPECT_GE(stats_now().heap_limit_failures, 1u);
+    EXPECT_GT(count, 200000);  // 12 MiB of 32-byte slots, less what the collector keeps
+    int length = 0;
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[0]), &length), count * (count - 1) / 2);
+    EXPECT_EQ(length, count);
+    roots[0] = nullptr;  // drop it all: allocation works again
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+    EXPECT_NE(new_node(USGC_GOROUTINE_PRIVATE, 1), nullptr) << usgc_last_error();
+  });
+}
+
 using GcHeapDeathTest = GcHeapTest;
 
 TEST_F(GcHeapDeathTest, StackLocalStoredIntoHeapObjectStopsTheProcessNamingTheStore) {
