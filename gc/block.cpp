@@ -23,7 +23,7 @@ kernel::FutexMutex g_pool_lock;
 char* g_chunks[kMaxChunks];
 std::atomic<uint32_t> g_chunk_count{0};
 Block* g_free_blocks = nullptr;  // linked through next_in_heap; under g_pool_lock
-uint32_t g_free_block_count = 0;
+std::atomic<uint32_t> g_free_block_count{0};  // written under g_pool_lock; read as a hint without it
 Block* g_large_objects = nullptr;  // under g_pool_lock
 std::atomic<size_t> g_bytes_in_use{0};
 std::atomic<size_t> g_heap_limit_bytes{0};
@@ -105,19 +105,21 @@ Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id
 void release_block(Block* block) {
   USGC_ASSERT(block->kind == BlockKind::kSmall || block->kind == BlockKind::kArena, "release_block: not a block");
   if (block->kind == BlockKind::kArena) std::memset(block->slots_begin(), 0, kBlockBytes - kBlockHeaderBytes);
-  bool give_back = false;
+  // Beyond the retained blocks the pages go back to the OS (the slots are zero already: this keeps
+  // the RSS of a shrinking heap down). It must happen before the block is on the free list: once
+  // there another thread may take it and allocate, and a later MADV_DONTNEED would zero its objects.
+  // (The count is read without the lock: a hint.)
+  if (g_free_block_count.load(std::memory_order_relaxed) >= kRetainedFreeBlocks) {
+    (void)kernel::decommit(block->slots_begin(), kBlockBytes - kBlockHeaderBytes);
+  }
   {
     kernel::FutexMutexGuard guard(g_pool_lock);
     block->kind = BlockKind::kFree;
-    give_back = g_free_block_count >= kRetainedFreeBlocks;
     block->next_in_heap = g_free_blocks;
     g_free_blocks = block;
     ++g_free_block_count;
   }
   g_bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
-  // The slots are zero already; returning the pages keeps the RSS of a shrinking heap down.
-  // (Racing with a later acquire of the same block is harmless: either way it reads zeros.)
-  if (give_back) (void)kernel::decommit(block->slots_begin(), kBlockBytes - kBlockHeaderBytes);
 }
 
 Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure* failure) {

@@ -12,6 +12,7 @@
 
 #include "gc/allocation.hpp"
 #include "gc/gc_state.hpp"
+#include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::gc {
@@ -65,6 +66,9 @@ void* failed_for(AcquireFailure failure, size_t bytes) {
 bool refill(Mutator& m, uint32_t c, size_t bytes) {
   account_used_run(m, c);
   m.abi.runs[c] = usgc_alloc_run{nullptr, nullptr};
+  m.run_begin[c] = nullptr;  // the run is empty: a collection below must not account it again
+  // Publications fill the shared heap without allocating there: its pacer is checked here too.
+  if (shared_collection_due()) collect_shared("budget", shared_cycle());
   if (m.current[c] != nullptr && take_run(m, c, m.current[c])) return true;
   m.current[c] = nullptr;
   for (int attempt = 0; attempt < 3; ++attempt) {

@@ -18,6 +18,7 @@
 #include "gc/mutator.hpp"
 #include "gc/object_graph.hpp"
 #include "gc/roots.hpp"
+#include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::gc {
@@ -68,6 +69,7 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
       if (is_object_pointer(*field)) consider(*field);
     });
   }
+  shared_heap_count_published(published_bytes);
   count_add(g_counters.publications, 1);
   count_add(g_counters.objects_published, published);
   count_sub(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], published_bytes);

@@ -142,6 +142,7 @@ bool take_run(SharedCache& cache, uint32_t c, Block* b) {
 bool refill(SharedCache& cache, uint32_t c, size_t bytes, AcquireFailure* failure) {
   account_used_run(cache, c);
   cache.runs[c] = usgc_alloc_run{nullptr, nullptr};
+  cache.run_begin[c] = nullptr;
   if (cache.current[c] != nullptr && take_run(cache, c, cache.current[c])) return true;
   cache.current[c] = nullptr;
   SharedClass& cls = g_classes[c];
@@ -376,6 +377,8 @@ bool shared_collection_due() {
   if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4 > kMinimumBudgetNearLimit ? headroom / 4 : kMinimumBudgetNearLimit;
   return g_bytes_since_collection.load(std::memory_order_relaxed) >= budget;
 }
+
+void shared_heap_count_published(size_t bytes) { g_bytes_since_collection.fetch_add(bytes, std::memory_order_relaxed); }
 
 void shared_heap_set_live_bytes(size_t live_bytes) { g_live_bytes_after_collection.store(live_bytes, std::memory_order_relaxed); }
 size_t shared_heap_live_bytes() { return g_live_bytes_after_collection.load(std::memory_order_relaxed); }

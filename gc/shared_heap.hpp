@@ -35,8 +35,9 @@ bool shared_heap_has_unswept();
 void shared_heap_adopt_block(Block* block);
 void shared_heap_adopt_large(Block* block);
 
-// Pacing of shared collections.
+// Pacing of shared collections: bytes of shared runs taken and bytes published count alike.
 bool shared_collection_due();
+void shared_heap_count_published(size_t bytes);
 void shared_heap_set_live_bytes(size_t live_bytes);
 size_t shared_heap_live_bytes();
 size_t shared_heap_bytes_since_collection();

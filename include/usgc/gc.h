@@ -51,10 +51,10 @@ typedef enum usgc_type_kind {
 } usgc_type_kind;
 
 typedef struct usgc_type_info {
-  const char* name;               /* copied; for messages and tracing */
+  const char* name;               /* copied (47 bytes kept); for messages and tracing */
   usgc_type_kind kind;
   size_t size;                    /* object payload, or element size for arrays */
-  const size_t* pointer_offsets;  /* byte offsets of reference fields, each 8-aligned */
+  const size_t* pointer_offsets;  /* byte offsets of reference fields, each 8-aligned (copied) */
   size_t pointer_count;
 } usgc_type_info;
 
@@ -105,6 +105,21 @@ USGC_GC_INLINE void* usgc_alloc_private_fast(const usgc_type_layout* layout) {
   return slot + 8;
 }
 
+/* The STACK_LOCAL fast path: a bump in the running goroutine's arena (layout->slot_bytes, zeroed).
+ * The slow path makes the arena, or a private object when the arena is full. */
+USGC_GC_API void* usgc_alloc_stack_slow(const usgc_type_layout* layout);
+USGC_GC_INLINE void* usgc_alloc_stack_fast(const usgc_type_layout* layout) {
+  usgc_mutator* mutator = usgc_current_mutator;
+  char* slot = mutator->arena_top;
+  if (__builtin_expect(slot == 0 || (size_t)(mutator->arena_limit - slot) < layout->slot_bytes, 0)) {
+    return usgc_alloc_stack_slow(layout);
+  }
+  mutator->arena_top = slot + layout->slot_bytes;
+  __builtin_memset(slot + 8, 0, layout->slot_bytes - 8);
+  *(uint64_t*)slot = (layout->header_bits & ~(uint64_t)USGC_HEADER_CLASS_MASK) | (mutator->heap_id << USGC_HEADER_OWNER_SHIFT);
+  return slot + 8;
+}
+
 /* ---- roots ---- */
 USGC_GC_INLINE void usgc_frame_push(usgc_frame* frame) {
   usgc_mutator* mutator = usgc_current_mutator;
@@ -128,7 +143,8 @@ USGC_GC_INLINE void usgc_frame_pop_at_scope_exit(usgc_frame* frame) { usgc_frame
   usgc_frame_push(&name##_usgc_frame)
 
 /* Global roots: a static or heap slot the collector reads. Stores into it go through
- * usgc_global_store, which publishes the value (GLOBAL_SHARED). 0, EINVAL or ENOMEM. */
+ * usgc_global_store, which publishes the value: a private value and its private closure become
+ * GLOBAL_SHARED. usgc_global_root_add publishes what the slot holds. 0, EINVAL or ENOMEM. */
 USGC_GC_API int usgc_global_root_add(void** slot);
 USGC_GC_API int usgc_global_root_remove(void** slot);
 USGC_GC_API void usgc_global_store(void** slot, void* value);
@@ -159,12 +175,18 @@ USGC_GC_INLINE void usgc_write(void* object, void** field, void* value) {
   }
   usgc_write_slow(object, field, value);
 }
+/* Typed-field forms for C: USGC_WRITE(node, node->left, child) and USGC_READ(node, node->left)
+ * take the field itself, so no cast to void** is written at each store. */
+#define USGC_WRITE(object, field, value) usgc_write((object), (void**)&(field), (void*)(value))
+#define USGC_READ(object, field) usgc_read((object), (void* const*)&(field))
+
 /* Reads a reference field (an acquire load: a plain mov on x86-64). */
 USGC_GC_INLINE void* usgc_read(const void* object, void* const* field) {
   (void)object;
   return __atomic_load_n((void**)field, __ATOMIC_ACQUIRE);
 }
-/* Array forms: element `index` of a USGC_TYPE_REF_ARRAY-kind array (bounds are checked). */
+/* Array forms: element `index` of a USGC_KIND_POINTER_ARRAY array. usgc_array_write checks the
+ * bounds (a violation stops the process with a message); the inline read does not. */
 USGC_GC_API void usgc_array_write(void* array, size_t index, void* value);
 USGC_GC_INLINE void* usgc_array_read(const void* array, size_t index) {
   return __atomic_load_n((void**)((const char*)array + 8) + index, __ATOMIC_ACQUIRE);
@@ -196,7 +218,8 @@ typedef struct usgc_gc_stats {
   uint64_t bytes_in_use[4];          /* per usgc_ownership: slot bytes of live + unswept objects */
   uint64_t bytes_committed;          /* blocks and large objects mapped for the GC heap */
   uint64_t heap_limit_bytes;         /* USGC_HEAP_MAX, 0 = none */
-  uint64_t objects_allocated[4];     /* per usgc_ownership, since start */
+  uint64_t objects_allocated[4];     /* per usgc_ownership, since start (STACK_LOCAL: those made by
+                                        usgc_alloc and the slow path; the inline path counts none) */
   uint64_t private_collections;
   uint64_t shared_collections;
   uint64_t private_pause_total_ns;
@@ -213,7 +236,8 @@ typedef struct usgc_gc_stats {
   uint64_t heap_limit_failures;      /* allocations refused at USGC_HEAP_MAX */
   uint64_t last_pause_ns;
 } usgc_gc_stats;
-/* 0, or EINVAL for NULL or an unknown version. */
+/* Set stats->version to USGC_GC_STATS_VERSION before the call. 0, or EINVAL for NULL or an
+ * unknown version. */
 USGC_GC_API int usgc_gc_get_stats(usgc_gc_stats* stats);
 
 #ifdef __cplusplus

@@ -90,7 +90,9 @@ typedef struct usgc_mutator {
 } usgc_mutator;
 
 #if defined(__GNUC__)
-/* NULL on a thread that runs no goroutine. */
+/* On a thread that runs no goroutine this points at a placeholder record whose heap_id
+ * (UINT64_MAX) is nobody's, so barriers take their slow path and allocation fails with EPERM.
+ * Shadow-stack frames (USGC_ROOTS) belong on goroutines only. */
 extern __attribute__((visibility("default"))) __thread usgc_mutator* usgc_current_mutator
     __attribute__((tls_model("initial-exec")));
 #endif
@@ -108,6 +110,7 @@ _Static_assert(sizeof(usgc_frame) == 32, "usgc_frame ABI");
 _Static_assert(offsetof(usgc_mutator, heap_id) == 0, "usgc_mutator ABI");
 _Static_assert(offsetof(usgc_mutator, frames) == 8, "usgc_mutator ABI");
 _Static_assert(offsetof(usgc_mutator, arena_top) == 16, "usgc_mutator ABI");
+_Static_assert(offsetof(usgc_mutator, arena_limit) == 24, "usgc_mutator ABI");
 _Static_assert(offsetof(usgc_mutator, runs) == 32, "usgc_mutator ABI");
 #endif
 

@@ -133,6 +133,35 @@ TEST_F(GcHeapTest, InlineFastPathAllocatesLikeTheApi) {
   });
 }
 
+TEST_F(GcHeapTest, InlineStackAllocationIsLifoAndFallsBackToPrivateWhenTheArenaIsFull) {
+  run_main([] {
+    usgc_type_layout layout;
+    ASSERT_EQ(usgc_type_layout_of(node_type(), &layout), 0);
+    USGC_ROOTS(frame, 1);
+    auto* first = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(usgc_ownership_of(first), USGC_STACK_LOCAL);
+    first->value = 9;
+    {
+      USGC_ROOTS(inner, 1);
+      auto* second = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
+      EXPECT_EQ(reinterpret_cast<char*>(second), reinterpret_cast<char*>(first) + layout.slot_bytes);
+      second->value = 1;
+    }
+    auto* again = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
+    EXPECT_EQ(reinterpret_cast<char*>(again), reinterpret_cast<char*>(first) + layout.slot_bytes) << "popped space reused";
+    EXPECT_EQ(again->value, 0) << "reused stack space is zeroed";
+    int private_fallbacks = 0;
+    for (int i = 0; i < 5000; ++i) {  // 160 KB: more than the 63 KiB arena
+      auto* node = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
+      ASSERT_NE(node, nullptr);
+      if (usgc_ownership_of(node) == USGC_GOROUTINE_PRIVATE) ++private_fallbacks;
+    }
+    EXPECT_GT(private_fallbacks, 0);
+    EXPECT_EQ(first->value, 9);
+  });
+}
+
 TEST_F(GcHeapTest, StackLocalObjectsAreReleasedWhenTheirFrameIsPopped) {
   run_main([] {
     USGC_ROOTS(outer, 1);
