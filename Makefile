@@ -130,9 +130,11 @@ $(BUILD)/programs/%: $(BUILD)/obj/tests/preload/programs/%.cpp.o
 	@mkdir -p $(@D)
 	$(CXX) $(SANFLAGS) -o $@ $< -pthread
 
+# Libraries one benchmark needs besides usgc's: binary_trees measures Boehm GC (libgc-dev).
+BENCH_EXTRA_LIBS_binary_trees := -lgc
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.cpp.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
+	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS) $(BENCH_EXTRA_LIBS_$*)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.cpp.o $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -141,16 +143,22 @@ $(BUILD)/%: $(BUILD)/obj/tools/%.cpp.o $(STATIC_LIB)
 # ---- the README's commands ----------------------------------------------------------------
 run: all
 	@$(BUILD)/usgc-demo
+	@echo
+	@$(BUILD)/usgc-process-data
 
 test: all tests
 	@BUILD=$(BUILD) MODE=$(MODE) bash tests/run_all.sh
 
-# BENCH_SUITES: malloc (bench/run_all.sh), runtime (bench/run_runtime.sh: goroutines, safepoints).
-BENCH_SUITES ?= malloc runtime
+# BENCH_SUITES: malloc (bench/run_all.sh), runtime (bench/run_runtime.sh: goroutines, safepoints),
+# gc (bench/run_gc.sh: binary-trees against Boehm, shared_ptr, malloc and Go; bench/run_gc_costs.sh:
+# allocation and barrier costs per class, pauses, scaling).
+BENCH_SUITES ?= malloc runtime gc
 bench: all bench-bins
 	@status=0; \
 	case " $(BENCH_SUITES) " in *" malloc "*) BUILD=$(BUILD) bash bench/run_all.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" runtime "*) BUILD=$(BUILD) bash bench/run_runtime.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" gc "*) BUILD=$(BUILD) bash bench/run_gc.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" gc "*) BUILD=$(BUILD) bash bench/run_gc_costs.sh || status=1;; esac; \
 	exit $$status
 
 bench-report: all bench-bins

@@ -26,6 +26,7 @@ declare -A probe=(
   [libncurses-dev]=/usr/include/ncurses.h
   [tmux]=/usr/bin/tmux
   [gnuplot-nox]=/usr/bin/gnuplot
+  [libgc-dev]=/usr/include/gc.h  # Boehm GC: the peer of bench/binary_trees.cpp
 )
 # optional tools: wanted, but their absence does not stop the build (package -> its command).
 # golang-go: the benchmarks compare goroutines with Go's (Debian's Go 1.19) when it is there.
