@@ -5,20 +5,32 @@
 //   usgc-top [-d SECONDS] [-n ITERATIONS] [-p PID] [--once | --json]
 //
 // Interactive (ncurses, when stdout is a terminal): ↑/↓ select, Enter opens the detail view of
-// the selected process (Esc, Backspace or Enter goes back), sort keys m (heap in use), a
-// (allocation rate), p (pid), c (command), q quits. -d is the refresh delay (default 1 s), -n
-// stops after N refreshes, -p opens the detail view of PID.
+// the selected process (Esc, Backspace or Enter goes back), sort keys m (heap in use: malloc and
+// GC heap together), a (allocation rate), p (pid), c (command), q quits. -d is the refresh delay
+// (default 1 s), -n stops after N refreshes, -p opens the detail view of PID.
 // Scripts: --once prints one plain-text table, --json a JSON array of the processes; the same
 // happens (as --once) when stdout is not a terminal. Both take two samples -d apart (at most
-// 0.5 s by default) so that rates are known.
+// 0.5 s by default) so that rates are known. Both show the GC figures of the views below; JSON
+// keys are only ever added (GC keys that need a collection are null until the first one).
 //
 // Trust: blocks are read by alloc/stats_reader.hpp, which accepts only the calling user's
 // well-formed blocks; anything else becomes a note ("skipped /dev/shm/usgc-...: bad version"),
 // on stderr in the script modes and at the bottom of the screen in the interactive one. Blocks of
 // dead processes (killed, so their exit did not remove them) are removed, with a note.
 //
-// GC columns (collections per second, last and worst pause) show "-" until the collector
-// publishes figures (version 1 blocks have them zero).
+// Memory: IN USE is the malloc heap (bytes_in_use), GC HEAP the garbage-collected heap (the sum of
+// gc_bytes_in_use over the ownership classes); they are separate mappings, so the process's heap
+// in use is their sum (what `m` sorts by). GC HEAP shows "-" in a process that never used the GC
+// heap (e.g. under LD_PRELOAD).
+// GC columns (collections per second, last and worst pause) show "-" until the collector reports a
+// collection. GC/s counts private and shared collections (explicit ones are among them); the worst
+// pause is the larger of the worst shared (max_pause_ns) and worst private (private_max_pause_ns).
+// Rates (allocations, collections, barrier slow paths, publications per second) are taken between
+// two updates of a block, on the writer's CLOCK_MONOTONIC (update_monotonic_ns).
+// Pause and time-to-safepoint percentiles come from the histograms, so they are bucket bounds: the
+// detail view prints "< 128.0us" (the upper bound of the bucket holding the percentile; the last
+// bucket prints ">= 262.14ms", its lower bound) and --json gives the same bound in nanoseconds
+// (*_p50_ns, *_p99_ns). Maxima are exact.
 #include <ncurses.h>
 #include <unistd.h>
 
@@ -36,6 +48,7 @@
 
 #include "alloc/stats_reader.hpp"
 #include "kernel_iface/process_info.hpp"
+#include "usgc/object.h"
 #include "usgc/stats_block.h"
 
 namespace {
@@ -51,9 +64,18 @@ struct Options {
   bool json = false;
 };
 
+// Per-second rates of a process's counters between two updates of its block; -1: not known yet
+// (one sample so far).
+struct Rates {
+  double allocations_per_s = -1;         // malloc_count
+  double collections_per_s = -1;         // collections[PRIVATE] + collections[SHARED]
+  double barrier_slow_paths_per_s = -1;  // barrier_slow_paths
+  double publications_per_s = -1;        // publications
+};
+
 struct Process {
   usgc_stats_block block;
-  double alloc_rate_per_s = -1;  // -1: not known yet (one sample)
+  Rates rates;
 };
 
 struct Snapshot {
@@ -61,13 +83,49 @@ struct Snapshot {
   std::vector<std::string> notes;
 };
 
+// The collections GC/s counts: private and shared (explicit ones are a subset of these; minor
+// shared collections are reserved and counted in neither).
+uint64_t rated_collections(const usgc_stats_block& block) {
+  return block.collections[USGC_STATS_GC_PRIVATE] + block.collections[USGC_STATS_GC_SHARED];
+}
+
+// The counters behind Rates, in the same order.
+struct RatedCounters {
+  uint64_t allocations;
+  uint64_t collections;
+  uint64_t barrier_slow_paths;
+  uint64_t publications;
+};
+
+RatedCounters rated_counters_of(const usgc_stats_block& block) {
+  return {block.malloc_count, rated_collections(block), block.barrier_slow_paths,
+          block.publications};
+}
+
 // Previous figures per process, for rates: keyed by pid, checked by start time.
 struct RateSample {
   uint64_t start_time_ticks;
-  uint64_t malloc_count;
   uint64_t update_monotonic_ns;
-  double rate;
+  RatedCounters counters;
+  Rates rates;
 };
+
+// The GC heap in use: the sum over the ownership classes (usgc/object.h, usgc_ownership).
+uint64_t gc_heap_bytes_in_use(const usgc_stats_block& block) {
+  uint64_t total = 0;
+  for (uint64_t bytes : block.gc_bytes_in_use) total += bytes;
+  return total;
+}
+
+// The process's heap in use: the malloc heap and the GC heap (separate mappings, no overlap).
+uint64_t heap_bytes_in_use(const usgc_stats_block& block) {
+  return block.bytes_in_use + gc_heap_bytes_in_use(block);
+}
+
+// (now - before) / seconds, or -1 if the counter went backwards (it never should).
+double rate_between(uint64_t before, uint64_t now, double seconds) {
+  return now >= before ? static_cast<double>(now - before) / seconds : -1;
+}
 
 enum class SortKey { kMemory, kAllocRate, kPid, kCommand };
 
@@ -95,20 +153,28 @@ class Sampler {
     std::map<int, RateSample> next;
     for (Process& process : snapshot.processes) {
       const usgc_stats_block& block = process.block;
-      RateSample current{block.start_time_ticks, block.malloc_count, block.update_monotonic_ns, -1};
+      RateSample current{block.start_time_ticks, block.update_monotonic_ns,
+                         rated_counters_of(block), Rates{}};
       auto previous = previous_.find(block.pid);
       if (previous != previous_.end() && previous->second.start_time_ticks == block.start_time_ticks) {
         const RateSample& before = previous->second;
-        if (block.update_monotonic_ns > before.update_monotonic_ns && block.malloc_count >= before.malloc_count) {
+        if (block.update_monotonic_ns > before.update_monotonic_ns) {
           double seconds = static_cast<double>(block.update_monotonic_ns - before.update_monotonic_ns) / 1e9;
-          current.rate = static_cast<double>(block.malloc_count - before.malloc_count) / seconds;
+          const RatedCounters& was = before.counters;
+          const RatedCounters& now = current.counters;
+          current.rates.allocations_per_s = rate_between(was.allocations, now.allocations, seconds);
+          current.rates.collections_per_s = rate_between(was.collections, now.collections, seconds);
+          current.rates.barrier_slow_paths_per_s =
+              rate_between(was.barrier_slow_paths, now.barrier_slow_paths, seconds);
+          current.rates.publications_per_s =
+              rate_between(was.publications, now.publications, seconds);
         } else {
           // No new update in between: the process has not refilled since (idle, or allocating
           // only from warm pages). Keep the figures of the last interval it published.
           current = before;
         }
       }
-      process.alloc_rate_per_s = current.rate;
+      process.rates = current.rates;
       next[block.pid] = current;
     }
     previous_ = std::move(next);
@@ -148,7 +214,7 @@ class Sampler {
                                 " (" + usgc::alloc::writer_state_text(entry.writer) + ")");
       return;
     }
-    snapshot->processes.push_back(Process{entry.block, -1});
+    snapshot->processes.push_back(Process{entry.block, Rates{}});
   }
 
   std::map<int, RateSample> previous_;
@@ -158,10 +224,14 @@ void sort_processes(std::vector<Process>& processes, SortKey key) {
   std::stable_sort(processes.begin(), processes.end(), [key](const Process& a, const Process& b) {
     switch (key) {
       case SortKey::kMemory:
-        if (a.block.bytes_in_use != b.block.bytes_in_use) return a.block.bytes_in_use > b.block.bytes_in_use;
+        if (heap_bytes_in_use(a.block) != heap_bytes_in_use(b.block)) {
+          return heap_bytes_in_use(a.block) > heap_bytes_in_use(b.block);
+        }
         break;
       case SortKey::kAllocRate:
-        if (a.alloc_rate_per_s != b.alloc_rate_per_s) return a.alloc_rate_per_s > b.alloc_rate_per_s;
+        if (a.rates.allocations_per_s != b.rates.allocations_per_s) {
+          return a.rates.allocations_per_s > b.rates.allocations_per_s;
+        }
         break;
       case SortKey::kCommand: {
         int order = std::strncmp(a.block.command, b.block.command, sizeof(a.block.command));
@@ -234,39 +304,74 @@ uint64_t total_collections(const usgc_stats_block& block) {
 // The GC exists for this process once it reports a collection; until then its columns are "-".
 bool has_gc_figures(const usgc_stats_block& block) { return total_collections(block) != 0; }
 
-uint64_t total_stops(const usgc_stats_block& block) {
-  uint64_t stops = 0;
-  for (uint64_t count : block.time_to_safepoint_histogram) stops += count;
-  return stops;
+// The process has used the GC heap (allocated in it or collected); else its GC heap shows "-".
+bool uses_gc_heap(const usgc_stats_block& block) {
+  return has_gc_figures(block) || gc_heap_bytes_in_use(block) != 0 || block.gc_bytes_committed != 0;
 }
 
-// The upper bound of the histogram bucket holding the given quantile ("below 1 us", "< 2^i us").
-std::string histogram_quantile_text(const uint64_t* buckets, double quantile) {
+// The worst pause of either kind.
+uint64_t worst_pause_ns(const usgc_stats_block& block) {
+  return std::max(block.max_pause_ns, block.private_max_pause_ns);
+}
+
+uint64_t histogram_total(const uint64_t* buckets) {
   uint64_t total = 0;
   for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i) total += buckets[i];
-  if (total == 0) return "-";
+  return total;
+}
+
+uint64_t total_stops(const usgc_stats_block& block) {
+  return histogram_total(block.time_to_safepoint_histogram);
+}
+
+// The bucket of a histogram (usgc/stats_block.h: pause and time-to-safepoint buckets) that holds
+// the given quantile, or -1 when the histogram is empty.
+int histogram_quantile_bucket(const uint64_t* buckets, double quantile) {
+  uint64_t total = histogram_total(buckets);
+  if (total == 0) return -1;
   uint64_t rank = static_cast<uint64_t>(quantile * static_cast<double>(total - 1)) + 1;
   uint64_t seen = 0;
   for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i) {
     seen += buckets[i];
-    if (seen >= rank) {
-      if (i == 0) return "< 1 us";
-      if (i == USGC_STATS_HISTOGRAM_BUCKETS - 1) return ">= " + human_duration_ns((1ull << (i - 1)) * 1000);
-      return "< " + human_duration_ns((1ull << i) * 1000);
-    }
+    if (seen >= rank) return i;
   }
-  return "-";
+  return -1;
 }
 
-std::string gc_rate_text(const usgc_stats_block& block) {
-  if (!has_gc_figures(block) || block.update_monotonic_ns == 0) return "-";
-  return "n/a";  // per-second GC rates need the collector's own time base; filled with the GC
+// The bound of a bucket in nanoseconds: its upper bound (durations are below it), except for the
+// last bucket, which has none: its lower bound (durations are at or above it).
+uint64_t histogram_bucket_bound_ns(int bucket) {
+  if (bucket == USGC_STATS_HISTOGRAM_BUCKETS - 1) return (1ull << (bucket - 1)) * 1000;
+  return (1ull << bucket) * 1000;
+}
+
+// The bound of the bucket holding the given quantile ("< 1 us", "< 2^i us", ">= 262.14ms"), or "-".
+std::string histogram_quantile_text(const uint64_t* buckets, double quantile) {
+  int bucket = histogram_quantile_bucket(buckets, quantile);
+  if (bucket < 0) return "-";
+  if (bucket == 0) return "< 1 us";
+  std::string bound = human_duration_ns(histogram_bucket_bound_ns(bucket));
+  return (bucket == USGC_STATS_HISTOGRAM_BUCKETS - 1 ? ">= " : "< ") + bound;
+}
+
+// "p50 / p99 / max" of a pause histogram and its exact maximum, or "-" when it is empty.
+std::string pause_summary_text(const uint64_t* buckets, uint64_t max_pause_ns) {
+  uint64_t pauses = histogram_total(buckets);
+  if (pauses == 0) return "-";
+  return histogram_quantile_text(buckets, 0.5) + " / " + histogram_quantile_text(buckets, 0.99) +
+         " / " + human_duration_ns(max_pause_ns) + " (" + std::to_string(pauses) + " pauses)";
+}
+
+std::string gc_rate_text(const Process& process) {
+  if (!has_gc_figures(process.block)) return "-";
+  return human_rate(process.rates.collections_per_s);
 }
 
 std::string row_header() {
   char text[200];
-  std::snprintf(text, sizeof(text), "%7s %-15s %9s %9s %9s %9s %7s %9s %6s %8s %8s", "PID", "COMMAND", "IN USE",
-                "COMMITTED", "RSS", "ALLOC/s", "THREADS", "DECOMMITS", "GC/s", "PAUSE", "MAXPAUSE");
+  std::snprintf(text, sizeof(text), "%7s %-15s %9s %9s %9s %9s %9s %7s %9s %6s %8s %8s", "PID",
+                "COMMAND", "IN USE", "GC HEAP", "COMMITTED", "RSS", "ALLOC/s", "THREADS",
+                "DECOMMITS", "GC/s", "PAUSE", "MAXPAUSE");
   return text;
 }
 
@@ -274,12 +379,15 @@ std::string row_text(const Process& process) {
   const usgc_stats_block& b = process.block;
   char text[240];
   bool gc = has_gc_figures(b);
-  std::snprintf(text, sizeof(text), "%7d %-15s %9s %9s %9s %9s %7" PRIu64 " %9" PRIu64 " %6s %8s %8s", b.pid,
-                command_of(b).c_str(), human_bytes(b.bytes_in_use).c_str(), human_bytes(b.bytes_committed).c_str(),
-                human_bytes(b.rss_bytes).c_str(), human_rate(process.alloc_rate_per_s).c_str(), b.threads,
-                b.decommits_io_uring + b.decommits_madvise, gc_rate_text(b).c_str(),
+  std::snprintf(text, sizeof(text),
+                "%7d %-15s %9s %9s %9s %9s %9s %7" PRIu64 " %9" PRIu64 " %6s %8s %8s", b.pid,
+                command_of(b).c_str(), human_bytes(b.bytes_in_use).c_str(),
+                uses_gc_heap(b) ? human_bytes(gc_heap_bytes_in_use(b)).c_str() : "-",
+                human_bytes(b.bytes_committed).c_str(), human_bytes(b.rss_bytes).c_str(),
+                human_rate(process.rates.allocations_per_s).c_str(), b.threads,
+                b.decommits_io_uring + b.decommits_madvise, gc_rate_text(process).c_str(),
                 gc ? human_duration_ns(b.last_pause_ns).c_str() : "-",
-                gc ? human_duration_ns(b.max_pause_ns).c_str() : "-");
+                gc ? human_duration_ns(worst_pause_ns(b)).c_str() : "-");
   return text;
 }
 
@@ -304,11 +412,12 @@ std::vector<std::string> detail_lines(const Process& process) {
     lines.push_back(text);
   };
   auto number = [](uint64_t value) { return std::to_string(value); };
+  auto per_second = [](double rate) { return human_rate(rate) + (rate >= 0 ? "/s" : ""); };
   lines.push_back("process " + std::to_string(b.pid) + " (" + command_of(b) + "), uid " + std::to_string(b.uid));
   add("started", age_text(b.start_time_unix_ns));
   add("figures taken", age_text(b.update_time_unix_ns) + " (update " + number(b.publish_count) + ", every " +
                            number(b.publish_interval_ms) + " ms while allocating)");
-  lines.push_back("heap");
+  lines.push_back("malloc heap");
   add("bytes reserved", human_bytes(b.bytes_reserved) + " (" + number(b.bytes_reserved) + ")");
   add("bytes committed", human_bytes(b.bytes_committed) + " (" + number(b.bytes_committed) + ")");
   add("bytes in use", human_bytes(b.bytes_in_use) + " (" + number(b.bytes_in_use) + ")");
@@ -320,7 +429,7 @@ std::vector<std::string> detail_lines(const Process& process) {
   lines.push_back("allocation");
   add("mallocs", number(b.malloc_count));
   add("frees", number(b.free_count) + " (remote " + number(b.remote_free_count) + ")");
-  add("allocation rate", human_rate(process.alloc_rate_per_s) + (process.alloc_rate_per_s >= 0 ? "/s" : ""));
+  add("allocation rate", per_second(process.rates.allocations_per_s));
   add("threads with a heap", number(b.threads));
   lines.push_back("return to the OS");
   add("decommits io_uring", number(b.decommits_io_uring));
@@ -333,14 +442,40 @@ std::vector<std::string> detail_lines(const Process& process) {
     add(label.c_str(),
         (b.flags & USGC_STATS_FLAG_NODE_BYTES) != 0 ? human_bytes(b.node_bytes_reserved[node]) : std::string("unknown"));
   }
+  lines.push_back("GC heap");
+  if (!uses_gc_heap(b)) {
+    add("bytes in use", "- (no GC objects: the goroutine runtime's collector is not in use)");
+  } else {
+    uint64_t gc_in_use = gc_heap_bytes_in_use(b);
+    add("bytes in use", human_bytes(gc_in_use) + " (" + number(gc_in_use) + ")");
+    add("  stack-local", human_bytes(b.gc_bytes_in_use[USGC_STACK_LOCAL]));
+    add("  goroutine-private", human_bytes(b.gc_bytes_in_use[USGC_GOROUTINE_PRIVATE]));
+    add("  goroutine-shared", human_bytes(b.gc_bytes_in_use[USGC_GOROUTINE_SHARED]));
+    add("  global", human_bytes(b.gc_bytes_in_use[USGC_GLOBAL_SHARED]));
+    add("GC bytes committed",
+        human_bytes(b.gc_bytes_committed) + " (" + number(b.gc_bytes_committed) + ")");
+    add("malloc + GC in use", human_bytes(heap_bytes_in_use(b)));
+    add("barrier slow paths", number(b.barrier_slow_paths) + " (" +
+                                  per_second(process.rates.barrier_slow_paths_per_s) + ")");
+    add("publications", number(b.publications) + " (" +
+                            per_second(process.rates.publications_per_s) + "), " +
+                            number(b.objects_published) + " objects published");
+  }
   lines.push_back("runtime and GC");
   bool gc = has_gc_figures(b);
   add("goroutines", gc || b.goroutines != 0 ? number(b.goroutines) : "-");
-  add("collections young/old/full/explicit",
-      gc ? number(b.collections[0]) + "/" + number(b.collections[1]) + "/" + number(b.collections[2]) + "/" +
-               number(b.collections[3])
-         : "-");
-  add("last / worst pause", gc ? human_duration_ns(b.last_pause_ns) + " / " + human_duration_ns(b.max_pause_ns) : "-");
+  add("collections", gc ? number(b.collections[USGC_STATS_GC_PRIVATE]) + " private, " +
+                              number(b.collections[USGC_STATS_GC_SHARED]) + " shared, " +
+                              number(b.collections[USGC_STATS_GC_SHARED_MINOR]) +
+                              " shared minor; " + number(b.collections[USGC_STATS_GC_EXPLICIT]) +
+                              " of them explicit"
+                        : "-");
+  add("collections per second", gc ? per_second(process.rates.collections_per_s) : "-");
+  add("last / worst pause",
+      gc ? human_duration_ns(b.last_pause_ns) + " / " + human_duration_ns(worst_pause_ns(b)) : "-");
+  add("private pauses p50/p99/max",
+      pause_summary_text(b.private_pause_histogram, b.private_max_pause_ns));
+  add("shared pauses p50/p99/max", pause_summary_text(b.pause_histogram, b.max_pause_ns));
   add("time in GC", gc ? human_duration_ns(b.gc_time_ns) : "-");
   uint64_t stops = total_stops(b);
   add("stops of the world", stops != 0 ? number(stops) : "-");
@@ -368,6 +503,77 @@ std::string json_escape(const std::string& text) {
   return out;
 }
 
+// JSON pieces; each prints `"name": value, `.
+void print_json_rate(const char* name, double rate) {
+  if (rate >= 0) {
+    std::printf("\"%s\": %.1f, ", name, rate);
+  } else {
+    std::printf("\"%s\": null, ", name);
+  }
+}
+
+void print_json_histogram(const char* name, const uint64_t* buckets) {
+  std::printf("\"%s\": [", name);
+  for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i)
+    std::printf("%s%" PRIu64, i ? ", " : "", buckets[i]);
+  std::printf("], ");
+}
+
+// The bucket bound of a quantile in ns (see histogram_bucket_bound_ns), null when empty.
+void print_json_quantile(const char* name, const uint64_t* buckets, double quantile) {
+  int bucket = histogram_quantile_bucket(buckets, quantile);
+  if (bucket < 0) {
+    std::printf("\"%s\": null, ", name);
+  } else {
+    std::printf("\"%s\": %" PRIu64 ", ", name, histogram_bucket_bound_ns(bucket));
+  }
+}
+
+// A figure that is null until the process reports a collection (like the existing GC keys).
+void print_json_gc_figure(const char* name, bool known, uint64_t value) {
+  if (known) {
+    std::printf("\"%s\": %" PRIu64 ", ", name, value);
+  } else {
+    std::printf("\"%s\": null, ", name);
+  }
+}
+
+void print_json_gc_fields(const Process& process) {
+  const usgc_stats_block& b = process.block;
+  bool gc = has_gc_figures(b);
+  std::printf("\"gc_bytes_in_use\": {\"stack_local\": %" PRIu64 ", \"private\": %" PRIu64
+              ", \"shared\": %" PRIu64 ", \"global\": %" PRIu64 "}, ",
+              b.gc_bytes_in_use[USGC_STACK_LOCAL], b.gc_bytes_in_use[USGC_GOROUTINE_PRIVATE],
+              b.gc_bytes_in_use[USGC_GOROUTINE_SHARED], b.gc_bytes_in_use[USGC_GLOBAL_SHARED]);
+  std::printf("\"gc_heap_bytes_in_use\": %" PRIu64 ", \"heap_bytes_in_use\": %" PRIu64
+              ", \"gc_bytes_committed\": %" PRIu64 ", ",
+              gc_heap_bytes_in_use(b), heap_bytes_in_use(b), b.gc_bytes_committed);
+  std::printf("\"collections_by_kind\": ");
+  if (gc) {
+    std::printf("{\"private\": %" PRIu64 ", \"shared\": %" PRIu64 ", \"shared_minor\": %" PRIu64
+                ", \"explicit\": %" PRIu64 "}, ",
+                b.collections[USGC_STATS_GC_PRIVATE], b.collections[USGC_STATS_GC_SHARED],
+                b.collections[USGC_STATS_GC_SHARED_MINOR], b.collections[USGC_STATS_GC_EXPLICIT]);
+  } else {
+    std::printf("null, ");
+  }
+  print_json_rate("collections_per_s", gc ? process.rates.collections_per_s : -1);
+  print_json_gc_figure("gc_time_ns", gc, b.gc_time_ns);
+  print_json_gc_figure("private_max_pause_ns", gc, b.private_max_pause_ns);
+  print_json_gc_figure("worst_pause_ns", gc, worst_pause_ns(b));
+  print_json_histogram("private_pause_histogram_us", b.private_pause_histogram);
+  print_json_histogram("pause_histogram_us", b.pause_histogram);
+  print_json_quantile("private_pause_p50_ns", b.private_pause_histogram, 0.5);
+  print_json_quantile("private_pause_p99_ns", b.private_pause_histogram, 0.99);
+  print_json_quantile("shared_pause_p50_ns", b.pause_histogram, 0.5);
+  print_json_quantile("shared_pause_p99_ns", b.pause_histogram, 0.99);
+  std::printf("\"barrier_slow_paths\": %" PRIu64 ", ", b.barrier_slow_paths);
+  print_json_rate("barrier_slow_paths_per_s", process.rates.barrier_slow_paths_per_s);
+  std::printf("\"publications\": %" PRIu64 ", ", b.publications);
+  print_json_rate("publications_per_s", process.rates.publications_per_s);
+  std::printf("\"objects_published\": %" PRIu64 ", ", b.objects_published);
+}
+
 void print_json(const Snapshot& snapshot) {
   std::printf("[");
   bool first = true;
@@ -384,11 +590,7 @@ void print_json(const Snapshot& snapshot) {
                 b.bytes_reserved, b.bytes_committed, b.bytes_in_use, b.bytes_large_in_use, b.rss_bytes);
     std::printf("\"malloc_count\": %" PRIu64 ", \"free_count\": %" PRIu64 ", \"remote_free_count\": %" PRIu64 ", ",
                 b.malloc_count, b.free_count, b.remote_free_count);
-    if (process.alloc_rate_per_s >= 0) {
-      std::printf("\"alloc_rate_per_s\": %.1f, ", process.alloc_rate_per_s);
-    } else {
-      std::printf("\"alloc_rate_per_s\": null, ");
-    }
+    print_json_rate("alloc_rate_per_s", process.rates.allocations_per_s);
     std::printf("\"segments\": %" PRIu64 ", \"threads\": %" PRIu64 ", \"decommits_io_uring\": %" PRIu64
                 ", \"decommits_madvise\": %" PRIu64 ", \"bytes_decommitted\": %" PRIu64 ", \"numa_nodes\": %u, ",
                 b.segments, b.threads, b.decommits_io_uring, b.decommits_madvise, b.bytes_decommitted, b.numa_nodes);
@@ -401,10 +603,8 @@ void print_json(const Snapshot& snapshot) {
       for (uint32_t node = 0; node < shown; ++node) std::printf("%s%" PRIu64, node ? ", " : "", b.node_bytes_reserved[node]);
       std::printf("], ");
     }
-    std::printf("\"time_to_safepoint_histogram_us\": [");
-    for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS; ++i)
-      std::printf("%s%" PRIu64, i ? ", " : "", b.time_to_safepoint_histogram[i]);
-    std::printf("], ");
+    print_json_histogram("time_to_safepoint_histogram_us", b.time_to_safepoint_histogram);
+    print_json_gc_fields(process);
     if (has_gc_figures(b)) {
       std::printf("\"goroutines\": %" PRIu64 ", \"collections\": [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
                   "], \"last_pause_ns\": %" PRIu64 ", \"max_pause_ns\": %" PRIu64 "}",
