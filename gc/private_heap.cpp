@@ -68,7 +68,7 @@ bool refill(Mutator& m, uint32_t c, size_t bytes) {
   m.abi.runs[c] = usgc_alloc_run{nullptr, nullptr};
   m.run_begin[c] = nullptr;  // the run is empty: a collection below must not account it again
   // Publications fill the shared heap without allocating there: its pacer is checked here too.
-  if (shared_collection_due()) collect_shared("budget", shared_cycle());
+  if (shared_collection_flagged()) collect_shared("budget", shared_cycle());
   if (m.current[c] != nullptr && take_run(m, c, m.current[c])) return true;
   m.current[c] = nullptr;
   for (int attempt = 0; attempt < 3; ++attempt) {

@@ -37,6 +37,14 @@ uint32_t g_cache_count = 0;
 kernel::FutexMutex g_global_cache_lock;
 
 std::atomic<size_t> g_bytes_since_collection{0};
+// Set when the bytes above reach the budget (checked where they grow: run refills and
+// publications), so the allocation path tests one flag instead of recomputing the budget.
+std::atomic<bool> g_collection_due{false};
+
+void note_growth(size_t bytes) {
+  g_bytes_since_collection.fetch_add(bytes, std::memory_order_relaxed);
+  if (shared_collection_due()) g_collection_due.store(true, std::memory_order_relaxed);
+}
 std::atomic<size_t> g_live_bytes_after_collection{0};
 
 void account_used_run(SharedCache& cache, uint32_t c) {
@@ -134,7 +142,7 @@ bool take_run(SharedCache& cache, uint32_t c, Block* b) {
   cache.runs[c] = usgc_alloc_run{begin, end};
   cache.run_begin[c] = begin;
   cache.current[c] = b;
-  g_bytes_since_collection.fetch_add(static_cast<size_t>(end - begin), std::memory_order_relaxed);
+  note_growth(static_cast<size_t>(end - begin));
   return true;
 }
 
@@ -199,7 +207,7 @@ bool refill(SharedCache& cache, uint32_t c, size_t bytes, AcquireFailure* failur
 void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
   Block* b = acquire_large(bytes, 0, failure);
   if (b == nullptr) return nullptr;
-  g_bytes_since_collection.fetch_add(b->mapping_bytes, std::memory_order_relaxed);
+  note_growth(b->mapping_bytes);
   usgc_ownership ownership = class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED;
   count_add(g_counters.bytes_in_use[ownership], b->mapping_bytes);
   count_add(g_counters.objects_allocated[ownership], 1);
@@ -265,8 +273,7 @@ void shared_heap_shutdown() {
 }
 
 void* allocate_shared(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
-  (void)m;
-  if (shared_collection_due()) collect_shared("budget", shared_cycle());
+  if (g_collection_due.load(std::memory_order_relaxed)) collect_shared("budget", shared_cycle());
   AcquireFailure failure = AcquireFailure::kNone;
   void* object = try_allocate(header, bytes, c, &failure);
   if (object == nullptr && failure == AcquireFailure::kHeapLimit && collect_for_heap_limit(m)) {
@@ -307,6 +314,7 @@ void shared_heap_prepare_for_mark() {
   g_large_unswept = g_large_swept;
   g_large_swept = nullptr;
   g_bytes_since_collection.store(0, std::memory_order_relaxed);
+  g_collection_due.store(false, std::memory_order_relaxed);
 }
 
 size_t shared_heap_sweep_all() {
@@ -378,7 +386,8 @@ bool shared_collection_due() {
   return g_bytes_since_collection.load(std::memory_order_relaxed) >= budget;
 }
 
-void shared_heap_count_published(size_t bytes) { g_bytes_since_collection.fetch_add(bytes, std::memory_order_relaxed); }
+void shared_heap_count_published(size_t bytes) { note_growth(bytes); }
+bool shared_collection_flagged() { return g_collection_due.load(std::memory_order_relaxed); }
 
 void shared_heap_set_live_bytes(size_t live_bytes) { g_live_bytes_after_collection.store(live_bytes, std::memory_order_relaxed); }
 size_t shared_heap_live_bytes() { return g_live_bytes_after_collection.load(std::memory_order_relaxed); }

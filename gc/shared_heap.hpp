@@ -38,6 +38,8 @@ void shared_heap_adopt_large(Block* block);
 // Pacing of shared collections: bytes of shared runs taken and bytes published count alike.
 bool shared_collection_due();
 void shared_heap_count_published(size_t bytes);
+// shared_collection_due() as last computed when the shared heap grew: one load.
+bool shared_collection_flagged();
 void shared_heap_set_live_bytes(size_t live_bytes);
 size_t shared_heap_live_bytes();
 size_t shared_heap_bytes_since_collection();
