@@ -39,11 +39,14 @@ std::atomic<uint32_t> g_helpers_done{0};    // futex: marker 0 waits for all hel
 std::atomic<bool> g_shutting_down{false};
 uint32_t g_start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
 
+// The object's own header is not read here: STACK_LOCAL objects are exactly those in arena
+// blocks, and the mark bit lives in the block header (few, hot in cache). The header is read
+// when the object is popped; the prefetch issued now overlaps that miss with other work.
 inline void visit_object(Marker& marker, void* object) {
-  uint64_t header = header_of(object);
-  if (class_of(header) == Ownership::kStackLocal) return;
   Block* block = block_of(object);
+  if (block->kind == BlockKind::kArena) return;
   if (!block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes))) return;
+  __builtin_prefetch(static_cast<char*>(object) - kHeaderBytes);
   ++marker.marked;
   marker.local.push(object);
 }

@@ -11,11 +11,13 @@
 #include "usgc/usgc.h"
 
 namespace usgc::gc {
+
+// The table is static storage: 65536 descriptors, touched only as types are registered.
+TypeDescriptor g_types[USGC_MAX_TYPES + 1];
+
 namespace {
 
 constexpr uint32_t kTableSize = USGC_MAX_TYPES + 1;  // index 0 unused
-// The table is static storage: 65536 descriptors, touched only as types are registered.
-TypeDescriptor g_types[kTableSize];
 std::atomic<uint32_t> g_type_count{0};  // highest registered id; release-published
 kernel::FutexMutex g_registration_lock;
 
@@ -101,7 +103,6 @@ const TypeDescriptor* find_type(uint32_t type_id) {
   return &g_types[type_id];
 }
 
-const TypeDescriptor& type_at(uint32_t type_id) { return g_types[type_id]; }
 
 uint32_t registered_type_count() { return g_type_count.load(std::memory_order_acquire); }
 

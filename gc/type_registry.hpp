@@ -35,8 +35,10 @@ void register_builtin_types();
 uint32_t register_type(const usgc_type_info& info, int* error_number);
 // nullptr for an unknown id.
 const TypeDescriptor* find_type(uint32_t type_id);
-// The descriptor of a type known to exist (an object's header names it).
-const TypeDescriptor& type_at(uint32_t type_id);
+// The table (type_registry.cpp): index = type id; entries never change once registered.
+extern TypeDescriptor g_types[USGC_MAX_TYPES + 1];
+// The descriptor of a type known to exist (an object's header names it): on every traced object.
+inline const TypeDescriptor& type_at(uint32_t type_id) { return g_types[type_id]; }
 uint32_t registered_type_count();
 
 // Bytes of the object with this header and payload (header included, before rounding to a slot).
