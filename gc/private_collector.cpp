@@ -135,7 +135,12 @@ void mark_from_roots(Mutator& m, size_t* marked_objects) {
   for_each_mutator_root(m, [&](void** slot) { visit(*slot); });
   while (!stack.empty()) {
     void* object = stack.pop();
-    for_each_reference_field(object, header_of(object), [&](void** field) {
+    uint64_t header = header_of(object);
+    // Two passes: the children's headers are fetched together, then visited (their misses overlap).
+    for_each_reference_field(object, header, [&](void** field) {
+      if (void* value = *field) __builtin_prefetch(static_cast<char*>(value) - kHeaderBytes, 1);
+    });
+    for_each_reference_field(object, header, [&](void** field) {
       void* value = *field;
       if (is_object_pointer(value)) visit(value);
     });
