@@ -2,6 +2,8 @@
 // error text, and the start and stop of the collector (see gc_state.hpp).
 #include "gc/gc_state.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstdlib>
@@ -80,7 +82,11 @@ void read_environment() {
 int gc_initialize(uint32_t processor_count, const GcHooks& hooks) {
   read_environment();
   g_hooks = hooks;
-  g_config.marker_count = processor_count == 0 ? 1 : processor_count;
+  // One marker per P, but never more than the CPUs that can run them at once.
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  uint32_t markers = processor_count == 0 ? 1 : processor_count;
+  if (online > 0 && markers > static_cast<uint32_t>(online)) markers = static_cast<uint32_t>(online);
+  g_config.marker_count = markers;
   register_builtin_types();
   int error = shared_heap_initialize(processor_count);
   if (error != 0) return error;

@@ -2,6 +2,7 @@
 #include "gc/parallel_mark.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 
@@ -95,7 +96,7 @@ void drain(uint32_t index) {
     if (find_work(index)) continue;
     // Idle: wait until some public stack has work, or everyone is idle (done).
     g_idle_markers.fetch_add(1, std::memory_order_acq_rel);
-    for (;;) {
+    for (unsigned spins = 0;; ++spins) {
       if (g_idle_markers.load(std::memory_order_acquire) == g_marker_count) return;
       bool work_seen = false;
       for (uint32_t k = 0; k < g_marker_count && !work_seen; ++k) {
@@ -105,7 +106,9 @@ void drain(uint32_t index) {
         g_idle_markers.fetch_sub(1, std::memory_order_acq_rel);
         break;
       }
-      __builtin_ia32_pause();
+      // Spin briefly, then let the others run: with markers preempted (more threads than free
+      // CPUs) pure spinning makes the end of marking wait for the scheduler to come round.
+      if (spins < 64) __builtin_ia32_pause(); else sched_yield();
     }
   }
 }

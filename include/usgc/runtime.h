@@ -107,7 +107,10 @@ typedef struct usgc_chan usgc_chan;
 USGC_RUNTIME_API usgc_chan* usgc_chan_make(size_t elem_bytes, size_t capacity);
 /* A channel of GC references (elements are void*, usgc/gc.h): a send publishes the object and its
  * private closure (the private-heap invariant), and the buffered values and the values of waiting
- * senders are roots of shared collections. Otherwise like usgc_chan_make(sizeof(void*), capacity). */
+ * senders are roots of shared collections. Otherwise like usgc_chan_make(sizeof(void*), capacity).
+ * A value is published when it is offered, even if the send does not happen (try_send's EAGAIN, a
+ * select whose other case wins). Offer select send values and receive into root slots
+ * (USGC_ROOTS): a losing select send is no longer the channel's once the select returns. */
 USGC_RUNTIME_API usgc_chan* usgc_chan_make_refs(size_t capacity);
 /* Frees a channel no goroutine uses any more. EBUSY (and nothing freed) while goroutines wait on it. */
 USGC_RUNTIME_API int usgc_chan_destroy(usgc_chan* chan);
