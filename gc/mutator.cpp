@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "gc/allocation.hpp"
+#include "gc/block_sweep.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -43,13 +44,7 @@ uint64_t next_heap_id() {
 // Frees every PRIVATE object of an exiting goroutine's block and files the block with the
 // shared heap, which sweeps it (dead shared objects go too) or takes it back when empty.
 void hand_over_block(Block* b) {
-  for (FreeRun* run = b->free_runs; run != nullptr;) {  // the run heads are not headers
-    FreeRun* next = run->next;
-    run->end = nullptr;
-    run->next = nullptr;
-    run = next;
-  }
-  b->free_runs = nullptr;
+  forget_free_runs(b);  // the run heads are not headers
   size_t freed = 0;
   for (uint32_t i = 0; i < b->slot_count; ++i) {
     char* slot = b->slot_at(i);

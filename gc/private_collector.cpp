@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "gc/allocation.hpp"
+#include "gc/block_sweep.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/roots.hpp"
 #include "gc/trace.hpp"
@@ -32,69 +33,24 @@ struct SweepTotals {
   size_t freed_shared_bytes = 0;
 };
 
-// Zeroes the head words of the runs still on the block's list: after this every free slot is 0.
-void forget_free_runs(Block* b) {
-  FreeRun* run = b->free_runs;
-  while (run != nullptr) {
-    FreeRun* next = run->next;
-    run->end = nullptr;
-    run->next = nullptr;
-    run = next;
-  }
-  b->free_runs = nullptr;
-}
-
 void sweep_private_block(Block* b, SweepTotals& totals) {
-  forget_free_runs(b);
   const uint32_t slot_bytes = b->slot_bytes;
-  FreeRun** tail = &b->free_runs;
-  char* run_start = nullptr;
-  uint32_t live = 0;
-  for (uint32_t i = 0; i < b->slot_count; ++i) {
-    char* slot = b->slot_at(i);
-    uint64_t header = *reinterpret_cast<uint64_t*>(slot);
-    bool is_free = header == 0;
-    if (!is_free) {
-      Ownership ownership = class_of(header);
-      if (ownership == Ownership::kPrivate) {
-        if (header & kPrivateMark) {
-          *reinterpret_cast<uint64_t*>(slot) = header & ~kPrivateMark;
-        } else {
-          std::memset(slot, 0, slot_bytes);
-          totals.freed_private_bytes += slot_bytes;
-          is_free = true;
-        }
-      } else {
-        USGC_CHECK(ownership != Ownership::kStackLocal, "gc: heap corruption: a STACK_LOCAL header in heap block %p", static_cast<void*>(b));
-        if (!b->shared_marked(i)) {
-          std::memset(slot, 0, slot_bytes);
-          totals.freed_shared_bytes += slot_bytes;
-          is_free = true;
-        }
+  sweep_block(b, [&](char* slot, uint64_t header, uint32_t index) {
+    if (class_of(header) == Ownership::kPrivate) {
+      if (header & kPrivateMark) {
+        *reinterpret_cast<uint64_t*>(slot) = header & ~kPrivateMark;
+        return false;
       }
+      totals.freed_private_bytes += slot_bytes;
+      return true;
     }
-    if (is_free) {
-      if (run_start == nullptr) run_start = slot;
-    } else {
-      ++live;
-      if (run_start != nullptr) {
-        auto* run = reinterpret_cast<FreeRun*>(run_start);
-        run->end = slot;
-        *tail = run;
-        tail = &run->next;
-        run_start = nullptr;
-      }
-    }
-  }
-  if (run_start != nullptr) {
-    auto* run = reinterpret_cast<FreeRun*>(run_start);
-    run->end = b->slots_end();
-    *tail = run;
-    tail = &run->next;
-  }
-  *tail = nullptr;
-  b->live_slots = live;
-  totals.live_bytes += size_t{live} * slot_bytes;
+    USGC_CHECK(class_of(header) != Ownership::kStackLocal, "gc: heap corruption: a STACK_LOCAL header in heap block %p",
+               static_cast<void*>(b));
+    if (b->shared_marked(index)) return false;  // published in place, still reachable
+    totals.freed_shared_bytes += slot_bytes;
+    return true;
+  });
+  totals.live_bytes += size_t{b->live_slots} * slot_bytes;
 }
 
 // Large objects of the private list: same rules, one slot each.

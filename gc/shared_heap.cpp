@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "gc/allocation.hpp"
+#include "gc/block_sweep.hpp"
 #include "gc/gc_state.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
@@ -56,61 +57,18 @@ void account_used_run(SharedCache& cache, uint32_t c) {
   cache.run_begin[c] = cache.runs[c].next;
 }
 
-void forget_free_runs(Block* b) {
-  for (FreeRun* run = b->free_runs; run != nullptr;) {
-    FreeRun* next = run->next;
-    run->end = nullptr;
-    run->next = nullptr;
-    run = next;
-  }
-  b->free_runs = nullptr;
-}
-
 // Frees the dead objects of a shared block (the shared-liveness rule) and rebuilds its runs.
 // Returns the bytes freed.
 size_t sweep_shared_block(Block* b) {
-  forget_free_runs(b);
-  const uint32_t slot_bytes = b->slot_bytes;
-  FreeRun** tail = &b->free_runs;
-  char* run_start = nullptr;
-  uint32_t live = 0;
-  size_t freed = 0;
-  for (uint32_t i = 0; i < b->slot_count; ++i) {
-    char* slot = b->slot_at(i);
-    uint64_t header = *reinterpret_cast<uint64_t*>(slot);
-    bool is_free = header == 0;
-    if (!is_free) {
-      USGC_CHECK(is_shared_class(header), "gc: heap corruption: a private or stack-local header %lx in shared block %p",
-                 static_cast<unsigned long>(header), static_cast<void*>(b));
-      if (!b->shared_marked(i)) {
-        std::memset(slot, 0, slot_bytes);
-        count_sub(g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED], slot_bytes);
-        freed += slot_bytes;
-        is_free = true;
-      }
-    }
-    if (is_free) {
-      if (run_start == nullptr) run_start = slot;
-    } else {
-      ++live;
-      if (run_start != nullptr) {
-        auto* run = reinterpret_cast<FreeRun*>(run_start);
-        run->end = slot;
-        *tail = run;
-        tail = &run->next;
-        run_start = nullptr;
-      }
-    }
-  }
-  if (run_start != nullptr) {
-    auto* run = reinterpret_cast<FreeRun*>(run_start);
-    run->end = b->slots_end();
-    *tail = run;
-    tail = &run->next;
-  }
-  *tail = nullptr;
-  b->live_slots = live;
-  return freed;
+  uint32_t freed = sweep_block(b, [b](char*, uint64_t header, uint32_t index) {
+    USGC_CHECK(is_shared_class(header), "gc: heap corruption: a private or stack-local header %lx in shared block %p",
+               static_cast<unsigned long>(header), static_cast<void*>(b));
+    if (b->shared_marked(index)) return false;
+    count_sub(g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED],
+              b->slot_bytes);
+    return true;
+  });
+  return size_t{freed} * b->slot_bytes;
 }
 
 // A swept block goes back to its class (or to the pool when empty). Returns live bytes.
