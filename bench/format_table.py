@@ -25,9 +25,16 @@ CASES = ["churn_1t", "churn_2t", "producer_consumer", "realloc_growth", "mt_prog
 
 
 def fields(line):
-    """'KIND a=1 b="x y"' -> {'a': '1', 'b': 'x y'}"""
+    """'KIND a=1 b="x y"' -> {'a': '1', 'b': 'x y'}. A line that shlex cannot split (a NOTE's free
+    text with an apostrophe: "the claim's high end") is read token by token: key=value and
+    key="quoted value" pairs, the rest ignored."""
     out = {}
-    for token in shlex.split(line)[1:]:
+    try:
+        tokens = shlex.split(line)[1:]
+    except ValueError:
+        tokens = [key + "=" + (quoted if quoted else plain)
+                  for key, quoted, plain in re.findall(r'(?:^|\s)(\w+)=(?:"([^"]*)"|(\S*))', line)]
+    for token in tokens:
         if "=" in token:
             key, value = token.split("=", 1)
             out[key] = value
