@@ -38,7 +38,8 @@
 //                   p50/p99/max in ms. Claim 1-5 ms; target p99 < 1 ms. The live trees are
 //                   counted afterwards (a wrong count is an ERROR line: nothing live may be lost).
 //   pause-shared    16, 64, 256 MiB of live GOROUTINE_SHARED trees (grown in place), then C
-//                   times: churn 1 MiB of shared garbage, usgc_gc_collect(USGC_GC_SHARED).
+//                   times: churn 1 MiB of shared garbage, usgc_gc_collect(USGC_GC_SHARED); then C
+//                   times the same with USGC_GC_SHARED_MINOR (metrics minor_p50/p99/max).
 //                   The pause is the collector's own (usgc_gc_stats.last_pause_ns: request to
 //                   restart, time to safepoint and marking); collect_call is the whole call
 //                   (sweeping after the restart included); ttsp is the stop's time to safepoint
@@ -593,9 +594,18 @@ void shared_pause_main(void* argument) {
       uint64_t ttsp = runtime_ttsp_last_ns(&stops_after);
       if (stops_after == stops_before + 1) ttsps.push_back(ttsp);
     }
+    // The same churn collected by minor (generational) collections: the live forest is old.
+    std::vector<uint64_t> minor_pauses;
+    for (int i = 0; i < job->collections[k]; ++i) {
+      churn(1u << 20, USGC_GOROUTINE_SHARED);
+      check(usgc_gc_collect(USGC_GC_SHARED_MINOR), name.c_str(), "usgc_gc_collect(minor)");
+      StatsSnapshot stats;
+      minor_pauses.push_back(stats.gc.last_pause_ns);
+    }
     StatsSnapshot after;
     check_forest(name, roots[0], trees);
     pause_results(name, "", pauses);
+    pause_results(name, "minor_", minor_pauses);
     pause_results(name, "collect_call_", calls);
     if (!ttsps.empty()) pause_results(name, "ttsp_", ttsps, "us");
     result(name, "seed", "claim_low", 10, "ms");

@@ -17,14 +17,17 @@
 // an object. Sweepers zero a slot when they free it, so a new object is zero without a memset
 // on the allocation path.
 //
-// The shared mark bitmap (one bit per slot) belongs to shared collections: cleared for every
-// block while the world is stopped, set by the parallel markers (atomic OR), and set by a
+// The shared mark bitmap (one bit per slot, for shared and global objects) belongs to shared
+// collections: cleared for every block by a full collection while the world is stopped, set by
+// the parallel markers (atomic OR), and set by a
 // publication for the object it makes shared ("allocate black": a published object stays live
-// until a shared mark finds it unreachable). Hence the shared-liveness rule every sweeper uses:
-// an object of class SHARED or GLOBAL is dead iff its bit is clear.
+// until a full shared mark finds it unreachable). Minor marks keep the bits (sticky: set = old).
+// Hence the shared-liveness rule every sweeper uses: an object of class SHARED or GLOBAL whose bit
+// is clear is dead (and every live one has its bit once a collection saw it).
 //
 // Cards (one byte per 512 bytes) are dirtied by the write barrier's slow path for stores into
-// shared and global objects (docs/gc.md: what reads them).
+// shared and global objects; a minor shared collection traces the old objects on dirty cards
+// (the old-to-young references) and clears them; a full one clears them all (docs/gc.md).
 #pragma once
 
 #include <atomic>
@@ -91,9 +94,12 @@ struct Block {
   void clear_shared_marks() {
     for (auto& word : mark_bits) word.store(0, std::memory_order_relaxed);
   }
+  // A large object's mapping has cards only for its first block: stores beyond it dirty the last
+  // card (a large object with any dirty card is scanned whole).
   void dirty_card(const void* field) {
     size_t card = static_cast<size_t>(static_cast<const char*>(field) - reinterpret_cast<const char*>(this)) / kCardBytes;
-    if (card < kCardsPerBlock) cards[card].store(1, std::memory_order_relaxed);
+    if (card >= kCardsPerBlock) card = kCardsPerBlock - 1;
+    if (cards[card].load(std::memory_order_relaxed) == 0) cards[card].store(1, std::memory_order_relaxed);
   }
 };
 static_assert(sizeof(Block) <= kBlockHeaderBytes, "the block header fits before the first slot");

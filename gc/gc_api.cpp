@@ -79,11 +79,12 @@ USGC_GC_API int usgc_type_layout_of(usgc_type_id type_id, usgc_type_layout* layo
 
 USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind) {
   Mutator* m = current_mutator();
-  if (kind != USGC_GC_PRIVATE && kind != USGC_GC_SHARED) return EINVAL;
+  if (kind != USGC_GC_PRIVATE && kind != USGC_GC_SHARED && kind != USGC_GC_SHARED_MINOR) return EINVAL;
   if (m == nullptr) return EPERM;
   count_add(g_counters.explicit_collections, 1);
   if (kind == USGC_GC_PRIVATE) collect_private(*m, "explicit");
-  else collect_shared("explicit", kAlwaysCollect);
+  else collect_shared("explicit", kAlwaysCollect, /*full_requested=*/kind == USGC_GC_SHARED,
+                      /*minor_requested=*/kind == USGC_GC_SHARED_MINOR);
   return 0;
 }
 
@@ -116,6 +117,7 @@ USGC_GC_API int usgc_gc_get_stats(usgc_gc_stats* stats) {
   stats->bytes_freed_shared = load(g_counters.bytes_freed_shared);
   stats->heap_limit_failures = load(g_counters.heap_limit_failures);
   stats->last_pause_ns = load(g_counters.last_pause_ns);
+  stats->shared_minor_collections = load(g_counters.shared_minor_collections);
   return 0;
 }
 
@@ -129,7 +131,7 @@ void contribute_statistics(usgc_stats_block* block) {
   if (usgc_gc_get_stats(&stats) != 0) return;
   block->collections[USGC_STATS_GC_PRIVATE] = stats.private_collections;
   block->collections[USGC_STATS_GC_SHARED] = stats.shared_collections;
-  block->collections[USGC_STATS_GC_SHARED_MINOR] = 0;
+  block->collections[USGC_STATS_GC_SHARED_MINOR] = stats.shared_minor_collections;
   block->collections[USGC_STATS_GC_EXPLICIT] = g_counters.explicit_collections.load(std::memory_order_relaxed);
   block->gc_time_ns = stats.private_pause_total_ns + stats.shared_pause_total_ns;
   block->last_pause_ns = stats.last_pause_ns;

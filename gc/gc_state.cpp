@@ -64,6 +64,7 @@ void read_environment() {
       }
     }
   }
+  if (const char* generational = std::getenv("USGC_GC_GENERATIONAL")) config.generational = std::strcmp(generational, "0") != 0;
   if (const char* verify = std::getenv("USGC_VERIFY")) config.verify = std::strcmp(verify, "0") != 0;
   if (const char* trace = std::getenv("USGC_TRACE")) config.trace = std::strstr(trace, "gc") != nullptr;
   size_t limit = 0;

@@ -22,6 +22,7 @@ struct GcConfig {
   size_t min_private_budget_bytes = 1 << 20;
   size_t min_shared_budget_bytes = 4 << 20;
   uint32_t marker_count = 1;     // parallel markers in a shared collection (one per P)
+  bool generational = true;      // USGC_GC_GENERATIONAL: minor shared collections (0: always full)
 };
 extern GcConfig g_config;
 
@@ -60,6 +61,7 @@ struct GcCounters {
   std::atomic<uint64_t> heap_limit_failures;
   std::atomic<uint64_t> last_pause_ns;
   std::atomic<uint64_t> explicit_collections;
+  std::atomic<uint64_t> shared_minor_collections;
 };
 extern GcCounters g_counters;
 

@@ -4,12 +4,14 @@
 //   - the allocator, once, when the object is made (a slot's header goes 0 -> header);
 //   - the owning goroutine: its private mark bit (private collector) and the class/owner bits
 //     when it publishes the object (in place: PRIVATE -> SHARED or GLOBAL, owner -> 0);
-//   - a sweeper, when it frees the slot (header -> 0).
+//   - a sweeper, when it frees the slot (header -> 0);
+//   - a shared marker, while the world is stopped: the visit epoch of a PRIVATE object (atomic
+//     compare-and-swap, as several markers may reach it; its owner is stopped).
 // Nobody else writes a header, so a goroutine reads its own objects' headers with plain loads;
 // another goroutine reads a shared object's header only after acquiring a reference to it,
 // which the publishing store released after the header flip (see gc/publication.cpp).
-// Shared marks never live in the header (gc/block.hpp's mark bitmap), so private and shared
-// collections never write the same word.
+// Shared marks of shared objects live in the block's bitmap (gc/block.hpp), so private and shared
+// collections never write the same bits.
 #pragma once
 
 #include <cstdint>
@@ -32,14 +34,19 @@ inline constexpr uint64_t kPublishedFlag = USGC_HEADER_PUBLISHED;
 inline constexpr unsigned kTypeShift = USGC_HEADER_TYPE_SHIFT;
 inline constexpr uint64_t kTypeMask = USGC_HEADER_TYPE_MASK;
 inline constexpr unsigned kOwnerShift = USGC_HEADER_OWNER_SHIFT;
+inline constexpr unsigned kVisitShift = USGC_HEADER_VISIT_SHIFT;
+inline constexpr uint64_t kVisitMask = USGC_HEADER_VISIT_MASK;
 inline constexpr uint64_t kKnownBits = kClassMask | kPrivateMark | kArrayFlag | kPublishedFlag | USGC_HEADER_PINNED |
-                                       (kTypeMask << kTypeShift) | (~uint64_t{0} << kOwnerShift);
+                                       (kTypeMask << kTypeShift) | (kVisitMask << kVisitShift) | (~uint64_t{0} << kOwnerShift);
 inline constexpr size_t kHeaderBytes = 8;
 inline constexpr size_t kArrayLengthBytes = 8;  // arrays: the length word after the header
 
 static_assert(kClassMask == 3 && kPrivateMark == 4 && kArrayFlag == 8 && kPublishedFlag == 16, "header bits ABI");
 static_assert(kTypeShift == 8 && kTypeMask == 0xFFFF && kOwnerShift == 32, "header fields ABI");
 static_assert((kClassMask & (kTypeMask << kTypeShift)) == 0, "class and type do not overlap");
+static_assert(kVisitShift == 24 && ((kVisitMask << kVisitShift) & ((kTypeMask << kTypeShift) | (~uint64_t{0} << kOwnerShift))) == 0,
+              "the visit epoch sits between type and owner");
+inline uint32_t visit_epoch_of(uint64_t header) { return static_cast<uint32_t>((header >> kVisitShift) & kVisitMask); }
 
 inline uint64_t* header_address(void* object) { return static_cast<uint64_t*>(object) - 1; }
 inline uint64_t header_of(const void* object) { return static_cast<const uint64_t*>(object)[-1]; }

@@ -32,6 +32,8 @@ uint32_t g_marker_count = 0;
 // One marking job: written by marker 0 before it bumps g_job_epoch (release); read by the
 // helpers after they see the new epoch (acquire).
 Mutator* const* g_job_mutators = nullptr;
+uint32_t g_visit_epoch = 1;  // the private objects' visit epoch of this job: 1..255, never 0
+MarkKind g_job_kind = MarkKind::kFull;
 size_t g_job_mutator_count = 0;
 std::atomic<size_t> g_next_mutator{0};
 std::atomic<uint32_t> g_idle_markers{0};
@@ -40,16 +42,73 @@ std::atomic<uint32_t> g_helpers_done{0};    // futex: marker 0 waits for all hel
 std::atomic<bool> g_shutting_down{false};
 uint32_t g_start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
 
-// The object's own header is not read here: STACK_LOCAL objects are exactly those in arena
-// blocks, and the mark bit lives in the block header (few, hot in cache). The header is read
-// when the object is popped; the prefetch issued now overlaps that miss with other work.
+// Claims a private object for this cycle (its header's visit epoch); true when this call did.
+bool claim_private(void* object, uint64_t header) {
+  auto* word = header_address(object);
+  const uint64_t epoch_bits = uint64_t{g_visit_epoch} << kVisitShift;
+  for (;;) {
+    if ((header & (kVisitMask << kVisitShift)) == epoch_bits) return false;
+    uint64_t claimed = (header & ~(kVisitMask << kVisitShift)) | epoch_bits;
+    if (__atomic_compare_exchange_n(word, &header, claimed, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return true;
+  }
+}
+
+// In a shared block (owner 0) every object is shared: the object's own header is not read here,
+// the mark bit lives in the block header (few, hot in cache), and the prefetch issued now
+// overlaps the header's miss with other work until the object is popped. STACK_LOCAL objects
+// are exactly those in arena blocks. A goroutine's block holds private objects and the shared
+// ones it published in place: there the header says which.
 inline void visit_object(Marker& marker, void* object) {
   Block* block = block_of(object);
   if (block->kind == BlockKind::kArena) return;
+  if (block->owner_heap_id != 0) {
+    uint64_t header = __atomic_load_n(header_address(object), __ATOMIC_RELAXED);
+    if (class_of(header) == Ownership::kPrivate) {
+      if (!claim_private(object, header)) return;
+      ++marker.marked;
+      marker.local.push(object);
+      return;
+    }
+  }
   if (!block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes))) return;
   __builtin_prefetch(static_cast<char*>(object) - kHeaderBytes);
   ++marker.marked;
   marker.local.push(object);
+}
+
+// Minor marks: the old objects on dirty cards are traced (their references may be the only ones
+// to young objects), then the cards are cleared. Marker 0, before draining.
+void scan_dirty_cards(Marker& self) {
+  auto trace_old = [&](void* object) {
+    for_each_reference_field(object, header_of(object), [&](void** field) {
+      void* value = load_reference(field);
+      if (is_object_pointer(value)) visit_object(self, value);
+    });
+  };
+  for_each_block_in_use([&](Block* block) {
+    if (block->kind == BlockKind::kArena) return;
+    for (uint32_t card = 0; card < kCardsPerBlock; ++card) {
+      if (block->cards[card].load(std::memory_order_relaxed) == 0) continue;
+      block->cards[card].store(0, std::memory_order_relaxed);
+      if (block->kind == BlockKind::kLarge) {
+        void* object = block->slots_begin() + kHeaderBytes;
+        if (is_shared_class(header_of(object)) && block->shared_marked(0)) trace_old(object);
+        for (uint32_t rest = card + 1; rest < kCardsPerBlock; ++rest) block->cards[rest].store(0, std::memory_order_relaxed);
+        return;
+      }
+      char* card_begin = reinterpret_cast<char*>(block) + size_t{card} * kCardBytes;
+      char* card_end = card_begin + kCardBytes;
+      char* slots = block->slots_begin();
+      if (card_end <= slots) continue;
+      uint32_t first = card_begin <= slots ? 0 : block->slot_index_of(card_begin);
+      for (uint32_t index = first; index < block->slot_count; ++index) {
+        char* slot = block->slot_at(index);
+        if (slot >= card_end) break;
+        uint64_t header = *reinterpret_cast<uint64_t*>(slot);
+        if (header != 0 && is_shared_class(header) && block->shared_marked(index)) trace_old(slot + kHeaderBytes);
+      }
+    }
+  });
 }
 
 void spill(Marker& marker) {
@@ -124,6 +183,7 @@ void run_marker(uint32_t index) {
   }
   if (index == 0) {
     for_each_global_root([&](void** slot) { visit_object(self, load_reference(slot)); });
+    if (g_job_kind == MarkKind::kMinor) scan_dirty_cards(self);
   }
   drain(index);
 }
@@ -175,8 +235,10 @@ void parallel_mark_shutdown() {
   g_marker_count = 0;
 }
 
-MarkResult mark_shared_heap(Mutator* const* mutators, size_t count) {
+MarkResult mark_shared_heap(Mutator* const* mutators, size_t count, MarkKind kind) {
   USGC_CHECK(g_markers != nullptr, "gc: shared collection before gc_initialize");
+  g_job_kind = kind;
+  g_visit_epoch = g_visit_epoch == kVisitMask ? 1 : g_visit_epoch + 1;  // 0 is "never visited"
   g_job_mutators = mutators;
   g_job_mutator_count = count;
   g_next_mutator.store(0, std::memory_order_relaxed);

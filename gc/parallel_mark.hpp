@@ -10,8 +10,16 @@
 // counts itself idle; when all N are idle at once no stack holds work (a marker pushes only to
 // its own stacks and goes idle only with both empty), so marking is complete.
 // Traced: private objects of every goroutine (they may hold the only reference to a shared
-// object), shared and global objects; STACK_LOCAL objects are never marked (their arena is
-// scanned as a root of its goroutine).
+// object; the write barrier's fast path records nothing for them), shared and global objects;
+// STACK_LOCAL objects are never marked (their arena is scanned as a root of its goroutine).
+// A shared object is marked with its slot's bit; a private one with the cycle's visit epoch in
+// its header (so private objects never carry shared bits, and no clearing pass is needed).
+//
+// Full marks start from clear bitmaps. Minor marks (generational, sticky mark bits) keep them: a
+// set bit is an old object (alive at the last collection, or published since), which is neither
+// marked again nor traced; the old-to-young references are found through the dirty cards, whose
+// old objects are traced (cards are cleared afterwards). Young = shared objects allocated since the
+// last collection (allocation leaves the bit clear).
 #pragma once
 
 #include <cstddef>
@@ -28,7 +36,9 @@ struct MarkResult {
   size_t objects_marked = 0;
   uint32_t markers = 0;
 };
-// Marks everything reachable from `mutators[0..count)` and the global roots. World stopped.
-MarkResult mark_shared_heap(Mutator* const* mutators, size_t count);
+enum class MarkKind : uint8_t { kFull, kMinor };
+// Marks everything reachable from `mutators[0..count)` and the global roots (minor: what is young
+// and reachable). World stopped; a full mark expects cleared bitmaps.
+MarkResult mark_shared_heap(Mutator* const* mutators, size_t count, MarkKind kind);
 
 }  // namespace usgc::gc

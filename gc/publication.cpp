@@ -54,9 +54,12 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
     uint64_t value = *header;
     if (owner_of(value) != heap_id) return;  // shared or global already (others' are impossible)
     if (class_of(value) == Ownership::kStackLocal) stack_local_escape(object, nullptr, nullptr, operation);
-    // PRIVATE -> target, owner 0, published; the shared bit first, then the header.
+    // PRIVATE -> target, owner 0, published; the shared bit first, then the header. The object is
+    // born old (bit set) but may refer to young shared objects through fields the barrier's fast
+    // path stored without a card: its card is dirtied, so the next minor collection traces it.
     Block* block = block_of(object);
     block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
+    block->dirty_card(object);
     *header = (value & ~(kClassMask | kPrivateMark | (~uint64_t{0} << kOwnerShift))) | new_class | kPublishedFlag;
     ++published;
     published_bytes += block->kind == BlockKind::kLarge ? block->mapping_bytes : block->slot_bytes;

@@ -3,7 +3,8 @@
 // GLOBAL, owner 0, published flag) and sets their shared mark bits ("allocate black": a
 // published object stays live until a shared mark finds it unreachable). No copying, no
 // forwarding, no read barrier; the private collector skips them from then on and only shared
-// collections may free them.
+// collections may free them. A published object is born old (generations: docs/gc.md) and its
+// card is dirtied, because its fields were written by the fast path, which marks no cards.
 //
 // Publication points (each keeps the private-heap invariant): the write barrier's slow path (a
 // private value stored into a shared or global object), usgc_go_object, a send on a reference

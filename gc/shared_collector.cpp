@@ -5,13 +5,17 @@
 //   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
 //      sweeper reads the bitmap the mark is rewriting);
 //   2. stop the world (safepoint/stop_the_world.hpp); the collector gives up its P meanwhile;
-//   3. in the stopped world: flush the shared caches, turn swept blocks into unswept ones, clear
-//      every block's shared mark bitmap and cards, mark in parallel (gc/parallel_mark.hpp);
+//   3. in the stopped world: flush the shared caches, turn swept blocks into unswept ones, and
+//      mark in parallel (gc/parallel_mark.hpp): a full mark after clearing every block's bitmap
+//      and cards, a minor one (generational: only what was allocated since the last collection,
+//      old-to-young references from the dirty cards) keeping them;
 //      with USGC_VERIFY also sweep and verify here, so a verifier sees the swept heap;
 //   4. restart the world, then sweep the shared blocks (allocators that need a block sweep one
 //      themselves meanwhile: gc/shared_heap.hpp).
 // The pause is steps 2-3: time to safepoint plus marking. Sweeping and the private heaps'
 // dead shared objects (each owner frees those at its next private collection) stay out of it.
+// Minor or full: choose_kind below (full when asked for, when the old generation grew by
+// USGC_GC_PERCENT since the last full one, or after 8 minors; USGC_GC_GENERATIONAL=0: always full).
 // A goroutine that finds a collection in progress waits for it as a native call, so the
 // collector's stop-the-world never waits for a goroutine that waits for the collector.
 #include <atomic>
@@ -33,6 +37,23 @@ namespace {
 
 kernel::FutexMutex g_collection_lock;
 std::atomic<uint64_t> g_cycle{0};  // completed shared collections; written under the lock
+// Generational policy, under g_collection_lock.
+bool g_had_full_collection = false;
+uint32_t g_minors_since_full = 0;
+size_t g_live_bytes_after_full = 0;
+constexpr uint32_t kMaxMinorsBetweenFulls = 8;  // bounds how long dead old objects linger
+
+// Minor unless generations are off, the caller asked for everything, the old generation grew by
+// USGC_GC_PERCENT since the last full collection, or enough minors ran (old objects that died
+// are only found by a full one).
+MarkKind choose_kind(bool full_requested, bool minor_requested) {
+  if (full_requested || !g_config.generational || !g_had_full_collection || g_config.gc_percent < 0) return MarkKind::kFull;
+  if (minor_requested) return MarkKind::kMinor;
+  if (g_minors_since_full >= kMaxMinorsBetweenFulls) return MarkKind::kFull;
+  size_t grown_limit = g_live_bytes_after_full + g_live_bytes_after_full / 100 * static_cast<size_t>(g_config.gc_percent);
+  if (shared_heap_live_bytes() >= grown_limit && shared_heap_live_bytes() > g_config.min_shared_budget_bytes) return MarkKind::kFull;
+  return MarkKind::kMinor;
+}
 
 void clear_marks_and_cards() {
   for_each_block_in_use([](Block* b) {
@@ -56,7 +77,7 @@ Mutator** snapshot_mutators(size_t* count) {
 
 uint64_t shared_cycle() { return g_cycle.load(std::memory_order_acquire); }
 
-void collect_shared(const char* reason, uint64_t observed_cycle) {
+void collect_shared(const char* reason, uint64_t observed_cycle, bool full_requested, bool minor_requested) {
   Mutator* self = current_mutator();
   if (!g_collection_lock.try_lock()) {
     // Wait as a native call: the collector may be stopping the world right now.
@@ -80,12 +101,13 @@ void collect_shared(const char* reason, uint64_t observed_cycle) {
   uint64_t stopped_ns = kernel::monotonic_ns();
 
   // 3. The stopped world.
+  MarkKind kind = choose_kind(full_requested, minor_requested);
   lock_mutator_registry();
   shared_heap_prepare_for_mark();
-  clear_marks_and_cards();
+  if (kind == MarkKind::kFull) clear_marks_and_cards();  // a minor keeps the old marks (and reads the cards)
   size_t mutator_count = 0;
   Mutator** mutators = snapshot_mutators(&mutator_count);
-  MarkResult marked = mark_shared_heap(mutators, mutator_count);
+  MarkResult marked = mark_shared_heap(mutators, mutator_count, kind);
   uint64_t marked_ns = kernel::monotonic_ns();
   size_t live_bytes = 0;
   bool swept_in_pause = g_config.verify;
@@ -105,17 +127,26 @@ void collect_shared(const char* reason, uint64_t observed_cycle) {
   // 4. Sweep with the world running.
   if (!swept_in_pause) live_bytes = shared_heap_sweep_all();
   shared_heap_set_live_bytes(live_bytes);
+  if (kind == MarkKind::kFull) {
+    g_had_full_collection = true;
+    g_minors_since_full = 0;
+    g_live_bytes_after_full = live_bytes;
+  } else {
+    ++g_minors_since_full;
+  }
   uint64_t swept_ns = kernel::monotonic_ns();
   g_collection_lock.unlock();
 
   uint64_t pause_ns = restarted_ns - request_ns;
   g_counters.shared_collections.fetch_add(1, std::memory_order_relaxed);
+  if (kind == MarkKind::kMinor) g_counters.shared_minor_collections.fetch_add(1, std::memory_order_relaxed);
   record_pause(true, pause_ns);
   if (g_config.trace) {
     SharedTrace trace{};
     trace.number = cycle;
     trace.goroutine_id = self != nullptr ? self->goroutine_id : 0;
     trace.reason = reason;
+    trace.minor = kind == MarkKind::kMinor;
     trace.before_bytes = before_bytes;
     trace.after_bytes = live_bytes;
     trace.pause_ns = pause_ns;
@@ -132,7 +163,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle) {
 
 bool collect_for_heap_limit(Mutator& m) {
   if (!m.collecting) collect_private(m, "heap limit");
-  collect_shared("heap limit", shared_cycle());
+  collect_shared("heap limit", shared_cycle(), /*full_requested=*/true);
   return true;
 }
 

@@ -30,9 +30,9 @@ void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char
 void trace_shared_collection(const SharedTrace& t) {
   char line[400];
   std::snprintf(line, sizeof line,
-                "gc S%lu @%.3fs shared g%lu (%s): %.3f->%.3f MiB, %zu goroutines, %zu marked by %u markers, "
+                "gc S%lu @%.3fs shared%s g%lu (%s): %.3f->%.3f MiB, %zu goroutines, %zu marked by %u markers, "
                 "pause %.3f ms (ttsp %.3f, stop %.3f, mark %.3f), sweep %.3f ms",
-                static_cast<unsigned long>(t.number), seconds_since_start(), static_cast<unsigned long>(t.goroutine_id), t.reason,
+                static_cast<unsigned long>(t.number), seconds_since_start(), t.minor ? "-minor" : "", static_cast<unsigned long>(t.goroutine_id), t.reason,
                 mib(t.before_bytes), mib(t.after_bytes), t.goroutines, t.objects_marked, t.markers, ms(t.pause_ns),
                 ms(t.time_to_safepoint_ns), ms(t.stop_ns), ms(t.mark_ns), ms(t.sweep_ns));
   kernel::print_message("%s", line);

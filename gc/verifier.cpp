@@ -83,7 +83,7 @@ template <typename OnShared>
 void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_shared_mark, OnShared&& on_shared) {
   const uint64_t heap_id = m.abi.heap_id;
   auto consider = [&](void* value, const void* referrer, bool referrer_is_private) {
-    check_object(value, referrer, check_shared_mark && class_of(header_of(value)) != Ownership::kStackLocal);
+    check_object(value, referrer, check_shared_mark && is_shared_class(header_of(value)));
     uint64_t header = header_of(value);
     Ownership ownership = class_of(header);
     if (ownership == Ownership::kPrivate || ownership == Ownership::kStackLocal) {

@@ -21,7 +21,7 @@
  * Configuration (read at usgc_init): USGC_GC_PERCENT (like GOGC, default 100; "off" disables
  * automatic collection), USGC_HEAP_MAX (bytes, with an optional k/m/g suffix; like GOMEMLIMIT),
  * USGC_TRACE=gc (one line per collection on stderr), USGC_VERIFY=1 (verify the heap after each
- * collection; always on in debug builds).
+ * collection; always on in debug builds), USGC_GC_GENERATIONAL=0 (every shared collection full).
  */
 #ifndef USGC_GC_H
 #define USGC_GC_H
@@ -204,8 +204,10 @@ USGC_GC_API void usgc_publish(void* object);
 
 /* ---- collection ---- */
 typedef enum usgc_gc_kind {
-  USGC_GC_PRIVATE = 0, /* the calling goroutine's private heap */
-  USGC_GC_SHARED = 1   /* the shared and global heap, the world stopped */
+  USGC_GC_PRIVATE = 0,     /* the calling goroutine's private heap */
+  USGC_GC_SHARED = 1,      /* the whole shared and global heap, the world stopped */
+  USGC_GC_SHARED_MINOR = 2 /* only what was allocated shared since the last collection (full when
+                              USGC_GC_GENERATIONAL=0 or before the first full one) */
 } usgc_gc_kind;
 /* Runs a collection now: 0, EINVAL (kind) or EPERM (not a goroutine). */
 USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind);
@@ -235,6 +237,7 @@ typedef struct usgc_gc_stats {
   uint64_t bytes_freed_shared;
   uint64_t heap_limit_failures;      /* allocations refused at USGC_HEAP_MAX */
   uint64_t last_pause_ns;
+  uint64_t shared_minor_collections; /* of shared_collections, the minor (generational) ones */
 } usgc_gc_stats;
 /* Set stats->version to USGC_GC_STATS_VERSION before the call. 0, or EINVAL for NULL or an
  * unknown version. */

@@ -17,7 +17,8 @@
  *   bit   5      pinned (reserved: usgc never moves objects today)
  *   bits  6..7   reserved, zero
  *   bits  8..23  type id (usgc_type_id, 1..65535)
- *   bits 24..31  reserved, zero
+ *   bits 24..31  shared-visit epoch of a PRIVATE object: the shared markers' "visited in this cycle"
+ *                (written only while the world is stopped; 0 = never visited)
  *   bits 32..63  owner: the heap id of the owning goroutine for STACK_LOCAL and GOROUTINE_PRIVATE
  *                objects; 0 for GOROUTINE_SHARED and GLOBAL_SHARED objects.
  * A header of 0 is a free slot (no object). "Is this mine?" is one compare of the high half with
@@ -53,6 +54,8 @@ typedef uint32_t usgc_type_id; /* 0 is "no type" */
 #define USGC_HEADER_PINNED UINT64_C(0x20)
 #define USGC_HEADER_TYPE_SHIFT 8
 #define USGC_HEADER_TYPE_MASK UINT64_C(0xFFFF)
+#define USGC_HEADER_VISIT_SHIFT 24
+#define USGC_HEADER_VISIT_MASK UINT64_C(0xFF)
 #define USGC_HEADER_OWNER_SHIFT 32
 #define USGC_MAX_TYPES 65535u
 

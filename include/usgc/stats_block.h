@@ -44,8 +44,8 @@
 /* Index of collections[] (GC). */
 enum usgc_stats_gc_kind {
   USGC_STATS_GC_PRIVATE = 0,       /* a goroutine's private collection (nobody else stops) */
-  USGC_STATS_GC_SHARED = 1,        /* a stop-the-world shared collection */
-  USGC_STATS_GC_SHARED_MINOR = 2,  /* reserved: generational minor shared collections (none yet) */
+  USGC_STATS_GC_SHARED = 1,        /* a stop-the-world shared collection (minor or full) */
+  USGC_STATS_GC_SHARED_MINOR = 2,  /* of the shared ones, the minor (generational) collections */
   USGC_STATS_GC_EXPLICIT = 3       /* of the above, requested by the program (usgc_gc_collect) */
 };
 

@@ -311,6 +311,52 @@ TEST_F(GcHeapTest, SharedCollectionFreesUnreachableSharedObjects) {
   });
 }
 
+TEST_F(GcHeapTest, MinorCollectionsFreeYoungGarbageAndKeepWhatOldObjectsAndPrivateOnesReach) {
+  run_main([] {
+    USGC_ROOTS(roots, 4);
+    build_list(&roots[0], 1000, USGC_GOROUTINE_SHARED);  // becomes old at the next full collection
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    // Young objects reachable only through an old object (the card), a private one (no card), a root.
+    Node* old_node = static_cast<Node*>(roots[0]);
+    for (int i = 0; i < 10; ++i) old_node = old_node->right;
+    Node* young_from_old = new_node(USGC_GOROUTINE_SHARED, 111);
+    usgc_write(old_node, reinterpret_cast<void**>(&old_node->left), young_from_old);
+    Node* holder = new_node(USGC_GOROUTINE_PRIVATE, 0);
+    roots[1] = holder;
+    usgc_write(holder, reinterpret_cast<void**>(&holder->left), new_node(USGC_GOROUTINE_SHARED, 222));
+    roots[2] = new_node(USGC_GOROUTINE_SHARED, 333);
+    build_list(&roots[3], 500, USGC_GOROUTINE_SHARED);  // young list, rooted
+    void* garbage[1];
+    build_list(&garbage[0], 30000, USGC_GOROUTINE_SHARED);
+    usgc_gc_stats before = stats_now();
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED_MINOR), 0);
+    usgc_gc_stats after = stats_now();
+    EXPECT_EQ(after.shared_minor_collections - before.shared_minor_collections, 1u);
+    EXPECT_GE(after.bytes_freed_shared - before.bytes_freed_shared, 30000u * 32u);
+    EXPECT_EQ(old_node->left->value, 111);
+    EXPECT_EQ(static_cast<Node*>(roots[1])->left->value, 222);
+    EXPECT_EQ(static_cast<Node*>(roots[2])->value, 333);
+    int length = 0;
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[3]), &length), 500 * 499 / 2);
+    EXPECT_EQ(list_sum(static_cast<Node*>(roots[0]), &length), 1000 * 999 / 2);
+    // A second minor: the survivors are old now, new young garbage goes, the cards were cleared.
+    build_list(&garbage[0], 10000, USGC_GOROUTINE_SHARED);
+    Node* young_again = new_node(USGC_GOROUTINE_SHARED, 444);
+    usgc_write(old_node, reinterpret_cast<void**>(&old_node->left), young_again);
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED_MINOR), 0);
+    EXPECT_EQ(old_node->left->value, 444);
+    // Dropped old objects stay until a full collection.
+    roots[0] = nullptr;
+    before = stats_now();
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED_MINOR), 0);
+    after = stats_now();
+    EXPECT_LT(after.bytes_freed_shared - before.bytes_freed_shared, 1000u * 32u);
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    EXPECT_GE(stats_now().bytes_freed_shared - after.bytes_freed_shared, 1000u * 32u);
+    EXPECT_EQ(usgc_gc_collect(static_cast<usgc_gc_kind>(9)), EINVAL);
+  });
+}
+
 TEST_F(GcHeapTest, SharedObjectsReachableOnlyThroughPrivateOnesSurviveSharedCollections) {
   run_main([] {
     USGC_ROOTS(roots, 1);

@@ -1354,7 +1354,8 @@ class SharedGraphWorker {
   void shared_collection() {
     const uint64_t before = verify_all("before a shared collection (forced by a worker)");
     if (stopped()) return;
-    if (usgc_gc_collect(USGC_GC_SHARED) != 0) return fail(std::string("usgc_gc_collect(SHARED) failed: ") + usgc_last_error());
+    const usgc_gc_kind kind = random_.below(2) == 0 ? USGC_GC_SHARED_MINOR : USGC_GC_SHARED;
+    if (usgc_gc_collect(kind) != 0) return fail(std::string("usgc_gc_collect(SHARED) failed: ") + usgc_last_error());
     workload_.shared_collections_by_workers.fetch_add(1, std::memory_order_relaxed);
     const uint64_t after = verify_all("after a shared collection (forced by a worker)");
     if (!stopped() && before != after) fail("checksums changed across a shared collection");
@@ -1515,7 +1516,9 @@ void run_shared_workload(SharedWorkload& workload, uint64_t seed, bool main_coll
   Random random(worker_seed(seed, 3, 0));
   while (workload.drained.load(std::memory_order_acquire) < workers) {
     if (main_collects) {
-      EXPECT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0) << usgc_last_error();
+      // Minor and full collections alternate at random (minor: young objects only, the old ones
+      // found through dirty cards; full: everything).
+      EXPECT_EQ(usgc_gc_collect(random.below(2) == 0 ? USGC_GC_SHARED_MINOR : USGC_GC_SHARED), 0) << usgc_last_error();
       workload.shared_collections_by_main.fetch_add(1, std::memory_order_relaxed);
       workload.shared_epoch.fetch_add(1, std::memory_order_relaxed);
     }
