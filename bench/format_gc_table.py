@@ -315,6 +315,13 @@ def pause_table(results, errors):
         rows.append(f"| {kind} | {live} MiB | {num(p50[0])} | {num(p99[0])} | {num(worst[0])} "
                     f"| {claimed + ' ' + unit if claimed != '-' else '-'} | {goal} | {ttsp_cell} "
                     f"| {num(call[0]) + ' ' + call[1] if call[0] is not None else '-'} |")
+        minor = [get(f"minor_{m}") for m in ("p50", "p99", "max")]
+        if minor[1][0] is not None:  # the same heap collected by minor (generational) collections
+            minor_goal = "-"
+            if target[0] is not None:
+                minor_goal = f"p99 < {num(target[0], 0)} {target[1]}: {'met' if minor[1][0] < target[0] else '**not met**'}"
+            rows.append(f"| {kind}, minor | {live} MiB | {num(minor[0][0])} | {num(minor[1][0])} | {num(minor[2][0])} "
+                        f"| {claimed + ' ' + unit if claimed != '-' else '-'} | {minor_goal} | - | - |")
     return "\n".join(rows) + f"\n\np50, p99 and max in {unit}; the targets are the issue's."
 
 
