@@ -23,11 +23,13 @@
 #include "usgc/usgc.h"
 
 namespace usgc::gc {
-namespace {
 
 // The record of threads that run no goroutine: heap id UINT64_MAX is never an owner (owners are
 // 32 bits), so every barrier takes the slow path and every allocation fails cleanly with EPERM.
-usgc_mutator g_no_goroutine = {UINT64_MAX, nullptr, nullptr, nullptr, {}};
+usgc_mutator g_no_goroutine_mutator = {UINT64_MAX, nullptr, nullptr, nullptr, {}};
+
+namespace {
+
 
 kernel::FutexMutex g_registry_lock;
 Mutator* g_registry_first = nullptr;
@@ -67,18 +69,13 @@ void hand_over_block(Block* b) {
 
 extern "C" {
 __attribute__((visibility("default"))) __thread usgc_mutator* usgc_current_mutator
-    __attribute__((tls_model("initial-exec"))) = &usgc::gc::g_no_goroutine;
+    __attribute__((tls_model("initial-exec"))) = &usgc::gc::g_no_goroutine_mutator;
 }
 
 namespace usgc::gc {
 
-Mutator* current_mutator() {
-  usgc_mutator* abi = usgc_current_mutator;
-  return abi == &g_no_goroutine ? nullptr : mutator_of(abi);
-}
-
 void set_current_mutator(Mutator* mutator) {
-  usgc_current_mutator = mutator != nullptr ? &mutator->abi : &g_no_goroutine;
+  usgc_current_mutator = mutator != nullptr ? &mutator->abi : &g_no_goroutine_mutator;
 }
 
 void lock_mutator_registry() { g_registry_lock.lock(); }

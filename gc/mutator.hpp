@@ -63,8 +63,13 @@ static_assert(offsetof(Mutator, abi) == 0, "usgc_current_mutator points at the A
 
 inline Mutator* mutator_of(usgc_mutator* abi) { return reinterpret_cast<Mutator*>(abi); }
 
+// The record of threads that run no goroutine (gc/mutator.cpp): heap id UINT64_MAX.
+extern usgc_mutator g_no_goroutine_mutator;
 // The running goroutine's Mutator, or nullptr on a thread that runs none.
-Mutator* current_mutator();
+inline Mutator* current_mutator() {
+  usgc_mutator* abi = usgc_current_mutator;
+  return abi == &g_no_goroutine_mutator ? nullptr : mutator_of(abi);
+}
 // The runtime, on every switch to a goroutine (nullptr: the thread runs none).
 void set_current_mutator(Mutator* mutator);
 

@@ -14,11 +14,11 @@ namespace usgc::gc {
 
 // The table is static storage: 65536 descriptors, touched only as types are registered.
 TypeDescriptor g_types[USGC_MAX_TYPES + 1];
+std::atomic<uint32_t> g_type_count{0};  // highest registered id; release-published
 
 namespace {
 
 constexpr uint32_t kTableSize = USGC_MAX_TYPES + 1;  // index 0 unused
-std::atomic<uint32_t> g_type_count{0};  // highest registered id; release-published
 kernel::FutexMutex g_registration_lock;
 
 bool valid_layout(const usgc_type_info& info) {
@@ -73,11 +73,6 @@ uint32_t register_locked(const usgc_type_info& info, int* error_number) {
 
 }  // namespace
 
-size_t object_bytes(const TypeDescriptor& type, bool array, uint64_t array_length) {
-  if (!array) return kHeaderBytes + ((type.size_bytes + 7) & ~size_t{7});
-  return kHeaderBytes + kArrayLengthBytes + ((array_length * type.size_bytes + 7) & ~size_t{7});
-}
-
 void register_builtin_types() {
   kernel::FutexMutexGuard guard(g_registration_lock);
   if (g_type_count.load(std::memory_order_relaxed) >= kByteArrayType) return;
@@ -96,11 +91,6 @@ uint32_t register_type(const usgc_type_info& info, int* error_number) {
   register_builtin_types();
   kernel::FutexMutexGuard guard(g_registration_lock);
   return register_locked(info, error_number);
-}
-
-const TypeDescriptor* find_type(uint32_t type_id) {
-  if (type_id == 0 || type_id > g_type_count.load(std::memory_order_acquire)) return nullptr;
-  return &g_types[type_id];
 }
 
 

@@ -8,6 +8,7 @@
 // that allocated it, and the object's publication orders everything before it).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -33,15 +34,24 @@ inline constexpr uint32_t kByteArrayType = USGC_TYPE_BYTE_ARRAY;
 void register_builtin_types();
 // 0 with *error_number set (EINVAL, ENOSPC) on failure.
 uint32_t register_type(const usgc_type_info& info, int* error_number);
-// nullptr for an unknown id.
-const TypeDescriptor* find_type(uint32_t type_id);
+// Highest registered id, release-published after the descriptor is complete (type_registry.cpp).
+extern std::atomic<uint32_t> g_type_count;
 // The table (type_registry.cpp): index = type id; entries never change once registered.
 extern TypeDescriptor g_types[USGC_MAX_TYPES + 1];
 // The descriptor of a type known to exist (an object's header names it): on every traced object.
 inline const TypeDescriptor& type_at(uint32_t type_id) { return g_types[type_id]; }
+// nullptr for an unknown id (usgc_alloc's check: inline, it is on every allocation through the API).
+inline const TypeDescriptor* find_type(uint32_t type_id) {
+  if (type_id == 0 || type_id > g_type_count.load(std::memory_order_acquire)) return nullptr;
+  return &g_types[type_id];
+}
 uint32_t registered_type_count();
 
 // Bytes of the object with this header and payload (header included, before rounding to a slot).
-size_t object_bytes(const TypeDescriptor& type, bool array, uint64_t array_length);
+inline size_t object_bytes(const TypeDescriptor& type, bool array, uint64_t array_length) {
+  constexpr size_t kHeader = 8, kLength = 8;  // gc/object_header.hpp: kHeaderBytes, kArrayLengthBytes
+  if (!array) return kHeader + ((type.size_bytes + 7) & ~size_t{7});
+  return kHeader + kLength + ((array_length * type.size_bytes + 7) & ~size_t{7});
+}
 
 }  // namespace usgc::gc
