@@ -40,7 +40,7 @@ GNUPLOT = "/usr/bin/gnuplot"
 COLORS = {"glibc": "#7f7f7f", "jemalloc": "#000000", "mimalloc": "#1f77b4", "tcmalloc": "#2ca02c",
           "usgc": "#d62728", "go": "#17becf", "mprotect": "#d62728", "swap": "#1f77b4",
           "usgc-inline": "#ff7f0e", "boehm": "#2ca02c", "shared_ptr": "#9467bd", "malloc": "#7f7f7f",
-          "private": "#d62728", "shared": "#1f77b4"}
+          "private": "#d62728", "shared": "#1f77b4", "shared minor": "#2ca02c"}
 PAUSE_METRICS = ("p50", "p99", "max")
 REFERENCE_METRICS = ("claim_low", "claim_high", "p99_target")
 RATIO_PLOTS = [  # file, metric, what
@@ -199,7 +199,10 @@ def pause_results(paths):
         if not line.startswith("RESULT"):
             continue
         f = fields(line.strip())
-        if f.get("metric") not in PAUSE_METRICS + REFERENCE_METRICS:
+        minor = f.get("metric", "").startswith("minor_")  # gc_costs: the same heap, minor collections
+        if minor:
+            f = dict(f, metric=f["metric"][len("minor_"):])
+        if f.get("metric") not in PAUSE_METRICS + (() if minor else REFERENCE_METRICS):
             continue
         for name, spec in PAUSE_PLOTS.items():
             match = spec.case.fullmatch(f.get("case", "")) if f.get("suite") == spec.suite else None
@@ -209,7 +212,8 @@ def pause_results(paths):
                 x = spec.x_of(f, match)
                 if x is None:
                     raise ValueError("no x")
-                out[name].append((f, float(f["value"]), x, spec.series_of(f, match)))
+                series = spec.series_of(f, match)
+                out[name].append((f, float(f["value"]), x, f"{series} minor" if minor else series))
             except (KeyError, ValueError):
                 print(f"plot_results.py: ignoring malformed line: {line.strip()}", file=sys.stderr)
     return out
