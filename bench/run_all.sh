@@ -24,6 +24,7 @@
 # Exit status: 0 if every run gave glibc's result, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
+. bench/bench_common.sh
 BUILD=${BUILD:-build}
 BENCH_QUICK=${BENCH_QUICK:-0}
 if [ "$BENCH_QUICK" = 1 ]; then BENCH_REPS=${BENCH_REPS:-1}; else BENCH_REPS=${BENCH_REPS:-5}; fi
@@ -103,9 +104,8 @@ for c in ${BENCH_ONLY:-${all_cases[*]}}; do
 done
 
 # ---- header -----------------------------------------------------------------------------------
-cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-[ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ] && commit="$commit+uncommitted"
+cpu=$(bench_cpu_model)
+commit=$(bench_commit)
 say "MACHINE suite=malloc date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpu=\"$cpu\" nproc=$(nproc)" \
     "load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" reps=$BENCH_REPS quick=$BENCH_QUICK impls=\"${impls[*]}\" commit=$commit" \
     "${usgc_built:+usgc_library_built=$usgc_built}"

@@ -36,6 +36,7 @@
 # Exit status: 0 when every run printed correct checks and no ERROR line, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
+. bench/bench_common.sh
 BUILD=${BUILD:-build}
 BENCH_QUICK=${BENCH_QUICK:-0}
 if [ "$BENCH_QUICK" = 1 ]; then
@@ -73,13 +74,10 @@ for impl in $BENCH_GC_IMPLS; do [ "$impl" = go ] || impls="$impls $impl"; done
 impls=${impls# }
 go_notes=()
 go_version=""
-if ! command -v go >/dev/null && [ -x /usr/lib/go/bin/go ]; then PATH=/usr/lib/go/bin:$PATH; fi
 if [[ " $BENCH_GC_IMPLS " != *" go "* ]]; then
   :
-elif command -v go >/dev/null; then
+elif bench_prepare_go "$BIN"; then
   go_version=$(go version | awk '{print $3}')
-  export GOCACHE=${GOCACHE:-$(go env GOCACHE 2>/dev/null)}
-  if ! { mkdir -p "$GOCACHE" 2>/dev/null && [ -w "$GOCACHE" ]; }; then GOCACHE=$PWD/$BIN/go-cache; fi
   bin_abs=$(cd "$BIN" && pwd)
   if go build -o "$bin_abs/go-binarytrees" bench/go/binarytrees.go >"$work/go-build.txt" 2>&1; then
     impls="$impls go"
@@ -92,9 +90,8 @@ else
 fi
 
 # ---- header -----------------------------------------------------------------------------------
-cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-[ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ] && commit="$commit+uncommitted"
+cpu=$(bench_cpu_model)
+commit=$(bench_commit)
 boehm_version=$(dpkg-query -W -f='${Version}' libgc1 2>/dev/null || echo unknown)
 say "MACHINE suite=gc date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpu=\"$cpu\" nproc=$(nproc)" \
     "mem_total_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" \

@@ -19,6 +19,7 @@
 # Exit status: 0 when every program ran and printed no ERROR line, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
+. bench/bench_common.sh
 BUILD=${BUILD:-build}
 BENCH_QUICK=${BENCH_QUICK:-0}
 if [ "$BENCH_QUICK" = 1 ]; then BENCH_REPS=${BENCH_REPS:-1}; else BENCH_REPS=${BENCH_REPS:-3}; fi
@@ -45,10 +46,9 @@ quick_args=()
 has_part() { [[ " $BENCH_GC_COSTS_PARTS " == *" $1 "* ]]; }
 
 # ---- header -----------------------------------------------------------------------------------
-cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
+cpu=$(bench_cpu_model)
 tsc_flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(constant_tsc|nonstop_tsc|tsc_known_freq|hypervisor)$' | paste -sd, -)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-[ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ] && commit="$commit+uncommitted"
+commit=$(bench_commit)
 say "MACHINE suite=gc_costs date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpu=\"$cpu\" nproc=$(nproc)" \
     "load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" reps=$BENCH_REPS quick=$BENCH_QUICK commit=$commit" \
     "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)" \

@@ -25,6 +25,7 @@
 # Exit status: 0 when every program ran and printed no ERROR line, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
+. bench/bench_common.sh
 BUILD=${BUILD:-build}
 BENCH_QUICK=${BENCH_QUICK:-0}
 if [ "$BENCH_QUICK" = 1 ]; then BENCH_REPS=${BENCH_REPS:-1}; else BENCH_REPS=${BENCH_REPS:-5}; fi
@@ -53,10 +54,8 @@ done
 impls="usgc"
 go_notes=()
 go_version=""
-if command -v go >/dev/null; then
+if bench_prepare_go "$BIN"; then
   go_version=$(go version | awk '{print $3}')
-  export GOCACHE=${GOCACHE:-$(go env GOCACHE 2>/dev/null)}
-  if ! { mkdir -p "$GOCACHE" 2>/dev/null && [ -w "$GOCACHE" ]; }; then GOCACHE=$PWD/$BIN/go-cache; fi
   bin_abs=$(cd "$BIN" && pwd)
   if { go build -o "$bin_abs/go-spawn" bench/go/spawn.go bench/go/benchutil.go && go build -o "$bin_abs/go-pingpong" bench/go/pingpong.go bench/go/benchutil.go; } \
     >"$work/go-build.txt" 2>&1; then
@@ -70,9 +69,8 @@ else
 fi
 
 # ---- header -----------------------------------------------------------------------------------
-cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-[ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ] && commit="$commit+uncommitted"
+cpu=$(bench_cpu_model)
+commit=$(bench_commit)
 say "MACHINE suite=runtime date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpu=\"$cpu\" nproc=$(nproc)" \
     "load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" reps=$BENCH_REPS quick=$BENCH_QUICK impls=\"$impls\" commit=$commit" \
     "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)" \
