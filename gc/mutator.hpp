@@ -79,19 +79,10 @@ void set_current_mutator(Mutator* mutator);
 void mutator_register(Mutator* mutator, uint64_t goroutine_id, void* start_object);
 void mutator_unregister(Mutator* mutator);
 
-// Calls fn(mutator) for every registered mutator, under the registry lock.
-template <typename Fn>
-void for_each_mutator(Fn&& fn);
+// The registry, for the shared collector (which holds the lock across the stopped world).
 void lock_mutator_registry();
 void unlock_mutator_registry();
 Mutator* first_registered_mutator();
 uint64_t registered_mutator_count();
-
-template <typename Fn>
-void for_each_mutator(Fn&& fn) {
-  lock_mutator_registry();
-  for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) fn(m);
-  unlock_mutator_registry();
-}
 
 }  // namespace usgc::gc

@@ -105,7 +105,7 @@ bool take_run(SharedCache& cache, uint32_t c, Block* b) {
 }
 
 // Refills cache run c. False with the error reported when no memory can be had.
-bool refill(SharedCache& cache, uint32_t c, size_t bytes, AcquireFailure* failure) {
+bool refill(SharedCache& cache, uint32_t c, AcquireFailure* failure) {
   account_used_run(cache, c);
   cache.runs[c] = usgc_alloc_run{nullptr, nullptr};
   cache.run_begin[c] = nullptr;
@@ -157,7 +157,6 @@ bool refill(SharedCache& cache, uint32_t c, size_t bytes, AcquireFailure* failur
     }
     bool taken = take_run(cache, c, fresh);
     USGC_ASSERT(taken, "a new block has one run");
-    (void)bytes;
     return taken;
   }
 }
@@ -197,7 +196,7 @@ void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* fa
   char* object = nullptr;
   if (run.next != nullptr && run.next + kSlotBytes[c] <= run.limit) {
     object = run.next;
-  } else if (refill(*cache, c, bytes, failure)) {
+  } else if (refill(*cache, c, failure)) {
     object = run.next;
   }
   if (object != nullptr) {
@@ -311,15 +310,6 @@ size_t shared_heap_sweep_all() {
     }
   }
   return live;
-}
-
-bool shared_heap_has_unswept() {
-  for (SharedClass& cls : g_classes) {
-    kernel::FutexMutexGuard guard(cls.lock);
-    if (cls.unswept != nullptr) return true;
-  }
-  kernel::FutexMutexGuard guard(g_large_lock);
-  return g_large_unswept != nullptr;
 }
 
 void shared_heap_adopt_block(Block* b) {

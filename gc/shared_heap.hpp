@@ -28,8 +28,6 @@ void shared_heap_prepare_for_mark();
 // After the mark (world running or stopped): sweeps every unswept block and shared large object.
 // Returns the bytes still live in the shared heap.
 size_t shared_heap_sweep_all();
-// Blocks not yet swept since the last mark (before a new mark all must be swept).
-bool shared_heap_has_unswept();
 
 // A goroutine's exit: its blocks (whose private objects were freed) join the shared heap.
 void shared_heap_adopt_block(Block* block);

@@ -94,6 +94,5 @@ uint32_t register_type(const usgc_type_info& info, int* error_number) {
 }
 
 
-uint32_t registered_type_count() { return g_type_count.load(std::memory_order_acquire); }
 
 }  // namespace usgc::gc

@@ -45,7 +45,6 @@ inline const TypeDescriptor* find_type(uint32_t type_id) {
   if (type_id == 0 || type_id > g_type_count.load(std::memory_order_acquire)) return nullptr;
   return &g_types[type_id];
 }
-uint32_t registered_type_count();
 
 // Bytes of the object with this header and payload (header included, before rounding to a slot).
 inline size_t object_bytes(const TypeDescriptor& type, bool array, uint64_t array_length) {
