@@ -1,0 +1,136 @@
+// jitgen/escape/analysis.cpp — the module driver of the escape analysis: the summary fixed point,
+// the site classes and their propagation (analysis.hpp).
+#include "jitgen/escape/analysis.hpp"
+
+#include <algorithm>
+#include <deque>
+
+#include "jitgen/escape/abstract_value.hpp"
+#include "jitgen/escape/function_graph.hpp"
+
+namespace usgc::jitgen::escape {
+namespace {
+
+struct SiteState {
+  OwnershipClass ownership = OwnershipClass::StackLocal;
+  std::string short_reason = "does not escape";
+  std::vector<ReasonStep> reasons;
+  // Private only because its size is not bounded: it does not outlive its frame by itself, so a
+  // chain that shows it does (propagation) replaces this reason (the class stays the same).
+  bool size_only = false;
+};
+
+constexpr size_t kMaximumChainSteps = 32;
+constexpr const char* kSizeNotBounded = "size not bounded";  // function_graph.cpp's short reason
+
+}  // namespace
+
+EscapeAnalysis analyze_escapes(const ir::Module& module) {
+  SiteTable sites(module);
+  const uint32_t function_count = static_cast<uint32_t>(module.functions.size());
+
+  EscapeAnalysis analysis;
+  analysis.file_name = module.file_name;
+  for (const ir::Function& function : module.functions)
+    analysis.summaries.emplace_back(function.parameter_count + function.capture_count);
+
+  // 1. The summary fixed point.
+  ModuleHeap heap;
+  std::vector<FunctionGraph> graphs(function_count);
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    ++analysis.fixed_point_passes;
+    for (uint32_t f = 0; f < function_count; ++f) {
+      graphs[f] = solve_function(sites, f, analysis.summaries, heap);
+      changed |= analysis.summaries[f].merge(graphs[f].summary);
+      for (const auto& [object, values] : graphs[f].contents) {
+        if (object.kind != ValueKind::Site) continue;
+        for (AbstractValue value : values)
+          if (value.context_free()) changed |= heap[object.index].insert(value).second;
+      }
+    }
+  }
+
+  // 2. Direct facts: the highest one per site, the first among equals.
+  std::vector<SiteState> states(sites.size());
+  std::map<std::pair<uint32_t, uint32_t>, ReasonStep> edge_origins;
+  for (uint32_t f = 0; f < function_count; ++f) {
+    for (const EscapeFact& fact : graphs[f].facts) {
+      if (fact.target.kind != ValueKind::Site) continue;
+      SiteState& state = states[fact.target.index];
+      if (fact.level <= state.ownership) continue;
+      state = {fact.level, fact.short_reason, fact.reasons, fact.short_reason == kSizeNotBounded};
+    }
+    for (const auto& [edge, origin] : graphs[f].content_origins)
+      if (edge.first.kind == ValueKind::Site && edge.second.kind == ValueKind::Site)
+        edge_origins.emplace(std::pair{edge.first.index, edge.second.index}, origin);
+  }
+
+  // 3. The propagation rule, highest class first.
+  for (OwnershipClass level : {OwnershipClass::GlobalShared, OwnershipClass::GoroutineShared,
+                               OwnershipClass::GoroutinePrivate}) {
+    std::deque<uint32_t> pending;
+    for (bool size_only : {false, true})  // sites that outlive their frame first
+      for (uint32_t site = 0; site < sites.size(); ++site)
+        if (states[site].ownership == level && states[site].size_only == size_only)
+          pending.push_back(site);
+    while (!pending.empty()) {
+      uint32_t from = pending.front();
+      pending.pop_front();
+      auto contents = heap.find(from);
+      if (contents == heap.end()) continue;
+      for (AbstractValue value : contents->second) {
+        if (value.kind != ValueKind::Site) continue;
+        uint32_t to = value.index;
+        bool better_reason = states[to].ownership == level && states[to].size_only &&
+                             !states[from].size_only;
+        if (states[to].ownership >= level && !better_reason) continue;
+        std::vector<ReasonStep> reasons = states[from].reasons;
+        if (reasons.size() < kMaximumChainSteps) {
+          auto origin = edge_origins.find({from, to});
+          ReasonStep link{origin != edge_origins.end() ? origin->second.position
+                                                       : sites.instruction(to).site_position(),
+                          sites.describe_at(to) + " is reachable from " + sites.describe_at(from)};
+          if (origin != edge_origins.end()) link.fact += ": " + origin->second.fact;
+          reasons.push_back(std::move(link));
+        }
+        if (better_reason && !states[to].reasons.empty() && reasons.size() < kMaximumChainSteps)
+          reasons.push_back(states[to].reasons.front());  // keep "its size is not bounded"
+        states[to] = {level,
+                      std::string("reachable from a ") + ownership_class_short_name(level) +
+                          " object",
+                      std::move(reasons), states[from].size_only};
+        pending.push_back(to);  // again after a better reason: its successors want it too
+      }
+    }
+  }
+
+  // 4. Decisions, sorted by position.
+  for (uint32_t site = 0; site < sites.size(); ++site) {
+    const SiteLocation& at = sites.location(site);
+    SiteDecision decision;
+    decision.site_index = site;
+    decision.function_index = at.function_index;
+    decision.block_index = at.block_index;
+    decision.instruction_index = at.instruction_index;
+    decision.function_name = module.functions[at.function_index].name;
+    decision.position = sites.instruction(site).site_position();
+    decision.allocation = sites.describe(site);
+    decision.ownership = states[site].ownership;
+    decision.short_reason = states[site].short_reason;
+    decision.reasons = states[site].reasons;
+    analysis.statistics.add(decision.ownership);
+    analysis.sites.push_back(std::move(decision));
+  }
+  std::stable_sort(analysis.sites.begin(), analysis.sites.end(),
+                   [](const SiteDecision& a, const SiteDecision& b) {
+                     if (a.position.line != b.position.line) return a.position.line < b.position.line;
+                     if (a.position.column != b.position.column)
+                       return a.position.column < b.position.column;
+                     return a.site_index < b.site_index;
+                   });
+  return analysis;
+}
+
+}  // namespace usgc::jitgen::escape

@@ -1,0 +1,22 @@
+// jitgen/escape/report.hpp — the printed forms of an EscapeAnalysis, shared by usgc-escape and
+// the tests:
+//   * text, in the manner of `go build -gcflags=-m`: one line per site, sorted by position,
+//     `prog.usir:12:5: new Point: stack (does not escape)`; verbose (-m=2) adds the reason chain,
+//     one fact per line indented by four spaces;
+//   * the summary: after a blank line, one line per class with count and percentage, then a total;
+//   * JSON: one object {file, sites: [...], summary: {...}}, keys in a fixed order.
+// Invariant: the output is a pure function of the analysis (the determinism invariant carries
+// over to the printed forms).
+#pragma once
+
+#include <string>
+
+#include "jitgen/escape/analysis.hpp"
+
+namespace usgc::jitgen::escape {
+
+std::string format_decisions(const EscapeAnalysis& analysis, bool with_reasons);
+std::string format_summary(const EscapeAnalysis& analysis);
+std::string format_json(const EscapeAnalysis& analysis, bool with_reasons);
+
+}  // namespace usgc::jitgen::escape
