@@ -43,4 +43,11 @@ inline std::vector<std::string> words(const std::string& text) {
   return out;
 }
 
+// True when `word` is one of the space-separated words of `list` (the --cases options).
+inline bool has_word(const std::string& list, const char* word) {
+  for (const std::string& w : words(list))
+    if (w == word) return true;
+  return false;
+}
+
 }  // namespace usgc::bench

@@ -22,7 +22,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from format_table import fields, log_lines  # noqa: E402
+from format_table import fields, log_lines, num  # noqa: E402
 
 MACHINE_SUITES = ("gc", "gc_costs")
 SUITES = ("binary_trees", "gc_costs")
@@ -77,14 +77,6 @@ def read(lines):
             f["text"] = " ".join(words)
             notes.append(f)
     return machines, results, errors, notes
-
-
-def num(value, digits=None):
-    if value is None:
-        return "-"
-    if digits is None:
-        digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
-    return f"{value:,.{digits}f}"
 
 
 def machine_line(what, m):

@@ -18,7 +18,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from format_table import fields, log_lines  # noqa: E402
+from format_table import fields, log_lines, num  # noqa: E402
 
 SUITES = ("goroutines", "safepoint")
 
@@ -46,14 +46,6 @@ def read(lines):
             else:
                 notes.append(line)
     return machine, results, errors, notes
-
-
-def num(value, digits=None):
-    if value is None:
-        return "-"
-    if digits is None:
-        digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
-    return f"{value:,.{digits}f}"
 
 
 def goroutine_table(results, errors):

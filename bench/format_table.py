@@ -64,6 +64,16 @@ def read(lines):
     return machine, results, errors
 
 
+# A figure for a table: "-" for none, three significant digits or so, thousands separated
+# (shared by format_runtime_table.py and format_gc_table.py).
+def num(value, digits=None):
+    if value is None:
+        return "-"
+    if digits is None:
+        digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    return f"{value:,.{digits}f}"
+
+
 def fmt_time(seconds):
     return f"{seconds:.2f} s" if seconds >= 0.1 else f"{seconds * 1000:.0f} ms"
 

@@ -91,6 +91,7 @@ namespace {
 using usgc::bench::median;
 using usgc::bench::now_ns;
 using usgc::bench::percentile;
+using usgc::bench::has_word;
 using usgc::bench::words;
 
 struct Node {
@@ -815,12 +816,6 @@ void callgrind_main(void* argument) {
 }
 
 // ---- main ------------------------------------------------------------------------------------
-
-bool has_word(const std::string& list, const char* word) {
-  for (const std::string& w : words(list))
-    if (w == word) return true;
-  return false;
-}
 
 int usage() {
   std::fprintf(stderr,

@@ -79,6 +79,7 @@ namespace {
 using usgc::bench::median;
 using usgc::bench::now_ns;
 using usgc::bench::percentile;
+using usgc::bench::has_word;
 using usgc::bench::words;
 using usgc::safepoint::SafepointArming;
 
@@ -546,12 +547,6 @@ void handshakes(int count) {
       "NOTE suite=safepoint case=handshake handshakes=%d procs=%u "
       "handshakes_of_a_running_p=%" PRIu64 "\n",
       count, stats.procs, running);
-}
-
-bool has_word(const std::string& list, const char* word) {
-  for (const std::string& w : words(list))
-    if (w == word) return true;
-  return false;
 }
 
 int usage() {
