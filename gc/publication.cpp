@@ -5,6 +5,8 @@
 // is null or not stack-local, the store is a plain store — no other goroutine can see the target
 // (the private-heap invariant). Everything else comes here:
 //   value STACK_LOCAL, target the goroutine's own stack-local object   plain store (allowed)
+//   value STACK_LOCAL, target the goroutine's own stack substitute       plain store (allowed: the
+//                                     private object made when the arena was full, usgc/object.h)
 //   value STACK_LOCAL, any heap target                                   fatal: names the store
 //   target another goroutine's private or stack-local object             fatal: API misuse
 //   target SHARED/GLOBAL                                                 publish the value if it
@@ -60,7 +62,8 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
     Block* block = block_of(object);
     block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
     block->dirty_card(object);
-    *header = (value & ~(kClassMask | kPrivateMark | (~uint64_t{0} << kOwnerShift))) | new_class | kPublishedFlag;
+    *header = (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag | (~uint64_t{0} << kOwnerShift))) | new_class |
+              kPublishedFlag;
     ++published;
     published_bytes += block->kind == BlockKind::kLarge ? block->mapping_bytes : block->slot_bytes;
     stack.push(object);
@@ -107,7 +110,7 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
   Mutator* m = current_mutator();
   uint64_t self = m != nullptr ? m->abi.heap_id : 0;
   if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal) {
-    if (target_class == Ownership::kStackLocal && owner_of(target) == self) {
+    if ((target_class == Ownership::kStackLocal || is_stack_substitute(target)) && owner_of(target) == self) {
       *field = value;
       return;
     }
@@ -144,7 +147,7 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
     // One check of the target; the values need only the stack-local check.
     for (size_t i = 0; i < count; ++i) {
       void* value = values[i];
-      if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal) {
+      if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal && !is_stack_substitute(target)) {
         stack_local_escape(value, object, &first[i], "usgc_write_bulk");
       }
       first[i] = value;

@@ -7,7 +7,11 @@
 // is not zero (a popped frame's objects stay), so an allocation zeroes its object.
 // Escape analysis gives STACK_LOCAL only to objects of bounded size; when the arena is full the
 // object is made GOROUTINE_PRIVATE instead (still invisible to other goroutines, freed by the
-// next private collection), which is always correct.
+// next private collection after it is unreachable), with the stack-substitute bit: code compiled
+// for a STACK_LOCAL object stores the goroutine's other STACK_LOCAL objects into it, and the
+// barrier lets those stores through (a substitute lives no longer than its frame, by the same
+// decision). Its references into the arena are never followed after the frame pops: nothing
+// reaches it any more, and sweeping does not trace.
 // Collectors treat every object between the arena's base and arena_top as a root: its
 // references are traced, the objects themselves are never marked or swept.
 #include <cstring>
@@ -32,7 +36,7 @@ void* allocate_stack_local(Mutator& m, uint64_t header, size_t bytes) {
   char* top = m.abi.arena_top;
   if (m.arena == nullptr || static_cast<size_t>(m.abi.arena_limit - top) < bytes) {
     // Full (or no arena to be had): a private object is the safe substitute.
-    uint64_t private_header = (header & ~kClassMask) | static_cast<uint64_t>(Ownership::kPrivate);
+    uint64_t private_header = (header & ~kClassMask) | static_cast<uint64_t>(Ownership::kPrivate) | kStackSubstituteFlag;
     return allocate_private(m, private_header, bytes, size_class_of(bytes));
   }
   std::memset(top, 0, bytes);

@@ -82,6 +82,7 @@ void check_object(const void* object, const void* referrer, bool check_shared_ma
 template <typename OnShared>
 void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_shared_mark, OnShared&& on_shared) {
   const uint64_t heap_id = m.abi.heap_id;
+  // A stack substitute (usgc/object.h) may refer to STACK_LOCAL objects; other private objects may not.
   auto consider = [&](void* value, const void* referrer, bool referrer_is_private) {
     check_object(value, referrer, check_shared_mark && is_shared_class(header_of(value)));
     uint64_t header = header_of(value);
@@ -98,7 +99,7 @@ void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_
   while (!stack.empty()) {
     void* object = stack.pop();
     for_each_reference_field(object, header_of(object), [&](void** field) {
-      if (is_object_pointer(*field)) consider(*field, object, true);
+      if (is_object_pointer(*field)) consider(*field, object, !is_stack_substitute(header_of(object)));
     });
   }
 }

@@ -15,7 +15,11 @@
  *   bit   3      array
  *   bit   4      published: was private, made shared by a publication (statistics, tracing)
  *   bit   5      pinned (reserved: usgc never moves objects today)
- *   bits  6..7   reserved, zero
+ *   bit   6      stack substitute: a GOROUTINE_PRIVATE object made in place of a STACK_LOCAL one
+ *                because the goroutine's arena was full. It may refer to the goroutine's
+ *                STACK_LOCAL objects (the barrier lets such stores through), because the escape
+ *                analysis decided it never outlives its frame either.
+ *   bit   7      reserved, zero
  *   bits  8..23  type id (usgc_type_id, 1..65535)
  *   bits 24..31  shared-visit epoch of a PRIVATE object: the shared markers' "visited in this cycle"
  *                (written only while the world is stopped; 0 = never visited)
@@ -52,6 +56,7 @@ typedef uint32_t usgc_type_id; /* 0 is "no type" */
 #define USGC_HEADER_ARRAY UINT64_C(0x8)
 #define USGC_HEADER_PUBLISHED UINT64_C(0x10)
 #define USGC_HEADER_PINNED UINT64_C(0x20)
+#define USGC_HEADER_STACK_SUBSTITUTE UINT64_C(0x40)
 #define USGC_HEADER_TYPE_SHIFT 8
 #define USGC_HEADER_TYPE_MASK UINT64_C(0xFFFF)
 #define USGC_HEADER_VISIT_SHIFT 24

@@ -162,6 +162,60 @@ TEST_F(GcHeapTest, InlineStackAllocationIsLifoAndFallsBackToPrivateWhenTheArenaI
   });
 }
 
+// USGC_VERIFY is read at usgc_init: this fixture turns the heap verifier on around the runtime.
+class GcVerifiedHeapTest : public GcHeapTest {
+ protected:
+  void SetUp() override {
+    setenv("USGC_VERIFY", "1", 1);
+    GcHeapTest::SetUp();
+  }
+  void TearDown() override {
+    GcHeapTest::TearDown();
+    unsetenv("USGC_VERIFY");
+  }
+};
+
+// Code compiled for STACK_LOCAL objects links them to each other; when the arena is full some of
+// them are private stack substitutes, and the barrier must let those links through (they were
+// fatal before: "STACK_LOCAL object stored into heap object").
+TEST_F(GcVerifiedHeapTest, StackSubstitutesMadeWhenTheArenaIsFullHoldStackObjects) {
+  run_main([] {
+    usgc_type_layout layout;
+    ASSERT_EQ(usgc_type_layout_of(node_type(), &layout), 0);
+    int substitutes = 0;
+    {
+      USGC_ROOTS(frame, 1);
+      Node* previous = nullptr;
+      for (int i = 0; i < 5000; ++i) {  // 160 KB of nodes: more than the arena holds
+        auto* node = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
+        ASSERT_NE(node, nullptr);
+        node->value = i;
+        usgc_write(node, reinterpret_cast<void**>(&node->left), previous);  // stack -> substitute and back
+        if (usgc_ownership_of(node) == USGC_GOROUTINE_PRIVATE) {
+          EXPECT_NE(USGC_HEADER_OF(node) & USGC_HEADER_STACK_SUBSTITUTE, 0u);
+          ++substitutes;
+        } else {
+          EXPECT_EQ(USGC_HEADER_OF(node) & USGC_HEADER_STACK_SUBSTITUTE, 0u);
+        }
+        previous = node;
+      }
+      frame[0] = previous;
+      ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);  // verifier: substitute -> stack is allowed
+      int64_t sum = 0;
+      int length = 0;
+      for (Node* node = previous; node != nullptr; node = node->left, ++length) sum += node->value;
+      EXPECT_EQ(length, 5000);
+      EXPECT_EQ(sum, int64_t{4999} * 5000 / 2);
+    }
+    EXPECT_GT(substitutes, 0);
+    // The frame is popped: the substitutes are garbage holding stale arena references; nothing
+    // follows them, and the next collections free them.
+    for (int i = 0; i < 100; ++i) new_node(USGC_STACK_LOCAL, i);
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+  });
+}
+
 TEST_F(GcHeapTest, StackLocalObjectsAreReleasedWhenTheirFrameIsPopped) {
   run_main([] {
     USGC_ROOTS(outer, 1);
@@ -503,6 +557,29 @@ TEST_F(GcHeapDeathTest, StackLocalStoredIntoHeapObjectStopsTheProcessNamingTheSt
                  usgc_write(roots[0], reinterpret_cast<void**>(&static_cast<Node*>(roots[0])->left), roots[1]);
                }),
                "usgc_write: STACK_LOCAL object 0x[0-9a-f]+ \\(type Node\\) stored into heap object 0x[0-9a-f]+ \\(type Node, field \\+0\\)");
+}
+
+// A stack substitute is a private object, but publishing one that holds a STACK_LOCAL object
+// would let the stack object escape its frame: fatal, as for the stack object itself.
+TEST_F(GcHeapDeathTest, PublishingAStackSubstituteThatHoldsAStackObjectStopsTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(run_main([] {
+                 usgc_type_layout layout;
+                 if (usgc_type_layout_of(node_type(), &layout) != 0) return;
+                 USGC_ROOTS(roots, 2);
+                 Node* substitute = nullptr;
+                 Node* stack_object = nullptr;
+                 for (int i = 0; i < 5000 && substitute == nullptr; ++i) {
+                   auto* node = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
+                   if (usgc_ownership_of(node) == USGC_STACK_LOCAL) stack_object = node;
+                   else substitute = node;
+                 }
+                 if (substitute == nullptr || stack_object == nullptr) return;
+                 roots[0] = substitute;
+                 usgc_write(substitute, reinterpret_cast<void**>(&substitute->left), stack_object);
+                 usgc_publish(substitute);
+               }),
+               "STACK_LOCAL object 0x[0-9a-f]+ \\(type Node\\) published");
 }
 
 }  // namespace
