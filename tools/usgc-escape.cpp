@@ -1,7 +1,7 @@
 // tools/usgc-escape.cpp — prints the escape analysis' decision for every allocation site of a
 // .usir program (issue 6), in the manner of `go build -gcflags=-m`:
 //
-//   usgc-escape [-m | -m=1 | -m=2] [--json] prog.usir
+//   usgc-escape [-m | -m=1 | -m=2] [--json] [--run [run options]] prog.usir
 //
 //   prog.usir:12:5: new Point: stack (does not escape)
 //   prog.usir:14:3: new Result: shared (captured by a goroutine)
@@ -11,10 +11,24 @@
 // summary — counts and percentages per class — on stdout after one blank line, so the whole
 // report is one stream that `grep ': stack'` or `tail` can read; --json carries it as "summary".
 //
-// Exit status: 0 after a report; 2 for a usage error, an unreadable file or malformed input (the
-// parser's diagnostics, `file:line:col: message`, on stderr). Never crashes on any input: the
-// parser bounds its work and the analysis only runs on verified modules.
+// --run executes the program (jitgen/interpreter: goroutines, channels and the GC heap of usgc,
+// every allocation in the class decided for its site) in checked mode, which stops at the first
+// decision the run proves wrong; each site line then ends with `[N allocations]` and a dynamic
+// summary (allocations per class) follows the static one ("run" in --json). Run options:
+// --entry F (default main), --arg N (repeatable: F's int/bool parameters), --unchecked,
+// --max-steps N, --time-limit-ms N, --gc-stress N (a collection every N allocations).
+//
+// Exit status: 0 after a report (with --run: the program completed); 1 when the program did not
+// complete (a runtime error, a check violation, a deadlock or a limit: one line on stderr,
+// `file:line:col: ...`; the report is printed all the same); 2 for a usage error, an unreadable
+// file, a program that cannot run as asked (no such entry, wrong arguments), or malformed input (the parser's diagnostics, `file:line:col: message`, on stderr). Never
+// crashes on any input: the parser bounds its work and the analysis only runs on verified
+// modules.
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -22,19 +36,38 @@
 #include <string_view>
 
 #include "jitgen/escape/escape.hpp"
+#include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
 
 namespace {
 
 constexpr int kExitUsage = 2;
+constexpr int kExitRunFailed = 1;
+
+// A whole decimal number for a numeric option, or nullopt.
+std::optional<int64_t> parse_number(const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  long long value = std::strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0') return std::nullopt;
+  return value;
+}
 
 void print_usage(FILE* stream) {
   std::fprintf(stream,
-               "usage: usgc-escape [-m | -m=1 | -m=2] [--json] prog.usir\n"
+               "usage: usgc-escape [-m | -m=1 | -m=2] [--json] [--run [run options]] prog.usir\n"
                "  prints the ownership class the escape analysis gives each allocation site\n"
                "  -m, -m=1   one line per site (the default)\n"
                "  -m=2       also the reason chain of each decision\n"
-               "  --json     machine-readable output\n");
+               "  --json     machine-readable output\n"
+               "  --run      also execute the program in checked mode and count allocations\n"
+               "run options:\n"
+               "  --entry F            the function to run (default main)\n"
+               "  --arg N              an int/bool argument of F (repeat for each parameter)\n"
+               "  --unchecked          do not trap wrong decisions (the runtime's own checks stay)\n"
+               "  --max-steps N        stop after N instructions\n"
+               "  --time-limit-ms N    stop after N ms\n"
+               "  --gc-stress N        run a collection every N allocations of a goroutine\n");
 }
 
 }  // namespace
@@ -43,10 +76,53 @@ int main(int argc, char** argv) {
   using namespace usgc::jitgen;
   bool with_reasons = false;
   bool json = false;
+  bool run = false;
+  interpreter::RunOptions options;
   std::string path;
+  // The value of option argv[i]; nullptr (after a message) when it is missing or not a number.
+  auto value_of = [&](int& i, bool numeric) -> const char* {
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "usgc-escape: %s needs a value\n", argv[i]);
+      return nullptr;
+    }
+    ++i;
+    if (numeric && !parse_number(argv[i])) {
+      std::fprintf(stderr, "usgc-escape: %s takes a whole number, not '%s'\n", argv[i - 1], argv[i]);
+      return nullptr;
+    }
+    return argv[i];
+  };
+  auto non_negative = [&](const char* text, const char* option) -> std::optional<uint64_t> {
+    int64_t value = *parse_number(text);
+    if (value < 0 || value > UINT32_MAX) {
+      std::fprintf(stderr, "usgc-escape: %s must be between 0 and %u, not %s\n", option, UINT32_MAX, text);
+      return std::nullopt;
+    }
+    return static_cast<uint64_t>(value);
+  };
   for (int i = 1; i < argc; ++i) {
     std::string_view argument = argv[i];
-    if (argument == "-m" || argument == "-m=1") {
+    if (argument == "--run") {
+      run = true;
+    } else if (argument == "--unchecked") {
+      options.checked = false;
+    } else if (argument == "--entry") {
+      const char* value = value_of(i, false);
+      if (value == nullptr) return kExitUsage;
+      options.entry = value;
+    } else if (argument == "--arg") {
+      const char* value = value_of(i, true);
+      if (value == nullptr) return kExitUsage;
+      options.arguments.push_back(*parse_number(value));
+    } else if (argument == "--max-steps" || argument == "--time-limit-ms" || argument == "--gc-stress") {
+      const char* value = value_of(i, true);
+      if (value == nullptr) return kExitUsage;
+      std::optional<uint64_t> number = non_negative(value, argv[i - 1]);
+      if (!number) return kExitUsage;
+      if (argument == "--max-steps") options.max_steps = *number;
+      else if (argument == "--time-limit-ms") options.time_limit_ms = static_cast<uint32_t>(*number);
+      else options.gc_stress_every = static_cast<uint32_t>(*number);
+    } else if (argument == "-m" || argument == "-m=1") {
       with_reasons = false;
     } else if (argument == "-m=2") {
       with_reasons = true;
@@ -96,12 +172,39 @@ int main(int argc, char** argv) {
   }
 
   escape::EscapeAnalysis analysis = escape::analyze_escapes(parsed.module);
+  if (!run) {
+    if (json) {
+      std::fputs(escape::format_json(analysis, with_reasons).c_str(), stdout);
+    } else {
+      std::fputs(escape::format_decisions(analysis, with_reasons).c_str(), stdout);
+      std::fputs("\n", stdout);
+      std::fputs(escape::format_summary(analysis).c_str(), stdout);
+    }
+    return 0;
+  }
+
+  interpreter::RunResult result = interpreter::run_program(parsed.module, analysis, options);
+  if (result.status == interpreter::RunStatus::kSetupError) {  // nothing ran: no report
+    std::fprintf(stderr, "%s\n", result.message.c_str());
+    return kExitUsage;
+  }
   if (json) {
-    std::fputs(escape::format_json(analysis, with_reasons).c_str(), stdout);
+    std::fputs(escape::format_json(analysis, with_reasons, &result.allocations_per_site,
+                                   ",\"run\":" + interpreter::format_dynamic_json(analysis, result))
+                   .c_str(),
+               stdout);
   } else {
-    std::fputs(escape::format_decisions(analysis, with_reasons).c_str(), stdout);
+    std::fputs(escape::format_decisions(analysis, with_reasons, &result.allocations_per_site).c_str(), stdout);
     std::fputs("\n", stdout);
     std::fputs(escape::format_summary(analysis).c_str(), stdout);
+    std::fputs("\n", stdout);
+    std::fputs(interpreter::format_dynamic_summary(analysis, result).c_str(), stdout);
+    if (result.returned_value) std::printf("%s returned %lld\n", options.entry.c_str(), static_cast<long long>(*result.returned_value));
+  }
+  std::fflush(stdout);
+  if (result.status != interpreter::RunStatus::kCompleted) {
+    std::fprintf(stderr, "%s\n", result.message.c_str());
+    return kExitRunFailed;
   }
   return 0;
 }

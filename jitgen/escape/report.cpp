@@ -4,9 +4,8 @@
 #include <cstdio>
 
 namespace usgc::jitgen::escape {
-namespace {
 
-std::string json_string(const std::string& text) {
+std::string json_quote(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
     switch (c) {
@@ -35,19 +34,23 @@ std::string json_string(const std::string& text) {
   return out + "\"";
 }
 
-std::string percent_text(double percent) {
+std::string format_percent(double percent) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.1f%%", percent);
   return buffer;
 }
 
-}  // namespace
-
-std::string format_decisions(const EscapeAnalysis& analysis, bool with_reasons) {
+std::string format_decisions(const EscapeAnalysis& analysis, bool with_reasons,
+                             const std::vector<uint64_t>* allocations_per_site) {
   std::string out;
   for (const SiteDecision& site : analysis.sites) {
     out += format_position(analysis.file_name, site.position) + ": " + site.allocation + ": " +
-           ownership_class_short_name(site.ownership) + " (" + site.short_reason + ")\n";
+           ownership_class_short_name(site.ownership) + " (" + site.short_reason + ")";
+    if (allocations_per_site != nullptr) {
+      uint64_t count = (*allocations_per_site)[site.site_index];
+      out += " [" + std::to_string(count) + (count == 1 ? " allocation]" : " allocations]");
+    }
+    out += "\n";
     if (!with_reasons) continue;
     for (const ReasonStep& step : site.reasons) out += "    " + step.fact + "\n";
   }
@@ -61,33 +64,37 @@ std::string format_summary(const EscapeAnalysis& analysis) {
     auto ownership = static_cast<OwnershipClass>(index);
     char line[96];
     std::snprintf(line, sizeof line, "  %-18s %5zu  %6s\n", ownership_class_name(ownership),
-                  statistics.count(ownership), percent_text(statistics.percent(ownership)).c_str());
+                  statistics.count(ownership), format_percent(statistics.percent(ownership)).c_str());
     out += line;
   }
   out += "  total              " + std::to_string(statistics.total_sites) + " allocation sites\n";
   return out;
 }
 
-std::string format_json(const EscapeAnalysis& analysis, bool with_reasons) {
-  std::string out = "{\"file\":" + json_string(analysis.file_name) + ",\"sites\":[";
+std::string format_json(const EscapeAnalysis& analysis, bool with_reasons,
+                        const std::vector<uint64_t>* allocations_per_site,
+                        const std::string& extra_json) {
+  std::string out = "{\"file\":" + json_quote(analysis.file_name) + ",\"sites\":[";
   bool first_site = true;
   for (const SiteDecision& site : analysis.sites) {
     out += first_site ? "\n  " : ",\n  ";
     first_site = false;
-    out += "{\"position\":" + json_string(format_position(analysis.file_name, site.position)) +
+    out += "{\"position\":" + json_quote(format_position(analysis.file_name, site.position)) +
            ",\"line\":" + std::to_string(site.position.line) +
            ",\"column\":" + std::to_string(site.position.column) +
-           ",\"function\":" + json_string(site.function_name) +
-           ",\"allocation\":" + json_string(site.allocation) +
-           ",\"class\":" + json_string(ownership_class_name(site.ownership)) +
-           ",\"reason\":" + json_string(site.short_reason);
+           ",\"function\":" + json_quote(site.function_name) +
+           ",\"allocation\":" + json_quote(site.allocation) +
+           ",\"class\":" + json_quote(ownership_class_name(site.ownership)) +
+           ",\"reason\":" + json_quote(site.short_reason);
+    if (allocations_per_site != nullptr)
+      out += ",\"allocations\":" + std::to_string((*allocations_per_site)[site.site_index]);
     if (with_reasons) {
       out += ",\"chain\":[";
       for (size_t i = 0; i < site.reasons.size(); ++i) {
         if (i) out += ",";
         out += "{\"position\":" +
-               json_string(format_position(analysis.file_name, site.reasons[i].position)) +
-               ",\"fact\":" + json_string(site.reasons[i].fact) + "}";
+               json_quote(format_position(analysis.file_name, site.reasons[i].position)) +
+               ",\"fact\":" + json_quote(site.reasons[i].fact) + "}";
       }
       out += "]";
     }
@@ -102,7 +109,7 @@ std::string format_json(const EscapeAnalysis& analysis, bool with_reasons) {
            "\":{\"count\":" + std::to_string(analysis.statistics.count(ownership)) +
            ",\"percent\":" + percent + "}";
   }
-  return out + "}}\n";
+  return out + "}" + extra_json + "}\n";
 }
 
 }  // namespace usgc::jitgen::escape
