@@ -146,9 +146,9 @@ fi
 "$TOOL" >/dev/null 2>"$work/err"
 rc=$?
 if [ $rc -eq 2 ] && grep -q "usage:" "$work/err"; then pass no_file; else fail no_file "exit $rc"; fi
-"$TOOL" --run tests/escape/process_data.usir >/dev/null 2>"$work/err"
+"$TOOL" --frobnicate tests/escape/process_data.usir >/dev/null 2>"$work/err"
 rc=$?
-if [ $rc -eq 2 ] && grep -q "unknown option '--run'" "$work/err" && grep -q "usage:" "$work/err"; then
+if [ $rc -eq 2 ] && grep -q "unknown option '--frobnicate'" "$work/err" && grep -q "usage:" "$work/err"; then
   pass unknown_option
 else
   fail unknown_option "exit $rc, stderr: $(head -2 "$work/err" | tr '\n' '|')"
