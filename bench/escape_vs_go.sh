@@ -2,12 +2,13 @@
 # escape_vs_go.sh: suite=escape, usgc's escape analysis against Go's (issue 6, "precision against
 # Go"): for every corpus program tests/escape/<name>.usir that has a Go equivalent
 # bench/go/escape/<name>.go, the allocation sites Go's `go build -gcflags=-m` keeps on the stack
-# ("does not escape") against the sites usgc-escape decides STACK_LOCAL, and usgc's split of the
+# ("does not escape") against the sites usgc-escape decides STACK_LOCAL (or allocates in the caller's frame at some calls), and usgc's split of the
 # rest into private / shared / global, which Go does not make. Each Go allocation carries a
 # `// usir line:col` comment naming its .usir site; bench/escape_vs_go.py does the matching (see
 # its docstring for the rules: inlined copies, channels, the -m -l variant) and prints
 #   RESULT suite=escape case=<name>|total impl=go metric=sites|stack_sites|stack_sites_noinline ...
-#   RESULT suite=escape case=<name>|total impl=usgc metric=sites|stack_sites|private_sites|shared_sites|global_sites ...
+#   RESULT suite=escape case=<name>|total impl=usgc metric=sites|stack_sites|private_sites|shared_sites|global_sites|
+#          caller_frame_sites|stack_anywhere_sites (STACK_LOCAL, or in the caller's frame at some calls) ...
 #   CHECK suite=escape case=<name>|total target="usgc stack sites >= go stack sites" ... result=pass|FAIL
 #   NOTE ... usgc fewer|more: <site>: usgc <class> (<reason>), go <decision>
 # A MACHINE line comes first. Without Go (bench_prepare_go fails): one NOTE, nothing compared,

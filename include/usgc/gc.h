@@ -134,6 +134,13 @@ USGC_GC_INLINE void usgc_frame_pop(usgc_frame* frame) {
   mutator->frames = frame->previous;
   mutator->arena_top = frame->arena_mark;
 }
+/* Pops `frame` (the top one) but keeps the STACK_LOCAL objects allocated since it was pushed:
+ * they now belong to the frame below and are freed when that one is popped. For a callee that
+ * allocates in its caller's frame (an object it returns to a caller that keeps it there, as an
+ * inlined callee would). */
+USGC_GC_INLINE void usgc_frame_pop_keeping_arena(usgc_frame* frame) {
+  usgc_current_mutator->frames = frame->previous;
+}
 USGC_GC_INLINE void usgc_frame_pop_at_scope_exit(usgc_frame* frame) { usgc_frame_pop(frame); }
 
 /* C (GCC/Clang): `USGC_ROOTS(r, 3);` declares void* r[3] (zeroed) as roots until scope exit. */

@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "jitgen/escape/abstract_value.hpp"
+#include "jitgen/escape/caller_frame.hpp"
 #include "jitgen/escape/function_graph.hpp"
 
 namespace usgc::jitgen::escape {
@@ -106,7 +107,7 @@ EscapeAnalysis analyze_escapes(const ir::Module& module) {
     }
   }
 
-  // 4. Decisions, sorted by position.
+  // 4. Decisions, then the per-call-site ones (caller_frame.hpp), then sorted by position.
   for (uint32_t site = 0; site < sites.size(); ++site) {
     const SiteLocation& at = sites.location(site);
     SiteDecision decision;
@@ -120,8 +121,12 @@ EscapeAnalysis analyze_escapes(const ir::Module& module) {
     decision.ownership = states[site].ownership;
     decision.short_reason = states[site].short_reason;
     decision.reasons = states[site].reasons;
-    analysis.statistics.add(decision.ownership);
     analysis.sites.push_back(std::move(decision));
+  }
+  decide_caller_frame_calls(sites, graphs, heap, analysis.summaries, analysis.sites);
+  for (const SiteDecision& decision : analysis.sites) {
+    analysis.statistics.add(decision.ownership);
+    if (!decision.caller_frame_calls.empty()) ++analysis.statistics.caller_frame_sites;
   }
   std::stable_sort(analysis.sites.begin(), analysis.sites.end(),
                    [](const SiteDecision& a, const SiteDecision& b) {

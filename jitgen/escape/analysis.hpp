@@ -21,6 +21,8 @@
 //   3. the propagation rule (decision.hpp): classes flow along module-heap edges, global first,
 //      then shared, then private, breadth-first in site order, each step adding one link to the
 //      reason chain ("new Item at ... is reachable from new Slot at ...: stored into ...").
+//   4. per-call-site decisions (caller_frame.hpp): a private site that only escapes by being
+//      returned is allocated in the caller's frame at calls whose result stays in that frame.
 // Conservative choices: unknown callees make their arguments global and return External; objects
 // received from channels are shared; a parameter's whole region is one node, so what a callee
 // returns from a parameter may be anything reachable from the argument.

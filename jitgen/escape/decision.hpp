@@ -38,6 +38,19 @@ struct ReasonStep {
   friend bool operator==(const ReasonStep&, const ReasonStep&) = default;
 };
 
+// A per-call-site decision: at this call the callee's object is allocated in the caller's frame,
+// STACK_LOCAL there, as if the callee were inlined (Go keeps such an inlined copy on the stack).
+// Made for GOROUTINE_PRIVATE sites whose only escape is being returned by their function, at
+// calls whose result never leaves the caller's frame (caller_frame.hpp has the rules).
+struct CallerFrameCall {
+  uint32_t function_index = 0;  // the caller
+  uint32_t block_index = 0;
+  uint32_t instruction_index = 0;
+  std::string function_name;
+  ir::SourcePosition position;  // the call's Instruction::site_position()
+  friend bool operator==(const CallerFrameCall&, const CallerFrameCall&) = default;
+};
+
 struct SiteDecision {
   uint32_t site_index = 0;  // allocation sites numbered in module order
   uint32_t function_index = 0;
@@ -49,12 +62,14 @@ struct SiteDecision {
   OwnershipClass ownership = OwnershipClass::StackLocal;
   std::string short_reason;  // "does not escape", "returned from make_pair", ...
   std::vector<ReasonStep> reasons;
+  std::vector<CallerFrameCall> caller_frame_calls;  // in module order
   friend bool operator==(const SiteDecision&, const SiteDecision&) = default;
 };
 
 struct EscapeStatistics {
   std::array<size_t, kOwnershipClassCount> sites_per_class{};
   size_t total_sites = 0;
+  size_t caller_frame_sites = 0;  // sites with at least one CallerFrameCall
   size_t count(OwnershipClass ownership) const {
     return sites_per_class[static_cast<size_t>(ownership)];
   }

@@ -51,6 +51,9 @@ std::string format_decisions(const EscapeAnalysis& analysis, bool with_reasons,
       out += " [" + std::to_string(count) + (count == 1 ? " allocation]" : " allocations]");
     }
     out += "\n";
+    for (const CallerFrameCall& call : site.caller_frame_calls)
+      out += "    stack when called at " + format_position(analysis.file_name, call.position) +
+             ": allocated in the frame of " + call.function_name + ", which keeps the result\n";
     if (!with_reasons) continue;
     for (const ReasonStep& step : site.reasons) out += "    " + step.fact + "\n";
   }
@@ -68,6 +71,9 @@ std::string format_summary(const EscapeAnalysis& analysis) {
     out += line;
   }
   out += "  total              " + std::to_string(statistics.total_sites) + " allocation sites\n";
+  if (statistics.caller_frame_sites != 0)
+    out += "  of which " + std::to_string(statistics.caller_frame_sites) +
+           " stack at some calls (allocated in the caller's frame)\n";
   return out;
 }
 
@@ -88,6 +94,18 @@ std::string format_json(const EscapeAnalysis& analysis, bool with_reasons,
            ",\"reason\":" + json_quote(site.short_reason);
     if (allocations_per_site != nullptr)
       out += ",\"allocations\":" + std::to_string((*allocations_per_site)[site.site_index]);
+    if (!site.caller_frame_calls.empty()) {
+      out += ",\"caller_frame_calls\":[";
+      for (size_t i = 0; i < site.caller_frame_calls.size(); ++i) {
+        const CallerFrameCall& call = site.caller_frame_calls[i];
+        if (i) out += ",";
+        out += "{\"position\":" + json_quote(format_position(analysis.file_name, call.position)) +
+               ",\"line\":" + std::to_string(call.position.line) +
+               ",\"column\":" + std::to_string(call.position.column) +
+               ",\"function\":" + json_quote(call.function_name) + "}";
+      }
+      out += "]";
+    }
     if (with_reasons) {
       out += ",\"chain\":[";
       for (size_t i = 0; i < site.reasons.size(); ++i) {
@@ -100,7 +118,8 @@ std::string format_json(const EscapeAnalysis& analysis, bool with_reasons,
     }
     out += "}";
   }
-  out += "\n],\"summary\":{\"total\":" + std::to_string(analysis.statistics.total_sites);
+  out += "\n],\"summary\":{\"total\":" + std::to_string(analysis.statistics.total_sites) +
+         ",\"caller_frame_sites\":" + std::to_string(analysis.statistics.caller_frame_sites);
   for (size_t index = 0; index < kOwnershipClassCount; ++index) {
     auto ownership = static_cast<OwnershipClass>(index);
     char percent[32];

@@ -1,8 +1,9 @@
 // jitgen/escape/report.hpp — the printed forms of an EscapeAnalysis, shared by usgc-escape and
 // the tests:
 //   * text, in the manner of `go build -gcflags=-m`: one line per site, sorted by position,
-//     `prog.usir:12:5: new Point: stack (does not escape)`; verbose (-m=2) adds the reason chain,
-//     one fact per line indented by four spaces;
+//     `prog.usir:12:5: new Point: stack (does not escape)`, then one line indented by four
+//     spaces per call that allocates it in the caller's frame (`    stack when called at ...`);
+//     verbose (-m=2) adds the reason chain, one fact per line indented by four spaces;
 //   * the summary: after a blank line, one line per class with count and percentage, then a total;
 //   * JSON: one object {file, sites: [...], summary: {...}}, keys in a fixed order.
 // With `allocations_per_site` (the dynamic counts of a run, by site index: usgc-escape --run),

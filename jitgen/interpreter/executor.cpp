@@ -3,6 +3,7 @@
 // decision_checks.hpp made before the operation it guards.
 #include "jitgen/interpreter/executor.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -46,9 +47,11 @@ usgc_ownership usgc_class_of(OwnershipClass ownership) {
 // is linked into the goroutine's shadow stack while it runs.
 struct Frame {
   Frame(const ir::Function& function_in, const FunctionLayout& layout_in, uint32_t index,
-        uint32_t depth_in, uint32_t serial_in)
+        uint32_t depth_in, uint32_t serial_in, const Frame* caller,
+        const std::vector<uint32_t>* caller_frame_sites_in)
       : function(function_in), layout(layout_in), function_index(index), depth(depth_in),
-        serial(serial_in) {
+        serial(serial_in), caller_serial(caller != nullptr ? caller->serial : 0),
+        caller_frame_sites(caller_frame_sites_in) {
     uint32_t reference_count = layout.reference_slots + kScratchSlots;
     if (reference_count <= kInlineSlots) {
       references = inline_references;
@@ -112,6 +115,10 @@ struct Frame {
   const uint32_t function_index;
   const uint32_t depth;
   const uint32_t serial;
+  const uint32_t caller_serial;
+  // Sites this activation allocates in its caller's frame (escape::CallerFrameCall), or nullptr;
+  // when set, returning keeps the arena (usgc_frame_pop_keeping_arena).
+  const std::vector<uint32_t>* const caller_frame_sites;
   usgc_frame gc_frame{};
   void** references = nullptr;
   int64_t* scalars = nullptr;
@@ -136,12 +143,18 @@ class Executor {
       if (allocations_[site] != 0)
         run_.allocations_per_site[site].fetch_add(allocations_[site], std::memory_order_relaxed);
     if (substitutes_ != 0) run_.stack_substitutes.fetch_add(substitutes_, std::memory_order_relaxed);
+    for (size_t c = 0; c < escape::kOwnershipClassCount; ++c)
+      if (class_counts_[c] != 0) run_.allocations_per_class[c].fetch_add(class_counts_[c], std::memory_order_relaxed);
+    if (caller_frame_allocations_ != 0)
+      run_.caller_frame_allocations.fetch_add(caller_frame_allocations_, std::memory_order_relaxed);
   }
 
-  // Calls `function_index` at `depth`; `fill(frame)` writes its inputs into the new frame before
-  // the frame is pushed (nothing collects in between: the rooting rule).
+  // Calls `function_index` at `depth` from `caller` (nullptr for a goroutine's first function);
+  // `fill(frame)` writes its inputs into the new frame before the frame is pushed (nothing
+  // collects in between: the rooting rule).
   template <typename Fill>
-  Flow call_function(uint32_t function_index, uint32_t depth, Fill&& fill, uint64_t* result) {
+  Flow call_function(uint32_t function_index, uint32_t depth, Fill&& fill, uint64_t* result,
+                     const Frame* caller = nullptr, const std::vector<uint32_t>* caller_frame_sites = nullptr) {
     if (!checkpoint()) return Flow::kStopped;
     const ir::Function& function = module_.functions[function_index];
     char* here = static_cast<char*>(__builtin_frame_address(0));
@@ -159,13 +172,17 @@ class Executor {
       return Flow::kStopped;
     }
     Frame frame(function, layout_.function(function_index), function_index, depth,
-                frames_.next_serial++);
+                frames_.next_serial++, caller, caller_frame_sites);
     fill(frame);
     usgc_frame_push(&frame.gc_frame);
     frames_.serials.push_back(frame.serial);
     Flow flow = run_blocks(frame, result);
     frames_.serials.pop_back();
-    usgc_frame_pop(&frame.gc_frame);
+    if (frame.caller_frame_sites != nullptr) {
+      usgc_frame_pop_keeping_arena(&frame.gc_frame);
+    } else {
+      usgc_frame_pop(&frame.gc_frame);
+    }
     return flow;
   }
 
@@ -215,7 +232,11 @@ class Executor {
   void* allocate(Frame& frame, const Instruction& instruction, uint32_t site_index, uint64_t length) {
     stress_collection();  // before: every reference is in a slot now (the rooting rule)
     const SiteLayout& site = layout_.site(site_index);
-    usgc_ownership ownership = usgc_class_of(site.decided);
+    const bool in_caller_frame =
+        frame.caller_frame_sites != nullptr &&
+        std::binary_search(frame.caller_frame_sites->begin(), frame.caller_frame_sites->end(), site_index);
+    const OwnershipClass decided = in_caller_frame ? OwnershipClass::StackLocal : site.decided;
+    usgc_ownership ownership = usgc_class_of(decided);
     void* object = site.shape == SiteShape::kDynamicArray
                        ? usgc_alloc_array(site.type, length, ownership)
                        : usgc_alloc(site.type, ownership);
@@ -224,13 +245,15 @@ class Executor {
       return nullptr;
     }
     if (site.shape == SiteShape::kBoundedArray) *object_word(object, 0) = site.bounded_length;
-    if (site.decided == OwnershipClass::StackLocal) {
+    if (decided == OwnershipClass::StackLocal) {
       if (site.check_word_offset != 0)
         *reinterpret_cast<uint64_t*>(static_cast<char*>(object) + site.check_word_offset) =
-            frame_stamp(frame.depth, frame.serial);
+            in_caller_frame ? frame_stamp(frame.depth - 1, frame.caller_serial) : frame_stamp(frame.depth, frame.serial);
       if (usgc_ownership_of(object) != USGC_STACK_LOCAL) ++substitutes_;
     }
     ++allocations_[site_index];
+    ++class_counts_[static_cast<size_t>(decided)];
+    caller_frame_allocations_ += in_caller_frame;
     return object;
   }
 
@@ -408,7 +431,7 @@ class Executor {
     return found ? violated(std::move(*found)) : Flow::kReturned;
   }
 
-  Flow execute_call(Frame& frame, const Instruction& instruction) {
+  Flow execute_call(Frame& frame, uint32_t block, uint32_t index, const Instruction& instruction) {
     if (instruction.callee_unknown) return execute_unknown(frame, instruction);
     uint64_t result = 0;
     Flow flow = call_function(
@@ -418,7 +441,7 @@ class Executor {
             callee.write(input, frame.read(operand));
           });
         },
-        &result);
+        &result, &frame, layout_.caller_frame_sites(frame.function_index, block, index));
     if (flow == Flow::kStopped) return flow;
     if (!instruction.result_name.empty()) frame.write(instruction.result_index, result);
     return Flow::kReturned;
@@ -605,7 +628,7 @@ class Executor {
           case Opcode::Length: flow = execute_length(frame, instruction); break;
           case Opcode::LoadGlobal:
           case Opcode::StoreGlobal: flow = execute_global(frame, instruction); break;
-          case Opcode::Call: flow = execute_call(frame, instruction); break;
+          case Opcode::Call: flow = execute_call(frame, block, index, instruction); break;
           case Opcode::Go: flow = execute_go(frame, instruction); break;
           case Opcode::Send: flow = execute_send(frame, instruction); break;
           case Opcode::Receive: flow = execute_receive(frame, instruction); break;
@@ -636,6 +659,8 @@ class Executor {
   const ProgramLayout& layout_;
   LiveFrames frames_;
   std::vector<uint64_t> allocations_;
+  uint64_t class_counts_[escape::kOwnershipClassCount] = {};
+  uint64_t caller_frame_allocations_ = 0;
   uint64_t substitutes_ = 0;
   uint64_t local_steps_ = 0;
   uint32_t since_stress_ = 0;

@@ -81,7 +81,10 @@ struct RunResult {
   std::optional<CheckViolation> violation;
   std::optional<int64_t> returned_value;  // the entry's int/bool result, when it has one
   std::vector<uint64_t> allocations_per_site;  // by site index (escape::SiteDecision::site_index)
-  std::array<uint64_t, escape::kOwnershipClassCount> allocations_per_class{};  // by decided class
+  // By the class the allocation was made in: the site's decision, or STACK_LOCAL at a call that
+  // allocates the site in the caller's frame (escape::CallerFrameCall).
+  std::array<uint64_t, escape::kOwnershipClassCount> allocations_per_class{};
+  uint64_t caller_frame_allocations = 0;  // of the STACK_LOCAL ones, made in a caller's frame
   // STACK_LOCAL allocations the runtime placed as private stack substitutes (arena full).
   uint64_t stack_substitutes = 0;
   uint64_t goroutines_started = 0;  // besides the entry's

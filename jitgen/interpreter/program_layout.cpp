@@ -2,6 +2,7 @@
 // (program_layout.hpp).
 #include "jitgen/interpreter/program_layout.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <mutex>
@@ -147,6 +148,22 @@ std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
     if (site.type == 0) return std::nullopt;
     layout.site_of_type_[site.type] = static_cast<int32_t>(decision.site_index);
   }
+
+  layout.caller_frame_list_of_instruction_ = layout.site_of_instruction_;
+  for (auto& blocks : layout.caller_frame_list_of_instruction_)
+    for (auto& instructions : blocks) instructions.assign(instructions.size(), UINT32_MAX);
+  for (const escape::SiteDecision& decision : analysis.sites) {
+    for (const escape::CallerFrameCall& call : decision.caller_frame_calls) {
+      uint32_t& list = layout.caller_frame_list_of_instruction_[call.function_index][call.block_index]
+                                                                [call.instruction_index];
+      if (list == UINT32_MAX) {
+        list = static_cast<uint32_t>(layout.caller_frame_lists_.size());
+        layout.caller_frame_lists_.emplace_back();
+      }
+      layout.caller_frame_lists_[list].push_back(decision.site_index);
+    }
+  }
+  for (std::vector<uint32_t>& sites : layout.caller_frame_lists_) std::sort(sites.begin(), sites.end());
   return layout;
 }
 

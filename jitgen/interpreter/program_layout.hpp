@@ -72,6 +72,12 @@ class ProgramLayout {
   uint32_t site_at(uint32_t function, uint32_t block, uint32_t instruction) const {
     return site_of_instruction_[function][block][instruction];
   }
+  // The sites a call allocates in the caller's frame (escape::CallerFrameCall), sorted; nullptr
+  // for a call that has none.
+  const std::vector<uint32_t>* caller_frame_sites(uint32_t function, uint32_t block, uint32_t instruction) const {
+    uint32_t list = caller_frame_list_of_instruction_[function][block][instruction];
+    return list == UINT32_MAX ? nullptr : &caller_frame_lists_[list];
+  }
   // The site of an object made by this program; nullptr for any other object.
   const SiteLayout* site_of_object(const void* object) const {
     usgc_type_id type = usgc_type_of(object);
@@ -89,6 +95,8 @@ class ProgramLayout {
   std::vector<SiteLayout> sites_;
   std::vector<int32_t> site_of_type_;  // usgc type id -> site index, -1 if not this program's
   std::vector<std::vector<std::vector<uint32_t>>> site_of_instruction_;
+  std::vector<std::vector<std::vector<uint32_t>>> caller_frame_list_of_instruction_;
+  std::vector<std::vector<uint32_t>> caller_frame_lists_;
   std::vector<StructLayout> structs_;
   std::vector<uint32_t> struct_of_type_;  // by TypeId index; UINT32_MAX when not a *S
   std::vector<FunctionLayout> functions_;

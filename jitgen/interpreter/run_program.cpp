@@ -201,11 +201,11 @@ RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& an
       result.shared_collections = after.shared_collections - before.shared_collections;
     }
     result.allocations_per_site.resize(run.allocations_per_site.size());
-    for (size_t site = 0; site < run.allocations_per_site.size(); ++site) {
-      uint64_t count = run.allocations_per_site[site].load(std::memory_order_relaxed);
-      result.allocations_per_site[site] = count;
-      result.allocations_per_class[static_cast<size_t>(layout->site(static_cast<uint32_t>(site)).decided)] += count;
-    }
+    for (size_t site = 0; site < run.allocations_per_site.size(); ++site)
+      result.allocations_per_site[site] = run.allocations_per_site[site].load(std::memory_order_relaxed);
+    for (size_t c = 0; c < escape::kOwnershipClassCount; ++c)
+      result.allocations_per_class[c] = run.allocations_per_class[c].load(std::memory_order_relaxed);
+    result.caller_frame_allocations = run.caller_frame_allocations.load(std::memory_order_relaxed);
     result.stack_substitutes = run.stack_substitutes.load(std::memory_order_relaxed);
     result.goroutines_started = run.goroutines_started.load(std::memory_order_relaxed);
     result.steps = run.steps.load(std::memory_order_relaxed);

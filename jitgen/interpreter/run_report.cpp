@@ -36,6 +36,9 @@ std::string format_dynamic_summary(const escape::EscapeAnalysis& analysis, const
     out += line;
   }
   out += "  total              " + std::to_string(total) + " allocations";
+  if (result.caller_frame_allocations != 0)
+    out += "; " + std::to_string(result.caller_frame_allocations) +
+           " STACK_LOCAL ones in a caller's frame";
   if (result.stack_substitutes != 0)
     out += " (" + std::to_string(result.stack_substitutes) +
            " STACK_LOCAL ones made private because the arena was full)";
@@ -56,6 +59,7 @@ std::string format_dynamic_json(const escape::EscapeAnalysis& analysis, const Ru
          ",\"private_collections\":" + std::to_string(result.private_collections) +
          ",\"shared_collections\":" + std::to_string(result.shared_collections) +
          ",\"stack_substitutes\":" + std::to_string(result.stack_substitutes) +
+         ",\"caller_frame_allocations\":" + std::to_string(result.caller_frame_allocations) +
          ",\"allocations\":{\"total\":" + std::to_string(total);
   for (size_t index = 0; index < escape::kOwnershipClassCount; ++index) {
     auto ownership = static_cast<escape::OwnershipClass>(index);

@@ -17,6 +17,9 @@ namespace {
 
 struct ExpectedFile {
   std::map<std::pair<uint32_t, uint32_t>, OwnershipClass> classes;  // (line, col) -> class
+  // (line, col) -> the calls (line, col) that allocate the site in the caller's frame:
+  // `8:3 private stack@24:3` (CallerFrameCall, jitgen/escape/decision.hpp).
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<std::pair<uint32_t, uint32_t>>> caller_frame_calls;
   std::vector<std::string> errors;
 };
 
@@ -37,6 +40,18 @@ ExpectedFile read_expected(const std::filesystem::path& path) {
         (words >> ownership) && (parsed = parse_ownership_class(ownership))) {
       if (!expected.classes.emplace(std::pair{site_line, site_column}, *parsed).second)
         expected.errors.push_back(path.string() + ":" + std::to_string(number) + ": duplicate");
+      for (std::string call; words >> call;) {
+        uint32_t call_line = 0, call_column = 0;
+        char at = 0, separator = 0;
+        std::istringstream call_stream(call);
+        if (call.rfind("stack@", 0) == 0 && call_stream.ignore(5) && (call_stream >> at >> call_line >> separator >> call_column) &&
+            at == '@' && separator == ':') {
+          expected.caller_frame_calls[{site_line, site_column}].push_back({call_line, call_column});
+        } else {
+          expected.errors.push_back(path.string() + ":" + std::to_string(number) + ": expected `stack@line:col`, found '" +
+                                    call + "'");
+        }
+      }
     } else {
       expected.errors.push_back(path.string() + ":" + std::to_string(number) +
                                 ": expected `line:col class`, found '" + line + "'");
@@ -74,6 +89,11 @@ TEST(EscapeCorpus, EverySiteGetsTheHandWrittenClass) {
       EXPECT_EQ(ownership_class_name(site.ownership), std::string(ownership_class_name(entry->second)))
           << format_position(analysis.file_name, site.position) << ": " << site.allocation
           << " (" << site.short_reason << ")";
+      std::vector<std::pair<uint32_t, uint32_t>> calls;
+      for (const CallerFrameCall& call : site.caller_frame_calls) calls.push_back({call.position.line, call.position.column});
+      EXPECT_EQ(calls, expected.caller_frame_calls[entry->first])
+          << format_position(analysis.file_name, site.position) << ": " << site.allocation
+          << ": the calls that allocate it in the caller's frame (stack@line:col in " << expected_path.filename() << ")";
       remaining.erase(entry);
       ++sites_checked;
     }

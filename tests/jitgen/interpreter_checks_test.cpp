@@ -32,6 +32,7 @@ RunResult run_with_wrong_decision(const std::string& text, uint32_t line, Owners
     EXPECT_GT(site.ownership, wrong) << "the test lowers a decision";
     site.ownership = wrong;
     site.short_reason = "lowered by the test";
+    site.caller_frame_calls.clear();  // stack in its own frame, at every call
   });
 }
 
@@ -116,6 +117,57 @@ entry:
   expect_violation(result, "frame-escape/store", 101);
   EXPECT_NE(result.message.find("an object of an older frame that outlives its own"), std::string::npos)
       << result.message;
+}
+
+// A caller-frame decision (jitgen/escape/caller_frame.hpp) is checked like any stack decision:
+// made by hand for a caller that returns the object on, the return out of the caller's frame is
+// trapped; without the escape-point rules, the use after that frame popped.
+const std::string kReturnedTwice = std::string(kBox) + R"(
+func make() -> *Box {
+  var %p: *Box
+entry:
+  %p = new Box @100:1
+  store %p.v, 7
+  ret %p
+}
+func pass() -> *Box {
+  var %p: *Box
+entry:
+  %p = call make()
+  ret %p
+}
+func main() -> int {
+  var %p: *Box
+  var %v: int
+entry:
+  %p = call pass()
+  %v = load %p.v
+  ret %v
+}
+)";
+
+RunResult run_with_wrong_caller_frame(RunOptions options) {
+  RunResult right = run_text(kReturnedTwice, options);
+  EXPECT_EQ(right.status, RunStatus::kCompleted) << "as analysed: " << describe(right);
+  EXPECT_EQ(right.caller_frame_allocations, 0u) << "pass returns the object on: no caller keeps it";
+  return run_text(kReturnedTwice, options, [](escape::EscapeAnalysis& analysis) {
+    escape::SiteDecision& site = site_on_line(analysis, 100);
+    EXPECT_TRUE(site.caller_frame_calls.empty());
+    // `%p = call make()` is pass's first instruction (function 1, block 0).
+    site.caller_frame_calls.push_back({1, 0, 0, "pass", {13, 3}});
+  });
+}
+
+TEST(InterpreterChecks, AWrongCallerFrameDecisionIsTrappedAtTheCallersReturn) {
+  RunResult result = run_with_wrong_caller_frame({});
+  expect_violation(result, "frame-escape/return", 100);
+  EXPECT_NE(result.message.find("t.usir:14:3:"), std::string::npos) << "pass's ret: " << result.message;
+}
+
+TEST(InterpreterChecks, AWrongCallerFrameDecisionWithoutEscapePointRulesIsTrappedAtTheUse) {
+  RunResult result = run_with_wrong_caller_frame(RunOptions{.check_escape_points = false});
+  expect_violation(result, "frame/dead", 100);
+  EXPECT_NE(result.message.find("t.usir:21:3:"), std::string::npos) << "the load in main: " << result.message;
 }
 
 const std::string kSharedHolder = std::string(kBox) + R"(

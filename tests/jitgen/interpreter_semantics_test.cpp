@@ -419,10 +419,15 @@ entry:
   RunResult first = run_text(text, {}, [&](escape::EscapeAnalysis& a) { analysis = a; });
   ASSERT_EQ(first.status, RunStatus::kCompleted) << describe(first);
   EXPECT_EQ(testing::site_on_line(analysis, 15).ownership, escape::OwnershipClass::StackLocal);
-  EXPECT_EQ(testing::site_on_line(analysis, 17).ownership, escape::OwnershipClass::GoroutinePrivate);
+  // %kept outlives keep's frame, but main keeps it in its own: allocated there, on the stack.
+  const escape::SiteDecision& kept = testing::site_on_line(analysis, 17);
+  EXPECT_EQ(kept.ownership, escape::OwnershipClass::GoroutinePrivate);
+  ASSERT_EQ(kept.caller_frame_calls.size(), 1u);
+  EXPECT_EQ(kept.caller_frame_calls[0].function_name, "main");
   EXPECT_EQ(first.allocations_per_site, (std::vector<uint64_t>{300, 300}));
-  EXPECT_EQ(first.allocations_per_class[0], 300u);
-  EXPECT_EQ(first.allocations_per_class[1], 300u);
+  EXPECT_EQ(first.allocations_per_class[0], 600u);
+  EXPECT_EQ(first.allocations_per_class[1], 0u);
+  EXPECT_EQ(first.caller_frame_allocations, 300u);
   EXPECT_EQ(first.total_allocations(), 600u);
   RunResult second = run_text(text);
   EXPECT_EQ(second.allocations_per_site, first.allocations_per_site);

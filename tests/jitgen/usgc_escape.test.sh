@@ -39,8 +39,8 @@ for program in tests/escape/*.usir; do
   (cd tests/escape && "../../$TOOL" "$name.usir") >"$work/out" 2>"$work/err"
   rc=$?
   if [ $rc -ne 0 ]; then fail "corpus_$name" "exit $rc: $(head -3 "$work/err")"; continue; fi
-  # The site lines: everything before the first blank line.
-  sed '/^$/q' "$work/out" | sed '/^$/d' >"$work/sites"
+  # The site lines: everything before the first blank line, but the indented per-call lines.
+  sed '/^$/q' "$work/out" | sed -e '/^$/d' -e '/^ /d' >"$work/sites"
   sed -E 's/^[^:]+:([0-9]+):([0-9]+): .*: (stack|private|shared|global) \(.*$/\1:\2 \3/' \
     "$work/sites" >"$work/got"
   sed 's/#.*//' "$expected_file" | awk 'NF >= 2 {print $1, $2}' |
