@@ -7,6 +7,7 @@
 
 #include "jitgen/escape/abstract_value.hpp"
 #include "jitgen/escape/caller_frame.hpp"
+#include "jitgen/escape/channel_world.hpp"
 #include "jitgen/escape/function_graph.hpp"
 
 namespace usgc::jitgen::escape {
@@ -24,27 +25,33 @@ struct SiteState {
 constexpr size_t kMaximumChainSteps = 32;
 constexpr const char* kSizeNotBounded = "size not bounded";  // function_graph.cpp's short reason
 
-}  // namespace
+// Steps 1-3 of analysis.hpp under one reading of stores into received objects.
+struct ModuleSolution {
+  std::vector<FunctionSummary> summaries;
+  ModuleHeap heap;
+  std::vector<FunctionGraph> graphs;
+  std::vector<SiteState> states;
+  size_t fixed_point_passes = 0;
+};
 
-EscapeAnalysis analyze_escapes(const ir::Module& module) {
-  SiteTable sites(module);
+ModuleSolution solve_module(const ir::Module& module, const SiteTable& sites,
+                            const ChannelWorld& channels) {
   const uint32_t function_count = static_cast<uint32_t>(module.functions.size());
-
-  EscapeAnalysis analysis;
-  analysis.file_name = module.file_name;
+  ModuleSolution solution;
   for (const ir::Function& function : module.functions)
-    analysis.summaries.emplace_back(function.parameter_count + function.capture_count);
+    solution.summaries.emplace_back(function.parameter_count + function.capture_count);
 
   // 1. The summary fixed point.
-  ModuleHeap heap;
-  std::vector<FunctionGraph> graphs(function_count);
+  ModuleHeap& heap = solution.heap;
+  std::vector<FunctionGraph>& graphs = solution.graphs;
+  graphs.resize(function_count);
   bool changed = true;
   while (changed) {
     changed = false;
-    ++analysis.fixed_point_passes;
+    ++solution.fixed_point_passes;
     for (uint32_t f = 0; f < function_count; ++f) {
-      graphs[f] = solve_function(sites, f, analysis.summaries, heap);
-      changed |= analysis.summaries[f].merge(graphs[f].summary);
+      graphs[f] = solve_function(sites, f, solution.summaries, heap, channels);
+      changed |= solution.summaries[f].merge(graphs[f].summary);
       for (const auto& [object, values] : graphs[f].contents) {
         if (object.kind != ValueKind::Site) continue;
         for (AbstractValue value : values)
@@ -54,7 +61,8 @@ EscapeAnalysis analyze_escapes(const ir::Module& module) {
   }
 
   // 2. Direct facts: the highest one per site, the first among equals.
-  std::vector<SiteState> states(sites.size());
+  std::vector<SiteState>& states = solution.states;
+  states.resize(sites.size());
   std::map<std::pair<uint32_t, uint32_t>, ReasonStep> edge_origins;
   for (uint32_t f = 0; f < function_count; ++f) {
     for (const EscapeFact& fact : graphs[f].facts) {
@@ -106,6 +114,34 @@ EscapeAnalysis analyze_escapes(const ir::Module& module) {
       }
     }
   }
+  return solution;
+}
+
+}  // namespace
+
+EscapeAnalysis analyze_escapes(const ir::Module& module) {
+  SiteTable sites(module);
+  EscapeAnalysis analysis;
+  analysis.file_name = module.file_name;
+
+  // Steps 1-3 with received objects shared; once more if the channels may carry global objects
+  // (the channel-contents rule, channel_world.hpp).
+  ModuleSolution solution = solve_module(module, sites, ChannelWorld{});
+  std::vector<OwnershipClass> classes;
+  std::vector<std::string> short_reasons;
+  for (const SiteState& state : solution.states) {
+    classes.push_back(state.ownership);
+    short_reasons.push_back(state.short_reason);
+  }
+  ChannelWorld channels = decide_channel_world(sites, solution.graphs, solution.heap, classes, short_reasons);
+  size_t passes = solution.fixed_point_passes;
+  if (channels.received_level == OwnershipClass::GlobalShared) {
+    solution = solve_module(module, sites, channels);
+    passes += solution.fixed_point_passes;
+  }
+  analysis.fixed_point_passes = passes;
+  analysis.summaries = std::move(solution.summaries);
+  const std::vector<SiteState>& states = solution.states;
 
   // 4. Decisions, then the per-call-site ones (caller_frame.hpp), then sorted by position.
   for (uint32_t site = 0; site < sites.size(); ++site) {
@@ -123,7 +159,7 @@ EscapeAnalysis analyze_escapes(const ir::Module& module) {
     decision.reasons = states[site].reasons;
     analysis.sites.push_back(std::move(decision));
   }
-  decide_caller_frame_calls(sites, graphs, heap, analysis.summaries, analysis.sites);
+  decide_caller_frame_calls(sites, solution.graphs, solution.heap, analysis.summaries, analysis.sites);
   for (const SiteDecision& decision : analysis.sites) {
     analysis.statistics.add(decision.ownership);
     if (!decision.caller_frame_calls.empty()) ++analysis.statistics.caller_frame_sites;

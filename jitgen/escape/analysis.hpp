@@ -23,8 +23,10 @@
 //      reason chain ("new Item at ... is reachable from new Slot at ...: stored into ...").
 //   4. per-call-site decisions (caller_frame.hpp): a private site that only escapes by being
 //      returned is allocated in the caller's frame at calls whose result stays in that frame.
+//   Steps 1-3 run once more when the channel-contents rule (channel_world.hpp) finds that the
+//   channels may carry objects a global reaches: stores into received objects are then global.
 // Conservative choices: unknown callees make their arguments global and return External; objects
-// received from channels are shared; a parameter's whole region is one node, so what a callee
+// received from channels are shared (global when a global object may be sent); a parameter's whole region is one node, so what a callee
 // returns from a parameter may be anything reachable from the argument.
 #pragma once
 

@@ -27,13 +27,15 @@ std::vector<ReasonStep> chain(std::vector<ReasonStep> first, const std::vector<R
 class Solver {
  public:
   Solver(const SiteTable& sites, uint32_t function_index,
-         const std::vector<FunctionSummary>& summaries, const ModuleHeap& heap)
+         const std::vector<FunctionSummary>& summaries, const ModuleHeap& heap,
+         const ChannelWorld& channels)
       : sites_(sites),
         module_(sites.module()),
         function_(module_.functions[function_index]),
         function_index_(function_index),
         summaries_(summaries),
-        heap_(heap) {
+        heap_(heap),
+        channels_(channels) {
     graph_.points_to.resize(function_.locals.size());
     // Each input starts out pointing at its phantom object (the caller's region).
     for (uint32_t input = 0; input < function_.parameter_count + function_.capture_count; ++input)
@@ -51,6 +53,7 @@ class Solver {
       }
     } while (changed_);
     record_frame_escapes();
+    record_external_channel();
     derive_summary();
     return std::move(graph_);
   }
@@ -97,10 +100,17 @@ class Solver {
                  {{origin.position, origin.fact + ", an object reachable from a global"}});
         return;
       case ValueKind::Received:
-        add_fact(values, OwnershipClass::GoroutineShared,
-                 "stored into an object other goroutines reach",
-                 {{origin.position,
-                   origin.fact + ", an object received from a channel (other goroutines reach it)"}});
+        if (channels_.received_level == OwnershipClass::GlobalShared) {
+          add_fact(values, OwnershipClass::GlobalShared,
+                   "stored into a received object, which may be one a global reaches",
+                   chain({{origin.position, origin.fact + ", an object received from a channel"}},
+                         channels_.reasons));
+        } else {
+          add_fact(values, OwnershipClass::GoroutineShared,
+                   "stored into an object other goroutines reach",
+                   {{origin.position,
+                     origin.fact + ", an object received from a channel (other goroutines reach it)"}});
+        }
         return;
       case ValueKind::Site:
       case ValueKind::Input:
@@ -173,14 +183,16 @@ class Solver {
       case Opcode::Go:
         apply_call(instruction, at);
         return;
-      case Opcode::Send:
+      case Opcode::Send: {
+        ReasonStep step{instruction.site_position(), "sent on the channel " +
+                                                         local_name(instruction.operands[0]) +
+                                                         " at " + at + " through variable " +
+                                                         local_name(instruction.operands[1])};
         add_fact(values_of(instruction.operands[1]), OwnershipClass::GoroutineShared,
-                 "sent on a channel",
-                 {{instruction.site_position(), "sent on the channel " +
-                                                    local_name(instruction.operands[0]) + " at " +
-                                                    at + " through variable " +
-                                                    local_name(instruction.operands[1])}});
+                 "sent on a channel", {step});
+        add_sent(values_of(instruction.operands[1]), step);
         return;
+      }
       case Opcode::Receive:
         add_points_to(instruction.result_index, {AbstractValue::received()});
         return;
@@ -213,6 +225,10 @@ class Solver {
     for (const Operand* operand : inputs) arguments.push_back(values_of(*operand));
 
     if (instruction.callee_unknown) {
+      if (!graph_.unknown_code)
+        graph_.unknown_code = ReasonStep{instruction.site_position(),
+                                         std::string(spawn ? "a goroutine" : "a function") +
+                                             " the analysis cannot see runs at " + at};
       for (size_t i = 0; i < inputs.size(); ++i) {
         std::string fact =
             spawn ? "passed as " + local_name(*inputs[i]) + " to the goroutine spawned at " + at +
@@ -244,6 +260,13 @@ class Solver {
                  capture ? "captured by a goroutine" : "passed to a goroutine",
                  {{instruction.site_position(), fact}});
       }
+    }
+    for (uint32_t i = 0; i < inputs.size(); ++i) {
+      if (!summary.input_sent[i]) continue;
+      add_sent(arguments[i], {instruction.site_position(),
+                              "passed as " + local_name(*inputs[i]) + " to " + callee_name +
+                                  " (as " + input_name(callee, i) + ") at " + at +
+                                  ", which may send it on a channel"});
     }
     for (uint32_t i = 0; i < inputs.size(); ++i) {
       if (summary.input_level[i] < OwnershipClass::GoroutineShared) continue;
@@ -282,6 +305,27 @@ class Solver {
       result.insert(region.begin(), region.end());
     }
     add_points_to(instruction.result_index, result);
+  }
+
+  void add_sent(const ValueSet& values, const ReasonStep& origin) {
+    for (AbstractValue value : values)
+      if (graph_.sent.insert(value).second) graph_.send_origins.emplace(value, origin);
+  }
+
+  // A local channel of references that may be External: code the analysis cannot see may
+  // reach it (through a global, or because that code made or was given it) and send on it.
+  void record_external_channel() {
+    for (const ir::Local& local : function_.locals) {
+      if (module_.types.kind(local.type) != ir::TypeKind::Channel ||
+          !module_.types.is_reference(module_.types.node(local.type).element))
+        continue;
+      const uint32_t index = static_cast<uint32_t>(&local - function_.locals.data());
+      if (!graph_.points_to[index].count(AbstractValue::external())) continue;
+      graph_.external_channel =
+          ReasonStep{local.position, "the channel in %" + local.name + " (in " + function_.name +
+                                         ") may be one a global or unknown code reaches"};
+      return;
+    }
   }
 
   // Own sites that outlive the frame: returned, stored into a caller's object, or of a size not
@@ -340,8 +384,11 @@ class Solver {
                                   " is reachable from it"}});
       }
     }
-    for (uint32_t i = 0; i < input_count; ++i)
+    const ValueSet sent_region = reachable_values(graph_, heap_, graph_.sent);
+    for (uint32_t i = 0; i < input_count; ++i) {
       summary.input_returned[i] = graph_.returned.count(AbstractValue::input(i)) != 0;
+      summary.input_sent[i] = sent_region.count(AbstractValue::input(i)) != 0;
+    }
     for (const auto& [object, values] : graph_.contents) {
       for (AbstractValue value : values) {
         if (object.kind == ValueKind::Input) {
@@ -364,6 +411,7 @@ class Solver {
   const uint32_t function_index_;
   const std::vector<FunctionSummary>& summaries_;
   const ModuleHeap& heap_;
+  const ChannelWorld& channels_;
   FunctionGraph graph_;
   std::set<std::pair<AbstractValue, OwnershipClass>> fact_keys_;
   bool changed_ = false;
@@ -373,8 +421,8 @@ class Solver {
 
 FunctionGraph solve_function(const SiteTable& sites, uint32_t function_index,
                              const std::vector<FunctionSummary>& summaries,
-                             const ModuleHeap& heap) {
-  return Solver(sites, function_index, summaries, heap).run();
+                             const ModuleHeap& heap, const ChannelWorld& channels) {
+  return Solver(sites, function_index, summaries, heap, channels).run();
 }
 
 ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap, const ValueSet& roots) {

@@ -9,9 +9,10 @@
 //   alloc at site s          pts(r) ∋ Site s
 //   load `%r = %p.f`/`[i]`   pts(r) ⊇ content(o) for o ∈ pts(p) (Input/External/Received: itself)
 //   store `%p.f, %v`         content(o) ⊇ pts(v) for o ∈ pts(p); into External: v is global;
-//                            into Received: v is shared
+//                            into Received: v is at the level of ChannelWorld (shared, or
+//                            global when the channels may carry global objects: channel_world.hpp)
 //   `load @g` / `store @g`   pts(r) ∋ External / v is global
-//   `recv`                   pts(r) ∋ Received;  `send %c, %v`: v is shared
+//   `recv`                   pts(r) ∋ Received;  `send %c, %v`: v is shared, sent ⊇ pts(v)
 //   `call f(...)`            f's summary, inputs replaced by the argument sets
 //   `go f(...)`              every argument and capture is shared, then f's summary
 //   unknown callee           every argument is global; the result is External
@@ -26,6 +27,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -46,6 +48,12 @@ struct EscapeFact {
   std::vector<ReasonStep> reasons;
 };
 
+// What stores into received objects mean (channel_world.hpp decides it between two solutions).
+struct ChannelWorld {
+  OwnershipClass received_level = OwnershipClass::GoroutineShared;
+  std::vector<ReasonStep> reasons;  // why GlobalShared (empty when GoroutineShared)
+};
+
 struct FunctionGraph {
   std::vector<ValueSet> points_to;                    // per local
   std::map<AbstractValue, ValueSet> contents;         // Site and Input objects, this function's view
@@ -53,13 +61,19 @@ struct FunctionGraph {
   ValueSet returned;
   std::map<AbstractValue, ReasonStep> return_origins;  // first `ret` of each value
   std::vector<EscapeFact> facts;                       // in discovery order, one per (value, class)
+  ValueSet sent;                                       // may be sent on a channel (by a callee too)
+  std::map<AbstractValue, ReasonStep> send_origins;    // the first send of each
+  std::optional<ReasonStep> unknown_code;              // the first call or go of unknown code
+  // The first local holding a channel of references that may come from a global or from unknown
+  // code (External), where unknown code could send on it.
+  std::optional<ReasonStep> external_channel;
   FunctionSummary summary;                             // derived from the above
 };
 
 // Solves function `function_index` of a verified module with the current summaries and heap.
 FunctionGraph solve_function(const SiteTable& sites, uint32_t function_index,
                              const std::vector<FunctionSummary>& summaries,
-                             const ModuleHeap& heap);
+                             const ModuleHeap& heap, const ChannelWorld& channels);
 
 // Everything reachable from `roots` through `graph.contents` and `heap` (roots included).
 ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap, const ValueSet& roots);

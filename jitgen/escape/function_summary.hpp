@@ -7,6 +7,7 @@
 //     GoroutineShared (spawned, sent, stored into something another goroutine reaches) or
 //     GlobalShared (stored into a global, passed to unknown code); StackLocal means "neither";
 //   * input_returned[i]: the result may point into input i's region;
+//   * input_sent[i]: input i's region may be sent on a channel (channel_world.hpp);
 //   * inputs_stored_into_input[j]: inputs i whose region may be stored into input j's region;
 //   * values_stored_into_input[j]: context-free values stored into input j's region;
 //   * inputs_stored_into_site: (site s, input i): input i's region stored into site s's object;
@@ -33,6 +34,7 @@ struct FunctionSummary {
   std::vector<std::vector<ReasonStep>> input_reasons;  // why input_level[i] (empty: StackLocal)
   std::vector<std::string> input_short_reasons;        // "sent on a channel", ...
   std::vector<bool> input_returned;
+  std::vector<bool> input_sent;
   std::vector<std::set<uint32_t>> inputs_stored_into_input;
   std::vector<ValueSet> values_stored_into_input;
   std::set<std::pair<uint32_t, uint32_t>> inputs_stored_into_site;  // (site, input)
@@ -43,6 +45,7 @@ struct FunctionSummary {
         input_reasons(input_count),
         input_short_reasons(input_count),
         input_returned(input_count, false),
+        input_sent(input_count, false),
         inputs_stored_into_input(input_count),
         values_stored_into_input(input_count) {}
 
@@ -58,6 +61,7 @@ struct FunctionSummary {
         grew = true;
       }
       if (other.input_returned[i] && !input_returned[i]) input_returned[i] = grew = true;
+      if (other.input_sent[i] && !input_sent[i]) input_sent[i] = grew = true;
       for (uint32_t input : other.inputs_stored_into_input[i])
         grew |= inputs_stored_into_input[i].insert(input).second;
       for (AbstractValue value : other.values_stored_into_input[i])
