@@ -1,6 +1,7 @@
-// tests/jitgen/ir_builder_test.cpp — the C++ builder: processData built programmatically prints
-// exactly as tests/escape/process_data.usir parses and prints; builder IR is checked by the same
-// verify() with the same messages as the parser's semantic pass; locals stay ordered.
+// tests/jitgen/ir_builder_test.cpp — the C++ builder: processData and its caller main, built
+// programmatically, print exactly as tests/escape/process_data.usir parses and prints; builder IR
+// is checked by the same verify() with the same messages as the parser's semantic pass; locals
+// stay ordered.
 #include <gtest/gtest.h>
 
 #include "jitgen/ir/ir.hpp"
@@ -70,6 +71,35 @@ BuildResult build_process_data() {
   process.store_field("private", "count", local("n"));
   process.go("accumulate", {local("n")}, {local("shared")}, at(14, 3));
   process.ret(local("private"));
+
+  FunctionBuilder main = builder.add_function("main", int_type);
+  main.local("round", int_type)
+      .local("more", builder.bool_type())
+      .local("result", result_pointer)
+      .local("count", int_type)
+      .local("total", int_type)
+      .local("points", builder.array_of(point_pointer))
+      .local("last", point_pointer)
+      .local("y", int_type);
+  main.block("entry");
+  main.copy("round", integer(0));
+  main.copy("total", integer(0));
+  main.jump("loop");
+  main.block("loop");
+  main.binary("more", BinaryOperator::Lt, local("round"), integer(20));
+  main.branch(local("more"), "body", "done");
+  main.block("body");
+  main.call("result", "processData", {integer(10)});
+  main.load_field("count", "result", "count");
+  main.load_field("points", "result", "points");
+  main.load_index("last", "points", integer(9));
+  main.load_field("y", "last", "y");
+  main.binary("total", BinaryOperator::Add, local("total"), local("count"));
+  main.binary("total", BinaryOperator::Add, local("total"), local("y"));
+  main.binary("round", BinaryOperator::Add, local("round"), integer(1));
+  main.jump("loop");
+  main.block("done");
+  main.ret(local("total"));
   return builder.finish();
 }
 
