@@ -389,8 +389,11 @@ void hand_off_processor(Machine* machine) {
     kernel::FutexMutexGuard guard(g_scheduler.lock);
     put_idle_processor_locked(processor);
   }
-  // Work may have been queued on it after our look; someone must see it.
-  if (!processor->run_queue.empty()) wake_idle_processor();
+  // Work may have been queued after our look — on this P, or on the global queue by a goroutine
+  // leaving native that found no idle P (it queued itself before we made the P idle, so we see
+  // it: both sides hold g_scheduler.lock; after, its own wake-up sees the idle P).
+  if (!processor->run_queue.empty() || g_scheduler.global_size.load(std::memory_order_seq_cst) != 0)
+    wake_idle_processor();
 }
 
 void global_queue_put(Goroutine* goroutine) {
