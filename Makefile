@@ -152,7 +152,8 @@ test: all tests
 # BENCH_SUITES: malloc (bench/run_all.sh), runtime (bench/run_runtime.sh: goroutines, safepoints),
 # gc (bench/run_gc.sh: binary-trees against Boehm, shared_ptr, malloc and Go; bench/run_gc_costs.sh:
 # allocation and barrier costs per class, pauses, scaling), escape (bench/escape_vs_go.sh: stack
-# sites of usgc's escape analysis against go build -gcflags=-m).
+# sites of usgc's escape analysis against go build -gcflags=-m; bench/escape_dynamic.sh: the
+# share of dynamic allocations per class over the corpus).
 BENCH_SUITES ?= malloc runtime gc escape
 bench: all bench-bins
 	@status=0; \
@@ -161,6 +162,7 @@ bench: all bench-bins
 	case " $(BENCH_SUITES) " in *" gc "*) BUILD=$(BUILD) bash bench/run_gc.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" gc "*) BUILD=$(BUILD) bash bench/run_gc_costs.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_vs_go.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_dynamic.sh || status=1;; esac; \
 	exit $$status
 
 bench-report: all bench-bins
