@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 
 #include "jitgen/escape/abstract_value.hpp"
 #include "jitgen/escape/caller_frame.hpp"
@@ -76,7 +77,10 @@ ModuleSolution solve_module(const ir::Module& module, const SiteTable& sites,
         edge_origins.emplace(std::pair{edge.first.index, edge.second.index}, origin);
   }
 
-  // 3. The propagation rule, highest class first.
+  // 3. The propagation rule, highest class first; then the mailbox rule (channel_world.hpp: a
+  // received object made global makes every site in the mailbox global), and the propagation
+  // again after it raised a site.
+  auto propagate = [&] {
   for (OwnershipClass level : {OwnershipClass::GlobalShared, OwnershipClass::GoroutineShared,
                                OwnershipClass::GoroutinePrivate}) {
     std::deque<uint32_t> pending;
@@ -113,6 +117,32 @@ ModuleSolution solve_module(const ir::Module& module, const SiteTable& sites,
         pending.push_back(to);  // again after a better reason: its successors want it too
       }
     }
+  }
+  };
+  propagate();
+  for (;;) {
+    std::vector<OwnershipClass> classes;
+    for (const SiteState& state : states) classes.push_back(state.ownership);
+    std::optional<ReceivedMadeGlobal> made_global = received_made_global(sites, graphs, heap, classes);
+    if (!made_global) break;
+    bool raised = false;
+    for (const MailboxValue& entry : mailbox_contents(graphs, heap)) {
+      if (entry.value.kind != ValueKind::Site) continue;
+      SiteState& state = states[entry.value.index];
+      if (state.ownership == OwnershipClass::GlobalShared) continue;
+      std::vector<ReasonStep> reasons{*entry.sent};
+      if (entry.reached_from_sent)
+        reasons.push_back({entry.sent->position, sites.describe_at(entry.value.index) +
+                                                     " is reachable from the object sent there"});
+      reasons.push_back({entry.sent->position, "whatever is sent may be received anywhere, and " +
+                                                   made_global->short_reason});
+      for (const ReasonStep& step : made_global->reasons)
+        if (reasons.size() < kMaximumChainSteps) reasons.push_back(step);
+      state = {OwnershipClass::GlobalShared, "may be received and made global", std::move(reasons), false};
+      raised = true;
+    }
+    if (!raised) break;
+    propagate();
   }
   return solution;
 }

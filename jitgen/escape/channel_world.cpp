@@ -5,6 +5,34 @@
 
 namespace usgc::jitgen::escape {
 
+std::vector<MailboxValue> mailbox_contents(const std::vector<FunctionGraph>& graphs, const ModuleHeap& heap) {
+  std::vector<MailboxValue> mailbox;
+  ValueSet seen;
+  for (const FunctionGraph& graph : graphs)
+    for (AbstractValue root : graph.sent)
+      for (AbstractValue value : reachable_values(graph, heap, {root}))
+        if (value.context_free() && seen.insert(value).second)
+          mailbox.push_back({value, &graph.send_origins.at(root), value != root});
+  return mailbox;
+}
+
+std::optional<ReceivedMadeGlobal> received_made_global(const SiteTable& sites,
+                                                       const std::vector<FunctionGraph>& graphs,
+                                                       const ModuleHeap& heap,
+                                                       const std::vector<OwnershipClass>& site_classes) {
+  for (const FunctionGraph& graph : graphs)
+    for (const EscapeFact& fact : graph.facts)
+      if (fact.target.kind == ValueKind::Received && fact.level == OwnershipClass::GlobalShared)
+        return ReceivedMadeGlobal{"a received object it may be is " + fact.short_reason, fact.reasons};
+  for (const auto& [site, contents] : heap)
+    if (contents.count(AbstractValue::received()) && site_classes[site] == OwnershipClass::GlobalShared)
+      return ReceivedMadeGlobal{
+          "a received object it may be is reachable from a global object",
+          {{sites.instruction(site).site_position(),
+            sites.describe_at(site) + " is global and holds an object received from a channel"}}};
+  return std::nullopt;
+}
+
 ChannelWorld decide_channel_world(const SiteTable& sites, const std::vector<FunctionGraph>& graphs,
                                   const ModuleHeap& heap, const std::vector<OwnershipClass>& site_classes,
                                   const std::vector<std::string>& site_short_reasons) {
@@ -14,24 +42,16 @@ ChannelWorld decide_channel_world(const SiteTable& sites, const std::vector<Func
     world.reasons = std::move(reasons);
     return world;
   };
-  // 1. A global object in the mailbox, first in module order (function, then value order).
-  for (const FunctionGraph& graph : graphs) {
-    for (AbstractValue root : graph.sent) {
-      const ReasonStep& sent = graph.send_origins.at(root);
-      for (AbstractValue value : reachable_values(graph, heap, {root})) {
-        const bool reached_from = value != root;
-        if (value.kind == ValueKind::External) {
-          return global({{sent.position, sent.fact + (reached_from ? ", which reaches" : ", being") +
-                                             " an object a global reaches: any received object may be one"}});
-        }
-        if (value.kind == ValueKind::Site && site_classes[value.index] == OwnershipClass::GlobalShared) {
-          return global({{sent.position, sent.fact + (reached_from ? ", which reaches " : ", being ") +
-                                             sites.describe_at(value.index) + " (global: " +
-                                             site_short_reasons[value.index] +
-                                             "): any received object may be one"}});
-        }
-      }
-    }
+  // 1. A global object in the mailbox, first in module order.
+  for (const MailboxValue& entry : mailbox_contents(graphs, heap)) {
+    const char* how = entry.reached_from_sent ? ", which reaches " : ", being ";
+    if (entry.value.kind == ValueKind::External)
+      return global({{entry.sent->position, entry.sent->fact + how +
+                                                "an object a global reaches: any received object may be one"}});
+    if (entry.value.kind == ValueKind::Site && site_classes[entry.value.index] == OwnershipClass::GlobalShared)
+      return global({{entry.sent->position,
+                      entry.sent->fact + how + sites.describe_at(entry.value.index) + " (global: " +
+                          site_short_reasons[entry.value.index] + "): any received object may be one"}});
   }
   // 2. Unknown code with a channel it can reach.
   const FunctionGraph* unknown = nullptr;

@@ -15,8 +15,11 @@
 //     shared level first and, when decide_channel_world() says global, once more with it — the
 //     second solution's facts are a superset, so one more round never changes the level back.
 //   * deterministic: the reason is that of the first offending value in module order.
+// The rule also runs the other way (received_made_global): a received object that becomes
+// global makes every site in the mailbox global (analysis.cpp, step 3).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,28 @@
 #include "jitgen/escape/function_graph.hpp"
 
 namespace usgc::jitgen::escape {
+
+// The mailbox: every value reachable from what any function may send, first occurrence in
+// module order, with the send that carries it (its root's first send).
+struct MailboxValue {
+  AbstractValue value;
+  const ReasonStep* sent;
+  bool reached_from_sent;  // not sent itself: reachable from a sent object
+};
+std::vector<MailboxValue> mailbox_contents(const std::vector<FunctionGraph>& graphs, const ModuleHeap& heap);
+
+// The other direction of the same rule: a received object made global (stored into a global or
+// a global object, given to unknown code) may be any object in the mailbox, so every site there
+// is global. The first such fact on Received in module order, or a GLOBAL_SHARED site whose
+// content holds a received object; nullopt when there is none.
+struct ReceivedMadeGlobal {
+  std::string short_reason;
+  std::vector<ReasonStep> reasons;
+};
+std::optional<ReceivedMadeGlobal> received_made_global(const SiteTable& sites,
+                                                       const std::vector<FunctionGraph>& graphs,
+                                                       const ModuleHeap& heap,
+                                                       const std::vector<OwnershipClass>& site_classes);
 
 // `site_classes[s]` / `site_short_reasons[s]`: site s's class after propagation (analysis.cpp,
 // step 3) in the solution `graphs`/`heap`.

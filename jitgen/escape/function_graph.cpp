@@ -86,7 +86,11 @@ class Solver {
   void add_fact(const ValueSet& values, OwnershipClass level, const std::string& short_reason,
                 const std::vector<ReasonStep>& reasons) {
     for (AbstractValue value : values) {
-      if (value.kind == ValueKind::External || value.kind == ValueKind::Received) continue;
+      // External is global already; Received keeps its global facts only (channel_world.hpp:
+      // a received object made global makes the mailbox global), every received object being
+      // shared already.
+      if (value.kind == ValueKind::External) continue;
+      if (value.kind == ValueKind::Received && level != OwnershipClass::GlobalShared) continue;
       if (!fact_keys_.insert({value, level}).second) continue;  // the first-reason rule
       graph_.facts.push_back({value, level, short_reason, reasons});
     }
