@@ -154,6 +154,15 @@ uint64_t RunResult::total_allocations() const {
 
 namespace {
 
+// Up to 10 s for every goroutine of the run to finish once it is stopping.
+bool wait_for_goroutines_to_leave() {
+  for (int waited_ms = 0; waited_ms < 10000; ++waited_ms) {
+    if (usgc_goroutine_count() == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return usgc_goroutine_count() == 0;
+}
+
 RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& analysis,
                       const RunOptions& options) {
   if (std::string problem = check_entry(module, options); !problem.empty()) return setup_error(problem);
@@ -190,8 +199,15 @@ RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& an
         int status = usgc_run_main(entry_goroutine, &run);
         if (status != 0) run.stop(RunStatus::kSetupError, std::string("usgc_run_main failed: ") + std::strerror(status));
       }
-      run.channels.destroy_all();
-      usgc_chan_destroy(run.stop_channel);
+      // The entry returned and the run is stopping: goroutines it did not wait for leave at their
+      // next checkpoint or channel operation. Their channels are freed, and the runtime is shut
+      // down, only when none is left (a shutdown with goroutines alive fails, EBUSY).
+      bool all_left = wait_for_goroutines_to_leave();
+      if (all_left) {
+        run.channels.destroy_all();
+        usgc_chan_destroy(run.stop_channel);
+      }
+      if (!all_left) own_runtime = false;  // leave it running: something still uses it
       usgc_gc_stats after = gc_stats_now();
       result.status = run.outcome_status;
       result.message = run.outcome_message;

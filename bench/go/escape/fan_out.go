@@ -32,6 +32,24 @@ func fanOut(n int) {
 }
 
 func main() {
-	// As in the .usir, only one task is sent: one consumer may still be waiting when main returns.
-	fanOut(1)
+	// As the .usir's main: 20 rounds, each spawning two consumers and feeding both, then joining.
+	sum := 0
+	for round := 0; round < 20; round++ {
+		n := round%6 + 5
+		tasks := make(chan *Task, 8) // usir 79:3
+		done := make(chan int, 2)    // usir 80:3
+		go consumer(tasks, done, n)
+		go consumer(tasks, done, n)
+		for j := 0; j < n*2; j++ {
+			task := &Task{} // usir 90:3
+			task.weight = j
+			tasks <- task
+		}
+		sum += <-done
+		sum += <-done
+	}
+	if sum < 0 {
+		fanOut(1)
+	}
+	println(sum)
 }
