@@ -34,28 +34,26 @@
 #include <cstdint>
 #include <string>
 
+#include "tests/support/seeded_random.hpp"
+
 namespace usgc::jitgen::random_usir {
 
 // Callers pass recursive functions a depth of at most this; each activation recurses on depth-1.
 inline constexpr uint32_t kMaximumRecursionDepth = 3;
 
-// splitmix64 (Steele, Lea, Flood 2014): a tiny deterministic generator, the same on every
-// platform and standard library (unlike std::uniform_int_distribution).
+// The tests' splitmix64 (tests/support/seeded_random.hpp): deterministic, the same on every
+// platform and standard library (unlike std::uniform_int_distribution), with the generator's
+// choices on top.
 class SplitMix64 {
  public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
+  explicit SplitMix64(uint64_t seed) : random_(seed) {}
+  uint64_t next() { return random_.next(); }
   uint32_t below(uint32_t bound) { return bound == 0 ? 0 : static_cast<uint32_t>(next() % bound); }
   uint32_t between(uint32_t low, uint32_t high) { return low + below(high - low + 1); }
   bool percent(uint32_t chance) { return below(100) < chance; }
 
  private:
-  uint64_t state_;
+  usgc::testing::Random random_;
 };
 
 // How a program uses its message channels (the channel-region rule).
