@@ -282,17 +282,20 @@ class Solver {
                chain({step}, summary.input_reasons[i]));
     }
     for (uint32_t j = 0; j < inputs.size(); ++j) {
+      // The callee's view of input j is one collapsed region: a store into it may be a store
+      // into any object reachable from the argument, not only into the argument's own objects.
+      const ValueSet region = reachable_values(graph_, heap_, arguments[j]);
       for (uint32_t i : summary.inputs_stored_into_input[j]) {
         ReasonStep origin{instruction.site_position(),
                           callee_name + " (called at " + at + ") stores " + input_name(callee, i) +
                               " into the object of " + input_name(callee, j)};
-        for (AbstractValue object : arguments[j]) add_content(object, arguments[i], origin);
+        for (AbstractValue object : region) add_content(object, arguments[i], origin);
       }
       if (summary.values_stored_into_input[j].empty()) continue;
       ReasonStep origin{instruction.site_position(),
                         callee_name + " (called at " + at + ") stores it into the object of " +
                             input_name(callee, j)};
-      for (AbstractValue object : arguments[j])
+      for (AbstractValue object : region)
         add_content(object, summary.values_stored_into_input[j], origin);
     }
     for (const auto& [site, input] : summary.inputs_stored_into_site) {
