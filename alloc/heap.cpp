@@ -23,9 +23,13 @@ namespace {
 
 constexpr size_t kExtendBytes = 4096;  // a page's free list grows by about one OS page at a time
 
-Block* pointer_of(uintptr_t thread_free) { return reinterpret_cast<Block*>(thread_free & ~kDelayedStateMask); }
+Block* pointer_of(uintptr_t thread_free) {
+  return reinterpret_cast<Block*>(thread_free & ~kDelayedStateMask);
+}
 
-bool bin_has_direct_slots(uint32_t bin) { return class_size_of_bin(bin) <= kDirectMaxSize; }
+bool bin_has_direct_slots(uint32_t bin) {
+  return class_size_of_bin(bin) <= kDirectMaxSize;
+}
 
 // Points the direct-table slots of `bin` at the first page of its queue.
 void update_direct_slots(Heap* heap, uint32_t bin) {
@@ -37,22 +41,34 @@ void update_direct_slots(Heap* heap, uint32_t bin) {
 }
 
 void queue_remove(PageQueue* queue, Page* page) {
-  if (page->prev != nullptr) page->prev->next = page->next; else queue->first = page->next;
-  if (page->next != nullptr) page->next->prev = page->prev; else queue->last = page->prev;
+  if (page->prev != nullptr)
+    page->prev->next = page->next;
+  else
+    queue->first = page->next;
+  if (page->next != nullptr)
+    page->next->prev = page->prev;
+  else
+    queue->last = page->prev;
   page->next = page->prev = nullptr;
 }
 
 void queue_push_front(PageQueue* queue, Page* page) {
   page->prev = nullptr;
   page->next = queue->first;
-  if (queue->first != nullptr) queue->first->prev = page; else queue->last = page;
+  if (queue->first != nullptr)
+    queue->first->prev = page;
+  else
+    queue->last = page;
   queue->first = page;
 }
 
 void queue_push_back(PageQueue* queue, Page* page) {
   page->next = nullptr;
   page->prev = queue->last;
-  if (queue->last != nullptr) queue->last->next = page; else queue->first = page;
+  if (queue->last != nullptr)
+    queue->last->next = page;
+  else
+    queue->first = page;
   queue->last = page;
 }
 
@@ -145,10 +161,16 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   for (uint32_t i = 0; i < segment->page_count; ++i) {
     Page* page = &segment->pages[i];
     if (page->in_use) continue;
-    if (page->memory == PageMemory::kDirty) { chosen = page; break; }
-    if (chosen == nullptr || (chosen->memory == PageMemory::kPurged && page->memory == PageMemory::kFresh)) chosen = page;
+    if (page->memory == PageMemory::kDirty) {
+      chosen = page;
+      break;
+    }
+    if (chosen == nullptr ||
+        (chosen->memory == PageMemory::kPurged && page->memory == PageMemory::kFresh))
+      chosen = page;
   }
-  USGC_CHECK(chosen != nullptr, "heap: segment %p on the available list has no free page", static_cast<void*>(segment));
+  USGC_CHECK(chosen != nullptr, "heap: segment %p on the available list has no free page",
+             static_cast<void*>(segment));
   uint32_t index = segment->index_of(chosen);
   page_unpurge(segment, index);
   chosen->memory = PageMemory::kDirty;
@@ -162,7 +184,8 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   chosen->used = 0;
   chosen->free_list = chosen->local_free = nullptr;
   chosen->clear_flags();
-  compute_block_index_magic(static_cast<uint32_t>(chosen->block_size), &chosen->index_multiplier, &chosen->index_shift);
+  compute_block_index_magic(static_cast<uint32_t>(chosen->block_size), &chosen->index_multiplier,
+                            &chosen->index_shift);
   chosen->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   // Release: pairs with the acquire load of a remote freer in the delayed path.
   chosen->heap.store(heap, std::memory_order_release);
@@ -217,8 +240,9 @@ void remote_free(Page* page, Block* block) {
     uintptr_t state = thread_free & kDelayedStateMask;
     if (state == kUseDelayed) {
       // Acquire: pairs with the owner's release when it set kUseDelayed (page->heap is valid).
-      if (page->thread_free.compare_exchange_weak(thread_free, (thread_free & ~kDelayedStateMask) | kDelayedFreeing,
-                                                  std::memory_order_acquire, std::memory_order_relaxed)) {
+      if (page->thread_free.compare_exchange_weak(
+              thread_free, (thread_free & ~kDelayedStateMask) | kDelayedFreeing,
+              std::memory_order_acquire, std::memory_order_relaxed)) {
         Heap* owner = page->heap.load(std::memory_order_acquire);
         Block* head = owner->delayed_free.load(std::memory_order_relaxed);
         do {
@@ -228,8 +252,9 @@ void remote_free(Page* page, Block* block) {
                                                             std::memory_order_relaxed));
         thread_free = page->thread_free.load(std::memory_order_relaxed);
         // Release: the owner, waiting for kDelayedFreeing to end (abandon), may then drop the heap.
-        while (!page->thread_free.compare_exchange_weak(thread_free, (thread_free & ~kDelayedStateMask) | kNoDelayed,
-                                                        std::memory_order_release, std::memory_order_relaxed)) {
+        while (!page->thread_free.compare_exchange_weak(
+            thread_free, (thread_free & ~kDelayedStateMask) | kNoDelayed, std::memory_order_release,
+            std::memory_order_relaxed)) {
         }
         return;
       }
@@ -242,8 +267,9 @@ void remote_free(Page* page, Block* block) {
     }
     block->next = pointer_of(thread_free);
     // Release: the owner's acquire exchange in page_collect sees block->next and the marker.
-    if (page->thread_free.compare_exchange_weak(thread_free, reinterpret_cast<uintptr_t>(block) | state,
-                                                std::memory_order_release, std::memory_order_relaxed)) {
+    if (page->thread_free.compare_exchange_weak(
+            thread_free, reinterpret_cast<uintptr_t>(block) | state, std::memory_order_release,
+            std::memory_order_relaxed)) {
       return;
     }
   }
@@ -264,18 +290,25 @@ void count_remote_free(uint32_t bin) {
 
 const char* caller_name(Caller caller) {
   switch (caller) {
-    case Caller::kFree: return "free";
-    case Caller::kRealloc: return "realloc";
-    case Caller::kUsableSize: return "malloc_usable_size";
-    case Caller::kDelete: return "operator delete";
-    case Caller::kFreeSized: return "free_sized";
+    case Caller::kFree:
+      return "free";
+    case Caller::kRealloc:
+      return "realloc";
+    case Caller::kUsableSize:
+      return "malloc_usable_size";
+    case Caller::kDelete:
+      return "operator delete";
+    case Caller::kFreeSized:
+      return "free_sized";
   }
   return "free";
 }
 
 void report_invalid_pointer(Caller caller, const void* pointer) {
-  kernel::fatal("%s(): pointer %p points inside usgc's heap but was never returned by malloc (invalid pointer)",
-                caller_name(caller), pointer);
+  kernel::fatal(
+      "%s(): pointer %p points inside usgc's heap but was never returned by malloc (invalid "
+      "pointer)",
+      caller_name(caller), pointer);
 }
 
 void report_double_free(Caller caller, const void* pointer) {
@@ -309,7 +342,8 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
     block = page->start + size_t{index} * page->block_size;
   }
   // An interior pointer is valid only if aligned_alloc returned it (it left its marker).
-  if (block != p && !(has_aligned && reinterpret_cast<const uintptr_t*>(p)[-1] == aligned_marker_of(p))) {
+  if (block != p &&
+      !(has_aligned && reinterpret_cast<const uintptr_t*>(p)[-1] == aligned_marker_of(p))) {
     report_invalid_pointer(caller, pointer);
   }
   return reinterpret_cast<Block*>(block);
@@ -324,7 +358,8 @@ void page_collect(Page* page) {
   if (pointer_of(thread_free) == nullptr) return;
   // Acquire: the blocks' next pointers written by remote freers (release CAS) are visible.
   while (!page->thread_free.compare_exchange_weak(thread_free, thread_free & kDelayedStateMask,
-                                                  std::memory_order_acquire, std::memory_order_relaxed)) {
+                                                  std::memory_order_acquire,
+                                                  std::memory_order_relaxed)) {
   }
   Block* head = pointer_of(thread_free);
   Block* tail = head;
@@ -333,7 +368,8 @@ void page_collect(Page* page) {
     tail = tail->next;
     ++count;
   }
-  USGC_CHECK(count <= page->used, "heap corruption: page %p has %u remote frees but %u blocks in use",
+  USGC_CHECK(count <= page->used,
+             "heap corruption: page %p has %u remote frees but %u blocks in use",
              static_cast<void*>(page->start), count, page->used);
   tail->next = page->free_list;
   page->free_list = head;
@@ -411,9 +447,12 @@ void heap_available_push(Heap* heap, Segment* segment) {
 void heap_available_remove(Heap* heap, Segment* segment) {
   if (!segment->in_available_list) return;
   Segment** head = &heap->available_segments[segment->kind == SegmentKind::kSmall ? 0 : 1];
-  if (segment->available_prev != nullptr) segment->available_prev->available_next = segment->available_next;
-  else *head = segment->available_next;
-  if (segment->available_next != nullptr) segment->available_next->available_prev = segment->available_prev;
+  if (segment->available_prev != nullptr)
+    segment->available_prev->available_next = segment->available_next;
+  else
+    *head = segment->available_next;
+  if (segment->available_next != nullptr)
+    segment->available_next->available_prev = segment->available_prev;
   segment->available_next = segment->available_prev = nullptr;
   segment->in_available_list = 0;
 }
@@ -468,7 +507,8 @@ void* heap_malloc_generic(Heap* heap, size_t size) {
   if (size <= kMediumObjectMax) {
     uint32_t bin = bin_of_size(size);
     Page* page = heap->queues[bin].first;
-    if (page != nullptr && page->free_list != nullptr) return page_take_block(heap, page, page->free_list);
+    if (page != nullptr && page->free_list != nullptr)
+      return page_take_block(heap, page, page->free_list);
   }
   return heap_malloc_refill(heap, size);
 }
@@ -498,8 +538,9 @@ void free_outside_segment(void* pointer, Caller caller) {
       heap_free_generic(segment, pointer, caller);  // an interior pointer of a huge aligned object
       return;
     case PointerOrigin::kTombstone:
-      kernel::fatal("%s(): pointer %p points into memory usgc already returned to the OS (double free)",
-                    caller_name(caller), pointer);
+      kernel::fatal(
+          "%s(): pointer %p points into memory usgc already returned to the OS (double free)",
+          caller_name(caller), pointer);
     case PointerOrigin::kForeign: {
       static std::atomic<bool> reported{false};
       if (!reported.exchange(true, std::memory_order_relaxed)) {
@@ -545,8 +586,10 @@ void heap_release_empty_segment(Heap* heap, Segment* segment) {
   // Leave the heap's lists.
   heap_available_remove(heap, segment);
   if (segment->owned_prev != nullptr || heap->owned_segments == segment) {
-    if (segment->owned_prev != nullptr) segment->owned_prev->owned_next = segment->owned_next;
-    else heap->owned_segments = segment->owned_next;
+    if (segment->owned_prev != nullptr)
+      segment->owned_prev->owned_next = segment->owned_next;
+    else
+      heap->owned_segments = segment->owned_next;
     if (segment->owned_next != nullptr) segment->owned_next->owned_prev = segment->owned_prev;
   }
   segment->owned_next = segment->owned_prev = nullptr;
@@ -595,7 +638,8 @@ bool heap_trim() {
   uint64_t purged_before = g_segment_counters.bytes_purged.load(std::memory_order_relaxed);
   uint64_t reserved_before = g_segment_counters.bytes_reserved.load(std::memory_order_relaxed);
   if (heap != &g_empty_heap) {
-    if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
+    if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr)
+      heap_drain_delayed_frees(heap);
     // Give back the empty pages heap_page_retire kept at the front of their queues.
     for (uint32_t bin = 0; bin < kBinCount; ++bin) {
       Page* page = heap->queues[bin].first;

@@ -189,11 +189,13 @@ extern LargeCounters g_large_counters;
 
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
   Segment* segment = segment_of(pointer);
-  if (__builtin_expect(!segment_map_is_segment(segment), 0)) return free_outside_segment(pointer, caller);
+  if (__builtin_expect(!segment_map_is_segment(segment), 0))
+    return free_outside_segment(pointer, caller);
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
-  if (__builtin_expect(segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id() &&
-                           page->flags() == 0,
-                       1)) {
+  if (__builtin_expect(
+          segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id() &&
+              page->flags() == 0,
+          1)) {
     size_t offset = static_cast<size_t>(static_cast<uint8_t*>(pointer) - page->start);
     uint32_t index = block_index_of_offset(page, offset);
     Block* block = static_cast<Block*>(pointer);

@@ -26,9 +26,9 @@
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/random.hpp"
+#include "kernel_iface/spin_lock.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "numa/numa.hpp"
-#include "kernel_iface/spin_lock.hpp"
 
 namespace usgc::alloc {
 
@@ -89,8 +89,9 @@ void stop_delayed_frees(Heap*, Page* page) {
       continue;
     }
     // Acquire: pairs with the freer's release reset, so its delayed_free push is visible.
-    if (page->thread_free.compare_exchange_weak(thread_free, (thread_free & ~kDelayedStateMask) | kNeverDelayed,
-                                                std::memory_order_acquire, std::memory_order_relaxed)) {
+    if (page->thread_free.compare_exchange_weak(
+            thread_free, (thread_free & ~kDelayedStateMask) | kNeverDelayed,
+            std::memory_order_acquire, std::memory_order_relaxed)) {
       return;
     }
   }
@@ -99,9 +100,16 @@ void stop_delayed_frees(Heap*, Page* page) {
 void return_page_if_empty(Heap* heap, Page* page) {
   page_collect(page);
   if (page->used != 0) return;
-  PageQueue* queue = page->has_flag(kPageInFullQueue) ? &heap->full_queue : &heap->queues[page->bin];
-  if (page->prev != nullptr) page->prev->next = page->next; else queue->first = page->next;
-  if (page->next != nullptr) page->next->prev = page->prev; else queue->last = page->prev;
+  PageQueue* queue =
+      page->has_flag(kPageInFullQueue) ? &heap->full_queue : &heap->queues[page->bin];
+  if (page->prev != nullptr)
+    page->prev->next = page->next;
+  else
+    queue->first = page->next;
+  if (page->next != nullptr)
+    page->next->prev = page->prev;
+  else
+    queue->last = page->prev;
   page->next = page->prev = nullptr;
   page_free_to_segment(heap, page);
 }
@@ -162,7 +170,9 @@ Heap* heap_from_pool() {
 
 }  // namespace
 
-Heap* heap_registry_first() { return g_heap_registry.load(std::memory_order_acquire); }
+Heap* heap_registry_first() {
+  return g_heap_registry.load(std::memory_order_acquire);
+}
 
 void process_ensure_initialized() {
   if (g_process_state.load(std::memory_order_acquire) == 2) return;
@@ -172,10 +182,12 @@ void process_ensure_initialized() {
     g_free_marker_key = static_cast<uintptr_t>(kernel::random_u64());
     g_decay_ms = parse_decimal(::getenv("USGC_DECAY_MS"), g_decay_ms);
     if (::pthread_key_create(&g_thread_key, thread_heap_exit) != 0) {
-      kernel::print_message("pthread_key_create failed: thread caches will not be handed back at thread exit");
+      kernel::print_message(
+          "pthread_key_create failed: thread caches will not be handed back at thread exit");
     }
     if (::pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
-      kernel::print_message("pthread_atfork failed: allocating in a child of a multi-threaded fork may deadlock");
+      kernel::print_message(
+          "pthread_atfork failed: allocating in a child of a multi-threaded fork may deadlock");
     }
     // Release: a thread that sees 2 (acquire) sees the key, the options and the marker key.
     g_process_state.store(2, std::memory_order_release);
@@ -222,7 +234,8 @@ void heap_abandon(Heap* heap) {
     segment = next;
   }
   uint64_t now = kernel::coarse_monotonic_ms();
-  for (uint32_t i = 0; i < heap->cached_segment_count; ++i) segment_cache_put(heap->cached_segments[i], now);
+  for (uint32_t i = 0; i < heap->cached_segment_count; ++i)
+    segment_cache_put(heap->cached_segments[i], now);
   heap->reset_queues();
   purge_flush();
 }
@@ -239,12 +252,14 @@ void heap_reclaim_segment(Heap* heap, Segment* segment) {
     // Release: a later remote freer in the delayed path (acquire) sees the new heap.
     page->heap.store(heap, std::memory_order_release);
     uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
-    while (!page->thread_free.compare_exchange_weak(thread_free, (thread_free & ~kDelayedStateMask) | kNoDelayed,
-                                                    std::memory_order_acq_rel, std::memory_order_relaxed)) {
+    while (!page->thread_free.compare_exchange_weak(
+        thread_free, (thread_free & ~kDelayedStateMask) | kNoDelayed, std::memory_order_acq_rel,
+        std::memory_order_relaxed)) {
     }
     page_collect(page);
     if (page->used == 0) {
-      if (page_free_to_segment(heap, page)) return;  // that was the last live page: segment released
+      if (page_free_to_segment(heap, page))
+        return;  // that was the last live page: segment released
     } else {
       heap_queue_push_back(heap, page);
     }

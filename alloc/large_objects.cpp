@@ -7,8 +7,8 @@
 // on large_in_use makes a double free a clear error even when two threads race on it.
 // A reused segment keeps what earlier, bigger objects dirtied beyond the new one until the
 // segment is purged: trimming that at once tripled realloc_growth's time (objects then grew
-// into freshly faulted pages, 8x the faults) for 6% less peak RSS. Both are sized in 4 KiB steps, so
-// realloc grows or shrinks them in place up to the end of their mapping, and beyond it moves
+// into freshly faulted pages, 8x the faults) for 6% less peak RSS. Both are sized in 4 KiB steps,
+// so realloc grows or shrinks them in place up to the end of their mapping, and beyond it moves
 // their pages to a larger mapping with mremap: no byte is copied.
 #include <cerrno>
 #include <cstring>
@@ -20,7 +20,6 @@
 namespace usgc::alloc {
 
 LargeCounters g_large_counters;
-
 
 void* large_malloc(Heap* heap, size_t size, bool zero) {
   if (size > kMaxRequestBytes) {
@@ -64,11 +63,13 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
 
 void large_free(Segment* segment, void* pointer, Caller caller) {
   Page* page = &segment->pages[0];
-  if (segment->large_in_use.load(std::memory_order_relaxed) == 0) report_double_free(caller, pointer);
+  if (segment->large_in_use.load(std::memory_order_relaxed) == 0)
+    report_double_free(caller, pointer);
   page_block_of(page, pointer, caller);  // aborts on a pointer that is not the object's
   // acq_rel: exactly one of two racing frees sees 1; the winner's later reuse of the segment
   // happens after the object's last use by this thread.
-  if (segment->large_in_use.exchange(0, std::memory_order_acq_rel) != 1) report_double_free(caller, pointer);
+  if (segment->large_in_use.exchange(0, std::memory_order_acq_rel) != 1)
+    report_double_free(caller, pointer);
   g_large_counters.free_count.fetch_add(1, std::memory_order_relaxed);
   g_large_counters.bytes_in_use.fetch_sub(page->block_size, std::memory_order_relaxed);
   page->in_use = 0;
@@ -105,9 +106,11 @@ void* large_resize(Segment* segment, void* pointer, size_t size) {
   }
   page->block_size = new_block_size;
   if (new_block_size >= old_block_size) {
-    g_large_counters.bytes_in_use.fetch_add(new_block_size - old_block_size, std::memory_order_relaxed);
+    g_large_counters.bytes_in_use.fetch_add(new_block_size - old_block_size,
+                                            std::memory_order_relaxed);
   } else {
-    g_large_counters.bytes_in_use.fetch_sub(old_block_size - new_block_size, std::memory_order_relaxed);
+    g_large_counters.bytes_in_use.fetch_sub(old_block_size - new_block_size,
+                                            std::memory_order_relaxed);
   }
   return page->start;
 }

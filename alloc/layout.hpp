@@ -25,8 +25,8 @@ inline constexpr size_t kSegmentBytes = size_t{1} << kSegmentShift;  // 4 MiB
 inline constexpr uintptr_t kSegmentMask = kSegmentBytes - 1;
 inline constexpr size_t kSegmentHeaderBytes = 16 * 1024;
 
-inline constexpr unsigned kSmallPageShift = 16;   // 64 KiB
-inline constexpr unsigned kMediumPageShift = 19;  // 512 KiB
+inline constexpr unsigned kSmallPageShift = 16;                                        // 64 KiB
+inline constexpr unsigned kMediumPageShift = 19;                                       // 512 KiB
 inline constexpr uint32_t kSmallPagesPerSegment = kSegmentBytes >> kSmallPageShift;    // 64
 inline constexpr uint32_t kMediumPagesPerSegment = kSegmentBytes >> kMediumPageShift;  // 8
 inline constexpr uint32_t kMaxPagesPerSegment = kSmallPagesPerSegment;
@@ -48,6 +48,8 @@ inline constexpr size_t kMaxRequestBytes = (size_t{1} << 47) - kSegmentBytes;
 
 enum class SegmentKind : uint8_t { kSmall, kMedium, kLarge, kHuge };
 
-constexpr size_t align_up(size_t value, size_t alignment) { return (value + alignment - 1) & ~(alignment - 1); }
+constexpr size_t align_up(size_t value, size_t alignment) {
+  return (value + alignment - 1) & ~(alignment - 1);
+}
 
 }  // namespace usgc::alloc

@@ -16,13 +16,17 @@ bool multiply_overflows(size_t count, size_t size, size_t* product) {
   return __builtin_mul_overflow(count, size, product);
 }
 
-bool is_power_of_two(size_t value) { return value != 0 && (value & (value - 1)) == 0; }
+bool is_power_of_two(size_t value) {
+  return value != 0 && (value & (value - 1)) == 0;
+}
 
 }  // namespace
 
 extern "C" {
 
-void* usgc_malloc(size_t size) { return heap_malloc(t_heap, size); }
+void* usgc_malloc(size_t size) {
+  return heap_malloc(t_heap, size);
+}
 
 void* usgc_calloc(size_t count, size_t size) {
   size_t total;
@@ -33,7 +37,9 @@ void* usgc_calloc(size_t count, size_t size) {
   return heap_calloc(t_heap, total);
 }
 
-void* usgc_realloc(void* pointer, size_t size) { return heap_realloc(t_heap, pointer, size); }
+void* usgc_realloc(void* pointer, size_t size) {
+  return heap_realloc(t_heap, pointer, size);
+}
 
 void* usgc_reallocarray(void* pointer, size_t count, size_t size) {
   size_t total;
@@ -52,7 +58,8 @@ void usgc_free_sized(void* pointer, size_t size) {
   if (pointer == nullptr) return;
 #if defined(USGC_DEBUG) && USGC_DEBUG
   size_t usable = heap_usable_size(pointer, Caller::kFreeSized);
-  USGC_CHECK(size <= usable, "free_sized(): pointer %p freed with size %zu but its block holds %zu bytes", pointer,
+  USGC_CHECK(size <= usable,
+             "free_sized(): pointer %p freed with size %zu but its block holds %zu bytes", pointer,
              size, usable);
 #else
   (void)size;
@@ -85,7 +92,9 @@ size_t usgc_malloc_usable_size(const void* pointer) {
   return pointer == nullptr ? 0 : heap_usable_size(pointer, Caller::kUsableSize);
 }
 
-int usgc_malloc_trim(size_t) { return heap_trim() ? 1 : 0; }
+int usgc_malloc_trim(size_t) {
+  return heap_trim() ? 1 : 0;
+}
 
 }  // extern "C"
 

@@ -16,7 +16,8 @@ extern "C" int usgc_malloc_get_stats(usgc_malloc_stats* stats) {
   uint64_t frees[kBinCount] = {};
   uint64_t remote_frees = g_heapless_remote_free_count.load(std::memory_order_relaxed);
   uint64_t threads = 0;
-  for (uint32_t bin = 0; bin < kBinCount; ++bin) frees[bin] = g_heapless_free_count_by_bin[bin].load(std::memory_order_relaxed);
+  for (uint32_t bin = 0; bin < kBinCount; ++bin)
+    frees[bin] = g_heapless_free_count_by_bin[bin].load(std::memory_order_relaxed);
   for (Heap* heap = heap_registry_first(); heap != nullptr; heap = heap->registry_next) {
     for (uint32_t bin = 0; bin < kBinCount; ++bin) {
       mallocs[bin] += heap->counters.malloc_count_by_bin[bin].load(std::memory_order_relaxed);
@@ -33,7 +34,8 @@ extern "C" int usgc_malloc_get_stats(usgc_malloc_stats* stats) {
     malloc_count += mallocs[bin];
     free_count += frees[bin];
     // Remote frees of one bin may be counted before the allocations they free are read.
-    if (mallocs[bin] > frees[bin]) bytes_in_use += (mallocs[bin] - frees[bin]) * class_size_of_bin(bin);
+    if (mallocs[bin] > frees[bin])
+      bytes_in_use += (mallocs[bin] - frees[bin]) * class_size_of_bin(bin);
   }
   usgc::kernel::DecommitCounters decommits = usgc::kernel::DecommitQueue::process().counters();
   uint64_t reserved = g_segment_counters.bytes_reserved.load(std::memory_order_relaxed);

@@ -42,7 +42,12 @@ struct Block {
   uintptr_t free_marker;
 };
 
-enum DelayedState : uintptr_t { kNoDelayed = 0, kUseDelayed = 1, kDelayedFreeing = 2, kNeverDelayed = 3 };
+enum DelayedState : uintptr_t {
+  kNoDelayed = 0,
+  kUseDelayed = 1,
+  kDelayedFreeing = 2,
+  kNeverDelayed = 3
+};
 inline constexpr uintptr_t kDelayedStateMask = 3;
 
 // Memory state of a page not in use, for returning memory to the OS (the decay).
@@ -60,21 +65,21 @@ struct Page {
   // ---- malloc/free fast path (owner thread only) ----
   Block* free_list;
   Block* local_free;
-  size_t block_size;         // bytes; 0 while the page is not in use
-  uint8_t* start;            // first block
+  size_t block_size;  // bytes; 0 while the page is not in use
+  uint8_t* start;     // first block
   uint32_t used;
   // Blocks whose memory has been put on a free list (grows lazily). Written by the owner only;
   // atomic (relaxed) because remote freers read it to validate a pointer: a block they hold
   // was handed out after the capacity covering it was written, so they see at least that.
   std::atomic<uint32_t> capacity_blocks;
-  uint32_t reserved;         // blocks that fit in the page
-  uint32_t index_multiplier; // block index of an offset: (offset * multiplier) >> index_shift
+  uint32_t reserved;          // blocks that fit in the page
+  uint32_t index_multiplier;  // block index of an offset: (offset * multiplier) >> index_shift
   uint8_t index_shift;
-  uint8_t bin;               // size class; kBinCount for large/huge pages
+  uint8_t bin;  // size class; kBinCount for large/huge pages
   // kPageInFullQueue | kPageHasAligned. Written by the owner (and by the allocating thread of a
   // large object) with relaxed load+store; read by remote freers, hence atomic.
   std::atomic<uint8_t> slow_free_flags;
-  uint8_t in_use;            // 1 while handed to a heap (or holding a large object)
+  uint8_t in_use;  // 1 while handed to a heap (or holding a large object)
 
   // ---- remote frees (any thread) ----
   std::atomic<uintptr_t> thread_free;  // Block* | DelayedState
@@ -95,7 +100,9 @@ struct Page {
   uint8_t flags() const { return slow_free_flags.load(std::memory_order_relaxed); }
   bool has_flag(uint8_t flag) const { return (flags() & flag) != 0; }
   void set_flag(uint8_t flag) { slow_free_flags.store(flags() | flag, std::memory_order_relaxed); }
-  void clear_flag(uint8_t flag) { slow_free_flags.store(flags() & static_cast<uint8_t>(~flag), std::memory_order_relaxed); }
+  void clear_flag(uint8_t flag) {
+    slow_free_flags.store(flags() & static_cast<uint8_t>(~flag), std::memory_order_relaxed);
+  }
   void clear_flags() { slow_free_flags.store(0, std::memory_order_relaxed); }
 };
 static_assert(sizeof(Page) == 128, "Page must stay a power of two in size (free fast path)");
@@ -104,7 +111,8 @@ static_assert(sizeof(Page) == 128, "Page must stay a power of two in size (free 
 // l = ceil(log2 d) and m = ceil(2^(N+l) / d), floor(n / d) == (n * m) >> (N + l) for n < 2^N).
 inline constexpr unsigned kIndexNumeratorBits = kSegmentShift;
 
-constexpr void compute_block_index_magic(uint32_t block_size, uint32_t* multiplier, uint8_t* shift) {
+constexpr void compute_block_index_magic(uint32_t block_size, uint32_t* multiplier,
+                                         uint8_t* shift) {
   unsigned l = 0;
   while ((uint64_t{1} << l) < block_size) ++l;
   unsigned s = kIndexNumeratorBits + l;
@@ -114,7 +122,8 @@ constexpr void compute_block_index_magic(uint32_t block_size, uint32_t* multipli
 }
 
 inline uint32_t block_index_of_offset(const Page* page, size_t offset) {
-  return static_cast<uint32_t>((static_cast<uint64_t>(offset) * page->index_multiplier) >> page->index_shift);
+  return static_cast<uint32_t>((static_cast<uint64_t>(offset) * page->index_multiplier) >>
+                               page->index_shift);
 }
 
 }  // namespace usgc::alloc

@@ -6,9 +6,9 @@
 
 #include "alloc/size_classes.hpp"
 #include "kernel_iface/decommit_queue.hpp"
+#include "kernel_iface/spin_lock.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "numa/numa.hpp"
-#include "kernel_iface/spin_lock.hpp"
 
 namespace usgc::alloc {
 
@@ -53,18 +53,24 @@ void set_map_entries(const void* segment_start, size_t segment_bytes, bool live)
   size_t chunks = segment_bytes >> kSegmentShift;
   g_segment_map[first].store(live ? kMapSegment : kMapTombstone, std::memory_order_relaxed);
   for (size_t i = 1; i < chunks; ++i) {
-    uint8_t value = live ? static_cast<uint8_t>(i + kMapContinuation - 1 > 255 ? 255 : i + kMapContinuation - 1)
-                         : kMapTombstone;
+    uint8_t value =
+        live ? static_cast<uint8_t>(i + kMapContinuation - 1 > 255 ? 255 : i + kMapContinuation - 1)
+             : kMapTombstone;
     g_segment_map[first + i].store(value, std::memory_order_relaxed);
   }
 }
 
-int cache_node_index(int node) { return node >= 0 && node < numa::kMaxNodes ? node : 0; }
+int cache_node_index(int node) {
+  return node >= 0 && node < numa::kMaxNodes ? node : 0;
+}
 static_assert(kCountedNodes == numa::kMaxNodes);
 
 void count_node_bytes(int node, size_t bytes, bool add) {
   std::atomic<uint64_t>& counter = g_segment_counters.node_bytes_reserved[cache_node_index(node)];
-  if (add) counter.fetch_add(bytes, std::memory_order_relaxed); else counter.fetch_sub(bytes, std::memory_order_relaxed);
+  if (add)
+    counter.fetch_add(bytes, std::memory_order_relaxed);
+  else
+    counter.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -112,7 +118,8 @@ kernel::Result<Segment*> segment_map_new(size_t bytes, int node) {
 void segment_unmap(Segment* segment) {
   size_t bytes = segment->segment_bytes;
   if (segment->cache_purged) {
-    g_segment_counters.bytes_purged.fetch_sub(bytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+    g_segment_counters.bytes_purged.fetch_sub(bytes - kSegmentHeaderBytes,
+                                              std::memory_order_relaxed);
   }
   set_map_entries(segment, bytes, false);
   count_node_bytes(segment->node, bytes, false);
@@ -121,7 +128,9 @@ void segment_unmap(Segment* segment) {
   kernel::Status status = kernel::unmap(segment, bytes);
   // munmap of our own aligned mapping fails only when the kernel cannot split a VMA (ENOMEM
   // at the map-count limit); the range stays mapped, tombstoned, and is never used again.
-  if (!status.ok()) kernel::print_message("segment unmap failed (errno %d); %zu bytes leaked", status.error(), bytes);
+  if (!status.ok())
+    kernel::print_message("segment unmap failed (errno %d); %zu bytes leaked", status.error(),
+                          bytes);
 }
 
 kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes) {
@@ -324,9 +333,11 @@ std::atomic<uint64_t> g_newest_purge_ticket{0};
 }  // namespace
 
 uint64_t purge_range(uint8_t* start, uint8_t* end) {
-  uint64_t ticket = kernel::DecommitQueue::process().enqueue(start, static_cast<size_t>(end - start));
+  uint64_t ticket =
+      kernel::DecommitQueue::process().enqueue(start, static_cast<size_t>(end - start));
   uint64_t newest = g_newest_purge_ticket.load(std::memory_order_relaxed);
-  while (ticket > newest && !g_newest_purge_ticket.compare_exchange_weak(newest, ticket, std::memory_order_relaxed)) {
+  while (ticket > newest &&
+         !g_newest_purge_ticket.compare_exchange_weak(newest, ticket, std::memory_order_relaxed)) {
   }
   return ticket;
 }
@@ -337,7 +348,8 @@ void page_purge(Segment* segment, uint32_t index) {
   uint8_t* end = segment->page_area_end(index);
   page->decommit_ticket = purge_range(start, end);
   page->memory = PageMemory::kPurged;
-  g_segment_counters.bytes_purged.fetch_add(static_cast<size_t>(end - start), std::memory_order_relaxed);
+  g_segment_counters.bytes_purged.fetch_add(static_cast<size_t>(end - start),
+                                            std::memory_order_relaxed);
 }
 
 void page_unpurge(Segment* segment, uint32_t index) {
@@ -347,13 +359,16 @@ void page_unpurge(Segment* segment, uint32_t index) {
   // MADV_DONTNEED'd private anonymous memory reads as zero.
   page->memory = PageMemory::kFresh;
   g_segment_counters.bytes_purged.fetch_sub(
-      static_cast<size_t>(segment->page_area_end(index) - segment->page_area_start(index)), std::memory_order_relaxed);
+      static_cast<size_t>(segment->page_area_end(index) - segment->page_area_start(index)),
+      std::memory_order_relaxed);
 }
 
 void segment_purge_data(Segment* segment) {
-  segment->cache_decommit_ticket = purge_range(segment->base() + kSegmentHeaderBytes, segment->end());
+  segment->cache_decommit_ticket =
+      purge_range(segment->base() + kSegmentHeaderBytes, segment->end());
   segment->cache_purged = 1;
-  g_segment_counters.bytes_purged.fetch_add(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+  g_segment_counters.bytes_purged.fetch_add(kSegmentBytes - kSegmentHeaderBytes,
+                                            std::memory_order_relaxed);
 }
 
 void segment_unpurge_data(Segment* segment) {
@@ -361,14 +376,21 @@ void segment_unpurge_data(Segment* segment) {
   purge_wait(segment->cache_decommit_ticket);
   segment->cache_purged = 0;
   segment->data_is_fresh = 1;  // MADV_DONTNEED'd private anonymous memory reads as zero
-  g_segment_counters.bytes_purged.fetch_sub(kSegmentBytes - kSegmentHeaderBytes, std::memory_order_relaxed);
+  g_segment_counters.bytes_purged.fetch_sub(kSegmentBytes - kSegmentHeaderBytes,
+                                            std::memory_order_relaxed);
 }
 
-void purge_wait_all() { purge_wait(g_newest_purge_ticket.load(std::memory_order_relaxed)); }
+void purge_wait_all() {
+  purge_wait(g_newest_purge_ticket.load(std::memory_order_relaxed));
+}
 
-void purge_wait(uint64_t ticket) { kernel::DecommitQueue::process().wait(ticket); }
+void purge_wait(uint64_t ticket) {
+  kernel::DecommitQueue::process().wait(ticket);
+}
 
-void purge_flush() { kernel::DecommitQueue::process().flush(); }
+void purge_flush() {
+  kernel::DecommitQueue::process().flush();
+}
 
 void segment_locks_before_fork() {
   g_abandoned_lock.lock();

@@ -50,8 +50,8 @@ struct Segment {
   uint8_t page_shift;
   uint8_t data_is_fresh;  // every page beyond the header is zero (fresh map or completed purge)
   uint32_t page_count;
-  uint32_t used_pages;          // owner only
-  uint32_t free_pages;          // owner only: page_count - used_pages
+  uint32_t used_pages;                  // owner only
+  uint32_t free_pages;                  // owner only: page_count - used_pages
   std::atomic<uintptr_t> owner_thread;  // see "Ownership"
   Heap* owner_heap;                     // owner only
   // Large/huge: 1 while the object is live; the exchange on free catches double frees.
@@ -83,8 +83,9 @@ struct Segment {
     return index == 0 ? base() + kSegmentHeaderBytes : base() + (size_t{index} << page_shift);
   }
   uint8_t* page_area_end(uint32_t index) {
-    return kind == SegmentKind::kSmall || kind == SegmentKind::kMedium ? base() + (size_t{index + 1} << page_shift)
-                                                                        : end();
+    return kind == SegmentKind::kSmall || kind == SegmentKind::kMedium
+               ? base() + (size_t{index + 1} << page_shift)
+               : end();
   }
 };
 static_assert(sizeof(Segment) <= kSegmentHeaderBytes, "segment header must fit before page 0");
@@ -94,7 +95,8 @@ inline Segment* segment_of(const void* pointer) {
 }
 inline bool segment_map_is_segment(const Segment* segment) {
   uintptr_t chunk = reinterpret_cast<uintptr_t>(segment) >> kSegmentShift;
-  return chunk < kSegmentMapEntries && g_segment_map[chunk].load(std::memory_order_relaxed) == kMapSegment;
+  return chunk < kSegmentMapEntries &&
+         g_segment_map[chunk].load(std::memory_order_relaxed) == kMapSegment;
 }
 
 enum class PointerOrigin { kForeign, kSegment, kTombstone };

@@ -36,9 +36,13 @@ constexpr size_t class_size_of_bin(uint32_t bin) {
 }
 
 // The direct-table slot of a size <= kDirectMaxSize.
-constexpr uint32_t direct_slot_of_size(size_t size) { return static_cast<uint32_t>((size + 15) >> 4); }
+constexpr uint32_t direct_slot_of_size(size_t size) {
+  return static_cast<uint32_t>((size + 15) >> 4);
+}
 
-constexpr bool bin_uses_small_pages(uint32_t bin) { return class_size_of_bin(bin) <= kSmallObjectMax; }
+constexpr bool bin_uses_small_pages(uint32_t bin) {
+  return class_size_of_bin(bin) <= kSmallObjectMax;
+}
 
 static_assert(class_size_of_bin(kBinCount - 1) == kMediumObjectMax);
 static_assert(bin_of_size(kMediumObjectMax) == kBinCount - 1);

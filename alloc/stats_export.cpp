@@ -18,10 +18,10 @@
 
 #include "alloc/segment.hpp"
 #include "alloc/stats_block_name.hpp"
+#include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/process_info.hpp"
 #include "kernel_iface/shared_memory.hpp"
-#include "kernel_iface/clock.hpp"
 #include "usgc/stats_block.h"
 #include "usgc/usgc.h"
 
@@ -40,7 +40,7 @@ struct ExportState {
   int block_pid = 0;                  // the pid that created `block` (differs in a fork child)
   bool created_file = false;          // block_pid's process made the file and must unlink it
   bool failure_reported = false;
-  bool stopped = false;               // unpublished at exit: never publish again
+  bool stopped = false;  // unpublished at exit: never publish again
   char name[kStatsBlockNameBytes] = {};
 };
 
@@ -52,12 +52,14 @@ constinit std::atomic<uint32_t> g_interval_ms{kStatsDefaultIntervalMs};
 bool writer_try_lock(int pid) {
   int holder = 0;
   // Acquire (both CASes): the new holder sees g_export as the previous holder left it.
-  if (g_writer_pid.compare_exchange_strong(holder, pid, std::memory_order_acquire, std::memory_order_relaxed)) {
+  if (g_writer_pid.compare_exchange_strong(holder, pid, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
     return true;
   }
   if (holder == pid) return false;  // another thread of this process is publishing
   // Inherited from the parent through fork(): its holder thread does not exist in this process.
-  return g_writer_pid.compare_exchange_strong(holder, pid, std::memory_order_acquire, std::memory_order_relaxed);
+  return g_writer_pid.compare_exchange_strong(holder, pid, std::memory_order_acquire,
+                                              std::memory_order_relaxed);
 }
 
 void writer_unlock() {
@@ -67,21 +69,24 @@ void writer_unlock() {
 
 bool environment_says_off(const char* value) {
   if (value == nullptr) return false;
-  return std::strcmp(value, "0") == 0 || std::strcmp(value, "off") == 0 || std::strcmp(value, "false") == 0 ||
-         std::strcmp(value, "no") == 0;
+  return std::strcmp(value, "0") == 0 || std::strcmp(value, "off") == 0 ||
+         std::strcmp(value, "false") == 0 || std::strcmp(value, "no") == 0;
 }
 
 void read_configuration() {
-  g_export.config = environment_says_off(::getenv("USGC_STATS")) ? ConfigState::kOff : ConfigState::kOn;
+  g_export.config =
+      environment_says_off(::getenv("USGC_STATS")) ? ConfigState::kOff : ConfigState::kOn;
   g_export.interval_ms = kStatsDefaultIntervalMs;
   const char* interval = ::getenv("USGC_STATS_INTERVAL_MS");  // getenv does not allocate
   if (interval != nullptr && *interval != '\0') {
     uint64_t value = 0;
     const char* p = interval;
-    for (; *p >= '0' && *p <= '9' && value <= 3600000; ++p) value = value * 10 + static_cast<uint64_t>(*p - '0');
+    for (; *p >= '0' && *p <= '9' && value <= 3600000; ++p)
+      value = value * 10 + static_cast<uint64_t>(*p - '0');
     if (*p != '\0' || value == 0 || value > 3600000) {
-      kernel::print_message("ignoring USGC_STATS_INTERVAL_MS=\"%s\" (want 1..3600000 milliseconds); using %u",
-                            interval, kStatsDefaultIntervalMs);
+      kernel::print_message(
+          "ignoring USGC_STATS_INTERVAL_MS=\"%s\" (want 1..3600000 milliseconds); using %u",
+          interval, kStatsDefaultIntervalMs);
     } else {
       g_export.interval_ms = static_cast<uint32_t>(value);
     }
@@ -135,11 +140,13 @@ void write_figures(usgc_stats_block* block, const Figures& figures) {
   for (int node = 0; node < kCountedNodes; ++node) {
     uint64_t bytes = g_segment_counters.node_bytes_reserved[node].load(std::memory_order_relaxed);
     int slot = node < USGC_STATS_MAX_NODES ? node : USGC_STATS_MAX_NODES - 1;
-    block->node_bytes_reserved[slot] = (node < USGC_STATS_MAX_NODES ? 0 : block->node_bytes_reserved[slot]) + bytes;
+    block->node_bytes_reserved[slot] =
+        (node < USGC_STATS_MAX_NODES ? 0 : block->node_bytes_reserved[slot]) + bytes;
   }
   block->flags |= USGC_STATS_FLAG_NODE_BYTES;
   // Figures of the layers above (goroutines, time to safepoint), when they are running.
-  if (StatsContributor contributor = g_stats_contributor.load(std::memory_order_acquire)) contributor(block);
+  if (StatsContributor contributor = g_stats_contributor.load(std::memory_order_acquire))
+    contributor(block);
 }
 
 void publish_figures(usgc_stats_block* block) {
@@ -165,7 +172,8 @@ void initialize_block(usgc_stats_block* block, int pid, uint32_t uid) {
   kernel::Result<kernel::ProcessStat> stat = kernel::process_stat(0);
   if (stat.ok()) {
     block->start_time_ticks = stat.value().start_time_ticks;
-    uint64_t since_boot_ns = stat.value().start_time_ticks * (1000000000u / kernel::clock_ticks_per_second());
+    uint64_t since_boot_ns =
+        stat.value().start_time_ticks * (1000000000u / kernel::clock_ticks_per_second());
     uint64_t age_ns = kernel::boottime_ns() - since_boot_ns;
     block->start_time_unix_ns = kernel::realtime_ns() - age_ns;
   }
@@ -179,9 +187,10 @@ void initialize_block(usgc_stats_block* block, int pid, uint32_t uid) {
 void report_failure_once(const char* what, int error) {
   if (g_export.failure_reported || error == ENOENT) return;  // no /dev/shm: silently off
   g_export.failure_reported = true;
-  kernel::print_message("statistics block %s/%s: %s failed (errno %d); usgc-top will not list this process "
-                        "(USGC_STATS=0 turns publication off)",
-                        kernel::kSharedMemoryDirectory, g_export.name, what, error);
+  kernel::print_message(
+      "statistics block %s/%s: %s failed (errno %d); usgc-top will not list this process "
+      "(USGC_STATS=0 turns publication off)",
+      kernel::kSharedMemoryDirectory, g_export.name, what, error);
 }
 
 // Maps fd, fills the block; on success the block is g_export.block. Closes fd either way.
@@ -222,7 +231,8 @@ kernel::Status create_block(int pid) {
     auto* block = static_cast<usgc_stats_block*>(mapped.value());
     initialize_block(block, pid, uid);
     kernel::Status linked = kernel::shared_memory_link(fd, g_export.name);
-    if (!linked.ok() && linked.error() == EEXIST && kernel::shared_memory_unlink(g_export.name).ok()) {
+    if (!linked.ok() && linked.error() == EEXIST &&
+        kernel::shared_memory_unlink(g_export.name).ok()) {
       linked = kernel::shared_memory_link(fd, g_export.name);
     }
     (void)kernel::close_file(fd);
@@ -233,7 +243,8 @@ kernel::Status create_block(int pid) {
       return linked;
     }
     (void)kernel::shared_memory_unmap(block, USGC_STATS_BLOCK_BYTES);
-    if (linked.error() == EEXIST || linked.error() == EPERM) return linked;  // a name we may not take
+    if (linked.error() == EEXIST || linked.error() == EPERM)
+      return linked;  // a name we may not take
     // Otherwise (no /proc to link through): the named fallback below.
   }
   kernel::Result<int> named = kernel::shared_memory_create(g_export.name, USGC_STATS_BLOCK_BYTES);
@@ -304,14 +315,18 @@ bool writer_lock_patiently(int pid) {
 }
 
 // Runs at exit (after main returns or exit()), not after _exit or a fatal signal.
-__attribute__((destructor)) void stats_export_at_exit() { stats_export_unpublish(); }
+__attribute__((destructor)) void stats_export_at_exit() {
+  stats_export_unpublish();
+}
 
 }  // namespace
 
 void stats_export_publish_due(uint64_t deadline_seen, uint64_t now_ms) {
   // Relaxed CAS: it only elects one thread per deadline; the writer lock orders the state.
   uint64_t next = now_ms + g_interval_ms.load(std::memory_order_relaxed);
-  if (!g_stats_next_publish_ms.compare_exchange_strong(deadline_seen, next, std::memory_order_relaxed)) return;
+  if (!g_stats_next_publish_ms.compare_exchange_strong(deadline_seen, next,
+                                                       std::memory_order_relaxed))
+    return;
   int saved_errno = errno;  // a successful malloc leaves errno alone
   int pid = kernel::current_process_id();
   if (writer_try_lock(pid)) {

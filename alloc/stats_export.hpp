@@ -24,10 +24,10 @@
 //   - USGC_STATS=0 (or off/false/no): no file, and the check stays one load (deadline "never").
 //
 // Execution context: allocator (inside malloc, possibly before constructors). The publisher
-// never allocates, keeps errno intact, and takes no lock of kernel_iface/spin_lock.hpp's table: writers are
-// serialized by a try-only lock word holding the writer's pid (a thread that fails to take it
-// skips this round), so it can neither deadlock nor need ordering with the allocator's locks,
-// and a fork child takes it over when the holder was a thread of its parent.
+// never allocates, keeps errno intact, and takes no lock of kernel_iface/spin_lock.hpp's table:
+// writers are serialized by a try-only lock word holding the writer's pid (a thread that fails to
+// take it skips this round), so it can neither deadlock nor need ordering with the allocator's
+// locks, and a fork child takes it over when the holder was a thread of its parent.
 #pragma once
 
 #include <atomic>

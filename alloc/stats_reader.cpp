@@ -35,29 +35,46 @@ StatsReadResult result(StatsReadError error, uint64_t detail, uint64_t inode) {
 
 const char* stats_read_error_text(StatsReadError error) {
   switch (error) {
-    case StatsReadError::kNone: return "ok";
-    case StatsReadError::kBadName: return "bad name";
-    case StatsReadError::kVanished: return "vanished";
-    case StatsReadError::kOpenFailed: return "cannot open";
-    case StatsReadError::kNotRegularFile: return "not a regular file";
-    case StatsReadError::kWrongOwner: return "owned by another user";
-    case StatsReadError::kShortFile: return "short file";
-    case StatsReadError::kBadMagic: return "bad magic";
-    case StatsReadError::kBadVersion: return "bad version";
-    case StatsReadError::kSizeMismatch: return "size mismatch";
-    case StatsReadError::kIdentityMismatch: return "pid or uid differ from the file name";
-    case StatsReadError::kUnstable: return "never stable (writer stuck mid-update)";
-    case StatsReadError::kReadFailed: return "read failed";
+    case StatsReadError::kNone:
+      return "ok";
+    case StatsReadError::kBadName:
+      return "bad name";
+    case StatsReadError::kVanished:
+      return "vanished";
+    case StatsReadError::kOpenFailed:
+      return "cannot open";
+    case StatsReadError::kNotRegularFile:
+      return "not a regular file";
+    case StatsReadError::kWrongOwner:
+      return "owned by another user";
+    case StatsReadError::kShortFile:
+      return "short file";
+    case StatsReadError::kBadMagic:
+      return "bad magic";
+    case StatsReadError::kBadVersion:
+      return "bad version";
+    case StatsReadError::kSizeMismatch:
+      return "size mismatch";
+    case StatsReadError::kIdentityMismatch:
+      return "pid or uid differ from the file name";
+    case StatsReadError::kUnstable:
+      return "never stable (writer stuck mid-update)";
+    case StatsReadError::kReadFailed:
+      return "read failed";
   }
   return "unknown error";
 }
 
 const char* writer_state_text(WriterState state) {
   switch (state) {
-    case WriterState::kAlive: return "alive";
-    case WriterState::kDead: return "dead";
-    case WriterState::kZombie: return "zombie";
-    case WriterState::kPidReused: return "pid reused";
+    case WriterState::kAlive:
+      return "alive";
+    case WriterState::kDead:
+      return "dead";
+    case WriterState::kZombie:
+      return "zombie";
+    case WriterState::kPidReused:
+      return "pid reused";
   }
   return "unknown";
 }
@@ -74,34 +91,44 @@ StatsReadResult read_stats_block(const char* name, uint32_t uid, usgc_stats_bloc
   }
   kernel::ScopedFile file(opened.value());
   kernel::Result<kernel::SharedMemoryFileInfo> info = kernel::shared_memory_file_info(file.get());
-  if (!info.ok()) return result(StatsReadError::kReadFailed, static_cast<uint64_t>(info.error()), 0);
+  if (!info.ok())
+    return result(StatsReadError::kReadFailed, static_cast<uint64_t>(info.error()), 0);
   uint64_t inode = info.value().inode;
   if (!info.value().is_regular_file) return result(StatsReadError::kNotRegularFile, 0, inode);
-  if (info.value().owner_uid != uid) return result(StatsReadError::kWrongOwner, info.value().owner_uid, inode);
+  if (info.value().owner_uid != uid)
+    return result(StatsReadError::kWrongOwner, info.value().owner_uid, inode);
   uint64_t file_bytes = info.value().size_bytes;
-  if (file_bytes < sizeof(usgc_stats_block)) return result(StatsReadError::kShortFile, file_bytes, inode);
+  if (file_bytes < sizeof(usgc_stats_block))
+    return result(StatsReadError::kShortFile, file_bytes, inode);
 
   for (int attempt = 0; attempt < kStatsReadAttempts; ++attempt) {
     kernel::Result<uint64_t> before = read_sequence(file.get());
-    if (!before.ok()) return result(StatsReadError::kReadFailed, static_cast<uint64_t>(before.error()), inode);
+    if (!before.ok())
+      return result(StatsReadError::kReadFailed, static_cast<uint64_t>(before.error()), inode);
     // Acquire fence: the copy below is not performed before the first sequence read.
     std::atomic_thread_fence(std::memory_order_acquire);
     kernel::Result<size_t> got = kernel::read_at(file.get(), block, sizeof(*block), 0);
-    if (!got.ok()) return result(StatsReadError::kReadFailed, static_cast<uint64_t>(got.error()), inode);
-    if (got.value() != sizeof(*block)) return result(StatsReadError::kShortFile, got.value(), inode);
+    if (!got.ok())
+      return result(StatsReadError::kReadFailed, static_cast<uint64_t>(got.error()), inode);
+    if (got.value() != sizeof(*block))
+      return result(StatsReadError::kShortFile, got.value(), inode);
     // Acquire fence: the copy is complete before the second sequence read.
     std::atomic_thread_fence(std::memory_order_acquire);
     kernel::Result<uint64_t> after = read_sequence(file.get());
-    if (!after.ok()) return result(StatsReadError::kReadFailed, static_cast<uint64_t>(after.error()), inode);
+    if (!after.ok())
+      return result(StatsReadError::kReadFailed, static_cast<uint64_t>(after.error()), inode);
     // The identity checks do not depend on the seqlock (the header never changes after
     // creation), so a file that is not a block at all fails here rather than as "unstable".
     if (block->magic != USGC_STATS_BLOCK_MAGIC) return result(StatsReadError::kBadMagic, 0, inode);
-    if (block->version != USGC_STATS_BLOCK_VERSION) return result(StatsReadError::kBadVersion, block->version, inode);
+    if (block->version != USGC_STATS_BLOCK_VERSION)
+      return result(StatsReadError::kBadVersion, block->version, inode);
     if (block->size_bytes != file_bytes || block->size_bytes < sizeof(usgc_stats_block)) {
       return result(StatsReadError::kSizeMismatch, block->size_bytes, inode);
     }
-    if (block->pid != pid || block->uid != uid) return result(StatsReadError::kIdentityMismatch, 0, inode);
-    if (before.value() == after.value() && (before.value() & 1) == 0 && block->sequence == before.value()) {
+    if (block->pid != pid || block->uid != uid)
+      return result(StatsReadError::kIdentityMismatch, 0, inode);
+    if (before.value() == after.value() && (before.value() & 1) == 0 &&
+        block->sequence == before.value()) {
       return result(StatsReadError::kNone, 0, inode);
     }
     for (int spin = 0; spin < 1000 << (attempt < 10 ? attempt : 10); ++spin) __builtin_ia32_pause();
@@ -125,7 +152,8 @@ kernel::Status remove_stale_stats_block(const char* name, uint64_t inode) {
   kernel::Result<kernel::SharedMemoryFileInfo> info = kernel::shared_memory_name_info(name);
   if (!info.ok()) return info.status();
   // Still the file we judged (a new process of the same pid would have made a new inode), ours.
-  if (info.value().inode != inode || !info.value().is_regular_file) return kernel::Status::failure(ESTALE);
+  if (info.value().inode != inode || !info.value().is_regular_file)
+    return kernel::Status::failure(ESTALE);
   if (info.value().owner_uid != kernel::current_user_id()) return kernel::Status::failure(EPERM);
   return kernel::shared_memory_unlink(name);
 }
@@ -161,7 +189,8 @@ void scan_one(const char* name, void* raw_context) {
 
 }  // namespace
 
-kernel::Status scan_stats_blocks(uint32_t uid, bool remove_stale, StatsBlockVisitor visit, void* context) {
+kernel::Status scan_stats_blocks(uint32_t uid, bool remove_stale, StatsBlockVisitor visit,
+                                 void* context) {
   char prefix[kStatsBlockNameBytes];
   format_stats_block_prefix(prefix, uid);
   ScanContext scan{uid, remove_stale, visit, context};

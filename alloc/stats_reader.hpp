@@ -32,18 +32,18 @@ inline constexpr int kStatsReadAttempts = 16;
 
 enum class StatsReadError : uint8_t {
   kNone,
-  kBadName,          // not "usgc-<uid>-<pid>" of this uid
-  kVanished,         // removed between listing and opening (the process exited): not a problem
-  kOpenFailed,       // detail: errno
-  kNotRegularFile,   // a symlink, FIFO, directory...
-  kWrongOwner,       // st_uid is not the caller's; detail: the owner
-  kShortFile,        // detail: file size
+  kBadName,         // not "usgc-<uid>-<pid>" of this uid
+  kVanished,        // removed between listing and opening (the process exited): not a problem
+  kOpenFailed,      // detail: errno
+  kNotRegularFile,  // a symlink, FIFO, directory...
+  kWrongOwner,      // st_uid is not the caller's; detail: the owner
+  kShortFile,       // detail: file size
   kBadMagic,
-  kBadVersion,       // detail: the version found
-  kSizeMismatch,     // size_bytes differs from the file size; detail: size_bytes
-  kIdentityMismatch, // pid or uid in the block differ from the name
-  kUnstable,         // the seqlock never read even and unchanged
-  kReadFailed,       // detail: errno
+  kBadVersion,        // detail: the version found
+  kSizeMismatch,      // size_bytes differs from the file size; detail: size_bytes
+  kIdentityMismatch,  // pid or uid in the block differ from the name
+  kUnstable,          // the seqlock never read even and unchanged
+  kReadFailed,        // detail: errno
 };
 
 // "bad version", "short file", ... (a static string).
@@ -65,7 +65,9 @@ enum class WriterState : uint8_t {
   kPidReused,  // the pid belongs to a later process (other start time)
 };
 const char* writer_state_text(WriterState state);
-inline bool writer_state_is_stale(WriterState state) { return state != WriterState::kAlive; }
+inline bool writer_state_is_stale(WriterState state) {
+  return state != WriterState::kAlive;
+}
 
 // Judges a block read with read_stats_block.
 WriterState stats_block_writer_state(const usgc_stats_block& block);
@@ -85,6 +87,7 @@ using StatsBlockVisitor = void (*)(const StatsBlockEntry& entry, void* context);
 
 // Visits every /dev/shm entry named "usgc-<uid>-..." (read, judged and, with remove_stale,
 // stale ones removed). Entries with kVanished are not visited.
-kernel::Status scan_stats_blocks(uint32_t uid, bool remove_stale, StatsBlockVisitor visit, void* context);
+kernel::Status scan_stats_blocks(uint32_t uid, bool remove_stale, StatsBlockVisitor visit,
+                                 void* context);
 
 }  // namespace usgc::alloc

@@ -95,7 +95,9 @@ std::vector<DepthStep> depth_steps(int max_depth) {
   return steps;
 }
 
-uint64_t nodes_of_depth(int depth) { return (uint64_t{2} << depth) - 1; }
+uint64_t nodes_of_depth(int depth) {
+  return (uint64_t{2} << depth) - 1;
+}
 
 // What a run computed; `per_step[k]` sums the checks of step k over every worker.
 struct Checks {
@@ -379,7 +381,8 @@ void print_usgc_stats(const Options& options) {
   stats.version = USGC_GC_STATS_VERSION;
   if (usgc_gc_get_stats(&stats) != 0) return;
   std::printf("NOTE suite=binary_trees case=%s impl=%s private_collections=%" PRIu64
-              " shared_collections=%" PRIu64 " private_pause_max_us=%.1f shared_pause_max_us=%.1f"
+              " shared_collections=%" PRIu64
+              " private_pause_max_us=%.1f shared_pause_max_us=%.1f"
               " private_pause_total_ms=%.1f shared_pause_total_ms=%.1f bytes_committed=%" PRIu64
               " barrier_slow_paths=%" PRIu64 " objects_published=%" PRIu64 "\n",
               options.case_name().c_str(), options.impl.c_str(), stats.private_collections,
@@ -421,9 +424,9 @@ Checks run_usgc(const Options& options, bool inline_alloc) {
     run.workers[static_cast<size_t>(w)].index = w;
     run.workers[static_cast<size_t>(w)].sums.assign(run.steps.size(), 0);
   }
-  check_call(usgc_run_main(inline_alloc ? usgc_main_goroutine<true> : usgc_main_goroutine<false>,
-                           &run),
-             "usgc_run_main");
+  check_call(
+      usgc_run_main(inline_alloc ? usgc_main_goroutine<true> : usgc_main_goroutine<false>, &run),
+      "usgc_run_main");
   wait_for_goroutines();
   print_usgc_stats(options);
   check_call(usgc_shutdown(), "usgc_shutdown");
@@ -527,10 +530,11 @@ int main(int argc, char** argv) {
     GC_exclude_static_roots(__data_start, _end);
     GC_allow_register_threads();
     checks = run_with_threads<BoehmTrees>(options);
-    std::printf("NOTE suite=binary_trees case=%s impl=boehm collections=%zu heap_bytes=%zu"
-                " markers=%d\n",
-                options.case_name().c_str(), static_cast<size_t>(GC_get_gc_no()),
-                GC_get_heap_size(), GC_get_parallel() + 1);
+    std::printf(
+        "NOTE suite=binary_trees case=%s impl=boehm collections=%zu heap_bytes=%zu"
+        " markers=%d\n",
+        options.case_name().c_str(), static_cast<size_t>(GC_get_gc_no()), GC_get_heap_size(),
+        GC_get_parallel() + 1);
   } else if (options.impl == "shared_ptr") {
     checks = run_with_threads<SharedPtrTrees>(options);
   } else if (options.impl == "malloc") {

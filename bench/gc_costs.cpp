@@ -88,10 +88,10 @@
 
 namespace {
 
+using usgc::bench::has_word;
 using usgc::bench::median;
 using usgc::bench::now_ns;
 using usgc::bench::percentile;
-using usgc::bench::has_word;
 using usgc::bench::words;
 
 struct Node {
@@ -130,7 +130,9 @@ std::string g_case = "setup";  // the case running, for fail() from deep inside
   fail(g_case, std::string(what) + " failed: " + std::strerror(error) + ": " + usgc_last_error());
 }
 
-inline void escape(void* p) { asm volatile("" : : "r"(p) : "memory"); }
+inline void escape(void* p) {
+  asm volatile("" : : "r"(p) : "memory");
+}
 
 // ---- the TSC ---------------------------------------------------------------------------------
 
@@ -230,7 +232,8 @@ std::vector<AllocCase> alloc_cases() {
       {"alloc-private", "usgc", 3, 5,
        [](uint64_t n) { loop_usgc_alloc(n, USGC_GOROUTINE_PRIVATE); }},
       {"alloc-private-inline", "usgc", 3, 5, [](uint64_t n) { loop_private_inline(n); }},
-      {"alloc-shared", "usgc", 10, 15, [](uint64_t n) { loop_usgc_alloc(n, USGC_GOROUTINE_SHARED); }},
+      {"alloc-shared", "usgc", 10, 15,
+       [](uint64_t n) { loop_usgc_alloc(n, USGC_GOROUTINE_SHARED); }},
       {"alloc-global", "usgc", 20, 30, [](uint64_t n) { loop_usgc_alloc(n, USGC_GLOBAL_SHARED); }},
       {"alloc-malloc", "glibc", 0, 0, [](uint64_t n) { loop_malloc(n); }},
       {"alloc-malloc-batch64", "glibc", 0, 0, [](uint64_t n) { loop_malloc_batch(n); }},
@@ -255,9 +258,10 @@ void cost_results(const std::string& name, const char* impl, const char* metric,
           name.c_str(), ns, ns * g_tsc_ghz, per, g_tsc_ghz, claim_low, claim_high,
           claim_low / g_tsc_ghz, claim_high / g_tsc_ghz, ns * g_tsc_ghz / claim_high);
     } else {
-      std::printf("NOTE suite=gc_costs case=%s measured %.2f ns per %s; seed claims %g-%g cycles "
-                  "(no trustworthy TSC rate: not converted)\n",
-                  name.c_str(), ns, per, claim_low, claim_high);
+      std::printf(
+          "NOTE suite=gc_costs case=%s measured %.2f ns per %s; seed claims %g-%g cycles "
+          "(no trustworthy TSC rate: not converted)\n",
+          name.c_str(), ns, per, claim_low, claim_high);
     }
   }
   std::fflush(stdout);
@@ -305,10 +309,10 @@ void alloc_main(void* argument) {
     cost_results(c.name, c.impl, "ns_per_object", ns, c.claim_low, c.claim_high, "object");
     if (std::strcmp(c.impl, "usgc") == 0) {
       result(c.name, c.impl, "ratio_vs_malloc", ns / malloc_ns, "ratio");
-      std::printf("NOTE suite=gc_costs case=%s objects=%" PRIu64 " reps=%d private_collections=%" PRIu64
-                  " shared_collections=%" PRIu64 " (in all repetitions; their cost is in the figure)\n",
-                  c.name, job->count, job->reps, private_collections[c.name],
-                  shared_collections[c.name]);
+      std::printf(
+          "NOTE suite=gc_costs case=%s objects=%" PRIu64 " reps=%d private_collections=%" PRIu64
+          " shared_collections=%" PRIu64 " (in all repetitions; their cost is in the figure)\n",
+          c.name, job->count, job->reps, private_collections[c.name], shared_collections[c.name]);
     }
   }
   std::fflush(stdout);
@@ -321,7 +325,8 @@ constexpr size_t kRing = 1024;
 enum class Store { kPlain, kUsgc };
 
 template <Store kStore>
-__attribute__((noinline)) void loop_store(Node* const* targets, void* const* values, uint64_t count) {
+__attribute__((noinline)) void loop_store(Node* const* targets, void* const* values,
+                                          uint64_t count) {
   for (uint64_t i = 0; i < count; ++i) {
     Node* target = targets[i & (kRing - 1)];
     void* value = values[(i * 7) & (kRing - 1)];
@@ -403,7 +408,8 @@ void barrier_main(void* argument) {
       uint64_t elapsed = now_ns() - start;
       samples[v.name].push_back(static_cast<double>(elapsed) / static_cast<double>(v.count));
       // Published garbage counts toward no shared budget: collect it here, untimed.
-      if (std::strcmp(v.name, "barrier-publish") == 0) check(usgc_gc_collect(USGC_GC_SHARED), v.name, "usgc_gc_collect");
+      if (std::strcmp(v.name, "barrier-publish") == 0)
+        check(usgc_gc_collect(USGC_GC_SHARED), v.name, "usgc_gc_collect");
     }
   }
   StatsSnapshot after;
@@ -425,7 +431,8 @@ void barrier_main(void* argument) {
   double alloc_only = median(samples["alloc-for-publish"]);
   result("barrier-publish", "usgc", "ns_per_alloc_and_publishing_store", with_store, "ns");
   result("barrier-publish", "usgc", "ns_per_alloc_only", alloc_only, "ns");
-  cost_results("barrier-publish", "usgc", "ns_per_publish", with_store - alloc_only, 0, 0, "publish");
+  cost_results("barrier-publish", "usgc", "ns_per_publish", with_store - alloc_only, 0, 0,
+               "publish");
   std::printf("NOTE suite=gc_costs case=barrier stores=%" PRIu64 " publishing_stores=%" PRIu64
               " reps=%d barrier_slow_paths=%" PRIu64 " objects_published=%" PRIu64
               " (the slow path counts itself in a process-wide atomic counter)\n",
@@ -437,10 +444,10 @@ void barrier_main(void* argument) {
 
 // ---- pauses ----------------------------------------------------------------------------------
 
-constexpr int kTreeDepth = 10;                              // 2047 nodes
+constexpr int kTreeDepth = 10;  // 2047 nodes
 constexpr uint64_t kTreeNodes = (uint64_t{2} << kTreeDepth) - 1;
-constexpr uint64_t kSlotBytes = 24;                         // header + 16-byte payload
-constexpr uint64_t kTreeBytes = kTreeNodes * kSlotBytes;    // about 48 KiB
+constexpr uint64_t kSlotBytes = 24;                       // header + 16-byte payload
+constexpr uint64_t kTreeBytes = kTreeNodes * kSlotBytes;  // about 48 KiB
 
 void* build_tree(int depth, usgc_ownership ownership) {
   if (depth == 0) return new_node(ownership);
@@ -492,20 +499,24 @@ void pause_results(const std::string& name, const char* metric_prefix, std::vect
   std::sort(ns.begin(), ns.end());
   double scale = std::strcmp(unit, "ms") == 0 ? 1e6 : 1e3;
   std::string p = metric_prefix;
-  result(name, "usgc", (p + "p50").c_str(), static_cast<double>(percentile(ns, 0.50)) / scale, unit);
-  result(name, "usgc", (p + "p99").c_str(), static_cast<double>(percentile(ns, 0.99)) / scale, unit);
+  result(name, "usgc", (p + "p50").c_str(), static_cast<double>(percentile(ns, 0.50)) / scale,
+         unit);
+  result(name, "usgc", (p + "p99").c_str(), static_cast<double>(percentile(ns, 0.99)) / scale,
+         unit);
   result(name, "usgc", (p + "max").c_str(), static_cast<double>(ns.back()) / scale, unit);
 }
 
 // Upper bound (us) of the histogram bucket holding quantile q (buckets of usgc/gc.h).
-double histogram_quantile_us(const uint64_t* after, const uint64_t* before, double q, uint64_t* count) {
+double histogram_quantile_us(const uint64_t* after, const uint64_t* before, double q,
+                             uint64_t* count) {
   uint64_t total = 0;
   for (int i = 0; i < USGC_GC_HISTOGRAM_BUCKETS; ++i) total += after[i] - before[i];
   *count = total;
   uint64_t seen = 0;
   for (int i = 0; i < USGC_GC_HISTOGRAM_BUCKETS; ++i) {
     seen += after[i] - before[i];
-    if (total > 0 && static_cast<double>(seen) >= q * static_cast<double>(total)) return static_cast<double>(uint64_t{1} << i);
+    if (total > 0 && static_cast<double>(seen) >= q * static_cast<double>(total))
+      return static_cast<double>(uint64_t{1} << i);
   }
   return 0;
 }
@@ -541,14 +552,18 @@ void private_pause_main(void* argument) {
   result(name, "seed", "claim_high", 5, "ms");
   result(name, "target", "p99_target", 1, "ms");
   uint64_t all = 0;
-  double hist_p50 = histogram_quantile_us(after.gc.private_pause_histogram, before.gc.private_pause_histogram, 0.5, &all);
-  double hist_p99 = histogram_quantile_us(after.gc.private_pause_histogram, before.gc.private_pause_histogram, 0.99, &all);
-  std::printf("NOTE suite=gc_costs case=%s live_trees=%" PRIu64 " live_mib=%.1f (slot bytes)"
-              " timed_collections=%d garbage_per_collection_mib=%.1f; stats histogram (timed plus budget-triggered"
+  double hist_p50 = histogram_quantile_us(after.gc.private_pause_histogram,
+                                          before.gc.private_pause_histogram, 0.5, &all);
+  double hist_p99 = histogram_quantile_us(after.gc.private_pause_histogram,
+                                          before.gc.private_pause_histogram, 0.99, &all);
+  std::printf("NOTE suite=gc_costs case=%s live_trees=%" PRIu64
+              " live_mib=%.1f (slot bytes)"
+              " timed_collections=%d garbage_per_collection_mib=%.1f; stats histogram (timed plus "
+              "budget-triggered"
               " collections): %" PRIu64 " collections, p50 < %.0f us, p99 < %.0f us\n",
               name.c_str(), trees, static_cast<double>(trees * kTreeBytes) / (1 << 20),
-              job->collections,
-              static_cast<double>(trees * kTreeBytes / 2) / (1 << 20), all, hist_p50, hist_p99);
+              job->collections, static_cast<double>(trees * kTreeBytes / 2) / (1 << 20), all,
+              hist_p50, hist_p99);
   std::fflush(stdout);
 }
 
@@ -612,12 +627,15 @@ void shared_pause_main(void* argument) {
     result(name, "seed", "claim_low", 10, "ms");
     result(name, "seed", "claim_high", 50, "ms");
     if (k + 1 == job->live_mib.size()) result(name, "target", "p99_target", 10, "ms");
-    std::printf("NOTE suite=gc_costs case=%s live_trees=%" PRIu64 " live_mib=%.1f (slot bytes)"
+    std::printf("NOTE suite=gc_costs case=%s live_trees=%" PRIu64
+                " live_mib=%.1f (slot bytes)"
                 " shared_bytes_in_use_mib=%.1f collections=%d build_s=%.2f"
                 " shared_collections_in_all=%" PRIu64 " shared_pause_max_ms_since_start=%.2f\n",
                 name.c_str(), trees, static_cast<double>(trees * kTreeBytes) / (1 << 20),
                 static_cast<double>(after.gc.bytes_in_use[USGC_GOROUTINE_SHARED]) / (1 << 20),
-                job->collections[k], static_cast<double>(build_ns) / 1e9, after.gc.shared_collections, static_cast<double>(after.gc.shared_pause_max_ns) / 1e6);
+                job->collections[k], static_cast<double>(build_ns) / 1e9,
+                after.gc.shared_collections,
+                static_cast<double>(after.gc.shared_pause_max_ns) / 1e6);
     std::fflush(stdout);
   }
 }
@@ -676,7 +694,8 @@ void scaling_main(void* argument) {
   job.lists_per_worker = run->lists_per_worker;
   uint64_t start = now_ns();
   check(usgc_waitgroup_add(&job.done, kScalingWorkers), "scaling", "usgc_waitgroup_add");
-  for (int w = 0; w < kScalingWorkers; ++w) check(usgc_go(scaling_worker, &job, nullptr), "scaling", "usgc_go");
+  for (int w = 0; w < kScalingWorkers; ++w)
+    check(usgc_go(scaling_worker, &job, nullptr), "scaling", "usgc_go");
   check(usgc_waitgroup_wait(&job.done), "scaling", "usgc_waitgroup_wait");
   run->elapsed_ns = now_ns() - start;
   run->wrong = job.wrong.load();
@@ -704,16 +723,19 @@ void scaling(uint32_t procs, uint64_t lists_per_worker, int reps) {
     if (run.wrong != 0 || warm.wrong != 0) fail(name, "a kept list lost nodes");
     double rate = objects / (static_cast<double>(run.elapsed_ns) / 1e9) / 1e6;
     rates.push_back(rate);
-    std::printf("SAMPLE suite=gc_costs case=%s impl=usgc metric=mobjects_per_s value=%.3f unit=Mobj/s\n", name.c_str(), rate);
+    std::printf(
+        "SAMPLE suite=gc_costs case=%s impl=usgc metric=mobjects_per_s value=%.3f unit=Mobj/s\n",
+        name.c_str(), rate);
   }
   result(name, "usgc", "mobjects_per_s", median(rates), "Mobj/s");
   usgc_gc_stats stats{};
   stats.version = USGC_GC_STATS_VERSION;
   usgc_gc_get_stats(&stats);
-  std::printf("NOTE suite=gc_costs case=%s goroutines=%d objects_per_rep=%.0f reps=%d private_collections=%" PRIu64
-              " private_pause_max_ms=%.3f\n",
-              name.c_str(), kScalingWorkers, objects, reps, stats.private_collections,
-              static_cast<double>(stats.private_pause_max_ns) / 1e6);
+  std::printf(
+      "NOTE suite=gc_costs case=%s goroutines=%d objects_per_rep=%.0f reps=%d "
+      "private_collections=%" PRIu64 " private_pause_max_ms=%.3f\n",
+      name.c_str(), kScalingWorkers, objects, reps, stats.private_collections,
+      static_cast<double>(stats.private_pause_max_ns) / 1e6);
   std::fflush(stdout);
 }
 
@@ -771,7 +793,10 @@ void scaling_floor(uint64_t lists_per_worker, int reps) {
       if (wrong != 0) fail("scaling-floor", "a kept malloc list lost nodes");
       double rate = objects / (static_cast<double>(elapsed) / 1e9) / 1e6;
       rates[t].push_back(rate);
-      std::printf("SAMPLE suite=gc_costs case=scaling-floor-threads%d impl=glibc metric=mobjects_per_s value=%.3f unit=Mobj/s\n", t, rate);
+      std::printf(
+          "SAMPLE suite=gc_costs case=scaling-floor-threads%d impl=glibc metric=mobjects_per_s "
+          "value=%.3f unit=Mobj/s\n",
+          t, rate);
     }
   }
   double one = median(rates[1]), two = median(rates[2]);
@@ -791,16 +816,26 @@ struct CallgrindJob {
 // The only function bench/gc_instructions.sh counts (--toggle-collect): its Ir over two counts.
 __attribute__((noinline)) void callgrind_measured_loop(const std::string& which, uint64_t count,
                                                        Node* const* targets, void* const* values) {
-  if (which == "stack") loop_stack(count);
-  else if (which == "private") loop_usgc_alloc(count, USGC_GOROUTINE_PRIVATE);
-  else if (which == "private-inline") loop_private_inline(count);
-  else if (which == "shared") loop_usgc_alloc(count, USGC_GOROUTINE_SHARED);
-  else if (which == "global") loop_usgc_alloc(count, USGC_GLOBAL_SHARED);
-  else if (which == "malloc") loop_malloc(count);
-  else if (which == "plain") loop_store<Store::kPlain>(targets, values, count);
-  else if (which == "barrier-same" || which == "barrier-cross") loop_store<Store::kUsgc>(targets, values, count);
-  else if (which == "barrier-publish") loop_publish(targets, count);
-  else if (which == "alloc-for-publish") loop_alloc_for_publish(count);
+  if (which == "stack")
+    loop_stack(count);
+  else if (which == "private")
+    loop_usgc_alloc(count, USGC_GOROUTINE_PRIVATE);
+  else if (which == "private-inline")
+    loop_private_inline(count);
+  else if (which == "shared")
+    loop_usgc_alloc(count, USGC_GOROUTINE_SHARED);
+  else if (which == "global")
+    loop_usgc_alloc(count, USGC_GLOBAL_SHARED);
+  else if (which == "malloc")
+    loop_malloc(count);
+  else if (which == "plain")
+    loop_store<Store::kPlain>(targets, values, count);
+  else if (which == "barrier-same" || which == "barrier-cross")
+    loop_store<Store::kUsgc>(targets, values, count);
+  else if (which == "barrier-publish")
+    loop_publish(targets, count);
+  else if (which == "alloc-for-publish")
+    loop_alloc_for_publish(count);
 }
 
 void callgrind_main(void* argument) {
@@ -819,7 +854,8 @@ void callgrind_main(void* argument) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: gc_costs [--cases \"tsc alloc barrier pause-private pause-shared\"] [--reps R] [--quick]\n"
+               "usage: gc_costs [--cases \"tsc alloc barrier pause-private pause-shared\"] [--reps "
+               "R] [--quick]\n"
                "       gc_costs --cases scaling --procs N [--quick]\n"
                "       gc_costs --cases scaling-floor [--quick]\n"
                "       gc_costs --callgrind-case=<case> --count=N\n");
@@ -838,13 +874,20 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     bool has_value = i + 1 < argc;
-    if (arg == "--cases" && has_value) cases = argv[++i];
-    else if (arg == "--reps" && has_value) reps = std::atoi(argv[++i]);
-    else if (arg == "--procs" && has_value) procs = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
-    else if (arg == "--quick") quick = true;
-    else if (arg.rfind("--callgrind-case=", 0) == 0) callgrind_case = arg.substr(17);
-    else if (arg.rfind("--count=", 0) == 0) callgrind_count = std::strtoull(arg.c_str() + 8, nullptr, 10);
-    else return usage();
+    if (arg == "--cases" && has_value)
+      cases = argv[++i];
+    else if (arg == "--reps" && has_value)
+      reps = std::atoi(argv[++i]);
+    else if (arg == "--procs" && has_value)
+      procs = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
+    else if (arg == "--quick")
+      quick = true;
+    else if (arg.rfind("--callgrind-case=", 0) == 0)
+      callgrind_case = arg.substr(17);
+    else if (arg.rfind("--count=", 0) == 0)
+      callgrind_count = std::strtoull(arg.c_str() + 8, nullptr, 10);
+    else
+      return usage();
   }
   bool reps_given = reps > 0;
   if (!reps_given) reps = quick ? 3 : 7;
@@ -868,15 +911,17 @@ int main(int argc, char** argv) {
   info.pointer_offsets = kOffsets;
   info.pointer_count = 2;
   g_node_type = usgc_register_type(&info);
-  if (g_node_type == 0) fail("setup", std::string("usgc_register_type failed: ") + usgc_last_error());
+  if (g_node_type == 0)
+    fail("setup", std::string("usgc_register_type failed: ") + usgc_last_error());
   check(usgc_type_layout_of(g_node_type, &g_node_layout), "setup", "usgc_type_layout_of");
 
   if (!callgrind_case.empty()) {
     CallgrindJob job{callgrind_case, callgrind_count};
-    static const char* kKnown[] = {"stack", "private", "private-inline", "shared", "global", "malloc", "plain",
-                                   "barrier-same", "barrier-cross", "barrier-publish", "alloc-for-publish"};
-    if (std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return callgrind_case == k; }) ==
-            std::end(kKnown) ||
+    static const char* kKnown[] = {
+        "stack", "private",      "private-inline", "shared",          "global",           "malloc",
+        "plain", "barrier-same", "barrier-cross",  "barrier-publish", "alloc-for-publish"};
+    if (std::find_if(std::begin(kKnown), std::end(kKnown),
+                     [&](const char* k) { return callgrind_case == k; }) == std::end(kKnown) ||
         callgrind_count == 0)
       return usage();
     check(usgc_run_main(callgrind_main, &job), "callgrind", "usgc_run_main");
@@ -888,8 +933,8 @@ int main(int argc, char** argv) {
   usgc_runtime_stats runtime_stats{};
   runtime_stats.version = USGC_RUNTIME_STATS_VERSION;
   check(usgc_runtime_get_stats(&runtime_stats), "setup", "usgc_runtime_get_stats");
-  std::printf("NOTE suite=gc_costs procs=%u quick=%d reps=%d node_bytes=%zu slot_bytes=%u\n", runtime_stats.procs,
-              quick ? 1 : 0, reps, sizeof(Node), g_node_layout.slot_bytes);
+  std::printf("NOTE suite=gc_costs procs=%u quick=%d reps=%d node_bytes=%zu slot_bytes=%u\n",
+              runtime_stats.procs, quick ? 1 : 0, reps, sizeof(Node), g_node_layout.slot_bytes);
   std::fflush(stdout);
 
   if (has_word(cases, "alloc")) {

@@ -45,7 +45,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> env_assignments;
   int i = 2;
   for (; i < argc && std::strcmp(argv[i], "--") != 0; ++i) {
-    if (std::strcmp(argv[i], "--env") != 0 || i + 1 >= argc || std::strchr(argv[i + 1], '=') == nullptr) return usage();
+    if (std::strcmp(argv[i], "--env") != 0 || i + 1 >= argc ||
+        std::strchr(argv[i + 1], '=') == nullptr)
+      return usage();
     env_assignments.emplace_back(argv[++i]);
   }
   if (i + 1 >= argc) return usage();
@@ -82,8 +84,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "measure: cannot write %s: %s\n", result_path, std::strerror(errno));
     return 2;
   }
-  const double cpu_seconds = static_cast<double>(usage_of_child.ru_utime.tv_sec + usage_of_child.ru_stime.tv_sec) +
-                             static_cast<double>(usage_of_child.ru_utime.tv_usec + usage_of_child.ru_stime.tv_usec) * 1e-6;
-  std::fprintf(result, "%.6f %ld %d %.6f\n", wall_seconds, usage_of_child.ru_maxrss, exit_status, cpu_seconds);
+  const double cpu_seconds =
+      static_cast<double>(usage_of_child.ru_utime.tv_sec + usage_of_child.ru_stime.tv_sec) +
+      static_cast<double>(usage_of_child.ru_utime.tv_usec + usage_of_child.ru_stime.tv_usec) * 1e-6;
+  std::fprintf(result, "%.6f %ld %d %.6f\n", wall_seconds, usage_of_child.ru_maxrss, exit_status,
+               cpu_seconds);
   return std::fclose(result) == 0 ? 0 : 2;
 }

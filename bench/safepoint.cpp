@@ -67,19 +67,19 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/virtual_memory.hpp"
-#include "bench/bench_support.hpp"
 #include "safepoint/stop_the_world.hpp"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
 namespace {
 
+using usgc::bench::has_word;
 using usgc::bench::median;
 using usgc::bench::now_ns;
 using usgc::bench::percentile;
-using usgc::bench::has_word;
 using usgc::bench::words;
 using usgc::safepoint::SafepointArming;
 

@@ -45,7 +45,8 @@ inline constexpr uint64_t kAlwaysCollect = UINT64_MAX;
 // policy of shared_collector.cpp chooses a minor or a full collection.
 // minor_requested: a minor collection if the policy allows one at all (usgc_gc_collect's
 // USGC_GC_SHARED_MINOR), whatever the old generation's growth.
-void collect_shared(const char* reason, uint64_t observed_cycle, bool full_requested = false, bool minor_requested = false);
+void collect_shared(const char* reason, uint64_t observed_cycle, bool full_requested = false,
+                    bool minor_requested = false);
 uint64_t shared_cycle();
 // Heap limit reached: collect what can be collected. True if memory may have been freed.
 bool collect_for_heap_limit(Mutator& mutator);

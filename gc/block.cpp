@@ -23,7 +23,8 @@ kernel::FutexMutex g_pool_lock;
 char* g_chunks[kMaxChunks];
 std::atomic<uint32_t> g_chunk_count{0};
 Block* g_free_blocks = nullptr;  // linked through next_in_heap; under g_pool_lock
-std::atomic<uint32_t> g_free_block_count{0};  // written under g_pool_lock; read as a hint without it
+std::atomic<uint32_t> g_free_block_count{
+    0};                            // written under g_pool_lock; read as a hint without it
 Block* g_large_objects = nullptr;  // under g_pool_lock
 std::atomic<size_t> g_bytes_in_use{0};
 std::atomic<size_t> g_heap_limit_bytes{0};
@@ -64,7 +65,8 @@ void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_he
   if (kind == BlockKind::kSmall) {
     block->size_class = size_class;
     block->slot_bytes = kSlotBytes[size_class];
-    block->slot_count = static_cast<uint32_t>((kBlockBytes - kBlockHeaderBytes) / block->slot_bytes);
+    block->slot_count =
+        static_cast<uint32_t>((kBlockBytes - kBlockHeaderBytes) / block->slot_bytes);
     block->slot_reciprocal = ((uint64_t{1} << 32) + block->slot_bytes - 1) / block->slot_bytes;
     // One run: the whole block.
     auto* run = reinterpret_cast<FreeRun*>(block->slots_begin());
@@ -80,7 +82,8 @@ void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_he
 
 }  // namespace
 
-Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id, AcquireFailure* failure) {
+Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id,
+                     AcquireFailure* failure) {
   if (!reserve_bytes(kBlockBytes)) {
     *failure = AcquireFailure::kHeapLimit;
     return nullptr;
@@ -103,12 +106,14 @@ Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id
 }
 
 void release_block(Block* block) {
-  USGC_ASSERT(block->kind == BlockKind::kSmall || block->kind == BlockKind::kArena, "release_block: not a block");
-  if (block->kind == BlockKind::kArena) std::memset(block->slots_begin(), 0, kBlockBytes - kBlockHeaderBytes);
+  USGC_ASSERT(block->kind == BlockKind::kSmall || block->kind == BlockKind::kArena,
+              "release_block: not a block");
+  if (block->kind == BlockKind::kArena)
+    std::memset(block->slots_begin(), 0, kBlockBytes - kBlockHeaderBytes);
   // Beyond the retained blocks the pages go back to the OS (the slots are zero already: this keeps
   // the RSS of a shrinking heap down). It must happen before the block is on the free list: once
-  // there another thread may take it and allocate, and a later MADV_DONTNEED would zero its objects.
-  // (The count is read without the lock: a hint.)
+  // there another thread may take it and allocate, and a later MADV_DONTNEED would zero its
+  // objects. (The count is read without the lock: a hint.)
   if (g_free_block_count.load(std::memory_order_relaxed) >= kRetainedFreeBlocks) {
     (void)kernel::decommit(block->slots_begin(), kBlockBytes - kBlockHeaderBytes);
   }
@@ -151,19 +156,28 @@ Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure
 void release_large(Block* block) {
   {
     kernel::FutexMutexGuard guard(g_pool_lock);
-    if (block->large_previous != nullptr) block->large_previous->large_next = block->large_next;
-    else g_large_objects = block->large_next;
+    if (block->large_previous != nullptr)
+      block->large_previous->large_next = block->large_next;
+    else
+      g_large_objects = block->large_next;
     if (block->large_next != nullptr) block->large_next->large_previous = block->large_previous;
   }
   size_t bytes = block->mapping_bytes;
   g_bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
   kernel::Status status = kernel::unmap(block, bytes);
-  USGC_CHECK(status.ok(), "gc: unmapping a large object of %zu bytes failed (errno %d)", bytes, status.error());
+  USGC_CHECK(status.ok(), "gc: unmapping a large object of %zu bytes failed (errno %d)", bytes,
+             status.error());
 }
 
-size_t heap_bytes_in_use() { return g_bytes_in_use.load(std::memory_order_relaxed); }
-size_t heap_limit_bytes() { return g_heap_limit_bytes.load(std::memory_order_relaxed); }
-void set_heap_limit_bytes(size_t bytes) { g_heap_limit_bytes.store(bytes, std::memory_order_relaxed); }
+size_t heap_bytes_in_use() {
+  return g_bytes_in_use.load(std::memory_order_relaxed);
+}
+size_t heap_limit_bytes() {
+  return g_heap_limit_bytes.load(std::memory_order_relaxed);
+}
+void set_heap_limit_bytes(size_t bytes) {
+  g_heap_limit_bytes.store(bytes, std::memory_order_relaxed);
+}
 size_t heap_headroom_bytes() {
   size_t limit = heap_limit_bytes();
   if (limit == 0) return SIZE_MAX;
@@ -171,8 +185,14 @@ size_t heap_headroom_bytes() {
   return in_use >= limit ? 0 : limit - in_use;
 }
 
-uint32_t chunk_count() { return g_chunk_count.load(std::memory_order_acquire); }
-char* chunk_at(uint32_t index) { return g_chunks[index]; }
-Block* first_large_object() { return g_large_objects; }
+uint32_t chunk_count() {
+  return g_chunk_count.load(std::memory_order_acquire);
+}
+char* chunk_at(uint32_t index) {
+  return g_chunks[index];
+}
+Block* first_large_object() {
+  return g_large_objects;
+}
 
 }  // namespace usgc::gc

@@ -60,16 +60,16 @@ struct Block {
   uint32_t size_class = kNoSizeClass;
   uint32_t slot_bytes = 0;
   uint32_t slot_count = 0;
-  uint64_t slot_reciprocal = 0;       // slot index = (offset * reciprocal) >> 32, exact here
+  uint64_t slot_reciprocal = 0;  // slot index = (offset * reciprocal) >> 32, exact here
   // Owner heap id (0 = shared). Written by the owner (or, at its exit, by the exiting goroutine)
   // and by the shared heap under its class lock; read by the shared collector in the stopped world.
   uint64_t owner_heap_id = 0;
-  Block* next_in_heap = nullptr;      // the owner's list of its blocks of this class
-  Block* next_partial = nullptr;      // the owner's list of blocks with free runs
-  FreeRun* free_runs = nullptr;       // owner only
-  uint32_t live_slots = 0;            // after the last sweep (owner only)
-  size_t mapping_bytes = 0;           // large: the whole mapping
-  Block* large_previous = nullptr;    // large: the registry of large objects (its lock)
+  Block* next_in_heap = nullptr;    // the owner's list of its blocks of this class
+  Block* next_partial = nullptr;    // the owner's list of blocks with free runs
+  FreeRun* free_runs = nullptr;     // owner only
+  uint32_t live_slots = 0;          // after the last sweep (owner only)
+  size_t mapping_bytes = 0;         // large: the whole mapping
+  Block* large_previous = nullptr;  // large: the registry of large objects (its lock)
   Block* large_next = nullptr;
   std::atomic<uint64_t> mark_bits[kMaxSlotsPerBlock / 64 + 1];
   std::atomic<uint8_t> cards[kCardsPerBlock];
@@ -78,8 +78,9 @@ struct Block {
   char* slots_end() { return slots_begin() + size_t{slot_count} * slot_bytes; }
   char* slot_at(uint32_t index) { return slots_begin() + size_t{index} * slot_bytes; }
   uint32_t slot_index_of(const void* slot_or_object) const {
-    uint64_t offset = static_cast<uint64_t>(static_cast<const char*>(slot_or_object) -
-                                            (reinterpret_cast<const char*>(this) + kBlockHeaderBytes));
+    uint64_t offset =
+        static_cast<uint64_t>(static_cast<const char*>(slot_or_object) -
+                              (reinterpret_cast<const char*>(this) + kBlockHeaderBytes));
     return static_cast<uint32_t>((offset * slot_reciprocal) >> 32);
   }
   bool shared_marked(uint32_t index) const {
@@ -97,9 +98,12 @@ struct Block {
   // A large object's mapping has cards only for its first block: stores beyond it dirty the last
   // card (a large object with any dirty card is scanned whole).
   void dirty_card(const void* field) {
-    size_t card = static_cast<size_t>(static_cast<const char*>(field) - reinterpret_cast<const char*>(this)) / kCardBytes;
+    size_t card =
+        static_cast<size_t>(static_cast<const char*>(field) - reinterpret_cast<const char*>(this)) /
+        kCardBytes;
     if (card >= kCardsPerBlock) card = kCardsPerBlock - 1;
-    if (cards[card].load(std::memory_order_relaxed) == 0) cards[card].store(1, std::memory_order_relaxed);
+    if (cards[card].load(std::memory_order_relaxed) == 0)
+      cards[card].store(1, std::memory_order_relaxed);
   }
 };
 static_assert(sizeof(Block) <= kBlockHeaderBytes, "the block header fits before the first slot");
@@ -115,7 +119,8 @@ enum class AcquireFailure : uint8_t { kNone, kHeapLimit, kOutOfMemory };
 
 // A zeroed block, formatted for `size_class` (kSmall) or as an arena (kArena, size_class unused),
 // owned by owner_heap_id. nullptr when the heap limit or the OS refuses (*failure says which).
-Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id, AcquireFailure* failure);
+Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id,
+                     AcquireFailure* failure);
 // Gives an empty block back (its slots must be zero; arena blocks are zeroed here).
 void release_block(Block* block);
 // A large object of `bytes` (header included) as its own mapping; zeroed.

@@ -12,29 +12,43 @@ using namespace usgc::gc;
 
 namespace {
 
-void* allocate(uint32_t type_id, bool array, size_t length, usgc_ownership ownership, const char* operation) {
+void* allocate(uint32_t type_id, bool array, size_t length, usgc_ownership ownership,
+               const char* operation) {
   Mutator* m = current_mutator();
-  if (m == nullptr) return fail(EPERM, "%s: the calling thread is not a goroutine (use usgc_run_main, usgc_go or usgc_attach_thread)", operation);
+  if (m == nullptr)
+    return fail(EPERM,
+                "%s: the calling thread is not a goroutine (use usgc_run_main, usgc_go or "
+                "usgc_attach_thread)",
+                operation);
   const TypeDescriptor* type = find_type(type_id);
   if (type == nullptr) return fail(EINVAL, "%s: type %u is not registered", operation, type_id);
   bool array_type = type->kind != USGC_KIND_OBJECT;
   if (array != array_type) {
-    return fail(EINVAL, "%s: type %u (%s) is %s", operation, type_id, type->name,
-                array_type ? "an array type: use usgc_alloc_array" : "not an array type: use usgc_alloc");
+    return fail(
+        EINVAL, "%s: type %u (%s) is %s", operation, type_id, type->name,
+        array_type ? "an array type: use usgc_alloc_array" : "not an array type: use usgc_alloc");
   }
-  if (static_cast<unsigned>(ownership) > USGC_GLOBAL_SHARED) return fail(EINVAL, "%s: %d is not an ownership class", operation, static_cast<int>(ownership));
+  if (static_cast<unsigned>(ownership) > USGC_GLOBAL_SHARED)
+    return fail(EINVAL, "%s: %d is not an ownership class", operation, static_cast<int>(ownership));
   if (array && length > (size_t{1} << 40) / type->size_bytes) {
-    return fail(ENOMEM, "%s: an array of %zu elements of %u bytes is too large", operation, length, type->size_bytes);
+    return fail(ENOMEM, "%s: an array of %zu elements of %u bytes is too large", operation, length,
+                type->size_bytes);
   }
   size_t bytes = object_bytes(*type, array, length);
   uint32_t size_class = array ? size_class_of(bytes) : type->size_class;
   uint64_t header = make_header(static_cast<Ownership>(ownership), type_id, array, 0);
   void* object = nullptr;
   switch (ownership) {
-    case USGC_STACK_LOCAL: object = allocate_stack_local(*m, header, bytes); break;
-    case USGC_GOROUTINE_PRIVATE: object = allocate_private(*m, header, bytes, size_class); break;
+    case USGC_STACK_LOCAL:
+      object = allocate_stack_local(*m, header, bytes);
+      break;
+    case USGC_GOROUTINE_PRIVATE:
+      object = allocate_private(*m, header, bytes, size_class);
+      break;
     case USGC_GOROUTINE_SHARED:
-    case USGC_GLOBAL_SHARED: object = allocate_shared(*m, header, bytes, size_class); break;
+    case USGC_GLOBAL_SHARED:
+      object = allocate_shared(*m, header, bytes, size_class);
+      break;
   }
   if (object != nullptr && array) *static_cast<uint64_t*>(object) = length;
   return object;
@@ -52,8 +66,11 @@ USGC_GC_API usgc_type_id usgc_register_type(const usgc_type_info* info) {
   int error = 0;
   uint32_t id = register_type(*info, &error);
   if (id == 0) {
-    fail(error, "usgc_register_type: %s", error == EINVAL ? "bad layout (offsets must be 8-aligned and inside the object; array types take no offsets)"
-                                          : error == ENOSPC ? "the type table is full (65535 types)" : "out of memory");
+    fail(error, "usgc_register_type: %s",
+         error == EINVAL   ? "bad layout (offsets must be 8-aligned and inside the object; array "
+                             "types take no offsets)"
+         : error == ENOSPC ? "the type table is full (65535 types)"
+                           : "out of memory");
   }
   return id;
 }
@@ -66,7 +83,9 @@ USGC_GC_API void* usgc_alloc_array(usgc_type_id type, size_t length, usgc_owners
   return allocate(type, true, length, ownership, "usgc_alloc_array");
 }
 
-USGC_GC_API const char* usgc_last_error(void) { return last_error(); }
+USGC_GC_API const char* usgc_last_error(void) {
+  return last_error();
+}
 
 USGC_GC_API int usgc_type_layout_of(usgc_type_id type_id, usgc_type_layout* layout) {
   const TypeDescriptor* type = find_type(type_id);
@@ -79,12 +98,15 @@ USGC_GC_API int usgc_type_layout_of(usgc_type_id type_id, usgc_type_layout* layo
 
 USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind) {
   Mutator* m = current_mutator();
-  if (kind != USGC_GC_PRIVATE && kind != USGC_GC_SHARED && kind != USGC_GC_SHARED_MINOR) return EINVAL;
+  if (kind != USGC_GC_PRIVATE && kind != USGC_GC_SHARED && kind != USGC_GC_SHARED_MINOR)
+    return EINVAL;
   if (m == nullptr) return EPERM;
   count_add(g_counters.explicit_collections, 1);
-  if (kind == USGC_GC_PRIVATE) collect_private(*m, "explicit");
-  else collect_shared("explicit", kAlwaysCollect, /*full_requested=*/kind == USGC_GC_SHARED,
-                      /*minor_requested=*/kind == USGC_GC_SHARED_MINOR);
+  if (kind == USGC_GC_PRIVATE)
+    collect_private(*m, "explicit");
+  else
+    collect_shared("explicit", kAlwaysCollect, /*full_requested=*/kind == USGC_GC_SHARED,
+                   /*minor_requested=*/kind == USGC_GC_SHARED_MINOR);
   return 0;
 }
 
@@ -92,10 +114,13 @@ USGC_GC_API int usgc_gc_get_stats(usgc_gc_stats* stats) {
   if (stats == nullptr || stats->version != USGC_GC_STATS_VERSION) return EINVAL;
   std::memset(stats, 0, sizeof *stats);
   stats->version = USGC_GC_STATS_VERSION;
-  auto load = [](const std::atomic<uint64_t>& counter) { return counter.load(std::memory_order_relaxed); };
+  auto load = [](const std::atomic<uint64_t>& counter) {
+    return counter.load(std::memory_order_relaxed);
+  };
   for (int c = 0; c < 4; ++c) {
     int64_t in_use = static_cast<int64_t>(load(g_counters.bytes_in_use[c]));
-    stats->bytes_in_use[c] = in_use < 0 ? 0 : static_cast<uint64_t>(in_use);  // counters fold at different times
+    stats->bytes_in_use[c] =
+        in_use < 0 ? 0 : static_cast<uint64_t>(in_use);  // counters fold at different times
     stats->objects_allocated[c] = load(g_counters.objects_allocated[c]);
   }
   stats->bytes_committed = heap_bytes_in_use();
@@ -132,7 +157,8 @@ void contribute_statistics(usgc_stats_block* block) {
   block->collections[USGC_STATS_GC_PRIVATE] = stats.private_collections;
   block->collections[USGC_STATS_GC_SHARED] = stats.shared_collections;
   block->collections[USGC_STATS_GC_SHARED_MINOR] = stats.shared_minor_collections;
-  block->collections[USGC_STATS_GC_EXPLICIT] = g_counters.explicit_collections.load(std::memory_order_relaxed);
+  block->collections[USGC_STATS_GC_EXPLICIT] =
+      g_counters.explicit_collections.load(std::memory_order_relaxed);
   block->gc_time_ns = stats.private_pause_total_ns + stats.shared_pause_total_ns;
   block->last_pause_ns = stats.last_pause_ns;
   block->max_pause_ns = stats.shared_pause_max_ns;

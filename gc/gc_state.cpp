@@ -34,10 +34,23 @@ bool parse_bytes(const char* text, size_t* bytes) {
   if (errno != 0 || end == text) return false;
   unsigned shift = 0;
   switch (*end) {
-    case 'k': case 'K': shift = 10; ++end; break;
-    case 'm': case 'M': shift = 20; ++end; break;
-    case 'g': case 'G': shift = 30; ++end; break;
-    default: break;
+    case 'k':
+    case 'K':
+      shift = 10;
+      ++end;
+      break;
+    case 'm':
+    case 'M':
+      shift = 20;
+      ++end;
+      break;
+    case 'g':
+    case 'G':
+      shift = 30;
+      ++end;
+      break;
+    default:
+      break;
   }
   if (*end == 'i' || *end == 'b' || *end == 'B') ++end;  // "MiB", "MB"
   if (*end == 'B') ++end;
@@ -58,19 +71,26 @@ void read_environment() {
       char* end = nullptr;
       long value = std::strtol(percent, &end, 10);
       if (end == percent || *end != '\0' || value < 1 || value > 100000) {
-        kernel::print_message("USGC_GC_PERCENT=%s is not a percentage from 1 to 100000 or \"off\": using 100", percent);
+        kernel::print_message(
+            "USGC_GC_PERCENT=%s is not a percentage from 1 to 100000 or \"off\": using 100",
+            percent);
       } else {
         config.gc_percent = static_cast<int>(value);
       }
     }
   }
-  if (const char* generational = std::getenv("USGC_GC_GENERATIONAL")) config.generational = std::strcmp(generational, "0") != 0;
-  if (const char* verify = std::getenv("USGC_VERIFY")) config.verify = std::strcmp(verify, "0") != 0;
-  if (const char* trace = std::getenv("USGC_TRACE")) config.trace = std::strstr(trace, "gc") != nullptr;
+  if (const char* generational = std::getenv("USGC_GC_GENERATIONAL"))
+    config.generational = std::strcmp(generational, "0") != 0;
+  if (const char* verify = std::getenv("USGC_VERIFY"))
+    config.verify = std::strcmp(verify, "0") != 0;
+  if (const char* trace = std::getenv("USGC_TRACE"))
+    config.trace = std::strstr(trace, "gc") != nullptr;
   size_t limit = 0;
   if (const char* heap_max = std::getenv("USGC_HEAP_MAX")) {
     if (!parse_bytes(heap_max, &limit)) {
-      kernel::print_message("USGC_HEAP_MAX=%s is not a size (bytes, or with a k/m/g suffix): no heap limit", heap_max);
+      kernel::print_message(
+          "USGC_HEAP_MAX=%s is not a size (bytes, or with a k/m/g suffix): no heap limit",
+          heap_max);
       limit = 0;
     }
   }
@@ -86,7 +106,8 @@ int gc_initialize(uint32_t processor_count, const GcHooks& hooks) {
   // One marker per P, but never more than the CPUs that can run them at once.
   long online = sysconf(_SC_NPROCESSORS_ONLN);
   uint32_t markers = processor_count == 0 ? 1 : processor_count;
-  if (online > 0 && markers > static_cast<uint32_t>(online)) markers = static_cast<uint32_t>(online);
+  if (online > 0 && markers > static_cast<uint32_t>(online))
+    markers = static_cast<uint32_t>(online);
   g_config.marker_count = markers;
   register_builtin_types();
   int error = shared_heap_initialize(processor_count);
@@ -105,7 +126,9 @@ void record_pause(bool shared, uint64_t pause_ns) {
   auto* histogram = shared ? g_counters.shared_pause_histogram : g_counters.private_pause_histogram;
   total.fetch_add(pause_ns, std::memory_order_relaxed);
   uint64_t previous = max.load(std::memory_order_relaxed);
-  while (pause_ns > previous && !max.compare_exchange_weak(previous, pause_ns, std::memory_order_relaxed)) {}
+  while (pause_ns > previous &&
+         !max.compare_exchange_weak(previous, pause_ns, std::memory_order_relaxed)) {
+  }
   histogram[safepoint::histogram_bucket_of(pause_ns)].fetch_add(1, std::memory_order_relaxed);
   g_counters.last_pause_ns.store(pause_ns, std::memory_order_relaxed);
 }
@@ -119,6 +142,8 @@ void* fail(int error_number, const char* format, ...) {
   return nullptr;
 }
 
-const char* last_error() { return t_last_error; }
+const char* last_error() {
+  return t_last_error;
+}
 
 }  // namespace usgc::gc

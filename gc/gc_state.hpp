@@ -16,13 +16,13 @@
 namespace usgc::gc {
 
 struct GcConfig {
-  int gc_percent = 100;          // USGC_GC_PERCENT; < 0: automatic collection off
-  bool verify = false;           // USGC_VERIFY (always on in debug builds)
-  bool trace = false;            // USGC_TRACE=gc
+  int gc_percent = 100;  // USGC_GC_PERCENT; < 0: automatic collection off
+  bool verify = false;   // USGC_VERIFY (always on in debug builds)
+  bool trace = false;    // USGC_TRACE=gc
   size_t min_private_budget_bytes = 1 << 20;
   size_t min_shared_budget_bytes = 4 << 20;
-  uint32_t marker_count = 1;     // parallel markers in a shared collection (one per P)
-  bool generational = true;      // USGC_GC_GENERATIONAL: minor shared collections (0: always full)
+  uint32_t marker_count = 1;  // parallel markers in a shared collection (one per P)
+  bool generational = true;   // USGC_GC_GENERATIONAL: minor shared collections (0: always full)
 };
 extern GcConfig g_config;
 
@@ -65,8 +65,12 @@ struct GcCounters {
 };
 extern GcCounters g_counters;
 
-inline void count_add(std::atomic<uint64_t>& counter, uint64_t value) { counter.fetch_add(value, std::memory_order_relaxed); }
-inline void count_sub(std::atomic<uint64_t>& counter, uint64_t value) { counter.fetch_sub(value, std::memory_order_relaxed); }
+inline void count_add(std::atomic<uint64_t>& counter, uint64_t value) {
+  counter.fetch_add(value, std::memory_order_relaxed);
+}
+inline void count_sub(std::atomic<uint64_t>& counter, uint64_t value) {
+  counter.fetch_sub(value, std::memory_order_relaxed);
+}
 void record_pause(bool shared, uint64_t pause_ns);
 // Fills the collector's fields of the live statistics block (usgc/stats_block.h).
 void contribute_statistics(usgc_stats_block* block);

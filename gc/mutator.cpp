@@ -30,7 +30,6 @@ usgc_mutator g_no_goroutine_mutator = {UINT64_MAX, nullptr, nullptr, nullptr, {}
 
 namespace {
 
-
 kernel::FutexMutex g_registry_lock;
 Mutator* g_registry_first = nullptr;
 uint64_t g_registry_count = 0;
@@ -78,13 +77,22 @@ void set_current_mutator(Mutator* mutator) {
   usgc_current_mutator = mutator != nullptr ? &mutator->abi : &g_no_goroutine_mutator;
 }
 
-void lock_mutator_registry() { g_registry_lock.lock(); }
-void unlock_mutator_registry() { g_registry_lock.unlock(); }
-Mutator* first_registered_mutator() { return g_registry_first; }
-uint64_t registered_mutator_count() { return g_registry_count; }
+void lock_mutator_registry() {
+  g_registry_lock.lock();
+}
+void unlock_mutator_registry() {
+  g_registry_lock.unlock();
+}
+Mutator* first_registered_mutator() {
+  return g_registry_first;
+}
+uint64_t registered_mutator_count() {
+  return g_registry_count;
+}
 
 void mutator_register(Mutator* m, uint64_t goroutine_id, void* start_object) {
-  USGC_ASSERT(!m->registered, "goroutine %lu registered twice", static_cast<unsigned long>(goroutine_id));
+  USGC_ASSERT(!m->registered, "goroutine %lu registered twice",
+              static_cast<unsigned long>(goroutine_id));
   m->abi.heap_id = next_heap_id();
   m->abi.frames = nullptr;
   m->abi.arena_top = nullptr;
@@ -108,8 +116,10 @@ void mutator_unregister(Mutator* m) {
   if (!m->registered) return;
   {
     kernel::FutexMutexGuard guard(g_registry_lock);
-    if (m->registry_previous != nullptr) m->registry_previous->registry_next = m->registry_next;
-    else g_registry_first = m->registry_next;
+    if (m->registry_previous != nullptr)
+      m->registry_previous->registry_next = m->registry_next;
+    else
+      g_registry_first = m->registry_next;
     if (m->registry_next != nullptr) m->registry_next->registry_previous = m->registry_previous;
     --g_registry_count;
     m->registered = false;
@@ -128,7 +138,10 @@ void mutator_unregister(Mutator* m) {
     Block* next = b->next_in_heap;
     uint64_t header = *reinterpret_cast<uint64_t*>(b->slots_begin());
     if (class_of(header) == Ownership::kPrivate || !b->shared_marked(0)) {
-      count_sub(g_counters.bytes_in_use[class_of(header) == Ownership::kPrivate ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED], b->mapping_bytes);
+      count_sub(
+          g_counters.bytes_in_use[class_of(header) == Ownership::kPrivate ? USGC_GOROUTINE_PRIVATE
+                                                                          : USGC_GOROUTINE_SHARED],
+          b->mapping_bytes);
       release_large(b);
     } else {
       shared_heap_adopt_large(b);

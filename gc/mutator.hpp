@@ -28,8 +28,8 @@ namespace usgc::gc {
 struct HandleTable {
   void** slots = nullptr;
   uint32_t capacity = 0;
-  uint32_t used = 0;        // slots handed out at least once (high-water mark)
-  uint32_t free_head = 0;   // 1 + index of the first free slot, 0 = none
+  uint32_t used = 0;       // slots handed out at least once (high-water mark)
+  uint32_t free_head = 0;  // 1 + index of the first free slot, 0 = none
 };
 
 struct Mutator {
@@ -46,7 +46,7 @@ struct Mutator {
   Block* arena = nullptr;                 // the stack arena block (STACK_LOCAL objects), lazily
 
   // Private collection pacing (USGC_GC_PERCENT).
-  size_t bytes_since_collection = 0;   // bytes of runs and large objects taken since the last one
+  size_t bytes_since_collection = 0;  // bytes of runs and large objects taken since the last one
   size_t live_bytes_after_collection = 0;
   size_t collection_budget_bytes = 0;
   bool collecting = false;
@@ -61,7 +61,9 @@ struct Mutator {
 };
 static_assert(offsetof(Mutator, abi) == 0, "usgc_current_mutator points at the ABI record");
 
-inline Mutator* mutator_of(usgc_mutator* abi) { return reinterpret_cast<Mutator*>(abi); }
+inline Mutator* mutator_of(usgc_mutator* abi) {
+  return reinterpret_cast<Mutator*>(abi);
+}
 
 // The record of threads that run no goroutine (gc/mutator.cpp): heap id UINT64_MAX.
 extern usgc_mutator g_no_goroutine_mutator;

@@ -22,17 +22,21 @@ inline void for_each_reference_field(void* object, uint64_t header, Fn&& fn) {
     return;
   }
   char* base = static_cast<char*>(object);
-  for (uint32_t i = 0; i < type.pointer_count; ++i) fn(reinterpret_cast<void**>(base + type.pointer_offsets[i]));
+  for (uint32_t i = 0; i < type.pointer_count; ++i)
+    fn(reinterpret_cast<void**>(base + type.pointer_offsets[i]));
 }
 
 // Bytes the object occupies from its header on (before rounding to a slot).
 inline size_t object_extent_bytes(const void* object, uint64_t header) {
   const TypeDescriptor& type = type_at(type_of(header));
-  return object_bytes(type, is_array(header), is_array(header) ? *static_cast<const uint64_t*>(object) : 0);
+  return object_bytes(type, is_array(header),
+                      is_array(header) ? *static_cast<const uint64_t*>(object) : 0);
 }
 
 // Reads a reference field of an object another thread may store into (shared objects): relaxed,
 // because the stores that matter were ordered by a safepoint or by the publishing release store.
-inline void* load_reference(void** field) { return __atomic_load_n(field, __ATOMIC_RELAXED); }
+inline void* load_reference(void** field) {
+  return __atomic_load_n(field, __ATOMIC_RELAXED);
+}
 
 }  // namespace usgc::gc

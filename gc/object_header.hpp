@@ -37,34 +37,56 @@ inline constexpr uint64_t kTypeMask = USGC_HEADER_TYPE_MASK;
 inline constexpr unsigned kOwnerShift = USGC_HEADER_OWNER_SHIFT;
 inline constexpr unsigned kVisitShift = USGC_HEADER_VISIT_SHIFT;
 inline constexpr uint64_t kVisitMask = USGC_HEADER_VISIT_MASK;
-inline constexpr uint64_t kKnownBits = kClassMask | kPrivateMark | kArrayFlag | kPublishedFlag | USGC_HEADER_PINNED | kStackSubstituteFlag |
-                                       (kTypeMask << kTypeShift) | (kVisitMask << kVisitShift) | (~uint64_t{0} << kOwnerShift);
+inline constexpr uint64_t kKnownBits = kClassMask | kPrivateMark | kArrayFlag | kPublishedFlag |
+                                       USGC_HEADER_PINNED | kStackSubstituteFlag |
+                                       (kTypeMask << kTypeShift) | (kVisitMask << kVisitShift) |
+                                       (~uint64_t{0} << kOwnerShift);
 inline constexpr size_t kHeaderBytes = 8;
 inline constexpr size_t kArrayLengthBytes = 8;  // arrays: the length word after the header
 
-static_assert(kClassMask == 3 && kPrivateMark == 4 && kArrayFlag == 8 && kPublishedFlag == 16 && kStackSubstituteFlag == 64,
+static_assert(kClassMask == 3 && kPrivateMark == 4 && kArrayFlag == 8 && kPublishedFlag == 16 &&
+                  kStackSubstituteFlag == 64,
               "header bits ABI");
 static_assert(kTypeShift == 8 && kTypeMask == 0xFFFF && kOwnerShift == 32, "header fields ABI");
 static_assert((kClassMask & (kTypeMask << kTypeShift)) == 0, "class and type do not overlap");
-static_assert(kVisitShift == 24 && ((kVisitMask << kVisitShift) & ((kTypeMask << kTypeShift) | (~uint64_t{0} << kOwnerShift))) == 0,
+static_assert(kVisitShift == 24 &&
+                  ((kVisitMask << kVisitShift) &
+                   ((kTypeMask << kTypeShift) | (~uint64_t{0} << kOwnerShift))) == 0,
               "the visit epoch sits between type and owner");
-inline uint32_t visit_epoch_of(uint64_t header) { return static_cast<uint32_t>((header >> kVisitShift) & kVisitMask); }
+inline uint32_t visit_epoch_of(uint64_t header) {
+  return static_cast<uint32_t>((header >> kVisitShift) & kVisitMask);
+}
 
-inline uint64_t* header_address(void* object) { return static_cast<uint64_t*>(object) - 1; }
-inline uint64_t header_of(const void* object) { return static_cast<const uint64_t*>(object)[-1]; }
-inline Ownership class_of(uint64_t header) { return static_cast<Ownership>(header & kClassMask); }
-inline uint32_t type_of(uint64_t header) { return static_cast<uint32_t>((header >> kTypeShift) & kTypeMask); }
-inline uint64_t owner_of(uint64_t header) { return header >> kOwnerShift; }
-inline bool is_array(uint64_t header) { return (header & kArrayFlag) != 0; }
-inline bool is_stack_substitute(uint64_t header) { return (header & kStackSubstituteFlag) != 0; }
+inline uint64_t* header_address(void* object) {
+  return static_cast<uint64_t*>(object) - 1;
+}
+inline uint64_t header_of(const void* object) {
+  return static_cast<const uint64_t*>(object)[-1];
+}
+inline Ownership class_of(uint64_t header) {
+  return static_cast<Ownership>(header & kClassMask);
+}
+inline uint32_t type_of(uint64_t header) {
+  return static_cast<uint32_t>((header >> kTypeShift) & kTypeMask);
+}
+inline uint64_t owner_of(uint64_t header) {
+  return header >> kOwnerShift;
+}
+inline bool is_array(uint64_t header) {
+  return (header & kArrayFlag) != 0;
+}
+inline bool is_stack_substitute(uint64_t header) {
+  return (header & kStackSubstituteFlag) != 0;
+}
 inline bool is_shared_class(uint64_t header) {
   Ownership c = class_of(header);
   return c == Ownership::kShared || c == Ownership::kGlobal;
 }
 
-inline constexpr uint64_t make_header(Ownership ownership, uint32_t type, bool array, uint64_t owner_heap_id) {
-  return static_cast<uint64_t>(ownership) | (array ? kArrayFlag : 0) | (uint64_t{type} << kTypeShift) |
-         (owner_heap_id << kOwnerShift);
+inline constexpr uint64_t make_header(Ownership ownership, uint32_t type, bool array,
+                                      uint64_t owner_heap_id) {
+  return static_cast<uint64_t>(ownership) | (array ? kArrayFlag : 0) |
+         (uint64_t{type} << kTypeShift) | (owner_heap_id << kOwnerShift);
 }
 
 }  // namespace usgc::gc

@@ -18,8 +18,8 @@ namespace {
 constexpr size_t kSpillThreshold = 4096;
 
 struct alignas(64) Marker {
-  MarkStack local;                     // the marker's own thread only
-  kernel::FutexMutex public_lock;      // guards public_stack
+  MarkStack local;                 // the marker's own thread only
+  kernel::FutexMutex public_lock;  // guards public_stack
   MarkStack public_stack;
   std::atomic<size_t> public_size{0};  // a hint for thieves (written under public_lock)
   size_t marked = 0;
@@ -37,8 +37,8 @@ MarkKind g_job_kind = MarkKind::kFull;
 size_t g_job_mutator_count = 0;
 std::atomic<size_t> g_next_mutator{0};
 std::atomic<uint32_t> g_idle_markers{0};
-std::atomic<uint32_t> g_job_epoch{0};       // futex: helpers wait for it to change
-std::atomic<uint32_t> g_helpers_done{0};    // futex: marker 0 waits for all helpers
+std::atomic<uint32_t> g_job_epoch{0};     // futex: helpers wait for it to change
+std::atomic<uint32_t> g_helpers_done{0};  // futex: marker 0 waits for all helpers
 std::atomic<bool> g_shutting_down{false};
 uint32_t g_start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
 
@@ -49,7 +49,9 @@ bool claim_private(void* object, uint64_t header) {
   for (;;) {
     if ((header & (kVisitMask << kVisitShift)) == epoch_bits) return false;
     uint64_t claimed = (header & ~(kVisitMask << kVisitShift)) | epoch_bits;
-    if (__atomic_compare_exchange_n(word, &header, claimed, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return true;
+    if (__atomic_compare_exchange_n(word, &header, claimed, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+      return true;
   }
 }
 
@@ -70,7 +72,8 @@ inline void visit_object(Marker& marker, void* object) {
       return;
     }
   }
-  if (!block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes))) return;
+  if (!block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes)))
+    return;
   __builtin_prefetch(static_cast<char*>(object) - kHeaderBytes);
   ++marker.marked;
   marker.local.push(object);
@@ -93,7 +96,8 @@ void scan_dirty_cards(Marker& self) {
       if (block->kind == BlockKind::kLarge) {
         void* object = block->slots_begin() + kHeaderBytes;
         if (is_shared_class(header_of(object)) && block->shared_marked(0)) trace_old(object);
-        for (uint32_t rest = card + 1; rest < kCardsPerBlock; ++rest) block->cards[rest].store(0, std::memory_order_relaxed);
+        for (uint32_t rest = card + 1; rest < kCardsPerBlock; ++rest)
+          block->cards[rest].store(0, std::memory_order_relaxed);
         return;
       }
       char* card_begin = reinterpret_cast<char*>(block) + size_t{card} * kCardBytes;
@@ -105,7 +109,8 @@ void scan_dirty_cards(Marker& self) {
         char* slot = block->slot_at(index);
         if (slot >= card_end) break;
         uint64_t header = *reinterpret_cast<uint64_t*>(slot);
-        if (header != 0 && is_shared_class(header) && block->shared_marked(index)) trace_old(slot + kHeaderBytes);
+        if (header != 0 && is_shared_class(header) && block->shared_marked(index))
+          trace_old(slot + kHeaderBytes);
       }
     }
   });
@@ -167,7 +172,10 @@ void drain(uint32_t index) {
       }
       // Spin briefly, then let the others run: with markers preempted (more threads than free
       // CPUs) pure spinning makes the end of marking wait for the scheduler to come round.
-      if (spins < 64) __builtin_ia32_pause(); else sched_yield();
+      if (spins < 64)
+        __builtin_ia32_pause();
+      else
+        sched_yield();
     }
   }
 }
@@ -215,7 +223,8 @@ int parallel_mark_initialize(uint32_t marker_count) {
   g_shutting_down.store(false, std::memory_order_relaxed);
   g_start_epoch = g_job_epoch.load(std::memory_order_relaxed);
   for (uint32_t i = 1; i < marker_count; ++i) {
-    int error = pthread_create(&g_markers[i].thread, nullptr, helper_main, reinterpret_cast<void*>(uintptr_t{i}));
+    int error = pthread_create(&g_markers[i].thread, nullptr, helper_main,
+                               reinterpret_cast<void*>(uintptr_t{i}));
     if (error != 0) {
       g_marker_count = i;  // fewer markers: still correct
       break;

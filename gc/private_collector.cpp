@@ -44,8 +44,8 @@ void sweep_private_block(Block* b, SweepTotals& totals) {
       totals.freed_private_bytes += slot_bytes;
       return true;
     }
-    USGC_CHECK(class_of(header) != Ownership::kStackLocal, "gc: heap corruption: a STACK_LOCAL header in heap block %p",
-               static_cast<void*>(b));
+    USGC_CHECK(class_of(header) != Ownership::kStackLocal,
+               "gc: heap corruption: a STACK_LOCAL header in heap block %p", static_cast<void*>(b));
     if (b->shared_marked(index)) return false;  // published in place, still reachable
     totals.freed_shared_bytes += slot_bytes;
     return true;
@@ -71,7 +71,8 @@ void sweep_private_large(Mutator& m, SweepTotals& totals) {
       continue;
     }
     *link = b->next_in_heap;
-    (class_of(*header) == Ownership::kPrivate ? totals.freed_private_bytes : totals.freed_shared_bytes) += b->mapping_bytes;
+    (class_of(*header) == Ownership::kPrivate ? totals.freed_private_bytes
+                                              : totals.freed_shared_bytes) += b->mapping_bytes;
     release_large(b);
   }
 }
@@ -83,7 +84,9 @@ void mark_from_roots(Mutator& m, size_t* marked_objects) {
   auto visit = [&](void* object) {
     uint64_t* header = header_address(object);
     uint64_t value = *header;
-    if (owner_of(value) != heap_id || class_of(value) != Ownership::kPrivate || (value & kPrivateMark)) return;
+    if (owner_of(value) != heap_id || class_of(value) != Ownership::kPrivate ||
+        (value & kPrivateMark))
+      return;
     *header = value | kPrivateMark;
     ++marked;
     stack.push(object);
@@ -148,7 +151,9 @@ void collect_private(Mutator& m, const char* reason) {
   uint64_t pause_ns = kernel::monotonic_ns() - start_ns;
   uint64_t number = g_counters.private_collections.fetch_add(1, std::memory_order_relaxed) + 1;
   record_pause(false, pause_ns);
-  if (g_config.trace) trace_private_collection(number, m.goroutine_id, reason, before_bytes, totals.live_bytes, marked, pause_ns);
+  if (g_config.trace)
+    trace_private_collection(number, m.goroutine_id, reason, before_bytes, totals.live_bytes,
+                             marked, pause_ns);
   if (g_config.verify) verify_private_heap(m);
   m.collecting = false;
 }

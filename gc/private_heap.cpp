@@ -49,17 +49,21 @@ bool budget_exhausted(const Mutator& m) {
   size_t budget = m.collection_budget_bytes;
   // Near the heap limit collections run sooner (GOMEMLIMIT's behaviour), but not on every refill.
   size_t headroom = heap_headroom_bytes();
-  if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4 > kMinimumBudgetNearLimit ? headroom / 4 : kMinimumBudgetNearLimit;
+  if (headroom != SIZE_MAX && headroom / 4 < budget)
+    budget = headroom / 4 > kMinimumBudgetNearLimit ? headroom / 4 : kMinimumBudgetNearLimit;
   return m.bytes_since_collection >= budget;
 }
 
 void* failed_for(AcquireFailure failure, size_t bytes) {
   if (failure == AcquireFailure::kHeapLimit) {
     count_add(g_counters.heap_limit_failures, 1);
-    return fail(ENOMEM, "usgc_alloc: heap limit USGC_HEAP_MAX=%zu bytes reached (%zu bytes in use after collecting) allocating %zu bytes",
+    return fail(ENOMEM,
+                "usgc_alloc: heap limit USGC_HEAP_MAX=%zu bytes reached (%zu bytes in use after "
+                "collecting) allocating %zu bytes",
                 heap_limit_bytes(), heap_bytes_in_use(), bytes);
   }
-  return fail(ENOMEM, "usgc_alloc: the OS refused memory for the GC heap allocating %zu bytes", bytes);
+  return fail(ENOMEM, "usgc_alloc: the OS refused memory for the GC heap allocating %zu bytes",
+              bytes);
 }
 
 // Makes abi.runs[c] non-empty. nullptr on success, else the failure already reported.
@@ -119,7 +123,9 @@ void* allocate_private_large(Mutator& m, uint64_t header, size_t bytes) {
 }  // namespace
 
 size_t budget_after(size_t live_bytes, size_t minimum_bytes) {
-  size_t budget = g_config.gc_percent < 0 ? SIZE_MAX : live_bytes / 100 * static_cast<size_t>(g_config.gc_percent);
+  size_t budget = g_config.gc_percent < 0
+                      ? SIZE_MAX
+                      : live_bytes / 100 * static_cast<size_t>(g_config.gc_percent);
   return budget < minimum_bytes ? minimum_bytes : budget;
 }
 
@@ -150,10 +156,15 @@ void retire_all_private_runs(Mutator& m) {
 }  // namespace usgc::gc
 
 // The inline fast path's slow path (usgc/gc.h).
-extern "C" __attribute__((visibility("default"))) void* usgc_alloc_private_slow(const usgc_type_layout* layout) {
+extern "C" __attribute__((visibility("default"))) void* usgc_alloc_private_slow(
+    const usgc_type_layout* layout) {
   using namespace usgc::gc;
   Mutator* m = current_mutator();
-  if (m == nullptr) return fail(EPERM, "usgc_alloc: the calling thread is not a goroutine (use usgc_run_main, usgc_go or usgc_attach_thread)");
-  if (layout == nullptr || layout->size_class >= kSizeClassCount) return fail(EINVAL, "usgc_alloc_private_slow: bad layout");
+  if (m == nullptr)
+    return fail(EPERM,
+                "usgc_alloc: the calling thread is not a goroutine (use usgc_run_main, usgc_go or "
+                "usgc_attach_thread)");
+  if (layout == nullptr || layout->size_class >= kSizeClassCount)
+    return fail(EINVAL, "usgc_alloc_private_slow: bad layout");
   return allocate_private(*m, layout->header_bits, layout->slot_bytes, layout->size_class);
 }

@@ -31,17 +31,22 @@ const char* type_name_of(uint64_t header) {
   return type != nullptr ? type->name : "?";
 }
 
-[[noreturn, gnu::cold]] void stack_local_escape(const void* value, const void* target, const void* field, const char* operation) {
+[[noreturn, gnu::cold]] void stack_local_escape(const void* value, const void* target,
+                                                const void* field, const char* operation) {
   uint64_t value_header = header_of(value);
   if (target != nullptr) {
     uint64_t target_header = header_of(target);
-    kernel::fatal("%s: STACK_LOCAL object %p (type %s) stored into heap object %p (type %s, field +%ld): a stack object "
-                  "must not escape its frame (escape analysis or code generator bug)",
-                  operation, value, type_name_of(value_header), target, type_name_of(target_header),
-                  static_cast<long>(static_cast<const char*>(field) - static_cast<const char*>(target)));
+    kernel::fatal(
+        "%s: STACK_LOCAL object %p (type %s) stored into heap object %p (type %s, field +%ld): a "
+        "stack object "
+        "must not escape its frame (escape analysis or code generator bug)",
+        operation, value, type_name_of(value_header), target, type_name_of(target_header),
+        static_cast<long>(static_cast<const char*>(field) - static_cast<const char*>(target)));
   }
-  kernel::fatal("%s: STACK_LOCAL object %p (type %s) published: a stack object must not escape its frame "
-                "(escape analysis or code generator bug)", operation, value, type_name_of(value_header));
+  kernel::fatal(
+      "%s: STACK_LOCAL object %p (type %s) published: a stack object must not escape its frame "
+      "(escape analysis or code generator bug)",
+      operation, value, type_name_of(value_header));
 }
 
 // Flips `root` and every private object of `m` reachable from it.
@@ -55,15 +60,17 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
     uint64_t* header = header_address(object);
     uint64_t value = *header;
     if (owner_of(value) != heap_id) return;  // shared or global already (others' are impossible)
-    if (class_of(value) == Ownership::kStackLocal) stack_local_escape(object, nullptr, nullptr, operation);
+    if (class_of(value) == Ownership::kStackLocal)
+      stack_local_escape(object, nullptr, nullptr, operation);
     // PRIVATE -> target, owner 0, published; the shared bit first, then the header. The object is
     // born old (bit set) but may refer to young shared objects through fields the barrier's fast
     // path stored without a card: its card is dirtied, so the next minor collection traces it.
     Block* block = block_of(object);
     block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
     block->dirty_card(object);
-    *header = (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag | (~uint64_t{0} << kOwnerShift))) | new_class |
-              kPublishedFlag;
+    *header = (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag |
+                         (~uint64_t{0} << kOwnerShift))) |
+              new_class | kPublishedFlag;
     ++published;
     published_bytes += block->kind == BlockKind::kLarge ? block->mapping_bytes : block->slot_bytes;
     stack.push(object);
@@ -79,7 +86,9 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
   count_add(g_counters.publications, 1);
   count_add(g_counters.objects_published, published);
   count_sub(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], published_bytes);
-  count_add(g_counters.bytes_in_use[target == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED], published_bytes);
+  count_add(g_counters.bytes_in_use[target == Ownership::kGlobal ? USGC_GLOBAL_SHARED
+                                                                 : USGC_GOROUTINE_SHARED],
+            published_bytes);
 }
 
 }  // namespace
@@ -91,9 +100,11 @@ void publish_for_store(void* value, Ownership target, const char* operation) {
   if (ownership == Ownership::kStackLocal) stack_local_escape(value, nullptr, nullptr, operation);
   Mutator* m = current_mutator();
   USGC_CHECK(m != nullptr && owner_of(header) == m->abi.heap_id,
-             "%s: private-heap invariant: object %p (type %s) is private to another goroutine and cannot be "
+             "%s: private-heap invariant: object %p (type %s) is private to another goroutine and "
+             "cannot be "
              "published by %s (it was leaked without a write barrier)",
-             operation, value, type_name_of(header), m != nullptr ? "this goroutine" : "a thread that is not a goroutine");
+             operation, value, type_name_of(header),
+             m != nullptr ? "this goroutine" : "a thread that is not a goroutine");
   publish_closure(*m, value, target, operation);
 }
 
@@ -110,15 +121,18 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
   Mutator* m = current_mutator();
   uint64_t self = m != nullptr ? m->abi.heap_id : 0;
   if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal) {
-    if ((target_class == Ownership::kStackLocal || is_stack_substitute(target)) && owner_of(target) == self) {
+    if ((target_class == Ownership::kStackLocal || is_stack_substitute(target)) &&
+        owner_of(target) == self) {
       *field = value;
       return;
     }
     stack_local_escape(value, object, field, "usgc_write");
   }
   if (target_class == Ownership::kPrivate || target_class == Ownership::kStackLocal) {
-    USGC_CHECK(owner_of(target) == self, "usgc_write: private-heap invariant: goroutine %lu wrote into object %p (type %s) "
-               "private to another goroutine", static_cast<unsigned long>(m != nullptr ? m->goroutine_id : 0), object,
+    USGC_CHECK(owner_of(target) == self,
+               "usgc_write: private-heap invariant: goroutine %lu wrote into object %p (type %s) "
+               "private to another goroutine",
+               static_cast<unsigned long>(m != nullptr ? m->goroutine_id : 0), object,
                type_name_of(target));
     *field = value;
     return;
@@ -135,7 +149,8 @@ USGC_GC_API void usgc_array_write(void* array, size_t index, void* value) {
   USGC_CHECK(is_array(header) && type_at(type_of(header)).kind == USGC_KIND_POINTER_ARRAY,
              "usgc_array_write: %p is not an array of references", array);
   size_t length = *static_cast<uint64_t*>(array);
-  USGC_CHECK(index < length, "usgc_array_write: index %zu out of bounds of array %p of length %zu", index, array, length);
+  USGC_CHECK(index < length, "usgc_array_write: index %zu out of bounds of array %p of length %zu",
+             index, array, length);
   usgc_write(array, static_cast<void**>(usgc_array_data(array)) + index, value);
 }
 
@@ -147,7 +162,8 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
     // One check of the target; the values need only the stack-local check.
     for (size_t i = 0; i < count; ++i) {
       void* value = values[i];
-      if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal && !is_stack_substitute(target)) {
+      if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal &&
+          !is_stack_substitute(target)) {
         stack_local_escape(value, object, &first[i], "usgc_write_bulk");
       }
       first[i] = value;
@@ -157,7 +173,8 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
   if (!own && is_shared_class(target)) {
     count_add(g_counters.barrier_slow_paths, 1);
     for (size_t i = 0; i < count; ++i) {
-      if (is_object_pointer(values[i])) publish_for_store(values[i], class_of(target), "usgc_write_bulk");
+      if (is_object_pointer(values[i]))
+        publish_for_store(values[i], class_of(target), "usgc_write_bulk");
     }
     Block* block = block_of(object);
     for (size_t i = 0; i < count; ++i) {

@@ -38,8 +38,12 @@ bool grow(void*** array, size_t* capacity, size_t element_bytes) {
   return true;
 }
 
-inline void* encode_free(size_t next_free) { return reinterpret_cast<void*>((next_free << 1) | 1); }
-inline size_t decode_free(void* value) { return reinterpret_cast<uintptr_t>(value) >> 1; }
+inline void* encode_free(size_t next_free) {
+  return reinterpret_cast<void*>((next_free << 1) | 1);
+}
+inline size_t decode_free(void* value) {
+  return reinterpret_cast<uintptr_t>(value) >> 1;
+}
 
 }  // namespace
 
@@ -58,7 +62,8 @@ extern "C" {
 
 USGC_GC_API int usgc_global_root_add(void** slot) {
   if (slot == nullptr) return EINVAL;
-  if (is_object_pointer(*slot)) publish_for_store(*slot, Ownership::kGlobal, "usgc_global_root_add");
+  if (is_object_pointer(*slot))
+    publish_for_store(*slot, Ownership::kGlobal, "usgc_global_root_add");
   usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
   if (g_root_count == g_root_capacity &&
       !grow(reinterpret_cast<void***>(&g_root_slots), &g_root_capacity, sizeof(void**))) {
@@ -118,7 +123,8 @@ USGC_GC_API void* usgc_handle_get(usgc_handle handle) {
   uint64_t index = handle / 2 - 1;
   USGC_CHECK(m != nullptr && handle != 0 && (handle & 1) == 0 && index < m->handles.used &&
                  !(reinterpret_cast<uintptr_t>(m->handles.slots[index]) & 1),
-             "usgc_handle_get: %lu is not a live local handle of the calling goroutine", static_cast<unsigned long>(handle));
+             "usgc_handle_get: %lu is not a live local handle of the calling goroutine",
+             static_cast<unsigned long>(handle));
   return m->handles.slots[index];
 }
 
@@ -127,14 +133,16 @@ USGC_GC_API void usgc_handle_delete(usgc_handle handle) {
   uint64_t index = handle / 2 - 1;
   USGC_CHECK(m != nullptr && handle != 0 && (handle & 1) == 0 && index < m->handles.used &&
                  !(reinterpret_cast<uintptr_t>(m->handles.slots[index]) & 1),
-             "usgc_handle_delete: %lu is not a live local handle of the calling goroutine (deleted twice?)",
+             "usgc_handle_delete: %lu is not a live local handle of the calling goroutine (deleted "
+             "twice?)",
              static_cast<unsigned long>(handle));
   m->handles.slots[index] = encode_free(m->handles.free_head);
   m->handles.free_head = static_cast<uint32_t>(index + 1);
 }
 
 USGC_GC_API usgc_handle usgc_global_handle_new(void* object) {
-  if (is_object_pointer(object)) publish_for_store(object, Ownership::kGlobal, "usgc_global_handle_new");
+  if (is_object_pointer(object))
+    publish_for_store(object, Ownership::kGlobal, "usgc_global_handle_new");
   usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
   size_t index;
   if (g_global_handle_free != 0) {
@@ -155,16 +163,20 @@ USGC_GC_API usgc_handle usgc_global_handle_new(void* object) {
 USGC_GC_API void* usgc_global_handle_get(usgc_handle handle) {
   usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
   size_t index = handle / 2;
-  USGC_CHECK((handle & 1) == 1 && index < g_global_handle_used && !(reinterpret_cast<uintptr_t>(g_global_handles[index]) & 1),
-             "usgc_global_handle_get: %lu is not a live global handle", static_cast<unsigned long>(handle));
+  USGC_CHECK((handle & 1) == 1 && index < g_global_handle_used &&
+                 !(reinterpret_cast<uintptr_t>(g_global_handles[index]) & 1),
+             "usgc_global_handle_get: %lu is not a live global handle",
+             static_cast<unsigned long>(handle));
   return g_global_handles[index];
 }
 
 USGC_GC_API void usgc_global_handle_delete(usgc_handle handle) {
   usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
   size_t index = handle / 2;
-  USGC_CHECK((handle & 1) == 1 && index < g_global_handle_used && !(reinterpret_cast<uintptr_t>(g_global_handles[index]) & 1),
-             "usgc_global_handle_delete: %lu is not a live global handle (deleted twice?)", static_cast<unsigned long>(handle));
+  USGC_CHECK((handle & 1) == 1 && index < g_global_handle_used &&
+                 !(reinterpret_cast<uintptr_t>(g_global_handles[index]) & 1),
+             "usgc_global_handle_delete: %lu is not a live global handle (deleted twice?)",
+             static_cast<unsigned long>(handle));
   g_global_handles[index] = encode_free(g_global_handle_free);
   g_global_handle_free = index + 1;
 }

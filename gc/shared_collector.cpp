@@ -47,11 +47,15 @@ constexpr uint32_t kMaxMinorsBetweenFulls = 8;  // bounds how long dead old obje
 // USGC_GC_PERCENT since the last full collection, or enough minors ran (old objects that died
 // are only found by a full one).
 MarkKind choose_kind(bool full_requested, bool minor_requested) {
-  if (full_requested || !g_config.generational || !g_had_full_collection || g_config.gc_percent < 0) return MarkKind::kFull;
+  if (full_requested || !g_config.generational || !g_had_full_collection || g_config.gc_percent < 0)
+    return MarkKind::kFull;
   if (minor_requested) return MarkKind::kMinor;
   if (g_minors_since_full >= kMaxMinorsBetweenFulls) return MarkKind::kFull;
-  size_t grown_limit = g_live_bytes_after_full + g_live_bytes_after_full / 100 * static_cast<size_t>(g_config.gc_percent);
-  if (shared_heap_live_bytes() >= grown_limit && shared_heap_live_bytes() > g_config.min_shared_budget_bytes) return MarkKind::kFull;
+  size_t grown_limit = g_live_bytes_after_full +
+                       g_live_bytes_after_full / 100 * static_cast<size_t>(g_config.gc_percent);
+  if (shared_heap_live_bytes() >= grown_limit &&
+      shared_heap_live_bytes() > g_config.min_shared_budget_bytes)
+    return MarkKind::kFull;
   return MarkKind::kMinor;
 }
 
@@ -66,7 +70,8 @@ void clear_marks_and_cards() {
 Mutator** snapshot_mutators(size_t* count) {
   size_t n = registered_mutator_count();
   auto** array = static_cast<Mutator**>(usgc_malloc((n + 1) * sizeof(Mutator*)));
-  USGC_CHECK(array != nullptr, "gc: out of memory listing %zu goroutines for a shared collection", n);
+  USGC_CHECK(array != nullptr, "gc: out of memory listing %zu goroutines for a shared collection",
+             n);
   size_t i = 0;
   for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) array[i++] = m;
   *count = i;
@@ -75,9 +80,12 @@ Mutator** snapshot_mutators(size_t* count) {
 
 }  // namespace
 
-uint64_t shared_cycle() { return g_cycle.load(std::memory_order_acquire); }
+uint64_t shared_cycle() {
+  return g_cycle.load(std::memory_order_acquire);
+}
 
-void collect_shared(const char* reason, uint64_t observed_cycle, bool full_requested, bool minor_requested) {
+void collect_shared(const char* reason, uint64_t observed_cycle, bool full_requested,
+                    bool minor_requested) {
   Mutator* self = current_mutator();
   if (!g_collection_lock.try_lock()) {
     // Wait as a native call: the collector may be stopping the world right now.
@@ -85,8 +93,10 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     g_collection_lock.lock();
     if (self != nullptr) g_hooks.leave_native();
   }
-  if (observed_cycle != kAlwaysCollect && g_cycle.load(std::memory_order_relaxed) != observed_cycle) {
-    g_collection_lock.unlock();  // someone collected while we waited: that is the collection asked for
+  if (observed_cycle != kAlwaysCollect &&
+      g_cycle.load(std::memory_order_relaxed) != observed_cycle) {
+    g_collection_lock
+        .unlock();  // someone collected while we waited: that is the collection asked for
     return;
   }
   size_t before_bytes = shared_heap_live_bytes() + shared_heap_bytes_since_collection();
@@ -97,14 +107,16 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   uint64_t request_ns = kernel::monotonic_ns();
   usgc_stop_info info{};
   int stop_error = safepoint::stop_the_world(&info);
-  USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)", stop_error);
+  USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
+             stop_error);
   uint64_t stopped_ns = kernel::monotonic_ns();
 
   // 3. The stopped world.
   MarkKind kind = choose_kind(full_requested, minor_requested);
   lock_mutator_registry();
   shared_heap_prepare_for_mark();
-  if (kind == MarkKind::kFull) clear_marks_and_cards();  // a minor keeps the old marks (and reads the cards)
+  if (kind == MarkKind::kFull)
+    clear_marks_and_cards();  // a minor keeps the old marks (and reads the cards)
   size_t mutator_count = 0;
   Mutator** mutators = snapshot_mutators(&mutator_count);
   MarkResult marked = mark_shared_heap(mutators, mutator_count, kind);
@@ -121,7 +133,8 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // Release: a waiter that sees the new cycle sees the collection's effects.
   g_cycle.store(cycle, std::memory_order_release);
   int start_error = safepoint::start_the_world();
-  USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)", start_error);
+  USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
+             start_error);
   uint64_t restarted_ns = kernel::monotonic_ns();
 
   // 4. Sweep with the world running.
@@ -139,7 +152,8 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
 
   uint64_t pause_ns = restarted_ns - request_ns;
   g_counters.shared_collections.fetch_add(1, std::memory_order_relaxed);
-  if (kind == MarkKind::kMinor) g_counters.shared_minor_collections.fetch_add(1, std::memory_order_relaxed);
+  if (kind == MarkKind::kMinor)
+    g_counters.shared_minor_collections.fetch_add(1, std::memory_order_relaxed);
   record_pause(true, pause_ns);
   if (g_config.trace) {
     SharedTrace trace{};

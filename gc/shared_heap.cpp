@@ -33,7 +33,7 @@ kernel::FutexMutex g_large_lock;
 Block* g_large_swept = nullptr;    // next_in_heap, under g_large_lock
 Block* g_large_unswept = nullptr;  // next_in_heap, under g_large_lock
 
-SharedCache* g_caches = nullptr;   // one per P, then the global one
+SharedCache* g_caches = nullptr;  // one per P, then the global one
 uint32_t g_cache_count = 0;
 kernel::FutexMutex g_global_cache_lock;
 
@@ -61,11 +61,14 @@ void account_used_run(SharedCache& cache, uint32_t c) {
 // Returns the bytes freed.
 size_t sweep_shared_block(Block* b) {
   uint32_t freed = sweep_block(b, [b](char*, uint64_t header, uint32_t index) {
-    USGC_CHECK(is_shared_class(header), "gc: heap corruption: a private or stack-local header %lx in shared block %p",
+    USGC_CHECK(is_shared_class(header),
+               "gc: heap corruption: a private or stack-local header %lx in shared block %p",
                static_cast<unsigned long>(header), static_cast<void*>(b));
     if (b->shared_marked(index)) return false;
-    count_sub(g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED],
-              b->slot_bytes);
+    count_sub(
+        g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED
+                                                                       : USGC_GOROUTINE_SHARED],
+        b->slot_bytes);
     return true;
   });
   return size_t{freed} * b->slot_bytes;
@@ -165,7 +168,8 @@ void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
   Block* b = acquire_large(bytes, 0, failure);
   if (b == nullptr) return nullptr;
   note_growth(b->mapping_bytes);
-  usgc_ownership ownership = class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED;
+  usgc_ownership ownership =
+      class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED;
   count_add(g_counters.bytes_in_use[ownership], b->mapping_bytes);
   count_add(g_counters.objects_allocated[ownership], 1);
   char* slot = b->slots_begin();
@@ -189,7 +193,8 @@ void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* fa
     cache = &g_caches[g_cache_count - 1];
   } else {
     safepoint::SafepointSlot* slot = safepoint::current_slot();
-    USGC_CHECK(slot != nullptr && slot->index + 1 < g_cache_count, "gc: shared allocation on a thread that holds no P");
+    USGC_CHECK(slot != nullptr && slot->index + 1 < g_cache_count,
+               "gc: shared allocation on a thread that holds no P");
     cache = &g_caches[slot->index];
   }
   usgc_alloc_run& run = cache->runs[c];
@@ -239,10 +244,13 @@ void* allocate_shared(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
   if (object != nullptr) return object;
   if (failure == AcquireFailure::kHeapLimit) {
     count_add(g_counters.heap_limit_failures, 1);
-    return fail(ENOMEM, "usgc_alloc: heap limit USGC_HEAP_MAX=%zu bytes reached (%zu bytes in use after collecting) allocating %zu bytes",
+    return fail(ENOMEM,
+                "usgc_alloc: heap limit USGC_HEAP_MAX=%zu bytes reached (%zu bytes in use after "
+                "collecting) allocating %zu bytes",
                 heap_limit_bytes(), heap_bytes_in_use(), bytes);
   }
-  return fail(ENOMEM, "usgc_alloc: the OS refused memory for the GC heap allocating %zu bytes", bytes);
+  return fail(ENOMEM, "usgc_alloc: the OS refused memory for the GC heap allocating %zu bytes",
+              bytes);
 }
 
 void shared_heap_prepare_for_mark() {
@@ -304,7 +312,10 @@ size_t shared_heap_sweep_all() {
       b->next_in_heap = g_large_swept;
       g_large_swept = b;
     } else {
-      count_sub(g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED : USGC_GOROUTINE_SHARED], b->mapping_bytes);
+      count_sub(
+          g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED
+                                                                         : USGC_GOROUTINE_SHARED],
+          b->mapping_bytes);
       count_add(g_counters.bytes_freed_shared, b->mapping_bytes);
       release_large(b);
     }
@@ -328,17 +339,29 @@ void shared_heap_adopt_large(Block* b) {
 
 bool shared_collection_due() {
   if (g_config.gc_percent < 0) return false;
-  size_t budget = budget_after(g_live_bytes_after_collection.load(std::memory_order_relaxed), g_config.min_shared_budget_bytes);
+  size_t budget = budget_after(g_live_bytes_after_collection.load(std::memory_order_relaxed),
+                               g_config.min_shared_budget_bytes);
   size_t headroom = heap_headroom_bytes();
-  if (headroom != SIZE_MAX && headroom / 4 < budget) budget = headroom / 4 > kMinimumBudgetNearLimit ? headroom / 4 : kMinimumBudgetNearLimit;
+  if (headroom != SIZE_MAX && headroom / 4 < budget)
+    budget = headroom / 4 > kMinimumBudgetNearLimit ? headroom / 4 : kMinimumBudgetNearLimit;
   return g_bytes_since_collection.load(std::memory_order_relaxed) >= budget;
 }
 
-void shared_heap_count_published(size_t bytes) { note_growth(bytes); }
-bool shared_collection_flagged() { return g_collection_due.load(std::memory_order_relaxed); }
+void shared_heap_count_published(size_t bytes) {
+  note_growth(bytes);
+}
+bool shared_collection_flagged() {
+  return g_collection_due.load(std::memory_order_relaxed);
+}
 
-void shared_heap_set_live_bytes(size_t live_bytes) { g_live_bytes_after_collection.store(live_bytes, std::memory_order_relaxed); }
-size_t shared_heap_live_bytes() { return g_live_bytes_after_collection.load(std::memory_order_relaxed); }
-size_t shared_heap_bytes_since_collection() { return g_bytes_since_collection.load(std::memory_order_relaxed); }
+void shared_heap_set_live_bytes(size_t live_bytes) {
+  g_live_bytes_after_collection.store(live_bytes, std::memory_order_relaxed);
+}
+size_t shared_heap_live_bytes() {
+  return g_live_bytes_after_collection.load(std::memory_order_relaxed);
+}
+size_t shared_heap_bytes_since_collection() {
+  return g_bytes_since_collection.load(std::memory_order_relaxed);
+}
 
 }  // namespace usgc::gc

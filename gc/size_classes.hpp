@@ -19,8 +19,9 @@ inline constexpr uint32_t kSizeClassCount = USGC_SIZE_CLASS_COUNT;
 inline constexpr uint32_t kNoSizeClass = UINT32_MAX;
 
 inline constexpr std::array<uint32_t, kSizeClassCount> kSlotBytes = {
-    16,   24,   32,   40,   48,   56,   64,   80,   96,   112,  128,  160,  192,  224,  256,  320,  384,  448,
-    512,  640,  768,  896,  1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192};
+    16,   24,   32,   40,   48,   56,   64,   80,   96,   112,  128,  160,
+    192,  224,  256,  320,  384,  448,  512,  640,  768,  896,  1024, 1280,
+    1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192};
 inline constexpr uint32_t kMaxSmallSlotBytes = kSlotBytes[kSizeClassCount - 1];
 
 constexpr bool slot_table_is_sorted() {
@@ -37,11 +38,15 @@ constexpr uint32_t size_class_of(size_t slot_bytes) {
   uint32_t low = 0, high = kSizeClassCount - 1;
   while (low < high) {
     uint32_t mid = (low + high) / 2;
-    if (kSlotBytes[mid] >= slot_bytes) high = mid; else low = mid + 1;
+    if (kSlotBytes[mid] >= slot_bytes)
+      high = mid;
+    else
+      low = mid + 1;
   }
   return low;
 }
-static_assert(size_class_of(1) == 0 && size_class_of(24) == 1 && size_class_of(25) == 2 && size_class_of(8192) == 34);
+static_assert(size_class_of(1) == 0 && size_class_of(24) == 1 && size_class_of(25) == 2 &&
+              size_class_of(8192) == 34);
 static_assert(size_class_of(8193) == kNoSizeClass);
 
 }  // namespace usgc::gc

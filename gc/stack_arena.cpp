@@ -36,7 +36,8 @@ void* allocate_stack_local(Mutator& m, uint64_t header, size_t bytes) {
   char* top = m.abi.arena_top;
   if (m.arena == nullptr || static_cast<size_t>(m.abi.arena_limit - top) < bytes) {
     // Full (or no arena to be had): a private object is the safe substitute.
-    uint64_t private_header = (header & ~kClassMask) | static_cast<uint64_t>(Ownership::kPrivate) | kStackSubstituteFlag;
+    uint64_t private_header =
+        (header & ~kClassMask) | static_cast<uint64_t>(Ownership::kPrivate) | kStackSubstituteFlag;
     return allocate_private(m, private_header, bytes, size_class_of(bytes));
   }
   std::memset(top, 0, bytes);
@@ -49,10 +50,15 @@ void* allocate_stack_local(Mutator& m, uint64_t header, size_t bytes) {
 }  // namespace usgc::gc
 
 // The inline fast path's slow path (usgc/gc.h).
-extern "C" __attribute__((visibility("default"))) void* usgc_alloc_stack_slow(const usgc_type_layout* layout) {
+extern "C" __attribute__((visibility("default"))) void* usgc_alloc_stack_slow(
+    const usgc_type_layout* layout) {
   using namespace usgc::gc;
   Mutator* m = current_mutator();
-  if (m == nullptr) return fail(EPERM, "usgc_alloc: the calling thread is not a goroutine (use usgc_run_main, usgc_go or usgc_attach_thread)");
-  if (layout == nullptr || layout->slot_bytes < kHeaderBytes) return fail(EINVAL, "usgc_alloc_stack_slow: bad layout");
+  if (m == nullptr)
+    return fail(EPERM,
+                "usgc_alloc: the calling thread is not a goroutine (use usgc_run_main, usgc_go or "
+                "usgc_attach_thread)");
+  if (layout == nullptr || layout->slot_bytes < kHeaderBytes)
+    return fail(EINVAL, "usgc_alloc_stack_slow: bad layout");
   return allocate_stack_local(*m, layout->header_bits & ~kClassMask, layout->slot_bytes);
 }

@@ -55,14 +55,16 @@ uint32_t register_locked(const usgc_type_info& info, int* error_number) {
       *error_number = ENOMEM;
       return 0;
     }
-    for (size_t i = 0; i < info.pointer_count; ++i) offsets[i] = static_cast<uint32_t>(info.pointer_offsets[i]);
+    for (size_t i = 0; i < info.pointer_count; ++i)
+      offsets[i] = static_cast<uint32_t>(info.pointer_offsets[i]);
     std::sort(offsets, offsets + info.pointer_count);
     type.pointer_offsets = offsets;
   }
   if (info.kind == USGC_KIND_OBJECT) {
     size_t bytes = object_bytes(type, false, 0);
     type.size_class = size_class_of(bytes);
-    type.slot_bytes = type.size_class == kNoSizeClass ? static_cast<uint32_t>(bytes) : kSlotBytes[type.size_class];
+    type.slot_bytes = type.size_class == kNoSizeClass ? static_cast<uint32_t>(bytes)
+                                                      : kSlotBytes[type.size_class];
   }
   const char* name = info.name != nullptr ? info.name : "?";
   std::strncpy(type.name, name, sizeof(type.name) - 1);
@@ -92,7 +94,5 @@ uint32_t register_type(const usgc_type_info& info, int* error_number) {
   kernel::FutexMutexGuard guard(g_registration_lock);
   return register_locked(info, error_number);
 }
-
-
 
 }  // namespace usgc::gc

@@ -19,7 +19,7 @@ namespace usgc::gc {
 
 struct TypeDescriptor {
   usgc_type_kind kind = USGC_KIND_OBJECT;
-  uint32_t size_bytes = 0;          // object payload, or element size of an array type
+  uint32_t size_bytes = 0;  // object payload, or element size of an array type
   uint32_t pointer_count = 0;
   const uint32_t* pointer_offsets = nullptr;  // ascending; owned by the registry
   uint32_t size_class = kNoSizeClass;         // objects: class of header + payload
@@ -39,8 +39,11 @@ extern std::atomic<uint32_t> g_type_count;
 // The table (type_registry.cpp): index = type id; entries never change once registered.
 extern TypeDescriptor g_types[USGC_MAX_TYPES + 1];
 // The descriptor of a type known to exist (an object's header names it): on every traced object.
-inline const TypeDescriptor& type_at(uint32_t type_id) { return g_types[type_id]; }
-// nullptr for an unknown id (usgc_alloc's check: inline, it is on every allocation through the API).
+inline const TypeDescriptor& type_at(uint32_t type_id) {
+  return g_types[type_id];
+}
+// nullptr for an unknown id (usgc_alloc's check: inline, it is on every allocation through the
+// API).
 inline const TypeDescriptor* find_type(uint32_t type_id) {
   if (type_id == 0 || type_id > g_type_count.load(std::memory_order_acquire)) return nullptr;
   return &g_types[type_id];
@@ -48,7 +51,8 @@ inline const TypeDescriptor* find_type(uint32_t type_id) {
 
 // Bytes of the object with this header and payload (header included, before rounding to a slot).
 inline size_t object_bytes(const TypeDescriptor& type, bool array, uint64_t array_length) {
-  constexpr size_t kHeader = 8, kLength = 8;  // gc/object_header.hpp: kHeaderBytes, kArrayLengthBytes
+  constexpr size_t kHeader = 8,
+                   kLength = 8;  // gc/object_header.hpp: kHeaderBytes, kArrayLengthBytes
   if (!array) return kHeader + ((type.size_bytes + 7) & ~size_t{7});
   return kHeader + kLength + ((array_length * type.size_bytes + 7) & ~size_t{7});
 }

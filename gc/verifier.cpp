@@ -31,7 +31,9 @@ class VisitedSet {
   }
 
  private:
-  static size_t hash(void* p) { return (reinterpret_cast<uintptr_t>(p) >> 3) * 0x9E3779B97F4A7C15ull >> 20; }
+  static size_t hash(void* p) {
+    return (reinterpret_cast<uintptr_t>(p) >> 3) * 0x9E3779B97F4A7C15ull >> 20;
+  }
   void grow() {
     size_t old_capacity = capacity_;
     void** old = slots_;
@@ -49,9 +51,10 @@ class VisitedSet {
   size_t size_ = 0;
 };
 
-[[noreturn]] void violation(const char* what, const void* object, uint64_t header, const void* referrer) {
-  kernel::fatal("USGC_VERIFY: %s: object %p (header 0x%lx, type %u) referenced from %p", what, object,
-                static_cast<unsigned long>(header), type_of(header), referrer);
+[[noreturn]] void violation(const char* what, const void* object, uint64_t header,
+                            const void* referrer) {
+  kernel::fatal("USGC_VERIFY: %s: object %p (header 0x%lx, type %u) referenced from %p", what,
+                object, static_cast<unsigned long>(header), type_of(header), referrer);
 }
 
 // Checks the header of a reachable object; `owner` is the heap id private objects must have
@@ -59,37 +62,51 @@ class VisitedSet {
 void check_object(const void* object, const void* referrer, bool check_shared_mark) {
   uint64_t header = header_of(object);
   if (header == 0) violation("a reachable object was freed", object, header, referrer);
-  if ((header & ~kKnownBits) != 0 || (header & USGC_HEADER_PINNED)) violation("unknown header bits", object, header, referrer);
-  if (find_type(type_of(header)) == nullptr) violation("unregistered type", object, header, referrer);
-  if (header & kPrivateMark) violation("a private mark survived its collection", object, header, referrer);
+  if ((header & ~kKnownBits) != 0 || (header & USGC_HEADER_PINNED))
+    violation("unknown header bits", object, header, referrer);
+  if (find_type(type_of(header)) == nullptr)
+    violation("unregistered type", object, header, referrer);
+  if (header & kPrivateMark)
+    violation("a private mark survived its collection", object, header, referrer);
   Ownership ownership = class_of(header);
   bool owned = ownership == Ownership::kPrivate || ownership == Ownership::kStackLocal;
-  if (owned != (owner_of(header) != 0)) violation("owner field disagrees with the class", object, header, referrer);
+  if (owned != (owner_of(header) != 0))
+    violation("owner field disagrees with the class", object, header, referrer);
   if (ownership == Ownership::kStackLocal) return;
   Block* block = block_of(object);
-  if (block->kind != BlockKind::kSmall && block->kind != BlockKind::kLarge) violation("object outside any block", object, header, referrer);
+  if (block->kind != BlockKind::kSmall && block->kind != BlockKind::kLarge)
+    violation("object outside any block", object, header, referrer);
   char* slot = static_cast<char*>(const_cast<void*>(object)) - kHeaderBytes;
   uint32_t index = block->slot_index_of(slot);
-  if (block->kind == BlockKind::kSmall && block->slot_at(index) != slot) violation("object not at a slot boundary", object, header, referrer);
+  if (block->kind == BlockKind::kSmall && block->slot_at(index) != slot)
+    violation("object not at a slot boundary", object, header, referrer);
   if (ownership == Ownership::kPrivate && block->owner_heap_id != owner_of(header)) {
     violation("private object in a block its goroutine does not own", object, header, referrer);
   }
-  if (check_shared_mark && !block->shared_marked(index)) violation("reachable object left unmarked by the shared mark", object, header, referrer);
+  if (check_shared_mark && !block->shared_marked(index))
+    violation("reachable object left unmarked by the shared mark", object, header, referrer);
 }
 
 // Walks the private (and stack-local) objects reachable from m's roots; shared objects found are
 // handed to `on_shared` (not traversed here).
 template <typename OnShared>
-void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_shared_mark, OnShared&& on_shared) {
+void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_shared_mark,
+                  OnShared&& on_shared) {
   const uint64_t heap_id = m.abi.heap_id;
-  // A stack substitute (usgc/object.h) may refer to STACK_LOCAL objects; other private objects may not.
+  // A stack substitute (usgc/object.h) may refer to STACK_LOCAL objects; other private objects may
+  // not.
   auto consider = [&](void* value, const void* referrer, bool referrer_is_private) {
     check_object(value, referrer, check_shared_mark && is_shared_class(header_of(value)));
     uint64_t header = header_of(value);
     Ownership ownership = class_of(header);
     if (ownership == Ownership::kPrivate || ownership == Ownership::kStackLocal) {
-      if (owner_of(header) != heap_id) violation("private-heap invariant: another goroutine's object is reachable from this goroutine's roots", value, header, referrer);
-      if (ownership == Ownership::kStackLocal && referrer_is_private) violation("a private object refers to a STACK_LOCAL object", value, header, referrer);
+      if (owner_of(header) != heap_id)
+        violation(
+            "private-heap invariant: another goroutine's object is reachable from this goroutine's "
+            "roots",
+            value, header, referrer);
+      if (ownership == Ownership::kStackLocal && referrer_is_private)
+        violation("a private object refers to a STACK_LOCAL object", value, header, referrer);
       if (ownership == Ownership::kPrivate && visited.insert(value)) stack.push(value);
     } else {
       on_shared(value, referrer);
@@ -99,7 +116,8 @@ void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_
   while (!stack.empty()) {
     void* object = stack.pop();
     for_each_reference_field(object, header_of(object), [&](void** field) {
-      if (is_object_pointer(*field)) consider(*field, object, !is_stack_substitute(header_of(object)));
+      if (is_object_pointer(*field))
+        consider(*field, object, !is_stack_substitute(header_of(object)));
     });
   }
 }
@@ -120,11 +138,14 @@ void verify_shared_heap(Mutator* const* mutators, size_t count) {
     check_object(object, referrer, true);
     if (visited.insert(object)) shared_stack.push(object);
   };
-  for (size_t i = 0; i < count; ++i) walk_private(*mutators[i], visited, private_stack, true, on_shared);
+  for (size_t i = 0; i < count; ++i)
+    walk_private(*mutators[i], visited, private_stack, true, on_shared);
   for_each_global_root([&](void** slot) {
     void* value = *slot;
     uint64_t header = header_of(value);
-    if (!is_shared_class(header)) violation("private-heap invariant: a global root or handle holds a non-shared object", value, header, slot);
+    if (!is_shared_class(header))
+      violation("private-heap invariant: a global root or handle holds a non-shared object", value,
+                header, slot);
     on_shared(value, slot);
   });
   while (!shared_stack.empty()) {
@@ -133,7 +154,10 @@ void verify_shared_heap(Mutator* const* mutators, size_t count) {
       void* value = *field;
       if (!is_object_pointer(value)) return;
       uint64_t header = header_of(value);
-      if (!is_shared_class(header)) violation("private-heap invariant: a shared object refers to a private or stack-local object", value, header, object);
+      if (!is_shared_class(header))
+        violation(
+            "private-heap invariant: a shared object refers to a private or stack-local object",
+            value, header, object);
       on_shared(value, object);
     });
   }

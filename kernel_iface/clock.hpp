@@ -19,16 +19,24 @@ inline uint64_t nanoseconds_of(clockid_t clock) {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-inline uint64_t monotonic_ns() { return nanoseconds_of(CLOCK_MONOTONIC); }
+inline uint64_t monotonic_ns() {
+  return nanoseconds_of(CLOCK_MONOTONIC);
+}
 
 // Milliseconds on CLOCK_MONOTONIC_COARSE (jiffy resolution): for decay deadlines.
-inline uint64_t coarse_monotonic_ms() { return nanoseconds_of(CLOCK_MONOTONIC_COARSE) / 1000000u; }
+inline uint64_t coarse_monotonic_ms() {
+  return nanoseconds_of(CLOCK_MONOTONIC_COARSE) / 1000000u;
+}
 
 // Nanoseconds since the Unix epoch.
-inline uint64_t realtime_ns() { return nanoseconds_of(CLOCK_REALTIME); }
+inline uint64_t realtime_ns() {
+  return nanoseconds_of(CLOCK_REALTIME);
+}
 
 // Nanoseconds since boot, suspend included.
-inline uint64_t boottime_ns() { return nanoseconds_of(CLOCK_BOOTTIME); }
+inline uint64_t boottime_ns() {
+  return nanoseconds_of(CLOCK_BOOTTIME);
+}
 
 }  // namespace usgc::kernel
 

@@ -31,8 +31,8 @@
 //     madvise(2) tickets are complete before they are returned.
 //
 // Hot path: none. The only cheap check is is_complete()'s acquire load of the watermark. Every
-// other path takes g_queue.lock, a leaf lock (rank kDecommitQueue in spin_lock.hpp). It is held while
-// wait() blocks in io_uring_enter for an madvise to finish (microseconds): liburing's ring is
+// other path takes g_queue.lock, a leaf lock (rank kDecommitQueue in spin_lock.hpp). It is held
+// while wait() blocks in io_uring_enter for an madvise to finish (microseconds): liburing's ring is
 // single-threaded, and a waiter that released the lock could sleep on a CQE that another thread
 // has already reaped.
 #include "kernel_iface/decommit_queue.hpp"

@@ -65,13 +65,17 @@ size_t format_message(char* buffer, size_t buffer_size, const char* format, va_l
     }
     switch (*p) {
       case 'd':
-        out.put_signed(is_long ? va_arg(args, long) : is_size ? va_arg(args, long) : va_arg(args, int));
+        out.put_signed(is_long   ? va_arg(args, long)
+                       : is_size ? va_arg(args, long)
+                                 : va_arg(args, int));
         break;
       case 'u':
-        out.put_unsigned(is_long || is_size ? va_arg(args, unsigned long) : va_arg(args, unsigned), 10);
+        out.put_unsigned(is_long || is_size ? va_arg(args, unsigned long) : va_arg(args, unsigned),
+                         10);
         break;
       case 'x':
-        out.put_unsigned(is_long || is_size ? va_arg(args, unsigned long) : va_arg(args, unsigned), 16);
+        out.put_unsigned(is_long || is_size ? va_arg(args, unsigned long) : va_arg(args, unsigned),
+                         16);
         break;
       case 'p':
         out.put_string("0x");
@@ -106,7 +110,8 @@ void write_line(const char* format, va_list args) {
   static constexpr char kPrefix[] = "usgc: ";
   size_t prefix_length = sizeof(kPrefix) - 1;
   for (size_t i = 0; i < prefix_length; ++i) line[i] = kPrefix[i];
-  size_t length = prefix_length + format_message(line + prefix_length, sizeof(line) - prefix_length - 1, format, args);
+  size_t length = prefix_length + format_message(line + prefix_length,
+                                                 sizeof(line) - prefix_length - 1, format, args);
   line[length++] = '\n';
   size_t written = 0;
   while (written < length) {

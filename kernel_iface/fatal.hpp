@@ -27,11 +27,11 @@ void print_message(const char* format, ...) __attribute__((format(printf, 1, 2))
 
 }  // namespace usgc::kernel
 
-#define USGC_CHECK(condition, ...)                          \
-  do {                                                      \
-    if (__builtin_expect(!(condition), 0)) {                \
-      ::usgc::kernel::fatal(__VA_ARGS__);                   \
-    }                                                       \
+#define USGC_CHECK(condition, ...)           \
+  do {                                       \
+    if (__builtin_expect(!(condition), 0)) { \
+      ::usgc::kernel::fatal(__VA_ARGS__);    \
+    }                                        \
   } while (0)
 
 #if defined(USGC_DEBUG) && USGC_DEBUG

@@ -28,7 +28,8 @@ int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_
 
 int futex_wake(std::atomic<uint32_t>* word, int count) {
   int saved_errno = errno;
-  long result = syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  long result = syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, count,
+                        nullptr, nullptr, 0);
   errno = saved_errno;
   return result < 0 ? 0 : static_cast<int>(result);
 }

@@ -15,7 +15,8 @@
 
 namespace usgc::kernel {
 
-static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) && std::atomic<uint32_t>::is_always_lock_free,
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
+                  std::atomic<uint32_t>::is_always_lock_free,
               "futex words are plain 32-bit words");
 
 // Sleeps while *word == expected. Returns 0 when woken (or the word differed / spurious),
@@ -25,6 +26,8 @@ int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_
 // Wakes up to `count` threads sleeping on word; returns how many were woken.
 int futex_wake(std::atomic<uint32_t>* word, int count);
 
-inline int futex_wake_all(std::atomic<uint32_t>* word) { return futex_wake(word, 0x7fffffff); }
+inline int futex_wake_all(std::atomic<uint32_t>* word) {
+  return futex_wake(word, 0x7fffffff);
+}
 
 }  // namespace usgc::kernel

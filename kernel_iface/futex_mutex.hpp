@@ -26,13 +26,16 @@ class FutexMutex {
 
   void lock() {
     uint32_t expected = 0;
-    if (word_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
+    if (word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+      return;
     lock_contended();
   }
 
   bool try_lock() {
     uint32_t expected = 0;
-    return word_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed);
+    return word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                         std::memory_order_relaxed);
   }
 
   void unlock() {
@@ -48,7 +51,8 @@ class FutexMutex {
       __builtin_ia32_pause();
       uint32_t expected = 0;
       if (word_.load(std::memory_order_relaxed) == 0 &&
-          word_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed))
+          word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                        std::memory_order_relaxed))
         return;
     }
     // Mark "maybe sleepers" and sleep until we take it in state 2.

@@ -46,9 +46,13 @@ void stat_path_of(int pid, char* path) {
 
 }  // namespace
 
-int current_process_id() { return static_cast<int>(::getpid()); }
+int current_process_id() {
+  return static_cast<int>(::getpid());
+}
 
-uint32_t current_user_id() { return static_cast<uint32_t>(::getuid()); }
+uint32_t current_user_id() {
+  return static_cast<uint32_t>(::getuid());
+}
 
 Result<bool> process_exists(int pid) {
   if (pid <= 0) return Result<bool>::failure(EINVAL);
@@ -89,7 +93,8 @@ Result<ProcessStat> process_stat(int pid) {
   // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so fields count from the
   // last ')'. Field 3 is the state, field 22 the start time.
   const char* close = std::strrchr(text, ')');
-  if (close == nullptr || close[1] != ' ' || close[2] == '\0') return Result<ProcessStat>::failure(EPROTO);
+  if (close == nullptr || close[1] != ' ' || close[2] == '\0')
+    return Result<ProcessStat>::failure(EPROTO);
   ProcessStat stat{close[2], 0};
   const char* cursor = close + 3;
   for (int field = 4; field < 22; ++field) {
@@ -97,7 +102,8 @@ Result<ProcessStat> process_stat(int pid) {
     while (*cursor != ' ' && *cursor != '\0') ++cursor;
     if (*cursor == '\0') return Result<ProcessStat>::failure(EPROTO);
   }
-  if (parse_decimal(cursor, &stat.start_time_ticks) == nullptr) return Result<ProcessStat>::failure(EPROTO);
+  if (parse_decimal(cursor, &stat.start_time_ticks) == nullptr)
+    return Result<ProcessStat>::failure(EPROTO);
   return Result<ProcessStat>::success(stat);
 }
 
@@ -110,7 +116,8 @@ Result<size_t> read_process_command(char* buffer, size_t buffer_size) {
   Result<size_t> read = read_small_file("/proc/self/comm", buffer, buffer_size);
   if (!read.ok()) return read;
   size_t length = read.value();
-  while (length != 0 && (buffer[length - 1] == '\n' || buffer[length - 1] == '\0')) buffer[--length] = '\0';
+  while (length != 0 && (buffer[length - 1] == '\n' || buffer[length - 1] == '\0'))
+    buffer[--length] = '\0';
   return Result<size_t>::success(length);
 }
 

@@ -12,7 +12,8 @@ namespace usgc::kernel {
 
 uint64_t random_u64() {
   uint64_t value = 0;
-  if (::getrandom(&value, sizeof(value), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(value))) return value;
+  if (::getrandom(&value, sizeof(value), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(value)))
+    return value;
   // Fallback: the 16 random bytes the kernel gives every process, stirred with the clock
   // (splitmix64 finalizer) so two calls differ.
   static uint64_t counter = 0;

@@ -28,7 +28,9 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   static Result success(T value) { return Result(value, 0); }
-  static Result failure(int error_number) { return Result(T{}, error_number == 0 ? EIO : error_number); }
+  static Result failure(int error_number) {
+    return Result(T{}, error_number == 0 ? EIO : error_number);
+  }
 
   bool ok() const { return error_number_ == 0; }
   int error() const { return error_number_; }

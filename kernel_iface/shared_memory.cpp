@@ -58,9 +58,10 @@ Result<int> finish_new_file(int fd, size_t bytes) {
 }
 
 SharedMemoryFileInfo info_of(const struct stat& status) {
-  return SharedMemoryFileInfo{static_cast<uint64_t>(status.st_size), static_cast<uint64_t>(status.st_ino),
-                              static_cast<uint32_t>(status.st_uid), static_cast<uint32_t>(status.st_mode & 07777),
-                              S_ISREG(status.st_mode)};
+  return SharedMemoryFileInfo{
+      static_cast<uint64_t>(status.st_size), static_cast<uint64_t>(status.st_ino),
+      static_cast<uint32_t>(status.st_uid), static_cast<uint32_t>(status.st_mode & 07777),
+      S_ISREG(status.st_mode)};
 }
 
 }  // namespace
@@ -77,7 +78,8 @@ Status shared_memory_link(int fd, const char* name) {
   char fd_path[32];
   append_decimal(fd_path, "/proc/self/fd/", static_cast<unsigned>(fd));
   // linkat never replaces: EEXIST if the name is taken, whatever it is (symlink included).
-  if (::linkat(AT_FDCWD, fd_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) return Status::failure(errno);
+  if (::linkat(AT_FDCWD, fd_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0)
+    return Status::failure(errno);
   return Status::success();
 }
 
@@ -136,7 +138,8 @@ Result<SharedMemoryFileInfo> shared_memory_name_info(const char* name) {
 Result<size_t> read_at(int fd, void* buffer, size_t bytes, uint64_t offset) {
   size_t done = 0;
   while (done < bytes) {
-    ssize_t got = ::pread(fd, static_cast<char*>(buffer) + done, bytes - done, static_cast<off_t>(offset + done));
+    ssize_t got = ::pread(fd, static_cast<char*>(buffer) + done, bytes - done,
+                          static_cast<off_t>(offset + done));
     if (got < 0) {
       if (errno == EINTR) continue;
       return Result<size_t>::failure(errno);

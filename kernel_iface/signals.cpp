@@ -18,7 +18,8 @@ namespace usgc::kernel {
 // The kernel's sigreturn copies the sigcontext only up to its reserved words
 // (CONTEXT_COPY_SIZE = offsetof(struct sigcontext, reserved1)); glibc's mcontext_t mirrors that
 // layout: gregs[23], fpregs, __reserved1[8].
-static_assert(offsetof(mcontext_t, __reserved1) == 23 * 8 + 8, "mcontext_t is the kernel's sigcontext");
+static_assert(offsetof(mcontext_t, __reserved1) == 23 * 8 + 8,
+              "mcontext_t is the kernel's sigcontext");
 static_assert(sizeof(mcontext_t::__reserved1) == InterruptedContext::kSigreturnIgnoredWords * 8);
 
 Result<SignalAction> install_signal_handler(int signal_number, SignalInfoHandler handler) {
@@ -27,7 +28,8 @@ Result<SignalAction> install_signal_handler(int signal_number, SignalInfoHandler
   action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
   sigemptyset(&action.sa_mask);
   SignalAction previous{};
-  if (::sigaction(signal_number, &action, &previous) != 0) return Result<SignalAction>::failure(errno);
+  if (::sigaction(signal_number, &action, &previous) != 0)
+    return Result<SignalAction>::failure(errno);
   return Result<SignalAction>::success(previous);
 }
 
@@ -93,7 +95,9 @@ Status raise_signal_in_calling_thread(int signal_number) {
 
 namespace {
 
-ucontext_t* as_ucontext(void* context) { return static_cast<ucontext_t*>(context); }
+ucontext_t* as_ucontext(void* context) {
+  return static_cast<ucontext_t*>(context);
+}
 
 // Linux's SS_AUTODISARM (<linux/signal.h>, not exported by glibc's <signal.h>).
 constexpr int kStackAutoDisarm = static_cast<int>(1u << 31);

@@ -24,7 +24,12 @@
 
 namespace usgc::kernel {
 
-enum class LockRank : uint8_t { kHeapPool = 1, kAbandonedSegments = 2, kSegmentCache = 3, kDecommitQueue = 4 };
+enum class LockRank : uint8_t {
+  kHeapPool = 1,
+  kAbandonedSegments = 2,
+  kSegmentCache = 3,
+  kDecommitQueue = 4
+};
 
 #if defined(USGC_DEBUG) && USGC_DEBUG
 // Bit set of ranks the calling thread holds (debug builds only).
@@ -50,7 +55,8 @@ class SpinLock {
     }
   }
   bool try_lock() {
-    if (held_.load(std::memory_order_relaxed) || held_.exchange(true, std::memory_order_acquire)) return false;
+    if (held_.load(std::memory_order_relaxed) || held_.exchange(true, std::memory_order_acquire))
+      return false;
     check_rank_before_acquire();
     return true;
   }
@@ -62,7 +68,9 @@ class SpinLock {
     held_.store(false, std::memory_order_release);
   }
   // fork() child only: the other threads that might hold it do not exist there.
-  void reset_after_fork() { held_.store(false, std::memory_order_relaxed); }
+  void reset_after_fork() {
+    held_.store(false, std::memory_order_relaxed);
+  }
 
  private:
   static constexpr unsigned kSpinsBeforeYield = 128;
@@ -70,8 +78,10 @@ class SpinLock {
   void check_rank_before_acquire() {
 #if defined(USGC_DEBUG) && USGC_DEBUG
     uint32_t bit = 1u << static_cast<unsigned>(rank_);
-    USGC_CHECK(t_held_lock_ranks < bit, "lock order: taking lock of rank %u while holding ranks 0x%x (see alloc/spin_lock.hpp)",
-               static_cast<unsigned>(rank_), t_held_lock_ranks);
+    USGC_CHECK(
+        t_held_lock_ranks < bit,
+        "lock order: taking lock of rank %u while holding ranks 0x%x (see alloc/spin_lock.hpp)",
+        static_cast<unsigned>(rank_), t_held_lock_ranks);
     t_held_lock_ranks |= bit;
 #endif
   }

@@ -22,14 +22,17 @@ std::atomic<uint32_t> g_injected_map_failures{0};
 bool take_injected_failure() {
   uint32_t pending = g_injected_map_failures.load(std::memory_order_relaxed);
   while (pending != 0) {
-    if (g_injected_map_failures.compare_exchange_weak(pending, pending - 1, std::memory_order_relaxed)) {
+    if (g_injected_map_failures.compare_exchange_weak(pending, pending - 1,
+                                                      std::memory_order_relaxed)) {
       return true;
     }
   }
   return false;
 }
 
-bool is_power_of_two(size_t value) { return value != 0 && (value & (value - 1)) == 0; }
+bool is_power_of_two(size_t value) {
+  return value != 0 && (value & (value - 1)) == 0;
+}
 
 Result<void*> map_aligned_with(size_t bytes, size_t alignment, int protection, int extra_flags) {
   size_t page = os_page_size();
@@ -117,7 +120,9 @@ Status move_mapping(void* address, size_t old_bytes, size_t new_bytes, void* tar
   return Status::success();
 }
 
-Status commit(void* address, size_t bytes) { return protect(address, bytes, Access::kReadWrite); }
+Status commit(void* address, size_t bytes) {
+  return protect(address, bytes, Access::kReadWrite);
+}
 
 Status decommit(void* address, size_t bytes) {
   if (::madvise(address, bytes, MADV_DONTNEED) != 0) {
@@ -144,7 +149,9 @@ Status advise_huge_pages(void* address, size_t bytes, bool enable) {
   return Status::success();
 }
 
-void fail_next_maps(uint32_t count) { g_injected_map_failures.store(count, std::memory_order_relaxed); }
+void fail_next_maps(uint32_t count) {
+  g_injected_map_failures.store(count, std::memory_order_relaxed);
+}
 
 VirtualMemoryCounters virtual_memory_counters() {
   return VirtualMemoryCounters{

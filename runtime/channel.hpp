@@ -103,8 +103,8 @@ struct Channel {
   WaitQueue senders;         // blocked senders (the waiting invariant)
   // Reference channels (usgc_chan_make_refs; runtime/reference_channels.cpp): elements are GC
   // references, published by every send and scanned as roots by shared collections.
-  bool holds_references = false;               // immutable after make
-  Channel* next_reference_channel = nullptr;   // the registry of reference channels (its lock)
+  bool holds_references = false;              // immutable after make
+  Channel* next_reference_channel = nullptr;  // the registry of reference channels (its lock)
   Channel* previous_reference_channel = nullptr;
 
   uint8_t* slot(size_t index);  // the ring buffer's slot `index`

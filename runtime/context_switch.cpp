@@ -15,16 +15,16 @@ void* context_prepare(uint8_t* stack_top, void (*entry)(void*), void* argument) 
   uintptr_t after_return = top - 16;
   auto* frame = reinterpret_cast<uint64_t*>(after_return - 64);
   std::memset(frame, 0, 64 + 16);
-  uint32_t mxcsr = 0x1F80;    // all exceptions masked, round to nearest (the ABI's initial state)
+  uint32_t mxcsr = 0x1F80;  // all exceptions masked, round to nearest (the ABI's initial state)
   uint16_t x87_control = 0x037F;
   std::memcpy(reinterpret_cast<uint8_t*>(frame), &mxcsr, sizeof mxcsr);
   std::memcpy(reinterpret_cast<uint8_t*>(frame) + 4, &x87_control, sizeof x87_control);
-  frame[1] = 0;                                          // r15
-  frame[2] = 0;                                          // r14
-  frame[3] = reinterpret_cast<uint64_t>(argument);       // r13
-  frame[4] = reinterpret_cast<uint64_t>(entry);          // r12
-  frame[5] = 0;                                          // rbx
-  frame[6] = 0;                                          // rbp
+  frame[1] = 0;                                                // r15
+  frame[2] = 0;                                                // r14
+  frame[3] = reinterpret_cast<uint64_t>(argument);             // r13
+  frame[4] = reinterpret_cast<uint64_t>(entry);                // r12
+  frame[5] = 0;                                                // rbx
+  frame[6] = 0;                                                // rbp
   frame[7] = reinterpret_cast<uint64_t>(&usgc_context_start);  // return address
   return frame;
 }

@@ -4,8 +4,8 @@
 // A context is a stack pointer. usgc_context_switch(&save, load) pushes the System V callee-saved
 // state (rbp, rbx, r12-r15, MXCSR and the x87 control word) on the current stack, stores the
 // stack pointer in *save, loads `load` and pops the same state from there: 21 instructions for a
-// whole switch, no system call (the signal mask and the FS base are per OS thread and stay with it).
-// Everything else a goroutine's code keeps in registers was spilled by the compiler before the
+// whole switch, no system call (the signal mask and the FS base are per OS thread and stay with
+// it). Everything else a goroutine's code keeps in registers was spilled by the compiler before the
 // call, as for any call. The safepoint trampoline saves the rest itself.
 //
 // context_prepare() builds the first frame of a new stack so that the first switch to it calls

@@ -54,7 +54,7 @@ struct Goroutine {
 
   // ---- scheduler links (owned by whichever queue holds the goroutine) ----
   Goroutine* next_in_queue = nullptr;
-  Machine* locked_machine = nullptr;    // attached thread: only this machine may run it
+  Machine* locked_machine = nullptr;  // attached thread: only this machine may run it
   WaitReason wait_reason = WaitReason::kNone;
 
   // ---- for wait queues (channels, select, wait groups, timers) ----
@@ -62,8 +62,8 @@ struct Goroutine {
   std::atomic<uint32_t> select_done{0};
   // Written by the waker before ready(), read by the goroutine after park() returns.
   void* wait_result = nullptr;
-  uint64_t sleep_deadline_ns = 0;       // timers.hpp
-  uint32_t timer_heap_index = 0;        // timers.hpp
+  uint64_t sleep_deadline_ns = 0;  // timers.hpp
+  uint32_t timer_heap_index = 0;   // timers.hpp
 
   // ---- the goroutine's GC state (gc/mutator.hpp): registered at spawn (or attach), handed
   // over to the shared heap at exit (or detach); usgc_current_mutator points at it while it runs.

@@ -38,8 +38,10 @@ void report_mapping_failure_once(int error) {
   if (reported.exchange(true, std::memory_order_relaxed)) return;
   StackPoolCounters counters = stack_pool_counters();
   kernel::print_message(
-      "goroutine stacks: mapping stack number %lu failed (errno %d); each stack with its guard takes two of the "
-      "process's mappings (sysctl vm.max_map_count, 65530 by default): raise that limit, or keep fewer goroutines "
+      "goroutine stacks: mapping stack number %lu failed (errno %d); each stack with its guard "
+      "takes two of the "
+      "process's mappings (sysctl vm.max_map_count, 65530 by default): raise that limit, or keep "
+      "fewer goroutines "
       "alive at once",
       static_cast<unsigned long>(counters.mapped - counters.unmapped + 1), error);
 }
@@ -64,7 +66,8 @@ kernel::Result<GoroutineStack> stack_acquire() {
   size_t guard_bytes;
   {
     kernel::FutexMutexGuard guard(g_pool.lock);
-    if (g_pool.cached_count > 0) return kernel::Result<GoroutineStack>::success(g_pool.cached[--g_pool.cached_count]);
+    if (g_pool.cached_count > 0)
+      return kernel::Result<GoroutineStack>::success(g_pool.cached[--g_pool.cached_count]);
     usable_bytes = g_pool.usable_bytes;
     guard_bytes = g_pool.guard_bytes;
   }

@@ -46,9 +46,9 @@ void stack_release(GoroutineStack stack);
 void stack_pool_drain();
 
 struct StackPoolCounters {
-  uint64_t mapped;    // stacks mapped since start
+  uint64_t mapped;  // stacks mapped since start
   uint64_t unmapped;
-  uint64_t cached;    // in the cache now
+  uint64_t cached;  // in the cache now
 };
 StackPoolCounters stack_pool_counters();
 

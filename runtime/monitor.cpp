@@ -49,7 +49,9 @@ struct Monitor {
 };
 Monitor g_monitor;
 
-bool earlier(const Goroutine* a, const Goroutine* b) { return a->sleep_deadline_ns < b->sleep_deadline_ns; }
+bool earlier(const Goroutine* a, const Goroutine* b) {
+  return a->sleep_deadline_ns < b->sleep_deadline_ns;
+}
 
 void heap_swap(uint32_t i, uint32_t j) {
   Goroutine* t = g_monitor.heap[i];
@@ -62,7 +64,8 @@ void heap_swap(uint32_t i, uint32_t j) {
 bool heap_push_locked(Goroutine* goroutine) {
   if (g_monitor.heap_size == g_monitor.heap_capacity) {
     uint32_t capacity = g_monitor.heap_capacity == 0 ? 256 : g_monitor.heap_capacity * 2;
-    auto* grown = static_cast<Goroutine**>(std::realloc(g_monitor.heap, capacity * sizeof(Goroutine*)));
+    auto* grown =
+        static_cast<Goroutine**>(std::realloc(g_monitor.heap, capacity * sizeof(Goroutine*)));
     if (grown == nullptr) return false;
     g_monitor.heap = grown;
     g_monitor.heap_capacity = capacity;
@@ -91,7 +94,8 @@ Goroutine* heap_pop_locked() {
       uint32_t left = 2 * i + 1;
       uint32_t right = left + 1;
       if (left < last && earlier(g_monitor.heap[left], g_monitor.heap[smallest])) smallest = left;
-      if (right < last && earlier(g_monitor.heap[right], g_monitor.heap[smallest])) smallest = right;
+      if (right < last && earlier(g_monitor.heap[right], g_monitor.heap[smallest]))
+        smallest = right;
       if (smallest == i) break;
       heap_swap(i, smallest);
       i = smallest;
@@ -106,7 +110,8 @@ void wake_monitor() {
 }
 
 bool any_processor_busy() {
-  return g_scheduler.idle_processor_count.load(std::memory_order_seq_cst) < g_scheduler.processor_count;
+  return g_scheduler.idle_processor_count.load(std::memory_order_seq_cst) <
+         g_scheduler.processor_count;
 }
 
 // Returns the earliest remaining deadline (0: none).
@@ -157,14 +162,17 @@ void* monitor_main(void*) {
     preempt_long_runners(now_ns);
     alloc::stats_export_maybe_publish();
 
-    uint64_t timeout_ns = next_deadline != 0 ? (next_deadline > now_ns ? next_deadline - now_ns : 1) : 0;
+    uint64_t timeout_ns =
+        next_deadline != 0 ? (next_deadline > now_ns ? next_deadline - now_ns : 1) : 0;
     bool preempting = g_scheduler.config.preempt_after_us != 0;
     if (preempting) {
       g_monitor.sleeping_indefinitely.store(true, std::memory_order_seq_cst);
-      if (any_processor_busy() && (timeout_ns == 0 || timeout_ns > kBusyIntervalNs)) timeout_ns = kBusyIntervalNs;
+      if (any_processor_busy() && (timeout_ns == 0 || timeout_ns > kBusyIntervalNs))
+        timeout_ns = kBusyIntervalNs;
     }
     if (timeout_ns != 0) g_monitor.sleeping_indefinitely.store(false, std::memory_order_relaxed);
-    if (g_monitor.wake_word.load(std::memory_order_acquire) == 0) kernel::futex_wait(&g_monitor.wake_word, 0, timeout_ns);
+    if (g_monitor.wake_word.load(std::memory_order_acquire) == 0)
+      kernel::futex_wait(&g_monitor.wake_word, 0, timeout_ns);
     g_monitor.wake_word.store(0, std::memory_order_relaxed);
     g_monitor.sleeping_indefinitely.store(false, std::memory_order_relaxed);
   }

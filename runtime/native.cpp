@@ -31,7 +31,8 @@ void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
   machine->processor->switch_count.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
   gc::set_current_mutator(&goroutine->mutator);
-  switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
+  switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer,
+                 goroutine->sanitizer_fiber);
 }
 
 // The scheduler context of an attached machine: entered each time its goroutine switches away.
@@ -39,7 +40,8 @@ void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
   auto* machine = static_cast<Machine*>(argument);
   for (;;) {
     Goroutine* goroutine = machine->locked_goroutine;
-    if (machine->processor != nullptr) machine->processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+    if (machine->processor != nullptr)
+      machine->processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
     bool resume_now = carry_out_request(machine, goroutine);
     if (resume_now && machine->processor == nullptr) {
       make_runnable(goroutine);
@@ -50,7 +52,8 @@ void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
       // Our goroutine is parked or queued; a worker that dequeues it hands us its P.
       bool got_processor = wait_for_processor(machine);
       USGC_CHECK(got_processor, "attached thread: woken without a P");
-      if (safepoint::safepoint_requested(machine->processor->slot)) safepoint::reach_safepoint(machine->processor->slot);
+      if (safepoint::safepoint_requested(machine->processor->slot))
+        safepoint::reach_safepoint(machine->processor->slot);
     }
     run_locked_goroutine(machine, goroutine);
   }
@@ -62,8 +65,9 @@ void enter_native() {
   Machine* machine = current_machine();
   if (machine == nullptr || machine->current == nullptr || machine->processor == nullptr) return;
   Goroutine* goroutine = machine->current;
-  USGC_ASSERT(goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning,
-              "enter_native: goroutine %lu is not running", static_cast<unsigned long>(goroutine->id));
+  USGC_ASSERT(
+      goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning,
+      "enter_native: goroutine %lu is not running", static_cast<unsigned long>(goroutine->id));
   goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
   hand_off_processor(machine);
 }
@@ -72,14 +76,16 @@ void leave_native() {
   Machine* machine = current_machine();
   if (machine == nullptr || machine->current == nullptr) return;
   Goroutine* goroutine = machine->current;
-  if (goroutine->state.load(std::memory_order_relaxed) != safepoint::GoroutineState::kInNative) return;
+  if (goroutine->state.load(std::memory_order_relaxed) != safepoint::GoroutineState::kInNative)
+    return;
   Processor* processor = take_idle_processor();
   if (processor != nullptr) {
     acquire_processor(machine, processor);
     goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
     processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
-    if (safepoint::safepoint_requested(processor->slot)) safepoint::reach_safepoint(processor->slot);
+    if (safepoint::safepoint_requested(processor->slot))
+      safepoint::reach_safepoint(processor->slot);
     return;
   }
   // No P free: queue ourselves and let this machine wait; we resume where a P is.
@@ -101,7 +107,8 @@ int attach_thread() {
   }
   machine->attached = true;
   machine->scheduler_stack = stack.value();
-  machine->scheduler_stack_pointer = context_prepare(machine->scheduler_stack.top(), locked_scheduler_loop, machine);
+  machine->scheduler_stack_pointer =
+      context_prepare(machine->scheduler_stack.top(), locked_scheduler_loop, machine);
   machine->scheduler_fiber = sanitizer_fiber_create();
   goroutine->sanitizer_fiber = sanitizer_fiber_of_thread();  // it runs on the thread's own stack
   machine->locked_goroutine = goroutine;
@@ -130,7 +137,8 @@ int detach_thread() {
   Machine* machine = current_machine();
   if (machine == nullptr || !machine->attached) return EPERM;
   Goroutine* goroutine = machine->locked_goroutine;
-  gc::mutator_unregister(&goroutine->mutator);  // while it still holds its P: no stop sees half of it
+  gc::mutator_unregister(
+      &goroutine->mutator);  // while it still holds its P: no stop sees half of it
   gc::set_current_mutator(nullptr);
   enter_native();
   goroutine->state.store(safepoint::GoroutineState::kDead, std::memory_order_release);

@@ -49,19 +49,26 @@ Channel* reference_channel_make(size_t capacity, int* error) {
 
 void reference_channel_forget(Channel* channel) {
   kernel::FutexMutexGuard guard(g_reference_channels_lock);
-  if (channel->previous_reference_channel != nullptr) channel->previous_reference_channel->next_reference_channel = channel->next_reference_channel;
-  else g_reference_channels = channel->next_reference_channel;
-  if (channel->next_reference_channel != nullptr) channel->next_reference_channel->previous_reference_channel = channel->previous_reference_channel;
+  if (channel->previous_reference_channel != nullptr)
+    channel->previous_reference_channel->next_reference_channel = channel->next_reference_channel;
+  else
+    g_reference_channels = channel->next_reference_channel;
+  if (channel->next_reference_channel != nullptr)
+    channel->next_reference_channel->previous_reference_channel =
+        channel->previous_reference_channel;
 }
 
 // gc::GcHooks::visit_runtime_roots.
 void visit_reference_channel_roots(void (*visit)(void** slot, void* context), void* context) {
   kernel::FutexMutexGuard guard(g_reference_channels_lock);
-  for (Channel* channel = g_reference_channels; channel != nullptr; channel = channel->next_reference_channel) {
+  for (Channel* channel = g_reference_channels; channel != nullptr;
+       channel = channel->next_reference_channel) {
     kernel::FutexMutexGuard channel_guard(channel->lock);
     size_t count = channel->count.load(std::memory_order_relaxed);
     for (size_t i = 0; i < count; ++i) {
-      visit(reinterpret_cast<void**>(channel->slot((channel->receive_index + i) % channel->capacity)), context);
+      visit(
+          reinterpret_cast<void**>(channel->slot((channel->receive_index + i) % channel->capacity)),
+          context);
     }
     for (ChannelWaiter* sender = channel->senders.first; sender != nullptr; sender = sender->next) {
       if (sender->elem != nullptr) visit(static_cast<void**>(sender->elem), context);
@@ -86,7 +93,8 @@ USGC_RUNTIME_API usgc_chan* usgc_chan_make_refs(size_t capacity) {
 USGC_GC_API int usgc_go_object(void (*entry)(void* object), void* object) {
   if (!usgc::runtime::g_scheduler.initialized) return EPERM;
   if (entry == nullptr) return EINVAL;
-  if (object != nullptr) usgc::gc::publish_for_store(object, usgc::gc::Ownership::kShared, "usgc_go_object");
+  if (object != nullptr)
+    usgc::gc::publish_for_store(object, usgc::gc::Ownership::kShared, "usgc_go_object");
   return usgc::runtime::spawn_goroutine(entry, object, nullptr, nullptr, object);
 }
 

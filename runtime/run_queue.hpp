@@ -37,7 +37,8 @@ class LocalRunQueue {
       uint32_t tail = tail_.load(std::memory_order_relaxed);
       if (tail == head) return nullptr;
       Goroutine* goroutine = slots_[head % kCapacity].load(std::memory_order_relaxed);
-      if (head_.compare_exchange_weak(head, head + 1, std::memory_order_release, std::memory_order_relaxed))
+      if (head_.compare_exchange_weak(head, head + 1, std::memory_order_release,
+                                      std::memory_order_relaxed))
         return goroutine;
     }
   }
@@ -50,8 +51,10 @@ class LocalRunQueue {
       uint32_t tail = tail_.load(std::memory_order_relaxed);
       uint32_t count = (tail - head) / 2;
       if (count == 0) return 0;
-      for (uint32_t i = 0; i < count; ++i) out[i] = slots_[(head + i) % kCapacity].load(std::memory_order_relaxed);
-      if (head_.compare_exchange_weak(head, head + count, std::memory_order_release, std::memory_order_relaxed))
+      for (uint32_t i = 0; i < count; ++i)
+        out[i] = slots_[(head + i) % kCapacity].load(std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(head, head + count, std::memory_order_release,
+                                      std::memory_order_relaxed))
         return count;
     }
   }
@@ -68,20 +71,27 @@ class LocalRunQueue {
       if (count == 0) return nullptr;
       if (count > kCapacity / 2) continue;  // inconsistent snapshot (head moved); retry
       for (uint32_t i = 0; i < count; ++i) {
-        Goroutine* goroutine = victim.slots_[(head + i) % kCapacity].load(std::memory_order_relaxed);
+        Goroutine* goroutine =
+            victim.slots_[(head + i) % kCapacity].load(std::memory_order_relaxed);
         slots_[(my_tail + i) % kCapacity].store(goroutine, std::memory_order_relaxed);
       }
       // acq_rel: the copies above are read before the victim may reuse the slots.
-      if (victim.head_.compare_exchange_weak(head, head + count, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-        Goroutine* run_now = slots_[(my_tail + count - 1) % kCapacity].load(std::memory_order_relaxed);
+      if (victim.head_.compare_exchange_weak(head, head + count, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed)) {
+        Goroutine* run_now =
+            slots_[(my_tail + count - 1) % kCapacity].load(std::memory_order_relaxed);
         if (count > 1) tail_.store(my_tail + count - 1, std::memory_order_release);
         return run_now;
       }
     }
   }
 
-  bool empty() const { return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_acquire); }
-  uint32_t size() const { return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire); }
+  bool empty() const {
+    return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_acquire);
+  }
+  uint32_t size() const {
+    return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
+  }
 
  private:
   alignas(64) std::atomic<uint32_t> head_{0};

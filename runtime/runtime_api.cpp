@@ -13,9 +13,15 @@ using namespace usgc::runtime;
 
 #define USGC_EXPORT extern "C" __attribute__((visibility("default")))
 
-USGC_EXPORT int usgc_config_from_environment(usgc_config* config) { return config_from_environment(config); }
-USGC_EXPORT int usgc_init(const usgc_config* config) { return runtime_init(config); }
-USGC_EXPORT int usgc_shutdown(void) { return runtime_shutdown(); }
+USGC_EXPORT int usgc_config_from_environment(usgc_config* config) {
+  return config_from_environment(config);
+}
+USGC_EXPORT int usgc_init(const usgc_config* config) {
+  return runtime_init(config);
+}
+USGC_EXPORT int usgc_shutdown(void) {
+  return runtime_shutdown();
+}
 
 USGC_EXPORT int usgc_run_main(void (*fn)(void*), void* arg) {
   if (!g_scheduler.initialized) return EPERM;
@@ -57,12 +63,22 @@ USGC_EXPORT int usgc_sleep_ns(uint64_t ns) {
 
 // Acquire: pairs with the release in a goroutine's exit, so a caller that sees the count drop sees
 // everything the finished goroutines wrote.
-USGC_EXPORT uint64_t usgc_goroutine_count(void) { return g_scheduler.live_goroutines.load(std::memory_order_acquire); }
+USGC_EXPORT uint64_t usgc_goroutine_count(void) {
+  return g_scheduler.live_goroutines.load(std::memory_order_acquire);
+}
 
-USGC_EXPORT void usgc_enter_native(void) { enter_native(); }
-USGC_EXPORT void usgc_leave_native(void) { leave_native(); }
-USGC_EXPORT int usgc_attach_thread(void) { return attach_thread(); }
-USGC_EXPORT int usgc_detach_thread(void) { return detach_thread(); }
+USGC_EXPORT void usgc_enter_native(void) {
+  enter_native();
+}
+USGC_EXPORT void usgc_leave_native(void) {
+  leave_native();
+}
+USGC_EXPORT int usgc_attach_thread(void) {
+  return attach_thread();
+}
+USGC_EXPORT int usgc_detach_thread(void) {
+  return detach_thread();
+}
 
 USGC_EXPORT int usgc_runtime_get_stats(usgc_runtime_stats* stats) {
   if (stats == nullptr || stats->version != USGC_RUNTIME_STATS_VERSION) return EINVAL;

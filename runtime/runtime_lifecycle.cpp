@@ -37,9 +37,12 @@ bool parse_size(const char* text, uint64_t* value) {
   unsigned long long number = std::strtoull(text, &end, 10);
   if (errno != 0 || end == text) return false;
   uint64_t scale = 1;
-  if (*end == 'k' || *end == 'K') scale = 1024, ++end;
-  else if (*end == 'm' || *end == 'M') scale = 1024 * 1024, ++end;
-  else if (*end == 'g' || *end == 'G') scale = 1024ull * 1024 * 1024, ++end;
+  if (*end == 'k' || *end == 'K')
+    scale = 1024, ++end;
+  else if (*end == 'm' || *end == 'M')
+    scale = 1024 * 1024, ++end;
+  else if (*end == 'g' || *end == 'G')
+    scale = 1024ull * 1024 * 1024, ++end;
   if (*end == 'i' || *end == 'B' || *end == 'b') ++end;
   if (*end == 'B') ++end;
   if (*end != '\0') return false;
@@ -75,7 +78,9 @@ void* worker_thread_main(void* argument) {
 
 void preempt_current_goroutine() {
   Machine* machine = current_machine();
-  if (machine == nullptr || machine->current == nullptr || machine->current->locked_machine != nullptr) return;
+  if (machine == nullptr || machine->current == nullptr ||
+      machine->current->locked_machine != nullptr)
+    return;
   switch_to_scheduler(SwitchRequest::kPreempt);
 }
 
@@ -157,16 +162,18 @@ int runtime_init(const usgc_config* requested) {
     config = *requested;
   }
   if (config.version != USGC_CONFIG_VERSION) {
-    kernel::print_message("usgc_init: config.version is %u, this usgc understands %u", config.version, USGC_CONFIG_VERSION);
+    kernel::print_message("usgc_init: config.version is %u, this usgc understands %u",
+                          config.version, USGC_CONFIG_VERSION);
     return EINVAL;
   }
   if (config.procs == 0 || config.procs > kMaximumProcs) {
-    kernel::print_message("usgc_init: procs (USGC_PROCS) must be 1..%u, got %u", kMaximumProcs, config.procs);
+    kernel::print_message("usgc_init: procs (USGC_PROCS) must be 1..%u, got %u", kMaximumProcs,
+                          config.procs);
     return EINVAL;
   }
   if (config.stack_bytes < kMinimumStackBytes) {
-    kernel::print_message("usgc_init: stack_bytes (USGC_STACK_SIZE) must be at least %zu, got %zu", kMinimumStackBytes,
-                          config.stack_bytes);
+    kernel::print_message("usgc_init: stack_bytes (USGC_STACK_SIZE) must be at least %zu, got %zu",
+                          kMinimumStackBytes, config.stack_bytes);
     return EINVAL;
   }
   stack_pool_configure(config.stack_bytes, config.guard_bytes);
@@ -216,7 +223,9 @@ int runtime_init(const usgc_config* requested) {
 
 int runtime_shutdown() {
   if (!g_scheduler.initialized) return EPERM;
-  if (current_machine() != nullptr || g_scheduler.live_goroutines.load(std::memory_order_acquire) != 0) return EBUSY;
+  if (current_machine() != nullptr ||
+      g_scheduler.live_goroutines.load(std::memory_order_acquire) != 0)
+    return EBUSY;
   g_scheduler.shutting_down.store(true, std::memory_order_seq_cst);
   alloc::stats_export_set_contributor(nullptr);
   monitor_stop();
@@ -238,7 +247,8 @@ int runtime_shutdown() {
     delete machines;
     machines = next;
   }
-  for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) free_goroutine_list(g_scheduler.processors[i].free_goroutines);
+  for (uint32_t i = 0; i < g_scheduler.processor_count; ++i)
+    free_goroutine_list(g_scheduler.processors[i].free_goroutines);
   free_goroutine_list(g_scheduler.free_goroutines);
   delete[] g_scheduler.processors;
   g_scheduler.processors = nullptr;

@@ -38,11 +38,12 @@ constexpr uint32_t kMaxFreeGoroutinesGlobal = 1024;
 constexpr int kStealRounds = 4;
 
 void set_state(Goroutine* goroutine, safepoint::GoroutineState to) {
-  USGC_ASSERT(safepoint::is_allowed_transition(goroutine->state.load(std::memory_order_relaxed), to),
-              "goroutine %lu: transition %s -> %s is not in the state table",
-              static_cast<unsigned long>(goroutine->id),
-              safepoint::goroutine_state_name(goroutine->state.load(std::memory_order_relaxed)),
-              safepoint::goroutine_state_name(to));
+  USGC_ASSERT(
+      safepoint::is_allowed_transition(goroutine->state.load(std::memory_order_relaxed), to),
+      "goroutine %lu: transition %s -> %s is not in the state table",
+      static_cast<unsigned long>(goroutine->id),
+      safepoint::goroutine_state_name(goroutine->state.load(std::memory_order_relaxed)),
+      safepoint::goroutine_state_name(to));
   goroutine->state.store(to, std::memory_order_release);
 }
 
@@ -53,7 +54,8 @@ Goroutine* global_queue_get_locked() {
   g_scheduler.global_head = goroutine->next_in_queue;
   if (g_scheduler.global_head == nullptr) g_scheduler.global_tail = nullptr;
   goroutine->next_in_queue = nullptr;
-  g_scheduler.global_size.store(g_scheduler.global_size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  g_scheduler.global_size.store(g_scheduler.global_size.load(std::memory_order_relaxed) - 1,
+                                std::memory_order_relaxed);
   return goroutine;
 }
 
@@ -65,7 +67,8 @@ void global_queue_put_locked(Goroutine* goroutine) {
     g_scheduler.global_head = goroutine;
   }
   g_scheduler.global_tail = goroutine;
-  g_scheduler.global_size.store(g_scheduler.global_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  g_scheduler.global_size.store(g_scheduler.global_size.load(std::memory_order_relaxed) + 1,
+                                std::memory_order_relaxed);
 }
 
 // Takes a batch for processor: one to run, some more into its local queue.
@@ -93,16 +96,18 @@ Processor* take_idle_processor_locked() {
   if (processor == nullptr) return nullptr;
   g_scheduler.idle_processors = processor->next_idle;
   processor->next_idle = nullptr;
-  g_scheduler.idle_processor_count.store(g_scheduler.idle_processor_count.load(std::memory_order_relaxed) - 1,
-                                         std::memory_order_seq_cst);
+  g_scheduler.idle_processor_count.store(
+      g_scheduler.idle_processor_count.load(std::memory_order_relaxed) - 1,
+      std::memory_order_seq_cst);
   return processor;
 }
 
 void put_idle_processor_locked(Processor* processor) {
   processor->next_idle = g_scheduler.idle_processors;
   g_scheduler.idle_processors = processor;
-  g_scheduler.idle_processor_count.store(g_scheduler.idle_processor_count.load(std::memory_order_relaxed) + 1,
-                                         std::memory_order_seq_cst);
+  g_scheduler.idle_processor_count.store(
+      g_scheduler.idle_processor_count.load(std::memory_order_relaxed) + 1,
+      std::memory_order_seq_cst);
 }
 
 Machine* take_idle_machine_locked() {
@@ -130,7 +135,8 @@ void stop_spinning(Machine* machine) {
   if (!machine->spinning) return;
   machine->spinning = false;
   // The last spinner to find work makes sure another one looks (ramps up, as Go does).
-  if (g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst) == 1) wake_idle_processor();
+  if (g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst) == 1)
+    wake_idle_processor();
 }
 
 Goroutine* steal_work(Machine* machine) {
@@ -196,7 +202,8 @@ bool go_idle(Machine* machine) {
 Goroutine* find_runnable(Machine* machine) {
   for (;;) {
     Processor* processor = machine->processor;
-    if (safepoint::safepoint_requested(processor->slot)) safepoint::reach_safepoint(processor->slot);
+    if (safepoint::safepoint_requested(processor->slot))
+      safepoint::reach_safepoint(processor->slot);
     if (g_scheduler.shutting_down.load(std::memory_order_acquire)) {
       stop_spinning(machine);
       safepoint::slot_release(processor->slot);
@@ -206,7 +213,8 @@ Goroutine* find_runnable(Machine* machine) {
       return nullptr;
     }
     Goroutine* goroutine = nullptr;
-    if (++processor->schedule_tick % 61 == 0 && g_scheduler.global_size.load(std::memory_order_relaxed) != 0) {
+    if (++processor->schedule_tick % 61 == 0 &&
+        g_scheduler.global_size.load(std::memory_order_relaxed) != 0) {
       kernel::FutexMutexGuard guard(g_scheduler.lock);
       goroutine = global_queue_get_locked();
     }
@@ -215,8 +223,10 @@ Goroutine* find_runnable(Machine* machine) {
       goroutine = global_queue_get_batch(processor);
     if (goroutine == nullptr) {
       // Go's limit: at most half of the busy Ps spin, so idle Ps do not burn the CPU.
-      uint32_t busy = g_scheduler.processor_count - g_scheduler.idle_processor_count.load(std::memory_order_relaxed);
-      if (machine->spinning || 2 * g_scheduler.spinning_machines.load(std::memory_order_relaxed) < busy) {
+      uint32_t busy = g_scheduler.processor_count -
+                      g_scheduler.idle_processor_count.load(std::memory_order_relaxed);
+      if (machine->spinning ||
+          2 * g_scheduler.spinning_machines.load(std::memory_order_relaxed) < busy) {
         if (!machine->spinning) {
           machine->spinning = true;
           g_scheduler.spinning_machines.fetch_add(1, std::memory_order_seq_cst);
@@ -255,13 +265,18 @@ void goroutine_main(void* argument) {
     kernel::futex_wake_all(goroutine->exit_notify);
   }
   switch_to_scheduler(SwitchRequest::kExit);
-  USGC_CHECK(false, "goroutine %lu: resumed after it exited", static_cast<unsigned long>(goroutine->id));
+  USGC_CHECK(false, "goroutine %lu: resumed after it exited",
+             static_cast<unsigned long>(goroutine->id));
 }
 
 }  // namespace
 
-Machine* current_machine() { return t_machine; }
-void set_current_machine(Machine* machine) { t_machine = machine; }
+Machine* current_machine() {
+  return t_machine;
+}
+void set_current_machine(Machine* machine) {
+  t_machine = machine;
+}
 
 Goroutine* current_goroutine() {
   Machine* machine = t_machine;
@@ -346,7 +361,9 @@ void wake_idle_processor() {
   // Shutting down: machines only leave now (usgc_shutdown joins the ones it knows).
   if (g_scheduler.shutting_down.load(std::memory_order_acquire)) return;
   uint32_t expected = 0;
-  if (!g_scheduler.spinning_machines.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
+  if (!g_scheduler.spinning_machines.compare_exchange_strong(expected, 1,
+                                                             std::memory_order_seq_cst))
+    return;
   Processor* processor;
   Machine* machine;
   {
@@ -373,7 +390,8 @@ void hand_off_processor(Machine* machine) {
   safepoint::slot_release(processor->slot);
   processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
   machine->processor = nullptr;
-  if (!processor->run_queue.empty() || g_scheduler.global_size.load(std::memory_order_seq_cst) != 0) {
+  if (!processor->run_queue.empty() ||
+      g_scheduler.global_size.load(std::memory_order_seq_cst) != 0) {
     Machine* worker;
     {
       kernel::FutexMutexGuard guard(g_scheduler.lock);
@@ -423,7 +441,8 @@ void switch_to_scheduler(SwitchRequest request) {
   Machine* machine = t_machine;
   Goroutine* goroutine = machine->current;
   machine->request = request;
-  switch_context(&goroutine->saved_stack_pointer, machine->scheduler_stack_pointer, machine->scheduler_fiber);
+  switch_context(&goroutine->saved_stack_pointer, machine->scheduler_stack_pointer,
+                 machine->scheduler_fiber);
 }
 
 void park(bool (*commit)(Goroutine*, void*), void* argument, WaitReason reason) {
@@ -473,7 +492,8 @@ bool carry_out_request(Machine* machine, Goroutine* goroutine) {
     case SwitchRequest::kNone:
       break;
   }
-  USGC_CHECK(false, "scheduler: goroutine %lu switched away without a request", static_cast<unsigned long>(goroutine->id));
+  USGC_CHECK(false, "scheduler: goroutine %lu switched away without a request",
+             static_cast<unsigned long>(goroutine->id));
 }
 
 void run_goroutine(Machine* machine, Goroutine* goroutine) {
@@ -485,12 +505,14 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
     g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
     gc::set_current_mutator(&goroutine->mutator);
-    switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
+    switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer,
+                   goroutine->sanitizer_fiber);
     gc::set_current_mutator(nullptr);
     // Back on the scheduler context. (The goroutine may have left native on this machine with
     // no P: then machine->processor is nullptr now.)
     machine->current = nullptr;
-    if (machine->processor != nullptr) machine->processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+    if (machine->processor != nullptr)
+      machine->processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
     if (!carry_out_request(machine, goroutine)) return;
     if (machine->processor == nullptr) {
       // Resume at once, but we hold no P: queue it like any runnable goroutine.
@@ -547,7 +569,8 @@ Goroutine* take_free_goroutine(Processor* processor) {
 Goroutine* goroutine_allocate(bool with_stack) {
   Goroutine* goroutine = nullptr;
   Machine* machine = t_machine;
-  if (with_stack) goroutine = take_free_goroutine(machine != nullptr ? machine->processor : nullptr);
+  if (with_stack)
+    goroutine = take_free_goroutine(machine != nullptr ? machine->processor : nullptr);
   if (goroutine != nullptr) {
     GoroutineStack stack = goroutine->stack;
     void* fiber = goroutine->sanitizer_fiber;
@@ -632,7 +655,8 @@ int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
   goroutine->entry = entry;
   goroutine->entry_argument = argument;
   goroutine->exit_notify = exit_notify;
-  goroutine->saved_stack_pointer = context_prepare(goroutine->stack.top(), goroutine_main, goroutine);
+  goroutine->saved_stack_pointer =
+      context_prepare(goroutine->stack.top(), goroutine_main, goroutine);
   if (id != nullptr) *id = goroutine->id;
   g_scheduler.live_goroutines.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.goroutines_created.fetch_add(1, std::memory_order_relaxed);

@@ -54,27 +54,27 @@ struct alignas(64) Processor {
 // What a goroutine asks of its machine's scheduler context when it switches to it.
 enum class SwitchRequest : uint8_t {
   kNone,
-  kPark,            // state -> Parked, then run the commit (may resume at once)
-  kYield,           // state -> Runnable, to the back of the local queue
-  kPreempt,         // state -> Runnable, to the global queue
-  kExit,            // state -> Dead, recycled
-  kRequeueGlobal,   // left native (or attached) with no P to take: -> Runnable, global queue
+  kPark,           // state -> Parked, then run the commit (may resume at once)
+  kYield,          // state -> Runnable, to the back of the local queue
+  kPreempt,        // state -> Runnable, to the global queue
+  kExit,           // state -> Dead, recycled
+  kRequeueGlobal,  // left native (or attached) with no P to take: -> Runnable, global queue
 };
 
 struct Machine {
   uint32_t id = 0;
-  bool attached = false;                     // an embedder's thread (usgc_attach_thread)
-  std::atomic<uint32_t> wake_word{0};        // futex: 1 = woken with next_processor set (or exit)
+  bool attached = false;               // an embedder's thread (usgc_attach_thread)
+  std::atomic<uint32_t> wake_word{0};  // futex: 1 = woken with next_processor set (or exit)
   Processor* processor = nullptr;
   Processor* next_processor = nullptr;
-  Goroutine* current = nullptr;              // the goroutine this machine runs (also while in native)
-  Goroutine* locked_goroutine = nullptr;     // attached machines: their goroutine
-  void* scheduler_stack_pointer = nullptr;   // the scheduler context while a goroutine runs
-  void* scheduler_fiber = nullptr;           // its sanitizer fiber (context_switch.hpp)
-  GoroutineStack scheduler_stack;            // attached machines only
-  bool spinning = false;                     // looking for work (counted in spinning_machines)
+  Goroutine* current = nullptr;           // the goroutine this machine runs (also while in native)
+  Goroutine* locked_goroutine = nullptr;  // attached machines: their goroutine
+  void* scheduler_stack_pointer = nullptr;  // the scheduler context while a goroutine runs
+  void* scheduler_fiber = nullptr;          // its sanitizer fiber (context_switch.hpp)
+  GoroutineStack scheduler_stack;           // attached machines only
+  bool spinning = false;                    // looking for work (counted in spinning_machines)
   Machine* next_idle = nullptr;
-  Machine* next_all = nullptr;               // every machine, for shutdown
+  Machine* next_all = nullptr;  // every machine, for shutdown
   pthread_t thread{};
   kernel::AlternateSignalStack signal_stack;  // where the fault handler runs (stack overflows)
 
@@ -109,7 +109,7 @@ struct Scheduler {
   std::atomic<uint64_t> context_switches{0};
   std::atomic<uint64_t> steals{0};
   std::atomic<uint64_t> worker_threads{0};
-  uint32_t next_machine_id = 0;                   // lock
+  uint32_t next_machine_id = 0;  // lock
 };
 extern Scheduler g_scheduler;
 
@@ -171,7 +171,7 @@ void goroutine_destroy(Goroutine* goroutine);  // stack, sanitizer fiber and rec
 // Monitor (runtime/monitor.cpp).
 void monitor_start();
 void monitor_stop();
-void monitor_notify_busy();           // a P became busy: the monitor may need to watch it
+void monitor_notify_busy();                    // a P became busy: the monitor may need to watch it
 void timer_sleep_until(uint64_t deadline_ns);  // parks the calling goroutine
 
 // The runtime's entry points behind the C API (runtime/native.cpp, runtime_lifecycle.cpp); the

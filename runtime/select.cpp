@@ -308,7 +308,8 @@ int usgc_select(usgc_select_case* cases, size_t count, bool block, size_t* chose
   // analysis would have decided for it statically.
   for (size_t i = 0; i < count; ++i) {
     if (cases[i].chan != nullptr && cases[i].direction == USGC_SELECT_SEND) {
-      usgc::runtime::publish_sent_reference(usgc::runtime::channel_of(cases[i].chan), cases[i].elem);
+      usgc::runtime::publish_sent_reference(usgc::runtime::channel_of(cases[i].chan),
+                                            cases[i].elem);
     }
   }
   if (count <= kInlineCases) {

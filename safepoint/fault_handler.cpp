@@ -71,7 +71,9 @@ constexpr uintptr_t kReturnSlotBelowStackPointer = kRedZoneBytes + 8;
 constexpr int kHandledSignals[] = {SIGSEGV, SIGBUS};
 constexpr int kHandledSignalCount = 2;
 
-int slot_of(int signal_number) { return signal_number == SIGSEGV ? 0 : 1; }
+int slot_of(int signal_number) {
+  return signal_number == SIGSEGV ? 0 : 1;
+}
 
 enum InstallState : uint32_t { kIdle, kBusy };
 
@@ -114,12 +116,13 @@ void measure_register_save_area() {
 
 // What the handler made of a fault on a poll page.
 enum class PollFault {
-  kNotAPoll,      // chain it
-  kRedirected,    // the context now resumes in the trampoline
-  kNoStackRoom,   // a poll, but the goroutine's stack has no room for the two words: overflow
+  kNotAPoll,     // chain it
+  kRedirected,   // the context now resumes in the trampoline
+  kNoStackRoom,  // a poll, but the goroutine's stack has no room for the two words: overflow
 };
 
-PollFault redirect_poll_to_trampoline(const void* fault_address, kernel::InterruptedContext& context,
+PollFault redirect_poll_to_trampoline(const void* fault_address,
+                                      kernel::InterruptedContext& context,
                                       uint64_t* overflowing_goroutine) {
   if (!is_poll_page_address(fault_address)) return PollFault::kNotAPoll;
   bool (*runs_goroutine)() = g_thread_runs_goroutine.load(std::memory_order_acquire);
@@ -128,8 +131,8 @@ PollFault redirect_poll_to_trampoline(const void* fault_address, kernel::Interru
   // Executing the poll page itself is no poll (and its bytes are not readable).
   if (is_poll_page_address(reinterpret_cast<const void*>(pc))) return PollFault::kNotAPoll;
   // "Decode within the instruction": only the instruction's own bytes are read.
-  const size_t length =
-      poll_instruction_length(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pc), kMaxInstructionBytes));
+  const size_t length = poll_instruction_length(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pc), kMaxInstructionBytes));
   if (length == 0) return PollFault::kNotAPoll;
 
   const uintptr_t return_slot = context.stack_pointer() - kReturnSlotBelowStackPointer;
@@ -165,11 +168,14 @@ void die_by_default_action(int signal_number, bool from_fault) {
   if (!from_fault) (void)kernel::raise_signal_in_calling_thread(signal_number);
 }
 
-void report_stack_overflow(uint64_t goroutine, const void* fault_address, const kernel::InterruptedContext& context) {
+void report_stack_overflow(uint64_t goroutine, const void* fault_address,
+                           const kernel::InterruptedContext& context) {
   kernel::print_message(
-      "goroutine %lu: stack overflow (fault address %p, stack pointer %p): the goroutine's stack reached its guard "
+      "goroutine %lu: stack overflow (fault address %p, stack pointer %p): the goroutine's stack "
+      "reached its guard "
       "page; look for unbounded recursion or give goroutines larger stacks",
-      static_cast<unsigned long>(goroutine), fault_address, reinterpret_cast<void*>(context.stack_pointer()));
+      static_cast<unsigned long>(goroutine), fault_address,
+      reinterpret_cast<void*>(context.stack_pointer()));
 }
 
 void chain_to_previous(int signal_number, siginfo_t* info, void* signal_context, bool from_fault) {
@@ -306,9 +312,11 @@ void uninstall_fault_handler() {
   enter_install_section();
   for (int slot = 0; slot < kHandledSignalCount; ++slot) {
     if (!g_ours[slot]) continue;
-    kernel::Result<kernel::SignalAction> current = kernel::current_signal_action(kHandledSignals[slot]);
+    kernel::Result<kernel::SignalAction> current =
+        kernel::current_signal_action(kHandledSignals[slot]);
     // A program's handler installed over ours may chain to it: leave both in place then.
-    if (current.ok() && kernel::signal_action_runs(current.value(), fault_signal_handler)) restore_previous(slot);
+    if (current.ok() && kernel::signal_action_runs(current.value(), fault_signal_handler))
+      restore_previous(slot);
   }
   leave_install_section();
 }

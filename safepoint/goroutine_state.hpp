@@ -46,22 +46,30 @@ enum class GoroutineState : uint8_t {
   kDead,
 };
 
-inline constexpr bool is_safe(GoroutineState state) { return state != GoroutineState::kRunning; }
+inline constexpr bool is_safe(GoroutineState state) {
+  return state != GoroutineState::kRunning;
+}
 
 // The table above as data: true when `from -> to` is a transition the runtime may make.
 // Debug builds check every transition against it (runtime/scheduler.cpp).
 inline constexpr bool is_allowed_transition(GoroutineState from, GoroutineState to) {
   using S = GoroutineState;
   switch (from) {
-    case S::kIdle: return to == S::kRunnable || to == S::kInNative;
-    case S::kRunnable: return to == S::kRunning;
+    case S::kIdle:
+      return to == S::kRunnable || to == S::kInNative;
+    case S::kRunnable:
+      return to == S::kRunning;
     case S::kRunning:
-      return to == S::kRunnable || to == S::kParked || to == S::kInNative || to == S::kAtSafepoint ||
-             to == S::kDead;
-    case S::kParked: return to == S::kRunnable;
-    case S::kInNative: return to == S::kRunning || to == S::kRunnable || to == S::kDead;
-    case S::kAtSafepoint: return to == S::kRunning;
-    case S::kDead: return false;
+      return to == S::kRunnable || to == S::kParked || to == S::kInNative ||
+             to == S::kAtSafepoint || to == S::kDead;
+    case S::kParked:
+      return to == S::kRunnable;
+    case S::kInNative:
+      return to == S::kRunning || to == S::kRunnable || to == S::kDead;
+    case S::kAtSafepoint:
+      return to == S::kRunning;
+    case S::kDead:
+      return false;
   }
   return false;
 }

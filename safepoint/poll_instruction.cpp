@@ -23,7 +23,9 @@ bool is_accepted_legacy_prefix(uint8_t byte) {
   }
 }
 
-bool is_rex(uint8_t byte) { return (byte & 0xF0) == 0x40; }
+bool is_rex(uint8_t byte) {
+  return (byte & 0xF0) == 0x40;
+}
 
 // What an accepted opcode needs after it: the ModRM.reg value it requires (or -1 for any) and
 // the size of its immediate.

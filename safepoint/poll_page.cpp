@@ -32,12 +32,14 @@ constexpr uint32_t kFirstBadPageIndex = 2;
 constexpr uint32_t kMaxPollSlotCapacity = 1u << 20;
 
 std::atomic<uint32_t> g_state{kUnmapped};
-uintptr_t g_base = 0;      // see the poll-page publication rule
-size_t g_bytes = 0;        // see the poll-page publication rule
-uint32_t g_capacity = 0;   // see the poll-page publication rule
+uintptr_t g_base = 0;     // see the poll-page publication rule
+size_t g_bytes = 0;       // see the poll-page publication rule
+uint32_t g_capacity = 0;  // see the poll-page publication rule
 std::atomic<uint32_t> g_slot_count{0};
 
-bool mapped() { return g_state.load(std::memory_order_acquire) == kMapped; }
+bool mapped() {
+  return g_state.load(std::memory_order_acquire) == kMapped;
+}
 
 const volatile uint8_t* page_at(uint32_t index) {
   return reinterpret_cast<const volatile uint8_t*>(g_base + size_t{index} * kernel::os_page_size());
@@ -61,7 +63,8 @@ kernel::Status map_once(uint32_t slot_count) {
     kernel::Result<void*> reserved = kernel::reserve_aligned(bytes, page);
     kernel::Status status = reserved.status();
     if (status.ok()) {
-      status = kernel::protect(reserved.value(), size_t{kFirstBadPageIndex} * page, kernel::Access::kRead);
+      status = kernel::protect(reserved.value(), size_t{kFirstBadPageIndex} * page,
+                               kernel::Access::kRead);
       if (!status.ok()) (void)kernel::unmap(reserved.value(), bytes);
     }
     if (!status.ok()) {
@@ -91,20 +94,29 @@ kernel::Status poll_pages_initialize(uint32_t slot_count) {
   return kernel::Status::success();
 }
 
-const volatile uint8_t* always_readable_page() { return mapped() ? page_at(kAlwaysReadablePageIndex) : nullptr; }
+const volatile uint8_t* always_readable_page() {
+  return mapped() ? page_at(kAlwaysReadablePageIndex) : nullptr;
+}
 
-const volatile uint8_t* global_poll_page() { return mapped() ? page_at(kGlobalPageIndex) : nullptr; }
+const volatile uint8_t* global_poll_page() {
+  return mapped() ? page_at(kGlobalPageIndex) : nullptr;
+}
 
 const volatile uint8_t* slot_bad_page(uint32_t slot_index) {
   USGC_CHECK(mapped() && slot_index < g_slot_count.load(std::memory_order_relaxed),
-             "slot_bad_page(%u): no such poll slot (%u slots initialized); call poll_pages_initialize first",
+             "slot_bad_page(%u): no such poll slot (%u slots initialized); call "
+             "poll_pages_initialize first",
              slot_index, g_slot_count.load(std::memory_order_relaxed));
   return page_at(kFirstBadPageIndex + slot_index);
 }
 
-uint32_t poll_slot_count() { return g_slot_count.load(std::memory_order_relaxed); }
+uint32_t poll_slot_count() {
+  return g_slot_count.load(std::memory_order_relaxed);
+}
 
-uint32_t poll_slot_capacity() { return mapped() ? g_capacity : 0; }
+uint32_t poll_slot_capacity() {
+  return mapped() ? g_capacity : 0;
+}
 
 PollPageRange poll_page_range() {
   if (!mapped()) return PollPageRange{nullptr, 0};

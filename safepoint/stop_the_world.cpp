@@ -24,7 +24,8 @@
 // anything is initialized (the TLS image is relocated before any thread copies it).
 alignas(64) static const uint8_t kAlwaysReadableBytes[64] = {};
 
-__attribute__((visibility("default"), tls_model("initial-exec"))) __thread usgc_poll_slot usgc_current_poll = {
+__attribute__((visibility("default"),
+               tls_model("initial-exec"))) __thread usgc_poll_slot usgc_current_poll = {
     kAlwaysReadableBytes, 0, UINT32_MAX};
 
 namespace usgc::safepoint {
@@ -36,11 +37,11 @@ struct State {
   SafepointHooks hooks{};
   bool initialized = false;
 
-  kernel::FutexMutex operation_lock;      // serializes requests
-  std::atomic<uint32_t> epoch{0};         // the latest request's epoch
+  kernel::FutexMutex operation_lock;       // serializes requests
+  std::atomic<uint32_t> epoch{0};          // the latest request's epoch
   std::atomic<uint32_t> resumed_epoch{0};  // futex word; == epoch when no request is in flight
-  std::atomic<uint32_t> remaining{0};     // futex word: acknowledgements still missing
-  std::atomic<uint64_t> last_ack_ns{0};   // when `remaining` reached zero (written by that acker)
+  std::atomic<uint32_t> remaining{0};      // futex word: acknowledgements still missing
+  std::atomic<uint64_t> last_ack_ns{0};    // when `remaining` reached zero (written by that acker)
   // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
   SafepointArming arming = SafepointArming::kProtectGlobalPage;
 
@@ -66,7 +67,9 @@ thread_local bool t_stop_gave_up_slot [[gnu::tls_model("initial-exec")]] = false
 constexpr uint64_t kRequesterSpinNs = 5'000;
 
 // Wrap-around-safe "a is before b" for epochs.
-bool epoch_before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+bool epoch_before(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) < 0;
+}
 
 void reset_mirror(usgc_poll_slot* mirror) {
   const volatile uint8_t* readable = kAlwaysReadableBytes;
@@ -103,15 +106,19 @@ void acknowledge() {
   uint64_t now_ns = kernel::monotonic_ns();
   uint64_t latest = g_state.last_ack_ns.load(std::memory_order_relaxed);
   while (now_ns > latest &&
-         !g_state.last_ack_ns.compare_exchange_weak(latest, now_ns, std::memory_order_relaxed, std::memory_order_relaxed)) {
+         !g_state.last_ack_ns.compare_exchange_weak(latest, now_ns, std::memory_order_relaxed,
+                                                    std::memory_order_relaxed)) {
   }
-  if (g_state.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) kernel::futex_wake(&g_state.remaining, 1);
+  if (g_state.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    kernel::futex_wake(&g_state.remaining, 1);
 }
 
 // Claims an idle slot for request `epoch`; true (and acknowledged) when this caller won it.
 bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch) {
   SlotStatus expected = SlotStatus::kIdle;
-  if (!slot->status.compare_exchange_strong(expected, SlotStatus::kStoppedIdle, std::memory_order_seq_cst)) return false;
+  if (!slot->status.compare_exchange_strong(expected, SlotStatus::kStoppedIdle,
+                                            std::memory_order_seq_cst))
+    return false;
   slot->acked_epoch.store(epoch, std::memory_order_release);
   acknowledge();
   return true;
@@ -162,7 +169,8 @@ uint32_t begin_request(uint32_t first, uint32_t count) {
   g_state.last_ack_ns.store(0, std::memory_order_relaxed);
   // seq_cst: a slot releaser that CASes Running -> Idle after this store sees the request
   // (Dekker with slot_release).
-  for (uint32_t i = first; i < first + count; ++i) g_state.slots[i].requested_epoch.store(epoch, std::memory_order_seq_cst);
+  for (uint32_t i = first; i < first + count; ++i)
+    g_state.slots[i].requested_epoch.store(epoch, std::memory_order_seq_cst);
   return epoch;
 }
 
@@ -178,7 +186,8 @@ uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
 void end_request(uint32_t first, uint32_t count, uint32_t epoch) {
   for (uint32_t i = first; i < first + count; ++i) {
     SlotStatus expected = SlotStatus::kStoppedIdle;
-    g_state.slots[i].status.compare_exchange_strong(expected, SlotStatus::kIdle, std::memory_order_seq_cst);
+    g_state.slots[i].status.compare_exchange_strong(expected, SlotStatus::kIdle,
+                                                    std::memory_order_seq_cst);
   }
   // Release: everything the requester did while the slots were stopped happens-before each
   // waiter's acquire load of the new resumed_epoch.
@@ -196,7 +205,8 @@ int enter_request() {
     if (g_state.hooks.requester_enter_native == nullptr) return EDEADLK;
     g_state.hooks.requester_enter_native();
     t_stop_gave_up_slot = true;
-    USGC_CHECK(t_current_slot == nullptr, "safepoint: requester_enter_native did not release the slot");
+    USGC_CHECK(t_current_slot == nullptr,
+               "safepoint: requester_enter_native did not release the slot");
   }
   g_state.operation_lock.lock();
   return 0;
@@ -215,13 +225,17 @@ void poll_fault_slow_path() {
   if (slot != nullptr) reach_safepoint(slot);
 }
 
-bool thread_holds_slot() { return t_current_slot != nullptr; }
+bool thread_holds_slot() {
+  return t_current_slot != nullptr;
+}
 
 SafepointArming arming_from_environment() {
   const char* text = std::getenv("USGC_SAFEPOINT_ARMING");
-  if (text == nullptr || std::strcmp(text, "mprotect") == 0) return SafepointArming::kProtectGlobalPage;
+  if (text == nullptr || std::strcmp(text, "mprotect") == 0)
+    return SafepointArming::kProtectGlobalPage;
   if (std::strcmp(text, "swap") == 0) return SafepointArming::kSwapPollPointers;
-  kernel::print_message("USGC_SAFEPOINT_ARMING=\"%s\" is neither mprotect nor swap; using mprotect", text);
+  kernel::print_message("USGC_SAFEPOINT_ARMING=\"%s\" is neither mprotect nor swap; using mprotect",
+                        text);
   return SafepointArming::kProtectGlobalPage;
 }
 
@@ -244,7 +258,8 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   g_state.hooks = hooks;
   g_state.arming = arming_from_environment();
   FaultHandlerHooks fault_hooks{};
-  fault_hooks.thread_runs_goroutine = hooks.thread_runs_goroutine != nullptr ? hooks.thread_runs_goroutine : thread_holds_slot;
+  fault_hooks.thread_runs_goroutine =
+      hooks.thread_runs_goroutine != nullptr ? hooks.thread_runs_goroutine : thread_holds_slot;
   fault_hooks.poll_slow_path = poll_fault_slow_path;
   fault_hooks.stack_overflow_goroutine = hooks.stack_overflow_goroutine;
   kernel::Status handler = install_fault_handler(fault_hooks);
@@ -269,16 +284,28 @@ void safepoint_shutdown() {
   g_state.slot_count = 0;
 }
 
-uint32_t slot_count() { return g_state.slot_count; }
-SafepointArming safepoint_arming() { return g_state.arming; }
-void set_safepoint_arming(SafepointArming arming) { g_state.arming = arming; }
-SafepointSlot* slot_at(uint32_t index) { return index < g_state.slot_count ? &g_state.slots[index] : nullptr; }
-SafepointSlot* current_slot() { return t_current_slot; }
+uint32_t slot_count() {
+  return g_state.slot_count;
+}
+SafepointArming safepoint_arming() {
+  return g_state.arming;
+}
+void set_safepoint_arming(SafepointArming arming) {
+  g_state.arming = arming;
+}
+SafepointSlot* slot_at(uint32_t index) {
+  return index < g_state.slot_count ? &g_state.slots[index] : nullptr;
+}
+SafepointSlot* current_slot() {
+  return t_current_slot;
+}
 
 bool slot_try_acquire(SafepointSlot* slot) {
   SlotStatus expected = SlotStatus::kIdle;
   // seq_cst: pairs with begin_request's requested_epoch stores (see the header).
-  if (!slot->status.compare_exchange_strong(expected, SlotStatus::kRunning, std::memory_order_seq_cst)) return false;
+  if (!slot->status.compare_exchange_strong(expected, SlotStatus::kRunning,
+                                            std::memory_order_seq_cst))
+    return false;
   t_current_slot = slot;
   change_arming(slot, [](SafepointSlot* s) {
     s->owner_poll = &usgc_current_poll;
@@ -288,7 +315,8 @@ bool slot_try_acquire(SafepointSlot* slot) {
 }
 
 void slot_release(SafepointSlot* slot) {
-  USGC_ASSERT(t_current_slot == slot, "safepoint: releasing slot %u that this thread does not hold", slot->index);
+  USGC_ASSERT(t_current_slot == slot, "safepoint: releasing slot %u that this thread does not hold",
+              slot->index);
   {
     kernel::FutexMutexGuard guard(slot->arm_lock);
     slot->owner_poll = nullptr;
@@ -301,7 +329,8 @@ void slot_release(SafepointSlot* slot) {
   // A request that came after our last poll: acknowledge it on the way out, unless the
   // requester's scan claims the slot first (whoever wins the CAS acknowledges).
   uint32_t requested = slot->requested_epoch.load(std::memory_order_seq_cst);
-  if (requested != slot->acked_epoch.load(std::memory_order_acquire)) claim_idle_slot(slot, requested);
+  if (requested != slot->acked_epoch.load(std::memory_order_acquire))
+    claim_idle_slot(slot, requested);
 }
 
 void wait_for_resume() {
@@ -338,7 +367,6 @@ void request_preemption(SafepointSlot* slot) {
   });
 }
 
-
 int stop_the_world(usgc_stop_info* info) {
   int error = enter_request();
   if (error != 0) return error;
@@ -348,9 +376,11 @@ int stop_the_world(usgc_stop_info* info) {
   uint32_t epoch = begin_request(0, count);
   if (g_state.arming == SafepointArming::kProtectGlobalPage) {
     kernel::Status armed = arm_global_poll_page();
-    USGC_CHECK(armed.ok(), "stop the world: mprotect of the global poll page failed (errno %d)", armed.error());
+    USGC_CHECK(armed.ok(), "stop the world: mprotect of the global poll page failed (errno %d)",
+               armed.error());
   }
-  for (uint32_t i = 0; i < count; ++i) change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
+  for (uint32_t i = 0; i < count; ++i)
+    change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
   uint32_t running = claim_idle_slots(0, count, epoch);
   wait_for_acknowledgements();
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
@@ -372,9 +402,11 @@ int start_the_world() {
   uint32_t count = g_state.slot_count;
   if (g_state.arming == SafepointArming::kProtectGlobalPage) {
     kernel::Status disarmed = disarm_global_poll_page();
-    USGC_CHECK(disarmed.ok(), "start the world: mprotect of the global poll page failed (errno %d)", disarmed.error());
+    USGC_CHECK(disarmed.ok(), "start the world: mprotect of the global poll page failed (errno %d)",
+               disarmed.error());
   }
-  for (uint32_t i = 0; i < count; ++i) change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = false; });
+  for (uint32_t i = 0; i < count; ++i)
+    change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = false; });
   end_request(0, count, g_state.epoch.load(std::memory_order_relaxed));
   t_holds_stop = false;
   leave_request();
@@ -416,7 +448,9 @@ SafepointStatistics safepoint_statistics() {
   statistics.time_to_safepoint_last_ns = g_state.ttsp_last_ns.load(std::memory_order_relaxed);
   statistics.time_to_safepoint_max_ns = g_state.ttsp_max_ns.load(std::memory_order_relaxed);
   statistics.time_to_safepoint_total_ns = g_state.ttsp_total_ns.load(std::memory_order_relaxed);
-  for (int i = 0; i < 20; ++i) statistics.time_to_safepoint_histogram[i] = g_state.ttsp_histogram[i].load(std::memory_order_relaxed);
+  for (int i = 0; i < 20; ++i)
+    statistics.time_to_safepoint_histogram[i] =
+        g_state.ttsp_histogram[i].load(std::memory_order_relaxed);
   return statistics;
 }
 
@@ -430,9 +464,12 @@ __attribute__((visibility("default"))) void usgc_safepoint_flag_slow_path(void) 
 __attribute__((visibility("default"))) int usgc_stop_the_world(usgc_stop_info* info) {
   return usgc::safepoint::stop_the_world(info);
 }
-__attribute__((visibility("default"))) int usgc_start_the_world(void) { return usgc::safepoint::start_the_world(); }
-__attribute__((visibility("default"))) int usgc_handshake(uint32_t proc, void (*fn)(uint32_t, void*), void* arg,
-                                                         usgc_stop_info* info) {
+__attribute__((visibility("default"))) int usgc_start_the_world(void) {
+  return usgc::safepoint::start_the_world();
+}
+__attribute__((visibility("default"))) int usgc_handshake(uint32_t proc,
+                                                          void (*fn)(uint32_t, void*), void* arg,
+                                                          usgc_stop_info* info) {
   return usgc::safepoint::handshake(proc, fn, arg, info);
 }
 }

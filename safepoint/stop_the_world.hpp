@@ -45,25 +45,25 @@
 #include <atomic>
 #include <cstdint>
 
-#include "usgc/safepoint.h"
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/result.hpp"
+#include "usgc/safepoint.h"
 
 namespace usgc::safepoint {
 
 enum class SlotStatus : uint32_t { kIdle, kRunning, kAtSafepoint, kStoppedIdle };
 
 struct alignas(64) SafepointSlot {
-  uint32_t index = 0;                        // immutable
+  uint32_t index = 0;  // immutable
   std::atomic<SlotStatus> status{SlotStatus::kIdle};
-  std::atomic<uint32_t> requested_epoch{0};  // written by the requester under the operation lock
-  std::atomic<uint32_t> acked_epoch{0};      // written by whoever acknowledges (see above)
+  std::atomic<uint32_t> requested_epoch{0};    // written by the requester under the operation lock
+  std::atomic<uint32_t> acked_epoch{0};        // written by whoever acknowledges (see above)
   std::atomic<uint32_t> preempt_requested{0};  // set by the monitor; cleared by the owner
-  kernel::FutexMutex arm_lock;               // guards owner_poll, *owner_poll and the arm reasons
-  usgc_poll_slot* owner_poll = nullptr;      // the holder thread's usgc_current_poll; under arm_lock
-  bool armed_for_handshake = false;          // under arm_lock
-  bool armed_for_preempt = false;            // under arm_lock
-  bool armed_for_stop = false;               // under arm_lock
+  kernel::FutexMutex arm_lock;                 // guards owner_poll, *owner_poll and the arm reasons
+  usgc_poll_slot* owner_poll = nullptr;  // the holder thread's usgc_current_poll; under arm_lock
+  bool armed_for_handshake = false;      // under arm_lock
+  bool armed_for_preempt = false;        // under arm_lock
+  bool armed_for_stop = false;           // under arm_lock
 };
 
 // Called by the runtime once at start: slot_count slots, fault handler installed, poll pages
@@ -114,12 +114,12 @@ void wait_for_resume();
 // when it stopped or preempted.
 bool reach_safepoint(SafepointSlot* slot);
 inline bool safepoint_requested(const SafepointSlot* slot) {
-  return slot->requested_epoch.load(std::memory_order_acquire) != slot->acked_epoch.load(std::memory_order_relaxed);
+  return slot->requested_epoch.load(std::memory_order_acquire) !=
+         slot->acked_epoch.load(std::memory_order_relaxed);
 }
 
 // Asks the goroutine on slot to yield at its next poll (the monitor's preemption).
 void request_preemption(SafepointSlot* slot);
-
 
 // The C API (usgc_stop_the_world & co.) is implemented over these.
 int stop_the_world(usgc_stop_info* info);

@@ -28,7 +28,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+void on_signal(int) {
+  g_stop.store(true, std::memory_order_relaxed);
+}
 
 // xorshift: deterministic sizes, no libc state shared between threads.
 uint64_t next_random(uint64_t& state) {
@@ -105,15 +107,18 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--goroutines") == 0 && i + 1 < argc) {
       goroutines = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: usgc-alloc-loop [--seconds S] [--working-set-bytes N] [--threads T] [--goroutines G]\n");
+      std::fprintf(stderr,
+                   "usage: usgc-alloc-loop [--seconds S] [--working-set-bytes N] [--threads T] "
+                   "[--goroutines G]\n");
       return 2;
     }
   }
   if (threads < 1) threads = 1;
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
-  auto end = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                    std::chrono::duration<double>(seconds));
+  auto end = std::chrono::steady_clock::now() +
+             std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                 std::chrono::duration<double>(seconds));
   void* first = usgc_malloc(1);
   usgc_free(first);
   std::thread stop_requester;
@@ -122,7 +127,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   std::vector<std::thread> workers;
   for (int t = 1; t < threads; ++t) {
-    workers.emplace_back(churn, working_set_bytes / static_cast<size_t>(threads), 0x9e3779b97f4a7c15ull * (t + 1), end);
+    workers.emplace_back(churn, working_set_bytes / static_cast<size_t>(threads),
+                         0x9e3779b97f4a7c15ull * (t + 1), end);
   }
   churn(working_set_bytes / static_cast<size_t>(threads), 0x2545f4914f6cdd1dull, end);
   for (std::thread& worker : workers) worker.join();

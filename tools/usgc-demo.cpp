@@ -31,7 +31,9 @@ usgc_malloc_stats snapshot() {
   return stats;
 }
 
-double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+double mib(uint64_t bytes) {
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
 
 // ---- the goroutine part ----
 
@@ -98,7 +100,8 @@ void pipeline_main(void* argument) {
       &source, nullptr);
   long value;
   bool ok;
-  while (usgc_chan_recv(pipeline->channels[kStages], &value, &ok) == 0 && ok) pipeline->sum += value;
+  while (usgc_chan_recv(pipeline->channels[kStages], &value, &ok) == 0 && ok)
+    pipeline->sum += value;
 }
 
 void goroutine_tour() {
@@ -108,22 +111,31 @@ void goroutine_tour() {
     std::printf("\n7. goroutines: usgc_init failed\n");
     return;
   }
-  std::printf("\n7. goroutines: a pipeline of %d stages x %d goroutines passes %ld numbers over channels\n", kStages,
-              kWorkersPerStage, kItems);
+  std::printf(
+      "\n7. goroutines: a pipeline of %d stages x %d goroutines passes %ld numbers over channels\n",
+      kStages, kWorkersPerStage, kItems);
   auto start = std::chrono::steady_clock::now();
   static Pipeline pipeline;
   usgc_run_main(pipeline_main, &pipeline);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   long expected = kItems * (kItems - 1) / 2 + kItems * kStages;
-  std::printf("   sum of the outputs %ld (expected %ld: %s) in %.3f s on %u Ps\n", pipeline.sum, expected,
-              pipeline.sum == expected ? "right" : "WRONG", seconds, config.procs);
+  std::printf("   sum of the outputs %ld (expected %ld: %s) in %.3f s on %u Ps\n", pipeline.sum,
+              expected, pipeline.sum == expected ? "right" : "WRONG", seconds, config.procs);
 
   std::printf("\n8. stop-the-world while 4 goroutines spin in polling loops and 8 sleep\n");
   static std::atomic<bool> stop{false};
   for (int i = 0; i < 4; ++i)
-    usgc_go([](void*) { while (!stop.load(std::memory_order_relaxed)) usgc_safepoint_poll(); }, nullptr, nullptr);
+    usgc_go(
+        [](void*) {
+          while (!stop.load(std::memory_order_relaxed)) usgc_safepoint_poll();
+        },
+        nullptr, nullptr);
   for (int i = 0; i < 8; ++i)
-    usgc_go([](void*) { while (!stop.load()) usgc_sleep_ns(1'000'000); }, nullptr, nullptr);
+    usgc_go(
+        [](void*) {
+          while (!stop.load()) usgc_sleep_ns(1'000'000);
+        },
+        nullptr, nullptr);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::vector<uint64_t> ttsp;
   for (int i = 0; i < 200; ++i) {
@@ -136,33 +148,39 @@ void goroutine_tour() {
   stop = true;
   while (usgc_goroutine_count() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::sort(ttsp.begin(), ttsp.end());
-  std::printf("   200 stops: time to safepoint median %.1f us, 99th percentile %.1f us, worst %.1f us\n",
-              ttsp[ttsp.size() / 2] / 1e3, ttsp[ttsp.size() * 99 / 100] / 1e3, ttsp.back() / 1e3);
+  std::printf(
+      "   200 stops: time to safepoint median %.1f us, 99th percentile %.1f us, worst %.1f us\n",
+      ttsp[ttsp.size() / 2] / 1e3, ttsp[ttsp.size() * 99 / 100] / 1e3, ttsp.back() / 1e3);
   usgc_runtime_stats stats{};
   stats.version = USGC_RUNTIME_STATS_VERSION;
   usgc_runtime_get_stats(&stats);
-  std::printf("   runtime: %lu goroutines created, %lu context switches, %lu steals, %lu worker threads, %lu preemptions\n",
-              static_cast<unsigned long>(stats.goroutines_created), static_cast<unsigned long>(stats.context_switches),
-              static_cast<unsigned long>(stats.steals), static_cast<unsigned long>(stats.worker_threads),
-              static_cast<unsigned long>(stats.preemptions));
+  std::printf(
+      "   runtime: %lu goroutines created, %lu context switches, %lu steals, %lu worker threads, "
+      "%lu preemptions\n",
+      static_cast<unsigned long>(stats.goroutines_created),
+      static_cast<unsigned long>(stats.context_switches), static_cast<unsigned long>(stats.steals),
+      static_cast<unsigned long>(stats.worker_threads),
+      static_cast<unsigned long>(stats.preemptions));
   for (auto* channel : pipeline.channels) usgc_chan_destroy(channel);
   usgc_shutdown();
 }
 
 void print_stats(const char* when) {
   usgc_malloc_stats s = snapshot();
-  std::printf("   stats %-28s in use %8.2f MiB | committed %7.2f MiB | reserved %7.2f MiB | "
-              "mallocs %lu frees %lu (remote %lu) | threads %lu\n",
-              when, mib(s.bytes_in_use), mib(s.bytes_committed), mib(s.bytes_reserved),
-              static_cast<unsigned long>(s.malloc_count), static_cast<unsigned long>(s.free_count),
-              static_cast<unsigned long>(s.remote_free_count), static_cast<unsigned long>(s.threads));
+  std::printf(
+      "   stats %-28s in use %8.2f MiB | committed %7.2f MiB | reserved %7.2f MiB | "
+      "mallocs %lu frees %lu (remote %lu) | threads %lu\n",
+      when, mib(s.bytes_in_use), mib(s.bytes_committed), mib(s.bytes_reserved),
+      static_cast<unsigned long>(s.malloc_count), static_cast<unsigned long>(s.free_count),
+      static_cast<unsigned long>(s.remote_free_count), static_cast<unsigned long>(s.threads));
 }
 
 }  // namespace
 
 int main() {
   const usgc::numa::Topology& topology = usgc::numa::topology();
-  std::printf("usgc demo — malloc mode (NUMA nodes: %d, CPUs: %d)\n\n", topology.node_count, topology.cpu_count);
+  std::printf("usgc demo — malloc mode (NUMA nodes: %d, CPUs: %d)\n\n", topology.node_count,
+              topology.cpu_count);
   print_stats("at start");
 
   std::printf("\n1. 200 000 small objects (16..1024 bytes) in this thread, then freed\n");
@@ -198,7 +216,8 @@ int main() {
     buffer = static_cast<char*>(usgc_realloc(buffer, size));
   }
   std::printf("   grown %s (first byte still '%c', usable %zu bytes)\n",
-              buffer == original ? "in place, no copy" : "by moving", buffer[0], usgc_malloc_usable_size(buffer));
+              buffer == original ? "in place, no copy" : "by moving", buffer[0],
+              usgc_malloc_usable_size(buffer));
   usgc_free(buffer);
 
   std::printf("\n4. aligned allocations\n");
@@ -217,13 +236,17 @@ int main() {
   usgc_malloc_trim(0);
   print_stats("after malloc_trim");
   const char* mode =
-      usgc::kernel::DecommitQueue::process().active_mode() == usgc::kernel::DecommitMode::kIoUring ? "io_uring" : "madvise";
+      usgc::kernel::DecommitQueue::process().active_mode() == usgc::kernel::DecommitMode::kIoUring
+          ? "io_uring"
+          : "madvise";
   usgc_malloc_stats s = snapshot();
-  std::printf("   pages go back through %s: %lu io_uring operations, %lu madvise calls, %.2f MiB so far\n", mode,
-              static_cast<unsigned long>(s.decommits_io_uring), static_cast<unsigned long>(s.decommits_madvise),
-              mib(s.bytes_decommitted));
+  std::printf(
+      "   pages go back through %s: %lu io_uring operations, %lu madvise calls, %.2f MiB so far\n",
+      mode, static_cast<unsigned long>(s.decommits_io_uring),
+      static_cast<unsigned long>(s.decommits_madvise), mib(s.bytes_decommitted));
 
-  std::printf("\n6. a double free in a child process (usgc stops it instead of corrupting the heap):\n   ");
+  std::printf(
+      "\n6. a double free in a child process (usgc stops it instead of corrupting the heap):\n   ");
   std::fflush(stdout);
   pid_t child = fork();
   if (child == 0) {
@@ -235,8 +258,10 @@ int main() {
   }
   int status = 0;
   waitpid(child, &status, 0);
-  std::printf("   the child %s\n", WIFSIGNALED(status) ? (WTERMSIG(status) == SIGABRT ? "was stopped with SIGABRT" : "died")
-                                                       : "exited normally (unexpected)");
+  std::printf("   the child %s\n",
+              WIFSIGNALED(status)
+                  ? (WTERMSIG(status) == SIGABRT ? "was stopped with SIGABRT" : "died")
+                  : "exited normally (unexpected)");
   goroutine_tour();
   std::printf("\ndone. Use it for any program: LD_PRELOAD=build/libusgc_preload.so <program>\n");
   return 0;

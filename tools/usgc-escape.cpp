@@ -21,16 +21,16 @@
 // Exit status: 0 after a report (with --run: the program completed); 1 when the program did not
 // complete (a runtime error, a check violation, a deadlock or a limit: one line on stderr,
 // `file:line:col: ...`; the report is printed all the same); 2 for a usage error, an unreadable
-// file, a program that cannot run as asked (no such entry, wrong arguments), or malformed input (the parser's diagnostics, `file:line:col: message`, on stderr). Never
-// crashes on any input: the parser bounds its work and the analysis only runs on verified
-// modules.
+// file, a program that cannot run as asked (no such entry, wrong arguments), or malformed input
+// (the parser's diagnostics, `file:line:col: message`, on stderr). Never crashes on any input: the
+// parser bounds its work and the analysis only runs on verified modules.
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <optional>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -54,20 +54,21 @@ std::optional<int64_t> parse_number(const char* text) {
 }
 
 void print_usage(FILE* stream) {
-  std::fprintf(stream,
-               "usage: usgc-escape [-m | -m=1 | -m=2] [--json] [--run [run options]] prog.usir\n"
-               "  prints the ownership class the escape analysis gives each allocation site\n"
-               "  -m, -m=1   one line per site (the default)\n"
-               "  -m=2       also the reason chain of each decision\n"
-               "  --json     machine-readable output\n"
-               "  --run      also execute the program in checked mode and count allocations\n"
-               "run options:\n"
-               "  --entry F            the function to run (default main)\n"
-               "  --arg N              an int/bool argument of F (repeat for each parameter)\n"
-               "  --unchecked          do not trap wrong decisions (the runtime's own checks stay)\n"
-               "  --max-steps N        stop after N instructions\n"
-               "  --time-limit-ms N    stop after N ms\n"
-               "  --gc-stress N        run a collection every N allocations of a goroutine\n");
+  std::fprintf(
+      stream,
+      "usage: usgc-escape [-m | -m=1 | -m=2] [--json] [--run [run options]] prog.usir\n"
+      "  prints the ownership class the escape analysis gives each allocation site\n"
+      "  -m, -m=1   one line per site (the default)\n"
+      "  -m=2       also the reason chain of each decision\n"
+      "  --json     machine-readable output\n"
+      "  --run      also execute the program in checked mode and count allocations\n"
+      "run options:\n"
+      "  --entry F            the function to run (default main)\n"
+      "  --arg N              an int/bool argument of F (repeat for each parameter)\n"
+      "  --unchecked          do not trap wrong decisions (the runtime's own checks stay)\n"
+      "  --max-steps N        stop after N instructions\n"
+      "  --time-limit-ms N    stop after N ms\n"
+      "  --gc-stress N        run a collection every N allocations of a goroutine\n");
 }
 
 }  // namespace
@@ -87,7 +88,8 @@ int main(int argc, char** argv) {
     }
     ++i;
     if (numeric && !parse_number(argv[i])) {
-      std::fprintf(stderr, "usgc-escape: %s takes a whole number, not '%s'\n", argv[i - 1], argv[i]);
+      std::fprintf(stderr, "usgc-escape: %s takes a whole number, not '%s'\n", argv[i - 1],
+                   argv[i]);
       return nullptr;
     }
     return argv[i];
@@ -95,7 +97,8 @@ int main(int argc, char** argv) {
   auto non_negative = [&](const char* text, const char* option) -> std::optional<uint64_t> {
     int64_t value = *parse_number(text);
     if (value < 0 || value > UINT32_MAX) {
-      std::fprintf(stderr, "usgc-escape: %s must be between 0 and %u, not %s\n", option, UINT32_MAX, text);
+      std::fprintf(stderr, "usgc-escape: %s must be between 0 and %u, not %s\n", option, UINT32_MAX,
+                   text);
       return std::nullopt;
     }
     return static_cast<uint64_t>(value);
@@ -114,14 +117,18 @@ int main(int argc, char** argv) {
       const char* value = value_of(i, true);
       if (value == nullptr) return kExitUsage;
       options.arguments.push_back(*parse_number(value));
-    } else if (argument == "--max-steps" || argument == "--time-limit-ms" || argument == "--gc-stress") {
+    } else if (argument == "--max-steps" || argument == "--time-limit-ms" ||
+               argument == "--gc-stress") {
       const char* value = value_of(i, true);
       if (value == nullptr) return kExitUsage;
       std::optional<uint64_t> number = non_negative(value, argv[i - 1]);
       if (!number) return kExitUsage;
-      if (argument == "--max-steps") options.max_steps = *number;
-      else if (argument == "--time-limit-ms") options.time_limit_ms = static_cast<uint32_t>(*number);
-      else options.gc_stress_every = static_cast<uint32_t>(*number);
+      if (argument == "--max-steps")
+        options.max_steps = *number;
+      else if (argument == "--time-limit-ms")
+        options.time_limit_ms = static_cast<uint32_t>(*number);
+      else
+        options.gc_stress_every = static_cast<uint32_t>(*number);
     } else if (argument == "-m" || argument == "-m=1") {
       with_reasons = false;
     } else if (argument == "-m=2") {
@@ -194,12 +201,16 @@ int main(int argc, char** argv) {
                    .c_str(),
                stdout);
   } else {
-    std::fputs(escape::format_decisions(analysis, with_reasons, &result.allocations_per_site).c_str(), stdout);
+    std::fputs(
+        escape::format_decisions(analysis, with_reasons, &result.allocations_per_site).c_str(),
+        stdout);
     std::fputs("\n", stdout);
     std::fputs(escape::format_summary(analysis).c_str(), stdout);
     std::fputs("\n", stdout);
     std::fputs(interpreter::format_dynamic_summary(analysis, result).c_str(), stdout);
-    if (result.returned_value) std::printf("%s returned %lld\n", options.entry.c_str(), static_cast<long long>(*result.returned_value));
+    if (result.returned_value)
+      std::printf("%s returned %lld\n", options.entry.c_str(),
+                  static_cast<long long>(*result.returned_value));
   }
   std::fflush(stdout);
   if (result.status != interpreter::RunStatus::kCompleted) {

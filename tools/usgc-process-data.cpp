@@ -30,12 +30,12 @@
 #include "usgc/usgc.h"
 
 enum {
-  kGoroutines = 4,     /* goroutines calling processData */
-  kCalls = 250,        /* calls per goroutine */
-  kPoints = 2000,      /* n */
-  kSampleEvery = 4,    /* every 4th kept Point also goes into the shared Result */
-  kBatch = 10,         /* calls between waits for the spawned accumulators */
-  kKeep = 8            /* private Results each goroutine keeps alive (a ring) */
+  kGoroutines = 4,  /* goroutines calling processData */
+  kCalls = 250,     /* calls per goroutine */
+  kPoints = 2000,   /* n */
+  kSampleEvery = 4, /* every 4th kept Point also goes into the shared Result */
+  kBatch = 10,      /* calls between waits for the spawned accumulators */
+  kKeep = 8         /* private Results each goroutine keeps alive (a ring) */
 };
 
 typedef struct Point {
@@ -136,8 +136,10 @@ static bool private_result_right(const Result* result) {
 static void worker(void* argument) {
   int index = (int)(intptr_t)argument;
   USGC_ROOTS(roots, 2);
-  roots[0] = usgc_alloc_array(USGC_TYPE_REF_ARRAY, kKeep, USGC_GOROUTINE_PRIVATE); /* kept Results */
-  roots[1] = usgc_alloc_array(USGC_TYPE_REF_ARRAY, kBatch, USGC_GOROUTINE_PRIVATE); /* shared ones */
+  roots[0] =
+      usgc_alloc_array(USGC_TYPE_REF_ARRAY, kKeep, USGC_GOROUTINE_PRIVATE); /* kept Results */
+  roots[1] =
+      usgc_alloc_array(USGC_TYPE_REF_ARRAY, kBatch, USGC_GOROUTINE_PRIVATE); /* shared ones */
   if (roots[0] == NULL || roots[1] == NULL) return;
   const int64_t sample_sum = expected_sample_sum();
   for (int calls = 0; calls < kCalls;) {
@@ -146,12 +148,18 @@ static void worker(void* argument) {
     for (int b = 0; b < batch; ++b, ++calls) {
       Result* result = process_data(kPoints, &accumulators, roots[1], (size_t)b);
       usgc_array_write(roots[0], (size_t)calls % kKeep, result); /* the oldest becomes garbage */
-      if (private_result_right(result)) ++g_private_right[index]; else ++g_wrong[index];
+      if (private_result_right(result))
+        ++g_private_right[index];
+      else
+        ++g_wrong[index];
     }
     usgc_waitgroup_wait(&accumulators);
     for (int b = 0; b < batch; ++b) {
       const Result* shared = (const Result*)usgc_array_read(roots[1], (size_t)b);
-      if (shared != NULL && shared->sum == sample_sum) ++g_shared_right[index]; else ++g_wrong[index];
+      if (shared != NULL && shared->sum == sample_sum)
+        ++g_shared_right[index];
+      else
+        ++g_wrong[index];
       usgc_array_write(roots[1], (size_t)b, NULL); /* garbage now, for a shared collection */
     }
   }
@@ -195,7 +203,9 @@ static double quantile_bound_us(const uint64_t* histogram, double quantile) {
   return 0;
 }
 
-static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+static double mib(uint64_t bytes) {
+  return (double)bytes / (1024.0 * 1024.0);
+}
 
 static void print_pauses(const char* kind, uint64_t collections, uint64_t total_ns, uint64_t max_ns,
                          const uint64_t* histogram, uint64_t freed_bytes) {
@@ -203,11 +213,12 @@ static void print_pauses(const char* kind, uint64_t collections, uint64_t total_
     printf("   %-7s   0 collections\n", kind);
     return;
   }
-  printf("   %-7s %3lu collection%s: pause p50 < %.0f us, p99 < %.0f us, mean %.1f us, max %.1f us; "
-         "freed %.1f MiB\n",
-         kind, (unsigned long)collections, collections == 1 ? "" : "s", quantile_bound_us(histogram, 0.5),
-         quantile_bound_us(histogram, 0.99), (double)total_ns / (double)collections / 1e3,
-         (double)max_ns / 1e3, mib(freed_bytes));
+  printf(
+      "   %-7s %3lu collection%s: pause p50 < %.0f us, p99 < %.0f us, mean %.1f us, max %.1f us; "
+      "freed %.1f MiB\n",
+      kind, (unsigned long)collections, collections == 1 ? "" : "s",
+      quantile_bound_us(histogram, 0.5), quantile_bound_us(histogram, 0.99),
+      (double)total_ns / (double)collections / 1e3, (double)max_ns / 1e3, mib(freed_bytes));
 }
 
 int main(void) {
@@ -216,16 +227,19 @@ int main(void) {
     fprintf(stderr, "usgc-process-data: usgc_init failed\n");
     return 2;
   }
-  printf("usgc processData — the seed's example on the garbage-collected heap, through the C API\n");
-  printf("   %d goroutines x %d calls of processData(n = %d) on %u Ps; each call: %d stack-local\n"
-         "   scratch Points, %d private Points under a private Result, a shared Result with every\n"
-         "   %dth Point summed by a goroutine started with usgc_go_object\n",
-         kGoroutines, kCalls, kPoints, config.procs, kPoints, kPoints, kSampleEvery);
+  printf(
+      "usgc processData — the seed's example on the garbage-collected heap, through the C API\n");
+  printf(
+      "   %d goroutines x %d calls of processData(n = %d) on %u Ps; each call: %d stack-local\n"
+      "   scratch Points, %d private Points under a private Result, a shared Result with every\n"
+      "   %dth Point summed by a goroutine started with usgc_go_object\n",
+      kGoroutines, kCalls, kPoints, config.procs, kPoints, kPoints, kSampleEvery);
   struct timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
   int status = usgc_run_main(main_goroutine, NULL);
   clock_gettime(CLOCK_MONOTONIC, &end);
-  double seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
+  double seconds =
+      (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
 
   int64_t private_right = 0, shared_right = 0, wrong = 0;
   for (int i = 0; i < kGoroutines; ++i) {
@@ -235,10 +249,11 @@ int main(void) {
   }
   const int64_t calls = (int64_t)kGoroutines * kCalls;
   bool all_right = status == 0 && wrong == 0 && private_right == calls && shared_right == calls;
-  printf("   results: %ld/%ld private Results right, %ld/%ld shared sums right, %ld wrong, in %.3f s"
-         " — %s\n",
-         (long)private_right, (long)calls, (long)shared_right, (long)calls, (long)wrong, seconds,
-         all_right ? "all right" : "WRONG");
+  printf(
+      "   results: %ld/%ld private Results right, %ld/%ld shared sums right, %ld wrong, in %.3f s"
+      " — %s\n",
+      (long)private_right, (long)calls, (long)shared_right, (long)calls, (long)wrong, seconds,
+      all_right ? "all right" : "WRONG");
 
   usgc_gc_stats s;
   memset(&s, 0, sizeof s);
@@ -248,7 +263,9 @@ int main(void) {
     usgc_shutdown();
     return 1;
   }
-  printf("\n   collections, all triggered by allocation (USGC_GC_PERCENT; USGC_TRACE=gc lists them):\n");
+  printf(
+      "\n   collections, all triggered by allocation (USGC_GC_PERCENT; USGC_TRACE=gc lists "
+      "them):\n");
   print_pauses("private", s.private_collections, s.private_pause_total_ns, s.private_pause_max_ns,
                s.private_pause_histogram, s.bytes_freed_private);
   print_pauses("shared", s.shared_collections, s.shared_pause_total_ns, s.shared_pause_max_ns,
@@ -258,11 +275,12 @@ int main(void) {
          (unsigned long)s.objects_allocated[USGC_GOROUTINE_PRIVATE],
          (unsigned long)s.objects_allocated[USGC_GOROUTINE_SHARED],
          (unsigned long)s.objects_allocated[USGC_GLOBAL_SHARED]);
-  printf("   in use now: stack-local %.2f MiB, private %.2f MiB, shared %.2f MiB, global %.2f MiB; "
-         "committed %.2f MiB\n",
-         mib(s.bytes_in_use[USGC_STACK_LOCAL]), mib(s.bytes_in_use[USGC_GOROUTINE_PRIVATE]),
-         mib(s.bytes_in_use[USGC_GOROUTINE_SHARED]), mib(s.bytes_in_use[USGC_GLOBAL_SHARED]),
-         mib(s.bytes_committed));
+  printf(
+      "   in use now: stack-local %.2f MiB, private %.2f MiB, shared %.2f MiB, global %.2f MiB; "
+      "committed %.2f MiB\n",
+      mib(s.bytes_in_use[USGC_STACK_LOCAL]), mib(s.bytes_in_use[USGC_GOROUTINE_PRIVATE]),
+      mib(s.bytes_in_use[USGC_GOROUTINE_SHARED]), mib(s.bytes_in_use[USGC_GLOBAL_SHARED]),
+      mib(s.bytes_committed));
   printf("   publications: %lu (%lu objects made shared), write-barrier slow paths %lu\n",
          (unsigned long)s.publications, (unsigned long)s.objects_published,
          (unsigned long)s.barrier_slow_paths);

@@ -131,10 +131,14 @@ enum class SortKey { kMemory, kAllocRate, kPid, kCommand };
 
 const char* sort_key_name(SortKey key) {
   switch (key) {
-    case SortKey::kMemory: return "memory";
-    case SortKey::kAllocRate: return "alloc rate";
-    case SortKey::kPid: return "pid";
-    case SortKey::kCommand: return "command";
+    case SortKey::kMemory:
+      return "memory";
+    case SortKey::kAllocRate:
+      return "alloc rate";
+    case SortKey::kPid:
+      return "pid";
+    case SortKey::kCommand:
+      return "command";
   }
   return "?";
 }
@@ -144,8 +148,8 @@ class Sampler {
   Snapshot sample() {
     Snapshot snapshot;
     ScanOutput output{&snapshot};
-    usgc::kernel::Status status =
-        usgc::alloc::scan_stats_blocks(usgc::kernel::current_user_id(), true, &Sampler::visit, &output);
+    usgc::kernel::Status status = usgc::alloc::scan_stats_blocks(usgc::kernel::current_user_id(),
+                                                                 true, &Sampler::visit, &output);
     if (!status.ok()) {
       snapshot.notes.push_back(std::string("cannot list ") + USGC_STATS_BLOCK_DIRECTORY + ": " +
                                std::strerror(status.error()));
@@ -156,10 +160,12 @@ class Sampler {
       RateSample current{block.start_time_ticks, block.update_monotonic_ns,
                          rated_counters_of(block), Rates{}};
       auto previous = previous_.find(block.pid);
-      if (previous != previous_.end() && previous->second.start_time_ticks == block.start_time_ticks) {
+      if (previous != previous_.end() &&
+          previous->second.start_time_ticks == block.start_time_ticks) {
         const RateSample& before = previous->second;
         if (block.update_monotonic_ns > before.update_monotonic_ns) {
-          double seconds = static_cast<double>(block.update_monotonic_ns - before.update_monotonic_ns) / 1e9;
+          double seconds =
+              static_cast<double>(block.update_monotonic_ns - before.update_monotonic_ns) / 1e9;
           const RatedCounters& was = before.counters;
           const RatedCounters& now = current.counters;
           current.rates.allocations_per_s = rate_between(was.allocations, now.allocations, seconds);
@@ -190,14 +196,16 @@ class Sampler {
     Snapshot* snapshot = static_cast<ScanOutput*>(context)->snapshot;
     std::string path = std::string(USGC_STATS_BLOCK_DIRECTORY) + "/" + entry.name;
     if (entry.read.error != usgc::alloc::StatsReadError::kNone) {
-      std::string note = "skipped " + path + ": " + usgc::alloc::stats_read_error_text(entry.read.error);
+      std::string note =
+          "skipped " + path + ": " + usgc::alloc::stats_read_error_text(entry.read.error);
       switch (entry.read.error) {
         case usgc::alloc::StatsReadError::kBadVersion:
           note += " " + std::to_string(entry.read.detail) + " (this usgc-top reads version " +
                   std::to_string(USGC_STATS_BLOCK_VERSION) + ")";
           break;
         case usgc::alloc::StatsReadError::kShortFile:
-          note += " (" + std::to_string(entry.read.detail) + " bytes, want " + std::to_string(sizeof(usgc_stats_block)) + ")";
+          note += " (" + std::to_string(entry.read.detail) + " bytes, want " +
+                  std::to_string(sizeof(usgc_stats_block)) + ")";
           break;
         case usgc::alloc::StatsReadError::kOpenFailed:
         case usgc::alloc::StatsReadError::kReadFailed:
@@ -210,8 +218,9 @@ class Sampler {
       return;
     }
     if (usgc::alloc::writer_state_is_stale(entry.writer)) {
-      snapshot->notes.push_back(std::string(entry.removed ? "removed stale " : "stale (could not remove) ") + path +
-                                " (" + usgc::alloc::writer_state_text(entry.writer) + ")");
+      snapshot->notes.push_back(
+          std::string(entry.removed ? "removed stale " : "stale (could not remove) ") + path +
+          " (" + usgc::alloc::writer_state_text(entry.writer) + ")");
       return;
     }
     snapshot->processes.push_back(Process{entry.block, Rates{}});
@@ -302,7 +311,9 @@ uint64_t total_collections(const usgc_stats_block& block) {
 }
 
 // The GC exists for this process once it reports a collection; until then its columns are "-".
-bool has_gc_figures(const usgc_stats_block& block) { return total_collections(block) != 0; }
+bool has_gc_figures(const usgc_stats_block& block) {
+  return total_collections(block) != 0;
+}
 
 // The process has used the GC heap (allocated in it or collected); else its GC heap shows "-".
 bool uses_gc_heap(const usgc_stats_block& block) {
@@ -393,8 +404,9 @@ std::string row_text(const Process& process) {
 
 std::string age_text(uint64_t unix_ns) {
   if (unix_ns == 0) return "-";
-  auto now_ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  auto now_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
   if (now_ns < unix_ns) return "0.0s ago";
   char text[48];
   double seconds = static_cast<double>(now_ns - unix_ns) / 1e9;
@@ -413,15 +425,17 @@ std::vector<std::string> detail_lines(const Process& process) {
   };
   auto number = [](uint64_t value) { return std::to_string(value); };
   auto per_second = [](double rate) { return human_rate(rate) + (rate >= 0 ? "/s" : ""); };
-  lines.push_back("process " + std::to_string(b.pid) + " (" + command_of(b) + "), uid " + std::to_string(b.uid));
+  lines.push_back("process " + std::to_string(b.pid) + " (" + command_of(b) + "), uid " +
+                  std::to_string(b.uid));
   add("started", age_text(b.start_time_unix_ns));
-  add("figures taken", age_text(b.update_time_unix_ns) + " (update " + number(b.publish_count) + ", every " +
-                           number(b.publish_interval_ms) + " ms while allocating)");
+  add("figures taken", age_text(b.update_time_unix_ns) + " (update " + number(b.publish_count) +
+                           ", every " + number(b.publish_interval_ms) + " ms while allocating)");
   lines.push_back("malloc heap");
   add("bytes reserved", human_bytes(b.bytes_reserved) + " (" + number(b.bytes_reserved) + ")");
   add("bytes committed", human_bytes(b.bytes_committed) + " (" + number(b.bytes_committed) + ")");
   add("bytes in use", human_bytes(b.bytes_in_use) + " (" + number(b.bytes_in_use) + ")");
-  uint64_t small = b.bytes_in_use >= b.bytes_large_in_use ? b.bytes_in_use - b.bytes_large_in_use : 0;
+  uint64_t small =
+      b.bytes_in_use >= b.bytes_large_in_use ? b.bytes_in_use - b.bytes_large_in_use : 0;
   add("  small and medium", human_bytes(small));
   add("  large", human_bytes(b.bytes_large_in_use));
   add("resident (RSS)", human_bytes(b.rss_bytes));
@@ -439,8 +453,9 @@ std::vector<std::string> detail_lines(const Process& process) {
   uint32_t shown = std::min<uint32_t>(std::max<uint32_t>(b.numa_nodes, 1), USGC_STATS_MAX_NODES);
   for (uint32_t node = 0; node < shown; ++node) {
     std::string label = "node " + std::to_string(node) + " reserved";
-    add(label.c_str(),
-        (b.flags & USGC_STATS_FLAG_NODE_BYTES) != 0 ? human_bytes(b.node_bytes_reserved[node]) : std::string("unknown"));
+    add(label.c_str(), (b.flags & USGC_STATS_FLAG_NODE_BYTES) != 0
+                           ? human_bytes(b.node_bytes_reserved[node])
+                           : std::string("unknown"));
   }
   lines.push_back("GC heap");
   if (!uses_gc_heap(b)) {
@@ -579,39 +594,48 @@ void print_json(const Snapshot& snapshot) {
   bool first = true;
   for (const Process& process : snapshot.processes) {
     const usgc_stats_block& b = process.block;
-    std::printf("%s\n  {\"pid\": %d, \"uid\": %u, \"command\": \"%s\", ", first ? "" : ",", b.pid, b.uid,
-                json_escape(command_of(b)).c_str());
+    std::printf("%s\n  {\"pid\": %d, \"uid\": %u, \"command\": \"%s\", ", first ? "" : ",", b.pid,
+                b.uid, json_escape(command_of(b)).c_str());
     first = false;
-    std::printf("\"start_time_unix_ns\": %" PRIu64 ", \"update_time_unix_ns\": %" PRIu64 ", \"publish_count\": %" PRIu64
-                ", ",
+    std::printf("\"start_time_unix_ns\": %" PRIu64 ", \"update_time_unix_ns\": %" PRIu64
+                ", \"publish_count\": %" PRIu64 ", ",
                 b.start_time_unix_ns, b.update_time_unix_ns, b.publish_count);
-    std::printf("\"bytes_reserved\": %" PRIu64 ", \"bytes_committed\": %" PRIu64 ", \"bytes_in_use\": %" PRIu64
-                ", \"bytes_large_in_use\": %" PRIu64 ", \"rss_bytes\": %" PRIu64 ", ",
-                b.bytes_reserved, b.bytes_committed, b.bytes_in_use, b.bytes_large_in_use, b.rss_bytes);
-    std::printf("\"malloc_count\": %" PRIu64 ", \"free_count\": %" PRIu64 ", \"remote_free_count\": %" PRIu64 ", ",
+    std::printf("\"bytes_reserved\": %" PRIu64 ", \"bytes_committed\": %" PRIu64
+                ", \"bytes_in_use\": %" PRIu64 ", \"bytes_large_in_use\": %" PRIu64
+                ", \"rss_bytes\": %" PRIu64 ", ",
+                b.bytes_reserved, b.bytes_committed, b.bytes_in_use, b.bytes_large_in_use,
+                b.rss_bytes);
+    std::printf("\"malloc_count\": %" PRIu64 ", \"free_count\": %" PRIu64
+                ", \"remote_free_count\": %" PRIu64 ", ",
                 b.malloc_count, b.free_count, b.remote_free_count);
     print_json_rate("alloc_rate_per_s", process.rates.allocations_per_s);
-    std::printf("\"segments\": %" PRIu64 ", \"threads\": %" PRIu64 ", \"decommits_io_uring\": %" PRIu64
-                ", \"decommits_madvise\": %" PRIu64 ", \"bytes_decommitted\": %" PRIu64 ", \"numa_nodes\": %u, ",
-                b.segments, b.threads, b.decommits_io_uring, b.decommits_madvise, b.bytes_decommitted, b.numa_nodes);
+    std::printf("\"segments\": %" PRIu64 ", \"threads\": %" PRIu64
+                ", \"decommits_io_uring\": %" PRIu64 ", \"decommits_madvise\": %" PRIu64
+                ", \"bytes_decommitted\": %" PRIu64 ", \"numa_nodes\": %u, ",
+                b.segments, b.threads, b.decommits_io_uring, b.decommits_madvise,
+                b.bytes_decommitted, b.numa_nodes);
     std::printf("\"node_bytes_reserved\": ");
     if ((b.flags & USGC_STATS_FLAG_NODE_BYTES) == 0) {
       std::printf("null, ");
     } else {
-      uint32_t shown = std::min<uint32_t>(std::max<uint32_t>(b.numa_nodes, 1), USGC_STATS_MAX_NODES);
+      uint32_t shown =
+          std::min<uint32_t>(std::max<uint32_t>(b.numa_nodes, 1), USGC_STATS_MAX_NODES);
       std::printf("[");
-      for (uint32_t node = 0; node < shown; ++node) std::printf("%s%" PRIu64, node ? ", " : "", b.node_bytes_reserved[node]);
+      for (uint32_t node = 0; node < shown; ++node)
+        std::printf("%s%" PRIu64, node ? ", " : "", b.node_bytes_reserved[node]);
       std::printf("], ");
     }
     print_json_histogram("time_to_safepoint_histogram_us", b.time_to_safepoint_histogram);
     print_json_gc_fields(process);
     if (has_gc_figures(b)) {
-      std::printf("\"goroutines\": %" PRIu64 ", \"collections\": [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
-                  "], \"last_pause_ns\": %" PRIu64 ", \"max_pause_ns\": %" PRIu64 "}",
-                  b.goroutines, b.collections[0], b.collections[1], b.collections[2], b.collections[3], b.last_pause_ns,
-                  b.max_pause_ns);
+      std::printf("\"goroutines\": %" PRIu64 ", \"collections\": [%" PRIu64 ", %" PRIu64
+                  ", %" PRIu64 ", %" PRIu64 "], \"last_pause_ns\": %" PRIu64
+                  ", \"max_pause_ns\": %" PRIu64 "}",
+                  b.goroutines, b.collections[0], b.collections[1], b.collections[2],
+                  b.collections[3], b.last_pause_ns, b.max_pause_ns);
     } else {
-      std::printf("\"goroutines\": %" PRIu64 ", \"collections\": null, \"last_pause_ns\": null, \"max_pause_ns\": null}",
+      std::printf("\"goroutines\": %" PRIu64
+                  ", \"collections\": null, \"last_pause_ns\": null, \"max_pause_ns\": null}",
                   b.goroutines);
     }
   }
@@ -619,7 +643,8 @@ void print_json(const Snapshot& snapshot) {
 }
 
 void print_notes(const Snapshot& snapshot) {
-  for (const std::string& note : snapshot.notes) std::fprintf(stderr, "usgc-top: %s\n", note.c_str());
+  for (const std::string& note : snapshot.notes)
+    std::fprintf(stderr, "usgc-top: %s\n", note.c_str());
 }
 
 // Two samples (rates), then one table, one detail or one JSON array.
@@ -641,8 +666,11 @@ int run_once(const Options& options) {
     auto found = std::find_if(snapshot.processes.begin(), snapshot.processes.end(),
                               [&](const Process& p) { return p.block.pid == options.detail_pid; });
     if (found == snapshot.processes.end()) {
-      std::fprintf(stderr, "usgc-top: no usgc statistics block for pid %d (not a usgc process of this user, or "
-                   "USGC_STATS=0, or it has not allocated for 100 ms yet)\n", options.detail_pid);
+      std::fprintf(
+          stderr,
+          "usgc-top: no usgc statistics block for pid %d (not a usgc process of this user, or "
+          "USGC_STATS=0, or it has not allocated for 100 ms yet)\n",
+          options.detail_pid);
       return 1;
     }
     if (options.json) {
@@ -698,7 +726,8 @@ class Screen {
         if (options_.iterations > 0 && ++refreshes >= options_.iterations) return 0;
         continue;
       }
-      int wait_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(next_sample - now).count());
+      int wait_ms = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(next_sample - now).count());
       timeout(std::max(wait_ms, 1));
       int key = getch();
       if (key == ERR) continue;
@@ -718,12 +747,24 @@ class Screen {
       case 'q':
       case 'Q':
         return false;
-      case 'm': sort_key_ = SortKey::kMemory; break;
-      case 'a': sort_key_ = SortKey::kAllocRate; break;
-      case 'p': sort_key_ = SortKey::kPid; break;
-      case 'c': sort_key_ = SortKey::kCommand; break;
-      case KEY_UP: move_selection(-1); break;
-      case KEY_DOWN: move_selection(1); break;
+      case 'm':
+        sort_key_ = SortKey::kMemory;
+        break;
+      case 'a':
+        sort_key_ = SortKey::kAllocRate;
+        break;
+      case 'p':
+        sort_key_ = SortKey::kPid;
+        break;
+      case 'c':
+        sort_key_ = SortKey::kCommand;
+        break;
+      case KEY_UP:
+        move_selection(-1);
+        break;
+      case KEY_DOWN:
+        move_selection(1);
+        break;
       case KEY_ENTER:
       case '\n':
       case '\r':
@@ -757,27 +798,32 @@ class Screen {
 
   void keep_selection_valid() {
     if (in_detail_) return;  // the detail view keeps its pid, and says when it is gone
-    if (selected_index() < 0 && !snapshot_.processes.empty()) selected_pid_ = snapshot_.processes[0].block.pid;
+    if (selected_index() < 0 && !snapshot_.processes.empty())
+      selected_pid_ = snapshot_.processes[0].block.pid;
   }
 
   void draw() {
     erase();
     int rows = LINES;
-    mvprintw(0, 0, "usgc-top - %zu usgc process%s of uid %u, sorted by %s, every %.1fs", snapshot_.processes.size(),
-             snapshot_.processes.size() == 1 ? "" : "es", usgc::kernel::current_user_id(), sort_key_name(sort_key_),
-             options_.delay_seconds);
-    mvprintw(1, 0, "%s", in_detail_ ? "Enter/Esc: back  q: quit"
-                                    : "Up/Down: select  Enter: detail  m/a/p/c: sort by memory/alloc rate/pid/command  q: quit");
+    mvprintw(0, 0, "usgc-top - %zu usgc process%s of uid %u, sorted by %s, every %.1fs",
+             snapshot_.processes.size(), snapshot_.processes.size() == 1 ? "" : "es",
+             usgc::kernel::current_user_id(), sort_key_name(sort_key_), options_.delay_seconds);
+    mvprintw(1, 0, "%s",
+             in_detail_ ? "Enter/Esc: back  q: quit"
+                        : "Up/Down: select  Enter: detail  m/a/p/c: sort by memory/alloc "
+                          "rate/pid/command  q: quit");
     int line = 3;
     int notes_room = std::min<int>(static_cast<int>(snapshot_.notes.size()), 4);
     int last_body_line = rows - 1 - notes_room;
     if (in_detail_) {
       int index = selected_index();
       if (index < 0) {
-        mvprintw(line, 0, "pid %d: no usgc statistics block (exited, USGC_STATS=0, or not a usgc process)",
+        mvprintw(line, 0,
+                 "pid %d: no usgc statistics block (exited, USGC_STATS=0, or not a usgc process)",
                  selected_pid_);
       } else {
-        for (const std::string& text : detail_lines(snapshot_.processes[static_cast<size_t>(index)])) {
+        for (const std::string& text :
+             detail_lines(snapshot_.processes[static_cast<size_t>(index)])) {
           if (line > last_body_line) break;
           mvprintw(line++, 0, "%s", text.c_str());
         }
@@ -811,7 +857,8 @@ void usage(FILE* out) {
   std::fprintf(out,
                "usage: usgc-top [-d SECONDS] [-n ITERATIONS] [-p PID] [--once | --json]\n"
                "  lists this user's processes using usgc from their statistics blocks in /dev/shm\n"
-               "  -d SECONDS    refresh delay (default 1; with --once/--json: the gap between the two samples)\n"
+               "  -d SECONDS    refresh delay (default 1; with --once/--json: the gap between the "
+               "two samples)\n"
                "  -n N          stop after N refreshes\n"
                "  -p PID        show the detail view of PID\n"
                "  --once        one plain-text snapshot (also when stdout is not a terminal)\n"

@@ -19,23 +19,43 @@
 
 #define USGC_EXPORT extern "C" __attribute__((visibility("default")))
 
-USGC_EXPORT void* malloc(size_t size) { return usgc_malloc(size); }
-USGC_EXPORT void free(void* pointer) { usgc_free(pointer); }
-USGC_EXPORT void* calloc(size_t count, size_t size) { return usgc_calloc(count, size); }
-USGC_EXPORT void* realloc(void* pointer, size_t size) { return usgc_realloc(pointer, size); }
+USGC_EXPORT void* malloc(size_t size) {
+  return usgc_malloc(size);
+}
+USGC_EXPORT void free(void* pointer) {
+  usgc_free(pointer);
+}
+USGC_EXPORT void* calloc(size_t count, size_t size) {
+  return usgc_calloc(count, size);
+}
+USGC_EXPORT void* realloc(void* pointer, size_t size) {
+  return usgc_realloc(pointer, size);
+}
 USGC_EXPORT void* reallocarray(void* pointer, size_t count, size_t size) {
   return usgc_reallocarray(pointer, count, size);
 }
-USGC_EXPORT void free_sized(void* pointer, size_t size) { usgc_free_sized(pointer, size); }
-USGC_EXPORT void free_aligned_sized(void* pointer, size_t, size_t size) { usgc_free_sized(pointer, size); }
-USGC_EXPORT void cfree(void* pointer) { usgc_free(pointer); }
+USGC_EXPORT void free_sized(void* pointer, size_t size) {
+  usgc_free_sized(pointer, size);
+}
+USGC_EXPORT void free_aligned_sized(void* pointer, size_t, size_t size) {
+  usgc_free_sized(pointer, size);
+}
+USGC_EXPORT void cfree(void* pointer) {
+  usgc_free(pointer);
+}
 
-USGC_EXPORT void* memalign(size_t alignment, size_t size) { return usgc_aligned_alloc(alignment, size); }
-USGC_EXPORT void* aligned_alloc(size_t alignment, size_t size) { return usgc_aligned_alloc(alignment, size); }
+USGC_EXPORT void* memalign(size_t alignment, size_t size) {
+  return usgc_aligned_alloc(alignment, size);
+}
+USGC_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
+  return usgc_aligned_alloc(alignment, size);
+}
 USGC_EXPORT int posix_memalign(void** result, size_t alignment, size_t size) {
   return usgc_posix_memalign(result, alignment, size);
 }
-USGC_EXPORT void* valloc(size_t size) { return usgc_aligned_alloc(static_cast<size_t>(::getpagesize()), size); }
+USGC_EXPORT void* valloc(size_t size) {
+  return usgc_aligned_alloc(static_cast<size_t>(::getpagesize()), size);
+}
 USGC_EXPORT void* pvalloc(size_t size) {
   size_t page = static_cast<size_t>(::getpagesize());
   size_t rounded = usgc::alloc::align_up(size == 0 ? 1 : size, page);
@@ -46,8 +66,12 @@ USGC_EXPORT void* pvalloc(size_t size) {
   return usgc_aligned_alloc(page, rounded);
 }
 
-USGC_EXPORT size_t malloc_usable_size(void* pointer) { return usgc_malloc_usable_size(pointer); }
-USGC_EXPORT int malloc_trim(size_t pad) { return usgc_malloc_trim(pad); }
+USGC_EXPORT size_t malloc_usable_size(void* pointer) {
+  return usgc_malloc_usable_size(pointer);
+}
+USGC_EXPORT int malloc_trim(size_t pad) {
+  return usgc_malloc_trim(pad);
+}
 
 USGC_EXPORT struct mallinfo2 mallinfo2() {
   struct mallinfo2 info;
@@ -58,7 +82,8 @@ USGC_EXPORT struct mallinfo2 mallinfo2() {
   info.arena = stats.bytes_committed;
   info.hblkhd = stats.bytes_large_in_use;
   info.uordblks = stats.bytes_in_use;
-  info.fordblks = stats.bytes_committed > stats.bytes_in_use ? stats.bytes_committed - stats.bytes_in_use : 0;
+  info.fordblks =
+      stats.bytes_committed > stats.bytes_in_use ? stats.bytes_committed - stats.bytes_in_use : 0;
   info.ordblks = 1;
   return info;
 }
@@ -67,7 +92,9 @@ USGC_EXPORT struct mallinfo mallinfo() {
   struct mallinfo2 wide = mallinfo2();
   struct mallinfo info;
   std::memset(&info, 0, sizeof(info));
-  auto clip = [](size_t value) { return static_cast<int>(value > 0x7fffffff ? 0x7fffffff : value); };
+  auto clip = [](size_t value) {
+    return static_cast<int>(value > 0x7fffffff ? 0x7fffffff : value);
+  };
   info.arena = clip(wide.arena);
   info.hblkhd = clip(wide.hblkhd);
   info.uordblks = clip(wide.uordblks);
@@ -77,7 +104,9 @@ USGC_EXPORT struct mallinfo mallinfo() {
 }
 
 // glibc's tuning knobs have no meaning for usgc; accepted and ignored (USGC_* variables tune it).
-USGC_EXPORT int mallopt(int, int) { return 1; }
+USGC_EXPORT int mallopt(int, int) {
+  return 1;
+}
 
 // ---- C++ operators --------------------------------------------------------------------------
 
@@ -128,38 +157,68 @@ inline void* new_nothrow_impl(size_t size, size_t alignment) noexcept {
 
 #define USGC_OPERATOR __attribute__((visibility("default")))
 
-USGC_OPERATOR void* operator new(size_t size) { return new_impl(size); }
-USGC_OPERATOR void* operator new[](size_t size) { return new_impl(size); }
-USGC_OPERATOR void* operator new(size_t size, const std::nothrow_t&) noexcept { return new_nothrow_impl(size, 0); }
-USGC_OPERATOR void* operator new[](size_t size, const std::nothrow_t&) noexcept { return new_nothrow_impl(size, 0); }
-USGC_OPERATOR void* operator new(size_t size, std::align_val_t alignment) { return new_aligned_impl(size, alignment); }
+USGC_OPERATOR void* operator new(size_t size) {
+  return new_impl(size);
+}
+USGC_OPERATOR void* operator new[](size_t size) {
+  return new_impl(size);
+}
+USGC_OPERATOR void* operator new(size_t size, const std::nothrow_t&) noexcept {
+  return new_nothrow_impl(size, 0);
+}
+USGC_OPERATOR void* operator new[](size_t size, const std::nothrow_t&) noexcept {
+  return new_nothrow_impl(size, 0);
+}
+USGC_OPERATOR void* operator new(size_t size, std::align_val_t alignment) {
+  return new_aligned_impl(size, alignment);
+}
 USGC_OPERATOR void* operator new[](size_t size, std::align_val_t alignment) {
   return new_aligned_impl(size, alignment);
 }
-USGC_OPERATOR void* operator new(size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+USGC_OPERATOR void* operator new(size_t size, std::align_val_t alignment,
+                                 const std::nothrow_t&) noexcept {
   return new_nothrow_impl(size, static_cast<size_t>(alignment));
 }
-USGC_OPERATOR void* operator new[](size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+USGC_OPERATOR void* operator new[](size_t size, std::align_val_t alignment,
+                                   const std::nothrow_t&) noexcept {
   return new_nothrow_impl(size, static_cast<size_t>(alignment));
 }
 
-USGC_OPERATOR void operator delete(void* pointer) noexcept { usgc_free(pointer); }
-USGC_OPERATOR void operator delete[](void* pointer) noexcept { usgc_free(pointer); }
-USGC_OPERATOR void operator delete(void* pointer, size_t size) noexcept { usgc_free_sized(pointer, size); }
-USGC_OPERATOR void operator delete[](void* pointer, size_t size) noexcept { usgc_free_sized(pointer, size); }
-USGC_OPERATOR void operator delete(void* pointer, const std::nothrow_t&) noexcept { usgc_free(pointer); }
-USGC_OPERATOR void operator delete[](void* pointer, const std::nothrow_t&) noexcept { usgc_free(pointer); }
-USGC_OPERATOR void operator delete(void* pointer, std::align_val_t) noexcept { usgc_free(pointer); }
-USGC_OPERATOR void operator delete[](void* pointer, std::align_val_t) noexcept { usgc_free(pointer); }
+USGC_OPERATOR void operator delete(void* pointer) noexcept {
+  usgc_free(pointer);
+}
+USGC_OPERATOR void operator delete[](void* pointer) noexcept {
+  usgc_free(pointer);
+}
+USGC_OPERATOR void operator delete(void* pointer, size_t size) noexcept {
+  usgc_free_sized(pointer, size);
+}
+USGC_OPERATOR void operator delete[](void* pointer, size_t size) noexcept {
+  usgc_free_sized(pointer, size);
+}
+USGC_OPERATOR void operator delete(void* pointer, const std::nothrow_t&) noexcept {
+  usgc_free(pointer);
+}
+USGC_OPERATOR void operator delete[](void* pointer, const std::nothrow_t&) noexcept {
+  usgc_free(pointer);
+}
+USGC_OPERATOR void operator delete(void* pointer, std::align_val_t) noexcept {
+  usgc_free(pointer);
+}
+USGC_OPERATOR void operator delete[](void* pointer, std::align_val_t) noexcept {
+  usgc_free(pointer);
+}
 USGC_OPERATOR void operator delete(void* pointer, size_t size, std::align_val_t) noexcept {
   usgc_free_sized(pointer, size);
 }
 USGC_OPERATOR void operator delete[](void* pointer, size_t size, std::align_val_t) noexcept {
   usgc_free_sized(pointer, size);
 }
-USGC_OPERATOR void operator delete(void* pointer, std::align_val_t, const std::nothrow_t&) noexcept {
+USGC_OPERATOR void operator delete(void* pointer, std::align_val_t,
+                                   const std::nothrow_t&) noexcept {
   usgc_free(pointer);
 }
-USGC_OPERATOR void operator delete[](void* pointer, std::align_val_t, const std::nothrow_t&) noexcept {
+USGC_OPERATOR void operator delete[](void* pointer, std::align_val_t,
+                                     const std::nothrow_t&) noexcept {
   usgc_free(pointer);
 }

@@ -45,16 +45,16 @@ extern "C" {
 
 /* ---- types ---- */
 typedef enum usgc_type_kind {
-  USGC_KIND_OBJECT = 0,        /* `size` bytes; references at pointer_offsets */
-  USGC_KIND_SCALAR_ARRAY = 1,  /* arrays of `size`-byte elements with no references */
-  USGC_KIND_POINTER_ARRAY = 2  /* arrays of references (size must be sizeof(void*)) */
+  USGC_KIND_OBJECT = 0,       /* `size` bytes; references at pointer_offsets */
+  USGC_KIND_SCALAR_ARRAY = 1, /* arrays of `size`-byte elements with no references */
+  USGC_KIND_POINTER_ARRAY = 2 /* arrays of references (size must be sizeof(void*)) */
 } usgc_type_kind;
 
 typedef struct usgc_type_info {
-  const char* name;               /* copied (47 bytes kept); for messages and tracing */
+  const char* name; /* copied (47 bytes kept); for messages and tracing */
   usgc_type_kind kind;
-  size_t size;                    /* object payload, or element size for arrays */
-  const size_t* pointer_offsets;  /* byte offsets of reference fields, each 8-aligned (copied) */
+  size_t size;                   /* object payload, or element size for arrays */
+  const size_t* pointer_offsets; /* byte offsets of reference fields, each 8-aligned (copied) */
   size_t pointer_count;
 } usgc_type_info;
 
@@ -73,8 +73,12 @@ USGC_GC_API void* usgc_alloc_array(usgc_type_id type, size_t length, usgc_owners
 /* The reason of the calling thread's last failed call, or "" (never NULL). */
 USGC_GC_API const char* usgc_last_error(void);
 
-USGC_GC_INLINE size_t usgc_array_length(const void* array) { return *(const uint64_t*)array; }
-USGC_GC_INLINE void* usgc_array_data(void* array) { return (char*)array + 8; }
+USGC_GC_INLINE size_t usgc_array_length(const void* array) {
+  return *(const uint64_t*)array;
+}
+USGC_GC_INLINE void* usgc_array_data(void* array) {
+  return (char*)array + 8;
+}
 USGC_GC_INLINE usgc_ownership usgc_ownership_of(const void* object) {
   return (usgc_ownership)(USGC_HEADER_OF(object) & USGC_HEADER_CLASS_MASK);
 }
@@ -84,9 +88,9 @@ USGC_GC_INLINE usgc_type_id usgc_type_of(const void* object) {
 
 /* What a JIT needs to inline the private allocation of one type (usgc_alloc_private_fast). */
 typedef struct usgc_type_layout {
-  uint32_t size_class;   /* index into usgc_mutator.runs; UINT32_MAX: too large to inline */
-  uint32_t slot_bytes;   /* header + payload, rounded to the class */
-  uint64_t header_bits;  /* type and class bits; the owner is or'ed in from heap_id */
+  uint32_t size_class;  /* index into usgc_mutator.runs; UINT32_MAX: too large to inline */
+  uint32_t slot_bytes;  /* header + payload, rounded to the class */
+  uint64_t header_bits; /* type and class bits; the owner is or'ed in from heap_id */
 } usgc_type_layout;
 /* 0, or EINVAL for an unknown or array type. */
 USGC_GC_API int usgc_type_layout_of(usgc_type_id type, usgc_type_layout* layout);
@@ -111,12 +115,14 @@ USGC_GC_API void* usgc_alloc_stack_slow(const usgc_type_layout* layout);
 USGC_GC_INLINE void* usgc_alloc_stack_fast(const usgc_type_layout* layout) {
   usgc_mutator* mutator = usgc_current_mutator;
   char* slot = mutator->arena_top;
-  if (__builtin_expect(slot == 0 || (size_t)(mutator->arena_limit - slot) < layout->slot_bytes, 0)) {
+  if (__builtin_expect(slot == 0 || (size_t)(mutator->arena_limit - slot) < layout->slot_bytes,
+                       0)) {
     return usgc_alloc_stack_slow(layout);
   }
   mutator->arena_top = slot + layout->slot_bytes;
   __builtin_memset(slot + 8, 0, layout->slot_bytes - 8);
-  *(uint64_t*)slot = (layout->header_bits & ~(uint64_t)USGC_HEADER_CLASS_MASK) | (mutator->heap_id << USGC_HEADER_OWNER_SHIFT);
+  *(uint64_t*)slot = (layout->header_bits & ~(uint64_t)USGC_HEADER_CLASS_MASK) |
+                     (mutator->heap_id << USGC_HEADER_OWNER_SHIFT);
   return slot + 8;
 }
 
@@ -141,12 +147,15 @@ USGC_GC_INLINE void usgc_frame_pop(usgc_frame* frame) {
 USGC_GC_INLINE void usgc_frame_pop_keeping_arena(usgc_frame* frame) {
   usgc_current_mutator->frames = frame->previous;
 }
-USGC_GC_INLINE void usgc_frame_pop_at_scope_exit(usgc_frame* frame) { usgc_frame_pop(frame); }
+USGC_GC_INLINE void usgc_frame_pop_at_scope_exit(usgc_frame* frame) {
+  usgc_frame_pop(frame);
+}
 
 /* C (GCC/Clang): `USGC_ROOTS(r, 3);` declares void* r[3] (zeroed) as roots until scope exit. */
-#define USGC_ROOTS(name, n)                                                                   \
-  void* name[n] = {0};                                                                        \
-  __attribute__((cleanup(usgc_frame_pop_at_scope_exit))) usgc_frame name##_usgc_frame = {0, name, (n), 0}; \
+#define USGC_ROOTS(name, n)                              \
+  void* name[n] = {0};                                   \
+  __attribute__((cleanup(usgc_frame_pop_at_scope_exit))) \
+  usgc_frame name##_usgc_frame = {0, name, (n), 0};      \
   usgc_frame_push(&name##_usgc_frame)
 
 /* Global roots: a static or heap slot the collector reads. Stores into it go through
@@ -172,7 +181,8 @@ USGC_GC_API void usgc_global_handle_delete(usgc_handle handle);
 USGC_GC_API void usgc_write_slow(void* object, void** field, void* value);
 
 /* Stores `value` into the reference field `field` of `object`. Fast path: `object` belongs to the
- * running goroutine (private or stack-local) and `value` is null or not stack-local: a plain store. */
+ * running goroutine (private or stack-local) and `value` is null or not stack-local: a plain store.
+ */
 USGC_GC_INLINE void usgc_write(void* object, void** field, void* value) {
   uint64_t header = USGC_HEADER_OF(object);
   if (__builtin_expect((header >> USGC_HEADER_OWNER_SHIFT) == usgc_current_mutator->heap_id, 1) &&
@@ -224,11 +234,11 @@ USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind);
 typedef struct usgc_gc_stats {
   uint32_t version;
   uint32_t reserved;
-  uint64_t bytes_in_use[4];          /* per usgc_ownership: slot bytes of live + unswept objects */
-  uint64_t bytes_committed;          /* blocks and large objects mapped for the GC heap */
-  uint64_t heap_limit_bytes;         /* USGC_HEAP_MAX, 0 = none */
-  uint64_t objects_allocated[4];     /* per usgc_ownership, since start (STACK_LOCAL: those made by
-                                        usgc_alloc and the slow path; the inline path counts none) */
+  uint64_t bytes_in_use[4];      /* per usgc_ownership: slot bytes of live + unswept objects */
+  uint64_t bytes_committed;      /* blocks and large objects mapped for the GC heap */
+  uint64_t heap_limit_bytes;     /* USGC_HEAP_MAX, 0 = none */
+  uint64_t objects_allocated[4]; /* per usgc_ownership, since start (STACK_LOCAL: those made by
+                                    usgc_alloc and the slow path; the inline path counts none) */
   uint64_t private_collections;
   uint64_t shared_collections;
   uint64_t private_pause_total_ns;
@@ -238,11 +248,11 @@ typedef struct usgc_gc_stats {
   uint64_t private_pause_histogram[USGC_GC_HISTOGRAM_BUCKETS];
   uint64_t shared_pause_histogram[USGC_GC_HISTOGRAM_BUCKETS];
   uint64_t barrier_slow_paths;
-  uint64_t publications;             /* publication events */
-  uint64_t objects_published;        /* objects turned shared by them */
+  uint64_t publications;      /* publication events */
+  uint64_t objects_published; /* objects turned shared by them */
   uint64_t bytes_freed_private;
   uint64_t bytes_freed_shared;
-  uint64_t heap_limit_failures;      /* allocations refused at USGC_HEAP_MAX */
+  uint64_t heap_limit_failures; /* allocations refused at USGC_HEAP_MAX */
   uint64_t last_pause_ns;
   uint64_t shared_minor_collections; /* of shared_collections, the minor (generational) ones */
 } usgc_gc_stats;

@@ -116,8 +116,9 @@ class Type {
   // offsetof(T, member). They live in static storage, so the registry may keep the pointer.
   template <std::size_t... Offsets>
   static Type object(const char* name) noexcept {
-    static_assert(GcStorable<T>, "GC objects are zeroed raw storage: T must be standard-layout "
-                                 "and trivially copyable");
+    static_assert(GcStorable<T>,
+                  "GC objects are zeroed raw storage: T must be standard-layout "
+                  "and trivially copyable");
     static_assert(((Offsets % 8 == 0) && ...), "reference fields must be 8-aligned");
     static_assert(((Offsets + sizeof(void*) <= sizeof(T)) && ...), "offset outside T");
     static constexpr std::size_t kOffsets[sizeof...(Offsets) + 1] = {Offsets..., 0};
@@ -163,7 +164,9 @@ template <class T>
 T* array_data(void* array) noexcept {
   return static_cast<T*>(usgc_array_data(array));
 }
-inline std::size_t array_length(const void* array) noexcept { return usgc_array_length(array); }
+inline std::size_t array_length(const void* array) noexcept {
+  return usgc_array_length(array);
+}
 
 // ---- barriers --------------------------------------------------------------------------------
 
@@ -189,7 +192,9 @@ V* array_read(const void* array, std::size_t index) noexcept {
 
 // ---- collection and statistics ---------------------------------------------------------------
 
-inline int collect(usgc_gc_kind kind) noexcept { return usgc_gc_collect(kind); }
+inline int collect(usgc_gc_kind kind) noexcept {
+  return usgc_gc_collect(kind);
+}
 inline usgc_gc_stats gc_stats() noexcept {
   usgc_gc_stats stats{};
   stats.version = USGC_GC_STATS_VERSION;

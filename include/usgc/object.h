@@ -21,13 +21,12 @@
  *                analysis decided it never outlives its frame either.
  *   bit   7      reserved, zero
  *   bits  8..23  type id (usgc_type_id, 1..65535)
- *   bits 24..31  shared-visit epoch of a PRIVATE object: the shared markers' "visited in this cycle"
- *                (written only while the world is stopped; 0 = never visited)
- *   bits 32..63  owner: the heap id of the owning goroutine for STACK_LOCAL and GOROUTINE_PRIVATE
- *                objects; 0 for GOROUTINE_SHARED and GLOBAL_SHARED objects.
- * A header of 0 is a free slot (no object). "Is this mine?" is one compare of the high half with
- * the running goroutine's heap id (usgc_mutator.heap_id), and heap ids are never 0, so a shared
- * or global object is never "mine".
+ *   bits 24..31  shared-visit epoch of a PRIVATE object: the shared markers' "visited in this
+ * cycle" (written only while the world is stopped; 0 = never visited) bits 32..63  owner: the heap
+ * id of the owning goroutine for STACK_LOCAL and GOROUTINE_PRIVATE objects; 0 for GOROUTINE_SHARED
+ * and GLOBAL_SHARED objects. A header of 0 is a free slot (no object). "Is this mine?" is one
+ * compare of the high half with the running goroutine's heap id (usgc_mutator.heap_id), and heap
+ * ids are never 0, so a shared or global object is never "mine".
  *
  * The private-heap invariant (docs/gc.md): nothing outside goroutine G refers to an object whose
  * owner is G. The write barrier, usgc_go_object, reference channels and global roots keep it.
@@ -90,10 +89,10 @@ typedef struct usgc_alloc_run {
 /* The mutator record of a goroutine: what its inline fast paths touch. The runtime points
  * usgc_current_mutator at the running goroutine's record on every switch (one store). */
 typedef struct usgc_mutator {
-  uint64_t heap_id;            /* offset 0: owner field of this goroutine's objects; never 0 */
-  usgc_frame* frames;          /* offset 8: top shadow-stack frame */
-  char* arena_top;             /* offset 16: stack arena bump pointer */
-  char* arena_limit;           /* offset 24 */
+  uint64_t heap_id;   /* offset 0: owner field of this goroutine's objects; never 0 */
+  usgc_frame* frames; /* offset 8: top shadow-stack frame */
+  char* arena_top;    /* offset 16: stack arena bump pointer */
+  char* arena_limit;  /* offset 24 */
   usgc_alloc_run runs[USGC_SIZE_CLASS_COUNT]; /* offset 32: private allocation, per size class */
 } usgc_mutator;
 

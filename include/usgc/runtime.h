@@ -38,10 +38,10 @@ extern "C" {
 
 #define USGC_CONFIG_VERSION 1
 typedef struct usgc_config {
-  uint32_t version;          /* USGC_CONFIG_VERSION */
-  uint32_t procs;            /* Ps (worker threads running goroutines); USGC_PROCS, default: online cores */
-  size_t stack_bytes;        /* usable bytes of each goroutine stack; USGC_STACK_SIZE, default 256 KiB */
-  size_t guard_bytes;        /* PROT_NONE guard below each stack; USGC_STACK_GUARD, default 16 KiB */
+  uint32_t version; /* USGC_CONFIG_VERSION */
+  uint32_t procs;   /* Ps (worker threads running goroutines); USGC_PROCS, default: online cores */
+  size_t stack_bytes; /* usable bytes of each goroutine stack; USGC_STACK_SIZE, default 256 KiB */
+  size_t guard_bytes; /* PROT_NONE guard below each stack; USGC_STACK_GUARD, default 16 KiB */
   uint32_t preempt_after_us; /* a goroutine running this long is asked to yield at its next poll;
                                 USGC_PREEMPT_US, default 10000 (Go's 10 ms); 0 = never */
   uint32_t reserved;
@@ -89,7 +89,10 @@ USGC_RUNTIME_API uint64_t usgc_goroutine_count(void);
 typedef struct usgc_waitgroup {
   uint64_t opaque[4];
 } usgc_waitgroup;
-#define USGC_WAITGROUP_INIT {{0, 0, 0, 0}}
+#define USGC_WAITGROUP_INIT \
+  {                         \
+    { 0, 0, 0, 0 }          \
+  }
 
 /* Adds delta (may be negative) to the counter; at zero every waiter wakes. EINVAL when the
  * counter would go negative (Go panics; the counter is left unchanged). */
@@ -112,7 +115,8 @@ USGC_RUNTIME_API usgc_chan* usgc_chan_make(size_t elem_bytes, size_t capacity);
  * select whose other case wins). Offer select send values and receive into root slots
  * (USGC_ROOTS): a losing select send is no longer the channel's once the select returns. */
 USGC_RUNTIME_API usgc_chan* usgc_chan_make_refs(size_t capacity);
-/* Frees a channel no goroutine uses any more. EBUSY (and nothing freed) while goroutines wait on it. */
+/* Frees a channel no goroutine uses any more. EBUSY (and nothing freed) while goroutines wait on
+ * it. */
 USGC_RUNTIME_API int usgc_chan_destroy(usgc_chan* chan);
 
 /* Sends *elem: 0, or EPIPE when the channel is (or becomes, while waiting) closed. */
@@ -161,18 +165,20 @@ USGC_RUNTIME_API int usgc_detach_thread(void);
 /* ---- statistics ---- */
 
 #define USGC_RUNTIME_STATS_VERSION 1
-#define USGC_RUNTIME_HISTOGRAM_BUCKETS 20 /* same buckets as the stats block (usgc/stats_block.h) */
+#define USGC_RUNTIME_HISTOGRAM_BUCKETS 20 /* same buckets as the stats block (usgc/stats_block.h) \
+                                           */
 typedef struct usgc_runtime_stats {
-  uint32_t version;            /* set to USGC_RUNTIME_STATS_VERSION before the call */
+  uint32_t version; /* set to USGC_RUNTIME_STATS_VERSION before the call */
   uint32_t procs;
   uint64_t goroutines;         /* live now */
   uint64_t goroutines_created; /* since usgc_init */
   uint64_t context_switches;
-  uint64_t steals;             /* goroutines taken from another P's run queue */
-  uint64_t worker_threads;     /* OS threads the runtime started (more than procs when goroutines are in native calls) */
-  uint64_t stops;              /* stop-the-world operations completed */
-  uint64_t handshakes;         /* single-P stops completed */
-  uint64_t preemptions;        /* goroutines asked to yield after preempt_after_us */
+  uint64_t steals;         /* goroutines taken from another P's run queue */
+  uint64_t worker_threads; /* OS threads the runtime started (more than procs when goroutines are in
+                              native calls) */
+  uint64_t stops;          /* stop-the-world operations completed */
+  uint64_t handshakes;     /* single-P stops completed */
+  uint64_t preemptions;    /* goroutines asked to yield after preempt_after_us */
   uint64_t time_to_safepoint_last_ns;
   uint64_t time_to_safepoint_max_ns;
   uint64_t time_to_safepoint_total_ns;

@@ -43,7 +43,8 @@ typedef struct usgc_poll_slot {
   uint32_t slot_index;               /* the P's index; UINT32_MAX while the thread holds no P */
 } usgc_poll_slot;
 
-extern USGC_SAFEPOINT_API __thread usgc_poll_slot usgc_current_poll __attribute__((tls_model("initial-exec")));
+extern USGC_SAFEPOINT_API __thread usgc_poll_slot usgc_current_poll
+    __attribute__((tls_model("initial-exec")));
 
 /* The slow path of the flag poll (also safe to call at any time from a goroutine). */
 USGC_SAFEPOINT_API void usgc_safepoint_flag_slow_path(void);
@@ -71,7 +72,7 @@ typedef struct usgc_stop_info {
   uint64_t requester_wake_ns;    /* from then until the requester ran again (it sleeps after a
                                     short spin: this is the OS waking it, not the safepoint) */
   uint32_t procs;                /* Ps stopped */
-  uint32_t procs_running;        /* of them, Ps that were running goroutines (had to reach a poll) */
+  uint32_t procs_running; /* of them, Ps that were running goroutines (had to reach a poll) */
 } usgc_stop_info;
 
 /* Stops every goroutine at a safepoint (goroutines in native calls and parked ones count as
@@ -86,8 +87,8 @@ USGC_SAFEPOINT_API int usgc_start_the_world(void);
 /* Stops one P at a safepoint, runs fn(proc, arg) in the caller while that P is stopped, and
  * resumes it: HotSpot's handshake. Arming it is a pointer swap, no system call. Returns 0,
  * EINVAL (no such P), EPERM, EDEADLK (the caller holds a stop). info may be NULL. */
-USGC_SAFEPOINT_API int usgc_handshake(uint32_t proc, void (*fn)(uint32_t proc, void* arg), void* arg,
-                                      usgc_stop_info* info);
+USGC_SAFEPOINT_API int usgc_handshake(uint32_t proc, void (*fn)(uint32_t proc, void* arg),
+                                      void* arg, usgc_stop_info* info);
 
 #ifdef __cplusplus
 }
@@ -97,8 +98,10 @@ USGC_SAFEPOINT_API int usgc_handshake(uint32_t proc, void (*fn)(uint32_t proc, v
 #else
 #define USGC_POLL_SLOT_ABI_CHECK(condition, message)
 #endif
-USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_page) == 0, "poll ABI: poll_page at offset 0");
-USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_flag) == 8, "poll ABI: poll_flag at offset 8");
+USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_page) == 0,
+                         "poll ABI: poll_page at offset 0");
+USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_flag) == 8,
+                         "poll ABI: poll_flag at offset 8");
 USGC_POLL_SLOT_ABI_CHECK(sizeof(usgc_poll_slot) == 16, "poll ABI: slot size");
 #undef USGC_POLL_SLOT_ABI_CHECK
 

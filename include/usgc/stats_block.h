@@ -26,7 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define USGC_STATS_BLOCK_MAGIC UINT64_C(0x5441545343475355) /* the bytes "USGCSTAT", little-endian */
+#define USGC_STATS_BLOCK_MAGIC \
+  UINT64_C(0x5441545343475355) /* the bytes "USGCSTAT", little-endian */
 #define USGC_STATS_BLOCK_VERSION 1
 #define USGC_STATS_BLOCK_BYTES 1024
 /* The file's name is USGC_STATS_BLOCK_NAME_PREFIX "<uid>-<pid>" in USGC_STATS_BLOCK_DIRECTORY. */
@@ -43,10 +44,10 @@
 
 /* Index of collections[] (GC). */
 enum usgc_stats_gc_kind {
-  USGC_STATS_GC_PRIVATE = 0,       /* a goroutine's private collection (nobody else stops) */
-  USGC_STATS_GC_SHARED = 1,        /* a stop-the-world shared collection (minor or full) */
-  USGC_STATS_GC_SHARED_MINOR = 2,  /* of the shared ones, the minor (generational) collections */
-  USGC_STATS_GC_EXPLICIT = 3       /* of the above, requested by the program (usgc_gc_collect) */
+  USGC_STATS_GC_PRIVATE = 0,      /* a goroutine's private collection (nobody else stops) */
+  USGC_STATS_GC_SHARED = 1,       /* a stop-the-world shared collection (minor or full) */
+  USGC_STATS_GC_SHARED_MINOR = 2, /* of the shared ones, the minor (generational) collections */
+  USGC_STATS_GC_EXPLICIT = 3      /* of the above, requested by the program (usgc_gc_collect) */
 };
 
 /* Histogram buckets (pause_histogram, time_to_safepoint_histogram), in microseconds:
@@ -55,58 +56,58 @@ enum usgc_stats_gc_kind {
 
 typedef struct usgc_stats_block {
   /* ---- header: same offsets in every version ---- */
-  uint64_t magic;                 /* USGC_STATS_BLOCK_MAGIC */
-  uint32_t version;               /* USGC_STATS_BLOCK_VERSION */
-  uint32_t size_bytes;            /* bytes the writer defines (USGC_STATS_BLOCK_BYTES today) */
-  uint64_t sequence;              /* seqlock: odd while the writer writes; even = stable */
-  int32_t pid;                    /* the writer's process id (as in the file name) */
-  uint32_t uid;                   /* the writer's user id (as in the file name) */
-  uint64_t start_time_ticks;      /* the writer's start, /proc/<pid>/stat field 22: with pid, the
-                                     process's identity (a reused pid has another start time) */
-  uint64_t start_time_unix_ns;    /* the same start as wall-clock time */
-  uint64_t update_time_unix_ns;   /* when these figures were taken (wall clock) */
-  uint64_t update_monotonic_ns;   /* the same on CLOCK_MONOTONIC (rates between two updates) */
+  uint64_t magic;               /* USGC_STATS_BLOCK_MAGIC */
+  uint32_t version;             /* USGC_STATS_BLOCK_VERSION */
+  uint32_t size_bytes;          /* bytes the writer defines (USGC_STATS_BLOCK_BYTES today) */
+  uint64_t sequence;            /* seqlock: odd while the writer writes; even = stable */
+  int32_t pid;                  /* the writer's process id (as in the file name) */
+  uint32_t uid;                 /* the writer's user id (as in the file name) */
+  uint64_t start_time_ticks;    /* the writer's start, /proc/<pid>/stat field 22: with pid, the
+                                   process's identity (a reused pid has another start time) */
+  uint64_t start_time_unix_ns;  /* the same start as wall-clock time */
+  uint64_t update_time_unix_ns; /* when these figures were taken (wall clock) */
+  uint64_t update_monotonic_ns; /* the same on CLOCK_MONOTONIC (rates between two updates) */
   char command[USGC_STATS_COMMAND_BYTES]; /* /proc/<pid>/comm when the block was created */
-  uint32_t publish_interval_ms;   /* USGC_STATS_INTERVAL_MS of the writer */
-  uint32_t flags;                 /* USGC_STATS_FLAG_* */
-  uint64_t publish_count;         /* updates since the block was created */
+  uint32_t publish_interval_ms;           /* USGC_STATS_INTERVAL_MS of the writer */
+  uint32_t flags;                         /* USGC_STATS_FLAG_* */
+  uint64_t publish_count;                 /* updates since the block was created */
 
   /* ---- allocator (malloc mode), as usgc_malloc_get_stats reports them ---- */
-  uint64_t bytes_reserved;        /* address space mapped for the heap */
-  uint64_t bytes_committed;       /* of that, not returned to the OS */
-  uint64_t bytes_in_use;          /* handed to the program and not freed */
-  uint64_t bytes_large_in_use;    /* of that, objects above the size classes (heap class "large") */
-  uint64_t malloc_count;          /* allocations since start */
-  uint64_t free_count;            /* frees since start */
-  uint64_t remote_free_count;     /* frees by a thread other than the allocating one */
-  uint64_t segments;              /* live segments */
-  uint64_t decommits_io_uring;    /* ranges returned to the OS through io_uring */
-  uint64_t decommits_madvise;     /* ranges returned through madvise(2) */
-  uint64_t bytes_decommitted;     /* total returned to the OS since start */
-  uint64_t threads;               /* threads with a live heap */
-  uint64_t rss_bytes;             /* resident set size of the whole process (/proc/self/statm) */
-  uint32_t numa_nodes;            /* nodes the allocator places memory on */
+  uint64_t bytes_reserved;     /* address space mapped for the heap */
+  uint64_t bytes_committed;    /* of that, not returned to the OS */
+  uint64_t bytes_in_use;       /* handed to the program and not freed */
+  uint64_t bytes_large_in_use; /* of that, objects above the size classes (heap class "large") */
+  uint64_t malloc_count;       /* allocations since start */
+  uint64_t free_count;         /* frees since start */
+  uint64_t remote_free_count;  /* frees by a thread other than the allocating one */
+  uint64_t segments;           /* live segments */
+  uint64_t decommits_io_uring; /* ranges returned to the OS through io_uring */
+  uint64_t decommits_madvise;  /* ranges returned through madvise(2) */
+  uint64_t bytes_decommitted;  /* total returned to the OS since start */
+  uint64_t threads;            /* threads with a live heap */
+  uint64_t rss_bytes;          /* resident set size of the whole process (/proc/self/statm) */
+  uint32_t numa_nodes;         /* nodes the allocator places memory on */
   uint32_t reserved_0;
   uint64_t node_bytes_reserved[USGC_STATS_MAX_NODES]; /* bytes_reserved per node (see flags) */
 
   /* ---- goroutine runtime and collector (GC) ---- */
-  uint64_t goroutines;                                /* live goroutines */
-  uint64_t collections[USGC_STATS_GC_KINDS];          /* completed collections per kind */
-  uint64_t gc_time_ns;                                /* total pause time of all collections */
-  uint64_t last_pause_ns;                             /* the latest pause (either kind) */
-  uint64_t max_pause_ns;                              /* the worst stop-the-world (shared) pause */
-  uint64_t pause_histogram[USGC_STATS_HISTOGRAM_BUCKETS];  /* shared (stop-the-world) pauses */
+  uint64_t goroutines;                       /* live goroutines */
+  uint64_t collections[USGC_STATS_GC_KINDS]; /* completed collections per kind */
+  uint64_t gc_time_ns;                       /* total pause time of all collections */
+  uint64_t last_pause_ns;                    /* the latest pause (either kind) */
+  uint64_t max_pause_ns;                     /* the worst stop-the-world (shared) pause */
+  uint64_t pause_histogram[USGC_STATS_HISTOGRAM_BUCKETS]; /* shared (stop-the-world) pauses */
   uint64_t time_to_safepoint_histogram[USGC_STATS_HISTOGRAM_BUCKETS];
-  uint64_t barrier_slow_paths;                        /* write-barrier slow-path entries */
-  uint64_t publications;                              /* publication events (closures published) */
+  uint64_t barrier_slow_paths; /* write-barrier slow-path entries */
+  uint64_t publications;       /* publication events (closures published) */
   /* Taken from the reserved words (zero in blocks of writers before the collector): */
-  uint64_t gc_bytes_in_use[4];                        /* per ownership class (usgc/object.h) */
-  uint64_t gc_bytes_committed;                        /* GC blocks and large objects mapped */
+  uint64_t gc_bytes_in_use[4]; /* per ownership class (usgc/object.h) */
+  uint64_t gc_bytes_committed; /* GC blocks and large objects mapped */
   uint64_t private_pause_histogram[USGC_STATS_HISTOGRAM_BUCKETS]; /* private collections */
-  uint64_t private_max_pause_ns;                      /* the worst private collection */
-  uint64_t objects_published;                         /* objects made shared by publications */
+  uint64_t private_max_pause_ns;                                  /* the worst private collection */
+  uint64_t objects_published; /* objects made shared by publications */
 
-  uint64_t reserved_for_later[17];                    /* zero; new fields are taken from here */
+  uint64_t reserved_for_later[17]; /* zero; new fields are taken from here */
 } usgc_stats_block;
 
 /* The layout is the ABI: its size and every offset another process relies on are checked. */
@@ -117,31 +118,48 @@ typedef struct usgc_stats_block {
 #else
 #define USGC_STATS_STATIC_ASSERT(condition, message)
 #endif
-USGC_STATS_STATIC_ASSERT(sizeof(usgc_stats_block) == USGC_STATS_BLOCK_BYTES, "stats block size is ABI");
+USGC_STATS_STATIC_ASSERT(sizeof(usgc_stats_block) == USGC_STATS_BLOCK_BYTES,
+                         "stats block size is ABI");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, magic) == 0, "stats block ABI: magic");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, version) == 8, "stats block ABI: version");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, size_bytes) == 12, "stats block ABI: size_bytes");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, size_bytes) == 12,
+                         "stats block ABI: size_bytes");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, sequence) == 16, "stats block ABI: sequence");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, pid) == 24, "stats block ABI: pid");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, uid) == 28, "stats block ABI: uid");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, start_time_ticks) == 32, "stats block ABI: start_time_ticks");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, update_monotonic_ns) == 56, "stats block ABI: update_monotonic_ns");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, start_time_ticks) == 32,
+                         "stats block ABI: start_time_ticks");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, update_monotonic_ns) == 56,
+                         "stats block ABI: update_monotonic_ns");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, command) == 64, "stats block ABI: command");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, publish_count) == 88, "stats block ABI: publish_count");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, bytes_reserved) == 96, "stats block ABI: allocator figures");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, rss_bytes) == 192, "stats block ABI: rss_bytes");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, numa_nodes) == 200, "stats block ABI: numa_nodes");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, node_bytes_reserved) == 208, "stats block ABI: node_bytes_reserved");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, goroutines) == 272, "stats block ABI: goroutines");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, pause_histogram) == 336, "stats block ABI: pause_histogram");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, publish_count) == 88,
+                         "stats block ABI: publish_count");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, bytes_reserved) == 96,
+                         "stats block ABI: allocator figures");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, rss_bytes) == 192,
+                         "stats block ABI: rss_bytes");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, numa_nodes) == 200,
+                         "stats block ABI: numa_nodes");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, node_bytes_reserved) == 208,
+                         "stats block ABI: node_bytes_reserved");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, goroutines) == 272,
+                         "stats block ABI: goroutines");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, pause_histogram) == 336,
+                         "stats block ABI: pause_histogram");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, time_to_safepoint_histogram) == 496,
                          "stats block ABI: time_to_safepoint_histogram");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_bytes_in_use) == 672, "stats block ABI: gc_bytes_in_use");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_bytes_committed) == 704, "stats block ABI: gc_bytes_committed");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, private_pause_histogram) == 712, "stats block ABI: private_pause_histogram");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, private_max_pause_ns) == 872, "stats block ABI: private_max_pause_ns");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, objects_published) == 880, "stats block ABI: objects_published");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, reserved_for_later) == 888, "stats block ABI: reserved_for_later");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_bytes_in_use) == 672,
+                         "stats block ABI: gc_bytes_in_use");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_bytes_committed) == 704,
+                         "stats block ABI: gc_bytes_committed");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, private_pause_histogram) == 712,
+                         "stats block ABI: private_pause_histogram");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, private_max_pause_ns) == 872,
+                         "stats block ABI: private_max_pause_ns");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, objects_published) == 880,
+                         "stats block ABI: objects_published");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, reserved_for_later) == 888,
+                         "stats block ABI: reserved_for_later");
 #undef USGC_STATS_STATIC_ASSERT
 
 #endif /* USGC_STATS_BLOCK_H */

@@ -41,7 +41,8 @@ USGC_API void* usgc_calloc(size_t count, size_t size) USGC_MALLOC_ATTRS;
 USGC_API void* usgc_realloc(void* pointer, size_t size);
 USGC_API void* usgc_reallocarray(void* pointer, size_t count, size_t size);
 USGC_API void usgc_free(void* pointer);
-/* Frees with a size hint (C23 free_sized, C++ sized delete); the size is checked in debug builds. */
+/* Frees with a size hint (C23 free_sized, C++ sized delete); the size is checked in debug builds.
+ */
 USGC_API void usgc_free_sized(void* pointer, size_t size);
 /* alignment: a power of two; size need not be a multiple of it (glibc's leniency). */
 USGC_API void* usgc_aligned_alloc(size_t alignment, size_t size) USGC_MALLOC_ATTRS;
@@ -57,19 +58,19 @@ USGC_API int usgc_malloc_trim(size_t pad);
 #define USGC_MALLOC_STATS_VERSION 1
 typedef struct usgc_malloc_stats {
   uint32_t version;
-  uint32_t numa_nodes;             /* nodes the allocator places memory on */
-  uint64_t bytes_reserved;         /* address space mapped for the heap */
-  uint64_t bytes_committed;        /* of that, not returned to the OS */
-  uint64_t bytes_in_use;           /* handed to the program and not freed (block sizes) */
-  uint64_t bytes_large_in_use;     /* of that, in objects above the size classes */
-  uint64_t malloc_count;           /* allocations since start */
-  uint64_t free_count;             /* frees since start */
-  uint64_t remote_free_count;      /* frees by a thread other than the allocating one */
-  uint64_t segments;               /* live segments (4 MiB units of address space) */
-  uint64_t decommits_io_uring;     /* ranges returned through io_uring */
-  uint64_t decommits_madvise;      /* ranges returned through madvise(2) */
-  uint64_t bytes_decommitted;      /* total returned to the OS since start */
-  uint64_t threads;                /* threads with a live heap */
+  uint32_t numa_nodes;         /* nodes the allocator places memory on */
+  uint64_t bytes_reserved;     /* address space mapped for the heap */
+  uint64_t bytes_committed;    /* of that, not returned to the OS */
+  uint64_t bytes_in_use;       /* handed to the program and not freed (block sizes) */
+  uint64_t bytes_large_in_use; /* of that, in objects above the size classes */
+  uint64_t malloc_count;       /* allocations since start */
+  uint64_t free_count;         /* frees since start */
+  uint64_t remote_free_count;  /* frees by a thread other than the allocating one */
+  uint64_t segments;           /* live segments (4 MiB units of address space) */
+  uint64_t decommits_io_uring; /* ranges returned through io_uring */
+  uint64_t decommits_madvise;  /* ranges returned through madvise(2) */
+  uint64_t bytes_decommitted;  /* total returned to the OS since start */
+  uint64_t threads;            /* threads with a live heap */
 } usgc_malloc_stats;
 
 /* Fills *stats; returns 0, or EINVAL for NULL or an unknown version. */
@@ -80,8 +81,8 @@ USGC_API int usgc_malloc_get_stats(usgc_malloc_stats* stats);
 #endif
 
 /* The goroutine runtime, safepoints and the garbage-collected heap. */
+#include "usgc/gc.h"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
-#include "usgc/gc.h"
 
 #endif /* USGC_USGC_H */

@@ -21,7 +21,9 @@ SiteTable::SiteTable(const ir::Module& module) : module_(module) {
 
 const ir::Instruction& SiteTable::instruction(uint32_t site) const {
   const SiteLocation& at = locations_[site];
-  return module_.functions[at.function_index].blocks[at.block_index].instructions[at.instruction_index];
+  return module_.functions[at.function_index]
+      .blocks[at.block_index]
+      .instructions[at.instruction_index];
 }
 
 std::string SiteTable::describe(uint32_t site) const {

@@ -81,49 +81,51 @@ ModuleSolution solve_module(const ir::Module& module, const SiteTable& sites,
   // received object made global makes every site in the mailbox global), and the propagation
   // again after it raised a site.
   auto propagate = [&] {
-  for (OwnershipClass level : {OwnershipClass::GlobalShared, OwnershipClass::GoroutineShared,
-                               OwnershipClass::GoroutinePrivate}) {
-    std::deque<uint32_t> pending;
-    for (bool size_only : {false, true})  // sites that outlive their frame first
-      for (uint32_t site = 0; site < sites.size(); ++site)
-        if (states[site].ownership == level && states[site].size_only == size_only)
-          pending.push_back(site);
-    while (!pending.empty()) {
-      uint32_t from = pending.front();
-      pending.pop_front();
-      auto contents = heap.find(from);
-      if (contents == heap.end()) continue;
-      for (AbstractValue value : contents->second) {
-        if (value.kind != ValueKind::Site) continue;
-        uint32_t to = value.index;
-        bool better_reason = states[to].ownership == level && states[to].size_only &&
-                             !states[from].size_only;
-        if (states[to].ownership >= level && !better_reason) continue;
-        std::vector<ReasonStep> reasons = states[from].reasons;
-        if (reasons.size() < kMaximumChainSteps) {
-          auto origin = edge_origins.find({from, to});
-          ReasonStep link{origin != edge_origins.end() ? origin->second.position
-                                                       : sites.instruction(to).site_position(),
-                          sites.describe_at(to) + " is reachable from " + sites.describe_at(from)};
-          if (origin != edge_origins.end()) link.fact += ": " + origin->second.fact;
-          reasons.push_back(std::move(link));
+    for (OwnershipClass level : {OwnershipClass::GlobalShared, OwnershipClass::GoroutineShared,
+                                 OwnershipClass::GoroutinePrivate}) {
+      std::deque<uint32_t> pending;
+      for (bool size_only : {false, true})  // sites that outlive their frame first
+        for (uint32_t site = 0; site < sites.size(); ++site)
+          if (states[site].ownership == level && states[site].size_only == size_only)
+            pending.push_back(site);
+      while (!pending.empty()) {
+        uint32_t from = pending.front();
+        pending.pop_front();
+        auto contents = heap.find(from);
+        if (contents == heap.end()) continue;
+        for (AbstractValue value : contents->second) {
+          if (value.kind != ValueKind::Site) continue;
+          uint32_t to = value.index;
+          bool better_reason =
+              states[to].ownership == level && states[to].size_only && !states[from].size_only;
+          if (states[to].ownership >= level && !better_reason) continue;
+          std::vector<ReasonStep> reasons = states[from].reasons;
+          if (reasons.size() < kMaximumChainSteps) {
+            auto origin = edge_origins.find({from, to});
+            ReasonStep link{
+                origin != edge_origins.end() ? origin->second.position
+                                             : sites.instruction(to).site_position(),
+                sites.describe_at(to) + " is reachable from " + sites.describe_at(from)};
+            if (origin != edge_origins.end()) link.fact += ": " + origin->second.fact;
+            reasons.push_back(std::move(link));
+          }
+          if (better_reason && !states[to].reasons.empty() && reasons.size() < kMaximumChainSteps)
+            reasons.push_back(states[to].reasons.front());  // keep "its size is not bounded"
+          states[to] = {
+              level,
+              std::string("reachable from a ") + ownership_class_short_name(level) + " object",
+              std::move(reasons), states[from].size_only};
+          pending.push_back(to);  // again after a better reason: its successors want it too
         }
-        if (better_reason && !states[to].reasons.empty() && reasons.size() < kMaximumChainSteps)
-          reasons.push_back(states[to].reasons.front());  // keep "its size is not bounded"
-        states[to] = {level,
-                      std::string("reachable from a ") + ownership_class_short_name(level) +
-                          " object",
-                      std::move(reasons), states[from].size_only};
-        pending.push_back(to);  // again after a better reason: its successors want it too
       }
     }
-  }
   };
   propagate();
   for (;;) {
     std::vector<OwnershipClass> classes;
     for (const SiteState& state : states) classes.push_back(state.ownership);
-    std::optional<ReceivedMadeGlobal> made_global = received_made_global(sites, graphs, heap, classes);
+    std::optional<ReceivedMadeGlobal> made_global =
+        received_made_global(sites, graphs, heap, classes);
     if (!made_global) break;
     bool raised = false;
     for (const MailboxValue& entry : mailbox_contents(graphs, heap)) {
@@ -138,7 +140,8 @@ ModuleSolution solve_module(const ir::Module& module, const SiteTable& sites,
                                                    made_global->short_reason});
       for (const ReasonStep& step : made_global->reasons)
         if (reasons.size() < kMaximumChainSteps) reasons.push_back(step);
-      state = {OwnershipClass::GlobalShared, "may be received and made global", std::move(reasons), false};
+      state = {OwnershipClass::GlobalShared, "may be received and made global", std::move(reasons),
+               false};
       raised = true;
     }
     if (!raised) break;
@@ -163,7 +166,8 @@ EscapeAnalysis analyze_escapes(const ir::Module& module) {
     classes.push_back(state.ownership);
     short_reasons.push_back(state.short_reason);
   }
-  ChannelWorld channels = decide_channel_world(sites, solution.graphs, solution.heap, classes, short_reasons);
+  ChannelWorld channels =
+      decide_channel_world(sites, solution.graphs, solution.heap, classes, short_reasons);
   size_t passes = solution.fixed_point_passes;
   if (channels.received_level == OwnershipClass::GlobalShared) {
     solution = solve_module(module, sites, channels);
@@ -189,14 +193,16 @@ EscapeAnalysis analyze_escapes(const ir::Module& module) {
     decision.reasons = states[site].reasons;
     analysis.sites.push_back(std::move(decision));
   }
-  decide_caller_frame_calls(sites, solution.graphs, solution.heap, analysis.summaries, analysis.sites);
+  decide_caller_frame_calls(sites, solution.graphs, solution.heap, analysis.summaries,
+                            analysis.sites);
   for (const SiteDecision& decision : analysis.sites) {
     analysis.statistics.add(decision.ownership);
     if (!decision.caller_frame_calls.empty()) ++analysis.statistics.caller_frame_sites;
   }
   std::stable_sort(analysis.sites.begin(), analysis.sites.end(),
                    [](const SiteDecision& a, const SiteDecision& b) {
-                     if (a.position.line != b.position.line) return a.position.line < b.position.line;
+                     if (a.position.line != b.position.line)
+                       return a.position.line < b.position.line;
                      if (a.position.column != b.position.column)
                        return a.position.column < b.position.column;
                      return a.site_index < b.site_index;

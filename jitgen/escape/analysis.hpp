@@ -3,9 +3,9 @@
 // et al., OOPSLA 1999), extended with goroutine contexts. For every allocation site it decides an
 // ownership class (DESIGN.md, "Ownership classes"):
 //   STACK_LOCAL        never outlives its frame: not returned, not stored into anything that
-//                      outlives the frame (a caller's object, a global, a heap object), not captured
-//                      or passed by a `go`, not sent; bounded size (`new S`, `new [N]T`, and
-//                      `newarray`/`makechan` with a constant length);
+//                      outlives the frame (a caller's object, a global, a heap object), not
+//                      captured or passed by a `go`, not sent; bounded size (`new S`, `new [N]T`,
+//                      and `newarray`/`makechan` with a constant length);
 //   GOROUTINE_PRIVATE  outlives its frame, but only the allocating goroutine can reach it;
 //   GOROUTINE_SHARED   captured or passed by a `go`, sent on a channel, or stored into an object
 //                      another goroutine reaches;
@@ -26,8 +26,9 @@
 //   Steps 1-3 run once more when the channel-contents rule (channel_world.hpp) finds that the
 //   channels may carry objects a global reaches: stores into received objects are then global.
 // Conservative choices: unknown callees make their arguments global and return External; objects
-// received from channels are shared (global when a global object may be sent); a parameter's whole region is one node, so what a callee
-// returns from a parameter may be anything reachable from the argument.
+// received from channels are shared (global when a global object may be sent); a parameter's whole
+// region is one node, so what a callee returns from a parameter may be anything reachable from the
+// argument.
 #pragma once
 
 #include <vector>
@@ -40,7 +41,7 @@ namespace usgc::jitgen::escape {
 
 struct EscapeAnalysis {
   std::string file_name;
-  std::vector<SiteDecision> sites;         // sorted by position (line, column), then site index
+  std::vector<SiteDecision> sites;  // sorted by position (line, column), then site index
   EscapeStatistics statistics;
   std::vector<FunctionSummary> summaries;  // per function, module order
   size_t fixed_point_passes = 0;

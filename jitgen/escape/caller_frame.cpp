@@ -14,14 +14,16 @@ using ir::OperandKind;
 
 // Sites that may be allocated in a caller's frame (caller_frame.hpp, "candidate").
 std::vector<bool> find_candidates(const SiteTable& sites, const std::vector<FunctionGraph>& graphs,
-                                  const ModuleHeap& heap, const std::vector<SiteDecision>& decisions) {
+                                  const ModuleHeap& heap,
+                                  const std::vector<SiteDecision>& decisions) {
   const ir::Module& module = sites.module();
   std::vector<bool> candidate(sites.size(), false);
   for (uint32_t site = 0; site < sites.size(); ++site) {
     // Facts are kept once per level (the first-reason rule), so "size not bounded" may hide
     // behind "returned": the size is looked at here.
     const Instruction& allocation = sites.instruction(site);
-    bool bounded = allocation.opcode == Opcode::New || allocation.operands[0].kind == OperandKind::Integer;
+    bool bounded =
+        allocation.opcode == Opcode::New || allocation.operands[0].kind == OperandKind::Integer;
     candidate[site] = bounded && decisions[site].ownership == OwnershipClass::GoroutinePrivate;
   }
   for (const FunctionGraph& graph : graphs) {
@@ -30,8 +32,10 @@ std::vector<bool> find_candidates(const SiteTable& sites, const std::vector<Func
     for (const EscapeFact& fact : graph.facts) {
       if (fact.target.kind != ValueKind::Site) continue;
       uint32_t site = fact.target.index;
-      const std::string returned = "returned from " + module.functions[sites.location(site).function_index].name;
-      if (fact.level != OwnershipClass::GoroutinePrivate || fact.short_reason != returned) candidate[site] = false;
+      const std::string returned =
+          "returned from " + module.functions[sites.location(site).function_index].name;
+      if (fact.level != OwnershipClass::GoroutinePrivate || fact.short_reason != returned)
+        candidate[site] = false;
     }
     for (const auto& [object, values] : graph.contents)
       for (AbstractValue value : values)
@@ -56,7 +60,8 @@ bool input_stays(const FunctionSummary& summary, uint32_t input) {
 
 class CallerFrame {
  public:
-  CallerFrame(const ir::Module& module, const std::vector<FunctionSummary>& summaries, uint32_t function_index)
+  CallerFrame(const ir::Module& module, const std::vector<FunctionSummary>& summaries,
+              uint32_t function_index)
       : function_(module.functions[function_index]), summaries_(summaries) {}
 
   // Does the value that a call leaves in local `result` stay in this frame? (caller_frame.hpp)
@@ -68,8 +73,8 @@ class CallerFrame {
       for_each_instruction([&](const Instruction& instruction) {
         if (instruction.opcode == Opcode::Copy && holds(holders, instruction.operands[0]))
           grew |= holders.insert(instruction.result_index).second;
-        if (instruction.opcode == Opcode::Call && !instruction.callee_unknown && !instruction.result_name.empty() &&
-            returns_a_holder(instruction, holders))
+        if (instruction.opcode == Opcode::Call && !instruction.callee_unknown &&
+            !instruction.result_name.empty() && returns_a_holder(instruction, holders))
           grew |= holders.insert(instruction.result_index).second;
       });
     }
@@ -127,7 +132,8 @@ class CallerFrame {
         }
         return true;
       }
-      default:  // copies (followed above), loads and stores through it, len, comparisons, channel ops on it
+      default:  // copies (followed above), loads and stores through it, len, comparisons, channel
+                // ops on it
         return true;
     }
   }
@@ -139,7 +145,8 @@ class CallerFrame {
 }  // namespace
 
 void decide_caller_frame_calls(const SiteTable& sites, const std::vector<FunctionGraph>& graphs,
-                               const ModuleHeap& heap, const std::vector<FunctionSummary>& summaries,
+                               const ModuleHeap& heap,
+                               const std::vector<FunctionSummary>& summaries,
                                std::vector<SiteDecision>& decisions) {
   const ir::Module& module = sites.module();
   std::vector<bool> candidate = find_candidates(sites, graphs, heap, decisions);
@@ -161,7 +168,8 @@ void decide_caller_frame_calls(const SiteTable& sites, const std::vector<Functio
         if (returned.empty()) continue;
         if (!call.result_name.empty() && !frame.result_stays(call.result_index)) continue;
         for (uint32_t site : returned)
-          decisions[site].caller_frame_calls.push_back({g, b, i, caller.name, call.site_position()});
+          decisions[site].caller_frame_calls.push_back(
+              {g, b, i, caller.name, call.site_position()});
       }
     }
   }

@@ -29,7 +29,8 @@ namespace usgc::jitgen::escape {
 
 // `decisions` is indexed by site index; their classes are final. Fills caller_frame_calls.
 void decide_caller_frame_calls(const SiteTable& sites, const std::vector<FunctionGraph>& graphs,
-                               const ModuleHeap& heap, const std::vector<FunctionSummary>& summaries,
+                               const ModuleHeap& heap,
+                               const std::vector<FunctionSummary>& summaries,
                                std::vector<SiteDecision>& decisions);
 
 }  // namespace usgc::jitgen::escape

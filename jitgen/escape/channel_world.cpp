@@ -5,7 +5,8 @@
 
 namespace usgc::jitgen::escape {
 
-std::vector<MailboxValue> mailbox_contents(const std::vector<FunctionGraph>& graphs, const ModuleHeap& heap) {
+std::vector<MailboxValue> mailbox_contents(const std::vector<FunctionGraph>& graphs,
+                                           const ModuleHeap& heap) {
   std::vector<MailboxValue> mailbox;
   ValueSet seen;
   for (const FunctionGraph& graph : graphs)
@@ -16,16 +17,17 @@ std::vector<MailboxValue> mailbox_contents(const std::vector<FunctionGraph>& gra
   return mailbox;
 }
 
-std::optional<ReceivedMadeGlobal> received_made_global(const SiteTable& sites,
-                                                       const std::vector<FunctionGraph>& graphs,
-                                                       const ModuleHeap& heap,
-                                                       const std::vector<OwnershipClass>& site_classes) {
+std::optional<ReceivedMadeGlobal> received_made_global(
+    const SiteTable& sites, const std::vector<FunctionGraph>& graphs, const ModuleHeap& heap,
+    const std::vector<OwnershipClass>& site_classes) {
   for (const FunctionGraph& graph : graphs)
     for (const EscapeFact& fact : graph.facts)
       if (fact.target.kind == ValueKind::Received && fact.level == OwnershipClass::GlobalShared)
-        return ReceivedMadeGlobal{"a received object it may be is " + fact.short_reason, fact.reasons};
+        return ReceivedMadeGlobal{"a received object it may be is " + fact.short_reason,
+                                  fact.reasons};
   for (const auto& [site, contents] : heap)
-    if (contents.count(AbstractValue::received()) && site_classes[site] == OwnershipClass::GlobalShared)
+    if (contents.count(AbstractValue::received()) &&
+        site_classes[site] == OwnershipClass::GlobalShared)
       return ReceivedMadeGlobal{
           "a received object it may be is reachable from a global object",
           {{sites.instruction(site).site_position(),
@@ -34,7 +36,8 @@ std::optional<ReceivedMadeGlobal> received_made_global(const SiteTable& sites,
 }
 
 ChannelWorld decide_channel_world(const SiteTable& sites, const std::vector<FunctionGraph>& graphs,
-                                  const ModuleHeap& heap, const std::vector<OwnershipClass>& site_classes,
+                                  const ModuleHeap& heap,
+                                  const std::vector<OwnershipClass>& site_classes,
                                   const std::vector<std::string>& site_short_reasons) {
   ChannelWorld world;
   auto global = [&](std::vector<ReasonStep> reasons) {
@@ -46,12 +49,15 @@ ChannelWorld decide_channel_world(const SiteTable& sites, const std::vector<Func
   for (const MailboxValue& entry : mailbox_contents(graphs, heap)) {
     const char* how = entry.reached_from_sent ? ", which reaches " : ", being ";
     if (entry.value.kind == ValueKind::External)
-      return global({{entry.sent->position, entry.sent->fact + how +
-                                                "an object a global reaches: any received object may be one"}});
-    if (entry.value.kind == ValueKind::Site && site_classes[entry.value.index] == OwnershipClass::GlobalShared)
       return global({{entry.sent->position,
-                      entry.sent->fact + how + sites.describe_at(entry.value.index) + " (global: " +
-                          site_short_reasons[entry.value.index] + "): any received object may be one"}});
+                      entry.sent->fact + how +
+                          "an object a global reaches: any received object may be one"}});
+    if (entry.value.kind == ValueKind::Site &&
+        site_classes[entry.value.index] == OwnershipClass::GlobalShared)
+      return global(
+          {{entry.sent->position, entry.sent->fact + how + sites.describe_at(entry.value.index) +
+                                      " (global: " + site_short_reasons[entry.value.index] +
+                                      "): any received object may be one"}});
   }
   // 2. Unknown code with a channel it can reach.
   const FunctionGraph* unknown = nullptr;
@@ -63,10 +69,11 @@ ChannelWorld decide_channel_world(const SiteTable& sites, const std::vector<Func
   if (unknown == nullptr) return world;
   for (const FunctionGraph& graph : graphs)
     if (graph.external_channel)
-      return global({*unknown->unknown_code,
-                     {graph.external_channel->position,
-                      graph.external_channel->fact +
-                          ": that code may send objects a global reaches on it, and any received object may be one"}});
+      return global(
+          {*unknown->unknown_code,
+           {graph.external_channel->position,
+            graph.external_channel->fact + ": that code may send objects a global reaches on it, "
+                                           "and any received object may be one"}});
   for (uint32_t site = 0; site < sites.size(); ++site) {
     if (sites.instruction(site).opcode != ir::Opcode::MakeChan ||
         site_classes[site] != OwnershipClass::GlobalShared)

@@ -35,7 +35,8 @@ struct MailboxValue {
   const ReasonStep* sent;
   bool reached_from_sent;  // not sent itself: reachable from a sent object
 };
-std::vector<MailboxValue> mailbox_contents(const std::vector<FunctionGraph>& graphs, const ModuleHeap& heap);
+std::vector<MailboxValue> mailbox_contents(const std::vector<FunctionGraph>& graphs,
+                                           const ModuleHeap& heap);
 
 // The other direction of the same rule: a received object made global (stored into a global or
 // a global object, given to unknown code) may be any object in the mailbox, so every site there
@@ -45,15 +46,15 @@ struct ReceivedMadeGlobal {
   std::string short_reason;
   std::vector<ReasonStep> reasons;
 };
-std::optional<ReceivedMadeGlobal> received_made_global(const SiteTable& sites,
-                                                       const std::vector<FunctionGraph>& graphs,
-                                                       const ModuleHeap& heap,
-                                                       const std::vector<OwnershipClass>& site_classes);
+std::optional<ReceivedMadeGlobal> received_made_global(
+    const SiteTable& sites, const std::vector<FunctionGraph>& graphs, const ModuleHeap& heap,
+    const std::vector<OwnershipClass>& site_classes);
 
 // `site_classes[s]` / `site_short_reasons[s]`: site s's class after propagation (analysis.cpp,
 // step 3) in the solution `graphs`/`heap`.
 ChannelWorld decide_channel_world(const SiteTable& sites, const std::vector<FunctionGraph>& graphs,
-                                  const ModuleHeap& heap, const std::vector<OwnershipClass>& site_classes,
+                                  const ModuleHeap& heap,
+                                  const std::vector<OwnershipClass>& site_classes,
                                   const std::vector<std::string>& site_short_reasons);
 
 }  // namespace usgc::jitgen::escape

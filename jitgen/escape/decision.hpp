@@ -74,8 +74,9 @@ struct EscapeStatistics {
     return sites_per_class[static_cast<size_t>(ownership)];
   }
   double percent(OwnershipClass ownership) const {
-    return total_sites == 0 ? 0.0 : 100.0 * static_cast<double>(count(ownership)) /
-                                        static_cast<double>(total_sites);
+    return total_sites == 0
+               ? 0.0
+               : 100.0 * static_cast<double>(count(ownership)) / static_cast<double>(total_sites);
   }
   void add(OwnershipClass ownership) {
     ++sites_per_class[static_cast<size_t>(ownership)];

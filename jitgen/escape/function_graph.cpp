@@ -48,8 +48,7 @@ class Solver {
       changed_ = false;
       for (uint32_t b = 0; b < function_.blocks.size(); ++b) {
         const ir::Block& block = function_.blocks[b];
-        for (uint32_t i = 0; i < block.instructions.size(); ++i)
-          apply(b, i, block.instructions[i]);
+        for (uint32_t i = 0; i < block.instructions.size(); ++i) apply(b, i, block.instructions[i]);
       }
     } while (changed_);
     record_frame_escapes();
@@ -110,10 +109,11 @@ class Solver {
                    chain({{origin.position, origin.fact + ", an object received from a channel"}},
                          channels_.reasons));
         } else {
-          add_fact(values, OwnershipClass::GoroutineShared,
-                   "stored into an object other goroutines reach",
-                   {{origin.position,
-                     origin.fact + ", an object received from a channel (other goroutines reach it)"}});
+          add_fact(
+              values, OwnershipClass::GoroutineShared,
+              "stored into an object other goroutines reach",
+              {{origin.position,
+                origin.fact + ", an object received from a channel (other goroutines reach it)"}});
         }
         return;
       case ValueKind::Site:
@@ -149,9 +149,9 @@ class Solver {
       case Opcode::New:
       case Opcode::NewArray:
       case Opcode::MakeChan:
-        add_points_to(instruction.result_index,
-                      {AbstractValue::site(
-                          sites_.site_of(function_index_, block_index, instruction_index))});
+        add_points_to(
+            instruction.result_index,
+            {AbstractValue::site(sites_.site_of(function_index_, block_index, instruction_index))});
         return;
       case Opcode::LoadField:
       case Opcode::LoadIndex:
@@ -161,15 +161,16 @@ class Solver {
       case Opcode::StoreField:
       case Opcode::StoreIndex: {
         const Operand& base = instruction.operands[0];
-        const Operand& value = instruction.operands[instruction.opcode == Opcode::StoreField ? 1 : 2];
+        const Operand& value =
+            instruction.operands[instruction.opcode == Opcode::StoreField ? 1 : 2];
         ValueSet stored = values_of(value);
         if (stored.empty()) return;
         std::string into = instruction.opcode == Opcode::StoreField
                                ? local_name(base) + "." + instruction.field_name
                                : "an element of " + local_name(base);
-        ReasonStep origin{instruction.site_position(),
-                          "stored into " + into + " at " + at + " (through variable " +
-                              local_name(value) + ")"};
+        ReasonStep origin{
+            instruction.site_position(),
+            "stored into " + into + " at " + at + " (through variable " + local_name(value) + ")"};
         for (AbstractValue object : values_of(base)) add_content(object, stored, origin);
         return;
       }
@@ -188,10 +189,9 @@ class Solver {
         apply_call(instruction, at);
         return;
       case Opcode::Send: {
-        ReasonStep step{instruction.site_position(), "sent on the channel " +
-                                                         local_name(instruction.operands[0]) +
-                                                         " at " + at + " through variable " +
-                                                         local_name(instruction.operands[1])};
+        ReasonStep step{instruction.site_position(),
+                        "sent on the channel " + local_name(instruction.operands[0]) + " at " + at +
+                            " through variable " + local_name(instruction.operands[1])};
         add_fact(values_of(instruction.operands[1]), OwnershipClass::GoroutineShared,
                  "sent on a channel", {step});
         add_sent(values_of(instruction.operands[1]), step);
@@ -234,11 +234,11 @@ class Solver {
                                          std::string(spawn ? "a goroutine" : "a function") +
                                              " the analysis cannot see runs at " + at};
       for (size_t i = 0; i < inputs.size(); ++i) {
-        std::string fact =
-            spawn ? "passed as " + local_name(*inputs[i]) + " to the goroutine spawned at " + at +
-                        ", running a function the analysis cannot see"
-                  : "passed as " + local_name(*inputs[i]) +
-                        " to a function the analysis cannot see at " + at;
+        std::string fact = spawn ? "passed as " + local_name(*inputs[i]) +
+                                       " to the goroutine spawned at " + at +
+                                       ", running a function the analysis cannot see"
+                                 : "passed as " + local_name(*inputs[i]) +
+                                       " to a function the analysis cannot see at " + at;
         add_fact(arguments[i], OwnershipClass::GlobalShared,
                  spawn ? "passed to an unknown goroutine" : "passed to an unknown function",
                  {{instruction.site_position(), fact}});
@@ -255,11 +255,11 @@ class Solver {
     if (spawn) {
       for (uint32_t i = 0; i < inputs.size(); ++i) {
         bool capture = i >= argument_count;
-        std::string fact =
-            capture ? "captured by the goroutine spawned at " + at + " through variable " +
-                          local_name(*inputs[i])
-                    : "passed as argument " + local_name(*inputs[i]) +
-                          " to the goroutine spawned at " + at + " (running " + callee_name + ")";
+        std::string fact = capture ? "captured by the goroutine spawned at " + at +
+                                         " through variable " + local_name(*inputs[i])
+                                   : "passed as argument " + local_name(*inputs[i]) +
+                                         " to the goroutine spawned at " + at + " (running " +
+                                         callee_name + ")";
         add_fact(arguments[i], OwnershipClass::GoroutineShared,
                  capture ? "captured by a goroutine" : "passed to a goroutine",
                  {{instruction.site_position(), fact}});
@@ -267,16 +267,16 @@ class Solver {
     }
     for (uint32_t i = 0; i < inputs.size(); ++i) {
       if (!summary.input_sent[i]) continue;
-      add_sent(arguments[i], {instruction.site_position(),
-                              "passed as " + local_name(*inputs[i]) + " to " + callee_name +
-                                  " (as " + input_name(callee, i) + ") at " + at +
-                                  ", which may send it on a channel"});
+      add_sent(arguments[i],
+               {instruction.site_position(),
+                "passed as " + local_name(*inputs[i]) + " to " + callee_name + " (as " +
+                    input_name(callee, i) + ") at " + at + ", which may send it on a channel"});
     }
     for (uint32_t i = 0; i < inputs.size(); ++i) {
       if (summary.input_level[i] < OwnershipClass::GoroutineShared) continue;
-      ReasonStep step{instruction.site_position(),
-                      "passed as " + local_name(*inputs[i]) + " to " + callee_name + " (as " +
-                          input_name(callee, i) + ") at " + at};
+      ReasonStep step{instruction.site_position(), "passed as " + local_name(*inputs[i]) + " to " +
+                                                       callee_name + " (as " +
+                                                       input_name(callee, i) + ") at " + at};
       add_fact(arguments[i], summary.input_level[i],
                "passed to " + callee_name + ", where it is " + summary.input_short_reasons[i],
                chain({step}, summary.input_reasons[i]));
@@ -292,16 +292,16 @@ class Solver {
         for (AbstractValue object : region) add_content(object, arguments[i], origin);
       }
       if (summary.values_stored_into_input[j].empty()) continue;
-      ReasonStep origin{instruction.site_position(),
-                        callee_name + " (called at " + at + ") stores it into the object of " +
-                            input_name(callee, j)};
+      ReasonStep origin{instruction.site_position(), callee_name + " (called at " + at +
+                                                         ") stores it into the object of " +
+                                                         input_name(callee, j)};
       for (AbstractValue object : region)
         add_content(object, summary.values_stored_into_input[j], origin);
     }
     for (const auto& [site, input] : summary.inputs_stored_into_site) {
-      ReasonStep origin{instruction.site_position(),
-                        callee_name + " (called at " + at + ") stores " +
-                            input_name(callee, input) + " into " + sites_.describe_at(site)};
+      ReasonStep origin{instruction.site_position(), callee_name + " (called at " + at +
+                                                         ") stores " + input_name(callee, input) +
+                                                         " into " + sites_.describe_at(site)};
       add_content(AbstractValue::site(site), arguments[input], origin);
     }
     if (spawn || instruction.result_name.empty()) return;
@@ -350,8 +350,7 @@ class Solver {
       for (AbstractValue value : contents->second) {
         if (!own_site(value)) continue;
         const ReasonStep& origin = graph_.content_origins.at({AbstractValue::input(j), value});
-        add_fact({value}, OwnershipClass::GoroutinePrivate,
-                 "stored into an object of the caller",
+        add_fact({value}, OwnershipClass::GoroutinePrivate, "stored into an object of the caller",
                  {{origin.position, origin.fact + ", an object the caller passed as " +
                                         input_name(function_index_, j)}});
       }
@@ -363,8 +362,7 @@ class Solver {
       const Operand& size = allocation.operands[0];
       if (size.kind == OperandKind::Integer) continue;
       std::string what = allocation.opcode == Opcode::NewArray ? "length" : "capacity";
-      add_fact({AbstractValue::site(site)}, OwnershipClass::GoroutinePrivate,
-               "size not bounded",
+      add_fact({AbstractValue::site(site)}, OwnershipClass::GoroutinePrivate, "size not bounded",
                {{allocation.site_position(),
                  "its size is not bounded: the " + what + " " + local_name(size) + " at " +
                      where(allocation.site_position()) + " is not a constant"}});
@@ -386,9 +384,9 @@ class Solver {
         summary.input_reasons[i] = fact.reasons;
         if (fact.target != AbstractValue::input(i))
           summary.input_reasons[i] = chain(
-              fact.reasons, {{fact.reasons.empty() ? ir::SourcePosition{} : fact.reasons[0].position,
-                              "the object of " + input_name(function_index_, i) +
-                                  " is reachable from it"}});
+              fact.reasons,
+              {{fact.reasons.empty() ? ir::SourcePosition{} : fact.reasons[0].position,
+                "the object of " + input_name(function_index_, i) + " is reachable from it"}});
       }
     }
     const ValueSet sent_region = reachable_values(graph_, heap_, graph_.sent);
@@ -427,12 +425,13 @@ class Solver {
 }  // namespace
 
 FunctionGraph solve_function(const SiteTable& sites, uint32_t function_index,
-                             const std::vector<FunctionSummary>& summaries,
-                             const ModuleHeap& heap, const ChannelWorld& channels) {
+                             const std::vector<FunctionSummary>& summaries, const ModuleHeap& heap,
+                             const ChannelWorld& channels) {
   return Solver(sites, function_index, summaries, heap, channels).run();
 }
 
-ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap, const ValueSet& roots) {
+ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap,
+                          const ValueSet& roots) {
   ValueSet seen;
   std::vector<AbstractValue> pending(roots.begin(), roots.end());
   while (!pending.empty()) {

@@ -55,8 +55,8 @@ struct ChannelWorld {
 };
 
 struct FunctionGraph {
-  std::vector<ValueSet> points_to;                    // per local
-  std::map<AbstractValue, ValueSet> contents;         // Site and Input objects, this function's view
+  std::vector<ValueSet> points_to;             // per local
+  std::map<AbstractValue, ValueSet> contents;  // Site and Input objects, this function's view
   std::map<std::pair<AbstractValue, AbstractValue>, ReasonStep> content_origins;  // first store
   ValueSet returned;
   std::map<AbstractValue, ReasonStep> return_origins;  // first `ret` of each value
@@ -67,15 +67,16 @@ struct FunctionGraph {
   // The first local holding a channel of references that may come from a global or from unknown
   // code (External), where unknown code could send on it.
   std::optional<ReasonStep> external_channel;
-  FunctionSummary summary;                             // derived from the above
+  FunctionSummary summary;  // derived from the above
 };
 
 // Solves function `function_index` of a verified module with the current summaries and heap.
 FunctionGraph solve_function(const SiteTable& sites, uint32_t function_index,
-                             const std::vector<FunctionSummary>& summaries,
-                             const ModuleHeap& heap, const ChannelWorld& channels);
+                             const std::vector<FunctionSummary>& summaries, const ModuleHeap& heap,
+                             const ChannelWorld& channels);
 
 // Everything reachable from `roots` through `graph.contents` and `heap` (roots included).
-ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap, const ValueSet& roots);
+ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap,
+                          const ValueSet& roots);
 
 }  // namespace usgc::jitgen::escape

@@ -67,7 +67,8 @@ std::string format_summary(const EscapeAnalysis& analysis) {
     auto ownership = static_cast<OwnershipClass>(index);
     char line[96];
     std::snprintf(line, sizeof line, "  %-18s %5zu  %6s\n", ownership_class_name(ownership),
-                  statistics.count(ownership), format_percent(statistics.percent(ownership)).c_str());
+                  statistics.count(ownership),
+                  format_percent(statistics.percent(ownership)).c_str());
     out += line;
   }
   out += "  total              " + std::to_string(statistics.total_sites) + " allocation sites\n";

@@ -59,7 +59,8 @@ ChannelOutcome channel_send(RunState& run, usgc_chan* channel, const void* elem,
   return finish(run, status, stopped, error);
 }
 
-ChannelOutcome channel_receive(RunState& run, usgc_chan* channel, void* elem, bool* ok, int* error) {
+ChannelOutcome channel_receive(RunState& run, usgc_chan* channel, void* elem, bool* ok,
+                               int* error) {
   if (run.is_stopping()) return ChannelOutcome::kStopped;
   if (channel != nullptr) {
     int status = usgc_chan_try_recv(channel, elem, ok);

@@ -18,29 +18,35 @@ struct StackFrame {
 // its site's decision.
 OwnershipClass class_of_object(const SiteLayout& site, const void* object) {
   uint64_t header = USGC_HEADER_OF(object);
-  bool stack = (header & USGC_HEADER_CLASS_MASK) == USGC_STACK_LOCAL || (header & USGC_HEADER_STACK_SUBSTITUTE) != 0;
+  bool stack = (header & USGC_HEADER_CLASS_MASK) == USGC_STACK_LOCAL ||
+               (header & USGC_HEADER_STACK_SUBSTITUTE) != 0;
   return stack ? OwnershipClass::StackLocal : site.decided;
 }
 
 // The frame of a STACK_LOCAL object, when its layout has a check word.
 std::optional<StackFrame> frame_of(const SiteLayout& site, const void* object) {
-  if (class_of_object(site, object) != OwnershipClass::StackLocal || site.check_word_offset == 0) return std::nullopt;
-  uint64_t stamp = *reinterpret_cast<const uint64_t*>(static_cast<const char*>(object) +
-                                                      site.check_word_offset);
+  if (class_of_object(site, object) != OwnershipClass::StackLocal || site.check_word_offset == 0)
+    return std::nullopt;
+  uint64_t stamp =
+      *reinterpret_cast<const uint64_t*>(static_cast<const char*>(object) + site.check_word_offset);
   return StackFrame{static_cast<uint32_t>(stamp >> 32), static_cast<uint32_t>(stamp)};
 }
 
-const char* class_name(OwnershipClass ownership) { return escape::ownership_class_short_name(ownership); }
+const char* class_name(OwnershipClass ownership) {
+  return escape::ownership_class_short_name(ownership);
+}
 
 CheckViolation violation(const CheckContext& context, const char* rule, const SiteLayout& site,
                          const void* object, const std::string& what) {
   const escape::SiteDecision& decision = *context.run.decision_of_site[site.site_index];
   ir::SourcePosition at = context.instruction.site_position();
   OwnershipClass decided = class_of_object(site, object);
-  std::string reason = decided == site.decided ? decision.short_reason : "allocated in its caller's frame at a call";
+  std::string reason =
+      decided == site.decided ? decision.short_reason : "allocated in its caller's frame at a call";
   return {rule, site.site_index, at,
           context.run.where(at) + ": checked mode: " + site.description + " was decided " +
-              class_name(decided) + " (" + reason + "), but " + what + " (in " + context.function_name + ")"};
+              class_name(decided) + " (" + reason + "), but " + what + " (in " +
+              context.function_name + ")"};
 }
 
 std::string describe_target(const SiteLayout& target, const void* object) {
@@ -71,7 +77,8 @@ std::optional<CheckViolation> check_access(const CheckContext& context, void* ob
                        "goroutine " + std::to_string(usgc_goroutine_self()) +
                            " reached it, and it belongs to another goroutine");
   }
-  if ((header & USGC_HEADER_PUBLISHED) != 0 && class_of_object(*site, object) < OwnershipClass::GoroutineShared)
+  if ((header & USGC_HEADER_PUBLISHED) != 0 &&
+      class_of_object(*site, object) < OwnershipClass::GoroutineShared)
     return violation(context, "header/published", *site, object,
                      "the runtime published it (other goroutines reach it)");
   if (std::optional<StackFrame> frame = frame_of(*site, object)) {
@@ -106,11 +113,13 @@ std::optional<CheckViolation> check_store(const CheckContext& context, void* tar
     return violation(context, "frame-escape/store", *value_site, value,
                      "it is stored into " + describe_target(*target_site, target) +
                          ", a heap object that outlives its frame");
-  const char* consequence = target_class == OwnershipClass::GlobalShared    ? "a global reaches it"
-                            : target_class == OwnershipClass::GoroutineShared ? "other goroutines reach it"
-                                                                               : "it outlives its frame";
-  return violation(context, "class-order/store", *value_site, value,
-                   "it is stored into " + describe_target(*target_site, target) + ": " + consequence);
+  const char* consequence = target_class == OwnershipClass::GlobalShared ? "a global reaches it"
+                            : target_class == OwnershipClass::GoroutineShared
+                                ? "other goroutines reach it"
+                                : "it outlives its frame";
+  return violation(
+      context, "class-order/store", *value_site, value,
+      "it is stored into " + describe_target(*target_site, target) + ": " + consequence);
 }
 
 std::optional<CheckViolation> check_return(const CheckContext& context, void* value,

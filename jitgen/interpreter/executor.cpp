@@ -49,8 +49,12 @@ struct Frame {
   Frame(const ir::Function& function_in, const FunctionLayout& layout_in, uint32_t index,
         uint32_t depth_in, uint32_t serial_in, const Frame* caller,
         const std::vector<uint32_t>* caller_frame_sites_in)
-      : function(function_in), layout(layout_in), function_index(index), depth(depth_in),
-        serial(serial_in), caller_serial(caller != nullptr ? caller->serial : 0),
+      : function(function_in),
+        layout(layout_in),
+        function_index(index),
+        depth(depth_in),
+        serial(serial_in),
+        caller_serial(caller != nullptr ? caller->serial : 0),
         caller_frame_sites(caller_frame_sites_in) {
     uint32_t reference_count = layout.reference_slots + kScratchSlots;
     if (reference_count <= kInlineSlots) {
@@ -142,9 +146,11 @@ class Executor {
     for (size_t site = 0; site < allocations_.size(); ++site)
       if (allocations_[site] != 0)
         run_.allocations_per_site[site].fetch_add(allocations_[site], std::memory_order_relaxed);
-    if (substitutes_ != 0) run_.stack_substitutes.fetch_add(substitutes_, std::memory_order_relaxed);
+    if (substitutes_ != 0)
+      run_.stack_substitutes.fetch_add(substitutes_, std::memory_order_relaxed);
     for (size_t c = 0; c < escape::kOwnershipClassCount; ++c)
-      if (class_counts_[c] != 0) run_.allocations_per_class[c].fetch_add(class_counts_[c], std::memory_order_relaxed);
+      if (class_counts_[c] != 0)
+        run_.allocations_per_class[c].fetch_add(class_counts_[c], std::memory_order_relaxed);
     if (caller_frame_allocations_ != 0)
       run_.caller_frame_allocations.fetch_add(caller_frame_allocations_, std::memory_order_relaxed);
   }
@@ -154,7 +160,8 @@ class Executor {
   // collects in between: the rooting rule).
   template <typename Fill>
   Flow call_function(uint32_t function_index, uint32_t depth, Fill&& fill, uint64_t* result,
-                     const Frame* caller = nullptr, const std::vector<uint32_t>* caller_frame_sites = nullptr) {
+                     const Frame* caller = nullptr,
+                     const std::vector<uint32_t>* caller_frame_sites = nullptr) {
     if (!checkpoint()) return Flow::kStopped;
     const ir::Function& function = module_.functions[function_index];
     char* here = static_cast<char*>(__builtin_frame_address(0));
@@ -167,8 +174,7 @@ class Executor {
                     (limit != 0 && depth >= limit
                          ? " (RunOptions::max_call_depth " + std::to_string(limit) + ")"
                          : " would overflow the goroutine stack of " +
-                               std::to_string(run_.stack_bytes / 1024) +
-                               " KiB (USGC_STACK_SIZE)"));
+                               std::to_string(run_.stack_bytes / 1024) + " KiB (USGC_STACK_SIZE)"));
       return Flow::kStopped;
     }
     Frame frame(function, layout_.function(function_index), function_index, depth,
@@ -198,9 +204,9 @@ class Executor {
     uint64_t total = run_.steps.fetch_add(local_steps_, std::memory_order_relaxed) + local_steps_;
     local_steps_ = 0;
     if (run_.options.max_steps != 0 && total > run_.options.max_steps)
-      run_.stop(RunStatus::kLimitExceeded,
-                run_.module.file_name + ": step limit: more than " +
-                    std::to_string(run_.options.max_steps) + " instructions executed");
+      run_.stop(RunStatus::kLimitExceeded, run_.module.file_name + ": step limit: more than " +
+                                               std::to_string(run_.options.max_steps) +
+                                               " instructions executed");
   }
 
   Flow runtime_error(const Instruction& instruction, const std::string& what) {
@@ -229,12 +235,13 @@ class Executor {
   }
 
   // The object of `site_index` for `frame`, stamped and counted; nullptr after a runtime error.
-  void* allocate(Frame& frame, const Instruction& instruction, uint32_t site_index, uint64_t length) {
+  void* allocate(Frame& frame, const Instruction& instruction, uint32_t site_index,
+                 uint64_t length) {
     stress_collection();  // before: every reference is in a slot now (the rooting rule)
     const SiteLayout& site = layout_.site(site_index);
-    const bool in_caller_frame =
-        frame.caller_frame_sites != nullptr &&
-        std::binary_search(frame.caller_frame_sites->begin(), frame.caller_frame_sites->end(), site_index);
+    const bool in_caller_frame = frame.caller_frame_sites != nullptr &&
+                                 std::binary_search(frame.caller_frame_sites->begin(),
+                                                    frame.caller_frame_sites->end(), site_index);
     const OwnershipClass decided = in_caller_frame ? OwnershipClass::StackLocal : site.decided;
     usgc_ownership ownership = usgc_class_of(decided);
     void* object = site.shape == SiteShape::kDynamicArray
@@ -248,7 +255,8 @@ class Executor {
     if (decided == OwnershipClass::StackLocal) {
       if (site.check_word_offset != 0)
         *reinterpret_cast<uint64_t*>(static_cast<char*>(object) + site.check_word_offset) =
-            in_caller_frame ? frame_stamp(frame.depth - 1, frame.caller_serial) : frame_stamp(frame.depth, frame.serial);
+            in_caller_frame ? frame_stamp(frame.depth - 1, frame.caller_serial)
+                            : frame_stamp(frame.depth, frame.serial);
       if (usgc_ownership_of(object) != USGC_STACK_LOCAL) ++substitutes_;
     }
     ++allocations_[site_index];
@@ -257,7 +265,8 @@ class Executor {
     return object;
   }
 
-  Flow execute_allocation(Frame& frame, uint32_t block, uint32_t index, const Instruction& instruction) {
+  Flow execute_allocation(Frame& frame, uint32_t block, uint32_t index,
+                          const Instruction& instruction) {
     uint32_t site_index = layout_.site_at(frame.function_index, block, index);
     const SiteLayout& site = layout_.site(site_index);
     uint64_t length = 0;
@@ -296,15 +305,16 @@ class Executor {
     const Operand& base_operand = instruction.operands[0];
     void* base = frame.reference(base_operand);
     ir::TypeId base_type = local_type(frame, base_operand);
-    bool field = instruction.opcode == Opcode::LoadField || instruction.opcode == Opcode::StoreField;
+    bool field =
+        instruction.opcode == Opcode::LoadField || instruction.opcode == Opcode::StoreField;
     uint64_t index = 0;
     if (field) {
       *is_reference = layout_.struct_layout(layout_.struct_of_pointer(base_type))
                           .field_is_reference[instruction.field_index];
       if (base == nullptr) {
-        *flow = runtime_error(instruction, "nil pointer dereference (field " +
-                                               instruction.field_name + " of %" +
-                                               base_operand.local_name + ")");
+        *flow =
+            runtime_error(instruction, "nil pointer dereference (field " + instruction.field_name +
+                                           " of %" + base_operand.local_name + ")");
         return nullptr;
       }
       index = instruction.field_index;
@@ -313,11 +323,11 @@ class Executor {
       int64_t position = frame.scalar(instruction.operands[1]);
       uint64_t length = base == nullptr ? 0 : array_length(base);
       if (position < 0 || static_cast<uint64_t>(position) >= length) {
-        *flow = runtime_error(instruction, "index out of range [" + std::to_string(position) +
-                                               "] with length " + std::to_string(length) +
-                                               (base == nullptr ? " (%" + base_operand.local_name +
-                                                                      " is null)"
-                                                                : ""));
+        *flow = runtime_error(
+            instruction,
+            "index out of range [" + std::to_string(position) + "] with length " +
+                std::to_string(length) +
+                (base == nullptr ? " (%" + base_operand.local_name + " is null)" : ""));
         return nullptr;
       }
       index = 1 + static_cast<uint64_t>(position);
@@ -337,9 +347,10 @@ class Executor {
     uint64_t* word = locate(frame, instruction, &reference, &flow);
     if (word == nullptr) return flow;
     void* base = frame.reference(instruction.operands[0]);
-    uint64_t value = reference
-                         ? reinterpret_cast<uint64_t>(usgc_read(base, reinterpret_cast<void* const*>(word)))
-                         : __atomic_load_n(word, __ATOMIC_RELAXED);
+    uint64_t value =
+        reference
+            ? reinterpret_cast<uint64_t>(usgc_read(base, reinterpret_cast<void* const*>(word)))
+            : __atomic_load_n(word, __ATOMIC_RELAXED);
     frame.write(instruction.result_index, value);
     return Flow::kReturned;
   }
@@ -357,9 +368,11 @@ class Executor {
     }
     void* value = frame.reference(value_operand);
     if (checked() && value != nullptr)
-      if (auto violation = check_access(context(frame, instruction), value)) return violated(std::move(*violation));
+      if (auto violation = check_access(context(frame, instruction), value))
+        return violated(std::move(*violation));
     if (checked_escapes())
-      if (auto violation = check_store(context(frame, instruction), base, value)) return violated(std::move(*violation));
+      if (auto violation = check_store(context(frame, instruction), base, value))
+        return violated(std::move(*violation));
     usgc_write(base, reinterpret_cast<void**>(word), value);
     return Flow::kReturned;
   }
@@ -367,7 +380,8 @@ class Executor {
   Flow execute_length(Frame& frame, const Instruction& instruction) {
     void* base = frame.reference(instruction.operands[0]);
     if (base != nullptr && checked())
-      if (auto violation = check_access(context(frame, instruction), base)) return violated(std::move(*violation));
+      if (auto violation = check_access(context(frame, instruction), base))
+        return violated(std::move(*violation));
     frame.write(instruction.result_index, base == nullptr ? 0 : array_length(base));
     return Flow::kReturned;
   }
@@ -377,9 +391,11 @@ class Executor {
     uint32_t slot = run_.slot_of_global[instruction.global_index];
     bool reference = run_.global_is_reference[instruction.global_index];
     if (instruction.opcode == Opcode::LoadGlobal) {
-      uint64_t value = reference ? reinterpret_cast<uint64_t>(
-                                       __atomic_load_n(&run_.reference_globals[slot], __ATOMIC_ACQUIRE))
-                                 : static_cast<uint64_t>(run_.scalar_globals[slot].load(std::memory_order_relaxed));
+      uint64_t value =
+          reference
+              ? reinterpret_cast<uint64_t>(
+                    __atomic_load_n(&run_.reference_globals[slot], __ATOMIC_ACQUIRE))
+              : static_cast<uint64_t>(run_.scalar_globals[slot].load(std::memory_order_relaxed));
       frame.write(instruction.result_index, value);
       return Flow::kReturned;
     }
@@ -393,8 +409,9 @@ class Executor {
       CheckContext check = context(frame, instruction);
       if (auto violation = check_access(check, value)) return violated(std::move(*violation));
       if (checked_escapes())
-        if (auto violation = check_publish(check, value, OwnershipClass::GlobalShared, "publish/global",
-                                           "it is stored into global @" + instruction.global_name))
+        if (auto violation =
+                check_publish(check, value, OwnershipClass::GlobalShared, "publish/global",
+                              "it is stored into global @" + instruction.global_name))
           return violated(std::move(*violation));
     }
     usgc_global_store(&run_.reference_globals[slot], value);
@@ -480,9 +497,11 @@ class Executor {
     void*& pack = frame.scratch(0);
     void*& words = frame.scratch(1);
     pack = usgc_alloc_array(USGC_TYPE_REF_ARRAY, 1 + reference_inputs, USGC_GOROUTINE_SHARED);
-    if (pack == nullptr) return runtime_error(instruction, std::string("go: out of memory: ") + usgc_last_error());
+    if (pack == nullptr)
+      return runtime_error(instruction, std::string("go: out of memory: ") + usgc_last_error());
     words = usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, 8 * (2 + scalar_inputs), USGC_GOROUTINE_SHARED);
-    if (words == nullptr) return runtime_error(instruction, std::string("go: out of memory: ") + usgc_last_error());
+    if (words == nullptr)
+      return runtime_error(instruction, std::string("go: out of memory: ") + usgc_last_error());
     auto* data = static_cast<uint64_t*>(usgc_array_data(words));
     data[0] = reinterpret_cast<uint64_t>(&run_);
     data[1] = instruction.callee_index;
@@ -502,7 +521,8 @@ class Executor {
     if (status != 0) {
       run_.live_goroutines.fetch_sub(1, std::memory_order_relaxed);
       usgc_waitgroup_done(&run_.goroutines);
-      return runtime_error(instruction, std::string("go: cannot start a goroutine: ") + std::strerror(status));
+      return runtime_error(instruction,
+                           std::string("go: cannot start a goroutine: ") + std::strerror(status));
     }
     run_.goroutines_started.fetch_add(1, std::memory_order_relaxed);
     return Flow::kReturned;
@@ -511,17 +531,20 @@ class Executor {
   // ---- channels ----------------------------------------------------------------------------
   Flow channel_failure(const Instruction& instruction, ChannelOutcome outcome, int error) {
     if (outcome == ChannelOutcome::kStopped) return Flow::kStopped;
-    if (outcome == ChannelOutcome::kClosed) return runtime_error(instruction, "send on closed channel");
-    return runtime_error(instruction, std::string("channel operation failed: ") + std::strerror(error));
+    if (outcome == ChannelOutcome::kClosed)
+      return runtime_error(instruction, "send on closed channel");
+    return runtime_error(instruction,
+                         std::string("channel operation failed: ") + std::strerror(error));
   }
 
   Flow execute_send(Frame& frame, const Instruction& instruction) {
     void* channel = frame.reference(instruction.operands[0]);
     const Operand& value_operand = instruction.operands[1];
-    bool reference = is_reference_type(
-        module_.types.node(local_type(frame, instruction.operands[0])).element);
+    bool reference =
+        is_reference_type(module_.types.node(local_type(frame, instruction.operands[0])).element);
     if (checked() && channel != nullptr)
-      if (auto violation = check_access(context(frame, instruction), channel)) return violated(std::move(*violation));
+      if (auto violation = check_access(context(frame, instruction), channel))
+        return violated(std::move(*violation));
     int64_t scalar_value = 0;
     void* null_value = nullptr;
     const void* element = nullptr;
@@ -531,38 +554,45 @@ class Executor {
         CheckContext check = context(frame, instruction);
         if (auto violation = check_access(check, value)) return violated(std::move(*violation));
         if (checked_escapes())
-          if (auto violation = check_publish(check, value, OwnershipClass::GoroutineShared, "publish/send",
-                                             "it is sent on the channel %" + instruction.operands[0].local_name))
+          if (auto violation =
+                  check_publish(check, value, OwnershipClass::GoroutineShared, "publish/send",
+                                "it is sent on the channel %" + instruction.operands[0].local_name))
             return violated(std::move(*violation));
       }
       // A root slot (channel_ops.hpp); a null constant needs none.
-      element = value_operand.kind == OperandKind::Local ? frame.slot_address(value_operand.local_index)
-                                                         : &null_value;
+      element = value_operand.kind == OperandKind::Local
+                    ? frame.slot_address(value_operand.local_index)
+                    : &null_value;
     } else {
       scalar_value = frame.scalar(value_operand);
       element = &scalar_value;
     }
     int error = 0;
     ChannelOutcome outcome = channel_send(run_, channel_of_object(channel), element, &error);
-    return outcome == ChannelOutcome::kDone ? Flow::kReturned : channel_failure(instruction, outcome, error);
+    return outcome == ChannelOutcome::kDone ? Flow::kReturned
+                                            : channel_failure(instruction, outcome, error);
   }
 
   Flow execute_receive(Frame& frame, const Instruction& instruction) {
     void* channel = frame.reference(instruction.operands[0]);
     if (checked() && channel != nullptr)
-      if (auto violation = check_access(context(frame, instruction), channel)) return violated(std::move(*violation));
+      if (auto violation = check_access(context(frame, instruction), channel))
+        return violated(std::move(*violation));
     bool ok = false;
     int error = 0;
-    ChannelOutcome outcome = channel_receive(run_, channel_of_object(channel),
-                                             frame.slot_address(instruction.result_index), &ok, &error);
-    return outcome == ChannelOutcome::kDone ? Flow::kReturned : channel_failure(instruction, outcome, error);
+    ChannelOutcome outcome =
+        channel_receive(run_, channel_of_object(channel),
+                        frame.slot_address(instruction.result_index), &ok, &error);
+    return outcome == ChannelOutcome::kDone ? Flow::kReturned
+                                            : channel_failure(instruction, outcome, error);
   }
 
   Flow execute_close(Frame& frame, const Instruction& instruction) {
     void* channel = frame.reference(instruction.operands[0]);
     if (channel == nullptr) return runtime_error(instruction, "close of nil channel");
     if (checked())
-      if (auto violation = check_access(context(frame, instruction), channel)) return violated(std::move(*violation));
+      if (auto violation = check_access(context(frame, instruction), channel))
+        return violated(std::move(*violation));
     int status = usgc_chan_close(channel_of_object(channel));
     if (status == EPIPE) return runtime_error(instruction, "close of closed channel");
     run_.channel_progress.fetch_add(1, std::memory_order_relaxed);
@@ -576,9 +606,15 @@ class Executor {
     auto ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
     uint64_t result = 0;
     switch (instruction.binary_operator) {
-      case ir::BinaryOperator::Add: result = ua + ub; break;
-      case ir::BinaryOperator::Sub: result = ua - ub; break;
-      case ir::BinaryOperator::Mul: result = ua * ub; break;
+      case ir::BinaryOperator::Add:
+        result = ua + ub;
+        break;
+      case ir::BinaryOperator::Sub:
+        result = ua - ub;
+        break;
+      case ir::BinaryOperator::Mul:
+        result = ua * ub;
+        break;
       case ir::BinaryOperator::Div:
       case ir::BinaryOperator::Rem: {
         if (b == 0) return runtime_error(instruction, "integer divide by zero");
@@ -590,14 +626,30 @@ class Executor {
         }
         break;
       }
-      case ir::BinaryOperator::Lt: result = a < b; break;
-      case ir::BinaryOperator::Le: result = a <= b; break;
-      case ir::BinaryOperator::Gt: result = a > b; break;
-      case ir::BinaryOperator::Ge: result = a >= b; break;
-      case ir::BinaryOperator::Eq: result = ua == ub; break;
-      case ir::BinaryOperator::Ne: result = ua != ub; break;
-      case ir::BinaryOperator::And: result = (ua & ub) & 1; break;
-      case ir::BinaryOperator::Or: result = (ua | ub) & 1; break;
+      case ir::BinaryOperator::Lt:
+        result = a < b;
+        break;
+      case ir::BinaryOperator::Le:
+        result = a <= b;
+        break;
+      case ir::BinaryOperator::Gt:
+        result = a > b;
+        break;
+      case ir::BinaryOperator::Ge:
+        result = a >= b;
+        break;
+      case ir::BinaryOperator::Eq:
+        result = ua == ub;
+        break;
+      case ir::BinaryOperator::Ne:
+        result = ua != ub;
+        break;
+      case ir::BinaryOperator::And:
+        result = (ua & ub) & 1;
+        break;
+      case ir::BinaryOperator::Or:
+        result = (ua | ub) & 1;
+        break;
     }
     frame.write(instruction.result_index, result);
     return Flow::kReturned;
@@ -617,30 +669,56 @@ class Executor {
           case Opcode::Copy:
             frame.write(instruction.result_index, frame.read(instruction.operands[0]));
             break;
-          case Opcode::Binary: flow = execute_binary(frame, instruction); break;
+          case Opcode::Binary:
+            flow = execute_binary(frame, instruction);
+            break;
           case Opcode::New:
           case Opcode::NewArray:
-          case Opcode::MakeChan: flow = execute_allocation(frame, block, index, instruction); break;
+          case Opcode::MakeChan:
+            flow = execute_allocation(frame, block, index, instruction);
+            break;
           case Opcode::LoadField:
-          case Opcode::LoadIndex: flow = execute_load(frame, instruction); break;
+          case Opcode::LoadIndex:
+            flow = execute_load(frame, instruction);
+            break;
           case Opcode::StoreField:
-          case Opcode::StoreIndex: flow = execute_store(frame, instruction); break;
-          case Opcode::Length: flow = execute_length(frame, instruction); break;
+          case Opcode::StoreIndex:
+            flow = execute_store(frame, instruction);
+            break;
+          case Opcode::Length:
+            flow = execute_length(frame, instruction);
+            break;
           case Opcode::LoadGlobal:
-          case Opcode::StoreGlobal: flow = execute_global(frame, instruction); break;
-          case Opcode::Call: flow = execute_call(frame, block, index, instruction); break;
-          case Opcode::Go: flow = execute_go(frame, instruction); break;
-          case Opcode::Send: flow = execute_send(frame, instruction); break;
-          case Opcode::Receive: flow = execute_receive(frame, instruction); break;
-          case Opcode::Close: flow = execute_close(frame, instruction); break;
+          case Opcode::StoreGlobal:
+            flow = execute_global(frame, instruction);
+            break;
+          case Opcode::Call:
+            flow = execute_call(frame, block, index, instruction);
+            break;
+          case Opcode::Go:
+            flow = execute_go(frame, instruction);
+            break;
+          case Opcode::Send:
+            flow = execute_send(frame, instruction);
+            break;
+          case Opcode::Receive:
+            flow = execute_receive(frame, instruction);
+            break;
+          case Opcode::Close:
+            flow = execute_close(frame, instruction);
+            break;
           case Opcode::Branch:
             next = instruction.target_blocks[frame.scalar(instruction.operands[0]) != 0 ? 0 : 1];
             break;
-          case Opcode::Jump: next = instruction.target_blocks[0]; break;
+          case Opcode::Jump:
+            next = instruction.target_blocks[0];
+            break;
           case Opcode::Return: {
             uint64_t value = instruction.operands.empty() ? 0 : frame.read(instruction.operands[0]);
-            if (checked_escapes() && !instruction.operands.empty() && frame.is_reference(instruction.operands[0])) {
-              if (auto violation = check_return(context(frame, instruction), reinterpret_cast<void*>(value), frame.depth))
+            if (checked_escapes() && !instruction.operands.empty() &&
+                frame.is_reference(instruction.operands[0])) {
+              if (auto violation = check_return(context(frame, instruction),
+                                                reinterpret_cast<void*>(value), frame.depth))
                 return violated(std::move(*violation));
             }
             *result = value;
@@ -709,9 +787,10 @@ void goroutine_entry(void* pack) {
           uint64_t next_reference = 1, next_scalar = 2;
           const uint32_t inputs = frame.function.parameter_count + frame.function.capture_count;
           for (uint32_t input = 0; input < inputs; ++input)
-            frame.write(input, frame.layout.local_is_reference[input]
-                                   ? reinterpret_cast<uint64_t>(usgc_array_read(pack, next_reference++))
-                                   : data[next_scalar++]);
+            frame.write(input,
+                        frame.layout.local_is_reference[input]
+                            ? reinterpret_cast<uint64_t>(usgc_array_read(pack, next_reference++))
+                            : data[next_scalar++]);
         },
         &ignored);
   }

@@ -46,14 +46,14 @@ struct RunOptions {
   // only the rules checked at each use of an object (owner, frame/dead, header), so a wrong
   // decision is reported where it does harm instead of where it escapes (tests use this).
   bool check_escape_points = true;
-  uint64_t max_steps = 0;          // instructions over all goroutines; 0: no limit
-  uint32_t time_limit_ms = 0;      // wall time; 0: no limit
-  uint32_t deadlock_ms = 1000;     // all goroutines blocked this long with no channel progress
+  uint64_t max_steps = 0;       // instructions over all goroutines; 0: no limit
+  uint32_t time_limit_ms = 0;   // wall time; 0: no limit
+  uint32_t deadlock_ms = 1000;  // all goroutines blocked this long with no channel progress
   // Every this many allocations a goroutine runs a collection (private, shared minor, shared
   // full in turn), so the decisions are tested under collections; 0: only the GC's own triggers.
   uint32_t gc_stress_every = 0;
-  uint32_t procs = 0;              // Ps when run_program starts the runtime (0: USGC_PROCS/cores)
-  uint32_t max_call_depth = 0;     // 0: as deep as the goroutine stack safely allows
+  uint32_t procs = 0;           // Ps when run_program starts the runtime (0: USGC_PROCS/cores)
+  uint32_t max_call_depth = 0;  // 0: as deep as the goroutine stack safely allows
 };
 
 enum class RunStatus : uint8_t {
@@ -61,8 +61,8 @@ enum class RunStatus : uint8_t {
   kRuntimeError,    // the program panicked (message says why and where)
   kCheckViolation,  // checked mode proved a decision wrong (violation says which)
   kDeadlock,
-  kLimitExceeded,   // max_steps, time_limit_ms or the call depth
-  kSetupError,      // no such entry, wrong arguments, the runtime could not start
+  kLimitExceeded,  // max_steps, time_limit_ms or the call depth
+  kSetupError,     // no such entry, wrong arguments, the runtime could not start
 };
 const char* run_status_name(RunStatus status);  // "completed", "runtime error", ...
 
@@ -79,7 +79,7 @@ struct RunResult {
   RunStatus status = RunStatus::kSetupError;
   std::string message;  // empty when completed; else one line "file:line:col: what happened"
   std::optional<CheckViolation> violation;
-  std::optional<int64_t> returned_value;  // the entry's int/bool result, when it has one
+  std::optional<int64_t> returned_value;       // the entry's int/bool result, when it has one
   std::vector<uint64_t> allocations_per_site;  // by site index (escape::SiteDecision::site_index)
   // By the class the allocation was made in: the site's decision, or STACK_LOCAL at a call that
   // allocates the site in the caller's frame (escape::CallerFrameCall).
@@ -87,8 +87,8 @@ struct RunResult {
   uint64_t caller_frame_allocations = 0;  // of the STACK_LOCAL ones, made in a caller's frame
   // STACK_LOCAL allocations the runtime placed as private stack substitutes (arena full).
   uint64_t stack_substitutes = 0;
-  uint64_t goroutines_started = 0;  // besides the entry's
-  uint64_t steps = 0;               // instructions executed (all goroutines)
+  uint64_t goroutines_started = 0;   // besides the entry's
+  uint64_t steps = 0;                // instructions executed (all goroutines)
   uint64_t private_collections = 0;  // during the run
   uint64_t shared_collections = 0;
   uint64_t total_allocations() const;

@@ -88,8 +88,8 @@ std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
     site.function_index = decision.function_index;
     site.decided = decision.ownership;
     site.value_type = function.locals[instruction.result_index].type;
-    site.description = decision.allocation + " at " +
-                       escape::format_position(module.file_name, decision.position);
+    site.description =
+        decision.allocation + " at " + escape::format_position(module.file_name, decision.position);
     layout.site_of_instruction_[decision.function_index][decision.block_index]
                                [decision.instruction_index] = decision.site_index;
 
@@ -107,14 +107,15 @@ std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
           const StructLayout& fields = layout.structs_[site.struct_index];
           for (size_t k = 0; k < fields.field_is_reference.size(); ++k)
             if (fields.field_is_reference[k]) offsets.push_back(k * kWordBytes);
-          site.check_word_offset = static_cast<uint32_t>(fields.field_is_reference.size() * kWordBytes);
+          site.check_word_offset =
+              static_cast<uint32_t>(fields.field_is_reference.size() * kWordBytes);
           size = site.check_word_offset + kWordBytes;
           break;
         }
         site.bounded_length = allocated.length;  // `new [N]T`
         site.element_is_reference = types.is_reference(allocated.element);
         site.shape = allocated.length <= kMaximumBoundedLength ? SiteShape::kBoundedArray
-                                                                : SiteShape::kDynamicArray;
+                                                               : SiteShape::kDynamicArray;
         break;
       case ir::Opcode::NewArray: {
         const ir::Operand& length = instruction.operands[0];
@@ -154,8 +155,9 @@ std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
     for (auto& instructions : blocks) instructions.assign(instructions.size(), UINT32_MAX);
   for (const escape::SiteDecision& decision : analysis.sites) {
     for (const escape::CallerFrameCall& call : decision.caller_frame_calls) {
-      uint32_t& list = layout.caller_frame_list_of_instruction_[call.function_index][call.block_index]
-                                                                [call.instruction_index];
+      uint32_t& list =
+          layout.caller_frame_list_of_instruction_[call.function_index][call.block_index]
+                                                  [call.instruction_index];
       if (list == UINT32_MAX) {
         list = static_cast<uint32_t>(layout.caller_frame_lists_.size());
         layout.caller_frame_lists_.emplace_back();
@@ -163,7 +165,8 @@ std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
       layout.caller_frame_lists_[list].push_back(decision.site_index);
     }
   }
-  for (std::vector<uint32_t>& sites : layout.caller_frame_lists_) std::sort(sites.begin(), sites.end());
+  for (std::vector<uint32_t>& sites : layout.caller_frame_lists_)
+    std::sort(sites.begin(), sites.end());
   return layout;
 }
 

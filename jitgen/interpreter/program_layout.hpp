@@ -39,9 +39,9 @@ struct SiteLayout {
   uint32_t function_index = 0;
   SiteShape shape = SiteShape::kStruct;
   usgc_type_id type = 0;
-  ir::TypeId value_type;              // the IR type of the allocation's result (*S, [N]T, []T, chan T)
-  uint32_t struct_index = 0;          // kStruct
-  uint64_t bounded_length = 0;        // kBoundedArray: N
+  ir::TypeId value_type;        // the IR type of the allocation's result (*S, [N]T, []T, chan T)
+  uint32_t struct_index = 0;    // kStruct
+  uint64_t bounded_length = 0;  // kBoundedArray: N
   bool element_is_reference = false;  // arrays and channels
   uint32_t check_word_offset = 0;     // bytes from p; 0 for kDynamicArray (none)
   escape::OwnershipClass decided = escape::OwnershipClass::StackLocal;
@@ -74,7 +74,8 @@ class ProgramLayout {
   }
   // The sites a call allocates in the caller's frame (escape::CallerFrameCall), sorted; nullptr
   // for a call that has none.
-  const std::vector<uint32_t>* caller_frame_sites(uint32_t function, uint32_t block, uint32_t instruction) const {
+  const std::vector<uint32_t>* caller_frame_sites(uint32_t function, uint32_t block,
+                                                  uint32_t instruction) const {
     uint32_t list = caller_frame_list_of_instruction_[function][block][instruction];
     return list == UINT32_MAX ? nullptr : &caller_frame_lists_[list];
   }
@@ -89,7 +90,9 @@ class ProgramLayout {
   uint32_t struct_of_pointer(ir::TypeId pointer_type) const {
     return struct_of_type_[pointer_type.index];
   }
-  const FunctionLayout& function(uint32_t function_index) const { return functions_[function_index]; }
+  const FunctionLayout& function(uint32_t function_index) const {
+    return functions_[function_index];
+  }
 
  private:
   std::vector<SiteLayout> sites_;
@@ -103,8 +106,14 @@ class ProgramLayout {
 };
 
 // 8-byte words of an object: field k of a struct, element i of an array (both kinds).
-inline uint64_t* object_word(void* object, uint64_t index) { return static_cast<uint64_t*>(object) + index; }
-inline uint64_t* array_element(void* array, uint64_t index) { return static_cast<uint64_t*>(array) + 1 + index; }
-inline uint64_t array_length(const void* array) { return *static_cast<const uint64_t*>(array); }
+inline uint64_t* object_word(void* object, uint64_t index) {
+  return static_cast<uint64_t*>(object) + index;
+}
+inline uint64_t* array_element(void* array, uint64_t index) {
+  return static_cast<uint64_t*>(array) + 1 + index;
+}
+inline uint64_t array_length(const void* array) {
+  return *static_cast<const uint64_t*>(array);
+}
 
 }  // namespace usgc::jitgen::interpreter

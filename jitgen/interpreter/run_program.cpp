@@ -52,8 +52,10 @@ class Watchdog {
       if (run_.is_stopping()) continue;
       const Clock::time_point now = Clock::now();
       const RunOptions& options = run_.options;
-      if (options.time_limit_ms != 0 && now - start >= std::chrono::milliseconds(options.time_limit_ms)) {
-        run_.stop(RunStatus::kLimitExceeded, run_.module.file_name + ": time limit: still running after " +
+      if (options.time_limit_ms != 0 &&
+          now - start >= std::chrono::milliseconds(options.time_limit_ms)) {
+        run_.stop(RunStatus::kLimitExceeded, run_.module.file_name +
+                                                 ": time limit: still running after " +
                                                  std::to_string(options.time_limit_ms) + " ms");
         continue;
       }
@@ -89,9 +91,11 @@ void entry_goroutine(void* argument) {
   run.live_goroutines.store(1, std::memory_order_relaxed);
   bool ready = create_unknown_world(run);
   for (size_t g = 0; ready && g < run.module.globals.size(); ++g)
-    if (run.global_is_reference[g]) ready = usgc_global_root_add(&run.reference_globals[run.slot_of_global[g]]) == 0;
+    if (run.global_is_reference[g])
+      ready = usgc_global_root_add(&run.reference_globals[run.slot_of_global[g]]) == 0;
   if (!ready) {
-    run.stop(RunStatus::kSetupError, run.module.file_name + ": cannot set up the run: " + usgc_last_error());
+    run.stop(RunStatus::kSetupError,
+             run.module.file_name + ": cannot set up the run: " + usgc_last_error());
   } else {
     run_entry_function(run);
   }
@@ -99,7 +103,8 @@ void entry_goroutine(void* argument) {
   usgc_waitgroup_wait(&run.goroutines);
   run.live_goroutines.fetch_sub(1, std::memory_order_relaxed);
   for (size_t g = 0; g < run.module.globals.size(); ++g)
-    if (run.global_is_reference[g]) usgc_global_root_remove(&run.reference_globals[run.slot_of_global[g]]);
+    if (run.global_is_reference[g])
+      usgc_global_root_remove(&run.reference_globals[run.slot_of_global[g]]);
   destroy_unknown_world(run);
 }
 
@@ -114,8 +119,9 @@ std::string check_entry(const ir::Module& module, const RunOptions& options) {
   const ir::Function* entry = module.find_function(options.entry);
   if (entry == nullptr) return module.file_name + ": no function '" + options.entry + "' to run";
   if (options.arguments.size() > entry->parameter_count)
-    return module.file_name + ": " + options.entry + " takes " + std::to_string(entry->parameter_count) +
-           " parameter(s), " + std::to_string(options.arguments.size()) + " argument(s) given";
+    return module.file_name + ": " + options.entry + " takes " +
+           std::to_string(entry->parameter_count) + " parameter(s), " +
+           std::to_string(options.arguments.size()) + " argument(s) given";
   if (entry->capture_count != 0)
     return module.file_name + ": " + options.entry + " has captures and cannot be the entry";
   for (uint32_t i = 0; i < options.arguments.size(); ++i)
@@ -136,12 +142,18 @@ usgc_gc_stats gc_stats_now() {
 
 const char* run_status_name(RunStatus status) {
   switch (status) {
-    case RunStatus::kCompleted: return "completed";
-    case RunStatus::kRuntimeError: return "runtime error";
-    case RunStatus::kCheckViolation: return "check violation";
-    case RunStatus::kDeadlock: return "deadlock";
-    case RunStatus::kLimitExceeded: return "limit exceeded";
-    case RunStatus::kSetupError: return "setup error";
+    case RunStatus::kCompleted:
+      return "completed";
+    case RunStatus::kRuntimeError:
+      return "runtime error";
+    case RunStatus::kCheckViolation:
+      return "check violation";
+    case RunStatus::kDeadlock:
+      return "deadlock";
+    case RunStatus::kLimitExceeded:
+      return "limit exceeded";
+    case RunStatus::kSetupError:
+      return "setup error";
   }
   return "?";
 }
@@ -165,12 +177,15 @@ bool wait_for_goroutines_to_leave() {
 
 RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& analysis,
                       const RunOptions& options) {
-  if (std::string problem = check_entry(module, options); !problem.empty()) return setup_error(problem);
+  if (std::string problem = check_entry(module, options); !problem.empty())
+    return setup_error(problem);
   if (usgc_goroutine_self() != 0)
-    return setup_error(module.file_name + ": run_program must be called from a thread that is not a goroutine");
+    return setup_error(module.file_name +
+                       ": run_program must be called from a thread that is not a goroutine");
 
   usgc_config config;
-  if (usgc_config_from_environment(&config) != 0) return setup_error("usgc: bad USGC_* environment (see above)");
+  if (usgc_config_from_environment(&config) != 0)
+    return setup_error("usgc: bad USGC_* environment (see above)");
   if (std::getenv("USGC_STACK_SIZE") == nullptr) config.stack_bytes = kDefaultStackBytes;
   if (options.procs != 0) config.procs = options.procs;
   int started = usgc_init(&config);
@@ -197,7 +212,9 @@ RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& an
       {
         Watchdog watchdog(run);
         int status = usgc_run_main(entry_goroutine, &run);
-        if (status != 0) run.stop(RunStatus::kSetupError, std::string("usgc_run_main failed: ") + std::strerror(status));
+        if (status != 0)
+          run.stop(RunStatus::kSetupError,
+                   std::string("usgc_run_main failed: ") + std::strerror(status));
       }
       // The entry returned and the run is stopping: goroutines it did not wait for leave at their
       // next checkpoint or channel operation. Their channels are freed, and the runtime is shut
@@ -218,9 +235,11 @@ RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& an
     }
     result.allocations_per_site.resize(run.allocations_per_site.size());
     for (size_t site = 0; site < run.allocations_per_site.size(); ++site)
-      result.allocations_per_site[site] = run.allocations_per_site[site].load(std::memory_order_relaxed);
+      result.allocations_per_site[site] =
+          run.allocations_per_site[site].load(std::memory_order_relaxed);
     for (size_t c = 0; c < escape::kOwnershipClassCount; ++c)
-      result.allocations_per_class[c] = run.allocations_per_class[c].load(std::memory_order_relaxed);
+      result.allocations_per_class[c] =
+          run.allocations_per_class[c].load(std::memory_order_relaxed);
     result.caller_frame_allocations = run.caller_frame_allocations.load(std::memory_order_relaxed);
     result.stack_substitutes = run.stack_substitutes.load(std::memory_order_relaxed);
     result.goroutines_started = run.goroutines_started.load(std::memory_order_relaxed);

@@ -24,15 +24,18 @@ std::string run_description(const RunResult& result) {
 
 }  // namespace
 
-std::string format_dynamic_summary(const escape::EscapeAnalysis& analysis, const RunResult& result) {
+std::string format_dynamic_summary(const escape::EscapeAnalysis& analysis,
+                                   const RunResult& result) {
   const uint64_t total = result.total_allocations();
-  std::string out = "dynamic allocations of " + analysis.file_name + " (" + run_description(result) + "):\n";
+  std::string out =
+      "dynamic allocations of " + analysis.file_name + " (" + run_description(result) + "):\n";
   for (size_t index = 0; index < escape::kOwnershipClassCount; ++index) {
     auto ownership = static_cast<escape::OwnershipClass>(index);
     char line[96];
-    std::snprintf(line, sizeof line, "  %-18s %9llu  %6s\n", escape::ownership_class_name(ownership),
-                  static_cast<unsigned long long>(result.allocations_per_class[index]),
-                  escape::format_percent(share(result.allocations_per_class[index], total)).c_str());
+    std::snprintf(
+        line, sizeof line, "  %-18s %9llu  %6s\n", escape::ownership_class_name(ownership),
+        static_cast<unsigned long long>(result.allocations_per_class[index]),
+        escape::format_percent(share(result.allocations_per_class[index], total)).c_str());
     out += line;
   }
   out += "  total              " + std::to_string(total) + " allocations";
@@ -64,7 +67,8 @@ std::string format_dynamic_json(const escape::EscapeAnalysis& analysis, const Ru
   for (size_t index = 0; index < escape::kOwnershipClassCount; ++index) {
     auto ownership = static_cast<escape::OwnershipClass>(index);
     char percent[32];
-    std::snprintf(percent, sizeof percent, "%.1f", share(result.allocations_per_class[index], total));
+    std::snprintf(percent, sizeof percent, "%.1f",
+                  share(result.allocations_per_class[index], total));
     out += ",\"" + std::string(escape::ownership_class_name(ownership)) +
            "\":{\"count\":" + std::to_string(result.allocations_per_class[index]) +
            ",\"percent\":" + percent + "}";

@@ -3,7 +3,9 @@
 
 namespace usgc::jitgen::interpreter {
 
-ChannelRegistry::~ChannelRegistry() { destroy_all(); }
+ChannelRegistry::~ChannelRegistry() {
+  destroy_all();
+}
 
 void ChannelRegistry::add(usgc_chan* channel) {
   auto* entry = new Entry{channel, head_.load(std::memory_order_relaxed)};
@@ -44,7 +46,8 @@ RunState::RunState(const ir::Module& module_in, const escape::EscapeAnalysis& an
   scalar_globals = std::make_unique<std::atomic<int64_t>[]>(scalars);
 }
 
-void RunState::stop(RunStatus status, std::string message, std::optional<CheckViolation> violation) {
+void RunState::stop(RunStatus status, std::string message,
+                    std::optional<CheckViolation> violation) {
   {
     std::lock_guard<std::mutex> guard(outcome_lock);
     if (!outcome_set) {  // the first end wins: a failure after the entry returned is not one

@@ -81,7 +81,8 @@ struct RunState {
   size_t stack_bytes = 0;  // of each goroutine: the call-depth guard (executor.cpp)
 
   std::vector<std::atomic<uint64_t>> allocations_per_site;
-  std::atomic<uint64_t> allocations_per_class[escape::kOwnershipClassCount] = {};  // by the class used
+  std::atomic<uint64_t> allocations_per_class[escape::kOwnershipClassCount] =
+      {};  // by the class used
   std::atomic<uint64_t> caller_frame_allocations{0};
   std::atomic<uint64_t> stack_substitutes{0};
   std::atomic<uint64_t> goroutines_started{0};

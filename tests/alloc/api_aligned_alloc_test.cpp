@@ -13,8 +13,8 @@
 
 #include <vector>
 
-#include "usgc/usgc.h"
 #include "tests/support/memory_patterns.hpp"
+#include "usgc/usgc.h"
 
 namespace {
 
@@ -22,16 +22,16 @@ using usgc_test::is_aligned;
 
 volatile size_t g_absurd_size = size_t{1} << 62;
 
-
 // Sizes for one alignment: tiny, below it, exactly it, and several that are not multiples of it.
 std::vector<size_t> sizes_for_alignment(size_t alignment) {
-  return {1, 16, 100, alignment / 2 + 1, alignment - 8, alignment, alignment + 8, 3 * alignment + 16};
+  return {
+      1, 16, 100, alignment / 2 + 1, alignment - 8, alignment, alignment + 8, 3 * alignment + 16};
 }
 
 void expect_aligned_block(void* pointer, size_t alignment, size_t size, const char* call) {
   ASSERT_NE(pointer, nullptr) << call << " alignment " << alignment << " size " << size;
-  EXPECT_TRUE(is_aligned(pointer, alignment)) << call << " alignment " << alignment << " size " << size
-                                              << " pointer " << pointer;
+  EXPECT_TRUE(is_aligned(pointer, alignment))
+      << call << " alignment " << alignment << " size " << size << " pointer " << pointer;
   EXPECT_TRUE(is_aligned(pointer, 16)) << call;
   const size_t usable = usgc_malloc_usable_size(pointer);
   EXPECT_GE(usable, size) << call << " alignment " << alignment << " size " << size;
@@ -103,7 +103,8 @@ TEST(UsgcAlignedAlloc, ManyLiveAlignedBlocksKeepTheirAlignmentAndDoNotOverlap) {
   }
   for (const Live& block : live) {
     for (size_t i = 0; i < block.size; ++i)
-      ASSERT_EQ(block.pointer[i], block.value) << "aligned block of size " << block.size << " overwritten";
+      ASSERT_EQ(block.pointer[i], block.value)
+          << "aligned block of size " << block.size << " overwritten";
     usgc_free(block.pointer);
   }
 }
@@ -142,7 +143,8 @@ TEST(UsgcAlignedAlloc, AlignedBlocksCanBeReallocatedAndKeepContents) {
     for (size_t i = 0; i < 1000; ++i) p[i] = static_cast<unsigned char>(i * 7);
     auto* q = static_cast<unsigned char*>(usgc_realloc(p, 300000));
     ASSERT_NE(q, nullptr);
-    for (size_t i = 0; i < 1000; ++i) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 7)) << "alignment " << alignment;
+    for (size_t i = 0; i < 1000; ++i)
+      ASSERT_EQ(q[i], static_cast<unsigned char>(i * 7)) << "alignment " << alignment;
     usgc_free(q);
   }
 }
@@ -151,7 +153,8 @@ TEST(UsgcPosixMemalign, EveryPowerOfTwoAlignmentFrom16To4MiBWithSizesNotMultiple
   for (size_t alignment = 16; alignment <= (size_t{4} << 20); alignment <<= 1) {
     for (size_t size : sizes_for_alignment(alignment)) {
       void* p = nullptr;
-      ASSERT_EQ(usgc_posix_memalign(&p, alignment, size), 0) << "alignment " << alignment << " size " << size;
+      ASSERT_EQ(usgc_posix_memalign(&p, alignment, size), 0)
+          << "alignment " << alignment << " size " << size;
       expect_aligned_block(p, alignment, size, "usgc_posix_memalign");
       usgc_free(p);
     }
@@ -173,8 +176,8 @@ TEST(UsgcPosixMemalign, BadAlignmentReturnsEinvalAndLeavesResultUntouched) {
   void* const sentinel = reinterpret_cast<void*>(uintptr_t{0x5eed});
   // 0; not a power of two (24, 48, 96, 4104); a power of two below sizeof(void*) (1, 2, 4);
   // a multiple of 8 whose quotient is not a power of two ((1 << 63) + 8).
-  for (size_t alignment : {size_t{0}, size_t{24}, size_t{48}, size_t{96}, size_t{4096 + 8}, size_t{1},
-                           size_t{2}, size_t{4}, (size_t{1} << 63) + 8}) {
+  for (size_t alignment : {size_t{0}, size_t{24}, size_t{48}, size_t{96}, size_t{4096 + 8},
+                           size_t{1}, size_t{2}, size_t{4}, (size_t{1} << 63) + 8}) {
     void* result = sentinel;
     EXPECT_EQ(usgc_posix_memalign(&result, alignment, 64), EINVAL) << "alignment " << alignment;
     EXPECT_EQ(result, sentinel) << "result written on error; alignment " << alignment;

@@ -15,8 +15,8 @@
 
 #include <regex>
 #include <sstream>
-#include "tests/support/death_test_support.hpp"
 #include <string>
+#include "tests/support/death_test_support.hpp"
 
 #include "usgc/usgc.h"
 

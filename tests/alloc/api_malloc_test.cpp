@@ -15,17 +15,17 @@
 #include <set>
 #include <vector>
 
-#include "usgc/usgc.h"
 #include "tests/support/memory_patterns.hpp"
 #include "tests/support/usgc_stats.hpp"
+#include "usgc/usgc.h"
 
 namespace {
 
-using usgc_test::is_aligned;
-using usgc_test::pattern_byte;
+using usgc_test::all_zero;
 using usgc_test::fill_pattern;
 using usgc_test::first_pattern_mismatch;
-using usgc_test::all_zero;
+using usgc_test::is_aligned;
+using usgc_test::pattern_byte;
 using usgc_test::read_stats;
 
 constexpr size_t kLargestSizeClass = 128 * 1024;
@@ -34,13 +34,14 @@ constexpr size_t kLargestSizeClass = 128 * 1024;
 volatile size_t g_absurd_size = size_t{1} << 62;
 volatile size_t g_size_max = SIZE_MAX;
 
-
-size_t round_up(size_t value, size_t alignment) { return (value + alignment - 1) / alignment * alignment; }
+size_t round_up(size_t value, size_t alignment) {
+  return (value + alignment - 1) / alignment * alignment;
+}
 
 // The size-class waste bound: at most 12.5% (plus the 16-byte granule) above the request.
-size_t max_usable_for(size_t size) { return std::max(round_up(size, 16), size + (size + 7) / 8 + 16); }
-
-
+size_t max_usable_for(size_t size) {
+  return std::max(round_up(size, 16), size + (size + 7) / 8 + 16);
+}
 
 // Checks the common guarantees of one fresh block of `size` bytes; writes all of its usable size.
 void expect_good_block(void* pointer, size_t size) {
@@ -136,7 +137,9 @@ TEST(UsgcMalloc, AbsurdSizeReturnsNullWithEnomem) {
   }
 }
 
-TEST(UsgcMalloc, UsableSizeOfNullIsZero) { EXPECT_EQ(usgc_malloc_usable_size(nullptr), 0u); }
+TEST(UsgcMalloc, UsableSizeOfNullIsZero) {
+  EXPECT_EQ(usgc_malloc_usable_size(nullptr), 0u);
+}
 
 TEST(UsgcFree, NullDoesNothing) {
   usgc_free(nullptr);
@@ -148,8 +151,8 @@ TEST(UsgcFree, NullDoesNothing) {
 }
 
 TEST(UsgcFree, FreeSizedAcceptsTheRequestedSizeOfEveryKind) {
-  for (size_t size : {size_t{0}, size_t{1}, size_t{16}, size_t{100}, size_t{3000}, size_t{9000}, size_t{70000},
-                      size_t{200000}, size_t{2} << 20, size_t{10} << 20}) {
+  for (size_t size : {size_t{0}, size_t{1}, size_t{16}, size_t{100}, size_t{3000}, size_t{9000},
+                      size_t{70000}, size_t{200000}, size_t{2} << 20, size_t{10} << 20}) {
     void* p = usgc_malloc(size);
     ASSERT_NE(p, nullptr);
     memset(p, 1, size);
@@ -166,7 +169,8 @@ TEST(UsgcFree, FreeSizedAcceptsTheRequestedSizeOfEveryKind) {
 
 // glibc >= 2.33: free never changes errno (POSIX.1-2024 requires it too).
 TEST(UsgcFree, PreservesErrnoForEveryKind) {
-  for (size_t size : {size_t{16}, size_t{5000}, size_t{100000}, size_t{1} << 20, size_t{16} << 20}) {
+  for (size_t size :
+       {size_t{16}, size_t{5000}, size_t{100000}, size_t{1} << 20, size_t{16} << 20}) {
     void* p = usgc_malloc(size);
     ASSERT_NE(p, nullptr);
     errno = 1234;
@@ -183,8 +187,8 @@ TEST(UsgcFree, PreservesErrnoForEveryKind) {
 // ---- calloc -------------------------------------------------------------------------------
 
 TEST(UsgcCalloc, ReturnsZeroedMemoryOfEveryKind) {
-  for (size_t size : {size_t{0}, size_t{1}, size_t{16}, size_t{100}, size_t{1000}, size_t{8000}, size_t{100000},
-                      size_t{1} << 20, size_t{16} << 20}) {
+  for (size_t size : {size_t{0}, size_t{1}, size_t{16}, size_t{100}, size_t{1000}, size_t{8000},
+                      size_t{100000}, size_t{1} << 20, size_t{16} << 20}) {
     void* p = usgc_calloc(1, size);
     ASSERT_NE(p, nullptr) << "size " << size;
     EXPECT_TRUE(is_aligned(p, 16));
@@ -199,8 +203,8 @@ TEST(UsgcCalloc, ReturnsZeroedMemoryOfEveryKind) {
 }
 
 TEST(UsgcCalloc, ZeroesDirtyMemoryAfterReuse) {
-  for (size_t size : {size_t{16}, size_t{64}, size_t{500}, size_t{4096}, size_t{20000}, size_t{131072},
-                      size_t{200000}, size_t{3} << 20, size_t{64} << 20}) {
+  for (size_t size : {size_t{16}, size_t{64}, size_t{500}, size_t{4096}, size_t{20000},
+                      size_t{131072}, size_t{200000}, size_t{3} << 20, size_t{64} << 20}) {
     for (int round = 0; round < 4; ++round) {
       void* dirty = usgc_malloc(size);
       ASSERT_NE(dirty, nullptr);
@@ -208,8 +212,8 @@ TEST(UsgcCalloc, ZeroesDirtyMemoryAfterReuse) {
       usgc_free(dirty);
       void* clean = usgc_calloc(1, size);
       ASSERT_NE(clean, nullptr);
-      EXPECT_TRUE(all_zero(clean, size))
-          << "size " << size << " round " << round << (clean == dirty ? " (the dirty block reused)" : "");
+      EXPECT_TRUE(all_zero(clean, size)) << "size " << size << " round " << round
+                                         << (clean == dirty ? " (the dirty block reused)" : "");
       usgc_free(clean);
     }
   }
@@ -255,10 +259,14 @@ TEST(UsgcCalloc, OverflowingProductReturnsNullWithEnomem) {
   const size_t size_max = g_size_max;
   const struct {
     size_t count, size;
-  } overflowing[] = {{size_max / 2 + 2, 2}, {2, size_max / 2 + 2}, {size_t{1} << 32, size_t{1} << 32}, {size_max, size_max}};
+  } overflowing[] = {{size_max / 2 + 2, 2},
+                     {2, size_max / 2 + 2},
+                     {size_t{1} << 32, size_t{1} << 32},
+                     {size_max, size_max}};
   for (const auto& request : overflowing) {
     errno = 0;
-    EXPECT_EQ(usgc_calloc(request.count, request.size), nullptr) << request.count << " x " << request.size;
+    EXPECT_EQ(usgc_calloc(request.count, request.size), nullptr)
+        << request.count << " x " << request.size;
     EXPECT_EQ(errno, ENOMEM) << request.count << " x " << request.size;
   }
   errno = 0;
@@ -273,13 +281,20 @@ TEST(UsgcRealloc, GrowAndShrinkBetweenSizeKindsKeepContents) {
     const char* what;
     size_t from, to;
   } steps[] = {
-      {"small grows in class", 20, 30},          {"small grows to small", 24, 1000},
-      {"small shrinks", 1000, 10},                {"small to medium", 100, 50000},
-      {"medium to small", 50000, 200},           {"small to large", 100, size_t{1} << 20},
-      {"large grows", size_t{1} << 20, size_t{3} << 20}, {"large shrinks", size_t{3} << 20, size_t{1} << 20},
-      {"large to huge", size_t{1} << 20, size_t{16} << 20}, {"huge grows", size_t{16} << 20, size_t{40} << 20},
-      {"huge shrinks", size_t{40} << 20, size_t{9} << 20}, {"huge to small", size_t{16} << 20, 100},
-      {"large to small", size_t{2} << 20, 64},   {"same size", 4000, 4000},
+      {"small grows in class", 20, 30},
+      {"small grows to small", 24, 1000},
+      {"small shrinks", 1000, 10},
+      {"small to medium", 100, 50000},
+      {"medium to small", 50000, 200},
+      {"small to large", 100, size_t{1} << 20},
+      {"large grows", size_t{1} << 20, size_t{3} << 20},
+      {"large shrinks", size_t{3} << 20, size_t{1} << 20},
+      {"large to huge", size_t{1} << 20, size_t{16} << 20},
+      {"huge grows", size_t{16} << 20, size_t{40} << 20},
+      {"huge shrinks", size_t{40} << 20, size_t{9} << 20},
+      {"huge to small", size_t{16} << 20, 100},
+      {"large to small", size_t{2} << 20, 64},
+      {"same size", 4000, 4000},
   };
   uint64_t tag = 1;
   for (const auto& step : steps) {
@@ -341,7 +356,8 @@ TEST(UsgcRealloc, ZeroSizeFreesAndReturnsNull) {
     const usgc_malloc_stats before = read_stats();
     EXPECT_EQ(usgc_realloc(p, 0), nullptr) << "size " << size;
     const usgc_malloc_stats after = read_stats();
-    EXPECT_GE(after.free_count, before.free_count + 1) << "realloc(p, 0) must free p; size " << size;
+    EXPECT_GE(after.free_count, before.free_count + 1)
+        << "realloc(p, 0) must free p; size " << size;
   }
 }
 

@@ -19,15 +19,14 @@
 #include <vector>
 
 #include "kernel_iface/virtual_memory.hpp"
-#include "usgc/usgc.h"
 #include "tests/support/usgc_stats.hpp"
+#include "usgc/usgc.h"
 
 namespace {
 
 using usgc_test::read_stats;
 
 constexpr size_t kHugeRequest = size_t{64} << 20;  // always maps its own region
-
 
 // Empties usgc's caches (so the next huge request must map), then makes maps fail until the end
 // of the scope, however the test leaves it, so later tests are not affected.
@@ -123,7 +122,8 @@ TEST(UsgcMallocStats, LargeObjectsAreCountedAsLargeInUse) {
   usgc_free(large);
   usgc_free(huge);
   const usgc_malloc_stats freed = read_stats();
-  EXPECT_LE(freed.bytes_large_in_use + (size_t{21} << 20), allocated.bytes_large_in_use + (size_t{1} << 20));
+  EXPECT_LE(freed.bytes_large_in_use + (size_t{21} << 20),
+            allocated.bytes_large_in_use + (size_t{1} << 20));
 }
 
 TEST(UsgcMallocStats, FreeByAnotherThreadCountsAsRemote) {
@@ -199,14 +199,16 @@ TEST(UsgcOutOfMemory, FailedReallocKeepsTheOriginalBlock) {
     void* unexpected = usgc_realloc(p, kHugeRequest);
     if (unexpected != nullptr) {  // p is gone: nothing more to check
       usgc_free(unexpected);
-      FAIL() << "usgc_realloc to " << kHugeRequest << " bytes succeeded although every mapping fails";
+      FAIL() << "usgc_realloc to " << kHugeRequest
+             << " bytes succeeded although every mapping fails";
     }
     EXPECT_EQ(errno, ENOMEM);
   }
   for (size_t i = 0; i < 5000; ++i) ASSERT_EQ(p[i], static_cast<unsigned char>(i)) << "byte " << i;
   auto* grown = static_cast<unsigned char*>(usgc_realloc(p, kHugeRequest));
   ASSERT_NE(grown, nullptr);
-  for (size_t i = 0; i < 5000; ++i) ASSERT_EQ(grown[i], static_cast<unsigned char>(i)) << "byte " << i;
+  for (size_t i = 0; i < 5000; ++i)
+    ASSERT_EQ(grown[i], static_cast<unsigned char>(i)) << "byte " << i;
   usgc_free(grown);
 }
 
@@ -238,7 +240,8 @@ TEST(UsgcOutOfMemory, NewThreadUnderMappingFailureGetsNullOrMemoryAndRecovers) {
   }
   EXPECT_EQ(null_without_enomem, 0) << "a failed allocation must set errno to ENOMEM";
   EXPECT_EQ(bad_blocks, 0);
-  EXPECT_TRUE(recovered) << "a thread whose allocations failed could not allocate after the failures ended";
+  EXPECT_TRUE(recovered)
+      << "a thread whose allocations failed could not allocate after the failures ended";
   std::thread after([] {
     EXPECT_TRUE(block_works(100));
     EXPECT_TRUE(block_works(size_t{1} << 20));

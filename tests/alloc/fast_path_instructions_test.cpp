@@ -69,15 +69,20 @@ constexpr long kFreeBudget = 64;
 
 TEST(FastPathInstructions, MallocAndFreeFastPathsStayWithinTheirBudgets) {
 #if defined(USGC_DEBUG) && USGC_DEBUG
-  GTEST_SKIP() << "the budgets are for optimized release builds; this is a checked build (USGC_DEBUG)";
+  GTEST_SKIP()
+      << "the budgets are for optimized release builds; this is a checked build (USGC_DEBUG)";
 #endif
   Counts counts;
   std::string why;
   if (!measure(&counts, &why)) GTEST_SKIP() << why;
-  std::printf("RESULT suite=fast_path case=malloc_32 impl=usgc metric=instructions value=%ld unit=instructions\n",
-              counts.malloc_instructions);
-  std::printf("RESULT suite=fast_path case=free_32 impl=usgc metric=instructions value=%ld unit=instructions\n",
-              counts.free_instructions);
+  std::printf(
+      "RESULT suite=fast_path case=malloc_32 impl=usgc metric=instructions value=%ld "
+      "unit=instructions\n",
+      counts.malloc_instructions);
+  std::printf(
+      "RESULT suite=fast_path case=free_32 impl=usgc metric=instructions value=%ld "
+      "unit=instructions\n",
+      counts.free_instructions);
   EXPECT_GT(counts.malloc_instructions, 3);
   EXPECT_LE(counts.malloc_instructions, kMallocBudget) << "the malloc fast path grew";
   EXPECT_GT(counts.free_instructions, 3);

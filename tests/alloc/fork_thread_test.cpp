@@ -22,17 +22,16 @@
 #include <thread>
 #include <vector>
 
-#include "usgc/usgc.h"
+#include "tests/support/child_process.hpp"
 #include "tests/support/memory_patterns.hpp"
 #include "tests/support/usgc_stats.hpp"
-#include "tests/support/child_process.hpp"
+#include "usgc/usgc.h"
 
 namespace {
 
-using usgc_test::pattern_byte;
 using usgc_test::fill_pattern;
+using usgc_test::pattern_byte;
 using usgc_test::read_stats;
-
 
 bool has_pattern(const void* pointer, size_t bytes, uint64_t tag) {
   const auto* p = static_cast<const uint8_t*>(pointer);
@@ -88,7 +87,7 @@ using usgc_test::wait_for_child;
   usgc_free(aligned);
   usgc_free(zeroed);
 // A thread in the child, but not under TSan (it forbids threads after a multi-threaded fork)
-  // or ASan (its own allocator, used by pthread_create, is not fork-safe and may be locked).
+// or ASan (its own allocator, used by pthread_create, is not fork-safe and may be locked).
 #if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
   std::atomic<bool> thread_ok{true};
   std::thread worker([&thread_ok] {
@@ -162,9 +161,11 @@ TEST(UsgcFork, ChildAllocatesAtOnceWhileParentThreadsAreAllocating) {
     ASSERT_GE(child, 0) << "fork failed";
     if (child == 0) child_allocates_and_exits();
     const int status = wait_for_child(child);
-    ASSERT_NE(status, -2) << "round " << round << ": the child hung after fork (a usgc lock held across fork?)";
+    ASSERT_NE(status, -2) << "round " << round
+                          << ": the child hung after fork (a usgc lock held across fork?)";
     ASSERT_TRUE(WIFEXITED(status)) << "round " << round << ": the child died, status " << status;
-    EXPECT_EQ(WEXITSTATUS(status), 0) << "round " << round << ": failed step in the child (see child_allocates_and_exits)";
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "round " << round << ": failed step in the child (see child_allocates_and_exits)";
   }
   void* p = usgc_malloc(1000);  // the parent is fine too
   ASSERT_NE(p, nullptr);
@@ -179,8 +180,8 @@ TEST(UsgcThreadExit, BlocksLeftByExitedThreadsStayIntactAndAreFreedByMain) {
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t)
       threads.emplace_back([&left, t, round] {
-        left[static_cast<size_t>(t)] =
-            allocate_and_exit((static_cast<uint64_t>(round) << 40) | (static_cast<uint64_t>(t) << 20), 1500);
+        left[static_cast<size_t>(t)] = allocate_and_exit(
+            (static_cast<uint64_t>(round) << 40) | (static_cast<uint64_t>(t) << 20), 1500);
       });
     for (auto& thread : threads) thread.join();
     threads.clear();
@@ -206,7 +207,8 @@ TEST(UsgcThreadExit, BlocksLeftByExitedThreadsStayIntactAndAreFreedByMain) {
         usgc_free(block.pointer);
         ++freed;
       }
-    EXPECT_EQ(damaged, 0u) << "round " << round << ": live blocks of exited threads were overwritten";
+    EXPECT_EQ(damaged, 0u) << "round " << round
+                           << ": live blocks of exited threads were overwritten";
     EXPECT_GT(freed, 0u);
     const usgc_malloc_stats after = read_stats();
     EXPECT_LE(after.threads, start.threads + 4)
@@ -232,7 +234,8 @@ TEST(UsgcThreadExit, ThreadsCountFollowsLiveThreads) {
   release = true;
   for (auto& thread : threads) thread.join();
   const usgc_malloc_stats after = read_stats();
-  EXPECT_GE(during.threads, static_cast<uint64_t>(kThreads)) << "each thread that allocated has a live heap";
+  EXPECT_GE(during.threads, static_cast<uint64_t>(kThreads))
+      << "each thread that allocated has a live heap";
   EXPECT_LE(after.threads, start.threads + 4) << "heaps of joined threads must be handed back";
 }
 
@@ -257,8 +260,8 @@ TEST(UsgcThreadExit, ThreadsThatAllocateAndExit200TimesDoNotGrowReservedWithoutB
   }
   const uint64_t reserved_after_round_200 = read_stats().bytes_reserved;
   EXPECT_LT(reserved_after_round_200, reserved_after_round_20 + (uint64_t{64} << 20))
-      << "after round 20: " << reserved_after_round_20 << " bytes reserved; after round 200: "
-      << reserved_after_round_200;
+      << "after round 20: " << reserved_after_round_20
+      << " bytes reserved; after round 200: " << reserved_after_round_200;
 }
 
 TEST(UsgcThreadExit, ThreadsThatLeaveOneSmallBlockEach200TimesDoNotGrowReservedWithoutBound) {
@@ -275,5 +278,6 @@ TEST(UsgcThreadExit, ThreadsThatLeaveOneSmallBlockEach200TimesDoNotGrowReservedW
   }
   const uint64_t reserved_after_round_200 = read_stats().bytes_reserved;
   EXPECT_LT(reserved_after_round_200, reserved_after_round_20 + (uint64_t{64} << 20))
-      << "after round 20: " << reserved_after_round_20 << "; after round 200: " << reserved_after_round_200;
+      << "after round 20: " << reserved_after_round_20
+      << "; after round 200: " << reserved_after_round_200;
 }

@@ -25,7 +25,8 @@ TEST(SegmentMap, StackAndStaticPointersAreForeign) {
   EXPECT_EQ(classify_pointer(&on_stack, &segment), PointerOrigin::kForeign);
   EXPECT_EQ(classify_pointer(&in_data, &segment), PointerOrigin::kForeign);
   EXPECT_EQ(classify_pointer(nullptr, &segment), PointerOrigin::kForeign);
-  EXPECT_EQ(classify_pointer(reinterpret_cast<void*>(~uintptr_t{0} - 4096), &segment), PointerOrigin::kForeign);
+  EXPECT_EQ(classify_pointer(reinterpret_cast<void*>(~uintptr_t{0} - 4096), &segment),
+            PointerOrigin::kForeign);
 }
 
 TEST(SegmentMap, HugeObjectContinuationChunksLeadBackToTheirSegment) {
@@ -41,7 +42,8 @@ TEST(SegmentMap, HugeObjectContinuationChunksLeadBackToTheirSegment) {
   usgc_free(p);
   usgc_malloc_trim(0);  // drops the cache of huge segments: the mapping is unmapped now
   Segment* segment = nullptr;
-  EXPECT_EQ(classify_pointer(p, &segment), PointerOrigin::kTombstone) << "an unmapped huge segment leaves a tombstone";
+  EXPECT_EQ(classify_pointer(p, &segment), PointerOrigin::kTombstone)
+      << "an unmapped huge segment leaves a tombstone";
 }
 
 TEST(SegmentMap, AlignedHugeObjectsFreeThroughInteriorPointers) {

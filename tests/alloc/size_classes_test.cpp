@@ -43,7 +43,8 @@ TEST(SizeClasses, RoundingToAnAlignmentGivesAClassThatIsAMultipleOfIt) {
     for (size_t size = 1; size <= kMediumObjectMax; size += 7) {
       size_t rounded = align_up(size, alignment);
       if (rounded > kMediumObjectMax) break;
-      ASSERT_EQ(class_size_of_bin(bin_of_size(rounded)) % alignment, 0u) << "size " << size << " align " << alignment;
+      ASSERT_EQ(class_size_of_bin(bin_of_size(rounded)) % alignment, 0u)
+          << "size " << size << " align " << alignment;
     }
   }
 }
@@ -53,9 +54,11 @@ TEST(BlockIndex, MultiplyShiftEqualsDivisionForEveryClassAndOffset) {
     Page page{};
     uint32_t block_size = static_cast<uint32_t>(class_size_of_bin(bin));
     compute_block_index_magic(block_size, &page.index_multiplier, &page.index_shift);
-    size_t page_span = bin_uses_small_pages(bin) ? (size_t{1} << kSmallPageShift) : (size_t{1} << kMediumPageShift);
+    size_t page_span = bin_uses_small_pages(bin) ? (size_t{1} << kSmallPageShift)
+                                                 : (size_t{1} << kMediumPageShift);
     for (size_t offset = 0; offset < page_span; offset += 16) {
-      ASSERT_EQ(block_index_of_offset(&page, offset), offset / block_size) << "bin " << bin << " offset " << offset;
+      ASSERT_EQ(block_index_of_offset(&page, offset), offset / block_size)
+          << "bin " << bin << " offset " << offset;
     }
   }
 }
@@ -65,7 +68,8 @@ TEST(BlockIndex, ExactForLargeBlockSizesUpToTheSegment) {
     Page page{};
     compute_block_index_magic(block_size, &page.index_multiplier, &page.index_shift);
     for (size_t offset = 0; offset < kSegmentBytes; offset += 4096 - 16) {
-      ASSERT_EQ(block_index_of_offset(&page, offset), offset / block_size) << block_size << " " << offset;
+      ASSERT_EQ(block_index_of_offset(&page, offset), offset / block_size)
+          << block_size << " " << offset;
     }
   }
 }

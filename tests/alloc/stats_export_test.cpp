@@ -35,7 +35,9 @@
 namespace usgc::alloc {
 namespace {
 
-uint32_t my_uid() { return kernel::current_user_id(); }
+uint32_t my_uid() {
+  return kernel::current_user_id();
+}
 
 std::string block_name(int pid) {
   char name[kStatsBlockNameBytes];
@@ -43,7 +45,9 @@ std::string block_name(int pid) {
   return name;
 }
 
-bool block_exists(int pid) { return kernel::shared_memory_name_info(block_name(pid).c_str()).ok(); }
+bool block_exists(int pid) {
+  return kernel::shared_memory_name_info(block_name(pid).c_str()).ok();
+}
 
 StatsReadResult read_block(int pid, usgc_stats_block* block) {
   return read_stats_block(block_name(pid).c_str(), my_uid(), block);
@@ -85,7 +89,8 @@ class StatsExportTest : public ::testing::Test {
 TEST_F(StatsExportTest, PublishCreatesAPrivateBlockWithThisProcesssIdentity) {
   int pid = kernel::current_process_id();
   ASSERT_TRUE(stats_export_publish_now().ok());
-  kernel::Result<kernel::SharedMemoryFileInfo> info = kernel::shared_memory_name_info(block_name(pid).c_str());
+  kernel::Result<kernel::SharedMemoryFileInfo> info =
+      kernel::shared_memory_name_info(block_name(pid).c_str());
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info.value().mode, 0600u);
   EXPECT_EQ(info.value().owner_uid, my_uid());
@@ -120,10 +125,14 @@ TEST_F(StatsExportTest, FiguresMatchMallocStats) {
   usgc_stats_block block{};
   ASSERT_EQ(read_block(kernel::current_process_id(), &block).error, StatsReadError::kNone);
   constexpr double kTolerance = 1 << 20;  // other threads of the test binary may allocate a little
-  EXPECT_NEAR(static_cast<double>(block.bytes_in_use), static_cast<double>(stats.bytes_in_use), kTolerance);
-  EXPECT_NEAR(static_cast<double>(block.bytes_large_in_use), static_cast<double>(stats.bytes_large_in_use), kTolerance);
-  EXPECT_NEAR(static_cast<double>(block.bytes_reserved), static_cast<double>(stats.bytes_reserved), 4.0 * kTolerance);
-  EXPECT_NEAR(static_cast<double>(block.bytes_committed), static_cast<double>(stats.bytes_committed), 4.0 * kTolerance);
+  EXPECT_NEAR(static_cast<double>(block.bytes_in_use), static_cast<double>(stats.bytes_in_use),
+              kTolerance);
+  EXPECT_NEAR(static_cast<double>(block.bytes_large_in_use),
+              static_cast<double>(stats.bytes_large_in_use), kTolerance);
+  EXPECT_NEAR(static_cast<double>(block.bytes_reserved), static_cast<double>(stats.bytes_reserved),
+              4.0 * kTolerance);
+  EXPECT_NEAR(static_cast<double>(block.bytes_committed),
+              static_cast<double>(stats.bytes_committed), 4.0 * kTolerance);
   EXPECT_LE(block.malloc_count, stats.malloc_count);
   EXPECT_GE(block.malloc_count + 1000, stats.malloc_count);
   EXPECT_EQ(block.segments, stats.segments);
@@ -218,7 +227,9 @@ TEST_F(StatsExportTest, ForkChildPublishesItsOwnBlockAndLeavesItsParentsAlone) {
     if (read_block(pid, &block).error != StatsReadError::kNone) return 3;
     if (block.pid != pid) return 4;
     usgc_stats_block parents{};
-    if (read_block(parent_pid, &parents).error != StatsReadError::kNone || parents.pid != parent_pid) return 5;
+    if (read_block(parent_pid, &parents).error != StatsReadError::kNone ||
+        parents.pid != parent_pid)
+      return 5;
     stats_export_unpublish();  // what the exit destructor does
     if (block_exists(pid)) return 6;
     return block_exists(parent_pid) ? 0 : 7;
@@ -262,7 +273,8 @@ TEST_F(StatsExportTest, BlockOfADeadProcessIsRecognizedAndRemoved) {
   EXPECT_TRUE(entry.removed);
   EXPECT_FALSE(block_exists(child));
   // Our own block is alive and stays.
-  ASSERT_EQ(collected.entries.count(block_name(kernel::current_process_id())), 0u);  // reset: none yet
+  ASSERT_EQ(collected.entries.count(block_name(kernel::current_process_id())),
+            0u);  // reset: none yet
 }
 
 TEST_F(StatsExportTest, BlockWhosePidWasReusedIsRecognizedAndRemoved) {
@@ -295,7 +307,8 @@ TEST_F(StatsExportTest, MalformedBlocksAreSkippedWithAReasonAndKept) {
   usgc_stats_block valid = own_block();
   std::string prefix = USGC_STATS_BLOCK_NAME_PREFIX + std::to_string(my_uid()) + "-";
   std::map<std::string, StatsReadError> expected;
-  auto forge = [&](int pid, usgc_stats_block block, StatsReadError error, size_t bytes = sizeof(usgc_stats_block)) {
+  auto forge = [&](int pid, usgc_stats_block block, StatsReadError error,
+                   size_t bytes = sizeof(usgc_stats_block)) {
     block.pid = pid;
     std::vector<char> data(bytes, 0);
     std::memcpy(data.data(), &block, std::min(bytes, sizeof(block)));

@@ -53,7 +53,9 @@ size_t random_size(Random& random) {
   return random.between(32 * 1024 + 1, kMaxStressSize);
 }
 
-uint64_t make_tag(int thread, uint64_t index) { return static_cast<uint64_t>(thread + 1) << 48 | index; }
+uint64_t make_tag(int thread, uint64_t index) {
+  return static_cast<uint64_t>(thread + 1) << 48 | index;
+}
 
 // The pattern of object `tag`: 8 bytes at a time, a different word per offset.
 uint64_t pattern_word(uint64_t tag, size_t word_index) {
@@ -80,8 +82,6 @@ bool has_pattern(const void* pointer, size_t bytes, uint64_t tag) {
   return memcmp(p + i, &last, bytes - i) == 0;
 }
 
-
-
 struct Object {
   void* pointer;
   size_t size;
@@ -95,7 +95,8 @@ struct Object {
 // statistics check uses.
 class StressRun {
  public:
-  explicit StressRun(uint64_t seed) : seed_(seed), deadline_(std::chrono::steady_clock::now() + kWorkBudget) {}
+  explicit StressRun(uint64_t seed)
+      : seed_(seed), deadline_(std::chrono::steady_clock::now() + kWorkBudget) {}
 
   bool time_is_up() const { return std::chrono::steady_clock::now() >= deadline_; }
   uint64_t seed() const { return seed_; }
@@ -131,8 +132,9 @@ class StressRun {
   void verify_and_free(int thread, const Object& object) {
     if (!has_pattern(object.pointer, object.size, object.tag)) {
       fail("object " + std::to_string(object.tag & 0xFFFFFFFFFFFF) + " of thread " +
-           std::to_string(object.allocating_thread) + ", size " + std::to_string(object.size) + ", alignment " +
-           std::to_string(object.alignment) + ": contents changed while it was live");
+           std::to_string(object.allocating_thread) + ", size " + std::to_string(object.size) +
+           ", alignment " + std::to_string(object.alignment) +
+           ": contents changed while it was live");
       return;  // leak it rather than free a block usgc may have handed out twice
     }
     usgc_free(object.pointer);
@@ -166,8 +168,8 @@ class StressRun {
 };
 
 // A worker's allocation: plain, calloc (checked zero), aligned_alloc or posix_memalign.
-bool allocate_object(StressRun& run, Random& random, int thread, uint64_t index, size_t size, size_t alignment,
-                     Object* out) {
+bool allocate_object(StressRun& run, Random& random, int thread, uint64_t index, size_t size,
+                     size_t alignment, Object* out) {
   void* p = nullptr;
   const size_t how = random.below(10);
   if (alignment > 16) {
@@ -177,8 +179,8 @@ bool allocate_object(StressRun& run, Random& random, int thread, uint64_t index,
       p = nullptr;
     }
     if (p != nullptr && !is_aligned(p, alignment)) {
-      run.fail("aligned block " + std::to_string(reinterpret_cast<uintptr_t>(p)) + " is not aligned to " +
-               std::to_string(alignment));
+      run.fail("aligned block " + std::to_string(reinterpret_cast<uintptr_t>(p)) +
+               " is not aligned to " + std::to_string(alignment));
       return false;
     }
   } else if (how < 2) {
@@ -187,8 +189,8 @@ bool allocate_object(StressRun& run, Random& random, int thread, uint64_t index,
       const auto* bytes = static_cast<const unsigned char*>(p);
       for (size_t i = 0; i < size; ++i)
         if (bytes[i] != 0) {
-          run.fail("usgc_calloc(1, " + std::to_string(size) + ") returned non-zero memory at byte " +
-                   std::to_string(i));
+          run.fail("usgc_calloc(1, " + std::to_string(size) +
+                   ") returned non-zero memory at byte " + std::to_string(i));
           break;
         }
     }
@@ -196,12 +198,13 @@ bool allocate_object(StressRun& run, Random& random, int thread, uint64_t index,
     p = usgc_malloc(size);
   }
   if (p == nullptr) {
-    run.fail("allocation of " + std::to_string(size) + " bytes (alignment " + std::to_string(alignment) +
-             ") returned NULL, errno " + std::to_string(errno));
+    run.fail("allocation of " + std::to_string(size) + " bytes (alignment " +
+             std::to_string(alignment) + ") returned NULL, errno " + std::to_string(errno));
     return false;
   }
   if (!is_aligned(p, 16)) run.fail("block not 16-byte aligned");
-  if (usgc_malloc_usable_size(p) < size) run.fail("usable size below the request " + std::to_string(size));
+  if (usgc_malloc_usable_size(p) < size)
+    run.fail("usable size below the request " + std::to_string(size));
   run.count_allocation();
   *out = Object{p, size, alignment, make_tag(thread, index), thread, false};
   fill_pattern(p, size, out->tag);
@@ -216,8 +219,9 @@ void realloc_chain(StressRun& run, Random& random, int thread, uint64_t& index, 
       run.fail("object of size " + std::to_string(object.size) + " changed before realloc");
       return;
     }
-    const size_t new_size = random.below(8) == 0 ? random.between(kMaxStressSize, 4 * kMaxStressSize)
-                                                 : random_size(random);
+    const size_t new_size = random.below(8) == 0
+                                ? random.between(kMaxStressSize, 4 * kMaxStressSize)
+                                : random_size(random);
     void* q = usgc_realloc(object.pointer, new_size);
     if (q == nullptr) {
       run.fail("usgc_realloc to " + std::to_string(new_size) + " returned NULL");
@@ -273,11 +277,13 @@ void stress_worker(StressRun& run, int thread, const WorkerOptions& options) {
         next_alignment_shift = (size_t{1} << (next_alignment_shift + 1)) > options.max_alignment
                                    ? 5
                                    : next_alignment_shift + 1;
-        if (random.below(2) == 0) size = random.between(1, 2 * alignment > kMaxStressSize ? kMaxStressSize : 2 * alignment);
+        if (random.below(2) == 0)
+          size = random.between(1, 2 * alignment > kMaxStressSize ? kMaxStressSize : 2 * alignment);
       }
       Object object;
       if (!allocate_object(run, random, thread, index++, size, alignment, &object)) break;
-      const int receiver = static_cast<int>((static_cast<size_t>(thread) + 1 + random.below(kThreads - 1)) % kThreads);
+      const int receiver = static_cast<int>(
+          (static_cast<size_t>(thread) + 1 + random.below(kThreads - 1)) % kThreads);
       if (random.below(100) < options.send_percent && run.send(receiver, object)) continue;
       kept.push_back(object);
     }
@@ -292,7 +298,8 @@ void stress_worker(StressRun& run, int thread, const WorkerOptions& options) {
         realloc_chain(run, random, thread, index, object);
         if (object.size == 0) continue;
       }
-      const int receiver = static_cast<int>((static_cast<size_t>(thread) + 1 + random.below(kThreads - 1)) % kThreads);
+      const int receiver = static_cast<int>(
+          (static_cast<size_t>(thread) + 1 + random.below(kThreads - 1)) % kThreads);
       if (what % 2 == 0 && run.send(receiver, object)) continue;
       run.verify_and_free(thread, object);
     }
@@ -308,7 +315,8 @@ void run_stress(const WorkerOptions& options) {
   const usgc_malloc_stats start = read_stats();
   StressRun run(seed);
   std::vector<std::thread> workers;
-  for (int t = 0; t < kThreads; ++t) workers.emplace_back(stress_worker, std::ref(run), t, std::cref(options));
+  for (int t = 0; t < kThreads; ++t)
+    workers.emplace_back(stress_worker, std::ref(run), t, std::cref(options));
   for (auto& worker : workers) worker.join();
   run.drain_inboxes(kThreads);  // the main thread is not a worker: all of these are remote
   for (const std::string& message : run.failure_messages()) ADD_FAILURE() << message;
@@ -338,6 +346,7 @@ TEST(UsgcStress, ReallocChainsAcrossThreadsKeepContents) {
 }
 
 TEST(UsgcStress, EveryAlignmentUpTo1MiBUnderRemoteFrees) {
-  run_stress(WorkerOptions{/*aligned_percent=*/60, /*max_alignment=*/size_t{1} << 20, /*realloc_percent=*/5,
+  run_stress(WorkerOptions{/*aligned_percent=*/60, /*max_alignment=*/size_t{1} << 20,
+                           /*realloc_percent=*/5,
                            /*send_percent=*/75});
 }

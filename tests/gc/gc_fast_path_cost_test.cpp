@@ -35,7 +35,8 @@ Pair* g_value;
 // What a JIT emits: the layout is a constant of the generated code. The child's first registered
 // type is id 3 (1 and 2 are built in) and a two-reference object takes the 24-byte class (index 1);
 // the child checks that the registry agrees before running this region.
-constexpr usgc_type_layout kConstantLayout = {1, 24, USGC_GOROUTINE_PRIVATE | (uint64_t{3} << USGC_HEADER_TYPE_SHIFT)};
+constexpr usgc_type_layout kConstantLayout = {
+    1, 24, USGC_GOROUTINE_PRIVATE | (uint64_t{3} << USGC_HEADER_TYPE_SHIFT)};
 
 [[gnu::noinline]] void region_private_allocation_constant_layout() {
   asm volatile("int3" ::: "memory");
@@ -79,7 +80,8 @@ void child_main() {
   roots[0] = g_target = static_cast<Pair*>(usgc_alloc(type, USGC_GOROUTINE_PRIVATE));
   roots[1] = g_value = static_cast<Pair*>(usgc_alloc(type, USGC_GOROUTINE_PRIVATE));
   if (g_target == nullptr || g_value == nullptr) _exit(7);
-  if (g_layout.size_class != kConstantLayout.size_class || g_layout.slot_bytes != kConstantLayout.slot_bytes ||
+  if (g_layout.size_class != kConstantLayout.size_class ||
+      g_layout.slot_bytes != kConstantLayout.slot_bytes ||
       g_layout.header_bits != kConstantLayout.header_bits) {
     _exit(8);
   }
@@ -101,7 +103,8 @@ constexpr long kFrameBudget = 12;
 
 TEST(GcFastPathCost, FastPathsStayWithinTheirInstructionBudgets) {
 #if defined(USGC_DEBUG) && USGC_DEBUG
-  GTEST_SKIP() << "the budgets are for optimized release builds; this is a checked build (USGC_DEBUG)";
+  GTEST_SKIP()
+      << "the budgets are for optimized release builds; this is a checked build (USGC_DEBUG)";
 #endif
   using namespace usgc::testing;
   std::string why;
@@ -112,15 +115,18 @@ TEST(GcFastPathCost, FastPathsStayWithinTheirInstructionBudgets) {
     if (wait_for_breakpoint(child)) count = count_to_next_breakpoint(child);
   }
   finish_traced_child(child);
-  const char* names[5] = {"private_alloc_fast", "private_alloc_fast_constant_layout", "barrier_same_goroutine",
-                          "barrier_null_value", "frame_push_pop"};
+  const char* names[5] = {"private_alloc_fast", "private_alloc_fast_constant_layout",
+                          "barrier_same_goroutine", "barrier_null_value", "frame_push_pop"};
   for (int i = 0; i < 5; ++i) {
-    std::printf("RESULT suite=gc case=%s impl=usgc metric=instructions value=%ld unit=instructions\n", names[i], counts[i]);
+    std::printf(
+        "RESULT suite=gc case=%s impl=usgc metric=instructions value=%ld unit=instructions\n",
+        names[i], counts[i]);
   }
   EXPECT_GE(counts[0], 3);
   EXPECT_LE(counts[0], kPrivateAllocationBudget) << "the private allocation fast path grew";
   EXPECT_GE(counts[1], 3);
-  EXPECT_LE(counts[1], kPrivateAllocationConstantBudget) << "the private allocation fast path (constant layout) grew";
+  EXPECT_LE(counts[1], kPrivateAllocationConstantBudget)
+      << "the private allocation fast path (constant layout) grew";
   EXPECT_GE(counts[2], 3);
   EXPECT_LE(counts[2], kBarrierPrivateBudget) << "the same-goroutine barrier grew";
   EXPECT_GE(counts[3], 2);

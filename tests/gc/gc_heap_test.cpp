@@ -51,7 +51,8 @@ Node* build_list(void** root, int n, usgc_ownership ownership) {
 int64_t list_sum(const Node* node, int* length) {
   int64_t sum = 0;
   *length = 0;
-  for (; node != nullptr; node = static_cast<Node*>(usgc_read(node, reinterpret_cast<void* const*>(&node->right)))) {
+  for (; node != nullptr;
+       node = static_cast<Node*>(usgc_read(node, reinterpret_cast<void* const*>(&node->right)))) {
     sum += node->value;
     ++*length;
   }
@@ -90,7 +91,8 @@ TEST_F(GcHeapTest, AllocationOutsideAGoroutineFailsWithEperm) {
 TEST_F(GcHeapTest, EachClassAllocatesZeroedObjectsWithTheirHeader) {
   run_main([] {
     USGC_ROOTS(roots, 4);
-    const usgc_ownership classes[] = {USGC_STACK_LOCAL, USGC_GOROUTINE_PRIVATE, USGC_GOROUTINE_SHARED, USGC_GLOBAL_SHARED};
+    const usgc_ownership classes[] = {USGC_STACK_LOCAL, USGC_GOROUTINE_PRIVATE,
+                                      USGC_GOROUTINE_SHARED, USGC_GLOBAL_SHARED};
     for (int i = 0; i < 4; ++i) {
       auto* node = static_cast<Node*>(usgc_alloc(node_type(), classes[i]));
       ASSERT_NE(node, nullptr) << usgc_last_error();
@@ -102,7 +104,8 @@ TEST_F(GcHeapTest, EachClassAllocatesZeroedObjectsWithTheirHeader) {
       EXPECT_EQ(usgc_type_of(node), node_type());
       EXPECT_EQ(reinterpret_cast<uintptr_t>(node) % 8, 0u);
     }
-    auto* array = usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, 100000, USGC_GOROUTINE_PRIVATE);  // a large object
+    auto* array =
+        usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, 100000, USGC_GOROUTINE_PRIVATE);  // a large object
     ASSERT_NE(array, nullptr);
     EXPECT_EQ(usgc_array_length(array), 100000u);
     auto* bytes = static_cast<unsigned char*>(usgc_array_data(array));
@@ -145,11 +148,13 @@ TEST_F(GcHeapTest, InlineStackAllocationIsLifoAndFallsBackToPrivateWhenTheArenaI
     {
       USGC_ROOTS(inner, 1);
       auto* second = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
-      EXPECT_EQ(reinterpret_cast<char*>(second), reinterpret_cast<char*>(first) + layout.slot_bytes);
+      EXPECT_EQ(reinterpret_cast<char*>(second),
+                reinterpret_cast<char*>(first) + layout.slot_bytes);
       second->value = 1;
     }
     auto* again = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
-    EXPECT_EQ(reinterpret_cast<char*>(again), reinterpret_cast<char*>(first) + layout.slot_bytes) << "popped space reused";
+    EXPECT_EQ(reinterpret_cast<char*>(again), reinterpret_cast<char*>(first) + layout.slot_bytes)
+        << "popped space reused";
     EXPECT_EQ(again->value, 0) << "reused stack space is zeroed";
     int private_fallbacks = 0;
     for (int i = 0; i < 5000; ++i) {  // 160 KB: more than the 63 KiB arena
@@ -190,7 +195,8 @@ TEST_F(GcVerifiedHeapTest, StackSubstitutesMadeWhenTheArenaIsFullHoldStackObject
         auto* node = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
         ASSERT_NE(node, nullptr);
         node->value = i;
-        usgc_write(node, reinterpret_cast<void**>(&node->left), previous);  // stack -> substitute and back
+        usgc_write(node, reinterpret_cast<void**>(&node->left),
+                   previous);  // stack -> substitute and back
         if (usgc_ownership_of(node) == USGC_GOROUTINE_PRIVATE) {
           EXPECT_NE(USGC_HEADER_OF(node) & USGC_HEADER_STACK_SUBSTITUTE, 0u);
           ++substitutes;
@@ -225,7 +231,8 @@ TEST_F(GcHeapTest, StackLocalObjectsAreReleasedWhenTheirFrameIsPopped) {
       USGC_ROOTS(inner, 1);
       inner[0] = new_node(USGC_STACK_LOCAL, 2);
       if (first_inner == nullptr) first_inner = static_cast<Node*>(inner[0]);
-      EXPECT_EQ(inner[0], first_inner) << "the arena is LIFO: each frame reuses the popped one's space";
+      EXPECT_EQ(inner[0], first_inner)
+          << "the arena is LIFO: each frame reuses the popped one's space";
       EXPECT_EQ(static_cast<Node*>(inner[0])->value, 2);
     }
     EXPECT_EQ(static_cast<Node*>(outer[0])->value, 1);
@@ -286,7 +293,8 @@ TEST_F(GcHeapTest, StoringIntoASharedObjectPublishesTheWholePrivateClosure) {
     usgc_gc_stats after = stats_now();
     EXPECT_EQ(after.publications - before.publications, 1u);
     EXPECT_EQ(after.objects_published - before.objects_published, 100u);
-    for (Node* n = list; n != nullptr; n = n->right) EXPECT_EQ(usgc_ownership_of(n), USGC_GOROUTINE_SHARED);
+    for (Node* n = list; n != nullptr; n = n->right)
+      EXPECT_EQ(usgc_ownership_of(n), USGC_GOROUTINE_SHARED);
     // Published objects survive private collections (their owner no longer frees them) ...
     roots[1] = nullptr;
     ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
@@ -318,12 +326,15 @@ TEST_F(GcHeapTest, SpawnAndChannelSendPublish) {
     usgc_waitgroup_add(&group, 1);
     static usgc_waitgroup* group_pointer;
     group_pointer = &group;
-    ASSERT_EQ(usgc_go_object([](void* object) {
-                ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);  // the start object is a root
-                int length = 0;
-                seen = list_sum(static_cast<Node*>(object), &length);
-                usgc_waitgroup_done(group_pointer);
-              }, argument), 0);
+    ASSERT_EQ(usgc_go_object(
+                  [](void* object) {
+                    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);  // the start object is a root
+                    int length = 0;
+                    seen = list_sum(static_cast<Node*>(object), &length);
+                    usgc_waitgroup_done(group_pointer);
+                  },
+                  argument),
+              0);
     EXPECT_EQ(usgc_ownership_of(argument), USGC_GOROUTINE_SHARED);
     usgc_waitgroup_wait(&group);
     EXPECT_EQ(seen.load(), 45);
@@ -370,14 +381,16 @@ TEST_F(GcHeapTest, MinorCollectionsFreeYoungGarbageAndKeepWhatOldObjectsAndPriva
     USGC_ROOTS(roots, 4);
     build_list(&roots[0], 1000, USGC_GOROUTINE_SHARED);  // becomes old at the next full collection
     ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
-    // Young objects reachable only through an old object (the card), a private one (no card), a root.
+    // Young objects reachable only through an old object (the card), a private one (no card), a
+    // root.
     Node* old_node = static_cast<Node*>(roots[0]);
     for (int i = 0; i < 10; ++i) old_node = old_node->right;
     Node* young_from_old = new_node(USGC_GOROUTINE_SHARED, 111);
     usgc_write(old_node, reinterpret_cast<void**>(&old_node->left), young_from_old);
     Node* holder = new_node(USGC_GOROUTINE_PRIVATE, 0);
     roots[1] = holder;
-    usgc_write(holder, reinterpret_cast<void**>(&holder->left), new_node(USGC_GOROUTINE_SHARED, 222));
+    usgc_write(holder, reinterpret_cast<void**>(&holder->left),
+               new_node(USGC_GOROUTINE_SHARED, 222));
     roots[2] = new_node(USGC_GOROUTINE_SHARED, 333);
     build_list(&roots[3], 500, USGC_GOROUTINE_SHARED);  // young list, rooted
     void* garbage[1];
@@ -434,13 +447,16 @@ TEST_F(GcHeapTest, ExitedGoroutinesPassPublishedObjectsToTheSharedHeap) {
     static usgc_waitgroup* group_pointer;
     group_pointer = &group;
     usgc_waitgroup_add(&group, 1);
-    ASSERT_EQ(usgc_go_object([](void* box) {
-                USGC_ROOTS(r, 2);
-                build_list(&r[0], 500, USGC_GOROUTINE_PRIVATE);
-                build_list(&r[1], 500, USGC_GOROUTINE_PRIVATE);  // private garbage at exit
-                usgc_write(box, reinterpret_cast<void**>(&static_cast<Node*>(box)->left), r[0]);
-                usgc_waitgroup_done(group_pointer);
-              }, roots[0]), 0);
+    ASSERT_EQ(usgc_go_object(
+                  [](void* box) {
+                    USGC_ROOTS(r, 2);
+                    build_list(&r[0], 500, USGC_GOROUTINE_PRIVATE);
+                    build_list(&r[1], 500, USGC_GOROUTINE_PRIVATE);  // private garbage at exit
+                    usgc_write(box, reinterpret_cast<void**>(&static_cast<Node*>(box)->left), r[0]);
+                    usgc_waitgroup_done(group_pointer);
+                  },
+                  roots[0]),
+              0);
     usgc_waitgroup_wait(&group);
     ASSERT_TRUE(usgc::testing::eventually([] { return usgc_goroutine_count() == 1; }));
     for (int i = 0; i < 2; ++i) ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
@@ -461,19 +477,23 @@ TEST_F(GcHeapTest, ManyGoroutinesCollectTheirPrivateHeapsAtOnce) {
     group_pointer = &group;
     usgc_waitgroup_add(&group, kGoroutines);
     for (int g = 0; g < kGoroutines; ++g) {
-      ASSERT_EQ(usgc_go([](void*) {
-                  USGC_ROOTS(r, 1);
-                  build_list(&r[0], 2000, USGC_GOROUTINE_PRIVATE);
-                  for (int round = 0; round < 20; ++round) {
-                    void* garbage[1];
-                    build_list(&garbage[0], 3000, USGC_GOROUTINE_PRIVATE);
-                    usgc_gc_collect(USGC_GC_PRIVATE);
-                    int length = 0;
-                    if (list_sum(static_cast<Node*>(r[0]), &length) != 2000 * 1999 / 2) failures++;
-                    usgc_yield();
-                  }
-                  usgc_waitgroup_done(group_pointer);
-                }, nullptr, nullptr), 0);
+      ASSERT_EQ(usgc_go(
+                    [](void*) {
+                      USGC_ROOTS(r, 1);
+                      build_list(&r[0], 2000, USGC_GOROUTINE_PRIVATE);
+                      for (int round = 0; round < 20; ++round) {
+                        void* garbage[1];
+                        build_list(&garbage[0], 3000, USGC_GOROUTINE_PRIVATE);
+                        usgc_gc_collect(USGC_GC_PRIVATE);
+                        int length = 0;
+                        if (list_sum(static_cast<Node*>(r[0]), &length) != 2000 * 1999 / 2)
+                          failures++;
+                        usgc_yield();
+                      }
+                      usgc_waitgroup_done(group_pointer);
+                    },
+                    nullptr, nullptr),
+                0);
     }
     usgc_waitgroup_wait(&group);
     EXPECT_EQ(failures.load(), 0);
@@ -513,7 +533,8 @@ TEST_F(GcHeapLimitTest, GarbageBeyondTheLimitIsCollectedSooner) {
     USGC_ROOTS(roots, 1);
     build_list(&roots[0], 1000, USGC_GOROUTINE_PRIVATE);
     for (int i = 0; i < 2000000; ++i) {  // 64 MB of garbage through a 12 MiB heap
-      ASSERT_NE(new_node(i % 2 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED, i), nullptr) << usgc_last_error();
+      ASSERT_NE(new_node(i % 2 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED, i), nullptr)
+          << usgc_last_error();
     }
     EXPECT_LE(stats_now().bytes_committed, 12u << 20);
     int length = 0;
@@ -554,9 +575,11 @@ TEST_F(GcHeapDeathTest, StackLocalStoredIntoHeapObjectStopsTheProcessNamingTheSt
                  USGC_ROOTS(roots, 2);
                  roots[0] = new_node(USGC_GOROUTINE_PRIVATE, 1);
                  roots[1] = new_node(USGC_STACK_LOCAL, 2);
-                 usgc_write(roots[0], reinterpret_cast<void**>(&static_cast<Node*>(roots[0])->left), roots[1]);
+                 usgc_write(roots[0], reinterpret_cast<void**>(&static_cast<Node*>(roots[0])->left),
+                            roots[1]);
                }),
-               "usgc_write: STACK_LOCAL object 0x[0-9a-f]+ \\(type Node\\) stored into heap object 0x[0-9a-f]+ \\(type Node, field \\+0\\)");
+               "usgc_write: STACK_LOCAL object 0x[0-9a-f]+ \\(type Node\\) stored into heap object "
+               "0x[0-9a-f]+ \\(type Node, field \\+0\\)");
 }
 
 // A stack substitute is a private object, but publishing one that holds a STACK_LOCAL object
@@ -571,8 +594,10 @@ TEST_F(GcHeapDeathTest, PublishingAStackSubstituteThatHoldsAStackObjectStopsTheP
                  Node* stack_object = nullptr;
                  for (int i = 0; i < 5000 && substitute == nullptr; ++i) {
                    auto* node = static_cast<Node*>(usgc_alloc_stack_fast(&layout));
-                   if (usgc_ownership_of(node) == USGC_STACK_LOCAL) stack_object = node;
-                   else substitute = node;
+                   if (usgc_ownership_of(node) == USGC_STACK_LOCAL)
+                     stack_object = node;
+                   else
+                     substitute = node;
                  }
                  if (substitute == nullptr || stack_object == nullptr) return;
                  roots[0] = substitute;

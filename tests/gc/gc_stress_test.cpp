@@ -76,7 +76,8 @@ usgc_gc_stats gc_stats() {
 // =====================================================================================================
 
 struct PrivateWorkload {
-  PrivateWorkload(FailureSink& sink, GcTypes types, Clock::time_point deadline, bool explicit_collections)
+  PrivateWorkload(FailureSink& sink, GcTypes types, Clock::time_point deadline,
+                  bool explicit_collections)
       : sink(sink), types(types), deadline(deadline), explicit_collections(explicit_collections) {}
   FailureSink& sink;
   const GcTypes types;
@@ -91,15 +92,20 @@ struct PrivateWorkload {
 class PrivateGraphWorker {
  public:
   PrivateGraphWorker(PrivateWorkload& workload, unsigned index, uint64_t seed)
-      : workload_(workload), sink_(workload.sink), index_(index), random_(seed),
+      : workload_(workload),
+        sink_(workload.sink),
+        index_(index),
+        random_(seed),
         next_id_((uint64_t{index} + 1) << 40) {}
 
   void run() {
     USGC_ROOTS(roots, kSlotCount);
     slots_ = roots;
     slots_[kTable] = usgc_alloc_array(USGC_TYPE_REF_ARRAY, kTableSlots, USGC_GOROUTINE_PRIVATE);
-    if (slots_[kTable] == nullptr) return fail(std::string("usgc_alloc_array(refs) failed: ") + usgc_last_error());
-    if (usgc_ownership_of(slots_[kTable]) != USGC_GOROUTINE_PRIVATE || usgc_array_length(slots_[kTable]) != kTableSlots)
+    if (slots_[kTable] == nullptr)
+      return fail(std::string("usgc_alloc_array(refs) failed: ") + usgc_last_error());
+    if (usgc_ownership_of(slots_[kTable]) != USGC_GOROUTINE_PRIVATE ||
+        usgc_array_length(slots_[kTable]) != kTableSlots)
       return fail("the table is not a private array of " + std::to_string(kTableSlots) + ": " +
                   describe_object(slots_[kTable]));
     table_.assign(kTableSlots, 0);
@@ -125,8 +131,8 @@ class PrivateGraphWorker {
 
   struct NodeModel {
     uint64_t payload;
-    uint64_t next;   // node id, 0 = null
-    uint64_t cross;  // node id, 0 = null
+    uint64_t next;        // node id, 0 = null
+    uint64_t cross;       // node id, 0 = null
     int64_t blob_length;  // -1: no blob
   };
   struct Picked {
@@ -192,7 +198,8 @@ class PrivateGraphWorker {
         void* field = usgc_read(node, along_next ? &node->next : &node->cross);
         if (target == 0) {
           if (field != nullptr) {
-            fail("pick: node " + std::to_string(id) + " should have a null field, found " + describe_object(field));
+            fail("pick: node " + std::to_string(id) + " should have a null field, found " +
+                 describe_object(field));
             return false;
           }
           break;
@@ -211,18 +218,20 @@ class PrivateGraphWorker {
   // Is `object` the live private node `id` (as a reference found at `where`)?
   bool check_reference(const void* object, uint64_t id, const char* where, const char* when) {
     if (object == nullptr) {
-      fail(std::string(when) + ": node " + std::to_string(id) + " lost: its " + where + " reference is null");
+      fail(std::string(when) + ": node " + std::to_string(id) + " lost: its " + where +
+           " reference is null");
       return false;
     }
-    if (usgc_ownership_of(object) != USGC_GOROUTINE_PRIVATE || usgc_type_of(object) != workload_.types.node) {
-      fail(std::string(when) + ": node " + std::to_string(id) + " (" + where + ") is no longer a private node: " +
-           describe_object(object));
+    if (usgc_ownership_of(object) != USGC_GOROUTINE_PRIVATE ||
+        usgc_type_of(object) != workload_.types.node) {
+      fail(std::string(when) + ": node " + std::to_string(id) + " (" + where +
+           ") is no longer a private node: " + describe_object(object));
       return false;
     }
     const uint64_t found = static_cast<const Node*>(object)->id;
     if (found != id) {
-      fail(std::string(when) + ": " + where + " should refer to node " + std::to_string(id) + ", found node id " +
-           std::to_string(found) + " (" + describe_object(object) + ")");
+      fail(std::string(when) + ": " + where + " should refer to node " + std::to_string(id) +
+           ", found node id " + std::to_string(found) + " (" + describe_object(object) + ")");
       return false;
     }
     return true;
@@ -231,9 +240,10 @@ class PrivateGraphWorker {
   void add_node() {
     const uint64_t id = next_id_++;
     const uint64_t payload = random_.next();
-    const int64_t blob_length = random_.below(4) == 0 ? -1 : static_cast<int64_t>(random_.below(72));
-    if (!make_node(sink_, workload_.types, &slots_[kNew], id, payload, blob_length, USGC_GOROUTINE_PRIVATE,
-                   "private graph worker")) {
+    const int64_t blob_length =
+        random_.below(4) == 0 ? -1 : static_cast<int64_t>(random_.below(72));
+    if (!make_node(sink_, workload_.types, &slots_[kNew], id, payload, blob_length,
+                   USGC_GOROUTINE_PRIVATE, "private graph worker")) {
       failed_ = true;
       return;
     }
@@ -284,7 +294,8 @@ class PrivateGraphWorker {
     }
     const usgc_handle handle = usgc_handle_new(node);
     if (handle == 0) return fail(std::string("usgc_handle_new failed: ") + usgc_last_error());
-    if (usgc_handle_get(handle) != node) return fail("usgc_handle_get does not give back the object of a new handle");
+    if (usgc_handle_get(handle) != node)
+      return fail("usgc_handle_get does not give back the object of a new handle");
     handles_.emplace_back(handle, id);
   }
 
@@ -295,7 +306,8 @@ class PrivateGraphWorker {
     const bool to_null = random_.below(5) == 0;
     if (!to_null && !pick(&to)) return;
     const bool along_next = random_.below(2) == 0;
-    usgc_write(from.node, along_next ? &from.node->next : &from.node->cross, to_null ? nullptr : to.node);
+    usgc_write(from.node, along_next ? &from.node->next : &from.node->cross,
+               to_null ? nullptr : to.node);
     (along_next ? nodes_[from.id].next : nodes_[from.id].cross) = to_null ? 0 : to.id;
   }
 
@@ -354,20 +366,25 @@ class PrivateGraphWorker {
       const uint64_t kind = random_.below(8);
       if (kind < 5) {
         void* node = usgc_alloc(workload_.types.node, USGC_GOROUTINE_PRIVATE);
-        if (node == nullptr) return fail(std::string("garbage usgc_alloc failed: ") + usgc_last_error());
+        if (node == nullptr)
+          return fail(std::string("garbage usgc_alloc failed: ") + usgc_last_error());
         auto* garbage = static_cast<Node*>(node);
         garbage->payload = 0xDEAD;
         usgc_write(garbage, &garbage->next, slots_[kScratch]);
         Picked live;
-        if (kind == 0 && pick(&live)) usgc_write(garbage, &garbage->cross, live.node);  // garbage -> live
+        if (kind == 0 && pick(&live))
+          usgc_write(garbage, &garbage->cross, live.node);  // garbage -> live
         slots_[kScratch] = garbage;
       } else if (kind < 7) {
-        void* bytes = usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, random_.below(kind == 5 ? 64 : 3000), USGC_GOROUTINE_PRIVATE);
-        if (bytes == nullptr) return fail(std::string("garbage usgc_alloc_array(bytes) failed: ") + usgc_last_error());
+        void* bytes = usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, random_.below(kind == 5 ? 64 : 3000),
+                                       USGC_GOROUTINE_PRIVATE);
+        if (bytes == nullptr)
+          return fail(std::string("garbage usgc_alloc_array(bytes) failed: ") + usgc_last_error());
       } else {
         const size_t length = random_.between(1, 24);
         void* refs = usgc_alloc_array(USGC_TYPE_REF_ARRAY, length, USGC_GOROUTINE_PRIVATE);
-        if (refs == nullptr) return fail(std::string("garbage usgc_alloc_array(refs) failed: ") + usgc_last_error());
+        if (refs == nullptr)
+          return fail(std::string("garbage usgc_alloc_array(refs) failed: ") + usgc_last_error());
         usgc_array_write(refs, 0, slots_[kScratch]);
         Picked live;
         if (length > 1 && pick(&live)) usgc_array_write(refs, length - 1, live.node);
@@ -382,10 +399,12 @@ class PrivateGraphWorker {
   void stack_local_holder() {
     USGC_ROOTS(frame, 1);
     void* holder_object = usgc_alloc(workload_.types.node, USGC_STACK_LOCAL);
-    if (holder_object == nullptr) return fail(std::string("usgc_alloc(STACK_LOCAL) failed: ") + usgc_last_error());
+    if (holder_object == nullptr)
+      return fail(std::string("usgc_alloc(STACK_LOCAL) failed: ") + usgc_last_error());
     if (usgc_ownership_of(holder_object) != USGC_STACK_LOCAL)
       return fail("a STACK_LOCAL node has the wrong class: " + describe_object(holder_object));
-    // A raw pointer held across allocations: allowed, stack-local objects live until the frame pops.
+    // A raw pointer held across allocations: allowed, stack-local objects live until the frame
+    // pops.
     auto* holder = static_cast<Node*>(holder_object);
     struct ChainNode {
       uint64_t id;
@@ -397,9 +416,10 @@ class PrivateGraphWorker {
     for (uint64_t i = 0; i < length; ++i) {
       const uint64_t id = next_id_++;
       const uint64_t payload = random_.next();
-      const int64_t blob_length = random_.below(5) == 0 ? -1 : static_cast<int64_t>(random_.below(40));
-      if (!make_node(sink_, workload_.types, &frame[0], id, payload, blob_length, USGC_GOROUTINE_PRIVATE,
-                     "private graph worker (stack-local holder)")) {
+      const int64_t blob_length =
+          random_.below(5) == 0 ? -1 : static_cast<int64_t>(random_.below(40));
+      if (!make_node(sink_, workload_.types, &frame[0], id, payload, blob_length,
+                     USGC_GOROUTINE_PRIVATE, "private graph worker (stack-local holder)")) {
         failed_ = true;
         return;
       }
@@ -417,14 +437,19 @@ class PrivateGraphWorker {
     churn_small_garbage();
     const void* node = usgc_read(holder, &holder->next);
     for (size_t i = 0; i < chain.size(); ++i) {
-      if (!check_reference(node, chain[i].id, "stack-local holder chain", "stack-local holder")) return;
+      if (!check_reference(node, chain[i].id, "stack-local holder chain", "stack-local holder"))
+        return;
       const auto* n = static_cast<const Node*>(node);
-      if (n->payload != chain[i].payload) return fail("a node held by a stack-local object changed its payload");
-      std::string blob = check_blob(usgc_read(n, &n->blob), n->id, chain[i].blob_length, Expected::kPrivate);
-      if (!blob.empty()) return fail("stack-local holder chain, node " + std::to_string(n->id) + ": " + blob);
+      if (n->payload != chain[i].payload)
+        return fail("a node held by a stack-local object changed its payload");
+      std::string blob =
+          check_blob(usgc_read(n, &n->blob), n->id, chain[i].blob_length, Expected::kPrivate);
+      if (!blob.empty())
+        return fail("stack-local holder chain, node " + std::to_string(n->id) + ": " + blob);
       node = usgc_read(n, &n->next);
     }
-    if (node != nullptr) return fail("the stack-local holder chain is longer than built: " + describe_object(node));
+    if (node != nullptr)
+      return fail("the stack-local holder chain is longer than built: " + describe_object(node));
     workload_.stack_local_rounds.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -438,17 +463,19 @@ class PrivateGraphWorker {
   void collect_and_verify() {
     const uint64_t before = verify("before a private collection");
     if (failed_) return;
-    if (usgc_gc_collect(USGC_GC_PRIVATE) != 0) return fail(std::string("usgc_gc_collect(PRIVATE) failed: ") + usgc_last_error());
+    if (usgc_gc_collect(USGC_GC_PRIVATE) != 0)
+      return fail(std::string("usgc_gc_collect(PRIVATE) failed: ") + usgc_last_error());
     workload_.collections.fetch_add(1, std::memory_order_relaxed);
     const uint64_t after = verify("after a private collection");
     if (!failed_ && before != after)
-      fail("the checksum of the live graph changed across a private collection: " + std::to_string(before) +
-           " -> " + std::to_string(after));
+      fail("the checksum of the live graph changed across a private collection: " +
+           std::to_string(before) + " -> " + std::to_string(after));
   }
 
   // ---- verification ----
 
-  static uint64_t node_checksum(uint64_t id, uint64_t payload, uint64_t next, uint64_t cross, uint64_t blob) {
+  static uint64_t node_checksum(uint64_t id, uint64_t payload, uint64_t next, uint64_t cross,
+                                uint64_t blob) {
     return mix(mix(mix(mix(id, payload), next), cross), blob);
   }
 
@@ -459,7 +486,8 @@ class PrivateGraphWorker {
     workload_.verifications.fetch_add(1, std::memory_order_relaxed);
     const void* table_object = table();
     if (table_object == nullptr || usgc_ownership_of(table_object) != USGC_GOROUTINE_PRIVATE ||
-        usgc_type_of(table_object) != USGC_TYPE_REF_ARRAY || usgc_array_length(table_object) != kTableSlots) {
+        usgc_type_of(table_object) != USGC_TYPE_REF_ARRAY ||
+        usgc_array_length(table_object) != kTableSlots) {
       fail(std::string(when) + ": the root table is damaged: " + describe_object(table_object));
       return 0;
     }
@@ -468,7 +496,8 @@ class PrivateGraphWorker {
     auto reference = [&](const void* object, uint64_t id, const char* where) {
       if (id == 0) {
         if (object != nullptr) {
-          fail(std::string(when) + ": " + where + " should be null, holds " + describe_object(object));
+          fail(std::string(when) + ": " + where + " should be null, holds " +
+               describe_object(object));
           return false;
         }
         return true;
@@ -487,7 +516,8 @@ class PrivateGraphWorker {
       pending.pop_back();
       const auto model = nodes_.find(node->id);
       if (model == nodes_.end()) {
-        fail(std::string(when) + ": reached node " + std::to_string(node->id) + " which the model does not know");
+        fail(std::string(when) + ": reached node " + std::to_string(node->id) +
+             " which the model does not know");
         return 0;
       }
       const NodeModel& m = model->second;
@@ -497,16 +527,19 @@ class PrivateGraphWorker {
         return 0;
       }
       const void* blob = usgc_read(node, &node->blob);
-      const std::string blob_problem = check_blob(blob, node->id, m.blob_length, Expected::kPrivate);
+      const std::string blob_problem =
+          check_blob(blob, node->id, m.blob_length, Expected::kPrivate);
       if (!blob_problem.empty()) {
         fail(std::string(when) + ": node " + std::to_string(node->id) + ": " + blob_problem);
         return 0;
       }
       const void* next = usgc_read(node, &node->next);
       const void* cross = usgc_read(node, &node->cross);
-      if (!reference(next, m.next, "a next field") || !reference(cross, m.cross, "a cross field")) return 0;
-      heap_checksum += node_checksum(node->id, node->payload, next ? static_cast<const Node*>(next)->id : 0,
-                                     cross ? static_cast<const Node*>(cross)->id : 0, blob_checksum_of_heap(blob));
+      if (!reference(next, m.next, "a next field") || !reference(cross, m.cross, "a cross field"))
+        return 0;
+      heap_checksum += node_checksum(
+          node->id, node->payload, next ? static_cast<const Node*>(next)->id : 0,
+          cross ? static_cast<const Node*>(cross)->id : 0, blob_checksum_of_heap(blob));
     }
     // The model alone: what is reachable from the roots it records, and its checksum.
     std::unordered_map<uint64_t, NodeModel> reachable;
@@ -519,14 +552,15 @@ class PrivateGraphWorker {
       if (id == 0 || reachable.count(id) != 0) continue;
       const NodeModel& m = nodes_.at(id);
       reachable.emplace(id, m);
-      model_checksum += node_checksum(id, m.payload, m.next, m.cross, blob_checksum_of_pattern(id, m.blob_length));
+      model_checksum += node_checksum(id, m.payload, m.next, m.cross,
+                                      blob_checksum_of_pattern(id, m.blob_length));
       ids.push_back(m.next);
       ids.push_back(m.cross);
     }
     if (reachable.size() != seen.size() || model_checksum != heap_checksum) {
-      fail(std::string(when) + ": the heap holds " + std::to_string(seen.size()) + " live nodes (checksum " +
-           std::to_string(heap_checksum) + "), the model " + std::to_string(reachable.size()) + " (checksum " +
-           std::to_string(model_checksum) + ")");
+      fail(std::string(when) + ": the heap holds " + std::to_string(seen.size()) +
+           " live nodes (checksum " + std::to_string(heap_checksum) + "), the model " +
+           std::to_string(reachable.size()) + " (checksum " + std::to_string(model_checksum) + ")");
       return 0;
     }
     nodes_.swap(reachable);
@@ -548,7 +582,8 @@ class PrivateGraphWorker {
 };
 
 // Starts `count` private graph workers; `done` is counted down as each ends.
-void start_private_workers(PrivateWorkload& workload, unsigned count, uint64_t seed, usgc_waitgroup* done) {
+void start_private_workers(PrivateWorkload& workload, unsigned count, uint64_t seed,
+                           usgc_waitgroup* done) {
   ASSERT_EQ(usgc_waitgroup_add(done, count), 0);
   for (unsigned index = 0; index < count; ++index) {
     go([&workload, index, seed, done] {
@@ -584,7 +619,8 @@ struct ListModel {
   };
   uint64_t structure_id = 0;
   bool box_published = false;
-  bool maybe_global = false;  // was (or was reachable from) a global root: published may mean GLOBAL_SHARED
+  bool maybe_global =
+      false;  // was (or was reachable from) a global root: published may mean GLOBAL_SHARED
   int first = -1;
   std::vector<Entry> entries;  // unlinked entries stay until compact()
 
@@ -596,12 +632,14 @@ struct ListModel {
   // The entries in list order.
   std::vector<int> order() const {
     std::vector<int> result;
-    for (int i = first; i >= 0 && result.size() <= entries.size(); i = entries[static_cast<size_t>(i)].next)
+    for (int i = first; i >= 0 && result.size() <= entries.size();
+         i = entries[static_cast<size_t>(i)].next)
       result.push_back(i);
     return result;
   }
 
-  // Marks everything reachable from entry `start` published (the private closure of a published value).
+  // Marks everything reachable from entry `start` published (the private closure of a published
+  // value).
   void publish_from(int start) {
     std::vector<int> pending{start};
     while (!pending.empty()) {
@@ -624,7 +662,8 @@ struct ListModel {
     const std::vector<int> live = order();
     if (entries.size() < 2 * live.size() + 8) return;
     std::vector<int> renumber(entries.size(), -1);
-    for (size_t k = 0; k < live.size(); ++k) renumber[static_cast<size_t>(live[k])] = static_cast<int>(k);
+    for (size_t k = 0; k < live.size(); ++k)
+      renumber[static_cast<size_t>(live[k])] = static_cast<int>(k);
     std::vector<Entry> kept;
     for (int i : live) {
       Entry entry = entries[static_cast<size_t>(i)];
@@ -653,8 +692,13 @@ struct SharedWorkload {
   static constexpr size_t kInboxCapacity = 4;
   static constexpr size_t kHubSlotsPerWorker = 6;
 
-  SharedWorkload(FailureSink& sink, GcTypes types, Clock::time_point deadline, unsigned workers, bool explicit_collections)
-      : sink(sink), types(types), deadline(deadline), workers(workers), explicit_collections(explicit_collections),
+  SharedWorkload(FailureSink& sink, GcTypes types, Clock::time_point deadline, unsigned workers,
+                 bool explicit_collections)
+      : sink(sink),
+        types(types),
+        deadline(deadline),
+        workers(workers),
+        explicit_collections(explicit_collections),
         global_slots(workers, nullptr) {}
 
   FailureSink& sink;
@@ -666,7 +710,8 @@ struct SharedWorkload {
   std::vector<void*> global_slots;  // one global root per worker (registered by the main goroutine)
   std::vector<usgc_chan*> inboxes;  // reference channels, one per worker
   usgc_chan* release = nullptr;     // closed when the workers may run their last check
-  usgc_chan* stop_blocking = nullptr;  // closed by the first worker past the deadline: no select blocks then
+  usgc_chan* stop_blocking =
+      nullptr;  // closed by the first worker past the deadline: no select blocks then
   std::atomic<bool> stop_blocking_closed{false};
   usgc_chan* courier = nullptr;  // unbuffered reference channel: courier producer -> consumer
   usgc_waitgroup couriers_done = USGC_WAITGROUP_INIT;
@@ -694,7 +739,8 @@ struct SharedWorkload {
   std::atomic<uint64_t> published_on_failed_send{0};
   std::atomic<uint64_t> hub_stores{0};
   std::atomic<uint64_t> global_stores{0};
-  std::atomic<uint64_t> barrier_publications{0};  // a private node published by a store into a shared one
+  std::atomic<uint64_t> barrier_publications{
+      0};  // a private node published by a store into a shared one
   std::atomic<uint64_t> private_collections{0};
   std::atomic<uint64_t> shared_collections_by_workers{0};
   std::atomic<uint64_t> shared_collections_by_main{0};
@@ -703,7 +749,10 @@ struct SharedWorkload {
 class SharedGraphWorker {
  public:
   SharedGraphWorker(SharedWorkload& workload, unsigned index, uint64_t seed)
-      : workload_(workload), sink_(workload.sink), index_(index), random_(seed),
+      : workload_(workload),
+        sink_(workload.sink),
+        index_(index),
+        random_(seed),
         next_id_((uint64_t{index} + 1) << 40 | (uint64_t{1} << 39)),
         next_structure_id_((uint64_t{index} + 1) << 40),
         places_(kPlaceCount) {}
@@ -732,7 +781,8 @@ class SharedGraphWorker {
     // Nobody sends after this barrier: each inbox can then be drained for good.
     usgc_waitgroup_done(&workload_.stopped_sending);
     usgc_waitgroup_wait(&workload_.stopped_sending);
-    while (!stopped() && receive()) {}
+    while (!stopped() && receive()) {
+    }
     drain_after_failure();
     if (!stopped()) verify_all("after draining the inbox");
     workload_.drained.fetch_add(1, std::memory_order_release);  // the main goroutine reads it
@@ -768,7 +818,8 @@ class SharedGraphWorker {
   static bool is_local(int place) { return place < kFirstHubPlace; }
   static bool is_hub(int place) { return place >= kFirstHubPlace && place < kFirstGlobalPlace; }
   size_t hub_index(int place) const {
-    return index_ * SharedWorkload::kHubSlotsPerWorker + static_cast<size_t>(place - kFirstHubPlace);
+    return index_ * SharedWorkload::kHubSlotsPerWorker +
+           static_cast<size_t>(place - kFirstHubPlace);
   }
   static const char* place_kind(int place) {
     return is_local(place) ? "local root" : is_hub(place) ? "hub slot" : "global root";
@@ -813,13 +864,14 @@ class SharedGraphWorker {
 
   // Walks the list in `box` along its model and checks every object: header, ownership, id,
   // payload, blob, cross reference. nodes[entry] receives each list member's address.
-  bool walk(const void* box, const ListModel& model, const std::string& where, std::vector<Node*>* nodes,
-            uint64_t* checksum) {
+  bool walk(const void* box, const ListModel& model, const std::string& where,
+            std::vector<Node*>* nodes, uint64_t* checksum) {
     if (box == nullptr) {
       fail(where + ": list " + std::to_string(model.structure_id) + " lost (its place is null)");
       return false;
     }
-    if (usgc_type_of(box) != workload_.types.box || !ownership_matches(box, model.expected(model.box_published))) {
+    if (usgc_type_of(box) != workload_.types.box ||
+        !ownership_matches(box, model.expected(model.box_published))) {
       fail(where + ": the box of list " + std::to_string(model.structure_id) + " should be a " +
            expected_name(model.expected(model.box_published)) + " box: " + describe_object(box));
       return false;
@@ -855,8 +907,8 @@ class SharedGraphWorker {
       }
       const auto* node = static_cast<const Node*>(object);
       if (node->id != entry.id || node->payload != entry.payload) {
-        fail(at + ": holds id " + std::to_string(node->id) + " payload " + std::to_string(node->payload) +
-             ", expected payload " + std::to_string(entry.payload));
+        fail(at + ": holds id " + std::to_string(node->id) + " payload " +
+             std::to_string(node->payload) + ", expected payload " + std::to_string(entry.payload));
         return false;
       }
       const void* blob = usgc_read(node, &node->blob);
@@ -867,24 +919,31 @@ class SharedGraphWorker {
       }
       const void* cross = usgc_read(node, &node->cross);
       if ((entry.cross < 0) != (cross == nullptr)) {
-        fail(at + ": cross reference should be " + (entry.cross < 0 ? "null" : "set") + ", is " + describe_object(cross));
+        fail(at + ": cross reference should be " + (entry.cross < 0 ? "null" : "set") + ", is " +
+             describe_object(cross));
         return false;
       }
       if (entry.cross >= 0) crosses.emplace_back(entry.cross, cross);
       (*nodes)[static_cast<size_t>(i)] = const_cast<Node*>(node);
-      const uint64_t cross_id = entry.cross >= 0 ? model.entries[static_cast<size_t>(entry.cross)].id : 0;
-      sum = mix(sum, mix(mix(mix(mix(position, node->id), node->payload), cross != nullptr ? cross_id : 0),
-                         blob_checksum_of_heap(blob)));
+      const uint64_t cross_id =
+          entry.cross >= 0 ? model.entries[static_cast<size_t>(entry.cross)].id : 0;
+      sum =
+          mix(sum,
+              mix(mix(mix(mix(position, node->id), node->payload), cross != nullptr ? cross_id : 0),
+                  blob_checksum_of_heap(blob)));
       object = usgc_read(node, &node->next);
     }
     if (object != nullptr) {
-      fail(where + ": list " + std::to_string(model.structure_id) + " is longer than its model: " + describe_object(object));
+      fail(where + ": list " + std::to_string(model.structure_id) +
+           " is longer than its model: " + describe_object(object));
       return false;
     }
     for (auto& [target, cross] : crosses) {
       if ((*nodes)[static_cast<size_t>(target)] != cross) {
-        fail(where + ": list " + std::to_string(model.structure_id) + ": a cross reference should point at node " +
-             std::to_string(model.entries[static_cast<size_t>(target)].id) + ", points at " + describe_object(cross));
+        fail(where + ": list " + std::to_string(model.structure_id) +
+             ": a cross reference should point at node " +
+             std::to_string(model.entries[static_cast<size_t>(target)].id) + ", points at " +
+             describe_object(cross));
         return false;
       }
     }
@@ -897,18 +956,21 @@ class SharedGraphWorker {
     auto& model = places_[static_cast<size_t>(place)];
     if (!model) {
       if (get_place(place) != nullptr) {
-        fail(when + ": the empty " + place_kind(place) + " " + std::to_string(place) + " holds " + describe_object(get_place(place)));
+        fail(when + ": the empty " + place_kind(place) + " " + std::to_string(place) + " holds " +
+             describe_object(get_place(place)));
         return false;
       }
       return true;
     }
     uint64_t heap_checksum = 0;
-    if (!walk(get_place(place), *model, when + " (" + place_kind(place) + " " + std::to_string(place) + ")",
+    if (!walk(get_place(place), *model,
+              when + " (" + place_kind(place) + " " + std::to_string(place) + ")",
               nodes != nullptr ? nodes : &scratch, &heap_checksum))
       return false;
     if (heap_checksum != model->checksum()) {
-      fail(when + ": list " + std::to_string(model->structure_id) + " checksum " + std::to_string(heap_checksum) +
-           " differs from its model's " + std::to_string(model->checksum()));
+      fail(when + ": list " + std::to_string(model->structure_id) + " checksum " +
+           std::to_string(heap_checksum) + " differs from its model's " +
+           std::to_string(model->checksum()));
       return false;
     }
     return true;
@@ -930,7 +992,7 @@ class SharedGraphWorker {
   // A reference store mirrored in the model: the value's private closure is published when the
   // target object is published (the barrier's slow path).
   void store(ListModel& model, void* object, int entry, Field field, void* value, int value_entry) {
-    void** slot = field == Field::kFirst ? &static_cast<Box*>(object)->first
+    void** slot = field == Field::kFirst  ? &static_cast<Box*>(object)->first
                   : field == Field::kNext ? &static_cast<Node*>(object)->next
                                           : &static_cast<Node*>(object)->cross;
     usgc_write(object, slot, value);
@@ -941,7 +1003,8 @@ class SharedGraphWorker {
     } else {
       model.entries[static_cast<size_t>(entry)].cross = value_entry;
     }
-    const bool target_published = entry < 0 ? model.box_published : model.entries[static_cast<size_t>(entry)].published;
+    const bool target_published =
+        entry < 0 ? model.box_published : model.entries[static_cast<size_t>(entry)].published;
     if (target_published && value_entry >= 0) {
       if (!model.entries[static_cast<size_t>(value_entry)].published)
         workload_.barrier_publications.fetch_add(1, std::memory_order_relaxed);
@@ -981,11 +1044,14 @@ class SharedGraphWorker {
     ListModel& model = *places_[static_cast<size_t>(place)];
     std::vector<int> order = model.order();
     if (order.size() >= kMaxListLength) return remove_node(place);
-    const usgc_ownership ownership = random_.below(5) == 0 ? USGC_GOROUTINE_SHARED : USGC_GOROUTINE_PRIVATE;
+    const usgc_ownership ownership =
+        random_.below(5) == 0 ? USGC_GOROUTINE_SHARED : USGC_GOROUTINE_PRIVATE;
     const uint64_t id = new_id();
     const uint64_t payload = random_.next();
-    const int64_t blob_length = random_.below(3) == 0 ? -1 : static_cast<int64_t>(random_.below(48));
-    if (!make_node(sink_, workload_.types, &slots_[kNew], id, payload, blob_length, ownership, "shared graph worker")) {
+    const int64_t blob_length =
+        random_.below(3) == 0 ? -1 : static_cast<int64_t>(random_.below(48));
+    if (!make_node(sink_, workload_.types, &slots_[kNew], id, payload, blob_length, ownership,
+                   "shared graph worker")) {
       failed_ = true;
       return;
     }
@@ -994,14 +1060,17 @@ class SharedGraphWorker {
     if (!walk(box, model, "before an insertion", &nodes, nullptr)) return;
     const size_t position = random_.below(order.size() + 1);
     const int entry = static_cast<int>(model.entries.size());
-    model.entries.push_back({id, payload, blob_length, -1, -1, ownership != USGC_GOROUTINE_PRIVATE});
+    model.entries.push_back(
+        {id, payload, blob_length, -1, -1, ownership != USGC_GOROUTINE_PRIVATE});
     void* node = slots_[kNew];
     const int successor = position < order.size() ? order[position] : -1;
-    store(model, node, entry, Field::kNext, successor >= 0 ? nodes[static_cast<size_t>(successor)] : nullptr, successor);
+    store(model, node, entry, Field::kNext,
+          successor >= 0 ? nodes[static_cast<size_t>(successor)] : nullptr, successor);
     if (random_.below(2) == 0) {
       const uint64_t pick = random_.below(order.size() + 1);  // order.size(): the new node itself
       const int target = pick < order.size() ? order[pick] : entry;
-      store(model, node, entry, Field::kCross, pick < order.size() ? nodes[static_cast<size_t>(target)] : node, target);
+      store(model, node, entry, Field::kCross,
+            pick < order.size() ? nodes[static_cast<size_t>(target)] : node, target);
     }
     if (position == 0) {
       store(model, box, -1, Field::kFirst, node, entry);
@@ -1032,7 +1101,8 @@ class SharedGraphWorker {
     if (position == 0) {
       store(model, box, -1, Field::kFirst, successor_node, successor);
     } else {
-      store(model, nodes[static_cast<size_t>(order[position - 1])], order[position - 1], Field::kNext, successor_node, successor);
+      store(model, nodes[static_cast<size_t>(order[position - 1])], order[position - 1],
+            Field::kNext, successor_node, successor);
     }
     verify_place(place, "after a removal");
   }
@@ -1046,11 +1116,13 @@ class SharedGraphWorker {
     const std::vector<int> order = model.order();
     if (order.size() < 2) return;
     slots_[kPin] = usgc_alloc_array(USGC_TYPE_REF_ARRAY, order.size(), USGC_GOROUTINE_PRIVATE);
-    if (slots_[kPin] == nullptr) return fail(std::string("usgc_alloc_array(refs) failed: ") + usgc_last_error());
+    if (slots_[kPin] == nullptr)
+      return fail(std::string("usgc_alloc_array(refs) failed: ") + usgc_last_error());
     std::vector<Node*> nodes;
     void* box = get_place(place);
     if (!walk(box, model, "before a reversal", &nodes, nullptr)) return;
-    for (size_t k = 0; k < order.size(); ++k) usgc_array_write(slots_[kPin], k, nodes[static_cast<size_t>(order[k])]);
+    for (size_t k = 0; k < order.size(); ++k)
+      usgc_array_write(slots_[kPin], k, nodes[static_cast<size_t>(order[k])]);
     for (size_t k = 0; k < order.size(); ++k) {
       const int previous = k == 0 ? -1 : order[k - 1];
       store(model, nodes[static_cast<size_t>(order[k])], order[k], Field::kNext,
@@ -1072,7 +1144,8 @@ class SharedGraphWorker {
     if (!walk(get_place(place), model, "before a cross store", &nodes, nullptr)) return;
     const int from = order[random_.below(order.size())];
     const int to = random_.below(4) == 0 ? -1 : order[random_.below(order.size())];
-    store(model, nodes[static_cast<size_t>(from)], from, Field::kCross, to >= 0 ? nodes[static_cast<size_t>(to)] : nullptr, to);
+    store(model, nodes[static_cast<size_t>(from)], from, Field::kCross,
+          to >= 0 ? nodes[static_cast<size_t>(to)] : nullptr, to);
     verify_place(place, "after a cross store");
   }
 
@@ -1095,14 +1168,16 @@ class SharedGraphWorker {
     int place = random_.below(kLocalPlaces);
     void* box = usgc_alloc(workload_.types.box, USGC_GOROUTINE_PRIVATE);
     if (box == nullptr) return fail(std::string("usgc_alloc(box) failed: ") + usgc_last_error());
-    if (usgc_ownership_of(box) != USGC_GOROUTINE_PRIVATE || static_cast<Box*>(box)->first != nullptr)
+    if (usgc_ownership_of(box) != USGC_GOROUTINE_PRIVATE ||
+        static_cast<Box*>(box)->first != nullptr)
       return fail("a new box is not a zeroed private box: " + describe_object(box));
     const uint64_t structure_id = next_structure_id_++;
     static_cast<Box*>(box)->structure_id = structure_id;
     slots_[place] = box;
     places_[static_cast<size_t>(place)].emplace();
     places_[static_cast<size_t>(place)]->structure_id = structure_id;
-    for (uint64_t length = random_.between(1, 10); length > 0 && !stopped(); --length) insert_node(place);
+    for (uint64_t length = random_.between(1, 10); length > 0 && !stopped(); --length)
+      insert_node(place);
   }
 
   // Moves a list between a local root, the hub and the global root (publishing it on the way out).
@@ -1146,8 +1221,10 @@ class SharedGraphWorker {
     const bool blocking = random_.below(3) == 0;
     ListModel& model = *places_[static_cast<size_t>(place)];
     const std::vector<int> order = model.order();
-    slots_[kPin] = usgc_alloc_array(USGC_TYPE_REF_ARRAY, 1 + 2 * order.size(), USGC_GOROUTINE_PRIVATE);
-    if (slots_[kPin] == nullptr) return fail(std::string("usgc_alloc_array(refs) failed: ") + usgc_last_error());
+    slots_[kPin] =
+        usgc_alloc_array(USGC_TYPE_REF_ARRAY, 1 + 2 * order.size(), USGC_GOROUTINE_PRIVATE);
+    if (slots_[kPin] == nullptr)
+      return fail(std::string("usgc_alloc_array(refs) failed: ") + usgc_last_error());
     std::vector<Node*> nodes;
     void* box = get_place(place);
     if (!walk(box, model, "before a send", &nodes, nullptr)) return;
@@ -1191,10 +1268,13 @@ class SharedGraphWorker {
       };
       size_t chosen = 99;
       const int result = usgc_select(cases, 3, true, &chosen);
-      if (result != 0 || chosen > 2) return fail("usgc_select returned " + std::to_string(result) + ", case " + std::to_string(chosen));
+      if (result != 0 || chosen > 2)
+        return fail("usgc_select returned " + std::to_string(result) + ", case " +
+                    std::to_string(chosen));
       delivered = chosen == 0;
       received = chosen == 1;
-      if (received && !cases[1].received_ok) return fail("usgc_select received from an inbox without a value");
+      if (received && !cases[1].received_ok)
+        return fail("usgc_select received from an inbox without a value");
       if (delivered) {
         workload_.blocking_sends.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -1234,7 +1314,8 @@ class SharedGraphWorker {
       if (object == nullptr) continue;  // a node without a blob, or the box of a blocking send
       if (!ownership_matches(object, expected)) {
         fail("list " + std::to_string(structure_id) + " was sent but its " +
-             (k == 0 ? std::string("box") : (k % 2 == 1 ? "node " : "blob of node ") + std::to_string((k - 1) / 2)) +
+             (k == 0 ? std::string("box")
+                     : (k % 2 == 1 ? "node " : "blob of node ") + std::to_string((k - 1) / 2)) +
              " is not " + expected_name(expected) + ": " + describe_object(object));
         break;
       }
@@ -1249,7 +1330,8 @@ class SharedGraphWorker {
     const int result = usgc_chan_try_recv(workload_.inboxes[index_], &slots_[kReceived], &ok);
     if (result == EAGAIN) return false;
     if (result != 0 || !ok) {
-      fail("usgc_chan_try_recv returned " + std::to_string(result) + (ok ? "" : " without a value"));
+      fail("usgc_chan_try_recv returned " + std::to_string(result) +
+           (ok ? "" : " without a value"));
       return false;
     }
     return accept_received();
@@ -1275,8 +1357,8 @@ class SharedGraphWorker {
       }
     }
     if (!model) {
-      fail("received a box with structure id " + std::to_string(structure_id) + " that nobody sent (" +
-           describe_object(box) + ")");
+      fail("received a box with structure id " + std::to_string(structure_id) +
+           " that nobody sent (" + describe_object(box) + ")");
       return false;
     }
     workload_.receives.fetch_add(1, std::memory_order_relaxed);
@@ -1295,10 +1377,12 @@ class SharedGraphWorker {
   }
 
   void drain_after_failure() {
-    // After a failure the inbox may still hold lists; take them out so the channel can be destroyed.
+    // After a failure the inbox may still hold lists; take them out so the channel can be
+    // destroyed.
     if (!stopped()) return;
     bool ok = false;
-    while (usgc_chan_try_recv(workload_.inboxes[index_], &slots_[kReceived], &ok) == 0 && ok) {}
+    while (usgc_chan_try_recv(workload_.inboxes[index_], &slots_[kReceived], &ok) == 0 && ok) {
+    }
     slots_[kReceived] = nullptr;
   }
 
@@ -1314,7 +1398,8 @@ class SharedGraphWorker {
         continue;
       }
       void* object = usgc_alloc(workload_.types.node, ownership);
-      if (object == nullptr) return fail(std::string("garbage usgc_alloc failed: ") + usgc_last_error());
+      if (object == nullptr)
+        return fail(std::string("garbage usgc_alloc failed: ") + usgc_last_error());
       auto* node = static_cast<Node*>(object);
       node->payload = 0xDEAD;
       usgc_write(node, &node->next, slots_[kScratch]);
@@ -1322,7 +1407,8 @@ class SharedGraphWorker {
         // Only to a published list from garbage that is (or will be, kind 2) published: a store
         // into a shared object, or usgc_publish, would otherwise publish the live private list.
         const int place = random_place(true);
-        if (place >= 0 && (places_[static_cast<size_t>(place)]->box_published || kind == 0 || kind == 3))
+        if (place >= 0 &&
+            (places_[static_cast<size_t>(place)]->box_published || kind == 0 || kind == 3))
           usgc_write(node, &node->cross, get_place(place));
       }
       slots_[kScratch] = node;
@@ -1331,8 +1417,10 @@ class SharedGraphWorker {
       const bool was_private = usgc_ownership_of(slots_[kScratch]) == USGC_GOROUTINE_PRIVATE;
       usgc_publish(slots_[kScratch]);
       if (was_private) {
-        for (const void* node = slots_[kScratch]; node != nullptr; node = usgc_read(node, &static_cast<const Node*>(node)->next)) {
-          if (usgc_ownership_of(node) != USGC_GOROUTINE_SHARED && usgc_ownership_of(node) != USGC_GLOBAL_SHARED) {
+        for (const void* node = slots_[kScratch]; node != nullptr;
+             node = usgc_read(node, &static_cast<const Node*>(node)->next)) {
+          if (usgc_ownership_of(node) != USGC_GOROUTINE_SHARED &&
+              usgc_ownership_of(node) != USGC_GLOBAL_SHARED) {
             fail("usgc_publish left part of a private chain unpublished: " + describe_object(node));
             break;
           }
@@ -1345,7 +1433,8 @@ class SharedGraphWorker {
   void private_collection() {
     const uint64_t before = verify_all("before a private collection");
     if (stopped()) return;
-    if (usgc_gc_collect(USGC_GC_PRIVATE) != 0) return fail(std::string("usgc_gc_collect(PRIVATE) failed: ") + usgc_last_error());
+    if (usgc_gc_collect(USGC_GC_PRIVATE) != 0)
+      return fail(std::string("usgc_gc_collect(PRIVATE) failed: ") + usgc_last_error());
     workload_.private_collections.fetch_add(1, std::memory_order_relaxed);
     const uint64_t after = verify_all("after a private collection");
     if (!stopped() && before != after) fail("checksums changed across a private collection");
@@ -1355,7 +1444,8 @@ class SharedGraphWorker {
     const uint64_t before = verify_all("before a shared collection (forced by a worker)");
     if (stopped()) return;
     const usgc_gc_kind kind = random_.below(2) == 0 ? USGC_GC_SHARED_MINOR : USGC_GC_SHARED;
-    if (usgc_gc_collect(kind) != 0) return fail(std::string("usgc_gc_collect(SHARED) failed: ") + usgc_last_error());
+    if (usgc_gc_collect(kind) != 0)
+      return fail(std::string("usgc_gc_collect(SHARED) failed: ") + usgc_last_error());
     workload_.shared_collections_by_workers.fetch_add(1, std::memory_order_relaxed);
     const uint64_t after = verify_all("after a shared collection (forced by a worker)");
     if (!stopped() && before != after) fail("checksums changed across a shared collection");
@@ -1382,7 +1472,9 @@ class SharedGraphWorker {
 
 struct CourierList {
   static uint64_t node_count(uint64_t number) { return 1 + mix(number, 0xC0) % 8; }
-  static uint64_t node_id(uint64_t number, uint64_t k) { return (uint64_t{0xC0} << 56) | (number << 8) | k; }
+  static uint64_t node_id(uint64_t number, uint64_t k) {
+    return (uint64_t{0xC0} << 56) | (number << 8) | k;
+  }
   static uint64_t payload(uint64_t number, uint64_t k) { return mix(number, k + 1); }
   static int64_t blob_length(uint64_t number, uint64_t k) {
     const uint64_t x = mix(number, k + 100) % 48;
@@ -1405,8 +1497,8 @@ void courier_producer(SharedWorkload& workload, uint64_t seed) {
     bool built = true;
     for (uint64_t k = CourierList::node_count(number); k-- > 0 && built;) {
       built = make_node(workload.sink, workload.types, &roots[1], CourierList::node_id(number, k),
-                        CourierList::payload(number, k), CourierList::blob_length(number, k), USGC_GOROUTINE_PRIVATE,
-                        "courier producer");
+                        CourierList::payload(number, k), CourierList::blob_length(number, k),
+                        USGC_GOROUTINE_PRIVATE, "courier producer");
       if (!built) break;
       auto* box = static_cast<Box*>(roots[0]);
       auto* node = static_cast<Node*>(roots[1]);
@@ -1414,7 +1506,8 @@ void courier_producer(SharedWorkload& workload, uint64_t seed) {
       usgc_write(box, &box->first, node);
       roots[1] = nullptr;
       for (uint64_t garbage = random.below(16); garbage > 0; --garbage)
-        (void)usgc_alloc(workload.types.node, random.below(2) == 0 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED);
+        (void)usgc_alloc(workload.types.node,
+                         random.below(2) == 0 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED);
     }
     if (!built) break;
     if (usgc_ownership_of(roots[0]) != USGC_GOROUTINE_PRIVATE) {
@@ -1445,22 +1538,27 @@ void courier_consumer(SharedWorkload& workload, uint64_t seed) {
     if (workload.sink.failed()) continue;  // keep receiving: the producer must not wait forever
     const void* box = roots[0];
     const std::string list = "courier list " + std::to_string(expected_number);
-    if (box == nullptr || usgc_type_of(box) != workload.types.box || usgc_ownership_of(box) != USGC_GOROUTINE_SHARED ||
+    if (box == nullptr || usgc_type_of(box) != workload.types.box ||
+        usgc_ownership_of(box) != USGC_GOROUTINE_SHARED ||
         static_cast<const Box*>(box)->structure_id != expected_number) {
-      workload.sink.fail(list + ": received box is wrong (freed while its sender waited?): " + describe_object(box));
+      workload.sink.fail(list + ": received box is wrong (freed while its sender waited?): " +
+                         describe_object(box));
       continue;
     }
     const void* object = usgc_read(box, &static_cast<const Box*>(box)->first);
     for (uint64_t k = 0; k < CourierList::node_count(expected_number); ++k) {
       const auto* node = static_cast<const Node*>(object);
       if (node == nullptr || usgc_type_of(node) != workload.types.node ||
-          usgc_ownership_of(node) != USGC_GOROUTINE_SHARED || node->id != CourierList::node_id(expected_number, k) ||
+          usgc_ownership_of(node) != USGC_GOROUTINE_SHARED ||
+          node->id != CourierList::node_id(expected_number, k) ||
           node->payload != CourierList::payload(expected_number, k)) {
-        workload.sink.fail(list + " node " + std::to_string(k) + " is wrong: " + describe_object(node));
+        workload.sink.fail(list + " node " + std::to_string(k) +
+                           " is wrong: " + describe_object(node));
         break;
       }
-      const std::string blob = check_blob(usgc_read(node, &node->blob), node->id, CourierList::blob_length(expected_number, k),
-                                          Expected::kShared);
+      const std::string blob =
+          check_blob(usgc_read(node, &node->blob), node->id,
+                     CourierList::blob_length(expected_number, k), Expected::kShared);
       if (!blob.empty()) {
         workload.sink.fail(list + " node " + std::to_string(k) + ": " + blob);
         break;
@@ -1470,7 +1568,8 @@ void courier_consumer(SharedWorkload& workload, uint64_t seed) {
         workload.sink.fail(list + " is longer than sent: " + describe_object(object));
     }
     for (uint64_t garbage = random.below(32); garbage > 0; --garbage)
-      (void)usgc_alloc(workload.types.node, random.below(2) == 0 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED);
+      (void)usgc_alloc(workload.types.node,
+                       random.below(2) == 0 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED);
     roots[0] = nullptr;
     ++expected_number;
     workload.courier_receives.fetch_add(1, std::memory_order_relaxed);
@@ -1483,8 +1582,9 @@ void courier_consumer(SharedWorkload& workload, uint64_t seed) {
 // main_collects), collects twice more while they wait, lets them run their last check, cleans up.
 void run_shared_workload(SharedWorkload& workload, uint64_t seed, bool main_collects) {
   USGC_ROOTS(roots, 1);
-  roots[0] = usgc_alloc_array(USGC_TYPE_REF_ARRAY, workload.workers * SharedWorkload::kHubSlotsPerWorker,
-                              USGC_GOROUTINE_SHARED);
+  roots[0] =
+      usgc_alloc_array(USGC_TYPE_REF_ARRAY, workload.workers * SharedWorkload::kHubSlotsPerWorker,
+                       USGC_GOROUTINE_SHARED);
   ASSERT_NE(roots[0], nullptr) << usgc_last_error();
   ASSERT_EQ(usgc_ownership_of(roots[0]), USGC_GOROUTINE_SHARED) << describe_object(roots[0]);
   workload.hub = roots[0];
@@ -1518,7 +1618,8 @@ void run_shared_workload(SharedWorkload& workload, uint64_t seed, bool main_coll
     if (main_collects) {
       // Minor and full collections alternate at random (minor: young objects only, the old ones
       // found through dirty cards; full: everything).
-      EXPECT_EQ(usgc_gc_collect(random.below(2) == 0 ? USGC_GC_SHARED_MINOR : USGC_GC_SHARED), 0) << usgc_last_error();
+      EXPECT_EQ(usgc_gc_collect(random.below(2) == 0 ? USGC_GC_SHARED_MINOR : USGC_GC_SHARED), 0)
+          << usgc_last_error();
       workload.shared_collections_by_main.fetch_add(1, std::memory_order_relaxed);
       workload.shared_epoch.fetch_add(1, std::memory_order_relaxed);
     }
@@ -1532,7 +1633,8 @@ void run_shared_workload(SharedWorkload& workload, uint64_t seed, bool main_coll
   EXPECT_EQ(usgc_chan_close(workload.release), 0);
   usgc_waitgroup_wait(&workload.finished);
   usgc_waitgroup_wait(&workload.couriers_done);
-  for (unsigned w = 0; w < workers; ++w) EXPECT_EQ(usgc_global_root_remove(&workload.global_slots[w]), 0);
+  for (unsigned w = 0; w < workers; ++w)
+    EXPECT_EQ(usgc_global_root_remove(&workload.global_slots[w]), 0);
   EXPECT_EQ(workload.mailbox.size(), 0u) << "lists sent but never received";
 }
 
@@ -1555,30 +1657,40 @@ void destroy_channels(SharedWorkload& workload) {
 
 std::string shared_summary(const SharedWorkload& workload) {
   char text[768];
-  std::snprintf(text, sizeof text,
-                "shared workload: %llu operations, %llu sends (%llu by a blocking select; %llu offers not taken: %llu to a full "
-                "inbox, %llu selects that did something else; %llu of them published anyway), "
-                "%llu receives, %llu hub stores, %llu global stores, %llu barrier publications, "
-                "%llu private + %llu shared collections by workers, %llu shared by main; courier: %llu lists sent, %llu received",
-                (unsigned long long)workload.operations.load(), (unsigned long long)workload.sends.load(),
-                (unsigned long long)workload.blocking_sends.load(),
-                (unsigned long long)(workload.full_inboxes.load() + workload.select_not_sent.load()),
-                (unsigned long long)workload.full_inboxes.load(), (unsigned long long)workload.select_not_sent.load(), (unsigned long long)workload.published_on_failed_send.load(),
-                (unsigned long long)workload.receives.load(), (unsigned long long)workload.hub_stores.load(),
-                (unsigned long long)workload.global_stores.load(), (unsigned long long)workload.barrier_publications.load(),
-                (unsigned long long)workload.private_collections.load(),
-                (unsigned long long)workload.shared_collections_by_workers.load(),
-                (unsigned long long)workload.shared_collections_by_main.load(),
-                (unsigned long long)workload.courier_sends.load(), (unsigned long long)workload.courier_receives.load());
+  std::snprintf(
+      text, sizeof text,
+      "shared workload: %llu operations, %llu sends (%llu by a blocking select; %llu offers not "
+      "taken: %llu to a full "
+      "inbox, %llu selects that did something else; %llu of them published anyway), "
+      "%llu receives, %llu hub stores, %llu global stores, %llu barrier publications, "
+      "%llu private + %llu shared collections by workers, %llu shared by main; courier: %llu lists "
+      "sent, %llu received",
+      (unsigned long long)workload.operations.load(), (unsigned long long)workload.sends.load(),
+      (unsigned long long)workload.blocking_sends.load(),
+      (unsigned long long)(workload.full_inboxes.load() + workload.select_not_sent.load()),
+      (unsigned long long)workload.full_inboxes.load(),
+      (unsigned long long)workload.select_not_sent.load(),
+      (unsigned long long)workload.published_on_failed_send.load(),
+      (unsigned long long)workload.receives.load(), (unsigned long long)workload.hub_stores.load(),
+      (unsigned long long)workload.global_stores.load(),
+      (unsigned long long)workload.barrier_publications.load(),
+      (unsigned long long)workload.private_collections.load(),
+      (unsigned long long)workload.shared_collections_by_workers.load(),
+      (unsigned long long)workload.shared_collections_by_main.load(),
+      (unsigned long long)workload.courier_sends.load(),
+      (unsigned long long)workload.courier_receives.load());
   return text;
 }
 
 std::string private_summary(const PrivateWorkload& workload) {
   char text[256];
   std::snprintf(text, sizeof text,
-                "private workload: %llu operations, %llu explicit collections, %llu verifications, %llu stack-local rounds",
-                (unsigned long long)workload.operations.load(), (unsigned long long)workload.collections.load(),
-                (unsigned long long)workload.verifications.load(), (unsigned long long)workload.stack_local_rounds.load());
+                "private workload: %llu operations, %llu explicit collections, %llu verifications, "
+                "%llu stack-local rounds",
+                (unsigned long long)workload.operations.load(),
+                (unsigned long long)workload.collections.load(),
+                (unsigned long long)workload.verifications.load(),
+                (unsigned long long)workload.stack_local_rounds.load());
   return text;
 }
 
@@ -1603,7 +1715,8 @@ TEST_F(GcStressTest, PrivateCollectionsWhileOtherGoroutinesMutateTheirOwnGraphs)
     const GcTypes types = register_gc_types();
     ASSERT_NE(types.node, 0u);
     ASSERT_NE(types.box, 0u);
-    workload = std::make_unique<PrivateWorkload>(sink, types, Clock::now() + stress_duration(2000), true);
+    workload =
+        std::make_unique<PrivateWorkload>(sink, types, Clock::now() + stress_duration(2000), true);
     usgc_waitgroup done = USGC_WAITGROUP_INIT;
     start_private_workers(*workload, 8, seed, &done);
     usgc_waitgroup_wait(&done);
@@ -1629,7 +1742,8 @@ TEST_F(GcStressTest, SharedCollectionsWhileGoroutinesPublishSendAndRewire) {
     const GcTypes types = register_gc_types();
     ASSERT_NE(types.node, 0u);
     ASSERT_NE(types.box, 0u);
-    workload = std::make_unique<SharedWorkload>(sink, types, Clock::now() + stress_duration(2000), 8, true);
+    workload = std::make_unique<SharedWorkload>(sink, types, Clock::now() + stress_duration(2000),
+                                                8, true);
     run_shared_workload(*workload, seed, true);
   });
   ASSERT_NE(workload, nullptr);
@@ -1643,10 +1757,12 @@ TEST_F(GcStressTest, SharedCollectionsWhileGoroutinesPublishSendAndRewire) {
   EXPECT_GT(workload->courier_sends.load(), 0u);
   EXPECT_EQ(workload->courier_sends.load(), workload->courier_receives.load());
   EXPECT_GT(workload->shared_collections_by_main.load(), 2u);
-  EXPECT_GE(after.shared_collections - before.shared_collections,
-            workload->shared_collections_by_main.load() + workload->shared_collections_by_workers.load());
+  EXPECT_GE(
+      after.shared_collections - before.shared_collections,
+      workload->shared_collections_by_main.load() + workload->shared_collections_by_workers.load());
   EXPECT_GT(after.objects_published, before.objects_published);
-  EXPECT_GT(after.bytes_freed_shared, before.bytes_freed_shared) << "the shared garbage was never freed";
+  EXPECT_GT(after.bytes_freed_shared, before.bytes_freed_shared)
+      << "the shared garbage was never freed";
 }
 
 TEST_F(GcStressAutoTest, CollectionsTriggeredByAllocationVolumeKeepEveryLiveStructure) {
@@ -1680,7 +1796,8 @@ TEST_F(GcStressAutoTest, CollectionsTriggeredByAllocationVolumeKeepEveryLiveStru
   EXPECT_GT(after.private_collections - before.private_collections, 0u)
       << "USGC_GC_PERCENT=25: private allocation volume never triggered a private collection";
   // The main goroutine forces exactly two shared collections at the end; any more were triggered.
-  EXPECT_GT(after.shared_collections - before.shared_collections, shared_workload->shared_collections_by_main.load())
+  EXPECT_GT(after.shared_collections - before.shared_collections,
+            shared_workload->shared_collections_by_main.load())
       << "USGC_GC_PERCENT=25: shared allocation volume never triggered a shared collection";
 }
 

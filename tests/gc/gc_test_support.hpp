@@ -37,7 +37,8 @@
 
 namespace usgc::testing::gc_stress {
 
-// ---- the fixture ---------------------------------------------------------------------------------
+// ---- the fixture
+// ---------------------------------------------------------------------------------
 
 // Saves an environment variable at construction and puts it back at destruction.
 class SavedEnvironmentVariable {
@@ -88,7 +89,8 @@ inline std::chrono::milliseconds stress_duration(long default_ms) {
   return std::chrono::milliseconds(default_ms);
 }
 
-// ---- the object types ------------------------------------------------------------------------------
+// ---- the object types
+// ------------------------------------------------------------------------------
 
 // A graph node: two references to other nodes, a byte-array blob (or null), and plain data.
 struct Node {
@@ -130,10 +132,14 @@ inline GcTypes register_gc_types() {
 
 inline const char* ownership_name(uint64_t ownership) {
   switch (ownership) {
-    case USGC_STACK_LOCAL: return "STACK_LOCAL";
-    case USGC_GOROUTINE_PRIVATE: return "GOROUTINE_PRIVATE";
-    case USGC_GOROUTINE_SHARED: return "GOROUTINE_SHARED";
-    case USGC_GLOBAL_SHARED: return "GLOBAL_SHARED";
+    case USGC_STACK_LOCAL:
+      return "STACK_LOCAL";
+    case USGC_GOROUTINE_PRIVATE:
+      return "GOROUTINE_PRIVATE";
+    case USGC_GOROUTINE_SHARED:
+      return "GOROUTINE_SHARED";
+    case USGC_GLOBAL_SHARED:
+      return "GLOBAL_SHARED";
   }
   return "?";
 }
@@ -143,8 +149,8 @@ inline std::string describe_object(const void* object) {
   char text[160];
   if (object == nullptr) return "null";
   const uint64_t header = USGC_HEADER_OF(object);
-  std::snprintf(text, sizeof text, "object %p header 0x%016" PRIx64 " (%s, type %u%s)", object, header,
-                ownership_name(header & USGC_HEADER_CLASS_MASK), usgc_type_of(object),
+  std::snprintf(text, sizeof text, "object %p header 0x%016" PRIx64 " (%s, type %u%s)", object,
+                header, ownership_name(header & USGC_HEADER_CLASS_MASK), usgc_type_of(object),
                 header == 0 ? ", a FREE slot" : "");
   return text;
 }
@@ -157,18 +163,24 @@ enum class Expected { kPrivate, kShared, kSharedOrGlobal };
 inline bool ownership_matches(const void* object, Expected expected) {
   const usgc_ownership actual = usgc_ownership_of(object);
   switch (expected) {
-    case Expected::kPrivate: return actual == USGC_GOROUTINE_PRIVATE;
-    case Expected::kShared: return actual == USGC_GOROUTINE_SHARED;
-    case Expected::kSharedOrGlobal: return actual == USGC_GOROUTINE_SHARED || actual == USGC_GLOBAL_SHARED;
+    case Expected::kPrivate:
+      return actual == USGC_GOROUTINE_PRIVATE;
+    case Expected::kShared:
+      return actual == USGC_GOROUTINE_SHARED;
+    case Expected::kSharedOrGlobal:
+      return actual == USGC_GOROUTINE_SHARED || actual == USGC_GLOBAL_SHARED;
   }
   return false;
 }
 
 inline const char* expected_name(Expected expected) {
   switch (expected) {
-    case Expected::kPrivate: return "GOROUTINE_PRIVATE";
-    case Expected::kShared: return "GOROUTINE_SHARED";
-    case Expected::kSharedOrGlobal: return "GOROUTINE_SHARED or GLOBAL_SHARED";
+    case Expected::kPrivate:
+      return "GOROUTINE_PRIVATE";
+    case Expected::kShared:
+      return "GOROUTINE_SHARED";
+    case Expected::kSharedOrGlobal:
+      return "GOROUTINE_SHARED or GLOBAL_SHARED";
   }
   return "?";
 }
@@ -202,25 +214,29 @@ inline uint64_t blob_checksum_of_heap(const void* blob) {
 }
 
 // "" if `blob` (a node's blob field) is the byte array the model describes, else what is wrong.
-inline std::string check_blob(const void* blob, uint64_t node_id, int64_t expected_length, Expected expected) {
-  if (expected_length < 0) return blob == nullptr ? "" : "blob should be null, found " + describe_object(blob);
+inline std::string check_blob(const void* blob, uint64_t node_id, int64_t expected_length,
+                              Expected expected) {
+  if (expected_length < 0)
+    return blob == nullptr ? "" : "blob should be null, found " + describe_object(blob);
   if (blob == nullptr) return "blob of " + std::to_string(expected_length) + " bytes lost (null)";
   if (usgc_type_of(blob) != USGC_TYPE_BYTE_ARRAY || (USGC_HEADER_OF(blob) & USGC_HEADER_ARRAY) == 0)
     return "blob is not a byte array: " + describe_object(blob);
   if (!ownership_matches(blob, expected))
     return std::string("blob should be ") + expected_name(expected) + ": " + describe_object(blob);
   if (usgc_array_length(blob) != static_cast<size_t>(expected_length))
-    return "blob length " + std::to_string(usgc_array_length(blob)) + ", expected " + std::to_string(expected_length);
+    return "blob length " + std::to_string(usgc_array_length(blob)) + ", expected " +
+           std::to_string(expected_length);
   const auto* bytes = static_cast<const uint8_t*>(usgc_array_data(const_cast<void*>(blob)));
   for (int64_t i = 0; i < expected_length; ++i) {
     if (bytes[i] != blob_byte(node_id, static_cast<size_t>(i)))
-      return "blob byte " + std::to_string(i) + " changed: " + std::to_string(bytes[i]) + " instead of " +
-             std::to_string(blob_byte(node_id, static_cast<size_t>(i)));
+      return "blob byte " + std::to_string(i) + " changed: " + std::to_string(bytes[i]) +
+             " instead of " + std::to_string(blob_byte(node_id, static_cast<size_t>(i)));
   }
   return "";
 }
 
-// ---- failures from goroutines ------------------------------------------------------------------------
+// ---- failures from goroutines
+// ------------------------------------------------------------------------
 
 // Goroutines report here (gtest's ADD_FAILURE is thread-safe; SCOPED_TRACE is per thread, so every
 // message carries the seed itself). The first failure stops every mutator of the test.
@@ -244,19 +260,21 @@ class FailureSink {
 
 // Allocates a node (and a blob of blob_length bytes unless it is -1) in `ownership` into *slot,
 // which must be a root; the blob is allocated while the node is held there. false on failure.
-inline bool make_node(FailureSink& sink, const GcTypes& types, void** slot, uint64_t id, uint64_t payload,
-                      int64_t blob_length, usgc_ownership ownership, const char* who) {
+inline bool make_node(FailureSink& sink, const GcTypes& types, void** slot, uint64_t id,
+                      uint64_t payload, int64_t blob_length, usgc_ownership ownership,
+                      const char* who) {
   void* object = usgc_alloc(types.node, ownership);
   if (object == nullptr) {
-    sink.fail(std::string(who) + ": usgc_alloc(node, " + ownership_name(ownership) + ") failed: errno " +
-              std::to_string(errno) + ", " + usgc_last_error());
+    sink.fail(std::string(who) + ": usgc_alloc(node, " + ownership_name(ownership) +
+              ") failed: errno " + std::to_string(errno) + ", " + usgc_last_error());
     return false;
   }
   auto* node = static_cast<Node*>(object);
-  if (usgc_ownership_of(node) != ownership || usgc_type_of(node) != types.node || node->next != nullptr ||
-      node->cross != nullptr || node->blob != nullptr || node->id != 0 || node->payload != 0) {
-    sink.fail(std::string(who) + ": a new node is not a zeroed " + ownership_name(ownership) + " node: " +
-              describe_object(node));
+  if (usgc_ownership_of(node) != ownership || usgc_type_of(node) != types.node ||
+      node->next != nullptr || node->cross != nullptr || node->blob != nullptr || node->id != 0 ||
+      node->payload != 0) {
+    sink.fail(std::string(who) + ": a new node is not a zeroed " + ownership_name(ownership) +
+              " node: " + describe_object(node));
     return false;
   }
   *slot = node;
@@ -265,12 +283,14 @@ inline bool make_node(FailureSink& sink, const GcTypes& types, void** slot, uint
   if (blob_length < 0) return true;
   void* blob = usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, static_cast<size_t>(blob_length), ownership);
   if (blob == nullptr) {
-    sink.fail(std::string(who) + ": usgc_alloc_array(bytes, " + std::to_string(blob_length) + ") failed: errno " +
-              std::to_string(errno) + ", " + usgc_last_error());
+    sink.fail(std::string(who) + ": usgc_alloc_array(bytes, " + std::to_string(blob_length) +
+              ") failed: errno " + std::to_string(errno) + ", " + usgc_last_error());
     return false;
   }
-  if (usgc_ownership_of(blob) != ownership || usgc_array_length(blob) != static_cast<size_t>(blob_length)) {
-    sink.fail(std::string(who) + ": a new byte array has the wrong class or length: " + describe_object(blob));
+  if (usgc_ownership_of(blob) != ownership ||
+      usgc_array_length(blob) != static_cast<size_t>(blob_length)) {
+    sink.fail(std::string(who) +
+              ": a new byte array has the wrong class or length: " + describe_object(blob));
     return false;
   }
   auto* bytes = static_cast<uint8_t*>(usgc_array_data(blob));

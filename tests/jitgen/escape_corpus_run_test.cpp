@@ -64,8 +64,8 @@ TEST(EscapeCorpusRun, EveryProgramHasAMainThatRunsCleanInCheckedMode) {
 
     options.gc_stress_every = 1;
     RunResult stressed = run_program(program.module, program.analysis, options);
-    ASSERT_EQ(stressed.status, RunStatus::kCompleted) << "with a collection after every allocation: "
-                                                      << describe(stressed);
+    ASSERT_EQ(stressed.status, RunStatus::kCompleted)
+        << "with a collection after every allocation: " << describe(stressed);
     EXPECT_EQ(stressed.returned_value, first.returned_value);
     EXPECT_EQ(stressed.allocations_per_site, first.allocations_per_site);
     EXPECT_GT(stressed.private_collections + stressed.shared_collections, 0u);

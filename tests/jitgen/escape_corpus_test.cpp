@@ -19,7 +19,8 @@ struct ExpectedFile {
   std::map<std::pair<uint32_t, uint32_t>, OwnershipClass> classes;  // (line, col) -> class
   // (line, col) -> the calls (line, col) that allocate the site in the caller's frame:
   // `8:3 private stack@24:3` (CallerFrameCall, jitgen/escape/decision.hpp).
-  std::map<std::pair<uint32_t, uint32_t>, std::vector<std::pair<uint32_t, uint32_t>>> caller_frame_calls;
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<std::pair<uint32_t, uint32_t>>>
+      caller_frame_calls;
   std::vector<std::string> errors;
 };
 
@@ -44,12 +45,13 @@ ExpectedFile read_expected(const std::filesystem::path& path) {
         uint32_t call_line = 0, call_column = 0;
         char at = 0, separator = 0;
         std::istringstream call_stream(call);
-        if (call.rfind("stack@", 0) == 0 && call_stream.ignore(5) && (call_stream >> at >> call_line >> separator >> call_column) &&
-            at == '@' && separator == ':') {
+        if (call.rfind("stack@", 0) == 0 && call_stream.ignore(5) &&
+            (call_stream >> at >> call_line >> separator >> call_column) && at == '@' &&
+            separator == ':') {
           expected.caller_frame_calls[{site_line, site_column}].push_back({call_line, call_column});
         } else {
-          expected.errors.push_back(path.string() + ":" + std::to_string(number) + ": expected `stack@line:col`, found '" +
-                                    call + "'");
+          expected.errors.push_back(path.string() + ":" + std::to_string(number) +
+                                    ": expected `stack@line:col`, found '" + call + "'");
         }
       }
     } else {
@@ -61,7 +63,8 @@ ExpectedFile read_expected(const std::filesystem::path& path) {
 }
 
 EscapeAnalysis analyze_file(const std::filesystem::path& path) {
-  ir::ParseResult result = ir::parse_module(testing::read_text_file(path), path.filename().string());
+  ir::ParseResult result =
+      ir::parse_module(testing::read_text_file(path), path.filename().string());
   EXPECT_TRUE(result.ok()) << ir::format_diagnostics(result.diagnostics);
   return analyze_escapes(result.module);
 }
@@ -86,14 +89,17 @@ TEST(EscapeCorpus, EverySiteGetsTheHandWrittenClass) {
                       << site.allocation << " is not listed in " << expected_path.filename();
         continue;
       }
-      EXPECT_EQ(ownership_class_name(site.ownership), std::string(ownership_class_name(entry->second)))
-          << format_position(analysis.file_name, site.position) << ": " << site.allocation
-          << " (" << site.short_reason << ")";
+      EXPECT_EQ(ownership_class_name(site.ownership),
+                std::string(ownership_class_name(entry->second)))
+          << format_position(analysis.file_name, site.position) << ": " << site.allocation << " ("
+          << site.short_reason << ")";
       std::vector<std::pair<uint32_t, uint32_t>> calls;
-      for (const CallerFrameCall& call : site.caller_frame_calls) calls.push_back({call.position.line, call.position.column});
+      for (const CallerFrameCall& call : site.caller_frame_calls)
+        calls.push_back({call.position.line, call.position.column});
       EXPECT_EQ(calls, expected.caller_frame_calls[entry->first])
           << format_position(analysis.file_name, site.position) << ": " << site.allocation
-          << ": the calls that allocate it in the caller's frame (stack@line:col in " << expected_path.filename() << ")";
+          << ": the calls that allocate it in the caller's frame (stack@line:col in "
+          << expected_path.filename() << ")";
       remaining.erase(entry);
       ++sites_checked;
     }

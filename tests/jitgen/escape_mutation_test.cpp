@@ -113,7 +113,8 @@ TEST(EscapeMutation, MutatedCorpusProgramsAreAnalysedSafelyAndMonotonically) {
     for (size_t site = 0; site < before.size(); ++site)
       ASSERT_GE(after[site], before[site])
           << "site " << site << " went down after one more publication; "
-          << testing::seed_note(seed) << "\n" << ir::print_module(parsed.module);
+          << testing::seed_note(seed) << "\n"
+          << ir::print_module(parsed.module);
   }
   EXPECT_GE(analysed, 50) << "too few mutants verified; " << testing::seed_note(seed);
   EXPECT_GE(monotone_checks, 20) << testing::seed_note(seed);

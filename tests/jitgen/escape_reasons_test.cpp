@@ -131,8 +131,7 @@ TEST(EscapeReasons, UnknownCallMakesItsArgumentsGlobalAndItsResultExternal) {
                                          "}\n");
   const SiteDecision& a = site_at(analysis, 7);
   EXPECT_EQ(a.ownership, OwnershipClass::GlobalShared);
-  EXPECT_EQ(all_reasons(a),
-            "passed as %a to a function the analysis cannot see at t.usir:8:3\n");
+  EXPECT_EQ(all_reasons(a), "passed as %a to a function the analysis cannot see at t.usir:8:3\n");
   EXPECT_EQ(site_at(analysis, 9).ownership, OwnershipClass::GlobalShared)
       << "stored into an object unknown code returned";
 }

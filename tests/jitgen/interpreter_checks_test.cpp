@@ -40,7 +40,8 @@ void expect_violation(const RunResult& result, const char* rule, uint32_t site_l
   ASSERT_EQ(result.status, RunStatus::kCheckViolation) << describe(result);
   ASSERT_TRUE(result.violation.has_value());
   EXPECT_EQ(result.violation->rule, rule) << result.message;
-  EXPECT_NE(result.message.find("at t.usir:" + std::to_string(site_line) + ":1 was decided"), std::string::npos)
+  EXPECT_NE(result.message.find("at t.usir:" + std::to_string(site_line) + ":1 was decided"),
+            std::string::npos)
       << result.message;
   EXPECT_EQ(result.message.rfind("t.usir:", 0), 0u) << "positioned: " << result.message;
 }
@@ -66,19 +67,22 @@ TEST(InterpreterChecks, AReturnedStackObjectIsTrappedAtTheReturn) {
   RunResult result = run_with_wrong_decision(kReturned, 100, OwnershipClass::StackLocal);
   expect_violation(result, "frame-escape/return", 100);
   EXPECT_EQ(result.message,
-            "t.usir:7:3: checked mode: new Box at t.usir:100:1 was decided stack (lowered by the test), but it is "
+            "t.usir:7:3: checked mode: new Box at t.usir:100:1 was decided stack (lowered by the "
+            "test), but it is "
             "returned from the frame that allocated it (in make)");
 }
 
 TEST(InterpreterChecks, WithoutEscapePointRulesTheUseAfterTheFramePoppedIsTrapped) {
-  RunResult result =
-      run_with_wrong_decision(kReturned, 100, OwnershipClass::StackLocal, RunOptions{.check_escape_points = false});
+  RunResult result = run_with_wrong_decision(kReturned, 100, OwnershipClass::StackLocal,
+                                             RunOptions{.check_escape_points = false});
   expect_violation(result, "frame/dead", 100);
-  EXPECT_NE(result.message.find("t.usir:14:3:"), std::string::npos) << "the load in main: " << result.message;
+  EXPECT_NE(result.message.find("t.usir:14:3:"), std::string::npos)
+      << "the load in main: " << result.message;
 }
 
 TEST(InterpreterChecks, AStackObjectStoredIntoAHeapObjectIsTrapped) {
-  RunResult result = run_with_wrong_decision(std::string(kBox) + R"(
+  RunResult result =
+      run_with_wrong_decision(std::string(kBox) + R"(
 func main(%n: int) {
   var %table: []*Box
   var %p: *Box
@@ -89,9 +93,10 @@ entry:
   ret
 }
 )",
-                                             101, OwnershipClass::StackLocal, RunOptions{.arguments = {4}});
+                              101, OwnershipClass::StackLocal, RunOptions{.arguments = {4}});
   expect_violation(result, "frame-escape/store", 101);
-  EXPECT_NE(result.message.find("a heap object that outlives its frame"), std::string::npos) << result.message;
+  EXPECT_NE(result.message.find("a heap object that outlives its frame"), std::string::npos)
+      << result.message;
 }
 
 TEST(InterpreterChecks, AStackObjectStoredIntoAnOlderFramesObjectIsTrapped) {
@@ -115,7 +120,8 @@ entry:
   EXPECT_EQ(site_on_line(analysis, 100).ownership, OwnershipClass::StackLocal);
   RunResult result = run_with_wrong_decision(text, 101, OwnershipClass::StackLocal);
   expect_violation(result, "frame-escape/store", 101);
-  EXPECT_NE(result.message.find("an object of an older frame that outlives its own"), std::string::npos)
+  EXPECT_NE(result.message.find("an object of an older frame that outlives its own"),
+            std::string::npos)
       << result.message;
 }
 
@@ -161,13 +167,15 @@ RunResult run_with_wrong_caller_frame(RunOptions options) {
 TEST(InterpreterChecks, AWrongCallerFrameDecisionIsTrappedAtTheCallersReturn) {
   RunResult result = run_with_wrong_caller_frame({});
   expect_violation(result, "frame-escape/return", 100);
-  EXPECT_NE(result.message.find("t.usir:14:3:"), std::string::npos) << "pass's ret: " << result.message;
+  EXPECT_NE(result.message.find("t.usir:14:3:"), std::string::npos)
+      << "pass's ret: " << result.message;
 }
 
 TEST(InterpreterChecks, AWrongCallerFrameDecisionWithoutEscapePointRulesIsTrappedAtTheUse) {
   RunResult result = run_with_wrong_caller_frame(RunOptions{.check_escape_points = false});
   expect_violation(result, "frame/dead", 100);
-  EXPECT_NE(result.message.find("t.usir:21:3:"), std::string::npos) << "the load in main: " << result.message;
+  EXPECT_NE(result.message.find("t.usir:21:3:"), std::string::npos)
+      << "the load in main: " << result.message;
 }
 
 const std::string kSharedHolder = std::string(kBox) + R"(
@@ -200,7 +208,8 @@ entry:
 TEST(InterpreterChecks, APrivateObjectStoredIntoASharedOneIsTrapped) {
   RunResult result = run_with_wrong_decision(kSharedHolder, 101, OwnershipClass::GoroutinePrivate);
   expect_violation(result, "class-order/store", 101);
-  EXPECT_NE(result.message.find("stored into new Box at t.usir:100:1 (shared): other goroutines reach it"),
+  EXPECT_NE(result.message.find(
+                "stored into new Box at t.usir:100:1 (shared): other goroutines reach it"),
             std::string::npos)
       << result.message;
 }
@@ -304,7 +313,8 @@ entry:
 }
 )");
   std::string error;
-  std::optional<ProgramLayout> layout = ProgramLayout::build(program.module, program.analysis, &error);
+  std::optional<ProgramLayout> layout =
+      ProgramLayout::build(program.module, program.analysis, &error);
   ASSERT_TRUE(layout.has_value()) << error;
   RunOptions options;
   RunState run(program.module, program.analysis, *layout, options);
@@ -329,7 +339,8 @@ entry:
   EXPECT_FALSE(own.has_value()) << own->message;
   ASSERT_TRUE(foreign.has_value());
   EXPECT_EQ(foreign->rule, "owner/foreign");
-  EXPECT_NE(foreign->message.find("reached it, and it belongs to another goroutine"), std::string::npos)
+  EXPECT_NE(foreign->message.find("reached it, and it belongs to another goroutine"),
+            std::string::npos)
       << foreign->message;
 }
 

@@ -66,7 +66,8 @@ entry:
 }
 )");
   ASSERT_EQ(result.status, RunStatus::kCompleted) << describe(result);
-  EXPECT_EQ(result.returned_value, 0) << "MinInt64 / -1 == MinInt64 and MinInt64 % -1 == 0, as in Go";
+  EXPECT_EQ(result.returned_value, 0)
+      << "MinInt64 / -1 == MinInt64 and MinInt64 % -1 == 0, as in Go";
 }
 
 TEST(InterpreterSemantics, ArgumentsAndCapturesArePassedByValue) {
@@ -149,30 +150,42 @@ entry:
 
 struct RuntimeErrorCase {
   const char* name;
-  const char* body;  // instructions of main after `entry:`, using %n: *Node, %a: []int, %c: chan int
+  const char*
+      body;  // instructions of main after `entry:`, using %n: *Node, %a: []int, %c: chan int
   const char* message;
 };
 
 TEST(InterpreterSemantics, RuntimeErrorsStopTheRunWithAPositionedMessage) {
   const RuntimeErrorCase cases[] = {
-      {"nil field load", "  %x = load %n.value\n", "t.usir:9:3: runtime error: nil pointer dereference (field value of %n)"},
-      {"nil field store", "  store %n.next, %n\n", "t.usir:9:3: runtime error: nil pointer dereference (field next of %n)"},
+      {"nil field load", "  %x = load %n.value\n",
+       "t.usir:9:3: runtime error: nil pointer dereference (field value of %n)"},
+      {"nil field store", "  store %n.next, %n\n",
+       "t.usir:9:3: runtime error: nil pointer dereference (field next of %n)"},
       {"divide by zero", "  %x = div 7, %x\n", "t.usir:9:3: runtime error: integer divide by zero"},
-      {"remainder by zero", "  %x = rem 7, 0\n", "t.usir:9:3: runtime error: integer divide by zero"},
-      {"index past the end", "  %a = newarray int, 3\n  %x = load %a[3]\n", "t.usir:10:3: runtime error: index out of range [3] with length 3"},
-      {"negative index", "  %a = newarray int, 3\n  %x = sub 0, 1\n  store %a[%x], 1\n", "t.usir:11:3: runtime error: index out of range [-1] with length 3"},
-      {"index of null", "  %x = load %a[0]\n", "t.usir:9:3: runtime error: index out of range [0] with length 0 (%a is null)"},
-      {"negative length", "  %x = sub 0, 2\n  %a = newarray int, %x\n", "t.usir:10:3: runtime error: newarray: negative length -2"},
-      {"negative capacity", "  %x = sub 0, 1\n  %c = makechan int, %x\n", "t.usir:10:3: runtime error: makechan: negative capacity -1"},
+      {"remainder by zero", "  %x = rem 7, 0\n",
+       "t.usir:9:3: runtime error: integer divide by zero"},
+      {"index past the end", "  %a = newarray int, 3\n  %x = load %a[3]\n",
+       "t.usir:10:3: runtime error: index out of range [3] with length 3"},
+      {"negative index", "  %a = newarray int, 3\n  %x = sub 0, 1\n  store %a[%x], 1\n",
+       "t.usir:11:3: runtime error: index out of range [-1] with length 3"},
+      {"index of null", "  %x = load %a[0]\n",
+       "t.usir:9:3: runtime error: index out of range [0] with length 0 (%a is null)"},
+      {"negative length", "  %x = sub 0, 2\n  %a = newarray int, %x\n",
+       "t.usir:10:3: runtime error: newarray: negative length -2"},
+      {"negative capacity", "  %x = sub 0, 1\n  %c = makechan int, %x\n",
+       "t.usir:10:3: runtime error: makechan: negative capacity -1"},
       {"close of nil", "  close %c\n", "t.usir:9:3: runtime error: close of nil channel"},
-      {"double close", "  %c = makechan int, 1\n  close %c\n  close %c\n", "t.usir:11:3: runtime error: close of closed channel"},
-      {"send on closed", "  %c = makechan int, 1\n  close %c\n  send %c, 1\n", "t.usir:11:3: runtime error: send on closed channel"},
+      {"double close", "  %c = makechan int, 1\n  close %c\n  close %c\n",
+       "t.usir:11:3: runtime error: close of closed channel"},
+      {"send on closed", "  %c = makechan int, 1\n  close %c\n  send %c, 1\n",
+       "t.usir:11:3: runtime error: send on closed channel"},
   };
   for (const RuntimeErrorCase& error : cases) {
-    std::string text = std::string(kNode) +
-                       "func main() {\n  var %n: *Node\n  var %a: []int\n  var %c: chan int\n  var %x: int\n"
-                       "entry:\n  %x = 0\n" +
-                       error.body + "  ret\n}\n";
+    std::string text =
+        std::string(kNode) +
+        "func main() {\n  var %n: *Node\n  var %a: []int\n  var %c: chan int\n  var %x: int\n"
+        "entry:\n  %x = 0\n" +
+        error.body + "  ret\n}\n";
     RunResult result = run_text(text);
     EXPECT_EQ(result.status, RunStatus::kRuntimeError) << error.name << ": " << describe(result);
     EXPECT_EQ(result.message, error.message) << error.name;
@@ -228,7 +241,8 @@ done:
 }
 )");
   ASSERT_EQ(result.status, RunStatus::kCompleted) << describe(result);
-  EXPECT_EQ(result.returned_value, 2 * 50 * 51 / 2) << "the 51st receive of each closed channel yields 0";
+  EXPECT_EQ(result.returned_value, 2 * 50 * 51 / 2)
+      << "the 51st receive of each closed channel yields 0";
   EXPECT_EQ(result.goroutines_started, 2u);
 }
 
@@ -285,14 +299,17 @@ done:
 }
 
 TEST(InterpreterSemantics, BlockedForeverIsADeadlockAndNilChannelsBlockForever) {
-  for (const char* operation : {"  %c = makechan int, 0\n  %v = recv %c\n", "  %v = recv %c\n", "  send %c, 1\n"}) {
+  for (const char* operation :
+       {"  %c = makechan int, 0\n  %v = recv %c\n", "  %v = recv %c\n", "  send %c, 1\n"}) {
     RunOptions options;
     options.deadlock_ms = 200;
-    RunResult result = run_text(std::string("func main() {\n  var %c: chan int\n  var %v: int\nentry:\n") +
-                                    operation + "  ret\n}\n",
-                                options);
+    RunResult result =
+        run_text(std::string("func main() {\n  var %c: chan int\n  var %v: int\nentry:\n") +
+                     operation + "  ret\n}\n",
+                 options);
     EXPECT_EQ(result.status, RunStatus::kDeadlock) << operation << describe(result);
-    EXPECT_NE(result.message.find("all goroutines are asleep - deadlock!"), std::string::npos) << result.message;
+    EXPECT_NE(result.message.find("all goroutines are asleep - deadlock!"), std::string::npos)
+        << result.message;
   }
 }
 
@@ -350,10 +367,12 @@ entry:
 )";
   RunResult stack = run_text(recursion);
   EXPECT_EQ(stack.status, RunStatus::kLimitExceeded) << describe(stack);
-  EXPECT_NE(stack.message.find("would overflow the goroutine stack"), std::string::npos) << stack.message;
+  EXPECT_NE(stack.message.find("would overflow the goroutine stack"), std::string::npos)
+      << stack.message;
   RunResult depth = run_text(recursion, RunOptions{.max_call_depth = 50});
   EXPECT_EQ(depth.status, RunStatus::kLimitExceeded) << describe(depth);
-  EXPECT_NE(depth.message.find("at depth 50 (RunOptions::max_call_depth 50)"), std::string::npos) << depth.message;
+  EXPECT_NE(depth.message.find("at depth 50 (RunOptions::max_call_depth 50)"), std::string::npos)
+      << depth.message;
 }
 
 TEST(InterpreterSemantics, UnknownCodeKeepsArgumentsAndHandsBackObjectsOfTheResultType) {
@@ -383,7 +402,8 @@ fail:
 }
 )");
   ASSERT_EQ(result.status, RunStatus::kCompleted) << describe(result);
-  EXPECT_EQ(result.returned_value, 1) << "null before anything was kept, then the kept object; int results are 0";
+  EXPECT_EQ(result.returned_value, 1)
+      << "null before anything was kept, then the kept object; int results are 0";
 }
 
 TEST(InterpreterSemantics, CountsPerSiteAndPerClassAreThoseOfTheProgram) {
@@ -538,7 +558,8 @@ TEST(InterpreterSemantics, BadEntriesAreSetupErrorsAndNothingRuns) {
   EXPECT_EQ(too_many.message, "t.usir: f takes 2 parameter(s), 3 argument(s) given");
   RunResult reference = run_text(text, RunOptions{.entry = "f", .arguments = {1, 2}});
   EXPECT_EQ(reference.status, RunStatus::kSetupError);
-  EXPECT_NE(reference.message.find("parameter %b of f is a reference"), std::string::npos) << reference.message;
+  EXPECT_NE(reference.message.find("parameter %b of f is a reference"), std::string::npos)
+      << reference.message;
   RunResult fine = run_text(text, RunOptions{.entry = "f", .arguments = {1}});
   EXPECT_EQ(fine.status, RunStatus::kCompleted) << describe(fine);
   EXPECT_EQ(fine.allocations_per_site.size(), 0u);

@@ -39,8 +39,9 @@
 namespace usgc::jitgen::random_usir {
 namespace {
 
-constexpr uint32_t kMaximumArrayLength = 6;  // every array a program allocates is this short or less
-constexpr uint32_t kMaximumSize = 4;         // size parameters get 1..kMaximumSize
+constexpr uint32_t kMaximumArrayLength =
+    6;                                // every array a program allocates is this short or less
+constexpr uint32_t kMaximumSize = 4;  // size parameters get 1..kMaximumSize
 constexpr uint32_t kMaximumListWalk = 6;
 
 enum class TypeKind : uint8_t { kInt, kBool, kObject, kDynamicArray, kFixedArray, kChannel };
@@ -53,12 +54,24 @@ struct ValueType {
   uint32_t length = 0;  // kFixedArray
   friend bool operator==(const ValueType&, const ValueType&) = default;
 };
-ValueType int_type() { return {}; }
-ValueType bool_type() { return {TypeKind::kBool, -1, 0}; }
-ValueType object_type(uint32_t s) { return {TypeKind::kObject, static_cast<int32_t>(s), 0}; }
-ValueType dynamic_array(int32_t element) { return {TypeKind::kDynamicArray, element, 0}; }
-ValueType channel_of(int32_t element) { return {TypeKind::kChannel, element, 0}; }
-bool is_reference(const ValueType& t) { return t.kind != TypeKind::kInt && t.kind != TypeKind::kBool; }
+ValueType int_type() {
+  return {};
+}
+ValueType bool_type() {
+  return {TypeKind::kBool, -1, 0};
+}
+ValueType object_type(uint32_t s) {
+  return {TypeKind::kObject, static_cast<int32_t>(s), 0};
+}
+ValueType dynamic_array(int32_t element) {
+  return {TypeKind::kDynamicArray, element, 0};
+}
+ValueType channel_of(int32_t element) {
+  return {TypeKind::kChannel, element, 0};
+}
+bool is_reference(const ValueType& t) {
+  return t.kind != TypeKind::kInt && t.kind != TypeKind::kBool;
+}
 
 struct FieldShape {
   std::string name;
@@ -73,7 +86,16 @@ struct GlobalShape {
   ValueType type;
 };
 
-enum class InputRole : uint8_t { kObject, kArray, kInt, kSize, kDepth, kDone, kMessagesIn, kMessagesOut };
+enum class InputRole : uint8_t {
+  kObject,
+  kArray,
+  kInt,
+  kSize,
+  kDepth,
+  kDone,
+  kMessagesIn,
+  kMessagesOut
+};
 struct InputShape {
   std::string name;
   ValueType type;
@@ -106,7 +128,8 @@ struct FunctionShape {
 uint64_t activations(const FunctionShape& f) {
   if (f.kind != FunctionKind::kRecursive && f.kind != FunctionKind::kMutual) return 1;
   uint64_t count = 0, level = 1;
-  for (uint32_t depth = 0; depth <= kMaximumRecursionDepth; ++depth, level *= f.branching) count += level;
+  for (uint32_t depth = 0; depth <= kMaximumRecursionDepth; ++depth, level *= f.branching)
+    count += level;
   return count;
 }
 
@@ -151,7 +174,9 @@ class FunctionGenerator {
   }
   void begin_block(const std::string& label) { blocks_.push_back({label, {}, false}); }
   std::string label(const char* prefix) { return prefix + std::to_string(++labels_); }
-  bool affordable(uint64_t estimate) const { return cost_ + estimate * scope().multiplier <= budget_; }
+  bool affordable(uint64_t estimate) const {
+    return cost_ + estimate * scope().multiplier <= budget_;
+  }
   void charge_call(uint64_t total) { cost_ += total * scope().multiplier; }
 
   // --- scopes and locals ---
@@ -179,7 +204,8 @@ class FunctionGenerator {
   std::string array_value(ValueType type);
   std::string value_of(ValueType type);
   std::string send_value(uint32_t s);
-  std::string argument(const InputShape& input, uint32_t depth_local, uint32_t done, uint32_t channel);
+  std::string argument(const InputShape& input, uint32_t depth_local, uint32_t done,
+                       uint32_t channel);
   std::string call_text(uint32_t callee, const std::vector<std::string>& arguments) const;
 
   // --- statements ---
@@ -208,7 +234,8 @@ class FunctionGenerator {
   void loop(const std::string& bound, uint64_t trips, const std::function<void(uint32_t)>& body);
   void branch(const std::function<void()>& then_arm, const std::function<void()>& else_arm);
   std::optional<uint32_t> pick_callee(bool workers, uint64_t trips);
-  std::vector<std::string> arguments_for(uint32_t callee, uint32_t depth, uint32_t done, uint32_t channel);
+  std::vector<std::string> arguments_for(uint32_t callee, uint32_t depth, uint32_t done,
+                                         uint32_t channel);
   void call_with_result(uint32_t callee, const std::string& call);
   void receive(uint32_t channel, uint32_t s);
   void use_received(uint32_t received, uint32_t depth);
@@ -236,18 +263,25 @@ class FunctionGenerator {
 
 class ProgramGenerator {
  public:
-  ProgramGenerator(uint64_t seed, const GeneratorOptions& options) : random(seed), options(options) {}
+  ProgramGenerator(uint64_t seed, const GeneratorOptions& options)
+      : random(seed), options(options) {}
   RandomUsirProgram generate(uint64_t seed);
 
   std::string spelling(const ValueType& t) const {
     std::string element = t.structure < 0 ? "int" : "*" + structs[t.structure].name;
     switch (t.kind) {
-      case TypeKind::kInt: return "int";
-      case TypeKind::kBool: return "bool";
-      case TypeKind::kObject: return element;
-      case TypeKind::kDynamicArray: return "[]" + element;
-      case TypeKind::kFixedArray: return "[" + std::to_string(t.length) + "]" + element;
-      case TypeKind::kChannel: return "chan " + element;
+      case TypeKind::kInt:
+        return "int";
+      case TypeKind::kBool:
+        return "bool";
+      case TypeKind::kObject:
+        return element;
+      case TypeKind::kDynamicArray:
+        return "[]" + element;
+      case TypeKind::kFixedArray:
+        return "[" + std::to_string(t.length) + "]" + element;
+      case TypeKind::kChannel:
+        return "chan " + element;
     }
     return "?";
   }
@@ -272,19 +306,23 @@ class ProgramGenerator {
 
 void ProgramGenerator::make_types() {
   const uint32_t count = random.between(2, 4);
-  for (uint32_t s = 0; s < count; ++s) structs.push_back({"S" + std::to_string(s), {{"v", int_type()}}});
+  for (uint32_t s = 0; s < count; ++s)
+    structs.push_back({"S" + std::to_string(s), {{"v", int_type()}}});
   for (uint32_t s = 0; s < count; ++s) {
     std::vector<FieldShape>& fields = structs[s].fields;
     if (s == 0) fields.push_back({"next", object_type(0)});
     for (uint32_t f = 0, n = random.between(s == 0 ? 0 : 1, 2); f < n; ++f) {
       uint32_t target = random.below(count);
-      fields.push_back({(target == s ? "link" : "to") + std::to_string(fields.size()), object_type(target)});
+      fields.push_back(
+          {(target == s ? "link" : "to") + std::to_string(fields.size()), object_type(target)});
     }
-    if (random.percent(40)) fields.push_back({"items", dynamic_array(static_cast<int32_t>(random.below(count)))});
+    if (random.percent(40))
+      fields.push_back({"items", dynamic_array(static_cast<int32_t>(random.below(count)))});
   }
   for (uint32_t g = 0, n = random.between(1, 3); g < n; ++g)
     globals.push_back({"g" + std::to_string(g), object_type(random.below(count))});
-  if (random.percent(40)) globals.push_back({"garray", dynamic_array(static_cast<int32_t>(random.below(count)))});
+  if (random.percent(40))
+    globals.push_back({"garray", dynamic_array(static_cast<int32_t>(random.below(count)))});
   if (random.percent(40)) globals.push_back({"gcount", int_type()});
 }
 
@@ -292,14 +330,22 @@ InputShape ProgramGenerator::make_input(InputRole role, uint32_t serial) {
   const std::string n = std::to_string(serial);
   const int32_t s = static_cast<int32_t>(random.below(static_cast<uint32_t>(structs.size())));
   switch (role) {
-    case InputRole::kObject: return {"p" + n, object_type(s), role};
-    case InputRole::kArray: return {"arr" + n, dynamic_array(random.percent(75) ? s : -1), role};
-    case InputRole::kInt: return {"x" + n, int_type(), role};
-    case InputRole::kSize: return {"size" + n, int_type(), role};
-    case InputRole::kDepth: return {"depth", int_type(), role};
-    case InputRole::kDone: return {"done", channel_of(-1), role};
-    case InputRole::kMessagesIn: return {"in", channel_of(s), role, false, random.between(1, 3)};
-    case InputRole::kMessagesOut: return {"out", channel_of(s), role, false, random.between(1, 3)};
+    case InputRole::kObject:
+      return {"p" + n, object_type(s), role};
+    case InputRole::kArray:
+      return {"arr" + n, dynamic_array(random.percent(75) ? s : -1), role};
+    case InputRole::kInt:
+      return {"x" + n, int_type(), role};
+    case InputRole::kSize:
+      return {"size" + n, int_type(), role};
+    case InputRole::kDepth:
+      return {"depth", int_type(), role};
+    case InputRole::kDone:
+      return {"done", channel_of(-1), role};
+    case InputRole::kMessagesIn:
+      return {"in", channel_of(s), role, false, random.between(1, 3)};
+    case InputRole::kMessagesOut:
+      return {"out", channel_of(s), role, false, random.between(1, 3)};
   }
   return {};
 }
@@ -310,8 +356,8 @@ void ProgramGenerator::make_signatures() {
   while (functions.size() <= helpers) {
     const uint32_t index = static_cast<uint32_t>(functions.size());
     uint32_t roll = random.below(100);
-    FunctionKind kind = roll < 34 ? FunctionKind::kHelper
-                        : roll < 66 ? FunctionKind::kWorker
+    FunctionKind kind = roll < 34                       ? FunctionKind::kHelper
+                        : roll < 66                     ? FunctionKind::kWorker
                         : roll < 86 || index == helpers ? FunctionKind::kRecursive
                                                         : FunctionKind::kMutual;
     for (uint32_t member = 0; member < (kind == FunctionKind::kMutual ? 2u : 1u); ++member) {
@@ -332,18 +378,24 @@ void ProgramGenerator::make_signatures() {
       if (kind == FunctionKind::kWorker) {
         f.inputs.push_back(make_input(InputRole::kDone, serial++));
         if (random.percent(65)) {
-          f.inputs.push_back(make_input(random.percent(50) ? InputRole::kMessagesIn : InputRole::kMessagesOut, serial++));
+          f.inputs.push_back(make_input(
+              random.percent(50) ? InputRole::kMessagesIn : InputRole::kMessagesOut, serial++));
           f.closes_out = f.inputs.back().role == InputRole::kMessagesOut && random.percent(40);
         }
       }
       for (uint32_t n = random.below(kind == FunctionKind::kHelper ? 4 : 3); n > 0; --n) {
         uint32_t r = random.below(100);
-        InputRole role = r < 55 ? InputRole::kObject : r < 70 ? InputRole::kArray : r < 85 ? InputRole::kInt : InputRole::kSize;
+        InputRole role = r < 55   ? InputRole::kObject
+                         : r < 70 ? InputRole::kArray
+                         : r < 85 ? InputRole::kInt
+                                  : InputRole::kSize;
         f.inputs.push_back(make_input(role, serial++));
       }
-      for (InputShape& input : f.inputs) input.capture = input.role != InputRole::kDepth && random.percent(25);
-      std::stable_sort(f.inputs.begin(), f.inputs.end(),
-                       [](const InputShape& a, const InputShape& b) { return !a.capture && b.capture; });
+      for (InputShape& input : f.inputs)
+        input.capture = input.role != InputRole::kDepth && random.percent(25);
+      std::stable_sort(
+          f.inputs.begin(), f.inputs.end(),
+          [](const InputShape& a, const InputShape& b) { return !a.capture && b.capture; });
       if (kind != FunctionKind::kWorker) {
         uint32_t r = random.below(100);
         if (r < 60) {
@@ -398,14 +450,16 @@ RandomUsirProgram ProgramGenerator::generate(uint64_t seed) {
 FunctionGenerator::FunctionGenerator(ProgramGenerator& program, uint32_t index)
     : program_(program), random_(program.random), index_(index), shape_(program.functions[index]) {
   const GeneratorOptions& options = program.options;
-  budget_ = shape_.kind == FunctionKind::kMain ? options.main_step_budget : options.helper_step_budget;
+  budget_ =
+      shape_.kind == FunctionKind::kMain ? options.main_step_budget : options.helper_step_budget;
   if (shape_.kind == FunctionKind::kRecursive) budget_ /= activations(shape_);
   if (shape_.kind == FunctionKind::kMutual) budget_ /= 2 * activations(shape_);
   scopes_.emplace_back();
   for (const InputShape& input : shape_.inputs) {
-    LocalUse use = input.role == InputRole::kSize || input.role == InputRole::kDepth ? LocalUse::kFrozenInt
-                   : input.type.kind == TypeKind::kChannel                           ? LocalUse::kChannel
-                                                                                     : LocalUse::kPlain;
+    LocalUse use = input.role == InputRole::kSize || input.role == InputRole::kDepth
+                       ? LocalUse::kFrozenInt
+                   : input.type.kind == TypeKind::kChannel ? LocalUse::kChannel
+                                                           : LocalUse::kPlain;
     locals_.push_back({input.name, input.type, true, use, is_reference(input.type)});
     const uint32_t local = static_cast<uint32_t>(locals_.size() - 1);
     if (use == LocalUse::kPlain && is_reference(input.type)) assign(local, true, 1);
@@ -429,7 +483,8 @@ void FunctionGenerator::push_scope(uint64_t trips) {
   scopes_.push_back(std::move(child));
 }
 
-uint32_t FunctionGenerator::new_local(const std::string& prefix, ValueType type, LocalUse use, bool anchor) {
+uint32_t FunctionGenerator::new_local(const std::string& prefix, ValueType type, LocalUse use,
+                                      bool anchor) {
   locals_.push_back({prefix + std::to_string(++names_), type, false, use, anchor});
   return static_cast<uint32_t>(locals_.size() - 1);
 }
@@ -455,11 +510,15 @@ uint32_t FunctionGenerator::destination(ValueType type, bool nonnull) {
     const LocalVariable& local = locals_[l];
     if (local.use != LocalUse::kPlain || !(local.type == type) || scope().frozen.count(l)) continue;
     if (local.anchor && !nonnull) continue;
-    if (type.kind == TypeKind::kDynamicArray && (local.anchor || nonnull)) continue;  // lengths stay known
+    if (type.kind == TypeKind::kDynamicArray && (local.anchor || nonnull))
+      continue;  // lengths stay known
     candidates.push_back(l);
   }
-  if (!candidates.empty() && random_.percent(45)) return candidates[random_.below(static_cast<uint32_t>(candidates.size()))];
-  const char* prefix = type.kind == TypeKind::kInt ? "i" : type.kind == TypeKind::kObject ? (nonnull ? "o" : "m") : "a";
+  if (!candidates.empty() && random_.percent(45))
+    return candidates[random_.below(static_cast<uint32_t>(candidates.size()))];
+  const char* prefix = type.kind == TypeKind::kInt      ? "i"
+                       : type.kind == TypeKind::kObject ? (nonnull ? "o" : "m")
+                                                        : "a";
   bool anchor = nonnull && (type.kind == TypeKind::kDynamicArray || random_.percent(70));
   return new_local(prefix, type, LocalUse::kPlain, anchor);
 }
@@ -468,7 +527,8 @@ std::optional<uint32_t> FunctionGenerator::pick_nonnull(ValueType type, uint32_t
   std::vector<uint32_t> candidates;
   for (uint32_t local : scope().nonnull) {
     if (!(locals_[local].type == type) || locals_[local].use != LocalUse::kPlain) continue;
-    if (type.kind == TypeKind::kDynamicArray && scope().minimum_length.at(local) < minimum_length) continue;
+    if (type.kind == TypeKind::kDynamicArray && scope().minimum_length.at(local) < minimum_length)
+      continue;
     candidates.push_back(local);
   }
   if (candidates.empty()) return std::nullopt;
@@ -492,7 +552,8 @@ std::optional<uint32_t> FunctionGenerator::pick_nonnull_object() {
       candidates.push_back(local);
       if (locals_[local].input) inputs.push_back(local);
     }
-  if (!inputs.empty() && random_.percent(30)) return inputs[random_.below(static_cast<uint32_t>(inputs.size()))];
+  if (!inputs.empty() && random_.percent(30))
+    return inputs[random_.below(static_cast<uint32_t>(inputs.size()))];
   if (candidates.empty()) return std::nullopt;
   for (size_t i = candidates.size(); i-- > 0;)
     if (random_.percent(40)) return candidates[i];
@@ -502,9 +563,11 @@ std::optional<uint32_t> FunctionGenerator::pick_nonnull_object() {
 std::string FunctionGenerator::int_value() {
   std::vector<uint32_t> ints;
   for (uint32_t l = 0; l < locals_.size(); ++l)
-    if (locals_[l].type.kind == TypeKind::kInt && (locals_[l].use == LocalUse::kPlain || locals_[l].use == LocalUse::kFrozenInt))
+    if (locals_[l].type.kind == TypeKind::kInt &&
+        (locals_[l].use == LocalUse::kPlain || locals_[l].use == LocalUse::kFrozenInt))
       ints.push_back(l);
-  if (ints.empty() || random_.percent(45)) return std::to_string(static_cast<int32_t>(random_.below(16)) - 3);
+  if (ints.empty() || random_.percent(45))
+    return std::to_string(static_cast<int32_t>(random_.below(16)) - 3);
   return name(ints[random_.below(static_cast<uint32_t>(ints.size()))]);
 }
 
@@ -517,7 +580,8 @@ std::string FunctionGenerator::fresh_object(uint32_t s) {
 }
 
 std::string FunctionGenerator::nonnull_object(uint32_t s) {
-  if (std::optional<uint32_t> local = pick_nonnull(object_type(s)); local && random_.percent(70)) return name(*local);
+  if (std::optional<uint32_t> local = pick_nonnull(object_type(s)); local && random_.percent(70))
+    return name(*local);
   return fresh_object(s);
 }
 
@@ -531,7 +595,8 @@ std::string FunctionGenerator::object_value(uint32_t s, bool allow_maybe, bool a
 
 // A new array of `type` (dynamic: newarray with a constant, a frozen local or a size parameter).
 std::string FunctionGenerator::fresh_array(ValueType type, uint32_t* length_out) {
-  const std::string element = type.structure < 0 ? "int" : "*" + program_.structs[type.structure].name;
+  const std::string element =
+      type.structure < 0 ? "int" : "*" + program_.structs[type.structure].name;
   uint32_t length = random_.between(1, kMaximumArrayLength);
   if (type.kind == TypeKind::kFixedArray) {
     uint32_t local = destination(type, true);
@@ -559,7 +624,8 @@ std::string FunctionGenerator::fresh_array(ValueType type, uint32_t* length_out)
 }
 
 std::string FunctionGenerator::nonnull_array(ValueType type) {
-  if (std::optional<uint32_t> local = pick_nonnull(type, 1); local && random_.percent(70)) return name(*local);
+  if (std::optional<uint32_t> local = pick_nonnull(type, 1); local && random_.percent(70))
+    return name(*local);
   uint32_t length = 0;
   return fresh_array(type, &length);
 }
@@ -572,9 +638,12 @@ std::string FunctionGenerator::array_value(ValueType type) {
 
 std::string FunctionGenerator::value_of(ValueType type) {
   switch (type.kind) {
-    case TypeKind::kInt: return int_value();
-    case TypeKind::kObject: return object_value(static_cast<uint32_t>(type.structure), true, true);
-    default: return array_value(type);
+    case TypeKind::kInt:
+      return int_value();
+    case TypeKind::kObject:
+      return object_value(static_cast<uint32_t>(type.structure), true, true);
+    default:
+      return array_value(type);
   }
 }
 
@@ -595,22 +664,31 @@ std::string FunctionGenerator::send_value(uint32_t s) {
   return name(message);
 }
 
-std::string FunctionGenerator::argument(const InputShape& input, uint32_t depth_local, uint32_t done, uint32_t channel) {
+std::string FunctionGenerator::argument(const InputShape& input, uint32_t depth_local,
+                                        uint32_t done, uint32_t channel) {
   switch (input.role) {
-    case InputRole::kObject: return nonnull_object(static_cast<uint32_t>(input.type.structure));
-    case InputRole::kArray: return nonnull_array(input.type);
-    case InputRole::kInt: return int_value();
-    case InputRole::kSize: return std::to_string(random_.between(1, kMaximumSize));
+    case InputRole::kObject:
+      return nonnull_object(static_cast<uint32_t>(input.type.structure));
+    case InputRole::kArray:
+      return nonnull_array(input.type);
+    case InputRole::kInt:
+      return int_value();
+    case InputRole::kSize:
+      return std::to_string(random_.between(1, kMaximumSize));
     case InputRole::kDepth:
-      return depth_local != UINT32_MAX ? name(depth_local) : std::to_string(random_.between(0, kMaximumRecursionDepth));
-    case InputRole::kDone: return name(done);
+      return depth_local != UINT32_MAX ? name(depth_local)
+                                       : std::to_string(random_.between(0, kMaximumRecursionDepth));
+    case InputRole::kDone:
+      return name(done);
     case InputRole::kMessagesIn:
-    case InputRole::kMessagesOut: return name(channel);
+    case InputRole::kMessagesOut:
+      return name(channel);
   }
   return "?";
 }
 
-std::string FunctionGenerator::call_text(uint32_t callee, const std::vector<std::string>& arguments) const {
+std::string FunctionGenerator::call_text(uint32_t callee,
+                                         const std::vector<std::string>& arguments) const {
   const FunctionShape& f = program_.functions[callee];
   std::string params, captures;
   for (size_t i = 0; i < f.inputs.size(); ++i) {
@@ -620,13 +698,13 @@ std::string FunctionGenerator::call_text(uint32_t callee, const std::vector<std:
   return f.name + "(" + params + ")" + (captures.empty() ? "" : " captures(" + captures + ")");
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Control flow helpers.
 
 // `%k = 0; head: br (lt %k, bound), body, exit; body: ...; %k = add %k, 1; jmp head; exit:` with
 // the body in a child scope whose instructions cost `trips` times.
-void FunctionGenerator::loop(const std::string& bound, uint64_t trips, const std::function<void(uint32_t)>& body) {
+void FunctionGenerator::loop(const std::string& bound, uint64_t trips,
+                             const std::function<void(uint32_t)>& body) {
   const uint32_t counter = new_local("k", int_type(), LocalUse::kFrozenInt, false);
   const std::string head = label("head"), next = label("body"), exit = label("exit");
   emit(name(counter) + " = 0");
@@ -645,11 +723,13 @@ void FunctionGenerator::loop(const std::string& bound, uint64_t trips, const std
 }
 
 // `br %cond, then, else-or-join`, each arm in a child scope, both arms jumping to the join.
-void FunctionGenerator::branch(const std::function<void()>& then_arm, const std::function<void()>& else_arm) {
+void FunctionGenerator::branch(const std::function<void()>& then_arm,
+                               const std::function<void()>& else_arm) {
   const std::string then_label = label("then"), join = label("join");
   const std::string else_label = else_arm ? label("else") : join;
   terminate("br " + name(condition_) + ", " + then_label + ", " + else_label);
-  for (const auto& [arm, at] : {std::pair{&then_arm, then_label}, std::pair{&else_arm, else_label}}) {
+  for (const auto& [arm, at] :
+       {std::pair{&then_arm, then_label}, std::pair{&else_arm, else_label}}) {
     if (!*arm) continue;
     begin_block(at);
     push_scope();
@@ -752,7 +832,9 @@ bool FunctionGenerator::load_field() {
   const uint32_t result = destination(field.type, false);
   emit(name(result) + " = load " + name(*base) + "." + field.name);
   assign(result, false);
-  if (is_reference(field.type) && scope().depth < program_.options.max_nesting && random_.percent(55)) guard(result);
+  if (is_reference(field.type) && scope().depth < program_.options.max_nesting &&
+      random_.percent(55))
+    guard(result);
   return true;
 }
 
@@ -762,8 +844,8 @@ bool FunctionGenerator::guard(std::optional<uint32_t> chosen) {
     std::vector<uint32_t> candidates;
     for (uint32_t l = 0; l < locals_.size(); ++l) {
       const TypeKind kind = locals_[l].type.kind;
-      if (locals_[l].use == LocalUse::kPlain && (kind == TypeKind::kObject || kind == TypeKind::kDynamicArray) &&
-          !known_nonnull(l))
+      if (locals_[l].use == LocalUse::kPlain &&
+          (kind == TypeKind::kObject || kind == TypeKind::kDynamicArray) && !known_nonnull(l))
         candidates.push_back(l);
     }
     if (candidates.empty()) return false;
@@ -797,7 +879,8 @@ bool FunctionGenerator::branch_on_comparison() {
   std::optional<uint32_t> left = pick_any(object_type(s));
   if (left && random_.percent(35)) {
     const std::string right = object_value(s, true, true);
-    emit(name(condition_) + (random_.percent(50) ? " = eq " : " = ne ") + name(*left) + ", " + right);
+    emit(name(condition_) + (random_.percent(50) ? " = eq " : " = ne ") + name(*left) + ", " +
+         right);
   } else {
     static const char* const kComparisons[] = {"lt", "le", "gt", "ge", "eq", "ne"};
     const std::string a = int_value(), b = int_value();
@@ -817,17 +900,21 @@ bool FunctionGenerator::counted_loop() {
 }
 
 bool FunctionGenerator::allocate_array() {
-  const int32_t element = random_.percent(75) ? static_cast<int32_t>(random_.below(static_cast<uint32_t>(program_.structs.size()))) : -1;
+  const int32_t element =
+      random_.percent(75)
+          ? static_cast<int32_t>(random_.below(static_cast<uint32_t>(program_.structs.size())))
+          : -1;
   ValueType type = dynamic_array(element);
-  if (random_.percent(45)) type = {TypeKind::kFixedArray, element, random_.between(1, kMaximumArrayLength)};
+  if (random_.percent(45))
+    type = {TypeKind::kFixedArray, element, random_.between(1, kMaximumArrayLength)};
   uint32_t length = 0;
   fresh_array(type, &length);
   return true;
 }
 
 // A non-null array and its known length (fixed: the type's; dynamic: the scope's minimum).
-static std::optional<std::pair<uint32_t, uint32_t>> known_array(const std::vector<LocalVariable>& locals,
-                                                                const Scope& scope, SplitMix64& random) {
+static std::optional<std::pair<uint32_t, uint32_t>> known_array(
+    const std::vector<LocalVariable>& locals, const Scope& scope, SplitMix64& random) {
   std::vector<std::pair<uint32_t, uint32_t>> candidates;
   for (uint32_t local : scope.nonnull) {
     const ValueType& type = locals[local].type;
@@ -843,7 +930,9 @@ static std::optional<std::pair<uint32_t, uint32_t>> known_array(const std::vecto
 bool FunctionGenerator::store_element() {
   auto array = known_array(locals_, scope(), random_);
   if (!array) return false;
-  const ValueType element = locals_[array->first].type.structure < 0 ? int_type() : object_type(locals_[array->first].type.structure);
+  const ValueType element = locals_[array->first].type.structure < 0
+                                ? int_type()
+                                : object_type(locals_[array->first].type.structure);
   const std::string index = std::to_string(random_.below(array->second));
   const std::string value = value_of(element);
   emit("store " + name(array->first) + "[" + index + "], " + value);
@@ -853,11 +942,15 @@ bool FunctionGenerator::store_element() {
 bool FunctionGenerator::load_element() {
   auto array = known_array(locals_, scope(), random_);
   if (!array) return false;
-  const ValueType element = locals_[array->first].type.structure < 0 ? int_type() : object_type(locals_[array->first].type.structure);
+  const ValueType element = locals_[array->first].type.structure < 0
+                                ? int_type()
+                                : object_type(locals_[array->first].type.structure);
   const uint32_t result = destination(element, false);
-  emit(name(result) + " = load " + name(array->first) + "[" + std::to_string(random_.below(array->second)) + "]");
+  emit(name(result) + " = load " + name(array->first) + "[" +
+       std::to_string(random_.below(array->second)) + "]");
   assign(result, false);
-  if (is_reference(element) && scope().depth < program_.options.max_nesting && random_.percent(50)) guard(result);
+  if (is_reference(element) && scope().depth < program_.options.max_nesting && random_.percent(50))
+    guard(result);
   return true;
 }
 
@@ -873,7 +966,8 @@ bool FunctionGenerator::fill_array() {
   emit(name(length) + " = len " + name(a));
   loop(name(length), trips, [this, a](uint32_t k) {
     const int32_t element = locals_[a].type.structure;
-    const std::string value = element < 0 ? int_value() : object_value(static_cast<uint32_t>(element), false, false);
+    const std::string value =
+        element < 0 ? int_value() : object_value(static_cast<uint32_t>(element), false, false);
     emit("store " + name(a) + "[" + name(k) + "], " + value);
     if (element >= 0 && random_.percent(40)) {
       const uint32_t back = destination(object_type(static_cast<uint32_t>(element)), false);
@@ -886,7 +980,8 @@ bool FunctionGenerator::fill_array() {
 }
 
 // A struct with a field pointing at its own type (S0 always has `next`).
-static std::pair<uint32_t, const FieldShape*> self_link(const std::vector<StructShape>& structs, SplitMix64& random) {
+static std::pair<uint32_t, const FieldShape*> self_link(const std::vector<StructShape>& structs,
+                                                        SplitMix64& random) {
   std::vector<std::pair<uint32_t, const FieldShape*>> links;
   for (uint32_t s = 0; s < structs.size(); ++s)
     for (const FieldShape& field : structs[s].fields)
@@ -902,7 +997,8 @@ bool FunctionGenerator::walk_list() {
   const std::string start = object_value(s, true, true);
   const uint32_t cur = new_local("cur", object_type(s), LocalUse::kPlain, false);
   const uint32_t counter = new_local("k", int_type(), LocalUse::kFrozenInt, false);
-  const std::string head = label("walk"), check = label("check"), body = label("step"), exit = label("walked");
+  const std::string head = label("walk"), check = label("check"), body = label("step"),
+                    exit = label("walked");
   emit(name(cur) + " = " + start);
   emit(name(counter) + " = 0");
   terminate("jmp " + head);
@@ -958,16 +1054,19 @@ std::optional<uint32_t> FunctionGenerator::pick_callee(bool workers, uint64_t tr
   for (uint32_t j = index_ + 1; j < program_.functions.size(); ++j) {
     const FunctionShape& f = program_.functions[j];
     if (shape_.kind == FunctionKind::kMutual && j == shape_.partner) continue;  // not accounted yet
-    if ((f.kind == FunctionKind::kWorker) != workers || !affordable(trips * f.total_cost + 16)) continue;
+    if ((f.kind == FunctionKind::kWorker) != workers || !affordable(trips * f.total_cost + 16))
+      continue;
     candidates.push_back(j);
     if (!f.called) uncalled.push_back(j);
   }
-  if (!uncalled.empty() && random_.percent(70)) return uncalled[random_.below(static_cast<uint32_t>(uncalled.size()))];
+  if (!uncalled.empty() && random_.percent(70))
+    return uncalled[random_.below(static_cast<uint32_t>(uncalled.size()))];
   if (candidates.empty()) return std::nullopt;
   return candidates[random_.below(static_cast<uint32_t>(candidates.size()))];
 }
 
-std::vector<std::string> FunctionGenerator::arguments_for(uint32_t callee, uint32_t depth, uint32_t done, uint32_t channel) {
+std::vector<std::string> FunctionGenerator::arguments_for(uint32_t callee, uint32_t depth,
+                                                          uint32_t done, uint32_t channel) {
   std::vector<std::string> arguments;
   for (const InputShape& input : program_.functions[callee].inputs) {
     std::string value = argument(input, depth, done, channel);
@@ -990,7 +1089,8 @@ void FunctionGenerator::call_with_result(uint32_t callee, const std::string& cal
   emit(name(result) + " = call " + call);
   if (f.result->kind == TypeKind::kInt) return;
   assign(result, nonnull);
-  if (!nonnull && scope().depth < program_.options.max_nesting && random_.percent(40)) guard(result);
+  if (!nonnull && scope().depth < program_.options.max_nesting && random_.percent(40))
+    guard(result);
 }
 
 bool FunctionGenerator::call_helper(std::optional<uint32_t> forced) {
@@ -1015,7 +1115,8 @@ bool FunctionGenerator::call_helper(std::optional<uint32_t> forced) {
   const uint32_t s = messages != nullptr ? static_cast<uint32_t>(messages->type.structure) : 0;
   if (messages != nullptr) {
     channel = new_local("ch", messages->type, LocalUse::kChannel, true);
-    emit(name(channel) + " = makechan *" + program_.structs[s].name + ", " + std::to_string(messages->count));
+    emit(name(channel) + " = makechan *" + program_.structs[s].name + ", " +
+         std::to_string(messages->count));
     if (messages->role == InputRole::kMessagesIn) {
       send_messages(channel, s, messages->count);
       if (random_.percent(40)) emit("close " + name(channel));
@@ -1025,7 +1126,9 @@ bool FunctionGenerator::call_helper(std::optional<uint32_t> forced) {
   emit("call " + call_text(*callee, arguments));
   charge_call(f.total_cost);
   if (messages != nullptr && messages->role == InputRole::kMessagesOut)
-    receive_messages(channel, s, random_.between(0, messages->count) + (f.closes_out && random_.percent(30) ? 1 : 0));
+    receive_messages(
+        channel, s,
+        random_.between(0, messages->count) + (f.closes_out && random_.percent(30) ? 1 : 0));
   return true;
 }
 
@@ -1052,7 +1155,8 @@ bool FunctionGenerator::spawn_worker(std::optional<uint32_t> forced) {
     const uint32_t roll = random_.below(3);
     const uint32_t capacity = roll == 0 ? 0 : roll == 1 ? 1 : total;
     channel = new_local("ch", messages->type, LocalUse::kChannel, true);
-    emit(name(channel) + " = makechan *" + program_.structs[s].name + ", " + std::to_string(capacity));
+    emit(name(channel) + " = makechan *" + program_.structs[s].name + ", " +
+         std::to_string(capacity));
     if (messages->role == InputRole::kMessagesIn && capacity >= total && random_.percent(50)) {
       send_messages(channel, s, total);  // all buffered before anyone receives
       if (random_.percent(40)) emit("close " + name(channel));
@@ -1098,8 +1202,10 @@ bool FunctionGenerator::local_channel() {
   const uint32_t s = random_.below(static_cast<uint32_t>(program_.structs.size()));
   const uint32_t count = random_.between(1, 3);
   if (!affordable(count * 16)) return false;
-  const uint32_t channel = new_local("ch", channel_of(static_cast<int32_t>(s)), LocalUse::kChannel, true);
-  emit(name(channel) + " = makechan *" + program_.structs[s].name + ", " + std::to_string(count + random_.below(2)));
+  const uint32_t channel =
+      new_local("ch", channel_of(static_cast<int32_t>(s)), LocalUse::kChannel, true);
+  emit(name(channel) + " = makechan *" + program_.structs[s].name + ", " +
+       std::to_string(count + random_.below(2)));
   send_messages(channel, s, count);
   const bool closed = random_.percent(35);
   if (closed) emit("close " + name(channel));
@@ -1145,70 +1251,76 @@ void FunctionGenerator::use_received(uint32_t received, uint32_t depth) {
   for (const FieldShape& field : s.fields)
     if (field.type.kind == TypeKind::kObject) links.push_back(&field);
   emit(name(condition_) + " = ne " + name(received) + ", null");
-  branch([&] {
-    scope().frozen.insert(received);
-    for (uint32_t n = random_.between(1, 3); n > 0; --n) {
-      const uint32_t roll = random_.below(100);
-      const FieldShape* link = links.empty() ? nullptr : links[random_.below(static_cast<uint32_t>(links.size()))];
-      if (roll < 25 || (link == nullptr && roll < 90)) {
-        const uint32_t value = int_destination();
-        emit(name(value) + " = load " + name(received) + ".v");
-      } else if (roll < 40) {
-        const std::string value = int_value();
-        emit("store " + name(received) + ".v, " + value);
-      } else if (roll < 65) {  // an object loaded out of a received one is confined too
-        std::optional<uint32_t> reused = pick_any(link->type, LocalUse::kConfined);
-        const uint32_t inner = reused && !scope().frozen.count(*reused) && random_.percent(30)
-                                   ? *reused
-                                   : new_local("r", link->type, LocalUse::kConfined, false);
-        emit(name(inner) + " = load " + name(received) + "." + link->name);
-        if (depth < 1) use_received(inner, depth + 1);
-      } else if (roll < 90 && program_.stores_into_received()) {
-        const uint32_t target = static_cast<uint32_t>(link->type.structure);
-        std::string value = "null";
-        std::optional<uint32_t> confined = pick_any(link->type, LocalUse::kConfined);
-        const uint32_t pick = random_.below(100);
-        if (pick < 30 && confined) {
-          value = name(*confined);
-        } else if (pick < 90 && program_.mode == ChannelMode::kStoresIntoReceived) {
-          value = object_value(target, true, true);
-        } else if (pick < 90) {  // kFreshSends: a new object only the received one holds
-          const uint32_t fresh = new_local("msg", link->type, LocalUse::kMessage, true);
-          emit(name(fresh) + " = new " + program_.structs[target].name);
-          value = name(fresh);
+  branch(
+      [&] {
+        scope().frozen.insert(received);
+        for (uint32_t n = random_.between(1, 3); n > 0; --n) {
+          const uint32_t roll = random_.below(100);
+          const FieldShape* link =
+              links.empty() ? nullptr : links[random_.below(static_cast<uint32_t>(links.size()))];
+          if (roll < 25 || (link == nullptr && roll < 90)) {
+            const uint32_t value = int_destination();
+            emit(name(value) + " = load " + name(received) + ".v");
+          } else if (roll < 40) {
+            const std::string value = int_value();
+            emit("store " + name(received) + ".v, " + value);
+          } else if (roll < 65) {  // an object loaded out of a received one is confined too
+            std::optional<uint32_t> reused = pick_any(link->type, LocalUse::kConfined);
+            const uint32_t inner = reused && !scope().frozen.count(*reused) && random_.percent(30)
+                                       ? *reused
+                                       : new_local("r", link->type, LocalUse::kConfined, false);
+            emit(name(inner) + " = load " + name(received) + "." + link->name);
+            if (depth < 1) use_received(inner, depth + 1);
+          } else if (roll < 90 && program_.stores_into_received()) {
+            const uint32_t target = static_cast<uint32_t>(link->type.structure);
+            std::string value = "null";
+            std::optional<uint32_t> confined = pick_any(link->type, LocalUse::kConfined);
+            const uint32_t pick = random_.below(100);
+            if (pick < 30 && confined) {
+              value = name(*confined);
+            } else if (pick < 90 && program_.mode == ChannelMode::kStoresIntoReceived) {
+              value = object_value(target, true, true);
+            } else if (pick < 90) {  // kFreshSends: a new object only the received one holds
+              const uint32_t fresh = new_local("msg", link->type, LocalUse::kMessage, true);
+              emit(name(fresh) + " = new " + program_.structs[target].name);
+              value = name(fresh);
+            }
+            emit("store " + name(received) + "." + link->name + ", " + value);
+          } else if (program_.options.allow_received_published_globally) {
+            const GlobalShape* global = nullptr;
+            for (const GlobalShape& g : program_.globals)
+              if (g.type == locals_[received].type) global = &g;
+            if (global != nullptr && random_.percent(50)) {
+              emit("store @" + global->name + ", " + name(received));
+            } else {
+              emit("call unknown(" + name(received) + ")");
+            }
+          }
         }
-        emit("store " + name(received) + "." + link->name + ", " + value);
-      } else if (program_.options.allow_received_published_globally) {
-        const GlobalShape* global = nullptr;
-        for (const GlobalShape& g : program_.globals)
-          if (g.type == locals_[received].type) global = &g;
-        if (global != nullptr && random_.percent(50)) {
-          emit("store @" + global->name + ", " + name(received));
-        } else {
-          emit("call unknown(" + name(received) + ")");
-        }
-      }
-    }
-  }, {});
+      },
+      {});
 }
 
 // ---------------------------------------------------------------------------------------------
 // Globals, unknown code, ints.
 
 bool FunctionGenerator::store_global() {
-  const GlobalShape& global = program_.globals[random_.below(static_cast<uint32_t>(program_.globals.size()))];
+  const GlobalShape& global =
+      program_.globals[random_.below(static_cast<uint32_t>(program_.globals.size()))];
   const std::string value = value_of(global.type);
   emit("store @" + global.name + ", " + value);
   return true;
 }
 
 bool FunctionGenerator::load_global() {
-  const GlobalShape& global = program_.globals[random_.below(static_cast<uint32_t>(program_.globals.size()))];
+  const GlobalShape& global =
+      program_.globals[random_.below(static_cast<uint32_t>(program_.globals.size()))];
   const uint32_t result = destination(global.type, false);
   emit(name(result) + " = load @" + global.name);
   if (global.type.kind == TypeKind::kInt) return true;
   assign(result, false);
-  if (scope().depth < program_.options.max_nesting && random_.percent(60)) guard(result);  // objects a global reaches
+  if (scope().depth < program_.options.max_nesting && random_.percent(60))
+    guard(result);  // objects a global reaches
   return true;
 }
 
@@ -1227,7 +1339,8 @@ bool FunctionGenerator::unknown_code() {
     emit("call unknown(" + arguments + ")");
   } else if (roll < 80) {
     const uint32_t s = random_.below(static_cast<uint32_t>(program_.structs.size()));
-    const ValueType type = random_.percent(75) ? object_type(s) : dynamic_array(static_cast<int32_t>(s));
+    const ValueType type =
+        random_.percent(75) ? object_type(s) : dynamic_array(static_cast<int32_t>(s));
     const uint32_t result = destination(type, false);
     emit(name(result) + " = call unknown(" + arguments + ")");
     assign(result, false);
@@ -1242,7 +1355,8 @@ bool FunctionGenerator::arithmetic() {
   static const char* const kOperators[] = {"add", "sub", "mul", "div", "rem"};
   const char* op = kOperators[random_.below(5)];
   const std::string a = int_value();
-  const std::string b = op[0] == 'd' || op[0] == 'r' ? std::to_string(random_.between(1, 7)) : int_value();
+  const std::string b =
+      op[0] == 'd' || op[0] == 'r' ? std::to_string(random_.between(1, 7)) : int_value();
   const uint32_t result = int_destination();
   emit(name(result) + " = " + op + " " + a + ", " + b);
   return true;
@@ -1296,8 +1410,9 @@ void FunctionGenerator::recursion() {
         if (f.type == object_type(s) && random_.percent(50)) field = &f;
     if (field != nullptr && shape_.result && shape_.result->kind == TypeKind::kObject) {
       uint32_t owner = 0;
-      while (!(program_.structs[owner].fields.data() <= field &&
-               field < program_.structs[owner].fields.data() + program_.structs[owner].fields.size()))
+      while (
+          !(program_.structs[owner].fields.data() <= field &&
+            field < program_.structs[owner].fields.data() + program_.structs[owner].fields.size()))
         ++owner;
       const std::string node = fresh_object(owner);
       emit("store " + node + "." + field->name + ", " + name(result));
@@ -1378,10 +1493,14 @@ void FunctionGenerator::generate() {
 
 const char* channel_mode_name(ChannelMode mode) {
   switch (mode) {
-    case ChannelMode::kUnrestricted: return "unrestricted";
-    case ChannelMode::kFreshSends: return "fresh sends";
-    case ChannelMode::kReadOnlyReceives: return "read-only receives";
-    case ChannelMode::kStoresIntoReceived: return "stores into received";
+    case ChannelMode::kUnrestricted:
+      return "unrestricted";
+    case ChannelMode::kFreshSends:
+      return "fresh sends";
+    case ChannelMode::kReadOnlyReceives:
+      return "read-only receives";
+    case ChannelMode::kStoresIntoReceived:
+      return "stores into received";
   }
   return "?";
 }

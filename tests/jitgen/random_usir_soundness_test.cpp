@@ -46,7 +46,8 @@ constexpr uint32_t kTimeLimitMs = 30000;  // a hang fails the run instead of the
 
 uint32_t seed_count() {
   const char* text = std::getenv("USGC_RANDOM_USIR_SEEDS");
-  return text != nullptr && std::atoi(text) > 0 ? static_cast<uint32_t>(std::atoi(text)) : kDefaultSeeds;
+  return text != nullptr && std::atoi(text) > 0 ? static_cast<uint32_t>(std::atoi(text))
+                                                : kDefaultSeeds;
 }
 
 // On unless the variable is "0".
@@ -58,17 +59,20 @@ bool environment_flag(const char* name) {
 GeneratorOptions generator_options() {
   GeneratorOptions options;
   options.allow_global_on_channels = environment_flag("USGC_RANDOM_USIR_ALLOW_GLOBAL_ON_CHANNELS");
-  options.allow_received_published_globally = environment_flag("USGC_RANDOM_USIR_ALLOW_RECEIVED_TO_GLOBAL");
+  options.allow_received_published_globally =
+      environment_flag("USGC_RANDOM_USIR_ALLOW_RECEIVED_TO_GLOBAL");
   return options;
 }
 
 std::string describe_program(const RandomUsirProgram& program) {
-  return "seed " + std::to_string(program.seed) + " (channel mode: " + random_usir::channel_mode_name(program.channel_mode) +
-         "), " + program.file_name + ":\n" + program.text;
+  return "seed " + std::to_string(program.seed) +
+         " (channel mode: " + random_usir::channel_mode_name(program.channel_mode) + "), " +
+         program.file_name + ":\n" + program.text;
 }
 
 std::string describe_run(const RunResult& result) {
-  return std::string(run_status_name(result.status)) + (result.message.empty() ? "" : ": " + result.message);
+  return std::string(run_status_name(result.status)) +
+         (result.message.empty() ? "" : ": " + result.message);
 }
 
 // The first difference between two analyses of the same program, or "".
@@ -79,14 +83,14 @@ std::string first_difference(const EscapeAnalysis& a, const EscapeAnalysis& b) {
     const SiteDecision& x = a.sites[i];
     const SiteDecision& y = b.sites[i];
     if (x == y) continue;
-    std::string what = x.ownership != y.ownership           ? "class"
-                       : x.reasons != y.reasons             ? "reasons"
+    std::string what = x.ownership != y.ownership                     ? "class"
+                       : x.reasons != y.reasons                       ? "reasons"
                        : x.caller_frame_calls != y.caller_frame_calls ? "caller-frame calls"
                                                                       : "position, site or reason";
     return "site " + std::to_string(x.site_index) + " (" + x.allocation + " at " +
-           escape::format_position(a.file_name, x.position) + "): " + what + " differ: " +
-           escape::ownership_class_short_name(x.ownership) + " (" + x.short_reason + ") vs " +
-           escape::ownership_class_short_name(y.ownership) + " (" + y.short_reason + ")";
+           escape::format_position(a.file_name, x.position) + "): " + what +
+           " differ: " + escape::ownership_class_short_name(x.ownership) + " (" + x.short_reason +
+           ") vs " + escape::ownership_class_short_name(y.ownership) + " (" + y.short_reason + ")";
   }
   if (a.statistics.sites_per_class != b.statistics.sites_per_class ||
       a.statistics.caller_frame_sites != b.statistics.caller_frame_sites)
@@ -95,9 +99,12 @@ std::string first_difference(const EscapeAnalysis& a, const EscapeAnalysis& b) {
 }
 
 // Syntactic and analysed constructs of one program: name -> occurrences.
-void count_constructs(const ir::Module& module, const EscapeAnalysis& analysis, std::map<std::string, uint64_t>& counts) {
+void count_constructs(const ir::Module& module, const EscapeAnalysis& analysis,
+                      std::map<std::string, uint64_t>& counts) {
   const ir::TypeTable& types = module.types;
-  auto is_object = [&](ir::TypeId type) { return type.valid() && types.kind(type) == ir::TypeKind::Pointer; };
+  auto is_object = [&](ir::TypeId type) {
+    return type.valid() && types.kind(type) == ir::TypeKind::Pointer;
+  };
   for (const ir::StructDefinition& definition : module.structs)
     for (const ir::Field& field : definition.fields) {
       if (is_object(field.type)) ++counts["struct field *S"];
@@ -105,30 +112,50 @@ void count_constructs(const ir::Module& module, const EscapeAnalysis& analysis, 
     }
   for (size_t f = 0; f < module.functions.size(); ++f) {
     const ir::Function& function = module.functions[f];
-    auto local_type = [&](const ir::Operand& operand) { return function.locals[operand.local_index].type; };
-    auto local_kind = [&](const ir::Operand& operand) { return function.locals[operand.local_index].kind; };
+    auto local_type = [&](const ir::Operand& operand) {
+      return function.locals[operand.local_index].type;
+    };
+    auto local_kind = [&](const ir::Operand& operand) {
+      return function.locals[operand.local_index].kind;
+    };
     for (const ir::Block& block : function.blocks)
       for (const ir::Instruction& instruction : block.instructions) {
         const std::vector<ir::Operand>& operands = instruction.operands;
         switch (instruction.opcode) {
           case ir::Opcode::New:
-            ++counts[types.kind(instruction.allocated_type) == ir::TypeKind::Array ? "new [N]T" : "new S"];
+            ++counts[types.kind(instruction.allocated_type) == ir::TypeKind::Array ? "new [N]T"
+                                                                                   : "new S"];
             break;
           case ir::Opcode::NewArray:
-            ++counts[operands[0].kind == ir::OperandKind::Integer ? "newarray, constant length" : "newarray, variable length"];
+            ++counts[operands[0].kind == ir::OperandKind::Integer ? "newarray, constant length"
+                                                                  : "newarray, variable length"];
             break;
           case ir::Opcode::StoreField:
-            ++counts[operands[1].kind == ir::OperandKind::Local && types.is_reference(local_type(operands[1]))
+            ++counts[operands[1].kind == ir::OperandKind::Local &&
+                             types.is_reference(local_type(operands[1]))
                          ? "store reference into field"
                          : "store scalar into field"];
-            if (local_kind(operands[0]) != ir::LocalKind::Variable) ++counts["store into a parameter or capture"];
+            if (local_kind(operands[0]) != ir::LocalKind::Variable)
+              ++counts["store into a parameter or capture"];
             break;
-          case ir::Opcode::LoadField: ++counts["load field"]; break;
-          case ir::Opcode::StoreIndex: ++counts["store element"]; break;
-          case ir::Opcode::LoadIndex: ++counts["load element"]; break;
-          case ir::Opcode::Length: ++counts["len"]; break;
-          case ir::Opcode::StoreGlobal: ++counts["store global"]; break;
-          case ir::Opcode::LoadGlobal: ++counts["load global"]; break;
+          case ir::Opcode::LoadField:
+            ++counts["load field"];
+            break;
+          case ir::Opcode::StoreIndex:
+            ++counts["store element"];
+            break;
+          case ir::Opcode::LoadIndex:
+            ++counts["load element"];
+            break;
+          case ir::Opcode::Length:
+            ++counts["len"];
+            break;
+          case ir::Opcode::StoreGlobal:
+            ++counts["store global"];
+            break;
+          case ir::Opcode::LoadGlobal:
+            ++counts["load global"];
+            break;
           case ir::Opcode::Call:
           case ir::Opcode::Go: {
             const bool go = instruction.opcode == ir::Opcode::Go;
@@ -137,38 +164,49 @@ void count_constructs(const ir::Module& module, const EscapeAnalysis& analysis, 
               break;
             }
             if (instruction.callee_index == f) ++counts["self recursion"];
-            if (!go && !instruction.result_name.empty() && is_object(function.locals[instruction.result_index].type))
+            if (!go && !instruction.result_name.empty() &&
+                is_object(function.locals[instruction.result_index].type))
               ++counts["call returning an object"];
             if (go && !operands.empty()) ++counts["go with arguments"];
             if (go && !instruction.captures.empty()) ++counts["go with captures"];
             if (!go && !instruction.captures.empty()) ++counts["call with captures"];
-            for (const ir::Block& other : module.functions[instruction.callee_index].blocks)  // f -> g -> f
+            for (const ir::Block& other :
+                 module.functions[instruction.callee_index].blocks)  // f -> g -> f
               for (const ir::Instruction& back : other.instructions)
-                if (instruction.callee_index != f && back.opcode == ir::Opcode::Call && !back.callee_unknown &&
-                    back.callee_index == f)
+                if (instruction.callee_index != f && back.opcode == ir::Opcode::Call &&
+                    !back.callee_unknown && back.callee_index == f)
                   ++counts["mutual recursion"];
             break;
           }
-          case ir::Opcode::MakeChan: ++counts["makechan"]; break;
+          case ir::Opcode::MakeChan:
+            ++counts["makechan"];
+            break;
           case ir::Opcode::Send:
-            if (operands[1].kind == ir::OperandKind::Local && is_object(local_type(operands[1]))) ++counts["send object"];
+            if (operands[1].kind == ir::OperandKind::Local && is_object(local_type(operands[1])))
+              ++counts["send object"];
             break;
           case ir::Opcode::Receive:
-            if (is_object(function.locals[instruction.result_index].type)) ++counts["receive object"];
+            if (is_object(function.locals[instruction.result_index].type))
+              ++counts["receive object"];
             break;
-          case ir::Opcode::Close: ++counts["close"]; break;
-          default: break;
+          case ir::Opcode::Close:
+            ++counts["close"];
+            break;
+          default:
+            break;
         }
       }
   }
   // What the analysis concluded from them (short reasons and reason chains).
   for (const SiteDecision& site : analysis.sites) {
-    for (const char* reason : {"returned from", "stored into an object of the caller", "size not bounded",
-                               "captured by a goroutine", "passed to a goroutine", "sent on a channel",
-                               "stored into global", "passed to an unknown", "stored into an object a global reaches",
-                               "reachable from a private", "reachable from a shared", "reachable from a global"})
+    for (const char* reason :
+         {"returned from", "stored into an object of the caller", "size not bounded",
+          "captured by a goroutine", "passed to a goroutine", "sent on a channel",
+          "stored into global", "passed to an unknown", "stored into an object a global reaches",
+          "reachable from a private", "reachable from a shared", "reachable from a global"})
       if (site.short_reason.rfind(reason, 0) == 0) ++counts[std::string("reason: ") + reason];
-    if (site.short_reason.find(", where it is ") != std::string::npos) ++counts["reason: escapes in a callee"];
+    if (site.short_reason.find(", where it is ") != std::string::npos)
+      ++counts["reason: escapes in a callee"];
     for (const escape::ReasonStep& step : site.reasons)
       if (step.fact.find("an object received from a channel") != std::string::npos) {
         ++counts["reason: stored into a received object"];
@@ -205,20 +243,26 @@ Sweep make_sweep() {
     sweep.runs.emplace_back();
     ir::ParseResult parsed = ir::parse_module(program.text, program.file_name);
     if (!parsed.ok()) {
-      sweep.parse_failures.push_back(ir::format_diagnostics(parsed.diagnostics) + describe_program(program));
+      sweep.parse_failures.push_back(ir::format_diagnostics(parsed.diagnostics) +
+                                     describe_program(program));
       continue;
     }
     const std::string printed = ir::print_module(parsed.module);
     if (printed != program.text) {
-      sweep.parse_failures.push_back("not in canonical form; printed:\n" + printed + "generated " + describe_program(program));
+      sweep.parse_failures.push_back("not in canonical form; printed:\n" + printed + "generated " +
+                                     describe_program(program));
     }
     const EscapeAnalysis analysis = escape::analyze_escapes(parsed.module);
     const EscapeAnalysis again = escape::analyze_escapes(parsed.module);
     ir::ParseResult reparsed = ir::parse_module(printed, program.file_name);
     std::string difference = first_difference(analysis, again);
-    if (difference.empty() && reparsed.ok()) difference = first_difference(analysis, escape::analyze_escapes(reparsed.module));
-    if (!reparsed.ok()) difference = "the printed module does not parse: " + ir::format_diagnostics(reparsed.diagnostics);
-    if (!difference.empty()) sweep.determinism_failures.push_back(difference + "\n" + describe_program(program));
+    if (difference.empty() && reparsed.ok())
+      difference = first_difference(analysis, escape::analyze_escapes(reparsed.module));
+    if (!reparsed.ok())
+      difference =
+          "the printed module does not parse: " + ir::format_diagnostics(reparsed.diagnostics);
+    if (!difference.empty())
+      sweep.determinism_failures.push_back(difference + "\n" + describe_program(program));
 
     const RunOptions run = run_options(i);
     RunResult result = run_program(parsed.module, analysis, run);
@@ -230,7 +274,8 @@ Sweep make_sweep() {
       ++sweep.sites_per_class[static_cast<size_t>(site.ownership)];
       sweep.caller_frame_sites += !site.caller_frame_calls.empty();
     }
-    for (size_t c = 0; c < escape::kOwnershipClassCount; ++c) sweep.allocations_per_class[c] += result.allocations_per_class[c];
+    for (size_t c = 0; c < escape::kOwnershipClassCount; ++c)
+      sweep.allocations_per_class[c] += result.allocations_per_class[c];
     sweep.caller_frame_allocations += result.caller_frame_allocations;
     sweep.goroutines += result.goroutines_started;
     sweep.steps += result.steps;
@@ -247,8 +292,11 @@ const Sweep& sweep() {
 
 // Reports at most a few failures in full (each carries a whole program).
 void expect_no_failures(const std::vector<std::string>& failures, const char* what) {
-  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << sweep().programs.size() << " programs " << what;
-  for (size_t i = 0; i < failures.size() && i < (std::getenv("USGC_RANDOM_USIR_ALL") ? failures.size() : 3); ++i) ADD_FAILURE() << failures[i];
+  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << sweep().programs.size()
+                                << " programs " << what;
+  for (size_t i = 0;
+       i < failures.size() && i < (std::getenv("USGC_RANDOM_USIR_ALL") ? failures.size() : 3); ++i)
+    ADD_FAILURE() << failures[i];
 }
 
 TEST(RandomUsirSoundness, TheGeneratorIsDeterministicAndSeedsDiffer) {
@@ -268,7 +316,8 @@ TEST(RandomUsirSoundness, ProgramsParseVerifyAndAreCanonical) {
 }
 
 TEST(RandomUsirSoundness, TheAnalysisIsDeterministic) {
-  expect_no_failures(sweep().determinism_failures, "get different decisions from different analyses");
+  expect_no_failures(sweep().determinism_failures,
+                     "get different decisions from different analyses");
 }
 
 TEST(RandomUsirSoundness, EveryProgramRunsCleanInCheckedMode) {
@@ -286,8 +335,12 @@ struct Lowering {
   bool (*lower)(SiteDecision& site, const ir::Module& module);
 };
 
-bool is_new(const SiteDecision& site) { return site.allocation.rfind("new ", 0) == 0; }
-bool reason_is(const SiteDecision& site, const char* prefix) { return site.short_reason.rfind(prefix, 0) == 0; }
+bool is_new(const SiteDecision& site) {
+  return site.allocation.rfind("new ", 0) == 0;
+}
+bool reason_is(const SiteDecision& site, const char* prefix) {
+  return site.short_reason.rfind(prefix, 0) == 0;
+}
 
 // Every `call` of the site's function allocates it in the caller's frame: the object is never
 // stored anywhere (caller_frame.hpp), so on the callee's own stack it is only used after its
@@ -335,14 +388,16 @@ const Lowering kLowerings[] = {
     // Sites whose class comes from the object they are stored into: caught at that store.
     {"sites reachable from shared objects private", true, 75,
      [](SiteDecision& site, const ir::Module&) {
-       if (!reason_is(site, "reachable from a shared") && !reason_is(site, "stored into an object other goroutines"))
+       if (!reason_is(site, "reachable from a shared") &&
+           !reason_is(site, "stored into an object other goroutines"))
          return false;
        site.ownership = OwnershipClass::GoroutinePrivate;
        return true;
      }},
     {"sites reachable from global objects shared", true, 50,
      [](SiteDecision& site, const ir::Module&) {
-       if (!reason_is(site, "reachable from a global") && !reason_is(site, "stored into an object a global reaches"))
+       if (!reason_is(site, "reachable from a global") &&
+           !reason_is(site, "stored into an object a global reaches"))
          return false;
        site.ownership = OwnershipClass::GoroutineShared;
        return true;
@@ -379,7 +434,9 @@ TEST(RandomUsirSoundness, LoweredDecisionsAreTrappedInCheckedMode) {
       EscapeAnalysis analysis = escape::analyze_escapes(parsed.module);
       bool exercised = false;
       for (SiteDecision& site : analysis.sites)
-        if (lowering.lower(site, parsed.module) && s.runs[i].allocations_per_site[site.site_index] > 0) exercised = true;
+        if (lowering.lower(site, parsed.module) &&
+            s.runs[i].allocations_per_site[site.site_index] > 0)
+          exercised = true;
       if (!exercised) continue;
       ++applicable;
       RunOptions options;
@@ -392,11 +449,13 @@ TEST(RandomUsirSoundness, LoweredDecisionsAreTrappedInCheckedMode) {
       } else if (result.status == RunStatus::kCompleted) {
         ++completed;
       } else {
-        ADD_FAILURE() << lowering.name << ": " << describe_run(result) << "\n" << describe_program(program);
+        ADD_FAILURE() << lowering.name << ": " << describe_run(result) << "\n"
+                      << describe_program(program);
       }
     }
-    std::printf("random usir, %s: %llu programs exercise it, %llu trapped, %llu completed\n", lowering.name,
-                static_cast<unsigned long long>(applicable), static_cast<unsigned long long>(trapped),
+    std::printf("random usir, %s: %llu programs exercise it, %llu trapped, %llu completed\n",
+                lowering.name, static_cast<unsigned long long>(applicable),
+                static_cast<unsigned long long>(trapped),
                 static_cast<unsigned long long>(completed));
     // With received objects unrestricted more sites are global, so fewer have some lowerings'
     // preconditions: every lowering still needs one program in eight.
@@ -404,16 +463,19 @@ TEST(RandomUsirSoundness, LoweredDecisionsAreTrappedInCheckedMode) {
     EXPECT_GE(trapped * 100, applicable * lowering.minimum_trapped_percent)
         << lowering.name << ": fewer than " << lowering.minimum_trapped_percent << "% trapped";
   }
-  for (const auto& [rule, count] : rules) std::printf("  %-24s %llu\n", rule.c_str(), static_cast<unsigned long long>(count));
-  for (const char* rule : {"frame-escape/return", "frame-escape/store", "class-order/store", "publish/send",
-                           "publish/spawn", "publish/global", "publish/unknown", "frame/dead", "header/published"})
+  for (const auto& [rule, count] : rules)
+    std::printf("  %-24s %llu\n", rule.c_str(), static_cast<unsigned long long>(count));
+  for (const char* rule :
+       {"frame-escape/return", "frame-escape/store", "class-order/store", "publish/send",
+        "publish/spawn", "publish/global", "publish/unknown", "frame/dead", "header/published"})
     EXPECT_GT(rules[rule], 0u) << "no lowered decision trapped by " << rule;
 }
 
 std::string class_figures(const std::array<uint64_t, escape::kOwnershipClassCount>& counts) {
   std::string text;
   for (size_t c = 0; c < escape::kOwnershipClassCount; ++c)
-    text += std::string(c == 0 ? "" : ", ") + escape::ownership_class_short_name(static_cast<OwnershipClass>(c)) + " " +
+    text += std::string(c == 0 ? "" : ", ") +
+            escape::ownership_class_short_name(static_cast<OwnershipClass>(c)) + " " +
             std::to_string(counts[c]);
   return text;
 }
@@ -421,11 +483,14 @@ std::string class_figures(const std::array<uint64_t, escape::kOwnershipClassCoun
 // Every class and caller-frame decisions, decided and allocated; every construct generated.
 TEST(RandomUsirSoundness, EveryClassCallerFramesAndEveryConstructOccur) {
   const Sweep& s = sweep();
-  std::printf("random usir: %zu programs, %llu steps, %llu goroutines; sites: %s, caller-frame %llu; "
-              "allocations: %s, in a caller's frame %llu\n",
-              s.programs.size(), static_cast<unsigned long long>(s.steps), static_cast<unsigned long long>(s.goroutines),
-              class_figures(s.sites_per_class).c_str(), static_cast<unsigned long long>(s.caller_frame_sites),
-              class_figures(s.allocations_per_class).c_str(), static_cast<unsigned long long>(s.caller_frame_allocations));
+  std::printf(
+      "random usir: %zu programs, %llu steps, %llu goroutines; sites: %s, caller-frame %llu; "
+      "allocations: %s, in a caller's frame %llu\n",
+      s.programs.size(), static_cast<unsigned long long>(s.steps),
+      static_cast<unsigned long long>(s.goroutines), class_figures(s.sites_per_class).c_str(),
+      static_cast<unsigned long long>(s.caller_frame_sites),
+      class_figures(s.allocations_per_class).c_str(),
+      static_cast<unsigned long long>(s.caller_frame_allocations));
   for (size_t c = 0; c < escape::kOwnershipClassCount; ++c) {
     const char* name = escape::ownership_class_short_name(static_cast<OwnershipClass>(c));
     EXPECT_GT(s.sites_per_class[c], 0u) << "no site decided " << name;
@@ -434,19 +499,50 @@ TEST(RandomUsirSoundness, EveryClassCallerFramesAndEveryConstructOccur) {
   EXPECT_GT(s.caller_frame_sites, 0u) << "no caller-frame decision";
   EXPECT_GT(s.caller_frame_allocations, 0u) << "no allocation in a caller's frame";
   EXPECT_GT(s.goroutines, 0u);
-  for (const char* construct :
-       {"struct field *S", "struct field []*S", "new S", "new [N]T", "newarray, constant length",
-        "newarray, variable length", "store reference into field", "store scalar into field",
-        "store into a parameter or capture", "load field", "store element", "load element", "len", "store global",
-        "load global", "call unknown", "go unknown", "self recursion", "mutual recursion", "call returning an object",
-        "go with arguments", "go with captures", "call with captures", "makechan", "send object", "receive object",
-        "close", "reason: returned from", "reason: stored into an object of the caller", "reason: size not bounded",
-        "reason: captured by a goroutine", "reason: passed to a goroutine", "reason: sent on a channel",
-        "reason: stored into global", "reason: passed to an unknown", "reason: stored into an object a global reaches",
-        "reason: reachable from a private", "reason: reachable from a shared", "reason: reachable from a global",
-        "reason: escapes in a callee", "reason: stored into a received object"}) {
+  for (const char* construct : {"struct field *S",
+                                "struct field []*S",
+                                "new S",
+                                "new [N]T",
+                                "newarray, constant length",
+                                "newarray, variable length",
+                                "store reference into field",
+                                "store scalar into field",
+                                "store into a parameter or capture",
+                                "load field",
+                                "store element",
+                                "load element",
+                                "len",
+                                "store global",
+                                "load global",
+                                "call unknown",
+                                "go unknown",
+                                "self recursion",
+                                "mutual recursion",
+                                "call returning an object",
+                                "go with arguments",
+                                "go with captures",
+                                "call with captures",
+                                "makechan",
+                                "send object",
+                                "receive object",
+                                "close",
+                                "reason: returned from",
+                                "reason: stored into an object of the caller",
+                                "reason: size not bounded",
+                                "reason: captured by a goroutine",
+                                "reason: passed to a goroutine",
+                                "reason: sent on a channel",
+                                "reason: stored into global",
+                                "reason: passed to an unknown",
+                                "reason: stored into an object a global reaches",
+                                "reason: reachable from a private",
+                                "reason: reachable from a shared",
+                                "reason: reachable from a global",
+                                "reason: escapes in a callee",
+                                "reason: stored into a received object"}) {
     auto found = s.constructs.find(construct);
-    EXPECT_TRUE(found != s.constructs.end() && found->second > 0) << "never generated: " << construct;
+    EXPECT_TRUE(found != s.constructs.end() && found->second > 0)
+        << "never generated: " << construct;
   }
   for (const auto& [construct, count] : s.constructs)
     std::printf("  %-48s %llu\n", construct.c_str(), static_cast<unsigned long long>(count));

@@ -11,8 +11,8 @@
 // The queue is process-wide, so every test starts with init(mode). Tests that need a pristine
 // process (environment, seccomp, a closed ring fd) run in a re-executed child (gtest's
 // "threadsafe" death-test style) and report through the exit code and stderr.
-#include "tests/support/death_test_support.hpp"
 #include "kernel_iface/decommit_queue.hpp"
+#include "tests/support/death_test_support.hpp"
 
 #include <dirent.h>
 #include <gtest/gtest.h>

@@ -3,8 +3,8 @@
 // Proves every conversion format_message understands (%s %d %u %ld %lu %zu %x %lx %p %c %%),
 // what it does with anything else, that output is truncated and always NUL-terminated, and that
 // USGC_CHECK prints one "usgc: " line and aborts with SIGABRT (so a core is dumped).
-#include "tests/support/death_test_support.hpp"
 #include "kernel_iface/fatal.hpp"
+#include "tests/support/death_test_support.hpp"
 
 #include <gtest/gtest.h>
 

@@ -15,8 +15,8 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "kernel_iface/process_info.hpp"
 
@@ -99,7 +99,8 @@ TEST_F(SharedMemoryTest, TwoMappingsShareTheBytesAndReadAtSeesThem) {
 
 TEST_F(SharedMemoryTest, UnnamedFileAppearsOnlyWhenLinked) {
   Result<int> fd = shared_memory_create_unnamed(4096);
-  if (!fd.ok() && (fd.error() == EOPNOTSUPP || fd.error() == EISDIR)) GTEST_SKIP() << "no O_TMPFILE on /dev/shm";
+  if (!fd.ok() && (fd.error() == EOPNOTSUPP || fd.error() == EISDIR))
+    GTEST_SKIP() << "no O_TMPFILE on /dev/shm";
   ASSERT_TRUE(fd.ok()) << std::strerror(fd.error());
   ScopedFile file(fd.value());
   Result<void*> mapped = shared_memory_map(file.get(), 4096, true);
@@ -139,7 +140,9 @@ TEST_F(SharedMemoryTest, OpenDoesNotFollowSymlinks) {
 struct Seen {
   std::set<std::string> names;
 };
-void collect(const char* name, void* context) { static_cast<Seen*>(context)->names.insert(name); }
+void collect(const char* name, void* context) {
+  static_cast<Seen*>(context)->names.insert(name);
+}
 
 TEST_F(SharedMemoryTest, ListFindsExactlyThePrefix) {
   std::string prefix = unique_name("list") + "-";

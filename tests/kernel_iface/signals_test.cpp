@@ -58,11 +58,13 @@ void recording_handler(int, siginfo_t*, void* context) {
   int local = 0;
   g_handler_local_address.store(reinterpret_cast<uintptr_t>(&local), std::memory_order_relaxed);
   InterruptedContext interrupted(context);
-  g_frame_on_interrupted_stack.store(interrupted.frame_is_on_interrupted_stack(), std::memory_order_relaxed);
+  g_frame_on_interrupted_stack.store(interrupted.frame_is_on_interrupted_stack(),
+                                     std::memory_order_relaxed);
   g_interrupted_stack_pointer.store(interrupted.stack_pointer(), std::memory_order_relaxed);
   // Words sigreturn ignores: writing them must change nothing of the interrupted context.
   uint64_t* ignored = interrupted.sigreturn_ignored_words();
-  for (size_t i = 0; i < InterruptedContext::kSigreturnIgnoredWords; ++i) ignored[i] = 0xdeadbeefdeadbeef;
+  for (size_t i = 0; i < InterruptedContext::kSigreturnIgnoredWords; ++i)
+    ignored[i] = 0xdeadbeefdeadbeef;
   g_handler_calls.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -79,7 +81,8 @@ TEST(SignalHandler, InstallReturnsThePreviousActionAndRestorePutsItBack) {
   ASSERT_TRUE(now.ok());
   EXPECT_TRUE(signal_action_runs(now.value(), recording_handler));
   EXPECT_FALSE(signal_action_runs(now.value(), other_handler));
-  EXPECT_EQ(now.value().sa_flags & (SA_SIGINFO | SA_ONSTACK | SA_RESTART), SA_SIGINFO | SA_ONSTACK | SA_RESTART);
+  EXPECT_EQ(now.value().sa_flags & (SA_SIGINFO | SA_ONSTACK | SA_RESTART),
+            SA_SIGINFO | SA_ONSTACK | SA_RESTART);
 
   Result<SignalAction> second = install_signal_handler(SIGUSR1, other_handler);
   ASSERT_TRUE(second.ok());
@@ -127,7 +130,8 @@ TEST(SignalHandler, BlockSignalsAddsToTheMaskAndSetRestoresIt) {
 }
 
 bool same_stack(const stack_t& a, const stack_t& b) {
-  if ((a.ss_flags & SS_DISABLE) != 0 || (b.ss_flags & SS_DISABLE) != 0) return a.ss_flags == b.ss_flags;
+  if ((a.ss_flags & SS_DISABLE) != 0 || (b.ss_flags & SS_DISABLE) != 0)
+    return a.ss_flags == b.ss_flags;
   return a.ss_sp == b.ss_sp && a.ss_size == b.ss_size && a.ss_flags == b.ss_flags;
 }
 
@@ -146,7 +150,8 @@ TEST(AlternateSignalStack, InstallMapsAGuardedStackAndReleaseRestoresTheThreadsO
     EXPECT_EQ(static_cast<char*>(stack.guard_page()) + os_page_size(), stack.stack_base());
     EXPECT_FALSE(readable_without_fault(stack.guard_page()));
     EXPECT_TRUE(readable_without_fault(stack.stack_base()));
-    EXPECT_TRUE(readable_without_fault(static_cast<char*>(stack.stack_base()) + AlternateSignalStack::kStackBytes - 1));
+    EXPECT_TRUE(readable_without_fault(static_cast<char*>(stack.stack_base()) +
+                                       AlternateSignalStack::kStackBytes - 1));
 
     const Status again = stack.install();
     EXPECT_FALSE(again.ok());
@@ -193,14 +198,16 @@ TEST(AlternateSignalStack, HandlersRunOnItAndSeeTheFrameOffTheInterruptedStack) 
     raise(SIGUSR1);
     EXPECT_TRUE(g_frame_on_interrupted_stack.load());
     EXPECT_LT(g_handler_local_address.load(), g_interrupted_stack_pointer.load());
-    EXPECT_LT(thread_stack - g_interrupted_stack_pointer.load(), 64 * 1024u) << "the interrupted rsp is this stack's";
+    EXPECT_LT(thread_stack - g_interrupted_stack_pointer.load(), 64 * 1024u)
+        << "the interrupted rsp is this stack's";
 
     AlternateSignalStack stack;
     ASSERT_TRUE(stack.install().ok());
     raise(SIGUSR1);
     const uintptr_t base = reinterpret_cast<uintptr_t>(stack.stack_base());
     const uintptr_t local = g_handler_local_address.load();
-    EXPECT_TRUE(local >= base && local < base + AlternateSignalStack::kStackBytes) << "handler ran on the alt stack";
+    EXPECT_TRUE(local >= base && local < base + AlternateSignalStack::kStackBytes)
+        << "handler ran on the alt stack";
     EXPECT_FALSE(g_frame_on_interrupted_stack.load());
     EXPECT_LT(thread_stack - g_interrupted_stack_pointer.load(), 64 * 1024u);
     ASSERT_TRUE(stack.release().ok());
@@ -222,7 +229,8 @@ void nesting_handler(int signal_number, siginfo_t*, void*) {
 
 TEST(AlternateSignalStack, FrameOfASignalTakenOnTheAlternateStackIsOnTheInterruptedStack) {
 #if defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "ThreadSanitizer delivers the raised signal after the handler returns, not inside it";
+  GTEST_SKIP()
+      << "ThreadSanitizer delivers the raised signal after the handler returns, not inside it";
 #endif
   Result<SignalAction> usr1 = install_signal_handler(SIGUSR1, recording_handler);
   Result<SignalAction> usr2 = install_signal_handler(SIGUSR2, nesting_handler);

@@ -4,11 +4,11 @@
 // as long as asked and zero; decommit gives zero pages back; a reserved range works only after
 // commit; protection is enforced; injected map failures surface as ENOMEM and then stop; bad
 // arguments are EINVAL, never a crash.
-#include "tests/support/death_test_support.hpp"
 #include "kernel_iface/virtual_memory.hpp"
+#include "tests/support/death_test_support.hpp"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,7 +87,8 @@ TEST(VirtualMemory, MapAlignedHonoursEveryAlignmentAndKeepsNoExtraAddressSpace) 
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "10 map failed, 11 misaligned, 12 not mapped, 13 extra address space kept, 14 unmap failed, "
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10 map failed, 11 misaligned, 12 not mapped, 13 extra "
+                                       "address space kept, 14 unmap failed, "
                                        "15 VmSize unreadable, 16 unmap left address space";
 }
 

@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <regex>
 #include <sstream>
-#include "tests/support/death_test_support.hpp"
 #include <string>
+#include "tests/support/death_test_support.hpp"
 
 namespace {
 

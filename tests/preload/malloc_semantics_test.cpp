@@ -1,4 +1,5 @@
-// tests/preload/malloc_semantics_test.cpp — the C malloc family under LD_PRELOAD=libusgc_preload.so.
+// tests/preload/malloc_semantics_test.cpp — the C malloc family under
+// LD_PRELOAD=libusgc_preload.so.
 //
 // This binary links nothing of usgc: it is an ordinary program whose malloc, free, ... are usgc's
 // only because the preload library interposes them. Each test states a glibc behaviour (the
@@ -28,11 +29,11 @@
 
 namespace {
 
-using usgc_test::is_aligned;
-using usgc_test::pattern_byte;
+using usgc_test::all_zero;
 using usgc_test::fill_pattern;
 using usgc_test::first_pattern_mismatch;
-using usgc_test::all_zero;
+using usgc_test::is_aligned;
+using usgc_test::pattern_byte;
 
 // The subset of usgc_malloc_stats this file reads; the layout is the public ABI of usgc.h
 // (version 1, fields only ever appended), repeated here because this binary must not include or
@@ -60,13 +61,13 @@ UsgcGetStats find_usgc_get_stats() {
 }
 
 // Keeps the compiler from pairing a malloc with its free and deleting both.
-inline void escape(void* pointer) { asm volatile("" : : "g"(pointer) : "memory"); }
+inline void escape(void* pointer) {
+  asm volatile("" : : "g"(pointer) : "memory");
+}
 
 // Sizes the optimizer cannot see through (no -Walloc-size-larger-than, no folding).
 volatile size_t g_absurd_size = size_t{1} << 62;
 volatile size_t g_size_max = SIZE_MAX;
-
-
 
 std::vector<size_t> sample_sizes_up_to_64_mib() {
   std::vector<size_t> sizes;
@@ -179,8 +180,8 @@ TEST(PreloadMalloc, AbsurdSizeReturnsNullWithEnomem) {
 // ---- calloc ---------------------------------------------------------------------------------
 
 TEST(PreloadCalloc, ReturnsZeroedMemoryOfEveryKind) {
-  for (size_t size : {size_t{1}, size_t{16}, size_t{100}, size_t{1000}, size_t{8000}, size_t{100000},
-                      size_t{1} << 20, size_t{16} << 20}) {
+  for (size_t size : {size_t{1}, size_t{16}, size_t{100}, size_t{1000}, size_t{8000},
+                      size_t{100000}, size_t{1} << 20, size_t{16} << 20}) {
     void* p = calloc(1, size);
     ASSERT_NE(p, nullptr) << "size " << size;
     EXPECT_TRUE(all_zero(p, size)) << "size " << size;
@@ -193,8 +194,8 @@ TEST(PreloadCalloc, ReturnsZeroedMemoryOfEveryKind) {
 }
 
 TEST(PreloadCalloc, ZeroesDirtyReusedMemory) {
-  for (size_t size : {size_t{24}, size_t{64}, size_t{500}, size_t{4096}, size_t{20000}, size_t{200000},
-                      size_t{3} << 20}) {
+  for (size_t size : {size_t{24}, size_t{64}, size_t{500}, size_t{4096}, size_t{20000},
+                      size_t{200000}, size_t{3} << 20}) {
     for (int round = 0; round < 4; ++round) {
       void* dirty = malloc(size);
       ASSERT_NE(dirty, nullptr);
@@ -229,9 +230,9 @@ TEST(PreloadRealloc, GrowAndShrinkAcrossSizeKindsKeepContents) {
   struct Step {
     size_t from, to;
   };
-  const Step steps[] = {{24, 100},       {1000, 10},       {100, 1 << 20},      {1 << 20, 16 << 20},
-                        {16 << 20, 100}, {200000, 150000}, {3 << 20, 5 << 20},  {5 << 20, 300},
-                        {64, 64},        {4000, 4100},     {130000, 140000},    {1 << 20, 1 << 19}};
+  const Step steps[] = {{24, 100},       {1000, 10},       {100, 1 << 20},     {1 << 20, 16 << 20},
+                        {16 << 20, 100}, {200000, 150000}, {3 << 20, 5 << 20}, {5 << 20, 300},
+                        {64, 64},        {4000, 4100},     {130000, 140000},   {1 << 20, 1 << 19}};
   uint64_t tag = 1;
   for (const Step& step : steps) {
     void* p = malloc(step.from);
@@ -321,7 +322,8 @@ TEST(PreloadReallocarray, OverflowReturnsNullWithEnomemAndKeepsTheBlock) {
 
 TEST(PreloadAlignedAllocation, MemalignAlignedAllocAndPosixMemalignHonourEveryPowerOfTwo) {
   for (size_t alignment = 16; alignment <= (size_t{4} << 20); alignment <<= 1) {
-    for (size_t size : {size_t{1}, alignment / 2 + 1, alignment, alignment + 8, 3 * alignment + 16}) {
+    for (size_t size :
+         {size_t{1}, alignment / 2 + 1, alignment, alignment + 8, 3 * alignment + 16}) {
       void* a = memalign(alignment, size);
       ASSERT_NE(a, nullptr) << "memalign " << alignment << " " << size;
       EXPECT_TRUE(is_aligned(a, alignment)) << "memalign " << alignment << " " << size;
@@ -333,7 +335,8 @@ TEST(PreloadAlignedAllocation, MemalignAlignedAllocAndPosixMemalignHonourEveryPo
       EXPECT_GE(malloc_usable_size(b), size);
       memset(b, 0x43, size);
       void* c = nullptr;
-      ASSERT_EQ(posix_memalign(&c, alignment, size), 0) << "posix_memalign " << alignment << " " << size;
+      ASSERT_EQ(posix_memalign(&c, alignment, size), 0)
+          << "posix_memalign " << alignment << " " << size;
       EXPECT_TRUE(is_aligned(c, alignment)) << "posix_memalign " << alignment << " " << size;
       EXPECT_GE(malloc_usable_size(c), size);
       memset(c, 0x44, size);
@@ -363,8 +366,8 @@ TEST(PreloadAlignedAllocation, SmallAlignmentsStillGiveSixteenByteAlignment) {
 
 TEST(PreloadAlignedAllocation, PosixMemalignBadAlignmentIsEinvalAndLeavesResultUntouched) {
   void* const sentinel = reinterpret_cast<void*>(uintptr_t{0x5eed});
-  for (size_t alignment : {size_t{0}, size_t{1}, size_t{2}, size_t{4}, size_t{24}, size_t{48}, size_t{96},
-                           size_t{4096 + 8}, (size_t{1} << 63) + 8}) {
+  for (size_t alignment : {size_t{0}, size_t{1}, size_t{2}, size_t{4}, size_t{24}, size_t{48},
+                           size_t{96}, size_t{4096 + 8}, (size_t{1} << 63) + 8}) {
     void* result = sentinel;
     EXPECT_EQ(posix_memalign(&result, alignment, 64), EINVAL) << "alignment " << alignment;
     EXPECT_EQ(result, sentinel) << "alignment " << alignment;
@@ -405,7 +408,9 @@ TEST(PreloadAlignedAllocation, PvallocIsPageAlignedWithSizeRoundedUpToPages) {
 
 // ---- introspection ------------------------------------------------------------------------
 
-TEST(PreloadIntrospection, MallocUsableSizeOfNullIsZero) { EXPECT_EQ(malloc_usable_size(nullptr), 0u); }
+TEST(PreloadIntrospection, MallocUsableSizeOfNullIsZero) {
+  EXPECT_EQ(malloc_usable_size(nullptr), 0u);
+}
 
 TEST(PreloadIntrospection, FreeOfNullDoesNothing) {
   free(nullptr);
@@ -416,7 +421,8 @@ TEST(PreloadIntrospection, FreeOfNullDoesNothing) {
 
 // glibc >= 2.33: free never changes errno.
 TEST(PreloadIntrospection, FreePreservesErrno) {
-  for (size_t size : {size_t{16}, size_t{5000}, size_t{100000}, size_t{1} << 20, size_t{16} << 20}) {
+  for (size_t size :
+       {size_t{16}, size_t{5000}, size_t{100000}, size_t{1} << 20, size_t{16} << 20}) {
     void* p = malloc(size);
     ASSERT_NE(p, nullptr);
     errno = 1234;
@@ -470,7 +476,8 @@ TEST(PreloadLibcAllocations, StrdupAndStrndupBlocksAreFreeable) {
 
 TEST(PreloadLibcAllocations, GetlineBufferGrowsAndIsFreeable) {
   std::string input;
-  for (int i = 0; i < 50; ++i) input += std::string(static_cast<size_t>(i) * 97 + 1, static_cast<char>('a' + i % 26)) + "\n";
+  for (int i = 0; i < 50; ++i)
+    input += std::string(static_cast<size_t>(i) * 97 + 1, static_cast<char>('a' + i % 26)) + "\n";
   FILE* stream = fmemopen(input.data(), input.size(), "r");
   ASSERT_NE(stream, nullptr);
   char* line = nullptr;
@@ -511,8 +518,12 @@ TEST(PreloadLibcAllocations, AsprintfAndOpenMemstreamBlocksAreFreeable) {
 TEST(PreloadLibcAllocations, StdStringAndVectorGrowthKeepContents) {
   std::string text;
   for (int i = 0; i < 100000; ++i) text.push_back(static_cast<char>('A' + i % 26));
-  for (int i = 0; i < 100000; ++i) ASSERT_EQ(text[static_cast<size_t>(i)], static_cast<char>('A' + i % 26));
+  for (int i = 0; i < 100000; ++i)
+    ASSERT_EQ(text[static_cast<size_t>(i)], static_cast<char>('A' + i % 26));
   std::vector<std::string> strings;
-  for (int i = 0; i < 5000; ++i) strings.push_back(std::string(static_cast<size_t>(i % 300), 'x') + std::to_string(i));
-  for (int i = 0; i < 5000; ++i) ASSERT_EQ(strings[static_cast<size_t>(i)].size(), static_cast<size_t>(i % 300) + std::to_string(i).size());
+  for (int i = 0; i < 5000; ++i)
+    strings.push_back(std::string(static_cast<size_t>(i % 300), 'x') + std::to_string(i));
+  for (int i = 0; i < 5000; ++i)
+    ASSERT_EQ(strings[static_cast<size_t>(i)].size(),
+              static_cast<size_t>(i % 300) + std::to_string(i).size());
 }

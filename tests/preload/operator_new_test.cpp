@@ -32,10 +32,11 @@ namespace {
 
 using usgc_test::is_aligned;
 
-inline void escape(void* pointer) { asm volatile("" : : "g"(pointer) : "memory"); }
+inline void escape(void* pointer) {
+  asm volatile("" : : "g"(pointer) : "memory");
+}
 
 volatile size_t g_absurd_size = size_t{1} << 62;
-
 
 // Writes the whole block and reads it back: proves the block is at least `size` bytes.
 bool write_and_verify(void* pointer, size_t size, unsigned char value) {
@@ -47,7 +48,8 @@ bool write_and_verify(void* pointer, size_t size, unsigned char value) {
   return true;
 }
 
-const size_t kSizes[] = {0, 1, 8, 16, 24, 100, 1000, 4096, 20000, 200000, size_t{2} << 20, size_t{9} << 20};
+const size_t kSizes[] = {
+    0, 1, 8, 16, 24, 100, 1000, 4096, 20000, 200000, size_t{2} << 20, size_t{9} << 20};
 
 struct alignas(64) CacheLineObject {
   unsigned char bytes[64];
@@ -121,7 +123,8 @@ TEST(PreloadOperatorNew, SizedDeleteAcceptsTheAllocatedSize) {
 }
 
 TEST(PreloadOperatorNew, AlignedNewHonours64And4096AndLargerAlignments) {
-  for (size_t alignment : {size_t{32}, size_t{64}, size_t{256}, size_t{4096}, size_t{65536}, size_t{1} << 21}) {
+  for (size_t alignment :
+       {size_t{32}, size_t{64}, size_t{256}, size_t{4096}, size_t{65536}, size_t{1} << 21}) {
     for (size_t size : kSizes) {
       const std::align_val_t align{alignment};
       void* p = ::operator new(size, align);
@@ -187,7 +190,7 @@ TEST(PreloadOperatorNew, OverAlignedTypesUseAlignedNew) {
 TEST(PreloadOperatorNew, ThrowingNewOfAbsurdSizeThrowsBadAlloc) {
   EXPECT_THROW(escape(::operator new(g_absurd_size)), std::bad_alloc);
   EXPECT_THROW(escape(::operator new[](g_absurd_size)), std::bad_alloc);
-  EXPECT_THROW(escape(::operator new(g_absurd_size, std::align_val_t{64})), std::bad_alloc);
+  EXPECT_THROW(escape(::operator new (g_absurd_size, std::align_val_t{64})), std::bad_alloc);
   EXPECT_THROW(escape(::operator new[](g_absurd_size, std::align_val_t{4096})), std::bad_alloc);
   void* p = ::operator new(64);  // still works
   ::operator delete(p);
@@ -196,7 +199,7 @@ TEST(PreloadOperatorNew, ThrowingNewOfAbsurdSizeThrowsBadAlloc) {
 TEST(PreloadOperatorNew, NothrowNewOfAbsurdSizeReturnsNullptr) {
   EXPECT_EQ(::operator new(g_absurd_size, std::nothrow), nullptr);
   EXPECT_EQ(::operator new[](g_absurd_size, std::nothrow), nullptr);
-  EXPECT_EQ(::operator new(g_absurd_size, std::align_val_t{64}, std::nothrow), nullptr);
+  EXPECT_EQ(::operator new (g_absurd_size, std::align_val_t{64}, std::nothrow), nullptr);
   EXPECT_EQ(::operator new[](g_absurd_size, std::align_val_t{4096}, std::nothrow), nullptr);
 }
 

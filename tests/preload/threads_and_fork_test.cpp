@@ -17,15 +17,17 @@
 #include <cstdint>
 #include <thread>
 #include <vector>
-#include "tests/support/memory_patterns.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/memory_patterns.hpp"
 
 namespace {
 
-using usgc_test::pattern_byte;
 using usgc_test::fill_pattern;
+using usgc_test::pattern_byte;
 
-inline void escape(void* pointer) { asm volatile("" : : "g"(pointer) : "memory"); }
+inline void escape(void* pointer) {
+  asm volatile("" : : "g"(pointer) : "memory");
+}
 
 bool has_pattern(const void* pointer, size_t bytes, uint64_t tag) {
   const auto* p = static_cast<const uint8_t*>(pointer);
@@ -67,11 +69,12 @@ using usgc_test::wait_for_child;
   if (grown == nullptr) _exit(12);
   blocks[0] = grown;
   for (int i = 1; i < 64; ++i)
-    if (!has_pattern(blocks[i], size_for(static_cast<size_t>(i)), static_cast<uint64_t>(i))) _exit(13);
+    if (!has_pattern(blocks[i], size_for(static_cast<size_t>(i)), static_cast<uint64_t>(i)))
+      _exit(13);
   for (void* p : blocks) free(p);
   free(huge);
 // A thread in the child, but not under TSan (it forbids threads after a multi-threaded fork)
-  // or ASan (its own allocator, used by pthread_create, is not fork-safe and may be locked).
+// or ASan (its own allocator, used by pthread_create, is not fork-safe and may be locked).
 #if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
   std::thread worker([] {  // a thread created in the child allocates too
     for (int i = 0; i < 1000; ++i) {
@@ -150,7 +153,8 @@ TEST(PreloadThreads, ConcurrentAllocationAndCrossThreadFreeKeepContents) {
   for (int t = 0; t < kThreads; ++t)  // thread t frees what thread t+1 allocated
     threads.emplace_back([t, &produced, &corrupted] {
       for (const Block& block : produced[static_cast<size_t>((t + 1) % kThreads)]) {
-        if (!has_pattern(block.pointer, block.size, block.tag)) corrupted.fetch_add(1, std::memory_order_relaxed);
+        if (!has_pattern(block.pointer, block.size, block.tag))
+          corrupted.fetch_add(1, std::memory_order_relaxed);
         free(block.pointer);
       }
     });
@@ -186,7 +190,8 @@ TEST(PreloadFork, ChildAllocatesRightAfterForkFromMultiThreadedParent) {
     ASSERT_GE(child, 0) << "fork failed";
     if (child == 0) child_allocates_and_exits();
     int status = wait_for_child(child);
-    ASSERT_NE(status, -2) << "round " << round << ": the child hung (a malloc lock held across fork?)";
+    ASSERT_NE(status, -2) << "round " << round
+                          << ": the child hung (a malloc lock held across fork?)";
     ASSERT_TRUE(WIFEXITED(status)) << "round " << round << ": child died, status " << status;
     EXPECT_EQ(WEXITSTATUS(status), 0) << "round " << round << ": child step failed";
   }

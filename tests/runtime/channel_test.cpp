@@ -35,14 +35,11 @@ namespace {
 
 using usgc::testing::queued;
 using usgc::testing::Random;
-using usgc::testing::wait_until_queued;
 using usgc::testing::seed_note;
 using usgc::testing::test_seed;
+using usgc::testing::wait_until_queued;
 
 // ---- harness (tests/support/runtime_fixture.hpp: runtime per test, watchdog, seeds) ----
-
-
-
 
 using usgc::testing::go;
 using usgc::testing::run_main;

@@ -14,7 +14,9 @@ inline size_t queued(usgc_chan* chan, bool senders) {
   auto* channel = usgc::runtime::channel_of(chan);
   channel->lock.lock();
   size_t n = 0;
-  for (auto* w = senders ? channel->senders.first : channel->receivers.first; w != nullptr; w = w->next) ++n;
+  for (auto* w = senders ? channel->senders.first : channel->receivers.first; w != nullptr;
+       w = w->next)
+    ++n;
   channel->lock.unlock();
   return n;
 }

@@ -121,7 +121,8 @@ TEST_F(Scheduler, GoroutinesUseEveryProcessor) {
       go([&] {
         arrived.fetch_add(1);
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (arrived.load() < 2 && std::chrono::steady_clock::now() < deadline) usgc_safepoint_poll();
+        while (arrived.load() < 2 && std::chrono::steady_clock::now() < deadline)
+          usgc_safepoint_poll();
         if (arrived.load() == 2) both = true;
       });
     }
@@ -261,7 +262,8 @@ TEST_F(Scheduler, LongRunningGoroutineIsPreemptedAtItsPolls) {
 double process_cpu_seconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
+  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
+         usage.ru_stime.tv_usec / 1e6;
 }
 
 TEST_F(Scheduler, IdleRuntimeUsesNoCpu) {

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "runtime/channel.hpp"
-#include "tests/support/child_process.hpp"
 #include "tests/runtime/channel_test_support.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "usgc/runtime.h"
 
@@ -34,14 +34,11 @@ namespace {
 
 using usgc::testing::queued;
 using usgc::testing::Random;
-using usgc::testing::wait_until_queued;
 using usgc::testing::seed_note;
 using usgc::testing::test_seed;
+using usgc::testing::wait_until_queued;
 
 // ---- harness (tests/support/runtime_fixture.hpp: runtime per test, watchdog, seeds) ----
-
-
-
 
 usgc_select_case recv_case(usgc_chan* chan, void* elem) {
   return usgc_select_case{chan, USGC_SELECT_RECV, elem, false};

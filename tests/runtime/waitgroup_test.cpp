@@ -26,7 +26,6 @@ namespace {
 
 // ---- harness (tests/support/runtime_fixture.hpp: runtime per test, watchdog, seeds) ----
 
-
 using usgc::testing::go;
 using usgc::testing::run_main;
 

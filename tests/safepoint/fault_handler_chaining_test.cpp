@@ -1,5 +1,6 @@
 // tests/safepoint/fault_handler_chaining_test.cpp — what the fault handler does with faults that
-// are not polls (safepoint/fault_handler.hpp), with the test's hooks (fault_handler_test_hooks.hpp).
+// are not polls (safepoint/fault_handler.hpp), with the test's hooks
+// (fault_handler_test_hooks.hpp).
 //
 // Proves:
 //   - a fault on a poll page by a thread that runs no goroutine, or by an instruction that is no
@@ -130,7 +131,8 @@ bool killed_by_segv_recording_status(int status) {
 
 void remove_directory_and_files(const std::string& directory) {
   const std::string command = "rm -rf '" + directory + "'";
-  if (std::system(command.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", directory.c_str());
+  if (std::system(command.c_str()) != 0)
+    std::fprintf(stderr, "could not remove %s\n", directory.c_str());
 }
 
 TEST_F(FaultHandlerDeathTest, NullDereferenceDiesBySegvWithACoreDump) {
@@ -141,7 +143,8 @@ TEST_F(FaultHandlerDeathTest, NullDereferenceDiesBySegvWithACoreDump) {
       {
         start_from_default_dispositions();
         const std::string own_directory = core_directory_for(getppid());
-        if ((mkdir(own_directory.c_str(), 0700) != 0 && errno != EEXIST) || chdir(own_directory.c_str()) != 0) {
+        if ((mkdir(own_directory.c_str(), 0700) != 0 && errno != EEXIST) ||
+            chdir(own_directory.c_str()) != 0) {
           std::_Exit(3);
         }
         struct rlimit limit;
@@ -159,26 +162,32 @@ TEST_F(FaultHandlerDeathTest, NullDereferenceDiesBySegvWithACoreDump) {
   const std::string pattern = read_core_pattern();
   struct rlimit limit;
   getrlimit(RLIMIT_CORE, &limit);
-  const bool directory_had_files = std::system(("test -n \"$(ls -A '" + directory + "')\"").c_str()) == 0;
+  const bool directory_had_files =
+      std::system(("test -n \"$(ls -A '" + directory + "')\"").c_str()) == 0;
   remove_directory_and_files(directory);
   if (!dumped) {
     if (!pattern.empty() && pattern[0] == '|') {
-      GTEST_SKIP() << "died by SIGSEGV as it should; the core part is skipped: core_pattern pipes cores to a "
+      GTEST_SKIP() << "died by SIGSEGV as it should; the core part is skipped: core_pattern pipes "
+                      "cores to a "
                       "program ("
                    << pattern << "), which may drop them";
     }
     if (limit.rlim_max == 0) {
-      GTEST_SKIP() << "died by SIGSEGV as it should; the core part is skipped: the hard RLIMIT_CORE is 0 here";
+      GTEST_SKIP() << "died by SIGSEGV as it should; the core part is skipped: the hard "
+                      "RLIMIT_CORE is 0 here";
     }
     FAIL() << "died by SIGSEGV without a core although core_pattern is '" << pattern
-           << "' and RLIMIT_CORE allows one: usgc's handler must let the fault re-execute under SIG_DFL";
+           << "' and RLIMIT_CORE allows one: usgc's handler must let the fault re-execute under "
+              "SIG_DFL";
   }
   if (pattern.find('/') == std::string::npos) {
-    EXPECT_TRUE(directory_had_files) << "the core (pattern '" << pattern << "') should be in the child's directory";
+    EXPECT_TRUE(directory_had_files)
+        << "the core (pattern '" << pattern << "') should be in the child's directory";
   }
 }
 
-// ---- (c) chaining --------------------------------------------------------------------------------
+// ---- (c) chaining
+// --------------------------------------------------------------------------------
 
 std::atomic<int> g_program_handler_calls{0};
 sigjmp_buf g_recover;
@@ -194,9 +203,12 @@ void program_handler_that_recovers(int, siginfo_t*, void*) {
   siglongjmp(g_recover, 1);
 }
 
-void program_plain_handler_that_exits(int) { _exit(42); }
+void program_plain_handler_that_exits(int) {
+  _exit(42);
+}
 
-void install_program_handler(void (*handler)(int, siginfo_t*, void*), int extra_flags, kernel::SignalAction* previous) {
+void install_program_handler(void (*handler)(int, siginfo_t*, void*), int extra_flags,
+                             kernel::SignalAction* previous) {
   struct sigaction action {};
   action.sa_sigaction = handler;
   action.sa_flags = SA_SIGINFO | extra_flags;
@@ -213,9 +225,11 @@ int a_later_handler_that_chains_to_usgc_keeps_polls_working() {
   for (int round = 1; round <= 200; ++round) {
     if (!arm_global_poll_page().ok()) checks.abandon("arm_global_poll_page");
     poll(global_poll_page());
-    if (!checks.expect(g_slow_path_calls.load() == static_cast<uint64_t>(round) && g_program_handler_calls.load() == round,
+    if (!checks.expect(g_slow_path_calls.load() == static_cast<uint64_t>(round) &&
+                           g_program_handler_calls.load() == round,
                        "round %d: %lu slow-path calls, %d program handler calls", round,
-                       static_cast<unsigned long>(g_slow_path_calls.load()), g_program_handler_calls.load())) {
+                       static_cast<unsigned long>(g_slow_path_calls.load()),
+                       g_program_handler_calls.load())) {
       break;
     }
   }
@@ -241,19 +255,21 @@ int an_earlier_handler_gets_the_non_poll_faults() {
   for (int round = 1; round <= 3; ++round) {
     if (!arm_global_poll_page().ok()) checks.abandon("arm_global_poll_page");
     poll(global_poll_page());
-    checks.expect(g_program_handler_calls.load() == round - 1, "round %d: the earlier handler saw a poll fault",
-                  round);
+    checks.expect(g_program_handler_calls.load() == round - 1,
+                  "round %d: the earlier handler saw a poll fault", round);
     if (sigsetjmp(g_recover, 1) == 0) {
       *static_cast<volatile int*>(usgc_test::launder(nullptr)) = round;
       checks.abandon("a NULL store did not fault");
     }
-    checks.expect(g_program_handler_calls.load() == round, "round %d: the earlier handler ran %d times", round,
+    checks.expect(g_program_handler_calls.load() == round,
+                  "round %d: the earlier handler ran %d times", round,
                   g_program_handler_calls.load());
   }
   checks.expect(g_slow_path_calls.load() == 3, "%lu slow-path calls for 3 polls",
                 static_cast<unsigned long>(g_slow_path_calls.load()));
   uninstall_fault_handler();
-  checks.expect(kernel::signal_action_runs(kernel::current_signal_action(SIGSEGV).value(), program_handler_that_recovers),
+  checks.expect(kernel::signal_action_runs(kernel::current_signal_action(SIGSEGV).value(),
+                                           program_handler_that_recovers),
                 "uninstall did not put the earlier handler back");
   return checks.failures();
 }
@@ -330,18 +346,21 @@ TEST_F(FaultHandlerDeathTest, EarlierIgnoredSegvStillKillsOnAFault) {
 
 // ---- (c) stack overflow -------------------------------------------------------------------------
 
-constexpr size_t kGoroutineStackBytes = 2 * 1024 * 1024;  // ThreadSanitizer wants ~1 MiB for a thread
+constexpr size_t kGoroutineStackBytes =
+    2 * 1024 * 1024;  // ThreadSanitizer wants ~1 MiB for a thread
 
 // A "goroutine stack": a guard page, then the stack.
 void* map_goroutine_stack() {
   const size_t page = kernel::os_page_size();
   kernel::Result<void*> mapped = kernel::map_aligned(page + kGoroutineStackBytes, page);
-  if (!mapped.ok() || !kernel::protect(mapped.value(), page, kernel::Access::kNone).ok()) std::abort();
+  if (!mapped.ok() || !kernel::protect(mapped.value(), page, kernel::Access::kNone).ok())
+    std::abort();
   g_guard_page.store(reinterpret_cast<uintptr_t>(mapped.value()));
   return static_cast<char*>(mapped.value()) + page;
 }
 
-volatile bool g_keep_recursing = true;  // never cleared; keeps the compiler from seeing an endless loop
+volatile bool g_keep_recursing =
+    true;  // never cleared; keeps the compiler from seeing an endless loop
 
 [[gnu::noinline]] uint64_t recurse_forever(uint64_t depth) {
   volatile uint8_t frame[512];

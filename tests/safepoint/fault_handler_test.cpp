@@ -39,7 +39,8 @@ using usgc_test::poll;
 
 // ---- (a) the mechanism: arm, fault, slow path, resume ----------------------------------------
 
-// A goroutine-like thread: polls `page` (re-read each time, like usgc_current_poll.poll_page) until stopped.
+// A goroutine-like thread: polls `page` (re-read each time, like usgc_current_poll.poll_page) until
+// stopped.
 struct Poller {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> polls{0};
@@ -73,7 +74,8 @@ int every_arm_of_the_global_page_stops_the_poller_once(bool alternate_stack) {
   constexpr uint32_t kArms = 2000;
   for (uint32_t arm = 1; arm <= kArms; ++arm) {
     if (!arm_global_poll_page().ok()) checks.abandon("arm_global_poll_page");
-    if (!wait_until(g_slow_path_calls, arm)) checks.abandon("the poller never reached the slow path");
+    if (!wait_until(g_slow_path_calls, arm))
+      checks.abandon("the poller never reached the slow path");
     if (!checks.expect(g_slow_path_calls.load() == arm, "arm %u: %lu slow-path calls", arm,
                        static_cast<unsigned long>(g_slow_path_calls.load()))) {
       break;
@@ -87,16 +89,19 @@ int every_arm_of_the_global_page_stops_the_poller_once(bool alternate_stack) {
                 static_cast<unsigned long>(g_slow_path_calls.load()), kArms);
   checks.expect(g_goroutine_poll_faults.load() == kArms, "%lu poll faults for %u arms",
                 static_cast<unsigned long>(g_goroutine_poll_faults.load()), kArms);
-  checks.expect(poller.polls.load() >= kArms, "only %lu polls completed", static_cast<unsigned long>(poller.polls.load()));
+  checks.expect(poller.polls.load() >= kArms, "only %lu polls completed",
+                static_cast<unsigned long>(poller.polls.load()));
   return checks.failures();
 }
 
 TEST(FaultHandler, EveryArmOfTheGlobalPageStopsThePollerOnceInTheSlowPath) {
-  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(every_arm_of_the_global_page_stops_the_poller_once(/*alternate_stack=*/true));
+  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(
+      every_arm_of_the_global_page_stops_the_poller_once(/*alternate_stack=*/true));
 }
 
 TEST(FaultHandler, EveryArmStopsThePollerOnceAlsoWithoutAnAlternateStack) {
-  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(every_arm_of_the_global_page_stops_the_poller_once(/*alternate_stack=*/false));
+  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(
+      every_arm_of_the_global_page_stops_the_poller_once(/*alternate_stack=*/false));
 }
 
 int a_slow_path_that_returns_at_once_is_called_once_per_poll_fault() {
@@ -110,7 +115,8 @@ int a_slow_path_that_returns_at_once_is_called_once_per_poll_fault() {
   for (uint64_t arm = 1; arm <= kArms; ++arm) {
     const uint64_t before = g_slow_path_calls.load();
     if (!arm_global_poll_page().ok()) checks.abandon("arm_global_poll_page");
-    if (!wait_until(g_slow_path_calls, before + 1)) checks.abandon("the poller never reached the slow path");
+    if (!wait_until(g_slow_path_calls, before + 1))
+      checks.abandon("the poller never reached the slow path");
     if (!disarm_global_poll_page().ok()) checks.abandon("disarm_global_poll_page");
   }
   // Let it pass a few disarmed polls, so no fault is in flight when it stops.
@@ -118,15 +124,18 @@ int a_slow_path_that_returns_at_once_is_called_once_per_poll_fault() {
   while (poller.polls.load() < polls + 10) std::this_thread::yield();
   poller.finish();
   checks.expect(g_slow_path_calls.load() >= kArms, "%lu slow-path calls for %lu arms",
-                static_cast<unsigned long>(g_slow_path_calls.load()), static_cast<unsigned long>(kArms));
-  checks.expect(g_slow_path_calls.load() == g_goroutine_poll_faults.load(), "%lu slow-path calls for %lu poll faults",
+                static_cast<unsigned long>(g_slow_path_calls.load()),
+                static_cast<unsigned long>(kArms));
+  checks.expect(g_slow_path_calls.load() == g_goroutine_poll_faults.load(),
+                "%lu slow-path calls for %lu poll faults",
                 static_cast<unsigned long>(g_slow_path_calls.load()),
                 static_cast<unsigned long>(g_goroutine_poll_faults.load()));
   return checks.failures();
 }
 
 TEST(FaultHandler, SlowPathThatReturnsAtOnceIsCalledOncePerPollFault) {
-  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(a_slow_path_that_returns_at_once_is_called_once_per_poll_fault());
+  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(
+      a_slow_path_that_returns_at_once_is_called_once_per_poll_fault());
 }
 
 int handshake_arming_by_pointer_swap_stops_the_poller_once() {
@@ -139,13 +148,16 @@ int handshake_arming_by_pointer_swap_stops_the_poller_once() {
   constexpr uint64_t kHandshakes = 2000;
   for (uint64_t handshake = 1; handshake <= kHandshakes; ++handshake) {
     g_polled_page.store(slot_bad_page(1), std::memory_order_release);  // arm: a pointer swap
-    if (!wait_until(g_slow_path_calls, handshake)) checks.abandon("the poller never reached the slow path");
+    if (!wait_until(g_slow_path_calls, handshake))
+      checks.abandon("the poller never reached the slow path");
   }
   poller.finish();
   checks.expect(g_slow_path_calls.load() == kHandshakes, "%lu slow-path calls for %lu handshakes",
-                static_cast<unsigned long>(g_slow_path_calls.load()), static_cast<unsigned long>(kHandshakes));
+                static_cast<unsigned long>(g_slow_path_calls.load()),
+                static_cast<unsigned long>(kHandshakes));
   checks.expect(g_goroutine_poll_faults.load() == kHandshakes, "%lu poll faults for %lu handshakes",
-                static_cast<unsigned long>(g_goroutine_poll_faults.load()), static_cast<unsigned long>(kHandshakes));
+                static_cast<unsigned long>(g_goroutine_poll_faults.load()),
+                static_cast<unsigned long>(kHandshakes));
   return checks.failures();
 }
 
@@ -166,8 +178,11 @@ TEST(FaultHandler, RegisterSaveAreaComesFromCpuid) {
 }
 
 TEST(FaultHandler, InstallNeedsTheTwoPollHooks) {
-  EXPECT_EQ(install_fault_handler(FaultHandlerHooks{nullptr, slow_path_returning_at_once, nullptr}).error(), EINVAL);
-  EXPECT_EQ(install_fault_handler(FaultHandlerHooks{runs_goroutine, nullptr, nullptr}).error(), EINVAL);
+  EXPECT_EQ(install_fault_handler(FaultHandlerHooks{nullptr, slow_path_returning_at_once, nullptr})
+                .error(),
+            EINVAL);
+  EXPECT_EQ(install_fault_handler(FaultHandlerHooks{runs_goroutine, nullptr, nullptr}).error(),
+            EINVAL);
 }
 
 // A program handler that repairs the fault (makes the page writable), sets errno, and returns.
@@ -180,7 +195,8 @@ void program_handler_that_repairs(int, siginfo_t*, void*) {
 int errno_survives_the_handler() {
   FreshProcessChecks checks;
   start_from_default_dispositions();
-  g_repairable_page = mmap(nullptr, kernel::os_page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  g_repairable_page =
+      mmap(nullptr, kernel::os_page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (g_repairable_page == MAP_FAILED) checks.abandon("mmap");
   struct sigaction action {};
   action.sa_sigaction = program_handler_that_repairs;
@@ -198,11 +214,14 @@ int errno_survives_the_handler() {
   poll(global_poll_page());
   after = errno;
   checks.expect(after == 4321, "errno after a poll fault: %d", after);
-  checks.expect(g_slow_path_calls.load() == 1, "%lu slow-path calls", static_cast<unsigned long>(g_slow_path_calls.load()));
+  checks.expect(g_slow_path_calls.load() == 1, "%lu slow-path calls",
+                static_cast<unsigned long>(g_slow_path_calls.load()));
   return checks.failures();
 }
 
-TEST(FaultHandler, ErrnoSurvivesTheHandler) { USGC_EXPECT_PASSES_IN_FRESH_PROCESS(errno_survives_the_handler()); }
+TEST(FaultHandler, ErrnoSurvivesTheHandler) {
+  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(errno_survives_the_handler());
+}
 
 }  // namespace
 }  // namespace usgc::safepoint

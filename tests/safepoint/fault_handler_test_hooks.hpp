@@ -27,7 +27,8 @@ inline constexpr auto kDeadline = std::chrono::seconds(20);
 // ---- the test's hooks ----------------------------------------------------------------------
 
 inline constinit thread_local bool t_runs_goroutine = false;
-inline std::atomic<uint64_t> g_goroutine_poll_faults{0};  // faults on poll pages by goroutine threads
+inline std::atomic<uint64_t> g_goroutine_poll_faults{
+    0};  // faults on poll pages by goroutine threads
 inline std::atomic<uint64_t> g_slow_path_calls{0};
 // Blocking slow path: call n returns once g_released_calls >= n (the main thread disarmed).
 inline std::atomic<uint32_t> g_released_calls{0};
@@ -41,10 +42,13 @@ inline bool runs_goroutine() {
   return t_runs_goroutine;
 }
 
-inline void slow_path_returning_at_once() { g_slow_path_calls.fetch_add(1, std::memory_order_acq_rel); }
+inline void slow_path_returning_at_once() {
+  g_slow_path_calls.fetch_add(1, std::memory_order_acq_rel);
+}
 
 inline void slow_path_blocking_until_released() {
-  const uint32_t call = static_cast<uint32_t>(g_slow_path_calls.fetch_add(1, std::memory_order_acq_rel) + 1);
+  const uint32_t call =
+      static_cast<uint32_t>(g_slow_path_calls.fetch_add(1, std::memory_order_acq_rel) + 1);
   for (;;) {
     const uint32_t released = g_released_calls.load(std::memory_order_acquire);
     if (released >= call) return;

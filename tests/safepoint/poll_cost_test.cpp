@@ -40,7 +40,8 @@ constexpr long kFlagPollBudget = 4;
 
 TEST(SafepointPollCost, PollsStayWithinTheirInstructionBudgets) {
 #if defined(USGC_DEBUG) && USGC_DEBUG
-  GTEST_SKIP() << "the budgets are for optimized release builds; this is a checked build (USGC_DEBUG)";
+  GTEST_SKIP()
+      << "the budgets are for optimized release builds; this is a checked build (USGC_DEBUG)";
 #endif
   using namespace usgc::testing;
   std::string why;
@@ -50,8 +51,14 @@ TEST(SafepointPollCost, PollsStayWithinTheirInstructionBudgets) {
   if (wait_for_breakpoint(child)) page_poll = count_to_next_breakpoint(child);
   if (wait_for_breakpoint(child)) flag_poll = count_to_next_breakpoint(child);
   finish_traced_child(child);
-  std::printf("RESULT suite=safepoint case=page_poll impl=usgc metric=instructions value=%ld unit=instructions\n", page_poll);
-  std::printf("RESULT suite=safepoint case=flag_poll impl=usgc metric=instructions value=%ld unit=instructions\n", flag_poll);
+  std::printf(
+      "RESULT suite=safepoint case=page_poll impl=usgc metric=instructions value=%ld "
+      "unit=instructions\n",
+      page_poll);
+  std::printf(
+      "RESULT suite=safepoint case=flag_poll impl=usgc metric=instructions value=%ld "
+      "unit=instructions\n",
+      flag_poll);
   EXPECT_GE(page_poll, 1);
   EXPECT_LE(page_poll, kPagePollBudget) << "the page poll grew";
   EXPECT_GE(flag_poll, 2);

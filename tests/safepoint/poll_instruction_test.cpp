@@ -37,7 +37,8 @@ void expect_full_length(const std::vector<Encoding>& encodings) {
     EXPECT_EQ(decode(encoding.bytes), encoding.bytes.size()) << encoding.source;
     std::vector<uint8_t> followed = encoding.bytes;
     for (uint8_t next : {0x90, 0x48, 0x8b, 0x00, 0xc3}) followed.push_back(next);
-    EXPECT_EQ(decode(followed), encoding.bytes.size()) << encoding.source << " followed by more code";
+    EXPECT_EQ(decode(followed), encoding.bytes.size())
+        << encoding.source << " followed by more code";
   }
 }
 
@@ -83,7 +84,8 @@ TEST(PollInstruction, DisplacementsSibAndRipRelative) {
       {"testb $0, 0x40(%rbp,%r13,8)", {0x42, 0xf6, 0x44, 0xed, 0x40, 0x00}},
       {"testb $0, 0x12345678(,%rax,4)  (SIB base=101, mod=00: disp32, no base)",
        {0xf6, 0x04, 0x85, 0x78, 0x56, 0x34, 0x12, 0x00}},
-      {"testb $0, 0x12345678  (absolute: SIB 0x25)", {0xf6, 0x04, 0x25, 0x78, 0x56, 0x34, 0x12, 0x00}},
+      {"testb $0, 0x12345678  (absolute: SIB 0x25)",
+       {0xf6, 0x04, 0x25, 0x78, 0x56, 0x34, 0x12, 0x00}},
       {".byte 41 f6 04 25 ...: REX.B with SIB base=101 is still disp32, no base",
        {0x41, 0xf6, 0x04, 0x25, 0x78, 0x56, 0x34, 0x12, 0x00}},
       {"testb $0, 0x100(%rip)", {0xf6, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00}},
@@ -164,7 +166,8 @@ TEST(PollInstruction, StoresRegisterOperandsAndOtherInstructionsAreNotPolls) {
       {"prefetcht0 (%rax)", {0x0f, 0x18, 0x08}},
       {"nop", {0x90}},
       {"ret", {0xc3}},
-      {"REX then a legacy prefix (the REX would be ignored by the CPU)", {0x48, 0x66, 0x83, 0x38, 0x00}},
+      {"REX then a legacy prefix (the REX would be ignored by the CPU)",
+       {0x48, 0x66, 0x83, 0x38, 0x00}},
       {"two REX prefixes", {0x48, 0x41, 0xf6, 0x00, 0x00}},
       {"five legacy prefixes", {0x66, 0x66, 0x66, 0x66, 0x66, 0xf6, 0x00, 0x00}},
       {"prefixes only", {0x66, 0x64}},
@@ -175,17 +178,18 @@ TEST(PollInstruction, StoresRegisterOperandsAndOtherInstructionsAreNotPolls) {
 
 TEST(PollInstruction, TruncatedInputIsNotAPoll) {
   const std::vector<std::vector<uint8_t>> complete = {
-      {0xf6, 0x00, 0x00},                                      // testb $0, (%rax)
-      {0x41, 0xf6, 0x04, 0x24, 0x00},                          // testb $0, (%r12)
-      {0x41, 0xf6, 0x85, 0x00, 0x40, 0x00, 0x00, 0x00},        // testb $0, 0x4000(%r13)
-      {0xf6, 0x04, 0x85, 0x78, 0x56, 0x34, 0x12, 0x00},        // testb $0, 0x12345678(,%rax,4)
-      {0x48, 0x8b, 0x05, 0x00, 0x02, 0x00, 0x00},              // mov 0x200(%rip), %rax
-      {0x65, 0x48, 0x83, 0x38, 0x00},                          // cmpq $0, %gs:(%rax)
+      {0xf6, 0x00, 0x00},                                // testb $0, (%rax)
+      {0x41, 0xf6, 0x04, 0x24, 0x00},                    // testb $0, (%r12)
+      {0x41, 0xf6, 0x85, 0x00, 0x40, 0x00, 0x00, 0x00},  // testb $0, 0x4000(%r13)
+      {0xf6, 0x04, 0x85, 0x78, 0x56, 0x34, 0x12, 0x00},  // testb $0, 0x12345678(,%rax,4)
+      {0x48, 0x8b, 0x05, 0x00, 0x02, 0x00, 0x00},        // mov 0x200(%rip), %rax
+      {0x65, 0x48, 0x83, 0x38, 0x00},                    // cmpq $0, %gs:(%rax)
   };
   for (const std::vector<uint8_t>& bytes : complete) {
     ASSERT_EQ(decode(bytes), bytes.size());
     for (size_t cut = 0; cut < bytes.size(); ++cut) {
-      std::vector<uint8_t> truncated(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut));
+      std::vector<uint8_t> truncated(bytes.begin(),
+                                     bytes.begin() + static_cast<std::ptrdiff_t>(cut));
       EXPECT_EQ(decode(truncated), 0u) << "first " << cut << " of " << bytes.size() << " bytes";
     }
   }
@@ -193,7 +197,8 @@ TEST(PollInstruction, TruncatedInputIsNotAPoll) {
 
 TEST(PollInstruction, NeverLongerThanFifteenBytes) {
   // 4 prefixes + REX + opcode + ModRM + SIB + disp32 + imm8 = 13: the longest accepted form.
-  std::vector<uint8_t> longest = {0x66, 0x67, 0x64, 0x3e, 0x48, 0x83, 0x3c, 0x85, 0x78, 0x56, 0x34, 0x12, 0x00};
+  std::vector<uint8_t> longest = {0x66, 0x67, 0x64, 0x3e, 0x48, 0x83, 0x3c,
+                                  0x85, 0x78, 0x56, 0x34, 0x12, 0x00};
   EXPECT_EQ(decode(longest), 13u);
   // The decoder looks at no more than kMaxInstructionBytes, whatever span it is given.
   std::vector<uint8_t> long_span(64, 0x90);
@@ -222,7 +227,8 @@ TEST(PollInstruction, ReadsOnlyTheInstructionsOwnBytes) {
   for (const std::vector<uint8_t>& bytes : instructions) {
     uint8_t* start = first + page - bytes.size();
     std::memcpy(start, bytes.data(), bytes.size());
-    const size_t length = poll_instruction_length(std::span<const uint8_t>(start, kMaxInstructionBytes));
+    const size_t length =
+        poll_instruction_length(std::span<const uint8_t>(start, kMaxInstructionBytes));
     EXPECT_TRUE(length == 0 || length == bytes.size());
   }
   ASSERT_TRUE(kernel::unmap(first, 2 * page).ok());

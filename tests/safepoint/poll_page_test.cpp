@@ -27,7 +27,9 @@ namespace {
 using usgc_test::FreshProcessChecks;
 using usgc_test::readable_without_fault;
 
-const uint8_t* address_of(const volatile uint8_t* page) { return const_cast<const uint8_t*>(page); }
+const uint8_t* address_of(const volatile uint8_t* page) {
+  return const_cast<const uint8_t*>(page);
+}
 
 TEST(PollPage, LayoutIsOneMappingOfConsecutivePages) {
   ASSERT_TRUE(poll_pages_initialize(4).ok());
@@ -41,7 +43,8 @@ TEST(PollPage, LayoutIsOneMappingOfConsecutivePages) {
   EXPECT_EQ(address_of(always_readable_page()), address_of(range.first));
   EXPECT_EQ(address_of(global_poll_page()), address_of(range.first) + page);
   for (uint32_t slot = 0; slot < 4; ++slot) {
-    EXPECT_EQ(address_of(slot_bad_page(slot)), address_of(range.first) + (2 + slot) * page) << "slot " << slot;
+    EXPECT_EQ(address_of(slot_bad_page(slot)), address_of(range.first) + (2 + slot) * page)
+        << "slot " << slot;
   }
 }
 
@@ -99,7 +102,8 @@ TEST(PollPage, IsPollPageAddressIsExactlyTheMappingsRange) {
 TEST(PollPageDeathTest, BadPageOfAnUninitializedSlotIsAnError) {
   ASSERT_TRUE(poll_pages_initialize(4).ok());
   usgc_test::ThreadsafeDeathTests threadsafe;
-  EXPECT_DEATH((void)slot_bad_page(poll_slot_count()), "usgc: slot_bad_page\\([0-9]+\\): no such poll slot");
+  EXPECT_DEATH((void)slot_bad_page(poll_slot_count()),
+               "usgc: slot_bad_page\\([0-9]+\\): no such poll slot");
 }
 
 // Fresh process: the global page is the runtime's too, and nothing may be initialized yet.
@@ -107,19 +111,25 @@ int nothing_before_initialization_then_arm_and_disarm_toggle_readability() {
   FreshProcessChecks checks;
   checks.expect(global_poll_page() == nullptr, "global_poll_page() before initialization");
   checks.expect(always_readable_page() == nullptr, "always_readable_page() before initialization");
-  checks.expect(poll_page_range().first == nullptr && poll_page_range().bytes == 0, "range before initialization");
-  checks.expect(!is_poll_page_address(reinterpret_cast<const void*>(4096)), "is_poll_page_address before init");
+  checks.expect(poll_page_range().first == nullptr && poll_page_range().bytes == 0,
+                "range before initialization");
+  checks.expect(!is_poll_page_address(reinterpret_cast<const void*>(4096)),
+                "is_poll_page_address before init");
   const kernel::Status early = arm_global_poll_page();
-  checks.expect(!early.ok() && early.error() == EPERM, "arm before initialization: error %d", early.error());
+  checks.expect(!early.ok() && early.error() == EPERM, "arm before initialization: error %d",
+                early.error());
   if (!poll_pages_initialize(2).ok()) checks.abandon("poll_pages_initialize(2)");
 
   const volatile uint8_t* global = global_poll_page();
   for (int round = 0; round < 1000; ++round) {
     if (!arm_global_poll_page().ok()) checks.abandon("arm_global_poll_page");
-    checks.expect(!readable_without_fault(global), "round %d: armed global page is readable", round);
-    checks.expect(readable_without_fault(always_readable_page()), "round %d: always-readable page armed", round);
+    checks.expect(!readable_without_fault(global), "round %d: armed global page is readable",
+                  round);
+    checks.expect(readable_without_fault(always_readable_page()),
+                  "round %d: always-readable page armed", round);
     if (!disarm_global_poll_page().ok()) checks.abandon("disarm_global_poll_page");
-    checks.expect(readable_without_fault(global), "round %d: disarmed global page is not readable", round);
+    checks.expect(readable_without_fault(global), "round %d: disarmed global page is not readable",
+                  round);
     if (checks.failures() > 10) break;
   }
 
@@ -133,15 +143,16 @@ int nothing_before_initialization_then_arm_and_disarm_toggle_readability() {
     _exit(0);
   }
   const int status = usgc_test::wait_for_child(child);
-  checks.expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "child polling the armed page: status %#x",
-                status);
+  checks.expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+                "child polling the armed page: status %#x", status);
   if (!disarm_global_poll_page().ok()) checks.abandon("disarm_global_poll_page");
   usgc_test::poll(global);  // and it is readable again here
   return checks.failures();
 }
 
 TEST(PollPage, ArmAndDisarmToggleReadabilityOfTheGlobalPage) {
-  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(nothing_before_initialization_then_arm_and_disarm_toggle_readability());
+  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(
+      nothing_before_initialization_then_arm_and_disarm_toggle_readability());
 }
 
 }  // namespace

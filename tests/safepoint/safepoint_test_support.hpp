@@ -50,16 +50,16 @@ class FreshProcessChecks {
 
 // Runs `body` (an expression yielding the number of failures) in a fresh process; the test
 // passes when it yields 0. The child's stderr is shown when it does not.
-#define USGC_EXPECT_PASSES_IN_FRESH_PROCESS(body)                                       \
-  do {                                                                                \
-    ::usgc_test::ThreadsafeDeathTests usgc_threadsafe_death_tests;                   \
-    EXPECT_EXIT(                                                                      \
-        {                                                                             \
-          const int usgc_failures = (body);                                           \
-          std::fflush(nullptr);                                                       \
-          std::_Exit(usgc_failures == 0 ? 0 : 1);                                     \
-        },                                                                            \
-        ::testing::ExitedWithCode(0), "");                                            \
+#define USGC_EXPECT_PASSES_IN_FRESH_PROCESS(body)                  \
+  do {                                                             \
+    ::usgc_test::ThreadsafeDeathTests usgc_threadsafe_death_tests; \
+    EXPECT_EXIT(                                                   \
+        {                                                          \
+          const int usgc_failures = (body);                        \
+          std::fflush(nullptr);                                    \
+          std::_Exit(usgc_failures == 0 ? 0 : 1);                  \
+        },                                                         \
+        ::testing::ExitedWithCode(0), "");                         \
   } while (0)
 
 // True when one byte at `address` can be read, found without a fault: write(2) from an
@@ -81,6 +81,8 @@ inline void no_core_dumps() {
 
 // The poll of usgc_safepoint_poll, on a page pointer given directly (the tests have no
 // usgc_current_poll, which the runtime owns; these tests run without it).
-inline void poll(const volatile uint8_t* page) { __asm__ volatile("testb $0, (%0)" : : "r"(page) : "cc", "memory"); }
+inline void poll(const volatile uint8_t* page) {
+  __asm__ volatile("testb $0, (%0)" : : "r"(page) : "cc", "memory");
+}
 
 }  // namespace usgc_test

@@ -116,7 +116,8 @@ TEST_F(StopTheWorld, WorldResumesAndMutatorsProgressAfterEachStop) {
     ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
     uint64_t at_stop = work.mutator_sum();
     ASSERT_EQ(usgc_start_the_world(), 0);
-    ASSERT_TRUE(eventually([&] { return work.mutator_sum() > at_stop; })) << "no progress after stop " << i;
+    ASSERT_TRUE(eventually([&] { return work.mutator_sum() > at_stop; }))
+        << "no progress after stop " << i;
   }
   work.stop = true;
 }
@@ -258,9 +259,11 @@ struct Mix {
 };
 
 [[gnu::noinline]] Mix mix_with_polls(uint64_t iterations, uint64_t seed) {
-  uint64_t a = seed, b = seed * 3 + 1, c = seed ^ 0x55, d = seed + 7, e = 11, f = 13, g = 17, h = 19;
+  uint64_t a = seed, b = seed * 3 + 1, c = seed ^ 0x55, d = seed + 7, e = 11, f = 13, g = 17,
+           h = 19;
   uint64_t i1 = 23, i2 = 29, i3 = 31, i4 = 37, i5 = 41, i6 = 43, i7 = 47, i8 = 53;
-  double x = 1.0 + static_cast<double>(seed % 7), y = 0.5, z = 0.25, w = 2.0, u = 1.5, v = 0.75, s = 3.0, t = 0.125;
+  double x = 1.0 + static_cast<double>(seed % 7), y = 0.5, z = 0.25, w = 2.0, u = 1.5, v = 0.75,
+         s = 3.0, t = 0.125;
   for (uint64_t n = 0; n < iterations; ++n) {
     a = a * 6364136223846793005ull + b;
     b ^= a >> 13;
@@ -288,7 +291,8 @@ struct Mix {
     t = t * 0.992 + x * 0.006;
     usgc_safepoint_poll();
   }
-  return {a ^ b ^ c ^ d ^ e ^ f ^ g ^ h ^ i1 ^ i2 ^ i3 ^ i4 ^ i5 ^ i6 ^ i7 ^ i8, x + y + z + w + u + v + s + t};
+  return {a ^ b ^ c ^ d ^ e ^ f ^ g ^ h ^ i1 ^ i2 ^ i3 ^ i4 ^ i5 ^ i6 ^ i7 ^ i8,
+          x + y + z + w + u + v + s + t};
 }
 
 TEST(StopTheWorldRegisters, LiveRegistersSurviveStopsPreemptionAndMigration) {
@@ -299,7 +303,8 @@ TEST(StopTheWorldRegisters, LiveRegistersSurviveStopsPreemptionAndMigration) {
   constexpr int kStops = 300;
   constexpr uint64_t kIterations = 200'000;  // per round; each goroutine runs rounds until told
   Mix reference[kGoroutines];
-  for (int i = 0; i < kGoroutines; ++i) reference[i] = mix_with_polls(kIterations, i + 1);  // no goroutine: polls are no-ops
+  for (int i = 0; i < kGoroutines; ++i)
+    reference[i] = mix_with_polls(kIterations, i + 1);  // no goroutine: polls are no-ops
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> rounds{0};
   std::atomic<uint64_t> wrong_rounds{0};
@@ -308,7 +313,8 @@ TEST(StopTheWorldRegisters, LiveRegistersSurviveStopsPreemptionAndMigration) {
       while (!stop.load()) {
         Mix mix = mix_with_polls(kIterations, i + 1);
         // Same operations in the same order: bit-equal, floats included.
-        if (mix.integers != reference[i].integers || mix.floats != reference[i].floats) wrong_rounds.fetch_add(1);
+        if (mix.integers != reference[i].integers || mix.floats != reference[i].floats)
+          wrong_rounds.fetch_add(1);
         rounds.fetch_add(1);
       }
     });
@@ -326,7 +332,8 @@ TEST(StopTheWorldRegisters, LiveRegistersSurviveStopsPreemptionAndMigration) {
   EXPECT_EQ(usgc_shutdown(), 0);
   EXPECT_EQ(wrong_rounds.load(), 0u) << "of " << rounds.load() << " rounds";
   EXPECT_GT(rounds.load(), static_cast<uint64_t>(kGoroutines));
-  std::printf("%d stops, %lu preemptions, %lu rounds of %lu polls\n", kStops, static_cast<unsigned long>(stats.preemptions),
+  std::printf("%d stops, %lu preemptions, %lu rounds of %lu polls\n", kStops,
+              static_cast<unsigned long>(stats.preemptions),
               static_cast<unsigned long>(rounds.load()), static_cast<unsigned long>(kIterations));
 }
 

@@ -39,18 +39,18 @@ namespace {
 
 // Shared with the assembly below: every offset is checked.
 struct alignas(64) RegisterLoopState {
-  uint64_t gpr[14];                // rbx rcx rdx rsi rdi rbp r8 r9 r10 r11 r12 r13 r14 r15 (in and out)
+  uint64_t gpr[14];  // rbx rcx rdx rsi rdi rbp r8 r9 r10 r11 r12 r13 r14 r15 (in and out)
   const volatile uint8_t* const* schedule;  // the page polled at each iteration
-  uint64_t max_iterations;         // the schedule's length
-  uint64_t iterations;             // out: iterations run
-  uint64_t rax_lost;               // out: polls after which rax was no longer the page
-  uint64_t direction_flag_lost;    // out: polls after which DF was clear
-  uint64_t red_zone_damaged;       // out: quadwords of the red zone changed
-  uint32_t mxcsr;                  // out
-  uint16_t x87_control;            // out
-  uint16_t mask_registers[8];      // k0..k7 (k1..k7 used by the AVX-512 loop, in and out)
-  uint64_t stack_offset;           // bytes (a multiple of 8) the loop lowers its stack by first
-  uint8_t vectors[32][64];         // register i at [i] (in and out)
+  uint64_t max_iterations;                  // the schedule's length
+  uint64_t iterations;                      // out: iterations run
+  uint64_t rax_lost;                        // out: polls after which rax was no longer the page
+  uint64_t direction_flag_lost;             // out: polls after which DF was clear
+  uint64_t red_zone_damaged;                // out: quadwords of the red zone changed
+  uint32_t mxcsr;                           // out
+  uint16_t x87_control;                     // out
+  uint16_t mask_registers[8];               // k0..k7 (k1..k7 used by the AVX-512 loop, in and out)
+  uint64_t stack_offset;    // bytes (a multiple of 8) the loop lowers its stack by first
+  uint8_t vectors[32][64];  // register i at [i] (in and out)
 };
 static_assert(offsetof(RegisterLoopState, gpr) == 0);
 static_assert(offsetof(RegisterLoopState, schedule) == 112);
@@ -501,7 +501,9 @@ constinit thread_local bool t_runs_goroutine = false;
 std::atomic<uint64_t> g_slow_path_calls{0};
 void (*g_clobber)() = nullptr;
 
-bool runs_goroutine() { return t_runs_goroutine; }
+bool runs_goroutine() {
+  return t_runs_goroutine;
+}
 
 // Clobbers everything on its way out (the control bits of MXCSR and the x87 control word too,
 // which the ABI makes callee-saved: nothing after the call here uses floating point).
@@ -513,7 +515,8 @@ void slow_path_clobbering_everything() {
 RegisterLoopState initial_state(const std::vector<const volatile uint8_t*>& schedule) {
   RegisterLoopState state;
   std::memset(&state, 0, sizeof(state));
-  for (int i = 0; i < 14; ++i) state.gpr[i] = 0x0123456789abcdefull * static_cast<uint64_t>(i + 1) + 0x1111ull * i;
+  for (int i = 0; i < 14; ++i)
+    state.gpr[i] = 0x0123456789abcdefull * static_cast<uint64_t>(i + 1) + 0x1111ull * i;
   for (int r = 0; r < 32; ++r) {
     for (int b = 0; b < 64; ++b) state.vectors[r][b] = static_cast<uint8_t>(r * 64 + b * 7 + 3);
   }
@@ -524,7 +527,8 @@ RegisterLoopState initial_state(const std::vector<const volatile uint8_t*>& sche
 }
 
 // What must be equal between the run with safepoints and the reference; prints each difference.
-int differences(const RegisterLoopState& with, const RegisterLoopState& reference, const LoopKind& kind, bool print) {
+int differences(const RegisterLoopState& with, const RegisterLoopState& reference,
+                const LoopKind& kind, bool print) {
   static const char* const kNames[14] = {"rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
                                          "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
   int count = 0;
@@ -538,11 +542,16 @@ int differences(const RegisterLoopState& with, const RegisterLoopState& referenc
   for (size_t r = 0; r < kind.vector_registers; ++r) {
     if (std::memcmp(with.vectors[r], reference.vectors[r], kind.vector_bytes) != 0) {
       char name[32];
-      std::snprintf(name, sizeof(name), "%smm%zu", kind.vector_bytes == 16 ? "x" : kind.vector_bytes == 32 ? "y" : "z", r);
+      std::snprintf(name, sizeof(name), "%smm%zu",
+                    kind.vector_bytes == 16   ? "x"
+                    : kind.vector_bytes == 32 ? "y"
+                                              : "z",
+                    r);
       report(name);
     }
   }
-  if (kind.mask_registers && std::memcmp(with.mask_registers, reference.mask_registers, sizeof(with.mask_registers)) != 0) {
+  if (kind.mask_registers && std::memcmp(with.mask_registers, reference.mask_registers,
+                                         sizeof(with.mask_registers)) != 0) {
     report("k1-k7");
   }
   if (with.mxcsr != reference.mxcsr) report("MXCSR");
@@ -564,7 +573,8 @@ constexpr uint64_t kSeed = 0x5eed2026;
 constexpr uint64_t kStackOffsets = 8;
 
 // Runs the loop over `schedule` on a goroutine-like thread.
-RegisterLoopState run_loop(const LoopKind& kind, const std::vector<const volatile uint8_t*>& schedule,
+RegisterLoopState run_loop(const LoopKind& kind,
+                           const std::vector<const volatile uint8_t*>& schedule,
                            uint64_t stack_offset, bool alternate_stack) {
   RegisterLoopState state = initial_state(schedule);
   state.stack_offset = stack_offset;
@@ -579,7 +589,8 @@ RegisterLoopState run_loop(const LoopKind& kind, const std::vector<const volatil
 }
 
 // Runs of 1-8 unreadable or readable entries, alternating; counts the unreadable ones.
-std::vector<const volatile uint8_t*> random_schedule(std::mt19937_64& random, uint64_t* unreadable) {
+std::vector<const volatile uint8_t*> random_schedule(std::mt19937_64& random,
+                                                     uint64_t* unreadable) {
   std::vector<const volatile uint8_t*> schedule;
   bool safepoints = random() % 2 == 0;
   while (schedule.size() < kIterations) {
@@ -605,7 +616,9 @@ int register_preservation(RunOptions options, bool expect_equal) {
               : __builtin_cpu_supports("avx")   ? usgc_test_clobber_avx
                                                 : usgc_test_clobber_sse;
   if (!poll_pages_initialize(1).ok()) checks.abandon("poll_pages_initialize");
-  if (!install_fault_handler(FaultHandlerHooks{runs_goroutine, slow_path_clobbering_everything, nullptr}).ok()) {
+  if (!install_fault_handler(
+           FaultHandlerHooks{runs_goroutine, slow_path_clobbering_everything, nullptr})
+           .ok()) {
     checks.abandon("install_fault_handler");
   }
   if (!arm_global_poll_page().ok()) checks.abandon("arm_global_poll_page");
@@ -620,11 +633,13 @@ int register_preservation(RunOptions options, bool expect_equal) {
     const uint64_t calls_before = g_slow_path_calls.load();
     const RegisterLoopState with = run_loop(kind, schedule, offset, options.alternate_stack);
     const uint64_t calls = g_slow_path_calls.load() - calls_before;
-    checks.expect(calls == unreadable, "stack offset %lu: %lu slow-path calls for %lu unreadable polls (seed %#lx)",
+    checks.expect(calls == unreadable,
+                  "stack offset %lu: %lu slow-path calls for %lu unreadable polls (seed %#lx)",
                   static_cast<unsigned long>(offset), static_cast<unsigned long>(calls),
                   static_cast<unsigned long>(unreadable), static_cast<unsigned long>(kSeed));
     const RegisterLoopState reference = run_loop(kind, readable, offset, options.alternate_stack);
-    checks.expect(g_slow_path_calls.load() == calls_before + calls, "the reference run took a safepoint");
+    checks.expect(g_slow_path_calls.load() == calls_before + calls,
+                  "the reference run took a safepoint");
 
     for (const RegisterLoopState* run : {&with, &reference}) {
       const char* which = run == &with ? "with safepoints" : "reference";
@@ -632,22 +647,27 @@ int register_preservation(RunOptions options, bool expect_equal) {
                     static_cast<unsigned long>(run->iterations));
       checks.expect(run->rax_lost == 0, "%s, stack offset %lu: rax changed across %lu polls", which,
                     static_cast<unsigned long>(offset), static_cast<unsigned long>(run->rax_lost));
-      checks.expect(run->direction_flag_lost == 0, "%s, stack offset %lu: DF cleared across %lu polls", which,
-                    static_cast<unsigned long>(offset), static_cast<unsigned long>(run->direction_flag_lost));
-      checks.expect(run->red_zone_damaged == 0, "%s, stack offset %lu: %lu red zone quadwords overwritten", which,
-                    static_cast<unsigned long>(offset), static_cast<unsigned long>(run->red_zone_damaged));
+      checks.expect(
+          run->direction_flag_lost == 0, "%s, stack offset %lu: DF cleared across %lu polls", which,
+          static_cast<unsigned long>(offset), static_cast<unsigned long>(run->direction_flag_lost));
+      checks.expect(run->red_zone_damaged == 0,
+                    "%s, stack offset %lu: %lu red zone quadwords overwritten", which,
+                    static_cast<unsigned long>(offset),
+                    static_cast<unsigned long>(run->red_zone_damaged));
     }
     const int differing = differences(with, reference, kind, expect_equal);
     if (differing != 0) ++differing_runs;
     if (expect_equal) {
-      checks.expect(differing == 0, "stack offset %lu: %d register(s) not preserved over %lu safepoints (seed %#lx)",
-                    static_cast<unsigned long>(offset), differing, static_cast<unsigned long>(unreadable),
-                    static_cast<unsigned long>(kSeed));
+      checks.expect(
+          differing == 0,
+          "stack offset %lu: %d register(s) not preserved over %lu safepoints (seed %#lx)",
+          static_cast<unsigned long>(offset), differing, static_cast<unsigned long>(unreadable),
+          static_cast<unsigned long>(kSeed));
     }
   }
   if (!expect_equal) {
-    checks.expect(differing_runs == static_cast<int>(kStackOffsets), "expected lost registers in every run, found them in %d",
-                  differing_runs);
+    checks.expect(differing_runs == static_cast<int>(kStackOffsets),
+                  "expected lost registers in every run, found them in %d", differing_runs);
   }
   return checks.failures();
 }
@@ -657,13 +677,27 @@ void expect_preserved(RunOptions options) {
   USGC_EXPECT_PASSES_IN_FRESH_PROCESS(register_preservation(options, /*expect_equal=*/true));
 }
 
-TEST(TrampolineRegisters, SseLoopOnAlternateStack) { expect_preserved({VectorWidth::kSse, true, false}); }
-TEST(TrampolineRegisters, SseLoopWithoutAlternateStack) { expect_preserved({VectorWidth::kSse, false, false}); }
-TEST(TrampolineRegisters, AvxLoopOnAlternateStack) { expect_preserved({VectorWidth::kAvx, true, false}); }
-TEST(TrampolineRegisters, AvxLoopWithoutAlternateStack) { expect_preserved({VectorWidth::kAvx, false, false}); }
-TEST(TrampolineRegisters, Avx512LoopOnAlternateStack) { expect_preserved({VectorWidth::kAvx512, true, false}); }
-TEST(TrampolineRegisters, Avx512LoopWithoutAlternateStack) { expect_preserved({VectorWidth::kAvx512, false, false}); }
-TEST(TrampolineRegisters, SseLoopWithFxsaveFallback) { expect_preserved({VectorWidth::kSse, true, true}); }
+TEST(TrampolineRegisters, SseLoopOnAlternateStack) {
+  expect_preserved({VectorWidth::kSse, true, false});
+}
+TEST(TrampolineRegisters, SseLoopWithoutAlternateStack) {
+  expect_preserved({VectorWidth::kSse, false, false});
+}
+TEST(TrampolineRegisters, AvxLoopOnAlternateStack) {
+  expect_preserved({VectorWidth::kAvx, true, false});
+}
+TEST(TrampolineRegisters, AvxLoopWithoutAlternateStack) {
+  expect_preserved({VectorWidth::kAvx, false, false});
+}
+TEST(TrampolineRegisters, Avx512LoopOnAlternateStack) {
+  expect_preserved({VectorWidth::kAvx512, true, false});
+}
+TEST(TrampolineRegisters, Avx512LoopWithoutAlternateStack) {
+  expect_preserved({VectorWidth::kAvx512, false, false});
+}
+TEST(TrampolineRegisters, SseLoopWithFxsaveFallback) {
+  expect_preserved({VectorWidth::kSse, true, true});
+}
 TEST(TrampolineRegisters, SseLoopWithFxsaveFallbackWithoutAlternateStack) {
   expect_preserved({VectorWidth::kSse, false, true});
 }
@@ -671,7 +705,8 @@ TEST(TrampolineRegisters, SseLoopWithFxsaveFallbackWithoutAlternateStack) {
 // The FXSAVE fallback saves no upper ymm halves: the comparison must notice.
 TEST(TrampolineRegisters, AvxUpperHalvesAreLostWithFxsaveSoTheComparisonSeesLostRegisters) {
   if (!cpu_has(VectorWidth::kAvx)) GTEST_SKIP() << "no AVX";
-  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(register_preservation({VectorWidth::kAvx, true, true}, /*expect_equal=*/false));
+  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(
+      register_preservation({VectorWidth::kAvx, true, true}, /*expect_equal=*/false));
 }
 
 }  // namespace

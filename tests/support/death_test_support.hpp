@@ -16,7 +16,9 @@ namespace usgc_test {
 // fork() child unreliable.
 class ThreadsafeDeathTests {
  public:
-  ThreadsafeDeathTests() : saved_(GTEST_FLAG_GET(death_test_style)) { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  ThreadsafeDeathTests() : saved_(GTEST_FLAG_GET(death_test_style)) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+  }
   ~ThreadsafeDeathTests() { GTEST_FLAG_SET(death_test_style, saved_); }
 
  private:
@@ -27,7 +29,8 @@ class ThreadsafeDeathTests {
 class ExactlyOneLineMatching : public testing::MatcherInterface<const std::string&> {
  public:
   explicit ExactlyOneLineMatching(std::string pattern) : pattern_(std::move(pattern)) {}
-  bool MatchAndExplain(const std::string& output, testing::MatchResultListener* listener) const override {
+  bool MatchAndExplain(const std::string& output,
+                       testing::MatchResultListener* listener) const override {
     const std::regex regex(pattern_);
     std::istringstream lines(output);
     std::string line;
@@ -38,7 +41,9 @@ class ExactlyOneLineMatching : public testing::MatcherInterface<const std::strin
     *listener << "has " << matching << " matching lines";
     return matching == 1;
   }
-  void DescribeTo(std::ostream* os) const override { *os << "has exactly one line matching " << pattern_; }
+  void DescribeTo(std::ostream* os) const override {
+    *os << "has exactly one line matching " << pattern_;
+  }
 
  private:
   std::string pattern_;

@@ -31,7 +31,8 @@ class Watchdog {
       : what_(std::move(what)), thread_([this, limit] {
           std::unique_lock<std::mutex> lock(mutex_);
           if (!done_condition_.wait_for(lock, limit, [this] { return done_; })) {
-            std::fprintf(stderr, "watchdog: %s still running after %lld s (lost wake-up or deadlock?)\n",
+            std::fprintf(stderr,
+                         "watchdog: %s still running after %lld s (lost wake-up or deadlock?)\n",
                          what_.c_str(), static_cast<long long>(limit.count()));
             std::abort();
           }
@@ -67,7 +68,9 @@ inline usgc_config runtime_config(uint32_t procs) {
 
 // Runs f() as the main goroutine and waits for it.
 inline void run_main(const std::function<void()>& f) {
-  auto trampoline = [](void* argument) { (*static_cast<const std::function<void()>*>(argument))(); };
+  auto trampoline = [](void* argument) {
+    (*static_cast<const std::function<void()>*>(argument))();
+  };
   ASSERT_EQ(usgc_run_main(trampoline, const_cast<std::function<void()>*>(&f)), 0);
 }
 
@@ -83,7 +86,8 @@ inline void go(std::function<void()> f) {
 }
 
 // Waits (polling, from any thread or goroutine) until predicate() or the deadline; true if it held.
-inline bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+inline bool eventually(const std::function<bool()>& predicate,
+                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!predicate()) {
     if (std::chrono::steady_clock::now() > deadline) return false;

@@ -18,7 +18,8 @@ inline uint64_t test_seed() {
 }
 
 inline std::string seed_note(uint64_t seed) {
-  return "seed=" + std::to_string(seed) + " (repeat with USGC_TEST_SEED=" + std::to_string(seed) + ")";
+  return "seed=" + std::to_string(seed) + " (repeat with USGC_TEST_SEED=" + std::to_string(seed) +
+         ")";
 }
 
 // splitmix64: small, fast, and good enough for choosing test actions.

@@ -49,7 +49,9 @@ inline pid_t start_traced_child(void (*child_main)(), std::string* why) {
   }
   int status;
   if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) {
-    *why = "the child could not be traced (ptrace(PTRACE_TRACEME) refused: yama ptrace_scope or seccomp)";
+    *why =
+        "the child could not be traced (ptrace(PTRACE_TRACEME) refused: yama ptrace_scope or "
+        "seccomp)";
     if (WIFSTOPPED(status)) kill(child, SIGKILL);
     waitpid(child, &status, 0);
     return -1;

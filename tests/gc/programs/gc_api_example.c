@@ -26,15 +26,15 @@
 /* ---- checks ---- */
 static int g_checks = 0;
 static int g_failures = 0;
-#define CHECK(condition, ...)                                                   \
-  do {                                                                          \
-    ++g_checks;                                                                 \
-    if (!(condition)) {                                                         \
-      ++g_failures;                                                             \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #condition);     \
-      fprintf(stderr, __VA_ARGS__);                                             \
-      fputc('\n', stderr);                                                     \
-    }                                                                           \
+#define CHECK(condition, ...)                                              \
+  do {                                                                     \
+    ++g_checks;                                                            \
+    if (!(condition)) {                                                    \
+      ++g_failures;                                                        \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #condition); \
+      fprintf(stderr, __VA_ARGS__);                                        \
+      fputc('\n', stderr);                                                 \
+    }                                                                      \
   } while (0)
 
 /* ---- the program's types ---- */
@@ -52,15 +52,15 @@ typedef struct Point {
 /* The argument of the consumer goroutine (started with usgc_go_object). The channels are not GC
  * objects: they are held in scalar fields. */
 typedef struct ConsumerArgs {
-  Node* greeting;         /* a tree the consumer verifies */
-  uint64_t requests;      /* usgc_chan*: reference channel of trees to verify */
-  uint64_t replies;       /* usgc_chan*: reference channel the consumer answers on */
+  Node* greeting;    /* a tree the consumer verifies */
+  uint64_t requests; /* usgc_chan*: reference channel of trees to verify */
+  uint64_t replies;  /* usgc_chan*: reference channel the consumer answers on */
   int64_t expected_greeting_checksum;
 } ConsumerArgs;
 
 typedef struct Reply {
-  Node* rebuilt;          /* a tree built by the consumer (private to it until sent) */
-  int64_t checksum_sum;   /* sum of the checksums of the trees it received */
+  Node* rebuilt;        /* a tree built by the consumer (private to it until sent) */
+  int64_t checksum_sum; /* sum of the checksums of the trees it received */
   int64_t trees;
 } Reply;
 
@@ -122,7 +122,9 @@ static int64_t checksum(const Node* node) {
   return node->value * 7 + 31 * checksum(left) + 17 * checksum(right) + 1;
 }
 
-static int64_t tree_nodes(int depth) { return ((int64_t)1 << (depth + 1)) - 1; }
+static int64_t tree_nodes(int depth) {
+  return ((int64_t)1 << (depth + 1)) - 1;
+}
 
 /* Every node of the tree has ownership class `ownership`; returns how many differ. */
 static int64_t nodes_not_in_class(const Node* node, usgc_ownership ownership) {
@@ -227,14 +229,14 @@ static void* stack_locals_in_a_frame(int count, int64_t mark) {
     if (first == NULL) first = point;
   }
   roots[0] = first; /* stack-local objects may sit in roots like any other */
-  return first; /* for the address only: it is released now */
+  return first;     /* for the address only: it is released now */
 }
 
 static void check_stack_local(void) {
   void* first = stack_locals_in_a_frame(1000, 11);
   void* again = stack_locals_in_a_frame(1000, 22); /* zeroed again, or it fails inside */
-  CHECK(first != NULL && first == again,
-        "a popped frame's stack-local space is reused: %p then %p", first, again);
+  CHECK(first != NULL && first == again, "a popped frame's stack-local space is reused: %p then %p",
+        first, again);
   /* Stack-local objects may refer to anything; a stack-local node is a root of the collector. */
   USGC_ROOTS(roots, 1);
   Node* local = usgc_alloc(g_node_type, USGC_STACK_LOCAL);
@@ -261,8 +263,7 @@ static void check_barriers(void) {
   usgc_write(shared, (void**)&shared->left, tree);
   usgc_gc_stats after = stats_now();
   CHECK(nodes_not_in_class(tree, USGC_GOROUTINE_SHARED) == 0,
-        "storing a private tree into a shared object publishes all %ld nodes",
-        (long)tree_nodes(8));
+        "storing a private tree into a shared object publishes all %ld nodes", (long)tree_nodes(8));
   CHECK(after.publications > before.publications &&
             after.objects_published - before.objects_published >= (uint64_t)tree_nodes(8),
         "publication counted: %lu events, %lu objects",
@@ -550,12 +551,13 @@ int main(int argc, char** argv) {
   usgc_gc_stats s = stats_now();
   printf("stats: collections private %lu shared %lu\n", (unsigned long)s.private_collections,
          (unsigned long)s.shared_collections);
-  printf("stats: pause private total %lu ns max %lu ns p50 <%lu us; shared total %lu ns max %lu ns "
-         "p50 <%lu us\n",
-         (unsigned long)s.private_pause_total_ns, (unsigned long)s.private_pause_max_ns,
-         (unsigned long)histogram_p50_us(s.private_pause_histogram),
-         (unsigned long)s.shared_pause_total_ns, (unsigned long)s.shared_pause_max_ns,
-         (unsigned long)histogram_p50_us(s.shared_pause_histogram));
+  printf(
+      "stats: pause private total %lu ns max %lu ns p50 <%lu us; shared total %lu ns max %lu ns "
+      "p50 <%lu us\n",
+      (unsigned long)s.private_pause_total_ns, (unsigned long)s.private_pause_max_ns,
+      (unsigned long)histogram_p50_us(s.private_pause_histogram),
+      (unsigned long)s.shared_pause_total_ns, (unsigned long)s.shared_pause_max_ns,
+      (unsigned long)histogram_p50_us(s.shared_pause_histogram));
   printf("stats: objects allocated stack %lu private %lu shared %lu global %lu\n",
          (unsigned long)s.objects_allocated[0], (unsigned long)s.objects_allocated[1],
          (unsigned long)s.objects_allocated[2], (unsigned long)s.objects_allocated[3]);
@@ -563,11 +565,12 @@ int main(int argc, char** argv) {
          (unsigned long)s.bytes_in_use[0], (unsigned long)s.bytes_in_use[1],
          (unsigned long)s.bytes_in_use[2], (unsigned long)s.bytes_in_use[3],
          (unsigned long)s.bytes_committed);
-  printf("stats: publications %lu (%lu objects), barrier slow paths %lu, freed private %lu shared "
-         "%lu bytes\n",
-         (unsigned long)s.publications, (unsigned long)s.objects_published,
-         (unsigned long)s.barrier_slow_paths, (unsigned long)s.bytes_freed_private,
-         (unsigned long)s.bytes_freed_shared);
+  printf(
+      "stats: publications %lu (%lu objects), barrier slow paths %lu, freed private %lu shared "
+      "%lu bytes\n",
+      (unsigned long)s.publications, (unsigned long)s.objects_published,
+      (unsigned long)s.barrier_slow_paths, (unsigned long)s.bytes_freed_private,
+      (unsigned long)s.bytes_freed_shared);
   CHECK(s.objects_allocated[0] > 0 && s.objects_allocated[1] > 0 && s.objects_allocated[2] > 0 &&
             s.objects_allocated[3] > 0,
         "every class counted allocations");

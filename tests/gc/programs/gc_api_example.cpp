@@ -91,7 +91,9 @@ int64_t checksum(const Node* node) {
          17 * checksum(usgc::read(node, &node->right)) + 1;
 }
 
-int64_t tree_nodes(int depth) { return (int64_t{1} << (depth + 1)) - 1; }
+int64_t tree_nodes(int depth) {
+  return (int64_t{1} << (depth + 1)) - 1;
+}
 
 int64_t count_in_class(const Node* node, usgc_ownership ownership) {
   if (node == nullptr) return 0;
@@ -127,9 +129,9 @@ void check_allocation() {
           "int64[100] in class %d", c);
   }
   errno = 0;
-  CHECK(usgc::alloc<Node>(g_node.id(), static_cast<usgc_ownership>(5)) == nullptr &&
-            errno == EINVAL,
-        "bad class: EINVAL");
+  CHECK(
+      usgc::alloc<Node>(g_node.id(), static_cast<usgc_ownership>(5)) == nullptr && errno == EINVAL,
+      "bad class: EINVAL");
 }
 
 // The frame's destructor releases its STACK_LOCAL objects: the next frame gets the same space.
@@ -295,8 +297,8 @@ int main() {
         "a global handle read from a thread that is no goroutine");
   g_global_handle.reset();
   usgc_gc_stats s = usgc::gc_stats();
-  std::printf("stats: collections private %" PRIu64 " shared %" PRIu64 "; pause max private %" PRIu64
-              " ns shared %" PRIu64 " ns\n",
+  std::printf("stats: collections private %" PRIu64 " shared %" PRIu64
+              "; pause max private %" PRIu64 " ns shared %" PRIu64 " ns\n",
               s.private_collections, s.shared_collections, s.private_pause_max_ns,
               s.shared_pause_max_ns);
   std::printf("stats: publications %" PRIu64 " (%" PRIu64 " objects); freed private %" PRIu64

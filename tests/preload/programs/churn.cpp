@@ -26,9 +26,9 @@ constexpr std::size_t kRingSlots = 16384;
 std::size_t random_size(Xorshift64& rng) {
   const std::uint64_t r = rng.next();
   const unsigned bucket = static_cast<unsigned>(r % 1000);
-  if (bucket < 600) return 8 + (r >> 16) % 121;        // 8..128
-  if (bucket < 995) return 129 + (r >> 16) % 896;      // 129..1024
-  return 1025 + (r >> 16) % (32 * 1024 - 1024);        // 1025..32768
+  if (bucket < 600) return 8 + (r >> 16) % 121;    // 8..128
+  if (bucket < 995) return 129 + (r >> 16) % 896;  // 129..1024
+  return 1025 + (r >> 16) % (32 * 1024 - 1024);    // 1025..32768
 }
 
 struct Slot {
@@ -63,7 +63,8 @@ struct ThreadResult {
   bool ok = true;
 };
 
-void churn_thread(unsigned thread_index, std::uint64_t iterations, std::uint64_t seed, ThreadResult* result) {
+void churn_thread(unsigned thread_index, std::uint64_t iterations, std::uint64_t seed,
+                  ThreadResult* result) {
   Xorshift64 rng(seed * 1000003ull + thread_index);
   std::vector<Slot> ring(kRingSlots);
   std::uint64_t checksum = 0;
@@ -71,7 +72,9 @@ void churn_thread(unsigned thread_index, std::uint64_t iterations, std::uint64_t
     Slot& slot = ring[rng.next() % kRingSlots];
     if (slot.bytes != nullptr) {
       if (!verify(slot)) {
-        std::fprintf(stderr, "churn: thread %u iteration %" PRIu64 ": object of %zu bytes corrupted (seed %" PRIu64 ")\n",
+        std::fprintf(stderr,
+                     "churn: thread %u iteration %" PRIu64
+                     ": object of %zu bytes corrupted (seed %" PRIu64 ")\n",
                      thread_index, i, slot.size, seed);
         result->ok = false;
         return;
@@ -92,7 +95,8 @@ void churn_thread(unsigned thread_index, std::uint64_t iterations, std::uint64_t
   for (Slot& slot : ring) {
     if (slot.bytes == nullptr) continue;
     if (!verify(slot)) {
-      std::fprintf(stderr, "churn: thread %u: object corrupted at exit (seed %" PRIu64 ")\n", thread_index, seed);
+      std::fprintf(stderr, "churn: thread %u: object corrupted at exit (seed %" PRIu64 ")\n",
+                   thread_index, seed);
       result->ok = false;
       return;
     }
@@ -118,14 +122,15 @@ int main(int argc, char** argv) {
   }
   std::vector<ThreadResult> results(threads);
   std::vector<std::thread> workers;
-  for (unsigned t = 0; t < threads; ++t) workers.emplace_back(churn_thread, t, iterations, seed, &results[t]);
+  for (unsigned t = 0; t < threads; ++t)
+    workers.emplace_back(churn_thread, t, iterations, seed, &results[t]);
   for (auto& worker : workers) worker.join();
   std::uint64_t checksum = 0;
   for (const ThreadResult& r : results) {
     if (!r.ok) return 1;
     checksum = mix(checksum, r.checksum);
   }
-  std::printf("churn threads=%u iterations=%" PRIu64 " seed=%" PRIu64 " checksum=%016" PRIx64 "\n", threads, iterations,
-              seed, checksum);
+  std::printf("churn threads=%u iterations=%" PRIu64 " seed=%" PRIu64 " checksum=%016" PRIx64 "\n",
+              threads, iterations, seed, checksum);
   return 0;
 }

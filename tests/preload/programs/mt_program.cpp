@@ -46,7 +46,8 @@ struct alignas(64) CacheLine {
 
 template <class T>
 void check_aligned(const T* p) {
-  if (reinterpret_cast<std::uintptr_t>(p) % alignof(T) != 0) fail("over-aligned object misaligned", p);
+  if (reinterpret_cast<std::uintptr_t>(p) % alignof(T) != 0)
+    fail("over-aligned object misaligned", p);
 }
 
 struct Document {
@@ -108,7 +109,8 @@ std::unique_ptr<Summary> index_document(const Document& doc) {
     summary->word_counts[word.substr(0, 8)] += where.size();
     for (std::uint32_t pos : where) {
       auto it = doc.by_position.find(pos);
-      if (it == doc.by_position.end() || it->second != word) fail("document position map inconsistent", &doc);
+      if (it == doc.by_position.end() || it->second != word)
+        fail("document position map inconsistent", &doc);
     }
     if (word.size() > summary->longest_word) summary->longest_word = word.size();
   }
@@ -186,7 +188,8 @@ int main(int argc, char** argv) {
     indexer_threads.emplace_back([&] {
       while (auto doc = built.pop()) {
         auto summary = index_document(**doc);
-        doc->reset();  // the document's nodes are freed here, by a thread that did not allocate them
+        doc->reset();  // the document's nodes are freed here, by a thread that did not allocate
+                       // them
         indexed.push(std::move(summary));
       }
     });
@@ -214,7 +217,8 @@ int main(int argc, char** argv) {
     words += count;
   }
   std::printf("mt_program builders=%u indexers=%u seed=%" PRIu64 "\n", builders, indexers, seed);
-  std::printf("documents=%" PRIu64 " words=%" PRIu64 " distinct_prefixes=%zu longest_word=%" PRIu64 "\n",
+  std::printf("documents=%" PRIu64 " words=%" PRIu64 " distinct_prefixes=%zu longest_word=%" PRIu64
+              "\n",
               total.documents, words, total.word_counts.size(), total.longest_word);
   std::printf("line_sum=%" PRIu64 " checksum=%016" PRIx64 "\n", total.line_sum, checksum);
   return total.documents == documents ? 0 : 1;

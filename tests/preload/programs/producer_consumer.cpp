@@ -129,9 +129,10 @@ void consumer(BatchQueue* queue, std::uint64_t seed, ConsumerResult* result) {
       std::memcpy(&header, bytes, sizeof header);
       const unsigned char pattern = static_cast<unsigned char>(header.tag & 0xff);
       if (header.size < sizeof header || header.size > 16 * 1024 ||
-          (header.size > sizeof header && (bytes[header.size - 1] != pattern || bytes[sizeof header] != pattern))) {
-        std::fprintf(stderr, "producer_consumer: object %p corrupted (seed %" PRIu64 ")\n", static_cast<void*>(bytes),
-                     seed);
+          (header.size > sizeof header &&
+           (bytes[header.size - 1] != pattern || bytes[sizeof header] != pattern))) {
+        std::fprintf(stderr, "producer_consumer: object %p corrupted (seed %" PRIu64 ")\n",
+                     static_cast<void*>(bytes), seed);
         result->ok = false;
       }
       result->checksum += object_hash(header.tag, header.size);
@@ -154,14 +155,18 @@ int main(int argc, char** argv) {
   const std::uint64_t objects_per_producer = arg_or(argc, argv, 3, 2000000);
   const std::uint64_t seed = arg_or(argc, argv, 4, 1);
   if (producers == 0 || consumers == 0) {
-    std::fprintf(stderr, "usage: producer_consumer [producers>=1] [consumers>=1] [objects_per_producer] [seed]\n");
+    std::fprintf(
+        stderr,
+        "usage: producer_consumer [producers>=1] [consumers>=1] [objects_per_producer] [seed]\n");
     return 2;
   }
   BatchQueue queue;
   std::vector<ConsumerResult> results(consumers);
   std::vector<std::thread> consumer_threads, producer_threads;
-  for (unsigned c = 0; c < consumers; ++c) consumer_threads.emplace_back(consumer, &queue, seed, &results[c]);
-  for (unsigned p = 0; p < producers; ++p) producer_threads.emplace_back(producer, p, objects_per_producer, seed, &queue);
+  for (unsigned c = 0; c < consumers; ++c)
+    consumer_threads.emplace_back(consumer, &queue, seed, &results[c]);
+  for (unsigned p = 0; p < producers; ++p)
+    producer_threads.emplace_back(producer, p, objects_per_producer, seed, &queue);
   for (auto& t : producer_threads) t.join();
   queue.close();
   for (auto& t : consumer_threads) t.join();
@@ -173,7 +178,8 @@ int main(int argc, char** argv) {
     ok = ok && r.ok;
   }
   if (!ok) return 1;
-  std::printf("producer_consumer producers=%u consumers=%u seed=%" PRIu64 " objects=%" PRIu64 " checksum=%016" PRIx64 "\n",
+  std::printf("producer_consumer producers=%u consumers=%u seed=%" PRIu64 " objects=%" PRIu64
+              " checksum=%016" PRIx64 "\n",
               producers, consumers, seed, objects, checksum);
   return objects == producers * objects_per_producer ? 0 : 1;
 }

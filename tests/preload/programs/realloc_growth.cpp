@@ -29,11 +29,15 @@ namespace {
 constexpr std::size_t kLiveChains = 48;
 constexpr std::size_t kSmallSlots = 4096;
 
-std::uint64_t mix(std::uint64_t h, std::uint64_t v) { return h ^ (v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2)); }
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  return h ^ (v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2));
+}
 
-[[noreturn]] void corrupted(const char* what, std::uint64_t chain_id, std::size_t index, std::uint64_t seed) {
-  std::fprintf(stderr, "realloc_growth: %s of chain %" PRIu64 " corrupted at index %zu (seed %" PRIu64 ")\n", what,
-               chain_id, index, seed);
+[[noreturn]] void corrupted(const char* what, std::uint64_t chain_id, std::size_t index,
+                            std::uint64_t seed) {
+  std::fprintf(
+      stderr, "realloc_growth: %s of chain %" PRIu64 " corrupted at index %zu (seed %" PRIu64 ")\n",
+      what, chain_id, index, seed);
   std::exit(1);
 }
 
@@ -47,7 +51,8 @@ void* checked_realloc(void* p, std::size_t bytes) {
 }
 
 std::uint32_t word_value(std::uint64_t chain_id, std::size_t index) {
-  return static_cast<std::uint32_t>(chain_id * 2654435761u) ^ static_cast<std::uint32_t>(index * 40503u);
+  return static_cast<std::uint32_t>(chain_id * 2654435761u) ^
+         static_cast<std::uint32_t>(index * 40503u);
 }
 
 char string_value(std::uint64_t chain_id, std::size_t index) {
@@ -94,8 +99,9 @@ struct Program {
     Chain c;
     c.id = id;
     const std::uint64_t r = rng.next();
-    const std::size_t max_bytes = (r % 8 == 0) ? 256 * 1024 + (r >> 8) % (8 * 1024 * 1024 - 256 * 1024)
-                                               : 64 + (r >> 8) % (256 * 1024);
+    const std::size_t max_bytes = (r % 8 == 0)
+                                      ? 256 * 1024 + (r >> 8) % (8 * 1024 * 1024 - 256 * 1024)
+                                      : 64 + (r >> 8) % (256 * 1024);
     std::size_t capacity = 4;
     c.bytes = checked_realloc(nullptr, capacity * sizeof(std::uint32_t));
     for (;;) {
@@ -173,6 +179,7 @@ int main(int argc, char** argv) {
   }
   for (Chain& c : live) checksum = mix(checksum, program.retire(c));
   for (void* p : program.small) std::free(p);
-  std::printf("realloc_growth rounds=%" PRIu64 " seed=%" PRIu64 " checksum=%016" PRIx64 "\n", rounds, seed, checksum);
+  std::printf("realloc_growth rounds=%" PRIu64 " seed=%" PRIu64 " checksum=%016" PRIx64 "\n",
+              rounds, seed, checksum);
   return 0;
 }

@@ -115,12 +115,14 @@ struct Recurse<0> {
 template <std::size_t I>
 int use_map(int seed) {
   std::map<Key<I>, Payload<I>> m;
-  for (int i = 0; i < seed; ++i) m.emplace(Key<I>{static_cast<std::uint64_t>(i * 7 % 13)}, Payload<I>{});
+  for (int i = 0; i < seed; ++i)
+    m.emplace(Key<I>{static_cast<std::uint64_t>(i * 7 % 13)}, Payload<I>{});
   int total = 0;
   for (auto& [k, v] : m) total += v.weight() + static_cast<int>(k.value);
   auto it = m.lower_bound(Key<I>{5});
   if (it != m.end()) m.erase(it);
-  return total + static_cast<int>(m.size()) + static_cast<int>(Recurse<40 + I % 24>::apply(static_cast<unsigned>(seed)));
+  return total + static_cast<int>(m.size()) +
+         static_cast<int>(Recurse<40 + I % 24>::apply(static_cast<unsigned>(seed)));
 }
 
 template <std::size_t... Is>
@@ -139,7 +141,8 @@ auto variant_of(std::index_sequence<Is...>) -> std::variant<Payload<Offset + Is>
 constexpr std::size_t kTypes = 20;
 constexpr std::size_t kVariantAlternatives = 12;
 using VariantA = decltype(variant_of<0>(std::make_index_sequence<kVariantAlternatives>{}));
-using VariantB = decltype(variant_of<kVariantAlternatives>(std::make_index_sequence<kVariantAlternatives>{}));
+using VariantB =
+    decltype(variant_of<kVariantAlternatives>(std::make_index_sequence<kVariantAlternatives>{}));
 
 int visit_pairs(const VariantA& a, const VariantB& b) {
   return std::visit([](const auto& x, const auto& y) { return x.weight() * 3 + y.weight(); }, a, b);

@@ -6,7 +6,8 @@
 
 struct Xorshift64 {
   std::uint64_t state;
-  explicit Xorshift64(std::uint64_t seed) : state(seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull) {
+  explicit Xorshift64(std::uint64_t seed)
+      : state(seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull) {
     if (state == 0) state = 1;
   }
   std::uint64_t next() {
