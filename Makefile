@@ -30,7 +30,8 @@ TOOL_SRCS  := $(wildcard tools/*.cpp)
 # Plain programs (no usgc linked) that tests and benchmarks run under LD_PRELOAD.
 PROGRAM_SRCS := $(wildcard tests/preload/programs/*.cpp)
 
-WARNINGS  := -Wall -Wextra -Wno-missing-field-initializers
+# Warnings are errors: a new warning fails the build (and so make test and CI).
+WARNINGS  := -Wall -Wextra -Wno-missing-field-initializers -Werror
 CPPFLAGS  += -I. -Iinclude -MMD -MP
 # The allocator must never have its own malloc/free calls turned into builtins (gcc fuses
 # malloc+memset into calloc, which would recurse into usgc_calloc).
@@ -79,7 +80,7 @@ PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 .SECONDARY:
 
 .PHONY: all libs tools tests bench-bins deps run test bench bench-report install clean format \
-        debug asan ubsan tsan check-checked
+        debug asan ubsan tsan check-checked check-layers check-format
 
 all: libs tools
 libs: $(STATIC_LIB) $(SHARED_LIB) $(PRELOAD_LIB)
@@ -146,8 +147,16 @@ run: all
 	@echo
 	@$(BUILD)/usgc-process-data
 
-test: all tests
+test: check-layers check-format all tests
 	@BUILD=$(BUILD) MODE=$(MODE) bash tests/run_all.sh
+
+# Includes point down the layers and no raw system call leaves kernel_iface/ (tools/check-layers.sh).
+check-layers:
+	@bash tools/check-layers.sh
+
+# Every tracked C/C++ source is clang-format clean (tools/check-format.sh; `make format` fixes).
+check-format:
+	@bash tools/check-format.sh
 
 # BENCH_SUITES: malloc (bench/run_all.sh), runtime (bench/run_runtime.sh: goroutines, safepoints),
 # gc (bench/run_gc.sh: binary-trees against Boehm, shared_ptr, malloc and Go; bench/run_gc_costs.sh:

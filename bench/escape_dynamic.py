@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """escape_dynamic.py: the share of dynamic allocations per ownership class over the escape corpus
-(issue 6: "the seed claims 60-80% stack-allocated"); run by bench/escape_dynamic.sh.
+("the seed claims 60-80% stack-allocated"); run by bench/escape_dynamic.sh.
 
 Every tests/escape/<name>.usir ends with a `main` that drives its functions; `usgc-escape --json
 --run` runs it in checked mode (every allocation in the class its site was given, every store

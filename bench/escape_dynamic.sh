@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # escape_dynamic.sh: suite=escape_dynamic, the share of dynamic allocations per ownership class
-# over the escape corpus (issue 6; the seed claims 60-80% stack-allocated): every
+# over the escape corpus (the seed claims 60-80% stack-allocated): every
 # tests/escape/<name>.usir runs its main in checked mode through `usgc-escape --json --run`, and
 # bench/escape_dynamic.py sums the allocations per class (its docstring has the RESULT and CHECK
 # lines). A MACHINE line comes first; lines are also saved to $BENCH_ESCAPE_DYNAMIC_LOG (default

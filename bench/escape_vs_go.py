@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""escape_vs_go.py: usgc's escape analysis against Go's, site by site (issue 6, "precision against
+"""escape_vs_go.py: usgc's escape analysis against Go's, site by site ("precision against
 Go"); run by bench/escape_vs_go.sh, which puts Go on PATH and saves the lines.
 
 For each bench/go/escape/<name>.go that has a tests/escape/<name>.usir:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# escape_vs_go.sh: suite=escape, usgc's escape analysis against Go's (issue 6, "precision against
+# escape_vs_go.sh: suite=escape, usgc's escape analysis against Go's ("precision against
 # Go"): for every corpus program tests/escape/<name>.usir that has a Go equivalent
 # bench/go/escape/<name>.go, the allocation sites Go's `go build -gcflags=-m` keeps on the stack
 # ("does not escape") against the sites usgc-escape decides STACK_LOCAL (or allocates in the caller's frame at some calls), and usgc's split of the

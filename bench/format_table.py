@@ -7,7 +7,7 @@ or stdin, and prints to stdout, for docs/benchmarks.md:
   - a table of median wall time per workload and allocator, with the ratio to jemalloc;
   - the same for median peak RSS and for median CPU time (user + system, which other load on the
     machine disturbs less than wall time);
-  - usgc's targets of issue 2 per workload (wall time below jemalloc's and at most the better of
+  - usgc's malloc-mode targets per workload (wall time below jemalloc's and at most the better of
     mimalloc's and tcmalloc's, peak RSS at most jemalloc's): "met" or "not met", for a person to
     explain.
 An allocator absent from the run is shown as "pending (run `make bench`)" for usgc and "not
@@ -107,7 +107,7 @@ def table(title, metric, ratio_metric, fmt, cases, ran_impls, results, errors):
 
 
 def targets(cases, ran_impls, results, errors):
-    rows = ["**usgc against the targets of issue 2**", "",
+    rows = ["**usgc against the malloc-mode targets**", "",
             "| workload | wall < jemalloc | wall <= min(mimalloc, tcmalloc) | peak RSS <= jemalloc |",
             "| --- | --- | --- | --- |"]
     for case in cases:

@@ -1,5 +1,5 @@
-// gc_costs: what the collector's operations cost, beside the seed's claims (DESIGN.md "What the
-// seed claims") and a peer measured in the same run — the program of suite=gc_costs
+// gc_costs: what the collector's operations cost, beside the seed's claims (docs/design.md "What
+// the seed claims") and a peer measured in the same run — the program of suite=gc_costs
 // (bench/run_gc_costs.sh runs it; bench/gc_instructions.sh runs its --callgrind-case mode).
 //
 // Every usgc case runs inside a goroutine (usgc_run_main). Objects are of one registered type,

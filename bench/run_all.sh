@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run_all.sh: the malloc-mode benchmark of usgc (issue 2), run by `make bench`.
+# run_all.sh: the malloc-mode benchmark of usgc, run by `make bench`.
 #
 # Runs every workload under glibc (no preload), jemalloc (the baseline), mimalloc, tcmalloc and
 # usgc (LD_PRELOAD of each; an allocator whose library is missing is skipped with a NOTE), all in

@@ -1,5 +1,5 @@
 // safepoint: time to safepoint, handshakes, the poll's cost, and the machine's floor under
-// them — the benchmark of suite=safepoint (run by bench/run_runtime.sh; read DESIGN.md
+// them — the benchmark of suite=safepoint (run by bench/run_runtime.sh; read docs/design.md
 // "Safepoints" and safepoint/stop_the_world.hpp first).
 //
 // Cases (--cases picks them: floor, poll, ttsp, handshake):

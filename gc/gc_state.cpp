@@ -2,8 +2,6 @@
 // error text, and the start and stop of the collector (see gc_state.hpp).
 #include "gc/gc_state.hpp"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdarg>
 #include <cstdlib>
@@ -13,6 +11,7 @@
 #include "gc/parallel_mark.hpp"
 #include "gc/shared_heap.hpp"
 #include "gc/type_registry.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "safepoint/stop_the_world.hpp"
 
@@ -104,10 +103,9 @@ int gc_initialize(uint32_t processor_count, const GcHooks& hooks) {
   read_environment();
   g_hooks = hooks;
   // One marker per P, but never more than the CPUs that can run them at once.
-  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  uint32_t online = kernel::online_cpu_count();
   uint32_t markers = processor_count == 0 ? 1 : processor_count;
-  if (online > 0 && markers > static_cast<uint32_t>(online))
-    markers = static_cast<uint32_t>(online);
+  if (markers > online) markers = online;
   g_config.marker_count = markers;
   register_builtin_types();
   int error = shared_heap_initialize(processor_count);

@@ -2,12 +2,12 @@
 #include "gc/parallel_mark.hpp"
 
 #include <pthread.h>
-#include <sched.h>
 
 #include <atomic>
 
 #include "gc/block.hpp"
 #include "gc/roots.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/futex_mutex.hpp"
@@ -175,7 +175,7 @@ void drain(uint32_t index) {
       if (spins < 64)
         __builtin_ia32_pause();
       else
-        sched_yield();
+        kernel::yield_cpu();
     }
   }
 }

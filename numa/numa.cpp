@@ -30,6 +30,7 @@
 #include <cerrno>
 #include <climits>
 
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
 namespace usgc::numa {
@@ -62,7 +63,7 @@ class InitLockGuard {
  public:
   InitLockGuard() {
     // Acquire: the holder sees what the previous holder wrote (tables, filled flags).
-    while (g_init_lock.exchange(true, std::memory_order_acquire)) ::sched_yield();
+    while (g_init_lock.exchange(true, std::memory_order_acquire)) kernel::yield_cpu();
   }
   ~InitLockGuard() {
     // Release: publishes this holder's writes to the next one.
@@ -73,8 +74,7 @@ class InitLockGuard {
 };
 
 int configured_cpu_count() {
-  long cpus = ::sysconf(_SC_NPROCESSORS_CONF);
-  return cpus < 1 ? 1 : static_cast<int>(cpus);
+  return static_cast<int>(kernel::configured_cpu_count());
 }
 
 int clamp_cpus(int cpus) {

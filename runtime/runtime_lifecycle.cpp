@@ -16,6 +16,7 @@
 
 #include "alloc/stats_export.hpp"
 #include "gc/gc_state.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/signals.hpp"
@@ -61,8 +62,7 @@ int read_variable(const char* name, uint64_t* value) {
 }
 
 uint32_t online_cores() {
-  long count = sysconf(_SC_NPROCESSORS_ONLN);
-  return count > 0 ? static_cast<uint32_t>(count) : 1;
+  return kernel::online_cpu_count();
 }
 
 void* worker_thread_main(void* argument) {

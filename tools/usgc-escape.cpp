@@ -1,5 +1,5 @@
 // tools/usgc-escape.cpp — prints the escape analysis' decision for every allocation site of a
-// .usir program (issue 6), in the manner of `go build -gcflags=-m`:
+// .usir program, in the manner of `go build -gcflags=-m`:
 //
 //   usgc-escape [-m | -m=1 | -m=2] [--json] [--run [run options]] prog.usir
 //

@@ -165,8 +165,8 @@ USGC_RUNTIME_API int usgc_detach_thread(void);
 /* ---- statistics ---- */
 
 #define USGC_RUNTIME_STATS_VERSION 1
-#define USGC_RUNTIME_HISTOGRAM_BUCKETS 20 /* same buckets as the stats block (usgc/stats_block.h) \
-                                           */
+/* Same buckets as the stats block (usgc/stats_block.h). */
+#define USGC_RUNTIME_HISTOGRAM_BUCKETS 20
 typedef struct usgc_runtime_stats {
   uint32_t version; /* set to USGC_RUNTIME_STATS_VERSION before the call */
   uint32_t procs;

@@ -1,7 +1,7 @@
 // jitgen/escape/analysis.hpp — the goroutine-aware escape analysis of a verified UltraScript
-// module (issue 6): interprocedural, flow-insensitive, in the spirit of connection graphs (Choi
+// module: interprocedural, flow-insensitive, in the spirit of connection graphs (Choi
 // et al., OOPSLA 1999), extended with goroutine contexts. For every allocation site it decides an
-// ownership class (DESIGN.md, "Ownership classes"):
+// ownership class (docs/design.md, "Ownership classes"):
 //   STACK_LOCAL        never outlives its frame: not returned, not stored into anything that
 //                      outlives the frame (a caller's object, a global, a heap object), not
 //                      captured or passed by a `go`, not sent; bounded size (`new S`, `new [N]T`,

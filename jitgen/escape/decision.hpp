@@ -1,5 +1,5 @@
 // jitgen/escape/decision.hpp — what the escape analysis decides: the ownership class of each
-// allocation site (../shared/DESIGN.md, "Ownership classes"), the reason for it as a chain of
+// allocation site (docs/design.md, "Ownership classes"), the reason for it as a chain of
 // facts with positions, and per-class statistics. Front-end code, not on any hot path.
 //
 // Invariants:

@@ -1,5 +1,5 @@
 // jitgen/escape/escape.hpp — the umbrella header of the goroutine-aware escape analysis
-// (issue 6): analyze_escapes() decides the ownership class of every allocation site of a verified
+// analyze_escapes() decides the ownership class of every allocation site of a verified
 // UltraScript module (analysis.hpp), with reasons and statistics (decision.hpp), printed by
 // report.hpp. Tools and other layers include only this header.
 #pragma once

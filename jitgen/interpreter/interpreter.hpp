@@ -1,5 +1,5 @@
-// jitgen/interpreter/interpreter.hpp — the umbrella header of the .usir interpreter (issue 6,
-// "Executable IR"): run_program() executes a verified UltraScript module on the usgc runtime —
+// jitgen/interpreter/interpreter.hpp — the umbrella header of the .usir interpreter
+// ("Executable IR"): run_program() executes a verified UltraScript module on the usgc runtime —
 // goroutines through usgc_go_object, channels through usgc channels, every allocation in the
 // ownership class the escape analysis chose for its site, every reference store through the
 // write barrier — and counts the allocations of every site. In checked mode it traps, with the

@@ -7,7 +7,7 @@
 // wants (a connection-graph node per local) and what a JIT front end emits most easily.
 //
 // Every allocation site is an instruction (`new`, `newarray`, `makechan`) with its type and a
-// position; every publication point the ownership classes care about (DESIGN.md, "Ownership
+// position; every publication point the ownership classes care about (docs/design.md, "Ownership
 // classes") is an instruction too: `go` (arguments and captures), `send`, `store @global`,
 // `store %p.f` / `store %a[i]` into another object, `call unknown(...)`.
 //

@@ -2,8 +2,8 @@
 //
 // Black-box tests of the malloc-mode C API against its contract in include/usgc/usgc.h: glibc's
 // semantics of the malloc family, at least 16-byte alignment, a usable size at least the request,
-// and the size-class waste bound of issue 2 for sizes up to the largest size class (128 KiB):
-// usable <= max(round_up(size, 16), size * 1.125 + 16).
+// and the size-class waste bound of the allocator design for sizes up to the largest size class
+// (128 KiB): usable <= max(round_up(size, 16), size * 1.125 + 16).
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>

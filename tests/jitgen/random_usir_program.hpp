@@ -1,5 +1,5 @@
 // tests/jitgen/random_usir_program.hpp — a seeded generator of random, well-formed .usir programs
-// (docs/usir.md) for the soundness test of the escape analysis (issue 6, "Soundness"): every
+// (docs/usir.md) for the soundness test of the escape analysis (its "Soundness" check): every
 // program it makes parses, verifies and runs to completion in checked mode unless a decision of
 // the analysis (or the interpreter) is wrong, so a trap is a bug in them, never in the program.
 //

@@ -1,5 +1,5 @@
 // tests/jitgen/random_usir_soundness_test.cpp — the escape analysis is sound and deterministic on
-// random programs (issue 6, "Soundness"): every program of random_usir_program.hpp parses,
+// random programs (its "Soundness" check): every program of random_usir_program.hpp parses,
 // verifies and is canonical text; analysing it twice, and once more after printing and parsing
 // it again (a new module at new addresses), gives identical decisions (class, reasons,
 // caller-frame calls); and it runs to completion in checked mode, so no decision the run can
@@ -40,7 +40,7 @@ using escape::SiteDecision;
 using random_usir::GeneratorOptions;
 using random_usir::RandomUsirProgram;
 
-constexpr uint64_t kBaseSeed = 0x6'0000;  // issue 6
+constexpr uint64_t kBaseSeed = 0x6'0000;  // the soundness suite's own seed range
 constexpr uint32_t kDefaultSeeds = 300;
 constexpr uint32_t kTimeLimitMs = 30000;  // a hang fails the run instead of the suite
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# usgc_escape.test.sh: the usgc-escape tool (issue 6) run as a user runs it.
+# usgc_escape.test.sh: the usgc-escape tool run as a user runs it.
 #
 # Proves: on every corpus program the one-line-per-site report gives each site the class its
 # tests/escape/<name>.expected file lists, sorted by position, then a blank line and the per-class

@@ -4,7 +4,7 @@
 // so all of them fail by design when the binary runs on glibc without the preload (glibc aborts
 // too, with its own words, or — for a foreign pointer — aborts where usgc carries on).
 //
-// The contract (include/usgc/usgc.h, issue 2 "Bad input"): a double free, or a pointer inside
+// The contract (include/usgc/usgc.h, "Bad input"): a double free, or a pointer inside
 // usgc's memory that it never returned, prints one line naming the call and the pointer and
 // aborts; a pointer usgc does not own at all is reported once and left alone.
 //

@@ -1,0 +1,22 @@
+// kernel_iface/cpu.hpp — how many CPUs this machine has, and giving the CPU away.
+//
+// The layers above never call sysconf(3) or sched_yield(2) themselves (the OS stays in
+// kernel_iface/): they ask here. Neither function allocates, takes a lock or touches errno in a
+// way a caller sees, so both are safe on allocator slow paths and in spin loops.
+#pragma once
+
+#include <cstdint>
+
+namespace usgc::kernel {
+
+// CPUs online now (sysconf(_SC_NPROCESSORS_ONLN)); 1 when the kernel cannot say.
+uint32_t online_cpu_count();
+
+// CPUs configured, online or not (sysconf(_SC_NPROCESSORS_CONF)); 1 when the kernel cannot say.
+uint32_t configured_cpu_count();
+
+// sched_yield(2): lets another runnable thread have this CPU. For spin loops whose holder may
+// have been preempted (more threads than CPUs).
+void yield_cpu();
+
+}  // namespace usgc::kernel
