@@ -297,7 +297,8 @@ void finish_jit_goroutine(JitGoroutine* g) {
 
 // The entry goroutine of a compiled run (interpreter::run_program_with's runner).
 void run_compiled_entry(RunState& run, void* context) {
-  const JitRun& jit = *static_cast<const JitRun*>(context);
+  JitRun& jit = *static_cast<JitRun*>(context);
+  jit.run = &run;
   const ir::Function* entry = run.module.find_function(run.options.entry);
   const uint32_t entry_index = static_cast<uint32_t>(entry - run.module.functions.data());
   std::vector<uint64_t> inputs(entry->parameter_count, 0);
@@ -322,14 +323,8 @@ interpreter::RunResult run_compiled(const CompiledModule& compiled,
   unchecked.checked = false;
   JitRun jit;
   jit.module = &compiled;
-  return interpreter::run_program_with(
-      compiled.module(), compiled.analysis(), unchecked,
-      [](RunState& run, void* context) {
-        auto* jit_run = static_cast<JitRun*>(context);
-        jit_run->run = &run;
-        run_compiled_entry(run, jit_run);
-      },
-      &jit);
+  return interpreter::run_program_with(compiled.module(), compiled.analysis(), unchecked,
+                                       run_compiled_entry, &jit);
 }
 
 }  // namespace usgc::jitgen::x86_64

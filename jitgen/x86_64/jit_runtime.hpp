@@ -61,6 +61,11 @@ JitGoroutine* create_jit_goroutine(const JitRun& jit, char* stack_top, size_t st
 // Adds the goroutine's counts into the run's totals and frees the context.
 void finish_jit_goroutine(JitGoroutine* goroutine);
 
+// The entry goroutine of a compiled run: interpreter::run_program_with's runner, `context` a
+// JitRun whose `module` is set (it sets `run`). run_compiled passes it; a test or an embedder
+// that needs the RunState while the run goes on wraps it.
+void run_compiled_entry(interpreter::RunState& run, void* context);
+
 // An out-of-line operation of compiled code: the instruction it is, and what the compiler knew.
 struct OperationSite {
   uint32_t function = 0;
