@@ -27,7 +27,8 @@
 
 namespace usgc::kernel {
 
-enum class Access { kNone, kRead, kReadWrite };
+// kReadExecute: code pages (never writable and executable at once: write, then protect).
+enum class Access { kNone, kRead, kReadWrite, kReadExecute };
 
 // The OS page size (4096 here); read once from the auxiliary vector.
 size_t os_page_size();
