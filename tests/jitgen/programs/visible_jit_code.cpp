@@ -6,12 +6,21 @@
 // jitgen/code_visibility, and calls it; the function calls back into
 // `visible_jit_code_breakpoint`, where the test's gdb stops and looks at the backtrace. With
 // "withdraw" as argument it withdraws the module before the call, so the debugger must no
-// longer name the code. Prints "visible_jit_code: result 43" on success.
+// longer name the code. With "spin N" it calls the function N times more (through a callback that
+// only returns), for a profiler (tests/jitgen/code_visibility_perf.test.sh) to sample it; run with
+// USGC_PERF_MAP=1 for perf to name it. Prints "visible_jit_code: result 43" on success.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+
+#include <unistd.h>
 
 #include "jitgen/code_visibility/code_visibility.hpp"
 #include "tests/jitgen/executable_code_blob.hpp"
+
+extern "C" [[gnu::noinline]] int visible_jit_code_identity(int value) {
+  return value;
+}
 
 extern "C" [[gnu::noinline]] int visible_jit_code_breakpoint(int value) {
   asm volatile("" ::: "memory");
@@ -20,6 +29,7 @@ extern "C" [[gnu::noinline]] int visible_jit_code_breakpoint(int value) {
 
 int main(int argc, char** argv) {
   bool withdraw = argc > 1 && std::strcmp(argv[1], "withdraw") == 0;
+  long spins = argc > 2 && std::strcmp(argv[1], "spin") == 0 ? std::atol(argv[2]) : 0;
   usgc::test::ExecutableCodeBlob blob;
   if (!blob.ok()) {
     std::fprintf(stderr, "visible_jit_code: cannot map executable memory\n");
@@ -34,8 +44,11 @@ int main(int argc, char** argv) {
     usgc::jitgen::withdraw_compiled_module(module);
     module = nullptr;
   }
-  std::printf("visible_jit_code: code at %p\n", blob.start());
+  std::printf("visible_jit_code: pid %d, code at %p\n", static_cast<int>(getpid()), blob.start());
   int result = blob.function()(visible_jit_code_breakpoint, 41);
+  long sum = 0;
+  for (long i = 0; i < spins; ++i) sum += blob.function()(visible_jit_code_identity, 1);
+  if (sum != 2 * spins) return 4;
   usgc::jitgen::withdraw_compiled_module(module);
   std::printf("visible_jit_code: result %d\n", result);
   return result == 43 ? 0 : 1;
