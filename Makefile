@@ -57,7 +57,7 @@ endif
 CXXFLAGS  ?=
 CXXFLAGS  += $(BASEFLAGS) $(OPTFLAGS)
 LIBFLAGS  := $(NOBUILTIN) -fvisibility=hidden
-LDLIBS    := -luring -lnuma -pthread -ldl
+LDLIBS    := -luring -lnuma -pthread -ldl -lcapstone
 GTEST_LIBS := -lgtest -lgtest_main -pthread
 
 LIB_OBJS      := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
