@@ -5,8 +5,9 @@
 # binary-trees written in .usir (bench/binary_trees.usir: main(depth, goroutines)) for depth 18
 # and 20 with 1 and 2 goroutines, run in the same run by
 #   jit          $BUILD/usgc-run bench/binary_trees.usir --arg N --arg G   (compiled x86-64)
-#   interp       $BUILD/usgc-run --interp ... (the .usir interpreter, checked mode off where the
-#                tool allows); before usgc-run exists: $BUILD/usgc-escape --run --unchecked
+#   interp       $BUILD/usgc-run --interp --unchecked ... (the .usir interpreter without its
+#                decision checks, which compiled code does not make either); without usgc-run:
+#                $BUILD/usgc-escape --run --unchecked
 #   usgc         $BUILD/bench/binary_trees --impl=usgc        (the C API, bench/binary_trees.cpp)
 #   usgc-inline  $BUILD/bench/binary_trees --impl=usgc-inline (the C API's inline fast path)
 #   boehm        $BUILD/bench/binary_trees --impl=boehm       (Boehm GC)
@@ -75,7 +76,7 @@ for impl in $BENCH_JIT_IMPLS; do
       if [ -x "$BUILD/usgc-run" ]; then impls+=(jit); else notes+=("NOTE suite=jit_binary_trees $BUILD/usgc-run not built: the JIT is not measured"); fi ;;
     interp)
       if [ -x "$BUILD/usgc-run" ]; then
-        interp_command=("$BUILD/usgc-run" --interp); impls+=(interp)
+        interp_command=("$BUILD/usgc-run" --interp --unchecked); impls+=(interp)
       elif [ -x "$BUILD/usgc-escape" ]; then
         interp_command=("$BUILD/usgc-escape" --run --unchecked); impls+=(interp)
         notes+=("NOTE suite=jit_binary_trees interp runs through usgc-escape --run --unchecked (no usgc-run)")

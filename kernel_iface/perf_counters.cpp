@@ -42,7 +42,7 @@ EventCode code_of(PerfEvent event) {
 constexpr uint64_t kReadFormat =
     PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
 
-Result<int> open_event(PerfEvent event, int group_fd) {
+Result<int> open_event(PerfEvent event, int group_fd, PerfScope scope) {
   perf_event_attr attr;
   std::memset(&attr, 0, sizeof(attr));
   attr.size = sizeof(attr);
@@ -51,7 +51,7 @@ Result<int> open_event(PerfEvent event, int group_fd) {
   attr.config = code.config;
   attr.read_format = kReadFormat;
   attr.disabled = group_fd == -1 ? 1 : 0;  // members follow the leader
-  attr.inherit = 0;
+  attr.inherit = scope == PerfScope::kThreadAndNewThreads ? 1 : 0;
   if (perf_event_is_hardware(event)) {
     attr.exclude_kernel = 1;
     attr.exclude_hv = 1;
@@ -127,12 +127,12 @@ double PerfCounterValues::scaled(size_t i) const {
          static_cast<double>(time_running_ns);
 }
 
-Status PerfCounterGroup::open(std::span<const PerfEvent> events) {
+Status PerfCounterGroup::open(std::span<const PerfEvent> events, PerfScope scope) {
   if (is_open() || events.empty() || events.size() > kMaxPerfGroupEvents) {
     return Status::failure(EINVAL);
   }
   for (size_t i = 0; i < events.size(); ++i) {
-    Result<int> opened = open_event(events[i], i == 0 ? -1 : fds_[0]);
+    Result<int> opened = open_event(events[i], i == 0 ? -1 : fds_[0], scope);
     if (!opened.ok()) {
       failed_event_ = events[i];
       count_ = i;

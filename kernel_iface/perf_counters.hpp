@@ -18,7 +18,9 @@
 // Software events count what the kernel accounts to the task (a context switch and a page fault
 // are kernel work; with exclude_kernel a context switch is never counted), so they need
 // perf_event_paranoid <= 1 or CAP_PERFMON for an unprivileged user (EACCES otherwise).
-// Inherited by no child (inherit = 0): a group counts one thread.
+// Scope: a group counts the calling thread, and with PerfScope::kThreadAndNewThreads also every
+// thread it (or they) start after open() (inherit = 1; the kernel adds the children's counts to
+// each read): the way to count a runtime whose goroutines run on worker threads it starts later.
 //
 // Errors: open() fails with the errno of the first event that could not be opened, and
 // failed_event() names it; describe_open_failure() turns that into a sentence a test can print
@@ -54,6 +56,11 @@ const char* describe_open_failure(PerfEvent event, int error_number);
 
 inline constexpr size_t kMaxPerfGroupEvents = 8;
 
+enum class PerfScope : uint8_t {
+  kCallingThread,        // this thread only
+  kThreadAndNewThreads,  // this thread and the threads started after open() (inherit)
+};
+
 struct PerfCounterValues {
   size_t count = 0;                        // members read, in the order of open()
   uint64_t values[kMaxPerfGroupEvents]{};  // raw counts
@@ -74,7 +81,8 @@ class PerfCounterGroup {
   // Opens `events` (1 to kMaxPerfGroupEvents, the first is the leader) for the calling thread,
   // disabled. EINVAL for an empty or too large list or a group already open; otherwise the
   // errno of the first event that failed (failed_event() says which), and nothing stays open.
-  [[nodiscard]] Status open(std::span<const PerfEvent> events);
+  [[nodiscard]] Status open(std::span<const PerfEvent> events,
+                            PerfScope scope = PerfScope::kCallingThread);
   // Resets every member to zero and starts counting.
   [[nodiscard]] Status enable();
   // Stops counting (values keep).

@@ -2,14 +2,22 @@
 // how long compiling took, and (unless --no-run) the program's run: the measuring driver of
 // `make perfcheck` (tests/jitgen/perfcheck/) and of bench/jit_stub_costs.sh.
 //
-//   usgc-jit-stubs [--entry F] [--arg N]... [--no-run] prog.usir
+//   usgc-jit-stubs [--entry F] [--arg N]... [--no-run] [--counters] [--compile-repeat K] prog.usir
 // Output, one fact a line (addresses absolute, hex, in this process; valid while it runs):
 //   compile functions=<n> code_bytes=<n> parse_ns=<n> analysis_ns=<n> compile_ns=<n>
+//           [warm_compile_ns=<n>]       the fastest of K-1 more compiles (--compile-repeat K):
+//                                       compile_ns includes the process's first-use costs
 //   function <start> <end> <name>       every compiled function (the entry thunk included)
 //   stub <start> <end> <name>           every stub fast path the compiler marked
 //   insn <address> <stub> <mnemonic> <operands>   every instruction inside a stub (capstone)
 //   <F> returned <value>                after the run (as usgc-run prints it)
 //   run_ns=<n>                          the run's wall time (runtime start-up included)
+//   counter <name> <value>              with --counters: perf_event counts of the run, every
+//                                       thread the runtime starts included (kernel_iface/
+//                                       perf_counters.hpp): instructions, cycles, branch-misses,
+//                                       L1-dcache-load-misses (user space) where the hardware
+//                                       has them, task-clock, page-faults, context-switches
+//   counters_unavailable <group> <reason>   a group perf_event_open refused, and why
 // A profiler that sees instruction addresses (callgrind --dump-instr=yes) attributes its counts to
 // stubs with these ranges. Exit status: 0, 1 when the run did not complete, 2 for a usage error,
 // an unreadable or malformed program, or one the JIT cannot compile.
@@ -30,6 +38,7 @@
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
 #include "jitgen/x86_64/compiled_module.hpp"
+#include "kernel_iface/perf_counters.hpp"
 
 namespace {
 
@@ -52,6 +61,31 @@ void print_stub_instructions(csh handle, const uint8_t* code,
   if (count != 0) cs_free(instructions, count);
 }
 
+// A counter group for the run, or a "counters_unavailable" line.
+void open_counters(usgc::kernel::PerfCounterGroup& group, const char* group_name,
+                   std::span<const usgc::kernel::PerfEvent> events) {
+  usgc::kernel::Status opened = group.open(events, usgc::kernel::PerfScope::kThreadAndNewThreads);
+  if (!opened.ok()) {
+    std::printf("counters_unavailable %s perf_event_open(%s): errno %d: %s\n", group_name,
+                usgc::kernel::perf_event_name(group.failed_event()), opened.error(),
+                usgc::kernel::describe_open_failure(group.failed_event(), opened.error()));
+  }
+}
+
+void print_counters(const usgc::kernel::PerfCounterGroup& group) {
+  usgc::kernel::PerfCounterValues values;
+  if (!group.is_open()) return;
+  usgc::kernel::Status read = group.read(values);
+  if (!read.ok()) {
+    std::printf("counters_unavailable read errno %d\n", read.error());
+    return;
+  }
+  for (size_t i = 0; i < values.count; ++i) {
+    std::printf("counter %s %.0f\n", usgc::kernel::perf_event_name(group.event(i)),
+                values.scaled(i));
+  }
+}
+
 int usage(const char* why) {
   std::fprintf(stderr,
                "usgc-jit-stubs: %s\nusage: usgc-jit-stubs [--entry F] [--arg N]... [--no-run] "
@@ -67,11 +101,20 @@ int main(int argc, char** argv) {
   interpreter::RunOptions options;
   options.checked = false;
   bool run = true;
+  bool counters = false;
+  long compile_repeat = 1;
   std::string path;
   for (int i = 1; i < argc; ++i) {
     std::string_view argument = argv[i];
     if (argument == "--no-run") {
       run = false;
+    } else if (argument == "--counters") {
+      counters = true;
+    } else if (argument == "--compile-repeat" && i + 1 < argc) {
+      compile_repeat = std::strtol(argv[++i], nullptr, 10);
+      if (compile_repeat < 1 || compile_repeat > 1000000) {
+        return usage("--compile-repeat takes a count from 1 to 1000000");
+      }
     } else if (argument == "--entry" && i + 1 < argc) {
       options.entry = argv[++i];
     } else if (argument == "--arg" && i + 1 < argc) {
@@ -114,9 +157,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("compile functions=%zu code_bytes=%zu parse_ns=%" PRIu64 " analysis_ns=%" PRIu64
-              " compile_ns=%" PRIu64 "\n",
+              " compile_ns=%" PRIu64,
               compiled->functions().size(), compiled->code_bytes(), parsed_at - start,
               analyzed_at - parsed_at, compiled_at - analyzed_at);
+  if (compile_repeat > 1) {
+    uint64_t fastest = UINT64_MAX;
+    for (long k = 1; k < compile_repeat; ++k) {
+      uint64_t begin = now_ns();
+      std::unique_ptr<x86_64::CompiledModule> again =
+          x86_64::CompiledModule::compile(parsed.module, analysis, {}, &error);
+      uint64_t took = now_ns() - begin;
+      if (!again) {
+        std::fprintf(stderr, "usgc-jit-stubs: %s: recompiling: %s\n", path.c_str(), error.c_str());
+        return 2;
+      }
+      if (took < fastest) fastest = took;
+    }
+    std::printf(" warm_compile_ns=%" PRIu64, fastest);
+  }
+  std::printf("\n");
   auto address = [&](uint32_t offset) {
     return static_cast<unsigned long>(reinterpret_cast<uintptr_t>(compiled->code() + offset));
   };
@@ -135,10 +194,26 @@ int main(int argc, char** argv) {
     cs_close(&handle);
   }
   if (!run) return 0;
+  // Opened before the runtime starts its worker threads, so they inherit the counters.
+  using usgc::kernel::PerfEvent;
+  usgc::kernel::PerfCounterGroup hardware;
+  usgc::kernel::PerfCounterGroup software;
+  if (counters) {
+    const PerfEvent hardware_events[] = {PerfEvent::kInstructions, PerfEvent::kCycles,
+                                         PerfEvent::kBranchMisses, PerfEvent::kL1dReadMisses};
+    const PerfEvent software_events[] = {PerfEvent::kTaskClock, PerfEvent::kPageFaults,
+                                         PerfEvent::kContextSwitches};
+    open_counters(hardware, "hardware", hardware_events);
+    open_counters(software, "software", software_events);
+    if (hardware.is_open()) (void)hardware.enable();  // a failure shows as zero counts
+    if (software.is_open()) (void)software.enable();
+  }
   std::fflush(stdout);
   uint64_t run_start = now_ns();
   interpreter::RunResult result = x86_64::run_compiled(*compiled, options);
   uint64_t run_end = now_ns();
+  if (hardware.is_open()) (void)hardware.disable();
+  if (software.is_open()) (void)software.disable();
   if (result.status != interpreter::RunStatus::kCompleted) {
     std::fprintf(stderr, "%s\n", result.message.c_str());
     return result.status == interpreter::RunStatus::kSetupError ? 2 : 1;
@@ -150,5 +225,7 @@ int main(int argc, char** argv) {
     std::printf("%s returned\n", options.entry.c_str());
   }
   std::printf("run_ns=%" PRIu64 "\n", run_end - run_start);
+  print_counters(hardware);
+  print_counters(software);
   return 0;
 }

@@ -21,8 +21,8 @@ namespace {
 
 // Opens `events` or sets `reason` to why it cannot (for GTEST_SKIP).
 bool open_or_explain(PerfCounterGroup& group, std::span<const PerfEvent> events,
-                     std::string& reason) {
-  Status opened = group.open(events);
+                     std::string& reason, PerfScope scope = PerfScope::kCallingThread) {
+  Status opened = group.open(events, scope);
   if (opened.ok()) return true;
   reason = std::string("perf_event_open(") + perf_event_name(group.failed_event()) +
            ") failed, errno " + std::to_string(opened.error()) + ": " +
@@ -143,6 +143,39 @@ TEST(PerfCountersTest, ContextSwitchesAreCountedWhenTheThreadSleeps) {
   ASSERT_TRUE(group.read(values).ok());
   EXPECT_GE(values.values[0], static_cast<uint64_t>(kSleeps)) << "each sleep switches out";
   EXPECT_LE(values.time_running_ns, values.time_enabled_ns);
+}
+
+TEST(PerfCountersTest, ThreadsStartedAfterOpenAreCountedOnlyWithTheirScope) {
+  const PerfEvent events[] = {PerfEvent::kPageFaults};
+  PerfCounterGroup with_new_threads;
+  PerfCounterGroup this_thread_only;
+  std::string reason;
+  if (!open_or_explain(with_new_threads, events, reason, PerfScope::kThreadAndNewThreads)) {
+    GTEST_SKIP() << reason;
+  }
+  if (!open_or_explain(this_thread_only, events, reason)) GTEST_SKIP() << reason;
+  constexpr size_t kPages = 128;
+  size_t page = os_page_size();
+  Result<void*> mapped = map_aligned(kPages * page, page);
+  ASSERT_TRUE(mapped.ok());
+  (void)advise_huge_pages(mapped.value(), kPages * page, false);  // EINVAL without THP: fine
+  auto* bytes = static_cast<volatile char*>(mapped.value());
+  ASSERT_TRUE(with_new_threads.enable().ok());
+  ASSERT_TRUE(this_thread_only.enable().ok());
+  // The faults happen on a thread started after open(): only the inheriting group sees them.
+  std::thread toucher([&] {
+    for (size_t i = 0; i < kPages; ++i) bytes[i * page] = 1;
+  });
+  toucher.join();
+  ASSERT_TRUE(with_new_threads.disable().ok());
+  ASSERT_TRUE(this_thread_only.disable().ok());
+  PerfCounterValues inherited;
+  PerfCounterValues own;
+  ASSERT_TRUE(with_new_threads.read(inherited).ok());
+  ASSERT_TRUE(this_thread_only.read(own).ok());
+  EXPECT_GE(inherited.values[0], kPages) << "the new thread's faults are counted";
+  EXPECT_LT(own.values[0], kPages / 2) << "a calling-thread group counts no other thread";
+  ASSERT_TRUE(unmap(mapped.value(), kPages * page).ok());
 }
 
 TEST(PerfCountersTest, CountsStopWhileDisabled) {
