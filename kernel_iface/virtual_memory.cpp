@@ -80,8 +80,6 @@ int protection_of(Access access) {
       return PROT_READ;
     case Access::kReadWrite:
       return PROT_READ | PROT_WRITE;
-    case Access::kReadExecute:
-      return PROT_READ | PROT_EXEC;
   }
   return PROT_NONE;
 }

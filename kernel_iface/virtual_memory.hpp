@@ -27,8 +27,7 @@
 
 namespace usgc::kernel {
 
-// kReadExecute: code pages (never writable and executable at once: write, then protect).
-enum class Access { kNone, kRead, kReadWrite, kReadExecute };
+enum class Access { kNone, kRead, kReadWrite };
 
 // The OS page size (4096 here); read once from the auxiliary vector.
 size_t os_page_size();

@@ -1,6 +1,7 @@
 // tests/jitgen/executable_code_blob.hpp — a tiny hand-assembled x86-64 function placed in
-// executable memory through kernel_iface (written while read-write, then flipped read+execute:
-// never writable and executable at once), for tests that need code no compiler produced.
+// executable memory through kernel_iface/code_memory (written while read-write, then sealed
+// read+execute: never writable and executable at once), for tests that need code no compiler
+// produced.
 //
 // The function is `int call_and_add_one(int (*callback)(int), int value)`: a frame-pointer frame
 // that calls callback(value) and returns its result + 1. Its return address into the blob lets
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernel_iface/code_memory.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
 namespace usgc::test {
@@ -35,7 +37,7 @@ class ExecutableCodeBlob {
   explicit ExecutableCodeBlob(size_t copies = 1, size_t stride = 32) {
     page_bytes_ = kernel::os_page_size();
     if (copies * stride > page_bytes_ || stride < sizeof(kCallAndAddOneCode)) return;
-    kernel::Result<void*> mapped = kernel::map_aligned(page_bytes_, page_bytes_);
+    kernel::Result<void*> mapped = kernel::map_code_writable(page_bytes_);
     if (!mapped.ok()) return;
     page_ = static_cast<uint8_t*>(mapped.value());
     std::memset(page_, 0xcc, page_bytes_);  // int3 between the functions
@@ -43,10 +45,10 @@ class ExecutableCodeBlob {
       std::memcpy(page_ + i * stride, kCallAndAddOneCode, sizeof(kCallAndAddOneCode));
     }
     stride_ = stride;
-    ok_ = kernel::protect(page_, page_bytes_, kernel::Access::kReadExecute).ok();
+    ok_ = kernel::seal_code_executable(page_, page_bytes_).ok();
   }
   ~ExecutableCodeBlob() {
-    if (page_ != nullptr) (void)kernel::unmap(page_, page_bytes_);
+    if (page_ != nullptr) (void)kernel::unmap_code(page_, page_bytes_);
   }
   ExecutableCodeBlob(const ExecutableCodeBlob&) = delete;
   ExecutableCodeBlob& operator=(const ExecutableCodeBlob&) = delete;
