@@ -33,11 +33,16 @@ declare -A probe=(
 )
 # optional tools: wanted, but their absence does not stop the build (package -> its command).
 # golang-go: the benchmarks compare goroutines with Go's (Debian's Go 1.19) when it is there.
+# gdb: tests/jitgen/code_visibility_gdb.test.sh (the GDB JIT interface; SKIP without it).
+# linux-perf: tests/jitgen/code_visibility_perf.test.sh (perf report names JIT code; SKIP without).
+# valgrind: callgrind instruction counts (make perfcheck, bench/gc_instructions.sh; SKIP without).
 declare -A optional=(
   [clang]=clang
   [clang-format]=clang-format
   [valgrind]=valgrind
   [golang-go]=go
+  [gdb]=gdb
+  [linux-perf]=perf
 )
 
 missing=()
