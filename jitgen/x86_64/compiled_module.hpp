@@ -12,8 +12,10 @@
 // per distinct set of sites that some call allocates in its caller's frame ("stack when called
 // at": that variant allocates those sites STACK_LOCAL and its epilogue keeps the arena).
 // Code memory (kernel_iface/code_memory.hpp) is written while mapped read-write, then sealed
-// read+execute before anything runs it: never writable and executable at once. The module owns
-// it and unmaps it in its destructor; the module, the ir::Module and the analysis it was
+// read+execute before anything runs it: never writable and executable at once. Once sealed, its
+// functions are announced to profilers and debuggers (jitgen/code_visibility: the perf map with
+// USGC_PERF_MAP=1, the GDB JIT interface), and withdrawn before the code is unmapped. The module
+// owns the code and unmaps it in its destructor; the module, the ir::Module and the analysis it was
 // compiled from must outlive every run of it.
 // Invariant: one run at a time per process (the interpreter's rule: the runtime is a process
 // singleton); run_compiled is called from a thread that is not a goroutine.
@@ -26,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "jitgen/code_visibility/code_visibility.hpp"
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/interpreter/program_layout.hpp"
@@ -119,6 +122,7 @@ class USGC_JIT_API CompiledModule {
   std::vector<StubMark> marks_;
   void* mapping_ = nullptr;
   size_t mapping_bytes_ = 0;
+  VisibleModule* visible_ = nullptr;  // perf map / GDB JIT registration, withdrawn before unmap
   const uint8_t* code_ = nullptr;
   size_t code_bytes_ = 0;
 

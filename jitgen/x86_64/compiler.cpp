@@ -645,6 +645,7 @@ CompiledModule::CompiledModule(const ir::Module& module, const escape::EscapeAna
     : module_(module), analysis_(analysis), layout_(std::move(layout)), options_(options) {}
 
 CompiledModule::~CompiledModule() {
+  withdraw_compiled_module(visible_);  // before the code goes away (a debugger may read it)
   if (mapping_ != nullptr) (void)kernel::unmap_code(mapping_, mapping_bytes_);
 }
 
@@ -736,6 +737,12 @@ std::unique_ptr<CompiledModule> CompiledModule::compile(const ir::Module& module
     return nullptr;
   }
   compiled->code_ = static_cast<const uint8_t*>(compiled->mapping_);
+  std::vector<CompiledSymbol> symbols;
+  for (const CompiledFunction& function : compiled->functions_)
+    symbols.push_back(
+        {function.function_index == UINT32_MAX ? function.name : "usir:" + function.name,
+         compiled->code_ + function.offset, function.size});
+  compiled->visible_ = announce_compiled_module(module.file_name, symbols);
   return compiled;
 }
 
