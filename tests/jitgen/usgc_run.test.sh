@@ -3,8 +3,8 @@
 # user runs it.
 #
 # Proves: every corpus program's main prints the same `main returned N` and the same allocations
-# per site and class (--counts) compiled as interpreted, with --gc-stress 1 and with
-# USGC_PROCS=1 and 2 too; --entry and --arg pass an entry and its arguments; a runtime error
+# per site and class (--counts) compiled as interpreted, with --gc-stress 1, with USGC_PROCS=1
+# and 2, and with USGC_VERIFY=1 (the heap verified after each collection) too; --entry and --arg pass an entry and its arguments; a runtime error
 # exits 1 with the interpreter's positioned message; --disasm prints every function with the
 # stub boundaries marked; USGC_PERF_MAP=1 names the compiled functions in the perf map; usage
 # errors, a missing file and a malformed one exit 2.
@@ -27,7 +27,8 @@ if [ ! -x "$TOOL" ]; then
 fi
 
 # 1. The corpus: compiled == interpreted (unchecked: compiled code makes no decision checks).
-for config in "plain::" "stress:--gc-stress 1:" "procs1::USGC_PROCS=1" "procs2::USGC_PROCS=2"; do
+for config in "plain::" "stress:--gc-stress 1:" "procs1::USGC_PROCS=1" "procs2::USGC_PROCS=2" \
+  "verify:--gc-stress 4:USGC_VERIFY=1"; do
   IFS=: read -r label options environment <<<"$config"
   bad=""
   programs=0
