@@ -8,8 +8,9 @@
 // unregister) an entry the JIT links (unlinks) it, sets relevant_entry and action_flag, and
 // calls the function; the debugger, stopped there, reads the descriptor and loads (drops) the
 // object file. Both names must be exactly these, with default visibility (the library is built
-// -fvisibility=hidden), and the function must survive optimization as a real call: noinline,
-// noclone, and an asm barrier so its (empty) body and the calls to it are kept.
+// -fvisibility=hidden), and the function must survive optimization as a real call: noinline and
+// used, and an asm barrier in its body so neither the function nor the calls to it are removed
+// (LLVM's registration does the same).
 //
 // Invariant (the descriptor's lock): the list, relevant_entry and action_flag are written only
 // under the code-visibility lock (code_visibility.cpp), so a debugger sees one consistent
@@ -39,7 +40,7 @@ struct jit_descriptor {
 };
 
 // The debugger's breakpoint target. Called with the code-visibility lock held.
-__attribute__((visibility("default"), noinline, noclone)) void __jit_debug_register_code(void);
+__attribute__((visibility("default"), noinline, used)) void __jit_debug_register_code(void);
 
 // Written only under the code-visibility lock; read by a debugger while the process is stopped.
 extern __attribute__((visibility("default"))) struct jit_descriptor __jit_debug_descriptor;

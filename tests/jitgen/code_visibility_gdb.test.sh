@@ -7,7 +7,10 @@
 #   - the backtrace names the announced function (`usgc_jit_visible_answer`) between the
 #     callback and main, so gdb also unwinds through the JIT frame;
 #   - `info symbol` on the JIT frame's pc answers "usgc_jit_visible_answer + N in section .text";
-#   - after withdraw_compiled_module the same code is no longer named (gdb dropped the object).
+#   - after withdraw_compiled_module the same code is no longer named (gdb dropped the object);
+#   - the x86-64 JIT announces what it compiles: stopped in the private allocation's slow path
+#     called from compiled code (usgc-run bench/binary_trees.usir), gdb's backtrace names the
+#     .usir function (`usir:bottom_up_tree`).
 # Prints "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>"; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
@@ -15,7 +18,8 @@ BUILD=${BUILD:-build}
 failures=0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-names=(gdb-backtrace-names-jit-function gdb-info-symbol-names-jit-function gdb-forgets-withdrawn-jit-function)
+names=(gdb-backtrace-names-jit-function gdb-info-symbol-names-jit-function gdb-forgets-withdrawn-jit-function
+  gdb-backtrace-names-usir-function-compiled-by-usgc-run)
 
 skip_all() {  # why
   for name in "${names[@]}"; do echo "SKIP $name: $1"; done
@@ -64,5 +68,19 @@ if grep -q 'Breakpoint 1, .*visible_jit_code_breakpoint' <<<"$out" &&
   echo "PASS gdb-forgets-withdrawn-jit-function"
 else
   echo "FAIL gdb-forgets-withdrawn-jit-function: $flat"; failures=$((failures + 1))
+fi
+if [ -x "$BUILD/usgc-run" ]; then
+  out=$(USGC_PROCS=1 timeout 120 gdb -batch -nx -q \
+    -ex 'set debuginfod enabled off' -ex 'set pagination off' -ex 'set confirm off' \
+    -ex 'break usgc_alloc_private_slow' -ex 'run' -ex 'bt 3' -ex 'kill' \
+    --args "$BUILD/usgc-run" bench/binary_trees.usir --arg 4 --arg 1 2>&1)
+  if grep -qE '^#1 +0x[0-9a-f]+ in usir:bottom_up_tree ' <<<"$out"; then
+    echo "PASS gdb-backtrace-names-usir-function-compiled-by-usgc-run"
+  else
+    echo "FAIL gdb-backtrace-names-usir-function-compiled-by-usgc-run: ${out//$'\n'/ | }"
+    failures=$((failures + 1))
+  fi
+else
+  echo "SKIP gdb-backtrace-names-usir-function-compiled-by-usgc-run: $BUILD/usgc-run is not built"
 fi
 [ "$failures" -eq 0 ]

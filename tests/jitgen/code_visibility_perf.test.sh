@@ -7,7 +7,9 @@
 # `perf record -e cpu-clock` (a software clock: works on machines without hardware counters)
 # while it spins in its hand-placed function `usgc_jit_visible_answer`. Proves:
 #   - with USGC_PERF_MAP=1, perf report's symbol column names usgc_jit_visible_answer;
-#   - without it, the same code has no name (so the name came from the map).
+#   - without it, the same code has no name (so the name came from the map);
+#   - the x86-64 JIT announces what it compiles: `USGC_PERF_MAP=1 perf record usgc-run
+#     bench/binary_trees.usir` names the .usir functions (usir:bottom_up_tree, usir:item_check).
 # SKIP when perf is not installed or may not sample (perf_event_paranoid, containers).
 # Prints "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>"; exits non-zero on failure.
 set -uo pipefail
@@ -20,8 +22,14 @@ cleanup() {  # the sampled processes' perf maps (their pids are in $work/pids), 
   while read -r pid; do [ -n "$pid" ] && rm -f "/tmp/perf-$pid.map"; done <"$work/pids" 2>/dev/null
   rm -rf "$work"
 }
+# The perf maps usgc-run wrote: new since $work/stamp and naming the benchmark's functions.
+remove_usgc_run_maps() {
+  find /tmp -maxdepth 1 -name 'perf-*.map' -newer "$work/stamp" -user "$(id -u)" 2>/dev/null |
+    while read -r map; do grep -q 'usir:bottom_up_tree' "$map" && rm -f "$map"; done
+}
 trap cleanup EXIT
-names=(perf-report-names-jit-function-from-perf-map perf-report-has-no-name-without-perf-map)
+names=(perf-report-names-jit-function-from-perf-map perf-report-has-no-name-without-perf-map
+  perf-report-names-usir-functions-compiled-by-usgc-run)
 
 skip_all() {  # why
   for name in "${names[@]}"; do echo "SKIP $name: $1"; done
@@ -62,5 +70,20 @@ if grep -q 'visible_jit_code_identity' <<<"$out" && ! grep -q 'usgc_jit_visible_
 else
   echo "FAIL perf-report-has-no-name-without-perf-map: $(head -n 8 <<<"$out" | tr '\n' '|')"
   failures=$((failures + 1))
+fi
+if [ -x "$BUILD/usgc-run" ]; then
+  touch "$work/stamp"
+  USGC_PROCS=1 USGC_PERF_MAP=1 timeout 300 perf record -q -e cpu-clock -F 2000 -o "$work/usgc-run.data" -- \
+    "$BUILD/usgc-run" bench/binary_trees.usir --arg 14 --arg 1 >"$work/run.txt" 2>&1
+  out=$(perf report -i "$work/usgc-run.data" --stdio --sort sym 2>/dev/null | grep -v '^#')
+  remove_usgc_run_maps
+  if grep -qE '%.*usir:(bottom_up_tree|item_check)' <<<"$out"; then
+    echo "PASS perf-report-names-usir-functions-compiled-by-usgc-run"
+  else
+    echo "FAIL perf-report-names-usir-functions-compiled-by-usgc-run: $(cat "$work/run.txt") $(head -n 8 <<<"$out" | tr '\n' '|')"
+    failures=$((failures + 1))
+  fi
+else
+  echo "SKIP perf-report-names-usir-functions-compiled-by-usgc-run: $BUILD/usgc-run is not built"
 fi
 [ "$failures" -eq 0 ]
