@@ -58,7 +58,7 @@ endif
 CXXFLAGS  ?=
 CXXFLAGS  += $(BASEFLAGS) $(OPTFLAGS)
 LIBFLAGS  := $(NOBUILTIN) -fvisibility=hidden
-LDLIBS    := -luring -lnuma -pthread -ldl
+LDLIBS    := -luring -lnuma -pthread -ldl -lcapstone
 GTEST_LIBS := -lgtest -lgtest_main -pthread
 
 LIB_OBJS      := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
@@ -80,7 +80,7 @@ PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 .SECONDARY:
 
 .PHONY: all libs tools tests bench-bins deps run test bench bench-report install clean format \
-        debug asan ubsan tsan check-checked check-layers check-format
+        debug asan ubsan tsan check-checked check-layers check-format perfcheck
 
 all: libs tools
 libs: $(STATIC_LIB) $(SHARED_LIB) $(PRELOAD_LIB)
@@ -158,12 +158,18 @@ check-layers:
 check-format:
 	@bash tools/check-format.sh
 
+# The JIT's stub instruction budgets under callgrind (also one of `make test`'s script suites).
+perfcheck: all
+	@BUILD=$(BUILD) bash tests/jitgen/perfcheck.test.sh
+
 # BENCH_SUITES: malloc (bench/run_all.sh), runtime (bench/run_runtime.sh: goroutines, safepoints),
 # gc (bench/run_gc.sh: binary-trees against Boehm, shared_ptr, malloc and Go; bench/run_gc_costs.sh:
 # allocation and barrier costs per class, pauses, scaling), escape (bench/escape_vs_go.sh: stack
 # sites of usgc's escape analysis against go build -gcflags=-m; bench/escape_dynamic.sh: the
-# share of dynamic allocations per class over the corpus).
-BENCH_SUITES ?= malloc runtime gc escape
+# share of dynamic allocations per class over the corpus), jit (bench/run_jit.sh: binary-trees in
+# .usir under the JIT and the interpreter beside the C API, Boehm and Go; compile speed; per-stub
+# costs).
+BENCH_SUITES ?= malloc runtime gc escape jit
 bench: all bench-bins
 	@status=0; \
 	case " $(BENCH_SUITES) " in *" malloc "*) BUILD=$(BUILD) bash bench/run_all.sh || status=1;; esac; \
@@ -172,6 +178,7 @@ bench: all bench-bins
 	case " $(BENCH_SUITES) " in *" gc "*) BUILD=$(BUILD) bash bench/run_gc_costs.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_vs_go.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_dynamic.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" jit "*) BUILD=$(BUILD) bash bench/run_jit.sh || status=1;; esac; \
 	exit $$status
 
 bench-report: all bench-bins

@@ -27,14 +27,22 @@ declare -A probe=(
   [tmux]=/usr/bin/tmux
   [gnuplot-nox]=/usr/bin/gnuplot
   [libgc-dev]=/usr/include/gc.h  # Boehm GC: the peer of bench/binary_trees.cpp
+  # The x86-64 JIT (jitgen/x86_64): xbyak assembles, capstone disassembles (--disasm, tests).
+  [libxbyak-dev]=/usr/include/xbyak/xbyak.h
+  [libcapstone-dev]=/usr/include/capstone/capstone.h
 )
 # optional tools: wanted, but their absence does not stop the build (package -> its command).
 # golang-go: the benchmarks compare goroutines with Go's (Debian's Go 1.19) when it is there.
+# gdb: tests/jitgen/code_visibility_gdb.test.sh (the GDB JIT interface; SKIP without it).
+# linux-perf: tests/jitgen/code_visibility_perf.test.sh (perf report names JIT code; SKIP without).
+# valgrind: callgrind instruction counts (make perfcheck, bench/gc_instructions.sh; SKIP without).
 declare -A optional=(
   [clang]=clang
   [clang-format]=clang-format
   [valgrind]=valgrind
   [golang-go]=go
+  [gdb]=gdb
+  [linux-perf]=perf
 )
 
 missing=()

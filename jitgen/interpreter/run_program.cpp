@@ -84,10 +84,18 @@ class Watchdog {
   std::thread thread_;
 };
 
+// What the entry goroutine runs: the interpreter's executor, or another engine (run_program_with).
+struct EntryGoroutine {
+  RunState* run;
+  EntryRunner runner;
+  void* context;
+};
+
 // The entry goroutine: globals and the unknown world become roots, the program runs, the other
 // goroutines are stopped and awaited, the roots go away.
 void entry_goroutine(void* argument) {
-  RunState& run = *static_cast<RunState*>(argument);
+  const EntryGoroutine& entry = *static_cast<const EntryGoroutine*>(argument);
+  RunState& run = *entry.run;
   run.live_goroutines.store(1, std::memory_order_relaxed);
   bool ready = create_unknown_world(run);
   for (size_t g = 0; ready && g < run.module.globals.size(); ++g)
@@ -97,7 +105,7 @@ void entry_goroutine(void* argument) {
     run.stop(RunStatus::kSetupError,
              run.module.file_name + ": cannot set up the run: " + usgc_last_error());
   } else {
-    run_entry_function(run);
+    entry.runner(run, entry.context);
   }
   run.stop(RunStatus::kCompleted);  // no-op after a failure; stops the others after a return
   usgc_waitgroup_wait(&run.goroutines);
@@ -176,7 +184,7 @@ bool wait_for_goroutines_to_leave() {
 }
 
 RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& analysis,
-                      const RunOptions& options) {
+                      const RunOptions& options, EntryRunner runner, void* context) {
   if (std::string problem = check_entry(module, options); !problem.empty())
     return setup_error(problem);
   if (usgc_goroutine_self() != 0)
@@ -211,7 +219,8 @@ RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& an
     } else {
       {
         Watchdog watchdog(run);
-        int status = usgc_run_main(entry_goroutine, &run);
+        EntryGoroutine entry{&run, runner, context};
+        int status = usgc_run_main(entry_goroutine, &entry);
         if (status != 0)
           run.stop(RunStatus::kSetupError,
                    std::string("usgc_run_main failed: ") + std::strerror(status));
@@ -251,9 +260,17 @@ RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& an
 
 }  // namespace
 
+RunResult run_program_with(const ir::Module& module, const escape::EscapeAnalysis& analysis,
+                           const RunOptions& options, EntryRunner runner, void* context) {
+  RunResult result = run_counted(module, analysis, options, runner, context);
+  result.allocations_per_site.resize(analysis.sites.size());  // zeros when it never ran
+  return result;
+}
+
 RunResult run_program(const ir::Module& module, const escape::EscapeAnalysis& analysis,
                       const RunOptions& options) {
-  RunResult result = run_counted(module, analysis, options);
+  RunResult result = run_counted(
+      module, analysis, options, [](RunState& run, void*) { run_entry_function(run); }, nullptr);
   result.allocations_per_site.resize(analysis.sites.size());  // zeros when it never ran
   return result;
 }

@@ -102,4 +102,13 @@ struct RunState {
   std::string where(ir::SourcePosition position) const;
 };
 
+// Runs `runner(run, context)` on the entry goroutine in place of the interpreter's executor, with
+// everything else of run_program around it (the runtime, globals, the unknown world, the watchdog,
+// the stop protocol and the counts): how the JIT (jitgen/x86_64) runs a compiled module. The
+// runner records the entry's result in run.returned_value and calls run.stop(kCompleted) when it
+// returns normally, as run_entry_function does.
+using EntryRunner = void (*)(RunState& run, void* context);
+RunResult run_program_with(const ir::Module& module, const escape::EscapeAnalysis& analysis,
+                           const RunOptions& options, EntryRunner runner, void* context);
+
 }  // namespace usgc::jitgen::interpreter

@@ -1,0 +1,749 @@
+// jitgen/x86_64/compiler.cpp — the baseline compiler: .usir functions to x86-64 with xbyak.
+//
+// One pass per function variant over its blocks in order; every local lives in its frame slot
+// (register_convention.hpp), every instruction loads its operands into scratch registers and
+// stores its result back. Calls between compiled functions are direct (rel32 within the module).
+// Inline: arithmetic, comparisons, branches, field/element/length/global access with their nil
+// and bounds checks, the allocation stubs, the barrier, the poll, the frame push/pop
+// (stubs.hpp). Out of line: the slow paths, runtime errors, and the operations that are calls
+// into the runtime anyway (channels, `go`, unknown code: jit_runtime.hpp).
+// The code is generated into a heap buffer (xbyak with a user buffer: it never maps memory
+// itself), copied into a read-write mapping, then sealed read+execute (code_memory.hpp).
+// Compile time only; nothing here runs on a hot path.
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "jitgen/x86_64/compiled_module.hpp"
+#include "jitgen/x86_64/register_convention.hpp"
+#include "jitgen/x86_64/stack_values.hpp"
+#include "jitgen/x86_64/stubs.hpp"
+#include "kernel_iface/code_memory.hpp"
+#include "kernel_iface/virtual_memory.hpp"
+
+namespace usgc::jitgen::x86_64 {
+
+using namespace Xbyak::util;
+using escape::OwnershipClass;
+using interpreter::SiteLayout;
+using interpreter::SiteShape;
+using ir::Instruction;
+using ir::Opcode;
+using ir::Operand;
+using ir::OperandKind;
+
+namespace {
+
+usgc_ownership usgc_class_of(OwnershipClass ownership) {
+  switch (ownership) {
+    case OwnershipClass::StackLocal:
+      return USGC_STACK_LOCAL;
+    case OwnershipClass::GoroutinePrivate:
+      return USGC_GOROUTINE_PRIVATE;
+    case OwnershipClass::GoroutineShared:
+      return USGC_GOROUTINE_SHARED;
+    case OwnershipClass::GlobalShared:
+      return USGC_GLOBAL_SHARED;
+  }
+  return USGC_GOROUTINE_PRIVATE;
+}
+
+struct Variant {
+  uint32_t function = 0;
+  std::vector<uint32_t> caller_frame_sites;  // sorted
+  Xbyak::Label* entry = nullptr;             // owned by the emitter
+};
+
+}  // namespace
+
+class Compiler {
+ public:
+  Compiler(CompiledModule& module, Emitter& emitter)
+      : m_(module), e_(emitter), ir_(module.module_), layout_(module.layout_) {
+    may_stack_ = locals_that_may_hold_stack_objects(ir_, module.analysis_, layout_);
+  }
+
+  void compile_all() {
+    emit_enter_thunk();
+    for (uint32_t f = 0; f < ir_.functions.size(); ++f) variant_of(f, {});
+    for (size_t v = 0; v < variants_.size(); ++v) compile_variant(v);  // grows while compiling
+  }
+
+ private:
+  // ---- variants ------------------------------------------------------------------------------
+  size_t variant_of(uint32_t function, const std::vector<uint32_t>& sites) {
+    auto key = std::make_pair(function, sites);
+    auto found = variant_index_.find(key);
+    if (found != variant_index_.end()) return found->second;
+    size_t index = variants_.size();
+    variants_.push_back(std::make_unique<Variant>());
+    variants_.back()->function = function;
+    variants_.back()->caller_frame_sites = sites;
+    variants_.back()->entry = &e_.label();
+    variant_index_.emplace(std::move(key), index);
+    return index;
+  }
+
+  // ---- the entry thunk: C ABI -> compiled convention ----------------------------------------
+  // uint64_t enter(const void* code, JitGoroutine* g, const uint64_t* inputs, uint64_t count)
+  void emit_enter_thunk() {
+    uint32_t begin = e_.here();
+    e_.push(rbp);
+    e_.mov(rbp, rsp);
+    e_.push(rbx);
+    e_.push(r12);
+    e_.push(r13);
+    e_.push(r14);
+    e_.push(r15);
+    e_.sub(rsp, 8);
+    e_.mov(r13, rsi);
+    e_.mov(r15, e_.qword[rsi + offsetof(JitGoroutine, mutator)]);
+    e_.mov(r14d, e_.dword[r15]);
+    e_.mov(r12, e_.qword[rsi + offsetof(JitGoroutine, stopping)]);
+    e_.mov(rax, rdi);
+    e_.lea(r8, e_.ptr[rcx * 8 + 15]);
+    e_.and_(r8, -16);
+    e_.sub(rsp, r8);
+    e_.mov(rsi, rdx);
+    e_.mov(rdi, rsp);
+    e_.rep();
+    e_.movsq();
+    e_.call(rax);
+    e_.lea(rsp, e_.ptr[rbp - 40]);
+    e_.pop(r15);
+    e_.pop(r14);
+    e_.pop(r13);
+    e_.pop(r12);
+    e_.pop(rbx);
+    e_.pop(rbp);
+    e_.ret();
+    m_.functions_.push_back({"usgc_jit_enter", UINT32_MAX, {}, begin, e_.here() - begin});
+  }
+
+  // ---- frame addressing --------------------------------------------------------------------
+  Xbyak::Address local(uint32_t index) const {
+    uint32_t slot = function_layout_->slot_of_local[index];
+    return function_layout_->local_is_reference[index]
+               ? e_.qword[rbp + reference_base_ + static_cast<int32_t>(8 * slot)]
+               : e_.qword[rbp + scalar_base_ + static_cast<int32_t>(8 * slot)];
+  }
+  void load(const Xbyak::Reg64& reg, const Operand& operand) {
+    switch (operand.kind) {
+      case OperandKind::Local:
+        e_.mov(reg, local(operand.local_index));
+        return;
+      case OperandKind::Integer:
+      case OperandKind::Boolean:
+        e_.mov(reg, operand.integer_value);
+        return;
+      case OperandKind::Null:
+        e_.xor_(reg.cvt32(), reg.cvt32());
+        return;
+    }
+  }
+  void store_result(const Instruction& instruction, const Xbyak::Reg64& reg) {
+    if (!instruction.result_name.empty()) e_.mov(local(instruction.result_index), reg);
+  }
+
+  // ---- out-of-line errors and operations ----------------------------------------------------
+  // A label that reports runtime error `kind` of the current instruction and leaves through the
+  // stopped path. `setup` moves the error's values into RDX (a) and RCX (b).
+  Xbyak::Label& error_label(ErrorKind kind, std::function<void()> setup = {}) {
+    uint32_t id = static_cast<uint32_t>(m_.errors_.size());
+    m_.errors_.push_back({kind, function_, block_, instruction_});
+    Xbyak::Label& label = e_.label();
+    Xbyak::Label* stopped = stopped_;
+    e_.cold.push_back([this, &label, stopped, id, setup]() {
+      e_.L(label);
+      if (setup) setup();
+      e_.mov(rdi, r13);
+      e_.mov(esi, id);
+      e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_runtime_error));
+      e_.jmp(*stopped, Emitter::T_NEAR);
+    });
+    return label;
+  }
+
+  uint32_t add_operation(OperationSite site) {
+    site.function = function_;
+    site.block = block_;
+    site.instruction = instruction_;
+    site.reference_base = reference_base_;
+    site.scalar_base = scalar_base_;
+    m_.operations_.push_back(site);
+    return static_cast<uint32_t>(m_.operations_.size() - 1);
+  }
+  void call_operation(uint32_t operation) {
+    e_.mov(rdi, r13);
+    e_.mov(esi, operation);
+    e_.mov(rdx, rbp);
+    e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_operation));
+    e_.test(eax, eax);
+    e_.jnz(*stopped_, Emitter::T_NEAR);
+  }
+  void check_stop() {
+    e_.cmp(e_.byte[r12], 0);
+    e_.jne(*stopped_, Emitter::T_NEAR);
+  }
+
+  // ---- one variant ------------------------------------------------------------------------
+  void compile_variant(size_t index) {
+    Variant& variant = *variants_[index];
+    function_ = variant.function;
+    const ir::Function& function = ir_.functions[function_];
+    function_layout_ = &layout_.function(function_);
+    caller_frame_sites_ = &variant.caller_frame_sites;
+    const uint32_t references = function_layout_->reference_slots;
+    const uint32_t scalars = function_layout_->scalar_slots;
+    reference_base_ = -static_cast<int32_t>(8 * references);
+    frame_offset_ = reference_base_ - 32;
+    scalar_base_ = frame_offset_ - static_cast<int32_t>(8 * scalars);
+    uint32_t outgoing = 0;
+    for (const ir::Block& block : function.blocks)
+      for (const Instruction& instruction : block.instructions)
+        if (instruction.opcode == Opcode::Call && !instruction.callee_unknown)
+          outgoing = std::max<uint32_t>(
+              outgoing,
+              static_cast<uint32_t>(instruction.operands.size() + instruction.captures.size()));
+    uint32_t pushed_bytes = 8 * (references + 4 + scalars);
+    uint32_t outgoing_bytes = 8 * outgoing;
+    if ((pushed_bytes + outgoing_bytes) % 16 != 0) outgoing_bytes += 8;
+    const uint32_t inputs = function.parameter_count + function.capture_count;
+
+    e_.align(16);
+    uint32_t begin = e_.here();
+    if (variant.caller_frame_sites.empty()) m_.base_offsets_[function_] = begin;
+    e_.L(*variant.entry);
+    stopped_ = &e_.label();
+    epilogue_ = &e_.label();
+    block_labels_.clear();
+    for (size_t b = 0; b < function.blocks.size(); ++b) block_labels_.push_back(&e_.label());
+    e_.cold.clear();
+
+    // Prologue: slots (inputs copied in, the rest zero), the frame, the stack check, the poll.
+    e_.push(rbp);
+    e_.mov(rbp, rsp);
+    std::vector<int32_t> input_of_reference(references, -1), input_of_scalar(scalars, -1);
+    for (uint32_t input = 0; input < inputs; ++input) {
+      uint32_t slot = function_layout_->slot_of_local[input];
+      (function_layout_->local_is_reference[input] ? input_of_reference : input_of_scalar)[slot] =
+          static_cast<int32_t>(input);
+    }
+    auto push_slots = [&](const std::vector<int32_t>& input_of_slot) {
+      for (size_t k = input_of_slot.size(); k-- > 0;) {
+        if (input_of_slot[k] >= 0) {
+          e_.push(e_.qword[rbp + 16 + 8 * input_of_slot[k]]);
+        } else {
+          e_.push(0);
+        }
+      }
+    };
+    push_slots(input_of_reference);
+    emit_frame_push(e_, references);
+    push_slots(input_of_scalar);
+    if (outgoing_bytes != 0) e_.sub(rsp, outgoing_bytes);
+    instruction_ = 0;
+    block_ = 0;
+    Xbyak::Label& overflow = error_label(ErrorKind::kStackOverflow);
+    e_.cmp(rsp, e_.qword[r13 + kGoroutineStackLimit]);
+    e_.jb(overflow, Emitter::T_NEAR);
+    emit_poll(e_);
+
+    for (block_ = 0; block_ < function.blocks.size(); ++block_) {
+      e_.L(*block_labels_[block_]);
+      const auto& instructions = function.blocks[block_].instructions;
+      for (instruction_ = 0; instruction_ < instructions.size(); ++instruction_)
+        compile_instruction(instructions[instruction_]);
+    }
+
+    e_.L(*stopped_);
+    e_.mov(e_.qword[r13 + kGoroutineUnwound], 1);
+    e_.xor_(eax, eax);
+    e_.L(*epilogue_);
+    emit_frame_pop(e_, frame_offset_, !variant.caller_frame_sites.empty());
+    // Cold code may add more cold code (none does today); run until empty.
+    for (size_t c = 0; c < e_.cold.size(); ++c) e_.cold[c]();
+    e_.cold.clear();
+
+    std::string name = function.name;
+    if (!variant.caller_frame_sites.empty()) {
+      name += "[caller frame:";
+      for (uint32_t site : variant.caller_frame_sites) name += " " + std::to_string(site);
+      name += "]";
+    }
+    m_.functions_.push_back(
+        {name, function_, variant.caller_frame_sites, begin, e_.here() - begin});
+  }
+
+  // ---- instructions ------------------------------------------------------------------------
+  void compile_instruction(const Instruction& instruction) {
+    switch (instruction.opcode) {
+      case Opcode::Copy:
+        load(rax, instruction.operands[0]);
+        store_result(instruction, rax);
+        return;
+      case Opcode::Binary:
+        return compile_binary(instruction);
+      case Opcode::New:
+      case Opcode::NewArray:
+      case Opcode::MakeChan:
+        return compile_allocation(instruction);
+      case Opcode::LoadField:
+      case Opcode::StoreField:
+        return compile_field(instruction);
+      case Opcode::LoadIndex:
+      case Opcode::StoreIndex:
+        return compile_element(instruction);
+      case Opcode::Length: {
+        Xbyak::Label& null = e_.label();
+        load(rax, instruction.operands[0]);
+        e_.test(rax, rax);
+        e_.jz(null);
+        e_.mov(rax, e_.qword[rax]);
+        e_.L(null);
+        store_result(instruction, rax);
+        return;
+      }
+      case Opcode::LoadGlobal:
+      case Opcode::StoreGlobal:
+        return compile_global(instruction);
+      case Opcode::Call:
+        if (instruction.callee_unknown) return call_operation(add_operation({}));
+        return compile_call(instruction);
+      case Opcode::Go:
+      case Opcode::Send:
+      case Opcode::Receive:
+      case Opcode::Close:
+        return call_operation(add_operation({}));
+      case Opcode::Branch: {
+        Xbyak::Label& otherwise = e_.label();
+        const Operand& condition = instruction.operands[0];
+        if (condition.kind == OperandKind::Local) {
+          e_.cmp(local(condition.local_index), 0);
+        } else {
+          load(rax, condition);
+          e_.test(rax, rax);
+        }
+        e_.je(otherwise, Emitter::T_NEAR);
+        edge(instruction.target_blocks[0]);
+        e_.L(otherwise);
+        edge(instruction.target_blocks[1]);
+        return;
+      }
+      case Opcode::Jump:
+        edge(instruction.target_blocks[0]);
+        return;
+      case Opcode::Return:
+        if (!instruction.operands.empty()) load(rax, instruction.operands[0]);
+        e_.jmp(*epilogue_, Emitter::T_NEAR);
+        return;
+    }
+  }
+
+  // A jump to block `target`; a back edge (to this or an earlier block) polls and checks the
+  // stop flag first, as the interpreter's checkpoint does.
+  void edge(uint32_t target) {
+    if (target <= block_) {
+      emit_poll(e_);
+      check_stop();
+    }
+    e_.jmp(*block_labels_[target], Emitter::T_NEAR);
+  }
+
+  void compile_binary(const Instruction& instruction) {
+    load(rax, instruction.operands[0]);
+    load(rcx, instruction.operands[1]);
+    switch (instruction.binary_operator) {
+      case ir::BinaryOperator::Add:
+        e_.add(rax, rcx);
+        break;
+      case ir::BinaryOperator::Sub:
+        e_.sub(rax, rcx);
+        break;
+      case ir::BinaryOperator::Mul:
+        e_.imul(rax, rcx);
+        break;
+      case ir::BinaryOperator::Div:
+      case ir::BinaryOperator::Rem: {
+        bool divide = instruction.binary_operator == ir::BinaryOperator::Div;
+        Xbyak::Label& by_zero = error_label(ErrorKind::kDivideByZero);
+        Xbyak::Label& normal = e_.label();
+        Xbyak::Label& done = e_.label();
+        e_.test(rcx, rcx);
+        e_.jz(by_zero, Emitter::T_NEAR);
+        e_.cmp(rcx, -1);
+        e_.jne(normal);
+        if (divide) {
+          e_.neg(rax);  // Go: MinInt64 / -1 == MinInt64
+        } else {
+          e_.xor_(eax, eax);
+        }
+        e_.jmp(done);
+        e_.L(normal);
+        e_.cqo();
+        e_.idiv(rcx);
+        if (!divide) e_.mov(rax, rdx);
+        e_.L(done);
+        break;
+      }
+      case ir::BinaryOperator::Lt:
+      case ir::BinaryOperator::Le:
+      case ir::BinaryOperator::Gt:
+      case ir::BinaryOperator::Ge:
+      case ir::BinaryOperator::Eq:
+      case ir::BinaryOperator::Ne: {
+        e_.cmp(rax, rcx);
+        switch (instruction.binary_operator) {
+          case ir::BinaryOperator::Lt:
+            e_.setl(al);
+            break;
+          case ir::BinaryOperator::Le:
+            e_.setle(al);
+            break;
+          case ir::BinaryOperator::Gt:
+            e_.setg(al);
+            break;
+          case ir::BinaryOperator::Ge:
+            e_.setge(al);
+            break;
+          case ir::BinaryOperator::Eq:
+            e_.sete(al);
+            break;
+          default:
+            e_.setne(al);
+            break;
+        }
+        e_.movzx(eax, al);
+        break;
+      }
+      case ir::BinaryOperator::And:
+        e_.and_(rax, rcx);
+        e_.and_(eax, 1);
+        break;
+      case ir::BinaryOperator::Or:
+        e_.or_(rax, rcx);
+        e_.and_(eax, 1);
+        break;
+    }
+    store_result(instruction, rax);
+  }
+
+  // ---- allocation --------------------------------------------------------------------------
+  void compile_allocation(const Instruction& instruction) {
+    const uint32_t site_index = layout_.site_at(function_, block_, instruction_);
+    const SiteLayout& site = layout_.site(site_index);
+    const bool in_caller_frame =
+        std::binary_search(caller_frame_sites_->begin(), caller_frame_sites_->end(), site_index);
+    const OwnershipClass decided = in_caller_frame ? OwnershipClass::StackLocal : site.decided;
+    const usgc_ownership ownership = usgc_class_of(decided);
+    const uint32_t counter =
+        in_caller_frame ? static_cast<uint32_t>(layout_.site_count()) + site_index : site_index;
+
+    if (instruction.opcode == Opcode::MakeChan) {
+      OperationSite operation;
+      operation.site = site_index;
+      operation.counter = counter;
+      operation.ownership = ownership;
+      return call_operation(add_operation(operation));
+    }
+    // The length check comes first, as in the interpreter (then the stress collection).
+    const bool dynamic = site.shape == SiteShape::kDynamicArray;
+    if (instruction.opcode == Opcode::NewArray) {
+      const Operand& length = instruction.operands[0];
+      if (!(length.kind == OperandKind::Integer && length.integer_value >= 0)) {
+        Xbyak::Label& negative =
+            error_label(ErrorKind::kNegativeLength, [this]() { e_.mov(rdx, rax); });
+        load(rax, length);
+        e_.test(rax, rax);
+        e_.js(negative, Emitter::T_NEAR);
+      }
+    }
+    if (m_.options_.gc_stress) {
+      e_.mov(rdi, r13);
+      e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_gc_stress));
+    }
+    Xbyak::Label& out_of_memory = error_label(ErrorKind::kOutOfMemory);
+    const usgc_type_layout* type_layout = &m_.site_layouts_[site_index];
+    const bool inline_layout = type_layout->size_class != UINT32_MAX;
+    if (dynamic) {
+      if (instruction.opcode == Opcode::NewArray) {
+        load(rsi, instruction.operands[0]);
+      } else {
+        e_.xor_(esi, esi);  // `new [N]T` too large to lay out bounded: as the interpreter does
+      }
+      e_.mov(edi, site.type);
+      e_.mov(edx, static_cast<uint32_t>(ownership));
+      e_.call_absolute(reinterpret_cast<const void*>(&usgc_alloc_array));
+      e_.test(rax, rax);
+      e_.jz(out_of_memory, Emitter::T_NEAR);
+    } else if (decided == OwnershipClass::StackLocal && inline_layout) {
+      emit_stack_alloc(e_, type_layout, out_of_memory);
+    } else if (decided == OwnershipClass::GoroutinePrivate && inline_layout) {
+      emit_private_alloc(e_, type_layout, out_of_memory);
+    } else if (decided == OwnershipClass::StackLocal) {
+      e_.mov(rdi, r13);
+      e_.mov(rsi, reinterpret_cast<uint64_t>(type_layout));
+      e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_alloc_stack_slow));
+      e_.test(rax, rax);
+      e_.jz(out_of_memory, Emitter::T_NEAR);
+    } else {
+      e_.mov(edi, site.type);
+      e_.mov(esi, static_cast<uint32_t>(ownership));
+      e_.call_absolute(reinterpret_cast<const void*>(&usgc_alloc));
+      e_.test(rax, rax);
+      e_.jz(out_of_memory, Emitter::T_NEAR);
+    }
+    if (site.shape == SiteShape::kBoundedArray) {
+      if (site.bounded_length <= INT32_MAX) {
+        e_.mov(e_.qword[rax], static_cast<uint32_t>(site.bounded_length));
+      } else {
+        e_.mov(rcx, site.bounded_length);
+        e_.mov(e_.qword[rax], rcx);
+      }
+    }
+    store_result(instruction, rax);
+    e_.inc(e_.qword[r13 + kGoroutineCounters + static_cast<int32_t>(8 * counter)]);
+  }
+
+  // ---- fields, elements, globals ----------------------------------------------------------
+  bool value_may_be_stack(const Operand& value) const {
+    return value.kind == OperandKind::Local && may_stack_[function_][value.local_index];
+  }
+
+  void compile_field(const Instruction& instruction) {
+    const Operand& base = instruction.operands[0];
+    const ir::TypeId base_type = ir_.functions[function_].locals[base.local_index].type;
+    const bool reference = layout_.struct_layout(layout_.struct_of_pointer(base_type))
+                               .field_is_reference[instruction.field_index];
+    Xbyak::Label& nil = error_label(ErrorKind::kNilField);
+    load(rax, base);
+    e_.test(rax, rax);
+    e_.jz(nil, Emitter::T_NEAR);
+    const Xbyak::Address field = e_.qword[rax + static_cast<int32_t>(8 * instruction.field_index)];
+    if (instruction.opcode == Opcode::LoadField) {
+      e_.mov(rax, field);
+      store_result(instruction, rax);
+      return;
+    }
+    const Operand& value = instruction.operands[1];
+    load(rcx, value);
+    if (!reference) {
+      e_.mov(field, rcx);
+    } else if (value.kind == OperandKind::Null) {
+      e_.mov(field, rcx);  // a null store needs no barrier: nothing is published or kept
+    } else {
+      emit_barrier(e_, field, rcx, value_may_be_stack(value));
+    }
+  }
+
+  void compile_element(const Instruction& instruction) {
+    const Operand& base = instruction.operands[0];
+    const ir::TypeId base_type = ir_.functions[function_].locals[base.local_index].type;
+    const bool reference = ir_.types.is_reference(ir_.types.node(base_type).element);
+    Xbyak::Label& out_of_range = error_label(ErrorKind::kIndex, [this]() {
+      e_.mov(rdx, rcx);
+      e_.mov(rcx, rax);
+    });
+    load(rax, base);
+    load(rcx, instruction.operands[1]);
+    e_.test(rax, rax);
+    e_.jz(out_of_range, Emitter::T_NEAR);
+    e_.cmp(rcx, e_.qword[rax]);
+    e_.jae(out_of_range, Emitter::T_NEAR);
+    const Xbyak::Address element = e_.qword[rax + rcx * 8 + 8];
+    if (instruction.opcode == Opcode::LoadIndex) {
+      e_.mov(rax, element);
+      store_result(instruction, rax);
+      return;
+    }
+    const Operand& value = instruction.operands[2];
+    load(rdx, value);
+    if (!reference || value.kind == OperandKind::Null) {
+      e_.mov(element, rdx);
+    } else {
+      emit_barrier(e_, element, rdx, value_may_be_stack(value));
+    }
+  }
+
+  void compile_global(const Instruction& instruction) {
+    const uint32_t slot = global_slots_[instruction.global_index];
+    const bool reference = global_is_reference_[instruction.global_index];
+    const int32_t table = reference ? kGoroutineReferenceGlobals : kGoroutineScalarGlobals;
+    e_.mov(rcx, e_.qword[r13 + table]);
+    if (instruction.opcode == Opcode::LoadGlobal) {
+      e_.mov(rax, e_.qword[rcx + static_cast<int32_t>(8 * slot)]);
+      store_result(instruction, rax);
+      return;
+    }
+    load(rsi, instruction.operands[0]);
+    if (!reference) {
+      e_.mov(e_.qword[rcx + static_cast<int32_t>(8 * slot)], rsi);
+      return;
+    }
+    e_.lea(rdi, e_.ptr[rcx + static_cast<int32_t>(8 * slot)]);
+    e_.call_absolute(reinterpret_cast<const void*>(&usgc_global_store));
+  }
+
+  // ---- calls -------------------------------------------------------------------------------
+  void compile_call(const Instruction& instruction) {
+    uint32_t input = 0;
+    for (const Operand& operand : instruction.operands) {
+      load(rax, operand);
+      e_.mov(e_.qword[rsp + static_cast<int32_t>(8 * input++)], rax);
+    }
+    for (const Operand& operand : instruction.captures) {
+      load(rax, operand);
+      e_.mov(e_.qword[rsp + static_cast<int32_t>(8 * input++)], rax);
+    }
+    const std::vector<uint32_t>* sites =
+        layout_.caller_frame_sites(function_, block_, instruction_);
+    size_t callee =
+        variant_of(instruction.callee_index, sites != nullptr ? *sites : std::vector<uint32_t>{});
+    e_.call(*variants_[callee]->entry);
+    check_stop();
+    store_result(instruction, rax);
+  }
+
+ public:
+  // Global slots as RunState numbers them (run_state.cpp): references and scalars apart.
+  void number_globals() {
+    uint32_t references = 0, scalars = 0;
+    for (const ir::Global& global : ir_.globals) {
+      bool reference = ir_.types.is_reference(global.type);
+      global_is_reference_.push_back(reference);
+      global_slots_.push_back(reference ? references++ : scalars++);
+    }
+  }
+
+ private:
+  CompiledModule& m_;
+  Emitter& e_;
+  const ir::Module& ir_;
+  const interpreter::ProgramLayout& layout_;
+  std::vector<std::vector<bool>> may_stack_;
+  std::vector<std::unique_ptr<Variant>> variants_;
+  std::map<std::pair<uint32_t, std::vector<uint32_t>>, size_t> variant_index_;
+  std::vector<uint32_t> global_slots_;
+  std::vector<bool> global_is_reference_;
+
+  // The variant being compiled.
+  uint32_t function_ = 0;
+  uint32_t block_ = 0;
+  uint32_t instruction_ = 0;
+  const interpreter::FunctionLayout* function_layout_ = nullptr;
+  const std::vector<uint32_t>* caller_frame_sites_ = nullptr;
+  int32_t reference_base_ = 0;
+  int32_t frame_offset_ = 0;
+  int32_t scalar_base_ = 0;
+  Xbyak::Label* stopped_ = nullptr;
+  Xbyak::Label* epilogue_ = nullptr;
+  std::vector<Xbyak::Label*> block_labels_;
+};
+
+CompiledModule::CompiledModule(const ir::Module& module, const escape::EscapeAnalysis& analysis,
+                               interpreter::ProgramLayout layout, const CompileOptions& options)
+    : module_(module), analysis_(analysis), layout_(std::move(layout)), options_(options) {}
+
+CompiledModule::~CompiledModule() {
+  withdraw_compiled_module(visible_);  // before the code goes away (a debugger may read it)
+  if (mapping_ != nullptr) (void)kernel::unmap_code(mapping_, mapping_bytes_);
+}
+
+const void* CompiledModule::entry(std::string_view function_name) const {
+  for (uint32_t f = 0; f < module_.functions.size(); ++f)
+    if (module_.functions[f].name == function_name) return function_code(f);
+  return nullptr;
+}
+
+std::unique_ptr<CompiledModule> CompiledModule::compile(const ir::Module& module,
+                                                        const escape::EscapeAnalysis& analysis,
+                                                        const CompileOptions& options,
+                                                        std::string* error) {
+  std::optional<interpreter::ProgramLayout> layout =
+      interpreter::ProgramLayout::build(module, analysis, error);
+  if (!layout) return nullptr;
+  std::unique_ptr<CompiledModule> compiled(
+      new CompiledModule(module, analysis, std::move(*layout), options));
+  const size_t sites = compiled->layout_.site_count();
+  compiled->site_layouts_ = std::make_unique<usgc_type_layout[]>(sites == 0 ? 1 : sites);
+  for (size_t s = 0; s < sites; ++s) {
+    const SiteLayout& site = compiled->layout_.site(static_cast<uint32_t>(s));
+    usgc_type_layout& type_layout = compiled->site_layouts_[s];
+    if (site.shape == SiteShape::kDynamicArray ||
+        usgc_type_layout_of(site.type, &type_layout) != 0) {
+      type_layout.size_class = UINT32_MAX;  // never inlined
+    }
+  }
+  {
+    // The arena floor: one tiny STACK_LOCAL object each goroutine makes before its first
+    // compiled frame, so the arena's top is never null under a compiled frame (stubs.hpp).
+    static const usgc_type_id floor_type = [] {
+      usgc_type_info info = {"usgc-jit-arena-floor", USGC_KIND_OBJECT, 8, nullptr, 0};
+      return usgc_register_type(&info);
+    }();
+    if (floor_type == 0 || usgc_type_layout_of(floor_type, &compiled->arena_floor_layout_) != 0) {
+      *error = module.file_name + ": cannot register the JIT's arena floor type";
+      return nullptr;
+    }
+  }
+  compiled->base_offsets_.assign(module.functions.size(), 0);
+
+  size_t instructions = 0;
+  for (const ir::Function& function : module.functions)
+    for (const ir::Block& block : function.blocks) instructions += block.instructions.size();
+  size_t capacity = 4096 + 256 * instructions;
+  std::vector<uint8_t> buffer;
+  for (int attempt = 0;; ++attempt) {
+    buffer.assign(capacity, 0);
+    compiled->operations_.clear();
+    compiled->errors_.clear();
+    compiled->functions_.clear();
+    try {
+      Emitter emitter(capacity, buffer.data());
+      Compiler compiler(*compiled, emitter);
+      compiler.number_globals();
+      compiler.compile_all();
+      emitter.ready();
+      compiled->code_bytes_ = emitter.getSize();
+      compiled->marks_ = std::move(emitter.marks);
+      break;
+    } catch (const Xbyak::Error& failure) {
+      if (failure == Xbyak::ERR_CODE_IS_TOO_BIG && attempt < 4) {
+        capacity *= 4;
+        continue;
+      }
+      *error = module.file_name + ": code generation failed: " + failure.what();
+      return nullptr;
+    }
+  }
+
+  const size_t page = kernel::os_page_size();
+  const size_t mapping_bytes = (compiled->code_bytes_ + page - 1) / page * page;
+  kernel::Result<void*> mapped = kernel::map_code_writable(mapping_bytes);
+  if (!mapped.ok()) {
+    *error = module.file_name + ": cannot map " + std::to_string(mapping_bytes) +
+             " bytes for code: " + std::strerror(mapped.error());
+    return nullptr;
+  }
+  compiled->mapping_ = mapped.value();
+  compiled->mapping_bytes_ = mapping_bytes;
+  std::memcpy(compiled->mapping_, buffer.data(), compiled->code_bytes_);
+  if (options.after_code_written != nullptr)
+    options.after_code_written(compiled->mapping_, mapping_bytes, options.hook_argument);
+  kernel::Status sealed = kernel::seal_code_executable(compiled->mapping_, mapping_bytes);
+  if (!sealed.ok()) {
+    *error = module.file_name +
+             ": cannot make the code executable (mprotect): " + std::strerror(sealed.error());
+    return nullptr;
+  }
+  compiled->code_ = static_cast<const uint8_t*>(compiled->mapping_);
+  std::vector<CompiledSymbol> symbols;
+  for (const CompiledFunction& function : compiled->functions_)
+    symbols.push_back(
+        {function.function_index == UINT32_MAX ? function.name : "usir:" + function.name,
+         compiled->code_ + function.offset, function.size});
+  compiled->visible_ = announce_compiled_module(module.file_name, symbols);
+  return compiled;
+}
+
+}  // namespace usgc::jitgen::x86_64

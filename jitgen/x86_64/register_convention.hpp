@@ -1,0 +1,76 @@
+// jitgen/x86_64/register_convention.hpp — the register and frame convention of code compiled by
+// the x86-64 baseline JIT (jitgen/x86_64), and what each out-of-line call clobbers.
+//
+// Pinned registers (callee-saved in the SysV ABI, so every C/C++ helper preserves them):
+//   R15  usgc_mutator* of the running goroutine (usgc/object.h). The record is the goroutine's own
+//        (gc/mutator.hpp: embedded in the goroutine, never moved), so it does not change when the
+//        goroutine parks, is preempted at a poll or resumes on another worker thread: it is loaded
+//        once, when the goroutine enters compiled code (the entry thunk), and never reloaded.
+//   R14  the goroutine's heap id (usgc_mutator.heap_id; ids fit 32 bits, the header's owner half).
+//        Constant for the goroutine's life, loaded with R15. "Is this object mine?" is one
+//        `cmp dword [obj - 4], r14d`; a header's owner half is one `mov dword [slot + 4], r14d`.
+//   R13  JitGoroutine* (jit_runtime.hpp): per-goroutine counters, the run, the stack limit.
+//   R12  &RunState::stopping (the run's stop flag): `cmp byte [r12], 0` at back edges and after
+//        calls (the interpreter's checkpoint, jitgen/interpreter/run_state.hpp).
+//   RBP  frame pointer of the compiled function (frames below). RBX is unused.
+// Scratch: RAX RCX RDX RSI RDI R8-R11. No value lives in a register across an instruction of
+// the IR: every local is in its frame slot (a baseline compiler), so a call clobbering every
+// scratch register costs nothing to save.
+//
+// The safepoint poll (usgc/safepoint.h, the poll ABI): the poll page pointer is read from the
+// thread's usgc_current_poll at each poll, not cached, so a handshake or a preemption (which
+// swap that pointer, safepoint/stop_the_world.cpp) reaches a compiled loop as fast as a
+// stop-the-world (which protects the global page):
+//     mov  r11, qword fs:[tpoff(usgc_current_poll)]    ; initial-exec TLS: one load
+//     test byte [r11], 0                               ; the poll: F6 /0 ib, REX.B, no index
+// Only the `test` touches the page (the one instruction the fault handler steps over). The
+// trampoline saves and restores every register, so a poll clobbers R11 (its own load) and the
+// flags, nothing else; the goroutine may resume on another thread: nothing compiled keeps a
+// thread-local address across a poll (the next poll reloads the pointer through FS).
+//
+// Compiled functions (internal convention, not the C ABI): the caller stores input i
+// (parameters, then captures) at [rsp + 8 i] and calls; the result comes back in RAX. A callee
+// preserves RBP, RBX and R12-R15 and may clobber everything else. Frame, RBP-relative:
+//     [rbp + 16 + 8 i]          input i
+//     [rbp + 8]                 return address
+//     [rbp]                     caller's RBP
+//     [rbp - 8 R, rbp)          R reference slots (the roots: every reference local)
+//     [rbp - 8 R - 32]          usgc_frame {previous, slots, count = R, arena_mark}
+//     [.. - 8 S, ..)            S scalar slots (int and bool locals)
+//     [rsp, rsp + 8 A)          outgoing inputs of the widest call; RSP 16-aligned at calls
+// The prologue pushes the slots (inputs copied in, the rest zero), then the usgc_frame, and
+// links it (mutator->frames = rsp) before anything that may collect: the poll at entry comes
+// after it. The epilogue unlinks it and restores mutator->arena_top from arena_mark (popping
+// the frame's STACK_LOCAL objects), or leaves arena_top (a variant compiled for a call that
+// allocates in the caller's frame: "stack when called at").
+//
+// Calls out of compiled code, all through `mov rax, imm64; call rax` with RSP 16-aligned:
+//   usgc_alloc_private_slow(layout)        refill; may collect (every reference is in a slot)
+//   jit_alloc_stack_slow(ctx, layout)      usgc_alloc_stack_slow + substitute counting
+//   usgc_alloc / usgc_alloc_array          GOROUTINE_SHARED, GLOBAL_SHARED, large and dynamic
+//   usgc_write_slow(object, field, value)  the barrier's slow path
+//   usgc_global_store(slot, value)         reference globals (publication)
+//   jit_operation(ctx, op, rbp)            channels, go, unknown code (jit_runtime.hpp): reads
+//                                          and writes the frame's slots through RBP
+//   jit_runtime_error(ctx, error, a, b)    formats the interpreter's positioned message, stops
+//                                          the run; compiled code then returns through its
+//                                          epilogues (the stop protocol)
+//   jit_gc_stress(ctx)                     --gc-stress N: a collection every N allocations
+// Each clobbers exactly the SysV caller-saved set (RAX RCX RDX RSI RDI R8-R11, flags, vector
+// registers) and preserves the pinned registers. Calls that may park or switch the goroutine
+// (channel operations, `go`, collections) return on the same goroutine with its pinned
+// registers intact (the context switch saves callee-saved registers).
+#pragma once
+
+#include <cstdint>
+
+namespace usgc::jitgen::x86_64 {
+
+// Register numbers (the x86-64 encoding: RAX 0 ... R15 15).
+inline constexpr int kMutatorRegister = 15;
+inline constexpr int kHeapIdRegister = 14;
+inline constexpr int kGoroutineRegister = 13;
+inline constexpr int kStopFlagRegister = 12;
+inline constexpr int kPollScratchRegister = 11;
+
+}  // namespace usgc::jitgen::x86_64

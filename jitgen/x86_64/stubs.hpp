@@ -1,0 +1,85 @@
+// jitgen/x86_64/stubs.hpp — the hand-written stubs of compiled code, one emitter function per
+// stub: an inline fast path (marked, so the disassembly shows it and a test checks it
+// instruction by instruction) and, where it has one, an out-of-line slow path the caller emits
+// after the function body (ColdCode). Register convention: register_convention.hpp.
+//
+// The fast paths (exact sequences; tests/jitgen/jit_stub_sequence_test.cpp):
+//   frame_push (6)          push qword [r15+0x10]      ; arena_mark = arena_top
+//                           push R                     ; count
+//                           lea  rax, [rsp+0x10]       ; slots: the R slots just above
+//                           push rax
+//                           push qword [r15+8]         ; previous = frames
+//                           mov  qword [r15+8], rsp    ; frames = this frame
+//   frame_pop (6)           mov rcx, [rbp-8R-32]; mov [r15+8], rcx        ; frames = previous
+//                           mov rcx, [rbp-8R-8];  mov [r15+0x10], rcx     ; arena_top = mark
+//                           leave; ret
+//   frame_pop_keeping_arena (4)  the same without the arena_top restore
+//   poll (2)                mov r11, qword fs:[tpoff]; test byte [r11], 0
+//   private_alloc (7)       mov  rax, [r15+run.next]   ; runs[class]
+//                           lea  rcx, [rax+slot_bytes]
+//                           cmp  rcx, [r15+run.limit]
+//                           ja   slow                  ; usgc_alloc_private_slow (the refill)
+//                           mov  [r15+run.next], rcx
+//                           mov  dword [rax], header_low      ; type and class bits
+//                           mov  dword [rax+4], r14d          ; owner: the heap id
+//                         then `add rax, 8` (the object pointer; the slow path returns it)
+//   stack_alloc (7 + zeroing)  the same on arena_top/arena_limit, the payload words zeroed
+//                           (the arena is reused LIFO), class bits STACK_LOCAL; slow:
+//                           usgc_jit_alloc_stack_slow (makes the arena, or a substitute)
+//   barrier (2, +4 when the value may be STACK_LOCAL), object in RAX:
+//                           cmp  dword [rax-4], r14d   ; is the target mine?
+//                           jne  slow                  ; usgc_write_slow(object, field, value)
+//                          [test value, value; je store; test byte [value-8], 3; je slow]
+//                           mov  [field], value        ; the store itself
+//   shared / global allocation: a call to usgc_alloc (no inline part).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include <xbyak/xbyak.h>
+
+#include "jitgen/x86_64/compiled_module.hpp"
+
+namespace usgc::jitgen::x86_64 {
+
+class Emitter : public Xbyak::CodeGenerator {
+ public:
+  Emitter(size_t bytes, void* buffer) : Xbyak::CodeGenerator(bytes, buffer) {}
+  uint32_t here() const { return static_cast<uint32_t>(getSize()); }
+  void mark(const char* name, uint32_t begin) { marks.push_back({begin, here(), name}); }
+  // Calls a C function at an absolute address (RSP must be 16-aligned).
+  void call_absolute(const void* function) {
+    mov(rax, reinterpret_cast<uint64_t>(function));
+    call(rax);
+  }
+
+  // A label that lives as long as the emitter (xbyak labels must not be copied before use).
+  Xbyak::Label& label() { return labels_.emplace_back(); }
+
+  std::vector<StubMark> marks;
+  // Out-of-line code of the function being compiled, emitted after its body.
+  std::vector<std::function<void()>> cold;
+
+ private:
+  std::deque<Xbyak::Label> labels_;
+};
+
+// The byte offset of usgc_current_poll from the thread pointer (initial-exec TLS: the same on
+// every thread).
+int32_t poll_slot_thread_offset();
+
+void emit_frame_push(Emitter& e, uint32_t reference_slots);
+void emit_frame_pop(Emitter& e, int32_t frame_offset, bool keep_arena);
+void emit_poll(Emitter& e);
+// RAX = the new object afterwards, or a jump to `failed` (null from the slow path: no memory).
+void emit_private_alloc(Emitter& e, const usgc_type_layout* layout, const Xbyak::Label& failed);
+void emit_stack_alloc(Emitter& e, const usgc_type_layout* layout, const Xbyak::Label& failed);
+// Stores `value` into the reference word `field` (based on RAX, the object). `value` is RDX or
+// RCX, never RAX; `check_value`: the value may be a STACK_LOCAL object (stack_values.hpp).
+void emit_barrier(Emitter& e, const Xbyak::Address& field, const Xbyak::Reg64& value,
+                  bool check_value);
+
+}  // namespace usgc::jitgen::x86_64

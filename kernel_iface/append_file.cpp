@@ -1,0 +1,48 @@
+// kernel_iface/append_file.cpp — see append_file.hpp. Raw open/fstat/write/close, nothing else.
+#include "kernel_iface/append_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace usgc::kernel {
+
+Result<int> open_append_file(const char* path, uint32_t mode) {
+  if (path == nullptr || path[0] == '\0') return Result<int>::failure(EINVAL);
+  int fd;
+  do {
+    fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                static_cast<mode_t>(mode & 07777));
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Result<int>::failure(errno);
+  struct stat info;
+  if (::fstat(fd, &info) != 0) {
+    int error = errno;
+    ::close(fd);
+    return Result<int>::failure(error);
+  }
+  if (!S_ISREG(info.st_mode) || info.st_uid != ::geteuid()) {
+    ::close(fd);
+    return Result<int>::failure(EPERM);
+  }
+  return Result<int>::success(fd);
+}
+
+Status append_all(int fd, const void* data, size_t bytes) {
+  const char* cursor = static_cast<const char*>(data);
+  while (bytes > 0) {
+    ssize_t written = ::write(fd, cursor, bytes);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return Status::failure(errno);
+    }
+    if (written == 0) return Status::failure(EIO);
+    cursor += written;
+    bytes -= static_cast<size_t>(written);
+  }
+  return Status::success();
+}
+
+}  // namespace usgc::kernel

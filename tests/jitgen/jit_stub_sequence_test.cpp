@@ -1,0 +1,276 @@
+// tests/jitgen/jit_stub_sequence_test.cpp — every stub's inline fast path is exactly the
+// documented sequence (jitgen/x86_64/stubs.hpp), instruction by instruction: a change that grows
+// a stub fails here. Jump targets are left out of the comparison (they move with the code); every
+// other operand is computed from the ABI (usgc/object.h, the type's usgc_type_layout).
+#include <capstone/capstone.h>
+#include <gtest/gtest.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "jitgen/escape/escape.hpp"
+#include "jitgen/ir/ir.hpp"
+#include "jitgen/x86_64/compiled_module.hpp"
+#include "jitgen/x86_64/stubs.hpp"
+#include "safepoint/poll_instruction.hpp"
+
+namespace usgc::jitgen::x86_64 {
+namespace {
+
+// keep: two private sites (one returned, one stored into it: a barrier with no value test);
+// local_use: a call that allocates keep's returned site in its frame (a variant of keep);
+// main: stack sites, a barrier whose value is a stack object, a loop (back-edge poll).
+constexpr const char* kProgram = R"(type Node { v: int, next: *Node }
+
+func keep(%v: int) -> *Node {
+  var %n: *Node
+  var %m: *Node
+entry:
+  %n = new Node
+  %m = new Node
+  store %m.v, %v
+  store %n.v, %v
+  store %n.next, %m
+  ret %n
+}
+
+func local_use(%v: int) -> int {
+  var %p: *Node
+  var %x: int
+entry:
+  %p = call keep(%v)
+  %x = load %p.v
+  ret %x
+}
+
+func main() -> int {
+  var %a: *Node
+  var %c: *Node
+  var %i: int
+  var %more: bool
+entry:
+  %a = new Node
+  %i = 0
+  jmp loop
+loop:
+  %more = lt %i, 10
+  br %more, body, done
+body:
+  %c = new Node
+  store %a.next, %c
+  %i = call local_use(%i)
+  %i = add %i, 1
+  jmp loop
+done:
+  ret %i
+}
+)";
+
+struct Compiled {
+  ir::Module module;
+  escape::EscapeAnalysis analysis;
+  std::unique_ptr<CompiledModule> code;
+};
+
+Compiled compile_program() {
+  ir::ParseResult parsed = ir::parse_module(kProgram, "stubs.usir");
+  EXPECT_TRUE(parsed.ok()) << ir::format_diagnostics(parsed.diagnostics);
+  Compiled compiled{std::move(parsed.module), {}, nullptr};
+  compiled.analysis = escape::analyze_escapes(compiled.module);
+  std::string error;
+  compiled.code = CompiledModule::compile(compiled.module, compiled.analysis, {}, &error);
+  EXPECT_NE(compiled.code, nullptr) << error;
+  return compiled;
+}
+
+std::string hex(uint64_t value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "0x%" PRIx64, value);
+  return text;
+}
+
+// The instructions of [begin, end) as "mnemonic operands", jump targets as "*".
+std::vector<std::string> instructions_of(const CompiledModule& code, uint32_t begin, uint32_t end) {
+  csh handle;
+  EXPECT_EQ(cs_open(CS_ARCH_X86, CS_MODE_64, &handle), CS_ERR_OK);
+  cs_insn* instructions = nullptr;
+  size_t count = cs_disasm(handle, code.code() + begin, end - begin, begin, 0, &instructions);
+  std::vector<std::string> lines;
+  size_t bytes = 0;
+  for (size_t i = 0; i < count; ++i) {
+    std::string mnemonic = instructions[i].mnemonic;
+    bool jump = mnemonic[0] == 'j';
+    lines.push_back(mnemonic + " " + (jump ? std::string("*") : instructions[i].op_str));
+    bytes += instructions[i].size;
+  }
+  EXPECT_EQ(bytes, end - begin) << "the stub decodes to whole instructions";
+  if (count != 0) cs_free(instructions, count);
+  cs_close(&handle);
+  return lines;
+}
+
+const CompiledFunction& function_named(const CompiledModule& code, const std::string& name) {
+  for (const CompiledFunction& function : code.functions())
+    if (function.name == name) return function;
+  ADD_FAILURE() << "no compiled function " << name;
+  return code.functions().front();
+}
+
+// The marks named `stub` inside `function`, in code order.
+std::vector<StubMark> marks_in(const CompiledModule& code, const CompiledFunction& function,
+                               const std::string& stub) {
+  std::vector<StubMark> found;
+  for (const StubMark& mark : code.marks())
+    if (mark.name == stub && mark.begin >= function.offset &&
+        mark.end <= function.offset + function.size)
+      found.push_back(mark);
+  return found;
+}
+
+std::vector<std::string> sequence_of(const CompiledModule& code, const std::string& function,
+                                     const std::string& stub, size_t which = 0) {
+  std::vector<StubMark> marks = marks_in(code, function_named(code, function), stub);
+  if (marks.size() <= which) {
+    ADD_FAILURE() << function << " has " << marks.size() << " " << stub << " stubs";
+    return {};
+  }
+  return instructions_of(code, marks[which].begin, marks[which].end);
+}
+
+usgc_type_layout layout_of_site(const Compiled& compiled, uint32_t line) {
+  for (const escape::SiteDecision& site : compiled.analysis.sites)
+    if (site.position.line == line) {
+      usgc_type_layout layout{};
+      EXPECT_EQ(usgc_type_layout_of(compiled.code->layout().site(site.site_index).type, &layout),
+                0);
+      return layout;
+    }
+  ADD_FAILURE() << "no site on line " << line;
+  return {};
+}
+
+TEST(JitStubSequence, FramePushIsSixInstructionsAndPopSix) {
+  Compiled compiled = compile_program();
+  ASSERT_NE(compiled.code, nullptr);
+  // main has two reference locals: R = 2, its frame at rbp - 16 - 32.
+  EXPECT_EQ(sequence_of(*compiled.code, "main", "frame_push"),
+            (std::vector<std::string>{"push qword ptr [r15 + 0x10]", "push 2",
+                                      "lea rax, [rsp + 0x10]", "push rax",
+                                      "push qword ptr [r15 + 8]", "mov qword ptr [r15 + 8], rsp"}));
+  EXPECT_EQ(
+      sequence_of(*compiled.code, "main", "frame_pop"),
+      (std::vector<std::string>{"mov rcx, qword ptr [rbp - 0x30]", "mov qword ptr [r15 + 8], rcx",
+                                "mov rcx, qword ptr [rbp - 0x18]",
+                                "mov qword ptr [r15 + 0x10], rcx", "leave ", "ret "}));
+}
+
+TEST(JitStubSequence, TheCallerFrameVariantPopsKeepingTheArena) {
+  Compiled compiled = compile_program();
+  ASSERT_NE(compiled.code, nullptr);
+  const std::string variant =
+      "keep[caller frame: " + std::to_string(compiled.analysis.sites[0].site_index) + "]";
+  EXPECT_EQ(sequence_of(*compiled.code, variant, "frame_pop_keeping_arena"),
+            (std::vector<std::string>{"mov rcx, qword ptr [rbp - 0x30]",
+                                      "mov qword ptr [r15 + 8], rcx", "leave ", "ret "}));
+  EXPECT_TRUE(
+      marks_in(*compiled.code, function_named(*compiled.code, variant), "frame_pop").empty());
+  EXPECT_EQ(marks_in(*compiled.code, function_named(*compiled.code, variant), "stack_alloc").size(),
+            1u)
+      << "the returned site is STACK_LOCAL in the caller's frame";
+  EXPECT_EQ(marks_in(*compiled.code, function_named(*compiled.code, "keep"), "stack_alloc").size(),
+            0u);
+}
+
+TEST(JitStubSequence, PollIsOneFaultingTestAfterTheThreadLocalLoad) {
+  Compiled compiled = compile_program();
+  ASSERT_NE(compiled.code, nullptr);
+  const std::vector<std::string> expected = {
+      "mov r11, qword ptr fs:[" + hex(static_cast<uint64_t>(int64_t{poll_slot_thread_offset()})) +
+          "]",
+      "test byte ptr [r11], 0"};
+  EXPECT_EQ(sequence_of(*compiled.code, "main", "poll", 0), expected) << "at entry";
+  EXPECT_EQ(sequence_of(*compiled.code, "main", "poll", 1), expected) << "at the back edge";
+  // The faulting instruction is one the fault handler steps over (F6 /0 ib, REX.B, no index).
+  for (const StubMark& mark : compiled.code->marks()) {
+    if (std::string(mark.name) != "poll") continue;
+    const uint8_t* test = compiled.code->code() + mark.end - 4;
+    EXPECT_EQ(test[0], 0x41);
+    EXPECT_EQ(test[1], 0xF6);
+    EXPECT_EQ(safepoint::poll_instruction_length({test, 4}), 4u);
+  }
+}
+
+TEST(JitStubSequence, PrivateAllocationIsSevenInstructionsThroughTheHeaderStore) {
+  Compiled compiled = compile_program();
+  ASSERT_NE(compiled.code, nullptr);
+  usgc_type_layout layout = layout_of_site(compiled, 7);
+  ASSERT_NE(layout.size_class, UINT32_MAX);
+  const uint64_t next = 32 + 16 * uint64_t{layout.size_class};
+  const std::vector<std::string> expected = {
+      "mov rax, qword ptr [r15 + " + hex(next) + "]",
+      "lea rcx, [rax + " + hex(layout.slot_bytes) + "]",
+      "cmp rcx, qword ptr [r15 + " + hex(next + 8) + "]",
+      "ja *",
+      "mov qword ptr [r15 + " + hex(next) + "], rcx",
+      "mov dword ptr [rax], " + hex(static_cast<uint32_t>(layout.header_bits)),
+      "mov dword ptr [rax + 4], r14d"};
+  EXPECT_EQ(sequence_of(*compiled.code, "keep", "private_alloc", 0), expected);
+  // Right after it: the object pointer.
+  std::vector<StubMark> marks =
+      marks_in(*compiled.code, function_named(*compiled.code, "keep"), "private_alloc");
+  ASSERT_FALSE(marks.empty());
+  EXPECT_EQ(instructions_of(*compiled.code, marks[0].end, marks[0].end + 4),
+            (std::vector<std::string>{"add rax, 8"}));
+}
+
+TEST(JitStubSequence, StackAllocationBumpsZeroesAndStoresTheHeader) {
+  Compiled compiled = compile_program();
+  ASSERT_NE(compiled.code, nullptr);
+  usgc_type_layout layout = layout_of_site(compiled, 30);
+  std::vector<std::string> expected = {
+      "mov rax, qword ptr [r15 + 0x10]", "lea rcx, [rax + " + hex(layout.slot_bytes) + "]",
+      "cmp rcx, qword ptr [r15 + 0x18]", "ja *",
+      "mov qword ptr [r15 + 0x10], rcx", "xor ecx, ecx"};
+  for (uint32_t word = 1; word < layout.slot_bytes / 8; ++word)
+    expected.push_back("mov qword ptr [rax + " + (word == 1 ? std::string("8") : hex(8 * word)) +
+                       "], rcx");
+  expected.push_back("mov dword ptr [rax], " +
+                     hex(static_cast<uint32_t>(layout.header_bits) & ~uint32_t{3}));
+  expected.push_back("mov dword ptr [rax + 4], r14d");
+  EXPECT_EQ(sequence_of(*compiled.code, "main", "stack_alloc"), expected);
+}
+
+TEST(JitStubSequence, BarrierIsTwoInstructionsBeyondTheStoreWhereTheValueCannotBeStackLocal) {
+  Compiled compiled = compile_program();
+  ASSERT_NE(compiled.code, nullptr);
+  // keep: %m is private and stored nowhere it could come back as a stack object.
+  EXPECT_EQ(sequence_of(*compiled.code, "keep", "barrier"),
+            (std::vector<std::string>{"cmp dword ptr [rax - 4], r14d", "jne *",
+                                      "mov qword ptr [rax + 8], rcx"}));
+  EXPECT_TRUE(
+      marks_in(*compiled.code, function_named(*compiled.code, "keep"), "barrier_checking_value")
+          .empty());
+  // main: %c is a stack object: the value test stays (a stack object may go into a stack one).
+  EXPECT_EQ(sequence_of(*compiled.code, "main", "barrier_checking_value"),
+            (std::vector<std::string>{"cmp dword ptr [rax - 4], r14d", "jne *", "test rcx, rcx",
+                                      "je *", "test byte ptr [rcx - 8], 3", "je *",
+                                      "mov qword ptr [rax + 8], rcx"}));
+}
+
+TEST(JitStubSequence, TheProgramRunsCompiledAsInterpreted) {
+  Compiled compiled = compile_program();
+  ASSERT_NE(compiled.code, nullptr);
+  interpreter::RunOptions options;
+  interpreter::RunResult jitted = run_compiled(*compiled.code, options);
+  interpreter::RunResult interpreted =
+      interpreter::run_program(compiled.module, compiled.analysis, options);
+  ASSERT_EQ(jitted.status, interpreter::RunStatus::kCompleted) << jitted.message;
+  EXPECT_EQ(jitted.returned_value, interpreted.returned_value);
+  EXPECT_EQ(jitted.allocations_per_site, interpreted.allocations_per_site);
+  EXPECT_GT(jitted.caller_frame_allocations, 0u);
+}
+
+}  // namespace
+}  // namespace usgc::jitgen::x86_64
