@@ -49,6 +49,7 @@ struct SweepTotals {
   size_t freed_private_bytes = 0;
   size_t freed_shared_bytes = 0;
   Block* dead_large = nullptr;  // unmapped after the pause (next_in_heap)
+  uint64_t marked_at_ns = 0;    // when marking ended (the sweep follows)
 };
 
 inline uint64_t promoted(uint64_t header, uint64_t old_id) {
@@ -198,6 +199,7 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
   for_each_mutator_root(m, [&](void** slot) { marker.visit(*slot); });
   marker.drain([&](void* object) { rebuilt.push(object); });
   *marked = marker.marked();
+  totals.marked_at_ns = kernel::monotonic_ns();
 
   // Sweep (no polls from here on: the logs change).
   forget_remembered(m, m.remembered_shared, kRememberedShared);
@@ -312,6 +314,7 @@ void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
   });
   marker.drain(remember_promoted);
   *marked = marker.marked();
+  totals.marked_at_ns = kernel::monotonic_ns();
   m.remembered_young.clear();
 
   // Sweep the nursery only (no polls from here on).
@@ -377,7 +380,7 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   record_pause(false, pause_ns);
   if (g_config.trace)
     trace_private_collection(number, m.goroutine_id, reason, !full, before_bytes, totals.live_bytes,
-                             marked, pause_ns);
+                             marked, pause_ns, totals.marked_at_ns - start_ns);
   if (g_config.verify) verify_private_heap(m);
   m.collecting = false;
 }

@@ -26,13 +26,14 @@ double seconds_since_start() {
 
 void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char* reason,
                               bool minor, size_t before_bytes, size_t after_bytes,
-                              size_t objects_marked, uint64_t pause_ns) {
+                              size_t objects_marked, uint64_t pause_ns, uint64_t mark_ns) {
   char line[256];
   std::snprintf(line, sizeof line,
-                "gc P%lu @%.3fs private%s g%lu (%s): %.3f->%.3f MiB, %zu marked, pause %.3f ms",
+                "gc P%lu @%.3fs private%s g%lu (%s): %.3f->%.3f MiB, %zu marked, pause %.3f ms "
+                "(mark %.3f)",
                 static_cast<unsigned long>(number), seconds_since_start(), minor ? "-minor" : "",
                 static_cast<unsigned long>(goroutine_id), reason, mib(before_bytes),
-                mib(after_bytes), objects_marked, ms(pause_ns));
+                mib(after_bytes), objects_marked, ms(pause_ns), ms(mark_ns));
   kernel::print_message("%s", line);
 }
 

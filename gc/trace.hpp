@@ -1,7 +1,7 @@
 // gc/trace.hpp — USGC_TRACE=gc: one line per collection on stderr, in the spirit of Go's
 // GODEBUG=gctrace=1. Formats (sizes in MiB with 3 decimals, times in ms):
 //   usgc: gc P<n> @<s>s private[-minor] g<id> (<reason>): <before>-><after> MiB, <objects>
-//         marked, pause <ms> ms
+//         marked, pause <ms> ms (mark <ms>)
 //   usgc: gc S<n> @<s>s shared[-minor] g<id> (<reason>): <before>-><after> MiB, <goroutines>
 //         goroutines, <objects> marked by <markers> markers, pause <ms> ms (wake <ms>, mark <ms>),
 //         ttsp <ms>, handoff <ms>, rejoin <ms>, sweep <ms> ms
@@ -19,7 +19,7 @@ namespace usgc::gc {
 
 void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char* reason,
                               bool minor, size_t before_bytes, size_t after_bytes,
-                              size_t objects_marked, uint64_t pause_ns);
+                              size_t objects_marked, uint64_t pause_ns, uint64_t mark_ns);
 
 struct SharedTrace {
   uint64_t number;
