@@ -20,12 +20,13 @@
 // rebuilds free runs, returns empty blocks, and rebuilds remembered_shared from what it traced.
 // Either kind records the objects it marks that refer to shared objects (remembered_shared).
 //
-// Marking polls (every kPollEveryObjects objects): a stop-the-world does not wait for it. While
-// G is stopped a shared collection reads G's roots, nursery and remembered logs, all of which
-// the marking leaves intact until the sweep (which does not poll). Nobody else is stopped and
-// nothing is locked (the pool's lock only to return blocks), so any number of goroutines collect
-// at once. Dead large objects are unmapped after the pause is measured (they are unreachable
-// already; the goroutine pays the munmap, nobody waits for it).
+// Marking polls (every kPollEveryObjects objects) and so does the sweep (between blocks or runs):
+// a stop-the-world does not wait for a private collection. While G is stopped a shared
+// collection reads G's roots, nursery and remembered logs: marking leaves them intact, and they
+// are final before the sweep starts (collect_full says why a half-swept heap is safe to read).
+// Nobody else is stopped and nothing is locked (the pool's lock only to return blocks), so any
+// number of goroutines collect at once. Dead large objects are unmapped after the pause is measured
+// (they are unreachable already; the goroutine pays the munmap, nobody waits for it).
 #include <cstring>
 
 #include "gc/allocation.hpp"
@@ -201,7 +202,12 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
   *marked = marker.marked();
   totals.marked_at_ns = kernel::monotonic_ns();
 
-  // Sweep (no polls from here on: the logs change).
+  // The logs are final before the sweep, which polls between blocks: a shared collection at a poll
+  // reads the rebuilt remembered_shared (every live old holder of a shared reference), the
+  // nursery log (swept runs hold promoted or free slots, unswept ones marked or dead young
+  // objects, whose shared referents are still allocated — shared collections keep what any
+  // private object refers to — and whose private referents, if freed already, read as zero
+  // headers, which shared markers skip), and young_large, detached last.
   forget_remembered(m, m.remembered_shared, kRememberedShared);
   forget_remembered(m, m.remembered_young, kRememberedYoung);
   m.published_old.clear();  // every old referrer of them was traced, and is in `rebuilt`
@@ -229,6 +235,7 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
         b->on_partial_list = true;
       }
       link = &b->next_in_heap;
+      poll_for_safepoint();
     }
   }
   Block* large = m.large_objects;
@@ -317,10 +324,12 @@ void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
   totals.marked_at_ns = kernel::monotonic_ns();
   m.remembered_young.clear();
 
-  // Sweep the nursery only (no polls from here on).
-  for (size_t i = 0; i + 1 < m.young_runs.size(); i += 2)
+  // Sweep the nursery only, polling between runs (the logs are final; see collect_full).
+  for (size_t i = 0; i + 1 < m.young_runs.size(); i += 2) {
     sweep_young_run(m, static_cast<char*>(m.young_runs.at(i)),
                     static_cast<char*>(m.young_runs.at(i + 1)), totals);
+    poll_for_safepoint();
+  }
   Block* young_large = m.young_large;
   m.young_large = nullptr;
   sweep_large_list(m, young_large, /*full=*/false, totals);
