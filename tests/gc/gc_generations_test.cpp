@@ -11,7 +11,8 @@
 //   - publishing an object without references dirties no card; one that refers to a young shared
 //     object does;
 //   - a stop-the-world lands inside a long private marking (the marking polls);
-//   - a randomized embedder-style mix (public API only) keeps every object it can reach.
+//   - randomized embedder-style mixes (public API only), alone and three at once under back-to-back
+//     shared collections, keep every object they can reach.
 // The counters and flags checked come from the collector's internals (gc/*.hpp); every operation
 // goes through the public API.
 #include <gtest/gtest.h>
@@ -346,71 +347,95 @@ TEST_F(GcGenerationsTest, StopTheWorldLandsInsideALongPrivateMarking) {
 
 // Public API only: old and young private structures, shared objects stored into them, parts
 // published, collections of every kind; every value checked against a model.
-TEST_F(GcGenerationsTest, RandomMixKeepsEveryReachableObject) {
-  run_main([] {
-    const uint64_t seed = usgc::testing::test_seed();
-    usgc::testing::Random random(seed);
-    constexpr int kSlots = 128;
-    USGC_ROOTS(roots, 2);
-    roots[0] = usgc_alloc_array(USGC_TYPE_REF_ARRAY, kSlots, USGC_GOROUTINE_PRIVATE);
-    int64_t model[kSlots] = {};
-    int64_t next_value = 1;
-    for (int step = 0; step < 20000; ++step) {
-      int slot = static_cast<int>(random.next() % kSlots);
-      void* array = roots[0];
-      switch (random.next() % 10) {
-        case 0:
-        case 1:
-        case 2: {  // a private node, maybe holding a shared one
-          auto* node = new_node(USGC_GOROUTINE_PRIVATE, next_value);
-          roots[1] = node;
-          if (random.next() % 2) write(node, &node->left, new_node(USGC_GOROUTINE_SHARED, -5));
-          usgc_array_write(roots[0], slot, roots[1]);
-          model[slot] = next_value++;
-          break;
-        }
-        case 3: {  // a shared node
-          usgc_array_write(array, slot, new_node(USGC_GOROUTINE_SHARED, next_value));
-          model[slot] = next_value++;
-          break;
-        }
-        case 4: {  // a shared node into an existing (maybe old) private node's field
-          auto* holder = static_cast<Node*>(usgc_array_read(array, slot));
-          if (holder != nullptr && usgc_ownership_of(holder) == USGC_GOROUTINE_PRIVATE)
-            write(holder, &holder->left, new_node(USGC_GOROUTINE_SHARED, -5));
-          break;
-        }
-        case 5: {  // publish what a slot holds
-          if (void* value = usgc_array_read(array, slot)) usgc_publish(value);
-          break;
-        }
-        case 6:
-          churn(200, random.next() % 2 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED);
-          break;
-        case 7:
-          if (random.next() % 8 == 0) usgc_gc_collect(USGC_GC_PRIVATE);
-          break;
-        case 8:
-          if (random.next() % 8 == 0)
-            usgc_gc_collect(random.next() % 2 ? USGC_GC_SHARED : USGC_GC_SHARED_MINOR);
-          break;
-        default:
-          usgc_array_write(array, slot, nullptr);
-          model[slot] = 0;
-          break;
+void random_mix(uint64_t seed, int steps) {
+  usgc::testing::Random random(seed);
+  constexpr int kSlots = 128;
+  USGC_ROOTS(roots, 2);
+  roots[0] = usgc_alloc_array(USGC_TYPE_REF_ARRAY, kSlots, USGC_GOROUTINE_PRIVATE);
+  int64_t model[kSlots] = {};
+  int64_t next_value = 1;
+  for (int step = 0; step < steps; ++step) {
+    int slot = static_cast<int>(random.next() % kSlots);
+    void* array = roots[0];
+    switch (random.next() % 10) {
+      case 0:
+      case 1:
+      case 2: {  // a private node, maybe holding a shared one
+        auto* node = new_node(USGC_GOROUTINE_PRIVATE, next_value);
+        roots[1] = node;
+        if (random.next() % 2) write(node, &node->left, new_node(USGC_GOROUTINE_SHARED, -5));
+        usgc_array_write(roots[0], slot, roots[1]);
+        model[slot] = next_value++;
+        break;
       }
-      if (step % 1000 == 999) {
-        for (int i = 0; i < kSlots; ++i) {
-          auto* node = static_cast<Node*>(usgc_array_read(roots[0], i));
-          ASSERT_EQ(node == nullptr ? 0 : node->value, model[i])
-              << "slot " << i << " step " << step << " " << usgc::testing::seed_note(seed);
-          if (node != nullptr && node->left != nullptr) {
-            ASSERT_EQ(node->left->value, -5);
-          }
+      case 3: {  // a shared node
+        usgc_array_write(array, slot, new_node(USGC_GOROUTINE_SHARED, next_value));
+        model[slot] = next_value++;
+        break;
+      }
+      case 4: {  // a shared node into an existing (maybe old) private node's field
+        auto* holder = static_cast<Node*>(usgc_array_read(array, slot));
+        if (holder != nullptr && usgc_ownership_of(holder) == USGC_GOROUTINE_PRIVATE)
+          write(holder, &holder->left, new_node(USGC_GOROUTINE_SHARED, -5));
+        break;
+      }
+      case 5: {  // publish what a slot holds
+        if (void* value = usgc_array_read(array, slot)) usgc_publish(value);
+        break;
+      }
+      case 6:
+        churn(200, random.next() % 2 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED);
+        break;
+      case 7:
+        if (random.next() % 8 == 0) usgc_gc_collect(USGC_GC_PRIVATE);
+        break;
+      case 8:
+        if (random.next() % 8 == 0)
+          usgc_gc_collect(random.next() % 2 ? USGC_GC_SHARED : USGC_GC_SHARED_MINOR);
+        break;
+      default:
+        usgc_array_write(array, slot, nullptr);
+        model[slot] = 0;
+        break;
+    }
+    usgc_safepoint_poll();
+    if (step % 1000 == 999) {
+      for (int i = 0; i < kSlots; ++i) {
+        auto* node = static_cast<Node*>(usgc_array_read(roots[0], i));
+        ASSERT_EQ(node == nullptr ? 0 : node->value, model[i])
+            << "slot " << i << " step " << step << " " << usgc::testing::seed_note(seed);
+        if (node != nullptr && node->left != nullptr) {
+          ASSERT_EQ(node->left->value, -5) << usgc::testing::seed_note(seed);
         }
       }
     }
+  }
+}
+
+TEST_F(GcGenerationsTest, RandomMixKeepsEveryReachableObject) {
+  run_main([] { random_mix(usgc::testing::test_seed(), 20000); });
+}
+
+// Three goroutines mix as above while a fourth runs shared collections back to back: stops land
+// inside their private markings and sweeps, and the remembered sets are read meanwhile.
+TEST_F(GcGenerationsTest, ConcurrentRandomMixesUnderSharedCollections) {
+  const uint64_t seed = usgc::testing::test_seed();
+  std::atomic<int> running{3};
+  run_main([&] {
+    for (uint64_t g = 0; g < 3; ++g) {
+      usgc::testing::go([&, g] {
+        random_mix(seed + g, 30000);
+        running.fetch_sub(1);
+      });
+    }
+    usgc::testing::go([&] {
+      for (int i = 0; running.load() > 0; ++i) {
+        usgc_gc_collect(i % 3 == 0 ? USGC_GC_SHARED : USGC_GC_SHARED_MINOR);
+        usgc_yield();
+      }
+    });
   });
+  EXPECT_TRUE(usgc::testing::all_goroutines_finished());
 }
 
 }  // namespace
