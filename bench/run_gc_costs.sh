@@ -9,13 +9,15 @@
 #      metric=ratio_2p_vs_1p (target >= 1.8), beside the machine's floor measured in the same run:
 #      `gc_costs --cases scaling-floor` (the same churn with malloc/free in 1 and 2 threads);
 #   3. bench/gc_instructions.sh (instructions per object and per store under callgrind; skipped
-#      with a NOTE without valgrind).
+#      with a NOTE without valgrind);
+#   4. $BUILD/bench/gc_pauses (suite=gc_pauses: paced private pauses at 1, 8, 64 MiB live, shared
+#      pauses beside 8 and 64 MiB of private live data, time to safepoint during private marking).
 # A NOTE with the load average ends the run. Lines are also saved to $BENCH_GC_COSTS_LOG (default
 # $BUILD/bench/gc_costs.log). USGC_PROCS, USGC_GC_PERCENT and USGC_HEAP_MAX are unset for the runs.
 #
 # Environment: BUILD (default build), BENCH_REPS (scaling repetitions, default 3), BENCH_QUICK=1
 # (about 10x less work, 1 repetition), BENCH_TIMEOUT_S (per program run, default 300),
-# BENCH_GC_COSTS_LOG, BENCH_GC_COSTS_PARTS (default "costs scaling instructions").
+# BENCH_GC_COSTS_LOG, BENCH_GC_COSTS_PARTS (default "costs scaling instructions pauses").
 # Exit status: 0 when every program ran and printed no ERROR line, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -25,7 +27,7 @@ BENCH_QUICK=${BENCH_QUICK:-0}
 if [ "$BENCH_QUICK" = 1 ]; then BENCH_REPS=${BENCH_REPS:-1}; else BENCH_REPS=${BENCH_REPS:-3}; fi
 BENCH_TIMEOUT_S=${BENCH_TIMEOUT_S:-300}
 BENCH_GC_COSTS_LOG=${BENCH_GC_COSTS_LOG:-$BUILD/bench/gc_costs.log}
-BENCH_GC_COSTS_PARTS=${BENCH_GC_COSTS_PARTS:-costs scaling instructions}
+BENCH_GC_COSTS_PARTS=${BENCH_GC_COSTS_PARTS:-costs scaling instructions pauses}
 BIN=$BUILD/bench/gc_costs
 unset USGC_PROCS USGC_GC_PERCENT USGC_HEAP_MAX USGC_TRACE USGC_VERIFY
 ulimit -c 0
@@ -140,6 +142,13 @@ if has_part instructions; then
     say "ERROR suite=gc_costs case=instructions impl=callgrind reason=\"bench/gc_instructions.sh: exit status $instructions_status\""
     errors=$((errors + 1))
   fi
+fi
+
+# 4. pauses as the collector paces itself (suite=gc_pauses, bench/gc_pauses.cpp).
+if has_part pauses && [ -x "$BUILD/bench/gc_pauses" ]; then
+  quick_flag=()
+  [ "$BENCH_QUICK" = 1 ] && quick_flag=(--quick)
+  run_program gc_pauses "$BUILD/bench/gc_pauses" "${quick_flag[@]}"
 fi
 
 say "NOTE suite=gc_costs end=$(date -u +%Y-%m-%dT%H:%M:%SZ) load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""

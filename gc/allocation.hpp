@@ -37,7 +37,10 @@ inline constexpr size_t kMinimumBudgetNearLimit = 256 * 1024;
 size_t budget_after(size_t live_bytes, size_t minimum_bytes);
 
 // Collections (private_collector.cpp, shared_collector.cpp).
-void collect_private(Mutator& mutator, const char* reason);
+// Minor unless full_requested (explicit requests, the heap limit) or private_full_collection_due
+// (USGC_GC_GENERATIONAL=0, or the old generation grew by USGC_GC_PERCENT since the last full one).
+void collect_private(Mutator& mutator, const char* reason, bool full_requested = false);
+bool private_full_collection_due(const Mutator& mutator);
 // Runs a shared collection unless one completed since `observed_cycle` (then returns at once:
 // the pacer's triggers coalesce). kAlwaysCollect: run one regardless (usgc_gc_collect).
 inline constexpr uint64_t kAlwaysCollect = UINT64_MAX;

@@ -68,6 +68,7 @@ struct Block {
   Block* next_partial = nullptr;    // the owner's list of blocks with free runs
   FreeRun* free_runs = nullptr;     // owner only
   uint32_t live_slots = 0;          // after the last sweep (owner only)
+  bool on_partial_list = false;     // private blocks: on the owner's partial list (owner only)
   size_t mapping_bytes = 0;         // large: the whole mapping
   Block* large_previous = nullptr;  // large: the registry of large objects (its lock)
   Block* large_next = nullptr;

@@ -103,7 +103,7 @@ USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind) {
   if (m == nullptr) return EPERM;
   count_add(g_counters.explicit_collections, 1);
   if (kind == USGC_GC_PRIVATE)
-    collect_private(*m, "explicit");
+    collect_private(*m, "explicit", /*full_requested=*/true);
   else
     collect_shared("explicit", kAlwaysCollect, /*full_requested=*/kind == USGC_GC_SHARED,
                    /*minor_requested=*/kind == USGC_GC_SHARED_MINOR);

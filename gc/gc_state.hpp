@@ -22,7 +22,8 @@ struct GcConfig {
   size_t min_private_budget_bytes = 1 << 20;
   size_t min_shared_budget_bytes = 4 << 20;
   uint32_t marker_count = 1;  // parallel markers in a shared collection (one per P)
-  bool generational = true;   // USGC_GC_GENERATIONAL: minor shared collections (0: always full)
+  bool generational = true;   // USGC_GC_GENERATIONAL: minor private and shared collections (0:
+                              // every collection full)
 };
 extern GcConfig g_config;
 
@@ -62,6 +63,10 @@ struct GcCounters {
   std::atomic<uint64_t> last_pause_ns;
   std::atomic<uint64_t> explicit_collections;
   std::atomic<uint64_t> shared_minor_collections;
+  std::atomic<uint64_t> private_minor_collections;  // of private_collections, the minor ones
+  // Objects the last collection of each kind marked (tests, trace): written by the collector.
+  std::atomic<uint64_t> last_private_objects_marked;
+  std::atomic<uint64_t> last_shared_objects_marked;
 };
 extern GcCounters g_counters;
 

@@ -23,6 +23,8 @@ class MarkStack {
     items_[size_++] = object;
   }
   void* pop() { return items_[--size_]; }
+  // As a log (remembered sets, run logs): entries in push order.
+  void* at(size_t index) const { return items_[index]; }
   // Moves up to `count` entries from the bottom into `target` (work stealing); returns how many.
   size_t take_bottom(MarkStack& target, size_t count);
   void clear() { size_ = 0; }

@@ -35,10 +35,11 @@ Mutator* g_registry_first = nullptr;
 uint64_t g_registry_count = 0;
 std::atomic<uint32_t> g_next_heap_id{0};
 
+// Even and nonzero: id | 1 is the goroutine's old id (gc/private_generations.hpp).
 uint64_t next_heap_id() {
   for (;;) {
-    uint32_t id = g_next_heap_id.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (id != 0 && id != UINT32_MAX) return id;
+    uint32_t id = (g_next_heap_id.fetch_add(1, std::memory_order_relaxed) + 1) * 2;
+    if (id != 0) return id;
   }
 }
 
@@ -102,6 +103,9 @@ void mutator_register(Mutator* m, uint64_t goroutine_id, void* start_object) {
   m->bytes_since_collection = 0;
   m->live_bytes_after_collection = 0;
   m->collection_budget_bytes = g_config.min_private_budget_bytes;
+  m->old_bytes_after_full = 0;
+  m->full_budget_bytes = g_config.min_private_budget_bytes;
+  m->young_large = nullptr;
   m->start_object = start_object;
   kernel::FutexMutexGuard guard(g_registry_lock);
   m->registry_previous = nullptr;
@@ -134,6 +138,12 @@ void mutator_unregister(Mutator* m) {
     }
     m->blocks[c] = m->partial[c] = m->current[c] = nullptr;
   }
+  // Young large objects join the old ones: the same rule frees them all.
+  while (Block* b = m->young_large) {
+    m->young_large = b->next_in_heap;
+    b->next_in_heap = m->large_objects;
+    m->large_objects = b;
+  }
   for (Block* b = m->large_objects; b != nullptr;) {
     Block* next = b->next_in_heap;
     uint64_t header = *reinterpret_cast<uint64_t*>(b->slots_begin());
@@ -149,6 +159,11 @@ void mutator_unregister(Mutator* m) {
     b = next;
   }
   m->large_objects = nullptr;
+  m->young_large = nullptr;
+  m->young_runs.release();
+  m->remembered_young.release();
+  m->remembered_shared.release();
+  m->published_old.release();
   if (m->arena != nullptr) {
     release_block(m->arena);
     m->arena = nullptr;

@@ -45,11 +45,21 @@ struct Mutator {
   Block* large_objects = nullptr;         // private large objects (next_in_heap)
   Block* arena = nullptr;                 // the stack arena block (STACK_LOCAL objects), lazily
 
-  // Private collection pacing (USGC_GC_PERCENT).
-  size_t bytes_since_collection = 0;  // bytes of runs and large objects taken since the last one
-  size_t live_bytes_after_collection = 0;
-  size_t collection_budget_bytes = 0;
+  // Private collection pacing (USGC_GC_PERCENT; gc/private_generations.hpp).
+  size_t bytes_since_collection = 0;  // bytes of runs and large objects taken since the last one:
+                                      // the nursery in use
+  size_t live_bytes_after_collection = 0;  // old bytes after the last collection
+  size_t collection_budget_bytes = 0;      // the nursery: a minor collection when it is used
+  size_t old_bytes_after_full = 0;         // old bytes after the last full private collection
+  size_t full_budget_bytes = 0;            // a full one when the old bytes grew by this much
   bool collecting = false;
+
+  // Generations (gc/private_generations.hpp). Read by shared markers in the stopped world.
+  MarkStack young_runs;          // begin, end of every run taken since the last private collection
+  Block* young_large = nullptr;  // large private objects allocated since then (next_in_heap)
+  MarkStack remembered_young;    // old objects given a young private reference (barrier slow path)
+  MarkStack remembered_shared;   // old objects that may hold a shared reference
+  MarkStack published_old;       // objects published while old, until the next full collection
 
   HandleTable handles;
   void* start_object = nullptr;  // usgc_go_object's argument: a root for the goroutine's life

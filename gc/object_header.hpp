@@ -5,8 +5,10 @@
 //   - the owning goroutine: its private mark bit (private collector) and the class/owner bits
 //     when it publishes the object (in place: PRIVATE -> SHARED or GLOBAL, owner -> 0);
 //   - a sweeper, when it frees the slot (header -> 0);
-//   - a shared marker, while the world is stopped: the visit epoch of a PRIVATE object (atomic
-//     compare-and-swap, as several markers may reach it; its owner is stopped).
+//   - the owning goroutine again: the remembered-set flags of its old PRIVATE objects (in the
+//     visit field) and their owner field (young heap id -> old id) when it promotes them.
+// Shared markers never write (or follow) a private object's header: shared collections do not
+// trace private heaps (gc/private_generations.hpp).
 // Nobody else writes a header, so a goroutine reads its own objects' headers with plain loads;
 // another goroutine reads a shared object's header only after acquiring a reference to it,
 // which the publishing store released after the header flip (see gc/publication.cpp).
@@ -56,6 +58,23 @@ static_assert(kVisitShift == 24 &&
 inline uint32_t visit_epoch_of(uint64_t header) {
   return static_cast<uint32_t>((header >> kVisitShift) & kVisitMask);
 }
+
+// Generations of a private heap (gc/private_generations.hpp). Heap ids are even; a goroutine's
+// old (promoted) private objects carry its *old id*, heap_id | 1, in the owner field, so the
+// inline barrier's one compare sends stores into them to the slow path, which records them.
+// Both ids are the goroutine's: "is this mine?" in C++ is same_goroutine().
+inline constexpr uint64_t kOldOwnerBit = 1;
+inline uint64_t old_id_of(uint64_t heap_id) {
+  return heap_id | kOldOwnerBit;
+}
+inline bool same_goroutine(uint64_t owner, uint64_t heap_id) {
+  return (owner | kOldOwnerBit) == (heap_id | kOldOwnerBit);
+}
+// The visit field (bits 24..31) of a PRIVATE object holds its remembered-set flags, written only
+// by the owner: the object is on its goroutine's remembered_shared / remembered_young log.
+inline constexpr uint64_t kRememberedShared = uint64_t{1} << kVisitShift;
+inline constexpr uint64_t kRememberedYoung = uint64_t{2} << kVisitShift;
+inline constexpr uint64_t kRememberedFlags = kVisitMask << kVisitShift;
 
 inline uint64_t* header_address(void* object) {
   return static_cast<uint64_t*>(object) - 1;

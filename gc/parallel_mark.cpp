@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "gc/block.hpp"
+#include "gc/private_generations.hpp"
 #include "gc/roots.hpp"
 #include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -32,7 +33,6 @@ uint32_t g_marker_count = 0;
 // One marking job: written by marker 0 before it bumps g_job_epoch (release); read by the
 // helpers after they see the new epoch (acquire).
 Mutator* const* g_job_mutators = nullptr;
-uint32_t g_visit_epoch = 1;  // the private objects' visit epoch of this job: 1..255, never 0
 MarkKind g_job_kind = MarkKind::kFull;
 size_t g_job_mutator_count = 0;
 std::atomic<size_t> g_next_mutator{0};
@@ -42,35 +42,18 @@ std::atomic<uint32_t> g_helpers_done{0};  // futex: marker 0 waits for all helpe
 std::atomic<bool> g_shutting_down{false};
 uint32_t g_start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
 
-// Claims a private object for this cycle (its header's visit epoch); true when this call did.
-bool claim_private(void* object, uint64_t header) {
-  auto* word = header_address(object);
-  const uint64_t epoch_bits = uint64_t{g_visit_epoch} << kVisitShift;
-  for (;;) {
-    if ((header & (kVisitMask << kVisitShift)) == epoch_bits) return false;
-    uint64_t claimed = (header & ~(kVisitMask << kVisitShift)) | epoch_bits;
-    if (__atomic_compare_exchange_n(word, &header, claimed, false, __ATOMIC_RELAXED,
-                                    __ATOMIC_RELAXED))
-      return true;
-  }
-}
-
 // In a shared block (owner 0) every object is shared: the object's own header is not read here,
 // the mark bit lives in the block header (few, hot in cache), and the prefetch issued now
 // overlaps the header's miss with other work until the object is popped. STACK_LOCAL objects
 // are exactly those in arena blocks. A goroutine's block holds private objects and the shared
-// ones it published in place: there the header says which.
+// ones it published in place: there the header says which, and a private one is never marked
+// nor followed (shared collections do not trace private heaps: gc/private_generations.hpp).
 inline void visit_object(Marker& marker, void* object) {
   Block* block = block_of(object);
   if (block->kind == BlockKind::kArena) return;
   if (block->owner_heap_id != 0) {
     uint64_t header = __atomic_load_n(header_address(object), __ATOMIC_RELAXED);
-    if (class_of(header) == Ownership::kPrivate) {
-      if (!claim_private(object, header)) return;
-      ++marker.marked;
-      marker.local.push(object);
-      return;
-    }
+    if (!is_shared_class(header)) return;
   }
   if (!block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes)))
     return;
@@ -186,7 +169,11 @@ void run_marker(uint32_t index) {
   for (;;) {
     size_t k = g_next_mutator.fetch_add(1, std::memory_order_relaxed);
     if (k >= g_job_mutator_count) break;
-    for_each_mutator_root(*g_job_mutators[k], [&](void** slot) { visit_object(self, *slot); });
+    Mutator& m = *g_job_mutators[k];
+    for_each_mutator_root(m, [&](void** slot) { visit_object(self, *slot); });
+    for_each_private_to_shared_field(
+        m, [&](void** field) { visit_object(self, load_reference(field)); },
+        [&](void* object) { visit_object(self, object); });
     if (self.local.size() > kSpillThreshold) spill(self);
   }
   if (index == 0) {
@@ -247,7 +234,6 @@ void parallel_mark_shutdown() {
 MarkResult mark_shared_heap(Mutator* const* mutators, size_t count, MarkKind kind) {
   USGC_CHECK(g_markers != nullptr, "gc: shared collection before gc_initialize");
   g_job_kind = kind;
-  g_visit_epoch = g_visit_epoch == kVisitMask ? 1 : g_visit_epoch + 1;  // 0 is "never visited"
   g_job_mutators = mutators;
   g_job_mutator_count = count;
   g_next_mutator.store(0, std::memory_order_relaxed);

@@ -9,11 +9,11 @@
 // from its own public stack, then steals half of another's. Termination: a marker with nothing
 // counts itself idle; when all N are idle at once no stack holds work (a marker pushes only to
 // its own stacks and goes idle only with both empty), so marking is complete.
-// Traced: private objects of every goroutine (they may hold the only reference to a shared
-// object; the write barrier's fast path records nothing for them), shared and global objects;
-// STACK_LOCAL objects are never marked (their arena is scanned as a root of its goroutine).
-// A shared object is marked with its slot's bit; a private one with the cycle's visit epoch in
-// its header (so private objects never carry shared bits, and no clearing pass is needed).
+// Traced: shared and global objects only. A goroutine contributes its roots, the fields of its
+// young private objects and of its remembered old ones, and the objects it published while old
+// (gc/private_generations.hpp); private objects are never marked nor followed. STACK_LOCAL
+// objects are never marked (their arena is scanned as a root of its goroutine). A shared object
+// is marked with its slot's bit.
 //
 // Full marks start from clear bitmaps. Minor marks (generational, sticky mark bits) keep them: a
 // set bit is an old object (alive at the last collection, or published since), which is neither

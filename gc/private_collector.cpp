@@ -1,44 +1,140 @@
-// gc/private_collector.cpp — a goroutine collects its own private heap, alone.
+// gc/private_collector.cpp — a goroutine collects its own private heap, alone: minor collections
+// of its nursery, and full ones (generations: gc/private_generations.hpp).
 //
 // Because of the private-heap invariant nothing outside goroutine G refers to an object G owns,
-// so G's roots (gc/roots.hpp) are all that can keep one alive. G marks from them with the
-// private mark bit in the header, never tracing into shared or global objects (none of them
-// refers back), then sweeps each of its blocks:
+// so G's roots (gc/roots.hpp) are all that can keep one alive; G marks from them with the private
+// mark bit in the header, never tracing into shared or global objects (none of them refers back).
+//
+// Minor (the nursery is used up): marks the young objects reachable from the roots and from the
+// remembered_young objects (old objects are neither marked nor traced), then sweeps only the
+// logged runs: a marked young object is promoted (owner -> old id, mark cleared), an unmarked one
+// is freed (zeroed), and the free slots of each run go back to its block's free runs. The pause
+// is bounded by the nursery (its survivors and its slots), not by the old generation.
+// Full (explicit requests, the heap limit, or the old generation grew by USGC_GC_PERCENT since
+// the last full one): marks everything reachable, sweeps every block —
 //   header 0                          free
-//   PRIVATE, marked                   live: clear the mark
+//   PRIVATE, marked                   live: clear the mark, promote
 //   PRIVATE, unmarked                 dead: zero the slot
 //   SHARED/GLOBAL (published in place, still in G's block): dead iff its shared mark bit is
 //                                     clear (the shared-liveness rule, gc/block.hpp)
-// and rebuilds the block's free runs. Empty blocks go back to the pool. Nobody is stopped and
-// nothing is locked (the pool's lock only to return blocks), so any number of goroutines
-// collect at once. The collection does not poll: a stop-the-world waits for it to finish
-// (its pause is bounded by the private heap's size; docs/gc.md).
+// rebuilds free runs, returns empty blocks, and rebuilds remembered_shared from what it traced.
+// Either kind records the objects it marks that refer to shared objects (remembered_shared).
+//
+// Marking polls (every kPollEveryObjects objects) and so does the sweep (between blocks or runs):
+// a stop-the-world does not wait for a private collection. While G is stopped a shared
+// collection reads G's roots, nursery and remembered logs: marking leaves them intact, and they
+// are final before the sweep starts (collect_full says why a half-swept heap is safe to read).
+// Nobody else is stopped and nothing is locked (the pool's lock only to return blocks), so any
+// number of goroutines collect at once. Dead large objects are unmapped after the pause is measured
+// (they are unreachable already; the goroutine pays the munmap, nobody waits for it).
 #include <cstring>
 
 #include "gc/allocation.hpp"
 #include "gc/block_sweep.hpp"
 #include "gc/gc_state.hpp"
+#include "gc/private_generations.hpp"
 #include "gc/roots.hpp"
 #include "gc/trace.hpp"
 #include "gc/verifier.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
+#include "safepoint/stop_the_world.hpp"
 
 namespace usgc::gc {
 namespace {
 
+constexpr size_t kPollEveryObjects = 1024;
+
 struct SweepTotals {
-  size_t live_bytes = 0;
+  size_t live_bytes = 0;  // old private bytes after the collection (full: all; minor: promoted)
   size_t freed_private_bytes = 0;
   size_t freed_shared_bytes = 0;
+  Block* dead_large = nullptr;  // unmapped after the pause (next_in_heap)
+  uint64_t marked_at_ns = 0;    // when marking ended (the sweep follows)
 };
 
-void sweep_private_block(Block* b, SweepTotals& totals) {
+inline uint64_t promoted(uint64_t header, uint64_t old_id) {
+  return (header & ~(kPrivateMark | (~uint64_t{0} << kOwnerShift))) | (old_id << kOwnerShift);
+}
+
+// Acknowledges a pending stop-the-world (or preemption) request, as a poll would.
+void poll_for_safepoint() {
+  safepoint::SafepointSlot* slot = safepoint::current_slot();
+  if (slot != nullptr && (safepoint::safepoint_requested(slot) ||
+                          slot->preempt_requested.load(std::memory_order_relaxed) != 0))
+    safepoint::reach_safepoint(slot);
+}
+
+// Marking for either kind. visit() marks a private object of m that this kind collects (minor:
+// young only; full: young and old) and queues it; trace() visits an object's fields and says
+// whether one refers to a shared or global object.
+class PrivateMarker {
+ public:
+  PrivateMarker(Mutator& m, bool full)
+      : stack_(m.mark_stack), young_(m.abi.heap_id), old_(old_id_of(m.abi.heap_id)), full_(full) {}
+
+  void visit(void* object) {
+    uint64_t* header = header_address(object);
+    uint64_t value = *header;
+    if (class_of(value) != Ownership::kPrivate || (value & kPrivateMark)) return;
+    uint64_t owner = owner_of(value);
+    if (owner != young_ && (!full_ || owner != old_)) return;
+    *header = value | kPrivateMark;
+    ++marked_;
+    stack_.push(object);
+  }
+
+  // Visits the fields; true when one refers to a shared or global object.
+  bool trace(void* object) {
+    uint64_t header = header_of(object);
+    bool refers_to_shared = false;
+    // Two passes: the children's headers are fetched together, then visited (misses overlap).
+    for_each_reference_field(object, header, [&](void** field) {
+      if (void* value = *field) __builtin_prefetch(static_cast<char*>(value) - kHeaderBytes, 1);
+    });
+    for_each_reference_field(object, header, [&](void** field) {
+      void* value = *field;
+      if (!is_object_pointer(value)) return;
+      if (is_shared_class(header_of(value)))
+        refers_to_shared = true;
+      else
+        visit(value);
+    });
+    return refers_to_shared;
+  }
+
+  // Drains the stack; on_refers_to_shared(object) for each traced object holding a shared ref.
+  template <typename OnShared>
+  void drain(OnShared&& on_refers_to_shared) {
+    while (!stack_.empty()) {
+      void* object = stack_.pop();
+      if (trace(object)) on_refers_to_shared(object);
+      if (++since_poll_ >= kPollEveryObjects) {
+        since_poll_ = 0;
+        poll_for_safepoint();
+      }
+    }
+  }
+
+  size_t marked() const { return marked_; }
+
+ private:
+  MarkStack& stack_;
+  const uint64_t young_;
+  const uint64_t old_;
+  const bool full_;
+  size_t marked_ = 0;
+  size_t since_poll_ = 0;
+};
+
+// ---- full collections ----
+
+void sweep_private_block(Block* b, uint64_t old_id, SweepTotals& totals) {
   const uint32_t slot_bytes = b->slot_bytes;
   sweep_block(b, [&](char* slot, uint64_t header, uint32_t index) {
     if (class_of(header) == Ownership::kPrivate) {
       if (header & kPrivateMark) {
-        *reinterpret_cast<uint64_t*>(slot) = header & ~kPrivateMark;
+        *reinterpret_cast<uint64_t*>(slot) = promoted(header, old_id);
         return false;
       }
       totals.freed_private_bytes += slot_bytes;
@@ -50,81 +146,83 @@ void sweep_private_block(Block* b, SweepTotals& totals) {
     totals.freed_shared_bytes += slot_bytes;
     return true;
   });
+  // live_slots counts published ones too: pacing needs no more precision.
   totals.live_bytes += size_t{b->live_slots} * slot_bytes;
 }
 
-// Large objects of the private list: same rules, one slot each.
-void sweep_private_large(Mutator& m, SweepTotals& totals) {
-  Block** link = &m.large_objects;
-  while (Block* b = *link) {
-    uint64_t* header = reinterpret_cast<uint64_t*>(b->slots_begin());
-    bool live;
-    if (class_of(*header) == Ownership::kPrivate) {
-      live = (*header & kPrivateMark) != 0;
-      *header &= ~kPrivateMark;
+// A large object's fate: true when it stays (promoted if private and marked).
+bool keep_large(Block* b, uint64_t old_id, bool full, SweepTotals& totals) {
+  uint64_t* header = reinterpret_cast<uint64_t*>(b->slots_begin());
+  bool live;
+  if (class_of(*header) == Ownership::kPrivate) {
+    bool old = owner_of(*header) == old_id;
+    live = (*header & kPrivateMark) != 0 || (old && !full);
+    if (live) *header = promoted(*header, old_id);
+  } else {
+    live = b->shared_marked(0);
+  }
+  if (live) {
+    totals.live_bytes += b->mapping_bytes;
+    return true;
+  }
+  (class_of(*header) == Ownership::kPrivate ? totals.freed_private_bytes
+                                            : totals.freed_shared_bytes) += b->mapping_bytes;
+  return false;
+}
+
+// Sweeps `*list`, moving the survivors onto m.large_objects and the dead onto totals.dead_large.
+void sweep_large_list(Mutator& m, Block* list, bool full, SweepTotals& totals) {
+  const uint64_t old_id = old_id_of(m.abi.heap_id);
+  while (Block* b = list) {
+    list = b->next_in_heap;
+    if (keep_large(b, old_id, full, totals)) {
+      b->next_in_heap = m.large_objects;
+      m.large_objects = b;
     } else {
-      live = b->shared_marked(0);
+      b->next_in_heap = totals.dead_large;
+      totals.dead_large = b;
     }
-    if (live) {
-      totals.live_bytes += b->mapping_bytes;
-      link = &b->next_in_heap;
-      continue;
-    }
-    *link = b->next_in_heap;
-    (class_of(*header) == Ownership::kPrivate ? totals.freed_private_bytes
-                                              : totals.freed_shared_bytes) += b->mapping_bytes;
-    release_large(b);
   }
 }
 
-void mark_from_roots(Mutator& m, size_t* marked_objects) {
-  const uint64_t heap_id = m.abi.heap_id;
-  MarkStack& stack = m.mark_stack;
-  size_t marked = 0;
-  auto visit = [&](void* object) {
-    uint64_t* header = header_address(object);
-    uint64_t value = *header;
-    if (owner_of(value) != heap_id || class_of(value) != Ownership::kPrivate ||
-        (value & kPrivateMark))
-      return;
-    *header = value | kPrivateMark;
-    ++marked;
-    stack.push(object);
-  };
-  for_each_mutator_root(m, [&](void** slot) { visit(*slot); });
-  while (!stack.empty()) {
-    void* object = stack.pop();
-    uint64_t header = header_of(object);
-    // Two passes: the children's headers are fetched together, then visited (their misses overlap).
-    for_each_reference_field(object, header, [&](void** field) {
-      if (void* value = *field) __builtin_prefetch(static_cast<char*>(value) - kHeaderBytes, 1);
-    });
-    for_each_reference_field(object, header, [&](void** field) {
-      void* value = *field;
-      if (is_object_pointer(value)) visit(value);
-    });
-  }
-  *marked_objects = marked;
+// Clears `flag` on the still-valid entries of `log` and empties it.
+void forget_remembered(Mutator& m, MarkStack& log, uint64_t flag) {
+  for_each_remembered(m, log, flag, [&](void* object) { *header_address(object) &= ~flag; });
+  log.clear();
 }
 
-}  // namespace
+void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
+  const uint64_t old_id = old_id_of(m.abi.heap_id);
+  PrivateMarker marker(m, /*full=*/true);
+  // The new remembered_shared is built aside: a shared collection at one of the marking's polls
+  // still reads the current one.
+  MarkStack rebuilt;
+  for_each_mutator_root(m, [&](void** slot) { marker.visit(*slot); });
+  marker.drain([&](void* object) { rebuilt.push(object); });
+  *marked = marker.marked();
+  totals.marked_at_ns = kernel::monotonic_ns();
 
-void collect_private(Mutator& m, const char* reason) {
-  if (m.collecting) return;
-  m.collecting = true;
-  uint64_t start_ns = kernel::monotonic_ns();
-  retire_all_private_runs(m);
-  size_t before_bytes = m.live_bytes_after_collection + m.bytes_since_collection;
-
-  size_t marked = 0;
-  mark_from_roots(m, &marked);
-
-  SweepTotals totals;
+  // The logs are final before the sweep, which polls between blocks: a shared collection at a poll
+  // reads the rebuilt remembered_shared (every live old holder of a shared reference), the
+  // nursery log (swept runs hold promoted or free slots, unswept ones marked or dead young
+  // objects, whose shared referents are still allocated — shared collections keep what any
+  // private object refers to — and whose private referents, if freed already, read as zero
+  // headers, which shared markers skip), and young_large, detached last.
+  forget_remembered(m, m.remembered_shared, kRememberedShared);
+  forget_remembered(m, m.remembered_young, kRememberedYoung);
+  m.published_old.clear();  // every old referrer of them was traced, and is in `rebuilt`
+  for (size_t i = 0; i < rebuilt.size(); ++i) {
+    void* object = rebuilt.at(i);
+    *header_address(object) |= kRememberedShared;
+    m.remembered_shared.push(object);
+  }
+  rebuilt.release();
   for (uint32_t c = 0; c < kSizeClassCount; ++c) {
     m.partial[c] = nullptr;
     Block** link = &m.blocks[c];
     while (Block* b = *link) {
-      sweep_private_block(b, totals);
+      sweep_private_block(b, old_id, totals);
+      b->on_partial_list = false;
       if (b->live_slots == 0) {
         *link = b->next_in_heap;
         forget_free_runs(b);
@@ -134,11 +232,134 @@ void collect_private(Mutator& m, const char* reason) {
       if (b->free_runs != nullptr) {
         b->next_partial = m.partial[c];
         m.partial[c] = b;
+        b->on_partial_list = true;
       }
       link = &b->next_in_heap;
+      poll_for_safepoint();
     }
   }
-  sweep_private_large(m, totals);
+  Block* large = m.large_objects;
+  m.large_objects = nullptr;
+  sweep_large_list(m, large, /*full=*/true, totals);
+  Block* young_large = m.young_large;
+  m.young_large = nullptr;
+  sweep_large_list(m, young_large, /*full=*/true, totals);
+}
+
+// ---- minor collections ----
+
+// Sweeps one logged run [begin, end) of block b: promotes the marked young objects, frees the
+// unmarked ones, and gives the run's free stretches back to the block as free runs.
+void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
+  Block* b = block_of(begin);
+  const uint32_t slot_bytes = b->slot_bytes;
+  const uint64_t young = m.abi.heap_id;
+  const uint64_t old_id = old_id_of(young);
+  char* free_start = nullptr;
+  uint32_t live = 0;
+  auto close_free = [&](char* until) {
+    if (free_start == nullptr) return;
+    auto* run = reinterpret_cast<FreeRun*>(free_start);
+    run->end = until;
+    run->next = b->free_runs;
+    b->free_runs = run;
+    free_start = nullptr;
+  };
+  for (char* slot = begin; slot < end; slot += slot_bytes) {
+    uint64_t* word = reinterpret_cast<uint64_t*>(slot);
+    uint64_t header = *word;
+    bool is_free = header == 0;
+    if (!is_free) {
+      if (class_of(header) == Ownership::kPrivate) {
+        USGC_ASSERT(owner_of(header) == young, "a logged run holds only young private objects");
+        if (header & kPrivateMark) {
+          *word = promoted(header, old_id);
+          totals.live_bytes += slot_bytes;
+        } else {
+          std::memset(slot, 0, slot_bytes);
+          totals.freed_private_bytes += slot_bytes;
+          is_free = true;
+        }
+      } else if (is_shared_class(header) && !b->shared_marked(b->slot_index_of(slot))) {
+        // Published in this run and found dead by a full shared collection since.
+        std::memset(slot, 0, slot_bytes);
+        totals.freed_shared_bytes += slot_bytes;
+        is_free = true;
+      }
+    }
+    if (is_free) {
+      if (free_start == nullptr) free_start = slot;
+      continue;
+    }
+    ++live;
+    close_free(slot);
+  }
+  close_free(end);
+  b->live_slots += live;
+  if (b->free_runs != nullptr && !b->on_partial_list) {
+    b->next_partial = m.partial[b->size_class];
+    m.partial[b->size_class] = b;
+    b->on_partial_list = true;
+  }
+}
+
+void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
+  PrivateMarker marker(m, /*full=*/false);
+  auto remember_promoted = [&](void* object) {
+    uint64_t* header = header_address(object);
+    if (*header & kRememberedShared) return;
+    *header |= kRememberedShared;
+    m.remembered_shared.push(object);
+  };
+  for_each_mutator_root(m, [&](void** slot) { marker.visit(*slot); });
+  // Old objects given young references: their fields are roots of this collection. One that also
+  // refers to a shared object (a young one published since, say) joins remembered_shared before
+  // it leaves remembered_young, so a shared collection at a poll always finds it in one of them.
+  for_each_remembered(m, m.remembered_young, kRememberedYoung, [&](void* object) {
+    if (marker.trace(object)) remember_promoted(object);
+    *header_address(object) &= ~kRememberedYoung;
+  });
+  marker.drain(remember_promoted);
+  *marked = marker.marked();
+  totals.marked_at_ns = kernel::monotonic_ns();
+  m.remembered_young.clear();
+
+  // Sweep the nursery only, polling between runs (the logs are final; see collect_full).
+  for (size_t i = 0; i + 1 < m.young_runs.size(); i += 2) {
+    sweep_young_run(m, static_cast<char*>(m.young_runs.at(i)),
+                    static_cast<char*>(m.young_runs.at(i + 1)), totals);
+    poll_for_safepoint();
+  }
+  Block* young_large = m.young_large;
+  m.young_large = nullptr;
+  sweep_large_list(m, young_large, /*full=*/false, totals);
+}
+
+}  // namespace
+
+bool private_full_collection_due(const Mutator& m) {
+  if (!g_config.generational) return true;
+  return m.live_bytes_after_collection >= m.old_bytes_after_full &&
+         m.live_bytes_after_collection - m.old_bytes_after_full >= m.full_budget_bytes;
+}
+
+void collect_private(Mutator& m, const char* reason, bool full_requested) {
+  if (m.collecting) return;
+  m.collecting = true;
+  uint64_t start_ns = kernel::monotonic_ns();
+  retire_all_private_runs(m);
+  size_t before_bytes = m.live_bytes_after_collection + m.bytes_since_collection;
+  bool full = full_requested || private_full_collection_due(m);
+
+  size_t marked = 0;
+  SweepTotals totals;
+  if (full) {
+    collect_full(m, totals, &marked);
+  } else {
+    collect_minor(m, totals, &marked);
+    totals.live_bytes += m.live_bytes_after_collection;  // the old generation stays
+  }
+  m.young_runs.clear();
 
   count_sub(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], totals.freed_private_bytes);
   count_sub(g_counters.bytes_in_use[USGC_GOROUTINE_SHARED], totals.freed_shared_bytes);
@@ -146,14 +367,29 @@ void collect_private(Mutator& m, const char* reason) {
   count_add(g_counters.bytes_freed_shared, totals.freed_shared_bytes);
   m.live_bytes_after_collection = totals.live_bytes;
   m.bytes_since_collection = 0;
-  m.collection_budget_bytes = budget_after(totals.live_bytes, g_config.min_private_budget_bytes);
+  if (full) {
+    m.old_bytes_after_full = totals.live_bytes;
+    m.full_budget_bytes = budget_after(totals.live_bytes, g_config.min_private_budget_bytes);
+  }
+  // The nursery: fixed when generational (a minor pause is bounded by it); without generations
+  // every collection is full and the budget is USGC_GC_PERCENT of the live heap, as before.
+  m.collection_budget_bytes =
+      g_config.generational ? g_config.min_private_budget_bytes : m.full_budget_bytes;
 
   uint64_t pause_ns = kernel::monotonic_ns() - start_ns;
+  // Unreachable since the mark; unmapping them is the goroutine's cost, not part of the pause.
+  for (Block* b = totals.dead_large; b != nullptr;) {
+    Block* next = b->next_in_heap;
+    release_large(b);
+    b = next;
+  }
   uint64_t number = g_counters.private_collections.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (!full) count_add(g_counters.private_minor_collections, 1);
+  g_counters.last_private_objects_marked.store(marked, std::memory_order_relaxed);
   record_pause(false, pause_ns);
   if (g_config.trace)
-    trace_private_collection(number, m.goroutine_id, reason, before_bytes, totals.live_bytes,
-                             marked, pause_ns);
+    trace_private_collection(number, m.goroutine_id, reason, !full, before_bytes, totals.live_bytes,
+                             marked, pause_ns, totals.marked_at_ns - start_ns);
   if (g_config.verify) verify_private_heap(m);
   m.collecting = false;
 }

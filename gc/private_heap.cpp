@@ -4,8 +4,9 @@
 // Allocation: usgc_alloc_private_fast (usgc/gc.h) bumps abi.runs[c]; when the run is exhausted
 // this file takes the next free run of the current block, then a block from the partial list
 // (swept, with free runs), and only then a new block — after a private collection if the
-// goroutine has allocated its budget since the last one (USGC_GC_PERCENT: the budget is
-// gc_percent % of what the last collection left live, at least min_private_budget_bytes).
+// goroutine has used its nursery since the last one (min_private_budget_bytes; a full collection
+// instead when the old generation grew by USGC_GC_PERCENT: gc/private_collector.cpp). Every run
+// taken is logged as the nursery (gc/private_generations.hpp).
 // No lock is taken except the block pool's when a new block is needed; no other thread reads
 // these lists while the goroutine runs (gc/mutator.hpp).
 #include <cstring>
@@ -36,6 +37,9 @@ bool take_run(Mutator& m, uint32_t c, Block* b) {
   char* end = run->end;
   run->end = nullptr;  // the run's head words go back to zero: every slot in it is zero now
   run->next = nullptr;
+  // The nursery log (gc/private_generations.hpp), before any object is made in the run.
+  m.young_runs.push(begin);
+  m.young_runs.push(end);
   m.abi.runs[c].next = begin;
   m.abi.runs[c].limit = end;
   m.run_begin[c] = begin;
@@ -79,6 +83,7 @@ bool refill(Mutator& m, uint32_t c, size_t bytes) {
     while (Block* b = m.partial[c]) {
       m.partial[c] = b->next_partial;
       b->next_partial = nullptr;
+      b->on_partial_list = false;
       if (take_run(m, c, b)) return true;
     }
     if (attempt == 0 && budget_exhausted(m)) {
@@ -110,8 +115,8 @@ void* allocate_private_large(Mutator& m, uint64_t header, size_t bytes) {
     b = acquire_large(bytes, m.abi.heap_id, &failure);
   }
   if (b == nullptr) return failed_for(failure, bytes);
-  b->next_in_heap = m.large_objects;
-  m.large_objects = b;
+  b->next_in_heap = m.young_large;  // young until a collection promotes it onto large_objects
+  m.young_large = b;
   m.bytes_since_collection += b->mapping_bytes;
   count_add(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], b->mapping_bytes);
   count_add(g_counters.objects_allocated[USGC_GOROUTINE_PRIVATE], 1);

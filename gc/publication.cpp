@@ -9,8 +9,11 @@
 //                                     private object made when the arena was full, usgc/object.h)
 //   value STACK_LOCAL, any heap target                                   fatal: names the store
 //   target another goroutine's private or stack-local object             fatal: API misuse
+//   target my old private object (owner = old id: the fast path's compare fails)   plain store,
+//                                     then remember it (gc/private_generations.hpp)
 //   target SHARED/GLOBAL                                                 publish the value if it
-//                                     is private, then a release store, then dirty the card
+//                                     is private, then a release store, then dirty the card if
+//                                     the value is a young shared object
 #include "gc/publication.hpp"
 
 #include <cerrno>
@@ -19,12 +22,21 @@
 #include "gc/gc_state.hpp"
 #include "gc/mutator.hpp"
 #include "gc/object_graph.hpp"
+#include "gc/private_generations.hpp"
 #include "gc/roots.hpp"
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::gc {
 namespace {
+
+// A shared or global object that no collection has marked yet (allocated since the last one):
+// an old object's reference to it must be on a dirty card. Null, private and old values need none.
+inline bool is_young_shared(void* value) {
+  if (!is_object_pointer(value) || !is_shared_class(header_of(value))) return false;
+  Block* block = block_of(value);
+  return !block->shared_marked(block->slot_index_of(static_cast<char*>(value) - kHeaderBytes));
+}
 
 const char* type_name_of(uint64_t header) {
   const TypeDescriptor* type = find_type(type_of(header));
@@ -56,19 +68,22 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
   MarkStack& stack = m.mark_stack;
   size_t published = 0;
   size_t published_bytes = 0;
+  const uint64_t old_id = old_id_of(heap_id);
   auto consider = [&](void* object) {
     uint64_t* header = header_address(object);
     uint64_t value = *header;
-    if (owner_of(value) != heap_id) return;  // shared or global already (others' are impossible)
+    // Shared or global already (others' are impossible).
+    if (!same_goroutine(owner_of(value), heap_id)) return;
     if (class_of(value) == Ownership::kStackLocal)
       stack_local_escape(object, nullptr, nullptr, operation);
     // PRIVATE -> target, owner 0, published; the shared bit first, then the header. The object is
-    // born old (bit set) but may refer to young shared objects through fields the barrier's fast
-    // path stored without a card: its card is dirtied, so the next minor collection traces it.
+    // born old (bit set); its card is dirtied below only if it refers to a young shared object.
+    // An old one may have old referrers the barrier never saw: published_old keeps it a root of
+    // shared collections until the next full private collection (gc/private_generations.hpp).
     Block* block = block_of(object);
     block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
-    block->dirty_card(object);
-    *header = (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag |
+    if (owner_of(value) == old_id) m.published_old.push(object);
+    *header = (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag | kRememberedFlags |
                          (~uint64_t{0} << kOwnerShift))) |
               new_class | kPublishedFlag;
     ++published;
@@ -78,9 +93,17 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
   consider(root);
   while (!stack.empty()) {
     void* object = stack.pop();
+    // Fields the fast path stored without a card: only those that refer to young shared objects
+    // (already shared before this publication, mark bit clear) need one for minor collections;
+    // what this publication makes shared is born old. Publishing scalars dirties nothing.
+    bool needs_card = false;
     for_each_reference_field(object, header_of(object), [&](void** field) {
-      if (is_object_pointer(*field)) consider(*field);
+      void* value = *field;
+      if (!is_object_pointer(value)) return;
+      if (!needs_card && is_young_shared(value)) needs_card = true;
+      consider(value);
     });
+    if (needs_card) block_of(object)->dirty_card(object);
   }
   shared_heap_count_published(published_bytes);
   count_add(g_counters.publications, 1);
@@ -99,7 +122,7 @@ void publish_for_store(void* value, Ownership target, const char* operation) {
   if (ownership == Ownership::kShared || ownership == Ownership::kGlobal) return;
   if (ownership == Ownership::kStackLocal) stack_local_escape(value, nullptr, nullptr, operation);
   Mutator* m = current_mutator();
-  USGC_CHECK(m != nullptr && owner_of(header) == m->abi.heap_id,
+  USGC_CHECK(m != nullptr && same_goroutine(owner_of(header), m->abi.heap_id),
              "%s: private-heap invariant: object %p (type %s) is private to another goroutine and "
              "cannot be "
              "published by %s (it was leaked without a write barrier)",
@@ -122,26 +145,31 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
   uint64_t self = m != nullptr ? m->abi.heap_id : 0;
   if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal) {
     if ((target_class == Ownership::kStackLocal || is_stack_substitute(target)) &&
-        owner_of(target) == self) {
+        same_goroutine(owner_of(target), self)) {
       *field = value;
       return;
     }
     stack_local_escape(value, object, field, "usgc_write");
   }
   if (target_class == Ownership::kPrivate || target_class == Ownership::kStackLocal) {
-    USGC_CHECK(owner_of(target) == self,
+    USGC_CHECK(same_goroutine(owner_of(target), self),
                "usgc_write: private-heap invariant: goroutine %lu wrote into object %p (type %s) "
                "private to another goroutine",
                static_cast<unsigned long>(m != nullptr ? m->goroutine_id : 0), object,
                type_name_of(target));
     *field = value;
+    // An old object of mine (the fast path's compare sends those here): remember the store.
+    if (owner_of(target) == old_id_of(self) && target_class == Ownership::kPrivate &&
+        is_object_pointer(value))
+      remember_old_store(*m, object, value);
     return;
   }
   if (is_object_pointer(value)) publish_for_store(value, target_class, "usgc_write");
   // Release: the publication's header flips (and the value's contents) happen-before a reader
   // in another goroutine that loads this reference (usgc_read is an acquire load).
   __atomic_store_n(field, value, __ATOMIC_RELEASE);
-  block_of(object)->dirty_card(field);
+  // Only a reference to a young shared object needs a card (what was just published is old).
+  if (is_young_shared(value)) block_of(object)->dirty_card(field);
 }
 
 USGC_GC_API void usgc_array_write(void* array, size_t index, void* value) {
@@ -179,7 +207,7 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
     Block* block = block_of(object);
     for (size_t i = 0; i < count; ++i) {
       __atomic_store_n(&first[i], values[i], __ATOMIC_RELEASE);
-      block->dirty_card(&first[i]);
+      if (is_young_shared(values[i])) block->dirty_card(&first[i]);
     }
     return;
   }

@@ -12,8 +12,11 @@
 //      with USGC_VERIFY also sweep and verify here, so a verifier sees the swept heap;
 //   4. restart the world, then sweep the shared blocks (allocators that need a block sweep one
 //      themselves meanwhile: gc/shared_heap.hpp).
-// The pause is steps 2-3: time to safepoint plus marking. Sweeping and the private heaps'
-// dead shared objects (each owner frees those at its next private collection) stay out of it.
+// The pause is the stopped world of step 3: from the moment the last P acknowledged the stop to
+// the moment the world resumes. Time to safepoint (request -> all stopped) is reported apart, and
+// the collector's P hand-off before the request and its wait for a P after the resume are
+// neither (trace: handoff, rejoin). Sweeping and the private heaps' dead shared objects (each
+// owner frees those at its next private collection) stay out of it.
 // Minor or full: choose_kind below (full when asked for, when the old generation grew by
 // USGC_GC_PERCENT since the last full one, or after 8 minors; USGC_GC_GENERATIONAL=0: always full).
 // A goroutine that finds a collection in progress waits for it as a native call, so the
@@ -103,10 +106,12 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // 1. No unswept block may meet the mark.
   shared_heap_sweep_all();
 
-  // 2. Stop the world.
+  // 2. Stop the world. world_stopped_ns: the last P's acknowledgement (safepoint's clock); the
+  // request was time_to_safepoint_ns before it, and the collector's P hand-off before that.
   uint64_t request_ns = kernel::monotonic_ns();
   usgc_stop_info info{};
-  int stop_error = safepoint::stop_the_world(&info);
+  uint64_t world_stopped_ns = 0;
+  int stop_error = safepoint::stop_the_world(&info, &world_stopped_ns);
   USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
              stop_error);
   uint64_t stopped_ns = kernel::monotonic_ns();
@@ -132,7 +137,8 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   uint64_t cycle = g_cycle.load(std::memory_order_relaxed) + 1;
   // Release: a waiter that sees the new cycle sees the collection's effects.
   g_cycle.store(cycle, std::memory_order_release);
-  int start_error = safepoint::start_the_world();
+  uint64_t world_resumed_ns = 0;
+  int start_error = safepoint::start_the_world(&world_resumed_ns);
   USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
              start_error);
   uint64_t restarted_ns = kernel::monotonic_ns();
@@ -150,8 +156,13 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   uint64_t swept_ns = kernel::monotonic_ns();
   g_collection_lock.unlock();
 
-  uint64_t pause_ns = restarted_ns - request_ns;
+  // The pause is the stopped world only: from the last acknowledgement to the resume. Time to
+  // safepoint is reported apart (usgc_runtime_stats), and neither the collector's P hand-off
+  // before the request nor its wait for a P after the resume (leave_native) is anyone's pause.
+  uint64_t pause_ns = world_resumed_ns > world_stopped_ns ? world_resumed_ns - world_stopped_ns : 0;
+  uint64_t request_sent_ns = world_stopped_ns - info.time_to_safepoint_ns;
   g_counters.shared_collections.fetch_add(1, std::memory_order_relaxed);
+  g_counters.last_shared_objects_marked.store(marked.objects_marked, std::memory_order_relaxed);
   if (kind == MarkKind::kMinor)
     g_counters.shared_minor_collections.fetch_add(1, std::memory_order_relaxed);
   record_pause(true, pause_ns);
@@ -165,8 +176,10 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     trace.after_bytes = live_bytes;
     trace.pause_ns = pause_ns;
     trace.time_to_safepoint_ns = info.time_to_safepoint_ns;
-    trace.stop_ns = stopped_ns - request_ns;
+    trace.handoff_ns = request_sent_ns > request_ns ? request_sent_ns - request_ns : 0;
+    trace.wake_ns = stopped_ns > world_stopped_ns ? stopped_ns - world_stopped_ns : 0;
     trace.mark_ns = marked_ns - stopped_ns;
+    trace.rejoin_ns = restarted_ns - world_resumed_ns;
     trace.sweep_ns = swept_ns - restarted_ns;
     trace.objects_marked = marked.objects_marked;
     trace.markers = marked.markers;
@@ -176,7 +189,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
 }
 
 bool collect_for_heap_limit(Mutator& m) {
-  if (!m.collecting) collect_private(m, "heap limit");
+  if (!m.collecting) collect_private(m, "heap limit", /*full_requested=*/true);
   collect_shared("heap limit", shared_cycle(), /*full_requested=*/true);
   return true;
 }

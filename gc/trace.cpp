@@ -25,14 +25,15 @@ double seconds_since_start() {
 }  // namespace
 
 void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char* reason,
-                              size_t before_bytes, size_t after_bytes, size_t objects_marked,
-                              uint64_t pause_ns) {
+                              bool minor, size_t before_bytes, size_t after_bytes,
+                              size_t objects_marked, uint64_t pause_ns, uint64_t mark_ns) {
   char line[256];
   std::snprintf(line, sizeof line,
-                "gc P%lu @%.3fs private g%lu (%s): %.3f->%.3f MiB, %zu marked, pause %.3f ms",
-                static_cast<unsigned long>(number), seconds_since_start(),
+                "gc P%lu @%.3fs private%s g%lu (%s): %.3f->%.3f MiB, %zu marked, pause %.3f ms "
+                "(mark %.3f)",
+                static_cast<unsigned long>(number), seconds_since_start(), minor ? "-minor" : "",
                 static_cast<unsigned long>(goroutine_id), reason, mib(before_bytes),
-                mib(after_bytes), objects_marked, ms(pause_ns));
+                mib(after_bytes), objects_marked, ms(pause_ns), ms(mark_ns));
   kernel::print_message("%s", line);
 }
 
@@ -41,12 +42,13 @@ void trace_shared_collection(const SharedTrace& t) {
   std::snprintf(line, sizeof line,
                 "gc S%lu @%.3fs shared%s g%lu (%s): %.3f->%.3f MiB, %zu goroutines, %zu marked by "
                 "%u markers, "
-                "pause %.3f ms (ttsp %.3f, stop %.3f, mark %.3f), sweep %.3f ms",
+                "pause %.3f ms (wake %.3f, mark %.3f), ttsp %.3f, handoff %.3f, rejoin %.3f, "
+                "sweep %.3f ms",
                 static_cast<unsigned long>(t.number), seconds_since_start(),
                 t.minor ? "-minor" : "", static_cast<unsigned long>(t.goroutine_id), t.reason,
                 mib(t.before_bytes), mib(t.after_bytes), t.goroutines, t.objects_marked, t.markers,
-                ms(t.pause_ns), ms(t.time_to_safepoint_ns), ms(t.stop_ns), ms(t.mark_ns),
-                ms(t.sweep_ns));
+                ms(t.pause_ns), ms(t.wake_ns), ms(t.mark_ns), ms(t.time_to_safepoint_ns),
+                ms(t.handoff_ns), ms(t.rejoin_ns), ms(t.sweep_ns));
   kernel::print_message("%s", line);
 }
 

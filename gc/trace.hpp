@@ -1,10 +1,13 @@
 // gc/trace.hpp — USGC_TRACE=gc: one line per collection on stderr, in the spirit of Go's
 // GODEBUG=gctrace=1. Formats (sizes in MiB with 3 decimals, times in ms):
-//   usgc: gc P<n> @<s>s private g<id> (<reason>): <before>-><after> MiB, <objects> marked, pause
-//   <ms> ms usgc: gc S<n> @<s>s shared[-minor] g<id> (<reason>): <before>-><after> MiB,
-//   <goroutines> goroutines,
-//         <objects> marked by <markers> markers, pause <ms> ms (ttsp <ms>, stop <ms>, mark <ms>),
-//         sweep <ms> ms
+//   usgc: gc P<n> @<s>s private[-minor] g<id> (<reason>): <before>-><after> MiB, <objects>
+//         marked, pause <ms> ms (mark <ms>)
+//   usgc: gc S<n> @<s>s shared[-minor] g<id> (<reason>): <before>-><after> MiB, <goroutines>
+//         goroutines, <objects> marked by <markers> markers, pause <ms> ms (wake <ms>, mark <ms>),
+//         ttsp <ms>, handoff <ms>, rejoin <ms>, sweep <ms> ms
+// The shared pause is the stopped world only (last acknowledgement -> resume), as the stats block
+// reports it; ttsp (request -> all stopped) precedes it; handoff (the collector giving its P up
+// before the request) and rejoin (taking a P back after the resume) are nobody's pause.
 // "before" of a private collection is what its last collection left plus the runs taken since;
 // of a shared one, the shared heap's live bytes after the last plus the bytes allocated since.
 #pragma once
@@ -15,8 +18,8 @@
 namespace usgc::gc {
 
 void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char* reason,
-                              size_t before_bytes, size_t after_bytes, size_t objects_marked,
-                              uint64_t pause_ns);
+                              bool minor, size_t before_bytes, size_t after_bytes,
+                              size_t objects_marked, uint64_t pause_ns, uint64_t mark_ns);
 
 struct SharedTrace {
   uint64_t number;
@@ -27,8 +30,10 @@ struct SharedTrace {
   size_t after_bytes;
   uint64_t pause_ns;
   uint64_t time_to_safepoint_ns;
-  uint64_t stop_ns;
-  uint64_t mark_ns;
+  uint64_t handoff_ns;  // collect call -> stop request (giving the P up, the operation lock)
+  uint64_t wake_ns;     // last acknowledgement -> the collector runs (inside the pause)
+  uint64_t mark_ns;     // inside the pause
+  uint64_t rejoin_ns;   // resume -> the collector holds a P again (outside the pause)
   uint64_t sweep_ns;
   size_t objects_marked;
   uint32_t markers;

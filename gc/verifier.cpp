@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "gc/block.hpp"
+#include "gc/private_generations.hpp"
 #include "gc/roots.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "usgc/usgc.h"
@@ -16,6 +17,14 @@ namespace {
 class VisitedSet {
  public:
   ~VisitedSet() { usgc_free(slots_); }
+  bool contains(const void* object) const {
+    if (capacity_ == 0) return false;
+    size_t mask = capacity_ - 1;
+    for (size_t i = hash(object) & mask;; i = (i + 1) & mask) {
+      if (slots_[i] == object) return true;
+      if (slots_[i] == nullptr) return false;
+    }
+  }
   // True when `object` was not in the set.
   bool insert(void* object) {
     if ((size_ + 1) * 2 > capacity_) grow();
@@ -31,7 +40,7 @@ class VisitedSet {
   }
 
  private:
-  static size_t hash(void* p) {
+  static size_t hash(const void* p) {
     return (reinterpret_cast<uintptr_t>(p) >> 3) * 0x9E3779B97F4A7C15ull >> 20;
   }
   void grow() {
@@ -59,15 +68,20 @@ class VisitedSet {
 
 // Checks the header of a reachable object; `owner` is the heap id private objects must have
 // (0: any private object is a violation, as when reached from a shared object).
-void check_object(const void* object, const void* referrer, bool check_shared_mark) {
+// marking_allowed: the owner is inside its private marking (it polled, and a shared collection
+// verifies meanwhile): its private marks are legitimately set.
+void check_object(const void* object, const void* referrer, bool check_shared_mark,
+                  bool marking_allowed = false) {
   uint64_t header = header_of(object);
   if (header == 0) violation("a reachable object was freed", object, header, referrer);
   if ((header & ~kKnownBits) != 0 || (header & USGC_HEADER_PINNED))
     violation("unknown header bits", object, header, referrer);
   if (find_type(type_of(header)) == nullptr)
     violation("unregistered type", object, header, referrer);
-  if (header & kPrivateMark)
+  if ((header & kPrivateMark) && !marking_allowed)
     violation("a private mark survived its collection", object, header, referrer);
+  if (is_shared_class(header) && (header & kRememberedFlags))
+    violation("a shared object carries remembered-set flags", object, header, referrer);
   Ownership ownership = class_of(header);
   bool owned = ownership == Ownership::kPrivate || ownership == Ownership::kStackLocal;
   if (owned != (owner_of(header) != 0))
@@ -80,7 +94,7 @@ void check_object(const void* object, const void* referrer, bool check_shared_ma
   uint32_t index = block->slot_index_of(slot);
   if (block->kind == BlockKind::kSmall && block->slot_at(index) != slot)
     violation("object not at a slot boundary", object, header, referrer);
-  if (ownership == Ownership::kPrivate && block->owner_heap_id != owner_of(header)) {
+  if (ownership == Ownership::kPrivate && !same_goroutine(block->owner_heap_id, owner_of(header))) {
     violation("private object in a block its goroutine does not own", object, header, referrer);
   }
   if (check_shared_mark && !block->shared_marked(index))
@@ -93,14 +107,17 @@ template <typename OnShared>
 void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_shared_mark,
                   OnShared&& on_shared) {
   const uint64_t heap_id = m.abi.heap_id;
+  VisitedSet published_old;
+  for (size_t i = 0; i < m.published_old.size(); ++i) published_old.insert(m.published_old.at(i));
   // A stack substitute (usgc/object.h) may refer to STACK_LOCAL objects; other private objects may
   // not.
   auto consider = [&](void* value, const void* referrer, bool referrer_is_private) {
-    check_object(value, referrer, check_shared_mark && is_shared_class(header_of(value)));
+    check_object(value, referrer, check_shared_mark && is_shared_class(header_of(value)),
+                 m.collecting);
     uint64_t header = header_of(value);
     Ownership ownership = class_of(header);
     if (ownership == Ownership::kPrivate || ownership == Ownership::kStackLocal) {
-      if (owner_of(header) != heap_id)
+      if (!same_goroutine(owner_of(header), heap_id))
         violation(
             "private-heap invariant: another goroutine's object is reachable from this goroutine's "
             "roots",
@@ -115,9 +132,20 @@ void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_
   for_each_mutator_root(m, [&](void** slot) { consider(*slot, slot, false); });
   while (!stack.empty()) {
     void* object = stack.pop();
-    for_each_reference_field(object, header_of(object), [&](void** field) {
-      if (is_object_pointer(*field))
-        consider(*field, object, !is_stack_substitute(header_of(object)));
+    uint64_t object_header = header_of(object);
+    bool old = owner_of(object_header) == old_id_of(heap_id);
+    for_each_reference_field(object, object_header, [&](void** field) {
+      if (!is_object_pointer(*field)) return;
+      // The remembered-set invariant (gc/private_generations.hpp): an old object's reference to a
+      // shared object is known to shared collections without tracing the private heap.
+      if (old && is_shared_class(header_of(*field)) &&
+          (object_header & (kRememberedShared | kRememberedYoung)) == 0 &&
+          !published_old.contains(*field))
+        violation(
+            "remembered-set invariant: an old private object refers to a shared object but is in "
+            "no remembered set",
+            *field, header_of(*field), object);
+      consider(*field, object, !is_stack_substitute(object_header));
     });
   }
 }

@@ -367,7 +367,7 @@ void request_preemption(SafepointSlot* slot) {
   });
 }
 
-int stop_the_world(usgc_stop_info* info) {
+int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns) {
   int error = enter_request();
   if (error != 0) return error;
   t_holds_stop = true;
@@ -388,6 +388,8 @@ int stop_the_world(usgc_stop_info* info) {
   uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);
   record_time_to_safepoint(ttsp_ns);
   g_state.stops.fetch_add(1, std::memory_order_relaxed);
+  if (world_stopped_at_ns != nullptr)
+    *world_stopped_at_ns = stopped_ns > start_ns ? stopped_ns : start_ns;
   if (info != nullptr) {
     info->time_to_safepoint_ns = ttsp_ns;
     info->requester_wake_ns = wake_ns;
@@ -397,7 +399,7 @@ int stop_the_world(usgc_stop_info* info) {
   return 0;
 }
 
-int start_the_world() {
+int start_the_world(uint64_t* world_resumed_at_ns) {
   if (!t_holds_stop) return EPERM;
   uint32_t count = g_state.slot_count;
   if (g_state.arming == SafepointArming::kProtectGlobalPage) {
@@ -408,6 +410,7 @@ int start_the_world() {
   for (uint32_t i = 0; i < count; ++i)
     change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = false; });
   end_request(0, count, g_state.epoch.load(std::memory_order_relaxed));
+  if (world_resumed_at_ns != nullptr) *world_resumed_at_ns = kernel::monotonic_ns();
   t_holds_stop = false;
   leave_request();
   return 0;

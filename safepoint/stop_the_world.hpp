@@ -121,9 +121,14 @@ inline bool safepoint_requested(const SafepointSlot* slot) {
 // Asks the goroutine on slot to yield at its next poll (the monitor's preemption).
 void request_preemption(SafepointSlot* slot);
 
-// The C API (usgc_stop_the_world & co.) is implemented over these.
-int stop_the_world(usgc_stop_info* info);
-int start_the_world();
+// The C API (usgc_stop_the_world & co.) is implemented over these. The optional instants are for
+// honest pause accounting (the collector's pause is *world_resumed_at_ns - *world_stopped_at_ns):
+// world_stopped_at_ns is the latest acknowledgement (the world is stopped from then on; the
+// request came time_to_safepoint_ns before it); world_resumed_at_ns is taken as resumed_epoch is
+// published, before a requester that gave up its P waits to take one back (that wait is not
+// part of anyone's pause: the other goroutines run meanwhile).
+int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns = nullptr);
+int start_the_world(uint64_t* world_resumed_at_ns = nullptr);
 int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_stop_info* info);
 
 struct SafepointStatistics {

@@ -21,12 +21,14 @@
  *                analysis decided it never outlives its frame either.
  *   bit   7      reserved, zero
  *   bits  8..23  type id (usgc_type_id, 1..65535)
- *   bits 24..31  shared-visit epoch of a PRIVATE object: the shared markers' "visited in this
- * cycle" (written only while the world is stopped; 0 = never visited) bits 32..63  owner: the heap
- * id of the owning goroutine for STACK_LOCAL and GOROUTINE_PRIVATE objects; 0 for GOROUTINE_SHARED
- * and GLOBAL_SHARED objects. A header of 0 is a free slot (no object). "Is this mine?" is one
- * compare of the high half with the running goroutine's heap id (usgc_mutator.heap_id), and heap
- * ids are never 0, so a shared or global object is never "mine".
+ *   bits 24..31  collector-private bits of a PRIVATE object (its owner's remembered-set flags);
+ *                zero in every header code writes
+ *   bits 32..63  owner: the heap id of the owning goroutine for STACK_LOCAL and GOROUTINE_PRIVATE
+ * objects (heap ids are even; an object that survived a private collection carries heap_id | 1,
+ * its goroutine's old-generation id, so stores into it take the barrier's slow path); 0 for
+ * GOROUTINE_SHARED and GLOBAL_SHARED objects. A header of 0 is a free slot (no object). "Is this
+ * mine and young?" is one compare of the high half with the running goroutine's heap id
+ * (usgc_mutator.heap_id), and heap ids are never 0, so a shared or global object is never "mine".
  *
  * The private-heap invariant (docs/gc.md): nothing outside goroutine G refers to an object whose
  * owner is G. The write barrier, usgc_go_object, reference channels and global roots keep it.

@@ -71,8 +71,10 @@ std::optional<CheckViolation> check_access(const CheckContext& context, void* ob
   uint64_t header = USGC_HEADER_OF(object);
   auto ownership = static_cast<usgc_ownership>(header & USGC_HEADER_CLASS_MASK);
   if (ownership == USGC_STACK_LOCAL || ownership == USGC_GOROUTINE_PRIVATE) {
+    // The owner is the goroutine's heap id, or its old-generation id (heap_id | 1) once a private
+    // collection promoted the object (docs/gc.md, generations).
     uint64_t owner = header >> USGC_HEADER_OWNER_SHIFT;
-    if (owner != usgc_current_mutator->heap_id)
+    if ((owner | 1) != (usgc_current_mutator->heap_id | 1))
       return violation(context, "owner/foreign", *site, object,
                        "goroutine " + std::to_string(usgc_goroutine_self()) +
                            " reached it, and it belongs to another goroutine");

@@ -1,0 +1,313 @@
+// bench/gc_pauses.cpp — the pauses a goroutine program feels, as the collector paces itself
+// (bench/gc_costs.cpp times explicit collections; this one times the budget-triggered ones).
+//
+// Cases (--cases picks them; default all):
+//   private-live<N>mib   N = 1, 8, 64: a goroutine holds N MiB of live private trees (depth 10),
+//                        then allocates garbage trees (depth 6) and, every 64 of them, replaces a
+//                        random live tree (old garbage, as a program's caches churn). Every
+//                        private collection the pacer starts is timed (usgc_gc_stats.last_pause_ns
+//                        after each change of private_collections). RESULT p50/p99/max in ms,
+//                        collections, and the throughput of the loop (Mnodes/s).
+//   shared-with-private-live<N>mib   N = 8, 64: a goroutine holds N MiB of live private trees and
+//                        a small shared forest; shared minor and full collections are requested
+//                        (usgc_gc_collect) and their stopped-world pauses read from the stats.
+//                        A collector that traces private heaps pays for the N MiB in every one.
+//   stop-during-private-mark   one goroutine runs full private collections of 64 MiB of live
+//                        private trees back to back; another stops the world over and over
+//                        (usgc_stop_the_world): RESULT time to safepoint p50/p99/max in us. A
+//                        private marking that never polls holds every stop up.
+// Output: RESULT lines (bench/run_all.sh's format), NOTE lines; ERROR and exit status 1 when a
+// count is wrong (the live trees are checked after each case).
+//
+// Usage: gc_pauses [--cases "..."] [--quick]
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/bench_support.hpp"
+#include "usgc/gc.h"
+#include "usgc/runtime.h"
+#include "usgc/safepoint.h"
+
+namespace {
+
+using usgc::bench::has_word;
+using usgc::bench::now_ns;
+using usgc::bench::percentile;
+
+struct Node {
+  void* left;
+  void* right;
+};
+
+usgc_type_id g_node_type = 0;  // registered in main, then read-only
+int g_errors = 0;
+bool g_quick = false;
+
+constexpr int kLiveDepth = 10;  // 2047 nodes, 48 KiB of 24-byte slots
+constexpr uint64_t kLiveNodes = (uint64_t{2} << kLiveDepth) - 1;
+constexpr uint64_t kLiveTreeBytes = kLiveNodes * 24;
+constexpr int kGarbageDepth = 6;
+constexpr uint64_t kGarbageNodes = (uint64_t{2} << kGarbageDepth) - 1;
+
+void result(const std::string& name, const char* metric, double value, const char* unit) {
+  std::printf("RESULT suite=gc_pauses case=%s impl=usgc metric=%s value=%.3f unit=%s\n",
+              name.c_str(), metric, value, unit);
+}
+
+void error(const std::string& name, const std::string& reason) {
+  std::printf("ERROR suite=gc_pauses case=%s impl=usgc reason=\"%s\"\n", name.c_str(),
+              reason.c_str());
+  std::fflush(stdout);
+  ++g_errors;
+}
+
+void* new_node(usgc_ownership ownership) {
+  void* node = usgc_alloc(g_node_type, ownership);
+  if (node == nullptr) {
+    std::printf("ERROR suite=gc_pauses case=alloc impl=usgc reason=\"usgc_alloc: %s\"\n",
+                usgc_last_error());
+    std::exit(1);
+  }
+  return node;
+}
+
+void* build_tree(int depth, usgc_ownership ownership) {
+  if (depth == 0) return new_node(ownership);
+  USGC_ROOTS(children, 2);
+  children[0] = build_tree(depth - 1, ownership);
+  children[1] = build_tree(depth - 1, ownership);
+  auto* node = static_cast<Node*>(new_node(ownership));
+  usgc_write(node, &node->left, children[0]);
+  usgc_write(node, &node->right, children[1]);
+  return node;
+}
+
+uint64_t count_tree(const void* tree) {
+  const auto* node = static_cast<const Node*>(tree);
+  const void* left = usgc_read(node, &node->left);
+  const void* right = usgc_read(node, &node->right);
+  if ((left == nullptr) != (right == nullptr)) return uint64_t{1} << 40;
+  if (left == nullptr) return 1;
+  return 1 + count_tree(left) + count_tree(right);
+}
+
+usgc_gc_stats gc_stats() {
+  usgc_gc_stats stats{};
+  stats.version = USGC_GC_STATS_VERSION;
+  usgc_gc_get_stats(&stats);
+  return stats;
+}
+
+void print_quantiles(const std::string& name, const char* prefix, std::vector<uint64_t> ns,
+                     double scale, const char* unit) {
+  if (ns.empty()) return;
+  std::sort(ns.begin(), ns.end());
+  std::string p = prefix;
+  result(name, (p + "p50").c_str(), static_cast<double>(percentile(ns, 0.5)) / scale, unit);
+  result(name, (p + "p99").c_str(), static_cast<double>(percentile(ns, 0.99)) / scale, unit);
+  result(name, (p + "max").c_str(), static_cast<double>(ns.back()) / scale, unit);
+}
+
+// A forest of `trees` live trees of `ownership` in root slot *forest (a ref array).
+void build_forest(void** forest, uint64_t trees, usgc_ownership ownership) {
+  *forest = usgc_alloc_array(USGC_TYPE_REF_ARRAY, trees, ownership);
+  USGC_ROOTS(tree, 1);
+  for (uint64_t i = 0; i < trees; ++i) {
+    tree[0] = build_tree(kLiveDepth, ownership);
+    usgc_array_write(*forest, i, tree[0]);
+    usgc_safepoint_poll();
+  }
+}
+
+void check_forest(const std::string& name, void* forest, uint64_t trees) {
+  uint64_t nodes = 0;
+  for (uint64_t i = 0; i < trees; ++i) nodes += count_tree(usgc_array_read(forest, i));
+  if (nodes != trees * kLiveNodes)
+    error(name, "live trees lost or changed: counted " + std::to_string(nodes) +
+                    " nodes, expected " + std::to_string(trees * kLiveNodes));
+}
+
+// ---- private-live<N>mib ----
+
+struct PrivateJob {
+  uint64_t live_mib;
+};
+
+void private_main(void* argument) {
+  const auto* job = static_cast<const PrivateJob*>(argument);
+  std::string name = "private-live" + std::to_string(job->live_mib) + "mib";
+  uint64_t trees = std::max<uint64_t>(job->live_mib * (1u << 20) / kLiveTreeBytes, 1);
+  USGC_ROOTS(roots, 2);
+  build_forest(&roots[0], trees, USGC_GOROUTINE_PRIVATE);
+  // Garbage: max(256 MiB, 8 x live) of depth-6 trees (quick: a quarter).
+  uint64_t garbage_bytes = std::max<uint64_t>(256, 8 * job->live_mib) << 20;
+  if (g_quick) garbage_bytes /= 4;
+  uint64_t rounds = garbage_bytes / (kGarbageNodes * 24);
+  std::vector<uint64_t> pauses;
+  uint64_t seen = gc_stats().private_collections;
+  uint64_t random = 0x9E3779B97F4A7C15ull;
+  uint64_t start = now_ns();
+  for (uint64_t r = 0; r < rounds; ++r) {
+    roots[1] = build_tree(kGarbageDepth, USGC_GOROUTINE_PRIVATE);
+    if (r % 64 == 63) {  // a live tree replaced: the old one becomes old garbage
+      random = random * 6364136223846793005ull + 1442695040888963407ull;
+      roots[1] = build_tree(kLiveDepth, USGC_GOROUTINE_PRIVATE);
+      usgc_array_write(roots[0], (random >> 33) % trees, roots[1]);
+    }
+    usgc_gc_stats stats = gc_stats();
+    if (stats.private_collections != seen) {
+      if (stats.private_collections == seen + 1) pauses.push_back(stats.last_pause_ns);
+      seen = stats.private_collections;
+    }
+    usgc_safepoint_poll();
+  }
+  double seconds = static_cast<double>(now_ns() - start) / 1e9;
+  check_forest(name, roots[0], trees);
+  print_quantiles(name, "pause_", pauses, 1e6, "ms");
+  result(name, "collections", static_cast<double>(pauses.size()), "count");
+  double nodes =
+      static_cast<double>(rounds) * kGarbageNodes + static_cast<double>(rounds / 64) * kLiveNodes;
+  result(name, "throughput", nodes / seconds / 1e6, "Mnodes/s");
+  std::printf("NOTE suite=gc_pauses case=%s live_trees=%" PRIu64 " garbage_mib=%" PRIu64
+              " seconds=%.2f\n",
+              name.c_str(), trees, garbage_bytes >> 20, seconds);
+  std::fflush(stdout);
+}
+
+// ---- shared-with-private-live<N>mib ----
+
+void shared_with_private_main(void* argument) {
+  const auto* job = static_cast<const PrivateJob*>(argument);
+  std::string name = "shared-with-private-live" + std::to_string(job->live_mib) + "mib";
+  uint64_t trees = std::max<uint64_t>(job->live_mib * (1u << 20) / kLiveTreeBytes, 1);
+  USGC_ROOTS(roots, 3);
+  build_forest(&roots[0], trees, USGC_GOROUTINE_PRIVATE);
+  build_forest(&roots[1], 16, USGC_GOROUTINE_SHARED);  // 0.75 MiB of shared live data
+  usgc_gc_collect(USGC_GC_PRIVATE);
+  usgc_gc_collect(USGC_GC_SHARED);
+  int collections = g_quick ? 5 : 30;
+  std::vector<uint64_t> minor, full;
+  for (int i = 0; i < collections; ++i) {
+    for (int k = 0; k < 64; ++k) roots[2] = build_tree(kGarbageDepth, USGC_GOROUTINE_SHARED);
+    usgc_gc_collect(USGC_GC_SHARED_MINOR);
+    minor.push_back(gc_stats().last_pause_ns);
+    for (int k = 0; k < 64; ++k) roots[2] = build_tree(kGarbageDepth, USGC_GOROUTINE_SHARED);
+    usgc_gc_collect(USGC_GC_SHARED);
+    full.push_back(gc_stats().last_pause_ns);
+  }
+  check_forest(name, roots[0], trees);
+  check_forest(name, roots[1], 16);
+  print_quantiles(name, "minor_pause_", minor, 1e6, "ms");
+  print_quantiles(name, "full_pause_", full, 1e6, "ms");
+  std::fflush(stdout);
+}
+
+// ---- stop-during-private-mark ----
+
+struct StopJob {
+  std::atomic<bool> stop{false};
+  std::atomic<int> ready{0};
+  usgc_waitgroup done = USGC_WAITGROUP_INIT;
+  uint64_t collections = 0;
+};
+
+void collecting_goroutine(void* argument) {
+  auto* job = static_cast<StopJob*>(argument);
+  {
+    uint64_t trees = 64 * (1u << 20) / kLiveTreeBytes;
+    USGC_ROOTS(roots, 1);
+    build_forest(&roots[0], trees, USGC_GOROUTINE_PRIVATE);
+    job->ready.store(1, std::memory_order_release);
+    while (!job->stop.load(std::memory_order_acquire)) {
+      usgc_gc_collect(USGC_GC_PRIVATE);
+      ++job->collections;
+      usgc_safepoint_poll();
+    }
+    check_forest("stop-during-private-mark", roots[0], trees);
+  }
+  usgc_waitgroup_done(&job->done);
+}
+
+void stop_main(void*) {
+  StopJob job;
+  usgc_waitgroup_add(&job.done, 1);
+  usgc_go(collecting_goroutine, &job, nullptr);
+  while (job.ready.load(std::memory_order_acquire) == 0) usgc_yield();
+  std::vector<uint64_t> ttsp;
+  int stops = g_quick ? 50 : 400;
+  for (int i = 0; i < stops; ++i) {
+    usgc_stop_info info{};
+    if (usgc_stop_the_world(&info) != 0) {
+      error("stop-during-private-mark", "usgc_stop_the_world failed");
+      break;
+    }
+    usgc_start_the_world();
+    ttsp.push_back(info.time_to_safepoint_ns);
+    timespec pause{0, 2000000};  // 2 ms between stops: they land anywhere in the collections
+    nanosleep(&pause, nullptr);
+  }
+  job.stop.store(true, std::memory_order_release);
+  usgc_waitgroup_wait(&job.done);
+  print_quantiles("stop-during-private-mark", "ttsp_", ttsp, 1e3, "us");
+  std::printf(
+      "NOTE suite=gc_pauses case=stop-during-private-mark stops=%d "
+      "full_private_collections=%" PRIu64 "\n",
+      stops, job.collections);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string cases = "private shared-with-private stop-during-private-mark";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--cases" && i + 1 < argc) {
+      cases = argv[++i];
+    } else if (arg == "--quick") {
+      g_quick = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: gc_pauses [--cases \"private shared-with-private "
+                   "stop-during-private-mark\"] [--quick]\n");
+      return 2;
+    }
+  }
+  usgc_config config;
+  if (usgc_config_from_environment(&config) != 0 || usgc_init(&config) != 0) {
+    std::printf("ERROR suite=gc_pauses case=setup impl=usgc reason=\"usgc_init failed\"\n");
+    return 1;
+  }
+  static const size_t kOffsets[] = {offsetof(Node, left), offsetof(Node, right)};
+  usgc_type_info info{};
+  info.name = "Node";
+  info.kind = USGC_KIND_OBJECT;
+  info.size = sizeof(Node);
+  info.pointer_offsets = kOffsets;
+  info.pointer_count = 2;
+  g_node_type = usgc_register_type(&info);
+  if (g_node_type == 0) return 1;
+  std::printf("NOTE suite=gc_pauses quick=%d\n", g_quick ? 1 : 0);
+  if (has_word(cases, "private")) {
+    for (uint64_t mib : {1, 8, 64}) {
+      PrivateJob job{mib};
+      usgc_run_main(private_main, &job);
+    }
+  }
+  if (has_word(cases, "shared-with-private")) {
+    for (uint64_t mib : {8, 64}) {
+      PrivateJob job{mib};
+      usgc_run_main(shared_with_private_main, &job);
+    }
+  }
+  if (has_word(cases, "stop-during-private-mark")) usgc_run_main(stop_main, nullptr);
+  usgc_shutdown();
+  return g_errors == 0 ? 0 : 1;
+}
