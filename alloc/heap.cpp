@@ -377,22 +377,6 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
   return reinterpret_cast<Block*>(block);
 }
 
-namespace {
-
-// "checked local frees" (page.hpp): every block on local_free must be exactly a block start.
-void page_check_local_free(Page* page) {
-  for (Block* block = page->local_free; block != nullptr; block = block->next) {
-    uintptr_t offset =
-        reinterpret_cast<uintptr_t>(block) - reinterpret_cast<uintptr_t>(page->start);
-    if (offset >= page->capacity_bytes ||
-        size_t{block_index_of_offset(page, offset)} * page->block_size != offset) {
-      report_invalid_pointer(Caller::kFree, block);
-    }
-  }
-}
-
-}  // namespace
-
 void page_count_local_frees(Heap* heap, Page* page) {
   if (page->local_frees_uncounted == 0) return;
   std::atomic<uint64_t>& counter = heap->counters.free_count_by_bin[page->bin];
@@ -412,7 +396,6 @@ void heap_count_local_frees(Heap* heap) {
 
 void page_collect(Page* page) {
   if (page->free_list == nullptr && page->local_free != nullptr) {
-    page_check_local_free(page);
     page_count_local_frees(segment_of(page)->owner_heap, page);
     page->free_list = page->local_free;
     page->local_free = nullptr;
@@ -489,7 +472,6 @@ void heap_page_retire(Heap* heap, Page* page) {
 
 bool page_free_to_segment(Heap* heap, Page* page) {
   Segment* segment = segment_of(page);
-  page_check_local_free(page);
   page_count_local_frees(heap, page);
   page->in_use = 0;
   page->block_size = 0;

@@ -149,7 +149,7 @@ void page_local_free(Heap* heap, Page* page, Block* block, bool count_free);
 // An owner's free of a block another thread freed and validated (drained from its inbox). Like
 // page_collect, it leaves a page whose last block came back in its queue.
 void page_free_remote_block(Heap* heap, Page* page, Block* block);
-// Gathers local_free and thread_free into free_list (owner only); checks local_free's blocks.
+// Gathers local_free and thread_free into free_list (owner only).
 void page_collect(Page* page);
 // Adds the page's uncounted fast-path frees to its heap's counters (owner only).
 void page_count_local_frees(Heap* heap, Page* page);
@@ -209,7 +209,6 @@ extern LargeCounters g_large_counters;
 }
 
 // Null and foreign pointers fail the segment-map check and are handled by free_outside_segment.
-// See page.hpp "checked local frees" for what is checked here and what when local_free is used.
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
   Segment* segment = segment_of(pointer);
   if (__builtin_expect(!segment_map_is_segment(segment), 0))
@@ -218,9 +217,12 @@ extern LargeCounters g_large_counters;
   Page* page = segment->page_of(address);
   Block* block = static_cast<Block*>(pointer);
   uintptr_t offset = address - reinterpret_cast<uintptr_t>(page->start);
+  // offset < capacity_bytes bounds the block index: the exact-block test needs no capacity
+  // compare of its own.
   if (__builtin_expect(
           page->fast_free_owner.load(std::memory_order_relaxed) == current_thread_id() &&
-              (address & (kMinAlignment - 1)) == 0 && offset < page->capacity_bytes &&
+              offset < page->capacity_bytes &&
+              size_t{block_index_of_offset(page, offset)} * page->block_size == offset &&
               block->free_marker != free_marker_of(block),
           1)) {
     block->next = page->local_free;

@@ -23,13 +23,6 @@
 // is written on every free and cleared on every allocation, so a free of a block whose marker
 // is set is a double free (glibc's tcache key, with a per-process random key).
 //
-// Validation split ("checked local frees"): the owner's free fast path checks that the pointer
-// is usgc's (segment map), 16-byte aligned, inside the page's handed-out range and not marked
-// free, but not that it is exactly a block start (a multiply). That last check runs on every
-// block of local_free before the list is used or the page is given up (page_collect,
-// page_free_to_segment): a 16-aligned interior pointer is reported there, naming the pointer,
-// before any block of the list is handed out again. Every other free path checks it at once.
-//
 // Accounting: `used` counts blocks handed out minus local frees; remote frees are subtracted
 // when the owner collects thread_free. A page with used == 0 is returned to its segment.
 #pragma once
