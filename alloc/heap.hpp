@@ -216,21 +216,24 @@ extern LargeCounters g_large_counters;
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
   Page* page = segment->page_of(address);
   Block* block = static_cast<Block*>(pointer);
-  uintptr_t offset = address - reinterpret_cast<uintptr_t>(page->start);
-  // offset < capacity_bytes bounds the block index: the exact-block test needs no capacity
-  // compare of its own.
-  if (__builtin_expect(
-          page->fast_free_owner.load(std::memory_order_relaxed) == current_thread_id() &&
-              offset < page->capacity_bytes &&
-              size_t{block_index_of_offset(page, offset)} * page->block_size == offset &&
-              block->free_marker != free_marker_of(block),
-          1)) {
-    block->next = page->local_free;
-    block->free_marker = free_marker_of(block);
-    page->local_free = block;
-    page->local_frees_uncounted++;
-    if (__builtin_expect(--page->used == 0, 0)) heap_page_retire(segment->owner_heap, page);
-    return;
+  // Only the owner reads the page's fields below (start, capacity_bytes, local_free, ...).
+  if (__builtin_expect(page->fast_free_owner.load(std::memory_order_relaxed) == current_thread_id(),
+                       1)) {
+    uintptr_t offset = address - reinterpret_cast<uintptr_t>(page->start);
+    // offset < capacity_bytes bounds the block index: the exact-block test needs no capacity
+    // compare of its own.
+    if (__builtin_expect(
+            offset < page->capacity_bytes &&
+                size_t{block_index_of_offset(page, offset)} * page->block_size == offset &&
+                block->free_marker != free_marker_of(block),
+            1)) {
+      block->next = page->local_free;
+      block->free_marker = free_marker_of(block);
+      page->local_free = block;
+      page->local_frees_uncounted++;
+      if (__builtin_expect(--page->used == 0, 0)) heap_page_retire(segment->owner_heap, page);
+      return;
+    }
   }
   heap_free_generic(segment, pointer, caller);
 }
