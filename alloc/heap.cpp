@@ -15,6 +15,7 @@ namespace usgc::alloc {
 constinit Page g_empty_page{};
 constinit Heap g_empty_heap{};
 constinit thread_local Heap* t_heap __attribute__((tls_model("initial-exec"))) = &g_empty_heap;
+constinit thread_local bool t_thread_heap_exited __attribute__((tls_model("initial-exec"))) = false;
 uintptr_t g_free_marker_key = 0;
 std::atomic<uint64_t> g_heapless_free_count_by_bin[kBinCount];
 std::atomic<uint64_t> g_heapless_remote_free_count{0};
@@ -118,12 +119,14 @@ bool page_try_to_full(Heap* heap, Page* page) {
   bin_queue_remove(heap, page);
   queue_push_back(&heap->full_queue, page);
   page->set_flag(kPageInFullQueue);
+  page_refresh_fast_free_owner(page);
   return true;
 }
 
 void page_unfull(Heap* heap, Page* page) {
   queue_remove(&heap->full_queue, page);
   page->clear_flag(kPageInFullQueue);
+  page_refresh_fast_free_owner(page);
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   // Back to plain remote frees; a kDelayedFreeing freer resets the state itself.
   while ((thread_free & kDelayedStateMask) == kUseDelayed &&
@@ -189,6 +192,8 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   chosen->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   // Release: pairs with the acquire load of a remote freer in the delayed path.
   chosen->heap.store(heap, std::memory_order_release);
+  chosen->local_frees_uncounted = 0;
+  page_refresh_fast_free_owner(chosen);
   segment->used_pages++;
   if (--segment->free_pages == 0) heap_available_remove(heap, segment);
   page_extend(chosen);
@@ -233,7 +238,9 @@ void heap_maybe_purge(Heap* heap) {
   }
 }
 
-void remote_free(Page* page, Block* block) {
+}  // namespace
+
+void page_remote_free(Page* page, Block* block) {
   block->free_marker = free_marker_of(block);
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   for (;;) {
@@ -275,6 +282,8 @@ void remote_free(Page* page, Block* block) {
   }
 }
 
+namespace {
+
 void count_remote_free(uint32_t bin) {
   Heap* heap = t_heap;
   if (heap != &g_empty_heap) {
@@ -284,6 +293,24 @@ void count_remote_free(uint32_t bin) {
     g_heapless_free_count_by_bin[bin].fetch_add(1, std::memory_order_relaxed);
     g_heapless_remote_free_count.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+// A validated block of a page another thread owns (or nobody: abandoned), not yet marked.
+// Batched for the owner's inbox when this thread has a heap (made here on its first remote
+// free, so a thread that only frees batches too); unbatched otherwise.
+void remote_free_block(Page* page, Block* block, uint32_t bin) {
+  Heap* heap = t_heap;
+  if (heap == &g_empty_heap && !t_thread_heap_exited) heap = thread_heap_create();
+  Heap* destination = page->heap.load(std::memory_order_relaxed);
+  if (heap == nullptr || heap == &g_empty_heap || destination == nullptr || destination == heap) {
+    page_remote_free(page, block);
+    count_remote_free(bin);
+    return;
+  }
+  size_t block_bytes = page->block_size;  // read before the batch may be posted
+  block->free_marker = free_marker_of(block);
+  count_remote_free(bin);
+  remote_batch_add(heap, destination, block, block_bytes);
 }
 
 }  // namespace
@@ -325,6 +352,7 @@ void Heap::reset_queues() {
   cached_segment_count = 0;
   next_purge_ms = 0;
   delayed_free.store(nullptr, std::memory_order_relaxed);
+  for (RemoteBatch& batch : remote_batches) batch = RemoteBatch{};
 }
 
 Block* page_block_of(Page* page, const void* pointer, Caller caller) {
@@ -349,8 +377,26 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
   return reinterpret_cast<Block*>(block);
 }
 
+void page_count_local_frees(Heap* heap, Page* page) {
+  if (page->local_frees_uncounted == 0) return;
+  std::atomic<uint64_t>& counter = heap->counters.free_count_by_bin[page->bin];
+  // Owner-only writer: relaxed load+store (see counter_increment).
+  counter.store(counter.load(std::memory_order_relaxed) + page->local_frees_uncounted,
+                std::memory_order_relaxed);
+  page->local_frees_uncounted = 0;
+}
+
+void heap_count_local_frees(Heap* heap) {
+  for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next) {
+    for (uint32_t i = 0; i < segment->page_count; ++i) {
+      if (segment->pages[i].in_use) page_count_local_frees(heap, &segment->pages[i]);
+    }
+  }
+}
+
 void page_collect(Page* page) {
   if (page->free_list == nullptr && page->local_free != nullptr) {
+    page_count_local_frees(segment_of(page)->owner_heap, page);
     page->free_list = page->local_free;
     page->local_free = nullptr;
   }
@@ -393,6 +439,22 @@ void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
   }
 }
 
+void page_free_remote_block(Heap* heap, Page* page, Block* block) {
+  // Validated and marked by the freeing thread: straight onto free_list, which only the owner
+  // touches, so the next malloc of the size class finds it without a collect.
+  bool was_empty = page->free_list == nullptr;
+  block->next = page->free_list;
+  page->free_list = block;
+  page->used--;
+  if (page->has_flag(kPageInFullQueue)) page_unfull(heap, page);
+  // A page that has blocks again goes to the front of its queue, so the next refill takes the
+  // returned blocks (already resident) instead of extending the current page into fresh memory.
+  if (was_empty && heap->queues[page->bin].first != page) {
+    bin_queue_remove(heap, page);
+    bin_queue_push_front(heap, page);
+  }
+}
+
 void heap_page_retire(Heap* heap, Page* page) {
   if (page->has_flag(kPageInFullQueue)) {
     queue_remove(&heap->full_queue, page);
@@ -410,6 +472,7 @@ void heap_page_retire(Heap* heap, Page* page) {
 
 bool page_free_to_segment(Heap* heap, Page* page) {
   Segment* segment = segment_of(page);
+  page_count_local_frees(heap, page);
   page->in_use = 0;
   page->block_size = 0;
   page->set_capacity(0);
@@ -417,6 +480,7 @@ bool page_free_to_segment(Heap* heap, Page* page) {
   page->free_list = page->local_free = nullptr;
   page->clear_flags();
   page->bin = kBinCount;
+  page->fast_free_owner.store(0, std::memory_order_relaxed);
   page->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   page->heap.store(nullptr, std::memory_order_relaxed);
   page->memory = PageMemory::kDirty;
@@ -489,6 +553,7 @@ namespace {
     }
   }
   if (size > kMediumObjectMax) return large_malloc(heap, size, false);
+  if (remote_inbox_has_blocks(heap)) remote_inbox_drain(heap);
   if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
   heap_maybe_purge(heap);
   uint32_t bin = bin_of_size(size);
@@ -525,8 +590,7 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
     page_local_free(segment->owner_heap, page, block, true);
   } else {
     uint32_t bin = page->bin;  // read before the block is published: the page may be reused after
-    remote_free(page, block);
-    count_remote_free(bin);
+    remote_free_block(page, block, bin);
   }
 }
 
@@ -553,6 +617,7 @@ void free_outside_segment(void* pointer, Caller caller) {
 }
 
 void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
+  remote_batches_flush(heap);  // blocks held back for other heaps keep their pages in use
   uint64_t next = 0;
   auto consider = [&](uint64_t deadline) {
     if (next == 0 || deadline < next) next = deadline;
@@ -638,6 +703,8 @@ bool heap_trim() {
   uint64_t purged_before = g_segment_counters.bytes_purged.load(std::memory_order_relaxed);
   uint64_t reserved_before = g_segment_counters.bytes_reserved.load(std::memory_order_relaxed);
   if (heap != &g_empty_heap) {
+    remote_batches_flush(heap);
+    if (remote_inbox_has_blocks(heap)) remote_inbox_drain(heap);
     if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr)
       heap_drain_delayed_frees(heap);
     // Give back the empty pages heap_page_retire kept at the front of their queues.

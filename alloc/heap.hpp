@@ -12,9 +12,9 @@
 // Everything else — refills, remote frees, full pages, large objects, errors — is in the
 // [[gnu::noinline, gnu::cold]] or noinline generic functions of heap.cpp/large_objects.cpp.
 //
-// Concurrency: every field of Heap is owner-thread only except delayed_free (any thread
-// pushes, CAS with release; the owner takes the list with an acquire exchange) and the
-// counters (owner writes with relaxed load+store, anyone reads relaxed for statistics).
+// Concurrency: every field of Heap is owner-thread only except delayed_free and remote_inbox
+// (any thread pushes, CAS with release; the owner takes the list with an acquire exchange) and
+// the counters (owner writes with relaxed load+store, anyone reads relaxed for statistics).
 #pragma once
 
 #include <atomic>
@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "alloc/page.hpp"
+#include "alloc/remote_free_queue.hpp"
 #include "alloc/segment.hpp"
 #include "alloc/size_classes.hpp"
 
@@ -78,12 +79,22 @@ struct Heap {
   Heap* registry_next = nullptr;
   Heap* pool_next = nullptr;       // in the pool of unused heaps (under the pool lock)
   std::atomic<uint8_t> in_use{0};  // 1 while a thread owns it; read by statistics
+  // Remote frees this thread made, batched per destination heap (owner thread only; see
+  // remote_free_queue.hpp).
+  RemoteBatch remote_batches[kRemoteBatchSlots] = {};
+  // This heap's inbox: a Treiber stack of blocks other threads freed, spliced in whole batches
+  // (any thread: release CAS; the owner takes it with an acquire exchange), or kInboxClosed.
+  // On a cache line of its own, so posts do not disturb the owner's fields.
+  alignas(64) std::atomic<uintptr_t> remote_inbox{0};
+  uint8_t inbox_line_padding[64 - sizeof(std::atomic<uintptr_t>)] = {};
 };
 
 // A heap with no pages: every thread starts with it, so its first malloc takes the slow path.
 extern Heap g_empty_heap;
 // constinit: no dynamic initializer, so no TLS wrapper call on the fast path.
 extern constinit thread_local Heap* t_heap __attribute__((tls_model("initial-exec")));
+// Set once the calling thread's heap was handed back at its exit (no new heap for a free then).
+extern constinit thread_local bool t_thread_heap_exited __attribute__((tls_model("initial-exec")));
 // Per-process random key for free-block markers (written once at process start).
 extern uintptr_t g_free_marker_key;
 
@@ -113,6 +124,9 @@ inline uintptr_t aligned_marker_of(const void* aligned_pointer) {
 void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
 void* heap_calloc(Heap* heap, size_t size);
 void* heap_realloc(Heap* heap, void* pointer, size_t size);
+// The unbatched remote free: pushes a marked block onto its page's thread_free list (or the
+// owner's delayed_free list for a full page).
+void page_remote_free(Page* page, Block* block);
 // Usable bytes at pointer; reports bad pointers like free does.
 size_t heap_usable_size(const void* pointer, Caller caller);
 // Returns empty memory of the calling thread's heap and the caches to the OS now, and waits
@@ -132,8 +146,15 @@ void large_free(Segment* segment, void* pointer, Caller caller);
 void* large_resize(Segment* segment, void* pointer, size_t size);
 // Frees one block of a page owned by heap; count_free is false for delayed frees (already counted).
 void page_local_free(Heap* heap, Page* page, Block* block, bool count_free);
+// An owner's free of a block another thread freed and validated (drained from its inbox). Like
+// page_collect, it leaves a page whose last block came back in its queue.
+void page_free_remote_block(Heap* heap, Page* page, Block* block);
 // Gathers local_free and thread_free into free_list (owner only).
 void page_collect(Page* page);
+// Adds the page's uncounted fast-path frees to its heap's counters (owner only).
+void page_count_local_frees(Heap* heap, Page* page);
+// The owner's statistics are exact: counts every page's uncounted frees (owner only).
+void heap_count_local_frees(Heap* heap);
 // Gives a page with used == 0 back to its segment; returns true if the segment was released.
 bool page_free_to_segment(Heap* heap, Page* page);
 void heap_drain_delayed_frees(Heap* heap);
@@ -187,27 +208,30 @@ extern LargeCounters g_large_counters;
   return heap_malloc_generic(heap, size);
 }
 
+// Null and foreign pointers fail the segment-map check and are handled by free_outside_segment.
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
   Segment* segment = segment_of(pointer);
   if (__builtin_expect(!segment_map_is_segment(segment), 0))
     return free_outside_segment(pointer, caller);
-  Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
-  if (__builtin_expect(
-          segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id() &&
-              page->flags() == 0,
-          1)) {
-    size_t offset = static_cast<size_t>(static_cast<uint8_t*>(pointer) - page->start);
-    uint32_t index = block_index_of_offset(page, offset);
-    Block* block = static_cast<Block*>(pointer);
-    if (__builtin_expect(index * page->block_size == offset && index < page->capacity() &&
-                             block->free_marker != free_marker_of(block),
-                         1)) {
+  uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
+  Page* page = segment->page_of(address);
+  Block* block = static_cast<Block*>(pointer);
+  // Only the owner reads the page's fields below (start, capacity_bytes, local_free, ...).
+  if (__builtin_expect(page->fast_free_owner.load(std::memory_order_relaxed) == current_thread_id(),
+                       1)) {
+    uintptr_t offset = address - reinterpret_cast<uintptr_t>(page->start);
+    // offset < capacity_bytes bounds the block index: the exact-block test needs no capacity
+    // compare of its own.
+    if (__builtin_expect(
+            offset < page->capacity_bytes &&
+                size_t{block_index_of_offset(page, offset)} * page->block_size == offset &&
+                block->free_marker != free_marker_of(block),
+            1)) {
       block->next = page->local_free;
       block->free_marker = free_marker_of(block);
       page->local_free = block;
-      Heap* heap = segment->owner_heap;
-      counter_increment(heap->counters.free_count_by_bin[page->bin]);
-      if (__builtin_expect(--page->used == 0, 0)) heap_page_retire(heap, page);
+      page->local_frees_uncounted++;
+      if (__builtin_expect(--page->used == 0, 0)) heap_page_retire(segment->owner_heap, page);
       return;
     }
   }

@@ -119,6 +119,7 @@ void thread_heap_exit(void* value) {
   if (heap == nullptr || heap == &g_empty_heap) return;
   heap_abandon(heap);
   if (t_heap == heap) t_heap = &g_empty_heap;
+  t_thread_heap_exited = true;
   heap->in_use.store(0, std::memory_order_relaxed);
   SpinLockGuard guard(g_heap_pool_lock);
   heap->pool_next = g_free_heaps;
@@ -204,6 +205,7 @@ Heap* thread_heap_create() {
   if (heap == nullptr) return nullptr;
   heap->reset_queues();
   heap->thread_id = current_thread_id();
+  remote_inbox_open(heap);
   heap->node = numa::is_initialized() ? numa::current_node().value : 0;
   heap->in_use.store(1, std::memory_order_relaxed);
   t_heap = heap;
@@ -213,6 +215,8 @@ Heap* thread_heap_create() {
 }
 
 void heap_abandon(Heap* heap) {
+  remote_batches_flush(heap);  // this thread's frees into other heaps
+  remote_inbox_close(heap);    // other threads' frees into this one: done now, later ones unbatched
   for_each_queued_page(heap, stop_delayed_frees);
   heap_drain_delayed_frees(heap);
   for_each_queued_page(heap, return_page_if_empty);
@@ -228,6 +232,8 @@ void heap_abandon(Heap* heap) {
       if (!page->in_use) continue;
       page->next = page->prev = nullptr;
       page->clear_flag(kPageInFullQueue);
+      page_count_local_frees(heap, page);
+      page_refresh_fast_free_owner(page);  // owner_thread is 0 now: no fast path for anyone
       page->heap.store(nullptr, std::memory_order_relaxed);
     }
     abandoned_segments_push(segment);  // the lock's release publishes the pages' state
@@ -251,6 +257,7 @@ void heap_reclaim_segment(Heap* heap, Segment* segment) {
     if (!page->in_use) continue;
     // Release: a later remote freer in the delayed path (acquire) sees the new heap.
     page->heap.store(heap, std::memory_order_release);
+    page_refresh_fast_free_owner(page);
     uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
     while (!page->thread_free.compare_exchange_weak(
         thread_free, (thread_free & ~kDelayedStateMask) | kNoDelayed, std::memory_order_acq_rel,

@@ -51,7 +51,7 @@ void* usgc_reallocarray(void* pointer, size_t count, size_t size) {
 }
 
 void usgc_free(void* pointer) {
-  if (pointer != nullptr) heap_free(pointer, Caller::kFree);
+  heap_free(pointer, Caller::kFree);  // null fails the segment-map check: a no-op on the slow path
 }
 
 void usgc_free_sized(void* pointer, size_t size) {
@@ -137,7 +137,9 @@ void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment) {
   uintptr_t aligned = align_up(reinterpret_cast<uintptr_t>(pointer), alignment);
   if (aligned != reinterpret_cast<uintptr_t>(pointer)) {
     Segment* segment = segment_of(pointer);
-    segment->page_of(reinterpret_cast<uintptr_t>(pointer))->set_flag(kPageHasAligned);
+    Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
+    page->set_flag(kPageHasAligned);
+    page_refresh_fast_free_owner(page);
     reinterpret_cast<uintptr_t*>(aligned)[-1] = aligned_marker_of(reinterpret_cast<void*>(aligned));
   }
   return reinterpret_cast<void*>(aligned);

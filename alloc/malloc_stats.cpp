@@ -12,6 +12,7 @@ using namespace usgc::alloc;
 
 extern "C" int usgc_malloc_get_stats(usgc_malloc_stats* stats) {
   if (stats == nullptr || stats->version != USGC_MALLOC_STATS_VERSION) return EINVAL;
+  if (t_heap != &g_empty_heap) heap_count_local_frees(t_heap);  // the caller's figures are exact
   uint64_t mallocs[kBinCount] = {};
   uint64_t frees[kBinCount] = {};
   uint64_t remote_frees = g_heapless_remote_free_count.load(std::memory_order_relaxed);

@@ -62,41 +62,59 @@ inline constexpr uint8_t kPageInFullQueue = 1;
 inline constexpr uint8_t kPageHasAligned = 2;  // holds interior pointers from aligned_alloc
 
 struct Page {
-  // ---- malloc/free fast path (owner thread only) ----
+  // ---- malloc/free fast paths: the first cache line (owner thread only, except as noted) ----
   Block* free_list;
   Block* local_free;
   size_t block_size;  // bytes; 0 while the page is not in use
   uint8_t* start;     // first block
+  // The thread whose frees may take the free fast path: the owner's id while the page is in use
+  // and no slow_free_flags bit is set, 0 otherwise ("fast-free owner"). Written by the owner
+  // (and at reclaim) through page_refresh_fast_free_owner; read relaxed by every free fast path,
+  // which proceeds only on its own id (only that thread ever wrote its id here).
+  std::atomic<uintptr_t> fast_free_owner;
   uint32_t used;
+  // capacity_blocks * block_size for small and medium pages, 0 for others: the free fast path's
+  // range check (a pointer below start wraps around and fails it too).
+  uint32_t capacity_bytes;
+  // Owner frees of the fast path not yet added to the heap's free counters (they are added when
+  // the page's lists are collected, the page is freed, or statistics are read by the owner).
+  uint32_t local_frees_uncounted;
   // Blocks whose memory has been put on a free list (grows lazily). Written by the owner only;
   // atomic (relaxed) because remote freers read it to validate a pointer: a block they hold
   // was handed out after the capacity covering it was written, so they see at least that.
   std::atomic<uint32_t> capacity_blocks;
   uint32_t reserved;          // blocks that fit in the page
   uint32_t index_multiplier;  // block index of an offset: (offset * multiplier) >> index_shift
+
+  // ---- second cache line: slow paths ----
   uint8_t index_shift;
   uint8_t bin;  // size class; kBinCount for large/huge pages
   // kPageInFullQueue | kPageHasAligned. Written by the owner (and by the allocating thread of a
   // large object) with relaxed load+store; read by remote freers, hence atomic.
   std::atomic<uint8_t> slow_free_flags;
   uint8_t in_use;  // 1 while handed to a heap (or holding a large object)
+  PageMemory memory;
 
   // ---- remote frees (any thread) ----
   std::atomic<uintptr_t> thread_free;  // Block* | DelayedState
-  // The owning heap; read by a remote freer only in kDelayedFreeing state (see above).
+  // The owning heap; read by a remote freer to pick the inbox its batch goes to (any value is
+  // safe there, see remote_free_queue.hpp) and, in kDelayedFreeing state, to push (see above).
   std::atomic<Heap*> heap;
 
   // ---- heap queues and the decay (owner thread only) ----
   Page* next;
   Page* prev;
-  PageMemory memory;
   uint64_t purge_deadline_ms;  // when a free, dirty page is purged
   uint64_t decommit_ticket;    // valid while memory == kPurged
   // Pads the page to 128 bytes so the free fast path finds it with a shift, not a multiply.
-  uint8_t padding[16];
+  uint8_t padding[8];
 
   uint32_t capacity() const { return capacity_blocks.load(std::memory_order_relaxed); }
-  void set_capacity(uint32_t blocks) { capacity_blocks.store(blocks, std::memory_order_relaxed); }
+  void set_capacity(uint32_t blocks) {
+    capacity_blocks.store(blocks, std::memory_order_relaxed);
+    capacity_bytes =
+        block_size <= kMediumObjectMax ? static_cast<uint32_t>(blocks * block_size) : 0;
+  }
   uint8_t flags() const { return slow_free_flags.load(std::memory_order_relaxed); }
   bool has_flag(uint8_t flag) const { return (flags() & flag) != 0; }
   void set_flag(uint8_t flag) { slow_free_flags.store(flags() | flag, std::memory_order_relaxed); }
@@ -106,6 +124,7 @@ struct Page {
   void clear_flags() { slow_free_flags.store(0, std::memory_order_relaxed); }
 };
 static_assert(sizeof(Page) == 128, "Page must stay a power of two in size (free fast path)");
+static_assert(offsetof(Page, index_multiplier) < 64, "the free fast path's fields share a line");
 
 // Exact block index for offsets below 2^kIndexNumeratorBits (Granlund–Montgomery: with
 // l = ceil(log2 d) and m = ceil(2^(N+l) / d), floor(n / d) == (n * m) >> (N + l) for n < 2^N).

@@ -99,6 +99,15 @@ inline bool segment_map_is_segment(const Segment* segment) {
          g_segment_map[chunk].load(std::memory_order_relaxed) == kMapSegment;
 }
 
+// Recomputes the page's fast-free owner (page.hpp) after its flags, use or segment owner changed:
+// the segment's owner thread if the page is an in-use small or medium page with no slow-free flag.
+inline void page_refresh_fast_free_owner(Page* page) {
+  uintptr_t owner = segment_of(page)->owner_thread.load(std::memory_order_relaxed);
+  bool fast = page->in_use && page->flags() == 0 && page->block_size != 0 &&
+              page->block_size <= kMediumObjectMax;
+  page->fast_free_owner.store(fast ? owner : 0, std::memory_order_relaxed);
+}
+
 enum class PointerOrigin { kForeign, kSegment, kTombstone };
 // Slow-path classification of any pointer; sets *segment for kSegment (walking back from a
 // huge continuation chunk).

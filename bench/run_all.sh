@@ -20,7 +20,8 @@
 #
 # Environment: BUILD (default build), BENCH_REPS (default 5), BENCH_QUICK=1 (1 repetition,
 # smaller arguments), BENCH_ONLY="case1 case2" (run only these workloads), BENCH_IMPLS="glibc
-# jemalloc ..." (only these allocators), BENCH_TIMEOUT_S (per run, default 300), BENCH_LOG.
+# jemalloc ..." (only these allocators), BENCH_TIMEOUT_S (per run, default 300), BENCH_LOG,
+# USGC_BASELINE_LIB (see below).
 # Exit status: 0 if every run gave glibc's result, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -52,9 +53,16 @@ declare -A IMPL_LIB=(
   [tcmalloc]=$LIBDIR/libtcmalloc_minimal.so.4
   [usgc]=$PWD/$BUILD/libusgc_preload.so
 )
+# USGC_BASELINE_LIB=<path of another libusgc_preload.so> adds it as impl usgc_baseline (before/after
+# figures of a change in one run).
+default_impls="glibc jemalloc mimalloc tcmalloc usgc"
+if [ -n "${USGC_BASELINE_LIB:-}" ]; then
+  IMPL_LIB[usgc_baseline]=$USGC_BASELINE_LIB
+  default_impls="$default_impls usgc_baseline"
+fi
 impls=()
 missing_notes=()
-for impl in ${BENCH_IMPLS:-glibc jemalloc mimalloc tcmalloc usgc}; do
+for impl in ${BENCH_IMPLS:-$default_impls}; do
   if [ -z "${IMPL_LIB[$impl]+set}" ]; then
     echo "run_all.sh: unknown allocator '$impl' in BENCH_IMPLS" >&2; exit 2
   elif [ -n "${IMPL_LIB[$impl]}" ] && [ ! -f "${IMPL_LIB[$impl]}" ]; then
@@ -80,6 +88,10 @@ if [ "$BENCH_QUICK" = 1 ]; then
   WORKLOAD[realloc_growth]="$PROGRAMS_BIN/realloc_growth 300 1"
   WORKLOAD[mt_program]="$PROGRAMS_BIN/mt_program 2 2 1000 1"
   WORKLOAD[python_churn]="$PYTHON $PROGRAMS_SRC/churn.py 8 1"
+  WORKLOAD[thread_ring]="$PROGRAMS_BIN/thread_ring 2 500 1024 1"
+  WORKLOAD[shared_slots]="$PROGRAMS_BIN/shared_slots 2 10 10000 20000 1"
+  WORKLOAD[xmalloc_6p]="$PROGRAMS_BIN/producer_consumer 6 2 50000 1"
+  WORKLOAD[python_malloc]="env PYTHONMALLOC=malloc $PYTHON $PROGRAMS_SRC/churn.py 8 1"
 else
   WORKLOAD[churn_1t]="$PROGRAMS_BIN/churn 1 30000000 1"
   WORKLOAD[churn_2t]="$PROGRAMS_BIN/churn 2 30000000 1"
@@ -87,10 +99,15 @@ else
   WORKLOAD[realloc_growth]="$PROGRAMS_BIN/realloc_growth 2500 1"
   WORKLOAD[mt_program]="$PROGRAMS_BIN/mt_program 2 2 8000 1"
   WORKLOAD[python_churn]="$PYTHON $PROGRAMS_SRC/churn.py 60 1"
+  WORKLOAD[thread_ring]="$PROGRAMS_BIN/thread_ring 2 5000 1024 1"
+  WORKLOAD[shared_slots]="$PROGRAMS_BIN/shared_slots 2 100 10000 20000 1"
+  WORKLOAD[xmalloc_6p]="$PROGRAMS_BIN/producer_consumer 6 2 500000 1"
+  WORKLOAD[python_malloc]="env PYTHONMALLOC=malloc $PYTHON $PROGRAMS_SRC/churn.py 60 1"
 fi
 WORKLOAD[sqlite]="<$PROGRAMS_SRC/sqlite.sql sqlite3 :memory:"
 WORKLOAD[gxx_templates]="g++ -std=c++20 -O1 -S -frandom-seed=templates -o - $PROGRAMS_SRC/templates.cpp"
-all_cases=(churn_1t churn_2t producer_consumer realloc_growth mt_program python_churn sqlite gxx_templates)
+all_cases=(churn_1t churn_2t producer_consumer realloc_growth mt_program python_churn sqlite gxx_templates
+  thread_ring shared_slots xmalloc_6p python_malloc)
 
 cases=()
 for c in ${BENCH_ONLY:-${all_cases[*]}}; do

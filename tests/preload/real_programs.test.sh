@@ -5,7 +5,7 @@
 # Proves: usgc is a drop-in malloc for python3 (with pymalloc and with PYTHONMALLOC=malloc),
 # sqlite3 (an in-memory database), g++ (compiling a template-heavy file; the assembly must be
 # byte-identical) and our own multi-threaded programs (tests/preload/programs: churn,
-# producer_consumer, realloc_growth, mt_program), and that the preloaded process really allocates
+# producer_consumer, realloc_growth, mt_program, thread_ring, shared_slots), and that the preloaded process really allocates
 # through usgc (usgc_malloc_get_stats resolves in the global scope and has counted allocations).
 # Prints "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>" per case; exits non-zero if
 # any case failed. Every run is bounded by RUN_TIMEOUT_S (default 120). Nothing asserts on time.
@@ -74,7 +74,7 @@ compare_program() {
 if [ ! -f "$PRELOAD_LIB" ]; then
   fail preload-library "$BUILD/libusgc_preload.so does not exist (run make)"
   for name in usgc-active python3-churn python3-churn-pythonmalloc sqlite3-memory gxx-templates \
-              mt_program churn producer_consumer realloc_growth; do
+              mt_program churn producer_consumer realloc_growth thread_ring shared_slots; do
     skip "$name" "no preload library"
   done
   exit 1
@@ -140,5 +140,9 @@ compare_program mt_program
 compare_program churn
 compare_program producer_consumer
 compare_program realloc_growth
+# Cross-thread frees in batches: a ring where each thread frees the previous one's blocks, and
+# short-lived threads freeing blocks of exited threads (checksums must match glibc's run).
+compare_program thread_ring 3 300 512 7
+compare_program shared_slots 2 20 5000 4000 7
 
 [ "$failures" -eq 0 ]

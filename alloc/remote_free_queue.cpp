@@ -1,0 +1,117 @@
+// alloc/remote_free_queue.cpp — batched remote frees; the design and invariants are in
+// remote_free_queue.hpp.
+#include "alloc/remote_free_queue.hpp"
+
+#include "alloc/heap.hpp"
+#include "kernel_iface/fatal.hpp"
+
+namespace usgc::alloc {
+
+namespace {
+
+uint32_t slot_of(const Heap* destination) {
+  // Heaps are carved from one metadata chunk a few KiB apart: a multiplicative hash spreads them.
+  uint64_t bits = reinterpret_cast<uintptr_t>(destination) >> 6;
+  return static_cast<uint32_t>((bits * 0x9E3779B97F4A7C15ull) >> 61) % kRemoteBatchSlots;
+}
+
+// Frees each block of a chain through its page's thread_free list (the unbatched remote path).
+void free_chain_unbatched(Block* first) {
+  while (first != nullptr) {
+    Block* next = first->next;
+    Segment* segment = segment_of(first);
+    page_remote_free(segment->page_of(reinterpret_cast<uintptr_t>(first)), first);
+    first = next;
+  }
+}
+
+void post(RemoteBatch* batch) {
+  Heap* destination = batch->destination;
+  Block* first = batch->first;
+  Block* last = batch->last;
+  batch->destination = nullptr;
+  batch->first = batch->last = nullptr;
+  batch->blocks = batch->bytes = 0;
+  if (first == nullptr) return;
+  uintptr_t head = destination->remote_inbox.load(std::memory_order_relaxed);
+  for (;;) {
+    if (head == kInboxClosed) {  // the "closed inbox" invariant
+      last->next = nullptr;
+      free_chain_unbatched(first);
+      return;
+    }
+    last->next = reinterpret_cast<Block*>(head);
+    // Release: pairs with the owner's acquire exchange in remote_inbox_drain/close, which then
+    // sees every block's next pointer and marker.
+    if (destination->remote_inbox.compare_exchange_weak(head, reinterpret_cast<uintptr_t>(first),
+                                                        std::memory_order_release,
+                                                        std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+// Frees every block of an inbox chain on the owner `heap` (or forwards it, see the header).
+void free_inbox_chain(Heap* heap, Block* block) {
+  while (block != nullptr) {
+    Block* next = block->next;
+    Segment* segment = segment_of(block);
+    Page* page = segment->page_of(reinterpret_cast<uintptr_t>(block));
+    if (segment->owner_thread.load(std::memory_order_relaxed) == heap->thread_id) {
+      USGC_CHECK(page->in_use && page->used != 0,
+                 "heap corruption: remote free of %p into page %p with no block in use",
+                 static_cast<void*>(block), static_cast<void*>(page->start));
+      page_free_remote_block(heap, page, block);  // counted by the freeing thread
+    } else {
+      page_remote_free(page, block);
+    }
+    block = next;
+  }
+}
+
+}  // namespace
+
+void remote_batch_add(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
+  RemoteBatch* batch = &heap->remote_batches[slot_of(destination)];
+  if (batch->destination != destination) {
+    post(batch);
+    batch->destination = destination;
+  }
+  block->next = batch->first;
+  batch->first = block;
+  if (batch->last == nullptr) batch->last = block;
+  batch->blocks++;
+  batch->bytes += static_cast<uint32_t>(block_bytes);
+  if (batch->blocks >= kRemoteBatchBlocks || batch->bytes >= kRemoteBatchBytes) post(batch);
+}
+
+void remote_batches_flush(Heap* heap) {
+  for (RemoteBatch& batch : heap->remote_batches) {
+    if (batch.destination != nullptr) post(&batch);
+  }
+}
+
+bool remote_inbox_has_blocks(const Heap* heap) {
+  uintptr_t head = heap->remote_inbox.load(std::memory_order_relaxed);
+  return head != 0 && head != kInboxClosed;
+}
+
+void remote_inbox_drain(Heap* heap) {
+  // Acquire: pairs with the freers' release CAS in post().
+  uintptr_t head = heap->remote_inbox.exchange(0, std::memory_order_acquire);
+  free_inbox_chain(heap, reinterpret_cast<Block*>(head));
+}
+
+void remote_inbox_close(Heap* heap) {
+  // Acquire: as in remote_inbox_drain. From here on, posts fall back to thread_free.
+  uintptr_t head = heap->remote_inbox.exchange(kInboxClosed, std::memory_order_acquire);
+  if (head != kInboxClosed) free_inbox_chain(heap, reinterpret_cast<Block*>(head));
+}
+
+void remote_inbox_open(Heap* heap) {
+  // Relaxed: the heap is published to its new thread under the pool lock; freers that see the
+  // old closed value fall back to thread_free, which is always valid.
+  heap->remote_inbox.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace usgc::alloc

@@ -1,0 +1,75 @@
+// alloc/remote_free_queue.hpp — remote frees in batches: per-destination buffers on the freeing
+// thread, one message queue (an "inbox") per heap (snmalloc's remote queues).
+//
+// A free of a block whose page belongs to another thread's heap H does not touch H's page. The
+// freeing thread validates the pointer (page_block_of) and the double-free marker exactly as
+// before, sets the marker, and appends the block to a local batch for H (RemoteBatch, one of
+// kRemoteBatchSlots slots on the freeing thread's own heap, chosen by a hash of H). A batch is
+// posted when it holds kRemoteBatchBlocks blocks or kRemoteBatchBytes bytes, when its slot is
+// wanted for another destination, when the freeing thread exits, trims, or purges: the whole
+// chain is spliced onto H's inbox with ONE compare-and-swap (release). So a remote free costs no
+// atomic operation at all in the common case, and none on a cache line the owner uses.
+//
+// The owner drains its inbox when it runs out of local free memory (the refill slow path), at
+// malloc_trim and at thread exit: one exchange (acquire) takes every batch posted so far, and
+// each block goes onto its page's local_free list as an owner free. Ownership may have moved
+// since the freer chose H (H's thread exited and another heap reclaimed the segment): a block
+// whose segment H's thread does not own (segment->owner_thread, "a thread reading its own id
+// there is the owner") is forwarded to its page's thread_free list, the unbatched remote path,
+// which is valid for every owner state including abandoned segments.
+//
+// Invariants:
+//   - "buffered blocks keep their page": a block in a batch or an inbox is still counted in its
+//     page's `used`, so the page and its segment cannot be freed or reused under it.
+//   - "closed inbox": a heap's inbox is kInboxClosed from its thread's exit until the heap is
+//     handed to a new thread; a freer whose post finds it closed frees each block of the batch
+//     through thread_free instead. So no block is ever stranded in the inbox of a heap nobody
+//     drains (heaps in the pool are never drained).
+//   - Double and invalid frees are caught before a block enters a batch (the freer's check of
+//     the marker, which it then sets), so they are reported on the call that made them, with
+//     the same message as an unbatched free.
+//
+// Hot path: none of this is on the free fast path (the owner's own frees); it is the path of
+// every cross-thread free, kept free of atomics except for the one post per batch.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "alloc/page.hpp"
+
+namespace usgc::alloc {
+
+struct Heap;
+
+inline constexpr uint32_t kRemoteBatchSlots = 8;
+inline constexpr uint32_t kRemoteBatchBlocks = 64;
+inline constexpr size_t kRemoteBatchBytes = 64 * 1024;
+// The inbox value of a heap whose thread exited ("closed inbox").
+inline constexpr uintptr_t kInboxClosed = 1;
+
+// One destination's pending blocks on the freeing thread (owner-thread only, no atomics).
+struct RemoteBatch {
+  Heap* destination;  // nullptr: slot unused
+  Block* first;       // chain through Block::next, first..last
+  Block* last;
+  uint32_t blocks;
+  uint32_t bytes;
+};
+
+// Appends a validated, marked block of `block_bytes` to `heap`'s batch for `destination`
+// (heap is the calling thread's own heap, destination another heap). Posts batches as needed.
+void remote_batch_add(Heap* heap, Heap* destination, Block* block, size_t block_bytes);
+// Posts every pending batch of `heap` (thread exit, trim, purge).
+void remote_batches_flush(Heap* heap);
+// True if the owner should drain (a relaxed load of the inbox head).
+bool remote_inbox_has_blocks(const Heap* heap);
+// Owner: takes every posted block and frees it locally (or forwards it, see above).
+void remote_inbox_drain(Heap* heap);
+// Owner at thread exit: closes the inbox and frees what was in it.
+void remote_inbox_close(Heap* heap);
+// A new thread takes the heap: the inbox is open (and empty) again.
+void remote_inbox_open(Heap* heap);
+
+}  // namespace usgc::alloc
