@@ -78,7 +78,7 @@ PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 # Objects are never intermediate: keep them, so a second make rebuilds nothing.
 .SECONDARY:
 
-.PHONY: all libs tools tests bench-bins deps run test bench bench-report install clean format \
+.PHONY: all libs tools tests bench-bins deps bench-deps run test bench bench-report install clean format \
         debug asan ubsan tsan check-checked
 
 all: libs tools
@@ -95,6 +95,9 @@ $(DEPS_STAMP): tools/install-deps.sh
 	@bash tools/install-deps.sh
 	@touch $@
 deps: $(DEPS_STAMP)
+# The benchmarks' own dependencies (tools/install-deps.sh: bench_required stops here, not the build).
+bench-deps:
+	@bash tools/install-deps.sh bench
 
 # Library objects: hidden visibility, no malloc builtins.
 $(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_STAMP)
@@ -155,7 +158,7 @@ test: all tests
 # sites of usgc's escape analysis against go build -gcflags=-m; bench/escape_dynamic.sh: the
 # share of dynamic allocations per class over the corpus).
 BENCH_SUITES ?= malloc runtime gc escape
-bench: all bench-bins
+bench: bench-deps all bench-bins
 	@status=0; \
 	case " $(BENCH_SUITES) " in *" malloc "*) BUILD=$(BUILD) bash bench/run_all.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" runtime "*) BUILD=$(BUILD) bash bench/run_runtime.sh || status=1;; esac; \
@@ -165,7 +168,7 @@ bench: all bench-bins
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_dynamic.sh || status=1;; esac; \
 	exit $$status
 
-bench-report: all bench-bins
+bench-report: bench-deps all bench-bins
 	@BUILD=$(BUILD) BENCH_SUITES="$(BENCH_SUITES)" bash bench/report.sh
 
 # ---- checked builds ----------------------------------------------------------------------------
