@@ -7,7 +7,8 @@
 # usgc_write_bulk on NULL or past the object's end, usgc_array_write on NULL or a foreign pointer,
 # usgc_global_store into a NULL slot each abort (SIGABRT) with "usgc: <call>: ..." on stderr, with
 # the inline fast path as it is; usgc_write(NULL, ...) does too when the embedder builds with
-# -DUSGC_CHECKED (plain builds keep the inline fast path unchanged, so it faults on the header).
+# -DUSGC_CHECKED; a plain build keeps the inline fast path unchanged, so it faults on the header
+# read (SIGSEGV) and the fault handler prints a line naming the GC calls that read a header.
 # Prints "PASS <name>" or "FAIL <name>: <why>" per case; exits non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
@@ -49,6 +50,12 @@ expect plain write-bulk-overrun '^usgc: usgc_write_bulk: 4 field\(s\) from 0x[0-
 expect plain array-write-null '^usgc: usgc_array_write: the target object is NULL'
 expect plain array-write-foreign '^usgc: usgc_array_write: 0x[0-9a-f]+ is not a GC object'
 expect plain global-store-null '^usgc: usgc_global_store: the slot is NULL'
+# Plain build: the inline fast path faults on the header of NULL; the fault handler names it.
+timeout 30 bash -c '"$@"; exit $?' misuse "$work/misuse-plain" write-null >"$work/out" 2>"$work/err"
+status=$?
+if [ $status -eq 139 ] && grep -qE '^usgc: fault at 0xfffffffffffff[0-9a-f]{3}: the header of a NULL object was read: a GC call \(usgc_write' "$work/err"; then
+  echo "PASS plain-write-null-fault-named"
+else echo "FAIL plain-write-null-fault-named: exit $status: $(head -c 300 "$work/err")"; failures=$((failures + 1)); fi
 expect checked write-null '^usgc: usgc_write: the target object is NULL \(field 0x[0-9a-f]+\)'
 expect checked write-foreign '^usgc: usgc_write: 0x[0-9a-f]+ is not a GC object'
 expect checked write-field-outside '^usgc: usgc_write: 1 field\(s\) from'
