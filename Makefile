@@ -78,7 +78,7 @@ PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 # Objects are never intermediate: keep them, so a second make rebuilds nothing.
 .SECONDARY:
 
-.PHONY: all libs tools tests bench-bins deps bench-deps run test bench bench-report install clean format \
+.PHONY: all libs tools tests bench-bins deps bench-deps run test bench bench-report soak install clean format \
         debug asan ubsan tsan check-checked
 
 all: libs tools
@@ -167,6 +167,11 @@ bench: bench-deps all bench-bins
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_vs_go.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_dynamic.sh || status=1;; esac; \
 	exit $$status
+
+# The stress tests and the self test, with the verifier on, for DURATION seconds (tests/soak.sh).
+DURATION ?= 60
+soak: all tests
+	@BUILD=$(BUILD) DURATION=$(DURATION) bash tests/soak.sh
 
 bench-report: bench-deps all bench-bins
 	@BUILD=$(BUILD) BENCH_SUITES="$(BENCH_SUITES)" bash bench/report.sh
