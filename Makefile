@@ -79,8 +79,8 @@ PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 # Objects are never intermediate: keep them, so a second make rebuilds nothing.
 .SECONDARY:
 
-.PHONY: all libs tools tests bench-bins deps run test bench bench-report install clean format \
-        debug asan ubsan tsan check-checked check-layers check-format perfcheck
+.PHONY: all libs tools tests bench-bins deps bench-deps run test bench bench-report soak install \
+        clean format debug asan ubsan tsan check-checked check-layers check-format perfcheck
 
 all: libs tools
 libs: $(STATIC_LIB) $(SHARED_LIB) $(PRELOAD_LIB)
@@ -96,6 +96,9 @@ $(DEPS_STAMP): tools/install-deps.sh
 	@bash tools/install-deps.sh
 	@touch $@
 deps: $(DEPS_STAMP)
+# The benchmarks' own dependencies (tools/install-deps.sh: bench_required stops here, not the build).
+bench-deps:
+	@bash tools/install-deps.sh bench
 
 # Library objects: hidden visibility, no malloc builtins.
 $(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_STAMP)
@@ -170,7 +173,7 @@ perfcheck: all
 # .usir under the JIT and the interpreter beside the C API, Boehm and Go; compile speed; per-stub
 # costs).
 BENCH_SUITES ?= malloc runtime gc escape jit
-bench: all bench-bins
+bench: bench-deps all bench-bins
 	@status=0; \
 	case " $(BENCH_SUITES) " in *" malloc "*) BUILD=$(BUILD) bash bench/run_all.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" runtime "*) BUILD=$(BUILD) bash bench/run_runtime.sh || status=1;; esac; \
@@ -181,7 +184,12 @@ bench: all bench-bins
 	case " $(BENCH_SUITES) " in *" jit "*) BUILD=$(BUILD) bash bench/run_jit.sh || status=1;; esac; \
 	exit $$status
 
-bench-report: all bench-bins
+# The stress tests and the self test, with the verifier on, for DURATION seconds (tests/soak.sh).
+DURATION ?= 60
+soak: all tests
+	@BUILD=$(BUILD) DURATION=$(DURATION) bash tests/soak.sh
+
+bench-report: bench-deps all bench-bins
 	@BUILD=$(BUILD) BENCH_SUITES="$(BENCH_SUITES)" bash bench/report.sh
 
 # ---- checked builds ----------------------------------------------------------------------------

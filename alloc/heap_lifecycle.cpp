@@ -24,6 +24,7 @@
 #include "alloc/heap.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/decommit_queue.hpp"
+#include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/random.hpp"
 #include "kernel_iface/spin_lock.hpp"
@@ -50,20 +51,6 @@ pthread_key_t g_thread_key;
 // 0: not started, 1: initializing, 2: ready. The initializing thread id allows re-entry.
 std::atomic<int> g_process_state{0};
 std::atomic<uintptr_t> g_initializing_thread{0};
-
-uint64_t parse_decimal(const char* text, uint64_t fallback) {
-  if (text == nullptr || *text == '\0') return fallback;
-  uint64_t value = 0;
-  for (const char* p = text; *p != '\0'; ++p) {
-    if (*p < '0' || *p > '9' || value > 1000000000ull) {
-      kernel::print_message("ignoring malformed number \"%s\" in the environment; using %lu", text,
-                            static_cast<unsigned long>(fallback));
-      return fallback;
-    }
-    value = value * 10 + static_cast<uint64_t>(*p - '0');
-  }
-  return value;
-}
 
 void for_each_queued_page(Heap* heap, void (*action)(Heap*, Page*)) {
   for (PageQueue& queue : heap->queues) {
@@ -181,7 +168,8 @@ void process_ensure_initialized() {
   if (g_process_state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
     g_initializing_thread.store(current_thread_id(), std::memory_order_relaxed);
     g_free_marker_key = static_cast<uintptr_t>(kernel::random_u64());
-    g_decay_ms = parse_decimal(::getenv("USGC_DECAY_MS"), g_decay_ms);
+    g_decay_ms =
+        kernel::read_environment_number(kernel::EnvironmentVariableId::kDecayMs, g_decay_ms);
     if (::pthread_key_create(&g_thread_key, thread_heap_exit) != 0) {
       kernel::print_message(
           "pthread_key_create failed: thread caches will not be handed back at thread exit");

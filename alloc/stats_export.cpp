@@ -19,6 +19,7 @@
 #include "alloc/segment.hpp"
 #include "alloc/stats_block_name.hpp"
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/process_info.hpp"
 #include "kernel_iface/shared_memory.hpp"
@@ -67,30 +68,15 @@ void writer_unlock() {
   g_writer_pid.store(0, std::memory_order_release);
 }
 
-bool environment_says_off(const char* value) {
-  if (value == nullptr) return false;
-  return std::strcmp(value, "0") == 0 || std::strcmp(value, "off") == 0 ||
-         std::strcmp(value, "false") == 0 || std::strcmp(value, "no") == 0;
-}
-
+// USGC_STATS and USGC_STATS_INTERVAL_MS (kernel_iface/environment.hpp; 1..3600000 ms, so the
+// narrowing below is exact).
 void read_configuration() {
-  g_export.config =
-      environment_says_off(::getenv("USGC_STATS")) ? ConfigState::kOff : ConfigState::kOn;
-  g_export.interval_ms = kStatsDefaultIntervalMs;
-  const char* interval = ::getenv("USGC_STATS_INTERVAL_MS");  // getenv does not allocate
-  if (interval != nullptr && *interval != '\0') {
-    uint64_t value = 0;
-    const char* p = interval;
-    for (; *p >= '0' && *p <= '9' && value <= 3600000; ++p)
-      value = value * 10 + static_cast<uint64_t>(*p - '0');
-    if (*p != '\0' || value == 0 || value > 3600000) {
-      kernel::print_message(
-          "ignoring USGC_STATS_INTERVAL_MS=\"%s\" (want 1..3600000 milliseconds); using %u",
-          interval, kStatsDefaultIntervalMs);
-    } else {
-      g_export.interval_ms = static_cast<uint32_t>(value);
-    }
-  }
+  using kernel::EnvironmentVariableId;
+  g_export.config = kernel::read_environment_number(EnvironmentVariableId::kStats, 1) == 0
+                        ? ConfigState::kOff
+                        : ConfigState::kOn;
+  g_export.interval_ms = static_cast<uint32_t>(kernel::read_environment_number(
+      EnvironmentVariableId::kStatsIntervalMs, kStatsDefaultIntervalMs));
   g_interval_ms.store(g_export.interval_ms, std::memory_order_relaxed);
 }
 

@@ -63,12 +63,18 @@ USGC_GC_API usgc_type_id usgc_register_type(const usgc_type_info* info) {
     fail(EINVAL, "usgc_register_type: info is NULL");
     return 0;
   }
+  char why[160];
+  if (layout_problem(*info, why, sizeof(why)) != nullptr) {
+    char name[48] = "?";  // as the registry keeps it (47 bytes)
+    if (info->name != nullptr) std::strncpy(name, info->name, sizeof(name) - 1);
+    fail(EINVAL, "usgc_register_type: type \"%s\": %s", name, why);
+    return 0;
+  }
   int error = 0;
   uint32_t id = register_type(*info, &error);
   if (id == 0) {
     fail(error, "usgc_register_type: %s",
-         error == EINVAL   ? "bad layout (offsets must be 8-aligned and inside the object; array "
-                             "types take no offsets)"
+         error == EINVAL   ? "bad layout (a pointer offset is named twice)"
          : error == ENOSPC ? "the type table is full (65535 types)"
                            : "out of memory");
   }

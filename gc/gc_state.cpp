@@ -12,6 +12,7 @@
 #include "gc/shared_heap.hpp"
 #include "gc/type_registry.hpp"
 #include "kernel_iface/cpu.hpp"
+#include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "safepoint/stop_the_world.hpp"
 
@@ -25,75 +26,25 @@ namespace {
 
 thread_local char t_last_error[256] = "";
 
-// "123", "64k", "512M", "2g" -> bytes; false when malformed.
-bool parse_bytes(const char* text, size_t* bytes) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long value = std::strtoull(text, &end, 10);
-  if (errno != 0 || end == text) return false;
-  unsigned shift = 0;
-  switch (*end) {
-    case 'k':
-    case 'K':
-      shift = 10;
-      ++end;
-      break;
-    case 'm':
-    case 'M':
-      shift = 20;
-      ++end;
-      break;
-    case 'g':
-    case 'G':
-      shift = 30;
-      ++end;
-      break;
-    default:
-      break;
-  }
-  if (*end == 'i' || *end == 'b' || *end == 'B') ++end;  // "MiB", "MB"
-  if (*end == 'B') ++end;
-  if (*end != '\0') return false;
-  *bytes = static_cast<size_t>(value) << shift;
-  return true;
-}
-
 void read_environment() {
   GcConfig config;
 #if defined(USGC_DEBUG) && USGC_DEBUG
   config.verify = true;
 #endif
-  if (const char* percent = std::getenv("USGC_GC_PERCENT")) {
-    if (std::strcmp(percent, "off") == 0) {
-      config.gc_percent = -1;
-    } else {
-      char* end = nullptr;
-      long value = std::strtol(percent, &end, 10);
-      if (end == percent || *end != '\0' || value < 1 || value > 100000) {
-        kernel::print_message(
-            "USGC_GC_PERCENT=%s is not a percentage from 1 to 100000 or \"off\": using 100",
-            percent);
-      } else {
-        config.gc_percent = static_cast<int>(value);
-      }
-    }
-  }
-  if (const char* generational = std::getenv("USGC_GC_GENERATIONAL"))
-    config.generational = std::strcmp(generational, "0") != 0;
-  if (const char* verify = std::getenv("USGC_VERIFY"))
-    config.verify = std::strcmp(verify, "0") != 0;
-  if (const char* trace = std::getenv("USGC_TRACE"))
-    config.trace = std::strstr(trace, "gc") != nullptr;
-  size_t limit = 0;
-  if (const char* heap_max = std::getenv("USGC_HEAP_MAX")) {
-    if (!parse_bytes(heap_max, &limit)) {
-      kernel::print_message(
-          "USGC_HEAP_MAX=%s is not a size (bytes, or with a k/m/g suffix): no heap limit",
-          heap_max);
-      limit = 0;
-    }
-  }
-  set_heap_limit_bytes(limit);
+  // kernel_iface/environment.hpp checks every value against its documented range (the gc percent
+  // is 1..100000, the heap limit 1M..64T) before the narrowing below.
+  using kernel::EnvironmentVariableId;
+  uint64_t percent = kernel::read_environment_number(EnvironmentVariableId::kGcPercent,
+                                                     static_cast<uint64_t>(config.gc_percent));
+  config.gc_percent = percent == kernel::kEnvironmentOff ? -1 : static_cast<int>(percent);
+  config.generational = kernel::read_environment_number(EnvironmentVariableId::kGcGenerational,
+                                                        config.generational ? 1 : 0) != 0;
+  config.verify =
+      kernel::read_environment_number(EnvironmentVariableId::kVerify, config.verify ? 1 : 0) != 0;
+  config.trace = kernel::read_environment_choice(EnvironmentVariableId::kTrace, 0) == 1;
+  // 0: no limit (the default).
+  set_heap_limit_bytes(
+      static_cast<size_t>(kernel::read_environment_number(EnvironmentVariableId::kHeapMax, 0)));
   g_config = config;
 }
 

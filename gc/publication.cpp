@@ -61,6 +61,38 @@ const char* type_name_of(uint64_t header) {
       operation, value, type_name_of(value_header));
 }
 
+// API misuse on the out-of-line barrier entries (usgc_write_slow, usgc_write_bulk,
+// usgc_array_write, usgc_write_checked): a NULL target, a pointer that is no GC object (misaligned,
+// or a header naming no registered type, array-ness or class), a field outside the object. Cheap
+// enough for every slow-path call (a few loads, one table lookup); the inline fast path of
+// usgc/gc.h stays as it is, so a NULL target compiled inline faults on its header read unless
+// the embedder builds with USGC_CHECKED (usgc_write then calls usgc_write_checked).
+// `fields` reference fields from `field` on must lie inside the object (none checked for nullptr).
+void check_store_target(const void* object, const void* field, const char* operation,
+                        size_t fields = 1) {
+  USGC_CHECK(object != nullptr,
+             "%s: the target object is NULL (field %p): stores go into fields of a GC object",
+             operation, field);
+  USGC_CHECK((reinterpret_cast<uintptr_t>(object) & 7) == 0,
+             "%s: %p is not a GC object (misaligned): pass what usgc_alloc returned", operation,
+             object);
+  uint64_t header = header_of(object);
+  const TypeDescriptor* type = find_type(type_of(header));
+  USGC_CHECK(type != nullptr && is_array(header) == (type->kind != USGC_KIND_OBJECT),
+             "%s: %p is not a GC object (header %lx names no registered type): pass what "
+             "usgc_alloc returned",
+             operation, object, static_cast<unsigned long>(header));
+  if (field == nullptr) return;
+  auto begin = reinterpret_cast<uintptr_t>(object);
+  auto at = reinterpret_cast<uintptr_t>(field);
+  size_t payload = object_extent_bytes(object, header) - kHeaderBytes;
+  // Subtractions only after the comparisons that keep them from wrapping.
+  USGC_CHECK(
+      at >= begin && at - begin < payload && (payload - (at - begin)) / sizeof(void*) >= fields,
+      "%s: %zu field(s) from %p are not inside object %p (type %s, %zu bytes)", operation, fields,
+      field, object, type->name, payload);
+}
+
 // Flips `root` and every private object of `m` reachable from it.
 void publish_closure(Mutator& m, void* root, Ownership target, const char* operation) {
   const uint64_t heap_id = m.abi.heap_id;
@@ -138,6 +170,7 @@ using namespace usgc::gc;
 extern "C" {
 
 USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
+  check_store_target(object, field, "usgc_write");
   count_add(g_counters.barrier_slow_paths, 1);
   uint64_t target = header_of(object);
   Ownership target_class = class_of(target);
@@ -173,6 +206,7 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
 }
 
 USGC_GC_API void usgc_array_write(void* array, size_t index, void* value) {
+  check_store_target(array, nullptr, "usgc_array_write");
   uint64_t header = header_of(array);
   USGC_CHECK(is_array(header) && type_at(type_of(header)).kind == USGC_KIND_POINTER_ARRAY,
              "usgc_array_write: %p is not an array of references", array);
@@ -183,6 +217,9 @@ USGC_GC_API void usgc_array_write(void* array, size_t index, void* value) {
 }
 
 USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values, size_t count) {
+  if (count == 0) return;
+  check_store_target(object, first, "usgc_write_bulk", count);
+  USGC_CHECK(values != nullptr, "usgc_write_bulk: values is NULL with count %zu", count);
   uint64_t target = header_of(object);
   Mutator* m = current_mutator();
   bool own = m != nullptr && owner_of(target) == m->abi.heap_id;
@@ -212,6 +249,20 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
     return;
   }
   for (size_t i = 0; i < count; ++i) usgc_write_slow(object, &first[i], values[i]);
+}
+
+// The checked store (usgc/gc.h under USGC_CHECKED): the target checked, then the usual barrier.
+USGC_GC_API void usgc_write_checked(void* object, void** field, void* value) {
+  check_store_target(object, field, "usgc_write");
+  Mutator* m = current_mutator();
+  USGC_CHECK(m != nullptr, "usgc_write: the calling thread is not a goroutine (object %p)", object);
+  uint64_t header = header_of(object);
+  if (owner_of(header) == m->abi.heap_id &&
+      (value == nullptr || class_of(header_of(value)) != Ownership::kStackLocal)) {
+    *field = value;
+    return;
+  }
+  usgc_write_slow(object, field, value);
 }
 
 USGC_GC_API void usgc_publish(void* object) {

@@ -85,6 +85,7 @@ USGC_GC_API int usgc_global_root_remove(void** slot) {
 }
 
 USGC_GC_API void usgc_global_store(void** slot, void* value) {
+  USGC_CHECK(slot != nullptr, "usgc_global_store: the slot is NULL (value %p)", value);
   if (is_object_pointer(value)) publish_for_store(value, Ownership::kGlobal, "usgc_global_store");
   // Release: the value's publication (header flips) happens-before any reader that loads it.
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);

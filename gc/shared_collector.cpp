@@ -25,6 +25,7 @@
 
 #include "gc/allocation.hpp"
 #include "gc/gc_state.hpp"
+#include "gc/heap_validate.hpp"
 #include "gc/parallel_mark.hpp"
 #include "gc/shared_heap.hpp"
 #include "gc/trace.hpp"
@@ -127,10 +128,10 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   MarkResult marked = mark_shared_heap(mutators, mutator_count, kind);
   uint64_t marked_ns = kernel::monotonic_ns();
   size_t live_bytes = 0;
-  bool swept_in_pause = g_config.verify;
+  bool swept_in_pause = g_config.verify || validation_requested();  // gc/heap_validate.hpp
   if (swept_in_pause) {
     live_bytes = shared_heap_sweep_all();
-    verify_shared_heap(mutators, mutator_count);
+    record_validation(verify_shared_heap(mutators, mutator_count));
   }
   usgc_free(mutators);
   unlock_mutator_registry();

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 
 #include "gc/object_header.hpp"
@@ -21,23 +23,72 @@ namespace {
 constexpr uint32_t kTableSize = USGC_MAX_TYPES + 1;  // index 0 unused
 kernel::FutexMutex g_registration_lock;
 
-bool valid_layout(const usgc_type_info& info) {
+constexpr size_t kMaximumObjectBytes = size_t{1} << 30;
+constexpr size_t kMaximumScalarElementBytes = 4096;
+
+// Formats the problem into the caller's buffer and returns it.
+const char* problem(char* buffer, size_t buffer_bytes, const char* format, ...)
+    __attribute__((format(printf, 3, 4)));
+const char* problem(char* buffer, size_t buffer_bytes, const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buffer, buffer_bytes, format, args);
+  va_end(args);
+  return buffer;
+}
+
+}  // namespace
+
+// Every check is written so that no sum or product can wrap: an offset is compared with the size
+// by subtraction after checking it is below it (offset (size_t)-8 is refused, not wrapped to 0).
+const char* layout_problem(const usgc_type_info& info, char* buffer, size_t buffer_bytes) {
   switch (info.kind) {
-    case USGC_KIND_OBJECT:
-      if (info.size > (uint64_t{1} << 30)) return false;
-      if (info.pointer_count > 0 && info.pointer_offsets == nullptr) return false;
+    case USGC_KIND_OBJECT: {
+      if (info.size > kMaximumObjectBytes)
+        return problem(buffer, buffer_bytes, "object size %zu is above %zu bytes", info.size,
+                       kMaximumObjectBytes);
+      // Distinct 8-aligned offsets inside the object: at most size / 8 of them.
+      if (info.pointer_count > info.size / 8)
+        return problem(buffer, buffer_bytes,
+                       "%zu pointer offsets do not fit an object of %zu bytes (at most one per "
+                       "8 bytes)",
+                       info.pointer_count, info.size);
+      if (info.pointer_count > 0 && info.pointer_offsets == nullptr)
+        return problem(buffer, buffer_bytes, "pointer_offsets is NULL with pointer_count %zu",
+                       info.pointer_count);
       for (size_t i = 0; i < info.pointer_count; ++i) {
         size_t offset = info.pointer_offsets[i];
-        if (offset % 8 != 0 || offset + 8 > info.size) return false;
+        if (offset % 8 != 0)
+          return problem(buffer, buffer_bytes, "pointer offset %zu (index %zu) is not 8-aligned",
+                         offset, i);
+        if (offset >= info.size || info.size - offset < 8)
+          return problem(buffer, buffer_bytes,
+                         "pointer offset %zu does not leave 8 bytes inside the object of %zu "
+                         "bytes",
+                         offset, info.size);
       }
-      return true;
+      return nullptr;
+    }
     case USGC_KIND_SCALAR_ARRAY:
-      return info.size > 0 && info.size <= 4096 && info.pointer_count == 0;
+      if (info.size == 0 || info.size > kMaximumScalarElementBytes)
+        return problem(buffer, buffer_bytes, "scalar array element size %zu is not 1..%zu",
+                       info.size, kMaximumScalarElementBytes);
+      if (info.pointer_count != 0)
+        return problem(buffer, buffer_bytes, "array types take no pointer offsets (got %zu)",
+                       info.pointer_count);
+      return nullptr;
     case USGC_KIND_POINTER_ARRAY:
-      return info.size == sizeof(void*) && info.pointer_count == 0;
+      if (info.size != sizeof(void*) || info.pointer_count != 0)
+        return problem(buffer, buffer_bytes,
+                       "a pointer array has element size 8 and no offsets (got %zu, %zu offsets)",
+                       info.size, info.pointer_count);
+      return nullptr;
   }
-  return false;
+  return problem(buffer, buffer_bytes, "kind %d is not a usgc_type_kind",
+                 static_cast<int>(info.kind));
 }
+
+namespace {
 
 uint32_t register_locked(const usgc_type_info& info, int* error_number) {
   uint32_t id = g_type_count.load(std::memory_order_relaxed) + 1;
@@ -56,8 +107,14 @@ uint32_t register_locked(const usgc_type_info& info, int* error_number) {
       return 0;
     }
     for (size_t i = 0; i < info.pointer_count; ++i)
-      offsets[i] = static_cast<uint32_t>(info.pointer_offsets[i]);
+      offsets[i] = static_cast<uint32_t>(info.pointer_offsets[i]);  // < 2^30 (layout_problem)
     std::sort(offsets, offsets + info.pointer_count);
+    // A slot named twice would be traced (and, in a shared object, published) twice.
+    if (std::adjacent_find(offsets, offsets + info.pointer_count) != offsets + info.pointer_count) {
+      usgc_free(offsets);
+      *error_number = EINVAL;
+      return 0;
+    }
     type.pointer_offsets = offsets;
   }
   if (info.kind == USGC_KIND_OBJECT) {
@@ -86,7 +143,8 @@ void register_builtin_types() {
 }
 
 uint32_t register_type(const usgc_type_info& info, int* error_number) {
-  if (!valid_layout(info)) {
+  char ignored[8];
+  if (layout_problem(info, ignored, sizeof(ignored)) != nullptr) {
     *error_number = EINVAL;
     return 0;
   }

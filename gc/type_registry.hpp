@@ -34,6 +34,11 @@ inline constexpr uint32_t kByteArrayType = USGC_TYPE_BYTE_ARRAY;
 void register_builtin_types();
 // 0 with *error_number set (EINVAL, ENOSPC) on failure.
 uint32_t register_type(const usgc_type_info& info, int* error_number);
+// What is wrong with a layout (written into buffer, returned), or nullptr when it is valid:
+// objects up to 1 GiB with distinct 8-aligned offsets each leaving 8 bytes inside the object,
+// scalar arrays of 1..4096-byte elements, pointer arrays of 8-byte elements; arrays take no
+// offsets. No size computation in it can wrap.
+const char* layout_problem(const usgc_type_info& info, char* buffer, size_t buffer_bytes);
 // Highest registered id, release-published after the descriptor is complete (type_registry.cpp).
 extern std::atomic<uint32_t> g_type_count;
 // The table (type_registry.cpp): index = type id; entries never change once registered.

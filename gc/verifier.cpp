@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "gc/block.hpp"
+#include "gc/object_graph.hpp"
 #include "gc/private_generations.hpp"
 #include "gc/roots.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -105,8 +106,9 @@ void check_object(const void* object, const void* referrer, bool check_shared_ma
 // handed to `on_shared` (not traversed here).
 template <typename OnShared>
 void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_shared_mark,
-                  OnShared&& on_shared) {
+                  VerifyCounts& counts, OnShared&& on_shared) {
   const uint64_t heap_id = m.abi.heap_id;
+  ++counts.goroutines;
   VisitedSet published_old;
   for (size_t i = 0; i < m.published_old.size(); ++i) published_old.insert(m.published_old.at(i));
   // A stack substitute (usgc/object.h) may refer to STACK_LOCAL objects; other private objects may
@@ -114,6 +116,7 @@ void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_
   auto consider = [&](void* value, const void* referrer, bool referrer_is_private) {
     check_object(value, referrer, check_shared_mark && is_shared_class(header_of(value)),
                  m.collecting);
+    ++counts.references;
     uint64_t header = header_of(value);
     Ownership ownership = class_of(header);
     if (ownership == Ownership::kPrivate || ownership == Ownership::kStackLocal) {
@@ -124,12 +127,19 @@ void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_
             value, header, referrer);
       if (ownership == Ownership::kStackLocal && referrer_is_private)
         violation("a private object refers to a STACK_LOCAL object", value, header, referrer);
-      if (ownership == Ownership::kPrivate && visited.insert(value)) stack.push(value);
+      if (ownership == Ownership::kPrivate && visited.insert(value)) {
+        ++counts.objects;
+        counts.bytes += object_extent_bytes(value, header);
+        stack.push(value);
+      }
     } else {
       on_shared(value, referrer);
     }
   };
-  for_each_mutator_root(m, [&](void** slot) { consider(*slot, slot, false); });
+  for_each_mutator_root(m, [&](void** slot) {
+    ++counts.roots;
+    consider(*slot, slot, false);
+  });
   while (!stack.empty()) {
     void* object = stack.pop();
     uint64_t object_header = header_of(object);
@@ -152,23 +162,32 @@ void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_
 
 }  // namespace
 
-void verify_private_heap(Mutator& m) {
+VerifyCounts verify_private_heap(Mutator& m) {
   VisitedSet visited;
   MarkStack stack;
-  walk_private(m, visited, stack, false, [](void*, const void*) {});
+  VerifyCounts counts;
+  walk_private(m, visited, stack, false, counts, [](void*, const void*) {});
+  return counts;
 }
 
-void verify_shared_heap(Mutator* const* mutators, size_t count) {
+VerifyCounts verify_shared_heap(Mutator* const* mutators, size_t count) {
   VisitedSet visited;
   MarkStack private_stack;
   MarkStack shared_stack;
+  VerifyCounts counts;
   auto on_shared = [&](void* object, const void* referrer) {
     check_object(object, referrer, true);
-    if (visited.insert(object)) shared_stack.push(object);
+    if (visited.insert(object)) {
+      ++counts.objects;
+      counts.bytes += object_extent_bytes(object, header_of(object));
+      shared_stack.push(object);
+    }
   };
   for (size_t i = 0; i < count; ++i)
-    walk_private(*mutators[i], visited, private_stack, true, on_shared);
+    walk_private(*mutators[i], visited, private_stack, true, counts, on_shared);
   for_each_global_root([&](void** slot) {
+    ++counts.roots;
+    ++counts.references;
     void* value = *slot;
     uint64_t header = header_of(value);
     if (!is_shared_class(header))
@@ -181,6 +200,7 @@ void verify_shared_heap(Mutator* const* mutators, size_t count) {
     for_each_reference_field(object, header_of(object), [&](void** field) {
       void* value = *field;
       if (!is_object_pointer(value)) return;
+      ++counts.references;
       uint64_t header = header_of(value);
       if (!is_shared_class(header))
         violation(
@@ -189,6 +209,7 @@ void verify_shared_heap(Mutator* const* mutators, size_t count) {
       on_shared(value, object);
     });
   }
+  return counts;
 }
 
 }  // namespace usgc::gc

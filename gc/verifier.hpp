@@ -14,12 +14,22 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "gc/mutator.hpp"
 
 namespace usgc::gc {
 
-void verify_private_heap(Mutator& mutator);
-void verify_shared_heap(Mutator* const* mutators, size_t count);
+// What a verification walked (usgc_heap_validate reports it).
+struct VerifyCounts {
+  uint64_t objects = 0;     // distinct private and shared objects walked
+  uint64_t bytes = 0;       // their sizes (header included)
+  uint64_t references = 0;  // references checked (roots and fields)
+  uint64_t roots = 0;       // root slots holding an object (goroutines' and global)
+  uint64_t goroutines = 0;  // mutators whose roots were walked
+};
+
+VerifyCounts verify_private_heap(Mutator& mutator);
+VerifyCounts verify_shared_heap(Mutator* const* mutators, size_t count);
 
 }  // namespace usgc::gc

@@ -47,6 +47,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/spin_lock.hpp"
 #include "kernel_iface/virtual_memory.hpp"
@@ -120,7 +121,6 @@ struct QueueState {
 
 constinit QueueState g_queue;
 constinit DecommitQueue g_process_queue{};
-constinit std::atomic<bool> g_warned_environment{false};
 constinit std::atomic<bool> g_warned_ring_failure{false};
 
 // --- ticket bookkeeping ---------------------------------------------------------------------
@@ -439,16 +439,16 @@ Status init_locked(DecommitMode mode) {
   return status;
 }
 
+// USGC_DECOMMIT (kernel_iface/environment.hpp: the words auto, io_uring, madvise in this order).
 DecommitMode mode_from_environment() {
-  const char* value = ::getenv("USGC_DECOMMIT");  // getenv does not allocate
-  if (value == nullptr || *value == '\0' || std::strcmp(value, "auto") == 0)
-    return DecommitMode::kAuto;
-  if (std::strcmp(value, "io_uring") == 0) return DecommitMode::kIoUring;
-  if (std::strcmp(value, "madvise") == 0) return DecommitMode::kMadvise;
-  if (!g_warned_environment.exchange(true, std::memory_order_relaxed)) {
-    print_message("USGC_DECOMMIT=%s is not one of auto, io_uring, madvise; using auto", value);
+  switch (read_environment_choice(EnvironmentVariableId::kDecommit, 0)) {
+    case 1:
+      return DecommitMode::kIoUring;
+    case 2:
+      return DecommitMode::kMadvise;
+    default:
+      return DecommitMode::kAuto;
   }
-  return DecommitMode::kAuto;
 }
 
 [[gnu::noinline, gnu::cold]] void initialize_lazily() {

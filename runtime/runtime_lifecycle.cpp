@@ -17,6 +17,7 @@
 #include "alloc/stats_export.hpp"
 #include "gc/gc_state.hpp"
 #include "kernel_iface/cpu.hpp"
+#include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/signals.hpp"
@@ -27,39 +28,13 @@ namespace usgc::runtime {
 
 namespace {
 
+// The bounds of a usgc_config, whether it comes from the caller or the environment (where
+// kernel_iface/environment.cpp states the same bounds for USGC_PROCS, USGC_STACK_SIZE and
+// USGC_STACK_GUARD).
 constexpr size_t kMinimumStackBytes = 16 * 1024;
+constexpr size_t kMaximumStackBytes = size_t{1} << 30;
+constexpr size_t kMaximumGuardBytes = size_t{64} << 20;
 constexpr uint32_t kMaximumProcs = 1024;
-
-// Parses a decimal with an optional K/M/G suffix (powers of 1024). False when malformed.
-bool parse_size(const char* text, uint64_t* value) {
-  if (text == nullptr || *text == '\0') return false;
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long number = std::strtoull(text, &end, 10);
-  if (errno != 0 || end == text) return false;
-  uint64_t scale = 1;
-  if (*end == 'k' || *end == 'K')
-    scale = 1024, ++end;
-  else if (*end == 'm' || *end == 'M')
-    scale = 1024 * 1024, ++end;
-  else if (*end == 'g' || *end == 'G')
-    scale = 1024ull * 1024 * 1024, ++end;
-  if (*end == 'i' || *end == 'B' || *end == 'b') ++end;
-  if (*end == 'B') ++end;
-  if (*end != '\0') return false;
-  *value = number * scale;
-  return true;
-}
-
-int read_variable(const char* name, uint64_t* value) {
-  const char* text = std::getenv(name);
-  if (text == nullptr) return 0;
-  if (!parse_size(text, value)) {
-    kernel::print_message("usgc_init: %s=\"%s\" is not a number (e.g. 4, 256K, 1M)", name, text);
-    return EINVAL;
-  }
-  return 1;
-}
 
 uint32_t online_cores() {
   return kernel::online_cpu_count();
@@ -139,16 +114,19 @@ int config_from_environment(usgc_config* config) {
   config->stack_bytes = 256 * 1024;
   config->guard_bytes = 16 * 1024;
   config->preempt_after_us = 10000;
-  uint64_t value = 0;
-  int found;
-  if ((found = read_variable("USGC_PROCS", &value)) == EINVAL) return EINVAL;
-  if (found == 1) config->procs = static_cast<uint32_t>(value);
-  if ((found = read_variable("USGC_STACK_SIZE", &value)) == EINVAL) return EINVAL;
-  if (found == 1) config->stack_bytes = value;
-  if ((found = read_variable("USGC_STACK_GUARD", &value)) == EINVAL) return EINVAL;
-  if (found == 1) config->guard_bytes = value;
-  if ((found = read_variable("USGC_PREEMPT_US", &value)) == EINVAL) return EINVAL;
-  if (found == 1) config->preempt_after_us = static_cast<uint32_t>(value);
+  // Each value is checked against its range (kernel_iface/environment.hpp: procs 1..1024, stack
+  // 16K..1G, guard 4K..64M, preemption 0..60000000 us) before the narrowing below; a bad one is
+  // refused with a message and the default stays.
+  using kernel::EnvironmentVariableId;
+  using kernel::read_environment_number;
+  config->procs =
+      static_cast<uint32_t>(read_environment_number(EnvironmentVariableId::kProcs, config->procs));
+  config->stack_bytes = static_cast<size_t>(
+      read_environment_number(EnvironmentVariableId::kStackSize, config->stack_bytes));
+  config->guard_bytes = static_cast<size_t>(
+      read_environment_number(EnvironmentVariableId::kStackGuard, config->guard_bytes));
+  config->preempt_after_us = static_cast<uint32_t>(
+      read_environment_number(EnvironmentVariableId::kPreemptUs, config->preempt_after_us));
   return 0;
 }
 
@@ -171,9 +149,15 @@ int runtime_init(const usgc_config* requested) {
                           config.procs);
     return EINVAL;
   }
-  if (config.stack_bytes < kMinimumStackBytes) {
-    kernel::print_message("usgc_init: stack_bytes (USGC_STACK_SIZE) must be at least %zu, got %zu",
-                          kMinimumStackBytes, config.stack_bytes);
+  if (config.stack_bytes < kMinimumStackBytes || config.stack_bytes > kMaximumStackBytes) {
+    kernel::print_message("usgc_init: stack_bytes (USGC_STACK_SIZE) must be %zu..%zu, got %zu",
+                          kMinimumStackBytes, kMaximumStackBytes, config.stack_bytes);
+    return EINVAL;
+  }
+  // Below one page (0 included) the guard is one page: stack_pool_configure rounds up.
+  if (config.guard_bytes > kMaximumGuardBytes) {
+    kernel::print_message("usgc_init: guard_bytes (USGC_STACK_GUARD) must be at most %zu, got %zu",
+                          kMaximumGuardBytes, config.guard_bytes);
     return EINVAL;
   }
   stack_pool_configure(config.stack_bytes, config.guard_bytes);

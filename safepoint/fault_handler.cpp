@@ -178,6 +178,18 @@ void report_stack_overflow(uint64_t goroutine, const void* fault_address,
       reinterpret_cast<void*>(context.stack_pointer()));
 }
 
+// The inline GC fast paths (usgc/gc.h) read an object's header 8 bytes before it, so NULL given
+// to one faults just below the top of the address space: name the likely calls, then chain as
+// for any other fault (the message only; what happens next is unchanged).
+void report_null_object_header(const void* fault_address) {
+  if (reinterpret_cast<uintptr_t>(fault_address) < UINTPTR_MAX - 4095) return;
+  kernel::print_message(
+      "fault at %p: the header of a NULL object was read: a GC call (usgc_write, "
+      "usgc_ownership_of, usgc_type_of, usgc_array_length) was given NULL (build with "
+      "-DUSGC_CHECKED to have usgc_write check its target)",
+      fault_address);
+}
+
 void chain_to_previous(int signal_number, siginfo_t* info, void* signal_context, bool from_fault) {
   const int slot = slot_of(signal_number);
   const kernel::SignalAction& previous = g_previous_actions[slot];
@@ -227,6 +239,7 @@ void handle_fault(int signal_number, siginfo_t* info, void* signal_context) {
       die_by_default_action(signal_number, from_fault);
       return;
     }
+    report_null_object_header(info->si_addr);
   }
   chain_to_previous(signal_number, info, signal_context, from_fault);
 }

@@ -15,6 +15,7 @@
 #include <new>
 
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "safepoint/fault_handler.hpp"
@@ -229,14 +230,11 @@ bool thread_holds_slot() {
   return t_current_slot != nullptr;
 }
 
+// USGC_SAFEPOINT_ARMING (kernel_iface/environment.hpp: the words mprotect, swap in this order).
 SafepointArming arming_from_environment() {
-  const char* text = std::getenv("USGC_SAFEPOINT_ARMING");
-  if (text == nullptr || std::strcmp(text, "mprotect") == 0)
-    return SafepointArming::kProtectGlobalPage;
-  if (std::strcmp(text, "swap") == 0) return SafepointArming::kSwapPollPointers;
-  kernel::print_message("USGC_SAFEPOINT_ARMING=\"%s\" is neither mprotect nor swap; using mprotect",
-                        text);
-  return SafepointArming::kProtectGlobalPage;
+  return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointArming, 0) == 1
+             ? SafepointArming::kSwapPollPointers
+             : SafepointArming::kProtectGlobalPage;
 }
 
 }  // namespace

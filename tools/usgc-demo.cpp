@@ -1,6 +1,9 @@
 // tools/usgc-demo.cpp — `make run`: a short tour of usgc's malloc mode that prints, for a
 // person, what each step did and what the allocator's statistics say about it.
 //
+// `usgc-demo --self-test [SECONDS]` runs usgc_self_test (usgc/validate.h) instead and exits 0 when
+// it passed.
+//
 // Steps: small objects in one thread; objects handed between threads (remote frees); a large
 // buffer grown in place by realloc; aligned allocations; the decay returning empty pages to
 // the OS (through io_uring where the kernel allows); and a double free caught in a child
@@ -14,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -177,7 +181,83 @@ void print_stats(const char* when) {
 
 }  // namespace
 
-int main() {
+namespace {
+
+// ---- --self-test ----
+
+struct SelfTestRun {
+  double seconds;
+  int status;  // usgc_self_test's return
+  usgc_self_test_result result;
+};
+
+void self_test_goroutine(void* argument) {
+  auto* run = static_cast<SelfTestRun*>(argument);
+  run->result.version = USGC_SELF_TEST_VERSION;
+  run->status = usgc_self_test(run->seconds, &run->result);
+}
+
+// `usgc-demo --self-test [SECONDS]`: usgc_self_test on a fresh runtime; exit 0 when it passed.
+int run_self_test(double seconds) {
+  if (int error = usgc_init(nullptr); error != 0) {
+    std::fprintf(stderr, "usgc-demo: usgc_init failed: %s\n", std::strerror(error));
+    return 1;
+  }
+  SelfTestRun run{seconds, 0, {}};
+  usgc_run_main(self_test_goroutine, &run);
+  usgc_shutdown();
+  if (run.status != 0) {
+    std::fprintf(stderr, "usgc-demo: usgc_self_test: %s\n", std::strerror(run.status));
+    return 1;
+  }
+  const usgc_self_test_result& r = run.result;
+  std::printf(
+      "self test %s: %llu rounds, %llu objects allocated, %llu published, %llu messages, %llu "
+      "collections, %llu checks, %llu failures\n",
+      r.passed ? "passed" : "FAILED", static_cast<unsigned long long>(r.rounds),
+      static_cast<unsigned long long>(r.objects_allocated),
+      static_cast<unsigned long long>(r.objects_published),
+      static_cast<unsigned long long>(r.messages), static_cast<unsigned long long>(r.collections),
+      static_cast<unsigned long long>(r.checks), static_cast<unsigned long long>(r.failures));
+  std::printf(
+      "heap verified: %llu objects, %llu bytes, %llu references, %llu roots, %llu goroutines\n",
+      static_cast<unsigned long long>(r.heap.objects_checked),
+      static_cast<unsigned long long>(r.heap.bytes_checked),
+      static_cast<unsigned long long>(r.heap.references_checked),
+      static_cast<unsigned long long>(r.heap.roots_checked),
+      static_cast<unsigned long long>(r.heap.goroutines_checked));
+  if (!r.passed) std::printf("first failure: %s\n", r.first_failure);
+  return r.passed ? 0 : 1;
+}
+
+int run_demo();  // the tour, below
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--self-test") == 0) {
+    double seconds = 2;
+    if (argc >= 3) {
+      char* end = nullptr;
+      seconds = std::strtod(argv[2], &end);
+      if (*end != '\0' || !(seconds > 0 && seconds <= 3600)) {
+        std::fprintf(stderr, "usgc-demo: --self-test takes seconds in (0, 3600], not '%s'\n",
+                     argv[2]);
+        return 2;
+      }
+    }
+    return run_self_test(seconds);
+  }
+  if (argc >= 2) {
+    std::fprintf(stderr, "usage: usgc-demo [--self-test [SECONDS]]\n");
+    return 2;
+  }
+  return run_demo();
+}
+
+namespace {
+
+int run_demo() {
   const usgc::numa::Topology& topology = usgc::numa::topology();
   std::printf("usgc demo — malloc mode (NUMA nodes: %d, CPUs: %d)\n\n", topology.node_count,
               topology.cpu_count);
@@ -266,3 +346,5 @@ int main() {
   std::printf("\ndone. Use it for any program: LD_PRELOAD=build/libusgc_preload.so <program>\n");
   return 0;
 }
+
+}  // namespace

@@ -24,25 +24,36 @@
 // file, a program that cannot run as asked (no such entry, wrong arguments), or malformed input
 // (the parser's diagnostics, `file:line:col: message`, on stderr). Never crashes on any input: the
 // parser bounds its work and the analysis only runs on verified modules.
+//
+// Resource bounds (each a one-line error, never an abort): the program must be a regular file of
+// at most 16 MiB (not a device, pipe or directory: exit 2); `new [N]T` takes N up to 2^24 (exit 2
+// with --run); --run limits the GC heap to 1 GiB unless USGC_HEAP_MAX or --heap-max says
+// otherwise (an allocation past it stops the run: exit 1); running out of memory anywhere else is
+// reported as such (exit 2).
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <new>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
+#include "kernel_iface/environment.hpp"
 
 namespace {
 
 constexpr int kExitUsage = 2;
 constexpr int kExitRunFailed = 1;
+constexpr uint64_t kMaximumInputBytes = uint64_t{16} << 20;
+constexpr const char* kDefaultRunHeapMax = "1G";  // USGC_HEAP_MAX's syntax
 
 // A whole decimal number for a numeric option, or nullopt.
 std::optional<int64_t> parse_number(const char* text) {
@@ -68,18 +79,74 @@ void print_usage(FILE* stream) {
       "  --unchecked          do not trap wrong decisions (the runtime's own checks stay)\n"
       "  --max-steps N        stop after N instructions\n"
       "  --time-limit-ms N    stop after N ms\n"
-      "  --gc-stress N        run a collection every N allocations of a goroutine\n");
+      "  --gc-stress N        run a collection every N allocations of a goroutine\n"
+      "  --heap-max SIZE      the GC heap limit (USGC_HEAP_MAX syntax; default: USGC_HEAP_MAX, "
+      "else 1G)\n");
 }
+
+// Reads the program: a regular file of at most kMaximumInputBytes. False after a message.
+bool read_program(const std::string& path, std::string* text) {
+  struct stat status;
+  if (::stat(path.c_str(), &status) != 0) {
+    std::fprintf(stderr, "usgc-escape: cannot read '%s': %s\n", path.c_str(), std::strerror(errno));
+    return false;
+  }
+  if (!S_ISREG(status.st_mode)) {
+    std::fprintf(stderr, "usgc-escape: cannot read '%s': not a regular file (%s)\n", path.c_str(),
+                 S_ISDIR(status.st_mode) ? "a directory" : "a device, pipe or socket");
+    return false;
+  }
+  if (static_cast<uint64_t>(status.st_size) > kMaximumInputBytes) {
+    std::fprintf(stderr, "usgc-escape: cannot read '%s': %lld bytes, above the limit of %llu\n",
+                 path.c_str(), static_cast<long long>(status.st_size),
+                 static_cast<unsigned long long>(kMaximumInputBytes));
+    return false;
+  }
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) {
+    std::fprintf(stderr, "usgc-escape: cannot read '%s': no such file or not readable\n",
+                 path.c_str());
+    return false;
+  }
+  // At most one byte past the limit: a file that grew since the stat is refused, not read whole.
+  text->resize(kMaximumInputBytes + 1);
+  stream.read(text->data(), static_cast<std::streamsize>(text->size()));
+  if (stream.bad()) {
+    std::fprintf(stderr, "usgc-escape: cannot read '%s': read error\n", path.c_str());
+    return false;
+  }
+  text->resize(static_cast<size_t>(stream.gcount()));
+  if (text->size() > kMaximumInputBytes) {
+    std::fprintf(stderr, "usgc-escape: cannot read '%s': above the limit of %llu bytes\n",
+                 path.c_str(), static_cast<unsigned long long>(kMaximumInputBytes));
+    return false;
+  }
+  return true;
+}
+
+int run_tool(int argc, char** argv);
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  try {
+    return run_tool(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "usgc-escape: out of memory (the program is too large to analyze)\n");
+    return kExitUsage;
+  }
+}
+
+namespace {
+
+int run_tool(int argc, char** argv) {
   using namespace usgc::jitgen;
   bool with_reasons = false;
   bool json = false;
   bool run = false;
   interpreter::RunOptions options;
   std::string path;
+  const char* heap_max = nullptr;
   // The value of option argv[i]; nullptr (after a message) when it is missing or not a number.
   auto value_of = [&](int& i, bool numeric) -> const char* {
     if (i + 1 >= argc) {
@@ -117,6 +184,18 @@ int main(int argc, char** argv) {
       const char* value = value_of(i, true);
       if (value == nullptr) return kExitUsage;
       options.arguments.push_back(*parse_number(value));
+    } else if (argument == "--heap-max") {
+      const char* value = value_of(i, false);
+      if (value == nullptr) return kExitUsage;
+      char why[160];
+      uint64_t bytes = 0;
+      if (!usgc::kernel::parse_environment_value(
+              usgc::kernel::environment_variable(usgc::kernel::EnvironmentVariableId::kHeapMax),
+              value, &bytes, why, sizeof(why))) {
+        std::fprintf(stderr, "usgc-escape: --heap-max %s: %s\n", value, why);
+        return kExitUsage;
+      }
+      heap_max = value;
     } else if (argument == "--max-steps" || argument == "--time-limit-ms" ||
                argument == "--gc-stress") {
       const char* value = value_of(i, true);
@@ -157,21 +236,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) {
-    std::fprintf(stderr, "usgc-escape: cannot read '%s': it is a directory\n", path.c_str());
-    return kExitUsage;
-  }
-  std::ifstream stream(path, std::ios::binary);
-  std::stringstream text;
-  if (stream) text << stream.rdbuf();
-  if (!stream || stream.bad()) {
-    std::fprintf(stderr, "usgc-escape: cannot read '%s': no such file or not readable\n",
-                 path.c_str());
-    return kExitUsage;
-  }
+  std::string text;
+  if (!read_program(path, &text)) return kExitUsage;
 
-  ir::ParseResult parsed = ir::parse_module(text.str(), path);
+  ir::ParseResult parsed = ir::parse_module(text, path);
   if (!parsed.ok()) {
     std::fputs(ir::format_diagnostics(parsed.diagnostics).c_str(), stderr);
     std::fprintf(stderr, "usgc-escape: %s is malformed; no analysis\n", path.c_str());
@@ -190,6 +258,12 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // The GC heap limit of the run, read by usgc_init (USGC_HEAP_MAX, checked there).
+  if (heap_max != nullptr) {
+    ::setenv("USGC_HEAP_MAX", heap_max, 1);
+  } else if (std::getenv("USGC_HEAP_MAX") == nullptr) {
+    ::setenv("USGC_HEAP_MAX", kDefaultRunHeapMax, 1);
+  }
   interpreter::RunResult result = interpreter::run_program(parsed.module, analysis, options);
   if (result.status == interpreter::RunStatus::kSetupError) {  // nothing ran: no report
     std::fprintf(stderr, "%s\n", result.message.c_str());
@@ -219,3 +293,5 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace

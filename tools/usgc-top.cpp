@@ -17,6 +17,12 @@
 // well-formed blocks; anything else becomes a note ("skipped /dev/shm/usgc-...: bad version"),
 // on stderr in the script modes and at the bottom of the screen in the interactive one. Blocks of
 // dead processes (killed, so their exit did not remove them) are removed, with a note.
+// Text that others control (a file name in /dev/shm: anyone can create one; a command name: any
+// process sets its own with prctl; every byte of a block) never reaches the terminal raw: each
+// byte outside printable ASCII, and the backslash, is printed as \xNN (printable_text), in every
+// mode. --json carries the same escaped text (so "\x1b" in a command is the four characters
+// backslash, x, 1, b, written as "\\x1b" in JSON): a script printing a JSON field is as safe as
+// the table.
 //
 // Memory: IN USE is the malloc heap (bytes_in_use), GC HEAP the garbage-collected heap (the sum of
 // gc_bytes_in_use over the ownership classes); they are separate mappings, so the process's heap
@@ -127,6 +133,30 @@ double rate_between(uint64_t before, uint64_t now, double seconds) {
   return now >= before ? static_cast<double>(now - before) / seconds : -1;
 }
 
+// The text with every byte outside printable ASCII (0x20..0x7e), and the backslash itself, as
+// \xNN: safe to print on a terminal whoever chose the bytes (no escape sequence, no C1 control,
+// no invalid UTF-8), and unambiguous (a literal "\x1b" in the input prints as "\x5cx1b").
+std::string printable_text(const char* bytes, size_t length) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length);
+  for (size_t i = 0; i < length; ++i) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string printable_text(const std::string& text) {
+  return printable_text(text.data(), text.size());
+}
+
 enum class SortKey { kMemory, kAllocRate, kPid, kCommand };
 
 const char* sort_key_name(SortKey key) {
@@ -194,7 +224,9 @@ class Sampler {
 
   static void visit(const StatsBlockEntry& entry, void* context) {
     Snapshot* snapshot = static_cast<ScanOutput*>(context)->snapshot;
-    std::string path = std::string(USGC_STATS_BLOCK_DIRECTORY) + "/" + entry.name;
+    // The name is anyone's choice (any user may create files in /dev/shm): escaped.
+    std::string path = std::string(USGC_STATS_BLOCK_DIRECTORY) + "/" +
+                       printable_text(entry.name, strnlen(entry.name, sizeof(entry.name)));
     if (entry.read.error != usgc::alloc::StatsReadError::kNone) {
       std::string note =
           "skipped " + path + ": " + usgc::alloc::stats_read_error_text(entry.read.error);
@@ -256,8 +288,10 @@ void sort_processes(std::vector<Process>& processes, SortKey key) {
 
 // ---- formatting ------------------------------------------------------------------------------
 
+// The command name of the block's process (its comm, up to 15 bytes, chosen by that process),
+// escaped with printable_text.
 std::string command_of(const usgc_stats_block& block) {
-  return std::string(block.command, strnlen(block.command, sizeof(block.command)));
+  return printable_text(block.command, strnlen(block.command, sizeof(block.command)));
 }
 
 std::string human_bytes(uint64_t bytes) {
@@ -414,7 +448,8 @@ std::string age_text(uint64_t unix_ns) {
   return text;
 }
 
-// Lines of the detail view (also printed by --once -p PID).
+// Lines of the detail view (also printed by --once -p PID). Every piece of text from the block is
+// a number or went through printable_text (command_of).
 std::vector<std::string> detail_lines(const Process& process) {
   const usgc_stats_block& b = process.block;
   std::vector<std::string> lines;
@@ -501,6 +536,8 @@ std::vector<std::string> detail_lines(const Process& process) {
   return lines;
 }
 
+// A JSON string body. The callers pass printable_text output, so only '"' and '\\' need escaping;
+// the control-character branch keeps the output valid JSON for any input all the same.
 std::string json_escape(const std::string& text) {
   std::string out;
   for (unsigned char c : text) {
@@ -642,6 +679,7 @@ void print_json(const Snapshot& snapshot) {
   std::printf("%s]\n", first ? "" : "\n");
 }
 
+// Notes are built from escaped names (Sampler::visit) and the reader's fixed texts.
 void print_notes(const Snapshot& snapshot) {
   for (const std::string& note : snapshot.notes)
     std::fprintf(stderr, "usgc-top: %s\n", note.c_str());
@@ -912,7 +950,7 @@ bool parse_options(int argc, char** argv, Options* options) {
       }
       options->detail_pid = static_cast<int>(pid);
     } else {
-      std::fprintf(stderr, "usgc-top: unknown argument %s\n", argument.c_str());
+      std::fprintf(stderr, "usgc-top: unknown argument %s\n", printable_text(argument).c_str());
       usage(stderr);
       return false;
     }

@@ -177,13 +177,23 @@ USGC_GC_API void* usgc_global_handle_get(usgc_handle handle);
 USGC_GC_API void usgc_global_handle_delete(usgc_handle handle);
 
 /* ---- barriers ---- */
-/* The slow path: target not the running goroutine's, or value STACK_LOCAL (fatal into the heap). */
+/* The slow path: target not the running goroutine's, or value STACK_LOCAL (fatal into the heap).
+ * It stops the process with a message naming the call when the target is NULL, is no GC object
+ * (misaligned, or its header names no registered type) or the field is outside it; so do
+ * usgc_write_bulk and usgc_array_write. */
 USGC_GC_API void usgc_write_slow(void* object, void** field, void* value);
+/* usgc_write with those checks on every store (what usgc_write is under USGC_CHECKED). */
+USGC_GC_API void usgc_write_checked(void* object, void** field, void* value);
 
 /* Stores `value` into the reference field `field` of `object`. Fast path: `object` belongs to the
  * running goroutine (private or stack-local) and `value` is null or not stack-local: a plain store.
- */
+ * The fast path reads the target's header before anything else, so a NULL target faults there
+ * (SIGSEGV at address 0xfffffffffffffff8); define USGC_CHECKED before including usgc.h (a debug
+ * build of the embedder) to have every store checked by usgc_write_checked, with a message. */
 USGC_GC_INLINE void usgc_write(void* object, void** field, void* value) {
+#ifdef USGC_CHECKED
+  usgc_write_checked(object, field, value);
+#else
   uint64_t header = USGC_HEADER_OF(object);
   if (__builtin_expect((header >> USGC_HEADER_OWNER_SHIFT) == usgc_current_mutator->heap_id, 1) &&
       (value == 0 || (USGC_HEADER_OF(value) & USGC_HEADER_CLASS_MASK) != USGC_STACK_LOCAL)) {
@@ -191,6 +201,7 @@ USGC_GC_INLINE void usgc_write(void* object, void** field, void* value) {
     return;
   }
   usgc_write_slow(object, field, value);
+#endif
 }
 /* Typed-field forms for C: USGC_WRITE(node, node->left, child) and USGC_READ(node, node->left)
  * take the field itself, so no cast to void** is written at each store. */

@@ -40,15 +40,19 @@ extern "C" {
 typedef struct usgc_config {
   uint32_t version; /* USGC_CONFIG_VERSION */
   uint32_t procs;   /* Ps (worker threads running goroutines); USGC_PROCS, default: online cores */
-  size_t stack_bytes; /* usable bytes of each goroutine stack; USGC_STACK_SIZE, default 256 KiB */
-  size_t guard_bytes; /* PROT_NONE guard below each stack; USGC_STACK_GUARD, default 16 KiB */
+  size_t stack_bytes; /* usable bytes of each goroutine stack, 16 KiB..1 GiB; USGC_STACK_SIZE,
+                         default 256 KiB */
+  size_t guard_bytes; /* PROT_NONE guard below each stack, at most 64 MiB, at least one page (less
+                         is rounded up); USGC_STACK_GUARD, default 16 KiB */
   uint32_t preempt_after_us; /* a goroutine running this long is asked to yield at its next poll;
                                 USGC_PREEMPT_US, default 10000 (Go's 10 ms); 0 = never */
   uint32_t reserved;
 } usgc_config;
 
-/* Fills *config with the defaults, taken from the USGC_* environment variables where set.
- * Returns 0, or EINVAL naming the variable on stderr when one does not parse. */
+/* Fills *config with the defaults, taken from the USGC_* environment variables where set (read
+ * with secure_getenv). A value that does not parse or is out of its documented range is refused
+ * with one line on stderr naming the variable, the value and the range, and the default is used.
+ * Returns 0, or EINVAL when config is NULL. */
 USGC_RUNTIME_API int usgc_config_from_environment(usgc_config* config);
 
 /* Starts the runtime: Ps, worker threads, the safepoint signal handler. config NULL = defaults

@@ -84,5 +84,6 @@ USGC_API int usgc_malloc_get_stats(usgc_malloc_stats* stats);
 #include "usgc/gc.h"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
+#include "usgc/validate.h"
 
 #endif /* USGC_USGC_H */

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <deque>
 #include <optional>
+#include <set>
 
 #include "jitgen/escape/abstract_value.hpp"
 #include "jitgen/escape/caller_frame.hpp"
@@ -24,6 +25,56 @@ struct SiteState {
 };
 
 constexpr size_t kMaximumChainSteps = 32;
+
+// The functions that call or spawn each function (by callee_index), each list ascending.
+std::vector<std::vector<uint32_t>> callers_of(const ir::Module& module) {
+  const auto count = static_cast<uint32_t>(module.functions.size());
+  std::vector<std::set<uint32_t>> callers(count);
+  for (uint32_t f = 0; f < count; ++f)
+    for (const ir::Block& block : module.functions[f].blocks)
+      for (const ir::Instruction& instruction : block.instructions)
+        if (instruction.callee_index < count) callers[instruction.callee_index].insert(f);
+  std::vector<std::vector<uint32_t>> lists(count);
+  for (uint32_t f = 0; f < count; ++f) lists[f].assign(callers[f].begin(), callers[f].end());
+  return lists;
+}
+
+// Every function once, callees before their callers where the call graph has no cycle (a
+// post-order of an iterative depth-first search from each function in index order).
+std::vector<uint32_t> callee_first_order(const ir::Module& module) {
+  const auto count = static_cast<uint32_t>(module.functions.size());
+  std::vector<std::vector<uint32_t>> callees(count);
+  for (uint32_t f = 0; f < count; ++f) {
+    std::set<uint32_t> unique;
+    for (const ir::Block& block : module.functions[f].blocks)
+      for (const ir::Instruction& instruction : block.instructions)
+        if (instruction.callee_index < count) unique.insert(instruction.callee_index);
+    callees[f].assign(unique.begin(), unique.end());
+  }
+  std::vector<uint32_t> order;
+  order.reserve(count);
+  std::vector<bool> visited(count, false);
+  std::vector<std::pair<uint32_t, size_t>> stack;  // function, next callee to visit
+  for (uint32_t root = 0; root < count; ++root) {
+    if (visited[root]) continue;
+    visited[root] = true;
+    stack.push_back({root, 0});
+    while (!stack.empty()) {
+      auto& [function, next] = stack.back();
+      if (next < callees[function].size()) {
+        uint32_t callee = callees[function][next++];
+        if (!visited[callee]) {
+          visited[callee] = true;
+          stack.push_back({callee, 0});
+        }
+        continue;
+      }
+      order.push_back(function);
+      stack.pop_back();
+    }
+  }
+  return order;
+}
 constexpr const char* kSizeNotBounded = "size not bounded";  // function_graph.cpp's short reason
 
 // Steps 1-3 of analysis.hpp under one reading of stores into received objects.
@@ -42,22 +93,41 @@ ModuleSolution solve_module(const ir::Module& module, const SiteTable& sites,
   for (const ir::Function& function : module.functions)
     solution.summaries.emplace_back(function.parameter_count + function.capture_count);
 
-  // 1. The summary fixed point.
+  // 1. The summary fixed point, from a worklist: a function is solved again only when what its
+  // solve read changed (a callee's summary, a heap entry it looked up), callees before callers
+  // (callee_first_order), so a call chain of N functions takes about N solves, not N passes of N.
   ModuleHeap& heap = solution.heap;
   std::vector<FunctionGraph>& graphs = solution.graphs;
   graphs.resize(function_count);
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    ++solution.fixed_point_passes;
-    for (uint32_t f = 0; f < function_count; ++f) {
-      graphs[f] = solve_function(sites, f, solution.summaries, heap, channels);
-      changed |= solution.summaries[f].merge(graphs[f].summary);
-      for (const auto& [object, values] : graphs[f].contents) {
-        if (object.kind != ValueKind::Site) continue;
-        for (AbstractValue value : values)
-          if (value.context_free()) changed |= heap[object.index].insert(value).second;
-      }
+  const std::vector<uint32_t> order = callee_first_order(module);
+  std::vector<uint32_t> position(function_count);
+  for (uint32_t p = 0; p < function_count; ++p) position[order[p]] = p;
+  const std::vector<std::vector<uint32_t>> callers = callers_of(module);
+  std::vector<std::set<uint32_t>> heap_readers(sites.size());    // site -> functions that read it
+  std::set<uint32_t> pending(position.begin(), position.end());  // positions in `order`
+  uint32_t cursor = 0;
+  solution.fixed_point_passes = function_count == 0 ? 0 : 1;
+  auto enqueue = [&](uint32_t function) { pending.insert(position[function]); };
+  while (!pending.empty()) {
+    auto next = pending.lower_bound(cursor);
+    if (next == pending.end()) {  // wrapped around: one more pass over the order
+      next = pending.begin();
+      ++solution.fixed_point_passes;
+    }
+    cursor = *next;
+    pending.erase(next);
+    const uint32_t f = order[cursor];
+    graphs[f] = solve_function(sites, f, solution.summaries, heap, channels);
+    for (uint32_t site : graphs[f].heap_sites_read) heap_readers[site].insert(f);
+    if (solution.summaries[f].merge(graphs[f].summary))
+      for (uint32_t caller : callers[f]) enqueue(caller);
+    for (const auto& [object, values] : graphs[f].contents) {
+      if (object.kind != ValueKind::Site) continue;
+      bool grew = false;
+      for (AbstractValue value : values)
+        if (value.context_free()) grew |= heap[object.index].insert(value).second;
+      if (grew)
+        for (uint32_t reader : heap_readers[object.index]) enqueue(reader);
     }
   }
 

@@ -3,6 +3,7 @@
 #include "jitgen/escape/function_graph.hpp"
 
 #include <string>
+#include <string_view>
 
 namespace usgc::jitgen::escape {
 namespace {
@@ -15,6 +16,17 @@ using ir::OperandKind;
 // Reason chains longer than this are cut (recursion through summaries can only lengthen a chain
 // a bounded number of times, but a reader needs the first links, not fifty).
 constexpr size_t kMaximumReasonSteps = 24;
+
+// The short reason of an argument that escapes in a callee: "passed to F, where it is <why>",
+// with <why> the callee's innermost reason, so that a chain of N calls gives a short reason of
+// bounded length, not one nesting N callee names (the whole path is in the reason chain).
+std::string passed_to_reason(const std::string& callee_name, const std::string& callee_reason) {
+  static constexpr std::string_view kWhere = ", where it is ";
+  size_t last = callee_reason.rfind(kWhere);
+  std::string_view innermost = callee_reason;
+  if (last != std::string::npos) innermost.remove_prefix(last + kWhere.size());
+  return "passed to " + callee_name + std::string(kWhere) + std::string(innermost);
+}
 
 std::vector<ReasonStep> chain(std::vector<ReasonStep> first, const std::vector<ReasonStep>& rest) {
   for (const ReasonStep& step : rest) {
@@ -54,6 +66,7 @@ class Solver {
     record_frame_escapes();
     record_external_channel();
     derive_summary();
+    graph_.heap_sites_read = std::move(heap_sites_read_);
     return std::move(graph_);
   }
 
@@ -130,6 +143,7 @@ class Solver {
   ValueSet load_from(AbstractValue object) const {
     ValueSet result;
     if (object.kind == ValueKind::Site) {
+      heap_sites_read_.insert(object.index);
       auto in_heap = heap_.find(object.index);
       if (in_heap != heap_.end()) result = in_heap->second;
     } else {
@@ -278,13 +292,16 @@ class Solver {
                                                        callee_name + " (as " +
                                                        input_name(callee, i) + ") at " + at};
       add_fact(arguments[i], summary.input_level[i],
-               "passed to " + callee_name + ", where it is " + summary.input_short_reasons[i],
+               passed_to_reason(callee_name, summary.input_short_reasons[i]),
                chain({step}, summary.input_reasons[i]));
     }
     for (uint32_t j = 0; j < inputs.size(); ++j) {
       // The callee's view of input j is one collapsed region: a store into it may be a store
       // into any object reachable from the argument, not only into the argument's own objects.
-      const ValueSet region = reachable_values(graph_, heap_, arguments[j]);
+      if (summary.inputs_stored_into_input[j].empty() &&
+          summary.values_stored_into_input[j].empty())
+        continue;  // the region (a walk of everything reachable) only when a store needs it
+      const ValueSet region = reachable_values(graph_, heap_, arguments[j], &heap_sites_read_);
       for (uint32_t i : summary.inputs_stored_into_input[j]) {
         ReasonStep origin{instruction.site_position(),
                           callee_name + " (called at " + at + ") stores " + input_name(callee, i) +
@@ -308,7 +325,7 @@ class Solver {
     ValueSet result = summary.returned_values;
     for (uint32_t i = 0; i < inputs.size(); ++i) {
       if (!summary.input_returned[i]) continue;
-      ValueSet region = reachable_values(graph_, heap_, arguments[i]);
+      ValueSet region = reachable_values(graph_, heap_, arguments[i], &heap_sites_read_);
       result.insert(region.begin(), region.end());
     }
     add_points_to(instruction.result_index, result);
@@ -369,16 +386,52 @@ class Solver {
     }
   }
 
+  // Which inputs are reachable from `roots` (as reachable_values would find them), the walk
+  // stopping once every input is found: on a call chain, whose objects link into a chain through
+  // the heap, each function then walks only to its own inputs, not the whole chain. Stopping early
+  // is exact (the answer cannot grow) and the heap entries looked up are recorded, so a growth of
+  // one of them solves this function again.
+  std::vector<bool> reachable_inputs(const ValueSet& roots, uint32_t input_count) {
+    std::vector<bool> reached(input_count, false);
+    uint32_t missing = input_count;
+    ValueSet seen;
+    std::vector<AbstractValue> pending;
+    // Marks a value when it is first seen (not when it is expanded), so the walk stops as soon as
+    // the last input shows up among the successors, before going deeper.
+    auto see = [&](AbstractValue value) {
+      if (!seen.insert(value).second) return;
+      if (value.kind == ValueKind::Input && value.index < input_count && !reached[value.index]) {
+        reached[value.index] = true;
+        --missing;
+      }
+      pending.push_back(value);
+    };
+    for (AbstractValue root : roots) see(root);
+    while (!pending.empty() && missing != 0) {
+      AbstractValue value = pending.back();
+      pending.pop_back();
+      auto local = graph_.contents.find(value);
+      if (local != graph_.contents.end())
+        for (AbstractValue next : local->second) see(next);
+      if (value.kind == ValueKind::Site && missing != 0) {
+        heap_sites_read_.insert(value.index);
+        auto shared = heap_.find(value.index);
+        if (shared != heap_.end())
+          for (AbstractValue next : shared->second) see(next);
+      }
+    }
+    return reached;
+  }
+
   void derive_summary() {
     const uint32_t input_count = function_.parameter_count + function_.capture_count;
     FunctionSummary& summary = graph_.summary;
     summary = FunctionSummary(input_count);
     for (const EscapeFact& fact : graph_.facts) {
       if (fact.level < OwnershipClass::GoroutineShared) continue;
-      ValueSet region = reachable_values(graph_, heap_, {fact.target});
+      const std::vector<bool> reached = reachable_inputs({fact.target}, input_count);
       for (uint32_t i = 0; i < input_count; ++i) {
-        if (!region.count(AbstractValue::input(i)) || fact.level <= summary.input_level[i])
-          continue;
+        if (!reached[i] || fact.level <= summary.input_level[i]) continue;
         summary.input_level[i] = fact.level;
         summary.input_short_reasons[i] = fact.short_reason;
         summary.input_reasons[i] = fact.reasons;
@@ -389,10 +442,10 @@ class Solver {
                 "the object of " + input_name(function_index_, i) + " is reachable from it"}});
       }
     }
-    const ValueSet sent_region = reachable_values(graph_, heap_, graph_.sent);
+    const std::vector<bool> sent = reachable_inputs(graph_.sent, input_count);
     for (uint32_t i = 0; i < input_count; ++i) {
       summary.input_returned[i] = graph_.returned.count(AbstractValue::input(i)) != 0;
-      summary.input_sent[i] = sent_region.count(AbstractValue::input(i)) != 0;
+      summary.input_sent[i] = sent[i];
     }
     for (const auto& [object, values] : graph_.contents) {
       for (AbstractValue value : values) {
@@ -419,6 +472,8 @@ class Solver {
   const ChannelWorld& channels_;
   FunctionGraph graph_;
   std::set<std::pair<AbstractValue, OwnershipClass>> fact_keys_;
+  // The heap entries this solve looked up (load_from is const: a record, not state of the solve).
+  mutable std::set<uint32_t> heap_sites_read_;
   bool changed_ = false;
 };
 
@@ -430,8 +485,8 @@ FunctionGraph solve_function(const SiteTable& sites, uint32_t function_index,
   return Solver(sites, function_index, summaries, heap, channels).run();
 }
 
-ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap,
-                          const ValueSet& roots) {
+ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap, const ValueSet& roots,
+                          std::set<uint32_t>* heap_sites_read) {
   ValueSet seen;
   std::vector<AbstractValue> pending(roots.begin(), roots.end());
   while (!pending.empty()) {
@@ -442,6 +497,7 @@ ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap,
     if (local != graph.contents.end())
       pending.insert(pending.end(), local->second.begin(), local->second.end());
     if (value.kind == ValueKind::Site) {
+      if (heap_sites_read != nullptr) heap_sites_read->insert(value.index);
       auto shared = heap.find(value.index);
       if (shared != heap.end())
         pending.insert(pending.end(), shared->second.begin(), shared->second.end());

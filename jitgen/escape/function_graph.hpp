@@ -28,6 +28,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -68,6 +69,9 @@ struct FunctionGraph {
   // code (External), where unknown code could send on it.
   std::optional<ReasonStep> external_channel;
   FunctionSummary summary;  // derived from the above
+  // Sites whose ModuleHeap entry the solve looked up (present or not): the module driver solves
+  // this function again when one of them grows (its worklist, analysis.cpp).
+  std::set<uint32_t> heap_sites_read;
 };
 
 // Solves function `function_index` of a verified module with the current summaries and heap.
@@ -75,8 +79,9 @@ FunctionGraph solve_function(const SiteTable& sites, uint32_t function_index,
                              const std::vector<FunctionSummary>& summaries, const ModuleHeap& heap,
                              const ChannelWorld& channels);
 
-// Everything reachable from `roots` through `graph.contents` and `heap` (roots included).
-ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap,
-                          const ValueSet& roots);
+// Everything reachable from `roots` through `graph.contents` and `heap` (roots included). When
+// heap_sites_read is given, every site whose heap entry was looked up is added to it.
+ValueSet reachable_values(const FunctionGraph& graph, const ModuleHeap& heap, const ValueSet& roots,
+                          std::set<uint32_t>* heap_sites_read = nullptr);
 
 }  // namespace usgc::jitgen::escape

@@ -246,6 +246,8 @@ class Executor {
     usgc_ownership ownership = usgc_class_of(decided);
     void* object = site.shape == SiteShape::kDynamicArray
                        ? usgc_alloc_array(site.type, length, ownership)
+                   : site.fixed_array_length != 0
+                       ? usgc_alloc_array(site.type, site.fixed_array_length, ownership)
                        : usgc_alloc(site.type, ownership);
     if (object == nullptr) {
       runtime_error(instruction, std::string("out of memory: ") + usgc_last_error());

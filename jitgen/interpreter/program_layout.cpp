@@ -14,6 +14,11 @@ constexpr uint64_t kWordBytes = 8;
 // Bounded arrays above this many elements are laid out as dynamic arrays: a usgc object type
 // of that size would be refused, and such an array is no stack candidate in any real frame.
 constexpr uint64_t kMaximumBoundedLength = uint64_t{1} << 24;
+// Bounded arrays up to this many elements are object types with one offset per reference element
+// and a check word; longer ones use usgc's array kinds (pointer or scalar array) with their fixed
+// length: registering them is O(1), not N offsets (and an N-number key) per site, at the price of
+// the checked mode's stamp for those sites only.
+constexpr uint64_t kMaximumInlineLayoutLength = 1024;
 
 // Process-wide: the usgc type table outlives usgc_shutdown, so a type registered for one run
 // serves every later run with the same name and layout.
@@ -112,10 +117,16 @@ std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
           size = site.check_word_offset + kWordBytes;
           break;
         }
+        if (allocated.length > kMaximumBoundedLength) {  // not a silent zero-length array
+          *error = escape::format_position(module.file_name, decision.position) + ": new [" +
+                   std::to_string(allocated.length) + "]" + types.spelling(allocated.element) +
+                   ": more than " + std::to_string(kMaximumBoundedLength) +
+                   " elements (the limit of a fixed-size array; use newarray)";
+          return std::nullopt;
+        }
         site.bounded_length = allocated.length;  // `new [N]T`
         site.element_is_reference = types.is_reference(allocated.element);
-        site.shape = allocated.length <= kMaximumBoundedLength ? SiteShape::kBoundedArray
-                                                               : SiteShape::kDynamicArray;
+        site.shape = SiteShape::kBoundedArray;
         break;
       case ir::Opcode::NewArray: {
         const ir::Operand& length = instruction.operands[0];
@@ -135,7 +146,13 @@ std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
       default:
         break;
     }
-    if (site.shape == SiteShape::kBoundedArray) {
+    if (site.shape == SiteShape::kBoundedArray &&
+        site.bounded_length > kMaximumInlineLayoutLength) {
+      kind = site.element_is_reference ? USGC_KIND_POINTER_ARRAY : USGC_KIND_SCALAR_ARRAY;
+      size = kWordBytes;
+      site.check_word_offset = 0;
+      site.fixed_array_length = site.bounded_length;
+    } else if (site.shape == SiteShape::kBoundedArray) {
       if (site.element_is_reference)
         for (uint64_t i = 0; i < site.bounded_length; ++i) offsets.push_back((1 + i) * kWordBytes);
       site.check_word_offset = static_cast<uint32_t>((1 + site.bounded_length) * kWordBytes);

@@ -44,6 +44,9 @@ struct SiteLayout {
   uint64_t bounded_length = 0;  // kBoundedArray: N
   bool element_is_reference = false;  // arrays and channels
   uint32_t check_word_offset = 0;     // bytes from p; 0 for kDynamicArray (none)
+  // kBoundedArray longer than the inline layout (program_layout.cpp): allocated as usgc's array
+  // kind of this many elements (usgc_alloc_array), without a check word; 0 otherwise.
+  uint64_t fixed_array_length = 0;
   escape::OwnershipClass decided = escape::OwnershipClass::StackLocal;
   std::string description;  // "new Point at f.usir:7:16"
 };

@@ -20,6 +20,7 @@
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/interpreter/run_state.hpp"
 #include "jitgen/interpreter/unknown_world.hpp"
+#include "kernel_iface/environment.hpp"
 
 namespace usgc::jitgen::interpreter {
 namespace {
@@ -194,7 +195,8 @@ RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& an
   usgc_config config;
   if (usgc_config_from_environment(&config) != 0)
     return setup_error("usgc: bad USGC_* environment (see above)");
-  if (std::getenv("USGC_STACK_SIZE") == nullptr) config.stack_bytes = kDefaultStackBytes;
+  if (usgc::kernel::environment_text(usgc::kernel::EnvironmentVariableId::kStackSize) == nullptr)
+    config.stack_bytes = kDefaultStackBytes;
   if (options.procs != 0) config.procs = options.procs;
   int started = usgc_init(&config);
   bool own_runtime = started == 0;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -79,6 +80,47 @@ TEST_F(GcHeapTest, TypeRegistrationRejectsBadLayouts) {
   EXPECT_EQ(usgc_register_type(&bad2), 0u);
   EXPECT_EQ(usgc_register_type(nullptr), 0u);
   EXPECT_GT(node_type(), USGC_TYPE_BYTE_ARRAY);
+}
+
+// Every size check of registration is overflow-free: an offset of (size_t)-8 would pass
+// "offset + 8 <= size" by wrapping to 0, and the collector would trace memory far past the object.
+TEST_F(GcHeapTest, TypeRegistrationRefusesWrappingOffsetsAndCounts) {
+  struct Case {
+    const char* what;
+    usgc_type_info info;
+    const char* message;  // a piece of usgc_last_error()
+  };
+  static size_t wrapping[] = {SIZE_MAX - 7};
+  static size_t last_word[] = {SIZE_MAX - 15};
+  static size_t inside[] = {0, 8};
+  static size_t twice[] = {8, 8};
+  static size_t big_object[] = {(size_t{1} << 30) - 8};
+  const Case cases[] = {
+      {"offset (size_t)-8", {"W", USGC_KIND_OBJECT, 16, wrapping, 1}, "does not leave 8 bytes"},
+      {"offset (size_t)-16", {"W", USGC_KIND_OBJECT, 16, last_word, 1}, "does not leave 8 bytes"},
+      {"count above size / 8", {"C", USGC_KIND_OBJECT, 16, inside, SIZE_MAX}, "do not fit"},
+      {"count 3 in 16 bytes", {"C", USGC_KIND_OBJECT, 16, inside, 3}, "do not fit"},
+      {"offset named twice", {"T", USGC_KIND_OBJECT, 16, twice, 2}, "named twice"},
+      {"size above 1 GiB", {"S", USGC_KIND_OBJECT, SIZE_MAX, nullptr, 0}, "above"},
+      {"NULL offsets", {"N", USGC_KIND_OBJECT, 16, nullptr, 1}, "NULL"},
+      {"scalar element 0", {"A", USGC_KIND_SCALAR_ARRAY, 0, nullptr, 0}, "element size"},
+      {"scalar element huge", {"A", USGC_KIND_SCALAR_ARRAY, SIZE_MAX, nullptr, 0}, "element size"},
+      {"pointer array of 16", {"P", USGC_KIND_POINTER_ARRAY, 16, nullptr, 0}, "pointer array"},
+      {"unknown kind", {"K", static_cast<usgc_type_kind>(77), 8, nullptr, 0}, "kind 77"},
+  };
+  for (const Case& c : cases) {
+    errno = 0;
+    EXPECT_EQ(usgc_register_type(&c.info), 0u) << c.what;
+    EXPECT_EQ(errno, EINVAL) << c.what;
+    EXPECT_NE(std::strstr(usgc_last_error(), "usgc_register_type"), nullptr) << c.what;
+    EXPECT_NE(std::strstr(usgc_last_error(), c.message), nullptr)
+        << c.what << ": " << usgc_last_error();
+  }
+  // The boundaries themselves are accepted: the last word of a 1 GiB object, two distinct words.
+  usgc_type_info last = {"Last", USGC_KIND_OBJECT, size_t{1} << 30, big_object, 1};
+  EXPECT_NE(usgc_register_type(&last), 0u) << usgc_last_error();
+  usgc_type_info pair = {"Pair", USGC_KIND_OBJECT, 16, inside, 2};
+  EXPECT_NE(usgc_register_type(&pair), 0u) << usgc_last_error();
 }
 
 TEST_F(GcHeapTest, AllocationOutsideAGoroutineFailsWithEperm) {

@@ -390,7 +390,8 @@ TEST(DecommitQueueEnvironment, UnknownValueWarnsAndUsesAuto) {
         std::_Exit(0);
       },
       testing::ExitedWithCode(0),
-      "usgc: USGC_DECOMMIT=sometimes is not one of auto, io_uring, madvise; using auto");
+      "usgc: USGC_DECOMMIT=\"sometimes\" refused: want one of auto, io_uring, madvise; using the "
+      "default \\(auto\\)");
 }
 
 // ---- fork ------------------------------------------------------------------------------------

@@ -65,8 +65,11 @@ TEST(RuntimeLifetime, EnvironmentVariablesSetTheDefaults) {
   EXPECT_EQ(usgc_config_from_environment(&config), 0);
   EXPECT_EQ(config.procs, 3u);
   EXPECT_EQ(config.stack_bytes, 128u * 1024);
+  // A bad value is refused with a message and the default is used (the README's rule).
   setenv("USGC_PROCS", "many", 1);
-  EXPECT_EQ(usgc_config_from_environment(&config), EINVAL);
+  EXPECT_EQ(usgc_config_from_environment(&config), 0);
+  EXPECT_EQ(config.procs, static_cast<uint32_t>(sysconf(_SC_NPROCESSORS_ONLN)));
+  EXPECT_EQ(config.stack_bytes, 128u * 1024);
   unsetenv("USGC_PROCS");
   unsetenv("USGC_STACK_SIZE");
 }
