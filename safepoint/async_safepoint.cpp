@@ -154,7 +154,10 @@ void handle_async_signal(int signal_number, siginfo_t* info, void* signal_contex
     g_declined.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  const bool at_system_call = bytes_are_syscall(pc);
+  // Only calls that block (and depend on nothing but their arguments) count: re-issuing clone,
+  // fork, rt_sigreturn or exit from the trampoline would be wrong, and they do not block.
+  const bool at_system_call =
+      bytes_are_syscall(pc) && system_call_may_block(static_cast<long>(context.accumulator()));
   const bool after_interrupted_call =
       (pc & 4095) >= 2 && bytes_are_syscall(pc - 2) && context.accumulator() == kMinusEintr;
   if (owner == CodeOwner::kSystemLibrary) {
@@ -280,6 +283,43 @@ bool system_call_restarts_transparently(long number, const uint64_t arguments[6]
       return arguments[3] == 0;  // the timeout argument (r10)
     default:
       return false;  // poll, select, epoll_wait, nanosleep, ...: EINTR; or unknown
+  }
+}
+
+bool system_call_may_block(long number) {
+  switch (number) {
+    case 0:
+    case 1:
+    case 2:
+    case 7:
+    case 16:
+    case 17:
+    case 18:
+    case 19:
+    case 20:
+    case 23:
+    case 35:
+    case 42:
+    case 43:
+    case 44:
+    case 45:
+    case 46:
+    case 47:
+    case 61:
+    case 72:
+    case 73:
+    case 202:
+    case 230:
+    case 232:
+    case 247:
+    case 257:
+    case 270:
+    case 271:
+    case 281:
+    case 288:
+      return true;
+    default:
+      return false;
   }
 }
 

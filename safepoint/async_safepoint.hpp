@@ -17,10 +17,11 @@
 //   nothing pending / no slot / not in a   -                  nothing (a stale signal)
 //     goroutine's code
 //   usgc's code                            any                nothing: it polls soon; retried
-//   a system call about to run or being    stop, handshake,   attached thread: re-issue the call
-//     restarted (RIP at `syscall`, rax =     preemption,        without the P: the trampoline
-//     its number), in system-library or      retake             gives the P up (enter_native),
-//     program code, not called from usgc                        makes the call, takes a P back
+//   a blocking system call (one of         stop, handshake,   attached thread: re-issue the call
+//     system_call_may_block) about to run    preemption,        without the P: the trampoline
+//     or being restarted (RIP at `syscall`,  retake             gives the P up (enter_native),
+//     rax = its number), in system-library                      makes the call, takes a P back
+//     or program code, not called from usgc
 //                                                               (leave_native). A goroutine of
 //                                                               usgc_go (which could resume on
 //                                                               another thread): stop only, a
@@ -35,8 +36,8 @@
 //                                                               when it cannot be, an
 //                                                               asynchronous safepoint and the
 //                                                               caller sees EINTR
-//   running in a system library            any                nothing: it may hold the
-//                                                             library's locks; retried
+//   running in a system library (also at   any                nothing: it may hold the
+//     a `syscall` that does not block)                          library's locks; retried
 //   running in the program or JIT code     stop, handshake,   an asynchronous safepoint at the
 //                                            preemption         PC (USGC_ASYNC_PREEMPT=0: nothing)
 //
@@ -103,6 +104,13 @@ bool signal_slot_holder_locked(SafepointSlot* slot);
 // True when a blocked thread's system call (from probe_thread) is one the kernel restarts under
 // SA_RESTART, so signalling the thread is invisible to the program.
 bool system_call_restarts_transparently(long number, const uint64_t arguments[6]);
+
+// The calls the handler may re-issue from the trampoline: those that block and depend on nothing
+// but their arguments (read, write, readv, writev, pread64, pwrite64, poll, ppoll, select,
+// pselect6, nanosleep, clock_nanosleep, futex, wait4, waitid, accept, accept4, connect,
+// sendto, recvfrom, sendmsg, recvmsg, ioctl, fcntl, flock, open, openat, epoll_wait,
+// epoll_pwait). Never clone, fork, rt_sigreturn, exit or the like. Signal-safe.
+bool system_call_may_block(long number);
 
 // For a call the kernel does not restart (it returns EINTR to the signal): the arguments that
 // re-issue it with the same meaning, from the arguments it was made with after the kernel

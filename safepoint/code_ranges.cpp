@@ -4,6 +4,7 @@
 #include <link.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 // Defined by the linker for the section the build moves usgc's code into (see the header).
@@ -26,8 +27,23 @@ int g_system_range_count = 0;             // idem
 std::atomic<bool> g_initialized{false};   // release by initialize, acquire by readers
 
 constexpr const char* kSystemLibraryNames[] = {
-    "libc.so",    "ld-linux",      "libstdc++.so",  "libgcc_s.so", "libm.so",
-    "libpthread", "linux-vdso.so", "linux-gate.so", "libdl.so",
+    "libc.so",
+    "ld-linux",
+    "libstdc++.so",
+    "libgcc_s.so",
+    "libm.so",
+    "libpthread",
+    "linux-vdso.so",
+    "linux-gate.so",
+    "libdl.so",
+    // Libraries usgc itself calls while it may hold its locks.
+    "libnuma.so",
+    "liburing.so",
+    // Sanitizer runtimes intercept malloc and the blocking calls and hold locks of their own.
+    "libasan.so",
+    "libtsan.so",
+    "libubsan.so",
+    "liblsan.so",
 };
 
 bool is_system_library(const char* path) {
@@ -40,8 +56,24 @@ bool is_system_library(const char* path) {
   return false;
 }
 
-int add_object_ranges(dl_phdr_info* info, size_t, void*) {
-  if (!is_system_library(info->dlpi_name)) return 0;
+// True when one of the object's executable segments holds address.
+bool object_holds(const dl_phdr_info* info, uintptr_t address) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& header = info->dlpi_phdr[i];
+    if (header.p_type != PT_LOAD || (header.p_flags & PF_X) == 0) continue;
+    const uintptr_t begin = info->dlpi_addr + header.p_vaddr;
+    if (address >= begin && address < begin + header.p_memsz) return true;
+  }
+  return false;
+}
+
+int add_object_ranges(dl_phdr_info* info, size_t, void* malloc_address) {
+  // The object that provides malloc counts as a system library whatever its name (jemalloc or
+  // tcmalloc preloaded, or linked into the program): stopping it inside malloc would stop it
+  // holding the allocator's locks.
+  if (!is_system_library(info->dlpi_name) &&
+      !object_holds(info, reinterpret_cast<uintptr_t>(malloc_address)))
+    return 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& header = info->dlpi_phdr[i];
     if (header.p_type != PT_LOAD || (header.p_flags & PF_X) == 0) continue;
@@ -57,7 +89,8 @@ int add_object_ranges(dl_phdr_info* info, size_t, void*) {
 void code_ranges_initialize() {
   if (g_initialized.load(std::memory_order_acquire)) return;
   g_system_range_count = 0;
-  dl_iterate_phdr(add_object_ranges, nullptr);
+  void* (*malloc_function)(size_t) = &std::malloc;
+  dl_iterate_phdr(add_object_ranges, reinterpret_cast<void*>(malloc_function));
   // Release: the table before the flag; the signal handler is installed after this returns.
   g_initialized.store(true, std::memory_order_release);
 }

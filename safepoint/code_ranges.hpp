@@ -5,7 +5,11 @@
 //                   all of it in one section, usgc_text (Makefile: objcopy renames .text and
 //                   .text.* of every library object), so the range is [__start_usgc_text,
 //                   __stop_usgc_text) alike in libusgc.a linked into a program and in libusgc.so.
-//   kSystemLibrary  the C library, the dynamic loader, libstdc++, libgcc, libm and the vDSO
+//   kSystemLibrary  the C library, the dynamic loader, libstdc++, libgcc, libm, the vDSO and the
+//                   sanitizer runtimes, the libraries usgc calls (libnuma, liburing), and
+//                   whichever object provides malloc (a preloaded jemalloc; the program
+//                   itself when it links its own malloc: then program code is never stopped
+//                   while running, only while blocked)
 //                   (found by name with dl_iterate_phdr when the runtime starts): code that may
 //                   hold a lock of its own (malloc's arena lock) or be called by usgc itself, so
 //                   it is stopped only while blocked in a system call, never while running.

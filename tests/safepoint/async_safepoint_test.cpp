@@ -108,6 +108,20 @@ TEST(AsyncSafepoint, OnlyCallsTheKernelRestartsAreTransparent) {
   EXPECT_FALSE(system_call_restarts_transparently(-1, no_arguments));
 }
 
+TEST(AsyncSafepoint, OnlyBlockingCallsAreEverReissued) {
+  EXPECT_TRUE(system_call_may_block(SYS_read));
+  EXPECT_TRUE(system_call_may_block(SYS_futex));
+  EXPECT_TRUE(system_call_may_block(SYS_nanosleep));
+  EXPECT_TRUE(system_call_may_block(SYS_epoll_wait));
+  EXPECT_FALSE(system_call_may_block(SYS_clone));
+  EXPECT_FALSE(system_call_may_block(SYS_fork));
+  EXPECT_FALSE(system_call_may_block(SYS_vfork));
+  EXPECT_FALSE(system_call_may_block(SYS_rt_sigreturn));
+  EXPECT_FALSE(system_call_may_block(SYS_exit));
+  EXPECT_FALSE(system_call_may_block(SYS_execve));
+  EXPECT_FALSE(system_call_may_block(SYS_mmap));
+}
+
 TEST(AsyncSafepoint, CallsReturningEintrAreReissuedOnlyWithTheirMeaning) {
   uint64_t out[6];
   const uint64_t nanosleep_with_rem[6] = {0x1000, 0x2000, 0, 0, 0, 0};

@@ -1,9 +1,9 @@
 /* blocked_stops.c — thousands of stop-the-worlds and handshakes while attached threads and a
- * goroutine block, unbracketed, in read on a pipe, pthread_cond_wait, nanosleep and poll, and one
- * attached thread spins without ever polling. Every stop must complete (asynchronous safepoints);
- * every blocked call must give the result it would give without usgc: reads get every byte in
- * order, condition waits return 0 and see every signal, nanosleep and poll return 0/ready or
- * -1 with errno EINTR (they are never restarted after a signal handler); the spinning thread's
+ * goroutine block, unbracketed, in read on a pipe, pthread_cond_wait, nanosleep and poll, and an
+ * attached thread and a goroutine spin without ever polling. Every stop must complete (asynchronous
+ * safepoints); every blocked call must give the result it would give without usgc: reads get every
+ * byte in order, condition waits return 0 and see every signal, nanosleep and poll return 0/ready
+ * or -1 with errno EINTR (they are never restarted after a signal handler); the spinning thread's
  * registers, errno and signal mask are intact. Prints "stops=N handshakes=H ..." and exits 0.
  * Public headers only. */
 #include <errno.h>
@@ -131,13 +131,23 @@ static void* poll_thread(void* unused) {
 
 /* Spins without polling; every round checks that values kept in registers across the loop, the
  * thread's errno and its signal mask are what they were. */
+static void spin_thread_body(int own_mask);
+
 static void* spin_thread(void* unused) {
   (void)unused;
   if (usgc_attach_thread() != 0) return NULL;
+  spin_thread_body(1);
+  usgc_detach_thread();
+  return NULL;
+}
+
+/* own_mask: an attached thread blocks SIGUSR2 itself (its mask is its own); a goroutine runs on
+ * whichever worker holds its P, so it only checks that the workers' mask is unchanged. */
+static void spin_thread_body(int own_mask) {
   sigset_t mask, now;
   sigemptyset(&mask);
   sigaddset(&mask, SIGUSR2);
-  pthread_sigmask(SIG_BLOCK, &mask, NULL);
+  if (own_mask) pthread_sigmask(SIG_BLOCK, &mask, NULL);
   pthread_sigmask(SIG_BLOCK, NULL, &mask);
   while (!atomic_load(&g_done)) {
     errno = 4242;
@@ -163,12 +173,18 @@ static void* spin_thread(void* unused) {
       FAIL("spin: registers changed under the stops");
     if (errno != 4242) FAIL("spin: errno %d", errno);
     pthread_sigmask(SIG_BLOCK, NULL, &now);
-    if (sigismember(&now, SIGUSR2) != 1 || sigismember(&now, SIGURG) != sigismember(&mask, SIGURG))
+    if (sigismember(&now, SIGUSR2) != sigismember(&mask, SIGUSR2) ||
+        sigismember(&now, SIGURG) != sigismember(&mask, SIGURG))
       FAIL("spin: signal mask changed");
     atomic_fetch_add(&g_spin_rounds, 1);
   }
-  usgc_detach_thread();
-  return NULL;
+}
+
+/* The same loop as a goroutine of usgc_go: stopped and preempted asynchronously, it may resume
+ * on another worker thread; its errno must move with it. */
+static void spin_goroutine(void* done) {
+  spin_thread_body(0);
+  atomic_store((atomic_int*)done, 1);
 }
 
 static void count_handshake(uint32_t proc, void* counter) {
@@ -182,8 +198,9 @@ int main(void) {
   config.procs = 8; /* one P per blocking thread: the stops, not the P hand-off, are tested here */
   if (usgc_init(&config) != 0) return 2;
   if (pipe(g_read_pipe) || pipe(g_goroutine_pipe) || pipe(g_poll_pipe)) return 2;
-  atomic_int goroutine_done = 0;
+  atomic_int goroutine_done = 0, spin_goroutine_done = 0;
   if (usgc_go(goroutine_reader, &goroutine_done, NULL) != 0) return 2;
+  if (usgc_go(spin_goroutine, &spin_goroutine_done, NULL) != 0) return 2;
   pthread_t threads[5];
   void* (*bodies[5])(void*) = {reader_thread, cond_thread, sleep_thread, poll_thread, spin_thread};
   for (int i = 0; i < 5; ++i) pthread_create(&threads[i], NULL, bodies[i], NULL);
@@ -225,7 +242,8 @@ int main(void) {
   }
   atomic_store(&g_done, 1);
   for (int i = 0; i < 5; ++i) pthread_join(threads[i], NULL);
-  while (!atomic_load(&goroutine_done)) nanosleep(&settle, NULL);
+  while (!atomic_load(&goroutine_done) || !atomic_load(&spin_goroutine_done))
+    nanosleep(&settle, NULL);
 
   usgc_runtime_stats stats;
   memset(&stats, 0, sizeof stats);
