@@ -6,8 +6,11 @@
 // usgc_enter_native/usgc_leave_native (the P retake).
 //
 // Output: RESULT lines, suite=safepoint_blocked:
-//   case=polling|blocked|spinning metric=ttsp_median_us / ttsp_p99_us (impl=usgc)
-//   case=blocked|spinning metric=ratio_to_polling
+//   case=polling|blocked|blocked_goroutines|spinning metric=ttsp_median_us / ttsp_p99_us
+//   case=blocked|blocked_goroutines|spinning metric=ratio_to_polling
+// "blocked": attached threads (their Ps are retaken, so most stops find the Ps idle);
+// "blocked_goroutines": goroutines of usgc_go blocked in the same calls (they keep their Ps, so
+// every stop reaches them with the signal).
 //   case=binary_trees impl=plain_join|bracketed_join metric=seconds, and the ratio.
 // Usage: safepoint_blocked [stops] [depth]
 #include <pthread.h>
@@ -57,6 +60,20 @@ void* blocked_waiter(void*) {
   return nullptr;
 }
 
+// The same blocking calls in goroutines of usgc_go: they keep their P (a goroutine must end a
+// library call on its thread), so every stop reaches them by the signal.
+void goroutine_reader(void*) {
+  char byte;
+  while (read(g_pipe[0], &byte, 1) == 1 && byte != 'q') {
+  }
+}
+
+void goroutine_waiter(void*) {
+  pthread_mutex_lock(&g_mutex);
+  while (!g_stop_workers.load()) pthread_cond_wait(&g_cond, &g_mutex);
+  pthread_mutex_unlock(&g_mutex);
+}
+
 void* spinner(void*) {
   usgc_attach_thread();
   volatile uint64_t sink = 0;
@@ -99,13 +116,18 @@ std::pair<double, double> run_case(const char* name, int stops) {
     if (pipe(g_pipe) != 0) std::exit(2);
     start_thread(blocked_reader);
     start_thread(blocked_waiter);
+  } else if (which == "blocked_goroutines") {
+    if (pipe(g_pipe) != 0) std::exit(2);
+    usgc_go(goroutine_reader, nullptr, nullptr);
+    usgc_go(goroutine_waiter, nullptr, nullptr);
   } else {
     start_thread(spinner);
   }
   usleep(100000);
   std::pair<double, double> figures = measure(stops);
   g_stop_workers = true;
-  if (which == "blocked") {
+  const bool piped = which == "blocked" || which == "blocked_goroutines";
+  if (piped) {
     if (write(g_pipe[1], "q", 1) != 1) std::exit(2);
     pthread_mutex_lock(&g_mutex);
     pthread_cond_broadcast(&g_cond);
@@ -114,7 +136,7 @@ std::pair<double, double> run_case(const char* name, int stops) {
   for (pthread_t thread : threads) pthread_join(thread, nullptr);
   while (usgc_goroutine_count() != 0) usleep(1000);
   usgc_shutdown();
-  if (which == "blocked") {
+  if (piped) {
     close(g_pipe[0]);
     close(g_pipe[1]);
   }
@@ -189,8 +211,11 @@ int main(int argc, char** argv) {
               stops);
   std::pair<double, double> polling = run_case("polling", stops);
   std::pair<double, double> blocked = run_case("blocked", stops);
+  std::pair<double, double> blocked_goroutines = run_case("blocked_goroutines", stops);
   std::pair<double, double> spinning = run_case("spinning", stops);
   result("blocked", "usgc", "ratio_to_polling", blocked.first / polling.first, "x");
+  result("blocked_goroutines", "usgc", "ratio_to_polling", blocked_goroutines.first / polling.first,
+         "x");
   result("spinning", "usgc", "ratio_to_polling", spinning.first / polling.first, "x");
   double plain = binary_trees(false);
   double bracketed = binary_trees(true);
