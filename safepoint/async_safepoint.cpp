@@ -114,6 +114,8 @@ bool plan_reissue_after_eintr(SafepointSlot* slot, const kernel::InterruptedCont
   }
   plan->number = number;
   plan->from_registers = false;
+  // Used once: a later signal must be matched against a new probe, not this one.
+  slot->probed_system_call.store(-1, std::memory_order_relaxed);
   return reissue_arguments_after_eintr(number, registers, plan->arguments);
 }
 
