@@ -100,14 +100,23 @@ deps: $(DEPS_STAMP)
 bench-deps:
 	@bash tools/install-deps.sh bench
 
-# Library objects: hidden visibility, no malloc builtins.
+# Library objects: hidden visibility, no malloc builtins, and their code moved into the section
+# usgc_text, so the runtime knows its own code range in a program that links libusgc.a as well as
+# in libusgc.so (asynchronous safepoints never stop a thread inside it: safepoint/code_ranges.hpp).
+USGC_TEXT_SECTIONS := .text .text.unlikely .text.hot .text.startup .text.exit
+OBJCOPY ?= objcopy
+define move_code_to_usgc_text
+$(OBJCOPY) $(foreach s,$(USGC_TEXT_SECTIONS),--rename-section $(s)=usgc_text) $(1)
+endef
 $(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(if $(filter tests/% bench/% tools/%,$<),,$(LIBFLAGS)) -c $< -o $@
+	$(if $(filter tests/% bench/% tools/%,$<),,$(call move_code_to_usgc_text,$@))
 
 $(BUILD)/obj/%.S.o: %.S | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+	$(if $(filter tests/% bench/% tools/%,$<),,$(call move_code_to_usgc_text,$@))
 
 $(STATIC_LIB): $(LIB_OBJS) $(JITGEN_OBJS)
 	@mkdir -p $(@D)

@@ -12,6 +12,8 @@
 # Without go: "NOTE go not installed: Go comparison skipped".
 # suite=safepoint: $BUILD/bench/safepoint once (machine floor, poll overhead, time to safepoint
 # against goroutine count for both arming modes, handshakes); its lines are passed through.
+# suite=safepoint_blocked: $BUILD/bench/safepoint_blocked once (time to safepoint with blocked and
+# non-polling threads, plain against bracketed join); its lines are passed through.
 #
 # A MACHINE line comes first (as in run_all.sh), a NOTE with the load average at the end last.
 # USGC_PROCS, GOMAXPROCS and USGC_SAFEPOINT_ARMING are unset for the runs: the cases without a
@@ -186,6 +188,24 @@ for cases in "floor ttsp handshake" "poll"; do
     errors=$((errors + 1))
   fi
 done
+
+# ---- suite=safepoint_blocked -------------------------------------------------------------------
+# Time to safepoint with threads that block unbracketed or spin without polls, beside polling
+# goroutines; binary-trees with a plain against a bracketed pthread_join (bench/safepoint_blocked.cpp).
+if [ -x "$BIN/safepoint_blocked" ]; then
+  progress "safepoint_blocked (about 20 s)"
+  blocked_args=()
+  [ "$BENCH_QUICK" = 1 ] && blocked_args=(100 14)
+  if timeout "$BENCH_TIMEOUT_S" "$BIN/safepoint_blocked" "${blocked_args[@]+"${blocked_args[@]}"}" \
+      >"$work/blocked.out" 2>"$work/blocked.err"; then
+    while IFS= read -r line; do
+      case $line in RESULT* | NOTE*) say "$line" ;; esac
+    done <"$work/blocked.out"
+  else
+    say "ERROR suite=safepoint_blocked impl=usgc reason=\"exit status $?: $(head -c 200 "$work/blocked.err" | head -n 1 | tr -d '"')\""
+    errors=$((errors + 1))
+  fi
+fi
 
 say "NOTE suite=runtime end=$(date -u +%Y-%m-%dT%H:%M:%SZ) load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 progress "results saved to $BENCH_RUNTIME_LOG; tables: /usr/bin/python3 bench/format_runtime_table.py $BENCH_RUNTIME_LOG"

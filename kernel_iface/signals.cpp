@@ -117,6 +117,16 @@ void InterruptedContext::set_instruction_pointer(uintptr_t value) {
   as_ucontext(context_)->uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(value);
 }
 
+uint64_t InterruptedContext::accumulator() const {
+  return static_cast<uint64_t>(as_ucontext(context_)->uc_mcontext.gregs[REG_RAX]);
+}
+
+void InterruptedContext::system_call_arguments(uint64_t arguments[6]) const {
+  const greg_t* registers = as_ucontext(context_)->uc_mcontext.gregs;
+  const int order[6] = {REG_RDI, REG_RSI, REG_RDX, REG_R10, REG_R8, REG_R9};
+  for (int i = 0; i < 6; ++i) arguments[i] = static_cast<uint64_t>(registers[order[i]]);
+}
+
 uintptr_t InterruptedContext::stack_pointer() const {
   return static_cast<uintptr_t>(as_ucontext(context_)->uc_mcontext.gregs[REG_RSP]);
 }

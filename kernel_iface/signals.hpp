@@ -73,6 +73,12 @@ class InterruptedContext {
   void set_instruction_pointer(uintptr_t value);
   uintptr_t stack_pointer() const;
   void set_stack_pointer(uintptr_t value);
+  // rax: a system call's number before it runs (and when the kernel restarts it), its result
+  // (-errno on failure) after.
+  uint64_t accumulator() const;
+  // The six system call argument registers: rdi, rsi, rdx, r10, r8, r9 (a `syscall` leaves them
+  // unchanged).
+  void system_call_arguments(uint64_t arguments[6]) const;
 
   // True when the kernel put this signal frame on the interrupted stack, right below its red
   // zone (no alternate stack, or the interrupted code was already on it): the live-frame rule

@@ -8,8 +8,13 @@
 //
 // Preemption: for each P the monitor remembers the switch count it saw and when; a P whose
 // count has not moved for preempt_after_us runs one goroutine that long, and gets a preemption
-// request (safepoint/stop_the_world.hpp: its poll pointer is swapped to its bad page), so the
-// goroutine yields at its next poll.
+// request (safepoint/stop_the_world.hpp: its poll pointer is swapped to its bad page, and its
+// thread gets the asynchronous safepoint signal), so the goroutine yields at its next poll or at
+// the interrupted instruction when it does not poll.
+//
+// Retake: a P whose count has not moved for kRetakeAfterNs is probed; a holder blocked in a
+// system call loses the P (maybe_retake). While any P is busy the monitor ticks every
+// kBusyIntervalNs.
 //
 // Idle: with no timer and no busy P the monitor sleeps without a timeout (an idle runtime costs
 // no CPU); acquire_processor wakes it (monitor_notify_busy). Dekker between the two: the
@@ -24,12 +29,23 @@
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
+#include "kernel_iface/thread_control.hpp"
 #include "runtime/scheduler.hpp"
+#include "safepoint/async_safepoint.hpp"
+#include "safepoint/code_ranges.hpp"
 
 namespace usgc::runtime {
 namespace {
 
-constexpr uint64_t kBusyIntervalNs = 5'000'000;  // how often the monitor looks while Ps are busy
+// How often the monitor looks while Ps are busy: often enough to retake the P of a blocked
+// thread within a few hundred microseconds (Go's sysmon starts at 20 us and backs off to 10 ms;
+// one fixed tick is simpler and costs about 1 us of CPU per tick here).
+constexpr uint64_t kBusyIntervalNs = 250'000;
+// A P whose goroutine has not switched for this long is probed (/proc) for a blocking call.
+constexpr uint64_t kRetakeAfterNs = 250'000;
+// A probe that found the thread running (or in a call it cannot re-issue) doubles the wait
+// before the next probe of that P, up to this.
+constexpr uint64_t kProbeBackoffMaxNs = 10'000'000;
 
 struct Monitor {
   kernel::FutexMutex timer_lock;
@@ -46,6 +62,8 @@ struct Monitor {
   // Monitor thread only.
   uint64_t* seen_switch_count = nullptr;
   uint64_t* seen_since_ns = nullptr;
+  uint64_t* next_probe_ns = nullptr;
+  uint64_t* probe_backoff_ns = nullptr;
 };
 Monitor g_monitor;
 
@@ -136,9 +154,45 @@ uint64_t fire_expired_timers(uint64_t now_ns) {
   return next_deadline;
 }
 
-void preempt_long_runners(uint64_t now_ns) {
+// Retake (Go's sysmon): the thread holding P i has not switched goroutines for kRetakeAfterNs.
+// If /proc says it is blocked in a system call the kernel restarts transparently, outside usgc's
+// code, it is signalled to re-issue the call without its P (async_safepoint.hpp); the P goes to
+// runnable work at once and the thread takes one back when the call returns.
+void maybe_retake(uint32_t i, Processor* processor, uint64_t now_ns) {
+  if (now_ns < g_monitor.next_probe_ns[i]) return;
+  bool signalled = false;
+  const int tid = processor->slot->owner_tid.load(std::memory_order_relaxed);
+  if (tid != 0) {
+    kernel::Result<kernel::ThreadProbe> probe = kernel::probe_thread(tid);
+    uint64_t unused[6];
+    if (probe.ok() && probe.value().in_system_call &&
+        (safepoint::system_call_restarts_transparently(probe.value().system_call,
+                                                       probe.value().system_call_arguments) ||
+         safepoint::reissue_arguments_after_eintr(probe.value().system_call,
+                                                  probe.value().system_call_arguments, unused)) &&
+        safepoint::classify_code_address(probe.value().instruction_pointer) !=
+            safepoint::CodeOwner::kUsgc) {
+      signalled = safepoint::request_retake(processor->slot, tid, probe.value());
+    }
+  }
+  if (!signalled && g_monitor.probe_backoff_ns[i] < kProbeBackoffMaxNs)
+    g_monitor.probe_backoff_ns[i] *= 2;
+  g_monitor.next_probe_ns[i] = now_ns + g_monitor.probe_backoff_ns[i];
+}
+
+// Preemption: the poll pointer swap always; the signal (asynchronous preemption) only for a
+// thread that is running, not one blocked in a call (a signal would only interrupt the call).
+bool holder_is_running(Processor* processor) {
+  const int tid = processor->slot->owner_tid.load(std::memory_order_relaxed);
+  if (tid == 0) return false;
+  kernel::Result<kernel::ThreadProbe> probe = kernel::probe_thread(tid);
+  return probe.ok() && !probe.value().in_system_call && probe.value().state == 'R';
+}
+
+void watch_processors(uint64_t now_ns) {
   uint64_t limit_ns = uint64_t{g_scheduler.config.preempt_after_us} * 1000;
-  if (limit_ns == 0) return;
+  const bool retaking = safepoint::async_safepoints_enabled();
+  if (limit_ns == 0 && !retaking) return;
   for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
     Processor* processor = &g_scheduler.processors[i];
     uint64_t switches = processor->switch_count.load(std::memory_order_relaxed);
@@ -146,10 +200,15 @@ void preempt_long_runners(uint64_t now_ns) {
     if (switches != g_monitor.seen_switch_count[i] || running == nullptr) {
       g_monitor.seen_switch_count[i] = switches;
       g_monitor.seen_since_ns[i] = now_ns;
+      g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
+      g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
       continue;
     }
-    if (now_ns - g_monitor.seen_since_ns[i] >= limit_ns) {
-      safepoint::request_preemption(processor->slot);
+    // Retake only from attached threads: a goroutine of usgc_go keeps its P inside a library
+    // call (it must end the call on its thread; async_safepoint.hpp).
+    if (retaking && running->locked_machine != nullptr) maybe_retake(i, processor, now_ns);
+    if (limit_ns != 0 && now_ns - g_monitor.seen_since_ns[i] >= limit_ns) {
+      safepoint::request_preemption(processor->slot, retaking && holder_is_running(processor));
       g_monitor.seen_since_ns[i] = now_ns;  // ask again only after another full period
     }
   }
@@ -159,12 +218,13 @@ void* monitor_main(void*) {
   while (!g_monitor.stop.load(std::memory_order_acquire)) {
     uint64_t now_ns = kernel::monotonic_ns();
     uint64_t next_deadline = fire_expired_timers(now_ns);
-    preempt_long_runners(now_ns);
+    watch_processors(now_ns);
     alloc::stats_export_maybe_publish();
 
     uint64_t timeout_ns =
         next_deadline != 0 ? (next_deadline > now_ns ? next_deadline - now_ns : 1) : 0;
-    bool preempting = g_scheduler.config.preempt_after_us != 0;
+    bool preempting =
+        g_scheduler.config.preempt_after_us != 0 || safepoint::async_safepoints_enabled();
     if (preempting) {
       g_monitor.sleeping_indefinitely.store(true, std::memory_order_seq_cst);
       if (any_processor_busy() && (timeout_ns == 0 || timeout_ns > kBusyIntervalNs))
@@ -198,6 +258,9 @@ void monitor_start() {
   uint32_t count = g_scheduler.processor_count;
   g_monitor.seen_switch_count = new uint64_t[count]();
   g_monitor.seen_since_ns = new uint64_t[count]();
+  g_monitor.next_probe_ns = new uint64_t[count]();
+  g_monitor.probe_backoff_ns = new uint64_t[count]();
+  for (uint32_t i = 0; i < count; ++i) g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
   int error = pthread_create(&g_monitor.thread, nullptr, monitor_main, nullptr);
   USGC_CHECK(error == 0, "usgc_init: cannot start the monitor thread (errno %d)", error);
   g_monitor.running = true;
@@ -211,6 +274,10 @@ void monitor_stop() {
   g_monitor.running = false;
   delete[] g_monitor.seen_switch_count;
   delete[] g_monitor.seen_since_ns;
+  delete[] g_monitor.next_probe_ns;
+  delete[] g_monitor.probe_backoff_ns;
+  g_monitor.next_probe_ns = nullptr;
+  g_monitor.probe_backoff_ns = nullptr;
   g_monitor.seen_switch_count = nullptr;
   g_monitor.seen_since_ns = nullptr;
   std::free(g_monitor.heap);

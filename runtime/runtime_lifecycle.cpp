@@ -59,6 +59,21 @@ void preempt_current_goroutine() {
   switch_to_scheduler(SwitchRequest::kPreempt);
 }
 
+// Signal context: the thread executes its goroutine's code, not its scheduler's.
+bool runs_goroutine_code() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->processor == nullptr) return false;
+  Goroutine* goroutine = machine->current;
+  return goroutine != nullptr &&
+         goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning;
+}
+
+// Signal context: the thread's goroutine is locked to it (an attached thread).
+bool goroutine_locked_to_thread() {
+  Machine* machine = current_machine();
+  return machine != nullptr && machine->attached;
+}
+
 bool thread_runs_goroutine() {
   Machine* machine = current_machine();
   return machine != nullptr && machine->current != nullptr && machine->processor != nullptr;
@@ -168,6 +183,8 @@ int runtime_init(const usgc_config* requested) {
   hooks.requester_leave_native = leave_native;
   hooks.stack_overflow_goroutine = stack_overflow_goroutine_id;
   hooks.thread_runs_goroutine = thread_runs_goroutine;
+  hooks.runs_goroutine_code = runs_goroutine_code;
+  hooks.goroutine_locked_to_thread = goroutine_locked_to_thread;
   kernel::Status safepoints = safepoint::safepoint_initialize(config.procs, hooks);
   if (!safepoints.ok()) return safepoints.error();
 

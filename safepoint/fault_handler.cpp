@@ -25,7 +25,8 @@
 //      intact. Its header counts the bytes saved and the instructions run.
 //
 // Globals and who writes them:
-//   g_thread_runs_goroutine, g_stack_overflow_goroutine, usgc_trampoline_slow_path: the hooks;
+//   usgc_trampoline_slow_path: constant, trampoline_dispatch.
+//   g_thread_runs_goroutine, g_stack_overflow_goroutine, g_poll_slow_path: the hooks;
 //     stored (release) by install_fault_handler, loaded (acquire) by the handler and the
 //     trampoline. Replacing them while a poll page is armed is the caller's bug ("hooks are set
 //     before any poll page is armed"); each pointer is still read whole.
@@ -53,9 +54,17 @@
 #include "safepoint/poll_instruction.hpp"
 #include "safepoint/poll_page.hpp"
 
+namespace usgc::safepoint {
+namespace {
+void trampoline_dispatch(TrampolineFrame* frame);
+}
+}  // namespace usgc::safepoint
+
 extern "C" {
-// Read by trampoline_x86_64.S; see "Globals and who writes them" above.
-[[gnu::visibility("hidden")]] void (*usgc_trampoline_slow_path)() = nullptr;
+// Read by trampoline_x86_64.S; see "Globals and who writes them" above. Always the dispatcher,
+// which calls the poll hook or the asynchronous slow path the signal handler chose.
+[[gnu::visibility("hidden")]] void (*usgc_trampoline_slow_path)(usgc::safepoint::TrampolineFrame*) =
+    usgc::safepoint::trampoline_dispatch;
 [[gnu::visibility("hidden")]] uint32_t usgc_trampoline_save_bytes = 512;
 [[gnu::visibility("hidden")]] uint32_t usgc_trampoline_uses_xsave = 0;
 [[gnu::visibility("hidden")]] void usgc_safepoint_trampoline();
@@ -78,6 +87,22 @@ int slot_of(int signal_number) {
 enum InstallState : uint32_t { kIdle, kBusy };
 
 std::atomic<bool (*)()> g_thread_runs_goroutine{nullptr};
+std::atomic<void (*)()> g_poll_slow_path{nullptr};
+// Set by the asynchronous signal handler right before it redirects this thread to the
+// trampoline, taken (and cleared) by trampoline_dispatch on the same thread: no other reader.
+[[gnu::tls_model("initial-exec")]] thread_local void (*t_async_slow_path)(TrampolineFrame*) =
+    nullptr;
+
+void trampoline_dispatch(TrampolineFrame* frame) {
+  void (*async_slow_path)(TrampolineFrame*) = t_async_slow_path;
+  if (async_slow_path != nullptr) {
+    t_async_slow_path = nullptr;  // before the call: the goroutine may move to another thread
+    async_slow_path(frame);
+    return;
+  }
+  void (*poll_slow_path)() = g_poll_slow_path.load(std::memory_order_acquire);
+  if (poll_slow_path != nullptr) poll_slow_path();
+}
 std::atomic<uint64_t (*)(const void*)> g_stack_overflow_goroutine{nullptr};
 
 std::atomic<uint32_t> g_install_state{kIdle};
@@ -121,20 +146,9 @@ enum class PollFault {
   kNoStackRoom,  // a poll, but the goroutine's stack has no room for the two words: overflow
 };
 
-PollFault redirect_poll_to_trampoline(const void* fault_address,
-                                      kernel::InterruptedContext& context,
-                                      uint64_t* overflowing_goroutine) {
-  if (!is_poll_page_address(fault_address)) return PollFault::kNotAPoll;
-  bool (*runs_goroutine)() = g_thread_runs_goroutine.load(std::memory_order_acquire);
-  if (runs_goroutine == nullptr || !runs_goroutine()) return PollFault::kNotAPoll;
-  const uintptr_t pc = context.instruction_pointer();
-  // Executing the poll page itself is no poll (and its bytes are not readable).
-  if (is_poll_page_address(reinterpret_cast<const void*>(pc))) return PollFault::kNotAPoll;
-  // "Decode within the instruction": only the instruction's own bytes are read.
-  const size_t length = poll_instruction_length(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pc), kMaxInstructionBytes));
-  if (length == 0) return PollFault::kNotAPoll;
-
+// Points the interrupted context at the trampoline, which will resume at resume_pc.
+PollFault enter_trampoline(kernel::InterruptedContext& context, uintptr_t resume_pc,
+                           uint64_t* overflowing_goroutine) {
   const uintptr_t return_slot = context.stack_pointer() - kReturnSlotBelowStackPointer;
   uint64_t* words;
   if (context.frame_is_on_interrupted_stack()) {
@@ -154,11 +168,27 @@ PollFault redirect_poll_to_trampoline(const void* fault_address,
       }
     }
   }
-  words[0] = pc + length;  // the resume address
+  words[0] = resume_pc;    // the resume address
   words[1] = return_slot;  // T
   context.set_stack_pointer(reinterpret_cast<uintptr_t>(words));
   context.set_instruction_pointer(reinterpret_cast<uintptr_t>(&usgc_safepoint_trampoline));
   return PollFault::kRedirected;
+}
+
+PollFault redirect_poll_to_trampoline(const void* fault_address,
+                                      kernel::InterruptedContext& context,
+                                      uint64_t* overflowing_goroutine) {
+  if (!is_poll_page_address(fault_address)) return PollFault::kNotAPoll;
+  bool (*runs_goroutine)() = g_thread_runs_goroutine.load(std::memory_order_acquire);
+  if (runs_goroutine == nullptr || !runs_goroutine()) return PollFault::kNotAPoll;
+  const uintptr_t pc = context.instruction_pointer();
+  // Executing the poll page itself is no poll (and its bytes are not readable).
+  if (is_poll_page_address(reinterpret_cast<const void*>(pc))) return PollFault::kNotAPoll;
+  // "Decode within the instruction": only the instruction's own bytes are read.
+  const size_t length = poll_instruction_length(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pc), kMaxInstructionBytes));
+  if (length == 0) return PollFault::kNotAPoll;
+  return enter_trampoline(context, pc + length, overflowing_goroutine);
 }
 
 // Lets the signal's default action happen: a fault re-executes the instruction on return and
@@ -274,7 +304,7 @@ void leave_install_section() {
 void publish_hooks(const FaultHandlerHooks& hooks) {
   g_thread_runs_goroutine.store(hooks.thread_runs_goroutine, std::memory_order_release);
   g_stack_overflow_goroutine.store(hooks.stack_overflow_goroutine, std::memory_order_release);
-  __atomic_store_n(&usgc_trampoline_slow_path, hooks.poll_slow_path, __ATOMIC_RELEASE);
+  g_poll_slow_path.store(hooks.poll_slow_path, std::memory_order_release);
 }
 
 void restore_previous(int slot) {
@@ -283,6 +313,15 @@ void restore_previous(int slot) {
 }
 
 }  // namespace
+
+bool redirect_to_trampoline(kernel::InterruptedContext& context, uintptr_t resume_pc,
+                            void (*slow_path)(TrampolineFrame* frame)) {
+  uint64_t goroutine = 0;
+  t_async_slow_path = slow_path;
+  if (enter_trampoline(context, resume_pc, &goroutine) == PollFault::kRedirected) return true;
+  t_async_slow_path = nullptr;
+  return false;
+}
 
 kernel::Status install_fault_handler(const FaultHandlerHooks& hooks) {
   if (hooks.thread_runs_goroutine == nullptr || hooks.poll_slow_path == nullptr) {

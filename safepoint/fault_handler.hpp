@@ -38,6 +38,7 @@
 #include <cstdint>
 
 #include "kernel_iface/result.hpp"
+#include "kernel_iface/signals.hpp"
 
 namespace usgc::safepoint {
 
@@ -50,6 +51,23 @@ struct FaultHandlerHooks {
   // goroutine's stack guard (a stack overflow); 0 otherwise.
   uint64_t (*stack_overflow_goroutine)(const void* address);
 };
+
+// The registers the trampoline saved, as the slow path sees them (rdi points here; the layout is
+// trampoline_x86_64.S's): it may change them, and the trampoline restores them and resumes at
+// resume_address.
+struct TrampolineFrame {
+  uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+  uint64_t rflags;
+  uint64_t resume_address;
+};
+static_assert(sizeof(TrampolineFrame) == 17 * 8, "TrampolineFrame: the trampoline's layout");
+
+// Signal context, for asynchronous safepoints (async_safepoint.cpp): makes the interrupted
+// context resume in the trampoline, which calls slow_path(frame) instead of the poll slow path
+// and then continues at resume_pc (or wherever slow_path moved frame->resume_address). False
+// when the goroutine's stack has no room below its red zone (the context is left alone).
+bool redirect_to_trampoline(kernel::InterruptedContext& context, uintptr_t resume_pc,
+                            void (*slow_path)(TrampolineFrame* frame));
 
 // Installs the handler for SIGSEGV and SIGBUS (once; later calls only replace the hooks).
 // thread_runs_goroutine and poll_slow_path must be set (EINVAL); stack_overflow_goroutine may be

@@ -15,7 +15,10 @@
 //   kRunning      kRunnable     the goroutine itself        yield, preemption at a poll
 //   kRunning      kParked       the goroutine itself        park(): after its context is saved
 //   kParked       kRunnable     the waker                   ready(): channel, wait group, timer
-//   kRunning      kInNative     the goroutine itself        usgc_enter_native: gives up its P
+//   kRunning      kInNative     the goroutine itself        usgc_enter_native: gives up its P;
+//                                                            also the asynchronous safepoint path
+//                                                            around a blocked system call it
+//                                                            re-issues (async_safepoint.hpp)
 //   kInNative     kRunning      the goroutine itself        usgc_leave_native: has a P again;
 //                                                            waits while the world is stopped
 //   kRunning      kAtSafepoint  the goroutine itself        poll slow path with a stop pending

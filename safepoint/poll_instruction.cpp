@@ -5,73 +5,15 @@
 namespace usgc::safepoint {
 namespace {
 
-constexpr size_t kMaxLegacyPrefixes = 4;
-
-bool is_accepted_legacy_prefix(uint8_t byte) {
-  switch (byte) {
-    case 0x66:  // operand size
-    case 0x67:  // address size
-    case 0x26:  // ES
-    case 0x2E:  // CS
-    case 0x36:  // SS
-    case 0x3E:  // DS
-    case 0x64:  // FS
-    case 0x65:  // GS
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_rex(uint8_t byte) {
-  return (byte & 0xF0) == 0x40;
-}
-
-// What an accepted opcode needs after it: the ModRM.reg value it requires (or -1 for any) and
-// the size of its immediate.
-struct OpcodeForm {
-  bool accepted;
-  int required_reg;
-  size_t immediate_bytes;
-};
-
-OpcodeForm form_of(uint8_t opcode) {
-  switch (opcode) {
-    case 0x84:  // test r/m8, r8
-    case 0x85:  // test r/m, r
-    case 0x8A:  // mov r8, r/m8
-    case 0x8B:  // mov r, r/m
-    case 0x38:  // cmp r/m8, r8
-    case 0x39:  // cmp r/m, r
-    case 0x3A:  // cmp r8, r/m8
-    case 0x3B:  // cmp r, r/m
-      return OpcodeForm{true, -1, 0};
-    case 0x80:  // group 1, /7 = cmp r/m8, imm8
-    case 0x83:  // group 1, /7 = cmp r/m, imm8 (sign-extended)
-      return OpcodeForm{true, 7, 1};
-    case 0xF6:  // group 3, /0 = test r/m8, imm8
-      return OpcodeForm{true, 0, 1};
-    default:
-      return OpcodeForm{false, -1, 0};
-  }
-}
+constexpr uint8_t kTestRm8Imm8 = 0xF6;  // group 3; /0 = test r/m8, imm8
 
 }  // namespace
 
 size_t poll_instruction_length(std::span<const uint8_t> code) {
   const size_t available = code.size() < kMaxInstructionBytes ? code.size() : kMaxInstructionBytes;
   size_t at = 0;
-
-  size_t prefixes = 0;
-  while (at < available && is_accepted_legacy_prefix(code[at])) {
-    if (++prefixes > kMaxLegacyPrefixes) return 0;
-    ++at;
-  }
-  if (at < available && is_rex(code[at])) ++at;  // a legacy prefix after it would be refused below
-  if (at >= available) return 0;
-
-  const OpcodeForm form = form_of(code[at]);
-  if (!form.accepted) return 0;
+  if (at < available && (code[at] == 0x40 || code[at] == 0x41)) ++at;  // REX, only B may be set
+  if (at >= available || code[at] != kTestRm8Imm8) return 0;
   ++at;
   if (at >= available) return 0;
 
@@ -79,19 +21,21 @@ size_t poll_instruction_length(std::span<const uint8_t> code) {
   const unsigned mod = modrm >> 6;
   const unsigned reg = (modrm >> 3) & 7;
   const unsigned rm = modrm & 7;
-  if (mod == 3) return 0;  // register operand: no load
-  if (form.required_reg >= 0 && reg != static_cast<unsigned>(form.required_reg)) return 0;
+  if (mod == 3 || reg != 0) return 0;  // a register operand, or not /0 (test)
+  if (mod == 0 && rm == 5) return 0;   // RIP-relative: not a base register
 
-  size_t displacement_bytes = mod == 1 ? 1 : mod == 2 ? 4 : 0;
-  if (rm == 4) {  // a SIB byte follows (rsp and r12 bases are encoded this way)
+  if (rm == 4) {  // a SIB byte follows: only "base, no index" (rsp and r12 bases)
     if (at >= available) return 0;
     const uint8_t sib = code[at++];
-    if (mod == 0 && (sib & 7) == 5) displacement_bytes = 4;  // no base, disp32 (also with REX.B)
-  } else if (mod == 0 && rm == 5) {
-    displacement_bytes = 4;  // RIP-relative disp32 (also with REX.B: r13 needs mod 01)
+    const unsigned scale = sib >> 6;
+    const unsigned index = (sib >> 3) & 7;
+    const unsigned base = sib & 7;
+    if (scale != 0 || index != 4) return 0;  // an index register (REX.X is refused above)
+    if (mod == 0 && base == 5) return 0;     // no base, disp32: an absolute address
   }
 
-  const size_t length = at + displacement_bytes + form.immediate_bytes;
+  const size_t displacement_bytes = mod == 1 ? 1 : mod == 2 ? 4 : 0;
+  const size_t length = at + displacement_bytes + 1;  // + imm8
   return length <= available ? length : 0;
 }
 

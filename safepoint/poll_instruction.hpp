@@ -1,24 +1,28 @@
-// safepoint/poll_instruction.hpp — the length of a safepoint poll instruction, so the fault
-// handler can resume after it.
+// safepoint/poll_instruction.hpp — recognizes the exact safepoint poll instructions usgc's ABI
+// emits, and their length, so the fault handler can resume after one.
 //
-// A poll is one x86-64 instruction that reads memory and writes only registers and flags; when
-// its load faults on an armed poll page, nothing of it has happened, and skipping it after the
-// safepoint is exactly what executing it would have done, bar the flags and the register a mov
-// would have loaded (emitted code treats those as clobbered by a poll). Recognized, and nothing
-// else (the fault is then a real crash):
+// A poll is one x86-64 instruction that reads a byte of the poll page and writes only the flags:
+// `test byte ptr [base + disp], imm8` (F6 /0 ib). When its load faults on an armed poll page
+// nothing of it has happened, and resuming after it is what executing it would have done, bar
+// the flags (emitted code treats them as clobbered by a poll). Exactly these encodings are
+// accepted, and nothing else: any other instruction that faults on a poll page (a stray `mov`
+// or `cmp` load, a store, an access with an index register) is a real fault and is chained like
+// any other — skipping it would resume with its destination never loaded.
 //
-//   [legacy prefixes] [REX 40-4F] opcode ModRM [SIB] [disp8|disp32] [imm8]
-//     prefixes, at most 4: 66 (operand size), 67 (address size), 26 2E 36 3E 64 65 (segments);
-//       REX must come last, right before the opcode
-//     84 85        test r/m, r          8A 8B  mov r, r/m
-//     38 39        cmp r/m, r           3A 3B  cmp r, r/m
-//     80 /7 ib     cmp r/m8, imm8       83 /7 ib  cmp r/m, imm8
-//     F6 /0 ib     test r/m8, imm8      (usgc_safepoint_poll: testb $0, (%reg) = F6 /0 00)
-//     ModRM.mod 00, 01 or 10 (a memory operand; 11 is a register: not a poll), with a SIB byte
-//     when rm = 100, disp32 and no base when mod = 00 and SIB.base = 101, RIP-relative disp32
-//     when mod = 00 and rm = 101.
-// REX.B/X/R never change the length (r12/r13 bases are encoded like rsp/rbp), nor does 66 or 67
-// for these opcodes (their immediates are 8 bits).
+//   [REX 40|41] F6 ModRM [SIB] [disp8|disp32] imm8
+//     REX: none, 40, or 41 (REX.B: base r8-r15); W, R and X must be clear
+//     ModRM.reg = 0 (/0 = test); ModRM.mod 00, 01 or 10 (11 is a register: no load)
+//     mod 00 with rm 101 (RIP-relative) is refused: a poll goes through a base register
+//     rm 100: a SIB byte with no index (index 100, scale 00) and a real base (not base 101 with
+//       mod 00, which means "no base, disp32"): how rsp and r12 bases are encoded
+//     imm8: any value
+// Who emits which form:
+//   - usgc_safepoint_poll (include/usgc/safepoint.h, C inline): `testb $0, (%reg)` for whichever
+//     register the compiler picks: F6 /0 with mod 00 (rsp/r12 with SIB 24; rbp/r13 need mod 01
+//     and a zero disp8), REX 41 for r8-r15;
+//   - the JIT (jitgen/x86_64): F6 /0 ib on any general register base, disp 0, 8 or 32 bits, no
+//     index.
+// No legacy prefix is accepted (neither emitter uses one).
 //
 // Invariant the handler relies on ("decode within the instruction"): the decoder reads the bytes
 // of `code` in order and stops at the first one that cannot continue a poll, so it never reads

@@ -9,6 +9,7 @@
 
 #include <sched.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,6 +19,8 @@
 #include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
+#include "kernel_iface/thread_control.hpp"
+#include "safepoint/async_safepoint.hpp"
 #include "safepoint/fault_handler.hpp"
 #include "safepoint/poll_page.hpp"
 
@@ -60,6 +63,16 @@ thread_local SafepointSlot* t_current_slot [[gnu::tls_model("initial-exec")]] = 
 // The stop this thread holds (between usgc_stop_the_world and usgc_start_the_world).
 thread_local bool t_holds_stop [[gnu::tls_model("initial-exec")]] = false;
 thread_local bool t_stop_gave_up_slot [[gnu::tls_model("initial-exec")]] = false;
+// The calling thread's kernel id, cached (0: not read yet).
+thread_local int t_thread_id [[gnu::tls_model("initial-exec")]] = 0;
+
+int own_thread_id() {
+  if (t_thread_id == 0) t_thread_id = kernel::thread_id();
+  return t_thread_id;
+}
+
+// A stop that waits this long prints one line per P it still waits for, then keeps waiting.
+constexpr uint64_t kWarnAfterNs = 1'000'000'000;
 
 // How long a requester spins for acknowledgements before it sleeps. Short on purpose: on a
 // machine whose CPUs are not all really there (a VM's vCPUs; measured here: two spinning
@@ -137,20 +150,94 @@ void wait_until_resumed(uint32_t epoch) {
   }
 }
 
+// Signals the holders of the slots of [first, first + count) that have not acknowledged `epoch`
+// and are running (asynchronous safepoints: a holder that is blocked or does not poll).
+// Each holder is probed first (/proc): a call that returns EINTR to the signal is then
+// re-issued by the handler instead (async_safepoint.hpp), so the program does not see the EINTR.
+void signal_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch) {
+  for (uint32_t i = first; i < first + count; ++i) {
+    SafepointSlot* slot = &g_state.slots[i];
+    if (slot->acked_epoch.load(std::memory_order_acquire) == epoch) continue;
+    if (slot->status.load(std::memory_order_acquire) != SlotStatus::kRunning) continue;
+    if (!async_safepoints_enabled()) continue;
+    const int tid = slot->owner_tid.load(std::memory_order_relaxed);
+    kernel::ThreadProbe probe;
+    if (tid != 0) {
+      kernel::Result<kernel::ThreadProbe> probed = kernel::probe_thread(tid);
+      if (probed.ok()) probe = probed.value();
+    }
+    kernel::FutexMutexGuard guard(slot->arm_lock);
+    if (slot->owner_tid.load(std::memory_order_relaxed) != tid) continue;  // released meanwhile
+    record_probe_locked(slot, probe);
+    (void)signal_slot_holder_locked(slot);
+  }
+}
+
+// The one-second warning: one line per P still missing, naming its thread and what it does.
+void warn_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch, bool handshake) {
+  for (uint32_t i = first; i < first + count; ++i) {
+    SafepointSlot* slot = &g_state.slots[i];
+    if (slot->acked_epoch.load(std::memory_order_acquire) == epoch) continue;
+    const int tid = slot->owner_tid.load(std::memory_order_relaxed);
+    kernel::ThreadProbe probe;
+    if (tid != 0) {
+      kernel::Result<kernel::ThreadProbe> probed = kernel::probe_thread(tid);
+      if (probed.ok()) probe = probed.value();
+    }
+    char doing[96];
+    const char* remedy;
+    if (probe.in_system_call) {
+      std::snprintf(doing, sizeof doing, "blocked in the kernel (system call %ld)",
+                    probe.system_call);
+      remedy =
+          "bracket the blocking call with usgc_enter_native()/usgc_leave_native() (or detach "
+          "the thread while it blocks), and do not block SIGURG in it";
+    } else if (probe.state == 'R') {
+      std::snprintf(doing, sizeof doing, "running without reaching a safepoint");
+      remedy =
+          "call usgc_safepoint_poll() in its loops; it was not stopped asynchronously because it "
+          "runs inside usgc or a system library, blocks SIGURG, or USGC_ASYNC_PREEMPT=0";
+    } else {
+      std::snprintf(doing, sizeof doing, "in kernel state '%c'", probe.state);
+      remedy =
+          "bracket blocking calls with usgc_enter_native()/usgc_leave_native() and poll "
+          "(usgc_safepoint_poll) in long loops";
+    }
+    kernel::print_message(
+        "%s has waited 1 s for P %u: thread %d (\"%s\") is %s; remedy: %s; still waiting",
+        handshake ? "a handshake" : "a stop-the-world", i, tid, probe.name, doing, remedy);
+  }
+}
+
 // The requester's wait for every acknowledgement: a short spin (time-to-safepoint is usually
-// microseconds), then sleep.
-void wait_for_acknowledgements() {
-  uint64_t spin_until_ns = kernel::monotonic_ns() + kRequesterSpinNs;
+// microseconds), then sleep; after kFirstSignalAfterNs (and every kResignalEveryNs) the holders
+// still missing get the asynchronous safepoint signal; after kWarnAfterNs, one warning.
+void wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t epoch, uint64_t start_ns,
+                               bool handshake) {
+  uint64_t spin_until_ns = start_ns + kRequesterSpinNs;
   do {
     for (int spin = 0; spin < 64; ++spin) {
       if (g_state.remaining.load(std::memory_order_acquire) == 0) return;
       __builtin_ia32_pause();
     }
   } while (kernel::monotonic_ns() < spin_until_ns);
+  uint64_t next_signal_ns = start_ns + kFirstSignalAfterNs;
+  bool warned = false;
   for (;;) {
     uint32_t remaining = g_state.remaining.load(std::memory_order_acquire);
     if (remaining == 0) return;
-    kernel::futex_wait(&g_state.remaining, remaining);
+    uint64_t now_ns = kernel::monotonic_ns();
+    if (now_ns >= next_signal_ns) {
+      signal_unacknowledged(first, count, epoch);
+      next_signal_ns = now_ns + kResignalEveryNs;
+    }
+    if (!warned && now_ns - start_ns >= kWarnAfterNs) {
+      warned = true;
+      warn_unacknowledged(first, count, epoch, handshake);
+    }
+    uint64_t wake_ns = next_signal_ns;
+    if (!warned && start_ns + kWarnAfterNs < wake_ns) wake_ns = start_ns + kWarnAfterNs;
+    kernel::futex_wait(&g_state.remaining, remaining, wake_ns > now_ns ? wake_ns - now_ns : 1);
   }
 }
 
@@ -265,6 +352,16 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
     delete[] slots;
     return handler;
   }
+  if (hooks.runs_goroutine_code != nullptr && hooks.goroutine_locked_to_thread != nullptr &&
+      hooks.requester_enter_native != nullptr && hooks.requester_leave_native != nullptr) {
+    AsyncSafepointHooks async_hooks{hooks.runs_goroutine_code, hooks.goroutine_locked_to_thread,
+                                    hooks.requester_enter_native, hooks.requester_leave_native};
+    kernel::Status async = async_safepoints_initialize(async_hooks);
+    if (!async.ok())
+      kernel::print_message(
+          "asynchronous safepoints are off: installing the SIGURG handler failed (errno %d)",
+          async.error());
+  }
   g_state.slots = slots;
   g_state.slot_count = slot_count;
   uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed);
@@ -275,6 +372,7 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
 
 void safepoint_shutdown() {
   if (!g_state.initialized) return;
+  async_safepoints_shutdown();
   uninstall_fault_handler();
   g_state.initialized = false;
   delete[] g_state.slots;
@@ -305,9 +403,11 @@ bool slot_try_acquire(SafepointSlot* slot) {
                                             std::memory_order_seq_cst))
     return false;
   t_current_slot = slot;
-  change_arming(slot, [](SafepointSlot* s) {
+  const int tid = own_thread_id();
+  change_arming(slot, [tid](SafepointSlot* s) {
     s->owner_poll = &usgc_current_poll;
     usgc_current_poll.slot_index = s->index;
+    s->owner_tid.store(tid, std::memory_order_relaxed);
   });
   return true;
 }
@@ -318,8 +418,10 @@ void slot_release(SafepointSlot* slot) {
   {
     kernel::FutexMutexGuard guard(slot->arm_lock);
     slot->owner_poll = nullptr;
+    slot->owner_tid.store(0, std::memory_order_relaxed);
     slot->armed_for_preempt = false;
     slot->preempt_requested.store(0, std::memory_order_relaxed);
+    slot->retake_requested.store(0, std::memory_order_relaxed);
     reset_mirror(&usgc_current_poll);
   }
   t_current_slot = nullptr;
@@ -336,7 +438,7 @@ void wait_for_resume() {
   wait_until_resumed(epoch);
 }
 
-bool reach_safepoint(SafepointSlot* slot) {
+bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
   bool stopped = false;
   for (;;) {
     uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
@@ -348,7 +450,7 @@ bool reach_safepoint(SafepointSlot* slot) {
     slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
     stopped = true;
   }
-  if (slot->preempt_requested.load(std::memory_order_relaxed) != 0) {
+  if (allow_preemption && slot->preempt_requested.load(std::memory_order_relaxed) != 0) {
     slot->preempt_requested.store(0, std::memory_order_relaxed);
     change_arming(slot, [](SafepointSlot* s) { s->armed_for_preempt = false; });
     g_state.preemptions.fetch_add(1, std::memory_order_relaxed);
@@ -358,11 +460,33 @@ bool reach_safepoint(SafepointSlot* slot) {
   return stopped;
 }
 
-void request_preemption(SafepointSlot* slot) {
+void request_preemption(SafepointSlot* slot, bool signal_thread) {
   slot->preempt_requested.store(1, std::memory_order_relaxed);
-  change_arming(slot, [](SafepointSlot* s) {
-    if (s->owner_poll != nullptr) s->armed_for_preempt = true;
+  change_arming(slot, [signal_thread](SafepointSlot* s) {
+    if (s->owner_poll != nullptr) {
+      s->armed_for_preempt = true;
+      // In case it does not poll (asynchronous preemption).
+      if (signal_thread) (void)signal_slot_holder_locked(s);
+    }
   });
+}
+
+void record_probe_locked(SafepointSlot* slot, const kernel::ThreadProbe& probe) {
+  slot->probed_system_call.store(probe.in_system_call ? probe.system_call : -1,
+                                 std::memory_order_relaxed);
+  slot->probed_instruction_pointer.store(probe.instruction_pointer, std::memory_order_relaxed);
+  for (int i = 0; i < 6; ++i)
+    slot->probed_arguments[i].store(probe.system_call_arguments[i], std::memory_order_relaxed);
+}
+
+bool request_retake(SafepointSlot* slot, int expected_tid, const kernel::ThreadProbe& probe) {
+  kernel::FutexMutexGuard guard(slot->arm_lock);
+  if (slot->owner_poll == nullptr ||
+      slot->owner_tid.load(std::memory_order_relaxed) != expected_tid)
+    return false;
+  record_probe_locked(slot, probe);
+  slot->retake_requested.store(1, std::memory_order_relaxed);
+  return signal_slot_holder_locked(slot);
 }
 
 int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns) {
@@ -380,7 +504,7 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns) {
   for (uint32_t i = 0; i < count; ++i)
     change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
   uint32_t running = claim_idle_slots(0, count, epoch);
-  wait_for_acknowledgements();
+  wait_for_acknowledgements(0, count, epoch, start_ns, false);
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
   uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);
@@ -423,7 +547,7 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   uint32_t epoch = begin_request(slot_index, 1);
   change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = true; });
   uint32_t running = claim_idle_slots(slot_index, 1, epoch);
-  wait_for_acknowledgements();
+  wait_for_acknowledgements(slot_index, 1, epoch, start_ns, true);
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
   uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);

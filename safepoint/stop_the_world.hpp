@@ -47,6 +47,7 @@
 
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/result.hpp"
+#include "kernel_iface/thread_control.hpp"
 #include "usgc/safepoint.h"
 
 namespace usgc::safepoint {
@@ -59,7 +60,19 @@ struct alignas(64) SafepointSlot {
   std::atomic<uint32_t> requested_epoch{0};    // written by the requester under the operation lock
   std::atomic<uint32_t> acked_epoch{0};        // written by whoever acknowledges (see above)
   std::atomic<uint32_t> preempt_requested{0};  // set by the monitor; cleared by the owner
-  kernel::FutexMutex arm_lock;                 // guards owner_poll, *owner_poll and the arm reasons
+  // Set by the monitor (under arm_lock) when the holder looks blocked in a system call: give the
+  // P up (async_safepoint.hpp). Cleared by the holder's handler and by slot_release.
+  std::atomic<uint32_t> retake_requested{0};
+  // What the prober saw the holder blocked in (probe_thread), for re-issuing a call that returns
+  // EINTR (async_safepoint.hpp): written by the prober under arm_lock before it signals, read by
+  // the holder's handler. Relaxed: the handler checks them against its own registers and PC.
+  std::atomic<int64_t> probed_system_call{-1};
+  std::atomic<uint64_t> probed_instruction_pointer{0};
+  std::atomic<uint64_t> probed_arguments[6] = {};
+  // The holder thread's kernel id (0: none), for signals and the one-second warning. Written
+  // under arm_lock by acquire/release; read under arm_lock by signallers, relaxed by warnings.
+  std::atomic<int32_t> owner_tid{0};
+  kernel::FutexMutex arm_lock;           // guards owner_poll, *owner_poll and the arm reasons
   usgc_poll_slot* owner_poll = nullptr;  // the holder thread's usgc_current_poll; under arm_lock
   bool armed_for_handshake = false;      // under arm_lock
   bool armed_for_preempt = false;        // under arm_lock
@@ -78,6 +91,12 @@ struct SafepointHooks {
   uint64_t (*stack_overflow_goroutine)(const void* address);
   // Signal context: the calling thread runs a goroutine on a P.
   bool (*thread_runs_goroutine)();
+  // Signal context: the calling thread is executing its goroutine's code (not the scheduler's).
+  // Null: no asynchronous safepoints (async_safepoint.hpp).
+  bool (*runs_goroutine_code)();
+  // Signal context: the calling thread's goroutine is locked to it (an attached thread), so it
+  // never moves to another thread when it gives its P up.
+  bool (*goroutine_locked_to_thread)();
 };
 kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& hooks);
 // Back to "no slots" (usgc_shutdown): the fault handler is uninstalled; poll pages stay mapped.
@@ -112,14 +131,23 @@ void wait_for_resume();
 // At a poll slow path or a scheduler point, with the slot held: acknowledge every pending
 // request for it and wait until resumed; then handle a preemption request (hook). Returns true
 // when it stopped or preempted.
-bool reach_safepoint(SafepointSlot* slot);
+// allow_preemption false: acknowledge stops only (an asynchronous safepoint inside a system
+// library, where the goroutine must not move to another thread).
+bool reach_safepoint(SafepointSlot* slot, bool allow_preemption = true);
 inline bool safepoint_requested(const SafepointSlot* slot) {
   return slot->requested_epoch.load(std::memory_order_acquire) !=
          slot->acked_epoch.load(std::memory_order_relaxed);
 }
 
-// Asks the goroutine on slot to yield at its next poll (the monitor's preemption).
-void request_preemption(SafepointSlot* slot);
+// Asks the goroutine on slot to yield at its next poll (the monitor's preemption), and signals
+// its thread in case it does not poll (asynchronous preemption).
+void request_preemption(SafepointSlot* slot, bool signal_thread);
+// The monitor found slot's holder (thread expected_tid) blocked in a system call the kernel
+// restarts transparently: signal it to re-issue the call without the P. False when the holder
+// changed or no signal went out.
+bool request_retake(SafepointSlot* slot, int expected_tid, const kernel::ThreadProbe& probe);
+// Under slot->arm_lock: records what probe_thread saw the holder blocked in.
+void record_probe_locked(SafepointSlot* slot, const kernel::ThreadProbe& probe);
 
 // The C API (usgc_stop_the_world & co.) is implemented over these. The optional instants are for
 // honest pause accounting (the collector's pause is *world_resumed_at_ns - *world_stopped_at_ns):

@@ -21,17 +21,19 @@
  *   below, aligned to 64: the XSAVE area (usgc_trampoline_save_bytes, from CPUID leaf 0xD; the
  *   64-byte XSAVE header zeroed first, then xsave64 with EDX:EAX = all ones), or the 512-byte
  *   FXSAVE area when the CPU or OS has no XSAVE (usgc_trampoline_uses_xsave == 0).
- * The slow path is called with rsp 64-byte aligned (so 16-byte aligned, as the ABI asks) and DF
- * clear. It may block, and may switch this goroutine to another OS thread and back (a user-level
+ * The slow path is called with rsp 64-byte aligned (so 16-byte aligned, as the ABI asks), DF
+ * clear and rdi = rbp = T-128: the saved registers, which it may read and change (the layout is
+ * safepoint::TrampolineFrame, fault_handler.hpp; an asynchronous safepoint that re-issues an
+ * interrupted system call writes its result into the saved rax and moves the resume address). It may block, and may switch this goroutine to another OS thread and back (a user-level
  * context switch): after the call the trampoline uses only rbp, rsp, the stack and two
  * process-wide globals, nothing thread-local.
  *
  * Saved per safepoint: 8 (resume address) + 8 (flags) + 15 * 8 (GPRs) = 136 bytes on the
  * goroutine stack, plus up to 63 bytes of alignment, plus the XSAVE area (2432 bytes with
  * XCR0 = x87|SSE|AVX|AVX-512, 832 with x87|SSE|AVX, 512 with FXSAVE). Instructions run on the
- * XSAVE path, excluding the slow path: 12 to normalize the entry, 16 pushes, 20 from there to
- * the call (alignment, header zeroing, xsave64), 1 call, 6 to xrstor64 and past it, 1 + 16 to
- * restore rsp and pop, 1 ret: 73 in all (58 on the FXSAVE path). 243 bytes of code.
+ * XSAVE path, excluding the slow path: 12 to normalize the entry, 16 pushes, 21 from there to
+ * the call (alignment, header zeroing, xsave64, the argument), 1 call, 6 to xrstor64 and past
+ * it, 1 + 16 to restore rsp and pop, 1 ret: 74 in all (59 on the FXSAVE path). 246 bytes of code.
  *
  * CFI: at entry the caller's frame is described with DWARF expressions (CFA = [rsp+8] + 136,
  * return address at [rsp]); from rsp = T on, with ordinary offsets (CFA = T + 136, which is the
@@ -156,6 +158,7 @@ usgc_safepoint_trampoline:
 	fxsave64 (%rsp)
 .Lstate_saved:
 
+	movq	%rbp, %rdi		/* the slow path's argument: the saved registers (TrampolineFrame) */
 	call	*usgc_trampoline_slow_path(%rip)
 
 	/* ---- restore, in reverse; possibly on another CPU or OS thread than before the call ---- */

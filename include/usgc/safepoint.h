@@ -17,7 +17,8 @@
  *   Page poll on x86-64:  mov %fs:usgc_current_poll@tpoff, %rax
  *                         testb $0, (%rax)        <- the poll: the only load that can fault
  *   The handler steps over the faulting instruction when it resumes, so the poll instruction
- *   must be one of: test/cmp/mov with a memory source (see safepoint/poll_instruction.hpp).
+ *   must be exactly `test byte ptr [base + disp], imm8` (F6 /0 ib, a base register, no index,
+ *   disp 0/8/32, no prefix but REX.B): any other faulting load from a poll page is a crash.
  *
  * A poll is also a compiler barrier: memory may change at a safepoint (the collector runs).
  */

@@ -40,4 +40,52 @@ if [ -f "$BUILD/libusgc.so" ]; then
 else
   echo "SKIP links-shared: $BUILD/libusgc.so not built"
 fi
+# Embedding without traps (docs/runtime.md, "Blocked threads and asynchronous safepoints"): each
+# program below is built from the public headers against libusgc.a and must pass on its own.
+embed_program() {  # name, source, args...
+  local name=$1 source=$2; shift 2
+  if ! gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude "tests/runtime/programs/$source" \
+      "$BUILD/libusgc.a" -lstdc++ -luring -lnuma -pthread -ldl -o "$work/$name" 2>"$work/$name.err"; then
+    echo "FAIL $name: does not build: $(tr '\n' ' ' < "$work/$name.err")"; failures=$((failures + 1)); return 1
+  fi
+}
+if [ -f "$BUILD/libusgc.a" ]; then
+  # A collection requested while the attached main thread waits in a plain pthread_join.
+  if embed_program join_collect join_collect.c; then
+    out=$(timeout 60 "$work/join_collect" 2>&1); status=$?
+    case "$status:$out" in 0:collected\ shared=[1-9]*) echo "PASS join-collect-finishes ($out)";;
+      *) echo "FAIL join-collect-finishes: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1));; esac
+  fi
+  # binary-trees with two attached workers and a plain pthread_join: both workers hold a P at once.
+  if embed_program binary_trees_join binary_trees_join.c; then
+    out=$(timeout 120 "$work/binary_trees_join" 14 2>&1); status=$?
+    if [ $status -eq 0 ]; then echo "PASS binary-trees-plain-join-overlaps ($out)"
+    else echo "FAIL binary-trees-plain-join-overlaps: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1)); fi
+  fi
+  # One P: attached threads blocked in nanosleep and read lose it to the next attached thread.
+  if embed_program retake_blocked retake_blocked.c; then
+    out=$(timeout 60 "$work/retake_blocked" 2>&1); status=$?
+    if [ $status -eq 0 ] && [ "$out" = "retake ok" ]; then echo "PASS blocked-threads-lose-their-p"
+    else echo "FAIL blocked-threads-lose-their-p: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1)); fi
+  fi
+  # Thousands of stops and handshakes while threads block in read, pthread_cond_wait, nanosleep,
+  # poll, and spin without polls.
+  if embed_program blocked_stops blocked_stops.c; then
+    out=$(timeout 180 "$work/blocked_stops" 2>&1); status=$?
+    if [ $status -eq 0 ]; then echo "PASS stops-with-blocked-and-spinning-threads ($out)"
+    else echo "FAIL stops-with-blocked-and-spinning-threads: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1)); fi
+  fi
+  # A thread nothing can stop: the stop warns after one second, naming it, and keeps waiting.
+  if embed_program stop_warning stop_warning.c; then
+    timeout 60 "$work/stop_warning" >"$work/warning.out" 2>"$work/warning.err"; status=$?
+    tid=$(sed -n 's/.*tid=\([0-9]*\).*/\1/p' "$work/warning.out")
+    if [ $status -eq 0 ] && [ "$(grep -c 'has waited 1 s for P' "$work/warning.err")" = 1 ] &&
+        grep -q "thread $tid (\"stubborn-spin\") is running" "$work/warning.err" && grep -q 'remedy: ' "$work/warning.err"; then
+      echo "PASS stop-warns-once-after-one-second"
+    else
+      echo "FAIL stop-warns-once-after-one-second: status $status: $(cat "$work/warning.out" "$work/warning.err" | tr '\n' ' ')"
+      failures=$((failures + 1))
+    fi
+  fi
+fi
 exit $((failures > 0))

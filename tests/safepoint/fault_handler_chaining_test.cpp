@@ -278,6 +278,45 @@ TEST(FaultHandler, HandlerInstalledBeforeUsgcGetsTheNonPollFaults) {
   USGC_EXPECT_PASSES_IN_FRESH_PROCESS(an_earlier_handler_gets_the_non_poll_faults());
 }
 
+// A stray load from an armed poll page (a mov or cmp, not the emitted `testb` poll) is a real
+// fault: it is chained, never skipped (skipping a mov would resume with its register unloaded).
+int stray_loads_from_an_armed_poll_page_are_chained_not_skipped() {
+  FreshProcessChecks checks;
+  start_from_default_dispositions();
+  install_program_handler(program_handler_that_recovers, 0, nullptr);
+  set_up_or_abandon(checks, slow_path_disarming_global_page);
+  t_runs_goroutine = true;
+  const volatile uint8_t* page = global_poll_page();
+  for (int round = 1; round <= 2; ++round) {
+    if (!arm_global_poll_page().ok()) checks.abandon("arm_global_poll_page");
+    volatile uint64_t loaded = 0x5a5a;
+    if (sigsetjmp(g_recover, 1) == 0) {
+      uint64_t destination = 0x5a5a;
+      if (round == 1) {
+        __asm__ volatile("movzbq (%1), %0" : "+r"(destination) : "r"(page) : "memory");
+      } else {
+        __asm__ volatile("cmpb $0, (%0)" : : "r"(page) : "cc", "memory");
+        destination = 1;
+      }
+      loaded = destination;
+      checks.expect(false, "round %d: the stray load was skipped (destination %lu)", round,
+                    static_cast<unsigned long>(loaded));
+    }
+    checks.expect(g_program_handler_calls.load() == round,
+                  "round %d: the earlier handler ran %d times", round,
+                  g_program_handler_calls.load());
+    if (!disarm_global_poll_page().ok()) checks.abandon("disarm_global_poll_page");
+  }
+  checks.expect(g_slow_path_calls.load() == 0, "%lu slow-path calls for stray loads",
+                static_cast<unsigned long>(g_slow_path_calls.load()));
+  return checks.failures();
+}
+
+TEST(FaultHandler, StrayMovAndCmpLoadsFromAnArmedPollPageAreChainedNotSkipped) {
+  USGC_EXPECT_PASSES_IN_FRESH_PROCESS(
+      stray_loads_from_an_armed_poll_page_are_chained_not_skipped());
+}
+
 TEST_F(FaultHandlerDeathTest, EarlierPlainHandlerGetsTheCrash) {
   EXPECT_EXIT(
       {

@@ -1,0 +1,109 @@
+// kernel_iface/thread_control.cpp — see thread_control.hpp.
+#include "kernel_iface/thread_control.hpp"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace usgc::kernel {
+namespace {
+
+// Reads a small procfs file into buffer (NUL-terminated). Returns bytes read or -errno.
+long read_proc_file(const char* path, char* buffer, size_t capacity) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  long total = 0;
+  while (static_cast<size_t>(total) + 1 < capacity) {
+    const ssize_t got = ::read(fd, buffer + total, capacity - 1 - static_cast<size_t>(total));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int error = errno;
+      ::close(fd);
+      return -error;
+    }
+    if (got == 0) break;
+    total += got;
+  }
+  ::close(fd);
+  buffer[total] = '\0';
+  return total;
+}
+
+}  // namespace
+
+int thread_id() {
+  return static_cast<int>(::syscall(SYS_gettid));
+}
+
+Status send_signal_to_thread(int tid, int signal_number) {
+  if (::syscall(SYS_tgkill, ::getpid(), tid, signal_number) != 0) return Status::failure(errno);
+  return Status::success();
+}
+
+Result<ThreadProbe> probe_thread(int tid) {
+  ThreadProbe probe;
+  char path[64];
+  char text[512];
+
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  long got = read_proc_file(path, text, sizeof text);
+  if (got < 0) return Result<ThreadProbe>::failure(static_cast<int>(-got));
+  // "tid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ')'.
+  const char* close = std::strrchr(text, ')');
+  if (close != nullptr && close[1] == ' ' && close[2] != '\0') probe.state = close[2];
+
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+  got = read_proc_file(path, text, sizeof text);
+  if (got > 0) {
+    size_t length = 0;
+    while (length + 1 < sizeof probe.name && text[length] != '\0' && text[length] != '\n') {
+      probe.name[length] = text[length];
+      ++length;
+    }
+    probe.name[length] = '\0';
+  }
+
+  // "nr a1 .. a6 sp pc" in a system call, "-1 sp pc" blocked elsewhere, "running" otherwise.
+  // Needs ptrace access to the thread (always granted within a thread group); left unknown
+  // where it is refused.
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+  got = read_proc_file(path, text, sizeof text);
+  if (got > 0 && text[0] != 'r') {
+    char* cursor = text;
+    const long number = std::strtol(cursor, &cursor, 10);
+    uint64_t words[8] = {};
+    int count = 0;
+    while (count < 8 && *cursor == ' ') {
+      words[count++] = std::strtoull(cursor, &cursor, 16);
+    }
+    if (number >= 0 && count == 8) {
+      probe.in_system_call = true;
+      probe.system_call = number;
+      for (int i = 0; i < 6; ++i) probe.system_call_arguments[i] = words[i];
+      probe.instruction_pointer = static_cast<uintptr_t>(words[7]);
+    } else if (number < 0 && count >= 2) {
+      probe.instruction_pointer = static_cast<uintptr_t>(words[count - 1]);
+    }
+  }
+  return Result<ThreadProbe>::success(probe);
+}
+
+long raw_system_call(long number, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
+                     uint64_t a6) {
+  long result;
+  register uint64_t r10 __asm__("r10") = a4;
+  register uint64_t r8 __asm__("r8") = a5;
+  register uint64_t r9 __asm__("r9") = a6;
+  __asm__ volatile("syscall"
+                   : "=a"(result)
+                   : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return result;
+}
+
+}  // namespace usgc::kernel

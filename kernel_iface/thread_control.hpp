@@ -1,0 +1,43 @@
+// kernel_iface/thread_control.hpp — acting on another thread of this process: its kernel id, a
+// signal sent to exactly that thread, what the kernel says it is doing (/proc), and a raw system
+// call for re-issuing one that a signal interrupted.
+//
+// Used by the safepoint layer's asynchronous safepoints (safepoint/async_safepoint.hpp): a stop
+// or the monitor signals the thread that holds a P, and reads /proc to tell "blocked in the
+// kernel" from "running" and to name the thread in the one-second warning.
+//
+// Execution context: thread_id, send_signal_to_thread and raw_system_call are signal-safe (plain
+// system calls). probe_thread reads procfs files into stack buffers: normal context, no
+// allocation, no lock.
+#pragma once
+
+#include <cstdint>
+
+#include "kernel_iface/result.hpp"
+
+namespace usgc::kernel {
+
+// The calling thread's kernel thread id (gettid).
+int thread_id();
+
+// tgkill(getpid(), tid, signal_number): ESRCH when no such thread of this process exists.
+Status send_signal_to_thread(int tid, int signal_number);
+
+// What /proc/self/task/<tid>/{stat,syscall,comm} say about a thread of this process.
+struct ThreadProbe {
+  char state = '?';                   // R running, S sleeping, D disk wait, T stopped, ...
+  bool in_system_call = false;        // blocked in (or entering) a system call
+  long system_call = -1;              // its number when in_system_call
+  uint64_t system_call_arguments[6];  // its arguments when in_system_call
+  uintptr_t instruction_pointer = 0;  // user-space PC when not running (0: unknown)
+  char name[16] = {};                 // the thread's name (comm), NUL-terminated
+};
+// ENOENT: no such thread (it exited); other errno values from open/read.
+Result<ThreadProbe> probe_thread(int tid);
+
+// syscall(2) without libc's errno translation: returns the kernel's raw result (-errno on
+// failure). For re-issuing an interrupted call exactly as the interrupted code made it.
+long raw_system_call(long number, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
+                     uint64_t a6);
+
+}  // namespace usgc::kernel
