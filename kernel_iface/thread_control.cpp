@@ -40,6 +40,10 @@ int thread_id() {
   return static_cast<int>(::syscall(SYS_gettid));
 }
 
+int process_id() {
+  return static_cast<int>(::getpid());
+}
+
 Status send_signal_to_thread(int tid, int signal_number) {
   if (::syscall(SYS_tgkill, ::getpid(), tid, signal_number) != 0) return Status::failure(errno);
   return Status::success();

@@ -17,8 +17,9 @@
 
 namespace usgc::kernel {
 
-// The calling thread's kernel thread id (gettid).
+// The calling thread's kernel thread id (gettid), and the process id (getpid). Signal-safe.
 int thread_id();
+int process_id();
 
 // tgkill(getpid(), tid, signal_number): ESRCH when no such thread of this process exists.
 Status send_signal_to_thread(int tid, int signal_number);

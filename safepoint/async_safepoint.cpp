@@ -10,8 +10,6 @@
 //   statistics: relaxed counters.
 #include "safepoint/async_safepoint.hpp"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -137,7 +135,7 @@ void chain_to_previous(int signal_number, siginfo_t* info, void* context) {
 }
 
 void handle_async_signal(int signal_number, siginfo_t* info, void* signal_context) {
-  if (info == nullptr || info->si_code != SI_TKILL || info->si_pid != getpid()) {
+  if (info == nullptr || info->si_code != SI_TKILL || info->si_pid != kernel::process_id()) {
     chain_to_previous(signal_number, info, signal_context);
     return;
   }
