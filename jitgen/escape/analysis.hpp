@@ -49,6 +49,6 @@ struct EscapeAnalysis {
 
 // `module` must be verified (a clean parse_module or ModuleBuilder::finish()): the analysis reads
 // indices only (the resolution invariant of jitgen/ir/module.hpp).
-EscapeAnalysis analyze_escapes(const ir::Module& module);
+[[gnu::visibility("default")]] EscapeAnalysis analyze_escapes(const ir::Module& module);
 
 }  // namespace usgc::jitgen::escape

@@ -64,7 +64,8 @@ enum class RunStatus : uint8_t {
   kLimitExceeded,  // max_steps, time_limit_ms or the call depth
   kSetupError,     // no such entry, wrong arguments, the runtime could not start
 };
-const char* run_status_name(RunStatus status);  // "completed", "runtime error", ...
+[[gnu::visibility("default")]] const char* run_status_name(
+    RunStatus status);  // "completed", "runtime error", ...
 
 // A decision the run proved wrong: `rule` names the check (decision_checks.hpp), `site_index` the
 // allocation site whose decision it was, `position` the instruction that exposed it.
@@ -94,8 +95,9 @@ struct RunResult {
   uint64_t total_allocations() const;
 };
 
-RunResult run_program(const ir::Module& module, const escape::EscapeAnalysis& analysis,
-                      const RunOptions& options = {});
+[[gnu::visibility("default")]] RunResult run_program(const ir::Module& module,
+                                                     const escape::EscapeAnalysis& analysis,
+                                                     const RunOptions& options = {});
 
 // The dynamic part of a report: one line per class with allocations and their share, the stack
 // substitutes, goroutines and steps; after the static summary of escape/report.hpp.

@@ -57,6 +57,7 @@ class DiagnosticList {
 };
 
 // All diagnostics, one per line, each ending in '\n'.
-std::string format_diagnostics(const std::vector<Diagnostic>& diagnostics);
+[[gnu::visibility("default")]] std::string format_diagnostics(
+    const std::vector<Diagnostic>& diagnostics);
 
 }  // namespace usgc::jitgen::ir

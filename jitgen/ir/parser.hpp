@@ -35,7 +35,8 @@ struct ParseResult {
 };
 
 // `file_name` is only used in diagnostics and kept in the module.
-ParseResult parse_module(std::string_view source, std::string file_name,
-                         size_t diagnostic_limit = kDefaultDiagnosticLimit);
+[[gnu::visibility("default")]] ParseResult parse_module(
+    std::string_view source, std::string file_name,
+    size_t diagnostic_limit = kDefaultDiagnosticLimit);
 
 }  // namespace usgc::jitgen::ir

@@ -261,9 +261,13 @@ class Compiler {
     e_.xor_(eax, eax);
     e_.L(*epilogue_);
     emit_frame_pop(e_, frame_offset_, !variant.caller_frame_sites.empty());
-    // Cold code may add more cold code (none does today); run until empty.
-    for (size_t c = 0; c < e_.cold.size(); ++c) e_.cold[c]();
-    e_.cold.clear();
+    // The out-of-line code, after the body. A cold emitter may queue more cold code (none does
+    // today): take the queue out before running it, so a push never moves a running function.
+    while (!e_.cold.empty()) {
+      std::vector<std::function<void()>> cold = std::move(e_.cold);
+      e_.cold.clear();
+      for (const std::function<void()>& emit : cold) emit();
+    }
 
     std::string name = function.name;
     if (!variant.caller_frame_sites.empty()) {

@@ -7,7 +7,7 @@
 # and 2, and with USGC_VERIFY=1 (the heap verified after each collection) too; --entry and --arg pass an entry and its arguments; a runtime error
 # exits 1 with the interpreter's positioned message; --disasm prints every function with the
 # stub boundaries marked; USGC_PERF_MAP=1 names the compiled functions in the perf map; usage
-# errors, a missing file and a malformed one exit 2.
+# errors, a missing file and a malformed one exit 2; libusgc.so exports the JIT's C++ API.
 # Prints "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>" per case; exits non-zero if
 # any case failed. Environment: BUILD (default build).
 set -uo pipefail
@@ -133,5 +133,19 @@ expect_usage bad-arg --arg twelve tests/escape/process_data.usir
 printf 'func main() -> int {\nentry:\n  ret %%nope\n}\n' >"$work/bad.usir"
 expect_usage malformed "$work/bad.usir"
 expect_usage no-such-entry --entry nowhere tests/escape/process_data.usir
+
+# 7. The C++ API an embedder links against libusgc.so is exported: parse, analyze, compile, run.
+if command -v nm >/dev/null 2>&1 && [ -f "$BUILD/libusgc.so" ]; then
+  nm -DC "$BUILD/libusgc.so" 2>/dev/null | grep -E "^[0-9a-f]+ T " >"$work/exports"
+  missing=""
+  for symbol in "usgc::jitgen::ir::parse_module(" "usgc::jitgen::escape::analyze_escapes(" \
+    "usgc::jitgen::x86_64::CompiledModule::compile(" "usgc::jitgen::x86_64::run_compiled(" \
+    "usgc::jitgen::x86_64::CompiledModule::entry(" "usgc::jitgen::interpreter::run_program("; do
+    grep -qF "$symbol" "$work/exports" || missing="$missing $symbol"
+  done
+  if [ -z "$missing" ]; then pass api-exported; else fail api-exported "not exported:$missing"; fi
+else
+  echo "SKIP api-exported: nm or $BUILD/libusgc.so missing"
+fi
 
 [ $failures -eq 0 ]
