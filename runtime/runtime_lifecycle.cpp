@@ -27,7 +27,7 @@ namespace usgc::runtime {
 
 namespace {
 
-constexpr size_t kMinimumStackBytes = 16 * 1024;
+constexpr size_t kMinimumStackBytes = 8 * 1024;
 constexpr uint32_t kMaximumProcs = 1024;
 
 // Parses a decimal with an optional K/M/G suffix (powers of 1024). False when malformed.
