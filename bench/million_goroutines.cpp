@@ -5,7 +5,8 @@
 // Cases (--case picks one):
 //   parked  N goroutines (default 1 000 000) each blocked on a receive from one unbuffered
 //           channel: metric=ns_per_goroutine (from the first usgc_go until all N have parked, / N)
-//           and rss_bytes_per_goroutine ((RSS parked - RSS before) / N, /proc/self/statm).
+//           and rss_bytes_per_goroutine ((RSS parked - RSS before) / N, /proc/self/statm),
+//           minor_faults_per_goroutine (getrusage) and page_table_bytes_per_goroutine (VmPTE).
 //           Then, with the N parked (impl=usgc) and before spawning them (impl=usgc-0-parked,
 //           the same process): 200 usgc_stop_the_world from the main goroutine, metric=ttsp_p50,
 //           ttsp_p99, ttsp_max (us), and 5 shared collections, metric=shared_pause_max (us).
@@ -14,6 +15,8 @@
 //           rss_after_burst_bytes (RSS then - RSS before), with rss_peak_bytes_per_goroutine.
 // Output: RESULT lines (bench/run_all.sh's format); ERROR on a failed call (exit status 1).
 // Usage: million_goroutines --case parked|burst [--goroutines N] [--procs P]
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -50,6 +53,28 @@ int64_t resident_bytes() {
   std::fclose(statm);
   if (fields != 2) fail("read /proc/self/statm", EIO);
   return resident_pages * 4096;
+}
+
+// Minor page faults of the process so far (getrusage).
+int64_t minor_faults() {
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) != 0) fail("getrusage", errno);
+  return usage.ru_minflt;
+}
+
+// The process's page tables (VmPTE of /proc/self/status), in bytes: a stack's first touched page
+// also costs its share of a page-table page, which depends on how far apart stacks are.
+int64_t page_table_bytes() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  if (status == nullptr) fail("open /proc/self/status", errno);
+  char line[256];
+  long long kib = -1;
+  while (std::fgets(line, sizeof line, status) != nullptr) {
+    if (std::sscanf(line, "VmPTE: %lld kB", &kib) == 1) break;
+  }
+  std::fclose(status);
+  if (kib < 0) fail("find VmPTE in /proc/self/status", EIO);
+  return kib * 1024;
 }
 
 struct Options {
@@ -143,10 +168,16 @@ void main_goroutine(void*) {
   if (g_options.case_name == "parked") {
     measure_stops("usgc-0-parked");
     int64_t rss_before = resident_bytes();
+    int64_t faults_before = minor_faults();
+    int64_t page_tables_before = page_table_bytes();
     uint64_t start = now_ns();
     spawn_parked(count);
     uint64_t elapsed = now_ns() - start;
     int64_t rss_parked = resident_bytes();
+    result("parked", "usgc", "minor_faults_per_goroutine",
+           static_cast<double>(minor_faults() - faults_before) / count, "faults");
+    result("parked", "usgc", "page_table_bytes_per_goroutine",
+           static_cast<double>(page_table_bytes() - page_tables_before) / count, "bytes");
     result("parked", "usgc", "ns_per_goroutine", static_cast<double>(elapsed) / count, "ns");
     result("parked", "usgc", "rss_bytes_per_goroutine",
            static_cast<double>(rss_parked - rss_before) / count, "bytes");

@@ -136,7 +136,9 @@ int config_from_environment(usgc_config* config) {
   std::memset(config, 0, sizeof *config);
   config->version = USGC_CONFIG_VERSION;
   config->procs = online_cores();
-  config->stack_bytes = 256 * 1024;
+  // 64 KiB: a parked goroutine costs one page at 8K..256K alike; the page tables and room for C
+  // code decide (docs/runtime.md, "Stacks").
+  config->stack_bytes = 64 * 1024;
   config->guard_bytes = 16 * 1024;
   config->preempt_after_us = 10000;
   uint64_t value = 0;

@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -31,6 +33,25 @@ func residentBytes() int64 {
 	var size, resident int64
 	fmt.Sscan(string(data), &size, &resident)
 	return resident * 4096
+}
+
+// minorFaults: the process's minor page faults so far (getrusage).
+func minorFaults() int64 {
+	var usage syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &usage)
+	return usage.Minflt
+}
+
+// pageTableBytes: VmPTE of /proc/self/status.
+func pageTableBytes() int64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		var kib int64
+		if n, _ := fmt.Sscanf(line, "VmPTE: %d kB", &kib); n == 1 {
+			return kib * 1024
+		}
+	}
+	return 0
 }
 
 func result(caseName, metric string, value float64, unit string) {
@@ -60,6 +81,8 @@ func main() {
 	}
 	runtime.GC()
 	before := residentBytes()
+	faultsBefore := minorFaults()
+	pageTablesBefore := pageTableBytes()
 	start := time.Now()
 	for i := 0; i < *count; i++ {
 		go park()
@@ -73,6 +96,8 @@ func main() {
 	if *caseName == "parked" {
 		result("parked", "ns_per_goroutine", float64(elapsed.Nanoseconds())/n, "ns")
 		result("parked", "rss_bytes_per_goroutine", float64(peak-before)/n, "bytes")
+		result("parked", "minor_faults_per_goroutine", float64(minorFaults()-faultsBefore)/n, "faults")
+		result("parked", "page_table_bytes_per_goroutine", float64(pageTableBytes()-pageTablesBefore)/n, "bytes")
 	}
 	close(gate)
 	for atomic.LoadInt64(&exited) < int64(*count) {

@@ -50,7 +50,7 @@ void wait_for_decommits() {
 
 class StackPoolTest : public ::testing::Test {
  protected:
-  void TearDown() override { stack_pool_configure(256 * 1024, 16 * 1024); }
+  void TearDown() override { stack_pool_configure(64 * 1024, 16 * 1024); }
 };
 
 TEST_F(StackPoolTest, GuardRegionProbeMatchesTheKernel) {

@@ -30,8 +30,11 @@ expect_overflow() {  # name, environment..., -- arguments...
   while [ "$1" != -- ]; do env+=("$1"); shift; done
   shift
   # In a subshell whose stderr is dropped: bash's own "Segmentation fault" notice is not ours.
-  (env "${env[@]+"${env[@]}"}" timeout 60 "$work/overflow" "$@" >"$work/out" 2>"$work/err") 2>/dev/null
-  local status=$?
+  local status
+  status=$(
+    env "${env[@]+"${env[@]}"}" timeout 60 "$work/overflow" "$@" >"$work/out" 2>"$work/err"
+    echo $?
+  ) 2>/dev/null
   if [ "$status" -ne $((128 + 11)) ]; then
     echo "FAIL $name: exit status $status, expected death by SIGSEGV ($(head -c 300 "$work/err" | tr '\n' ' '))"
     failures=$((failures + 1))
