@@ -4,8 +4,9 @@
 // signal handler) except the relaxed statistics counters.
 //   chunks[]      the reservations; an entry with base == nullptr is unused. A chunk is carved
 //                 front to back (carved slots so far); a carved slot is live, warm or cold.
-//   warm[]        LIFO of released stacks that keep their top kKeptResidentBytes (the most
-//                 recently released stack is reused first: its top page is still resident).
+//   warm[]        FIFO ring of released stacks that keep their top kKeptResidentBytes. The oldest
+//                 is reused first: its decommit ticket, 256 releases old, has completed, so a
+//                 spawn does not wait for the kernel (the newest one's usually has not).
 //   free_bits     per chunk, one bit per cold slot (released, nothing resident). A bitmap rather
 //                 than a list, so a million pooled stacks cost 128 KiB of bits, not their pages.
 // Invariants:
@@ -71,6 +72,7 @@ struct StackPool {
   uint32_t chunk_limit = 0;  // entries [0, chunk_limit) may be in use
   uint32_t carving = kNoChunk;
   WarmStack warm[kMaxWarmStacks];
+  uint32_t warm_head = 0;  // the oldest warm stack
   uint32_t warm_count = 0;
   uint64_t cold_slots = 0;
   uint64_t cold_ticket = 0;
@@ -249,6 +251,14 @@ uint64_t decommit_locked(StackChunk& chunk, uint8_t* begin, uint8_t* end) {
   return ticket;
 }
 
+// Lock held. Takes the oldest warm stack (warm_count > 0).
+WarmStack take_warm_locked() {
+  WarmStack warm = g_pool.warm[g_pool.warm_head];
+  g_pool.warm_head = (g_pool.warm_head + 1) % kMaxWarmStacks;
+  --g_pool.warm_count;
+  return warm;
+}
+
 // Lock held. Makes a released (or drained warm) stack of a current chunk cold.
 void make_cold_locked(const GoroutineStack& stack) {
   StackChunk& chunk = g_pool.chunks[stack.chunk_index];
@@ -286,7 +296,7 @@ kernel::Result<GoroutineStack> stack_acquire() {
   {
     kernel::FutexMutexGuard guard(g_pool.lock);
     if (g_pool.warm_count > 0) {
-      const WarmStack& warm = g_pool.warm[--g_pool.warm_count];
+      const WarmStack warm = take_warm_locked();
       stack = stack_in(warm.chunk_index, warm.base);
       ticket = warm.ticket;
     } else {
@@ -326,7 +336,8 @@ void stack_release(GoroutineStack stack) {
       uint8_t* kept = stack.usable_bytes > kKeptResidentBytes ? stack.top() - kKeptResidentBytes
                                                               : stack.base + stack.guard_bytes;
       uint64_t ticket = decommit_locked(chunk, stack.base + stack.guard_bytes, kept);
-      g_pool.warm[g_pool.warm_count++] = WarmStack{stack.base, stack.chunk_index, ticket};
+      g_pool.warm[(g_pool.warm_head + g_pool.warm_count++) % kMaxWarmStacks] =
+          WarmStack{stack.base, stack.chunk_index, ticket};
     } else {
       make_cold_locked(stack);
     }
@@ -342,7 +353,7 @@ void stack_pool_drain() {
     {
       kernel::FutexMutexGuard guard(g_pool.lock);
       while (g_pool.warm_count > 0) {
-        const WarmStack& warm = g_pool.warm[--g_pool.warm_count];
+        const WarmStack warm = take_warm_locked();
         make_cold_locked(stack_in(warm.chunk_index, warm.base));
       }
       for (uint32_t index = 0; index < g_pool.chunk_limit; ++index) {

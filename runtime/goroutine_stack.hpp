@@ -12,8 +12,8 @@
 // goroutines near 32 000), and the pool says so once at start.
 //
 // The few-pages invariant: a stack in the pool keeps at most kKeptResidentBytes (its top pages,
-// which the next goroutine touches first) resident, and only the kMaxWarmStacks most recently
-// released stacks keep even that; the rest of each released stack is handed to the process's
+// which the next goroutine touches first) resident, and at most kMaxWarmStacks pooled stacks
+// (the warm ones) keep even that; the rest of each released stack is handed to the process's
 // DecommitQueue (MADV_DONTNEED, batched). A released stack is reused only once its decommit ticket
 // is complete (the decommit ticket rule). Pooled stacks beyond the warm ones cost no memory, only
 // a bit in their chunk's free bitmap.
