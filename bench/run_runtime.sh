@@ -189,8 +189,8 @@ for cases in "floor ttsp handshake" "poll"; do
 done
 
 # ---- suite=million ----------------------------------------------------------------------------
-# bench/million_goroutines.cpp beside bench/go/million.go, one process per case and runtime, usgc
-# and Go in alternating order: 1 000 000 parked goroutines (spawn time, RSS each, stops with them
+# bench/million_goroutines.cpp beside bench/go/million.go, one process per case and runtime (usgc
+# first, then Go; one run each): 1 000 000 parked goroutines (spawn time, RSS each, stops with them
 # parked) and a burst of 500 000 (RSS after they end). Quick: 100 000 and 50 000.
 if [ -x "$BIN/million_goroutines" ]; then
   million_go=""
