@@ -10,6 +10,7 @@
 #   RESULT suite=goroutines case=<case> impl=usgc|go metric=ns_per_goroutine|ns_per_round_trip value=<ns> unit=ns
 #   RESULT suite=goroutines case=<case> impl=usgc metric=ratio_vs_go value=<usgc / go> unit=ratio
 # Without go: "NOTE go not installed: Go comparison skipped".
+# suite=million: $BUILD/bench/million_goroutines beside bench/go/million.go (see below).
 # suite=safepoint: $BUILD/bench/safepoint once (machine floor, poll overhead, time to safepoint
 # against goroutine count for both arming modes, handshakes); its lines are passed through.
 # suite=safepoint_blocked: $BUILD/bench/safepoint_blocked once (time to safepoint with blocked and
@@ -205,6 +206,53 @@ if [ -x "$BIN/safepoint_blocked" ]; then
     say "ERROR suite=safepoint_blocked impl=usgc reason=\"exit status $?: $(head -c 200 "$work/blocked.err" | head -n 1 | tr -d '"')\""
     errors=$((errors + 1))
   fi
+fi
+
+# ---- suite=million ----------------------------------------------------------------------------
+# bench/million_goroutines.cpp beside bench/go/million.go, one process per case and runtime (usgc
+# first, then Go; one run each): 1 000 000 parked goroutines (spawn time, RSS each, stops with them
+# parked) and a burst of 500 000 (RSS after they end). Quick: 100 000 and 50 000.
+if [ -x "$BIN/million_goroutines" ]; then
+  million_go=""
+  if [[ " $impls " == *" go "* ]] && go build -o "$bin_abs/go-million" bench/go/million.go >"$work/go-million-build.txt" 2>&1; then
+    million_go="$BIN/go-million"
+  fi
+  for million_case in parked burst; do
+    count=""
+    if [ "$BENCH_QUICK" = 1 ]; then
+      count=50000
+      [ "$million_case" = parked ] && count=100000
+    fi
+    for impl in usgc go; do
+      if [ "$impl" = usgc ]; then
+        command=("$BIN/million_goroutines" --case "$million_case")
+        [ -n "$count" ] && command+=(--goroutines "$count")
+      else
+        [ -n "$million_go" ] || continue
+        command=("$million_go" -case "$million_case")
+        [ -n "$count" ] && command+=(-goroutines "$count")
+      fi
+      progress "million: $impl $million_case"
+      timeout "$BENCH_TIMEOUT_S" "${command[@]}" >"$work/million.out" 2>"$work/million.err"
+      status=$?
+      grep -E '^(RESULT|NOTE)' "$work/million.out" | while IFS= read -r line; do say "$line"; done
+      if [ "$status" -ne 0 ] || grep -q '^ERROR' "$work/million.out"; then
+        say "ERROR suite=million case=$million_case impl=$impl reason=\"exit status $status: $(grep -m1 '^ERROR' "$work/million.out" | head -c 200 | tr -d '"')$(head -c 200 "$work/million.err" | head -n 1 | tr -d '"')\""
+        errors=$((errors + 1))
+      fi
+    done
+    # usgc / Go for each metric both printed.
+    if [ -n "$million_go" ]; then
+      grep "^RESULT suite=million case=$million_case " "$BENCH_RUNTIME_LOG" | awk -v c="$million_case" '
+        { for (k = 2; k <= NF; k++) { split($k, kv, "="); v[kv[1]] = kv[2] }
+          key = v["metric"]; if (v["impl"] == "usgc") u[key] = v["value"]; else if (v["impl"] == "go") g[key] = v["value"]; unit[key] = v["unit"] }
+        END { for (m in u) if ((m in g) && g[m] != 0 && m != "rss_growth_percent")
+                printf "RESULT suite=million case=%s impl=usgc metric=%s_ratio_vs_go value=%.3f unit=ratio\n", c, m, u[m] / g[m] }' |
+        while IFS= read -r line; do say "$line"; done
+    fi
+  done
+else
+  say "NOTE suite=million skipped: $BIN/million_goroutines not built"
 fi
 
 say "NOTE suite=runtime end=$(date -u +%Y-%m-%dT%H:%M:%SZ) load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""

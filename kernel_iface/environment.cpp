@@ -28,7 +28,7 @@ const EnvironmentVariable kVariables[] = {
     {"USGC_STATS", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
     {"USGC_STATS_INTERVAL_MS", EnvironmentKind::kNumber, 1, 3600000, "ms", nullptr, nullptr},
     {"USGC_PROCS", EnvironmentKind::kNumber, 1, 1024, "Ps", nullptr, nullptr},
-    {"USGC_STACK_SIZE", EnvironmentKind::kSize, 16 * kKiB, 1 * kGiB, "bytes", nullptr, nullptr},
+    {"USGC_STACK_SIZE", EnvironmentKind::kSize, 8 * kKiB, 1 * kGiB, "bytes", nullptr, nullptr},
     // At least one page: a goroutine that overflows its stack must fault.
     {"USGC_STACK_GUARD", EnvironmentKind::kSize, 4 * kKiB, 64 * kMiB, "bytes", nullptr, nullptr},
     {"USGC_PREEMPT_US", EnvironmentKind::kNumber, 0, 60000000, "us", nullptr, nullptr},

@@ -1,127 +1,387 @@
-// runtime/goroutine_stack.cpp — mapping, caching and unmapping goroutine stacks (see the .hpp).
+// runtime/goroutine_stack.cpp — carving, pooling and giving back goroutine stacks (see the .hpp).
 //
-// The cache is a LIFO array under a FutexMutex (spawn-heavy programs reuse the stack that was
-// just released, whose top pages are still resident and in the TLB). Bounded by
-// kMaxCachedStacks; the rest are unmapped at once.
+// State: one StackPool, g_pool, every field under g_pool.lock (a FutexMutex; never held by a
+// signal handler) except the relaxed statistics counters.
+//   chunks[]      the reservations; an entry with base == nullptr is unused. A chunk is carved
+//                 front to back (carved slots so far); a carved slot is live, warm or cold.
+//   warm[]        FIFO ring of released stacks that keep their top kKeptResidentBytes. The oldest
+//                 is reused first: its decommit ticket, 256 releases old, has completed, so a
+//                 spawn does not wait for the kernel (the newest one's usually has not).
+//   free_bits     per chunk, one bit per cold slot (released, nothing resident). A bitmap rather
+//                 than a list, so a million pooled stacks cost 128 KiB of bits, not their pages.
+// Invariants:
+//   the guard invariant: every carved slot has its guard (installed once when carved; guard
+//     regions and PROT_NONE both survive MADV_DONTNEED), until its chunk is unmapped.
+//   the decommit ticket rule (decommit_queue.hpp): a slot handed out again has its ticket
+//     complete: warm entries carry theirs, cold slots are covered by cold_ticket (the newest cold
+//     release's), and a chunk is unmapped only after its last_ticket completes (a late
+//     MADV_DONTNEED must not land on whatever is mapped there next).
+//   the retirement rule: a reconfiguration retires every chunk; retired chunks hand out nothing
+//     and are unmapped when their last live stack comes back.
 #include "runtime/goroutine_stack.hpp"
 
+#include <atomic>
+
+#include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
+#include "kernel_iface/guard_region.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
 namespace usgc::runtime {
 namespace {
 
-constexpr uint32_t kMaxCachedStacks = 1024;
+constexpr size_t kChunkTargetBytes = size_t{1} << 30;  // 1 GiB of address space per mapping
+constexpr uint32_t kMaxChunks = 4096;                  // 4 TiB of stacks
+constexpr uint32_t kNoChunk = ~uint32_t{0};
+
+struct StackChunk {
+  uint8_t* base = nullptr;  // nullptr: this entry is unused
+  size_t bytes = 0;
+  size_t guard_bytes = 0;
+  size_t usable_bytes = 0;
+  uint64_t* free_bits = nullptr;  // one bit per slot: 1 = cold
+  size_t free_bits_bytes = 0;
+  uint64_t last_ticket = 0;  // newest decommit ticket of a range in this chunk
+  uint32_t slot_count = 0;
+  uint32_t carved = 0;
+  uint32_t live = 0;
+  uint32_t cold = 0;
+  bool retired = false;
+  bool guard_regions = false;
+
+  size_t slot_bytes() const { return guard_bytes + usable_bytes; }
+  uint8_t* slot_base(uint32_t slot) const { return base + size_t{slot} * slot_bytes(); }
+  uint32_t slot_of(const uint8_t* address) const {
+    return static_cast<uint32_t>(static_cast<size_t>(address - base) / slot_bytes());
+  }
+};
+
+struct WarmStack {
+  uint8_t* base = nullptr;
+  uint32_t chunk_index = 0;
+  uint64_t ticket = 0;  // the decommit of its lower pages
+};
 
 struct StackPool {
   kernel::FutexMutex lock;
-  size_t usable_bytes = 256 * 1024;
+  size_t usable_bytes = 64 * 1024;
   size_t guard_bytes = 16 * 1024;
-  GoroutineStack cached[kMaxCachedStacks];
-  uint32_t cached_count = 0;
-  std::atomic<uint64_t> mapped{0};
-  std::atomic<uint64_t> unmapped{0};
+  bool guard_regions = false;
+  StackChunk chunks[kMaxChunks];
+  uint32_t chunk_limit = 0;  // entries [0, chunk_limit) may be in use
+  uint32_t carving = kNoChunk;
+  WarmStack warm[kMaxWarmStacks];
+  uint32_t warm_head = 0;  // the oldest warm stack
+  uint32_t warm_count = 0;
+  uint64_t cold_slots = 0;
+  uint64_t cold_ticket = 0;
+  uint64_t live = 0;
+  uint64_t chunks_mapped = 0;
+  std::atomic<uint64_t> carved{0};  // relaxed: statistics
+  std::atomic<uint64_t> chunks_unmapped{0};
 };
-StackPool g_pool;
+constinit StackPool g_pool;
 
 size_t round_to_pages(size_t bytes) {
   size_t page = kernel::os_page_size();
   return (bytes + page - 1) & ~(page - 1);
 }
 
-// The usual cause is not memory but the kernel's limit on mappings per process: a stack with
-// its guard is two mappings, so the default vm.max_map_count (65530) allows about 32 000 live
-// goroutines. usgc_go returns ENOMEM; this says why, once.
-void report_mapping_failure_once(int error) {
+// The reason usgc_go returns ENOMEM, said once.
+void report_acquire_failure_once(const char* operation, int error) {
   static std::atomic<bool> reported{false};
   if (reported.exchange(true, std::memory_order_relaxed)) return;
-  StackPoolCounters counters = stack_pool_counters();
-  kernel::print_message(
-      "goroutine stacks: mapping stack number %lu failed (errno %d); each stack with its guard "
-      "takes two of the "
-      "process's mappings (sysctl vm.max_map_count, 65530 by default): raise that limit, or keep "
-      "fewer goroutines "
-      "alive at once",
-      static_cast<unsigned long>(counters.mapped - counters.unmapped + 1), error);
+  if (g_pool.guard_regions) {
+    kernel::print_message(
+        "goroutine stacks: %s failed (errno %d) with %lu stacks live: out of memory or address "
+        "space; keep fewer goroutines alive at once or give them smaller stacks "
+        "(USGC_STACK_SIZE)",
+        operation, error, static_cast<unsigned long>(g_pool.live));
+  } else {
+    kernel::print_message(
+        "goroutine stacks: %s failed (errno %d) with %lu stacks live; without guard regions "
+        "(Linux 6.13+) each stack's guard takes two of the process's mappings (sysctl "
+        "vm.max_map_count, 65530 by default): raise that limit, or keep fewer goroutines alive at "
+        "once",
+        operation, error, static_cast<unsigned long>(g_pool.live));
+  }
 }
 
-void unmap_stack(const GoroutineStack& stack) {
-  kernel::Status status = kernel::unmap(stack.base, stack.guard_bytes + stack.usable_bytes);
-  (void)status;  // an unmap of our own mapping cannot fail; nothing to do if it did
-  g_pool.unmapped.fetch_add(1, std::memory_order_relaxed);
+void report_mprotect_fallback_once() {
+  static std::atomic<bool> reported{false};
+  if (reported.exchange(true, std::memory_order_relaxed)) return;
+  kernel::print_message(
+      "goroutine stacks: this kernel has no MADV_GUARD_INSTALL (Linux 6.13+; probe errno %d): "
+      "stack guards are PROT_NONE mappings, two mappings per goroutine, so sysctl "
+      "vm.max_map_count limits live goroutines to about half its value",
+      kernel::guard_regions_probe_error());
+}
+
+// A chunk's mappings, taken out of the table to be unmapped outside the lock.
+struct ChunkToUnmap {
+  uint8_t* base = nullptr;
+  size_t bytes = 0;
+  uint64_t* free_bits = nullptr;
+  size_t free_bits_bytes = 0;
+  uint64_t last_ticket = 0;
+};
+
+// Lock held. Clears the entry; the caller unmaps outside the lock.
+ChunkToUnmap take_chunk_locked(uint32_t index) {
+  StackChunk& chunk = g_pool.chunks[index];
+  ChunkToUnmap taken{chunk.base, chunk.bytes, chunk.free_bits, chunk.free_bits_bytes,
+                     chunk.last_ticket};
+  g_pool.cold_slots -= chunk.retired ? 0 : chunk.cold;
+  chunk = StackChunk{};
+  if (g_pool.carving == index) g_pool.carving = kNoChunk;
+  --g_pool.chunks_mapped;
+  while (g_pool.chunk_limit > 0 && g_pool.chunks[g_pool.chunk_limit - 1].base == nullptr)
+    --g_pool.chunk_limit;
+  return taken;
+}
+
+void unmap_chunk(const ChunkToUnmap& chunk) {
+  if (chunk.base == nullptr) return;
+  // The decommit ticket rule: no MADV_DONTNEED of ours may still be pending on this range.
+  kernel::DecommitQueue::process().wait(chunk.last_ticket);
+  // Unmapping our own mappings cannot fail; nothing to do if it did.
+  (void)kernel::unmap(chunk.base, chunk.bytes);
+  (void)kernel::unmap(chunk.free_bits, chunk.free_bits_bytes);
+  g_pool.chunks_unmapped.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Lock held. A new chunk for the current configuration, or an errno.
+kernel::Result<uint32_t> map_chunk_locked() {
+  uint32_t index = 0;
+  while (index < kMaxChunks && g_pool.chunks[index].base != nullptr) ++index;
+  if (index == kMaxChunks) return kernel::Result<uint32_t>::failure(ENOMEM);
+  const size_t slot_bytes = g_pool.guard_bytes + g_pool.usable_bytes;
+  size_t slot_count = kChunkTargetBytes / slot_bytes;
+  if (slot_count == 0) slot_count = 1;
+  const size_t bytes = slot_count * slot_bytes;
+  const size_t bits_bytes = round_to_pages((slot_count + 63) / 64 * sizeof(uint64_t));
+  kernel::Result<void*> mapping = kernel::map_aligned(bytes, kernel::os_page_size());
+  if (!mapping.ok()) return kernel::Result<uint32_t>::failure(mapping.error());
+  kernel::Result<void*> bits = kernel::map_aligned(bits_bytes, kernel::os_page_size());
+  if (!bits.ok()) {
+    (void)kernel::unmap(mapping.value(), bytes);
+    return kernel::Result<uint32_t>::failure(bits.error());
+  }
+  // Stacks touch a page or two each: a transparent huge page would make that 2 MiB. An error
+  // (kernel without THP) changes nothing.
+  (void)kernel::advise_huge_pages(mapping.value(), bytes, false);
+  StackChunk& chunk = g_pool.chunks[index];
+  chunk = StackChunk{};
+  chunk.base = static_cast<uint8_t*>(mapping.value());
+  chunk.bytes = bytes;
+  chunk.guard_bytes = g_pool.guard_bytes;
+  chunk.usable_bytes = g_pool.usable_bytes;
+  chunk.free_bits = static_cast<uint64_t*>(bits.value());
+  chunk.free_bits_bytes = bits_bytes;
+  chunk.slot_count = static_cast<uint32_t>(slot_count);
+  chunk.guard_regions = g_pool.guard_regions;
+  if (index >= g_pool.chunk_limit) g_pool.chunk_limit = index + 1;
+  ++g_pool.chunks_mapped;
+  return kernel::Result<uint32_t>::success(index);
+}
+
+GoroutineStack stack_in(uint32_t chunk_index, uint8_t* base) {
+  const StackChunk& chunk = g_pool.chunks[chunk_index];
+  GoroutineStack stack;
+  stack.base = base;
+  stack.guard_bytes = chunk.guard_bytes;
+  stack.usable_bytes = chunk.usable_bytes;
+  stack.chunk_index = chunk_index;
+  return stack;
+}
+
+// Lock held. A cold slot of a current chunk, or an empty stack.
+GoroutineStack take_cold_locked() {
+  if (g_pool.cold_slots == 0) return GoroutineStack{};
+  for (uint32_t index = 0; index < g_pool.chunk_limit; ++index) {
+    StackChunk& chunk = g_pool.chunks[index];
+    if (chunk.base == nullptr || chunk.retired || chunk.cold == 0) continue;
+    for (uint32_t word = 0;; ++word) {
+      if (chunk.free_bits[word] == 0) continue;
+      const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(chunk.free_bits[word]));
+      chunk.free_bits[word] &= chunk.free_bits[word] - 1;
+      --chunk.cold;
+      --g_pool.cold_slots;
+      return stack_in(index, chunk.slot_base(word * 64 + bit));
+    }
+  }
+  return GoroutineStack{};
+}
+
+// Lock held. Carves a slot and installs its guard (the guard invariant).
+kernel::Result<GoroutineStack> carve_locked() {
+  if (g_pool.carving == kNoChunk ||
+      g_pool.chunks[g_pool.carving].carved == g_pool.chunks[g_pool.carving].slot_count) {
+    g_pool.carving = kNoChunk;
+    kernel::Result<uint32_t> chunk = map_chunk_locked();
+    if (!chunk.ok()) {
+      report_acquire_failure_once("mapping a chunk of stacks", chunk.error());
+      return kernel::Result<GoroutineStack>::failure(chunk.error());
+    }
+    g_pool.carving = chunk.value();
+  }
+  StackChunk& chunk = g_pool.chunks[g_pool.carving];
+  GoroutineStack stack = stack_in(g_pool.carving, chunk.slot_base(chunk.carved));
+  kernel::Status guard =
+      chunk.guard_regions ? kernel::install_guard_region(stack.base, stack.guard_bytes)
+                          : kernel::protect(stack.base, stack.guard_bytes, kernel::Access::kNone);
+  if (!guard.ok()) {
+    report_acquire_failure_once(
+        chunk.guard_regions ? "installing a stack guard region" : "protecting a stack guard",
+        guard.error());
+    return kernel::Result<GoroutineStack>::failure(guard.error());
+  }
+  ++chunk.carved;
+  g_pool.carved.fetch_add(1, std::memory_order_relaxed);
+  return kernel::Result<GoroutineStack>::success(stack);
+}
+
+// Lock held. Queues MADV_DONTNEED of [begin, end) of a stack in `chunk`; returns the ticket.
+uint64_t decommit_locked(StackChunk& chunk, uint8_t* begin, uint8_t* end) {
+  if (end <= begin) return 0;
+  uint64_t ticket =
+      kernel::DecommitQueue::process().enqueue(begin, static_cast<size_t>(end - begin));
+  if (ticket > chunk.last_ticket) chunk.last_ticket = ticket;
+  return ticket;
+}
+
+// Lock held. Takes the oldest warm stack (warm_count > 0).
+WarmStack take_warm_locked() {
+  WarmStack warm = g_pool.warm[g_pool.warm_head];
+  g_pool.warm_head = (g_pool.warm_head + 1) % kMaxWarmStacks;
+  --g_pool.warm_count;
+  return warm;
+}
+
+// Lock held. Makes a released (or drained warm) stack of a current chunk cold.
+void make_cold_locked(const GoroutineStack& stack) {
+  StackChunk& chunk = g_pool.chunks[stack.chunk_index];
+  uint64_t ticket = decommit_locked(chunk, stack.base + stack.guard_bytes, stack.top());
+  if (ticket > g_pool.cold_ticket) g_pool.cold_ticket = ticket;
+  const uint32_t slot = chunk.slot_of(stack.base);
+  chunk.free_bits[slot / 64] |= uint64_t{1} << (slot % 64);
+  ++chunk.cold;
+  ++g_pool.cold_slots;
 }
 
 }  // namespace
 
-void stack_pool_configure(size_t usable_bytes, size_t guard_bytes) {
+void stack_pool_configure(size_t usable_bytes, size_t guard_bytes, StackGuardMode mode) {
   stack_pool_drain();
+  const bool regions = mode != StackGuardMode::kMprotect && kernel::guard_regions_supported();
+  if (!regions && mode != StackGuardMode::kMprotect) report_mprotect_fallback_once();
   kernel::FutexMutexGuard guard(g_pool.lock);
+  // The retirement rule: stacks of the old configuration come back to their retired chunk.
+  for (uint32_t index = 0; index < g_pool.chunk_limit; ++index) {
+    StackChunk& chunk = g_pool.chunks[index];
+    if (chunk.base == nullptr || chunk.retired) continue;
+    chunk.retired = true;
+    g_pool.cold_slots -= chunk.cold;
+  }
+  g_pool.carving = kNoChunk;
   g_pool.usable_bytes = round_to_pages(usable_bytes);
   g_pool.guard_bytes = round_to_pages(guard_bytes == 0 ? kernel::os_page_size() : guard_bytes);
+  g_pool.guard_regions = regions;
 }
 
 kernel::Result<GoroutineStack> stack_acquire() {
-  size_t usable_bytes;
-  size_t guard_bytes;
+  GoroutineStack stack;
+  uint64_t ticket = 0;
   {
     kernel::FutexMutexGuard guard(g_pool.lock);
-    if (g_pool.cached_count > 0)
-      return kernel::Result<GoroutineStack>::success(g_pool.cached[--g_pool.cached_count]);
-    usable_bytes = g_pool.usable_bytes;
-    guard_bytes = g_pool.guard_bytes;
+    if (g_pool.warm_count > 0) {
+      const WarmStack warm = take_warm_locked();
+      stack = stack_in(warm.chunk_index, warm.base);
+      ticket = warm.ticket;
+    } else {
+      stack = take_cold_locked();
+      if (!stack.empty()) {
+        ticket = g_pool.cold_ticket;
+      } else {
+        kernel::Result<GoroutineStack> carved = carve_locked();
+        if (!carved.ok()) return carved;
+        stack = carved.value();
+      }
+    }
+    ++g_pool.chunks[stack.chunk_index].live;
+    ++g_pool.live;
   }
-  size_t total = guard_bytes + usable_bytes;
-  kernel::Result<void*> mapping = kernel::map_aligned(total, kernel::os_page_size());
-  if (!mapping.ok()) {
-    report_mapping_failure_once(mapping.error());
-    return kernel::Result<GoroutineStack>::failure(mapping.error());
-  }
-  GoroutineStack stack;
-  stack.base = static_cast<uint8_t*>(mapping.value());
-  stack.guard_bytes = guard_bytes;
-  stack.usable_bytes = usable_bytes;
-  kernel::Status guard_status = kernel::protect(stack.base, guard_bytes, kernel::Access::kNone);
-  if (!guard_status.ok()) {
-    report_mapping_failure_once(guard_status.error());
-    (void)kernel::unmap(stack.base, total);
-    return kernel::Result<GoroutineStack>::failure(guard_status.error());
-  }
-  g_pool.mapped.fetch_add(1, std::memory_order_relaxed);
+  // The decommit ticket rule, outside the lock: usually complete already.
+  kernel::DecommitQueue& queue = kernel::DecommitQueue::process();
+  if (ticket != 0 && !queue.is_complete(ticket)) queue.wait(ticket);
   return kernel::Result<GoroutineStack>::success(stack);
 }
 
 void stack_release(GoroutineStack stack) {
   if (stack.empty()) return;
+  ChunkToUnmap to_unmap;
   {
     kernel::FutexMutexGuard guard(g_pool.lock);
-    if (g_pool.cached_count < kMaxCachedStacks && stack.usable_bytes == g_pool.usable_bytes &&
-        stack.guard_bytes == g_pool.guard_bytes) {
-      g_pool.cached[g_pool.cached_count++] = stack;
-      return;
+    StackChunk& chunk = g_pool.chunks[stack.chunk_index];
+    USGC_CHECK(chunk.base != nullptr && stack.base >= chunk.base &&
+                   stack.base < chunk.base + chunk.bytes && chunk.live > 0,
+               "goroutine stacks: released stack is not a live stack of its chunk");
+    --chunk.live;
+    --g_pool.live;
+    if (chunk.retired) {
+      if (chunk.live == 0) to_unmap = take_chunk_locked(stack.chunk_index);
+    } else if (g_pool.warm_count < kMaxWarmStacks) {
+      // The few-pages invariant: only the top pages stay.
+      uint8_t* kept = stack.usable_bytes > kKeptResidentBytes ? stack.top() - kKeptResidentBytes
+                                                              : stack.base + stack.guard_bytes;
+      uint64_t ticket = decommit_locked(chunk, stack.base + stack.guard_bytes, kept);
+      g_pool.warm[(g_pool.warm_head + g_pool.warm_count++) % kMaxWarmStacks] =
+          WarmStack{stack.base, stack.chunk_index, ticket};
+    } else {
+      make_cold_locked(stack);
     }
   }
-  unmap_stack(stack);
+  unmap_chunk(to_unmap);
 }
 
 void stack_pool_drain() {
+  ChunkToUnmap to_unmap[64];  // unmapped in batches of 64 chunks, outside the lock
   for (;;) {
-    GoroutineStack stack;
+    uint32_t taken = 0;
+    bool more = false;
     {
       kernel::FutexMutexGuard guard(g_pool.lock);
-      if (g_pool.cached_count == 0) return;
-      stack = g_pool.cached[--g_pool.cached_count];
+      while (g_pool.warm_count > 0) {
+        const WarmStack warm = take_warm_locked();
+        make_cold_locked(stack_in(warm.chunk_index, warm.base));
+      }
+      for (uint32_t index = 0; index < g_pool.chunk_limit; ++index) {
+        const StackChunk& chunk = g_pool.chunks[index];
+        if (chunk.base == nullptr || chunk.live != 0) continue;
+        if (taken == sizeof(to_unmap) / sizeof(to_unmap[0])) {
+          more = true;
+          break;
+        }
+        to_unmap[taken++] = take_chunk_locked(index);
+      }
     }
-    unmap_stack(stack);
+    kernel::DecommitQueue::process().flush();
+    for (uint32_t i = 0; i < taken; ++i) unmap_chunk(to_unmap[i]);
+    if (!more) return;
   }
 }
 
 StackPoolCounters stack_pool_counters() {
   StackPoolCounters counters{};
-  counters.mapped = g_pool.mapped.load(std::memory_order_relaxed);
-  counters.unmapped = g_pool.unmapped.load(std::memory_order_relaxed);
+  counters.carved = g_pool.carved.load(std::memory_order_relaxed);
+  counters.chunks_unmapped = g_pool.chunks_unmapped.load(std::memory_order_relaxed);
   kernel::FutexMutexGuard guard(g_pool.lock);
-  counters.cached = g_pool.cached_count;
+  counters.live = g_pool.live;
+  counters.warm = g_pool.warm_count;
+  counters.cold = g_pool.cold_slots;
+  counters.chunks = g_pool.chunks_mapped;
+  counters.guard_regions = g_pool.guard_regions;
   return counters;
 }
 

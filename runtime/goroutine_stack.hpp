@@ -1,12 +1,25 @@
-// runtime/goroutine_stack.hpp — goroutine stacks: mmap'ed, a PROT_NONE guard below, a fixed size
-// limit (no growth: overflowing hits the guard and the fault handler reports
-// "goroutine N: stack overflow"), cached for reuse.
+// runtime/goroutine_stack.hpp — goroutine stacks: slots carved from large reservations, a guard
+// below each, a fixed size limit (no growth: overflowing hits the guard and the fault handler
+// reports "goroutine N: stack overflow"), pooled for reuse with their memory given back.
 //
-// Layout of one stack mapping (addresses grow to the right, the stack grows to the left):
-//   [ guard (guard_bytes, PROT_NONE) | usable (usable_bytes, read/write, committed on touch) ]
-//   base                               base + guard_bytes                         top()
-// Invariant: a cached stack keeps its pages (reuse is free); the cache is bounded, and stacks
-// beyond it are unmapped. Pages a deep call touched stay resident while the stack is cached.
+// Layout of one stack slot inside a chunk (addresses grow to the right, the stack to the left):
+//   [ guard (guard_bytes) | usable (usable_bytes, read/write, committed on touch) ]
+//   base                   base + guard_bytes                               top()
+// Chunks are read/write anonymous mappings of about 1 GiB (MAP_NORESERVE) carved into slots.
+// Guards are MADV_GUARD_INSTALL guard regions where the kernel has them (Linux 6.13+): they do
+// not split the chunk, so a million stacks cost a few dozen mappings. On older kernels each guard
+// is a PROT_NONE mprotect, two mappings per stack as before (vm.max_map_count then caps live
+// goroutines near 32 000), and the pool says so once at start.
+//
+// The few-pages invariant: a stack in the pool keeps at most kKeptResidentBytes (its top pages,
+// which the next goroutine touches first) resident, and at most kMaxWarmStacks pooled stacks
+// (the warm ones) keep even that; the rest of each released stack is handed to the process's
+// DecommitQueue (MADV_DONTNEED, batched). A released stack is reused only once its decommit ticket
+// is complete (the decommit ticket rule). Pooled stacks beyond the warm ones cost no memory, only
+// a bit in their chunk's free bitmap.
+//
+// Hot path: none. Spawning reuses a goroutine record with its stack (scheduler.cpp's caches);
+// this pool is reached when those caches are empty or full, under one FutexMutex.
 #pragma once
 
 #include <cstddef>
@@ -17,9 +30,10 @@
 namespace usgc::runtime {
 
 struct GoroutineStack {
-  uint8_t* base = nullptr;  // lowest address of the mapping (the guard's start)
+  uint8_t* base = nullptr;  // lowest address of the slot (the guard's start)
   size_t guard_bytes = 0;
   size_t usable_bytes = 0;
+  uint32_t chunk_index = 0;  // the chunk the slot was carved from (goroutine_stack.cpp)
 
   bool empty() const { return base == nullptr; }
   uint8_t* top() const { return base + guard_bytes + usable_bytes; }
@@ -33,23 +47,42 @@ struct GoroutineStack {
   }
 };
 
-// Sets the sizes every stack gets (page-rounded). Called by usgc_init before any stack exists.
-void stack_pool_configure(size_t usable_bytes, size_t guard_bytes);
+enum class StackGuardMode : uint8_t {
+  kAuto,          // guard regions when the kernel has them, mprotect otherwise (the default)
+  kGuardRegions,  // MADV_GUARD_INSTALL; configure fails over to mprotect if unsupported
+  kMprotect,      // PROT_NONE guards (two mappings per stack): the old kernels' path, for tests
+};
 
-// A stack of the configured size: from the cache, or freshly mapped. ENOMEM when out of memory.
+// Sets the sizes every stack gets (page-rounded) and the guard mode. Called by usgc_init before
+// any stack of the new configuration exists; stacks still live from an earlier configuration
+// are unmapped (with their chunk) when the last of them is released.
+void stack_pool_configure(size_t usable_bytes, size_t guard_bytes,
+                          StackGuardMode mode = StackGuardMode::kAuto);
+
+// A stack of the configured size: from the pool, or carved. ENOMEM when out of memory or
+// mappings (the reason is printed once).
 kernel::Result<GoroutineStack> stack_acquire();
 
-// Returns a stack to the cache (or unmaps it when the cache is full).
+// Returns a stack to the pool; its memory below the kept top pages is given back.
 void stack_release(GoroutineStack stack);
 
-// Unmaps every cached stack (usgc_shutdown, tests).
+// Empties the pool: chunks with no live stack are unmapped (usgc_shutdown, configure, tests).
 void stack_pool_drain();
 
 struct StackPoolCounters {
-  uint64_t mapped;  // stacks mapped since start
-  uint64_t unmapped;
-  uint64_t cached;  // in the cache now
+  uint64_t carved;           // stacks carved from chunks since start
+  uint64_t live;             // stacks handed out and not released
+  uint64_t warm;             // pooled stacks that keep their top pages
+  uint64_t cold;             // pooled stacks with no resident page
+  uint64_t chunks;           // chunks mapped now
+  uint64_t chunks_unmapped;  // chunks unmapped since start
+  bool guard_regions;        // the current configuration uses MADV_GUARD_INSTALL
 };
 StackPoolCounters stack_pool_counters();
+
+// Resident bytes a pooled warm stack may keep (its top pages).
+inline constexpr size_t kKeptResidentBytes = 8 * 1024;
+// Warm stacks at most; further released stacks keep nothing resident.
+inline constexpr uint32_t kMaxWarmStacks = 256;
 
 }  // namespace usgc::runtime

@@ -31,7 +31,7 @@ namespace {
 // The bounds of a usgc_config, whether it comes from the caller or the environment (where
 // kernel_iface/environment.cpp states the same bounds for USGC_PROCS, USGC_STACK_SIZE and
 // USGC_STACK_GUARD).
-constexpr size_t kMinimumStackBytes = 16 * 1024;
+constexpr size_t kMinimumStackBytes = 8 * 1024;
 constexpr size_t kMaximumStackBytes = size_t{1} << 30;
 constexpr size_t kMaximumGuardBytes = size_t{64} << 20;
 constexpr uint32_t kMaximumProcs = 1024;
@@ -126,7 +126,9 @@ int config_from_environment(usgc_config* config) {
   std::memset(config, 0, sizeof *config);
   config->version = USGC_CONFIG_VERSION;
   config->procs = online_cores();
-  config->stack_bytes = 256 * 1024;
+  // 64 KiB: a parked goroutine costs one page at 8K..256K alike; the page tables and room for C
+  // code decide (docs/runtime.md, "Stacks").
+  config->stack_bytes = 64 * 1024;
   config->guard_bytes = 16 * 1024;
   config->preempt_after_us = 10000;
   // Each value is checked against its range (kernel_iface/environment.hpp: procs 1..1024, stack

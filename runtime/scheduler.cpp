@@ -35,6 +35,8 @@ thread_local uint32_t t_random_state [[gnu::tls_model("initial-exec")]] = 0;
 constexpr uint32_t kMaxFreeGoroutinesPerProcessor = 64;
 constexpr uint32_t kFreeGoroutineBatch = 32;
 constexpr uint32_t kMaxFreeGoroutinesGlobal = 1024;
+// A goroutine with a stack keeps its record in the top bytes of that stack (goroutine_allocate).
+constexpr size_t kRecordBytesInStack = (sizeof(Goroutine) + 63) & ~size_t{63};
 constexpr int kStealRounds = 4;
 
 void set_state(Goroutine* goroutine, safepoint::GoroutineState to) {
@@ -579,16 +581,19 @@ Goroutine* goroutine_allocate(bool with_stack) {
     goroutine->stack = stack;
     goroutine->sanitizer_fiber = fiber;
   } else {
-    goroutine = new (std::nothrow) Goroutine();
-    if (goroutine == nullptr) return nullptr;
     if (with_stack) {
+      // The record lives at the top of its own stack: it shares the page the goroutine's first
+      // frames touch, and goes back to the OS with the stack (no malloc'ed record left behind).
       kernel::Result<GoroutineStack> stack = stack_acquire();
-      if (!stack.ok()) {
-        delete goroutine;
-        return nullptr;
-      }
-      goroutine->stack = stack.value();
+      if (!stack.ok()) return nullptr;
+      GoroutineStack usable = stack.value();
+      usable.usable_bytes -= kRecordBytesInStack;
+      goroutine = new (usable.top()) Goroutine();
+      goroutine->stack = usable;
       goroutine->sanitizer_fiber = sanitizer_fiber_create();
+    } else {
+      goroutine = new (std::nothrow) Goroutine();
+      if (goroutine == nullptr) return nullptr;
     }
   }
   goroutine->id = g_scheduler.next_goroutine_id.fetch_add(1, std::memory_order_relaxed);
@@ -596,9 +601,17 @@ Goroutine* goroutine_allocate(bool with_stack) {
 }
 
 void goroutine_destroy(Goroutine* goroutine) {
-  stack_release(goroutine->stack);
-  sanitizer_fiber_destroy(goroutine->sanitizer_fiber);
-  delete goroutine;
+  if (goroutine->stack.empty()) {  // an attached thread's record: from the heap
+    sanitizer_fiber_destroy(goroutine->sanitizer_fiber);
+    delete goroutine;
+    return;
+  }
+  GoroutineStack whole = goroutine->stack;  // with the record's bytes at its top
+  whole.usable_bytes += kRecordBytesInStack;
+  void* fiber = goroutine->sanitizer_fiber;
+  goroutine->~Goroutine();
+  sanitizer_fiber_destroy(fiber);
+  stack_release(whole);
 }
 
 void goroutine_recycle(Goroutine* goroutine) {

@@ -40,10 +40,11 @@ extern "C" {
 typedef struct usgc_config {
   uint32_t version; /* USGC_CONFIG_VERSION */
   uint32_t procs;   /* Ps (worker threads running goroutines); USGC_PROCS, default: online cores */
-  size_t stack_bytes; /* usable bytes of each goroutine stack, 16 KiB..1 GiB; USGC_STACK_SIZE,
-                         default 256 KiB */
-  size_t guard_bytes; /* PROT_NONE guard below each stack, at most 64 MiB, at least one page (less
-                         is rounded up); USGC_STACK_GUARD, default 16 KiB */
+  size_t stack_bytes; /* usable bytes of each goroutine stack, 8 KiB..1 GiB; USGC_STACK_SIZE,
+                         default 64 KiB */
+  size_t guard_bytes; /* guard below each stack (a guard region, or PROT_NONE before Linux 6.13),
+                         at most 64 MiB, at least one page (less is rounded up); USGC_STACK_GUARD,
+                         default 16 KiB */
   uint32_t preempt_after_us; /* a goroutine running this long is asked to yield at its next poll;
                                 USGC_PREEMPT_US, default 10000 (Go's 10 ms); 0 = never */
   uint32_t reserved;
