@@ -150,9 +150,9 @@ void handle_async_signal(int signal_number, siginfo_t* info, void* signal_contex
   kernel::InterruptedContext context(signal_context);
   const uintptr_t pc = context.instruction_pointer();
   const CodeOwner owner = classify_code_address(pc);
-  if (owner == CodeOwner::kUsgc) {
+  if (owner == CodeOwner::kUsgc || owner == CodeOwner::kPollingCode) {
     g_declined.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return;  // it polls soon: its inline sequences are not safe points
   }
   // Only calls that block (and depend on nothing but their arguments) count: re-issuing clone,
   // fork, rt_sigreturn or exit from the trampoline would be wrong, and they do not block.

@@ -4,8 +4,11 @@
 #include <link.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "usgc/safepoint.h"
 
 // Defined by the linker for the section the build moves usgc's code into (see the header).
 extern "C" {
@@ -84,7 +87,70 @@ int add_object_ranges(dl_phdr_info* info, size_t, void* malloc_address) {
   return 0;
 }
 
+// Registered polling code (usgc_safepoint_register_polling_code): a slot is free while begin is
+// 0, claimed by a registrant while begin is kClaimed, and published once begin holds the range's
+// start (release, after end). The signal handler reads begin (acquire), then end; it scans only
+// below the high-water mark. A slot being withdrawn shows end 0 first, so it matches nothing.
+constexpr uintptr_t kClaimed = 1;
+struct PollingRange {
+  std::atomic<uintptr_t> begin{0};
+  std::atomic<uintptr_t> end{0};
+};
+PollingRange g_polling_ranges[USGC_MAX_POLLING_CODE_RANGES];
+std::atomic<int> g_polling_high_water{0};  // slots [0, high water) may be in use; only grows
+
+bool in_polling_code(uintptr_t address) {
+  // Acquire: pairs with the release that raised the mark after the slot was published.
+  const int count = g_polling_high_water.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    // Acquire: pairs with the registrant's release store of begin (end was written before).
+    const uintptr_t begin = g_polling_ranges[i].begin.load(std::memory_order_acquire);
+    if (begin <= kClaimed) continue;
+    const uintptr_t end = g_polling_ranges[i].end.load(std::memory_order_relaxed);
+    if (address >= begin && address < end) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+int register_polling_code(const void* code, size_t bytes) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(code);
+  if (begin <= kClaimed || bytes == 0 || begin + bytes < begin) return EINVAL;
+  for (int i = 0; i < USGC_MAX_POLLING_CODE_RANGES; ++i) {
+    uintptr_t expected = 0;
+    if (!g_polling_ranges[i].begin.compare_exchange_strong(expected, kClaimed,
+                                                           std::memory_order_relaxed))
+      continue;
+    g_polling_ranges[i].end.store(begin + bytes, std::memory_order_relaxed);
+    // Release: end is visible to a reader that sees begin.
+    g_polling_ranges[i].begin.store(begin, std::memory_order_release);
+    int mark = g_polling_high_water.load(std::memory_order_relaxed);
+    // Release: a reader that sees the new mark sees the published slot.
+    while (mark < i + 1 && !g_polling_high_water.compare_exchange_weak(
+                               mark, i + 1, std::memory_order_release, std::memory_order_relaxed)) {
+    }
+    return 0;
+  }
+  return ENOSPC;
+}
+
+int unregister_polling_code(const void* code) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(code);
+  if (begin <= kClaimed) return EINVAL;
+  const int count = g_polling_high_water.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    uintptr_t expected = begin;
+    if (!g_polling_ranges[i].begin.compare_exchange_strong(expected, kClaimed,
+                                                           std::memory_order_relaxed))
+      continue;
+    g_polling_ranges[i].end.store(0, std::memory_order_relaxed);
+    // Release: the slot is free only after its end was cleared.
+    g_polling_ranges[i].begin.store(0, std::memory_order_release);
+    return 0;
+  }
+  return EINVAL;
+}
 
 void code_ranges_initialize() {
   if (g_initialized.load(std::memory_order_acquire)) return;
@@ -107,6 +173,7 @@ CodeOwner classify_code_address(uintptr_t address) {
   const uintptr_t end = usgc_code_end();
   if (begin == 0 || end == 0) return CodeOwner::kUsgc;  // no section: assume the worst
   if (address >= begin && address < end) return CodeOwner::kUsgc;
+  if (in_polling_code(address)) return CodeOwner::kPollingCode;
   if (!g_initialized.load(std::memory_order_acquire)) return CodeOwner::kSystemLibrary;
   for (int i = 0; i < g_system_range_count; ++i) {
     if (address >= g_system_ranges[i].begin && address < g_system_ranges[i].end)
@@ -116,3 +183,12 @@ CodeOwner classify_code_address(uintptr_t address) {
 }
 
 }  // namespace usgc::safepoint
+
+extern "C" USGC_SAFEPOINT_API int usgc_safepoint_register_polling_code(const void* begin,
+                                                                       size_t bytes) {
+  return usgc::safepoint::register_polling_code(begin, bytes);
+}
+
+extern "C" USGC_SAFEPOINT_API int usgc_safepoint_unregister_polling_code(const void* begin) {
+  return usgc::safepoint::unregister_polling_code(begin);
+}

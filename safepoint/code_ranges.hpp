@@ -13,19 +13,31 @@
 //                   (found by name with dl_iterate_phdr when the runtime starts): code that may
 //                   hold a lock of its own (malloc's arena lock) or be called by usgc itself, so
 //                   it is stopped only while blocked in a system call, never while running.
-//   kOther          everything else: the program, its other libraries, JIT code.
+//   kPollingCode    code generated at run time that polls at every function entry and loop back
+//                   edge (the JIT's modules), registered with usgc_safepoint_register_polling_code:
+//                   its inline sequences are not safe points, so like usgc's own code it is
+//                   never stopped between polls.
+//   kOther          everything else: the program and its other libraries.
 //
-// Invariant: the table is written once by code_ranges_initialize (before the asynchronous signal
-// handler is installed) and read-only afterwards, so the handler reads it without a lock.
+// Invariant: the table of system libraries is written once by code_ranges_initialize (before the
+// asynchronous signal handler is installed) and read-only afterwards, so the handler reads it
+// without a lock; the polling-code slots are published with release stores and read with
+// acquire loads (code_ranges.cpp), also without a lock.
 //
 // Execution context: classify_code_address is signal-safe (reads the fixed table).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace usgc::safepoint {
 
-enum class CodeOwner : uint8_t { kUsgc, kSystemLibrary, kOther };
+enum class CodeOwner : uint8_t { kUsgc, kSystemLibrary, kPollingCode, kOther };
+
+// Registers / withdraws a range of polling code (usgc_safepoint_register_polling_code): 0, EINVAL
+// or ENOSPC. Lock-free; any context but a signal handler.
+int register_polling_code(const void* code, size_t bytes);
+int unregister_polling_code(const void* code);
 
 // Builds the table (idempotent). Normal context.
 void code_ranges_initialize();

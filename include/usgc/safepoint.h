@@ -47,6 +47,17 @@ typedef struct usgc_poll_slot {
 extern USGC_SAFEPOINT_API __thread usgc_poll_slot usgc_current_poll
     __attribute__((tls_model("initial-exec")));
 
+/* Code generated at run time that polls (a JIT's output: a poll at every function entry and loop
+ * back edge), registered here, is never stopped by an asynchronous safepoint between two of its
+ * instructions (an allocation between its bump and its header store, a new object held only in a
+ * register): a stop or a preemption waits for its next poll instead, as for usgc's own code.
+ * Register before the code first runs; unregister before it is unmapped. Returns 0, EINVAL (an
+ * empty or wrapping range; a begin that is not registered, for unregister) or ENOSPC (more than
+ * USGC_MAX_POLLING_CODE_RANGES ranges registered at once). */
+#define USGC_MAX_POLLING_CODE_RANGES 1024
+USGC_SAFEPOINT_API int usgc_safepoint_register_polling_code(const void* begin, size_t bytes);
+USGC_SAFEPOINT_API int usgc_safepoint_unregister_polling_code(const void* begin);
+
 /* The slow path of the flag poll (also safe to call at any time from a goroutine). */
 USGC_SAFEPOINT_API void usgc_safepoint_flag_slow_path(void);
 

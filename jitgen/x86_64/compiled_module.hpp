@@ -122,6 +122,7 @@ class USGC_JIT_API CompiledModule {
   std::vector<StubMark> marks_;
   void* mapping_ = nullptr;
   size_t mapping_bytes_ = 0;
+  bool registered_for_safepoints_ = false;  // polling code (usgc/safepoint.h), until unmapped
   VisibleModule* visible_ = nullptr;  // perf map / GDB JIT registration, withdrawn before unmap
   const uint8_t* code_ = nullptr;
   size_t code_bytes_ = 0;

@@ -20,6 +20,7 @@
 #include "jitgen/x86_64/stubs.hpp"
 #include "kernel_iface/code_memory.hpp"
 #include "kernel_iface/virtual_memory.hpp"
+#include "usgc/safepoint.h"
 
 namespace usgc::jitgen::x86_64 {
 
@@ -650,6 +651,7 @@ CompiledModule::CompiledModule(const ir::Module& module, const escape::EscapeAna
 
 CompiledModule::~CompiledModule() {
   withdraw_compiled_module(visible_);  // before the code goes away (a debugger may read it)
+  if (registered_for_safepoints_) (void)usgc_safepoint_unregister_polling_code(mapping_);
   if (mapping_ != nullptr) (void)kernel::unmap_code(mapping_, mapping_bytes_);
 }
 
@@ -741,6 +743,17 @@ std::unique_ptr<CompiledModule> CompiledModule::compile(const ir::Module& module
     return nullptr;
   }
   compiled->code_ = static_cast<const uint8_t*>(compiled->mapping_);
+  // The code polls at every entry and back edge; its inline sequences are not safe points, so
+  // asynchronous safepoints must leave it alone (usgc/safepoint.h).
+  int registered = usgc_safepoint_register_polling_code(compiled->mapping_, mapping_bytes);
+  if (registered != 0) {
+    *error = module.file_name +
+             ": cannot register the code with the safepoints: " + std::strerror(registered) +
+             " (at most " + std::to_string(USGC_MAX_POLLING_CODE_RANGES) +
+             " modules loaded at once)";
+    return nullptr;
+  }
+  compiled->registered_for_safepoints_ = true;
   std::vector<CompiledSymbol> symbols;
   for (const CompiledFunction& function : compiled->functions_)
     symbols.push_back(

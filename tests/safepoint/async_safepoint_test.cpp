@@ -6,6 +6,9 @@
 // Proves:
 //   - code ranges: usgc's own functions (moved into the usgc_text section by the build) are
 //     kUsgc, libc's read is kSystemLibrary, the test's own code is kOther;
+//   - polling code registered through the public API (what the JIT registers for its modules) is
+//     kPollingCode while registered and kOther after; bad ranges are EINVAL; the table is bounded
+//     (ENOSPC past USGC_MAX_POLLING_CODE_RANGES);
 //   - probe_thread tells a thread blocked in read(2) (system call 0, sleeping, its name) and
 //     reports ESRCH-like failure for a thread that does not exist;
 //   - raw_system_call returns the kernel's raw result (-errno, no errno change);
@@ -28,6 +31,7 @@
 #include "kernel_iface/thread_control.hpp"
 #include "safepoint/code_ranges.hpp"
 #include "safepoint/poll_instruction.hpp"
+#include "usgc/safepoint.h"
 
 namespace usgc::safepoint {
 namespace {
@@ -50,6 +54,33 @@ TEST(CodeRanges, UsgcLibcAndProgramCodeAreToldApart) {
   EXPECT_EQ(classify_code_address(reinterpret_cast<uintptr_t>(&a_function_of_the_test)),
             CodeOwner::kOther);
   EXPECT_EQ(a_function_of_the_test(2), 7);
+}
+
+TEST(CodeRanges, RegisteredPollingCodeIsNeverStoppedBetweenPolls) {
+  code_ranges_initialize();
+  alignas(64) static unsigned char generated_code[256];
+  const uintptr_t first = reinterpret_cast<uintptr_t>(generated_code);
+  ASSERT_EQ(usgc_safepoint_register_polling_code(generated_code, 128), 0);
+  EXPECT_EQ(classify_code_address(first), CodeOwner::kPollingCode);
+  EXPECT_EQ(classify_code_address(first + 127), CodeOwner::kPollingCode);
+  EXPECT_NE(classify_code_address(first + 128), CodeOwner::kPollingCode);
+  EXPECT_EQ(usgc_safepoint_unregister_polling_code(generated_code), 0);
+  EXPECT_EQ(classify_code_address(first), CodeOwner::kOther);
+  EXPECT_EQ(usgc_safepoint_unregister_polling_code(generated_code), EINVAL);  // not registered
+  EXPECT_EQ(usgc_safepoint_register_polling_code(generated_code, 0), EINVAL);
+  EXPECT_EQ(usgc_safepoint_register_polling_code(nullptr, 16), EINVAL);
+  EXPECT_EQ(usgc_safepoint_register_polling_code(reinterpret_cast<void*>(UINTPTR_MAX - 8), 64),
+            EINVAL);  // wraps
+  // Bounded: every slot taken, the next registration is refused, and a freed slot is reused.
+  int taken = 0;
+  while (usgc_safepoint_register_polling_code(generated_code + taken % 200, 1) == 0) ++taken;
+  EXPECT_EQ(usgc_safepoint_register_polling_code(generated_code, 1), ENOSPC);
+  EXPECT_LE(taken, USGC_MAX_POLLING_CODE_RANGES);
+  EXPECT_GE(taken, USGC_MAX_POLLING_CODE_RANGES - 8);  // other tests may hold a few
+  for (int i = 0; i < taken; ++i)
+    ASSERT_EQ(usgc_safepoint_unregister_polling_code(generated_code + i % 200), 0) << i;
+  ASSERT_EQ(usgc_safepoint_register_polling_code(generated_code, 128), 0);
+  EXPECT_EQ(usgc_safepoint_unregister_polling_code(generated_code), 0);
 }
 
 TEST(ThreadControl, ProbeSeesAThreadBlockedInRead) {
