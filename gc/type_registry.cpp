@@ -19,7 +19,7 @@ std::atomic<uint32_t> g_type_count{0};  // highest registered id; release-publis
 namespace {
 
 constexpr uint32_t kTableSize = USGC_MAX_TYPES + 1;  // index 0 unused
-kernel::FutexMutex g_registration_lock;
+kernel::FutexMutex<kernel::LockRank::kTypeRegistration> g_registration_lock;
 
 bool valid_layout(const usgc_type_info& info) {
   switch (info.kind) {

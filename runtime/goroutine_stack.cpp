@@ -15,7 +15,7 @@ namespace {
 constexpr uint32_t kMaxCachedStacks = 1024;
 
 struct StackPool {
-  kernel::FutexMutex lock;
+  kernel::FutexMutex<kernel::LockRank::kGoroutineStacks> lock;
   size_t usable_bytes = 256 * 1024;
   size_t guard_bytes = 16 * 1024;
   GoroutineStack cached[kMaxCachedStacks];

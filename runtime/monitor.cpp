@@ -32,7 +32,7 @@ namespace {
 constexpr uint64_t kBusyIntervalNs = 5'000'000;  // how often the monitor looks while Ps are busy
 
 struct Monitor {
-  kernel::FutexMutex timer_lock;
+  kernel::FutexMutex<kernel::LockRank::kTimers> timer_lock;
   Goroutine** heap = nullptr;  // timer_lock
   uint32_t heap_size = 0;      // timer_lock
   uint32_t heap_capacity = 0;  // timer_lock

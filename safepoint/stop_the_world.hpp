@@ -59,7 +59,8 @@ struct alignas(64) SafepointSlot {
   std::atomic<uint32_t> requested_epoch{0};    // written by the requester under the operation lock
   std::atomic<uint32_t> acked_epoch{0};        // written by whoever acknowledges (see above)
   std::atomic<uint32_t> preempt_requested{0};  // set by the monitor; cleared by the owner
-  kernel::FutexMutex arm_lock;                 // guards owner_poll, *owner_poll and the arm reasons
+  kernel::FutexMutex<kernel::LockRank::kSafepointArm>
+      arm_lock;                          // guards owner_poll, *owner_poll and the arm reasons
   usgc_poll_slot* owner_poll = nullptr;  // the holder thread's usgc_current_poll; under arm_lock
   bool armed_for_handshake = false;      // under arm_lock
   bool armed_for_preempt = false;        // under arm_lock
