@@ -19,7 +19,7 @@ namespace {
 constexpr uint32_t kMaxChunks = 1u << 16;  // 256 GiB of small-object heap
 constexpr uint32_t kRetainedFreeBlocks = 64;
 
-kernel::FutexMutex g_pool_lock;
+kernel::FutexMutex<kernel::LockRank::kBlockPool> g_pool_lock;
 char* g_chunks[kMaxChunks];
 std::atomic<uint32_t> g_chunk_count{0};
 Block* g_free_blocks = nullptr;  // linked through next_in_heap; under g_pool_lock

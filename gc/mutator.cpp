@@ -30,7 +30,7 @@ usgc_mutator g_no_goroutine_mutator = {UINT64_MAX, nullptr, nullptr, nullptr, {}
 
 namespace {
 
-kernel::FutexMutex g_registry_lock;
+kernel::FutexMutex<kernel::LockRank::kMutatorRegistry> g_registry_lock;
 Mutator* g_registry_first = nullptr;
 uint64_t g_registry_count = 0;
 std::atomic<uint32_t> g_next_heap_id{0};

@@ -19,8 +19,8 @@ namespace {
 constexpr size_t kSpillThreshold = 4096;
 
 struct alignas(64) Marker {
-  MarkStack local;                 // the marker's own thread only
-  kernel::FutexMutex public_lock;  // guards public_stack
+  MarkStack local;                                               // the marker's own thread only
+  kernel::FutexMutex<kernel::LockRank::kMarkStack> public_lock;  // guards public_stack
   MarkStack public_stack;
   std::atomic<size_t> public_size{0};  // a hint for thieves (written under public_lock)
   size_t marked = 0;

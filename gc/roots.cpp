@@ -20,7 +20,7 @@
 namespace usgc::gc {
 namespace {
 
-kernel::FutexMutex g_global_roots_lock;
+kernel::FutexMutex<kernel::LockRank::kGlobalRoots> g_global_roots_lock;
 void*** g_root_slots = nullptr;  // registered slots
 size_t g_root_count = 0;
 size_t g_root_capacity = 0;

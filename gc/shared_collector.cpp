@@ -39,7 +39,7 @@
 namespace usgc::gc {
 namespace {
 
-kernel::FutexMutex g_collection_lock;
+kernel::FutexMutex<kernel::LockRank::kGcCollection> g_collection_lock;
 std::atomic<uint64_t> g_cycle{0};  // completed shared collections; written under the lock
 // Generational policy, under g_collection_lock.
 bool g_had_full_collection = false;

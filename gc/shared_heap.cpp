@@ -15,7 +15,7 @@ namespace usgc::gc {
 namespace {
 
 struct SharedClass {
-  kernel::FutexMutex lock;
+  kernel::FutexMutex<kernel::LockRank::kSharedSizeClass> lock;
   Block* swept = nullptr;    // next_in_heap
   Block* partial = nullptr;  // next_partial
   Block* unswept = nullptr;  // next_in_heap
@@ -29,13 +29,13 @@ struct SharedCache {
 };
 
 SharedClass g_classes[kSizeClassCount];
-kernel::FutexMutex g_large_lock;
+kernel::FutexMutex<kernel::LockRank::kLargeObjects> g_large_lock;
 Block* g_large_swept = nullptr;    // next_in_heap, under g_large_lock
 Block* g_large_unswept = nullptr;  // next_in_heap, under g_large_lock
 
 SharedCache* g_caches = nullptr;  // one per P, then the global one
 uint32_t g_cache_count = 0;
-kernel::FutexMutex g_global_cache_lock;
+kernel::FutexMutex<kernel::LockRank::kGlobalCache> g_global_cache_lock;
 
 std::atomic<size_t> g_bytes_since_collection{0};
 // Set when the bytes above reach the budget (checked where they grow: run refills and

@@ -21,7 +21,7 @@ std::atomic<uint32_t> g_type_count{0};  // highest registered id; release-publis
 namespace {
 
 constexpr uint32_t kTableSize = USGC_MAX_TYPES + 1;  // index 0 unused
-kernel::FutexMutex g_registration_lock;
+kernel::FutexMutex<kernel::LockRank::kTypeRegistration> g_registration_lock;
 
 constexpr size_t kMaximumObjectBytes = size_t{1} << 30;
 constexpr size_t kMaximumScalarElementBytes = 4096;

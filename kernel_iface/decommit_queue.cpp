@@ -31,7 +31,7 @@
 //     madvise(2) tickets are complete before they are returned.
 //
 // Hot path: none. The only cheap check is is_complete()'s acquire load of the watermark. Every
-// other path takes g_queue.lock, a leaf lock (rank kDecommitQueue in spin_lock.hpp). It is held
+// other path takes g_queue.lock, a leaf lock (rank kDecommitQueue in lock_rank.hpp). It is held
 // while wait() blocks in io_uring_enter for an madvise to finish (microseconds): liburing's ring is
 // single-threaded, and a waiter that released the lock could sleep on a CQE that another thread
 // has already reaped.

@@ -91,7 +91,7 @@ struct WaitQueue {
 struct Channel {
   Channel(size_t elem_bytes_, size_t capacity_) : elem_bytes(elem_bytes_), capacity(capacity_) {}
 
-  kernel::FutexMutex lock;
+  kernel::FutexMutex<kernel::LockRank::kChannel> lock;
   const size_t elem_bytes;  // immutable
   const size_t capacity;    // immutable; 0 = unbuffered
   // Buffered elements. Written under the lock; usgc_chan_len reads it without (relaxed).

@@ -64,7 +64,7 @@ struct WarmStack {
 };
 
 struct StackPool {
-  kernel::FutexMutex lock;
+  kernel::FutexMutex<kernel::LockRank::kGoroutineStacks> lock;
   size_t usable_bytes = 64 * 1024;
   size_t guard_bytes = 16 * 1024;
   bool guard_regions = false;

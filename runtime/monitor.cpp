@@ -48,7 +48,7 @@ constexpr uint64_t kRetakeAfterNs = 250'000;
 constexpr uint64_t kProbeBackoffMaxNs = 10'000'000;
 
 struct Monitor {
-  kernel::FutexMutex timer_lock;
+  kernel::FutexMutex<kernel::LockRank::kTimers> timer_lock;
   Goroutine** heap = nullptr;  // timer_lock
   uint32_t heap_size = 0;      // timer_lock
   uint32_t heap_capacity = 0;  // timer_lock

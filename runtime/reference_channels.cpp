@@ -25,7 +25,7 @@
 namespace usgc::runtime {
 namespace {
 
-kernel::FutexMutex g_reference_channels_lock;
+kernel::FutexMutex<kernel::LockRank::kReferenceChannels> g_reference_channels_lock;
 Channel* g_reference_channels = nullptr;  // under g_reference_channels_lock
 
 }  // namespace

@@ -84,7 +84,7 @@ struct Machine {
 };
 
 struct Scheduler {
-  kernel::FutexMutex lock;
+  kernel::FutexMutex<kernel::LockRank::kScheduler> lock;
   usgc_config config{};
   bool initialized = false;
   std::atomic<bool> shutting_down{false};
@@ -98,9 +98,10 @@ struct Scheduler {
   Goroutine* global_head = nullptr;               // lock
   Goroutine* global_tail = nullptr;               // lock
   std::atomic<uint32_t> global_size{0};           // written under lock; read anywhere
-  kernel::FutexMutex free_goroutines_lock;        // a leaf: guards the two fields below
-  Goroutine* free_goroutines = nullptr;           // free_goroutines_lock
-  uint32_t free_goroutine_count = 0;              // free_goroutines_lock
+  kernel::FutexMutex<kernel::LockRank::kFreeGoroutines>
+      free_goroutines_lock;              // a leaf: guards the two fields below
+  Goroutine* free_goroutines = nullptr;  // free_goroutines_lock
+  uint32_t free_goroutine_count = 0;     // free_goroutines_lock
   std::atomic<uint32_t> spinning_machines{0};
 
   std::atomic<uint64_t> next_goroutine_id{1};

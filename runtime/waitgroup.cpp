@@ -40,7 +40,7 @@ struct WaitGroupWaiter {
 };
 
 struct WaitGroupState {
-  kernel::FutexMutex lock;
+  kernel::FutexMutex<kernel::LockRank::kWaitGroup> lock;
   std::atomic<uint32_t> thread_generation;
   int64_t counter;
   WaitGroupWaiter* goroutine_waiters;

@@ -41,7 +41,7 @@ struct State {
   SafepointHooks hooks{};
   bool initialized = false;
 
-  kernel::FutexMutex operation_lock;       // serializes requests
+  kernel::FutexMutex<kernel::LockRank::kSafepointOperation> operation_lock;  // serializes requests
   std::atomic<uint32_t> epoch{0};          // the latest request's epoch
   std::atomic<uint32_t> resumed_epoch{0};  // futex word; == epoch when no request is in flight
   std::atomic<uint32_t> remaining{0};      // futex word: acknowledgements still missing

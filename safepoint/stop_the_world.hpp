@@ -72,7 +72,8 @@ struct alignas(64) SafepointSlot {
   // The holder thread's kernel id (0: none), for signals and the one-second warning. Written
   // under arm_lock by acquire/release; read under arm_lock by signallers, relaxed by warnings.
   std::atomic<int32_t> owner_tid{0};
-  kernel::FutexMutex arm_lock;           // guards owner_poll, *owner_poll and the arm reasons
+  kernel::FutexMutex<kernel::LockRank::kSafepointArm>
+      arm_lock;                          // guards owner_poll, *owner_poll and the arm reasons
   usgc_poll_slot* owner_poll = nullptr;  // the holder thread's usgc_current_poll; under arm_lock
   bool armed_for_handshake = false;      // under arm_lock
   bool armed_for_preempt = false;        // under arm_lock

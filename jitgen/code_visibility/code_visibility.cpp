@@ -31,7 +31,7 @@ struct VisibleModule {
 
 namespace {
 
-kernel::FutexMutex g_code_visibility_lock;
+kernel::FutexMutex<kernel::LockRank::kCodeVisibility> g_code_visibility_lock;
 // Relaxed: only makes the perf map failure message appear once per process.
 std::atomic<bool> g_perf_map_failure_reported{false};
 
