@@ -132,7 +132,7 @@ int config_from_environment(usgc_config* config) {
   config->guard_bytes = 16 * 1024;
   config->preempt_after_us = 10000;
   // Each value is checked against its range (kernel_iface/environment.hpp: procs 1..1024, stack
-  // 16K..1G, guard 4K..64M, preemption 0..60000000 us) before the narrowing below; a bad one is
+  // 8K..1G, guard 4K..64M, preemption 0..60000000 us) before the narrowing below; a bad one is
   // refused with a message and the default stays.
   using kernel::EnvironmentVariableId;
   using kernel::read_environment_number;

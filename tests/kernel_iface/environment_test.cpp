@@ -154,7 +154,7 @@ TEST(Environment, OnePastEachBoundIsRefused) {
       {EnvironmentVariableId::kPreemptUs, "4294967296"},
       {EnvironmentVariableId::kStackGuard, "4095"},
       {EnvironmentVariableId::kStackGuard, "0"},
-      {EnvironmentVariableId::kStackSize, "16383"},
+      {EnvironmentVariableId::kStackSize, "8191"},
       {EnvironmentVariableId::kStackSize, "1025M"},
       {EnvironmentVariableId::kHeapMax, "1048575"},
       {EnvironmentVariableId::kHeapMax, "65T"},

@@ -23,7 +23,7 @@ if ! gcc -std=c11 -Wall -Wextra -Werror -Iinclude tests/runtime/programs/environ
 fi
 
 procs_default=$(getconf _NPROCESSORS_ONLN)
-defaults="procs=$procs_default stack_bytes=262144 guard_bytes=16384 preempt_after_us=10000 heap_limit_bytes=0"
+defaults="procs=$procs_default stack_bytes=65536 guard_bytes=16384 preempt_after_us=10000 heap_limit_bytes=0"
 
 # variable | kind (number, size, word) | valid value | what the valid value shows ("" = nothing visible)
 variables=(
