@@ -29,20 +29,6 @@ constexpr uint64_t kStepFlush = 4096;  // local steps added to the run's count i
 
 enum class Flow : uint8_t { kReturned, kStopped };
 
-usgc_ownership usgc_class_of(OwnershipClass ownership) {
-  switch (ownership) {
-    case OwnershipClass::StackLocal:
-      return USGC_STACK_LOCAL;
-    case OwnershipClass::GoroutinePrivate:
-      return USGC_GOROUTINE_PRIVATE;
-    case OwnershipClass::GoroutineShared:
-      return USGC_GOROUTINE_SHARED;
-    case OwnershipClass::GlobalShared:
-      return USGC_GLOBAL_SHARED;
-  }
-  return USGC_GOROUTINE_PRIVATE;
-}
-
 // One activation: the locals of `function` (executor.hpp, "Frames"). Not movable: its usgc_frame
 // is linked into the goroutine's shadow stack while it runs.
 struct Frame {

@@ -119,4 +119,19 @@ inline uint64_t array_length(const void* array) {
   return *static_cast<const uint64_t*>(array);
 }
 
+// The C API's ownership class for an escape decision: what the interpreter and the JIT allocate.
+constexpr usgc_ownership usgc_class_of(escape::OwnershipClass ownership) {
+  switch (ownership) {
+    case escape::OwnershipClass::StackLocal:
+      return USGC_STACK_LOCAL;
+    case escape::OwnershipClass::GoroutinePrivate:
+      return USGC_GOROUTINE_PRIVATE;
+    case escape::OwnershipClass::GoroutineShared:
+      return USGC_GOROUTINE_SHARED;
+    case escape::OwnershipClass::GlobalShared:
+      return USGC_GLOBAL_SHARED;
+  }
+  return USGC_GOROUTINE_PRIVATE;
+}
+
 }  // namespace usgc::jitgen::interpreter

@@ -28,26 +28,13 @@ using namespace Xbyak::util;
 using escape::OwnershipClass;
 using interpreter::SiteLayout;
 using interpreter::SiteShape;
+using interpreter::usgc_class_of;
 using ir::Instruction;
 using ir::Opcode;
 using ir::Operand;
 using ir::OperandKind;
 
 namespace {
-
-usgc_ownership usgc_class_of(OwnershipClass ownership) {
-  switch (ownership) {
-    case OwnershipClass::StackLocal:
-      return USGC_STACK_LOCAL;
-    case OwnershipClass::GoroutinePrivate:
-      return USGC_GOROUTINE_PRIVATE;
-    case OwnershipClass::GoroutineShared:
-      return USGC_GOROUTINE_SHARED;
-    case OwnershipClass::GlobalShared:
-      return USGC_GLOBAL_SHARED;
-  }
-  return USGC_GOROUTINE_PRIVATE;
-}
 
 struct Variant {
   uint32_t function = 0;
