@@ -30,14 +30,12 @@
 // with --run); --run limits the GC heap to 1 GiB unless USGC_HEAP_MAX or --heap-max says
 // otherwise (an allocation past it stops the run: exit 1); running out of memory anywhere else is
 // reported as such (exit 2).
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <new>
 #include <optional>
 #include <string>
@@ -46,13 +44,13 @@
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
+#include "jitgen/ir/source_file.hpp"
 #include "kernel_iface/environment.hpp"
 
 namespace {
 
 constexpr int kExitUsage = 2;
 constexpr int kExitRunFailed = 1;
-constexpr uint64_t kMaximumInputBytes = uint64_t{16} << 20;
 constexpr const char* kDefaultRunHeapMax = "1G";  // USGC_HEAP_MAX's syntax
 
 // A whole decimal number for a numeric option, or nullopt.
@@ -84,44 +82,13 @@ void print_usage(FILE* stream) {
       "else 1G)\n");
 }
 
-// Reads the program: a regular file of at most kMaximumInputBytes. False after a message.
+// Reads the program (jitgen/ir/source_file.hpp: a regular file of at most 16 MiB). False after
+// a message.
 bool read_program(const std::string& path, std::string* text) {
-  struct stat status;
-  if (::stat(path.c_str(), &status) != 0) {
-    std::fprintf(stderr, "usgc-escape: cannot read '%s': %s\n", path.c_str(), std::strerror(errno));
-    return false;
-  }
-  if (!S_ISREG(status.st_mode)) {
-    std::fprintf(stderr, "usgc-escape: cannot read '%s': not a regular file (%s)\n", path.c_str(),
-                 S_ISDIR(status.st_mode) ? "a directory" : "a device, pipe or socket");
-    return false;
-  }
-  if (static_cast<uint64_t>(status.st_size) > kMaximumInputBytes) {
-    std::fprintf(stderr, "usgc-escape: cannot read '%s': %lld bytes, above the limit of %llu\n",
-                 path.c_str(), static_cast<long long>(status.st_size),
-                 static_cast<unsigned long long>(kMaximumInputBytes));
-    return false;
-  }
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) {
-    std::fprintf(stderr, "usgc-escape: cannot read '%s': no such file or not readable\n",
-                 path.c_str());
-    return false;
-  }
-  // At most one byte past the limit: a file that grew since the stat is refused, not read whole.
-  text->resize(kMaximumInputBytes + 1);
-  stream.read(text->data(), static_cast<std::streamsize>(text->size()));
-  if (stream.bad()) {
-    std::fprintf(stderr, "usgc-escape: cannot read '%s': read error\n", path.c_str());
-    return false;
-  }
-  text->resize(static_cast<size_t>(stream.gcount()));
-  if (text->size() > kMaximumInputBytes) {
-    std::fprintf(stderr, "usgc-escape: cannot read '%s': above the limit of %llu bytes\n",
-                 path.c_str(), static_cast<unsigned long long>(kMaximumInputBytes));
-    return false;
-  }
-  return true;
+  std::string error;
+  if (usgc::jitgen::ir::read_source_file(path, text, &error)) return true;
+  std::fprintf(stderr, "usgc-escape: %s\n", error.c_str());
+  return false;
 }
 
 int run_tool(int argc, char** argv);

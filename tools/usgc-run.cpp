@@ -18,16 +18,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
+#include "jitgen/ir/source_file.hpp"
 #include "jitgen/x86_64/compiled_module.hpp"
 
 namespace {
@@ -125,20 +123,13 @@ int main(int argc, char** argv) {
     print_usage(stderr);
     return kExitUsage;
   }
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) {
-    std::fprintf(stderr, "usgc-run: cannot read '%s': it is a directory\n", path.c_str());
+  std::string text;
+  std::string read_error;
+  if (!ir::read_source_file(path, &text, &read_error)) {
+    std::fprintf(stderr, "usgc-run: %s\n", read_error.c_str());
     return kExitUsage;
   }
-  std::ifstream stream(path, std::ios::binary);
-  std::stringstream text;
-  if (stream) text << stream.rdbuf();
-  if (!stream || stream.bad()) {
-    std::fprintf(stderr, "usgc-run: cannot read '%s': no such file or not readable\n",
-                 path.c_str());
-    return kExitUsage;
-  }
-  ir::ParseResult parsed = ir::parse_module(text.str(), path);
+  ir::ParseResult parsed = ir::parse_module(text, path);
   if (!parsed.ok()) {
     std::fputs(ir::format_diagnostics(parsed.diagnostics).c_str(), stderr);
     std::fprintf(stderr, "usgc-run: %s is malformed; not run\n", path.c_str());
