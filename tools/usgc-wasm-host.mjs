@@ -14,8 +14,8 @@ import { readFileSync } from 'node:fs';
 
 const kClasses = ['stack', 'private', 'shared', 'global'];
 
-function usage(message) {
-  process.stderr.write(`usgc-wasm-host: ${message}\n`);
+function usage(message, prefix = true) {
+  process.stderr.write(`${prefix ? 'usgc-wasm-host: ' : ''}${message}\n`);
   process.exit(2);
 }
 
@@ -67,7 +67,11 @@ const host = {
 const instance = new WebAssembly.Instance(program, { usgc, host });
 const exports = instance.exports;
 const fn = meta.functions.find((f) => f.name === entry);
-if (!fn || !exports[`usir:${entry}`]) usage(`${meta.file}: no function ${entry}`);
+// The native run's setup errors (run_program.cpp's check_entry), exit status 2.
+if (!fn || !exports[`usir:${entry}`]) usage(`${meta.file}: no function '${entry}' to run`, false);
+if (numbers.length > fn.parameters) {
+  usage(`${meta.file}: ${entry} takes ${fn.parameters} parameter(s), ${numbers.length} argument(s) given`, false);
+}
 
 let status = 0, returned;
 try {

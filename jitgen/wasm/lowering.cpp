@@ -240,7 +240,8 @@ class Lowering {
     for (size_t f = 0; f < ir_.functions.size(); ++f) {
       const ir::Function& function = ir_.functions[f];
       json += f == 0 ? "" : ",";
-      json += "{\"name\":" + json_string(function.name) + ",\"params\":[";
+      json += "{\"name\":" + json_string(function.name) +
+              ",\"parameters\":" + std::to_string(function.parameter_count) + ",\"params\":[";
       for (uint32_t p = 0; p < function.parameter_count + function.capture_count; ++p)
         json += std::string(p == 0 ? "" : ",") +
                 (ir_.types.is_reference(function.locals[p].type) ? "\"ref\"" : "\"int\"");

@@ -100,7 +100,10 @@ static uint32_t shadow_base, shadow_top;
 static uint32_t global_roots, global_root_count;
 static uint32_t mark_stack, mark_stack_capacity, mark_stack_size; /* in entries */
 static uint32_t stress_every, stress_count;
-static uint32_t pages_since_collection, pages_in_use, collection_threshold = 32;
+static uint32_t pages_in_use;
+/* Bytes handed out (runs, large objects) since the last collection; a collection is requested at
+ * the next poll when they reach the threshold: the live bytes of the last one, at least 2 MiB. */
+static uint64_t bytes_since_collection, live_bytes, collection_threshold = 2u << 20;
 static uint64_t collections, freed_objects;
 
 #define HEADER(object) (*(uint64_t*)(uintptr_t)((object)-8u))
@@ -139,12 +142,7 @@ static uint32_t allocate_pages(uint32_t pages, int may_collect) {
     collect();
     return allocate_pages(pages, 0);
   }
-  if (address != 0) {
-    pages_in_use += pages;
-    pages_since_collection += pages;
-    /* A collection is due: request it at the next safepoint (the poll's flag word). */
-    if (pages_since_collection >= collection_threshold) the_mutator.poll = 1;
-  }
+  if (address != 0) pages_in_use += pages;
   return address;
 }
 
@@ -155,6 +153,13 @@ static void release_pages(uint32_t address, uint32_t pages) {
   range->pages = pages;
   free_page_ranges = address;
   pages_in_use -= pages;
+}
+
+/* Counts `bytes` handed out; when a collection is due, requests it at the next safepoint (the
+ * poll's flag word): the allocation itself goes on. */
+static void account(uint64_t bytes) {
+  bytes_since_collection += bytes;
+  if (bytes_since_collection >= collection_threshold) the_mutator.poll = 1;
 }
 
 /* ---- runs ---------------------------------------------------------------------------------- */
@@ -175,6 +180,7 @@ static int next_run(uint32_t p, uint32_t c, run* out) {
       out->next = slot_at(b, i);
       out->limit = slot_at(b, end);
       pl->cursor_slot[c] = end;
+      account((uint64_t)(end - i) * b->slot_size);
       return 1;
     }
     pl->cursor_block[c] = b->next;
@@ -191,6 +197,7 @@ static int next_run(uint32_t p, uint32_t c, run* out) {
   pl->first[c] = address;
   out->next = slot_at(b, 0);
   out->limit = slot_at(b, b->slot_count);
+  account((uint64_t)b->slot_count * b->slot_size);
   return 1;
 }
 
@@ -213,6 +220,7 @@ static uint32_t allocate_slot(uint32_t p, uint32_t bytes) {
     l->pages = pages;
     l->bytes = bytes;
     large_objects = address;
+    account((uint64_t)pages * PAGE);
     return address + (uint32_t)sizeof(large);
   }
   run* r = p == POOL_PRIVATE ? &the_mutator.runs[c] : &shared_runs[c];
@@ -317,6 +325,7 @@ uint32_t EXPORT(usgc_wasm_alloc_array)(uint32_t type, uint64_t length, uint32_t 
 
 /* ---- publication and the barrier ----------------------------------------------------------- */
 static int push_mark(uint32_t object);
+static uint32_t allocate_pages(uint32_t pages, int may_collect);
 
 /* Makes `object` and every private object it reaches `ownership` (2 shared, 3 global), in place:
  * the ownership bits flip, the owner becomes 0. Returns 1 if a STACK_LOCAL object is reached. */
@@ -378,7 +387,7 @@ static int push_mark(uint32_t object) {
   if (mark_stack_size == mark_stack_capacity) {
     uint32_t capacity = mark_stack_capacity == 0 ? PAGE / 4 : mark_stack_capacity * 2;
     uint32_t pages = capacity * 4 / PAGE;
-    uint32_t bigger = grow(pages);
+    uint32_t bigger = allocate_pages(pages, 0);
     if (bigger == 0) return 0;
     if (mark_stack != 0) {
       memcpy((void*)(uintptr_t)bigger, (void*)(uintptr_t)mark_stack, mark_stack_size * 4u);
@@ -424,6 +433,7 @@ static void drain(void) {
 /* A full collection: roots are the shadow-stack frames, the reference globals and every object
  * in the stack arena; then every block and large object is swept. */
 static void collect(void) {
+  live_bytes = 0;
   for (uint32_t f = the_mutator.frames; f != 0; f = ((frame*)(uintptr_t)f)->previous) {
     const frame* fr = (const frame*)(uintptr_t)f;
     for (uint32_t s = 0; s < fr->count; ++s) mark((uint32_t)WORD(fr->slots + 8 * s));
@@ -447,6 +457,7 @@ static void collect(void) {
           if (h == 0) continue;
           if (h & 0x4) {
             WORD(slot) = h & ~(uint64_t)0x4;
+            live_bytes += b->slot_size;
           } else {
             memset((void*)(uintptr_t)slot, 0, b->slot_size);
             ++freed_objects;
@@ -464,6 +475,7 @@ static void collect(void) {
     uint32_t slot = *link + (uint32_t)sizeof(large);
     if (WORD(slot) & 0x4) {
       WORD(slot) &= ~(uint64_t)0x4;
+      live_bytes += (uint64_t)l->pages * PAGE;
       link = &l->next;
     } else {
       uint32_t address = *link;
@@ -473,8 +485,8 @@ static void collect(void) {
     }
   }
   ++collections;
-  pages_since_collection = 0;
-  collection_threshold = pages_in_use > 32 ? pages_in_use : 32;
+  bytes_since_collection = 0;
+  collection_threshold = live_bytes > (2u << 20) ? live_bytes : (2u << 20);
   the_mutator.poll = 0;
 }
 
