@@ -21,8 +21,10 @@ if [ -z "$CLANG" ]; then
   reason="no clang (apt-get install clang-14)"
 elif ! command -v wasm-ld >/dev/null 2>&1 && ! command -v wasm-ld-14 >/dev/null 2>&1; then
   reason="no wasm-ld (apt-get install lld-14)"
-elif [ ! -e /usr/include/wasm32-wasi/string.h ] && [ ! -e /usr/lib/wasm32-wasi/libc.a ]; then
+elif [ ! -e /usr/include/wasm32-wasi/string.h ] || [ ! -e /usr/lib/wasm32-wasi/libc.a ]; then
   reason="no wasi-libc (apt-get install wasi-libc)"
+elif [ ! -e "$("$CLANG" --target=wasm32-wasi -print-libgcc-file-name 2>/dev/null)" ]; then
+  reason="no compiler-rt builtins for wasm32 (apt-get install libclang-rt-14-dev-wasm32)"
 fi
 if [ -n "$reason" ]; then
   rm -f "$out/usgc-wasm-runtime.wasm"
