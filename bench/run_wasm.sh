@@ -10,6 +10,9 @@
 #   RESULT suite=wasm_binary_trees case=depth<N> impl=wasm|jit|js metric=wall_ms value=<ms> unit=ms
 #   RESULT ... impl=wasm metric=ratio_vs_jit|ratio_vs_js value=<wasm wall / peer wall> unit=ratio
 #   RESULT ... impl=wasm metric=collections value=<n> unit=count   (the wasm runtime's, --stats)
+#   RESULT suite=wasm_stubs case=<sequence> impl=wasm metric=wasm_instructions value=<n> unit=count
+#     the fast path of each inline sequence, counted from the emitted module (usgc-run
+#     --target=wasm --stub-counts; deterministic) over this program and tests/escape/arrays.usir
 # Environment: BUILD (default build), BENCH_REPS (default 3), BENCH_WASM_DEPTHS (default "16").
 # Exit status: 0 when every run gave the right check, 1 otherwise; skips (exit 0, a NOTE line)
 # without node or the wasm runtime.
@@ -74,5 +77,10 @@ for depth in $BENCH_WASM_DEPTHS; do
     done
     echo "RESULT suite=wasm_binary_trees case=depth$depth impl=wasm metric=collections value=$(cat "$work/collections") unit=count"
   fi
+done
+for program in "$PROGRAM" tests/escape/arrays.usir; do
+  "$BUILD/usgc-run" --target=wasm --stub-counts "$program"
+done | sort -u | while read -r _ name count; do
+  echo "RESULT suite=wasm_stubs case=$name impl=wasm metric=wasm_instructions value=$count unit=count"
 done
 exit $((errors > 0))

@@ -335,12 +335,30 @@ class Lowering {
     }
   }
 
+  // Instruction counts of the inline sequences (LowerOptions::stub_instructions): the `if`,
+  // `else` and `end` around a slow-path arm count, the arm does not.
+  void stub_start() {
+    stub_begin_ = c_.instructions;
+    stub_slow_ = 0;
+  }
+  void slow_start() { slow_begin_ = c_.instructions; }
+  void slow_stop() { stub_slow_ += c_.instructions - slow_begin_; }
+  void stub_finish(const std::string& name, uint32_t excluded = 0) {
+    if (options_.stub_instructions != nullptr)
+      options_.stub_instructions->emplace(name,
+                                          c_.instructions - stub_begin_ - stub_slow_ - excluded);
+  }
+
   void poll() {
+    stub_start();
     c_.global_get(kMutator);
     c_.i32_load(USGC_WASM_MUTATOR_POLL);
     c_.if_();
+    slow_start();
     c_.call(kPollSlow);
+    slow_stop();
     c_.end();
+    stub_finish("poll");
   }
 
   // ---- one variant ---------------------------------------------------------------------------
@@ -377,6 +395,7 @@ class Lowering {
     frame_bytes_ = USGC_WASM_FRAME_BYTES + 8 * function_layout_->reference_slots;
 
     // Prologue: the frame below the shadow-stack pointer, its stack check, slots, push, poll.
+    stub_start();
     c_.global_get(ssp_global_);
     c_.i32_const(static_cast<int32_t>(frame_bytes_));
     c_.op(op::kI32Sub);
@@ -384,9 +403,11 @@ class Lowering {
     c_.global_get(kShadowLimit);
     c_.op(op::kI32LtU);
     c_.if_();
+    slow_start();
     raise(error_id("call depth limit: calling " + function.name +
                        " would overflow the shadow stack of 1024 KiB",
                    function.position));
+    slow_stop();
     c_.end();
     c_.local_get(fp_);
     c_.global_set(ssp_global_);
@@ -422,6 +443,7 @@ class Lowering {
     c_.global_get(kMutator);
     c_.local_get(fp_);
     c_.i32_store(USGC_WASM_MUTATOR_FRAMES);
+    stub_finish("frame_push_" + std::to_string(function_layout_->reference_slots));
     poll();
 
     // Blocks: loop { block_{n-1} { ... block_0 { br_table } code_0 } code_1 ... } code_{n-1} }.
@@ -519,6 +541,7 @@ class Lowering {
         } else {
           c_.i64_const(0);
         }
+        stub_start();
         c_.local_set(x_);
         // Frame pop: unlink, reset the arena (unless this variant's stack objects are its
         // caller's), release the shadow-stack space.
@@ -538,6 +561,7 @@ class Lowering {
         c_.global_set(ssp_global_);
         c_.local_get(x_);
         c_.return_();
+        stub_finish(caller_frame_sites_->empty() ? "frame_pop" : "frame_pop_keep_arena");
         return;
       }
       default:
@@ -709,6 +733,7 @@ class Lowering {
   // header's two halves stored; the payload zeroed (the arena is reused). Leaves t0 = object.
   void emit_stack_alloc(int32_t type, uint32_t payload, int32_t header_low) {
     const uint32_t size = (payload + 8 + 7) & ~7u;
+    stub_start();
     c_.global_get(kMutator);
     c_.i32_load(USGC_WASM_MUTATOR_ARENA_TOP);
     c_.local_tee(t0_);
@@ -719,11 +744,13 @@ class Lowering {
     c_.i32_load(USGC_WASM_MUTATOR_ARENA_LIMIT);
     c_.op(op::kI32GtU);
     c_.if_();
+    slow_start();
     c_.i32_const(type);
     c_.i32_const(static_cast<int32_t>(payload));
     c_.call(kAllocStackSlow);
     c_.local_set(t0_);
     out_of_memory_check();
+    slow_stop();
     c_.else_();
     c_.global_get(kMutator);
     c_.local_get(t1_);
@@ -744,6 +771,7 @@ class Lowering {
     c_.op(op::kI32Add);
     c_.local_set(t0_);
     c_.end();
+    stub_finish("stack_alloc_" + std::to_string(payload / 8));
   }
 
   // The private TLAB bump: t0 = run.next; next + slot <= run.limit, else the runtime's refill
@@ -751,6 +779,7 @@ class Lowering {
   void emit_private_alloc(int32_t type, uint32_t class_index, int32_t header_low) {
     (void)type;
     const uint32_t run = USGC_WASM_MUTATOR_RUNS + USGC_WASM_RUN_BYTES * class_index;
+    stub_start();
     c_.global_get(kMutator);
     c_.i32_load(run);
     c_.local_tee(t0_);
@@ -761,10 +790,12 @@ class Lowering {
     c_.i32_load(run + 4);
     c_.op(op::kI32GtU);
     c_.if_();
+    slow_start();
     c_.i32_const(static_cast<int32_t>(class_index));
     c_.call(kAllocPrivateSlow);
     c_.local_set(t0_);
     out_of_memory_check();
+    slow_stop();
     c_.else_();
     c_.global_get(kMutator);
     c_.local_get(t1_);
@@ -780,6 +811,7 @@ class Lowering {
     c_.i32_const(8);
     c_.op(op::kI32Add);
     c_.local_set(t0_);
+    stub_finish("private_alloc");
   }
 
   // ---- fields, elements, globals ------------------------------------------------------------
@@ -791,6 +823,8 @@ class Lowering {
   // same-goroutine barrier: one load of the owner half and a compare; the slow path a call.
   void emit_barrier_store(uint32_t object_local, uint32_t address_local, uint32_t offset,
                           bool may_be_stack) {
+    stub_start();
+    uint32_t value_test = 0;
     c_.local_get(object_local);
     c_.i32_const(8);
     c_.op(op::kI32Sub);
@@ -798,6 +832,7 @@ class Lowering {
     c_.global_get(kHeapId);
     c_.op(op::kI32Eq);
     if (may_be_stack) {  // and the value is not a STACK_LOCAL object
+      value_test = c_.instructions;
       c_.local_get(y_);
       c_.op(op::kI64Eqz);
       c_.if_result(ValueType::kI32);
@@ -814,12 +849,16 @@ class Lowering {
       c_.op(op::kI32Ne);
       c_.end();
       c_.op(op::kI32And);
+      value_test = c_.instructions - value_test;
+      if (options_.stub_instructions != nullptr)
+        options_.stub_instructions->emplace("barrier_value_test", value_test);
     }
     c_.if_();
     c_.local_get(address_local);
     c_.local_get(y_);
     c_.i64_store(offset);
     c_.else_();
+    slow_start();
     c_.local_get(object_local);
     c_.local_get(address_local);
     c_.i32_const(static_cast<int32_t>(offset));
@@ -830,7 +869,9 @@ class Lowering {
     c_.if_();
     raise(runtime_error("a STACK_LOCAL object stored into a heap object (escape analysis bug)"));
     c_.end();
+    slow_stop();
     c_.end();
+    stub_finish("barrier", value_test);
   }
 
   void lower_field(const Instruction& instruction) {
@@ -969,6 +1010,7 @@ class Lowering {
   uint32_t fp_ = 0, pc_ = 0, t0_ = 0, t1_ = 0, x_ = 0, y_ = 0;
   uint32_t frame_bytes_ = 0;
   uint32_t extra_depth_ = 0;
+  uint32_t stub_begin_ = 0, stub_slow_ = 0, slow_begin_ = 0;
 };
 
 }  // namespace

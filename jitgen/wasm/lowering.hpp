@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,11 @@ namespace usgc::jitgen::wasm {
 
 struct LowerOptions {
   bool gc_stress = false;  // call the runtime's stress hook before every allocation
+  // When set: the wasm instructions of each inline sequence's fast path (the slow-path arm not
+  // counted), as emitted, by name: "private_alloc", "stack_alloc_<payload words>",
+  // "barrier", "barrier_value_test", "poll", "frame_push_<slots>", "frame_pop",
+  // "frame_pop_keep_arena". Counted from the emitter, so deterministic.
+  std::map<std::string, uint32_t>* stub_instructions = nullptr;
 };
 
 // The module's bytes, or nullopt with *error set ("file:line:col: ..." for a refused construct).

@@ -25,8 +25,12 @@ void append_signed_leb(std::vector<uint8_t>& out, int64_t value);
 class Code {
  public:
   std::vector<uint8_t> bytes;
+  uint32_t instructions = 0;  // emitted so far (each opcode once, immediates not counted)
 
-  void op(uint8_t opcode) { bytes.push_back(opcode); }
+  void op(uint8_t opcode) {
+    bytes.push_back(opcode);
+    ++instructions;
+  }
   void i32_const(int32_t value);
   void i64_const(int64_t value);
   void local_get(uint32_t index) { op_index(0x20, index); }
@@ -39,10 +43,10 @@ class Code {
   void br_if(uint32_t depth) { op_index(0x0D, depth); }
   void br_table(const std::vector<uint32_t>& targets, uint32_t otherwise);
   // Structured control: a block type of nothing (0x40) or one value.
-  void block() { bytes.insert(bytes.end(), {0x02, 0x40}); }
-  void loop() { bytes.insert(bytes.end(), {0x03, 0x40}); }
-  void if_() { bytes.insert(bytes.end(), {0x04, 0x40}); }
-  void if_result(ValueType type) { bytes.insert(bytes.end(), {0x04, static_cast<uint8_t>(type)}); }
+  void block() { op_type(0x02, 0x40); }
+  void loop() { op_type(0x03, 0x40); }
+  void if_() { op_type(0x04, 0x40); }
+  void if_result(ValueType type) { op_type(0x04, static_cast<uint8_t>(type)); }
   void else_() { op(0x05); }
   void end() { op(0x0B); }
   void unreachable() { op(0x00); }
@@ -56,6 +60,10 @@ class Code {
   void i32_load8_u(uint32_t offset) { memory(0x2D, 0, offset); }
 
  private:
+  void op_type(uint8_t opcode, uint8_t block_type) {
+    op(opcode);
+    bytes.push_back(block_type);
+  }
   void op_index(uint8_t opcode, uint32_t index);
   void memory(uint8_t opcode, uint32_t align, uint32_t offset);
 };

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,7 +83,8 @@ void print_usage(std::FILE* stream) {
       "  -o FILE            write the WebAssembly module to FILE (no run)\n"
       "  --emit-wat FILE    write its text form to FILE (wabt's wasm2wat; no run)\n"
       "  --entry F, --arg N, --gc-stress N, --counts   as for the native run (in node)\n"
-      "  --stats            print the collector's statistics after the run\n",
+      "  --stats            print the collector's statistics after the run\n"
+      "  --stub-counts      print the wasm instructions of each inline sequence (no run)\n",
       stream);
 }
 
@@ -92,6 +94,7 @@ int run_wasm_command(int argc, char** argv) {
   std::string path, output, wat, entry = "main";
   std::vector<std::string> host_options;
   uint32_t gc_stress = 0;
+  bool stub_counts = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view argument = argv[i];
     auto value = [&]() -> const char* {
@@ -127,6 +130,8 @@ int run_wasm_command(int argc, char** argv) {
           gc_stress = static_cast<uint32_t>(number);
         }
       }
+    } else if (argument == "--stub-counts") {
+      stub_counts = true;
     } else if (argument == "--counts" || argument == "--stats") {
       host_options.emplace_back(argument);
     } else if (argument == "-h" || argument == "--help") {
@@ -163,11 +168,18 @@ int run_wasm_command(int argc, char** argv) {
   escape::EscapeAnalysis analysis = escape::analyze_escapes(parsed.module);
   LowerOptions options;
   options.gc_stress = gc_stress != 0;
+  std::map<std::string, uint32_t> stubs;
+  if (stub_counts) options.stub_instructions = &stubs;
   std::optional<std::vector<uint8_t>> module =
       lower_module(parsed.module, analysis, options, &error);
   if (!module) {
     std::fprintf(stderr, "usgc-run: %s\n", error.c_str());
     return kExitUsage;
+  }
+  if (stub_counts) {
+    for (const auto& [name, instructions] : stubs)
+      std::printf("stub %s %u\n", name.c_str(), instructions);
+    return 0;
   }
   if (!output.empty() || !wat.empty()) {
     std::string binary = output;

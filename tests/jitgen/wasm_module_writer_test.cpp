@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -215,6 +216,41 @@ TEST(WasmLowering, EveryAcceptedCorpusProgramValidates) {
   }
   EXPECT_GT(accepted, 0u);
   EXPECT_GT(refused, 0u);
+}
+
+}  // namespace
+
+namespace {
+
+// The fast paths' wasm instruction counts, as emitted (docs/wasm.md's table): a change to a
+// sequence changes them, and this says by how much.
+TEST(WasmLowering, InlineSequencesKeepTheirInstructionCounts) {
+  std::map<std::string, uint32_t> counts;
+  for (const std::filesystem::path& file : usgc::testing::usir_corpus_files()) {
+    usgc::jitgen::ir::ParseResult parsed = usgc::jitgen::ir::parse_module(
+        usgc::testing::read_text_file(file), file.filename().string());
+    ASSERT_TRUE(parsed.ok()) << file;
+    auto analysis = usgc::jitgen::escape::analyze_escapes(parsed.module);
+    usgc::jitgen::wasm::LowerOptions options;
+    std::map<std::string, uint32_t> these;
+    options.stub_instructions = &these;
+    std::string error;
+    if (!usgc::jitgen::wasm::lower_module(parsed.module, analysis, options, &error)) continue;
+    for (const auto& [name, instructions] : these) {
+      auto [it, inserted] = counts.emplace(name, instructions);
+      EXPECT_EQ(it->second, instructions) << name << " differs in " << file;
+    }
+  }
+  EXPECT_EQ(counts["private_alloc"], 25u);
+  EXPECT_EQ(counts["poll"], 4u);
+  EXPECT_EQ(counts["barrier"], 12u);
+  EXPECT_EQ(counts["barrier_value_test"], 16u);
+  EXPECT_EQ(counts["frame_pop"], 15u);
+  EXPECT_EQ(counts["frame_pop_keep_arena"], 11u);
+  EXPECT_EQ(counts["frame_push_0"], 29u);
+  EXPECT_EQ(counts["frame_push_2"], 35u);
+  EXPECT_EQ(counts["stack_alloc_2"], 31u);
+  EXPECT_EQ(counts["stack_alloc_17"], 76u);
 }
 
 }  // namespace
