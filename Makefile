@@ -80,7 +80,7 @@ PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 .SECONDARY:
 
 .PHONY: all libs tools tests bench-bins deps bench-deps run test bench bench-report soak install \
-        clean format debug asan ubsan tsan check-checked check-layers check-format perfcheck
+        clean format debug asan ubsan tsan check-checked check-layers check-format perfcheck wasm
 
 all: libs tools
 libs: $(STATIC_LIB) $(SHARED_LIB) $(PRELOAD_LIB)
@@ -162,8 +162,13 @@ run: all
 	@echo
 	@$(BUILD)/usgc-process-data
 
-test: check-layers check-format all tests
+test: check-layers check-format all tests wasm
 	@BUILD=$(BUILD) MODE=$(MODE) bash tests/run_all.sh
+
+# The WebAssembly runtime and node host beside usgc-run (tools/build-wasm-runtime.sh); without
+# clang's wasm32 target it says so and the wasm tests skip.
+wasm:
+	@BUILD=$(BUILD) bash tools/build-wasm-runtime.sh
 
 # Includes point down the layers and no raw system call leaves kernel_iface/ (tools/check-layers.sh).
 check-layers:

@@ -61,6 +61,13 @@ declare -A optional=(
   [libjemalloc-dev]=/usr/include/jemalloc/jemalloc.h
   [libmimalloc-dev]=/usr/include/mimalloc.h
   [libgoogle-perftools-dev]=/usr/include/gperftools/tcmalloc.h
+  # The WebAssembly target (make wasm, tests/jitgen/wasm_target.test.sh): clang's wasm32 target
+  # with lld, wasi-libc and compiler-rt for wasm32 build the runtime; node runs; wabt validates.
+  [lld]=wasm-ld
+  [wasi-libc]=/usr/lib/wasm32-wasi/libc.a
+  [libclang-rt-14-dev-wasm32]=/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
+  [nodejs]=node
+  [wabt]=wasm-validate
 )
 declare -A skipped_without=(
   [clang]="clang builds and clang-only checks are skipped"
@@ -75,6 +82,11 @@ declare -A skipped_without=(
   [libgoogle-perftools-dev]="the tcmalloc peer of the malloc benchmarks is skipped"
   [gdb]="the GDB JIT interface test (tests/jitgen/code_visibility_gdb.test.sh) is skipped"
   [linux-perf]="the perf map test (tests/jitgen/code_visibility_perf.test.sh) is skipped"
+  [lld]="the WebAssembly runtime is not built: the wasm target tests are skipped"
+  [wasi-libc]="the WebAssembly runtime is not built: the wasm target tests are skipped"
+  [libclang-rt-14-dev-wasm32]="the WebAssembly runtime is not built: the wasm target tests are skipped"
+  [nodejs]="lowered WebAssembly programs are not run: the wasm target tests are skipped"
+  [wabt]="emitted WebAssembly modules are not validated (wasm-validate) nor printed (--emit-wat)"
 )
 
 present() { # probe: an absolute path, or a command (also Debian's Go outside PATH)

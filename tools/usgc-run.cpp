@@ -11,6 +11,7 @@
 //     --counts           after the result, one line per allocation site:
 //                        `site FILE:LINE:COL CLASS ALLOCATIONS`, then `class CLASS ALLOCATIONS`
 //     --disasm           print each compiled function's code, stubs marked, and do not run
+//     --target=wasm      lower to WebAssembly instead (jitgen/wasm/run_wasm.hpp: -o, --emit-wat)
 // Output: `F returned N` when F returns an int or bool (`F returned` otherwise).
 // Exit status: 0 when the program completed; 1 when it did not (a runtime error, a deadlock, a
 // limit: the positioned message on stderr); 2 for a usage error, an unreadable or malformed file
@@ -26,6 +27,7 @@
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
 #include "jitgen/ir/source_file.hpp"
+#include "jitgen/wasm/run_wasm.hpp"
 #include "jitgen/x86_64/compiled_module.hpp"
 
 namespace {
@@ -59,6 +61,8 @@ std::optional<int64_t> parse_number(const char* text) {
 
 int main(int argc, char** argv) {
   using namespace usgc::jitgen;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--target=wasm") return wasm::run_wasm_command(argc, argv);
   bool interpret = false, counts = false, disasm = false;
   interpreter::RunOptions options;
   std::string path;

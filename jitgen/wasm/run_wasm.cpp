@@ -1,0 +1,247 @@
+// jitgen/wasm/run_wasm.cpp — `usgc-run --target=wasm` (run_wasm.hpp): options, lowering, and
+// the node process that runs the module. Tool code; nothing here is on a hot path.
+#include "jitgen/wasm/run_wasm.hpp"
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jitgen/escape/escape.hpp"
+#include "jitgen/ir/ir.hpp"
+#include "jitgen/ir/source_file.hpp"
+#include "jitgen/wasm/lowering.hpp"
+
+extern char** environ;
+
+namespace usgc::jitgen::wasm {
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+// The folder of the running executable ("" when /proc/self/exe cannot be read).
+std::string executable_folder() {
+  char buffer[4096];
+  ssize_t length = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
+  if (length <= 0) return "";
+  std::string path(buffer, static_cast<size_t>(length));
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+bool file_exists(const std::string& path) {
+  return access(path.c_str(), R_OK) == 0;
+}
+
+// Runs argv[0] (looked up in PATH) and waits; its exit status, or -1 with *error set.
+int run_process(const std::vector<std::string>& args, std::string* error) {
+  std::vector<char*> argv;
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int spawned = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
+  if (spawned != 0) {
+    *error = "cannot run " + args[0] + ": " + std::strerror(spawned);
+    return -1;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      *error = "waitpid for " + args[0] + ": " + std::strerror(errno);
+      return -1;
+    }
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  *error = args[0] + " was killed by signal " + std::to_string(WTERMSIG(status));
+  return -1;
+}
+
+bool write_file(const std::string& path, const std::vector<uint8_t>& bytes, std::string* error) {
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) {
+    *error = "cannot write " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  ok = (std::fclose(file) == 0) && ok;
+  if (!ok) *error = "cannot write " + path + ": " + std::strerror(errno);
+  return ok;
+}
+
+void print_usage(std::FILE* stream) {
+  std::fputs(
+      "usage: usgc-run --target=wasm [options] prog.usir\n"
+      "  -o FILE            write the WebAssembly module to FILE (no run)\n"
+      "  --emit-wat FILE    write its text form to FILE (wabt's wasm2wat; no run)\n"
+      "  --entry F, --arg N, --gc-stress N, --counts   as for the native run (in node)\n"
+      "  --stats            print the collector's statistics after the run\n"
+      "  --stub-counts      print the wasm instructions of each inline sequence (no run)\n",
+      stream);
+}
+
+}  // namespace
+
+int run_wasm_command(int argc, char** argv) {
+  std::string path, output, wat, entry = "main";
+  std::vector<std::string> host_options;
+  uint32_t gc_stress = 0;
+  bool stub_counts = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view argument = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "usgc-run: %s needs a value\n", argv[i]);
+        return nullptr;
+      }
+      return argv[++i];
+    };
+    if (argument == "--target=wasm") continue;
+    if (argument == "-o" || argument == "--emit-wat" || argument == "--entry" ||
+        argument == "--arg" || argument == "--gc-stress") {
+      const char* v = value();
+      if (v == nullptr) return kExitUsage;
+      if (argument == "-o") {
+        output = v;
+      } else if (argument == "--emit-wat") {
+        wat = v;
+      } else if (argument == "--entry") {
+        entry = v;
+      } else {
+        char* end = nullptr;
+        errno = 0;
+        long long number = std::strtoll(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' ||
+            (argument == "--gc-stress" && (number < 0 || number > UINT32_MAX))) {
+          std::fprintf(stderr, "usgc-run: %s takes a whole number, not '%s'\n", argv[i - 1], v);
+          return kExitUsage;
+        }
+        if (argument == "--arg") {
+          host_options.push_back("--arg=" + std::to_string(number));
+        } else {
+          gc_stress = static_cast<uint32_t>(number);
+        }
+      }
+    } else if (argument == "--stub-counts") {
+      stub_counts = true;
+    } else if (argument == "--counts" || argument == "--stats") {
+      host_options.emplace_back(argument);
+    } else if (argument == "-h" || argument == "--help") {
+      print_usage(stdout);
+      return 0;
+    } else if (argument.size() > 1 && argument[0] == '-') {
+      std::fprintf(stderr, "usgc-run: option '%s' is not supported with --target=wasm\n", argv[i]);
+      print_usage(stderr);
+      return kExitUsage;
+    } else if (!path.empty()) {
+      std::fprintf(stderr, "usgc-run: one program at a time ('%s' and '%s' given)\n", path.c_str(),
+                   argv[i]);
+      return kExitUsage;
+    } else {
+      path = argument;
+    }
+  }
+  if (path.empty()) {
+    std::fprintf(stderr, "usgc-run: no .usir program given\n");
+    print_usage(stderr);
+    return kExitUsage;
+  }
+  std::string text, error;
+  if (!ir::read_source_file(path, &text, &error)) {
+    std::fprintf(stderr, "usgc-run: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  ir::ParseResult parsed = ir::parse_module(text, path);
+  if (!parsed.ok()) {
+    std::fputs(ir::format_diagnostics(parsed.diagnostics).c_str(), stderr);
+    std::fprintf(stderr, "usgc-run: %s is malformed; not run\n", path.c_str());
+    return kExitUsage;
+  }
+  escape::EscapeAnalysis analysis = escape::analyze_escapes(parsed.module);
+  LowerOptions options;
+  options.gc_stress = gc_stress != 0;
+  std::map<std::string, uint32_t> stubs;
+  if (stub_counts) options.stub_instructions = &stubs;
+  std::optional<std::vector<uint8_t>> module =
+      lower_module(parsed.module, analysis, options, &error);
+  if (!module) {
+    std::fprintf(stderr, "usgc-run: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  if (stub_counts) {
+    for (const auto& [name, instructions] : stubs)
+      std::printf("stub %s %u\n", name.c_str(), instructions);
+    return 0;
+  }
+  if (!output.empty() || !wat.empty()) {
+    std::string binary = output;
+    char temporary[] = "/tmp/usgc-wat-XXXXXX";
+    if (binary.empty()) {
+      int fd = mkstemp(temporary);
+      if (fd < 0) {
+        std::fprintf(stderr, "usgc-run: mkstemp: %s\n", std::strerror(errno));
+        return kExitUsage;
+      }
+      close(fd);
+      binary = temporary;
+    }
+    if (!write_file(binary, *module, &error)) {
+      std::fprintf(stderr, "usgc-run: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    int status = 0;
+    if (!wat.empty()) status = run_process({"wasm2wat", binary, "-o", wat}, &error);
+    if (output.empty()) std::remove(temporary);
+    if (status != 0) {
+      std::fprintf(stderr, "usgc-run: --emit-wat: %s\n",
+                   status < 0 ? error.c_str() : "wasm2wat failed (is wabt installed?)");
+      return kExitUsage;
+    }
+    return 0;
+  }
+
+  const std::string folder = executable_folder() + "/wasm";
+  const std::string host = folder + "/usgc-wasm-host.mjs";
+  const std::string runtime = folder + "/usgc-wasm-runtime.wasm";
+  if (!file_exists(host) || !file_exists(runtime)) {
+    std::fprintf(stderr,
+                 "usgc-run: --target=wasm needs %s and %s (make wasm builds them; it needs clang "
+                 "with the wasm32 target, lld and wasi-libc)\n",
+                 host.c_str(), runtime.c_str());
+    return kExitUsage;
+  }
+  char temporary[] = "/tmp/usgc-run-XXXXXX";
+  int fd = mkstemp(temporary);
+  if (fd < 0) {
+    std::fprintf(stderr, "usgc-run: mkstemp: %s\n", std::strerror(errno));
+    return kExitUsage;
+  }
+  close(fd);
+  if (!write_file(temporary, *module, &error)) {
+    std::fprintf(stderr, "usgc-run: %s\n", error.c_str());
+    std::remove(temporary);
+    return kExitUsage;
+  }
+  std::fflush(stdout);
+  std::vector<std::string> args = {"node", host, "--runtime=" + runtime, "--entry=" + entry,
+                                   "--gc-stress=" + std::to_string(gc_stress)};
+  args.insert(args.end(), host_options.begin(), host_options.end());
+  args.emplace_back(temporary);
+  int status = run_process(args, &error);
+  std::remove(temporary);
+  if (status < 0) {
+    std::fprintf(stderr, "usgc-run: %s (is node installed?)\n", error.c_str());
+    return kExitUsage;
+  }
+  return status;
+}
+
+}  // namespace usgc::jitgen::wasm

@@ -1,0 +1,50 @@
+/* jitgen/wasm/wasm_abi.h — the ABI between lowered .usir code (jitgen/wasm/lowering.cpp) and the
+ * WebAssembly runtime (jitgen/wasm/runtime/usgc_wasm_runtime.c): offsets in linear memory, the
+ * runtime's exported functions, the size classes. C, so the runtime (clang, wasm32) and the
+ * lowering (native C++) read the same constants; the runtime checks every offset against its
+ * structs with static assertions.
+ *
+ * Objects are usgc's (include/usgc/object.h): the same 64-bit header word before the payload
+ * (ownership bits 0..1, private mark bit 2, array bit 3, published bit 4, stack substitute bit 6,
+ * type id bits 8..23, owner heap id bits 32..63), payload words of 8 bytes. A reference is a
+ * linear-memory address (wasm32), held zero-extended in 8-byte words and i64 values.
+ *
+ * The mutator record is usgc_mutator's with wasm32 pointers:
+ *   0  heap_id (u64)   8 frames (u32: top shadow-stack frame)   12 arena_top (u32)
+ *   16 arena_limit (u32)   20 poll flag (u32: nonzero = a safepoint is requested)
+ *   24 runs[USGC_WASM_CLASS_COUNT] of {next u32, limit u32}
+ * A shadow-stack frame is usgc_frame's with wasm32 pointers, its slots right after it:
+ *   0 previous (u32)  4 slots (u32)  8 count (u32)  12 arena_mark (u32)  16 slots (8 bytes each)
+ * Hot path: every offset here is an immediate of the inline sequences.
+ */
+#ifndef USGC_JITGEN_WASM_ABI_H
+#define USGC_JITGEN_WASM_ABI_H
+
+#define USGC_WASM_MUTATOR_HEAP_ID 0
+#define USGC_WASM_MUTATOR_FRAMES 8
+#define USGC_WASM_MUTATOR_ARENA_TOP 12
+#define USGC_WASM_MUTATOR_ARENA_LIMIT 16
+#define USGC_WASM_MUTATOR_POLL 20
+#define USGC_WASM_MUTATOR_RUNS 24
+#define USGC_WASM_RUN_BYTES 8
+
+#define USGC_WASM_FRAME_PREVIOUS 0
+#define USGC_WASM_FRAME_SLOTS 4
+#define USGC_WASM_FRAME_COUNT 8
+#define USGC_WASM_FRAME_ARENA_MARK 12
+#define USGC_WASM_FRAME_BYTES 16
+
+/* Slot sizes of the size classes (header included), bytes; larger objects are "large". */
+#define USGC_WASM_CLASS_COUNT 15
+#define USGC_WASM_CLASS_SLOT_SIZES \
+  { 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048 }
+
+/* Kinds of a registered type (usgc_wasm_register_type). */
+#define USGC_WASM_KIND_STRUCT 0
+#define USGC_WASM_KIND_SCALAR_ARRAY 1
+#define USGC_WASM_KIND_REFERENCE_ARRAY 2
+
+/* Status of usgc_wasm_barrier_slow: 0 stored; 1 a STACK_LOCAL object stored into a heap object. */
+#define USGC_WASM_BARRIER_STACK_INTO_HEAP 1
+
+#endif /* USGC_JITGEN_WASM_ABI_H */

@@ -1,0 +1,114 @@
+// tools/usgc-wasm-host.mjs — the node host of lowered .usir programs (usgc-run --target=wasm):
+// instantiates the wasm runtime (usgc-wasm-runtime.wasm: allocator slow paths and collector),
+// then the program's module on the runtime's memory and functions, runs the entry function and
+// prints what a native usgc-run prints: `F returned N`, with --counts the allocations per site and
+// class, a runtime error with its position on stderr (exit 1).
+//
+//   node usgc-wasm-host.mjs --runtime=RUNTIME.wasm [--entry=F] [--arg=N ...] [--gc-stress=N]
+//                           [--counts] [--stats] prog.wasm
+//
+// The program's custom section `usgc.meta` (JSON) names its functions' parameter kinds, its
+// allocation sites with their classes and its error messages. No collector here: collections are
+// the wasm runtime's.
+import { readFileSync } from 'node:fs';
+
+const kClasses = ['stack', 'private', 'shared', 'global'];
+
+function usage(message, prefix = true) {
+  process.stderr.write(`${prefix ? 'usgc-wasm-host: ' : ''}${message}\n`);
+  process.exit(2);
+}
+
+let runtimePath = '', entry = 'main', stress = 0, counts = false, stats = false, file = '';
+const numbers = [];
+for (const arg of process.argv.slice(2)) {
+  if (arg.startsWith('--runtime=')) runtimePath = arg.slice(10);
+  else if (arg.startsWith('--entry=')) entry = arg.slice(8);
+  else if (arg.startsWith('--arg=')) numbers.push(BigInt(arg.slice(6)));
+  else if (arg.startsWith('--gc-stress=')) stress = Number(arg.slice(12));
+  else if (arg === '--counts') counts = true;
+  else if (arg === '--stats') stats = true;
+  else if (arg.startsWith('-')) usage(`unknown option '${arg}'`);
+  else file = arg;
+}
+if (!runtimePath || !file) usage('needs --runtime=RUNTIME.wasm and a program module');
+
+class UsirRuntimeError extends Error {}
+
+let program, runtime, meta;
+try {
+  program = new WebAssembly.Module(readFileSync(file));
+  const sections = WebAssembly.Module.customSections(program, 'usgc.meta');
+  if (sections.length !== 1) usage(`${file} has no usgc.meta section (not made by usgc-run)`);
+  meta = JSON.parse(new TextDecoder().decode(sections[0]));
+  runtime = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(runtimePath)), {});
+} catch (error) {
+  usage(`cannot load: ${error.message}`);
+}
+const rt = runtime.exports;
+const mutator = rt.usgc_wasm_init(stress);
+if (mutator === 0) usage('the wasm runtime could not reserve its stack arena and shadow stack');
+const heapId = Number(new BigUint64Array(rt.memory.buffer, mutator, 1)[0]);
+const constant = (value) => new WebAssembly.Global({ value: 'i32', mutable: false }, value);
+const usgc = {
+  memory: rt.memory,
+  mutator: constant(mutator),
+  heap_id: constant(heapId),
+  shadow_top: constant(rt.usgc_wasm_shadow_stack_top()),
+  shadow_limit: constant(rt.usgc_wasm_shadow_stack_limit()),
+};
+for (const name of Object.keys(rt)) if (name.startsWith('usgc_wasm_')) usgc[name] = rt[name];
+const host = {
+  runtime_error(id, a, b) {
+    const text = meta.errors[id] ?? `unknown runtime error ${id}`;
+    throw new UsirRuntimeError(text.replace('{a}', String(a)).replace('{b}', String(b)));
+  },
+};
+const instance = new WebAssembly.Instance(program, { usgc, host });
+const exports = instance.exports;
+const fn = meta.functions.find((f) => f.name === entry);
+// The native run's setup errors (run_program.cpp's check_entry), exit status 2.
+if (!fn || !exports[`usir:${entry}`]) usage(`${meta.file}: no function '${entry}' to run`, false);
+if (numbers.length > fn.parameters) {
+  usage(`${meta.file}: ${entry} takes ${fn.parameters} parameter(s), ${numbers.length} argument(s) given`, false);
+}
+
+let status = 0, returned;
+try {
+  exports.init();
+  const args = fn.params.map((kind, i) => (kind === 'ref' ? 0n : (numbers[i] ?? 0n)));
+  returned = exports[`usir:${entry}`](...args);
+} catch (error) {
+  status = 1;
+  if (error instanceof UsirRuntimeError) {
+    returned = error.message;
+  } else if (error instanceof RangeError) {
+    returned = `${meta.file}: call depth limit: the WebAssembly engine's stack overflowed ` +
+      `(${error.message})`;
+  } else {
+    returned = `${meta.file}: the WebAssembly run failed: ${error.message}`;
+  }
+}
+if (status === 0) {
+  process.stdout.write(fn.result === 'int' ? `${entry} returned ${returned}\n` : `${entry} returned\n`);
+}
+if (counts) {
+  const sites = meta.sites.length;
+  const counters = new BigInt64Array(rt.memory.buffer, exports.counters.value, 2 * sites);
+  const perClass = [0n, 0n, 0n, 0n];
+  let lines = '';
+  meta.sites.forEach((site, s) => {
+    const decided = counters[s], inCallerFrame = counters[sites + s];
+    lines += `site ${site.at} ${site.class} ${decided + inCallerFrame}\n`;
+    perClass[kClasses.indexOf(site.class)] += decided;
+    perClass[0] += inCallerFrame;
+  });
+  kClasses.forEach((name, c) => { lines += `class ${name} ${perClass[c]}\n`; });
+  process.stdout.write(lines);
+}
+if (stats) {
+  process.stdout.write(`stats collections=${rt.usgc_wasm_collections()} ` +
+    `freed_objects=${rt.usgc_wasm_freed_objects()} pages_in_use=${rt.usgc_wasm_pages_in_use()}\n`);
+}
+if (status !== 0) process.stderr.write(`${returned}\n`);
+process.exitCode = status;
