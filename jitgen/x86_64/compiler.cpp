@@ -273,8 +273,28 @@ class Compiler {
     };
     push_slots(input_of_reference);
     emit_frame_push(e_, references);
-    push_slots(input_of_scalar);
-    if (outgoing_bytes != 0) e_.sub(rsp, outgoing_bytes);
+    // Scalar slots: inputs copied in; zero only where the local may be read before it is
+    // assigned (the collector never reads scalar slots); the rest left as they are.
+    std::vector<uint32_t> local_of_scalar(scalars, 0);
+    for (uint32_t l = 0; l < function.locals.size(); ++l)
+      if (!function_layout_->local_is_reference[l])
+        local_of_scalar[function_layout_->slot_of_local[l]] = l;
+    uint32_t skipped_bytes = 0;
+    for (size_t k = scalars; k-- > 0;) {
+      const bool input = input_of_scalar[k] >= 0;
+      if (!input && !liveness_->live_at_entry(local_of_scalar[k])) {
+        skipped_bytes += 8;
+        continue;
+      }
+      if (skipped_bytes != 0) e_.sub(rsp, skipped_bytes);
+      skipped_bytes = 0;
+      if (input) {
+        e_.push(e_.qword[rbp + 16 + 8 * input_of_scalar[k]]);
+      } else {
+        e_.push(0);
+      }
+    }
+    if (outgoing_bytes + skipped_bytes != 0) e_.sub(rsp, outgoing_bytes + skipped_bytes);
     instruction_ = 0;
     block_ = 0;
     Xbyak::Label& overflow = error_label(ErrorKind::kStackOverflow);

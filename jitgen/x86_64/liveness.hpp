@@ -29,9 +29,13 @@ class FunctionLiveness {
   const std::vector<bool>& live_after_set(uint32_t block, uint32_t instruction) const {
     return live_after_[block][instruction];
   }
+  // True when `local` may be read before any assignment (it must start as zero, its slot's
+  // initial value in the interpreter).
+  bool live_at_entry(uint32_t local) const { return live_at_entry_[local]; }
 
  private:
   std::vector<std::vector<std::vector<bool>>> live_after_;  // [block][instruction][local]
+  std::vector<bool> live_at_entry_;                         // [local]
 };
 
 }  // namespace usgc::jitgen::x86_64
