@@ -10,6 +10,7 @@
 //     --time-limit-ms N  stop the run after N ms
 //     --counts           after the result, one line per allocation site:
 //                        `site FILE:LINE:COL CLASS ALLOCATIONS`, then `class CLASS ALLOCATIONS`
+//                        (the JIT compiles its allocation counters only with --counts)
 //     --disasm           print each compiled function's code, stubs marked, and do not run
 //     --target=wasm      lower to WebAssembly instead (jitgen/wasm/run_wasm.hpp: -o, --emit-wat)
 // Output: `F returned N` when F returns an int or bool (`F returned` otherwise).
@@ -151,6 +152,8 @@ int main(int argc, char** argv) {
   } else {
     x86_64::CompileOptions compile_options;
     compile_options.gc_stress = options.gc_stress_every != 0;
+    // The per-site counters cost an `inc` per allocation: compiled in only when printed.
+    compile_options.count_allocations = counts;
     std::string compile_error;
     std::unique_ptr<x86_64::CompiledModule> compiled =
         x86_64::CompiledModule::compile(parsed.module, analysis, compile_options, &compile_error);

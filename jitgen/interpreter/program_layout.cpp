@@ -47,7 +47,7 @@ usgc_type_id intern_type(const std::string& name, usgc_type_kind kind, size_t si
 
 std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
                                                   const escape::EscapeAnalysis& analysis,
-                                                  std::string* error) {
+                                                  std::string* error, bool check_words) {
   const ir::TypeTable& types = module.types;
   ProgramLayout layout;
 
@@ -160,6 +160,10 @@ std::optional<ProgramLayout> ProgramLayout::build(const ir::Module& module,
     } else if (site.shape == SiteShape::kDynamicArray) {
       kind = site.element_is_reference ? USGC_KIND_POINTER_ARRAY : USGC_KIND_SCALAR_ARRAY;
       size = kWordBytes;
+      site.check_word_offset = 0;
+    }
+    if (!check_words && site.check_word_offset != 0 && site.shape != SiteShape::kChannel) {
+      size = std::max<size_t>(site.check_word_offset, kWordBytes);  // an empty struct: one word
       site.check_word_offset = 0;
     }
     site.type = intern_type(name, kind, size, offsets, error);

@@ -8,7 +8,10 @@
 //   dynamic array (`newarray T, %n`)    a usgc array: [length] [elements]      (no check word)
 //   channel (`makechan T, c`)           [usgc_chan*] [check word]
 // So `len` and element access are the same for both kinds of arrays (length at p, elements at
-// p + 8). The check word belongs to decision_checks.hpp: the frame of a STACK_LOCAL object.
+// p + 8). The check word belongs to decision_checks.hpp: the frame of a STACK_LOCAL object. A
+// layout built without check words (`check_words = false`: unchecked runs and compiled code,
+// which make no decision checks) leaves it out of structs and bounded arrays (check_word_offset
+// 0): a two-pointer struct is then 16 bytes, not 24, as in C.
 //
 // Each site has its own usgc type ("Point#3"), so the site of any object is one header load and
 // one table lookup (site_of_object) — every reference an IR program holds is to a site object.
@@ -64,10 +67,11 @@ struct FunctionLayout {
 
 class ProgramLayout {
  public:
-  // Registers the site types; nullopt with *error set when usgc refuses one.
+  // Registers the site types; nullopt with *error set when usgc refuses one. `check_words`:
+  // objects carry the check word (checked mode needs it; see above).
   static std::optional<ProgramLayout> build(const ir::Module& module,
                                             const escape::EscapeAnalysis& analysis,
-                                            std::string* error);
+                                            std::string* error, bool check_words = true);
 
   const SiteLayout& site(uint32_t site_index) const { return sites_[site_index]; }
   size_t site_count() const { return sites_.size(); }

@@ -208,7 +208,8 @@ RunResult run_counted(const ir::Module& module, const escape::EscapeAnalysis& an
 
   RunResult result;
   std::string error;
-  std::optional<ProgramLayout> layout = ProgramLayout::build(module, analysis, &error);
+  std::optional<ProgramLayout> layout =
+      ProgramLayout::build(module, analysis, &error, options.checked);
   if (!layout) {
     result = setup_error(module.file_name + ": " + error);
   } else {

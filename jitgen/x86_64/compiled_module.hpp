@@ -43,6 +43,9 @@ struct CompileOptions {
   // Emit a call before each allocation that runs a collection every RunOptions::gc_stress_every
   // allocations of the goroutine (the interpreter's --gc-stress; off: no call at all).
   bool gc_stress = false;
+  // Count the allocations of every site (RunResult::allocations_per_site / _per_class: one
+  // `inc` per allocation). Off: no counting code at all, and the run reports zero allocations.
+  bool count_allocations = true;
   // Tests: called once the code is written, while its mapping is still read-write (not yet
   // executable), with the mapping's address and size.
   void (*after_code_written)(const void* mapping, size_t bytes, void* argument) = nullptr;

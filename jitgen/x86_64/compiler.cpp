@@ -1,8 +1,11 @@
 // jitgen/x86_64/compiler.cpp — the baseline compiler: .usir functions to x86-64 with xbyak.
 //
-// One pass per function variant over its blocks in order; every local lives in its frame slot
-// (register_convention.hpp), every instruction loads its operands into scratch registers and
-// stores its result back. Calls between compiled functions are direct (rel32 within the module).
+// One pass per function variant over its blocks in order. Every local has a frame slot
+// (register_convention.hpp); within a block, locals are kept in registers (register_cache.hpp)
+// and written back only where the slot is needed: live at the block's end, before a call or a
+// point that can collect. Liveness (liveness.hpp) drops dead stores and fuses a compare with the
+// branch that alone reads it. Calls between compiled functions are direct (rel32 within the
+// module).
 // Inline: arithmetic, comparisons, branches, field/element/length/global access with their nil
 // and bounds checks, the allocation stubs, the barrier, the poll, the frame push/pop
 // (stubs.hpp). Out of line: the slow paths, runtime errors, and the operations that are calls
@@ -15,6 +18,8 @@
 #include <map>
 
 #include "jitgen/x86_64/compiled_module.hpp"
+#include "jitgen/x86_64/liveness.hpp"
+#include "jitgen/x86_64/register_cache.hpp"
 #include "jitgen/x86_64/register_convention.hpp"
 #include "jitgen/x86_64/stack_values.hpp"
 #include "jitgen/x86_64/stubs.hpp"
@@ -47,7 +52,7 @@ struct Variant {
 class Compiler {
  public:
   Compiler(CompiledModule& module, Emitter& emitter)
-      : m_(module), e_(emitter), ir_(module.module_), layout_(module.layout_) {
+      : m_(module), e_(emitter), ir_(module.module_), layout_(module.layout_), cache_(emitter) {
     may_stack_ = locals_that_may_hold_stack_objects(ir_, module.analysis_, layout_);
   }
 
@@ -115,23 +120,60 @@ class Compiler {
                ? e_.qword[rbp + reference_base_ + static_cast<int32_t>(8 * slot)]
                : e_.qword[rbp + scalar_base_ + static_cast<int32_t>(8 * slot)];
   }
-  void load(const Xbyak::Reg64& reg, const Operand& operand) {
+  // The value of `operand` in a register: the local's cache register (loaded if need be), or
+  // `scratch` (RAX, RCX or RDX) holding the constant.
+  Xbyak::Reg64 value(const Operand& operand, const Xbyak::Reg64& scratch) {
     switch (operand.kind) {
       case OperandKind::Local:
-        e_.mov(reg, local(operand.local_index));
-        return;
+        return cache_.read(operand.local_index);
       case OperandKind::Integer:
       case OperandKind::Boolean:
-        e_.mov(reg, operand.integer_value);
-        return;
+        e_.mov(scratch, operand.integer_value);
+        return scratch;
       case OperandKind::Null:
-        e_.xor_(reg.cvt32(), reg.cvt32());
-        return;
+        break;
     }
+    e_.xor_(scratch.cvt32(), scratch.cvt32());
+    return scratch;
   }
+  // reg := operand (a scratch register: from the local's cache register, else straight from
+  // its slot, not caching it).
+  void load(const Xbyak::Reg64& reg, const Operand& operand) {
+    if (operand.kind == OperandKind::Local) {
+      if (std::optional<Xbyak::Reg64> cached = cache_.cached(operand.local_index)) {
+        e_.mov(reg, *cached);
+      } else {
+        e_.mov(reg, local(operand.local_index));
+      }
+      return;
+    }
+    Xbyak::Reg64 source = value(operand, reg);
+    if (source != reg) e_.mov(reg, source);
+  }
+  static bool is_small_constant(const Operand& operand) {
+    return operand.kind != OperandKind::Local && operand.integer_value >= INT32_MIN &&
+           operand.integer_value <= INT32_MAX;  // Null: integer_value 0
+  }
+  bool result_live(const Instruction& instruction) const {
+    return !instruction.result_name.empty() &&
+           liveness_->live_after(block_, instruction_, instruction.result_index);
+  }
+  // The result local := reg (in its cache register; nothing when the result is dead).
   void store_result(const Instruction& instruction, const Xbyak::Reg64& reg) {
-    if (!instruction.result_name.empty()) e_.mov(local(instruction.result_index), reg);
+    if (!result_live(instruction)) return;
+    Xbyak::Reg64 destination = cache_.define(instruction.result_index);
+    if (destination != reg) e_.mov(destination, reg);
   }
+  const std::vector<bool>* live_after() const {
+    return &liveness_->live_after_set(block_, instruction_);
+  }
+  // Around a call into the runtime on the main path: every dirty local to its slot before (the
+  // call may collect or read slots), nothing cached after (it clobbers the registers).
+  void runtime_call_begin() {
+    cache_.store_dirty();
+    cache_.forget_all();
+  }
+  void runtime_call_end() { cache_.forget_all(); }
 
   // ---- out-of-line errors and operations ----------------------------------------------------
   // A label that reports runtime error `kind` of the current instruction and leaves through the
@@ -162,10 +204,12 @@ class Compiler {
     return static_cast<uint32_t>(m_.operations_.size() - 1);
   }
   void call_operation(uint32_t operation) {
+    runtime_call_begin();  // the operation reads and writes the frame's slots
     e_.mov(rdi, r13);
     e_.mov(esi, operation);
     e_.mov(rdx, rbp);
     e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_operation));
+    runtime_call_end();
     e_.test(eax, eax);
     e_.jnz(*stopped_, Emitter::T_NEAR);
   }
@@ -181,6 +225,7 @@ class Compiler {
     const ir::Function& function = ir_.functions[function_];
     function_layout_ = &layout_.function(function_);
     caller_frame_sites_ = &variant.caller_frame_sites;
+    liveness_ = std::make_unique<FunctionLiveness>(function);
     const uint32_t references = function_layout_->reference_slots;
     const uint32_t scalars = function_layout_->scalar_slots;
     reference_base_ = -static_cast<int32_t>(8 * references);
@@ -228,8 +273,28 @@ class Compiler {
     };
     push_slots(input_of_reference);
     emit_frame_push(e_, references);
-    push_slots(input_of_scalar);
-    if (outgoing_bytes != 0) e_.sub(rsp, outgoing_bytes);
+    // Scalar slots: inputs copied in; zero only where the local may be read before it is
+    // assigned (the collector never reads scalar slots); the rest left as they are.
+    std::vector<uint32_t> local_of_scalar(scalars, 0);
+    for (uint32_t l = 0; l < function.locals.size(); ++l)
+      if (!function_layout_->local_is_reference[l])
+        local_of_scalar[function_layout_->slot_of_local[l]] = l;
+    uint32_t skipped_bytes = 0;
+    for (size_t k = scalars; k-- > 0;) {
+      const bool input = input_of_scalar[k] >= 0;
+      if (!input && !liveness_->live_at_entry(local_of_scalar[k])) {
+        skipped_bytes += 8;
+        continue;
+      }
+      if (skipped_bytes != 0) e_.sub(rsp, skipped_bytes);
+      skipped_bytes = 0;
+      if (input) {
+        e_.push(e_.qword[rbp + 16 + 8 * input_of_scalar[k]]);
+      } else {
+        e_.push(0);
+      }
+    }
+    if (outgoing_bytes + skipped_bytes != 0) e_.sub(rsp, outgoing_bytes + skipped_bytes);
     instruction_ = 0;
     block_ = 0;
     Xbyak::Label& overflow = error_label(ErrorKind::kStackOverflow);
@@ -237,18 +302,26 @@ class Compiler {
     e_.jb(overflow, Emitter::T_NEAR);
     emit_poll(e_);
 
+    cache_.start_function([this](uint32_t index) { return local(index); },
+                          &function_layout_->local_is_reference);
+    block_count_ = static_cast<uint32_t>(function.blocks.size());
     for (block_ = 0; block_ < function.blocks.size(); ++block_) {
       e_.L(*block_labels_[block_]);
+      cache_.forget_all();  // a block may have several predecessors: it starts from the slots
       const auto& instructions = function.blocks[block_].instructions;
-      for (instruction_ = 0; instruction_ < instructions.size(); ++instruction_)
+      for (instruction_ = 0; instruction_ < instructions.size(); ++instruction_) {
+        cache_.start_instruction(instructions[instruction_], live_after());
         compile_instruction(instructions[instruction_]);
+      }
     }
 
+    // The epilogue right after the last block (its `ret` falls through), the stopped path after.
+    e_.L(*epilogue_);
+    emit_frame_pop(e_, frame_offset_, !variant.caller_frame_sites.empty());
     e_.L(*stopped_);
     e_.mov(e_.qword[r13 + kGoroutineUnwound], 1);
     e_.xor_(eax, eax);
-    e_.L(*epilogue_);
-    emit_frame_pop(e_, frame_offset_, !variant.caller_frame_sites.empty());
+    e_.jmp(*epilogue_, Emitter::T_NEAR);
     // The out-of-line code, after the body. A cold emitter may queue more cold code (none does
     // today): take the queue out before running it, so a push never moves a running function.
     while (!e_.cold.empty()) {
@@ -270,10 +343,21 @@ class Compiler {
   // ---- instructions ------------------------------------------------------------------------
   void compile_instruction(const Instruction& instruction) {
     switch (instruction.opcode) {
-      case Opcode::Copy:
-        load(rax, instruction.operands[0]);
-        store_result(instruction, rax);
+      case Opcode::Copy: {
+        if (!result_live(instruction)) return;
+        const Operand& source = instruction.operands[0];
+        if (source.kind != OperandKind::Local) {
+          Xbyak::Reg64 destination = cache_.define(instruction.result_index);
+          if (source.kind == OperandKind::Null || source.integer_value == 0) {
+            e_.xor_(destination.cvt32(), destination.cvt32());
+          } else {
+            e_.mov(destination, source.integer_value);
+          }
+          return;
+        }
+        store_result(instruction, value(source, rax));
         return;
+      }
       case Opcode::Binary:
         return compile_binary(instruction);
       case Opcode::New:
@@ -289,6 +373,7 @@ class Compiler {
       case Opcode::Length: {
         Xbyak::Label& null = e_.label();
         load(rax, instruction.operands[0]);
+        if (!result_live(instruction)) return;
         e_.test(rax, rax);
         e_.jz(null);
         e_.mov(rax, e_.qword[rax]);
@@ -308,53 +393,184 @@ class Compiler {
       case Opcode::Close:
         return call_operation(add_operation({}));
       case Opcode::Branch: {
-        Xbyak::Label& otherwise = e_.label();
         const Operand& condition = instruction.operands[0];
-        if (condition.kind == OperandKind::Local) {
-          e_.cmp(local(condition.local_index), 0);
+        Condition taken = Condition::kNotEqual;
+        if (pending_compare_) {
+          taken = *pending_compare_;  // the compare just before set the flags
+          pending_compare_.reset();
+        } else if (condition.kind == OperandKind::Local) {
+          Xbyak::Reg64 reg = cache_.read(condition.local_index);
+          e_.test(reg, reg);
         } else {
-          load(rax, condition);
-          e_.test(rax, rax);
+          cache_.store_dirty(live_after());
+          edge(instruction.target_blocks[condition.integer_value != 0 ? 0 : 1], true);
+          return;
         }
-        e_.je(otherwise, Emitter::T_NEAR);
-        edge(instruction.target_blocks[0]);
-        e_.L(otherwise);
-        edge(instruction.target_blocks[1]);
+        cache_.store_dirty(live_after());  // plain moves: the flags survive
+        two_way(taken, instruction.target_blocks[0], instruction.target_blocks[1]);
         return;
       }
       case Opcode::Jump:
-        edge(instruction.target_blocks[0]);
+        cache_.store_dirty(live_after());
+        edge(instruction.target_blocks[0], true);
         return;
       case Opcode::Return:
         if (!instruction.operands.empty()) load(rax, instruction.operands[0]);
-        e_.jmp(*epilogue_, Emitter::T_NEAR);
+        if (block_ + 1 != block_count_) e_.jmp(*epilogue_, Emitter::T_NEAR);
         return;
     }
   }
 
   // A jump to block `target`; a back edge (to this or an earlier block) polls and checks the
-  // stop flag first, as the interpreter's checkpoint does.
-  void edge(uint32_t target) {
+  // stop flag first, as the interpreter's checkpoint does. `last`: nothing follows in this block,
+  // so a forward edge to the next block falls through.
+  void edge(uint32_t target, bool last) {
     if (target <= block_) {
       emit_poll(e_);
       check_stop();
+    } else if (last && target == block_ + 1) {
+      return;
     }
     e_.jmp(*block_labels_[target], Emitter::T_NEAR);
   }
 
+  // The conditions a compare leaves in the flags (signed, as the IR's ints).
+  enum class Condition : uint8_t { kEqual, kNotEqual, kLess, kLessEqual, kGreater, kGreaterEqual };
+  static Condition negate(Condition c) {
+    switch (c) {
+      case Condition::kEqual:
+        return Condition::kNotEqual;
+      case Condition::kNotEqual:
+        return Condition::kEqual;
+      case Condition::kLess:
+        return Condition::kGreaterEqual;
+      case Condition::kLessEqual:
+        return Condition::kGreater;
+      case Condition::kGreater:
+        return Condition::kLessEqual;
+      case Condition::kGreaterEqual:
+        break;
+    }
+    return Condition::kLess;
+  }
+  void jump_if(Condition c, const Xbyak::Label& target) {
+    switch (c) {
+      case Condition::kEqual:
+        return e_.je(target, Emitter::T_NEAR);
+      case Condition::kNotEqual:
+        return e_.jne(target, Emitter::T_NEAR);
+      case Condition::kLess:
+        return e_.jl(target, Emitter::T_NEAR);
+      case Condition::kLessEqual:
+        return e_.jle(target, Emitter::T_NEAR);
+      case Condition::kGreater:
+        return e_.jg(target, Emitter::T_NEAR);
+      case Condition::kGreaterEqual:
+        return e_.jge(target, Emitter::T_NEAR);
+    }
+  }
+  // To `taken` when the flags satisfy `c`, else to `otherwise`. Forward edges jump straight to
+  // their block (falling through to the next one); a back edge polls on its own path.
+  void two_way(Condition c, uint32_t taken, uint32_t otherwise) {
+    const uint32_t next = block_ + 1;
+    if (taken > block_ && otherwise > block_) {
+      if (otherwise == next) return jump_if(c, *block_labels_[taken]);
+      if (taken == next) return jump_if(negate(c), *block_labels_[otherwise]);
+      jump_if(c, *block_labels_[taken]);
+      e_.jmp(*block_labels_[otherwise], Emitter::T_NEAR);
+      return;
+    }
+    Xbyak::Label& else_path = e_.label();
+    jump_if(negate(c), else_path);
+    edge(taken, false);
+    e_.L(else_path);
+    edge(otherwise, true);
+  }
+
+  // The condition of a compare, or nothing for the other operators.
+  static std::optional<Condition> condition_of(ir::BinaryOperator op) {
+    switch (op) {
+      case ir::BinaryOperator::Lt:
+        return Condition::kLess;
+      case ir::BinaryOperator::Le:
+        return Condition::kLessEqual;
+      case ir::BinaryOperator::Gt:
+        return Condition::kGreater;
+      case ir::BinaryOperator::Ge:
+        return Condition::kGreaterEqual;
+      case ir::BinaryOperator::Eq:
+        return Condition::kEqual;
+      case ir::BinaryOperator::Ne:
+        return Condition::kNotEqual;
+      default:
+        return std::nullopt;
+    }
+  }
+
+  // A compare whose result only the next instruction, a branch, reads: the branch jumps on the
+  // flags (no setcc, no register, no slot).
+  bool compare_feeds_next_branch(const Instruction& instruction) const {
+    const auto& instructions = ir_.functions[function_].blocks[block_].instructions;
+    if (instruction_ + 1 >= instructions.size() || instruction.result_name.empty()) return false;
+    const Instruction& next = instructions[instruction_ + 1];
+    return next.opcode == Opcode::Branch && next.operands[0].kind == OperandKind::Local &&
+           next.operands[0].local_index == instruction.result_index &&
+           !liveness_->live_after(block_, instruction_ + 1, instruction.result_index);
+  }
+
   void compile_binary(const Instruction& instruction) {
-    load(rax, instruction.operands[0]);
-    load(rcx, instruction.operands[1]);
-    switch (instruction.binary_operator) {
+    const Operand& left = instruction.operands[0];
+    const Operand& right = instruction.operands[1];
+    const ir::BinaryOperator op = instruction.binary_operator;
+    if (std::optional<Condition> condition = condition_of(op)) {
+      const bool fused = compare_feeds_next_branch(instruction);
+      if (!fused && !result_live(instruction)) return;
+      Xbyak::Reg64 a = value(left, rax);
+      if (is_small_constant(right)) {
+        e_.cmp(a, static_cast<uint32_t>(static_cast<int32_t>(right.integer_value)));
+      } else {
+        e_.cmp(a, value(right, rcx));
+      }
+      if (fused) {
+        pending_compare_ = condition;
+        return;
+      }
+    } else if (op == ir::BinaryOperator::Add || op == ir::BinaryOperator::Sub ||
+               op == ir::BinaryOperator::Mul) {
+      if (!result_live(instruction)) return;
+      if (is_small_constant(right) && left.kind == OperandKind::Local) {
+        // Straight into the result's register: `mov r, a; add r, imm`.
+        Xbyak::Reg64 a = value(left, rax);
+        Xbyak::Reg64 destination = cache_.define(instruction.result_index);
+        if (destination != a) e_.mov(destination, a);
+        const uint32_t imm = static_cast<uint32_t>(static_cast<int32_t>(right.integer_value));
+        if (op == ir::BinaryOperator::Add) e_.add(destination, imm);
+        if (op == ir::BinaryOperator::Sub) e_.sub(destination, imm);
+        if (op == ir::BinaryOperator::Mul) e_.imul(destination, destination, static_cast<int>(imm));
+        return;
+      }
+      load(rax, left);
+      if (is_small_constant(right)) {
+        const uint32_t imm = static_cast<uint32_t>(static_cast<int32_t>(right.integer_value));
+        if (op == ir::BinaryOperator::Add) e_.add(rax, imm);
+        if (op == ir::BinaryOperator::Sub) e_.sub(rax, imm);
+        if (op == ir::BinaryOperator::Mul) e_.imul(rax, rax, static_cast<int>(imm));
+      } else {
+        Xbyak::Reg64 b = value(right, rcx);
+        if (op == ir::BinaryOperator::Add) e_.add(rax, b);
+        if (op == ir::BinaryOperator::Sub) e_.sub(rax, b);
+        if (op == ir::BinaryOperator::Mul) e_.imul(rax, b);
+      }
+      return store_result(instruction, rax);
+    } else {
+      load(rax, left);
+      load(rcx, right);
+    }
+    switch (op) {
       case ir::BinaryOperator::Add:
-        e_.add(rax, rcx);
-        break;
       case ir::BinaryOperator::Sub:
-        e_.sub(rax, rcx);
-        break;
       case ir::BinaryOperator::Mul:
-        e_.imul(rax, rcx);
-        break;
+        break;  // above
       case ir::BinaryOperator::Div:
       case ir::BinaryOperator::Rem: {
         bool divide = instruction.binary_operator == ir::BinaryOperator::Div;
@@ -384,7 +600,6 @@ class Compiler {
       case ir::BinaryOperator::Ge:
       case ir::BinaryOperator::Eq:
       case ir::BinaryOperator::Ne: {
-        e_.cmp(rax, rcx);
         switch (instruction.binary_operator) {
           case ir::BinaryOperator::Lt:
             e_.setl(al);
@@ -451,13 +666,20 @@ class Compiler {
       }
     }
     if (m_.options_.gc_stress) {
+      // As a stub's slow path does (the refill that collects): the dirty references to their
+      // slots, the cache registers saved around the call. So --gc-stress collects with exactly
+      // the register state a refill sees, at every allocation.
+      const ColdSave save = cache_.cold_save();
+      e_.save(save);
       e_.mov(rdi, r13);
       e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_gc_stress));
+      e_.restore(save);
     }
     Xbyak::Label& out_of_memory = error_label(ErrorKind::kOutOfMemory);
     const usgc_type_layout* type_layout = &m_.site_layouts_[site_index];
     const bool inline_layout = type_layout->size_class != UINT32_MAX;
     if (dynamic) {
+      runtime_call_begin();
       if (instruction.opcode == Opcode::NewArray) {
         load(rsi, instruction.operands[0]);
       } else {
@@ -466,22 +688,30 @@ class Compiler {
       e_.mov(edi, site.type);
       e_.mov(edx, static_cast<uint32_t>(ownership));
       e_.call_absolute(reinterpret_cast<const void*>(&usgc_alloc_array));
+      runtime_call_end();
       e_.test(rax, rax);
       e_.jz(out_of_memory, Emitter::T_NEAR);
     } else if (decided == OwnershipClass::StackLocal && inline_layout) {
+      if (type_layout->slot_bytes / 8 - 1 > 8) cache_.evict(rdi);  // zeroed with `rep stosq`
+      e_.cold_save = cache_.cold_save();
       emit_stack_alloc(e_, type_layout, out_of_memory);
     } else if (decided == OwnershipClass::GoroutinePrivate && inline_layout) {
+      e_.cold_save = cache_.cold_save();
       emit_private_alloc(e_, type_layout, out_of_memory);
     } else if (decided == OwnershipClass::StackLocal) {
+      runtime_call_begin();
       e_.mov(rdi, r13);
       e_.mov(rsi, reinterpret_cast<uint64_t>(type_layout));
       e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_alloc_stack_slow));
+      runtime_call_end();
       e_.test(rax, rax);
       e_.jz(out_of_memory, Emitter::T_NEAR);
     } else {
+      runtime_call_begin();
       e_.mov(edi, site.type);
       e_.mov(esi, static_cast<uint32_t>(ownership));
       e_.call_absolute(reinterpret_cast<const void*>(&usgc_alloc));
+      runtime_call_end();
       e_.test(rax, rax);
       e_.jz(out_of_memory, Emitter::T_NEAR);
     }
@@ -494,7 +724,8 @@ class Compiler {
       }
     }
     store_result(instruction, rax);
-    e_.inc(e_.qword[r13 + kGoroutineCounters + static_cast<int32_t>(8 * counter)]);
+    if (m_.options_.count_allocations)
+      e_.inc(e_.qword[r13 + kGoroutineCounters + static_cast<int32_t>(8 * counter)]);
   }
 
   // ---- fields, elements, globals ----------------------------------------------------------
@@ -508,23 +739,31 @@ class Compiler {
     const bool reference = layout_.struct_layout(layout_.struct_of_pointer(base_type))
                                .field_is_reference[instruction.field_index];
     Xbyak::Label& nil = error_label(ErrorKind::kNilField);
+    const int32_t offset = static_cast<int32_t>(8 * instruction.field_index);
+    if (instruction.opcode == Opcode::LoadField) {
+      Xbyak::Reg64 object = value(base, rax);
+      e_.test(object, object);
+      e_.jz(nil, Emitter::T_NEAR);
+      if (!result_live(instruction)) return;
+      Xbyak::Reg64 destination = cache_.define(instruction.result_index);
+      e_.mov(destination, e_.qword[object + offset]);
+      return;
+    }
     load(rax, base);
     e_.test(rax, rax);
     e_.jz(nil, Emitter::T_NEAR);
-    const Xbyak::Address field = e_.qword[rax + static_cast<int32_t>(8 * instruction.field_index)];
-    if (instruction.opcode == Opcode::LoadField) {
-      e_.mov(rax, field);
-      store_result(instruction, rax);
+    const Xbyak::Address field = e_.qword[rax + offset];
+    const Operand& stored = instruction.operands[1];
+    if (!reference && stored.kind == OperandKind::Local) {
+      e_.mov(field, value(stored, rcx));
       return;
     }
-    const Operand& value = instruction.operands[1];
-    load(rcx, value);
-    if (!reference) {
-      e_.mov(field, rcx);
-    } else if (value.kind == OperandKind::Null) {
+    load(rcx, stored);
+    if (!reference || stored.kind == OperandKind::Null) {
       e_.mov(field, rcx);  // a null store needs no barrier: nothing is published or kept
     } else {
-      emit_barrier(e_, field, rcx, value_may_be_stack(value));
+      e_.cold_save = cache_.cold_save();
+      emit_barrier(e_, field, rcx, value_may_be_stack(stored));
     }
   }
 
@@ -544,16 +783,18 @@ class Compiler {
     e_.jae(out_of_range, Emitter::T_NEAR);
     const Xbyak::Address element = e_.qword[rax + rcx * 8 + 8];
     if (instruction.opcode == Opcode::LoadIndex) {
+      if (!result_live(instruction)) return;
       e_.mov(rax, element);
       store_result(instruction, rax);
       return;
     }
-    const Operand& value = instruction.operands[2];
-    load(rdx, value);
-    if (!reference || value.kind == OperandKind::Null) {
+    const Operand& stored = instruction.operands[2];
+    load(rdx, stored);
+    if (!reference || stored.kind == OperandKind::Null) {
       e_.mov(element, rdx);
     } else {
-      emit_barrier(e_, element, rdx, value_may_be_stack(value));
+      e_.cold_save = cache_.cold_save();
+      emit_barrier(e_, element, rdx, value_may_be_stack(stored));
     }
   }
 
@@ -561,32 +802,55 @@ class Compiler {
     const uint32_t slot = global_slots_[instruction.global_index];
     const bool reference = global_is_reference_[instruction.global_index];
     const int32_t table = reference ? kGoroutineReferenceGlobals : kGoroutineScalarGlobals;
-    e_.mov(rcx, e_.qword[r13 + table]);
     if (instruction.opcode == Opcode::LoadGlobal) {
+      if (!result_live(instruction)) return;
+      e_.mov(rcx, e_.qword[r13 + table]);
       e_.mov(rax, e_.qword[rcx + static_cast<int32_t>(8 * slot)]);
       store_result(instruction, rax);
       return;
     }
-    load(rsi, instruction.operands[0]);
     if (!reference) {
-      e_.mov(e_.qword[rcx + static_cast<int32_t>(8 * slot)], rsi);
+      load(rdx, instruction.operands[0]);
+      e_.mov(rcx, e_.qword[r13 + table]);
+      e_.mov(e_.qword[rcx + static_cast<int32_t>(8 * slot)], rdx);
       return;
     }
+    load(rdx, instruction.operands[0]);
+    runtime_call_begin();  // publication: may collect
+    e_.mov(rsi, rdx);
+    e_.mov(rcx, e_.qword[r13 + table]);
     e_.lea(rdi, e_.ptr[rcx + static_cast<int32_t>(8 * slot)]);
     e_.call_absolute(reinterpret_cast<const void*>(&usgc_global_store));
+    runtime_call_end();
   }
 
   // ---- calls -------------------------------------------------------------------------------
   void compile_call(const Instruction& instruction) {
     uint32_t input = 0;
-    for (const Operand& operand : instruction.operands) {
-      load(rax, operand);
-      e_.mov(e_.qword[rsp + static_cast<int32_t>(8 * input++)], rax);
-    }
-    for (const Operand& operand : instruction.captures) {
-      load(rax, operand);
-      e_.mov(e_.qword[rsp + static_cast<int32_t>(8 * input++)], rax);
-    }
+    auto pass = [&](const Operand& operand) {
+      const Xbyak::Address argument = e_.qword[rsp + static_cast<int32_t>(8 * input++)];
+      if (operand.kind == OperandKind::Local) {
+        if (std::optional<Xbyak::Reg64> cached = cache_.cached(operand.local_index)) {
+          e_.mov(argument, *cached);
+        } else {
+          e_.mov(rax, local(operand.local_index));
+          e_.mov(argument, rax);
+        }
+      } else if (is_small_constant(operand)) {
+        e_.mov(argument, operand.integer_value);  // imm32, sign-extended
+      } else {
+        e_.mov(rax, operand.integer_value);
+        e_.mov(argument, rax);
+      }
+    };
+    for (const Operand& operand : instruction.operands) pass(operand);
+    for (const Operand& operand : instruction.captures) pass(operand);
+    // The callee may collect (its roots: the slots) and clobbers every cache register. The
+    // result's old value is dead: the call overwrites it.
+    std::vector<bool> live = *live_after();
+    if (!instruction.result_name.empty()) live[instruction.result_index] = false;
+    cache_.store_dirty(&live);
+    cache_.forget_all();
     const std::vector<uint32_t>* sites =
         layout_.caller_frame_sites(function_, block_, instruction_);
     size_t callee =
@@ -627,6 +891,10 @@ class Compiler {
   int32_t reference_base_ = 0;
   int32_t frame_offset_ = 0;
   int32_t scalar_base_ = 0;
+  uint32_t block_count_ = 0;
+  std::unique_ptr<FunctionLiveness> liveness_;
+  RegisterCache cache_;
+  std::optional<Condition> pending_compare_;  // set by a compare fused with the next branch
   Xbyak::Label* stopped_ = nullptr;
   Xbyak::Label* epilogue_ = nullptr;
   std::vector<Xbyak::Label*> block_labels_;
@@ -653,7 +921,7 @@ std::unique_ptr<CompiledModule> CompiledModule::compile(const ir::Module& module
                                                         const CompileOptions& options,
                                                         std::string* error) {
   std::optional<interpreter::ProgramLayout> layout =
-      interpreter::ProgramLayout::build(module, analysis, error);
+      interpreter::ProgramLayout::build(module, analysis, error, /*check_words=*/false);
   if (!layout) return nullptr;
   std::unique_ptr<CompiledModule> compiled(
       new CompiledModule(module, analysis, std::move(*layout), options));

@@ -12,10 +12,17 @@
 //   R13  JitGoroutine* (jit_runtime.hpp): per-goroutine counters, the run, the stack limit.
 //   R12  &RunState::stopping (the run's stop flag): `cmp byte [r12], 0` at back edges and after
 //        calls (the interpreter's checkpoint, jitgen/interpreter/run_state.hpp).
-//   RBP  frame pointer of the compiled function (frames below). RBX is unused.
-// Scratch: RAX RCX RDX RSI RDI R8-R11. No value lives in a register across an instruction of
-// the IR: every local is in its frame slot (a baseline compiler), so a call clobbering every
-// scratch register costs nothing to save.
+//   RBP  frame pointer of the compiled function (frames below).
+// Scratch: RAX RCX RDX (operands of one instruction, the stubs), R11 (the poll).
+// Locals in registers (register_cache.hpp): RBX RSI RDI R8 R9 R10 cache the locals of the block
+// being compiled, each dirty (its frame slot stale) or clean. Live dirty locals go back to their
+// slots at the block's end and before every call of a compiled function; every dirty local
+// before a call into the runtime on the main path; the dirty references before a stub's slow
+// path, which also pushes and pops the caller-saved cache registers around its call. So at
+// every point that can collect (runtime calls, allocation refills, polls, callees) every live
+// reference is in its root slot, and no cached value is kept across a compiled call (callees
+// clobber all six: RBX is not preserved between compiled functions; the entry thunk saves it
+// for its C caller).
 //
 // The safepoint poll (usgc/safepoint.h, the poll ABI): the poll page pointer is read from the
 // thread's usgc_current_poll at each poll, not cached, so a handshake or a preemption (which
@@ -30,7 +37,7 @@
 //
 // Compiled functions (internal convention, not the C ABI): the caller stores input i
 // (parameters, then captures) at [rsp + 8 i] and calls; the result comes back in RAX. A callee
-// preserves RBP, RBX and R12-R15 and may clobber everything else. Frame, RBP-relative:
+// preserves RBP and R12-R15 and may clobber everything else (RBX included). Frame, RBP-relative:
 //     [rbp + 16 + 8 i]          input i
 //     [rbp + 8]                 return address
 //     [rbp]                     caller's RBP
@@ -57,8 +64,8 @@
 //                                          epilogues (the stop protocol)
 //   jit_gc_stress(ctx)                     --gc-stress N: a collection every N allocations
 // Each clobbers exactly the SysV caller-saved set (RAX RCX RDX RSI RDI R8-R11, flags, vector
-// registers) and preserves the pinned registers. Calls that may park or switch the goroutine
-// (channel operations, `go`, collections) return on the same goroutine with its pinned
+// registers) and preserves the pinned registers and RBX. Calls that may park or switch the
+// goroutine (channel operations, `go`, collections) return on the same goroutine with its pinned
 // registers intact (the context switch saves callee-saved registers).
 #pragma once
 

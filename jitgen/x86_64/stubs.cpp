@@ -95,10 +95,12 @@ void emit_private_alloc(Emitter& e, const usgc_type_layout* layout, const Xbyak:
   e.mark("private_alloc", begin);
   e.add(rax, 8);
   e.L(join);
-  e.cold.push_back([&e, layout, &slow, &join, &failed]() {
+  e.cold.push_back([&e, layout, &slow, &join, &failed, save = e.cold_save]() {
     e.L(slow);
+    e.save(save);
     e.mov(rdi, reinterpret_cast<uint64_t>(layout));
     e.call_absolute(reinterpret_cast<const void*>(&usgc_alloc_private_slow));
+    e.restore(save);
     e.test(rax, rax);
     e.jz(failed, Emitter::T_NEAR);
     e.jmp(join, Emitter::T_NEAR);
@@ -122,11 +124,13 @@ void emit_stack_alloc(Emitter& e, const usgc_type_layout* layout, const Xbyak::L
   e.mark("stack_alloc", begin);
   e.add(rax, 8);
   e.L(join);
-  e.cold.push_back([&e, layout, &slow, &join, &failed]() {
+  e.cold.push_back([&e, layout, &slow, &join, &failed, save = e.cold_save]() {
     e.L(slow);
+    e.save(save);
     e.mov(rdi, r13);
     e.mov(rsi, reinterpret_cast<uint64_t>(layout));
     e.call_absolute(reinterpret_cast<const void*>(&usgc_jit_alloc_stack_slow));
+    e.restore(save);
     e.test(rax, rax);
     e.jz(failed, Emitter::T_NEAR);
     e.jmp(join, Emitter::T_NEAR);
@@ -151,12 +155,14 @@ void emit_barrier(Emitter& e, const Xbyak::Address& field, const Xbyak::Reg64& v
   e.mov(field, value);
   e.mark(check_value ? "barrier_checking_value" : "barrier", begin);
   e.L(join);
-  e.cold.push_back([&e, field, value, &slow, &join]() {
+  e.cold.push_back([&e, field, value, &slow, &join, save = e.cold_save]() {
     e.L(slow);
+    e.save(save);
     e.lea(rsi, field);
     e.mov(rdi, rax);
     if (value != rdx) e.mov(rdx, value);
     e.call_absolute(reinterpret_cast<const void*>(&usgc_write_slow));
+    e.restore(save);
     e.jmp(join, Emitter::T_NEAR);
   });
 }

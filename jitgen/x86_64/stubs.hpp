@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include <xbyak/xbyak.h>
@@ -44,6 +45,15 @@
 #include "jitgen/x86_64/compiled_module.hpp"
 
 namespace usgc::jitgen::x86_64 {
+
+// What a stub's slow path does around its runtime call so that the compiled code's register
+// cache (register_cache.hpp) survives it: store the dirty reference locals into their root slots
+// (the call may collect), push the cache registers the call would clobber, pop them after. The
+// fast path never sees any of it.
+struct ColdSave {
+  std::vector<std::pair<Xbyak::Address, Xbyak::Reg64>> root_stores;
+  std::vector<Xbyak::Reg64> saved;  // caller-saved cache registers in use
+};
 
 class Emitter : public Xbyak::CodeGenerator {
  public:
@@ -56,12 +66,26 @@ class Emitter : public Xbyak::CodeGenerator {
     call(rax);
   }
 
+  // Around a slow path's call (RSP 16-aligned before `save` and after `restore`); the call's
+  // arguments are set up between the two.
+  void save(const ColdSave& save) {
+    for (const auto& [slot, reg] : save.root_stores) mov(slot, reg);
+    for (const Xbyak::Reg64& reg : save.saved) push(reg);
+    if (save.saved.size() % 2 != 0) sub(rsp, 8);
+  }
+  void restore(const ColdSave& save) {
+    if (save.saved.size() % 2 != 0) add(rsp, 8);
+    for (size_t k = save.saved.size(); k-- > 0;) pop(save.saved[k]);
+  }
+
   // A label that lives as long as the emitter (xbyak labels must not be copied before use).
   Xbyak::Label& label() { return labels_.emplace_back(); }
 
   std::vector<StubMark> marks;
   // Out-of-line code of the function being compiled, emitted after its body.
   std::vector<std::function<void()>> cold;
+  // What the next stub's slow path saves (the compiler sets it before emitting a stub).
+  ColdSave cold_save;
 
  private:
   std::deque<Xbyak::Label> labels_;
