@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "alloc/heap.hpp"
+#include "alloc/large_arena.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "usgc/usgc.h"
 
@@ -158,9 +159,10 @@ size_t heap_usable_size(const void* pointer, Caller caller) {
         return 0;
     }
   }
+  if (segment->kind == SegmentKind::kLarge) return large_span_usable_size(segment, pointer, caller);
   Page* page = segment->page_of_any(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
-  bool freed = (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge)
+  bool freed = segment->kind == SegmentKind::kHuge
                    ? segment->large_in_use.load(std::memory_order_relaxed) == 0
                    : block->free_marker == free_marker_of(block);
   if (freed) report_double_free(caller, pointer);
