@@ -57,11 +57,6 @@ struct Segment {
   Heap* owner_heap;                     // owner only
   // Huge: 1 while the object is live; the exchange on free catches double frees.
   std::atomic<uint8_t> large_in_use;
-  // Large (span) segments (large_arena.hpp): bit i set while page i belongs to a live large
-  // object (span_used_pages) / is the first page of one (span_head_pages). Written under the
-  // segment's arena lock; read relaxed without it only to look up a pointer the reader holds.
-  std::atomic<uint64_t> span_used_pages;
-  std::atomic<uint64_t> span_head_pages;
   // Intrusive links: the owner heap's list of segments with free pages (available_*), its list
   // of all owned segments (owned_*); or the cache / abandoned list (available_next only).
   Segment* available_next;
@@ -75,6 +70,13 @@ struct Segment {
   uint64_t cache_decommit_ticket;
 
   Page pages[kMaxPagesPerSegment];
+
+  // Large (span) segments (large_arena.hpp): bit i set while page i belongs to a live large
+  // object (span_used_pages) / is the first page of one (span_head_pages). Written under the
+  // segment's arena lock; read relaxed without it only to look up a pointer the reader holds.
+  // After pages[]: the free fast path's address arithmetic depends on where pages[] starts.
+  std::atomic<uint64_t> span_used_pages;
+  std::atomic<uint64_t> span_head_pages;
 
   uint8_t* base() { return reinterpret_cast<uint8_t*>(this); }
   uint8_t* end() { return base() + segment_bytes; }
