@@ -5,7 +5,10 @@
 // small segment). An object takes a run of consecutive pages, its *span*; the span's first page
 // (its head) holds the object's metadata. Placement is best fit over the maximal runs of free
 // pages (jemalloc's extents, with a 64-bit map per segment instead of a tree: a segment has 64
-// pages), the object at the start of its run so that it can grow in place into the rest.
+// pages), the object at the start of its run so that it can grow in place into the rest; an
+// object that realloc had to move because it grew is placed best fit among the runs eight times
+// its size, or at the start of an empty segment from 512 KiB up (a new one if need be), so that
+// it grows in place, and beyond the segment moves to a huge mapping without a copy.
 // Objects above kLargeObjectMax are huge: a mapping of their own (large_objects.cpp).
 //
 // Large segments belong to a per-NUMA-node arena, never to a thread: any thread allocates from
@@ -46,7 +49,8 @@ inline constexpr uint32_t kArenaEmptySegments = 1;
 
 // Allocates `size` bytes (kMediumObjectMax < size <= kLargeObjectMax) from the arena of the
 // heap's node, zeroed if `zero`. nullptr with errno ENOMEM when no segment can be mapped.
-void* large_span_malloc(Heap* heap, size_t size, bool zero);
+// `growing` (realloc moving an object that grew): only a run with room to grow (see above).
+void* large_span_malloc(Heap* heap, size_t size, bool zero, bool growing = false);
 // Frees the object `pointer` (its start, or an aligned_alloc interior pointer) of a large
 // segment; reports a double free or an invalid pointer with the usual one-line messages.
 void large_span_free(Segment* segment, void* pointer, Caller caller);

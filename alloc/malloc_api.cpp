@@ -189,7 +189,10 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size) {
   }
   // Small and medium blocks stay when the new size still fits and wastes at most half.
   if (!is_large && size <= usable && size >= usable / 2) return pointer;
-  void* moved = heap_malloc(heap, size);
+  // A large object that outgrew its place is placed where it can grow again (large_arena.hpp).
+  bool growing =
+      size > usable && size > kMediumObjectMax && size <= kLargeObjectMax && heap != &g_empty_heap;
+  void* moved = growing ? large_span_malloc(heap, size, false, true) : heap_malloc(heap, size);
   if (moved == nullptr) return nullptr;  // errno is ENOMEM; the old block is untouched
   std::memcpy(moved, pointer, size < usable ? size : usable);
   heap_free(pointer, Caller::kRealloc);
