@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/large_arena.hpp"
 #include "alloc/stats_export.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -231,9 +232,11 @@ Page* heap_find_page(Heap* heap, uint32_t bin) {
 void heap_maybe_purge(Heap* heap) {
   uint64_t deadline = heap->next_purge_ms;
   uint64_t cache_deadline = g_cache_next_purge_ms.load(std::memory_order_relaxed);
-  if (deadline == 0 && cache_deadline == 0) return;
+  uint64_t large_deadline = g_large_next_purge_ms.load(std::memory_order_relaxed);
+  if (deadline == 0 && cache_deadline == 0 && large_deadline == 0) return;
   uint64_t now = kernel::coarse_monotonic_ms();
-  if ((deadline != 0 && now >= deadline) || (cache_deadline != 0 && now >= cache_deadline)) {
+  if ((deadline != 0 && now >= deadline) || (cache_deadline != 0 && now >= cache_deadline) ||
+      (large_deadline != 0 && now >= large_deadline)) {
     heap_purge(heap, now, false);
   }
 }
@@ -552,10 +555,11 @@ namespace {
       return nullptr;
     }
   }
-  if (size > kMediumObjectMax) return large_malloc(heap, size, false);
   if (remote_inbox_has_blocks(heap)) remote_inbox_drain(heap);
   if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
   heap_maybe_purge(heap);
+  // Large objects after the decay check: a program that only makes large requests decays too.
+  if (size > kMediumObjectMax) return large_malloc(heap, size, false);
   uint32_t bin = bin_of_size(size);
   Page* page = heap_find_page(heap, bin);
   if (page == nullptr) {
@@ -643,6 +647,7 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
     segment_purge_data(segment);
   }
   heap->next_purge_ms = next;
+  large_arenas_purge(now_ms, force);
   segment_cache_purge(now_ms, force);
   purge_flush();
 }
@@ -720,6 +725,7 @@ bool heap_trim() {
     }
     heap_purge(heap, kernel::coarse_monotonic_ms(), true);
   } else {
+    large_arenas_purge(kernel::coarse_monotonic_ms(), true);
     segment_cache_purge(kernel::coarse_monotonic_ms(), true);
     purge_flush();
   }

@@ -82,11 +82,11 @@ struct Heap {
   // Remote frees this thread made, batched per destination heap (owner thread only; see
   // remote_free_queue.hpp).
   RemoteBatch remote_batches[kRemoteBatchSlots] = {};
-  // This heap's inbox: a Treiber stack of blocks other threads freed, spliced in whole batches
-  // (any thread: release CAS; the owner takes it with an acquire exchange), or kInboxClosed.
-  // On a cache line of its own, so posts do not disturb the owner's fields.
-  alignas(64) std::atomic<uintptr_t> remote_inbox{0};
-  uint8_t inbox_line_padding[64 - sizeof(std::atomic<uintptr_t>)] = {};
+  // This heap's inbox: kInboxLanes Treiber stacks of blocks other threads freed, spliced in whole
+  // batches (any thread: release CAS; the owner takes each with an acquire exchange), or
+  // kInboxClosed. On a cache line of their own, so posts do not disturb the owner's fields.
+  alignas(64) std::atomic<uintptr_t> remote_inbox[kInboxLanes] = {};
+  uint8_t inbox_line_padding[64 - kInboxLanes * sizeof(std::atomic<uintptr_t>)] = {};
 };
 
 // A heap with no pages: every thread starts with it, so its first malloc takes the slow path.

@@ -22,6 +22,7 @@
 #include <new>
 
 #include "alloc/heap.hpp"
+#include "alloc/large_arena.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/environment.hpp"
@@ -115,15 +116,18 @@ void thread_heap_exit(void* value) {
 
 void before_fork() {
   g_heap_pool_lock.lock();
+  large_arena_locks_before_fork();
   segment_locks_before_fork();
 }
 
 void after_fork_parent() {
   segment_locks_after_fork_parent();
+  large_arena_locks_after_fork_parent();
   g_heap_pool_lock.unlock();
 }
 
 void after_fork_child() {
+  large_arena_locks_after_fork_child();
   segment_locks_after_fork_child();
   g_heap_pool_lock.reset_after_fork();
   kernel::DecommitQueue::process().reset_after_fork();

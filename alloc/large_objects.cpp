@@ -1,19 +1,18 @@
-// alloc/large_objects.cpp — objects above the size classes: one object per segment.
+// alloc/large_objects.cpp — objects above the size classes: large spans and huge mappings.
 //
-// Large objects (up to 4 MiB minus the header) take a whole 4 MiB segment from the thread
-// heap's segment cache, the process cache, or a new mapping; huge objects get a mapping of
-// their own, rounded up to 4 MiB, kept in a small cache for the decay, then unmapped.
-// Neither belongs to a thread: any thread frees them (segment.hpp "Ownership"); the exchange
-// on large_in_use makes a double free a clear error even when two threads race on it.
-// A reused segment keeps what earlier, bigger objects dirtied beyond the new one until the
-// segment is purged: trimming that at once tripled realloc_growth's time (objects then grew
-// into freshly faulted pages, 8x the faults) for 6% less peak RSS. Both are sized in 4 KiB steps,
-// so realloc grows or shrinks them in place up to the end of their mapping, and beyond it moves
-// their pages to a larger mapping with mremap: no byte is copied.
+// Large objects (up to 4 MiB minus the header) are spans of pages packed into the segments of
+// their node's large arena (large_arena.hpp). Huge objects get a mapping of their own, rounded
+// up to 4 MiB, kept in a small cache for the decay, then unmapped. A huge object belongs to no
+// thread: any thread frees it (segment.hpp "Ownership"); the exchange on large_in_use makes a
+// double free a clear error even when two threads race on it. Both are sized in 4 KiB steps, so
+// realloc grows or shrinks them in place within their span or mapping, and a huge object (or a
+// large object alone in its segment) grows beyond it by moving its pages to a larger mapping
+// with mremap: no byte is copied.
 #include <cerrno>
 #include <cstring>
 
 #include "alloc/heap.hpp"
+#include "alloc/large_arena.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 
@@ -26,25 +25,18 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
     errno = ENOMEM;
     return nullptr;
   }
-  Segment* segment;
-  SegmentKind kind;
-  if (size <= kLargeObjectMax) {
-    kind = SegmentKind::kLarge;
-    segment = heap_take_empty_segment(heap);
-  } else {
-    kind = SegmentKind::kHuge;
-    size_t bytes = align_up(size + kSegmentHeaderBytes, kSegmentBytes);
-    segment = segment_cache_take_huge(bytes);
-    if (segment == nullptr) {
-      kernel::Result<Segment*> mapped = segment_map_new(bytes, heap->node);
-      segment = mapped.ok() ? mapped.value() : nullptr;
-    }
+  if (size <= kLargeObjectMax) return large_span_malloc(heap, size, zero);
+  size_t bytes = align_up(size + kSegmentHeaderBytes, kSegmentBytes);
+  Segment* segment = segment_cache_take_huge(bytes);
+  if (segment == nullptr) {
+    kernel::Result<Segment*> mapped = segment_map_new(bytes, heap->node);
+    segment = mapped.ok() ? mapped.value() : nullptr;
   }
   if (segment == nullptr) {
     errno = ENOMEM;
     return nullptr;
   }
-  segment_format(segment, kind);
+  segment_format(segment, SegmentKind::kHuge);
   Page* page = &segment->pages[0];
   page->in_use = 1;
   page->bin = kBinCount;
@@ -62,6 +54,7 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
 }
 
 void large_free(Segment* segment, void* pointer, Caller caller) {
+  if (segment->kind == SegmentKind::kLarge) return large_span_free(segment, pointer, caller);
   Page* page = &segment->pages[0];
   if (segment->large_in_use.load(std::memory_order_relaxed) == 0)
     report_double_free(caller, pointer);
@@ -77,15 +70,13 @@ void large_free(Segment* segment, void* pointer, Caller caller) {
   page->clear_flags();
   segment->data_is_fresh = 0;
   segment->cache_purged = 0;
-  Heap* heap = t_heap;
-  if (heap != &g_empty_heap && segment->kind == SegmentKind::kLarge) {
-    heap_release_empty_segment(heap, segment);
-  } else {
-    segment_cache_put(segment, kernel::coarse_monotonic_ms());
-  }
+  segment_cache_put(segment, kernel::coarse_monotonic_ms());
 }
 
 void* large_resize(Segment* segment, void* pointer, size_t size) {
+  if (segment->kind == SegmentKind::kLarge) {
+    return size > kMaxRequestBytes ? nullptr : large_span_resize(segment, pointer, size);
+  }
   Page* page = &segment->pages[0];
   if (pointer != page->start || size > kMaxRequestBytes) return nullptr;
   size_t new_block_size = align_up(size == 0 ? 1 : size, kLargeGranularity);

@@ -7,7 +7,8 @@
 //   kind    pages            objects held                        owner
 //   small   64 x 64 KiB      size classes up to 8 KiB (>= 8/page)  one thread heap
 //   medium  8 x 512 KiB      size classes up to 128 KiB (>= 4/page) one thread heap
-//   large   1 page, whole    one object up to 4 MiB - header       none (any thread frees)
+//   large   64 x 64 KiB      objects above 128 KiB up to 4 MiB -   the node's large arena
+//                            header, each a span of whole pages    (any thread, under its lock)
 //   huge    1 page, N*4 MiB  one object above that                 none (unmapped on free)
 //
 // Page 0 of every segment starts after the header, at a 16 KiB boundary; all other pages start

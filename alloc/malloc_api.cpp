@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "alloc/heap.hpp"
+#include "alloc/large_arena.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "usgc/usgc.h"
 
@@ -158,9 +159,10 @@ size_t heap_usable_size(const void* pointer, Caller caller) {
         return 0;
     }
   }
+  if (segment->kind == SegmentKind::kLarge) return large_span_usable_size(segment, pointer, caller);
   Page* page = segment->page_of_any(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
-  bool freed = (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge)
+  bool freed = segment->kind == SegmentKind::kHuge
                    ? segment->large_in_use.load(std::memory_order_relaxed) == 0
                    : block->free_marker == free_marker_of(block);
   if (freed) report_double_free(caller, pointer);
@@ -187,7 +189,10 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size) {
   }
   // Small and medium blocks stay when the new size still fits and wastes at most half.
   if (!is_large && size <= usable && size >= usable / 2) return pointer;
-  void* moved = heap_malloc(heap, size);
+  // A large object that outgrew its place is placed where it can grow again (large_arena.hpp).
+  bool growing =
+      size > usable && size > kMediumObjectMax && size <= kLargeObjectMax && heap != &g_empty_heap;
+  void* moved = growing ? large_span_malloc(heap, size, false, true) : heap_malloc(heap, size);
   if (moved == nullptr) return nullptr;  // errno is ENOMEM; the old block is untouched
   std::memcpy(moved, pointer, size < usable ? size : usable);
   heap_free(pointer, Caller::kRealloc);

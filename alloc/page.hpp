@@ -106,8 +106,10 @@ struct Page {
   Page* prev;
   uint64_t purge_deadline_ms;  // when a free, dirty page is purged
   uint64_t decommit_ticket;    // valid while memory == kPurged
+  // The first page of a large object's span: the span's length in pages (large_arena.hpp).
+  uint32_t span_pages;
   // Pads the page to 128 bytes so the free fast path finds it with a shift, not a multiply.
-  uint8_t padding[8];
+  uint8_t padding[4];
 
   uint32_t capacity() const { return capacity_blocks.load(std::memory_order_relaxed); }
   void set_capacity(uint32_t blocks) {

@@ -33,7 +33,8 @@ void post(RemoteBatch* batch) {
   batch->first = batch->last = nullptr;
   batch->blocks = batch->bytes = 0;
   if (first == nullptr) return;
-  uintptr_t head = destination->remote_inbox.load(std::memory_order_relaxed);
+  std::atomic<uintptr_t>& lane = destination->remote_inbox[batch->posts++ % kInboxLanes];
+  uintptr_t head = lane.load(std::memory_order_relaxed);
   for (;;) {
     if (head == kInboxClosed) {  // the "closed inbox" invariant
       last->next = nullptr;
@@ -43,29 +44,42 @@ void post(RemoteBatch* batch) {
     last->next = reinterpret_cast<Block*>(head);
     // Release: pairs with the owner's acquire exchange in remote_inbox_drain/close, which then
     // sees every block's next pointer and marker.
-    if (destination->remote_inbox.compare_exchange_weak(head, reinterpret_cast<uintptr_t>(first),
-                                                        std::memory_order_release,
-                                                        std::memory_order_relaxed)) {
+    if (lane.compare_exchange_weak(head, reinterpret_cast<uintptr_t>(first),
+                                   std::memory_order_release, std::memory_order_relaxed)) {
       return;
     }
   }
 }
 
-// Frees every block of an inbox chain on the owner `heap` (or forwards it, see the header).
-void free_inbox_chain(Heap* heap, Block* block) {
-  while (block != nullptr) {
-    Block* next = block->next;
-    Segment* segment = segment_of(block);
-    Page* page = segment->page_of(reinterpret_cast<uintptr_t>(block));
-    if (segment->owner_thread.load(std::memory_order_relaxed) == heap->thread_id) {
-      USGC_CHECK(page->in_use && page->used != 0,
-                 "heap corruption: remote free of %p into page %p with no block in use",
-                 static_cast<void*>(block), static_cast<void*>(page->start));
-      page_free_remote_block(heap, page, block);  // counted by the freeing thread
-    } else {
-      page_remote_free(page, block);
+// Frees one block of an inbox chain on the owner `heap` (or forwards it, see the header).
+void free_inbox_block(Heap* heap, Block* block) {
+  Segment* segment = segment_of(block);
+  Page* page = segment->page_of(reinterpret_cast<uintptr_t>(block));
+  if (segment->owner_thread.load(std::memory_order_relaxed) == heap->thread_id) {
+    USGC_CHECK(page->in_use && page->used != 0,
+               "heap corruption: remote free of %p into page %p with no block in use",
+               static_cast<void*>(block), static_cast<void*>(page->start));
+    page_free_remote_block(heap, page, block);  // counted by the freeing thread
+  } else {
+    page_remote_free(page, block);
+  }
+}
+
+// Frees every block of the lanes' chains (see "Lanes" in the header): one step of every chain
+// at a time, each chain's next pointer read before any block is freed, so the loads overlap.
+void free_inbox_chains(Heap* heap, Block* (&chains)[kInboxLanes]) {
+  for (;;) {
+    Block* next[kInboxLanes];
+    bool any = false;
+    for (uint32_t i = 0; i < kInboxLanes; ++i) {
+      next[i] = chains[i] != nullptr ? chains[i]->next : nullptr;
+      any |= chains[i] != nullptr;
     }
-    block = next;
+    if (!any) return;
+    for (uint32_t i = 0; i < kInboxLanes; ++i) {
+      if (chains[i] != nullptr) free_inbox_block(heap, chains[i]);
+      chains[i] = next[i];
+    }
   }
 }
 
@@ -92,26 +106,40 @@ void remote_batches_flush(Heap* heap) {
 }
 
 bool remote_inbox_has_blocks(const Heap* heap) {
-  uintptr_t head = heap->remote_inbox.load(std::memory_order_relaxed);
-  return head != 0 && head != kInboxClosed;
+  for (const std::atomic<uintptr_t>& lane : heap->remote_inbox) {
+    uintptr_t head = lane.load(std::memory_order_relaxed);
+    if (head != 0 && head != kInboxClosed) return true;
+  }
+  return false;
 }
 
 void remote_inbox_drain(Heap* heap) {
-  // Acquire: pairs with the freers' release CAS in post().
-  uintptr_t head = heap->remote_inbox.exchange(0, std::memory_order_acquire);
-  free_inbox_chain(heap, reinterpret_cast<Block*>(head));
+  Block* chains[kInboxLanes];
+  for (uint32_t i = 0; i < kInboxLanes; ++i) {
+    // Acquire: pairs with the freers' release CAS in post().
+    uintptr_t head = heap->remote_inbox[i].load(std::memory_order_relaxed) == 0
+                         ? 0
+                         : heap->remote_inbox[i].exchange(0, std::memory_order_acquire);
+    chains[i] = reinterpret_cast<Block*>(head);
+  }
+  free_inbox_chains(heap, chains);
 }
 
 void remote_inbox_close(Heap* heap) {
-  // Acquire: as in remote_inbox_drain. From here on, posts fall back to thread_free.
-  uintptr_t head = heap->remote_inbox.exchange(kInboxClosed, std::memory_order_acquire);
-  if (head != kInboxClosed) free_inbox_chain(heap, reinterpret_cast<Block*>(head));
+  Block* chains[kInboxLanes];
+  for (uint32_t i = 0; i < kInboxLanes; ++i) {
+    // Acquire: as in remote_inbox_drain. From here on, posts to this lane fall back to
+    // thread_free.
+    uintptr_t head = heap->remote_inbox[i].exchange(kInboxClosed, std::memory_order_acquire);
+    chains[i] = head == kInboxClosed ? nullptr : reinterpret_cast<Block*>(head);
+  }
+  free_inbox_chains(heap, chains);
 }
 
 void remote_inbox_open(Heap* heap) {
   // Relaxed: the heap is published to its new thread under the pool lock; freers that see the
   // old closed value fall back to thread_free, which is always valid.
-  heap->remote_inbox.store(0, std::memory_order_relaxed);
+  for (std::atomic<uintptr_t>& lane : heap->remote_inbox) lane.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace usgc::alloc

@@ -164,6 +164,10 @@ void segment_format(Segment* segment, SegmentKind kind) {
       segment->page_shift = kMediumPageShift;
       page_count = kMediumPagesPerSegment;
       break;
+    case SegmentKind::kLarge:  // spans of small-page-sized pages (large_arena.hpp)
+      segment->page_shift = kSmallPageShift;
+      page_count = kSmallPagesPerSegment;
+      break;
     default:
       // One page; every pointer into the first 4 MiB chunk maps to page 0 (later chunks of a
       // huge segment are continuation entries in the segment map).
@@ -177,6 +181,8 @@ void segment_format(Segment* segment, SegmentKind kind) {
   segment->owner_thread.store(0, std::memory_order_relaxed);
   segment->owner_heap = nullptr;
   segment->large_in_use.store(0, std::memory_order_relaxed);
+  segment->span_used_pages.store(0, std::memory_order_relaxed);
+  segment->span_head_pages.store(0, std::memory_order_relaxed);
   segment->available_next = segment->available_prev = nullptr;
   segment->owned_next = segment->owned_prev = nullptr;
   segment->in_available_list = 0;

@@ -15,10 +15,11 @@
 //     that frees a block got it through some synchronization with the allocating thread, which
 //     orders the map write before its read.
 //   - Ownership: small and medium segments belong to one thread heap (owner_thread is that
-//     thread's id, or 0 while abandoned); large and huge segments belong to nobody, and any
-//     thread frees their single object. owner_thread only changes on the owner's own thread
-//     (abandon) or under the abandoned-list lock (reclaim), so a thread reading its own id
-//     there is the owner.
+//     thread's id, or 0 while abandoned); large segments belong to their node's large arena
+//     (large_arena.hpp: spans of pages, any thread allocates and frees under the arena lock);
+//     huge segments belong to nobody, and any thread frees their single object. owner_thread only
+//     changes on the owner's own thread (abandon) or under the abandoned-list lock (reclaim), so a
+//     thread reading its own id there is the owner.
 //   - Empty segments go to a per-node cache (bounded), are purged after the decay
 //     (USGC_DECAY_MS) and unmapped when the cache is full.
 #pragma once
@@ -54,7 +55,7 @@ struct Segment {
   uint32_t free_pages;                  // owner only: page_count - used_pages
   std::atomic<uintptr_t> owner_thread;  // see "Ownership"
   Heap* owner_heap;                     // owner only
-  // Large/huge: 1 while the object is live; the exchange on free catches double frees.
+  // Huge: 1 while the object is live; the exchange on free catches double frees.
   std::atomic<uint8_t> large_in_use;
   // Intrusive links: the owner heap's list of segments with free pages (available_*), its list
   // of all owned segments (owned_*); or the cache / abandoned list (available_next only).
@@ -70,6 +71,13 @@ struct Segment {
 
   Page pages[kMaxPagesPerSegment];
 
+  // Large (span) segments (large_arena.hpp): bit i set while page i belongs to a live large
+  // object (span_used_pages) / is the first page of one (span_head_pages). Written under the
+  // segment's arena lock; read relaxed without it only to look up a pointer the reader holds.
+  // After pages[]: the free fast path's address arithmetic depends on where pages[] starts.
+  std::atomic<uint64_t> span_used_pages;
+  std::atomic<uint64_t> span_head_pages;
+
   uint8_t* base() { return reinterpret_cast<uint8_t*>(this); }
   uint8_t* end() { return base() + segment_bytes; }
   Page* page_of(uintptr_t address) {
@@ -83,9 +91,7 @@ struct Segment {
     return index == 0 ? base() + kSegmentHeaderBytes : base() + (size_t{index} << page_shift);
   }
   uint8_t* page_area_end(uint32_t index) {
-    return kind == SegmentKind::kSmall || kind == SegmentKind::kMedium
-               ? base() + (size_t{index + 1} << page_shift)
-               : end();
+    return kind == SegmentKind::kHuge ? end() : base() + (size_t{index + 1} << page_shift);
   }
 };
 static_assert(sizeof(Segment) <= kSegmentHeaderBytes, "segment header must fit before page 0");

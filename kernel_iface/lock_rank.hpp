@@ -35,9 +35,11 @@
 //   18 block pool           gc/block.cpp                the GC block pool
 //   19 code visibility      jitgen/code_visibility      the perf map and the GDB JIT list
 //   20 heap pool            alloc/heap_lifecycle.cpp    heap registry and unused heaps
-//   21 abandoned segments   alloc/segment.cpp           segments whose thread exited
-//   22 segment cache        alloc/segment.cpp           per-node caches of empty segments
-//   23 decommit queue       kernel_iface/decommit_queue the io_uring ring (a leaf)
+//   21 large arena (nests)  alloc/large_arena.cpp       one node's segments of large spans
+//                                                       (several only at fork, in node order)
+//   22 abandoned segments   alloc/segment.cpp           segments whose thread exited
+//   23 segment cache        alloc/segment.cpp           per-node caches of empty segments
+//   24 decommit queue       kernel_iface/decommit_queue the io_uring ring (a leaf)
 // The allocator's locks are the highest: any code may call malloc while holding another lock.
 #pragma once
 
@@ -68,6 +70,7 @@ enum class LockRank : uint8_t {
   kBlockPool,
   kCodeVisibility,
   kHeapPool,
+  kLargeArena,
   kAbandonedSegments,
   kSegmentCache,
   kDecommitQueue,
@@ -104,6 +107,7 @@ inline constexpr LockRankInfo kLockRanks[] = {
     {"block pool", false},
     {"code visibility", false},
     {"heap pool", false},
+    {"large arena", true},
     {"abandoned segments", false},
     {"segment cache", false},
     {"decommit queue", false},

@@ -92,12 +92,28 @@ TEST(Heap, TrimReturnsEmptyMemoryImmediately) {
   worker.join();
 }
 
-TEST(Heap, LargeObjectsGrowInPlaceUpToTheirSegment) {
-  char* p = static_cast<char*>(usgc_malloc(200 * 1024));
+TEST(Heap, LargeObjectsGrowInPlaceIntoFreePagesOfTheirSegment) {
+  char* p = static_cast<char*>(usgc_malloc(3 * 1024 * 1024));
   ASSERT_NE(p, nullptr);
+  char* shrunk = static_cast<char*>(usgc_realloc(p, 200 * 1024));  // gives its tail pages back
+  ASSERT_EQ(shrunk, p);
   std::memset(p, 7, 200 * 1024);
   char* grown = static_cast<char*>(usgc_realloc(p, 3 * 1024 * 1024));
-  EXPECT_EQ(grown, p) << "a large object grows in place within its 4 MiB segment";
+  EXPECT_EQ(grown, p) << "a large object grows in place into the free pages after it";
   EXPECT_EQ(grown[200 * 1024 - 1], 7);
   usgc_free(grown);
+}
+
+TEST(Heap, LargeObjectsArePackedInSegmentsOfTheHeapsNode) {
+  void* a = usgc_malloc(300 * 1024);
+  void* b = usgc_malloc(300 * 1024);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  for (void* p : {a, b}) {
+    Segment* segment = segment_of(p);
+    EXPECT_EQ(segment->kind, SegmentKind::kLarge);
+    EXPECT_EQ(segment->node, t_heap->node) << "a large object is placed on its thread's node";
+  }
+  usgc_free(a);
+  usgc_free(b);
 }
