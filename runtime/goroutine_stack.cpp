@@ -14,11 +14,18 @@
 //                 run of adjacent slots is one MADV_DONTNEED (the guards between them survive it,
 //                 guard_region.hpp), one TLB shoot-down per run instead of one per stack. Reused
 //                 first of all the non-warm stacks (LIFO): they need neither a fault nor a ticket.
-//   fresh[]       stacks ready to hand out: guard in place, decommit complete, top page populated.
+//   fresh[]       stacks ready to hand out: guard in place, decommit complete, top page populated
+//                 and touched once from user space (on a VM the first user access to a page costs
+//                 a shadow-page-table fill even after the kernel populated it).
 //                 A refill (acquire with nothing pooled) takes up to kRefillBatch cold slots or
 //                 carves new ones, and outside the lock installs the new guards and populates the
 //                 top pages with one process_madvise each (kernel_iface/advise_batch.hpp): on a
 //                 VM a first-touch fault costs tens of microseconds, the batched populate a few.
+//                 Refills ahead: a spinning machine with nothing to run (scheduler.cpp) calls
+//                 stack_pool_refill_ahead, which refills while a spawner is draining fresh[], so
+//                 the spawner finds its stacks ready and the idle P pays for making them so.
+//   refill_wanted an acquire left fresh[] at most half full (relaxed: a hint; a lost one only
+//                 means the spawner refills itself). refilling_ahead: one ahead refill at a time.
 //   free_bits     per chunk, one bit per cold slot (released, nothing resident). A bitmap rather
 //                 than a list, so a million pooled stacks cost 128 KiB of bits, not their pages.
 // Invariants:
@@ -52,7 +59,7 @@ constexpr size_t kChunkTargetBytes = size_t{1} << 30;  // 1 GiB of address space
 constexpr uint32_t kMaxChunks = 4096;                  // 4 TiB of stacks
 constexpr uint32_t kNoChunk = ~uint32_t{0};
 constexpr uint32_t kDecommitBatch = kPendingStacksMax;  // pending stacks decommitted together
-constexpr uint32_t kRefillBatch = kFreshStacksMax;      // stacks made ready per refill
+constexpr uint32_t kRefillBatch = kFreshStacksMax / 2;  // stacks made ready per refill
 
 struct StackChunk {
   uint8_t* base = nullptr;  // nullptr: this entry is unused
@@ -100,8 +107,10 @@ struct StackPool {
   uint32_t warm_count = 0;
   PooledStack pending[kDecommitBatch];
   uint32_t pending_count = 0;
-  PooledStack fresh[kRefillBatch];
+  PooledStack fresh[kFreshStacksMax];
   uint32_t fresh_count = 0;
+  bool refilling_ahead = false;
+  std::atomic<bool> refill_wanted{false};
   uint64_t cold_slots = 0;
   uint64_t cold_ticket = 0;
   uint64_t live = 0;
@@ -356,6 +365,10 @@ uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_fr
     ranges[i] = kernel::AdviseRange{slots[i].base + slot_bytes - page, page};
   if (kernel::advise_batch({ranges, usable}, kernel::BatchAdvice::kPopulateWrite).ok())
     g_pool.pages_populated.fetch_add(usable, std::memory_order_relaxed);
+  // The first user access, here rather than in the spawn: the slots are still ours (in flight),
+  // and the top byte is the goroutine record's, constructed later.
+  for (uint32_t i = 0; i < usable; ++i)
+    *reinterpret_cast<volatile uint8_t*>(slots[i].base + slot_bytes - 1) = 0;
   return usable;
 }
 
@@ -389,7 +402,7 @@ int refill_locked() {
     StackChunk& chunk = g_pool.chunks[slots[i].chunk_index];
     --chunk.live;
     if (i >= usable) continue;  // a slot without its guard is never handed out
-    if (chunk.retired || g_pool.fresh_count == kRefillBatch) {
+    if (chunk.retired || g_pool.fresh_count == kFreshStacksMax) {
       if (chunk.retired && chunk.live == 0) unused = take_chunk_locked(slots[i].chunk_index);
       if (!chunk.retired) make_pending_locked(slots[i].base, slots[i].chunk_index);
       continue;
@@ -441,6 +454,8 @@ kernel::Result<GoroutineStack> stack_acquire() {
       } else if (g_pool.fresh_count > 0) {
         const PooledStack fresh = g_pool.fresh[--g_pool.fresh_count];
         stack = stack_in(fresh.chunk_index, fresh.base);
+        if (g_pool.fresh_count <= kRefillBatch && !g_pool.refilling_ahead)
+          g_pool.refill_wanted.store(true, std::memory_order_relaxed);
       } else {
         int error = refill_locked();
         if (error != 0) return kernel::Result<GoroutineStack>::failure(error);
@@ -516,6 +531,17 @@ void stack_pool_drain() {
     for (uint32_t i = 0; i < taken; ++i) unmap_chunk(to_unmap[i]);
     if (!more) return;
   }
+}
+
+bool stack_pool_refill_ahead() {
+  if (!g_pool.refill_wanted.load(std::memory_order_relaxed)) return false;
+  kernel::FutexMutexGuard guard(g_pool.lock);
+  g_pool.refill_wanted.store(false, std::memory_order_relaxed);
+  if (g_pool.refilling_ahead || g_pool.fresh_count > kRefillBatch) return false;
+  g_pool.refilling_ahead = true;
+  const int error = refill_locked();  // releases the lock meanwhile
+  g_pool.refilling_ahead = false;
+  return error == 0;
 }
 
 uint64_t stack_pool_activity() {

@@ -16,10 +16,10 @@
 // (the warm ones) keep even that; besides them at most kPendingStacksMax released stacks wait,
 // still resident, to be decommitted together (one MADV_DONTNEED per run of adjacent slots through
 // the process's DecommitQueue), and at most kFreshStacksMax ready stacks keep their top page
-// (populated ahead, so a spawn takes no first-touch fault). A released stack is reused only once
-// its decommit ticket is complete (the decommit ticket rule). Pooled stacks beyond these cost no
-// memory, only a bit in their chunk's free bitmap; stack_pool_drain (the scavenger's trim) gives
-// back even the warm, pending and fresh ones and unmaps every chunk with no live stack.
+// (populated and touched ahead, so a spawn takes no first-touch fault). A released stack is reused
+// only once its decommit ticket is complete (the decommit ticket rule). Pooled stacks beyond these
+// cost no memory, only a bit in their chunk's free bitmap; stack_pool_drain (the scavenger's trim)
+// gives back even the warm, pending and fresh ones and unmaps every chunk with no live stack.
 //
 // Hot path: none. Spawning reuses a goroutine record with its stack (scheduler.cpp's caches);
 // this pool is reached when those caches are empty or full, under one FutexMutex; a refill
@@ -74,6 +74,11 @@ void stack_release(GoroutineStack stack);
 // (the scavenger's trim, usgc_shutdown, configure, tests).
 void stack_pool_drain();
 
+// Makes stacks ready ahead of a spawner that is draining the ready ones (called by a machine
+// with nothing to run: the idle P pays for the guards, populates and first touches). Returns
+// quickly (one relaxed load) when no refill is wanted; true when it refilled.
+bool stack_pool_refill_ahead();
+
 // A counter that moves whenever a stack is taken from the pool (the scavenger's "still in use").
 uint64_t stack_pool_activity();
 
@@ -97,7 +102,7 @@ inline constexpr size_t kKeptResidentBytes = 8 * 1024;
 inline constexpr uint32_t kMaxWarmStacks = 256;
 // Released stacks gathered for one batched decommit, at most (goroutine_stack.cpp).
 inline constexpr uint32_t kPendingStacksMax = 64;
-// Stacks made ready (guard installed, top page populated) by one refill, at most.
+// Ready stacks (guard installed, top page populated and touched) at most; a refill makes half.
 inline constexpr uint32_t kFreshStacksMax = 64;
 
 }  // namespace usgc::runtime

@@ -164,14 +164,19 @@ Goroutine* steal_work(Machine* machine) {
 // gives its P up (Go's thief waits on the victim's runnext the same way): a goroutine spawning
 // others one by one then finds the spinner still looking, and wakes no machine per spawn (a
 // futex wake and sleep, two context switches: on a VM the bulk of a spawn's cost). Stops early
-// for a safepoint request or shutdown (find_runnable handles both).
+// for a safepoint request or shutdown (find_runnable handles both). While it spins it refills the
+// stack pool ahead of a spawner (goroutine_stack.hpp): the guards, populates and first touches
+// of new stacks then run on the idle P instead of in the spawns.
 constexpr uint64_t kSpinBeforeIdleNs = 50 * 1000;
 
 Goroutine* spin_before_idle(Machine* machine) {
   Processor* self = machine->processor;
   const uint64_t deadline_ns = kernel::monotonic_ns() + kSpinBeforeIdleNs;
   do {
-    for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+    // Idle time put to use: stacks made ready for a spawner on another P.
+    if (!stack_pool_refill_ahead()) {
+      for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+    }
     if (safepoint::safepoint_requested(self->slot) ||
         g_scheduler.shutting_down.load(std::memory_order_relaxed))
       return nullptr;
