@@ -1,12 +1,31 @@
 // runtime/goroutine_stack.cpp — carving, pooling and giving back goroutine stacks (see the .hpp).
 //
 // State: one StackPool, g_pool, every field under g_pool.lock (a FutexMutex; never held by a
-// signal handler) except the relaxed statistics counters.
+// signal handler) except the relaxed statistics counters. No system call is made under the lock
+// except the queueing of decommits (io_uring submission, or madvise in the fallback mode).
 //   chunks[]      the reservations; an entry with base == nullptr is unused. A chunk is carved
-//                 front to back (carved slots so far); a carved slot is live, warm or cold.
+//                 front to back (carved slots so far); a carved slot is live (handed out, or in
+//                 flight in a refill), warm, pending, fresh or cold. chunk.live counts live ones.
 //   warm[]        FIFO ring of released stacks that keep their top kKeptResidentBytes. The oldest
 //                 is reused first: its decommit ticket, 256 releases old, has completed, so a
 //                 spawn does not wait for the kernel (the newest one's usually has not).
+//   pending[]     released stacks beyond the warm ones, still resident, waiting to be decommitted
+//                 together: when kDecommitBatch have gathered they are sorted by address and each
+//                 run of adjacent slots is one MADV_DONTNEED (the guards between them survive it,
+//                 guard_region.hpp), one TLB shoot-down per run instead of one per stack. Reused
+//                 first of all the non-warm stacks (LIFO): they need neither a fault nor a ticket.
+//   fresh[]       stacks ready to hand out: guard in place, decommit complete, top page populated
+//                 and touched once from user space (on a VM the first user access to a page costs
+//                 a shadow-page-table fill even after the kernel populated it).
+//                 A refill (acquire with nothing pooled) takes up to kRefillBatch cold slots or
+//                 carves new ones, and outside the lock installs the new guards and populates the
+//                 top pages with one process_madvise each (kernel_iface/advise_batch.hpp): on a
+//                 VM a first-touch fault costs tens of microseconds, the batched populate a few.
+//                 Refills ahead: a spinning machine with nothing to run (scheduler.cpp) calls
+//                 stack_pool_refill_ahead, which refills while a spawner is draining fresh[], so
+//                 the spawner finds its stacks ready and the idle P pays for making them so.
+//   refill_wanted an acquire left fresh[] at most half full (relaxed: a hint; a lost one only
+//                 means the spawner refills itself). refilling_ahead: one ahead refill at a time.
 //   free_bits     per chunk, one bit per cold slot (released, nothing resident). A bitmap rather
 //                 than a list, so a million pooled stacks cost 128 KiB of bits, not their pages.
 // Invariants:
@@ -18,10 +37,15 @@
 //     MADV_DONTNEED must not land on whatever is mapped there next).
 //   the retirement rule: a reconfiguration retires every chunk; retired chunks hand out nothing
 //     and are unmapped when their last live stack comes back.
+//   the trim rule: stack_pool_drain (the scavenger's trim, runtime/stack_scavenger.cpp, and
+//     shutdown) decommits every warm, pending and fresh stack and unmaps each chunk with no live
+//     slot; slots in flight in a refill count as live, so their chunk stays.
 #include "runtime/goroutine_stack.hpp"
 
+#include <algorithm>
 #include <atomic>
 
+#include "kernel_iface/advise_batch.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
@@ -34,6 +58,8 @@ namespace {
 constexpr size_t kChunkTargetBytes = size_t{1} << 30;  // 1 GiB of address space per mapping
 constexpr uint32_t kMaxChunks = 4096;                  // 4 TiB of stacks
 constexpr uint32_t kNoChunk = ~uint32_t{0};
+constexpr uint32_t kDecommitBatch = kPendingStacksMax;  // pending stacks decommitted together
+constexpr uint32_t kRefillBatch = kFreshStacksMax / 2;  // stacks made ready per refill
 
 struct StackChunk {
   uint8_t* base = nullptr;  // nullptr: this entry is unused
@@ -63,6 +89,11 @@ struct WarmStack {
   uint64_t ticket = 0;  // the decommit of its lower pages
 };
 
+struct PooledStack {
+  uint8_t* base = nullptr;
+  uint32_t chunk_index = 0;
+};
+
 struct StackPool {
   kernel::FutexMutex<kernel::LockRank::kGoroutineStacks> lock;
   size_t usable_bytes = 64 * 1024;
@@ -74,12 +105,20 @@ struct StackPool {
   WarmStack warm[kMaxWarmStacks];
   uint32_t warm_head = 0;  // the oldest warm stack
   uint32_t warm_count = 0;
+  PooledStack pending[kDecommitBatch];
+  uint32_t pending_count = 0;
+  PooledStack fresh[kFreshStacksMax];
+  uint32_t fresh_count = 0;
+  bool refilling_ahead = false;
+  std::atomic<bool> refill_wanted{false};
   uint64_t cold_slots = 0;
   uint64_t cold_ticket = 0;
   uint64_t live = 0;
   uint64_t chunks_mapped = 0;
   std::atomic<uint64_t> carved{0};  // relaxed: statistics
   std::atomic<uint64_t> chunks_unmapped{0};
+  std::atomic<uint64_t> acquires{0};         // relaxed: the scavenger's activity measure
+  std::atomic<uint64_t> pages_populated{0};  // relaxed: statistics
 };
 constinit StackPool g_pool;
 
@@ -196,50 +235,46 @@ GoroutineStack stack_in(uint32_t chunk_index, uint8_t* base) {
   return stack;
 }
 
-// Lock held. A cold slot of a current chunk, or an empty stack.
-GoroutineStack take_cold_locked() {
-  if (g_pool.cold_slots == 0) return GoroutineStack{};
-  for (uint32_t index = 0; index < g_pool.chunk_limit; ++index) {
+// Lock held. Up to max cold slots of current chunks into out; returns how many.
+uint32_t take_cold_locked(PooledStack* out, uint32_t max) {
+  uint32_t taken = 0;
+  for (uint32_t index = 0; index < g_pool.chunk_limit && taken < max && g_pool.cold_slots != 0;
+       ++index) {
     StackChunk& chunk = g_pool.chunks[index];
     if (chunk.base == nullptr || chunk.retired || chunk.cold == 0) continue;
-    for (uint32_t word = 0;; ++word) {
-      if (chunk.free_bits[word] == 0) continue;
-      const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(chunk.free_bits[word]));
-      chunk.free_bits[word] &= chunk.free_bits[word] - 1;
-      --chunk.cold;
-      --g_pool.cold_slots;
-      return stack_in(index, chunk.slot_base(word * 64 + bit));
+    for (uint32_t word = 0; chunk.cold != 0 && taken < max && word * 64 < chunk.slot_count;
+         ++word) {
+      while (chunk.free_bits[word] != 0 && taken < max) {
+        const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(chunk.free_bits[word]));
+        chunk.free_bits[word] &= chunk.free_bits[word] - 1;
+        --chunk.cold;
+        --g_pool.cold_slots;
+        out[taken++] = PooledStack{chunk.slot_base(word * 64 + bit), index};
+      }
     }
   }
-  return GoroutineStack{};
+  return taken;
 }
 
-// Lock held. Carves a slot and installs its guard (the guard invariant).
-kernel::Result<GoroutineStack> carve_locked() {
+// Lock held. Reserves up to max new slots of the carving chunk (mapping one if needed); their
+// guards are not installed yet (the caller does, outside the lock). Returns how many, or an errno.
+kernel::Result<uint32_t> reserve_new_slots_locked(PooledStack* out, uint32_t max) {
   if (g_pool.carving == kNoChunk ||
       g_pool.chunks[g_pool.carving].carved == g_pool.chunks[g_pool.carving].slot_count) {
     g_pool.carving = kNoChunk;
     kernel::Result<uint32_t> chunk = map_chunk_locked();
     if (!chunk.ok()) {
       report_acquire_failure_once("mapping a chunk of stacks", chunk.error());
-      return kernel::Result<GoroutineStack>::failure(chunk.error());
+      return chunk;
     }
     g_pool.carving = chunk.value();
   }
   StackChunk& chunk = g_pool.chunks[g_pool.carving];
-  GoroutineStack stack = stack_in(g_pool.carving, chunk.slot_base(chunk.carved));
-  kernel::Status guard =
-      chunk.guard_regions ? kernel::install_guard_region(stack.base, stack.guard_bytes)
-                          : kernel::protect(stack.base, stack.guard_bytes, kernel::Access::kNone);
-  if (!guard.ok()) {
-    report_acquire_failure_once(
-        chunk.guard_regions ? "installing a stack guard region" : "protecting a stack guard",
-        guard.error());
-    return kernel::Result<GoroutineStack>::failure(guard.error());
-  }
-  ++chunk.carved;
-  g_pool.carved.fetch_add(1, std::memory_order_relaxed);
-  return kernel::Result<GoroutineStack>::success(stack);
+  uint32_t count = std::min(max, chunk.slot_count - chunk.carved);
+  for (uint32_t i = 0; i < count; ++i)
+    out[i] = PooledStack{chunk.slot_base(chunk.carved + i), g_pool.carving};
+  chunk.carved += count;
+  return kernel::Result<uint32_t>::success(count);
 }
 
 // Lock held. Queues MADV_DONTNEED of [begin, end) of a stack in `chunk`; returns the ticket.
@@ -259,15 +294,127 @@ WarmStack take_warm_locked() {
   return warm;
 }
 
-// Lock held. Makes a released (or drained warm) stack of a current chunk cold.
-void make_cold_locked(const GoroutineStack& stack) {
-  StackChunk& chunk = g_pool.chunks[stack.chunk_index];
-  uint64_t ticket = decommit_locked(chunk, stack.base + stack.guard_bytes, stack.top());
-  if (ticket > g_pool.cold_ticket) g_pool.cold_ticket = ticket;
-  const uint32_t slot = chunk.slot_of(stack.base);
-  chunk.free_bits[slot / 64] |= uint64_t{1} << (slot % 64);
-  ++chunk.cold;
-  ++g_pool.cold_slots;
+// Lock held. Decommits every pending stack, one MADV_DONTNEED per run of adjacent slots (in
+// guard-region chunks: a PROT_NONE guard is a mapping of its own, so there each slot is one),
+// and makes them cold.
+void flush_pending_locked() {
+  PooledStack* pending = g_pool.pending;
+  const uint32_t count = g_pool.pending_count;
+  if (count == 0) return;
+  std::sort(pending, pending + count, [](const PooledStack& a, const PooledStack& b) {
+    return a.chunk_index != b.chunk_index ? a.chunk_index < b.chunk_index : a.base < b.base;
+  });
+  for (uint32_t first = 0; first < count;) {
+    StackChunk& chunk = g_pool.chunks[pending[first].chunk_index];
+    uint32_t last = first;
+    while (chunk.guard_regions && last + 1 < count &&
+           pending[last + 1].chunk_index == pending[first].chunk_index &&
+           pending[last + 1].base == pending[last].base + chunk.slot_bytes())
+      ++last;
+    uint64_t ticket = decommit_locked(chunk, pending[first].base + chunk.guard_bytes,
+                                      pending[last].base + chunk.slot_bytes());
+    if (ticket > g_pool.cold_ticket) g_pool.cold_ticket = ticket;
+    for (uint32_t i = first; i <= last; ++i) {
+      const uint32_t slot = chunk.slot_of(pending[i].base);
+      chunk.free_bits[slot / 64] |= uint64_t{1} << (slot % 64);
+      ++chunk.cold;
+      ++g_pool.cold_slots;
+    }
+    first = last + 1;
+  }
+  g_pool.pending_count = 0;
+}
+
+// Lock held. A released (or drained) stack of a current chunk joins the pending ones.
+void make_pending_locked(uint8_t* base, uint32_t chunk_index) {
+  if (g_pool.pending_count == kDecommitBatch) flush_pending_locked();
+  g_pool.pending[g_pool.pending_count++] = PooledStack{base, chunk_index};
+}
+
+// Installs the guards of new slots (the guard invariant) and populates the top page of every
+// slot, outside the lock. Returns how many of `slots` (a prefix) are usable; on a guard failure
+// the rest are given up (their address space stays carved but unused until the chunk goes).
+// All slots are of one configuration (guard_bytes, slot_bytes); new ones are of one chunk.
+uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_from,
+                       size_t guard_bytes, size_t slot_bytes, bool regions) {
+  kernel::AdviseRange ranges[kRefillBatch];
+  uint32_t usable = count;
+  if (new_from < count) {
+    for (uint32_t i = new_from; i < count; ++i)
+      ranges[i - new_from] = kernel::AdviseRange{slots[i].base, guard_bytes};
+    bool done =
+        regions &&
+        kernel::advise_batch({ranges, count - new_from}, kernel::BatchAdvice::kGuardInstall).ok();
+    for (uint32_t i = new_from; i < count && !done; ++i) {
+      kernel::Status guard =
+          regions ? kernel::install_guard_region(slots[i].base, guard_bytes)
+                  : kernel::protect(slots[i].base, guard_bytes, kernel::Access::kNone);
+      if (!guard.ok()) {
+        report_acquire_failure_once(
+            regions ? "installing a stack guard region" : "protecting a stack guard",
+            guard.error());
+        usable = i;
+        break;
+      }
+    }
+  }
+  // The first-touch fault spared: the top page holds the goroutine record and the first frames.
+  // A failure (old kernel, no memory now) only means the fault happens later.
+  const size_t page = kernel::os_page_size();
+  for (uint32_t i = 0; i < usable; ++i)
+    ranges[i] = kernel::AdviseRange{slots[i].base + slot_bytes - page, page};
+  if (kernel::advise_batch({ranges, usable}, kernel::BatchAdvice::kPopulateWrite).ok())
+    g_pool.pages_populated.fetch_add(usable, std::memory_order_relaxed);
+  // The first user access, here rather than in the spawn: the slots are still ours (in flight),
+  // and the top byte is the goroutine record's, constructed later.
+  for (uint32_t i = 0; i < usable; ++i)
+    *reinterpret_cast<volatile uint8_t*>(slots[i].base + slot_bytes - 1) = 0;
+  return usable;
+}
+
+// Refills g_pool.fresh (lock held on entry and on return; released meanwhile). Returns 0 or an
+// errno when nothing could be made ready.
+int refill_locked() {
+  PooledStack slots[kRefillBatch];
+  uint32_t count = take_cold_locked(slots, kRefillBatch);
+  const uint64_t ticket = count != 0 ? g_pool.cold_ticket : 0;
+  const uint32_t new_from = count;
+  if (count == 0) {
+    kernel::Result<uint32_t> reserved = reserve_new_slots_locked(slots, kRefillBatch);
+    if (!reserved.ok()) return reserved.error();
+    count = reserved.value();
+  }
+  // In flight: counted live, so no trim unmaps their chunk meanwhile (the trim rule).
+  for (uint32_t i = 0; i < count; ++i) ++g_pool.chunks[slots[i].chunk_index].live;
+  const StackChunk& first = g_pool.chunks[slots[0].chunk_index];  // count > 0 here
+  const size_t guard_bytes = first.guard_bytes;
+  const size_t slot_bytes = first.slot_bytes();
+  const bool regions = g_pool.chunks[slots[count - 1].chunk_index].guard_regions;
+  g_pool.lock.unlock();
+  // The decommit ticket rule, outside the lock: cold slots' MADV_DONTNEED must be done before
+  // their pages are populated (it would zap them again) or used.
+  if (ticket != 0) kernel::DecommitQueue::process().wait(ticket);
+  const uint32_t usable = prepare_slots(slots, count, new_from, guard_bytes, slot_bytes, regions);
+  if (new_from == 0) g_pool.carved.fetch_add(usable, std::memory_order_relaxed);
+  g_pool.lock.lock();
+  ChunkToUnmap unused;  // a retired chunk emptied meanwhile (a reconfiguration): never by a trim
+  for (uint32_t i = 0; i < count; ++i) {
+    StackChunk& chunk = g_pool.chunks[slots[i].chunk_index];
+    --chunk.live;
+    if (i >= usable) continue;  // a slot without its guard is never handed out
+    if (chunk.retired || g_pool.fresh_count == kFreshStacksMax) {
+      if (chunk.retired && chunk.live == 0) unused = take_chunk_locked(slots[i].chunk_index);
+      if (!chunk.retired) make_pending_locked(slots[i].base, slots[i].chunk_index);
+      continue;
+    }
+    g_pool.fresh[g_pool.fresh_count++] = slots[i];
+  }
+  if (unused.base != nullptr) {
+    g_pool.lock.unlock();
+    unmap_chunk(unused);
+    g_pool.lock.lock();
+  }
+  return usable != 0 ? 0 : ENOMEM;
 }
 
 }  // namespace
@@ -293,21 +440,28 @@ void stack_pool_configure(size_t usable_bytes, size_t guard_bytes, StackGuardMod
 kernel::Result<GoroutineStack> stack_acquire() {
   GoroutineStack stack;
   uint64_t ticket = 0;
+  g_pool.acquires.fetch_add(1, std::memory_order_relaxed);
   {
     kernel::FutexMutexGuard guard(g_pool.lock);
-    if (g_pool.warm_count > 0) {
-      const WarmStack warm = take_warm_locked();
-      stack = stack_in(warm.chunk_index, warm.base);
-      ticket = warm.ticket;
-    } else {
-      stack = take_cold_locked();
-      if (!stack.empty()) {
-        ticket = g_pool.cold_ticket;
+    for (;;) {
+      if (g_pool.warm_count > 0) {
+        const WarmStack warm = take_warm_locked();
+        stack = stack_in(warm.chunk_index, warm.base);
+        ticket = warm.ticket;
+      } else if (g_pool.pending_count > 0) {
+        const PooledStack pending = g_pool.pending[--g_pool.pending_count];
+        stack = stack_in(pending.chunk_index, pending.base);
+      } else if (g_pool.fresh_count > 0) {
+        const PooledStack fresh = g_pool.fresh[--g_pool.fresh_count];
+        stack = stack_in(fresh.chunk_index, fresh.base);
+        if (g_pool.fresh_count <= kRefillBatch && !g_pool.refilling_ahead)
+          g_pool.refill_wanted.store(true, std::memory_order_relaxed);
       } else {
-        kernel::Result<GoroutineStack> carved = carve_locked();
-        if (!carved.ok()) return carved;
-        stack = carved.value();
+        int error = refill_locked();
+        if (error != 0) return kernel::Result<GoroutineStack>::failure(error);
+        continue;  // the lock was released: look again from the top
       }
+      break;
     }
     ++g_pool.chunks[stack.chunk_index].live;
     ++g_pool.live;
@@ -339,7 +493,7 @@ void stack_release(GoroutineStack stack) {
       g_pool.warm[(g_pool.warm_head + g_pool.warm_count++) % kMaxWarmStacks] =
           WarmStack{stack.base, stack.chunk_index, ticket};
     } else {
-      make_cold_locked(stack);
+      make_pending_locked(stack.base, stack.chunk_index);
     }
   }
   unmap_chunk(to_unmap);
@@ -354,8 +508,15 @@ void stack_pool_drain() {
       kernel::FutexMutexGuard guard(g_pool.lock);
       while (g_pool.warm_count > 0) {
         const WarmStack warm = take_warm_locked();
-        make_cold_locked(stack_in(warm.chunk_index, warm.base));
+        if (!g_pool.chunks[warm.chunk_index].retired)
+          make_pending_locked(warm.base, warm.chunk_index);
       }
+      while (g_pool.fresh_count > 0) {
+        const PooledStack fresh = g_pool.fresh[--g_pool.fresh_count];
+        if (!g_pool.chunks[fresh.chunk_index].retired)
+          make_pending_locked(fresh.base, fresh.chunk_index);
+      }
+      flush_pending_locked();
       for (uint32_t index = 0; index < g_pool.chunk_limit; ++index) {
         const StackChunk& chunk = g_pool.chunks[index];
         if (chunk.base == nullptr || chunk.live != 0) continue;
@@ -372,13 +533,31 @@ void stack_pool_drain() {
   }
 }
 
+bool stack_pool_refill_ahead() {
+  if (!g_pool.refill_wanted.load(std::memory_order_relaxed)) return false;
+  kernel::FutexMutexGuard guard(g_pool.lock);
+  g_pool.refill_wanted.store(false, std::memory_order_relaxed);
+  if (g_pool.refilling_ahead || g_pool.fresh_count > kRefillBatch) return false;
+  g_pool.refilling_ahead = true;
+  const int error = refill_locked();  // releases the lock meanwhile
+  g_pool.refilling_ahead = false;
+  return error == 0;
+}
+
+uint64_t stack_pool_activity() {
+  return g_pool.acquires.load(std::memory_order_relaxed);
+}
+
 StackPoolCounters stack_pool_counters() {
   StackPoolCounters counters{};
   counters.carved = g_pool.carved.load(std::memory_order_relaxed);
   counters.chunks_unmapped = g_pool.chunks_unmapped.load(std::memory_order_relaxed);
+  counters.pages_populated = g_pool.pages_populated.load(std::memory_order_relaxed);
   kernel::FutexMutexGuard guard(g_pool.lock);
   counters.live = g_pool.live;
   counters.warm = g_pool.warm_count;
+  counters.pending = g_pool.pending_count;
+  counters.fresh = g_pool.fresh_count;
   counters.cold = g_pool.cold_slots;
   counters.chunks = g_pool.chunks_mapped;
   counters.guard_regions = g_pool.guard_regions;

@@ -13,13 +13,17 @@
 //
 // The few-pages invariant: a stack in the pool keeps at most kKeptResidentBytes (its top pages,
 // which the next goroutine touches first) resident, and at most kMaxWarmStacks pooled stacks
-// (the warm ones) keep even that; the rest of each released stack is handed to the process's
-// DecommitQueue (MADV_DONTNEED, batched). A released stack is reused only once its decommit ticket
-// is complete (the decommit ticket rule). Pooled stacks beyond the warm ones cost no memory, only
-// a bit in their chunk's free bitmap.
+// (the warm ones) keep even that; besides them at most kPendingStacksMax released stacks wait,
+// still resident, to be decommitted together (one MADV_DONTNEED per run of adjacent slots through
+// the process's DecommitQueue), and at most kFreshStacksMax ready stacks keep their top page
+// (populated and touched ahead, so a spawn takes no first-touch fault). A released stack is reused
+// only once its decommit ticket is complete (the decommit ticket rule). Pooled stacks beyond these
+// cost no memory, only a bit in their chunk's free bitmap; stack_pool_drain (the scavenger's trim)
+// gives back even the warm, pending and fresh ones and unmaps every chunk with no live stack.
 //
 // Hot path: none. Spawning reuses a goroutine record with its stack (scheduler.cpp's caches);
-// this pool is reached when those caches are empty or full, under one FutexMutex.
+// this pool is reached when those caches are empty or full, under one FutexMutex; a refill
+// (64 stacks) makes its two batched system calls outside it.
 #pragma once
 
 #include <cstddef>
@@ -66,14 +70,26 @@ kernel::Result<GoroutineStack> stack_acquire();
 // Returns a stack to the pool; its memory below the kept top pages is given back.
 void stack_release(GoroutineStack stack);
 
-// Empties the pool: chunks with no live stack are unmapped (usgc_shutdown, configure, tests).
+// Empties the pool: every pooled stack is decommitted, chunks with no live stack are unmapped
+// (the scavenger's trim, usgc_shutdown, configure, tests).
 void stack_pool_drain();
+
+// Makes stacks ready ahead of a spawner that is draining the ready ones (called by a machine
+// with nothing to run: the idle P pays for the guards, populates and first touches). Returns
+// quickly (one relaxed load) when no refill is wanted; true when it refilled.
+bool stack_pool_refill_ahead();
+
+// A counter that moves whenever a stack is taken from the pool (the scavenger's "still in use").
+uint64_t stack_pool_activity();
 
 struct StackPoolCounters {
   uint64_t carved;           // stacks carved from chunks since start
   uint64_t live;             // stacks handed out and not released
   uint64_t warm;             // pooled stacks that keep their top pages
+  uint64_t pending;          // released, resident, waiting for a batched decommit
+  uint64_t fresh;            // ready to hand out, top page populated
   uint64_t cold;             // pooled stacks with no resident page
+  uint64_t pages_populated;  // top pages populated ahead of first touch since start
   uint64_t chunks;           // chunks mapped now
   uint64_t chunks_unmapped;  // chunks unmapped since start
   bool guard_regions;        // the current configuration uses MADV_GUARD_INSTALL
@@ -82,7 +98,11 @@ StackPoolCounters stack_pool_counters();
 
 // Resident bytes a pooled warm stack may keep (its top pages).
 inline constexpr size_t kKeptResidentBytes = 8 * 1024;
-// Warm stacks at most; further released stacks keep nothing resident.
+// Warm stacks at most; further released stacks keep nothing resident once decommitted.
 inline constexpr uint32_t kMaxWarmStacks = 256;
+// Released stacks gathered for one batched decommit, at most (goroutine_stack.cpp).
+inline constexpr uint32_t kPendingStacksMax = 64;
+// Ready stacks (guard installed, top page populated and touched) at most; a refill makes half.
+inline constexpr uint32_t kFreshStacksMax = 64;
 
 }  // namespace usgc::runtime

@@ -23,6 +23,7 @@
 #include "kernel_iface/signals.hpp"
 #include "runtime/context_switch.hpp"
 #include "runtime/scheduler.hpp"
+#include "runtime/stack_scavenger.hpp"
 
 namespace usgc::runtime {
 
@@ -239,6 +240,7 @@ int runtime_init(const usgc_config* requested) {
     return error;
   }
   monitor_start();
+  scavenger_start();
   alloc::stats_export_set_contributor(contribute_runtime_figures);
   g_scheduler.initialized = true;
   return 0;
@@ -252,6 +254,7 @@ int runtime_shutdown() {
   g_scheduler.shutting_down.store(true, std::memory_order_seq_cst);
   alloc::stats_export_set_contributor(nullptr);
   monitor_stop();
+  scavenger_stop();
   Machine* machines;
   {
     kernel::FutexMutexGuard guard(g_scheduler.lock);

@@ -22,6 +22,7 @@
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "runtime/context_switch.hpp"
+#include "runtime/stack_scavenger.hpp"
 
 namespace usgc::runtime {
 
@@ -159,6 +160,42 @@ Goroutine* steal_work(Machine* machine) {
   return nullptr;
 }
 
+// A spinning machine that found nothing keeps looking for up to kSpinBeforeIdleNs before it
+// gives its P up (Go's thief waits on the victim's runnext the same way): a goroutine spawning
+// others one by one then finds the spinner still looking, and wakes no machine per spawn (a
+// futex wake and sleep, two context switches: on a VM the bulk of a spawn's cost). Stops early
+// for a safepoint request or shutdown (find_runnable handles both). While it spins it refills the
+// stack pool ahead of a spawner (goroutine_stack.hpp): the guards, populates and first touches
+// of new stacks then run on the idle P instead of in the spawns.
+constexpr uint64_t kSpinBeforeIdleNs = 50 * 1000;
+
+Goroutine* spin_before_idle(Machine* machine) {
+  Processor* self = machine->processor;
+  const uint64_t deadline_ns = kernel::monotonic_ns() + kSpinBeforeIdleNs;
+  do {
+    // Idle time put to use: stacks made ready for a spawner on another P.
+    if (!stack_pool_refill_ahead()) {
+      for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+    }
+    if (safepoint::safepoint_requested(self->slot) ||
+        g_scheduler.shutting_down.load(std::memory_order_relaxed))
+      return nullptr;
+    if (Goroutine* goroutine = self->run_queue.pop()) return goroutine;
+    if (g_scheduler.global_size.load(std::memory_order_relaxed) != 0) {
+      if (Goroutine* goroutine = global_queue_get_batch(self)) return goroutine;
+    }
+    for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
+      Processor* victim = &g_scheduler.processors[i];
+      if (victim == self || victim->run_queue.empty()) continue;
+      if (Goroutine* goroutine = self->run_queue.steal_from(victim->run_queue)) {
+        g_scheduler.steals.fetch_add(1, std::memory_order_relaxed);
+        return goroutine;
+      }
+    }
+  } while (kernel::monotonic_ns() < deadline_ns);
+  return nullptr;
+}
+
 bool any_run_queue_has_work() {
   if (g_scheduler.global_size.load(std::memory_order_seq_cst) != 0) return true;
   for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
@@ -234,6 +271,7 @@ Goroutine* find_runnable(Machine* machine) {
           g_scheduler.spinning_machines.fetch_add(1, std::memory_order_seq_cst);
         }
         goroutine = steal_work(machine);
+        if (goroutine == nullptr) goroutine = spin_before_idle(machine);
       }
     }
     if (goroutine != nullptr) {
@@ -619,6 +657,7 @@ void goroutine_recycle(Goroutine* goroutine) {
     delete goroutine;
     return;
   }
+  note_goroutine_cached();  // the scavenger gives the caches back once spawning stops
   Machine* machine = t_machine;
   Processor* processor = machine != nullptr ? machine->processor : nullptr;
   Goroutine* overflow = nullptr;  // goroutines for the global cache
@@ -657,6 +696,37 @@ void goroutine_recycle(Goroutine* goroutine) {
     Goroutine* next = excess->next_in_queue;
     goroutine_destroy(excess);
     excess = next;
+  }
+}
+
+void release_cached_goroutines() {
+  Goroutine* taken = nullptr;
+  {
+    // An idle P's cache is touched by nobody while the P is on the idle list: whoever takes the
+    // P off it does so under this lock, after us.
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    for (Processor* idle = g_scheduler.idle_processors; idle != nullptr; idle = idle->next_idle) {
+      while (Goroutine* goroutine = idle->free_goroutines) {
+        idle->free_goroutines = goroutine->next_in_queue;
+        goroutine->next_in_queue = taken;
+        taken = goroutine;
+      }
+      idle->free_goroutine_count = 0;
+    }
+  }
+  {
+    kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);
+    while (Goroutine* goroutine = g_scheduler.free_goroutines) {
+      g_scheduler.free_goroutines = goroutine->next_in_queue;
+      goroutine->next_in_queue = taken;
+      taken = goroutine;
+    }
+    g_scheduler.free_goroutine_count = 0;
+  }
+  while (taken != nullptr) {
+    Goroutine* next = taken->next_in_queue;
+    goroutine_destroy(taken);
+    taken = next;
   }
 }
 

@@ -168,6 +168,9 @@ int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
 Goroutine* goroutine_allocate(bool with_stack);  // nullptr: ENOMEM
 void goroutine_recycle(Goroutine* goroutine);
 void goroutine_destroy(Goroutine* goroutine);  // stack, sanitizer fiber and record
+// Destroys the dead goroutines cached by idle Ps and globally (runtime/stack_scavenger.cpp's
+// trim); the caches of Ps in use are left to their holders.
+void release_cached_goroutines();
 
 // Monitor (runtime/monitor.cpp).
 void monitor_start();

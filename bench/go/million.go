@@ -2,7 +2,8 @@
 //
 //	parked  N goroutines (default 1 000 000) each blocked on a receive from one unbuffered
 //	        channel: ns_per_goroutine (from the first go statement until all N have parked, / N)
-//	        and rss_bytes_per_goroutine ((RSS parked - RSS before) / N, /proc/self/statm).
+//	        and rss_bytes_per_goroutine ((RSS parked - RSS before) / N, /proc/self/statm),
+//	        cpu_ns_per_goroutine (user + system CPU time of the process over the spawn, / N).
 //	burst   N goroutines (default 500 000) park, the channel closes, all end; 500 ms later:
 //	        rss_growth_percent and rss_after_burst_bytes against the RSS before, with
 //	        rss_peak_bytes_per_goroutine.
@@ -40,6 +41,13 @@ func minorFaults() int64 {
 	var usage syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &usage)
 	return usage.Minflt
+}
+
+// cpuNs: the process's user + system CPU time so far (getrusage), in nanoseconds.
+func cpuNs() int64 {
+	var usage syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &usage)
+	return usage.Utime.Nano() + usage.Stime.Nano()
 }
 
 // pageTableBytes: VmPTE of /proc/self/status.
@@ -83,6 +91,7 @@ func main() {
 	before := residentBytes()
 	faultsBefore := minorFaults()
 	pageTablesBefore := pageTableBytes()
+	cpuBefore := cpuNs()
 	start := time.Now()
 	for i := 0; i < *count; i++ {
 		go park()
@@ -91,10 +100,12 @@ func main() {
 		runtime.Gosched()
 	}
 	elapsed := time.Since(start)
+	cpuSpawn := cpuNs() - cpuBefore
 	peak := residentBytes()
 	n := float64(*count)
 	if *caseName == "parked" {
 		result("parked", "ns_per_goroutine", float64(elapsed.Nanoseconds())/n, "ns")
+		result("parked", "cpu_ns_per_goroutine", float64(cpuSpawn)/n, "ns")
 		result("parked", "rss_bytes_per_goroutine", float64(peak-before)/n, "bytes")
 		result("parked", "minor_faults_per_goroutine", float64(minorFaults()-faultsBefore)/n, "faults")
 		result("parked", "page_table_bytes_per_goroutine", float64(pageTableBytes()-pageTablesBefore)/n, "bytes")

@@ -1,0 +1,100 @@
+// kernel_iface/advise_batch.cpp — process_madvise(2) on ourselves (see the .hpp).
+//
+// State: g_pidfd caches a pidfd_open(2) descriptor of our pid, for kernels before PIDFD_SELF,
+// packed with the pid it names ((pid << 32) | fd) in one atomic word, so no lock is needed: a
+// forked child finds a different getpid(), opens its own and installs it by CAS (acq_rel: the
+// winner's descriptor is complete before others use it); a loser closes its spare.
+// g_self_sentinel_works: 1 after PIDFD_SELF_THREAD_GROUP worked, 2 after it failed with EBADF
+// (relaxed: each value is self-contained; a racing thread at worst probes once more).
+#include "kernel_iface/advise_batch.hpp"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+
+// Debian 12's headers predate these; the values are the kernel's ABI.
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace usgc::kernel {
+namespace {
+
+constexpr int kPidfdSelfThreadGroup = -10001;  // PIDFD_SELF_THREAD_GROUP (Linux 6.15)
+constexpr size_t kMaxRangesPerCall = 512;      // below UIO_MAXIOV (1024)
+
+std::atomic<int> g_self_sentinel_works{0};
+std::atomic<uint64_t> g_pidfd{0};  // (pid << 32) | fd; 0: none yet
+
+int advice_value(BatchAdvice advice) {
+  return advice == BatchAdvice::kGuardInstall ? MADV_GUARD_INSTALL : MADV_POPULATE_WRITE;
+}
+
+// A pidfd naming this process (the fallback before PIDFD_SELF), or -errno.
+int own_pidfd() {
+  const uint64_t pid = static_cast<uint32_t>(::getpid());
+  uint64_t cached = g_pidfd.load(std::memory_order_acquire);  // pairs with the CAS below
+  if (cached != 0 && (cached >> 32) == pid) return static_cast<int>(cached & 0xffffffffu);
+  const long fd = ::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0);
+  if (fd < 0) return -errno;
+  const uint64_t mine = (pid << 32) | static_cast<uint32_t>(fd);
+  if (g_pidfd.compare_exchange_strong(cached, mine, std::memory_order_acq_rel)) {
+    if (cached != 0) ::close(static_cast<int>(cached & 0xffffffffu));  // the parent's, via fork
+    return static_cast<int>(fd);
+  }
+  ::close(static_cast<int>(fd));  // another thread installed one first
+  if ((cached >> 32) == pid) return static_cast<int>(cached & 0xffffffffu);
+  return -EAGAIN;
+}
+
+// One process_madvise call; returns 0 or an errno.
+int advise_call(const iovec* vectors, size_t count, int advice) {
+  if (g_self_sentinel_works.load(std::memory_order_relaxed) != 2) {
+    long done = ::syscall(SYS_process_madvise, kPidfdSelfThreadGroup, vectors, count, advice, 0);
+    if (done >= 0) {
+      g_self_sentinel_works.store(1, std::memory_order_relaxed);
+      return 0;
+    }
+    if (errno != EBADF) return errno;
+    g_self_sentinel_works.store(2, std::memory_order_relaxed);  // a kernel before 6.15
+  }
+  const int pidfd = own_pidfd();
+  if (pidfd < 0) return -pidfd;
+  if (::syscall(SYS_process_madvise, pidfd, vectors, count, advice, 0) < 0) return errno;
+  return 0;
+}
+
+}  // namespace
+
+Status advise_batch(std::span<const AdviseRange> ranges, BatchAdvice advice) {
+  iovec vectors[kMaxRangesPerCall];
+  size_t done = 0;
+  while (done < ranges.size()) {
+    size_t count = 0;
+    while (count < kMaxRangesPerCall && done + count < ranges.size()) {
+      vectors[count].iov_base = ranges[done + count].address;
+      vectors[count].iov_len = ranges[done + count].bytes;
+      ++count;
+    }
+    const int error = advise_call(vectors, count, advice_value(advice));
+    if (error != 0) return Status::failure(error);
+    done += count;
+  }
+  return Status::success();
+}
+
+Status advise_one(const AdviseRange& range, BatchAdvice advice) {
+  if (::madvise(range.address, range.bytes, advice_value(advice)) != 0)
+    return Status::failure(errno);
+  return Status::success();
+}
+
+}  // namespace usgc::kernel
