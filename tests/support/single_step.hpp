@@ -25,6 +25,9 @@ inline long count_to_next_breakpoint(pid_t child) {
     if (ptrace(PTRACE_SINGLESTEP, child, nullptr, nullptr) != 0) return -1;
     int status;
     if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) return -1;
+    // A signal-delivery stop (any signal but the step's own SIGTRAP) comes before an
+    // instruction runs: not a step. The next PTRACE_SINGLESTEP (signal 0) suppresses it.
+    if (WSTOPSIG(status) != SIGTRAP) continue;
     siginfo_t info;
     if (ptrace(PTRACE_GETSIGINFO, child, nullptr, &info) != 0) return -1;
     if (info.si_code == SI_KERNEL) return steps;  // the closing int3 executed
