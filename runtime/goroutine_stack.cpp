@@ -60,6 +60,7 @@ constexpr uint32_t kMaxChunks = 4096;                  // 4 TiB of stacks
 constexpr uint32_t kNoChunk = ~uint32_t{0};
 constexpr uint32_t kDecommitBatch = kPendingStacksMax;  // pending stacks decommitted together
 constexpr uint32_t kRefillBatch = kFreshStacksMax / 2;  // stacks made ready per refill
+constexpr uint32_t kPrepareGroup = 8;  // pages populated and touched between interruption checks
 
 struct StackChunk {
   uint8_t* base = nullptr;  // nullptr: this entry is unused
@@ -335,8 +336,10 @@ void make_pending_locked(uint8_t* base, uint32_t chunk_index) {
 // slot, outside the lock. Returns how many of `slots` (a prefix) are usable; on a guard failure
 // the rest are given up (their address space stays carved but unused until the chunk goes).
 // All slots are of one configuration (guard_bytes, slot_bytes); new ones are of one chunk.
+// `interrupted` (may be nullptr) is asked between groups of kPrepareGroup pages: once it says yes
+// the remaining slots are handed out unpopulated (their guards are in place).
 uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_from,
-                       size_t guard_bytes, size_t slot_bytes, bool regions) {
+                       size_t guard_bytes, size_t slot_bytes, bool regions, bool (*interrupted)()) {
   kernel::AdviseRange ranges[kRefillBatch];
   uint32_t usable = count;
   if (new_from < count) {
@@ -363,19 +366,29 @@ uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_fr
   const size_t page = kernel::os_page_size();
   for (uint32_t i = 0; i < usable; ++i)
     ranges[i] = kernel::AdviseRange{slots[i].base + slot_bytes - page, page};
-  if (kernel::advise_batch({ranges, usable}, kernel::BatchAdvice::kPopulateWrite).ok())
-    g_pool.pages_populated.fetch_add(usable, std::memory_order_relaxed);
-  // The first user access, here rather than in the spawn: the slots are still ours (in flight),
-  // and the top byte is the goroutine record's, constructed later.
-  for (uint32_t i = 0; i < usable; ++i)
-    *reinterpret_cast<volatile uint8_t*>(slots[i].base + slot_bytes - 1) = 0;
+  for (uint32_t group = 0; group < usable; group += kPrepareGroup) {
+    if (interrupted != nullptr && interrupted()) break;
+    const uint32_t pages = std::min(kPrepareGroup, usable - group);
+    if (!kernel::advise_batch({ranges + group, pages}, kernel::BatchAdvice::kPopulateWrite).ok())
+      break;
+    g_pool.pages_populated.fetch_add(pages, std::memory_order_relaxed);
+    // The first user access, here rather than in the spawn: the slots are still ours (in
+    // flight), and the top byte is the goroutine record's, constructed later.
+    for (uint32_t i = group; i < group + pages; ++i)
+      *reinterpret_cast<volatile uint8_t*>(slots[i].base + slot_bytes - 1) = 0;
+  }
   return usable;
 }
 
 // Refills g_pool.fresh (lock held on entry and on return; released meanwhile). Returns 0 or an
 // errno when nothing could be made ready.
-int refill_locked() {
+// With `interrupted` (a refill ahead, on a P that must answer a stop quickly): never waits for
+// a decommit (returns EAGAIN instead), and prepares pages in small groups (prepare_slots).
+int refill_locked(bool (*interrupted)()) {
   PooledStack slots[kRefillBatch];
+  if (interrupted != nullptr && g_pool.cold_slots != 0 &&
+      !kernel::DecommitQueue::process().is_complete(g_pool.cold_ticket))
+    return EAGAIN;
   uint32_t count = take_cold_locked(slots, kRefillBatch);
   const uint64_t ticket = count != 0 ? g_pool.cold_ticket : 0;
   const uint32_t new_from = count;
@@ -394,7 +407,8 @@ int refill_locked() {
   // The decommit ticket rule, outside the lock: cold slots' MADV_DONTNEED must be done before
   // their pages are populated (it would zap them again) or used.
   if (ticket != 0) kernel::DecommitQueue::process().wait(ticket);
-  const uint32_t usable = prepare_slots(slots, count, new_from, guard_bytes, slot_bytes, regions);
+  const uint32_t usable =
+      prepare_slots(slots, count, new_from, guard_bytes, slot_bytes, regions, interrupted);
   if (new_from == 0) g_pool.carved.fetch_add(usable, std::memory_order_relaxed);
   g_pool.lock.lock();
   ChunkToUnmap unused;  // a retired chunk emptied meanwhile (a reconfiguration): never by a trim
@@ -457,7 +471,7 @@ kernel::Result<GoroutineStack> stack_acquire() {
         if (g_pool.fresh_count <= kRefillBatch && !g_pool.refilling_ahead)
           g_pool.refill_wanted.store(true, std::memory_order_relaxed);
       } else {
-        int error = refill_locked();
+        int error = refill_locked(nullptr);
         if (error != 0) return kernel::Result<GoroutineStack>::failure(error);
         continue;  // the lock was released: look again from the top
       }
@@ -533,13 +547,13 @@ void stack_pool_drain() {
   }
 }
 
-bool stack_pool_refill_ahead() {
+bool stack_pool_refill_ahead(bool (*interrupted)()) {
   if (!g_pool.refill_wanted.load(std::memory_order_relaxed)) return false;
   kernel::FutexMutexGuard guard(g_pool.lock);
   g_pool.refill_wanted.store(false, std::memory_order_relaxed);
   if (g_pool.refilling_ahead || g_pool.fresh_count > kRefillBatch) return false;
   g_pool.refilling_ahead = true;
-  const int error = refill_locked();  // releases the lock meanwhile
+  const int error = refill_locked(interrupted);  // releases the lock meanwhile
   g_pool.refilling_ahead = false;
   return error == 0;
 }

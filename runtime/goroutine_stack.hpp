@@ -76,8 +76,10 @@ void stack_pool_drain();
 
 // Makes stacks ready ahead of a spawner that is draining the ready ones (called by a machine
 // with nothing to run: the idle P pays for the guards, populates and first touches). Returns
-// quickly (one relaxed load) when no refill is wanted; true when it refilled.
-bool stack_pool_refill_ahead();
+// quickly (one relaxed load) when no refill is wanted; true when it refilled. `interrupted` is
+// asked between small groups of pages (a stop request: the P must answer within microseconds);
+// once it says yes the rest is left for the spawns. Never waits for a decommit.
+bool stack_pool_refill_ahead(bool (*interrupted)());
 
 // A counter that moves whenever a stack is taken from the pool (the scavenger's "still in use").
 uint64_t stack_pool_activity();

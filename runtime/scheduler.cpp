@@ -169,12 +169,18 @@ Goroutine* steal_work(Machine* machine) {
 // of new stacks then run on the idle P instead of in the spawns.
 constexpr uint64_t kSpinBeforeIdleNs = 50 * 1000;
 
+bool stop_or_shutdown_requested() {
+  Machine* machine = t_machine;
+  return safepoint::safepoint_requested(machine->processor->slot) ||
+         g_scheduler.shutting_down.load(std::memory_order_relaxed);
+}
+
 Goroutine* spin_before_idle(Machine* machine) {
   Processor* self = machine->processor;
   const uint64_t deadline_ns = kernel::monotonic_ns() + kSpinBeforeIdleNs;
   do {
     // Idle time put to use: stacks made ready for a spawner on another P.
-    if (!stack_pool_refill_ahead()) {
+    if (!stack_pool_refill_ahead(stop_or_shutdown_requested)) {
       for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
     }
     if (safepoint::safepoint_requested(self->slot) ||
