@@ -6,15 +6,21 @@
 // topology (the order alternates between rounds so drift favours neither), and stops it:
 //   case=alloc    2 goroutines each allocate --objects 32-byte objects, half private and half
 //                 shared, all garbage (private and shared collections run on their budgets):
-//                 metric=objects_per_s over the whole phase (collections included).
+//                 metric=objects_per_s over the whole phase (collections included), and
+//                 objects_per_cpu_s against the process's CPU time (robust on a loaded machine).
 //   case=collect  a shared live structure of --live objects (lists rooted in global roots), then
 //                 --collections explicit full shared collections: metric=pause_ms, the median
-//                 stop-the-world pause as usgc_gc_get_stats reports it.
+//                 stop-the-world pause as usgc_gc_get_stats reports it, and pause_min_ms, the
+//                 round's shortest (the least disturbed by other processes).
 // With one real node the fake 2-node topology makes every block take a node lookup
 // (sched_getcpu), splits the pools and partial lists in two, and orders the markers' steals by
 // node; a real second node would add remote-memory effects this machine cannot show.
 // Output: RESULT lines (bench/run_all.sh's format), per topology the median over rounds, and
-// the ratio fake2/real; NOTE lines say the machine's node count.
+// the ratio fake2/real of each metric (impl=fake_2_nodes_vs_real); SAMPLE lines give each round; a
+// NOTE line says the machine's nodes.
+#include <time.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -46,8 +52,16 @@ usgc_type_id g_item_type = 0;
 
 struct Figures {
   double objects_per_s = 0;
+  double objects_per_cpu_s = 0;
   double pause_ms = 0;
+  double pause_min_ms = 0;
 };
+
+uint64_t process_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 void allocate_garbage(void* argument) {
   auto* done = static_cast<usgc_waitgroup*>(argument);
@@ -70,6 +84,7 @@ void workload(void* argument) {
   auto* figures = static_cast<Figures*>(argument);
   usgc_waitgroup done = USGC_WAITGROUP_INIT;
   uint64_t start = usgc::bench::now_ns();
+  uint64_t start_cpu = process_cpu_ns();
   for (int g = 0; g < 2; ++g) {
     usgc_waitgroup_add(&done, 1);
     if (usgc_go(allocate_garbage, &done, nullptr) != 0) {
@@ -79,7 +94,9 @@ void workload(void* argument) {
   }
   usgc_waitgroup_wait(&done);
   double seconds = static_cast<double>(usgc::bench::now_ns() - start) / 1e9;
+  double cpu_seconds = static_cast<double>(process_cpu_ns() - start_cpu) / 1e9;
   figures->objects_per_s = 2.0 * static_cast<double>(g_options.objects) / seconds;
+  figures->objects_per_cpu_s = 2.0 * static_cast<double>(g_options.objects) / cpu_seconds;
 
   // A shared live structure: 16 lists in global roots.
   for (void*& root : g_roots) {
@@ -109,6 +126,7 @@ void workload(void* argument) {
         static_cast<double>(after.shared_pause_total_ns - before.shared_pause_total_ns) / 1e6);
   }
   figures->pause_ms = usgc::bench::median(pauses);
+  figures->pause_min_ms = *std::min_element(pauses.begin(), pauses.end());
   for (void*& root : g_roots) {
     usgc_global_root_remove(&root);
     root = nullptr;
@@ -178,23 +196,38 @@ int main(int argc, char** argv) {
     std::printf("ERROR usgc_register_type: %s\n", usgc_last_error());
     return 1;
   }
-  std::vector<double> alloc[2], pause[2];  // [0]: real topology, [1]: fake 2 nodes
+  // [0]: real topology, [1]: fake 2 nodes
+  std::vector<double> alloc[2], alloc_cpu[2], pause[2], pause_min[2];
   for (int round = 0; round < g_options.rounds; ++round) {
     for (int k = 0; k < 2; ++k) {
       int which = (round + k) % 2;
       Figures figures = run_once(which == 0 ? 0 : 2);
+      std::printf(
+          "SAMPLE suite=gc_numa round=%d impl=%s objects_per_s=%.0f objects_per_cpu_s=%.0f "
+          "pause_ms=%.4f pause_min_ms=%.4f\n",
+          round, which == 0 ? "real_topology" : "fake_2_nodes", figures.objects_per_s,
+          figures.objects_per_cpu_s, figures.pause_ms, figures.pause_min_ms);
       alloc[which].push_back(figures.objects_per_s);
+      alloc_cpu[which].push_back(figures.objects_per_cpu_s);
       pause[which].push_back(figures.pause_ms);
+      pause_min[which].push_back(figures.pause_min_ms);
     }
   }
   const char* impls[2] = {"real_topology", "fake_2_nodes"};
   for (int which = 0; which < 2; ++which) {
     result("alloc", impls[which], "objects_per_s", usgc::bench::median(alloc[which]), "1/s");
+    result("alloc", impls[which], "objects_per_cpu_s", usgc::bench::median(alloc_cpu[which]),
+           "1/s");
     result("collect", impls[which], "pause_ms", usgc::bench::median(pause[which]), "ms");
+    result("collect", impls[which], "pause_min_ms", usgc::bench::median(pause_min[which]), "ms");
   }
-  result("alloc", "fake_2_nodes_vs_real", "ratio",
-         usgc::bench::median(alloc[1]) / usgc::bench::median(alloc[0]), "x");
-  result("collect", "fake_2_nodes_vs_real", "ratio",
-         usgc::bench::median(pause[1]) / usgc::bench::median(pause[0]), "x");
+  auto ratio = [&](const char* test_case, const char* metric, const std::vector<double>* values) {
+    result(test_case, "fake_2_nodes_vs_real", metric,
+           usgc::bench::median(values[1]) / usgc::bench::median(values[0]), "ratio");
+  };
+  ratio("alloc", "objects_per_s", alloc);
+  ratio("alloc", "objects_per_cpu_s", alloc_cpu);
+  ratio("collect", "pause_ms", pause);
+  ratio("collect", "pause_min_ms", pause_min);
   return 0;
 }
