@@ -103,10 +103,13 @@ bench-deps:
 # Library objects: hidden visibility, no malloc builtins, and their code moved into the section
 # usgc_text, so the runtime knows its own code range in a program that links libusgc.a as well as
 # in libusgc.so (asynchronous safepoints never stop a thread inside it: safepoint/code_ranges.hpp).
-USGC_TEXT_SECTIONS := .text .text.unlikely .text.hot .text.startup .text.exit
+# Every code section moves: .text and its variants, and the COMDAT sections (.text.<symbol>) of
+# inline and template functions the compiler emitted out of line (a lock's slow path left in
+# .text would be "program code" to the signal handler).
 OBJCOPY ?= objcopy
+OBJDUMP ?= objdump
 define move_code_to_usgc_text
-$(OBJCOPY) $(foreach s,$(USGC_TEXT_SECTIONS),--rename-section $(s)=usgc_text) $(1)
+$(OBJCOPY) $$($(OBJDUMP) -h $(1) | awk '$$2 ~ /^\.text/ {printf "--rename-section %s=usgc_text ", $$2}') $(1)
 endef
 $(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_STAMP)
 	@mkdir -p $(@D)

@@ -14,6 +14,7 @@
 // alone: nothing outside it refers to an object it owns.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -64,6 +65,16 @@ struct Mutator {
   HandleTable handles;
   void* start_object = nullptr;  // usgc_go_object's argument: a root for the goroutine's life
   MarkStack mark_stack;          // private marking and publication worklist
+
+  // Asynchronous safepoints (safepoint/async_safepoint.hpp): while the goroutine's code is
+  // stopped, preempted or blocked without its P at one, [conservative_low, stack_top) holds its
+  // interrupted registers and unrooted stack slots, which shared collections scan conservatively
+  // (gc/conservative_roots.hpp); 0 otherwise. Written by the goroutine itself (release, before it
+  // acknowledges a stop or gives its P up), read by shared markers in the stopped world (acquire).
+  std::atomic<uintptr_t> conservative_low{0};
+  // The highest address of the goroutine's stack (its thread's, for an attached thread), set by
+  // the runtime before the goroutine runs; 0 = unknown (nothing is scanned conservatively).
+  uintptr_t stack_top = 0;
 
   Mutator* registry_previous = nullptr;
   Mutator* registry_next = nullptr;

@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "gc/block.hpp"
+#include "gc/conservative_roots.hpp"
 #include "gc/private_generations.hpp"
 #include "gc/roots.hpp"
 #include "kernel_iface/cpu.hpp"
@@ -190,6 +191,7 @@ void run_marker(uint32_t index) {
     if (k >= g_job_mutator_count) break;
     Mutator& m = *g_job_mutators[k];
     for_each_mutator_root(m, [&](void** slot) { visit_object(self, *slot); });
+    for_each_conservative_root(m, [&](void* object) { visit_object(self, object); });
     for_each_private_to_shared_field(
         m, [&](void** field) { visit_object(self, load_reference(field)); },
         [&](void* object) { visit_object(self, object); });

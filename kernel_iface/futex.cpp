@@ -34,4 +34,17 @@ int futex_wake(std::atomic<uint32_t>* word, int count) {
   return result < 0 ? 0 : static_cast<int>(result);
 }
 
+void futex_mutex_lock_contended(std::atomic<uint32_t>* word) {
+  for (int spin = 0; spin < 100; ++spin) {
+    __builtin_ia32_pause();
+    uint32_t expected = 0;
+    if (word->load(std::memory_order_relaxed) == 0 &&
+        word->compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                      std::memory_order_relaxed))
+      return;
+  }
+  // Mark "maybe sleepers" and sleep until we take it in state 2.
+  while (word->exchange(2, std::memory_order_acquire) != 0) futex_wait(word, 2);
+}
+
 }  // namespace usgc::kernel

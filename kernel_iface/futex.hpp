@@ -26,6 +26,10 @@ int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_
 // Wakes up to `count` threads sleeping on word; returns how many were woken.
 int futex_wake(std::atomic<uint32_t>* word, int count);
 
+// FutexMutex's contended acquisition (futex_mutex.hpp): spins briefly, then sleeps in state 2
+// until it takes the word. Out of line and not a template, so it lies in usgc's code range.
+void futex_mutex_lock_contended(std::atomic<uint32_t>* word);
+
 inline int futex_wake_all(std::atomic<uint32_t>* word) {
   return futex_wake(word, 0x7fffffff);
 }

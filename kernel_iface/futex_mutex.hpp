@@ -12,6 +12,12 @@
 // Acquire/release ordering: lock() is an acquire (exchange/CAS acq), unlock() a release.
 // It protects data, never goroutine stacks: holding one across a goroutine switch is allowed
 // only in the parking protocol (runtime/goroutine.hpp), where the scheduler releases it.
+//
+// Code placement: lock/unlock are always inlined and the contended path is one non-template
+// function in futex.cpp, so no instance of this template is emitted as a separate (COMDAT)
+// function: every instruction of a usgc lock runs inside usgc's own code range, where
+// asynchronous safepoints never stop a thread (safepoint/code_ranges.hpp). A goroutine stopped
+// or preempted while holding or waiting for a runtime lock would deadlock the P that needs it.
 #pragma once
 
 #include <atomic>
@@ -29,16 +35,16 @@ class FutexMutex {
   FutexMutex(const FutexMutex&) = delete;
   FutexMutex& operator=(const FutexMutex&) = delete;
 
-  void lock() {
+  [[gnu::always_inline]] void lock() {
     check_lock_order_then_record(kRank);
     uint32_t expected = 0;
     if (word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                       std::memory_order_relaxed))
       return;
-    lock_contended();
+    futex_mutex_lock_contended(&word_);
   }
 
-  bool try_lock() {
+  [[gnu::always_inline]] bool try_lock() {
     uint32_t expected = 0;
     bool taken = word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                                std::memory_order_relaxed);
@@ -46,7 +52,7 @@ class FutexMutex {
     return taken;
   }
 
-  void unlock() {
+  [[gnu::always_inline]] void unlock() {
     record_lock_released(kRank);
     // Release: the critical section happens-before the next owner's acquire.
     if (word_.exchange(0, std::memory_order_release) == 2) futex_wake(&word_, 1);
@@ -55,19 +61,6 @@ class FutexMutex {
   bool is_locked() const { return word_.load(std::memory_order_relaxed) != 0; }
 
  private:
-  [[gnu::noinline]] void lock_contended() {
-    for (int spin = 0; spin < 100; ++spin) {
-      __builtin_ia32_pause();
-      uint32_t expected = 0;
-      if (word_.load(std::memory_order_relaxed) == 0 &&
-          word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
-        return;
-    }
-    // Mark "maybe sleepers" and sleep until we take it in state 2.
-    while (word_.exchange(2, std::memory_order_acquire) != 0) futex_wait(&word_, 2);
-  }
-
   std::atomic<uint32_t> word_{0};
 };
 

@@ -2,6 +2,7 @@
 #include "kernel_iface/thread_control.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,6 +43,16 @@ int thread_id() {
 
 int process_id() {
   return static_cast<int>(::getpid());
+}
+
+uintptr_t current_thread_stack_top() {
+  pthread_attr_t attributes;
+  if (pthread_getattr_np(pthread_self(), &attributes) != 0) return 0;
+  void* low = nullptr;
+  size_t bytes = 0;
+  int error = pthread_attr_getstack(&attributes, &low, &bytes);
+  pthread_attr_destroy(&attributes);
+  return error == 0 ? reinterpret_cast<uintptr_t>(low) + bytes : 0;
 }
 
 Status send_signal_to_thread(int tid, int signal_number) {

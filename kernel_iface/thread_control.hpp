@@ -21,6 +21,10 @@ namespace usgc::kernel {
 int thread_id();
 int process_id();
 
+// The highest address of the calling thread's stack (pthread_getattr_np: for the main thread,
+// the top of its stack mapping). Normal context (it may allocate). 0 when unknown.
+uintptr_t current_thread_stack_top();
+
 // tgkill(getpid(), tid, signal_number): ESRCH when no such thread of this process exists.
 Status send_signal_to_thread(int tid, int signal_number);
 

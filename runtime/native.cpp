@@ -18,6 +18,7 @@
 
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/signals.hpp"
+#include "kernel_iface/thread_control.hpp"
 #include "runtime/context_switch.hpp"
 #include "runtime/scheduler.hpp"
 
@@ -127,6 +128,7 @@ int attach_thread() {
   g_scheduler.live_goroutines.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.goroutines_created.fetch_add(1, std::memory_order_relaxed);
   gc::mutator_register(&goroutine->mutator, goroutine->id, nullptr);
+  goroutine->mutator.stack_top = kernel::current_thread_stack_top();  // the thread's own stack
   set_current_machine(machine);
   gc::set_current_mutator(&goroutine->mutator);
   leave_native();

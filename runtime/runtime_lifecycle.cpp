@@ -68,6 +68,24 @@ bool runs_goroutine_code() {
          goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning;
 }
 
+// From the asynchronous slow paths (normal context): the current goroutine's interrupted state
+// lies from saved_state up its stack until async_stop_end; shared collections scan it
+// conservatively meanwhile (gc/conservative_roots.hpp). The goroutine may come back on another
+// thread (a preemption), so the end looks it up again: it is still the current one.
+void async_stop_begin(const void* saved_state) {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->current == nullptr) return;
+  // Release: the interrupted words are written before a marker that sees the bound reads them.
+  machine->current->mutator.conservative_low.store(reinterpret_cast<uintptr_t>(saved_state),
+                                                   std::memory_order_release);
+}
+
+void async_stop_end() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->current == nullptr) return;
+  machine->current->mutator.conservative_low.store(0, std::memory_order_relaxed);
+}
+
 // Signal context: the thread's goroutine is locked to it (an attached thread).
 bool goroutine_locked_to_thread() {
   Machine* machine = current_machine();
@@ -187,6 +205,8 @@ int runtime_init(const usgc_config* requested) {
   hooks.thread_runs_goroutine = thread_runs_goroutine;
   hooks.runs_goroutine_code = runs_goroutine_code;
   hooks.goroutine_locked_to_thread = goroutine_locked_to_thread;
+  hooks.async_stop_begin = async_stop_begin;
+  hooks.async_stop_end = async_stop_end;
   kernel::Status safepoints = safepoint::safepoint_initialize(config.procs, hooks);
   if (!safepoints.ok()) return safepoints.error();
 

@@ -665,6 +665,7 @@ int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
   Goroutine* goroutine = goroutine_allocate(true);
   if (goroutine == nullptr) return ENOMEM;
   gc::mutator_register(&goroutine->mutator, goroutine->id, start_object);
+  goroutine->mutator.stack_top = reinterpret_cast<uintptr_t>(goroutine->stack.top());
   goroutine->entry = entry;
   goroutine->entry_argument = argument;
   goroutine->exit_notify = exit_notify;

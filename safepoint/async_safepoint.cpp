@@ -42,11 +42,31 @@ constexpr uint64_t kMinusEintr = static_cast<uint64_t>(-EINTR);
 
 // ---- slow paths (normal context, from the trampoline) ----------------------------------------
 
+// The interrupted code may hold object pointers only in registers (saved by the trampoline: the
+// general registers in its frame, the vector registers in the XSAVE area below it) and in
+// unrooted stack slots above them: while it is stopped there, shared collections scan all of it
+// conservatively, from this slow path's own frame (below everything the trampoline saved) up
+// (the runtime's hooks record the bound in the goroutine's GC record). Objects never move, so a
+// conservative root only keeps an object alive.
+struct InterruptedStateExposed {
+  [[gnu::noinline]] InterruptedStateExposed() {
+    if (g_hooks.async_stop_begin != nullptr) g_hooks.async_stop_begin(__builtin_frame_address(0));
+  }
+  ~InterruptedStateExposed() {
+    if (g_hooks.async_stop_end != nullptr) g_hooks.async_stop_end();
+  }
+  InterruptedStateExposed(const InterruptedStateExposed&) = delete;
+  InterruptedStateExposed& operator=(const InterruptedStateExposed&) = delete;
+};
+
 void safepoint_slow_path(TrampolineFrame*) {
   const int saved_errno = errno;
   g_safepoints_taken.fetch_add(1, std::memory_order_relaxed);
   SafepointSlot* slot = current_slot();
-  if (slot != nullptr) reach_safepoint(slot);
+  if (slot != nullptr) {
+    InterruptedStateExposed exposed;
+    reach_safepoint(slot);
+  }
   errno = saved_errno;  // possibly on another thread now: the goroutine's errno moves with it
 }
 
@@ -55,7 +75,10 @@ void stop_only_slow_path(TrampolineFrame*) {
   const int saved_errno = errno;
   g_safepoints_taken.fetch_add(1, std::memory_order_relaxed);
   SafepointSlot* slot = current_slot();
-  if (slot != nullptr) reach_safepoint(slot, false);
+  if (slot != nullptr) {
+    InterruptedStateExposed exposed;
+    reach_safepoint(slot, false);
+  }
   errno = saved_errno;
 }
 
@@ -85,17 +108,21 @@ void reissue_system_call_slow_path(TrampolineFrame* frame) {
     std::memcpy(a, registers, sizeof a);
     frame->resume_address += 2;  // past the `syscall` instruction
   }
-  if (plan.without_p) {
-    g_hooks.enter_native();
-  } else {
-    SafepointSlot* slot = current_slot();
-    if (slot != nullptr) reach_safepoint(slot, false);
+  long result;
+  {
+    InterruptedStateExposed exposed;
+    if (plan.without_p) {
+      g_hooks.enter_native();
+    } else {
+      SafepointSlot* slot = current_slot();
+      if (slot != nullptr) reach_safepoint(slot, false);
+    }
+    result = kernel::raw_system_call(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (plan.without_p) g_hooks.leave_native();
   }
-  const long result = kernel::raw_system_call(number, a[0], a[1], a[2], a[3], a[4], a[5]);
   frame->rax = static_cast<uint64_t>(result);
   frame->rcx = frame->resume_address;
   frame->r11 = frame->rflags;
-  if (plan.without_p) g_hooks.leave_native();
   errno = saved_errno;
 }
 

@@ -88,6 +88,10 @@ struct AsyncSafepointHooks {
   // Normal context, from the trampoline: give the P up / take one back around a re-issued call.
   void (*enter_native)();
   void (*leave_native)();
+  // Normal context, from the trampoline: around the part of a slow path where the goroutine is
+  // stopped, preempted or without its P (SafepointHooks::async_stop_begin). May be null.
+  void (*async_stop_begin)(const void* saved_state);
+  void (*async_stop_end)();
 };
 
 // Installs the handler (once) unless USGC_ASYNC_PREEMPT=0 or the build cannot rewrite a signal

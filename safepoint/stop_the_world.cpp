@@ -354,8 +354,9 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   }
   if (hooks.runs_goroutine_code != nullptr && hooks.goroutine_locked_to_thread != nullptr &&
       hooks.requester_enter_native != nullptr && hooks.requester_leave_native != nullptr) {
-    AsyncSafepointHooks async_hooks{hooks.runs_goroutine_code, hooks.goroutine_locked_to_thread,
-                                    hooks.requester_enter_native, hooks.requester_leave_native};
+    AsyncSafepointHooks async_hooks{hooks.runs_goroutine_code,    hooks.goroutine_locked_to_thread,
+                                    hooks.requester_enter_native, hooks.requester_leave_native,
+                                    hooks.async_stop_begin,       hooks.async_stop_end};
     kernel::Status async = async_safepoints_initialize(async_hooks);
     if (!async.ok())
       kernel::print_message(

@@ -98,6 +98,11 @@ struct SafepointHooks {
   // Signal context: the calling thread's goroutine is locked to it (an attached thread), so it
   // never moves to another thread when it gives its P up.
   bool (*goroutine_locked_to_thread)();
+  // Normal context, from the asynchronous slow paths: the interrupted code's registers and stack
+  // from `saved_state` up are the goroutine's until the matching end call; a collection in
+  // between scans them conservatively (gc/conservative_roots.hpp). Null: not reported.
+  void (*async_stop_begin)(const void* saved_state);
+  void (*async_stop_end)();
 };
 kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& hooks);
 // Back to "no slots" (usgc_shutdown): the fault handler is uninstalled; poll pages stay mapped.

@@ -15,9 +15,18 @@ failed_names=()
 run_gtest() {  # name, command...
   local name=$1; shift
   local xml; xml=$(mktemp --suffix=.xml)
+  local log; log=$(mktemp)
   echo "== $name"
-  "$@" --gtest_output="xml:$xml" --gtest_brief=1
+  # The whole log is kept so that a crash or a watchdog abort can be shown with the test that was
+  # running; what is printed as it runs is the brief form (failures and the summary).
+  "$@" --gtest_output="xml:$xml" > "$log" 2>&1
   local rc=$?
+  grep -v -E '^\[ +(RUN|OK) +\]|^\[-+\] [0-9]+ tests? from [A-Za-z]' "$log"
+  if [ $rc -ne 0 ]; then
+    echo "-- $name exited with $rc; the last lines of its log:"
+    tail -n 300 "$log"
+  fi
+  rm -f "$log"
   if [ -s "$xml" ]; then
     local t f s
     t=$(grep -o '<testsuites [^>]*' "$xml" | grep -o ' tests="[0-9]*"' | grep -o '[0-9]*')

@@ -75,6 +75,13 @@ if [ -f "$BUILD/libusgc.a" ]; then
     if [ $status -eq 0 ]; then echo "PASS stops-with-blocked-and-spinning-threads ($out)"
     else echo "FAIL stops-with-blocked-and-spinning-threads: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1)); fi
   fi
+  # Pointers only in registers and unrooted locals of code stopped by a signal survive shared
+  # collections (conservative scan of the interrupted state), attached thread and goroutine.
+  if embed_program unrooted_pointers unrooted_pointers.c; then
+    out=$(timeout 180 "$work/unrooted_pointers" 2>&1); status=$?
+    case "$status:$out" in 0:unrooted\ ok*) echo "PASS unrooted-pointers-survive-async-stops ($out)";;
+      *) echo "FAIL unrooted-pointers-survive-async-stops: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1));; esac
+  fi
   # A thread nothing can stop: the stop warns after one second, naming it, and keeps waiting.
   if embed_program stop_warning stop_warning.c; then
     timeout 60 "$work/stop_warning" >"$work/warning.out" 2>"$work/warning.err"; status=$?

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -34,6 +35,7 @@ class Watchdog {
             std::fprintf(stderr,
                          "watchdog: %s still running after %lld s (lost wake-up or deadlock?)\n",
                          what_.c_str(), static_cast<long long>(limit.count()));
+            dump_thread_backtraces();
             std::abort();
           }
         }) {}
@@ -47,6 +49,17 @@ class Watchdog {
   }
 
  private:
+  // Every thread's stack on stderr through gdb when it is installed, so a hang in CI can be
+  // diagnosed from its log alone (the runtime's threads are blocked, not this one).
+  static void dump_thread_backtraces() {
+    char command[160];
+    std::snprintf(command, sizeof command,
+                  "command -v gdb >/dev/null && gdb -p %d -batch -nx -ex 'thread apply all bt' "
+                  "2>/dev/null | head -600 >&2",
+                  static_cast<int>(getpid()));
+    if (std::system(command) != 0) std::fprintf(stderr, "watchdog: no backtraces (gdb missing)\n");
+  }
+
   std::string what_;
   std::mutex mutex_;
   std::condition_variable done_condition_;
