@@ -121,8 +121,8 @@ bool take_from(Marker& thief, Marker& victim) {
   return true;
 }
 
-// Own public stack first, then the markers of the same NUMA node, other nodes' markers last
-// (their work is mostly objects their goroutines allocated on their node). One node: one pass.
+// Own public stack first, then the markers of the same NUMA node, other nodes' markers last (a
+// thief on another node reads what it takes from remote memory). One node: one pass.
 bool find_work(uint32_t index) {
   Marker& self = g_markers[index];
   if (take_from(self, self)) return true;
