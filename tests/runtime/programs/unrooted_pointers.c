@@ -55,8 +55,8 @@ static void* collector(void* unused) {
   if (usgc_attach_thread() != 0) return NULL;
   while (!atomic_load(&g_stop_collecting)) {
     for (int i = 0; i < 64; ++i) { /* garbage that would reuse a wrongly freed slot */
-      void* garbage = usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, 2000 + (size_t)i * 24,
-                                       USGC_GOROUTINE_SHARED);
+      void* garbage =
+          usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, 2000 + (size_t)i * 24, USGC_GOROUTINE_SHARED);
       if (garbage != NULL) memset(usgc_array_data(garbage), 0xEE, 2000);
     }
     if (usgc_gc_collect(USGC_GC_SHARED) != 0) atomic_store(&g_failed, 1);
