@@ -1,10 +1,19 @@
-// gc/block.cpp — the block pool: chunks from the OS, free blocks, large mappings, heap limit.
+// gc/block.cpp — the block pool: chunks from the OS, free blocks per NUMA node, large mappings,
+// heap limit.
 //
-// Lock: g_pool_lock guards the free-block stack, the chunk registry's growth and the large
-// object registry. It is a leaf (nothing else is taken under it) and it is held only around
-// list operations and the occasional mapping of a chunk, never while sweeping or marking.
-// Free blocks keep zero slots (sweepers zero what they free); beyond kRetainedFreeBlocks the
-// pool gives the pages of a released block back to the OS (zero again on the next touch).
+// Lock: g_pool_lock guards every node's free-block stack, the chunk registry's growth and the
+// large object registry. It is a leaf (nothing else is taken under it) and it is held only around
+// list operations and the occasional mapping (and binding) of a chunk, never while sweeping or
+// marking. Free blocks keep zero slots (sweepers zero what they free); beyond kRetainedFreeBlocks
+// in its node's pool the pool gives the pages of a released block back to the OS (zero again on
+// the next touch).
+//
+// Per node (block.hpp, "NUMA placement"): a free stack, its length, and the node's committed and
+// in-use bytes. A block's home node never changes: it goes back to the pool it came from, so a
+// node's pool only ever holds memory placed on that node. A node's pool that cannot grow (out of
+// chunks or refused by the OS) lends a free block of another node rather than failing.
+// Hot path: none (block slow path); with one node every block is node 0's and the only extra
+// work is one load of the topology's node count per block taken.
 #include "gc/block.hpp"
 
 #include <cstring>
@@ -12,19 +21,29 @@
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/virtual_memory.hpp"
+#include "numa/numa.hpp"
 
 namespace usgc::gc {
 namespace {
 
 constexpr uint32_t kMaxChunks = 1u << 16;  // 256 GiB of small-object heap
 constexpr uint32_t kRetainedFreeBlocks = 64;
+constexpr size_t kSlotsBytes = kBlockBytes - kBlockHeaderBytes;
+
+struct NodePool {
+  Block* free_blocks = nullptr;  // linked through next_in_heap; under g_pool_lock
+  // Written under g_pool_lock; read as a hint (release_block) and by statistics without it.
+  std::atomic<uint32_t> free_block_count{0};
+  // Relaxed counters, written by takers and releasers; read by statistics.
+  std::atomic<size_t> bytes_committed{0};
+  std::atomic<size_t> bytes_in_use{0};
+};
 
 kernel::FutexMutex<kernel::LockRank::kBlockPool> g_pool_lock;
 char* g_chunks[kMaxChunks];
 std::atomic<uint32_t> g_chunk_count{0};
-Block* g_free_blocks = nullptr;  // linked through next_in_heap; under g_pool_lock
-std::atomic<uint32_t> g_free_block_count{
-    0};                            // written under g_pool_lock; read as a hint without it
+NodePool g_nodes[numa::kMaxNodes];
+std::atomic<int> g_node_span{1};   // 1 + the highest node given memory (relaxed: statistics)
 Block* g_large_objects = nullptr;  // under g_pool_lock
 std::atomic<size_t> g_bytes_in_use{0};
 std::atomic<size_t> g_heap_limit_bytes{0};
@@ -39,27 +58,74 @@ bool reserve_bytes(size_t bytes) {
   return true;
 }
 
-// Under g_pool_lock: maps a chunk and pushes its blocks on the free stack.
-bool grow_locked() {
+int valid_node(int node) {
+  return node >= 0 && node < numa::kMaxNodes ? node : 0;
+}
+
+void note_node_used(int node) {
+  int span = g_node_span.load(std::memory_order_relaxed);
+  while (node + 1 > span &&
+         !g_node_span.compare_exchange_weak(span, node + 1, std::memory_order_relaxed)) {
+  }
+}
+
+// Places a fresh mapping on `node` before anything touches it: preferred-node binding when there
+// is more than one node. A refusal leaves first touch to place it (the taker runs on the node).
+void place_on_node(void* mapping, size_t bytes, int node) {
+  if (numa::topology().node_count > 1) (void)numa::bind_to_node(mapping, bytes, numa::NodeId{node});
+}
+
+// Under g_pool_lock: maps a chunk for `node` and pushes its blocks on that node's free stack.
+bool grow_locked(int node) {
   uint32_t count = g_chunk_count.load(std::memory_order_relaxed);
   if (count == kMaxChunks) return false;
   auto mapping = kernel::map_aligned(kChunkBytes, kChunkBytes);
   if (!mapping.ok()) return false;
   char* chunk = static_cast<char*>(mapping.value());
+  place_on_node(chunk, kChunkBytes, node);
+  NodePool& pool = g_nodes[node];
   for (uint32_t b = kBlocksPerChunk; b-- > 0;) {
     auto* block = reinterpret_cast<Block*>(chunk + size_t{b} * kBlockBytes);
-    block->next_in_heap = g_free_blocks;
-    g_free_blocks = block;
+    block->node = static_cast<uint8_t>(node);
+    block->next_in_heap = pool.free_blocks;
+    pool.free_blocks = block;
   }
-  g_free_block_count += kBlocksPerChunk;
+  pool.free_block_count.fetch_add(kBlocksPerChunk, std::memory_order_relaxed);
+  pool.bytes_committed.fetch_add(kChunkBytes, std::memory_order_relaxed);
+  note_node_used(node);
   g_chunks[count] = chunk;
   g_chunk_count.store(count + 1, std::memory_order_release);
   return true;
 }
 
+// Under g_pool_lock: pops a free block of `node`, growing that node's pool when it is empty, and
+// borrowing another node's free block when it cannot grow. nullptr when there is none at all.
+Block* pop_free_block_locked(int node) {
+  NodePool* pool = &g_nodes[node];
+  if (pool->free_blocks == nullptr && !grow_locked(node)) {
+    pool = nullptr;
+    for (NodePool& other : g_nodes) {
+      if (other.free_blocks != nullptr) {
+        pool = &other;
+        break;
+      }
+    }
+    if (pool == nullptr) return nullptr;
+  }
+  Block* block = pool->free_blocks;
+  pool->free_blocks = block->next_in_heap;
+  pool->free_block_count.fetch_sub(1, std::memory_order_relaxed);
+  return block;
+}
+
 void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_heap_id) {
   // The header page may hold a previous life's fields; the slots are zero (pool invariant).
+  // The pool's own fields survive.
+  uint8_t node = block->node;
+  bool slots_decommitted = block->slots_decommitted;
   std::memset(static_cast<void*>(block), 0, sizeof(Block));
+  block->node = node;
+  block->slots_decommitted = slots_decommitted;
   block->kind = kind;
   block->owner_heap_id = owner_heap_id;
   if (kind == BlockKind::kSmall) {
@@ -82,8 +148,20 @@ void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_he
 
 }  // namespace
 
+int block_node_of_caller() {
+  const numa::Topology& topology = numa::topology();
+  if (topology.node_count == 1) return 0;
+  return valid_node(numa::current_node().value);
+}
+
 Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id,
                      AcquireFailure* failure) {
+  return acquire_block_on_node(block_node_of_caller(), kind, size_class, owner_heap_id, failure);
+}
+
+Block* acquire_block_on_node(int node, BlockKind kind, uint32_t size_class, uint64_t owner_heap_id,
+                             AcquireFailure* failure) {
+  node = valid_node(node);
   if (!reserve_bytes(kBlockBytes)) {
     *failure = AcquireFailure::kHeapLimit;
     return nullptr;
@@ -91,14 +169,18 @@ Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id
   Block* block = nullptr;
   {
     kernel::FutexMutexGuard guard(g_pool_lock);
-    if (g_free_blocks == nullptr && !grow_locked()) {
+    block = pop_free_block_locked(node);
+    if (block == nullptr) {
       g_bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
       *failure = AcquireFailure::kOutOfMemory;
       return nullptr;
     }
-    block = g_free_blocks;
-    g_free_blocks = block->next_in_heap;
-    --g_free_block_count;
+  }
+  NodePool& home = g_nodes[block->node];
+  home.bytes_in_use.fetch_add(kBlockBytes, std::memory_order_relaxed);
+  if (block->slots_decommitted) {  // touched again from now on
+    block->slots_decommitted = false;
+    home.bytes_committed.fetch_add(kSlotsBytes, std::memory_order_relaxed);
   }
   format(block, kind, size_class, owner_heap_id);
   *failure = AcquireFailure::kNone;
@@ -110,19 +192,23 @@ void release_block(Block* block) {
               "release_block: not a block");
   if (block->kind == BlockKind::kArena)
     std::memset(block->slots_begin(), 0, kBlockBytes - kBlockHeaderBytes);
+  NodePool& home = g_nodes[block->node];
   // Beyond the retained blocks the pages go back to the OS (the slots are zero already: this keeps
   // the RSS of a shrinking heap down). It must happen before the block is on the free list: once
   // there another thread may take it and allocate, and a later MADV_DONTNEED would zero its
   // objects. (The count is read without the lock: a hint.)
-  if (g_free_block_count.load(std::memory_order_relaxed) >= kRetainedFreeBlocks) {
-    (void)kernel::decommit(block->slots_begin(), kBlockBytes - kBlockHeaderBytes);
+  if (home.free_block_count.load(std::memory_order_relaxed) >= kRetainedFreeBlocks &&
+      kernel::decommit(block->slots_begin(), kSlotsBytes).ok()) {
+    block->slots_decommitted = true;
+    home.bytes_committed.fetch_sub(kSlotsBytes, std::memory_order_relaxed);
   }
+  home.bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
   {
     kernel::FutexMutexGuard guard(g_pool_lock);
     block->kind = BlockKind::kFree;
-    block->next_in_heap = g_free_blocks;
-    g_free_blocks = block;
-    ++g_free_block_count;
+    block->next_in_heap = home.free_blocks;
+    home.free_blocks = block;
+    home.free_block_count.fetch_add(1, std::memory_order_relaxed);
   }
   g_bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
 }
@@ -139,8 +225,14 @@ Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure
     *failure = AcquireFailure::kOutOfMemory;
     return nullptr;
   }
+  int node = block_node_of_caller();
+  place_on_node(mapping.value(), mapping_bytes, node);
   auto* block = static_cast<Block*>(mapping.value());
+  block->node = static_cast<uint8_t>(node);
   format(block, BlockKind::kLarge, kNoSizeClass, owner_heap_id);
+  note_node_used(node);
+  g_nodes[node].bytes_committed.fetch_add(mapping_bytes, std::memory_order_relaxed);
+  g_nodes[node].bytes_in_use.fetch_add(mapping_bytes, std::memory_order_relaxed);
   block->slot_bytes = static_cast<uint32_t>(object_bytes > UINT32_MAX ? UINT32_MAX : object_bytes);
   block->mapping_bytes = mapping_bytes;
   {
@@ -163,6 +255,8 @@ void release_large(Block* block) {
     if (block->large_next != nullptr) block->large_next->large_previous = block->large_previous;
   }
   size_t bytes = block->mapping_bytes;
+  g_nodes[block->node].bytes_committed.fetch_sub(bytes, std::memory_order_relaxed);
+  g_nodes[block->node].bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
   g_bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
   kernel::Status status = kernel::unmap(block, bytes);
   USGC_CHECK(status.ok(), "gc: unmapping a large object of %zu bytes failed (errno %d)", bytes,
@@ -183,6 +277,20 @@ size_t heap_headroom_bytes() {
   if (limit == 0) return SIZE_MAX;
   size_t in_use = heap_bytes_in_use();
   return in_use >= limit ? 0 : limit - in_use;
+}
+
+NodePoolBytes node_pool_bytes(int node) {
+  NodePoolBytes figures;
+  if (node < 0 || node >= numa::kMaxNodes) return figures;
+  const NodePool& pool = g_nodes[node];
+  figures.bytes_committed = pool.bytes_committed.load(std::memory_order_relaxed);
+  figures.bytes_in_use = pool.bytes_in_use.load(std::memory_order_relaxed);
+  figures.free_blocks = pool.free_block_count.load(std::memory_order_relaxed);
+  return figures;
+}
+
+int node_pool_span() {
+  return g_node_span.load(std::memory_order_relaxed);
 }
 
 uint32_t chunk_count() {

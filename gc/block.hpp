@@ -25,6 +25,10 @@
 // Hence the shared-liveness rule every sweeper uses: an object of class SHARED or GLOBAL whose bit
 // is clear is dead (and every live one has its bit once a collection saw it).
 //
+// Home node (`node`): the NUMA node whose pool the block (or large mapping) belongs to, written
+// once when its chunk is mapped (large: when mapped) and kept across reuse; release_block returns
+// a block to that node's pool. See "NUMA placement" below.
+//
 // Cards (one byte per 512 bytes) are dirtied by the write barrier's slow path for stores into
 // shared and global objects; a minor shared collection traces the old objects on dirty cards
 // (the old-to-young references) and clears them; a full one clears them all (docs/gc.md).
@@ -57,6 +61,11 @@ struct FreeRun {
 
 struct Block {
   BlockKind kind = BlockKind::kFree;
+  // The pool's fields, kept when the block is formatted (the pool lock's, or the taker's while
+  // the block is in use): its home node, and whether its slots' pages were returned to the OS
+  // while it was free.
+  uint8_t node = 0;
+  bool slots_decommitted = false;
   uint32_t size_class = kNoSizeClass;
   uint32_t slot_bytes = 0;
   uint32_t slot_count = 0;
@@ -114,19 +123,51 @@ inline Block* block_of(const void* object) {
 }
 
 // ---- the block pool (gc/block.cpp) ----
+//
+// NUMA placement: one pool of free blocks per node. A block is taken from the pool of the node
+// of the CPU the taker runs on at that moment (the P's worker: HotSpot's NUMA-aware eden asks
+// the same question at each TLAB refill), so a goroutine's private blocks, its stack arena and a
+// P's shared-cache blocks come from the node it runs on when it needs them; a goroutine that
+// settles on another node gets its new blocks there (objects never move). A chunk is bound to
+// its node (numa::bind_to_node, MPOL_PREFERRED) before its first touch when there is more than
+// one node; where the kernel refuses, first touch places it (the taker runs on that node).
+// One node is the ordinary case: the node is resolved here, on the block slow path, with one
+// load of the topology's node count, and nothing on the allocation fast path knows about nodes.
 
 // Result of taking memory: the block, or nullptr with the reason.
 enum class AcquireFailure : uint8_t { kNone, kHeapLimit, kOutOfMemory };
 
+// The node whose pool serves the calling thread now: 0 with one node, else the node of its CPU.
+int block_node_of_caller();
+
 // A zeroed block, formatted for `size_class` (kSmall) or as an arena (kArena, size_class unused),
-// owned by owner_heap_id. nullptr when the heap limit or the OS refuses (*failure says which).
+// owned by owner_heap_id, from the pool of block_node_of_caller() (another node's free block only
+// when that node's pool cannot grow). nullptr when the heap limit or the OS refuses (*failure
+// says which).
 Block* acquire_block(BlockKind kind, uint32_t size_class, uint64_t owner_heap_id,
                      AcquireFailure* failure);
-// Gives an empty block back (its slots must be zero; arena blocks are zeroed here).
+// The same from the pool of `node` (0 <= node < numa::kMaxNodes).
+Block* acquire_block_on_node(int node, BlockKind kind, uint32_t size_class, uint64_t owner_heap_id,
+                             AcquireFailure* failure);
+// Gives an empty block back to the pool of its home node (its slots must be zero; arena blocks
+// are zeroed here).
 void release_block(Block* block);
-// A large object of `bytes` (header included) as its own mapping; zeroed.
+// A large object of `bytes` (header included) as its own mapping on block_node_of_caller()'s
+// node; zeroed.
 Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure* failure);
 void release_large(Block* block);
+
+// Per-node figures of the pool (relaxed counters: each is exact when nothing is in flight).
+struct NodePoolBytes {
+  size_t bytes_committed = 0;  // chunks and large mappings of the node, less free blocks' slots
+                               // returned to the OS
+  size_t bytes_in_use = 0;     // blocks taken and large mappings (the node's share of
+                               // heap_bytes_in_use())
+  size_t free_blocks = 0;      // blocks in the node's pool
+};
+NodePoolBytes node_pool_bytes(int node);
+// 1 + the highest node that ever had a chunk or a large mapping (at least 1).
+int node_pool_span();
 
 // Calls fn(block) for every block in use (small, arena and large). Only while the world is
 // stopped or with no other thread changing the pool (tests).

@@ -7,6 +7,7 @@
 #include "gc/gc_state.hpp"
 #include "gc/shared_heap.hpp"
 #include "gc/type_registry.hpp"
+#include "numa/numa.hpp"
 
 using namespace usgc::gc;
 
@@ -152,6 +153,21 @@ USGC_GC_API int usgc_gc_get_stats(usgc_gc_stats* stats) {
   return 0;
 }
 
+USGC_GC_API int usgc_gc_get_node_stats(usgc_gc_node_stats* nodes, uint32_t capacity,
+                                       uint32_t* node_count) {
+  if (node_count == nullptr || (nodes == nullptr && capacity > 0)) return EINVAL;
+  int count = usgc::numa::topology().node_count;
+  if (node_pool_span() > count) count = node_pool_span();
+  for (int node = 0; node < count && static_cast<uint32_t>(node) < capacity; ++node) {
+    NodePoolBytes figures = node_pool_bytes(node);
+    nodes[node].bytes_committed = figures.bytes_committed;
+    nodes[node].bytes_in_use = figures.bytes_in_use;
+    nodes[node].free_blocks = figures.free_blocks;
+  }
+  *node_count = static_cast<uint32_t>(count);
+  return 0;
+}
+
 }  // extern "C"
 
 namespace usgc::gc {
@@ -178,6 +194,23 @@ void contribute_statistics(usgc_stats_block* block) {
   for (int c = 0; c < 4; ++c) block->gc_bytes_in_use[c] = stats.bytes_in_use[c];
   block->gc_bytes_committed = stats.bytes_committed;
   block->private_max_pause_ns = stats.private_pause_max_ns;
+  usgc_gc_node_stats nodes[numa::kMaxNodes];
+  uint32_t node_count = 0;
+  if (usgc_gc_get_node_stats(nodes, numa::kMaxNodes, &node_count) != 0) return;
+  auto kib = [](uint64_t bytes) {
+    return static_cast<uint32_t>(bytes / 1024 > UINT32_MAX ? UINT32_MAX : bytes / 1024);
+  };
+  uint64_t committed[USGC_STATS_MAX_NODES] = {};
+  uint64_t in_use[USGC_STATS_MAX_NODES] = {};
+  for (uint32_t node = 0; node < node_count && node < numa::kMaxNodes; ++node) {
+    uint32_t slot = node < USGC_STATS_MAX_NODES ? node : USGC_STATS_MAX_NODES - 1;
+    committed[slot] += nodes[node].bytes_committed;
+    in_use[slot] += nodes[node].bytes_in_use;
+  }
+  for (int slot = 0; slot < USGC_STATS_MAX_NODES; ++slot) {
+    block->gc_node_committed_kib[slot] = kib(committed[slot]);
+    block->gc_node_in_use_kib[slot] = kib(in_use[slot]);
+  }
 }
 
 }  // namespace usgc::gc

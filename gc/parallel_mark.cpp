@@ -25,6 +25,9 @@ struct alignas(64) Marker {
   MarkStack public_stack;
   std::atomic<size_t> public_size{0};  // a hint for thieves (written under public_lock)
   size_t marked = 0;
+  // The node of the CPU the marker runs on, taken when its marking starts (written by the marker
+  // before it can spill; thieves read it as a steal-order hint, relaxed).
+  std::atomic<int> node{0};
   pthread_t thread{};
 };
 
@@ -118,11 +121,26 @@ bool take_from(Marker& thief, Marker& victim) {
   return true;
 }
 
+// Own public stack first, then the markers of the same NUMA node, other nodes' markers last (a
+// thief on another node reads what it takes from remote memory). One node: one pass.
 bool find_work(uint32_t index) {
   Marker& self = g_markers[index];
   if (take_from(self, self)) return true;
+  const int own_node = self.node.load(std::memory_order_relaxed);
+  bool other_nodes = false;
   for (uint32_t k = 1; k < g_marker_count; ++k) {
-    if (take_from(self, g_markers[(index + k) % g_marker_count])) return true;
+    Marker& victim = g_markers[(index + k) % g_marker_count];
+    if (victim.node.load(std::memory_order_relaxed) != own_node) {
+      other_nodes = true;
+      continue;
+    }
+    if (take_from(self, victim)) return true;
+  }
+  if (!other_nodes) return false;
+  for (uint32_t k = 1; k < g_marker_count; ++k) {
+    Marker& victim = g_markers[(index + k) % g_marker_count];
+    if (victim.node.load(std::memory_order_relaxed) != own_node && take_from(self, victim))
+      return true;
   }
   return false;
 }
@@ -167,6 +185,7 @@ void drain(uint32_t index) {
 void run_marker(uint32_t index) {
   Marker& self = g_markers[index];
   self.marked = 0;
+  self.node.store(block_node_of_caller(), std::memory_order_relaxed);
   for (;;) {
     size_t k = g_next_mutator.fetch_add(1, std::memory_order_relaxed);
     if (k >= g_job_mutator_count) break;

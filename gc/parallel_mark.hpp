@@ -6,7 +6,8 @@
 // also marks from the global roots. Marking is the shared mark bit of the object's slot (atomic
 // OR: each object is pushed by exactly one marker). A marker keeps a private stack and spills
 // half of it to its public stack when it grows or when someone is idle; an idle marker takes
-// from its own public stack, then steals half of another's. Termination: a marker with nothing
+// from its own public stack, then steals half of another's — a marker on its own NUMA node first,
+// other nodes' markers last. Termination: a marker with nothing
 // counts itself idle; when all N are idle at once no stack holds work (a marker pushes only to
 // its own stacks and goes idle only with both empty), so marking is complete.
 // Traced: shared and global objects only. A goroutine contributes its roots, the fields of its

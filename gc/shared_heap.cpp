@@ -8,17 +8,21 @@
 #include "gc/gc_state.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
+#include "numa/numa.hpp"
 #include "safepoint/stop_the_world.hpp"
 #include "usgc/usgc.h"
 
 namespace usgc::gc {
 namespace {
 
+// Partial blocks are kept per home node (NUMA placement, gc/block.hpp): a P's cache takes runs
+// from blocks of its own node first, from another node's only when its own node's pool refuses a
+// new block. All under the class lock; g_partial_node_span bounds the lists to visit.
 struct SharedClass {
   kernel::FutexMutex<kernel::LockRank::kSharedSizeClass> lock;
-  Block* swept = nullptr;    // next_in_heap
-  Block* partial = nullptr;  // next_partial
-  Block* unswept = nullptr;  // next_in_heap
+  Block* swept = nullptr;                // next_in_heap
+  Block* partial[numa::kMaxNodes] = {};  // next_partial, per home node
+  Block* unswept = nullptr;              // next_in_heap
 };
 
 struct SharedCache {
@@ -29,6 +33,39 @@ struct SharedCache {
 };
 
 SharedClass g_classes[kSizeClassCount];
+// 1 + the highest home node of a block ever on a partial list. Raised under a class lock, read
+// under one (relaxed: every list it covers is read under its own class lock).
+std::atomic<int> g_partial_node_span{1};
+
+void push_partial_locked(SharedClass& cls, Block* b) {
+  int node = b->node;
+  if (node + 1 > g_partial_node_span.load(std::memory_order_relaxed)) {
+    int span = g_partial_node_span.load(std::memory_order_relaxed);
+    while (node + 1 > span &&
+           !g_partial_node_span.compare_exchange_weak(span, node + 1, std::memory_order_relaxed)) {
+    }
+  }
+  b->next_partial = cls.partial[node];
+  cls.partial[node] = b;
+}
+
+Block* pop_partial_locked(SharedClass& cls, int node) {
+  Block* b = cls.partial[node];
+  if (b != nullptr) {
+    cls.partial[node] = b->next_partial;
+    b->next_partial = nullptr;
+  }
+  return b;
+}
+
+// Another node's partial block (the caller's node could not give a new block).
+Block* pop_any_partial_locked(SharedClass& cls) {
+  int span = g_partial_node_span.load(std::memory_order_relaxed);
+  for (int node = 0; node < span; ++node) {
+    if (Block* b = pop_partial_locked(cls, node)) return b;
+  }
+  return nullptr;
+}
 kernel::FutexMutex<kernel::LockRank::kLargeObjects> g_large_lock;
 Block* g_large_swept = nullptr;    // next_in_heap, under g_large_lock
 Block* g_large_unswept = nullptr;  // next_in_heap, under g_large_lock
@@ -85,10 +122,7 @@ size_t file_swept_block(Block* b) {
   kernel::FutexMutexGuard guard(cls.lock);
   b->next_in_heap = cls.swept;
   cls.swept = b;
-  if (b->free_runs != nullptr) {
-    b->next_partial = cls.partial;
-    cls.partial = b;
-  }
+  if (b->free_runs != nullptr) push_partial_locked(cls, b);
   return size_t{b->live_slots} * b->slot_bytes;
 }
 
@@ -115,16 +149,16 @@ bool refill(SharedCache& cache, uint32_t c, AcquireFailure* failure) {
   if (cache.current[c] != nullptr && take_run(cache, c, cache.current[c])) return true;
   cache.current[c] = nullptr;
   SharedClass& cls = g_classes[c];
+  // Resolved once per refill (gc/block.hpp, "NUMA placement"): the node of the CPU this P's
+  // worker runs on now.
+  const int node = block_node_of_caller();
   for (;;) {
     Block* b = nullptr;
     Block* to_sweep = nullptr;
     {
       kernel::FutexMutexGuard guard(cls.lock);
-      if (cls.partial != nullptr) {
-        b = cls.partial;
-        cls.partial = b->next_partial;
-        b->next_partial = nullptr;
-      } else if (cls.unswept != nullptr) {
+      b = pop_partial_locked(cls, node);
+      if (b == nullptr && cls.unswept != nullptr) {
         to_sweep = cls.unswept;
         cls.unswept = to_sweep->next_in_heap;
       }
@@ -137,22 +171,35 @@ bool refill(SharedCache& cache, uint32_t c, AcquireFailure* failure) {
       size_t freed = sweep_shared_block(to_sweep);
       count_add(g_counters.bytes_freed_shared, freed);
       if (to_sweep->live_slots == 0) {
-        // Empty: keep it for ourselves rather than round-trip through the pool.
+        // Empty: back to its node's pool (a new block below comes from ours).
         forget_free_runs(to_sweep);
         release_block(to_sweep);
         continue;
       }
       bool has_runs = to_sweep->free_runs != nullptr;
+      bool ours = to_sweep->node == node;
       {
         kernel::FutexMutexGuard guard(cls.lock);
         to_sweep->next_in_heap = cls.swept;
         cls.swept = to_sweep;
+        // Another node's block with free runs waits on its node's partial list.
+        if (has_runs && !ours) push_partial_locked(cls, to_sweep);
       }
-      if (has_runs && take_run(cache, c, to_sweep)) return true;
+      if (has_runs && ours && take_run(cache, c, to_sweep)) return true;
       continue;
     }
-    Block* fresh = acquire_block(BlockKind::kSmall, c, 0, failure);
-    if (fresh == nullptr) return false;
+    Block* fresh = acquire_block_on_node(node, BlockKind::kSmall, c, 0, failure);
+    if (fresh == nullptr) {
+      // Our node's pool refused: free slots on another node beat failing.
+      {
+        kernel::FutexMutexGuard guard(cls.lock);
+        b = pop_any_partial_locked(cls);
+      }
+      if (b == nullptr) return false;
+      *failure = AcquireFailure::kNone;
+      if (take_run(cache, c, b)) return true;
+      continue;
+    }
     {
       kernel::FutexMutexGuard guard(cls.lock);
       fresh->next_in_heap = cls.swept;
@@ -268,12 +315,15 @@ void shared_heap_prepare_for_mark() {
     USGC_ASSERT(cls.unswept == nullptr, "every block is swept before a mark");
     cls.unswept = cls.swept;
     cls.swept = nullptr;
-    for (Block* b = cls.partial; b != nullptr;) {
-      Block* next = b->next_partial;
-      b->next_partial = nullptr;
-      b = next;
+    int span = g_partial_node_span.load(std::memory_order_relaxed);
+    for (int node = 0; node < span; ++node) {
+      for (Block* b = cls.partial[node]; b != nullptr;) {
+        Block* next = b->next_partial;
+        b->next_partial = nullptr;
+        b = next;
+      }
+      cls.partial[node] = nullptr;
     }
-    cls.partial = nullptr;
   }
   kernel::FutexMutexGuard guard(g_large_lock);
   g_large_unswept = g_large_swept;

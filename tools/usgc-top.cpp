@@ -504,6 +504,11 @@ std::vector<std::string> detail_lines(const Process& process) {
     add("  global", human_bytes(b.gc_bytes_in_use[USGC_GLOBAL_SHARED]));
     add("GC bytes committed",
         human_bytes(b.gc_bytes_committed) + " (" + number(b.gc_bytes_committed) + ")");
+    for (uint32_t node = 0; node < shown; ++node) {  // beside the allocator's per-node figures
+      std::string label = "GC node " + std::to_string(node) + " committed/in use";
+      add(label.c_str(), human_bytes(uint64_t{b.gc_node_committed_kib[node]} * 1024) + " / " +
+                             human_bytes(uint64_t{b.gc_node_in_use_kib[node]} * 1024));
+    }
     add("malloc + GC in use", human_bytes(heap_bytes_in_use(b)));
     add("barrier slow paths", number(b.barrier_slow_paths) + " (" +
                                   per_second(process.rates.barrier_slow_paths_per_s) + ")");

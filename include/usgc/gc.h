@@ -271,6 +271,21 @@ typedef struct usgc_gc_stats {
  * unknown version. */
 USGC_GC_API int usgc_gc_get_stats(usgc_gc_stats* stats);
 
+/* The GC heap per NUMA node: its blocks and large objects live on the node of the CPU that took
+ * them (one node is the ordinary case: everything is node 0). */
+typedef struct usgc_gc_node_stats {
+  uint64_t
+      bytes_committed;   /* the node's chunks and large mappings, less what went back to the OS */
+  uint64_t bytes_in_use; /* blocks taken and large objects (the node's share of
+                            usgc_gc_stats.bytes_committed) */
+  uint64_t free_blocks;  /* 64 KiB blocks waiting in the node's pool */
+} usgc_gc_node_stats;
+/* Fills nodes[0..min(capacity, *node_count)) and sets *node_count to the number of nodes the GC
+ * heap reports (the topology's nodes, or more if memory was placed on more before). Any thread.
+ * 0, or EINVAL when node_count is NULL or nodes is NULL with capacity > 0. */
+USGC_GC_API int usgc_gc_get_node_stats(usgc_gc_node_stats* nodes, uint32_t capacity,
+                                       uint32_t* node_count);
+
 #ifdef __cplusplus
 }
 #endif

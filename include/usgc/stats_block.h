@@ -106,8 +106,12 @@ typedef struct usgc_stats_block {
   uint64_t private_pause_histogram[USGC_STATS_HISTOGRAM_BUCKETS]; /* private collections */
   uint64_t private_max_pause_ns;                                  /* the worst private collection */
   uint64_t objects_published; /* objects made shared by publications */
+  /* The GC heap per NUMA node (usgc_gc_get_node_stats), in KiB (saturating at UINT32_MAX), for
+   * the first numa_nodes entries; nodes beyond the 8th are summed into the last entry: */
+  uint32_t gc_node_committed_kib[USGC_STATS_MAX_NODES]; /* mapped and not returned to the OS */
+  uint32_t gc_node_in_use_kib[USGC_STATS_MAX_NODES];    /* blocks taken and large objects */
 
-  uint64_t reserved_for_later[17]; /* zero; new fields are taken from here */
+  uint64_t reserved_for_later[9]; /* zero; new fields are taken from here */
 } usgc_stats_block;
 
 /* The layout is the ABI: its size and every offset another process relies on are checked. */
@@ -158,7 +162,11 @@ USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, private_max_pause_ns) == 872
                          "stats block ABI: private_max_pause_ns");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, objects_published) == 880,
                          "stats block ABI: objects_published");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, reserved_for_later) == 888,
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_node_committed_kib) == 888,
+                         "stats block ABI: gc_node_committed_kib");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_node_in_use_kib) == 920,
+                         "stats block ABI: gc_node_in_use_kib");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, reserved_for_later) == 952,
                          "stats block ABI: reserved_for_later");
 #undef USGC_STATS_STATIC_ASSERT
 

@@ -15,6 +15,9 @@
 //     what was never published is GOROUTINE_PRIVATE. Lists wait in channel buffers with no other
 //     reference; a courier pair sends lists with a plain blocking send whose value only the
 //     channel's waiting-sender record holds.
+//   FakeNodes/GcStressFakeNumaTest.SharedCollectionsAcrossNodesKeepEveryLiveStructure/{0,1}
+//     the shared workload under a fake topology of 2 and 4 nodes (per-node block pools, partial
+//     lists and steal order in use); the per-node figures add up to the heap's afterwards.
 //   GcStressAutoTest.CollectionsTriggeredByAllocationVolumeKeepEveryLiveStructure
 //     both workloads at once with USGC_GC_PERCENT=25 and no explicit collection: the collections
 //     the allocation volume triggers (private and shared) must keep every live structure.
@@ -41,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "numa/numa.hpp"
 #include "tests/gc/gc_test_support.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "tests/support/seeded_random.hpp"
@@ -1800,5 +1804,54 @@ TEST_F(GcStressAutoTest, CollectionsTriggeredByAllocationVolumeKeepEveryLiveStru
             shared_workload->shared_collections_by_main.load())
       << "USGC_GC_PERCENT=25: shared allocation volume never triggered a shared collection";
 }
+
+// The shared workload with a fake topology of N nodes over this machine's CPUs: the Ps' blocks
+// come from the pools of the nodes their workers run on, partial shared blocks wait on their
+// node's list, markers steal from their own node first, sweepers return blocks to their node's
+// pool. Nothing live may be lost; the per-node figures add up to the heap's.
+class GcStressFakeNumaTest : public GcStressFixture, public ::testing::WithParamInterface<int> {
+ protected:
+  void SetUp() override {
+    usgc::numa::inject_fake_topology(GetParam());
+    GcStressFixture::SetUp();
+  }
+  void TearDown() override {
+    GcStressFixture::TearDown();
+    usgc::numa::inject_fake_topology(0);
+  }
+};
+
+TEST_P(GcStressFakeNumaTest, SharedCollectionsAcrossNodesKeepEveryLiveStructure) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE(seed_note(seed));
+  FailureSink sink(seed);
+  const usgc_gc_stats before = gc_stats();
+  std::unique_ptr<SharedWorkload> workload;
+  run_main([&] {
+    const GcTypes types = register_gc_types();
+    ASSERT_NE(types.node, 0u);
+    workload = std::make_unique<SharedWorkload>(sink, types, Clock::now() + stress_duration(1000),
+                                                8, true);
+    run_shared_workload(*workload, seed, true);
+  });
+  ASSERT_NE(workload, nullptr);
+  ASSERT_TRUE(usgc::testing::all_goroutines_finished());
+  destroy_channels(*workload);
+  const usgc_gc_stats after = gc_stats();
+  std::printf("[ info     ] %d nodes: %s\n", GetParam(), shared_summary(*workload).c_str());
+  EXPECT_FALSE(sink.failed());
+  EXPECT_EQ(workload->sends.load(), workload->receives.load());
+  EXPECT_GT(workload->shared_collections_by_main.load(), 2u);
+  EXPECT_GT(after.bytes_freed_shared, before.bytes_freed_shared);
+  usgc_gc_node_stats nodes[usgc::numa::kMaxNodes];
+  uint32_t node_count = 0;
+  ASSERT_EQ(usgc_gc_get_node_stats(nodes, usgc::numa::kMaxNodes, &node_count), 0);
+  EXPECT_GE(node_count, static_cast<uint32_t>(GetParam()));
+  uint64_t in_use = 0;
+  for (uint32_t node = 0; node < node_count; ++node) in_use += nodes[node].bytes_in_use;
+  EXPECT_EQ(in_use, after.bytes_committed) << "the nodes' figures add up to the heap's";
+}
+
+INSTANTIATE_TEST_SUITE_P(FakeNodes, GcStressFakeNumaTest, ::testing::Values(2, 4));
 
 }  // namespace

@@ -326,6 +326,8 @@ gc_in_use = re.search(r"^GC heap\n  bytes in use +\S+ \((\d+)\)", pane, re.M)  #
 assert gc_in_use and int(gc_in_use.group(1)) > 0, "GC heap bytes in use missing or 0"
 committed = re.fullmatch(r"\S+ \((\d+)\)", field("GC bytes committed"))
 assert committed and int(committed.group(1)) > 0, f"GC bytes committed: {field('GC bytes committed')}"
+node = re.fullmatch(r"(\S+) / (\S+)", field("GC node 0 committed/in use"))
+assert node and size_bytes(node.group(1)) >= size_bytes(node.group(2)) > 0, f"GC node 0: {field('GC node 0 committed/in use')}"
 assert re.fullmatch(r"[1-9]\d* \(.*/s\)", field("barrier slow paths")), f"barrier slow paths: {field('barrier slow paths')}"
 assert re.fullmatch(r"[1-9]\d* \(.*/s\), [1-9]\d* objects published", field("publications")), f"publications: {field('publications')}"
 PY
