@@ -337,8 +337,10 @@ void hand_processor_to(Machine* machine, Processor* processor, bool spinning) {
 
 bool wait_for_processor(Machine* machine) {
   // A new machine starts with its P already handed (wake_word 1): it never joins the idle list.
-  // An idle one has wake_word 0 until a hander took it off the list.
-  if (machine->wake_word.load(std::memory_order_acquire) == 0 && !machine->attached) {
+  // An idle one has wake_word 0 until a hander took it off the list. Attached and pinned machines
+  // wait for the worker that dequeues their goroutine (hand_to_locked_machine), off the list.
+  if (machine->wake_word.load(std::memory_order_acquire) == 0 && !machine->attached &&
+      !machine->pinned) {
     kernel::FutexMutexGuard guard(g_scheduler.lock);
     if (g_scheduler.shutting_down.load(std::memory_order_relaxed)) return false;
     machine->next_idle = g_scheduler.idle_machines;
