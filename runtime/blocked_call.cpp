@@ -13,16 +13,18 @@
 //
 // The goroutine stays on its thread. It is inside a library call (a libc wrapper, a
 // pthread_cond_wait that will retake its mutex on this thread, a FILE lock held by this thread),
-// so it must finish that call where it began. While the P is away the goroutine is *pinned*:
-// goroutine->locked_machine = its machine, machine->pinned = true, as an attached thread's
-// goroutine is locked to it for good. On return:
+// so it must finish that call where it began. While the P is away the machine is *pinned*
+// (machine->pinned): its goroutine is kInNative, in no run queue, and the thread never joins the
+// idle-machine list (nobody may hand it other work). On return:
 //   - an idle P: take it (waiting while a stop holds it), and run on;
-//   - none: the goroutine is queued (kRunnable, global queue) like any runnable goroutine, and
-//     the thread waits on its wake word, on the goroutine's own stack, *not* on the idle-machine
-//     list. The worker that dequeues the goroutine sees locked_machine and hands it its P
-//     (hand_to_locked_machine) instead of switching into it; nothing else ever runs a pinned
-//     goroutine, so its unsaved context is never resumed elsewhere.
-//   Then the pin is dropped: from its next poll on the goroutine may move again.
+//   - none: the thread gets in line (Scheduler::pinned_waiters, FIFO) and sleeps on its wake
+//     word, on the goroutine's own stack. It is served first: a P being released goes to the
+//     first in line (put_idle_processor_locked, hand_off_processor), and every worker gives its P
+//     to it at its next scheduling point (worker_loop), before its run queue — so a goroutine
+//     back from the kernel waits at most one scheduling round, like Go's exitsyscall'd G taken
+//     by the next P, and the line needs no other thread to run: the worker-thread bound can
+//     never strand it. (Queueing the goroutine itself would need a third machine to dequeue it
+//     and hand its P over; at the bound there may be none.)
 // A preemption request found on the way back is left pending (armed) for the goroutine's next
 // poll in program code: it must not move while inside the library call.
 //
@@ -47,11 +49,7 @@ namespace usgc::runtime {
 void blocked_call_release_processor() {
   Machine* machine = current_machine();
   if (machine == nullptr || machine->current == nullptr || machine->processor == nullptr) return;
-  Goroutine* goroutine = machine->current;
-  if (!machine->attached) {
-    machine->pinned = true;
-    goroutine->locked_machine = machine;
-  }
+  if (!machine->attached) machine->pinned = true;
   g_scheduler.blocked_call_handoffs.fetch_add(1, std::memory_order_relaxed);
   enter_native();
 }
@@ -59,30 +57,22 @@ void blocked_call_release_processor() {
 void blocked_call_reacquire_processor() {
   Machine* machine = current_machine();
   if (machine == nullptr || machine->current == nullptr) return;
-  if (!machine->pinned) {  // an attached thread: its goroutine is locked to it anyway
-    leave_native();
-    return;
-  }
   Goroutine* goroutine = machine->current;
-  USGC_ASSERT(
-      goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kInNative,
-      "blocked call: goroutine %lu returned from its call in state %s",
-      static_cast<unsigned long>(goroutine->id),
-      safepoint::goroutine_state_name(goroutine->state.load(std::memory_order_relaxed)));
-  Processor* processor = take_idle_processor();
+  // Not released (the handler ran on a thread that had no P after all): nothing to take back.
+  if (goroutine->state.load(std::memory_order_relaxed) != safepoint::GoroutineState::kInNative)
+    return;
+  // Attached threads take the same way back as pinned workers (their goroutine is locked to them
+  // anyway): through the line, which cannot be stranded by the worker-thread bound.
+  Processor* processor = take_idle_processor_or_wait_in_line(machine);
   if (processor != nullptr) {
     acquire_processor(machine, processor);
   } else {
-    // Queue the goroutine as runnable; whoever dequeues it hands us its P (it is pinned to us).
-    goroutine->state.store(safepoint::GoroutineState::kRunnable, std::memory_order_release);
-    global_queue_put(goroutine);
-    wake_idle_processor();
+    // Pinned or attached: off the idle-machine list.
     bool got_processor = wait_for_processor(machine);
     USGC_CHECK(got_processor, "goroutine %lu: woken without a P after a blocked call",
                static_cast<unsigned long>(goroutine->id));
     processor = machine->processor;
   }
-  goroutine->locked_machine = nullptr;
   machine->pinned = false;
   goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
   processor->current_goroutine.store(goroutine, std::memory_order_relaxed);

@@ -20,7 +20,7 @@
 //   Machine::processor            the machine itself (a handoff writes next_processor instead)
 //   Machine::next_processor       the hander, under g_scheduler.lock, before waking the machine
 //   Machine::pinned               the machine itself (runtime/blocked_call.cpp); read by itself
-//   global queue, idle lists      g_scheduler.lock
+//   global queue, idle lists      g_scheduler.lock (also the pinned waiters' line)
 //   global dead-goroutine cache   g_scheduler.free_goroutines_lock (a leaf)
 #pragma once
 
@@ -75,8 +75,8 @@ struct Machine {
   GoroutineStack scheduler_stack;           // attached machines only
   bool spinning = false;                    // looking for work (counted in spinning_machines)
   // A worker whose goroutine gave its P up inside a blocked library call and is locked to it
-  // until it has a P again (runtime/blocked_call.cpp): it waits for a P handed by whoever
-  // dequeues that goroutine, never on the idle-machine list.
+  // until it has a P again (runtime/blocked_call.cpp): it waits in the pinned waiters' line,
+  // never on the idle-machine list.
   bool pinned = false;
   Machine* next_idle = nullptr;
   Machine* next_all = nullptr;  // every machine, for shutdown
@@ -122,6 +122,13 @@ struct Scheduler {
   // may lower the bound between usgc_init and the first goroutine.
   std::atomic<uint32_t> live_worker_threads{0};
   uint32_t max_worker_threads = kDefaultMaxWorkerThreads;
+  // Threads back from a blocked library call waiting for a P, FIFO through Machine::next_idle
+  // (runtime/blocked_call.cpp): a released P goes to the first before anything else, and every
+  // worker gives its P to one at its next scheduling point. Head and tail under lock; the count
+  // written under lock, read anywhere (relaxed: a stale zero only delays to the next point).
+  Machine* pinned_waiters_head = nullptr;
+  Machine* pinned_waiters_tail = nullptr;
+  std::atomic<uint32_t> pinned_waiter_count{0};
   // Ps given up by threads blocked in a library call (runtime/blocked_call.cpp).
   std::atomic<uint64_t> blocked_call_handoffs{0};
   uint32_t next_machine_id = 0;  // lock
@@ -155,6 +162,12 @@ Processor* take_idle_processor();
 void make_runnable(Goroutine* goroutine);
 void global_queue_put(Goroutine* goroutine);  // takes the lock
 void wake_idle_processor();
+
+// A thread back from a blocked call (runtime/blocked_call.cpp): an idle P, or nullptr after
+// putting machine in line for the next released P (then wait_for_processor). Takes the lock.
+Processor* take_idle_processor_or_wait_in_line(Machine* machine);
+// At a scheduling point: gives the machine's P to the first thread in that line; false if none.
+bool give_processor_to_pinned_waiter(Machine* machine);
 
 // Parks the calling machine (it holds no P) until a P is handed to it; false on shutdown.
 bool wait_for_processor(Machine* machine);
