@@ -15,9 +15,21 @@
 namespace usgc::testing {
 namespace {
 
-class BlockedCall : public RuntimeTest {
+// One P, no time-slice preemption: a goroutine leaves the P only at its own scheduling points
+// (or by giving it up in a blocked call), so "two goroutines inside at once" means two threads
+// ran on the P.
+class BlockedCall : public ::testing::Test {
  protected:
-  uint32_t procs() const override { return 1; }
+  Watchdog watchdog_{current_test_name()};
+  void SetUp() override {
+    usgc_config config = runtime_config(1);
+    config.preempt_after_us = 0;
+    ASSERT_EQ(usgc_init(&config), 0);
+  }
+  void TearDown() override {
+    EXPECT_TRUE(all_goroutines_finished()) << usgc_goroutine_count() << " goroutines still alive";
+    EXPECT_EQ(usgc_shutdown(), 0);
+  }
 };
 
 struct Pipe {
