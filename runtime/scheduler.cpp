@@ -447,7 +447,10 @@ void hand_off_processor(Machine* machine) {
   safepoint::slot_release(processor->slot);
   processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
   machine->processor = nullptr;
-  {
+  // A thread back from a blocked call first. A stale zero count is harmless: the P then goes to
+  // a worker (which serves the line at its first scheduling point) or to the idle list (which
+  // serves it under the lock).
+  if (g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) != 0) {
     kernel::FutexMutexGuard guard(g_scheduler.lock);
     if (Machine* waiter = take_pinned_waiter_locked()) {
       hand_processor_to(waiter, processor, false);
