@@ -9,8 +9,8 @@
 //   case=polling|blocked|blocked_goroutines|spinning metric=ttsp_median_us / ttsp_p99_us
 //   case=blocked|blocked_goroutines|spinning metric=ratio_to_polling
 // "blocked": attached threads (their Ps are retaken, so most stops find the Ps idle);
-// "blocked_goroutines": goroutines of usgc_go blocked in the same calls (they keep their Ps, so
-// every stop reaches them with the signal).
+// "blocked_goroutines": goroutines of usgc_go blocked in the same calls (the monitor retakes
+// their Ps too, the goroutine staying on its thread: runtime/blocked_call.cpp).
 //   case=binary_trees impl=plain_join|bracketed_join metric=seconds, and the ratio.
 // Usage: safepoint_blocked [stops] [depth]
 #include <pthread.h>
@@ -60,8 +60,8 @@ void* blocked_waiter(void*) {
   return nullptr;
 }
 
-// The same blocking calls in goroutines of usgc_go: they keep their P (a goroutine must end a
-// library call on its thread), so every stop reaches them by the signal.
+// The same blocking calls in goroutines of usgc_go: their Ps are retaken as well (each goroutine
+// stays on its thread, which ends the library call), so most stops find those Ps idle.
 void goroutine_reader(void*) {
   char byte;
   while (read(g_pipe[0], &byte, 1) == 1 && byte != 'q') {

@@ -13,8 +13,9 @@
 // the interrupted instruction when it does not poll.
 //
 // Retake: a P whose count has not moved for kRetakeAfterNs is probed; a holder blocked in a
-// system call loses the P (maybe_retake). While any P is busy the monitor ticks every
-// kBusyIntervalNs.
+// system call outside usgc loses the P (maybe_retake) — an attached thread or a goroutine of
+// usgc_go alike (runtime/blocked_call.cpp: the goroutine stays on its thread, the P moves).
+// While any P is busy the monitor ticks every kBusyIntervalNs.
 //
 // Idle: with no timer and no busy P the monitor sleeps without a timeout (an idle runtime costs
 // no CPU); acquire_processor wakes it (monitor_notify_busy). Dekker between the two: the
@@ -155,9 +156,13 @@ uint64_t fire_expired_timers(uint64_t now_ns) {
 }
 
 // Retake (Go's sysmon): the thread holding P i has not switched goroutines for kRetakeAfterNs.
-// If /proc says it is blocked in a system call the kernel restarts transparently, outside usgc's
-// code, it is signalled to re-issue the call without its P (async_safepoint.hpp); the P goes to
-// runnable work at once and the thread takes one back when the call returns.
+// "Blocked" is the kernel's word, not a guess from lack of progress: /proc says the thread is in
+// a system call (and which, with its arguments and PC). If that call is outside usgc's code and
+// the handler can re-issue it (the kernel restarts it transparently, or it is re-issuable after
+// EINTR), the thread is signalled to re-issue it without its P (async_safepoint.hpp,
+// blocked_call.cpp); the P goes to runnable work at once and the thread takes one back when the
+// call returns. Lack of progress alone is not enough: a goroutine computing for 250 us is not
+// blocked, and a signal would only cost it a trip through the handler.
 void maybe_retake(uint32_t i, Processor* processor, uint64_t now_ns) {
   if (now_ns < g_monitor.next_probe_ns[i]) return;
   bool signalled = false;
@@ -204,9 +209,7 @@ void watch_processors(uint64_t now_ns) {
       g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
       continue;
     }
-    // Retake only from attached threads: a goroutine of usgc_go keeps its P inside a library
-    // call (it must end the call on its thread; async_safepoint.hpp).
-    if (retaking && running->locked_machine != nullptr) maybe_retake(i, processor, now_ns);
+    if (retaking) maybe_retake(i, processor, now_ns);
     if (limit_ns != 0 && now_ns - g_monitor.seen_since_ns[i] >= limit_ns) {
       safepoint::request_preemption(processor->slot, retaking && holder_is_running(processor));
       g_monitor.seen_since_ns[i] = now_ns;  // ask again only after another full period

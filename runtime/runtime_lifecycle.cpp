@@ -47,6 +47,7 @@ void* worker_thread_main(void* argument) {
   machine->scheduler_fiber = sanitizer_fiber_of_thread();
   (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
   worker_loop(machine);
+  g_scheduler.live_worker_threads.fetch_sub(1, std::memory_order_relaxed);
   (void)machine->signal_stack.release();
   set_current_machine(nullptr);
   return nullptr;
@@ -87,12 +88,6 @@ void async_stop_end() {
   machine->current->mutator.conservative_low.store(0, std::memory_order_relaxed);
 }
 
-// Signal context: the thread's goroutine is locked to it (an attached thread).
-bool goroutine_locked_to_thread() {
-  Machine* machine = current_machine();
-  return machine != nullptr && machine->attached;
-}
-
 bool thread_runs_goroutine() {
   Machine* machine = current_machine();
   return machine != nullptr && machine->current != nullptr && machine->processor != nullptr;
@@ -118,13 +113,29 @@ void free_goroutine_list(Goroutine* goroutine) {
 }  // namespace
 
 Machine* start_worker_machine(Processor* processor, bool spinning) {
+  // The bound (Go's maxmcount): reached only with that many threads blocked in library calls.
+  if (g_scheduler.live_worker_threads.fetch_add(1, std::memory_order_relaxed) >=
+      g_scheduler.max_worker_threads) {
+    g_scheduler.live_worker_threads.fetch_sub(1, std::memory_order_relaxed);
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true, std::memory_order_relaxed))
+      kernel::print_message(
+          "the runtime has %u worker threads (its bound) while goroutines block in library "
+          "calls: runnable goroutines wait for one of those calls to return (said once)",
+          g_scheduler.max_worker_threads);
+    return nullptr;
+  }
   auto* machine = new (std::nothrow) Machine();
-  if (machine == nullptr) return nullptr;
+  if (machine == nullptr) {
+    g_scheduler.live_worker_threads.fetch_sub(1, std::memory_order_relaxed);
+    return nullptr;
+  }
   machine->next_processor = processor;
   machine->spinning = spinning;
   machine->wake_word.store(1, std::memory_order_relaxed);  // starts with its P handed
   if (!register_machine(machine)) {
     delete machine;
+    g_scheduler.live_worker_threads.fetch_sub(1, std::memory_order_relaxed);
     return nullptr;
   }
   pthread_attr_t attributes;
@@ -134,6 +145,7 @@ Machine* start_worker_machine(Processor* processor, bool spinning) {
   if (error != 0) {
     unregister_machine(machine);
     delete machine;
+    g_scheduler.live_worker_threads.fetch_sub(1, std::memory_order_relaxed);
     return nullptr;
   }
   g_scheduler.worker_threads.fetch_add(1, std::memory_order_relaxed);
@@ -205,7 +217,8 @@ int runtime_init(const usgc_config* requested) {
   hooks.stack_overflow_goroutine = stack_overflow_goroutine_id;
   hooks.thread_runs_goroutine = thread_runs_goroutine;
   hooks.runs_goroutine_code = runs_goroutine_code;
-  hooks.goroutine_locked_to_thread = goroutine_locked_to_thread;
+  hooks.blocked_call_release_processor = blocked_call_release_processor;
+  hooks.blocked_call_reacquire_processor = blocked_call_reacquire_processor;
   hooks.async_stop_begin = async_stop_begin;
   hooks.async_stop_end = async_stop_end;
   kernel::Status safepoints = safepoint::safepoint_initialize(config.procs, hooks);

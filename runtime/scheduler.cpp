@@ -105,7 +105,26 @@ Processor* take_idle_processor_locked() {
   return processor;
 }
 
+Machine* take_pinned_waiter_locked() {
+  Machine* machine = g_scheduler.pinned_waiters_head;
+  if (machine == nullptr) return nullptr;
+  g_scheduler.pinned_waiters_head = machine->next_idle;
+  if (g_scheduler.pinned_waiters_head == nullptr) g_scheduler.pinned_waiters_tail = nullptr;
+  machine->next_idle = nullptr;
+  g_scheduler.pinned_waiter_count.store(
+      g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) - 1,
+      std::memory_order_relaxed);
+  return machine;
+}
+
+// A released P (its slot already released) goes to a thread waiting to take one back after a
+// blocked call, before anything else: that thread needs no other machine to run (its goroutine is
+// in no queue), so it can never be stranded by the worker-thread bound.
 void put_idle_processor_locked(Processor* processor) {
+  if (Machine* waiter = take_pinned_waiter_locked()) {
+    hand_processor_to(waiter, processor, false);
+    return;
+  }
   processor->next_idle = g_scheduler.idle_processors;
   g_scheduler.idle_processors = processor;
   g_scheduler.idle_processor_count.store(
@@ -381,8 +400,11 @@ void hand_processor_to(Machine* machine, Processor* processor, bool spinning) {
 
 bool wait_for_processor(Machine* machine) {
   // A new machine starts with its P already handed (wake_word 1): it never joins the idle list.
-  // An idle one has wake_word 0 until a hander took it off the list.
-  if (machine->wake_word.load(std::memory_order_acquire) == 0 && !machine->attached) {
+  // An idle one has wake_word 0 until a hander took it off the list. Attached and pinned machines
+  // wait off the list: for the worker that dequeues their goroutine (hand_to_locked_machine), or
+  // for a P from the pinned waiters' line (runtime/blocked_call.cpp).
+  if (machine->wake_word.load(std::memory_order_acquire) == 0 && !machine->attached &&
+      !machine->pinned) {
     kernel::FutexMutexGuard guard(g_scheduler.lock);
     if (g_scheduler.shutting_down.load(std::memory_order_relaxed)) return false;
     machine->next_idle = g_scheduler.idle_machines;
@@ -431,11 +453,54 @@ void wake_idle_processor() {
   }
 }
 
+bool give_processor_to_pinned_waiter(Machine* machine) {
+  Processor* processor = machine->processor;
+  Machine* waiter;
+  {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    waiter = take_pinned_waiter_locked();
+  }
+  if (waiter == nullptr) return false;
+  stop_spinning(machine);
+  safepoint::slot_release(processor->slot);
+  processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+  machine->processor = nullptr;
+  hand_processor_to(waiter, processor, false);
+  return true;
+}
+
+Processor* take_idle_processor_or_wait_in_line(Machine* machine) {
+  kernel::FutexMutexGuard guard(g_scheduler.lock);
+  Processor* processor = take_idle_processor_locked();
+  if (processor != nullptr) return processor;
+  machine->next_idle = nullptr;
+  if (g_scheduler.pinned_waiters_tail != nullptr) {
+    g_scheduler.pinned_waiters_tail->next_idle = machine;
+  } else {
+    g_scheduler.pinned_waiters_head = machine;
+  }
+  g_scheduler.pinned_waiters_tail = machine;
+  g_scheduler.pinned_waiter_count.store(
+      g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) + 1,
+      std::memory_order_relaxed);
+  return nullptr;
+}
+
 void hand_off_processor(Machine* machine) {
   Processor* processor = machine->processor;
   safepoint::slot_release(processor->slot);
   processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
   machine->processor = nullptr;
+  // A thread back from a blocked call first. A stale zero count is harmless: the P then goes to
+  // a worker (which serves the line at its first scheduling point) or to the idle list (which
+  // serves it under the lock).
+  if (g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) != 0) {
+    kernel::FutexMutexGuard guard(g_scheduler.lock);
+    if (Machine* waiter = take_pinned_waiter_locked()) {
+      hand_processor_to(waiter, processor, false);
+      return;
+    }
+  }
   if (!processor->run_queue.empty() ||
       g_scheduler.global_size.load(std::memory_order_seq_cst) != 0) {
     Machine* worker;
@@ -571,6 +636,10 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
 void worker_loop(Machine* machine) {
   for (;;) {
     if (machine->processor == nullptr && !wait_for_processor(machine)) return;
+    // A scheduling point: a thread back from a blocked call takes this P first.
+    if (g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) != 0 &&
+        give_processor_to_pinned_waiter(machine))
+      continue;
     Goroutine* goroutine = find_runnable(machine);
     if (goroutine == nullptr) return;
     if (goroutine->locked_machine != nullptr && goroutine->locked_machine != machine) {

@@ -19,7 +19,8 @@
 //   Processor::current_goroutine  the holding machine (relaxed; the monitor reads it)
 //   Machine::processor            the machine itself (a handoff writes next_processor instead)
 //   Machine::next_processor       the hander, under g_scheduler.lock, before waking the machine
-//   global queue, idle lists      g_scheduler.lock
+//   Machine::pinned               the machine itself (runtime/blocked_call.cpp); read by itself
+//   global queue, idle lists      g_scheduler.lock (also the pinned waiters' line)
 //   global dead-goroutine cache   g_scheduler.free_goroutines_lock (a leaf)
 #pragma once
 
@@ -73,6 +74,10 @@ struct Machine {
   void* scheduler_fiber = nullptr;          // its sanitizer fiber (context_switch.hpp)
   GoroutineStack scheduler_stack;           // attached machines only
   bool spinning = false;                    // looking for work (counted in spinning_machines)
+  // A worker whose goroutine gave its P up inside a blocked library call and is locked to it
+  // until it has a P again (runtime/blocked_call.cpp): it waits in the pinned waiters' line,
+  // never on the idle-machine list.
+  bool pinned = false;
   Machine* next_idle = nullptr;
   Machine* next_all = nullptr;  // every machine, for shutdown
   pthread_t thread{};
@@ -82,6 +87,8 @@ struct Machine {
   bool (*park_commit)(Goroutine*, void*) = nullptr;
   void* park_argument = nullptr;
 };
+
+inline constexpr uint32_t kDefaultMaxWorkerThreads = 10000;
 
 struct Scheduler {
   kernel::FutexMutex<kernel::LockRank::kScheduler> lock;
@@ -110,6 +117,20 @@ struct Scheduler {
   std::atomic<uint64_t> context_switches{0};
   std::atomic<uint64_t> steals{0};
   std::atomic<uint64_t> worker_threads{0};
+  // Worker threads alive now (started, not yet joined), and their bound (Go's maxmcount, 10 000):
+  // start_worker_machine reserves with a fetch_add and gives back what it could not use. Tests
+  // may lower the bound between usgc_init and the first goroutine.
+  std::atomic<uint32_t> live_worker_threads{0};
+  uint32_t max_worker_threads = kDefaultMaxWorkerThreads;
+  // Threads back from a blocked library call waiting for a P, FIFO through Machine::next_idle
+  // (runtime/blocked_call.cpp): a released P goes to the first before anything else, and every
+  // worker gives its P to one at its next scheduling point. Head and tail under lock; the count
+  // written under lock, read anywhere (relaxed: a stale zero only delays to the next point).
+  Machine* pinned_waiters_head = nullptr;
+  Machine* pinned_waiters_tail = nullptr;
+  std::atomic<uint32_t> pinned_waiter_count{0};
+  // Ps given up by threads blocked in a library call (runtime/blocked_call.cpp).
+  std::atomic<uint64_t> blocked_call_handoffs{0};
   uint32_t next_machine_id = 0;  // lock
 };
 extern Scheduler g_scheduler;
@@ -141,6 +162,12 @@ Processor* take_idle_processor();
 void make_runnable(Goroutine* goroutine);
 void global_queue_put(Goroutine* goroutine);  // takes the lock
 void wake_idle_processor();
+
+// A thread back from a blocked call (runtime/blocked_call.cpp): an idle P, or nullptr after
+// putting machine in line for the next released P (then wait_for_processor). Takes the lock.
+Processor* take_idle_processor_or_wait_in_line(Machine* machine);
+// At a scheduling point: gives the machine's P to the first thread in that line; false if none.
+bool give_processor_to_pinned_waiter(Machine* machine);
 
 // Parks the calling machine (it holds no P) until a P is handed to it; false on shutdown.
 bool wait_for_processor(Machine* machine);
@@ -187,6 +214,12 @@ int detach_thread();
 int config_from_environment(usgc_config* config);
 int runtime_init(const usgc_config* config);
 int runtime_shutdown();
+
+// A goroutine's thread blocked in a library call outside usgc (runtime/blocked_call.cpp): from
+// the asynchronous safepoint trampoline, give the P up around the re-issued call and take one
+// back after, the goroutine staying on this thread.
+void blocked_call_release_processor();
+void blocked_call_reacquire_processor();
 
 // Signal-context hooks for the safepoint layer.
 uint64_t stack_overflow_goroutine_id(const void* address);

@@ -87,13 +87,12 @@ struct ReissuePlan {
   long number;
   uint64_t arguments[6];
   bool from_registers;  // the call at the `syscall` instruction: number and arguments in frame
-  bool without_p;       // attached thread: give the P up around it; else stop first, then call
 };
 thread_local ReissuePlan t_plan [[gnu::tls_model("initial-exec")]];
 
 // Makes the planned system call as the `syscall` instruction would have (rax = result, rcx =
-// the next RIP, r11 = the flags): without the P (attached thread) or after acknowledging the
-// stop (a goroutine of usgc_go, which must stay on its thread inside the library).
+// the next RIP, r11 = the flags), without the P: the runtime's hooks give it up before and take
+// one back after, keeping the goroutine on this thread (it is inside a library call).
 void reissue_system_call_slow_path(TrampolineFrame* frame) {
   const int saved_errno = errno;
   const ReissuePlan plan = t_plan;
@@ -111,14 +110,9 @@ void reissue_system_call_slow_path(TrampolineFrame* frame) {
   long result;
   {
     InterruptedStateExposed exposed;
-    if (plan.without_p) {
-      g_hooks.enter_native();
-    } else {
-      SafepointSlot* slot = current_slot();
-      if (slot != nullptr) reach_safepoint(slot, false);
-    }
+    g_hooks.release_processor();
     result = kernel::raw_system_call(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-    if (plan.without_p) g_hooks.leave_native();
+    g_hooks.reacquire_processor();
   }
   frame->rax = static_cast<uint64_t>(result);
   frame->rcx = frame->resume_address;
@@ -203,18 +197,14 @@ void handle_async_signal(int signal_number, siginfo_t* info, void* signal_contex
     return;
   }
 
-  const bool locked = g_hooks.goroutine_locked_to_thread();
-  if (at_system_call && locked) {
+  if (at_system_call) {
     slot->retake_requested.store(0, std::memory_order_relaxed);
     t_plan.from_registers = true;
-    t_plan.without_p = true;
     (void)redirect_to_trampoline(context, pc, reissue_system_call_slow_path);
     return;
   }
-  if (after_interrupted_call && (locked || stop) &&
-      plan_reissue_after_eintr(slot, context, pc, &t_plan)) {
+  if (after_interrupted_call && plan_reissue_after_eintr(slot, context, pc, &t_plan)) {
     slot->retake_requested.store(0, std::memory_order_relaxed);
-    t_plan.without_p = locked;
     (void)redirect_to_trampoline(context, pc, reissue_system_call_slow_path);
     return;
   }
@@ -249,8 +239,8 @@ bool build_can_rewrite_async_contexts() {
 }  // namespace
 
 kernel::Status async_safepoints_initialize(const AsyncSafepointHooks& hooks) {
-  if (hooks.runs_goroutine_code == nullptr || hooks.goroutine_locked_to_thread == nullptr ||
-      hooks.enter_native == nullptr || hooks.leave_native == nullptr)
+  if (hooks.runs_goroutine_code == nullptr || hooks.release_processor == nullptr ||
+      hooks.reacquire_processor == nullptr)
     return kernel::Status::failure(EINVAL);
   g_hooks = hooks;
   const char* setting = std::getenv("USGC_ASYNC_PREEMPT");

@@ -17,23 +17,20 @@
 //   nothing pending / no slot / not in a   -                  nothing (a stale signal)
 //     goroutine's code
 //   usgc's code                            any                nothing: it polls soon; retried
-//   a blocking system call (one of         stop, handshake,   attached thread: re-issue the call
-//     system_call_may_block) about to run    preemption,        without the P: the trampoline
-//     or being restarted (RIP at `syscall`,  retake             gives the P up (enter_native),
-//     rax = its number), in system-library                      makes the call, takes a P back
-//     or program code, not called from usgc
-//                                                               (leave_native). A goroutine of
-//                                                               usgc_go (which could resume on
-//                                                               another thread): stop only, a
-//                                                               safepoint at the `syscall`, which
-//                                                               runs again after the resume
+//   a blocking system call (one of         stop, handshake,   re-issue the call without the P:
+//     system_call_may_block) about to run    preemption,        the trampoline gives the P up
+//     or being restarted (RIP at `syscall`,  retake             (release_processor), makes the
+//     rax = its number), in system-library                      call, takes a P back
+//     or program code, not called from usgc                     (reacquire_processor). The
+//                                                               runtime keeps the goroutine on
+//                                                               this thread meanwhile (it is
+//                                                               inside a library call)
 //   just after a `syscall` that returned   stop, handshake,   the call the prober saw (PC and
 //     -EINTR (a call the kernel does not     preemption,        argument registers must match)
 //     restart)                               retake             is re-issued
-//                                                               (reissue_arguments_after_eintr):
-//                                                               without the P on an attached
-//                                                               thread, after the stop otherwise;
-//                                                               when it cannot be, an
+//                                                               (reissue_arguments_after_eintr),
+//                                                               without the P; when it cannot
+//                                                               be, an
 //                                                               asynchronous safepoint and the
 //                                                               caller sees EINTR
 //   running in a system library (also at   any                nothing: it may hold the
@@ -82,12 +79,11 @@ inline constexpr uint64_t kResignalEveryNs = 1'000'000;
 struct AsyncSafepointHooks {
   // Signal context: the calling thread is running a goroutine's code (not its scheduler).
   bool (*runs_goroutine_code)();
-  // Signal context: the goroutine is locked to this thread (attached): it may give its P up
-  // around a re-issued call without moving to another thread. Others are only stopped there.
-  bool (*goroutine_locked_to_thread)();
-  // Normal context, from the trampoline: give the P up / take one back around a re-issued call.
-  void (*enter_native)();
-  void (*leave_native)();
+  // Normal context, from the trampoline, inside the interrupted library call: give the P up
+  // around a re-issued call / take one back after it, the goroutine staying on this thread
+  // throughout (it must finish the library call on the thread that began it).
+  void (*release_processor)();
+  void (*reacquire_processor)();
   // Normal context, from the trampoline: around the part of a slow path where the goroutine is
   // stopped, preempted or without its P (SafepointHooks::async_stop_begin). May be null.
   void (*async_stop_begin)(const void* saved_state);

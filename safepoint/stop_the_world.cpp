@@ -352,11 +352,11 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
     delete[] slots;
     return handler;
   }
-  if (hooks.runs_goroutine_code != nullptr && hooks.goroutine_locked_to_thread != nullptr &&
-      hooks.requester_enter_native != nullptr && hooks.requester_leave_native != nullptr) {
-    AsyncSafepointHooks async_hooks{hooks.runs_goroutine_code,    hooks.goroutine_locked_to_thread,
-                                    hooks.requester_enter_native, hooks.requester_leave_native,
-                                    hooks.async_stop_begin,       hooks.async_stop_end};
+  if (hooks.runs_goroutine_code != nullptr && hooks.blocked_call_release_processor != nullptr &&
+      hooks.blocked_call_reacquire_processor != nullptr) {
+    AsyncSafepointHooks async_hooks{hooks.runs_goroutine_code, hooks.blocked_call_release_processor,
+                                    hooks.blocked_call_reacquire_processor, hooks.async_stop_begin,
+                                    hooks.async_stop_end};
     kernel::Status async = async_safepoints_initialize(async_hooks);
     if (!async.ok())
       kernel::print_message(

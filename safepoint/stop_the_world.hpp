@@ -95,9 +95,11 @@ struct SafepointHooks {
   // Signal context: the calling thread is executing its goroutine's code (not the scheduler's).
   // Null: no asynchronous safepoints (async_safepoint.hpp).
   bool (*runs_goroutine_code)();
-  // Signal context: the calling thread's goroutine is locked to it (an attached thread), so it
-  // never moves to another thread when it gives its P up.
-  bool (*goroutine_locked_to_thread)();
+  // From the asynchronous safepoint trampoline, inside a library call blocked in the kernel: give
+  // the P up around the re-issued call and take one back after, the goroutine staying on the
+  // calling thread throughout (async_safepoint.hpp). Null: no asynchronous safepoints.
+  void (*blocked_call_release_processor)();
+  void (*blocked_call_reacquire_processor)();
   // Normal context, from the asynchronous slow paths: the interrupted code's registers and stack
   // from `saved_state` up are the goroutine's until the matching end call; a collection in
   // between scans them conservatively (gc/conservative_roots.hpp). Null: not reported.

@@ -5,7 +5,9 @@
  * USGC_PROCS). A goroutine that blocks on a channel, a wait group or a sleep parks; its worker
  * thread runs another goroutine. A goroutine about to block in the OS (read(2), a lock of a
  * C library, ...) brackets the call with usgc_enter_native / usgc_leave_native so its P goes on
- * running other goroutines meanwhile.
+ * running other goroutines meanwhile. Unbracketed, the P is taken back by the runtime after about
+ * 250 us when the call blocks in the kernel in a call it can re-issue (docs/runtime.md, "Retake");
+ * the goroutine finishes the call on the thread that began it either way.
  *
  * Errors: functions that can fail return 0 or an errno value (never -1 and errno):
  *   EINVAL   a bad argument (NULL channel, zero-sized stack, ...)

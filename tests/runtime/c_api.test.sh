@@ -82,6 +82,20 @@ if [ -f "$BUILD/libusgc.a" ]; then
     case "$status:$out" in 0:unrooted\ ok*) echo "PASS unrooted-pointers-survive-async-stops ($out)";;
       *) echo "FAIL unrooted-pointers-survive-async-stops: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1));; esac
   fi
+  # Two Ps, five goroutines of usgc_go blocked in read, pthread_cond_wait, a mutex, poll and
+  # nanosleep: 400 more goroutines run to completion before any of those calls returns.
+  if embed_program goroutine_retake goroutine_retake.c; then
+    out=$(timeout 180 "$work/goroutine_retake" 2>&1); status=$?
+    case "$status:$out" in 0:goroutine\ retake\ ok*) echo "PASS blocked-goroutines-lose-their-p ($out)";;
+      *) echo "FAIL blocked-goroutines-lose-their-p: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1));; esac
+  fi
+  # Thousands of stops and collections while goroutines block in those calls (results, errno,
+  # the thread that ends each call).
+  if embed_program goroutine_blocked_stops goroutine_blocked_stops.c; then
+    out=$(timeout 180 "$work/goroutine_blocked_stops" 2>&1); status=$?
+    if [ $status -eq 0 ]; then echo "PASS stops-with-blocked-goroutines ($out)"
+    else echo "FAIL stops-with-blocked-goroutines: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1)); fi
+  fi
   # A thread nothing can stop: the stop warns after one second, naming it, and keeps waiting.
   if embed_program stop_warning stop_warning.c; then
     timeout 60 "$work/stop_warning" >"$work/warning.out" 2>"$work/warning.err"; status=$?

@@ -18,15 +18,15 @@
 namespace usgc::testing {
 
 // Single-steps from the current int3 stop to the next int3; returns the instructions between,
-// or -1 on a ptrace failure.
+// or -1 on a ptrace failure. A stop for another signal (the child's runtime may send its
+// asynchronous safepoint signal, SIGURG, to a thread that looks stuck while it is being traced)
+// is not an instruction: it is not counted, and the signal is suppressed (the runtime re-sends).
 inline long count_to_next_breakpoint(pid_t child) {
   long steps = 0;
   for (;;) {
     if (ptrace(PTRACE_SINGLESTEP, child, nullptr, nullptr) != 0) return -1;
     int status;
     if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) return -1;
-    // A signal-delivery stop (any signal but the step's own SIGTRAP) comes before an
-    // instruction runs: not a step. The next PTRACE_SINGLESTEP (signal 0) suppresses it.
     if (WSTOPSIG(status) != SIGTRAP) continue;
     siginfo_t info;
     if (ptrace(PTRACE_GETSIGINFO, child, nullptr, &info) != 0) return -1;
@@ -35,11 +35,14 @@ inline long count_to_next_breakpoint(pid_t child) {
   }
 }
 
-// Lets the child run to its next int3.
+// Lets the child run to its next int3 (suppressing other signals' stops, as above).
 inline bool wait_for_breakpoint(pid_t child) {
-  if (ptrace(PTRACE_CONT, child, nullptr, nullptr) != 0) return false;
-  int status;
-  return waitpid(child, &status, 0) == child && WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP;
+  for (;;) {
+    if (ptrace(PTRACE_CONT, child, nullptr, nullptr) != 0) return false;
+    int status;
+    if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) return false;
+    if (WSTOPSIG(status) == SIGTRAP) return true;
+  }
 }
 
 // Forks a child running child_main (which must start with PTRACE_TRACEME + raise(SIGSTOP)) and

@@ -1,0 +1,145 @@
+// tests/runtime/blocked_call_test.cpp — goroutines of usgc_go blocked in a library call give their
+// P up (runtime/blocked_call.cpp): the worker-thread bound holds, a goroutine returning with no P
+// free queues itself and continues on its own thread, and the P is never shared.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "runtime/scheduler.hpp"
+#include "safepoint/async_safepoint.hpp"
+#include "tests/support/runtime_fixture.hpp"
+
+namespace usgc::testing {
+namespace {
+
+// One P, no time-slice preemption: a goroutine leaves the P only at its own scheduling points
+// (or by giving it up in a blocked call), so "two goroutines inside at once" means two threads
+// ran on the P.
+class BlockedCall : public ::testing::Test {
+ protected:
+  Watchdog watchdog_{current_test_name()};
+  void SetUp() override {
+    usgc_config config = runtime_config(1);
+    config.preempt_after_us = 0;
+    ASSERT_EQ(usgc_init(&config), 0);
+  }
+  void TearDown() override {
+    EXPECT_TRUE(all_goroutines_finished()) << usgc_goroutine_count() << " goroutines still alive";
+    EXPECT_EQ(usgc_shutdown(), 0);
+  }
+};
+
+struct Pipe {
+  int fds[2] = {-1, -1};
+  Pipe() { EXPECT_EQ(pipe(fds), 0); }
+  ~Pipe() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+};
+
+// One P and a bound of two worker threads: the first two goroutines block in read and the P
+// moves on each time, but a third blocked thread would exceed the bound, so the third goroutine
+// waits in the queue until a read returns. Every goroutine then finishes, each read ending on the
+// thread that began it, and no more than two worker threads ever existed.
+TEST_F(BlockedCall, WorkerThreadsStayWithinTheirBound) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "no asynchronous safepoints here";
+  constexpr int kReaders = 4;
+  Pipe pipes[kReaders];
+  // On any exit: release every reader (a failed assertion must not leave goroutines blocked for
+  // the next test) and restore the bound.
+  struct Release {
+    Pipe* pipes;
+    ~Release() {
+      for (int i = 0; i < kReaders; ++i) {
+        char byte = static_cast<char>('a' + i);
+        (void)!write(pipes[i].fds[1], &byte, 1);
+      }
+      all_goroutines_finished();
+      runtime::g_scheduler.max_worker_threads = runtime::kDefaultMaxWorkerThreads;
+    }
+  } release{pipes};
+  runtime::g_scheduler.max_worker_threads = 2;
+  std::atomic<int> started{0}, finished{0}, failures{0};
+  for (int i = 0; i < kReaders; ++i) {
+    go([&, i] {
+      started.fetch_add(1);
+      pthread_t self = pthread_self();
+      char byte = 0;
+      errno = 0;
+      ssize_t got = read(pipes[i].fds[0], &byte, 1);
+      if (got != 1 || byte != 'a' + i || errno != 0 || !pthread_equal(self, pthread_self()))
+        failures.fetch_add(1);
+      finished.fetch_add(1);
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return started.load() == 2; }, std::chrono::seconds(30)));
+  // Give the monitor time to retake the second reader's P: it must not start a third thread.
+  usleep(50000);
+  EXPECT_EQ(started.load(), 2) << "a third goroutine ran: a third worker thread was started";
+  EXPECT_LE(runtime::g_scheduler.live_worker_threads.load(), 2u);
+  for (int i = 0; i < kReaders; ++i) {
+    char byte = static_cast<char>('a' + i);
+    ASSERT_EQ(write(pipes[i].fds[1], &byte, 1), 1);
+    ASSERT_TRUE(eventually([&] { return finished.load() == i + 1; }, std::chrono::seconds(30)))
+        << "reader " << i << " did not finish";
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_LE(runtime::g_scheduler.live_worker_threads.load(), 2u);
+  EXPECT_GE(runtime::g_scheduler.blocked_call_handoffs.load(), 2u);
+}
+
+// A blocked goroutine whose call returns while another goroutine holds the only P queues itself
+// (pinned to its thread) and runs on when the P comes to it; the P is held by one thread at a time
+// throughout (a goroutine sees its own processor count unchanged across a poll-free section).
+TEST_F(BlockedCall, ReturningGoroutineWaitsForThePAndContinues) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "no asynchronous safepoints here";
+  Pipe pipe_;
+  std::atomic<int> reader_blocked{0}, reader_done{0}, spinner_running{0}, stop_spinning{0};
+  std::atomic<int> inside{0}, overlaps{0};
+  struct Release {  // on any exit: nothing stays blocked for the next test
+    Pipe* pipe_;
+    std::atomic<int>* stop;
+    ~Release() {
+      (void)!write(pipe_->fds[1], "x", 1);
+      stop->store(1);
+      all_goroutines_finished();
+    }
+  } release{&pipe_, &stop_spinning};
+  go([&] {
+    reader_blocked.store(1);
+    char byte = 0;
+    pthread_t self = pthread_self();
+    ssize_t got = read(pipe_.fds[0], &byte, 1);
+    EXPECT_EQ(got, 1);
+    EXPECT_TRUE(pthread_equal(self, pthread_self()));
+    // Now it holds the only P: nobody else may be inside.
+    if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
+    for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();
+    inside.fetch_sub(1);
+    reader_done.store(1);
+  });
+  go([&] {
+    spinner_running.store(1);
+    while (stop_spinning.load() == 0) {
+      if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
+      for (int i = 0; i < 100; ++i) usgc_safepoint_poll();
+      inside.fetch_sub(1);
+      usgc_yield();
+    }
+  });
+  // The spinner runs only once the reader's P was retaken.
+  ASSERT_TRUE(eventually([&] { return spinner_running.load() == 1; }, std::chrono::seconds(30)));
+  ASSERT_EQ(write(pipe_.fds[1], "x", 1), 1);
+  // The reader's call returned while the spinner held the P: it queued and gets a turn.
+  ASSERT_TRUE(eventually([&] { return reader_done.load() == 1; }, std::chrono::seconds(30)));
+  stop_spinning.store(1);
+  ASSERT_TRUE(all_goroutines_finished());
+  EXPECT_EQ(overlaps.load(), 0) << "two threads ran goroutines on the only P at once";
+}
+
+}  // namespace
+}  // namespace usgc::testing
