@@ -6,6 +6,7 @@
 // and under stress).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "jitgen/escape/escape.hpp"
@@ -95,10 +96,21 @@ TEST(JitEquivalence, SeededRandomProgramsRunTheSameCompiledAsInterpreted) {
     // interleave the same way on every run, so its counts are a deterministic workload. With two
     // Ps, or when collections make a run long enough to be preempted, a goroutine nobody waits
     // for may or may not finish before main returns: those runs must complete, nothing more.
+    // Under a heavy load a short run can outlast the preemption slice (USGC_PREEMPT_US, 10 ms),
+    // and a preempted main lets such a goroutine run, or not, before it returns: the counted
+    // runs turn preemption off, so one P interleaves the goroutines the same way every time.
     RunOptions options;
     options.time_limit_ms = 60000;
     options.procs = 1;
+    const char* preempt = std::getenv("USGC_PREEMPT_US");
+    const std::string saved_preempt = preempt != nullptr ? preempt : "";
+    setenv("USGC_PREEMPT_US", "0", 1);
     RunResult result = expect_same(parsed.module, analysis, *compiled, options);
+    if (preempt != nullptr) {
+      setenv("USGC_PREEMPT_US", saved_preempt.c_str(), 1);
+    } else {
+      unsetenv("USGC_PREEMPT_US");
+    }
     EXPECT_EQ(result.status, RunStatus::kCompleted) << describe(result);
     options.procs = 2;
     if (i % 2 == 1) options.gc_stress_every = 1;
