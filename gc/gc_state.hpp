@@ -27,6 +27,8 @@ struct GcConfig {
 };
 extern GcConfig g_config;
 
+struct Mutator;
+
 // What the runtime (the layer above) lends the collector.
 struct GcHooks {
   // A goroutine about to wait for another thread's collection counts as stopped meanwhile.
@@ -35,6 +37,10 @@ struct GcHooks {
   // Visits extra roots of shared collections (reference channels): calls visit(slot, context)
   // for every slot holding a reference. Called in the stopped world.
   void (*visit_runtime_roots)(void (*visit)(void** slot, void* context), void* context);
+  // Visits the mutator of every goroutine a thread may resume without switching to it (the
+  // goroutine each machine runs, also while in native): calls visit(mutator, context). Called in
+  // the stopped world. Null (the GC without a scheduler): every mutator counts as running.
+  void (*visit_running_mutators)(void (*visit)(Mutator* mutator, void* context), void* context);
 };
 extern GcHooks g_hooks;
 
