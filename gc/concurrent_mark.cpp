@@ -240,6 +240,10 @@ bool concurrent_roots_pending() {
          g_scans_in_progress.load(std::memory_order_acquire) != 0;
 }
 
+size_t grey_queue_size() {
+  return g_grey_size.load(std::memory_order_relaxed);
+}
+
 void wait_for_root_scans_stopped() {
   // Acquire: pairs with finish_scan's release.
   while (g_scans_in_progress.load(std::memory_order_acquire) != 0) kernel::yield_cpu();

@@ -78,6 +78,8 @@ bool mark_some_roots(uint32_t marker_index, RootVisitor& visitor);
 // Only the grey queue (the termination stop).
 bool mark_grey_queue(uint32_t marker_index, RootVisitor& visitor);
 bool concurrent_roots_pending();
+// Objects in the grey queue now (a hint).
+size_t grey_queue_size();
 // World stopped: waits for root scans still under way, so the grey queue holds all they shaded.
 void wait_for_root_scans_stopped();
 // World stopped, grey queue drained: marking off. Returns the objects mutators shaded.

@@ -21,9 +21,10 @@ struct GcConfig {
   bool trace = false;    // USGC_TRACE=gc
   size_t min_private_budget_bytes = 1 << 20;
   size_t min_shared_budget_bytes = 4 << 20;
-  uint32_t marker_count = 1;  // parallel markers in a shared collection (one per P)
-  bool generational = true;   // USGC_GC_GENERATIONAL: minor private and shared collections (0:
-                              // every collection full)
+  uint32_t marker_count = 1;    // parallel markers in a shared collection (one per P)
+  bool generational = true;     // USGC_GC_GENERATIONAL: minor private and shared collections (0:
+                                // every collection full)
+  bool concurrent_mark = true;  // USGC_GC_CONCURRENT (0: the whole shared mark in one stop)
 };
 extern GcConfig g_config;
 

@@ -33,6 +33,7 @@ uint32_t g_marker_count = 0;
 // One marking job: written by marker 0 before it bumps g_job_epoch (release); read by the
 // helpers after they see the new epoch (acquire).
 RootSource g_job_source = nullptr;
+uint32_t g_job_markers = 1;  // markers taking part: g_marker_count, or 1 for a solo job
 bool g_job_scan_cards = false;
 std::atomic<uint32_t> g_idle_markers{0};
 std::atomic<uint32_t> g_job_epoch{0};     // futex: helpers wait for it to change
@@ -118,8 +119,8 @@ bool take_from(Marker& thief, Marker& victim) {
 bool find_work(uint32_t index) {
   Marker& self = g_markers[index];
   if (take_from(self, self)) return true;
-  for (uint32_t k = 1; k < g_marker_count; ++k) {
-    if (take_from(self, g_markers[(index + k) % g_marker_count])) return true;
+  for (uint32_t k = 1; k < g_job_markers; ++k) {
+    if (take_from(self, g_markers[(index + k) % g_job_markers])) return true;
   }
   return false;
 }
@@ -142,9 +143,9 @@ void drain(uint32_t index) {
     // Idle: wait until some public stack has work, or everyone is idle (done).
     g_idle_markers.fetch_add(1, std::memory_order_acq_rel);
     for (unsigned spins = 0;; ++spins) {
-      if (g_idle_markers.load(std::memory_order_acquire) == g_marker_count) return;
+      if (g_idle_markers.load(std::memory_order_acquire) == g_job_markers) return;
       bool work_seen = false;
-      for (uint32_t k = 0; k < g_marker_count && !work_seen; ++k) {
+      for (uint32_t k = 0; k < g_job_markers && !work_seen; ++k) {
         work_seen = g_markers[k].public_size.load(std::memory_order_relaxed) != 0;
       }
       if (work_seen) {
@@ -220,25 +221,28 @@ void parallel_mark_shutdown() {
   g_marker_count = 0;
 }
 
-MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards) {
+MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, bool solo) {
   USGC_CHECK(g_markers != nullptr, "gc: shared collection before gc_initialize");
   g_job_source = source;
   g_job_scan_cards = scan_cards && kind == MarkKind::kMinor;
+  g_job_markers = solo ? 1 : g_marker_count;
   g_idle_markers.store(0, std::memory_order_relaxed);
   g_helpers_done.store(0, std::memory_order_relaxed);
-  // Release: the job above is visible to helpers that see the new epoch.
-  g_job_epoch.fetch_add(1, std::memory_order_release);
-  if (g_marker_count > 1) kernel::futex_wake_all(&g_job_epoch);
+  if (!solo) {
+    // Release: the job above is visible to helpers that see the new epoch.
+    g_job_epoch.fetch_add(1, std::memory_order_release);
+    if (g_marker_count > 1) kernel::futex_wake_all(&g_job_epoch);
+  }
   run_marker(0);
-  uint32_t helpers = g_marker_count - 1;
+  uint32_t helpers = g_job_markers - 1;
   for (;;) {
     uint32_t done = g_helpers_done.load(std::memory_order_acquire);
     if (done == helpers) break;
     kernel::futex_wait(&g_helpers_done, done);
   }
   MarkResult result;
-  result.markers = g_marker_count;
-  for (uint32_t i = 0; i < g_marker_count; ++i) result.objects_marked += g_markers[i].marked;
+  result.markers = g_job_markers;
+  for (uint32_t i = 0; i < g_job_markers; ++i) result.objects_marked += g_markers[i].marked;
   return result;
 }
 

@@ -69,6 +69,8 @@ using RootSource = bool (*)(uint32_t marker_index, RootVisitor& visitor);
 
 // Marks everything reachable from what `source` hands out (minor: what is young and reachable,
 // and with `scan_cards` the old objects on dirty cards). A full mark expects cleared bitmaps.
-MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards);
+// `solo`: marker 0 alone (a small job in a stopped world: waking the helper threads would cost
+// more than the work, and their wake-up latency would be part of the pause).
+MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, bool solo = false);
 
 }  // namespace usgc::gc

@@ -126,11 +126,16 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   shared_heap_restart_budget();
   begin_concurrent_mark_stopped();
   size_t mutator_count = registered_mutator_count();
-  unlock_mutator_registry();
+  unlock_mutator_registry();  // the markers' registry walk takes it
+  // USGC_GC_CONCURRENT=0: everything below happens in this one stop (the design before).
+  const bool concurrent = g_config.concurrent_mark;
   uint64_t start_resumed_ns = 0;
-  int start_error = safepoint::start_the_world(&start_resumed_ns);
-  USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
-             start_error);
+  int start_error = 0;
+  if (concurrent) {
+    start_error = safepoint::start_the_world(&start_resumed_ns);
+    USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
+               start_error);
+  }
 
   // 3. Concurrent marking, until no goroutine is left unscanned and nothing is grey.
   uint64_t mark_begin_ns = kernel::monotonic_ns();
@@ -147,12 +152,19 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // 4. The termination stop: what mutators shaded since, then marking off and the sweep's set-up.
   usgc_stop_info end_info{};
   uint64_t end_stopped_ns = 0;
-  stop_error = safepoint::stop_the_world(&end_info, &end_stopped_ns);
-  USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
-             stop_error);
+  if (concurrent) {
+    stop_error = safepoint::stop_the_world(&end_info, &end_stopped_ns);
+    USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
+               stop_error);
+  }
   lock_mutator_registry();
   wait_for_root_scans_stopped();
-  MarkResult last = mark_shared_heap(mark_grey_queue, kind, false);
+  // Usually a handful of objects: marker 0 alone, without waking the helpers (their wake-up
+  // latency would be pause); a large remainder (or the whole mark, USGC_GC_CONCURRENT=0) in
+  // parallel.
+  constexpr size_t kSoloGreyObjects = 4096;
+  MarkResult last = mark_shared_heap(mark_grey_queue, kind, false,
+                                     concurrent && grey_queue_size() < kSoloGreyObjects);
   marked.objects_marked += last.objects_marked;
   marked.objects_marked += end_concurrent_mark_stopped();
   shared_heap_prepare_for_mark();
@@ -192,6 +204,9 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
 
   // The pause is the stopped world only: from the last acknowledgement to the resume, twice
   // (the start and the termination stop), summed. Time to safepoint is reported apart.
+  if (!concurrent) {  // one stop: it began at the start and ended at the end
+    start_resumed_ns = end_stopped_ns = start_stopped_ns;
+  }
   uint64_t start_pause_ns =
       start_resumed_ns > start_stopped_ns ? start_resumed_ns - start_stopped_ns : 0;
   uint64_t end_pause_ns = end_resumed_ns > end_stopped_ns ? end_resumed_ns - end_stopped_ns : 0;
