@@ -1,26 +1,35 @@
-// gc/shared_collector.cpp — the coordinated shared collection: stop the world at safepoints,
-// mark in parallel from every goroutine's roots and the global roots, restart, then sweep.
+// gc/shared_collector.cpp — the coordinated shared collection: a short stop to start, marking
+// concurrent with the goroutines (gc/concurrent_mark.hpp), a short stop to finish, then the sweep
+// with the world running.
 //
-// Sequence (one collection at a time, g_collection_lock):
+// Sequence (one collection at a time, g_collection_lock; the collector runs as a native call from
+// step 2 on, so it holds no P while it marks and no stop waits for it):
 //   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
 //      sweeper reads the bitmap the mark is rewriting);
-//   2. stop the world (safepoint/stop_the_world.hpp); the collector gives up its P meanwhile;
-//   3. in the stopped world: flush the shared caches, turn swept blocks into unswept ones, and
-//      mark in parallel (gc/parallel_mark.hpp): a full mark after clearing every block's bitmap
-//      and cards, a minor one (generational: only what was allocated since the last collection,
-//      old-to-young references from the dirty cards) keeping them;
-//      with USGC_VERIFY also sweep and verify here, so a verifier sees the swept heap;
-//   4. restart the world, then sweep the shared blocks (allocators that need a block sweep one
+//   2. the start stop: full marks clear every block's bitmap and cards (minor ones keep them:
+//      generational, sticky mark bits); the budget restarts; the global roots are shaded and the
+//      goroutines the machines run (or that are in native) have their roots scanned; marking on;
+//   3. with the world running: the markers (gc/parallel_mark.hpp) claim the parked goroutines
+//      through a walk of the registry and scan their roots, scan the runtime's roots, trace, and
+//      take what the deletion barrier and the scans-before-resume shaded, until no goroutine is
+//      left unscanned and nothing is grey;
+//   4. the termination stop: wait for root scans still finishing, drain what was shaded since
+//      (usually a handful of objects), marking off, flush the shared caches and turn swept blocks
+//      into unswept ones (allocation while marking was black, so the sweep keeps it); with
+//      USGC_VERIFY also sweep and verify here, so a verifier sees the swept heap;
+//   5. restart the world, then sweep the shared blocks (allocators that need a block sweep one
 //      themselves meanwhile: gc/shared_heap.hpp).
-// The pause is the stopped world of step 3: from the moment the last P acknowledged the stop to
-// the moment the world resumes. Time to safepoint (request -> all stopped) is reported apart, and
-// the collector's P hand-off before the request and its wait for a P after the resume are
-// neither (trace: handoff, rejoin). Sweeping and the private heaps' dead shared objects (each
-// owner frees those at its next private collection) stay out of it.
+// USGC_GC_CONCURRENT=0 runs steps 2-4 inside one stop (the design before; for comparison).
+// The pause is the stopped world of steps 2 and 4, summed: from the moment the last P
+// acknowledged each stop to the moment the world resumed. Time to safepoint is reported apart,
+// and the collector's P hand-off before the request and its wait for a P at the end are neither
+// (trace: handoff, rejoin). Sweeping and the private heaps' dead shared objects (each owner
+// frees those at its next private collection) stay out of it.
 // Minor or full: choose_kind below (full when asked for, when the old generation grew by
 // USGC_GC_PERCENT since the last full one, or after 8 minors; USGC_GC_GENERATIONAL=0: always full).
 // A goroutine that finds a collection in progress waits for it as a native call, so the
-// collector's stop-the-world never waits for a goroutine that waits for the collector.
+// collector's stop-the-world never waits for a goroutine that waits for the collector; while a
+// mark runs, allocation does not start another collection (the budget counts towards the next).
 #include <atomic>
 
 #include "gc/allocation.hpp"
