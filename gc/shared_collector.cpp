@@ -3,7 +3,7 @@
 // with the world running.
 //
 // Sequence (one collection at a time, g_collection_lock; the collector runs as a native call from
-// step 2 on, so it holds no P while it marks and no stop waits for it):
+// step 2 to the end of step 4, so it holds no P while it marks and no stop waits for it):
 //   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
 //      sweeper reads the bitmap the mark is rewriting);
 //   2. the start stop: full marks clear every block's bitmap and cards (minor ones keep them:
@@ -17,7 +17,8 @@
 //      (usually a handful of objects), marking off, flush the shared caches and turn swept blocks
 //      into unswept ones (allocation while marking was black, so the sweep keeps it); with
 //      USGC_VERIFY also sweep and verify here, so a verifier sees the swept heap;
-//   5. restart the world, then sweep the shared blocks (allocators that need a block sweep one
+//   5. restart the world, take a P back, then sweep the shared blocks (allocators that need a block
+//   sweep one
 //      themselves meanwhile: gc/shared_heap.hpp).
 // USGC_GC_CONCURRENT=0 runs steps 2-4 inside one stop (the design before; for comparison).
 // The pause is the stopped world of steps 2 and 4, summed: from the moment the last P
@@ -195,7 +196,9 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
              start_error);
 
-  // 5. Sweep with the world running.
+  // 5. Sweep with the world running, holding a P again (as a goroutine's own work: it does
+  // not poll, so a stop requested meanwhile waits for the sweep, as for any goroutine).
+  if (self != nullptr) g_hooks.leave_native();
   uint64_t sweep_begin_ns = kernel::monotonic_ns();
   if (!swept_in_pause) live_bytes = shared_heap_sweep_all();
   shared_heap_set_live_bytes(live_bytes);
@@ -208,8 +211,6 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   }
   uint64_t swept_ns = kernel::monotonic_ns();
   g_collection_lock.unlock();
-  if (self != nullptr) g_hooks.leave_native();
-  uint64_t rejoined_ns = kernel::monotonic_ns();
 
   // The pause is the stopped world only: from the last acknowledgement to the resume, twice
   // (the start and the termination stop), summed. Time to safepoint is reported apart.
@@ -242,7 +243,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
                                      : end_info.time_to_safepoint_ns;
     trace.handoff_ns = request_sent_ns > request_ns ? request_sent_ns - request_ns : 0;
     trace.mark_ns = mark_end_ns - mark_begin_ns;
-    trace.rejoin_ns = rejoined_ns - swept_ns;
+    trace.rejoin_ns = sweep_begin_ns - end_resumed_ns;
     trace.sweep_ns = swept_ns - sweep_begin_ns;
     trace.objects_marked = marked.objects_marked;
     trace.markers = marked.markers;

@@ -9,7 +9,7 @@
 // the termination stop, summed, as the stats block reports it; the mark runs between them with
 // the world running; ttsp (request -> all stopped, the larger of the two) precedes a stop;
 // handoff (the collector giving its P up before the request) and rejoin (taking a P back after
-// the sweep) are nobody's pause.
+// the termination stop, before the sweep) are nobody's pause.
 // "before" of a private collection is what its last collection left plus the runs taken since;
 // of a shared one, the shared heap's live bytes after the last plus the bytes allocated since.
 #pragma once
