@@ -12,6 +12,18 @@
 //                        a small shared forest; shared minor and full collections are requested
 //                        (usgc_gc_collect) and their stopped-world pauses read from the stats.
 //                        A collector that traces private heaps pays for the N MiB in every one.
+//   shared-parked<N>k    N = 10, 100, 1000 (thousand goroutines; --quick: 10, 100): N goroutines
+//                        parked on a channel receive, a small shared forest; shared full and minor
+//                        collections requested, their stopped-world pauses read from the stats.
+//                        The stop must not grow with the parked goroutines: their roots are
+//                        scanned by the concurrent markers.
+//   shared-live<N>mib    N = 64, 256 (--quick: 16): N MiB of live shared trees; shared full and
+//                        minor collections requested: the pauses must not grow with the live
+//                        shared heap (marked concurrently).
+//                        Both run twice in the same run: impl=usgc (concurrent marking) and
+//                        impl=usgc-stw, the same binary re-run with USGC_GC_CONCURRENT=0 (the
+//                        whole mark inside one stop, the design before). Pauses (the stopped
+//                        world, both stops summed): p50, p99 and max in ms.
 //   stop-during-private-mark   one goroutine runs full private collections of 64 MiB of live
 //                        private trees back to back; another stops the world over and over
 //                        (usgc_stop_the_world): RESULT time to safepoint p50/p99/max in us. A
@@ -19,7 +31,8 @@
 // Output: RESULT lines (bench/run_all.sh's format), NOTE lines; ERROR and exit status 1 when a
 // count is wrong (the live trees are checked after each case).
 //
-// Usage: gc_pauses [--cases "..."] [--quick]
+// Usage: gc_pauses [--cases "..."] [--quick] [--impl NAME] (--impl: the name printed, set for
+// the re-run with USGC_GC_CONCURRENT=0)
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
@@ -56,9 +69,11 @@ constexpr uint64_t kLiveTreeBytes = kLiveNodes * 24;
 constexpr int kGarbageDepth = 6;
 constexpr uint64_t kGarbageNodes = (uint64_t{2} << kGarbageDepth) - 1;
 
+std::string g_impl = "usgc";  // usgc-stw in the re-run with USGC_GC_CONCURRENT=0
+
 void result(const std::string& name, const char* metric, double value, const char* unit) {
-  std::printf("RESULT suite=gc_pauses case=%s impl=usgc metric=%s value=%.3f unit=%s\n",
-              name.c_str(), metric, value, unit);
+  std::printf("RESULT suite=gc_pauses case=%s impl=%s metric=%s value=%.3f unit=%s\n", name.c_str(),
+              g_impl.c_str(), metric, value, unit);
 }
 
 void error(const std::string& name, const std::string& reason) {
@@ -209,6 +224,80 @@ void shared_with_private_main(void* argument) {
   std::fflush(stdout);
 }
 
+// ---- shared-parked<N>k and shared-live<N>mib ----
+
+struct SharedJob {
+  uint64_t parked = 0;    // goroutines parked on a receive meanwhile
+  uint64_t live_mib = 0;  // live shared trees (0: a small forest)
+};
+
+struct ParkedGroup {
+  usgc_chan* wake = nullptr;
+  usgc_waitgroup started = USGC_WAITGROUP_INIT;
+  usgc_waitgroup finished = USGC_WAITGROUP_INIT;
+};
+
+void parked_goroutine(void* argument) {
+  auto* group = static_cast<ParkedGroup*>(argument);
+  USGC_ROOTS(roots, 1);  // an (empty) frame, as a goroutine of a real program has
+  usgc_waitgroup_done(&group->started);
+  bool ok = false;
+  usgc_chan_recv(group->wake, nullptr, &ok);  // parked until the channel is closed
+  usgc_waitgroup_done(&group->finished);
+}
+
+void shared_main(void* argument) {
+  const auto* job = static_cast<const SharedJob*>(argument);
+  std::string name = job->parked != 0 ? "shared-parked" + std::to_string(job->parked / 1000) + "k"
+                                      : "shared-live" + std::to_string(job->live_mib) + "mib";
+  uint64_t trees =
+      job->live_mib != 0 ? std::max<uint64_t>(job->live_mib * (1u << 20) / kLiveTreeBytes, 1) : 16;
+  USGC_ROOTS(roots, 2);
+  build_forest(&roots[0], trees, USGC_GOROUTINE_SHARED);
+  ParkedGroup group;
+  group.wake = usgc_chan_make(0, 0);
+  usgc_waitgroup_add(&group.started, static_cast<int64_t>(job->parked));
+  usgc_waitgroup_add(&group.finished, static_cast<int64_t>(job->parked));
+  for (uint64_t i = 0; i < job->parked; ++i) {
+    if (usgc_go(parked_goroutine, &group, nullptr) != 0) {
+      error(name, "usgc_go failed after " + std::to_string(i) + " goroutines");
+      usgc_waitgroup_add(&group.started, -static_cast<int64_t>(job->parked - i));
+      usgc_waitgroup_add(&group.finished, -static_cast<int64_t>(job->parked - i));
+      break;
+    }
+  }
+  usgc_waitgroup_wait(&group.started);
+  usgc_gc_collect(USGC_GC_SHARED);
+  int collections = g_quick ? 3 : 8;
+  std::vector<uint64_t> minor, full;
+  for (int i = 0; i < collections; ++i) {
+    for (int k = 0; k < 64; ++k) roots[1] = build_tree(kGarbageDepth, USGC_GOROUTINE_SHARED);
+    usgc_gc_collect(USGC_GC_SHARED_MINOR);
+    minor.push_back(gc_stats().last_pause_ns);
+    for (int k = 0; k < 64; ++k) roots[1] = build_tree(kGarbageDepth, USGC_GOROUTINE_SHARED);
+    usgc_gc_collect(USGC_GC_SHARED);
+    full.push_back(gc_stats().last_pause_ns);
+  }
+  usgc_chan_close(group.wake);
+  usgc_waitgroup_wait(&group.finished);
+  usgc_chan_destroy(group.wake);
+  check_forest(name, roots[0], trees);
+  print_quantiles(name, "minor_pause_", minor, 1e6, "ms");
+  print_quantiles(name, "full_pause_", full, 1e6, "ms");
+  std::fflush(stdout);
+}
+
+// The same cases with USGC_GC_CONCURRENT=0 (impl=usgc-stw), in a child run of this binary.
+void run_stop_the_world_peer(const char* self, const std::string& cases, bool quick) {
+  std::string command = "USGC_GC_CONCURRENT=0 '" + std::string(self) +
+                        "' --impl usgc-stw --cases '" + cases + "'" + (quick ? " --quick" : "");
+  std::fflush(stdout);
+  if (std::system(command.c_str()) != 0) {
+    std::printf("ERROR suite=gc_pauses case=peer impl=usgc-stw reason=\"the re-run failed\"\n");
+    ++g_errors;
+  }
+}
+
 // ---- stop-during-private-mark ----
 
 struct StopJob {
@@ -266,17 +355,20 @@ void stop_main(void*) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string cases = "private shared-with-private stop-during-private-mark";
+  std::string cases =
+      "private shared-with-private shared-parked shared-live stop-during-private-mark";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--cases" && i + 1 < argc) {
       cases = argv[++i];
     } else if (arg == "--quick") {
       g_quick = true;
+    } else if (arg == "--impl" && i + 1 < argc) {
+      g_impl = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: gc_pauses [--cases \"private shared-with-private "
-                   "stop-during-private-mark\"] [--quick]\n");
+                   "usage: gc_pauses [--cases \"private shared-with-private shared-parked "
+                   "shared-live stop-during-private-mark\"] [--quick] [--impl NAME]\n");
       return 2;
     }
   }
@@ -307,7 +399,28 @@ int main(int argc, char** argv) {
       usgc_run_main(shared_with_private_main, &job);
     }
   }
-  if (has_word(cases, "stop-during-private-mark")) usgc_run_main(stop_main, nullptr);
+  if (has_word(cases, "shared-parked")) {
+    for (uint64_t thousands : {10, 100, 1000}) {
+      if (g_quick && thousands == 1000) continue;
+      SharedJob job{thousands * 1000, 0};
+      usgc_run_main(shared_main, &job);
+    }
+  }
+  if (has_word(cases, "shared-live")) {
+    for (uint64_t mib : {16, 64, 256}) {
+      if (g_quick != (mib == 16)) continue;
+      SharedJob job{0, mib};
+      usgc_run_main(shared_main, &job);
+    }
+  }
+  if (has_word(cases, "stop-during-private-mark") && g_impl == "usgc")
+    usgc_run_main(stop_main, nullptr);
   usgc_shutdown();
+  if (g_impl == "usgc" && (has_word(cases, "shared-parked") || has_word(cases, "shared-live"))) {
+    std::string peer_cases;
+    if (has_word(cases, "shared-parked")) peer_cases += "shared-parked ";
+    if (has_word(cases, "shared-live")) peer_cases += "shared-live";
+    run_stop_the_world_peer(argv[0], peer_cases, g_quick);
+  }
   return g_errors == 0 ? 0 : 1;
 }

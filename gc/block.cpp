@@ -18,6 +18,7 @@
 
 #include <cstring>
 
+#include "gc/object_header.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/virtual_memory.hpp"
@@ -299,6 +300,18 @@ uint32_t chunk_count() {
 char* chunk_at(uint32_t index) {
   return g_chunks[index];
 }
+void* large_shared_object_containing(uintptr_t address) {
+  kernel::FutexMutexGuard guard(g_pool_lock);
+  for (Block* large = g_large_objects; large != nullptr; large = large->large_next) {
+    auto begin = reinterpret_cast<uintptr_t>(large);
+    if (address < begin + kBlockHeaderBytes || address >= begin + large->mapping_bytes) continue;
+    const uint64_t header =
+        __atomic_load_n(reinterpret_cast<uint64_t*>(large->slots_begin()), __ATOMIC_ACQUIRE);
+    return header != 0 && is_shared_class(header) ? large->slots_begin() + kHeaderBytes : nullptr;
+  }
+  return nullptr;
+}
+
 Block* first_large_object() {
   return g_large_objects;
 }

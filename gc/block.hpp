@@ -185,6 +185,10 @@ size_t heap_headroom_bytes();
 uint32_t chunk_count();
 char* chunk_at(uint32_t index);
 Block* first_large_object();
+// The SHARED or GLOBAL large object whose mapping holds `address` (past its block header), or
+// nullptr. Under the pool lock, so it may run while the world runs (conservative roots): a mapping
+// on the list is mapped while the lock is held.
+void* large_shared_object_containing(uintptr_t address);
 
 template <typename Fn>
 void for_each_block_in_use(Fn&& fn) {

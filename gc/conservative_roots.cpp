@@ -2,40 +2,39 @@
 // safepoints (gc/conservative_roots.hpp: the rule and its invariants).
 #include "gc/conservative_roots.hpp"
 
+#include <atomic>
+
 #include "gc/block.hpp"
 #include "gc/object_header.hpp"
 
 namespace usgc::gc {
-namespace {
-
-// A shared collection marks only SHARED and GLOBAL objects (private ones are their goroutine's),
-// so a word counts when its slot's header has one of those classes. A free slot's first word is
-// 0, or, at the head of a free run, the run's end pointer (16-byte aligned: class bits 0).
-void* shared_object_at(char* slot) {
-  const uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_RELAXED);
-  return header != 0 && is_shared_class(header) ? slot + kHeaderBytes : nullptr;
-}
-
-}  // namespace
 
 void* object_containing(uintptr_t word) {
-  // Interior pointers need not be aligned (a byte array's element): any address counts.
   const uint32_t chunks = chunk_count();
   for (uint32_t c = 0; c < chunks; ++c) {
     auto begin = reinterpret_cast<uintptr_t>(chunk_at(c));
     if (word < begin || word >= begin + kChunkBytes) continue;
+    // Chunks stay mapped. A block of a chunk may be released and formatted again by its owner
+    // while a concurrent scan reads it: the slot is computed from the format read first, and the
+    // answer kept only when the format (kind and size class, which decide the geometry) is the
+    // same after the header was read.
     Block* block = block_of(reinterpret_cast<const void*>(word));
-    if (block->kind != BlockKind::kSmall) return nullptr;  // free block, or the arena (precise)
+    const BlockKind kind = __atomic_load_n(&block->kind, __ATOMIC_ACQUIRE);
+    const uint32_t size_class = __atomic_load_n(&block->size_class, __ATOMIC_ACQUIRE);
+    if (kind != BlockKind::kSmall) return nullptr;  // free block, or the arena (precise)
     auto* address = reinterpret_cast<char*>(word);
     if (address < block->slots_begin() || address >= block->slots_end()) return nullptr;
-    return shared_object_at(block->slot_at(block->slot_index_of(address)));
+    char* slot = block->slot_at(block->slot_index_of(address));
+    if (slot >= block->slots_end()) return nullptr;
+    const uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_ACQUIRE);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (__atomic_load_n(&block->kind, __ATOMIC_RELAXED) != kind ||
+        __atomic_load_n(&block->size_class, __ATOMIC_RELAXED) != size_class)
+      return nullptr;
+    // A free slot's first word is 0, or a free run's end pointer (class bits 0).
+    return header != 0 && is_shared_class(header) ? slot + kHeaderBytes : nullptr;
   }
-  for (Block* large = first_large_object(); large != nullptr; large = large->large_next) {
-    auto begin = reinterpret_cast<uintptr_t>(large);
-    if (word < begin + kBlockHeaderBytes || word >= begin + large->mapping_bytes) continue;
-    return shared_object_at(large->slots_begin());
-  }
-  return nullptr;
+  return large_shared_object_containing(word);
 }
 
 void for_each_conservative_root(const Mutator& m, void (*visit)(void* object, void* context),

@@ -9,12 +9,16 @@
 // its payload or one past a field) keeps that object alive, as Boehm GC treats a stack. Objects
 // never move, so a false root costs only the memory it keeps; nothing is ever updated.
 //
-// Invariants: only while the world is stopped (chunks, blocks' formats and the large-object list
-// do not change). A word is an object only when it lies in a slot of a small block of a
-// registered chunk, or in a large object's mapping, whose header has the class SHARED or GLOBAL:
-// what shared collections mark (a free slot's first word is 0, or a free run's end pointer, whose
-// class bits are 0; gc/block.hpp). Private objects are their goroutine's to collect, and arena
-// (STACK_LOCAL) objects are scanned precisely as roots already.
+// Invariants: a scan runs while the goroutine is not running (stopped at the safepoint, or
+// parked there by a preemption), in the stopped world or beside running goroutines (concurrent
+// marking claims and scans parked goroutines). A word is an object only when it lies in a slot of
+// a small block of a registered chunk (the block's format read before and after the slot's
+// header, so a block formatted again meanwhile is skipped), or in a large object's mapping (looked
+// up under the block pool's lock), whose header has the class SHARED or GLOBAL: what shared
+// collections mark. A free slot's first word is 0, or a free run's end pointer, whose class bits
+// are 0 (gc/block.hpp). Private objects are their goroutine's to collect, and arena (STACK_LOCAL)
+// objects are scanned precisely as roots already. A shared object a scan finds cannot be freed
+// while the mark runs (shared objects are swept only after it).
 #pragma once
 
 #include <cstdint>
@@ -23,12 +27,11 @@
 
 namespace usgc::gc {
 
-// The SHARED or GLOBAL object (payload pointer) that `word` points into, or nullptr. Stopped
-// world.
+// The SHARED or GLOBAL object (payload pointer) that `word` points into, or nullptr.
 void* object_containing(uintptr_t word);
 
 // visit(object) for every object a word of m's exposed interrupted state points into (nothing
-// when m is not stopped at an asynchronous safepoint). Stopped world.
+// when m is not stopped at an asynchronous safepoint). m must not be running.
 void for_each_conservative_root(const Mutator& m, void (*visit)(void* object, void* context),
                                 void* context);
 

@@ -39,6 +39,8 @@ void read_environment() {
   config.gc_percent = percent == kernel::kEnvironmentOff ? -1 : static_cast<int>(percent);
   config.generational = kernel::read_environment_number(EnvironmentVariableId::kGcGenerational,
                                                         config.generational ? 1 : 0) != 0;
+  config.concurrent_mark = kernel::read_environment_number(EnvironmentVariableId::kGcConcurrent,
+                                                           config.concurrent_mark ? 1 : 0) != 0;
   config.verify =
       kernel::read_environment_number(EnvironmentVariableId::kVerify, config.verify ? 1 : 0) != 0;
   config.trace = kernel::read_environment_choice(EnvironmentVariableId::kTrace, 0) == 1;

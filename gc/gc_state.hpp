@@ -21,11 +21,14 @@ struct GcConfig {
   bool trace = false;    // USGC_TRACE=gc
   size_t min_private_budget_bytes = 1 << 20;
   size_t min_shared_budget_bytes = 4 << 20;
-  uint32_t marker_count = 1;  // parallel markers in a shared collection (one per P)
-  bool generational = true;   // USGC_GC_GENERATIONAL: minor private and shared collections (0:
-                              // every collection full)
+  uint32_t marker_count = 1;    // parallel markers in a shared collection (one per P)
+  bool generational = true;     // USGC_GC_GENERATIONAL: minor private and shared collections (0:
+                                // every collection full)
+  bool concurrent_mark = true;  // USGC_GC_CONCURRENT (0: the whole shared mark in one stop)
 };
 extern GcConfig g_config;
+
+struct Mutator;
 
 // What the runtime (the layer above) lends the collector.
 struct GcHooks {
@@ -35,6 +38,10 @@ struct GcHooks {
   // Visits extra roots of shared collections (reference channels): calls visit(slot, context)
   // for every slot holding a reference. Called in the stopped world.
   void (*visit_runtime_roots)(void (*visit)(void** slot, void* context), void* context);
+  // Visits the mutator of every goroutine a thread may resume without switching to it (the
+  // goroutine each machine runs, also while in native): calls visit(mutator, context). Called in
+  // the stopped world. Null (the GC without a scheduler): every mutator counts as running.
+  void (*visit_running_mutators)(void (*visit)(Mutator* mutator, void* context), void* context);
 };
 extern GcHooks g_hooks;
 

@@ -16,6 +16,7 @@
 
 #include "gc/allocation.hpp"
 #include "gc/block_sweep.hpp"
+#include "gc/concurrent_mark.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -75,6 +76,8 @@ __attribute__((visibility("default"))) __thread usgc_mutator* usgc_current_mutat
 namespace usgc::gc {
 
 void set_current_mutator(Mutator* mutator) {
+  // A goroutine whose roots a running shared mark has not scanned yet is scanned before it runs.
+  if (mutator != nullptr) ensure_scanned(*mutator);
   usgc_current_mutator = mutator != nullptr ? &mutator->abi : &g_no_goroutine_mutator;
 }
 
@@ -108,6 +111,7 @@ void mutator_register(Mutator* m, uint64_t goroutine_id, void* start_object) {
   m->young_large = nullptr;
   m->start_object = start_object;
   kernel::FutexMutexGuard guard(g_registry_lock);
+  note_mutator_registered_locked(*m);
   m->registry_previous = nullptr;
   m->registry_next = g_registry_first;
   if (g_registry_first != nullptr) g_registry_first->registry_previous = m;
@@ -120,6 +124,7 @@ void mutator_unregister(Mutator* m) {
   if (!m->registered) return;
   {
     kernel::FutexMutexGuard guard(g_registry_lock);
+    note_mutator_unregistered_locked(*m);
     if (m->registry_previous != nullptr)
       m->registry_previous->registry_next = m->registry_next;
     else
@@ -147,7 +152,9 @@ void mutator_unregister(Mutator* m) {
   for (Block* b = m->large_objects; b != nullptr;) {
     Block* next = b->next_in_heap;
     uint64_t header = *reinterpret_cast<uint64_t*>(b->slots_begin());
-    if (class_of(header) == Ownership::kPrivate || !b->shared_marked(0)) {
+    // While a shared mark runs an unmarked shared object may be live (gc/concurrent_mark.hpp).
+    if (class_of(header) == Ownership::kPrivate ||
+        (!b->shared_marked(0) && !shared_mark_in_progress())) {
       count_sub(
           g_counters.bytes_in_use[class_of(header) == Ownership::kPrivate ? USGC_GOROUTINE_PRIVATE
                                                                           : USGC_GOROUTINE_SHARED],

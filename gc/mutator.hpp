@@ -9,7 +9,10 @@
 // Who touches what:
 //   everything below    the owning goroutine only, while it runs (no locks), and the shared
 //                       collector while the world is stopped (then the owner is stopped too);
-//   registry links      under the registry lock (gc/mutator.cpp).
+//   registry links      under the registry lock (gc/mutator.cpp);
+//   root_scan_state     atomic (gc/concurrent_mark.hpp). While a shared mark runs, a marker may
+//                       scan the fields above of a goroutine that is not running; the goroutine
+//                       does not run again before that scan is finished.
 // The private-heap invariant (usgc/object.h, docs/gc.md) is what lets the owner collect all this
 // alone: nothing outside it refers to an object it owns.
 #pragma once
@@ -75,6 +78,11 @@ struct Mutator {
   // The highest address of the goroutine's stack (its thread's, for an attached thread), set by
   // the runtime before the goroutine runs; 0 = unknown (nothing is scanned conservatively).
   uintptr_t stack_top = 0;
+
+  // Concurrent shared marking (gc/concurrent_mark.hpp): 2 * epoch once this goroutine's roots
+  // were scanned in the mark of that epoch, 2 * epoch + 1 while someone scans them. Written by
+  // the scanner that claimed it (CAS), read by the switch to this goroutine and the markers.
+  std::atomic<uint32_t> root_scan_state{0};
 
   Mutator* registry_previous = nullptr;
   Mutator* registry_next = nullptr;

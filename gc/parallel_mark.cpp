@@ -6,8 +6,7 @@
 #include <atomic>
 
 #include "gc/block.hpp"
-#include "gc/conservative_roots.hpp"
-#include "gc/private_generations.hpp"
+#include "gc/object_graph.hpp"
 #include "gc/roots.hpp"
 #include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -36,35 +35,34 @@ uint32_t g_marker_count = 0;
 
 // One marking job: written by marker 0 before it bumps g_job_epoch (release); read by the
 // helpers after they see the new epoch (acquire).
-Mutator* const* g_job_mutators = nullptr;
-MarkKind g_job_kind = MarkKind::kFull;
-size_t g_job_mutator_count = 0;
-std::atomic<size_t> g_next_mutator{0};
+RootSource g_job_source = nullptr;
+uint32_t g_job_markers = 1;  // markers taking part: g_marker_count, or 1 for a solo job
+bool g_job_scan_cards = false;
 std::atomic<uint32_t> g_idle_markers{0};
 std::atomic<uint32_t> g_job_epoch{0};     // futex: helpers wait for it to change
 std::atomic<uint32_t> g_helpers_done{0};  // futex: marker 0 waits for all helpers
 std::atomic<bool> g_shutting_down{false};
 uint32_t g_start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
 
-// In a shared block (owner 0) every object is shared: the object's own header is not read here,
-// the mark bit lives in the block header (few, hot in cache), and the prefetch issued now
-// overlaps the header's miss with other work until the object is popped. STACK_LOCAL objects
-// are exactly those in arena blocks. A goroutine's block holds private objects and the shared
-// ones it published in place: there the header says which, and a private one is never marked
-// nor followed (shared collections do not trace private heaps: gc/private_generations.hpp).
+// try_mark_shared (parallel_mark.hpp) reads the mark bit in the block header (few, hot in
+// cache) and, only in a goroutine's block, the object's header; the prefetch issued now overlaps
+// the header's miss with other work until the object is popped.
 inline void visit_object(Marker& marker, void* object) {
-  Block* block = block_of(object);
-  if (block->kind == BlockKind::kArena) return;
-  if (block->owner_heap_id != 0) {
-    uint64_t header = __atomic_load_n(header_address(object), __ATOMIC_RELAXED);
-    if (!is_shared_class(header)) return;
-  }
-  if (!block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes)))
-    return;
+  if (!try_mark_shared(object)) return;
   __builtin_prefetch(static_cast<char*>(object) - kHeaderBytes);
   ++marker.marked;
   marker.local.push(object);
 }
+
+class MarkerVisitor final : public RootVisitor {
+ public:
+  explicit MarkerVisitor(Marker& marker) : marker_(marker) {}
+  void visit(void* object) override { visit_object(marker_, object); }
+  void push_marked(void* object) override { marker_.local.push(object); }
+
+ private:
+  Marker& marker_;
+};
 
 // Minor marks: the old objects on dirty cards are traced (their references may be the only ones
 // to young objects), then the cards are cleared. Marker 0, before draining.
@@ -95,7 +93,7 @@ void scan_dirty_cards(Marker& self) {
       for (uint32_t index = first; index < block->slot_count; ++index) {
         char* slot = block->slot_at(index);
         if (slot >= card_end) break;
-        uint64_t header = *reinterpret_cast<uint64_t*>(slot);
+        uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_RELAXED);
         if (header != 0 && is_shared_class(header) && block->shared_marked(index))
           trace_old(slot + kHeaderBytes);
       }
@@ -128,8 +126,8 @@ bool find_work(uint32_t index) {
   if (take_from(self, self)) return true;
   const int own_node = self.node.load(std::memory_order_relaxed);
   bool other_nodes = false;
-  for (uint32_t k = 1; k < g_marker_count; ++k) {
-    Marker& victim = g_markers[(index + k) % g_marker_count];
+  for (uint32_t k = 1; k < g_job_markers; ++k) {
+    Marker& victim = g_markers[(index + k) % g_job_markers];
     if (victim.node.load(std::memory_order_relaxed) != own_node) {
       other_nodes = true;
       continue;
@@ -137,8 +135,8 @@ bool find_work(uint32_t index) {
     if (take_from(self, victim)) return true;
   }
   if (!other_nodes) return false;
-  for (uint32_t k = 1; k < g_marker_count; ++k) {
-    Marker& victim = g_markers[(index + k) % g_marker_count];
+  for (uint32_t k = 1; k < g_job_markers; ++k) {
+    Marker& victim = g_markers[(index + k) % g_job_markers];
     if (victim.node.load(std::memory_order_relaxed) != own_node && take_from(self, victim))
       return true;
   }
@@ -163,9 +161,9 @@ void drain(uint32_t index) {
     // Idle: wait until some public stack has work, or everyone is idle (done).
     g_idle_markers.fetch_add(1, std::memory_order_acq_rel);
     for (unsigned spins = 0;; ++spins) {
-      if (g_idle_markers.load(std::memory_order_acquire) == g_marker_count) return;
+      if (g_idle_markers.load(std::memory_order_acquire) == g_job_markers) return;
       bool work_seen = false;
-      for (uint32_t k = 0; k < g_marker_count && !work_seen; ++k) {
+      for (uint32_t k = 0; k < g_job_markers && !work_seen; ++k) {
         work_seen = g_markers[k].public_size.load(std::memory_order_relaxed) != 0;
       }
       if (work_seen) {
@@ -186,21 +184,11 @@ void run_marker(uint32_t index) {
   Marker& self = g_markers[index];
   self.marked = 0;
   self.node.store(block_node_of_caller(), std::memory_order_relaxed);
-  for (;;) {
-    size_t k = g_next_mutator.fetch_add(1, std::memory_order_relaxed);
-    if (k >= g_job_mutator_count) break;
-    Mutator& m = *g_job_mutators[k];
-    for_each_mutator_root(m, [&](void** slot) { visit_object(self, *slot); });
-    for_each_conservative_root(m, [&](void* object) { visit_object(self, object); });
-    for_each_private_to_shared_field(
-        m, [&](void** field) { visit_object(self, load_reference(field)); },
-        [&](void* object) { visit_object(self, object); });
+  MarkerVisitor visitor(self);
+  while (g_job_source(index, visitor)) {
     if (self.local.size() > kSpillThreshold) spill(self);
   }
-  if (index == 0) {
-    for_each_global_root([&](void** slot) { visit_object(self, load_reference(slot)); });
-    if (g_job_kind == MarkKind::kMinor) scan_dirty_cards(self);
-  }
+  if (index == 0 && g_job_scan_cards) scan_dirty_cards(self);
   drain(index);
 }
 
@@ -252,27 +240,28 @@ void parallel_mark_shutdown() {
   g_marker_count = 0;
 }
 
-MarkResult mark_shared_heap(Mutator* const* mutators, size_t count, MarkKind kind) {
+MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, bool solo) {
   USGC_CHECK(g_markers != nullptr, "gc: shared collection before gc_initialize");
-  g_job_kind = kind;
-  g_job_mutators = mutators;
-  g_job_mutator_count = count;
-  g_next_mutator.store(0, std::memory_order_relaxed);
+  g_job_source = source;
+  g_job_scan_cards = scan_cards && kind == MarkKind::kMinor;
+  g_job_markers = solo ? 1 : g_marker_count;
   g_idle_markers.store(0, std::memory_order_relaxed);
   g_helpers_done.store(0, std::memory_order_relaxed);
-  // Release: the job above is visible to helpers that see the new epoch.
-  g_job_epoch.fetch_add(1, std::memory_order_release);
-  if (g_marker_count > 1) kernel::futex_wake_all(&g_job_epoch);
+  if (!solo) {
+    // Release: the job above is visible to helpers that see the new epoch.
+    g_job_epoch.fetch_add(1, std::memory_order_release);
+    if (g_marker_count > 1) kernel::futex_wake_all(&g_job_epoch);
+  }
   run_marker(0);
-  uint32_t helpers = g_marker_count - 1;
+  uint32_t helpers = g_job_markers - 1;
   for (;;) {
     uint32_t done = g_helpers_done.load(std::memory_order_acquire);
     if (done == helpers) break;
     kernel::futex_wait(&g_helpers_done, done);
   }
   MarkResult result;
-  result.markers = g_marker_count;
-  for (uint32_t i = 0; i < g_marker_count; ++i) result.objects_marked += g_markers[i].marked;
+  result.markers = g_job_markers;
+  for (uint32_t i = 0; i < g_job_markers; ++i) result.objects_marked += g_markers[i].marked;
   return result;
 }
 

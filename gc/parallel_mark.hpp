@@ -1,15 +1,18 @@
 // gc/parallel_mark.hpp — the shared collection's marking: one marker per P, work stealing.
 //
-// Runs only while the world is stopped. Marker 0 is the collecting thread; markers 1..N-1 are
-// threads of their own (started by gc_initialize, parked on a futex between collections). Each
-// marker claims goroutines one at a time (an atomic index) and marks from their roots; marker 0
-// also marks from the global roots. Marking is the shared mark bit of the object's slot (atomic
-// OR: each object is pushed by exactly one marker). A marker keeps a private stack and spills
-// half of it to its public stack when it grows or when someone is idle; an idle marker takes
-// from its own public stack, then steals half of another's — a marker on its own NUMA node first,
-// other nodes' markers last. Termination: a marker with nothing
-// counts itself idle; when all N are idle at once no stack holds work (a marker pushes only to
-// its own stacks and goes idle only with both empty), so marking is complete.
+// Marker 0 is the collecting thread; markers 1..N-1 are threads of their own (started by
+// gc_initialize, parked on a futex between jobs). A job names a root source: every marker calls
+// it until it returns false, each call marking one batch of roots through a RootVisitor (the
+// concurrent source, gc/concurrent_mark.hpp, claims goroutines one at a time and scans their
+// roots, then takes what mutators shaded). Marking is the shared mark bit of the object's slot
+// (atomic OR: each object is pushed by exactly one marker). A marker keeps a private stack and
+// spills half of it to its public stack when it grows or when someone is idle; an idle marker
+// takes from its own public stack, then steals half of another's — a marker on its own NUMA
+// node first, other nodes' markers last. Termination: a marker with
+// nothing counts itself idle; when all N are idle at once no stack holds work (a marker pushes
+// only to its own stacks and goes idle only with both empty), so the job is complete. Jobs run
+// with the world running (the concurrent phase: fields are read with relaxed atomic loads, the
+// deletion barrier keeps what they miss) or stopped (the termination's last drain).
 // Traced: shared and global objects only. A goroutine contributes its roots, the fields of its
 // young private objects and of its remembered old ones, and the objects it published while old
 // (gc/private_generations.hpp); private objects are never marked nor followed. STACK_LOCAL
@@ -19,14 +22,16 @@
 // Full marks start from clear bitmaps. Minor marks (generational, sticky mark bits) keep them: a
 // set bit is an old object (alive at the last collection, or published since), which is neither
 // marked again nor traced; the old-to-young references are found through the dirty cards, whose
-// old objects are traced (cards are cleared afterwards). Young = shared objects allocated since the
-// last collection (allocation leaves the bit clear).
+// old objects are traced (cards are cleared as they are scanned). Young = shared objects allocated
+// since the last collection (allocation leaves the bit clear outside a mark).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "gc/block.hpp"
 #include "gc/mutator.hpp"
+#include "gc/object_header.hpp"
 
 namespace usgc::gc {
 
@@ -38,8 +43,35 @@ struct MarkResult {
   uint32_t markers = 0;
 };
 enum class MarkKind : uint8_t { kFull, kMinor };
-// Marks everything reachable from `mutators[0..count)` and the global roots (minor: what is young
-// and reachable). World stopped; a full mark expects cleared bitmaps.
-MarkResult mark_shared_heap(Mutator* const* mutators, size_t count, MarkKind kind);
+
+// Marks a shared or global object: true when this call set its bit (the caller then queues it).
+// Stack-local objects (arena blocks) and private objects (in a goroutine's block, by header)
+// are never marked.
+inline bool try_mark_shared(void* object) {
+  Block* block = block_of(object);
+  if (block->kind == BlockKind::kArena) return false;
+  if (block->owner_heap_id != 0) {
+    uint64_t header = __atomic_load_n(header_address(object), __ATOMIC_RELAXED);
+    if (!is_shared_class(header)) return false;
+  }
+  return block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
+}
+
+// What a root source marks through.
+class RootVisitor {
+ public:
+  virtual void visit(void* object) = 0;        // an object pointer: mark it, queue it if new
+  virtual void push_marked(void* object) = 0;  // already marked by someone else: trace it
+ protected:
+  ~RootVisitor() = default;
+};
+// Called by every marker until it returns false; marks one batch of roots.
+using RootSource = bool (*)(uint32_t marker_index, RootVisitor& visitor);
+
+// Marks everything reachable from what `source` hands out (minor: what is young and reachable,
+// and with `scan_cards` the old objects on dirty cards). A full mark expects cleared bitmaps.
+// `solo`: marker 0 alone (a small job in a stopped world: waking the helper threads would cost
+// more than the work, and their wake-up latency would be part of the pause).
+MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, bool solo = false);
 
 }  // namespace usgc::gc

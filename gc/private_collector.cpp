@@ -31,6 +31,7 @@
 
 #include "gc/allocation.hpp"
 #include "gc/block_sweep.hpp"
+#include "gc/concurrent_mark.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/private_generations.hpp"
 #include "gc/roots.hpp"
@@ -142,7 +143,9 @@ void sweep_private_block(Block* b, uint64_t old_id, SweepTotals& totals) {
     }
     USGC_CHECK(class_of(header) != Ownership::kStackLocal,
                "gc: heap corruption: a STACK_LOCAL header in heap block %p", static_cast<void*>(b));
-    if (b->shared_marked(index)) return false;  // published in place, still reachable
+    // Published in place: freed when a finished shared mark left it unmarked (while one runs,
+    // unmarked is not dead yet: gc/concurrent_mark.hpp).
+    if (b->shared_marked(index) || shared_mark_in_progress()) return false;
     totals.freed_shared_bytes += slot_bytes;
     return true;
   });
@@ -159,7 +162,7 @@ bool keep_large(Block* b, uint64_t old_id, bool full, SweepTotals& totals) {
     live = (*header & kPrivateMark) != 0 || (old && !full);
     if (live) *header = promoted(*header, old_id);
   } else {
-    live = b->shared_marked(0);
+    live = b->shared_marked(0) || shared_mark_in_progress();
   }
   if (live) {
     totals.live_bytes += b->mapping_bytes;
@@ -280,7 +283,8 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
           totals.freed_private_bytes += slot_bytes;
           is_free = true;
         }
-      } else if (is_shared_class(header) && !b->shared_marked(b->slot_index_of(slot))) {
+      } else if (is_shared_class(header) && !b->shared_marked(b->slot_index_of(slot)) &&
+                 !shared_mark_in_progress()) {
         // Published in this run and found dead by a full shared collection since.
         std::memset(slot, 0, slot_bytes);
         totals.freed_shared_bytes += slot_bytes;

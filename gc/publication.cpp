@@ -11,14 +11,17 @@
 //   target another goroutine's private or stack-local object             fatal: API misuse
 //   target my old private object (owner = old id: the fast path's compare fails)   plain store,
 //                                     then remember it (gc/private_generations.hpp)
-//   target SHARED/GLOBAL                                                 publish the value if it
-//                                     is private, then a release store, then dirty the card if
-//                                     the value is a young shared object
+//   target SHARED/GLOBAL                                                 while a shared mark runs,
+//                                     shade the value overwritten (the deletion barrier,
+//                                     gc/concurrent_mark.hpp); publish the value if it is
+//                                     private, then a release store, then dirty the card if the
+//                                     value is a young shared object
 #include "gc/publication.hpp"
 
 #include <cerrno>
 
 #include "gc/block.hpp"
+#include "gc/concurrent_mark.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/mutator.hpp"
 #include "gc/object_graph.hpp"
@@ -197,6 +200,8 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
       remember_old_store(*m, object, value);
     return;
   }
+  // The deletion barrier while a shared mark runs: the reference overwritten is shaded.
+  shade_if_marking(load_reference(field));
   if (is_object_pointer(value)) publish_for_store(value, target_class, "usgc_write");
   // Release: the publication's header flips (and the value's contents) happen-before a reader
   // in another goroutine that loads this reference (usgc_read is an acquire load).
@@ -243,6 +248,7 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
     }
     Block* block = block_of(object);
     for (size_t i = 0; i < count; ++i) {
+      shade_if_marking(load_reference(&first[i]));  // the deletion barrier
       __atomic_store_n(&first[i], values[i], __ATOMIC_RELEASE);
       if (is_young_shared(values[i])) block->dirty_card(&first[i]);
     }

@@ -48,9 +48,17 @@ inline size_t decode_free(void* value) {
 }  // namespace
 
 void for_each_global_root(void (*visit)(void** slot, void* context), void* context) {
+  for_each_global_slot_and_handle(visit, context);
+  for_each_runtime_root(visit, context);
+}
+
+void for_each_global_slot_and_handle(void (*visit)(void** slot, void* context), void* context) {
   kernel::FutexMutexGuard guard(g_global_roots_lock);
   for (size_t i = 0; i < g_root_count; ++i) visit(g_root_slots[i], context);
   for (size_t i = 0; i < g_global_handle_used; ++i) visit(&g_global_handles[i], context);
+}
+
+void for_each_runtime_root(void (*visit)(void** slot, void* context), void* context) {
   if (g_hooks.visit_runtime_roots != nullptr) g_hooks.visit_runtime_roots(visit, context);
 }
 

@@ -49,6 +49,11 @@ void for_each_mutator_root(Mutator& m, Visit&& visit) {
 // visit(void** slot) for every global root slot and global handle holding an object, and the
 // runtime's roots. In the stopped world (or with no goroutine running, in tests).
 void for_each_global_root(void (*visit)(void** slot, void* context), void* context);
+// The two halves of it: global root slots and global handles (shaded at the start of a
+// concurrent mark), and the runtime's roots (scanned by a marker while goroutines run; the
+// runtime shades every reference that moves through a channel meanwhile).
+void for_each_global_slot_and_handle(void (*visit)(void** slot, void* context), void* context);
+void for_each_runtime_root(void (*visit)(void** slot, void* context), void* context);
 
 template <typename Visit>
 void for_each_global_root(Visit&& visit) {

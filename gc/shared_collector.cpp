@@ -1,29 +1,40 @@
-// gc/shared_collector.cpp — the coordinated shared collection: stop the world at safepoints,
-// mark in parallel from every goroutine's roots and the global roots, restart, then sweep.
+// gc/shared_collector.cpp — the coordinated shared collection: a short stop to start, marking
+// concurrent with the goroutines (gc/concurrent_mark.hpp), a short stop to finish, then the sweep
+// with the world running.
 //
-// Sequence (one collection at a time, g_collection_lock):
+// Sequence (one collection at a time, g_collection_lock; the collector runs as a native call from
+// step 2 to the end of step 4, so it holds no P while it marks and no stop waits for it):
 //   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
 //      sweeper reads the bitmap the mark is rewriting);
-//   2. stop the world (safepoint/stop_the_world.hpp); the collector gives up its P meanwhile;
-//   3. in the stopped world: flush the shared caches, turn swept blocks into unswept ones, and
-//      mark in parallel (gc/parallel_mark.hpp): a full mark after clearing every block's bitmap
-//      and cards, a minor one (generational: only what was allocated since the last collection,
-//      old-to-young references from the dirty cards) keeping them;
-//      with USGC_VERIFY also sweep and verify here, so a verifier sees the swept heap;
-//   4. restart the world, then sweep the shared blocks (allocators that need a block sweep one
+//   2. the start stop: full marks clear every block's bitmap and cards (minor ones keep them:
+//      generational, sticky mark bits); the budget restarts; the global roots are shaded and the
+//      goroutines the machines run (or that are in native) have their roots scanned; marking on;
+//   3. with the world running: the markers (gc/parallel_mark.hpp) claim the parked goroutines
+//      through a walk of the registry and scan their roots, scan the runtime's roots, trace, and
+//      take what the deletion barrier and the scans-before-resume shaded, until no goroutine is
+//      left unscanned and nothing is grey;
+//   4. the termination stop: wait for root scans still finishing, drain what was shaded since
+//      (usually a handful of objects), marking off, flush the shared caches and turn swept blocks
+//      into unswept ones (allocation while marking was black, so the sweep keeps it); with
+//      USGC_VERIFY also sweep and verify here, so a verifier sees the swept heap;
+//   5. restart the world, take a P back, then sweep the shared blocks (allocators that need a block
+//   sweep one
 //      themselves meanwhile: gc/shared_heap.hpp).
-// The pause is the stopped world of step 3: from the moment the last P acknowledged the stop to
-// the moment the world resumes. Time to safepoint (request -> all stopped) is reported apart, and
-// the collector's P hand-off before the request and its wait for a P after the resume are
-// neither (trace: handoff, rejoin). Sweeping and the private heaps' dead shared objects (each
-// owner frees those at its next private collection) stay out of it.
+// USGC_GC_CONCURRENT=0 runs steps 2-4 inside one stop (the design before; for comparison).
+// The pause is the stopped world of steps 2 and 4, summed: from the moment the last P
+// acknowledged each stop to the moment the world resumed. Time to safepoint is reported apart,
+// and the collector's P hand-off before the request and its wait for a P at the end are neither
+// (trace: handoff, rejoin). Sweeping and the private heaps' dead shared objects (each owner
+// frees those at its next private collection) stay out of it.
 // Minor or full: choose_kind below (full when asked for, when the old generation grew by
 // USGC_GC_PERCENT since the last full one, or after 8 minors; USGC_GC_GENERATIONAL=0: always full).
 // A goroutine that finds a collection in progress waits for it as a native call, so the
-// collector's stop-the-world never waits for a goroutine that waits for the collector.
+// collector's stop-the-world never waits for a goroutine that waits for the collector; while a
+// mark runs, allocation does not start another collection (the budget counts towards the next).
 #include <atomic>
 
 #include "gc/allocation.hpp"
+#include "gc/concurrent_mark.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/heap_validate.hpp"
 #include "gc/parallel_mark.hpp"
@@ -107,44 +118,88 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // 1. No unswept block may meet the mark.
   shared_heap_sweep_all();
 
-  // 2. Stop the world. world_stopped_ns: the last P's acknowledgement (safepoint's clock); the
-  // request was time_to_safepoint_ns before it, and the collector's P hand-off before that.
+  // The collector runs as a native call from here to the end: it holds no P while it marks
+  // (the goroutines keep every P), and the stops never wait for it.
   uint64_t request_ns = kernel::monotonic_ns();
-  usgc_stop_info info{};
-  uint64_t world_stopped_ns = 0;
-  int stop_error = safepoint::stop_the_world(&info, &world_stopped_ns);
+  if (self != nullptr) g_hooks.enter_native();
+
+  // 2. The start stop. world_stopped_ns: the last P's acknowledgement (safepoint's clock).
+  usgc_stop_info start_info{};
+  uint64_t start_stopped_ns = 0;
+  int stop_error = safepoint::stop_the_world(&start_info, &start_stopped_ns);
   USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
              stop_error);
-  uint64_t stopped_ns = kernel::monotonic_ns();
-
-  // 3. The stopped world.
   MarkKind kind = choose_kind(full_requested, minor_requested);
   lock_mutator_registry();
-  shared_heap_prepare_for_mark();
   if (kind == MarkKind::kFull)
     clear_marks_and_cards();  // a minor keeps the old marks (and reads the cards)
-  size_t mutator_count = 0;
-  Mutator** mutators = snapshot_mutators(&mutator_count);
-  MarkResult marked = mark_shared_heap(mutators, mutator_count, kind);
-  uint64_t marked_ns = kernel::monotonic_ns();
+  shared_heap_restart_budget();
+  begin_concurrent_mark_stopped();
+  size_t mutator_count = registered_mutator_count();
+  unlock_mutator_registry();  // the markers' registry walk takes it
+  // USGC_GC_CONCURRENT=0: everything below happens in this one stop (the design before).
+  const bool concurrent = g_config.concurrent_mark;
+  uint64_t start_resumed_ns = 0;
+  int start_error = 0;
+  if (concurrent) {
+    start_error = safepoint::start_the_world(&start_resumed_ns);
+    USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
+               start_error);
+  }
+
+  // 3. Concurrent marking, until no goroutine is left unscanned and nothing is grey.
+  uint64_t mark_begin_ns = kernel::monotonic_ns();
+  MarkResult marked{};
+  bool scan_cards = true;
+  do {
+    MarkResult round = mark_shared_heap(mark_some_roots, kind, scan_cards);
+    scan_cards = false;
+    marked.objects_marked += round.objects_marked;
+    marked.markers = round.markers;
+  } while (concurrent_roots_pending());
+  uint64_t mark_end_ns = kernel::monotonic_ns();
+
+  // 4. The termination stop: what mutators shaded since, then marking off and the sweep's set-up.
+  usgc_stop_info end_info{};
+  uint64_t end_stopped_ns = 0;
+  if (concurrent) {
+    stop_error = safepoint::stop_the_world(&end_info, &end_stopped_ns);
+    USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
+               stop_error);
+  }
+  lock_mutator_registry();
+  wait_for_root_scans_stopped();
+  // Usually a handful of objects: marker 0 alone, without waking the helpers (their wake-up
+  // latency would be pause); a large remainder (or the whole mark, USGC_GC_CONCURRENT=0) in
+  // parallel.
+  constexpr size_t kSoloGreyObjects = 4096;
+  MarkResult last = mark_shared_heap(mark_grey_queue, kind, false,
+                                     concurrent && grey_queue_size() < kSoloGreyObjects);
+  marked.objects_marked += last.objects_marked;
+  marked.objects_marked += end_concurrent_mark_stopped();
+  shared_heap_prepare_for_mark();
   size_t live_bytes = 0;
   bool swept_in_pause = g_config.verify || validation_requested();  // gc/heap_validate.hpp
   if (swept_in_pause) {
     live_bytes = shared_heap_sweep_all();
-    record_validation(verify_shared_heap(mutators, mutator_count));
+    size_t count = 0;
+    Mutator** mutators = snapshot_mutators(&count);
+    record_validation(verify_shared_heap(mutators, count));
+    usgc_free(mutators);
   }
-  usgc_free(mutators);
   unlock_mutator_registry();
   uint64_t cycle = g_cycle.load(std::memory_order_relaxed) + 1;
   // Release: a waiter that sees the new cycle sees the collection's effects.
   g_cycle.store(cycle, std::memory_order_release);
-  uint64_t world_resumed_ns = 0;
-  int start_error = safepoint::start_the_world(&world_resumed_ns);
+  uint64_t end_resumed_ns = 0;
+  start_error = safepoint::start_the_world(&end_resumed_ns);
   USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
              start_error);
-  uint64_t restarted_ns = kernel::monotonic_ns();
 
-  // 4. Sweep with the world running.
+  // 5. Sweep with the world running, holding a P again (as a goroutine's own work: it does
+  // not poll, so a stop requested meanwhile waits for the sweep, as for any goroutine).
+  if (self != nullptr) g_hooks.leave_native();
+  uint64_t sweep_begin_ns = kernel::monotonic_ns();
   if (!swept_in_pause) live_bytes = shared_heap_sweep_all();
   shared_heap_set_live_bytes(live_bytes);
   if (kind == MarkKind::kFull) {
@@ -157,11 +212,16 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   uint64_t swept_ns = kernel::monotonic_ns();
   g_collection_lock.unlock();
 
-  // The pause is the stopped world only: from the last acknowledgement to the resume. Time to
-  // safepoint is reported apart (usgc_runtime_stats), and neither the collector's P hand-off
-  // before the request nor its wait for a P after the resume (leave_native) is anyone's pause.
-  uint64_t pause_ns = world_resumed_ns > world_stopped_ns ? world_resumed_ns - world_stopped_ns : 0;
-  uint64_t request_sent_ns = world_stopped_ns - info.time_to_safepoint_ns;
+  // The pause is the stopped world only: from the last acknowledgement to the resume, twice
+  // (the start and the termination stop), summed. Time to safepoint is reported apart.
+  if (!concurrent) {  // one stop: it began at the start and ended at the end
+    start_resumed_ns = end_stopped_ns = start_stopped_ns;
+  }
+  uint64_t start_pause_ns =
+      start_resumed_ns > start_stopped_ns ? start_resumed_ns - start_stopped_ns : 0;
+  uint64_t end_pause_ns = end_resumed_ns > end_stopped_ns ? end_resumed_ns - end_stopped_ns : 0;
+  uint64_t pause_ns = start_pause_ns + end_pause_ns;
+  uint64_t request_sent_ns = start_stopped_ns - start_info.time_to_safepoint_ns;
   g_counters.shared_collections.fetch_add(1, std::memory_order_relaxed);
   g_counters.last_shared_objects_marked.store(marked.objects_marked, std::memory_order_relaxed);
   if (kind == MarkKind::kMinor)
@@ -176,12 +236,15 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     trace.before_bytes = before_bytes;
     trace.after_bytes = live_bytes;
     trace.pause_ns = pause_ns;
-    trace.time_to_safepoint_ns = info.time_to_safepoint_ns;
+    trace.start_pause_ns = start_pause_ns;
+    trace.end_pause_ns = end_pause_ns;
+    trace.time_to_safepoint_ns = start_info.time_to_safepoint_ns > end_info.time_to_safepoint_ns
+                                     ? start_info.time_to_safepoint_ns
+                                     : end_info.time_to_safepoint_ns;
     trace.handoff_ns = request_sent_ns > request_ns ? request_sent_ns - request_ns : 0;
-    trace.wake_ns = stopped_ns > world_stopped_ns ? stopped_ns - world_stopped_ns : 0;
-    trace.mark_ns = marked_ns - stopped_ns;
-    trace.rejoin_ns = restarted_ns - world_resumed_ns;
-    trace.sweep_ns = swept_ns - restarted_ns;
+    trace.mark_ns = mark_end_ns - mark_begin_ns;
+    trace.rejoin_ns = sweep_begin_ns - end_resumed_ns;
+    trace.sweep_ns = swept_ns - sweep_begin_ns;
     trace.objects_marked = marked.objects_marked;
     trace.markers = marked.markers;
     trace.goroutines = mutator_count;

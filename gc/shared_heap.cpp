@@ -5,6 +5,7 @@
 
 #include "gc/allocation.hpp"
 #include "gc/block_sweep.hpp"
+#include "gc/concurrent_mark.hpp"
 #include "gc/gc_state.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
@@ -96,12 +97,14 @@ void account_used_run(SharedCache& cache, uint32_t c) {
 
 // Frees the dead objects of a shared block (the shared-liveness rule) and rebuilds its runs.
 // Returns the bytes freed.
+// While a shared mark runs (a goroutine's exit adopting its blocks), nothing is freed: an
+// unmarked object may be live until the mark ends (gc/concurrent_mark.hpp).
 size_t sweep_shared_block(Block* b) {
   uint32_t freed = sweep_block(b, [b](char*, uint64_t header, uint32_t index) {
     USGC_CHECK(is_shared_class(header),
                "gc: heap corruption: a private or stack-local header %lx in shared block %p",
                static_cast<unsigned long>(header), static_cast<void*>(b));
-    if (b->shared_marked(index)) return false;
+    if (b->shared_marked(index) || shared_mark_in_progress()) return false;
     count_sub(
         g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED
                                                                        : USGC_GOROUTINE_SHARED],
@@ -221,6 +224,7 @@ void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
   count_add(g_counters.objects_allocated[ownership], 1);
   char* slot = b->slots_begin();
   *reinterpret_cast<uint64_t*>(slot) = header;
+  if (shared_mark_in_progress()) b->set_shared_mark(0);  // allocate black
   {
     kernel::FutexMutexGuard guard(g_large_lock);
     b->next_in_heap = g_large_swept;
@@ -254,6 +258,11 @@ void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* fa
   if (object != nullptr) {
     run.next = object + kSlotBytes[c];
     *reinterpret_cast<uint64_t*>(object) = header;
+    // Allocate black while a shared mark runs: nothing will trace a new object's way to it.
+    if (shared_mark_in_progress()) {
+      Block* block = block_of(object + kHeaderBytes);
+      block->set_shared_mark(block->slot_index_of(object));
+    }
     object += kHeaderBytes;
   }
   if (global) g_global_cache_lock.unlock();
@@ -282,7 +291,9 @@ void shared_heap_shutdown() {
 }
 
 void* allocate_shared(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
-  if (g_collection_due.load(std::memory_order_relaxed)) collect_shared("budget", shared_cycle());
+  // While a shared mark runs the next collection waits for it to end (no allocation blocks).
+  if (g_collection_due.load(std::memory_order_relaxed) && !shared_mark_in_progress())
+    collect_shared("budget", shared_cycle());
   AcquireFailure failure = AcquireFailure::kNone;
   void* object = try_allocate(header, bytes, c, &failure);
   if (object == nullptr && failure == AcquireFailure::kHeapLimit && collect_for_heap_limit(m)) {
@@ -328,6 +339,9 @@ void shared_heap_prepare_for_mark() {
   kernel::FutexMutexGuard guard(g_large_lock);
   g_large_unswept = g_large_swept;
   g_large_swept = nullptr;
+}
+
+void shared_heap_restart_budget() {
   g_bytes_since_collection.store(0, std::memory_order_relaxed);
   g_collection_due.store(false, std::memory_order_relaxed);
 }

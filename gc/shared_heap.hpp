@@ -23,8 +23,12 @@ namespace usgc::gc {
 int shared_heap_initialize(uint32_t processor_count);
 void shared_heap_shutdown();
 
-// In the stopped world: empty every cache, turn every swept block into an unswept one.
+// In the stopped world: empty every cache, turn every swept block into an unswept one (the end
+// of a mark: allocation while marking is black, and the sweep follows).
 void shared_heap_prepare_for_mark();
+// At the start of a mark: the budget counts again from zero (what is allocated while marking
+// counts towards the next collection).
+void shared_heap_restart_budget();
 // After the mark (world running or stopped): sweeps every unswept block and shared large object.
 // Returns the bytes still live in the shared heap.
 size_t shared_heap_sweep_all();

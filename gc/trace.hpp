@@ -3,11 +3,13 @@
 //   usgc: gc P<n> @<s>s private[-minor] g<id> (<reason>): <before>-><after> MiB, <objects>
 //         marked, pause <ms> ms (mark <ms>)
 //   usgc: gc S<n> @<s>s shared[-minor] g<id> (<reason>): <before>-><after> MiB, <goroutines>
-//         goroutines, <objects> marked by <markers> markers, pause <ms> ms (wake <ms>, mark <ms>),
-//         ttsp <ms>, handoff <ms>, rejoin <ms>, sweep <ms> ms
-// The shared pause is the stopped world only (last acknowledgement -> resume), as the stats block
-// reports it; ttsp (request -> all stopped) precedes it; handoff (the collector giving its P up
-// before the request) and rejoin (taking a P back after the resume) are nobody's pause.
+//         goroutines, <objects> marked by <markers> markers, pause <ms> ms (start <ms>, end <ms>),
+//         concurrent mark <ms>, ttsp <ms>, handoff <ms>, rejoin <ms>, sweep <ms> ms
+// The shared pause is the stopped world only (last acknowledgement -> resume) of the start and
+// the termination stop, summed, as the stats block reports it; the mark runs between them with
+// the world running; ttsp (request -> all stopped, the larger of the two) precedes a stop;
+// handoff (the collector giving its P up before the request) and rejoin (taking a P back after
+// the termination stop, before the sweep) are nobody's pause.
 // "before" of a private collection is what its last collection left plus the runs taken since;
 // of a shared one, the shared heap's live bytes after the last plus the bytes allocated since.
 #pragma once
@@ -30,10 +32,11 @@ struct SharedTrace {
   size_t after_bytes;
   uint64_t pause_ns;
   uint64_t time_to_safepoint_ns;
-  uint64_t handoff_ns;  // collect call -> stop request (giving the P up, the operation lock)
-  uint64_t wake_ns;     // last acknowledgement -> the collector runs (inside the pause)
-  uint64_t mark_ns;     // inside the pause
-  uint64_t rejoin_ns;   // resume -> the collector holds a P again (outside the pause)
+  uint64_t handoff_ns;      // collect call -> stop request (giving the P up, the operation lock)
+  uint64_t start_pause_ns;  // the start stop (scans the running goroutines' roots)
+  uint64_t end_pause_ns;    // the termination stop (drains what mutators shaded last)
+  uint64_t mark_ns;         // the concurrent mark, between the two stops
+  uint64_t rejoin_ns;       // end -> the collector holds a P again (outside the pause)
   uint64_t sweep_ns;
   size_t objects_marked;
   uint32_t markers;

@@ -34,6 +34,7 @@ const EnvironmentVariable kVariables[] = {
     {"USGC_PREEMPT_US", EnvironmentKind::kNumber, 0, 60000000, "us", nullptr, nullptr},
     {"USGC_GC_PERCENT", EnvironmentKind::kNumber, 1, 100000, "%", "off", nullptr},
     {"USGC_GC_GENERATIONAL", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
+    {"USGC_GC_CONCURRENT", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
     {"USGC_HEAP_MAX", EnvironmentKind::kSize, 1 * kMiB, 64 * kTiB, "bytes", nullptr, nullptr},
     {"USGC_TRACE", EnvironmentKind::kChoice, 0, 0, nullptr, nullptr, kTraceChoices},
     {"USGC_VERIFY", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},

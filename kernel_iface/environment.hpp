@@ -35,6 +35,7 @@ enum class EnvironmentVariableId : uint32_t {
   kPreemptUs,        // USGC_PREEMPT_US
   kGcPercent,        // USGC_GC_PERCENT
   kGcGenerational,   // USGC_GC_GENERATIONAL
+  kGcConcurrent,     // USGC_GC_CONCURRENT
   kHeapMax,          // USGC_HEAP_MAX
   kTrace,            // USGC_TRACE
   kVerify,           // USGC_VERIFY

@@ -32,6 +32,7 @@
 //   15 shared size class    gc/shared_heap.cpp          one shared size class
 //   16 large objects        gc/shared_heap.cpp          the large-object lists
 //   17 mark stack           gc/parallel_mark.cpp        the markers' public stack
+//  17b grey queue           gc/concurrent_mark.cpp      objects shaded by mutators while marking
 //   18 block pool           gc/block.cpp                the GC block pool
 //   19 code visibility      jitgen/code_visibility      the perf map and the GDB JIT list
 //   20 heap pool            alloc/heap_lifecycle.cpp    heap registry and unused heaps
@@ -67,6 +68,7 @@ enum class LockRank : uint8_t {
   kSharedSizeClass,
   kLargeObjects,
   kMarkStack,
+  kGreyQueue,
   kBlockPool,
   kCodeVisibility,
   kHeapPool,
@@ -104,6 +106,7 @@ inline constexpr LockRankInfo kLockRanks[] = {
     {"shared size class", false},
     {"large objects", false},
     {"mark stack", false},
+    {"grey queue", false},
     {"block pool", false},
     {"code visibility", false},
     {"heap pool", false},

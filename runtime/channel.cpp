@@ -22,6 +22,7 @@
 #include <cstring>
 #include <new>
 
+#include "gc/concurrent_mark.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "usgc/usgc.h"
 
@@ -94,6 +95,11 @@ size_t next_index(const Channel* channel, size_t index) {
 }
 
 void copy_element(const Channel* channel, void* destination, const void* source) {
+  // While a shared mark runs, a reference moving through a channel is shaded: the channel's
+  // roots are scanned concurrently (gc/concurrent_mark.hpp), and a value taken out before the
+  // scan, or put into a slot it already scanned, must not be missed.
+  if (channel->holds_references && source != nullptr)
+    gc::shade_if_marking(*static_cast<void* const*>(source));
   if (channel->elem_bytes != 0 && destination != nullptr)
     memcpy(destination, source, channel->elem_bytes);
 }

@@ -244,6 +244,7 @@ int runtime_init(const usgc_config* requested) {
   gc_hooks.enter_native = enter_native;
   gc_hooks.leave_native = leave_native;
   gc_hooks.visit_runtime_roots = visit_reference_channel_roots;
+  gc_hooks.visit_running_mutators = visit_running_mutators;
   if (int error = gc::gc_initialize(config.procs, gc_hooks); error != 0) {
     delete[] processors;
     g_scheduler.processors = nullptr;

@@ -179,6 +179,9 @@ void hand_processor_to(Machine* machine, Processor* processor, bool spinning);
 Machine* start_worker_machine(Processor* processor, bool spinning);
 // Adds a machine to the list usgc_shutdown joins; false (not added) once shutdown began.
 bool register_machine(Machine* machine);
+// gc::GcHooks::visit_running_mutators: the goroutine of every machine (running, or in native).
+// In the stopped world.
+void visit_running_mutators(void (*visit)(gc::Mutator* mutator, void* context), void* context);
 void unregister_machine(Machine* machine);
 // The scheduler loop of a worker machine (runs until shutdown).
 void worker_loop(Machine* machine);

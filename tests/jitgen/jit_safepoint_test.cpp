@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <thread>
 
 #include "jitgen/escape/escape.hpp"
@@ -123,9 +124,14 @@ void parked_loop(uint32_t gc_stress_every) {
     // between two runs of its P (it is the only one, so it is back at once).
     EXPECT_GE(stops_with_running_p, 900u) << "stops had to reach the compiled loop's poll";
   } else {
-    // Most stops now find the goroutine inside a collection (already stopped there); some
-    // still catch it at a poll of the loop.
-    EXPECT_GT(stops_with_running_p, 0u);
+    // Most stops now find the goroutine inside a collection (already stopped there). A shared
+    // collection holds no P from its start stop to its termination stop (it marks concurrently,
+    // as a native call) and asks for two stops, each waiting for this stopper's operation lock:
+    // a stopper that stops back to back may find the goroutine there every time, so the stops
+    // that catch it at a poll of the loop are not counted on. Every stop completed (above), the
+    // live values survived, and collections ran.
+    std::printf("[ info     ] %u of %u stops found the loop running\n", stops_with_running_p,
+                stops);
     EXPECT_GT(result.private_collections + result.shared_collections, 0u);
   }
 }

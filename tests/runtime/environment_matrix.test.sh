@@ -37,6 +37,7 @@ variables=(
   "USGC_PREEMPT_US|number|2000|preempt_after_us=2000"
   "USGC_GC_PERCENT|number|off|"
   "USGC_GC_GENERATIONAL|word|0|"
+  "USGC_GC_CONCURRENT|word|0|"
   "USGC_HEAP_MAX|size|512M|heap_limit_bytes=536870912"
   "USGC_TRACE|word|gc|"
   "USGC_VERIFY|word|1|"

@@ -1,0 +1,274 @@
+// gc/concurrent_mark.cpp — see concurrent_mark.hpp.
+#include "gc/concurrent_mark.hpp"
+
+#include "gc/conservative_roots.hpp"
+#include "gc/gc_state.hpp"
+#include "gc/private_generations.hpp"
+#include "gc/roots.hpp"
+#include "kernel_iface/cpu.hpp"
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/futex_mutex.hpp"
+
+namespace usgc::gc {
+
+std::atomic<bool> g_shared_marking{false};
+
+namespace {
+
+constexpr size_t kClaimBatch = 64;       // goroutines claimed per registry-lock acquisition
+constexpr size_t kGreyTakeBatch = 1024;  // grey objects a marker takes at once
+
+// The cycle's epoch: written in the start stop, read anywhere (relaxed: the stop orders it).
+std::atomic<uint32_t> g_scan_epoch{0};
+// Root scans claimed and not finished (markers, switching threads). Termination waits for 0.
+std::atomic<uint32_t> g_scans_in_progress{0};
+// Objects shaded by mutators (barrier, scans before resume) in this cycle: relaxed counter.
+std::atomic<size_t> g_shaded{0};
+
+// The grey queue: objects marked outside the markers, still to be traced.
+kernel::FutexMutex<kernel::LockRank::kGreyQueue> g_grey_lock;
+MarkStack g_grey;                    // under g_grey_lock
+std::atomic<size_t> g_grey_size{0};  // written under g_grey_lock; read as a hint anywhere
+
+// The registry walk: g_scan_cursor under the registry lock (moved on by unregistration);
+// g_walk_done set (release) when the cursor ran off the end, read (acquire) by markers.
+Mutator* g_scan_cursor = nullptr;
+std::atomic<bool> g_walk_done{true};
+// The runtime's roots are scanned by whichever marker takes this first.
+std::atomic<bool> g_runtime_roots_taken{true};
+
+uint32_t done_state() {
+  return g_scan_epoch.load(std::memory_order_relaxed) * 2;
+}
+
+void grey_push_all(MarkStack& batch) {
+  if (batch.empty()) return;
+  kernel::FutexMutexGuard guard(g_grey_lock);
+  while (!batch.empty()) g_grey.push(batch.pop());
+  g_grey_size.store(g_grey.size(), std::memory_order_relaxed);
+}
+
+// Marks into a local batch, handed to the grey queue at the end (one lock per scan).
+class ShadeVisitor final : public RootVisitor {
+ public:
+  void visit(void* object) override {
+    if (!try_mark_shared(object)) return;
+    g_shaded.fetch_add(1, std::memory_order_relaxed);
+    batch_.push(object);
+  }
+  void push_marked(void* object) override { batch_.push(object); }
+  void flush() { grey_push_all(batch_); }
+
+ private:
+  MarkStack batch_;
+};
+
+// A goroutine's part of a shared mark: its roots and its private heap's references to shared
+// objects (gc/private_generations.hpp). The goroutine is not running (claimed).
+void scan_mutator(Mutator& m, RootVisitor& visitor) {
+  for_each_mutator_root(m, [&](void** slot) {
+    void* value = load_reference(slot);  // a channel hand-off may store into a parked receiver's
+    if (is_object_pointer(value)) visitor.visit(value);  // slot: its value is shaded by the sender
+  });
+  for_each_private_to_shared_field(
+      m,
+      [&](void** field) {
+        void* value = load_reference(field);
+        if (is_object_pointer(value)) visitor.visit(value);
+      },
+      [&](void* object) { visitor.visit(object); });
+  // Stopped at an asynchronous safepoint: its registers and unrooted stack slots too.
+  for_each_conservative_root(m, [&](void* object) { visitor.visit(object); });
+}
+
+// Claims m's scan for this epoch. Counted first, so that termination never misses a claim.
+bool try_claim(Mutator& m, uint32_t done) {
+  uint32_t state = m.root_scan_state.load(std::memory_order_acquire);
+  if (state == done || state == done + 1) return false;
+  g_scans_in_progress.fetch_add(1, std::memory_order_relaxed);
+  // Acquire: the goroutine's last writes to its roots (it parked through a lock or an atomic
+  // hand-off, which ordered them) are seen by the scan.
+  if (!m.root_scan_state.compare_exchange_strong(state, done + 1, std::memory_order_acq_rel)) {
+    g_scans_in_progress.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void finish_scan(Mutator& m, uint32_t done) {
+  // Release: pairs with the acquire in ensure_scanned: the goroutine resumes after the scan.
+  m.root_scan_state.store(done, std::memory_order_release);
+  // Release: pairs with wait_for_root_scans_stopped; what the scan queued is visible then.
+  g_scans_in_progress.fetch_sub(1, std::memory_order_release);
+}
+
+size_t claim_batch(Mutator** out, size_t max) {
+  if (g_walk_done.load(std::memory_order_acquire)) return 0;
+  uint32_t done = done_state();
+  size_t n = 0;
+  lock_mutator_registry();
+  while (n < max && g_scan_cursor != nullptr) {
+    Mutator* m = g_scan_cursor;
+    g_scan_cursor = m->registry_next;
+    if (try_claim(*m, done)) out[n++] = m;
+  }
+  if (g_scan_cursor == nullptr) g_walk_done.store(true, std::memory_order_release);
+  unlock_mutator_registry();
+  return n;
+}
+
+bool take_grey(RootVisitor& visitor) {
+  if (g_grey_size.load(std::memory_order_relaxed) == 0) return false;
+  kernel::FutexMutexGuard guard(g_grey_lock);
+  size_t taken = 0;
+  while (!g_grey.empty() && taken < kGreyTakeBatch) {
+    visitor.push_marked(g_grey.pop());
+    ++taken;
+  }
+  g_grey_size.store(g_grey.size(), std::memory_order_relaxed);
+  return taken != 0;
+}
+
+}  // namespace
+
+void shade_slow(void* value) {
+  if (!is_object_pointer(value) || !try_mark_shared(value)) return;
+  g_shaded.fetch_add(1, std::memory_order_relaxed);
+  kernel::FutexMutexGuard guard(g_grey_lock);
+  g_grey.push(value);
+  g_grey_size.store(g_grey.size(), std::memory_order_relaxed);
+}
+
+uint32_t current_scan_done_state() {
+  return done_state();
+}
+
+void ensure_scanned_slow(Mutator& m) {
+  uint32_t done = done_state();
+  for (;;) {
+    uint32_t state = m.root_scan_state.load(std::memory_order_acquire);
+    if (state == done || !shared_mark_in_progress()) return;
+    if (state == done + 1) {  // a marker is scanning it: the goroutine runs after that
+      kernel::yield_cpu();
+      continue;
+    }
+    if (try_claim(m, done)) {
+      ShadeVisitor visitor;
+      scan_mutator(m, visitor);
+      visitor.flush();
+      finish_scan(m, done);
+      return;
+    }
+  }
+}
+
+void note_mutator_registered_locked(Mutator& m) {
+  // Born scanned while marking: its only root is its start object, published (marked) already.
+  m.root_scan_state.store(shared_mark_in_progress() ? done_state() : 0, std::memory_order_relaxed);
+}
+
+void note_mutator_unregistered_locked(Mutator& m) {
+  if (g_scan_cursor == &m) g_scan_cursor = m.registry_next;
+}
+
+void begin_concurrent_mark_stopped() {
+  uint32_t epoch = g_scan_epoch.load(std::memory_order_relaxed) + 1;
+  if (epoch == 0) epoch = 1;  // 0 would make a fresh Mutator's state 0 look scanned
+  g_scan_epoch.store(epoch, std::memory_order_relaxed);
+  uint32_t done = epoch * 2;
+  g_shaded.store(0, std::memory_order_relaxed);
+  g_shared_marking.store(true, std::memory_order_relaxed);
+  ShadeVisitor visitor;
+  // Global root slots and handles: a snapshot now (their count does not grow with goroutines).
+  for_each_global_slot_and_handle(
+      [](void** slot, void* context) {
+        void* value = load_reference(slot);
+        if (is_object_pointer(value)) static_cast<ShadeVisitor*>(context)->visit(value);
+      },
+      &visitor);
+  // The goroutines that resume without a switch (running on a P, or in native): scanned here.
+  struct Context {
+    ShadeVisitor* visitor;
+    uint32_t done;
+  } context{&visitor, done};
+  auto scan_now = [](Mutator* m, void* argument) {
+    auto* c = static_cast<Context*>(argument);
+    if (m == nullptr || !m->registered || !try_claim(*m, c->done)) return;
+    scan_mutator(*m, *c->visitor);
+    finish_scan(*m, c->done);
+  };
+  if (g_hooks.visit_running_mutators != nullptr) {
+    g_hooks.visit_running_mutators(scan_now, &context);
+  } else {  // no scheduler (the GC alone, in tests): every goroutine counts as running
+    for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next)
+      scan_now(m, &context);
+  }
+  visitor.flush();
+  g_scan_cursor = first_registered_mutator();
+  g_walk_done.store(g_scan_cursor == nullptr, std::memory_order_relaxed);
+  g_runtime_roots_taken.store(false, std::memory_order_relaxed);
+}
+
+bool mark_some_roots(uint32_t, RootVisitor& visitor) {
+  Mutator* batch[kClaimBatch];
+  size_t n = claim_batch(batch, kClaimBatch);
+  if (n != 0) {
+    uint32_t done = done_state();
+    for (size_t i = 0; i < n; ++i) {
+      scan_mutator(*batch[i], visitor);
+      finish_scan(*batch[i], done);
+    }
+    return true;
+  }
+  if (!g_runtime_roots_taken.exchange(true, std::memory_order_relaxed)) {
+    for_each_runtime_root(
+        [](void** slot, void* context) {
+          void* value = load_reference(slot);
+          if (is_object_pointer(value)) static_cast<RootVisitor*>(context)->visit(value);
+        },
+        &visitor);
+    return true;
+  }
+  return take_grey(visitor);
+}
+
+bool mark_grey_queue(uint32_t, RootVisitor& visitor) {
+  return take_grey(visitor);
+}
+
+bool concurrent_roots_pending() {
+  return !g_walk_done.load(std::memory_order_acquire) ||
+         !g_runtime_roots_taken.load(std::memory_order_relaxed) ||
+         g_grey_size.load(std::memory_order_relaxed) != 0 ||
+         g_scans_in_progress.load(std::memory_order_acquire) != 0;
+}
+
+size_t grey_queue_size() {
+  return g_grey_size.load(std::memory_order_relaxed);
+}
+
+void wait_for_root_scans_stopped() {
+  // Acquire: pairs with finish_scan's release.
+  while (g_scans_in_progress.load(std::memory_order_acquire) != 0) kernel::yield_cpu();
+}
+
+size_t end_concurrent_mark_stopped() {
+  USGC_CHECK(g_grey_size.load(std::memory_order_relaxed) == 0,
+             "gc: concurrent mark ended with %zu grey objects left",
+             g_grey_size.load(std::memory_order_relaxed));
+  if (g_config.verify) {
+    // Every goroutine was scanned in this epoch (the walk, the switches, or the start stop).
+    uint32_t done = done_state();
+    for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) {
+      USGC_CHECK(m->root_scan_state.load(std::memory_order_relaxed) == done,
+                 "gc: goroutine %lu's roots were not scanned by the concurrent mark (state %u, "
+                 "epoch state %u)",
+                 static_cast<unsigned long>(m->goroutine_id),
+                 m->root_scan_state.load(std::memory_order_relaxed), done);
+    }
+  }
+  g_shared_marking.store(false, std::memory_order_relaxed);
+  return g_shaded.load(std::memory_order_relaxed);
+}
+
+}  // namespace usgc::gc
