@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/heap_profile.hpp"
 #include "alloc/stats_export.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -568,6 +569,19 @@ namespace {
 }  // namespace
 
 void* heap_malloc_generic(Heap* heap, size_t size) {
+  // The heap profile's countdown, for every allocation that did not pass the fast path's (a
+  // thread's very first allocation, made before it has a heap, is not counted).
+  if (__builtin_expect(
+          heap != &g_empty_heap && (heap->sample_countdown_bytes -= static_cast<int64_t>(size)) < 0,
+          0)) {
+    void* pointer = heap_malloc_unsampled(heap, size);
+    heap_profile_sample(heap, pointer, size);
+    return pointer;
+  }
+  return heap_malloc_unsampled(heap, size);
+}
+
+void* heap_malloc_unsampled(Heap* heap, size_t size) {
   // Sizes above the direct table but within the size classes: the queue's first page.
   if (size <= kMediumObjectMax) {
     uint32_t bin = bin_of_size(size);
@@ -580,12 +594,14 @@ void* heap_malloc_generic(Heap* heap, size_t size) {
 
 void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   if (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge) {
+    if (heap_profile_active()) heap_profile_forget(segment->pages[0].start);
     large_free(segment, pointer, caller);
     return;
   }
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
   if (block->free_marker == free_marker_of(block)) report_double_free(caller, pointer);
+  if (page->has_flag(kPageHasSampled)) heap_profile_forget(block);
   if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
     page_local_free(segment->owner_heap, page, block, true);
   } else {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "alloc/heap.hpp"
+#include "alloc/heap_profile.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "usgc/usgc.h"
 
@@ -109,7 +110,9 @@ void* heap_calloc(Heap* heap, size_t size) {
         return nullptr;
       }
     }
-    return large_malloc(heap, size, true);
+    void* pointer = large_malloc(heap, size, true);
+    if (pointer != nullptr) heap_profile_count(heap, pointer, size);
+    return pointer;
   }
   void* pointer = heap_malloc(heap, size);
   if (pointer != nullptr) std::memset(pointer, 0, size);
@@ -183,10 +186,16 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size) {
   bool is_large = segment_map_is_segment(segment) &&
                   (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge);
   if (is_large && size > kMediumObjectMax) {
-    if (void* resized = large_resize(segment, pointer, size)) return resized;
+    if (void* resized = large_resize(segment, pointer, size)) {
+      if (heap_profile_active()) heap_profile_moved(pointer, resized, size);
+      return resized;
+    }
   }
   // Small and medium blocks stay when the new size still fits and wastes at most half.
-  if (!is_large && size <= usable && size >= usable / 2) return pointer;
+  if (!is_large && size <= usable && size >= usable / 2) {
+    if (heap_profile_active()) heap_profile_moved(pointer, pointer, size);
+    return pointer;
+  }
   void* moved = heap_malloc(heap, size);
   if (moved == nullptr) return nullptr;  // errno is ENOMEM; the old block is untouched
   std::memcpy(moved, pointer, size < usable ? size : usable);
