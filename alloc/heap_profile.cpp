@@ -27,6 +27,10 @@
 #include "kernel_iface/virtual_memory.hpp"
 #include "usgc/usgc.h"
 
+// The bounds of the usgc_text section (the linker defines them; weak: zero if it is absent).
+extern "C" const char __start_usgc_text[] __attribute__((weak, visibility("hidden")));
+extern "C" const char __stop_usgc_text[] __attribute__((weak, visibility("hidden")));
+
 namespace usgc::alloc {
 
 HeapProfileOptions g_heap_profile_options;
@@ -72,12 +76,15 @@ bool g_tables_failed = false;  // a mapping failed: sampling stops (said once)
 constinit thread_local bool t_in_profiler __attribute__((tls_model("initial-exec"))) = false;
 constinit thread_local uint64_t t_random_state __attribute__((tls_model("initial-exec"))) = 0;
 
-// usgc's own code, when it lives in a shared object (the preload library, libusgc.so): frames
-// inside it are dropped from the top of each stack. Computed on the first sample (a race computes
-// the same values twice); {0, 0} when usgc is linked into the executable.
-std::atomic<int> g_own_range_state{0};  // 0: not yet, 1: computed (release: the range is set)
-uintptr_t g_own_text_start = 0;
-uintptr_t g_own_text_end = 0;
+// usgc's own code: the build moves every library object's code into the section usgc_text (see
+// safepoint/code_ranges.hpp), so [__start_usgc_text, __stop_usgc_text) is usgc, linked into a
+// program or as a shared object alike. Frames inside it are dropped from the top of each stack.
+// The executable's own code (its first executable segment) tells usgc's allocations for itself
+// from the program's in the leak report. Computed on the first sample or snapshot (a race computes
+// the same values twice).
+std::atomic<int> g_ranges_state{0};  // 1: computed (release: the ranges below are set)
+uintptr_t g_program_text_start = 0;
+uintptr_t g_program_text_end = 0;
 
 uint64_t next_random() {
   uint64_t x = t_random_state;
@@ -131,48 +138,55 @@ double weight_of(uint64_t size, uint64_t interval) {
   return probability > 0 ? 1.0 / probability : 1.0;
 }
 
-int find_own_text(dl_phdr_info* info, size_t, void* data) {
-  auto address = *static_cast<uintptr_t*>(data);
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
+int find_program_text(dl_phdr_info* info, size_t, void*) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {  // the first object is the executable
     const ElfW(Phdr)& header = info->dlpi_phdr[i];
     if (header.p_type != PT_LOAD || (header.p_flags & PF_X) == 0) continue;
-    uintptr_t start = info->dlpi_addr + header.p_vaddr;
-    if (address < start || address >= start + header.p_memsz) continue;
-    // The executable itself has an empty name: then nothing is dropped.
-    if (info->dlpi_name != nullptr && info->dlpi_name[0] != '\0') {
-      g_own_text_start = start;
-      g_own_text_end = start + header.p_memsz;
-    }
-    return 1;
+    g_program_text_start = info->dlpi_addr + header.p_vaddr;
+    g_program_text_end = g_program_text_start + header.p_memsz;
+    break;
   }
-  return 0;
+  return 1;
 }
 
-void compute_own_range() {
-  if (g_own_range_state.load(std::memory_order_acquire) == 1) return;
-  uintptr_t self = reinterpret_cast<uintptr_t>(&heap_profile_sample);
-  ::dl_iterate_phdr(find_own_text, &self);
+void compute_ranges() {
+  if (g_ranges_state.load(std::memory_order_acquire) == 1) return;
+  ::dl_iterate_phdr(find_program_text, nullptr);
   // Release: pairs with the acquire above; readers see the range.
-  g_own_range_state.store(1, std::memory_order_release);
+  g_ranges_state.store(1, std::memory_order_release);
+}
+
+bool is_usgc_code(uintptr_t address) {
+  return address >= reinterpret_cast<uintptr_t>(__start_usgc_text) &&
+         address < reinterpret_cast<uintptr_t>(__stop_usgc_text);
+}
+
+bool is_program_code(uintptr_t address) {
+  return address >= g_program_text_start && address < g_program_text_end;
+}
+
+// usgc allocated this for itself (libnuma's topology at start, ...): the top frame is not the
+// program's, and usgc's code comes before any of the program's below it.
+bool made_by_usgc(const uintptr_t* frames, uint32_t depth) {
+  if (depth == 0 || is_program_code(frames[0])) return false;
+  for (uint32_t i = 1; i < depth; ++i) {
+    if (is_program_code(frames[i])) return false;
+    if (is_usgc_code(frames[i])) return true;
+  }
+  return false;
 }
 
 struct Unwinding {
   uintptr_t* frames;
   uint32_t depth;
-  uint32_t skip;  // frames to drop first: heap_profile_sample's own
 };
 
 _Unwind_Reason_Code collect_frame(_Unwind_Context* context, void* data) {
   auto* unwinding = static_cast<Unwinding*>(data);
   uintptr_t ip = _Unwind_GetIP(context);
   if (ip == 0) return _URC_END_OF_STACK;
-  if (unwinding->skip > 0) {
-    unwinding->skip--;
-    return _URC_NO_REASON;
-  }
-  // usgc's own frames at the top (malloc, operator new, the allocator's paths), when usgc is a
-  // shared object of its own; linked into the executable they stay (docs/allocator.md).
-  if (unwinding->depth == 0 && ip >= g_own_text_start && ip < g_own_text_end) return _URC_NO_REASON;
+  // usgc's own frames at the top (malloc, operator new, the allocator's paths).
+  if (unwinding->depth == 0 && is_usgc_code(ip)) return _URC_NO_REASON;
   if (unwinding->depth == kHeapProfileMaxFrames) return _URC_END_OF_STACK;
   unwinding->frames[unwinding->depth++] = ip - 1;  // the call, not the return address
   return _URC_NO_REASON;
@@ -349,9 +363,9 @@ void heap_profile_sample(Heap* heap, void* block, size_t size) {
   heap->sample_countdown_bytes = heap_profile_next_countdown();
   if (block == nullptr || t_in_profiler || !heap_profile_active()) return;
   t_in_profiler = true;
-  compute_own_range();
+  compute_ranges();
   uintptr_t frames[kHeapProfileMaxFrames];
-  Unwinding unwinding{frames, 0, 1};
+  Unwinding unwinding{frames, 0};
   _Unwind_Backtrace(collect_frame, &unwinding);
   // A sampled small or medium block sends its page's frees to the generic path (owner only:
   // the block was just taken from the calling thread's own page).
@@ -404,7 +418,7 @@ void heap_profile_after_fork() {
 bool heap_profile_take_snapshot(HeapProfileSnapshot* snapshot) {
   *snapshot = HeapProfileSnapshot{};
   snapshot->sample_interval_bytes = g_heap_profile_options.sample_interval_bytes;
-  compute_own_range();
+  compute_ranges();
   SpinLockGuard guard(g_profile_lock);
   if (g_stacks == nullptr) return true;  // nothing sampled yet
   size_t bytes = sizeof(HeapProfileSite) * g_stack_count;
@@ -418,9 +432,7 @@ bool heap_profile_take_snapshot(HeapProfileSnapshot* snapshot) {
     site.samples = entry.samples;
     site.allocated_objects = entry.allocated_objects;
     site.allocated_bytes = entry.allocated_bytes;
-    for (uint32_t f = 0; f < entry.depth; ++f)
-      if (entry.frames[f] >= g_own_text_start && entry.frames[f] < g_own_text_end)
-        site.made_by_usgc = true;
+    site.made_by_usgc = made_by_usgc(entry.frames, entry.depth);
   }
   for (uint64_t i = 0; i < g_block_slots; ++i) {
     const BlockSlot& block = g_blocks[i];

@@ -93,8 +93,8 @@ struct HeapProfileSite {
   double live_objects;  // estimates of what is still allocated
   double live_bytes;
   uint64_t live_samples;  // sampled blocks still allocated
-  // A frame below the top is usgc's own code (usgc as a shared object only): usgc allocated
-  // it for itself, e.g. libnuma's topology at start. The leak report leaves these out.
+  // usgc allocated it for itself (libnuma's topology at start, ...): the top frame is not the
+  // program's and usgc's code comes before the program's below it. The leak report leaves it out.
   bool made_by_usgc;
 };
 

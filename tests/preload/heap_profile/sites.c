@@ -14,12 +14,18 @@
 #include <unistd.h>
 
 enum {
-  kLargeCount = 2000, kLargeSize = 4000,   /* 8 000 000 bytes live */
-  kSmallCount = 40000, kSmallSize = 100,   /* 4 000 000 bytes live */
-  kFreedCount = 50000, kFreedSize = 200,   /* 10 000 000 bytes allocated, none live */
-  kThreadCount = 1000, kThreadSize = 3000, /* 3 000 000 bytes live, from a thread that exited */
-  kChurnCount = 16384, kChurnSize = 65536, /* 1 GiB allocated, none live */
-  kLeakCount = 10, kLeakSize = 1234,       /* 12 340 bytes leaked */
+  kLargeCount = 2000,
+  kLargeSize = 4000, /* 8 000 000 bytes live */
+  kSmallCount = 40000,
+  kSmallSize = 100, /* 4 000 000 bytes live */
+  kFreedCount = 50000,
+  kFreedSize = 200, /* 10 000 000 bytes allocated, none live */
+  kThreadCount = 1000,
+  kThreadSize = 3000, /* 3 000 000 bytes live, from a thread that exited */
+  kChurnCount = 16384,
+  kChurnSize = 65536, /* 1 GiB allocated, none live */
+  kLeakCount = 10,
+  kLeakSize = 1234, /* 12 340 bytes leaked */
 };
 
 void* large_blocks[kLargeCount];
