@@ -594,15 +594,19 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
 
 void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   if (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge) {
-    if (heap_profile_active()) heap_profile_forget(segment->pages[0].start);
+    if (heap_profile_active()) (void)heap_profile_forget(segment->pages[0].start, nullptr);
     large_free(segment, pointer, caller);
     return;
   }
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
   if (block->free_marker == free_marker_of(block)) report_double_free(caller, pointer);
-  if (page->has_flag(kPageHasSampled)) heap_profile_forget(block);
+  bool no_samples_left = page->has_flag(kPageHasSampled) && heap_profile_forget(block, page);
   if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
+    if (no_samples_left) {  // the owner alone writes the flags
+      page->clear_flag(kPageHasSampled);
+      page_refresh_fast_free_owner(page);
+    }
     page_local_free(segment->owner_heap, page, block, true);
   } else {
     uint32_t bin = page->bin;  // read before the block is published: the page may be reused after

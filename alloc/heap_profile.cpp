@@ -57,10 +57,14 @@ struct StackEntry {
 
 struct BlockSlot {
   uintptr_t address;  // 0: empty
-  uint64_t size;      // requested bytes
-  uint32_t stack;
+  uint64_t size;      // requested bytes; for a page counter, the page's sampled blocks
+  uint32_t stack;     // kPageCounter: the slot counts the sampled blocks of the Page at address
   uint32_t unused;
 };
+// The blocks table also counts the sampled blocks of each page, keyed by the Page's own address
+// (page records live in segment headers, which are never blocks), so the owner can clear
+// kPageHasSampled when a page's last sample is freed and its frees take the fast path again.
+constexpr uint32_t kPageCounter = ~uint32_t{0};
 
 // All under g_profile_lock (written and read only with it held).
 constinit SpinLock g_profile_lock{LockRank::kHeapProfile};
@@ -307,11 +311,21 @@ void remove_block(BlockSlot* slot) {
   g_block_count--;
 }
 
-void record_sample(void* block, size_t size, const uintptr_t* frames, uint32_t depth) {
+void record_sample(void* block, size_t size, const uintptr_t* frames, uint32_t depth,
+                   const Page* page) {
   double weight = weight_of(size, g_heap_profile_options.sample_interval_bytes);
   SpinLockGuard guard(g_profile_lock);
   if (!ensure_tables()) return;
-  if ((g_block_count + 1) * 2 > g_block_slots && !grow_blocks()) return;
+  if ((g_block_count + 2) * 2 > g_block_slots && !grow_blocks()) return;
+  if (page != nullptr) {
+    if (BlockSlot* counter = find_block(reinterpret_cast<uintptr_t>(page))) {
+      counter->size++;
+    } else {
+      insert_block(g_blocks, g_block_slots,
+                   BlockSlot{reinterpret_cast<uintptr_t>(page), 1, kPageCounter, 0});
+      g_block_count++;
+    }
+  }
   uint32_t stack = intern_stack(frames, depth);
   StackEntry& entry = g_stacks[stack];
   entry.samples++;
@@ -370,14 +384,15 @@ void heap_profile_sample(Heap* heap, void* block, size_t size) {
   // A sampled small or medium block sends its page's frees to the generic path (owner only:
   // the block was just taken from the calling thread's own page).
   Segment* segment = segment_of(block);
+  Page* page = nullptr;
   if (segment->kind == SegmentKind::kSmall || segment->kind == SegmentKind::kMedium) {
-    Page* page = segment->page_of(reinterpret_cast<uintptr_t>(block));
+    page = segment->page_of(reinterpret_cast<uintptr_t>(block));
     if (!page->has_flag(kPageHasSampled)) {
       page->set_flag(kPageHasSampled);
       page_refresh_fast_free_owner(page);
     }
   }
-  record_sample(block, size, frames, unwinding.depth);
+  record_sample(block, size, frames, unwinding.depth, page);
   t_in_profiler = false;
 }
 
@@ -387,11 +402,19 @@ void* heap_malloc_sampled(Heap* heap, Page* page, Block* block, size_t size) {
   return pointer;
 }
 
-void heap_profile_forget(const void* block) {
+bool heap_profile_forget(const void* block, const Page* page) {
   SpinLockGuard guard(g_profile_lock);
-  if (g_blocks == nullptr) return;
+  if (g_blocks == nullptr) return true;
   BlockSlot* slot = find_block(reinterpret_cast<uintptr_t>(block));
   if (slot != nullptr) remove_block(slot);
+  if (page == nullptr) return true;
+  BlockSlot* counter = find_block(reinterpret_cast<uintptr_t>(page));
+  if (counter == nullptr) return true;
+  if (slot != nullptr && --counter->size == 0) {
+    remove_block(counter);
+    return true;
+  }
+  return false;
 }
 
 void heap_profile_moved(const void* old_block, const void* new_block, size_t size) {
@@ -436,7 +459,7 @@ bool heap_profile_take_snapshot(HeapProfileSnapshot* snapshot) {
   }
   for (uint64_t i = 0; i < g_block_slots; ++i) {
     const BlockSlot& block = g_blocks[i];
-    if (block.address == 0) continue;
+    if (block.address == 0 || block.stack == kPageCounter) continue;
     double weight = weight_of(block.size, snapshot->sample_interval_bytes);
     HeapProfileSite& site = sites[block.stack];
     site.live_objects += weight;

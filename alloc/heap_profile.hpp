@@ -21,8 +21,9 @@
 // always free through the generic path, so no flag is needed for them.
 //
 // Invariants:
-//   - a sampled small or medium block's page has kPageHasSampled until the page returns to its
-//     segment (by then every block of it was freed, so no sampled block is left on it);
+//   - a sampled small or medium block's page has kPageHasSampled while it holds a sampled block
+//     (the table counts them per page; the owner clears the flag on the free of the last one, a
+//     free by another thread leaves it to the owner's next generic free or the page's release);
 //   - the table of sampled blocks holds exactly the sampled blocks not yet freed (keyed by the
 //     block's start: the page's block for small and medium, the object for large ones);
 //   - no code under the profile lock allocates, frees or takes another lock (rank kHeapProfile,
@@ -71,8 +72,10 @@ inline void heap_profile_count(Heap* heap, void* block, size_t size) {
     heap_profile_sample(heap, block, size);
 }
 
-// The generic free path: `block` (a sampled page's block, or a large object) is being freed.
-void heap_profile_forget(const void* block);
+// The generic free path: `block` of `page` (a page with kPageHasSampled; null for a large object)
+// is being freed. True when the page holds no sampled block any more: then its owner clears the
+// flag, and its frees take the fast path again.
+bool heap_profile_forget(const void* block, const Page* page);
 // realloc kept or moved a block without a new allocation: a sampled one follows it.
 void heap_profile_moved(const void* old_block, const void* new_block, size_t size);
 

@@ -33,8 +33,9 @@ if ! gcc -std=c11 -O1 -g -rdynamic -pthread -Wall -Wextra -Werror tests/preload/
   fail sites-builds "$(head -c 300 "$work/build.err")"; exit 1
 fi
 PPROF=()
-if command -v go >/dev/null && go tool pprof -h >/dev/null 2>&1; then
-  PPROF=(go tool pprof)
+GO=$(command -v go || { [ -x /usr/lib/go/bin/go ] && echo /usr/lib/go/bin/go; })
+if [ -n "$GO" ] && "$GO" tool pprof -h >/dev/null 2>&1; then
+  PPROF=("$GO" tool pprof)
 elif command -v pprof >/dev/null; then
   PPROF=(pprof)
 fi
