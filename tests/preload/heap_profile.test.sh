@@ -28,7 +28,7 @@ fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
 skip() { echo "SKIP $1: $2"; }
 
 if ! command -v gcc >/dev/null; then skip heap-profile "gcc not installed"; exit 0; fi
-if ! gcc -std=c11 -O1 -g -rdynamic -pthread -Wall -Wextra -Werror tests/preload/heap_profile/sites.c \
+if ! gcc -std=c11 -O1 -g -rdynamic -pthread -Wall -Wextra -Werror -Iinclude tests/preload/heap_profile/sites.c \
      -o "$work/sites" 2>"$work/build.err"; then
   fail sites-builds "$(head -c 300 "$work/build.err")"; exit 1
 fi
@@ -125,6 +125,13 @@ if run dump USGC_PROF=1 USGC_PROF_SAMPLE=64K USGC_PROF_FILE=at-exit.pb.gz -- dum
   fi
 else
   fail profile-on-demand "exit or files: $(ls "$work/dump") $(head -c 300 "$work/dump.err")"
+fi
+
+run dump-off -- dump off.pb.gz
+if [ $? -eq 5 ] && [ -z "$(ls "$work/dump-off")" ]; then
+  pass profile-on-demand-says-enotsup-when-off
+else
+  fail profile-on-demand-says-enotsup-when-off "$(ls "$work/dump-off") $(head -c 200 "$work/dump-off.err")"
 fi
 
 # ---- the leak report (every allocation tracked) ----

@@ -6,12 +6,18 @@
  *             frees everything site_freed made, forks a child that allocates and _exits
  *   churn     site_churn allocates and frees 64 KiB blocks, 1 GiB in all
  *   leaks     site_leak drops 10 blocks of 1234 bytes; everything else is freed
- *   dump      like profile, then usgc_heap_profile_write(argv[2]) before exit */
+ *   dump      like profile, then usgc_heap_profile_write(argv[2]) before exit: exit 5 when it
+ *             says ENOTSUP (USGC_PROF off) */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <usgc/usgc.h>
+/* Resolved from the preloaded library at run time: the program links without usgc. */
+#pragma weak usgc_heap_profile_write
 
 enum {
   kLargeCount = 2000,
@@ -70,8 +76,6 @@ static void* thread_main(void* unused) {
   return NULL;
 }
 
-__attribute__((weak)) int usgc_heap_profile_write(const char* path);
-
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "profile";
   if (strcmp(mode, "churn") == 0) {
@@ -98,6 +102,10 @@ int main(int argc, char** argv) {
   }
   int status = 0;
   if (child < 0 || waitpid(child, &status, 0) != child || status != 0) return 3;
-  if (strcmp(mode, "dump") == 0 && argc > 2) return usgc_heap_profile_write(argv[2]) == 0 ? 0 : 4;
+  if (strcmp(mode, "dump") == 0 && argc > 2) {
+    if (usgc_heap_profile_write == NULL) return 6; /* not run under usgc */
+    int error = usgc_heap_profile_write(argv[2]);
+    return error == 0 ? 0 : error == ENOTSUP ? 5 : 4;
+  }
   return 0;
 }
