@@ -18,7 +18,7 @@
 #   RESULT suite=heap_profile case=<workload> impl=usgc_prof metric=cpu_ratio_vs_jemalloc_prof value=<x> unit=ratio
 # A run that fails, or writes no profile when profiling is on, is an ERROR line, never a number.
 # Environment: BUILD (default build), BENCH_REPS (default 5), BENCH_QUICK=1 (1 repetition, small
-# arguments), BENCH_TIMEOUT_S (default 300).
+# arguments), BENCH_ONLY="churn_1t ..." (these workloads only), BENCH_TIMEOUT_S (default 300).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 . bench/bench_common.sh
@@ -60,7 +60,10 @@ else
   WORKLOAD[mt_program]="$PROGRAMS/mt_program 2 2 8000 1"
   WORKLOAD[shared_slots]="$PROGRAMS/shared_slots 2 100 10000 20000 1"
 fi
-cases=(churn_1t churn_2t producer_consumer mt_program shared_slots)
+cases=(${BENCH_ONLY:-churn_1t churn_2t producer_consumer mt_program shared_slots})
+for c in "${cases[@]}"; do
+  [ -n "${WORKLOAD[$c]+set}" ] || { echo "run_heap_profile.sh: unknown workload '$c' in BENCH_ONLY" >&2; exit 2; }
+done
 
 echo "MACHINE suite=heap_profile date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpu=\"$(bench_cpu_model)\" nproc=$(nproc) load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" commit=$(bench_commit)"
 
