@@ -188,7 +188,8 @@ perfcheck: all
 # sites of usgc's escape analysis against go build -gcflags=-m; bench/escape_dynamic.sh: the
 # share of dynamic allocations per class over the corpus), jit (bench/run_jit.sh: binary-trees in
 # .usir under the JIT and the interpreter beside the C API, Boehm and Go; compile speed; per-stub
-# costs).
+# costs). Not in the default list: prof (bench/run_heap_profile.sh: malloc with the heap profile
+# off and on, against jemalloc's prof).
 BENCH_SUITES ?= malloc runtime gc escape jit
 bench: bench-deps all bench-bins
 	@status=0; \
@@ -199,6 +200,7 @@ bench: bench-deps all bench-bins
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_vs_go.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_dynamic.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" jit "*) BUILD=$(BUILD) bash bench/run_jit.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" prof "*) BUILD=$(BUILD) bash bench/run_heap_profile.sh || status=1;; esac; \
 	exit $$status
 
 # The stress tests and the self test, with the verifier on, for DURATION seconds (tests/soak.sh).

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/heap_profile.hpp"
 #include "alloc/large_arena.hpp"
 #include "alloc/stats_export.hpp"
 #include "kernel_iface/clock.hpp"
@@ -572,6 +573,19 @@ namespace {
 }  // namespace
 
 void* heap_malloc_generic(Heap* heap, size_t size) {
+  // The heap profile's countdown, for every allocation that did not pass the fast path's (a
+  // thread's very first allocation, made before it has a heap, is not counted).
+  if (__builtin_expect(
+          heap != &g_empty_heap && (heap->sample_countdown_bytes -= static_cast<int64_t>(size)) < 0,
+          0)) {
+    void* pointer = heap_malloc_unsampled(heap, size);
+    heap_profile_sample(heap, pointer, size);
+    return pointer;
+  }
+  return heap_malloc_unsampled(heap, size);
+}
+
+void* heap_malloc_unsampled(Heap* heap, size_t size) {
   // Sizes above the direct table but within the size classes: the queue's first page.
   if (size <= kMediumObjectMax) {
     uint32_t bin = bin_of_size(size);
@@ -584,13 +598,24 @@ void* heap_malloc_generic(Heap* heap, size_t size) {
 
 void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   if (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge) {
+    if (heap_profile_active()) {
+      // Keyed by the block's start: a huge object's mapping, or a large object's span.
+      void* start = segment->kind == SegmentKind::kHuge ? segment->pages[0].start
+                                                        : large_span_block_start(segment, pointer);
+      if (start != nullptr) (void)heap_profile_forget(start, nullptr);
+    }
     large_free(segment, pointer, caller);
     return;
   }
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
   if (block->free_marker == free_marker_of(block)) report_double_free(caller, pointer);
+  bool no_samples_left = page->has_flag(kPageHasSampled) && heap_profile_forget(block, page);
   if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
+    if (no_samples_left) {  // the owner alone writes the flags
+      page->clear_flag(kPageHasSampled);
+      page_refresh_fast_free_owner(page);
+    }
     page_local_free(segment->owner_heap, page, block, true);
   } else {
     uint32_t bin = page->bin;  // read before the block is published: the page may be reused after

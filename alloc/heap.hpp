@@ -61,6 +61,10 @@ struct Heap {
   // Clears the queues and segment lists (not the counters, which stay monotonic across reuse).
   void reset_queues();
 
+  // Bytes this thread may still allocate before the next heap-profile sample (heap_profile.hpp):
+  // every allocation subtracts its size, the one that takes it below zero is sampled. INT64_MAX
+  // (never reached) while profiling is off. Owner thread only.
+  int64_t sample_countdown_bytes = INT64_MAX;
   Page* direct_pages[kDirectSlots] = {};  // never null: g_empty_page when the queue is empty
   PageQueue queues[kBinCount] = {};
   PageQueue full_queue = {};
@@ -118,6 +122,11 @@ inline uintptr_t aligned_marker_of(const void* aligned_pointer) {
 
 // ---- slow paths (heap.cpp, large_objects.cpp) ----
 [[gnu::noinline]] void* heap_malloc_generic(Heap* heap, size_t size);
+// heap_malloc_generic without the heap profile's countdown (its sampled path allocates with it).
+void* heap_malloc_unsampled(Heap* heap, size_t size);
+// The fast path's sampled allocation: takes `block` from `page` and records it (heap_profile.cpp).
+[[gnu::noinline, gnu::cold]] void* heap_malloc_sampled(Heap* heap, Page* page, Block* block,
+                                                       size_t size);
 [[gnu::noinline]] void heap_free_generic(Segment* segment, void* pointer, Caller caller);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
 [[gnu::noinline, gnu::cold]] void free_outside_segment(void* pointer, Caller caller);
@@ -200,6 +209,10 @@ extern LargeCounters g_large_counters;
   Page* page = heap->direct_pages[direct_slot_of_size(size)];
   Block* block = page->free_list;
   if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(heap, size);
+  // The heap profile's sampling: one subtract and one branch (heap_profile.hpp). The empty heap
+  // never gets here (its pages have no blocks), so only the owner writes its countdown.
+  if (__builtin_expect((heap->sample_countdown_bytes -= static_cast<int64_t>(size)) < 0, 0))
+    return heap_malloc_sampled(heap, page, block, size);
   return page_take_block(heap, page, block);
 }
 

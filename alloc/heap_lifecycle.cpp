@@ -22,6 +22,7 @@
 #include <new>
 
 #include "alloc/heap.hpp"
+#include "alloc/heap_profile.hpp"
 #include "alloc/large_arena.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/decommit_queue.hpp"
@@ -118,9 +119,11 @@ void before_fork() {
   g_heap_pool_lock.lock();
   large_arena_locks_before_fork();
   segment_locks_before_fork();
+  heap_profile_before_fork();
 }
 
 void after_fork_parent() {
+  heap_profile_after_fork();
   segment_locks_after_fork_parent();
   large_arena_locks_after_fork_parent();
   g_heap_pool_lock.unlock();
@@ -128,6 +131,7 @@ void after_fork_parent() {
 
 void after_fork_child() {
   large_arena_locks_after_fork_child();
+  heap_profile_after_fork();  // the forking thread held it: an ordinary unlock
   segment_locks_after_fork_child();
   g_heap_pool_lock.reset_after_fork();
   kernel::DecommitQueue::process().reset_after_fork();
@@ -174,6 +178,7 @@ void process_ensure_initialized() {
     g_free_marker_key = static_cast<uintptr_t>(kernel::random_u64());
     g_decay_ms =
         kernel::read_environment_number(kernel::EnvironmentVariableId::kDecayMs, g_decay_ms);
+    heap_profile_initialize();
     if (::pthread_key_create(&g_thread_key, thread_heap_exit) != 0) {
       kernel::print_message(
           "pthread_key_create failed: thread caches will not be handed back at thread exit");
@@ -197,6 +202,7 @@ Heap* thread_heap_create() {
   if (heap == nullptr) return nullptr;
   heap->reset_queues();
   heap->thread_id = current_thread_id();
+  heap->sample_countdown_bytes = heap_profile_next_countdown();
   remote_inbox_open(heap);
   heap->node = numa::is_initialized() ? numa::current_node().value : 0;
   heap->in_use.store(1, std::memory_order_relaxed);

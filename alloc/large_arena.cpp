@@ -322,6 +322,11 @@ void* large_span_malloc(Heap* heap, size_t size, bool zero, bool growing) {
   }
 }
 
+void* large_span_block_start(const Segment* segment, const void* pointer) {
+  uint32_t head = span_head_index(segment, reinterpret_cast<uintptr_t>(pointer));
+  return head == kNoSpan ? nullptr : segment->pages[head].start;
+}
+
 void large_span_free(Segment* segment, void* pointer, Caller caller) {
   LargeArena& arena = arena_of_node(segment->node);
   uint64_t now = kernel::coarse_monotonic_ms();

@@ -54,6 +54,9 @@ void* large_span_malloc(Heap* heap, size_t size, bool zero, bool growing = false
 // Frees the object `pointer` (its start, or an aligned_alloc interior pointer) of a large
 // segment; reports a double free or an invalid pointer with the usual one-line messages.
 void large_span_free(Segment* segment, void* pointer, Caller caller);
+// The start of the live span's block that `pointer` (into an object the caller holds) lies in,
+// or nullptr: what the heap profile keyed a sampled large object by.
+void* large_span_block_start(const Segment* segment, const void* pointer);
 // Usable bytes from pointer to the end of its object; reports bad pointers like free.
 size_t large_span_usable_size(Segment* segment, const void* pointer, Caller caller);
 // Resizes in place (shrinking gives the tail pages back; growing takes the free pages after the

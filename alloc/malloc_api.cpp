@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "alloc/heap.hpp"
+#include "alloc/heap_profile.hpp"
 #include "alloc/large_arena.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "usgc/usgc.h"
@@ -110,7 +111,9 @@ void* heap_calloc(Heap* heap, size_t size) {
         return nullptr;
       }
     }
-    return large_malloc(heap, size, true);
+    void* pointer = large_malloc(heap, size, true);
+    if (pointer != nullptr) heap_profile_count(heap, pointer, size);
+    return pointer;
   }
   void* pointer = heap_malloc(heap, size);
   if (pointer != nullptr) std::memset(pointer, 0, size);
@@ -185,14 +188,22 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size) {
   bool is_large = segment_map_is_segment(segment) &&
                   (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge);
   if (is_large && size > kMediumObjectMax) {
-    if (void* resized = large_resize(segment, pointer, size)) return resized;
+    if (void* resized = large_resize(segment, pointer, size)) {
+      if (heap_profile_active()) heap_profile_moved(pointer, resized, size);
+      return resized;
+    }
   }
   // Small and medium blocks stay when the new size still fits and wastes at most half.
-  if (!is_large && size <= usable && size >= usable / 2) return pointer;
+  if (!is_large && size <= usable && size >= usable / 2) {
+    if (heap_profile_active()) heap_profile_moved(pointer, pointer, size);
+    return pointer;
+  }
   // A large object that outgrew its place is placed where it can grow again (large_arena.hpp).
   bool growing =
       size > usable && size > kMediumObjectMax && size <= kLargeObjectMax && heap != &g_empty_heap;
   void* moved = growing ? large_span_malloc(heap, size, false, true) : heap_malloc(heap, size);
+  // The placed allocation bypasses heap_malloc: it counts against the profile's countdown too.
+  if (growing && moved != nullptr) heap_profile_count(heap, moved, size);
   if (moved == nullptr) return nullptr;  // errno is ENOMEM; the old block is untouched
   std::memcpy(moved, pointer, size < usable ? size : usable);
   heap_free(pointer, Caller::kRealloc);

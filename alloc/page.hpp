@@ -60,6 +60,7 @@ enum class PageMemory : uint8_t {
 // Bits of Page::slow_free_flags; any set bit sends a free of the owner to the generic path.
 inline constexpr uint8_t kPageInFullQueue = 1;
 inline constexpr uint8_t kPageHasAligned = 2;  // holds interior pointers from aligned_alloc
+inline constexpr uint8_t kPageHasSampled = 4;  // holds a heap-profile sample (heap_profile.hpp)
 
 struct Page {
   // ---- malloc/free fast paths: the first cache line (owner thread only, except as noted) ----
@@ -89,8 +90,9 @@ struct Page {
   // ---- second cache line: slow paths ----
   uint8_t index_shift;
   uint8_t bin;  // size class; kBinCount for large/huge pages
-  // kPageInFullQueue | kPageHasAligned. Written by the owner (and by the allocating thread of a
-  // large object) with relaxed load+store; read by remote freers, hence atomic.
+  // kPageInFullQueue | kPageHasAligned | kPageHasSampled. Written by the owner (and by the
+  // allocating thread of a large object) with relaxed load+store; read by remote freers, hence
+  // atomic.
   std::atomic<uint8_t> slow_free_flags;
   uint8_t in_use;  // 1 while handed to a heap (or holding a large object)
   PageMemory memory;

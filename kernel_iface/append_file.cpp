@@ -9,11 +9,13 @@
 
 namespace usgc::kernel {
 
-Result<int> open_append_file(const char* path, uint32_t mode) {
+namespace {
+
+Result<int> open_checked(const char* path, int flags, uint32_t mode) {
   if (path == nullptr || path[0] == '\0') return Result<int>::failure(EINVAL);
   int fd;
   do {
-    fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+    fd = ::open(path, flags | O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
                 static_cast<mode_t>(mode & 07777));
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return Result<int>::failure(errno);
@@ -28,6 +30,24 @@ Result<int> open_append_file(const char* path, uint32_t mode) {
     return Result<int>::failure(EPERM);
   }
   return Result<int>::success(fd);
+}
+
+}  // namespace
+
+Result<int> open_append_file(const char* path, uint32_t mode) {
+  return open_checked(path, O_APPEND, mode);
+}
+
+Result<int> open_output_file(const char* path, uint32_t mode) {
+  // Truncated only after the checks: a file of another user or a device is never emptied.
+  Result<int> opened = open_checked(path, 0, mode);
+  if (!opened.ok()) return opened;
+  if (::ftruncate(opened.value(), 0) != 0) {
+    int error = errno;
+    ::close(opened.value());
+    return Result<int>::failure(error);
+  }
+  return opened;
 }
 
 Status append_all(int fd, const void* data, size_t bytes) {

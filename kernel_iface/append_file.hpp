@@ -30,6 +30,10 @@ namespace usgc::kernel {
 // a regular file owned by us. The caller closes the fd with close_file().
 Result<int> open_append_file(const char* path, uint32_t mode);
 
+// The same checks for a file written whole (a heap profile): opens `path` for writing, creating
+// it with `mode` or truncating an existing regular file of ours. Errors as open_append_file.
+Result<int> open_output_file(const char* path, uint32_t mode);
+
 // Writes all `bytes` of `data` (one write(2) in practice; retried on EINTR and short writes).
 Status append_all(int fd, const void* data, size_t bytes);
 

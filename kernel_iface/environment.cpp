@@ -39,6 +39,11 @@ const EnvironmentVariable kVariables[] = {
     {"USGC_TRACE", EnvironmentKind::kChoice, 0, 0, nullptr, nullptr, kTraceChoices},
     {"USGC_VERIFY", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
     {"USGC_SAFEPOINT_ARMING", EnvironmentKind::kChoice, 0, 0, nullptr, nullptr, kArmingChoices},
+    {"USGC_PROF", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
+    // 1: every allocation (what the leak report uses by default); 1G: about one per GiB.
+    {"USGC_PROF_SAMPLE", EnvironmentKind::kSize, 1, 1 * kGiB, "bytes", nullptr, nullptr},
+    {"USGC_PROF_FILE", EnvironmentKind::kPath, 1, 4095, "bytes", nullptr, nullptr},
+    {"USGC_LEAKS", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
 };
 static_assert(sizeof(kVariables) / sizeof(kVariables[0]) == kEnvironmentVariableCount,
               "one table entry per EnvironmentVariableId");
@@ -124,7 +129,23 @@ void describe_range(const EnvironmentVariable& variable, Text* out) {
         out->put(variable.choices[i]);
       }
       break;
+    case EnvironmentKind::kPath:
+      out->put("want a file name of ");
+      out->put_number(variable.minimum);
+      out->put("..");
+      out->put_number(variable.maximum);
+      out->put(" bytes without control characters");
+      break;
   }
+}
+
+bool is_acceptable_path(const EnvironmentVariable& variable, const char* text) {
+  size_t length = 0;
+  for (const char* p = text; *p != '\0'; ++p, ++length) {
+    auto c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c == 0x7f || length >= variable.maximum) return false;
+  }
+  return length >= variable.minimum;
 }
 
 // Decimal digits with an optional size suffix; false on anything else or on overflow.
@@ -253,6 +274,9 @@ bool parse_environment_value(const EnvironmentVariable& variable, const char* te
         ok = true;
       }
       break;
+    case EnvironmentKind::kPath:
+      ok = is_acceptable_path(variable, text);
+      break;
     case EnvironmentKind::kChoice: {
       int index = index_of(variable.choices, text);
       ok = index >= 0;
@@ -298,6 +322,15 @@ uint32_t read_environment_choice(EnvironmentVariableId id, uint32_t default_inde
     return static_cast<uint32_t>(value);
   refuse(variable, text, variable.choices[default_index]);
   return default_index;
+}
+
+const char* read_environment_path(EnvironmentVariableId id, const char* default_path) {
+  const EnvironmentVariable& variable = environment_variable(id);
+  const char* text = environment_text(id);
+  if (text == nullptr) return default_path;
+  if (parse_environment_value(variable, text, nullptr, nullptr, 0)) return text;
+  refuse(variable, text, default_path);
+  return default_path;
 }
 
 }  // namespace usgc::kernel

@@ -40,6 +40,10 @@ enum class EnvironmentVariableId : uint32_t {
   kTrace,            // USGC_TRACE
   kVerify,           // USGC_VERIFY
   kSafepointArming,  // USGC_SAFEPOINT_ARMING
+  kProf,             // USGC_PROF
+  kProfSample,       // USGC_PROF_SAMPLE
+  kProfFile,         // USGC_PROF_FILE
+  kLeaks,            // USGC_LEAKS
   kCount
 };
 
@@ -48,6 +52,7 @@ enum class EnvironmentKind : uint8_t {
   kSize,     // like kNumber, with an optional K/M/G/T suffix
   kBoolean,  // 0/off/false/no or 1/on/true/yes: 0 or 1
   kChoice,   // one of `choices`: its index
+  kPath,  // a file name: 1..maximum bytes, no control character (read with read_environment_path)
 };
 
 struct EnvironmentVariable {
@@ -76,6 +81,10 @@ uint64_t read_environment_number(EnvironmentVariableId id, uint64_t default_valu
 
 // kChoice: the index of the word in `choices`; default_index when unset, empty or refused.
 uint32_t read_environment_choice(EnvironmentVariableId id, uint32_t default_index);
+
+// kPath: the variable's text when acceptable, else default_path (with the one-line message when
+// refused; unset or empty gives default_path silently).
+const char* read_environment_path(EnvironmentVariableId id, const char* default_path);
 
 // A value is refused with a message once (read again, the same bad value is silent); tests start
 // from a clean slate with this.

@@ -41,6 +41,8 @@
 //   22 abandoned segments   alloc/segment.cpp           segments whose thread exited
 //   23 segment cache        alloc/segment.cpp           per-node caches of empty segments
 //   24 decommit queue       kernel_iface/decommit_queue the io_uring ring (a leaf)
+//   25 heap profile         alloc/heap_profile.cpp      sampled blocks and stacks (a leaf: taken
+//                                                       on sampled mallocs and their frees)
 // The allocator's locks are the highest: any code may call malloc while holding another lock.
 #pragma once
 
@@ -76,6 +78,7 @@ enum class LockRank : uint8_t {
   kAbandonedSegments,
   kSegmentCache,
   kDecommitQueue,
+  kHeapProfile,
   kCount  // not a rank
 };
 static_assert(static_cast<unsigned>(LockRank::kCount) <= 64, "held ranks are a 64-bit set");
@@ -114,6 +117,7 @@ inline constexpr LockRankInfo kLockRanks[] = {
     {"abandoned segments", false},
     {"segment cache", false},
     {"decommit queue", false},
+    {"heap profile", false},
 };
 static_assert(sizeof(kLockRanks) / sizeof(kLockRanks[0]) == static_cast<unsigned>(LockRank::kCount),
               "one kLockRanks entry per rank");

@@ -62,6 +62,15 @@ Result<bool> process_exists(int pid) {
   return Result<bool>::failure(errno);
 }
 
+Result<size_t> read_executable_path(char* buffer, size_t buffer_size) {
+  if (buffer_size == 0) return Result<size_t>::failure(EINVAL);
+  ssize_t length = ::readlink("/proc/self/exe", buffer, buffer_size);
+  if (length < 0) return Result<size_t>::failure(errno);
+  if (static_cast<size_t>(length) >= buffer_size) return Result<size_t>::failure(ENAMETOOLONG);
+  buffer[length] = '\0';
+  return Result<size_t>::success(static_cast<size_t>(length));
+}
+
 Result<size_t> read_small_file(const char* path, char* buffer, size_t buffer_size) {
   if (buffer_size == 0) return Result<size_t>::failure(EINVAL);
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);

@@ -46,6 +46,10 @@ Result<uint64_t> read_resident_bytes();
 
 // Reads a small file (procfs) into buffer, NUL-terminated and truncated to buffer_size - 1
 // bytes; the length read.
+// The path of this process's executable (readlink of /proc/self/exe), NUL-terminated; ENAMETOOLONG
+// when it does not fit. No allocation.
+Result<size_t> read_executable_path(char* buffer, size_t buffer_size);
+
 Result<size_t> read_small_file(const char* path, char* buffer, size_t buffer_size);
 
 }  // namespace usgc::kernel

@@ -52,6 +52,11 @@ USGC_API int usgc_posix_memalign(void** result, size_t alignment, size_t size);
 USGC_API size_t usgc_malloc_usable_size(const void* pointer);
 /* Returns free memory to the OS now (what the decay would return later); 1 if any was. */
 USGC_API int usgc_malloc_trim(size_t pad);
+/* Writes the heap profile (live and allocated bytes of the sampled allocations by call stack,
+ * gzip'd pprof profile.proto) to path, or to USGC_PROF_FILE's file when path is NULL, and prints
+ * the summary of its top sites on stderr. Returns 0, ENOTSUP when USGC_PROF is off, or the errno
+ * of the failed open/write. It is also written at exit. */
+USGC_API int usgc_heap_profile_write(const char* path);
 
 /* Statistics of the whole process, summed over all threads. Versioned: set `version` to
  * USGC_MALLOC_STATS_VERSION before the call; fields are added only at the end. */

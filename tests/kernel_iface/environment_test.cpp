@@ -88,6 +88,7 @@ TEST(Environment, MatrixOfBadValuesIsRefusedWithOneLine) {
   constexpr uint64_t kSentinelDefault = 1;  // a valid index for choices, a number for the rest
   for (uint32_t i = 0; i < kEnvironmentVariableCount; ++i) {
     const EnvironmentVariable& variable = environment_variable(id_at(i));
+    if (variable.kind == EnvironmentKind::kPath) continue;  // every one of these is a file name
     for (const char* text : bad_values) {
       Reading reading = read_with(id_at(i), text, kSentinelDefault);
       EXPECT_EQ(reading.value, kSentinelDefault) << variable.name << "=" << text;
@@ -103,6 +104,33 @@ TEST(Environment, MatrixOfBadValuesIsRefusedWithOneLine) {
     EXPECT_EQ(empty.value, kSentinelDefault) << variable.name;
     EXPECT_EQ(empty.message, "") << variable.name;
   }
+}
+
+// A file name variable (USGC_PROF_FILE): too long or with a control byte is refused with one line
+// (the byte escaped), and the default is used; a plain name is taken silently.
+TEST(Environment, PathVariablesRefuseControlBytesAndOverlongNames) {
+  const EnvironmentVariableId id = EnvironmentVariableId::kProfFile;
+  ASSERT_EQ(environment_variable(id).kind, EnvironmentKind::kPath);
+  std::string overlong(5000, 'a');
+  const char* const bad[] = {"a\nb", "\x1b[31mred", overlong.c_str()};
+  for (const char* text : bad) {
+    ScopedVariable variable("USGC_PROF_FILE", text);
+    forget_refused_environment_values();
+    ::testing::internal::CaptureStderr();
+    const char* value = read_environment_path(id, "the-default");
+    std::string message = ::testing::internal::GetCapturedStderr();
+    EXPECT_STREQ(value, "the-default");
+    EXPECT_EQ(message.rfind("usgc: USGC_PROF_FILE=\"", 0), 0u) << message;
+    EXPECT_NE(message.find("refused: want a file name of 1..4095 bytes"), std::string::npos)
+        << message;
+    EXPECT_EQ(message.find('\x1b'), std::string::npos) << "the value is escaped";
+    EXPECT_EQ(std::count(message.begin(), message.end(), '\n'), 1) << message;
+  }
+  ScopedVariable variable("USGC_PROF_FILE", "/tmp/some dir/p.heap.pb.gz");
+  forget_refused_environment_values();
+  ::testing::internal::CaptureStderr();
+  EXPECT_STREQ(read_environment_path(id, "the-default"), "/tmp/some dir/p.heap.pb.gz");
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
 TEST(Environment, ValidValuesAreTakenSilently) {
@@ -132,6 +160,11 @@ TEST(Environment, ValidValuesAreTakenSilently) {
       {EnvironmentVariableId::kTrace, "gc", 1},
       {EnvironmentVariableId::kVerify, "1", 1},
       {EnvironmentVariableId::kSafepointArming, "swap", 1},
+      {EnvironmentVariableId::kProf, "1", 1},
+      {EnvironmentVariableId::kProfSample, "1", 1},
+      {EnvironmentVariableId::kProfSample, "512K", 512u << 10},
+      {EnvironmentVariableId::kProfSample, "1G", 1u << 30},
+      {EnvironmentVariableId::kLeaks, "yes", 1},
   };
   for (const Case& c : cases) {
     Reading reading = read_with(c.id, c.text, 0);

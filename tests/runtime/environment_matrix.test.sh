@@ -42,7 +42,12 @@ variables=(
   "USGC_TRACE|word|gc|"
   "USGC_VERIFY|word|1|"
   "USGC_SAFEPOINT_ARMING|word|swap|"
+  "USGC_PROF|word|0|"
+  "USGC_PROF_SAMPLE|size|4K|"
+  "USGC_LEAKS|word|0|"
 )
+# USGC_PROF_FILE takes any file name (every value above is one): its refusals (control bytes, over
+# 4095 bytes) are tested in tests/kernel_iface/environment_test.cpp.
 
 # expect_figures WANT OUTPUT: every name=value of WANT is in the probe's line.
 expect_figures() {

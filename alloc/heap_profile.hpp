@@ -1,0 +1,120 @@
+// alloc/heap_profile.hpp — the heap profile and the leak report of malloc mode (USGC_PROF,
+// USGC_LEAKS): sampled allocations with their call stacks, what is still live, at exit or on
+// demand.
+//
+// Sampling (tcmalloc's and Go's scheme). Allocated bytes are cut by a Poisson process of rate
+// 1/R (R = USGC_PROF_SAMPLE, default 512 KiB): each thread heap holds a countdown,
+// `sample_countdown_bytes` (heap.hpp), drawn from an exponential distribution of mean R; every
+// allocation subtracts its requested size, and the one that takes it below zero is sampled and
+// draws a new countdown. An allocation of s bytes is then sampled with probability
+// p(s) = 1 - exp(-s/R), independently of every other (the exponential is memoryless), and its
+// sample stands for 1/p(s) allocations and s/p(s) bytes: the profile's figures are unbiased
+// estimates. R = 1 samples every allocation (the countdown is always 0): the exact mode the leak
+// report uses unless USGC_PROF_SAMPLE says otherwise.
+//
+// Hot path. The malloc fast path pays one subtract into the countdown and one branch (the
+// instruction-count test covers it); when profiling is off the countdown is INT64_MAX and never
+// crosses zero. Everything else is on slow paths: the sampled allocation (heap_malloc_sampled,
+// heap_profile_sample) captures the stack with libgcc's unwinder, marks the block's page
+// (kPageHasSampled, which sends the page's frees to the generic free path) and inserts the block
+// into the table of sampled blocks; the generic free path removes a sampled block. Large objects
+// always free through the generic path, so no flag is needed for them.
+//
+// Invariants:
+//   - a sampled small or medium block's page has kPageHasSampled while it holds a sampled block
+//     (the table counts them per page; the owner clears the flag on the free of the last one, a
+//     free by another thread leaves it to the owner's next generic free or the page's release);
+//   - the table of sampled blocks holds exactly the sampled blocks not yet freed (keyed by the
+//     block's start: the page's block for small and medium, the object for large ones);
+//   - no code under the profile lock allocates, frees or takes another lock (rank kHeapProfile,
+//     the highest): the unwinder runs before the lock is taken, with the thread's recursion
+//     guard set so that allocations it makes are never sampled themselves.
+// fork: the handlers hold the profile lock across fork (heap_lifecycle.cpp); the child keeps the
+// parent's samples and writes its own profile (its own pid in the default name) if it exits.
+// Threads: samples belong to the process, not the thread; a thread's exit changes nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "alloc/heap.hpp"
+
+namespace usgc::alloc {
+
+// Options, written once by heap_profile_initialize at process start (before any thread heap
+// exists), read-only afterwards.
+struct HeapProfileOptions {
+  bool profile = false;                        // USGC_PROF
+  bool leaks = false;                          // USGC_LEAKS
+  uint64_t sample_interval_bytes = 512 << 10;  // USGC_PROF_SAMPLE (R above)
+};
+extern HeapProfileOptions g_heap_profile_options;
+
+inline bool heap_profile_active() {
+  return g_heap_profile_options.profile || g_heap_profile_options.leaks;
+}
+
+// Reads USGC_PROF, USGC_LEAKS and USGC_PROF_SAMPLE (inside the first malloc: no allocation).
+void heap_profile_initialize();
+
+// A fresh countdown for the calling thread's heap: INT64_MAX when profiling is off.
+int64_t heap_profile_next_countdown();
+
+// Records `block` (the start of a small/medium block or of a large object, just allocated with
+// `size` requested bytes) as a sample, and draws the heap's next countdown. A null block only
+// draws the countdown.
+[[gnu::noinline, gnu::cold]] void heap_profile_sample(Heap* heap, void* block, size_t size);
+
+// Counts an allocation made off the fast path (the generic path, calloc's large objects) against
+// the countdown, sampling it when the countdown crosses zero.
+inline void heap_profile_count(Heap* heap, void* block, size_t size) {
+  if (__builtin_expect((heap->sample_countdown_bytes -= static_cast<int64_t>(size)) < 0, 0))
+    heap_profile_sample(heap, block, size);
+}
+
+// The generic free path: `block` of `page` (a page with kPageHasSampled; null for a large object)
+// is being freed. True when the page holds no sampled block any more: then its owner clears the
+// flag, and its frees take the fast path again.
+bool heap_profile_forget(const void* block, const Page* page);
+// realloc kept or moved a block without a new allocation: a sampled one follows it.
+void heap_profile_moved(const void* old_block, const void* new_block, size_t size);
+
+// fork(): taken before, released after (heap_lifecycle.cpp's handlers).
+void heap_profile_before_fork();
+void heap_profile_after_fork();
+
+// ---- reading the samples (heap_profile_writer.cpp) ----
+inline constexpr uint32_t kHeapProfileMaxFrames = 32;
+
+// One call stack and what its samples estimate.
+struct HeapProfileSite {
+  uint32_t depth;
+  uintptr_t frames[kHeapProfileMaxFrames];  // call addresses (return address - 1), innermost first
+  uint64_t samples;                         // allocations sampled here
+  double allocated_objects;                 // estimates of everything allocated here
+  double allocated_bytes;
+  double live_objects;  // estimates of what is still allocated
+  double live_bytes;
+  uint64_t live_samples;  // sampled blocks still allocated
+  // usgc allocated it for itself (libnuma's topology at start, ...): the top frame is not the
+  // program's and usgc's code comes before the program's below it. The leak report leaves it out.
+  bool made_by_usgc;
+};
+
+// A copy of every site, taken under the profile lock, in memory of its own (no malloc).
+struct HeapProfileSnapshot {
+  HeapProfileSite* sites = nullptr;
+  uint32_t count = 0;
+  size_t mapped_bytes = 0;
+  uint64_t sample_interval_bytes = 0;
+};
+bool heap_profile_take_snapshot(HeapProfileSnapshot* snapshot);
+void heap_profile_release_snapshot(HeapProfileSnapshot* snapshot);
+
+// Writes the pprof profile (gzip'd profile.proto) of a snapshot to `path`; 0 or an errno.
+int heap_profile_write_file(const HeapProfileSnapshot& snapshot, const char* path);
+// The stderr summary of the top sites (after a write to `path`), and the leak report.
+void heap_profile_print_summary(const HeapProfileSnapshot& snapshot, const char* path);
+void heap_profile_print_leaks(const HeapProfileSnapshot& snapshot);
+
+}  // namespace usgc::alloc
