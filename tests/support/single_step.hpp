@@ -55,9 +55,12 @@ inline pid_t start_traced_child(void (*child_main)(), std::string* why) {
   }
   int status;
   if (waitpid(child, &status, 0) != child || !WIFSTOPPED(status)) {
-    *why =
-        "the child could not be traced (ptrace(PTRACE_TRACEME) refused: yama ptrace_scope or "
-        "seccomp)";
+    *why = WIFEXITED(status) && WEXITSTATUS(status) != 3
+               ? "the child exited with status " + std::to_string(WEXITSTATUS(status)) +
+                     " before its first stop"
+               : std::string(
+                     "the child could not be traced (ptrace(PTRACE_TRACEME) refused: "
+                     "yama ptrace_scope or seccomp)");
     if (WIFSTOPPED(status)) kill(child, SIGKILL);
     waitpid(child, &status, 0);
     return -1;
