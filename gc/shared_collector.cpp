@@ -31,6 +31,12 @@
 // A goroutine that finds a collection in progress waits for it as a native call, so the
 // collector's stop-the-world never waits for a goroutine that waits for the collector; while a
 // mark runs, allocation does not start another collection (the budget counts towards the next).
+// Waiting is for a collection to complete, not for the lock (Go's runtime.GC waits for a cycle
+// the same way): a waiter sleeps on g_collection_turn and returns as soon as a collection that
+// satisfies it has completed (a pacer trigger: any one since the cycle it observed; an explicit
+// request: one that began after the call, full if it asked for full), and takes the lock only if
+// none has. Waiting on the lock itself let a goroutine that collects in a loop re-take it
+// before a woken waiter ran, for seconds on end: the waiters' goroutines made no progress.
 #include <atomic>
 
 #include "gc/allocation.hpp"
@@ -52,6 +58,17 @@ namespace {
 
 kernel::FutexMutex<kernel::LockRank::kGcCollection> g_collection_lock;
 std::atomic<uint64_t> g_cycle{0};  // completed shared collections; written under the lock
+// The cycle number of the last full collection; written under the lock before g_cycle's release
+// store, read after an acquire load of g_cycle or g_swept_cycle.
+std::atomic<uint64_t> g_last_full_cycle{0};
+// The last cycle whose sweep finished too (what an explicit request waits for: its caller may
+// read the statistics next); release store under the lock, acquire load by waiters.
+std::atomic<uint64_t> g_swept_cycle{0};
+// Bumped at every release of g_collection_lock; waiters sleep on it (futex word). Seq_cst with
+// g_collection_waiters: the releaser bumps then reads the waiter count, a waiter counts itself
+// then reads the turn, so one of them sees the other (no lost wake-up).
+std::atomic<uint32_t> g_collection_turn{0};
+std::atomic<uint32_t> g_collection_waiters{0};
 // Generational policy, under g_collection_lock.
 bool g_had_full_collection = false;
 uint32_t g_minors_since_full = 0;
@@ -93,6 +110,44 @@ Mutator** snapshot_mutators(size_t* count) {
   return array;
 }
 
+void unlock_collection() {
+  g_collection_lock.unlock();
+  g_collection_turn.fetch_add(1, std::memory_order_seq_cst);
+  if (g_collection_waiters.load(std::memory_order_seq_cst) != 0)
+    kernel::futex_wake_all(&g_collection_turn);
+}
+
+// Has a collection completed that this request can count as its own? entry_cycle: g_cycle when
+// the request was made. A pacer trigger (observed_cycle) is met by any collection since; an
+// explicit one by a collection that began after the request (the one running at entry_cycle
+// may have begun before it, so entry_cycle + 2) and whose sweep is done, full if full was asked
+// for.
+bool request_met(uint64_t observed_cycle, uint64_t entry_cycle, bool full_requested) {
+  if (observed_cycle != kAlwaysCollect)
+    return g_cycle.load(std::memory_order_acquire) != observed_cycle;
+  if (g_swept_cycle.load(std::memory_order_acquire) < entry_cycle + 2) return false;
+  return !full_requested || g_last_full_cycle.load(std::memory_order_relaxed) >= entry_cycle + 2;
+}
+
+// The collection lock, or nothing if a collection that meets the request completed first. True:
+// the caller holds the lock.
+bool lock_collection_or_wait(uint64_t observed_cycle, uint64_t entry_cycle, bool full_requested) {
+  if (g_collection_lock.try_lock()) return true;
+  g_collection_waiters.fetch_add(1, std::memory_order_seq_cst);
+  bool locked = false;
+  for (;;) {
+    uint32_t turn = g_collection_turn.load(std::memory_order_seq_cst);
+    if (request_met(observed_cycle, entry_cycle, full_requested)) break;
+    if (g_collection_lock.try_lock()) {
+      locked = true;
+      break;
+    }
+    kernel::futex_wait(&g_collection_turn, turn);
+  }
+  g_collection_waiters.fetch_sub(1, std::memory_order_relaxed);
+  return locked;
+}
+
 }  // namespace
 
 uint64_t shared_cycle() {
@@ -102,16 +157,17 @@ uint64_t shared_cycle() {
 void collect_shared(const char* reason, uint64_t observed_cycle, bool full_requested,
                     bool minor_requested) {
   Mutator* self = current_mutator();
+  const uint64_t entry_cycle = g_cycle.load(std::memory_order_acquire);
   if (!g_collection_lock.try_lock()) {
     // Wait as a native call: the collector may be stopping the world right now.
     if (self != nullptr) g_hooks.enter_native();
-    g_collection_lock.lock();
+    bool locked = lock_collection_or_wait(observed_cycle, entry_cycle, full_requested);
     if (self != nullptr) g_hooks.leave_native();
+    if (!locked) return;  // a collection that meets the request completed meanwhile
   }
   if (observed_cycle != kAlwaysCollect &&
       g_cycle.load(std::memory_order_relaxed) != observed_cycle) {
-    g_collection_lock
-        .unlock();  // someone collected while we waited: that is the collection asked for
+    unlock_collection();  // someone collected while we waited: that is the collection asked for
     return;
   }
   size_t before_bytes = shared_heap_live_bytes() + shared_heap_bytes_since_collection();
@@ -189,7 +245,8 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   }
   unlock_mutator_registry();
   uint64_t cycle = g_cycle.load(std::memory_order_relaxed) + 1;
-  // Release: a waiter that sees the new cycle sees the collection's effects.
+  if (kind == MarkKind::kFull) g_last_full_cycle.store(cycle, std::memory_order_relaxed);
+  // Release: a waiter that sees the new cycle sees the collection's effects (and the full mark).
   g_cycle.store(cycle, std::memory_order_release);
   uint64_t end_resumed_ns = 0;
   start_error = safepoint::start_the_world(&end_resumed_ns);
@@ -210,7 +267,8 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     ++g_minors_since_full;
   }
   uint64_t swept_ns = kernel::monotonic_ns();
-  g_collection_lock.unlock();
+  g_swept_cycle.store(cycle, std::memory_order_release);  // pairs with request_met
+  unlock_collection();
 
   // The pause is the stopped world only: from the last acknowledgement to the resume, twice
   // (the start and the termination stop), summed. Time to safepoint is reported apart.

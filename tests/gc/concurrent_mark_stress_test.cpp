@@ -415,8 +415,9 @@ TEST_F(GcConcurrentMarkStressTest, ParkedAndRunningGoroutinesLoseNothingThroughC
   EXPECT_FALSE(sink.failed());
   EXPECT_GT(world->wakeups.load(), 0u);
   EXPECT_GT(world->full_collections.load() + world->minor_collections.load(), 0u);
-  EXPECT_GE(after.shared_collections - before.shared_collections,
-            world->full_collections.load() + world->minor_collections.load() + 3);
+  // Concurrent requests may be met by one collection (as Go's runtime.GC); the main
+  // goroutine's three at the end come one after another and each need their own.
+  EXPECT_GE(after.shared_collections - before.shared_collections, 3u);
   EXPECT_GT(after.bytes_freed_shared, before.bytes_freed_shared) << "no shared garbage was freed";
 }
 

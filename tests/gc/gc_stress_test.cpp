@@ -1761,9 +1761,10 @@ TEST_F(GcStressTest, SharedCollectionsWhileGoroutinesPublishSendAndRewire) {
   EXPECT_GT(workload->courier_sends.load(), 0u);
   EXPECT_EQ(workload->courier_sends.load(), workload->courier_receives.load());
   EXPECT_GT(workload->shared_collections_by_main.load(), 2u);
-  EXPECT_GE(
-      after.shared_collections - before.shared_collections,
-      workload->shared_collections_by_main.load() + workload->shared_collections_by_workers.load());
+  // Requests made while a collection runs may be met by one collection (as Go's runtime.GC):
+  // only one goroutine's own requests, made one after another, each need their own.
+  EXPECT_GE(after.shared_collections - before.shared_collections,
+            workload->shared_collections_by_main.load());
   EXPECT_GT(after.objects_published, before.objects_published);
   EXPECT_GT(after.bytes_freed_shared, before.bytes_freed_shared)
       << "the shared garbage was never freed";
