@@ -1,4 +1,6 @@
 // kernel_iface/append_file.cpp — see append_file.hpp. Raw open/fstat/write/close, nothing else.
+// libc's open and write are not syscall(3) leaves: inside a LibraryCallScope, so that an
+// asynchronous safepoint never stops usgc's code there (it may hold a lock of usgc's).
 #include "kernel_iface/append_file.hpp"
 
 #include <fcntl.h>
@@ -7,12 +9,15 @@
 
 #include <cerrno>
 
+#include "kernel_iface/library_call_scope.hpp"
+
 namespace usgc::kernel {
 
 namespace {
 
 Result<int> open_checked(const char* path, int flags, uint32_t mode) {
   if (path == nullptr || path[0] == '\0') return Result<int>::failure(EINVAL);
+  LibraryCallScope in_libc;
   int fd;
   do {
     fd = ::open(path, flags | O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
@@ -52,6 +57,7 @@ Result<int> open_output_file(const char* path, uint32_t mode) {
 
 Status append_all(int fd, const void* data, size_t bytes) {
   const char* cursor = static_cast<const char*>(data);
+  LibraryCallScope in_libc;
   while (bytes > 0) {
     ssize_t written = ::write(fd, cursor, bytes);
     if (written < 0) {

@@ -49,6 +49,7 @@
 
 #include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
+#include "kernel_iface/library_call_scope.hpp"
 #include "kernel_iface/spin_lock.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
@@ -232,7 +233,11 @@ void reap_available_locked() {
 void reap_one_blocking_locked() {
   io_uring_cqe* cqe = nullptr;
   for (;;) {
-    int result = io_uring_wait_cqe(&g_queue.ring, &cqe);
+    int result;
+    {
+      LibraryCallScope in_liburing;
+      result = io_uring_wait_cqe(&g_queue.ring, &cqe);
+    }
     if (result == 0) break;
     if (result == -EINTR || result == -EAGAIN || result == -ETIME) continue;
     // io_uring_enter cannot wait any more (fd closed?). The kernel still posts the in-flight
@@ -263,7 +268,11 @@ void consume_queued_locked(uint32_t count) {
 void submit_locked() {
   int transient_retries = 0;
   while (g_queue.ring_state == RingState::kLive && g_queue.queued_count > 0) {
-    int submitted = io_uring_submit(&g_queue.ring);
+    int submitted;
+    {
+      LibraryCallScope in_liburing;
+      submitted = io_uring_submit(&g_queue.ring);
+    }
     if (submitted > 0) {
       g_queue.submissions.fetch_add(1, std::memory_order_relaxed);
       consume_queued_locked(static_cast<uint32_t>(submitted));
@@ -355,6 +364,7 @@ int try_scratch_decommit_locked() {
   io_uring_sqe* sqe = io_uring_get_sqe(&g_queue.ring);  // a fresh ring has room
   io_uring_prep_madvise(sqe, scratch.value(), static_cast<off_t>(page), MADV_DONTNEED);
   io_uring_sqe_set_data64(sqe, kScratchUserData);
+  LibraryCallScope in_liburing;  // the probe's submission and wait
   int submitted = io_uring_submit(&g_queue.ring);
   if (submitted != 1) {
     error = submitted < 0 ? -submitted : EIO;

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "kernel_iface/fatal.hpp"
+#include "kernel_iface/library_call_scope.hpp"
 #include "kernel_iface/signals.hpp"
 #include "kernel_iface/thread_control.hpp"
 #include "safepoint/code_ranges.hpp"
@@ -171,9 +172,11 @@ void handle_async_signal(int signal_number, siginfo_t* info, void* signal_contex
   kernel::InterruptedContext context(signal_context);
   const uintptr_t pc = context.instruction_pointer();
   const CodeOwner owner = classify_code_address(pc);
-  if (owner == CodeOwner::kUsgc || owner == CodeOwner::kPollingCode) {
+  if (owner == CodeOwner::kUsgc || owner == CodeOwner::kPollingCode ||
+      kernel::in_library_call_for_usgc()) {
     g_declined.fetch_add(1, std::memory_order_relaxed);
-    return;  // it polls soon: its inline sequences are not safe points
+    return;  // it polls soon: its inline sequences are not safe points; inside a library on
+             // usgc's behalf it may hold usgc's locks (kernel_iface/library_call_scope.hpp)
   }
   // Only calls that block (and depend on nothing but their arguments) count: re-issuing clone,
   // fork, rt_sigreturn or exit from the trampoline would be wrong, and they do not block.

@@ -16,7 +16,9 @@
 //   -------------------------------------  -----------------  ----------------------------------
 //   nothing pending / no slot / not in a   -                  nothing (a stale signal)
 //     goroutine's code
-//   usgc's code                            any                nothing: it polls soon; retried
+//   usgc's code, or a system library       any                nothing: it polls soon; retried
+//     usgc called inside a LibraryCallScope
+//     (kernel_iface/library_call_scope.hpp)
 //   a blocking system call (one of         stop, handshake,   re-issue the call without the P:
 //     system_call_may_block) about to run    preemption,        the trampoline gives the P up
 //     or being restarted (RIP at `syscall`,  retake             (release_processor), makes the

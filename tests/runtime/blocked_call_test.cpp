@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "kernel_iface/library_call_scope.hpp"
 #include "runtime/scheduler.hpp"
 #include "safepoint/async_safepoint.hpp"
 #include "tests/support/runtime_fixture.hpp"
@@ -139,6 +140,37 @@ TEST_F(BlockedCall, ReturningGoroutineWaitsForThePAndContinues) {
   stop_spinning.store(1);
   ASSERT_TRUE(all_goroutines_finished());
   EXPECT_EQ(overlaps.load(), 0) << "two threads ran goroutines on the only P at once";
+}
+
+// usgc's own code blocked inside a system library (liburing's io_uring_enter, libc's write) may
+// hold one of usgc's locks: inside a LibraryCallScope the asynchronous safepoint leaves the
+// thread alone, so its P is not retaken and no stop parks it there (a stop that did deadlocked
+// the next allocation, spinning on the decommit queue's lock without a poll). Here the scope is
+// around a blocking read: the other goroutine must not run until the read returns.
+TEST_F(BlockedCall, ALibraryCallMadeForUsgcKeepsItsPUntilItReturns) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "no asynchronous safepoints here";
+  Pipe pipe_;
+  std::atomic<int> reader_blocked{0}, other_ran{0};
+  struct Release {  // on any exit: nothing stays blocked for the next test
+    Pipe* pipe_;
+    ~Release() {
+      (void)!write(pipe_->fds[1], "x", 1);
+      all_goroutines_finished();
+    }
+  } release{&pipe_};
+  go([&] {
+    kernel::LibraryCallScope for_usgc;
+    reader_blocked.store(1);
+    char byte = 0;
+    EXPECT_EQ(read(pipe_.fds[0], &byte, 1), 1);
+  });
+  ASSERT_TRUE(eventually([&] { return reader_blocked.load() == 1; }, std::chrono::seconds(30)));
+  go([&] { other_ran.store(1); });
+  // The monitor retakes a P blocked outside usgc after 250 us: give it 200 times that.
+  usleep(50000);
+  EXPECT_EQ(other_ran.load(), 0) << "the P of a call made inside a LibraryCallScope was retaken";
+  ASSERT_EQ(write(pipe_.fds[1], "x", 1), 1);
+  ASSERT_TRUE(eventually([&] { return other_ran.load() == 1; }, std::chrono::seconds(30)));
 }
 
 }  // namespace
