@@ -138,6 +138,8 @@ int register_polling_code(const void* code, size_t bytes) {
 int unregister_polling_code(const void* code) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(code);
   if (begin <= kClaimed) return EINVAL;
+  // Acquire: pairs with register_polling_code's release CAS of the mark: the slots below it are
+  // published.
   const int count = g_polling_high_water.load(std::memory_order_acquire);
   for (int i = 0; i < count; ++i) {
     uintptr_t expected = begin;
@@ -153,11 +155,13 @@ int unregister_polling_code(const void* code) {
 }
 
 void code_ranges_initialize() {
+  // Acquire: pairs with the release store below (an earlier call's table is complete).
   if (g_initialized.load(std::memory_order_acquire)) return;
   g_system_range_count = 0;
   void* (*malloc_function)(size_t) = &std::malloc;
   dl_iterate_phdr(add_object_ranges, reinterpret_cast<void*>(malloc_function));
-  // Release: the table before the flag; the signal handler is installed after this returns.
+  // Release: the table before the flag; the signal handler is installed after this returns
+  // (pairs with the acquire loads in classify_code_address and above).
   g_initialized.store(true, std::memory_order_release);
 }
 
@@ -174,6 +178,7 @@ CodeOwner classify_code_address(uintptr_t address) {
   if (begin == 0 || end == 0) return CodeOwner::kUsgc;  // no section: assume the worst
   if (address >= begin && address < end) return CodeOwner::kUsgc;
   if (in_polling_code(address)) return CodeOwner::kPollingCode;
+  // Acquire: pairs with code_ranges_initialize's release store: the system ranges are complete.
   if (!g_initialized.load(std::memory_order_acquire)) return CodeOwner::kSystemLibrary;
   for (int i = 0; i < g_system_range_count; ++i) {
     if (address >= g_system_ranges[i].begin && address < g_system_ranges[i].end)
