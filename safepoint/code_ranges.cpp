@@ -119,8 +119,11 @@ int register_polling_code(const void* code, size_t bytes) {
   if (begin <= kClaimed || bytes == 0 || begin + bytes < begin) return EINVAL;
   for (int i = 0; i < USGC_MAX_POLLING_CODE_RANGES; ++i) {
     uintptr_t expected = 0;
-    if (!g_polling_ranges[i].begin.compare_exchange_strong(expected, kClaimed,
-                                                           std::memory_order_relaxed))
+    // Acquire on success: pairs with unregister_polling_code's release store of 0, so its
+    // `end = 0` happens before our store of end below (relaxed, a stale 0 could otherwise be
+    // ordered after it and the range would match nothing).
+    if (!g_polling_ranges[i].begin.compare_exchange_strong(
+            expected, kClaimed, std::memory_order_acquire, std::memory_order_relaxed))
       continue;
     g_polling_ranges[i].end.store(begin + bytes, std::memory_order_relaxed);
     // Release: end is visible to a reader that sees begin.
@@ -147,7 +150,8 @@ int unregister_polling_code(const void* code) {
                                                            std::memory_order_relaxed))
       continue;
     g_polling_ranges[i].end.store(0, std::memory_order_relaxed);
-    // Release: the slot is free only after its end was cleared.
+    // Release: the slot is free only after its end was cleared (pairs with the claim CAS in
+    // register_polling_code, and with the reader's acquire load of begin).
     g_polling_ranges[i].begin.store(0, std::memory_order_release);
     return 0;
   }
