@@ -101,13 +101,6 @@ say "MACHINE suite=gc date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cpu
 for note in "${go_notes[@]+"${go_notes[@]}"}"; do say "$note"; done
 
 # ---- runs -------------------------------------------------------------------------------------
-# expected_check N: the sum of the node counts of every tree of a run at depth N.
-expected_check() {
-  local n=$1 d sum
-  sum=$(((1 << (n + 2)) - 1 + (1 << (n + 1)) - 1))
-  for ((d = 4; d <= n; d += 2)); do sum=$((sum + (1 << (n - d + 4)) * ((1 << (d + 1)) - 1))); done
-  echo "$sum"
-}
 # run IMPL DEPTH G LAST: one process; its RESULT lines go to $work/samples, its NOTE lines (LAST=1)
 # to $work/notes, ERROR lines to $work/errors; a failure without an ERROR line, or a check that
 # is not the expected one, becomes one.
@@ -132,8 +125,8 @@ run() {
   if [ "$status" -eq 0 ]; then
     local check
     check=$(awk '/^RESULT/ && / metric=check / { for (k = 2; k <= NF; k++) if ($k ~ /^value=/) print substr($k, 7) }' "$work/out")
-    if [ "$check" != "$(expected_check "$depth")" ]; then
-      echo "ERROR suite=binary_trees case=$case_name impl=$impl reason=\"check ${check:-missing}, expected $(expected_check "$depth")\"" >>"$work/errors"
+    if [ "$check" != "$(bench_binary_trees_check "$depth")" ]; then
+      echo "ERROR suite=binary_trees case=$case_name impl=$impl reason=\"check ${check:-missing}, expected $(bench_binary_trees_check "$depth")\"" >>"$work/errors"
     fi
   fi
   if [ "$(wc -l <"$work/errors")" = "$before_errors" ]; then
@@ -175,21 +168,8 @@ awk -v errfile="$work/errors.unique" '
   /^RESULT/ {
     for (k = 2; k <= NF; k++) { split($k, kv, "="); v[kv[1]] = kv[2] }
     if ((v["case"] SUBSEP v["impl"]) in failed) next
-    key = v["case"] SUBSEP v["impl"] SUBSEP v["metric"]
-    if (!(key in count)) { order[++n_keys] = key; unit[key] = v["unit"] }
-    values[key, ++count[key]] = v["value"]
-  }
-  END {
-    for (k = 1; k <= n_keys; k++) {
-      key = order[k]; m = count[key]
-      for (i = 1; i <= m; i++) s[i] = values[key, i]
-      for (i = 2; i <= m; i++) { x = s[i]; for (j = i - 1; j >= 1 && s[j] > x; j--) s[j + 1] = s[j]; s[j + 1] = x }
-      med = (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
-      split(key, cim, SUBSEP)
-      if (cim[3] == "wall_ms") printf "%s %s %s %.1f %s\n", cim[1], cim[2], cim[3], med, unit[key]
-      else printf "%s %s %s %.0f %s\n", cim[1], cim[2], cim[3], med, unit[key]
-    }
-  }' "$work/samples" >"$work/medians"
+    print v["case"], v["impl"], v["metric"], v["value"], v["unit"]
+  }' "$work/samples" | bench_medians wall_ms >"$work/medians"
 # Sorted by case, then in the order of the implementation list.
 for depth in $BENCH_GC_DEPTHS; do
   for g in $BENCH_GC_GOROUTINES; do
@@ -202,8 +182,7 @@ done | while read -r c impl metric value unit; do
 done
 
 # ---- ratios -----------------------------------------------------------------------------------
-median_of() { awk -v c="$1" -v i="$2" -v m="$3" '$1 == c && $2 == i && $3 == m {print $4}' "$work/medians"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+median_of() { bench_median_of "$work/medians" "$@"; }
 for depth in $BENCH_GC_DEPTHS; do
   for g in $BENCH_GC_GOROUTINES; do
     c="depth$depth-g$g"
@@ -213,12 +192,12 @@ for depth in $BENCH_GC_DEPTHS; do
       for peer in boehm go malloc shared_ptr; do
         peer_wall=$(median_of "$c" "$peer" wall_ms)
         [ -n "$peer_wall" ] || continue
-        say "RESULT suite=binary_trees case=$c impl=$impl metric=ratio_vs_$peer value=$(ratio "$wall" "$peer_wall") unit=ratio"
+        say "RESULT suite=binary_trees case=$c impl=$impl metric=ratio_vs_$peer value=$(bench_ratio "$wall" "$peer_wall") unit=ratio"
       done
       rss=$(median_of "$c" "$impl" peak_rss_kib)
       boehm_rss=$(median_of "$c" boehm peak_rss_kib)
       if [ -n "$rss" ] && [ -n "$boehm_rss" ]; then
-        say "RESULT suite=binary_trees case=$c impl=$impl metric=peak_rss_ratio_vs_boehm value=$(ratio "$rss" "$boehm_rss") unit=ratio"
+        say "RESULT suite=binary_trees case=$c impl=$impl metric=peak_rss_ratio_vs_boehm value=$(bench_ratio "$rss" "$boehm_rss") unit=ratio"
       fi
     done
     usgc_wall=$(median_of "$c" usgc wall_ms)
@@ -226,7 +205,7 @@ for depth in $BENCH_GC_DEPTHS; do
     if [ -n "$usgc_wall" ] && [ -n "$shared_wall" ]; then
       inline_wall=$(median_of "$c" usgc-inline wall_ms)
       say "NOTE suite=binary_trees case=$c seed claims 19.5x faster than reference counting;" \
-          "measured shared_ptr/usgc = $(ratio "$shared_wall" "$usgc_wall")${inline_wall:+ (shared_ptr/usgc-inline = $(ratio "$shared_wall" "$inline_wall"))}"
+          "measured shared_ptr/usgc = $(bench_ratio "$shared_wall" "$usgc_wall")${inline_wall:+ (shared_ptr/usgc-inline = $(bench_ratio "$shared_wall" "$inline_wall"))}"
     fi
   done
 done

@@ -106,14 +106,6 @@ say "MACHINE suite=jit date=$(date -u +%Y-%m-%dT%H:%M:%SZ) kernel=$(uname -r) cp
     "commit=$(bench_commit)"
 for note in "${notes[@]+"${notes[@]}"}"; do say "$note"; done
 
-# expected_check N: the sum of the node counts of every tree of a run at depth N (run_gc.sh's).
-expected_check() {
-  local n=$1 d sum
-  sum=$(((1 << (n + 2)) - 1 + (1 << (n + 1)) - 1))
-  for ((d = 4; d <= n; d += 2)); do sum=$((sum + (1 << (n - d + 4)) * ((1 << (d + 1)) - 1))); done
-  echo "$sum"
-}
-
 # run IMPL DEPTH G: one process; appends "case impl metric value unit" lines to $work/samples or
 # an ERROR line to $work/errors.
 run() {
@@ -144,8 +136,8 @@ run() {
       check=$(awk '/^RESULT/ && / metric=check / { for (k = 2; k <= NF; k++) if ($k ~ /^value=/) print substr($k, 7) }' "$work/out")
       awk -v c="$case_name" -v i="$impl" '/^RESULT/ && / metric=wall_ms / { for (k = 2; k <= NF; k++) if ($k ~ /^value=/) print c, i, "inner_wall_ms", substr($k, 7), "ms" }' "$work/out" >>"$work/samples" ;;
   esac
-  if [ "$check" != "$(expected_check "$depth")" ]; then
-    echo "ERROR suite=jit_binary_trees case=$case_name impl=$impl reason=\"check ${check:-missing}, expected $(expected_check "$depth")\"" >>"$work/errors"
+  if [ "$check" != "$(bench_binary_trees_check "$depth")" ]; then
+    echo "ERROR suite=jit_binary_trees case=$case_name impl=$impl reason=\"check ${check:-missing}, expected $(bench_binary_trees_check "$depth")\"" >>"$work/errors"
     return
   fi
   local wall_ms=$(((end - start) / 1000000))
@@ -172,14 +164,7 @@ done
 sort -u "$work/errors" | while IFS= read -r line; do say "$line"; done
 errors=$((errors + $(sort -u "$work/errors" | wc -l)))
 # Medians per (case, impl, metric), in the order first seen.
-awk '{ key = $1 SUBSEP $2 SUBSEP $3; if (!(key in n)) { order[++keys] = key; unit[key] = $5 }
-       v[key, ++n[key]] = $4 }
-     END { for (k = 1; k <= keys; k++) { key = order[k]; m = n[key]
-             for (i = 1; i <= m; i++) s[i] = v[key, i]
-             for (i = 2; i <= m; i++) { x = s[i]; for (j = i - 1; j >= 1 && s[j] > x; j--) s[j + 1] = s[j]; s[j + 1] = x }
-             med = (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
-             split(key, f, SUBSEP); printf "%s %s %s %.0f %s\n", f[1], f[2], f[3], med, unit[key] } }' \
-  "$work/samples" >"$work/medians"
+bench_medians <"$work/samples" >"$work/medians"
 for depth in $BENCH_JIT_DEPTHS; do
   for g in $BENCH_JIT_GOROUTINES; do
     for impl in "${impls[@]}"; do
@@ -190,8 +175,7 @@ done | while read -r c impl metric value unit; do
   say "RESULT suite=jit_binary_trees case=$c impl=$impl metric=$metric value=$value unit=$unit"
 done
 
-median_of() { awk -v c="$1" -v i="$2" -v m="$3" '$1 == c && $2 == i && $3 == m {print $4}' "$work/medians"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+median_of() { bench_median_of "$work/medians" "$@"; }
 for depth in $BENCH_JIT_DEPTHS; do
   for g in $BENCH_JIT_GOROUTINES; do
     c="depth$depth-g$g"
@@ -200,19 +184,19 @@ for depth in $BENCH_JIT_DEPTHS; do
       [ -n "$wall" ] || continue
       for peer in boehm go usgc usgc-inline; do
         peer_wall=$(median_of "$c" "$peer" wall_ms)
-        [ -n "$peer_wall" ] && say "RESULT suite=jit_binary_trees case=$c impl=$impl metric=ratio_vs_$peer value=$(ratio "$wall" "$peer_wall") unit=ratio"
+        [ -n "$peer_wall" ] && say "RESULT suite=jit_binary_trees case=$c impl=$impl metric=ratio_vs_$peer value=$(bench_ratio "$wall" "$peer_wall") unit=ratio"
       done
     done
     jit_wall=$(median_of "$c" jit wall_ms)
     interp_wall=$(median_of "$c" interp wall_ms)
     if [ -n "$jit_wall" ] && [ -n "$interp_wall" ]; then
-      say "RESULT suite=jit_binary_trees case=$c impl=jit metric=speedup_vs_interp value=$(ratio "$interp_wall" "$jit_wall") unit=ratio"
+      say "RESULT suite=jit_binary_trees case=$c impl=jit metric=speedup_vs_interp value=$(bench_ratio "$interp_wall" "$jit_wall") unit=ratio"
     fi
     boehm_wall=$(median_of "$c" boehm wall_ms)
     go_wall=$(median_of "$c" go wall_ms)
     if [ -n "$jit_wall" ] && [ -n "$boehm_wall" ] && [ -n "$go_wall" ]; then
       say "NOTE suite=jit_binary_trees case=$c target: jit <= 0.5x boehm and < 1x go;" \
-          "measured jit/boehm = $(ratio "$jit_wall" "$boehm_wall"), jit/go = $(ratio "$jit_wall" "$go_wall")"
+          "measured jit/boehm = $(bench_ratio "$jit_wall" "$boehm_wall"), jit/go = $(bench_ratio "$jit_wall" "$go_wall")"
     fi
   done
 done

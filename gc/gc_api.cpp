@@ -121,35 +121,9 @@ USGC_GC_API int usgc_gc_get_stats(usgc_gc_stats* stats) {
   if (stats == nullptr || stats->version != USGC_GC_STATS_VERSION) return EINVAL;
   std::memset(stats, 0, sizeof *stats);
   stats->version = USGC_GC_STATS_VERSION;
-  auto load = [](const std::atomic<uint64_t>& counter) {
-    return counter.load(std::memory_order_relaxed);
-  };
-  for (int c = 0; c < 4; ++c) {
-    int64_t in_use = static_cast<int64_t>(load(g_counters.bytes_in_use[c]));
-    stats->bytes_in_use[c] =
-        in_use < 0 ? 0 : static_cast<uint64_t>(in_use);  // counters fold at different times
-    stats->objects_allocated[c] = load(g_counters.objects_allocated[c]);
-  }
+  export_counters(read_counters(g_counters), *stats);
   stats->bytes_committed = heap_bytes_in_use();
   stats->heap_limit_bytes = heap_limit_bytes();
-  stats->private_collections = load(g_counters.private_collections);
-  stats->shared_collections = load(g_counters.shared_collections);
-  stats->private_pause_total_ns = load(g_counters.private_pause_total_ns);
-  stats->private_pause_max_ns = load(g_counters.private_pause_max_ns);
-  stats->shared_pause_total_ns = load(g_counters.shared_pause_total_ns);
-  stats->shared_pause_max_ns = load(g_counters.shared_pause_max_ns);
-  for (int i = 0; i < USGC_GC_HISTOGRAM_BUCKETS; ++i) {
-    stats->private_pause_histogram[i] = load(g_counters.private_pause_histogram[i]);
-    stats->shared_pause_histogram[i] = load(g_counters.shared_pause_histogram[i]);
-  }
-  stats->barrier_slow_paths = load(g_counters.barrier_slow_paths);
-  stats->publications = load(g_counters.publications);
-  stats->objects_published = load(g_counters.objects_published);
-  stats->bytes_freed_private = load(g_counters.bytes_freed_private);
-  stats->bytes_freed_shared = load(g_counters.bytes_freed_shared);
-  stats->heap_limit_failures = load(g_counters.heap_limit_failures);
-  stats->last_pause_ns = load(g_counters.last_pause_ns);
-  stats->shared_minor_collections = load(g_counters.shared_minor_collections);
   return 0;
 }
 
@@ -173,27 +147,10 @@ USGC_GC_API int usgc_gc_get_node_stats(usgc_gc_node_stats* nodes, uint32_t capac
 namespace usgc::gc {
 
 void contribute_statistics(usgc_stats_block* block) {
-  usgc_gc_stats stats{};
-  stats.version = USGC_GC_STATS_VERSION;
-  if (usgc_gc_get_stats(&stats) != 0) return;
-  block->collections[USGC_STATS_GC_PRIVATE] = stats.private_collections;
-  block->collections[USGC_STATS_GC_SHARED] = stats.shared_collections;
-  block->collections[USGC_STATS_GC_SHARED_MINOR] = stats.shared_minor_collections;
-  block->collections[USGC_STATS_GC_EXPLICIT] =
-      g_counters.explicit_collections.load(std::memory_order_relaxed);
-  block->gc_time_ns = stats.private_pause_total_ns + stats.shared_pause_total_ns;
-  block->last_pause_ns = stats.last_pause_ns;
-  block->max_pause_ns = stats.shared_pause_max_ns;
-  for (int i = 0; i < USGC_STATS_HISTOGRAM_BUCKETS && i < USGC_GC_HISTOGRAM_BUCKETS; ++i) {
-    block->pause_histogram[i] = stats.shared_pause_histogram[i];
-    block->private_pause_histogram[i] = stats.private_pause_histogram[i];
-  }
-  block->barrier_slow_paths = stats.barrier_slow_paths;
-  block->publications = stats.publications;
-  block->objects_published = stats.objects_published;
-  for (int c = 0; c < 4; ++c) block->gc_bytes_in_use[c] = stats.bytes_in_use[c];
-  block->gc_bytes_committed = stats.bytes_committed;
-  block->private_max_pause_ns = stats.private_pause_max_ns;
+  const GcCounterValues values = read_counters(g_counters);
+  publish_counters(values, *block);
+  block->gc_time_ns = values.private_pause_total_ns + values.shared_pause_total_ns;
+  block->gc_bytes_committed = heap_bytes_in_use();
   usgc_gc_node_stats nodes[numa::kMaxNodes];
   uint32_t node_count = 0;
   if (usgc_gc_get_node_stats(nodes, numa::kMaxNodes, &node_count) != 0) return;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gc/gc_counters.hpp"
 #include "usgc/gc.h"
 #include "usgc/stats_block.h"
 
@@ -50,31 +51,6 @@ extern GcHooks g_hooks;
 int gc_initialize(uint32_t processor_count, const GcHooks& hooks);
 void gc_shutdown();
 
-struct GcCounters {
-  std::atomic<uint64_t> bytes_in_use[4];
-  std::atomic<uint64_t> objects_allocated[4];
-  std::atomic<uint64_t> private_collections;
-  std::atomic<uint64_t> shared_collections;
-  std::atomic<uint64_t> private_pause_total_ns;
-  std::atomic<uint64_t> private_pause_max_ns;
-  std::atomic<uint64_t> shared_pause_total_ns;
-  std::atomic<uint64_t> shared_pause_max_ns;
-  std::atomic<uint64_t> private_pause_histogram[USGC_GC_HISTOGRAM_BUCKETS];
-  std::atomic<uint64_t> shared_pause_histogram[USGC_GC_HISTOGRAM_BUCKETS];
-  std::atomic<uint64_t> barrier_slow_paths;
-  std::atomic<uint64_t> publications;
-  std::atomic<uint64_t> objects_published;
-  std::atomic<uint64_t> bytes_freed_private;
-  std::atomic<uint64_t> bytes_freed_shared;
-  std::atomic<uint64_t> heap_limit_failures;
-  std::atomic<uint64_t> last_pause_ns;
-  std::atomic<uint64_t> explicit_collections;
-  std::atomic<uint64_t> shared_minor_collections;
-  std::atomic<uint64_t> private_minor_collections;  // of private_collections, the minor ones
-  // Objects the last collection of each kind marked (tests, trace): written by the collector.
-  std::atomic<uint64_t> last_private_objects_marked;
-  std::atomic<uint64_t> last_shared_objects_marked;
-};
 extern GcCounters g_counters;
 
 inline void count_add(std::atomic<uint64_t>& counter, uint64_t value) {

@@ -161,6 +161,8 @@ void handle_async_signal(int signal_number, siginfo_t* info, void* signal_contex
     chain_to_previous(signal_number, info, signal_context);
     return;
   }
+  // Acquire: pairs with async_safepoints_initialize's release store: g_hooks and the settings
+  // are complete before the handler uses them.
   if (!g_enabled.load(std::memory_order_acquire)) return;
   SafepointSlot* slot = current_slot();
   if (slot == nullptr || !g_hooks.runs_goroutine_code()) return;
@@ -258,17 +260,22 @@ kernel::Status async_safepoints_initialize(const AsyncSafepointHooks& hooks) {
       g_previous_action = previous.value();
     g_installed = true;
   }
-  // Release: the hooks and the settings above before any handler acts on them.
+  // Release: the hooks and the settings above before any handler acts on them (pairs with the
+  // acquire loads in handle_async_signal and async_safepoints_enabled).
   g_enabled.store(true, std::memory_order_release);
   return kernel::Status::success();
 }
 
 void async_safepoints_shutdown() {
   // The handler stays installed (a signal in flight must find it); it acts on nothing now.
+  // Release, like the store that enabled it (same acquire readers); false publishes nothing: a
+  // handler that still read true uses hooks that stay valid (g_hooks is never cleared).
   g_enabled.store(false, std::memory_order_release);
 }
 
 bool async_safepoints_enabled() {
+  // Acquire: pairs with async_safepoints_initialize's release store (the handler is installed and
+  // its hooks set before a caller signals a thread).
   return g_enabled.load(std::memory_order_acquire);
 }
 

@@ -119,8 +119,11 @@ int register_polling_code(const void* code, size_t bytes) {
   if (begin <= kClaimed || bytes == 0 || begin + bytes < begin) return EINVAL;
   for (int i = 0; i < USGC_MAX_POLLING_CODE_RANGES; ++i) {
     uintptr_t expected = 0;
-    if (!g_polling_ranges[i].begin.compare_exchange_strong(expected, kClaimed,
-                                                           std::memory_order_relaxed))
+    // Acquire on success: pairs with unregister_polling_code's release store of 0, so its
+    // `end = 0` happens before our store of end below (relaxed, a stale 0 could otherwise be
+    // ordered after it and the range would match nothing).
+    if (!g_polling_ranges[i].begin.compare_exchange_strong(
+            expected, kClaimed, std::memory_order_acquire, std::memory_order_relaxed))
       continue;
     g_polling_ranges[i].end.store(begin + bytes, std::memory_order_relaxed);
     // Release: end is visible to a reader that sees begin.
@@ -138,6 +141,8 @@ int register_polling_code(const void* code, size_t bytes) {
 int unregister_polling_code(const void* code) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(code);
   if (begin <= kClaimed) return EINVAL;
+  // Acquire: pairs with register_polling_code's release CAS of the mark: the slots below it are
+  // published.
   const int count = g_polling_high_water.load(std::memory_order_acquire);
   for (int i = 0; i < count; ++i) {
     uintptr_t expected = begin;
@@ -145,7 +150,8 @@ int unregister_polling_code(const void* code) {
                                                            std::memory_order_relaxed))
       continue;
     g_polling_ranges[i].end.store(0, std::memory_order_relaxed);
-    // Release: the slot is free only after its end was cleared.
+    // Release: the slot is free only after its end was cleared (pairs with the claim CAS in
+    // register_polling_code, and with the reader's acquire load of begin).
     g_polling_ranges[i].begin.store(0, std::memory_order_release);
     return 0;
   }
@@ -153,11 +159,13 @@ int unregister_polling_code(const void* code) {
 }
 
 void code_ranges_initialize() {
+  // Acquire: pairs with the release store below (an earlier call's table is complete).
   if (g_initialized.load(std::memory_order_acquire)) return;
   g_system_range_count = 0;
   void* (*malloc_function)(size_t) = &std::malloc;
   dl_iterate_phdr(add_object_ranges, reinterpret_cast<void*>(malloc_function));
-  // Release: the table before the flag; the signal handler is installed after this returns.
+  // Release: the table before the flag; the signal handler is installed after this returns
+  // (pairs with the acquire loads in classify_code_address and above).
   g_initialized.store(true, std::memory_order_release);
 }
 
@@ -174,6 +182,7 @@ CodeOwner classify_code_address(uintptr_t address) {
   if (begin == 0 || end == 0) return CodeOwner::kUsgc;  // no section: assume the worst
   if (address >= begin && address < end) return CodeOwner::kUsgc;
   if (in_polling_code(address)) return CodeOwner::kPollingCode;
+  // Acquire: pairs with code_ranges_initialize's release store: the system ranges are complete.
   if (!g_initialized.load(std::memory_order_acquire)) return CodeOwner::kSystemLibrary;
   for (int i = 0; i < g_system_range_count; ++i) {
     if (address >= g_system_ranges[i].begin && address < g_system_ranges[i].end)

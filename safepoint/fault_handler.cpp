@@ -100,6 +100,7 @@ void trampoline_dispatch(TrampolineFrame* frame) {
     async_slow_path(frame);
     return;
   }
+  // Acquire: pairs with publish_hooks' release store (what the hook reads was set up before).
   void (*poll_slow_path)() = g_poll_slow_path.load(std::memory_order_acquire);
   if (poll_slow_path != nullptr) poll_slow_path();
 }
@@ -116,6 +117,7 @@ std::atomic<bool> g_force_fxsave{false};
 // ---- the register save area ------------------------------------------------------------------
 
 void measure_register_save_area() {
+  // Acquire: pairs with the release store at the end: the sizes are written.
   if (g_save_area_measured.load(std::memory_order_acquire)) return;
   uint32_t bytes = 512;  // FXSAVE
   uint32_t uses_xsave = 0;
@@ -156,6 +158,7 @@ PollFault enter_trampoline(kernel::InterruptedContext& context, uintptr_t resume
     words = context.sigreturn_ignored_words();
   } else {
     words = reinterpret_cast<uint64_t*>(return_slot - 16);
+    // Acquire: pairs with publish_hooks' release store.
     uint64_t (*overflow)(const void*) = g_stack_overflow_goroutine.load(std::memory_order_acquire);
     if (overflow != nullptr) {
       // A write into the guard page here would fault with the signal blocked: the kernel would
@@ -179,6 +182,7 @@ PollFault redirect_poll_to_trampoline(const void* fault_address,
                                       kernel::InterruptedContext& context,
                                       uint64_t* overflowing_goroutine) {
   if (!is_poll_page_address(fault_address)) return PollFault::kNotAPoll;
+  // Acquire: pairs with publish_hooks' release store.
   bool (*runs_goroutine)() = g_thread_runs_goroutine.load(std::memory_order_acquire);
   if (runs_goroutine == nullptr || !runs_goroutine()) return PollFault::kNotAPoll;
   const uintptr_t pc = context.instruction_pointer();
@@ -262,6 +266,7 @@ void handle_fault(int signal_number, siginfo_t* info, void* signal_context) {
       case PollFault::kNotAPoll:
         break;
     }
+    // Acquire: pairs with publish_hooks' release store.
     uint64_t (*overflow)(const void*) = g_stack_overflow_goroutine.load(std::memory_order_acquire);
     goroutine = overflow != nullptr ? overflow(info->si_addr) : 0;
     if (goroutine != 0) {
@@ -287,7 +292,8 @@ void fault_signal_handler(int signal_number, siginfo_t* info, void* signal_conte
 void enter_install_section() {
   for (;;) {
     uint32_t expected = kIdle;
-    // Acquire: see the previous section's writes of g_previous_actions and g_ours.
+    // Acquire: see the previous section's writes of g_previous_actions and g_ours (pairs with
+    // leave_install_section's release store).
     if (g_install_state.compare_exchange_weak(expected, kBusy, std::memory_order_acquire,
                                               std::memory_order_relaxed)) {
       return;
@@ -301,6 +307,8 @@ void leave_install_section() {
   g_install_state.store(kIdle, std::memory_order_release);
 }
 
+// Release: a handler that loads a hook (acquire: trampoline_dispatch, enter_trampoline,
+// redirect_poll_to_trampoline, handle_fault) sees what the installer set up before calling this.
 void publish_hooks(const FaultHandlerHooks& hooks) {
   g_thread_runs_goroutine.store(hooks.thread_runs_goroutine, std::memory_order_release);
   g_stack_overflow_goroutine.store(hooks.stack_overflow_goroutine, std::memory_order_release);

@@ -38,6 +38,7 @@ uint32_t g_capacity = 0;  // see the poll-page publication rule
 std::atomic<uint32_t> g_slot_count{0};
 
 bool mapped() {
+  // Acquire: pairs with map_once's release store of kMapped (the poll-page publication rule).
   return g_state.load(std::memory_order_acquire) == kMapped;
 }
 
@@ -48,6 +49,7 @@ const volatile uint8_t* page_at(uint32_t index) {
 // The first successful call maps; the others wait for it (a few system calls at most).
 kernel::Status map_once(uint32_t slot_count) {
   for (;;) {
+    // Acquire: pairs with the mapper's release store of kMapped (or of kUnmapped on failure).
     uint32_t state = g_state.load(std::memory_order_acquire);
     if (state == kMapped) return kernel::Status::success();
     if (state == kMapping) {
@@ -68,6 +70,8 @@ kernel::Status map_once(uint32_t slot_count) {
       if (!status.ok()) (void)kernel::unmap(reserved.value(), bytes);
     }
     if (!status.ok()) {
+      // Release (pairs with the acquire load above in a waiting caller, which then maps itself);
+      // it publishes nothing: the mapping failed.
       g_state.store(kUnmapped, std::memory_order_release);
       return status;
     }

@@ -100,6 +100,10 @@ void update_mirror_locked(SafepointSlot* slot) {
                   (slot->armed_for_stop && g_state.arming == SafepointArming::kSwapPollPointers);
   const volatile uint8_t* page = own_page ? slot_bad_page(slot->index) : global_poll_page();
   bool armed = own_page || slot->armed_for_stop;
+  // Release: what the arming requester wrote before (requested_epoch, preempt_requested) is seen
+  // by the holder once its poll sees the armed page or flag. The poll is a plain load (the poll
+  // ABI, usgc/safepoint.h), ordered like an acquire on x86-64; the slow path then reads the
+  // request (reach_safepoint: requested_epoch with acquire).
   __atomic_store_n(&mirror->poll_page, page, __ATOMIC_RELEASE);
   __atomic_store_n(&mirror->poll_flag, armed ? 1u : 0u, __ATOMIC_RELEASE);
 }
@@ -123,6 +127,7 @@ void acknowledge() {
          !g_state.last_ack_ns.compare_exchange_weak(latest, now_ns, std::memory_order_relaxed,
                                                     std::memory_order_relaxed)) {
   }
+  // Pairs with the requester's acquire loads of remaining in wait_for_acknowledgements.
   if (g_state.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
     kernel::futex_wake(&g_state.remaining, 1);
 }
@@ -130,14 +135,22 @@ void acknowledge() {
 // Claims an idle slot for request `epoch`; true (and acknowledged) when this caller won it.
 bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch) {
   SlotStatus expected = SlotStatus::kIdle;
+  // seq_cst: the Dekker pair of the header's table. The requester stores requested_epoch, then
+  // CASes here; slot_release stores Idle, then loads requested_epoch; all seq_cst, so at least one
+  // of them sees the other, and this CAS (against slot_try_acquire's and the other claimant's)
+  // decides who acknowledges.
   if (!slot->status.compare_exchange_strong(expected, SlotStatus::kStoppedIdle,
                                             std::memory_order_seq_cst))
     return false;
+  // Release: pairs with the acquire loads of acked_epoch (slot_release, signal_unacknowledged,
+  // warn_unacknowledged): who sees the acknowledgement sees the slot StoppedIdle.
   slot->acked_epoch.store(epoch, std::memory_order_release);
   acknowledge();
   return true;
 }
 
+// Acquire loads of resumed_epoch: pair with end_request's release store (what the requester did
+// in the stopped world is visible once resumed).
 void wait_until_resumed(uint32_t epoch) {
   for (int spin = 0; spin < 64; ++spin) {
     if (!epoch_before(g_state.resumed_epoch.load(std::memory_order_acquire), epoch)) return;
@@ -157,7 +170,10 @@ void wait_until_resumed(uint32_t epoch) {
 void signal_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch) {
   for (uint32_t i = first; i < first + count; ++i) {
     SafepointSlot* slot = &g_state.slots[i];
+    // Acquire: pairs with the release stores of acked_epoch (claim_idle_slot, reach_safepoint).
     if (slot->acked_epoch.load(std::memory_order_acquire) == epoch) continue;
+    // Acquire: pairs with the seq_cst status stores and CASes (the header's table); a slot that
+    // is not Running is not signalled.
     if (slot->status.load(std::memory_order_acquire) != SlotStatus::kRunning) continue;
     if (!async_safepoints_enabled()) continue;
     const int tid = slot->owner_tid.load(std::memory_order_relaxed);
@@ -177,6 +193,7 @@ void signal_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch) {
 void warn_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch, bool handshake) {
   for (uint32_t i = first; i < first + count; ++i) {
     SafepointSlot* slot = &g_state.slots[i];
+    // Acquire: pairs with the release stores of acked_epoch (claim_idle_slot, reach_safepoint).
     if (slot->acked_epoch.load(std::memory_order_acquire) == epoch) continue;
     const int tid = slot->owner_tid.load(std::memory_order_relaxed);
     kernel::ThreadProbe probe;
@@ -212,6 +229,8 @@ void warn_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch, bool ha
 // The requester's wait for every acknowledgement: a short spin (time-to-safepoint is usually
 // microseconds), then sleep; after kFirstSignalAfterNs (and every kResignalEveryNs) the holders
 // still missing get the asynchronous safepoint signal; after kWarnAfterNs, one warning.
+// Acquire loads of remaining: pair with acknowledge's acq_rel decrement, so every acker's work
+// and its last_ack_ns are visible once remaining is 0.
 void wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t epoch, uint64_t start_ns,
                                bool handshake) {
   uint64_t spin_until_ns = start_ns + kRequesterSpinNs;
@@ -252,11 +271,13 @@ void record_time_to_safepoint(uint64_t duration_ns) {
 // Starts a request for the slots [first, first+count): returns the epoch. Operation lock held.
 uint32_t begin_request(uint32_t first, uint32_t count) {
   uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed) + 1;
+  // Release: pairs with wait_for_resume's acquire load. A machine that finds its slot StoppedIdle
+  // (this request's claim CAS, later in this thread) reads this epoch or a later one.
   g_state.epoch.store(epoch, std::memory_order_release);
   g_state.remaining.store(count, std::memory_order_relaxed);
   g_state.last_ack_ns.store(0, std::memory_order_relaxed);
   // seq_cst: a slot releaser that CASes Running -> Idle after this store sees the request
-  // (Dekker with slot_release).
+  // (Dekker with slot_release); reach_safepoint and safepoint_requested load it with acquire.
   for (uint32_t i = first; i < first + count; ++i)
     g_state.slots[i].requested_epoch.store(epoch, std::memory_order_seq_cst);
   return epoch;
@@ -274,6 +295,9 @@ uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
 void end_request(uint32_t first, uint32_t count, uint32_t epoch) {
   for (uint32_t i = first; i < first + count; ++i) {
     SlotStatus expected = SlotStatus::kStoppedIdle;
+    // seq_cst like every status change (at least release here): the slot is Idle before
+    // resumed_epoch is published below, so a machine woken by it retries slot_try_acquire (its
+    // seq_cst CAS) and finds the slot Idle.
     g_state.slots[i].status.compare_exchange_strong(expected, SlotStatus::kIdle,
                                                     std::memory_order_seq_cst);
   }
@@ -399,7 +423,8 @@ SafepointSlot* current_slot() {
 
 bool slot_try_acquire(SafepointSlot* slot) {
   SlotStatus expected = SlotStatus::kIdle;
-  // seq_cst: pairs with begin_request's requested_epoch stores (see the header).
+  // seq_cst: pairs with begin_request's requested_epoch stores (see the header), and against
+  // claim_idle_slot's CAS only one of the two wins an Idle slot.
   if (!slot->status.compare_exchange_strong(expected, SlotStatus::kRunning,
                                             std::memory_order_seq_cst))
     return false;
@@ -426,15 +451,19 @@ void slot_release(SafepointSlot* slot) {
     reset_mirror(&usgc_current_poll);
   }
   t_current_slot = nullptr;
+  // seq_cst store, then seq_cst load: this side of the Dekker pair with begin_request (its
+  // requested_epoch store, then its claim CAS); at least one of the two sees the other.
   slot->status.store(SlotStatus::kIdle, std::memory_order_seq_cst);
   // A request that came after our last poll: acknowledge it on the way out, unless the
   // requester's scan claims the slot first (whoever wins the CAS acknowledges).
   uint32_t requested = slot->requested_epoch.load(std::memory_order_seq_cst);
+  // Acquire: pairs with the release stores of acked_epoch (claim_idle_slot, reach_safepoint).
   if (requested != slot->acked_epoch.load(std::memory_order_acquire))
     claim_idle_slot(slot, requested);
 }
 
 void wait_for_resume() {
+  // Acquire: pairs with begin_request's release store of epoch (see there).
   uint32_t epoch = g_state.epoch.load(std::memory_order_acquire);
   wait_until_resumed(epoch);
 }
@@ -442,12 +471,20 @@ void wait_for_resume() {
 bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
   bool stopped = false;
   for (;;) {
+    // Acquire: pairs with begin_request's seq_cst store of requested_epoch (what the requester
+    // wrote before it is visible). acked_epoch is only written for this slot by its holder (here)
+    // or, while it is idle, by its claimant: relaxed suffices for our own value.
     uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
     if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) break;
+    // seq_cst like every status change (the header's table); the requester's acquire loads of
+    // status (signal_unacknowledged) see AtSafepoint and leave this thread alone.
     slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
+    // Release: pairs with the acquire loads of acked_epoch (signal_unacknowledged,
+    // warn_unacknowledged, slot_release).
     slot->acked_epoch.store(requested, std::memory_order_release);
     acknowledge();
     wait_until_resumed(requested);
+    // seq_cst like every status change: Running again, after the resume.
     slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
     stopped = true;
   }

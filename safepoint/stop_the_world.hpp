@@ -143,6 +143,7 @@ void wait_for_resume();
 // library, where the goroutine must not move to another thread).
 bool reach_safepoint(SafepointSlot* slot, bool allow_preemption = true);
 inline bool safepoint_requested(const SafepointSlot* slot) {
+  // Acquire: pairs with begin_request's seq_cst store of requested_epoch.
   return slot->requested_epoch.load(std::memory_order_acquire) !=
          slot->acked_epoch.load(std::memory_order_relaxed);
 }

@@ -7,7 +7,11 @@
 // it through the plain libc names, so every test except the ones in suite `UsgcPreload` (marked
 // USGC-SPECIFIC) also passes when the binary runs without the preload, on glibc itself.
 //
-// Also here: libc functions that allocate internally (strdup, getline, asprintf,
+// The semantics malloc, calloc, realloc, reallocarray, free and malloc_usable_size share with
+// usgc's C API are the suite of tests/support/malloc_family_semantics.hpp, run here through the
+// libc names (suite Libc/MallocFamilySemantics). What only the libc names show is here: that they
+// reach usgc, the functions glibc has beyond the API (memalign, valloc, pvalloc, malloc_trim,
+// mallinfo2), and libc functions that allocate internally (strdup, getline, asprintf,
 // open_memstream) and hand the block to us to free — they must be served by the interposed malloc
 // too, or the free would be of a foreign pointer.
 #include <dlfcn.h>
@@ -22,18 +26,17 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <set>
+#include <optional>
 #include <string>
 #include <vector>
+#include "tests/support/malloc_family_semantics.hpp"
 #include "tests/support/memory_patterns.hpp"
 
 namespace {
 
-using usgc_test::all_zero;
-using usgc_test::fill_pattern;
-using usgc_test::first_pattern_mismatch;
 using usgc_test::is_aligned;
-using usgc_test::pattern_byte;
+using usgc_test::MallocFamily;
+using usgc_test::MallocFamilySemantics;
 
 // The subset of usgc_malloc_stats this file reads; the layout is the public ABI of usgc.h
 // (version 1, fields only ever appended), repeated here because this binary must not include or
@@ -67,18 +70,25 @@ inline void escape(void* pointer) {
 
 // Sizes the optimizer cannot see through (no -Walloc-size-larger-than, no folding).
 volatile size_t g_absurd_size = size_t{1} << 62;
-volatile size_t g_size_max = SIZE_MAX;
 
-std::vector<size_t> sample_sizes_up_to_64_mib() {
-  std::vector<size_t> sizes;
-  for (size_t power = size_t{1} << 12; power <= (size_t{64} << 20); power <<= 1) {
-    sizes.push_back(power - 1);
-    sizes.push_back(power);
-    sizes.push_back(power + 1);
-    sizes.push_back(power + power / 3);
-  }
-  return sizes;
+// The free counter of usgc's statistics, when usgc is the process's malloc (nullopt on glibc).
+std::optional<uint64_t> usgc_free_count_if_preloaded() {
+  UsgcGetStats get_stats = find_usgc_get_stats();
+  if (get_stats == nullptr) return std::nullopt;
+  UsgcMallocStatsV1 stats{};
+  stats.version = 1;
+  if (get_stats(&stats) != 0) return std::nullopt;
+  return stats.free_count;
 }
+
+const MallocFamily kLibc = {.name = "libc",
+                            .malloc = malloc,
+                            .calloc = calloc,
+                            .realloc = realloc,
+                            .reallocarray = reallocarray,
+                            .free = free,
+                            .usable_size = malloc_usable_size,
+                            .free_count = usgc_free_count_if_preloaded};
 
 }  // namespace
 
@@ -120,203 +130,12 @@ TEST(UsgcPreload, LibcInternalAllocationsAreServedByUsgc) {
   EXPECT_GE(freed.free_count, after.free_count + 1) << "free of strdup's block bypassed usgc";
 }
 
-// ---- malloc ---------------------------------------------------------------------------------
+// ---- malloc, calloc, realloc, reallocarray, free, malloc_usable_size ------------------------
 
-TEST(PreloadMalloc, ZeroSizeReturnsUniqueFreeablePointers) {
-  std::set<void*> seen;
-  std::vector<void*> blocks;
-  for (int i = 0; i < 256; ++i) {
-    void* p = malloc(0);
-    ASSERT_NE(p, nullptr) << "malloc(0) must return a unique pointer (glibc)";
-    EXPECT_TRUE(seen.insert(p).second) << "malloc(0) returned " << p << " twice";
-    blocks.push_back(p);
-  }
-  for (void* p : blocks) free(p);
-}
-
-TEST(PreloadMalloc, EverySizeUpTo4096IsAlignedUsableAndWritable) {
-  for (size_t size = 0; size <= 4096; ++size) {
-    auto* p = static_cast<unsigned char*>(malloc(size));
-    ASSERT_NE(p, nullptr) << "size " << size;
-    EXPECT_TRUE(is_aligned(p, 16)) << "size " << size << " pointer " << static_cast<void*>(p);
-    size_t usable = malloc_usable_size(p);
-    EXPECT_GE(usable, size) << "size " << size;
-    memset(p, 0xC3, usable);
-    if (usable > 0) {
-      EXPECT_EQ(p[usable - 1], 0xC3);
-    }
-    free(p);
-  }
-}
-
-TEST(PreloadMalloc, SampledSizesUpTo64MiBAreAlignedUsableAndWritable) {
-  for (size_t size : sample_sizes_up_to_64_mib()) {
-    auto* p = static_cast<unsigned char*>(malloc(size));
-    ASSERT_NE(p, nullptr) << "size " << size;
-    EXPECT_TRUE(is_aligned(p, 16)) << "size " << size;
-    size_t usable = malloc_usable_size(p);
-    EXPECT_GE(usable, size) << "size " << size;
-    memset(p, 0x3C, usable);
-    EXPECT_EQ(p[0], 0x3C);
-    EXPECT_EQ(p[usable - 1], 0x3C);
-    free(p);
-  }
-}
-
-TEST(PreloadMalloc, AbsurdSizeReturnsNullWithEnomem) {
-  for (size_t size : {static_cast<size_t>(g_absurd_size), static_cast<size_t>(g_size_max),
-                      static_cast<size_t>(PTRDIFF_MAX) + 1}) {
-    errno = 0;
-    void* p = malloc(size);
-    EXPECT_EQ(p, nullptr) << "size " << size;
-    EXPECT_EQ(errno, ENOMEM) << "size " << size;
-    free(p);
-  }
-  void* p = malloc(64);  // still works
-  ASSERT_NE(p, nullptr);
-  free(p);
-}
-
-// ---- calloc ---------------------------------------------------------------------------------
-
-TEST(PreloadCalloc, ReturnsZeroedMemoryOfEveryKind) {
-  for (size_t size : {size_t{1}, size_t{16}, size_t{100}, size_t{1000}, size_t{8000},
-                      size_t{100000}, size_t{1} << 20, size_t{16} << 20}) {
-    void* p = calloc(1, size);
-    ASSERT_NE(p, nullptr) << "size " << size;
-    EXPECT_TRUE(all_zero(p, size)) << "size " << size;
-    free(p);
-    p = calloc(size, 1);
-    ASSERT_NE(p, nullptr) << "size " << size;
-    EXPECT_TRUE(all_zero(p, size)) << "size " << size;
-    free(p);
-  }
-}
-
-TEST(PreloadCalloc, ZeroesDirtyReusedMemory) {
-  for (size_t size : {size_t{24}, size_t{64}, size_t{500}, size_t{4096}, size_t{20000},
-                      size_t{200000}, size_t{3} << 20}) {
-    for (int round = 0; round < 4; ++round) {
-      void* dirty = malloc(size);
-      ASSERT_NE(dirty, nullptr);
-      memset(dirty, 0xAB, malloc_usable_size(dirty));
-      free(dirty);
-      void* clean = calloc(1, size);
-      ASSERT_NE(clean, nullptr);
-      EXPECT_TRUE(all_zero(clean, size)) << "size " << size << " round " << round
-                                         << (clean == dirty ? " (same block reused)" : "");
-      free(clean);
-    }
-  }
-}
-
-TEST(PreloadCalloc, OverflowingProductReturnsNullWithEnomem) {
-  const size_t half = static_cast<size_t>(g_size_max) / 2 + 2;
-  errno = 0;
-  EXPECT_EQ(calloc(half, 2), nullptr);
-  EXPECT_EQ(errno, ENOMEM);
-  errno = 0;
-  const size_t four_gib = static_cast<size_t>(g_absurd_size) >> 30;
-  EXPECT_EQ(calloc(four_gib, four_gib), nullptr);
-  EXPECT_EQ(errno, ENOMEM);
-  void* zero = calloc(0, 0);  // glibc: a unique freeable pointer
-  EXPECT_NE(zero, nullptr);
-  free(zero);
-}
-
-// ---- realloc / reallocarray -------------------------------------------------------------
-
-TEST(PreloadRealloc, GrowAndShrinkAcrossSizeKindsKeepContents) {
-  struct Step {
-    size_t from, to;
-  };
-  const Step steps[] = {{24, 100},       {1000, 10},       {100, 1 << 20},     {1 << 20, 16 << 20},
-                        {16 << 20, 100}, {200000, 150000}, {3 << 20, 5 << 20}, {5 << 20, 300},
-                        {64, 64},        {4000, 4100},     {130000, 140000},   {1 << 20, 1 << 19}};
-  uint64_t tag = 1;
-  for (const Step& step : steps) {
-    void* p = malloc(step.from);
-    ASSERT_NE(p, nullptr);
-    fill_pattern(p, step.from, tag);
-    void* q = realloc(p, step.to);
-    ASSERT_NE(q, nullptr) << step.from << " -> " << step.to;
-    EXPECT_TRUE(is_aligned(q, 16));
-    EXPECT_GE(malloc_usable_size(q), step.to);
-    size_t kept = step.from < step.to ? step.from : step.to;
-    EXPECT_EQ(first_pattern_mismatch(q, kept, tag), kept) << step.from << " -> " << step.to;
-    memset(q, 0x11, step.to);  // the whole new size is writable
-    free(q);
-    ++tag;
-  }
-}
-
-TEST(PreloadRealloc, ChainOfGrowthsKeepsContents) {
-  size_t size = 1;
-  void* p = malloc(size);
-  fill_pattern(p, size, 77);
-  while (size < (8u << 20)) {
-    size_t next = size * 3 / 2 + 7;
-    void* q = realloc(p, next);
-    ASSERT_NE(q, nullptr);
-    ASSERT_EQ(first_pattern_mismatch(q, size, 77), size) << size << " -> " << next;
-    fill_pattern(q, next, 77);
-    p = q;
-    size = next;
-  }
-  free(p);
-}
-
-TEST(PreloadRealloc, NullPointerActsAsMalloc) {
-  void* p = realloc(nullptr, 200);
-  ASSERT_NE(p, nullptr);
-  EXPECT_GE(malloc_usable_size(p), 200u);
-  memset(p, 1, 200);
-  free(p);
-  void* zero = realloc(nullptr, 0);  // glibc: malloc(0), a unique pointer
-  EXPECT_NE(zero, nullptr);
-  free(zero);
-}
-
-TEST(PreloadRealloc, ZeroSizeFreesAndReturnsNull) {
-  for (size_t size : {size_t{32}, size_t{50000}, size_t{2} << 20}) {
-    void* p = malloc(size);
-    ASSERT_NE(p, nullptr);
-    EXPECT_EQ(realloc(p, 0), nullptr) << "glibc: realloc(p, 0) frees p and returns NULL";
-  }
-}
-
-TEST(PreloadRealloc, FailureReturnsNullWithEnomemAndKeepsTheBlock) {
-  void* p = malloc(300);
-  ASSERT_NE(p, nullptr);
-  fill_pattern(p, 300, 5);
-  void* volatile kept = p;  // still ours after the failed realloc
-  errno = 0;
-  EXPECT_EQ(realloc(p, g_absurd_size), nullptr);
-  EXPECT_EQ(errno, ENOMEM);
-  EXPECT_EQ(first_pattern_mismatch(kept, 300, 5), 300u);
-  free(kept);
-}
-
-TEST(PreloadReallocarray, ZeroTotalSizeFreesAndReturnsNull) {
-  void* p = malloc(100);
-  ASSERT_NE(p, nullptr);
-  EXPECT_EQ(reallocarray(p, 0, 5), nullptr) << "glibc: reallocarray(p, 0, n) is realloc(p, 0)";
-}
-
-TEST(PreloadReallocarray, OverflowReturnsNullWithEnomemAndKeepsTheBlock) {
-  void* p = reallocarray(nullptr, 10, 10);
-  ASSERT_NE(p, nullptr);
-  fill_pattern(p, 100, 9);
-  void* volatile kept = p;  // still ours after the failed reallocarray
-  errno = 0;
-  EXPECT_EQ(reallocarray(p, static_cast<size_t>(g_size_max) / 2, 3), nullptr);
-  EXPECT_EQ(errno, ENOMEM);
-  EXPECT_EQ(first_pattern_mismatch(kept, 100, 9), 100u);
-  void* q = reallocarray(kept, 100, 10);
-  ASSERT_NE(q, nullptr);
-  EXPECT_EQ(first_pattern_mismatch(q, 100, 9), 100u);
-  free(q);
-}
+INSTANTIATE_TEST_SUITE_P(Libc, MallocFamilySemantics, testing::Values(kLibc),
+                         [](const testing::TestParamInfo<MallocFamily>& info) {
+                           return std::string(info.param.name);
+                         });
 
 // ---- aligned allocation -------------------------------------------------------------------
 
@@ -407,29 +226,6 @@ TEST(PreloadAlignedAllocation, PvallocIsPageAlignedWithSizeRoundedUpToPages) {
 }
 
 // ---- introspection ------------------------------------------------------------------------
-
-TEST(PreloadIntrospection, MallocUsableSizeOfNullIsZero) {
-  EXPECT_EQ(malloc_usable_size(nullptr), 0u);
-}
-
-TEST(PreloadIntrospection, FreeOfNullDoesNothing) {
-  free(nullptr);
-  void* p = malloc(8);
-  ASSERT_NE(p, nullptr);
-  free(p);
-}
-
-// glibc >= 2.33: free never changes errno.
-TEST(PreloadIntrospection, FreePreservesErrno) {
-  for (size_t size :
-       {size_t{16}, size_t{5000}, size_t{100000}, size_t{1} << 20, size_t{16} << 20}) {
-    void* p = malloc(size);
-    ASSERT_NE(p, nullptr);
-    errno = 1234;
-    free(p);
-    EXPECT_EQ(errno, 1234) << "size " << size;
-  }
-}
 
 TEST(PreloadIntrospection, MallocTrimReturnsAndMemoryStillWorks) {
   std::vector<void*> blocks;
