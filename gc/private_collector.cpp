@@ -10,8 +10,9 @@
 // logged runs: a marked young object is promoted (owner -> old id, mark cleared), an unmarked one
 // is freed (zeroed), and the free slots of each run go back to its block's free runs. The pause
 // is bounded by the nursery (its survivors and its slots), not by the old generation.
-// Full (explicit requests, the heap limit, or the old generation grew by USGC_GC_PERCENT since
-// the last full one): marks everything reachable, sweeps every block —
+// Full (explicit requests, the heap limit; with USGC_GC_INCREMENTAL=0 also when the old generation
+// grew by USGC_GC_PERCENT since the last full one, which otherwise starts an incremental cycle:
+// gc/private_old_cycle.hpp): marks everything reachable in one pause, sweeps every block —
 //   header 0                          free
 //   PRIVATE, marked                   live: clear the mark, promote
 //   PRIVATE, unmarked                 dead: zero the slot

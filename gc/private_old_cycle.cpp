@@ -15,8 +15,8 @@ constexpr size_t kMinSliceObjects = 128;
 constexpr size_t kMaxSliceObjects = 16384;
 constexpr size_t kPollEveryObjects = 1024;
 constexpr uint32_t kLazySweepBlocks = 8;
-constexpr uint32_t kSweepBlocksPerMinor = 32;
-constexpr size_t kMinimumRunwayBytes = 4u << 20;
+constexpr uint32_t kSweepBlocksPerMinor = 64;
+constexpr size_t kMinimumRunwayBytes = 1u << 20;
 constexpr size_t kAssumedObjectBytes = 32;  // the first cycle's estimate of objects per byte
 
 void set_phase(Mutator& m, OldCyclePhase phase) {
@@ -211,7 +211,7 @@ void old_cycle_start(Mutator& m) {
 void old_cycle_refill_step(Mutator& m) {
   if (old_cycle_phase(m) != OldCyclePhase::kMarking || m.old_grey.empty() || m.collecting) return;
   uint64_t start_ns = kernel::monotonic_ns();
-  size_t runway = m.full_budget_bytes / 2;
+  size_t runway = m.full_budget_bytes / 4;
   if (runway < kMinimumRunwayBytes) runway = kMinimumRunwayBytes;
   uint64_t allocated = m.run_bytes_taken - m.old_cycle_start_bytes;
   double owed = static_cast<double>(m.old_cycle_expected_objects) * static_cast<double>(allocated) /
