@@ -5,9 +5,13 @@
 //   private-live<N>mib   N = 1, 8, 64: a goroutine holds N MiB of live private trees (depth 10),
 //                        then allocates garbage trees (depth 6) and, every 64 of them, replaces a
 //                        random live tree (old garbage, as a program's caches churn). Every
-//                        private collection the pacer starts is timed (usgc_gc_stats.last_pause_ns
-//                        after each change of private_collections). RESULT p50/p99/max in ms,
-//                        collections, and the throughput of the loop (Mnodes/s).
+//                        private pause is timed: each loop iteration (one garbage tree) that
+//                        paused gives one sample, the sum of its pauses (usgc_gc_stats'
+//                        private_pause_total_ns and histogram: collections, and the mark slices
+//                        and lazy sweeps of an incremental old-generation cycle). RESULT
+//                        p50/p99/max in ms, collections, pauses, and the throughput of the loop
+//                        (Mnodes/s). Re-run in the same run with USGC_GC_INCREMENTAL=0 as
+//                        impl=usgc-onepause (full private collections in one pause).
 //   shared-with-private-live<N>mib   N = 8, 64: a goroutine holds N MiB of live private trees and
 //                        a small shared forest; shared minor and full collections are requested
 //                        (usgc_gc_collect) and their stopped-world pauses read from the stats.
@@ -120,6 +124,12 @@ usgc_gc_stats gc_stats() {
   return stats;
 }
 
+uint64_t pause_count(const uint64_t (&histogram)[USGC_GC_HISTOGRAM_BUCKETS]) {
+  uint64_t count = 0;
+  for (uint64_t bucket : histogram) count += bucket;
+  return count;
+}
+
 void print_quantiles(const std::string& name, const char* prefix, std::vector<uint64_t> ns,
                      double scale, const char* unit) {
   if (ns.empty()) return;
@@ -166,7 +176,11 @@ void private_main(void* argument) {
   if (g_quick) garbage_bytes /= 4;
   uint64_t rounds = garbage_bytes / (kGarbageNodes * 24);
   std::vector<uint64_t> pauses;
-  uint64_t seen = gc_stats().private_collections;
+  usgc_gc_stats before = gc_stats();
+  uint64_t seen = before.private_collections;
+  uint64_t seen_pauses = pause_count(before.private_pause_histogram);
+  uint64_t seen_pause_ns = before.private_pause_total_ns;
+  uint64_t collections = 0;
   uint64_t random = 0x9E3779B97F4A7C15ull;
   uint64_t start = now_ns();
   for (uint64_t r = 0; r < rounds; ++r) {
@@ -176,17 +190,24 @@ void private_main(void* argument) {
       roots[1] = build_tree(kLiveDepth, USGC_GOROUTINE_PRIVATE);
       usgc_array_write(roots[0], (random >> 33) % trees, roots[1]);
     }
+    // Every private pause of this iteration (collections, and the slices and lazy sweeps of an
+    // incremental old-generation cycle), summed: one sample per iteration that paused.
     usgc_gc_stats stats = gc_stats();
-    if (stats.private_collections != seen) {
-      if (stats.private_collections == seen + 1) pauses.push_back(stats.last_pause_ns);
-      seen = stats.private_collections;
+    uint64_t pause_events = pause_count(stats.private_pause_histogram);
+    if (pause_events != seen_pauses) {
+      pauses.push_back(stats.private_pause_total_ns - seen_pause_ns);
+      seen_pauses = pause_events;
+      seen_pause_ns = stats.private_pause_total_ns;
     }
+    collections += stats.private_collections - seen;
+    seen = stats.private_collections;
     usgc_safepoint_poll();
   }
   double seconds = static_cast<double>(now_ns() - start) / 1e9;
   check_forest(name, roots[0], trees);
   print_quantiles(name, "pause_", pauses, 1e6, "ms");
-  result(name, "collections", static_cast<double>(pauses.size()), "count");
+  result(name, "collections", static_cast<double>(collections), "count");
+  result(name, "pauses", static_cast<double>(pauses.size()), "count");
   double nodes =
       static_cast<double>(rounds) * kGarbageNodes + static_cast<double>(rounds / 64) * kLiveNodes;
   result(name, "throughput", nodes / seconds / 1e6, "Mnodes/s");
@@ -294,6 +315,19 @@ void run_stop_the_world_peer(const char* self, const std::string& cases, bool qu
   std::fflush(stdout);
   if (std::system(command.c_str()) != 0) {
     std::printf("ERROR suite=gc_pauses case=peer impl=usgc-stw reason=\"the re-run failed\"\n");
+    ++g_errors;
+  }
+}
+
+// The private cases with USGC_GC_INCREMENTAL=0 (impl=usgc-onepause: every full private
+// collection one pause, the design before incremental old-generation cycles), in a child run.
+void run_one_pause_peer(const char* self, bool quick) {
+  std::string command = "USGC_GC_INCREMENTAL=0 '" + std::string(self) +
+                        "' --impl usgc-onepause --cases private" + (quick ? " --quick" : "");
+  std::fflush(stdout);
+  if (std::system(command.c_str()) != 0) {
+    std::printf(
+        "ERROR suite=gc_pauses case=peer impl=usgc-onepause reason=\"the re-run failed\"\n");
     ++g_errors;
   }
 }
@@ -416,6 +450,7 @@ int main(int argc, char** argv) {
   if (has_word(cases, "stop-during-private-mark") && g_impl == "usgc")
     usgc_run_main(stop_main, nullptr);
   usgc_shutdown();
+  if (g_impl == "usgc" && has_word(cases, "private")) run_one_pause_peer(argv[0], g_quick);
   if (g_impl == "usgc" && (has_word(cases, "shared-parked") || has_word(cases, "shared-live"))) {
     std::string peer_cases;
     if (has_word(cases, "shared-parked")) peer_cases += "shared-parked ";

@@ -41,6 +41,9 @@ void read_environment() {
                                                         config.generational ? 1 : 0) != 0;
   config.concurrent_mark = kernel::read_environment_number(EnvironmentVariableId::kGcConcurrent,
                                                            config.concurrent_mark ? 1 : 0) != 0;
+  config.incremental_private =
+      kernel::read_environment_number(EnvironmentVariableId::kGcIncremental,
+                                      config.incremental_private ? 1 : 0) != 0;
   config.verify =
       kernel::read_environment_number(EnvironmentVariableId::kVerify, config.verify ? 1 : 0) != 0;
   config.trace = kernel::read_environment_choice(EnvironmentVariableId::kTrace, 0) == 1;

@@ -26,6 +26,8 @@ struct GcConfig {
   bool generational = true;     // USGC_GC_GENERATIONAL: minor private and shared collections (0:
                                 // every collection full)
   bool concurrent_mark = true;  // USGC_GC_CONCURRENT (0: the whole shared mark in one stop)
+  bool incremental_private = true;  // USGC_GC_INCREMENTAL (0: a full private collection is one
+                                    // pause; gc/private_old_cycle.hpp)
 };
 extern GcConfig g_config;
 

@@ -18,6 +18,7 @@
 #include "gc/block_sweep.hpp"
 #include "gc/concurrent_mark.hpp"
 #include "gc/gc_state.hpp"
+#include "gc/private_old_cycle.hpp"
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
@@ -134,6 +135,7 @@ void mutator_unregister(Mutator* m) {
     m->registered = false;
   }
   retire_all_private_runs(*m);
+  old_cycle_abandon(*m);  // unswept blocks back on blocks[c]: every private object dies here
   for (uint32_t c = 0; c < kSizeClassCount; ++c) {
     Block* b = m->blocks[c];
     while (b != nullptr) {

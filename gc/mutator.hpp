@@ -65,6 +65,23 @@ struct Mutator {
   MarkStack remembered_shared;   // old objects that may hold a shared reference
   MarkStack published_old;       // objects published while old, until the next full collection
 
+  // The incremental old-generation cycle (gc/private_old_cycle.hpp): owner only; shared markers
+  // never read these (a private mark bit means nothing to them).
+  uint8_t old_cycle_phase = 0;            // OldCyclePhase
+  MarkStack old_grey;                     // marked old objects whose fields are not traced yet
+  MarkStack old_traced_shared;            // traced old objects that refer to a shared object
+  size_t remembered_shared_at_start = 0;  // remembered_shared entries before the mark began
+  size_t published_old_at_start = 0;      // published_old entries before the mark began
+  Block* unswept[kSizeClassCount] = {};   // blocks the cycle's sweep has not reached (next_in_heap)
+  size_t unswept_blocks = 0;
+  size_t old_cycle_marked = 0;            // objects marked by the cycle so far
+  size_t old_cycle_expected_objects = 0;  // its estimate at the start (pacing)
+  size_t old_cycle_freed_bytes = 0;       // private bytes its sweep freed so far
+  uint64_t old_cycle_start_ns = 0;
+  uint64_t old_cycle_work_ns = 0;      // time in its slices and sweeps so far
+  uint64_t run_bytes_taken = 0;        // bytes of runs ever taken (monotonic; pacing)
+  uint64_t old_cycle_start_bytes = 0;  // run_bytes_taken when the cycle's mark began
+
   HandleTable handles;
   void* start_object = nullptr;  // usgc_go_object's argument: a root for the goroutine's life
   MarkStack mark_stack;          // private marking and publication worklist

@@ -74,6 +74,9 @@ inline bool same_goroutine(uint64_t owner, uint64_t heap_id) {
 // by the owner: the object is on its goroutine's remembered_shared / remembered_young log.
 inline constexpr uint64_t kRememberedShared = uint64_t{1} << kVisitShift;
 inline constexpr uint64_t kRememberedYoung = uint64_t{2} << kVisitShift;
+// Scratch flag of the incremental old-generation cycle (gc/private_old_cycle.hpp): set and
+// cleared again inside one step of its termination, to list each object once.
+inline constexpr uint64_t kOldCycleListed = uint64_t{4} << kVisitShift;
 inline constexpr uint64_t kRememberedFlags = kVisitMask << kVisitShift;
 
 inline uint64_t* header_address(void* object) {

@@ -10,8 +10,9 @@
 // logged runs: a marked young object is promoted (owner -> old id, mark cleared), an unmarked one
 // is freed (zeroed), and the free slots of each run go back to its block's free runs. The pause
 // is bounded by the nursery (its survivors and its slots), not by the old generation.
-// Full (explicit requests, the heap limit, or the old generation grew by USGC_GC_PERCENT since
-// the last full one): marks everything reachable, sweeps every block —
+// Full (explicit requests, the heap limit; with USGC_GC_INCREMENTAL=0 also when the old generation
+// grew by USGC_GC_PERCENT since the last full one, which otherwise starts an incremental cycle:
+// gc/private_old_cycle.hpp): marks everything reachable in one pause, sweeps every block —
 //   header 0                          free
 //   PRIVATE, marked                   live: clear the mark, promote
 //   PRIVATE, unmarked                 dead: zero the slot
@@ -34,6 +35,8 @@
 #include "gc/concurrent_mark.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/private_generations.hpp"
+#include "gc/private_old_cycle.hpp"
+#include "gc/private_sweep.hpp"
 #include "gc/roots.hpp"
 #include "gc/trace.hpp"
 #include "gc/verifier.hpp"
@@ -45,26 +48,6 @@ namespace usgc::gc {
 namespace {
 
 constexpr size_t kPollEveryObjects = 1024;
-
-struct SweepTotals {
-  size_t live_bytes = 0;  // old private bytes after the collection (full: all; minor: promoted)
-  size_t freed_private_bytes = 0;
-  size_t freed_shared_bytes = 0;
-  Block* dead_large = nullptr;  // unmapped after the pause (next_in_heap)
-  uint64_t marked_at_ns = 0;    // when marking ended (the sweep follows)
-};
-
-inline uint64_t promoted(uint64_t header, uint64_t old_id) {
-  return (header & ~(kPrivateMark | (~uint64_t{0} << kOwnerShift))) | (old_id << kOwnerShift);
-}
-
-// Acknowledges a pending stop-the-world (or preemption) request, as a poll would.
-void poll_for_safepoint() {
-  safepoint::SafepointSlot* slot = safepoint::current_slot();
-  if (slot != nullptr && (safepoint::safepoint_requested(slot) ||
-                          slot->preempt_requested.load(std::memory_order_relaxed) != 0))
-    safepoint::reach_safepoint(slot);
-}
 
 // Marking for either kind. visit() marks a private object of m that this kind collects (minor:
 // young only; full: young and old) and queues it; trace() visits an object's fields and says
@@ -130,64 +113,6 @@ class PrivateMarker {
 
 // ---- full collections ----
 
-void sweep_private_block(Block* b, uint64_t old_id, SweepTotals& totals) {
-  const uint32_t slot_bytes = b->slot_bytes;
-  sweep_block(b, [&](char* slot, uint64_t header, uint32_t index) {
-    if (class_of(header) == Ownership::kPrivate) {
-      if (header & kPrivateMark) {
-        *reinterpret_cast<uint64_t*>(slot) = promoted(header, old_id);
-        return false;
-      }
-      totals.freed_private_bytes += slot_bytes;
-      return true;
-    }
-    USGC_CHECK(class_of(header) != Ownership::kStackLocal,
-               "gc: heap corruption: a STACK_LOCAL header in heap block %p", static_cast<void*>(b));
-    // Published in place: freed when a finished shared mark left it unmarked (while one runs,
-    // unmarked is not dead yet: gc/concurrent_mark.hpp).
-    if (b->shared_marked(index) || shared_mark_in_progress()) return false;
-    totals.freed_shared_bytes += slot_bytes;
-    return true;
-  });
-  // live_slots counts published ones too: pacing needs no more precision.
-  totals.live_bytes += size_t{b->live_slots} * slot_bytes;
-}
-
-// A large object's fate: true when it stays (promoted if private and marked).
-bool keep_large(Block* b, uint64_t old_id, bool full, SweepTotals& totals) {
-  uint64_t* header = reinterpret_cast<uint64_t*>(b->slots_begin());
-  bool live;
-  if (class_of(*header) == Ownership::kPrivate) {
-    bool old = owner_of(*header) == old_id;
-    live = (*header & kPrivateMark) != 0 || (old && !full);
-    if (live) *header = promoted(*header, old_id);
-  } else {
-    live = b->shared_marked(0) || shared_mark_in_progress();
-  }
-  if (live) {
-    totals.live_bytes += b->mapping_bytes;
-    return true;
-  }
-  (class_of(*header) == Ownership::kPrivate ? totals.freed_private_bytes
-                                            : totals.freed_shared_bytes) += b->mapping_bytes;
-  return false;
-}
-
-// Sweeps `*list`, moving the survivors onto m.large_objects and the dead onto totals.dead_large.
-void sweep_large_list(Mutator& m, Block* list, bool full, SweepTotals& totals) {
-  const uint64_t old_id = old_id_of(m.abi.heap_id);
-  while (Block* b = list) {
-    list = b->next_in_heap;
-    if (keep_large(b, old_id, full, totals)) {
-      b->next_in_heap = m.large_objects;
-      m.large_objects = b;
-    } else {
-      b->next_in_heap = totals.dead_large;
-      totals.dead_large = b;
-    }
-  }
-}
-
 // Clears `flag` on the still-valid entries of `log` and empties it.
 void forget_remembered(Mutator& m, MarkStack& log, uint64_t flag) {
   for_each_remembered(m, log, flag, [&](void* object) { *header_address(object) &= ~flag; });
@@ -243,10 +168,10 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
   }
   Block* large = m.large_objects;
   m.large_objects = nullptr;
-  sweep_large_list(m, large, /*full=*/true, totals);
+  sweep_large_list(m, large, /*full=*/true, /*keep_mark=*/false, totals);
   Block* young_large = m.young_large;
   m.young_large = nullptr;
-  sweep_large_list(m, young_large, /*full=*/true, totals);
+  sweep_large_list(m, young_large, /*full=*/true, /*keep_mark=*/false, totals);
 }
 
 // ---- minor collections ----
@@ -258,6 +183,8 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
   const uint32_t slot_bytes = b->slot_bytes;
   const uint64_t young = m.abi.heap_id;
   const uint64_t old_id = old_id_of(young);
+  // Promoted black while an old-generation mark runs (gc/private_old_cycle.hpp).
+  const uint64_t black = old_cycle_phase(m) == OldCyclePhase::kMarking ? kPrivateMark : 0;
   char* free_start = nullptr;
   uint32_t live = 0;
   auto close_free = [&](char* until) {
@@ -276,7 +203,7 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
       if (class_of(header) == Ownership::kPrivate) {
         USGC_ASSERT(owner_of(header) == young, "a logged run holds only young private objects");
         if (header & kPrivateMark) {
-          *word = promoted(header, old_id);
+          *word = promoted(header, old_id) | black;
           totals.live_bytes += slot_bytes;
         } else {
           std::memset(slot, 0, slot_bytes);
@@ -336,13 +263,22 @@ void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
   }
   Block* young_large = m.young_large;
   m.young_large = nullptr;
-  sweep_large_list(m, young_large, /*full=*/false, totals);
+  sweep_large_list(m, young_large, /*full=*/false,
+                   /*keep_mark=*/old_cycle_phase(m) == OldCyclePhase::kMarking, totals);
 }
 
 }  // namespace
 
+void poll_for_safepoint() {
+  safepoint::SafepointSlot* slot = safepoint::current_slot();
+  if (slot != nullptr && (safepoint::safepoint_requested(slot) ||
+                          slot->preempt_requested.load(std::memory_order_relaxed) != 0))
+    safepoint::reach_safepoint(slot);
+}
+
 bool private_full_collection_due(const Mutator& m) {
   if (!g_config.generational) return true;
+  if (old_cycle_active(m)) return false;  // the running cycle is the full collection
   return m.live_bytes_after_collection >= m.old_bytes_after_full &&
          m.live_bytes_after_collection - m.old_bytes_after_full >= m.full_budget_bytes;
 }
@@ -353,15 +289,25 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   uint64_t start_ns = kernel::monotonic_ns();
   retire_all_private_runs(m);
   size_t before_bytes = m.live_bytes_after_collection + m.bytes_since_collection;
-  bool full = full_requested || private_full_collection_due(m);
+  bool full_due = full_requested || private_full_collection_due(m);
+  // A full collection the pacer asks for becomes an incremental cycle (gc/private_old_cycle.hpp),
+  // started after this collection's minor one; requested ones (explicit, heap limit) complete a
+  // running cycle, then collect in one pause.
+  bool start_cycle = full_due && !full_requested && incremental_old_cycles_enabled();
+  bool full = full_due && !start_cycle;
 
   size_t marked = 0;
   SweepTotals totals;
-  if (full) {
-    collect_full(m, totals, &marked);
-  } else {
+  if (!full || old_cycle_active(m)) {
     collect_minor(m, totals, &marked);
     totals.live_bytes += m.live_bytes_after_collection;  // the old generation stays
+    m.young_runs.clear();
+    if (old_cycle_active(m)) old_cycle_after_minor(m, totals, /*complete=*/full);
+    if (start_cycle) old_cycle_start(m);
+  }
+  if (full) {
+    totals.live_bytes = 0;  // the full collection counts every survivor again
+    collect_full(m, totals, &marked);
   }
   m.young_runs.clear();
 
@@ -371,6 +317,7 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   count_add(g_counters.bytes_freed_shared, totals.freed_shared_bytes);
   m.live_bytes_after_collection = totals.live_bytes;
   m.bytes_since_collection = 0;
+  old_cycle_end_if_swept(m);
   if (full) {
     m.old_bytes_after_full = totals.live_bytes;
     m.full_budget_bytes = budget_after(totals.live_bytes, g_config.min_private_budget_bytes);

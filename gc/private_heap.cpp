@@ -13,6 +13,7 @@
 
 #include "gc/allocation.hpp"
 #include "gc/gc_state.hpp"
+#include "gc/private_old_cycle.hpp"
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
 
@@ -45,6 +46,7 @@ bool take_run(Mutator& m, uint32_t c, Block* b) {
   m.run_begin[c] = begin;
   m.current[c] = b;
   m.bytes_since_collection += static_cast<size_t>(end - begin);
+  m.run_bytes_taken += static_cast<size_t>(end - begin);
   return true;
 }
 
@@ -77,15 +79,21 @@ bool refill(Mutator& m, uint32_t c, size_t bytes) {
   m.run_begin[c] = nullptr;  // the run is empty: a collection below must not account it again
   // Publications fill the shared heap without allocating there: its pacer is checked here too.
   if (shared_collection_flagged()) collect_shared("budget", shared_cycle());
+  // A slice of an old-generation mark (gc/private_old_cycle.hpp), paced by the runs taken.
+  old_cycle_refill_step(m);
   if (m.current[c] != nullptr && take_run(m, c, m.current[c])) return true;
   m.current[c] = nullptr;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    while (Block* b = m.partial[c]) {
-      m.partial[c] = b->next_partial;
-      b->next_partial = nullptr;
-      b->on_partial_list = false;
-      if (take_run(m, c, b)) return true;
-    }
+    // Partial blocks first, then blocks the old-generation cycle has not swept yet (lazily, a
+    // few per refill, until one has free slots).
+    do {
+      while (Block* b = m.partial[c]) {
+        m.partial[c] = b->next_partial;
+        b->next_partial = nullptr;
+        b->on_partial_list = false;
+        if (take_run(m, c, b)) return true;
+      }
+    } while (old_cycle_sweep_for_refill(m, c));
     if (attempt == 0 && budget_exhausted(m)) {
       collect_private(m, "budget");
       continue;
@@ -109,6 +117,7 @@ bool refill(Mutator& m, uint32_t c, size_t bytes) {
 
 void* allocate_private_large(Mutator& m, uint64_t header, size_t bytes) {
   if (budget_exhausted(m)) collect_private(m, "budget");
+  old_cycle_refill_step(m);
   AcquireFailure failure = AcquireFailure::kNone;
   Block* b = acquire_large(bytes, m.abi.heap_id, &failure);
   if (b == nullptr && failure == AcquireFailure::kHeapLimit && collect_for_heap_limit(m)) {
@@ -118,6 +127,7 @@ void* allocate_private_large(Mutator& m, uint64_t header, size_t bytes) {
   b->next_in_heap = m.young_large;  // young until a collection promotes it onto large_objects
   m.young_large = b;
   m.bytes_since_collection += b->mapping_bytes;
+  m.run_bytes_taken += b->mapping_bytes;
   count_add(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], b->mapping_bytes);
   count_add(g_counters.objects_allocated[USGC_GOROUTINE_PRIVATE], 1);
   char* slot = b->slots_begin();

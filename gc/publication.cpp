@@ -26,6 +26,7 @@
 #include "gc/mutator.hpp"
 #include "gc/object_graph.hpp"
 #include "gc/private_generations.hpp"
+#include "gc/private_old_cycle.hpp"
 #include "gc/roots.hpp"
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -179,6 +180,10 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
   Ownership target_class = class_of(target);
   Mutator* m = current_mutator();
   uint64_t self = m != nullptr ? m->abi.heap_id : 0;
+  // An old private object of mine: while its old-generation cycle marks, the reference this
+  // store overwrites is shaded first (the snapshot's deletion barrier, gc/private_old_cycle.hpp).
+  if (target_class == Ownership::kPrivate && m != nullptr && owner_of(target) == old_id_of(self))
+    old_cycle_shade(*m, *field);
   if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal) {
     if ((target_class == Ownership::kStackLocal || is_stack_substitute(target)) &&
         same_goroutine(owner_of(target), self)) {

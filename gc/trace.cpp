@@ -37,6 +37,17 @@ void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char
   kernel::print_message("%s", line);
 }
 
+void trace_private_old_cycle(uint64_t goroutine_id, size_t after_bytes, size_t objects_marked,
+                             size_t freed_bytes, uint64_t work_ns, uint64_t elapsed_ns) {
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "gc @%.3fs private-incremental g%lu: %zu marked, %.3f MiB freed, %.3f MiB old, "
+                "work %.3f ms in slices over %.3f ms",
+                seconds_since_start(), static_cast<unsigned long>(goroutine_id), objects_marked,
+                mib(freed_bytes), mib(after_bytes), ms(work_ns), ms(elapsed_ns));
+  kernel::print_message("%s", line);
+}
+
 void trace_shared_collection(const SharedTrace& t) {
   char line[400];
   std::snprintf(line, sizeof line,

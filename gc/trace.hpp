@@ -23,6 +23,11 @@ void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char
                               bool minor, size_t before_bytes, size_t after_bytes,
                               size_t objects_marked, uint64_t pause_ns, uint64_t mark_ns);
 
+// The end of an incremental old-generation cycle (gc/private_old_cycle.hpp): its mark slices and
+// lazy sweeps were the goroutine's pauses (counted one by one); this line sums them.
+void trace_private_old_cycle(uint64_t goroutine_id, size_t after_bytes, size_t objects_marked,
+                             size_t freed_bytes, uint64_t work_ns, uint64_t elapsed_ns);
+
 struct SharedTrace {
   uint64_t number;
   uint64_t goroutine_id;

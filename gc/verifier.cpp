@@ -6,6 +6,7 @@
 #include "gc/block.hpp"
 #include "gc/object_graph.hpp"
 #include "gc/private_generations.hpp"
+#include "gc/private_old_cycle.hpp"
 #include "gc/roots.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "usgc/usgc.h"
@@ -70,7 +71,8 @@ class VisitedSet {
 // Checks the header of a reachable object; `owner` is the heap id private objects must have
 // (0: any private object is a violation, as when reached from a shared object).
 // marking_allowed: the owner is inside its private marking (it polled, and a shared collection
-// verifies meanwhile): its private marks are legitimately set.
+// verifies meanwhile), or its incremental old-generation cycle is active: its private marks are
+// legitimately set.
 void check_object(const void* object, const void* referrer, bool check_shared_mark,
                   bool marking_allowed = false) {
   uint64_t header = header_of(object);
@@ -115,7 +117,7 @@ void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_
   // not.
   auto consider = [&](void* value, const void* referrer, bool referrer_is_private) {
     check_object(value, referrer, check_shared_mark && is_shared_class(header_of(value)),
-                 m.collecting);
+                 m.collecting || old_cycle_active(m));
     ++counts.references;
     uint64_t header = header_of(value);
     Ownership ownership = class_of(header);

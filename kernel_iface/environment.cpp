@@ -44,6 +44,7 @@ const EnvironmentVariable kVariables[] = {
     {"USGC_PROF_SAMPLE", EnvironmentKind::kSize, 1, 1 * kGiB, "bytes", nullptr, nullptr},
     {"USGC_PROF_FILE", EnvironmentKind::kPath, 1, 4095, "bytes", nullptr, nullptr},
     {"USGC_LEAKS", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
+    {"USGC_GC_INCREMENTAL", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
 };
 static_assert(sizeof(kVariables) / sizeof(kVariables[0]) == kEnvironmentVariableCount,
               "one table entry per EnvironmentVariableId");

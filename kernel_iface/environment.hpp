@@ -44,6 +44,7 @@ enum class EnvironmentVariableId : uint32_t {
   kProfSample,       // USGC_PROF_SAMPLE
   kProfFile,         // USGC_PROF_FILE
   kLeaks,            // USGC_LEAKS
+  kGcIncremental,    // USGC_GC_INCREMENTAL
   kCount
 };
 

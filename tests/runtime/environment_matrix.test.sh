@@ -45,6 +45,7 @@ variables=(
   "USGC_PROF|word|0|"
   "USGC_PROF_SAMPLE|size|4K|"
   "USGC_LEAKS|word|0|"
+  "USGC_GC_INCREMENTAL|word|0|"
 )
 # USGC_PROF_FILE takes any file name (every value above is one): its refusals (control bytes, over
 # 4095 bytes) are tested in tests/kernel_iface/environment_test.cpp.

@@ -1,0 +1,282 @@
+// gc/private_old_cycle.cpp — the incremental old-generation cycle of a private heap (design,
+// invariants and pacing in gc/private_old_cycle.hpp). Runs on the owning goroutine only: at run
+// refills (allocation slow path) and inside its private collections; never on a fast path.
+#include "gc/private_old_cycle.hpp"
+
+#include "gc/allocation.hpp"
+#include "gc/gc_state.hpp"
+#include "gc/trace.hpp"
+#include "kernel_iface/clock.hpp"
+
+namespace usgc::gc {
+namespace {
+
+constexpr size_t kMinSliceObjects = 128;
+constexpr size_t kMaxSliceObjects = 16384;
+constexpr size_t kPollEveryObjects = 1024;
+constexpr uint32_t kLazySweepBlocks = 8;
+constexpr uint32_t kSweepBlocksPerMinor = 64;
+constexpr size_t kMinimumRunwayBytes = 1u << 20;
+constexpr size_t kAssumedObjectBytes = 32;  // the first cycle's estimate of objects per byte
+
+void set_phase(Mutator& m, OldCyclePhase phase) {
+  m.old_cycle_phase = static_cast<uint8_t>(phase);
+}
+
+// Marks an old private object of m that is not marked yet, and queues it.
+inline void grey(Mutator& m, uint64_t old_id, void* object) {
+  uint64_t* header = header_address(object);
+  uint64_t value = *header;
+  if (class_of(value) != Ownership::kPrivate || (value & kPrivateMark) || owner_of(value) != old_id)
+    return;
+  *header = value | kPrivateMark;
+  ++m.old_cycle_marked;
+  m.old_grey.push(object);
+}
+
+// Traces up to `budget` grey objects (all of them: SIZE_MAX). True when the grey stack is empty.
+bool mark_some(Mutator& m, size_t budget) {
+  const uint64_t old_id = old_id_of(m.abi.heap_id);
+  size_t since_poll = 0;
+  for (size_t done = 0; done < budget && !m.old_grey.empty(); ++done) {
+    void* object = m.old_grey.pop();
+    uint64_t header = header_of(object);
+    // Published since it was greyed: it and its closure are shared now.
+    if (class_of(header) != Ownership::kPrivate || owner_of(header) != old_id) continue;
+    bool refers_to_shared = false;
+    for_each_reference_field(object, header, [&](void** field) {
+      if (void* value = *field) __builtin_prefetch(static_cast<char*>(value) - kHeaderBytes, 1);
+    });
+    for_each_reference_field(object, header, [&](void** field) {
+      void* value = *field;
+      if (!is_object_pointer(value)) return;
+      if (is_shared_class(header_of(value)))
+        refers_to_shared = true;
+      else
+        grey(m, old_id, value);  // young objects are skipped (not the cycle's business)
+    });
+    // Keep remembered_shared complete and exact for what is traced (the header comment).
+    uint64_t* word = header_address(object);
+    if (refers_to_shared) {
+      if (!(*word & kRememberedShared)) {
+        *word |= kRememberedShared;
+        m.remembered_shared.push(object);
+      }
+      m.old_traced_shared.push(object);
+    } else {
+      *word &= ~kRememberedShared;
+    }
+    if (++since_poll >= kPollEveryObjects) {
+      since_poll = 0;
+      poll_for_safepoint();
+    }
+  }
+  return m.old_grey.empty();
+}
+
+// The objects that pass `keep` among log[from..), each once, in place of the log's contents
+// (kOldCycleListed deduplicates; extra entries are appended from `extra` first).
+template <typename Keep>
+void rebuild_log(MarkStack& log, size_t from, const MarkStack* extra, Keep&& keep) {
+  MarkStack kept;
+  auto consider = [&](void* object) {
+    uint64_t* header = header_address(object);
+    if (!keep(*header) || (*header & kOldCycleListed)) return;
+    *header |= kOldCycleListed;
+    kept.push(object);
+  };
+  if (extra != nullptr)
+    for (size_t i = 0; i < extra->size(); ++i) consider(extra->at(i));
+  for (size_t i = from; i < log.size(); ++i) consider(log.at(i));
+  log.clear();
+  for (size_t i = 0; i < kept.size(); ++i) {
+    *header_address(kept.at(i)) &= ~kOldCycleListed;
+    log.push(kept.at(i));
+  }
+}
+
+// The mark is complete (grey empty) and the nursery empty: rebuild the logs, sweep the large
+// objects, and hand every block to the lazy sweep.
+void terminate_mark(Mutator& m, SweepTotals& totals) {
+  const uint64_t old_id = old_id_of(m.abi.heap_id);
+  rebuild_log(m.remembered_shared, m.remembered_shared_at_start, &m.old_traced_shared,
+              [&](uint64_t header) {
+                return class_of(header) == Ownership::kPrivate && owner_of(header) == old_id &&
+                       (header & kRememberedShared);
+              });
+  m.old_traced_shared.release();
+  // published_old: only what was published after the start can have an untraced old referrer.
+  rebuild_log(m.published_old, m.published_old_at_start, nullptr,
+              [](uint64_t header) { return is_shared_class(header); });
+  m.old_grey.release();
+
+  SweepTotals large;
+  Block* list = m.large_objects;
+  m.large_objects = nullptr;
+  sweep_large_list(m, list, /*full=*/true, /*keep_mark=*/false, large);
+  totals.freed_private_bytes += large.freed_private_bytes;
+  totals.freed_shared_bytes += large.freed_shared_bytes;
+  size_t freed = large.freed_private_bytes + large.freed_shared_bytes;
+  totals.live_bytes -= freed < totals.live_bytes ? freed : totals.live_bytes;
+  m.old_cycle_freed_bytes += large.freed_private_bytes;
+  while (Block* b = large.dead_large) {
+    large.dead_large = b->next_in_heap;
+    b->next_in_heap = totals.dead_large;
+    totals.dead_large = b;
+  }
+
+  for (uint32_t c = 0; c < kSizeClassCount; ++c) {
+    USGC_ASSERT(m.current[c] == nullptr, "the cycle terminates with every run retired");
+    for (Block* b = m.partial[c]; b != nullptr; b = b->next_partial) b->on_partial_list = false;
+    m.partial[c] = nullptr;
+    size_t count = 0;
+    for (Block* b = m.blocks[c]; b != nullptr; b = b->next_in_heap) ++count;
+    m.unswept[c] = m.blocks[c];
+    m.blocks[c] = nullptr;
+    m.unswept_blocks += count;
+  }
+  set_phase(m, OldCyclePhase::kSweeping);
+}
+
+// Sweeps the first unswept block of class c: back on blocks[c] (and partial[c] with free slots,
+// then true), or to the pool when empty. Freed bytes leave *live_bytes and the counters.
+bool sweep_one(Mutator& m, uint32_t c, size_t* live_bytes, SweepTotals* totals) {
+  Block* b = m.unswept[c];
+  m.unswept[c] = b->next_in_heap;
+  --m.unswept_blocks;
+  SweepTotals swept;
+  sweep_private_block(b, old_id_of(m.abi.heap_id), swept);
+  size_t freed = swept.freed_private_bytes + swept.freed_shared_bytes;
+  *live_bytes -= freed < *live_bytes ? freed : *live_bytes;
+  m.old_cycle_freed_bytes += swept.freed_private_bytes;
+  if (totals != nullptr) {
+    totals->freed_private_bytes += swept.freed_private_bytes;
+    totals->freed_shared_bytes += swept.freed_shared_bytes;
+  } else {
+    count_sub(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], swept.freed_private_bytes);
+    count_sub(g_counters.bytes_in_use[USGC_GOROUTINE_SHARED], swept.freed_shared_bytes);
+    count_add(g_counters.bytes_freed_private, swept.freed_private_bytes);
+    count_add(g_counters.bytes_freed_shared, swept.freed_shared_bytes);
+  }
+  if (b->live_slots == 0) {
+    forget_free_runs(b);
+    b->next_in_heap = nullptr;
+    release_block(b);
+    return false;
+  }
+  b->next_in_heap = m.blocks[c];
+  m.blocks[c] = b;
+  if (b->free_runs == nullptr) return false;
+  b->next_partial = m.partial[c];
+  m.partial[c] = b;
+  b->on_partial_list = true;
+  return true;
+}
+
+// Sweeps up to `limit` unswept blocks of any class (polling between them).
+void sweep_some(Mutator& m, uint32_t limit, SweepTotals& totals) {
+  for (uint32_t c = 0; c < kSizeClassCount && limit > 0; ++c) {
+    while (m.unswept[c] != nullptr && limit > 0) {
+      sweep_one(m, c, &totals.live_bytes, &totals);
+      --limit;
+      poll_for_safepoint();
+    }
+  }
+}
+
+}  // namespace
+
+bool incremental_old_cycles_enabled() {
+  return g_config.incremental_private && g_config.generational;
+}
+
+void old_cycle_start(Mutator& m) {
+  USGC_ASSERT(!old_cycle_active(m), "one old-generation cycle at a time");
+  USGC_ASSERT(m.young_runs.empty() && m.young_large == nullptr,
+              "the cycle starts with an empty nursery");
+  set_phase(m, OldCyclePhase::kMarking);
+  m.old_cycle_marked = 0;
+  m.old_cycle_freed_bytes = 0;
+  m.old_cycle_work_ns = 0;
+  m.old_cycle_start_ns = kernel::monotonic_ns();
+  m.old_cycle_start_bytes = m.run_bytes_taken;
+  if (m.old_cycle_expected_objects == 0)
+    m.old_cycle_expected_objects = m.live_bytes_after_collection / kAssumedObjectBytes + 1;
+  m.remembered_shared_at_start = m.remembered_shared.size();
+  m.published_old_at_start = m.published_old.size();
+  const uint64_t old_id = old_id_of(m.abi.heap_id);
+  for_each_mutator_root(m, [&](void** slot) { grey(m, old_id, *slot); });
+}
+
+void old_cycle_refill_step(Mutator& m) {
+  if (old_cycle_phase(m) != OldCyclePhase::kMarking || m.old_grey.empty() || m.collecting) return;
+  uint64_t start_ns = kernel::monotonic_ns();
+  size_t runway = m.full_budget_bytes / 4;
+  if (runway < kMinimumRunwayBytes) runway = kMinimumRunwayBytes;
+  uint64_t allocated = m.run_bytes_taken - m.old_cycle_start_bytes;
+  double owed = static_cast<double>(m.old_cycle_expected_objects) * static_cast<double>(allocated) /
+                static_cast<double>(runway);
+  size_t budget = owed > static_cast<double>(m.old_cycle_marked)
+                      ? static_cast<size_t>(owed) - m.old_cycle_marked
+                      : 0;
+  if (budget < kMinSliceObjects) budget = kMinSliceObjects;
+  if (budget > kMaxSliceObjects) budget = kMaxSliceObjects;
+  mark_some(m, budget);
+  uint64_t slice_ns = kernel::monotonic_ns() - start_ns;
+  m.old_cycle_work_ns += slice_ns;
+  record_pause(false, slice_ns);
+}
+
+bool old_cycle_sweep_for_refill(Mutator& m, uint32_t c) {
+  if (old_cycle_phase(m) != OldCyclePhase::kSweeping || m.unswept[c] == nullptr) return false;
+  uint64_t start_ns = kernel::monotonic_ns();
+  bool found = false;
+  for (uint32_t i = 0; i < kLazySweepBlocks && m.unswept[c] != nullptr && !found; ++i)
+    found = sweep_one(m, c, &m.live_bytes_after_collection, nullptr);
+  uint64_t sweep_ns = kernel::monotonic_ns() - start_ns;
+  m.old_cycle_work_ns += sweep_ns;
+  record_pause(false, sweep_ns);
+  old_cycle_end_if_swept(m);
+  return found;
+}
+
+void old_cycle_after_minor(Mutator& m, SweepTotals& totals, bool complete) {
+  if (old_cycle_phase(m) == OldCyclePhase::kMarking) {
+    if (complete) mark_some(m, SIZE_MAX);
+    if (!m.old_grey.empty()) return;
+    terminate_mark(m, totals);
+    if (!complete) return;
+  }
+  if (old_cycle_phase(m) == OldCyclePhase::kSweeping)
+    sweep_some(m, complete ? UINT32_MAX : kSweepBlocksPerMinor, totals);
+}
+
+void old_cycle_end_if_swept(Mutator& m) {
+  if (old_cycle_phase(m) != OldCyclePhase::kSweeping || m.unswept_blocks != 0) return;
+  set_phase(m, OldCyclePhase::kIdle);
+  m.old_bytes_after_full = m.live_bytes_after_collection;
+  m.full_budget_bytes =
+      budget_after(m.live_bytes_after_collection, g_config.min_private_budget_bytes);
+  m.old_cycle_expected_objects = m.old_cycle_marked + 1;
+  if (g_config.trace)
+    trace_private_old_cycle(m.goroutine_id, m.live_bytes_after_collection, m.old_cycle_marked,
+                            m.old_cycle_freed_bytes, m.old_cycle_work_ns,
+                            kernel::monotonic_ns() - m.old_cycle_start_ns);
+}
+
+void old_cycle_abandon(Mutator& m) {
+  for (uint32_t c = 0; c < kSizeClassCount; ++c) {
+    while (Block* b = m.unswept[c]) {
+      m.unswept[c] = b->next_in_heap;
+      b->next_in_heap = m.blocks[c];
+      m.blocks[c] = b;
+    }
+  }
+  m.unswept_blocks = 0;
+  m.old_grey.release();
+  m.old_traced_shared.release();
+  m.old_cycle_expected_objects = 0;
+  set_phase(m, OldCyclePhase::kIdle);
+}
+
+}  // namespace usgc::gc

@@ -1,0 +1,110 @@
+// gc/private_old_cycle.hpp — the incremental old-generation cycle of a private heap: the full
+// private collection cut into bounded steps that run between the goroutine's own work, so no
+// pause grows with the goroutine's live private data.
+//
+// Phases (Mutator::old_cycle_phase; only the owning goroutine reads or writes any of this):
+//   idle      no cycle; every old private object's private mark is clear.
+//   marking   started by a private collection that found a full one due (pacing,
+//             gc/private_generations.hpp): it first runs the minor collection, so the nursery is
+//             empty and every private object is old (the *snapshot*), then scans the roots and
+//             marks what they hold (grey: old_grey). Each run refill then marks a bounded slice
+//             (pacing below); stores meanwhile keep the snapshot (below).
+//   sweeping  entered at the end of the first minor collection after the grey stack emptied
+//             (nursery empty and every run retired, so no block holds a run being bumped or an
+//             unswept nursery run): the remembered sets are rebuilt from what was traced, large
+//             objects swept, and every block moved from blocks[c] to unswept[c]. A refill of class
+//             c that finds no partial block sweeps unswept blocks of c until one has free slots
+//             (lazily, as Go's mcentral; at most kLazySweepBlocks per refill); each minor
+//             collection sweeps kSweepBlocksPerMinor more of any class, so the sweep ends even for
+//             classes nobody refills. An empty block goes back to the pool. When unswept is empty
+//             the cycle ends: the old generation's size after it paces the next one.
+//
+// Why the same-goroutine barrier fast path needs no change (snapshot at the beginning, Yuasa):
+// an object reachable at the snapshot is reachable from a root or through fields of old objects,
+// since the nursery is empty then. Roots are scanned in the step that starts the cycle (the
+// goroutine does nothing else meanwhile). Every store into an old object already fails the
+// inline barrier's one compare (its owner is the old id) and reaches usgc_write_slow, which
+// shades the overwritten reference first (old_cycle_shade). Young objects — the only ones the
+// fast path writes — did not exist at the snapshot, so overwriting their fields never cuts a
+// snapshot path. So every object reachable at the snapshot is marked when old_grey is empty,
+// without a re-scan. Objects made after the snapshot are not freed by the cycle: young ones are
+// not its business (minor collections free them), and a minor collection promotes with the
+// private mark set (black) while the cycle marks. The old marker never follows a reference into
+// a young object: what a young object refers to was reachable at the snapshot (marked) or is new.
+//
+// Invariants the rest of the collector keeps: a private mark on an old object is meaningful only
+// while a cycle is active (the verifier allows it then); objects published meanwhile lose their
+// mark (publication clears it) and are skipped when popped; remembered_shared stays complete at
+// every moment — the trace clears kRememberedShared of an object it finds holding no shared
+// reference (a later store re-records it) and records one it finds holding one, and the
+// termination keeps exactly what was traced or recorded since the start, while published_old
+// keeps, past the termination, only what was published after the start (an old referrer traced
+// before such a publication saw a private reference).
+//
+// Pacing: the cycle's marking should be done after about half of the next full budget has been
+// allocated: a refill marks (objects expected) x (bytes taken since the start) / runway, less what
+// is marked already, between kMinSliceObjects and kMaxSliceObjects. Each slice and each lazy
+// sweep is recorded as a private pause (usgc_gc_stats, the stats block's histogram).
+// Explicit full collections and the heap limit complete a running cycle at once, then collect in
+// one pause as before. USGC_GC_INCREMENTAL=0 turns the cycle off (every full private collection
+// is one pause, the design before; for comparison).
+#pragma once
+
+#include <cstdint>
+
+#include "gc/mutator.hpp"
+#include "gc/object_header.hpp"
+#include "gc/private_sweep.hpp"
+#include "gc/roots.hpp"
+
+namespace usgc::gc {
+
+enum class OldCyclePhase : uint8_t { kIdle = 0, kMarking = 1, kSweeping = 2 };
+
+inline OldCyclePhase old_cycle_phase(const Mutator& m) {
+  return static_cast<OldCyclePhase>(m.old_cycle_phase);
+}
+inline bool old_cycle_active(const Mutator& m) {
+  return m.old_cycle_phase != static_cast<uint8_t>(OldCyclePhase::kIdle);
+}
+
+// The deletion barrier: called by the barrier's slow path with the reference a store into an old
+// private object of m is about to overwrite. Marks it grey if it is an unmarked old object of m.
+inline void old_cycle_shade(Mutator& m, void* overwritten) {
+  if (m.old_cycle_phase != static_cast<uint8_t>(OldCyclePhase::kMarking)) return;
+  if (!is_object_pointer(overwritten)) return;
+  uint64_t* header = header_address(overwritten);
+  uint64_t value = *header;
+  if (class_of(value) != Ownership::kPrivate || (value & kPrivateMark) ||
+      owner_of(value) != old_id_of(m.abi.heap_id))
+    return;
+  *header = value | kPrivateMark;
+  ++m.old_cycle_marked;
+  m.old_grey.push(overwritten);
+}
+
+// Whether full private collections the pacer starts are incremental (USGC_GC_INCREMENTAL, on by
+// default; never without generations).
+bool incremental_old_cycles_enabled();
+
+// In a private collection, after its minor collection (nursery empty, runs retired):
+// starts a cycle (phase idle): scans the roots.
+void old_cycle_start(Mutator& m);
+// moves a running cycle on: terminates its mark when the grey stack is empty, or sweeps a step;
+// complete = true finishes it entirely (explicit full collections, the heap limit). Adjusts
+// totals (freed bytes, live_bytes, dead large objects to unmap after the pause).
+void old_cycle_after_minor(Mutator& m, SweepTotals& totals, bool complete);
+// Ends a cycle whose sweep is done (m.live_bytes_after_collection final): pacing, trace.
+void old_cycle_end_if_swept(Mutator& m);
+
+// At a run refill (allocation slow path): a mark slice while marking.
+void old_cycle_refill_step(Mutator& m);
+// At a refill of class c that found no partial block, while sweeping: sweeps unswept blocks of c
+// until one has free slots (then on partial[c]: true) or kLazySweepBlocks were swept.
+bool old_cycle_sweep_for_refill(Mutator& m, uint32_t size_class);
+
+// The goroutine exits: its unswept blocks go back on blocks[c] (the exit frees every private
+// object whatever its mark), the cycle's stacks are released.
+void old_cycle_abandon(Mutator& m);
+
+}  // namespace usgc::gc
