@@ -64,8 +64,9 @@ class RegisterCache {
   void forget_all();
   // Frees `reg` (storing its local if dirty and live) before code that clobbers it.
   void evict(const Xbyak::Reg64& reg);
-  // What a stub's slow path must do around its runtime call (stubs.hpp ColdSave).
-  ColdSave cold_save() const;
+  // What a stub's slow path must do around its runtime call (stubs.hpp ColdSave); without
+  // `store_roots` only the registers to save (the caller roots the references otherwise).
+  ColdSave cold_save(bool store_roots = true) const;
 
  private:
   struct Entry {
