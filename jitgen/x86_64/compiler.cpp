@@ -474,6 +474,12 @@ class Compiler {
     e_.cold.clear();
     block_count_ = static_cast<uint32_t>(function.blocks.size());
     plan_frameless(function);
+    predecessor_count_.assign(block_count_, 0);
+    for (const ir::Block& block : function.blocks)
+      if (!block.instructions.empty())
+        for (uint32_t target : block.instructions.back().target_blocks)
+          ++predecessor_count_[target];
+    entry_cache_.assign(block_count_, std::nullopt);
 
     // Prologue: slots (inputs copied in, the rest zero), the frame, the stack check, the poll;
     // none on a shrink-wrapped entry (each edge into the framed blocks makes it).
@@ -485,7 +491,13 @@ class Compiler {
                           &function_layout_->local_is_reference);
     for (block_ = 0; block_ < function.blocks.size(); ++block_) {
       e_.L(*block_labels_[block_]);
-      cache_.forget_all();  // a block may have several predecessors: it starts from the slots
+      // A block with several predecessors starts from the slots; one entered only from an
+      // earlier block keeps that block's registers (hand_cache_to_successors).
+      if (entry_cache_[block_]) {
+        cache_.restore(*entry_cache_[block_]);
+      } else {
+        cache_.forget_all();
+      }
       const auto& instructions = function.blocks[block_].instructions;
       for (instruction_ = 0; instruction_ < instructions.size(); ++instruction_) {
         cache_.start_instruction(instructions[instruction_], live_after());
@@ -587,18 +599,22 @@ class Compiler {
           e_.test(reg, reg);
         } else {
           if (!frameless()) cache_.store_dirty(live_after());
-          edge(instruction.target_blocks[condition.integer_value != 0 ? 0 : 1], true);
+          const uint32_t target = instruction.target_blocks[condition.integer_value != 0 ? 0 : 1];
+          hand_cache_to_successors({target});
+          edge(target, true);
           return;
         }
+        if (!frameless()) cache_.store_dirty(live_after());  // plain moves: the flags survive
+        hand_cache_to_successors(instruction.target_blocks);
         if (frameless())
           return frameless_two_way(taken, instruction.target_blocks[0],
                                    instruction.target_blocks[1]);
-        cache_.store_dirty(live_after());  // plain moves: the flags survive
         two_way(taken, instruction.target_blocks[0], instruction.target_blocks[1]);
         return;
       }
       case Opcode::Jump:
         if (!frameless()) cache_.store_dirty(live_after());
+        hand_cache_to_successors(instruction.target_blocks);
         edge(instruction.target_blocks[0], true);
         return;
       case Opcode::Return:
@@ -610,6 +626,16 @@ class Compiler {
         }
         return;
     }
+  }
+
+  // Successors entered only from this block, later in the order, start with its registers
+  // (after the live dirty ones were stored: the slots agree). An edge into framed code from a
+  // block without the frame makes the slots of the target's live-in from these registers, so
+  // they agree there too. Back edges poll and start from the slots.
+  void hand_cache_to_successors(const std::vector<uint32_t>& targets) {
+    const RegisterCache::Snapshot state = cache_.snapshot();
+    for (uint32_t target : targets)
+      if (target > block_ && predecessor_count_[target] == 1) entry_cache_[target] = state;
   }
 
   // A jump to block `target`; a back edge (to this or an earlier block) polls and checks the
@@ -1112,7 +1138,9 @@ class Compiler {
   uint32_t outgoing_bytes_ = 0;
   std::vector<uint32_t> local_of_reference_slot_;
   std::vector<uint32_t> local_of_scalar_slot_;
-  std::vector<bool> frameless_;  // [block]: runs without the frame (plan_frameless)
+  std::vector<bool> frameless_;              // [block]: runs without the frame (plan_frameless)
+  std::vector<uint32_t> predecessor_count_;  // [block]: edges into it
+  std::vector<std::optional<RegisterCache::Snapshot>> entry_cache_;  // [block]
   Xbyak::Label* stopped_frameless_ = nullptr;
   int32_t frame_offset_ = 0;
   int32_t scalar_base_ = 0;
