@@ -5,6 +5,8 @@
 # binary-trees written in .usir (bench/binary_trees.usir: main(depth, goroutines)) for depth 18
 # and 20 with 1 and 2 goroutines, run in the same run by
 #   jit          $BUILD/usgc-run bench/binary_trees.usir --arg N --arg G   (compiled x86-64)
+#   jit-noshrink the same with --no-shrink-wrap (every frame pushed at entry; not in the
+#                default list: name it in BENCH_JIT_IMPLS to compare)
 #   interp       $BUILD/usgc-run --interp --unchecked ... (the .usir interpreter without its
 #                decision checks, which compiled code does not make either); without usgc-run:
 #                $BUILD/usgc-escape --run --unchecked
@@ -18,15 +20,18 @@
 # wall_ms is the whole process, from exec to exit, measured here for every implementation (the
 # JIT's and the interpreter's include parsing, escape analysis, compiling and runtime start-up;
 # the C++ and Go programs' own in-process wall_ms is in their RESULT lines too, as metric=
-# inner_wall_ms). peak_rss_kib from /usr/bin/time (the process's maximum resident set).
+# inner_wall_ms). peak_rss_kib and cpu_ms (user + sys CPU time of the process, all its threads)
+# from /usr/bin/time: on a loaded machine the wall time is mostly waiting for a CPU, the CPU
+# time is the work done.
 # Each case runs with G CPUs' worth of runtime for everyone: USGC_PROCS=G, GOMAXPROCS=G,
 # GC_MARKERS=G. Each figure is the median of BENCH_REPS repetitions (the interpreter, much
 # slower, runs BENCH_JIT_INTERP_REPS times).
 #
 # Output:
 #   MACHINE suite=jit ...
-#   RESULT suite=jit_binary_trees case=depth<N>-g<G> impl=<impl> metric=wall_ms|peak_rss_kib|check
+#   RESULT suite=jit_binary_trees case=depth<N>-g<G> impl=<impl> metric=wall_ms|cpu_ms|peak_rss_kib|check
 #   RESULT ... impl=jit|interp metric=ratio_vs_boehm|ratio_vs_go value=<wall / peer wall> unit=ratio
+#   RESULT ... impl=jit|interp metric=cpu_ratio_vs_boehm|cpu_ratio_vs_go value=<cpu / peer cpu> unit=ratio
 #   RESULT ... impl=jit metric=speedup_vs_interp value=<interp wall / jit wall> unit=ratio
 #   NOTE suite=jit_binary_trees target: jit <= 0.5x boehm and < 1x go; measured ...
 #   then bench/jit_stub_costs.sh's lines (compile speed, per-stub ns/instructions/cycles).
@@ -72,8 +77,8 @@ impls=()
 interp_command=()
 for impl in $BENCH_JIT_IMPLS; do
   case $impl in
-    jit)
-      if [ -x "$BUILD/usgc-run" ]; then impls+=(jit); else notes+=("NOTE suite=jit_binary_trees $BUILD/usgc-run not built: the JIT is not measured"); fi ;;
+    jit|jit-noshrink)
+      if [ -x "$BUILD/usgc-run" ]; then impls+=("$impl"); else notes+=("NOTE suite=jit_binary_trees $BUILD/usgc-run not built: the JIT is not measured"); fi ;;
     interp)
       if [ -x "$BUILD/usgc-run" ]; then
         interp_command=("$BUILD/usgc-run" --interp --unchecked); impls+=(interp)
@@ -112,6 +117,7 @@ run() {
   local impl=$1 depth=$2 g=$3 case_name="depth$2-g$3" command check
   case $impl in
     jit) command=("$BUILD/usgc-run" "$PROGRAM" --arg "$depth" --arg "$g") ;;
+    jit-noshrink) command=("$BUILD/usgc-run" --no-shrink-wrap "$PROGRAM" --arg "$depth" --arg "$g") ;;
     interp) command=("${interp_command[@]}" "$PROGRAM" --arg "$depth" --arg "$g") ;;
     go) command=("$BIN/go-binarytrees" -depth "$depth" -goroutines "$g") ;;
     *) command=("$BIN/binary_trees" --impl="$impl" --depth="$depth" --goroutines="$g") ;;
@@ -119,7 +125,7 @@ run() {
   local start end status
   start=$(date +%s%N)
   USGC_PROCS=$g GOMAXPROCS=$g GC_MARKERS=$g timeout "$BENCH_TIMEOUT_S" \
-    /usr/bin/time -f '%M' -o "$work/rss" "${command[@]}" >"$work/out" 2>"$work/err"
+    /usr/bin/time -f '%M %U %S' -o "$work/rss" "${command[@]}" >"$work/out" 2>"$work/err"
   status=$?
   end=$(date +%s%N)
   if [ "$status" -ne 0 ]; then
@@ -130,7 +136,7 @@ run() {
     return
   fi
   case $impl in
-    jit|interp)  # the entry's result: the last number printed
+    jit|jit-noshrink|interp)  # the entry's result: the last number printed
       check=$(grep -oE -- '-?[0-9]+' "$work/out" | tail -n 1) ;;
     *)
       check=$(awk '/^RESULT/ && / metric=check / { for (k = 2; k <= NF; k++) if ($k ~ /^value=/) print substr($k, 7) }' "$work/out")
@@ -142,7 +148,8 @@ run() {
   fi
   local wall_ms=$(((end - start) / 1000000))
   echo "$case_name $impl wall_ms $wall_ms ms" >>"$work/samples"
-  echo "$case_name $impl peak_rss_kib $(tail -n 1 "$work/rss") KiB" >>"$work/samples"
+  echo "$case_name $impl peak_rss_kib $(tail -n 1 "$work/rss" | awk '{print $1}') KiB" >>"$work/samples"
+  echo "$case_name $impl cpu_ms $(tail -n 1 "$work/rss" | awk '{printf "%.0f", ($2 + $3) * 1000}') ms" >>"$work/samples"
   echo "$case_name $impl check $check count" >>"$work/samples"
   progress "jit_binary_trees: $impl $case_name: $wall_ms ms"
 }
@@ -179,12 +186,16 @@ median_of() { bench_median_of "$work/medians" "$@"; }
 for depth in $BENCH_JIT_DEPTHS; do
   for g in $BENCH_JIT_GOROUTINES; do
     c="depth$depth-g$g"
-    for impl in jit interp; do
+    for impl in jit jit-noshrink interp; do
       wall=$(median_of "$c" "$impl" wall_ms)
       [ -n "$wall" ] || continue
       for peer in boehm go usgc usgc-inline; do
         peer_wall=$(median_of "$c" "$peer" wall_ms)
         [ -n "$peer_wall" ] && say "RESULT suite=jit_binary_trees case=$c impl=$impl metric=ratio_vs_$peer value=$(bench_ratio "$wall" "$peer_wall") unit=ratio"
+        cpu=$(median_of "$c" "$impl" cpu_ms)
+        peer_cpu=$(median_of "$c" "$peer" cpu_ms)
+        [ -n "$cpu" ] && [ -n "$peer_cpu" ] && [ "$peer_cpu" != 0 ] &&
+          say "RESULT suite=jit_binary_trees case=$c impl=$impl metric=cpu_ratio_vs_$peer value=$(bench_ratio "$cpu" "$peer_cpu") unit=ratio"
       done
     done
     jit_wall=$(median_of "$c" jit wall_ms)
@@ -195,8 +206,12 @@ for depth in $BENCH_JIT_DEPTHS; do
     boehm_wall=$(median_of "$c" boehm wall_ms)
     go_wall=$(median_of "$c" go wall_ms)
     if [ -n "$jit_wall" ] && [ -n "$boehm_wall" ] && [ -n "$go_wall" ]; then
+      jit_cpu=$(median_of "$c" jit cpu_ms)
+      boehm_cpu=$(median_of "$c" boehm cpu_ms)
+      go_cpu=$(median_of "$c" go cpu_ms)
       say "NOTE suite=jit_binary_trees case=$c target: jit <= 0.5x boehm and < 1x go;" \
-          "measured jit/boehm = $(bench_ratio "$jit_wall" "$boehm_wall"), jit/go = $(bench_ratio "$jit_wall" "$go_wall")"
+          "measured wall jit/boehm = $(bench_ratio "$jit_wall" "$boehm_wall"), jit/go = $(bench_ratio "$jit_wall" "$go_wall");" \
+          "cpu jit/boehm = $(bench_ratio "$jit_cpu" "$boehm_cpu"), jit/go = $(bench_ratio "$jit_cpu" "$go_cpu")"
     fi
   done
 done

@@ -12,6 +12,7 @@
 //                        `site FILE:LINE:COL CLASS ALLOCATIONS`, then `class CLASS ALLOCATIONS`
 //                        (the JIT compiles its allocation counters only with --counts)
 //     --disasm           print each compiled function's code, stubs marked, and do not run
+//     --no-shrink-wrap   every compiled function pushes its frame at entry (for comparison)
 //     --target=wasm      lower to WebAssembly instead (jitgen/wasm/run_wasm.hpp: -o, --emit-wat)
 // Output: `F returned N` when F returns an int or bool (`F returned` otherwise).
 // Exit status: 0 when the program completed; 1 when it did not (a runtime error, a deadlock, a
@@ -46,7 +47,8 @@ void print_usage(std::FILE* stream) {
       "  --gc-stress N      run a collection every N allocations of a goroutine\n"
       "  --time-limit-ms N  stop the run after N milliseconds\n"
       "  --counts           print the allocations of every site and class\n"
-      "  --disasm           print the compiled code with its stubs marked (no run)\n",
+      "  --disasm           print the compiled code with its stubs marked (no run)\n"
+      "  --no-shrink-wrap   push every compiled function's frame at its entry\n",
       stream);
 }
 
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
   using namespace usgc::jitgen;
   for (int i = 1; i < argc; ++i)
     if (std::string_view(argv[i]) == "--target=wasm") return wasm::run_wasm_command(argc, argv);
-  bool interpret = false, counts = false, disasm = false;
+  bool interpret = false, counts = false, disasm = false, shrink_wrap = true;
   interpreter::RunOptions options;
   std::string path;
   for (int i = 1; i < argc; ++i) {
@@ -88,6 +90,8 @@ int main(int argc, char** argv) {
       counts = true;
     } else if (argument == "--disasm") {
       disasm = true;
+    } else if (argument == "--no-shrink-wrap") {
+      shrink_wrap = false;
     } else if (argument == "--entry") {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "usgc-run: --entry needs a value\n");
@@ -154,6 +158,7 @@ int main(int argc, char** argv) {
     compile_options.gc_stress = options.gc_stress_every != 0;
     // The per-site counters cost an `inc` per allocation: compiled in only when printed.
     compile_options.count_allocations = counts;
+    compile_options.shrink_wrap = shrink_wrap;
     std::string compile_error;
     std::unique_ptr<x86_64::CompiledModule> compiled =
         x86_64::CompiledModule::compile(parsed.module, analysis, compile_options, &compile_error);

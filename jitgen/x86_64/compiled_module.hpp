@@ -46,6 +46,10 @@ struct CompileOptions {
   // Count the allocations of every site (RunResult::allocations_per_site / _per_class: one
   // `inc` per allocation). Off: no counting code at all, and the run reports zero allocations.
   bool count_allocations = true;
+  // Shrink-wrap the shadow-stack frame (docs/jit.md, "Frames only where they are needed"): a
+  // function whose entry leads to a return without any call, poll or runtime call runs that
+  // path without pushing its frame. Off: every function pushes its frame at entry.
+  bool shrink_wrap = true;
   // Tests: called once the code is written, while its mapping is still read-write (not yet
   // executable), with the mapping's address and size.
   void (*after_code_written)(const void* mapping, size_t bytes, void* argument) = nullptr;

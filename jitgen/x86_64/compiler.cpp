@@ -41,6 +41,12 @@ using ir::OperandKind;
 
 namespace {
 
+// Functions with more reference slots than this always push their frame at entry (a temporary
+// frame copies every root slot; the stack check's 64 KiB margin covers a few hundred bytes).
+constexpr uint32_t kMaxFramelessRoots = 64;
+// RBX RSI RDI R8 R9 R10 (register_cache.hpp).
+constexpr size_t kCacheRegisterCount = 6;
+
 struct Variant {
   uint32_t function = 0;
   std::vector<uint32_t> caller_frame_sites;  // sorted
@@ -115,6 +121,13 @@ class Compiler {
 
   // ---- frame addressing --------------------------------------------------------------------
   Xbyak::Address local(uint32_t index) const {
+    if (frameless()) {
+      // No frame, no slots: only an input's value has a home, the caller's argument word (RSP
+      // is the entry's on a shrink-wrapped path). Anything else is in a cache register
+      // (plan_frameless guarantees it); a read of it from memory would be a compiler bug.
+      if (index >= inputs_) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+      return e_.qword[rsp + 8 + static_cast<int32_t>(8 * index)];
+    }
     uint32_t slot = function_layout_->slot_of_local[index];
     return function_layout_->local_is_reference[index]
                ? e_.qword[rbp + reference_base_ + static_cast<int32_t>(8 * slot)]
@@ -178,17 +191,24 @@ class Compiler {
   // ---- out-of-line errors and operations ----------------------------------------------------
   // A label that reports runtime error `kind` of the current instruction and leaves through the
   // stopped path. `setup` moves the error's values into RDX (a) and RCX (b).
+  // Without a frame (a shrink-wrapped path) RSP is 8 below 16-aligned: the call is aligned,
+  // and the stopped path returns without a frame to pop.
   Xbyak::Label& error_label(ErrorKind kind, std::function<void()> setup = {}) {
+    return error_label_in(kind, !frameless(), std::move(setup));
+  }
+  Xbyak::Label& error_label_in(ErrorKind kind, bool framed, std::function<void()> setup = {}) {
     uint32_t id = static_cast<uint32_t>(m_.errors_.size());
     m_.errors_.push_back({kind, function_, block_, instruction_});
     Xbyak::Label& label = e_.label();
-    Xbyak::Label* stopped = stopped_;
-    e_.cold.push_back([this, &label, stopped, id, setup]() {
+    Xbyak::Label* stopped = framed ? stopped_ : stopped_frameless_;
+    e_.cold.push_back([this, &label, stopped, id, setup, framed]() {
       e_.L(label);
+      if (!framed) e_.sub(rsp, 8);
       if (setup) setup();
       e_.mov(rdi, r13);
       e_.mov(esi, id);
       e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_runtime_error));
+      if (!framed) e_.add(rsp, 8);
       e_.jmp(*stopped, Emitter::T_NEAR);
     });
     return label;
@@ -218,6 +238,199 @@ class Compiler {
     e_.jne(*stopped_, Emitter::T_NEAR);
   }
 
+  // ---- frames only where they are needed (shrink-wrapping) ---------------------------------
+  // A block runs without the function's shadow-stack frame when nothing in it can collect or
+  // needs the slots, so a leaf path (item_check's `ret 1`) costs no frame push, no stack check
+  // and no entry poll. What holds in such a block:
+  //   - it makes no call (compiled or runtime) on its main path, no STACK_LOCAL or runtime
+  //     allocation (a private allocation's fast path is fine), no reference global store, and
+  //     has no back edge (no poll); so the only points that can collect are the slow paths of
+  //     its private allocations and barriers (and --gc-stress's call), which push a temporary
+  //     frame rooting every live reference (cold_save_for);
+  //   - it mentions at most as many locals as there are cache registers, so no local is ever
+  //     spilled: every value is in a register, or is an input never assigned on the path, read
+  //     from the caller's argument words;
+  //   - every predecessor runs without the frame too, and what is live into it (unless it is
+  //     the entry) is only such inputs; the entry's live-in is only inputs (nothing relies on a
+  //     slot's initial zero);
+  // and the function has such a path to a return (else shrink-wrapping would only add a jump).
+  // An edge from such a block into a framed one builds the frame there (emit_frame_entry with
+  // the target's live-in: registers and inputs into their slots, dead references zero), then
+  // the stack check and the entry poll. A leaf path has no poll: it is straight-line code
+  // (no back edge, no call), so the time to the next safepoint stays bounded.
+  bool frameless() const { return block_ < frameless_.size() && frameless_[block_]; }
+
+  bool block_may_run_frameless(const ir::Function& function, uint32_t b) const {
+    std::vector<bool> mentioned(function.locals.size(), false);
+    size_t count = 0;
+    auto mention = [&](uint32_t local) {
+      if (!mentioned[local]) ++count;
+      mentioned[local] = true;
+    };
+    const auto& instructions = function.blocks[b].instructions;
+    for (uint32_t i = 0; i < instructions.size(); ++i) {
+      const Instruction& instruction = instructions[i];
+      for (const Operand& operand : instruction.operands)
+        if (operand.kind == OperandKind::Local) mention(operand.local_index);
+      for (const Operand& operand : instruction.captures)
+        if (operand.kind == OperandKind::Local) mention(operand.local_index);
+      if (!instruction.result_name.empty()) mention(instruction.result_index);
+      switch (instruction.opcode) {
+        case Opcode::Call:
+        case Opcode::Go:
+        case Opcode::Send:
+        case Opcode::Receive:
+        case Opcode::Close:
+        case Opcode::MakeChan:
+          return false;
+        case Opcode::New:
+        case Opcode::NewArray: {
+          const uint32_t site_index = layout_.site_at(function_, b, i);
+          const SiteLayout& site = layout_.site(site_index);
+          const bool in_caller_frame = std::binary_search(caller_frame_sites_->begin(),
+                                                          caller_frame_sites_->end(), site_index);
+          if (in_caller_frame || site.decided != OwnershipClass::GoroutinePrivate ||
+              site.shape == SiteShape::kDynamicArray ||
+              m_.site_layouts_[site_index].size_class == UINT32_MAX)
+            return false;
+          break;
+        }
+        case Opcode::StoreGlobal:
+          if (global_is_reference_[instruction.global_index]) return false;
+          break;
+        case Opcode::Branch:
+        case Opcode::Jump:
+          for (uint32_t target : instruction.target_blocks)
+            if (target <= b) return false;  // a back edge polls
+          break;
+        default:
+          break;
+      }
+    }
+    return count <= kCacheRegisterCount;
+  }
+
+  void plan_frameless(const ir::Function& function) {
+    const uint32_t blocks = static_cast<uint32_t>(function.blocks.size());
+    frameless_.assign(blocks, false);
+    if (!m_.options_.shrink_wrap || blocks == 0 || references_ > kMaxFramelessRoots) return;
+    std::vector<std::vector<uint32_t>> predecessors(blocks);
+    for (uint32_t b = 0; b < blocks; ++b)
+      if (!function.blocks[b].instructions.empty())
+        for (uint32_t target : function.blocks[b].instructions.back().target_blocks)
+          predecessors[target].push_back(b);
+    std::vector<bool> ok(blocks);
+    for (uint32_t b = 0; b < blocks; ++b) ok[b] = block_may_run_frameless(function, b);
+    for (bool changed = true; changed;) {
+      changed = false;
+      std::vector<bool> assigned(function.locals.size(), false);
+      for (uint32_t b = 0; b < blocks; ++b)
+        if (ok[b])
+          for (const Instruction& instruction : function.blocks[b].instructions)
+            if (!instruction.result_name.empty()) assigned[instruction.result_index] = true;
+      for (uint32_t b = 0; b < blocks; ++b) {
+        if (!ok[b]) continue;
+        bool keep = b == 0 || !predecessors[b].empty();
+        for (uint32_t p : predecessors[b]) keep = keep && ok[p];
+        const std::vector<bool>& live_in = liveness_->live_in(b);
+        for (uint32_t l = 0; l < live_in.size() && keep; ++l)
+          if (live_in[l] && (l >= inputs_ || (b != 0 && assigned[l]))) keep = false;
+        if (!keep) {
+          ok[b] = false;
+          changed = true;
+        }
+      }
+    }
+    if (!ok[0]) return;
+    bool returns = false;
+    for (uint32_t b = 0; b < blocks; ++b)
+      if (ok[b] && !function.blocks[b].instructions.empty() &&
+          function.blocks[b].instructions.back().opcode == Opcode::Return)
+        returns = true;
+    if (returns) frameless_ = std::move(ok);
+  }
+
+  // Where a slot gets its value when the frame is made: at the function's entry (`live` null)
+  // an input's argument word or zero; on an edge from a shrink-wrapped block the local's cache
+  // register or its argument word when `live` says it is live there, zero (references) or
+  // nothing (scalars: kZero, never read before assigned) otherwise.
+  RootSource slot_source(uint32_t local, const std::vector<bool>* live) const {
+    RootSource source;
+    if (live != nullptr && !(*live)[local]) return source;
+    if (live != nullptr)
+      if (std::optional<Xbyak::Reg64> cached = cache_.cached(local)) {
+        source.kind = RootSource::Kind::kRegister;
+        source.reg = *cached;
+        return source;
+      }
+    if (local < inputs_) {
+      source.kind = RootSource::Kind::kInput;
+      source.input = local;
+      return source;
+    }
+    // Live where the frame is made, neither cached nor an input: plan_frameless rules it out.
+    if (live != nullptr) throw Xbyak::Error(Xbyak::ERR_INTERNAL);
+    return source;
+  }
+
+  // The prologue: RBP, the slots, the frame push, the stack check, the entry poll. At the
+  // function's entry (`live` null), or on an edge from a shrink-wrapped block into a framed one
+  // (`live`: the target's live-in).
+  void emit_frame_entry(const std::vector<bool>* live) {
+    e_.push(rbp);
+    e_.mov(rbp, rsp);
+    std::vector<RootSource> roots;
+    for (size_t k = references_; k-- > 0;)
+      roots.push_back(slot_source(local_of_reference_slot_[k], live));
+    e_.push_roots(roots);
+    emit_frame_push(e_, references_);
+    // Scalar slots: inputs copied in; zero only where the local may be read before it is
+    // assigned (the collector never reads scalar slots); the rest left as they are.
+    uint32_t skipped_bytes = 0;
+    for (size_t k = scalars_; k-- > 0;) {
+      const uint32_t l = local_of_scalar_slot_[k];
+      const bool needed = live != nullptr ? (*live)[l] : l < inputs_ || liveness_->live_at_entry(l);
+      if (!needed) {
+        skipped_bytes += 8;
+        continue;
+      }
+      if (skipped_bytes != 0) e_.sub(rsp, skipped_bytes);
+      skipped_bytes = 0;
+      e_.push_roots({slot_source(l, live)});
+    }
+    if (outgoing_bytes_ + skipped_bytes != 0) e_.sub(rsp, outgoing_bytes_ + skipped_bytes);
+    // The stack check's error is positioned at the function's entry, wherever the frame is made.
+    const uint32_t block = block_, instruction = instruction_;
+    block_ = 0;
+    instruction_ = 0;
+    Xbyak::Label& overflow = error_label_in(ErrorKind::kStackOverflow, /*framed=*/true);
+    block_ = block;
+    instruction_ = instruction;
+    e_.cmp(rsp, e_.qword[r13 + kGoroutineStackLimit]);
+    e_.jb(overflow, Emitter::T_NEAR);
+    emit_poll(e_);
+  }
+
+  // What the slow path of a stub in `instruction` saves. In a framed block: the cache's
+  // ColdSave. In a shrink-wrapped one: a temporary frame whose roots are the reference locals
+  // live across the instruction or used by it (a barrier's object and value are the slow
+  // path's arguments), from their registers or argument words; an allocation's result is not
+  // yet defined.
+  ColdSave cold_save_for(const Instruction& instruction) {
+    if (!frameless()) return cache_.cold_save();
+    ColdSave save = cache_.cold_save(/*store_roots=*/false);
+    std::vector<bool> live = *live_after();
+    if (!instruction.result_name.empty()) live[instruction.result_index] = false;
+    for (const Operand& operand : instruction.operands)
+      if (operand.kind == OperandKind::Local) live[operand.local_index] = true;
+    for (size_t l = 0; l < live.size(); ++l)
+      if (!function_layout_->local_is_reference[l]) live[l] = false;
+    save.temporary_frame = true;
+    for (size_t k = references_; k-- > 0;)
+      save.frame_roots.push_back(slot_source(local_of_reference_slot_[k], &live));
+    return save;
+  }
+
   // ---- one variant ------------------------------------------------------------------------
   void compile_variant(size_t index) {
     Variant& variant = *variants_[index];
@@ -226,11 +439,11 @@ class Compiler {
     function_layout_ = &layout_.function(function_);
     caller_frame_sites_ = &variant.caller_frame_sites;
     liveness_ = std::make_unique<FunctionLiveness>(function);
-    const uint32_t references = function_layout_->reference_slots;
-    const uint32_t scalars = function_layout_->scalar_slots;
-    reference_base_ = -static_cast<int32_t>(8 * references);
+    references_ = function_layout_->reference_slots;
+    scalars_ = function_layout_->scalar_slots;
+    reference_base_ = -static_cast<int32_t>(8 * references_);
     frame_offset_ = reference_base_ - 32;
-    scalar_base_ = frame_offset_ - static_cast<int32_t>(8 * scalars);
+    scalar_base_ = frame_offset_ - static_cast<int32_t>(8 * scalars_);
     uint32_t outgoing = 0;
     for (const ir::Block& block : function.blocks)
       for (const Instruction& instruction : block.instructions)
@@ -238,76 +451,53 @@ class Compiler {
           outgoing = std::max<uint32_t>(
               outgoing,
               static_cast<uint32_t>(instruction.operands.size() + instruction.captures.size()));
-    uint32_t pushed_bytes = 8 * (references + 4 + scalars);
-    uint32_t outgoing_bytes = 8 * outgoing;
-    if ((pushed_bytes + outgoing_bytes) % 16 != 0) outgoing_bytes += 8;
-    const uint32_t inputs = function.parameter_count + function.capture_count;
+    uint32_t pushed_bytes = 8 * (references_ + 4 + scalars_);
+    outgoing_bytes_ = 8 * outgoing;
+    if ((pushed_bytes + outgoing_bytes_) % 16 != 0) outgoing_bytes_ += 8;
+    inputs_ = function.parameter_count + function.capture_count;
+    local_of_reference_slot_.assign(references_, 0);
+    local_of_scalar_slot_.assign(scalars_, 0);
+    for (uint32_t l = 0; l < function.locals.size(); ++l)
+      (function_layout_->local_is_reference[l]
+           ? local_of_reference_slot_
+           : local_of_scalar_slot_)[function_layout_->slot_of_local[l]] = l;
 
     e_.align(16);
     uint32_t begin = e_.here();
     if (variant.caller_frame_sites.empty()) m_.base_offsets_[function_] = begin;
     e_.L(*variant.entry);
     stopped_ = &e_.label();
+    stopped_frameless_ = &e_.label();
     epilogue_ = &e_.label();
     block_labels_.clear();
     for (size_t b = 0; b < function.blocks.size(); ++b) block_labels_.push_back(&e_.label());
     e_.cold.clear();
+    block_count_ = static_cast<uint32_t>(function.blocks.size());
+    plan_frameless(function);
+    predecessor_count_.assign(block_count_, 0);
+    for (const ir::Block& block : function.blocks)
+      if (!block.instructions.empty())
+        for (uint32_t target : block.instructions.back().target_blocks)
+          ++predecessor_count_[target];
+    entry_cache_.assign(block_count_, std::nullopt);
 
-    // Prologue: slots (inputs copied in, the rest zero), the frame, the stack check, the poll.
-    e_.push(rbp);
-    e_.mov(rbp, rsp);
-    std::vector<int32_t> input_of_reference(references, -1), input_of_scalar(scalars, -1);
-    for (uint32_t input = 0; input < inputs; ++input) {
-      uint32_t slot = function_layout_->slot_of_local[input];
-      (function_layout_->local_is_reference[input] ? input_of_reference : input_of_scalar)[slot] =
-          static_cast<int32_t>(input);
-    }
-    auto push_slots = [&](const std::vector<int32_t>& input_of_slot) {
-      for (size_t k = input_of_slot.size(); k-- > 0;) {
-        if (input_of_slot[k] >= 0) {
-          e_.push(e_.qword[rbp + 16 + 8 * input_of_slot[k]]);
-        } else {
-          e_.push(0);
-        }
-      }
-    };
-    push_slots(input_of_reference);
-    emit_frame_push(e_, references);
-    // Scalar slots: inputs copied in; zero only where the local may be read before it is
-    // assigned (the collector never reads scalar slots); the rest left as they are.
-    std::vector<uint32_t> local_of_scalar(scalars, 0);
-    for (uint32_t l = 0; l < function.locals.size(); ++l)
-      if (!function_layout_->local_is_reference[l])
-        local_of_scalar[function_layout_->slot_of_local[l]] = l;
-    uint32_t skipped_bytes = 0;
-    for (size_t k = scalars; k-- > 0;) {
-      const bool input = input_of_scalar[k] >= 0;
-      if (!input && !liveness_->live_at_entry(local_of_scalar[k])) {
-        skipped_bytes += 8;
-        continue;
-      }
-      if (skipped_bytes != 0) e_.sub(rsp, skipped_bytes);
-      skipped_bytes = 0;
-      if (input) {
-        e_.push(e_.qword[rbp + 16 + 8 * input_of_scalar[k]]);
-      } else {
-        e_.push(0);
-      }
-    }
-    if (outgoing_bytes + skipped_bytes != 0) e_.sub(rsp, outgoing_bytes + skipped_bytes);
-    instruction_ = 0;
+    // Prologue: slots (inputs copied in, the rest zero), the frame, the stack check, the poll;
+    // none on a shrink-wrapped entry (each edge into the framed blocks makes it).
     block_ = 0;
-    Xbyak::Label& overflow = error_label(ErrorKind::kStackOverflow);
-    e_.cmp(rsp, e_.qword[r13 + kGoroutineStackLimit]);
-    e_.jb(overflow, Emitter::T_NEAR);
-    emit_poll(e_);
+    instruction_ = 0;
+    if (!frameless()) emit_frame_entry(nullptr);
 
     cache_.start_function([this](uint32_t index) { return local(index); },
                           &function_layout_->local_is_reference);
-    block_count_ = static_cast<uint32_t>(function.blocks.size());
     for (block_ = 0; block_ < function.blocks.size(); ++block_) {
       e_.L(*block_labels_[block_]);
-      cache_.forget_all();  // a block may have several predecessors: it starts from the slots
+      // A block with several predecessors starts from the slots; one entered only from an
+      // earlier block keeps that block's registers (hand_cache_to_successors).
+      if (entry_cache_[block_]) {
+        cache_.restore(*entry_cache_[block_]);
+      } else {
+        cache_.forget_all();
+      }
       const auto& instructions = function.blocks[block_].instructions;
       for (instruction_ = 0; instruction_ < instructions.size(); ++instruction_) {
         cache_.start_instruction(instructions[instruction_], live_after());
@@ -322,6 +512,12 @@ class Compiler {
     e_.mov(e_.qword[r13 + kGoroutineUnwound], 1);
     e_.xor_(eax, eax);
     e_.jmp(*epilogue_, Emitter::T_NEAR);
+    if (std::find(frameless_.begin(), frameless_.end(), true) != frameless_.end()) {
+      e_.L(*stopped_frameless_);  // the stopped path of the shrink-wrapped blocks: no frame
+      e_.mov(e_.qword[r13 + kGoroutineUnwound], 1);
+      e_.xor_(eax, eax);
+      e_.ret();
+    }
     // The out-of-line code, after the body. A cold emitter may queue more cold code (none does
     // today): take the queue out before running it, so a push never moves a running function.
     while (!e_.cold.empty()) {
@@ -402,29 +598,57 @@ class Compiler {
           Xbyak::Reg64 reg = cache_.read(condition.local_index);
           e_.test(reg, reg);
         } else {
-          cache_.store_dirty(live_after());
-          edge(instruction.target_blocks[condition.integer_value != 0 ? 0 : 1], true);
+          if (!frameless()) cache_.store_dirty(live_after());
+          const uint32_t target = instruction.target_blocks[condition.integer_value != 0 ? 0 : 1];
+          hand_cache_to_successors({target});
+          edge(target, true);
           return;
         }
-        cache_.store_dirty(live_after());  // plain moves: the flags survive
+        if (!frameless()) cache_.store_dirty(live_after());  // plain moves: the flags survive
+        hand_cache_to_successors(instruction.target_blocks);
+        if (frameless())
+          return frameless_two_way(taken, instruction.target_blocks[0],
+                                   instruction.target_blocks[1]);
         two_way(taken, instruction.target_blocks[0], instruction.target_blocks[1]);
         return;
       }
       case Opcode::Jump:
-        cache_.store_dirty(live_after());
+        if (!frameless()) cache_.store_dirty(live_after());
+        hand_cache_to_successors(instruction.target_blocks);
         edge(instruction.target_blocks[0], true);
         return;
       case Opcode::Return:
         if (!instruction.operands.empty()) load(rax, instruction.operands[0]);
-        if (block_ + 1 != block_count_) e_.jmp(*epilogue_, Emitter::T_NEAR);
+        if (frameless()) {
+          e_.ret();  // no frame to pop
+        } else if (block_ + 1 != block_count_) {
+          e_.jmp(*epilogue_, Emitter::T_NEAR);
+        }
         return;
     }
+  }
+
+  // Successors entered only from this block, later in the order, start with its registers
+  // (after the live dirty ones were stored: the slots agree). An edge into framed code from a
+  // block without the frame makes the slots of the target's live-in from these registers, so
+  // they agree there too. Back edges poll and start from the slots.
+  void hand_cache_to_successors(const std::vector<uint32_t>& targets) {
+    const RegisterCache::Snapshot state = cache_.snapshot();
+    for (uint32_t target : targets)
+      if (target > block_ && predecessor_count_[target] == 1) entry_cache_[target] = state;
   }
 
   // A jump to block `target`; a back edge (to this or an earlier block) polls and checks the
   // stop flag first, as the interpreter's checkpoint does. `last`: nothing follows in this block,
   // so a forward edge to the next block falls through.
   void edge(uint32_t target, bool last) {
+    if (frameless() && !frameless_[target]) {
+      // Into the framed blocks (a forward edge: a shrink-wrapped path has no back edge).
+      emit_frame_entry(&liveness_->live_in(target));
+      if (last && target == block_ + 1) return;
+      e_.jmp(*block_labels_[target], Emitter::T_NEAR);
+      return;
+    }
     if (target <= block_) {
       emit_poll(e_);
       check_stop();
@@ -479,6 +703,25 @@ class Compiler {
       jump_if(c, *block_labels_[taken]);
       e_.jmp(*block_labels_[otherwise], Emitter::T_NEAR);
       return;
+    }
+    Xbyak::Label& else_path = e_.label();
+    jump_if(negate(c), else_path);
+    edge(taken, false);
+    e_.L(else_path);
+    edge(otherwise, true);
+  }
+
+  // two_way from a shrink-wrapped block (both edges forward): an edge to a framed block makes
+  // the frame on its way (emit_frame_entry, after the jump on the flags: it clobbers them).
+  void frameless_two_way(Condition c, uint32_t taken, uint32_t otherwise) {
+    if (frameless_[taken] && frameless_[otherwise]) return two_way(c, taken, otherwise);
+    if (frameless_[taken]) {
+      jump_if(c, *block_labels_[taken]);
+      return edge(otherwise, true);
+    }
+    if (frameless_[otherwise]) {
+      jump_if(negate(c), *block_labels_[otherwise]);
+      return edge(taken, true);
     }
     Xbyak::Label& else_path = e_.label();
     jump_if(negate(c), else_path);
@@ -669,7 +912,7 @@ class Compiler {
       // As a stub's slow path does (the refill that collects): the dirty references to their
       // slots, the cache registers saved around the call. So --gc-stress collects with exactly
       // the register state a refill sees, at every allocation.
-      const ColdSave save = cache_.cold_save();
+      const ColdSave save = cold_save_for(instruction);
       e_.save(save);
       e_.mov(rdi, r13);
       e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_gc_stress));
@@ -693,10 +936,10 @@ class Compiler {
       e_.jz(out_of_memory, Emitter::T_NEAR);
     } else if (decided == OwnershipClass::StackLocal && inline_layout) {
       if (type_layout->slot_bytes / 8 - 1 > 8) cache_.evict(rdi);  // zeroed with `rep stosq`
-      e_.cold_save = cache_.cold_save();
+      e_.cold_save = cold_save_for(instruction);
       emit_stack_alloc(e_, type_layout, out_of_memory);
     } else if (decided == OwnershipClass::GoroutinePrivate && inline_layout) {
-      e_.cold_save = cache_.cold_save();
+      e_.cold_save = cold_save_for(instruction);
       emit_private_alloc(e_, type_layout, out_of_memory);
     } else if (decided == OwnershipClass::StackLocal) {
       runtime_call_begin();
@@ -762,7 +1005,7 @@ class Compiler {
     if (!reference || stored.kind == OperandKind::Null) {
       e_.mov(field, rcx);  // a null store needs no barrier: nothing is published or kept
     } else {
-      e_.cold_save = cache_.cold_save();
+      e_.cold_save = cold_save_for(instruction);
       emit_barrier(e_, field, rcx, value_may_be_stack(stored));
     }
   }
@@ -793,7 +1036,7 @@ class Compiler {
     if (!reference || stored.kind == OperandKind::Null) {
       e_.mov(element, rdx);
     } else {
-      e_.cold_save = cache_.cold_save();
+      e_.cold_save = cold_save_for(instruction);
       emit_barrier(e_, element, rdx, value_may_be_stack(stored));
     }
   }
@@ -889,6 +1132,16 @@ class Compiler {
   const interpreter::FunctionLayout* function_layout_ = nullptr;
   const std::vector<uint32_t>* caller_frame_sites_ = nullptr;
   int32_t reference_base_ = 0;
+  uint32_t references_ = 0;
+  uint32_t scalars_ = 0;
+  uint32_t inputs_ = 0;
+  uint32_t outgoing_bytes_ = 0;
+  std::vector<uint32_t> local_of_reference_slot_;
+  std::vector<uint32_t> local_of_scalar_slot_;
+  std::vector<bool> frameless_;              // [block]: runs without the frame (plan_frameless)
+  std::vector<uint32_t> predecessor_count_;  // [block]: edges into it
+  std::vector<std::optional<RegisterCache::Snapshot>> entry_cache_;  // [block]
+  Xbyak::Label* stopped_frameless_ = nullptr;
   int32_t frame_offset_ = 0;
   int32_t scalar_base_ = 0;
   uint32_t block_count_ = 0;

@@ -44,6 +44,7 @@ FunctionLiveness::FunctionLiveness(const ir::Function& function) {
     }
   }
   live_at_entry_ = blocks == 0 ? std::vector<bool>(locals, false) : live_in[0];
+  live_in_ = live_in;
   live_after_.resize(blocks);
   for (size_t b = 0; b < blocks; ++b) {
     const ir::Block& block = function.blocks[b];

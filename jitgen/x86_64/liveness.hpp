@@ -32,10 +32,13 @@ class FunctionLiveness {
   // True when `local` may be read before any assignment (it must start as zero, its slot's
   // initial value in the interpreter).
   bool live_at_entry(uint32_t local) const { return live_at_entry_[local]; }
+  // The locals that may be read in or after block `block` before being assigned (live-in).
+  const std::vector<bool>& live_in(uint32_t block) const { return live_in_[block]; }
 
  private:
   std::vector<std::vector<std::vector<bool>>> live_after_;  // [block][instruction][local]
   std::vector<bool> live_at_entry_;                         // [local]
+  std::vector<std::vector<bool>> live_in_;                  // [block][local]
 };
 
 }  // namespace usgc::jitgen::x86_64

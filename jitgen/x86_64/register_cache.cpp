@@ -112,12 +112,12 @@ void RegisterCache::evict(const Xbyak::Reg64& reg) {
   }
 }
 
-ColdSave RegisterCache::cold_save() const {
+ColdSave RegisterCache::cold_save(bool store_roots) const {
   ColdSave save;
   for (int k = 0; k < kCacheRegisterCount; ++k) {
     const Entry& entry = entries_[k];
     if (entry.local < 0) continue;
-    if (entry.dirty && (*is_reference_)[static_cast<size_t>(entry.local)])
+    if (store_roots && entry.dirty && (*is_reference_)[static_cast<size_t>(entry.local)])
       save.root_stores.emplace_back(slot_(static_cast<uint32_t>(entry.local)), kCacheRegisters[k]);
     if (kCacheRegisters[k] != rbx) save.saved.push_back(kCacheRegisters[k]);
   }

@@ -10,7 +10,9 @@
 //
 // Invariants the compiler keeps with it (compiler.cpp):
 //   - at a block's start the cache is empty (blocks may have several predecessors): the block's
-//     end stores every dirty local that is live out (liveness.hpp) and forgets the rest;
+//     end stores every dirty local that is live out (liveness.hpp) and forgets the rest; a
+//     block whose only predecessor comes before it starts with that predecessor's registers
+//     (snapshot/restore), all clean;
 //   - before anything that can collect or reads slots, every reference local that is live there
 //     is in its slot (the roots stay precise): a call of a compiled function stores the dirty
 //     locals live after it, then forgets every register (callees clobber them); a call into the
@@ -35,6 +37,13 @@ namespace usgc::jitgen::x86_64 {
 
 class RegisterCache {
  public:
+  struct Entry {
+    int64_t local = -1;  // -1: free
+    bool dirty = false;
+    bool locked = false;
+  };
+  using Snapshot = std::vector<Entry>;
+
   explicit RegisterCache(Emitter& emitter) : e_(emitter) {}
 
   // A new function variant: `slot` gives a local's frame slot, `is_reference` its kind.
@@ -64,15 +73,21 @@ class RegisterCache {
   void forget_all();
   // Frees `reg` (storing its local if dirty and live) before code that clobbers it.
   void evict(const Xbyak::Reg64& reg);
-  // What a stub's slow path must do around its runtime call (stubs.hpp ColdSave).
-  ColdSave cold_save() const;
+  // What a stub's slow path must do around its runtime call (stubs.hpp ColdSave); without
+  // `store_roots` only the registers to save (the caller roots the references otherwise).
+  ColdSave cold_save(bool store_roots = true) const;
+
+  // The cache at a block's end, after its live dirty locals were stored, every entry clean: the
+  // state a block entered only from there starts with (restore). A local left dirty was dead
+  // there: its register is still right for any read, and nothing reads its slot.
+  Snapshot snapshot() const {
+    Snapshot state = entries_;
+    for (Entry& entry : state) entry = Entry{entry.local, false, false};
+    return state;
+  }
+  void restore(const Snapshot& state) { entries_ = state; }
 
  private:
-  struct Entry {
-    int64_t local = -1;  // -1: free
-    bool dirty = false;
-    bool locked = false;
-  };
   int register_of(uint32_t local) const;
   static Xbyak::Reg64 register_at(int index);
   int take_register();  // a free or freed unlocked register

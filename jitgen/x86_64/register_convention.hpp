@@ -50,6 +50,13 @@
 // after it. The epilogue unlinks it and restores mutator->arena_top from arena_mark (popping
 // the frame's STACK_LOCAL objects), or leaves arena_top (a variant compiled for a call that
 // allocates in the caller's frame: "stack when called at").
+// Shrink-wrapping (compiler.cpp, "frames only where they are needed"): blocks that cannot
+// collect on their main path and reach a return run before any prologue, RBP still the
+// caller's, RSP the entry's (8 below 16-aligned), locals in cache registers, inputs read at
+// [rsp + 8 + 8 i]; they return with a bare `ret`. An edge from them into a framed block runs
+// the prologue there (slots from the cache registers and inputs, dead references zero); a
+// slow path among them links a temporary frame of the same layout (RBP pushed, every live
+// reference in its root slot, the usgc_frame) around its call and unlinks it after.
 //
 // Calls out of compiled code, all through `mov rax, imm64; call rax` with RSP 16-aligned:
 //   usgc_alloc_private_slow(layout)        refill; may collect (every reference is in a slot)

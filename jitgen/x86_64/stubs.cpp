@@ -41,6 +41,56 @@ int32_t poll_slot_thread_offset() {
   return static_cast<int32_t>(reinterpret_cast<uintptr_t>(&usgc_current_poll) - thread_pointer);
 }
 
+void Emitter::push_roots(const std::vector<RootSource>& roots) {
+  for (const RootSource& root : roots) {
+    switch (root.kind) {
+      case RootSource::Kind::kZero:
+        push(0);
+        break;
+      case RootSource::Kind::kRegister:
+        push(root.reg);
+        break;
+      case RootSource::Kind::kInput:
+        push(qword[rbp + 16 + 8 * static_cast<int32_t>(root.input)]);
+        break;
+    }
+  }
+}
+
+// A temporary frame is laid out as a real one (register_convention.hpp: the roots right below
+// RBP, then the usgc_frame), linked with R11 (free outside a poll) so RAX RCX RDX survive.
+void Emitter::save(const ColdSave& save) {
+  const size_t roots = save.frame_roots.size();
+  if (save.temporary_frame) {
+    push(rbp);
+    mov(rbp, rsp);
+    push_roots(save.frame_roots);
+    push(qword[r15 + kArenaTopOffset]);
+    push(static_cast<uint32_t>(roots));
+    lea(r11, ptr[rbp - static_cast<int32_t>(8 * roots)]);
+    push(r11);
+    push(qword[r15 + kFramesOffset]);
+    mov(qword[r15 + kFramesOffset], rsp);
+  }
+  for (const auto& [slot, reg] : save.root_stores) mov(slot, reg);
+  for (const Xbyak::Reg64& reg : save.saved) push(reg);
+  // Entry RSP is 8 below 16-aligned; RBP, the roots and the 4 frame words are pushed above.
+  const size_t words = save.saved.size() + (save.temporary_frame ? roots : 0);
+  if (words % 2 != 0) sub(rsp, 8);
+}
+
+void Emitter::restore(const ColdSave& save) {
+  const size_t roots = save.frame_roots.size();
+  const size_t words = save.saved.size() + (save.temporary_frame ? roots : 0);
+  if (words % 2 != 0) add(rsp, 8);
+  for (size_t k = save.saved.size(); k-- > 0;) pop(save.saved[k]);
+  if (save.temporary_frame) {
+    mov(r11, qword[rbp - static_cast<int32_t>(8 * roots) - 32]);
+    mov(qword[r15 + kFramesOffset], r11);
+    leave();
+  }
+}
+
 void emit_frame_push(Emitter& e, uint32_t reference_slots) {
   uint32_t begin = e.here();
   e.push(e.qword[r15 + kArenaTopOffset]);

@@ -46,13 +46,27 @@
 
 namespace usgc::jitgen::x86_64 {
 
+// Where a root slot of a temporary frame gets its value: zero (a dead local), a cache register,
+// or input i of the function ([rbp + 16 + 8 i] once the temporary frame's RBP is set).
+struct RootSource {
+  enum class Kind : uint8_t { kZero, kRegister, kInput } kind = Kind::kZero;
+  Xbyak::Reg64 reg;
+  uint32_t input = 0;
+};
+
 // What a stub's slow path does around its runtime call so that the compiled code's register
 // cache (register_cache.hpp) survives it: store the dirty reference locals into their root slots
 // (the call may collect), push the cache registers the call would clobber, pop them after. The
 // fast path never sees any of it.
+// In code that runs without its shadow-stack frame (a shrink-wrapped path, docs/jit.md) there
+// are no slots to store into: the slow path pushes a temporary frame instead, whose root slots
+// hold every reference local live there (`frame_roots`, one per reference slot, highest slot
+// first), and unlinks it after the call (the arena top is left as the call made it).
 struct ColdSave {
   std::vector<std::pair<Xbyak::Address, Xbyak::Reg64>> root_stores;
   std::vector<Xbyak::Reg64> saved;  // caller-saved cache registers in use
+  bool temporary_frame = false;
+  std::vector<RootSource> frame_roots;  // temporary_frame: the R root slots, slot R-1 first
 };
 
 class Emitter : public Xbyak::CodeGenerator {
@@ -66,17 +80,13 @@ class Emitter : public Xbyak::CodeGenerator {
     call(rax);
   }
 
-  // Around a slow path's call (RSP 16-aligned before `save` and after `restore`); the call's
-  // arguments are set up between the two.
-  void save(const ColdSave& save) {
-    for (const auto& [slot, reg] : save.root_stores) mov(slot, reg);
-    for (const Xbyak::Reg64& reg : save.saved) push(reg);
-    if (save.saved.size() % 2 != 0) sub(rsp, 8);
-  }
-  void restore(const ColdSave& save) {
-    if (save.saved.size() % 2 != 0) add(rsp, 8);
-    for (size_t k = save.saved.size(); k-- > 0;) pop(save.saved[k]);
-  }
+  // Around a slow path's call (RSP 16-aligned before `save` and after `restore`, or, with a
+  // temporary frame, RSP as at the function's entry: 8 below 16-aligned); the call's arguments
+  // are set up between the two. Neither touches RAX RCX RDX (the stubs' operands).
+  void save(const ColdSave& save);
+  void restore(const ColdSave& save);
+  // Pushes root slots from `roots` (slot R-1 first), after `push rbp; mov rbp, rsp`.
+  void push_roots(const std::vector<RootSource>& roots);
 
   // A label that lives as long as the emitter (xbyak labels must not be copied before use).
   Xbyak::Label& label() { return labels_.emplace_back(); }

@@ -117,7 +117,7 @@ if ! program_failed poll poll; then
 fi
 if ! program_failed frame-push frame; then
   check frame-push "$(field frame-with frame_push per_execution)" 6 "$(field frame-with frame_push executions)" "$N" \
-    "instructions per shadow-stack frame push (prologue); a whole call of a 2-reference leaf adds $(per_iteration frame) per loop iteration"
+    "instructions per shadow-stack frame push (prologue); a whole call of a 2-reference function calling a frameless one adds $(per_iteration frame) per loop iteration"
 fi
 if ! program_failed frame-pop frame; then
   check frame-pop "$(field frame-with frame_pop per_execution)" 6 "$(field frame-with frame_pop executions)" "$N" \
