@@ -181,6 +181,13 @@ void move_chains(uint64_t seed, int steps, CycleCounts* counts) {
 class PrivateOldCycleTest : public usgc::testing::gc_stress::GcStressFixture {
  protected:
   const char* gc_percent() const override { return "10"; }
+  void SetUp() override {
+    setenv("USGC_GC_INCREMENTAL", "1", 1);  // opt-in (gc/gc_state.hpp)
+    GcStressFixture::SetUp();
+  }
+
+ private:
+  usgc::testing::gc_stress::SavedEnvironmentVariable saved_incremental_{"USGC_GC_INCREMENTAL"};
 };
 
 TEST_F(PrivateOldCycleTest, ChainsMovedWhileTheOldGenerationMarksStayIntact) {
