@@ -2,8 +2,6 @@
 // the node process that runs the module. Tool code; nothing here is on a hot path.
 #include "jitgen/wasm/run_wasm.hpp"
 
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,9 +16,9 @@
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/ir/ir.hpp"
 #include "jitgen/ir/source_file.hpp"
+#include "jitgen/wasm/asyncify.hpp"
 #include "jitgen/wasm/lowering.hpp"
-
-extern char** environ;
+#include "jitgen/wasm/tool_process.hpp"
 
 namespace usgc::jitgen::wasm {
 
@@ -40,41 +38,6 @@ std::string executable_folder() {
 
 bool file_exists(const std::string& path) {
   return access(path.c_str(), R_OK) == 0;
-}
-
-// Runs argv[0] (looked up in PATH) and waits; its exit status, or -1 with *error set.
-int run_process(const std::vector<std::string>& args, std::string* error) {
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int spawned = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
-  if (spawned != 0) {
-    *error = "cannot run " + args[0] + ": " + std::strerror(spawned);
-    return -1;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      *error = "waitpid for " + args[0] + ": " + std::strerror(errno);
-      return -1;
-    }
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  *error = args[0] + " was killed by signal " + std::to_string(WTERMSIG(status));
-  return -1;
-}
-
-bool write_file(const std::string& path, const std::vector<uint8_t>& bytes, std::string* error) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) {
-    *error = "cannot write " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  ok = (std::fclose(file) == 0) && ok;
-  if (!ok) *error = "cannot write " + path + ": " + std::strerror(errno);
-  return ok;
 }
 
 void print_usage(std::FILE* stream) {
@@ -170,6 +133,8 @@ int run_wasm_command(int argc, char** argv) {
   options.gc_stress = gc_stress != 0;
   std::map<std::string, uint32_t> stubs;
   if (stub_counts) options.stub_instructions = &stubs;
+  bool uses_goroutines = false;
+  options.uses_goroutines = &uses_goroutines;
   std::optional<std::vector<uint8_t>> module =
       lower_module(parsed.module, analysis, options, &error);
   if (!module) {
@@ -180,6 +145,20 @@ int run_wasm_command(int argc, char** argv) {
     for (const auto& [name, instructions] : stubs)
       std::printf("stub %s %u\n", name.c_str(), instructions);
     return 0;
+  }
+  if (uses_goroutines) {  // goroutines become coroutines (asyncify.hpp)
+    if (!asyncify_available()) {
+      std::fprintf(stderr,
+                   "usgc-run: %s: goroutines and channels on the WebAssembly target need "
+                   "binaryen's wasm-opt (apt-get install binaryen); not lowered\n",
+                   path.c_str());
+      return kExitUsage;
+    }
+    module = apply_asyncify(*module, &error);
+    if (!module) {
+      std::fprintf(stderr, "usgc-run: %s: %s\n", path.c_str(), error.c_str());
+      return kExitUsage;
+    }
   }
   if (!output.empty() || !wat.empty()) {
     std::string binary = output;
