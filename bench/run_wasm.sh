@@ -16,12 +16,13 @@
 #     JIT, with its default Ps and with USGC_PROCS=1; async/await in bench/ping_pong.mjs)
 #   RESULT suite=wasm_goroutines case=binary_trees<N>_g4 impl=wasm|jit|jit_1p metric=wall_ms ...
 #     bench/binary_trees.usir with 4 worker goroutines and a channel (no JavaScript peer)
-#   RESULT ... impl=wasm metric=ratio_vs_<peer> value=<wasm wall / peer wall> unit=ratio
+#   (for these two: also metric=cpu_ms, user + system CPU time of the whole process, median;
+#   RESULT ... impl=wasm metric=wall_ratio_vs_<peer>|cpu_ratio_vs_<peer> value=<wasm / peer>)
 #   RESULT suite=wasm_stubs case=<sequence> impl=wasm metric=wasm_instructions value=<n> unit=count
 #     the fast path of each inline sequence, counted from the emitted module (usgc-run
 #     --target=wasm --stub-counts; deterministic) over this program and tests/escape/arrays.usir
 # Environment: BUILD (default build), BENCH_REPS (default 3), BENCH_WASM_DEPTHS (default "16"),
-# BENCH_PING_PONG_ROUNDS (default 200000). The goroutine cases need binaryen's wasm-opt (a NOTE
+# BENCH_PING_PONG_ROUNDS (default 1000000). The goroutine cases need binaryen's wasm-opt (a NOTE
 # line says when they are skipped).
 # Exit status: 0 when every run gave the right check, 1 otherwise; skips (exit 0, a NOTE line)
 # without node or the wasm runtime.
@@ -93,15 +94,16 @@ done
 compare() {
   local suite=$1 case=$2 expected=$3 impl rep start end peer
   shift 3
-  for impl in "$@"; do : >"$work/$impl"; done
+  for impl in "$@"; do : >"$work/$impl" ; : >"$work/$impl.cpu"; done
+  local TIMEFORMAT='%U %S'
   for ((rep = 0; rep < BENCH_REPS; ++rep)); do
     for impl in "$@"; do
       local -n command="command_$impl"
       start=$(date +%s%N)
       if [ "$impl" = jit_1p ]; then
-        USGC_PROCS=1 "${command[@]}" >"$work/out" 2>&1
+        { time USGC_PROCS=1 "${command[@]}" >"$work/out" 2>&1; } 2>"$work/time"
       else
-        "${command[@]}" >"$work/out" 2>&1
+        { time "${command[@]}" >"$work/out" 2>&1; } 2>"$work/time"
       fi
       end=$(date +%s%N)
       if [ "$(head -1 "$work/out")" != "$expected" ]; then
@@ -110,21 +112,29 @@ compare() {
         continue
       fi
       echo $(((end - start) / 1000000)) >>"$work/$impl"
+      awk '{printf "%d\n", ($1 + $2) * 1000}' "$work/time" >>"$work/$impl.cpu"
     done
   done
-  for impl in "$@"; do
-    [ -s "$work/$impl" ] || continue
-    echo "RESULT suite=$suite case=$case impl=$impl metric=wall_ms value=$(median <"$work/$impl") unit=ms"
-  done
-  [ -s "$work/wasm" ] || return
-  for peer in "$@"; do
-    [ "$peer" = wasm ] || [ ! -s "$work/$peer" ] && continue
-    echo "RESULT suite=$suite case=$case impl=wasm metric=ratio_vs_$peer value=$(awk -v a="$(median <"$work/wasm")" -v b="$(median <"$work/$peer")" 'BEGIN {printf "%.2f", a / b}') unit=ratio"
+  local metric file
+  for metric in wall_ms cpu_ms; do
+    for impl in "$@"; do
+      file="$work/$impl"
+      [ $metric = cpu_ms ] && file="$work/$impl.cpu"
+      [ -s "$file" ] || continue
+      echo "RESULT suite=$suite case=$case impl=$impl metric=$metric value=$(median <"$file") unit=ms"
+    done
+    [ -s "$work/wasm" ] || continue
+    for peer in "$@"; do
+      [ "$peer" = wasm ] || [ ! -s "$work/$peer" ] && continue
+      local a="$work/wasm" b="$work/$peer"
+      [ $metric = cpu_ms ] && a="$a.cpu" && b="$b.cpu"
+      echo "RESULT suite=$suite case=$case impl=wasm metric=${metric%_ms}_ratio_vs_$peer value=$(awk -v a="$(median <"$a")" -v b="$(median <"$b")" 'BEGIN {printf "%.2f", a / b}') unit=ratio"
+    done
   done
 }
 
 if command -v wasm-opt >/dev/null 2>&1; then
-  rounds=${BENCH_PING_PONG_ROUNDS:-200000}
+  rounds=${BENCH_PING_PONG_ROUNDS:-1000000}
   command_wasm=("$BUILD/usgc-run" --target=wasm --arg "$rounds" bench/ping_pong.usir)
   command_jit=("$BUILD/usgc-run" --arg "$rounds" bench/ping_pong.usir)
   command_jit_1p=("${command_jit[@]}")
