@@ -34,7 +34,7 @@ if [ -n "$reason" ]; then
 fi
 sources=(jitgen/wasm/runtime/*.c)
 target="$out/usgc-wasm-runtime.wasm"
-if [ -e "$target" ] && [ -z "$(find "${sources[@]}" jitgen/wasm/wasm_abi.h -newer "$target")" ]; then
+if [ -e "$target" ] && [ -z "$(find "${sources[@]}" jitgen/wasm/runtime/*.h jitgen/wasm/wasm_abi.h -newer "$target")" ]; then
   exit 0
 fi
 rm -f "$out/unavailable"

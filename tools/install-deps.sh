@@ -68,6 +68,8 @@ declare -A optional=(
   [libclang-rt-14-dev-wasm32]=/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
   [nodejs]=node
   [wabt]=wasm-validate
+  # Goroutines and channels in WebAssembly: binaryen's asyncify (wasm-opt) makes them coroutines.
+  [binaryen]=wasm-opt
 )
 declare -A skipped_without=(
   [clang]="clang builds and clang-only checks are skipped"
@@ -87,6 +89,7 @@ declare -A skipped_without=(
   [libclang-rt-14-dev-wasm32]="the WebAssembly runtime is not built: the wasm target tests are skipped"
   [nodejs]="lowered WebAssembly programs are not run: the wasm target tests are skipped"
   [wabt]="emitted WebAssembly modules are not validated (wasm-validate) nor printed (--emit-wat)"
+  [binaryen]="WebAssembly programs with goroutines or channels are refused; their wasm tests are skipped"
 )
 
 present() { # probe: an absolute path, or a command (also Debian's Go outside PATH)

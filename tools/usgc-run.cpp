@@ -14,17 +14,17 @@
 //     --disasm           print each compiled function's code, stubs marked, and do not run
 //     --no-shrink-wrap   every compiled function pushes its frame at entry (for comparison)
 //     --target=wasm      lower to WebAssembly instead (jitgen/wasm/run_wasm.hpp: -o, --emit-wat)
+// The command line of both targets is parsed by jitgen/command_line/usgc_run_options.hpp.
 // Output: `F returned N` when F returns an int or bool (`F returned` otherwise).
 // Exit status: 0 when the program completed; 1 when it did not (a runtime error, a deadlock, a
 // limit: the positioned message on stderr); 2 for a usage error, an unreadable or malformed file
 // or a module that cannot be compiled.
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <string>
-#include <string_view>
 
+#include "jitgen/command_line/usgc_run_options.hpp"
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
@@ -37,101 +37,27 @@ namespace {
 constexpr int kExitRunFailed = 1;
 constexpr int kExitUsage = 2;
 
-void print_usage(std::FILE* stream) {
-  std::fputs(
-      "usage: usgc-run [options] prog.usir\n"
-      "  --interp           run with the interpreter instead of the JIT\n"
-      "  --unchecked        with --interp: no decision checks\n"
-      "  --entry F          the function to run (default main)\n"
-      "  --arg N            an int/bool argument of F (repeat for each parameter)\n"
-      "  --gc-stress N      run a collection every N allocations of a goroutine\n"
-      "  --time-limit-ms N  stop the run after N milliseconds\n"
-      "  --counts           print the allocations of every site and class\n"
-      "  --disasm           print the compiled code with its stubs marked (no run)\n"
-      "  --no-shrink-wrap   push every compiled function's frame at its entry\n",
-      stream);
-}
-
-std::optional<int64_t> parse_number(const char* text) {
-  char* end = nullptr;
-  errno = 0;
-  long long value = std::strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0') return std::nullopt;
-  return value;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace usgc::jitgen;
-  for (int i = 1; i < argc; ++i)
-    if (std::string_view(argv[i]) == "--target=wasm") return wasm::run_wasm_command(argc, argv);
-  bool interpret = false, counts = false, disasm = false, shrink_wrap = true;
+  // One parser for both targets (jitgen/command_line/usgc_run_options.hpp).
+  std::optional<command_line::UsgcRunOptions> command =
+      command_line::parse_usgc_run_options(argc, argv);
+  if (!command) return kExitUsage;
+  if (command->target == command_line::Target::kWasm) return wasm::run_wasm_command(*command);
+  if (command->help) {
+    command_line::print_usgc_run_usage(command_line::Target::kNative, stdout);
+    return 0;
+  }
+  const bool interpret = command->interpret, counts = command->counts, disasm = command->disasm;
+  const std::string& path = command->path;
   interpreter::RunOptions options;
-  std::string path;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view argument = argv[i];
-    auto number = [&]() -> std::optional<int64_t> {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "usgc-run: %s needs a value\n", argv[i]);
-        return std::nullopt;
-      }
-      ++i;
-      std::optional<int64_t> value = parse_number(argv[i]);
-      if (!value)
-        std::fprintf(stderr, "usgc-run: %s takes a whole number, not '%s'\n", argv[i - 1], argv[i]);
-      return value;
-    };
-    if (argument == "--interp") {
-      interpret = true;
-    } else if (argument == "--unchecked") {
-      options.checked = false;
-    } else if (argument == "--counts") {
-      counts = true;
-    } else if (argument == "--disasm") {
-      disasm = true;
-    } else if (argument == "--no-shrink-wrap") {
-      shrink_wrap = false;
-    } else if (argument == "--entry") {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "usgc-run: --entry needs a value\n");
-        return kExitUsage;
-      }
-      options.entry = argv[++i];
-    } else if (argument == "--arg") {
-      std::optional<int64_t> value = number();
-      if (!value) return kExitUsage;
-      options.arguments.push_back(*value);
-    } else if (argument == "--gc-stress" || argument == "--time-limit-ms") {
-      std::optional<int64_t> value = number();
-      if (!value) return kExitUsage;
-      if (*value < 0 || *value > UINT32_MAX) {
-        std::fprintf(stderr, "usgc-run: %s must be between 0 and %u, not %lld\n", argv[i - 1],
-                     UINT32_MAX, static_cast<long long>(*value));
-        return kExitUsage;
-      }
-      (argument == "--gc-stress" ? options.gc_stress_every : options.time_limit_ms) =
-          static_cast<uint32_t>(*value);
-    } else if (argument == "-h" || argument == "--help") {
-      print_usage(stdout);
-      return 0;
-    } else if (argument.size() > 1 && argument[0] == '-') {
-      std::fprintf(stderr, "usgc-run: unknown option '%s'\n", argv[i]);
-      print_usage(stderr);
-      return kExitUsage;
-    } else if (!path.empty()) {
-      std::fprintf(stderr, "usgc-run: one program at a time ('%s' and '%s' given)\n", path.c_str(),
-                   argv[i]);
-      return kExitUsage;
-    } else {
-      path = argument;
-    }
-  }
-  if (path.empty()) {
-    std::fprintf(stderr, "usgc-run: no .usir program given\n");
-    print_usage(stderr);
-    return kExitUsage;
-  }
+  options.checked = !command->unchecked;
+  options.entry = command->entry;
+  options.arguments = command->arguments;
+  options.gc_stress_every = command->gc_stress_every;
+  options.time_limit_ms = command->time_limit_ms;
   std::string text;
   std::string read_error;
   if (!ir::read_source_file(path, &text, &read_error)) {
@@ -158,7 +84,7 @@ int main(int argc, char** argv) {
     compile_options.gc_stress = options.gc_stress_every != 0;
     // The per-site counters cost an `inc` per allocation: compiled in only when printed.
     compile_options.count_allocations = counts;
-    compile_options.shrink_wrap = shrink_wrap;
+    compile_options.shrink_wrap = command->shrink_wrap;
     std::string compile_error;
     std::unique_ptr<x86_64::CompiledModule> compiled =
         x86_64::CompiledModule::compile(parsed.module, analysis, compile_options, &compile_error);

@@ -10,6 +10,15 @@
 // The program's custom section `usgc.meta` (JSON) names its functions' parameter kinds, its
 // allocation sites with their classes and its error messages. No collector here: collections are
 // the wasm runtime's.
+//
+// Goroutines (docs/wasm.md): a module whose goroutines may block was transformed by binaryen's
+// asyncify. The loop at the end runs goroutines one at a time: the runtime chooses
+// (usgc_wasm_next_goroutine) and loads the goroutine's mutator state (usgc_wasm_switch_to); this
+// host sets the heap id and shadow-stack globals and enters it: the entry function for main,
+// go_entry(g) for a new goroutine, an asyncify rewind for a suspended one. host.suspend, called
+// by the lowered code when a channel operation must wait, unwinds into the goroutine's buffer.
+// The run ends when main returns (the others are abandoned, as Go's); when no goroutine can
+// run before that, it is a deadlock (exact here: one thread, no timing).
 import { readFileSync } from 'node:fs';
 
 const kClasses = ['stack', 'private', 'shared', 'global'];
@@ -48,24 +57,44 @@ try {
 const rt = runtime.exports;
 const mutator = rt.usgc_wasm_init(stress);
 if (mutator === 0) usage('the wasm runtime could not reserve its stack arena and shadow stack');
-const heapId = Number(new BigUint64Array(rt.memory.buffer, mutator, 1)[0]);
-const constant = (value) => new WebAssembly.Global({ value: 'i32', mutable: false }, value);
+const mainGoroutine = rt.usgc_wasm_main_goroutine();
+const global = (value, mutable) => new WebAssembly.Global({ value: 'i32', mutable }, value);
+const heapIdGlobal = global(rt.usgc_wasm_goroutine_heap_id(mainGoroutine), true);
+const shadowSpGlobal = global(rt.usgc_wasm_goroutine_shadow_sp(mainGoroutine), true);
+const shadowLimitGlobal = global(rt.usgc_wasm_goroutine_shadow_limit(mainGoroutine), true);
 const usgc = {
   memory: rt.memory,
-  mutator: constant(mutator),
-  heap_id: constant(heapId),
-  shadow_top: constant(rt.usgc_wasm_shadow_stack_top()),
-  shadow_limit: constant(rt.usgc_wasm_shadow_stack_limit()),
+  mutator: global(mutator, false),
+  heap_id: heapIdGlobal,
+  shadow_sp: shadowSpGlobal,
+  shadow_limit: shadowLimitGlobal,
 };
 for (const name of Object.keys(rt)) if (name.startsWith('usgc_wasm_')) usgc[name] = rt[name];
+let exports;
+let running = 0, unwinding = false, rewinding = false;
 const host = {
   runtime_error(id, a, b) {
     const text = meta.errors[id] ?? `unknown runtime error ${id}`;
     throw new UsirRuntimeError(text.replace('{a}', String(a)).replace('{b}', String(b)));
   },
+  // A channel operation of the running goroutine must wait: unwind it (asyncify); when it is
+  // resumed, the rewind calls this again, and it returns what the partner handed over.
+  suspend() {
+    if (rewinding) {
+      exports.asyncify_stop_rewind();
+      rewinding = false;
+      return rt.usgc_wasm_transfer();
+    }
+    if (!exports.asyncify_start_unwind) {
+      throw new Error('the module blocks but was not transformed by asyncify (usgc-run applies it)');
+    }
+    unwinding = true;
+    exports.asyncify_start_unwind(rt.usgc_wasm_goroutine_unwind_buffer(running));
+    return 0n;
+  },
 };
 const instance = new WebAssembly.Instance(program, { usgc, host });
-const exports = instance.exports;
+exports = instance.exports;
 const fn = meta.functions.find((f) => f.name === entry);
 // The native run's setup errors (run_program.cpp's check_entry), exit status 2.
 if (!fn || !exports[`usir:${entry}`]) usage(`${meta.file}: no function '${entry}' to run`, false);
@@ -73,11 +102,46 @@ if (numbers.length > fn.parameters) {
   usage(`${meta.file}: ${entry} takes ${fn.parameters} parameter(s), ${numbers.length} argument(s) given`, false);
 }
 
+// Runs goroutine g until it ends or blocks; true when it was main and it returned.
+function enter(g, args) {
+  rt.usgc_wasm_switch_to(g);
+  running = g;
+  heapIdGlobal.value = rt.usgc_wasm_goroutine_heap_id(g);
+  shadowSpGlobal.value = rt.usgc_wasm_goroutine_shadow_sp(g);
+  shadowLimitGlobal.value = rt.usgc_wasm_goroutine_shadow_limit(g);
+  if (rt.usgc_wasm_goroutine_enter(g)) {
+    rewinding = true;
+    exports.asyncify_start_rewind(rt.usgc_wasm_goroutine_rewind_buffer(g));
+  }
+  const result = g === mainGoroutine ? exports[`usir:${entry}`](...args) : exports.go_entry(g);
+  if (unwinding) {
+    unwinding = false;
+    exports.asyncify_stop_unwind();
+    rt.usgc_wasm_goroutine_set_shadow_sp(g, shadowSpGlobal.value);
+    return false;
+  }
+  if (g === mainGoroutine) {
+    returned = result;
+    return true;
+  }
+  rt.usgc_wasm_goroutine_exit(g);
+  return false;
+}
+
 let status = 0, returned;
 try {
   exports.init();
   const args = fn.params.map((kind, i) => (kind === 'ref' ? 0n : (numbers[i] ?? 0n)));
-  returned = exports[`usir:${entry}`](...args);
+  let done = enter(mainGoroutine, args);
+  while (!done) {
+    const g = rt.usgc_wasm_next_goroutine();
+    if (g === 0) {
+      const live = rt.usgc_wasm_live_goroutines();
+      throw new UsirRuntimeError(`${meta.file}: all goroutines are asleep - deadlock! (${live} ` +
+        `goroutine${live === 1 ? '' : 's'} blocked in channel operations)`);
+    }
+    done = enter(g, args);
+  }
 } catch (error) {
   status = 1;
   if (error instanceof UsirRuntimeError) {
@@ -108,7 +172,8 @@ if (counts) {
 }
 if (stats) {
   process.stdout.write(`stats collections=${rt.usgc_wasm_collections()} ` +
-    `freed_objects=${rt.usgc_wasm_freed_objects()} pages_in_use=${rt.usgc_wasm_pages_in_use()}\n`);
+    `freed_objects=${rt.usgc_wasm_freed_objects()} pages_in_use=${rt.usgc_wasm_pages_in_use()} ` +
+    `goroutines_started=${rt.usgc_wasm_goroutines_started()}\n`);
 }
 if (status !== 0) process.stderr.write(`${returned}\n`);
 process.exitCode = status;

@@ -53,11 +53,23 @@ enum Import : uint32_t {
   kTypeReferenceWord,
   kReserve,
   kSetGlobalRoots,
+  kMakeChan,
+  kChanSend,
+  kChanReceive,
+  kChanClose,
+  kTransfer,
+  kGo,
+  kGoReady,
+  kRegisterValueType,
+  kUnknownKeep,
+  kUnknownNewest,
   kRuntimeError,
+  kSuspend,
   kImportCount
 };
-// Imported globals.
-enum ImportedGlobal : uint32_t { kMutator, kHeapId, kShadowTop, kShadowLimit };
+// Imported globals: the mutator record's address (immutable); the running goroutine's heap id,
+// shadow-stack pointer and limit (mutable: the host sets them at a goroutine switch).
+enum ImportedGlobal : uint32_t { kMutator, kHeapId, kShadowSp, kShadowLimit };
 
 int size_class_of(uint32_t bytes) {
   for (int c = 0; c < USGC_WASM_CLASS_COUNT; ++c)
@@ -80,23 +92,10 @@ std::string json_string(const std::string& text) {
   return out + "\"";
 }
 
-const char* unsupported_name(const Instruction& instruction) {
-  switch (instruction.opcode) {
-    case Opcode::Go:
-      return "go";
-    case Opcode::Send:
-      return "send";
-    case Opcode::Receive:
-      return "recv";
-    case Opcode::Close:
-      return "close";
-    case Opcode::MakeChan:
-      return "makechan";
-    case Opcode::Call:
-      return instruction.callee_unknown ? "call unknown" : nullptr;
-    default:
-      return nullptr;
-  }
+// A goroutine may block here: the module needs the coroutine transform (asyncify).
+bool may_block(const Instruction& instruction) {
+  return (instruction.opcode == Opcode::Go && !instruction.callee_unknown) ||
+         instruction.opcode == Opcode::Send || instruction.opcode == Opcode::Receive;
 }
 
 class Lowering {
@@ -111,12 +110,8 @@ class Lowering {
     for (const ir::Function& function : ir_.functions)
       for (const ir::Block& block : function.blocks)
         for (const Instruction& instruction : block.instructions)
-          if (const char* name = unsupported_name(instruction)) {
-            *error = escape::format_position(ir_.file_name, instruction.site_position()) +
-                     ": the WebAssembly target does not support `" + name +
-                     "` (goroutines, channels and unknown code run only natively); not lowered";
-            return std::nullopt;
-          }
+          if (may_block(instruction) && options_.uses_goroutines != nullptr)
+            *options_.uses_goroutines = true;
     if (layout_.site_count() + 1 >= 65535) {
       *error = ir_.file_name + ": too many allocation sites for the WebAssembly target";
       return std::nullopt;
@@ -124,12 +119,15 @@ class Lowering {
     declare_imports();
     for (uint32_t f = 0; f < ir_.functions.size(); ++f) variant_of(f, {});
     init_function_ = w_.declare_function({{}, {}});
+    go_entry_function_ = w_.declare_function({{ValueType::kI32}, {}});
     for (size_t v = 0; v < variants_.size(); ++v) lower_variant(v);  // grows while lowering
     if (!error_.empty()) {
       *error = error_;
       return std::nullopt;
     }
     emit_init();
+    emit_go_entry();
+    w_.export_function("go_entry", go_entry_function_);
     for (uint32_t f = 0; f < ir_.functions.size(); ++f)
       w_.export_function("usir:" + ir_.functions[f].name, variants_[f].wasm_function);
     w_.export_function("init", init_function_);
@@ -162,12 +160,23 @@ class Lowering {
     w_.import_function("usgc", "usgc_wasm_type_reference_word", {{i32, i32}, {i32}});
     w_.import_function("usgc", "usgc_wasm_reserve", {{i32}, {i32}});
     w_.import_function("usgc", "usgc_wasm_set_global_roots", {{i32, i32}, {}});
+    w_.import_function("usgc", "usgc_wasm_makechan", {{i32, i64, i32}, {i32}});
+    w_.import_function("usgc", "usgc_wasm_chan_send", {{i32, i64}, {i32}});
+    w_.import_function("usgc", "usgc_wasm_chan_recv", {{i32}, {i32}});
+    w_.import_function("usgc", "usgc_wasm_chan_close", {{i32}, {i32}});
+    w_.import_function("usgc", "usgc_wasm_transfer", {{}, {i64}});
+    w_.import_function("usgc", "usgc_wasm_go", {{i32, i32, i64}, {i32}});
+    w_.import_function("usgc", "usgc_wasm_go_ready", {{i32}, {i32}});
+    w_.import_function("usgc", "usgc_wasm_register_value_type", {{i32, i32}, {i32}});
+    w_.import_function("usgc", "usgc_wasm_unknown_keep", {{i32}, {i32}});
+    w_.import_function("usgc", "usgc_wasm_unknown_newest", {{i32}, {i32}});
     w_.import_function("host", "runtime_error", {{i32, i64, i64}, {}});
+    w_.import_function("host", "suspend", {{}, {i64}});
     w_.import_global("usgc", "mutator", i32);
-    w_.import_global("usgc", "heap_id", i32);
-    w_.import_global("usgc", "shadow_top", i32);
-    w_.import_global("usgc", "shadow_limit", i32);
-    ssp_global_ = w_.add_global(i32, true, 0);
+    w_.import_global("usgc", "heap_id", i32, true);
+    w_.import_global("usgc", "shadow_sp", i32, true);
+    w_.import_global("usgc", "shadow_limit", i32, true);
+    ssp_global_ = kShadowSp;
     references_global_ = w_.add_global(i32, true, 0);
     counters_global_ = w_.add_global(i32, true, 0);
     uint32_t references = 0;
@@ -201,6 +210,9 @@ class Lowering {
       uint32_t kind = USGC_WASM_KIND_STRUCT, payload = 0;
       if (site.shape == SiteShape::kStruct) {
         payload = 8 * static_cast<uint32_t>(ir_.structs[site.struct_index].fields.size());
+      } else if (site.shape == SiteShape::kChannel) {
+        kind = site.element_is_reference ? USGC_WASM_KIND_REFERENCE_CHANNEL
+                                         : USGC_WASM_KIND_SCALAR_CHANNEL;
       } else {
         kind = site.element_is_reference ? USGC_WASM_KIND_REFERENCE_ARRAY
                                          : USGC_WASM_KIND_SCALAR_ARRAY;
@@ -209,6 +221,10 @@ class Lowering {
       c.i32_const(static_cast<int32_t>(kind));
       c.i32_const(static_cast<int32_t>(payload));
       c.call(kRegisterType);
+      c.drop();
+      c.i32_const(static_cast<int32_t>(type_id_of_site(s)));
+      c.i32_const(static_cast<int32_t>(site.value_type.index));
+      c.call(kRegisterValueType);
       c.drop();
       if (site.shape == SiteShape::kStruct) {
         const auto& fields = layout_.struct_layout(site.struct_index).field_is_reference;
@@ -230,9 +246,34 @@ class Lowering {
     c.i32_const(static_cast<int32_t>(16 * layout_.site_count()));
     c.call(kReserve);
     c.global_set(counters_global_);
-    c.global_get(kShadowTop);
-    c.global_set(ssp_global_);
     w_.define_function(init_function_, {}, c);
+  }
+
+  // go_entry(g): the body of every goroutine the program spawns: dispatches on the record's go
+  // target and calls that function's variant with the inputs `go` wrote into the record.
+  void emit_go_entry() {
+    Code c;
+    const uint32_t targets = static_cast<uint32_t>(go_targets_.size());
+    for (uint32_t k = 0; k <= targets; ++k) c.block();
+    std::vector<uint32_t> table(targets);
+    for (uint32_t k = 0; k < targets; ++k) table[k] = k;
+    c.local_get(0);
+    c.i32_load(USGC_WASM_GOROUTINE_TARGET);
+    c.br_table(table, targets);
+    for (uint32_t k = 0; k < targets; ++k) {
+      c.end();
+      const ir::Function& callee = ir_.functions[go_targets_[k]];
+      for (uint32_t i = 0; i < callee.parameter_count + callee.capture_count; ++i) {
+        c.local_get(0);
+        c.i64_load(USGC_WASM_GOROUTINE_INPUTS + 8 * i);
+      }
+      c.call(variants_[go_target_variants_[k]].wasm_function);
+      c.drop();
+      c.return_();
+    }
+    c.end();
+    c.unreachable();
+    w_.define_function(go_entry_function_, {}, c);
   }
 
   void emit_meta() {
@@ -405,7 +446,8 @@ class Lowering {
     c_.if_();
     slow_start();
     raise(error_id("call depth limit: calling " + function.name +
-                       " would overflow the shadow stack of 1024 KiB",
+                       " would overflow the goroutine's shadow stack (1024 KiB for main, 128 "
+                       "KiB for the others)",
                    function.position));
     slow_stop();
     c_.end();
@@ -491,7 +533,16 @@ class Lowering {
         return lower_binary(instruction);
       case Opcode::New:
       case Opcode::NewArray:
+      case Opcode::MakeChan:
         return lower_allocation(instruction);
+      case Opcode::Send:
+        return lower_send(instruction);
+      case Opcode::Receive:
+        return lower_receive(instruction);
+      case Opcode::Close:
+        return lower_close(instruction);
+      case Opcode::Go:
+        return lower_go(instruction);
       case Opcode::LoadField:
       case Opcode::StoreField:
         return lower_field(instruction);
@@ -513,6 +564,7 @@ class Lowering {
       case Opcode::StoreGlobal:
         return lower_global(instruction);
       case Opcode::Call: {
+        if (instruction.callee_unknown) return lower_unknown(instruction);
         for (const Operand& operand : instruction.operands) push(operand);
         for (const Operand& operand : instruction.captures) push(operand);
         const std::vector<uint32_t>* sites =
@@ -666,7 +718,7 @@ class Lowering {
                ": the WebAssembly target does not lower `new [N]T` this large";
       return;
     }
-    if (instruction.opcode == Opcode::NewArray) {
+    if (instruction.opcode == Opcode::NewArray || instruction.opcode == Opcode::MakeChan) {
       const Operand& length = instruction.operands[0];
       if (!(length.kind == OperandKind::Integer && length.integer_value >= 0)) {
         push(length);
@@ -674,12 +726,22 @@ class Lowering {
         c_.i64_const(0);
         c_.op(op::kI64LtS);
         c_.if_();
-        raise(runtime_error("newarray: negative length {a}"), static_cast<int32_t>(y_));
+        raise(runtime_error(instruction.opcode == Opcode::NewArray
+                                ? "newarray: negative length {a}"
+                                : "makechan: negative capacity {a}"),
+              static_cast<int32_t>(y_));
         c_.end();
       }
     }
     if (options_.gc_stress) c_.call(kGcStress);
-    if (site.shape == SiteShape::kDynamicArray) {
+    if (site.shape == SiteShape::kChannel) {
+      c_.i32_const(type);
+      push(instruction.operands[0]);
+      c_.i32_const(static_cast<int32_t>(ownership));
+      c_.call(kMakeChan);
+      c_.local_set(t0_);
+      out_of_memory_check();
+    } else if (site.shape == SiteShape::kDynamicArray) {
       c_.i32_const(type);
       push(instruction.operands[0]);
       c_.i32_const(static_cast<int32_t>(ownership));
@@ -956,6 +1018,143 @@ class Lowering {
     emit_barrier_store(t0_, t1_, 8, value_may_be_stack(value));
   }
 
+  // ---- goroutines and channels ---------------------------------------------------------------
+  // After a channel call left its status (i32) on the stack: BLOCK suspends the goroutine
+  // (host.suspend: an asyncify unwind; the resumed call returns what the partner handed over).
+  // Leaves the i64 result: the resumed value, or `otherwise` (a call) when it did not block.
+  void block_or(uint32_t otherwise) {
+    c_.i32_const(USGC_WASM_CHAN_BLOCK);
+    c_.op(op::kI32Eq);
+    c_.if_result(ValueType::kI64);
+    c_.call(kSuspend);
+    c_.else_();
+    if (otherwise == UINT32_MAX) {
+      c_.local_get(t1_);
+      c_.op(op::kI64ExtendI32U);
+    } else {
+      c_.call(otherwise);
+    }
+    c_.end();
+  }
+
+  void lower_send(const Instruction& instruction) {
+    push(instruction.operands[0]);
+    c_.op(op::kI32WrapI64);
+    push(instruction.operands[1]);
+    c_.call(kChanSend);
+    c_.local_tee(t1_);
+    block_or(UINT32_MAX);  // the status: DONE, CLOSED (also when resumed) or STACK_VALUE
+    c_.op(op::kI32WrapI64);
+    c_.local_tee(t1_);
+    c_.if_();
+    c_.local_get(t1_);
+    c_.i32_const(USGC_WASM_CHAN_CLOSED);
+    c_.op(op::kI32Eq);
+    c_.if_();
+    raise(runtime_error("send on closed channel"));
+    c_.end();
+    raise(runtime_error("a STACK_LOCAL object sent on a channel (escape analysis bug)"));
+    c_.end();
+  }
+
+  void lower_receive(const Instruction& instruction) {
+    push(instruction.operands[0]);
+    c_.op(op::kI32WrapI64);
+    c_.call(kChanReceive);
+    block_or(kTransfer);
+    set_result(instruction);
+  }
+
+  void lower_close(const Instruction& instruction) {
+    push(instruction.operands[0]);
+    c_.op(op::kI32WrapI64);
+    c_.local_tee(t0_);
+    c_.op(op::kI32Eqz);
+    c_.if_();
+    raise(runtime_error("close of nil channel"));
+    c_.end();
+    c_.local_get(t0_);
+    c_.call(kChanClose);
+    c_.if_();
+    raise(runtime_error("close of closed channel"));
+    c_.end();
+  }
+
+  // `go f(...) captures(...)`: a goroutine record from the runtime, the inputs written into it,
+  // then usgc_wasm_go_ready publishes the reference inputs and queues it (its body: go_entry).
+  void lower_go(const Instruction& instruction) {
+    if (instruction.callee_unknown) return lower_unknown(instruction);
+    const uint32_t callee_index = instruction.callee_index;
+    const ir::Function& callee = ir_.functions[callee_index];
+    const uint32_t inputs = callee.parameter_count + callee.capture_count;
+    if (inputs > USGC_WASM_GO_MAX_INPUTS) {
+      error_ = escape::format_position(ir_.file_name, instruction.site_position()) +
+               ": the WebAssembly target passes at most " +
+               std::to_string(USGC_WASM_GO_MAX_INPUTS) + " inputs to a goroutine";
+      return;
+    }
+    auto found = go_target_of_function_.find(callee_index);
+    if (found == go_target_of_function_.end()) {
+      found =
+          go_target_of_function_.emplace(callee_index, static_cast<uint32_t>(go_targets_.size()))
+              .first;
+      go_targets_.push_back(callee_index);
+      go_target_variants_.push_back(variant_of(callee_index, {}));
+    }
+    uint64_t references = 0;
+    for (uint32_t i = 0; i < inputs; ++i)
+      if (ir_.types.is_reference(callee.locals[i].type)) references |= uint64_t{1} << i;
+    c_.i32_const(static_cast<int32_t>(found->second));
+    c_.i32_const(static_cast<int32_t>(inputs));
+    c_.i64_const(static_cast<int64_t>(references));
+    c_.call(kGo);
+    c_.local_tee(t0_);
+    c_.op(op::kI32Eqz);
+    c_.if_();
+    raise(runtime_error("go: cannot start a goroutine: the WebAssembly memory cannot grow"));
+    c_.end();
+    uint32_t input = 0;
+    auto store_input = [&](const Operand& operand) {
+      c_.local_get(t0_);
+      push(operand);
+      c_.i64_store(USGC_WASM_GOROUTINE_INPUTS + 8 * input++);
+    };
+    for (const Operand& operand : instruction.operands) store_input(operand);
+    for (const Operand& operand : instruction.captures) store_input(operand);
+    c_.local_get(t0_);
+    c_.call(kGoReady);
+    c_.if_();
+    raise(runtime_error("a STACK_LOCAL object passed to a goroutine (escape analysis bug)"));
+    c_.end();
+  }
+
+  // `call unknown(...)` / `go unknown(...)`: the interpreter's unknown world
+  // (runtime/unknown_world.c): reference arguments kept (published GLOBAL_SHARED), a reference
+  // result the newest kept object of its type, an int/bool result 0; no goroutine starts.
+  void lower_unknown(const Instruction& instruction) {
+    auto keep = [&](const Operand& operand) {
+      if (operand.kind != OperandKind::Local || !is_reference(operand.local_index)) return;
+      push(operand);
+      c_.op(op::kI32WrapI64);
+      c_.call(kUnknownKeep);
+      c_.if_();
+      raise(runtime_error("a STACK_LOCAL object passed to unknown code (escape analysis bug)"));
+      c_.end();
+    };
+    for (const Operand& operand : instruction.operands) keep(operand);
+    for (const Operand& operand : instruction.captures) keep(operand);
+    if (instruction.opcode != Opcode::Call || instruction.result_name.empty()) return;
+    const ir::TypeId type = ir_.functions[function_].locals[instruction.result_index].type;
+    if (ir_.types.is_reference(type)) {
+      c_.i32_const(static_cast<int32_t>(type.index));
+      c_.call(kUnknownNewest);
+      c_.op(op::kI64ExtendI32U);
+    } else {
+      c_.i64_const(0);
+    }
+    set_local(instruction.result_index);
+  }
+
   void lower_global(const Instruction& instruction) {
     const uint32_t slot = global_slot_[instruction.global_index];
     if (!global_is_reference_[instruction.global_index]) {
@@ -995,7 +1194,10 @@ class Lowering {
   std::vector<uint32_t> global_slot_;  // wasm global (scalar) or slot index (reference)
   uint32_t reference_globals_ = 0;
   uint32_t ssp_global_ = 0, references_global_ = 0, counters_global_ = 0;
-  uint32_t init_function_ = 0;
+  uint32_t init_function_ = 0, go_entry_function_ = 0;
+  std::map<uint32_t, uint32_t> go_target_of_function_;  // function index -> go target
+  std::vector<uint32_t> go_targets_;                    // go target -> function index
+  std::vector<size_t> go_target_variants_;              // go target -> variant
   std::vector<std::string> errors_;
   std::string error_;
 

@@ -8,9 +8,10 @@
 // custom section `usgc.meta` (JSON: entry signatures, sites with their classes, error messages)
 // that the host reads to print what a native run prints.
 //
-// Invariants: programs that use goroutines, channels or unknown code are refused with a
-// positioned error (the target runs one goroutine); everything it accepts it lowers with the
-// native JIT's sequences: private TLAB bump + limit + header store, stack arena bump, the
+// Invariants: programs that use unknown code are refused with a positioned error; goroutines
+// and channels are calls into the runtime (a blocking one suspends the goroutine through the
+// host's `suspend` import, made a coroutine switch by asyncify); everything it accepts it lowers
+// with the native JIT's sequences: private TLAB bump + limit + header store, stack arena bump, the
 // same-goroutine barrier test with the slow path a call, usgc_frame-shaped shadow-stack frames
 // for every reference local, the flag-word poll at entry and on back edges.
 // Compile time only.
@@ -34,6 +35,9 @@ struct LowerOptions {
   // "barrier", "barrier_value_test", "poll", "frame_push_<slots>", "frame_pop",
   // "frame_pop_keep_arena". Counted from the emitter, so deterministic.
   std::map<std::string, uint32_t>* stub_instructions = nullptr;
+  // When set: becomes true if a goroutine of the module may block (`go`, `send`, `recv`): the
+  // module then needs the coroutine transform (asyncify.hpp) before it runs.
+  bool* uses_goroutines = nullptr;
 };
 
 // The module's bytes, or nullopt with *error set ("file:line:col: ..." for a refused construct).

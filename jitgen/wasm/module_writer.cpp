@@ -84,10 +84,10 @@ void ModuleWriter::import_memory(std::string_view module, std::string_view name,
 }
 
 uint32_t ModuleWriter::import_global(std::string_view module, std::string_view name,
-                                     ValueType value_type) {
+                                     ValueType value_type, bool mutable_) {
   if (!globals_.empty()) return UINT32_MAX;
   imports_.push_back(
-      {std::string(module), std::string(name), 3, static_cast<uint32_t>(value_type)});
+      {std::string(module), std::string(name), 3, static_cast<uint32_t>(value_type), mutable_});
   return imported_globals_++;
 }
 
@@ -179,7 +179,7 @@ std::vector<uint8_t> ModuleWriter::finish(std::string* error) const {
         append_unsigned_leb(s, import.index);
       } else {
         s.push_back(static_cast<uint8_t>(import.index));
-        s.push_back(0x00);  // immutable
+        s.push_back(import.mutable_ ? 0x01 : 0x00);
       }
     }
     append_section(module, 2, s);

@@ -91,7 +91,9 @@ class ModuleWriter {
   uint32_t import_function(std::string_view module, std::string_view name,
                            const Signature& signature);
   void import_memory(std::string_view module, std::string_view name, uint32_t min_pages);
-  uint32_t import_global(std::string_view module, std::string_view name, ValueType type);
+  // An imported global; `mutable_` needs the mutable-globals feature (every engine since 2019).
+  uint32_t import_global(std::string_view module, std::string_view name, ValueType type,
+                         bool mutable_ = false);
   // A memory defined by this module (instead of an imported one).
   void define_memory(uint32_t min_pages, uint32_t max_pages);
   uint32_t add_global(ValueType type, bool mutable_, int64_t initial);
@@ -112,8 +114,9 @@ class ModuleWriter {
  private:
   struct Import {
     std::string module, name;
-    uint8_t kind;    // 0 function, 2 memory, 3 global
-    uint32_t index;  // type (function), min pages (memory), value type (global)
+    uint8_t kind;           // 0 function, 2 memory, 3 global
+    uint32_t index;         // type (function), min pages (memory), value type (global)
+    bool mutable_ = false;  // globals
   };
   struct Export {
     std::string name;

@@ -2,8 +2,6 @@
 // the node process that runs the module. Tool code; nothing here is on a hot path.
 #include "jitgen/wasm/run_wasm.hpp"
 
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,12 +13,13 @@
 #include <string_view>
 #include <vector>
 
+#include "jitgen/command_line/usgc_run_options.hpp"
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/ir/ir.hpp"
 #include "jitgen/ir/source_file.hpp"
+#include "jitgen/wasm/asyncify.hpp"
 #include "jitgen/wasm/lowering.hpp"
-
-extern char** environ;
+#include "jitgen/wasm/tool_process.hpp"
 
 namespace usgc::jitgen::wasm {
 
@@ -42,118 +41,24 @@ bool file_exists(const std::string& path) {
   return access(path.c_str(), R_OK) == 0;
 }
 
-// Runs argv[0] (looked up in PATH) and waits; its exit status, or -1 with *error set.
-int run_process(const std::vector<std::string>& args, std::string* error) {
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int spawned = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
-  if (spawned != 0) {
-    *error = "cannot run " + args[0] + ": " + std::strerror(spawned);
-    return -1;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      *error = "waitpid for " + args[0] + ": " + std::strerror(errno);
-      return -1;
-    }
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  *error = args[0] + " was killed by signal " + std::to_string(WTERMSIG(status));
-  return -1;
-}
-
-bool write_file(const std::string& path, const std::vector<uint8_t>& bytes, std::string* error) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) {
-    *error = "cannot write " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  ok = (std::fclose(file) == 0) && ok;
-  if (!ok) *error = "cannot write " + path + ": " + std::strerror(errno);
-  return ok;
-}
-
-void print_usage(std::FILE* stream) {
-  std::fputs(
-      "usage: usgc-run --target=wasm [options] prog.usir\n"
-      "  -o FILE            write the WebAssembly module to FILE (no run)\n"
-      "  --emit-wat FILE    write its text form to FILE (wabt's wasm2wat; no run)\n"
-      "  --entry F, --arg N, --gc-stress N, --counts   as for the native run (in node)\n"
-      "  --stats            print the collector's statistics after the run\n"
-      "  --stub-counts      print the wasm instructions of each inline sequence (no run)\n",
-      stream);
-}
-
 }  // namespace
 
-int run_wasm_command(int argc, char** argv) {
-  std::string path, output, wat, entry = "main";
+int run_wasm_command(const command_line::UsgcRunOptions& command) {
+  if (command.help) {
+    command_line::print_usgc_run_usage(command_line::Target::kWasm, stdout);
+    return 0;
+  }
+  const std::string& path = command.path;
+  const std::string& output = command.output;
+  const std::string& wat = command.wat;
+  const std::string& entry = command.entry;
+  const uint32_t gc_stress = command.gc_stress_every;
+  const bool stub_counts = command.stub_counts;
   std::vector<std::string> host_options;
-  uint32_t gc_stress = 0;
-  bool stub_counts = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view argument = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "usgc-run: %s needs a value\n", argv[i]);
-        return nullptr;
-      }
-      return argv[++i];
-    };
-    if (argument == "--target=wasm") continue;
-    if (argument == "-o" || argument == "--emit-wat" || argument == "--entry" ||
-        argument == "--arg" || argument == "--gc-stress") {
-      const char* v = value();
-      if (v == nullptr) return kExitUsage;
-      if (argument == "-o") {
-        output = v;
-      } else if (argument == "--emit-wat") {
-        wat = v;
-      } else if (argument == "--entry") {
-        entry = v;
-      } else {
-        char* end = nullptr;
-        errno = 0;
-        long long number = std::strtoll(v, &end, 10);
-        if (errno != 0 || end == v || *end != '\0' ||
-            (argument == "--gc-stress" && (number < 0 || number > UINT32_MAX))) {
-          std::fprintf(stderr, "usgc-run: %s takes a whole number, not '%s'\n", argv[i - 1], v);
-          return kExitUsage;
-        }
-        if (argument == "--arg") {
-          host_options.push_back("--arg=" + std::to_string(number));
-        } else {
-          gc_stress = static_cast<uint32_t>(number);
-        }
-      }
-    } else if (argument == "--stub-counts") {
-      stub_counts = true;
-    } else if (argument == "--counts" || argument == "--stats") {
-      host_options.emplace_back(argument);
-    } else if (argument == "-h" || argument == "--help") {
-      print_usage(stdout);
-      return 0;
-    } else if (argument.size() > 1 && argument[0] == '-') {
-      std::fprintf(stderr, "usgc-run: option '%s' is not supported with --target=wasm\n", argv[i]);
-      print_usage(stderr);
-      return kExitUsage;
-    } else if (!path.empty()) {
-      std::fprintf(stderr, "usgc-run: one program at a time ('%s' and '%s' given)\n", path.c_str(),
-                   argv[i]);
-      return kExitUsage;
-    } else {
-      path = argument;
-    }
-  }
-  if (path.empty()) {
-    std::fprintf(stderr, "usgc-run: no .usir program given\n");
-    print_usage(stderr);
-    return kExitUsage;
-  }
+  for (int64_t argument : command.arguments)
+    host_options.push_back("--arg=" + std::to_string(argument));
+  if (command.counts) host_options.emplace_back("--counts");
+  if (command.stats) host_options.emplace_back("--stats");
   std::string text, error;
   if (!ir::read_source_file(path, &text, &error)) {
     std::fprintf(stderr, "usgc-run: %s\n", error.c_str());
@@ -170,6 +75,8 @@ int run_wasm_command(int argc, char** argv) {
   options.gc_stress = gc_stress != 0;
   std::map<std::string, uint32_t> stubs;
   if (stub_counts) options.stub_instructions = &stubs;
+  bool uses_goroutines = false;
+  options.uses_goroutines = &uses_goroutines;
   std::optional<std::vector<uint8_t>> module =
       lower_module(parsed.module, analysis, options, &error);
   if (!module) {
@@ -180,6 +87,20 @@ int run_wasm_command(int argc, char** argv) {
     for (const auto& [name, instructions] : stubs)
       std::printf("stub %s %u\n", name.c_str(), instructions);
     return 0;
+  }
+  if (uses_goroutines) {  // goroutines become coroutines (asyncify.hpp)
+    if (!asyncify_available()) {
+      std::fprintf(stderr,
+                   "usgc-run: %s: goroutines and channels on the WebAssembly target need "
+                   "binaryen's wasm-opt (apt-get install binaryen); not lowered\n",
+                   path.c_str());
+      return kExitUsage;
+    }
+    module = apply_asyncify(*module, &error);
+    if (!module) {
+      std::fprintf(stderr, "usgc-run: %s: %s\n", path.c_str(), error.c_str());
+      return kExitUsage;
+    }
   }
   if (!output.empty() || !wat.empty()) {
     std::string binary = output;

@@ -4,10 +4,12 @@
 // wasm/usgc-wasm-runtime.wasm, built by `make wasm`). Tool code; not on any hot path.
 #pragma once
 
+#include "jitgen/command_line/usgc_run_options.hpp"
+
 namespace usgc::jitgen::wasm {
 
-// argv as usgc-run's (one of them is --target=wasm). Returns the process exit status: 0 ran to
+// usgc-run's parsed command line (its target kWasm). Returns the process exit status: 0 ran to
 // completion (or wrote the module), 1 the run failed, 2 usage, unreadable, refused or no toolchain.
-int run_wasm_command(int argc, char** argv);
+int run_wasm_command(const command_line::UsgcRunOptions& command);
 
 }  // namespace usgc::jitgen::wasm

@@ -15,6 +15,8 @@
  *   24 runs[USGC_WASM_CLASS_COUNT] of {next u32, limit u32}
  * A shadow-stack frame is usgc_frame's with wasm32 pointers, its slots right after it:
  *   0 previous (u32)  4 slots (u32)  8 count (u32)  12 arena_mark (u32)  16 slots (8 bytes each)
+ * The mutator record is the one running goroutine's: a goroutine switch saves it into the old
+ * goroutine's record and loads the new one's (as a P saves and restores the TLAB).
  * Hot path: every offset here is an immediate of the inline sequences.
  */
 #ifndef USGC_JITGEN_WASM_ABI_H
@@ -43,6 +45,25 @@
 #define USGC_WASM_KIND_STRUCT 0
 #define USGC_WASM_KIND_SCALAR_ARRAY 1
 #define USGC_WASM_KIND_REFERENCE_ARRAY 2
+#define USGC_WASM_KIND_SCALAR_CHANNEL 3
+#define USGC_WASM_KIND_REFERENCE_CHANNEL 4
+
+/* A channel object (a `makechan` site's object, in the class its site was given): these words,
+ * then `capacity` buffer words (jitgen/wasm/runtime/channels.c). */
+#define USGC_WASM_CHANNEL_WORDS 8
+
+/* Status of the channel operations (usgc_wasm_chan_send/recv/close) and of a resumed send. */
+#define USGC_WASM_CHAN_DONE 0
+#define USGC_WASM_CHAN_BLOCK 1       /* the goroutine waits: the code calls host.suspend() */
+#define USGC_WASM_CHAN_CLOSED 2      /* send on (or close of) a closed channel */
+#define USGC_WASM_CHAN_STACK_VALUE 3 /* a STACK_LOCAL object was sent (escape analysis bug) */
+
+/* A goroutine record (jitgen/wasm/runtime/goroutines.c): the lowered `go` writes the inputs
+ * (parameters then captures, 8 bytes each) at INPUTS; the program's `go_entry(g)` reads the
+ * target (the index of the spawned function among the module's go targets) and the inputs. */
+#define USGC_WASM_GOROUTINE_TARGET 0
+#define USGC_WASM_GOROUTINE_INPUTS 8
+#define USGC_WASM_GO_MAX_INPUTS 32
 
 /* Status of usgc_wasm_barrier_slow: 0 stored; 1 a STACK_LOCAL object stored into a heap object. */
 #define USGC_WASM_BARRIER_STACK_INTO_HEAP 1

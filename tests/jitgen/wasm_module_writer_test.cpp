@@ -1,7 +1,7 @@
 // tests/jitgen/wasm_module_writer_test.cpp — the WebAssembly module writer (jitgen/wasm/
 // module_writer.hpp) and the lowering's module-level behaviour: LEB128 against the format's
 // examples, a hand-built module validated by wabt's wasm-validate and run by node, the writer's
-// refusals, and lowered corpus programs validated (or refused with a positioned reason). The
+// refusals, and every lowered corpus program validated (also after the coroutine transform). The
 // checks that need wasm-validate or node skip with that reason when the tool is absent.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/ir/ir.hpp"
+#include "jitgen/wasm/asyncify.hpp"
 #include "jitgen/wasm/lowering.hpp"
 #include "jitgen/wasm/module_writer.hpp"
 #include "tests/jitgen/usir_test_support.hpp"
@@ -178,21 +179,27 @@ usgc::jitgen::ir::ParseResult parse_corpus(const std::string& name) {
   return usgc::jitgen::ir::parse_module(usgc::testing::read_text_file(path), path.string());
 }
 
-TEST(WasmLowering, RefusesGoroutinesWithAPositionedReason) {
-  usgc::jitgen::ir::ParseResult parsed = parse_corpus("process_data");
-  ASSERT_TRUE(parsed.ok());
-  auto analysis = usgc::jitgen::escape::analyze_escapes(parsed.module);
-  std::string error;
-  auto module = usgc::jitgen::wasm::lower_module(parsed.module, analysis, {}, &error);
-  EXPECT_FALSE(module.has_value());
-  EXPECT_NE(error.find("process_data.usir:14:3: the WebAssembly target does not support `go`"),
-            std::string::npos)
-      << error;
+// A module with `go` or a channel operation says it needs the coroutine transform; one without
+// does not (it runs as lowered, untransformed).
+TEST(WasmLowering, SaysWhichModulesNeedTheCoroutineTransform) {
+  for (const auto& [name, blocks] : std::map<std::string, bool>{
+           {"process_data", true}, {"local_channel", true}, {"arrays", false}}) {
+    usgc::jitgen::ir::ParseResult parsed = parse_corpus(name);
+    ASSERT_TRUE(parsed.ok());
+    auto analysis = usgc::jitgen::escape::analyze_escapes(parsed.module);
+    std::string error;
+    bool uses_goroutines = false;
+    usgc::jitgen::wasm::LowerOptions options;
+    options.uses_goroutines = &uses_goroutines;
+    auto module = usgc::jitgen::wasm::lower_module(parsed.module, analysis, options, &error);
+    ASSERT_TRUE(module.has_value()) << name << ": " << error;
+    EXPECT_EQ(uses_goroutines, blocks) << name;
+  }
 }
 
-TEST(WasmLowering, EveryAcceptedCorpusProgramValidates) {
+TEST(WasmLowering, EveryCorpusProgramIsLoweredAndValidates) {
   if (!have("wasm-validate")) GTEST_SKIP() << "wabt's wasm-validate is not installed";
-  size_t accepted = 0, refused = 0;
+  size_t accepted = 0, refused = 0, transformed_count = 0;
   for (const std::filesystem::path& file : usgc::testing::usir_corpus_files()) {
     usgc::jitgen::ir::ParseResult parsed = usgc::jitgen::ir::parse_module(
         usgc::testing::read_text_file(file), file.filename().string());
@@ -202,9 +209,11 @@ TEST(WasmLowering, EveryAcceptedCorpusProgramValidates) {
       std::string error;
       usgc::jitgen::wasm::LowerOptions options;
       options.gc_stress = stress;
+      bool uses_goroutines = false;
+      options.uses_goroutines = &uses_goroutines;
       auto module = usgc::jitgen::wasm::lower_module(parsed.module, analysis, options, &error);
       if (!module) {
-        EXPECT_NE(error.find("does not support"), std::string::npos) << file << ": " << error;
+        ADD_FAILURE() << file << ": " << error;
         ++refused;
         continue;
       }
@@ -212,10 +221,22 @@ TEST(WasmLowering, EveryAcceptedCorpusProgramValidates) {
       std::string path = write_temporary(*module), output;
       EXPECT_EQ(run("wasm-validate " + path, &output), 0) << file << ":\n" << output;
       std::remove(path.c_str());
+      // What runs is the transformed module (binaryen's asyncify): it validates too (checked
+      // once per program: wasm-opt takes a while).
+      if (stress || !uses_goroutines || !usgc::jitgen::wasm::asyncify_available()) continue;
+      auto transformed = usgc::jitgen::wasm::apply_asyncify(*module, &error);
+      ASSERT_TRUE(transformed.has_value()) << file << ": " << error;
+      path = write_temporary(*transformed);
+      EXPECT_EQ(run("wasm-validate " + path, &output), 0) << file << " (asyncified):\n" << output;
+      std::remove(path.c_str());
+      ++transformed_count;
     }
   }
-  EXPECT_GT(accepted, 0u);
-  EXPECT_GT(refused, 0u);
+  EXPECT_GE(accepted, 2 * 56u);
+  EXPECT_EQ(refused, 0u);
+  if (usgc::jitgen::wasm::asyncify_available()) {
+    EXPECT_GE(transformed_count, 33u);  // the programs with goroutines or channels
+  }
 }
 
 }  // namespace

@@ -7,8 +7,9 @@
  * for wasm32 (those need threads, futexes, signals and mmap; their wasm back end is future work).
  * It keeps usgc's ABI so the inline sequences are the native ones: the 64-bit header word and its
  * ownership bits, the mutator record (heap id, shadow-stack frames, stack arena, one allocation
- * run per size class), usgc_frame-shaped shadow-stack frames, the flag-word poll. One goroutine:
- * its collection is both the private and the shared one (a full non-moving mark-sweep).
+ * run per size class), usgc_frame-shaped shadow-stack frames, the flag-word poll. Goroutines are
+ * coroutines on the one thread (goroutines.c), so a collection stops nobody: it is a full
+ * non-moving mark-sweep from every goroutine's roots (both the private and the shared one).
  *
  * Memory: 64 KiB wasm pages from memory.grow (the "reserve" of this platform; nothing is ever
  * decommitted). A block is one page of equal slots of one size class; free slots are all zero
@@ -23,28 +24,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "jitgen/wasm/wasm_abi.h"
+#include "jitgen/wasm/runtime/runtime.h"
 
-#define EXPORT(name) __attribute__((export_name(#name))) name
-
-#define PAGE 65536u
 #define BLOCK_HEADER 16u
 #define MAX_TYPES 65536u
 #define MAX_REFERENCE_WORDS 65536u
-
-typedef struct run {
-  uint32_t next, limit;
-} run;
-
-typedef struct mutator {
-  uint64_t heap_id;
-  uint32_t frames, arena_top, arena_limit, poll;
-  run runs[USGC_WASM_CLASS_COUNT];
-} mutator;
-
-typedef struct frame {
-  uint32_t previous, slots, count, arena_mark;
-} frame;
 
 _Static_assert(__builtin_offsetof(mutator, heap_id) == USGC_WASM_MUTATOR_HEAP_ID, "ABI");
 _Static_assert(__builtin_offsetof(mutator, frames) == USGC_WASM_MUTATOR_FRAMES, "ABI");
@@ -87,7 +71,8 @@ typedef struct type_info {
 } type_info;
 
 static const uint32_t kSlotSizes[USGC_WASM_CLASS_COUNT] = USGC_WASM_CLASS_SLOT_SIZES;
-static mutator the_mutator;
+mutator the_mutator;
+uint32_t running_arena_base;
 static pool pools[POOL_COUNT];
 static run shared_runs[USGC_WASM_CLASS_COUNT];
 static type_info types[MAX_TYPES];
@@ -95,8 +80,6 @@ static uint32_t reference_words[MAX_REFERENCE_WORDS];
 static uint32_t reference_words_used;
 static uint32_t large_objects;
 static uint32_t free_page_ranges;
-static uint32_t arena_base;
-static uint32_t shadow_base, shadow_top;
 static uint32_t global_roots, global_root_count;
 static uint32_t mark_stack, mark_stack_capacity, mark_stack_size; /* in entries */
 static uint32_t stress_every, stress_count;
@@ -105,9 +88,6 @@ static uint32_t pages_in_use;
  * the next poll when they reach the threshold: the live bytes of the last one, at least 2 MiB. */
 static uint64_t bytes_since_collection, live_bytes, collection_threshold = 2u << 20;
 static uint64_t collections, freed_objects;
-
-#define HEADER(object) (*(uint64_t*)(uintptr_t)((object)-8u))
-#define WORD(address) (*(uint64_t*)(uintptr_t)(address))
 
 /* ---- pages -------------------------------------------------------------------------------- */
 static uint32_t grow(uint32_t pages) {
@@ -119,7 +99,7 @@ static uint32_t grow(uint32_t pages) {
 static void collect(void);
 
 /* `pages` zeroed pages: a freed range first, else memory.grow, else a collection and retry. */
-static uint32_t allocate_pages(uint32_t pages, int may_collect) {
+uint32_t allocate_pages(uint32_t pages, int may_collect) {
   for (uint32_t* link = &free_page_ranges; *link != 0;
        link = &((free_pages*)(uintptr_t)*link)->next) {
     free_pages* range = (free_pages*)(uintptr_t)*link;
@@ -146,7 +126,7 @@ static uint32_t allocate_pages(uint32_t pages, int may_collect) {
   return address;
 }
 
-static void release_pages(uint32_t address, uint32_t pages) {
+void release_pages(uint32_t address, uint32_t pages) {
   memset((void*)(uintptr_t)address, 0, (size_t)pages * PAGE);
   free_pages* range = (free_pages*)(uintptr_t)address;
   range->next = free_page_ranges;
@@ -232,29 +212,19 @@ static uint32_t allocate_slot(uint32_t p, uint32_t bytes) {
   return slot;
 }
 
-static uint64_t header_word(uint32_t type, uint32_t ownership, uint64_t flags) {
+uint64_t header_word(uint32_t type, uint32_t ownership, uint64_t flags) {
   uint64_t owner = ownership <= 1 ? the_mutator.heap_id : 0;
   uint64_t array = types[type].kind == USGC_WASM_KIND_STRUCT ? 0 : 0x8;
   return (uint64_t)ownership | array | flags | ((uint64_t)type << 8) | (owner << 32);
 }
 
 /* ---- the exported slow paths --------------------------------------------------------------- */
+/* The runtime and its main goroutine (its stack arena and shadow stack loaded in the mutator
+ * record); the mutator record's address, 0 when memory cannot grow. */
 uint32_t EXPORT(usgc_wasm_init)(uint32_t gc_stress_every) {
-  the_mutator.heap_id = 2;
   stress_every = gc_stress_every;
-  arena_base = grow(16);
-  shadow_base = grow(16);
-  if (arena_base == 0 || shadow_base == 0) return 0;
-  the_mutator.arena_top = arena_base;
-  the_mutator.arena_limit = arena_base + 16 * PAGE;
-  shadow_top = shadow_base + 16 * PAGE;
+  if (goroutines_init() == 0) return 0;
   return (uint32_t)(uintptr_t)&the_mutator;
-}
-uint32_t EXPORT(usgc_wasm_shadow_stack_top)(void) {
-  return shadow_top;
-}
-uint32_t EXPORT(usgc_wasm_shadow_stack_limit)(void) {
-  return shadow_base;
 }
 
 /* Zeroed memory for the program's own tables (global slots, counters); never freed. */
@@ -269,7 +239,7 @@ void EXPORT(usgc_wasm_set_global_roots)(uint32_t slots, uint32_t count) {
 
 /* Type `id`: a struct of `payload` bytes, or an array of scalars or references. 0 on success. */
 uint32_t EXPORT(usgc_wasm_register_type)(uint32_t id, uint32_t kind, uint32_t payload) {
-  if (id == 0 || id >= MAX_TYPES || kind > USGC_WASM_KIND_REFERENCE_ARRAY) return 1;
+  if (id == 0 || id >= MAX_TYPES || kind > USGC_WASM_KIND_REFERENCE_CHANNEL) return 1;
   types[id].kind = kind;
   types[id].payload = payload;
   types[id].references_begin = reference_words_used;
@@ -305,6 +275,32 @@ uint32_t EXPORT(usgc_wasm_alloc)(uint32_t type, uint32_t payload, uint32_t owner
   return slot + 8;
 }
 
+/* Any class: STACK_LOCAL in the running goroutine's arena (a private substitute, header bit 6,
+ * when it is full), the others as usgc_wasm_alloc. Zeroed payload; 0 when out of memory. */
+uint32_t allocate_object(uint32_t type, uint32_t payload, uint32_t ownership) {
+  if (ownership != 0) return usgc_wasm_alloc(type, payload, ownership);
+  if (payload > 0x7ffffff0u) return 0;
+  uint32_t size = (payload + 8 + 7) & ~7u;
+  uint32_t top = the_mutator.arena_top;
+  if (top + size > top && top + size <= the_mutator.arena_limit) {
+    memset((void*)(uintptr_t)top, 0, size);
+    WORD(top) = header_word(type, 0, 0);
+    the_mutator.arena_top = top + size;
+    return top + 8;
+  }
+  uint32_t slot = allocate_slot(POOL_PRIVATE, payload + 8);
+  if (slot == 0) return 0;
+  WORD(slot) = header_word(type, 1, 0x40);
+  return slot + 8;
+}
+
+uint32_t class_of_object(uint32_t object) {
+  return (uint32_t)(HEADER(object) & 3);
+}
+uint32_t kind_of_object(uint32_t object) {
+  return types[(HEADER(object) >> 8) & 0xffff].kind;
+}
+
 /* The stack arena is full: a GOROUTINE_PRIVATE substitute (header bit 6), as usgc's
  * usgc_alloc_stack_slow makes. */
 uint32_t EXPORT(usgc_wasm_alloc_stack_slow)(uint32_t type, uint32_t payload) {
@@ -325,11 +321,28 @@ uint32_t EXPORT(usgc_wasm_alloc_array)(uint32_t type, uint64_t length, uint32_t 
 
 /* ---- publication and the barrier ----------------------------------------------------------- */
 static int push_mark(uint32_t object);
-static uint32_t allocate_pages(uint32_t pages, int may_collect);
+
+static void push_mark_nonzero(uint32_t object) {
+  if (object != 0) push_mark(object);
+}
+
+/* Calls visit(r) for every reference word r of `object` (null ones included). */
+static void for_each_reference(uint32_t object, void (*visit)(uint32_t)) {
+  type_info* t = &types[(HEADER(object) >> 8) & 0xffff];
+  if (t->kind == USGC_WASM_KIND_REFERENCE_ARRAY) {
+    uint64_t n = WORD(object);
+    for (uint64_t i = 0; i < n; ++i) visit((uint32_t)WORD(object + 8 + 8 * i));
+  } else if (t->kind == USGC_WASM_KIND_STRUCT) {
+    for (uint32_t k = 0; k < t->references_count; ++k)
+      visit((uint32_t)WORD(object + 8 * reference_words[t->references_begin + k]));
+  } else if (t->kind == USGC_WASM_KIND_REFERENCE_CHANNEL) {
+    trace_channel(object, visit);
+  }
+}
 
 /* Makes `object` and every private object it reaches `ownership` (2 shared, 3 global), in place:
  * the ownership bits flip, the owner becomes 0. Returns 1 if a STACK_LOCAL object is reached. */
-static int publish(uint32_t object, uint32_t ownership) {
+int publish(uint32_t object, uint32_t ownership) {
   uint32_t base = mark_stack_size;
   int stack_reached = 0;
   if (object != 0 && !push_mark(object)) return 0;
@@ -343,19 +356,7 @@ static int publish(uint32_t object, uint32_t ownership) {
     }
     if (c >= ownership) continue;
     HEADER(o) = (h & ~(uint64_t)3 & 0xffffffffu) | ownership | 0x10;
-    type_info* t = &types[(h >> 8) & 0xffff];
-    if (t->kind == USGC_WASM_KIND_REFERENCE_ARRAY) {
-      uint64_t n = WORD(o);
-      for (uint64_t i = 0; i < n; ++i) {
-        uint32_t v = (uint32_t)WORD(o + 8 + 8 * i);
-        if (v != 0) push_mark(v);
-      }
-    } else if (t->kind == USGC_WASM_KIND_STRUCT) {
-      for (uint32_t k = 0; k < t->references_count; ++k) {
-        uint32_t v = (uint32_t)WORD(o + 8 * reference_words[t->references_begin + k]);
-        if (v != 0) push_mark(v);
-      }
-    }
+    for_each_reference(o, push_mark_nonzero);
   }
   return stack_reached;
 }
@@ -409,44 +410,57 @@ static void mark(uint32_t object) {
 }
 
 static void trace(uint32_t object) {
-  uint64_t h = HEADER(object);
-  type_info* t = &types[(h >> 8) & 0xffff];
-  if (t->kind == USGC_WASM_KIND_REFERENCE_ARRAY) {
-    uint64_t n = WORD(object);
-    for (uint64_t i = 0; i < n; ++i) mark((uint32_t)WORD(object + 8 + 8 * i));
-  } else if (t->kind == USGC_WASM_KIND_STRUCT) {
-    for (uint32_t k = 0; k < t->references_count; ++k)
-      mark((uint32_t)WORD(object + 8 * reference_words[t->references_begin + k]));
-  }
+  for_each_reference(object, mark);
 }
 
 static uint32_t payload_of(uint32_t object) {
   uint64_t h = HEADER(object);
   type_info* t = &types[(h >> 8) & 0xffff];
-  return t->kind == USGC_WASM_KIND_STRUCT ? t->payload : 8 + 8 * (uint32_t)WORD(object);
+  if (t->kind == USGC_WASM_KIND_STRUCT) return t->payload;
+  if (t->kind >= USGC_WASM_KIND_SCALAR_CHANNEL) return channel_payload_bytes(object);
+  return 8 + 8 * (uint32_t)WORD(object);
 }
 
 static void drain(void) {
   while (mark_stack_size > 0) trace(((uint32_t*)(uintptr_t)mark_stack)[--mark_stack_size]);
 }
 
-/* A full collection: roots are the shadow-stack frames, the reference globals and every object
- * in the stack arena; then every block and large object is swept. */
-static void collect(void) {
-  live_bytes = 0;
-  for (uint32_t f = the_mutator.frames; f != 0; f = ((frame*)(uintptr_t)f)->previous) {
+void mark_root(uint32_t object) {
+  mark(object);
+  drain();
+}
+
+void mark_frames(uint32_t frames) {
+  for (uint32_t f = frames; f != 0; f = ((frame*)(uintptr_t)f)->previous) {
     const frame* fr = (const frame*)(uintptr_t)f;
     for (uint32_t s = 0; s < fr->count; ++s) mark((uint32_t)WORD(fr->slots + 8 * s));
     drain();
   }
-  for (uint32_t g = 0; g < global_root_count; ++g) mark((uint32_t)WORD(global_roots + 8 * g));
-  drain();
-  for (uint32_t p = arena_base; p < the_mutator.arena_top;) {
+}
+
+/* Every object in the stack arena [base, top) is a root (arena objects carry no mark bit). */
+void mark_arena(uint32_t base, uint32_t top) {
+  for (uint32_t p = base; p < top;) {
     uint32_t object = p + 8;
     trace(object);
     drain();
     p = object + ((payload_of(object) + 7) & ~7u);
   }
+}
+
+/* A full collection: roots are every goroutine's shadow-stack frames and stack arena objects
+ * (the running one's from the mutator record, the others' from their records, with what they
+ * hold for a channel operation or a start), the reference globals and the unknown world (a
+ * global root); then every block and
+ * large object is swept. */
+static void collect(void) {
+  live_bytes = 0;
+  mark_frames(the_mutator.frames);
+  for (uint32_t g = 0; g < global_root_count; ++g) mark((uint32_t)WORD(global_roots + 8 * g));
+  drain();
+  mark_arena(running_arena_base, the_mutator.arena_top);
+  goroutines_mark_roots();
+  unknown_world_mark_roots();
   for (uint32_t p = 0; p < POOL_COUNT; ++p) {
     for (uint32_t c = 0; c < USGC_WASM_CLASS_COUNT; ++c) {
       for (uint32_t a = pools[p].first[c]; a != 0; a = ((block*)(uintptr_t)a)->next) {
@@ -470,6 +484,7 @@ static void collect(void) {
       if (p == POOL_SHARED) shared_runs[c].next = shared_runs[c].limit = 0;
     }
   }
+  goroutines_forget_runs();
   for (uint32_t* link = &large_objects; *link != 0;) {
     large* l = (large*)(uintptr_t)*link;
     uint32_t slot = *link + (uint32_t)sizeof(large);
