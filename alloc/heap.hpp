@@ -100,7 +100,8 @@ extern constinit thread_local Heap* t_heap __attribute__((tls_model("initial-exe
 // Set once the calling thread's heap was handed back at its exit (no new heap for a free then).
 extern constinit thread_local bool t_thread_heap_exited __attribute__((tls_model("initial-exec")));
 // Per-process random key for free-block markers (written once at process start).
-extern uintptr_t g_free_marker_key;
+// Hidden: the fast paths load it with one RIP-relative instruction, not through the GOT.
+extern uintptr_t g_free_marker_key __attribute__((visibility("hidden")));
 
 // The calling thread's id: glibc's thread pointer (%fs:0 holds the TCB's own address).
 inline uintptr_t current_thread_id() {
@@ -227,19 +228,18 @@ extern LargeCounters g_large_counters;
   if (__builtin_expect(!segment_map_is_segment(segment), 0))
     return free_outside_segment(pointer, caller);
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
-  Page* page = segment->page_of(address);
+  // segment->page_of(address), written so that the compiler computes the page's address once.
+  uintptr_t page_bytes = ((address & kSegmentMask) >> segment->page_shift) * sizeof(Page);
+  Page* page = reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment->pages) + page_bytes);
   Block* block = static_cast<Block*>(pointer);
-  // Only the owner reads the page's fields below (start, capacity_bytes, local_free, ...).
-  if (__builtin_expect(page->fast_free_owner.load(std::memory_order_relaxed) == current_thread_id(),
+  // Only the owner reads the page's fields below (start, block_inverse, local_free, ...).
+  if (__builtin_expect(current_thread_id() == page->fast_free_owner.load(std::memory_order_relaxed),
                        1)) {
-    uintptr_t offset = address - reinterpret_cast<uintptr_t>(page->start);
-    // offset < capacity_bytes bounds the block index: the exact-block test needs no capacity
-    // compare of its own.
-    if (__builtin_expect(
-            offset < page->capacity_bytes &&
-                size_t{block_index_of_offset(page, offset)} * page->block_size == offset &&
-                block->free_marker != free_marker_of(block),
-            1)) {
+    // Range and exact-block checks in one compare (page.hpp, block_test_index).
+    uint64_t offset = address - reinterpret_cast<uintptr_t>(page->start);
+    if (__builtin_expect(block_test_index(page, offset) < page->fast_capacity_blocks &&
+                             block->free_marker != free_marker_of(block),
+                         1)) {
       block->next = page->local_free;
       block->free_marker = free_marker_of(block);
       page->local_free = block;
