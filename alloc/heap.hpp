@@ -224,12 +224,17 @@ extern LargeCounters g_large_counters;
 
 // Null and foreign pointers fail the segment-map check and are handled by free_outside_segment.
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
-  Segment* segment = segment_of(pointer);
-  if (__builtin_expect(!segment_map_is_segment(segment), 0))
-    return free_outside_segment(pointer, caller);
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
-  // segment->page_of(address), written so that the compiler computes the page's address once.
-  uintptr_t page_bytes = ((address & kSegmentMask) >> segment->page_shift) * sizeof(Page);
+  uintptr_t chunk = address >> kSegmentShift;
+  if (__builtin_expect(chunk >= kSegmentMapEntries, 0))
+    return free_outside_segment(pointer, caller);
+  uint8_t map_value = g_segment_map[chunk].load(std::memory_order_relaxed);
+  if (__builtin_expect(map_value < kMapSegment, 0)) return free_outside_segment(pointer, caller);
+  Segment* segment = segment_of(pointer);
+  // segment->page_of(address) with the page shift from the map byte ("map page shift"), written
+  // so that the compiler computes the page's address once.
+  uintptr_t page_bytes =
+      ((address & kSegmentMask) >> (map_value & kMapPageShiftMask)) * sizeof(Page);
   Page* page = reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment->pages) + page_bytes);
   Block* block = static_cast<Block*>(pointer);
   // Only the owner reads the page's fields below (start, block_inverse, local_free, ...).
