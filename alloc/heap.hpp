@@ -110,6 +110,13 @@ inline uintptr_t current_thread_id() {
   return id;
 }
 
+// id == current_thread_id(), compared against %fs:0 directly (one instruction, no load first).
+inline bool is_current_thread(uintptr_t id) {
+  bool equal;
+  __asm__("cmp %%fs:0, %1" : "=@cce"(equal) : "r"(id));
+  return equal;
+}
+
 inline uintptr_t free_marker_of(const Block* block) {
   return g_free_marker_key ^ reinterpret_cast<uintptr_t>(block);
 }
@@ -130,6 +137,9 @@ void* heap_malloc_unsampled(Heap* heap, size_t size);
                                                        size_t size);
 [[gnu::noinline]] void heap_free_generic(Segment* segment, void* pointer, Caller caller);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
+// A free that failed the fast path's checks after the segment map test: heap_free_generic, or
+// free_outside_segment for a pointer that only aliases a usgc chunk (see heap_free).
+[[gnu::noinline]] void heap_free_not_fast(void* pointer, Caller caller);
 [[gnu::noinline, gnu::cold]] void free_outside_segment(void* pointer, Caller caller);
 void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
 void* heap_calloc(Heap* heap, size_t size);
@@ -223,14 +233,18 @@ extern LargeCounters g_large_counters;
 }
 
 // Null and foreign pointers fail the segment-map check and are handled by free_outside_segment.
+//
+// The map index is the pointer's bits 22..46 (shift left, then right): no bound check. A pointer
+// with higher bits set (not a user-space address) may alias a usgc chunk; the segment and page
+// then come from the chunk, never from the pointer, and the pointer fails the exact-block test
+// (only block starts pass it), before it is read or written, so it reaches free_outside_segment.
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
-  uintptr_t chunk = address >> kSegmentShift;
-  if (__builtin_expect(chunk >= kSegmentMapEntries, 0))
-    return free_outside_segment(pointer, caller);
+  uintptr_t chunk = (address << (64 - 47)) >> (64 - 47 + kSegmentShift);
+  static_assert(kSegmentMapEntries == uintptr_t{1} << (47 - kSegmentShift));
   uint8_t map_value = g_segment_map[chunk].load(std::memory_order_relaxed);
   if (__builtin_expect(map_value < kMapSegment, 0)) return free_outside_segment(pointer, caller);
-  Segment* segment = segment_of(pointer);
+  Segment* segment = reinterpret_cast<Segment*>(chunk << kSegmentShift);
   // segment->page_of(address) with the page shift from the map byte ("map page shift"), written
   // so that the compiler computes the page's address once.
   uintptr_t page_bytes =
@@ -238,7 +252,7 @@ extern LargeCounters g_large_counters;
   Page* page = reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment->pages) + page_bytes);
   Block* block = static_cast<Block*>(pointer);
   // Only the owner reads the page's fields below (start, block_inverse, local_free, ...).
-  if (__builtin_expect(current_thread_id() == page->fast_free_owner.load(std::memory_order_relaxed),
+  if (__builtin_expect(is_current_thread(page->fast_free_owner.load(std::memory_order_relaxed)),
                        1)) {
     // Range and exact-block checks in one compare (page.hpp, block_test_index).
     uint64_t offset = address - reinterpret_cast<uintptr_t>(page->start);
@@ -249,11 +263,12 @@ extern LargeCounters g_large_counters;
       block->free_marker = free_marker_of(block);
       page->local_free = block;
       page->local_frees_uncounted++;
-      if (__builtin_expect(--page->used == 0, 0)) heap_page_retire(segment->owner_heap, page);
+      if (__builtin_expect(--page->used == 0, 0))
+        heap_page_retire(segment_of(page)->owner_heap, page);
       return;
     }
   }
-  heap_free_generic(segment, pointer, caller);
+  heap_free_not_fast(pointer, caller);
 }
 
 }  // namespace usgc::alloc
