@@ -7,8 +7,9 @@
 // Hot paths (inline here, counted in tests/alloc/fast_path_instructions_test.cpp):
 //   heap_malloc_small : direct-table load, free-list pop, marker clear, one counter. No lock,
 //                       no atomic read-modify-write, no system call.
-//   heap_free         : segment-map check, owner check, exact block check (multiply), double-free
-//                       marker check, push onto local_free, one counter.
+//   heap_free         : segment-map check (whose byte also gives the page shift), owner check,
+//                       range + exact block check (one multiply, rotate, compare: page.hpp),
+//                       double-free marker check, push onto local_free, two counts.
 // Everything else — refills, remote frees, full pages, large objects, errors — is in the
 // [[gnu::noinline, gnu::cold]] or noinline generic functions of heap.cpp/large_objects.cpp.
 //
