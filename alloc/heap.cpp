@@ -627,12 +627,6 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   }
 }
 
-void heap_free_not_fast(void* pointer, Caller caller) {
-  Segment* segment = segment_of(pointer);
-  if (!segment_map_is_segment(segment)) return free_outside_segment(pointer, caller);
-  heap_free_generic(segment, pointer, caller);
-}
-
 void free_outside_segment(void* pointer, Caller caller) {
   if (pointer == nullptr) return;
   Segment* segment = nullptr;

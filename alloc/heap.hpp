@@ -138,9 +138,6 @@ void* heap_malloc_unsampled(Heap* heap, size_t size);
                                                        size_t size);
 [[gnu::noinline]] void heap_free_generic(Segment* segment, void* pointer, Caller caller);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
-// A free that failed the fast path's checks after the segment map test: heap_free_generic, or
-// free_outside_segment for a pointer that only aliases a usgc chunk (see heap_free).
-[[gnu::noinline]] void heap_free_not_fast(void* pointer, Caller caller);
 [[gnu::noinline, gnu::cold]] void free_outside_segment(void* pointer, Caller caller);
 void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
 void* heap_calloc(Heap* heap, size_t size);
@@ -269,7 +266,9 @@ extern LargeCounters g_large_counters;
       return;
     }
   }
-  heap_free_not_fast(pointer, caller);
+  // The map byte of the pointer's bits 22..46 is a segment's: only higher bits can make it foreign.
+  if (__builtin_expect((address >> 47) != 0, 0)) return free_outside_segment(pointer, caller);
+  heap_free_generic(segment_of(pointer), pointer, caller);
 }
 
 }  // namespace usgc::alloc
