@@ -189,8 +189,7 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   chosen->used = 0;
   chosen->free_list = chosen->local_free = nullptr;
   chosen->clear_flags();
-  compute_block_index_magic(static_cast<uint32_t>(chosen->block_size), &chosen->index_multiplier,
-                            &chosen->index_shift);
+  compute_block_test(chosen->block_size, &chosen->block_inverse, &chosen->block_rotate);
   chosen->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   // Release: pairs with the acquire load of a remote freer in the delayed path.
   chosen->heap.store(heap, std::memory_order_release);
@@ -369,9 +368,14 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
     if (offset >= page->block_size) report_invalid_pointer(caller, pointer);
     block = page->start;
   } else {
-    uint32_t index = block_index_of_offset(page, offset);
-    if (index >= page->capacity()) report_invalid_pointer(caller, pointer);
-    block = page->start + size_t{index} * page->block_size;
+    uint64_t index = block_test_index(page, offset);  // exact block starts: the common case
+    if (index >= page->capacity()) {
+      // Not a block start: only an aligned_alloc pointer (checked below) may lie inside a block.
+      if (!has_aligned || offset >= size_t{page->capacity()} * page->block_size)
+        report_invalid_pointer(caller, pointer);
+      index = offset / page->block_size;
+    }
+    block = page->start + index * page->block_size;
   }
   // An interior pointer is valid only if aligned_alloc returned it (it left its marker).
   if (block != p &&

@@ -7,8 +7,9 @@
 // Hot paths (inline here, counted in tests/alloc/fast_path_instructions_test.cpp):
 //   heap_malloc_small : direct-table load, free-list pop, marker clear, one counter. No lock,
 //                       no atomic read-modify-write, no system call.
-//   heap_free         : segment-map check, owner check, exact block check (multiply), double-free
-//                       marker check, push onto local_free, one counter.
+//   heap_free         : segment-map check (whose byte also gives the page shift), owner check,
+//                       range + exact block check (one multiply, rotate, compare: page.hpp),
+//                       double-free marker check, push onto local_free, two counts.
 // Everything else — refills, remote frees, full pages, large objects, errors — is in the
 // [[gnu::noinline, gnu::cold]] or noinline generic functions of heap.cpp/large_objects.cpp.
 //
@@ -100,13 +101,21 @@ extern constinit thread_local Heap* t_heap __attribute__((tls_model("initial-exe
 // Set once the calling thread's heap was handed back at its exit (no new heap for a free then).
 extern constinit thread_local bool t_thread_heap_exited __attribute__((tls_model("initial-exec")));
 // Per-process random key for free-block markers (written once at process start).
-extern uintptr_t g_free_marker_key;
+// Hidden: the fast paths load it with one RIP-relative instruction, not through the GOT.
+extern uintptr_t g_free_marker_key __attribute__((visibility("hidden")));
 
 // The calling thread's id: glibc's thread pointer (%fs:0 holds the TCB's own address).
 inline uintptr_t current_thread_id() {
   uintptr_t id;
   __asm__("mov %%fs:0, %0" : "=r"(id));
   return id;
+}
+
+// id == current_thread_id(), compared against %fs:0 directly (one instruction, no load first).
+inline bool is_current_thread(uintptr_t id) {
+  bool equal;
+  __asm__("cmp %%fs:0, %1" : "=@cce"(equal) : "r"(id));
+  return equal;
 }
 
 inline uintptr_t free_marker_of(const Block* block) {
@@ -222,33 +231,44 @@ extern LargeCounters g_large_counters;
 }
 
 // Null and foreign pointers fail the segment-map check and are handled by free_outside_segment.
+//
+// The map index is the pointer's bits 22..46 (shift left, then right): no bound check. A pointer
+// with higher bits set (not a user-space address) may alias a usgc chunk; the segment and page
+// then come from the chunk, never from the pointer, and the pointer fails the exact-block test
+// (only block starts pass it), before it is read or written, so it reaches free_outside_segment.
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
-  Segment* segment = segment_of(pointer);
-  if (__builtin_expect(!segment_map_is_segment(segment), 0))
-    return free_outside_segment(pointer, caller);
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
-  Page* page = segment->page_of(address);
+  uintptr_t chunk = (address << (64 - 47)) >> (64 - 47 + kSegmentShift);
+  static_assert(kSegmentMapEntries == uintptr_t{1} << (47 - kSegmentShift));
+  uint8_t map_value = g_segment_map[chunk].load(std::memory_order_relaxed);
+  if (__builtin_expect(map_value < kMapSegment, 0)) return free_outside_segment(pointer, caller);
+  Segment* segment = reinterpret_cast<Segment*>(chunk << kSegmentShift);
+  // segment->page_of(address) with the page shift from the map byte ("map page shift"), written
+  // so that the compiler computes the page's address once.
+  uintptr_t page_bytes =
+      ((address & kSegmentMask) >> (map_value & kMapPageShiftMask)) * sizeof(Page);
+  Page* page = reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment->pages) + page_bytes);
   Block* block = static_cast<Block*>(pointer);
-  // Only the owner reads the page's fields below (start, capacity_bytes, local_free, ...).
-  if (__builtin_expect(page->fast_free_owner.load(std::memory_order_relaxed) == current_thread_id(),
+  // Only the owner reads the page's fields below (start, block_inverse, local_free, ...).
+  if (__builtin_expect(is_current_thread(page->fast_free_owner.load(std::memory_order_relaxed)),
                        1)) {
-    uintptr_t offset = address - reinterpret_cast<uintptr_t>(page->start);
-    // offset < capacity_bytes bounds the block index: the exact-block test needs no capacity
-    // compare of its own.
-    if (__builtin_expect(
-            offset < page->capacity_bytes &&
-                size_t{block_index_of_offset(page, offset)} * page->block_size == offset &&
-                block->free_marker != free_marker_of(block),
-            1)) {
+    // Range and exact-block checks in one compare (page.hpp, block_test_index).
+    uint64_t offset = address - reinterpret_cast<uintptr_t>(page->start);
+    if (__builtin_expect(block_test_index(page, offset) < page->fast_capacity_blocks &&
+                             block->free_marker != free_marker_of(block),
+                         1)) {
       block->next = page->local_free;
       block->free_marker = free_marker_of(block);
       page->local_free = block;
       page->local_frees_uncounted++;
-      if (__builtin_expect(--page->used == 0, 0)) heap_page_retire(segment->owner_heap, page);
+      if (__builtin_expect(--page->used == 0, 0))
+        heap_page_retire(segment_of(page)->owner_heap, page);
       return;
     }
   }
-  heap_free_generic(segment, pointer, caller);
+  // The map byte of the pointer's bits 22..46 is a segment's: only higher bits can make it foreign.
+  if (__builtin_expect((address >> 47) != 0, 0)) return free_outside_segment(pointer, caller);
+  heap_free_generic(segment_of(pointer), pointer, caller);
 }
 
 }  // namespace usgc::alloc

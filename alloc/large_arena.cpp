@@ -398,6 +398,7 @@ void* span_to_huge(LargeArena& arena, Segment* segment, void* pointer, size_t si
   Segment* huge = moved.value();
   huge->kind = SegmentKind::kHuge;
   huge->page_shift = kSegmentShift;
+  segment_map_publish_page_shift(huge);
   huge->page_count = 1;
   huge->span_used_pages.store(0, std::memory_order_relaxed);
   huge->span_head_pages.store(0, std::memory_order_relaxed);

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -66,36 +67,34 @@ struct Page {
   // ---- malloc/free fast paths: the first cache line (owner thread only, except as noted) ----
   Block* free_list;
   Block* local_free;
-  size_t block_size;  // bytes; 0 while the page is not in use
-  uint8_t* start;     // first block
+  uint8_t* start;  // first block
   // The thread whose frees may take the free fast path: the owner's id while the page is in use
   // and no slow_free_flags bit is set, 0 otherwise ("fast-free owner"). Written by the owner
   // (and at reclaim) through page_refresh_fast_free_owner; read relaxed by every free fast path,
   // which proceeds only on its own id (only that thread ever wrote its id here).
   std::atomic<uintptr_t> fast_free_owner;
+  // The free fast path's "exact block" test (block_test_index below): the inverse modulo 2^64 of
+  // the block size's odd part, and the number of trailing zero bits of the block size.
+  uint64_t block_inverse;
+  // capacity_blocks for small and medium pages, 0 for others: block_test_index(offset) is below
+  // it exactly when offset is a block start the page has handed out. Owner only.
+  uint64_t fast_capacity_blocks;
   uint32_t used;
-  // capacity_blocks * block_size for small and medium pages, 0 for others: the free fast path's
-  // range check (a pointer below start wraps around and fails it too).
-  uint32_t capacity_bytes;
-  // Owner frees of the fast path not yet added to the heap's free counters (they are added when
-  // the page's lists are collected, the page is freed, or statistics are read by the owner).
-  uint32_t local_frees_uncounted;
   // Blocks whose memory has been put on a free list (grows lazily). Written by the owner only;
   // atomic (relaxed) because remote freers read it to validate a pointer: a block they hold
   // was handed out after the capacity covering it was written, so they see at least that.
+  // (Between used and local_frees_uncounted, so the compiler does not pair their updates into
+  // one vector operation, which costs more instructions than two adds.)
   std::atomic<uint32_t> capacity_blocks;
-  uint32_t reserved;          // blocks that fit in the page
-  uint32_t index_multiplier;  // block index of an offset: (offset * multiplier) >> index_shift
+  // Owner frees of the fast path not yet added to the heap's free counters (they are added when
+  // the page's lists are collected, the page is freed, or statistics are read by the owner).
+  uint32_t local_frees_uncounted;
+  uint8_t block_rotate;
+  uint8_t bin;  // size class; kBinCount for large/huge pages
+  uint8_t first_line_padding[2];
 
   // ---- second cache line: slow paths ----
-  uint8_t index_shift;
-  uint8_t bin;  // size class; kBinCount for large/huge pages
-  // kPageInFullQueue | kPageHasAligned | kPageHasSampled. Written by the owner (and by the
-  // allocating thread of a large object) with relaxed load+store; read by remote freers, hence
-  // atomic.
-  std::atomic<uint8_t> slow_free_flags;
-  uint8_t in_use;  // 1 while handed to a heap (or holding a large object)
-  PageMemory memory;
+  size_t block_size;  // bytes; 0 while the page is not in use
 
   // ---- remote frees (any thread) ----
   std::atomic<uintptr_t> thread_free;  // Block* | DelayedState
@@ -108,16 +107,20 @@ struct Page {
   Page* prev;
   uint64_t purge_deadline_ms;  // when a free, dirty page is purged
   uint64_t decommit_ticket;    // valid while memory == kPurged
+  uint32_t reserved;           // blocks that fit in the page
   // The first page of a large object's span: the span's length in pages (large_arena.hpp).
-  uint32_t span_pages;
-  // Pads the page to 128 bytes so the free fast path finds it with a shift, not a multiply.
-  uint8_t padding[4];
+  uint8_t span_pages;
+  // kPageInFullQueue | kPageHasAligned | kPageHasSampled. Written by the owner (and by the
+  // allocating thread of a large object) with relaxed load+store; read by remote freers, hence
+  // atomic.
+  std::atomic<uint8_t> slow_free_flags;
+  uint8_t in_use;  // 1 while handed to a heap (or holding a large object)
+  PageMemory memory;
 
   uint32_t capacity() const { return capacity_blocks.load(std::memory_order_relaxed); }
   void set_capacity(uint32_t blocks) {
     capacity_blocks.store(blocks, std::memory_order_relaxed);
-    capacity_bytes =
-        block_size <= kMediumObjectMax ? static_cast<uint32_t>(blocks * block_size) : 0;
+    fast_capacity_blocks = block_size <= kMediumObjectMax ? blocks : 0;
   }
   uint8_t flags() const { return slow_free_flags.load(std::memory_order_relaxed); }
   bool has_flag(uint8_t flag) const { return (flags() & flag) != 0; }
@@ -128,25 +131,28 @@ struct Page {
   void clear_flags() { slow_free_flags.store(0, std::memory_order_relaxed); }
 };
 static_assert(sizeof(Page) == 128, "Page must stay a power of two in size (free fast path)");
-static_assert(offsetof(Page, index_multiplier) < 64, "the free fast path's fields share a line");
+static_assert(offsetof(Page, capacity_blocks) < 64, "the free fast path's fields share a line");
 
-// Exact block index for offsets below 2^kIndexNumeratorBits (Granlund–Montgomery: with
-// l = ceil(log2 d) and m = ceil(2^(N+l) / d), floor(n / d) == (n * m) >> (N + l) for n < 2^N).
-inline constexpr unsigned kIndexNumeratorBits = kSegmentShift;
-
-constexpr void compute_block_index_magic(uint32_t block_size, uint32_t* multiplier,
-                                         uint8_t* shift) {
-  unsigned l = 0;
-  while ((uint64_t{1} << l) < block_size) ++l;
-  unsigned s = kIndexNumeratorBits + l;
-  uint64_t m = ((uint64_t{1} << s) + block_size - 1) / block_size;
-  *multiplier = static_cast<uint32_t>(m);
-  *shift = static_cast<uint8_t>(s);
+// The "exact block" test (Granlund-Montgomery's divisibility test, with the rotation that folds in
+// the power-of-two part): a block size d = m * 2^k with m odd; inv * m == 1 modulo 2^64. The map
+//   offset -> rotate_right(offset * inv, k)   (modulo 2^64)
+// is a bijection of 64-bit values that sends q * d to q for every q < 2^(64-k). So its value is
+// below a page's capacity exactly when offset is the start of a block the page has handed out:
+// any other offset (inside a block, beyond the capacity, or "negative" because the pointer lies
+// below the page's first block) maps to something else, hence to a value >= the capacity.
+// One multiply, one rotate, one compare: the free fast path's range and exact-block checks.
+constexpr void compute_block_test(uint64_t block_size, uint64_t* inverse, uint8_t* rotate) {
+  unsigned k = 0;
+  while (((block_size >> k) & 1) == 0) ++k;
+  uint64_t odd = block_size >> k;
+  uint64_t inv = odd;  // Newton's iteration: each step doubles the correct low bits (3 -> 96)
+  for (int i = 0; i < 5; ++i) inv *= 2 - odd * inv;
+  *inverse = inv;
+  *rotate = static_cast<uint8_t>(k);
 }
 
-inline uint32_t block_index_of_offset(const Page* page, size_t offset) {
-  return static_cast<uint32_t>((static_cast<uint64_t>(offset) * page->index_multiplier) >>
-                               page->index_shift);
+[[gnu::always_inline]] inline uint64_t block_test_index(const Page* page, uint64_t offset) {
+  return std::rotr(offset * page->block_inverse, page->block_rotate);
 }
 
 }  // namespace usgc::alloc

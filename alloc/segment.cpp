@@ -51,11 +51,13 @@ std::atomic<uint64_t> g_abandoned_count{0};
 void set_map_entries(const void* segment_start, size_t segment_bytes, bool live) {
   uintptr_t first = reinterpret_cast<uintptr_t>(segment_start) >> kSegmentShift;
   size_t chunks = segment_bytes >> kSegmentShift;
-  g_segment_map[first].store(live ? kMapSegment : kMapTombstone, std::memory_order_relaxed);
+  g_segment_map[first].store(live ? kMapSegment | kSegmentShift : kMapTombstone,
+                             std::memory_order_relaxed);
   for (size_t i = 1; i < chunks; ++i) {
-    uint8_t value =
-        live ? static_cast<uint8_t>(i + kMapContinuation - 1 > 255 ? 255 : i + kMapContinuation - 1)
-             : kMapTombstone;
+    uint8_t value = live ? static_cast<uint8_t>(i + kMapContinuation - 1 > kMapContinuationMax
+                                                    ? kMapContinuationMax
+                                                    : i + kMapContinuation - 1)
+                         : kMapTombstone;
     g_segment_map[first + i].store(value, std::memory_order_relaxed);
   }
 }
@@ -79,14 +81,14 @@ PointerOrigin classify_pointer(const void* pointer, Segment** segment) {
   uintptr_t chunk = reinterpret_cast<uintptr_t>(pointer) >> kSegmentShift;
   if (chunk >= kSegmentMapEntries) return PointerOrigin::kForeign;
   uint8_t value = g_segment_map[chunk].load(std::memory_order_relaxed);
-  while (value >= kMapContinuation) {
+  while (value >= kMapContinuation && value <= kMapContinuationMax) {
     size_t back = value - kMapContinuation + 1;
     if (back > chunk) return PointerOrigin::kForeign;
     chunk -= back;
     value = g_segment_map[chunk].load(std::memory_order_relaxed);
   }
   if (value == kMapTombstone) return PointerOrigin::kTombstone;
-  if (value != kMapSegment) return PointerOrigin::kForeign;
+  if (value < kMapSegment) return PointerOrigin::kForeign;
   Segment* found = reinterpret_cast<Segment*>(chunk << kSegmentShift);
   if (reinterpret_cast<uintptr_t>(pointer) >= reinterpret_cast<uintptr_t>(found->end())) {
     return PointerOrigin::kForeign;
@@ -175,6 +177,7 @@ void segment_format(Segment* segment, SegmentKind kind) {
       page_count = 1;
       break;
   }
+  segment_map_publish_page_shift(segment);
   segment->page_count = page_count;
   segment->used_pages = 0;
   segment->free_pages = page_count;

@@ -7,10 +7,15 @@
 //   - The segment map has one byte per 4 MiB chunk of the 47-bit user address space (32 MiB of
 //     zero-filled .bss; only the bytes of chunks usgc uses are ever touched):
 //        0               not usgc's
-//        kMapSegment     a segment starts here
 //        kMapTombstone   a segment was unmapped here (a later free is a double free)
-//        >= kMapContinuation  a huge segment's continuation: its start is (value - kMapSegment)
-//                        chunks back, or further back if the value is saturated.
+//        kMapContinuation..kMapContinuationMax  a huge segment's continuation: its start is
+//                        (value - kMapContinuation + 1) chunks back, or further back if the
+//                        value is saturated at kMapContinuationMax.
+//        >= kMapSegment  a segment starts here; the low 6 bits are its page_shift ("map page
+//                        shift"), so the free fast path finds the page without reading the
+//                        segment header first (a shift by the map byte uses its low 6 bits).
+//                        Written when the segment is mapped (page shift kSegmentShift: every
+//                        pointer maps to page 0 until it is formatted) and when it is formatted.
 //     Entries are written (relaxed) before the segment's first block is handed out; a thread
 //     that frees a block got it through some synchronization with the allocating thread, which
 //     orders the map write before its read.
@@ -34,9 +39,11 @@
 
 namespace usgc::alloc {
 
-inline constexpr uint8_t kMapSegment = 1;
 inline constexpr uint8_t kMapTombstone = 2;
 inline constexpr uint8_t kMapContinuation = 3;  // continuation one chunk back; +1 per chunk
+inline constexpr uint8_t kMapContinuationMax = 127;
+inline constexpr uint8_t kMapSegment = 128;  // | page_shift (see "map page shift")
+inline constexpr uint8_t kMapPageShiftMask = 63;
 inline constexpr size_t kSegmentMapEntries = size_t{1} << (47 - kSegmentShift);
 
 // Fast-path lookup table; see the invariant above.
@@ -102,7 +109,12 @@ inline Segment* segment_of(const void* pointer) {
 inline bool segment_map_is_segment(const Segment* segment) {
   uintptr_t chunk = reinterpret_cast<uintptr_t>(segment) >> kSegmentShift;
   return chunk < kSegmentMapEntries &&
-         g_segment_map[chunk].load(std::memory_order_relaxed) == kMapSegment;
+         g_segment_map[chunk].load(std::memory_order_relaxed) >= kMapSegment;
+}
+// Publishes segment->page_shift in the segment map (see "map page shift"); relaxed, as above.
+inline void segment_map_publish_page_shift(const Segment* segment) {
+  g_segment_map[reinterpret_cast<uintptr_t>(segment) >> kSegmentShift].store(
+      static_cast<uint8_t>(kMapSegment | segment->page_shift), std::memory_order_relaxed);
 }
 
 // Recomputes the page's fast-free owner (page.hpp) after its flags, use or segment owner changed:

@@ -8,6 +8,7 @@
 //
 // Death tests run in the "threadsafe" style: the child re-executes the binary and runs only the
 // dying statement, so the one-time foreign-pointer message is fresh in each of them.
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,21 @@ void double_free(size_t size) {
   void* ours = usgc_malloc(100);  // and usgc goes on working
   usgc_free(ours);
   exit(intact && ours != nullptr ? 0 : 3);
+}
+
+// Hands usgc_free addresses outside user space whose bits 22..46 are those of a live usgc block
+// (the free fast path indexes the segment map with those bits only), then exits 0 if they were
+// reported as foreign and the block is intact and freeable (3 otherwise).
+[[noreturn]] void free_non_user_addresses_aliasing_a_block_then_exit() {
+  auto* block = static_cast<unsigned char*>(usgc_malloc(64));
+  memset(block, 0x5a, 64);
+  const uintptr_t address = reinterpret_cast<uintptr_t>(block);
+  usgc_free(launder(reinterpret_cast<void*>(address | (uintptr_t{1} << 63))));
+  usgc_free(launder(reinterpret_cast<void*>(address | (uintptr_t{0xffff} << 48))));
+  usgc_free(launder(reinterpret_cast<void*>(address + (uintptr_t{1} << 47))));
+  const bool intact = block[0] == 0x5a && block[63] == 0x5a;
+  usgc_free(block);
+  exit(intact ? 0 : 3);
 }
 
 class UsgcBadFreeDeathTest : public testing::Test {
@@ -173,5 +189,10 @@ TEST_F(UsgcBadFreeDeathTest, ReallocOfFreedPointerAbortsNamingRealloc) {
 
 TEST_F(UsgcBadFreeDeathTest, ForeignPointersAreReportedOnceAndLeftAlone) {
   EXPECT_EXIT(free_foreign_pointers_then_exit(), testing::ExitedWithCode(0),
+              exactly_one_line_matching("usgc: .*not allocated by usgc"));
+}
+
+TEST_F(UsgcBadFreeDeathTest, NonUserAddressesAliasingABlockAreForeignAndLeaveItAlone) {
+  EXPECT_EXIT(free_non_user_addresses_aliasing_a_block_then_exit(), testing::ExitedWithCode(0),
               exactly_one_line_matching("usgc: .*not allocated by usgc"));
 }

@@ -49,27 +49,37 @@ TEST(SizeClasses, RoundingToAnAlignmentGivesAClassThatIsAMultipleOfIt) {
   }
 }
 
-TEST(BlockIndex, MultiplyShiftEqualsDivisionForEveryClassAndOffset) {
+// The free fast path's range and exact-block checks are one compare (page.hpp,
+// block_test_index): below the capacity exactly for the starts of handed-out blocks.
+TEST(BlockTest, BelowCapacityExactlyForBlockStartsOfEveryClassAndOffset) {
   for (uint32_t bin = 0; bin < kBinCount; ++bin) {
     Page page{};
-    uint32_t block_size = static_cast<uint32_t>(class_size_of_bin(bin));
-    compute_block_index_magic(block_size, &page.index_multiplier, &page.index_shift);
+    size_t block_size = class_size_of_bin(bin);
+    compute_block_test(block_size, &page.block_inverse, &page.block_rotate);
+    ASSERT_EQ(page.block_inverse * (block_size >> page.block_rotate), 1u) << "bin " << bin;
     size_t page_span = bin_uses_small_pages(bin) ? (size_t{1} << kSmallPageShift)
                                                  : (size_t{1} << kMediumPageShift);
-    for (size_t offset = 0; offset < page_span; offset += 16) {
-      ASSERT_EQ(block_index_of_offset(&page, offset), offset / block_size)
-          << "bin " << bin << " offset " << offset;
+    uint64_t capacity = page_span / block_size;
+    // Every 8-byte offset of the page and beyond it, and offsets "below" the page start.
+    for (uint64_t offset = 0; offset < 2 * page_span; offset += 8) {
+      uint64_t index = block_test_index(&page, offset);
+      bool block_start = offset % block_size == 0 && offset / block_size < capacity;
+      ASSERT_EQ(index < capacity, block_start) << "bin " << bin << " offset " << offset;
+      if (block_start) {
+        ASSERT_EQ(index, offset / block_size) << "bin " << bin;
+      }
+    }
+    for (uint64_t below = 1; below <= page_span; below += 8) {
+      ASSERT_GE(block_test_index(&page, uint64_t{0} - below), capacity)
+          << "bin " << bin << " offset -" << below;
     }
   }
 }
 
-TEST(BlockIndex, ExactForLargeBlockSizesUpToTheSegment) {
-  for (uint32_t block_size : {4096u, 12288u, 1u << 20, (1u << 22) - 16384}) {
-    Page page{};
-    compute_block_index_magic(block_size, &page.index_multiplier, &page.index_shift);
-    for (size_t offset = 0; offset < kSegmentBytes; offset += 4096 - 16) {
-      ASSERT_EQ(block_index_of_offset(&page, offset), offset / block_size)
-          << block_size << " " << offset;
-    }
-  }
+TEST(BlockTest, RejectsPointersFarOutsideThePage) {
+  Page page{};
+  compute_block_test(48, &page.block_inverse, &page.block_rotate);
+  for (uint64_t offset :
+       {uint64_t{1} << 47, ~uint64_t{0} - 47, uint64_t{48} << 40, (uint64_t{48} << 58) + 48})
+    EXPECT_GE(block_test_index(&page, offset), uint64_t{1} << 12) << offset;
 }
