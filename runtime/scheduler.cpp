@@ -664,8 +664,10 @@ void worker_loop(Machine* machine) {
 // Dead goroutines (with their stacks) move between a P's cache and the global one in batches
 // (Go's gfget/gfput), so a spawn storm on one P and the exits on another take the global
 // cache's lock once per kFreeGoroutineBatch goroutines, not once per goroutine.
-Goroutine* take_free_goroutine(Processor* processor) {
-  if (processor != nullptr && processor->free_goroutines == nullptr) {
+// Holder of processor. True when its cache holds a dead goroutine, after taking a batch from the
+// global cache if it was empty.
+bool fill_processor_cache(Processor* processor) {
+  if (processor->free_goroutines == nullptr) {
     kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);
     for (uint32_t i = 0; i < kFreeGoroutineBatch && g_scheduler.free_goroutines != nullptr; ++i) {
       Goroutine* goroutine = g_scheduler.free_goroutines;
@@ -676,7 +678,11 @@ Goroutine* take_free_goroutine(Processor* processor) {
       ++processor->free_goroutine_count;
     }
   }
-  if (processor != nullptr && processor->free_goroutines != nullptr) {
+  return processor->free_goroutines != nullptr;
+}
+
+Goroutine* take_free_goroutine(Processor* processor) {
+  if (processor != nullptr && fill_processor_cache(processor)) {
     Goroutine* goroutine = processor->free_goroutines;
     processor->free_goroutines = goroutine->next_in_queue;
     --processor->free_goroutine_count;
@@ -816,8 +822,37 @@ void release_cached_goroutines() {
   }
 }
 
+// Spawn back-pressure. A goroutine that spawns faster than its P's queue drains (a spawn loop on
+// one P, or with the other Ps busy) would make a new stack for every goroutine waiting in that
+// queue, though most of them are about to end and leave their stacks behind: on a VM each new
+// stack's first touch costs tens of microseconds (a first-touch fault or populate plus the
+// hypervisor's shadow-page fill), and the stacks made stay in the caches and the pool after the
+// burst. So a spawn that would need a new stack — no dead goroutine in its P's cache nor in the
+// global one — while kSpawnBacklogYield goroutines wait in its P's local queue first yields, once,
+// to the back of that queue: the queued goroutines run, the ones that end leave their records and
+// stacks in this P's cache, and the spawn reuses one. Go needs no such rule (its first stacks are
+// 2 KiB from already-resident heap spans); without it usgc made twice the stacks Go's scheduler
+// would keep live on this benchmark (docs/benchmarks.md). Only a goroutine of usgc_go /
+// usgc_run_main that holds a P and is not locked to an attached thread yields; a spawn with a start
+// object (usgc_go_object) never does, so its object is never held across a switch by nothing but
+// the C stack. The yield is a scheduling point like a poll: a pending stop or preemption is served.
+constexpr uint32_t kSpawnBacklogYield = LocalRunQueue::kCapacity / 2;
+
+bool spawn_should_yield_first() {
+  Machine* machine = t_machine;
+  if (machine == nullptr || machine->processor == nullptr) return false;
+  Goroutine* spawner = machine->current;
+  if (spawner == nullptr || spawner->locked_machine != nullptr) return false;
+  Processor* processor = machine->processor;
+  return processor->run_queue.size() >= kSpawnBacklogYield && !fill_processor_cache(processor);
+}
+
 int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
                     std::atomic<uint32_t>* exit_notify, void* start_object) {
+  if (start_object == nullptr && spawn_should_yield_first()) {
+    g_scheduler.spawn_backlog_yields.fetch_add(1, std::memory_order_relaxed);
+    switch_to_scheduler(SwitchRequest::kYield);
+  }
   Goroutine* goroutine = goroutine_allocate(true);
   if (goroutine == nullptr) return ENOMEM;
   gc::mutator_register(&goroutine->mutator, goroutine->id, start_object);

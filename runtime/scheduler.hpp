@@ -116,6 +116,8 @@ struct Scheduler {
   std::atomic<uint64_t> goroutines_created{0};
   std::atomic<uint64_t> context_switches{0};
   std::atomic<uint64_t> steals{0};
+  // Spawns that yielded first (spawn back-pressure, scheduler.cpp); relaxed: statistics.
+  std::atomic<uint64_t> spawn_backlog_yields{0};
   std::atomic<uint64_t> worker_threads{0};
   // Worker threads alive now (started, not yet joined), and their bound (Go's maxmcount, 10 000):
   // start_worker_machine reserves with a fetch_add and gives back what it could not use. Tests

@@ -75,7 +75,11 @@ USGC_RUNTIME_API int usgc_run_main(void (*fn)(void* arg), void* arg);
 typedef uint64_t usgc_goroutine_id; /* 1, 2, 3, ... in creation order; 0 is "not a goroutine" */
 
 /* Starts fn(arg) as a new goroutine. Callable from goroutines and from any thread while the
- * runtime is initialized. *id (if not NULL) receives the new goroutine's id. */
+ * runtime is initialized. *id (if not NULL) receives the new goroutine's id.
+ * Called from a goroutine it may yield the processor first (a scheduling point, like a poll):
+ * when half a run queue of goroutines waits on the caller's processor and no ended goroutine's
+ * stack is left to reuse, the queued goroutines run before a new stack is made (spawn
+ * back-pressure). A thread attached with usgc_attach_thread never yields here. */
 USGC_RUNTIME_API int usgc_go(void (*fn)(void* arg), void* arg, usgc_goroutine_id* id);
 
 /* The calling goroutine's id, 0 when the caller is not a goroutine. */
