@@ -27,6 +27,8 @@ UNIT_TEST_SRCS := $(foreach d,$(LAYERS) jitgen,$(wildcard tests/$(d)/*.cpp))
 PRELOAD_TEST_SRCS := $(wildcard tests/preload/*.cpp)
 BENCH_SRCS := $(wildcard bench/*.cpp)
 TOOL_SRCS  := $(wildcard tools/*.cpp)
+# usgc-top's parts (model, views, screen, ...): linked into build/usgc-top only.
+USGC_TOP_SRCS := $(wildcard tools/usgc_top/*.cpp)
 # Plain programs (no usgc linked) that tests and benchmarks run under LD_PRELOAD.
 PROGRAM_SRCS := $(wildcard tests/preload/programs/*.cpp)
 
@@ -68,6 +70,7 @@ UNIT_TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(UNIT_TEST_SRCS))
 PRELOAD_TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(PRELOAD_TEST_SRCS))
 BENCH_BINS    := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOL_BINS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
+USGC_TOP_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(USGC_TOP_SRCS))
 PROGRAM_BINS  := $(patsubst tests/preload/programs/%.cpp,$(BUILD)/programs/%,$(PROGRAM_SRCS))
 
 STATIC_LIB  := $(BUILD)/libusgc.a
@@ -154,7 +157,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.cpp.o $(STATIC_LIB)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.cpp.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS) $(if $(filter usgc-top,$*),-lncursesw)
+	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+$(BUILD)/usgc-top: $(BUILD)/obj/tools/usgc-top.cpp.o $(USGC_TOP_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(SANFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(LDLIBS) -lncursesw
 
 # ---- the README's commands ----------------------------------------------------------------
 run: all
