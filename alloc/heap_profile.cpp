@@ -479,7 +479,7 @@ void heap_profile_release_snapshot(HeapProfileSnapshot* snapshot) {
 
 namespace {
 
-int write_profile(const char* path) {
+int write_profile(const char* path, bool print_summary = true) {
   char default_path[64];
   if (path == nullptr) {
     path = kernel::read_environment_path(kernel::EnvironmentVariableId::kProfFile,
@@ -490,7 +490,7 @@ int write_profile(const char* path) {
   HeapProfileSnapshot snapshot;
   int error = heap_profile_take_snapshot(&snapshot) ? 0 : ENOMEM;
   if (error == 0) error = heap_profile_write_file(snapshot, path);
-  if (error == 0) heap_profile_print_summary(snapshot, path);
+  if (error == 0 && print_summary) heap_profile_print_summary(snapshot, path);
   heap_profile_release_snapshot(&snapshot);
   t_in_profiler = was_in_profiler;
   return error;
@@ -513,6 +513,27 @@ __attribute__((destructor)) void heap_profile_at_exit() {
 }
 
 }  // namespace
+
+int heap_profile_write_requested(uint32_t number, char* path, size_t path_bytes) {
+  if (!g_heap_profile_options.profile) return ENOTSUP;
+  if (path_bytes == 0) return EINVAL;
+  // The exit profile's path (USGC_PROF_FILE or the default), numbered: "x.pb.gz" -> "x.<n>.pb.gz",
+  // anything else -> "<path>.<n>". Only `number` varies, and it is this process's own count.
+  char default_path[64];
+  const char* base =
+      kernel::read_environment_path(kernel::EnvironmentVariableId::kProfFile,
+                                    default_profile_path(default_path, sizeof(default_path)));
+  size_t length = std::strlen(base);
+  static constexpr char kSuffix[] = ".pb.gz";
+  size_t suffix = sizeof(kSuffix) - 1;
+  size_t stem = length > suffix && std::strcmp(base + length - suffix, kSuffix) == 0
+                    ? length - suffix
+                    : length;
+  int written = std::snprintf(path, path_bytes, "%.*s.%u%s", static_cast<int>(stem), base, number,
+                              base + stem);
+  if (written < 0 || static_cast<size_t>(written) >= path_bytes) return ENAMETOOLONG;
+  return write_profile(path, false);
+}
 
 }  // namespace usgc::alloc
 

@@ -79,6 +79,12 @@ bool heap_profile_forget(const void* block, const Page* page);
 // realloc kept or moved a block without a new allocation: a sampled one follows it.
 void heap_profile_moved(const void* old_block, const void* new_block, size_t size);
 
+// A profile written on a watcher's request (the statistics block's profile_request, answered by
+// stats_export.cpp): to the exit profile's path numbered with `number` ("usgc-<pid>.heap.<n>.pb.gz"
+// by default), put into path (path_bytes, NUL-terminated). No stderr summary. 0 or an errno
+// (ENOTSUP without USGC_PROF=1). Allocator context, no lock held by the caller.
+int heap_profile_write_requested(uint32_t number, char* path, size_t path_bytes);
+
 // fork(): taken before, released after (heap_lifecycle.cpp's handlers).
 void heap_profile_before_fork();
 void heap_profile_after_fork();

@@ -3,11 +3,15 @@
 // (include/usgc/stats_block.h), with a detail view of one process.
 //
 //   usgc-top [-d SECONDS] [-n ITERATIONS] [-p PID] [--once | --json]
+//   usgc-top --heap-profile PID [--timeout SECONDS]
 //
 // Interactive (ncurses, when stdout is a terminal): ↑/↓ select, Enter opens the detail view of
 // the selected process (Esc, Backspace or Enter goes back), sort keys m (heap in use: malloc and
 // GC heap together), a (allocation rate), p (pid), c (command), q quits. -d is the refresh delay
 // (default 1 s), -n stops after N refreshes, -p opens the detail view of PID.
+// Heap profile on request: `h` (interactive, the selected process) and --heap-profile PID ask a
+// process running with USGC_PROF=1 to write its heap profile now, through its statistics block
+// (tools/usgc_top/profile_request.hpp); the process picks the file, usgc-top prints where it is.
 // Scripts: --once prints one plain-text table, --json a JSON array of the processes; the same
 // happens (as --once) when stdout is not a terminal. Both take two samples -d apart (at most
 // 0.5 s by default) so that rates are known. Both show the GC figures of the views below; JSON
@@ -40,7 +44,7 @@
 //
 // Files: this one (the --once/--json run and main); tools/usgc_top/: model (sampling, rates,
 // derived figures, sorting), text (escaping, units), views (table row, detail lines), json,
-// screen (ncurses), options (command line).
+// screen (ncurses), options (command line), profile_request (--heap-profile and `h`).
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +56,7 @@
 #include "tools/usgc_top/json.hpp"
 #include "tools/usgc_top/model.hpp"
 #include "tools/usgc_top/options.hpp"
+#include "tools/usgc_top/profile_request.hpp"
 #include "tools/usgc_top/screen.hpp"
 #include "tools/usgc_top/views.hpp"
 
@@ -115,6 +120,7 @@ int main(int argc, char** argv) {
   using namespace usgc::top;
   Options options;
   if (!parse_options(argc, argv, &options)) return 2;
+  if (options.heap_profile_pid != 0) return run_heap_profile_request(options);
   if (options.once || options.json || !isatty(STDOUT_FILENO)) return run_once(options);
   return run_screen(options);
 }

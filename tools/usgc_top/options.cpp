@@ -11,6 +11,7 @@ namespace usgc::top {
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: usgc-top [-d SECONDS] [-n ITERATIONS] [-p PID] [--once | --json]\n"
+               "       usgc-top --heap-profile PID [--timeout SECONDS]\n"
                "  lists this user's processes using usgc from their statistics blocks in /dev/shm\n"
                "  -d SECONDS    refresh delay (default 1; with --once/--json: the gap between the "
                "two samples)\n"
@@ -18,7 +19,11 @@ void usage(FILE* out) {
                "  -p PID        show the detail view of PID\n"
                "  --once        one plain-text snapshot (also when stdout is not a terminal)\n"
                "  --json        one JSON array of the processes\n"
-               "  keys: Up/Down select, Enter detail, m/a/p/c sort, q quit\n");
+               "  --heap-profile PID  ask PID (running with USGC_PROF=1) to write its heap profile "
+               "now;\n"
+               "                prints the file's path (exit 0) or why not (exit 1)\n"
+               "  --timeout S   how long --heap-profile waits for the answer (default 15)\n"
+               "  keys: Up/Down select, Enter detail, m/a/p/c sort, h heap profile, q quit\n");
 }
 
 bool parse_options(int argc, char** argv, Options* options) {
@@ -57,6 +62,24 @@ bool parse_options(int argc, char** argv, Options* options) {
         return false;
       }
       options->iterations = count;
+    } else if (argument == "--heap-profile") {
+      const char* text = value("--heap-profile");
+      char* end = nullptr;
+      long pid = text ? std::strtol(text, &end, 10) : 0;
+      if (text == nullptr || *end != '\0' || pid <= 0 || pid > 0x7fffffff) {
+        std::fprintf(stderr, "usgc-top: --heap-profile wants a process id\n");
+        return false;
+      }
+      options->heap_profile_pid = static_cast<int>(pid);
+    } else if (argument == "--timeout") {
+      const char* text = value("--timeout");
+      char* end = nullptr;
+      double seconds = text ? std::strtod(text, &end) : 0;
+      if (text == nullptr || *end != '\0' || !(seconds >= 0.1 && seconds <= 3600)) {
+        std::fprintf(stderr, "usgc-top: --timeout wants seconds between 0.1 and 3600\n");
+        return false;
+      }
+      options->heap_profile_timeout_seconds = seconds;
     } else if (argument == "-p") {
       const char* text = value("-p");
       char* end = nullptr;

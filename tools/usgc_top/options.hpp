@@ -12,6 +12,8 @@ struct Options {
   int detail_pid = 0;
   bool once = false;
   bool json = false;
+  int heap_profile_pid = 0;  // --heap-profile PID: ask PID for its heap profile and wait
+  double heap_profile_timeout_seconds = 15;
 };
 
 void usage(FILE* out);

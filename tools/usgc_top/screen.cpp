@@ -9,6 +9,7 @@
 
 #include "kernel_iface/process_info.hpp"
 #include "tools/usgc_top/model.hpp"
+#include "tools/usgc_top/profile_request.hpp"
 #include "tools/usgc_top/views.hpp"
 
 namespace usgc::top {
@@ -44,6 +45,7 @@ class Screen {
       auto now = std::chrono::steady_clock::now();
       if (now >= next_sample) {
         snapshot_ = sampler.sample();
+        settle_profile_request();
         next_sample = now + delay();
         if (options_.iterations > 0 && ++refreshes >= options_.iterations) return 0;
         continue;
@@ -78,6 +80,9 @@ class Screen {
       case 'p':
         sort_key_ = SortKey::kPid;
         break;
+      case 'h':
+        request_profile();
+        break;
       case 'c':
         sort_key_ = SortKey::kCommand;
         break;
@@ -102,6 +107,35 @@ class Screen {
         break;
     }
     return true;
+  }
+
+  // h: asks the selected process (the one of the detail view) for its heap profile.
+  void request_profile() {
+    if (profile_pending_) return;  // one at a time; the status line says which
+    if (selected_pid_ == 0) {
+      profile_status_ = "no process selected";
+      return;
+    }
+    profile_pending_ = send_profile_request(selected_pid_, &profile_request_, &profile_status_);
+  }
+
+  // After each sample: the answer, if the process gave one, or a timeout after 15 s.
+  void settle_profile_request() {
+    if (!profile_pending_) return;
+    for (const Process& process : snapshot_.processes) {
+      if (process.block.pid != profile_request_.pid) continue;
+      if (profile_request_outcome(profile_request_, process.block, &profile_status_) !=
+          ProfileOutcome::kPending) {
+        profile_pending_ = false;
+        return;
+      }
+    }
+    if (std::chrono::steady_clock::now() - profile_request_.sent > std::chrono::seconds(15)) {
+      profile_status_ = "pid " + std::to_string(profile_request_.pid) +
+                        " has not answered the heap-profile request within 15 s (it answers "
+                        "from its allocator's slow path: it must be allocating)";
+      profile_pending_ = false;
+    }
   }
 
   int selected_index() const {
@@ -131,9 +165,9 @@ class Screen {
              snapshot_.processes.size(), snapshot_.processes.size() == 1 ? "" : "es",
              kernel::current_user_id(), sort_key_name(sort_key_), options_.delay_seconds);
     mvprintw(1, 0, "%s",
-             in_detail_ ? "Enter/Esc: back  q: quit"
+             in_detail_ ? "Enter/Esc: back  h: heap profile  q: quit"
                         : "Up/Down: select  Enter: detail  m/a/p/c: sort by memory/alloc "
-                          "rate/pid/command  q: quit");
+                          "rate/pid/command  h: heap profile  q: quit");
     int line = 3;
     int notes_room = std::min<int>(static_cast<int>(snapshot_.notes.size()), 4);
     int last_body_line = rows - 1 - notes_room;
@@ -162,6 +196,7 @@ class Screen {
         if (selected) attroff(A_REVERSE);
       }
     }
+    if (!profile_status_.empty()) mvprintw(2, 0, "%s", profile_status_.c_str());
     for (int i = 0; i < notes_room; ++i) {
       mvprintw(rows - notes_room + i, 0, "%s", snapshot_.notes[static_cast<size_t>(i)].c_str());
     }
@@ -173,6 +208,10 @@ class Screen {
   SortKey sort_key_ = SortKey::kMemory;
   int selected_pid_ = 0;
   bool in_detail_ = false;
+  // The heap-profile request of the `h` key (one at a time) and its status line (row 2).
+  ProfileRequest profile_request_;
+  bool profile_pending_ = false;
+  std::string profile_status_;
 };
 
 }  // namespace
