@@ -448,11 +448,16 @@ void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
 void page_free_remote_block(Heap* heap, Page* page, Block* block) {
   // Validated and marked by the freeing thread: straight onto free_list, which only the owner
   // touches, so the next malloc of the size class finds it without a collect.
+  // The cut invariant (heap_profile_cut.cpp): on a cut page the block joins the part behind the
+  // cut; an uncut page's class is marked: its first page may need a cut now (the drain's caller
+  // cuts once per drain, not once per block).
   bool profiling = heap_profile_active();
-  if (profiling) heap_profile_uncut(heap, page);  // the cut invariant (heap_profile_cut.cpp)
   bool was_empty = page->free_list == nullptr;
-  block->next = page->free_list;
-  page->free_list = block;
+  bool into_cut = profiling && heap_profile_free_into_cut(heap, page, block);
+  if (!into_cut) {
+    block->next = page->free_list;
+    page->free_list = block;
+  }
   page->used--;
   if (page->has_flag(kPageInFullQueue)) page_unfull(heap, page);
   // A page that has blocks again goes to the front of its queue, so the next refill takes the
@@ -461,7 +466,8 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     bin_queue_remove(heap, page);
     bin_queue_push_front(heap, page);
   }
-  if (profiling) heap_profile_cut_front(heap, page->bin);
+  if (profiling && !into_cut && page->bin < kDirectBinCount)
+    heap->sample_recut_bins |= uint64_t{1} << page->bin;  // heap_profile_recut_marked, after
 }
 
 void heap_page_retire(Heap* heap, Page* page) {
@@ -561,7 +567,10 @@ namespace {
       return nullptr;
     }
   }
-  if (remote_inbox_has_blocks(heap)) remote_inbox_drain(heap);
+  if (remote_inbox_has_blocks(heap)) {
+    remote_inbox_drain(heap);
+    if (heap->sample_recut_bins != 0) heap_profile_recut_marked(heap);
+  }
   if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
   heap_maybe_purge(heap);
   // Large objects after the decay check: a program that only makes large requests decays too.
@@ -758,7 +767,10 @@ bool heap_trim() {
         }
       }
     }
-    if (profiling) heap_profile_cut_all(heap);
+    if (profiling) {
+      heap->sample_recut_bins = 0;
+      heap_profile_cut_all(heap);
+    }
     heap_purge(heap, kernel::coarse_monotonic_ms(), true);
   } else {
     large_arenas_purge(kernel::coarse_monotonic_ms(), true);

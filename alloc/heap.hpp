@@ -57,6 +57,7 @@ extern Page g_empty_page;
 // The size classes served through the direct table: bins 0 .. kDirectBinCount - 1.
 inline constexpr uint32_t kDirectBinCount = bin_of_size(kDirectMaxSize) + 1;
 static_assert(class_size_of_bin(kDirectBinCount - 1) == kDirectMaxSize);
+static_assert(kDirectBinCount <= 64, "Heap::sample_recut_bins has a bit per direct class");
 
 // The heap profile's cut of one direct size class (heap_profile_cut.cpp): while `page` is set,
 // that page's free list ends at `tail` (the fast path's last block before the sample; null when
@@ -113,6 +114,7 @@ struct Heap {
   // path in front of it (heap_profile_cut.cpp).
   HeapSampleCut sample_cuts[kDirectBinCount] = {};
   uint32_t sample_cut_busy_bin = kBinCount;  // the class heap_malloc_profiled is serving
+  uint64_t sample_recut_bins = 0;  // classes that got blocks back since the last drain ended
 };
 
 // A heap with no pages: every thread starts with it, so its first malloc takes the slow path.

@@ -92,8 +92,14 @@ void heap_profile_record(void* block, size_t size, size_t sampled_bytes);
 // A new (or reused) heap for this thread: fresh countdowns, no cuts.
 void heap_profile_heap_created(Heap* heap);
 // `page` is about to get blocks on its free list other than by page_extend (collect, a remote
-// block): its cut, if it has one, is joined.
-void heap_profile_uncut(Heap* heap, Page* page);
+// block): its cut, if it has one, is joined (true).
+bool heap_profile_uncut(Heap* heap, Page* page);
+// A block returned to `page` (a remote free the owner drains): put behind the page's cut when it
+// has one (true), so the fast path's part keeps its length; false: the caller adds it as usual.
+bool heap_profile_free_into_cut(Heap* heap, Page* page, Block* block);
+// After a drain of remote blocks: cuts the first page of each class marked in
+// heap->sample_recut_bins again (their lists grew), and clears the marks.
+void heap_profile_recut_marked(Heap* heap);
 // Joins the class's cut and cuts the first page of its queue again (it may be another page now).
 void heap_profile_cut_front(Heap* heap, uint32_t bin);
 // Joins every cut (before the heap's pages are walked wholesale: trim, abandon); and back.

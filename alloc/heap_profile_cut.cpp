@@ -14,8 +14,10 @@
 // is cut nothing but the fast path's pops changes its free list. So `tail` is still on the list
 // exactly while the list is not empty (pops take from the head; tail is the last of the first
 // part), and joining never writes into a block the program holds. Every slow path that would
-// break this joins first: page_collect and page_free_remote_block add blocks
-// (heap_profile_uncut), update_direct_slots changes the first page (heap_profile_cut_front),
+// break this joins first or works around the cut: page_free_remote_block puts a cut page's
+// returned block behind the cut (heap_profile_free_into_cut: O(1), the first part keeps its
+// length; an uncut page's class is marked and cut again once the drain is over,
+// heap_profile_recut_marked), update_direct_slots changes the first page (heap_profile_cut_front),
 // trim and abandon walk all pages (heap_profile_uncut_all); heap_malloc_profiled joins the class
 // it serves and marks it busy, so the refill's queue changes do not cut it under its feet.
 //
@@ -53,7 +55,8 @@ void join(HeapSampleCut* cut) {
   cut->tail = cut->rest = nullptr;
 }
 
-// Cuts the first page of the class's queue `needed` blocks from the head, when its list is longer.
+// Cuts the first page of the class's queue `needed` blocks from the head (or at its end, when it
+// is shorter), unless the page cannot hold that many free blocks.
 void cut_front(Heap* heap, uint32_t bin) {
   HeapSampleCut* cut = &heap->sample_cuts[bin];
   join(cut);
@@ -72,12 +75,10 @@ void cut_front(Heap* heap, uint32_t bin) {
     page->free_list = nullptr;
     return;
   }
+  // The needed-th block, or the list's last: a list shorter than `needed` is cut at its end (an
+  // empty rest), so blocks returned to the page later go behind the cut without another walk.
   Block* tail = page->free_list;
-  for (uint64_t i = 1; i < needed; ++i) {
-    tail = tail->next;
-    if (tail == nullptr) return;  // shorter than the bound: the sample is on a later list
-  }
-  if (tail->next == nullptr) return;
+  for (uint64_t i = 1; i < needed && tail->next != nullptr; ++i) tail = tail->next;
   cut->page = page;
   cut->tail = tail;
   cut->rest = tail->next;
@@ -89,6 +90,7 @@ void cut_front(Heap* heap, uint32_t bin) {
 void heap_profile_heap_created(Heap* heap) {
   heap->sample_countdown_bytes = heap_profile_next_countdown();
   heap->sample_cut_busy_bin = kBinCount;
+  heap->sample_recut_bins = 0;
   for (uint32_t bin = 0; bin < kDirectBinCount; ++bin) {
     HeapSampleCut& cut = heap->sample_cuts[bin];
     cut.page = nullptr;
@@ -97,13 +99,30 @@ void heap_profile_heap_created(Heap* heap) {
   }
 }
 
-void heap_profile_uncut(Heap* heap, Page* page) {
-  if (page->bin < kDirectBinCount && heap->sample_cuts[page->bin].page == page)
-    join(&heap->sample_cuts[page->bin]);
+bool heap_profile_uncut(Heap* heap, Page* page) {
+  if (page->bin >= kDirectBinCount || heap->sample_cuts[page->bin].page != page) return false;
+  join(&heap->sample_cuts[page->bin]);
+  return true;
+}
+
+bool heap_profile_free_into_cut(Heap* heap, Page* page, Block* block) {
+  if (page->bin >= kDirectBinCount) return false;
+  HeapSampleCut& cut = heap->sample_cuts[page->bin];
+  if (cut.page != page) return false;
+  block->next =
+      cut.rest;  // which block the sampled allocation gets does not matter, its index does
+  cut.rest = block;
+  return true;
 }
 
 void heap_profile_cut_front(Heap* heap, uint32_t bin) {
   if (bin < kDirectBinCount) cut_front(heap, bin);
+}
+
+void heap_profile_recut_marked(Heap* heap) {
+  uint64_t bins = heap->sample_recut_bins;
+  heap->sample_recut_bins = 0;
+  for (; bins != 0; bins &= bins - 1) cut_front(heap, static_cast<uint32_t>(__builtin_ctzll(bins)));
 }
 
 void heap_profile_uncut_all(Heap* heap) {
