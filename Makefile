@@ -196,7 +196,8 @@ perfcheck: all
 # share of dynamic allocations per class over the corpus), jit (bench/run_jit.sh: binary-trees in
 # .usir under the JIT and the interpreter beside the C API, Boehm and Go; compile speed; per-stub
 # costs). Not in the default list: prof (bench/run_heap_profile.sh: malloc with the heap profile
-# off and on, against jemalloc's prof).
+# off and on, against jemalloc's prof, CPU time; bench/heap_profile_instructions.sh: the same in
+# instructions under callgrind).
 BENCH_SUITES ?= malloc runtime gc escape jit
 bench: bench-deps all bench-bins
 	@status=0; \
@@ -208,6 +209,7 @@ bench: bench-deps all bench-bins
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_dynamic.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" jit "*) BUILD=$(BUILD) bash bench/run_jit.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" prof "*) BUILD=$(BUILD) bash bench/run_heap_profile.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" prof "*) BUILD=$(BUILD) bash bench/heap_profile_instructions.sh || status=1;; esac; \
 	exit $$status
 
 # The stress tests and the self test, with the verifier on, for DURATION seconds (tests/soak.sh).
