@@ -10,7 +10,7 @@
 
 namespace usgc::alloc {
 
-kernel::Result<uint32_t> send_heap_profile_request(int pid, uint32_t uid) {
+kernel::Result<uint32_t> send_heap_profile_request(int pid, uint32_t uid, uint64_t* inode) {
   using Answer = kernel::Result<uint32_t>;
   if (pid <= 0) return Answer::failure(EINVAL);
   char name[kStatsBlockNameBytes];
@@ -39,6 +39,7 @@ kernel::Result<uint32_t> send_heap_profile_request(int pid, uint32_t uid) {
   kernel::Status written = kernel::write_at(file.get(), &request, sizeof(request),
                                             offsetof(usgc_stats_block, profile_request));
   if (!written.ok()) return Answer::failure(written.error());
+  if (inode != nullptr) *inode = read.inode;
   return Answer::success(request);
 }
 

@@ -24,7 +24,10 @@ namespace usgc::alloc {
 // Sends a request to process `pid` (a block of `uid`). The number to wait for, or:
 // ENOENT no block for pid (or not readable as this user's), ENOTSUP the process does not profile
 // its heap (no USGC_PROF=1, or a usgc without requests), or the errno of the open/write.
-kernel::Result<uint32_t> send_heap_profile_request(int pid, uint32_t uid);
+// *inode (if given) is the block file's: a watcher that later reads another inode for the pid
+// knows the process replaced its block (it exec'd: the request was lost) and sends again.
+kernel::Result<uint32_t> send_heap_profile_request(int pid, uint32_t uid,
+                                                   uint64_t* inode = nullptr);
 
 // The request was answered in `block` (an answer to a later request answers it too).
 inline bool heap_profile_request_answered(const usgc_stats_block& block, uint32_t request) {

@@ -121,9 +121,12 @@ else
   skip tmux-h-key "tmux is not installed"
 fi
 
-# 2. Under LD_PRELOAD (a program that knows nothing of usgc).
+# 2. Under LD_PRELOAD (a program that knows nothing of usgc). The interpreter's own path: a pyenv
+# shim in front of it would run under usgc first and publish a block of its own, which the
+# interpreter's replaces when the shim execs it.
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 mkdir -p "$work/preload"
-(cd "$work/preload" && exec env USGC_PROF=1 LD_PRELOAD="$PRELOAD_LIB" python3 -c '
+(cd "$work/preload" && exec env USGC_PROF=1 LD_PRELOAD="$PRELOAD_LIB" "$PYTHON" -c '
 import time
 t = time.time(); l = []
 while time.time() - t < 60:

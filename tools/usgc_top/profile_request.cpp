@@ -41,7 +41,9 @@ std::string profile_location(int pid, const usgc_stats_block& block) {
 }  // namespace
 
 bool send_profile_request(int pid, ProfileRequest* request, std::string* message) {
-  kernel::Result<uint32_t> sent = alloc::send_heap_profile_request(pid, kernel::current_user_id());
+  uint64_t inode = 0;
+  kernel::Result<uint32_t> sent =
+      alloc::send_heap_profile_request(pid, kernel::current_user_id(), &inode);
   if (!sent.ok()) {
     switch (sent.error()) {
       case ENOENT:
@@ -60,7 +62,7 @@ bool send_profile_request(int pid, ProfileRequest* request, std::string* message
     }
     return false;
   }
-  *request = ProfileRequest{pid, sent.value(), std::chrono::steady_clock::now()};
+  *request = ProfileRequest{pid, sent.value(), inode, std::chrono::steady_clock::now()};
   *message = "heap profile requested from " + pid_text(pid) + "...";
   return true;
 }
@@ -100,6 +102,18 @@ int run_heap_profile_request(const Options& options) {
     if (read.error == alloc::StatsReadError::kVanished) {
       std::fprintf(stderr, "usgc-top: %s exited before it answered\n", pid_text(pid).c_str());
       return 1;
+    }
+    if (read.error == alloc::StatsReadError::kNone && read.inode != request.block_inode) {
+      // Another block file for the pid: the process exec'd (its new image made a new block) and
+      // the request was lost with the old one. Send it again, to the new block.
+      ProfileRequest again;
+      if (!send_profile_request(pid, &again, &message)) {
+        std::fprintf(stderr, "usgc-top: %s\n", message.c_str());
+        return 1;
+      }
+      request.number = again.number;
+      request.block_inode = again.block_inode;
+      continue;
     }
     if (read.error == alloc::StatsReadError::kNone) {
       ProfileOutcome outcome = profile_request_outcome(request, block, &message);

@@ -18,6 +18,7 @@ namespace usgc::top {
 struct ProfileRequest {
   int pid = 0;
   uint32_t number = 0;
+  uint64_t block_inode = 0;  // the block file written to (another one: the process exec'd)
   std::chrono::steady_clock::time_point sent;
 };
 
