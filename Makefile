@@ -27,6 +27,8 @@ UNIT_TEST_SRCS := $(foreach d,$(LAYERS) jitgen,$(wildcard tests/$(d)/*.cpp))
 PRELOAD_TEST_SRCS := $(wildcard tests/preload/*.cpp)
 BENCH_SRCS := $(wildcard bench/*.cpp)
 TOOL_SRCS  := $(wildcard tools/*.cpp)
+# usgc-top's parts (model, views, screen, ...): linked into build/usgc-top only.
+USGC_TOP_SRCS := $(wildcard tools/usgc_top/*.cpp)
 # Plain programs (no usgc linked) that tests and benchmarks run under LD_PRELOAD.
 PROGRAM_SRCS := $(wildcard tests/preload/programs/*.cpp)
 
@@ -68,6 +70,7 @@ UNIT_TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(UNIT_TEST_SRCS))
 PRELOAD_TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(PRELOAD_TEST_SRCS))
 BENCH_BINS    := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOL_BINS     := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
+USGC_TOP_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(USGC_TOP_SRCS))
 PROGRAM_BINS  := $(patsubst tests/preload/programs/%.cpp,$(BUILD)/programs/%,$(PROGRAM_SRCS))
 
 STATIC_LIB  := $(BUILD)/libusgc.a
@@ -154,7 +157,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.cpp.o $(STATIC_LIB)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.cpp.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS) $(if $(filter usgc-top,$*),-lncursesw)
+	$(CXX) $(SANFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+$(BUILD)/usgc-top: $(BUILD)/obj/tools/usgc-top.cpp.o $(USGC_TOP_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(SANFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(LDLIBS) -lncursesw
 
 # ---- the README's commands ----------------------------------------------------------------
 run: all
@@ -189,7 +196,8 @@ perfcheck: all
 # share of dynamic allocations per class over the corpus), jit (bench/run_jit.sh: binary-trees in
 # .usir under the JIT and the interpreter beside the C API, Boehm and Go; compile speed; per-stub
 # costs). Not in the default list: prof (bench/run_heap_profile.sh: malloc with the heap profile
-# off and on, against jemalloc's prof).
+# off and on, against jemalloc's prof, CPU time; bench/heap_profile_instructions.sh: the same in
+# instructions under callgrind).
 BENCH_SUITES ?= malloc runtime gc escape jit
 bench: bench-deps all bench-bins
 	@status=0; \
@@ -201,6 +209,7 @@ bench: bench-deps all bench-bins
 	case " $(BENCH_SUITES) " in *" escape "*) BUILD=$(BUILD) bash bench/escape_dynamic.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" jit "*) BUILD=$(BUILD) bash bench/run_jit.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" prof "*) BUILD=$(BUILD) bash bench/run_heap_profile.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" prof "*) BUILD=$(BUILD) bash bench/heap_profile_instructions.sh || status=1;; esac; \
 	exit $$status
 
 # The stress tests and the self test, with the verifier on, for DURATION seconds (tests/soak.sh).

@@ -41,6 +41,8 @@ void update_direct_slots(Heap* heap, uint32_t bin) {
   uint32_t first_slot = bin == 0 ? 0 : direct_slot_of_size(class_size_of_bin(bin - 1) + 1);
   uint32_t last_slot = direct_slot_of_size(class_size_of_bin(bin));
   for (uint32_t slot = first_slot; slot <= last_slot; ++slot) heap->direct_pages[slot] = page;
+  // The heap profile's cut follows the first page (the cut invariant, heap_profile_cut.cpp).
+  if (heap_profile_active()) heap_profile_cut_front(heap, bin);
 }
 
 void queue_remove(PageQueue* queue, Page* page) {
@@ -450,9 +452,16 @@ void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
 void page_free_remote_block(Heap* heap, Page* page, Block* block) {
   // Validated and marked by the freeing thread: straight onto free_list, which only the owner
   // touches, so the next malloc of the size class finds it without a collect.
+  // The cut invariant (heap_profile_cut.cpp): on a cut page the block joins the part behind the
+  // cut; an uncut page's class is marked: its first page may need a cut now (the drain's caller
+  // cuts once per drain, not once per block).
+  bool profiling = heap_profile_active();
   bool was_empty = page->free_list == nullptr;
-  block->next = page->free_list;
-  page->free_list = block;
+  bool into_cut = profiling && heap_profile_free_into_cut(heap, page, block);
+  if (!into_cut) {
+    block->next = page->free_list;
+    page->free_list = block;
+  }
   page->used--;
   if (page->has_flag(kPageInFullQueue)) page_unfull(heap, page);
   // A page that has blocks again goes to the front of its queue, so the next refill takes the
@@ -461,6 +470,8 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     bin_queue_remove(heap, page);
     bin_queue_push_front(heap, page);
   }
+  if (profiling && !into_cut && page->bin < kDirectBinCount)
+    heap->sample_recut_bins |= uint64_t{1} << page->bin;  // heap_profile_recut_marked, after
 }
 
 void heap_page_retire(Heap* heap, Page* page) {
@@ -560,7 +571,10 @@ namespace {
       return nullptr;
     }
   }
-  if (remote_inbox_has_blocks(heap)) remote_inbox_drain(heap);
+  if (remote_inbox_has_blocks(heap)) {
+    remote_inbox_drain(heap);
+    if (heap->sample_recut_bins != 0) heap_profile_recut_marked(heap);
+  }
   if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
   heap_maybe_purge(heap);
   // Large objects after the decay check: a program that only makes large requests decays too.
@@ -571,21 +585,24 @@ namespace {
     errno = ENOMEM;
     return nullptr;
   }
+  if (__builtin_expect(page->free_list == nullptr, 0)) {
+    // The heap profile cut the page in front of this very allocation (a thread's first, which
+    // heap_malloc_profiled did not serve and so is not sampled): join, take, cut again.
+    heap_profile_uncut(heap, page);
+    void* block = page_take_block(heap, page, page->free_list);
+    heap_profile_cut_front(heap, bin);
+    return block;
+  }
   return page_take_block(heap, page, page->free_list);
 }
 
 }  // namespace
 
 void* heap_malloc_generic(Heap* heap, size_t size) {
-  // The heap profile's countdown, for every allocation that did not pass the fast path's (a
-  // thread's very first allocation, made before it has a heap, is not counted).
-  if (__builtin_expect(
-          heap != &g_empty_heap && (heap->sample_countdown_bytes -= static_cast<int64_t>(size)) < 0,
-          0)) {
-    void* pointer = heap_malloc_unsampled(heap, size);
-    heap_profile_sample(heap, pointer, size);
-    return pointer;
-  }
+  // The heap profile samples on this path only (a thread's very first allocation, made before it
+  // has a heap, is not counted).
+  if (__builtin_expect(heap_profile_active(), 0) && heap != &g_empty_heap)
+    return heap_malloc_profiled(heap, size);
   return heap_malloc_unsampled(heap, size);
 }
 
@@ -737,6 +754,8 @@ bool heap_trim() {
   uint64_t purged_before = g_segment_counters.bytes_purged.load(std::memory_order_relaxed);
   uint64_t reserved_before = g_segment_counters.bytes_reserved.load(std::memory_order_relaxed);
   if (heap != &g_empty_heap) {
+    bool profiling = heap_profile_active();
+    if (profiling) heap_profile_uncut_all(heap);  // page_collect below: the cut invariant
     remote_batches_flush(heap);
     if (remote_inbox_has_blocks(heap)) remote_inbox_drain(heap);
     if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr)
@@ -751,6 +770,10 @@ bool heap_trim() {
           page_free_to_segment(heap, page);
         }
       }
+    }
+    if (profiling) {
+      heap->sample_recut_bins = 0;
+      heap_profile_cut_all(heap);
     }
     heap_purge(heap, kernel::coarse_monotonic_ms(), true);
   } else {

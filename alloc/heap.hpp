@@ -6,7 +6,8 @@
 //
 // Hot paths (inline here, counted in tests/alloc/fast_path_instructions_test.cpp):
 //   heap_malloc_small : direct-table load, free-list pop, marker clear, one counter. No lock,
-//                       no atomic read-modify-write, no system call.
+//                       no atomic read-modify-write, no system call. The heap profile adds
+//                       nothing (it cuts free lists on the slow path: heap_profile.hpp).
 //   heap_free         : segment-map check (whose byte also gives the page shift), owner check,
 //                       range + exact block check (one multiply, rotate, compare: page.hpp),
 //                       double-free marker check, push onto local_free, two counts.
@@ -54,6 +55,22 @@ inline void counter_increment(std::atomic<uint64_t>& counter) {
 // A page with no free block: what the direct table points to when a size class has no page.
 extern Page g_empty_page;
 
+// The size classes served through the direct table: bins 0 .. kDirectBinCount - 1.
+inline constexpr uint32_t kDirectBinCount = bin_of_size(kDirectMaxSize) + 1;
+static_assert(class_size_of_bin(kDirectBinCount - 1) == kDirectMaxSize);
+static_assert(kDirectBinCount <= 64, "Heap::sample_recut_bins has a bit per direct class");
+
+// The heap profile's cut of one direct size class (heap_profile_cut.cpp): while `page` is set,
+// that page's free list ends at `tail` (the fast path's last block before the sample; null when
+// the cut is at the list's head) and the blocks after it wait in `rest`, so the allocation with
+// index `sample_at` (the class's malloc_count_by_bin) takes the slow path and is sampled.
+struct HeapSampleCut {
+  Page* page;
+  Block* tail;
+  Block* rest;
+  uint64_t sample_at;
+};
+
 struct Heap {
   // constexpr so that g_empty_heap is constant-initialized (valid before any constructor).
   constexpr Heap() {
@@ -62,10 +79,6 @@ struct Heap {
   // Clears the queues and segment lists (not the counters, which stay monotonic across reuse).
   void reset_queues();
 
-  // Bytes this thread may still allocate before the next heap-profile sample (heap_profile.hpp):
-  // every allocation subtracts its size, the one that takes it below zero is sampled. INT64_MAX
-  // (never reached) while profiling is off. Owner thread only.
-  int64_t sample_countdown_bytes = INT64_MAX;
   Page* direct_pages[kDirectSlots] = {};  // never null: g_empty_page when the queue is empty
   PageQueue queues[kBinCount] = {};
   PageQueue full_queue = {};
@@ -92,6 +105,17 @@ struct Heap {
   // kInboxClosed. On a cache line of their own, so posts do not disturb the owner's fields.
   alignas(64) std::atomic<uintptr_t> remote_inbox[kInboxLanes] = {};
   uint8_t inbox_line_padding[64 - kInboxLanes * sizeof(std::atomic<uintptr_t>)] = {};
+
+  // ---- the heap profile (heap_profile.hpp, "Sampling"); owner thread only, slow paths only,
+  // untouched while profiling is off ----
+  // Sizes above the direct table: bytes this thread may still allocate before the next sample;
+  // the allocation that takes it below zero is sampled. INT64_MAX while profiling is off.
+  int64_t sample_countdown_bytes = INT64_MAX;
+  // Direct size classes: the next sampled allocation and the free-list cut that stops the fast
+  // path in front of it (heap_profile_cut.cpp).
+  HeapSampleCut sample_cuts[kDirectBinCount] = {};
+  uint32_t sample_cut_busy_bin = kBinCount;  // the class heap_malloc_profiled is serving
+  uint64_t sample_recut_bins = 0;  // classes that got blocks back since the last drain ended
 };
 
 // A heap with no pages: every thread starts with it, so its first malloc takes the slow path.
@@ -131,11 +155,8 @@ inline uintptr_t aligned_marker_of(const void* aligned_pointer) {
 
 // ---- slow paths (heap.cpp, large_objects.cpp) ----
 [[gnu::noinline]] void* heap_malloc_generic(Heap* heap, size_t size);
-// heap_malloc_generic without the heap profile's countdown (its sampled path allocates with it).
+// heap_malloc_generic without the heap profile (its sampling path allocates with it).
 void* heap_malloc_unsampled(Heap* heap, size_t size);
-// The fast path's sampled allocation: takes `block` from `page` and records it (heap_profile.cpp).
-[[gnu::noinline, gnu::cold]] void* heap_malloc_sampled(Heap* heap, Page* page, Block* block,
-                                                       size_t size);
 [[gnu::noinline]] void heap_free_generic(Segment* segment, void* pointer, Caller caller);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
 [[gnu::noinline, gnu::cold]] void free_outside_segment(void* pointer, Caller caller);
@@ -217,11 +238,9 @@ extern LargeCounters g_large_counters;
 [[gnu::always_inline]] inline void* heap_malloc_small(Heap* heap, size_t size) {
   Page* page = heap->direct_pages[direct_slot_of_size(size)];
   Block* block = page->free_list;
+  // The heap profile costs nothing here: a sampled allocation finds its page's free list cut
+  // in front of it and takes this branch (heap_profile.hpp, "Sampling").
   if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(heap, size);
-  // The heap profile's sampling: one subtract and one branch (heap_profile.hpp). The empty heap
-  // never gets here (its pages have no blocks), so only the owner writes its countdown.
-  if (__builtin_expect((heap->sample_countdown_bytes -= static_cast<int64_t>(size)) < 0, 0))
-    return heap_malloc_sampled(heap, page, block, size);
   return page_take_block(heap, page, block);
 }
 

@@ -202,7 +202,7 @@ Heap* thread_heap_create() {
   if (heap == nullptr) return nullptr;
   heap->reset_queues();
   heap->thread_id = current_thread_id();
-  heap->sample_countdown_bytes = heap_profile_next_countdown();
+  heap_profile_heap_created(heap);
   remote_inbox_open(heap);
   heap->node = numa::is_initialized() ? numa::current_node().value : 0;
   heap->in_use.store(1, std::memory_order_relaxed);
@@ -213,8 +213,9 @@ Heap* thread_heap_create() {
 }
 
 void heap_abandon(Heap* heap) {
-  remote_batches_flush(heap);  // this thread's frees into other heaps
-  remote_inbox_close(heap);    // other threads' frees into this one: done now, later ones unbatched
+  if (heap_profile_active()) heap_profile_uncut_all(heap);  // its pages leave: whole lists
+  remote_batches_flush(heap);                               // this thread's frees into other heaps
+  remote_inbox_close(heap);  // other threads' frees into this one: done now, later ones unbatched
   for_each_queued_page(heap, stop_delayed_frees);
   heap_drain_delayed_frees(heap);
   for_each_queued_page(heap, return_page_if_empty);

@@ -59,7 +59,9 @@ struct BlockSlot {
   uintptr_t address;  // 0: empty
   uint64_t size;      // requested bytes; for a page counter, the page's sampled blocks
   uint32_t stack;     // kPageCounter: the slot counts the sampled blocks of the Page at address
-  uint32_t unused;
+  // The bytes its sampling probability was computed for (the block size of a direct class), or 0:
+  // the requested size (heap_profile.hpp, "Sampling").
+  uint32_t sampled_bytes;
 };
 // The blocks table also counts the sampled blocks of each page, keyed by the Page's own address
 // (page records live in segment headers, which are never blocks), so the owner can clear
@@ -311,9 +313,9 @@ void remove_block(BlockSlot* slot) {
   g_block_count--;
 }
 
-void record_sample(void* block, size_t size, const uintptr_t* frames, uint32_t depth,
-                   const Page* page) {
-  double weight = weight_of(size, g_heap_profile_options.sample_interval_bytes);
+void record_sample(void* block, size_t size, size_t sampled_bytes, const uintptr_t* frames,
+                   uint32_t depth, const Page* page) {
+  double weight = weight_of(sampled_bytes, g_heap_profile_options.sample_interval_bytes);
   SpinLockGuard guard(g_profile_lock);
   if (!ensure_tables()) return;
   if ((g_block_count + 2) * 2 > g_block_slots && !grow_blocks()) return;
@@ -331,7 +333,8 @@ void record_sample(void* block, size_t size, const uintptr_t* frames, uint32_t d
   entry.samples++;
   entry.allocated_objects += weight;
   entry.allocated_bytes += weight * static_cast<double>(size);
-  BlockSlot slot{reinterpret_cast<uintptr_t>(block), size, stack, 0};
+  BlockSlot slot{reinterpret_cast<uintptr_t>(block), size, stack,
+                 sampled_bytes == size ? 0 : static_cast<uint32_t>(sampled_bytes)};
   if (find_block(slot.address) == nullptr) g_block_count++;
   insert_block(g_blocks, g_block_slots, slot);
 }
@@ -375,7 +378,11 @@ int64_t heap_profile_next_countdown() {
 
 void heap_profile_sample(Heap* heap, void* block, size_t size) {
   heap->sample_countdown_bytes = heap_profile_next_countdown();
-  if (block == nullptr || t_in_profiler || !heap_profile_active()) return;
+  if (block != nullptr) heap_profile_record(block, size, size);
+}
+
+void heap_profile_record(void* block, size_t size, size_t sampled_bytes) {
+  if (t_in_profiler || !heap_profile_active()) return;
   t_in_profiler = true;
   compute_ranges();
   uintptr_t frames[kHeapProfileMaxFrames];
@@ -392,14 +399,8 @@ void heap_profile_sample(Heap* heap, void* block, size_t size) {
       page_refresh_fast_free_owner(page);
     }
   }
-  record_sample(block, size, frames, unwinding.depth, page);
+  record_sample(block, size, sampled_bytes, frames, unwinding.depth, page);
   t_in_profiler = false;
-}
-
-void* heap_malloc_sampled(Heap* heap, Page* page, Block* block, size_t size) {
-  void* pointer = page_take_block(heap, page, block);
-  heap_profile_sample(heap, pointer, size);
-  return pointer;
 }
 
 bool heap_profile_forget(const void* block, const Page* page) {
@@ -460,7 +461,8 @@ bool heap_profile_take_snapshot(HeapProfileSnapshot* snapshot) {
   for (uint64_t i = 0; i < g_block_slots; ++i) {
     const BlockSlot& block = g_blocks[i];
     if (block.address == 0 || block.stack == kPageCounter) continue;
-    double weight = weight_of(block.size, snapshot->sample_interval_bytes);
+    double weight = weight_of(block.sampled_bytes != 0 ? block.sampled_bytes : block.size,
+                              snapshot->sample_interval_bytes);
     HeapProfileSite& site = sites[block.stack];
     site.live_objects += weight;
     site.live_bytes += weight * static_cast<double>(block.size);
@@ -479,7 +481,7 @@ void heap_profile_release_snapshot(HeapProfileSnapshot* snapshot) {
 
 namespace {
 
-int write_profile(const char* path) {
+int write_profile(const char* path, bool print_summary = true) {
   char default_path[64];
   if (path == nullptr) {
     path = kernel::read_environment_path(kernel::EnvironmentVariableId::kProfFile,
@@ -490,7 +492,7 @@ int write_profile(const char* path) {
   HeapProfileSnapshot snapshot;
   int error = heap_profile_take_snapshot(&snapshot) ? 0 : ENOMEM;
   if (error == 0) error = heap_profile_write_file(snapshot, path);
-  if (error == 0) heap_profile_print_summary(snapshot, path);
+  if (error == 0 && print_summary) heap_profile_print_summary(snapshot, path);
   heap_profile_release_snapshot(&snapshot);
   t_in_profiler = was_in_profiler;
   return error;
@@ -513,6 +515,27 @@ __attribute__((destructor)) void heap_profile_at_exit() {
 }
 
 }  // namespace
+
+int heap_profile_write_requested(uint32_t number, char* path, size_t path_bytes) {
+  if (!g_heap_profile_options.profile) return ENOTSUP;
+  if (path_bytes == 0) return EINVAL;
+  // The exit profile's path (USGC_PROF_FILE or the default), numbered: "x.pb.gz" -> "x.<n>.pb.gz",
+  // anything else -> "<path>.<n>". Only `number` varies, and it is this process's own count.
+  char default_path[64];
+  const char* base =
+      kernel::read_environment_path(kernel::EnvironmentVariableId::kProfFile,
+                                    default_profile_path(default_path, sizeof(default_path)));
+  size_t length = std::strlen(base);
+  static constexpr char kSuffix[] = ".pb.gz";
+  size_t suffix = sizeof(kSuffix) - 1;
+  size_t stem = length > suffix && std::strcmp(base + length - suffix, kSuffix) == 0
+                    ? length - suffix
+                    : length;
+  int written = std::snprintf(path, path_bytes, "%.*s.%u%s", static_cast<int>(stem), base, number,
+                              base + stem);
+  if (written < 0 || static_cast<size_t>(written) >= path_bytes) return ENAMETOOLONG;
+  return write_profile(path, false);
+}
 
 }  // namespace usgc::alloc
 

@@ -3,22 +3,36 @@
 // demand.
 //
 // Sampling (tcmalloc's and Go's scheme). Allocated bytes are cut by a Poisson process of rate
-// 1/R (R = USGC_PROF_SAMPLE, default 512 KiB): each thread heap holds a countdown,
-// `sample_countdown_bytes` (heap.hpp), drawn from an exponential distribution of mean R; every
-// allocation subtracts its requested size, and the one that takes it below zero is sampled and
-// draws a new countdown. An allocation of s bytes is then sampled with probability
-// p(s) = 1 - exp(-s/R), independently of every other (the exponential is memoryless), and its
-// sample stands for 1/p(s) allocations and s/p(s) bytes: the profile's figures are unbiased
-// estimates. R = 1 samples every allocation (the countdown is always 0): the exact mode the leak
-// report uses unless USGC_PROF_SAMPLE says otherwise.
+// 1/R (R = USGC_PROF_SAMPLE, default 512 KiB): an allocation of s bytes is sampled with
+// probability p(s) = 1 - exp(-s/R), independently of every other, and its sample stands for
+// 1/p(s) allocations and s/p(s) bytes: the profile's figures are unbiased estimates. It is
+// implemented with countdowns drawn from an exponential distribution of mean R (memoryless: a
+// countdown may be redrawn or split by size class without changing the distribution):
+//   - sizes above the direct table (> 1 KiB; these always take the generic path): the heap's
+//     `sample_countdown_bytes`; each allocation subtracts its requested size s, the one that
+//     takes it below zero is sampled, with s the size of p(s);
+//   - the direct size classes (<= 1 KiB, the fast path's): one countdown per class, in
+//     allocations: the next sampled allocation of class c (block size B) is the one whose index
+//     (the heap's malloc_count_by_bin[c]) is `sample_at` = index + floor(X / B), X exponential of
+//     mean R. Each allocation of the class is then sampled with probability p(B) (B, the block
+//     size, stands for s in the weight; the bytes estimate still uses the requested size).
+// R = 1 samples every allocation (countdowns are always 0): the exact mode the leak report uses
+// unless USGC_PROF_SAMPLE says otherwise.
 //
-// Hot path. The malloc fast path pays one subtract into the countdown and one branch (the
-// instruction-count test covers it); when profiling is off the countdown is INT64_MAX and never
-// crosses zero. Everything else is on slow paths: the sampled allocation (heap_malloc_sampled,
-// heap_profile_sample) captures the stack with libgcc's unwinder, marks the block's page
-// (kPageHasSampled, which sends the page's frees to the generic free path) and inserts the block
-// into the table of sampled blocks; the generic free path removes a sampled block. Large objects
-// always free through the generic path, so no flag is needed for them.
+// Hot path: zero instructions, on or off. The malloc fast path pops the direct page's free list
+// and takes the slow path only when the list is empty. With profiling on, the slow path cuts the
+// current page's free list of each direct class in front of the block that allocation `sample_at`
+// would take (HeapSampleCut, heap_profile_cut.cpp): the fast path runs dry exactly there, and the
+// slow path (heap_malloc_profiled) joins the list again, samples that allocation, draws the next
+// countdown and cuts again. Cutting walks at most `sample_at - index` blocks and only when the
+// page may hold that many (capacity - used); so the cost when on is a walk per sample plus the
+// slow path once per sample, per refill nothing but an index compare. When profiling is off no
+// list is ever cut and the slow path checks one flag. Everything else is on slow paths too: the
+// sampled allocation (heap_profile_sample, heap_profile_record) captures the stack with libgcc's
+// unwinder, marks the block's page (kPageHasSampled, which sends the page's frees to the generic
+// free path) and inserts the block into the table of sampled blocks; the generic free path
+// removes a sampled block. Large objects always free through the generic path, so no flag is
+// needed for them.
 //
 // Invariants:
 //   - a sampled small or medium block's page has kPageHasSampled while it holds a sampled block
@@ -26,6 +40,10 @@
 //     free by another thread leaves it to the owner's next generic free or the page's release);
 //   - the table of sampled blocks holds exactly the sampled blocks not yet freed (keyed by the
 //     block's start: the page's block for small and medium, the object for large ones);
+//   - the cut invariant (heap_profile_cut.cpp): a class's cut is on the first page of its queue
+//     (the direct table's page) or nowhere; the fast path's pops are the only changes to that
+//     page's free list while it is cut (every slow path that adds blocks to a page's free list, or
+//     changes which page is first, joins the cut first and cuts again after);
 //   - no code under the profile lock allocates, frees or takes another lock (rank kHeapProfile,
 //     the highest): the unwinder runs before the lock is taken, with the thread's recursion
 //     guard set so that allocations it makes are never sampled themselves.
@@ -61,9 +79,32 @@ void heap_profile_initialize();
 int64_t heap_profile_next_countdown();
 
 // Records `block` (the start of a small/medium block or of a large object, just allocated with
-// `size` requested bytes) as a sample, and draws the heap's next countdown. A null block only
-// draws the countdown.
+// `size` requested bytes) as a sample, and draws the heap's next byte countdown. A null block
+// only draws the countdown.
 [[gnu::noinline, gnu::cold]] void heap_profile_sample(Heap* heap, void* block, size_t size);
+// Records `block` as a sample taken with probability p(sampled_bytes) (heap_profile_cut.cpp's
+// direct classes: the block size). No countdown is drawn.
+void heap_profile_record(void* block, size_t size, size_t sampled_bytes);
+
+// ---- the direct classes' cuts (heap_profile_cut.cpp); owner thread, slow paths only ----
+// The generic malloc path while profiling is on (heap_malloc_generic calls it).
+[[gnu::noinline, gnu::cold]] void* heap_malloc_profiled(Heap* heap, size_t size);
+// A new (or reused) heap for this thread: fresh countdowns, no cuts.
+void heap_profile_heap_created(Heap* heap);
+// `page` is about to get blocks on its free list other than by page_extend (collect, a remote
+// block): its cut, if it has one, is joined (true).
+bool heap_profile_uncut(Heap* heap, Page* page);
+// A block returned to `page` (a remote free the owner drains): put behind the page's cut when it
+// has one (true), so the fast path's part keeps its length; false: the caller adds it as usual.
+bool heap_profile_free_into_cut(Heap* heap, Page* page, Block* block);
+// After a drain of remote blocks: cuts the first page of each class marked in
+// heap->sample_recut_bins again (their lists grew), and clears the marks.
+void heap_profile_recut_marked(Heap* heap);
+// Joins the class's cut and cuts the first page of its queue again (it may be another page now).
+void heap_profile_cut_front(Heap* heap, uint32_t bin);
+// Joins every cut (before the heap's pages are walked wholesale: trim, abandon); and back.
+void heap_profile_uncut_all(Heap* heap);
+void heap_profile_cut_all(Heap* heap);
 
 // Counts an allocation made off the fast path (the generic path, calloc's large objects) against
 // the countdown, sampling it when the countdown crosses zero.
@@ -78,6 +119,12 @@ inline void heap_profile_count(Heap* heap, void* block, size_t size) {
 bool heap_profile_forget(const void* block, const Page* page);
 // realloc kept or moved a block without a new allocation: a sampled one follows it.
 void heap_profile_moved(const void* old_block, const void* new_block, size_t size);
+
+// A profile written on a watcher's request (the statistics block's profile_request, answered by
+// stats_export.cpp): to the exit profile's path numbered with `number` ("usgc-<pid>.heap.<n>.pb.gz"
+// by default), put into path (path_bytes, NUL-terminated). No stderr summary. 0 or an errno
+// (ENOTSUP without USGC_PROF=1). Allocator context, no lock held by the caller.
+int heap_profile_write_requested(uint32_t number, char* path, size_t path_bytes);
 
 // fork(): taken before, released after (heap_lifecycle.cpp's handlers).
 void heap_profile_before_fork();

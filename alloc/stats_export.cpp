@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "alloc/heap_profile.hpp"
 #include "alloc/segment.hpp"
 #include "alloc/stats_block_name.hpp"
 #include "kernel_iface/clock.hpp"
@@ -43,6 +44,13 @@ struct ExportState {
   bool failure_reported = false;
   bool stopped = false;  // unpublished at exit: never publish again
   char name[kStatsBlockNameBytes] = {};
+  // Heap-profile requests (stats_block.h): the last request taken (never read back from the
+  // block, which others may write), profiles written on request, when the last was taken (coarse
+  // ms; at most one a second), and whether one is being written now (outside the lock).
+  uint32_t profile_request_taken = 0;
+  uint32_t profile_files = 0;
+  uint64_t profile_taken_ms = 0;
+  bool profile_writing = false;
 };
 
 constinit std::atomic<int> g_writer_pid{0};
@@ -130,6 +138,7 @@ void write_figures(usgc_stats_block* block, const Figures& figures) {
         (node < USGC_STATS_MAX_NODES ? 0 : block->node_bytes_reserved[slot]) + bytes;
   }
   block->flags |= USGC_STATS_FLAG_NODE_BYTES;
+  if (g_heap_profile_options.profile) block->flags |= USGC_STATS_FLAG_HEAP_PROFILE;
   // Figures of the layers above (goroutines, time to safepoint), when they are running.
   if (StatsContributor contributor = g_stats_contributor.load(std::memory_order_acquire))
     contributor(block);
@@ -146,6 +155,47 @@ void publish_figures(usgc_stats_block* block) {
   write_figures(block, figures);
   // Release: every figure store is ordered before the even value a reader accepts.
   sequence.store(stable + 2, std::memory_order_release);
+}
+
+// Heap-profile requests. Under the writer lock: the request a watcher left in the block that
+// should be answered now, or 0 (none, not profiling, one being written, or one answered less than
+// a second ago). Only the number is read from the block.
+uint32_t take_profile_request(int pid, uint64_t now_ms) {
+  if (!g_heap_profile_options.profile || g_export.block == nullptr || g_export.block_pid != pid ||
+      g_export.stopped || g_export.profile_writing)
+    return 0;
+  // Relaxed: the request is a number; nothing else the watcher wrote is read with it.
+  uint32_t request =
+      std::atomic_ref<uint32_t>(g_export.block->profile_request).load(std::memory_order_relaxed);
+  if (request == 0 || request == g_export.profile_request_taken) return 0;  // 0: never a request
+  if (g_export.profile_taken_ms != 0 && now_ms - g_export.profile_taken_ms < 1000) return 0;
+  g_export.profile_request_taken = request;
+  g_export.profile_taken_ms = now_ms;
+  g_export.profile_writing = true;
+  return request;
+}
+
+// The path into the block's field: whole if it fits, else its last component (cut to its last
+// bytes if even that is too long) with USGC_STATS_FLAG_PROFILE_NAME_ONLY.
+void store_profile_path(usgc_stats_block* block, const char* path) {
+  size_t length = std::strlen(path);
+  const char* shown = path;
+  bool name_only = false;
+  if (length >= USGC_STATS_PROFILE_FILE_BYTES) {
+    const char* slash = std::strrchr(path, '/');
+    shown = slash != nullptr ? slash + 1 : path;
+    size_t name_length = std::strlen(shown);
+    if (name_length >= USGC_STATS_PROFILE_FILE_BYTES)
+      shown += name_length - (USGC_STATS_PROFILE_FILE_BYTES - 1);
+    name_only = true;
+  }
+  std::memset(block->profile_file, 0, sizeof(block->profile_file));
+  std::memcpy(block->profile_file, shown, std::strlen(shown));
+  if (name_only) {
+    block->flags |= USGC_STATS_FLAG_PROFILE_NAME_ONLY;
+  } else {
+    block->flags &= ~USGC_STATS_FLAG_PROFILE_NAME_ONLY;
+  }
 }
 
 // Identity fields and first figures of a fresh (zero) block, before anyone can read it.
@@ -300,6 +350,34 @@ bool writer_lock_patiently(int pid) {
   return false;
 }
 
+// Outside the writer lock (a profile takes milliseconds, and the exit must not wait for it):
+// writes the profile `number`, then publishes the answer to `request` under the lock and the
+// seqlock.
+void answer_profile_request(int pid, uint32_t request, uint32_t number) {
+  char path[512];
+  int error = heap_profile_write_requested(number, path, sizeof(path));
+  for (int attempt = 0; attempt < 100; ++attempt) {  // the holder publishes figures: brief
+    if (!writer_lock_patiently(pid)) continue;
+    g_export.profile_writing = false;
+    if (error == 0 && number > g_export.profile_files) g_export.profile_files = number;
+    usgc_stats_block* block = g_export.block;
+    if (block != nullptr && g_export.block_pid == pid && !g_export.stopped) {
+      std::atomic_ref<uint64_t> sequence(block->sequence);
+      uint64_t stable = sequence.load(std::memory_order_relaxed);  // even: only we write it
+      sequence.store(stable + 1, std::memory_order_relaxed);
+      // Release fence, release store: as in publish_figures.
+      std::atomic_thread_fence(std::memory_order_release);
+      block->profile_error = error;
+      block->profile_files = g_export.profile_files;
+      store_profile_path(block, error == 0 ? path : "");
+      block->profile_answer = request;
+      sequence.store(stable + 2, std::memory_order_release);
+    }
+    writer_unlock();
+    return;
+  }
+}
+
 // Runs at exit (after main returns or exit()), not after _exit or a fatal signal.
 __attribute__((destructor)) void stats_export_at_exit() {
   stats_export_unpublish();
@@ -317,7 +395,10 @@ void stats_export_publish_due(uint64_t deadline_seen, uint64_t now_ms) {
   int pid = kernel::current_process_id();
   if (writer_try_lock(pid)) {
     (void)publish_locked(now_ms, false);  // failures were reported once and turned publication off
+    uint32_t request = take_profile_request(pid, now_ms);
+    uint32_t number = g_export.profile_files + 1;
     writer_unlock();
+    if (request != 0) answer_profile_request(pid, request, number);
   }
   errno = saved_errno;
 }
@@ -359,6 +440,8 @@ void stats_export_reset_for_testing() {
   g_export.config = ConfigState::kUnread;
   g_export.failure_reported = false;
   g_export.stopped = false;
+  g_export.profile_request_taken = 0;
+  g_export.profile_taken_ms = 0;
   g_stats_next_publish_ms.store(0, std::memory_order_relaxed);
   writer_unlock();
 }

@@ -23,6 +23,14 @@
 //     its file; readers recognize it by its dead pid (alloc/stats_reader.hpp) and remove it.
 //   - USGC_STATS=0 (or off/false/no): no file, and the check stays one load (deadline "never").
 //
+// Heap-profile requests (include/usgc/stats_block.h): with USGC_PROF=1 the block carries
+// USGC_STATS_FLAG_HEAP_PROFILE, and each due publication looks at the request word a watcher
+// (usgc-top --heap-profile) may have written. A new request (at most one a second) is answered by
+// the publishing thread after it let go of the writer lock: heap_profile_write_requested writes
+// the profile under a name of this process's choosing, then the answer (error, path) is published
+// under the lock and the seqlock. So a request is answered from the allocator's slow path of a
+// thread that allocates, within about one interval; never from a signal handler.
+//
 // Execution context: allocator (inside malloc, possibly before constructors). The publisher
 // never allocates, keeps errno intact, and takes no lock of kernel_iface/spin_lock.hpp's table:
 // writers are serialized by a try-only lock word holding the writer's pid (a thread that fails to

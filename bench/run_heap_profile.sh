@@ -16,9 +16,17 @@
 #   RESULT suite=heap_profile case=<workload> impl=usgc_prof metric=cpu_ratio_prof_on_vs_off value=<x> unit=ratio
 #   RESULT suite=heap_profile case=<workload> impl=jemalloc_prof metric=cpu_ratio_prof_on_vs_off value=<x> unit=ratio
 #   RESULT suite=heap_profile case=<workload> impl=usgc_prof metric=cpu_ratio_vs_jemalloc_prof value=<x> unit=ratio
+# Paired figures (the two runs of a pair are neighbours in the same repetition, so slow drifts
+# of the machine's load cancel): the median of the per-repetition ratios and their range, the
+# range being the noise to compare the effect with:
+#   RESULT suite=heap_profile case=<workload> impl=usgc_prof metric=paired_cpu_ratio_prof_on_vs_off value=<x> unit=ratio
+#   NOTE suite=heap_profile case=<workload> impl=usgc_prof paired_ratios="<min>..<max>" pairs=<n>
+# With BASE_PRELOAD=<another libusgc_preload.so> (e.g. a build of an older commit) it runs that
+# one too, as impl usgc_base, and prints paired_cpu_ratio_off_vs_base (usgc / usgc_base).
 # A run that fails, or writes no profile when profiling is on, is an ERROR line, never a number.
 # Environment: BUILD (default build), BENCH_REPS (default 5), BENCH_QUICK=1 (1 repetition, small
-# arguments), BENCH_ONLY="churn_1t ..." (these workloads only), BENCH_TIMEOUT_S (default 300).
+# arguments), BENCH_ONLY="churn_1t ..." (these workloads only), BENCH_TIMEOUT_S (default 300),
+# BENCH_NO_JEMALLOC=1 (usgc only), BASE_PRELOAD (see above).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 . bench/bench_common.sh
@@ -40,7 +48,14 @@ done
 cp "$BUILD/libusgc_preload.so" "$work/libusgc_preload.so"  # a rebuild during the run changes nothing
 
 impls=(usgc usgc_prof)
-if [ -f "$JEMALLOC" ]; then
+if [ -n "${BASE_PRELOAD:-}" ]; then
+  [ -f "$BASE_PRELOAD" ] || { echo "run_heap_profile.sh: BASE_PRELOAD $BASE_PRELOAD not found" >&2; exit 2; }
+  cp "$BASE_PRELOAD" "$work/libusgc_base.so"
+  impls+=(usgc_base)
+fi
+if [ "${BENCH_NO_JEMALLOC:-0}" = 1 ]; then
+  echo "NOTE suite=heap_profile impl=jemalloc skipped: BENCH_NO_JEMALLOC=1"
+elif [ -f "$JEMALLOC" ]; then
   impls+=(jemalloc jemalloc_prof)
 else
   echo "NOTE suite=heap_profile impl=jemalloc skipped: $JEMALLOC not found"
@@ -74,6 +89,7 @@ run_once() {
   local env_args=()
   case $impl in
     usgc) env_args=(--env "LD_PRELOAD=$work/libusgc_preload.so") ;;
+    usgc_base) env_args=(--env "LD_PRELOAD=$work/libusgc_base.so") ;;
     usgc_prof) env_args=(--env "LD_PRELOAD=$work/libusgc_preload.so" --env USGC_PROF=1
                          --env "USGC_PROF_FILE=$dir/usgc.heap.pb.gz") ;;
     jemalloc) env_args=(--env "LD_PRELOAD=$JEMALLOC") ;;
@@ -91,6 +107,7 @@ run_once() {
     echo "ERROR suite=heap_profile case=$c impl=$impl wrote no profile: $(head -c 200 "$dir/err")"; status=1; return
   fi
   echo "$cpu" >>"$work/$c.$impl"
+  echo "$cpu" >"$work/$c.$impl.rep$rep"
   rm -rf "$dir"
 }
 
@@ -123,6 +140,21 @@ for c in "${cases[@]}"; do
     echo "RESULT suite=heap_profile case=$c impl=usgc_prof metric=cpu_ratio_vs_jemalloc_prof value=$(ratio "${cpu[usgc_prof]}" "${cpu[jemalloc_prof]}") unit=ratio"
   fi
   unset cpu
+  # paired A B METRIC: per repetition A/B where both ran; their median and range.
+  paired() {
+    local a=$1 b=$2 metric=$3 rep
+    : >"$work/$c.$metric"
+    for ((rep = 0; rep < BENCH_REPS; rep++)); do
+      [ -s "$work/$c.$a.rep$rep" ] && [ -s "$work/$c.$b.rep$rep" ] || continue
+      ratio "$(cat "$work/$c.$a.rep$rep")" "$(cat "$work/$c.$b.rep$rep")" >>"$work/$c.$metric"
+      echo >>"$work/$c.$metric"
+    done
+    [ -s "$work/$c.$metric" ] || return
+    echo "RESULT suite=heap_profile case=$c impl=$a metric=$metric value=$(median "$work/$c.$metric") unit=ratio"
+    echo "NOTE suite=heap_profile case=$c impl=$a ${metric}_range=\"$(sort -g "$work/$c.$metric" | head -1)..$(sort -g "$work/$c.$metric" | tail -1)\" pairs=$(wc -l <"$work/$c.$metric")"
+  }
+  paired usgc_prof usgc paired_cpu_ratio_prof_on_vs_off
+  [ -n "${BASE_PRELOAD:-}" ] && paired usgc usgc_base paired_cpu_ratio_off_vs_base
 done
 echo "NOTE suite=heap_profile load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 exit $status

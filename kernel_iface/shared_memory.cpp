@@ -101,6 +101,14 @@ Result<int> shared_memory_open_read_only(const char* name) {
   return Result<int>::success(fd);
 }
 
+Result<int> shared_memory_open_read_write(const char* name) {
+  char path[kPathBytes];
+  if (!path_of(name, path)) return Result<int>::failure(EINVAL);
+  int fd = ::open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return Result<int>::failure(errno);
+  return Result<int>::success(fd);
+}
+
 Result<void*> shared_memory_map(int fd, size_t bytes, bool writable) {
   if (fd < 0 || bytes == 0) return Result<void*>::failure(EINVAL);
   int protection = writable ? PROT_READ | PROT_WRITE : PROT_READ;
@@ -148,6 +156,21 @@ Result<size_t> read_at(int fd, void* buffer, size_t bytes, uint64_t offset) {
     done += static_cast<size_t>(got);
   }
   return Result<size_t>::success(done);
+}
+
+Status write_at(int fd, const void* buffer, size_t bytes, uint64_t offset) {
+  size_t done = 0;
+  while (done < bytes) {
+    ssize_t put = ::pwrite(fd, static_cast<const char*>(buffer) + done, bytes - done,
+                           static_cast<off_t>(offset + done));
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      return Status::failure(errno);
+    }
+    if (put == 0) return Status::failure(EIO);
+    done += static_cast<size_t>(put);
+  }
+  return Status::success();
 }
 
 Status close_file(int fd) {

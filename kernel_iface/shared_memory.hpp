@@ -47,6 +47,8 @@ Result<int> shared_memory_create(const char* name, size_t bytes);
 // Opens an existing file read-only, without following symlinks and without blocking (a FIFO
 // planted under the name cannot hang the reader).
 Result<int> shared_memory_open_read_only(const char* name);
+// The same, read-write (a watcher's request word in a statistics block; tools only).
+Result<int> shared_memory_open_read_write(const char* name);
 
 // Maps `bytes` of fd shared (MAP_SHARED), read-write or read-only.
 Result<void*> shared_memory_map(int fd, size_t bytes, bool writable);
@@ -67,6 +69,8 @@ Result<SharedMemoryFileInfo> shared_memory_name_info(const char* name);
 
 // pread of up to `bytes` at `offset`, retried on EINTR; the count read (short at end of file).
 Result<size_t> read_at(int fd, void* buffer, size_t bytes, uint64_t offset);
+// pwrite of all `bytes` at `offset`, retried on EINTR; EIO if the file takes fewer.
+Status write_at(int fd, const void* buffer, size_t bytes, uint64_t offset);
 
 Status close_file(int fd);
 

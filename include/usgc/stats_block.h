@@ -41,6 +41,12 @@
 
 /* flags */
 #define USGC_STATS_FLAG_NODE_BYTES 1u /* node_bytes_reserved holds figures (else unknown) */
+#define USGC_STATS_FLAG_HEAP_PROFILE \
+  2u /* the process samples its heap (USGC_PROF=1) and answers profile requests */
+#define USGC_STATS_FLAG_PROFILE_NAME_ONLY \
+  4u /* profile_file is the last component of a path too long for the field */
+
+#define USGC_STATS_PROFILE_FILE_BYTES 48
 
 /* Index of collections[] (GC). */
 enum usgc_stats_gc_kind {
@@ -111,7 +117,22 @@ typedef struct usgc_stats_block {
   uint32_t gc_node_committed_kib[USGC_STATS_MAX_NODES]; /* mapped and not returned to the OS */
   uint32_t gc_node_in_use_kib[USGC_STATS_MAX_NODES];    /* blocks taken and large objects */
 
-  uint64_t reserved_for_later[9]; /* zero; new fields are taken from here */
+  /* Heap-profile requests (processes with USGC_PROF=1, flag USGC_STATS_FLAG_HEAP_PROFILE). A
+   * watcher of the same user (usgc-top --heap-profile) writes profile_request (4 bytes, pwrite)
+   * with a number other than profile_answer; the process notices it at its next publication (its
+   * allocator's slow path, not a signal handler), writes a profile to a file whose name it chooses
+   * itself (nothing but the number is taken from the block), and answers: profile_answer = the
+   * request, profile_error and profile_file, under the seqlock. A request is answered when
+   * (int32_t)(profile_answer - request) >= 0 (a later request answers an earlier one). */
+  uint32_t profile_request; /* written by watchers only, never by the process */
+  uint32_t profile_answer;  /* the last request answered (0: none yet) */
+  int32_t profile_error;    /* 0: profile_file was written; else an errno */
+  uint32_t profile_files;   /* profiles written on request so far */
+  /* The path of the last one, NUL-terminated, as the process opened it: relative paths are
+   * relative to the process's working directory (/proc/<pid>/cwd); see the NAME_ONLY flag. */
+  char profile_file[USGC_STATS_PROFILE_FILE_BYTES];
+
+  uint64_t reserved_for_later[1]; /* zero; new fields are taken from here */
 } usgc_stats_block;
 
 /* The layout is the ABI: its size and every offset another process relies on are checked. */
@@ -166,7 +187,15 @@ USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_node_committed_kib) == 88
                          "stats block ABI: gc_node_committed_kib");
 USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, gc_node_in_use_kib) == 920,
                          "stats block ABI: gc_node_in_use_kib");
-USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, reserved_for_later) == 952,
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, profile_request) == 952,
+                         "stats block ABI: profile_request");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, profile_answer) == 956,
+                         "stats block ABI: profile_answer");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, profile_error) == 960,
+                         "stats block ABI: profile_error");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, profile_file) == 968,
+                         "stats block ABI: profile_file");
+USGC_STATS_STATIC_ASSERT(offsetof(usgc_stats_block, reserved_for_later) == 1016,
                          "stats block ABI: reserved_for_later");
 #undef USGC_STATS_STATIC_ASSERT
 

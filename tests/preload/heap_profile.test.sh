@@ -186,4 +186,26 @@ else
   fail unwritable-profile-is-reported "$(head -c 300 "$work/unwritable.err")"
 fi
 
+# ---- the free-list cuts (alloc/heap_profile_cut.cpp) under remote frees and many threads ----
+# A high sampling rate cuts free lists all the time; the multi-threaded programs free across
+# threads (the inbox path joins and re-cuts pages) and check their own data: any broken cut would
+# lose blocks, hand one out twice or crash.
+PROGRAMS="$PWD/$BUILD/programs"
+if [ -x "$PROGRAMS/producer_consumer" ] && [ -x "$PROGRAMS/shared_slots" ]; then
+  ok=1; why=""
+  for sample in 1 64 4096; do
+    for prog in "producer_consumer 2 2 100000 1" "shared_slots 2 5 10000 20000 1" "churn 2 200000 1"; do
+      read -r -a cmd <<<"$prog"
+      mkdir -p "$work/cuts"
+      if ! (cd "$work/cuts" && timeout 120 env USGC_PROF=1 USGC_PROF_SAMPLE=$sample \
+            LD_PRELOAD="$PRELOAD_LIB" "$PROGRAMS/${cmd[0]}" "${cmd[@]:1}" >"$work/cuts.out" 2>"$work/cuts.err"); then
+        ok=0; why="$why ${cmd[0]} at USGC_PROF_SAMPLE=$sample: $(grep -v '^usgc:  ' "$work/cuts.err" | head -c 200);"
+      fi
+    done
+  done
+  if [ $ok = 1 ]; then pass sampling-cuts-survive-remote-frees; else fail sampling-cuts-survive-remote-frees "$why"; fi
+else
+  skip sampling-cuts-survive-remote-frees "programs not built"
+fi
+
 exit $((failures > 0))
