@@ -315,6 +315,12 @@ class Lowering {
   uint32_t runtime_error(const std::string& what) {
     return error_id("runtime error: " + what, instruction_->site_position());
   }
+  // The i32 on the stack non-zero: raise (an `if` around it).
+  void raise_if(uint32_t id, int32_t a_local = -1, int32_t b_local = -1) {
+    c_.if_();
+    raise(id, a_local, b_local);
+    c_.end();
+  }
   // Calls the host's runtime_error (it does not return); a and b are i64 locals or constants.
   void raise(uint32_t id, int32_t a_local = -1, int32_t b_local = -1) {
     c_.i32_const(static_cast<int32_t>(id));
@@ -632,9 +638,7 @@ class Lowering {
       push(instruction.operands[1]);
       c_.local_tee(y_);
       c_.op(op::kI64Eqz);
-      c_.if_();
-      raise(runtime_error("integer divide by zero"));
-      c_.end();
+      raise_if(runtime_error("integer divide by zero"));
       c_.local_get(y_);
       c_.i64_const(-1);
       c_.op(op::kI64Eq);
@@ -697,9 +701,7 @@ class Lowering {
   void out_of_memory_check() {
     c_.local_get(t0_);
     c_.op(op::kI32Eqz);
-    c_.if_();
-    raise(runtime_error("out of memory: the WebAssembly memory cannot grow"));
-    c_.end();
+    raise_if(runtime_error("out of memory: the WebAssembly memory cannot grow"));
   }
 
   void lower_allocation(const Instruction& instruction) {
@@ -725,12 +727,10 @@ class Lowering {
         c_.local_tee(y_);
         c_.i64_const(0);
         c_.op(op::kI64LtS);
-        c_.if_();
-        raise(runtime_error(instruction.opcode == Opcode::NewArray
-                                ? "newarray: negative length {a}"
-                                : "makechan: negative capacity {a}"),
-              static_cast<int32_t>(y_));
-        c_.end();
+        raise_if(runtime_error(instruction.opcode == Opcode::NewArray
+                                   ? "newarray: negative length {a}"
+                                   : "makechan: negative capacity {a}"),
+                 static_cast<int32_t>(y_));
       }
     }
     if (options_.gc_stress) c_.call(kGcStress);
@@ -928,9 +928,7 @@ class Lowering {
     c_.local_get(y_);
     c_.op(op::kI32WrapI64);
     c_.call(kBarrierSlow);
-    c_.if_();
-    raise(runtime_error("a STACK_LOCAL object stored into a heap object (escape analysis bug)"));
-    c_.end();
+    raise_if(runtime_error("a STACK_LOCAL object stored into a heap object (escape analysis bug)"));
     slow_stop();
     c_.end();
     stub_finish("barrier", value_test);
@@ -945,10 +943,8 @@ class Lowering {
     c_.op(op::kI32WrapI64);
     c_.local_tee(t0_);
     c_.op(op::kI32Eqz);
-    c_.if_();
-    raise(runtime_error("nil pointer dereference (field " + instruction.field_name + " of %" +
-                        base.local_name + ")"));
-    c_.end();
+    raise_if(runtime_error("nil pointer dereference (field " + instruction.field_name + " of %" +
+                           base.local_name + ")"));
     const uint32_t offset = 8 * instruction.field_index;
     if (instruction.opcode == Opcode::LoadField) {
       c_.local_get(t0_);
@@ -1050,9 +1046,7 @@ class Lowering {
     c_.local_get(t1_);
     c_.i32_const(USGC_WASM_CHAN_CLOSED);
     c_.op(op::kI32Eq);
-    c_.if_();
-    raise(runtime_error("send on closed channel"));
-    c_.end();
+    raise_if(runtime_error("send on closed channel"));
     raise(runtime_error("a STACK_LOCAL object sent on a channel (escape analysis bug)"));
     c_.end();
   }
@@ -1070,14 +1064,10 @@ class Lowering {
     c_.op(op::kI32WrapI64);
     c_.local_tee(t0_);
     c_.op(op::kI32Eqz);
-    c_.if_();
-    raise(runtime_error("close of nil channel"));
-    c_.end();
+    raise_if(runtime_error("close of nil channel"));
     c_.local_get(t0_);
     c_.call(kChanClose);
-    c_.if_();
-    raise(runtime_error("close of closed channel"));
-    c_.end();
+    raise_if(runtime_error("close of closed channel"));
   }
 
   // `go f(...) captures(...)`: a goroutine record from the runtime, the inputs written into it,
@@ -1110,9 +1100,7 @@ class Lowering {
     c_.call(kGo);
     c_.local_tee(t0_);
     c_.op(op::kI32Eqz);
-    c_.if_();
-    raise(runtime_error("go: cannot start a goroutine: the WebAssembly memory cannot grow"));
-    c_.end();
+    raise_if(runtime_error("go: cannot start a goroutine: the WebAssembly memory cannot grow"));
     uint32_t input = 0;
     auto store_input = [&](const Operand& operand) {
       c_.local_get(t0_);
@@ -1123,9 +1111,7 @@ class Lowering {
     for (const Operand& operand : instruction.captures) store_input(operand);
     c_.local_get(t0_);
     c_.call(kGoReady);
-    c_.if_();
-    raise(runtime_error("a STACK_LOCAL object passed to a goroutine (escape analysis bug)"));
-    c_.end();
+    raise_if(runtime_error("a STACK_LOCAL object passed to a goroutine (escape analysis bug)"));
   }
 
   // `call unknown(...)` / `go unknown(...)`: the interpreter's unknown world
@@ -1137,9 +1123,7 @@ class Lowering {
       push(operand);
       c_.op(op::kI32WrapI64);
       c_.call(kUnknownKeep);
-      c_.if_();
-      raise(runtime_error("a STACK_LOCAL object passed to unknown code (escape analysis bug)"));
-      c_.end();
+      raise_if(runtime_error("a STACK_LOCAL object passed to unknown code (escape analysis bug)"));
     };
     for (const Operand& operand : instruction.operands) keep(operand);
     for (const Operand& operand : instruction.captures) keep(operand);
@@ -1177,9 +1161,7 @@ class Lowering {
     push(instruction.operands[0]);
     c_.op(op::kI32WrapI64);
     c_.call(kGlobalStore);
-    c_.if_();
-    raise(runtime_error("a STACK_LOCAL object stored into a global (escape analysis bug)"));
-    c_.end();
+    raise_if(runtime_error("a STACK_LOCAL object stored into a global (escape analysis bug)"));
   }
 
   const ir::Module& ir_;

@@ -69,7 +69,7 @@ within() {
 
 # ---- the profile at exit, at 1 sample per 4 KiB ----
 if run profile USGC_PROF=1 USGC_PROF_SAMPLE=4096 -- profile; then
-  files=("$work"/profile/usgc-*.heap.pb.gz)
+  files=("$work/profile/"usgc-*.heap.pb.gz)
   if [ ${#files[@]} -ne 1 ] || [ ! -s "${files[0]}" ]; then
     fail profile-written-at-exit "want one usgc-<pid>.heap.pb.gz, got: $(ls "$work/profile")"
   elif ! gzip -t "${files[0]}" 2>"$work/gzip.err"; then
