@@ -114,6 +114,7 @@ bool grow_locked(int node) {
   pool.bytes_committed.fetch_add(kChunkBytes, std::memory_order_relaxed);
   note_node_used(node);
   g_chunk_registry.chunks[count] = chunk;
+  // Release: the chunk's slot above before the count (pairs with chunk_count()'s acquire load).
   g_chunk_registry.chunk_count.store(count + 1, std::memory_order_release);
   return true;
 }
@@ -315,6 +316,7 @@ int node_pool_span() {
 }
 
 uint32_t chunk_count() {
+  // Acquire: pairs with grow_locked's release store: the chunks below the count are published.
   return g_chunk_registry.chunk_count.load(std::memory_order_acquire);
 }
 char* chunk_at(uint32_t index) {
@@ -325,6 +327,9 @@ void* large_shared_object_containing(uintptr_t address) {
   for (Block* large = g_block_pool.large_objects; large != nullptr; large = large->large_next) {
     auto begin = reinterpret_cast<uintptr_t>(large);
     if (address < begin + kBlockHeaderBytes || address >= begin + large->mapping_bytes) continue;
+    // Acquire, as the conservative scan's header loads (conservative_roots.cpp). It pairs with no
+    // release: the allocator writes the header with a plain store after the block joined the
+    // registry; a header not written yet reads 0 and answers nullptr.
     const uint64_t header =
         __atomic_load_n(reinterpret_cast<uint64_t*>(large->slots_begin()), __ATOMIC_ACQUIRE);
     return header != 0 && is_shared_class(header) ? large->slots_begin() + kHeaderBytes : nullptr;

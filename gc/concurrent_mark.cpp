@@ -89,6 +89,7 @@ void scan_mutator(Mutator& m, RootVisitor& visitor) {
 
 // Claims m's scan for this epoch. Counted first, so that termination never misses a claim.
 bool try_claim(Mutator& m, uint32_t done) {
+  // Acquire: pairs with finish_scan's release store (a scan seen done is complete).
   uint32_t state = m.root_scan_state.load(std::memory_order_acquire);
   if (state == done || state == done + 1) return false;
   g_concurrent_mark.scans_in_progress.fetch_add(1, std::memory_order_relaxed);
@@ -109,6 +110,7 @@ void finish_scan(Mutator& m, uint32_t done) {
 }
 
 size_t claim_batch(Mutator** out, size_t max) {
+  // Acquire: pairs with the release store below (the walk's claims were made before it).
   if (g_concurrent_mark.walk_done.load(std::memory_order_acquire)) return 0;
   uint32_t done = done_state();
   size_t n = 0;
@@ -118,6 +120,8 @@ size_t claim_batch(Mutator** out, size_t max) {
     g_concurrent_mark.scan_cursor = m->registry_next;
     if (try_claim(*m, done)) out[n++] = m;
   }
+  // Release: the claims counted in scans_in_progress before the flag (pairs with the acquire
+  // loads of walk_done above and in concurrent_roots_pending).
   if (g_concurrent_mark.scan_cursor == nullptr)
     g_concurrent_mark.walk_done.store(true, std::memory_order_release);
   unlock_mutator_registry();
@@ -153,6 +157,7 @@ uint32_t current_scan_done_state() {
 void ensure_scanned_slow(Mutator& m) {
   uint32_t done = done_state();
   for (;;) {
+    // Acquire: pairs with finish_scan's release store: the goroutine resumes after its scan.
     uint32_t state = m.root_scan_state.load(std::memory_order_acquire);
     if (state == done || !shared_mark_in_progress()) return;
     if (state == done + 1) {  // a marker is scanning it: the goroutine runs after that
@@ -245,6 +250,8 @@ bool mark_grey_queue(uint32_t, RootVisitor& visitor) {
 }
 
 bool concurrent_roots_pending() {
+  // Acquire, both: walk_done pairs with claim_batch's release store (every claim is counted by
+  // then), scans_in_progress with finish_scan's release decrement (what a scan queued is seen).
   return !g_concurrent_mark.walk_done.load(std::memory_order_acquire) ||
          !g_concurrent_mark.runtime_roots_taken.load(std::memory_order_relaxed) ||
          g_concurrent_mark.grey_size.load(std::memory_order_relaxed) != 0 ||

@@ -168,8 +168,11 @@ void drain(uint32_t index) {
     }
     if (find_work(index)) continue;
     // Idle: wait until some public stack has work, or everyone is idle (done).
+    // Acq_rel: release this marker's marks to the marker that sees everyone idle (pairs with the
+    // acquire load below, made by every idle marker).
     g_marker_pool.idle_markers.fetch_add(1, std::memory_order_acq_rel);
     for (unsigned spins = 0;; ++spins) {
+      // Acquire: pairs with the other markers' acq_rel increments: their marks are done.
       if (g_marker_pool.idle_markers.load(std::memory_order_acquire) == g_marker_pool.job_markers)
         return;
       bool work_seen = false;
@@ -177,6 +180,7 @@ void drain(uint32_t index) {
         work_seen = g_marker_pool.markers[k].public_size.load(std::memory_order_relaxed) != 0;
       }
       if (work_seen) {
+        // Acq_rel: leaving idle before taking the work seen (pairs with the idle load above).
         g_marker_pool.idle_markers.fetch_sub(1, std::memory_order_acq_rel);
         break;
       }
@@ -206,6 +210,8 @@ void* helper_main(void* argument) {
   auto index = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(argument));
   uint32_t seen_epoch = g_marker_pool.start_epoch;
   for (;;) {
+    // Acquire (epoch and shutting_down): pair with mark_shared_heap's and parallel_mark_shutdown's
+    // release stores: the job (or the shutdown) written before the bump is seen.
     uint32_t epoch = g_marker_pool.job_epoch.load(std::memory_order_acquire);
     while (epoch == seen_epoch && !g_marker_pool.shutting_down.load(std::memory_order_acquire)) {
       kernel::futex_wait(&g_marker_pool.job_epoch, epoch);
@@ -241,6 +247,7 @@ int parallel_mark_initialize(uint32_t marker_count) {
 
 void parallel_mark_shutdown() {
   if (g_marker_pool.markers == nullptr) return;
+  // Release (flag and epoch): pair with helper_main's acquire loads.
   g_marker_pool.shutting_down.store(true, std::memory_order_release);
   g_marker_pool.job_epoch.fetch_add(1, std::memory_order_release);
   kernel::futex_wake_all(&g_marker_pool.job_epoch);
@@ -266,6 +273,7 @@ MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, b
   run_marker(0);
   uint32_t helpers = g_marker_pool.job_markers - 1;
   for (;;) {
+    // Acquire: pairs with helper_main's acq_rel increment: the helpers' marks are visible.
     uint32_t done = g_marker_pool.helpers_done.load(std::memory_order_acquire);
     if (done == helpers) break;
     kernel::futex_wait(&g_marker_pool.helpers_done, done);

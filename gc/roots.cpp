@@ -103,7 +103,8 @@ USGC_GC_API int usgc_global_root_remove(void** slot) {
 USGC_GC_API void usgc_global_store(void** slot, void* value) {
   USGC_CHECK(slot != nullptr, "usgc_global_store: the slot is NULL (value %p)", value);
   if (is_object_pointer(value)) publish_for_store(value, Ownership::kGlobal, "usgc_global_store");
-  // Release: the value's publication (header flips) happens-before any reader that loads it.
+  // Release: the value's publication (header flips) happens-before any reader that loads it
+  // (pairs with usgc_read's acquire load, or the embedder's own acquire of the slot).
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);
 }
 
@@ -174,6 +175,8 @@ USGC_GC_API usgc_handle usgc_global_handle_new(void* object) {
     }
     index = g_global_roots.global_handle_used++;
   }
+  // Release, like usgc_global_store's: the publication before the handle's value; readers take
+  // global_roots_lock too, which already orders it (pairs with that lock's acquire).
   __atomic_store_n(&g_global_roots.global_handles[index], object, __ATOMIC_RELEASE);
   return usgc_handle{index} * 2 + 1;
 }

@@ -120,6 +120,8 @@ Mutator** snapshot_mutators(size_t* count) {
 
 void unlock_collection() {
   g_collection.collection_lock.unlock();
+  // Seq_cst (turn, then waiters): pairs with lock_collection_or_wait's seq_cst increment of
+  // collection_waiters and load of the turn (no lost wake-up, see Collection).
   g_collection.collection_turn.fetch_add(1, std::memory_order_seq_cst);
   if (g_collection.collection_waiters.load(std::memory_order_seq_cst) != 0)
     kernel::futex_wake_all(&g_collection.collection_turn);
@@ -131,6 +133,8 @@ void unlock_collection() {
 // at entry_cycle may have begun before it, so entry_cycle + 2) and whose sweep is done, full if
 // full was asked for.
 bool request_met(uint64_t observed_cycle, uint64_t entry_cycle, bool full_requested) {
+  // Acquire (cycle, swept_cycle): pair with collect_shared's release stores: the collection's
+  // effects and last_full_cycle are seen.
   if (observed_cycle != kAlwaysCollect)
     return g_collection.cycle.load(std::memory_order_acquire) != observed_cycle;
   if (g_collection.swept_cycle.load(std::memory_order_acquire) < entry_cycle + 2) return false;
@@ -142,6 +146,7 @@ bool request_met(uint64_t observed_cycle, uint64_t entry_cycle, bool full_reques
 // the caller holds the lock.
 bool lock_collection_or_wait(uint64_t observed_cycle, uint64_t entry_cycle, bool full_requested) {
   if (g_collection.collection_lock.try_lock()) return true;
+  // Seq_cst (waiters, then turn): pairs with unlock_collection's seq_cst bump and load.
   g_collection.collection_waiters.fetch_add(1, std::memory_order_seq_cst);
   bool locked = false;
   for (;;) {
@@ -160,12 +165,14 @@ bool lock_collection_or_wait(uint64_t observed_cycle, uint64_t entry_cycle, bool
 }  // namespace
 
 uint64_t shared_cycle() {
+  // Acquire: pairs with collect_shared's release store of the cycle.
   return g_collection.cycle.load(std::memory_order_acquire);
 }
 
 void collect_shared(const char* reason, uint64_t observed_cycle, bool full_requested,
                     bool minor_requested) {
   Mutator* self = current_mutator();
+  // Acquire: pairs with the release store of the cycle below (by an earlier collection).
   const uint64_t entry_cycle = g_collection.cycle.load(std::memory_order_acquire);
   if (!g_collection.collection_lock.try_lock()) {
     // Wait as a native call: the collector may be stopping the world right now.
