@@ -21,6 +21,7 @@
 #include "gc/object_header.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
+#include "kernel_iface/intrusive_list.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "numa/numa.hpp"
 
@@ -30,6 +31,9 @@ namespace {
 constexpr uint32_t kMaxChunks = 1u << 16;  // 256 GiB of small-object heap
 constexpr uint32_t kRetainedFreeBlocks = 64;
 constexpr size_t kSlotsBytes = kBlockBytes - kBlockHeaderBytes;
+
+// The large object registry (BlockPool::large_objects), under the pool lock.
+using LargeObjectList = kernel::IntrusiveList<Block, &Block::large_next, &Block::large_previous>;
 
 struct NodePool {
   Block* free_blocks = nullptr;  // linked through next_in_heap; under g_block_pool.pool_lock
@@ -259,9 +263,7 @@ Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure
   block->mapping_bytes = mapping_bytes;
   {
     kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
-    block->large_next = g_block_pool.large_objects;
-    if (g_block_pool.large_objects != nullptr) g_block_pool.large_objects->large_previous = block;
-    g_block_pool.large_objects = block;
+    LargeObjectList::push_front(g_block_pool.large_objects, block);
   }
   *failure = AcquireFailure::kNone;
   return block;
@@ -270,11 +272,7 @@ Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure
 void release_large(Block* block) {
   {
     kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
-    if (block->large_previous != nullptr)
-      block->large_previous->large_next = block->large_next;
-    else
-      g_block_pool.large_objects = block->large_next;
-    if (block->large_next != nullptr) block->large_next->large_previous = block->large_previous;
+    LargeObjectList::remove(g_block_pool.large_objects, block);
   }
   size_t bytes = block->mapping_bytes;
   g_block_pool.nodes[block->node].bytes_committed.fetch_sub(bytes, std::memory_order_relaxed);

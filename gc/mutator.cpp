@@ -23,6 +23,7 @@
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
+#include "kernel_iface/intrusive_list.hpp"
 #include "usgc/usgc.h"
 
 namespace usgc::gc {
@@ -42,6 +43,8 @@ struct MutatorRegistry {
   std::atomic<uint32_t> next_heap_id{0};
 };
 constinit MutatorRegistry g_mutator_registry;
+using RegistryList =
+    kernel::IntrusiveList<Mutator, &Mutator::registry_next, &Mutator::registry_previous>;
 
 // Even and nonzero: id | 1 is the goroutine's old id (gc/private_generations.hpp).
 uint64_t next_heap_id() {
@@ -119,11 +122,7 @@ void mutator_register(Mutator* m, uint64_t goroutine_id, void* start_object) {
   m->start_object = start_object;
   kernel::FutexMutexGuard guard(g_mutator_registry.registry_lock);
   note_mutator_registered_locked(*m);
-  m->registry_previous = nullptr;
-  m->registry_next = g_mutator_registry.registry_first;
-  if (g_mutator_registry.registry_first != nullptr)
-    g_mutator_registry.registry_first->registry_previous = m;
-  g_mutator_registry.registry_first = m;
+  RegistryList::push_front(g_mutator_registry.registry_first, m);
   ++g_mutator_registry.registry_count;
   m->registered = true;
 }
@@ -133,11 +132,7 @@ void mutator_unregister(Mutator* m) {
   {
     kernel::FutexMutexGuard guard(g_mutator_registry.registry_lock);
     note_mutator_unregistered_locked(*m);
-    if (m->registry_previous != nullptr)
-      m->registry_previous->registry_next = m->registry_next;
-    else
-      g_mutator_registry.registry_first = m->registry_next;
-    if (m->registry_next != nullptr) m->registry_next->registry_previous = m->registry_previous;
+    RegistryList::remove(g_mutator_registry.registry_first, m);
     --g_mutator_registry.registry_count;
     m->registered = false;
   }
