@@ -241,7 +241,10 @@ else
     fi
     if [ $ok = 1 ] && pane_has "sorted by memory"; then pass tmux-sort-keys; else fail tmux-sort-keys "${why:-header does not say memory}"; fi
     cp "$work/pane" "$work/pane.list"
-    # Enter on the selected (first) row: the detail view of the linked program.
+    # Enter on the linked program's row: the detail view. It is the first row unless other usgc
+    # processes of this user (another test run on the machine) hold more memory: move down to it.
+    rows_above=$(awk -v l="$linked_pid" '$1 == l { print n; exit } $1 ~ /^[0-9]+$/ { n++ }' "$work/pane.list")
+    for ((row = 0; row < ${rows_above:-0}; ++row)); do tm send-keys -t "$current" Down; done
     tm send-keys -t "$current" Enter
     if wait_for 5 pane_has "process $linked_pid (usgc-alloc-loop)" && pane_has "node 0 reserved" && pane_has "bytes committed" &&
        pane_has "time to safepoint p50/p99 *< "; then
