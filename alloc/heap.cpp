@@ -46,35 +46,15 @@ void update_direct_slots(Heap* heap, uint32_t bin) {
 }
 
 void queue_remove(PageQueue* queue, Page* page) {
-  if (page->prev != nullptr)
-    page->prev->next = page->next;
-  else
-    queue->first = page->next;
-  if (page->next != nullptr)
-    page->next->prev = page->prev;
-  else
-    queue->last = page->prev;
-  page->next = page->prev = nullptr;
+  PageQueueList::remove(queue->first, queue->last, page);
 }
 
 void queue_push_front(PageQueue* queue, Page* page) {
-  page->prev = nullptr;
-  page->next = queue->first;
-  if (queue->first != nullptr)
-    queue->first->prev = page;
-  else
-    queue->last = page;
-  queue->first = page;
+  PageQueueList::push_front(queue->first, queue->last, page);
 }
 
 void queue_push_back(PageQueue* queue, Page* page) {
-  page->next = nullptr;
-  page->prev = queue->last;
-  if (queue->last != nullptr)
-    queue->last->next = page;
-  else
-    queue->first = page;
-  queue->last = page;
+  PageQueueList::push_back(queue->first, queue->last, page);
 }
 
 void bin_queue_remove(Heap* heap, Page* page) {
@@ -520,31 +500,19 @@ bool page_free_to_segment(Heap* heap, Page* page) {
 void heap_available_push(Heap* heap, Segment* segment) {
   if (segment->in_available_list) return;
   Segment** head = &heap->available_segments[segment->kind == SegmentKind::kSmall ? 0 : 1];
-  segment->available_prev = nullptr;
-  segment->available_next = *head;
-  if (*head != nullptr) (*head)->available_prev = segment;
-  *head = segment;
+  AvailableSegmentList::push_front(*head, segment);
   segment->in_available_list = 1;
 }
 
 void heap_available_remove(Heap* heap, Segment* segment) {
   if (!segment->in_available_list) return;
   Segment** head = &heap->available_segments[segment->kind == SegmentKind::kSmall ? 0 : 1];
-  if (segment->available_prev != nullptr)
-    segment->available_prev->available_next = segment->available_next;
-  else
-    *head = segment->available_next;
-  if (segment->available_next != nullptr)
-    segment->available_next->available_prev = segment->available_prev;
-  segment->available_next = segment->available_prev = nullptr;
+  AvailableSegmentList::remove(*head, segment);
   segment->in_available_list = 0;
 }
 
 void heap_owned_push(Heap* heap, Segment* segment) {
-  segment->owned_prev = nullptr;
-  segment->owned_next = heap->owned_segments;
-  if (heap->owned_segments != nullptr) heap->owned_segments->owned_prev = segment;
-  heap->owned_segments = segment;
+  OwnedSegmentList::push_front(heap->owned_segments, segment);
 }
 
 void heap_drain_delayed_frees(Heap* heap) {
@@ -701,13 +669,8 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
 void heap_release_empty_segment(Heap* heap, Segment* segment) {
   // Leave the heap's lists.
   heap_available_remove(heap, segment);
-  if (segment->owned_prev != nullptr || heap->owned_segments == segment) {
-    if (segment->owned_prev != nullptr)
-      segment->owned_prev->owned_next = segment->owned_next;
-    else
-      heap->owned_segments = segment->owned_next;
-    if (segment->owned_next != nullptr) segment->owned_next->owned_prev = segment->owned_prev;
-  }
+  if (OwnedSegmentList::is_linked(heap->owned_segments, segment))
+    OwnedSegmentList::remove(heap->owned_segments, segment);
   segment->owned_next = segment->owned_prev = nullptr;
   segment->available_next = segment->available_prev = nullptr;
   segment->owner_thread.store(0, std::memory_order_relaxed);

@@ -91,15 +91,7 @@ void return_page_if_empty(Heap* heap, Page* page) {
   if (page->used != 0) return;
   PageQueue* queue =
       page->has_flag(kPageInFullQueue) ? &heap->full_queue : &heap->queues[page->bin];
-  if (page->prev != nullptr)
-    page->prev->next = page->next;
-  else
-    queue->first = page->next;
-  if (page->next != nullptr)
-    page->next->prev = page->prev;
-  else
-    queue->last = page->prev;
-  page->next = page->prev = nullptr;
+  PageQueueList::remove(queue->first, queue->last, page);
   page_free_to_segment(heap, page);
 }
 

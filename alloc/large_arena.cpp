@@ -89,22 +89,13 @@ Run best_fit_run(uint64_t used, size_t size, uint32_t headroom) {
 
 void arena_list_push(LargeArena& arena, Segment* segment) {
   if (segment->in_available_list) return;
-  segment->available_prev = nullptr;
-  segment->available_next = arena.segments;
-  if (arena.segments != nullptr) arena.segments->available_prev = segment;
-  arena.segments = segment;
+  AvailableSegmentList::push_front(arena.segments, segment);
   segment->in_available_list = 1;
 }
 
 void arena_list_remove(LargeArena& arena, Segment* segment) {
   if (!segment->in_available_list) return;
-  if (segment->available_prev != nullptr)
-    segment->available_prev->available_next = segment->available_next;
-  else
-    arena.segments = segment->available_next;
-  if (segment->available_next != nullptr)
-    segment->available_next->available_prev = segment->available_prev;
-  segment->available_next = segment->available_prev = nullptr;
+  AvailableSegmentList::remove(arena.segments, segment);
   segment->in_available_list = 0;
 }
 

@@ -33,6 +33,7 @@
 #include <cstdint>
 
 #include "alloc/layout.hpp"
+#include "kernel_iface/intrusive_list.hpp"
 
 namespace usgc::alloc {
 
@@ -132,6 +133,8 @@ struct Page {
 };
 static_assert(sizeof(Page) == 128, "Page must stay a power of two in size (free fast path)");
 static_assert(offsetof(Page, capacity_blocks) < 64, "the free fast path's fields share a line");
+// A heap's page queues (PageQueue's first/last), through next/prev: owner thread only.
+using PageQueueList = kernel::IntrusiveList<Page, &Page::next, &Page::prev>;
 
 // The "exact block" test (Granlund-Montgomery's divisibility test, with the rotation that folds in
 // the power-of-two part): a block size d = m * 2^k with m odd; inv * m == 1 modulo 2^64. The map

@@ -102,6 +102,11 @@ struct Segment {
   }
 };
 static_assert(sizeof(Segment) <= kSegmentHeaderBytes, "segment header must fit before page 0");
+// The two lists a segment is on (head only): its owner heap's (or the large arena's) segments
+// with free pages, and its owner heap's owned segments.
+using AvailableSegmentList =
+    kernel::IntrusiveList<Segment, &Segment::available_next, &Segment::available_prev>;
+using OwnedSegmentList = kernel::IntrusiveList<Segment, &Segment::owned_next, &Segment::owned_prev>;
 
 inline Segment* segment_of(const void* pointer) {
   return reinterpret_cast<Segment*>(reinterpret_cast<uintptr_t>(pointer) & ~kSegmentMask);

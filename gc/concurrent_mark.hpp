@@ -60,6 +60,8 @@ inline void shade_if_marking(void* value) {
 [[gnu::cold, gnu::noinline]] void ensure_scanned_slow(Mutator& m);
 uint32_t current_scan_done_state();
 inline void ensure_scanned(Mutator& m) {
+  // Acquire: pairs with finish_scan's release store (the scan is complete before the goroutine
+  // runs).
   if (__builtin_expect(shared_mark_in_progress(), 0) &&
       m.root_scan_state.load(std::memory_order_acquire) != current_scan_done_state())
     ensure_scanned_slow(m);

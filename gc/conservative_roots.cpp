@@ -19,6 +19,9 @@ void* object_containing(uintptr_t word) {
     // answer kept only when the format (kind and size class, which decide the geometry) is the
     // same after the header was read.
     Block* block = block_of(reinterpret_cast<const void*>(word));
+    // Acquire (kind, size class, then the header): the block's format is read before the slot it
+    // locates; the owner's format is plain stores, so the fence and re-check below, not a pairing
+    // release, reject a format that changed meanwhile (a seqlock's read side).
     const BlockKind kind = __atomic_load_n(&block->kind, __ATOMIC_ACQUIRE);
     const uint32_t size_class = __atomic_load_n(&block->size_class, __ATOMIC_ACQUIRE);
     if (kind != BlockKind::kSmall) return nullptr;  // free block, or the arena (precise)
@@ -27,6 +30,8 @@ void* object_containing(uintptr_t word) {
     char* slot = block->slot_at(block->slot_index_of(address));
     if (slot >= block->slots_end()) return nullptr;
     const uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_ACQUIRE);
+    // Acquire fence: the header load above before the re-reads of the format below (the seqlock
+    // read side's second check).
     std::atomic_thread_fence(std::memory_order_acquire);
     if (__atomic_load_n(&block->kind, __ATOMIC_RELAXED) != kind ||
         __atomic_load_n(&block->size_class, __ATOMIC_RELAXED) != size_class)

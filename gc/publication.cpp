@@ -254,6 +254,7 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
     Block* block = block_of(object);
     for (size_t i = 0; i < count; ++i) {
       shade_if_marking(load_reference(&first[i]));  // the deletion barrier
+      // Release: as usgc_write's store (pairs with usgc_read's acquire load).
       __atomic_store_n(&first[i], values[i], __ATOMIC_RELEASE);
       if (is_young_shared(values[i])) block->dirty_card(&first[i]);
     }

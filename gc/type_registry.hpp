@@ -50,6 +50,7 @@ inline const TypeDescriptor& type_at(uint32_t type_id) {
 // nullptr for an unknown id (usgc_alloc's check: inline, it is on every allocation through the
 // API).
 inline const TypeDescriptor* find_type(uint32_t type_id) {
+  // Acquire: pairs with register_locked's release store: the descriptor is complete.
   if (type_id == 0 || type_id > g_type_count.load(std::memory_order_acquire)) return nullptr;
   return &g_types[type_id];
 }

@@ -74,6 +74,8 @@ void blocked_call_reacquire_processor() {
     processor = machine->processor;
   }
   machine->pinned = false;
+  // Release, as every state store (set_state, runtime/scheduler.cpp): pairs with the acquire
+  // load in ready(); the state's other readers load it relaxed as a hint.
   goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
   processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
   processor->switch_count.fetch_add(1, std::memory_order_relaxed);

@@ -24,35 +24,24 @@
 
 #include "gc/concurrent_mark.hpp"
 #include "kernel_iface/fatal.hpp"
+#include "kernel_iface/intrusive_list.hpp"
 #include "usgc/usgc.h"
 
 namespace usgc::runtime {
 
 // ---- wait queues ----
 
+using WaiterList =
+    kernel::IntrusiveList<ChannelWaiter, &ChannelWaiter::next, &ChannelWaiter::previous>;
+
 void WaitQueue::enqueue(ChannelWaiter* waiter) {
-  waiter->next = nullptr;
-  waiter->previous = last;
-  if (last != nullptr) {
-    last->next = waiter;
-  } else {
-    first = waiter;
-  }
-  last = waiter;
+  WaiterList::push_back(first, last, waiter);
 }
 
 ChannelWaiter* WaitQueue::dequeue() {
   for (;;) {
-    ChannelWaiter* waiter = first;
+    ChannelWaiter* waiter = WaiterList::pop_front(first, last);
     if (waiter == nullptr) return nullptr;
-    first = waiter->next;
-    if (first != nullptr) {
-      first->previous = nullptr;
-    } else {
-      last = nullptr;
-    }
-    waiter->next = nullptr;
-    waiter->previous = nullptr;
     if (waiter->is_select) {
       // The select claim. Relaxed is enough: the CAS's atomicity alone decides the one winner,
       // and nothing the winner reads was published through select_done (the waiter's fields are
@@ -68,22 +57,9 @@ ChannelWaiter* WaitQueue::dequeue() {
 }
 
 void WaitQueue::remove(ChannelWaiter* waiter) {
-  ChannelWaiter* previous = waiter->previous;
-  ChannelWaiter* next = waiter->next;
   // Dequeued already (by a waker that completed it or lost the select claim on it).
-  if (previous == nullptr && next == nullptr && first != waiter) return;
-  if (previous != nullptr) {
-    previous->next = next;
-  } else {
-    first = next;
-  }
-  if (next != nullptr) {
-    next->previous = previous;
-  } else {
-    last = previous;
-  }
-  waiter->previous = nullptr;
-  waiter->next = nullptr;
+  if (!WaiterList::is_linked(first, waiter)) return;
+  WaiterList::remove(first, last, waiter);
 }
 
 // ---- lock-held primitives ----

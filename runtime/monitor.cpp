@@ -124,11 +124,15 @@ Goroutine* heap_pop_locked() {
 }
 
 void wake_monitor() {
+  // Release: what the waker queued (a timer, a stop) before the word (pairs with monitor_main's
+  // acquire load of wake_word).
   g_monitor.wake_word.store(1, std::memory_order_release);
   kernel::futex_wake(&g_monitor.wake_word, 1);
 }
 
 bool any_processor_busy() {
+  // Seq_cst: the monitor's half of the Dekker pair (file comment): pairs with the seq_cst stores
+  // of idle_processor_count in take_idle_processor_locked / put_idle_processor_locked.
   return g_scheduler.idle_processor_count.load(std::memory_order_seq_cst) <
          g_scheduler.processor_count;
 }
@@ -218,6 +222,7 @@ void watch_processors(uint64_t now_ns) {
 }
 
 void* monitor_main(void*) {
+  // Acquire: pairs with monitor_stop's release store.
   while (!g_monitor.stop.load(std::memory_order_acquire)) {
     uint64_t now_ns = kernel::monotonic_ns();
     uint64_t next_deadline = fire_expired_timers(now_ns);
@@ -229,11 +234,14 @@ void* monitor_main(void*) {
     bool preempting =
         g_scheduler.config.preempt_after_us != 0 || safepoint::async_safepoints_enabled();
     if (preempting) {
+      // Seq_cst: store, then re-read the busy count (any_processor_busy); pairs with
+      // monitor_notify_busy's seq_cst load after the machine marked itself busy (file comment).
       g_monitor.sleeping_indefinitely.store(true, std::memory_order_seq_cst);
       if (any_processor_busy() && (timeout_ns == 0 || timeout_ns > kBusyIntervalNs))
         timeout_ns = kBusyIntervalNs;
     }
     if (timeout_ns != 0) g_monitor.sleeping_indefinitely.store(false, std::memory_order_relaxed);
+    // Acquire: pairs with wake_monitor's release store.
     if (g_monitor.wake_word.load(std::memory_order_acquire) == 0)
       kernel::futex_wait(&g_monitor.wake_word, 0, timeout_ns);
     g_monitor.wake_word.store(0, std::memory_order_relaxed);
@@ -271,6 +279,7 @@ void monitor_start() {
 
 void monitor_stop() {
   if (!g_monitor.running) return;
+  // Release: pairs with monitor_main's acquire load of stop.
   g_monitor.stop.store(true, std::memory_order_release);
   wake_monitor();
   pthread_join(g_monitor.thread, nullptr);
@@ -290,6 +299,8 @@ void monitor_stop() {
 }
 
 void monitor_notify_busy() {
+  // Seq_cst: the machine's half of the Dekker pair (file comment): after its seq_cst busy marks,
+  // pairs with monitor_main's seq_cst store of sleeping_indefinitely.
   if (g_monitor.sleeping_indefinitely.load(std::memory_order_seq_cst)) wake_monitor();
 }
 

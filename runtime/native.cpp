@@ -26,6 +26,8 @@ namespace usgc::runtime {
 namespace {
 
 void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
+  // Release, as every state store (set_state, runtime/scheduler.cpp): pairs with the acquire
+  // load in ready(); the state's other readers load it relaxed as a hint.
   goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
   machine->current = goroutine;
   machine->processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
@@ -69,6 +71,8 @@ void enter_native() {
   USGC_ASSERT(
       goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning,
       "enter_native: goroutine %lu is not running", static_cast<unsigned long>(goroutine->id));
+  // Release, as every state store (set_state, runtime/scheduler.cpp): pairs with the acquire
+  // load in ready(); the state's other readers load it relaxed as a hint.
   goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
   hand_off_processor(machine);
 }
@@ -82,6 +86,8 @@ void leave_native() {
   Processor* processor = take_idle_processor();
   if (processor != nullptr) {
     acquire_processor(machine, processor);
+    // Release, as every state store (set_state, runtime/scheduler.cpp): pairs with the acquire
+    // load in ready(); the state's other readers load it relaxed as a hint.
     goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
     processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
@@ -116,6 +122,8 @@ int attach_thread() {
   machine->current = goroutine;
   (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
   goroutine->locked_machine = machine;
+  // Release, as every state store (set_state, runtime/scheduler.cpp): pairs with the acquire
+  // load in ready(); the state's other readers load it relaxed as a hint.
   goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
   if (!register_machine(machine)) {
     (void)machine->signal_stack.release();
@@ -143,7 +151,11 @@ int detach_thread() {
       &goroutine->mutator);  // while it still holds its P: no stop sees half of it
   gc::set_current_mutator(nullptr);
   enter_native();
+  // Release, as every state store (set_state, runtime/scheduler.cpp): pairs with the acquire
+  // load in ready(); the state's other readers load it relaxed as a hint.
   goroutine->state.store(safepoint::GoroutineState::kDead, std::memory_order_release);
+  // Acq_rel: the goroutine's work before the count drops (pairs with runtime_shutdown's acquire
+  // load that sees 0).
   g_scheduler.live_goroutines.fetch_sub(1, std::memory_order_acq_rel);
   set_current_machine(nullptr);
   unregister_machine(machine);

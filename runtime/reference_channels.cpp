@@ -18,6 +18,7 @@
 
 #include "gc/publication.hpp"
 #include "kernel_iface/futex_mutex.hpp"
+#include "kernel_iface/intrusive_list.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/scheduler.hpp"
 #include "usgc/gc.h"
@@ -27,6 +28,8 @@ namespace {
 
 kernel::FutexMutex<kernel::LockRank::kReferenceChannels> g_reference_channels_lock;
 Channel* g_reference_channels = nullptr;  // under g_reference_channels_lock
+using ReferenceChannelList = kernel::IntrusiveList<Channel, &Channel::next_reference_channel,
+                                                   &Channel::previous_reference_channel>;
 
 }  // namespace
 
@@ -41,21 +44,13 @@ Channel* reference_channel_make(size_t capacity, int* error) {
   if (channel == nullptr) return nullptr;
   channel->holds_references = true;
   kernel::FutexMutexGuard guard(g_reference_channels_lock);
-  channel->next_reference_channel = g_reference_channels;
-  if (g_reference_channels != nullptr) g_reference_channels->previous_reference_channel = channel;
-  g_reference_channels = channel;
+  ReferenceChannelList::push_front(g_reference_channels, channel);
   return channel;
 }
 
 void reference_channel_forget(Channel* channel) {
   kernel::FutexMutexGuard guard(g_reference_channels_lock);
-  if (channel->previous_reference_channel != nullptr)
-    channel->previous_reference_channel->next_reference_channel = channel->next_reference_channel;
-  else
-    g_reference_channels = channel->next_reference_channel;
-  if (channel->next_reference_channel != nullptr)
-    channel->next_reference_channel->previous_reference_channel =
-        channel->previous_reference_channel;
+  ReferenceChannelList::remove(g_reference_channels, channel);
 }
 
 // gc::GcHooks::visit_runtime_roots.

@@ -22,10 +22,12 @@ class LocalRunQueue {
 
   // Owner only. False when full (the caller moves half to the global queue).
   bool push(Goroutine* goroutine) {
+    // Acquire: pairs with a consumer's release CAS of head (the slot may be reused).
     uint32_t head = head_.load(std::memory_order_acquire);
     uint32_t tail = tail_.load(std::memory_order_relaxed);
     if (tail - head >= kCapacity) return false;
     slots_[tail % kCapacity].store(goroutine, std::memory_order_relaxed);
+    // Release: pairs with a thief's acquire load of tail (steal_from, size, empty).
     tail_.store(tail + 1, std::memory_order_release);  // publishes the slot
     return true;
   }
@@ -33,10 +35,12 @@ class LocalRunQueue {
   // Owner only.
   Goroutine* pop() {
     for (;;) {
+      // Acquire: pairs with a thief's acq_rel CAS of head (steal_from).
       uint32_t head = head_.load(std::memory_order_acquire);
       uint32_t tail = tail_.load(std::memory_order_relaxed);
       if (tail == head) return nullptr;
       Goroutine* goroutine = slots_[head % kCapacity].load(std::memory_order_relaxed);
+      // Release: the slot was read before head moves past it (pairs with push's acquire load).
       if (head_.compare_exchange_weak(head, head + 1, std::memory_order_release,
                                       std::memory_order_relaxed))
         return goroutine;
@@ -47,12 +51,14 @@ class LocalRunQueue {
   // how many were written to out (at most kCapacity / 2).
   uint32_t take_half(Goroutine** out) {
     for (;;) {
+      // Acquire: pairs with a thief's acq_rel CAS of head (steal_from).
       uint32_t head = head_.load(std::memory_order_acquire);
       uint32_t tail = tail_.load(std::memory_order_relaxed);
       uint32_t count = (tail - head) / 2;
       if (count == 0) return 0;
       for (uint32_t i = 0; i < count; ++i)
         out[i] = slots_[(head + i) % kCapacity].load(std::memory_order_relaxed);
+      // Release: the slots were read before head moves past them (pairs with push's acquire load).
       if (head_.compare_exchange_weak(head, head + count, std::memory_order_release,
                                       std::memory_order_relaxed))
         return count;
@@ -64,6 +70,8 @@ class LocalRunQueue {
   Goroutine* steal_from(LocalRunQueue& victim) {
     uint32_t my_tail = tail_.load(std::memory_order_relaxed);
     for (;;) {
+      // Acquire: head pairs with the victim's and other thieves' release CASes; tail with the
+      // victim's release store in push (the slots below it are written).
       uint32_t head = victim.head_.load(std::memory_order_acquire);
       uint32_t tail = victim.tail_.load(std::memory_order_acquire);
       uint32_t count = tail - head;
@@ -80,6 +88,7 @@ class LocalRunQueue {
                                              std::memory_order_relaxed)) {
         Goroutine* run_now =
             slots_[(my_tail + count - 1) % kCapacity].load(std::memory_order_relaxed);
+        // Release: the copied slots before the new tail (pairs with thieves' acquire load of tail).
         if (count > 1) tail_.store(my_tail + count - 1, std::memory_order_release);
         return run_now;
       }
@@ -87,9 +96,12 @@ class LocalRunQueue {
   }
 
   bool empty() const {
+    // Acquire, both: pair with push's release store of tail and consumers' release CASes of head
+    // (a snapshot; callers treat it as a hint or re-check under the protocol in scheduler.cpp).
     return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_acquire);
   }
   uint32_t size() const {
+    // Acquire, both: as empty() (a snapshot).
     return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
   }
 

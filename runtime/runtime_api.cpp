@@ -31,6 +31,7 @@ USGC_EXPORT int usgc_run_main(void (*fn)(void*), void* arg) {
   if (error != 0) return error;
   // A goroutine may call this too: it waits in native, holding no P.
   enter_native();
+  // Acquire: pairs with goroutine_main's release store of exit_notify (its work is seen).
   while (finished.load(std::memory_order_acquire) == 0) usgc::kernel::futex_wait(&finished, 0);
   leave_native();
   return 0;

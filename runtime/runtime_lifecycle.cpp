@@ -262,9 +262,12 @@ int runtime_init(const usgc_config* requested) {
 
 int runtime_shutdown() {
   if (!g_scheduler.initialized) return EPERM;
+  // Acquire (live_goroutines): pairs with the acq_rel decrement of an exiting goroutine.
   if (current_machine() != nullptr ||
       g_scheduler.live_goroutines.load(std::memory_order_acquire) != 0)
     return EBUSY;
+  // Seq_cst: pairs with the acquire loads in find_runnable and wake_idle_processor, and is
+  // ordered before the idle machines' wake-ups below.
   g_scheduler.shutting_down.store(true, std::memory_order_seq_cst);
   alloc::stats_export_set_contributor(nullptr);
   monitor_stop();
@@ -275,6 +278,8 @@ int runtime_shutdown() {
     while (Machine* idle = g_scheduler.idle_machines) {
       g_scheduler.idle_machines = idle->next_idle;
       idle->next_processor = nullptr;
+      // Release: next_processor (nullptr: exit) before the word (pairs with wait_for_processor's
+      // acquire load).
       idle->wake_word.store(1, std::memory_order_release);
       kernel::futex_wake(&idle->wake_word, 1);
     }

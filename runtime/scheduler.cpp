@@ -47,6 +47,8 @@ void set_state(Goroutine* goroutine, safepoint::GoroutineState to) {
       static_cast<unsigned long>(goroutine->id),
       safepoint::goroutine_state_name(goroutine->state.load(std::memory_order_relaxed)),
       safepoint::goroutine_state_name(to));
+  // Release: what the goroutine (or its waker) wrote before the transition is seen by a thread
+  // that acquires the state (pairs with ready()'s acquire load).
   goroutine->state.store(to, std::memory_order_release);
 }
 
@@ -99,6 +101,8 @@ Processor* take_idle_processor_locked() {
   if (processor == nullptr) return nullptr;
   g_scheduler.idle_processors = processor->next_idle;
   processor->next_idle = nullptr;
+  // Seq_cst store: pairs with wake_idle_processor's fence and load and with the monitor's
+  // any_processor_busy (file comments: no lost wake-ups).
   g_scheduler.idle_processor_count.store(
       g_scheduler.idle_processor_count.load(std::memory_order_relaxed) - 1,
       std::memory_order_seq_cst);
@@ -127,6 +131,8 @@ void put_idle_processor_locked(Processor* processor) {
   }
   processor->next_idle = g_scheduler.idle_processors;
   g_scheduler.idle_processors = processor;
+  // Seq_cst store: pairs with wake_idle_processor's fence and load and with the monitor's
+  // any_processor_busy (file comments: no lost wake-ups).
   g_scheduler.idle_processor_count.store(
       g_scheduler.idle_processor_count.load(std::memory_order_relaxed) + 1,
       std::memory_order_seq_cst);
@@ -157,6 +163,7 @@ void stop_spinning(Machine* machine) {
   if (!machine->spinning) return;
   machine->spinning = false;
   // The last spinner to find work makes sure another one looks (ramps up, as Go does).
+  // Seq_cst: pairs with wake_idle_processor's fence and CAS (file comment).
   if (g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst) == 1)
     wake_idle_processor();
 }
@@ -222,6 +229,8 @@ Goroutine* spin_before_idle(Machine* machine) {
 }
 
 bool any_run_queue_has_work() {
+  // Seq_cst: after the spinning_machines decrement (go_idle), pairs with a producer's seq_cst
+  // fence in wake_idle_processor (file comment).
   if (g_scheduler.global_size.load(std::memory_order_seq_cst) != 0) return true;
   for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
     if (!g_scheduler.processors[i].run_queue.empty()) return true;
@@ -245,6 +254,8 @@ bool go_idle(Machine* machine) {
   bool was_spinning = machine->spinning;
   if (was_spinning) {
     machine->spinning = false;
+    // Seq_cst: the decrement, then the re-read of every queue (any_run_queue_has_work); pairs
+    // with wake_idle_processor's fence and CAS (file comment).
     g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst);
   }
   // The delicate part: work queued after our last look, by a producer that saw us spinning.
@@ -253,6 +264,7 @@ bool go_idle(Machine* machine) {
     if (again != nullptr) {
       if (was_spinning) {
         machine->spinning = true;
+        // Seq_cst: counted as spinning before looking (pairs with wake_idle_processor's CAS).
         g_scheduler.spinning_machines.fetch_add(1, std::memory_order_seq_cst);
       }
       acquire_processor(machine, again);
@@ -268,6 +280,7 @@ Goroutine* find_runnable(Machine* machine) {
     Processor* processor = machine->processor;
     if (safepoint::safepoint_requested(processor->slot))
       safepoint::reach_safepoint(processor->slot);
+    // Acquire: pairs with runtime_shutdown's seq_cst store.
     if (g_scheduler.shutting_down.load(std::memory_order_acquire)) {
       stop_spinning(machine);
       safepoint::slot_release(processor->slot);
@@ -293,6 +306,7 @@ Goroutine* find_runnable(Machine* machine) {
           2 * g_scheduler.spinning_machines.load(std::memory_order_relaxed) < busy) {
         if (!machine->spinning) {
           machine->spinning = true;
+          // Seq_cst: counted as spinning before looking (pairs with wake_idle_processor's CAS).
           g_scheduler.spinning_machines.fetch_add(1, std::memory_order_seq_cst);
         }
         goroutine = steal_work(machine);
@@ -323,6 +337,8 @@ void goroutine_main(void* argument) {
   auto* goroutine = static_cast<Goroutine*>(argument);
   goroutine->entry(goroutine->entry_argument);
   gc::mutator_unregister(&goroutine->mutator);  // its private objects die, its blocks go shared
+  // Acq_rel: the goroutine's work before the count drops (pairs with runtime_shutdown's acquire
+  // load that sees 0).
   g_scheduler.live_goroutines.fetch_sub(1, std::memory_order_acq_rel);
   if (goroutine->exit_notify != nullptr) {
     // Release: the goroutine's work happens-before the waiter's acquire of the 1.
@@ -414,6 +430,8 @@ bool wait_for_processor(Machine* machine) {
   // An idle one has wake_word 0 until a hander took it off the list. Attached and pinned machines
   // wait off the list: for the worker that dequeues their goroutine (hand_to_locked_machine), or
   // for a P from the pinned waiters' line (runtime/blocked_call.cpp).
+  // Acquire (here and in the loop): pairs with hand_processor_to's release store (next_processor
+  // is seen).
   if (machine->wake_word.load(std::memory_order_acquire) == 0 && !machine->attached &&
       !machine->pinned) {
     kernel::FutexMutexGuard guard(g_scheduler.lock);
@@ -437,9 +455,12 @@ void wake_idle_processor() {
   // seq_cst fence: our queue store is ordered before these loads (see the file comment).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (g_scheduler.idle_processor_count.load(std::memory_order_seq_cst) == 0) return;
-  // Shutting down: machines only leave now (usgc_shutdown joins the ones it knows).
+  // Shutting down: machines only leave now (usgc_shutdown joins the ones it knows). Acquire:
+  // pairs with runtime_shutdown's seq_cst store.
   if (g_scheduler.shutting_down.load(std::memory_order_acquire)) return;
   uint32_t expected = 0;
+  // Seq_cst CAS: pairs with the spinners' seq_cst increments and decrements (go_idle,
+  // find_runnable, stop_spinning): a spinner seen here will re-read the queues.
   if (!g_scheduler.spinning_machines.compare_exchange_strong(expected, 1,
                                                              std::memory_order_seq_cst))
     return;
@@ -451,6 +472,7 @@ void wake_idle_processor() {
     machine = processor != nullptr ? take_idle_machine_locked() : nullptr;
   }
   if (processor == nullptr) {
+    // Seq_cst: gives back the spinning slot taken by the CAS above (same total order).
     g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst);
     return;
   }
@@ -460,6 +482,7 @@ void wake_idle_processor() {
     // No thread: the P goes back; the work stays queued for the busy Ps.
     kernel::FutexMutexGuard guard(g_scheduler.lock);
     put_idle_processor_locked(processor);
+    // Seq_cst: gives back the spinning slot taken by the CAS above (same total order).
     g_scheduler.spinning_machines.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
@@ -512,6 +535,8 @@ void hand_off_processor(Machine* machine) {
       return;
     }
   }
+  // Seq_cst global_size load: after slot_release, pairs with a producer's fence in
+  // wake_idle_processor (file comment).
   if (!processor->run_queue.empty() ||
       g_scheduler.global_size.load(std::memory_order_seq_cst) != 0) {
     Machine* worker;
@@ -552,6 +577,7 @@ void make_runnable(Goroutine* goroutine) {
 }
 
 void ready(Goroutine* goroutine) {
+  // Acquire: pairs with set_state's release store of kParked (the park is complete).
   USGC_CHECK(goroutine->state.load(std::memory_order_acquire) == safepoint::GoroutineState::kParked,
              "ready: goroutine %lu is %s, not parked", static_cast<unsigned long>(goroutine->id),
              safepoint::goroutine_state_name(goroutine->state.load(std::memory_order_relaxed)));

@@ -130,6 +130,8 @@ void worker_main(void* raw) {
   roots[0] = build_tree(test, kTreeDepth, USGC_GOROUTINE_PRIVATE, base_seed, 1);
   roots[1] = build_tree(test, kTreeDepth, USGC_GOROUTINE_SHARED, base_seed + 1, 1);
   uint64_t round = 0;
+  // failures: a default (seq_cst) load that pairs with nothing (a relaxed flag: a late stop
+  // only runs one more round).
   while (roots[0] != nullptr && roots[1] != nullptr &&
          std::chrono::steady_clock::now() < test.deadline && test.failures.load() == 0) {
     ++round;
@@ -233,6 +235,8 @@ extern "C" USGC_RUNTIME_API int usgc_self_test(double seconds, usgc_self_test_re
 
   std::memset(result, 0, sizeof *result);
   result->version = USGC_SELF_TEST_VERSION;
+  // Default (seq_cst) loads that pair with nothing: every goroutine that counted is done, and
+  // the wait groups above ordered its relaxed increments before these reads.
   result->rounds = test.rounds.load();
   result->objects_allocated = test.allocated.load();
   result->objects_published = test.published.load();

@@ -61,6 +61,8 @@ uint64_t activity() {
 
 void* scavenger_main(void*) {
   for (;;) {
+    // Seq_cst (load and the disarm CAS below): pairs with note_goroutine_cached's seq_cst arming
+    // CAS and scavenger_stop's store (file comment).
     const uint32_t state = g_scavenger.state.load(std::memory_order_seq_cst);
     if (state == kStop) return nullptr;
     if (state == kIdle) {
@@ -83,6 +85,7 @@ void* scavenger_main(void*) {
 void note_goroutine_cached() {
   if (g_scavenger.state.load(std::memory_order_relaxed) != kIdle) return;
   uint32_t expected = kIdle;
+  // Seq_cst: pairs with the scavenger's disarm CAS (file comment: an exit is trimmed or re-arms).
   if (g_scavenger.state.compare_exchange_strong(expected, kArmed, std::memory_order_seq_cst))
     kernel::futex_wake(&g_scavenger.state, 1);
 }
@@ -105,6 +108,7 @@ void scavenger_start() {
 
 void scavenger_stop() {
   if (!g_scavenger.running) return;
+  // Seq_cst: pairs with scavenger_main's seq_cst load and CAS (it sees kStop and returns).
   g_scavenger.state.store(kStop, std::memory_order_seq_cst);
   kernel::futex_wake(&g_scavenger.state, 1);
   pthread_join(g_scavenger.thread, nullptr);

@@ -28,6 +28,7 @@
 #include "gc/gc_state.hpp"
 #include "gc/mutator.hpp"
 #include "gc/object_header.hpp"
+#include "tests/support/gc_node.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "tests/support/seeded_random.hpp"
 #include "usgc/usgc.h"
@@ -37,31 +38,9 @@ namespace {
 using usgc::testing::run_main;
 namespace gc = usgc::gc;
 
-struct Node {
-  Node* left;
-  Node* right;
-  int64_t value;
-};
-
-usgc_type_id node_type() {
-  static usgc_type_id type = [] {
-    size_t offsets[] = {offsetof(Node, left), offsetof(Node, right)};
-    usgc_type_info info = {"Node", USGC_KIND_OBJECT, sizeof(Node), offsets, 2};
-    return usgc_register_type(&info);
-  }();
-  return type;
-}
-
-Node* new_node(usgc_ownership ownership, int64_t value) {
-  auto* node = static_cast<Node*>(usgc_alloc(node_type(), ownership));
-  if (node == nullptr) std::abort();
-  node->value = value;
-  return node;
-}
-
-void write(Node* target, Node** field, Node* value) {
-  usgc_write(target, reinterpret_cast<void**>(field), value);
-}
+using usgc::testing::new_node;
+using usgc::testing::Node;
+using usgc::testing::write;
 
 // A list of n nodes (values 0..n-1) in *root.
 void build_list(void** root, int n, usgc_ownership ownership) {

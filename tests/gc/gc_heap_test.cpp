@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tests/support/gc_node.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "usgc/usgc.h"
 
@@ -17,32 +18,15 @@ namespace {
 
 using usgc::testing::run_main;
 
-struct Node {
-  Node* left;
-  Node* right;
-  int64_t value;
-};
-
-usgc_type_id node_type() {
-  static usgc_type_id type = [] {
-    size_t offsets[] = {offsetof(Node, left), offsetof(Node, right)};
-    usgc_type_info info = {"Node", USGC_KIND_OBJECT, sizeof(Node), offsets, 2};
-    return usgc_register_type(&info);
-  }();
-  return type;
-}
-
-Node* new_node(usgc_ownership ownership, int64_t value) {
-  auto* node = static_cast<Node*>(usgc_alloc(node_type(), ownership));
-  if (node != nullptr) node->value = value;
-  return node;
-}
+using usgc::testing::Node;
+using usgc::testing::node_type;
+using usgc::testing::try_new_node;
 
 // A list of n private nodes with values 0..n-1, built with the barrier; its head is rooted.
 Node* build_list(void** root, int n, usgc_ownership ownership) {
   *root = nullptr;
   for (int i = n - 1; i >= 0; --i) {
-    Node* node = new_node(ownership, i);
+    Node* node = try_new_node(ownership, i);
     if (node == nullptr) return nullptr;
     usgc_write(node, reinterpret_cast<void**>(&node->right), *root);
     *root = node;
@@ -259,7 +243,7 @@ TEST_F(GcVerifiedHeapTest, StackSubstitutesMadeWhenTheArenaIsFullHoldStackObject
     EXPECT_GT(substitutes, 0);
     // The frame is popped: the substitutes are garbage holding stale arena references; nothing
     // follows them, and the next collections free them.
-    for (int i = 0; i < 100; ++i) new_node(USGC_STACK_LOCAL, i);
+    for (int i = 0; i < 100; ++i) try_new_node(USGC_STACK_LOCAL, i);
     ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
     ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
   });
@@ -268,11 +252,11 @@ TEST_F(GcVerifiedHeapTest, StackSubstitutesMadeWhenTheArenaIsFullHoldStackObject
 TEST_F(GcHeapTest, StackLocalObjectsAreReleasedWhenTheirFrameIsPopped) {
   run_main([] {
     USGC_ROOTS(outer, 1);
-    outer[0] = new_node(USGC_STACK_LOCAL, 1);
+    outer[0] = try_new_node(USGC_STACK_LOCAL, 1);
     Node* first_inner = nullptr;
     for (int i = 0; i < 3; ++i) {
       USGC_ROOTS(inner, 1);
-      inner[0] = new_node(USGC_STACK_LOCAL, 2);
+      inner[0] = try_new_node(USGC_STACK_LOCAL, 2);
       if (first_inner == nullptr) first_inner = static_cast<Node*>(inner[0]);
       EXPECT_EQ(inner[0], first_inner)
           << "the arena is LIFO: each frame reuses the popped one's space";
@@ -281,9 +265,9 @@ TEST_F(GcHeapTest, StackLocalObjectsAreReleasedWhenTheirFrameIsPopped) {
     EXPECT_EQ(static_cast<Node*>(outer[0])->value, 1);
     // A stack object may point to a private one and to another stack object; it is a root.
     Node* local = static_cast<Node*>(outer[0]);
-    Node* held = new_node(USGC_GOROUTINE_PRIVATE, 77);
+    Node* held = try_new_node(USGC_GOROUTINE_PRIVATE, 77);
     usgc_write(local, reinterpret_cast<void**>(&local->left), held);
-    usgc_write(local, reinterpret_cast<void**>(&local->right), new_node(USGC_STACK_LOCAL, 3));
+    usgc_write(local, reinterpret_cast<void**>(&local->right), try_new_node(USGC_STACK_LOCAL, 3));
     ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
     EXPECT_EQ(local->left->value, 77);
     EXPECT_EQ(usgc_ownership_of(local->left), USGC_GOROUTINE_PRIVATE);
@@ -329,7 +313,7 @@ TEST_F(GcHeapTest, HandlesKeepObjectsAliveAcrossCollections) {
 TEST_F(GcHeapTest, StoringIntoASharedObjectPublishesTheWholePrivateClosure) {
   run_main([] {
     USGC_ROOTS(roots, 2);
-    roots[0] = new_node(USGC_GOROUTINE_SHARED, -1);
+    roots[0] = try_new_node(USGC_GOROUTINE_SHARED, -1);
     Node* list = build_list(&roots[1], 100, USGC_GOROUTINE_PRIVATE);
     usgc_gc_stats before = stats_now();
     usgc_write(roots[0], reinterpret_cast<void**>(&static_cast<Node*>(roots[0])->left), list);
@@ -348,7 +332,7 @@ TEST_F(GcHeapTest, StoringIntoASharedObjectPublishesTheWholePrivateClosure) {
     EXPECT_EQ(list_sum(static_cast<Node*>(roots[0])->left, &length), 100 * 99 / 2);
     static void* global_root = nullptr;
     ASSERT_EQ(usgc_global_root_add(&global_root), 0);
-    Node* fresh = new_node(USGC_GOROUTINE_PRIVATE, 5);
+    Node* fresh = try_new_node(USGC_GOROUTINE_PRIVATE, 5);
     usgc_global_store(&global_root, fresh);
     EXPECT_EQ(usgc_ownership_of(fresh), USGC_GLOBAL_SHARED);
     roots[0] = nullptr;
@@ -467,13 +451,13 @@ TEST_F(GcHeapTest, MinorCollectionsFreeYoungGarbageAndKeepWhatOldObjectsAndPriva
     // root.
     Node* old_node = static_cast<Node*>(roots[0]);
     for (int i = 0; i < 10; ++i) old_node = old_node->right;
-    Node* young_from_old = new_node(USGC_GOROUTINE_SHARED, 111);
+    Node* young_from_old = try_new_node(USGC_GOROUTINE_SHARED, 111);
     usgc_write(old_node, reinterpret_cast<void**>(&old_node->left), young_from_old);
-    Node* holder = new_node(USGC_GOROUTINE_PRIVATE, 0);
+    Node* holder = try_new_node(USGC_GOROUTINE_PRIVATE, 0);
     roots[1] = holder;
     usgc_write(holder, reinterpret_cast<void**>(&holder->left),
-               new_node(USGC_GOROUTINE_SHARED, 222));
-    roots[2] = new_node(USGC_GOROUTINE_SHARED, 333);
+               try_new_node(USGC_GOROUTINE_SHARED, 222));
+    roots[2] = try_new_node(USGC_GOROUTINE_SHARED, 333);
     build_list(&roots[3], 500, USGC_GOROUTINE_SHARED);  // young list, rooted
     void* garbage[1];
     build_list(&garbage[0], 30000, USGC_GOROUTINE_SHARED);
@@ -490,7 +474,7 @@ TEST_F(GcHeapTest, MinorCollectionsFreeYoungGarbageAndKeepWhatOldObjectsAndPriva
     EXPECT_EQ(list_sum(static_cast<Node*>(roots[0]), &length), 1000 * 999 / 2);
     // A second minor: the survivors are old now, new young garbage goes, the cards were cleared.
     build_list(&garbage[0], 10000, USGC_GOROUTINE_SHARED);
-    Node* young_again = new_node(USGC_GOROUTINE_SHARED, 444);
+    Node* young_again = try_new_node(USGC_GOROUTINE_SHARED, 444);
     usgc_write(old_node, reinterpret_cast<void**>(&old_node->left), young_again);
     ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED_MINOR), 0);
     EXPECT_EQ(old_node->left->value, 444);
@@ -509,9 +493,9 @@ TEST_F(GcHeapTest, MinorCollectionsFreeYoungGarbageAndKeepWhatOldObjectsAndPriva
 TEST_F(GcHeapTest, SharedObjectsReachableOnlyThroughPrivateOnesSurviveSharedCollections) {
   run_main([] {
     USGC_ROOTS(roots, 1);
-    Node* holder = new_node(USGC_GOROUTINE_PRIVATE, 0);
+    Node* holder = try_new_node(USGC_GOROUTINE_PRIVATE, 0);
     roots[0] = holder;
-    Node* shared = new_node(USGC_GOROUTINE_SHARED, 42);
+    Node* shared = try_new_node(USGC_GOROUTINE_SHARED, 42);
     usgc_write(holder, reinterpret_cast<void**>(&holder->left), shared);
     for (int i = 0; i < 3; ++i) ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
     EXPECT_EQ(static_cast<Node*>(roots[0])->left->value, 42);
@@ -523,7 +507,7 @@ TEST_F(GcHeapTest, ExitedGoroutinesPassPublishedObjectsToTheSharedHeap) {
   run_main([] {
     static void* box_root = nullptr;
     USGC_ROOTS(roots, 1);
-    roots[0] = new_node(USGC_GOROUTINE_SHARED, 0);  // the box
+    roots[0] = try_new_node(USGC_GOROUTINE_SHARED, 0);  // the box
     box_root = roots[0];
     usgc_waitgroup group = USGC_WAITGROUP_INIT;
     static usgc_waitgroup* group_pointer;
@@ -587,8 +571,8 @@ TEST_F(GcHeapTest, AllocationBudgetTriggersCollections) {
     usgc_gc_stats before = stats_now();
     USGC_ROOTS(roots, 1);
     build_list(&roots[0], 1000, USGC_GOROUTINE_PRIVATE);
-    for (int i = 0; i < 400000; ++i) ASSERT_NE(new_node(USGC_GOROUTINE_PRIVATE, i), nullptr);
-    for (int i = 0; i < 400000; ++i) ASSERT_NE(new_node(USGC_GOROUTINE_SHARED, i), nullptr);
+    for (int i = 0; i < 400000; ++i) ASSERT_NE(try_new_node(USGC_GOROUTINE_PRIVATE, i), nullptr);
+    for (int i = 0; i < 400000; ++i) ASSERT_NE(try_new_node(USGC_GOROUTINE_SHARED, i), nullptr);
     usgc_gc_stats after = stats_now();
     EXPECT_GT(after.private_collections, before.private_collections);
     EXPECT_GT(after.shared_collections, before.shared_collections);
@@ -615,7 +599,7 @@ TEST_F(GcHeapLimitTest, GarbageBeyondTheLimitIsCollectedSooner) {
     USGC_ROOTS(roots, 1);
     build_list(&roots[0], 1000, USGC_GOROUTINE_PRIVATE);
     for (int i = 0; i < 2000000; ++i) {  // 64 MB of garbage through a 12 MiB heap
-      ASSERT_NE(new_node(i % 2 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED, i), nullptr)
+      ASSERT_NE(try_new_node(i % 2 ? USGC_GOROUTINE_PRIVATE : USGC_GOROUTINE_SHARED, i), nullptr)
           << usgc_last_error();
     }
     EXPECT_LE(stats_now().bytes_committed, 12u << 20);
@@ -629,7 +613,7 @@ TEST_F(GcHeapLimitTest, LiveDataPastTheLimitFailsCleanlyAndLosesNothing) {
     USGC_ROOTS(roots, 1);
     int64_t count = 0;
     for (;;) {
-      Node* node = new_node(USGC_GOROUTINE_PRIVATE, count);
+      Node* node = try_new_node(USGC_GOROUTINE_PRIVATE, count);
       if (node == nullptr) break;
       usgc_write(node, reinterpret_cast<void**>(&node->right), roots[0]);
       roots[0] = node;
@@ -645,7 +629,7 @@ TEST_F(GcHeapLimitTest, LiveDataPastTheLimitFailsCleanlyAndLosesNothing) {
     EXPECT_EQ(length, count);
     roots[0] = nullptr;  // drop it all: allocation works again
     ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
-    EXPECT_NE(new_node(USGC_GOROUTINE_PRIVATE, 1), nullptr) << usgc_last_error();
+    EXPECT_NE(try_new_node(USGC_GOROUTINE_PRIVATE, 1), nullptr) << usgc_last_error();
   });
 }
 
@@ -655,8 +639,8 @@ TEST_F(GcHeapDeathTest, StackLocalStoredIntoHeapObjectStopsTheProcessNamingTheSt
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(run_main([] {
                  USGC_ROOTS(roots, 2);
-                 roots[0] = new_node(USGC_GOROUTINE_PRIVATE, 1);
-                 roots[1] = new_node(USGC_STACK_LOCAL, 2);
+                 roots[0] = try_new_node(USGC_GOROUTINE_PRIVATE, 1);
+                 roots[1] = try_new_node(USGC_STACK_LOCAL, 2);
                  usgc_write(roots[0], reinterpret_cast<void**>(&static_cast<Node*>(roots[0])->left),
                             roots[1]);
                }),

@@ -21,6 +21,7 @@
 #include "gc/mutator.hpp"
 #include "gc/private_old_cycle.hpp"
 #include "tests/gc/gc_test_support.hpp"
+#include "tests/support/gc_node.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "tests/support/seeded_random.hpp"
 #include "usgc/usgc.h"
@@ -30,31 +31,9 @@ namespace {
 namespace gc = usgc::gc;
 using usgc::testing::run_main;
 
-struct Node {
-  Node* left;   // chain node: a shared node (value -5) or null; holder: the chain
-  Node* right;  // chain node: the next node
-  int64_t value;
-};
-
-usgc_type_id node_type() {
-  static usgc_type_id type = [] {
-    size_t offsets[] = {offsetof(Node, left), offsetof(Node, right)};
-    usgc_type_info info = {"CycleNode", USGC_KIND_OBJECT, sizeof(Node), offsets, 2};
-    return usgc_register_type(&info);
-  }();
-  return type;
-}
-
-Node* new_node(usgc_ownership ownership, int64_t value) {
-  auto* node = static_cast<Node*>(usgc_alloc(node_type(), ownership));
-  if (node == nullptr) std::abort();
-  node->value = value;
-  return node;
-}
-
-void write(Node* target, Node** field, Node* value) {
-  usgc_write(target, reinterpret_cast<void**>(field), value);
-}
+using usgc::testing::new_node;
+using usgc::testing::Node;
+using usgc::testing::write;
 
 struct ChainModel {
   int64_t id = 0;  // 0: no chain

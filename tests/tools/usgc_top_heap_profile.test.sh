@@ -12,14 +12,7 @@
 # Prints "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>"; exits non-zero on a failure.
 # Every wait is bounded. Environment: BUILD (default build).
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 2
-BUILD=${BUILD:-build}
-TOP="$PWD/$BUILD/usgc-top"
-LOOP="$PWD/$BUILD/usgc-alloc-loop"
-PRELOAD_LIB="$PWD/$BUILD/libusgc_preload.so"
-UID_NOW=$(id -u)
-failures=0
-work=$(mktemp -d)
+source "$(dirname "$0")/usgc_top_test_setup.sh"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
@@ -27,19 +20,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
-skip() { echo "SKIP $1: $2"; }
-wait_for() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.1
-  done
-}
-for binary in "$TOP" "$LOOP" "$PRELOAD_LIB"; do
-  if [ ! -e "$binary" ]; then echo "FAIL setup: $binary is missing"; exit 1; fi
-done
+require_files "$TOP" "$LOOP" "$PRELOAD_LIB"
 PPROF=()
 GO=$(command -v go || { [ -x /usr/lib/go/bin/go ] && echo /usr/lib/go/bin/go; })
 if [ -n "$GO" ] && "$GO" tool pprof -h >/dev/null 2>&1; then PPROF=("$GO" tool pprof)

@@ -11,13 +11,7 @@
 # Prints "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>" per case; exits non-zero if
 # any case failed. Every wait is bounded. Environment: BUILD (default build).
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 2
-BUILD=${BUILD:-build}
-TOP="$PWD/$BUILD/usgc-top"
-PRELOAD_LIB="$PWD/$BUILD/libusgc_preload.so"
-UID_NOW=$(id -u)
-failures=0
-work=$(mktemp -d)
+source "$(dirname "$0")/usgc_top_test_setup.sh"
 session="usgc-top-hostile-$$"
 tm() { tmux -L "$session" "$@"; }
 hostile_file="/dev/shm/usgc-$UID_NOW-"$'\e]0;PWN\a\e[2J'
@@ -31,20 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
-skip() { echo "SKIP $1: $2"; }
-wait_for() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.1
-  done
-}
-
-for binary in "$TOP" "$PRELOAD_LIB"; do
-  if [ ! -e "$binary" ]; then echo "FAIL setup: $binary is missing"; exit 1; fi
-done
+require_files "$TOP" "$PRELOAD_LIB"
 
 # The escaped forms usgc-top must print.
 want_command='\x1b[2J\x1b]0;PWN\x07\xc2\x9b'

@@ -1,0 +1,54 @@
+// tests/support/gc_node.hpp — the node the GC tests build lists, chains and trees of: two
+// references (left, right) and a value, registered once per process as the type "Node", with
+// the helpers every such test wrote for itself.
+//
+// Conventions (the rules of usgc/gc.h): a node is allocated through the public API only; every
+// reference store into a node goes through write() (the barrier); a test roots what it holds
+// before any usgc call that may collect.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+#include "usgc/usgc.h"
+
+namespace usgc::testing {
+
+struct Node {
+  Node* left;
+  Node* right;
+  int64_t value;
+};
+
+// Registered on first use, then the same id for the whole process (the type registry outlives
+// usgc_shutdown).
+inline usgc_type_id node_type() {
+  static usgc_type_id type = [] {
+    size_t offsets[] = {offsetof(Node, left), offsetof(Node, right)};
+    usgc_type_info info = {"Node", USGC_KIND_OBJECT, sizeof(Node), offsets, 2};
+    return usgc_register_type(&info);
+  }();
+  return type;
+}
+
+// A node of `ownership` holding `value`, or nullptr when usgc_alloc refused (its error is set).
+inline Node* try_new_node(usgc_ownership ownership, int64_t value) {
+  auto* node = static_cast<Node*>(usgc_alloc(node_type(), ownership));
+  if (node != nullptr) node->value = value;
+  return node;
+}
+
+// As try_new_node, for tests that cannot go on without it: aborts when the allocation fails.
+inline Node* new_node(usgc_ownership ownership, int64_t value) {
+  Node* node = try_new_node(ownership, value);
+  if (node == nullptr) std::abort();
+  return node;
+}
+
+// A reference store through the write barrier.
+inline void write(Node* target, Node** field, Node* value) {
+  usgc_write(target, reinterpret_cast<void**>(field), value);
+}
+
+}  // namespace usgc::testing
