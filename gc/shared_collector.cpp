@@ -6,8 +6,9 @@
 // step 2 to the end of step 4, so it holds no P while it marks and no stop waits for it):
 //   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
 //      sweeper reads the bitmap the mark is rewriting);
-//   2. the start stop: full marks clear every block's bitmap and cards (minor ones keep them:
-//      generational, sticky mark bits); the budget restarts; the global roots are shaded and the
+//   2. the start stop: full marks start a new mark epoch, which clears every block's bitmap and
+//      cards lazily (gc/block.hpp; minor ones keep them: generational, sticky mark bits); the
+//      budget restarts; the global roots are shaded and the
 //      goroutines the machines run (or that are in native) have their roots scanned; marking on;
 //   3. with the world running: the markers (gc/parallel_mark.hpp) claim the parked goroutines
 //      through a walk of the registry and scan their roots, scan the runtime's roots, trace, and
@@ -91,11 +92,12 @@ MarkKind choose_kind(bool full_requested, bool minor_requested) {
   return MarkKind::kMinor;
 }
 
-void clear_marks_and_cards() {
-  for_each_block_in_use([](Block* b) {
-    b->clear_shared_marks();
-    for (auto& card : b->cards) card.store(0, std::memory_order_relaxed);
-  });
+// A full mark starts from clear bitmaps and cards: a new mark epoch makes every block stale, and
+// each block is cleared when its first bit of the epoch is set (gc/block.hpp, "Lazy clearing by
+// mark epoch"), by a marker or a publisher with the world running. O(1) in the stop.
+void start_new_mark_epoch_stopped() {
+  uint32_t epoch = g_shared_mark_epoch.load(std::memory_order_relaxed) + 2;
+  g_shared_mark_epoch.store(epoch, std::memory_order_relaxed);
 }
 
 // The registered mutators as an array (the registry lock is held by the caller).
@@ -188,7 +190,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   MarkKind kind = choose_kind(full_requested, minor_requested);
   lock_mutator_registry();
   if (kind == MarkKind::kFull)
-    clear_marks_and_cards();  // a minor keeps the old marks (and reads the cards)
+    start_new_mark_epoch_stopped();  // a minor keeps the old marks (and reads the cards)
   shared_heap_restart_budget();
   begin_concurrent_mark_stopped();
   size_t mutator_count = registered_mutator_count();
