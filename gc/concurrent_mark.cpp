@@ -186,22 +186,17 @@ void begin_concurrent_mark_stopped() {
         if (is_object_pointer(value)) static_cast<ShadeVisitor*>(context)->visit(value);
       },
       &visitor);
-  // The goroutines that resume without a switch (running on a P, or in native): scanned here.
-  struct Context {
-    ShadeVisitor* visitor;
-    uint32_t done;
-  } context{&visitor, done};
-  auto scan_now = [](Mutator* m, void* argument) {
-    auto* c = static_cast<Context*>(argument);
-    if (m == nullptr || !m->registered || !try_claim(*m, c->done)) return;
-    scan_mutator(*m, *c->visitor);
-    finish_scan(*m, c->done);
-  };
-  if (g_hooks.visit_running_mutators != nullptr) {
-    g_hooks.visit_running_mutators(scan_now, &context);
-  } else {  // no scheduler (the GC alone, in tests): every goroutine counts as running
-    for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next)
-      scan_now(m, &context);
+  // No goroutine is scanned here: the goroutines the machines run (on a P, or in native) are
+  // scanned like parked ones, by the markers' walk or by their own thread before they run on
+  // (the runtime calls ensure_scanned where a goroutine resumes after a stop or native code,
+  // GcHooks::resume_scans_goroutines). Without a scheduler (the GC alone, in tests) nothing
+  // calls it, and every goroutine is scanned here.
+  if (!g_hooks.resume_scans_goroutines) {
+    for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) {
+      if (!m->registered || !try_claim(*m, done)) continue;
+      scan_mutator(*m, visitor);
+      finish_scan(*m, done);
+    }
   }
   visitor.flush();
   g_scan_cursor = first_registered_mutator();
