@@ -162,6 +162,15 @@ void ensure_scanned_slow(Mutator& m) {
   }
 }
 
+void check_running_mutator_scanned(const Mutator& m) {
+  uint32_t done = done_state();
+  uint32_t state = m.root_scan_state.load(std::memory_order_acquire);
+  USGC_CHECK(state == done || !shared_mark_in_progress(),
+             "gc: USGC_VERIFY: goroutine %lu runs during a concurrent shared mark without its "
+             "roots scanned (state %u, epoch state %u): it resumed without gc::ensure_scanned",
+             static_cast<unsigned long>(m.goroutine_id), state, done);
+}
+
 void note_mutator_registered_locked(Mutator& m) {
   // Born scanned while marking: its only root is its start object, published (marked) already.
   m.root_scan_state.store(shared_mark_in_progress() ? done_state() : 0, std::memory_order_relaxed);

@@ -69,6 +69,10 @@ inline void ensure_scanned(Mutator& m) {
       m.root_scan_state.load(std::memory_order_acquire) != current_scan_done_state())
     ensure_scanned_slow(m);
 }
+// USGC_VERIFY, from the barrier's slow path while marking: m, which is running, was scanned (no
+// goroutine runs unscanned during a mark: a resume path without ensure_scanned would break the
+// snapshot). Aborts with the goroutine's id otherwise.
+void check_running_mutator_scanned(const Mutator& m);
 // Registry hooks, called under the registry lock.
 void note_mutator_registered_locked(Mutator& m);
 void note_mutator_unregistered_locked(Mutator& m);
