@@ -8,10 +8,11 @@
 //      sweeper reads the bitmap the mark is rewriting);
 //   2. the start stop: full marks start a new mark epoch, which clears every block's bitmap and
 //      cards lazily (gc/block.hpp; minor ones keep them: generational, sticky mark bits); the
-//      budget restarts; the global roots are shaded and the
-//      goroutines the machines run (or that are in native) have their roots scanned; marking on;
-//   3. with the world running: the markers (gc/parallel_mark.hpp) claim the parked goroutines
-//      through a walk of the registry and scan their roots, scan the runtime's roots, trace, and
+//      budget restarts; the global roots are shaded; marking on (no goroutine is scanned here:
+//      gc/concurrent_mark.hpp);
+//   3. with the world running: the markers (gc/parallel_mark.hpp) claim the goroutines not yet
+//      scanned through a walk of the registry and scan their roots (a goroutine about to run
+//      scans itself first), scan the dirty cards (minor), scan the runtime's roots, trace, and
 //      take what the deletion barrier and the scans-before-resume shaded, until no goroutine is
 //      left unscanned and nothing is grey;
 //   4. the termination stop: wait for root scans still finishing, drain what was shaded since
@@ -298,6 +299,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     trace.pause_ns = pause_ns;
     trace.start_pause_ns = start_pause_ns;
     trace.end_pause_ns = end_pause_ns;
+    trace.wake_ns = start_info.requester_wake_ns + end_info.requester_wake_ns;
     trace.time_to_safepoint_ns = start_info.time_to_safepoint_ns > end_info.time_to_safepoint_ns
                                      ? start_info.time_to_safepoint_ns
                                      : end_info.time_to_safepoint_ns;
