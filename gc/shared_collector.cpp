@@ -199,8 +199,10 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // USGC_GC_CONCURRENT=0: everything below happens in this one stop (the design before).
   const bool concurrent = g_config.concurrent_mark;
   uint64_t start_resumed_ns = 0;
+  uint64_t start_resume_begin_ns = 0;  // the collector's work in the stop ends here
   int start_error = 0;
   if (concurrent) {
+    start_resume_begin_ns = kernel::monotonic_ns();
     start_error = safepoint::start_the_world(&start_resumed_ns);
     USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
                start_error);
@@ -252,6 +254,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // Release: a waiter that sees the new cycle sees the collection's effects (and the full mark).
   g_cycle.store(cycle, std::memory_order_release);
   uint64_t end_resumed_ns = 0;
+  const uint64_t end_resume_begin_ns = kernel::monotonic_ns();
   start_error = safepoint::start_the_world(&end_resumed_ns);
   USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
              start_error);
@@ -300,6 +303,11 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     trace.start_pause_ns = start_pause_ns;
     trace.end_pause_ns = end_pause_ns;
     trace.wake_ns = start_info.requester_wake_ns + end_info.requester_wake_ns;
+    trace.resume_ns =
+        (start_resumed_ns > start_resume_begin_ns && start_resume_begin_ns != 0
+             ? start_resumed_ns - start_resume_begin_ns
+             : 0) +
+        (end_resumed_ns > end_resume_begin_ns ? end_resumed_ns - end_resume_begin_ns : 0);
     trace.time_to_safepoint_ns = start_info.time_to_safepoint_ns > end_info.time_to_safepoint_ns
                                      ? start_info.time_to_safepoint_ns
                                      : end_info.time_to_safepoint_ns;
