@@ -371,7 +371,9 @@ bool register_machine(Machine* machine) {
 }
 
 void resumed_from_stop() {
-  if (gc::Mutator* mutator = gc::current_mutator()) gc::ensure_scanned(*mutator);
+  // An exiting goroutine (unregistered, its private objects freed) has nothing to scan.
+  gc::Mutator* mutator = gc::current_mutator();
+  if (mutator != nullptr && mutator->registered) gc::ensure_scanned(*mutator);
 }
 
 void unregister_machine(Machine* machine) {
