@@ -270,7 +270,8 @@ size_t end_concurrent_mark_stopped() {
              "gc: concurrent mark ended with %zu grey objects left",
              g_concurrent_mark.grey_size.load(std::memory_order_relaxed));
   if (g_config.verify) {
-    // Every goroutine was scanned in this epoch (the walk, the switches, or the start stop).
+    // Every goroutine was scanned in this epoch (the walk, a switch or resume, or the start stop
+    // without a scheduler).
     uint32_t done = done_state();
     for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) {
       USGC_CHECK(m->root_scan_state.load(std::memory_order_relaxed) == done,
