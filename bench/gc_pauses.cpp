@@ -21,10 +21,15 @@
 //                        collections requested, their stopped-world pauses read from the stats.
 //                        The stop must not grow with the parked goroutines: their roots are
 //                        scanned by the concurrent markers.
-//   shared-live<N>mib    N = 64, 256 (--quick: 16): N MiB of live shared trees; shared full and
-//                        minor collections requested: the pauses must not grow with the live
+//   shared-live<N>mib    N = 10, 64, 256 (--quick: 10): N MiB of live shared trees; shared full
+//                        and minor collections requested: the pauses must not grow with the live
 //                        shared heap (marked concurrently).
-//                        Both run twice in the same run: impl=usgc (concurrent marking) and
+//   shared-busy          4 MiB of live shared trees, and two goroutines that keep allocating
+//                        private garbage trees (their nurseries always partly full) and small
+//                        shared ones, running on the Ps when the world stops; shared minor and
+//                        full collections requested: the stops must not scan the nurseries of
+//                        the goroutines that were running.
+//                        All three run twice in the same run: impl=usgc (concurrent marking) and
 //                        impl=usgc-stw, the same binary re-run with USGC_GC_CONCURRENT=0 (the
 //                        whole mark inside one stop, the design before). Pauses (the stopped
 //                        world, both stops summed): p50, p99 and max in ms.
@@ -308,6 +313,58 @@ void shared_main(void* argument) {
   std::fflush(stdout);
 }
 
+// ---- shared-busy ----
+
+struct BusyGroup {
+  std::atomic<bool> stop{false};
+  usgc_waitgroup finished = USGC_WAITGROUP_INIT;
+};
+
+void busy_goroutine(void* argument) {
+  auto* group = static_cast<BusyGroup*>(argument);
+  USGC_ROOTS(roots, 2);
+  while (!group->stop.load(std::memory_order_relaxed)) {
+    roots[0] = build_tree(kGarbageDepth, USGC_GOROUTINE_PRIVATE);
+    roots[1] = build_tree(2, USGC_GOROUTINE_SHARED);
+    usgc_safepoint_poll();
+  }
+  usgc_waitgroup_done(&group->finished);
+}
+
+void busy_main(void*) {
+  const std::string name = "shared-busy";
+  constexpr uint64_t kTrees = 84;  // about 4 MiB
+  USGC_ROOTS(roots, 2);
+  build_forest(&roots[0], kTrees, USGC_GOROUTINE_SHARED);
+  BusyGroup group;
+  constexpr int kBusy = 2;
+  usgc_waitgroup_add(&group.finished, kBusy);
+  for (int i = 0; i < kBusy; ++i) {
+    if (usgc_go(busy_goroutine, &group, nullptr) != 0) {
+      error(name, "usgc_go failed");
+      usgc_waitgroup_add(&group.finished, -(kBusy - i));
+      break;
+    }
+  }
+  usgc_gc_collect(USGC_GC_SHARED);
+  int collections = g_quick ? 5 : 20;
+  std::vector<uint64_t> minor, full;
+  for (int i = 0; i < collections; ++i) {
+    for (int k = 0; k < 16; ++k) roots[1] = build_tree(kGarbageDepth, USGC_GOROUTINE_SHARED);
+    usgc_gc_collect(USGC_GC_SHARED_MINOR);
+    minor.push_back(gc_stats().last_pause_ns);
+    for (int k = 0; k < 16; ++k) roots[1] = build_tree(kGarbageDepth, USGC_GOROUTINE_SHARED);
+    usgc_gc_collect(USGC_GC_SHARED);
+    full.push_back(gc_stats().last_pause_ns);
+  }
+  group.stop.store(true, std::memory_order_relaxed);
+  usgc_waitgroup_wait(&group.finished);
+  check_forest(name, roots[0], kTrees);
+  print_quantiles(name, "minor_pause_", minor, 1e6, "ms");
+  print_quantiles(name, "full_pause_", full, 1e6, "ms");
+  std::fflush(stdout);
+}
+
 // The same cases with USGC_GC_CONCURRENT=0 (impl=usgc-stw), in a child run of this binary.
 void run_stop_the_world_peer(const char* self, const std::string& cases, bool quick) {
   std::string command = "USGC_GC_CONCURRENT=0 '" + std::string(self) +
@@ -390,7 +447,7 @@ void stop_main(void*) {
 
 int main(int argc, char** argv) {
   std::string cases =
-      "private shared-with-private shared-parked shared-live stop-during-private-mark";
+      "private shared-with-private shared-parked shared-live shared-busy stop-during-private-mark";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--cases" && i + 1 < argc) {
@@ -402,7 +459,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: gc_pauses [--cases \"private shared-with-private shared-parked "
-                   "shared-live stop-during-private-mark\"] [--quick] [--impl NAME]\n");
+                   "shared-live shared-busy stop-during-private-mark\"] [--quick] [--impl "
+                   "NAME]\n");
       return 2;
     }
   }
@@ -444,20 +502,23 @@ int main(int argc, char** argv) {
     }
   }
   if (has_word(cases, "shared-live")) {
-    for (uint64_t mib : {16, 64, 256}) {
-      if (g_quick != (mib == 16)) continue;
+    for (uint64_t mib : {10, 64, 256}) {
+      if (g_quick && mib != 10) continue;
       SharedJob job{0, mib};
       usgc_run_main(shared_main, &job);
     }
   }
+  if (has_word(cases, "shared-busy")) usgc_run_main(busy_main, nullptr);
   if (has_word(cases, "stop-during-private-mark") && g_impl == "usgc")
     usgc_run_main(stop_main, nullptr);
   usgc_shutdown();
   if (g_impl == "usgc" && has_word(cases, "private")) run_one_pause_peer(argv[0], g_quick);
-  if (g_impl == "usgc" && (has_word(cases, "shared-parked") || has_word(cases, "shared-live"))) {
+  if (g_impl == "usgc" && (has_word(cases, "shared-parked") || has_word(cases, "shared-live") ||
+                           has_word(cases, "shared-busy"))) {
     std::string peer_cases;
     if (has_word(cases, "shared-parked")) peer_cases += "shared-parked ";
-    if (has_word(cases, "shared-live")) peer_cases += "shared-live";
+    if (has_word(cases, "shared-live")) peer_cases += "shared-live ";
+    if (has_word(cases, "shared-busy")) peer_cases += "shared-busy";
     run_stop_the_world_peer(argv[0], peer_cases, g_quick);
   }
   return g_errors == 0 ? 0 : 1;

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "gc/object_header.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/intrusive_list.hpp"
@@ -26,6 +27,29 @@
 #include "numa/numa.hpp"
 
 namespace usgc::gc {
+
+constinit std::atomic<uint32_t> g_shared_mark_epoch{2};
+
+void Block::renew_shared_marks() {
+  for (;;) {
+    const uint32_t epoch = g_shared_mark_epoch.load(std::memory_order_relaxed);
+    uint32_t state = mark_epoch.load(std::memory_order_acquire);
+    if (state == epoch) return;
+    if (state & 1) {  // another thread is clearing: the words are not ours to set yet
+      kernel::yield_cpu();
+      continue;
+    }
+    // Acquire: the previous renewal's clearing happened-before ours (words written in order).
+    if (!mark_epoch.compare_exchange_strong(state, epoch + 1, std::memory_order_acquire)) continue;
+    for (auto& word : mark_bits) word.store(0, std::memory_order_relaxed);
+    for (auto& card : cards) card.store(0, std::memory_order_relaxed);
+    // Release: pairs with shared_marks_current's acquire: a reader that sees the epoch sees the
+    // cleared words, and a marker's fetch_or follows the clearing stores.
+    mark_epoch.store(epoch, std::memory_order_release);
+    return;
+  }
+}
+
 namespace {
 
 constexpr uint32_t kMaxChunks = 1u << 16;  // 256 GiB of small-object heap
@@ -150,6 +174,9 @@ void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_he
   uint8_t node = block->node;
   bool slots_decommitted = block->slots_decommitted;
   std::memset(static_cast<void*>(block), 0, sizeof(Block));
+  // Zero bitmap and cards: current (a stale epoch would only make the first mark clear them).
+  block->mark_epoch.store(g_shared_mark_epoch.load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
   block->node = node;
   block->slots_decommitted = slots_decommitted;
   block->kind = kind;

@@ -18,12 +18,26 @@
 // on the allocation path.
 //
 // The shared mark bitmap (one bit per slot, for shared and global objects) belongs to shared
-// collections: cleared for every block by a full collection while the world is stopped, set by
-// the parallel markers (atomic OR), and set by a
-// publication for the object it makes shared ("allocate black": a published object stays live
-// until a full shared mark finds it unreachable). Minor marks keep the bits (sticky: set = old).
-// Hence the shared-liveness rule every sweeper uses: an object of class SHARED or GLOBAL whose bit
-// is clear is dead (and every live one has its bit once a collection saw it).
+// collections: logically cleared for every block by a full collection, set by the parallel
+// markers (atomic OR), and set by a publication for the object it makes shared ("allocate black":
+// a published object stays live until a full shared mark finds it unreachable). Minor marks keep
+// the bits (sticky: set = old). Hence the shared-liveness rule every sweeper uses: an object of
+// class SHARED or GLOBAL whose bit is clear is dead (and every live one has its bit once a
+// collection saw it).
+//
+// Lazy clearing by mark epoch. A full collection does not touch the blocks in its stop: it bumps
+// g_shared_mark_epoch (even numbers, O(1)). A block whose mark_epoch differs is *stale*: its
+// bitmap reads as all clear (shared_marked is false), and the first set_shared_mark of the new
+// epoch clears its words and its cards (renew_shared_marks) before setting a bit, so the cost of
+// clearing moves from the stop to the markers and publishers, block by block, and blocks that
+// hold nothing live (garbage, private blocks without published objects) are never cleared at all
+// (the sweep frees the first, the second have nothing to clear that anyone reads). Renewing takes
+// the block's mark_epoch to an odd value (epoch + 1) with a CAS, clears, then stores the epoch
+// (release); a marker that meets an odd value waits, so no bit is set in words being cleared.
+// Why clearing the cards with the bits is right: after a full mark every live object is marked
+// (old) and the young generation is empty, so no card dirtied before a block's renewal (during
+// the full mark) is needed; a block holding a live shared object is renewed during the full mark
+// (that object is marked then), so no card dirtied after the mark is ever lost to a renewal.
 //
 // Home node (`node`): the NUMA node whose pool the block (or large mapping) belongs to, written
 // once when its chunk is mapped (large: when mapped) and kept across reuse; release_block returns
@@ -50,6 +64,12 @@ inline constexpr uint32_t kBlocksPerChunk = kChunkBytes / kBlockBytes;
 inline constexpr size_t kCardBytes = 512;
 inline constexpr uint32_t kCardsPerBlock = kBlockBytes / kCardBytes;
 inline constexpr uint32_t kMaxSlotsPerBlock = (kBlockBytes - kBlockHeaderBytes) / 16;
+
+// The current shared mark epoch (even; starts at 2, +2 per full shared collection). Written only
+// in the start stop of a full collection; read relaxed anywhere: the stop orders the write before
+// any goroutine or marker runs again. (Wraps after 2^31 full collections; a block left stale for
+// that long would read as current, which only its own renewal could have made true.)
+extern std::atomic<uint32_t> g_shared_mark_epoch;
 
 enum class BlockKind : uint8_t { kFree, kSmall, kLarge, kArena };
 
@@ -81,6 +101,10 @@ struct Block {
   size_t mapping_bytes = 0;         // large: the whole mapping
   Block* large_previous = nullptr;  // large: the registry of large objects (its lock)
   Block* large_next = nullptr;
+  // The epoch the bitmap and the cards belong to (see "Lazy clearing by mark epoch"); odd while a
+  // renewal clears them. Written by format (the block's taker) and by renew_shared_marks (CAS,
+  // then a release store); read with acquire by every reader of the bitmap.
+  std::atomic<uint32_t> mark_epoch{0};
   std::atomic<uint64_t> mark_bits[kMaxSlotsPerBlock / 64 + 1];
   std::atomic<uint8_t> cards[kCardsPerBlock];
 
@@ -93,18 +117,26 @@ struct Block {
                               (reinterpret_cast<const char*>(this) + kBlockHeaderBytes));
     return static_cast<uint32_t>((offset * slot_reciprocal) >> 32);
   }
+  // The bitmap belongs to the current epoch (else it reads as all clear).
+  bool shared_marks_current() const {
+    // Acquire: pairs with renew_shared_marks' release store (the cleared words are seen).
+    return mark_epoch.load(std::memory_order_acquire) ==
+           g_shared_mark_epoch.load(std::memory_order_relaxed);
+  }
   bool shared_marked(uint32_t index) const {
+    if (!shared_marks_current()) return false;
     return (mark_bits[index / 64].load(std::memory_order_relaxed) >> (index % 64)) & 1;
   }
   // True when this call set the bit (it was clear).
   bool set_shared_mark(uint32_t index) {
+    if (__builtin_expect(!shared_marks_current(), 0)) renew_shared_marks();
     uint64_t bit = uint64_t{1} << (index % 64);
     if (mark_bits[index / 64].load(std::memory_order_relaxed) & bit) return false;
     return (mark_bits[index / 64].fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
   }
-  void clear_shared_marks() {
-    for (auto& word : mark_bits) word.store(0, std::memory_order_relaxed);
-  }
+  // A stale block: clears its bitmap and cards for the current epoch (gc/block.cpp). Returns once
+  // the block is current (whoever cleared it).
+  [[gnu::cold, gnu::noinline]] void renew_shared_marks();
   // A large object's mapping has cards only for its first block: stores beyond it dirty the last
   // card (a large object with any dirty card is scanned whole).
   void dirty_card(const void* field) {

@@ -174,6 +174,15 @@ void ensure_scanned_slow(Mutator& m) {
   }
 }
 
+void check_running_mutator_scanned(const Mutator& m) {
+  uint32_t done = done_state();
+  uint32_t state = m.root_scan_state.load(std::memory_order_acquire);
+  USGC_CHECK(state == done || !shared_mark_in_progress(),
+             "gc: USGC_VERIFY: goroutine %lu runs during a concurrent shared mark without its "
+             "roots scanned (state %u, epoch state %u): it resumed without gc::ensure_scanned",
+             static_cast<unsigned long>(m.goroutine_id), state, done);
+}
+
 void note_mutator_registered_locked(Mutator& m) {
   // Born scanned while marking: its only root is its start object, published (marked) already.
   m.root_scan_state.store(shared_mark_in_progress() ? done_state() : 0, std::memory_order_relaxed);
@@ -198,22 +207,17 @@ void begin_concurrent_mark_stopped() {
         if (is_object_pointer(value)) static_cast<ShadeVisitor*>(context)->visit(value);
       },
       &visitor);
-  // The goroutines that resume without a switch (running on a P, or in native): scanned here.
-  struct Context {
-    ShadeVisitor* visitor;
-    uint32_t done;
-  } context{&visitor, done};
-  auto scan_now = [](Mutator* m, void* argument) {
-    auto* c = static_cast<Context*>(argument);
-    if (m == nullptr || !m->registered || !try_claim(*m, c->done)) return;
-    scan_mutator(*m, *c->visitor);
-    finish_scan(*m, c->done);
-  };
-  if (g_hooks.visit_running_mutators != nullptr) {
-    g_hooks.visit_running_mutators(scan_now, &context);
-  } else {  // no scheduler (the GC alone, in tests): every goroutine counts as running
-    for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next)
-      scan_now(m, &context);
+  // No goroutine is scanned here: the goroutines the machines run (on a P, or in native) are
+  // scanned like parked ones, by the markers' walk or by their own thread before they run on
+  // (the runtime calls ensure_scanned where a goroutine resumes after a stop or native code,
+  // GcHooks::resume_scans_goroutines). Without a scheduler (the GC alone, in tests) nothing
+  // calls it, and every goroutine is scanned here.
+  if (!g_hooks.resume_scans_goroutines) {
+    for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) {
+      if (!m->registered || !try_claim(*m, done)) continue;
+      scan_mutator(*m, visitor);
+      finish_scan(*m, done);
+    }
   }
   visitor.flush();
   g_concurrent_mark.scan_cursor = first_registered_mutator();
@@ -273,7 +277,8 @@ size_t end_concurrent_mark_stopped() {
              "gc: concurrent mark ended with %zu grey objects left",
              g_concurrent_mark.grey_size.load(std::memory_order_relaxed));
   if (g_config.verify) {
-    // Every goroutine was scanned in this epoch (the walk, the switches, or the start stop).
+    // Every goroutine was scanned in this epoch (the walk, a switch or resume, or the start stop
+    // without a scheduler).
     uint32_t done = done_state();
     for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) {
       USGC_CHECK(m->root_scan_state.load(std::memory_order_relaxed) == done,

@@ -16,13 +16,18 @@
 //
 // Goroutine root scans. A cycle has an epoch; each Mutator's root_scan_state says whether its
 // roots were scanned in this epoch (2 * epoch), are being scanned (2 * epoch + 1), or not yet.
-//   - at the start stop: the goroutines the machines are running (or that are in native) are
-//     scanned there (bounded by the number of threads, not of goroutines); goroutines registered
-//     while marking are born scanned;
-//   - parked goroutines: markers walk the registry (a cursor under the registry lock, moved on
-//     by mutator_unregister) and claim each unscanned one with a CAS;
+//   - the start stop scans none (without a scheduler, GcHooks::resume_scans_goroutines false:
+//     all of them); goroutines registered while marking are born scanned;
+//   - every goroutine, parked or not: markers walk the registry (a cursor under the registry
+//     lock, moved on by mutator_unregister) and claim each unscanned one with a CAS;
 //   - a goroutine about to run (gc::set_current_mutator) that is still unscanned is scanned
-//     there first, on the switching thread; if a marker is scanning it, the switch waits.
+//     there first, on the switching thread; if a marker is scanning it, the switch waits;
+//   - a goroutine that resumes without a switch — its thread acknowledged the start stop at a
+//     safepoint (SafepointHooks::resumed_from_stop), or comes back from native code or a
+//     blocked call — goes through ensure_scanned the same way before it runs on. So the
+//     goroutines the machines ran at the stop are scanned in parallel, each by its own thread
+//     or a marker, with the world running (Go scans a running goroutine's stack at its own
+//     safepoint, not in the stop); none runs unscanned, which is all the snapshot needs.
 // A claimed goroutine cannot run, so it cannot exit: the scan never meets a freed Mutator.
 // Termination: once the walk is done and the grey queue empty, the collector stops the world,
 // waits for scans in progress (a thread without a P may be finishing one), drains what was shaded
@@ -66,13 +71,17 @@ inline void ensure_scanned(Mutator& m) {
       m.root_scan_state.load(std::memory_order_acquire) != current_scan_done_state())
     ensure_scanned_slow(m);
 }
+// USGC_VERIFY, from the barrier's slow path while marking: m, which is running, was scanned (no
+// goroutine runs unscanned during a mark: a resume path without ensure_scanned would break the
+// snapshot). Aborts with the goroutine's id otherwise.
+void check_running_mutator_scanned(const Mutator& m);
 // Registry hooks, called under the registry lock.
 void note_mutator_registered_locked(Mutator& m);
 void note_mutator_unregistered_locked(Mutator& m);
 
 // The collector's side (gc/shared_collector.cpp). World stopped, registry lock held: a new epoch,
-// the global roots shaded, the running goroutines scanned (all of them without a runtime hook),
-// the registry walk reset, marking on.
+// the global roots shaded (every goroutine scanned only without a runtime: see above), the
+// registry walk reset, marking on.
 void begin_concurrent_mark_stopped();
 // The markers' root source for the concurrent phase: claims and scans unscanned goroutines,
 // then the runtime's roots (once), then takes the grey queue. False when nothing is left.

@@ -44,10 +44,12 @@ struct GcHooks {
   // Visits extra roots of shared collections (reference channels): calls visit(slot, context)
   // for every slot holding a reference. Called in the stopped world.
   void (*visit_runtime_roots)(void (*visit)(void** slot, void* context), void* context);
-  // Visits the mutator of every goroutine a thread may resume without switching to it (the
-  // goroutine each machine runs, also while in native): calls visit(mutator, context). Called in
-  // the stopped world. Null (the GC without a scheduler): every mutator counts as running.
-  void (*visit_running_mutators)(void (*visit)(Mutator* mutator, void* context), void* context);
+  // True when every thread that resumes a goroutine without switching to it (from a stop it
+  // acknowledged at a safepoint, or back from native) first calls gc::ensure_scanned on it, as a
+  // switch does (gc::set_current_mutator): then no goroutine is scanned inside the start stop of
+  // a concurrent mark (gc/concurrent_mark.hpp). False (the GC without a scheduler): the start stop
+  // scans every registered goroutine.
+  bool resume_scans_goroutines;
 };
 extern GcHooks g_hooks;
 

@@ -49,6 +49,17 @@ struct MarkerPool {
   // see the new epoch.
   std::atomic<bool> shutting_down{false};
   uint32_t start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
+
+  // A minor job's card table (scan_dirty_cards): card_units set by marker 0 before it bumps
+  // job_epoch (release), read by the helpers after they see it; card_cursor claimed by every
+  // marker (relaxed fetch_add: each unit goes to exactly one marker).
+  uint32_t card_units = 0;  // units of this job: chunks * kCardUnitsPerChunk + 1
+  std::atomic<uint32_t> card_cursor{0};
+  // This job's totals (relaxed adds; read by marker 0 after the helpers' acq_rel done count),
+  // and the last job's, written by marker 0 at its end (read by the collection lock's holder).
+  std::atomic<uint64_t> cards_scanned{0};
+  std::atomic<uint64_t> card_units_scanned{0};
+  CardScanCounts last_card_scan{};
 };
 constinit MarkerPool g_marker_pool;
 
@@ -73,40 +84,86 @@ class MarkerVisitor final : public RootVisitor {
 };
 
 // Minor marks: the old objects on dirty cards are traced (their references may be the only ones
-// to young objects), then the cards are cleared. Marker 0, before draining.
-void scan_dirty_cards(Marker& self) {
-  auto trace_old = [&](void* object) {
-    for_each_reference_field(object, header_of(object), [&](void** field) {
-      void* value = load_reference(field);
-      if (is_object_pointer(value)) visit_object(self, value);
-    });
-  };
-  for_each_block_in_use([&](Block* block) {
-    if (block->kind == BlockKind::kArena) return;
-    for (uint32_t card = 0; card < kCardsPerBlock; ++card) {
-      if (block->cards[card].load(std::memory_order_relaxed) == 0) continue;
-      block->cards[card].store(0, std::memory_order_relaxed);
-      if (block->kind == BlockKind::kLarge) {
-        void* object = block->slots_begin() + kHeaderBytes;
-        if (is_shared_class(header_of(object)) && block->shared_marked(0)) trace_old(object);
-        for (uint32_t rest = card + 1; rest < kCardsPerBlock; ++rest)
-          block->cards[rest].store(0, std::memory_order_relaxed);
-        return;
-      }
-      char* card_begin = reinterpret_cast<char*>(block) + size_t{card} * kCardBytes;
-      char* card_end = card_begin + kCardBytes;
-      char* slots = block->slots_begin();
-      if (card_end <= slots) continue;
-      uint32_t first = card_begin <= slots ? 0 : block->slot_index_of(card_begin);
-      for (uint32_t index = first; index < block->slot_count; ++index) {
-        char* slot = block->slot_at(index);
-        if (slot >= card_end) break;
-        uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_RELAXED);
-        if (header != 0 && is_shared_class(header) && block->shared_marked(index))
-          trace_old(slot + kHeaderBytes);
-      }
-    }
+// to young objects), then the cards are cleared. Every marker takes part, after its roots: the
+// card table is cut into units (kCardUnitBlocks consecutive blocks of a chunk; the large objects
+// are one more unit), claimed one at a time with a fetch_add on g_marker_pool.card_cursor, as
+// HotSpot's Parallel GC hands out stripes of its card table. A unit is claimed by exactly one
+// marker and an object never crosses a block, so no card is scanned by two markers and none is
+// skipped; the counters below let tests check both.
+constexpr uint32_t kCardUnitsPerChunk = kBlocksPerChunk / kCardUnitBlocks;
+static_assert(kBlocksPerChunk % kCardUnitBlocks == 0, "card units tile a chunk");
+
+void trace_old(Marker& self, void* object) {
+  for_each_reference_field(object, header_of(object), [&](void** field) {
+    void* value = load_reference(field);
+    if (is_object_pointer(value)) visit_object(self, value);
   });
+}
+
+// The dirty cards of one block. Returns how many were dirty.
+uint32_t scan_block_cards(Marker& self, Block* block) {
+  if (block->kind == BlockKind::kArena) return 0;
+  uint32_t dirty = 0;
+  for (uint32_t card = 0; card < kCardsPerBlock; ++card) {
+    if (block->cards[card].load(std::memory_order_relaxed) == 0) continue;
+    block->cards[card].store(0, std::memory_order_relaxed);
+    ++dirty;
+    if (block->kind == BlockKind::kLarge) {
+      void* object = block->slots_begin() + kHeaderBytes;
+      if (is_shared_class(header_of(object)) && block->shared_marked(0)) trace_old(self, object);
+      for (uint32_t rest = card + 1; rest < kCardsPerBlock; ++rest) {
+        if (block->cards[rest].load(std::memory_order_relaxed) == 0) continue;
+        block->cards[rest].store(0, std::memory_order_relaxed);
+        ++dirty;
+      }
+      return dirty;
+    }
+    char* card_begin = reinterpret_cast<char*>(block) + size_t{card} * kCardBytes;
+    char* card_end = card_begin + kCardBytes;
+    char* slots = block->slots_begin();
+    if (card_end <= slots) continue;
+    // The slot holding the card's first byte may begin on the card before: it is traced too.
+    uint32_t first = card_begin <= slots ? 0 : block->slot_index_of(card_begin);
+    for (uint32_t index = first; index < block->slot_count; ++index) {
+      char* slot = block->slot_at(index);
+      if (slot >= card_end) break;
+      uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_RELAXED);
+      if (header != 0 && is_shared_class(header) && block->shared_marked(index))
+        trace_old(self, slot + kHeaderBytes);
+    }
+  }
+  return dirty;
+}
+
+void scan_card_unit(Marker& self, uint32_t unit) {
+  uint32_t dirty = 0;
+  if (unit + 1 == g_marker_pool.card_units) {
+    for (Block* large = first_large_object(); large != nullptr; large = large->large_next)
+      dirty += scan_block_cards(self, large);
+  } else {
+    char* chunk = chunk_at(unit / kCardUnitsPerChunk);
+    uint32_t first_block = (unit % kCardUnitsPerChunk) * kCardUnitBlocks;
+    for (uint32_t b = first_block; b < first_block + kCardUnitBlocks; ++b) {
+      auto* block = reinterpret_cast<Block*>(chunk + size_t{b} * kBlockBytes);
+      if (block->kind != BlockKind::kFree) dirty += scan_block_cards(self, block);
+    }
+  }
+  g_marker_pool.cards_scanned.fetch_add(dirty, std::memory_order_relaxed);
+  g_marker_pool.card_units_scanned.fetch_add(1, std::memory_order_relaxed);
+}
+
+void spill(Marker& marker);
+
+// Claims units until none is left; spills between units so that idle markers find work.
+void scan_dirty_cards(Marker& self) {
+  for (;;) {
+    uint32_t unit = g_marker_pool.card_cursor.fetch_add(1, std::memory_order_relaxed);
+    if (unit >= g_marker_pool.card_units) return;
+    scan_card_unit(self, unit);
+    if (self.local.size() > kSpillThreshold ||
+        (self.local.size() > 64 && g_marker_pool.idle_markers.load(std::memory_order_relaxed) != 0))
+      spill(self);
+  }
 }
 
 void spill(Marker& marker) {
@@ -202,7 +259,7 @@ void run_marker(uint32_t index) {
   while (g_marker_pool.job_source(index, visitor)) {
     if (self.local.size() > kSpillThreshold) spill(self);
   }
-  if (index == 0 && g_marker_pool.job_scan_cards) scan_dirty_cards(self);
+  if (g_marker_pool.job_scan_cards) scan_dirty_cards(self);
   drain(index);
 }
 
@@ -227,6 +284,10 @@ void* helper_main(void* argument) {
 }
 
 }  // namespace
+
+CardScanCounts last_card_scan() {
+  return g_marker_pool.last_card_scan;
+}
 
 int parallel_mark_initialize(uint32_t marker_count) {
   if (marker_count == 0) marker_count = 1;
@@ -263,6 +324,14 @@ MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, b
   g_marker_pool.job_source = source;
   g_marker_pool.job_scan_cards = scan_cards && kind == MarkKind::kMinor;
   g_marker_pool.job_markers = solo ? 1 : g_marker_pool.marker_count;
+  if (g_marker_pool.job_scan_cards) {
+    // Chunks mapped after this count hold only blocks taken since the mark began: their objects
+    // are black (allocated while marking), so no old object there needs its cards read.
+    g_marker_pool.card_units = chunk_count() * kCardUnitsPerChunk + 1;
+    g_marker_pool.card_cursor.store(0, std::memory_order_relaxed);
+    g_marker_pool.cards_scanned.store(0, std::memory_order_relaxed);
+    g_marker_pool.card_units_scanned.store(0, std::memory_order_relaxed);
+  }
   g_marker_pool.idle_markers.store(0, std::memory_order_relaxed);
   g_marker_pool.helpers_done.store(0, std::memory_order_relaxed);
   if (!solo) {
@@ -277,6 +346,14 @@ MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, b
     uint32_t done = g_marker_pool.helpers_done.load(std::memory_order_acquire);
     if (done == helpers) break;
     kernel::futex_wait(&g_marker_pool.helpers_done, done);
+  }
+  if (g_marker_pool.job_scan_cards) {
+    g_marker_pool.last_card_scan.cards =
+        g_marker_pool.cards_scanned.load(std::memory_order_relaxed);
+    g_marker_pool.last_card_scan.units =
+        g_marker_pool.card_units_scanned.load(std::memory_order_relaxed);
+    g_marker_pool.last_card_scan.units_expected = g_marker_pool.card_units;
+    g_marker_pool.last_card_scan.markers = g_marker_pool.job_markers;
   }
   MarkResult result;
   result.markers = g_marker_pool.job_markers;

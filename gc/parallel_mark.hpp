@@ -22,8 +22,10 @@
 // Full marks start from clear bitmaps. Minor marks (generational, sticky mark bits) keep them: a
 // set bit is an old object (alive at the last collection, or published since), which is neither
 // marked again nor traced; the old-to-young references are found through the dirty cards, whose
-// old objects are traced (cards are cleared as they are scanned). Young = shared objects allocated
-// since the last collection (allocation leaves the bit clear outside a mark).
+// old objects are traced (cards are cleared as they are scanned). Every marker scans cards: the
+// table is cut into units of consecutive blocks claimed one at a time (parallel_mark.cpp). Young =
+// shared objects allocated since the last collection (allocation leaves the bit clear outside a
+// mark).
 #pragma once
 
 #include <cstddef>
@@ -73,5 +75,19 @@ using RootSource = bool (*)(uint32_t marker_index, RootVisitor& visitor);
 // `solo`: marker 0 alone (a small job in a stopped world: waking the helper threads would cost
 // more than the work, and their wake-up latency would be part of the pause).
 MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, bool solo = false);
+
+// Minor marks cut the card table into units of this many consecutive blocks of a chunk (the
+// large objects are one more unit); each unit is scanned by one marker.
+inline constexpr uint32_t kCardUnitBlocks = 16;
+
+// What the last job that scanned cards did (tests; the collection lock's holder reads it after
+// mark_shared_heap returned): dirty cards found and cleared, units claimed, units the table had.
+struct CardScanCounts {
+  uint64_t cards = 0;
+  uint64_t units = 0;
+  uint64_t units_expected = 0;
+  uint32_t markers = 0;
+};
+CardScanCounts last_card_scan();
 
 }  // namespace usgc::gc

@@ -207,6 +207,8 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
   }
   // The deletion barrier while a shared mark runs: the reference overwritten is shaded.
   shade_if_marking(load_reference(field));
+  if (__builtin_expect(shared_mark_in_progress(), 0) && g_config.verify && m != nullptr)
+    check_running_mutator_scanned(*m);
   if (is_object_pointer(value)) publish_for_store(value, target_class, "usgc_write");
   // Release: the publication's header flips (and the value's contents) happen-before a reader
   // in another goroutine that loads this reference (usgc_read is an acquire load).

@@ -6,11 +6,13 @@
 // call from step 2 to the end of step 4, so it holds no P while it marks and no stop waits for it):
 //   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
 //      sweeper reads the bitmap the mark is rewriting);
-//   2. the start stop: full marks clear every block's bitmap and cards (minor ones keep them:
-//      generational, sticky mark bits); the budget restarts; the global roots are shaded and the
-//      goroutines the machines run (or that are in native) have their roots scanned; marking on;
-//   3. with the world running: the markers (gc/parallel_mark.hpp) claim the parked goroutines
-//      through a walk of the registry and scan their roots, scan the runtime's roots, trace, and
+//   2. the start stop: full marks start a new mark epoch, which clears every block's bitmap and
+//      cards lazily (gc/block.hpp; minor ones keep them: generational, sticky mark bits); the
+//      budget restarts; the global roots are shaded; marking on (no goroutine is scanned here:
+//      gc/concurrent_mark.hpp);
+//   3. with the world running: the markers (gc/parallel_mark.hpp) claim the goroutines not yet
+//      scanned through a walk of the registry and scan their roots (a goroutine about to run
+//      scans itself first), scan the dirty cards (minor), scan the runtime's roots, trace, and
 //      take what the deletion barrier and the scans-before-resume shaded, until no goroutine is
 //      left unscanned and nothing is grey;
 //   4. the termination stop: wait for root scans still finishing, drain what was shaded since
@@ -99,11 +101,12 @@ MarkKind choose_kind(bool full_requested, bool minor_requested) {
   return MarkKind::kMinor;
 }
 
-void clear_marks_and_cards() {
-  for_each_block_in_use([](Block* b) {
-    b->clear_shared_marks();
-    for (auto& card : b->cards) card.store(0, std::memory_order_relaxed);
-  });
+// A full mark starts from clear bitmaps and cards: a new mark epoch makes every block stale, and
+// each block is cleared when its first bit of the epoch is set (gc/block.hpp, "Lazy clearing by
+// mark epoch"), by a marker or a publisher with the world running. O(1) in the stop.
+void start_new_mark_epoch_stopped() {
+  uint32_t epoch = g_shared_mark_epoch.load(std::memory_order_relaxed) + 2;
+  g_shared_mark_epoch.store(epoch, std::memory_order_relaxed);
 }
 
 // The registered mutators as an array (the registry lock is held by the caller).
@@ -204,7 +207,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   MarkKind kind = choose_kind(full_requested, minor_requested);
   lock_mutator_registry();
   if (kind == MarkKind::kFull)
-    clear_marks_and_cards();  // a minor keeps the old marks (and reads the cards)
+    start_new_mark_epoch_stopped();  // a minor keeps the old marks (and reads the cards)
   shared_heap_restart_budget();
   begin_concurrent_mark_stopped();
   size_t mutator_count = registered_mutator_count();
@@ -212,8 +215,10 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // USGC_GC_CONCURRENT=0: everything below happens in this one stop (the design before).
   const bool concurrent = g_config.concurrent_mark;
   uint64_t start_resumed_ns = 0;
+  uint64_t start_resume_begin_ns = 0;  // the collector's work in the stop ends here
   int start_error = 0;
   if (concurrent) {
+    start_resume_begin_ns = kernel::monotonic_ns();
     start_error = safepoint::start_the_world(&start_resumed_ns);
     USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
                start_error);
@@ -265,6 +270,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // Release: a waiter that sees the new cycle sees the collection's effects (and the full mark).
   g_collection.cycle.store(cycle, std::memory_order_release);
   uint64_t end_resumed_ns = 0;
+  const uint64_t end_resume_begin_ns = kernel::monotonic_ns();
   start_error = safepoint::start_the_world(&end_resumed_ns);
   USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
              start_error);
@@ -312,6 +318,12 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     trace.pause_ns = pause_ns;
     trace.start_pause_ns = start_pause_ns;
     trace.end_pause_ns = end_pause_ns;
+    trace.wake_ns = start_info.requester_wake_ns + end_info.requester_wake_ns;
+    trace.resume_ns =
+        (start_resumed_ns > start_resume_begin_ns && start_resume_begin_ns != 0
+             ? start_resumed_ns - start_resume_begin_ns
+             : 0) +
+        (end_resumed_ns > end_resume_begin_ns ? end_resumed_ns - end_resume_begin_ns : 0);
     trace.time_to_safepoint_ns = start_info.time_to_safepoint_ns > end_info.time_to_safepoint_ns
                                      ? start_info.time_to_safepoint_ns
                                      : end_info.time_to_safepoint_ns;

@@ -331,15 +331,11 @@ void shared_heap_prepare_for_mark() {
     USGC_ASSERT(cls.unswept == nullptr, "every block is swept before a mark");
     cls.unswept = cls.swept;
     cls.swept = nullptr;
+    // The partial lists are dropped without walking them (O(1) per list in the stop, not
+    // O(partial blocks)): a block's next_partial is only read through a list head, and every
+    // push (the sweep's file_swept_block) overwrites it.
     int span = g_shared_heap.partial_node_span.load(std::memory_order_relaxed);
-    for (int node = 0; node < span; ++node) {
-      for (Block* b = cls.partial[node]; b != nullptr;) {
-        Block* next = b->next_partial;
-        b->next_partial = nullptr;
-        b = next;
-      }
-      cls.partial[node] = nullptr;
-    }
+    for (int node = 0; node < span; ++node) cls.partial[node] = nullptr;
   }
   kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
   g_shared_heap.large_unswept = g_shared_heap.large_swept;

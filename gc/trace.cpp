@@ -53,13 +53,15 @@ void trace_shared_collection(const SharedTrace& t) {
   std::snprintf(line, sizeof line,
                 "gc S%lu @%.3fs shared%s g%lu (%s): %.3f->%.3f MiB, %zu goroutines, %zu marked by "
                 "%u markers, "
-                "pause %.3f ms (start %.3f, end %.3f), concurrent mark %.3f ms, ttsp %.3f, "
+                "pause %.3f ms (start %.3f, end %.3f, of which wake %.3f, resume %.3f), "
+                "concurrent mark %.3f ms, ttsp %.3f, "
                 "handoff %.3f, rejoin %.3f, sweep %.3f ms",
                 static_cast<unsigned long>(t.number), seconds_since_start(),
                 t.minor ? "-minor" : "", static_cast<unsigned long>(t.goroutine_id), t.reason,
                 mib(t.before_bytes), mib(t.after_bytes), t.goroutines, t.objects_marked, t.markers,
-                ms(t.pause_ns), ms(t.start_pause_ns), ms(t.end_pause_ns), ms(t.mark_ns),
-                ms(t.time_to_safepoint_ns), ms(t.handoff_ns), ms(t.rejoin_ns), ms(t.sweep_ns));
+                ms(t.pause_ns), ms(t.start_pause_ns), ms(t.end_pause_ns), ms(t.wake_ns),
+                ms(t.resume_ns), ms(t.mark_ns), ms(t.time_to_safepoint_ns), ms(t.handoff_ns),
+                ms(t.rejoin_ns), ms(t.sweep_ns));
   kernel::print_message("%s", line);
 }
 

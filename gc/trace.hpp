@@ -3,15 +3,20 @@
 //   usgc: gc P<n> @<s>s private[-minor] g<id> (<reason>): <before>-><after> MiB, <objects>
 //         marked, pause <ms> ms (mark <ms>)
 //   usgc: gc S<n> @<s>s shared[-minor] g<id> (<reason>): <before>-><after> MiB, <goroutines>
-//         goroutines, <objects> marked by <markers> markers, pause <ms> ms (start <ms>, end <ms>),
-//         concurrent mark <ms>, ttsp <ms>, handoff <ms>, rejoin <ms>, sweep <ms> ms
+//         goroutines, <objects> marked by <markers> markers, pause <ms> ms (start <ms>, end <ms>,
+//         of which wake <ms>, resume <ms>), concurrent mark <ms>, ttsp <ms>, handoff <ms>,
+//         rejoin <ms>, sweep <ms> ms
 // The shared pause is the stopped world only (last acknowledgement -> resume) of the start and
-// the termination stop, summed, as the stats block reports it; the mark runs between them with
-// the world running; ttsp (request -> all stopped, the larger of the two) precedes a stop;
-// handoff (the collector giving its P up before the request) and rejoin (taking a P back after
-// the termination stop, before the sweep) are nobody's pause.
-// "before" of a private collection is what its last collection left plus the runs taken since;
-// of a shared one, the shared heap's live bytes after the last plus the bytes allocated since.
+// the termination stop, summed, as the stats block reports it. Of it, both stops summed: "wake",
+// the OS running the collector again after the last acknowledgement, and "resume", the safepoint
+// layer restarting the world (disarming the poll page, publishing the resume, waking the stopped
+// threads, until the resume instant is taken); the rest is the collector's own work in the
+// stops. On a loaded machine wake and resume are where the world waits for a CPU. The mark runs
+// between the stops with the world running; ttsp (request -> all stopped, the larger of the two)
+// precedes a stop; handoff (the collector giving its P up before the request) and rejoin (taking a
+// P back after the termination stop, before the sweep) are nobody's pause. "before" of a private
+// collection is what its last collection left plus the runs taken since; of a shared one, the
+// shared heap's live bytes after the last plus the bytes allocated since.
 #pragma once
 
 #include <cstddef>
@@ -38,7 +43,9 @@ struct SharedTrace {
   uint64_t pause_ns;
   uint64_t time_to_safepoint_ns;
   uint64_t handoff_ns;      // collect call -> stop request (giving the P up, the operation lock)
-  uint64_t start_pause_ns;  // the start stop (scans the running goroutines' roots)
+  uint64_t start_pause_ns;  // the start stop (shades the global roots)
+  uint64_t wake_ns;         // of the pause: the requester's wake-up after each stop, summed
+  uint64_t resume_ns;       // of the pause: inside start_the_world, both stops summed
   uint64_t end_pause_ns;    // the termination stop (drains what mutators shaded last)
   uint64_t mark_ns;         // the concurrent mark, between the two stops
   uint64_t rejoin_ns;       // end -> the collector holds a P again (outside the pause)

@@ -41,6 +41,7 @@
 // the trampoline after the signal handler returned), inside the interrupted library call: they
 // may block, take the scheduler lock and start a worker thread (malloc, pthread_create) — the
 // interrupted call is a blocking system call, and libc holds none of those locks across one.
+#include "gc/concurrent_mark.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "runtime/scheduler.hpp"
 
@@ -82,6 +83,8 @@ void blocked_call_reacquire_processor() {
   // Stops only: a preemption stays armed for the next poll outside the library call.
   if (safepoint::safepoint_requested(processor->slot))
     safepoint::reach_safepoint(processor->slot, false);
+  // A concurrent shared mark begun while the call was blocked scans us before we run on.
+  gc::ensure_scanned(goroutine->mutator);
 }
 
 }  // namespace usgc::runtime

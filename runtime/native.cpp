@@ -16,6 +16,7 @@
 // goroutine in kInNative and leaves native; detaching enters native and ends it.
 #include <new>
 
+#include "gc/concurrent_mark.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/signals.hpp"
 #include "kernel_iface/thread_control.hpp"
@@ -93,6 +94,8 @@ void leave_native() {
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
     if (safepoint::safepoint_requested(processor->slot))
       safepoint::reach_safepoint(processor->slot);
+    // A concurrent shared mark begun while we were in native scans us before we run on.
+    gc::ensure_scanned(goroutine->mutator);
     return;
   }
   // No P free: queue ourselves and let this machine wait; we resume where a P is.

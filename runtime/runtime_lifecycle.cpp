@@ -221,6 +221,7 @@ int runtime_init(const usgc_config* requested) {
   hooks.blocked_call_reacquire_processor = blocked_call_reacquire_processor;
   hooks.async_stop_begin = async_stop_begin;
   hooks.async_stop_end = async_stop_end;
+  hooks.resumed_from_stop = resumed_from_stop;
   kernel::Status safepoints = safepoint::safepoint_initialize(config.procs, hooks);
   if (!safepoints.ok()) return safepoints.error();
 
@@ -244,7 +245,7 @@ int runtime_init(const usgc_config* requested) {
   gc_hooks.enter_native = enter_native;
   gc_hooks.leave_native = leave_native;
   gc_hooks.visit_runtime_roots = visit_reference_channel_roots;
-  gc_hooks.visit_running_mutators = visit_running_mutators;
+  gc_hooks.resume_scans_goroutines = true;  // resumed_from_stop, leave_native, blocked calls
   if (int error = gc::gc_initialize(config.procs, gc_hooks); error != 0) {
     delete[] processors;
     g_scheduler.processors = nullptr;

@@ -18,6 +18,7 @@
 
 #include <new>
 
+#include "gc/concurrent_mark.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
@@ -385,15 +386,10 @@ bool register_machine(Machine* machine) {
   return true;
 }
 
-void visit_running_mutators(void (*visit)(gc::Mutator* mutator, void* context), void* context) {
-  kernel::FutexMutexGuard guard(g_scheduler.lock);
-  for (Machine* machine = g_scheduler.all_machines; machine != nullptr;
-       machine = machine->next_all) {
-    // Relaxed: the world is stopped, so the machine is not switching goroutines; a machine
-    // without a P that is about to run one switches through gc::set_current_mutator first.
-    Goroutine* goroutine = __atomic_load_n(&machine->current, __ATOMIC_RELAXED);
-    if (goroutine != nullptr) visit(&goroutine->mutator, context);
-  }
+void resumed_from_stop() {
+  // An exiting goroutine (unregistered, its private objects freed) has nothing to scan.
+  gc::Mutator* mutator = gc::current_mutator();
+  if (mutator != nullptr && mutator->registered) gc::ensure_scanned(*mutator);
 }
 
 void unregister_machine(Machine* machine) {

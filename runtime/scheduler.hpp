@@ -181,9 +181,9 @@ void hand_processor_to(Machine* machine, Processor* processor, bool spinning);
 Machine* start_worker_machine(Processor* processor, bool spinning);
 // Adds a machine to the list usgc_shutdown joins; false (not added) once shutdown began.
 bool register_machine(Machine* machine);
-// gc::GcHooks::visit_running_mutators: the goroutine of every machine (running, or in native).
-// In the stopped world.
-void visit_running_mutators(void (*visit)(gc::Mutator* mutator, void* context), void* context);
+// safepoint::SafepointHooks::resumed_from_stop: the goroutine this thread runs is scanned for a
+// concurrent shared mark before it runs on, if the mark has not scanned it yet.
+void resumed_from_stop();
 void unregister_machine(Machine* machine);
 // The scheduler loop of a worker machine (runs until shutdown).
 void worker_loop(Machine* machine);

@@ -488,6 +488,7 @@ bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
     slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
     stopped = true;
   }
+  if (stopped && g_state.hooks.resumed_from_stop != nullptr) g_state.hooks.resumed_from_stop();
   if (allow_preemption && slot->preempt_requested.load(std::memory_order_relaxed) != 0) {
     slot->preempt_requested.store(0, std::memory_order_relaxed);
     change_arming(slot, [](SafepointSlot* s) { s->armed_for_preempt = false; });

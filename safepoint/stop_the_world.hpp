@@ -105,6 +105,11 @@ struct SafepointHooks {
   // between scans them conservatively (gc/conservative_roots.hpp). Null: not reported.
   void (*async_stop_begin)(const void* saved_state);
   void (*async_stop_end)();
+  // Normal context, on the thread that acknowledged a stop in reach_safepoint, once the world
+  // resumed and before its goroutine runs on (or yields to a preemption): the runtime lets the
+  // collector scan that goroutine there if a concurrent mark begun in the stop has not yet
+  // (gc/concurrent_mark.hpp), so the stop itself scans no goroutine. Null: nothing.
+  void (*resumed_from_stop)();
 };
 kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& hooks);
 // Back to "no slots" (usgc_shutdown): the fault handler is uninstalled; poll pages stay mapped.
