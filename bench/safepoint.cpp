@@ -483,8 +483,8 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, bool swap_first)
   std::string name_text = "ttsp-" + std::to_string(goroutines);
   const char* name = name_text.c_str();
   start_goroutines(name, goroutines, 4);
-  std::vector<uint64_t> ttsp_ns[2], wake_ns[2];
-  uint64_t all_running[2] = {0, 0};
+  std::vector<uint64_t> ttsp_ns[2], wake_ns[2], arming_ns[2], first_ack_ns[2];
+  uint64_t all_running[2] = {0, 0}, signalled[2] = {0, 0}, slept[2] = {0, 0};
   uint32_t procs = 0;
   const int kBlock = 100;
   for (int done = 0; done < 2 * stops_per_mode;) {
@@ -499,6 +499,12 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, bool swap_first)
       usgc_stop_info info{};
       check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
       check(usgc_start_the_world(), name, "usgc_start_the_world");
+      usgc::safepoint::StopBreakdown breakdown = usgc::safepoint::stop_breakdown_last();
+      arming_ns[mode].push_back(breakdown.arming_ns);
+      if (breakdown.slots_running != 0)
+        first_ack_ns[mode].push_back(breakdown.first_running_ack_ns);
+      if (breakdown.signal_rounds != 0) ++signalled[mode];
+      if (breakdown.requester_slept) ++slept[mode];
       ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
       wake_ns[mode].push_back(info.requester_wake_ns);
       procs = info.procs;
@@ -511,10 +517,13 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, bool swap_first)
     const char* impl = mode == 0 ? "mprotect" : "swap";
     latency_results(name, impl, ttsp_ns[mode]);
     latency_results(name, impl, wake_ns[mode], "wake_");
+    latency_results(name, impl, arming_ns[mode], "arming_");
+    latency_results(name, impl, first_ack_ns[mode], "first_ack_");
     std::printf(
         "NOTE suite=safepoint case=%s impl=%s stops=%zu procs=%u "
-        "stops_with_every_p_running=%" PRIu64 "\n",
-        name, impl, ttsp_ns[mode].size(), procs, all_running[mode]);
+        "stops_with_every_p_running=%" PRIu64 " stops_with_signals=%" PRIu64
+        " stops_where_the_requester_slept=%" PRIu64 "\n",
+        name, impl, ttsp_ns[mode].size(), procs, all_running[mode], signalled[mode], slept[mode]);
   }
   if (goroutines == 10000) {
     result(name, "seed", "claim_low", 100, "us");

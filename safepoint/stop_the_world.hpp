@@ -172,12 +172,32 @@ struct SafepointStatistics {
   uint64_t stops;
   uint64_t handshakes;
   uint64_t preemptions;
+  // Slot records the requests' own loops went through (arming, claiming, acknowledging,
+  // resuming): a fixed multiple of the slots per request, whatever the number of goroutines.
+  uint64_t slot_visits;
   uint64_t time_to_safepoint_last_ns;
   uint64_t time_to_safepoint_max_ns;
   uint64_t time_to_safepoint_total_ns;
   uint64_t time_to_safepoint_histogram[20];  // the stats block's buckets (usgc/stats_block.h)
 };
 SafepointStatistics safepoint_statistics();
+
+// Where the last stop-the-world or handshake spent its time to safepoint (benchmarks, tests):
+// arming_ns from the request to every slot armed and every idle slot claimed (the requester's
+// own work); first_running_ack_ns from the request to the first acknowledgement by a running
+// slot's holder (0: none); slots_running the slots that had to reach a poll; requester_slept
+// whether the requester went to sleep before the last acknowledgement; signal_rounds how many
+// times it sent the asynchronous safepoint signal to the slots still missing.
+struct StopBreakdown {
+  uint64_t requested_at_ns;
+  uint64_t arming_ns;
+  uint64_t first_running_ack_ns;
+  uint32_t slots_running;
+  uint32_t signal_rounds;
+  bool requester_slept;
+};
+// Takes the operation lock: call it after the stop's start_the_world (or handshake) returned.
+StopBreakdown stop_breakdown_last();
 // The stats block's bucket of a duration: 0 below 1 us, i for [2^(i-1), 2^i) us, 19 above.
 uint32_t histogram_bucket_of(uint64_t duration_ns);
 
