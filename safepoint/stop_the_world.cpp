@@ -194,7 +194,8 @@ void signal_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch) {
     const int tid = slot->owner_tid.load(std::memory_order_relaxed);
     kernel::ThreadProbe probe;
     if (tid != 0) {
-      kernel::Result<kernel::ThreadProbe> probed = kernel::probe_thread(tid);
+      kernel::Result<kernel::ThreadProbe> probed =
+          kernel::probe_thread(tid, kernel::ProbeDetail::kBlockedCall);
       if (probed.ok()) probe = probed.value();
     }
     kernel::FutexMutexGuard guard(slot->arm_lock);

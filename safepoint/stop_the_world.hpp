@@ -26,10 +26,11 @@
 // resumed_epoch = E (release), wake every waiter.
 //
 // Arming: the machine holding a slot polls through its own thread's usgc_current_poll (the poll
-// ABI, usgc/safepoint.h); the slot knows that mirror while held (owner_poll). A stop mprotects
-// the global poll page PROT_NONE (one system call arms every thread that points at it) and sets
-// every holder's poll_flag; a handshake or a preemption request points one holder's poll_page at
-// the slot's bad page (no system call) and sets its poll_flag. The per-slot arm_lock keeps the
+// ABI, usgc/safepoint.h); the slot knows that mirror while held (owner_poll). A stop points every
+// holder's poll_page at its slot's bad page (the default; or, with USGC_SAFEPOINT_ARMING=mprotect,
+// mprotects the global poll page PROT_NONE: one system call arms every thread that points at
+// it) and sets every holder's poll_flag; a handshake or a preemption request points one holder's
+// poll_page at the slot's bad page (no system call) and sets its poll_flag. The per-slot arm_lock keeps the
 // mirror consistent with the reasons the slot is armed for, across acquire and release.
 //
 // Time to safepoint is measured from the request to the latest acknowledgement (each acker
@@ -111,11 +112,15 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
 void safepoint_shutdown();
 
 // How a stop-the-world arms the Ps:
-//   kProtectGlobalPage (default, USGC_SAFEPOINT_ARMING=mprotect): one mprotect of the global
-//     page; the kernel must shoot the page's TLB entry down on every CPU that polled it (an IPI,
-//     which on a VM costs tens of microseconds: see docs/benchmarks.md);
-//   kSwapPollPointers (USGC_SAFEPOINT_ARMING=swap): every holder's poll pointer is swapped to its
-//     slot's bad page, as a handshake does for one slot; no system call, no IPI.
+//   kSwapPollPointers (default, USGC_SAFEPOINT_ARMING=swap): every holder's poll pointer is
+//     swapped to its slot's bad page, as a handshake does for one slot (HotSpot's thread-local
+//     polls, JEP 312); no system call, no IPI: the holder's next poll loads the new pointer (one
+//     cache-line transfer) and faults on the bad page. Arming 2 Ps: well under 1 us;
+//   kProtectGlobalPage (USGC_SAFEPOINT_ARMING=mprotect): one mprotect of the global page; the
+//     kernel must shoot the page's TLB entry down on every CPU that polled it (an IPI, which on a
+//     VM costs tens of microseconds: see docs/benchmarks.md). Kept for comparison and for
+//     embedders that emit their own polls against the global page.
+// Both keep the fault-based design: the poll is the same load, the fault the same trampoline.
 enum class SafepointArming : uint8_t { kProtectGlobalPage, kSwapPollPointers };
 SafepointArming safepoint_arming();
 // Benchmarks and tests: change it between stops (no stop may be in flight).
