@@ -52,7 +52,8 @@ struct State {
   StopBreakdown last_breakdown{};  // the requester's, under operation_lock (stop_breakdown_last)
   // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
   SafepointArming arming = SafepointArming::kSwapPollPointers;
-  uint32_t online_cpus = 1;  // read at initialization (requester_spin_ns)
+  uint32_t online_cpus = 1;    // read at initialization (requester_spin_ns)
+  int64_t fixed_spin_ns = -1;  // set_requester_spin_for_benchmark; -1: the adaptive policy
 
   std::atomic<uint64_t> stops{0};
   std::atomic<uint64_t> handshakes{0};
@@ -82,13 +83,16 @@ int own_thread_id() {
 constexpr uint64_t kWarnAfterNs = 1'000'000'000;
 
 // How long a requester spins for acknowledgements before it sleeps (requester_spin_ns), when a
-// CPU may be free for it: long enough to cover one poll fault (a page fault, the SIGSEGV
-// delivery, sigreturn and the trampoline: 12-15 us on the 2-vCPU VM of docs/benchmarks.md, where
-// a bare system call costs 3 us), so that an acknowledgement arriving meanwhile costs no futex
-// wake-up. When the Ps that must reach a poll are at least as many as the CPUs, the requester
-// does not spin at all: it then runs on a CPU one of those Ps' threads needs (its own wake-up
-// took that CPU), and every microsecond it spins is a microsecond that thread cannot poll.
-constexpr uint64_t kRequesterSpinNs = 25'000;
+// CPU may be free for it. Short on purpose: a running P's acknowledgement comes through a poll
+// fault (page fault, SIGSEGV delivery, sigreturn, trampoline: 12-15 us on the 2-vCPU VM of
+// docs/benchmarks.md, where a bare system call costs 3 us), which no short spin waits out; the
+// spin catches the Ps that acknowledge at a scheduler point instead (a machine looking for
+// work). A longer spin (25 us) was measured: on a loaded machine the "free" CPU is often not
+// free, and the spinning requester delayed the holder it shared a CPU with (p50 47 us against
+// 31 us at 1 goroutine). When the Ps that must reach a poll are at least as many as the CPUs,
+// the requester does not spin at all: its own wake-up then took a CPU from one of their
+// threads, and every microsecond it spins is a microsecond that thread cannot poll.
+constexpr uint64_t kRequesterSpinNs = 5'000;
 
 // Wrap-around-safe "a is before b" for epochs.
 bool epoch_before(uint32_t a, uint32_t b) {
@@ -287,6 +291,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
 // How long the requester spins before it sleeps, given how many slots must reach a poll (see
 // kRequesterSpinNs).
 uint64_t requester_spin_ns(uint32_t running) {
+  if (g_state.fixed_spin_ns >= 0) return static_cast<uint64_t>(g_state.fixed_spin_ns);
   return running >= g_state.online_cpus ? 0 : kRequesterSpinNs;
 }
 
@@ -462,6 +467,9 @@ SafepointArming safepoint_arming() {
 }
 void set_safepoint_arming(SafepointArming arming) {
   g_state.arming = arming;
+}
+void set_requester_spin_for_benchmark(int64_t spin_ns) {
+  g_state.fixed_spin_ns = spin_ns < 0 ? -1 : spin_ns;
 }
 SafepointSlot* slot_at(uint32_t index) {
   return index < g_state.slot_count ? &g_state.slots[index] : nullptr;

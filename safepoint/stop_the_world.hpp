@@ -30,8 +30,8 @@
 // holder's poll_page at its slot's bad page (the default; or, with USGC_SAFEPOINT_ARMING=mprotect,
 // mprotects the global poll page PROT_NONE: one system call arms every thread that points at
 // it) and sets every holder's poll_flag; a handshake or a preemption request points one holder's
-// poll_page at the slot's bad page (no system call) and sets its poll_flag. The per-slot arm_lock keeps the
-// mirror consistent with the reasons the slot is armed for, across acquire and release.
+// poll_page at the slot's bad page (no system call) and sets its poll_flag. The per-slot arm_lock
+// keeps the mirror consistent with the reasons the slot is armed for, across acquire and release.
 //
 // Time to safepoint is measured from the request to the latest acknowledgement (each acker
 // records its time before it decrements `remaining`): the moment the world is stopped. The
@@ -125,6 +125,10 @@ enum class SafepointArming : uint8_t { kProtectGlobalPage, kSwapPollPointers };
 SafepointArming safepoint_arming();
 // Benchmarks and tests: change it between stops (no stop may be in flight).
 void set_safepoint_arming(SafepointArming arming);
+// Benchmarks: the requester spins exactly spin_ns before it sleeps, whatever the number of Ps
+// to stop (5000: the policy before the adaptive one); -1 (the default) restores the adaptive
+// policy of stop_the_world.cpp (kRequesterSpinNs). Between stops, like set_safepoint_arming.
+void set_requester_spin_for_benchmark(int64_t spin_ns);
 
 uint32_t slot_count();
 SafepointSlot* slot_at(uint32_t index);
