@@ -53,7 +53,7 @@
 // Output: RESULT lines (bench/run_all.sh's format), NOTE lines that explain (procs, how many
 // stops found every P running), ERROR lines for a failure or a wrong result (exit status 1).
 //
-// Usage: safepoint [--stops N] [--counts "1 100 1000 10000"] [--handshakes N]
+// Usage: safepoint [--stops N] [--counts "1 100 1000 10000"] [--handshakes N] [--case-seconds S]
 //                  [--cases "floor ttsp handshake" | --cases poll] [--poll-scale F] [--quick]
 #include <pthread.h>
 #include <time.h>
@@ -106,6 +106,13 @@ void busy_wait_ns(uint64_t ns) {
 }
 
 int g_errors = 0;
+
+// Wall-time budget of one ttsp or handshake case (--case-seconds). The stops are paced by sleeps
+// of 100-200 us, and on a loaded machine each sleep can last milliseconds (the OS wakes the
+// requester late): 2000 stops per mode then took minutes per case, and the last case of the run
+// (ttsp-10000) was cut off by run_runtime.sh's timeout before it printed anything. A case that
+// runs out of budget stops early and says so (NOTE ... budget_exhausted=1, stops per mode).
+uint64_t g_case_budget_ns = 45ull * 1000000000ull;
 
 [[noreturn]] void fail(const char* case_name, const char* what, int error) {
   std::printf("ERROR suite=safepoint case=%s reason=\"%s failed: %s\"\n", case_name, what,
@@ -510,7 +517,10 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
            slept[kStopModeCount] = {};
   uint32_t procs = 0;
   const int kBlock = 100;
-  for (int done = 0; done < kStopModeCount * stops_per_mode;) {
+  const uint64_t deadline_ns = now_ns() + g_case_budget_ns;
+  bool budget_exhausted = false;
+  for (int done = 0; done < kStopModeCount * stops_per_mode && !budget_exhausted;) {
+    budget_exhausted = now_ns() > deadline_ns;
     int mode = (done / kBlock + first_mode) % kStopModeCount;
     while (static_cast<int>(ttsp_ns[mode].size()) >= stops_per_mode)
       mode = (mode + 1) % kStopModeCount;
@@ -546,8 +556,9 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
     std::printf(
         "NOTE suite=safepoint case=%s impl=%s stops=%zu procs=%u "
         "stops_with_every_p_running=%" PRIu64 " stops_with_signals=%" PRIu64
-        " stops_where_the_requester_slept=%" PRIu64 "\n",
-        name, impl, ttsp_ns[mode].size(), procs, all_running[mode], signalled[mode], slept[mode]);
+        " stops_where_the_requester_slept=%" PRIu64 " budget_exhausted=%d\n",
+        name, impl, ttsp_ns[mode].size(), procs, all_running[mode], signalled[mode], slept[mode],
+        budget_exhausted ? 1 : 0);
   }
   if (goroutines == 10000) {
     result(name, "seed", "claim_low", 100, "us");
@@ -564,7 +575,8 @@ void handshakes(int count) {
   start_goroutines(name, stats.procs, 0);
   std::vector<uint64_t> ttsp_ns, wake_ns;
   uint64_t running = 0;
-  for (int i = 0; i < count; ++i) {
+  const uint64_t deadline_ns = now_ns() + g_case_budget_ns;
+  for (int i = 0; i < count && now_ns() < deadline_ns; ++i) {
     sleep_ns(100000 + next_random() % 100000);
     usgc_stop_info info{};
     check(usgc_handshake(static_cast<uint32_t>(i) % stats.procs, nullptr, nullptr, &info), name,
@@ -577,14 +589,15 @@ void handshakes(int count) {
   latency_results(name, "usgc", ttsp_ns);
   latency_results(name, "usgc", wake_ns, "wake_");
   std::printf(
-      "NOTE suite=safepoint case=handshake handshakes=%d procs=%u "
+      "NOTE suite=safepoint case=handshake handshakes=%zu procs=%u "
       "handshakes_of_a_running_p=%" PRIu64 "\n",
-      count, stats.procs, running);
+      ttsp_ns.size(), stats.procs, running);
 }
 
 int usage() {
   std::fprintf(stderr,
                "usage: safepoint [--stops N] [--counts \"1 100 1000 10000\"] [--handshakes N]\n"
+               "                 [--case-seconds S]\n"
                "                 [--cases \"floor ttsp handshake\" | --cases poll] [--poll-scale "
                "F] [--quick]\n");
   return 2;
@@ -606,6 +619,8 @@ int main(int argc, char** argv) {
     bool has_value = i + 1 < argc;
     if (arg == "--stops" && has_value)
       stops = std::atoi(argv[++i]);
+    else if (arg == "--case-seconds" && has_value)
+      g_case_budget_ns = static_cast<uint64_t>(std::atof(argv[++i]) * 1e9);
     else if (arg == "--handshakes" && has_value)
       handshake_count = std::atoi(argv[++i]);
     else if (arg == "--counts" && has_value)
