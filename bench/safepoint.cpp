@@ -109,8 +109,8 @@ int g_errors = 0;
 
 // Wall-time budget of one ttsp or handshake case (--case-seconds). The stops are paced by sleeps
 // of 100-200 us, and on a loaded machine each sleep can last milliseconds (the OS wakes the
-// requester late): 2000 stops per mode then took minutes per case, and the last case of the run
-// (ttsp-10000) was cut off by run_runtime.sh's timeout before it printed anything. A case that
+// requester late): 2000 stops per mode can then take minutes per case, and the last case of the run
+// (ttsp-10000) could run past run_runtime.sh's timeout before it printed anything. A case that
 // runs out of budget stops early and says so (NOTE ... budget_exhausted=1, stops per mode).
 uint64_t g_case_budget_ns = 45ull * 1000000000ull;
 
