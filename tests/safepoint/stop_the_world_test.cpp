@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -253,8 +254,11 @@ TEST_F(StopTheWorld, HandshakeStopsOnlyItsProcessor) {
 // Both arming modes stop every running P (swap, the default, points each holder's poll at its
 // P's bad page; mprotect protects the one global page), and the world moves again after each.
 TEST_F(StopTheWorld, BothArmingModesStopEveryRunningMutator) {
-  EXPECT_EQ(safepoint::safepoint_arming(), safepoint::SafepointArming::kSwapPollPointers)
-      << "swap is the default arming (USGC_SAFEPOINT_ARMING unset)";
+  const char* chosen = std::getenv("USGC_SAFEPOINT_ARMING");
+  if (chosen == nullptr || chosen[0] == '\0')
+    EXPECT_EQ(safepoint::safepoint_arming(), safepoint::SafepointArming::kSwapPollPointers)
+        << "swap is the default arming (USGC_SAFEPOINT_ARMING unset)";
+  const safepoint::SafepointArming configured = safepoint::safepoint_arming();
   Workload work;
   work.start(false);
   ASSERT_TRUE(eventually([&] { return work.started.load() == Workload::kSpinners + 8; }));
@@ -275,6 +279,7 @@ TEST_F(StopTheWorld, BothArmingModesStopEveryRunningMutator) {
     EXPECT_EQ(moved_while_stopped, 0)
         << (arming == safepoint::SafepointArming::kSwapPollPointers ? "swap" : "mprotect");
   }
+  safepoint::set_safepoint_arming(configured);
   work.stop = true;
 }
 
