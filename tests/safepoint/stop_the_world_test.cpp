@@ -255,9 +255,10 @@ TEST_F(StopTheWorld, HandshakeStopsOnlyItsProcessor) {
 // P's bad page; mprotect protects the one global page), and the world moves again after each.
 TEST_F(StopTheWorld, BothArmingModesStopEveryRunningMutator) {
   const char* chosen = std::getenv("USGC_SAFEPOINT_ARMING");
-  if (chosen == nullptr || chosen[0] == '\0')
+  if (chosen == nullptr || chosen[0] == '\0') {
     EXPECT_EQ(safepoint::safepoint_arming(), safepoint::SafepointArming::kSwapPollPointers)
         << "swap is the default arming (USGC_SAFEPOINT_ARMING unset)";
+  }
   const safepoint::SafepointArming configured = safepoint::safepoint_arming();
   Workload work;
   work.start(false);
