@@ -12,7 +12,8 @@
 # Without go: "NOTE go not installed: Go comparison skipped".
 # suite=million: $BUILD/bench/million_goroutines beside bench/go/million.go (see below).
 # suite=safepoint: $BUILD/bench/safepoint once (machine floor, poll overhead, time to safepoint
-# against goroutine count for both arming modes, handshakes); its lines are passed through.
+# against goroutine count for both arming modes and the requester's spin, handshakes); its lines
+# are passed through.
 # suite=safepoint_blocked: $BUILD/bench/safepoint_blocked once (time to safepoint with blocked and
 # non-polling threads, plain against bracketed join); its lines are passed through.
 #

@@ -28,15 +28,20 @@
 //     (else ERROR).
 //       array:      200 passes over 1M uint32: a[i] = a[i] * 2654435761 + pass; sum += a[i] >> 3
 //       dependent:  100M steps of x = (x * 6364136223846793005 + i) ^ (x >> 29) (one chain)
-//   ttsp-<N> (impl=mprotect and impl=swap): N goroutines that only poll in a loop, plus 4 that
-//     sleep 1 ms at a time; the main thread (not a goroutine) requests stops, each after a sleep
-//     of 100-200 us, and records usgc_stop_info.time_to_safepoint_ns (request to the last P's
-//     acknowledgement) and requester_wake_ns (from then until the requester ran again: the OS
-//     waking it, not the safepoint). The arming mode (safepoint::set_safepoint_arming)
-//     alternates every 100 stops, so both see the same machine; metric=p50, p99, max (us) of the
-//     time to safepoint and wake_p50, wake_p99, wake_max of the wake-up, per mode. Beside
-//     ttsp-10000: the seed's claim (impl=seed metric=claim_low 100 us, claim_high 500 us) and the
-//     issue's target (impl=target metric=p99_target 50 us).
+//   ttsp-<N> (impl=mprotect, swap and swap-spin5): N goroutines that only poll in a loop, plus 4
+//     that sleep 1 ms at a time; the main thread (not a goroutine) requests stops, each after a
+//     sleep of 100-200 us, and records usgc_stop_info.time_to_safepoint_ns (request to the last
+//     P's acknowledgement) and requester_wake_ns (from then until the requester ran again: the OS
+//     waking it, not the safepoint). The stop mode alternates every 100 stops, so all see the same
+//     machine: mprotect and swap are the two armings (safepoint::set_safepoint_arming) with the
+//     requester's adaptive spin; swap-spin5 is swap with the previous fixed 5 us spin
+//     (safepoint::set_requester_spin_for_benchmark). Per mode: metric=p50, p99, max (us) of the
+//     time to safepoint; wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every
+//     slot armed and every idle slot claimed) and first_ack_p50/p99/max (request to the first
+//     running P's acknowledgement) from safepoint::stop_breakdown_last(); a NOTE counts the stops
+//     that found every P running, that sent the asynchronous safepoint signal, and where the
+//     requester slept. Beside ttsp-10000: the seed's claim (impl=seed metric=claim_low 100 us,
+//     claim_high 500 us) and the target (impl=target metric=p99_target 50 us).
 //   handshake (impl=usgc): two polling goroutines keep both Ps running; usgc_handshake of P 0
 //     and P 1 alternately, each after 100-200 us; metric=p50, p99, max (us) of the handshake's
 //     time to safepoint, wake_p50, wake_p99, wake_max of the requester's wake-up.
@@ -48,7 +53,7 @@
 // Output: RESULT lines (bench/run_all.sh's format), NOTE lines that explain (procs, how many
 // stops found every P running), ERROR lines for a failure or a wrong result (exit status 1).
 //
-// Usage: safepoint [--stops N] [--counts "1 100 1000 10000"] [--handshakes N]
+// Usage: safepoint [--stops N] [--counts "1 100 1000 10000"] [--handshakes N] [--case-seconds S]
 //                  [--cases "floor ttsp handshake" | --cases poll] [--poll-scale F] [--quick]
 #include <pthread.h>
 #include <time.h>
@@ -101,6 +106,13 @@ void busy_wait_ns(uint64_t ns) {
 }
 
 int g_errors = 0;
+
+// Wall-time budget of one ttsp or handshake case (--case-seconds). The stops are paced by sleeps
+// of 100-200 us, and on a loaded machine each sleep can last milliseconds (the OS wakes the
+// requester late): 2000 stops per mode can then take minutes per case, and the last case of the run
+// (ttsp-10000) could run past run_runtime.sh's timeout before it printed anything. A case that
+// runs out of budget stops early and says so (NOTE ... budget_exhausted=1, stops per mode).
+uint64_t g_case_budget_ns = 45ull * 1000000000ull;
 
 [[noreturn]] void fail(const char* case_name, const char* what, int error) {
   std::printf("ERROR suite=safepoint case=%s reason=\"%s failed: %s\"\n", case_name, what,
@@ -479,42 +491,74 @@ void stop_goroutines(const char* name) {
   }
 }
 
-void time_to_safepoint(uint32_t goroutines, int stops_per_mode, bool swap_first) {
+// The stop modes of the ttsp cases: the arming and the requester's spin policy.
+struct StopMode {
+  const char* impl;
+  SafepointArming arming;
+  int64_t fixed_spin_ns;  // -1: the runtime's adaptive policy
+};
+constexpr StopMode kStopModes[] = {
+    {"mprotect", SafepointArming::kProtectGlobalPage, -1},
+    {"swap", SafepointArming::kSwapPollPointers, -1},
+    // The default arming with the requester's previous policy (spin 5 us, then sleep): the same
+    // run's peer of the adaptive spin.
+    {"swap-spin5", SafepointArming::kSwapPollPointers, 5000},
+};
+constexpr int kStopModeCount = static_cast<int>(std::size(kStopModes));
+
+void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) {
   std::string name_text = "ttsp-" + std::to_string(goroutines);
   const char* name = name_text.c_str();
+  const SafepointArming default_arming = usgc::safepoint::safepoint_arming();
   start_goroutines(name, goroutines, 4);
-  std::vector<uint64_t> ttsp_ns[2], wake_ns[2];
-  uint64_t all_running[2] = {0, 0};
+  std::vector<uint64_t> ttsp_ns[kStopModeCount], wake_ns[kStopModeCount], arming_ns[kStopModeCount],
+      first_ack_ns[kStopModeCount];
+  uint64_t all_running[kStopModeCount] = {}, signalled[kStopModeCount] = {},
+           slept[kStopModeCount] = {};
   uint32_t procs = 0;
   const int kBlock = 100;
-  for (int done = 0; done < 2 * stops_per_mode;) {
-    int block = (done / kBlock) % 2;
-    int mode = swap_first ? 1 - block : block;  // 0 mprotect, 1 swap
-    if (static_cast<int>(ttsp_ns[mode].size()) >= stops_per_mode) mode = 1 - mode;
-    usgc::safepoint::set_safepoint_arming(mode == 0 ? SafepointArming::kProtectGlobalPage
-                                                    : SafepointArming::kSwapPollPointers);
+  const uint64_t deadline_ns = now_ns() + g_case_budget_ns;
+  bool budget_exhausted = false;
+  for (int done = 0; done < kStopModeCount * stops_per_mode && !budget_exhausted;) {
+    budget_exhausted = now_ns() > deadline_ns;
+    int mode = (done / kBlock + first_mode) % kStopModeCount;
+    while (static_cast<int>(ttsp_ns[mode].size()) >= stops_per_mode)
+      mode = (mode + 1) % kStopModeCount;
+    usgc::safepoint::set_safepoint_arming(kStopModes[mode].arming);
+    usgc::safepoint::set_requester_spin_for_benchmark(kStopModes[mode].fixed_spin_ns);
     for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode;
          ++i, ++done) {
       sleep_ns(100000 + next_random() % 100000);
       usgc_stop_info info{};
       check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
       check(usgc_start_the_world(), name, "usgc_start_the_world");
+      usgc::safepoint::StopBreakdown breakdown = usgc::safepoint::stop_breakdown_last();
+      arming_ns[mode].push_back(breakdown.arming_ns);
+      if (breakdown.slots_running != 0)
+        first_ack_ns[mode].push_back(breakdown.first_running_ack_ns);
+      if (breakdown.signal_rounds != 0) ++signalled[mode];
+      if (breakdown.requester_slept) ++slept[mode];
       ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
       wake_ns[mode].push_back(info.requester_wake_ns);
       procs = info.procs;
       if (info.procs_running == info.procs) ++all_running[mode];
     }
   }
-  usgc::safepoint::set_safepoint_arming(SafepointArming::kProtectGlobalPage);
+  usgc::safepoint::set_safepoint_arming(default_arming);
+  usgc::safepoint::set_requester_spin_for_benchmark(-1);
   stop_goroutines(name);
-  for (int mode = 0; mode < 2; ++mode) {
-    const char* impl = mode == 0 ? "mprotect" : "swap";
+  for (int mode = 0; mode < kStopModeCount; ++mode) {
+    const char* impl = kStopModes[mode].impl;
     latency_results(name, impl, ttsp_ns[mode]);
     latency_results(name, impl, wake_ns[mode], "wake_");
+    latency_results(name, impl, arming_ns[mode], "arming_");
+    latency_results(name, impl, first_ack_ns[mode], "first_ack_");
     std::printf(
         "NOTE suite=safepoint case=%s impl=%s stops=%zu procs=%u "
-        "stops_with_every_p_running=%" PRIu64 "\n",
-        name, impl, ttsp_ns[mode].size(), procs, all_running[mode]);
+        "stops_with_every_p_running=%" PRIu64 " stops_with_signals=%" PRIu64
+        " stops_where_the_requester_slept=%" PRIu64 " budget_exhausted=%d\n",
+        name, impl, ttsp_ns[mode].size(), procs, all_running[mode], signalled[mode], slept[mode],
+        budget_exhausted ? 1 : 0);
   }
   if (goroutines == 10000) {
     result(name, "seed", "claim_low", 100, "us");
@@ -531,7 +575,8 @@ void handshakes(int count) {
   start_goroutines(name, stats.procs, 0);
   std::vector<uint64_t> ttsp_ns, wake_ns;
   uint64_t running = 0;
-  for (int i = 0; i < count; ++i) {
+  const uint64_t deadline_ns = now_ns() + g_case_budget_ns;
+  for (int i = 0; i < count && now_ns() < deadline_ns; ++i) {
     sleep_ns(100000 + next_random() % 100000);
     usgc_stop_info info{};
     check(usgc_handshake(static_cast<uint32_t>(i) % stats.procs, nullptr, nullptr, &info), name,
@@ -544,14 +589,15 @@ void handshakes(int count) {
   latency_results(name, "usgc", ttsp_ns);
   latency_results(name, "usgc", wake_ns, "wake_");
   std::printf(
-      "NOTE suite=safepoint case=handshake handshakes=%d procs=%u "
+      "NOTE suite=safepoint case=handshake handshakes=%zu procs=%u "
       "handshakes_of_a_running_p=%" PRIu64 "\n",
-      count, stats.procs, running);
+      ttsp_ns.size(), stats.procs, running);
 }
 
 int usage() {
   std::fprintf(stderr,
                "usage: safepoint [--stops N] [--counts \"1 100 1000 10000\"] [--handshakes N]\n"
+               "                 [--case-seconds S]\n"
                "                 [--cases \"floor ttsp handshake\" | --cases poll] [--poll-scale "
                "F] [--quick]\n");
   return 2;
@@ -573,6 +619,8 @@ int main(int argc, char** argv) {
     bool has_value = i + 1 < argc;
     if (arg == "--stops" && has_value)
       stops = std::atoi(argv[++i]);
+    else if (arg == "--case-seconds" && has_value)
+      g_case_budget_ns = static_cast<uint64_t>(std::atof(argv[++i]) * 1e9);
     else if (arg == "--handshakes" && has_value)
       handshake_count = std::atoi(argv[++i]);
     else if (arg == "--counts" && has_value)
@@ -613,11 +661,11 @@ int main(int argc, char** argv) {
     stop_goroutines("poll-overhead");
   }
   if (ttsp) {
-    bool swap_first = false;
+    int first_mode = 0;
     for (const std::string& count : words(counts)) {
       time_to_safepoint(static_cast<uint32_t>(std::strtoul(count.c_str(), nullptr, 10)), stops,
-                        swap_first);
-      swap_first = !swap_first;
+                        first_mode);
+      first_mode = (first_mode + 1) % kStopModeCount;
     }
   }
   if (handshake) handshakes(handshake_count);

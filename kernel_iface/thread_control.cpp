@@ -60,7 +60,7 @@ Status send_signal_to_thread(int tid, int signal_number) {
   return Status::success();
 }
 
-Result<ThreadProbe> probe_thread(int tid) {
+Result<ThreadProbe> probe_thread(int tid, ProbeDetail detail) {
   ThreadProbe probe;
   char path[64];
   char text[512];
@@ -71,10 +71,14 @@ Result<ThreadProbe> probe_thread(int tid) {
   // "tid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ')'.
   const char* close = std::strrchr(text, ')');
   if (close != nullptr && close[1] == ' ' && close[2] != '\0') probe.state = close[2];
+  const bool full = detail == ProbeDetail::kFull;
+  if (!full && probe.state == 'R') return Result<ThreadProbe>::success(probe);
 
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-  got = read_proc_file(path, text, sizeof text);
-  if (got > 0) {
+  if (full) {
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+    got = read_proc_file(path, text, sizeof text);
+  }
+  if (full && got > 0) {
     size_t length = 0;
     while (length + 1 < sizeof probe.name && text[length] != '\0' && text[length] != '\n') {
       probe.name[length] = text[length];

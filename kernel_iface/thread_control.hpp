@@ -37,8 +37,14 @@ struct ThreadProbe {
   uintptr_t instruction_pointer = 0;  // user-space PC when not running (0: unknown)
   char name[16] = {};                 // the thread's name (comm), NUL-terminated
 };
+// How much probe_thread reads. kFull: all three files. kBlockedCall: what a signaller needs to
+// tell "blocked in a system call" (and which) from "running": stat, then syscall only when the
+// state is not R (a running thread's syscall file says "running": the same answer); no name.
+// One file instead of three for a running thread: each costs an open, a read and a close, a few
+// microseconds apiece on a VM, taken by a requester that may share a CPU with the thread.
+enum class ProbeDetail : uint8_t { kFull, kBlockedCall };
 // ENOENT: no such thread (it exited); other errno values from open/read.
-Result<ThreadProbe> probe_thread(int tid);
+Result<ThreadProbe> probe_thread(int tid, ProbeDetail detail = ProbeDetail::kFull);
 
 // syscall(2) without libc's errno translation: returns the kernel's raw result (-errno on
 // failure). For re-issuing an interrupted call exactly as the interrupted code made it.

@@ -172,7 +172,8 @@ void maybe_retake(uint32_t i, Processor* processor, uint64_t now_ns) {
   bool signalled = false;
   const int tid = processor->slot->owner_tid.load(std::memory_order_relaxed);
   if (tid != 0) {
-    kernel::Result<kernel::ThreadProbe> probe = kernel::probe_thread(tid);
+    kernel::Result<kernel::ThreadProbe> probe =
+        kernel::probe_thread(tid, kernel::ProbeDetail::kBlockedCall);
     uint64_t unused[6];
     if (probe.ok() && probe.value().in_system_call &&
         (safepoint::system_call_restarts_transparently(probe.value().system_call,
@@ -194,7 +195,8 @@ void maybe_retake(uint32_t i, Processor* processor, uint64_t now_ns) {
 bool holder_is_running(Processor* processor) {
   const int tid = processor->slot->owner_tid.load(std::memory_order_relaxed);
   if (tid == 0) return false;
-  kernel::Result<kernel::ThreadProbe> probe = kernel::probe_thread(tid);
+  kernel::Result<kernel::ThreadProbe> probe =
+      kernel::probe_thread(tid, kernel::ProbeDetail::kBlockedCall);
   return probe.ok() && !probe.value().in_system_call && probe.value().state == 'R';
 }
 

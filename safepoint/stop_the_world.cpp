@@ -16,6 +16,7 @@
 #include <new>
 
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
@@ -46,12 +47,19 @@ struct State {
   std::atomic<uint32_t> resumed_epoch{0};  // futex word; == epoch when no request is in flight
   std::atomic<uint32_t> remaining{0};      // futex word: acknowledgements still missing
   std::atomic<uint64_t> last_ack_ns{0};    // when `remaining` reached zero (written by that acker)
+  // The earliest acknowledgement by a running slot's holder (0: none yet); like last_ack_ns.
+  std::atomic<uint64_t> first_running_ack_ns{0};
+  StopBreakdown last_breakdown{};  // the requester's, under operation_lock (stop_breakdown_last)
   // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
-  SafepointArming arming = SafepointArming::kProtectGlobalPage;
+  SafepointArming arming = SafepointArming::kSwapPollPointers;
+  uint32_t online_cpus = 1;    // read at initialization (requester_spin_ns)
+  int64_t fixed_spin_ns = -1;  // set_requester_spin_for_benchmark; -1: the adaptive policy
 
   std::atomic<uint64_t> stops{0};
   std::atomic<uint64_t> handshakes{0};
   std::atomic<uint64_t> preemptions{0};
+  // Slot records the requests' loops went through (SafepointStatistics::slot_visits).
+  std::atomic<uint64_t> slot_visits{0};
   std::atomic<uint64_t> ttsp_last_ns{0};
   std::atomic<uint64_t> ttsp_max_ns{0};
   std::atomic<uint64_t> ttsp_total_ns{0};
@@ -74,10 +82,16 @@ int own_thread_id() {
 // A stop that waits this long prints one line per P it still waits for, then keeps waiting.
 constexpr uint64_t kWarnAfterNs = 1'000'000'000;
 
-// How long a requester spins for acknowledgements before it sleeps. Short on purpose: on a
-// machine whose CPUs are not all really there (a VM's vCPUs; measured here: two spinning
-// threads run together only ~60 % of the time), a spinning requester takes the CPU from the
-// goroutine it waits for. A futex wake-up costs less than that.
+// How long a requester spins for acknowledgements before it sleeps (requester_spin_ns), when a
+// CPU may be free for it. Short on purpose: a running P's acknowledgement comes through a poll
+// fault (page fault, SIGSEGV delivery, sigreturn, trampoline: 12-15 us on the 2-vCPU VM of
+// docs/benchmarks.md, where a bare system call costs 3 us), which no short spin waits out; the
+// spin catches the Ps that acknowledge at a scheduler point instead (a machine looking for
+// work). A longer spin (25 us) was measured: on a loaded machine the "free" CPU is often not
+// free, and the spinning requester delayed the holder it shared a CPU with (p50 47 us against
+// 31 us at 1 goroutine). When the Ps that must reach a poll are at least as many as the CPUs,
+// the requester does not spin at all: its own wake-up then took a CPU from one of their
+// threads, and every microsecond it spins is a microsecond that thread cannot poll.
 constexpr uint64_t kRequesterSpinNs = 5'000;
 
 // Wrap-around-safe "a is before b" for epochs.
@@ -115,13 +129,18 @@ void change_arming(SafepointSlot* slot, Setter setter) {
   update_mirror_locked(slot);
 }
 
-void acknowledge() {
+void acknowledge(bool by_holder) {
   // acq_rel: the acknowledging side's work (it stopped mutating) happens-before the requester's
   // observation of zero; the last one wakes the requester.
   // The time of the latest acknowledgement is when the world was stopped: the end of the time
   // to safepoint (the requester's own wake-up comes after and is not part of it). Written before
   // the decrement, so the requester's acquire of remaining == 0 sees every acker's time.
   uint64_t now_ns = kernel::monotonic_ns();
+  if (by_holder) {
+    uint64_t first = 0;
+    (void)g_state.first_running_ack_ns.compare_exchange_strong(first, now_ns,
+                                                               std::memory_order_relaxed);
+  }
   uint64_t latest = g_state.last_ack_ns.load(std::memory_order_relaxed);
   while (now_ns > latest &&
          !g_state.last_ack_ns.compare_exchange_weak(latest, now_ns, std::memory_order_relaxed,
@@ -145,7 +164,7 @@ bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch) {
   // Release: pairs with the acquire loads of acked_epoch (slot_release, signal_unacknowledged,
   // warn_unacknowledged): who sees the acknowledgement sees the slot StoppedIdle.
   slot->acked_epoch.store(epoch, std::memory_order_release);
-  acknowledge();
+  acknowledge(false);
   return true;
 }
 
@@ -179,7 +198,8 @@ void signal_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch) {
     const int tid = slot->owner_tid.load(std::memory_order_relaxed);
     kernel::ThreadProbe probe;
     if (tid != 0) {
-      kernel::Result<kernel::ThreadProbe> probed = kernel::probe_thread(tid);
+      kernel::Result<kernel::ThreadProbe> probed =
+          kernel::probe_thread(tid, kernel::ProbeDetail::kBlockedCall);
       if (probed.ok()) probe = probed.value();
     }
     kernel::FutexMutexGuard guard(slot->arm_lock);
@@ -231,23 +251,30 @@ void warn_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch, bool ha
 // still missing get the asynchronous safepoint signal; after kWarnAfterNs, one warning.
 // Acquire loads of remaining: pair with acknowledge's acq_rel decrement, so every acker's work
 // and its last_ack_ns are visible once remaining is 0.
-void wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t epoch, uint64_t start_ns,
-                               bool handshake) {
-  uint64_t spin_until_ns = start_ns + kRequesterSpinNs;
-  do {
+struct WaitOutcome {
+  bool slept = false;
+  uint32_t signal_rounds = 0;
+};
+WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t epoch,
+                                      uint64_t start_ns, uint64_t spin_ns, bool handshake) {
+  WaitOutcome outcome;
+  uint64_t spin_until_ns = start_ns + spin_ns;
+  while (spin_ns != 0) {
     for (int spin = 0; spin < 64; ++spin) {
-      if (g_state.remaining.load(std::memory_order_acquire) == 0) return;
+      if (g_state.remaining.load(std::memory_order_acquire) == 0) return outcome;
       __builtin_ia32_pause();
     }
-  } while (kernel::monotonic_ns() < spin_until_ns);
+    if (kernel::monotonic_ns() >= spin_until_ns) break;
+  }
   uint64_t next_signal_ns = start_ns + kFirstSignalAfterNs;
   bool warned = false;
   for (;;) {
     uint32_t remaining = g_state.remaining.load(std::memory_order_acquire);
-    if (remaining == 0) return;
+    if (remaining == 0) return outcome;
     uint64_t now_ns = kernel::monotonic_ns();
     if (now_ns >= next_signal_ns) {
       signal_unacknowledged(first, count, epoch);
+      ++outcome.signal_rounds;
       next_signal_ns = now_ns + kResignalEveryNs;
     }
     if (!warned && now_ns - start_ns >= kWarnAfterNs) {
@@ -256,8 +283,29 @@ void wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t epoch, u
     }
     uint64_t wake_ns = next_signal_ns;
     if (!warned && start_ns + kWarnAfterNs < wake_ns) wake_ns = start_ns + kWarnAfterNs;
+    outcome.slept = true;
     kernel::futex_wait(&g_state.remaining, remaining, wake_ns > now_ns ? wake_ns - now_ns : 1);
   }
+}
+
+// How long the requester spins before it sleeps, given how many slots must reach a poll (see
+// kRequesterSpinNs).
+uint64_t requester_spin_ns(uint32_t running) {
+  if (g_state.fixed_spin_ns >= 0) return static_cast<uint64_t>(g_state.fixed_spin_ns);
+  return running >= g_state.online_cpus ? 0 : kRequesterSpinNs;
+}
+
+// Operation lock held, every acknowledgement in (remaining == 0).
+void record_breakdown(uint64_t start_ns, uint64_t armed_ns, uint32_t running,
+                      const WaitOutcome& waited) {
+  StopBreakdown& breakdown = g_state.last_breakdown;
+  breakdown.requested_at_ns = start_ns;
+  breakdown.arming_ns = armed_ns - start_ns;
+  uint64_t first = g_state.first_running_ack_ns.load(std::memory_order_relaxed);
+  breakdown.first_running_ack_ns = first > start_ns ? first - start_ns : 0;
+  breakdown.slots_running = running;
+  breakdown.requester_slept = waited.slept;
+  breakdown.signal_rounds = waited.signal_rounds;
 }
 
 void record_time_to_safepoint(uint64_t duration_ns) {
@@ -270,12 +318,14 @@ void record_time_to_safepoint(uint64_t duration_ns) {
 
 // Starts a request for the slots [first, first+count): returns the epoch. Operation lock held.
 uint32_t begin_request(uint32_t first, uint32_t count) {
+  g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed) + 1;
   // Release: pairs with wait_for_resume's acquire load. A machine that finds its slot StoppedIdle
   // (this request's claim CAS, later in this thread) reads this epoch or a later one.
   g_state.epoch.store(epoch, std::memory_order_release);
   g_state.remaining.store(count, std::memory_order_relaxed);
   g_state.last_ack_ns.store(0, std::memory_order_relaxed);
+  g_state.first_running_ack_ns.store(0, std::memory_order_relaxed);
   // seq_cst: a slot releaser that CASes Running -> Idle after this store sees the request
   // (Dekker with slot_release); reach_safepoint and safepoint_requested load it with acquire.
   for (uint32_t i = first; i < first + count; ++i)
@@ -285,6 +335,7 @@ uint32_t begin_request(uint32_t first, uint32_t count) {
 
 // Claims the idle ones among the requested slots; returns how many were running.
 uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
+  g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   uint32_t running = 0;
   for (uint32_t i = first; i < first + count; ++i) {
     if (!claim_idle_slot(&g_state.slots[i], epoch)) ++running;
@@ -293,6 +344,7 @@ uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
 }
 
 void end_request(uint32_t first, uint32_t count, uint32_t epoch) {
+  g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   for (uint32_t i = first; i < first + count; ++i) {
     SlotStatus expected = SlotStatus::kStoppedIdle;
     // seq_cst like every status change (at least release here): the slot is Idle before
@@ -341,11 +393,12 @@ bool thread_holds_slot() {
   return t_current_slot != nullptr;
 }
 
-// USGC_SAFEPOINT_ARMING (kernel_iface/environment.hpp: the words mprotect, swap in this order).
+// USGC_SAFEPOINT_ARMING (kernel_iface/environment.hpp: the words mprotect, swap in this order);
+// swap unless set.
 SafepointArming arming_from_environment() {
-  return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointArming, 0) == 1
-             ? SafepointArming::kSwapPollPointers
-             : SafepointArming::kProtectGlobalPage;
+  return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointArming, 1) == 0
+             ? SafepointArming::kProtectGlobalPage
+             : SafepointArming::kSwapPollPointers;
 }
 
 }  // namespace
@@ -366,6 +419,7 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   for (uint32_t i = 0; i < slot_count; ++i) slots[i].index = i;
   g_state.hooks = hooks;
   g_state.arming = arming_from_environment();
+  g_state.online_cpus = kernel::online_cpu_count();
   FaultHandlerHooks fault_hooks{};
   fault_hooks.thread_runs_goroutine =
       hooks.thread_runs_goroutine != nullptr ? hooks.thread_runs_goroutine : thread_holds_slot;
@@ -413,6 +467,9 @@ SafepointArming safepoint_arming() {
 }
 void set_safepoint_arming(SafepointArming arming) {
   g_state.arming = arming;
+}
+void set_requester_spin_for_benchmark(int64_t spin_ns) {
+  g_state.fixed_spin_ns = spin_ns < 0 ? -1 : spin_ns;
 }
 SafepointSlot* slot_at(uint32_t index) {
   return index < g_state.slot_count ? &g_state.slots[index] : nullptr;
@@ -482,7 +539,7 @@ bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
     // Release: pairs with the acquire loads of acked_epoch (signal_unacknowledged,
     // warn_unacknowledged, slot_release).
     slot->acked_epoch.store(requested, std::memory_order_release);
-    acknowledge();
+    acknowledge(true);
     wait_until_resumed(requested);
     // seq_cst like every status change: Running again, after the resume.
     slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
@@ -540,11 +597,15 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns) {
     USGC_CHECK(armed.ok(), "stop the world: mprotect of the global poll page failed (errno %d)",
                armed.error());
   }
+  g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   for (uint32_t i = 0; i < count; ++i)
     change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
   uint32_t running = claim_idle_slots(0, count, epoch);
-  wait_for_acknowledgements(0, count, epoch, start_ns, false);
+  uint64_t armed_ns = kernel::monotonic_ns();
+  WaitOutcome waited =
+      wait_for_acknowledgements(0, count, epoch, start_ns, requester_spin_ns(running), false);
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
+  record_breakdown(start_ns, armed_ns, running, waited);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
   uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);
   record_time_to_safepoint(ttsp_ns);
@@ -568,6 +629,7 @@ int start_the_world(uint64_t* world_resumed_at_ns) {
     USGC_CHECK(disarmed.ok(), "start the world: mprotect of the global poll page failed (errno %d)",
                disarmed.error());
   }
+  g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   for (uint32_t i = 0; i < count; ++i)
     change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = false; });
   end_request(0, count, g_state.epoch.load(std::memory_order_relaxed));
@@ -586,8 +648,11 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   uint32_t epoch = begin_request(slot_index, 1);
   change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = true; });
   uint32_t running = claim_idle_slots(slot_index, 1, epoch);
-  wait_for_acknowledgements(slot_index, 1, epoch, start_ns, true);
+  uint64_t armed_ns = kernel::monotonic_ns();
+  WaitOutcome waited =
+      wait_for_acknowledgements(slot_index, 1, epoch, start_ns, requester_spin_ns(running), true);
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
+  record_breakdown(start_ns, armed_ns, running, waited);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
   uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);
   if (fn != nullptr) fn(slot_index, arg);
@@ -604,11 +669,17 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   return 0;
 }
 
+StopBreakdown stop_breakdown_last() {
+  kernel::FutexMutexGuard guard(g_state.operation_lock);
+  return g_state.last_breakdown;
+}
+
 SafepointStatistics safepoint_statistics() {
   SafepointStatistics statistics{};
   statistics.stops = g_state.stops.load(std::memory_order_relaxed);
   statistics.handshakes = g_state.handshakes.load(std::memory_order_relaxed);
   statistics.preemptions = g_state.preemptions.load(std::memory_order_relaxed);
+  statistics.slot_visits = g_state.slot_visits.load(std::memory_order_relaxed);
   statistics.time_to_safepoint_last_ns = g_state.ttsp_last_ns.load(std::memory_order_relaxed);
   statistics.time_to_safepoint_max_ns = g_state.ttsp_max_ns.load(std::memory_order_relaxed);
   statistics.time_to_safepoint_total_ns = g_state.ttsp_total_ns.load(std::memory_order_relaxed);

@@ -26,11 +26,12 @@
 // resumed_epoch = E (release), wake every waiter.
 //
 // Arming: the machine holding a slot polls through its own thread's usgc_current_poll (the poll
-// ABI, usgc/safepoint.h); the slot knows that mirror while held (owner_poll). A stop mprotects
-// the global poll page PROT_NONE (one system call arms every thread that points at it) and sets
-// every holder's poll_flag; a handshake or a preemption request points one holder's poll_page at
-// the slot's bad page (no system call) and sets its poll_flag. The per-slot arm_lock keeps the
-// mirror consistent with the reasons the slot is armed for, across acquire and release.
+// ABI, usgc/safepoint.h); the slot knows that mirror while held (owner_poll). A stop points every
+// holder's poll_page at its slot's bad page (the default; or, with USGC_SAFEPOINT_ARMING=mprotect,
+// mprotects the global poll page PROT_NONE: one system call arms every thread that points at
+// it) and sets every holder's poll_flag; a handshake or a preemption request points one holder's
+// poll_page at the slot's bad page (no system call) and sets its poll_flag. The per-slot arm_lock
+// keeps the mirror consistent with the reasons the slot is armed for, across acquire and release.
 //
 // Time to safepoint is measured from the request to the latest acknowledgement (each acker
 // records its time before it decrements `remaining`): the moment the world is stopped. The
@@ -116,15 +117,23 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
 void safepoint_shutdown();
 
 // How a stop-the-world arms the Ps:
-//   kProtectGlobalPage (default, USGC_SAFEPOINT_ARMING=mprotect): one mprotect of the global
-//     page; the kernel must shoot the page's TLB entry down on every CPU that polled it (an IPI,
-//     which on a VM costs tens of microseconds: see docs/benchmarks.md);
-//   kSwapPollPointers (USGC_SAFEPOINT_ARMING=swap): every holder's poll pointer is swapped to its
-//     slot's bad page, as a handshake does for one slot; no system call, no IPI.
+//   kSwapPollPointers (default, USGC_SAFEPOINT_ARMING=swap): every holder's poll pointer is
+//     swapped to its slot's bad page, as a handshake does for one slot (HotSpot's thread-local
+//     polls, JEP 312); no system call, no IPI: the holder's next poll loads the new pointer (one
+//     cache-line transfer) and faults on the bad page. Arming 2 Ps: well under 1 us;
+//   kProtectGlobalPage (USGC_SAFEPOINT_ARMING=mprotect): one mprotect of the global page; the
+//     kernel must shoot the page's TLB entry down on every CPU that polled it (an IPI, which on a
+//     VM costs tens of microseconds: see docs/benchmarks.md). Kept for comparison and for
+//     embedders that emit their own polls against the global page.
+// Both keep the fault-based design: the poll is the same load, the fault the same trampoline.
 enum class SafepointArming : uint8_t { kProtectGlobalPage, kSwapPollPointers };
 SafepointArming safepoint_arming();
 // Benchmarks and tests: change it between stops (no stop may be in flight).
 void set_safepoint_arming(SafepointArming arming);
+// Benchmarks: the requester spins exactly spin_ns before it sleeps, whatever the number of Ps
+// to stop (5000: the policy before the adaptive one); -1 (the default) restores the adaptive
+// policy of stop_the_world.cpp (kRequesterSpinNs). Between stops, like set_safepoint_arming.
+void set_requester_spin_for_benchmark(int64_t spin_ns);
 
 uint32_t slot_count();
 SafepointSlot* slot_at(uint32_t index);
@@ -177,12 +186,32 @@ struct SafepointStatistics {
   uint64_t stops;
   uint64_t handshakes;
   uint64_t preemptions;
+  // Slot records the requests' own loops went through (arming, claiming, acknowledging,
+  // resuming): a fixed multiple of the slots per request, whatever the number of goroutines.
+  uint64_t slot_visits;
   uint64_t time_to_safepoint_last_ns;
   uint64_t time_to_safepoint_max_ns;
   uint64_t time_to_safepoint_total_ns;
   uint64_t time_to_safepoint_histogram[20];  // the stats block's buckets (usgc/stats_block.h)
 };
 SafepointStatistics safepoint_statistics();
+
+// Where the last stop-the-world or handshake spent its time to safepoint (benchmarks, tests):
+// arming_ns from the request to every slot armed and every idle slot claimed (the requester's
+// own work); first_running_ack_ns from the request to the first acknowledgement by a running
+// slot's holder (0: none); slots_running the slots that had to reach a poll; requester_slept
+// whether the requester went to sleep before the last acknowledgement; signal_rounds how many
+// times it sent the asynchronous safepoint signal to the slots still missing.
+struct StopBreakdown {
+  uint64_t requested_at_ns;
+  uint64_t arming_ns;
+  uint64_t first_running_ack_ns;
+  uint32_t slots_running;
+  uint32_t signal_rounds;
+  bool requester_slept;
+};
+// Takes the operation lock: call it after the stop's start_the_world (or handshake) returned.
+StopBreakdown stop_breakdown_last();
 // The stats block's bucket of a duration: 0 below 1 us, i for [2^(i-1), 2^i) us, 19 above.
 uint32_t histogram_bucket_of(uint64_t duration_ns);
 

@@ -41,7 +41,7 @@ variables=(
   "USGC_HEAP_MAX|size|512M|heap_limit_bytes=536870912"
   "USGC_TRACE|word|gc|"
   "USGC_VERIFY|word|1|"
-  "USGC_SAFEPOINT_ARMING|word|swap|"
+  "USGC_SAFEPOINT_ARMING|word|mprotect|"
   "USGC_PROF|word|0|"
   "USGC_PROF_SAMPLE|size|4K|"
   "USGC_LEAKS|word|0|"

@@ -9,8 +9,9 @@
 //   - polling code registered through the public API (what the JIT registers for its modules) is
 //     kPollingCode while registered and kOther after; bad ranges are EINVAL; the table is bounded
 //     (ENOSPC past USGC_MAX_POLLING_CODE_RANGES);
-//   - probe_thread tells a thread blocked in read(2) (system call 0, sleeping, its name) and
-//     reports ESRCH-like failure for a thread that does not exist;
+//   - probe_thread tells a thread blocked in read(2) (system call 0, sleeping, its name; without
+//     the name in the signallers' kBlockedCall detail, which reads one file for a running thread)
+//     and reports ESRCH-like failure for a thread that does not exist;
 //   - raw_system_call returns the kernel's raw result (-errno, no errno change);
 //   - only calls the kernel restarts under SA_RESTART count as transparently restartable, and
 //     calls that return EINTR are re-issued only where their meaning can be kept.
@@ -114,6 +115,56 @@ TEST(ThreadControl, ProbeSeesAThreadBlockedInRead) {
   close(fds[0]);
   close(fds[1]);
   EXPECT_FALSE(kernel::probe_thread(0x7ffffff0).ok());
+}
+
+// The signallers' probe (kBlockedCall) gives the same answer about a blocked call, without the
+// name, and for a running thread reads one file: state R, not in a system call.
+TEST(ThreadControl, BlockedCallProbeSeesTheBlockedCallAndARunningThread) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<int> tid{0};
+  std::atomic<bool> spin{true};
+  std::thread reader([&] {
+    tid = kernel::thread_id();
+    char byte;
+    EXPECT_EQ(read(fds[0], &byte, 1), 1);
+    while (spin.load(std::memory_order_relaxed)) {
+    }
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  bool blocked_seen = false;
+  for (int attempt = 0; attempt < 2000 && !blocked_seen; ++attempt) {
+    kernel::Result<kernel::ThreadProbe> probe =
+        kernel::probe_thread(tid.load(), kernel::ProbeDetail::kBlockedCall);
+    ASSERT_TRUE(probe.ok()) << probe.error();
+    blocked_seen = probe.value().in_system_call && probe.value().system_call == SYS_read &&
+                   probe.value().state == 'S' &&
+                   probe.value().system_call_arguments[0] == uint64_t(fds[0]);
+    if (blocked_seen) {
+      EXPECT_STREQ(probe.value().name, "");
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  EXPECT_TRUE(blocked_seen) << "never saw the reader blocked in read(2)";
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  bool running_seen = false;
+  for (int attempt = 0; attempt < 2000 && !running_seen; ++attempt) {
+    kernel::Result<kernel::ThreadProbe> probe =
+        kernel::probe_thread(tid.load(), kernel::ProbeDetail::kBlockedCall);
+    ASSERT_TRUE(probe.ok()) << probe.error();
+    running_seen = probe.value().state == 'R';
+    if (running_seen) {
+      EXPECT_FALSE(probe.value().in_system_call);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  EXPECT_TRUE(running_seen) << "never saw the spinning thread running";
+  spin = false;
+  reader.join();
+  close(fds[0]);
+  close(fds[1]);
 }
 
 TEST(ThreadControl, RawSystemCallReturnsTheKernelsResult) {

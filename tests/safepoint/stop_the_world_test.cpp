@@ -1,15 +1,18 @@
 // tests/safepoint/stop_the_world_test.cpp — the safepoint protocol end to end, on the real
 // scheduler: stop-the-world with goroutines spinning (page polls and flag polls), sleeping and
 // blocked in native calls; handshakes; concurrent requesters; requests from a goroutine;
-// leaving native while the world is stopped.
+// leaving native while the world is stopped; both arming modes; a stop's work with 10 000
+// parked goroutines.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
 #include "kernel_iface/clock.hpp"
+#include "safepoint/stop_the_world.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
@@ -246,6 +249,104 @@ TEST_F(StopTheWorld, HandshakeStopsOnlyItsProcessor) {
   ASSERT_TRUE(all_goroutines_finished());
   // Each probe waits (up to 2 s) for the running spinner to move; the stopped one never moves.
   EXPECT_GE(one_stopped_one_running, kHandshakes * 9 / 10);
+}
+
+// Both arming modes stop every running P (swap, the default, points each holder's poll at its
+// P's bad page; mprotect protects the one global page), and the world moves again after each.
+TEST_F(StopTheWorld, BothArmingModesStopEveryRunningMutator) {
+  const char* chosen = std::getenv("USGC_SAFEPOINT_ARMING");
+  if (chosen == nullptr || chosen[0] == '\0') {
+    EXPECT_EQ(safepoint::safepoint_arming(), safepoint::SafepointArming::kSwapPollPointers)
+        << "swap is the default arming (USGC_SAFEPOINT_ARMING unset)";
+  }
+  const safepoint::SafepointArming configured = safepoint::safepoint_arming();
+  Workload work;
+  work.start(false);
+  ASSERT_TRUE(eventually([&] { return work.started.load() == Workload::kSpinners + 8; }));
+  for (safepoint::SafepointArming arming : {safepoint::SafepointArming::kProtectGlobalPage,
+                                            safepoint::SafepointArming::kSwapPollPointers}) {
+    safepoint::set_safepoint_arming(arming);
+    int moved_while_stopped = 0;
+    for (int i = 0; i < 40; ++i) {
+      usgc_stop_info info{};
+      ASSERT_EQ(usgc_stop_the_world(&info), 0);
+      uint64_t before = work.mutator_sum();
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+      if (work.mutator_sum() != before) ++moved_while_stopped;
+      ASSERT_EQ(usgc_start_the_world(), 0);
+      ASSERT_TRUE(eventually([&] { return work.mutator_sum() > before; }))
+          << "no progress after stop " << i;
+    }
+    EXPECT_EQ(moved_while_stopped, 0)
+        << (arming == safepoint::SafepointArming::kSwapPollPointers ? "swap" : "mprotect");
+  }
+  safepoint::set_safepoint_arming(configured);
+  work.stop = true;
+}
+
+struct ParkedCrowd {
+  usgc_chan* gate = nullptr;
+  std::atomic<uint64_t> parked{0};
+};
+
+void park_on_gate(void* argument) {
+  auto* crowd = static_cast<ParkedCrowd*>(argument);
+  crowd->parked.fetch_add(1, std::memory_order_relaxed);
+  int value = 0;
+  bool ok = true;
+  usgc_chan_recv(crowd->gate, &value, &ok);  // parks until the gate closes
+}
+
+// One stop and start; the slot records the two went through, and what the stop reported.
+uint64_t slot_visits_of_one_stop(usgc_stop_info* info, uint64_t* switches_while_stopped) {
+  usgc_runtime_stats before{}, after{};
+  before.version = after.version = USGC_RUNTIME_STATS_VERSION;
+  uint64_t visits = safepoint::safepoint_statistics().slot_visits;
+  EXPECT_EQ(usgc_stop_the_world(info), 0);
+  EXPECT_EQ(usgc_runtime_get_stats(&before), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(usgc_runtime_get_stats(&after), 0);
+  EXPECT_EQ(usgc_start_the_world(), 0);
+  *switches_while_stopped = after.context_switches - before.context_switches;
+  return safepoint::safepoint_statistics().slot_visits - visits;
+}
+
+// Only Ps take part in a stop: with 10 000 goroutines parked, a stop completes, visits exactly
+// the slot records it visits with none (a fixed multiple of the Ps: nothing iterates goroutines),
+// finds no P running (idle Ps are claimed by a compare-and-swap, with no round trip to a thread)
+// and switches no goroutine. Counts, not times.
+TEST_F(StopTheWorld, StopWithTenThousandParkedGoroutinesVisitsOnlyTheProcessors) {
+  usgc_stop_info info{};
+  uint64_t switches = 0;
+  uint64_t visits_with_none = 0;
+  ASSERT_TRUE(eventually([&] {
+    visits_with_none = slot_visits_of_one_stop(&info, &switches);
+    return info.procs_running == 0;
+  })) << "the Ps never went idle";
+  EXPECT_EQ(info.procs, 2u);
+  EXPECT_GT(visits_with_none, 0u);
+  EXPECT_LE(visits_with_none, 8u * info.procs);
+
+  constexpr uint64_t kParked = 10000;
+  ParkedCrowd crowd;
+  crowd.gate = usgc_chan_make(sizeof(int), 0);
+  ASSERT_NE(crowd.gate, nullptr);
+  for (uint64_t i = 0; i < kParked; ++i) ASSERT_EQ(usgc_go(park_on_gate, &crowd, nullptr), 0);
+  ASSERT_TRUE(eventually([&] { return crowd.parked.load() == kParked; }, std::chrono::seconds(60)))
+      << crowd.parked.load() << " of " << kParked << " goroutines ran";
+  uint64_t visits_with_parked = 0;
+  ASSERT_TRUE(eventually([&] {
+    visits_with_parked = slot_visits_of_one_stop(&info, &switches);
+    return info.procs_running == 0;
+  })) << "the Ps never went idle with the goroutines parked";
+  EXPECT_EQ(usgc_goroutine_count(), kParked);
+  EXPECT_EQ(info.procs, 2u);
+  EXPECT_EQ(visits_with_parked, visits_with_none);
+  EXPECT_EQ(switches, 0u) << "a goroutine ran while the world was stopped";
+
+  ASSERT_EQ(usgc_chan_close(crowd.gate), 0);
+  ASSERT_TRUE(all_goroutines_finished());
+  usgc_chan_destroy(crowd.gate);
 }
 
 }  // namespace
