@@ -100,7 +100,7 @@ void page_extend(Page* page) {
   for (uint32_t i = count; i-- > 0;) {
     Block* block = reinterpret_cast<Block*>(first + size_t{i} * page->block_size);
     block->next = head;
-    block->free_marker = free_marker_of(block);
+    block->free_marker = free_marker_of(page);
     head = block;
   }
   page->free_list = head;
@@ -163,9 +163,11 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
     heap_owned_push(heap, segment);
     heap_available_push(heap, segment);
   }
-  // Prefer a resident (dirty) page; then a fresh one; then a purged one.
+  // Prefer a resident (dirty) page; then a fresh one; then a purged one. Page 0 comes last: its
+  // frees take the generic path (kPageHoldsSegmentHeader).
   Page* chosen = nullptr;
-  for (uint32_t i = 0; i < segment->page_count; ++i) {
+  for (uint32_t n = 0; n < segment->page_count; ++n) {
+    uint32_t i = n + 1 == segment->page_count ? 0 : n + 1;
     Page* page = &segment->pages[i];
     if (page->in_use) continue;
     if (page->memory == PageMemory::kDirty) {
@@ -189,13 +191,14 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
       static_cast<size_t>(segment->page_area_end(index) - chosen->start) / chosen->block_size);
   chosen->set_capacity(0);
   chosen->used = 0;
-  chosen->free_list = chosen->local_free = nullptr;
+  chosen->free_list = chosen->local_free = chosen->local_free_checked = nullptr;
+  chosen->local_free_precounted = 0;
   chosen->clear_flags();
+  if (index == 0) chosen->set_flag(kPageHoldsSegmentHeader);
   compute_block_test(chosen->block_size, &chosen->block_inverse, &chosen->block_rotate);
   chosen->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   // Release: pairs with the acquire load of a remote freer in the delayed path.
   chosen->heap.store(heap, std::memory_order_release);
-  chosen->local_frees_uncounted = 0;
   page_refresh_fast_free_owner(chosen);
   segment->used_pages++;
   if (--segment->free_pages == 0) heap_available_remove(heap, segment);
@@ -246,7 +249,7 @@ void heap_maybe_purge(Heap* heap) {
 }  // namespace
 
 void page_remote_free(Page* page, Block* block) {
-  block->free_marker = free_marker_of(block);
+  block->free_marker = free_marker_of(page);
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   for (;;) {
     uintptr_t state = thread_free & kDelayedStateMask;
@@ -313,7 +316,7 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
     return;
   }
   size_t block_bytes = page->block_size;  // read before the batch may be posted
-  block->free_marker = free_marker_of(block);
+  block->free_marker = free_marker_of(page);
   count_remote_free(bin);
   remote_batch_add(heap, destination, block, block_bytes);
 }
@@ -341,6 +344,13 @@ void report_invalid_pointer(Caller caller, const void* pointer) {
       "%s(): pointer %p points inside usgc's heap but was never returned by malloc (invalid "
       "pointer)",
       caller_name(caller), pointer);
+}
+
+void report_invalid_pointer_found_later(const void* pointer) {
+  kernel::fatal(
+      "free(): pointer %p points inside usgc's heap but was never returned by malloc (invalid "
+      "pointer; found when the page's free list was checked, after the call that freed it)",
+      pointer);
 }
 
 void report_double_free(Caller caller, const void* pointer) {
@@ -388,12 +398,25 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
 }
 
 void page_count_local_frees(Heap* heap, Page* page) {
-  if (page->local_frees_uncounted == 0) return;
+  Block* head = page->local_free;
+  if (head == page->local_free_checked) return;
+  uint64_t capacity = page->capacity();
+  uint64_t pushed = 0;
+  for (Block* block = head; block != page->local_free_checked; block = block->next) {
+    // Checked before its link is followed: a pointer into a block may have had its link
+    // overwritten by the program since.
+    uint64_t offset = reinterpret_cast<uintptr_t>(block) - reinterpret_cast<uintptr_t>(page->start);
+    if (__builtin_expect(block_test_index(page, offset) >= capacity, 0))
+      report_invalid_pointer_found_later(block);
+    ++pushed;
+  }
+  page->local_free_checked = head;
+  uint64_t uncounted = pushed - page->local_free_precounted;
+  page->local_free_precounted = 0;
+  if (uncounted == 0) return;
   std::atomic<uint64_t>& counter = heap->counters.free_count_by_bin[page->bin];
   // Owner-only writer: relaxed load+store (see counter_increment).
-  counter.store(counter.load(std::memory_order_relaxed) + page->local_frees_uncounted,
-                std::memory_order_relaxed);
-  page->local_frees_uncounted = 0;
+  counter.store(counter.load(std::memory_order_relaxed) + uncounted, std::memory_order_relaxed);
 }
 
 void heap_count_local_frees(Heap* heap) {
@@ -405,10 +428,10 @@ void heap_count_local_frees(Heap* heap) {
 }
 
 void page_collect(Page* page) {
+  page_count_local_frees(segment_of(page)->owner_heap, page);  // the local_free check
   if (page->free_list == nullptr && page->local_free != nullptr) {
-    page_count_local_frees(segment_of(page)->owner_heap, page);
     page->free_list = page->local_free;
-    page->local_free = nullptr;
+    page->local_free = page->local_free_checked = nullptr;
   }
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   if (pointer_of(thread_free) == nullptr) return;
@@ -439,8 +462,9 @@ void heap_queue_push_back(Heap* heap, Page* page) {
 
 void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
   block->next = page->local_free;
-  block->free_marker = free_marker_of(block);
+  block->free_marker = free_marker_of(page);
   page->local_free = block;
+  page->local_free_precounted++;  // checked by the caller: the local_free check only counts it
   if (count_free) counter_increment(heap->counters.free_count_by_bin[page->bin]);
   if (--page->used == 0) {
     heap_page_retire(heap, page);
@@ -496,7 +520,8 @@ bool page_free_to_segment(Heap* heap, Page* page) {
   page->block_size = 0;
   page->set_capacity(0);
   page->reserved = page->used = 0;
-  page->free_list = page->local_free = nullptr;
+  page->free_list = page->local_free = page->local_free_checked = nullptr;
+  page->local_free_precounted = 0;
   page->clear_flags();
   page->bin = kBinCount;
   page->fast_free_owner.store(0, std::memory_order_relaxed);
@@ -630,7 +655,7 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   }
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
-  if (block->free_marker == free_marker_of(block)) report_double_free(caller, pointer);
+  if (block->free_marker == free_marker_of(page)) report_double_free(caller, pointer);
   bool no_samples_left = page->has_flag(kPageHasSampled) && heap_profile_forget(block, page);
   if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
     if (no_samples_left) {  // the owner alone writes the flags
@@ -642,6 +667,15 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
     uint32_t bin = page->bin;  // read before the block is published: the page may be reused after
     remote_free_block(page, block, bin);
   }
+}
+
+void heap_free_slow(void* pointer, Caller caller) {
+  // The map byte of the pointer's bits 22..46 may be a segment's: only bits 47..63 can make it
+  // foreign then (heap_free's map index drops them).
+  Segment* segment = segment_of(pointer);
+  if ((reinterpret_cast<uintptr_t>(pointer) >> 47) != 0 || !segment_map_is_segment(segment))
+    return free_outside_segment(pointer, caller);
+  heap_free_generic(segment, pointer, caller);
 }
 
 void free_outside_segment(void* pointer, Caller caller) {
