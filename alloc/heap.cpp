@@ -234,6 +234,18 @@ Page* heap_find_page(Heap* heap, uint32_t bin) {
   return page;
 }
 
+// A sample page (kPageHasSampled) in this heap's sample queue of its class. A sample page of an
+// exited thread's heap that another heap reclaimed sits in a class queue instead, and is freed
+// like any page there. The sample queues are short: a few pages per class.
+bool in_sample_queue(const Heap* heap, const Page* page) {
+  if (!page->has_flag(kPageHasSampled)) return false;
+  for (const Page* sample = heap->sample_queues[page->bin].first; sample != nullptr;
+       sample = sample->next) {
+    if (sample == page) return true;
+  }
+  return false;
+}
+
 void heap_maybe_purge(Heap* heap) {
   uint64_t deadline = heap->next_purge_ms;
   uint64_t cache_deadline = g_cache_next_purge_ms.load(std::memory_order_relaxed);
@@ -368,6 +380,7 @@ void Heap::reset_queues() {
   next_purge_ms = 0;
   delayed_free.store(nullptr, std::memory_order_relaxed);
   for (RemoteBatch& batch : remote_batches) batch = RemoteBatch{};
+  for (PageQueue& queue : sample_queues) queue = PageQueue{};
 }
 
 Block* page_block_of(Page* page, const void* pointer, Caller caller) {
@@ -487,6 +500,10 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     page->free_list = block;
   }
   page->used--;
+  if (in_sample_queue(heap, page)) {  // not in a class queue; taken again when it is first
+    if (page->used == 0) heap_page_retire(heap, page);
+    return;
+  }
   if (page->has_flag(kPageInFullQueue)) page_unfull(heap, page);
   // A page that has blocks again goes to the front of its queue, so the next refill takes the
   // returned blocks (already resident) instead of extending the current page into fresh memory.
@@ -499,7 +516,11 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
 }
 
 void heap_page_retire(Heap* heap, Page* page) {
-  if (page->has_flag(kPageInFullQueue)) {
+  if (in_sample_queue(heap, page)) {  // the current sample page stays (as a queue's first)
+    PageQueue* queue = &heap->sample_queues[page->bin];
+    if (queue->first == page) return;
+    queue_remove(queue, page);
+  } else if (page->has_flag(kPageInFullQueue)) {
     queue_remove(&heap->full_queue, page);
     page->clear_flag(kPageInFullQueue);
   } else {
@@ -570,6 +591,40 @@ void heap_owned_push(Heap* heap, Segment* segment) {
   segment->owned_next = heap->owned_segments;
   if (heap->owned_segments != nullptr) heap->owned_segments->owned_prev = segment;
   heap->owned_segments = segment;
+}
+
+void* heap_malloc_sample_page(Heap* heap, uint32_t bin) {
+  PageQueue* queue = &heap->sample_queues[bin];
+  Page* page = queue->first;
+  // The first page with a free block, after collecting each; empty ones go back to the segment.
+  while (page != nullptr) {
+    Page* next = page->next;
+    page_collect(page);
+    if (page->free_list == nullptr && page->capacity() < page->reserved) page_extend(page);
+    if (page->free_list != nullptr) break;
+    page = next;
+  }
+  if (page == nullptr) {
+    page = heap_new_page(heap, bin);
+    if (page == nullptr) return nullptr;
+    page->set_flag(kPageHasSampled);
+    page_refresh_fast_free_owner(page);  // its frees take the generic path
+    queue_push_front(queue, page);
+  } else if (queue->first != page) {
+    queue_remove(queue, page);
+    queue_push_front(queue, page);
+  }
+  // Pages behind the first that became empty (their blocks came back by other paths).
+  for (Page* other = page->next; other != nullptr;) {
+    Page* next = other->next;
+    page_collect(other);
+    if (other->used == 0) {
+      queue_remove(queue, other);
+      page_free_to_segment(heap, other);
+    }
+    other = next;
+  }
+  return page_take_block(heap, page, page->free_list);
 }
 
 void heap_drain_delayed_frees(Heap* heap) {
@@ -648,7 +703,7 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
       // Keyed by the block's start: a huge object's mapping, or a large object's span.
       void* start = segment->kind == SegmentKind::kHuge ? segment->pages[0].start
                                                         : large_span_block_start(segment, pointer);
-      if (start != nullptr) (void)heap_profile_forget(start, nullptr);
+      if (start != nullptr) heap_profile_forget(start);
     }
     large_free(segment, pointer, caller);
     return;
@@ -656,12 +711,8 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
   if (block->free_marker == free_marker_of(page)) report_double_free(caller, pointer);
-  bool no_samples_left = page->has_flag(kPageHasSampled) && heap_profile_forget(block, page);
+  if (page->has_flag(kPageHasSampled)) heap_profile_forget(block);
   if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
-    if (no_samples_left) {  // the owner alone writes the flags
-      page->clear_flag(kPageHasSampled);
-      page_refresh_fast_free_owner(page);
-    }
     page_local_free(segment->owner_heap, page, block, true);
   } else {
     uint32_t bin = page->bin;  // read before the block is published: the page may be reused after
@@ -803,6 +854,18 @@ bool heap_trim() {
           bin_queue_remove(heap, page);
           page_free_to_segment(heap, page);
         }
+      }
+    }
+    // Empty sample pages, the current ones too.
+    for (PageQueue& queue : heap->sample_queues) {
+      for (Page* page = queue.first; page != nullptr;) {
+        Page* next = page->next;
+        page_collect(page);
+        if (page->used == 0) {
+          queue_remove(&queue, page);
+          page_free_to_segment(heap, page);
+        }
+        page = next;
       }
     }
     if (profiling) {

@@ -118,6 +118,9 @@ struct Heap {
   HeapSampleCut sample_cuts[kDirectBinCount] = {};
   uint32_t sample_cut_busy_bin = kBinCount;  // the class heap_malloc_profiled is serving
   uint64_t sample_recut_bins = 0;  // classes that got blocks back since the last drain ended
+  // The sample pages of each class (kPageHasSampled): sampled blocks are allocated from the first
+  // (heap_malloc_sample_page), so no other page's frees leave the fast path.
+  PageQueue sample_queues[kBinCount] = {};
 };
 
 // A heap with no pages: every thread starts with it, so its first malloc takes the slow path.
@@ -188,6 +191,9 @@ void large_free(Segment* segment, void* pointer, Caller caller);
 // Resizes a large/huge object without copying: in place, or by moving its pages to a larger
 // mapping. Returns the (possibly new) pointer, or nullptr if it cannot (the object is intact).
 void* large_resize(Segment* segment, void* pointer, size_t size);
+// A block of class `bin` from the heap's sample pages (heap_profile.hpp, "Sample pages"), or
+// nullptr when no page can be had (the caller allocates unsampled).
+void* heap_malloc_sample_page(Heap* heap, uint32_t bin);
 // Frees one block of a page owned by heap; count_free is false for delayed frees (already counted).
 void page_local_free(Heap* heap, Page* page, Block* block, bool count_free);
 // An owner's free of a block another thread freed and validated (drained from its inbox). Like

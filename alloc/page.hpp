@@ -71,7 +71,9 @@ enum class PageMemory : uint8_t {
 // Bits of Page::slow_free_flags; any set bit sends a free of the owner to the generic path.
 inline constexpr uint8_t kPageInFullQueue = 1;
 inline constexpr uint8_t kPageHasAligned = 2;  // holds interior pointers from aligned_alloc
-inline constexpr uint8_t kPageHasSampled = 4;  // holds a heap-profile sample (heap_profile.hpp)
+// A sample page: holds only heap-profile samples, in its heap's sample queue, never in a class
+// queue (heap_profile.hpp, "Sample pages").
+inline constexpr uint8_t kPageHasSampled = 4;
 // Page 0 of a segment: the segment header lies in its 64 KiB, and the free fast path, which
 // finds the page from the pointer's bits 16..21 alone, would let a pointer into the header through.
 inline constexpr uint8_t kPageHoldsSegmentHeader = 8;
