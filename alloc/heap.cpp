@@ -413,16 +413,23 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
 void page_count_local_frees(Heap* heap, Page* page) {
   Block* head = page->local_free;
   if (head == page->local_free_checked) return;
-  uint64_t capacity = page->capacity();
+  // block_test_index with the page's fields in registers; the rotate count stays in %cl.
+  const uint64_t capacity = page->capacity();
+  const uintptr_t start = reinterpret_cast<uintptr_t>(page->start);
+  const uint64_t inverse = page->block_inverse;
+  const uint64_t rotate = page->block_rotate;
+  const Block* stop = page->local_free_checked;
   uint64_t pushed = 0;
-  for (Block* block = head; block != page->local_free_checked; block = block->next) {
+  Block* block = head;
+  do {
     // Checked before its link is followed: a pointer into a block may have had its link
     // overwritten by the program since.
-    uint64_t offset = reinterpret_cast<uintptr_t>(block) - reinterpret_cast<uintptr_t>(page->start);
-    if (__builtin_expect(block_test_index(page, offset) >= capacity, 0))
-      report_invalid_pointer_found_later(block);
+    uint64_t index = (reinterpret_cast<uintptr_t>(block) - start) * inverse;
+    __asm__("ror %%cl, %0" : "+r"(index) : "c"(rotate));
+    if (__builtin_expect(index >= capacity, 0)) report_invalid_pointer_found_later(block);
+    block = block->next;
     ++pushed;
-  }
+  } while (block != stop);
   page->local_free_checked = head;
   uint64_t uncounted = pushed - page->local_free_precounted;
   page->local_free_precounted = 0;
