@@ -320,7 +320,9 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
       return;
     }
   }
-  heap_free_slow(pointer, caller);
+  // Another thread's block, a page with a slow-free flag, or a marked block: the address and the
+  // map are checked already.
+  heap_free_generic(segment, pointer, caller);
 }
 
 }  // namespace usgc::alloc
