@@ -10,7 +10,7 @@
 //                       nothing (it cuts free lists on the slow path: heap_profile.hpp).
 //   heap_free         : address check (user space, aligned), segment-map check (a segment of
 //                       64 KiB pages), owner check, double-free marker check, push onto
-//                       local_free, one count. Whether the pointer is exactly a block start is
+//                       local_free, the used count. Whether the pointer is exactly a block start is
 //                       checked when local_free is next walked ("Validation" below).
 // Everything else — refills, remote frees, full pages, large objects, errors — is in the
 // [[gnu::noinline, gnu::cold]] or noinline generic functions of heap.cpp/large_objects.cpp.
