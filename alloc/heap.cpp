@@ -80,7 +80,7 @@ void page_extend(Page* page) {
   for (uint32_t i = count; i-- > 0;) {
     Block* block = reinterpret_cast<Block*>(first + size_t{i} * page->block_size);
     block->next = head;
-    block->free_marker = free_marker_of(block);
+    block->free_marker = free_marker_of(page);
     head = block;
   }
   page->free_list = head;
@@ -143,9 +143,11 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
     heap_owned_push(heap, segment);
     heap_available_push(heap, segment);
   }
-  // Prefer a resident (dirty) page; then a fresh one; then a purged one.
+  // Prefer a resident (dirty) page; then a fresh one; then a purged one. Page 0 comes last: its
+  // frees take the generic path (kPageHoldsSegmentHeader).
   Page* chosen = nullptr;
-  for (uint32_t i = 0; i < segment->page_count; ++i) {
+  for (uint32_t n = 0; n < segment->page_count; ++n) {
+    uint32_t i = n + 1 == segment->page_count ? 0 : n + 1;
     Page* page = &segment->pages[i];
     if (page->in_use) continue;
     if (page->memory == PageMemory::kDirty) {
@@ -169,13 +171,14 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
       static_cast<size_t>(segment->page_area_end(index) - chosen->start) / chosen->block_size);
   chosen->set_capacity(0);
   chosen->used = 0;
-  chosen->free_list = chosen->local_free = nullptr;
+  chosen->free_list = chosen->local_free = chosen->local_free_checked = nullptr;
+  chosen->local_free_precounted = 0;
   chosen->clear_flags();
+  if (index == 0) chosen->set_flag(kPageHoldsSegmentHeader);
   compute_block_test(chosen->block_size, &chosen->block_inverse, &chosen->block_rotate);
   chosen->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   // Release: pairs with the acquire load of a remote freer in the delayed path.
   chosen->heap.store(heap, std::memory_order_release);
-  chosen->local_frees_uncounted = 0;
   page_refresh_fast_free_owner(chosen);
   segment->used_pages++;
   if (--segment->free_pages == 0) heap_available_remove(heap, segment);
@@ -211,6 +214,18 @@ Page* heap_find_page(Heap* heap, uint32_t bin) {
   return page;
 }
 
+// A sample page (kPageHasSampled) in this heap's sample queue of its class. A sample page of an
+// exited thread's heap that another heap reclaimed sits in a class queue instead, and is freed
+// like any page there. The sample queues are short: a few pages per class.
+bool in_sample_queue(const Heap* heap, const Page* page) {
+  if (!page->has_flag(kPageHasSampled)) return false;
+  for (const Page* sample = heap->sample_queues[page->bin].first; sample != nullptr;
+       sample = sample->next) {
+    if (sample == page) return true;
+  }
+  return false;
+}
+
 void heap_maybe_purge(Heap* heap) {
   uint64_t deadline = heap->next_purge_ms;
   uint64_t cache_deadline = g_cache_next_purge_ms.load(std::memory_order_relaxed);
@@ -226,7 +241,7 @@ void heap_maybe_purge(Heap* heap) {
 }  // namespace
 
 void page_remote_free(Page* page, Block* block) {
-  block->free_marker = free_marker_of(block);
+  block->free_marker = free_marker_of(page);
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   for (;;) {
     uintptr_t state = thread_free & kDelayedStateMask;
@@ -293,7 +308,7 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
     return;
   }
   size_t block_bytes = page->block_size;  // read before the batch may be posted
-  block->free_marker = free_marker_of(block);
+  block->free_marker = free_marker_of(page);
   count_remote_free(bin);
   remote_batch_add(heap, destination, block, block_bytes);
 }
@@ -323,6 +338,13 @@ void report_invalid_pointer(Caller caller, const void* pointer) {
       caller_name(caller), pointer);
 }
 
+void report_invalid_pointer_found_later(const void* pointer) {
+  kernel::fatal(
+      "free(): pointer %p points inside usgc's heap but was never returned by malloc (invalid "
+      "pointer; found when the page's free list was checked, after the call that freed it)",
+      pointer);
+}
+
 void report_double_free(Caller caller, const void* pointer) {
   kernel::fatal("%s(): pointer %p was already freed (double free)", caller_name(caller), pointer);
 }
@@ -338,6 +360,7 @@ void Heap::reset_queues() {
   next_purge_ms = 0;
   delayed_free.store(nullptr, std::memory_order_relaxed);
   for (RemoteBatch& batch : remote_batches) batch = RemoteBatch{};
+  for (PageQueue& queue : sample_queues) queue = PageQueue{};
 }
 
 Block* page_block_of(Page* page, const void* pointer, Caller caller) {
@@ -368,12 +391,32 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
 }
 
 void page_count_local_frees(Heap* heap, Page* page) {
-  if (page->local_frees_uncounted == 0) return;
+  Block* head = page->local_free;
+  if (head == page->local_free_checked) return;
+  // block_test_index with the page's fields in registers; the rotate count stays in %cl.
+  const uint64_t capacity = page->capacity();
+  const uintptr_t start = reinterpret_cast<uintptr_t>(page->start);
+  const uint64_t inverse = page->block_inverse;
+  const uint64_t rotate = page->block_rotate;
+  const Block* stop = page->local_free_checked;
+  uint64_t pushed = 0;
+  Block* block = head;
+  do {
+    // Checked before its link is followed: a pointer into a block may have had its link
+    // overwritten by the program since.
+    uint64_t index = (reinterpret_cast<uintptr_t>(block) - start) * inverse;
+    __asm__("ror %%cl, %0" : "+r"(index) : "c"(rotate));
+    if (__builtin_expect(index >= capacity, 0)) report_invalid_pointer_found_later(block);
+    block = block->next;
+    ++pushed;
+  } while (block != stop);
+  page->local_free_checked = head;
+  uint64_t uncounted = pushed - page->local_free_precounted;
+  page->local_free_precounted = 0;
+  if (uncounted == 0) return;
   std::atomic<uint64_t>& counter = heap->counters.free_count_by_bin[page->bin];
   // Owner-only writer: relaxed load+store (see counter_increment).
-  counter.store(counter.load(std::memory_order_relaxed) + page->local_frees_uncounted,
-                std::memory_order_relaxed);
-  page->local_frees_uncounted = 0;
+  counter.store(counter.load(std::memory_order_relaxed) + uncounted, std::memory_order_relaxed);
 }
 
 void heap_count_local_frees(Heap* heap) {
@@ -385,10 +428,10 @@ void heap_count_local_frees(Heap* heap) {
 }
 
 void page_collect(Page* page) {
+  page_count_local_frees(segment_of(page)->owner_heap, page);  // the local_free check
   if (page->free_list == nullptr && page->local_free != nullptr) {
-    page_count_local_frees(segment_of(page)->owner_heap, page);
     page->free_list = page->local_free;
-    page->local_free = nullptr;
+    page->local_free = page->local_free_checked = nullptr;
   }
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   if (pointer_of(thread_free) == nullptr) return;
@@ -419,8 +462,9 @@ void heap_queue_push_back(Heap* heap, Page* page) {
 
 void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
   block->next = page->local_free;
-  block->free_marker = free_marker_of(block);
+  block->free_marker = free_marker_of(page);
   page->local_free = block;
+  page->local_free_precounted++;  // checked by the caller: the local_free check only counts it
   if (count_free) counter_increment(heap->counters.free_count_by_bin[page->bin]);
   if (--page->used == 0) {
     heap_page_retire(heap, page);
@@ -443,6 +487,10 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     page->free_list = block;
   }
   page->used--;
+  if (in_sample_queue(heap, page)) {  // not in a class queue; taken again when it is first
+    if (page->used == 0) heap_page_retire(heap, page);
+    return;
+  }
   if (page->has_flag(kPageInFullQueue)) page_unfull(heap, page);
   // A page that has blocks again goes to the front of its queue, so the next refill takes the
   // returned blocks (already resident) instead of extending the current page into fresh memory.
@@ -455,7 +503,11 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
 }
 
 void heap_page_retire(Heap* heap, Page* page) {
-  if (page->has_flag(kPageInFullQueue)) {
+  if (in_sample_queue(heap, page)) {  // the current sample page stays (as a queue's first)
+    PageQueue* queue = &heap->sample_queues[page->bin];
+    if (queue->first == page) return;
+    queue_remove(queue, page);
+  } else if (page->has_flag(kPageInFullQueue)) {
     queue_remove(&heap->full_queue, page);
     page->clear_flag(kPageInFullQueue);
   } else {
@@ -476,7 +528,8 @@ bool page_free_to_segment(Heap* heap, Page* page) {
   page->block_size = 0;
   page->set_capacity(0);
   page->reserved = page->used = 0;
-  page->free_list = page->local_free = nullptr;
+  page->free_list = page->local_free = page->local_free_checked = nullptr;
+  page->local_free_precounted = 0;
   page->clear_flags();
   page->bin = kBinCount;
   page->fast_free_owner.store(0, std::memory_order_relaxed);
@@ -513,6 +566,40 @@ void heap_available_remove(Heap* heap, Segment* segment) {
 
 void heap_owned_push(Heap* heap, Segment* segment) {
   OwnedSegmentList::push_front(heap->owned_segments, segment);
+}
+
+void* heap_malloc_sample_page(Heap* heap, uint32_t bin) {
+  PageQueue* queue = &heap->sample_queues[bin];
+  Page* page = queue->first;
+  // The first page with a free block, after collecting each; empty ones go back to the segment.
+  while (page != nullptr) {
+    Page* next = page->next;
+    page_collect(page);
+    if (page->free_list == nullptr && page->capacity() < page->reserved) page_extend(page);
+    if (page->free_list != nullptr) break;
+    page = next;
+  }
+  if (page == nullptr) {
+    page = heap_new_page(heap, bin);
+    if (page == nullptr) return nullptr;
+    page->set_flag(kPageHasSampled);
+    page_refresh_fast_free_owner(page);  // its frees take the generic path
+    queue_push_front(queue, page);
+  } else if (queue->first != page) {
+    queue_remove(queue, page);
+    queue_push_front(queue, page);
+  }
+  // Pages behind the first that became empty (their blocks came back by other paths).
+  for (Page* other = page->next; other != nullptr;) {
+    Page* next = other->next;
+    page_collect(other);
+    if (other->used == 0) {
+      queue_remove(queue, other);
+      page_free_to_segment(heap, other);
+    }
+    other = next;
+  }
+  return page_take_block(heap, page, page->free_list);
 }
 
 void heap_drain_delayed_frees(Heap* heap) {
@@ -591,25 +678,30 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
       // Keyed by the block's start: a huge object's mapping, or a large object's span.
       void* start = segment->kind == SegmentKind::kHuge ? segment->pages[0].start
                                                         : large_span_block_start(segment, pointer);
-      if (start != nullptr) (void)heap_profile_forget(start, nullptr);
+      if (start != nullptr) heap_profile_forget(start);
     }
     large_free(segment, pointer, caller);
     return;
   }
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
-  if (block->free_marker == free_marker_of(block)) report_double_free(caller, pointer);
-  bool no_samples_left = page->has_flag(kPageHasSampled) && heap_profile_forget(block, page);
+  if (block->free_marker == free_marker_of(page)) report_double_free(caller, pointer);
+  if (page->has_flag(kPageHasSampled)) heap_profile_forget(block);
   if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
-    if (no_samples_left) {  // the owner alone writes the flags
-      page->clear_flag(kPageHasSampled);
-      page_refresh_fast_free_owner(page);
-    }
     page_local_free(segment->owner_heap, page, block, true);
   } else {
     uint32_t bin = page->bin;  // read before the block is published: the page may be reused after
     remote_free_block(page, block, bin);
   }
+}
+
+void heap_free_slow(void* pointer, Caller caller) {
+  // The map byte of the pointer's bits 22..46 may be a segment's: only bits 47..63 can make it
+  // foreign then (heap_free's map index drops them).
+  Segment* segment = segment_of(pointer);
+  if ((reinterpret_cast<uintptr_t>(pointer) >> 47) != 0 || !segment_map_is_segment(segment))
+    return free_outside_segment(pointer, caller);
+  heap_free_generic(segment, pointer, caller);
 }
 
 void free_outside_segment(void* pointer, Caller caller) {
@@ -732,6 +824,18 @@ bool heap_trim() {
           bin_queue_remove(heap, page);
           page_free_to_segment(heap, page);
         }
+      }
+    }
+    // Empty sample pages, the current ones too.
+    for (PageQueue& queue : heap->sample_queues) {
+      for (Page* page = queue.first; page != nullptr;) {
+        Page* next = page->next;
+        page_collect(page);
+        if (page->used == 0) {
+          queue_remove(&queue, page);
+          page_free_to_segment(heap, page);
+        }
+        page = next;
       }
     }
     if (profiling) {

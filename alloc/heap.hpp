@@ -8,9 +8,10 @@
 //   heap_malloc_small : direct-table load, free-list pop, marker clear, one counter. No lock,
 //                       no atomic read-modify-write, no system call. The heap profile adds
 //                       nothing (it cuts free lists on the slow path: heap_profile.hpp).
-//   heap_free         : segment-map check (whose byte also gives the page shift), owner check,
-//                       range + exact block check (one multiply, rotate, compare: page.hpp),
-//                       double-free marker check, push onto local_free, two counts.
+//   heap_free         : address check (user space, aligned), segment-map check (a segment of
+//                       64 KiB pages), owner check, double-free marker check, push onto
+//                       local_free, the used count. Whether the pointer is exactly a block start is
+//                       checked when local_free is next walked ("Validation" below).
 // Everything else — refills, remote frees, full pages, large objects, errors — is in the
 // [[gnu::noinline, gnu::cold]] or noinline generic functions of heap.cpp/large_objects.cpp.
 //
@@ -20,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -116,6 +118,9 @@ struct Heap {
   HeapSampleCut sample_cuts[kDirectBinCount] = {};
   uint32_t sample_cut_busy_bin = kBinCount;  // the class heap_malloc_profiled is serving
   uint64_t sample_recut_bins = 0;  // classes that got blocks back since the last drain ended
+  // The sample pages of each class (kPageHasSampled): sampled blocks are allocated from the first
+  // (heap_malloc_sample_page), so no other page's frees leave the fast path.
+  PageQueue sample_queues[kBinCount] = {};
 };
 
 // A heap with no pages: every thread starts with it, so its first malloc takes the slow path.
@@ -124,8 +129,8 @@ extern Heap g_empty_heap;
 extern constinit thread_local Heap* t_heap __attribute__((tls_model("initial-exec")));
 // Set once the calling thread's heap was handed back at its exit (no new heap for a free then).
 extern constinit thread_local bool t_thread_heap_exited __attribute__((tls_model("initial-exec")));
-// Per-process random key for free-block markers (written once at process start).
-// Hidden: the fast paths load it with one RIP-relative instruction, not through the GOT.
+// Per-process random key for the markers of aligned_alloc's interior pointers (written once at
+// process start). Hidden: loaded with one RIP-relative instruction, not through the GOT.
 extern uintptr_t g_free_marker_key __attribute__((visibility("hidden")));
 
 // The calling thread's id: glibc's thread pointer (%fs:0 holds the TCB's own address).
@@ -142,8 +147,9 @@ inline bool is_current_thread(uintptr_t id) {
   return equal;
 }
 
-inline uintptr_t free_marker_of(const Block* block) {
-  return g_free_marker_key ^ reinterpret_cast<uintptr_t>(block);
+// The page marker (page.hpp): what the second word of every free block of `page` holds.
+inline uintptr_t free_marker_of(const Page* page) {
+  return reinterpret_cast<uintptr_t>(page);
 }
 
 // Aligned allocations that needed over-allocation return a pointer inside their block; the
@@ -175,6 +181,8 @@ bool heap_trim();
 // ---- shared between heap.cpp, large_objects.cpp and heap_lifecycle.cpp ----
 [[noreturn, gnu::cold]] void report_invalid_pointer(Caller caller, const void* pointer);
 [[noreturn, gnu::cold]] void report_double_free(Caller caller, const void* pointer);
+// An invalid pointer the owner's free fast path let through, found by the local_free check.
+[[noreturn, gnu::cold]] void report_invalid_pointer_found_later(const void* pointer);
 // The block a pointer into an in-use page belongs to (interior pointers allowed only on pages
 // holding aligned allocations); reports and aborts on anything else.
 Block* page_block_of(Page* page, const void* pointer, Caller caller);
@@ -183,6 +191,9 @@ void large_free(Segment* segment, void* pointer, Caller caller);
 // Resizes a large/huge object without copying: in place, or by moving its pages to a larger
 // mapping. Returns the (possibly new) pointer, or nullptr if it cannot (the object is intact).
 void* large_resize(Segment* segment, void* pointer, size_t size);
+// A block of class `bin` from the heap's sample pages (heap_profile.hpp, "Sample pages"), or
+// nullptr when no page can be had (the caller allocates unsampled).
+void* heap_malloc_sample_page(Heap* heap, uint32_t bin);
 // Frees one block of a page owned by heap; count_free is false for delayed frees (already counted).
 void page_local_free(Heap* heap, Page* page, Block* block, bool count_free);
 // An owner's free of a block another thread freed and validated (drained from its inbox). Like
@@ -190,7 +201,9 @@ void page_local_free(Heap* heap, Page* page, Block* block, bool count_free);
 void page_free_remote_block(Heap* heap, Page* page, Block* block);
 // Gathers local_free and thread_free into free_list (owner only).
 void page_collect(Page* page);
-// Adds the page's uncounted fast-path frees to its heap's counters (owner only).
+// The local_free check (page.hpp): checks that every block pushed onto local_free since the last
+// check is a block start the page handed out (reports the first that is not, as an invalid free)
+// and adds the fast path's frees among them to the heap's counters (owner only).
 void page_count_local_frees(Heap* heap, Page* page);
 // The owner's statistics are exact: counts every page's uncounted frees (owner only).
 void heap_count_local_frees(Heap* heap);
@@ -249,45 +262,67 @@ extern LargeCounters g_large_counters;
   return heap_malloc_generic(heap, size);
 }
 
-// Null and foreign pointers fail the segment-map check and are handled by free_outside_segment.
-//
-// The map index is the pointer's bits 22..46 (shift left, then right): no bound check. A pointer
-// with higher bits set (not a user-space address) may alias a usgc chunk; the segment and page
-// then come from the chunk, never from the pointer, and the pointer fails the exact-block test
-// (only block starts pass it), before it is read or written, so it reaches free_outside_segment.
+// The segment-map byte of a segment of 64 KiB pages (small, and large spans): the only one whose
+// pointers may take the free fast path (see heap_free).
+inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
+
+// *entry == value, a relaxed load compared in one instruction (the compiler does not fold an
+// atomic load into a compare).
+[[gnu::always_inline]] inline bool segment_map_entry_is(const std::atomic<uint8_t>* entry,
+                                                        uint8_t value) {
+  bool equal;
+  __asm__("cmpb %2, %1" : "=@cce"(equal) : "m"(*entry), "i"(value));
+  return equal;
+}
+
+// The owner's free fast path ("Validation", the checks and when each is made):
+//   on the call   the pointer is a user-space address (bits 47..63 clear: the map index below
+//                 drops them) and 16-byte aligned: one rotate puts those 21 bits at the bottom,
+//                 one test; its chunk is a segment of 64 KiB pages (map byte, one compare: medium,
+//                 huge, foreign and freed chunks go to heap_free_slow); the page (bits 16..21) is
+//                 in use by this thread with no slow-free flag (fast-free owner, one compare; page
+//                 0 of a segment, which holds the segment header, never has one); the block does
+//                 not carry its page's free marker (double free, one compare).
+//   later         whether the pointer is exactly the start of a block the page has handed out: a
+//                 16-byte aligned pointer into a block (or into the not yet handed-out part of the
+//                 page) is pushed like a block, writing 16 bytes inside the memory it points to,
+//                 and reported by page_check_local_free before the list is reused or the page is
+//                 freed (the next refill of the page, its retirement, trim, thread exit or the
+//                 owner's statistics), with the same one-line message.
+// Every other pointer takes heap_free_slow, which makes every check at once.
+[[gnu::noinline]] void heap_free_slow(void* pointer, Caller caller);
+
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
-  uintptr_t chunk = (address << (64 - 47)) >> (64 - 47 + kSegmentShift);
+  // Bits 47..63 go to 0..16, bits 0..3 to 17..20, bits 22..46 (the chunk) to 39..63.
+  uintptr_t rotated = std::rotl(address, 64 - 47);
+  if (__builtin_expect((rotated & ((uintptr_t{1} << 21) - 1)) != 0, 0))
+    return heap_free_slow(pointer, caller);
+  uintptr_t chunk = rotated >> (64 - 47 + kSegmentShift);
   static_assert(kSegmentMapEntries == uintptr_t{1} << (47 - kSegmentShift));
-  uint8_t map_value = g_segment_map[chunk].load(std::memory_order_relaxed);
-  if (__builtin_expect(map_value < kMapSegment, 0)) return free_outside_segment(pointer, caller);
+  if (__builtin_expect(!segment_map_entry_is(&g_segment_map[chunk], kMapSmallPageSegment), 0))
+    return heap_free_slow(pointer, caller);
+  // segment->page_of(address) for 64 KiB pages, written so that the index is scaled in one mask.
+  static_assert(sizeof(Page) == 128 && kSmallPagesPerSegment == 64);
   Segment* segment = reinterpret_cast<Segment*>(chunk << kSegmentShift);
-  // segment->page_of(address) with the page shift from the map byte ("map page shift"), written
-  // so that the compiler computes the page's address once.
-  uintptr_t page_bytes =
-      ((address & kSegmentMask) >> (map_value & kMapPageShiftMask)) * sizeof(Page);
+  uintptr_t page_bytes = (address >> (kSmallPageShift - 7)) & ((kSmallPagesPerSegment - 1) << 7);
   Page* page = reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment->pages) + page_bytes);
   Block* block = static_cast<Block*>(pointer);
-  // Only the owner reads the page's fields below (start, block_inverse, local_free, ...).
+  // Only the owner reads the page's fields below (local_free, used).
   if (__builtin_expect(is_current_thread(page->fast_free_owner.load(std::memory_order_relaxed)),
                        1)) {
-    // Range and exact-block checks in one compare (page.hpp, block_test_index).
-    uint64_t offset = address - reinterpret_cast<uintptr_t>(page->start);
-    if (__builtin_expect(block_test_index(page, offset) < page->fast_capacity_blocks &&
-                             block->free_marker != free_marker_of(block),
-                         1)) {
+    if (__builtin_expect(block->free_marker != free_marker_of(page), 1)) {
       block->next = page->local_free;
-      block->free_marker = free_marker_of(block);
+      block->free_marker = free_marker_of(page);
       page->local_free = block;
-      page->local_frees_uncounted++;
       if (__builtin_expect(--page->used == 0, 0))
         heap_page_retire(segment_of(page)->owner_heap, page);
       return;
     }
   }
-  // The map byte of the pointer's bits 22..46 is a segment's: only higher bits can make it foreign.
-  if (__builtin_expect((address >> 47) != 0, 0)) return free_outside_segment(pointer, caller);
-  heap_free_generic(segment_of(pointer), pointer, caller);
+  // Another thread's block, a page with a slow-free flag, or a marked block: the address and the
+  // map are checked already.
+  heap_free_generic(segment, pointer, caller);
 }
 
 }  // namespace usgc::alloc

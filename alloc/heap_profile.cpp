@@ -57,16 +57,12 @@ struct StackEntry {
 
 struct BlockSlot {
   uintptr_t address;  // 0: empty
-  uint64_t size;      // requested bytes; for a page counter, the page's sampled blocks
-  uint32_t stack;     // kPageCounter: the slot counts the sampled blocks of the Page at address
+  uint64_t size;      // requested bytes
+  uint32_t stack;
   // The bytes its sampling probability was computed for (the block size of a direct class), or 0:
   // the requested size (heap_profile.hpp, "Sampling").
   uint32_t sampled_bytes;
 };
-// The blocks table also counts the sampled blocks of each page, keyed by the Page's own address
-// (page records live in segment headers, which are never blocks), so the owner can clear
-// kPageHasSampled when a page's last sample is freed and its frees take the fast path again.
-constexpr uint32_t kPageCounter = ~uint32_t{0};
 
 // All under g_profile_lock (written and read only with it held).
 constinit SpinLock g_profile_lock{LockRank::kHeapProfile};
@@ -314,20 +310,11 @@ void remove_block(BlockSlot* slot) {
 }
 
 void record_sample(void* block, size_t size, size_t sampled_bytes, const uintptr_t* frames,
-                   uint32_t depth, const Page* page) {
+                   uint32_t depth) {
   double weight = weight_of(sampled_bytes, g_heap_profile_options.sample_interval_bytes);
   SpinLockGuard guard(g_profile_lock);
   if (!ensure_tables()) return;
-  if ((g_block_count + 2) * 2 > g_block_slots && !grow_blocks()) return;
-  if (page != nullptr) {
-    if (BlockSlot* counter = find_block(reinterpret_cast<uintptr_t>(page))) {
-      counter->size++;
-    } else {
-      insert_block(g_blocks, g_block_slots,
-                   BlockSlot{reinterpret_cast<uintptr_t>(page), 1, kPageCounter, 0});
-      g_block_count++;
-    }
-  }
+  if ((g_block_count + 1) * 2 > g_block_slots && !grow_blocks()) return;
   uint32_t stack = intern_stack(frames, depth);
   StackEntry& entry = g_stacks[stack];
   entry.samples++;
@@ -388,34 +375,14 @@ void heap_profile_record(void* block, size_t size, size_t sampled_bytes) {
   uintptr_t frames[kHeapProfileMaxFrames];
   Unwinding unwinding{frames, 0};
   _Unwind_Backtrace(collect_frame, &unwinding);
-  // A sampled small or medium block sends its page's frees to the generic path (owner only:
-  // the block was just taken from the calling thread's own page).
-  Segment* segment = segment_of(block);
-  Page* page = nullptr;
-  if (segment->kind == SegmentKind::kSmall || segment->kind == SegmentKind::kMedium) {
-    page = segment->page_of(reinterpret_cast<uintptr_t>(block));
-    if (!page->has_flag(kPageHasSampled)) {
-      page->set_flag(kPageHasSampled);
-      page_refresh_fast_free_owner(page);
-    }
-  }
-  record_sample(block, size, sampled_bytes, frames, unwinding.depth, page);
+  record_sample(block, size, sampled_bytes, frames, unwinding.depth);
   t_in_profiler = false;
 }
 
-bool heap_profile_forget(const void* block, const Page* page) {
+void heap_profile_forget(const void* block) {
   SpinLockGuard guard(g_profile_lock);
-  if (g_blocks == nullptr) return true;
-  BlockSlot* slot = find_block(reinterpret_cast<uintptr_t>(block));
-  if (slot != nullptr) remove_block(slot);
-  if (page == nullptr) return true;
-  BlockSlot* counter = find_block(reinterpret_cast<uintptr_t>(page));
-  if (counter == nullptr) return true;
-  if (slot != nullptr && --counter->size == 0) {
-    remove_block(counter);
-    return true;
-  }
-  return false;
+  if (g_blocks == nullptr) return;
+  if (BlockSlot* slot = find_block(reinterpret_cast<uintptr_t>(block))) remove_block(slot);
 }
 
 void heap_profile_moved(const void* old_block, const void* new_block, size_t size) {
@@ -460,7 +427,7 @@ bool heap_profile_take_snapshot(HeapProfileSnapshot* snapshot) {
   }
   for (uint64_t i = 0; i < g_block_slots; ++i) {
     const BlockSlot& block = g_blocks[i];
-    if (block.address == 0 || block.stack == kPageCounter) continue;
+    if (block.address == 0) continue;
     double weight = weight_of(block.sampled_bytes != 0 ? block.sampled_bytes : block.size,
                               snapshot->sample_interval_bytes);
     HeapProfileSite& site = sites[block.stack];

@@ -29,15 +29,22 @@
 // slow path once per sample, per refill nothing but an index compare. When profiling is off no
 // list is ever cut and the slow path checks one flag. Everything else is on slow paths too: the
 // sampled allocation (heap_profile_sample, heap_profile_record) captures the stack with libgcc's
-// unwinder, marks the block's page (kPageHasSampled, which sends the page's frees to the generic
-// free path) and inserts the block into the table of sampled blocks; the generic free path
-// removes a sampled block. Large objects always free through the generic path, so no flag is
-// needed for them.
+// unwinder and inserts the block into the table of sampled blocks; the generic free path removes
+// a sampled block.
+//
+// Sample pages: a sampled small or medium block is allocated from a page of its class that holds
+// only sampled blocks (heap_malloc_sample_page, the heap's sample_queues), flagged
+// kPageHasSampled: the flag sends that page's frees, and only those, to the generic free path,
+// where the block leaves the table. The pages the fast paths allocate from never hold a sample, so
+// their frees stay on the free fast path. (Until 2026-12-05 the sampled block stayed on its
+// ordinary page and flagged it: every free of that page's blocks took the generic path while the
+// sample lived, about 3 % of churn's instructions with profiling on.) A class's sample pages are
+// at most a few: a new one is formatted only when every one of them is full. Large objects always
+// free through the generic path, so they need no page of their own.
 //
 // Invariants:
-//   - a sampled small or medium block's page has kPageHasSampled while it holds a sampled block
-//     (the table counts them per page; the owner clears the flag on the free of the last one, a
-//     free by another thread leaves it to the owner's next generic free or the page's release);
+//   - a sampled small or medium block lies on a sample page of its heap (or of the heap that
+//     reclaimed its segment, where the page, still flagged, may serve ordinary blocks too);
 //   - the table of sampled blocks holds exactly the sampled blocks not yet freed (keyed by the
 //     block's start: the page's block for small and medium, the object for large ones);
 //   - the cut invariant (heap_profile_cut.cpp): a class's cut is on the first page of its queue
@@ -113,10 +120,8 @@ inline void heap_profile_count(Heap* heap, void* block, size_t size) {
     heap_profile_sample(heap, block, size);
 }
 
-// The generic free path: `block` of `page` (a page with kPageHasSampled; null for a large object)
-// is being freed. True when the page holds no sampled block any more: then its owner clears the
-// flag, and its frees take the fast path again.
-bool heap_profile_forget(const void* block, const Page* page);
+// The generic free path: `block` (of a sample page, or a large object) is being freed.
+void heap_profile_forget(const void* block);
 // realloc kept or moved a block without a new allocation: a sampled one follows it.
 void heap_profile_moved(const void* old_block, const void* new_block, size_t size);
 

@@ -135,23 +135,32 @@ void heap_profile_cut_all(Heap* heap) {
 
 void* heap_malloc_profiled(Heap* heap, size_t size) {
   if (size > kDirectMaxSize) {  // the byte countdown (heap_profile_count)
+    if (size <= kMediumObjectMax && heap->sample_countdown_bytes - static_cast<int64_t>(size) < 0) {
+      // Sampled: from a sample page ("Sample pages"), so no ordinary page gets a sample.
+      if (void* pointer = heap_malloc_sample_page(heap, bin_of_size(size))) {
+        heap_profile_sample(heap, pointer, size);
+        return pointer;
+      }
+    }
     void* pointer = heap_malloc_unsampled(heap, size);
     if (pointer != nullptr) heap_profile_count(heap, pointer, size);
     return pointer;
   }
   uint32_t bin = bin_of_size(size);
-  join(&heap->sample_cuts[bin]);
+  HeapSampleCut& cut = heap->sample_cuts[bin];
+  join(&cut);
   heap->sample_cut_busy_bin = bin;
-  void* pointer = heap_malloc_unsampled(heap, size);
-  heap->sample_cut_busy_bin = kBinCount;
-  if (pointer != nullptr) {
-    HeapSampleCut& cut = heap->sample_cuts[bin];
-    uint64_t index = allocations_of(heap, bin) - 1;  // this allocation's
-    if (index >= cut.sample_at) {
+  void* pointer = nullptr;
+  uint64_t index = allocations_of(heap, bin);  // this allocation's (page_take_block counts it)
+  if (index >= cut.sample_at) {
+    pointer = heap_malloc_sample_page(heap, bin);
+    if (pointer != nullptr) {
       cut.sample_at = index + 1 + draw_skip(bin);
       heap_profile_record(pointer, size, class_size_of_bin(bin));
     }
   }
+  if (pointer == nullptr) pointer = heap_malloc_unsampled(heap, size);
+  heap->sample_cut_busy_bin = kBinCount;
   cut_front(heap, bin);
   return pointer;
 }

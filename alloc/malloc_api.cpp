@@ -167,7 +167,7 @@ size_t heap_usable_size(const void* pointer, Caller caller) {
   Block* block = page_block_of(page, pointer, caller);
   bool freed = segment->kind == SegmentKind::kHuge
                    ? segment->large_in_use.load(std::memory_order_relaxed) == 0
-                   : block->free_marker == free_marker_of(block);
+                   : block->free_marker == free_marker_of(page);
   if (freed) report_double_free(caller, pointer);
   return static_cast<size_t>(reinterpret_cast<const uint8_t*>(block) + page->block_size -
                              static_cast<const uint8_t*>(pointer));

@@ -19,9 +19,19 @@
 //   kNeverDelayed    the page's segment is abandoned (its thread exited): remote frees only
 //                    push onto thread_free; the thread that reclaims the segment collects.
 //
-// Free blocks carry a marker in their second word: free_marker == key ^ address. The marker
-// is written on every free and cleared on every allocation, so a free of a block whose marker
-// is set is a double free (glibc's tcache key, with a per-process random key).
+// Free blocks carry a marker in their second word: free_marker == the address of their page's
+// descriptor (this Page), "the page marker". It is written on every free and cleared on every
+// allocation, so a free of a block whose marker is set is a double free. The page's address is
+// in a register on the free fast path already, so the test and the store are one instruction each
+// (glibc's tcache key costs a load and an xor more). A live block can hold the marker only if the
+// program wrote the address of usgc's own page metadata into its second word (a use-after-free
+// copy of a freed block of the same page): then a free reports it as a double free.
+//
+// The local_free check (heap.hpp, "Validation"): the owner's free fast path does not test whether
+// a pointer is exactly a block start. Each block on local_free is checked once (block_test_index)
+// before the list is handed to malloc, before the page is freed and when the owner counts its
+// frees (page_check_local_free, heap.cpp); `local_free_checked` is the head of local_free at the
+// last check, so each check walks only the blocks pushed since.
 //
 // Accounting: `used` counts blocks handed out minus local frees; remote frees are subtracted
 // when the owner collects thread_free. A page with used == 0 is returned to its segment.
@@ -62,7 +72,12 @@ enum class PageMemory : uint8_t {
 // Bits of Page::slow_free_flags; any set bit sends a free of the owner to the generic path.
 inline constexpr uint8_t kPageInFullQueue = 1;
 inline constexpr uint8_t kPageHasAligned = 2;  // holds interior pointers from aligned_alloc
-inline constexpr uint8_t kPageHasSampled = 4;  // holds a heap-profile sample (heap_profile.hpp)
+// A sample page: holds only heap-profile samples, in its heap's sample queue, never in a class
+// queue (heap_profile.hpp, "Sample pages").
+inline constexpr uint8_t kPageHasSampled = 4;
+// Page 0 of a segment: the segment header lies in its 64 KiB, and the free fast path, which
+// finds the page from the pointer's bits 16..21 alone, would let a pointer into the header through.
+inline constexpr uint8_t kPageHoldsSegmentHeader = 8;
 
 struct Page {
   // ---- malloc/free fast paths: the first cache line (owner thread only, except as noted) ----
@@ -74,22 +89,20 @@ struct Page {
   // (and at reclaim) through page_refresh_fast_free_owner; read relaxed by every free fast path,
   // which proceeds only on its own id (only that thread ever wrote its id here).
   std::atomic<uintptr_t> fast_free_owner;
-  // The free fast path's "exact block" test (block_test_index below): the inverse modulo 2^64 of
-  // the block size's odd part, and the number of trailing zero bits of the block size.
+  // The "exact block" test (block_test_index below): the inverse modulo 2^64 of the block size's
+  // odd part, and the number of trailing zero bits of the block size.
   uint64_t block_inverse;
-  // capacity_blocks for small and medium pages, 0 for others: block_test_index(offset) is below
-  // it exactly when offset is a block start the page has handed out. Owner only.
-  uint64_t fast_capacity_blocks;
+  // local_free's head when page_check_local_free last walked it: the blocks from local_free up to
+  // (not including) this one are not checked nor counted yet. Owner only.
+  Block* local_free_checked;
   uint32_t used;
   // Blocks whose memory has been put on a free list (grows lazily). Written by the owner only;
   // atomic (relaxed) because remote freers read it to validate a pointer: a block they hold
   // was handed out after the capacity covering it was written, so they see at least that.
-  // (Between used and local_frees_uncounted, so the compiler does not pair their updates into
-  // one vector operation, which costs more instructions than two adds.)
   std::atomic<uint32_t> capacity_blocks;
-  // Owner frees of the fast path not yet added to the heap's free counters (they are added when
-  // the page's lists are collected, the page is freed, or statistics are read by the owner).
-  uint32_t local_frees_uncounted;
+  // Blocks the slow paths pushed onto local_free since its last check, already counted in the
+  // heap's free counters (or not to be counted: delayed remote frees). Owner only.
+  uint32_t local_free_precounted;
   uint8_t block_rotate;
   uint8_t bin;  // size class; kBinCount for large/huge pages
   uint8_t first_line_padding[2];
@@ -119,10 +132,7 @@ struct Page {
   PageMemory memory;
 
   uint32_t capacity() const { return capacity_blocks.load(std::memory_order_relaxed); }
-  void set_capacity(uint32_t blocks) {
-    capacity_blocks.store(blocks, std::memory_order_relaxed);
-    fast_capacity_blocks = block_size <= kMediumObjectMax ? blocks : 0;
-  }
+  void set_capacity(uint32_t blocks) { capacity_blocks.store(blocks, std::memory_order_relaxed); }
   uint8_t flags() const { return slow_free_flags.load(std::memory_order_relaxed); }
   bool has_flag(uint8_t flag) const { return (flags() & flag) != 0; }
   void set_flag(uint8_t flag) { slow_free_flags.store(flags() | flag, std::memory_order_relaxed); }
@@ -131,8 +141,8 @@ struct Page {
   }
   void clear_flags() { slow_free_flags.store(0, std::memory_order_relaxed); }
 };
-static_assert(sizeof(Page) == 128, "Page must stay a power of two in size (free fast path)");
-static_assert(offsetof(Page, capacity_blocks) < 64, "the free fast path's fields share a line");
+static_assert(sizeof(Page) == 128, "the free fast path scales the page index by 128 (heap.hpp)");
+static_assert(offsetof(Page, used) < 64, "the free fast path's fields share a line");
 // A heap's page queues (PageQueue's first/last), through next/prev: owner thread only.
 using PageQueueList = kernel::IntrusiveList<Page, &Page::next, &Page::prev>;
 
@@ -143,7 +153,8 @@ using PageQueueList = kernel::IntrusiveList<Page, &Page::next, &Page::prev>;
 // below a page's capacity exactly when offset is the start of a block the page has handed out:
 // any other offset (inside a block, beyond the capacity, or "negative" because the pointer lies
 // below the page's first block) maps to something else, hence to a value >= the capacity.
-// One multiply, one rotate, one compare: the free fast path's range and exact-block checks.
+// One multiply, one rotate, one compare: the range and exact-block checks of every slow free path
+// and of the local_free check.
 constexpr void compute_block_test(uint64_t block_size, uint64_t* inverse, uint8_t* rotate) {
   unsigned k = 0;
   while (((block_size >> k) & 1) == 0) ++k;

@@ -49,8 +49,8 @@ TEST(SizeClasses, RoundingToAnAlignmentGivesAClassThatIsAMultipleOfIt) {
   }
 }
 
-// The free fast path's range and exact-block checks are one compare (page.hpp,
-// block_test_index): below the capacity exactly for the starts of handed-out blocks.
+// The range and exact-block checks of the free paths and of the local_free check are one compare
+// (page.hpp, block_test_index): below the capacity exactly for the starts of handed-out blocks.
 TEST(BlockTest, BelowCapacityExactlyForBlockStartsOfEveryClassAndOffset) {
   for (uint32_t bin = 0; bin < kBinCount; ++bin) {
     Page page{};
