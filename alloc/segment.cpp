@@ -386,6 +386,9 @@ Segment* abandoned_segments_pop() {
     g_abandoned_head = segment->available_next;
     segment->available_next = nullptr;
     g_abandoned_count.fetch_sub(1, std::memory_order_relaxed);
+    // An empty list has nothing to decay: a stale deadline would send every slow path to
+    // heap_purge, whose purge of the list returns at once on the empty count.
+    if (g_abandoned_head == nullptr) g_abandoned_next_purge_ms.store(0, std::memory_order_relaxed);
   }
   return segment;
 }
