@@ -230,10 +230,13 @@ void heap_maybe_purge(Heap* heap) {
   uint64_t deadline = heap->next_purge_ms;
   uint64_t cache_deadline = g_cache_next_purge_ms.load(std::memory_order_relaxed);
   uint64_t large_deadline = g_large_next_purge_ms.load(std::memory_order_relaxed);
-  if (deadline == 0 && cache_deadline == 0 && large_deadline == 0) return;
+  uint64_t abandoned_deadline = g_abandoned_next_purge_ms.load(std::memory_order_relaxed);
+  if (deadline == 0 && cache_deadline == 0 && large_deadline == 0 && abandoned_deadline == 0)
+    return;
   uint64_t now = kernel::coarse_monotonic_ms();
   if ((deadline != 0 && now >= deadline) || (cache_deadline != 0 && now >= cache_deadline) ||
-      (large_deadline != 0 && now >= large_deadline)) {
+      (large_deadline != 0 && now >= large_deadline) ||
+      (abandoned_deadline != 0 && now >= abandoned_deadline)) {
     heap_purge(heap, now, false);
   }
 }
@@ -755,6 +758,7 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
   heap->next_purge_ms = next;
   large_arenas_purge(now_ms, force);
   segment_cache_purge(now_ms, force);
+  abandoned_segments_purge(now_ms, force);
   purge_flush();
 }
 
@@ -815,15 +819,18 @@ bool heap_trim() {
     if (remote_inbox_has_blocks(heap)) remote_inbox_drain(heap);
     if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr)
       heap_drain_delayed_frees(heap);
-    // Give back the empty pages heap_page_retire kept at the front of their queues.
+    // Give back every empty page: those heap_page_retire kept at the front of their queues, and
+    // those other threads' frees emptied (the drain and page_collect do not retire a page; an
+    // owner that rarely allocates a class would otherwise keep its pages formatted for good).
     for (uint32_t bin = 0; bin < kBinCount; ++bin) {
-      Page* page = heap->queues[bin].first;
-      if (page != nullptr) {
+      for (Page* page = heap->queues[bin].first; page != nullptr;) {
+        Page* next = page->next;
         page_collect(page);
         if (page->used == 0) {
           bin_queue_remove(heap, page);
           page_free_to_segment(heap, page);
         }
+        page = next;
       }
     }
     // Empty sample pages, the current ones too.
@@ -838,6 +845,12 @@ bool heap_trim() {
         page = next;
       }
     }
+    for (Page* page = heap->full_queue.first; page != nullptr;) {
+      Page* next = page->next;
+      page_collect(page);
+      if (page->used == 0) heap_page_retire(heap, page);  // leaves the full queue, freed
+      page = next;
+    }
     if (profiling) {
       heap->sample_recut_bins = 0;
       heap_profile_cut_all(heap);
@@ -846,6 +859,7 @@ bool heap_trim() {
   } else {
     large_arenas_purge(kernel::coarse_monotonic_ms(), true);
     segment_cache_purge(kernel::coarse_monotonic_ms(), true);
+    abandoned_segments_purge(kernel::coarse_monotonic_ms(), true);
     purge_flush();
   }
   purge_wait_all();

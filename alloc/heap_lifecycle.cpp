@@ -10,6 +10,8 @@
 // kNeverDelayed, pending delayed frees are done, empty pages and segments are returned, and
 // segments still holding live blocks go to the abandoned list, from which any heap that needs
 // a page reclaims them (their blocks stay valid; other threads may keep freeing into them).
+// Their free pages keep decaying there: any thread's purge (heap_purge, malloc_trim) purges the
+// due ones under the list's lock (abandoned_segments_purge).
 //
 // fork(): the handlers take every allocator lock (in rank order) so the child starts with
 // consistent caches and lists; the child resets the locks and the decommit queue. Heaps of

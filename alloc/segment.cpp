@@ -317,11 +317,65 @@ size_t segment_cache_purge(uint64_t now_ms, bool force) {
   return purged;
 }
 
+namespace {
+// Lowers g_abandoned_next_purge_ms to `deadline` (0: nothing). Under g_abandoned_lock.
+void abandoned_consider_deadline(uint64_t deadline) {
+  uint64_t next = g_abandoned_next_purge_ms.load(std::memory_order_relaxed);
+  if (deadline != 0 && (next == 0 || deadline < next))
+    g_abandoned_next_purge_ms.store(deadline, std::memory_order_relaxed);
+}
+
+// The earliest decay deadline of the segment's free resident pages; 0 if it has none.
+uint64_t free_dirty_pages_deadline(const Segment* segment) {
+  uint64_t earliest = 0;
+  for (uint32_t i = 0; i < segment->page_count; ++i) {
+    const Page* page = &segment->pages[i];
+    if (page->in_use || page->memory != PageMemory::kDirty) continue;
+    if (earliest == 0 || page->purge_deadline_ms < earliest) earliest = page->purge_deadline_ms;
+  }
+  return earliest;
+}
+}  // namespace
+
+std::atomic<uint64_t> g_abandoned_next_purge_ms{0};
+
 void abandoned_segments_push(Segment* segment) {
+  uint64_t deadline = free_dirty_pages_deadline(segment);  // the segment is nobody's: no race
   SpinLockGuard guard(g_abandoned_lock);
   segment->available_next = g_abandoned_head;
   g_abandoned_head = segment;
   g_abandoned_count.fetch_add(1, std::memory_order_relaxed);
+  abandoned_consider_deadline(deadline);
+}
+
+size_t abandoned_segments_purge(uint64_t now_ms, bool force) {
+  if (g_abandoned_count.load(std::memory_order_relaxed) == 0) return 0;
+  if (force) {
+    g_abandoned_lock.lock();
+  } else if (!g_abandoned_lock.try_lock()) {
+    return 0;  // another thread is pushing, popping or purging: the next slow path looks again
+  }
+  // A segment on the list belongs to no heap: its free pages' memory state is ours to change
+  // while we hold the lock (a reclaim pops it under the same lock before it looks at them).
+  // Remote freers of its live blocks touch only in-use pages' thread_free.
+  size_t purged = 0;
+  uint64_t next = 0;
+  for (Segment* segment = g_abandoned_head; segment != nullptr; segment = segment->available_next) {
+    for (uint32_t i = 0; i < segment->page_count; ++i) {
+      Page* page = &segment->pages[i];
+      if (page->in_use || page->memory != PageMemory::kDirty) continue;
+      if (!force && page->purge_deadline_ms > now_ms) {
+        if (next == 0 || page->purge_deadline_ms < next) next = page->purge_deadline_ms;
+        continue;
+      }
+      page_purge(segment, i);
+      purged += static_cast<size_t>(segment->page_area_end(i) - segment->page_area_start(i));
+    }
+  }
+  g_abandoned_next_purge_ms.store(next, std::memory_order_relaxed);
+  g_abandoned_lock.unlock();
+  if (purged != 0) purge_flush();
+  return purged;
 }
 
 Segment* abandoned_segments_pop() {
@@ -332,6 +386,9 @@ Segment* abandoned_segments_pop() {
     g_abandoned_head = segment->available_next;
     segment->available_next = nullptr;
     g_abandoned_count.fetch_sub(1, std::memory_order_relaxed);
+    // An empty list has nothing to decay: a stale deadline would send every slow path to
+    // heap_purge, whose purge of the list returns at once on the empty count.
+    if (g_abandoned_head == nullptr) g_abandoned_next_purge_ms.store(0, std::memory_order_relaxed);
   }
   return segment;
 }

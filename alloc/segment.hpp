@@ -164,6 +164,13 @@ size_t segment_cache_purge(uint64_t now_ms, bool force);
 // Segments whose thread exited with live blocks in them (under their own lock).
 void abandoned_segments_push(Segment* segment);
 Segment* abandoned_segments_pop();
+// The decay applies to the free pages of abandoned segments too ("pages held by threads that
+// exited"): purges those whose deadline has passed (all of them when force), under the list's
+// lock (try-lock unless force). Returns bytes purged.
+size_t abandoned_segments_purge(uint64_t now_ms, bool force);
+// Earliest decay deadline of a free resident page of an abandoned segment; 0 when none waits.
+// Written under the abandoned list's lock; read relaxed by heap_maybe_purge (a hint).
+extern std::atomic<uint64_t> g_abandoned_next_purge_ms;
 
 // Purge helpers: queue MADV_DONTNEED of [start, end) and return the ticket.
 uint64_t purge_range(uint8_t* start, uint8_t* end);

@@ -1,0 +1,131 @@
+// tests/alloc/retained_pages_test.cpp — memory a heap holds that nobody uses goes back to the OS.
+//
+// Counted in resident OS pages (mincore over the blocks' address range), never in time:
+//   - malloc_trim gives back pages that other threads' frees emptied (the owner's inbox drain
+//     does not retire pages; trim used to give back only the first page of each size class);
+//   - the decay (USGC_DECAY_MS) applies to the free pages of segments whose thread exited
+//     (abandoned segments), and malloc_trim purges them at once; they used to stay resident
+//     until some thread happened to reclaim the segment.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "alloc/segment.hpp"
+#include "usgc/usgc.h"
+
+namespace {
+
+constexpr size_t kBlockBytes = 192;
+constexpr size_t kBlocks = 8192;  // 1.5 MiB: about 24 pages of 64 KiB
+
+// Resident OS pages of the range [low, high) (page-aligned outward).
+size_t resident_pages(uintptr_t low, uintptr_t high) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  low &= ~(page - 1);
+  high = (high + page - 1) & ~(page - 1);
+  std::vector<unsigned char> residency((high - low) / page);
+  EXPECT_EQ(::mincore(reinterpret_cast<void*>(low), high - low, residency.data()), 0);
+  return static_cast<size_t>(
+      std::count_if(residency.begin(), residency.end(), [](unsigned char v) { return v & 1; }));
+}
+
+struct Span {
+  uintptr_t low = UINTPTR_MAX;
+  uintptr_t high = 0;
+  void add(const void* p) {
+    low = std::min(low, reinterpret_cast<uintptr_t>(p));
+    high = std::max(high, reinterpret_cast<uintptr_t>(p) + kBlockBytes);
+  }
+  size_t os_pages() const {
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    return (high - low + page - 1) / page;
+  }
+};
+
+std::vector<void*> allocate_written_blocks(Span* span) {
+  std::vector<void*> blocks(kBlocks);
+  for (void*& p : blocks) {
+    p = usgc_malloc(kBlockBytes);
+    EXPECT_NE(p, nullptr);
+    std::memset(p, 0x5a, kBlockBytes);
+    span->add(p);
+  }
+  return blocks;
+}
+
+TEST(RetainedPages, TrimGivesBackPagesThatOtherThreadsFreesEmptied) {
+  std::thread owner([] {
+    Span span;
+    std::vector<void*> blocks = allocate_written_blocks(&span);
+    // Another thread frees every block: batched, posted to this heap's inbox when it exits.
+    std::thread([&] {
+      for (void* p : blocks) usgc_free(p);
+    }).join();
+    size_t before = resident_pages(span.low, span.high);
+    ASSERT_GE(before, span.os_pages() * 3 / 4) << "the blocks were written: resident";
+    // Trim drains the inbox, which empties every page, and must give them all back.
+    usgc_malloc_trim(0);
+    size_t after = resident_pages(span.low, span.high);
+    EXPECT_LE(after, span.os_pages() / 8)
+        << "pages emptied by another thread's frees stayed resident after malloc_trim: " << after
+        << " of " << span.os_pages() << " OS pages";
+  });
+  owner.join();
+}
+
+// A thread fills pages, frees all its blocks but the first (so its segment stays in use) and
+// exits: its segment is abandoned with free, resident pages.
+Span abandon_a_segment_with_free_pages() {
+  Span freed;
+  std::thread([&] {
+    Span all;
+    std::vector<void*> blocks = allocate_written_blocks(&all);
+    // The first blocks' page stays in use (one live block); the rest are freed and their pages
+    // become free pages of the segment. Only blocks on other pages are measured.
+    const uintptr_t kept_page = reinterpret_cast<uintptr_t>(blocks[0]) >> 16;  // 64 KiB pages
+    for (size_t i = 1; i < blocks.size(); ++i) {
+      if (reinterpret_cast<uintptr_t>(blocks[i]) >> 16 != kept_page) freed.add(blocks[i]);
+      usgc_free(blocks[i]);
+    }
+  }).join();
+  return freed;
+}
+
+TEST(RetainedPages, TrimPurgesFreePagesOfExitedThreads) {
+  Span freed = abandon_a_segment_with_free_pages();
+  ASSERT_LT(freed.low, freed.high);
+  ASSERT_GE(resident_pages(freed.low, freed.high), freed.os_pages() / 2);
+  // A thread without a usgc heap trims: nothing reclaims the abandoned segment on the way.
+  std::thread([] { usgc_malloc_trim(0); }).join();
+  size_t after = resident_pages(freed.low, freed.high);
+  EXPECT_LE(after, freed.os_pages() / 8)
+      << "free pages of an exited thread's segment stayed resident after malloc_trim: " << after
+      << " of " << freed.os_pages() << " OS pages";
+}
+
+TEST(RetainedPages, DecayAppliesToFreePagesOfExitedThreads) {
+  const uint64_t saved_decay = usgc::alloc::g_decay_ms;
+  usgc::alloc::g_decay_ms = 0;  // every free page is due at once: no waiting, no timing
+  Span freed = abandon_a_segment_with_free_pages();
+  ASSERT_LT(freed.low, freed.high);
+  // Another thread's slow path (its first allocation) applies the decay before it looks for a
+  // page; it may then reclaim the segment and format one page of it.
+  std::thread([] {
+    void* p = usgc_malloc(40000);
+    usgc_free(p);
+  }).join();
+  size_t after = resident_pages(freed.low, freed.high);
+  usgc::alloc::g_decay_ms = saved_decay;
+  EXPECT_LE(after, freed.os_pages() / 4)
+      << "free pages of an exited thread's segment were not purged after their decay: " << after
+      << " of " << freed.os_pages() << " OS pages";
+}
+
+}  // namespace
