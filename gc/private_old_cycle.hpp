@@ -68,6 +68,24 @@ inline bool old_cycle_active(const Mutator& m) {
   return m.old_cycle_phase != static_cast<uint8_t>(OldCyclePhase::kIdle);
 }
 
+// Counts a mark of the running cycle in the object's block (the bitmap sweep frees a block with
+// none, gc/block.hpp): `count` objects of block b marked or promoted black.
+inline void note_cycle_marks(Mutator& m, Block* b, uint32_t count) {
+  if (b->cycle_epoch != m.old_cycle_epoch) {
+    b->cycle_epoch = m.old_cycle_epoch;
+    b->cycle_marked_slots = 0;
+  }
+  b->cycle_marked_slots += count;
+}
+// An old object the cycle's trace (or the deletion barrier) marked: its block's count, the
+// objects and bytes marked (the pacer's next base, gc/private_pacer.hpp).
+inline void note_traced_mark(Mutator& m, void* object) {
+  Block* b = block_of(object);
+  note_cycle_marks(m, b, 1);
+  ++m.old_cycle_marked;
+  m.old_cycle_marked_bytes += b->kind == BlockKind::kLarge ? b->mapping_bytes : b->slot_bytes;
+}
+
 // The deletion barrier: called by the barrier's slow path with the reference a store into an old
 // private object of m is about to overwrite. Marks it grey if it is an unmarked old object of m.
 inline void old_cycle_shade(Mutator& m, void* overwritten) {
@@ -79,7 +97,7 @@ inline void old_cycle_shade(Mutator& m, void* overwritten) {
       owner_of(value) != old_id_of(m.abi.heap_id))
     return;
   *header = value | kPrivateMark;
-  ++m.old_cycle_marked;
+  note_traced_mark(m, overwritten);
   m.old_grey.push(overwritten);
 }
 
@@ -88,8 +106,8 @@ inline void old_cycle_shade(Mutator& m, void* overwritten) {
 bool incremental_old_cycles_enabled();
 
 // In a private collection, after its minor collection (nursery empty, runs retired):
-// starts a cycle (phase idle): scans the roots.
-void old_cycle_start(Mutator& m);
+// starts a cycle (phase idle): scans the roots. old_bytes: the old generation now.
+void old_cycle_start(Mutator& m, size_t old_bytes);
 // moves a running cycle on: terminates its mark when the grey stack is empty, or sweeps a step;
 // complete = true finishes it entirely (explicit full collections, the heap limit). Adjusts
 // totals (freed bytes, live_bytes, dead large objects to unmap after the pause).
@@ -97,11 +115,21 @@ void old_cycle_after_minor(Mutator& m, SweepTotals& totals, bool complete);
 // Ends a cycle whose sweep is done (m.live_bytes_after_collection final): pacing, trace.
 void old_cycle_end_if_swept(Mutator& m);
 
-// At a run refill (allocation slow path): a mark slice while marking.
+// At a run refill (allocation slow path): a mark slice while marking (and the minor collection
+// that ends the mark once nothing is grey), a paced sweep step while sweeping.
 void old_cycle_refill_step(Mutator& m);
 // At a refill of class c that found no partial block, while sweeping: sweeps unswept blocks of c
 // until one has free slots (then on partial[c]: true) or kLazySweepBlocks were swept.
 bool old_cycle_sweep_for_refill(Mutator& m, uint32_t size_class);
+
+// A goroutine about to wait (runtime: a wait group's wait) does its old generation's pending work
+// first, in time it would spend idle: a running cycle is completed (its mark, the minor
+// collection that ends it, its sweep), and a due one is started and completed. Without this a
+// goroutine that stops allocating keeps the garbage of a cycle that never finishes (Go runs idle
+// mark workers for the same reason). Only the mark's minor collections count as pauses.
+// old_cycle_idle_work_pending() is the cheap test (false outside goroutines).
+bool old_cycle_idle_work_pending();
+void old_cycle_finish_before_waiting();
 
 // The goroutine exits: its unswept blocks go back on blocks[c] (the exit frees every private
 // object whatever its mark), the cycle's stacks are released.
