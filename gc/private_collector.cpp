@@ -11,8 +11,9 @@
 // is freed (zeroed), and the free slots of each run go back to its block's free runs. The pause
 // is bounded by the nursery (its survivors and its slots), not by the old generation.
 // Full (explicit requests, the heap limit; with USGC_GC_INCREMENTAL=0 also when the old generation
-// grew by USGC_GC_PERCENT since the last full one, which otherwise starts an incremental cycle:
-// gc/private_old_cycle.hpp): marks everything reachable in one pause, sweeps every block —
+// reaches the pacer's goal, gc/private_pacer.hpp, where by default an incremental cycle starts at
+// the trigger instead: gc/private_old_cycle.hpp): marks everything reachable in one pause, sweeps
+// every block —
 //   header 0                          free
 //   PRIVATE, marked                   live: clear the mark, promote
 //   PRIVATE, unmarked                 dead: zero the slot
@@ -286,8 +287,7 @@ bool private_full_collection_due(const Mutator& m) {
   if (old_cycle_phase(m) == OldCyclePhase::kMarking) return false;
   // Incremental cycles start at the pacer's trigger, ahead of the goal (gc/private_pacer.hpp);
   // a one-pause full collection at the goal.
-  size_t trigger =
-      incremental_old_cycles_enabled() ? pacer_trigger_bytes(m) : pacer_goal_bytes(m);
+  size_t trigger = incremental_old_cycles_enabled() ? pacer_trigger_bytes(m) : pacer_goal_bytes(m);
   return m.live_bytes_after_collection >= trigger;
 }
 

@@ -252,9 +252,8 @@ void sweep_some(Mutator& m, uint32_t limit, SweepTotals* totals) {
 void end_cycle(Mutator& m, size_t live_bytes) {
   set_phase(m, OldCyclePhase::kIdle);
   if (g_config.trace)
-    trace_private_old_cycle(m.goroutine_id, live_bytes, m.old_cycle_marked,
-                            m.old_cycle_freed_bytes, m.old_cycle_work_ns,
-                            kernel::monotonic_ns() - m.old_cycle_start_ns);
+    trace_private_old_cycle(m.goroutine_id, live_bytes, m.old_cycle_marked, m.old_cycle_freed_bytes,
+                            m.old_cycle_work_ns, kernel::monotonic_ns() - m.old_cycle_start_ns);
 }
 
 }  // namespace
@@ -311,6 +310,10 @@ void old_cycle_refill_step(Mutator& m) {
 
 bool old_cycle_sweep_for_refill(Mutator& m, uint32_t c) {
   if (old_cycle_phase(m) != OldCyclePhase::kSweeping) return false;
+  // A used-up nursery is collected first (the refill's next step): blocks handed out here would
+  // let it grow past its budget, and the minor pause with it.
+  if (g_config.gc_percent >= 0 && m.bytes_since_collection >= m.collection_budget_bytes)
+    return false;
   uint64_t start_ns = kernel::monotonic_ns();
   bool found = false;
   // A dead block of the class first: one bulk clear gives a whole free block, with no trip

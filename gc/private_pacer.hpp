@@ -12,10 +12,10 @@
 //   runway    the allocation over which a cycle's mark is spread: budget / 2, at least 1 MiB.
 //   trigger   goal - (expected old growth over the runway): the cycle starts there. The expected
 //             growth is the runway times the promotion rate the last cycle saw while it marked
-//             (old growth per allocated byte, averaged over two cycles, 1 at first), plus an eighth;
-//             the lead is kept between 5 % and 70 % of the budget (Go keeps its trigger between
-//             0.7 and 0.95 of the way to the goal for the same reason: a cycle must neither start
-//             at the goal nor right after the last one).
+//             (old growth per allocated byte, averaged over two cycles, 1 at first), plus an
+//             eighth; the lead is kept between 5 % and 70 % of the budget (Go keeps its trigger
+//             between 0.7 and 0.95 of the way to the goal for the same reason: a cycle must neither
+//             start at the goal nor right after the last one).
 // With one-pause full collections (USGC_GC_INCREMENTAL=0) the trigger is the goal, as before.
 //
 // Mark assists: a cycle's expected work is the objects the last one marked (or marked / 32 B at
