@@ -1,12 +1,12 @@
 // gc/block.cpp — the block pool: chunks from the OS, free blocks per NUMA node, large mappings,
 // heap limit.
 //
-// Lock: g_pool_lock guards every node's free-block stack, the chunk registry's growth and the
-// large object registry. It is a leaf (nothing else is taken under it) and it is held only around
-// list operations and the occasional mapping (and binding) of a chunk, never while sweeping or
-// marking. Free blocks keep zero slots (sweepers zero what they free); beyond kRetainedFreeBlocks
-// in its node's pool the pool gives the pages of a released block back to the OS (zero again on
-// the next touch).
+// Lock: g_block_pool.pool_lock guards every node's free-block stack, the chunk registry's growth
+// and the large object registry. It is a leaf (nothing else is taken under it) and it is held only
+// around list operations and the occasional mapping (and binding) of a chunk, never while sweeping
+// or marking. Free blocks keep zero slots (sweepers zero what they free); beyond
+// kRetainedFreeBlocks in its node's pool the pool gives the pages of a released block back to the
+// OS (zero again on the next touch).
 //
 // Per node (block.hpp, "NUMA placement"): a free stack, its length, and the node's committed and
 // in-use bytes. A block's home node never changes: it goes back to the pool it came from, so a
@@ -32,28 +32,46 @@ constexpr uint32_t kRetainedFreeBlocks = 64;
 constexpr size_t kSlotsBytes = kBlockBytes - kBlockHeaderBytes;
 
 struct NodePool {
-  Block* free_blocks = nullptr;  // linked through next_in_heap; under g_pool_lock
-  // Written under g_pool_lock; read as a hint (release_block) and by statistics without it.
+  Block* free_blocks = nullptr;  // linked through next_in_heap; under g_block_pool.pool_lock
+  // Written under g_block_pool.pool_lock; read as a hint (release_block) and by statistics without
+  // it.
   std::atomic<uint32_t> free_block_count{0};
   // Relaxed counters, written by takers and releasers; read by statistics.
   std::atomic<size_t> bytes_committed{0};
   std::atomic<size_t> bytes_in_use{0};
 };
 
-kernel::FutexMutex<kernel::LockRank::kBlockPool> g_pool_lock;
-char* g_chunks[kMaxChunks];
-std::atomic<uint32_t> g_chunk_count{0};
-NodePool g_nodes[numa::kMaxNodes];
-std::atomic<int> g_node_span{1};   // 1 + the highest node given memory (relaxed: statistics)
-Block* g_large_objects = nullptr;  // under g_pool_lock
-std::atomic<size_t> g_bytes_in_use{0};
-std::atomic<size_t> g_heap_limit_bytes{0};
+// The block pool's state. Locks: pool_lock (a leaf) as the fields say; the counters are relaxed.
+struct BlockPool {
+  kernel::FutexMutex<kernel::LockRank::kBlockPool> pool_lock;
+  NodePool nodes[numa::kMaxNodes];  // each node's fields say their own lock or ordering
+  // 1 + the highest node given memory: raised by CAS by whoever maps memory for a node (chunk
+  // growth, large mappings); read by statistics (relaxed).
+  std::atomic<int> node_span{1};
+  Block* large_objects = nullptr;  // the large object registry: under pool_lock
+  // Bytes taken from the OS for the heap: reserved (fetch_add) before mapping, given back on
+  // failure and on release, by any thread; read by the limit check and statistics (relaxed).
+  std::atomic<size_t> bytes_in_use{0};
+  // USGC_HEAP_MAX (0 = none): written by set_heap_limit_bytes (configuration), read by every
+  // reservation (relaxed: a stale limit only moves one reservation across it).
+  std::atomic<size_t> heap_limit_bytes{0};
+};
+constinit BlockPool g_block_pool;
+
+// The chunk registry (apart from the pool: 512 KiB of pointers stays in .bss): chunks[i] written
+// once, under g_block_pool.pool_lock, before chunk_count's release store publishes it; readers
+// (for_each_block_in_use, conservative root scans) load chunk_count with acquire and read below.
+struct ChunkRegistry {
+  char* chunks[kMaxChunks] = {};
+  std::atomic<uint32_t> chunk_count{0};
+};
+constinit ChunkRegistry g_chunk_registry;
 
 bool reserve_bytes(size_t bytes) {
-  size_t limit = g_heap_limit_bytes.load(std::memory_order_relaxed);
-  size_t in_use = g_bytes_in_use.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  size_t limit = g_block_pool.heap_limit_bytes.load(std::memory_order_relaxed);
+  size_t in_use = g_block_pool.bytes_in_use.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   if (limit != 0 && in_use > limit) {
-    g_bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
+    g_block_pool.bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
     return false;
   }
   return true;
@@ -64,9 +82,9 @@ int valid_node(int node) {
 }
 
 void note_node_used(int node) {
-  int span = g_node_span.load(std::memory_order_relaxed);
+  int span = g_block_pool.node_span.load(std::memory_order_relaxed);
   while (node + 1 > span &&
-         !g_node_span.compare_exchange_weak(span, node + 1, std::memory_order_relaxed)) {
+         !g_block_pool.node_span.compare_exchange_weak(span, node + 1, std::memory_order_relaxed)) {
   }
 }
 
@@ -76,15 +94,16 @@ void place_on_node(void* mapping, size_t bytes, int node) {
   if (numa::topology().node_count > 1) (void)numa::bind_to_node(mapping, bytes, numa::NodeId{node});
 }
 
-// Under g_pool_lock: maps a chunk for `node` and pushes its blocks on that node's free stack.
+// Under g_block_pool.pool_lock: maps a chunk for `node` and pushes its blocks on that node's free
+// stack.
 bool grow_locked(int node) {
-  uint32_t count = g_chunk_count.load(std::memory_order_relaxed);
+  uint32_t count = g_chunk_registry.chunk_count.load(std::memory_order_relaxed);
   if (count == kMaxChunks) return false;
   auto mapping = kernel::map_aligned(kChunkBytes, kChunkBytes);
   if (!mapping.ok()) return false;
   char* chunk = static_cast<char*>(mapping.value());
   place_on_node(chunk, kChunkBytes, node);
-  NodePool& pool = g_nodes[node];
+  NodePool& pool = g_block_pool.nodes[node];
   for (uint32_t b = kBlocksPerChunk; b-- > 0;) {
     auto* block = reinterpret_cast<Block*>(chunk + size_t{b} * kBlockBytes);
     block->node = static_cast<uint8_t>(node);
@@ -94,18 +113,19 @@ bool grow_locked(int node) {
   pool.free_block_count.fetch_add(kBlocksPerChunk, std::memory_order_relaxed);
   pool.bytes_committed.fetch_add(kChunkBytes, std::memory_order_relaxed);
   note_node_used(node);
-  g_chunks[count] = chunk;
-  g_chunk_count.store(count + 1, std::memory_order_release);
+  g_chunk_registry.chunks[count] = chunk;
+  g_chunk_registry.chunk_count.store(count + 1, std::memory_order_release);
   return true;
 }
 
-// Under g_pool_lock: pops a free block of `node`, growing that node's pool when it is empty, and
-// borrowing another node's free block when it cannot grow. nullptr when there is none at all.
+// Under g_block_pool.pool_lock: pops a free block of `node`, growing that node's pool when it is
+// empty, and borrowing another node's free block when it cannot grow. nullptr when there is none at
+// all.
 Block* pop_free_block_locked(int node) {
-  NodePool* pool = &g_nodes[node];
+  NodePool* pool = &g_block_pool.nodes[node];
   if (pool->free_blocks == nullptr && !grow_locked(node)) {
     pool = nullptr;
-    for (NodePool& other : g_nodes) {
+    for (NodePool& other : g_block_pool.nodes) {
       if (other.free_blocks != nullptr) {
         pool = &other;
         break;
@@ -169,15 +189,15 @@ Block* acquire_block_on_node(int node, BlockKind kind, uint32_t size_class, uint
   }
   Block* block = nullptr;
   {
-    kernel::FutexMutexGuard guard(g_pool_lock);
+    kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
     block = pop_free_block_locked(node);
     if (block == nullptr) {
-      g_bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
+      g_block_pool.bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
       *failure = AcquireFailure::kOutOfMemory;
       return nullptr;
     }
   }
-  NodePool& home = g_nodes[block->node];
+  NodePool& home = g_block_pool.nodes[block->node];
   home.bytes_in_use.fetch_add(kBlockBytes, std::memory_order_relaxed);
   if (block->slots_decommitted) {  // touched again from now on
     block->slots_decommitted = false;
@@ -193,7 +213,7 @@ void release_block(Block* block) {
               "release_block: not a block");
   if (block->kind == BlockKind::kArena)
     std::memset(block->slots_begin(), 0, kBlockBytes - kBlockHeaderBytes);
-  NodePool& home = g_nodes[block->node];
+  NodePool& home = g_block_pool.nodes[block->node];
   // Beyond the retained blocks the pages go back to the OS (the slots are zero already: this keeps
   // the RSS of a shrinking heap down). It must happen before the block is on the free list: once
   // there another thread may take it and allocate, and a later MADV_DONTNEED would zero its
@@ -205,13 +225,13 @@ void release_block(Block* block) {
   }
   home.bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
   {
-    kernel::FutexMutexGuard guard(g_pool_lock);
+    kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
     block->kind = BlockKind::kFree;
     block->next_in_heap = home.free_blocks;
     home.free_blocks = block;
     home.free_block_count.fetch_add(1, std::memory_order_relaxed);
   }
-  g_bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
+  g_block_pool.bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
 }
 
 Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure* failure) {
@@ -222,7 +242,7 @@ Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure
   }
   auto mapping = kernel::map_aligned(mapping_bytes, kBlockBytes);
   if (!mapping.ok()) {
-    g_bytes_in_use.fetch_sub(mapping_bytes, std::memory_order_relaxed);
+    g_block_pool.bytes_in_use.fetch_sub(mapping_bytes, std::memory_order_relaxed);
     *failure = AcquireFailure::kOutOfMemory;
     return nullptr;
   }
@@ -232,15 +252,15 @@ Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure
   block->node = static_cast<uint8_t>(node);
   format(block, BlockKind::kLarge, kNoSizeClass, owner_heap_id);
   note_node_used(node);
-  g_nodes[node].bytes_committed.fetch_add(mapping_bytes, std::memory_order_relaxed);
-  g_nodes[node].bytes_in_use.fetch_add(mapping_bytes, std::memory_order_relaxed);
+  g_block_pool.nodes[node].bytes_committed.fetch_add(mapping_bytes, std::memory_order_relaxed);
+  g_block_pool.nodes[node].bytes_in_use.fetch_add(mapping_bytes, std::memory_order_relaxed);
   block->slot_bytes = static_cast<uint32_t>(object_bytes > UINT32_MAX ? UINT32_MAX : object_bytes);
   block->mapping_bytes = mapping_bytes;
   {
-    kernel::FutexMutexGuard guard(g_pool_lock);
-    block->large_next = g_large_objects;
-    if (g_large_objects != nullptr) g_large_objects->large_previous = block;
-    g_large_objects = block;
+    kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
+    block->large_next = g_block_pool.large_objects;
+    if (g_block_pool.large_objects != nullptr) g_block_pool.large_objects->large_previous = block;
+    g_block_pool.large_objects = block;
   }
   *failure = AcquireFailure::kNone;
   return block;
@@ -248,30 +268,30 @@ Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure
 
 void release_large(Block* block) {
   {
-    kernel::FutexMutexGuard guard(g_pool_lock);
+    kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
     if (block->large_previous != nullptr)
       block->large_previous->large_next = block->large_next;
     else
-      g_large_objects = block->large_next;
+      g_block_pool.large_objects = block->large_next;
     if (block->large_next != nullptr) block->large_next->large_previous = block->large_previous;
   }
   size_t bytes = block->mapping_bytes;
-  g_nodes[block->node].bytes_committed.fetch_sub(bytes, std::memory_order_relaxed);
-  g_nodes[block->node].bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
-  g_bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
+  g_block_pool.nodes[block->node].bytes_committed.fetch_sub(bytes, std::memory_order_relaxed);
+  g_block_pool.nodes[block->node].bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
+  g_block_pool.bytes_in_use.fetch_sub(bytes, std::memory_order_relaxed);
   kernel::Status status = kernel::unmap(block, bytes);
   USGC_CHECK(status.ok(), "gc: unmapping a large object of %zu bytes failed (errno %d)", bytes,
              status.error());
 }
 
 size_t heap_bytes_in_use() {
-  return g_bytes_in_use.load(std::memory_order_relaxed);
+  return g_block_pool.bytes_in_use.load(std::memory_order_relaxed);
 }
 size_t heap_limit_bytes() {
-  return g_heap_limit_bytes.load(std::memory_order_relaxed);
+  return g_block_pool.heap_limit_bytes.load(std::memory_order_relaxed);
 }
 void set_heap_limit_bytes(size_t bytes) {
-  g_heap_limit_bytes.store(bytes, std::memory_order_relaxed);
+  g_block_pool.heap_limit_bytes.store(bytes, std::memory_order_relaxed);
 }
 size_t heap_headroom_bytes() {
   size_t limit = heap_limit_bytes();
@@ -283,7 +303,7 @@ size_t heap_headroom_bytes() {
 NodePoolBytes node_pool_bytes(int node) {
   NodePoolBytes figures;
   if (node < 0 || node >= numa::kMaxNodes) return figures;
-  const NodePool& pool = g_nodes[node];
+  const NodePool& pool = g_block_pool.nodes[node];
   figures.bytes_committed = pool.bytes_committed.load(std::memory_order_relaxed);
   figures.bytes_in_use = pool.bytes_in_use.load(std::memory_order_relaxed);
   figures.free_blocks = pool.free_block_count.load(std::memory_order_relaxed);
@@ -291,18 +311,18 @@ NodePoolBytes node_pool_bytes(int node) {
 }
 
 int node_pool_span() {
-  return g_node_span.load(std::memory_order_relaxed);
+  return g_block_pool.node_span.load(std::memory_order_relaxed);
 }
 
 uint32_t chunk_count() {
-  return g_chunk_count.load(std::memory_order_acquire);
+  return g_chunk_registry.chunk_count.load(std::memory_order_acquire);
 }
 char* chunk_at(uint32_t index) {
-  return g_chunks[index];
+  return g_chunk_registry.chunks[index];
 }
 void* large_shared_object_containing(uintptr_t address) {
-  kernel::FutexMutexGuard guard(g_pool_lock);
-  for (Block* large = g_large_objects; large != nullptr; large = large->large_next) {
+  kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
+  for (Block* large = g_block_pool.large_objects; large != nullptr; large = large->large_next) {
     auto begin = reinterpret_cast<uintptr_t>(large);
     if (address < begin + kBlockHeaderBytes || address >= begin + large->mapping_bytes) continue;
     const uint64_t header =
@@ -313,7 +333,7 @@ void* large_shared_object_containing(uintptr_t address) {
 }
 
 Block* first_large_object() {
-  return g_large_objects;
+  return g_block_pool.large_objects;
 }
 
 }  // namespace usgc::gc

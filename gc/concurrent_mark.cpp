@@ -18,34 +18,40 @@ namespace {
 constexpr size_t kClaimBatch = 64;       // goroutines claimed per registry-lock acquisition
 constexpr size_t kGreyTakeBatch = 1024;  // grey objects a marker takes at once
 
-// The cycle's epoch: written in the start stop, read anywhere (relaxed: the stop orders it).
-std::atomic<uint32_t> g_scan_epoch{0};
-// Root scans claimed and not finished (markers, switching threads). Termination waits for 0.
-std::atomic<uint32_t> g_scans_in_progress{0};
-// Objects shaded by mutators (barrier, scans before resume) in this cycle: relaxed counter.
-std::atomic<size_t> g_shaded{0};
+// The concurrent mark's state (besides g_shared_marking, which the barrier reads inline).
+struct ConcurrentMark {
+  // The cycle's epoch: written in the start stop, read anywhere (relaxed: the stop orders it).
+  std::atomic<uint32_t> scan_epoch{0};
+  // Root scans claimed and not finished (markers, switching threads). Termination waits for 0:
+  // incremented relaxed at a claim, decremented with release by finish_scan (pairs with the
+  // acquire loads of wait_for_root_scans_stopped and concurrent_roots_pending).
+  std::atomic<uint32_t> scans_in_progress{0};
+  // Objects shaded by mutators (barrier, scans before resume) in this cycle: relaxed counter.
+  std::atomic<size_t> shaded{0};
 
-// The grey queue: objects marked outside the markers, still to be traced.
-kernel::FutexMutex<kernel::LockRank::kGreyQueue> g_grey_lock;
-MarkStack g_grey;                    // under g_grey_lock
-std::atomic<size_t> g_grey_size{0};  // written under g_grey_lock; read as a hint anywhere
+  // The grey queue: objects marked outside the markers, still to be traced.
+  kernel::FutexMutex<kernel::LockRank::kGreyQueue> grey_lock;
+  MarkStack grey;                    // under grey_lock
+  std::atomic<size_t> grey_size{0};  // written under grey_lock; read as a hint anywhere
 
-// The registry walk: g_scan_cursor under the registry lock (moved on by unregistration);
-// g_walk_done set (release) when the cursor ran off the end, read (acquire) by markers.
-Mutator* g_scan_cursor = nullptr;
-std::atomic<bool> g_walk_done{true};
-// The runtime's roots are scanned by whichever marker takes this first.
-std::atomic<bool> g_runtime_roots_taken{true};
+  // The registry walk: scan_cursor under the registry lock (moved on by unregistration);
+  // walk_done set (release) when the cursor ran off the end, read (acquire) by markers.
+  Mutator* scan_cursor = nullptr;
+  std::atomic<bool> walk_done{true};
+  // The runtime's roots are scanned by whichever marker takes this first (relaxed exchange).
+  std::atomic<bool> runtime_roots_taken{true};
+};
+constinit ConcurrentMark g_concurrent_mark;
 
 uint32_t done_state() {
-  return g_scan_epoch.load(std::memory_order_relaxed) * 2;
+  return g_concurrent_mark.scan_epoch.load(std::memory_order_relaxed) * 2;
 }
 
 void grey_push_all(MarkStack& batch) {
   if (batch.empty()) return;
-  kernel::FutexMutexGuard guard(g_grey_lock);
-  while (!batch.empty()) g_grey.push(batch.pop());
-  g_grey_size.store(g_grey.size(), std::memory_order_relaxed);
+  kernel::FutexMutexGuard guard(g_concurrent_mark.grey_lock);
+  while (!batch.empty()) g_concurrent_mark.grey.push(batch.pop());
+  g_concurrent_mark.grey_size.store(g_concurrent_mark.grey.size(), std::memory_order_relaxed);
 }
 
 // Marks into a local batch, handed to the grey queue at the end (one lock per scan).
@@ -53,7 +59,7 @@ class ShadeVisitor final : public RootVisitor {
  public:
   void visit(void* object) override {
     if (!try_mark_shared(object)) return;
-    g_shaded.fetch_add(1, std::memory_order_relaxed);
+    g_concurrent_mark.shaded.fetch_add(1, std::memory_order_relaxed);
     batch_.push(object);
   }
   void push_marked(void* object) override { batch_.push(object); }
@@ -85,11 +91,11 @@ void scan_mutator(Mutator& m, RootVisitor& visitor) {
 bool try_claim(Mutator& m, uint32_t done) {
   uint32_t state = m.root_scan_state.load(std::memory_order_acquire);
   if (state == done || state == done + 1) return false;
-  g_scans_in_progress.fetch_add(1, std::memory_order_relaxed);
+  g_concurrent_mark.scans_in_progress.fetch_add(1, std::memory_order_relaxed);
   // Acquire: the goroutine's last writes to its roots (it parked through a lock or an atomic
   // hand-off, which ordered them) are seen by the scan.
   if (!m.root_scan_state.compare_exchange_strong(state, done + 1, std::memory_order_acq_rel)) {
-    g_scans_in_progress.fetch_sub(1, std::memory_order_relaxed);
+    g_concurrent_mark.scans_in_progress.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }
   return true;
@@ -99,33 +105,34 @@ void finish_scan(Mutator& m, uint32_t done) {
   // Release: pairs with the acquire in ensure_scanned: the goroutine resumes after the scan.
   m.root_scan_state.store(done, std::memory_order_release);
   // Release: pairs with wait_for_root_scans_stopped; what the scan queued is visible then.
-  g_scans_in_progress.fetch_sub(1, std::memory_order_release);
+  g_concurrent_mark.scans_in_progress.fetch_sub(1, std::memory_order_release);
 }
 
 size_t claim_batch(Mutator** out, size_t max) {
-  if (g_walk_done.load(std::memory_order_acquire)) return 0;
+  if (g_concurrent_mark.walk_done.load(std::memory_order_acquire)) return 0;
   uint32_t done = done_state();
   size_t n = 0;
   lock_mutator_registry();
-  while (n < max && g_scan_cursor != nullptr) {
-    Mutator* m = g_scan_cursor;
-    g_scan_cursor = m->registry_next;
+  while (n < max && g_concurrent_mark.scan_cursor != nullptr) {
+    Mutator* m = g_concurrent_mark.scan_cursor;
+    g_concurrent_mark.scan_cursor = m->registry_next;
     if (try_claim(*m, done)) out[n++] = m;
   }
-  if (g_scan_cursor == nullptr) g_walk_done.store(true, std::memory_order_release);
+  if (g_concurrent_mark.scan_cursor == nullptr)
+    g_concurrent_mark.walk_done.store(true, std::memory_order_release);
   unlock_mutator_registry();
   return n;
 }
 
 bool take_grey(RootVisitor& visitor) {
-  if (g_grey_size.load(std::memory_order_relaxed) == 0) return false;
-  kernel::FutexMutexGuard guard(g_grey_lock);
+  if (g_concurrent_mark.grey_size.load(std::memory_order_relaxed) == 0) return false;
+  kernel::FutexMutexGuard guard(g_concurrent_mark.grey_lock);
   size_t taken = 0;
-  while (!g_grey.empty() && taken < kGreyTakeBatch) {
-    visitor.push_marked(g_grey.pop());
+  while (!g_concurrent_mark.grey.empty() && taken < kGreyTakeBatch) {
+    visitor.push_marked(g_concurrent_mark.grey.pop());
     ++taken;
   }
-  g_grey_size.store(g_grey.size(), std::memory_order_relaxed);
+  g_concurrent_mark.grey_size.store(g_concurrent_mark.grey.size(), std::memory_order_relaxed);
   return taken != 0;
 }
 
@@ -133,10 +140,10 @@ bool take_grey(RootVisitor& visitor) {
 
 void shade_slow(void* value) {
   if (!is_object_pointer(value) || !try_mark_shared(value)) return;
-  g_shaded.fetch_add(1, std::memory_order_relaxed);
-  kernel::FutexMutexGuard guard(g_grey_lock);
-  g_grey.push(value);
-  g_grey_size.store(g_grey.size(), std::memory_order_relaxed);
+  g_concurrent_mark.shaded.fetch_add(1, std::memory_order_relaxed);
+  kernel::FutexMutexGuard guard(g_concurrent_mark.grey_lock);
+  g_concurrent_mark.grey.push(value);
+  g_concurrent_mark.grey_size.store(g_concurrent_mark.grey.size(), std::memory_order_relaxed);
 }
 
 uint32_t current_scan_done_state() {
@@ -168,15 +175,15 @@ void note_mutator_registered_locked(Mutator& m) {
 }
 
 void note_mutator_unregistered_locked(Mutator& m) {
-  if (g_scan_cursor == &m) g_scan_cursor = m.registry_next;
+  if (g_concurrent_mark.scan_cursor == &m) g_concurrent_mark.scan_cursor = m.registry_next;
 }
 
 void begin_concurrent_mark_stopped() {
-  uint32_t epoch = g_scan_epoch.load(std::memory_order_relaxed) + 1;
+  uint32_t epoch = g_concurrent_mark.scan_epoch.load(std::memory_order_relaxed) + 1;
   if (epoch == 0) epoch = 1;  // 0 would make a fresh Mutator's state 0 look scanned
-  g_scan_epoch.store(epoch, std::memory_order_relaxed);
+  g_concurrent_mark.scan_epoch.store(epoch, std::memory_order_relaxed);
   uint32_t done = epoch * 2;
-  g_shaded.store(0, std::memory_order_relaxed);
+  g_concurrent_mark.shaded.store(0, std::memory_order_relaxed);
   g_shared_marking.store(true, std::memory_order_relaxed);
   ShadeVisitor visitor;
   // Global root slots and handles: a snapshot now (their count does not grow with goroutines).
@@ -204,9 +211,10 @@ void begin_concurrent_mark_stopped() {
       scan_now(m, &context);
   }
   visitor.flush();
-  g_scan_cursor = first_registered_mutator();
-  g_walk_done.store(g_scan_cursor == nullptr, std::memory_order_relaxed);
-  g_runtime_roots_taken.store(false, std::memory_order_relaxed);
+  g_concurrent_mark.scan_cursor = first_registered_mutator();
+  g_concurrent_mark.walk_done.store(g_concurrent_mark.scan_cursor == nullptr,
+                                    std::memory_order_relaxed);
+  g_concurrent_mark.runtime_roots_taken.store(false, std::memory_order_relaxed);
 }
 
 bool mark_some_roots(uint32_t, RootVisitor& visitor) {
@@ -220,7 +228,7 @@ bool mark_some_roots(uint32_t, RootVisitor& visitor) {
     }
     return true;
   }
-  if (!g_runtime_roots_taken.exchange(true, std::memory_order_relaxed)) {
+  if (!g_concurrent_mark.runtime_roots_taken.exchange(true, std::memory_order_relaxed)) {
     for_each_runtime_root(
         [](void** slot, void* context) {
           void* value = load_reference(slot);
@@ -237,25 +245,26 @@ bool mark_grey_queue(uint32_t, RootVisitor& visitor) {
 }
 
 bool concurrent_roots_pending() {
-  return !g_walk_done.load(std::memory_order_acquire) ||
-         !g_runtime_roots_taken.load(std::memory_order_relaxed) ||
-         g_grey_size.load(std::memory_order_relaxed) != 0 ||
-         g_scans_in_progress.load(std::memory_order_acquire) != 0;
+  return !g_concurrent_mark.walk_done.load(std::memory_order_acquire) ||
+         !g_concurrent_mark.runtime_roots_taken.load(std::memory_order_relaxed) ||
+         g_concurrent_mark.grey_size.load(std::memory_order_relaxed) != 0 ||
+         g_concurrent_mark.scans_in_progress.load(std::memory_order_acquire) != 0;
 }
 
 size_t grey_queue_size() {
-  return g_grey_size.load(std::memory_order_relaxed);
+  return g_concurrent_mark.grey_size.load(std::memory_order_relaxed);
 }
 
 void wait_for_root_scans_stopped() {
   // Acquire: pairs with finish_scan's release.
-  while (g_scans_in_progress.load(std::memory_order_acquire) != 0) kernel::yield_cpu();
+  while (g_concurrent_mark.scans_in_progress.load(std::memory_order_acquire) != 0)
+    kernel::yield_cpu();
 }
 
 size_t end_concurrent_mark_stopped() {
-  USGC_CHECK(g_grey_size.load(std::memory_order_relaxed) == 0,
+  USGC_CHECK(g_concurrent_mark.grey_size.load(std::memory_order_relaxed) == 0,
              "gc: concurrent mark ended with %zu grey objects left",
-             g_grey_size.load(std::memory_order_relaxed));
+             g_concurrent_mark.grey_size.load(std::memory_order_relaxed));
   if (g_config.verify) {
     // Every goroutine was scanned in this epoch (the walk, the switches, or the start stop).
     uint32_t done = done_state();
@@ -268,7 +277,7 @@ size_t end_concurrent_mark_stopped() {
     }
   }
   g_shared_marking.store(false, std::memory_order_relaxed);
-  return g_shaded.load(std::memory_order_relaxed);
+  return g_concurrent_mark.shaded.load(std::memory_order_relaxed);
 }
 
 }  // namespace usgc::gc

@@ -1,9 +1,10 @@
 // gc/mutator.cpp — the current-mutator TLS pointer, the registry of mutators, and a goroutine's
 // GC birth and death (see mutator.hpp).
 //
-// Registry: a doubly linked list under g_registry_lock, which a shared collection holds for the
-// whole stopped world (so no goroutine is added or removed while it marks: a spawn from a thread
-// that is not stopped waits for the lock). Lock order: registry -> shared class locks -> pool.
+// Registry: a doubly linked list under g_mutator_registry.registry_lock, which a shared collection
+// holds for the whole stopped world (so no goroutine is added or removed while it marks: a spawn
+// from a thread that is not stopped waits for the lock). Lock order: registry -> shared class locks
+// -> pool.
 //
 // A goroutine's exit (mutator_unregister, on the goroutine itself, before its last switch): by
 // the private-heap invariant nothing else refers to its private objects and its roots are gone,
@@ -32,15 +33,20 @@ usgc_mutator g_no_goroutine_mutator = {UINT64_MAX, nullptr, nullptr, nullptr, {}
 
 namespace {
 
-kernel::FutexMutex<kernel::LockRank::kMutatorRegistry> g_registry_lock;
-Mutator* g_registry_first = nullptr;
-uint64_t g_registry_count = 0;
-std::atomic<uint32_t> g_next_heap_id{0};
+// The registry of goroutines' mutators: a list linked through registry_next/registry_previous.
+struct MutatorRegistry {
+  kernel::FutexMutex<kernel::LockRank::kMutatorRegistry> registry_lock;
+  Mutator* registry_first = nullptr;  // under registry_lock
+  uint64_t registry_count = 0;        // under registry_lock
+  // Heap ids handed out: fetch_add by registering goroutines (relaxed: only uniqueness matters).
+  std::atomic<uint32_t> next_heap_id{0};
+};
+constinit MutatorRegistry g_mutator_registry;
 
 // Even and nonzero: id | 1 is the goroutine's old id (gc/private_generations.hpp).
 uint64_t next_heap_id() {
   for (;;) {
-    uint32_t id = (g_next_heap_id.fetch_add(1, std::memory_order_relaxed) + 1) * 2;
+    uint32_t id = (g_mutator_registry.next_heap_id.fetch_add(1, std::memory_order_relaxed) + 1) * 2;
     if (id != 0) return id;
   }
 }
@@ -83,16 +89,16 @@ void set_current_mutator(Mutator* mutator) {
 }
 
 void lock_mutator_registry() {
-  g_registry_lock.lock();
+  g_mutator_registry.registry_lock.lock();
 }
 void unlock_mutator_registry() {
-  g_registry_lock.unlock();
+  g_mutator_registry.registry_lock.unlock();
 }
 Mutator* first_registered_mutator() {
-  return g_registry_first;
+  return g_mutator_registry.registry_first;
 }
 uint64_t registered_mutator_count() {
-  return g_registry_count;
+  return g_mutator_registry.registry_count;
 }
 
 void mutator_register(Mutator* m, uint64_t goroutine_id, void* start_object) {
@@ -111,27 +117,28 @@ void mutator_register(Mutator* m, uint64_t goroutine_id, void* start_object) {
   m->full_budget_bytes = g_config.min_private_budget_bytes;
   m->young_large = nullptr;
   m->start_object = start_object;
-  kernel::FutexMutexGuard guard(g_registry_lock);
+  kernel::FutexMutexGuard guard(g_mutator_registry.registry_lock);
   note_mutator_registered_locked(*m);
   m->registry_previous = nullptr;
-  m->registry_next = g_registry_first;
-  if (g_registry_first != nullptr) g_registry_first->registry_previous = m;
-  g_registry_first = m;
-  ++g_registry_count;
+  m->registry_next = g_mutator_registry.registry_first;
+  if (g_mutator_registry.registry_first != nullptr)
+    g_mutator_registry.registry_first->registry_previous = m;
+  g_mutator_registry.registry_first = m;
+  ++g_mutator_registry.registry_count;
   m->registered = true;
 }
 
 void mutator_unregister(Mutator* m) {
   if (!m->registered) return;
   {
-    kernel::FutexMutexGuard guard(g_registry_lock);
+    kernel::FutexMutexGuard guard(g_mutator_registry.registry_lock);
     note_mutator_unregistered_locked(*m);
     if (m->registry_previous != nullptr)
       m->registry_previous->registry_next = m->registry_next;
     else
-      g_registry_first = m->registry_next;
+      g_mutator_registry.registry_first = m->registry_next;
     if (m->registry_next != nullptr) m->registry_next->registry_previous = m->registry_previous;
-    --g_registry_count;
+    --g_mutator_registry.registry_count;
     m->registered = false;
   }
   retire_all_private_runs(*m);

@@ -30,19 +30,27 @@ struct alignas(64) Marker {
   pthread_t thread{};
 };
 
-Marker* g_markers = nullptr;
-uint32_t g_marker_count = 0;
+// The marker threads and the job they run.
+struct MarkerPool {
+  // The markers: written by parallel_mark_initialize/shutdown (no marking
+  // running then); read by marker 0 and the helpers.
+  Marker* markers = nullptr;
+  uint32_t marker_count = 0;
 
-// One marking job: written by marker 0 before it bumps g_job_epoch (release); read by the
-// helpers after they see the new epoch (acquire).
-RootSource g_job_source = nullptr;
-uint32_t g_job_markers = 1;  // markers taking part: g_marker_count, or 1 for a solo job
-bool g_job_scan_cards = false;
-std::atomic<uint32_t> g_idle_markers{0};
-std::atomic<uint32_t> g_job_epoch{0};     // futex: helpers wait for it to change
-std::atomic<uint32_t> g_helpers_done{0};  // futex: marker 0 waits for all helpers
-std::atomic<bool> g_shutting_down{false};
-uint32_t g_start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
+  // One marking job: written by marker 0 before it bumps job_epoch (release); read by the
+  // helpers after they see the new epoch (acquire).
+  RootSource job_source = nullptr;
+  uint32_t job_markers = 1;  // markers taking part: marker_count, or 1 for a solo job
+  bool job_scan_cards = false;
+  std::atomic<uint32_t> idle_markers{0};  // markers out of work (acq_rel: termination count)
+  std::atomic<uint32_t> job_epoch{0};     // futex: helpers wait for it to change
+  std::atomic<uint32_t> helpers_done{0};  // futex: marker 0 waits for all helpers
+  // Set (release) by parallel_mark_shutdown before its job_epoch bump; helpers read it after they
+  // see the new epoch.
+  std::atomic<bool> shutting_down{false};
+  uint32_t start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
+};
+constinit MarkerPool g_marker_pool;
 
 // try_mark_shared (parallel_mark.hpp) reads the mark bit in the block header (few, hot in
 // cache) and, only in a goroutine's block, the object's header; the prefetch issued now overlaps
@@ -122,12 +130,12 @@ bool take_from(Marker& thief, Marker& victim) {
 // Own public stack first, then the markers of the same NUMA node, other nodes' markers last (a
 // thief on another node reads what it takes from remote memory). One node: one pass.
 bool find_work(uint32_t index) {
-  Marker& self = g_markers[index];
+  Marker& self = g_marker_pool.markers[index];
   if (take_from(self, self)) return true;
   const int own_node = self.node.load(std::memory_order_relaxed);
   bool other_nodes = false;
-  for (uint32_t k = 1; k < g_job_markers; ++k) {
-    Marker& victim = g_markers[(index + k) % g_job_markers];
+  for (uint32_t k = 1; k < g_marker_pool.job_markers; ++k) {
+    Marker& victim = g_marker_pool.markers[(index + k) % g_marker_pool.job_markers];
     if (victim.node.load(std::memory_order_relaxed) != own_node) {
       other_nodes = true;
       continue;
@@ -135,8 +143,8 @@ bool find_work(uint32_t index) {
     if (take_from(self, victim)) return true;
   }
   if (!other_nodes) return false;
-  for (uint32_t k = 1; k < g_job_markers; ++k) {
-    Marker& victim = g_markers[(index + k) % g_job_markers];
+  for (uint32_t k = 1; k < g_marker_pool.job_markers; ++k) {
+    Marker& victim = g_marker_pool.markers[(index + k) % g_marker_pool.job_markers];
     if (victim.node.load(std::memory_order_relaxed) != own_node && take_from(self, victim))
       return true;
   }
@@ -144,7 +152,7 @@ bool find_work(uint32_t index) {
 }
 
 void drain(uint32_t index) {
-  Marker& self = g_markers[index];
+  Marker& self = g_marker_pool.markers[index];
   for (;;) {
     while (!self.local.empty()) {
       void* object = self.local.pop();
@@ -153,21 +161,23 @@ void drain(uint32_t index) {
         if (is_object_pointer(value)) visit_object(self, value);
       });
       if (self.local.size() > kSpillThreshold ||
-          (self.local.size() > 64 && g_idle_markers.load(std::memory_order_relaxed) != 0)) {
+          (self.local.size() > 64 &&
+           g_marker_pool.idle_markers.load(std::memory_order_relaxed) != 0)) {
         spill(self);
       }
     }
     if (find_work(index)) continue;
     // Idle: wait until some public stack has work, or everyone is idle (done).
-    g_idle_markers.fetch_add(1, std::memory_order_acq_rel);
+    g_marker_pool.idle_markers.fetch_add(1, std::memory_order_acq_rel);
     for (unsigned spins = 0;; ++spins) {
-      if (g_idle_markers.load(std::memory_order_acquire) == g_job_markers) return;
+      if (g_marker_pool.idle_markers.load(std::memory_order_acquire) == g_marker_pool.job_markers)
+        return;
       bool work_seen = false;
-      for (uint32_t k = 0; k < g_job_markers && !work_seen; ++k) {
-        work_seen = g_markers[k].public_size.load(std::memory_order_relaxed) != 0;
+      for (uint32_t k = 0; k < g_marker_pool.job_markers && !work_seen; ++k) {
+        work_seen = g_marker_pool.markers[k].public_size.load(std::memory_order_relaxed) != 0;
       }
       if (work_seen) {
-        g_idle_markers.fetch_sub(1, std::memory_order_acq_rel);
+        g_marker_pool.idle_markers.fetch_sub(1, std::memory_order_acq_rel);
         break;
       }
       // Spin briefly, then let the others run: with markers preempted (more threads than free
@@ -181,32 +191,32 @@ void drain(uint32_t index) {
 }
 
 void run_marker(uint32_t index) {
-  Marker& self = g_markers[index];
+  Marker& self = g_marker_pool.markers[index];
   self.marked = 0;
   self.node.store(block_node_of_caller(), std::memory_order_relaxed);
   MarkerVisitor visitor(self);
-  while (g_job_source(index, visitor)) {
+  while (g_marker_pool.job_source(index, visitor)) {
     if (self.local.size() > kSpillThreshold) spill(self);
   }
-  if (index == 0 && g_job_scan_cards) scan_dirty_cards(self);
+  if (index == 0 && g_marker_pool.job_scan_cards) scan_dirty_cards(self);
   drain(index);
 }
 
 void* helper_main(void* argument) {
   auto index = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(argument));
-  uint32_t seen_epoch = g_start_epoch;
+  uint32_t seen_epoch = g_marker_pool.start_epoch;
   for (;;) {
-    uint32_t epoch = g_job_epoch.load(std::memory_order_acquire);
-    while (epoch == seen_epoch && !g_shutting_down.load(std::memory_order_acquire)) {
-      kernel::futex_wait(&g_job_epoch, epoch);
-      epoch = g_job_epoch.load(std::memory_order_acquire);
+    uint32_t epoch = g_marker_pool.job_epoch.load(std::memory_order_acquire);
+    while (epoch == seen_epoch && !g_marker_pool.shutting_down.load(std::memory_order_acquire)) {
+      kernel::futex_wait(&g_marker_pool.job_epoch, epoch);
+      epoch = g_marker_pool.job_epoch.load(std::memory_order_acquire);
     }
-    if (g_shutting_down.load(std::memory_order_acquire)) return nullptr;
+    if (g_marker_pool.shutting_down.load(std::memory_order_acquire)) return nullptr;
     seen_epoch = epoch;
     run_marker(index);
     // Release: this marker's marks happen-before marker 0 sweeps.
-    g_helpers_done.fetch_add(1, std::memory_order_acq_rel);
-    kernel::futex_wake_all(&g_helpers_done);
+    g_marker_pool.helpers_done.fetch_add(1, std::memory_order_acq_rel);
+    kernel::futex_wake_all(&g_marker_pool.helpers_done);
   }
 }
 
@@ -214,15 +224,15 @@ void* helper_main(void* argument) {
 
 int parallel_mark_initialize(uint32_t marker_count) {
   if (marker_count == 0) marker_count = 1;
-  g_markers = new Marker[marker_count];
-  g_marker_count = marker_count;
-  g_shutting_down.store(false, std::memory_order_relaxed);
-  g_start_epoch = g_job_epoch.load(std::memory_order_relaxed);
+  g_marker_pool.markers = new Marker[marker_count];
+  g_marker_pool.marker_count = marker_count;
+  g_marker_pool.shutting_down.store(false, std::memory_order_relaxed);
+  g_marker_pool.start_epoch = g_marker_pool.job_epoch.load(std::memory_order_relaxed);
   for (uint32_t i = 1; i < marker_count; ++i) {
-    int error = pthread_create(&g_markers[i].thread, nullptr, helper_main,
+    int error = pthread_create(&g_marker_pool.markers[i].thread, nullptr, helper_main,
                                reinterpret_cast<void*>(uintptr_t{i}));
     if (error != 0) {
-      g_marker_count = i;  // fewer markers: still correct
+      g_marker_pool.marker_count = i;  // fewer markers: still correct
       break;
     }
   }
@@ -230,38 +240,40 @@ int parallel_mark_initialize(uint32_t marker_count) {
 }
 
 void parallel_mark_shutdown() {
-  if (g_markers == nullptr) return;
-  g_shutting_down.store(true, std::memory_order_release);
-  g_job_epoch.fetch_add(1, std::memory_order_release);
-  kernel::futex_wake_all(&g_job_epoch);
-  for (uint32_t i = 1; i < g_marker_count; ++i) pthread_join(g_markers[i].thread, nullptr);
-  delete[] g_markers;
-  g_markers = nullptr;
-  g_marker_count = 0;
+  if (g_marker_pool.markers == nullptr) return;
+  g_marker_pool.shutting_down.store(true, std::memory_order_release);
+  g_marker_pool.job_epoch.fetch_add(1, std::memory_order_release);
+  kernel::futex_wake_all(&g_marker_pool.job_epoch);
+  for (uint32_t i = 1; i < g_marker_pool.marker_count; ++i)
+    pthread_join(g_marker_pool.markers[i].thread, nullptr);
+  delete[] g_marker_pool.markers;
+  g_marker_pool.markers = nullptr;
+  g_marker_pool.marker_count = 0;
 }
 
 MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, bool solo) {
-  USGC_CHECK(g_markers != nullptr, "gc: shared collection before gc_initialize");
-  g_job_source = source;
-  g_job_scan_cards = scan_cards && kind == MarkKind::kMinor;
-  g_job_markers = solo ? 1 : g_marker_count;
-  g_idle_markers.store(0, std::memory_order_relaxed);
-  g_helpers_done.store(0, std::memory_order_relaxed);
+  USGC_CHECK(g_marker_pool.markers != nullptr, "gc: shared collection before gc_initialize");
+  g_marker_pool.job_source = source;
+  g_marker_pool.job_scan_cards = scan_cards && kind == MarkKind::kMinor;
+  g_marker_pool.job_markers = solo ? 1 : g_marker_pool.marker_count;
+  g_marker_pool.idle_markers.store(0, std::memory_order_relaxed);
+  g_marker_pool.helpers_done.store(0, std::memory_order_relaxed);
   if (!solo) {
     // Release: the job above is visible to helpers that see the new epoch.
-    g_job_epoch.fetch_add(1, std::memory_order_release);
-    if (g_marker_count > 1) kernel::futex_wake_all(&g_job_epoch);
+    g_marker_pool.job_epoch.fetch_add(1, std::memory_order_release);
+    if (g_marker_pool.marker_count > 1) kernel::futex_wake_all(&g_marker_pool.job_epoch);
   }
   run_marker(0);
-  uint32_t helpers = g_job_markers - 1;
+  uint32_t helpers = g_marker_pool.job_markers - 1;
   for (;;) {
-    uint32_t done = g_helpers_done.load(std::memory_order_acquire);
+    uint32_t done = g_marker_pool.helpers_done.load(std::memory_order_acquire);
     if (done == helpers) break;
-    kernel::futex_wait(&g_helpers_done, done);
+    kernel::futex_wait(&g_marker_pool.helpers_done, done);
   }
   MarkResult result;
-  result.markers = g_job_markers;
-  for (uint32_t i = 0; i < g_job_markers; ++i) result.objects_marked += g_markers[i].marked;
+  result.markers = g_marker_pool.job_markers;
+  for (uint32_t i = 0; i < g_marker_pool.job_markers; ++i)
+    result.objects_marked += g_marker_pool.markers[i].marked;
   return result;
 }
 

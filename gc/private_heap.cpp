@@ -14,40 +14,31 @@
 #include "gc/allocation.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/private_old_cycle.hpp"
+#include "gc/run_cache.hpp"
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::gc {
 namespace {
 
+// The goroutine's run cache (gc/run_cache.hpp): its runs are in the ABI record.
+RunCache run_cache(Mutator& m) {
+  return RunCache{m.abi.runs, m.run_begin, m.current};
+}
+
 void account_used_run(Mutator& m, uint32_t c) {
-  char* begin = m.run_begin[c];
-  if (begin == nullptr) return;
-  size_t used = static_cast<size_t>(m.abi.runs[c].next - begin);
-  count_add(g_counters.bytes_in_use[USGC_GOROUTINE_PRIVATE], used);
-  count_add(g_counters.objects_allocated[USGC_GOROUTINE_PRIVATE], used / kSlotBytes[c]);
-  m.run_begin[c] = m.abi.runs[c].next;
+  run_cache(m).account_used_run(c, USGC_GOROUTINE_PRIVATE);
 }
 
 // Takes the next free run of block b (owned by m) into abi.runs[c]. False if it has none.
 bool take_run(Mutator& m, uint32_t c, Block* b) {
-  FreeRun* run = b->free_runs;
-  if (run == nullptr) return false;
-  b->free_runs = run->next;
-  char* begin = reinterpret_cast<char*>(run);
-  char* end = run->end;
-  run->end = nullptr;  // the run's head words go back to zero: every slot in it is zero now
-  run->next = nullptr;
-  // The nursery log (gc/private_generations.hpp), before any object is made in the run.
-  m.young_runs.push(begin);
-  m.young_runs.push(end);
-  m.abi.runs[c].next = begin;
-  m.abi.runs[c].limit = end;
-  m.run_begin[c] = begin;
-  m.current[c] = b;
-  m.bytes_since_collection += static_cast<size_t>(end - begin);
-  m.run_bytes_taken += static_cast<size_t>(end - begin);
-  return true;
+  return run_cache(m).take_run(c, b, [&m](char* begin, char* end) {
+    // The nursery log (gc/private_generations.hpp), before any object is made in the run.
+    m.young_runs.push(begin);
+    m.young_runs.push(end);
+    m.bytes_since_collection += static_cast<size_t>(end - begin);
+    m.run_bytes_taken += static_cast<size_t>(end - begin);
+  });
 }
 
 bool budget_exhausted(const Mutator& m) {
@@ -75,8 +66,7 @@ void* failed_for(AcquireFailure failure, size_t bytes) {
 // Makes abi.runs[c] non-empty. nullptr on success, else the failure already reported.
 bool refill(Mutator& m, uint32_t c, size_t bytes) {
   account_used_run(m, c);
-  m.abi.runs[c] = usgc_alloc_run{nullptr, nullptr};
-  m.run_begin[c] = nullptr;  // the run is empty: a collection below must not account it again
+  run_cache(m).empty_run(c);  // a collection below must not account it again
   // Publications fill the shared heap without allocating there: its pacer is checked here too.
   if (shared_collection_flagged()) collect_shared("budget", shared_cycle());
   // A slice of an old-generation mark (gc/private_old_cycle.hpp), paced by the runs taken.
@@ -159,8 +149,7 @@ void* allocate_private(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
 
 void retire_private_run(Mutator& m, uint32_t c) {
   account_used_run(m, c);
-  m.abi.runs[c] = usgc_alloc_run{nullptr, nullptr};
-  m.run_begin[c] = nullptr;
+  run_cache(m).empty_run(c);
   m.current[c] = nullptr;
 }
 

@@ -1,12 +1,12 @@
 // gc/roots.cpp — global roots, global handles and local handles (the C API), and the walk over
 // the process's roots (roots.hpp).
 //
-// Global root slots and global handles live in growable arrays under g_global_roots_lock; a
-// shared collection reads them in the stopped world with the lock held (a thread that is not a
-// goroutine may be adding one: it is not stopped, so it must be excluded). Everything stored in
-// them is published first (GLOBAL_SHARED): the private-heap invariant.
-// Local handles belong to one goroutine (its HandleTable, no lock): they may hold its private
-// objects, and are roots of its private collections. A handle value encodes the slot index:
+// Global root slots and global handles live in growable arrays under
+// g_global_roots.global_roots_lock; a shared collection reads them in the stopped world with the
+// lock held (a thread that is not a goroutine may be adding one: it is not stopped, so it must be
+// excluded). Everything stored in them is published first (GLOBAL_SHARED): the private-heap
+// invariant. Local handles belong to one goroutine (its HandleTable, no lock): they may hold its
+// private objects, and are roots of its private collections. A handle value encodes the slot index:
 // local handles are 2*index + 2 (even), global ones 2*index + 1 (odd), so 0 is never a handle.
 #include <cerrno>
 
@@ -20,14 +20,19 @@
 namespace usgc::gc {
 namespace {
 
-kernel::FutexMutex<kernel::LockRank::kGlobalRoots> g_global_roots_lock;
-void*** g_root_slots = nullptr;  // registered slots
-size_t g_root_count = 0;
-size_t g_root_capacity = 0;
-void** g_global_handles = nullptr;  // a free entry holds (next free index << 1) | 1, odd
-size_t g_global_handle_used = 0;
-size_t g_global_handle_capacity = 0;
-size_t g_global_handle_free = 0;  // 1 + index, 0 = none
+// Registered global root slots and global handles; every field under global_roots_lock (a
+// shared mark reads them in its start stop, under the lock too).
+struct GlobalRoots {
+  kernel::FutexMutex<kernel::LockRank::kGlobalRoots> global_roots_lock;
+  void*** root_slots = nullptr;  // registered slots
+  size_t root_count = 0;
+  size_t root_capacity = 0;
+  void** global_handles = nullptr;  // a free entry holds (next free index << 1) | 1, odd
+  size_t global_handle_used = 0;
+  size_t global_handle_capacity = 0;
+  size_t global_handle_free = 0;  // 1 + index, 0 = none
+};
+constinit GlobalRoots g_global_roots;
 
 bool grow(void*** array, size_t* capacity, size_t element_bytes) {
   size_t new_capacity = *capacity == 0 ? 64 : *capacity * 2;
@@ -53,9 +58,11 @@ void for_each_global_root(void (*visit)(void** slot, void* context), void* conte
 }
 
 void for_each_global_slot_and_handle(void (*visit)(void** slot, void* context), void* context) {
-  kernel::FutexMutexGuard guard(g_global_roots_lock);
-  for (size_t i = 0; i < g_root_count; ++i) visit(g_root_slots[i], context);
-  for (size_t i = 0; i < g_global_handle_used; ++i) visit(&g_global_handles[i], context);
+  kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
+  for (size_t i = 0; i < g_global_roots.root_count; ++i)
+    visit(g_global_roots.root_slots[i], context);
+  for (size_t i = 0; i < g_global_roots.global_handle_used; ++i)
+    visit(&g_global_roots.global_handles[i], context);
 }
 
 void for_each_runtime_root(void (*visit)(void** slot, void* context), void* context) {
@@ -72,20 +79,21 @@ USGC_GC_API int usgc_global_root_add(void** slot) {
   if (slot == nullptr) return EINVAL;
   if (is_object_pointer(*slot))
     publish_for_store(*slot, Ownership::kGlobal, "usgc_global_root_add");
-  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
-  if (g_root_count == g_root_capacity &&
-      !grow(reinterpret_cast<void***>(&g_root_slots), &g_root_capacity, sizeof(void**))) {
+  usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
+  if (g_global_roots.root_count == g_global_roots.root_capacity &&
+      !grow(reinterpret_cast<void***>(&g_global_roots.root_slots), &g_global_roots.root_capacity,
+            sizeof(void**))) {
     return ENOMEM;
   }
-  g_root_slots[g_root_count++] = slot;
+  g_global_roots.root_slots[g_global_roots.root_count++] = slot;
   return 0;
 }
 
 USGC_GC_API int usgc_global_root_remove(void** slot) {
-  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
-  for (size_t i = 0; i < g_root_count; ++i) {
-    if (g_root_slots[i] == slot) {
-      g_root_slots[i] = g_root_slots[--g_root_count];
+  usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
+  for (size_t i = 0; i < g_global_roots.root_count; ++i) {
+    if (g_global_roots.root_slots[i] == slot) {
+      g_global_roots.root_slots[i] = g_global_roots.root_slots[--g_global_roots.root_count];
       return 0;
     }
   }
@@ -152,42 +160,43 @@ USGC_GC_API void usgc_handle_delete(usgc_handle handle) {
 USGC_GC_API usgc_handle usgc_global_handle_new(void* object) {
   if (is_object_pointer(object))
     publish_for_store(object, Ownership::kGlobal, "usgc_global_handle_new");
-  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
+  usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
   size_t index;
-  if (g_global_handle_free != 0) {
-    index = g_global_handle_free - 1;
-    g_global_handle_free = decode_free(g_global_handles[index]);
+  if (g_global_roots.global_handle_free != 0) {
+    index = g_global_roots.global_handle_free - 1;
+    g_global_roots.global_handle_free = decode_free(g_global_roots.global_handles[index]);
   } else {
-    if (g_global_handle_used == g_global_handle_capacity &&
-        !grow(&g_global_handles, &g_global_handle_capacity, sizeof(void*))) {
+    if (g_global_roots.global_handle_used == g_global_roots.global_handle_capacity &&
+        !grow(&g_global_roots.global_handles, &g_global_roots.global_handle_capacity,
+              sizeof(void*))) {
       fail(ENOMEM, "usgc_global_handle_new: out of memory");
       return 0;
     }
-    index = g_global_handle_used++;
+    index = g_global_roots.global_handle_used++;
   }
-  __atomic_store_n(&g_global_handles[index], object, __ATOMIC_RELEASE);
+  __atomic_store_n(&g_global_roots.global_handles[index], object, __ATOMIC_RELEASE);
   return usgc_handle{index} * 2 + 1;
 }
 
 USGC_GC_API void* usgc_global_handle_get(usgc_handle handle) {
-  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
+  usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
   size_t index = handle / 2;
-  USGC_CHECK((handle & 1) == 1 && index < g_global_handle_used &&
-                 !(reinterpret_cast<uintptr_t>(g_global_handles[index]) & 1),
+  USGC_CHECK((handle & 1) == 1 && index < g_global_roots.global_handle_used &&
+                 !(reinterpret_cast<uintptr_t>(g_global_roots.global_handles[index]) & 1),
              "usgc_global_handle_get: %lu is not a live global handle",
              static_cast<unsigned long>(handle));
-  return g_global_handles[index];
+  return g_global_roots.global_handles[index];
 }
 
 USGC_GC_API void usgc_global_handle_delete(usgc_handle handle) {
-  usgc::kernel::FutexMutexGuard guard(g_global_roots_lock);
+  usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
   size_t index = handle / 2;
-  USGC_CHECK((handle & 1) == 1 && index < g_global_handle_used &&
-                 !(reinterpret_cast<uintptr_t>(g_global_handles[index]) & 1),
+  USGC_CHECK((handle & 1) == 1 && index < g_global_roots.global_handle_used &&
+                 !(reinterpret_cast<uintptr_t>(g_global_roots.global_handles[index]) & 1),
              "usgc_global_handle_delete: %lu is not a live global handle (deleted twice?)",
              static_cast<unsigned long>(handle));
-  g_global_handles[index] = encode_free(g_global_handle_free);
-  g_global_handle_free = index + 1;
+  g_global_roots.global_handles[index] = encode_free(g_global_roots.global_handle_free);
+  g_global_roots.global_handle_free = index + 1;
 }
 
 }  // extern "C"

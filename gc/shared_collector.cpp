@@ -2,8 +2,8 @@
 // concurrent with the goroutines (gc/concurrent_mark.hpp), a short stop to finish, then the sweep
 // with the world running.
 //
-// Sequence (one collection at a time, g_collection_lock; the collector runs as a native call from
-// step 2 to the end of step 4, so it holds no P while it marks and no stop waits for it):
+// Sequence (one collection at a time, g_collection.collection_lock; the collector runs as a native
+// call from step 2 to the end of step 4, so it holds no P while it marks and no stop waits for it):
 //   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
 //      sweeper reads the bitmap the mark is rewriting);
 //   2. the start stop: full marks clear every block's bitmap and cards (minor ones keep them:
@@ -32,11 +32,11 @@
 // collector's stop-the-world never waits for a goroutine that waits for the collector; while a
 // mark runs, allocation does not start another collection (the budget counts towards the next).
 // Waiting is for a collection to complete, not for the lock (Go's runtime.GC waits for a cycle
-// the same way): a waiter sleeps on g_collection_turn and returns as soon as a collection that
-// satisfies it has completed (a pacer trigger: any one since the cycle it observed; an explicit
-// request: one that began after the call, full if it asked for full), and takes the lock only if
-// none has. Waiting on the lock itself let a goroutine that collects in a loop re-take it
-// before a woken waiter ran, for seconds on end: the waiters' goroutines made no progress.
+// the same way): a waiter sleeps on g_collection.collection_turn and returns as soon as a
+// collection that satisfies it has completed (a pacer trigger: any one since the cycle it observed;
+// an explicit request: one that began after the call, full if it asked for full), and takes the
+// lock only if none has. Waiting on the lock itself let a goroutine that collects in a loop re-take
+// it before a woken waiter ran, for seconds on end: the waiters' goroutines made no progress.
 #include <atomic>
 
 #include "gc/allocation.hpp"
@@ -56,35 +56,43 @@
 namespace usgc::gc {
 namespace {
 
-kernel::FutexMutex<kernel::LockRank::kGcCollection> g_collection_lock;
-std::atomic<uint64_t> g_cycle{0};  // completed shared collections; written under the lock
-// The cycle number of the last full collection; written under the lock before g_cycle's release
-// store, read after an acquire load of g_cycle or g_swept_cycle.
-std::atomic<uint64_t> g_last_full_cycle{0};
-// The last cycle whose sweep finished too (what an explicit request waits for: its caller may
-// read the statistics next); release store under the lock, acquire load by waiters.
-std::atomic<uint64_t> g_swept_cycle{0};
-// Bumped at every release of g_collection_lock; waiters sleep on it (futex word). Seq_cst with
-// g_collection_waiters: the releaser bumps then reads the waiter count, a waiter counts itself
-// then reads the turn, so one of them sees the other (no lost wake-up).
-std::atomic<uint32_t> g_collection_turn{0};
-std::atomic<uint32_t> g_collection_waiters{0};
-// Generational policy, under g_collection_lock.
-bool g_had_full_collection = false;
-uint32_t g_minors_since_full = 0;
-size_t g_live_bytes_after_full = 0;
+// The shared collections: one at a time, under collection_lock.
+struct Collection {
+  kernel::FutexMutex<kernel::LockRank::kGcCollection> collection_lock;
+  // Completed shared collections: written under the lock (release store once a mark ends),
+  // read (acquire) by shared_cycle and by waiters.
+  std::atomic<uint64_t> cycle{0};
+  // The cycle number of the last full collection; written under the lock before cycle's release
+  // store, read after an acquire load of cycle or swept_cycle.
+  std::atomic<uint64_t> last_full_cycle{0};
+  // The last cycle whose sweep finished too (what an explicit request waits for: its caller may
+  // read the statistics next); release store under the lock, acquire load by waiters.
+  std::atomic<uint64_t> swept_cycle{0};
+  // Bumped at every release of collection_lock; waiters sleep on it (futex word). Seq_cst with
+  // collection_waiters: the releaser bumps then reads the waiter count, a waiter counts itself
+  // then reads the turn, so one of them sees the other (no lost wake-up).
+  std::atomic<uint32_t> collection_turn{0};
+  std::atomic<uint32_t> collection_waiters{0};
+  // Generational policy, under collection_lock.
+  bool had_full_collection = false;
+  uint32_t minors_since_full = 0;
+  size_t live_bytes_after_full = 0;
+};
+constinit Collection g_collection;
 constexpr uint32_t kMaxMinorsBetweenFulls = 8;  // bounds how long dead old objects linger
 
 // Minor unless generations are off, the caller asked for everything, the old generation grew by
 // USGC_GC_PERCENT since the last full collection, or enough minors ran (old objects that died
 // are only found by a full one).
 MarkKind choose_kind(bool full_requested, bool minor_requested) {
-  if (full_requested || !g_config.generational || !g_had_full_collection || g_config.gc_percent < 0)
+  if (full_requested || !g_config.generational || !g_collection.had_full_collection ||
+      g_config.gc_percent < 0)
     return MarkKind::kFull;
   if (minor_requested) return MarkKind::kMinor;
-  if (g_minors_since_full >= kMaxMinorsBetweenFulls) return MarkKind::kFull;
-  size_t grown_limit = g_live_bytes_after_full +
-                       g_live_bytes_after_full / 100 * static_cast<size_t>(g_config.gc_percent);
+  if (g_collection.minors_since_full >= kMaxMinorsBetweenFulls) return MarkKind::kFull;
+  size_t grown_limit =
+      g_collection.live_bytes_after_full +
+      g_collection.live_bytes_after_full / 100 * static_cast<size_t>(g_config.gc_percent);
   if (shared_heap_live_bytes() >= grown_limit &&
       shared_heap_live_bytes() > g_config.min_shared_budget_bytes)
     return MarkKind::kFull;
@@ -111,54 +119,55 @@ Mutator** snapshot_mutators(size_t* count) {
 }
 
 void unlock_collection() {
-  g_collection_lock.unlock();
-  g_collection_turn.fetch_add(1, std::memory_order_seq_cst);
-  if (g_collection_waiters.load(std::memory_order_seq_cst) != 0)
-    kernel::futex_wake_all(&g_collection_turn);
+  g_collection.collection_lock.unlock();
+  g_collection.collection_turn.fetch_add(1, std::memory_order_seq_cst);
+  if (g_collection.collection_waiters.load(std::memory_order_seq_cst) != 0)
+    kernel::futex_wake_all(&g_collection.collection_turn);
 }
 
-// Has a collection completed that this request can count as its own? entry_cycle: g_cycle when
-// the request was made. A pacer trigger (observed_cycle) is met by any collection since; an
-// explicit one by a collection that began after the request (the one running at entry_cycle
-// may have begun before it, so entry_cycle + 2) and whose sweep is done, full if full was asked
-// for.
+// Has a collection completed that this request can count as its own? entry_cycle:
+// g_collection.cycle when the request was made. A pacer trigger (observed_cycle) is met by any
+// collection since; an explicit one by a collection that began after the request (the one running
+// at entry_cycle may have begun before it, so entry_cycle + 2) and whose sweep is done, full if
+// full was asked for.
 bool request_met(uint64_t observed_cycle, uint64_t entry_cycle, bool full_requested) {
   if (observed_cycle != kAlwaysCollect)
-    return g_cycle.load(std::memory_order_acquire) != observed_cycle;
-  if (g_swept_cycle.load(std::memory_order_acquire) < entry_cycle + 2) return false;
-  return !full_requested || g_last_full_cycle.load(std::memory_order_relaxed) >= entry_cycle + 2;
+    return g_collection.cycle.load(std::memory_order_acquire) != observed_cycle;
+  if (g_collection.swept_cycle.load(std::memory_order_acquire) < entry_cycle + 2) return false;
+  return !full_requested ||
+         g_collection.last_full_cycle.load(std::memory_order_relaxed) >= entry_cycle + 2;
 }
 
 // The collection lock, or nothing if a collection that meets the request completed first. True:
 // the caller holds the lock.
 bool lock_collection_or_wait(uint64_t observed_cycle, uint64_t entry_cycle, bool full_requested) {
-  if (g_collection_lock.try_lock()) return true;
-  g_collection_waiters.fetch_add(1, std::memory_order_seq_cst);
+  if (g_collection.collection_lock.try_lock()) return true;
+  g_collection.collection_waiters.fetch_add(1, std::memory_order_seq_cst);
   bool locked = false;
   for (;;) {
-    uint32_t turn = g_collection_turn.load(std::memory_order_seq_cst);
+    uint32_t turn = g_collection.collection_turn.load(std::memory_order_seq_cst);
     if (request_met(observed_cycle, entry_cycle, full_requested)) break;
-    if (g_collection_lock.try_lock()) {
+    if (g_collection.collection_lock.try_lock()) {
       locked = true;
       break;
     }
-    kernel::futex_wait(&g_collection_turn, turn);
+    kernel::futex_wait(&g_collection.collection_turn, turn);
   }
-  g_collection_waiters.fetch_sub(1, std::memory_order_relaxed);
+  g_collection.collection_waiters.fetch_sub(1, std::memory_order_relaxed);
   return locked;
 }
 
 }  // namespace
 
 uint64_t shared_cycle() {
-  return g_cycle.load(std::memory_order_acquire);
+  return g_collection.cycle.load(std::memory_order_acquire);
 }
 
 void collect_shared(const char* reason, uint64_t observed_cycle, bool full_requested,
                     bool minor_requested) {
   Mutator* self = current_mutator();
-  const uint64_t entry_cycle = g_cycle.load(std::memory_order_acquire);
-  if (!g_collection_lock.try_lock()) {
+  const uint64_t entry_cycle = g_collection.cycle.load(std::memory_order_acquire);
+  if (!g_collection.collection_lock.try_lock()) {
     // Wait as a native call: the collector may be stopping the world right now.
     if (self != nullptr) g_hooks.enter_native();
     bool locked = lock_collection_or_wait(observed_cycle, entry_cycle, full_requested);
@@ -166,7 +175,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     if (!locked) return;  // a collection that meets the request completed meanwhile
   }
   if (observed_cycle != kAlwaysCollect &&
-      g_cycle.load(std::memory_order_relaxed) != observed_cycle) {
+      g_collection.cycle.load(std::memory_order_relaxed) != observed_cycle) {
     unlock_collection();  // someone collected while we waited: that is the collection asked for
     return;
   }
@@ -244,10 +253,10 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     usgc_free(mutators);
   }
   unlock_mutator_registry();
-  uint64_t cycle = g_cycle.load(std::memory_order_relaxed) + 1;
-  if (kind == MarkKind::kFull) g_last_full_cycle.store(cycle, std::memory_order_relaxed);
+  uint64_t cycle = g_collection.cycle.load(std::memory_order_relaxed) + 1;
+  if (kind == MarkKind::kFull) g_collection.last_full_cycle.store(cycle, std::memory_order_relaxed);
   // Release: a waiter that sees the new cycle sees the collection's effects (and the full mark).
-  g_cycle.store(cycle, std::memory_order_release);
+  g_collection.cycle.store(cycle, std::memory_order_release);
   uint64_t end_resumed_ns = 0;
   start_error = safepoint::start_the_world(&end_resumed_ns);
   USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
@@ -260,14 +269,14 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   if (!swept_in_pause) live_bytes = shared_heap_sweep_all();
   shared_heap_set_live_bytes(live_bytes);
   if (kind == MarkKind::kFull) {
-    g_had_full_collection = true;
-    g_minors_since_full = 0;
-    g_live_bytes_after_full = live_bytes;
+    g_collection.had_full_collection = true;
+    g_collection.minors_since_full = 0;
+    g_collection.live_bytes_after_full = live_bytes;
   } else {
-    ++g_minors_since_full;
+    ++g_collection.minors_since_full;
   }
   uint64_t swept_ns = kernel::monotonic_ns();
-  g_swept_cycle.store(cycle, std::memory_order_release);  // pairs with request_met
+  g_collection.swept_cycle.store(cycle, std::memory_order_release);  // pairs with request_met
   unlock_collection();
 
   // The pause is the stopped world only: from the last acknowledgement to the resume, twice

@@ -7,6 +7,7 @@
 #include "gc/block_sweep.hpp"
 #include "gc/concurrent_mark.hpp"
 #include "gc/gc_state.hpp"
+#include "gc/run_cache.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
 #include "numa/numa.hpp"
@@ -18,7 +19,7 @@ namespace {
 
 // Partial blocks are kept per home node (NUMA placement, gc/block.hpp): a P's cache takes runs
 // from blocks of its own node first, from another node's only when its own node's pool refuses a
-// new block. All under the class lock; g_partial_node_span bounds the lists to visit.
+// new block. All under the class lock; g_shared_heap.partial_node_span bounds the lists to visit.
 struct SharedClass {
   kernel::FutexMutex<kernel::LockRank::kSharedSizeClass> lock;
   Block* swept = nullptr;                // next_in_heap
@@ -33,17 +34,43 @@ struct SharedCache {
   usgc_ownership ownership;
 };
 
-SharedClass g_classes[kSizeClassCount];
-// 1 + the highest home node of a block ever on a partial list. Raised under a class lock, read
-// under one (relaxed: every list it covers is read under its own class lock).
-std::atomic<int> g_partial_node_span{1};
+// The shared heap's state.
+struct SharedHeap {
+  SharedClass classes[kSizeClassCount];  // each under its own lock
+  // 1 + the highest home node of a block ever on a partial list. Raised under a class lock, read
+  // under one (relaxed: every list it covers is read under its own class lock).
+  std::atomic<int> partial_node_span{1};
+
+  kernel::FutexMutex<kernel::LockRank::kLargeObjects> large_lock;
+  Block* large_swept = nullptr;    // next_in_heap, under large_lock
+  Block* large_unswept = nullptr;  // next_in_heap, under large_lock
+
+  // One cache per P, then the global one. The array is written by shared_heap_initialize and
+  // shared_heap_shutdown (no goroutine runs); a P's cache is used only by the thread holding that
+  // P, the global one only under global_cache_lock.
+  SharedCache* caches = nullptr;
+  uint32_t cache_count = 0;
+  kernel::FutexMutex<kernel::LockRank::kGlobalCache> global_cache_lock;
+
+  // The pacer: bytes handed out since the last collection (relaxed counter, added to by refills
+  // and publications, reset by shared_heap_restart_budget in the start stop).
+  std::atomic<size_t> bytes_since_collection{0};
+  // Set when the bytes above reach the budget (checked where they grow: run refills and
+  // publications), so the allocation path tests one flag instead of recomputing the budget.
+  // Relaxed: a late flag only delays the collection to a later allocation.
+  std::atomic<bool> collection_due{false};
+  // Written by the collector (shared_heap_set_live_bytes, under its lock), read by the pacer
+  // (relaxed).
+  std::atomic<size_t> live_bytes_after_collection{0};
+};
+constinit SharedHeap g_shared_heap;
 
 void push_partial_locked(SharedClass& cls, Block* b) {
   int node = b->node;
-  if (node + 1 > g_partial_node_span.load(std::memory_order_relaxed)) {
-    int span = g_partial_node_span.load(std::memory_order_relaxed);
-    while (node + 1 > span &&
-           !g_partial_node_span.compare_exchange_weak(span, node + 1, std::memory_order_relaxed)) {
+  if (node + 1 > g_shared_heap.partial_node_span.load(std::memory_order_relaxed)) {
+    int span = g_shared_heap.partial_node_span.load(std::memory_order_relaxed);
+    while (node + 1 > span && !g_shared_heap.partial_node_span.compare_exchange_weak(
+                                  span, node + 1, std::memory_order_relaxed)) {
     }
   }
   b->next_partial = cls.partial[node];
@@ -61,38 +88,25 @@ Block* pop_partial_locked(SharedClass& cls, int node) {
 
 // Another node's partial block (the caller's node could not give a new block).
 Block* pop_any_partial_locked(SharedClass& cls) {
-  int span = g_partial_node_span.load(std::memory_order_relaxed);
+  int span = g_shared_heap.partial_node_span.load(std::memory_order_relaxed);
   for (int node = 0; node < span; ++node) {
     if (Block* b = pop_partial_locked(cls, node)) return b;
   }
   return nullptr;
 }
-kernel::FutexMutex<kernel::LockRank::kLargeObjects> g_large_lock;
-Block* g_large_swept = nullptr;    // next_in_heap, under g_large_lock
-Block* g_large_unswept = nullptr;  // next_in_heap, under g_large_lock
-
-SharedCache* g_caches = nullptr;  // one per P, then the global one
-uint32_t g_cache_count = 0;
-kernel::FutexMutex<kernel::LockRank::kGlobalCache> g_global_cache_lock;
-
-std::atomic<size_t> g_bytes_since_collection{0};
-// Set when the bytes above reach the budget (checked where they grow: run refills and
-// publications), so the allocation path tests one flag instead of recomputing the budget.
-std::atomic<bool> g_collection_due{false};
 
 void note_growth(size_t bytes) {
-  g_bytes_since_collection.fetch_add(bytes, std::memory_order_relaxed);
-  if (shared_collection_due()) g_collection_due.store(true, std::memory_order_relaxed);
+  g_shared_heap.bytes_since_collection.fetch_add(bytes, std::memory_order_relaxed);
+  if (shared_collection_due()) g_shared_heap.collection_due.store(true, std::memory_order_relaxed);
 }
-std::atomic<size_t> g_live_bytes_after_collection{0};
+
+// A cache's run cache (gc/run_cache.hpp).
+RunCache run_cache(SharedCache& cache) {
+  return RunCache{cache.runs, cache.run_begin, cache.current};
+}
 
 void account_used_run(SharedCache& cache, uint32_t c) {
-  char* begin = cache.run_begin[c];
-  if (begin == nullptr) return;
-  size_t used = static_cast<size_t>(cache.runs[c].next - begin);
-  count_add(g_counters.bytes_in_use[cache.ownership], used);
-  count_add(g_counters.objects_allocated[cache.ownership], used / kSlotBytes[c]);
-  cache.run_begin[c] = cache.runs[c].next;
+  run_cache(cache).account_used_run(c, cache.ownership);
 }
 
 // Frees the dead objects of a shared block (the shared-liveness rule) and rebuilds its runs.
@@ -121,7 +135,7 @@ size_t file_swept_block(Block* b) {
     release_block(b);
     return 0;
   }
-  SharedClass& cls = g_classes[b->size_class];
+  SharedClass& cls = g_shared_heap.classes[b->size_class];
   kernel::FutexMutexGuard guard(cls.lock);
   b->next_in_heap = cls.swept;
   cls.swept = b;
@@ -130,28 +144,17 @@ size_t file_swept_block(Block* b) {
 }
 
 bool take_run(SharedCache& cache, uint32_t c, Block* b) {
-  FreeRun* run = b->free_runs;
-  if (run == nullptr) return false;
-  b->free_runs = run->next;
-  char* begin = reinterpret_cast<char*>(run);
-  char* end = run->end;
-  run->end = nullptr;
-  run->next = nullptr;
-  cache.runs[c] = usgc_alloc_run{begin, end};
-  cache.run_begin[c] = begin;
-  cache.current[c] = b;
-  note_growth(static_cast<size_t>(end - begin));
-  return true;
+  return run_cache(cache).take_run(
+      c, b, [](char* begin, char* end) { note_growth(static_cast<size_t>(end - begin)); });
 }
 
 // Refills cache run c. False with the error reported when no memory can be had.
 bool refill(SharedCache& cache, uint32_t c, AcquireFailure* failure) {
   account_used_run(cache, c);
-  cache.runs[c] = usgc_alloc_run{nullptr, nullptr};
-  cache.run_begin[c] = nullptr;
+  run_cache(cache).empty_run(c);
   if (cache.current[c] != nullptr && take_run(cache, c, cache.current[c])) return true;
   cache.current[c] = nullptr;
-  SharedClass& cls = g_classes[c];
+  SharedClass& cls = g_shared_heap.classes[c];
   // Resolved once per refill (gc/block.hpp, "NUMA placement"): the node of the CPU this P's
   // worker runs on now.
   const int node = block_node_of_caller();
@@ -226,9 +229,9 @@ void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
   *reinterpret_cast<uint64_t*>(slot) = header;
   if (shared_mark_in_progress()) b->set_shared_mark(0);  // allocate black
   {
-    kernel::FutexMutexGuard guard(g_large_lock);
-    b->next_in_heap = g_large_swept;
-    g_large_swept = b;
+    kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
+    b->next_in_heap = g_shared_heap.large_swept;
+    g_shared_heap.large_swept = b;
   }
   return slot + kHeaderBytes;
 }
@@ -240,13 +243,13 @@ void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* fa
   bool global = class_of(header) == Ownership::kGlobal;
   SharedCache* cache;
   if (global) {
-    g_global_cache_lock.lock();
-    cache = &g_caches[g_cache_count - 1];
+    g_shared_heap.global_cache_lock.lock();
+    cache = &g_shared_heap.caches[g_shared_heap.cache_count - 1];
   } else {
     safepoint::SafepointSlot* slot = safepoint::current_slot();
-    USGC_CHECK(slot != nullptr && slot->index + 1 < g_cache_count,
+    USGC_CHECK(slot != nullptr && slot->index + 1 < g_shared_heap.cache_count,
                "gc: shared allocation on a thread that holds no P");
-    cache = &g_caches[slot->index];
+    cache = &g_shared_heap.caches[slot->index];
   }
   usgc_alloc_run& run = cache->runs[c];
   char* object = nullptr;
@@ -265,34 +268,36 @@ void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* fa
     }
     object += kHeaderBytes;
   }
-  if (global) g_global_cache_lock.unlock();
+  if (global) g_shared_heap.global_cache_lock.unlock();
   return object;
 }
 
 }  // namespace
 
 int shared_heap_initialize(uint32_t processor_count) {
-  g_cache_count = processor_count + 1;
-  g_caches = static_cast<SharedCache*>(usgc_calloc(g_cache_count, sizeof(SharedCache)));
-  if (g_caches == nullptr) return ENOMEM;
-  for (uint32_t i = 0; i < g_cache_count; ++i) g_caches[i].ownership = USGC_GOROUTINE_SHARED;
-  g_caches[g_cache_count - 1].ownership = USGC_GLOBAL_SHARED;
+  g_shared_heap.cache_count = processor_count + 1;
+  g_shared_heap.caches =
+      static_cast<SharedCache*>(usgc_calloc(g_shared_heap.cache_count, sizeof(SharedCache)));
+  if (g_shared_heap.caches == nullptr) return ENOMEM;
+  for (uint32_t i = 0; i < g_shared_heap.cache_count; ++i)
+    g_shared_heap.caches[i].ownership = USGC_GOROUTINE_SHARED;
+  g_shared_heap.caches[g_shared_heap.cache_count - 1].ownership = USGC_GLOBAL_SHARED;
   return 0;
 }
 
 void shared_heap_shutdown() {
   // No goroutine runs: the caches' runs go back to their blocks' lists by the next sweep.
-  for (uint32_t i = 0; i < g_cache_count; ++i) {
-    for (uint32_t c = 0; c < kSizeClassCount; ++c) account_used_run(g_caches[i], c);
+  for (uint32_t i = 0; i < g_shared_heap.cache_count; ++i) {
+    for (uint32_t c = 0; c < kSizeClassCount; ++c) account_used_run(g_shared_heap.caches[i], c);
   }
-  usgc_free(g_caches);
-  g_caches = nullptr;
-  g_cache_count = 0;
+  usgc_free(g_shared_heap.caches);
+  g_shared_heap.caches = nullptr;
+  g_shared_heap.cache_count = 0;
 }
 
 void* allocate_shared(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
   // While a shared mark runs the next collection waits for it to end (no allocation blocks).
-  if (g_collection_due.load(std::memory_order_relaxed) && !shared_mark_in_progress())
+  if (g_shared_heap.collection_due.load(std::memory_order_relaxed) && !shared_mark_in_progress())
     collect_shared("budget", shared_cycle());
   AcquireFailure failure = AcquireFailure::kNone;
   void* object = try_allocate(header, bytes, c, &failure);
@@ -312,8 +317,8 @@ void* allocate_shared(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
 }
 
 void shared_heap_prepare_for_mark() {
-  for (uint32_t i = 0; i < g_cache_count; ++i) {
-    SharedCache& cache = g_caches[i];
+  for (uint32_t i = 0; i < g_shared_heap.cache_count; ++i) {
+    SharedCache& cache = g_shared_heap.caches[i];
     for (uint32_t c = 0; c < kSizeClassCount; ++c) {
       account_used_run(cache, c);
       cache.runs[c] = usgc_alloc_run{nullptr, nullptr};
@@ -321,12 +326,12 @@ void shared_heap_prepare_for_mark() {
       cache.current[c] = nullptr;
     }
   }
-  for (SharedClass& cls : g_classes) {
+  for (SharedClass& cls : g_shared_heap.classes) {
     kernel::FutexMutexGuard guard(cls.lock);
     USGC_ASSERT(cls.unswept == nullptr, "every block is swept before a mark");
     cls.unswept = cls.swept;
     cls.swept = nullptr;
-    int span = g_partial_node_span.load(std::memory_order_relaxed);
+    int span = g_shared_heap.partial_node_span.load(std::memory_order_relaxed);
     for (int node = 0; node < span; ++node) {
       for (Block* b = cls.partial[node]; b != nullptr;) {
         Block* next = b->next_partial;
@@ -336,19 +341,19 @@ void shared_heap_prepare_for_mark() {
       cls.partial[node] = nullptr;
     }
   }
-  kernel::FutexMutexGuard guard(g_large_lock);
-  g_large_unswept = g_large_swept;
-  g_large_swept = nullptr;
+  kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
+  g_shared_heap.large_unswept = g_shared_heap.large_swept;
+  g_shared_heap.large_swept = nullptr;
 }
 
 void shared_heap_restart_budget() {
-  g_bytes_since_collection.store(0, std::memory_order_relaxed);
-  g_collection_due.store(false, std::memory_order_relaxed);
+  g_shared_heap.bytes_since_collection.store(0, std::memory_order_relaxed);
+  g_shared_heap.collection_due.store(false, std::memory_order_relaxed);
 }
 
 size_t shared_heap_sweep_all() {
   size_t live = 0;
-  for (SharedClass& cls : g_classes) {
+  for (SharedClass& cls : g_shared_heap.classes) {
     for (;;) {
       Block* b;
       {
@@ -364,17 +369,17 @@ size_t shared_heap_sweep_all() {
   for (;;) {
     Block* b;
     {
-      kernel::FutexMutexGuard guard(g_large_lock);
-      b = g_large_unswept;
+      kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
+      b = g_shared_heap.large_unswept;
       if (b == nullptr) break;
-      g_large_unswept = b->next_in_heap;
+      g_shared_heap.large_unswept = b->next_in_heap;
     }
     uint64_t header = *reinterpret_cast<uint64_t*>(b->slots_begin());
     if (b->shared_marked(0)) {
       live += b->mapping_bytes;
-      kernel::FutexMutexGuard guard(g_large_lock);
-      b->next_in_heap = g_large_swept;
-      g_large_swept = b;
+      kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
+      b->next_in_heap = g_shared_heap.large_swept;
+      g_shared_heap.large_swept = b;
     } else {
       count_sub(
           g_counters.bytes_in_use[class_of(header) == Ownership::kGlobal ? USGC_GLOBAL_SHARED
@@ -396,36 +401,37 @@ void shared_heap_adopt_block(Block* b) {
 
 void shared_heap_adopt_large(Block* b) {
   b->owner_heap_id = 0;
-  kernel::FutexMutexGuard guard(g_large_lock);
-  b->next_in_heap = g_large_swept;
-  g_large_swept = b;
+  kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
+  b->next_in_heap = g_shared_heap.large_swept;
+  g_shared_heap.large_swept = b;
 }
 
 bool shared_collection_due() {
   if (g_config.gc_percent < 0) return false;
-  size_t budget = budget_after(g_live_bytes_after_collection.load(std::memory_order_relaxed),
-                               g_config.min_shared_budget_bytes);
+  size_t budget =
+      budget_after(g_shared_heap.live_bytes_after_collection.load(std::memory_order_relaxed),
+                   g_config.min_shared_budget_bytes);
   size_t headroom = heap_headroom_bytes();
   if (headroom != SIZE_MAX && headroom / 4 < budget)
     budget = headroom / 4 > kMinimumBudgetNearLimit ? headroom / 4 : kMinimumBudgetNearLimit;
-  return g_bytes_since_collection.load(std::memory_order_relaxed) >= budget;
+  return g_shared_heap.bytes_since_collection.load(std::memory_order_relaxed) >= budget;
 }
 
 void shared_heap_count_published(size_t bytes) {
   note_growth(bytes);
 }
 bool shared_collection_flagged() {
-  return g_collection_due.load(std::memory_order_relaxed);
+  return g_shared_heap.collection_due.load(std::memory_order_relaxed);
 }
 
 void shared_heap_set_live_bytes(size_t live_bytes) {
-  g_live_bytes_after_collection.store(live_bytes, std::memory_order_relaxed);
+  g_shared_heap.live_bytes_after_collection.store(live_bytes, std::memory_order_relaxed);
 }
 size_t shared_heap_live_bytes() {
-  return g_live_bytes_after_collection.load(std::memory_order_relaxed);
+  return g_shared_heap.live_bytes_after_collection.load(std::memory_order_relaxed);
 }
 size_t shared_heap_bytes_since_collection() {
-  return g_bytes_since_collection.load(std::memory_order_relaxed);
+  return g_shared_heap.bytes_since_collection.load(std::memory_order_relaxed);
 }
 
 }  // namespace usgc::gc
