@@ -108,7 +108,10 @@ bench-deps:
 # in libusgc.so (asynchronous safepoints never stop a thread inside it: safepoint/code_ranges.hpp).
 # Every code section moves: .text and its variants, and the COMDAT sections (.text.<symbol>) of
 # inline and template functions the compiler emitted out of line (a lock's slow path left in
-# .text would be "program code" to the signal handler).
+# .text would be "program code" to the signal handler). The object appears under its name only
+# after the move: a build interrupted between compiling and moving must not leave an object that
+# make takes as up to date with its code in .text (the scheduler's own functions would then be
+# preemptible, and a signal there switches the scheduler's stack away as if it were a goroutine).
 OBJCOPY ?= objcopy
 OBJDUMP ?= objdump
 define move_code_to_usgc_text
@@ -116,16 +119,20 @@ $(OBJCOPY) $$($(OBJDUMP) -h $(1) | awk '$$2 ~ /^\.text/ {printf "--rename-sectio
 endef
 $(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(if $(filter tests/% bench/% tools/%,$<),,$(LIBFLAGS)) -c $< -o $@
-	$(if $(filter tests/% bench/% tools/%,$<),,$(call move_code_to_usgc_text,$@))
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(if $(filter tests/% bench/% tools/%,$<),,$(LIBFLAGS)) -MF $(basename $@).d -MT $@ -c $< -o $@.tmp
+	$(if $(filter tests/% bench/% tools/%,$<),,$(call move_code_to_usgc_text,$@.tmp))
+	@mv -f $@.tmp $@
 
 $(BUILD)/obj/%.S.o: %.S | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
-	$(if $(filter tests/% bench/% tools/%,$<),,$(call move_code_to_usgc_text,$@))
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MF $(basename $@).d -MT $@ -c $< -o $@.tmp
+	$(if $(filter tests/% bench/% tools/%,$<),,$(call move_code_to_usgc_text,$@.tmp))
+	@mv -f $@.tmp $@
 
 $(STATIC_LIB): $(LIB_OBJS) $(JITGEN_OBJS)
 	@mkdir -p $(@D)
+	@left=$$($(OBJDUMP) -h $^ | awk '/file format/ {f = $$1} $$2 ~ /^\.text/ {print f}' | sort -u); \
+	 if [ -n "$$left" ]; then echo "library objects with code outside usgc_text: $$left" >&2; exit 1; fi
 	rm -f $@ && ar rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJS) $(JITGEN_OBJS)
