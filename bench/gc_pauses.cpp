@@ -464,8 +464,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  // Incremental old-generation cycles are opt-in (USGC_GC_INCREMENTAL=1; docs/gc.md says why):
-  // impl=usgc measures them unless the environment says otherwise, usgc-onepause the default.
+  // Incremental old-generation cycles are the default (USGC_GC_INCREMENTAL=1): impl=usgc measures
+  // them unless the environment says otherwise, usgc-onepause the one-pause collections.
   setenv("USGC_GC_INCREMENTAL", "1", /*overwrite=*/0);
   usgc_config config;
   if (usgc_config_from_environment(&config) != 0 || usgc_init(&config) != 0) {

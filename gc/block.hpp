@@ -93,11 +93,20 @@ struct Block {
   // Owner heap id (0 = shared). Written by the owner (or, at its exit, by the exiting goroutine)
   // and by the shared heap under its class lock; read by the shared collector in the stopped world.
   uint64_t owner_heap_id = 0;
-  Block* next_in_heap = nullptr;    // the owner's list of its blocks of this class
-  Block* next_partial = nullptr;    // the owner's list of blocks with free runs
-  FreeRun* free_runs = nullptr;     // owner only
-  uint32_t live_slots = 0;          // after the last sweep (owner only)
-  bool on_partial_list = false;     // private blocks: on the owner's partial list (owner only)
+  Block* next_in_heap = nullptr;  // the owner's list of its blocks of this class
+  Block* next_partial = nullptr;  // the owner's list of blocks with free runs
+  FreeRun* free_runs = nullptr;   // owner only
+  uint32_t live_slots = 0;        // after the last sweep (owner only)
+  bool on_partial_list = false;   // private blocks: on the owner's partial list (owner only)
+  // Private blocks, owner only: an object in the block was published in place since its last
+  // sweep found none (set by publication, recomputed by private sweeps). The bitmap sweep of an
+  // old-generation cycle frees a block without reading its slots only when this is clear.
+  bool holds_published = false;
+  // Private blocks, owner only: how many of the block's objects the old-generation cycle tagged
+  // `cycle_epoch` marked (traced, shaded, or promoted black); a count of another epoch is 0
+  // (gc/private_old_cycle.hpp). May over-count (a marked object published since), never under.
+  uint32_t cycle_epoch = 0;
+  uint32_t cycle_marked_slots = 0;
   size_t mapping_bytes = 0;         // large: the whole mapping
   Block* large_previous = nullptr;  // large: the registry of large objects (its lock)
   Block* large_next = nullptr;

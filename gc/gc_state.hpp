@@ -26,11 +26,10 @@ struct GcConfig {
   bool generational = true;     // USGC_GC_GENERATIONAL: minor private and shared collections (0:
                                 // every collection full)
   bool concurrent_mark = true;  // USGC_GC_CONCURRENT (0: the whole shared mark in one stop)
-  // USGC_GC_INCREMENTAL (1: paced full private collections are incremental old-generation
-  // cycles, gc/private_old_cycle.hpp). Off by default: binary-trees at depth 20 peaked at 2.3-2.8x
-  // the RSS of one-pause collections (objects promoted while a cycle marks survive it, and the
-  // next cycle waits for the lazy sweep); on when the pacer starts cycles earlier.
-  bool incremental_private = false;
+  // USGC_GC_INCREMENTAL (1, the default: paced full private collections are incremental
+  // old-generation cycles, gc/private_old_cycle.hpp, started and paced by gc/private_pacer.hpp;
+  // 0: one pause that marks and sweeps the old generation).
+  bool incremental_private = true;
 };
 extern GcConfig g_config;
 

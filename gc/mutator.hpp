@@ -81,6 +81,16 @@ struct Mutator {
   uint64_t old_cycle_work_ns = 0;      // time in its slices and sweeps so far
   uint64_t run_bytes_taken = 0;        // bytes of runs ever taken (monotonic; pacing)
   uint64_t old_cycle_start_bytes = 0;  // run_bytes_taken when the cycle's mark began
+  // The pacer (gc/private_pacer.hpp) and the bitmap sweep; owner only, like the fields above.
+  uint32_t old_cycle_epoch = 0;              // tags Block::cycle_marked_slots of the running cycle
+  size_t old_cycle_marked_bytes = 0;         // bytes the cycle's trace marked (the next `marked`)
+  size_t old_cycle_start_old_bytes = 0;      // the old generation when the cycle began
+  Block* dead_blocks[kSizeClassCount] = {};  // blocks with no live object, not yet given back
+  size_t dead_block_count = 0;
+  size_t sweep_blocks_total = 0;             // dead + unswept blocks when the mark ended
+  size_t sweep_blocks_done = 0;              // of those, released or swept so far
+  uint64_t sweep_start_bytes = 0;            // run_bytes_taken when the mark ended
+  uint32_t pacer_promotion_permille = 1000;  // old growth per allocated byte while marking
 
   HandleTable handles;
   void* start_object = nullptr;  // usgc_go_object's argument: a root for the goroutine's life

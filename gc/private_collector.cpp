@@ -11,8 +11,9 @@
 // is freed (zeroed), and the free slots of each run go back to its block's free runs. The pause
 // is bounded by the nursery (its survivors and its slots), not by the old generation.
 // Full (explicit requests, the heap limit; with USGC_GC_INCREMENTAL=0 also when the old generation
-// grew by USGC_GC_PERCENT since the last full one, which otherwise starts an incremental cycle:
-// gc/private_old_cycle.hpp): marks everything reachable in one pause, sweeps every block —
+// reaches the pacer's goal, gc/private_pacer.hpp, where by default an incremental cycle starts at
+// the trigger instead: gc/private_old_cycle.hpp): marks everything reachable in one pause, sweeps
+// every block —
 //   header 0                          free
 //   PRIVATE, marked                   live: clear the mark, promote
 //   PRIVATE, unmarked                 dead: zero the slot
@@ -36,6 +37,7 @@
 #include "gc/gc_state.hpp"
 #include "gc/private_generations.hpp"
 #include "gc/private_old_cycle.hpp"
+#include "gc/private_pacer.hpp"
 #include "gc/private_sweep.hpp"
 #include "gc/roots.hpp"
 #include "gc/trace.hpp"
@@ -187,6 +189,7 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
   const uint64_t black = old_cycle_phase(m) == OldCyclePhase::kMarking ? kPrivateMark : 0;
   char* free_start = nullptr;
   uint32_t live = 0;
+  uint32_t promoted_black = 0;
   auto close_free = [&](char* until) {
     if (free_start == nullptr) return;
     auto* run = reinterpret_cast<FreeRun*>(free_start);
@@ -204,6 +207,7 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
         USGC_ASSERT(owner_of(header) == young, "a logged run holds only young private objects");
         if (header & kPrivateMark) {
           *word = promoted(header, old_id) | black;
+          promoted_black += black != 0;
           totals.live_bytes += slot_bytes;
         } else {
           std::memset(slot, 0, slot_bytes);
@@ -227,6 +231,7 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
   }
   close_free(end);
   b->live_slots += live;
+  if (promoted_black != 0) note_cycle_marks(m, b, promoted_black);
   if (b->free_runs != nullptr && !b->on_partial_list) {
     b->next_partial = m.partial[b->size_class];
     m.partial[b->size_class] = b;
@@ -278,9 +283,12 @@ void poll_for_safepoint() {
 
 bool private_full_collection_due(const Mutator& m) {
   if (!g_config.generational) return true;
-  if (old_cycle_active(m)) return false;  // the running cycle is the full collection
-  return m.live_bytes_after_collection >= m.old_bytes_after_full &&
-         m.live_bytes_after_collection - m.old_bytes_after_full >= m.full_budget_bytes;
+  // The running cycle's mark is the full collection; its sweep does not hold the next one up.
+  if (old_cycle_phase(m) == OldCyclePhase::kMarking) return false;
+  // Incremental cycles start at the pacer's trigger, ahead of the goal (gc/private_pacer.hpp);
+  // a one-pause full collection at the goal.
+  size_t trigger = incremental_old_cycles_enabled() ? pacer_trigger_bytes(m) : pacer_goal_bytes(m);
+  return m.live_bytes_after_collection >= trigger;
 }
 
 void collect_private(Mutator& m, const char* reason, bool full_requested) {
@@ -302,8 +310,11 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
     collect_minor(m, totals, &marked);
     totals.live_bytes += m.live_bytes_after_collection;  // the old generation stays
     m.young_runs.clear();
-    if (old_cycle_active(m)) old_cycle_after_minor(m, totals, /*complete=*/full);
-    if (start_cycle) old_cycle_start(m);
+    // A cycle due while the last one still sweeps finishes that sweep first (the pacer keeps
+    // little of it left), then starts if the old generation is still past the trigger.
+    if (old_cycle_active(m)) old_cycle_after_minor(m, totals, /*complete=*/full || start_cycle);
+    if (start_cycle && totals.live_bytes < pacer_trigger_bytes(m)) start_cycle = false;
+    if (start_cycle) old_cycle_start(m, totals.live_bytes);
   }
   if (full) {
     totals.live_bytes = 0;  // the full collection counts every survivor again

@@ -4,8 +4,8 @@
 // Allocation: usgc_alloc_private_fast (usgc/gc.h) bumps abi.runs[c]; when the run is exhausted
 // this file takes the next free run of the current block, then a block from the partial list
 // (swept, with free runs), and only then a new block — after a private collection if the
-// goroutine has used its nursery since the last one (min_private_budget_bytes; a full collection
-// instead when the old generation grew by USGC_GC_PERCENT: gc/private_collector.cpp). Every run
+// goroutine has used its nursery since the last one (min_private_budget_bytes; a full one when
+// the old generation reached the pacer's trigger: gc/private_pacer.hpp). Every run
 // taken is logged as the nursery (gc/private_generations.hpp).
 // No lock is taken except the block pool's when a new block is needed; no other thread reads
 // these lists while the goroutine runs (gc/mutator.hpp).

@@ -3,20 +3,20 @@
 // refills (allocation slow path) and inside its private collections; never on a fast path.
 #include "gc/private_old_cycle.hpp"
 
+#include <cstring>
+
 #include "gc/allocation.hpp"
 #include "gc/gc_state.hpp"
+#include "gc/private_pacer.hpp"
 #include "gc/trace.hpp"
 #include "kernel_iface/clock.hpp"
 
 namespace usgc::gc {
 namespace {
 
-constexpr size_t kMinSliceObjects = 128;
-constexpr size_t kMaxSliceObjects = 16384;
 constexpr size_t kPollEveryObjects = 1024;
 constexpr uint32_t kLazySweepBlocks = 8;
-constexpr uint32_t kSweepBlocksPerMinor = 64;
-constexpr size_t kMinimumRunwayBytes = 1u << 20;
+constexpr uint32_t kSweepBlocksPerMinor = 8;
 constexpr size_t kAssumedObjectBytes = 32;  // the first cycle's estimate of objects per byte
 
 void set_phase(Mutator& m, OldCyclePhase phase) {
@@ -30,7 +30,7 @@ inline void grey(Mutator& m, uint64_t old_id, void* object) {
   if (class_of(value) != Ownership::kPrivate || (value & kPrivateMark) || owner_of(value) != old_id)
     return;
   *header = value | kPrivateMark;
-  ++m.old_cycle_marked;
+  note_traced_mark(m, object);
   m.old_grey.push(object);
 }
 
@@ -99,6 +99,15 @@ void rebuild_log(MarkStack& log, size_t from, const MarkStack* extra, Keep&& kee
 // objects, and hand every block to the lazy sweep.
 void terminate_mark(Mutator& m, SweepTotals& totals) {
   const uint64_t old_id = old_id_of(m.abi.heap_id);
+  // The pacer (gc/private_pacer.hpp): what the trace marked is the next cycle's base; the old
+  // growth while it marked calibrates the next trigger.
+  size_t grown = totals.live_bytes > m.old_cycle_start_old_bytes
+                     ? totals.live_bytes - m.old_cycle_start_old_bytes
+                     : 0;
+  pacer_note_promotion(m, grown, m.run_bytes_taken - m.old_cycle_start_bytes);
+  m.old_bytes_after_full = m.old_cycle_marked_bytes;
+  m.full_budget_bytes = budget_after(m.old_cycle_marked_bytes, g_config.min_private_budget_bytes);
+  m.old_cycle_expected_objects = m.old_cycle_marked + 1;
   rebuild_log(m.remembered_shared, m.remembered_shared_at_start, &m.old_traced_shared,
               [&](uint64_t header) {
                 return class_of(header) == Ownership::kPrivate && owner_of(header) == old_id &&
@@ -125,17 +134,60 @@ void terminate_mark(Mutator& m, SweepTotals& totals) {
     totals.dead_large = b;
   }
 
+  // The bitmap sweep: a block none of whose objects the cycle marked (traced, shaded or promoted
+  // black: Block::cycle_marked_slots) and that holds no object published in place has no live
+  // object; it is freed whole, its slots unread (its live_slots are exactly its objects: every
+  // run is retired and the nursery swept). The others wait for the lazy sweep.
+  const uint32_t epoch = m.old_cycle_epoch;
   for (uint32_t c = 0; c < kSizeClassCount; ++c) {
     USGC_ASSERT(m.current[c] == nullptr, "the cycle terminates with every run retired");
     for (Block* b = m.partial[c]; b != nullptr; b = b->next_partial) b->on_partial_list = false;
     m.partial[c] = nullptr;
-    size_t count = 0;
-    for (Block* b = m.blocks[c]; b != nullptr; b = b->next_in_heap) ++count;
-    m.unswept[c] = m.blocks[c];
+    Block* list = m.blocks[c];
     m.blocks[c] = nullptr;
-    m.unswept_blocks += count;
+    while (Block* b = list) {
+      list = b->next_in_heap;
+      bool any_marked = b->cycle_epoch == epoch && b->cycle_marked_slots != 0;
+      if (!any_marked && !b->holds_published) {
+        size_t dead_bytes = size_t{b->live_slots} * b->slot_bytes;
+        totals.freed_private_bytes += dead_bytes;
+        totals.live_bytes -= dead_bytes < totals.live_bytes ? dead_bytes : totals.live_bytes;
+        m.old_cycle_freed_bytes += dead_bytes;
+        b->next_in_heap = m.dead_blocks[c];
+        m.dead_blocks[c] = b;
+        ++m.dead_block_count;
+      } else {
+        b->next_in_heap = m.unswept[c];
+        m.unswept[c] = b;
+        ++m.unswept_blocks;
+      }
+    }
   }
+  m.sweep_blocks_total = m.dead_block_count + m.unswept_blocks;
+  m.sweep_blocks_done = 0;
+  m.sweep_start_bytes = m.run_bytes_taken;
   set_phase(m, OldCyclePhase::kSweeping);
+}
+
+// Empties a dead block (no live object: its slots are zeroed in bulk, never read one by one) and
+// formats it as one free run, for reuse by its class or for the pool.
+void empty_dead_block(Block* b) {
+  b->free_runs = nullptr;
+  std::memset(b->slots_begin(), 0, size_t{b->slot_count} * b->slot_bytes);
+  b->live_slots = 0;
+  b->holds_published = false;
+  b->cycle_marked_slots = 0;
+}
+
+Block* pop_dead_block(Mutator& m, uint32_t c) {
+  Block* b = m.dead_blocks[c];
+  if (b == nullptr) return nullptr;
+  m.dead_blocks[c] = b->next_in_heap;
+  b->next_in_heap = nullptr;
+  --m.dead_block_count;
+  ++m.sweep_blocks_done;
+  empty_dead_block(b);
+  return b;
 }
 
 // Sweeps the first unswept block of class c: back on blocks[c] (and partial[c] with free slots,
@@ -144,6 +196,7 @@ bool sweep_one(Mutator& m, uint32_t c, size_t* live_bytes, SweepTotals* totals) 
   Block* b = m.unswept[c];
   m.unswept[c] = b->next_in_heap;
   --m.unswept_blocks;
+  ++m.sweep_blocks_done;
   SweepTotals swept;
   sweep_private_block(b, old_id_of(m.abi.heap_id), swept);
   size_t freed = swept.freed_private_bytes + swept.freed_shared_bytes;
@@ -173,15 +226,34 @@ bool sweep_one(Mutator& m, uint32_t c, size_t* live_bytes, SweepTotals* totals) 
   return true;
 }
 
-// Sweeps up to `limit` unswept blocks of any class (polling between them).
-void sweep_some(Mutator& m, uint32_t limit, SweepTotals& totals) {
+// Gives back up to `limit` dead blocks to the pool, then sweeps unswept blocks of any class up to
+// the same total (polling between them). Freed bytes go to *totals, or straight to the counters
+// (and m.live_bytes_after_collection) without it.
+void sweep_some(Mutator& m, uint32_t limit, SweepTotals* totals) {
+  size_t* live_bytes = totals != nullptr ? &totals->live_bytes : &m.live_bytes_after_collection;
+  for (uint32_t c = 0; c < kSizeClassCount && limit > 0; ++c) {
+    while (limit > 0) {
+      Block* b = pop_dead_block(m, c);
+      if (b == nullptr) break;
+      release_block(b);
+      --limit;
+    }
+  }
   for (uint32_t c = 0; c < kSizeClassCount && limit > 0; ++c) {
     while (m.unswept[c] != nullptr && limit > 0) {
-      sweep_one(m, c, &totals.live_bytes, &totals);
+      sweep_one(m, c, live_bytes, totals);
       --limit;
       poll_for_safepoint();
     }
   }
+}
+
+// The sweep is over (no dead or unswept block left): the cycle ends.
+void end_cycle(Mutator& m, size_t live_bytes) {
+  set_phase(m, OldCyclePhase::kIdle);
+  if (g_config.trace)
+    trace_private_old_cycle(m.goroutine_id, live_bytes, m.old_cycle_marked, m.old_cycle_freed_bytes,
+                            m.old_cycle_work_ns, kernel::monotonic_ns() - m.old_cycle_start_ns);
 }
 
 }  // namespace
@@ -190,18 +262,21 @@ bool incremental_old_cycles_enabled() {
   return g_config.incremental_private && g_config.generational;
 }
 
-void old_cycle_start(Mutator& m) {
+void old_cycle_start(Mutator& m, size_t old_bytes) {
   USGC_ASSERT(!old_cycle_active(m), "one old-generation cycle at a time");
   USGC_ASSERT(m.young_runs.empty() && m.young_large == nullptr,
               "the cycle starts with an empty nursery");
   set_phase(m, OldCyclePhase::kMarking);
   m.old_cycle_marked = 0;
+  m.old_cycle_marked_bytes = 0;
   m.old_cycle_freed_bytes = 0;
   m.old_cycle_work_ns = 0;
   m.old_cycle_start_ns = kernel::monotonic_ns();
   m.old_cycle_start_bytes = m.run_bytes_taken;
+  m.old_cycle_start_old_bytes = old_bytes;
+  if (++m.old_cycle_epoch == 0) m.old_cycle_epoch = 1;  // 0 is a fresh block's
   if (m.old_cycle_expected_objects == 0)
-    m.old_cycle_expected_objects = m.live_bytes_after_collection / kAssumedObjectBytes + 1;
+    m.old_cycle_expected_objects = old_bytes / kAssumedObjectBytes + 1;
   m.remembered_shared_at_start = m.remembered_shared.size();
   m.published_old_at_start = m.published_old.size();
   const uint64_t old_id = old_id_of(m.abi.heap_id);
@@ -209,28 +284,52 @@ void old_cycle_start(Mutator& m) {
 }
 
 void old_cycle_refill_step(Mutator& m) {
-  if (old_cycle_phase(m) != OldCyclePhase::kMarking || m.old_grey.empty() || m.collecting) return;
+  if (m.collecting) return;
+  OldCyclePhase phase = old_cycle_phase(m);
+  if (phase == OldCyclePhase::kMarking) {
+    if (!m.old_grey.empty()) {
+      uint64_t start_ns = kernel::monotonic_ns();
+      mark_some(m, pacer_mark_slice_objects(m, m.old_cycle_expected_objects, m.old_grey.size()));
+      uint64_t slice_ns = kernel::monotonic_ns() - start_ns;
+      m.old_cycle_work_ns += slice_ns;
+      record_pause(false, slice_ns);
+    }
+    // The mark is done: end it now with a minor collection (its pause is bounded by the nursery
+    // in use), not when the nursery fills, so the objects promoted black meanwhile stay few.
+    if (m.old_grey.empty()) collect_private(m, "old-cycle");
+    return;
+  }
+  if (phase != OldCyclePhase::kSweeping) return;
   uint64_t start_ns = kernel::monotonic_ns();
-  size_t runway = m.full_budget_bytes / 4;
-  if (runway < kMinimumRunwayBytes) runway = kMinimumRunwayBytes;
-  uint64_t allocated = m.run_bytes_taken - m.old_cycle_start_bytes;
-  double owed = static_cast<double>(m.old_cycle_expected_objects) * static_cast<double>(allocated) /
-                static_cast<double>(runway);
-  size_t budget = owed > static_cast<double>(m.old_cycle_marked)
-                      ? static_cast<size_t>(owed) - m.old_cycle_marked
-                      : 0;
-  if (budget < kMinSliceObjects) budget = kMinSliceObjects;
-  if (budget > kMaxSliceObjects) budget = kMaxSliceObjects;
-  mark_some(m, budget);
-  uint64_t slice_ns = kernel::monotonic_ns() - start_ns;
-  m.old_cycle_work_ns += slice_ns;
-  record_pause(false, slice_ns);
+  sweep_some(m, pacer_sweep_step_blocks(m), nullptr);
+  uint64_t sweep_ns = kernel::monotonic_ns() - start_ns;
+  m.old_cycle_work_ns += sweep_ns;
+  record_pause(false, sweep_ns);
+  old_cycle_end_if_swept(m);
 }
 
 bool old_cycle_sweep_for_refill(Mutator& m, uint32_t c) {
-  if (old_cycle_phase(m) != OldCyclePhase::kSweeping || m.unswept[c] == nullptr) return false;
+  if (old_cycle_phase(m) != OldCyclePhase::kSweeping) return false;
+  // A used-up nursery is collected first (the refill's next step): blocks handed out here would
+  // let it grow past its budget, and the minor pause with it.
+  if (g_config.gc_percent >= 0 && m.bytes_since_collection >= m.collection_budget_bytes)
+    return false;
   uint64_t start_ns = kernel::monotonic_ns();
   bool found = false;
+  // A dead block of the class first: one bulk clear gives a whole free block, with no trip
+  // through the pool.
+  if (Block* b = pop_dead_block(m, c)) {
+    auto* run = reinterpret_cast<FreeRun*>(b->slots_begin());
+    run->end = b->slots_end();
+    run->next = nullptr;
+    b->free_runs = run;
+    b->next_in_heap = m.blocks[c];
+    m.blocks[c] = b;
+    b->next_partial = m.partial[c];
+    m.partial[c] = b;
+    b->on_partial_list = true;
+    found = true;
+  }
   for (uint32_t i = 0; i < kLazySweepBlocks && m.unswept[c] != nullptr && !found; ++i)
     found = sweep_one(m, c, &m.live_bytes_after_collection, nullptr);
   uint64_t sweep_ns = kernel::monotonic_ns() - start_ns;
@@ -247,21 +346,40 @@ void old_cycle_after_minor(Mutator& m, SweepTotals& totals, bool complete) {
     terminate_mark(m, totals);
     if (!complete) return;
   }
-  if (old_cycle_phase(m) == OldCyclePhase::kSweeping)
-    sweep_some(m, complete ? UINT32_MAX : kSweepBlocksPerMinor, totals);
+  if (old_cycle_phase(m) != OldCyclePhase::kSweeping) return;
+  sweep_some(m, complete ? UINT32_MAX : kSweepBlocksPerMinor, &totals);
+  if (m.unswept_blocks == 0 && m.dead_block_count == 0) end_cycle(m, totals.live_bytes);
 }
 
 void old_cycle_end_if_swept(Mutator& m) {
-  if (old_cycle_phase(m) != OldCyclePhase::kSweeping || m.unswept_blocks != 0) return;
-  set_phase(m, OldCyclePhase::kIdle);
-  m.old_bytes_after_full = m.live_bytes_after_collection;
-  m.full_budget_bytes =
-      budget_after(m.live_bytes_after_collection, g_config.min_private_budget_bytes);
-  m.old_cycle_expected_objects = m.old_cycle_marked + 1;
-  if (g_config.trace)
-    trace_private_old_cycle(m.goroutine_id, m.live_bytes_after_collection, m.old_cycle_marked,
-                            m.old_cycle_freed_bytes, m.old_cycle_work_ns,
-                            kernel::monotonic_ns() - m.old_cycle_start_ns);
+  if (old_cycle_phase(m) != OldCyclePhase::kSweeping || m.unswept_blocks != 0 ||
+      m.dead_block_count != 0)
+    return;
+  end_cycle(m, m.live_bytes_after_collection);
+}
+
+bool old_cycle_idle_work_pending() {
+  Mutator* m = current_mutator();
+  if (m == nullptr || m->collecting || !incremental_old_cycles_enabled()) return false;
+  return old_cycle_active(*m) || m->live_bytes_after_collection >= pacer_trigger_bytes(*m);
+}
+
+void old_cycle_finish_before_waiting() {
+  if (!old_cycle_idle_work_pending()) return;
+  Mutator& m = *current_mutator();
+  if (!old_cycle_active(m)) collect_private(m, "idle");  // starts the due cycle
+  if (old_cycle_phase(m) == OldCyclePhase::kMarking) {
+    uint64_t start_ns = kernel::monotonic_ns();
+    mark_some(m, SIZE_MAX);
+    m.old_cycle_work_ns += kernel::monotonic_ns() - start_ns;
+    collect_private(m, "idle");  // ends the mark
+  }
+  if (old_cycle_phase(m) == OldCyclePhase::kSweeping) {
+    uint64_t start_ns = kernel::monotonic_ns();
+    sweep_some(m, UINT32_MAX, nullptr);
+    m.old_cycle_work_ns += kernel::monotonic_ns() - start_ns;
+    old_cycle_end_if_swept(m);
+  }
 }
 
 void old_cycle_abandon(Mutator& m) {
@@ -271,11 +389,15 @@ void old_cycle_abandon(Mutator& m) {
       b->next_in_heap = m.blocks[c];
       m.blocks[c] = b;
     }
+    // Dead blocks: their objects were counted freed when the mark ended.
+    while (Block* b = pop_dead_block(m, c)) release_block(b);
   }
   m.unswept_blocks = 0;
+  m.dead_block_count = 0;
   m.old_grey.release();
   m.old_traced_shared.release();
   m.old_cycle_expected_objects = 0;
+  m.pacer_promotion_permille = 1000;
   set_phase(m, OldCyclePhase::kIdle);
 }
 

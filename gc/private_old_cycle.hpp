@@ -4,20 +4,27 @@
 //
 // Phases (Mutator::old_cycle_phase; only the owning goroutine reads or writes any of this):
 //   idle      no cycle; every old private object's private mark is clear.
-//   marking   started by a private collection that found a full one due (pacing,
-//             gc/private_generations.hpp): it first runs the minor collection, so the nursery is
-//             empty and every private object is old (the *snapshot*), then scans the roots and
+//   marking   started by a private collection that found the old generation past the pacer's
+//             trigger (gc/private_pacer.hpp): it first runs the minor collection, so the nursery
+//             is empty and every private object is old (the *snapshot*), then scans the roots and
 //             marks what they hold (grey: old_grey). Each run refill then marks a bounded slice
-//             (pacing below); stores meanwhile keep the snapshot (below).
-//   sweeping  entered at the end of the first minor collection after the grey stack emptied
-//             (nursery empty and every run retired, so no block holds a run being bumped or an
-//             unswept nursery run): the remembered sets are rebuilt from what was traced, large
-//             objects swept, and every block moved from blocks[c] to unswept[c]. A refill of class
-//             c that finds no partial block sweeps unswept blocks of c until one has free slots
-//             (lazily, as Go's mcentral; at most kLazySweepBlocks per refill); each minor
-//             collection sweeps kSweepBlocksPerMinor more of any class, so the sweep ends even for
-//             classes nobody refills. An empty block goes back to the pool. When unswept is empty
-//             the cycle ends: the old generation's size after it paces the next one.
+//             (the pacer's assist); stores meanwhile keep the snapshot (below). The refill whose
+//             slice empties the grey stack runs a minor collection at once, which ends the mark.
+//   sweeping  entered at the end of that minor collection (nursery empty and every run retired,
+//             so no block holds a run being bumped or an unswept nursery run): the remembered
+//             sets are rebuilt from what was traced, large objects swept, the pacer told what was
+//             marked, and the blocks sorted by the *bitmap sweep*: a block in which the cycle
+//             marked nothing (Block::cycle_marked_slots of this cycle's epoch, counted by every
+//             mark, shade and black promotion; it may over-count, never under-count) and that
+//             holds no object published in place (Block::holds_published) has no live object:
+//             its bytes are freed at once, its slots unread, and it waits on dead_blocks[c] to be
+//             reused by a refill of c (one bulk clear) or given back to the pool. The others go
+//             to unswept[c]. A refill of class c that finds no partial block takes a dead block of
+//             c, else sweeps unswept blocks of c until one has free slots (lazily, as Go's
+//             mcentral; at most kLazySweepBlocks per refill); every refill also sweeps its paced
+//             share of any class (proportional sweep), and each minor collection
+//             kSweepBlocksPerMinor more. When no dead or unswept block is left the cycle ends.
+//             A cycle due before then finishes the sweep in the step that starts it.
 //
 // Why the same-goroutine barrier fast path needs no change (snapshot at the beginning, Yuasa):
 // an object reachable at the snapshot is reachable from a root or through fields of old objects,
@@ -41,13 +48,12 @@
 // keeps, past the termination, only what was published after the start (an old referrer traced
 // before such a publication saw a private reference).
 //
-// Pacing: the cycle's marking should be done after about half of the next full budget has been
-// allocated: a refill marks (objects expected) x (bytes taken since the start) / runway, less what
-// is marked already, between kMinSliceObjects and kMaxSliceObjects. Each slice and each lazy
-// sweep is recorded as a private pause (usgc_gc_stats, the stats block's histogram).
+// Pacing (trigger, assists, sweep pace) is gc/private_pacer.hpp. Each slice and each sweep step
+// is recorded as a private pause (usgc_gc_stats, the stats block's histogram). A goroutine about
+// to wait on a wait group completes its cycle first (old_cycle_finish_before_waiting).
 // Explicit full collections and the heap limit complete a running cycle at once, then collect in
 // one pause as before. USGC_GC_INCREMENTAL=0 turns the cycle off (every full private collection
-// is one pause, the design before; for comparison).
+// is one pause, at the goal; for comparison).
 #pragma once
 
 #include <cstdint>
@@ -68,6 +74,24 @@ inline bool old_cycle_active(const Mutator& m) {
   return m.old_cycle_phase != static_cast<uint8_t>(OldCyclePhase::kIdle);
 }
 
+// Counts a mark of the running cycle in the object's block (the bitmap sweep frees a block with
+// none, gc/block.hpp): `count` objects of block b marked or promoted black.
+inline void note_cycle_marks(Mutator& m, Block* b, uint32_t count) {
+  if (b->cycle_epoch != m.old_cycle_epoch) {
+    b->cycle_epoch = m.old_cycle_epoch;
+    b->cycle_marked_slots = 0;
+  }
+  b->cycle_marked_slots += count;
+}
+// An old object the cycle's trace (or the deletion barrier) marked: its block's count, the
+// objects and bytes marked (the pacer's next base, gc/private_pacer.hpp).
+inline void note_traced_mark(Mutator& m, void* object) {
+  Block* b = block_of(object);
+  note_cycle_marks(m, b, 1);
+  ++m.old_cycle_marked;
+  m.old_cycle_marked_bytes += b->kind == BlockKind::kLarge ? b->mapping_bytes : b->slot_bytes;
+}
+
 // The deletion barrier: called by the barrier's slow path with the reference a store into an old
 // private object of m is about to overwrite. Marks it grey if it is an unmarked old object of m.
 inline void old_cycle_shade(Mutator& m, void* overwritten) {
@@ -79,7 +103,7 @@ inline void old_cycle_shade(Mutator& m, void* overwritten) {
       owner_of(value) != old_id_of(m.abi.heap_id))
     return;
   *header = value | kPrivateMark;
-  ++m.old_cycle_marked;
+  note_traced_mark(m, overwritten);
   m.old_grey.push(overwritten);
 }
 
@@ -88,8 +112,8 @@ inline void old_cycle_shade(Mutator& m, void* overwritten) {
 bool incremental_old_cycles_enabled();
 
 // In a private collection, after its minor collection (nursery empty, runs retired):
-// starts a cycle (phase idle): scans the roots.
-void old_cycle_start(Mutator& m);
+// starts a cycle (phase idle): scans the roots. old_bytes: the old generation now.
+void old_cycle_start(Mutator& m, size_t old_bytes);
 // moves a running cycle on: terminates its mark when the grey stack is empty, or sweeps a step;
 // complete = true finishes it entirely (explicit full collections, the heap limit). Adjusts
 // totals (freed bytes, live_bytes, dead large objects to unmap after the pause).
@@ -97,11 +121,21 @@ void old_cycle_after_minor(Mutator& m, SweepTotals& totals, bool complete);
 // Ends a cycle whose sweep is done (m.live_bytes_after_collection final): pacing, trace.
 void old_cycle_end_if_swept(Mutator& m);
 
-// At a run refill (allocation slow path): a mark slice while marking.
+// At a run refill (allocation slow path): a mark slice while marking (and the minor collection
+// that ends the mark once nothing is grey), a paced sweep step while sweeping.
 void old_cycle_refill_step(Mutator& m);
 // At a refill of class c that found no partial block, while sweeping: sweeps unswept blocks of c
 // until one has free slots (then on partial[c]: true) or kLazySweepBlocks were swept.
 bool old_cycle_sweep_for_refill(Mutator& m, uint32_t size_class);
+
+// A goroutine about to wait (runtime: a wait group's wait) does its old generation's pending work
+// first, in time it would spend idle: a running cycle is completed (its mark, the minor
+// collection that ends it, its sweep), and a due one is started and completed. Without this a
+// goroutine that stops allocating keeps the garbage of a cycle that never finishes (Go runs idle
+// mark workers for the same reason). Only the mark's minor collections count as pauses.
+// old_cycle_idle_work_pending() is the cheap test (false outside goroutines).
+bool old_cycle_idle_work_pending();
+void old_cycle_finish_before_waiting();
 
 // The goroutine exits: its unswept blocks go back on blocks[c] (the exit frees every private
 // object whatever its mark), the cycle's stacks are released.

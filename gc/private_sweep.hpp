@@ -37,6 +37,7 @@ void poll_for_safepoint();
 
 inline void sweep_private_block(Block* b, uint64_t old_id, SweepTotals& totals) {
   const uint32_t slot_bytes = b->slot_bytes;
+  bool holds_published = false;
   sweep_block(b, [&](char* slot, uint64_t header, uint32_t index) {
     if (class_of(header) == Ownership::kPrivate) {
       if (header & kPrivateMark) {
@@ -50,10 +51,14 @@ inline void sweep_private_block(Block* b, uint64_t old_id, SweepTotals& totals) 
                "gc: heap corruption: a STACK_LOCAL header in heap block %p", static_cast<void*>(b));
     // Published in place: freed when a finished shared mark left it unmarked (while one runs,
     // unmarked is not dead yet: gc/concurrent_mark.hpp).
-    if (b->shared_marked(index) || shared_mark_in_progress()) return false;
+    if (b->shared_marked(index) || shared_mark_in_progress()) {
+      holds_published = true;
+      return false;
+    }
     totals.freed_shared_bytes += slot_bytes;
     return true;
   });
+  b->holds_published = holds_published;
   // live_slots counts published ones too: pacing needs no more precision.
   totals.live_bytes += size_t{b->live_slots} * slot_bytes;
 }

@@ -118,6 +118,7 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
     // shared collections until the next full private collection (gc/private_generations.hpp).
     Block* block = block_of(object);
     block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
+    block->holds_published = true;  // the owner's bitmap sweep must read this block
     if (owner_of(value) == old_id) m.published_old.push(object);
     *header = (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag | kRememberedFlags |
                          (~uint64_t{0} << kOwnerShift))) |

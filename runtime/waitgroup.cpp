@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "gc/private_old_cycle.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/futex_mutex.hpp"
 #include "runtime/goroutine.hpp"
@@ -105,6 +106,17 @@ int wait_group_wait(WaitGroupState* state) {
     return 0;
   }
   if (Goroutine* self = current_goroutine(); self != nullptr) {
+    // About to wait: the goroutine's old-generation cycle may use the idle time
+    // (gc/private_old_cycle.hpp), outside the lock; then the count is read again.
+    if (gc::old_cycle_idle_work_pending()) {
+      state->lock.unlock();
+      gc::old_cycle_finish_before_waiting();
+      state->lock.lock();
+      if (state->counter == 0) {
+        state->lock.unlock();
+        return 0;
+      }
+    }
     WaitGroupWaiter waiter{self, state->goroutine_waiters};
     state->goroutine_waiters = &waiter;
     park(unlock_wait_group_commit, state, WaitReason::kWaitGroup);

@@ -1,0 +1,108 @@
+// gc/private_pacer.hpp — the pacer of a goroutine's old generation: when an incremental
+// old-generation cycle starts, how much a mark slice does, and how fast the sweep after it runs
+// (Go's gcController for one goroutine's heap; the design, not its code).
+//
+// Terms, in bytes of the goroutine's old generation (m.live_bytes_after_collection):
+//   marked    old_bytes_after_full: what the last cycle's trace marked, or the survivors of the
+//             last one-pause full collection. Objects promoted black while a cycle marked are not
+//             in it: they may be garbage made during the cycle, and the next cycle finds out
+//             (their bytes do not raise the next goal, so they cannot hold themselves up).
+//   budget    full_budget_bytes = USGC_GC_PERCENT of marked, at least min_private_budget_bytes.
+//   goal      marked + budget: the old generation should not pass it before the mark ends.
+//   runway    the allocation over which a cycle's mark is spread: budget / 2, at least 1 MiB.
+//   trigger   goal - (expected old growth over the runway): the cycle starts there. The expected
+//             growth is the runway times the promotion rate the last cycle saw while it marked
+//             (old growth per allocated byte, averaged over two cycles, 1 at first), plus an
+//             eighth; the lead is kept between 5 % and 70 % of the budget (Go keeps its trigger
+//             between 0.7 and 0.95 of the way to the goal for the same reason: a cycle must neither
+//             start at the goal nor right after the last one).
+// With one-pause full collections (USGC_GC_INCREMENTAL=0) the trigger is the goal, as before.
+//
+// Mark assists: a cycle's expected work is the objects the last one marked (or marked / 32 B at
+// first), raised to what is marked plus grey now when that is more. A refill that takes a run
+// marks (expected work) x (allocated since the start) / runway less what is marked already, so the
+// mark is done when the runway is allocated: since the old generation grows at most by what is
+// allocated, it is then at most goal (with the measured promotion rate, about goal). A slice is
+// kept between kMinSliceObjects and kMaxSliceObjects (the pause bound); past the runway every
+// slice is the maximum, and when the old generation passes goal + budget / 2 the mark completes in
+// one slice: the heap cannot outrun the cycle by more than that.
+//
+// Sweep pacing (Go's proportional sweep): when the mark ends the blocks left to sweep (dead and
+// unswept) are to be done after another runway / 2 of allocation; each refill sweeps its share,
+// at most kMaxSweepBlocksPerStep blocks. A cycle due before the sweep is over finishes it first
+// (in the step that starts the cycle), which the proportional sweep keeps short.
+//
+// All of this runs on the owning goroutine, on the allocation slow path or in its collections.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/mutator.hpp"
+
+namespace usgc::gc {
+
+inline constexpr size_t kMinSliceObjects = 128;
+inline constexpr size_t kMaxSliceObjects = 16384;
+inline constexpr uint32_t kMaxSweepBlocksPerStep = 16;
+inline constexpr size_t kMinimumRunwayBytes = size_t{1} << 20;
+
+// The allocation over which a cycle's mark is spread.
+inline size_t pacer_runway_bytes(const Mutator& m) {
+  size_t runway = m.full_budget_bytes / 2;
+  return runway < kMinimumRunwayBytes ? kMinimumRunwayBytes : runway;
+}
+
+inline size_t pacer_goal_bytes(const Mutator& m) {
+  return m.old_bytes_after_full + m.full_budget_bytes;
+}
+
+// The old-generation size at which the next incremental cycle starts.
+inline size_t pacer_trigger_bytes(const Mutator& m) {
+  const size_t budget = m.full_budget_bytes;
+  size_t growth = pacer_runway_bytes(m) / 1000 * m.pacer_promotion_permille;
+  size_t lead = growth + growth / 8;
+  if (lead < budget / 20) lead = budget / 20;
+  if (lead > budget / 10 * 7) lead = budget / 10 * 7;
+  return pacer_goal_bytes(m) - lead;
+}
+
+// A cycle's promotion rate is folded into the estimate when its mark ends: grown old bytes over
+// allocated bytes while it marked.
+inline void pacer_note_promotion(Mutator& m, size_t grown_bytes, uint64_t allocated_bytes) {
+  uint64_t permille = allocated_bytes == 0 ? 0 : uint64_t{grown_bytes} * 1000 / allocated_bytes;
+  if (permille > 1000) permille = 1000;
+  m.pacer_promotion_permille = static_cast<uint32_t>((m.pacer_promotion_permille + permille) / 2);
+}
+
+// The objects a refill's mark slice should mark now (SIZE_MAX: all that is grey).
+inline size_t pacer_mark_slice_objects(const Mutator& m, size_t expected_objects, size_t grey) {
+  if (m.live_bytes_after_collection >= pacer_goal_bytes(m) + m.full_budget_bytes / 2)
+    return SIZE_MAX;
+  size_t expected = expected_objects;
+  if (m.old_cycle_marked + grey > expected) expected = m.old_cycle_marked + grey;
+  const uint64_t allocated = m.run_bytes_taken - m.old_cycle_start_bytes;
+  const size_t runway = pacer_runway_bytes(m);
+  if (allocated >= runway) return kMaxSliceObjects;
+  size_t owed = static_cast<size_t>(static_cast<double>(expected) * static_cast<double>(allocated) /
+                                    static_cast<double>(runway));
+  size_t budget = owed > m.old_cycle_marked ? owed - m.old_cycle_marked : 0;
+  if (budget < kMinSliceObjects) budget = kMinSliceObjects;
+  if (budget > kMaxSliceObjects) budget = kMaxSliceObjects;
+  return budget;
+}
+
+// The blocks a refill's sweep step should release or sweep now.
+inline uint32_t pacer_sweep_step_blocks(const Mutator& m) {
+  if (m.sweep_blocks_done >= m.sweep_blocks_total) return 1;
+  const uint64_t allocated = m.run_bytes_taken - m.sweep_start_bytes;
+  const size_t runway = pacer_runway_bytes(m) / 2;
+  double owed_total = static_cast<double>(m.sweep_blocks_total) * static_cast<double>(allocated) /
+                      static_cast<double>(runway);
+  double owed = owed_total - static_cast<double>(m.sweep_blocks_done);
+  if (owed < 1) return 1;
+  if (owed > kMaxSweepBlocksPerStep) return kMaxSweepBlocksPerStep;
+  return static_cast<uint32_t>(owed);
+}
+
+}  // namespace usgc::gc
