@@ -19,7 +19,8 @@ void* object_containing(uintptr_t word) {
     // answer kept only when the format (kind and size class, which decide the geometry) is the
     // same after the header was read.
     Block* block = block_of(reinterpret_cast<const void*>(word));
-    const BlockKind kind = __atomic_load_n(&block->kind, __ATOMIC_ACQUIRE);
+    const BlockKind kind = static_cast<BlockKind>(
+        __atomic_load_n(reinterpret_cast<uint8_t*>(&block->kind), __ATOMIC_ACQUIRE));
     const uint32_t size_class = __atomic_load_n(&block->size_class, __ATOMIC_ACQUIRE);
     if (kind != BlockKind::kSmall) return nullptr;  // free block, or the arena (precise)
     auto* address = reinterpret_cast<char*>(word);
@@ -28,7 +29,8 @@ void* object_containing(uintptr_t word) {
     if (slot >= block->slots_end()) return nullptr;
     const uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_ACQUIRE);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (__atomic_load_n(&block->kind, __ATOMIC_RELAXED) != kind ||
+    if (static_cast<BlockKind>(
+            __atomic_load_n(reinterpret_cast<uint8_t*>(&block->kind), __ATOMIC_RELAXED)) != kind ||
         __atomic_load_n(&block->size_class, __ATOMIC_RELAXED) != size_class)
       return nullptr;
     // A free slot's first word is 0, or a free run's end pointer (class bits 0).

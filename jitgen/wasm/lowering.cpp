@@ -54,7 +54,7 @@ std::optional<std::vector<uint8_t>> Lowering::run(std::string* error) {
       for (const Instruction& instruction : block.instructions)
         if (may_block(instruction) && options_.uses_goroutines != nullptr)
           *options_.uses_goroutines = true;
-  if (layout_.site_count() + 1 >= 65535) {
+  if (layout_.site_count() + USGC_WASM_FIRST_TYPE >= 65535) {
     *error = ir_.file_name + ": too many allocation sites for the WebAssembly target";
     return std::nullopt;
   }
@@ -106,10 +106,11 @@ void Lowering::declare_imports() {
   w_.import_function("usgc", "usgc_wasm_unknown_newest", {{i32}, {i32}});
   w_.import_function("host", "runtime_error", {{i32, i64, i64}, {}});
   w_.import_function("host", "suspend", {{}, {i64}});
-  w_.import_global("usgc", "mutator", i32);
+  w_.import_global("usgc", "mutator", i32, true);
   w_.import_global("usgc", "heap_id", i32, true);
   w_.import_global("usgc", "shadow_sp", i32, true);
   w_.import_global("usgc", "shadow_limit", i32, true);
+  w_.import_global("usgc", "poll_flag", i32);
   ssp_global_ = kShadowSp;
   references_global_ = w_.add_global(i32, true, 0);
   counters_global_ = w_.add_global(i32, true, 0);

@@ -70,9 +70,9 @@ enum Import : uint32_t {
   kSuspend,
   kImportCount
 };
-// Imported globals: the mutator record's address (immutable); the running goroutine's heap id,
-// shadow-stack pointer and limit (mutable: the host sets them at a goroutine switch).
-enum ImportedGlobal : uint32_t { kMutator, kHeapId, kShadowSp, kShadowLimit };
+// Imported globals: the running goroutine's mutator record, heap id, shadow-stack pointer and
+// limit (mutable: the host sets them at a goroutine switch); the poll flag word's address.
+enum ImportedGlobal : uint32_t { kMutator, kHeapId, kShadowSp, kShadowLimit, kPollFlag };
 
 // The size class of an object of `bytes` (header included), or -1 when it is large.
 inline int size_class_of(uint32_t bytes) {
@@ -98,7 +98,7 @@ class Lowering {
   // ---- the module (lowering.cpp) ----
   void declare_imports();
   size_t variant_of(uint32_t function, const std::vector<uint32_t>& sites);
-  uint32_t type_id_of_site(uint32_t site) const { return site + 1; }
+  uint32_t type_id_of_site(uint32_t site) const { return site + USGC_WASM_FIRST_TYPE; }
   void emit_init();
   void emit_go_entry();
   void emit_meta();

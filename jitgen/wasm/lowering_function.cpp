@@ -67,8 +67,8 @@ void Lowering::stub_finish(const std::string& name, uint32_t excluded) {
 
 void Lowering::poll() {
   stub_start();
-  c_.global_get(kMutator);
-  c_.i32_load(USGC_WASM_MUTATOR_POLL);
+  c_.global_get(kPollFlag);
+  c_.i32_load(0);
   c_.if_();
   slow_start();
   c_.call(kPollSlow);
