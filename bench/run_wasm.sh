@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run_wasm.sh — binary-trees on one goroutine (bench/binary_trees_single.usir) lowered to
-# WebAssembly and run in node (usgc-run --target=wasm: the wasm runtime's allocator and
-# collector), against the same .usir under the x86-64 JIT (usgc-run) and the same program written
+# WebAssembly and run in node (usgc-run --target=wasm: usgc's collector, gc/, built for
+# wasm32), against the same .usir under the x86-64 JIT (usgc-run) and the same program written
 # in JavaScript run by node (bench/binary_trees.mjs: V8's collector), in the same run, the
 # repetitions interleaved. Each run's check is compared with the expected node count.
 #
@@ -9,7 +9,7 @@
 # start-up and the lowering included):
 #   RESULT suite=wasm_binary_trees case=depth<N> impl=wasm|jit|js metric=wall_ms value=<ms> unit=ms
 #   RESULT ... impl=wasm metric=ratio_vs_jit|ratio_vs_js value=<wasm wall / peer wall> unit=ratio
-#   RESULT ... impl=wasm metric=collections value=<n> unit=count   (the wasm runtime's, --stats)
+#   RESULT ... impl=wasm metric=collections value=<n> unit=count   (private + shared, --stats)
 #   RESULT suite=wasm_goroutines case=ping_pong<N> impl=wasm|jit|jit_1p|js metric=wall_ms ...
 #     bench/ping_pong.usir: two goroutines hand a counter over unbuffered channels N times (a
 #     goroutine switch per hand-off: asyncify unwind + rewind in wasm; usgc's scheduler under the

@@ -22,7 +22,8 @@ void* object_containing(uintptr_t word) {
     // Acquire (kind, size class, then the header): the block's format is read before the slot it
     // locates; the owner's format is plain stores, so the fence and re-check below, not a pairing
     // release, reject a format that changed meanwhile (a seqlock's read side).
-    const BlockKind kind = __atomic_load_n(&block->kind, __ATOMIC_ACQUIRE);
+    const BlockKind kind = static_cast<BlockKind>(
+        __atomic_load_n(reinterpret_cast<uint8_t*>(&block->kind), __ATOMIC_ACQUIRE));
     const uint32_t size_class = __atomic_load_n(&block->size_class, __ATOMIC_ACQUIRE);
     if (kind != BlockKind::kSmall) return nullptr;  // free block, or the arena (precise)
     auto* address = reinterpret_cast<char*>(word);
@@ -33,7 +34,8 @@ void* object_containing(uintptr_t word) {
     // Acquire fence: the header load above before the re-reads of the format below (the seqlock
     // read side's second check).
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (__atomic_load_n(&block->kind, __ATOMIC_RELAXED) != kind ||
+    if (static_cast<BlockKind>(
+            __atomic_load_n(reinterpret_cast<uint8_t*>(&block->kind), __ATOMIC_RELAXED)) != kind ||
         __atomic_load_n(&block->size_class, __ATOMIC_RELAXED) != size_class)
       return nullptr;
     // A free slot's first word is 0, or a free run's end pointer (class bits 0).

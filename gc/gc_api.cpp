@@ -31,7 +31,9 @@ void* allocate(uint32_t type_id, bool array, size_t length, usgc_ownership owner
   }
   if (static_cast<unsigned>(ownership) > USGC_GLOBAL_SHARED)
     return fail(EINVAL, "%s: %d is not an ownership class", operation, static_cast<int>(ownership));
-  if (array && length > (size_t{1} << 40) / type->size_bytes) {
+  // 1 TiB of elements (1 GiB with 32-bit sizes: wasm32), so object_bytes cannot wrap.
+  constexpr uint64_t kMaxArrayBytes = uint64_t{1} << (sizeof(size_t) == 4 ? 30 : 40);
+  if (array && length > kMaxArrayBytes / type->size_bytes) {
     return fail(ENOMEM, "%s: an array of %zu elements of %u bytes is too large", operation, length,
                 type->size_bytes);
   }

@@ -17,8 +17,9 @@ inline void for_each_reference_field(void* object, uint64_t header, Fn&& fn) {
   if (is_array(header)) {
     if (type.kind != USGC_KIND_POINTER_ARRAY) return;
     uint64_t length = *static_cast<uint64_t*>(object);
-    void** elements = reinterpret_cast<void**>(static_cast<char*>(object) + kArrayLengthBytes);
-    for (uint64_t i = 0; i < length; ++i) fn(&elements[i]);
+    char* elements = static_cast<char*>(object) + kArrayLengthBytes;
+    for (uint64_t i = 0; i < length; ++i)
+      fn(reinterpret_cast<void**>(elements + i * kReferenceWordBytes));
     return;
   }
   char* base = static_cast<char*>(object);

@@ -45,6 +45,12 @@ inline constexpr uint64_t kKnownBits = kClassMask | kPrivateMark | kArrayFlag | 
                                        (~uint64_t{0} << kOwnerShift);
 inline constexpr size_t kHeaderBytes = 8;
 inline constexpr size_t kArrayLengthBytes = 8;  // arrays: the length word after the header
+// A reference field, pointer-array element or shadow-stack frame slot is an 8-byte word on every
+// target: natively a pointer; on wasm32 (the WebAssembly target) the reference is its low half,
+// the high half zero, so field offsets and array layouts are the same everywhere.
+inline constexpr size_t kReferenceWordBytes = 8;
+static_assert(sizeof(void*) == kReferenceWordBytes || sizeof(void*) == 4,
+              "references are 8-byte words (64-bit targets) or their low half (wasm32)");
 
 static_assert(kClassMask == 3 && kPrivateMark == 4 && kArrayFlag == 8 && kPublishedFlag == 16 &&
                   kStackSubstituteFlag == 64,

@@ -243,10 +243,14 @@ void drain(uint32_t index) {
       }
       // Spin briefly, then let the others run: with markers preempted (more threads than free
       // CPUs) pure spinning makes the end of marking wait for the scheduler to come round.
+#if defined(__x86_64__)
       if (spins < 64)
         __builtin_ia32_pause();
       else
         kernel::yield_cpu();
+#else  // no pause instruction (wasm32: one marker, this loop never waits)
+      kernel::yield_cpu();
+#endif
     }
   }
 }

@@ -9,6 +9,7 @@
 // taken is logged as the nursery (gc/private_generations.hpp).
 // No lock is taken except the block pool's when a new block is needed; no other thread reads
 // these lists while the goroutine runs (gc/mutator.hpp).
+#include <cerrno>
 #include <cstring>
 
 #include "gc/allocation.hpp"

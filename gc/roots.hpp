@@ -23,8 +23,11 @@ inline bool is_object_pointer(const void* value) {
 template <typename Visit>
 void for_each_mutator_root(Mutator& m, Visit&& visit) {
   for (usgc_frame* frame = m.abi.frames; frame != nullptr; frame = frame->previous) {
+    // Slots are kReferenceWordBytes apart (natively frame->slots[i]; wasm32: 8-byte words).
+    auto* slots = reinterpret_cast<char*>(frame->slots);
     for (size_t i = 0; i < frame->count; ++i) {
-      if (is_object_pointer(frame->slots[i])) visit(&frame->slots[i]);
+      auto** slot = reinterpret_cast<void**>(slots + i * kReferenceWordBytes);
+      if (is_object_pointer(*slot)) visit(slot);
     }
   }
   for (uint32_t i = 0; i < m.handles.used; ++i) {

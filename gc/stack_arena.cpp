@@ -14,6 +14,7 @@
 // reaches it any more, and sweeping does not trace.
 // Collectors treat every object between the arena's base and arena_top as a root: its
 // references are traced, the objects themselves are never marked or swept.
+#include <cerrno>
 #include <cstring>
 
 #include "gc/allocation.hpp"

@@ -78,7 +78,7 @@ const char* layout_problem(const usgc_type_info& info, char* buffer, size_t buff
                        info.pointer_count);
       return nullptr;
     case USGC_KIND_POINTER_ARRAY:
-      if (info.size != sizeof(void*) || info.pointer_count != 0)
+      if (info.size != kReferenceWordBytes || info.pointer_count != 0)
         return problem(buffer, buffer_bytes,
                        "a pointer array has element size 8 and no offsets (got %zu, %zu offsets)",
                        info.size, info.pointer_count);
@@ -136,7 +136,7 @@ void register_builtin_types() {
   kernel::FutexMutexGuard guard(g_registration_lock);
   if (g_type_count.load(std::memory_order_relaxed) >= kByteArrayType) return;
   int ignored = 0;
-  usgc_type_info refs = {"[]ref", USGC_KIND_POINTER_ARRAY, sizeof(void*), nullptr, 0};
+  usgc_type_info refs = {"[]ref", USGC_KIND_POINTER_ARRAY, kReferenceWordBytes, nullptr, 0};
   usgc_type_info bytes = {"[]byte", USGC_KIND_SCALAR_ARRAY, 1, nullptr, 0};
   register_locked(refs, &ignored);
   register_locked(bytes, &ignored);

@@ -25,7 +25,11 @@ inline uint64_t monotonic_ns() {
 
 // Milliseconds on CLOCK_MONOTONIC_COARSE (jiffy resolution): for decay deadlines.
 inline uint64_t coarse_monotonic_ms() {
+#if defined(__wasi__)  // WASI has no coarse clock: the monotonic one
+  return nanoseconds_of(CLOCK_MONOTONIC) / 1000000u;
+#else
   return nanoseconds_of(CLOCK_MONOTONIC_COARSE) / 1000000u;
+#endif
 }
 
 // Nanoseconds since the Unix epoch.
@@ -35,7 +39,11 @@ inline uint64_t realtime_ns() {
 
 // Nanoseconds since boot, suspend included.
 inline uint64_t boottime_ns() {
+#if defined(__wasi__)  // WASI has no boot clock: the monotonic one (no suspend inside wasm)
+  return nanoseconds_of(CLOCK_MONOTONIC);
+#else
   return nanoseconds_of(CLOCK_BOOTTIME);
+#endif
 }
 
 }  // namespace usgc::kernel

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds the WebAssembly runtime of lowered .usir programs (jitgen/wasm/runtime/*.c) with clang
-# for wasm32-wasi into $BUILD/wasm/usgc-wasm-runtime.wasm, and copies the node host beside it
-# (usgc-run --target=wasm finds both next to itself, in wasm/). Used by `make wasm` (part of
-# `make test`). Without the toolchain (clang with the wasm32 target, wasm-ld, wasi-libc) it says
-# what is missing and exits 0: the wasm tests then skip with that reason.
+# Builds the WebAssembly runtime of lowered .usir programs with clang for wasm32-wasi into
+# $BUILD/wasm/usgc-wasm-runtime.wasm, and copies the node host beside it (usgc-run --target=wasm
+# finds both next to itself, in wasm/). The runtime is usgc's own collector (gc/*.cpp) built for
+# wasm32 over the WebAssembly back end of the lower layers (kernel_iface/wasm32, numa/wasm32,
+# alloc/wasm32, safepoint/wasm32), plus the goroutine, channel and slow-path glue of
+# jitgen/wasm/runtime/. Used by `make wasm` (part of `make test`). Without the toolchain (clang
+# with the wasm32 target, wasm-ld, wasi-libc, libc++ for wasm32) it says what is missing and
+# exits 0: the wasm tests then skip with that reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -25,6 +28,8 @@ elif [ ! -e /usr/include/wasm32-wasi/string.h ] || [ ! -e /usr/lib/wasm32-wasi/l
   reason="no wasi-libc (apt-get install wasi-libc)"
 elif [ ! -e "$("$CLANG" --target=wasm32-wasi -print-libgcc-file-name 2>/dev/null)" ]; then
   reason="no compiler-rt builtins for wasm32 (apt-get install libclang-rt-14-dev-wasm32)"
+elif [ ! -e /usr/lib/wasm32-wasi/libc++.a ] || [ ! -e /usr/lib/wasm32-wasi/libc++abi.a ]; then
+  reason="no libc++ for wasm32 (apt-get install libc++-14-dev-wasm32 libc++abi-14-dev-wasm32)"
 fi
 if [ -n "$reason" ]; then
   rm -f "$out/usgc-wasm-runtime.wasm"
@@ -32,12 +37,35 @@ if [ -n "$reason" ]; then
   echo "usgc: the WebAssembly runtime is not built: $reason" >&2
   exit 0
 fi
-sources=(jitgen/wasm/runtime/*.c)
+CLANGXX=${WASM_CXX:-${CLANG/clang/clang++}}
+c_sources=(jitgen/wasm/runtime/*.c)
+# usgc's layers for wasm32: the collector whole, the lower layers' WebAssembly back ends, and of
+# kernel_iface the portable files (error output, the environment).
+cxx_sources=(jitgen/wasm/runtime/*.cpp gc/*.cpp kernel_iface/wasm32/*.cpp kernel_iface/fatal.cpp
+  kernel_iface/environment.cpp numa/wasm32/*.cpp alloc/wasm32/*.cpp safepoint/wasm32/*.cpp)
 target="$out/usgc-wasm-runtime.wasm"
-if [ -e "$target" ] && [ -z "$(find "${sources[@]}" jitgen/wasm/runtime/*.h jitgen/wasm/wasm_abi.h -newer "$target")" ]; then
+headers=(jitgen/wasm/runtime/*.h jitgen/wasm/wasm_abi.h gc/*.hpp kernel_iface/*.hpp
+  kernel_iface/wasm32/include/*.h numa/*.hpp safepoint/*.hpp include/usgc/*.h)
+if [ -e "$target" ] && [ -z "$(find "${c_sources[@]}" "${cxx_sources[@]}" "${headers[@]}" -newer "$target")" ]; then
   exit 0
 fi
 rm -f "$out/unavailable"
-"$CLANG" --target=wasm32-wasi -O2 -std=c11 -Wall -Wextra -Werror -I. -nostartfiles \
-  -Wl,--no-entry -Wl,-z,stack-size=65536 -o "$target.tmp" "${sources[@]}"
+objects="$out/obj"
+# ccache when present (the wasm32 objects of gc/ take minutes to compile otherwise).
+WASM_CCACHE=$(command -v ccache || true)
+mkdir -p "$objects"
+common=(--target=wasm32-wasi -O2 -Wall -Wextra -Werror -Wno-missing-field-initializers -I. -Iinclude
+  -isystem kernel_iface/wasm32/include -DNDEBUG)
+object_files=()
+for source in "${c_sources[@]}" "${cxx_sources[@]}"; do
+  object="$objects/${source//\//_}.o"
+  object_files+=("$object")
+  if [ "$source" = "${source%.c}" ]; then
+    $WASM_CCACHE "$CLANGXX" "${common[@]}" -std=c++20 -fno-exceptions -fno-rtti -c "$source" -o "$object"
+  else
+    $WASM_CCACHE "$CLANG" "${common[@]}" -std=c11 -c "$source" -o "$object"
+  fi
+done
+"$CLANGXX" --target=wasm32-wasi -nostartfiles -Wl,--no-entry -Wl,-z,stack-size=262144 \
+  -o "$target.tmp" "${object_files[@]}"
 mv "$target.tmp" "$target"

@@ -66,6 +66,9 @@ declare -A optional=(
   [lld]=wasm-ld
   [wasi-libc]=/usr/lib/wasm32-wasi/libc.a
   [libclang-rt-14-dev-wasm32]=/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
+  # usgc's collector (C++20) in the WebAssembly runtime: libc++ and libc++abi for wasm32.
+  [libc++-14-dev-wasm32]=/usr/lib/wasm32-wasi/libc++.a
+  [libc++abi-14-dev-wasm32]=/usr/lib/wasm32-wasi/libc++abi.a
   [nodejs]=node
   [wabt]=wasm-validate
   # Goroutines and channels in WebAssembly: binaryen's asyncify (wasm-opt) makes them coroutines.
@@ -87,6 +90,8 @@ declare -A skipped_without=(
   [lld]="the WebAssembly runtime is not built: the wasm target tests are skipped"
   [wasi-libc]="the WebAssembly runtime is not built: the wasm target tests are skipped"
   [libclang-rt-14-dev-wasm32]="the WebAssembly runtime is not built: the wasm target tests are skipped"
+  [libc++-14-dev-wasm32]="the WebAssembly runtime is not built: the wasm target tests are skipped"
+  [libc++abi-14-dev-wasm32]="the WebAssembly runtime is not built: the wasm target tests are skipped"
   [nodejs]="lowered WebAssembly programs are not run: the wasm target tests are skipped"
   [wabt]="emitted WebAssembly modules are not validated (wasm-validate) nor printed (--emit-wat)"
   [binaryen]="WebAssembly programs with goroutines or channels are refused; their wasm tests are skipped"

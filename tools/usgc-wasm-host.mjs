@@ -43,6 +43,61 @@ for (const arg of process.argv.slice(2)) {
 if (!runtimePath || !file) usage('needs --runtime=RUNTIME.wasm and a program module');
 
 class UsirRuntimeError extends Error {}
+class WasiExit extends Error {}
+
+// The WASI calls of the runtime (usgc's collector built with wasi-libc): its error output, the
+// clock, the USGC_* environment (the collector's settings); every other call answers ENOSYS.
+function wasiImports() {
+  const kEnosys = 52, kEbadf = 8;
+  const env = Object.entries(process.env).filter(([name]) => name.startsWith('USGC_'))
+    .map(([name, value]) => new TextEncoder().encode(`${name}=${value}\0`));
+  const view = () => new DataView(runtime.exports.memory.buffer);
+  const bytes = () => new Uint8Array(runtime.exports.memory.buffer);
+  const calls = {
+    fd_write(fd, iovs, count, written) {
+      if (fd !== 1 && fd !== 2) return kEbadf;
+      let total = 0;
+      for (let i = 0; i < count; ++i) {
+        const base = view().getUint32(iovs + 8 * i, true), length = view().getUint32(iovs + 8 * i + 4, true);
+        (fd === 1 ? process.stdout : process.stderr).write(bytes().slice(base, base + length));
+        total += length;
+      }
+      view().setUint32(written, total, true);
+      return 0;
+    },
+    environ_sizes_get(countOut, sizeOut) {
+      view().setUint32(countOut, env.length, true);
+      view().setUint32(sizeOut, env.reduce((sum, e) => sum + e.length, 0), true);
+      return 0;
+    },
+    environ_get(pointers, buffer) {
+      for (const [i, e] of env.entries()) {
+        view().setUint32(pointers + 4 * i, buffer, true);
+        bytes().set(e, buffer);
+        buffer += e.length;
+      }
+      return 0;
+    },
+    args_sizes_get(countOut, sizeOut) {
+      view().setUint32(countOut, 0, true);
+      view().setUint32(sizeOut, 0, true);
+      return 0;
+    },
+    args_get() { return 0; },
+    clock_time_get(id, precision, out) {
+      const ns = id === 0 ? BigInt(Date.now()) * 1000000n : process.hrtime.bigint();
+      view().setBigUint64(out, ns, true);
+      return 0;
+    },
+    clock_res_get(id, out) {
+      view().setBigUint64(out, 1000n, true);
+      return 0;
+    },
+    proc_exit(code) { throw new WasiExit(`the runtime exited with status ${code}`); },
+    sched_yield() { return 0; },
+  };
+  return new Proxy(calls, { get: (target, name) => target[name] ?? (() => kEnosys) });
+}
 
 let program, runtime, meta;
 try {
@@ -50,24 +105,27 @@ try {
   const sections = WebAssembly.Module.customSections(program, 'usgc.meta');
   if (sections.length !== 1) usage(`${file} has no usgc.meta section (not made by usgc-run)`);
   meta = JSON.parse(new TextDecoder().decode(sections[0]));
-  runtime = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(runtimePath)), {});
+  runtime = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(runtimePath)),
+    { wasi_snapshot_preview1: wasiImports() });
 } catch (error) {
   usage(`cannot load: ${error.message}`);
 }
 const rt = runtime.exports;
 const mutator = rt.usgc_wasm_init(stress);
-if (mutator === 0) usage('the wasm runtime could not reserve its stack arena and shadow stack');
+if (mutator === 0) usage('the wasm runtime could not start its collector and main goroutine');
 const mainGoroutine = rt.usgc_wasm_main_goroutine();
 const global = (value, mutable) => new WebAssembly.Global({ value: 'i32', mutable }, value);
 const heapIdGlobal = global(rt.usgc_wasm_goroutine_heap_id(mainGoroutine), true);
 const shadowSpGlobal = global(rt.usgc_wasm_goroutine_shadow_sp(mainGoroutine), true);
 const shadowLimitGlobal = global(rt.usgc_wasm_goroutine_shadow_limit(mainGoroutine), true);
+const mutatorGlobal = global(mutator, true);
 const usgc = {
   memory: rt.memory,
-  mutator: global(mutator, false),
+  mutator: mutatorGlobal,
   heap_id: heapIdGlobal,
   shadow_sp: shadowSpGlobal,
   shadow_limit: shadowLimitGlobal,
+  poll_flag: global(rt.usgc_wasm_poll_flag(), false),
 };
 for (const name of Object.keys(rt)) if (name.startsWith('usgc_wasm_')) usgc[name] = rt[name];
 let exports;
@@ -102,10 +160,31 @@ if (numbers.length > fn.parameters) {
   usage(`${meta.file}: ${entry} takes ${fn.parameters} parameter(s), ${numbers.length} argument(s) given`, false);
 }
 
+// A blocked goroutine's saved wasm frames must fit its asyncify buffer ({current, end} then the
+// buffer). Asyncify's unwind writes them without a bound check and asyncify_stop_unwind traps
+// (`unreachable`) when the cursor passed the end; the host checks first and stops the run with a
+// named error (nothing of the goroutine runs again), instead of an engine trap.
+function asyncifyCapacity(g) {
+  const data = rt.usgc_wasm_goroutine_rewind_buffer(g);
+  const words = new Uint32Array(rt.memory.buffer, data, 2);
+  return { used: words[0] - (data + 8), capacity: words[1] - (data + 8) };
+}
+function asyncifyOverflowError(g) {
+  const { capacity } = asyncifyCapacity(g);
+  return new UsirRuntimeError(`${meta.file}: goroutine blocked too deep: its saved wasm frames ` +
+    `overflow its asyncify buffer (${capacity} bytes) while it blocks in a channel operation; ` +
+    'block under a shallower call chain');
+}
+function checkAsyncifyBuffer(g) {
+  const { used, capacity } = asyncifyCapacity(g);
+  if (used > capacity) throw asyncifyOverflowError(g);
+}
+
 // Runs goroutine g until it ends or blocks; true when it was main and it returned.
 function enter(g, args) {
   rt.usgc_wasm_switch_to(g);
   running = g;
+  mutatorGlobal.value = rt.usgc_wasm_goroutine_mutator(g);
   heapIdGlobal.value = rt.usgc_wasm_goroutine_heap_id(g);
   shadowSpGlobal.value = rt.usgc_wasm_goroutine_shadow_sp(g);
   shadowLimitGlobal.value = rt.usgc_wasm_goroutine_shadow_limit(g);
@@ -115,6 +194,7 @@ function enter(g, args) {
   }
   const result = g === mainGoroutine ? exports[`usir:${entry}`](...args) : exports.go_entry(g);
   if (unwinding) {
+    checkAsyncifyBuffer(g);
     unwinding = false;
     exports.asyncify_stop_unwind();
     rt.usgc_wasm_goroutine_set_shadow_sp(g, shadowSpGlobal.value);
@@ -172,7 +252,7 @@ if (counts) {
 }
 if (stats) {
   process.stdout.write(`stats collections=${rt.usgc_wasm_collections()} ` +
-    `freed_objects=${rt.usgc_wasm_freed_objects()} pages_in_use=${rt.usgc_wasm_pages_in_use()} ` +
+    `freed_bytes=${rt.usgc_wasm_freed_bytes()} pages_in_use=${rt.usgc_wasm_pages_in_use()} ` +
     `goroutines_started=${rt.usgc_wasm_goroutines_started()}\n`);
 }
 if (status !== 0) process.stderr.write(`${returned}\n`);

@@ -106,7 +106,16 @@ extern __attribute__((visibility("default"))) __thread usgc_mutator* usgc_curren
     __attribute__((tls_model("initial-exec")));
 #endif
 
-#if defined(__cplusplus)
+#if defined(__wasm32__)
+/* wasm32 (the WebAssembly runtime, docs/wasm.md): the same records with 4-byte pointers; a
+ * frame's slots and every reference field stay 8-byte words (the low half is the address). */
+_Static_assert(sizeof(usgc_frame) == 16, "usgc_frame ABI (wasm32)");
+_Static_assert(offsetof(usgc_mutator, frames) == 8, "usgc_mutator ABI (wasm32)");
+_Static_assert(offsetof(usgc_mutator, arena_top) == 12, "usgc_mutator ABI (wasm32)");
+_Static_assert(offsetof(usgc_mutator, arena_limit) == 16, "usgc_mutator ABI (wasm32)");
+_Static_assert(offsetof(usgc_mutator, runs) == 20, "usgc_mutator ABI (wasm32)");
+_Static_assert(sizeof(usgc_alloc_run) == 8, "usgc_alloc_run ABI (wasm32)");
+#elif defined(__cplusplus)
 static_assert(sizeof(usgc_frame) == 32, "usgc_frame ABI");
 static_assert(offsetof(usgc_mutator, heap_id) == 0, "usgc_mutator ABI");
 static_assert(offsetof(usgc_mutator, frames) == 8, "usgc_mutator ABI");

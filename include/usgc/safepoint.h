@@ -112,9 +112,15 @@ USGC_SAFEPOINT_API int usgc_handshake(uint32_t proc, void (*fn)(uint32_t proc, v
 #endif
 USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_page) == 0,
                          "poll ABI: poll_page at offset 0");
+#if defined(__wasm32__) /* 4-byte pointers: the flag-word poll of the WebAssembly target */
+USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_flag) == 4,
+                         "poll ABI (wasm32): poll_flag at offset 4");
+USGC_POLL_SLOT_ABI_CHECK(sizeof(usgc_poll_slot) == 12, "poll ABI (wasm32): slot size");
+#else
 USGC_POLL_SLOT_ABI_CHECK(offsetof(usgc_poll_slot, poll_flag) == 8,
                          "poll ABI: poll_flag at offset 8");
 USGC_POLL_SLOT_ABI_CHECK(sizeof(usgc_poll_slot) == 16, "poll ABI: slot size");
+#endif
 #undef USGC_POLL_SLOT_ABI_CHECK
 
 #endif /* USGC_SAFEPOINT_H */

@@ -9,14 +9,17 @@
  * type id bits 8..23, owner heap id bits 32..63), payload words of 8 bytes. A reference is a
  * linear-memory address (wasm32), held zero-extended in 8-byte words and i64 values.
  *
- * The mutator record is usgc_mutator's with wasm32 pointers:
+ * The mutator record is usgc_mutator (include/usgc/object.h) built for wasm32, the first member
+ * of the running goroutine's gc::Mutator (usgc's collector, compiled for wasm32):
  *   0  heap_id (u64)   8 frames (u32: top shadow-stack frame)   12 arena_top (u32)
- *   16 arena_limit (u32)   20 poll flag (u32: nonzero = a safepoint is requested)
- *   24 runs[USGC_WASM_CLASS_COUNT] of {next u32, limit u32}
+ *   16 arena_limit (u32)   20 runs[USGC_WASM_CLASS_COUNT] of {next u32, limit u32}
+ * The poll flag is a word of its own (nonzero = a safepoint is requested): usgc_poll_slot's
+ * poll_flag, the flag-word poll of targets without signals (include/usgc/safepoint.h).
  * A shadow-stack frame is usgc_frame's with wasm32 pointers, its slots right after it:
  *   0 previous (u32)  4 slots (u32)  8 count (u32)  12 arena_mark (u32)  16 slots (8 bytes each)
- * The mutator record is the one running goroutine's: a goroutine switch saves it into the old
- * goroutine's record and loads the new one's (as a P saves and restores the TLAB).
+ * The lowered code reaches the running goroutine's record through the mutable global `mutator`,
+ * which the host points at the new goroutine's record at every switch (as natively the
+ * usgc_current_mutator pointer).
  * Hot path: every offset here is an immediate of the inline sequences.
  */
 #ifndef USGC_JITGEN_WASM_ABI_H
@@ -26,8 +29,7 @@
 #define USGC_WASM_MUTATOR_FRAMES 8
 #define USGC_WASM_MUTATOR_ARENA_TOP 12
 #define USGC_WASM_MUTATOR_ARENA_LIMIT 16
-#define USGC_WASM_MUTATOR_POLL 20
-#define USGC_WASM_MUTATOR_RUNS 24
+#define USGC_WASM_MUTATOR_RUNS 20
 #define USGC_WASM_RUN_BYTES 8
 
 #define USGC_WASM_FRAME_PREVIOUS 0
@@ -36,10 +38,19 @@
 #define USGC_WASM_FRAME_ARENA_MARK 12
 #define USGC_WASM_FRAME_BYTES 16
 
-/* Slot sizes of the size classes (header included), bytes; larger objects are "large". */
-#define USGC_WASM_CLASS_COUNT 15
-#define USGC_WASM_CLASS_SLOT_SIZES \
-  { 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048 }
+/* Slot sizes of the size classes (header included), bytes; larger objects are "large". They are
+ * gc/size_classes.hpp's (the runtime checks it): the inline private bump uses the collector's
+ * own runs. */
+#define USGC_WASM_CLASS_COUNT 35
+#define USGC_WASM_CLASS_SLOT_SIZES                                                             \
+  {                                                                                            \
+    16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, \
+        768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192 \
+  }
+
+/* The type id of allocation site s is s + USGC_WASM_FIRST_TYPE: the collector's registry has its
+ * two built-in array types first (usgc/gc.h). */
+#define USGC_WASM_FIRST_TYPE 3
 
 /* Kinds of a registered type (usgc_wasm_register_type). */
 #define USGC_WASM_KIND_STRUCT 0

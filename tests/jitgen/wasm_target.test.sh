@@ -11,7 +11,10 @@
 # without binaryen's wasm-opt a program with goroutines is refused with the reason (exit 2);
 # -o writes a module wasm-validate accepts and the node host runs alone (also an asyncified
 # one); --emit-wat writes the text form; binary-trees on one goroutine gives the JIT's result and
-# its heap stays bounded (the collector frees); usage errors exit 2.
+# its heap stays bounded (the collector frees); the collections are usgc's own collector's (gc/
+# built for wasm32: its USGC_TRACE=gc lines, private collections of each goroutine and shared
+# ones); a goroutine blocked under a call chain too deep for its asyncify buffer stops with a
+# named error; usage errors exit 2.
 # Skips with the reason when the wasm toolchain (make wasm), node, wabt or binaryen is absent.
 # Prints "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>" per case; exits non-zero if
 # any case failed. Environment: BUILD (default build).
@@ -208,6 +211,37 @@ if [ $wasm_rc -eq 0 ] && [ "$(head -1 "$work/wasm")" = "$(cat "$work/jit")" ] &&
   pass "binary-trees-single ($(head -1 "$work/wasm"), $collections collections, $pages pages in use)"
 else
   fail "binary-trees-single" "exit $wasm_rc: $(tr '\n' ' ' <"$work/wasm") vs $(cat "$work/jit")"
+fi
+# 5b. A goroutine blocked under a call chain too deep for its asyncify buffer: a named error
+# (exit 1), not an engine trap; a shallow one runs as natively.
+if [ $have_wasm_opt -eq 1 ]; then
+  program=tests/jitgen/wasm_programs/deep_block.usir
+  "$TOOL" --target=wasm --arg 20 "$program" >"$work/wasm" 2>&1
+  shallow_rc=$?
+  "$TOOL" --arg 20 "$program" >"$work/jit" 2>&1
+  "$TOOL" --target=wasm --arg 5000 "$program" >"$work/deep" 2>&1
+  deep_rc=$?
+  if [ $shallow_rc -eq 0 ] && cmp -s "$work/wasm" "$work/jit" && [ $deep_rc -eq 1 ] &&
+    grep -q "^$program: goroutine blocked too deep: its saved wasm frames overflow its asyncify buffer ([0-9]* bytes)" "$work/deep"; then
+    pass "asyncify-buffer-overflow-named ($(cat "$work/deep"))"
+  else
+    fail "asyncify-buffer-overflow-named" "exit $shallow_rc/$deep_rc: $(cat "$work/wasm" "$work/deep" | tr '\n' ' ')"
+  fi
+fi
+
+# 6. The collector in wasm is usgc's gc/ (no second collector): its trace (USGC_TRACE=gc, passed
+# to the runtime through WASI) shows private collections of two different goroutines (g1 is main)
+# and shared collections, and the program's result is the interpreter's.
+USGC_TRACE=gc "$TOOL" --target=wasm --gc-stress 50 tests/escape/fan_in.usir >"$work/wasm" 2>"$work/trace"
+wasm_rc=$?
+"$TOOL" --interp --unchecked tests/escape/fan_in.usir >"$work/interp" 2>&1
+private_goroutines=$(sed -n 's/^usgc: gc .* private[-a-z]* g\([0-9]*\) .*/\1/p' "$work/trace" | sort -u | wc -l)
+shared=$(grep -c '^usgc: gc .* shared' "$work/trace")
+if [ $wasm_rc -eq 0 ] && cmp -s "$work/wasm" "$work/interp" && [ "$private_goroutines" -ge 2 ] &&
+  [ "$shared" -ge 1 ]; then
+  pass "collector-is-usgc-gc (private collections of $private_goroutines goroutines, $shared shared collections traced by gc/)"
+else
+  fail "collector-is-usgc-gc" "exit $wasm_rc, $private_goroutines goroutines collected privately, $shared shared: $(head -3 "$work/trace" | tr '\n' ' ')"
 fi
 "$TOOL" --target=wasm --arg 6 --gc-stress 1 bench/binary_trees_single.usir >"$work/wasm" 2>&1
 "$TOOL" --arg 6 bench/binary_trees_single.usir >"$work/jit" 2>&1

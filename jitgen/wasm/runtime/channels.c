@@ -37,15 +37,6 @@ _Static_assert(SENDERS_LAST + 1 == USGC_WASM_CHANNEL_WORDS, "channel layout");
 #define FIELD(channel, word) WORD((channel) + 8u * (word))
 #define SLOT(channel, index) WORD((channel) + 8u * (USGC_WASM_CHANNEL_WORDS + (index)))
 
-uint32_t channel_payload_bytes(uint32_t channel) {
-  return 8u * (USGC_WASM_CHANNEL_WORDS + (uint32_t)FIELD(channel, CAPACITY));
-}
-
-void trace_channel(uint32_t channel, void (*visit)(uint32_t)) {
-  uint32_t capacity = (uint32_t)FIELD(channel, CAPACITY);
-  for (uint32_t i = 0; i < capacity; ++i) visit((uint32_t)SLOT(channel, i));
-}
-
 static void enqueue(uint32_t channel, uint32_t first, goroutine* g) {
   g->next = 0;
   uint32_t last = (uint32_t)FIELD(channel, first + 1);
@@ -89,8 +80,12 @@ static void wake(goroutine* g, uint64_t value, uint32_t reference) {
  * memory (or the capacity cannot be laid out). */
 uint32_t EXPORT(usgc_wasm_makechan)(uint32_t type, uint64_t capacity, uint32_t ownership) {
   if (capacity > (0x7ffffff0u / 8u) - USGC_WASM_CHANNEL_WORDS - 2) return 0;
+  /* A type of its own per capacity: its buffer words are reference fields of a reference
+   * channel (free buffer words are zero), so the collector traces them precisely. */
+  uint32_t sized = channel_type(type, capacity);
+  if (sized == 0) return 0;
   uint32_t channel =
-      allocate_object(type, 8u * (USGC_WASM_CHANNEL_WORDS + (uint32_t)capacity), ownership);
+      allocate_object(sized, 8u * (USGC_WASM_CHANNEL_WORDS + (uint32_t)capacity), ownership);
   if (channel != 0) FIELD(channel, CAPACITY) = capacity;
   return channel;
 }

@@ -14,17 +14,20 @@
  * without a channel operation keeps the thread.
  *
  * Invariants:
- *  - Exactly one goroutine runs (running_goroutine); its mutator state (frames, arena, runs) is
- *    in the_mutator, every other live goroutine's in its record. usgc_wasm_switch_to saves and
- *    loads, so a goroutine's private objects carry its own heap id and come from its own runs.
- *  - Every live goroutine's roots are scanned by a collection (goroutines_mark_roots): its
- *    shadow-stack frames and arena objects, its inputs until it is entered, the value it holds
- *    for a channel operation, the channel it waits on.
+ *  - Exactly one goroutine runs (running_goroutine). Each has its own gc::Mutator (usgc's
+ *    collector built for wasm32: frames, stack arena, private runs, heap id), registered while
+ *    the goroutine lives; usgc_wasm_switch_to makes the new one's current and the host points
+ *    the lowered code's `mutator` global at it, so a goroutine's private objects carry its own
+ *    heap id and come from its own runs, and its private collections are its own.
+ *  - A shared collection reads every goroutine's frames and arena through its mutator, and the
+ *    rest from goroutines_visit_roots: its inputs until it is entered, the value it holds for a
+ *    channel operation, the channel it waits on.
  *  - The inputs of `go` are published (GOROUTINE_SHARED) before the goroutine can run, as a native
  *    spawn publishes its arguments and captures.
- * Memory: the main goroutine has a 1 MiB stack arena and a 1 MiB shadow stack; a spawned one a
- * region of 4 pages (record and asyncify buffer, 64 KiB arena, 128 KiB shadow stack), reused
- * after it ends. Hot path: none (spawn and switch are slow paths).
+ * Memory: the main goroutine has a 1 MiB shadow stack; a spawned one a region of 3 pages (record
+ * and asyncify buffer, 128 KiB shadow stack), reused after it ends. Stack arenas are the
+ * collector's (one block per goroutine, gc/stack_arena.cpp). Hot path: none (spawn and switch are
+ * slow paths).
  */
 #include <string.h>
 
@@ -35,9 +38,8 @@ _Static_assert(__builtin_offsetof(goroutine, inputs) == USGC_WASM_GOROUTINE_INPU
 _Static_assert(sizeof(goroutine) <= 1024, "a goroutine record fits before its asyncify buffer");
 
 #define RECORD_BYTES 1024u
-#define MAIN_ARENA_PAGES 16u
 #define MAIN_SHADOW_PAGES 16u
-#define REGION_PAGES 4u /* record + asyncify buffer, arena, shadow stack (2 pages) */
+#define REGION_PAGES 3u /* record + asyncify buffer, shadow stack (2 pages) */
 
 goroutine* running_goroutine;
 static goroutine* main_goroutine;
@@ -45,7 +47,7 @@ static uint32_t run_queue_head, run_queue_tail;
 static uint32_t all_goroutines;
 static uint32_t free_regions; /* regions of ended goroutines, linked through their first word */
 static uint32_t live_count, next_id = 1;
-static uint64_t started_count, next_heap_id = 2;
+static uint64_t started_count;
 
 static goroutine* at(uint32_t address) {
   return (goroutine*)(uintptr_t)address;
@@ -54,14 +56,16 @@ static uint32_t address_of(const goroutine* g) {
   return (uint32_t)(uintptr_t)g;
 }
 
-/* A zeroed record at `region`: asyncify buffer up to `buffer_end`, linked in the live list. */
+/* A zeroed record at `region` with its registered mutator: asyncify buffer up to `buffer_end`,
+ * linked in the live list. 0 when the mutator cannot be made. */
 static goroutine* new_record(uint32_t region, uint32_t pages, uint32_t buffer_end) {
   goroutine* g = at(region);
   memset(g, 0, sizeof(goroutine));
   g->region = region;
   g->region_pages = pages;
   g->id = next_id++;
-  g->heap_id = next_heap_id++;
+  g->mutator = mutator_new(g->id);
+  if (g->mutator == 0) return 0;
   g->asyncify_data = region + RECORD_BYTES;
   uint32_t* data = (uint32_t*)(uintptr_t)g->asyncify_data;
   data[0] = g->asyncify_data + 8;
@@ -74,22 +78,16 @@ static goroutine* new_record(uint32_t region, uint32_t pages, uint32_t buffer_en
 }
 
 uint32_t goroutines_init(void) {
-  uint32_t record = allocate_pages(1, 0);
-  uint32_t arena = allocate_pages(MAIN_ARENA_PAGES, 0);
-  uint32_t shadow = allocate_pages(MAIN_SHADOW_PAGES, 0);
-  if (record == 0 || arena == 0 || shadow == 0) return 0;
+  uint32_t record = allocate_pages(1);
+  uint32_t shadow = allocate_pages(MAIN_SHADOW_PAGES);
+  if (record == 0 || shadow == 0) return 0;
   goroutine* g = new_record(record, 1, record + PAGE);
-  g->arena_base = g->arena_top = arena;
-  g->arena_limit = arena + MAIN_ARENA_PAGES * PAGE;
+  if (g == 0) return 0;
   g->shadow_base = shadow;
   g->shadow_top = g->shadow_sp = shadow + MAIN_SHADOW_PAGES * PAGE;
   g->state = GOROUTINE_RUNNING;
   main_goroutine = running_goroutine = g;
-  the_mutator.heap_id = g->heap_id;
-  the_mutator.frames = 0;
-  the_mutator.arena_top = g->arena_top;
-  the_mutator.arena_limit = g->arena_limit;
-  running_arena_base = g->arena_base;
+  mutator_switch_to(g->mutator);
   return 1;
 }
 
@@ -114,16 +112,19 @@ uint32_t EXPORT(usgc_wasm_go)(uint32_t target, uint32_t count, uint64_t referenc
   if (region != 0) {
     free_regions = *(uint32_t*)(uintptr_t)region;
   } else {
-    region = allocate_pages(REGION_PAGES, 1);
+    region = allocate_pages(REGION_PAGES);
     if (region == 0) return 0;
   }
   goroutine* g = new_record(region, REGION_PAGES, region + PAGE);
+  if (g == 0) {
+    *(uint32_t*)(uintptr_t)region = free_regions;
+    free_regions = region;
+    return 0;
+  }
   g->target = target;
   g->input_count = count;
   g->reference_inputs = references;
-  g->arena_base = g->arena_top = region + PAGE;
-  g->arena_limit = region + 2 * PAGE;
-  g->shadow_base = region + 2 * PAGE;
+  g->shadow_base = region + PAGE;
   g->shadow_top = g->shadow_sp = region + REGION_PAGES * PAGE;
   g->state = GOROUTINE_NEW;
   return region;
@@ -156,31 +157,19 @@ uint32_t EXPORT(usgc_wasm_next_goroutine)(void) {
   return g;
 }
 
-/* Makes `address` the running goroutine: the mutator state of the one running before (unless it
- * ended) goes to its record, the new one's is loaded. The host then sets the heap id and
- * shadow-stack globals from the getters below. */
+/* Makes `address` the running goroutine: its mutator becomes the collector's current one. The
+ * host then sets the mutator, heap id and shadow-stack globals from the getters below. */
 void EXPORT(usgc_wasm_switch_to)(uint32_t address) {
   goroutine* g = at(address);
-  goroutine* old = running_goroutine;
   g->state = GOROUTINE_RUNNING;
-  if (old == g) return;
-  if (old != 0 && old->state != GOROUTINE_DEAD) {
-    old->frames = the_mutator.frames;
-    old->arena_top = the_mutator.arena_top;
-    old->arena_limit = the_mutator.arena_limit;
-    memcpy(old->runs, the_mutator.runs, sizeof(old->runs));
-  }
-  the_mutator.heap_id = g->heap_id;
-  the_mutator.frames = g->frames;
-  the_mutator.arena_top = g->arena_top;
-  the_mutator.arena_limit = g->arena_limit;
-  memcpy(the_mutator.runs, g->runs, sizeof(g->runs));
-  running_arena_base = g->arena_base;
+  if (running_goroutine == g) return;
+  mutator_switch_to(g->mutator);
   running_goroutine = g;
 }
 
-/* The running goroutine returned: its region is reused, its private objects left for the next
- * collection (nothing else refers to them: the private-heap invariant). */
+/* The running goroutine returned: its mutator exits (its private objects are freed, its blocks
+ * pass to the shared heap: nothing else refers to them, the private-heap invariant), its region
+ * is reused. */
 void EXPORT(usgc_wasm_goroutine_exit)(uint32_t address) {
   goroutine* g = at(address);
   g->state = GOROUTINE_DEAD;
@@ -191,6 +180,8 @@ void EXPORT(usgc_wasm_goroutine_exit)(uint32_t address) {
   }
   if (g->all_next != 0) at(g->all_next)->all_previous = g->all_previous;
   --live_count;
+  mutator_exit(g->mutator);
+  g->mutator = 0;
   if (running_goroutine == g) running_goroutine = 0;
   if (g != main_goroutine) {
     *(uint32_t*)(uintptr_t)g->region = free_regions;
@@ -208,7 +199,11 @@ uint64_t EXPORT(usgc_wasm_goroutines_started)(void) {
   return started_count;
 }
 uint32_t EXPORT(usgc_wasm_goroutine_heap_id)(uint32_t g) {
-  return (uint32_t)at(g)->heap_id;
+  return (uint32_t)mutator_heap_id(at(g)->mutator);
+}
+/* The address of its mutator record (usgc_mutator first): the lowered code's `mutator`. */
+uint32_t EXPORT(usgc_wasm_goroutine_mutator)(uint32_t g) {
+  return at(g)->mutator;
 }
 uint32_t EXPORT(usgc_wasm_goroutine_shadow_sp)(uint32_t g) {
   return at(g)->shadow_sp;
@@ -243,22 +238,15 @@ uint64_t EXPORT(usgc_wasm_transfer)(void) {
 }
 
 /* ---- the collector's part ------------------------------------------------------------------ */
-void goroutines_mark_roots(void) {
+void goroutines_visit_roots(root_visitor visit, void* context) {
   for (uint32_t a = all_goroutines; a != 0; a = at(a)->all_next) {
     goroutine* g = at(a);
-    if (g->transfer_is_reference && g->transfer != 0) mark_root((uint32_t)g->transfer);
-    if (g->wait_channel != 0) mark_root(g->wait_channel);
+    if (g->transfer_is_reference && g->transfer != 0) visit((void**)&g->transfer, context);
+    if (g->wait_channel != 0) visit((void**)&g->wait_channel, context);
     if (!g->started) { /* its inputs are not in its frame yet */
       for (uint32_t i = 0; i < g->input_count; ++i)
-        if ((g->reference_inputs >> i & 1) && g->inputs[i] != 0) mark_root((uint32_t)g->inputs[i]);
+        if ((g->reference_inputs >> i & 1) && g->inputs[i] != 0)
+          visit((void**)&g->inputs[i], context);
     }
-    if (g == running_goroutine) continue; /* its frames and arena are the mutator's */
-    mark_frames(g->frames);
-    mark_arena(g->arena_base, g->arena_top);
   }
-}
-
-void goroutines_forget_runs(void) {
-  for (uint32_t a = all_goroutines; a != 0; a = at(a)->all_next)
-    memset(at(a)->runs, 0, sizeof(at(a)->runs));
 }

@@ -1,13 +1,13 @@
-/* jitgen/wasm/runtime/runtime.h — what the three files of the wasm runtime share: the mutator
- * record and frame layouts (wasm_abi.h's, checked here), the heap's internal entry points
- * (usgc_wasm_runtime.c), the goroutine record and the scheduler's (goroutines.c), the channel
- * operations' (channels.c), the unknown world's (unknown_world.c). Internal to the runtime: the
+/* jitgen/wasm/runtime/runtime.h — what the files of the wasm runtime share: the heap's entry
+ * points (gc_bridge.cpp: usgc's collector built for wasm32), the goroutine record and the
+ * scheduler's (goroutines.c), the channel operations' (channels.c), the unknown world's
+ * (unknown_world.c). Internal to the runtime: the
  * lowered program sees only the exports.
  *
  * Execution: single-threaded (one wasm instance, one thread); goroutines are coroutines switched
- * only where one blocks or ends, so nothing here needs a lock or an atomic. Whatever one
- * goroutine was running with (the mutator record) is saved into its goroutine record at a
- * switch and loaded back when it resumes.
+ * only where one blocks or ends, so nothing here needs a lock or an atomic. Each goroutine has
+ * its own gc::Mutator (the collector's per-goroutine state); a switch points the collector and
+ * the lowered code (the host's `mutator` global) at the new one's.
  */
 #ifndef USGC_JITGEN_WASM_RUNTIME_H
 #define USGC_JITGEN_WASM_RUNTIME_H
@@ -23,41 +23,40 @@
 #define HEADER(object) (*(uint64_t*)(uintptr_t)((object)-8u))
 #define WORD(address) (*(uint64_t*)(uintptr_t)(address))
 
-typedef struct run {
-  uint32_t next, limit;
-} run;
+#ifdef __cplusplus
+extern "C" {
+#endif
 
-typedef struct mutator {
-  uint64_t heap_id;
-  uint32_t frames, arena_top, arena_limit, poll;
-  run runs[USGC_WASM_CLASS_COUNT];
-} mutator;
-
-typedef struct frame {
-  uint32_t previous, slots, count, arena_mark;
-} frame;
-
-/* ---- the heap and the collector (usgc_wasm_runtime.c) ------------------------------------ */
-/* The running goroutine's allocation state; written by the lowered code's inline sequences and
- * by this runtime, saved/loaded by goroutine switches (goroutines.c). */
-extern mutator the_mutator;
-/* Where the running goroutine's stack arena starts (its objects are roots). */
-extern uint32_t running_arena_base;
-
-uint32_t allocate_pages(uint32_t pages, int may_collect); /* zeroed; 0 when memory is full */
+/* ---- the heap: usgc's collector built for wasm32 (gc_bridge.cpp) ---------------------------- */
+/* Zeroed 64 KiB pages for goroutine records, asyncify buffers and shadow stacks (not GC heap);
+ * 0 when memory cannot grow. */
+uint32_t allocate_pages(uint32_t pages);
 void release_pages(uint32_t address, uint32_t pages);
-/* Makes `object` and the private objects it reaches `ownership` (2 shared, 3 global); 1 when a
- * STACK_LOCAL object is reached (an escape analysis bug the caller reports). */
+/* An object of site type `type` with `payload` bytes in class `ownership` (0 stack-local in the
+ * running goroutine's arena, or its private substitute when the arena is full), zeroed, header
+ * written; 0 when out of memory. */
+uint32_t allocate_object(uint32_t type, uint32_t payload, uint32_t ownership);
+/* Makes `object` and the private objects it reaches `ownership` (2 shared, 3 global); 1 when
+ * `object` is a STACK_LOCAL object (an escape analysis bug the caller reports). */
 int publish(uint32_t object, uint32_t ownership);
 uint32_t class_of_object(uint32_t object); /* the header's ownership bits */
 uint32_t kind_of_object(uint32_t object);  /* USGC_WASM_KIND_* of its registered type */
-uint64_t header_word(uint32_t type, uint32_t ownership, uint64_t flags);
-uint32_t allocate_object(uint32_t type, uint32_t payload, uint32_t ownership); /* 0: no memory */
+/* The type of a channel of site type `type` with `capacity` buffer words (its buffer traced when
+ * the site's channel carries references); 0 when the registry is full. */
+uint32_t channel_type(uint32_t type, uint64_t capacity);
 
-/* Roots, for goroutines.c's part of a collection. */
-void mark_root(uint32_t object);
-void mark_frames(uint32_t frames);
-void mark_arena(uint32_t base, uint32_t top);
+/* A goroutine's gc::Mutator: registered with the collector (a heap id, roots from now on), its
+ * address, 0 when out of memory; at exit its private objects are freed and its blocks pass to
+ * the shared heap. */
+uint32_t mutator_new(uint32_t goroutine_id);
+void mutator_exit(uint32_t mutator);
+void mutator_switch_to(uint32_t mutator); /* the running goroutine's, for the collector */
+uint64_t mutator_heap_id(uint32_t mutator);
+
+/* Roots a shared collection takes from the runtime (besides every goroutine's frames and arena,
+ * which the collector reads from the mutators): visit(slot, context) per reference slot. The
+ * slots are 8-byte words or 4-byte pointers; on wasm32 a reference is the low half. */
+typedef void (*root_visitor)(void** slot, void* context);
 
 /* ---- goroutines (goroutines.c) ----------------------------------------------------------- */
 enum goroutine_state {
@@ -73,7 +72,6 @@ typedef struct goroutine {
   uint32_t input_count;                     /* inputs written by the lowered `go` */
   uint64_t inputs[USGC_WASM_GO_MAX_INPUTS]; /* ABI */
   uint64_t reference_inputs;                /* bit i: input i is a reference */
-  uint64_t heap_id;
   /* A channel operation's hand-over: the value to send while a sender waits; the value
    * received (or the resumed send's status) once a partner completed the operation. */
   uint64_t transfer;
@@ -84,26 +82,23 @@ typedef struct goroutine {
   uint32_t next;                   /* the run queue or a channel's wait queue */
   uint32_t all_next, all_previous; /* every goroutine not dead */
   uint32_t wait_channel;           /* blocked: the channel (0: a nil channel, forever) */
-  /* Saved while it does not run (the running one's are in the_mutator): */
-  uint32_t frames, arena_top, arena_limit;
-  run runs[USGC_WASM_CLASS_COUNT];
-  uint32_t arena_base;
+  uint32_t mutator; /* its gc::Mutator (frames, stack arena, private runs, heap id) */
   uint32_t shadow_base, shadow_top, shadow_sp; /* its shadow stack; sp saved by the host */
   uint32_t asyncify_data;                      /* {current, end} then the buffer */
   uint32_t region, region_pages;
 } goroutine;
 
 extern goroutine* running_goroutine;
-void make_runnable(goroutine* g);  /* appends to the run queue */
-void goroutines_mark_roots(void);  /* every goroutine's roots but the running one's */
-void goroutines_forget_runs(void); /* a sweep restarted the block cursors */
-uint32_t goroutines_init(void);    /* the main goroutine; 0 when memory is full */
+void make_runnable(goroutine* g);                               /* appends to the run queue */
+void goroutines_visit_roots(root_visitor visit, void* context); /* what goroutines hold */
+uint32_t goroutines_init(void); /* the main goroutine; 0 when memory is full */
 
 /* ---- the unknown world (unknown_world.c) -------------------------------------------------- */
-void unknown_world_mark_roots(void);
+void unknown_world_visit_roots(root_visitor visit, void* context);
+void unknown_world_alias_type(uint32_t type, uint32_t site_type);
 
-/* ---- channels (channels.c) --------------------------------------------------------------- */
-void trace_channel(uint32_t channel, void (*visit)(uint32_t));
-uint32_t channel_payload_bytes(uint32_t channel);
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* USGC_JITGEN_WASM_RUNTIME_H */

@@ -47,7 +47,13 @@ uint32_t EXPORT(usgc_wasm_unknown_newest)(uint32_t value_type) {
   return 0;
 }
 
-void unknown_world_mark_roots(void) {
+void unknown_world_visit_roots(root_visitor visit, void* context) {
   for (uint32_t i = 0; i < WORLD_SLOTS; ++i)
-    if (world[i] != 0) mark_root(world[i]);
+    if (world[i] != 0) visit((void**)&world[i], context);
+}
+
+/* A channel type made for a capacity (channel_type) answers as its site's type does. */
+void unknown_world_alias_type(uint32_t type, uint32_t site_type) {
+  if (type < MAX_SITE_TYPES && site_type < MAX_SITE_TYPES)
+    value_type_of_site_type[type] = value_type_of_site_type[site_type];
 }
