@@ -246,7 +246,13 @@ void* monitor_main(void*) {
     // Acquire: pairs with wake_monitor's release store.
     if (g_monitor.wake_word.load(std::memory_order_acquire) == 0)
       kernel::futex_wait(&g_monitor.wake_word, 0, timeout_ns);
-    g_monitor.wake_word.store(0, std::memory_order_relaxed);
+    // Consumed by an exchange, not a plain store of 0: a plain store could land after a waker's
+    // store of 1 while this thread's next read of `stop` (or of the timer heap) was satisfied
+    // before the waker's writes became visible (the store-buffer reordering x86 allows), and the
+    // monitor then slept with the wake erased (usgc_shutdown hung in pthread_join). The exchange
+    // reads the latest value: a 1 it reads makes the waker's writes visible (acquire, pairs with
+    // wake_monitor's release store); a 1 written after it is seen by the next load above.
+    (void)g_monitor.wake_word.exchange(0, std::memory_order_acquire);
     g_monitor.sleeping_indefinitely.store(false, std::memory_order_relaxed);
   }
   return nullptr;
