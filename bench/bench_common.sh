@@ -11,7 +11,14 @@
 #                       median of its samples (printed %.0f, or %.1f for metric M)
 #   bench_median_of F C I M
 #                       the value of the (case C, impl I, metric M) line of bench_medians output F
-#   bench_ratio A B     A / B with three decimals
+#   bench_ratio A B [D] A / B with D decimals (default three); nan when B is not positive
+#   bench_median_of_numbers
+#                       the median of the numbers on stdin, one per line
+#   bench_callgrind_instructions DIR SUITE CASE IMPL ENV... -- COMMAND...
+#                       runs COMMAND in DIR under callgrind (children traced, output discarded)
+#                       with `env ENV...`; prints the program's instruction total (the last
+#                       "Collected" line: env's exec keeps one process), or an ERROR line on stderr
+#                       and status 1 when the program failed
 
 bench_cpu_model() {
   grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//'
@@ -56,5 +63,25 @@ bench_median_of() {
 }
 
 bench_ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'
+  awk -v a="$1" -v b="$2" -v d="${3:-3}" 'BEGIN { if (b > 0) printf "%." d "f", a / b; else print "nan" }'
+}
+
+bench_median_of_numbers() {
+  sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+bench_callgrind_instructions() {
+  local dir=$1 suite=$2 case=$3 impl=$4
+  shift 4
+  local env_args=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do env_args+=("$1"); shift; done
+  shift
+  (cd "$dir" && valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
+     env "${env_args[@]}" "$@" >"$dir/out" 2>"$dir/err")
+  local code=$?
+  if [ $code != 0 ]; then
+    echo "ERROR suite=$suite case=$case impl=$impl exit=$code: $(grep -v '^==' "$dir/err" | head -c 200)" >&2
+    return 1
+  fi
+  grep -E '^==[0-9]+== Collected : [0-9]+' "$dir/err" | tail -1 | awk '{print $NF}'
 }

@@ -59,35 +59,26 @@ count() {  # IMPL CASE -> instructions (or empty)
   esac
   env_args+=(USGC_STATS=0)
   read -r -a cmd <<<"${WORKLOAD[$c]}"
-  (cd "$dir" && valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
-     env "${env_args[@]}" "${cmd[@]}" >"$dir/out" 2>"$dir/err")
-  local code=$?
-  if [ $code != 0 ]; then
-    echo "ERROR suite=heap_profile_instructions case=$c impl=$impl exit=$code: $(grep -v '^==' "$dir/err" | head -c 200)" >&2
-    status=1; return
-  fi
-  # The last "Collected" line is the program's (env's exec keeps one process).
-  grep -E '^==[0-9]+== Collected : [0-9]+' "$dir/err" | tail -1 | awk '{print $NF}'
+  bench_callgrind_instructions "$dir" heap_profile_instructions "$c" "$impl" "${env_args[@]}" -- "${cmd[@]}" ||
+    status=1
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print "nan" }'; }
 for c in "${cases[@]}"; do
   declare -A n=()
   for impl in "${impls[@]}"; do
     : >"$work/$c.$impl"
     for ((r = 0; r < REPS; r++)); do count "$impl" "$c" >>"$work/$c.$impl"; done
     [ -s "$work/$c.$impl" ] || continue
-    n[$impl]=$(median <"$work/$c.$impl")
+    n[$impl]=$(bench_median_of_numbers <"$work/$c.$impl")
     echo "RESULT suite=heap_profile_instructions case=$c impl=$impl metric=instructions value=${n[$impl]} unit=instructions"
   done
   [ -n "${n[usgc]+set}" ] && [ -n "${n[usgc_prof]+set}" ] &&
-    echo "RESULT suite=heap_profile_instructions case=$c impl=usgc_prof metric=ratio_prof_on_vs_off value=$(ratio "${n[usgc_prof]}" "${n[usgc]}") unit=ratio"
+    echo "RESULT suite=heap_profile_instructions case=$c impl=usgc_prof metric=ratio_prof_on_vs_off value=$(bench_ratio "${n[usgc_prof]}" "${n[usgc]}" 4) unit=ratio"
   [ -n "${n[usgc]+set}" ] && [ -n "${n[usgc_base]+set}" ] &&
-    echo "RESULT suite=heap_profile_instructions case=$c impl=usgc metric=ratio_off_vs_base value=$(ratio "${n[usgc]}" "${n[usgc_base]}") unit=ratio"
+    echo "RESULT suite=heap_profile_instructions case=$c impl=usgc metric=ratio_off_vs_base value=$(bench_ratio "${n[usgc]}" "${n[usgc_base]}" 4) unit=ratio"
   [ -n "${n[usgc_base]+set}" ] && [ -n "${n[usgc_base_prof]+set}" ] &&
-    echo "RESULT suite=heap_profile_instructions case=$c impl=usgc_base_prof metric=ratio_prof_on_vs_off value=$(ratio "${n[usgc_base_prof]}" "${n[usgc_base]}") unit=ratio"
+    echo "RESULT suite=heap_profile_instructions case=$c impl=usgc_base_prof metric=ratio_prof_on_vs_off value=$(bench_ratio "${n[usgc_base_prof]}" "${n[usgc_base]}" 4) unit=ratio"
   [ -n "${n[jemalloc]+set}" ] && [ -n "${n[jemalloc_prof]+set}" ] &&
-    echo "RESULT suite=heap_profile_instructions case=$c impl=jemalloc_prof metric=ratio_prof_on_vs_off value=$(ratio "${n[jemalloc_prof]}" "${n[jemalloc]}") unit=ratio"
+    echo "RESULT suite=heap_profile_instructions case=$c impl=jemalloc_prof metric=ratio_prof_on_vs_off value=$(bench_ratio "${n[jemalloc_prof]}" "${n[jemalloc]}" 4) unit=ratio"
   unset n
 done
 exit $status

@@ -50,29 +50,21 @@ count() {  # IMPL CASE -> instructions (or empty)
   esac
   read -r -a cmd <<<"${WORKLOAD[$c]}"
   # USGC_STATS=0: the statistics block is refreshed by the clock (the count would depend on time).
-  (cd "$dir" && valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null \
-     env "LD_PRELOAD=$preload" USGC_STATS=0 "${cmd[@]}" >"$dir/out" 2>"$dir/err")
-  local code=$?
-  if [ $code != 0 ]; then
-    echo "ERROR suite=malloc_instructions case=$c impl=$impl exit=$code: $(grep -v '^==' "$dir/err" | head -c 200)" >&2
-    status=1; return
-  fi
-  grep -E '^==[0-9]+== Collected : [0-9]+' "$dir/err" | tail -1 | awk '{print $NF}'
+  bench_callgrind_instructions "$dir" malloc_instructions "$c" "$impl" "LD_PRELOAD=$preload" USGC_STATS=0 -- \
+    "${cmd[@]}" || status=1
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print "nan" }'; }
 for c in "${cases[@]}"; do
   declare -A n=()
   for impl in "${impls[@]}"; do
     : >"$work/$c.$impl"
     for ((r = 0; r < REPS; r++)); do count "$impl" "$c" >>"$work/$c.$impl"; done
     [ -s "$work/$c.$impl" ] || continue
-    n[$impl]=$(median <"$work/$c.$impl")
+    n[$impl]=$(bench_median_of_numbers <"$work/$c.$impl")
     echo "RESULT suite=malloc_instructions case=$c impl=$impl metric=instructions value=${n[$impl]} unit=instructions"
   done
   for peer in usgc_base jemalloc mimalloc; do
     [ -n "${n[usgc]+set}" ] && [ -n "${n[$peer]+set}" ] &&
-      echo "RESULT suite=malloc_instructions case=$c impl=usgc metric=ratio_vs_$peer value=$(ratio "${n[usgc]}" "${n[$peer]}") unit=ratio"
+      echo "RESULT suite=malloc_instructions case=$c impl=usgc metric=ratio_vs_$peer value=$(bench_ratio "${n[usgc]}" "${n[$peer]}" 4) unit=ratio"
   done
   unset n
 done

@@ -69,27 +69,9 @@ uint32_t card_of(const void* address) {
 }
 
 // 4 Ps (markers: as many as the CPUs allow), verifier on.
-class CardScanTest : public usgc::testing::RuntimeTest {
+class CardScanTest : public usgc::testing::VerifiedRuntimeTest {
  protected:
   uint32_t procs() const override { return 4; }
-  void SetUp() override {
-    const char* verify = std::getenv("USGC_VERIFY");
-    had_verify_ = verify != nullptr;
-    if (had_verify_) saved_verify_ = verify;
-    setenv("USGC_VERIFY", "1", 1);
-    RuntimeTest::SetUp();
-  }
-  void TearDown() override {
-    RuntimeTest::TearDown();
-    if (had_verify_)
-      setenv("USGC_VERIFY", saved_verify_.c_str(), 1);
-    else
-      unsetenv("USGC_VERIFY");
-  }
-
- private:
-  bool had_verify_ = false;
-  std::string saved_verify_;
 };
 
 TEST_F(CardScanTest, EveryUnitAndEveryDirtyCardIsScannedOnceAcrossMinorCollections) {

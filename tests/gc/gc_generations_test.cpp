@@ -96,27 +96,7 @@ void churn(int n, usgc_ownership ownership) {
 
 // USGC_VERIFY=1 (read at usgc_init): the verifier checks the remembered-set invariant and every
 // reachable object after each collection.
-class GcGenerationsTest : public usgc::testing::RuntimeTest {
- protected:
-  void SetUp() override {
-    const char* verify = std::getenv("USGC_VERIFY");
-    had_verify_ = verify != nullptr;
-    if (had_verify_) saved_verify_ = verify;
-    setenv("USGC_VERIFY", "1", 1);
-    RuntimeTest::SetUp();
-  }
-  void TearDown() override {
-    RuntimeTest::TearDown();
-    if (had_verify_)
-      setenv("USGC_VERIFY", saved_verify_.c_str(), 1);
-    else
-      unsetenv("USGC_VERIFY");
-  }
-
- private:
-  bool had_verify_ = false;
-  std::string saved_verify_;
-};
+class GcGenerationsTest : public usgc::testing::VerifiedRuntimeTest {};
 
 TEST_F(GcGenerationsTest, SharedCollectionsMarkNoPrivateObject) {
   run_main([] {

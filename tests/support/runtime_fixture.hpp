@@ -132,4 +132,28 @@ class RuntimeTest : public ::testing::Test {
   }
 };
 
+// A RuntimeTest whose runtime runs with the heap verifier on (USGC_VERIFY=1); the caller's
+// setting is restored after the test.
+class VerifiedRuntimeTest : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    const char* verify = std::getenv("USGC_VERIFY");
+    had_verify_ = verify != nullptr;
+    if (had_verify_) saved_verify_ = verify;
+    setenv("USGC_VERIFY", "1", 1);
+    RuntimeTest::SetUp();
+  }
+  void TearDown() override {
+    RuntimeTest::TearDown();
+    if (had_verify_)
+      setenv("USGC_VERIFY", saved_verify_.c_str(), 1);
+    else
+      unsetenv("USGC_VERIFY");
+  }
+
+ private:
+  bool had_verify_ = false;
+  std::string saved_verify_;
+};
+
 }  // namespace usgc::testing
