@@ -27,6 +27,32 @@ inline void for_each_reference_field(void* object, uint64_t header, Fn&& fn) {
     fn(reinterpret_cast<void**>(base + type.pointer_offsets[i]));
 }
 
+// A root or field value that is an object (not null, not a tagged handle slot).
+inline bool is_object_pointer(const void* value) {
+  return value != nullptr && (reinterpret_cast<uintptr_t>(value) & 7) == 0;
+}
+
+// One step of a private trace (the private collector's and the old-generation cycle's): the
+// children's headers are fetched together first, then visit(child) runs for every private child
+// (the misses overlap). Returns true when a field refers to a shared or global object (the
+// caller keeps the remembered-shared bit exact).
+template <typename Visit>
+inline bool trace_private_children(void* object, uint64_t header, Visit&& visit) {
+  bool refers_to_shared = false;
+  for_each_reference_field(object, header, [&](void** field) {
+    if (void* value = *field) __builtin_prefetch(static_cast<char*>(value) - kHeaderBytes, 1);
+  });
+  for_each_reference_field(object, header, [&](void** field) {
+    void* value = *field;
+    if (!is_object_pointer(value)) return;
+    if (is_shared_class(header_of(value)))
+      refers_to_shared = true;
+    else
+      visit(value);
+  });
+  return refers_to_shared;
+}
+
 // Bytes the object occupies from its header on (before rounding to a slot).
 inline size_t object_extent_bytes(const void* object, uint64_t header) {
   const TypeDescriptor& type = type_at(type_of(header));

@@ -72,21 +72,7 @@ class PrivateMarker {
 
   // Visits the fields; true when one refers to a shared or global object.
   bool trace(void* object) {
-    uint64_t header = header_of(object);
-    bool refers_to_shared = false;
-    // Two passes: the children's headers are fetched together, then visited (misses overlap).
-    for_each_reference_field(object, header, [&](void** field) {
-      if (void* value = *field) __builtin_prefetch(static_cast<char*>(value) - kHeaderBytes, 1);
-    });
-    for_each_reference_field(object, header, [&](void** field) {
-      void* value = *field;
-      if (!is_object_pointer(value)) return;
-      if (is_shared_class(header_of(value)))
-        refers_to_shared = true;
-      else
-        visit(value);
-    });
-    return refers_to_shared;
+    return trace_private_children(object, header_of(object), [&](void* child) { visit(child); });
   }
 
   // Drains the stack; on_refers_to_shared(object) for each traced object holding a shared ref.

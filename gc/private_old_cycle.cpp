@@ -43,18 +43,9 @@ bool mark_some(Mutator& m, size_t budget) {
     uint64_t header = header_of(object);
     // Published since it was greyed: it and its closure are shared now.
     if (class_of(header) != Ownership::kPrivate || owner_of(header) != old_id) continue;
-    bool refers_to_shared = false;
-    for_each_reference_field(object, header, [&](void** field) {
-      if (void* value = *field) __builtin_prefetch(static_cast<char*>(value) - kHeaderBytes, 1);
-    });
-    for_each_reference_field(object, header, [&](void** field) {
-      void* value = *field;
-      if (!is_object_pointer(value)) return;
-      if (is_shared_class(header_of(value)))
-        refers_to_shared = true;
-      else
-        grey(m, old_id, value);  // young objects are skipped (not the cycle's business)
-    });
+    // Young children are skipped by grey (not the cycle's business).
+    const bool refers_to_shared =
+        trace_private_children(object, header, [&](void* child) { grey(m, old_id, child); });
     // Keep remembered_shared complete and exact for what is traced (the header comment).
     uint64_t* word = header_address(object);
     if (refers_to_shared) {

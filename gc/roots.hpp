@@ -15,10 +15,6 @@
 
 namespace usgc::gc {
 
-inline bool is_object_pointer(const void* value) {
-  return value != nullptr && (reinterpret_cast<uintptr_t>(value) & 7) == 0;
-}
-
 // visit(void** slot) for every root slot of `m` holding an object.
 template <typename Visit>
 void for_each_mutator_root(Mutator& m, Visit&& visit) {
