@@ -41,6 +41,7 @@
 #include <string>
 #include <string_view>
 
+#include "jitgen/command_line/usgc_run_options.hpp"
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
@@ -53,14 +54,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitRunFailed = 1;
 constexpr const char* kDefaultRunHeapMax = "1G";  // USGC_HEAP_MAX's syntax
 
-// A whole decimal number for a numeric option, or nullopt.
-std::optional<int64_t> parse_number(const char* text) {
-  char* end = nullptr;
-  errno = 0;
-  long long value = std::strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0') return std::nullopt;
-  return value;
-}
+using usgc::jitgen::command_line::parse_number;
 
 void print_usage(FILE* stream) {
   std::fprintf(

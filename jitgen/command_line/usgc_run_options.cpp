@@ -50,14 +50,6 @@ const OptionSpec* find_option(std::string_view name) {
   return nullptr;
 }
 
-std::optional<int64_t> parse_number(const char* text) {
-  char* end = nullptr;
-  errno = 0;
-  long long value = std::strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0') return std::nullopt;
-  return value;
-}
-
 }  // namespace
 
 void print_usgc_run_usage(Target target, std::FILE* stream) {
@@ -162,6 +154,14 @@ std::optional<UsgcRunOptions> parse_usgc_run_options(int argc, char** argv) {
     return std::nullopt;
   }
   return options;
+}
+
+std::optional<int64_t> parse_number(const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  long long value = std::strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0') return std::nullopt;
+  return value;
 }
 
 }  // namespace usgc::jitgen::command_line

@@ -42,4 +42,8 @@ std::optional<UsgcRunOptions> parse_usgc_run_options(int argc, char** argv);
 // The usage of `target` (its options only).
 void print_usgc_run_usage(Target target, std::FILE* stream);
 
+// A whole decimal number (a numeric option's value), or nullopt: empty, trailing characters or
+// out of int64_t's range. Shared by usgc-run and usgc-escape.
+std::optional<int64_t> parse_number(const char* text);
+
 }  // namespace usgc::jitgen::command_line
