@@ -38,9 +38,9 @@ bool bin_has_direct_slots(uint32_t bin) {
 void update_direct_slots(Heap* heap, uint32_t bin) {
   if (!bin_has_direct_slots(bin)) return;
   Page* page = heap->queues[bin].first != nullptr ? heap->queues[bin].first : &g_empty_page;
-  uint32_t first_slot = bin == 0 ? 0 : direct_slot_of_size(class_size_of_bin(bin - 1) + 1);
-  uint32_t last_slot = direct_slot_of_size(class_size_of_bin(bin));
-  for (uint32_t slot = first_slot; slot <= last_slot; ++slot) heap->direct_pages[slot] = page;
+  size_t first_slot = bin == 0 ? 0 : direct_slot_of_size(class_size_of_bin(bin - 1) + 1);
+  size_t last_slot = direct_slot_of_size(class_size_of_bin(bin));
+  for (size_t slot = first_slot; slot <= last_slot; ++slot) heap->direct_pages[slot] = page;
   // The heap profile's cut follows the first page (the cut invariant, heap_profile_cut.cpp).
   if (heap_profile_active()) heap_profile_cut_front(heap, bin);
 }
@@ -505,6 +505,10 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     heap->sample_recut_bins |= uint64_t{1} << page->bin;  // heap_profile_recut_marked, after
 }
 
+void heap_page_retire_of(Segment* segment, void* pointer) {
+  heap_page_retire(segment->owner_heap, segment->page_of(reinterpret_cast<uintptr_t>(pointer)));
+}
+
 void heap_page_retire(Heap* heap, Page* page) {
   if (in_sample_queue(heap, page)) {  // the current sample page stays (as a queue's first)
     PageQueue* queue = &heap->sample_queues[page->bin];
@@ -656,7 +660,7 @@ namespace {
 
 }  // namespace
 
-void* heap_malloc_generic(Heap* heap, size_t size) {
+void* heap_malloc_generic(size_t size, Heap* heap) {
   // The heap profile samples on this path only (a thread's very first allocation, made before it
   // has a heap, is not counted).
   if (__builtin_expect(heap_profile_active(), 0) && heap != &g_empty_heap)

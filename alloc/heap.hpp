@@ -17,7 +17,8 @@
 //
 // Concurrency: every field of Heap is owner-thread only except delayed_free and remote_inbox
 // (any thread pushes, CAS with release; the owner takes the list with an acquire exchange) and
-// the counters (owner writes with relaxed load+store, anyone reads relaxed for statistics).
+// the counters (the owner writes with one plain add, counter_increment; anyone reads relaxed for
+// statistics).
 #pragma once
 
 #include <atomic>
@@ -50,8 +51,16 @@ struct HeapCounters {
 };
 
 inline void counter_increment(std::atomic<uint64_t>& counter) {
-  // Owner-only writer: a relaxed load+store is a plain add, no lock prefix.
+  // Owner-only writer, so no lock prefix is needed. Readers on other threads load it relaxed: an
+  // aligned 8-byte add to memory is a single store of the new value for them, as a relaxed
+  // load+store would be; but the compiler does not fold an atomic's load+store into one
+  // read-modify-write instruction, so it is written out (3 instructions fewer on malloc).
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+  static_assert(sizeof(counter) == sizeof(uint64_t));
+  __asm__("addq $1, %0" : "+m"(counter));
+#else
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+#endif
 }
 
 // A page with no free block: what the direct table points to when a size class has no page.
@@ -147,9 +156,10 @@ inline bool is_current_thread(uintptr_t id) {
   return equal;
 }
 
-// The page marker (page.hpp): what the second word of every free block of `page` holds.
+// The free marker (page.hpp): what the second word of every free block of `page` holds, the
+// address of the page's segment (its header), which the free fast path has in a register.
 inline uintptr_t free_marker_of(const Page* page) {
-  return reinterpret_cast<uintptr_t>(page);
+  return reinterpret_cast<uintptr_t>(page) & ~kSegmentMask;
 }
 
 // Aligned allocations that needed over-allocation return a pointer inside their block; the
@@ -160,11 +170,15 @@ inline uintptr_t aligned_marker_of(const void* aligned_pointer) {
 }
 
 // ---- slow paths (heap.cpp, large_objects.cpp) ----
-[[gnu::noinline]] void* heap_malloc_generic(Heap* heap, size_t size);
+// The size comes first: it is malloc's argument register, so the fast path's jump here moves none.
+[[gnu::noinline]] void* heap_malloc_generic(size_t size, Heap* heap);
 // heap_malloc_generic without the heap profile (its sampling path allocates with it).
 void* heap_malloc_unsampled(Heap* heap, size_t size);
 [[gnu::noinline]] void heap_free_generic(Segment* segment, void* pointer, Caller caller);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
+// heap_page_retire of the owner's page holding `pointer` (the free fast path passes what it has in
+// registers, so that the page's address is never a value of its own there).
+[[gnu::noinline]] void heap_page_retire_of(Segment* segment, void* pointer);
 [[gnu::noinline, gnu::cold]] void free_outside_segment(void* pointer, Caller caller);
 void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
 void* heap_calloc(Heap* heap, size_t size);
@@ -253,13 +267,13 @@ extern LargeCounters g_large_counters;
   Block* block = page->free_list;
   // The heap profile costs nothing here: a sampled allocation finds its page's free list cut
   // in front of it and takes this branch (heap_profile.hpp, "Sampling").
-  if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(heap, size);
+  if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(size, heap);
   return page_take_block(heap, page, block);
 }
 
 [[gnu::always_inline]] inline void* heap_malloc(Heap* heap, size_t size) {
   if (__builtin_expect(size <= kDirectMaxSize, 1)) return heap_malloc_small(heap, size);
-  return heap_malloc_generic(heap, size);
+  return heap_malloc_generic(size, heap);
 }
 
 // The segment-map byte of a segment of 64 KiB pages (small, and large spans): the only one whose
@@ -282,7 +296,11 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
 //                 huge, foreign and freed chunks go to heap_free_slow); the page (bits 16..21) is
 //                 in use by this thread with no slow-free flag (fast-free owner, one compare; page
 //                 0 of a segment, which holds the segment header, never has one); the block does
-//                 not carry its page's free marker (double free, one compare).
+//                 not carry the free marker (double free, one compare).
+//   cost          24 instructions and the call (tests/alloc/fast_path_instructions_test.cpp): the
+//                 page's address is never formed: each page field is addressed as segment +
+//                 page_bytes + offset (page_at, page_used_decrement_is_zero), and the marker is
+//                 the segment's address, so neither needs an instruction of its own.
 //   later         whether the pointer is exactly the start of a block the page has handed out: a
 //                 16-byte aligned pointer into a block (or into the not yet handed-out part of the
 //                 page) is pushed like a block, writing 16 bytes inside the memory it points to,
@@ -291,6 +309,34 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
 //                 owner's statistics), with the same one-line message.
 // Every other pointer takes heap_free_slow, which makes every check at once.
 [[gnu::noinline]] void heap_free_slow(void* pointer, Caller caller);
+
+// --segment->pages[page_bytes / sizeof(Page)].used == 0 in one instruction, the address as
+// segment + page_bytes + offset (the compiler folds a decrement and its test into one instruction
+// only when the address has at most two parts, and would add the two registers first).
+[[gnu::always_inline]] inline bool page_used_decrement_is_zero(Segment* segment,
+                                                               uintptr_t page_bytes) {
+#if defined(__x86_64__)
+  bool zero;
+  __asm__("subl $1, %c[offset](%[segment], %[page_bytes])"
+          : "=@ccz"(zero)
+          : [segment] "r"(segment), [page_bytes] "r"(page_bytes),
+            [offset] "i"(offsetof(Segment, pages) + offsetof(Page, used))
+          : "memory");
+  return zero;
+#else
+  Page* page = reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment->pages) + page_bytes);
+  return --page->used == 0;
+#endif
+}
+
+// &segment->pages[page_bytes / sizeof(Page)], computed anew at each use: the free fast path
+// addresses each page field as segment + page_bytes + offset in the instruction itself. (With one
+// page pointer the compiler spends an instruction on adding the two first.)
+[[gnu::always_inline]] inline Page* page_at(Segment* segment, uintptr_t& page_bytes) {
+  __asm__("" : "+r"(page_bytes));  // a new value to the compiler: no sum to share between uses
+  return reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment) + page_bytes +
+                                 offsetof(Segment, pages));
+}
 
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
@@ -302,21 +348,25 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
   static_assert(kSegmentMapEntries == uintptr_t{1} << (47 - kSegmentShift));
   if (__builtin_expect(!segment_map_entry_is(&g_segment_map[chunk], kMapSmallPageSegment), 0))
     return heap_free_slow(pointer, caller);
-  // segment->page_of(address) for 64 KiB pages, written so that the index is scaled in one mask.
+  // segment->page_of(address) for 64 KiB pages: the segment (chunk << kSegmentShift) and the
+  // page's offset in it, which every page field below adds in its addressing mode.
   static_assert(sizeof(Page) == 128 && kSmallPagesPerSegment == 64);
   Segment* segment = reinterpret_cast<Segment*>(chunk << kSegmentShift);
   uintptr_t page_bytes = (address >> (kSmallPageShift - 7)) & ((kSmallPagesPerSegment - 1) << 7);
-  Page* page = reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment->pages) + page_bytes);
   Block* block = static_cast<Block*>(pointer);
   // Only the owner reads the page's fields below (local_free, used).
-  if (__builtin_expect(is_current_thread(page->fast_free_owner.load(std::memory_order_relaxed)),
-                       1)) {
-    if (__builtin_expect(block->free_marker != free_marker_of(page), 1)) {
-      block->next = page->local_free;
-      block->free_marker = free_marker_of(page);
-      page->local_free = block;
-      if (__builtin_expect(--page->used == 0, 0))
-        heap_page_retire(segment_of(page)->owner_heap, page);
+  if (__builtin_expect(
+          is_current_thread(
+              page_at(segment, page_bytes)->fast_free_owner.load(std::memory_order_relaxed)),
+          1)) {
+    // The marker is the segment's address (free_marker_of), which is in a register already.
+    uintptr_t marker = reinterpret_cast<uintptr_t>(segment);
+    if (__builtin_expect(block->free_marker != marker, 1)) {
+      block->next = page_at(segment, page_bytes)->local_free;
+      block->free_marker = marker;
+      page_at(segment, page_bytes)->local_free = block;
+      if (__builtin_expect(page_used_decrement_is_zero(segment, page_bytes), 0))
+        heap_page_retire_of(segment, pointer);
       return;
     }
   }

@@ -19,13 +19,14 @@
 //   kNeverDelayed    the page's segment is abandoned (its thread exited): remote frees only
 //                    push onto thread_free; the thread that reclaims the segment collects.
 //
-// Free blocks carry a marker in their second word: free_marker == the address of their page's
-// descriptor (this Page), "the page marker". It is written on every free and cleared on every
-// allocation, so a free of a block whose marker is set is a double free. The page's address is
-// in a register on the free fast path already, so the test and the store are one instruction each
-// (glibc's tcache key costs a load and an xor more). A live block can hold the marker only if the
-// program wrote the address of usgc's own page metadata into its second word (a use-after-free
-// copy of a freed block of the same page): then a free reports it as a double free.
+// Free blocks carry a marker in their second word: free_marker == the address of their segment
+// (its header, where this Page lies), "the free marker" (free_marker_of, heap.hpp). It is written
+// on every free and cleared on every allocation, so a free of a block whose marker is set is a
+// double free. The free fast path has the segment's address in a register already (it addresses the
+// page's fields from it), so the test and the store are one instruction each (glibc's tcache key
+// costs a load and an xor more). A live block can hold the marker only if the program wrote the
+// address of a usgc segment header into its second word (no block starts there; a use-after-free
+// copy of a freed block of the same segment would): then a free reports it as a double free.
 //
 // The local_free check (heap.hpp, "Validation"): the owner's free fast path does not test whether
 // a pointer is exactly a block start. Each block on local_free is checked once (block_test_index)

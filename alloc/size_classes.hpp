@@ -36,8 +36,9 @@ constexpr size_t class_size_of_bin(uint32_t bin) {
 }
 
 // The direct-table slot of a size <= kDirectMaxSize.
-constexpr uint32_t direct_slot_of_size(size_t size) {
-  return static_cast<uint32_t>((size + 15) >> 4);
+// size_t, not a narrower type: the malloc fast path indexes the direct table with it as it is.
+constexpr size_t direct_slot_of_size(size_t size) {
+  return (size + 15) >> 4;
 }
 
 constexpr bool bin_uses_small_pages(uint32_t bin) {
