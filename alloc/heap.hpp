@@ -5,7 +5,7 @@
 // mapping (size+15)/16 to the current page of that size class for sizes up to 1 KiB.
 //
 // Hot paths (inline here, counted in tests/alloc/fast_path_instructions_test.cpp):
-//   heap_malloc_small : direct-table load, free-list pop, marker clear, one counter. No lock,
+//   heap_malloc_fast  : direct-table load, free-list pop, marker clear, one counter. No lock,
 //                       no atomic read-modify-write, no system call. The heap profile adds
 //                       nothing (it cuts free lists on the slow path: heap_profile.hpp).
 //   heap_free         : address check (user space, aligned), segment-map check (a segment of
@@ -170,15 +170,18 @@ inline uintptr_t aligned_marker_of(const void* aligned_pointer) {
 }
 
 // ---- slow paths (heap.cpp, large_objects.cpp) ----
+// Those the fast paths call are gnu::nothrow (nothing in the allocator throws): operator delete and
+// glibc's malloc and free are noexcept, and may jump to a slow path only if it cannot throw.
 // The size comes first: it is malloc's argument register, so the fast path's jump here moves none.
-[[gnu::noinline]] void* heap_malloc_generic(size_t size, Heap* heap);
+[[gnu::noinline, gnu::nothrow]] void* heap_malloc_generic(size_t size, Heap* heap);
 // heap_malloc_generic without the heap profile (its sampling path allocates with it).
 void* heap_malloc_unsampled(Heap* heap, size_t size);
-[[gnu::noinline]] void heap_free_generic(Segment* segment, void* pointer, Caller caller);
+[[gnu::noinline, gnu::nothrow]] void heap_free_generic(Segment* segment, void* pointer,
+                                                       Caller caller);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
 // heap_page_retire of the owner's page holding `pointer` (the free fast path passes what it has in
 // registers, so that the page's address is never a value of its own there).
-[[gnu::noinline]] void heap_page_retire_of(Segment* segment, void* pointer);
+[[gnu::noinline, gnu::nothrow]] void heap_page_retire_of(Segment* segment, void* pointer);
 [[gnu::noinline, gnu::cold]] void free_outside_segment(void* pointer, Caller caller);
 void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
 void* heap_calloc(Heap* heap, size_t size);
@@ -262,18 +265,23 @@ extern LargeCounters g_large_counters;
   return block;
 }
 
-[[gnu::always_inline]] inline void* heap_malloc_small(Heap* heap, size_t size) {
+// The fast path of malloc (its whole work, less the call of the slow path): a block of `size`
+// bytes, or nullptr when the size is above the direct table or its page has no free block; the
+// caller then calls its slow path (heap_malloc_generic, or operator new's, which also retries).
+[[gnu::always_inline]] inline void* heap_malloc_fast(Heap* heap, size_t size) {
+  if (__builtin_expect(size > kDirectMaxSize, 0)) return nullptr;
   Page* page = heap->direct_pages[direct_slot_of_size(size)];
   Block* block = page->free_list;
   // The heap profile costs nothing here: a sampled allocation finds its page's free list cut
   // in front of it and takes this branch (heap_profile.hpp, "Sampling").
-  if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(size, heap);
+  if (__builtin_expect(block == nullptr, 0)) return nullptr;
   return page_take_block(heap, page, block);
 }
 
 [[gnu::always_inline]] inline void* heap_malloc(Heap* heap, size_t size) {
-  if (__builtin_expect(size <= kDirectMaxSize, 1)) return heap_malloc_small(heap, size);
-  return heap_malloc_generic(size, heap);
+  void* block = heap_malloc_fast(heap, size);
+  if (__builtin_expect(block == nullptr, 0)) return heap_malloc_generic(size, heap);
+  return block;
 }
 
 // The segment-map byte of a segment of 64 KiB pages (small, and large spans): the only one whose
@@ -308,7 +316,7 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
 //                 freed (the next refill of the page, its retirement, trim, thread exit or the
 //                 owner's statistics), with the same one-line message.
 // Every other pointer takes heap_free_slow, which makes every check at once.
-[[gnu::noinline]] void heap_free_slow(void* pointer, Caller caller);
+[[gnu::noinline, gnu::nothrow]] void heap_free_slow(void* pointer, Caller caller);
 
 // --segment->pages[page_bytes / sizeof(Page)].used == 0 in one instruction, the address as
 // segment + page_bytes + offset (the compiler folds a decrement and its test into one instruction

@@ -7,6 +7,9 @@
 // first allocation of the process (before any constructor) is served like every other.
 // Operator new follows the standard: on failure call the new_handler until it gives up, then
 // throw std::bad_alloc (nothrow forms return nullptr).
+// Hot path: malloc, free and the plain operator new and delete inline the heap's fast paths
+// (alloc/heap.hpp) rather than calling usgc_malloc/usgc_free, which from here would cost a jump
+// and a PLT jump per call (those are exported, hence interposable, symbols).
 #include <malloc.h>
 #include <unistd.h>
 
@@ -14,16 +17,37 @@
 #include <cstring>
 #include <new>
 
+#include "alloc/heap.hpp"
 #include "alloc/layout.hpp"
 #include "usgc/usgc.h"
+
+using usgc::alloc::Caller;
+using usgc::alloc::heap_free;
+using usgc::alloc::heap_malloc;
+using usgc::alloc::t_heap;
+
+namespace {
+
+// usgc_free_sized (alloc/malloc_api.cpp) with the fast path inline: checked builds compare the
+// size with the block there.
+[[gnu::always_inline]] inline void free_sized_impl(void* pointer, size_t size) {
+#if defined(USGC_DEBUG) && USGC_DEBUG
+  usgc_free_sized(pointer, size);
+#else
+  (void)size;
+  heap_free(pointer, Caller::kFreeSized);  // null takes the slow path, which ignores it
+#endif
+}
+
+}  // namespace
 
 #define USGC_EXPORT extern "C" __attribute__((visibility("default")))
 
 USGC_EXPORT void* malloc(size_t size) {
-  return usgc_malloc(size);
+  return heap_malloc(t_heap, size);
 }
 USGC_EXPORT void free(void* pointer) {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 USGC_EXPORT void* calloc(size_t count, size_t size) {
   return usgc_calloc(count, size);
@@ -35,13 +59,13 @@ USGC_EXPORT void* reallocarray(void* pointer, size_t count, size_t size) {
   return usgc_reallocarray(pointer, count, size);
 }
 USGC_EXPORT void free_sized(void* pointer, size_t size) {
-  usgc_free_sized(pointer, size);
+  free_sized_impl(pointer, size);
 }
 USGC_EXPORT void free_aligned_sized(void* pointer, size_t, size_t size) {
-  usgc_free_sized(pointer, size);
+  free_sized_impl(pointer, size);
 }
 USGC_EXPORT void cfree(void* pointer) {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 
 USGC_EXPORT void* memalign(size_t alignment, size_t size) {
@@ -133,9 +157,16 @@ namespace {
   }
 }
 
-inline void* new_impl(size_t size) {
-  void* pointer = usgc_malloc(size);
+[[gnu::noinline]] void* new_generic(size_t size) {
+  void* pointer = usgc::alloc::heap_malloc_generic(size, t_heap);
   return pointer != nullptr ? pointer : new_slow(size, 0, false);
+}
+
+// The fast path ends in a return or a jump, so it saves no register.
+inline void* new_impl(size_t size) {
+  void* pointer = usgc::alloc::heap_malloc_fast(t_heap, size);
+  if (__builtin_expect(pointer != nullptr, 1)) return pointer;
+  return new_generic(size);
 }
 
 inline void* new_aligned_impl(size_t size, std::align_val_t alignment) {
@@ -185,40 +216,40 @@ USGC_OPERATOR void* operator new[](size_t size, std::align_val_t alignment,
 }
 
 USGC_OPERATOR void operator delete(void* pointer) noexcept {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 USGC_OPERATOR void operator delete[](void* pointer) noexcept {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 USGC_OPERATOR void operator delete(void* pointer, size_t size) noexcept {
-  usgc_free_sized(pointer, size);
+  free_sized_impl(pointer, size);
 }
 USGC_OPERATOR void operator delete[](void* pointer, size_t size) noexcept {
-  usgc_free_sized(pointer, size);
+  free_sized_impl(pointer, size);
 }
 USGC_OPERATOR void operator delete(void* pointer, const std::nothrow_t&) noexcept {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 USGC_OPERATOR void operator delete[](void* pointer, const std::nothrow_t&) noexcept {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 USGC_OPERATOR void operator delete(void* pointer, std::align_val_t) noexcept {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 USGC_OPERATOR void operator delete[](void* pointer, std::align_val_t) noexcept {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 USGC_OPERATOR void operator delete(void* pointer, size_t size, std::align_val_t) noexcept {
-  usgc_free_sized(pointer, size);
+  free_sized_impl(pointer, size);
 }
 USGC_OPERATOR void operator delete[](void* pointer, size_t size, std::align_val_t) noexcept {
-  usgc_free_sized(pointer, size);
+  free_sized_impl(pointer, size);
 }
 USGC_OPERATOR void operator delete(void* pointer, std::align_val_t,
                                    const std::nothrow_t&) noexcept {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
 USGC_OPERATOR void operator delete[](void* pointer, std::align_val_t,
                                      const std::nothrow_t&) noexcept {
-  usgc_free(pointer);
+  heap_free(pointer, Caller::kFree);
 }
