@@ -10,6 +10,7 @@
 #include "alloc/large_arena.hpp"
 #include "alloc/stats_export.hpp"
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::alloc {
@@ -271,7 +272,7 @@ void page_remote_free(Page* page, Block* block) {
       continue;
     }
     if (state == kDelayedFreeing) {
-      __builtin_ia32_pause();
+      kernel::cpu_relax();
       thread_free = page->thread_free.load(std::memory_order_relaxed);
       continue;
     }
@@ -408,7 +409,11 @@ void page_count_local_frees(Heap* heap, Page* page) {
     // Checked before its link is followed: a pointer into a block may have had its link
     // overwritten by the program since.
     uint64_t index = (reinterpret_cast<uintptr_t>(block) - start) * inverse;
+#if defined(__x86_64__)
     __asm__("ror %%cl, %0" : "+r"(index) : "c"(rotate));
+#else
+    index = std::rotr(index, static_cast<int>(rotate));
+#endif
     if (__builtin_expect(index >= capacity, 0)) report_invalid_pointer_found_later(block);
     block = block->next;
     ++pushed;
@@ -706,7 +711,8 @@ void heap_free_slow(void* pointer, Caller caller) {
   // The map byte of the pointer's bits 22..46 may be a segment's: only bits 47..63 can make it
   // foreign then (heap_free's map index drops them).
   Segment* segment = segment_of(pointer);
-  if ((reinterpret_cast<uintptr_t>(pointer) >> 47) != 0 || !segment_map_is_segment(segment))
+  if ((uint64_t{reinterpret_cast<uintptr_t>(pointer)} >> kUserAddressBits) != 0 ||
+      !segment_map_is_segment(segment))
     return free_outside_segment(pointer, caller);
   heap_free_generic(segment, pointer, caller);
 }

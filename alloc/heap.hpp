@@ -142,6 +142,7 @@ extern constinit thread_local bool t_thread_heap_exited __attribute__((tls_model
 // process start). Hidden: loaded with one RIP-relative instruction, not through the GOT.
 extern uintptr_t g_free_marker_key __attribute__((visibility("hidden")));
 
+#if defined(__x86_64__)
 // The calling thread's id: glibc's thread pointer (%fs:0 holds the TCB's own address).
 inline uintptr_t current_thread_id() {
   uintptr_t id;
@@ -155,6 +156,17 @@ inline bool is_current_thread(uintptr_t id) {
   __asm__("cmp %%fs:0, %1" : "=@cce"(equal) : "r"(id));
   return equal;
 }
+#else
+// wasm32 (one thread, no thread pointer): the address of the thread's own t_heap slot, which is
+// distinct per thread wherever thread_local is, and never 0.
+inline uintptr_t current_thread_id() {
+  return reinterpret_cast<uintptr_t>(&t_heap);
+}
+
+inline bool is_current_thread(uintptr_t id) {
+  return id == current_thread_id();
+}
+#endif
 
 // The free marker (page.hpp): what the second word of every free block of `page` holds, the
 // address of the page's segment (its header), which the free fast path has in a register.
@@ -292,9 +304,13 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
 // atomic load into a compare).
 [[gnu::always_inline]] inline bool segment_map_entry_is(const std::atomic<uint8_t>* entry,
                                                         uint8_t value) {
+#if defined(__x86_64__)
   bool equal;
   __asm__("cmpb %2, %1" : "=@cce"(equal) : "m"(*entry), "i"(value));
   return equal;
+#else
+  return entry->load(std::memory_order_relaxed) == value;
+#endif
 }
 
 // The owner's free fast path ("Validation", the checks and when each is made):
@@ -341,13 +357,16 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
 // addresses each page field as segment + page_bytes + offset in the instruction itself. (With one
 // page pointer the compiler spends an instruction on adding the two first.)
 [[gnu::always_inline]] inline Page* page_at(Segment* segment, uintptr_t& page_bytes) {
+#if defined(__x86_64__)
   __asm__("" : "+r"(page_bytes));  // a new value to the compiler: no sum to share between uses
+#endif
   return reinterpret_cast<Page*>(reinterpret_cast<uintptr_t>(segment) + page_bytes +
                                  offsetof(Segment, pages));
 }
 
 [[gnu::always_inline]] inline void heap_free(void* pointer, Caller caller) {
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
+#if defined(__x86_64__)
   // Bits 47..63 go to 0..16, bits 0..3 to 17..20, bits 22..46 (the chunk) to 39..63.
   uintptr_t rotated = std::rotl(address, 64 - 47);
   if (__builtin_expect((rotated & ((uintptr_t{1} << 21) - 1)) != 0, 0))
@@ -361,6 +380,19 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
   static_assert(sizeof(Page) == 128 && kSmallPagesPerSegment == 64);
   Segment* segment = reinterpret_cast<Segment*>(chunk << kSegmentShift);
   uintptr_t page_bytes = (address >> (kSmallPageShift - 7)) & ((kSmallPagesPerSegment - 1) << 7);
+#else
+  // wasm32: every 32-bit address has a map byte (kUserAddressBits), so the checks are the
+  // alignment, the map byte and the page's index, without the rotation.
+  if (__builtin_expect((address & (kMinAlignment - 1)) != 0, 0))
+    return heap_free_slow(pointer, caller);
+  uintptr_t chunk = address >> kSegmentShift;
+  static_assert(kSegmentMapEntries == uintptr_t{1} << (32 - kSegmentShift));
+  if (__builtin_expect(!segment_map_entry_is(&g_segment_map[chunk], kMapSmallPageSegment), 0))
+    return heap_free_slow(pointer, caller);
+  Segment* segment = reinterpret_cast<Segment*>(chunk << kSegmentShift);
+  uintptr_t page_bytes =
+      ((address >> kSmallPageShift) & (kSmallPagesPerSegment - 1)) * sizeof(Page);
+#endif
   Block* block = static_cast<Block*>(pointer);
   // Only the owner reads the page's fields below (local_free, used).
   if (__builtin_expect(

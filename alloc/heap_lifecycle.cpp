@@ -27,6 +27,7 @@
 #include "alloc/heap_profile.hpp"
 #include "alloc/large_arena.hpp"
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -75,7 +76,7 @@ void stop_delayed_frees(Heap*, Page* page) {
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   for (;;) {
     if ((thread_free & kDelayedStateMask) == kDelayedFreeing) {  // a freer is pushing: wait
-      __builtin_ia32_pause();
+      kernel::cpu_relax();
       thread_free = page->thread_free.load(std::memory_order_relaxed);
       continue;
     }
@@ -187,7 +188,7 @@ void process_ensure_initialized() {
   }
   // Re-entry from the initializing thread itself (a libc call above allocating) proceeds.
   if (g_initializing_thread.load(std::memory_order_relaxed) == current_thread_id()) return;
-  while (g_process_state.load(std::memory_order_acquire) != 2) __builtin_ia32_pause();
+  while (g_process_state.load(std::memory_order_acquire) != 2) kernel::cpu_relax();
 }
 
 Heap* thread_heap_create() {

@@ -44,8 +44,17 @@ inline constexpr size_t kMaxNaturalAlignment = kSegmentHeaderBytes;
 // Large objects are sized in OS pages, so growing one in place only moves its end.
 inline constexpr size_t kLargeGranularity = 4096;
 
-// Requests above this fail with ENOMEM (as glibc: nothing may exceed PTRDIFF_MAX).
+// The per-target constants: the bits of a user-space address (the segment map covers that
+// space) and the largest request (as glibc: nothing may exceed PTRDIFF_MAX).
+#if defined(__wasm32__)
+// wasm32: one linear memory of at most 4 GiB, PTRDIFF_MAX is 2^31 - 1.
+inline constexpr unsigned kUserAddressBits = 32;
+inline constexpr size_t kMaxRequestBytes = (size_t{1} << 31) - kSegmentBytes;
+#else
+// 64-bit Linux: a 47-bit user address space.
+inline constexpr unsigned kUserAddressBits = 47;
 inline constexpr size_t kMaxRequestBytes = (size_t{1} << 47) - kSegmentBytes;
+#endif
 
 enum class SegmentKind : uint8_t { kSmall, kMedium, kLarge, kHuge };
 

@@ -71,7 +71,7 @@ void usgc_free_sized(void* pointer, size_t size) {
 
 void* usgc_aligned_alloc(size_t alignment, size_t size) {
   // glibc 2.36 (Debian 12): any alignment is accepted and rounded up to a power of two.
-  if (alignment > (size_t{1} << 62)) {
+  if (alignment > (size_t{1} << (sizeof(size_t) * 8 - 2))) {
     errno = EINVAL;
     return nullptr;
   }

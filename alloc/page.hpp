@@ -142,7 +142,9 @@ struct Page {
   }
   void clear_flags() { slow_free_flags.store(0, std::memory_order_relaxed); }
 };
-static_assert(sizeof(Page) == 128, "the free fast path scales the page index by 128 (heap.hpp)");
+// (wasm32 has 4-byte pointers and its own free fast path: alloc/wasm32/free_fast_path_wasm32.hpp)
+static_assert(sizeof(void*) != 8 || sizeof(Page) == 128,
+              "the free fast path scales the page index by 128 (heap.hpp)");
 static_assert(offsetof(Page, used) < 64, "the free fast path's fields share a line");
 // A heap's page queues (PageQueue's first/last), through next/prev: owner thread only.
 using PageQueueList = kernel::IntrusiveList<Page, &Page::next, &Page::prev>;

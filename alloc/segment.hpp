@@ -4,8 +4,9 @@
 //   - "segment of a pointer": every heap pointer p lies in the segment at p & ~kSegmentMask,
 //     except interior pointers of huge objects, which lie in a later 4 MiB chunk of the same
 //     mapping; the segment map says which (below).
-//   - The segment map has one byte per 4 MiB chunk of the 47-bit user address space (32 MiB of
-//     zero-filled .bss; only the bytes of chunks usgc uses are ever touched):
+//   - The segment map has one byte per 4 MiB chunk of the user address space (kUserAddressBits:
+//     47 bits natively, 32 MiB of zero-filled .bss; on wasm32 the 4 GiB linear memory, 1 KiB;
+//     only the bytes of chunks usgc uses are ever touched):
 //        0               not usgc's
 //        kMapTombstone   a segment was unmapped here (a later free is a double free)
 //        kMapContinuation..kMapContinuationMax  a huge segment's continuation: its start is
@@ -44,7 +45,7 @@ inline constexpr uint8_t kMapContinuation = 3;  // continuation one chunk back; 
 inline constexpr uint8_t kMapContinuationMax = 127;
 inline constexpr uint8_t kMapSegment = 128;  // | page_shift (see "map page shift")
 inline constexpr uint8_t kMapPageShiftMask = 63;
-inline constexpr size_t kSegmentMapEntries = size_t{1} << (47 - kSegmentShift);
+inline constexpr size_t kSegmentMapEntries = size_t{1} << (kUserAddressBits - kSegmentShift);
 
 // Fast-path lookup table; see the invariant above.
 extern std::atomic<uint8_t> g_segment_map[kSegmentMapEntries];

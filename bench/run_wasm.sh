@@ -18,6 +18,11 @@
 #     bench/binary_trees.usir with 4 worker goroutines and a channel (no JavaScript peer)
 #   (for these two: also metric=cpu_ms, user + system CPU time of the whole process, median;
 #   RESULT ... impl=wasm metric=wall_ratio_vs_<peer>|cpu_ratio_vs_<peer> value=<wasm / peer>)
+#   RESULT suite=wasm_counters case=depth<N> impl=wasm|jit|js metric=<event> value=<n> unit=count|ns
+#     process-wide perf_event counts of one run (bench/process_counters.cpp): software events
+#     (task-clock, page-faults, context-switches) and, where the machine has a PMU, hardware
+#     ones (instructions, cycles, branch-misses; otherwise a NOTE line with the reason), and
+#     impl=wasm metric=<event>_ratio_vs_jit|js
 #   RESULT suite=wasm_stubs case=<sequence> impl=wasm metric=wasm_instructions value=<n> unit=count
 #     the fast path of each inline sequence, counted from the emitted module (usgc-run
 #     --target=wasm --stub-counts; deterministic) over this program and tests/escape/arrays.usir
@@ -88,6 +93,46 @@ for depth in $BENCH_WASM_DEPTHS; do
     echo "RESULT suite=wasm_binary_trees case=depth$depth impl=wasm metric=collections value=$(cat "$work/collections") unit=count"
   fi
 done
+# Process-wide counters (bench/process_counters: the project's perf_event groups opened with
+# inherit before the fork, so node's every thread — V8's compilers and its GC helpers included —
+# is counted): node running the lowered module in the host alone (no lowering, no usgc-run), the
+# JIT, and node running the JavaScript program; one run each, after the timed ones.
+counters="$BUILD/bench/process_counters"
+if [ -x "$counters" ]; then
+  for depth in $BENCH_WASM_DEPTHS; do
+    expected="main returned $(expected_check "$depth")"
+    "$BUILD/usgc-run" --target=wasm --arg "$depth" -o "$work/binary_trees.wasm" "$PROGRAM"
+    for impl in wasm jit js; do
+      case $impl in
+        wasm) command=(node "$BUILD/wasm/usgc-wasm-host.mjs" --runtime="$BUILD/wasm/usgc-wasm-runtime.wasm"
+          --arg="$depth" "$work/binary_trees.wasm") ;;
+        jit) command=("$BUILD/usgc-run" --arg "$depth" "$PROGRAM") ;;
+        js) command=(node bench/binary_trees.mjs "$depth") ;;
+      esac
+      "$counters" wasm_counters "depth$depth" "$impl" -- "${command[@]}" >"$work/counted" 2>&1
+      if ! grep -qxF "$expected" "$work/counted"; then
+        echo "ERROR suite=wasm_counters case=depth$depth impl=$impl: $(head -c 200 "$work/counted")"
+        errors=$((errors + 1))
+        continue
+      fi
+      grep -E '^(RESULT|NOTE) ' "$work/counted" | sort -u
+      grep '^RESULT ' "$work/counted" | sed 's/.* metric=\([^ ]*\) value=\([^ ]*\) .*/\1 \2/' >"$work/counted.$impl"
+    done
+    for metric in task-clock instructions cycles page-faults; do
+      wasm_value=$(awk -v m="$metric" '$1 == m {print $2}' "$work/counted.wasm" 2>/dev/null)
+      [ -n "$wasm_value" ] || continue
+      for peer in jit js; do
+        peer_value=$(awk -v m="$metric" '$1 == m {print $2}' "$work/counted.$peer" 2>/dev/null)
+        [ -n "$peer_value" ] && [ "$peer_value" != 0 ] || continue
+        echo "RESULT suite=wasm_counters case=depth$depth impl=wasm metric=${metric}_ratio_vs_$peer value=$(awk -v a="$wasm_value" -v b="$peer_value" 'BEGIN {printf "%.2f", a / b}') unit=ratio"
+      done
+    done
+    rm -f "$work"/counted.*
+  done
+else
+  echo "NOTE suite=wasm_counters skipped: $counters is not built (make bench-bins)"
+fi
+
 # compare SUITE CASE EXPECTED IMPL... : runs each implementation BENCH_REPS times (interleaved),
 # checks its first line, prints the median wall time per implementation and wasm's ratios.
 # The commands are in the array variables command_<impl>.

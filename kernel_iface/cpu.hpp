@@ -19,4 +19,12 @@ uint32_t configured_cpu_count();
 // have been preempted (more threads than CPUs).
 void yield_cpu();
 
+// One step of a spin-wait: x86's `pause` (tells the core a spin loop runs); nothing on targets
+// without such an instruction (wasm32, where nothing spins: one thread).
+[[gnu::always_inline]] inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 }  // namespace usgc::kernel

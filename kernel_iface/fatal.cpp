@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 
@@ -105,6 +106,9 @@ size_t format_message(char* buffer, size_t buffer_size, const char* format, va_l
 
 namespace {
 
+// set_fatal_reporter's reporter (fatal.hpp); written once at start, read on the failure path.
+std::atomic<FatalReporter> g_fatal_reporter{nullptr};
+
 void write_line(const char* format, va_list args) {
   char line[512];
   static constexpr char kPrefix[] = "usgc: ";
@@ -130,8 +134,19 @@ void print_message(const char* format, ...) {
   va_end(args);
 }
 
+void set_fatal_reporter(FatalReporter reporter) {
+  g_fatal_reporter.store(reporter, std::memory_order_relaxed);
+}
+
 void fatal(const char* format, ...) {
   va_list args;
+  if (FatalReporter reporter = g_fatal_reporter.load(std::memory_order_relaxed)) {
+    char message[512];
+    va_start(args, format);
+    format_message(message, sizeof(message), format, args);
+    va_end(args);
+    reporter(message);  // returns when it has nothing to add
+  }
   va_start(args, format);
   write_line(format, args);
   va_end(args);

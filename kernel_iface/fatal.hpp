@@ -25,6 +25,15 @@ void print_message(const char* format, ...) __attribute__((format(printf, 1, 2))
 // Prints like print_message, then aborts the process (SIGABRT, so a core is dumped).
 [[noreturn, gnu::cold]] void fatal(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
+// A reporter fatal() hands its formatted message (without "usgc: ") to before printing it; one
+// that can say more does not return (the WebAssembly runtime: it adds the source position of the
+// lowered operation being served and stops the run through its host); one that returns lets
+// fatal() print and abort as usual. The same rules as fatal(): no allocation, no lock. Set once,
+// before anything can fail (relaxed atomic pointer: read only on the failure path); nullptr:
+// none (the native default).
+using FatalReporter = void (*)(const char* message);
+void set_fatal_reporter(FatalReporter reporter);
+
 }  // namespace usgc::kernel
 
 #define USGC_CHECK(condition, ...)           \

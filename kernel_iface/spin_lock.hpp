@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/lock_rank.hpp"
 
 namespace usgc::kernel {
@@ -30,7 +31,7 @@ class SpinLock {
     while (held_.exchange(true, std::memory_order_acquire)) {
       while (held_.load(std::memory_order_relaxed)) {
         if (++spins < kSpinsBeforeYield) {
-          __builtin_ia32_pause();
+          kernel::cpu_relax();
         } else {
           ::sched_yield();
         }

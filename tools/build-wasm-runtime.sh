@@ -41,12 +41,22 @@ CLANGXX=${WASM_CXX:-${CLANG/clang/clang++}}
 c_sources=(jitgen/wasm/runtime/*.c)
 # usgc's layers for wasm32: the collector whole, the lower layers' WebAssembly back ends, and of
 # kernel_iface the portable files (error output, the environment).
+# Of alloc/ the allocator proper (segments, pages, heaps, the malloc API), with its wasm32 back
+# ends for what WASI has not (the heap profile's unwinding, the /dev/shm statistics block) and
+# the C library's malloc family on top (alloc/wasm32/).
+alloc_sources=(alloc/heap.cpp alloc/heap_lifecycle.cpp alloc/large_arena.cpp alloc/large_objects.cpp
+  alloc/malloc_api.cpp alloc/malloc_stats.cpp alloc/remote_free_queue.cpp alloc/segment.cpp
+  alloc/heap_profile_cut.cpp alloc/wasm32/*.cpp)
 cxx_sources=(jitgen/wasm/runtime/*.cpp gc/*.cpp kernel_iface/wasm32/*.cpp kernel_iface/fatal.cpp
-  kernel_iface/environment.cpp numa/wasm32/*.cpp alloc/wasm32/*.cpp safepoint/wasm32/*.cpp)
+  kernel_iface/environment.cpp numa/wasm32/*.cpp "${alloc_sources[@]}" safepoint/wasm32/*.cpp)
 target="$out/usgc-wasm-runtime.wasm"
 headers=(jitgen/wasm/runtime/*.h jitgen/wasm/wasm_abi.h gc/*.hpp kernel_iface/*.hpp
-  kernel_iface/wasm32/include/*.h numa/*.hpp safepoint/*.hpp include/usgc/*.h)
-if [ -e "$target" ] && [ -z "$(find "${c_sources[@]}" "${cxx_sources[@]}" "${headers[@]}" -newer "$target")" ]; then
+  kernel_iface/wasm32/include/*.h numa/*.hpp safepoint/*.hpp include/usgc/*.h alloc/*.hpp)
+# alloc/'s own check of usgc's malloc on wasm32 (tests/alloc/wasm32_malloc.test.sh runs it).
+malloc_test_source=tests/alloc/wasm32/malloc_wasm32_program.cpp
+malloc_test="$out/usgc-wasm-malloc-test.wasm"
+if [ -e "$target" ] && [ -e "$malloc_test" ] &&
+  [ -z "$(find "${c_sources[@]}" "${cxx_sources[@]}" "${headers[@]}" "$malloc_test_source" -newer "$target")" ]; then
   exit 0
 fi
 rm -f "$out/unavailable"
@@ -68,4 +78,15 @@ for source in "${c_sources[@]}" "${cxx_sources[@]}"; do
 done
 "$CLANGXX" --target=wasm32-wasi -nostartfiles -Wl,--no-entry -Wl,-z,stack-size=262144 \
   -o "$target.tmp" "${object_files[@]}"
+# The malloc test program: usgc's allocator and the lower layers' back ends, nothing of gc/.
+malloc_test_objects=()
+for object in "${object_files[@]}"; do
+  case "$object" in
+  "$objects"/alloc_* | "$objects"/kernel_iface_* | "$objects"/numa_*) malloc_test_objects+=("$object") ;;
+  esac
+done
+$WASM_CCACHE "$CLANGXX" "${common[@]}" -std=c++20 -fno-exceptions -fno-rtti -c "$malloc_test_source" \
+  -o "$objects/malloc_test.o"
+"$CLANGXX" --target=wasm32-wasi -o "$malloc_test.tmp" "$objects/malloc_test.o" "${malloc_test_objects[@]}"
+mv "$malloc_test.tmp" "$malloc_test"
 mv "$target.tmp" "$target"

@@ -226,6 +226,13 @@ try {
   status = 1;
   if (error instanceof UsirRuntimeError) {
     returned = error.message;
+  } else if (error instanceof WebAssembly.RuntimeError && rt.usgc_wasm_fatal_site() !== 0) {
+    // The collector stopped the run inside a publication (runtime/publication_site.cpp): its
+    // message at the position of the lowered store, send or `go` that published the graph.
+    const text = meta.errors[rt.usgc_wasm_fatal_site() - 1] ?? 'runtime error: {gc}';
+    const bytes = new Uint8Array(rt.memory.buffer, rt.usgc_wasm_fatal_message());
+    const message = new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(0)));
+    returned = text.replace('{gc}', message);
   } else if (error instanceof RangeError) {
     returned = `${meta.file}: call depth limit: the WebAssembly engine's stack overflowed ` +
       `(${error.message})`;

@@ -86,8 +86,8 @@ void Lowering::declare_imports() {
   w_.import_function("usgc", "usgc_wasm_alloc", {{i32, i32, i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_alloc_stack_slow", {{i32, i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_alloc_array", {{i32, i64, i32}, {i32}});
-  w_.import_function("usgc", "usgc_wasm_barrier_slow", {{i32, i32, i32}, {i32}});
-  w_.import_function("usgc", "usgc_wasm_global_store", {{i32, i32}, {i32}});
+  w_.import_function("usgc", "usgc_wasm_barrier_slow", {{i32, i32, i32, i32}, {i32}});
+  w_.import_function("usgc", "usgc_wasm_global_store", {{i32, i32, i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_poll_slow", {{}, {}});
   w_.import_function("usgc", "usgc_wasm_gc_stress", {{}, {}});
   w_.import_function("usgc", "usgc_wasm_register_type", {{i32, i32, i32}, {i32}});
@@ -95,14 +95,14 @@ void Lowering::declare_imports() {
   w_.import_function("usgc", "usgc_wasm_reserve", {{i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_set_global_roots", {{i32, i32}, {}});
   w_.import_function("usgc", "usgc_wasm_makechan", {{i32, i64, i32}, {i32}});
-  w_.import_function("usgc", "usgc_wasm_chan_send", {{i32, i64}, {i32}});
+  w_.import_function("usgc", "usgc_wasm_chan_send", {{i32, i64, i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_chan_recv", {{i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_chan_close", {{i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_transfer", {{}, {i64}});
   w_.import_function("usgc", "usgc_wasm_go", {{i32, i32, i64}, {i32}});
-  w_.import_function("usgc", "usgc_wasm_go_ready", {{i32}, {i32}});
+  w_.import_function("usgc", "usgc_wasm_go_ready", {{i32, i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_register_value_type", {{i32, i32}, {i32}});
-  w_.import_function("usgc", "usgc_wasm_unknown_keep", {{i32}, {i32}});
+  w_.import_function("usgc", "usgc_wasm_unknown_keep", {{i32, i32}, {i32}});
   w_.import_function("usgc", "usgc_wasm_unknown_newest", {{i32}, {i32}});
   w_.import_function("host", "runtime_error", {{i32, i64, i64}, {}});
   w_.import_function("host", "suspend", {{}, {i64}});
@@ -247,6 +247,13 @@ uint32_t Lowering::error_id(const std::string& what, ir::SourcePosition position
 
 uint32_t Lowering::runtime_error(const std::string& what) {
   return error_id("runtime error: " + what, instruction_->site_position());
+}
+
+// The current instruction as a publication site (runtime/publication_site.cpp): the id + 1 of its
+// message for a STACK_LOCAL object the collector finds deeper in what it publishes; the host puts
+// the collector's message in place of {gc}.
+int32_t Lowering::publication_site() {
+  return static_cast<int32_t>(runtime_error("{gc}") + 1);
 }
 
 // The i32 on the stack non-zero: raise (an `if` around it).

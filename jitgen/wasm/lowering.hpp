@@ -38,6 +38,11 @@ struct LowerOptions {
   // When set: becomes true if a goroutine of the module may block (`go`, `send`, `recv`): the
   // module then needs the coroutine transform (asyncify.hpp) before it runs.
   bool* uses_goroutines = nullptr;
+  // For tests of the collector's own check only: the barrier without its value test (as if the
+  // escape decisions were wrong and the code trusted them), so a STACK_LOCAL object can reach a
+  // private object unchecked and be found by the collector deeper in a graph a later store,
+  // send or `go` publishes (reported at that operation's position).
+  bool omit_stack_value_tests = false;
 };
 
 // The module's bytes, or nullopt with *error set ("file:line:col: ..." for a refused construct).

@@ -106,6 +106,7 @@ class Lowering {
   // error, the host's "limit" status for the stack check. Returns its id.
   uint32_t error_id(const std::string& what, ir::SourcePosition position);
   uint32_t runtime_error(const std::string& what);
+  int32_t publication_site();
   // The i32 on the stack non-zero: raise (an `if` around it).
   void raise_if(uint32_t id, int32_t a_local = -1, int32_t b_local = -1);
   // Calls the host's runtime_error (it does not return); a and b are i64 locals or constants.

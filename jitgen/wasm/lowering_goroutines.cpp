@@ -29,6 +29,7 @@ void Lowering::lower_send(const Instruction& instruction) {
   push(instruction.operands[0]);
   c_.op(op::kI32WrapI64);
   push(instruction.operands[1]);
+  c_.i32_const(publication_site());
   c_.call(kChanSend);
   c_.local_tee(t1_);
   block_or(UINT32_MAX);  // the status: DONE, CLOSED (also when resumed) or STACK_VALUE
@@ -101,6 +102,7 @@ void Lowering::lower_go(const Instruction& instruction) {
   for (const Operand& operand : instruction.operands) store_input(operand);
   for (const Operand& operand : instruction.captures) store_input(operand);
   c_.local_get(t0_);
+  c_.i32_const(publication_site());
   c_.call(kGoReady);
   raise_if(runtime_error("a STACK_LOCAL object passed to a goroutine (escape analysis bug)"));
 }
@@ -113,6 +115,7 @@ void Lowering::lower_unknown(const Instruction& instruction) {
     if (operand.kind != OperandKind::Local || !is_reference(operand.local_index)) return;
     push(operand);
     c_.op(op::kI32WrapI64);
+    c_.i32_const(publication_site());
     c_.call(kUnknownKeep);
     raise_if(runtime_error("a STACK_LOCAL object passed to unknown code (escape analysis bug)"));
   };

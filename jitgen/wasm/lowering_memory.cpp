@@ -210,7 +210,7 @@ void Lowering::emit_barrier_store(uint32_t object_local, uint32_t address_local,
   c_.i32_load(4);
   c_.global_get(kHeapId);
   c_.op(op::kI32Eq);
-  if (may_be_stack) {  // and the value is not a STACK_LOCAL object
+  if (may_be_stack && !options_.omit_stack_value_tests) {  // and the value is not STACK_LOCAL
     value_test = c_.instructions;
     c_.local_get(y_);
     c_.op(op::kI64Eqz);
@@ -244,6 +244,7 @@ void Lowering::emit_barrier_store(uint32_t object_local, uint32_t address_local,
   c_.op(op::kI32Add);
   c_.local_get(y_);
   c_.op(op::kI32WrapI64);
+  c_.i32_const(publication_site());
   c_.call(kBarrierSlow);
   raise_if(runtime_error("a STACK_LOCAL object stored into a heap object (escape analysis bug)"));
   slow_stop();
@@ -351,6 +352,7 @@ void Lowering::lower_global(const Instruction& instruction) {
   c_.op(op::kI32Add);
   push(instruction.operands[0]);
   c_.op(op::kI32WrapI64);
+  c_.i32_const(publication_site());
   c_.call(kGlobalStore);
   raise_if(runtime_error("a STACK_LOCAL object stored into a global (escape analysis bug)"));
 }

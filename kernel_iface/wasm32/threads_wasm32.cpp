@@ -10,7 +10,8 @@
 //   futex_mutex_lock_contended  the mutex is taken by this same thread: the same fatal stop
 //                          (FutexMutex is not recursive), since a single thread cannot ever
 //                          see it released;
-//   online/configured_cpu_count 1; yield_cpu nothing.
+//   online/configured_cpu_count 1; yield_cpu nothing;
+//   pthread keys                the values of pthread.h's keys (their one thread).
 // So the layers above run unchanged with one P, one marker and every lock uncontended; a lock
 // costs its uncontended atomic exchange (an ordinary load/store pair in wasm without threads).
 #include <cerrno>
@@ -18,6 +19,7 @@
 #include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
+#include "pthread.h"
 
 namespace usgc::kernel {
 
@@ -54,3 +56,9 @@ uint32_t configured_cpu_count() {
 void yield_cpu() {}
 
 }  // namespace usgc::kernel
+
+// pthread.h's thread-specific keys (kernel_iface/wasm32/include/pthread.h): one thread's values.
+extern "C" {
+void* usgc_wasm32_pthread_key_values[USGC_WASM32_PTHREAD_KEYS];
+unsigned usgc_wasm32_pthread_key_count = 0;
+}

@@ -7,6 +7,7 @@
 #include "tests/support/death_test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <climits>
 #include <csignal>
@@ -163,6 +164,36 @@ TEST(FatalPath, FatalAbortsWithSigabrt) {
   ThreadsafeDeathTests style;
   EXPECT_EXIT(fatal("heap corrupted at %p", reinterpret_cast<void*>(0x40)),
               testing::KilledBySignal(SIGABRT), "usgc: heap corrupted at 0x40");
+}
+
+// A reporter that can say more ends the process itself with the formatted message.
+void report_and_exit(const char* message) {
+  const char prefix[] = "reported: ";
+  (void)!::write(STDERR_FILENO, prefix, sizeof(prefix) - 1);
+  (void)!::write(STDERR_FILENO, message, std::strlen(message));
+  _exit(3);
+}
+
+void report_nothing(const char*) {}
+
+TEST(FatalPath, ReporterGetsTheFormattedMessage) {
+  ThreadsafeDeathTests style;
+  EXPECT_EXIT(
+      {
+        set_fatal_reporter(report_and_exit);
+        fatal("heap corrupted at %p", reinterpret_cast<void*>(0x40));
+      },
+      testing::ExitedWithCode(3), "reported: heap corrupted at 0x40");
+}
+
+TEST(FatalPath, AReporterThatReturnsLeavesTheUsualStop) {
+  ThreadsafeDeathTests style;
+  EXPECT_EXIT(
+      {
+        set_fatal_reporter(report_nothing);
+        fatal("heap corrupted at %p", reinterpret_cast<void*>(0x40));
+      },
+      testing::KilledBySignal(SIGABRT), "usgc: heap corrupted at 0x40");
 }
 
 }  // namespace

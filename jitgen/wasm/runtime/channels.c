@@ -90,13 +90,13 @@ uint32_t EXPORT(usgc_wasm_makechan)(uint32_t type, uint64_t capacity, uint32_t o
   return channel;
 }
 
-uint32_t EXPORT(usgc_wasm_chan_send)(uint32_t channel, uint64_t value) {
+uint32_t EXPORT(usgc_wasm_chan_send)(uint32_t channel, uint64_t value, uint32_t site) {
   if (channel == 0) return block(0, 0, 0, 0);
   if (FIELD(channel, CLOSED)) return USGC_WASM_CHAN_CLOSED;
   uint32_t reference = kind_of_object(channel) == USGC_WASM_KIND_REFERENCE_CHANNEL;
   if (reference && value != 0) {
     uint32_t at_least = class_of_object(channel) > 2 ? class_of_object(channel) : 2;
-    if (class_of_object((uint32_t)value) < at_least && publish((uint32_t)value, at_least))
+    if (class_of_object((uint32_t)value) < at_least && publish((uint32_t)value, at_least, site))
       return USGC_WASM_CHAN_STACK_VALUE;
   }
   goroutine* receiver = dequeue(channel, RECEIVERS_FIRST);

@@ -16,8 +16,9 @@
 //   - roots: frames and stack arenas are the collector's own (through the mutators); what the
 //     runtime holds besides (goroutine inputs, hand-overs, waited channels, the unknown world) is
 //     the GcHooks::visit_runtime_roots of shared collections; reference globals are global roots;
-//   - the STACK_LOCAL checks whose failure the lowered code reports with its position (the
-//     collector's own checks stop the program, naming the operation).
+//   - the STACK_LOCAL checks whose failure the lowered code reports with its position; the
+//     collector's own checks (a STACK_LOCAL object deeper in a published graph) stop the program
+//     with the position of the publication site being served (publication_site.cpp).
 // Invariants: the private-heap invariant holds because every publication point of the lowered
 // program (barrier slow path, `go`, send, global store, unknown code) publishes through gc/.
 // Single-threaded: one instance, one thread; goroutines are coroutines (goroutines.c).
@@ -232,10 +233,12 @@ uint32_t allocate_object(uint32_t type, uint32_t payload, uint32_t ownership) {
   return address_of(object);
 }
 
-int publish(uint32_t object, uint32_t ownership) {
+int publish(uint32_t object, uint32_t ownership, uint32_t site) {
   if (object == 0) return 0;
   if (is_stack_local(object)) return 1;
+  publication_site_enter(site);
   gc::publish_for_store(object_at(object), static_cast<Ownership>(ownership), "publish");
+  publication_site_leave();
   return 0;
 }
 
@@ -279,6 +282,7 @@ uint32_t EXPORT(usgc_wasm_init)(uint32_t gc_stress_every) {
   hooks.enter_native = [] {};
   hooks.leave_native = [] {};
   hooks.visit_runtime_roots = visit_runtime_roots;
+  publication_site_install_reporter();
   if (gc::gc_initialize(1, hooks) != 0) return 0;
   g_stress_every = gc_stress_every;
   if (goroutines_init() == 0) return 0;
@@ -359,21 +363,26 @@ uint32_t EXPORT(usgc_wasm_alloc_array)(uint32_t type, uint64_t length, uint32_t 
 // The barrier's slow path: the store of `value` into the reference word `field` of `object`
 // (not a young object of this goroutine, or `value` may be STACK_LOCAL), through the collector's
 // barrier (publication, remembered sets, cards). USGC_WASM_BARRIER_STACK_INTO_HEAP, with nothing
-// stored, for a STACK_LOCAL value stored into a heap object.
-uint32_t EXPORT(usgc_wasm_barrier_slow)(uint32_t object, uint32_t field, uint32_t value) {
+// stored, for a STACK_LOCAL value stored into a heap object; `site`: the store's publication site.
+uint32_t EXPORT(usgc_wasm_barrier_slow)(uint32_t object, uint32_t field, uint32_t value,
+                                        uint32_t site) {
   if (value != 0 && is_stack_local(value)) {
     uint64_t target = HEADER(object);
     if ((target & gc::kClassMask) != USGC_STACK_LOCAL && !(target & gc::kStackSubstituteFlag))
       return USGC_WASM_BARRIER_STACK_INTO_HEAP;
   }
+  publication_site_enter(site);
   usgc_write_slow(object_at(object), static_cast<void**>(object_at(field)), object_at(value));
+  publication_site_leave();
   return 0;
 }
 
 // A store into a reference global: what it refers to becomes GLOBAL_SHARED.
-uint32_t EXPORT(usgc_wasm_global_store)(uint32_t slot, uint32_t value) {
+uint32_t EXPORT(usgc_wasm_global_store)(uint32_t slot, uint32_t value, uint32_t site) {
   if (value != 0 && is_stack_local(value)) return USGC_WASM_BARRIER_STACK_INTO_HEAP;
+  publication_site_enter(site);
   usgc_global_store(static_cast<void**>(object_at(slot)), object_at(value));
+  publication_site_leave();
   return 0;
 }
 

@@ -131,13 +131,14 @@ uint32_t EXPORT(usgc_wasm_go)(uint32_t target, uint32_t count, uint64_t referenc
 }
 
 /* Publishes the reference inputs (a spawn is a publication point) and queues the goroutine.
- * USGC_WASM_CHAN_STACK_VALUE when an input reaches a STACK_LOCAL object. */
-uint32_t EXPORT(usgc_wasm_go_ready)(uint32_t address) {
+ * USGC_WASM_CHAN_STACK_VALUE when an input is a STACK_LOCAL object; `site`: the `go`'s publication
+ * site. */
+uint32_t EXPORT(usgc_wasm_go_ready)(uint32_t address, uint32_t site) {
   goroutine* g = at(address);
   for (uint32_t i = 0; i < g->input_count; ++i) {
     uint32_t value = (uint32_t)g->inputs[i];
     if ((g->reference_inputs >> i & 1) && value != 0 && class_of_object(value) < 2 &&
-        publish(value, 2))
+        publish(value, 2, site))
       return USGC_WASM_CHAN_STACK_VALUE;
   }
   ++started_count;

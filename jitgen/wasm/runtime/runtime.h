@@ -37,8 +37,16 @@ void release_pages(uint32_t address, uint32_t pages);
  * written; 0 when out of memory. */
 uint32_t allocate_object(uint32_t type, uint32_t payload, uint32_t ownership);
 /* Makes `object` and the private objects it reaches `ownership` (2 shared, 3 global); 1 when
- * `object` is a STACK_LOCAL object (an escape analysis bug the caller reports). */
-int publish(uint32_t object, uint32_t ownership);
+ * `object` is a STACK_LOCAL object (an escape analysis bug the caller reports). `site` is the
+ * lowered operation's publication site (publication_site.cpp): a STACK_LOCAL object deeper in
+ * the graph stops the run with the collector's message at that site's position. */
+int publish(uint32_t object, uint32_t ownership, uint32_t site);
+/* The publication site being served (publication_site.cpp): set around the collector's
+ * publication and barrier calls, 0 outside them. */
+void publication_site_enter(uint32_t site);
+void publication_site_leave(void);
+/* Makes the collector's fatal messages inside a publication positioned (usgc_wasm_init). */
+void publication_site_install_reporter(void);
 uint32_t class_of_object(uint32_t object); /* the header's ownership bits */
 uint32_t kind_of_object(uint32_t object);  /* USGC_WASM_KIND_* of its registered type */
 /* The type of a channel of site type `type` with `capacity` buffer words (its buffer traced when

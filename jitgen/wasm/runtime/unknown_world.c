@@ -26,11 +26,11 @@ uint32_t EXPORT(usgc_wasm_register_value_type)(uint32_t type, uint32_t value_typ
   return 0;
 }
 
-/* Keeps `value` (non-null) in the world; USGC_WASM_CHAN_STACK_VALUE when it reaches a
- * STACK_LOCAL object (an escape analysis bug the lowered code reports). */
-uint32_t EXPORT(usgc_wasm_unknown_keep)(uint32_t value) {
+/* Keeps `value` (non-null) in the world; USGC_WASM_CHAN_STACK_VALUE when it is a STACK_LOCAL
+ * object (an escape analysis bug the lowered code reports); `site`: the call's publication site. */
+uint32_t EXPORT(usgc_wasm_unknown_keep)(uint32_t value, uint32_t site) {
   if (value == 0) return USGC_WASM_CHAN_DONE;
-  if (class_of_object(value) < 3 && publish(value, 3)) return USGC_WASM_CHAN_STACK_VALUE;
+  if (class_of_object(value) < 3 && publish(value, 3, site)) return USGC_WASM_CHAN_STACK_VALUE;
   world[world_next++ % WORLD_SLOTS] = value;
   return USGC_WASM_CHAN_DONE;
 }
