@@ -28,7 +28,10 @@
 //                        private garbage trees (their nurseries always partly full) and small
 //                        shared ones, running on the Ps when the world stops; shared minor and
 //                        full collections requested: the stops must not scan the nurseries of
-//                        the goroutines that were running.
+//                        the goroutines that were running. Also re-run with
+//                        USGC_SAFEPOINT_WAIT=sleep as impl=usgc-sleep (the stop protocol before:
+//                        the collector sleeps while the last Ps arrive, every stopped thread is
+//                        woken by a system call).
 //                        All three run twice in the same run: impl=usgc (concurrent marking) and
 //                        impl=usgc-stw, the same binary re-run with USGC_GC_CONCURRENT=0 (the
 //                        whole mark inside one stop, the design before). Pauses (the stopped
@@ -376,6 +379,19 @@ void run_stop_the_world_peer(const char* self, const std::string& cases, bool qu
   }
 }
 
+// The shared-busy case with USGC_SAFEPOINT_WAIT=sleep (impl=usgc-sleep: the requester gives its P
+// up and sleeps while the last Ps arrive, the stopped threads sleep and are woken one system call
+// each: the stop protocol before), in a child run.
+void run_sleep_wait_peer(const char* self, bool quick) {
+  std::string command = "USGC_SAFEPOINT_WAIT=sleep '" + std::string(self) +
+                        "' --impl usgc-sleep --cases shared-busy" + (quick ? " --quick" : "");
+  std::fflush(stdout);
+  if (std::system(command.c_str()) != 0) {
+    std::printf("ERROR suite=gc_pauses case=peer impl=usgc-sleep reason=\"the re-run failed\"\n");
+    ++g_errors;
+  }
+}
+
 // The private cases with USGC_GC_INCREMENTAL=0 (impl=usgc-onepause: every full private
 // collection one pause, the design before incremental old-generation cycles), in a child run.
 void run_one_pause_peer(const char* self, bool quick) {
@@ -513,6 +529,7 @@ int main(int argc, char** argv) {
     usgc_run_main(stop_main, nullptr);
   usgc_shutdown();
   if (g_impl == "usgc" && has_word(cases, "private")) run_one_pause_peer(argv[0], g_quick);
+  if (g_impl == "usgc" && has_word(cases, "shared-busy")) run_sleep_wait_peer(argv[0], g_quick);
   if (g_impl == "usgc" && (has_word(cases, "shared-parked") || has_word(cases, "shared-live") ||
                            has_word(cases, "shared-busy"))) {
     std::string peer_cases;
