@@ -56,8 +56,13 @@ struct State {
   int64_t fixed_spin_ns = -1;  // set_requester_spin_for_benchmark; -1: the adaptive policy
   // USGC_SAFEPOINT_WAIT, read at initialization; set_safepoint_wait between stops.
   SafepointWait wait = SafepointWait::kSpin;
-  int64_t requester_cap_ns = -1;  // set_spin_caps_for_test; -1: kRequesterSpinCapNs
-  int64_t resume_cap_ns = -1;     // set_spin_caps_for_test; -1: kResumeSpinNs
+  int64_t requester_cap_ns = -1;     // set_spin_caps_for_test; -1: kRequesterSpinCapNs
+  int64_t resume_cap_ns = -1;        // set_spin_caps_for_test; -1: kResumeSpinNs
+  bool ignore_machine_load = false;  // set_spin_caps_for_test
+  // Whether the machine had a CPU for every runnable thread when the current request began
+  // (spinning_leaves_cpus_free): written by the requester before begin_request's seq_cst stores,
+  // read relaxed by the threads that acknowledge it (after their acquire of requested_epoch).
+  std::atomic<bool> cpus_free{false};
   // The slot the current requester kept (stop_the_world's keep_slot), or nullptr: written by the
   // requester under operation_lock, read by it (end_request).
   SafepointSlot* kept_slot = nullptr;
@@ -205,6 +210,7 @@ bool resumed_since(uint32_t epoch) {
 // requester's). Pure pauses, then yields between looks, up to the cap; the clock is read every
 // 64 pauses. True when resumed meanwhile.
 bool spin_until_resumed(uint32_t epoch) {
+  if (!g_state.cpus_free.load(std::memory_order_relaxed)) return false;
   uint32_t budget = g_state.online_cpus > 1 ? g_state.online_cpus - 1 : 0;
   if (g_state.resume_spinners.fetch_add(1, std::memory_order_relaxed) >= budget) {
     g_state.resume_spinners.fetch_sub(1, std::memory_order_relaxed);
@@ -372,7 +378,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
 uint64_t requester_spin_ns(uint32_t running, bool kept_slot) {
   if (g_state.fixed_spin_ns >= 0) return static_cast<uint64_t>(g_state.fixed_spin_ns);
   if (running >= g_state.online_cpus) return 0;
-  if (!kept_slot) return kRequesterSpinNs;
+  if (!kept_slot || !g_state.cpus_free.load(std::memory_order_relaxed)) return kRequesterSpinNs;
   return g_state.requester_cap_ns >= 0 ? static_cast<uint64_t>(g_state.requester_cap_ns)
                                        : kRequesterSpinCapNs;
 }
@@ -397,6 +403,13 @@ void record_time_to_safepoint(uint64_t duration_ns) {
   uint64_t max = g_state.ttsp_max_ns.load(std::memory_order_relaxed);
   if (duration_ns > max) g_state.ttsp_max_ns.store(duration_ns, std::memory_order_relaxed);
   g_state.ttsp_histogram[histogram_bucket_of(duration_ns)].fetch_add(1, std::memory_order_relaxed);
+}
+
+// Operation lock held, before the request's clock starts: may this request's threads spin?
+void sample_machine_load() {
+  bool free = g_state.ignore_machine_load ||
+              spinning_leaves_cpus_free(kernel::runnable_thread_count(), g_state.online_cpus);
+  g_state.cpus_free.store(free, std::memory_order_relaxed);
 }
 
 // Starts a request for the slots [first, first+count): returns the epoch. Operation lock held.
@@ -515,6 +528,10 @@ SafepointWait wait_from_environment() {
 
 }  // namespace
 
+bool spinning_leaves_cpus_free(uint32_t runnable_threads, uint32_t online_cpus) {
+  return runnable_threads != 0 && runnable_threads <= online_cpus;
+}
+
 uint32_t histogram_bucket_of(uint64_t duration_ns) {
   uint64_t us = duration_ns / 1000;
   if (us == 0) return 0;
@@ -590,9 +607,11 @@ SafepointWait safepoint_wait() {
 void set_safepoint_wait(SafepointWait wait) {
   g_state.wait = wait;
 }
-void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns) {
+void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
+                            bool ignore_machine_load) {
   g_state.requester_cap_ns = requester_cap_ns < 0 ? -1 : requester_cap_ns;
   g_state.resume_cap_ns = resume_cap_ns < 0 ? -1 : resume_cap_ns;
+  g_state.ignore_machine_load = ignore_machine_load;
 }
 SafepointSlot* slot_at(uint32_t index) {
   return index < g_state.slot_count ? &g_state.slots[index] : nullptr;
@@ -713,6 +732,7 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
   int error = enter_request(keep_slot, &kept);
   if (error != 0) return error;
   t_holds_stop = true;
+  sample_machine_load();
   uint64_t start_ns = kernel::monotonic_ns();
   uint32_t count = g_state.slot_count;
   uint32_t epoch = begin_request(0, count);
@@ -784,6 +804,7 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   int error = enter_request();
   if (error != 0) return error;
   SafepointSlot* slot = &g_state.slots[slot_index];
+  sample_machine_load();
   uint64_t start_ns = kernel::monotonic_ns();
   uint32_t epoch = begin_request(slot_index, 1);
   change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = true; });

@@ -40,6 +40,12 @@
 // Keeping the OS out of the stopped world (USGC_SAFEPOINT_WAIT=spin, the default; `sleep` is
 // the protocol before, kept for comparison). Between "the last P acknowledged" and "the world
 // resumed" nothing may wait for the kernel to run a thread:
+//   - spinning pays only when no thread waits for a CPU: on a machine with more runnable threads
+//     than CPUs (other processes included: the kernel's count, sampled once per request) a
+//     spinner takes a CPU from a thread that must run (often the very P it waits for), and a
+//     sleeper woken by the kernel is preferred over threads that kept running (its wake-up
+//     preempts them). So every spin below happens only when that count fits the CPUs
+//     (spinning_leaves_cpus_free); otherwise the protocol before applies (short spin, sleep);
 //   - the requester keeps its P when it asks to (stop_the_world's keep_slot: the collector, as
 //     Go's stop-the-world initiator does): it acknowledges its own slot itself, so it owns a CPU
 //     that no P it waits for needs, and it spins on `remaining` instead of sleeping whenever the
@@ -166,9 +172,16 @@ SafepointWait safepoint_wait();
 // Benchmarks and tests: between stops, like set_safepoint_arming.
 void set_safepoint_wait(SafepointWait wait);
 // Tests: the spin caps (requester with its slot, stopped threads), in ns; -1 restores the
-// defaults (kRequesterSpinCapNs, kResumeSpinNs). Whether anyone spins at all stays the policy's
-// (CPUs against running Ps and spinners). Between stops.
-void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns);
+// defaults (kRequesterSpinCapNs, kResumeSpinNs); ignore_machine_load: spin even when the machine
+// has more runnable threads than CPUs (what other processes do is then not the test's outcome).
+// Whether anyone spins at all otherwise stays the policy's (CPUs against running Ps and
+// spinners). Between stops.
+void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
+                            bool ignore_machine_load = false);
+// The load half of the spin policy: a thread of ours may spin only while the machine has a CPU for
+// every runnable thread (kernel::runnable_thread_count, the caller included, sampled once per
+// request); 0 (unknown) counts as busy.
+bool spinning_leaves_cpus_free(uint32_t runnable_threads, uint32_t online_cpus);
 
 uint32_t slot_count();
 SafepointSlot* slot_at(uint32_t index);

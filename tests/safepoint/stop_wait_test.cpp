@@ -7,7 +7,8 @@
 //
 // Counts, never times: the spin caps are raised to tens of seconds for the tests that count
 // futex calls, so the policy's decision (spin or not), not the scheduler's timing, decides them.
-// They need two CPUs (the policy spins only when the running Ps fit beside the requester).
+// They need two CPUs (the policy spins only when the running Ps fit beside the requester), and
+// they set the machine-load half of the policy aside (other processes load the machine).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -58,7 +59,7 @@ class StopWait : public RuntimeTest {
 
 TEST_F(StopWait, RequesterKeepingItsPNeverSleepsWhileTheLastPArrives) {
   if (!two_cpus()) GTEST_SKIP() << "one CPU: a requester never spins (its P would take the CPU)";
-  safepoint::set_spin_caps_for_test(kLongCapNs, -1);
+  safepoint::set_spin_caps_for_test(kLongCapNs, -1, /*ignore_machine_load=*/true);
   start_poller();
   run_main([&] {
     ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
@@ -93,7 +94,7 @@ TEST_F(StopWait, RequesterKeepingItsPNeverSleepsWhileTheLastPArrives) {
 
 TEST_F(StopWait, ResumeOfSpinningThreadsIsAStoreWithoutAWakeCall) {
   if (!two_cpus()) GTEST_SKIP() << "one CPU: stopped threads never spin";
-  safepoint::set_spin_caps_for_test(kLongCapNs, kLongCapNs);
+  safepoint::set_spin_caps_for_test(kLongCapNs, kLongCapNs, /*ignore_machine_load=*/true);
   start_poller();
   run_main([&] {
     ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
@@ -114,7 +115,7 @@ TEST_F(StopWait, ResumeOfSpinningThreadsIsAStoreWithoutAWakeCall) {
 // Stopped threads that outlast their spin sleep, and the resume wakes them (the Dekker pair of
 // wait_until_resumed): every stop is followed by progress, and some resume made the wake call.
 TEST_F(StopWait, StoppedThreadsThatSleepAreWokenByTheResume) {
-  safepoint::set_spin_caps_for_test(-1, 0);  // stopped threads sleep after their first look
+  safepoint::set_spin_caps_for_test(-1, 0, true);  // stopped threads sleep after their first look
   start_poller();
   run_main([&] {
     ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
@@ -174,6 +175,21 @@ TEST_F(StopWait, SharedCollectionKeepsTheCollectorsPThroughBothStops) {
     ASSERT_TRUE(eventually([&] { return spins.load() > at_end; }));
   });
   stop = true;
+}
+
+// The load half of the policy: spin only when every runnable thread has a CPU; unknown is busy.
+TEST(StopWaitPolicy, SpinningOnlyWhenEveryRunnableThreadHasACpu) {
+  EXPECT_TRUE(safepoint::spinning_leaves_cpus_free(1, 2));
+  EXPECT_TRUE(safepoint::spinning_leaves_cpus_free(2, 2));
+  EXPECT_FALSE(safepoint::spinning_leaves_cpus_free(3, 2));
+  EXPECT_FALSE(safepoint::spinning_leaves_cpus_free(17, 2));
+  EXPECT_FALSE(safepoint::spinning_leaves_cpus_free(0, 2));
+  EXPECT_TRUE(safepoint::spinning_leaves_cpus_free(64, 64));
+}
+
+// The kernel's count includes the caller, which is running.
+TEST(StopWaitPolicy, RunnableThreadCountIncludesTheCaller) {
+  EXPECT_GE(kernel::runnable_thread_count(), 1u);
 }
 
 }  // namespace
