@@ -23,13 +23,14 @@
 //   sweep one
 //      themselves meanwhile: gc/shared_heap.hpp).
 // USGC_GC_CONCURRENT=0 runs steps 2-4 inside one stop (the design before; for comparison).
-// The collector keeps its P through each stop, as Go's stop-the-world initiator does
-// (safepoint::stop_the_world's keep_slot, USGC_SAFEPOINT_WAIT=spin): it acknowledges its own
-// slot and spins on its own CPU for the last Ps, so no OS wake-up lies between "world stopped"
-// and its work; it gives the P up only for the concurrent mark (after the start stop) and takes
-// one back before the termination stop (the wait for a P that came after the end before; the
-// sweep then runs on that P as before). With USGC_SAFEPOINT_WAIT=sleep (the protocol before) it
-// gives its P up before the start stop and takes one back after the termination stop.
+// The collector keeps its P through each stop when the machine has a CPU for every runnable
+// thread, as Go's stop-the-world initiator does (safepoint::requester_may_keep_slot, asked before
+// each stop; stop_the_world's keep_slot): it acknowledges its own slot and spins on its own CPU
+// for the last Ps, so no OS wake-up lies between "world stopped" and its work; it gives the P up
+// only for the concurrent mark (after the start stop) and takes one back before the termination
+// stop (the wait for a P that came after the end before; the sweep then runs on that P as
+// before). Otherwise (a loaded machine, or USGC_SAFEPOINT_WAIT=sleep) it gives its P up before
+// the start stop and takes one back after the termination stop, as before.
 // The pause is the stopped world of steps 2 and 4, summed: from the moment the last P
 // acknowledged each stop to the moment the world resumed (the resume store). Time to safepoint
 // is reported apart, and the collector's P hand-off before the request and its wait for a P
@@ -201,11 +202,13 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   shared_heap_sweep_all();
 
   // The collector runs as a native call while it marks: it holds no P then (the goroutines keep
-  // every P), and the stops never wait for it. It keeps its P through the stops (keep_p: see the
-  // file comment), or, with USGC_SAFEPOINT_WAIT=sleep, is native from here to the sweep.
+  // every P), and the stops never wait for it. It keeps its P through a stop when the safepoint
+  // layer says it pays (requester_may_keep_slot: USGC_SAFEPOINT_WAIT=spin and a CPU free for
+  // every runnable thread, asked before each stop); otherwise it is native from the stop's
+  // request on, as before.
   uint64_t request_ns = kernel::monotonic_ns();
   const bool keep_p = self != nullptr && safepoint::current_slot() != nullptr &&
-                      safepoint::safepoint_wait() == safepoint::SafepointWait::kSpin;
+                      safepoint::requester_may_keep_slot();
   if (self != nullptr && !keep_p) g_hooks.enter_native();
 
   // 2. The start stop. world_stopped_ns: the last P's acknowledgement (safepoint's clock).
@@ -253,16 +256,17 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   uint64_t mark_end_ns = kernel::monotonic_ns();
 
   // 4. The termination stop: what mutators shaded since, then marking off and the sweep's set-up.
-  // With keep_p the collector takes a P back first (it may wait for one: the rejoin; what
+  // Keeping its P, the collector takes one back first (it may wait for one: the rejoin; what
   // mutators shade meanwhile is drained in the stop).
+  const bool keep_p_end = concurrent && self != nullptr && safepoint::requester_may_keep_slot();
   uint64_t rejoin_begin_ns = kernel::monotonic_ns();
-  if (concurrent && keep_p) g_hooks.leave_native();
+  if (keep_p_end) g_hooks.leave_native();
   uint64_t rejoin_end_ns = kernel::monotonic_ns();
   usgc_stop_info end_info{};
   uint64_t end_stopped_ns = 0;
   if (concurrent) {
     stop_error = safepoint::stop_the_world(&end_info, &end_stopped_ns,
-                                           keep_p && safepoint::current_slot() != nullptr);
+                                           keep_p_end && safepoint::current_slot() != nullptr);
     USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
                stop_error);
   }
@@ -299,7 +303,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
 
   // 5. Sweep with the world running, holding a P again (as a goroutine's own work: it does
   // not poll, so a stop requested meanwhile waits for the sweep, as for any goroutine).
-  if (self != nullptr && !(keep_p && concurrent)) {
+  if (self != nullptr && !keep_p_end) {  // leave_native does nothing when we hold a P
     rejoin_begin_ns = kernel::monotonic_ns();
     g_hooks.leave_native();
     rejoin_end_ns = kernel::monotonic_ns();

@@ -528,6 +528,12 @@ SafepointWait wait_from_environment() {
 
 }  // namespace
 
+bool requester_may_keep_slot() {
+  return g_state.initialized && g_state.wait == SafepointWait::kSpin &&
+         (g_state.ignore_machine_load ||
+          spinning_leaves_cpus_free(kernel::runnable_thread_count(), g_state.online_cpus));
+}
+
 bool spinning_leaves_cpus_free(uint32_t runnable_threads, uint32_t online_cpus) {
   return runnable_threads != 0 && runnable_threads <= online_cpus;
 }

@@ -182,6 +182,11 @@ void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
 // every runnable thread (kernel::runnable_thread_count, the caller included, sampled once per
 // request); 0 (unknown) counts as busy.
 bool spinning_leaves_cpus_free(uint32_t runnable_threads, uint32_t online_cpus);
+// Whether a requester holding a slot should keep it for its next stop: kSpin, and the machine has
+// a CPU for every runnable thread now (a kept slot pays through the spin it allows; on a loaded
+// machine the requester sleeps anyway, and giving the P up measured better there: the file
+// comment). The collector asks before each of its stops.
+bool requester_may_keep_slot();
 
 uint32_t slot_count();
 SafepointSlot* slot_at(uint32_t index);
