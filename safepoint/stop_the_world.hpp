@@ -9,7 +9,9 @@
 //   ------------  ----------------------------------------  ------------------------------------
 //   kIdle         no machine holds the P                    slot_release (Running -> Idle)
 //   kRunning      a machine holds it, its goroutine polls   slot_try_acquire (Idle -> Running)
-//   kAtSafepoint  its machine waits in the slow path        the owner, in reach_safepoint
+//   kAtSafepoint  its machine waits in the slow path, or    the owner, in reach_safepoint, or
+//                 it is the requester that kept its slot    in stop_the_world (keep_slot); back
+//                 through the stop                          to Running at the resume
 //   kStoppedIdle  idle, claimed by a stop: nobody may       the requester (or a releaser that saw
 //                 acquire it until the stop ends            the stop): Idle -> StoppedIdle; the
 //                                                           requester's resume: -> Idle
