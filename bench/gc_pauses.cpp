@@ -28,7 +28,10 @@
 //                        private garbage trees (their nurseries always partly full) and small
 //                        shared ones, running on the Ps when the world stops; shared minor and
 //                        full collections requested: the stops must not scan the nurseries of
-//                        the goroutines that were running.
+//                        the goroutines that were running. Also re-run with
+//                        USGC_SAFEPOINT_WAIT=sleep as impl=usgc-sleep (the stop protocol before:
+//                        the collector sleeps while the last Ps arrive, every stopped thread is
+//                        woken by a system call).
 //                        All three run twice in the same run: impl=usgc (concurrent marking) and
 //                        impl=usgc-stw, the same binary re-run with USGC_GC_CONCURRENT=0 (the
 //                        whole mark inside one stop, the design before). Pauses (the stopped
@@ -40,8 +43,8 @@
 // Output: RESULT lines (bench/run_all.sh's format), NOTE lines; ERROR and exit status 1 when a
 // count is wrong (the live trees are checked after each case).
 //
-// Usage: gc_pauses [--cases "..."] [--quick] [--impl NAME] (--impl: the name printed, set for
-// the re-run with USGC_GC_CONCURRENT=0)
+// Usage: gc_pauses [--cases "..."] [--quick] [--busy-collections N] [--impl NAME] (--impl: the name
+// printed, set for the re-run with USGC_GC_CONCURRENT=0)
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
@@ -71,6 +74,7 @@ struct Node {
 usgc_type_id g_node_type = 0;  // registered in main, then read-only
 int g_errors = 0;
 bool g_quick = false;
+int g_busy_collections = 0;  // --busy-collections: shared-busy's collections of each kind (0: 20)
 
 constexpr int kLiveDepth = 10;  // 2047 nodes, 48 KiB of 24-byte slots
 constexpr uint64_t kLiveNodes = (uint64_t{2} << kLiveDepth) - 1;
@@ -347,7 +351,7 @@ void busy_main(void*) {
     }
   }
   usgc_gc_collect(USGC_GC_SHARED);
-  int collections = g_quick ? 5 : 20;
+  int collections = g_busy_collections > 0 ? g_busy_collections : g_quick ? 5 : 20;
   std::vector<uint64_t> minor, full;
   for (int i = 0; i < collections; ++i) {
     for (int k = 0; k < 16; ++k) roots[1] = build_tree(kGarbageDepth, USGC_GOROUTINE_SHARED);
@@ -372,6 +376,20 @@ void run_stop_the_world_peer(const char* self, const std::string& cases, bool qu
   std::fflush(stdout);
   if (std::system(command.c_str()) != 0) {
     std::printf("ERROR suite=gc_pauses case=peer impl=usgc-stw reason=\"the re-run failed\"\n");
+    ++g_errors;
+  }
+}
+
+// The shared-busy case with USGC_SAFEPOINT_WAIT=sleep (impl=usgc-sleep: the requester gives its P
+// up and sleeps while the last Ps arrive, the stopped threads sleep and are woken one system call
+// each: the stop protocol before), in a child run.
+void run_sleep_wait_peer(const char* self, bool quick) {
+  std::string command = "USGC_SAFEPOINT_WAIT=sleep '" + std::string(self) +
+                        "' --impl usgc-sleep --cases shared-busy --busy-collections " +
+                        std::to_string(g_busy_collections) + (quick ? " --quick" : "");
+  std::fflush(stdout);
+  if (std::system(command.c_str()) != 0) {
+    std::printf("ERROR suite=gc_pauses case=peer impl=usgc-sleep reason=\"the re-run failed\"\n");
     ++g_errors;
   }
 }
@@ -454,13 +472,17 @@ int main(int argc, char** argv) {
       cases = argv[++i];
     } else if (arg == "--quick") {
       g_quick = true;
+    } else if (arg == "--busy-collections" && i + 1 < argc) {
+      g_busy_collections = std::atoi(argv[++i]);
     } else if (arg == "--impl" && i + 1 < argc) {
       g_impl = argv[++i];
     } else {
-      std::fprintf(stderr,
-                   "usage: gc_pauses [--cases \"private shared-with-private shared-parked "
-                   "shared-live shared-busy stop-during-private-mark\"] [--quick] [--impl "
-                   "NAME]\n");
+      std::fprintf(
+          stderr,
+          "usage: gc_pauses [--cases \"private shared-with-private shared-parked "
+          "shared-live shared-busy stop-during-private-mark\"] [--quick] [--busy-collections N] "
+          "[--impl "
+          "NAME]\n");
       return 2;
     }
   }
@@ -513,6 +535,7 @@ int main(int argc, char** argv) {
     usgc_run_main(stop_main, nullptr);
   usgc_shutdown();
   if (g_impl == "usgc" && has_word(cases, "private")) run_one_pause_peer(argv[0], g_quick);
+  if (g_impl == "usgc" && has_word(cases, "shared-busy")) run_sleep_wait_peer(argv[0], g_quick);
   if (g_impl == "usgc" && (has_word(cases, "shared-parked") || has_word(cases, "shared-live") ||
                            has_word(cases, "shared-busy"))) {
     std::string peer_cases;

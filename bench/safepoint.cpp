@@ -28,14 +28,17 @@
 //     (else ERROR).
 //       array:      200 passes over 1M uint32: a[i] = a[i] * 2654435761 + pass; sum += a[i] >> 3
 //       dependent:  100M steps of x = (x * 6364136223846793005 + i) ^ (x >> 29) (one chain)
-//   ttsp-<N> (impl=mprotect, swap and swap-spin5): N goroutines that only poll in a loop, plus 4
+//   ttsp-<N> (impl=mprotect, swap, swap-spin5, swap-sleep): N goroutines that only poll in a loop,
+//   plus 4
 //     that sleep 1 ms at a time; the main thread (not a goroutine) requests stops, each after a
 //     sleep of 100-200 us, and records usgc_stop_info.time_to_safepoint_ns (request to the last
 //     P's acknowledgement) and requester_wake_ns (from then until the requester ran again: the OS
 //     waking it, not the safepoint). The stop mode alternates every 100 stops, so all see the same
 //     machine: mprotect and swap are the two armings (safepoint::set_safepoint_arming) with the
 //     requester's adaptive spin; swap-spin5 is swap with the previous fixed 5 us spin
-//     (safepoint::set_requester_spin_for_benchmark). Per mode: metric=p50, p99, max (us) of the
+//     (safepoint::set_requester_spin_for_benchmark); swap-sleep is swap with the wait protocol
+//     before (USGC_SAFEPOINT_WAIT=sleep: stopped threads sleep at once and every resume wakes
+//     them; safepoint::set_safepoint_wait). Per mode: metric=p50, p99, max (us) of the
 //     time to safepoint; wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every
 //     slot armed and every idle slot claimed) and first_ack_p50/p99/max (request to the first
 //     running P's acknowledgement) from safepoint::stop_breakdown_last(); a NOTE counts the stops
@@ -496,13 +499,17 @@ struct StopMode {
   const char* impl;
   SafepointArming arming;
   int64_t fixed_spin_ns;  // -1: the runtime's adaptive policy
+  usgc::safepoint::SafepointWait wait;
 };
 constexpr StopMode kStopModes[] = {
-    {"mprotect", SafepointArming::kProtectGlobalPage, -1},
-    {"swap", SafepointArming::kSwapPollPointers, -1},
+    {"mprotect", SafepointArming::kProtectGlobalPage, -1, usgc::safepoint::SafepointWait::kSpin},
+    {"swap", SafepointArming::kSwapPollPointers, -1, usgc::safepoint::SafepointWait::kSpin},
     // The default arming with the requester's previous policy (spin 5 us, then sleep): the same
     // run's peer of the adaptive spin.
-    {"swap-spin5", SafepointArming::kSwapPollPointers, 5000},
+    {"swap-spin5", SafepointArming::kSwapPollPointers, 5000, usgc::safepoint::SafepointWait::kSpin},
+    // The default arming with the wait protocol before (USGC_SAFEPOINT_WAIT=sleep: stopped
+    // threads sleep at once, every resume wakes them): the same run's peer of the resume spin.
+    {"swap-sleep", SafepointArming::kSwapPollPointers, -1, usgc::safepoint::SafepointWait::kSleep},
 };
 constexpr int kStopModeCount = static_cast<int>(std::size(kStopModes));
 
@@ -510,6 +517,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   std::string name_text = "ttsp-" + std::to_string(goroutines);
   const char* name = name_text.c_str();
   const SafepointArming default_arming = usgc::safepoint::safepoint_arming();
+  const usgc::safepoint::SafepointWait default_wait = usgc::safepoint::safepoint_wait();
   start_goroutines(name, goroutines, 4);
   std::vector<uint64_t> ttsp_ns[kStopModeCount], wake_ns[kStopModeCount], arming_ns[kStopModeCount],
       first_ack_ns[kStopModeCount];
@@ -526,6 +534,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
       mode = (mode + 1) % kStopModeCount;
     usgc::safepoint::set_safepoint_arming(kStopModes[mode].arming);
     usgc::safepoint::set_requester_spin_for_benchmark(kStopModes[mode].fixed_spin_ns);
+    usgc::safepoint::set_safepoint_wait(kStopModes[mode].wait);
     for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode;
          ++i, ++done) {
       sleep_ns(100000 + next_random() % 100000);
@@ -546,6 +555,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   }
   usgc::safepoint::set_safepoint_arming(default_arming);
   usgc::safepoint::set_requester_spin_for_benchmark(-1);
+  usgc::safepoint::set_safepoint_wait(default_wait);
   stop_goroutines(name);
   for (int mode = 0; mode < kStopModeCount; ++mode) {
     const char* impl = kStopModes[mode].impl;

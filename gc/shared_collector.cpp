@@ -3,7 +3,7 @@
 // with the world running.
 //
 // Sequence (one collection at a time, g_collection.collection_lock; the collector runs as a native
-// call from step 2 to the end of step 4, so it holds no P while it marks and no stop waits for it):
+// call while it marks (step 3), so it holds no P then and no stop waits for it):
 //   1. finish sweeping the previous cycle's blocks (a mark must never meet an unswept block: the
 //      sweeper reads the bitmap the mark is rewriting);
 //   2. the start stop: full marks start a new mark epoch, which clears every block's bitmap and
@@ -23,11 +23,19 @@
 //   sweep one
 //      themselves meanwhile: gc/shared_heap.hpp).
 // USGC_GC_CONCURRENT=0 runs steps 2-4 inside one stop (the design before; for comparison).
+// The collector keeps its P through each stop when the machine has a CPU for every runnable
+// thread, as Go's stop-the-world initiator does (safepoint::requester_may_keep_slot, asked before
+// each stop; stop_the_world's keep_slot): it acknowledges its own slot and spins on its own CPU
+// for the last Ps, so no OS wake-up lies between "world stopped" and its work; it gives the P up
+// only for the concurrent mark (after the start stop) and takes one back before the termination
+// stop (the wait for a P that came after the end before; the sweep then runs on that P as
+// before). Otherwise (a loaded machine, or USGC_SAFEPOINT_WAIT=sleep) it gives its P up before
+// the start stop and takes one back after the termination stop, as before.
 // The pause is the stopped world of steps 2 and 4, summed: from the moment the last P
-// acknowledged each stop to the moment the world resumed. Time to safepoint is reported apart,
-// and the collector's P hand-off before the request and its wait for a P at the end are neither
-// (trace: handoff, rejoin). Sweeping and the private heaps' dead shared objects (each owner
-// frees those at its next private collection) stay out of it.
+// acknowledged each stop to the moment the world resumed (the resume store). Time to safepoint
+// is reported apart, and the collector's P hand-off before the request and its wait for a P
+// are neither (trace: handoff, rejoin). Sweeping and the private heaps' dead shared objects (each
+// owner frees those at its next private collection) stay out of it.
 // Minor or full: choose_kind below (full when asked for, when the old generation grew by
 // USGC_GC_PERCENT since the last full one, or after 8 minors; USGC_GC_GENERATIONAL=0: always full).
 // A goroutine that finds a collection in progress waits for it as a native call, so the
@@ -193,15 +201,20 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // 1. No unswept block may meet the mark.
   shared_heap_sweep_all();
 
-  // The collector runs as a native call from here to the end: it holds no P while it marks
-  // (the goroutines keep every P), and the stops never wait for it.
+  // The collector runs as a native call while it marks: it holds no P then (the goroutines keep
+  // every P), and the stops never wait for it. It keeps its P through a stop when the safepoint
+  // layer says it pays (requester_may_keep_slot: USGC_SAFEPOINT_WAIT=spin and a CPU free for
+  // every runnable thread, asked before each stop); otherwise it is native from the stop's
+  // request on, as before.
   uint64_t request_ns = kernel::monotonic_ns();
-  if (self != nullptr) g_hooks.enter_native();
+  const bool keep_p = self != nullptr && safepoint::current_slot() != nullptr &&
+                      safepoint::requester_may_keep_slot();
+  if (self != nullptr && !keep_p) g_hooks.enter_native();
 
   // 2. The start stop. world_stopped_ns: the last P's acknowledgement (safepoint's clock).
   usgc_stop_info start_info{};
   uint64_t start_stopped_ns = 0;
-  int stop_error = safepoint::stop_the_world(&start_info, &start_stopped_ns);
+  int stop_error = safepoint::stop_the_world(&start_info, &start_stopped_ns, keep_p);
   USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
              stop_error);
   MarkKind kind = choose_kind(full_requested, minor_requested);
@@ -222,6 +235,12 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     start_error = safepoint::start_the_world(&start_resumed_ns);
     USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
                start_error);
+    if (keep_p) {
+      // Like a goroutine that acknowledged the stop (resumed_from_stop): scanned before it runs
+      // on, then native for the mark.
+      ensure_scanned(*self);
+      g_hooks.enter_native();
+    }
   }
 
   // 3. Concurrent marking, until no goroutine is left unscanned and nothing is grey.
@@ -237,10 +256,17 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   uint64_t mark_end_ns = kernel::monotonic_ns();
 
   // 4. The termination stop: what mutators shaded since, then marking off and the sweep's set-up.
+  // Keeping its P, the collector takes one back first (it may wait for one: the rejoin; what
+  // mutators shade meanwhile is drained in the stop).
+  const bool keep_p_end = concurrent && self != nullptr && safepoint::requester_may_keep_slot();
+  uint64_t rejoin_begin_ns = kernel::monotonic_ns();
+  if (keep_p_end) g_hooks.leave_native();
+  uint64_t rejoin_end_ns = kernel::monotonic_ns();
   usgc_stop_info end_info{};
   uint64_t end_stopped_ns = 0;
   if (concurrent) {
-    stop_error = safepoint::stop_the_world(&end_info, &end_stopped_ns);
+    stop_error = safepoint::stop_the_world(&end_info, &end_stopped_ns,
+                                           keep_p_end && safepoint::current_slot() != nullptr);
     USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
                stop_error);
   }
@@ -277,7 +303,11 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
 
   // 5. Sweep with the world running, holding a P again (as a goroutine's own work: it does
   // not poll, so a stop requested meanwhile waits for the sweep, as for any goroutine).
-  if (self != nullptr) g_hooks.leave_native();
+  if (self != nullptr && !keep_p_end) {  // leave_native does nothing when we hold a P
+    rejoin_begin_ns = kernel::monotonic_ns();
+    g_hooks.leave_native();
+    rejoin_end_ns = kernel::monotonic_ns();
+  }
   uint64_t sweep_begin_ns = kernel::monotonic_ns();
   if (!swept_in_pause) live_bytes = shared_heap_sweep_all();
   shared_heap_set_live_bytes(live_bytes);
@@ -329,7 +359,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
                                      : end_info.time_to_safepoint_ns;
     trace.handoff_ns = request_sent_ns > request_ns ? request_sent_ns - request_ns : 0;
     trace.mark_ns = mark_end_ns - mark_begin_ns;
-    trace.rejoin_ns = sweep_begin_ns - end_resumed_ns;
+    trace.rejoin_ns = rejoin_end_ns - rejoin_begin_ns;
     trace.sweep_ns = swept_ns - sweep_begin_ns;
     trace.objects_marked = marked.objects_marked;
     trace.markers = marked.markers;

@@ -10,13 +10,15 @@
 // the termination stop, summed, as the stats block reports it. Of it, both stops summed: "wake",
 // the OS running the collector again after the last acknowledgement, and "resume", the safepoint
 // layer restarting the world (disarming the poll page, publishing the resume, waking the stopped
-// threads, until the resume instant is taken); the rest is the collector's own work in the
-// stops. On a loaded machine wake and resume are where the world waits for a CPU. The mark runs
-// between the stops with the world running; ttsp (request -> all stopped, the larger of the two)
-// precedes a stop; handoff (the collector giving its P up before the request) and rejoin (taking a
-// P back after the termination stop, before the sweep) are nobody's pause. "before" of a private
-// collection is what its last collection left plus the runs taken since; of a shared one, the
-// shared heap's live bytes after the last plus the bytes allocated since.
+// threads: the resume instant is taken at the resume store, before any wake-up); the rest is
+// the collector's own work in the stops. On a loaded machine wake and resume are where the world
+// waits for a CPU. The mark runs between the stops with the world running; ttsp (request -> all
+// stopped, the larger of the two) precedes a stop; handoff (the collector giving its P up before
+// the request) and rejoin (taking a P back after the mark: before the termination stop when the
+// collector keeps its P through the stops, USGC_SAFEPOINT_WAIT=spin; after it otherwise) are
+// nobody's pause. "before" of a private collection is what its last collection left plus the runs
+// taken since; of a shared one, the shared heap's live bytes after the last plus the bytes
+// allocated since.
 #pragma once
 
 #include <cstddef>
@@ -48,7 +50,7 @@ struct SharedTrace {
   uint64_t resume_ns;       // of the pause: inside start_the_world, both stops summed
   uint64_t end_pause_ns;    // the termination stop (drains what mutators shaded last)
   uint64_t mark_ns;         // the concurrent mark, between the two stops
-  uint64_t rejoin_ns;       // end -> the collector holds a P again (outside the pause)
+  uint64_t rejoin_ns;       // the collector taking a P back after the mark (outside the pause)
   uint64_t sweep_ns;
   size_t objects_marked;
   uint32_t markers;

@@ -1,8 +1,11 @@
 // kernel_iface/cpu.cpp — CPU counts and yielding (see cpu.hpp).
 #include "kernel_iface/cpu.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
+
+#include <atomic>
 
 namespace usgc::kernel {
 
@@ -18,6 +21,45 @@ uint32_t online_cpu_count() {
 
 uint32_t configured_cpu_count() {
   return cpus_or_one(::sysconf(_SC_NPROCESSORS_CONF));
+}
+
+uint32_t runnable_thread_count() {
+  // The descriptor: opened once (a racing opener closes its own and uses the winner's), kept for
+  // the process's life (close-on-exec). -1: not opened yet; -2: cannot be opened.
+  static std::atomic<int> loadavg_fd{-1};
+  int fd = loadavg_fd.load(std::memory_order_acquire);  // pairs with the CAS below
+  if (fd == -2) return 0;
+  if (fd == -1) {
+    int opened = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    int expected = -1;
+    // Acq_rel: publishes the descriptor to the acquire load above.
+    if (!loadavg_fd.compare_exchange_strong(expected, opened >= 0 ? opened : -2,
+                                            std::memory_order_acq_rel)) {
+      if (opened >= 0) ::close(opened);
+      fd = expected;
+    } else {
+      fd = opened >= 0 ? opened : -2;
+    }
+    if (fd < 0) return 0;
+  }
+  char text[128];
+  ssize_t length = ::pread(fd, text, sizeof text - 1, 0);
+  if (length <= 0) return 0;
+  text[length] = '\0';
+  // "0.50 0.40 0.30 3/456 789": the number before the slash.
+  const char* slash = nullptr;
+  for (ssize_t i = 0; i < length; ++i) {
+    if (text[i] == '/') {
+      slash = text + i;
+      break;
+    }
+  }
+  if (slash == nullptr) return 0;
+  const char* digits = slash;
+  while (digits > text && digits[-1] >= '0' && digits[-1] <= '9') --digits;
+  uint32_t count = 0;
+  for (const char* c = digits; c < slash; ++c) count = count * 10 + static_cast<uint32_t>(*c - '0');
+  return count;
 }
 
 void yield_cpu() {

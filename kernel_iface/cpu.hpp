@@ -15,6 +15,12 @@ uint32_t online_cpu_count();
 // CPUs configured, online or not (sysconf(_SC_NPROCESSORS_CONF)); 1 when the kernel cannot say.
 uint32_t configured_cpu_count();
 
+// Threads runnable on the whole machine right now, the caller included (the kernel's nr_running:
+// the fourth field of /proc/loadavg, "R/T"), read through a descriptor kept open (one pread, about
+// 2 us); 0 when the kernel cannot say. For spin-or-sleep decisions: when it exceeds the online
+// CPUs, a spinning thread takes a CPU from a thread that waits for one.
+uint32_t runnable_thread_count();
+
 // sched_yield(2): lets another runnable thread have this CPU. For spin loops whose holder may
 // have been preempted (more threads than CPUs).
 void yield_cpu();

@@ -19,6 +19,7 @@ constexpr uint64_t kTiB = 1024 * kGiB;
 const char* const kDecommitChoices[] = {"auto", "io_uring", "madvise", nullptr};
 const char* const kTraceChoices[] = {"off", "gc", nullptr};
 const char* const kArmingChoices[] = {"mprotect", "swap", nullptr};
+const char* const kWaitChoices[] = {"sleep", "spin", nullptr};
 
 // The bounds, in the order of EnvironmentVariableId (checked by the static_assert below and the
 // test that every id finds its own name). The README's configuration table states the same.
@@ -45,6 +46,7 @@ const EnvironmentVariable kVariables[] = {
     {"USGC_PROF_FILE", EnvironmentKind::kPath, 1, 4095, "bytes", nullptr, nullptr},
     {"USGC_LEAKS", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
     {"USGC_GC_INCREMENTAL", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
+    {"USGC_SAFEPOINT_WAIT", EnvironmentKind::kChoice, 0, 0, nullptr, nullptr, kWaitChoices},
 };
 static_assert(sizeof(kVariables) / sizeof(kVariables[0]) == kEnvironmentVariableCount,
               "one table entry per EnvironmentVariableId");

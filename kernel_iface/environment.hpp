@@ -45,6 +45,7 @@ enum class EnvironmentVariableId : uint32_t {
   kProfFile,         // USGC_PROF_FILE
   kLeaks,            // USGC_LEAKS
   kGcIncremental,    // USGC_GC_INCREMENTAL
+  kSafepointWait,    // USGC_SAFEPOINT_WAIT
   kCount
 };
 

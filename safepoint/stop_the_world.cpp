@@ -54,6 +54,26 @@ struct State {
   SafepointArming arming = SafepointArming::kSwapPollPointers;
   uint32_t online_cpus = 1;    // read at initialization (requester_spin_ns)
   int64_t fixed_spin_ns = -1;  // set_requester_spin_for_benchmark; -1: the adaptive policy
+  // USGC_SAFEPOINT_WAIT, read at initialization; set_safepoint_wait between stops.
+  SafepointWait wait = SafepointWait::kSpin;
+  int64_t requester_cap_ns = -1;     // set_spin_caps_for_test; -1: kRequesterSpinCapNs
+  int64_t resume_cap_ns = -1;        // set_spin_caps_for_test; -1: kResumeSpinNs
+  bool ignore_machine_load = false;  // set_spin_caps_for_test
+  // Whether the machine had a CPU for every runnable thread when the current request began
+  // (spinning_leaves_cpus_free): written by the requester before begin_request's seq_cst stores,
+  // read relaxed by the threads that acknowledge it (after their acquire of requested_epoch).
+  std::atomic<bool> cpus_free{false};
+  // The slot the current requester kept (stop_the_world's keep_slot), or nullptr: written by the
+  // requester under operation_lock, read by it (end_request).
+  SafepointSlot* kept_slot = nullptr;
+  // Threads spinning on resumed_epoch now (wait_until_resumed): relaxed, a budget only.
+  std::atomic<uint32_t> resume_spinners{0};
+  // Threads about to sleep or sleeping on resumed_epoch. Seq_cst: the Dekker pair with
+  // end_request's store of resumed_epoch and load of this count (wait_until_resumed).
+  std::atomic<uint32_t> resume_sleepers{0};
+  std::atomic<uint64_t> requester_futex_waits{0};
+  std::atomic<uint64_t> resume_futex_wakes{0};
+  std::atomic<uint64_t> stops_kept_slot{0};
 
   std::atomic<uint64_t> stops{0};
   std::atomic<uint64_t> handshakes{0};
@@ -93,6 +113,18 @@ constexpr uint64_t kWarnAfterNs = 1'000'000'000;
 // the requester does not spin at all: its own wake-up then took a CPU from one of their
 // threads, and every microsecond it spins is a microsecond that thread cannot poll.
 constexpr uint64_t kRequesterSpinNs = 5'000;
+
+// A requester that kept its slot owns a CPU no P it waits for needs: it spins (pause) for
+// kRequesterPureSpinNs, then spins yielding the CPU between looks (it stays runnable: when the
+// last P acknowledges, no wake-up stands between that and the stop's work) up to
+// kRequesterSpinCapNs, then sleeps (a P that long away is descheduled or blocked: the signal
+// rounds and the warning of the sleeping loop take over).
+constexpr uint64_t kRequesterPureSpinNs = 50'000;
+constexpr uint64_t kRequesterSpinCapNs = 5'000'000;
+// Stopped threads spin on resumed_epoch this long before they sleep (pause, then yielding, as
+// the requester): the stops of a concurrent collection last tens of microseconds.
+constexpr uint64_t kResumePureSpinNs = 20'000;
+constexpr uint64_t kResumeSpinNs = 1'000'000;
 
 // Wrap-around-safe "a is before b" for epochs.
 bool epoch_before(uint32_t a, uint32_t b) {
@@ -168,18 +200,61 @@ bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch) {
   return true;
 }
 
-// Acquire loads of resumed_epoch: pair with end_request's release store (what the requester did
-// in the stopped world is visible once resumed).
-void wait_until_resumed(uint32_t epoch) {
-  for (int spin = 0; spin < 64; ++spin) {
-    if (!epoch_before(g_state.resumed_epoch.load(std::memory_order_acquire), epoch)) return;
-    __builtin_ia32_pause();
+bool resumed_since(uint32_t epoch) {
+  // Acquire: pairs with end_request's store of resumed_epoch (what the requester did in the
+  // stopped world is visible once resumed).
+  return !epoch_before(g_state.resumed_epoch.load(std::memory_order_acquire), epoch);
+}
+
+// kSpin: spins first, if fewer than online CPUs - 1 threads already do (one CPU stays the
+// requester's). Pure pauses, then yields between looks, up to the cap; the clock is read every
+// 64 pauses. True when resumed meanwhile.
+bool spin_until_resumed(uint32_t epoch) {
+  if (!g_state.cpus_free.load(std::memory_order_relaxed)) return false;
+  uint32_t budget = g_state.online_cpus > 1 ? g_state.online_cpus - 1 : 0;
+  if (g_state.resume_spinners.fetch_add(1, std::memory_order_relaxed) >= budget) {
+    g_state.resume_spinners.fetch_sub(1, std::memory_order_relaxed);
+    return false;
   }
+  const uint64_t start_ns = kernel::monotonic_ns();
+  const uint64_t cap_ns =
+      g_state.resume_cap_ns >= 0 ? static_cast<uint64_t>(g_state.resume_cap_ns) : kResumeSpinNs;
+  bool resumed = false;
   for (;;) {
-    uint32_t resumed = g_state.resumed_epoch.load(std::memory_order_acquire);
-    if (!epoch_before(resumed, epoch)) return;
+    for (int spin = 0; spin < 64 && !resumed; ++spin) {
+      resumed = resumed_since(epoch);
+      __builtin_ia32_pause();
+    }
+    if (resumed) break;
+    const uint64_t spent_ns = kernel::monotonic_ns() - start_ns;
+    if (spent_ns >= cap_ns) break;
+    if (spent_ns >= kResumePureSpinNs) kernel::yield_cpu();
+  }
+  g_state.resume_spinners.fetch_sub(1, std::memory_order_relaxed);
+  return resumed;
+}
+
+// Waits until the request `epoch` resumed. The sleeping side of the resume's Dekker pair:
+// resume_sleepers is incremented (seq_cst) before resumed_epoch is read (seq_cst) and before
+// futex_wait; end_request stores resumed_epoch (seq_cst), then reads resume_sleepers (seq_cst).
+// In the total order either our read sees the new epoch (we do not sleep), or its read sees us
+// (it makes the wake call; futex_wait also returns at once if the word changed since our read).
+void wait_until_resumed(uint32_t epoch) {
+  if (g_state.wait == SafepointWait::kSpin) {
+    if (spin_until_resumed(epoch)) return;
+  } else {
+    for (int spin = 0; spin < 64; ++spin) {
+      if (resumed_since(epoch)) return;
+      __builtin_ia32_pause();
+    }
+  }
+  g_state.resume_sleepers.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    uint32_t resumed = g_state.resumed_epoch.load(std::memory_order_seq_cst);
+    if (!epoch_before(resumed, epoch)) break;
     kernel::futex_wait(&g_state.resumed_epoch, resumed);
   }
+  g_state.resume_sleepers.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // Signals the holders of the slots of [first, first + count) that have not acknowledged `epoch`
@@ -259,14 +334,23 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
                                       uint64_t start_ns, uint64_t spin_ns, bool handshake) {
   WaitOutcome outcome;
   uint64_t spin_until_ns = start_ns + spin_ns;
+  uint64_t next_signal_ns = start_ns + kFirstSignalAfterNs;
   while (spin_ns != 0) {
     for (int spin = 0; spin < 64; ++spin) {
       if (g_state.remaining.load(std::memory_order_acquire) == 0) return outcome;
       __builtin_ia32_pause();
     }
-    if (kernel::monotonic_ns() >= spin_until_ns) break;
+    uint64_t now_ns = kernel::monotonic_ns();
+    if (now_ns >= spin_until_ns) break;
+    // A long spin (a requester with its own slot) sends the signal rounds as the sleeping loop
+    // does, and yields between looks after its pure spin.
+    if (now_ns >= next_signal_ns) {
+      signal_unacknowledged(first, count, epoch);
+      ++outcome.signal_rounds;
+      next_signal_ns = now_ns + kResignalEveryNs;
+    }
+    if (now_ns - start_ns >= kRequesterPureSpinNs) kernel::yield_cpu();
   }
-  uint64_t next_signal_ns = start_ns + kFirstSignalAfterNs;
   bool warned = false;
   for (;;) {
     uint32_t remaining = g_state.remaining.load(std::memory_order_acquire);
@@ -284,15 +368,19 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
     uint64_t wake_ns = next_signal_ns;
     if (!warned && start_ns + kWarnAfterNs < wake_ns) wake_ns = start_ns + kWarnAfterNs;
     outcome.slept = true;
+    g_state.requester_futex_waits.fetch_add(1, std::memory_order_relaxed);
     kernel::futex_wait(&g_state.remaining, remaining, wake_ns > now_ns ? wake_ns - now_ns : 1);
   }
 }
 
-// How long the requester spins before it sleeps, given how many slots must reach a poll (see
-// kRequesterSpinNs).
-uint64_t requester_spin_ns(uint32_t running) {
+// How long the requester spins before it sleeps, given how many slots must reach a poll and
+// whether it kept its own slot (its CPU: see kRequesterSpinNs, kRequesterSpinCapNs).
+uint64_t requester_spin_ns(uint32_t running, bool kept_slot) {
   if (g_state.fixed_spin_ns >= 0) return static_cast<uint64_t>(g_state.fixed_spin_ns);
-  return running >= g_state.online_cpus ? 0 : kRequesterSpinNs;
+  if (running >= g_state.online_cpus) return 0;
+  if (!kept_slot || !g_state.cpus_free.load(std::memory_order_relaxed)) return kRequesterSpinNs;
+  return g_state.requester_cap_ns >= 0 ? static_cast<uint64_t>(g_state.requester_cap_ns)
+                                       : kRequesterSpinCapNs;
 }
 
 // Operation lock held, every acknowledgement in (remaining == 0).
@@ -306,6 +394,7 @@ void record_breakdown(uint64_t start_ns, uint64_t armed_ns, uint32_t running,
   breakdown.slots_running = running;
   breakdown.requester_slept = waited.slept;
   breakdown.signal_rounds = waited.signal_rounds;
+  breakdown.requester_kept_slot = g_state.kept_slot != nullptr;
 }
 
 void record_time_to_safepoint(uint64_t duration_ns) {
@@ -314,6 +403,13 @@ void record_time_to_safepoint(uint64_t duration_ns) {
   uint64_t max = g_state.ttsp_max_ns.load(std::memory_order_relaxed);
   if (duration_ns > max) g_state.ttsp_max_ns.store(duration_ns, std::memory_order_relaxed);
   g_state.ttsp_histogram[histogram_bucket_of(duration_ns)].fetch_add(1, std::memory_order_relaxed);
+}
+
+// Operation lock held, before the request's clock starts: may this request's threads spin?
+void sample_machine_load() {
+  bool free = g_state.ignore_machine_load ||
+              spinning_leaves_cpus_free(kernel::runnable_thread_count(), g_state.online_cpus);
+  g_state.cpus_free.store(free, std::memory_order_relaxed);
 }
 
 // Starts a request for the slots [first, first+count): returns the epoch. Operation lock held.
@@ -343,7 +439,9 @@ uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
   return running;
 }
 
-void end_request(uint32_t first, uint32_t count, uint32_t epoch) {
+// Returns the moment the world resumed: right after the store of resumed_epoch, before any
+// wake-up (the end of the pause).
+uint64_t end_request(uint32_t first, uint32_t count, uint32_t epoch) {
   g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   for (uint32_t i = first; i < first + count; ++i) {
     SlotStatus expected = SlotStatus::kStoppedIdle;
@@ -353,18 +451,38 @@ void end_request(uint32_t first, uint32_t count, uint32_t epoch) {
     g_state.slots[i].status.compare_exchange_strong(expected, SlotStatus::kIdle,
                                                     std::memory_order_seq_cst);
   }
-  // Release: everything the requester did while the slots were stopped happens-before each
-  // waiter's acquire load of the new resumed_epoch.
-  g_state.resumed_epoch.store(epoch, std::memory_order_release);
-  kernel::futex_wake_all(&g_state.resumed_epoch);
+  if (g_state.kept_slot != nullptr) {
+    // seq_cst like every status change: the requester's own slot runs again.
+    g_state.kept_slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
+    g_state.kept_slot = nullptr;
+  }
+  // Seq_cst (at least release: everything the requester did while the slots were stopped
+  // happens-before each waiter's acquire load of the new resumed_epoch): the waking side of the
+  // Dekker pair of wait_until_resumed, with the load of resume_sleepers below.
+  g_state.resumed_epoch.store(epoch, std::memory_order_seq_cst);
+  const uint64_t resumed_ns = kernel::monotonic_ns();
+  if (g_state.wait == SafepointWait::kSleep ||
+      g_state.resume_sleepers.load(std::memory_order_seq_cst) != 0) {
+    g_state.resume_futex_wakes.fetch_add(1, std::memory_order_relaxed);
+    kernel::futex_wake_all(&g_state.resumed_epoch);
+  }
+  return resumed_ns;
 }
 
 // Requests are made without a slot: a goroutine gives its P up first (it could otherwise wait
-// for itself), and takes one back after resuming.
-int enter_request() {
+// for itself), and takes one back after resuming. Unless it may keep it (keep_slot, kSpin): then
+// it only tries the operation lock, because a requester holding the lock may be waiting for this
+// very slot; *kept says which way it went.
+int enter_request(bool keep_slot = false, bool* kept = nullptr) {
   if (!g_state.initialized) return EPERM;
   if (t_holds_stop) return EDEADLK;
   t_stop_gave_up_slot = false;
+  if (kept != nullptr) *kept = false;
+  if (keep_slot && t_current_slot != nullptr && g_state.wait == SafepointWait::kSpin &&
+      g_state.operation_lock.try_lock()) {
+    *kept = true;
+    return 0;
+  }
   if (t_current_slot != nullptr) {
     if (g_state.hooks.requester_enter_native == nullptr) return EDEADLK;
     g_state.hooks.requester_enter_native();
@@ -401,7 +519,24 @@ SafepointArming arming_from_environment() {
              : SafepointArming::kSwapPollPointers;
 }
 
+// USGC_SAFEPOINT_WAIT (the words sleep, spin in this order); spin unless set.
+SafepointWait wait_from_environment() {
+  return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointWait, 1) == 0
+             ? SafepointWait::kSleep
+             : SafepointWait::kSpin;
+}
+
 }  // namespace
+
+bool requester_may_keep_slot() {
+  return g_state.initialized && g_state.wait == SafepointWait::kSpin &&
+         (g_state.ignore_machine_load ||
+          spinning_leaves_cpus_free(kernel::runnable_thread_count(), g_state.online_cpus));
+}
+
+bool spinning_leaves_cpus_free(uint32_t runnable_threads, uint32_t online_cpus) {
+  return runnable_threads != 0 && runnable_threads <= online_cpus;
+}
 
 uint32_t histogram_bucket_of(uint64_t duration_ns) {
   uint64_t us = duration_ns / 1000;
@@ -419,6 +554,7 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   for (uint32_t i = 0; i < slot_count; ++i) slots[i].index = i;
   g_state.hooks = hooks;
   g_state.arming = arming_from_environment();
+  g_state.wait = wait_from_environment();
   g_state.online_cpus = kernel::online_cpu_count();
   FaultHandlerHooks fault_hooks{};
   fault_hooks.thread_runs_goroutine =
@@ -470,6 +606,18 @@ void set_safepoint_arming(SafepointArming arming) {
 }
 void set_requester_spin_for_benchmark(int64_t spin_ns) {
   g_state.fixed_spin_ns = spin_ns < 0 ? -1 : spin_ns;
+}
+SafepointWait safepoint_wait() {
+  return g_state.wait;
+}
+void set_safepoint_wait(SafepointWait wait) {
+  g_state.wait = wait;
+}
+void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
+                            bool ignore_machine_load) {
+  g_state.requester_cap_ns = requester_cap_ns < 0 ? -1 : requester_cap_ns;
+  g_state.resume_cap_ns = resume_cap_ns < 0 ? -1 : resume_cap_ns;
+  g_state.ignore_machine_load = ignore_machine_load;
 }
 SafepointSlot* slot_at(uint32_t index) {
   return index < g_state.slot_count ? &g_state.slots[index] : nullptr;
@@ -585,25 +733,41 @@ bool request_retake(SafepointSlot* slot, int expected_tid, const kernel::ThreadP
   return signal_slot_holder_locked(slot);
 }
 
-int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns) {
-  int error = enter_request();
+int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool keep_slot) {
+  bool kept = false;
+  int error = enter_request(keep_slot, &kept);
   if (error != 0) return error;
   t_holds_stop = true;
+  sample_machine_load();
   uint64_t start_ns = kernel::monotonic_ns();
   uint32_t count = g_state.slot_count;
   uint32_t epoch = begin_request(0, count);
+  SafepointSlot* own = kept ? t_current_slot : nullptr;
+  g_state.kept_slot = own;
+  if (own != nullptr) {
+    // The requester's own slot: acknowledged here, by its holder. AtSafepoint (seq_cst like every
+    // status change) keeps the monitor's retake and the signal rounds away from it, and makes
+    // claim_idle_slots count it as not idle (subtracted below). Release: pairs with the acquire
+    // loads of acked_epoch, as in reach_safepoint.
+    own->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
+    own->acked_epoch.store(epoch, std::memory_order_release);
+    acknowledge(false);
+    g_state.stops_kept_slot.fetch_add(1, std::memory_order_relaxed);
+  }
   if (g_state.arming == SafepointArming::kProtectGlobalPage) {
     kernel::Status armed = arm_global_poll_page();
     USGC_CHECK(armed.ok(), "stop the world: mprotect of the global poll page failed (errno %d)",
                armed.error());
   }
   g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
-  for (uint32_t i = 0; i < count; ++i)
+  for (uint32_t i = 0; i < count; ++i) {
+    if (&g_state.slots[i] == own) continue;  // it does not poll for this stop
     change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
-  uint32_t running = claim_idle_slots(0, count, epoch);
+  }
+  uint32_t running = claim_idle_slots(0, count, epoch) - (own != nullptr ? 1 : 0);
   uint64_t armed_ns = kernel::monotonic_ns();
-  WaitOutcome waited =
-      wait_for_acknowledgements(0, count, epoch, start_ns, requester_spin_ns(running), false);
+  WaitOutcome waited = wait_for_acknowledgements(0, count, epoch, start_ns,
+                                                 requester_spin_ns(running, own != nullptr), false);
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
   record_breakdown(start_ns, armed_ns, running, waited);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
@@ -630,10 +794,12 @@ int start_the_world(uint64_t* world_resumed_at_ns) {
                disarmed.error());
   }
   g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
-  for (uint32_t i = 0; i < count; ++i)
+  for (uint32_t i = 0; i < count; ++i) {
+    if (&g_state.slots[i] == g_state.kept_slot) continue;  // never armed for this stop
     change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = false; });
-  end_request(0, count, g_state.epoch.load(std::memory_order_relaxed));
-  if (world_resumed_at_ns != nullptr) *world_resumed_at_ns = kernel::monotonic_ns();
+  }
+  uint64_t resumed_ns = end_request(0, count, g_state.epoch.load(std::memory_order_relaxed));
+  if (world_resumed_at_ns != nullptr) *world_resumed_at_ns = resumed_ns;
   t_holds_stop = false;
   leave_request();
   return 0;
@@ -644,13 +810,14 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   int error = enter_request();
   if (error != 0) return error;
   SafepointSlot* slot = &g_state.slots[slot_index];
+  sample_machine_load();
   uint64_t start_ns = kernel::monotonic_ns();
   uint32_t epoch = begin_request(slot_index, 1);
   change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = true; });
   uint32_t running = claim_idle_slots(slot_index, 1, epoch);
   uint64_t armed_ns = kernel::monotonic_ns();
-  WaitOutcome waited =
-      wait_for_acknowledgements(slot_index, 1, epoch, start_ns, requester_spin_ns(running), true);
+  WaitOutcome waited = wait_for_acknowledgements(slot_index, 1, epoch, start_ns,
+                                                 requester_spin_ns(running, false), true);
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
   record_breakdown(start_ns, armed_ns, running, waited);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
@@ -686,6 +853,9 @@ SafepointStatistics safepoint_statistics() {
   for (int i = 0; i < 20; ++i)
     statistics.time_to_safepoint_histogram[i] =
         g_state.ttsp_histogram[i].load(std::memory_order_relaxed);
+  statistics.requester_futex_waits = g_state.requester_futex_waits.load(std::memory_order_relaxed);
+  statistics.resume_futex_wakes = g_state.resume_futex_wakes.load(std::memory_order_relaxed);
+  statistics.stops_requester_kept_slot = g_state.stops_kept_slot.load(std::memory_order_relaxed);
   return statistics;
 }
 

@@ -9,7 +9,9 @@
 //   ------------  ----------------------------------------  ------------------------------------
 //   kIdle         no machine holds the P                    slot_release (Running -> Idle)
 //   kRunning      a machine holds it, its goroutine polls   slot_try_acquire (Idle -> Running)
-//   kAtSafepoint  its machine waits in the slow path        the owner, in reach_safepoint
+//   kAtSafepoint  its machine waits in the slow path, or    the owner, in reach_safepoint, or
+//                 it is the requester that kept its slot    in stop_the_world (keep_slot); back
+//                 through the stop                          to Running at the resume
 //   kStoppedIdle  idle, claimed by a stop: nobody may       the requester (or a releaser that saw
 //                 acquire it until the stop ends            the stop): Idle -> StoppedIdle; the
 //                                                           requester's resume: -> Idle
@@ -35,12 +37,39 @@
 //
 // Time to safepoint is measured from the request to the latest acknowledgement (each acker
 // records its time before it decrements `remaining`): the moment the world is stopped. The
-// requester sleeps after a short spin, and the OS waking it is reported apart
-// (usgc_stop_info.requester_wake_ns): on a loaded machine it is the larger figure.
+// time until the requester noticed is reported apart (usgc_stop_info.requester_wake_ns).
+//
+// Keeping the OS out of the stopped world (USGC_SAFEPOINT_WAIT=spin, the default; `sleep` is
+// the protocol before, kept for comparison). Between "the last P acknowledged" and "the world
+// resumed" nothing may wait for the kernel to run a thread:
+//   - spinning pays only when no thread waits for a CPU: on a machine with more runnable threads
+//     than CPUs (other processes included: the kernel's count, sampled once per request) a
+//     spinner takes a CPU from a thread that must run (often the very P it waits for), and a
+//     sleeper woken by the kernel is preferred over threads that kept running (its wake-up
+//     preempts them). So every spin below happens only when that count fits the CPUs
+//     (spinning_leaves_cpus_free); otherwise the protocol before applies (short spin, sleep);
+//   - the requester keeps its P when it asks to (stop_the_world's keep_slot: the collector, as
+//     Go's stop-the-world initiator does): it acknowledges its own slot itself, so it owns a CPU
+//     that no P it waits for needs, and it spins on `remaining` instead of sleeping whenever the
+//     Ps still running fit on the other CPUs (running < online CPUs); pure spinning for
+//     kRequesterPureSpinNs, then spinning that yields the CPU between looks (sched_yield: it
+//     stays runnable, so no wake-up is needed), for up to kRequesterSpinCapNs, then sleeping.
+//     A requester without a slot (a thread outside the runtime, or the operation lock busy)
+//     keeps the short adaptive spin (kRequesterSpinNs, none when the running Ps fill the CPUs);
+//   - the stopped threads spin on resumed_epoch before they sleep (HotSpot's wait barrier, Go's
+//     notesleep spin), at most online CPUs - 1 of them at once (resume_spinners: one CPU stays
+//     the requester's), for kResumeSpinNs; a thread that does sleep counts itself in
+//     resume_sleepers first, and the resume is one store of resumed_epoch followed by a futex
+//     wake only when resume_sleepers is not zero (seq_cst on both sides: Dekker, see
+//     wait_until_resumed). The common resume is a store, not N system calls.
+// The pause of a stop is from the last acknowledgement to that store (start_the_world's
+// world_resumed_at_ns is taken right after it, before any wake-up).
 //
 // Requests are serialized by one operation lock: concurrent stop requests from two threads are
 // served one after the other, each complete. A goroutine that requests a stop first gives up
-// its P (the hook enter_native), so it can never wait for itself.
+// its P (the hook enter_native), so it can never wait for itself, unless it keeps its slot: it
+// then only tries the operation lock (a busy lock means another requester may be waiting for
+// this very P: it gives the P up as before), and acknowledges its slot before waiting.
 #pragma once
 
 #include <atomic>
@@ -135,6 +164,32 @@ void set_safepoint_arming(SafepointArming arming);
 // policy of stop_the_world.cpp (kRequesterSpinNs). Between stops, like set_safepoint_arming.
 void set_requester_spin_for_benchmark(int64_t spin_ns);
 
+// How the requester and the stopped threads wait (USGC_SAFEPOINT_WAIT, see the file comment):
+//   kSpin (default): the requester may keep its slot and spin; stopped threads spin before they
+//     sleep; the resume wakes only sleepers;
+//   kSleep: the protocol before: the requester always gives its P up and sleeps after a short
+//     spin, stopped threads sleep after 64 pauses, the resume always makes the wake system call.
+enum class SafepointWait : uint8_t { kSleep, kSpin };
+SafepointWait safepoint_wait();
+// Benchmarks and tests: between stops, like set_safepoint_arming.
+void set_safepoint_wait(SafepointWait wait);
+// Tests: the spin caps (requester with its slot, stopped threads), in ns; -1 restores the
+// defaults (kRequesterSpinCapNs, kResumeSpinNs); ignore_machine_load: spin even when the machine
+// has more runnable threads than CPUs (what other processes do is then not the test's outcome).
+// Whether anyone spins at all otherwise stays the policy's (CPUs against running Ps and
+// spinners). Between stops.
+void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
+                            bool ignore_machine_load = false);
+// The load half of the spin policy: a thread of ours may spin only while the machine has a CPU for
+// every runnable thread (kernel::runnable_thread_count, the caller included, sampled once per
+// request); 0 (unknown) counts as busy.
+bool spinning_leaves_cpus_free(uint32_t runnable_threads, uint32_t online_cpus);
+// Whether a requester holding a slot should keep it for its next stop: kSpin, and the machine has
+// a CPU for every runnable thread now (a kept slot pays through the spin it allows; on a loaded
+// machine the requester sleeps anyway, and giving the P up measured better there: the file
+// comment). The collector asks before each of its stops.
+bool requester_may_keep_slot();
+
 uint32_t slot_count();
 SafepointSlot* slot_at(uint32_t index);
 
@@ -178,7 +233,12 @@ void record_probe_locked(SafepointSlot* slot, const kernel::ThreadProbe& probe);
 // request came time_to_safepoint_ns before it); world_resumed_at_ns is taken as resumed_epoch is
 // published, before a requester that gave up its P waits to take one back (that wait is not
 // part of anyone's pause: the other goroutines run meanwhile).
-int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns = nullptr);
+// keep_slot: a caller holding a slot keeps it through the stop (acknowledging it itself) when
+// the wait mode is kSpin and the operation lock is free; it must then neither poll for nor wait on
+// anything another goroutine does until start_the_world (the collector's stopped-world work).
+// Whether it did is in stop_breakdown_last().requester_kept_slot.
+int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns = nullptr,
+                   bool keep_slot = false);
 int start_the_world(uint64_t* world_resumed_at_ns = nullptr);
 int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_stop_info* info);
 
@@ -193,6 +253,12 @@ struct SafepointStatistics {
   uint64_t time_to_safepoint_max_ns;
   uint64_t time_to_safepoint_total_ns;
   uint64_t time_to_safepoint_histogram[20];  // the stats block's buckets (usgc/stats_block.h)
+  // Futex sleeps of requesters waiting for acknowledgements (each futex_wait call), and resumes
+  // that made the wake system call because a stopped thread slept (kSpin; kSleep: every resume).
+  uint64_t requester_futex_waits;
+  uint64_t resume_futex_wakes;
+  // Stops whose requester kept its slot (stop_the_world's keep_slot honoured).
+  uint64_t stops_requester_kept_slot;
 };
 SafepointStatistics safepoint_statistics();
 
@@ -209,6 +275,7 @@ struct StopBreakdown {
   uint32_t slots_running;
   uint32_t signal_rounds;
   bool requester_slept;
+  bool requester_kept_slot;
 };
 // Takes the operation lock: call it after the stop's start_the_world (or handshake) returned.
 StopBreakdown stop_breakdown_last();

@@ -13,7 +13,9 @@
 //                    asked to stop (its epochs stay equal), so safepoint_requested is false;
 //                    lowered code polls the flag word usgc_poll_slot.poll_flag instead of a
 //                    page, and the WebAssembly runtime arms it itself;
-//   reach_safepoint  returns false (nothing is ever pending for the slot).
+//   reach_safepoint  returns false (nothing is ever pending for the slot);
+//   requester_may_keep_slot  false: with one P nobody is waited for, and the collector keeps
+//                    the sequence it had (keep_slot is ignored).
 // State: g_the_p and g_stopped, written and read by the only thread. Hot path: none.
 #include <cerrno>
 
@@ -37,7 +39,12 @@ bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
   return false;
 }
 
-int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns) {
+bool requester_may_keep_slot() {
+  return false;
+}
+
+int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool keep_slot) {
+  (void)keep_slot;
   if (g_stopped) return EDEADLK;
   g_stopped = true;
   ++g_stops;

@@ -46,6 +46,7 @@ variables=(
   "USGC_PROF_SAMPLE|size|4K|"
   "USGC_LEAKS|word|0|"
   "USGC_GC_INCREMENTAL|word|0|"
+  "USGC_SAFEPOINT_WAIT|word|sleep|"
 )
 # USGC_PROF_FILE takes any file name (every value above is one): its refusals (control bytes, over
 # 4095 bytes) are tested in tests/kernel_iface/environment_test.cpp.

@@ -1,0 +1,206 @@
+// tests/safepoint/stop_wait_test.cpp — how a stop waits (USGC_SAFEPOINT_WAIT, the file comment of
+// safepoint/stop_the_world.hpp): a requester that keeps its P acknowledges its own slot and waits
+// for the last P without sleeping in the kernel; stopped threads that spin are resumed by a store,
+// without the wake system call; threads that do sleep are still woken (no lost resume); the
+// protocol before (kSleep) still works and wakes at every resume; the collector keeps its P
+// through both stops of a concurrent shared collection.
+//
+// Counts, never times: the spin caps are raised to tens of seconds for the tests that count
+// futex calls, so the policy's decision (spin or not), not the scheduler's timing, decides them.
+// They need two CPUs (the policy spins only when the running Ps fit beside the requester), and
+// they set the machine-load half of the policy aside (other processes load the machine).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "kernel_iface/cpu.hpp"
+#include "safepoint/stop_the_world.hpp"
+#include "tests/support/runtime_fixture.hpp"
+#include "usgc/gc.h"
+#include "usgc/runtime.h"
+#include "usgc/safepoint.h"
+
+namespace usgc::testing {
+namespace {
+
+constexpr int64_t kLongCapNs = 30'000'000'000;  // a bound, never reached by a polling goroutine
+
+class StopWait : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    usgc_config config = runtime_config(2);
+    config.preempt_after_us = 0;  // each goroutine stays on its P
+    ASSERT_EQ(usgc_init(&config), 0);
+    safepoint::set_safepoint_wait(safepoint::SafepointWait::kSpin);
+  }
+  void TearDown() override {
+    safepoint::set_spin_caps_for_test(-1, -1);
+    stop = true;
+    RuntimeTest::TearDown();
+  }
+  // One goroutine polling in a loop, on the P the main goroutine does not hold.
+  void start_poller() {
+    go([this] {
+      started = true;
+      while (!stop.load(std::memory_order_relaxed)) {
+        spins.fetch_add(1, std::memory_order_relaxed);
+        usgc_safepoint_poll();
+      }
+    });
+  }
+  bool two_cpus() const { return kernel::online_cpu_count() >= 2; }
+
+  std::atomic<bool> stop{false};
+  std::atomic<bool> started{false};
+  std::atomic<uint64_t> spins{0};
+};
+
+TEST_F(StopWait, RequesterKeepingItsPNeverSleepsWhileTheLastPArrives) {
+  if (!two_cpus()) GTEST_SKIP() << "one CPU: a requester never spins (its P would take the CPU)";
+  safepoint::set_spin_caps_for_test(kLongCapNs, -1, /*ignore_machine_load=*/true);
+  start_poller();
+  run_main([&] {
+    ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
+    const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+    constexpr int kStops = 20;
+    int kept = 0, slept = 0, running_one = 0, moved = 0;
+    for (int i = 0; i < kStops; ++i) {
+      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
+      EXPECT_NE(safepoint::current_slot(), nullptr) << "the requester gave its P up";
+      uint64_t at_stop = spins.load();
+      for (int spin = 0; spin < 10000; ++spin) __builtin_ia32_pause();
+      if (spins.load() != at_stop) ++moved;
+      ASSERT_EQ(safepoint::start_the_world(), 0);
+      safepoint::StopBreakdown breakdown = safepoint::stop_breakdown_last();
+      kept += breakdown.requester_kept_slot;
+      slept += breakdown.requester_slept;
+      running_one += breakdown.slots_running == 1;
+      uint64_t resumed_at = spins.load();
+      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
+    }
+    const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
+    EXPECT_EQ(moved, 0) << "the poller ran while the world was stopped";
+    EXPECT_EQ(kept, kStops);
+    EXPECT_EQ(running_one, kStops) << "only the poller's P had to reach a poll";
+    EXPECT_EQ(slept, 0);
+    EXPECT_EQ(after.requester_futex_waits - before.requester_futex_waits, 0u);
+    EXPECT_EQ(after.stops_requester_kept_slot - before.stops_requester_kept_slot,
+              static_cast<uint64_t>(kStops));
+  });
+  stop = true;
+}
+
+TEST_F(StopWait, ResumeOfSpinningThreadsIsAStoreWithoutAWakeCall) {
+  if (!two_cpus()) GTEST_SKIP() << "one CPU: stopped threads never spin";
+  safepoint::set_spin_caps_for_test(kLongCapNs, kLongCapNs, /*ignore_machine_load=*/true);
+  start_poller();
+  run_main([&] {
+    ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
+    const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+    constexpr int kStops = 20;
+    for (int i = 0; i < kStops; ++i) {
+      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
+      ASSERT_EQ(safepoint::start_the_world(), 0);
+      uint64_t resumed_at = spins.load();
+      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
+    }
+    const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
+    EXPECT_EQ(after.resume_futex_wakes - before.resume_futex_wakes, 0u);
+  });
+  stop = true;
+}
+
+// Stopped threads that outlast their spin sleep, and the resume wakes them (the Dekker pair of
+// wait_until_resumed): every stop is followed by progress, and some resume made the wake call.
+TEST_F(StopWait, StoppedThreadsThatSleepAreWokenByTheResume) {
+  safepoint::set_spin_caps_for_test(-1, 0, true);  // stopped threads sleep after their first look
+  start_poller();
+  run_main([&] {
+    ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
+    const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      ASSERT_EQ(safepoint::start_the_world(), 0);
+      uint64_t resumed_at = spins.load();
+      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }))
+          << "the poller was not resumed after stop " << i;
+    }
+    const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
+    EXPECT_GT(after.resume_futex_wakes - before.resume_futex_wakes, 0u);
+  });
+  stop = true;
+}
+
+// USGC_SAFEPOINT_WAIT=sleep: the requester gives its P up even when asked to keep it, and every
+// resume makes the wake call.
+TEST_F(StopWait, SleepModeIsTheProtocolBefore) {
+  safepoint::set_safepoint_wait(safepoint::SafepointWait::kSleep);
+  start_poller();
+  run_main([&] {
+    ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
+    const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+    constexpr int kStops = 10;
+    for (int i = 0; i < kStops; ++i) {
+      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
+      EXPECT_EQ(safepoint::current_slot(), nullptr);
+      ASSERT_EQ(safepoint::start_the_world(), 0);
+      EXPECT_FALSE(safepoint::stop_breakdown_last().requester_kept_slot);
+      uint64_t resumed_at = spins.load();
+      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
+    }
+    const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
+    EXPECT_EQ(after.resume_futex_wakes - before.resume_futex_wakes, static_cast<uint64_t>(kStops));
+    EXPECT_EQ(after.stops_requester_kept_slot, before.stops_requester_kept_slot);
+  });
+  stop = true;
+}
+
+// The collector keeps its P through both stops of a concurrent shared collection requested by a
+// goroutine, while another goroutine runs (USGC_GC_CONCURRENT unset: concurrent marking), when
+// the machine has CPUs to spare (the load is set aside here); not at all with kSleep.
+TEST_F(StopWait, SharedCollectionKeepsTheCollectorsPThroughBothStops) {
+  const char* concurrent = std::getenv("USGC_GC_CONCURRENT");
+  if (concurrent != nullptr && concurrent[0] == '0') GTEST_SKIP() << "one stop per collection";
+  safepoint::set_spin_caps_for_test(-1, -1, /*ignore_machine_load=*/true);
+  start_poller();
+  run_main([&] {
+    ASSERT_TRUE(eventually([&] { return started.load(); }));
+    const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+    constexpr int kCollections = 5;
+    for (int i = 0; i < kCollections; ++i) ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
+    EXPECT_GE(after.stops - before.stops, 2u * kCollections);
+    EXPECT_EQ(after.stops_requester_kept_slot - before.stops_requester_kept_slot,
+              2u * kCollections);
+    uint64_t at_end = spins.load();
+    ASSERT_TRUE(eventually([&] { return spins.load() > at_end; }));
+    safepoint::set_safepoint_wait(safepoint::SafepointWait::kSleep);
+    const safepoint::SafepointStatistics before_sleep = safepoint::safepoint_statistics();
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
+    EXPECT_EQ(safepoint::safepoint_statistics().stops_requester_kept_slot,
+              before_sleep.stops_requester_kept_slot);
+  });
+  stop = true;
+}
+
+// The load half of the policy: spin only when every runnable thread has a CPU; unknown is busy.
+TEST(StopWaitPolicy, SpinningOnlyWhenEveryRunnableThreadHasACpu) {
+  EXPECT_TRUE(safepoint::spinning_leaves_cpus_free(1, 2));
+  EXPECT_TRUE(safepoint::spinning_leaves_cpus_free(2, 2));
+  EXPECT_FALSE(safepoint::spinning_leaves_cpus_free(3, 2));
+  EXPECT_FALSE(safepoint::spinning_leaves_cpus_free(17, 2));
+  EXPECT_FALSE(safepoint::spinning_leaves_cpus_free(0, 2));
+  EXPECT_TRUE(safepoint::spinning_leaves_cpus_free(64, 64));
+}
+
+// The kernel's count includes the caller, which is running.
+TEST(StopWaitPolicy, RunnableThreadCountIncludesTheCaller) {
+  EXPECT_GE(kernel::runnable_thread_count(), 1u);
+}
+
+}  // namespace
+}  // namespace usgc::testing
