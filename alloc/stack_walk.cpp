@@ -11,6 +11,7 @@
 // A fork while an entry is odd leaves it odd in the child: that slot then always misses.
 #include "alloc/stack_walk.hpp"
 
+#include <pthread.h>
 #include <unwind.h>
 
 #include <atomic>
@@ -48,7 +49,8 @@ std::atomic<uint64_t> g_rule_misses{0};
 std::atomic<uint64_t> g_ended_early{0};
 std::atomic<uint64_t> g_stack_lookups{0};
 
-// The calling thread's stack mapping, [t_stack_low, t_stack_high): the thread's own.
+// The calling thread's own stack mapping, [t_stack_low, t_stack_high) (stack_bounds_of), and how
+// many times it looked a stack up.
 constinit thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local uint32_t t_stack_lookups __attribute__((tls_model("initial-exec"))) = 0;
@@ -198,17 +200,31 @@ _Unwind_Reason_Code collect_frame(_Unwind_Context* context, void* data) {
   return walk.depth;
 }
 
-// The calling thread's stack bounds hold `sp`: from the cache, or looked up (a few times per
-// thread at most).
-bool stack_bounds_hold(uintptr_t sp) {
-  if (sp >= t_stack_low && sp < t_stack_high) return true;
+// Bounds for a walk from `sp`: the mapping that holds it, [*low, *high). The thread's own stack
+// is cached (it is never unmapped while the thread runs): the main thread's "[stack]" mapping, or
+// for any other thread the mapping that also holds its thread descriptor (glibc puts it at the top
+// of the thread's stack). Any other stack (a goroutine's, a coroutine's, a signal stack) may be
+// unmapped and its range reused, so it is looked up for this walk only, at most kMaxStackLookups
+// times per thread; then its walks go to libgcc.
+bool stack_bounds_of(uintptr_t sp, uintptr_t* low, uintptr_t* high) {
+  if (sp >= t_stack_low && sp < t_stack_high) {
+    *low = t_stack_low;
+    *high = t_stack_high;
+    return true;
+  }
   if (t_stack_lookups >= kMaxStackLookups) return false;
   t_stack_lookups++;
   g_stack_lookups.fetch_add(1, std::memory_order_relaxed);
   kernel::Result<kernel::MappingRange> mapping = kernel::find_mapping_containing(sp);
   if (!mapping.ok() || !mapping.value().readable) return false;
-  t_stack_low = mapping.value().start;
-  t_stack_high = mapping.value().end;
+  const kernel::MappingRange& range = mapping.value();
+  *low = range.start;
+  *high = range.end;
+  auto descriptor = reinterpret_cast<uintptr_t>(pthread_self());
+  if (range.process_stack || (descriptor >= range.start && descriptor < range.end)) {
+    t_stack_low = range.start;
+    t_stack_high = range.end;
+  }
   return true;
 }
 
@@ -231,14 +247,16 @@ uint32_t stack_walk_capture(uintptr_t* frames, uint32_t max_frames, StackWalkMet
       : "=&r"(registers.pc), "=&r"(registers.sp), "=&r"(registers.fp));
   g_walks.fetch_add(1, std::memory_order_relaxed);
   CacheEntry* cache = rule_cache();
-  if (cache == nullptr || !stack_bounds_hold(registers.sp)) {
+  uintptr_t stack_low = 0;
+  uintptr_t stack_high = 0;
+  if (cache == nullptr || !stack_bounds_of(registers.sp, &stack_low, &stack_high)) {
     g_fallbacks.fetch_add(1, std::memory_order_relaxed);
     return libgcc_walk(frames, max_frames);
   }
   auto generation = static_cast<uint32_t>(loaded_objects_generation());
   StackWalkEnd end;
   uint32_t depth =
-      walk(cache, generation, registers, registers.sp, t_stack_high, frames, max_frames, &end);
+      walk(cache, generation, registers, registers.sp, stack_high, frames, max_frames, &end);
   if (end == StackWalkEnd::kFallback) {
     g_fallbacks.fetch_add(1, std::memory_order_relaxed);
     return libgcc_walk(frames, max_frames);

@@ -15,11 +15,13 @@
 // stack, a signal frame, a PLT stub, code without an FDE in an object), or when the stack is not
 // one whose bounds the thread knows, the whole walk is done again by _Unwind_Backtrace.
 // Robustness: the walk reads only the stack, and only words in [the captured rsp, the top of the
-// mapping that holds it) — learned once per thread from /proc/self/maps
-// (kernel_iface/mapping_lookup.hpp) — at 8-byte aligned addresses, each frame's CFA strictly above
-// the last; a pc in no loaded object (JIT code, a stray value), a malformed FDE, an out-of-bounds
-// CFA, or 256 steps end the walk cleanly at that frame, never a fault. The result then differs
-// from libgcc's only where libgcc would read what is not there.
+// mapping that holds it) (kernel_iface/mapping_lookup.hpp, /proc/self/maps: looked up once per
+// thread for the thread's own stack, which stays mapped while the thread runs; a walk on another
+// stack — a goroutine's, a coroutine's, a signal stack — looks its mapping up for that walk only,
+// a few times per thread, then leaves such walks to libgcc), at 8-byte aligned addresses, each
+// frame's CFA strictly above the last. A pc in no loaded object (JIT code, a stray value), a
+// malformed FDE, an out-of-bounds CFA, or 256 steps end the walk cleanly at that frame, never a
+// fault: the result then differs from libgcc's only where libgcc would read what is not there.
 //
 // Invariants:
 //   - a cache entry holds the rule libgcc's CFI gives at its key address, for the loaded objects

@@ -39,7 +39,15 @@ int match_line(const char* line, uintptr_t address, MappingRange* range) {
   if (cursor != nullptr) cursor = parse_hex(cursor, ' ', &end);
   if (cursor == nullptr || end < start) return -1;
   if (address < start || address >= end) return 0;
-  *range = MappingRange{start, end, cursor[0] == 'r'};
+  // "perms offset dev inode", then the path after spaces (none for anonymous memory).
+  const char* path = cursor;
+  for (int field = 0; field < 4 && path != nullptr; ++field) {
+    path = std::strchr(path, ' ');
+    if (path != nullptr) ++path;
+  }
+  while (path != nullptr && *path == ' ') ++path;
+  *range = MappingRange{start, end, cursor[0] == 'r',
+                        path != nullptr && std::strncmp(path, "[stack]", 7) == 0};
   return 1;
 }
 

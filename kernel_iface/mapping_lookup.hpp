@@ -19,6 +19,7 @@ struct MappingRange {
   uintptr_t start = 0;  // the first byte
   uintptr_t end = 0;    // one past the last
   bool readable = false;
+  bool process_stack = false;  // the main thread's stack (the line's path is "[stack]")
 };
 
 // The mapping (one line of /proc/self/maps) that contains `address`. ENOENT when none does,

@@ -6,11 +6,14 @@
 // walks at that frame; a made-up stack of random words never makes the walk fault; a second walk
 // of the same stack computes no rule again (the cache).
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <ucontext.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "alloc/stack_walk.hpp"
 #include "kernel_iface/code_memory.hpp"
@@ -88,12 +91,63 @@ int compare_and_recurse(const void* a, const void* b) {
 }
 
 TEST(StackWalk, DeepRecursionThroughLibcMatchesLibgccFrameByFrame) {
+  StackWalkCounters before = stack_walk_counters();
   for (int depth : {1, 10, 45, 120}) {
     Walks walks{};
     recurse(depth, &walks);
     SCOPED_TRACE(depth);
     expect_same_walks(walks, static_cast<uint32_t>(depth));
   }
+  StackWalkCounters after = stack_walk_counters();
+  EXPECT_EQ(after.walks, before.walks + 4);
+  EXPECT_EQ(after.fallbacks, before.fallbacks) << "every frame's rule was cached-expressible";
+  EXPECT_EQ(after.ended_early, before.ended_early);
+}
+
+TEST(StackWalk, AnotherThreadsStackIsLookedUpOnceAndMatchesLibgcc) {
+  std::thread([] {
+    StackWalkCounters before = stack_walk_counters();
+    for (int depth : {20, 50}) {
+      Walks walks{};
+      recurse(depth, &walks);
+      SCOPED_TRACE(depth);
+      expect_same_walks(walks, static_cast<uint32_t>(depth));
+    }
+    StackWalkCounters after = stack_walk_counters();
+    EXPECT_EQ(after.stack_lookups, before.stack_lookups + 1) << "the thread's own stack, cached";
+    EXPECT_EQ(after.fallbacks, before.fallbacks);
+  }).join();
+}
+
+// A coroutine's stack (makecontext): not the thread's own, so its mapping is looked up for each
+// walk and not kept; the walk still matches libgcc's.
+ucontext_t g_main_context;
+ucontext_t g_coroutine_context;
+Walks g_coroutine_walks;
+
+void coroutine_body() {
+  recurse(12, &g_coroutine_walks);
+}
+
+TEST(StackWalk, CoroutineStackIsLookedUpForEachWalk) {
+  size_t bytes = 256 << 10;
+  usgc::kernel::Result<void*> stack =
+      usgc::kernel::map_aligned(bytes, usgc::kernel::os_page_size());
+  ASSERT_TRUE(stack.ok()) << stack.error();
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(getcontext(&g_coroutine_context), 0);
+    g_coroutine_context.uc_stack.ss_sp = stack.value();
+    g_coroutine_context.uc_stack.ss_size = bytes;
+    g_coroutine_context.uc_link = &g_main_context;
+    makecontext(&g_coroutine_context, coroutine_body, 0);
+    g_coroutine_walks = Walks{};
+    StackWalkCounters before = stack_walk_counters();
+    ASSERT_EQ(swapcontext(&g_main_context, &g_coroutine_context), 0);
+    StackWalkCounters after = stack_walk_counters();
+    EXPECT_EQ(after.stack_lookups, before.stack_lookups + 1);
+    expect_same_walks(g_coroutine_walks, 12);
+  }
+  ASSERT_TRUE(usgc::kernel::unmap(stack.value(), bytes).ok());
 }
 
 TEST(StackWalk, CapsAtMaxFramesLikeLibgcc) {
@@ -292,7 +346,18 @@ TEST(MappingLookup, FindsTheStackMappingOfALocal) {
   EXPECT_LE(mapping.value().start, address);
   EXPECT_GT(mapping.value().end, address);
   EXPECT_TRUE(mapping.value().readable);
+  EXPECT_TRUE(mapping.value().process_stack) << "gtest runs this on the main thread";
   EXPECT_EQ(usgc::kernel::find_mapping_containing(16).error(), ENOENT);
+  // Another thread's stack: an anonymous mapping that also holds its thread descriptor.
+  std::thread([] {
+    int other = 0;
+    usgc::kernel::Result<usgc::kernel::MappingRange> range =
+        usgc::kernel::find_mapping_containing(reinterpret_cast<uintptr_t>(&other));
+    ASSERT_TRUE(range.ok()) << range.error();
+    EXPECT_FALSE(range.value().process_stack);
+    auto descriptor = reinterpret_cast<uintptr_t>(pthread_self());
+    EXPECT_TRUE(descriptor >= range.value().start && descriptor < range.value().end);
+  }).join();
 }
 
 }  // namespace
