@@ -415,12 +415,12 @@ UnwindRule rule_from_fde(uintptr_t address, uintptr_t fde, const Segments& segme
     return rule_of_parse(parse);
 
   UnwindRule rule;
+  if (state.return_address.how == RegisterRule::kUndefined)  // whatever the CFA: the last frame
+    return UnwindRule::of_kind(UnwindRule::kOutermost);
   if (state.cfa_expression ||
       (state.cfa_register != kRegisterRsp && state.cfa_register != kRegisterRbp) ||
       state.cfa_offset < 8 || state.cfa_offset > UnwindRule::kMaxCfaOffset)
     return UnwindRule::of_kind(UnwindRule::kFallback);
-  if (state.return_address.how == RegisterRule::kUndefined)
-    return UnwindRule::of_kind(UnwindRule::kOutermost);
   if (state.return_address.how != RegisterRule::kOffset || state.return_address.offset != -8)
     return UnwindRule::of_kind(UnwindRule::kFallback);
   if (state.rsp.how == RegisterRule::kOffset || state.rsp.how == RegisterRule::kOther)
@@ -526,6 +526,17 @@ int first_object_generation(dl_phdr_info* info, size_t size, void* data) {
 }
 
 }  // namespace
+
+UnwindRule unwind_rule_from_eh_frame_hdr(uintptr_t address, uintptr_t header, uint64_t header_bytes,
+                                         const UnwindReadableRange* ranges, int range_count) {
+  Segments segments;
+  for (int i = 0; i < range_count && segments.count < kMaxSegments; ++i) {
+    segments.start[segments.count] = ranges[i].start;
+    segments.end[segments.count] = ranges[i].end;
+    segments.count++;
+  }
+  return rule_from_table(address, header, header_bytes, segments);
+}
 
 UnwindRule find_unwind_rule(uintptr_t address, uint64_t* objects_generation) {
   Search search{address, UnwindRule::of_kind(UnwindRule::kEnd)};

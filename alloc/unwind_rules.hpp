@@ -67,6 +67,16 @@ struct UnwindRule {
 // not null, gets the loader's count of object loads and unloads (dlpi_adds + dlpi_subs) seen.
 UnwindRule find_unwind_rule(uintptr_t address, uint64_t* objects_generation);
 
+// The rule at `address` from an .eh_frame_hdr at [header, header + header_bytes) whose records
+// may be read only inside `ranges` (what find_unwind_rule does for a loaded object, given its
+// readable segments): for tests of the parser on made-up and damaged tables.
+struct UnwindReadableRange {
+  uintptr_t start;
+  uintptr_t end;
+};
+UnwindRule unwind_rule_from_eh_frame_hdr(uintptr_t address, uintptr_t header, uint64_t header_bytes,
+                                         const UnwindReadableRange* ranges, int range_count);
+
 // The loader's count of object loads and unloads (dlpi_adds + dlpi_subs): a change means objects
 // may have come or gone, so cached rules may be stale. One dl_iterate_phdr call that stops at the
 // first object (the loader's list lock, about a hundred instructions).
