@@ -24,6 +24,13 @@ constexpr int kMaxRememberedStates = 8;
 constexpr uint8_t kEncodingOmit = 0xff;
 constexpr uint8_t kEncodingDatarelSdata4 = 0x3b;
 
+// Internal: the address lies in the object but no FDE covers it (code without CFI).
+// find_unwind_rule then does what libgcc does there (x86_64_fallback_frame_state): a signal
+// trampoline (rt_sigreturn) is libgcc's to unwind, anything else is the walk's last frame.
+constexpr auto kNotCovered = static_cast<UnwindRule::Kind>(7);
+// movq $15 (rt_sigreturn), %rax; syscall — at the return address.
+constexpr uint8_t kSigreturnCode[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+
 // The readable loaded segments of the object being read.
 struct Segments {
   uintptr_t start[kMaxSegments];
@@ -400,8 +407,7 @@ UnwindRule rule_from_fde(uintptr_t address, uintptr_t fde, const Segments& segme
       parse != Parse::kOk)
     return rule_of_parse(parse);
   // Not covered: the table's nearest entry ends before the address (code without CFI).
-  if (address < pc_begin || address - pc_begin >= pc_range)
-    return UnwindRule::of_kind(UnwindRule::kFallback);
+  if (address < pc_begin || address - pc_begin >= pc_range) return UnwindRule::of_kind(kNotCovered);
   if (cie.has_augmentation_data) cursor.skip(cursor.uleb());
   if (cursor.failed) return UnwindRule::of_kind(UnwindRule::kEnd);
 
@@ -458,7 +464,7 @@ UnwindRule rule_from_table(uintptr_t address, uintptr_t header, uint64_t bytes,
     return rule_of_parse(parse);
   if (Parse parse = read_encoded(cursor, count_encoding, header, &count); parse != Parse::kOk)
     return rule_of_parse(parse);
-  if (count == 0) return UnwindRule::of_kind(UnwindRule::kFallback);
+  if (count == 0) return UnwindRule::of_kind(kNotCovered);
   if (count > (cursor.end - cursor.position) / 8) return UnwindRule::of_kind(UnwindRule::kEnd);
   auto entry = [&](uint64_t i, int half) {
     int32_t value;
@@ -466,7 +472,7 @@ UnwindRule rule_from_table(uintptr_t address, uintptr_t header, uint64_t bytes,
     return header + static_cast<int64_t>(value);
   };
   // The last entry whose initial location is <= address.
-  if (address < entry(0, 0)) return UnwindRule::of_kind(UnwindRule::kFallback);
+  if (address < entry(0, 0)) return UnwindRule::of_kind(kNotCovered);
   uint64_t low = 0;
   uint64_t high = count;  // entry(low) <= address < entry(high) (entry(count): beyond all)
   while (high - low > 1) {
@@ -516,6 +522,13 @@ int search_object(dl_phdr_info* info, size_t size, void* data) {
   search->found = true;
   search->rule = header == 0 ? UnwindRule::of_kind(UnwindRule::kFallback)
                              : rule_from_table(search->address, header, header_bytes, segments);
+  if (search->rule.kind == kNotCovered) {
+    uintptr_t return_address = search->address + 1;
+    bool sigreturn = readable(segments, return_address, sizeof(kSigreturnCode)) &&
+                     std::memcmp(reinterpret_cast<const void*>(return_address), kSigreturnCode,
+                                 sizeof(kSigreturnCode)) == 0;
+    search->rule = UnwindRule::of_kind(sigreturn ? UnwindRule::kFallback : UnwindRule::kEnd);
+  }
   return 1;
 }
 
@@ -535,7 +548,8 @@ UnwindRule unwind_rule_from_eh_frame_hdr(uintptr_t address, uintptr_t header, ui
     segments.end[segments.count] = ranges[i].end;
     segments.count++;
   }
-  return rule_from_table(address, header, header_bytes, segments);
+  UnwindRule rule = rule_from_table(address, header, header_bytes, segments);
+  return rule.kind == kNotCovered ? UnwindRule::of_kind(UnwindRule::kFallback) : rule;
 }
 
 UnwindRule find_unwind_rule(uintptr_t address, uint64_t* objects_generation) {

@@ -16,10 +16,11 @@
 //   kStep      the rule above;
 //   kOutermost the return address is undefined (_start, a thread's or goroutine's entry): this
 //              frame is the last one;
-//   kEnd       no object holds the pc (JIT code, a stray address), or its FDE is malformed or
+//   kEnd       no object holds the pc (JIT code, a stray address), or no FDE covers it and it
+//              is not a signal trampoline (libgcc also ends there), or its FDE is malformed or
 //              out of its object's bounds: the walk stops at this frame, cleanly;
-//   kFallback  valid CFI the rule cannot express, or no FDE in an object that has a table:
-//              libgcc's unwinder decides.
+//   kFallback  valid CFI the rule cannot express, a signal trampoline without an FDE, or an
+//              object without a sorted .eh_frame_hdr table: libgcc's unwinder decides.
 // Reading: every byte read from an object is first checked to lie inside one of its loaded,
 // readable segments (the program headers dl_iterate_phdr reports), and it is read while the
 // loader's list lock is held, so no dlclose unmaps it meanwhile. Nothing allocates.
@@ -69,7 +70,8 @@ UnwindRule find_unwind_rule(uintptr_t address, uint64_t* objects_generation);
 
 // The rule at `address` from an .eh_frame_hdr at [header, header + header_bytes) whose records
 // may be read only inside `ranges` (what find_unwind_rule does for a loaded object, given its
-// readable segments): for tests of the parser on made-up and damaged tables.
+// readable segments): for tests of the parser on made-up and damaged tables. An address no FDE
+// covers gives kFallback here (the code bytes are not at hand to check for a signal trampoline).
 struct UnwindReadableRange {
   uintptr_t start;
   uintptr_t end;

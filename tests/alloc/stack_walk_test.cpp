@@ -273,6 +273,35 @@ TEST(StackWalk, FrameInCodeWithoutUnwindInfoEndsTheWalkCleanly) {
   ASSERT_TRUE(usgc::kernel::unmap_code(code.value(), page).ok());
 }
 
+// ---- code inside an object but without CFI (as the loader's _dl_start_user): libgcc ends the
+// walk there (it is no signal trampoline); so does this one, without falling back ----
+extern "C" void stack_walk_test_without_cfi(void (*fn)(Walks*), Walks* walks);
+asm(R"(
+    .text
+    .p2align 4
+    .type stack_walk_test_without_cfi, @function
+stack_walk_test_without_cfi:
+    sub $8, %rsp
+    mov %rdi, %rax
+    mov %rsi, %rdi
+    call *%rax
+    add $8, %rsp
+    ret
+    .size stack_walk_test_without_cfi, .-stack_walk_test_without_cfi
+)");
+
+TEST(StackWalk, FrameWithoutCfiInAnObjectEndsTheWalkLikeLibgcc) {
+  Walks walks{};
+  StackWalkCounters before = stack_walk_counters();
+  stack_walk_test_without_cfi(capture_from_jit, &walks);
+  StackWalkCounters after = stack_walk_counters();
+  expect_same_walks(walks, 2);
+  uintptr_t last = walks.frames[0][walks.depth[0] - 1];
+  auto start = reinterpret_cast<uintptr_t>(&stack_walk_test_without_cfi);
+  EXPECT_TRUE(last > start && last < start + 16) << "the last frame is the call without CFI";
+  EXPECT_EQ(after.fallbacks, before.fallbacks);
+}
+
 // ---- made-up stacks ----
 [[gnu::noinline]] int leaf_function(int x) {
   return x * 3 + 1;
