@@ -20,6 +20,9 @@
 #include "kernel_iface/mapping_lookup.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
+// The main thread's stack pointer at process start (the dynamic loader's; weak: null if absent).
+extern "C" void* __libc_stack_end __attribute__((weak));
+
 // The bounds of the usgc_text section (the linker defines them; weak: zero if it is absent).
 extern "C" const char __start_usgc_text[] __attribute__((weak, visibility("hidden")));
 extern "C" const char __stop_usgc_text[] __attribute__((weak, visibility("hidden")));
@@ -201,11 +204,12 @@ _Unwind_Reason_Code collect_frame(_Unwind_Context* context, void* data) {
 }
 
 // Bounds for a walk from `sp`: the mapping that holds it, [*low, *high). The thread's own stack
-// is cached (it is never unmapped while the thread runs): the main thread's "[stack]" mapping, or
-// for any other thread the mapping that also holds its thread descriptor (glibc puts it at the top
-// of the thread's stack). Any other stack (a goroutine's, a coroutine's, a signal stack) may be
-// unmapped and its range reused, so it is looked up for this walk only, at most kMaxStackLookups
-// times per thread; then its walks go to libgcc.
+// is cached (it is never unmapped while the thread runs): the main thread's ("[stack]", or the
+// mapping that holds __libc_stack_end, the stack pointer at process start: under valgrind the main
+// stack is an unnamed mapping), or for any other thread the mapping that also holds its thread
+// descriptor (glibc puts it at the top of the thread's stack). Any other stack (a goroutine's, a
+// coroutine's, a signal stack) may be unmapped and its range reused, so it is looked up for this
+// walk only, at most kMaxStackLookups times per thread; then its walks go to libgcc.
 bool stack_bounds_of(uintptr_t sp, uintptr_t* low, uintptr_t* high) {
   if (sp >= t_stack_low && sp < t_stack_high) {
     *low = t_stack_low;
@@ -221,7 +225,10 @@ bool stack_bounds_of(uintptr_t sp, uintptr_t* low, uintptr_t* high) {
   *low = range.start;
   *high = range.end;
   auto descriptor = reinterpret_cast<uintptr_t>(pthread_self());
-  if (range.process_stack || (descriptor >= range.start && descriptor < range.end)) {
+  auto initial_stack =
+      reinterpret_cast<uintptr_t>(&__libc_stack_end != nullptr ? __libc_stack_end : nullptr);
+  auto holds = [&](uintptr_t address) { return address >= range.start && address < range.end; };
+  if (range.process_stack || holds(descriptor) || (initial_stack != 0 && holds(initial_stack))) {
     t_stack_low = range.start;
     t_stack_high = range.end;
   }
