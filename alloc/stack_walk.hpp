@@ -12,8 +12,9 @@
 // Equivalence: the frames are exactly what _Unwind_Backtrace would report (call addresses, i.e.
 // return address - 1, innermost first; usgc's own frames at the top left out; at most max_frames)
 // whenever every frame's rule is cached-expressible. When one is not (kFallback: a realigned
-// stack, a signal frame, a PLT stub, code without an FDE in an object), or when the stack is not
-// one whose bounds the thread knows, the whole walk is done again by _Unwind_Backtrace.
+// stack, a signal frame, a PLT stub), or when the stack is not one whose bounds the thread knows,
+// the whole walk is done again by _Unwind_Backtrace. Code in an object but without CFI ends the
+// walk at its frame, as libgcc does (alloc/unwind_rules.hpp, kEnd).
 // Robustness: the walk reads only the stack, and only words in [the captured rsp, the top of the
 // mapping that holds it) (kernel_iface/mapping_lookup.hpp, /proc/self/maps: looked up once per
 // thread for the thread's own stack, which stays mapped while the thread runs; a walk on another
@@ -64,7 +65,7 @@ StackWalkCounters stack_walk_counters();
 enum class StackWalkEnd : uint8_t {
   kOutermost,    // a frame whose return address is undefined or 0 (the stack's first frame)
   kMaxFrames,    // max_frames recorded
-  kNoObject,     // a pc in no loaded object, or an FDE that is malformed: that frame is the last
+  kNoObject,     // a pc in no object, in code without CFI, or with a malformed FDE: the last frame
   kOutOfBounds,  // a CFA or saved-rbp slot outside the bounds
   kMaxSteps,     // 256 frames unwound
   kFallback,     // a frame whose rule the cache cannot express
