@@ -13,12 +13,12 @@
 
 #include <dlfcn.h>
 #include <link.h>
-#include <unwind.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "alloc/stack_walk.hpp"
 #include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/process_info.hpp"
@@ -26,10 +26,6 @@
 #include "kernel_iface/spin_lock.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "usgc/usgc.h"
-
-// The bounds of the usgc_text section (the linker defines them; weak: zero if it is absent).
-extern "C" const char __start_usgc_text[] __attribute__((weak, visibility("hidden")));
-extern "C" const char __stop_usgc_text[] __attribute__((weak, visibility("hidden")));
 
 namespace usgc::alloc {
 
@@ -158,11 +154,6 @@ void compute_ranges() {
   g_ranges_state.store(1, std::memory_order_release);
 }
 
-bool is_usgc_code(uintptr_t address) {
-  return address >= reinterpret_cast<uintptr_t>(__start_usgc_text) &&
-         address < reinterpret_cast<uintptr_t>(__stop_usgc_text);
-}
-
 bool is_program_code(uintptr_t address) {
   return address >= g_program_text_start && address < g_program_text_end;
 }
@@ -173,25 +164,9 @@ bool made_by_usgc(const uintptr_t* frames, uint32_t depth) {
   if (depth == 0 || is_program_code(frames[0])) return false;
   for (uint32_t i = 1; i < depth; ++i) {
     if (is_program_code(frames[i])) return false;
-    if (is_usgc_code(frames[i])) return true;
+    if (is_usgc_code_address(frames[i])) return true;
   }
   return false;
-}
-
-struct Unwinding {
-  uintptr_t* frames;
-  uint32_t depth;
-};
-
-_Unwind_Reason_Code collect_frame(_Unwind_Context* context, void* data) {
-  auto* unwinding = static_cast<Unwinding*>(data);
-  uintptr_t ip = _Unwind_GetIP(context);
-  if (ip == 0) return _URC_END_OF_STACK;
-  // usgc's own frames at the top (malloc, operator new, the allocator's paths).
-  if (unwinding->depth == 0 && is_usgc_code(ip)) return _URC_NO_REASON;
-  if (unwinding->depth == kHeapProfileMaxFrames) return _URC_END_OF_STACK;
-  unwinding->frames[unwinding->depth++] = ip - 1;  // the call, not the return address
-  return _URC_NO_REASON;
 }
 
 uint64_t hash_of_frames(const uintptr_t* frames, uint32_t depth) {
@@ -373,9 +348,8 @@ void heap_profile_record(void* block, size_t size, size_t sampled_bytes) {
   t_in_profiler = true;
   compute_ranges();
   uintptr_t frames[kHeapProfileMaxFrames];
-  Unwinding unwinding{frames, 0};
-  _Unwind_Backtrace(collect_frame, &unwinding);
-  record_sample(block, size, sampled_bytes, frames, unwinding.depth);
+  uint32_t depth = stack_walk_capture(frames, kHeapProfileMaxFrames, StackWalkMethod::kCachedRules);
+  record_sample(block, size, sampled_bytes, frames, depth);
   t_in_profiler = false;
 }
 

@@ -28,8 +28,9 @@
 // page may hold that many (capacity - used); so the cost when on is a walk per sample plus the
 // slow path once per sample, per refill nothing but an index compare. When profiling is off no
 // list is ever cut and the slow path checks one flag. Everything else is on slow paths too: the
-// sampled allocation (heap_profile_sample, heap_profile_record) captures the stack with libgcc's
-// unwinder and inserts the block into the table of sampled blocks; the generic free path removes
+// sampled allocation (heap_profile_sample, heap_profile_record) captures the stack (about 1 000
+// instructions: alloc/stack_walk.hpp, cached unwind rules, libgcc's _Unwind_Backtrace as the
+// fallback) and inserts the block into the table of sampled blocks; the generic free path removes
 // a sampled block.
 //
 // Sample pages: a sampled small or medium block is allocated from a page of its class that holds

@@ -17,6 +17,10 @@
 #   RESULT suite=heap_profile_instructions case=<workload> impl=usgc metric=ratio_off_vs_base value=<x> unit=ratio
 #   RESULT suite=heap_profile_instructions case=<workload> impl=usgc_base_prof metric=ratio_prof_on_vs_off value=<x> unit=ratio
 #   RESULT suite=heap_profile_instructions case=<workload> impl=jemalloc_prof metric=ratio_prof_on_vs_off value=<x> unit=ratio
+#   RESULT suite=heap_profile_instructions case=<workload> impl=<usgc_prof|usgc_base_prof> metric=stack_instructions_per_sample value=<n> unit=instructions
+# The last: what capturing one sample's call stack costs, from one more callgrind run that counts
+# only inside the stack capture (--toggle-collect: stack_walk_capture, or _Unwind_Backtrace in a
+# build without it), divided by the samples the profile's stderr summary reports.
 # Sampling draws random countdowns, so usgc_prof's count varies by a few samples' worth between
 # runs (REPS runs, median). Environment: BUILD (default build), REPS (default 3), BASE_PRELOAD,
 # IMPLS="usgc usgc_prof ..." (these only), BENCH_ONLY="churn_1t ..." (these workloads only).
@@ -62,6 +66,26 @@ count() {  # IMPL CASE -> instructions (or empty)
   bench_callgrind_instructions "$dir" heap_profile_instructions "$c" "$impl" "${env_args[@]}" -- "${cmd[@]}" ||
     status=1
 }
+# per_sample IMPL CASE: the stack capture's instructions per sample (empty when not measurable).
+per_sample() {
+  local impl=$1 c=$2 dir="$work/sample-$1-$2" lib pattern
+  case $impl in
+    usgc_prof) lib=$work/usgc.so ;;
+    usgc_base_prof) lib=$work/base.so ;;
+    *) return 0 ;;
+  esac
+  pattern=_Unwind_Backtrace
+  nm "$lib" 2>/dev/null | grep stack_walk_capture >/dev/null && pattern='*stack_walk_capture*'
+  mkdir -p "$dir"
+  read -r -a cmd <<<"${WORKLOAD[$c]}"
+  (cd "$dir" && valgrind --tool=callgrind --trace-children=yes "--toggle-collect=$pattern" \
+     --callgrind-out-file=/dev/null env "LD_PRELOAD=$lib" USGC_PROF=1 "USGC_PROF_FILE=$dir/p.pb.gz" \
+     USGC_STATS=0 "${cmd[@]}" >"$dir/out" 2>"$dir/err") || return 0
+  local collected samples
+  collected=$(grep -E '^==[0-9]+== Collected' "$dir/err" | tail -n 1 | awk '{print $NF}')
+  samples=$(sed -nE 's/^usgc: heap profile: ([0-9]+) samples.*/\1/p' "$dir/err" | tail -n 1)
+  [ -n "$collected" ] && [ -n "$samples" ] && [ "$samples" -gt 0 ] && echo $((collected / samples))
+}
 for c in "${cases[@]}"; do
   declare -A n=()
   for impl in "${impls[@]}"; do
@@ -79,6 +103,11 @@ for c in "${cases[@]}"; do
     echo "RESULT suite=heap_profile_instructions case=$c impl=usgc_base_prof metric=ratio_prof_on_vs_off value=$(bench_ratio "${n[usgc_base_prof]}" "${n[usgc_base]}" 4) unit=ratio"
   [ -n "${n[jemalloc]+set}" ] && [ -n "${n[jemalloc_prof]+set}" ] &&
     echo "RESULT suite=heap_profile_instructions case=$c impl=jemalloc_prof metric=ratio_prof_on_vs_off value=$(bench_ratio "${n[jemalloc_prof]}" "${n[jemalloc]}" 4) unit=ratio"
+  for impl in usgc_prof usgc_base_prof; do
+    [[ " ${impls[*]} " == *" $impl "* ]] || continue
+    v=$(per_sample "$impl" "$c")
+    [ -n "$v" ] && echo "RESULT suite=heap_profile_instructions case=$c impl=$impl metric=stack_instructions_per_sample value=$v unit=instructions"
+  done
   unset n
 done
 exit $status
