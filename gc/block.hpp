@@ -13,9 +13,10 @@
 // shared heap (owner -> 0) after its private objects are freed (gc/mutator.cpp).
 //
 // Slot states, by the header word at the slot's start: 0 = free (the slot is all zero, except
-// the first 16 bytes of the first slot of a free run while that run is on free_runs); otherwise
-// an object. Sweepers zero a slot when they free it, so a new object is zero without a memset
-// on the allocation path.
+// the first 16 bytes of the first slot of a free run while that run is on free_runs, and every
+// slot of a dirty run: see FreeRun); otherwise an object. Sweepers zero a slot when they free it
+// (the bitmap sweep leaves its runs dirty instead, zeroed in bulk when handed out), so a new
+// object is zero without a memset on the allocation path.
 //
 // The shared mark bitmap (one bit per slot, for shared and global objects) belongs to shared
 // collections: logically cleared for every block by a full collection, set by the parallel
@@ -58,7 +59,7 @@ namespace usgc::gc {
 
 inline constexpr size_t kBlockBytes = 64 * 1024;
 inline constexpr uintptr_t kBlockMask = kBlockBytes - 1;
-inline constexpr size_t kBlockHeaderBytes = 1024;
+inline constexpr size_t kBlockHeaderBytes = 1280;  // the header and its two bitmaps
 inline constexpr size_t kChunkBytes = 4 * 1024 * 1024;
 inline constexpr uint32_t kBlocksPerChunk = kChunkBytes / kBlockBytes;
 inline constexpr size_t kCardBytes = 512;
@@ -73,11 +74,25 @@ extern std::atomic<uint32_t> g_shared_mark_epoch;
 
 enum class BlockKind : uint8_t { kFree, kSmall, kLarge, kArena };
 
-// A run of free slots on a block's free_runs list, stored in its first slot.
+// A run of free slots on a block's free_runs list, stored in its first slot. A *dirty* run (the
+// low bit of `end` set) may still hold the bytes of dead objects: the bitmap sweep of a private
+// old-generation cycle (gc/private_old_cycle.hpp) frees slots without touching them, and the run
+// is zeroed in bulk when it is handed out (RunCache::take_run) or forgotten (forget_free_runs).
+// Every other run is all zero but its first 16 bytes.
+inline constexpr uintptr_t kDirtyRunTag = 1;
 struct FreeRun {
-  char* end;
+  char* end;  // tagged: use run_end / run_is_dirty
   FreeRun* next;
 };
+inline char* run_end(const FreeRun* run) {
+  return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(run->end) & ~kDirtyRunTag);
+}
+inline bool run_is_dirty(const FreeRun* run) {
+  return (reinterpret_cast<uintptr_t>(run->end) & kDirtyRunTag) != 0;
+}
+inline char* dirty_run_end(char* end) {
+  return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(end) | kDirtyRunTag);
+}
 
 struct Block {
   BlockKind kind = BlockKind::kFree;
@@ -107,6 +122,10 @@ struct Block {
   // (gc/private_old_cycle.hpp). May over-count (a marked object published since), never under.
   uint32_t cycle_epoch = 0;
   uint32_t cycle_marked_slots = 0;
+  // Private blocks, owner only: the marks of the old-generation cycle tagged cycle_epoch, one bit
+  // per slot (a large object: bit 0); of another epoch, all clear. The cycle marks old objects
+  // here, not in their headers, so its sweep reads this and never a slot.
+  uint64_t cycle_mark_bits[kMaxSlotsPerBlock / 64 + 1];
   size_t mapping_bytes = 0;         // large: the whole mapping
   Block* large_previous = nullptr;  // large: the registry of large objects (its lock)
   Block* large_next = nullptr;

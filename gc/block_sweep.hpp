@@ -4,7 +4,8 @@
 // Who may call it: the block's owner (its goroutine, or whoever popped a shared block from its
 // class list), never while a shared mark is running (the mark rewrites the bitmap the caller's
 // rule reads). Keeps "free slots are zero" (gc/block.hpp): a freed slot is zeroed here, and the
-// run heads left on the list from before are cleared first, so they are never read as headers.
+// run heads left on the list from before are cleared first (dirty runs whole), so they are never
+// read as headers.
 #pragma once
 
 #include <cstring>
@@ -13,12 +14,18 @@
 
 namespace usgc::gc {
 
-// Zeroes the head words of the runs on the block's list and empties it.
+// Zeroes the head words of the runs on the block's list (a dirty run whole: gc/block.hpp,
+// FreeRun) and empties it: every free slot is all zero afterwards.
 inline void forget_free_runs(Block* b) {
   for (FreeRun* run = b->free_runs; run != nullptr;) {
     FreeRun* next = run->next;
-    run->end = nullptr;
-    run->next = nullptr;
+    if (run_is_dirty(run)) {
+      std::memset(static_cast<void*>(run), 0,
+                  static_cast<size_t>(run_end(run) - reinterpret_cast<char*>(run)));
+    } else {
+      run->end = nullptr;
+      run->next = nullptr;
+    }
     run = next;
   }
   b->free_runs = nullptr;

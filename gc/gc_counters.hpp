@@ -48,13 +48,20 @@
   X(last_pause_ns, 1, kPlain, block.last_pause_ns)                                             \
   X(shared_minor_collections, 1, kPlain, block.collections[USGC_STATS_GC_SHARED_MINOR])
 
-#define USGC_GC_INTERNAL_COUNTERS(X)                                                   \
-  X(explicit_collections, 1, kPlain, block.collections[USGC_STATS_GC_EXPLICIT])        \
-  /* of private_collections, the minor ones */                                         \
-  X(private_minor_collections, 1, kPlain, nowhere)                                     \
-  /* objects the last collection of each kind marked (tests): written by collectors */ \
-  X(last_private_objects_marked, 1, kPlain, nowhere)                                   \
-  X(last_shared_objects_marked, 1, kPlain, nowhere)
+#define USGC_GC_INTERNAL_COUNTERS(X)                                                     \
+  X(explicit_collections, 1, kPlain, block.collections[USGC_STATS_GC_EXPLICIT])          \
+  /* of private_collections, the minor ones */                                           \
+  X(private_minor_collections, 1, kPlain, nowhere)                                       \
+  /* objects the last collection of each kind marked (tests): written by collectors */   \
+  X(last_private_objects_marked, 1, kPlain, nowhere)                                     \
+  X(last_shared_objects_marked, 1, kPlain, nowhere)                                      \
+  /* old-generation objects marked by private marking: one-pause full collections and */ \
+  /* the incremental cycles' traces (black promotions not counted) */                    \
+  X(private_old_objects_marked, 1, kPlain, nowhere)                                      \
+  /* slots whose headers private old-generation sweeps read (slot by slot) */            \
+  X(private_sweep_slots_read, 1, kPlain, nowhere)                                        \
+  /* blocks with survivors a cycle swept from its mark bitmap, reading no slot */        \
+  X(private_bitmap_swept_blocks, 1, kPlain, nowhere)
 
 #define USGC_GC_COUNTERS(X) USGC_GC_EXPORTED_COUNTERS(X) USGC_GC_INTERNAL_COUNTERS(X)
 

@@ -116,6 +116,7 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
   for_each_mutator_root(m, [&](void** slot) { marker.visit(*slot); });
   marker.drain([&](void* object) { rebuilt.push(object); });
   *marked = marker.marked();
+  count_add(g_counters.private_old_objects_marked, *marked);
   totals.marked_at_ns = kernel::monotonic_ns();
 
   // The logs are final before the sweep, which polls between blocks: a shared collection at a poll
@@ -137,7 +138,7 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
     m.partial[c] = nullptr;
     Block** link = &m.blocks[c];
     while (Block* b = *link) {
-      sweep_private_block(b, old_id, totals);
+      sweep_private_block(b, old_id, /*cycle=*/nullptr, totals);
       b->on_partial_list = false;
       if (b->live_slots == 0) {
         *link = b->next_in_heap;
@@ -156,10 +157,10 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
   }
   Block* large = m.large_objects;
   m.large_objects = nullptr;
-  sweep_large_list(m, large, /*full=*/true, /*keep_mark=*/false, totals);
+  sweep_large_list(m, large, /*full=*/true, /*cycle=*/nullptr, totals);
   Block* young_large = m.young_large;
   m.young_large = nullptr;
-  sweep_large_list(m, young_large, /*full=*/true, /*keep_mark=*/false, totals);
+  sweep_large_list(m, young_large, /*full=*/true, /*cycle=*/nullptr, totals);
 }
 
 // ---- minor collections ----
@@ -171,11 +172,12 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
   const uint32_t slot_bytes = b->slot_bytes;
   const uint64_t young = m.abi.heap_id;
   const uint64_t old_id = old_id_of(young);
-  // Promoted black while an old-generation mark runs (gc/private_old_cycle.hpp).
-  const uint64_t black = old_cycle_phase(m) == OldCyclePhase::kMarking ? kPrivateMark : 0;
+  // Promoted black while an old-generation mark runs: marked in the cycle's bitmap
+  // (gc/private_old_cycle.hpp).
+  const bool black = old_cycle_phase(m) == OldCyclePhase::kMarking;
+  uint32_t index = b->slot_index_of(begin);
   char* free_start = nullptr;
   uint32_t live = 0;
-  uint32_t promoted_black = 0;
   auto close_free = [&](char* until) {
     if (free_start == nullptr) return;
     auto* run = reinterpret_cast<FreeRun*>(free_start);
@@ -184,7 +186,7 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
     b->free_runs = run;
     free_start = nullptr;
   };
-  for (char* slot = begin; slot < end; slot += slot_bytes) {
+  for (char* slot = begin; slot < end; slot += slot_bytes, ++index) {
     uint64_t* word = reinterpret_cast<uint64_t*>(slot);
     uint64_t header = *word;
     bool is_free = header == 0;
@@ -192,15 +194,15 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
       if (class_of(header) == Ownership::kPrivate) {
         USGC_ASSERT(owner_of(header) == young, "a logged run holds only young private objects");
         if (header & kPrivateMark) {
-          *word = promoted(header, old_id) | black;
-          promoted_black += black != 0;
+          *word = promoted(header, old_id);
+          if (black) set_cycle_mark(m, b, index);
           totals.live_bytes += slot_bytes;
         } else {
           std::memset(slot, 0, slot_bytes);
           totals.freed_private_bytes += slot_bytes;
           is_free = true;
         }
-      } else if (is_shared_class(header) && !b->shared_marked(b->slot_index_of(slot)) &&
+      } else if (is_shared_class(header) && !b->shared_marked(index) &&
                  !shared_mark_in_progress()) {
         // Published in this run and found dead by a full shared collection since.
         std::memset(slot, 0, slot_bytes);
@@ -217,7 +219,6 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
   }
   close_free(end);
   b->live_slots += live;
-  if (promoted_black != 0) note_cycle_marks(m, b, promoted_black);
   if (b->free_runs != nullptr && !b->on_partial_list) {
     b->next_partial = m.partial[b->size_class];
     m.partial[b->size_class] = b;
@@ -255,7 +256,7 @@ void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
   Block* young_large = m.young_large;
   m.young_large = nullptr;
   sweep_large_list(m, young_large, /*full=*/false,
-                   /*keep_mark=*/old_cycle_phase(m) == OldCyclePhase::kMarking, totals);
+                   /*cycle=*/old_cycle_phase(m) == OldCyclePhase::kMarking ? &m : nullptr, totals);
 }
 
 }  // namespace

@@ -23,17 +23,6 @@ void set_phase(Mutator& m, OldCyclePhase phase) {
   m.old_cycle_phase = static_cast<uint8_t>(phase);
 }
 
-// Marks an old private object of m that is not marked yet, and queues it.
-inline void grey(Mutator& m, uint64_t old_id, void* object) {
-  uint64_t* header = header_address(object);
-  uint64_t value = *header;
-  if (class_of(value) != Ownership::kPrivate || (value & kPrivateMark) || owner_of(value) != old_id)
-    return;
-  *header = value | kPrivateMark;
-  note_traced_mark(m, object);
-  m.old_grey.push(object);
-}
-
 // Traces up to `budget` grey objects (all of them: SIZE_MAX). True when the grey stack is empty.
 bool mark_some(Mutator& m, size_t budget) {
   const uint64_t old_id = old_id_of(m.abi.heap_id);
@@ -44,8 +33,8 @@ bool mark_some(Mutator& m, size_t budget) {
     // Published since it was greyed: it and its closure are shared now.
     if (class_of(header) != Ownership::kPrivate || owner_of(header) != old_id) continue;
     // Young children are skipped by grey (not the cycle's business).
-    const bool refers_to_shared =
-        trace_private_children(object, header, [&](void* child) { grey(m, old_id, child); });
+    const bool refers_to_shared = trace_private_children(
+        object, header, [&](void* child) { old_cycle_grey(m, old_id, child); });
     // Keep remembered_shared complete and exact for what is traced (the header comment).
     uint64_t* word = header_address(object);
     if (refers_to_shared) {
@@ -99,6 +88,7 @@ void terminate_mark(Mutator& m, SweepTotals& totals) {
   m.old_bytes_after_full = m.old_cycle_marked_bytes;
   m.full_budget_bytes = budget_after(m.old_cycle_marked_bytes, g_config.min_private_budget_bytes);
   m.old_cycle_expected_objects = m.old_cycle_marked + 1;
+  count_add(g_counters.private_old_objects_marked, m.old_cycle_marked);
   rebuild_log(m.remembered_shared, m.remembered_shared_at_start, &m.old_traced_shared,
               [&](uint64_t header) {
                 return class_of(header) == Ownership::kPrivate && owner_of(header) == old_id &&
@@ -113,7 +103,7 @@ void terminate_mark(Mutator& m, SweepTotals& totals) {
   SweepTotals large;
   Block* list = m.large_objects;
   m.large_objects = nullptr;
-  sweep_large_list(m, list, /*full=*/true, /*keep_mark=*/false, large);
+  sweep_large_list(m, list, /*full=*/true, /*cycle=*/&m, large);
   totals.freed_private_bytes += large.freed_private_bytes;
   totals.freed_shared_bytes += large.freed_shared_bytes;
   size_t freed = large.freed_private_bytes + large.freed_shared_bytes;
@@ -189,7 +179,11 @@ bool sweep_one(Mutator& m, uint32_t c, size_t* live_bytes, SweepTotals* totals) 
   --m.unswept_blocks;
   ++m.sweep_blocks_done;
   SweepTotals swept;
-  sweep_private_block(b, old_id_of(m.abi.heap_id), swept);
+  // Without a published object the bitmap says everything; with one, its header must be read.
+  if (b->holds_published)
+    sweep_private_block(b, old_id_of(m.abi.heap_id), &m, swept);
+  else
+    sweep_block_by_bitmap(m, b, swept);
   size_t freed = swept.freed_private_bytes + swept.freed_shared_bytes;
   *live_bytes -= freed < *live_bytes ? freed : *live_bytes;
   m.old_cycle_freed_bytes += swept.freed_private_bytes;
@@ -271,7 +265,7 @@ void old_cycle_start(Mutator& m, size_t old_bytes) {
   m.remembered_shared_at_start = m.remembered_shared.size();
   m.published_old_at_start = m.published_old.size();
   const uint64_t old_id = old_id_of(m.abi.heap_id);
-  for_each_mutator_root(m, [&](void** slot) { grey(m, old_id, *slot); });
+  for_each_mutator_root(m, [&](void** slot) { old_cycle_grey(m, old_id, *slot); });
 }
 
 void old_cycle_refill_step(Mutator& m) {

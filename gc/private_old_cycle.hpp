@@ -3,23 +3,31 @@
 // pause grows with the goroutine's live private data.
 //
 // Phases (Mutator::old_cycle_phase; only the owning goroutine reads or writes any of this):
-//   idle      no cycle; every old private object's private mark is clear.
+//   idle      no cycle. The cycle never sets an old object's header mark: its marks are the
+//             blocks' cycle bitmaps (Block::cycle_mark_bits, tagged with the cycle's epoch, so
+//             a new cycle finds every bitmap stale, i.e. clear, without touching a block).
 //   marking   started by a private collection that found the old generation past the pacer's
 //             trigger (gc/private_pacer.hpp): it first runs the minor collection, so the nursery
 //             is empty and every private object is old (the *snapshot*), then scans the roots and
-//             marks what they hold (grey: old_grey). Each run refill then marks a bounded slice
+//             marks what they hold in the bitmaps (grey: old_grey). Each run refill then marks a
+//             bounded slice
 //             (the pacer's assist); stores meanwhile keep the snapshot (below). The refill whose
 //             slice empties the grey stack runs a minor collection at once, which ends the mark.
 //   sweeping  entered at the end of that minor collection (nursery empty and every run retired,
 //             so no block holds a run being bumped or an unswept nursery run): the remembered
 //             sets are rebuilt from what was traced, large objects swept, the pacer told what was
 //             marked, and the blocks sorted by the *bitmap sweep*: a block in which the cycle
-//             marked nothing (Block::cycle_marked_slots of this cycle's epoch, counted by every
-//             mark, shade and black promotion; it may over-count, never under-count) and that
+//             marked nothing (Block::cycle_marked_slots of this cycle's epoch: the bits set by
+//             every mark, shade and black promotion) and that
 //             holds no object published in place (Block::holds_published) has no live object:
 //             its bytes are freed at once, its slots unread, and it waits on dead_blocks[c] to be
 //             reused by a refill of c (one bulk clear) or given back to the pool. The others go
-//             to unswept[c]. A refill of class c that finds no partial block takes a dead block of
+//             to unswept[c], where nothing is allocated until they are swept: a block without a
+//             published object from the bitmap alone (sweep_block_by_bitmap: free runs are the
+//             clear bits, found a word at a time; a dead object's bytes stay until its run is
+//             handed out, zeroed in bulk then: dirty runs, gc/block.hpp), one with a published
+//             object slot by slot (its headers say which objects are shared: the shared-liveness
+//             rule). A refill of class c that finds no partial block takes a dead block of
 //             c, else sweeps unswept blocks of c until one has free slots (lazily, as Go's
 //             mcentral; at most kLazySweepBlocks per refill); every refill also sweeps its paced
 //             share of any class (proportional sweep), and each minor collection
@@ -35,13 +43,15 @@
 // fast path writes — did not exist at the snapshot, so overwriting their fields never cuts a
 // snapshot path. So every object reachable at the snapshot is marked when old_grey is empty,
 // without a re-scan. Objects made after the snapshot are not freed by the cycle: young ones are
-// not its business (minor collections free them), and a minor collection promotes with the
-// private mark set (black) while the cycle marks. The old marker never follows a reference into
-// a young object: what a young object refers to was reachable at the snapshot (marked) or is new.
+// not its business (minor collections free them), and a minor collection promotes them with
+// their bit set in the cycle's bitmap (black) while the cycle marks. The old marker never follows a
+// reference into a young object: what a young object refers to was reachable at the snapshot
+// (marked) or is new.
 //
-// Invariants the rest of the collector keeps: a private mark on an old object is meaningful only
-// while a cycle is active (the verifier allows it then); objects published meanwhile lose their
-// mark (publication clears it) and are skipped when popped; remembered_shared stays complete at
+// Invariants the rest of the collector keeps: objects published meanwhile keep their bit (the
+// block is then swept by its headers, and they are judged shared) and are skipped when popped;
+// an unswept block gets no run, so it holds only old objects and free slots when swept;
+// remembered_shared stays complete at
 // every moment — the trace clears kRememberedShared of an object it finds holding no shared
 // reference (a later store re-records it) and records one it finds holding one, and the
 // termination keeps exactly what was traced or recorded since the start, while published_old
@@ -74,22 +84,16 @@ inline bool old_cycle_active(const Mutator& m) {
   return m.old_cycle_phase != static_cast<uint8_t>(OldCyclePhase::kIdle);
 }
 
-// Counts a mark of the running cycle in the object's block (the bitmap sweep frees a block with
-// none, gc/block.hpp): `count` objects of block b marked or promoted black.
-inline void note_cycle_marks(Mutator& m, Block* b, uint32_t count) {
-  if (b->cycle_epoch != m.old_cycle_epoch) {
-    b->cycle_epoch = m.old_cycle_epoch;
-    b->cycle_marked_slots = 0;
-  }
-  b->cycle_marked_slots += count;
-}
-// An old object the cycle's trace (or the deletion barrier) marked: its block's count, the
-// objects and bytes marked (the pacer's next base, gc/private_pacer.hpp).
-inline void note_traced_mark(Mutator& m, void* object) {
+// Marks an old private object of m that the cycle has not marked, and queues it (grey). The
+// objects and bytes marked are the pacer's next base (gc/private_pacer.hpp).
+inline void old_cycle_grey(Mutator& m, uint64_t old_id, void* object) {
+  const uint64_t header = header_of(object);
+  if (class_of(header) != Ownership::kPrivate || owner_of(header) != old_id) return;
   Block* b = block_of(object);
-  note_cycle_marks(m, b, 1);
+  if (!set_cycle_mark(m, b, cycle_mark_index(b, object))) return;
   ++m.old_cycle_marked;
   m.old_cycle_marked_bytes += b->kind == BlockKind::kLarge ? b->mapping_bytes : b->slot_bytes;
+  m.old_grey.push(object);
 }
 
 // The deletion barrier: called by the barrier's slow path with the reference a store into an old
@@ -97,14 +101,7 @@ inline void note_traced_mark(Mutator& m, void* object) {
 inline void old_cycle_shade(Mutator& m, void* overwritten) {
   if (m.old_cycle_phase != static_cast<uint8_t>(OldCyclePhase::kMarking)) return;
   if (!is_object_pointer(overwritten)) return;
-  uint64_t* header = header_address(overwritten);
-  uint64_t value = *header;
-  if (class_of(value) != Ownership::kPrivate || (value & kPrivateMark) ||
-      owner_of(value) != old_id_of(m.abi.heap_id))
-    return;
-  *header = value | kPrivateMark;
-  note_traced_mark(m, overwritten);
-  m.old_grey.push(overwritten);
+  old_cycle_grey(m, old_id_of(m.abi.heap_id), overwritten);
 }
 
 // Whether full private collections the pacer starts are incremental (USGC_GC_INCREMENTAL, on by

@@ -6,7 +6,8 @@
 //
 // Invariants, per size class c:
 //   - runs[c] is empty ({nullptr, nullptr}) or a free run taken whole from current[c]: its head
-//     words were zeroed when it was unlinked, so every slot in it is zero until bumped;
+//     words (a dirty run: all its bytes, gc/block.hpp) were zeroed when it was unlinked, so every
+//     slot in it is zero until bumped;
 //   - run_begin[c] is nullptr (nothing to account) or lies in runs[c] at or below runs[c].next:
 //     run_begin[c]..runs[c].next is allocated and not yet counted.
 // A run cache has one user at a time and no lock of its own: the goroutine for its private heap,
@@ -17,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "gc/block.hpp"
 #include "gc/gc_state.hpp"
@@ -49,7 +51,8 @@ struct RunCache {
   }
 
   // Takes the next free run of block b into run c; false if b has none. The run is unlinked from
-  // b first (its head words go back to zero: every slot in it is zero now), then
+  // b first (its head words go back to zero, a dirty run all of it: every slot in it is zero
+  // now), then
   // note_taken(begin, end) runs, then the run is installed with current[c] = b.
   template <typename NoteTaken>
   bool take_run(uint32_t c, Block* b, NoteTaken&& note_taken) const {
@@ -57,9 +60,14 @@ struct RunCache {
     if (run == nullptr) return false;
     b->free_runs = run->next;
     char* begin = reinterpret_cast<char*>(run);
-    char* end = run->end;
-    run->end = nullptr;
-    run->next = nullptr;
+    char* end = run_end(run);
+    if (run_is_dirty(run)) {
+      // Left by a bitmap sweep with the bytes of dead objects: zeroed in bulk, here, once.
+      std::memset(begin, 0, static_cast<size_t>(end - begin));
+    } else {
+      run->end = nullptr;
+      run->next = nullptr;
+    }
     note_taken(begin, end);
     runs[c] = usgc_alloc_run{begin, end};
     run_begin[c] = begin;
