@@ -270,6 +270,7 @@ void page_remote_free(Page* page, Block* block) {
       }
       continue;
     }
+    if (state == kEmptied) report_double_free(Caller::kFree, block);  // every block was free
     if (state == kDelayedFreeing) {
       __builtin_ia32_pause();
       thread_free = page->thread_free.load(std::memory_order_relaxed);
@@ -423,6 +424,7 @@ void page_count_local_frees(Heap* heap, Page* page) {
 }
 
 void heap_count_local_frees(Heap* heap) {
+  kernel::SpinLockGuard guard(heap->help_lock);  // full pages' local_free
   for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next) {
     for (uint32_t i = 0; i < segment->page_count; ++i) {
       if (segment->pages[i].in_use) page_count_local_frees(heap, &segment->pages[i]);
@@ -538,10 +540,13 @@ bool page_free_to_segment(Heap* heap, Page* page) {
   page->fast_free_owner.store(0, std::memory_order_relaxed);
   page->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   page->heap.store(nullptr, std::memory_order_relaxed);
-  page->memory = PageMemory::kDirty;
-  page->purge_deadline_ms = kernel::coarse_monotonic_ms() + g_decay_ms;
-  if (heap->next_purge_ms == 0 || page->purge_deadline_ms < heap->next_purge_ms) {
-    heap->next_purge_ms = page->purge_deadline_ms;
+  // A page a helper emptied is purged already (kPurged, its ticket kept); any other is dirty.
+  if (page->memory != PageMemory::kPurged) {
+    page->memory = PageMemory::kDirty;
+    page->purge_deadline_ms = kernel::coarse_monotonic_ms() + g_decay_ms;
+    if (heap->next_purge_ms == 0 || page->purge_deadline_ms < heap->next_purge_ms) {
+      heap->next_purge_ms = page->purge_deadline_ms;
+    }
   }
   segment->used_pages--;
   segment->free_pages++;
@@ -605,6 +610,23 @@ void* heap_malloc_sample_page(Heap* heap, uint32_t bin) {
   return page_take_block(heap, page, page->free_list);
 }
 
+void heap_take_help_results(Heap* heap) {
+  if (heap->helped_pages.load(std::memory_order_relaxed) == 0) return;
+  heap->helped_pages.store(0, std::memory_order_relaxed);
+  for (Page* page = heap->full_queue.first; page != nullptr;) {
+    Page* next = page->next;
+    if (page_was_emptied(page)) {
+      // Every block came back and the memory is purged (kPurged): give the page back.
+      queue_remove(&heap->full_queue, page);
+      page->clear_flag(kPageInFullQueue);
+      page_free_to_segment(heap, page);
+    } else if (page->local_free != nullptr) {
+      page_unfull(heap, page);  // blocks a helper freed: allocation may take them now
+    }
+    page = next;
+  }
+}
+
 void heap_drain_delayed_frees(Heap* heap) {
   // Acquire: pairs with the remote freers' release CAS; their blocks' contents are visible.
   Block* block = heap->delayed_free.exchange(nullptr, std::memory_order_acquire);
@@ -629,11 +651,19 @@ namespace {
       return nullptr;
     }
   }
-  if (remote_inbox_has_blocks(heap)) {
-    remote_inbox_drain(heap);
-    if (heap->sample_recut_bins != 0) heap_profile_recut_marked(heap);
+  if (remote_inbox_has_blocks(heap) ||
+      heap->delayed_free.load(std::memory_order_relaxed) != nullptr ||
+      heap->helped_pages.load(std::memory_order_relaxed) != 0) {
+    // The drains free into full pages: a helper must not be at them meanwhile.
+    kernel::SpinLockGuard guard(heap->help_lock);
+    heap_take_help_results(heap);
+    if (remote_inbox_has_blocks(heap)) {
+      remote_inbox_drain(heap);
+      if (heap->sample_recut_bins != 0) heap_profile_recut_marked(heap);
+    }
+    if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr)
+      heap_drain_delayed_frees(heap);
   }
-  if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
   heap_maybe_purge(heap);
   // Large objects after the decay check: a program that only makes large requests decays too.
   if (size > kMediumObjectMax) return large_malloc(heap, size, false);
@@ -689,9 +719,18 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
   if (block->free_marker == free_marker_of(page)) report_double_free(caller, pointer);
+  // A page a helper emptied: its memory was zeroed with the markers ("Idle owner help").
+  if (page_was_emptied(page)) report_double_free(caller, pointer);
   if (page->has_flag(kPageHasSampled)) heap_profile_forget(block);
   if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
-    page_local_free(segment->owner_heap, page, block, true);
+    Heap* heap = segment->owner_heap;
+    if (page->has_flag(kPageInFullQueue)) {  // a helper may be at the page: its lock
+      kernel::SpinLockGuard guard(heap->help_lock);
+      if (page_was_emptied(page)) report_double_free(caller, pointer);
+      page_local_free(heap, page, block, true);
+      return;
+    }
+    page_local_free(heap, page, block, true);
   } else {
     uint32_t bin = page->bin;  // read before the block is published: the page may be reused after
     remote_free_block(page, block, bin);
@@ -813,6 +852,8 @@ bool heap_trim() {
   uint64_t purged_before = g_segment_counters.bytes_purged.load(std::memory_order_relaxed);
   uint64_t reserved_before = g_segment_counters.bytes_reserved.load(std::memory_order_relaxed);
   if (heap != &g_empty_heap) {
+    kernel::SpinLockGuard guard(heap->help_lock);  // walks the full queue
+    heap_take_help_results(heap);
     bool profiling = heap_profile_active();
     if (profiling) heap_profile_uncut_all(heap);  // page_collect below: the cut invariant
     remote_batches_flush(heap);

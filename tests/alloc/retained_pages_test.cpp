@@ -5,18 +5,24 @@
 //     does not retire pages; trim used to give back only the first page of each size class);
 //   - the decay (USGC_DECAY_MS) applies to the free pages of segments whose thread exited
 //     (abandoned segments), and malloc_trim purges them at once; they used to stay resident
-//     until some thread happened to reclaim the segment.
+//     until some thread happened to reclaim the segment;
+//   - full pages of an idle owner (a thread that neither allocates nor frees) come back when
+//     other threads free their blocks: the freer helps the owner ("Idle owner help",
+//     remote_free_queue.hpp); they used to wait in its inbox until it next allocated. A free of
+//     a block of such an emptied page is still a double free, with the usual message.
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <thread>
 #include <vector>
 
+#include "alloc/remote_free_queue.hpp"
 #include "alloc/segment.hpp"
 #include "usgc/usgc.h"
 
@@ -62,12 +68,22 @@ std::vector<void*> allocate_written_blocks(Span* span) {
 
 TEST(RetainedPages, TrimGivesBackPagesThatOtherThreadsFreesEmptied) {
   std::thread owner([] {
-    Span span;
-    std::vector<void*> blocks = allocate_written_blocks(&span);
-    // Another thread frees every block: batched, posted to this heap's inbox when it exits.
+    Span all;
+    std::vector<void*> blocks = allocate_written_blocks(&all);
+    // Another thread frees the first blocks: batched, posted to this heap's inbox. Fewer posts
+    // than kHelpAfterPosts, so no helper takes them ("Idle owner help"): they wait in the inbox.
+    const size_t freed_count = (usgc::alloc::kHelpAfterPosts - 1) * 64 + 16;
+    ASSERT_LT(freed_count, blocks.size());
     std::thread([&] {
-      for (void* p : blocks) usgc_free(p);
+      for (size_t i = 0; i < freed_count; ++i) usgc_free(blocks[i]);
     }).join();
+    // Measured: the pages whose every block was freed (64 KiB pages).
+    const uintptr_t partly_freed_page = reinterpret_cast<uintptr_t>(blocks[freed_count]) >> 16;
+    Span span;
+    for (size_t i = 0; i < freed_count; ++i) {
+      if (reinterpret_cast<uintptr_t>(blocks[i]) >> 16 != partly_freed_page) span.add(blocks[i]);
+    }
+    ASSERT_LT(span.low, span.high);
     size_t before = resident_pages(span.low, span.high);
     ASSERT_GE(before, span.os_pages() * 3 / 4) << "the blocks were written: resident";
     // Trim drains the inbox, which empties every page, and must give them all back.
@@ -76,6 +92,7 @@ TEST(RetainedPages, TrimGivesBackPagesThatOtherThreadsFreesEmptied) {
     EXPECT_LE(after, span.os_pages() / 8)
         << "pages emptied by another thread's frees stayed resident after malloc_trim: " << after
         << " of " << span.os_pages() << " OS pages";
+    for (size_t i = freed_count; i < blocks.size(); ++i) usgc_free(blocks[i]);
   });
   owner.join();
 }
@@ -126,6 +143,56 @@ TEST(RetainedPages, DecayAppliesToFreePagesOfExitedThreads) {
   EXPECT_LE(after, freed.os_pages() / 4)
       << "free pages of an exited thread's segment were not purged after their decay: " << after
       << " of " << freed.os_pages() << " OS pages";
+}
+
+// An owner thread fills pages, hands its blocks over and then waits without allocating (as a
+// main thread in pthread_join); `action` runs on the calling thread meanwhile, with the blocks
+// and their span, before the owner is released.
+template <typename Action>
+void with_idle_owner(Action action) {
+  std::atomic<int> stage{0};  // 1: blocks made; 2: the owner may go
+  Span span;
+  std::vector<void*> blocks;
+  std::thread owner([&] {
+    blocks = allocate_written_blocks(&span);
+    stage.store(1, std::memory_order_release);
+    while (stage.load(std::memory_order_acquire) != 2) std::this_thread::yield();
+  });
+  while (stage.load(std::memory_order_acquire) != 1) std::this_thread::yield();
+  action(blocks, span);
+  stage.store(2, std::memory_order_release);
+  owner.join();
+}
+
+// Frees every block from a thread of its own (which has a heap: its frees are batched).
+void free_all_from_another_thread(const std::vector<void*>& blocks) {
+  std::thread([&] {
+    for (void* p : blocks) usgc_free(p);
+  }).join();
+}
+
+TEST(RetainedPages, FullPagesOfAnIdleOwnerComeBackWhenOtherThreadsFreeTheirBlocks) {
+  with_idle_owner([](const std::vector<void*>& blocks, const Span& span) {
+    ASSERT_GE(resident_pages(span.low, span.high), span.os_pages() * 3 / 4);
+    free_all_from_another_thread(blocks);
+    usgc::alloc::purge_wait_all();  // the helper's purges went through the decommit queue
+    size_t after = resident_pages(span.low, span.high);
+    // All but the owner's current page (not full: its fast paths may touch it) and the pages
+    // of the freer's last batches, posted at its exit.
+    EXPECT_LE(after, span.os_pages() / 4)
+        << "full pages of an idle owner stayed resident after other threads freed every block: "
+        << after << " of " << span.os_pages() << " OS pages";
+  });
+}
+
+TEST(RetainedPagesDeathTest, AFreeIntoAPageAHelperEmptiedIsADoubleFree) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(with_idle_owner([](const std::vector<void*>& blocks, const Span&) {
+                 free_all_from_another_thread(blocks);
+                 usgc::alloc::purge_wait_all();
+                 usgc_free(blocks[1]);  // on the first page: full, emptied, its memory zero
+               }),
+               "free\\(\\): pointer 0x[0-9a-f]+ was already freed \\(double free\\)");
 }
 
 }  // namespace
