@@ -109,9 +109,15 @@ struct Heap {
   // batches (any thread: release CAS; the owner takes each with an acquire exchange), or
   // kInboxClosed. On a cache line of their own, so posts do not disturb the owner's fields.
   alignas(64) std::atomic<uintptr_t> remote_inbox[kInboxLanes] = {};
+  // Blocks a helper took from the inbox and gave back (pages that are not full): a stack like a
+  // lane, drained and closed with them, but never taken by a helper, so no helper walks the same
+  // blocks twice ("Idle owner help", remote_free_queue.hpp).
+  std::atomic<uintptr_t> inbox_held_back{0};
+  // When the owner last drained (coarse ms; owner: relaxed store; helpers: relaxed load).
+  std::atomic<uint64_t> last_drain_ms{0};
   // Batches posted since the owner last drained (posters: relaxed fetch_add; the owner's drain
-  // and a helper: relaxed store of 0). Past kHelpAfterPosts the owner is taken to be idle and a
-  // poster helps it ("idle owner help", remote_free_queue.hpp).
+  // and a helper: relaxed store of 0). With kHelpAfterPosts of them and no drain for the decay,
+  // the owner is taken to be idle and a poster helps it.
   std::atomic<uint32_t> inbox_posts{0};
   // Set by a helper (under help_lock) when it emptied or freed into full pages; the owner looks
   // at its full queue on its next refill (relaxed: a hint, the lock orders the page writes).
@@ -121,6 +127,7 @@ struct Heap {
   // trim, statistics and thread exit. Rank "heap help".
   kernel::SpinLock help_lock{kernel::LockRank::kHeapHelp};
   uint8_t inbox_line_padding[64 - kInboxLanes * sizeof(std::atomic<uintptr_t>) -
+                             sizeof(std::atomic<uintptr_t>) - sizeof(std::atomic<uint64_t>) -
                              sizeof(std::atomic<uint32_t>) - sizeof(std::atomic<uint8_t>) -
                              sizeof(kernel::SpinLock)] = {};
 

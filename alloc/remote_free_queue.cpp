@@ -3,6 +3,7 @@
 #include "alloc/remote_free_queue.hpp"
 
 #include "alloc/heap.hpp"
+#include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::alloc {
@@ -53,14 +54,17 @@ Heap* post(RemoteBatch* batch) {
   }
   // Relaxed: a count of posts, a hint for "Idle owner help" (the help takes the lock).
   uint32_t posts = destination->inbox_posts.fetch_add(1, std::memory_order_relaxed) + 1;
-  return posts >= kHelpAfterPosts ? destination : nullptr;
+  if (posts < kHelpAfterPosts) return nullptr;
+  // An owner that drained within the decay is allocating: it drains itself soon.
+  uint64_t last_drain = destination->last_drain_ms.load(std::memory_order_relaxed);
+  return kernel::coarse_monotonic_ms() >= last_drain + g_decay_ms ? destination : nullptr;
 }
 
-// Pushes a chain first..last back onto lane 0 of heap's inbox (the help's blocks of pages that
-// are not full), or frees it unbatched if the inbox closed meanwhile.
-void repost_chain(Heap* heap, Block* first, Block* last) {
+// Pushes a chain first..last onto heap's held-back stack (the help's blocks of pages that are
+// not full), or frees it unbatched if the inbox closed meanwhile.
+void hold_back_chain(Heap* heap, Block* first, Block* last) {
   if (first == nullptr) return;
-  std::atomic<uintptr_t>& lane = heap->remote_inbox[0];
+  std::atomic<uintptr_t>& lane = heap->inbox_held_back;
   uintptr_t head = lane.load(std::memory_order_relaxed);
   for (;;) {
     if (head == kInboxClosed) {
@@ -195,7 +199,7 @@ void remote_inbox_help(Heap* heap) {
   }
   if (helped) heap->helped_pages.store(1, std::memory_order_relaxed);
   heap->help_lock.unlock();
-  repost_chain(heap, back_first, back_last);
+  hold_back_chain(heap, back_first, back_last);
   if (helped) purge_flush();
 }
 
@@ -204,11 +208,13 @@ bool remote_inbox_has_blocks(const Heap* heap) {
     uintptr_t head = lane.load(std::memory_order_relaxed);
     if (head != 0 && head != kInboxClosed) return true;
   }
-  return false;
+  uintptr_t held_back = heap->inbox_held_back.load(std::memory_order_relaxed);
+  return held_back != 0 && held_back != kInboxClosed;
 }
 
 void remote_inbox_drain(Heap* heap) {
   heap->inbox_posts.store(0, std::memory_order_relaxed);
+  heap->last_drain_ms.store(kernel::coarse_monotonic_ms(), std::memory_order_relaxed);
   Block* chains[kInboxLanes];
   for (uint32_t i = 0; i < kInboxLanes; ++i) {
     // Acquire: pairs with the freers' release CAS in post().
@@ -218,6 +224,12 @@ void remote_inbox_drain(Heap* heap) {
     chains[i] = reinterpret_cast<Block*>(head);
   }
   free_inbox_chains(heap, chains);
+  // Acquire: pairs with a helper's release CAS in hold_back_chain.
+  if (heap->inbox_held_back.load(std::memory_order_relaxed) != 0) {
+    Block* held_back[kInboxLanes] = {
+        reinterpret_cast<Block*>(heap->inbox_held_back.exchange(0, std::memory_order_acquire))};
+    free_inbox_chains(heap, held_back);
+  }
 }
 
 void remote_inbox_close(Heap* heap) {
@@ -229,12 +241,20 @@ void remote_inbox_close(Heap* heap) {
     chains[i] = head == kInboxClosed ? nullptr : reinterpret_cast<Block*>(head);
   }
   free_inbox_chains(heap, chains);
+  // As the lanes (the help takes help_lock, which the exiting owner holds: none is at it).
+  uintptr_t held_back = heap->inbox_held_back.exchange(kInboxClosed, std::memory_order_acquire);
+  Block* held_back_chains[kInboxLanes] = {
+      held_back == kInboxClosed ? nullptr : reinterpret_cast<Block*>(held_back)};
+  free_inbox_chains(heap, held_back_chains);
 }
 
 void remote_inbox_open(Heap* heap) {
   // Relaxed: the heap is published to its new thread under the pool lock; freers that see the
   // old closed value fall back to thread_free, which is always valid.
   for (std::atomic<uintptr_t>& lane : heap->remote_inbox) lane.store(0, std::memory_order_relaxed);
+  heap->inbox_held_back.store(0, std::memory_order_relaxed);
+  heap->inbox_posts.store(0, std::memory_order_relaxed);
+  heap->last_drain_ms.store(kernel::coarse_monotonic_ms(), std::memory_order_relaxed);
 }
 
 }  // namespace usgc::alloc

@@ -44,17 +44,20 @@
 // `local_free` and `free_list` of its current pages with plain stores. But a FULL page (the
 // owner's full queue, thread_free state kUseDelayed) is outside every fast path: it is in no
 // direct-table slot nor class queue (malloc), and its fast-free owner is 0 (free). So:
-//   - each post counts in the destination's `inbox_posts`; the owner's drain resets it. A poster
-//     that takes it to kHelpAfterPosts (about 2 MiB of blocks since the owner last drained)
+//   - each post counts in the destination's `inbox_posts`; the owner's drain resets it and
+//     notes the time (`last_drain_ms`). A poster that finds kHelpAfterPosts or more posts (up to
+//     2 MiB of blocks) and no drain for the decay (USGC_DECAY_MS) takes the owner to be idle and
 //     helps: it try-locks the destination's help_lock and, holding it, takes the inbox lanes
 //     (CAS, never over kInboxClosed), frees each block of a full page of that heap into the
-//     page (local_free, used, as the owner's drain would) and posts every other block back as
-//     one batch. A full page whose `used` reaches 0 is entirely free: the helper sets its state
-//     to kEmptied and purges its memory at once (its owner has not drained for the whole
-//     threshold: it is idle, and the decay's reason to keep memory resident, reuse by an active
-//     allocator, does not hold). The owner retires kEmptied pages (memory kPurged, their
-//     decommit ticket kept: the ticket rule holds when the page is reused) and takes the pages
-//     with freed blocks off its full queue when it next runs a slow path (`helped_pages`).
+//     page (local_free, used, as the owner's drain would) and pushes every other block, as one
+//     chain, onto the heap's held-back stack (`inbox_held_back`), which the owner drains and
+//     closes with the lanes but no helper takes: no block is walked by two helps. A full page whose
+//     `used` reaches 0 is entirely free: the helper sets its state to kEmptied and purges its
+//     memory at once (its owner has not drained for the decay: the decay's reason to keep memory
+//     resident, reuse by an active allocator, does not hold). The owner retires kEmptied pages
+//     (memory kPurged, their decommit ticket kept: the ticket rule holds when the page is reused)
+//     and takes the pages with freed blocks off its full queue when it next runs a slow path
+//     (`helped_pages`).
 //   - the owner holds help_lock whenever it touches a page of its full queue: its inbox and
 //     delayed-free drains, a free into a full page, trim, statistics, thread exit, fork. It
 //     takes a page to the full queue without the lock, but only by the release CAS to
@@ -89,8 +92,8 @@ inline constexpr size_t kRemoteBatchBytes = 64 * 1024;
 inline constexpr uintptr_t kInboxClosed = 1;
 // Stacks per inbox (see "Lanes"); 4 x 8 bytes share the inbox's cache line.
 inline constexpr uint32_t kInboxLanes = 4;
-// Posts since the owner's last drain after which a poster helps it ("Idle owner help"):
-// 32 x 64 blocks or 64 KiB.
+// Posts since the owner's last drain after which a poster helps it if that drain is older than
+// the decay ("Idle owner help"): 32 x 64 blocks or 64 KiB.
 inline constexpr uint32_t kHelpAfterPosts = 32;
 
 // One destination's pending blocks on the freeing thread (owner-thread only, no atomics).

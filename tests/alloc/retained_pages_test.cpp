@@ -7,7 +7,8 @@
 //     (abandoned segments), and malloc_trim purges them at once; they used to stay resident
 //     until some thread happened to reclaim the segment;
 //   - full pages of an idle owner (a thread that neither allocates nor frees) come back when
-//     other threads free their blocks: the freer helps the owner ("Idle owner help",
+//     other threads free their blocks and it has not drained its inbox for the decay: the freer
+//     helps the owner ("Idle owner help",
 //     remote_free_queue.hpp); they used to wait in its inbox until it next allocated. A free of
 //     a block of such an emptied page is still a double free, with the usual message.
 #include <sys/mman.h>
@@ -148,8 +149,12 @@ TEST(RetainedPages, DecayAppliesToFreePagesOfExitedThreads) {
 // An owner thread fills pages, hands its blocks over and then waits without allocating (as a
 // main thread in pthread_join); `action` runs on the calling thread meanwhile, with the blocks
 // and their span, before the owner is released.
+// The decay is set to 0 meanwhile: the owner counts as idle as soon as enough batches wait for it
+// (no waiting, no timing).
 template <typename Action>
 void with_idle_owner(Action action) {
+  const uint64_t saved_decay = usgc::alloc::g_decay_ms;
+  usgc::alloc::g_decay_ms = 0;
   std::atomic<int> stage{0};  // 1: blocks made; 2: the owner may go
   Span span;
   std::vector<void*> blocks;
@@ -162,6 +167,7 @@ void with_idle_owner(Action action) {
   action(blocks, span);
   stage.store(2, std::memory_order_release);
   owner.join();
+  usgc::alloc::g_decay_ms = saved_decay;
 }
 
 // Frees every block from a thread of its own (which has a heap: its frees are batched).
