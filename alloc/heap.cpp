@@ -529,17 +529,7 @@ void heap_page_retire(Heap* heap, Page* page) {
 bool page_free_to_segment(Heap* heap, Page* page) {
   Segment* segment = segment_of(page);
   page_count_local_frees(heap, page);
-  page->in_use = 0;
-  page->block_size = 0;
-  page->set_capacity(0);
-  page->reserved = page->used = 0;
-  page->free_list = page->local_free = page->local_free_checked = nullptr;
-  page->local_free_precounted = 0;
-  page->clear_flags();
-  page->bin = kBinCount;
-  page->fast_free_owner.store(0, std::memory_order_relaxed);
-  page->thread_free.store(kNoDelayed, std::memory_order_relaxed);
-  page->heap.store(nullptr, std::memory_order_relaxed);
+  page_reset_to_free(page);
   // A page a helper emptied is purged already (kPurged, its ticket kept); any other is dirty.
   if (page->memory != PageMemory::kPurged) {
     page->memory = PageMemory::kDirty;
@@ -556,6 +546,20 @@ bool page_free_to_segment(Heap* heap, Page* page) {
   }
   heap_available_push(heap, segment);
   return false;
+}
+
+void page_reset_to_free(Page* page) {
+  page->in_use = 0;
+  page->block_size = 0;
+  page->set_capacity(0);
+  page->reserved = page->used = 0;
+  page->free_list = page->local_free = page->local_free_checked = nullptr;
+  page->local_free_precounted = 0;
+  page->clear_flags();
+  page->bin = kBinCount;
+  page->fast_free_owner.store(0, std::memory_order_relaxed);
+  page->thread_free.store(kNoDelayed, std::memory_order_relaxed);
+  page->heap.store(nullptr, std::memory_order_relaxed);
 }
 
 void heap_available_push(Heap* heap, Segment* segment) {

@@ -232,6 +232,8 @@ void page_count_local_frees(Heap* heap, Page* page);
 void heap_count_local_frees(Heap* heap);
 // Gives a page with used == 0 back to its segment; returns true if the segment was released.
 bool page_free_to_segment(Heap* heap, Page* page);
+// The page fields of a free page (not its memory state nor the segment's counts).
+void page_reset_to_free(Page* page);
 void heap_drain_delayed_frees(Heap* heap);
 // A full page a helper emptied and purged (page.hpp, kEmptied).
 inline bool page_was_emptied(const Page* page) {

@@ -285,6 +285,29 @@ void heap_reclaim_segment(Heap* heap, Segment* segment) {
   if (segment->free_pages != 0) heap_available_push(heap, segment);
 }
 
+bool abandoned_segment_collect(Segment* segment, uint64_t now_ms) {
+  // Nobody owns the segment (abandoned list's lock held): every page field is ours except
+  // thread_free, which page_collect takes with an exchange. local_free was counted at abandon.
+  for (uint32_t i = 0; i < segment->page_count && segment->used_pages != 0; ++i) {
+    Page* page = &segment->pages[i];
+    if (!page->in_use) continue;
+    page_collect(page);
+    if (page->used != 0) continue;
+    page_reset_to_free(page);
+    if (page->memory != PageMemory::kPurged) {
+      page->memory = PageMemory::kDirty;
+      page->purge_deadline_ms = now_ms + g_decay_ms;
+    }
+    segment->used_pages--;
+    segment->free_pages++;
+  }
+  return segment->used_pages == 0;
+}
+
+void abandoned_segment_release(Segment* segment) {
+  heap_release_empty_segment(&g_empty_heap, segment);  // to the process cache
+}
+
 namespace {
 // Runs after libnuma's constructor (usgc depends on it), before main.
 __attribute__((constructor)) void usgc_process_constructor() {

@@ -6,6 +6,9 @@
 //   - the decay (USGC_DECAY_MS) applies to the free pages of segments whose thread exited
 //     (abandoned segments), and malloc_trim purges them at once; they used to stay resident
 //     until some thread happened to reclaim the segment;
+//   - in-use pages of an exited thread's segment whose blocks other threads then freed: the
+//     blocks wait on each page's thread_free for a reclaim that may never come; the decay
+//     (and malloc_trim) now collects them and frees the pages they emptied;
 //   - full pages of an idle owner (a thread that neither allocates nor frees) come back when
 //     other threads free their blocks and it has not drained its inbox for the decay: the freer
 //     helps the owner ("Idle owner help",
@@ -199,6 +202,21 @@ TEST(RetainedPagesDeathTest, AFreeIntoAPageAHelperEmptiedIsADoubleFree) {
                  usgc_free(blocks[1]);  // on the first page: full, emptied, its memory zero
                }),
                "free\\(\\): pointer 0x[0-9a-f]+ was already freed \\(double free\\)");
+}
+
+TEST(RetainedPages, PagesOfExitedThreadsComeBackWhenOtherThreadsFreeTheirBlocks) {
+  Span span;
+  std::vector<void*> blocks;
+  std::thread([&] { blocks = allocate_written_blocks(&span); }).join();  // abandoned, all live
+  ASSERT_GE(resident_pages(span.low, span.high), span.os_pages() * 3 / 4);
+  free_all_from_another_thread(blocks);  // unbatched: the pages have no heap
+  // A thread without a usgc heap trims: nothing reclaims the abandoned segment on the way.
+  std::thread([] { usgc_malloc_trim(0); }).join();
+  size_t after = resident_pages(span.low, span.high);
+  EXPECT_LE(after, span.os_pages() / 8)
+      << "pages of an exited thread stayed resident after other threads freed every block and "
+         "malloc_trim: "
+      << after << " of " << span.os_pages() << " OS pages";
 }
 
 }  // namespace
