@@ -173,6 +173,7 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   chosen->used = 0;
   chosen->free_list = chosen->local_free = chosen->local_free_checked = nullptr;
   chosen->local_free_precounted = 0;
+  chosen->purge_deadline_ms = 0;  // not seen empty (heap_retire_idle_pages)
   chosen->clear_flags();
   if (index == 0) chosen->set_flag(kPageHoldsSegmentHeader);
   compute_block_test(chosen->block_size, &chosen->block_inverse, &chosen->block_rotate);
@@ -239,6 +240,40 @@ void heap_maybe_purge(Heap* heap) {
       (abandoned_deadline != 0 && now >= abandoned_deadline)) {
     heap_purge(heap, now, false);
   }
+}
+
+// The decay of the "page floor" (a class's current page is kept when it empties, so that a
+// free-then-malloc does not format a page each time; pages other threads' frees emptied through
+// the inbox drain are not retired either): a purge pass that finds a page of a class queue empty
+// stamps it with a deadline (purge_deadline_ms, 0 on an in-use page not seen empty); a pass after
+// that deadline that finds it empty again gives it back (then it decays as a free page). A page
+// seen in use loses its stamp. Owner only; not while the heap profile cuts the class queues'
+// first pages. Returns the earliest stamp left (0: none).
+uint64_t heap_retire_idle_pages(Heap* heap, uint64_t now_ms) {
+  uint64_t next = 0;
+  for (uint32_t bin = 0; bin < kBinCount; ++bin) {
+    for (Page* page = heap->queues[bin].first; page != nullptr;) {
+      Page* following = page->next;
+      if (page->used != 0) {
+        page->purge_deadline_ms = 0;
+      } else if (page->purge_deadline_ms == 0) {
+        page->purge_deadline_ms = now_ms + g_decay_ms;
+        if (next == 0 || page->purge_deadline_ms < next) next = page->purge_deadline_ms;
+      } else if (page->purge_deadline_ms <= now_ms) {
+        bin_queue_remove(heap, page);
+        page_free_to_segment(heap, page);
+      } else if (next == 0 || page->purge_deadline_ms < next) {
+        next = page->purge_deadline_ms;
+      }
+      page = following;
+    }
+  }
+  return next;
+}
+
+// An empty page stays in its class queue: make sure a purge pass comes (heap_retire_idle_pages).
+void heap_arm_idle_page_decay(Heap* heap) {
+  if (heap->next_purge_ms == 0) heap->next_purge_ms = kernel::coarse_monotonic_ms() + g_decay_ms;
 }
 
 }  // namespace
@@ -497,6 +532,7 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     return;
   }
   if (page->has_flag(kPageInFullQueue)) page_unfull(heap, page);
+  if (page->used == 0) heap_arm_idle_page_decay(heap);  // not retired here: see the decay
   // A page that has blocks again goes to the front of its queue, so the next refill takes the
   // returned blocks (already resident) instead of extending the current page into fresh memory.
   if (was_empty && heap->queues[page->bin].first != page) {
@@ -519,8 +555,11 @@ void heap_page_retire(Heap* heap, Page* page) {
     PageQueue* queue = &heap->queues[page->bin];
     // Keep the page allocation is taking from (the queue's first): a program freeing its last
     // block of a size often allocates one again at once, and freeing it would format a new
-    // page for the next allocation.
-    if (queue->first == page) return;
+    // page for the next allocation. It decays if it stays empty (heap_retire_idle_pages).
+    if (queue->first == page) {
+      heap_arm_idle_page_decay(heap);
+      return;
+    }
     bin_queue_remove(heap, page);
   }
   page_free_to_segment(heap, page);
@@ -778,6 +817,10 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
   auto consider = [&](uint64_t deadline) {
     if (next == 0 || deadline < next) next = deadline;
   };
+  // Before the walk below, so the pages given back here are looked at by it.
+  if (!force && !heap_profile_active()) {
+    if (uint64_t stamped = heap_retire_idle_pages(heap, now_ms)) consider(stamped);
+  }
   for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next) {
     for (uint32_t i = 0; i < segment->page_count; ++i) {
       Page* page = &segment->pages[i];
