@@ -174,6 +174,7 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   chosen->used = 0;
   chosen->free_list = chosen->local_free = chosen->local_free_checked = nullptr;
   chosen->local_free_precounted = 0;
+  chosen->purge_deadline_ms = 0;  // not seen empty (heap_retire_idle_pages)
   chosen->clear_flags();
   if (index == 0) chosen->set_flag(kPageHoldsSegmentHeader);
   compute_block_test(chosen->block_size, &chosen->block_inverse, &chosen->block_rotate);
@@ -242,6 +243,40 @@ void heap_maybe_purge(Heap* heap) {
   }
 }
 
+// The decay of the "page floor" (a class's current page is kept when it empties, so that a
+// free-then-malloc does not format a page each time; pages other threads' frees emptied through
+// the inbox drain are not retired either): a purge pass that finds a page of a class queue empty
+// stamps it with a deadline (purge_deadline_ms, 0 on an in-use page not seen empty); a pass after
+// that deadline that finds it empty again gives it back (then it decays as a free page). A page
+// seen in use loses its stamp. Owner only; not while the heap profile cuts the class queues'
+// first pages. Returns the earliest stamp left (0: none).
+uint64_t heap_retire_idle_pages(Heap* heap, uint64_t now_ms) {
+  uint64_t next = 0;
+  for (uint32_t bin = 0; bin < kBinCount; ++bin) {
+    for (Page* page = heap->queues[bin].first; page != nullptr;) {
+      Page* following = page->next;
+      if (page->used != 0) {
+        page->purge_deadline_ms = 0;
+      } else if (page->purge_deadline_ms == 0) {
+        page->purge_deadline_ms = now_ms + g_decay_ms;
+        if (next == 0 || page->purge_deadline_ms < next) next = page->purge_deadline_ms;
+      } else if (page->purge_deadline_ms <= now_ms) {
+        bin_queue_remove(heap, page);
+        page_free_to_segment(heap, page);
+      } else if (next == 0 || page->purge_deadline_ms < next) {
+        next = page->purge_deadline_ms;
+      }
+      page = following;
+    }
+  }
+  return next;
+}
+
+// An empty page stays in its class queue: make sure a purge pass comes (heap_retire_idle_pages).
+void heap_arm_idle_page_decay(Heap* heap) {
+  if (heap->next_purge_ms == 0) heap->next_purge_ms = kernel::coarse_monotonic_ms() + g_decay_ms;
+}
+
 }  // namespace
 
 void page_remote_free(Page* page, Block* block) {
@@ -271,6 +306,7 @@ void page_remote_free(Page* page, Block* block) {
       }
       continue;
     }
+    if (state == kEmptied) report_double_free(Caller::kFree, block);  // every block was free
     if (state == kDelayedFreeing) {
       kernel::cpu_relax();
       thread_free = page->thread_free.load(std::memory_order_relaxed);
@@ -428,6 +464,7 @@ void page_count_local_frees(Heap* heap, Page* page) {
 }
 
 void heap_count_local_frees(Heap* heap) {
+  kernel::SpinLockGuard guard(heap->help_lock);  // full pages' local_free
   for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next) {
     for (uint32_t i = 0; i < segment->page_count; ++i) {
       if (segment->pages[i].in_use) page_count_local_frees(heap, &segment->pages[i]);
@@ -500,6 +537,7 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     return;
   }
   if (page->has_flag(kPageInFullQueue)) page_unfull(heap, page);
+  if (page->used == 0) heap_arm_idle_page_decay(heap);  // not retired here: see the decay
   // A page that has blocks again goes to the front of its queue, so the next refill takes the
   // returned blocks (already resident) instead of extending the current page into fresh memory.
   if (was_empty && heap->queues[page->bin].first != page) {
@@ -526,8 +564,11 @@ void heap_page_retire(Heap* heap, Page* page) {
     PageQueue* queue = &heap->queues[page->bin];
     // Keep the page allocation is taking from (the queue's first): a program freeing its last
     // block of a size often allocates one again at once, and freeing it would format a new
-    // page for the next allocation.
-    if (queue->first == page) return;
+    // page for the next allocation. It decays if it stays empty (heap_retire_idle_pages).
+    if (queue->first == page) {
+      heap_arm_idle_page_decay(heap);
+      return;
+    }
     bin_queue_remove(heap, page);
   }
   page_free_to_segment(heap, page);
@@ -536,6 +577,26 @@ void heap_page_retire(Heap* heap, Page* page) {
 bool page_free_to_segment(Heap* heap, Page* page) {
   Segment* segment = segment_of(page);
   page_count_local_frees(heap, page);
+  page_reset_to_free(page);
+  // A page a helper emptied is purged already (kPurged, its ticket kept); any other is dirty.
+  if (page->memory != PageMemory::kPurged) {
+    page->memory = PageMemory::kDirty;
+    page->purge_deadline_ms = kernel::coarse_monotonic_ms() + g_decay_ms;
+    if (heap->next_purge_ms == 0 || page->purge_deadline_ms < heap->next_purge_ms) {
+      heap->next_purge_ms = page->purge_deadline_ms;
+    }
+  }
+  segment->used_pages--;
+  segment->free_pages++;
+  if (segment->used_pages == 0) {
+    heap_release_empty_segment(heap, segment);
+    return true;
+  }
+  heap_available_push(heap, segment);
+  return false;
+}
+
+void page_reset_to_free(Page* page) {
   page->in_use = 0;
   page->block_size = 0;
   page->set_capacity(0);
@@ -547,19 +608,6 @@ bool page_free_to_segment(Heap* heap, Page* page) {
   page->fast_free_owner.store(0, std::memory_order_relaxed);
   page->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   page->heap.store(nullptr, std::memory_order_relaxed);
-  page->memory = PageMemory::kDirty;
-  page->purge_deadline_ms = kernel::coarse_monotonic_ms() + g_decay_ms;
-  if (heap->next_purge_ms == 0 || page->purge_deadline_ms < heap->next_purge_ms) {
-    heap->next_purge_ms = page->purge_deadline_ms;
-  }
-  segment->used_pages--;
-  segment->free_pages++;
-  if (segment->used_pages == 0) {
-    heap_release_empty_segment(heap, segment);
-    return true;
-  }
-  heap_available_push(heap, segment);
-  return false;
 }
 
 void heap_available_push(Heap* heap, Segment* segment) {
@@ -614,6 +662,23 @@ void* heap_malloc_sample_page(Heap* heap, uint32_t bin) {
   return page_take_block(heap, page, page->free_list);
 }
 
+void heap_take_help_results(Heap* heap) {
+  if (heap->helped_pages.load(std::memory_order_relaxed) == 0) return;
+  heap->helped_pages.store(0, std::memory_order_relaxed);
+  for (Page* page = heap->full_queue.first; page != nullptr;) {
+    Page* next = page->next;
+    if (page_was_emptied(page)) {
+      // Every block came back and the memory is purged (kPurged): give the page back.
+      queue_remove(&heap->full_queue, page);
+      page->clear_flag(kPageInFullQueue);
+      page_free_to_segment(heap, page);
+    } else if (page->local_free != nullptr) {
+      page_unfull(heap, page);  // blocks a helper freed: allocation may take them now
+    }
+    page = next;
+  }
+}
+
 void heap_drain_delayed_frees(Heap* heap) {
   // Acquire: pairs with the remote freers' release CAS; their blocks' contents are visible.
   Block* block = heap->delayed_free.exchange(nullptr, std::memory_order_acquire);
@@ -638,11 +703,19 @@ namespace {
       return nullptr;
     }
   }
-  if (remote_inbox_has_blocks(heap)) {
-    remote_inbox_drain(heap);
-    if (heap->sample_recut_bins != 0) heap_profile_recut_marked(heap);
+  if (remote_inbox_has_blocks(heap) ||
+      heap->delayed_free.load(std::memory_order_relaxed) != nullptr ||
+      heap->helped_pages.load(std::memory_order_relaxed) != 0) {
+    // The drains free into full pages: a helper must not be at them meanwhile.
+    kernel::SpinLockGuard guard(heap->help_lock);
+    heap_take_help_results(heap);
+    if (remote_inbox_has_blocks(heap)) {
+      remote_inbox_drain(heap);
+      if (heap->sample_recut_bins != 0) heap_profile_recut_marked(heap);
+    }
+    if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr)
+      heap_drain_delayed_frees(heap);
   }
-  if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr) heap_drain_delayed_frees(heap);
   heap_maybe_purge(heap);
   // Large objects after the decay check: a program that only makes large requests decays too.
   if (size > kMediumObjectMax) return large_malloc(heap, size, false);
@@ -698,9 +771,18 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
   Block* block = page_block_of(page, pointer, caller);
   if (block->free_marker == free_marker_of(page)) report_double_free(caller, pointer);
+  // A page a helper emptied: its memory was zeroed with the markers ("Idle owner help").
+  if (page_was_emptied(page)) report_double_free(caller, pointer);
   if (page->has_flag(kPageHasSampled)) heap_profile_forget(block);
   if (segment->owner_thread.load(std::memory_order_relaxed) == current_thread_id()) {
-    page_local_free(segment->owner_heap, page, block, true);
+    Heap* heap = segment->owner_heap;
+    if (page->has_flag(kPageInFullQueue)) {  // a helper may be at the page: its lock
+      kernel::SpinLockGuard guard(heap->help_lock);
+      if (page_was_emptied(page)) report_double_free(caller, pointer);
+      page_local_free(heap, page, block, true);
+      return;
+    }
+    page_local_free(heap, page, block, true);
   } else {
     uint32_t bin = page->bin;  // read before the block is published: the page may be reused after
     remote_free_block(page, block, bin);
@@ -745,6 +827,10 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
   auto consider = [&](uint64_t deadline) {
     if (next == 0 || deadline < next) next = deadline;
   };
+  // Before the walk below, so the pages given back here are looked at by it.
+  if (!force && !heap_profile_active()) {
+    if (uint64_t stamped = heap_retire_idle_pages(heap, now_ms)) consider(stamped);
+  }
   for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next) {
     for (uint32_t i = 0; i < segment->page_count; ++i) {
       Page* page = &segment->pages[i];
@@ -823,6 +909,8 @@ bool heap_trim() {
   uint64_t purged_before = g_segment_counters.bytes_purged.load(std::memory_order_relaxed);
   uint64_t reserved_before = g_segment_counters.bytes_reserved.load(std::memory_order_relaxed);
   if (heap != &g_empty_heap) {
+    kernel::SpinLockGuard guard(heap->help_lock);  // walks the full queue
+    heap_take_help_results(heap);
     bool profiling = heap_profile_active();
     if (profiling) heap_profile_uncut_all(heap);  // page_collect below: the cut invariant
     remote_batches_flush(heap);

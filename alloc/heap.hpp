@@ -16,9 +16,10 @@
 // [[gnu::noinline, gnu::cold]] or noinline generic functions of heap.cpp/large_objects.cpp.
 //
 // Concurrency: every field of Heap is owner-thread only except delayed_free and remote_inbox
-// (any thread pushes, CAS with release; the owner takes the list with an acquire exchange) and
-// the counters (the owner writes with one plain add, counter_increment; anyone reads relaxed for
-// statistics).
+// (any thread pushes, CAS with release; the owner takes the list with an acquire exchange), the
+// idle-owner help's fields beside the inbox (see each), and the counters (the owner writes with
+// one plain add, counter_increment; anyone reads relaxed for statistics). The pages of the full
+// queue are the owner's only while it holds help_lock (remote_free_queue.hpp, "Idle owner help").
 #pragma once
 
 #include <atomic>
@@ -30,6 +31,7 @@
 #include "alloc/remote_free_queue.hpp"
 #include "alloc/segment.hpp"
 #include "alloc/size_classes.hpp"
+#include "kernel_iface/spin_lock.hpp"
 
 namespace usgc::alloc {
 
@@ -115,7 +117,27 @@ struct Heap {
   // batches (any thread: release CAS; the owner takes each with an acquire exchange), or
   // kInboxClosed. On a cache line of their own, so posts do not disturb the owner's fields.
   alignas(64) std::atomic<uintptr_t> remote_inbox[kInboxLanes] = {};
-  uint8_t inbox_line_padding[64 - kInboxLanes * sizeof(std::atomic<uintptr_t>)] = {};
+  // Blocks a helper took from the inbox and gave back (pages that are not full): a stack like a
+  // lane, drained and closed with them, but never taken by a helper, so no helper walks the same
+  // blocks twice ("Idle owner help", remote_free_queue.hpp).
+  std::atomic<uintptr_t> inbox_held_back{0};
+  // When the owner last drained (coarse ms; owner: relaxed store; helpers: relaxed load).
+  std::atomic<uint64_t> last_drain_ms{0};
+  // Batches posted since the owner last drained (posters: relaxed fetch_add; the owner's drain
+  // and a helper: relaxed store of 0). With kHelpAfterPosts of them and no drain for the decay,
+  // the owner is taken to be idle and a poster helps it.
+  std::atomic<uint32_t> inbox_posts{0};
+  // Set by a helper (under help_lock) when it emptied or freed into full pages; the owner looks
+  // at its full queue on its next refill (relaxed: a hint, the lock orders the page writes).
+  std::atomic<uint8_t> helped_pages{0};
+  // Excludes a helper from the owner's operations on its full pages (page.hpp, kUseDelayed):
+  // the helper only try-locks; the owner locks around its inbox drain, frees into full pages,
+  // trim, statistics and thread exit. Rank "heap help".
+  kernel::SpinLock help_lock{kernel::LockRank::kHeapHelp};
+  uint8_t inbox_line_padding[64 - kInboxLanes * sizeof(std::atomic<uintptr_t>) -
+                             sizeof(std::atomic<uintptr_t>) - sizeof(std::atomic<uint64_t>) -
+                             sizeof(std::atomic<uint32_t>) - sizeof(std::atomic<uint8_t>) -
+                             sizeof(kernel::SpinLock)] = {};
 
   // ---- the heap profile (heap_profile.hpp, "Sampling"); owner thread only, slow paths only,
   // untouched while profiling is off ----
@@ -238,7 +260,16 @@ void page_count_local_frees(Heap* heap, Page* page);
 void heap_count_local_frees(Heap* heap);
 // Gives a page with used == 0 back to its segment; returns true if the segment was released.
 bool page_free_to_segment(Heap* heap, Page* page);
+// The page fields of a free page (not its memory state nor the segment's counts).
+void page_reset_to_free(Page* page);
 void heap_drain_delayed_frees(Heap* heap);
+// A full page a helper emptied and purged (page.hpp, kEmptied).
+inline bool page_was_emptied(const Page* page) {
+  return (page->thread_free.load(std::memory_order_relaxed) & kDelayedStateMask) == kEmptied;
+}
+// Owner, holding help_lock: retires the pages helpers emptied and takes those they freed blocks
+// into off the full queue (remote_free_queue.hpp, "Idle owner help").
+void heap_take_help_results(Heap* heap);
 // The heap's segment lists: "available" (owned, with a free page, per kind) and "owned" (all).
 void heap_available_push(Heap* heap, Segment* segment);
 void heap_available_remove(Heap* heap, Segment* segment);

@@ -13,7 +13,8 @@
 // Their free pages keep decaying there: any thread's purge (heap_purge, malloc_trim) purges the
 // due ones under the list's lock (abandoned_segments_purge).
 //
-// fork(): the handlers take every allocator lock (in rank order) so the child starts with
+// fork(): the handlers take every allocator lock (in rank order: the forking thread's own heap's
+// help_lock first) so the child starts with
 // consistent caches and lists; the child resets the locks and the decommit queue. Heaps of
 // threads that do not exist in the child are left as they are (possibly mid-operation, so
 // never touched): their memory is lost to the child, as in other thread-caching allocators.
@@ -110,7 +111,15 @@ void thread_heap_exit(void* value) {
   g_free_heaps = heap;
 }
 
+// The forking thread's heap: a helper in another thread may hold its help_lock (and be halfway
+// through its full pages); the child would find it held by a thread it does not have.
+Heap* g_forking_heap = nullptr;
+
 void before_fork() {
+  if (t_heap != &g_empty_heap) {
+    t_heap->help_lock.lock();
+    g_forking_heap = t_heap;
+  }
   g_heap_pool_lock.lock();
   large_arena_locks_before_fork();
   segment_locks_before_fork();
@@ -122,9 +131,14 @@ void after_fork_parent() {
   segment_locks_after_fork_parent();
   large_arena_locks_after_fork_parent();
   g_heap_pool_lock.unlock();
+  if (g_forking_heap != nullptr) g_forking_heap->help_lock.unlock();
+  g_forking_heap = nullptr;
 }
 
 void after_fork_child() {
+  // This thread took it: an ordinary unlock, before the held-lock record is forgotten.
+  if (g_forking_heap != nullptr) g_forking_heap->help_lock.unlock();
+  g_forking_heap = nullptr;
   large_arena_locks_after_fork_child();
   heap_profile_after_fork();  // the forking thread held it: an ordinary unlock
   segment_locks_after_fork_child();
@@ -208,6 +222,10 @@ Heap* thread_heap_create() {
 }
 
 void heap_abandon(Heap* heap) {
+  // A helper may be at the full pages (remote_free_queue.hpp, "Idle owner help"); held to the
+  // end, past the inbox's close: no helper comes after.
+  kernel::SpinLockGuard help_guard(heap->help_lock);
+  heap_take_help_results(heap);
   if (heap_profile_active()) heap_profile_uncut_all(heap);  // its pages leave: whole lists
   remote_batches_flush(heap);                               // this thread's frees into other heaps
   remote_inbox_close(heap);  // other threads' frees into this one: done now, later ones unbatched
@@ -266,6 +284,29 @@ void heap_reclaim_segment(Heap* heap, Segment* segment) {
     }
   }
   if (segment->free_pages != 0) heap_available_push(heap, segment);
+}
+
+bool abandoned_segment_collect(Segment* segment, uint64_t now_ms) {
+  // Nobody owns the segment (abandoned list's lock held): every page field is ours except
+  // thread_free, which page_collect takes with an exchange. local_free was counted at abandon.
+  for (uint32_t i = 0; i < segment->page_count && segment->used_pages != 0; ++i) {
+    Page* page = &segment->pages[i];
+    if (!page->in_use) continue;
+    page_collect(page);
+    if (page->used != 0) continue;
+    page_reset_to_free(page);
+    if (page->memory != PageMemory::kPurged) {
+      page->memory = PageMemory::kDirty;
+      page->purge_deadline_ms = now_ms + g_decay_ms;
+    }
+    segment->used_pages--;
+    segment->free_pages++;
+  }
+  return segment->used_pages == 0;
+}
+
+void abandoned_segment_release(Segment* segment) {
+  heap_release_empty_segment(&g_empty_heap, segment);  // to the process cache
 }
 
 namespace {

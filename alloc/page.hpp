@@ -18,6 +18,10 @@
 //                    must not abandon the page (it waits) while this is set.
 //   kNeverDelayed    the page's segment is abandoned (its thread exited): remote frees only
 //                    push onto thread_free; the thread that reclaims the segment collects.
+//   kEmptied         a full page whose every block another thread freed while its owner was
+//                    idle: that thread emptied it for the owner and purged its memory (the
+//                    "idle owner" help, remote_free_queue.hpp); the owner retires it. Any free of
+//                    one of its blocks is a double free.
 //
 // Free blocks carry a marker in their second word: free_marker == the address of their segment
 // (its header, where this Page lies), "the free marker" (free_marker_of, heap.hpp). It is written
@@ -59,9 +63,10 @@ enum DelayedState : uintptr_t {
   kNoDelayed = 0,
   kUseDelayed = 1,
   kDelayedFreeing = 2,
-  kNeverDelayed = 3
+  kNeverDelayed = 3,
+  kEmptied = 4
 };
-inline constexpr uintptr_t kDelayedStateMask = 3;
+inline constexpr uintptr_t kDelayedStateMask = 7;  // blocks are 16-byte aligned
 
 // Memory state of a page not in use, for returning memory to the OS (the decay).
 enum class PageMemory : uint8_t {

@@ -3,6 +3,7 @@
 #include "alloc/remote_free_queue.hpp"
 
 #include "alloc/heap.hpp"
+#include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::alloc {
@@ -25,30 +26,90 @@ void free_chain_unbatched(Block* first) {
   }
 }
 
-void post(RemoteBatch* batch) {
+// Posts the batch; returns the destination if its posts reached kHelpAfterPosts (the caller
+// helps it once its own batch is in order), nullptr otherwise.
+Heap* post(RemoteBatch* batch) {
   Heap* destination = batch->destination;
   Block* first = batch->first;
   Block* last = batch->last;
   batch->destination = nullptr;
   batch->first = batch->last = nullptr;
   batch->blocks = batch->bytes = 0;
-  if (first == nullptr) return;
+  if (first == nullptr) return nullptr;
   std::atomic<uintptr_t>& lane = destination->remote_inbox[batch->posts++ % kInboxLanes];
   uintptr_t head = lane.load(std::memory_order_relaxed);
   for (;;) {
     if (head == kInboxClosed) {  // the "closed inbox" invariant
       last->next = nullptr;
       free_chain_unbatched(first);
-      return;
+      return nullptr;
     }
     last->next = reinterpret_cast<Block*>(head);
     // Release: pairs with the owner's acquire exchange in remote_inbox_drain/close, which then
     // sees every block's next pointer and marker.
     if (lane.compare_exchange_weak(head, reinterpret_cast<uintptr_t>(first),
                                    std::memory_order_release, std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  // Relaxed: a count of posts, a hint for "Idle owner help" (the help takes the lock).
+  uint32_t posts = destination->inbox_posts.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (posts < kHelpAfterPosts) return nullptr;
+  // An owner that drained within the decay is allocating: it drains itself soon.
+  uint64_t last_drain = destination->last_drain_ms.load(std::memory_order_relaxed);
+  return kernel::coarse_monotonic_ms() >= last_drain + g_decay_ms ? destination : nullptr;
+}
+
+// Pushes a chain first..last onto heap's held-back stack (the help's blocks of pages that are
+// not full), or frees it unbatched if the inbox closed meanwhile.
+void hold_back_chain(Heap* heap, Block* first, Block* last) {
+  if (first == nullptr) return;
+  std::atomic<uintptr_t>& lane = heap->inbox_held_back;
+  uintptr_t head = lane.load(std::memory_order_relaxed);
+  for (;;) {
+    if (head == kInboxClosed) {
+      last->next = nullptr;
+      free_chain_unbatched(first);
+      return;
+    }
+    last->next = reinterpret_cast<Block*>(head);
+    // Release: as in post().
+    if (lane.compare_exchange_weak(head, reinterpret_cast<uintptr_t>(first),
+                                   std::memory_order_release, std::memory_order_relaxed)) {
       return;
     }
   }
+}
+
+// The helper's free of one block into a full page of `heap` (help_lock held); false if the
+// block's page is not a full page of heap's thread (it goes back to the inbox).
+bool help_free_block(Heap* heap, Block* block) {
+  Segment* segment = segment_of(block);
+  if (segment->owner_thread.load(std::memory_order_relaxed) != heap->thread_id) return false;
+  Page* page = segment->page_of(reinterpret_cast<uintptr_t>(block));
+  // Acquire: pairs with the owner's release CAS to kUseDelayed (page_try_to_full), made after
+  // its last write to the page's lists and `used`: the helper sees them.
+  if ((page->thread_free.load(std::memory_order_acquire) & kDelayedStateMask) != kUseDelayed)
+    return false;
+  USGC_CHECK(page->in_use && page->used != 0,
+             "heap corruption: remote free of %p into page %p with no block in use",
+             static_cast<void*>(block), static_cast<void*>(page->start));
+  // As page_local_free, without the queues (the owner's): counted by the freeing thread.
+  block->next = page->local_free;
+  page->local_free = block;
+  page->local_free_precounted++;
+  if (--page->used != 0) return true;
+  // Every block is free. kUseDelayed -> kEmptied; a failed CAS (an unbatched freer is in the
+  // delayed path, which only a double free can be now) leaves the page to its owner.
+  uintptr_t expected = kUseDelayed;
+  // Relaxed: the help_lock orders the page's fields for the owner; a freer that sees kEmptied
+  // only reports.
+  if (!page->thread_free.compare_exchange_strong(expected, kEmptied, std::memory_order_relaxed))
+    return true;
+  page->local_free = page->local_free_checked = nullptr;  // its links are about to be zeroed
+  page->local_free_precounted = 0;
+  page_purge(segment, segment->index_of(page));
+  return true;
 }
 
 // Frees one block of an inbox chain on the owner `heap` (or forwards it, see the header).
@@ -87,8 +148,9 @@ void free_inbox_chains(Heap* heap, Block* (&chains)[kInboxLanes]) {
 
 void remote_batch_add(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
   RemoteBatch* batch = &heap->remote_batches[slot_of(destination)];
+  Heap* idle = nullptr;
   if (batch->destination != destination) {
-    post(batch);
+    idle = post(batch);
     batch->destination = destination;
   }
   block->next = batch->first;
@@ -96,13 +158,49 @@ void remote_batch_add(Heap* heap, Heap* destination, Block* block, size_t block_
   if (batch->last == nullptr) batch->last = block;
   batch->blocks++;
   batch->bytes += static_cast<uint32_t>(block_bytes);
-  if (batch->blocks >= kRemoteBatchBlocks || batch->bytes >= kRemoteBatchBytes) post(batch);
+  if (batch->blocks >= kRemoteBatchBlocks || batch->bytes >= kRemoteBatchBytes) {
+    if (Heap* due = post(batch)) idle = due;
+  }
+  if (idle != nullptr && idle != heap) remote_inbox_help(idle);
 }
 
 void remote_batches_flush(Heap* heap) {
+  // No help here: the callers (trim, purge, thread exit) may hold their own heap's help_lock.
   for (RemoteBatch& batch : heap->remote_batches) {
     if (batch.destination != nullptr) post(&batch);
   }
+}
+
+void remote_inbox_help(Heap* heap) {
+  if (!heap->help_lock.try_lock()) return;  // the owner or another helper is at it
+  heap->inbox_posts.store(0, std::memory_order_relaxed);
+  Block* back_first = nullptr;
+  Block* back_last = nullptr;
+  bool helped = false;
+  for (std::atomic<uintptr_t>& lane : heap->remote_inbox) {
+    uintptr_t head = lane.load(std::memory_order_relaxed);
+    // Never over kInboxClosed (the "closed inbox" invariant). Acquire: as the owner's drain.
+    while (head != 0 && head != kInboxClosed &&
+           !lane.compare_exchange_weak(head, 0, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+    }
+    if (head == 0 || head == kInboxClosed) continue;
+    for (Block* block = reinterpret_cast<Block*>(head); block != nullptr;) {
+      Block* next = block->next;
+      if (help_free_block(heap, block)) {
+        helped = true;
+      } else {
+        block->next = back_first;
+        back_first = block;
+        if (back_last == nullptr) back_last = block;
+      }
+      block = next;
+    }
+  }
+  if (helped) heap->helped_pages.store(1, std::memory_order_relaxed);
+  heap->help_lock.unlock();
+  hold_back_chain(heap, back_first, back_last);
+  if (helped) purge_flush();
 }
 
 bool remote_inbox_has_blocks(const Heap* heap) {
@@ -110,10 +208,13 @@ bool remote_inbox_has_blocks(const Heap* heap) {
     uintptr_t head = lane.load(std::memory_order_relaxed);
     if (head != 0 && head != kInboxClosed) return true;
   }
-  return false;
+  uintptr_t held_back = heap->inbox_held_back.load(std::memory_order_relaxed);
+  return held_back != 0 && held_back != kInboxClosed;
 }
 
 void remote_inbox_drain(Heap* heap) {
+  heap->inbox_posts.store(0, std::memory_order_relaxed);
+  heap->last_drain_ms.store(kernel::coarse_monotonic_ms(), std::memory_order_relaxed);
   Block* chains[kInboxLanes];
   for (uint32_t i = 0; i < kInboxLanes; ++i) {
     // Acquire: pairs with the freers' release CAS in post().
@@ -123,6 +224,12 @@ void remote_inbox_drain(Heap* heap) {
     chains[i] = reinterpret_cast<Block*>(head);
   }
   free_inbox_chains(heap, chains);
+  // Acquire: pairs with a helper's release CAS in hold_back_chain.
+  if (heap->inbox_held_back.load(std::memory_order_relaxed) != 0) {
+    Block* held_back[kInboxLanes] = {
+        reinterpret_cast<Block*>(heap->inbox_held_back.exchange(0, std::memory_order_acquire))};
+    free_inbox_chains(heap, held_back);
+  }
 }
 
 void remote_inbox_close(Heap* heap) {
@@ -134,12 +241,20 @@ void remote_inbox_close(Heap* heap) {
     chains[i] = head == kInboxClosed ? nullptr : reinterpret_cast<Block*>(head);
   }
   free_inbox_chains(heap, chains);
+  // As the lanes (the help takes help_lock, which the exiting owner holds: none is at it).
+  uintptr_t held_back = heap->inbox_held_back.exchange(kInboxClosed, std::memory_order_acquire);
+  Block* held_back_chains[kInboxLanes] = {
+      held_back == kInboxClosed ? nullptr : reinterpret_cast<Block*>(held_back)};
+  free_inbox_chains(heap, held_back_chains);
 }
 
 void remote_inbox_open(Heap* heap) {
   // Relaxed: the heap is published to its new thread under the pool lock; freers that see the
   // old closed value fall back to thread_free, which is always valid.
   for (std::atomic<uintptr_t>& lane : heap->remote_inbox) lane.store(0, std::memory_order_relaxed);
+  heap->inbox_held_back.store(0, std::memory_order_relaxed);
+  heap->inbox_posts.store(0, std::memory_order_relaxed);
+  heap->last_drain_ms.store(kernel::coarse_monotonic_ms(), std::memory_order_relaxed);
 }
 
 }  // namespace usgc::alloc

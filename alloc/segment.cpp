@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "alloc/size_classes.hpp"
+#include "kernel_iface/clock.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/spin_lock.hpp"
 #include "kernel_iface/virtual_memory.hpp"
@@ -346,6 +347,8 @@ void abandoned_segments_push(Segment* segment) {
   g_abandoned_head = segment;
   g_abandoned_count.fetch_add(1, std::memory_order_relaxed);
   abandoned_consider_deadline(deadline);
+  // Its in-use pages are collected after the decay (abandoned_segment_collect).
+  abandoned_consider_deadline(kernel::coarse_monotonic_ms() + g_decay_ms);
 }
 
 size_t abandoned_segments_purge(uint64_t now_ms, bool force) {
@@ -360,7 +363,21 @@ size_t abandoned_segments_purge(uint64_t now_ms, bool force) {
   // Remote freers of its live blocks touch only in-use pages' thread_free.
   size_t purged = 0;
   uint64_t next = 0;
-  for (Segment* segment = g_abandoned_head; segment != nullptr; segment = segment->available_next) {
+  Segment* emptied = nullptr;  // segments whose last in-use page the collection freed
+  for (Segment** link = &g_abandoned_head; *link != nullptr;) {
+    Segment* segment = *link;
+    // Blocks other threads freed into its in-use pages since it was abandoned (they wait on
+    // each page's thread_free for a reclaim that may never come): pages they emptied are free.
+    if (abandoned_segment_collect(segment, now_ms)) {
+      *link = segment->available_next;
+      segment->available_next = emptied;
+      emptied = segment;
+      g_abandoned_count.fetch_sub(1, std::memory_order_relaxed);
+      continue;
+    }
+    link = &segment->available_next;
+    uint64_t collect_again = now_ms + g_decay_ms;
+    if (next == 0 || collect_again < next) next = collect_again;
     for (uint32_t i = 0; i < segment->page_count; ++i) {
       Page* page = &segment->pages[i];
       if (page->in_use || page->memory != PageMemory::kDirty) continue;
@@ -374,6 +391,12 @@ size_t abandoned_segments_purge(uint64_t now_ms, bool force) {
   }
   g_abandoned_next_purge_ms.store(next, std::memory_order_relaxed);
   g_abandoned_lock.unlock();
+  while (emptied != nullptr) {
+    Segment* segment = emptied;
+    emptied = segment->available_next;
+    segment->available_next = nullptr;
+    abandoned_segment_release(segment);
+  }
   if (purged != 0) purge_flush();
   return purged;
 }

@@ -169,7 +169,14 @@ Segment* abandoned_segments_pop();
 // exited"): purges those whose deadline has passed (all of them when force), under the list's
 // lock (try-lock unless force). Returns bytes purged.
 size_t abandoned_segments_purge(uint64_t now_ms, bool force);
-// Earliest decay deadline of a free resident page of an abandoned segment; 0 when none waits.
+// Under the abandoned list's lock (heap_lifecycle.cpp): collects the remote frees of each in-use
+// page of an abandoned segment and frees the pages they emptied (dirty, decaying from now_ms);
+// true if no page is in use any more (the caller unlinks it, then calls
+// abandoned_segment_release without the lock).
+bool abandoned_segment_collect(Segment* segment, uint64_t now_ms);
+void abandoned_segment_release(Segment* segment);
+// Earliest decay deadline of a free resident page of an abandoned segment, or of the next
+// collection of their in-use pages; 0 when none waits.
 // Written under the abandoned list's lock; read relaxed by heap_maybe_purge (a hint).
 extern std::atomic<uint64_t> g_abandoned_next_purge_ms;
 

@@ -35,6 +35,8 @@
 //  17b grey queue           gc/concurrent_mark.cpp      objects shaded by mutators while marking
 //   18 block pool           gc/block.cpp                the GC block pool
 //   19 code visibility      jitgen/code_visibility      the perf map and the GDB JIT list
+//  19b heap help            alloc/heap.hpp (Heap)       one heap's full pages against a thread
+//                                                       helping its idle owner (remote_free_queue)
 //   20 heap pool            alloc/heap_lifecycle.cpp    heap registry and unused heaps
 //   21 large arena (nests)  alloc/large_arena.cpp       one node's segments of large spans
 //                                                       (several only at fork, in node order)
@@ -73,6 +75,7 @@ enum class LockRank : uint8_t {
   kGreyQueue,
   kBlockPool,
   kCodeVisibility,
+  kHeapHelp,
   kHeapPool,
   kLargeArena,
   kAbandonedSegments,
@@ -112,6 +115,7 @@ inline constexpr LockRankInfo kLockRanks[] = {
     {"grey queue", false},
     {"block pool", false},
     {"code visibility", false},
+    {"heap help", false},
     {"heap pool", false},
     {"large arena", true},
     {"abandoned segments", false},
