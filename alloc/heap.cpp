@@ -548,7 +548,7 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     heap->sample_recut_bins |= uint64_t{1} << page->bin;  // heap_profile_recut_marked, after
 }
 
-void heap_page_retire_of(Segment* segment, void* pointer) {
+[[gnu::nothrow]] void heap_page_retire_of(Segment* segment, void* pointer) {
   heap_page_retire(segment->owner_heap, segment->page_of(reinterpret_cast<uintptr_t>(pointer)));
 }
 
@@ -738,7 +738,7 @@ namespace {
 
 }  // namespace
 
-void* heap_malloc_generic(size_t size, Heap* heap) {
+[[gnu::nothrow]] void* heap_malloc_generic(size_t size, Heap* heap) {
   // The heap profile samples on this path only (a thread's very first allocation, made before it
   // has a heap, is not counted).
   if (__builtin_expect(heap_profile_active(), 0) && heap != &g_empty_heap)
@@ -757,7 +757,7 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
   return heap_malloc_refill(heap, size);
 }
 
-void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
+[[gnu::nothrow]] void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   if (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge) {
     if (heap_profile_active()) {
       // Keyed by the block's start: a huge object's mapping, or a large object's span.
@@ -789,7 +789,7 @@ void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
   }
 }
 
-void heap_free_slow(void* pointer, Caller caller) {
+[[gnu::nothrow]] void heap_free_slow(void* pointer, Caller caller) {
   // The map byte of the pointer's bits 22..46 may be a segment's: only bits 47..63 can make it
   // foreign then (heap_free's map index drops them).
   Segment* segment = segment_of(pointer);
