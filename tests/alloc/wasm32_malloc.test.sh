@@ -15,6 +15,11 @@ cd "$(dirname "$0")/../.." || exit 2
 BUILD=${BUILD:-build}
 PROGRAM="$BUILD/wasm/usgc-wasm-malloc-test.wasm"
 RUN=tests/alloc/wasm32/run_wasi.mjs
+# node 20.20's concurrent heap marking crashed node itself (SIGSEGV in V8's HeapObject::SizeFromMap,
+# or a V8 CHECK trap) after this program had exited with every check passed, in 4 of 5 runs on the
+# 2-vCPU test VM; with V8's marking on its main thread it did not happen in 20 runs. The checks are
+# the program's own (its output and status), so node runs with that flag.
+NODE_FLAGS=(--no-warnings --single-threaded-gc)
 failures=0
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
@@ -29,7 +34,7 @@ if ! command -v node >/dev/null 2>&1; then
   exit 0
 fi
 
-output=$(node --no-warnings "$RUN" "$PROGRAM" 2>&1)
+output=$(node "${NODE_FLAGS[@]}" "$RUN" "$PROGRAM" 2>&1)
 status=$?
 checks=$(sed -n 's/^ok: \([0-9]*\) checks$/\1/p' <<<"$output")
 if [ "$status" -eq 0 ] && [ -n "$checks" ] && [ "$checks" -gt 1000 ]; then
@@ -43,7 +48,7 @@ for case in "double-free:free(): pointer 0x[0-9a-f]* was already freed (double f
   "bad-pointer:free(): pointer 0x[0-9a-f]* points inside usgc.s heap but was never returned by malloc"; do
   name=${case%%:*}
   expected=${case#*:}
-  output=$(node --no-warnings "$RUN" "$PROGRAM" "$name" 2>&1)
+  output=$(node "${NODE_FLAGS[@]}" "$RUN" "$PROGRAM" "$name" 2>&1)
   status=$?
   if [ "$status" -ne 0 ] && grep -q "^usgc: $expected" <<<"$output" && ! grep -q "not stopped" <<<"$output"; then
     pass "wasm32-malloc-$name"
