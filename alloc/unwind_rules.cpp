@@ -66,7 +66,8 @@ struct Cursor {
   void skip(uint64_t bytes) {
     if (has(bytes)) position += bytes;
   }
-  uint64_t uleb() {
+  // LEB128: seven bits a byte, low first; a signed value's last byte carries its sign in bit 6.
+  uint64_t leb(bool is_signed) {
     uint64_t result = 0;
     for (unsigned shift = 0;; shift += 7) {
       auto byte = read<uint8_t>();
@@ -75,24 +76,13 @@ struct Cursor {
         return 0;
       }
       result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return result;
+      if ((byte & 0x80) != 0) continue;
+      if (is_signed && shift + 7 < 64 && (byte & 0x40) != 0) result |= ~uint64_t{0} << (shift + 7);
+      return result;
     }
   }
-  int64_t sleb() {
-    uint64_t result = 0;
-    for (unsigned shift = 0;; shift += 7) {
-      auto byte = read<uint8_t>();
-      if (failed || shift > 63) {
-        failed = true;
-        return 0;
-      }
-      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) {
-        if (shift + 7 < 64 && (byte & 0x40) != 0) result |= ~uint64_t{0} << (shift + 7);
-        return static_cast<int64_t>(result);
-      }
-    }
-  }
+  uint64_t uleb() { return leb(false); }
+  int64_t sleb() { return static_cast<int64_t>(leb(true)); }
 };
 
 enum class Parse : uint8_t { kOk, kUnsupported, kMalformed };

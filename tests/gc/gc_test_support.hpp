@@ -82,6 +82,23 @@ class GcStressFixture : public usgc::testing::RuntimeTest {
   SavedEnvironmentVariable saved_gc_percent_{"USGC_GC_PERCENT"};
 };
 
+// One P, incremental old-generation cycles on (USGC_GC_INCREMENTAL=1) and USGC_GC_PERCENT at its
+// default (100), whatever the environment says: the pacer and bitmap-sweep tests measure against
+// that configuration. Both variables are put back after usgc_shutdown.
+class IncrementalCyclesFixture : public usgc::testing::RuntimeTest {
+ protected:
+  uint32_t procs() const override { return 1; }
+  void SetUp() override {
+    setenv("USGC_GC_INCREMENTAL", "1", 1);
+    unsetenv("USGC_GC_PERCENT");  // the default, 100
+    RuntimeTest::SetUp();
+  }
+
+ private:
+  SavedEnvironmentVariable saved_incremental_{"USGC_GC_INCREMENTAL"};
+  SavedEnvironmentVariable saved_percent_{"USGC_GC_PERCENT"};
+};
+
 // How long the mutators of one stress test run: USGC_GC_STRESS_MS, default `default_ms`.
 inline std::chrono::milliseconds stress_duration(long default_ms) {
   if (const char* text = std::getenv("USGC_GC_STRESS_MS"); text != nullptr && *text != '\0')

@@ -35,19 +35,7 @@ using usgc::testing::node_type;
 using usgc::testing::run_main;
 using usgc::testing::write;
 
-class PrivateBitmapSweepTest : public usgc::testing::RuntimeTest {
- protected:
-  uint32_t procs() const override { return 1; }
-  void SetUp() override {
-    setenv("USGC_GC_INCREMENTAL", "1", 1);
-    unsetenv("USGC_GC_PERCENT");  // the default, 100
-    RuntimeTest::SetUp();
-  }
-
- private:
-  usgc::testing::gc_stress::SavedEnvironmentVariable saved_incremental_{"USGC_GC_INCREMENTAL"};
-  usgc::testing::gc_stress::SavedEnvironmentVariable saved_percent_{"USGC_GC_PERCENT"};
-};
+class PrivateBitmapSweepTest : public usgc::testing::gc_stress::IncrementalCyclesFixture {};
 
 uint64_t counter(const std::atomic<uint64_t>& value) {
   return value.load(std::memory_order_relaxed);

@@ -258,19 +258,7 @@ double churn_peak_over_live() {
   return ratio;
 }
 
-class PrivatePacerTest : public usgc::testing::RuntimeTest {
- protected:
-  uint32_t procs() const override { return 1; }
-  void SetUp() override {
-    setenv("USGC_GC_INCREMENTAL", "1", 1);
-    unsetenv("USGC_GC_PERCENT");  // the default, 100
-    RuntimeTest::SetUp();
-  }
-
- private:
-  usgc::testing::gc_stress::SavedEnvironmentVariable saved_incremental_{"USGC_GC_INCREMENTAL"};
-  usgc::testing::gc_stress::SavedEnvironmentVariable saved_percent_{"USGC_GC_PERCENT"};
-};
+class PrivatePacerTest : public usgc::testing::gc_stress::IncrementalCyclesFixture {};
 
 // With USGC_GC_PERCENT=100 a one-pause collector keeps the old generation under about twice the
 // live data (plus the nursery); incremental cycles must stay near that although everything
