@@ -167,7 +167,10 @@ TEST(StackWalk, SecondWalkOfTheSameStackComputesNoRule) {
   }
   StackWalkCounters after = stack_walk_counters();
   EXPECT_EQ(after.walks, before.walks + 1);
-  EXPECT_EQ(after.rule_misses, before.rule_misses) << "every rule was in the cache";
+  // The cache is direct-mapped: two of the walk's return addresses that hash to one entry (with
+  // address-space randomization this happens in a rare run) evict each other on every walk. A walk
+  // that computed its rules again would miss on each of its 30-odd frames.
+  EXPECT_LE(after.rule_misses - before.rule_misses, 2u) << "the rules were not kept in the cache";
   EXPECT_EQ(after.fallbacks, before.fallbacks);
   expect_same_walks(walks, 30);
 }
