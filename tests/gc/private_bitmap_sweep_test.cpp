@@ -29,6 +29,7 @@
 namespace {
 
 namespace gc = usgc::gc;
+using usgc::testing::build_tree;
 using usgc::testing::new_node;
 using usgc::testing::Node;
 using usgc::testing::node_type;
@@ -129,21 +130,6 @@ TEST_F(PrivateBitmapSweepTest, ABlockHoldingAPublishedObjectIsSweptSlotBySlot) {
     EXPECT_EQ(static_cast<Node*>(roots[1])->value, kNodes - 2);
     EXPECT_EQ(list_length_checking_even_values(static_cast<Node*>(roots[0])), kNodes / 2);
   });
-}
-
-// A tree of `depth` private nodes, built bottom-up with every partial result rooted.
-Node* build_tree(int depth) {
-  USGC_ROOTS(roots, 2);
-  roots[0] = new_node(USGC_GOROUTINE_PRIVATE, depth);
-  if (depth > 0) {
-    roots[1] = build_tree(depth - 1);
-    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->left,
-          static_cast<Node*>(roots[1]));
-    roots[1] = build_tree(depth - 1);
-    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->right,
-          static_cast<Node*>(roots[1]));
-  }
-  return static_cast<Node*>(roots[0]);
 }
 
 // Old objects marked while the goroutine keeps a 2 MiB tree and builds and drops 8 MiB trees

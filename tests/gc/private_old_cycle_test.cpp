@@ -32,6 +32,7 @@ namespace {
 namespace gc = usgc::gc;
 using usgc::testing::run_main;
 
+using usgc::testing::build_tree;
 using usgc::testing::new_node;
 using usgc::testing::Node;
 using usgc::testing::write;
@@ -202,22 +203,6 @@ TEST_F(PrivateOldCycleTest, ConcurrentMutatorsUnderSharedCollections) {
 }
 
 // ---- the pacer: an old generation that churns stays bounded ----
-
-// A tree of `depth` private nodes (2^(depth+1) - 1), built bottom-up with every partial result
-// rooted (a collection may run inside any allocation).
-Node* build_tree(int depth) {
-  USGC_ROOTS(roots, 2);
-  roots[0] = new_node(USGC_GOROUTINE_PRIVATE, depth);
-  if (depth > 0) {
-    roots[1] = build_tree(depth - 1);
-    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->left,
-          static_cast<Node*>(roots[1]));
-    roots[1] = build_tree(depth - 1);
-    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->right,
-          static_cast<Node*>(roots[1]));
-  }
-  return static_cast<Node*>(roots[0]);
-}
 
 int64_t count_tree(const Node* node) {
   return node == nullptr ? 0 : 1 + count_tree(node->left) + count_tree(node->right);

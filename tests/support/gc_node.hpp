@@ -51,4 +51,20 @@ inline void write(Node* target, Node** field, Node* value) {
   usgc_write(target, reinterpret_cast<void**>(field), value);
 }
 
+// A tree of `depth` private nodes (2^(depth+1) - 1, each holding its depth), built bottom-up with
+// every partial result rooted (a collection may run inside any allocation).
+inline Node* build_tree(int depth) {
+  USGC_ROOTS(roots, 2);
+  roots[0] = new_node(USGC_GOROUTINE_PRIVATE, depth);
+  if (depth > 0) {
+    roots[1] = build_tree(depth - 1);
+    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->left,
+          static_cast<Node*>(roots[1]));
+    roots[1] = build_tree(depth - 1);
+    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->right,
+          static_cast<Node*>(roots[1]));
+  }
+  return static_cast<Node*>(roots[0]);
+}
+
 }  // namespace usgc::testing
