@@ -190,10 +190,15 @@ inline bool is_current_thread(uintptr_t id) {
 }
 #endif
 
-// The free marker (page.hpp): what the second word of every free block of `page` holds, the
-// address of the page's segment (its header), which the free fast path has in a register.
+// The free marker (page.hpp): what the second word of every free block of `page` holds, an
+// address inside its segment's header (the segment's address + kFreeMarkerOffset), computed from
+// the segment's address, which the free fast path has in a register. Not the segment's address
+// itself: that is also where the previous 4 MiB of the address space ends, and programs keep
+// end pointers (a vector's end in its second word) that can equal it.
+inline constexpr uintptr_t kFreeMarkerOffset = 8;
+static_assert(kFreeMarkerOffset < offsetof(Segment, pages), "inside the segment header");
 inline uintptr_t free_marker_of(const Page* page) {
-  return reinterpret_cast<uintptr_t>(page) & ~kSegmentMask;
+  return (reinterpret_cast<uintptr_t>(page) & ~kSegmentMask) + kFreeMarkerOffset;
 }
 
 // Aligned allocations that needed over-allocation return a pointer inside their block; the
@@ -430,8 +435,8 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
           is_current_thread(
               page_at(segment, page_bytes)->fast_free_owner.load(std::memory_order_relaxed)),
           1)) {
-    // The marker is the segment's address (free_marker_of), which is in a register already.
-    uintptr_t marker = reinterpret_cast<uintptr_t>(segment);
+    // The marker (free_marker_of) from the segment's address, which is in a register already.
+    uintptr_t marker = reinterpret_cast<uintptr_t>(segment) + kFreeMarkerOffset;
     if (__builtin_expect(block->free_marker != marker, 1)) {
       block->next = page_at(segment, page_bytes)->local_free;
       block->free_marker = marker;

@@ -23,14 +23,17 @@
 //                    "idle owner" help, remote_free_queue.hpp); the owner retires it. Any free of
 //                    one of its blocks is a double free.
 //
-// Free blocks carry a marker in their second word: free_marker == the address of their segment
-// (its header, where this Page lies), "the free marker" (free_marker_of, heap.hpp). It is written
-// on every free and cleared on every allocation, so a free of a block whose marker is set is a
-// double free. The free fast path has the segment's address in a register already (it addresses the
-// page's fields from it), so the test and the store are one instruction each (glibc's tcache key
-// costs a load and an xor more). A live block can hold the marker only if the program wrote the
-// address of a usgc segment header into its second word (no block starts there; a use-after-free
-// copy of a freed block of the same segment would): then a free reports it as a double free.
+// Free blocks carry a marker in their second word: free_marker == an address inside their
+// segment's header (where this Page lies), "the free marker" (free_marker_of, heap.hpp). It is
+// written on every free and cleared on every allocation, so a free of a block whose marker is set
+// is a double free. The free fast path derives it from the segment's address, which it has in a
+// register already (it addresses the page's fields from it): one instruction, then the test and
+// the store are one each (glibc's tcache key costs a load and an xor more). Not the segment's
+// address itself: that is also the end of the 4 MiB below it, and a program's end pointer (a
+// vector's, in a block's second word) could equal it and read as a double free. A live block can
+// hold the marker only if the program wrote a pointer into a usgc segment header into its second
+// word (a use-after-free copy of a freed block of the same segment would): then a free reports it
+// as a double free.
 //
 // The local_free check (heap.hpp, "Validation"): the owner's free fast path does not test whether
 // a pointer is exactly a block start. Each block on local_free is checked once (block_test_index)
