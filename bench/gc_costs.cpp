@@ -26,7 +26,9 @@
 //                   cycles: stack 1-2, private 3-5, shared 10-15, global 20-30).
 //   barrier-*       ns per store, a ring of 1024 targets and 1024 values:
 //                     barrier-plain         a plain store (the floor; impl=plain)
-//                     barrier-same          usgc_write, target and value private (fast path)
+//                     barrier-same          usgc_write, target and value private: both old by
+//                                           the time it is timed (the warm-up's collections
+//                                           promote the rings), so usgc_write's second path
 //                     barrier-cross         usgc_write, target GOROUTINE_SHARED, value shared:
 //                                           the slow path (release store, card mark)
 //                     barrier-publish       a new private object stored into a shared target:

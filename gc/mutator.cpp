@@ -30,7 +30,7 @@ namespace usgc::gc {
 
 // The record of threads that run no goroutine: heap id UINT64_MAX is never an owner (owners are
 // 32 bits), so every barrier takes the slow path and every allocation fails cleanly with EPERM.
-usgc_mutator g_no_goroutine_mutator = {UINT64_MAX, nullptr, nullptr, nullptr, {}};
+usgc_mutator g_no_goroutine_mutator = {UINT64_MAX, nullptr, nullptr, nullptr, {}, kNoOldPrivateKey};
 
 namespace {
 
@@ -108,6 +108,8 @@ void mutator_register(Mutator* m, uint64_t goroutine_id, void* start_object) {
   USGC_ASSERT(!m->registered, "goroutine %lu registered twice",
               static_cast<unsigned long>(goroutine_id));
   m->abi.heap_id = next_heap_id();
+  m->abi.old_private_key =
+      old_private_key_of(m->abi.heap_id, old_cycle_phase(*m) == OldCyclePhase::kMarking);
   m->abi.frames = nullptr;
   m->abi.arena_top = nullptr;
   m->abi.arena_limit = nullptr;

@@ -67,12 +67,25 @@ inline uint32_t visit_epoch_of(uint64_t header) {
 
 // Generations of a private heap (gc/private_generations.hpp). Heap ids are even; a goroutine's
 // old (promoted) private objects carry its *old id*, heap_id | 1, in the owner field, so the
-// inline barrier's one compare sends stores into them to the slow path, which records them.
+// inline barrier's first compare fails for them; its second (old_private_key below) lets a store
+// of null or of an old private object of mine through, and sends the rest to the slow path,
+// which records them.
 // Both ids are the goroutine's: "is this mine?" in C++ is same_goroutine().
 inline constexpr uint64_t kOldOwnerBit = 1;
 inline uint64_t old_id_of(uint64_t heap_id) {
   return heap_id | kOldOwnerBit;
 }
+// usgc_mutator.old_private_key (usgc/object.h): the header bits under USGC_HEADER_OLD_KEY_MASK
+// of an old private object of the goroutine with `heap_id` while stores into old objects need no
+// deletion barrier (no old-generation cycle marking); kNoOldPrivateKey (matches no masked header)
+// while one marks. The owner writes it (mutator registration, set_phase of its old cycle).
+inline constexpr uint64_t kNoOldPrivateKey = UINT64_MAX;
+inline uint64_t old_private_key_of(uint64_t heap_id, bool old_cycle_marking) {
+  if (old_cycle_marking) return kNoOldPrivateKey;
+  return (heap_id | kOldOwnerBit) << kOwnerShift | static_cast<uint64_t>(USGC_GOROUTINE_PRIVATE);
+}
+static_assert((kNoOldPrivateKey & USGC_HEADER_OLD_KEY_MASK) != kNoOldPrivateKey,
+              "the marking key matches no masked header");
 inline bool same_goroutine(uint64_t owner, uint64_t heap_id) {
   return (owner | kOldOwnerBit) == (heap_id | kOldOwnerBit);
 }

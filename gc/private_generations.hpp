@@ -6,10 +6,12 @@
 // collection, which *promotes* them in place: the owner field becomes the goroutine's old id,
 // heap_id | 1 (heap ids are even; gc/object_header.hpp). Nothing moves (gc.h promises it); the
 // owner field is the sticky "old" mark. The inline barrier (usgc/gc.h, unchanged) compares the
-// target's owner with heap_id: a store into a young object of mine stays a plain store, a store
-// into an old one fails the one compare and takes the slow path, which records it. So the
+// target's owner with heap_id: a store into a young object of mine stays a plain store; a store
+// into an old one fails the one compare, and the barrier's second path (usgc_write_old_or_slow,
+// inline) stores null or an old private value of mine at once outside an old cycle's mark
+// (usgc_mutator.old_private_key); anything else takes the slow path, which records it. So the
 // old-to-young card mark is folded into the barrier's existing compare, at no cost to the fast
-// path (stores into old objects pay a call).
+// path (stores of young or shared values into old objects pay a call).
 //
 // The nursery is the runs taken since the last private collection (young_runs: begin and end of
 // every run, in the order taken) plus young_large; it is bounded by collection_budget_bytes

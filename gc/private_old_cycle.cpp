@@ -21,6 +21,9 @@ constexpr size_t kAssumedObjectBytes = 32;  // the first cycle's estimate of obj
 
 void set_phase(Mutator& m, OldCyclePhase phase) {
   m.old_cycle_phase = static_cast<uint8_t>(phase);
+  // While the cycle marks, every store into an old object takes the slow path (its deletion
+  // barrier, old_cycle_shade); otherwise the barrier stores old or null values inline.
+  m.abi.old_private_key = old_private_key_of(m.abi.heap_id, phase == OldCyclePhase::kMarking);
 }
 
 // Traces up to `budget` grey objects (all of them: SIZE_MAX). True when the grey stack is empty.

@@ -63,6 +63,8 @@ typedef uint32_t usgc_type_id; /* 0 is "no type" */
 #define USGC_HEADER_VISIT_SHIFT 24
 #define USGC_HEADER_VISIT_MASK UINT64_C(0xFF)
 #define USGC_HEADER_OWNER_SHIFT 32
+/* The bits the barrier compares with usgc_mutator.old_private_key: the owner and the class. */
+#define USGC_HEADER_OLD_KEY_MASK UINT64_C(0xFFFFFFFF00000003)
 #define USGC_MAX_TYPES 65535u
 
 /* The header word of an object. */
@@ -96,6 +98,12 @@ typedef struct usgc_mutator {
   char* arena_top;    /* offset 16: stack arena bump pointer */
   char* arena_limit;  /* offset 24 */
   usgc_alloc_run runs[USGC_SIZE_CLASS_COUNT]; /* offset 32: private allocation, per size class */
+  /* After runs: the header of an OLD private object of this goroutine under
+   * USGC_HEADER_OLD_KEY_MASK (owner heap_id | 1, class GOROUTINE_PRIVATE), so the barrier stores
+   * an old object or null into an old object of mine without its slow path (nothing to
+   * remember); UINT64_MAX (matches no header) while the goroutine's old-generation cycle marks,
+   * when every store into an old object must shade what it overwrites. Written by the owner. */
+  uint64_t old_private_key;
 } usgc_mutator;
 
 #if defined(__GNUC__)
@@ -114,6 +122,7 @@ _Static_assert(offsetof(usgc_mutator, frames) == 8, "usgc_mutator ABI (wasm32)")
 _Static_assert(offsetof(usgc_mutator, arena_top) == 12, "usgc_mutator ABI (wasm32)");
 _Static_assert(offsetof(usgc_mutator, arena_limit) == 16, "usgc_mutator ABI (wasm32)");
 _Static_assert(offsetof(usgc_mutator, runs) == 20, "usgc_mutator ABI (wasm32)");
+_Static_assert(offsetof(usgc_mutator, old_private_key) == 304, "usgc_mutator ABI (wasm32)");
 _Static_assert(sizeof(usgc_alloc_run) == 8, "usgc_alloc_run ABI (wasm32)");
 #elif defined(__cplusplus)
 static_assert(sizeof(usgc_frame) == 32, "usgc_frame ABI");
@@ -122,6 +131,7 @@ static_assert(offsetof(usgc_mutator, frames) == 8, "usgc_mutator ABI");
 static_assert(offsetof(usgc_mutator, arena_top) == 16, "usgc_mutator ABI");
 static_assert(offsetof(usgc_mutator, arena_limit) == 24, "usgc_mutator ABI");
 static_assert(offsetof(usgc_mutator, runs) == 32, "usgc_mutator ABI");
+static_assert(offsetof(usgc_mutator, old_private_key) == 592, "usgc_mutator ABI");
 static_assert(sizeof(usgc_alloc_run) == 16, "usgc_alloc_run ABI");
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(usgc_frame) == 32, "usgc_frame ABI");
@@ -130,6 +140,7 @@ _Static_assert(offsetof(usgc_mutator, frames) == 8, "usgc_mutator ABI");
 _Static_assert(offsetof(usgc_mutator, arena_top) == 16, "usgc_mutator ABI");
 _Static_assert(offsetof(usgc_mutator, arena_limit) == 24, "usgc_mutator ABI");
 _Static_assert(offsetof(usgc_mutator, runs) == 32, "usgc_mutator ABI");
+_Static_assert(offsetof(usgc_mutator, old_private_key) == 592, "usgc_mutator ABI");
 #endif
 
 #ifdef __cplusplus

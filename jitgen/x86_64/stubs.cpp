@@ -2,6 +2,8 @@
 // instruction by instruction and marked; the slow paths go to Emitter::cold.
 #include "jitgen/x86_64/stubs.hpp"
 
+#include <cstddef>
+
 #include "jitgen/x86_64/register_convention.hpp"
 #include "usgc/safepoint.h"
 
@@ -14,6 +16,8 @@ constexpr int32_t kFramesOffset = 8;
 constexpr int32_t kArenaTopOffset = 16;
 constexpr int32_t kArenaLimitOffset = 24;
 constexpr int32_t kRunsOffset = 32;
+constexpr int32_t kOldPrivateKeyOffset = 592;
+static_assert(offsetof(usgc_mutator, old_private_key) == kOldPrivateKeyOffset, "usgc_mutator ABI");
 constexpr int32_t kRunBytes = 16;
 
 // Zeroes words [1, payload_words] of the object at RAX (the arena is not zero above its top).
@@ -206,7 +210,25 @@ void emit_barrier(Emitter& e, const Xbyak::Address& field, const Xbyak::Reg64& v
   e.mark(check_value ? "barrier_checking_value" : "barrier", begin);
   e.L(join);
   e.cold.push_back([&e, field, value, &slow, &join, save = e.cold_save]() {
+    // Before the call: an old private target of mine takes a null or old private value of mine
+    // with a plain store outside its old cycle's mark (usgc_write's second path, usgc/gc.h).
+    Xbyak::Label& call = e.label();
+    Xbyak::Label& store_old = e.label();
     e.L(slow);
+    e.mov(r11, USGC_HEADER_OLD_KEY_MASK);
+    e.and_(r11, e.qword[rax - 8]);
+    e.cmp(r11, e.qword[r15 + kOldPrivateKeyOffset]);
+    e.jne(call, Emitter::T_NEAR);
+    e.test(value, value);
+    e.je(store_old, Emitter::T_NEAR);
+    e.mov(r11, USGC_HEADER_OLD_KEY_MASK);
+    e.and_(r11, e.qword[value - 8]);
+    e.cmp(r11, e.qword[r15 + kOldPrivateKeyOffset]);
+    e.jne(call, Emitter::T_NEAR);
+    e.L(store_old);
+    e.mov(field, value);
+    e.jmp(join, Emitter::T_NEAR);
+    e.L(call);
     e.save(save);
     e.lea(rsi, field);
     e.mov(rdi, rax);

@@ -31,6 +31,9 @@
 //                           jne  slow                  ; usgc_write_slow(object, field, value)
 //                          [test value, value; je store; test byte [value-8], 3; je slow]
 //                           mov  [field], value        ; the store itself
+//                         out of line, before the call: target and value (or null) matching
+//                         old_private_key under USGC_HEADER_OLD_KEY_MASK (my old private
+//                         objects, no old cycle marking) → the store, no call (usgc/gc.h)
 //   shared / global allocation: a call to usgc_alloc (no inline part).
 #pragma once
 

@@ -98,7 +98,7 @@ void child_main() {
 // Budgets: what the compiler makes of usgc/gc.h today (g++ 12 -O2 -fPIC), counted by this test.
 constexpr long kPrivateAllocationBudget = 16;          // layout read from memory (3 loads)
 constexpr long kPrivateAllocationConstantBudget = 12;  // layout constant, as a JIT emits it
-constexpr long kBarrierPrivateBudget = 11;
+constexpr long kBarrierPrivateBudget = 10;
 constexpr long kBarrierNullBudget = 6;
 constexpr long kFrameBudget = 12;
 

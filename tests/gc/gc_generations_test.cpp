@@ -5,6 +5,8 @@
 //   - a minor private collection marks only the nursery's survivors; a full one marks everything;
 //   - an old object given a young reference is remembered, keeps the young object alive through a
 //     minor collection, and is forgotten after it;
+//   - an old object given null or another old object of its goroutine takes the barrier's inline
+//     second path (no slow path, nothing remembered);
 //   - an old object given a shared reference keeps that shared object alive through shared
 //     collections after every other reference is gone; the entry clears when the reference does;
 //   - an object published while old stays alive through its old private referrers;
@@ -166,6 +168,40 @@ TEST_F(GcGenerationsTest, OldToYoungStoreIsRememberedUntilTheNextCollection) {
     ASSERT_NE(old_node->left, nullptr);
     EXPECT_EQ(old_node->left->value, 42);
     EXPECT_TRUE(is_old(old_node->left));
+  });
+}
+
+TEST_F(GcGenerationsTest, OldOrNullStoredIntoAnOldObjectTakesNoSlowPath) {
+  run_main([] {
+    USGC_ROOTS(roots, 2);
+    roots[0] = new_node(USGC_GOROUTINE_PRIVATE, 1);
+    roots[1] = new_node(USGC_GOROUTINE_PRIVATE, 2);
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);  // full and one pause: no cycle marks after
+    auto* target = static_cast<Node*>(roots[0]);
+    auto* old_value = static_cast<Node*>(roots[1]);
+    ASSERT_TRUE(is_old(target));
+    ASSERT_TRUE(is_old(old_value));
+    const uint64_t slow_before = gc::g_counters.barrier_slow_paths.load();
+    for (int i = 0; i < 100; ++i) {
+      write(target, &target->left, old_value);
+      write(target, &target->right, nullptr);
+    }
+    EXPECT_EQ(gc::g_counters.barrier_slow_paths.load(), slow_before);
+    EXPECT_EQ(target->left, old_value);
+    EXPECT_EQ(header(target) & gc::kRememberedFlags, 0u);
+    EXPECT_EQ(self().remembered_young.size(), 0u);
+
+    Node* young = new_node(USGC_GOROUTINE_PRIVATE, 3);  // still needs the slow path: remembered
+    write(target, &target->right, young);
+    EXPECT_EQ(gc::g_counters.barrier_slow_paths.load(), slow_before + 1);
+    EXPECT_NE(header(target) & gc::kRememberedYoung, 0u);
+    Node* shared = new_node(USGC_GOROUTINE_SHARED, 4);
+    write(target, &target->left, shared);
+    EXPECT_EQ(gc::g_counters.barrier_slow_paths.load(), slow_before + 2);
+    EXPECT_NE(header(target) & gc::kRememberedShared, 0u);
+    write(shared, &shared->left, old_value);  // a shared target: published, never inline
+    EXPECT_EQ(gc::g_counters.barrier_slow_paths.load(), slow_before + 3);
+    EXPECT_EQ(usgc_ownership_of(old_value), USGC_GOROUTINE_SHARED);
   });
 }
 

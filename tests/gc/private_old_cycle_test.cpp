@@ -109,6 +109,11 @@ void move_chains(uint64_t seed, int steps, CycleCounts* counts) {
   bool was_marking = false;
   for (int step = 0; step < steps; ++step) {
     bool marking = marking_now();
+    // The barrier's second path is closed exactly while the cycle marks (its deletion barrier).
+    const gc::Mutator& self = *gc::mutator_of(usgc_current_mutator);
+    ASSERT_EQ(usgc_current_mutator->old_private_key,
+              gc::old_private_key_of(usgc_current_mutator->heap_id,
+                                     gc::old_cycle_phase(self) == gc::OldCyclePhase::kMarking));
     if (was_marking && !marking) ++counts->cycles_seen;
     was_marking = marking;
     if (marking) ++counts->ops_while_marking;
