@@ -19,13 +19,15 @@
 // A request (stop-the-world: every slot; handshake: one slot) gets the next epoch E. It sets
 // requested_epoch = E on its slots, arms them, and waits until each one acknowledged E:
 //   - a Running slot acknowledges itself at its next poll or scheduler point (reach_safepoint):
-//     acked_epoch = E, status AtSafepoint, then it waits until resumed_epoch >= E;
+//     acked_epoch = E, status AtSafepoint, then it waits until resumed_epoch >= E; a poll that
+//     faults acknowledges in the signal handler already (SafepointAck::kHandler, the default) and
+//     waits in the trampoline's slow path;
 //   - an Idle slot is acknowledged by whoever wins the CAS Idle -> StoppedIdle: the requester
 //     while scanning, or the machine releasing it (slot_release re-checks requested_epoch after
 //     its CAS Running -> Idle; both sides use seq_cst, so at least one sees the other: Dekker).
 // Every acknowledgement decrements `remaining` exactly once (the CAS or the owner decides who);
-// the one reaching zero wakes the requester. Resuming: disarm, StoppedIdle -> Idle, publish
-// resumed_epoch = E (release), wake every waiter.
+// the one reaching zero wakes the requester (kHandler: only if it sleeps, requester_sleeping).
+// Resuming: disarm, StoppedIdle -> Idle, publish resumed_epoch = E (release), wake every waiter.
 //
 // Arming: the machine holding a slot polls through its own thread's usgc_current_poll (the poll
 // ABI, usgc/safepoint.h); the slot knows that mirror while held (owner_poll). A stop points every
