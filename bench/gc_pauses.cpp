@@ -31,7 +31,8 @@
 //                        the goroutines that were running. Also re-run with
 //                        USGC_SAFEPOINT_WAIT=sleep as impl=usgc-sleep (the stop protocol before:
 //                        the collector sleeps while the last Ps arrive, every stopped thread is
-//                        woken by a system call).
+//                        woken by a system call), and with USGC_SAFEPOINT_ACK=trampoline as
+//                        impl=usgc-trampoline (the acknowledgement protocol before).
 //                        All three run twice in the same run: impl=usgc (concurrent marking) and
 //                        impl=usgc-stw, the same binary re-run with USGC_GC_CONCURRENT=0 (the
 //                        whole mark inside one stop, the design before). Pauses (the stopped
@@ -394,6 +395,22 @@ void run_sleep_wait_peer(const char* self, bool quick) {
   }
 }
 
+// The shared-busy case with USGC_SAFEPOINT_ACK=trampoline (impl=usgc-trampoline: a poll fault
+// acknowledges after sigreturn and the trampoline, the last acknowledger always wakes the
+// collector, the monitor probes Ps that just stopped: the acknowledgement protocol before), in a
+// child run.
+void run_trampoline_ack_peer(const char* self, bool quick) {
+  std::string command = "USGC_SAFEPOINT_ACK=trampoline '" + std::string(self) +
+                        "' --impl usgc-trampoline --cases shared-busy --busy-collections " +
+                        std::to_string(g_busy_collections) + (quick ? " --quick" : "");
+  std::fflush(stdout);
+  if (std::system(command.c_str()) != 0) {
+    std::printf(
+        "ERROR suite=gc_pauses case=peer impl=usgc-trampoline reason=\"the re-run failed\"\n");
+    ++g_errors;
+  }
+}
+
 // The private cases with USGC_GC_INCREMENTAL=0 (impl=usgc-onepause: every full private
 // collection one pause, the design before incremental old-generation cycles), in a child run.
 void run_one_pause_peer(const char* self, bool quick) {
@@ -535,7 +552,10 @@ int main(int argc, char** argv) {
     usgc_run_main(stop_main, nullptr);
   usgc_shutdown();
   if (g_impl == "usgc" && has_word(cases, "private")) run_one_pause_peer(argv[0], g_quick);
-  if (g_impl == "usgc" && has_word(cases, "shared-busy")) run_sleep_wait_peer(argv[0], g_quick);
+  if (g_impl == "usgc" && has_word(cases, "shared-busy")) {
+    run_sleep_wait_peer(argv[0], g_quick);
+    run_trampoline_ack_peer(argv[0], g_quick);
+  }
   if (g_impl == "usgc" && (has_word(cases, "shared-parked") || has_word(cases, "shared-live") ||
                            has_word(cases, "shared-busy"))) {
     std::string peer_cases;

@@ -28,23 +28,30 @@
 //     (else ERROR).
 //       array:      200 passes over 1M uint32: a[i] = a[i] * 2654435761 + pass; sum += a[i] >> 3
 //       dependent:  100M steps of x = (x * 6364136223846793005 + i) ^ (x >> 29) (one chain)
-//   ttsp-<N> (impl=mprotect, swap, swap-spin5, swap-sleep): N goroutines that only poll in a loop,
-//   plus 4
-//     that sleep 1 ms at a time; the main thread (not a goroutine) requests stops, each after a
-//     sleep of 100-200 us, and records usgc_stop_info.time_to_safepoint_ns (request to the last
-//     P's acknowledgement) and requester_wake_ns (from then until the requester ran again: the OS
-//     waking it, not the safepoint). The stop mode alternates every 100 stops, so all see the same
-//     machine: mprotect and swap are the two armings (safepoint::set_safepoint_arming) with the
+//   ttsp-<N> (impl=mprotect, swap, swap-spin5, swap-sleep, swap-trampoline): N goroutines that
+//     only poll in a loop, plus 4 that sleep 1 ms at a time; the main thread (not a goroutine)
+//     requests stops, each after a sleep of 100-200 us, and records
+//     usgc_stop_info.time_to_safepoint_ns (request to the last P's acknowledgement) and
+//     requester_wake_ns (from then until the requester ran again: the OS waking it, not the
+//     safepoint). The stop mode alternates every 100 stops, so all see the same machine:
+//     mprotect and swap are the two armings (safepoint::set_safepoint_arming) with the
 //     requester's adaptive spin; swap-spin5 is swap with the previous fixed 5 us spin
 //     (safepoint::set_requester_spin_for_benchmark); swap-sleep is swap with the wait protocol
 //     before (USGC_SAFEPOINT_WAIT=sleep: stopped threads sleep at once and every resume wakes
-//     them; safepoint::set_safepoint_wait). Per mode: metric=p50, p99, max (us) of the
+//     them; safepoint::set_safepoint_wait); swap-trampoline is swap with the acknowledgement
+//     protocol before (USGC_SAFEPOINT_ACK=trampoline, safepoint::set_safepoint_ack). Per mode:
+//     metric=p50, p99, max (us) of the
 //     time to safepoint; wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every
 //     slot armed and every idle slot claimed) and first_ack_p50/p99/max (request to the first
 //     running P's acknowledgement) from safepoint::stop_breakdown_last(); a NOTE counts the stops
 //     that found every P running, that sent the asynchronous safepoint signal, and where the
 //     requester slept. Beside ttsp-10000: the seed's claim (impl=seed metric=claim_low 100 us,
-//     claim_high 500 us) and the target (impl=target metric=p99_target 50 us).
+//     claim_high 500 us) and the target (impl=target metric=p99_target 50 us). With the stop's
+//     attribution trace on (safepoint/stop_trace.hpp), per mode: NOTE lines counting who was
+//     last (last_p=<activity when armed> acknowledged_by=<kind>, all stops and those over 50 us),
+//     how often the last P acknowledged on the requester's CPU and the monitor worked during the
+//     stop; last_armed_to_fault_*, last_fault_to_ack_* (the last P's arming to its fault
+//     handler, and on to its acknowledgement) and ack_to_observed_* (to the requester seeing it).
 //   handshake (impl=usgc): two polling goroutines keep both Ps running; usgc_handshake of P 0
 //     and P 1 alternately, each after 100-200 us; metric=p50, p99, max (us) of the handshake's
 //     time to safepoint, wake_p50, wake_p99, wake_max of the requester's wake-up.
@@ -500,27 +507,102 @@ struct StopMode {
   SafepointArming arming;
   int64_t fixed_spin_ns;  // -1: the runtime's adaptive policy
   usgc::safepoint::SafepointWait wait;
+  usgc::safepoint::SafepointAck ack;
 };
+constexpr auto kSpin = usgc::safepoint::SafepointWait::kSpin;
+constexpr auto kHandler = usgc::safepoint::SafepointAck::kHandler;
 constexpr StopMode kStopModes[] = {
-    {"mprotect", SafepointArming::kProtectGlobalPage, -1, usgc::safepoint::SafepointWait::kSpin},
-    {"swap", SafepointArming::kSwapPollPointers, -1, usgc::safepoint::SafepointWait::kSpin},
+    {"mprotect", SafepointArming::kProtectGlobalPage, -1, kSpin, kHandler},
+    {"swap", SafepointArming::kSwapPollPointers, -1, kSpin, kHandler},
     // The default arming with the requester's previous policy (spin 5 us, then sleep): the same
     // run's peer of the adaptive spin.
-    {"swap-spin5", SafepointArming::kSwapPollPointers, 5000, usgc::safepoint::SafepointWait::kSpin},
+    {"swap-spin5", SafepointArming::kSwapPollPointers, 5000, kSpin, kHandler},
     // The default arming with the wait protocol before (USGC_SAFEPOINT_WAIT=sleep: stopped
     // threads sleep at once, every resume wakes them): the same run's peer of the resume spin.
-    {"swap-sleep", SafepointArming::kSwapPollPointers, -1, usgc::safepoint::SafepointWait::kSleep},
+    {"swap-sleep", SafepointArming::kSwapPollPointers, -1, usgc::safepoint::SafepointWait::kSleep,
+     kHandler},
+    // The default with the acknowledgement protocol before (USGC_SAFEPOINT_ACK=trampoline: a
+    // poll fault acknowledges after sigreturn and the trampoline, the last acknowledger always
+    // wakes the requester, the monitor probes Ps that just stopped): the peer of the default.
+    {"swap-trampoline", SafepointArming::kSwapPollPointers, -1, kSpin,
+     usgc::safepoint::SafepointAck::kTrampoline},
 };
 constexpr int kStopModeCount = static_cast<int>(std::size(kStopModes));
+
+// Who was last to stop, per mode (safepoint/stop_trace.hpp, on for the ttsp cases): the last P's
+// activity when armed x how it acknowledged, over all stops and over the stops slower than the
+// target; and the components of the last P's time.
+struct Attribution {
+  static constexpr int kActivities = static_cast<int>(usgc::safepoint::ProcessorActivity::kCount);
+  static constexpr int kKinds = static_cast<int>(usgc::safepoint::AckKind::kCount);
+  uint64_t cells[kActivities][kKinds] = {};
+  uint64_t slow_cells[kActivities][kKinds] = {};
+  uint64_t stops = 0, slow_stops = 0;
+  uint64_t on_requester_cpu = 0, slow_on_requester_cpu = 0;
+  uint64_t monitor = 0, slow_monitor = 0;
+  uint64_t faults = 0;  // slots acknowledged through a poll fault, all stops
+  std::vector<uint64_t> armed_to_fault_ns, fault_to_ack_ns, ack_to_observed_ns;
+
+  void add(const usgc::safepoint::StopAttribution& a) {
+    if (!a.valid) return;
+    const bool slow = a.time_to_safepoint_ns > usgc::safepoint::kSlowStopNs;
+    const int activity = static_cast<int>(a.last_activity), kind = static_cast<int>(a.last_kind);
+    ++stops;
+    ++cells[activity][kind];
+    faults += a.slots_faulted;
+    on_requester_cpu += a.last_on_requester_cpu;
+    monitor += a.monitor_worked;
+    if (slow) {
+      ++slow_stops;
+      ++slow_cells[activity][kind];
+      slow_on_requester_cpu += a.last_on_requester_cpu;
+      slow_monitor += a.monitor_worked;
+    }
+    if (a.last_fault_ns != 0) {
+      armed_to_fault_ns.push_back(
+          a.last_fault_ns > a.last_armed_ns ? a.last_fault_ns - a.last_armed_ns : 0);
+      fault_to_ack_ns.push_back(a.last_ack_ns > a.last_fault_ns ? a.last_ack_ns - a.last_fault_ns
+                                                                : 0);
+    }
+    ack_to_observed_ns.push_back(a.observed_ns > a.last_ack_ns ? a.observed_ns - a.last_ack_ns : 0);
+  }
+
+  void print(const char* name, const char* impl) const {
+    for (int activity = 0; activity < kActivities; ++activity) {
+      for (int kind = 0; kind < kKinds; ++kind) {
+        if (cells[activity][kind] == 0) continue;
+        std::printf(
+            "NOTE suite=safepoint case=%s impl=%s last_p=%s acknowledged_by=%s stops=%" PRIu64
+            " slow_stops=%" PRIu64 "\n",
+            name, impl,
+            usgc::safepoint::processor_activity_name(
+                static_cast<usgc::safepoint::ProcessorActivity>(activity)),
+            usgc::safepoint::ack_kind_name(static_cast<usgc::safepoint::AckKind>(kind)),
+            cells[activity][kind], slow_cells[activity][kind]);
+      }
+    }
+    std::printf("NOTE suite=safepoint case=%s impl=%s traced_stops=%" PRIu64 " slow_stops=%" PRIu64
+                " (over %" PRIu64 " us) last_p_on_requester_cpu=%" PRIu64 " (slow: %" PRIu64
+                ") monitor_worked=%" PRIu64 " (slow: %" PRIu64 ") poll_faults=%" PRIu64 "\n",
+                name, impl, stops, slow_stops, usgc::safepoint::kSlowStopNs / 1000,
+                on_requester_cpu, slow_on_requester_cpu, monitor, slow_monitor, faults);
+    latency_results(name, impl, armed_to_fault_ns, "last_armed_to_fault_");
+    latency_results(name, impl, fault_to_ack_ns, "last_fault_to_ack_");
+    latency_results(name, impl, ack_to_observed_ns, "ack_to_observed_");
+  }
+};
 
 void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) {
   std::string name_text = "ttsp-" + std::to_string(goroutines);
   const char* name = name_text.c_str();
   const SafepointArming default_arming = usgc::safepoint::safepoint_arming();
   const usgc::safepoint::SafepointWait default_wait = usgc::safepoint::safepoint_wait();
+  const usgc::safepoint::SafepointAck default_ack = usgc::safepoint::safepoint_ack();
   start_goroutines(name, goroutines, 4);
   std::vector<uint64_t> ttsp_ns[kStopModeCount], wake_ns[kStopModeCount], arming_ns[kStopModeCount],
       first_ack_ns[kStopModeCount];
+  std::vector<Attribution> attribution(kStopModeCount);
+  usgc::safepoint::set_stop_trace_enabled(true);
   uint64_t all_running[kStopModeCount] = {}, signalled[kStopModeCount] = {},
            slept[kStopModeCount] = {};
   uint32_t procs = 0;
@@ -535,6 +617,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
     usgc::safepoint::set_safepoint_arming(kStopModes[mode].arming);
     usgc::safepoint::set_requester_spin_for_benchmark(kStopModes[mode].fixed_spin_ns);
     usgc::safepoint::set_safepoint_wait(kStopModes[mode].wait);
+    usgc::safepoint::set_safepoint_ack(kStopModes[mode].ack);
     for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode;
          ++i, ++done) {
       sleep_ns(100000 + next_random() % 100000);
@@ -547,6 +630,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
         first_ack_ns[mode].push_back(breakdown.first_running_ack_ns);
       if (breakdown.signal_rounds != 0) ++signalled[mode];
       if (breakdown.requester_slept) ++slept[mode];
+      attribution[mode].add(usgc::safepoint::stop_attribution_last());
       ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
       wake_ns[mode].push_back(info.requester_wake_ns);
       procs = info.procs;
@@ -556,6 +640,8 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   usgc::safepoint::set_safepoint_arming(default_arming);
   usgc::safepoint::set_requester_spin_for_benchmark(-1);
   usgc::safepoint::set_safepoint_wait(default_wait);
+  usgc::safepoint::set_safepoint_ack(default_ack);
+  usgc::safepoint::set_stop_trace_enabled(false);
   stop_goroutines(name);
   for (int mode = 0; mode < kStopModeCount; ++mode) {
     const char* impl = kStopModes[mode].impl;
@@ -569,6 +655,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
         " stops_where_the_requester_slept=%" PRIu64 " budget_exhausted=%d\n",
         name, impl, ttsp_ns[mode].size(), procs, all_running[mode], signalled[mode], slept[mode],
         budget_exhausted ? 1 : 0);
+    attribution[mode].print(name, impl);
   }
   if (goroutines == 10000) {
     result(name, "seed", "claim_low", 100, "us");

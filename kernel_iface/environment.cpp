@@ -17,9 +17,10 @@ constexpr uint64_t kGiB = 1024 * kMiB;
 constexpr uint64_t kTiB = 1024 * kGiB;
 
 const char* const kDecommitChoices[] = {"auto", "io_uring", "madvise", nullptr};
-const char* const kTraceChoices[] = {"off", "gc", nullptr};
+const char* const kTraceChoices[] = {"off", "gc", "safepoint", nullptr};
 const char* const kArmingChoices[] = {"mprotect", "swap", nullptr};
 const char* const kWaitChoices[] = {"sleep", "spin", nullptr};
+const char* const kAckChoices[] = {"trampoline", "handler", nullptr};
 
 // The bounds, in the order of EnvironmentVariableId (checked by the static_assert below and the
 // test that every id finds its own name). The README's configuration table states the same.
@@ -47,6 +48,7 @@ const EnvironmentVariable kVariables[] = {
     {"USGC_LEAKS", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
     {"USGC_GC_INCREMENTAL", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
     {"USGC_SAFEPOINT_WAIT", EnvironmentKind::kChoice, 0, 0, nullptr, nullptr, kWaitChoices},
+    {"USGC_SAFEPOINT_ACK", EnvironmentKind::kChoice, 0, 0, nullptr, nullptr, kAckChoices},
 };
 static_assert(sizeof(kVariables) / sizeof(kVariables[0]) == kEnvironmentVariableCount,
               "one table entry per EnvironmentVariableId");

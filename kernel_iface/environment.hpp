@@ -46,6 +46,7 @@ enum class EnvironmentVariableId : uint32_t {
   kLeaks,            // USGC_LEAKS
   kGcIncremental,    // USGC_GC_INCREMENTAL
   kSafepointWait,    // USGC_SAFEPOINT_WAIT
+  kSafepointAck,     // USGC_SAFEPOINT_ACK
   kCount
 };
 

@@ -15,7 +15,9 @@
 // Retake: a P whose count has not moved for kRetakeAfterNs is probed; a holder blocked in a
 // system call outside usgc loses the P (maybe_retake) — an attached thread or a goroutine of
 // usgc_go alike (runtime/blocked_call.cpp: the goroutine stays on its thread, the P moves).
-// While any P is busy the monitor ticks every kBusyIntervalNs.
+// While any P is busy the monitor ticks every kBusyIntervalNs. A P stopped at a safepoint, or that
+// acknowledged a stop since the monitor's last look, counts as not blocked: it is not probed
+// (USGC_SAFEPOINT_ACK=handler, the default; safepoint/stop_the_world.hpp).
 //
 // Idle: with no timer and no busy P the monitor sleeps without a timeout (an idle runtime costs
 // no CPU); acquire_processor wakes it (monitor_notify_busy). Dekker between the two: the
@@ -65,6 +67,10 @@ struct Monitor {
   uint64_t* seen_since_ns = nullptr;
   uint64_t* next_probe_ns = nullptr;
   uint64_t* probe_backoff_ns = nullptr;
+  uint32_t* seen_acked_epoch = nullptr;
+  // Retake probes made (/proc reads of a holder), for tests: monitor thread writes, relaxed.
+  std::atomic<uint64_t> retake_probes{0};
+  std::atomic<uint64_t> looks{0};  // watch_processors calls, for tests: likewise
 };
 Monitor g_monitor;
 
@@ -172,6 +178,7 @@ void maybe_retake(uint32_t i, Processor* processor, uint64_t now_ns) {
   bool signalled = false;
   const int tid = processor->slot->owner_tid.load(std::memory_order_relaxed);
   if (tid != 0) {
+    g_monitor.retake_probes.fetch_add(1, std::memory_order_relaxed);
     kernel::Result<kernel::ThreadProbe> probe =
         kernel::probe_thread(tid, kernel::ProbeDetail::kBlockedCall);
     uint64_t unused[6];
@@ -204,6 +211,7 @@ void watch_processors(uint64_t now_ns) {
   uint64_t limit_ns = uint64_t{g_scheduler.config.preempt_after_us} * 1000;
   const bool retaking = safepoint::async_safepoints_enabled();
   if (limit_ns == 0 && !retaking) return;
+  g_monitor.looks.fetch_add(1, std::memory_order_relaxed);
   for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
     Processor* processor = &g_scheduler.processors[i];
     uint64_t switches = processor->switch_count.load(std::memory_order_relaxed);
@@ -214,6 +222,19 @@ void watch_processors(uint64_t now_ns) {
       g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
       g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
       continue;
+    }
+    // A P stopped at a safepoint now, or that acknowledged a stop since the last look, is not
+    // blocked in a system call outside usgc: its holder need not be probed (each probe is a /proc
+    // read on a CPU the Ps share; the stop's attribution trace found the monitor at work in most
+    // of the slow stops). USGC_SAFEPOINT_ACK=trampoline: the policy before (stops ignored).
+    uint32_t acked = processor->slot->acked_epoch.load(std::memory_order_relaxed);
+    bool stopped_lately = acked != g_monitor.seen_acked_epoch[i] ||
+                          processor->slot->status.load(std::memory_order_relaxed) ==
+                              safepoint::SlotStatus::kAtSafepoint;
+    g_monitor.seen_acked_epoch[i] = acked;
+    if (stopped_lately && safepoint::safepoint_ack() == safepoint::SafepointAck::kHandler) {
+      g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
+      g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
     }
     if (retaking) maybe_retake(i, processor, now_ns);
     if (limit_ns != 0 && now_ns - g_monitor.seen_since_ns[i] >= limit_ns) {
@@ -226,10 +247,12 @@ void watch_processors(uint64_t now_ns) {
 void* monitor_main(void*) {
   // Acquire: pairs with monitor_stop's release store.
   while (!g_monitor.stop.load(std::memory_order_acquire)) {
+    safepoint::monitor_work_begin();  // the stop's attribution trace (safepoint/stop_trace.hpp)
     uint64_t now_ns = kernel::monotonic_ns();
     uint64_t next_deadline = fire_expired_timers(now_ns);
     watch_processors(now_ns);
     alloc::stats_export_maybe_publish();
+    safepoint::monitor_work_end();
 
     uint64_t timeout_ns =
         next_deadline != 0 ? (next_deadline > now_ns ? next_deadline - now_ns : 1) : 0;
@@ -279,6 +302,7 @@ void monitor_start() {
   g_monitor.seen_since_ns = new uint64_t[count]();
   g_monitor.next_probe_ns = new uint64_t[count]();
   g_monitor.probe_backoff_ns = new uint64_t[count]();
+  g_monitor.seen_acked_epoch = new uint32_t[count]();
   for (uint32_t i = 0; i < count; ++i) g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
   int error = pthread_create(&g_monitor.thread, nullptr, monitor_main, nullptr);
   USGC_CHECK(error == 0, "usgc_init: cannot start the monitor thread (errno %d)", error);
@@ -296,6 +320,8 @@ void monitor_stop() {
   delete[] g_monitor.seen_since_ns;
   delete[] g_monitor.next_probe_ns;
   delete[] g_monitor.probe_backoff_ns;
+  delete[] g_monitor.seen_acked_epoch;
+  g_monitor.seen_acked_epoch = nullptr;
   g_monitor.next_probe_ns = nullptr;
   g_monitor.probe_backoff_ns = nullptr;
   g_monitor.seen_switch_count = nullptr;
@@ -304,6 +330,13 @@ void monitor_stop() {
   g_monitor.heap = nullptr;
   g_monitor.heap_size = 0;
   g_monitor.heap_capacity = 0;
+}
+
+uint64_t monitor_retake_probes() {
+  return g_monitor.retake_probes.load(std::memory_order_relaxed);
+}
+uint64_t monitor_looks() {
+  return g_monitor.looks.load(std::memory_order_relaxed);
 }
 
 void monitor_notify_busy() {

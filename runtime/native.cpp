@@ -35,6 +35,8 @@ void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
   machine->processor->switch_count.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
   gc::set_current_mutator(&goroutine->mutator);
+  safepoint::set_processor_activity(machine->processor->slot,
+                                    safepoint::ProcessorActivity::kGoroutine);
   switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer,
                  goroutine->sanitizer_fiber);
 }
@@ -92,6 +94,7 @@ void leave_native() {
     goroutine->state.store(safepoint::GoroutineState::kRunning, std::memory_order_release);
     processor->current_goroutine.store(goroutine, std::memory_order_relaxed);
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
+    safepoint::set_processor_activity(processor->slot, safepoint::ProcessorActivity::kGoroutine);
     if (safepoint::safepoint_requested(processor->slot))
       safepoint::reach_safepoint(processor->slot);
     // A concurrent shared mark begun while we were in native scans us before we run on.

@@ -204,6 +204,7 @@ bool stop_or_shutdown_requested() {
 
 Goroutine* spin_before_idle(Machine* machine) {
   Processor* self = machine->processor;
+  safepoint::set_processor_activity(self->slot, safepoint::ProcessorActivity::kSpinning);
   const uint64_t deadline_ns = kernel::monotonic_ns() + kSpinBeforeIdleNs;
   do {
     // Idle time put to use: stacks made ready for a spawner on another P.
@@ -279,6 +280,7 @@ bool go_idle(Machine* machine) {
 Goroutine* find_runnable(Machine* machine) {
   for (;;) {
     Processor* processor = machine->processor;
+    safepoint::set_processor_activity(processor->slot, safepoint::ProcessorActivity::kScheduler);
     if (safepoint::safepoint_requested(processor->slot))
       safepoint::reach_safepoint(processor->slot);
     // Acquire: pairs with runtime_shutdown's seq_cst store.
@@ -584,6 +586,9 @@ void ready(Goroutine* goroutine) {
 void switch_to_scheduler(SwitchRequest request) {
   Machine* machine = t_machine;
   Goroutine* goroutine = machine->current;
+  if (machine->processor != nullptr)
+    safepoint::set_processor_activity(machine->processor->slot,
+                                      safepoint::ProcessorActivity::kSwitching);
   machine->request = request;
   switch_context(&goroutine->saved_stack_pointer, machine->scheduler_stack_pointer,
                  machine->scheduler_fiber);
@@ -649,6 +654,7 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
     processor->switch_count.fetch_add(1, std::memory_order_relaxed);
     g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
     gc::set_current_mutator(&goroutine->mutator);
+    safepoint::set_processor_activity(processor->slot, safepoint::ProcessorActivity::kGoroutine);
     switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer,
                    goroutine->sanitizer_fiber);
     gc::set_current_mutator(nullptr);
@@ -875,8 +881,15 @@ int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
     g_scheduler.spawn_backlog_yields.fetch_add(1, std::memory_order_relaxed);
     switch_to_scheduler(SwitchRequest::kYield);
   }
+  Machine* machine = t_machine;
+  safepoint::SafepointSlot* slot =
+      machine != nullptr && machine->processor != nullptr ? machine->processor->slot : nullptr;
+  safepoint::set_processor_activity(slot, safepoint::ProcessorActivity::kSpawning);
   Goroutine* goroutine = goroutine_allocate(true);
-  if (goroutine == nullptr) return ENOMEM;
+  if (goroutine == nullptr) {
+    safepoint::set_processor_activity(slot, safepoint::ProcessorActivity::kGoroutine);
+    return ENOMEM;
+  }
   gc::mutator_register(&goroutine->mutator, goroutine->id, start_object);
   goroutine->mutator.stack_top = reinterpret_cast<uintptr_t>(goroutine->stack.top());
   goroutine->entry = entry;
@@ -889,6 +902,7 @@ int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
   g_scheduler.goroutines_created.fetch_add(1, std::memory_order_relaxed);
   set_state(goroutine, safepoint::GoroutineState::kRunnable);
   make_runnable(goroutine);
+  safepoint::set_processor_activity(slot, safepoint::ProcessorActivity::kGoroutine);
   return 0;
 }
 

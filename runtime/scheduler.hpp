@@ -209,6 +209,10 @@ void monitor_start();
 void monitor_stop();
 void monitor_notify_busy();                    // a P became busy: the monitor may need to watch it
 void timer_sleep_until(uint64_t deadline_ns);  // parks the calling goroutine
+// /proc probes of P holders the monitor made for retake, and its looks at the Ps, since start
+// (tests).
+uint64_t monitor_retake_probes();
+uint64_t monitor_looks();
 
 // The runtime's entry points behind the C API (runtime/native.cpp, runtime_lifecycle.cpp); the
 // safepoint layer also calls enter/leave_native around a goroutine's stop request.

@@ -66,6 +66,7 @@ void safepoint_slow_path(TrampolineFrame*) {
   SafepointSlot* slot = current_slot();
   if (slot != nullptr) {
     InterruptedStateExposed exposed;
+    stop_trace::set_next_ack_kind(AckKind::kAsyncSignal);
     reach_safepoint(slot);
   }
   errno = saved_errno;  // possibly on another thread now: the goroutine's errno moves with it
@@ -78,6 +79,7 @@ void stop_only_slow_path(TrampolineFrame*) {
   SafepointSlot* slot = current_slot();
   if (slot != nullptr) {
     InterruptedStateExposed exposed;
+    stop_trace::set_next_ack_kind(AckKind::kAsyncSignal);
     reach_safepoint(slot, false);
   }
   errno = saved_errno;

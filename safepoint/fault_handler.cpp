@@ -26,7 +26,8 @@
 //
 // Globals and who writes them:
 //   usgc_trampoline_slow_path: constant, trampoline_dispatch.
-//   g_thread_runs_goroutine, g_stack_overflow_goroutine, g_poll_slow_path: the hooks;
+//   g_thread_runs_goroutine, g_stack_overflow_goroutine, g_poll_slow_path,
+//     g_poll_fault_in_handler: the hooks;
 //     stored (release) by install_fault_handler, loaded (acquire) by the handler and the
 //     trampoline. Replacing them while a poll page is armed is the caller's bug ("hooks are set
 //     before any poll page is armed"); each pointer is still read whole.
@@ -53,6 +54,7 @@
 #include "kernel_iface/signals.hpp"
 #include "safepoint/poll_instruction.hpp"
 #include "safepoint/poll_page.hpp"
+#include "safepoint/stop_trace.hpp"
 
 namespace usgc::safepoint {
 namespace {
@@ -88,6 +90,7 @@ enum InstallState : uint32_t { kIdle, kBusy };
 
 std::atomic<bool (*)()> g_thread_runs_goroutine{nullptr};
 std::atomic<void (*)()> g_poll_slow_path{nullptr};
+std::atomic<void (*)()> g_poll_fault_in_handler{nullptr};
 // Set by the asynchronous signal handler right before it redirects this thread to the
 // trampoline, taken (and cleared) by trampoline_dispatch on the same thread: no other reader.
 [[gnu::tls_model("initial-exec")]] thread_local void (*t_async_slow_path)(TrampolineFrame*) =
@@ -257,8 +260,13 @@ void handle_fault(int signal_number, siginfo_t* info, void* signal_context) {
   if (from_fault) {
     uint64_t goroutine = 0;
     switch (redirect_poll_to_trampoline(info->si_addr, context, &goroutine)) {
-      case PollFault::kRedirected:
+      case PollFault::kRedirected: {
+        stop_trace::poll_fault_entered();
+        // Acquire: pairs with publish_hooks' release store.
+        void (*in_handler)() = g_poll_fault_in_handler.load(std::memory_order_acquire);
+        if (in_handler != nullptr) in_handler();
         return;
+      }
       case PollFault::kNoStackRoom:
         report_stack_overflow(goroutine, info->si_addr, context);
         die_by_default_action(signal_number, from_fault);
@@ -313,6 +321,7 @@ void publish_hooks(const FaultHandlerHooks& hooks) {
   g_thread_runs_goroutine.store(hooks.thread_runs_goroutine, std::memory_order_release);
   g_stack_overflow_goroutine.store(hooks.stack_overflow_goroutine, std::memory_order_release);
   g_poll_slow_path.store(hooks.poll_slow_path, std::memory_order_release);
+  g_poll_fault_in_handler.store(hooks.poll_fault_in_handler, std::memory_order_release);
 }
 
 void restore_previous(int slot) {

@@ -50,6 +50,9 @@ struct FaultHandlerHooks {
   // Signal context. The id of the calling thread's current goroutine when address lies in that
   // goroutine's stack guard (a stack overflow); 0 otherwise.
   uint64_t (*stack_overflow_goroutine)(const void* address);
+  // Signal context, after a poll fault was redirected to the trampoline (may be null): the stop
+  // protocol may acknowledge a pending stop here, before sigreturn (stop_the_world.cpp).
+  void (*poll_fault_in_handler)();
 };
 
 // The registers the trampoline saved, as the slow path sees them (rdi points here; the layout is

@@ -74,6 +74,13 @@ struct State {
   std::atomic<uint64_t> requester_futex_waits{0};
   std::atomic<uint64_t> resume_futex_wakes{0};
   std::atomic<uint64_t> stops_kept_slot{0};
+  // USGC_SAFEPOINT_ACK, read at initialization; set_safepoint_ack between stops.
+  SafepointAck ack = SafepointAck::kHandler;
+  // 1 while the requester sleeps (or is about to) on `remaining`: the last acknowledger wakes it
+  // only then (kHandler). Seq_cst: the Dekker pair of acknowledge / wait_for_acknowledgements.
+  std::atomic<uint32_t> requester_sleeping{0};
+  std::atomic<uint64_t> acknowledger_futex_wakes{0};
+  std::atomic<uint64_t> handler_acknowledgements{0};
 
   std::atomic<uint64_t> stops{0};
   std::atomic<uint64_t> handshakes{0};
@@ -91,6 +98,11 @@ thread_local SafepointSlot* t_current_slot [[gnu::tls_model("initial-exec")]] = 
 // The stop this thread holds (between usgc_stop_the_world and usgc_start_the_world).
 thread_local bool t_holds_stop [[gnu::tls_model("initial-exec")]] = false;
 thread_local bool t_stop_gave_up_slot [[gnu::tls_model("initial-exec")]] = false;
+// A poll fault's handler acknowledged request t_handler_acked_epoch for this thread's slot
+// (poll_fault_in_handler); its slow path, on the same thread, waits for the resume. Written in
+// signal context and read after sigreturn by the same thread: no other reader.
+thread_local bool t_handler_acked [[gnu::tls_model("initial-exec")]] = false;
+thread_local uint32_t t_handler_acked_epoch [[gnu::tls_model("initial-exec")]] = 0;
 // The calling thread's kernel id, cached (0: not read yet).
 thread_local int t_thread_id [[gnu::tls_model("initial-exec")]] = 0;
 
@@ -98,6 +110,8 @@ int own_thread_id() {
   if (t_thread_id == 0) t_thread_id = kernel::thread_id();
   return t_thread_id;
 }
+
+bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_already);
 
 // A stop that waits this long prints one line per P it still waits for, then keeps waiting.
 constexpr uint64_t kWarnAfterNs = 1'000'000'000;
@@ -154,6 +168,13 @@ void update_mirror_locked(SafepointSlot* slot) {
   __atomic_store_n(&mirror->poll_flag, armed ? 1u : 0u, __ATOMIC_RELEASE);
 }
 
+// The attribution trace's record of an arming (stop_trace.hpp): what the holder was doing.
+void trace_slot_armed(SafepointSlot* slot) {
+  if (!stop_trace_enabled()) return;
+  stop_trace::slot_armed(slot->index, slot->activity.load(std::memory_order_relaxed),
+                         static_cast<uint8_t>(slot->status.load(std::memory_order_relaxed)));
+}
+
 template <class Setter>
 void change_arming(SafepointSlot* slot, Setter setter) {
   kernel::FutexMutexGuard guard(slot->arm_lock);
@@ -161,7 +182,9 @@ void change_arming(SafepointSlot* slot, Setter setter) {
   update_mirror_locked(slot);
 }
 
-void acknowledge(bool by_holder) {
+void acknowledge(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
+  const bool by_holder = kind == AckKind::kPollFault || kind == AckKind::kFlagPoll ||
+                         kind == AckKind::kSchedulerPoint || kind == AckKind::kAsyncSignal;
   // acq_rel: the acknowledging side's work (it stopped mutating) happens-before the requester's
   // observation of zero; the last one wakes the requester.
   // The time of the latest acknowledgement is when the world was stopped: the end of the time
@@ -178,13 +201,22 @@ void acknowledge(bool by_holder) {
          !g_state.last_ack_ns.compare_exchange_weak(latest, now_ns, std::memory_order_relaxed,
                                                     std::memory_order_relaxed)) {
   }
-  // Pairs with the requester's acquire loads of remaining in wait_for_acknowledgements.
-  if (g_state.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+  stop_trace::slot_acknowledged(slot->index, epoch, kind);
+  // Seq_cst (at least acq_rel: pairs with the requester's acquire loads of remaining in
+  // wait_for_acknowledgements): with the load of requester_sleeping below, the acknowledging side
+  // of the Dekker pair with the sleeping requester (it stores requester_sleeping, then loads
+  // remaining, both seq_cst): either it sees zero and does not sleep, or we see it asleep and wake
+  // it. A requester that spins (or has not slept yet) costs the last acknowledger no system call.
+  if (g_state.remaining.fetch_sub(1, std::memory_order_seq_cst) != 1) return;
+  if (g_state.ack == SafepointAck::kTrampoline ||
+      g_state.requester_sleeping.load(std::memory_order_seq_cst) != 0) {
+    g_state.acknowledger_futex_wakes.fetch_add(1, std::memory_order_relaxed);
     kernel::futex_wake(&g_state.remaining, 1);
+  }
 }
 
 // Claims an idle slot for request `epoch`; true (and acknowledged) when this caller won it.
-bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch) {
+bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
   SlotStatus expected = SlotStatus::kIdle;
   // seq_cst: the Dekker pair of the header's table. The requester stores requested_epoch, then
   // CASes here; slot_release stores Idle, then loads requested_epoch; all seq_cst, so at least one
@@ -196,7 +228,7 @@ bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch) {
   // Release: pairs with the acquire loads of acked_epoch (slot_release, signal_unacknowledged,
   // warn_unacknowledged): who sees the acknowledgement sees the slot StoppedIdle.
   slot->acked_epoch.store(epoch, std::memory_order_release);
-  acknowledge(false);
+  acknowledge(slot, epoch, kind);
   return true;
 }
 
@@ -369,7 +401,14 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
     if (!warned && start_ns + kWarnAfterNs < wake_ns) wake_ns = start_ns + kWarnAfterNs;
     outcome.slept = true;
     g_state.requester_futex_waits.fetch_add(1, std::memory_order_relaxed);
-    kernel::futex_wait(&g_state.remaining, remaining, wake_ns > now_ns ? wake_ns - now_ns : 1);
+    // Seq_cst store, then seq_cst load of remaining: this side of the Dekker pair with
+    // acknowledge's decrement and load of requester_sleeping (futex_wait also returns at once if
+    // remaining changed since the load).
+    g_state.requester_sleeping.store(1, std::memory_order_seq_cst);
+    remaining = g_state.remaining.load(std::memory_order_seq_cst);
+    if (remaining != 0)
+      kernel::futex_wait(&g_state.remaining, remaining, wake_ns > now_ns ? wake_ns - now_ns : 1);
+    g_state.requester_sleeping.store(0, std::memory_order_relaxed);
   }
 }
 
@@ -413,9 +452,10 @@ void sample_machine_load() {
 }
 
 // Starts a request for the slots [first, first+count): returns the epoch. Operation lock held.
-uint32_t begin_request(uint32_t first, uint32_t count) {
+uint32_t begin_request(uint32_t first, uint32_t count, bool handshake) {
   g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed) + 1;
+  stop_trace::request_begun(epoch, first, count, handshake);
   // Release: pairs with wait_for_resume's acquire load. A machine that finds its slot StoppedIdle
   // (this request's claim CAS, later in this thread) reads this epoch or a later one.
   g_state.epoch.store(epoch, std::memory_order_release);
@@ -434,7 +474,7 @@ uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
   g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   uint32_t running = 0;
   for (uint32_t i = first; i < first + count; ++i) {
-    if (!claim_idle_slot(&g_state.slots[i], epoch)) ++running;
+    if (!claim_idle_slot(&g_state.slots[i], epoch, AckKind::kClaimedIdle)) ++running;
   }
   return running;
 }
@@ -502,8 +542,43 @@ void leave_request() {
   }
 }
 
+// Signal context: the poll fault's SIGSEGV handler, which has just redirected this thread to the
+// trampoline (kHandler). The interrupted goroutine is at a poll, the one place it may stop, and
+// from here to poll_fault_slow_path this thread runs only sigreturn and the trampoline, which
+// write nothing but the registers they save below the goroutine's stack pointer (nothing a
+// collector reads: a poll stop is scanned precisely, never conservatively). So the stop is
+// acknowledged now, one sigreturn and one trampoline (4 us at the median on the VM of
+// docs/benchmarks.md) before the slow path could, and the slow path waits for the resume.
+// Lock-free and allocation-free: acknowledge's atomics, the vDSO clock and at most one futex
+// wake, all async-signal-safe.
+void poll_fault_in_handler() {
+  SafepointSlot* slot = t_current_slot;
+  if (slot == nullptr || g_state.ack != SafepointAck::kHandler) return;
+  // Acquire, as in reach_safepoint.
+  uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
+  if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) return;  // a preemption
+  // As in reach_safepoint: seq_cst status, release acked_epoch (same pairings).
+  slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
+  slot->acked_epoch.store(requested, std::memory_order_release);
+  t_handler_acked_epoch = requested;
+  t_handler_acked = true;
+  g_state.handler_acknowledgements.fetch_add(1, std::memory_order_relaxed);
+  acknowledge(slot, requested, AckKind::kPollFault);
+}
+
 void poll_fault_slow_path() {
   SafepointSlot* slot = t_current_slot;
+  stop_trace::set_next_ack_kind(AckKind::kPollFault);
+  if (t_handler_acked) {
+    // Acknowledged in the handler (poll_fault_in_handler): wait for that request's resume here,
+    // then serve what came after (reach_safepoint) as if it had stopped there.
+    t_handler_acked = false;
+    wait_until_resumed(t_handler_acked_epoch);
+    // seq_cst like every status change: Running again, after the resume.
+    slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
+    serve_requests(slot, true, true);
+    return;
+  }
   if (slot != nullptr) reach_safepoint(slot);
 }
 
@@ -517,6 +592,13 @@ SafepointArming arming_from_environment() {
   return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointArming, 1) == 0
              ? SafepointArming::kProtectGlobalPage
              : SafepointArming::kSwapPollPointers;
+}
+
+// USGC_SAFEPOINT_ACK (the words trampoline, handler in this order); handler unless set.
+SafepointAck ack_from_environment() {
+  return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointAck, 1) == 0
+             ? SafepointAck::kTrampoline
+             : SafepointAck::kHandler;
 }
 
 // USGC_SAFEPOINT_WAIT (the words sleep, spin in this order); spin unless set.
@@ -549,17 +631,20 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   if (g_state.initialized || slot_count == 0) return kernel::Status::failure(EINVAL);
   kernel::Status pages = poll_pages_initialize(slot_count);
   if (!pages.ok()) return pages;
+  if (!stop_trace::initialize(slot_count)) return kernel::Status::failure(ENOMEM);
   auto* slots = new (std::nothrow) SafepointSlot[slot_count];
   if (slots == nullptr) return kernel::Status::failure(ENOMEM);
   for (uint32_t i = 0; i < slot_count; ++i) slots[i].index = i;
   g_state.hooks = hooks;
   g_state.arming = arming_from_environment();
   g_state.wait = wait_from_environment();
+  g_state.ack = ack_from_environment();
   g_state.online_cpus = kernel::online_cpu_count();
   FaultHandlerHooks fault_hooks{};
   fault_hooks.thread_runs_goroutine =
       hooks.thread_runs_goroutine != nullptr ? hooks.thread_runs_goroutine : thread_holds_slot;
   fault_hooks.poll_slow_path = poll_fault_slow_path;
+  fault_hooks.poll_fault_in_handler = poll_fault_in_handler;
   fault_hooks.stack_overflow_goroutine = hooks.stack_overflow_goroutine;
   kernel::Status handler = install_fault_handler(fault_hooks);
   if (!handler.ok()) {
@@ -589,6 +674,7 @@ void safepoint_shutdown() {
   if (!g_state.initialized) return;
   async_safepoints_shutdown();
   uninstall_fault_handler();
+  if (stop_trace_enabled()) print_stop_attribution_totals();
   g_state.initialized = false;
   delete[] g_state.slots;
   g_state.slots = nullptr;
@@ -606,6 +692,12 @@ void set_safepoint_arming(SafepointArming arming) {
 }
 void set_requester_spin_for_benchmark(int64_t spin_ns) {
   g_state.fixed_spin_ns = spin_ns < 0 ? -1 : spin_ns;
+}
+SafepointAck safepoint_ack() {
+  return g_state.ack;
+}
+void set_safepoint_ack(SafepointAck ack) {
+  g_state.ack = ack;
 }
 SafepointWait safepoint_wait() {
   return g_state.wait;
@@ -653,6 +745,7 @@ void slot_release(SafepointSlot* slot) {
     slot->armed_for_preempt = false;
     slot->preempt_requested.store(0, std::memory_order_relaxed);
     slot->retake_requested.store(0, std::memory_order_relaxed);
+    slot->activity.store(ProcessorActivity::kNone, std::memory_order_relaxed);
     reset_mirror(&usgc_current_poll);
   }
   t_current_slot = nullptr;
@@ -664,7 +757,7 @@ void slot_release(SafepointSlot* slot) {
   uint32_t requested = slot->requested_epoch.load(std::memory_order_seq_cst);
   // Acquire: pairs with the release stores of acked_epoch (claim_idle_slot, reach_safepoint).
   if (requested != slot->acked_epoch.load(std::memory_order_acquire))
-    claim_idle_slot(slot, requested);
+    claim_idle_slot(slot, requested, AckKind::kReleased);
 }
 
 void wait_for_resume() {
@@ -674,7 +767,15 @@ void wait_for_resume() {
 }
 
 bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
-  bool stopped = false;
+  return serve_requests(slot, allow_preemption, false);
+}
+
+namespace {
+// reach_safepoint's body; stopped_already: the caller already stopped for a request of this slot
+// (acknowledged in the poll fault's handler) and waited for its resume.
+bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_already) {
+  const AckKind kind = stop_trace::take_next_ack_kind();
+  bool stopped = stopped_already;
   for (;;) {
     // Acquire: pairs with begin_request's seq_cst store of requested_epoch (what the requester
     // wrote before it is visible). acked_epoch is only written for this slot by its holder (here)
@@ -687,7 +788,7 @@ bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
     // Release: pairs with the acquire loads of acked_epoch (signal_unacknowledged,
     // warn_unacknowledged, slot_release).
     slot->acked_epoch.store(requested, std::memory_order_release);
-    acknowledge(true);
+    acknowledge(slot, requested, kind);
     wait_until_resumed(requested);
     // seq_cst like every status change: Running again, after the resume.
     slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
@@ -703,6 +804,7 @@ bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
   }
   return stopped;
 }
+}  // namespace
 
 void request_preemption(SafepointSlot* slot, bool signal_thread) {
   slot->preempt_requested.store(1, std::memory_order_relaxed);
@@ -741,7 +843,7 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
   sample_machine_load();
   uint64_t start_ns = kernel::monotonic_ns();
   uint32_t count = g_state.slot_count;
-  uint32_t epoch = begin_request(0, count);
+  uint32_t epoch = begin_request(0, count, false);
   SafepointSlot* own = kept ? t_current_slot : nullptr;
   g_state.kept_slot = own;
   if (own != nullptr) {
@@ -751,7 +853,7 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
     // loads of acked_epoch, as in reach_safepoint.
     own->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
     own->acked_epoch.store(epoch, std::memory_order_release);
-    acknowledge(false);
+    acknowledge(own, epoch, AckKind::kRequesterOwn);
     g_state.stops_kept_slot.fetch_add(1, std::memory_order_relaxed);
   }
   if (g_state.arming == SafepointArming::kProtectGlobalPage) {
@@ -763,11 +865,13 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
   for (uint32_t i = 0; i < count; ++i) {
     if (&g_state.slots[i] == own) continue;  // it does not poll for this stop
     change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
+    trace_slot_armed(&g_state.slots[i]);
   }
   uint32_t running = claim_idle_slots(0, count, epoch) - (own != nullptr ? 1 : 0);
   uint64_t armed_ns = kernel::monotonic_ns();
   WaitOutcome waited = wait_for_acknowledgements(0, count, epoch, start_ns,
                                                  requester_spin_ns(running, own != nullptr), false);
+  stop_trace::request_observed();
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
   record_breakdown(start_ns, armed_ns, running, waited);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
@@ -812,12 +916,14 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   SafepointSlot* slot = &g_state.slots[slot_index];
   sample_machine_load();
   uint64_t start_ns = kernel::monotonic_ns();
-  uint32_t epoch = begin_request(slot_index, 1);
+  uint32_t epoch = begin_request(slot_index, 1, true);
   change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = true; });
+  trace_slot_armed(slot);
   uint32_t running = claim_idle_slots(slot_index, 1, epoch);
   uint64_t armed_ns = kernel::monotonic_ns();
   WaitOutcome waited = wait_for_acknowledgements(slot_index, 1, epoch, start_ns,
                                                  requester_spin_ns(running, false), true);
+  stop_trace::request_observed();
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
   record_breakdown(start_ns, armed_ns, running, waited);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
@@ -856,6 +962,10 @@ SafepointStatistics safepoint_statistics() {
   statistics.requester_futex_waits = g_state.requester_futex_waits.load(std::memory_order_relaxed);
   statistics.resume_futex_wakes = g_state.resume_futex_wakes.load(std::memory_order_relaxed);
   statistics.stops_requester_kept_slot = g_state.stops_kept_slot.load(std::memory_order_relaxed);
+  statistics.acknowledger_futex_wakes =
+      g_state.acknowledger_futex_wakes.load(std::memory_order_relaxed);
+  statistics.handler_acknowledgements =
+      g_state.handler_acknowledgements.load(std::memory_order_relaxed);
   return statistics;
 }
 
@@ -864,6 +974,7 @@ SafepointStatistics safepoint_statistics() {
 extern "C" {
 __attribute__((visibility("default"))) void usgc_safepoint_flag_slow_path(void) {
   usgc::safepoint::SafepointSlot* slot = usgc::safepoint::current_slot();
+  usgc::safepoint::stop_trace::set_next_ack_kind(usgc::safepoint::AckKind::kFlagPoll);
   if (slot != nullptr) usgc::safepoint::reach_safepoint(slot);
 }
 __attribute__((visibility("default"))) int usgc_stop_the_world(usgc_stop_info* info) {

@@ -19,13 +19,15 @@
 // A request (stop-the-world: every slot; handshake: one slot) gets the next epoch E. It sets
 // requested_epoch = E on its slots, arms them, and waits until each one acknowledged E:
 //   - a Running slot acknowledges itself at its next poll or scheduler point (reach_safepoint):
-//     acked_epoch = E, status AtSafepoint, then it waits until resumed_epoch >= E;
+//     acked_epoch = E, status AtSafepoint, then it waits until resumed_epoch >= E; a poll that
+//     faults acknowledges in the signal handler already (SafepointAck::kHandler, the default) and
+//     waits in the trampoline's slow path;
 //   - an Idle slot is acknowledged by whoever wins the CAS Idle -> StoppedIdle: the requester
 //     while scanning, or the machine releasing it (slot_release re-checks requested_epoch after
 //     its CAS Running -> Idle; both sides use seq_cst, so at least one sees the other: Dekker).
 // Every acknowledgement decrements `remaining` exactly once (the CAS or the owner decides who);
-// the one reaching zero wakes the requester. Resuming: disarm, StoppedIdle -> Idle, publish
-// resumed_epoch = E (release), wake every waiter.
+// the one reaching zero wakes the requester (kHandler: only if it sleeps, requester_sleeping).
+// Resuming: disarm, StoppedIdle -> Idle, publish resumed_epoch = E (release), wake every waiter.
 //
 // Arming: the machine holding a slot polls through its own thread's usgc_current_poll (the poll
 // ABI, usgc/safepoint.h); the slot knows that mirror while held (owner_poll). A stop points every
@@ -78,6 +80,7 @@
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/result.hpp"
 #include "kernel_iface/thread_control.hpp"
+#include "safepoint/stop_trace.hpp"
 #include "usgc/safepoint.h"
 
 namespace usgc::safepoint {
@@ -108,7 +111,16 @@ struct alignas(64) SafepointSlot {
   bool armed_for_handshake = false;      // under arm_lock
   bool armed_for_preempt = false;        // under arm_lock
   bool armed_for_stop = false;           // under arm_lock
+  // What the holder is doing (stop_trace.hpp): written by the holder (relaxed, a hint), read by
+  // a requester when it arms the slot (the attribution trace). kNone while nobody holds it.
+  std::atomic<ProcessorActivity> activity{ProcessorActivity::kNone};
 };
+
+// The holder of slot says what it does now (a relaxed byte store; cheap enough for every goroutine
+// switch). slot may be nullptr (no P held): nothing.
+inline void set_processor_activity(SafepointSlot* slot, ProcessorActivity activity) {
+  if (slot != nullptr) slot->activity.store(activity, std::memory_order_relaxed);
+}
 
 // Called by the runtime once at start: slot_count slots, fault handler installed, poll pages
 // mapped. hooks decide what a poll fault does above this layer.
@@ -163,6 +175,19 @@ void set_safepoint_arming(SafepointArming arming);
 // to stop (5000: the policy before the adaptive one); -1 (the default) restores the adaptive
 // policy of stop_the_world.cpp (kRequesterSpinNs). Between stops, like set_safepoint_arming.
 void set_requester_spin_for_benchmark(int64_t spin_ns);
+
+// Where a running P acknowledges a stop it reaches through a poll fault (USGC_SAFEPOINT_ACK):
+//   kHandler (default): in the SIGSEGV handler, right after it redirected the thread to the
+//     trampoline (the goroutine is at its poll; sigreturn and the trampoline touch nothing a
+//     collector reads); the slow path then waits for the resume. The last acknowledger makes the
+//     futex wake only when the requester sleeps, and the monitor counts a P's acknowledged stop
+//     as progress (no /proc probe of a P that just stopped at a safepoint);
+//   kTrampoline: the protocol before: acknowledged in the slow path after sigreturn and the
+//     trampoline, the last acknowledger always wakes, the monitor ignores stops. For comparison.
+enum class SafepointAck : uint8_t { kTrampoline, kHandler };
+SafepointAck safepoint_ack();
+// Benchmarks and tests: between stops, like set_safepoint_arming.
+void set_safepoint_ack(SafepointAck ack);
 
 // How the requester and the stopped threads wait (USGC_SAFEPOINT_WAIT, see the file comment):
 //   kSpin (default): the requester may keep its slot and spin; stopped threads spin before they
@@ -259,6 +284,10 @@ struct SafepointStatistics {
   uint64_t resume_futex_wakes;
   // Stops whose requester kept its slot (stop_the_world's keep_slot honoured).
   uint64_t stops_requester_kept_slot;
+  // Futex wakes made by the last acknowledger of a request (kHandler: only for a sleeping
+  // requester), and acknowledgements made in the poll fault's signal handler (kHandler).
+  uint64_t acknowledger_futex_wakes;
+  uint64_t handler_acknowledgements;
 };
 SafepointStatistics safepoint_statistics();
 

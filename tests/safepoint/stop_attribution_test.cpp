@@ -1,0 +1,211 @@
+// tests/safepoint/stop_attribution_test.cpp — the stop's attribution trace
+// (safepoint/stop_trace.hpp) and what it led to (USGC_SAFEPOINT_ACK=handler, safepoint/
+// stop_the_world.hpp): idle Ps are claimed by the requester without a fault or a signal; a P
+// waiting in the scheduler acknowledges at a scheduler point, without a fault; a running P's poll
+// fault is acknowledged in the signal handler, and the goroutine still does not run until the
+// resume; the last acknowledger makes no wake call for a requester that spins; the monitor does
+// not probe a P stopped at a safepoint. Each of the last three fails with the protocol before
+// (kTrampoline), which the tests also run.
+//
+// Counts and states, never times: loops wait on conditions with generous deadlines.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "kernel_iface/cpu.hpp"
+#include "runtime/scheduler.hpp"
+#include "safepoint/async_safepoint.hpp"
+#include "safepoint/stop_the_world.hpp"
+#include "tests/support/runtime_fixture.hpp"
+#include "usgc/runtime.h"
+#include "usgc/safepoint.h"
+
+namespace usgc::testing {
+namespace {
+
+using safepoint::AckKind;
+using safepoint::SafepointAck;
+
+constexpr int64_t kLongCapNs = 30'000'000'000;  // a bound, never reached by a polling goroutine
+
+class StopAttribution : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    usgc_config config = runtime_config(2);
+    config.preempt_after_us = 0;  // each goroutine stays on its P
+    ASSERT_EQ(usgc_init(&config), 0);
+    safepoint::set_safepoint_wait(safepoint::SafepointWait::kSpin);
+    safepoint::set_stop_trace_enabled(true);
+    safepoint::reset_stop_attribution_totals();
+  }
+  void TearDown() override {
+    stop = true;
+    safepoint::set_stop_trace_enabled(false);
+    safepoint::set_safepoint_ack(SafepointAck::kHandler);
+    safepoint::set_spin_caps_for_test(-1, -1);
+    RuntimeTest::TearDown();
+  }
+  void start_poller() {
+    go([this] {
+      started = true;
+      while (!stop.load(std::memory_order_relaxed)) {
+        spins.fetch_add(1, std::memory_order_relaxed);
+        usgc_safepoint_poll();
+      }
+    });
+  }
+  bool poller_runs() {
+    return eventually([&] { return started.load() && spins.load() > 1000; });
+  }
+  uint64_t acks(const safepoint::StopAttributionTotals& totals, AckKind kind) {
+    return totals.acknowledgements[static_cast<int>(kind)];
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<bool> started{false};
+  std::atomic<uint64_t> spins{0};
+};
+
+// No goroutine: every P is idle, and the requester claims them all by a compare-and-swap.
+TEST_F(StopAttribution, IdleProcessorsAreClaimedWithoutAFaultOrASignal) {
+  ASSERT_TRUE(eventually([] { return usgc_goroutine_count() == 0; }));
+  constexpr int kStops = 20;
+  int claimed_last = 0;
+  for (int i = 0; i < kStops; ++i) {
+    usgc_stop_info info{};
+    ASSERT_EQ(usgc_stop_the_world(&info), 0);
+    ASSERT_EQ(usgc_start_the_world(), 0);
+    safepoint::StopAttribution last = safepoint::stop_attribution_last();
+    ASSERT_TRUE(last.valid);
+    EXPECT_EQ(last.slots, 2u);
+    EXPECT_EQ(last.slots_faulted, 0u);
+    EXPECT_EQ(safepoint::stop_breakdown_last().signal_rounds, 0u);
+    // A worker still looking for work right after start acknowledges in the scheduler instead.
+    EXPECT_TRUE(last.last_kind == AckKind::kClaimedIdle ||
+                last.last_kind == AckKind::kSchedulerPoint || last.last_kind == AckKind::kReleased)
+        << safepoint::ack_kind_name(last.last_kind);
+    claimed_last += last.last_kind == AckKind::kClaimedIdle;
+  }
+  safepoint::StopAttributionTotals totals = safepoint::stop_attribution_totals();
+  EXPECT_EQ(totals.stops, static_cast<uint64_t>(kStops));
+  EXPECT_EQ(totals.poll_faults, 0u);
+  EXPECT_EQ(acks(totals, AckKind::kPollFault) + acks(totals, AckKind::kAsyncSignal), 0u);
+  EXPECT_GT(claimed_last, 0);
+}
+
+// A P whose machine waits in the scheduler for work is never armed into a fault: the scheduler
+// checks the request with a plain load. The main goroutine parks on a channel-like wait (sleep)
+// while the other P spins looking for work or is idle: no poll fault among the acknowledgements.
+TEST_F(StopAttribution, SchedulerAcknowledgesWithoutAFault) {
+  std::atomic<bool> done{false};
+  go([&] {
+    while (!done.load()) usgc_sleep_ns(200'000);  // parks: its P goes to the scheduler
+  });
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+    ASSERT_EQ(usgc_start_the_world(), 0);
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  done = true;
+  safepoint::StopAttributionTotals totals = safepoint::stop_attribution_totals();
+  EXPECT_EQ(totals.stops, 50u);
+  // The sleeper may be caught running between two sleeps: then it polls nowhere (it runs usgc's
+  // code) and is acknowledged at a scheduler point or by the release, never by a fault.
+  EXPECT_EQ(totals.poll_faults, 0u);
+  EXPECT_EQ(acks(totals, AckKind::kPollFault), 0u);
+}
+
+// A running P's poll fault is acknowledged inside the signal handler (kHandler): every poll-fault
+// acknowledgement counted by the trace was made there; the goroutine does not run on while the
+// world is stopped. With kTrampoline none is.
+TEST_F(StopAttribution, PollFaultIsAcknowledgedInTheSignalHandler) {
+  start_poller();
+  ASSERT_TRUE(poller_runs());
+  for (SafepointAck ack : {SafepointAck::kTrampoline, SafepointAck::kHandler}) {
+    safepoint::set_safepoint_ack(ack);
+    safepoint::reset_stop_attribution_totals();
+    const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+    int moved = 0;
+    // At least 5 stops through a poll fault (a loaded machine may signal a late P instead).
+    for (int i = 0; i < 1000 && safepoint::stop_attribution_totals().poll_faults < 5; ++i) {
+      ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+      uint64_t at_stop = spins.load();
+      for (int spin = 0; spin < 10000; ++spin) __builtin_ia32_pause();
+      if (spins.load() != at_stop) ++moved;
+      ASSERT_EQ(usgc_start_the_world(), 0);
+      uint64_t resumed_at = spins.load();
+      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
+    }
+    const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
+    const safepoint::StopAttributionTotals totals = safepoint::stop_attribution_totals();
+    EXPECT_EQ(moved, 0) << "the poller ran while the world was stopped";
+    ASSERT_GE(totals.poll_faults, 5u);
+    const uint64_t in_handler = after.handler_acknowledgements - before.handler_acknowledgements;
+    if (ack == SafepointAck::kHandler) {
+      EXPECT_EQ(in_handler, acks(totals, AckKind::kPollFault));
+    } else {
+      EXPECT_EQ(in_handler, 0u);
+    }
+  }
+}
+
+// A requester that keeps its P spins for the last acknowledgement: the last acknowledger then
+// makes no futex wake (kHandler); the protocol before woke at every stop.
+TEST_F(StopAttribution, LastAcknowledgerWakesNobodyWhenTheRequesterSpins) {
+  if (kernel::online_cpu_count() < 2) GTEST_SKIP() << "one CPU: the requester never spins";
+  safepoint::set_spin_caps_for_test(kLongCapNs, -1, /*ignore_machine_load=*/true);
+  start_poller();
+  run_main([&] {
+    ASSERT_TRUE(poller_runs());
+    for (SafepointAck ack : {SafepointAck::kTrampoline, SafepointAck::kHandler}) {
+      safepoint::set_safepoint_ack(ack);
+      const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+      constexpr int kStops = 20;
+      for (int i = 0; i < kStops; ++i) {
+        ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
+        ASSERT_EQ(safepoint::start_the_world(), 0);
+        uint64_t resumed_at = spins.load();
+        ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
+      }
+      const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
+      EXPECT_EQ(after.requester_futex_waits - before.requester_futex_waits, 0u);
+      const uint64_t wakes = after.acknowledger_futex_wakes - before.acknowledger_futex_wakes;
+      if (ack == SafepointAck::kHandler) {
+        EXPECT_EQ(wakes, 0u);
+      } else {
+        EXPECT_EQ(wakes, static_cast<uint64_t>(kStops));
+      }
+    }
+  });
+  stop = true;
+}
+
+// While the world stays stopped the monitor keeps looking at the Ps; the poller's P is at a
+// safepoint (waiting in usgc's own code) and is not probed through /proc (kHandler); the protocol
+// before probed it like a P that does not switch goroutines.
+TEST_F(StopAttribution, MonitorDoesNotProbeAProcessorStoppedAtASafepoint) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "no retake without async safepoints";
+  start_poller();
+  ASSERT_TRUE(poller_runs());
+  for (SafepointAck ack : {SafepointAck::kTrampoline, SafepointAck::kHandler}) {
+    safepoint::set_safepoint_ack(ack);
+    ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+    const uint64_t probes_before = runtime::monitor_retake_probes();
+    const uint64_t looks_before = runtime::monitor_looks();
+    // 40 looks are 10 ms at the monitor's tick: past the first probe's 250 us and three backoffs.
+    bool looked = eventually([&] { return runtime::monitor_looks() >= looks_before + 40; });
+    const uint64_t probes = runtime::monitor_retake_probes() - probes_before;
+    ASSERT_EQ(usgc_start_the_world(), 0);
+    ASSERT_TRUE(looked) << "the monitor did not look at the Ps";
+    if (ack == SafepointAck::kHandler) {
+      EXPECT_EQ(probes, 0u);
+    } else {
+      EXPECT_GT(probes, 0u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace usgc::testing
