@@ -209,6 +209,7 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
     free_start = nullptr;
   };
   totals.phases.slots_swept += static_cast<size_t>(end - begin) / slot_bytes;
+  count_add(g_counters.private_nursery_slots_read, static_cast<size_t>(end - begin) / slot_bytes);
   for (char* slot = begin; slot < end; slot += slot_bytes, ++index) {
     uint64_t* word = reinterpret_cast<uint64_t*>(slot);
     uint64_t header = *word;
@@ -305,6 +306,7 @@ void sweep_young_run_by_bitmap(Mutator& m, Block* b, char* begin, char* used_end
   }
   totals.live_bytes += size_t{live} * slot_bytes;
   totals.phases.bitmap_swept_slots += limit - first;
+  count_add(g_counters.private_nursery_slots_bitmap_swept, limit - first);
   b->live_slots += live;
   if (b->free_runs != nullptr && !b->on_partial_list) {
     b->next_partial = m.partial[b->size_class];
@@ -384,6 +386,8 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   m.collecting = true;
   uint64_t start_ns = kernel::monotonic_ns();
   retire_all_private_runs(m);
+  if (m.bytes_since_collection > m.largest_nursery_bytes)
+    m.largest_nursery_bytes = m.bytes_since_collection;
   size_t before_bytes = m.live_bytes_after_collection + m.bytes_since_collection;
   bool full_due = full_requested || private_full_collection_due(m);
   // A full collection the pacer asks for becomes an incremental cycle (gc/private_old_cycle.hpp),
@@ -434,6 +438,8 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   m.collection_budget_bytes =
       g_config.generational ? g_config.min_private_budget_bytes : m.full_budget_bytes;
 
+  if (totals.phases.cycle_blocks_swept > m.most_cycle_blocks_in_collection)
+    m.most_cycle_blocks_in_collection = totals.phases.cycle_blocks_swept;
   uint64_t pause_ns = kernel::monotonic_ns() - start_ns;
   // Unreachable since the mark; unmapping them is the goroutine's cost, not part of the pause.
   for (Block* b = totals.dead_large; b != nullptr;) {

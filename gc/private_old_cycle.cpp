@@ -16,7 +16,6 @@ namespace {
 
 constexpr size_t kPollEveryObjects = 1024;
 constexpr uint32_t kLazySweepBlocks = 8;
-constexpr uint32_t kSweepBlocksPerMinor = 8;
 constexpr size_t kAssumedObjectBytes = 32;  // the first cycle's estimate of objects per byte
 
 void set_phase(Mutator& m, OldCyclePhase phase) {

@@ -77,6 +77,9 @@ namespace usgc::gc {
 
 enum class OldCyclePhase : uint8_t { kIdle = 0, kMarking = 1, kSweeping = 2 };
 
+// The blocks of the cycle's sweep a private collection releases or sweeps (its pause's share).
+inline constexpr uint32_t kSweepBlocksPerMinor = 8;
+
 inline OldCyclePhase old_cycle_phase(const Mutator& m) {
   return static_cast<OldCyclePhase>(m.old_cycle_phase);
 }
