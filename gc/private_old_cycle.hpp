@@ -32,7 +32,8 @@
 //             mcentral; at most kLazySweepBlocks per refill); every refill also sweeps its paced
 //             share of any class (proportional sweep), and each minor collection
 //             kSweepBlocksPerMinor more. When no dead or unswept block is left the cycle ends.
-//             A cycle due before then finishes the sweep in the step that starts it.
+//             A cycle due before then waits for it (the sweep steps go at their maximum
+//             meanwhile: gc/private_pacer.hpp); no collection sweeps more than its share.
 //
 // Why the same-goroutine barrier fast path needs no change (snapshot at the beginning, Yuasa):
 // an object reachable at the snapshot is reachable from a root or through fields of old objects,

@@ -35,7 +35,7 @@
 // every slice is the maximum. A run is at most a block (64 KiB, about 2 000 of the smallest
 // objects), so past the runway the mark traces at least 8 objects per object allocated and the
 // heap cannot outrun it far (a mark that completed in one slice instead, at goal + budget / 2,
-// was one pause proportional to the live old generation: 12.5 ms at 64 MiB).
+// was one pause proportional to the live old generation).
 //
 // Sweep pacing (Go's proportional sweep): when the mark ends the blocks left to sweep (dead and
 // unswept) are to be done after another runway / 2 of allocation; each refill sweeps its share,
