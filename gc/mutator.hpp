@@ -84,8 +84,8 @@ struct Mutator {
   size_t old_cycle_freed_bytes = 0;       // private bytes its sweep freed so far
   uint64_t old_cycle_start_ns = 0;
   uint64_t old_cycle_work_ns = 0;  // time in its slices and sweeps so far
-  // The most work one pause did, since the goroutine began (owner only; tests and the trace): the
-  // nursery a minor collection swept, the cycle's blocks swept inside a collection.
+  // The most work one pause did (owner only; high-water marks that tests reset before measuring):
+  // the nursery a minor collection swept, the cycle's blocks swept inside a collection.
   size_t largest_nursery_bytes = 0;
   size_t most_cycle_blocks_in_collection = 0;
   uint64_t old_cycle_longest_slice_ns = 0;  // its longest mark slice (USGC_TRACE=gc)
