@@ -61,7 +61,11 @@
   /* slots whose headers private old-generation sweeps read (slot by slot) */            \
   X(private_sweep_slots_read, 1, kPlain, nowhere)                                        \
   /* blocks with survivors a cycle swept from its mark bitmap, reading no slot */        \
-  X(private_bitmap_swept_blocks, 1, kPlain, nowhere)
+  X(private_bitmap_swept_blocks, 1, kPlain, nowhere)                                     \
+  /* nursery slots minor collections read (runs in blocks holding a published object) */ \
+  X(private_nursery_slots_read, 1, kPlain, nowhere)                                      \
+  /* nursery slots minor collections swept from the bitmap, reading none */              \
+  X(private_nursery_slots_bitmap_swept, 1, kPlain, nowhere)
 
 #define USGC_GC_COUNTERS(X) USGC_GC_EXPORTED_COUNTERS(X) USGC_GC_INTERNAL_COUNTERS(X)
 

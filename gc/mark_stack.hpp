@@ -25,6 +25,7 @@ class MarkStack {
   void* pop() { return items_[--size_]; }
   // As a log (remembered sets, run logs): entries in push order.
   void* at(size_t index) const { return items_[index]; }
+  void set(size_t index, void* object) { items_[index] = object; }
   // Moves up to `count` entries from the bottom into `target` (work stealing); returns how many.
   size_t take_bottom(MarkStack& target, size_t count);
   void clear() { size_ = 0; }

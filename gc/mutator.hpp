@@ -59,7 +59,12 @@ struct Mutator {
   bool collecting = false;
 
   // Generations (gc/private_generations.hpp). Read by shared markers in the stopped world.
-  MarkStack young_runs;          // begin, end of every run taken since the last private collection
+  // Every run taken since the last private collection: begin, end of the objects made in it
+  // (the run's end until it is retired: young_run_used_entry), end of the run.
+  MarkStack young_runs;
+  // Owner only: 1 + the index in young_runs of the objects' end of the run being bumped in class
+  // c (set when the run is retired), 0 for none.
+  size_t young_run_used_entry[kSizeClassCount] = {};
   Block* young_large = nullptr;  // large private objects allocated since then (next_in_heap)
   MarkStack remembered_young;    // old objects given a young private reference (barrier slow path)
   MarkStack remembered_shared;   // old objects that may hold a shared reference
@@ -78,7 +83,15 @@ struct Mutator {
   size_t old_cycle_expected_objects = 0;  // its estimate at the start (pacing)
   size_t old_cycle_freed_bytes = 0;       // private bytes its sweep freed so far
   uint64_t old_cycle_start_ns = 0;
-  uint64_t old_cycle_work_ns = 0;      // time in its slices and sweeps so far
+  uint64_t old_cycle_work_ns = 0;  // time in its slices and sweeps so far
+  // The most work one pause did (owner only; high-water marks that tests reset before measuring):
+  // the nursery a minor collection swept, the cycle's blocks swept inside a collection.
+  size_t largest_nursery_bytes = 0;
+  size_t most_cycle_blocks_in_collection = 0;
+  uint64_t old_cycle_longest_slice_ns = 0;  // its longest mark slice (USGC_TRACE=gc)
+  size_t old_cycle_longest_slice_objects = 0;
+  uint64_t old_cycle_longest_sweep_ns = 0;  // its longest sweep step at a refill
+  uint32_t old_cycle_longest_sweep_blocks = 0;
   uint64_t run_bytes_taken = 0;        // bytes of runs ever taken (monotonic; pacing)
   uint64_t old_cycle_start_bytes = 0;  // run_bytes_taken when the cycle's mark began
   // The pacer (gc/private_pacer.hpp) and the bitmap sweep; owner only, like the fields above.

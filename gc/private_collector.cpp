@@ -57,7 +57,11 @@ constexpr size_t kPollEveryObjects = 1024;
 class PrivateMarker {
  public:
   PrivateMarker(Mutator& m, bool full)
-      : stack_(m.mark_stack), young_(m.abi.heap_id), old_(old_id_of(m.abi.heap_id)), full_(full) {}
+      : m_(m),
+        stack_(m.mark_stack),
+        young_(m.abi.heap_id),
+        old_(old_id_of(m.abi.heap_id)),
+        full_(full) {}
 
   void visit(void* object) {
     uint64_t* header = header_address(object);
@@ -66,6 +70,13 @@ class PrivateMarker {
     uint64_t owner = owner_of(value);
     if (owner != young_ && (!full_ || owner != old_)) return;
     *header = value | kPrivateMark;
+    // A minor collection also marks its survivors in their block's cycle bitmap: its sweep finds
+    // them (and the free slots between them) from the bitmap, without reading the nursery's slots
+    // (sweep_young_run_by_bitmap). A large object has its own list.
+    if (!full_) {
+      Block* b = block_of(object);
+      if (b->kind != BlockKind::kLarge) set_cycle_mark(m_, b, b->slot_index_of(header));
+    }
     ++marked_;
     stack_.push(object);
   }
@@ -91,6 +102,7 @@ class PrivateMarker {
   size_t marked() const { return marked_; }
 
  private:
+  Mutator& m_;
   MarkStack& stack_;
   const uint64_t young_;
   const uint64_t old_;
@@ -155,18 +167,28 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
       poll_for_safepoint();
     }
   }
+  totals.phases.nursery_swept_at_ns = kernel::monotonic_ns();
   Block* large = m.large_objects;
   m.large_objects = nullptr;
   sweep_large_list(m, large, /*full=*/true, /*cycle=*/nullptr, totals);
   Block* young_large = m.young_large;
   m.young_large = nullptr;
   sweep_large_list(m, young_large, /*full=*/true, /*cycle=*/nullptr, totals);
+  totals.phases.large_swept_at_ns = kernel::monotonic_ns();
 }
 
 // ---- minor collections ----
 
-// Sweeps one logged run [begin, end) of block b: promotes the marked young objects, frees the
-// unmarked ones, and gives the run's free stretches back to the block as free runs.
+// Outside an old-generation cycle's mark, a minor collection's bit is cleared by its sweep (a
+// set bit was set by this collection, in the current epoch).
+void clear_minor_mark(Block* b, uint32_t index) {
+  b->cycle_mark_bits[index / 64] &= ~(uint64_t{1} << (index % 64));
+  --b->cycle_marked_slots;
+}
+
+// Sweeps one logged run [begin, end) of block b, slot by slot (b holds an object published in
+// place: its header, not the bitmap, says whether it is shared): promotes the marked young objects,
+// frees the unmarked ones, and gives the run's free stretches back to the block as free runs.
 void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
   Block* b = block_of(begin);
   const uint32_t slot_bytes = b->slot_bytes;
@@ -186,6 +208,8 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
     b->free_runs = run;
     free_start = nullptr;
   };
+  totals.phases.slots_swept += static_cast<size_t>(end - begin) / slot_bytes;
+  count_add(g_counters.private_nursery_slots_read, static_cast<size_t>(end - begin) / slot_bytes);
   for (char* slot = begin; slot < end; slot += slot_bytes, ++index) {
     uint64_t* word = reinterpret_cast<uint64_t*>(slot);
     uint64_t header = *word;
@@ -195,7 +219,8 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
         USGC_ASSERT(owner_of(header) == young, "a logged run holds only young private objects");
         if (header & kPrivateMark) {
           *word = promoted(header, old_id);
-          if (black) set_cycle_mark(m, b, index);
+          // Marked in the bitmap too (PrivateMarker::visit): black while a cycle marks.
+          if (!black) clear_minor_mark(b, index);
           totals.live_bytes += slot_bytes;
         } else {
           std::memset(slot, 0, slot_bytes);
@@ -226,6 +251,70 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
   }
 }
 
+// Sweeps one logged run [begin, end) of block b (objects made in [begin, used_end)), which holds
+// no object published in place
+// (Block::holds_published clear: every object in the run is young and private), from the cycle
+// bitmap alone: the minor collection's marks (PrivateMarker::visit) are the run's only set bits
+// (its slots were free when the run was taken, and the old-generation cycle marks only old
+// objects). A set bit is a survivor: promoted (its header is the only slot word written); the
+// runs of clear bits go back to the block as *dirty* free runs (gc/block.hpp, FreeRun): the dead
+// objects' bytes stay where they are, zeroed in bulk when the run is handed out again
+// (RunCache::take_run), outside any pause. No dead slot is read or written. While an
+// old-generation cycle marks, the survivors keep their bits (promoted black); otherwise the bits
+// are cleared again, so the bitmap holds only a cycle's marks between collections.
+// Does not poll: a shared collection at a poll reads the logged runs as young objects, and a
+// dirty run's stale bytes and run heads must not be read as headers (collect_minor clears the log
+// before its next poll).
+void sweep_young_run_by_bitmap(Mutator& m, Block* b, char* begin, char* used_end, char* end,
+                               SweepTotals& totals) {
+  const uint32_t slot_bytes = b->slot_bytes;
+  const uint64_t old_id = old_id_of(m.abi.heap_id);
+  const bool black = old_cycle_phase(m) == OldCyclePhase::kMarking;
+  const uint32_t first = b->slot_index_of(begin);
+  // Objects were made in [first, used); [used, limit) was never bumped (zero, not counted in use).
+  const uint32_t used =
+      first + static_cast<uint32_t>(static_cast<size_t>(used_end - begin) / slot_bytes);
+  const uint32_t limit =
+      first + static_cast<uint32_t>(static_cast<size_t>(end - begin) / slot_bytes);
+  // A bitmap of another epoch: no survivor in the block (none was marked since its renewal).
+  static const uint64_t kNoMarks[kMaxSlotsPerBlock / 64 + 1] = {};
+  const uint64_t* bits = b->cycle_epoch == m.old_cycle_epoch ? b->cycle_mark_bits : kNoMarks;
+  uint32_t live = 0;
+  uint32_t index = first;
+  while (index < limit) {
+    uint32_t free_begin = find_bit(bits, index, limit, false);
+    // Survivors [index, free_begin): promote them.
+    for (uint32_t i = index; i < free_begin; ++i) {
+      uint64_t* word = reinterpret_cast<uint64_t*>(b->slot_at(i));
+      USGC_ASSERT(class_of(*word) == Ownership::kPrivate && owner_of(*word) == m.abi.heap_id &&
+                      (*word & kPrivateMark),
+                  "a minor collection's mark in the cycle bitmap is a marked young object");
+      *word = promoted(*word, old_id);
+      if (!black) clear_minor_mark(b, i);
+    }
+    live += free_begin - index;
+    if (free_begin == limit) break;
+    uint32_t free_end = find_bit(bits, free_begin, limit, true);
+    auto* run = reinterpret_cast<FreeRun*>(b->slot_at(free_begin));
+    run->end = dirty_run_end(free_end == limit ? end : b->slot_at(free_end));
+    run->next = b->free_runs;
+    b->free_runs = run;
+    uint32_t dead_end = free_end < used ? free_end : used;
+    if (dead_end > free_begin)
+      totals.freed_private_bytes += size_t{dead_end - free_begin} * slot_bytes;
+    index = free_end;
+  }
+  totals.live_bytes += size_t{live} * slot_bytes;
+  totals.phases.bitmap_swept_slots += limit - first;
+  count_add(g_counters.private_nursery_slots_bitmap_swept, limit - first);
+  b->live_slots += live;
+  if (b->free_runs != nullptr && !b->on_partial_list) {
+    b->next_partial = m.partial[b->size_class];
+    m.partial[b->size_class] = b;
+    b->on_partial_list = true;
+  }
+}
+
 void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
   PrivateMarker marker(m, /*full=*/false);
   auto remember_promoted = [&](void* object) {
@@ -247,16 +336,30 @@ void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
   totals.marked_at_ns = kernel::monotonic_ns();
   m.remembered_young.clear();
 
-  // Sweep the nursery only, polling between runs (the logs are final; see collect_full).
-  for (size_t i = 0; i + 1 < m.young_runs.size(); i += 2) {
-    sweep_young_run(m, static_cast<char*>(m.young_runs.at(i)),
-                    static_cast<char*>(m.young_runs.at(i + 1)), totals);
+  // Sweep the nursery only (the logs are final; see collect_full). First the runs in blocks that
+  // hold a published object, slot by slot (their headers say which objects are shared: the
+  // shared-liveness rule), polling between runs; then every other run from the bitmap, without
+  // a poll until the log is cleared (sweep_young_run_by_bitmap says why).
+  for (size_t i = 0; i + 2 < m.young_runs.size(); i += 3) {
+    char* begin = static_cast<char*>(m.young_runs.at(i));
+    if (!block_of(begin)->holds_published) continue;
+    sweep_young_run(m, begin, static_cast<char*>(m.young_runs.at(i + 2)), totals);
     poll_for_safepoint();
   }
+  for (size_t i = 0; i + 2 < m.young_runs.size(); i += 3) {
+    char* begin = static_cast<char*>(m.young_runs.at(i));
+    Block* b = block_of(begin);
+    if (b->holds_published) continue;
+    sweep_young_run_by_bitmap(m, b, begin, static_cast<char*>(m.young_runs.at(i + 1)),
+                              static_cast<char*>(m.young_runs.at(i + 2)), totals);
+  }
+  m.young_runs.clear();
+  totals.phases.nursery_swept_at_ns = kernel::monotonic_ns();
   Block* young_large = m.young_large;
   m.young_large = nullptr;
   sweep_large_list(m, young_large, /*full=*/false,
                    /*cycle=*/old_cycle_phase(m) == OldCyclePhase::kMarking ? &m : nullptr, totals);
+  totals.phases.large_swept_at_ns = kernel::monotonic_ns();
 }
 
 }  // namespace
@@ -283,6 +386,8 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   m.collecting = true;
   uint64_t start_ns = kernel::monotonic_ns();
   retire_all_private_runs(m);
+  if (m.bytes_since_collection > m.largest_nursery_bytes)
+    m.largest_nursery_bytes = m.bytes_since_collection;
   size_t before_bytes = m.live_bytes_after_collection + m.bytes_since_collection;
   bool full_due = full_requested || private_full_collection_due(m);
   // A full collection the pacer asks for becomes an incremental cycle (gc/private_old_cycle.hpp),
@@ -297,11 +402,19 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
     collect_minor(m, totals, &marked);
     totals.live_bytes += m.live_bytes_after_collection;  // the old generation stays
     m.young_runs.clear();
-    // A cycle due while the last one still sweeps finishes that sweep first (the pacer keeps
-    // little of it left), then starts if the old generation is still past the trigger.
-    if (old_cycle_active(m)) old_cycle_after_minor(m, totals, /*complete=*/full || start_cycle);
-    if (start_cycle && totals.live_bytes < pacer_trigger_bytes(m)) start_cycle = false;
-    if (start_cycle) old_cycle_start(m, totals.live_bytes);
+    // A cycle due while the last one still sweeps waits for that sweep (a bounded step here, and
+    // at every refill: gc/private_pacer.hpp), then starts if the old generation is still past
+    // the trigger. (A requested full collection completes the cycle: it is one pause anyway.)
+    uint64_t cycle_begin_ns = kernel::monotonic_ns();
+    if (old_cycle_active(m)) old_cycle_after_minor(m, totals, /*complete=*/full);
+    if (start_cycle && (old_cycle_active(m) || totals.live_bytes < pacer_trigger_bytes(m)))
+      start_cycle = false;
+    if (start_cycle) {
+      uint64_t start_begin_ns = kernel::monotonic_ns();
+      old_cycle_start(m, totals.live_bytes);
+      totals.phases.cycle_start_ns = kernel::monotonic_ns() - start_begin_ns;
+    }
+    totals.phases.cycle_ns = kernel::monotonic_ns() - cycle_begin_ns;
   }
   if (full) {
     totals.live_bytes = 0;  // the full collection counts every survivor again
@@ -325,6 +438,8 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   m.collection_budget_bytes =
       g_config.generational ? g_config.min_private_budget_bytes : m.full_budget_bytes;
 
+  if (totals.phases.cycle_blocks_swept > m.most_cycle_blocks_in_collection)
+    m.most_cycle_blocks_in_collection = totals.phases.cycle_blocks_swept;
   uint64_t pause_ns = kernel::monotonic_ns() - start_ns;
   // Unreachable since the mark; unmapping them is the goroutine's cost, not part of the pause.
   for (Block* b = totals.dead_large; b != nullptr;) {
@@ -336,9 +451,32 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   if (!full) count_add(g_counters.private_minor_collections, 1);
   g_counters.last_private_objects_marked.store(marked, std::memory_order_relaxed);
   record_pause(false, pause_ns);
-  if (g_config.trace)
-    trace_private_collection(number, m.goroutine_id, reason, !full, before_bytes, totals.live_bytes,
-                             marked, pause_ns, totals.marked_at_ns - start_ns);
+  if (g_config.trace) {
+    PrivateTrace t;
+    t.number = number;
+    t.goroutine_id = m.goroutine_id;
+    t.reason = reason;
+    t.minor = !full;
+    t.before_bytes = before_bytes;
+    t.after_bytes = totals.live_bytes;
+    t.objects_marked = marked;
+    t.pause_ns = pause_ns;
+    t.mark_ns = totals.marked_at_ns - start_ns;
+    const PausePhases& p = totals.phases;
+    if (p.nursery_swept_at_ns >= totals.marked_at_ns)
+      t.sweep_ns = p.nursery_swept_at_ns - totals.marked_at_ns;
+    if (p.large_swept_at_ns >= p.nursery_swept_at_ns)
+      t.large_ns = p.large_swept_at_ns - p.nursery_swept_at_ns;
+    t.cycle_ns = p.cycle_ns;
+    t.cycle_mark_ns = p.cycle_mark_ns;
+    t.cycle_terminate_ns = p.cycle_terminate_ns;
+    t.cycle_sweep_ns = p.cycle_sweep_ns;
+    t.cycle_start_ns = p.cycle_start_ns;
+    t.slots_swept = p.slots_swept;
+    t.bitmap_swept_slots = p.bitmap_swept_slots;
+    t.cycle_blocks_swept = p.cycle_blocks_swept;
+    trace_private_collection(t);
+  }
   if (g_config.verify) verify_private_heap(m);
   m.collecting = false;
 }

@@ -13,8 +13,9 @@
 // old-to-young card mark is folded into the barrier's existing compare, at no cost to the fast
 // path (stores of young or shared values into old objects pay a call).
 //
-// The nursery is the runs taken since the last private collection (young_runs: begin and end of
-// every run, in the order taken) plus young_large; it is bounded by collection_budget_bytes
+// The nursery is the runs taken since the last private collection (young_runs: for every run, in
+// the order taken, its begin, the end of the objects made in it — the run's end until it is
+// retired — and its end) plus young_large; it is bounded by collection_budget_bytes
 // (minimum_private_budget, 1 MiB by default): a minor collection runs when it is used up.
 //
 // Remembered sets (logs of old objects, deduplicated by two header flags in the visit field,
@@ -77,9 +78,9 @@ inline void remember_old_store(Mutator& m, void* target, const void* value) {
 template <typename Visit>
 void for_each_young_object(Mutator& m, Visit&& visit) {
   const uint64_t young = m.abi.heap_id;
-  for (size_t i = 0; i + 1 < m.young_runs.size(); i += 2) {
+  for (size_t i = 0; i + 2 < m.young_runs.size(); i += 3) {
     char* begin = static_cast<char*>(m.young_runs.at(i));
-    char* end = static_cast<char*>(m.young_runs.at(i + 1));
+    char* end = static_cast<char*>(m.young_runs.at(i + 1));  // the objects' end
     const uint32_t slot_bytes = block_of(begin)->slot_bytes;
     for (char* slot = begin; slot < end; slot += slot_bytes) {
       uint64_t header = *reinterpret_cast<uint64_t*>(slot);

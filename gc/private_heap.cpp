@@ -27,15 +27,22 @@ RunCache run_cache(Mutator& m) {
   return RunCache{m.abi.runs, m.run_begin, m.current};
 }
 
+// Accounts run c's used part; the run is about to be emptied (refill, retire): the nursery log
+// learns where its objects end (a minor collection frees exactly the objects made in it).
 void account_used_run(Mutator& m, uint32_t c) {
   run_cache(m).account_used_run(c, USGC_GOROUTINE_PRIVATE);
+  size_t entry = m.young_run_used_entry[c];
+  if (entry != 0 && m.abi.runs[c].next != nullptr) m.young_runs.set(entry - 1, m.abi.runs[c].next);
+  m.young_run_used_entry[c] = 0;
 }
 
 // Takes the next free run of block b (owned by m) into abi.runs[c]. False if it has none.
 bool take_run(Mutator& m, uint32_t c, Block* b) {
-  return run_cache(m).take_run(c, b, [&m](char* begin, char* end) {
+  return run_cache(m).take_run(c, b, [&m, c](char* begin, char* end) {
     // The nursery log (gc/private_generations.hpp), before any object is made in the run.
     m.young_runs.push(begin);
+    m.young_runs.push(end);  // the objects' end: the run's until it is retired
+    m.young_run_used_entry[c] = m.young_runs.size();
     m.young_runs.push(end);
     m.bytes_since_collection += static_cast<size_t>(end - begin);
     m.run_bytes_taken += static_cast<size_t>(end - begin);
@@ -72,6 +79,11 @@ bool refill(Mutator& m, uint32_t c, size_t bytes) {
   if (shared_collection_flagged()) collect_shared("budget", shared_cycle());
   // A slice of an old-generation mark (gc/private_old_cycle.hpp), paced by the runs taken.
   old_cycle_refill_step(m);
+  // The nursery bound: whatever block the next run would come from (the current one, a partial
+  // one, a new one), a used-up nursery is collected first. (Checking only before a new block let
+  // a goroutine with many partial blocks, as a cycle's sweep leaves them, take tens of MiB of
+  // runs between two minor collections, and a minor pause grew with them.)
+  if (budget_exhausted(m)) collect_private(m, "budget");
   if (m.current[c] != nullptr && take_run(m, c, m.current[c])) return true;
   m.current[c] = nullptr;
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -85,10 +97,6 @@ bool refill(Mutator& m, uint32_t c, size_t bytes) {
         if (take_run(m, c, b)) return true;
       }
     } while (old_cycle_sweep_for_refill(m, c));
-    if (attempt == 0 && budget_exhausted(m)) {
-      collect_private(m, "budget");
-      continue;
-    }
     AcquireFailure failure = AcquireFailure::kNone;
     Block* b = acquire_block(BlockKind::kSmall, c, m.abi.heap_id, &failure);
     if (b != nullptr) {

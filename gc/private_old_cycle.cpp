@@ -16,7 +16,6 @@ namespace {
 
 constexpr size_t kPollEveryObjects = 1024;
 constexpr uint32_t kLazySweepBlocks = 8;
-constexpr uint32_t kSweepBlocksPerMinor = 8;
 constexpr size_t kAssumedObjectBytes = 32;  // the first cycle's estimate of objects per byte
 
 void set_phase(Mutator& m, OldCyclePhase phase) {
@@ -26,11 +25,13 @@ void set_phase(Mutator& m, OldCyclePhase phase) {
   m.abi.old_private_key = old_private_key_of(m.abi.heap_id, phase == OldCyclePhase::kMarking);
 }
 
-// Traces up to `budget` grey objects (all of them: SIZE_MAX). True when the grey stack is empty.
-bool mark_some(Mutator& m, size_t budget) {
+// Traces up to `budget` grey objects (all of them: SIZE_MAX); *traced (optional) counts them.
+// True when the grey stack is empty.
+bool mark_some(Mutator& m, size_t budget, size_t* traced = nullptr) {
   const uint64_t old_id = old_id_of(m.abi.heap_id);
   size_t since_poll = 0;
-  for (size_t done = 0; done < budget && !m.old_grey.empty(); ++done) {
+  size_t done = 0;
+  for (; done < budget && !m.old_grey.empty(); ++done) {
     void* object = m.old_grey.pop();
     uint64_t header = header_of(object);
     // Published since it was greyed: it and its closure are shared now.
@@ -54,7 +55,22 @@ bool mark_some(Mutator& m, size_t budget) {
       poll_for_safepoint();
     }
   }
+  if (traced != nullptr) *traced = done;
   return m.old_grey.empty();
+}
+
+// A refill's step of the cycle is a pause: counted, and the longest of each kind kept for the
+// trace's end-of-cycle line.
+void record_step(Mutator& m, uint64_t step_ns, bool slice, size_t work) {
+  m.old_cycle_work_ns += step_ns;
+  record_pause(false, step_ns);
+  if (slice && step_ns > m.old_cycle_longest_slice_ns) {
+    m.old_cycle_longest_slice_ns = step_ns;
+    m.old_cycle_longest_slice_objects = work;
+  } else if (!slice && step_ns > m.old_cycle_longest_sweep_ns) {
+    m.old_cycle_longest_sweep_ns = step_ns;
+    m.old_cycle_longest_sweep_blocks = static_cast<uint32_t>(work);
+  }
 }
 
 // The objects that pass `keep` among log[from..), each once, in place of the log's contents
@@ -216,8 +232,9 @@ bool sweep_one(Mutator& m, uint32_t c, size_t* live_bytes, SweepTotals* totals) 
 
 // Gives back up to `limit` dead blocks to the pool, then sweeps unswept blocks of any class up to
 // the same total (polling between them). Freed bytes go to *totals, or straight to the counters
-// (and m.live_bytes_after_collection) without it.
-void sweep_some(Mutator& m, uint32_t limit, SweepTotals* totals) {
+// (and m.live_bytes_after_collection) without it. Returns the blocks released or swept.
+uint32_t sweep_some(Mutator& m, uint32_t limit, SweepTotals* totals) {
+  const uint32_t asked = limit;
   size_t* live_bytes = totals != nullptr ? &totals->live_bytes : &m.live_bytes_after_collection;
   for (uint32_t c = 0; c < kSizeClassCount && limit > 0; ++c) {
     while (limit > 0) {
@@ -234,14 +251,18 @@ void sweep_some(Mutator& m, uint32_t limit, SweepTotals* totals) {
       poll_for_safepoint();
     }
   }
+  return asked - limit;
 }
 
 // The sweep is over (no dead or unswept block left): the cycle ends.
 void end_cycle(Mutator& m, size_t live_bytes) {
   set_phase(m, OldCyclePhase::kIdle);
   if (g_config.trace)
-    trace_private_old_cycle(m.goroutine_id, live_bytes, m.old_cycle_marked, m.old_cycle_freed_bytes,
-                            m.old_cycle_work_ns, kernel::monotonic_ns() - m.old_cycle_start_ns);
+    trace_private_old_cycle({m.goroutine_id, live_bytes, m.old_cycle_marked,
+                             m.old_cycle_freed_bytes, m.old_cycle_work_ns,
+                             kernel::monotonic_ns() - m.old_cycle_start_ns,
+                             m.old_cycle_longest_slice_ns, m.old_cycle_longest_slice_objects,
+                             m.old_cycle_longest_sweep_ns, m.old_cycle_longest_sweep_blocks});
 }
 
 }  // namespace
@@ -259,6 +280,10 @@ void old_cycle_start(Mutator& m, size_t old_bytes) {
   m.old_cycle_marked_bytes = 0;
   m.old_cycle_freed_bytes = 0;
   m.old_cycle_work_ns = 0;
+  m.old_cycle_longest_slice_ns = 0;
+  m.old_cycle_longest_slice_objects = 0;
+  m.old_cycle_longest_sweep_ns = 0;
+  m.old_cycle_longest_sweep_blocks = 0;
   m.old_cycle_start_ns = kernel::monotonic_ns();
   m.old_cycle_start_bytes = m.run_bytes_taken;
   m.old_cycle_start_old_bytes = old_bytes;
@@ -277,10 +302,10 @@ void old_cycle_refill_step(Mutator& m) {
   if (phase == OldCyclePhase::kMarking) {
     if (!m.old_grey.empty()) {
       uint64_t start_ns = kernel::monotonic_ns();
-      mark_some(m, pacer_mark_slice_objects(m, m.old_cycle_expected_objects, m.old_grey.size()));
-      uint64_t slice_ns = kernel::monotonic_ns() - start_ns;
-      m.old_cycle_work_ns += slice_ns;
-      record_pause(false, slice_ns);
+      size_t traced = 0;
+      mark_some(m, pacer_mark_slice_objects(m, m.old_cycle_expected_objects, m.old_grey.size()),
+                &traced);
+      record_step(m, kernel::monotonic_ns() - start_ns, /*slice=*/true, traced);
     }
     // The mark is done: end it now with a minor collection (its pause is bounded by the nursery
     // in use), not when the nursery fills, so the objects promoted black meanwhile stay few.
@@ -289,10 +314,8 @@ void old_cycle_refill_step(Mutator& m) {
   }
   if (phase != OldCyclePhase::kSweeping) return;
   uint64_t start_ns = kernel::monotonic_ns();
-  sweep_some(m, pacer_sweep_step_blocks(m), nullptr);
-  uint64_t sweep_ns = kernel::monotonic_ns() - start_ns;
-  m.old_cycle_work_ns += sweep_ns;
-  record_pause(false, sweep_ns);
+  uint32_t swept = sweep_some(m, pacer_sweep_step_blocks(m), nullptr);
+  record_step(m, kernel::monotonic_ns() - start_ns, /*slice=*/false, swept);
   old_cycle_end_if_swept(m);
 }
 
@@ -304,6 +327,7 @@ bool old_cycle_sweep_for_refill(Mutator& m, uint32_t c) {
     return false;
   uint64_t start_ns = kernel::monotonic_ns();
   bool found = false;
+  uint32_t swept = 0;
   // A dead block of the class first: one bulk clear gives a whole free block, with no trip
   // through the pool.
   if (Block* b = pop_dead_block(m, c)) {
@@ -317,25 +341,31 @@ bool old_cycle_sweep_for_refill(Mutator& m, uint32_t c) {
     m.partial[c] = b;
     b->on_partial_list = true;
     found = true;
+    swept = 1;
   }
-  for (uint32_t i = 0; i < kLazySweepBlocks && m.unswept[c] != nullptr && !found; ++i)
+  for (uint32_t i = 0; i < kLazySweepBlocks && m.unswept[c] != nullptr && !found; ++i, ++swept)
     found = sweep_one(m, c, &m.live_bytes_after_collection, nullptr);
-  uint64_t sweep_ns = kernel::monotonic_ns() - start_ns;
-  m.old_cycle_work_ns += sweep_ns;
-  record_pause(false, sweep_ns);
+  record_step(m, kernel::monotonic_ns() - start_ns, /*slice=*/false, swept);
   old_cycle_end_if_swept(m);
   return found;
 }
 
 void old_cycle_after_minor(Mutator& m, SweepTotals& totals, bool complete) {
+  PausePhases& phases = totals.phases;
   if (old_cycle_phase(m) == OldCyclePhase::kMarking) {
+    uint64_t begin_ns = kernel::monotonic_ns();
     if (complete) mark_some(m, SIZE_MAX);
+    uint64_t marked_ns = kernel::monotonic_ns();
+    phases.cycle_mark_ns += marked_ns - begin_ns;
     if (!m.old_grey.empty()) return;
     terminate_mark(m, totals);
+    phases.cycle_terminate_ns += kernel::monotonic_ns() - marked_ns;
     if (!complete) return;
   }
   if (old_cycle_phase(m) != OldCyclePhase::kSweeping) return;
-  sweep_some(m, complete ? UINT32_MAX : kSweepBlocksPerMinor, &totals);
+  uint64_t begin_ns = kernel::monotonic_ns();
+  phases.cycle_blocks_swept += sweep_some(m, complete ? UINT32_MAX : kSweepBlocksPerMinor, &totals);
+  phases.cycle_sweep_ns += kernel::monotonic_ns() - begin_ns;
   if (m.unswept_blocks == 0 && m.dead_block_count == 0) end_cycle(m, totals.live_bytes);
 }
 

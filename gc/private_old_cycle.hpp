@@ -32,7 +32,8 @@
 //             mcentral; at most kLazySweepBlocks per refill); every refill also sweeps its paced
 //             share of any class (proportional sweep), and each minor collection
 //             kSweepBlocksPerMinor more. When no dead or unswept block is left the cycle ends.
-//             A cycle due before then finishes the sweep in the step that starts it.
+//             A cycle due before then waits for it (the sweep steps go at their maximum
+//             meanwhile: gc/private_pacer.hpp); no collection sweeps more than its share.
 //
 // Why the same-goroutine barrier fast path needs no change (snapshot at the beginning, Yuasa):
 // an object reachable at the snapshot is reachable from a root or through fields of old objects,
@@ -76,6 +77,9 @@
 namespace usgc::gc {
 
 enum class OldCyclePhase : uint8_t { kIdle = 0, kMarking = 1, kSweeping = 2 };
+
+// The blocks of the cycle's sweep a private collection releases or sweeps (its pause's share).
+inline constexpr uint32_t kSweepBlocksPerMinor = 8;
 
 inline OldCyclePhase old_cycle_phase(const Mutator& m) {
   return static_cast<OldCyclePhase>(m.old_cycle_phase);

@@ -31,14 +31,18 @@
 // marks (expected work) x (allocated since the start) / runway less what is marked already, so the
 // mark is done when the runway is allocated: since the old generation grows at most by what is
 // allocated, it is then at most goal (with the measured promotion rate, about goal). A slice is
-// kept between kMinSliceObjects and kMaxSliceObjects (the pause bound); past the runway every
-// slice is the maximum, and when the old generation passes goal + budget / 2 the mark completes in
-// one slice: the heap cannot outrun the cycle by more than that.
+// kept between kMinSliceObjects and kMaxSliceObjects (the pause bound, always); past the runway
+// every slice is the maximum. A run is at most a block (64 KiB, about 2 000 of the smallest
+// objects), so past the runway the mark traces at least 8 objects per object allocated and the
+// heap cannot outrun it far (a mark that completed in one slice instead, at goal + budget / 2,
+// was one pause proportional to the live old generation).
 //
 // Sweep pacing (Go's proportional sweep): when the mark ends the blocks left to sweep (dead and
 // unswept) are to be done after another runway / 2 of allocation; each refill sweeps its share,
-// at most kMaxSweepBlocksPerStep blocks. A cycle due before the sweep is over finishes it first
-// (in the step that starts the cycle), which the proportional sweep keeps short.
+// at most kMaxSweepBlocksPerStep blocks. A cycle due before the sweep is over waits for it (as
+// Go's next cycle waits for the sweep): every refill then sweeps kMaxSweepBlocksPerStep, each
+// minor collection kSweepBlocksPerMinor (gc/private_old_cycle.cpp), and the minor collection
+// after the sweep's end starts the cycle. No pause sweeps more than that.
 //
 // All of this runs on the owning goroutine, on the allocation slow path or in its collections.
 #pragma once
@@ -85,10 +89,8 @@ inline void pacer_note_promotion(Mutator& m, size_t grown_bytes, uint64_t alloca
   m.pacer_promotion_permille = static_cast<uint32_t>((m.pacer_promotion_permille + permille) / 2);
 }
 
-// The objects a refill's mark slice should mark now (SIZE_MAX: all that is grey).
+// The objects a refill's mark slice should mark now (kMinSliceObjects..kMaxSliceObjects).
 inline size_t pacer_mark_slice_objects(const Mutator& m, size_t expected_objects, size_t grey) {
-  if (m.live_bytes_after_collection >= pacer_goal_bytes(m) + m.full_budget_bytes / 2)
-    return SIZE_MAX;
   size_t expected = expected_objects;
   if (m.old_cycle_marked + grey > expected) expected = m.old_cycle_marked + grey;
   const uint64_t allocated = m.run_bytes_taken - m.old_cycle_start_bytes;
@@ -104,6 +106,8 @@ inline size_t pacer_mark_slice_objects(const Mutator& m, size_t expected_objects
 
 // The blocks a refill's sweep step should release or sweep now.
 inline uint32_t pacer_sweep_step_blocks(const Mutator& m) {
+  // The next cycle is due and waits for this sweep.
+  if (m.live_bytes_after_collection >= pacer_trigger_bytes(m)) return kMaxSweepBlocksPerStep;
   if (m.sweep_blocks_done >= m.sweep_blocks_total) return 1;
   const uint64_t allocated = m.run_bytes_taken - m.sweep_start_bytes;
   const size_t runway = pacer_runway_bytes(m) / 2;

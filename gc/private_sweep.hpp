@@ -23,12 +23,28 @@
 
 namespace usgc::gc {
 
+// Where a private pause went after its mark (USGC_TRACE=gc prints it): the clock's readings
+// at the end of each phase, and the work done in it.
+struct PausePhases {
+  uint64_t nursery_swept_at_ns = 0;  // the logged runs (minor) or every block (full) swept
+  uint64_t large_swept_at_ns = 0;    // young_large (and, full, large_objects) swept
+  uint64_t cycle_ns = 0;             // the old-generation cycle's work inside this pause
+  uint64_t cycle_mark_ns = 0;        //   of which: the rest of its mark (complete)
+  uint64_t cycle_terminate_ns = 0;   //   its termination (logs, large objects, block sort)
+  uint64_t cycle_sweep_ns = 0;       //   sweep steps (blocks released or swept)
+  uint64_t cycle_start_ns = 0;       //   a new cycle's root scan
+  size_t slots_swept = 0;            // nursery slots read by the minor sweep (slot by slot)
+  size_t bitmap_swept_slots = 0;     // nursery slots swept from the bitmap (none read)
+  size_t cycle_blocks_swept = 0;     // blocks the cycle released or swept in this pause
+};
+
 struct SweepTotals {
   size_t live_bytes = 0;  // old private bytes after the collection (full: all; minor: promoted)
   size_t freed_private_bytes = 0;
   size_t freed_shared_bytes = 0;
   Block* dead_large = nullptr;  // unmapped after the pause (next_in_heap)
   uint64_t marked_at_ns = 0;    // when marking ended (the sweep follows)
+  PausePhases phases;
 };
 
 // The cycle's marks (gc/block.hpp, Block::cycle_mark_bits): one bit per slot of the block's

@@ -24,27 +24,31 @@ double seconds_since_start() {
 
 }  // namespace
 
-void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char* reason,
-                              bool minor, size_t before_bytes, size_t after_bytes,
-                              size_t objects_marked, uint64_t pause_ns, uint64_t mark_ns) {
-  char line[256];
+void trace_private_collection(const PrivateTrace& t) {
+  char line[400];
   std::snprintf(line, sizeof line,
                 "gc P%lu @%.3fs private%s g%lu (%s): %.3f->%.3f MiB, %zu marked, pause %.3f ms "
-                "(mark %.3f)",
-                static_cast<unsigned long>(number), seconds_since_start(), minor ? "-minor" : "",
-                static_cast<unsigned long>(goroutine_id), reason, mib(before_bytes),
-                mib(after_bytes), objects_marked, ms(pause_ns), ms(mark_ns));
+                "(mark %.3f, sweep %.3f: %zu slots read, %zu by bitmap, large %.3f, cycle %.3f: "
+                "mark %.3f, terminate %.3f, sweep %.3f of %zu blocks, start %.3f)",
+                static_cast<unsigned long>(t.number), seconds_since_start(),
+                t.minor ? "-minor" : "", static_cast<unsigned long>(t.goroutine_id), t.reason,
+                mib(t.before_bytes), mib(t.after_bytes), t.objects_marked, ms(t.pause_ns),
+                ms(t.mark_ns), ms(t.sweep_ns), t.slots_swept, t.bitmap_swept_slots, ms(t.large_ns),
+                ms(t.cycle_ns), ms(t.cycle_mark_ns), ms(t.cycle_terminate_ns), ms(t.cycle_sweep_ns),
+                t.cycle_blocks_swept, ms(t.cycle_start_ns));
   kernel::print_message("%s", line);
 }
 
-void trace_private_old_cycle(uint64_t goroutine_id, size_t after_bytes, size_t objects_marked,
-                             size_t freed_bytes, uint64_t work_ns, uint64_t elapsed_ns) {
-  char line[256];
+void trace_private_old_cycle(const PrivateCycleTrace& t) {
+  char line[320];
   std::snprintf(line, sizeof line,
                 "gc @%.3fs private-incremental g%lu: %zu marked, %.3f MiB freed, %.3f MiB old, "
-                "work %.3f ms in slices over %.3f ms",
-                seconds_since_start(), static_cast<unsigned long>(goroutine_id), objects_marked,
-                mib(freed_bytes), mib(after_bytes), ms(work_ns), ms(elapsed_ns));
+                "work %.3f ms in slices over %.3f ms (longest slice %.3f ms, %zu objects; longest "
+                "sweep step %.3f ms, %u blocks)",
+                seconds_since_start(), static_cast<unsigned long>(t.goroutine_id), t.objects_marked,
+                mib(t.freed_bytes), mib(t.after_bytes), ms(t.work_ns), ms(t.elapsed_ns),
+                ms(t.longest_slice_ns), t.longest_slice_objects, ms(t.longest_sweep_ns),
+                t.longest_sweep_blocks);
   kernel::print_message("%s", line);
 }
 

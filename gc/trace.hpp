@@ -1,7 +1,15 @@
 // gc/trace.hpp — USGC_TRACE=gc: one line per collection on stderr, in the spirit of Go's
 // GODEBUG=gctrace=1. Formats (sizes in MiB with 3 decimals, times in ms):
 //   usgc: gc P<n> @<s>s private[-minor] g<id> (<reason>): <before>-><after> MiB, <objects>
-//         marked, pause <ms> ms (mark <ms>)
+//         marked, pause <ms> ms (mark <ms>, sweep <ms>: <n> slots read, <n> by bitmap, large
+//         <ms>, cycle <ms>: mark <ms>, terminate <ms>, sweep <ms> of <n> blocks, start <ms>)
+//   (the sweep's slots: the nursery's, read one by one or swept from the block's bitmap without
+//   being read; a full collection reads every slot of every block; the cycle: the work of the
+//   incremental old-generation cycle done inside this pause; the rest of the pause is the
+//   retirement of the runs and the bookkeeping)
+//   usgc: gc @<s>s private-incremental g<id>: <objects> marked, <MiB> freed, <MiB> old, work <ms>
+//         in slices over <ms> (longest slice <ms>, <n> objects; longest sweep step <ms>, <n>
+//         blocks)
 //   usgc: gc S<n> @<s>s shared[-minor] g<id> (<reason>): <before>-><after> MiB, <goroutines>
 //         goroutines, <objects> marked by <markers> markers, pause <ms> ms (start <ms>, end <ms>,
 //         of which wake <ms>, resume <ms>), concurrent mark <ms>, ttsp <ms>, handoff <ms>,
@@ -26,14 +34,45 @@
 
 namespace usgc::gc {
 
-void trace_private_collection(uint64_t number, uint64_t goroutine_id, const char* reason,
-                              bool minor, size_t before_bytes, size_t after_bytes,
-                              size_t objects_marked, uint64_t pause_ns, uint64_t mark_ns);
+struct PrivateTrace {
+  uint64_t number = 0;
+  uint64_t goroutine_id = 0;
+  const char* reason = "";
+  bool minor = false;
+  size_t before_bytes = 0;
+  size_t after_bytes = 0;
+  size_t objects_marked = 0;
+  uint64_t pause_ns = 0;
+  uint64_t mark_ns = 0;             // roots, remembered_young and the drain
+  uint64_t sweep_ns = 0;            // the nursery's runs (minor) or every block (full)
+  uint64_t large_ns = 0;            // large objects
+  uint64_t cycle_ns = 0;            // the old-generation cycle's work in this pause, of which:
+  uint64_t cycle_mark_ns = 0;       //   the rest of its mark
+  uint64_t cycle_terminate_ns = 0;  //   its termination (logs, large objects, block sort)
+  uint64_t cycle_sweep_ns = 0;      //   sweep steps
+  uint64_t cycle_start_ns = 0;      //   a new cycle's root scan
+  size_t slots_swept = 0;           // nursery slots read
+  size_t bitmap_swept_slots = 0;    // nursery slots swept from the bitmap (none read)
+  size_t cycle_blocks_swept = 0;    // blocks the cycle released or swept
+};
+void trace_private_collection(const PrivateTrace& trace);
 
 // The end of an incremental old-generation cycle (gc/private_old_cycle.hpp): its mark slices and
 // lazy sweeps were the goroutine's pauses (counted one by one); this line sums them.
-void trace_private_old_cycle(uint64_t goroutine_id, size_t after_bytes, size_t objects_marked,
-                             size_t freed_bytes, uint64_t work_ns, uint64_t elapsed_ns);
+// Also its longest mark slice (objects traced) and longest sweep step at a refill (blocks).
+struct PrivateCycleTrace {
+  uint64_t goroutine_id;
+  size_t after_bytes;
+  size_t objects_marked;
+  size_t freed_bytes;
+  uint64_t work_ns;
+  uint64_t elapsed_ns;
+  uint64_t longest_slice_ns;
+  size_t longest_slice_objects;
+  uint64_t longest_sweep_ns;
+  uint32_t longest_sweep_blocks;
+};
+void trace_private_old_cycle(const PrivateCycleTrace& trace);
 
 struct SharedTrace {
   uint64_t number;

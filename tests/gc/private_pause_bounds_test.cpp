@@ -1,0 +1,217 @@
+// tests/gc/private_pause_bounds_test.cpp — what bounds a private pause, proven with counts (never
+// with durations): each test counts the work one pause did and fails with the collector that let
+// it grow with the heap.
+//   - the nursery a minor collection sweeps is bounded by its budget (plus one run) even when the
+//     goroutine's blocks have free space to spare: the budget is checked at every refill, not only
+//     before a new block is taken;
+//   - a minor collection sweeps its runs from the cycle bitmap: it reads no nursery slot (no
+//     published object in them), the survivors stay intact, the dead objects' slots come back
+//     zeroed when allocated again (their runs are zeroed when handed out, outside the pause);
+//   - no mark slice does more than the pacer's maximum, whatever the heap's size against its goal;
+//   - a cycle due while the last one still sweeps does not finish that sweep inside a collection:
+//     it waits, and the collection sweeps its bounded share.
+// The mutators use the public API; the tests reach gc/ for the counters, the goroutine's pause
+// records and the pacer's state (to make a cycle due).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "gc/allocation.hpp"
+#include "gc/gc_state.hpp"
+#include "gc/mutator.hpp"
+#include "gc/private_old_cycle.hpp"
+#include "gc/private_pacer.hpp"
+#include "tests/gc/gc_test_support.hpp"
+#include "tests/support/gc_node.hpp"
+#include "tests/support/runtime_fixture.hpp"
+#include "usgc/usgc.h"
+
+namespace {
+
+namespace gc = usgc::gc;
+using usgc::testing::new_node;
+using usgc::testing::Node;
+using usgc::testing::node_type;
+using usgc::testing::run_main;
+using usgc::testing::write;
+
+class PrivatePauseBoundsTest : public usgc::testing::gc_stress::IncrementalCyclesFixture {};
+
+uint64_t counter(const std::atomic<uint64_t>& value) {
+  return value.load(std::memory_order_relaxed);
+}
+
+gc::Mutator& self() {
+  return *gc::mutator_of(usgc_current_mutator);
+}
+
+// A list of `count` old private nodes (values 0..count-1) through `left`, rooted in *root.
+void build_old_list(void** root, int count) {
+  USGC_ROOTS(roots, 1);
+  *root = nullptr;
+  for (int i = count - 1; i >= 0; --i) {
+    roots[0] = new_node(USGC_GOROUTINE_PRIVATE, i);
+    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->left,
+          static_cast<Node*>(*root));
+    *root = roots[0];
+  }
+  ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);  // one full collection: every node old
+}
+
+// Drops every other node of the list (the odd values): every block keeps survivors and free
+// slots.
+void drop_odd_nodes(Node* list) {
+  for (Node* node = list; node != nullptr && node->left != nullptr; node = node->left)
+    write(node, &node->left, node->left->left);
+}
+
+int64_t list_length_checking_even_values(const Node* list) {
+  int64_t length = 0;
+  for (const Node* node = list; node != nullptr; node = node->left, ++length)
+    if (node->value != 2 * length) return -1;
+  return length;
+}
+
+// Allocates `count` nodes, keeping every `keep_every`-th one on a list rooted in *kept (values
+// count down), the rest garbage. Every new node must come back zeroed.
+void allocate_garbage(void** kept, int count, int keep_every) {
+  USGC_ROOTS(roots, 1);
+  for (int i = 0; i < count; ++i) {
+    auto* node = static_cast<Node*>(usgc_alloc(node_type(), USGC_GOROUTINE_PRIVATE));
+    ASSERT_NE(node, nullptr);
+    ASSERT_TRUE(node->left == nullptr && node->right == nullptr && node->value == 0)
+        << "allocation " << i << " returned a slot holding a dead object's bytes";
+    node->value = i;
+    if (i % keep_every == 0) {
+      roots[0] = node;
+      write(node, &node->left, static_cast<Node*>(*kept));
+      *kept = roots[0];
+    }
+  }
+}
+
+TEST_F(PrivatePauseBoundsTest, TheNurseryStaysBoundedWhenBlocksHaveFreeSpace) {
+  constexpr int kNodes = 200000;  // 32-byte slots: about 6 MiB, 100 blocks
+  run_main([&] {
+    USGC_ROOTS(roots, 2);
+    build_old_list(&roots[0], kNodes);
+    drop_odd_nodes(static_cast<Node*>(roots[0]));
+    // One pause: every block is swept now, half free, on the partial lists.
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+    gc::Mutator& m = self();
+    m.largest_nursery_bytes = 0;
+    const uint64_t minors = counter(gc::g_counters.private_minor_collections);
+    allocate_garbage(&roots[1], kNodes / 2, 64);  // about 3 MiB: the partial blocks' free space
+    EXPECT_GT(counter(gc::g_counters.private_minor_collections), minors)
+        << "3 MiB allocated with a 1 MiB nursery and no minor collection";
+    EXPECT_LE(m.largest_nursery_bytes, m.collection_budget_bytes + gc::kBlockBytes)
+        << "a minor collection swept a nursery past its budget (the runs came from partial "
+           "blocks)";
+    EXPECT_EQ(list_length_checking_even_values(static_cast<Node*>(roots[0])), kNodes / 2);
+  });
+}
+
+TEST_F(PrivatePauseBoundsTest, MinorCollectionsSweepTheNurseryFromTheBitmap) {
+  run_main([&] {
+    USGC_ROOTS(roots, 1);
+    const uint64_t read = counter(gc::g_counters.private_nursery_slots_read);
+    const uint64_t swept = counter(gc::g_counters.private_nursery_slots_bitmap_swept);
+    const uint64_t minors = counter(gc::g_counters.private_minor_collections);
+    // 8 MiB of nodes, one in 16 kept: many minor collections, each freeing most of its nursery;
+    // later nodes reuse the freed slots (checked zero by allocate_garbage).
+    allocate_garbage(&roots[0], 256 * 1024, 16);
+    EXPECT_GE(counter(gc::g_counters.private_minor_collections) - minors, 4u);
+    EXPECT_EQ(counter(gc::g_counters.private_nursery_slots_read), read)
+        << "a minor collection read nursery slots (none holds a published object)";
+    EXPECT_GE(counter(gc::g_counters.private_nursery_slots_bitmap_swept) - swept, 4u * 30000u)
+        << "minor collections did not sweep their runs from the bitmap";
+    // The survivors: every 16th node, newest first.
+    int64_t expected = 256 * 1024 - 16;
+    int64_t kept = 0;
+    for (const Node* node = static_cast<Node*>(roots[0]); node != nullptr; node = node->left) {
+      ASSERT_EQ(node->value, expected) << "survivor " << kept;
+      expected -= 16;
+      ++kept;
+    }
+    EXPECT_EQ(kept, 256 * 1024 / 16);
+  });
+}
+
+TEST_F(PrivatePauseBoundsTest, NurseryRunsInABlockWithAPublishedObjectAreReadSlotBySlot) {
+  run_main([&] {
+    USGC_ROOTS(roots, 2);
+    // A young node published in place: its block's runs are swept by their headers (a shared
+    // object is judged by its shared mark, not the private bitmap).
+    roots[1] = new_node(USGC_GOROUTINE_PRIVATE, 42);
+    usgc_publish(roots[1]);
+    const uint64_t read = counter(gc::g_counters.private_nursery_slots_read);
+    allocate_garbage(&roots[0], 64 * 1024, 8);
+    EXPECT_GT(counter(gc::g_counters.private_nursery_slots_read), read);
+    EXPECT_EQ(static_cast<Node*>(roots[1])->value, 42);
+    int64_t kept = 0;
+    for (const Node* node = static_cast<Node*>(roots[0]); node != nullptr; node = node->left)
+      ++kept;
+    EXPECT_EQ(kept, 64 * 1024 / 8);
+  });
+}
+
+TEST_F(PrivatePauseBoundsTest, NoMarkSliceExceedsTheMaximumWhateverTheHeap) {
+  run_main([&] {
+    gc::Mutator& m = self();
+    // The old generation far past its goal (and past goal + budget / 2, where a slice used to
+    // mark everything grey), a large cycle under way.
+    m.old_bytes_after_full = size_t{1} << 20;
+    m.full_budget_bytes = size_t{1} << 20;
+    m.live_bytes_after_collection = size_t{64} << 20;
+    m.old_cycle_marked = 0;
+    m.old_cycle_start_bytes = m.run_bytes_taken;
+    EXPECT_LE(gc::pacer_mark_slice_objects(m, 3000000, 3000000), gc::kMaxSliceObjects);
+    m.old_cycle_start_bytes = 0;
+    m.run_bytes_taken = size_t{1} << 30;  // past the runway too
+    EXPECT_LE(gc::pacer_mark_slice_objects(m, 3000000, 3000000), gc::kMaxSliceObjects);
+  });
+}
+
+TEST_F(PrivatePauseBoundsTest, ADueCycleWaitsForTheLastSweepInsteadOfFinishingItInACollection) {
+  constexpr int kNodes = 200000;  // about 100 blocks to sweep
+  run_main([&] {
+    USGC_ROOTS(roots, 1);
+    build_old_list(&roots[0], kNodes);
+    drop_odd_nodes(static_cast<Node*>(roots[0]));
+    gc::Mutator& m = self();
+    // A cycle due now: started by a collection, marked by refill steps until the minor
+    // collection that ends its mark puts it in its sweep.
+    m.old_bytes_after_full = 0;
+    m.full_budget_bytes = 0;
+    gc::collect_private(m, "test");
+    ASSERT_EQ(gc::old_cycle_phase(m), gc::OldCyclePhase::kMarking);
+    for (int step = 0; step < 100000 && gc::old_cycle_phase(m) == gc::OldCyclePhase::kMarking;
+         ++step)
+      gc::old_cycle_refill_step(m);
+    ASSERT_EQ(gc::old_cycle_phase(m), gc::OldCyclePhase::kSweeping);
+    ASSERT_GT(m.unswept_blocks + m.dead_block_count, 3u * gc::kSweepBlocksPerMinor);
+
+    // The next cycle is due at once (trigger 0); the collections before the sweep ends each do
+    // their share of it, no more, and the cycle starts after the sweep.
+    m.old_bytes_after_full = 0;
+    m.full_budget_bytes = 0;
+    m.most_cycle_blocks_in_collection = 0;
+    size_t before = m.sweep_blocks_done;
+    gc::collect_private(m, "test");
+    EXPECT_LE(m.sweep_blocks_done - before, size_t{gc::kSweepBlocksPerMinor})
+        << "a collection finished the last cycle's sweep for the next cycle";
+    EXPECT_EQ(gc::old_cycle_phase(m), gc::OldCyclePhase::kSweeping);
+    for (int i = 0; i < 1000 && gc::old_cycle_phase(m) == gc::OldCyclePhase::kSweeping; ++i) {
+      m.old_bytes_after_full = 0;
+      m.full_budget_bytes = 0;
+      gc::collect_private(m, "test");
+    }
+    EXPECT_EQ(gc::old_cycle_phase(m), gc::OldCyclePhase::kMarking)
+        << "the due cycle did not start once the sweep was over";
+    EXPECT_LE(m.most_cycle_blocks_in_collection, size_t{gc::kSweepBlocksPerMinor});
+    gc::old_cycle_finish_before_waiting();
+    EXPECT_EQ(list_length_checking_even_values(static_cast<Node*>(roots[0])), kNodes / 2);
+  });
+}
+
+}  // namespace
