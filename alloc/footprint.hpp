@@ -24,8 +24,9 @@
 // to stderr at exit, one line per category.
 //
 // The cap (footprint_over_cap): free resident pages (free_dirty + cached_dirty) beyond
-// max(kFreeResidentFloorBytes, in_use / kFreeResidentInUseDivisor) are purged at once instead of
-// at their decay deadline, oldest first (heap_purge_pressure, heap.cpp). jemalloc bounds its
+// max(kFreeResidentFloorBytes, in_use / kFreeResidentInUseDivisor) are purged by the next refill
+// instead of at their decay deadline, oldest first, but none freed less than a quarter of the
+// decay ago (heap_purge_pressure, heap.cpp). jemalloc bounds its
 // dirty pages by time only; mimalloc purges a segment's free pages eagerly past a threshold. The
 // cap keeps USGC_DECAY_MS's meaning for a footprint within it: a page is never kept resident
 // longer than the decay, and only kept that long while the total stays under the cap.

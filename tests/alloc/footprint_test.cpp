@@ -3,8 +3,8 @@
 //
 // Counted in resident OS pages (mincore) and in where blocks land, never in time:
 //   - free resident pages beyond the cap (footprint.hpp: a fraction of the pages in use, at least
-//     a floor) are purged by the next refill, not at their decay deadline (set far away here);
-//     they used to stay resident for the whole decay;
+//     a floor) are purged by the next refill once a quarter of the decay has passed, not at their
+//     decay deadline; they used to stay resident for the whole decay;
 //   - a heap that runs out of free blocks of a class reclaims segments of exited threads and
 //     fills their free blocks before it touches new memory, even when it has free pages of its
 //     own; it used to format new pages in its own segment while the exited thread's half-empty
@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <set>
@@ -24,6 +25,7 @@
 
 #include "alloc/footprint.hpp"
 #include "alloc/segment.hpp"
+#include "kernel_iface/clock.hpp"
 #include "usgc/usgc.h"
 
 namespace {
@@ -58,7 +60,13 @@ struct DecayScope {
 };
 
 TEST(Footprint, FreeResidentPagesBeyondTheCapArePurgedBeforeTheirDeadline) {
-  DecayScope decay(10 * 60 * 1000);  // the deadline is far away: only the cap can purge
+  // The cap purges pages freed at least a quarter of the decay ago, before their deadline: with
+  // a decay of 4 s, the test waits until a quarter has passed (a condition on the clock, not an
+  // assertion on time). Only if the machine stalls this thread for the other 3 s between that
+  // and the check could the decay itself have purged them (the test would then pass without the
+  // cap, never fail with it).
+  constexpr uint64_t kDecayMs = 4000;
+  DecayScope decay(kDecayMs);
   std::thread([] {
     // 16 MiB of written blocks (256 pages of 64 KiB), then all freed: the pages go back to
     // their segments, dirty, waiting for the decay.
@@ -72,7 +80,10 @@ TEST(Footprint, FreeResidentPagesBeyondTheCapArePurgedBeforeTheirDeadline) {
       pages.insert(reinterpret_cast<uintptr_t>(p) & ~(os_page_bytes() - 1));
     }
     for (void* p : blocks) usgc_free(p);
+    const uint64_t freed_ms = usgc::kernel::coarse_monotonic_ms();
     ASSERT_GE(resident_pages(pages), pages.size() * 3 / 4) << "the blocks were written";
+    while (usgc::kernel::coarse_monotonic_ms() < freed_ms + kDecayMs / 4 + 20)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     // The census saw them: free resident bytes over the cap now.
     ASSERT_GT(footprint_free_resident_bytes(), footprint_free_resident_cap_bytes());
     // A refill (a size class this thread has not used) looks at the cap before anything else.
