@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/footprint.hpp"
 #include "alloc/heap_profile.hpp"
 #include "alloc/large_arena.hpp"
 #include "alloc/stats_export.hpp"
@@ -86,6 +87,7 @@ void page_extend(Page* page) {
   }
   page->free_list = head;
   page->set_capacity(capacity + count);
+  footprint_add(g_footprint.page_bytes_touched, static_cast<int64_t>(count * page->block_size));
 }
 
 // Moves a page without free blocks to the full queue. Fails (returns false) if remote frees
@@ -139,6 +141,7 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
     segment = heap_take_empty_segment(heap);
     if (segment == nullptr) return nullptr;
     segment_format(segment, kind);
+    footprint_add(g_footprint.page_bytes_free_dirty, segment_free_dirty_bytes(segment));
     segment->owner_heap = heap;
     segment->owner_thread.store(heap->thread_id, std::memory_order_relaxed);
     heap_owned_push(heap, segment);
@@ -162,6 +165,11 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   USGC_CHECK(chosen != nullptr, "heap: segment %p on the available list has no free page",
              static_cast<void*>(segment));
   uint32_t index = segment->index_of(chosen);
+  int64_t area_bytes = segment->page_area_end(index) - segment->page_area_start(index);
+  if (chosen->memory == PageMemory::kDirty)
+    footprint_add(g_footprint.page_bytes_free_dirty, -area_bytes);
+  footprint_add(g_footprint.page_bytes_in_use, area_bytes);
+  footprint_note_growth();
   page_unpurge(segment, index);
   chosen->memory = PageMemory::kDirty;
   chosen->in_use = 1;
@@ -188,22 +196,48 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   return chosen;
 }
 
-// The page to allocate `bin` from, with a non-empty free list, at the front of its queue.
-Page* heap_find_page(Heap* heap, uint32_t bin) {
-  Page* page = heap->queues[bin].first;
-  while (page != nullptr) {
+// The first page of the class queue with free blocks, after collecting each page's remote frees
+// and moving the pages that have neither free blocks nor room to extend to the full queue;
+// nullptr if none has free blocks. *extendable: the first page with room to extend, or nullptr.
+Page* heap_queue_find_free(Heap* heap, uint32_t bin, Page** extendable) {
+  *extendable = nullptr;
+  for (Page* page = heap->queues[bin].first; page != nullptr;) {
     Page* next = page->next;
     if (page->free_list == nullptr) page_collect(page);
-    if (page->free_list != nullptr) break;
+    if (page->free_list != nullptr) return page;
     if (page->capacity() < page->reserved) {
-      page_extend(page);
-      break;
-    }
-    if (!page_try_to_full(heap, page)) {
-      page_collect(page);
-      break;
+      if (*extendable == nullptr) *extendable = page;
+    } else if (!page_try_to_full(heap, page)) {
+      page_collect(page);  // remote frees arrived meanwhile
+      return page;
     }
     page = next;
+  }
+  return nullptr;
+}
+
+// Segments of exited threads a refill reclaims, at most, before it touches new memory.
+constexpr uint32_t kReclaimsBeforeNewMemory = 4;
+
+// The page to allocate `bin` from, with a non-empty free list, at the front of its queue.
+// Free blocks of pages in use come before new memory (an extension of a page's never-used tail, or
+// a new page): the heap's own, then those of segments of exited threads, reclaimed here (newest
+// first) until the class has a page with free blocks. Their holes are filled instead of fresh
+// memory being touched, and the pages of segments nobody reclaims empty out and decay ("Where the
+// footprint goes", docs/allocator.md).
+Page* heap_find_page(Heap* heap, uint32_t bin) {
+  Page* extendable = nullptr;
+  Page* page = heap_queue_find_free(heap, bin, &extendable);
+  for (uint32_t n = 0; page == nullptr && n < kReclaimsBeforeNewMemory; ++n) {
+    Segment* abandoned = abandoned_segments_pop();
+    if (abandoned == nullptr) break;
+    heap_reclaim_segment(heap, abandoned);
+    page = heap_queue_find_free(heap, bin, &extendable);
+  }
+  if (page == nullptr && extendable != nullptr) {
+    page = extendable;
+    page_extend(page);
+    footprint_note_growth();
   }
   if (page == nullptr) {
     page = heap_new_page(heap, bin);
@@ -228,7 +262,46 @@ bool in_sample_queue(const Heap* heap, const Page* page) {
   return false;
 }
 
+}  // namespace
+
+// heap_purge with the pages and segments whose deadline is at or before horizon_ms due (the
+// free-resident cap purges early: footprint.hpp); now_ms stamps what is freed meanwhile.
+void heap_purge_until(Heap* heap, uint64_t now_ms, uint64_t horizon_ms, bool force);
+
+namespace {
+
+// The free-resident cap (footprint.hpp): over it, this heap purges its own free pages, the caches
+// and the abandoned segments' free pages before their deadlines, oldest first: those freed more
+// than half the decay ago, then, if still over, those freed more than a quarter of it ago. The
+// youngest are left to the decay: a program that frees and reuses pages at once (CPython's
+// arenas under PYTHONMALLOC=malloc) would otherwise fault them in again, purged (measured: 175
+// MiB purged by the cap in a 20-iteration churn.py, and 10 % more CPU). At most once per
+// kPressureIntervalMs per thread: what is left over the cap may be other heaps' free pages,
+// which only they can purge.
+constexpr uint64_t kPressureIntervalMs = 8;
+constexpr uint64_t kCapMinAgeDivisor = 4;
+constinit thread_local uint64_t t_pressure_next_ms __attribute__((tls_model("initial-exec"))) = 0;
+
+[[gnu::noinline]] void heap_purge_pressure(Heap* heap, uint64_t now_ms) {
+  t_pressure_next_ms = now_ms + kPressureIntervalMs;
+  int64_t before = footprint_free_resident_bytes();
+  heap_purge_until(heap, now_ms, now_ms + g_decay_ms / 2, false);
+  if (footprint_over_cap())
+    heap_purge_until(heap, now_ms, now_ms + g_decay_ms - g_decay_ms / kCapMinAgeDivisor, false);
+  int64_t purged = before - footprint_free_resident_bytes();
+  g_footprint.pressure_purges.fetch_add(1, std::memory_order_relaxed);
+  if (purged > 0)
+    g_footprint.pressure_bytes.fetch_add(static_cast<uint64_t>(purged), std::memory_order_relaxed);
+}
+
 void heap_maybe_purge(Heap* heap) {
+  if (footprint_over_cap()) {
+    uint64_t now = kernel::coarse_monotonic_ms();
+    if (now >= t_pressure_next_ms) {
+      heap_purge_pressure(heap, now);
+      return;
+    }
+  }
   uint64_t deadline = heap->next_purge_ms;
   uint64_t cache_deadline = g_cache_next_purge_ms.load(std::memory_order_relaxed);
   uint64_t large_deadline = g_large_next_purge_ms.load(std::memory_order_relaxed);
@@ -578,8 +651,12 @@ bool page_free_to_segment(Heap* heap, Page* page) {
   Segment* segment = segment_of(page);
   page_count_local_frees(heap, page);
   page_reset_to_free(page);
+  uint32_t index = segment->index_of(page);
+  int64_t area_bytes = segment->page_area_end(index) - segment->page_area_start(index);
+  footprint_add(g_footprint.page_bytes_in_use, -area_bytes);
   // A page a helper emptied is purged already (kPurged, its ticket kept); any other is dirty.
   if (page->memory != PageMemory::kPurged) {
+    footprint_add(g_footprint.page_bytes_free_dirty, area_bytes);
     page->memory = PageMemory::kDirty;
     page->purge_deadline_ms = kernel::coarse_monotonic_ms() + g_decay_ms;
     if (heap->next_purge_ms == 0 || page->purge_deadline_ms < heap->next_purge_ms) {
@@ -597,6 +674,8 @@ bool page_free_to_segment(Heap* heap, Page* page) {
 }
 
 void page_reset_to_free(Page* page) {
+  footprint_add(g_footprint.page_bytes_touched,
+                -static_cast<int64_t>(page->capacity() * page->block_size));
   page->in_use = 0;
   page->block_size = 0;
   page->set_capacity(0);
@@ -822,6 +901,10 @@ void free_outside_segment(void* pointer, Caller caller) {
 }
 
 void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
+  heap_purge_until(heap, now_ms, now_ms, force);
+}
+
+void heap_purge_until(Heap* heap, uint64_t now_ms, uint64_t horizon_ms, bool force) {
   remote_batches_flush(heap);  // blocks held back for other heaps keep their pages in use
   uint64_t next = 0;
   auto consider = [&](uint64_t deadline) {
@@ -835,7 +918,7 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
     for (uint32_t i = 0; i < segment->page_count; ++i) {
       Page* page = &segment->pages[i];
       if (page->in_use || page->memory != PageMemory::kDirty) continue;
-      if (!force && page->purge_deadline_ms > now_ms) {
+      if (!force && page->purge_deadline_ms > horizon_ms) {
         consider(page->purge_deadline_ms);
         continue;
       }
@@ -845,7 +928,7 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
   for (uint32_t i = 0; i < heap->cached_segment_count; ++i) {
     Segment* segment = heap->cached_segments[i];
     if (segment->cache_purged) continue;
-    if (!force && segment->cache_deadline_ms > now_ms) {
+    if (!force && segment->cache_deadline_ms > horizon_ms) {
       consider(segment->cache_deadline_ms);
       continue;
     }
@@ -853,8 +936,8 @@ void heap_purge(Heap* heap, uint64_t now_ms, bool force) {
   }
   heap->next_purge_ms = next;
   large_arenas_purge(now_ms, force);
-  segment_cache_purge(now_ms, force);
-  abandoned_segments_purge(now_ms, force);
+  segment_cache_purge(horizon_ms, force);
+  abandoned_segments_purge(now_ms, horizon_ms, force);
   purge_flush();
 }
 
@@ -879,6 +962,11 @@ void heap_release_empty_segment(Heap* heap, Segment* segment) {
   }
   segment->data_is_fresh = fresh ? 1 : 0;
   segment->cache_purged = 0;
+  // Its dirty pages leave the census's free pages for its cached segments (footprint.hpp).
+  int64_t dirty_bytes = has_pages ? segment_free_dirty_bytes(segment) : 0;
+  footprint_add(g_footprint.page_bytes_free_dirty, -dirty_bytes);
+  footprint_add(g_footprint.cached_segment_bytes_dirty, dirty_bytes);
+  segment->cache_dirty_bytes = static_cast<uint64_t>(dirty_bytes);
   uint64_t now = kernel::coarse_monotonic_ms();
   if (heap != &g_empty_heap && heap->cached_segment_count < kHeapCachedSegments &&
       segment->segment_bytes == kSegmentBytes) {
@@ -896,10 +984,14 @@ Segment* heap_take_empty_segment(Heap* heap) {
   if (heap->cached_segment_count != 0) {
     Segment* segment = heap->cached_segments[--heap->cached_segment_count];
     segment_unpurge_data(segment);
+    segment_leave_cache(segment);
     return segment;
   }
   Segment* segment = segment_cache_take(heap->node);
-  if (segment != nullptr) return segment;
+  if (segment != nullptr) {
+    segment_leave_cache(segment);
+    return segment;
+  }
   kernel::Result<Segment*> mapped = segment_map_new(kSegmentBytes, heap->node);
   return mapped.ok() ? mapped.value() : nullptr;
 }
@@ -957,7 +1049,7 @@ bool heap_trim() {
   } else {
     large_arenas_purge(kernel::coarse_monotonic_ms(), true);
     segment_cache_purge(kernel::coarse_monotonic_ms(), true);
-    abandoned_segments_purge(kernel::coarse_monotonic_ms(), true);
+    abandoned_segments_purge(kernel::coarse_monotonic_ms(), kernel::coarse_monotonic_ms(), true);
     purge_flush();
   }
   purge_wait_all();

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <new>
 
+#include "alloc/footprint.hpp"
 #include "alloc/heap.hpp"
 #include "alloc/heap_profile.hpp"
 #include "alloc/large_arena.hpp"
@@ -188,6 +189,7 @@ void process_ensure_initialized() {
     g_decay_ms =
         kernel::read_environment_number(kernel::EnvironmentVariableId::kDecayMs, g_decay_ms);
     heap_profile_initialize();
+    footprint_initialize();
     if (::pthread_key_create(&g_thread_key, thread_heap_exit) != 0) {
       kernel::print_message(
           "pthread_key_create failed: thread caches will not be handed back at thread exit");
@@ -295,7 +297,11 @@ bool abandoned_segment_collect(Segment* segment, uint64_t now_ms) {
     page_collect(page);
     if (page->used != 0) continue;
     page_reset_to_free(page);
+    int64_t area_bytes = segment->page_area_end(i) - segment->page_area_start(i);
+    footprint_add(g_footprint.page_bytes_in_use, -area_bytes);
+    footprint_add(g_footprint.abandoned_page_bytes_in_use, -area_bytes);
     if (page->memory != PageMemory::kPurged) {
+      footprint_add(g_footprint.page_bytes_free_dirty, area_bytes);
       page->memory = PageMemory::kDirty;
       page->purge_deadline_ms = now_ms + g_decay_ms;
     }

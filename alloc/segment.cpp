@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "alloc/footprint.hpp"
 #include "alloc/size_classes.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/decommit_queue.hpp"
@@ -118,7 +119,24 @@ kernel::Result<Segment*> segment_map_new(size_t bytes, int node) {
   return kernel::Result<Segment*>::success(segment);
 }
 
+int64_t segment_free_dirty_bytes(Segment* segment) {
+  int64_t bytes = 0;
+  for (uint32_t i = 0; i < segment->page_count; ++i) {
+    const Page* page = &segment->pages[i];
+    if (page->in_use || page->memory != PageMemory::kDirty) continue;
+    bytes += segment->page_area_end(i) - segment->page_area_start(i);
+  }
+  return bytes;
+}
+
+void segment_leave_cache(Segment* segment) {
+  footprint_add(g_footprint.cached_segment_bytes_dirty,
+                -static_cast<int64_t>(segment->cache_dirty_bytes));
+  segment->cache_dirty_bytes = 0;
+}
+
 void segment_unmap(Segment* segment) {
+  segment_leave_cache(segment);
   size_t bytes = segment->segment_bytes;
   if (segment->cache_purged) {
     g_segment_counters.bytes_purged.fetch_sub(bytes - kSegmentHeaderBytes,
@@ -155,31 +173,53 @@ kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes) {
   return kernel::Result<Segment*>::success(moved_segment);
 }
 
+namespace {
+// Which 64 KiB chunks of the segment's data may be resident (bit i: chunk i), from the page
+// descriptors of its previous format; all when the data area is not fresh and they do not say.
+uint64_t previous_dirty_chunks(const Segment* segment) {
+  if (segment->data_is_fresh) return 0;
+  uint32_t shift = segment->page_shift;
+  uint32_t count = segment->page_count;
+  bool described = (shift == kSmallPageShift && count == kSmallPagesPerSegment) ||
+                   (shift == kMediumPageShift && count == kMediumPagesPerSegment);
+  if (!described) return ~uint64_t{0};
+  uint32_t chunks_per_page = uint32_t{1} << (shift - kSmallPageShift);
+  uint64_t dirty = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (segment->pages[i].memory == PageMemory::kFresh) continue;  // zero, not resident
+    uint64_t page_mask = chunks_per_page >= 64
+                             ? ~uint64_t{0}
+                             : ((uint64_t{1} << chunks_per_page) - 1) << (i * chunks_per_page);
+    dirty |= page_mask;
+  }
+  return dirty;
+}
+}  // namespace
+
 void segment_format(Segment* segment, SegmentKind kind) {
   segment->kind = kind;
   uint32_t page_count;
+  uint8_t new_page_shift;
   switch (kind) {
     case SegmentKind::kSmall:
-      segment->page_shift = kSmallPageShift;
+      new_page_shift = kSmallPageShift;
       page_count = kSmallPagesPerSegment;
       break;
     case SegmentKind::kMedium:
-      segment->page_shift = kMediumPageShift;
+      new_page_shift = kMediumPageShift;
       page_count = kMediumPagesPerSegment;
       break;
     case SegmentKind::kLarge:  // spans of small-page-sized pages (large_arena.hpp)
-      segment->page_shift = kSmallPageShift;
+      new_page_shift = kSmallPageShift;
       page_count = kSmallPagesPerSegment;
       break;
     default:
       // One page; every pointer into the first 4 MiB chunk maps to page 0 (later chunks of a
       // huge segment are continuation entries in the segment map).
-      segment->page_shift = kSegmentShift;
+      new_page_shift = kSegmentShift;
       page_count = 1;
       break;
   }
-  segment_map_publish_page_shift(segment);
-  segment->page_count = page_count;
   segment->used_pages = 0;
   segment->free_pages = page_count;
   segment->owner_thread.store(0, std::memory_order_relaxed);
@@ -190,11 +230,18 @@ void segment_format(Segment* segment, SegmentKind kind) {
   segment->available_next = segment->available_prev = nullptr;
   segment->owned_next = segment->owned_prev = nullptr;
   segment->in_available_list = 0;
-  PageMemory memory = segment->data_is_fresh ? PageMemory::kFresh : PageMemory::kDirty;
+  uint64_t dirty_chunks = previous_dirty_chunks(segment);  // before the descriptors are cleared
+  segment->page_shift = new_page_shift;
+  segment->page_count = page_count;
+  segment_map_publish_page_shift(segment);
+  uint32_t chunks_per_page = uint32_t{1} << (new_page_shift - kSmallPageShift);
   std::memset(static_cast<void*>(segment->pages), 0, sizeof(Page) * page_count);
   for (uint32_t i = 0; i < page_count; ++i) {
     Page* page = &segment->pages[i];
-    page->memory = memory;
+    uint64_t mask = chunks_per_page >= 64
+                        ? ~uint64_t{0}
+                        : ((uint64_t{1} << chunks_per_page) - 1) << (i * chunks_per_page);
+    page->memory = (dirty_chunks & mask) != 0 ? PageMemory::kDirty : PageMemory::kFresh;
     page->bin = kBinCount;
   }
 }
@@ -326,6 +373,15 @@ void abandoned_consider_deadline(uint64_t deadline) {
     g_abandoned_next_purge_ms.store(deadline, std::memory_order_relaxed);
 }
 
+// The bytes of the segment's in-use pages (footprint census).
+int64_t in_use_page_bytes(Segment* segment) {
+  int64_t bytes = 0;
+  for (uint32_t i = 0; i < segment->page_count; ++i) {
+    if (segment->pages[i].in_use) bytes += segment->page_area_end(i) - segment->page_area_start(i);
+  }
+  return bytes;
+}
+
 // The earliest decay deadline of the segment's free resident pages; 0 if it has none.
 uint64_t free_dirty_pages_deadline(const Segment* segment) {
   uint64_t earliest = 0;
@@ -342,6 +398,7 @@ std::atomic<uint64_t> g_abandoned_next_purge_ms{0};
 
 void abandoned_segments_push(Segment* segment) {
   uint64_t deadline = free_dirty_pages_deadline(segment);  // the segment is nobody's: no race
+  footprint_add(g_footprint.abandoned_page_bytes_in_use, in_use_page_bytes(segment));
   SpinLockGuard guard(g_abandoned_lock);
   segment->available_next = g_abandoned_head;
   g_abandoned_head = segment;
@@ -351,7 +408,7 @@ void abandoned_segments_push(Segment* segment) {
   abandoned_consider_deadline(kernel::coarse_monotonic_ms() + g_decay_ms);
 }
 
-size_t abandoned_segments_purge(uint64_t now_ms, bool force) {
+size_t abandoned_segments_purge(uint64_t now_ms, uint64_t horizon_ms, bool force) {
   if (g_abandoned_count.load(std::memory_order_relaxed) == 0) return 0;
   if (force) {
     g_abandoned_lock.lock();
@@ -381,7 +438,7 @@ size_t abandoned_segments_purge(uint64_t now_ms, bool force) {
     for (uint32_t i = 0; i < segment->page_count; ++i) {
       Page* page = &segment->pages[i];
       if (page->in_use || page->memory != PageMemory::kDirty) continue;
-      if (!force && page->purge_deadline_ms > now_ms) {
+      if (!force && page->purge_deadline_ms > horizon_ms) {
         if (next == 0 || page->purge_deadline_ms < next) next = page->purge_deadline_ms;
         continue;
       }
@@ -409,6 +466,7 @@ Segment* abandoned_segments_pop() {
     g_abandoned_head = segment->available_next;
     segment->available_next = nullptr;
     g_abandoned_count.fetch_sub(1, std::memory_order_relaxed);
+    footprint_add(g_footprint.abandoned_page_bytes_in_use, -in_use_page_bytes(segment));
     // An empty list has nothing to decay: a stale deadline would send every slow path to
     // heap_purge, whose purge of the list returns at once on the empty count.
     if (g_abandoned_head == nullptr) g_abandoned_next_purge_ms.store(0, std::memory_order_relaxed);
@@ -422,6 +480,7 @@ std::atomic<uint64_t> g_newest_purge_ticket{0};
 }  // namespace
 
 uint64_t purge_range(uint8_t* start, uint8_t* end) {
+  footprint_add(g_footprint.bytes_purge_queued, end - start);
   uint64_t ticket =
       kernel::DecommitQueue::process().enqueue(start, static_cast<size_t>(end - start));
   uint64_t newest = g_newest_purge_ticket.load(std::memory_order_relaxed);
@@ -435,6 +494,10 @@ void page_purge(Segment* segment, uint32_t index) {
   Page* page = &segment->pages[index];
   uint8_t* start = segment->page_area_start(index);
   uint8_t* end = segment->page_area_end(index);
+  // A free page leaves the census's free dirty pages (an in-use page the idle-owner help emptied
+  // was never counted there).
+  if (!page->in_use && page->memory == PageMemory::kDirty)
+    footprint_add(g_footprint.page_bytes_free_dirty, -(end - start));
   page->decommit_ticket = purge_range(start, end);
   page->memory = PageMemory::kPurged;
   g_segment_counters.bytes_purged.fetch_add(static_cast<size_t>(end - start),
@@ -453,6 +516,7 @@ void page_unpurge(Segment* segment, uint32_t index) {
 }
 
 void segment_purge_data(Segment* segment) {
+  segment_leave_cache(segment);  // its dirty bytes are on their way out
   segment->cache_decommit_ticket =
       purge_range(segment->base() + kSegmentHeaderBytes, segment->end());
   segment->cache_purged = 1;

@@ -76,6 +76,11 @@ struct Segment {
   uint64_t cache_deadline_ms;
   uint8_t cache_purged;
   uint64_t cache_decommit_ticket;
+  // While the segment is empty and cached (a heap's or the process cache), not purged: the bytes
+  // of its pages that were dirty when it emptied, counted in the footprint census's
+  // cached_segment_bytes_dirty (footprint.hpp); 0 otherwise. Under the cache's owner (the heap's
+  // thread, or the cache lock).
+  uint64_t cache_dirty_bytes;
 
   Page pages[kMaxPagesPerSegment];
 
@@ -144,9 +149,16 @@ kernel::Result<Segment*> segment_map_new(size_t bytes, int node);
 // to a new aligned address without copying; the old range is unmapped (tombstoned). Returns
 // the segment at its new address (header included), or an errno with the segment untouched.
 kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes);
+// The bytes of the segment's free pages that are dirty (footprint census; owner or lock holder).
+int64_t segment_free_dirty_bytes(Segment* segment);
+// The segment leaves a cache to be used: its dirty bytes leave the census's cached count.
+void segment_leave_cache(Segment* segment);
 // Unregisters (tombstones) and unmaps a segment.
 void segment_unmap(Segment* segment);
-// (Re)initializes the header for `kind`. Pages inherit the data's memory state.
+// (Re)initializes the header for `kind`. Pages inherit the data's memory state: all fresh when the
+// data area is (data_is_fresh), else each page is dirty if any part of it was dirty in the
+// previous format (small, medium and large headers describe it in 64 KiB or 512 KiB pages), fresh
+// otherwise; all dirty when the previous format does not say.
 void segment_format(Segment* segment, SegmentKind kind);
 
 // Process-wide cache of empty 4 MiB segments, per NUMA node. put() takes ownership; when the
@@ -167,8 +179,10 @@ void abandoned_segments_push(Segment* segment);
 Segment* abandoned_segments_pop();
 // The decay applies to the free pages of abandoned segments too ("pages held by threads that
 // exited"): purges those whose deadline has passed (all of them when force), under the list's
-// lock (try-lock unless force). Returns bytes purged.
-size_t abandoned_segments_purge(uint64_t now_ms, bool force);
+// lock (try-lock unless force). Returns bytes purged. Pages whose deadline is at or before
+// horizon_ms are due (now_ms normally; later when the free-resident cap purges early,
+// footprint.hpp).
+size_t abandoned_segments_purge(uint64_t now_ms, uint64_t horizon_ms, bool force);
 // Under the abandoned list's lock (heap_lifecycle.cpp): collects the remote frees of each in-use
 // page of an abandoned segment and frees the pages they emptied (dirty, decaying from now_ms);
 // true if no page is in use any more (the caller unlinks it, then calls

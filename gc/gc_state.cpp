@@ -46,7 +46,8 @@ void read_environment() {
                                       config.incremental_private ? 1 : 0) != 0;
   config.verify =
       kernel::read_environment_number(EnvironmentVariableId::kVerify, config.verify ? 1 : 0) != 0;
-  config.trace = kernel::read_environment_choice(EnvironmentVariableId::kTrace, 0) == 1;
+  config.trace =
+      kernel::read_environment_choice(EnvironmentVariableId::kTrace, 0) == kernel::kTraceGc;
   // 0: no limit (the default).
   set_heap_limit_bytes(
       static_cast<size_t>(kernel::read_environment_number(EnvironmentVariableId::kHeapMax, 0)));

@@ -85,6 +85,15 @@ uint64_t read_environment_number(EnvironmentVariableId id, uint64_t default_valu
 // kChoice: the index of the word in `choices`; default_index when unset, empty or refused.
 uint32_t read_environment_choice(EnvironmentVariableId id, uint32_t default_index);
 
+// USGC_TRACE's choices, in the order of its table in environment.cpp (read_environment_choice's
+// index): each layer compares with its own.
+enum TraceChoice : uint32_t {
+  kTraceOff = 0,
+  kTraceGc = 1,
+  kTraceSafepoint = 2,
+  kTraceFootprint = 3
+};
+
 // kPath: the variable's text when acceptable, else default_path (with the one-line message when
 // refused; unset or empty gives default_path silently).
 const char* read_environment_path(EnvironmentVariableId id, const char* default_path);

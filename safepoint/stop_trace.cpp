@@ -354,7 +354,8 @@ bool initialize(uint32_t slot_count) {
     g_trace.capacity = slot_count;
   }
   // USGC_TRACE=safepoint (the words off, gc, safepoint).
-  if (kernel::read_environment_choice(kernel::EnvironmentVariableId::kTrace, 0) == 2)
+  if (kernel::read_environment_choice(kernel::EnvironmentVariableId::kTrace, 0) ==
+      kernel::kTraceSafepoint)
     set_stop_trace_enabled(true);
   return true;
 }

@@ -1,0 +1,162 @@
+// alloc/footprint.cpp — the footprint census's peak snapshot and its report (USGC_TRACE=footprint).
+// See footprint.hpp for the counters and who keeps them. Slow paths only: nothing here runs
+// unless the trace is on, except footprint_initialize at process start.
+#include "alloc/footprint.hpp"
+
+#include "alloc/heap.hpp"
+#include "kernel_iface/decommit_queue.hpp"
+#include "kernel_iface/environment.hpp"
+#include "kernel_iface/fatal.hpp"
+#if !defined(__wasm32__)
+#include "kernel_iface/process_info.hpp"
+#endif
+
+namespace usgc::alloc {
+
+FootprintCounters g_footprint;
+bool g_footprint_trace = false;
+
+namespace {
+
+// The census at its peak. Written by the thread that holds g_snapshot_busy; read at exit.
+struct FootprintSnapshot {
+  int64_t total_bytes;  // in_use + free_dirty + cached_dirty
+  int64_t page_bytes_in_use;
+  int64_t abandoned_page_bytes_in_use;
+  int64_t page_bytes_touched;
+  int64_t page_bytes_free_dirty;
+  int64_t cached_segment_bytes_dirty;
+  int64_t purge_backlog_bytes;
+  uint64_t live_block_bytes;  // small and medium blocks handed out and not freed
+  uint64_t large_bytes_in_use;
+  uint64_t segments;
+  uint64_t heaps_in_use;
+  uint64_t resident_bytes;  // the process's RSS when the snapshot was taken: the peak's measure
+};
+FootprintSnapshot g_peak = {};
+// One snapshot at a time; a thread that finds it taken skips (the next growth looks again).
+std::atomic<bool> g_snapshot_busy{false};
+// Snapshot only when the resident set grew by this much over the last one (a walk of every heap).
+constexpr int64_t kSnapshotStepBytes = 64 << 10;
+
+uint64_t live_block_bytes() {
+  uint64_t mallocs[kBinCount] = {};
+  uint64_t frees[kBinCount] = {};
+  for (uint32_t bin = 0; bin < kBinCount; ++bin)
+    frees[bin] = g_heapless_free_count_by_bin[bin].load(std::memory_order_relaxed);
+  for (Heap* heap = heap_registry_first(); heap != nullptr; heap = heap->registry_next) {
+    for (uint32_t bin = 0; bin < kBinCount; ++bin) {
+      mallocs[bin] += heap->counters.malloc_count_by_bin[bin].load(std::memory_order_relaxed);
+      frees[bin] += heap->counters.free_count_by_bin[bin].load(std::memory_order_relaxed);
+    }
+  }
+  uint64_t bytes = 0;
+  for (uint32_t bin = 0; bin < kBinCount; ++bin)
+    if (mallocs[bin] > frees[bin]) bytes += (mallocs[bin] - frees[bin]) * class_size_of_bin(bin);
+  return bytes;
+}
+
+uint64_t heaps_in_use() {
+  uint64_t count = 0;
+  for (Heap* heap = heap_registry_first(); heap != nullptr; heap = heap->registry_next)
+    count += heap->in_use.load(std::memory_order_relaxed);
+  return count;
+}
+
+int64_t load(const std::atomic<int64_t>& counter) {
+  return counter.load(std::memory_order_relaxed);
+}
+
+int64_t purge_backlog_bytes() {
+  int64_t queued = load(g_footprint.bytes_purge_queued);
+  int64_t done =
+      static_cast<int64_t>(kernel::DecommitQueue::process().counters().bytes_decommitted);
+  return queued > done ? queued - done : 0;
+}
+
+void print_kib(const char* key, int64_t bytes, const char* what) {
+  kernel::print_message("footprint: %s=%ld KiB (%s)", key,
+                        static_cast<long>((bytes < 0 ? 0 : bytes) >> 10), what);
+}
+
+// Runs at exit (after the program's destructors), not after _exit or a fatal signal.
+__attribute__((destructor)) void footprint_at_exit() {
+  if (!g_footprint_trace) return;
+  while (g_snapshot_busy.exchange(true, std::memory_order_acquire)) {
+  }
+  const FootprintSnapshot& peak = g_peak;
+  kernel::print_message("footprint: census at its peak (USGC_TRACE=footprint)");
+  print_kib("resident", static_cast<int64_t>(peak.resident_bytes), "the process's RSS then");
+  print_kib("live_blocks", static_cast<int64_t>(peak.live_block_bytes),
+            "small and medium blocks allocated, not freed");
+  print_kib("pages_in_use", peak.page_bytes_in_use, "pages formatted for a size class");
+  print_kib("pages_in_use_abandoned", peak.abandoned_page_bytes_in_use,
+            "of them in segments of exited threads");
+  print_kib("pages_in_use_touched", peak.page_bytes_touched,
+            "of them blocks ever handed out (the rest was never touched)");
+  print_kib("free_blocks_in_touched",
+            peak.page_bytes_touched - static_cast<int64_t>(peak.live_block_bytes),
+            "touched minus live: free blocks in pages in use");
+  print_kib("free_pages_dirty", peak.page_bytes_free_dirty, "free pages waiting for the decay");
+  print_kib("cached_segments_dirty", peak.cached_segment_bytes_dirty,
+            "empty cached segments not purged yet");
+  print_kib("decommit_backlog", peak.purge_backlog_bytes, "queued purges not completed");
+  print_kib("large_in_use", static_cast<int64_t>(peak.large_bytes_in_use),
+            "large and huge objects");
+  print_kib("segment_headers", static_cast<int64_t>(peak.segments * kSegmentHeaderBytes),
+            "upper bound: a header per mapped segment");
+  kernel::print_message("footprint: segments=%lu heaps_in_use=%lu",
+                        static_cast<unsigned long>(peak.segments),
+                        static_cast<unsigned long>(peak.heaps_in_use));
+  kernel::print_message(
+      "footprint: cap_purges=%lu cap_purged=%lu KiB (whole run)",
+      static_cast<unsigned long>(g_footprint.pressure_purges.load(std::memory_order_relaxed)),
+      static_cast<unsigned long>(g_footprint.pressure_bytes.load(std::memory_order_relaxed) >> 10));
+  g_snapshot_busy.store(false, std::memory_order_release);
+}
+
+}  // namespace
+
+void footprint_initialize() {
+  g_footprint_trace = kernel::read_environment_choice(kernel::EnvironmentVariableId::kTrace, 0) ==
+                      kernel::kTraceFootprint;
+}
+
+void footprint_note_growth_slow() {
+  // The peak is the resident set's: what the census explains. Without one to read (wasm32), the
+  // census's own total.
+  int64_t total = load(g_footprint.page_bytes_in_use) + load(g_footprint.page_bytes_free_dirty) +
+                  load(g_footprint.cached_segment_bytes_dirty);
+  uint64_t resident_bytes = 0;
+#if !defined(__wasm32__)  // WASI has no resident set to read
+  kernel::Result<uint64_t> resident = kernel::read_resident_bytes();
+  if (resident.ok()) resident_bytes = resident.value();
+#endif
+  int64_t measure = resident_bytes != 0 ? static_cast<int64_t>(resident_bytes) : total;
+  int64_t peak_measure =
+      g_peak.resident_bytes != 0 ? static_cast<int64_t>(g_peak.resident_bytes) : g_peak.total_bytes;
+  if (measure < peak_measure + kSnapshotStepBytes) return;  // a racy hint; rechecked below
+  // Acquire/release: the snapshot's fields pass from one holder to the next (and to the exit).
+  if (g_snapshot_busy.exchange(true, std::memory_order_acquire)) return;
+  peak_measure =
+      g_peak.resident_bytes != 0 ? static_cast<int64_t>(g_peak.resident_bytes) : g_peak.total_bytes;
+  if (measure >= peak_measure + kSnapshotStepBytes) {
+    FootprintSnapshot snapshot = {};
+    snapshot.total_bytes = total;
+    snapshot.resident_bytes = resident_bytes;
+    snapshot.page_bytes_in_use = load(g_footprint.page_bytes_in_use);
+    snapshot.abandoned_page_bytes_in_use = load(g_footprint.abandoned_page_bytes_in_use);
+    snapshot.page_bytes_touched = load(g_footprint.page_bytes_touched);
+    snapshot.page_bytes_free_dirty = load(g_footprint.page_bytes_free_dirty);
+    snapshot.cached_segment_bytes_dirty = load(g_footprint.cached_segment_bytes_dirty);
+    snapshot.purge_backlog_bytes = purge_backlog_bytes();
+    snapshot.live_block_bytes = live_block_bytes();
+    snapshot.large_bytes_in_use = g_large_counters.bytes_in_use.load(std::memory_order_relaxed);
+    snapshot.segments = g_segment_counters.segments.load(std::memory_order_relaxed);
+    snapshot.heaps_in_use = heaps_in_use();
+    g_peak = snapshot;
+  }
+  g_snapshot_busy.store(false, std::memory_order_release);
+}
+
+}  // namespace usgc::alloc
