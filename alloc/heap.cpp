@@ -86,7 +86,7 @@ void page_extend(Page* page) {
     head = block;
   }
   page->free_list = head;
-  page->set_capacity(capacity + count);
+  set_capacity_and_pop_limit(page, capacity + count);
   footprint_add(g_footprint.page_bytes_touched, static_cast<int64_t>(count * page->block_size));
 }
 
@@ -178,14 +178,16 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   chosen->start = segment->page_area_start(index);
   chosen->reserved = static_cast<uint32_t>(
       static_cast<size_t>(segment->page_area_end(index) - chosen->start) / chosen->block_size);
-  chosen->set_capacity(0);
   chosen->used = 0;
-  chosen->free_list = chosen->local_free = chosen->local_free_checked = nullptr;
-  chosen->local_free_precounted = 0;
+  chosen->free_list = chosen->local_free = nullptr;
+  chosen->local_free_counted = 0;
   chosen->purge_deadline_ms = 0;  // not seen empty (heap_retire_idle_pages)
   chosen->clear_flags();
   if (index == 0) chosen->set_flag(kPageHoldsSegmentHeader);
-  compute_block_test(chosen->block_size, &chosen->block_inverse, &chosen->block_rotate);
+  chosen->block_magic = block_magic_of(chosen->block_size);
+  // Malloc checks the blocks of pages the free fast path may push onto (page.hpp, "pop check").
+  chosen->pop_checked = kind == SegmentKind::kSmall && index != 0 ? 1 : 0;
+  set_capacity_and_pop_limit(chosen, 0);
   chosen->thread_free.store(kNoDelayed, std::memory_order_relaxed);
   // Release: pairs with the acquire load of a remote freer in the delayed path.
   chosen->heap.store(heap, std::memory_order_release);
@@ -486,14 +488,14 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
     if (offset >= page->block_size) report_invalid_pointer(caller, pointer);
     block = page->start;
   } else {
-    uint64_t index = block_test_index(page, offset);  // exact block starts: the common case
-    if (index >= page->capacity()) {
+    if (block_is_handed_out(page, offset)) {  // exact block starts: the common case
+      block = page->start + offset;
+    } else {
       // Not a block start: only an aligned_alloc pointer (checked below) may lie inside a block.
       if (!has_aligned || offset >= size_t{page->capacity()} * page->block_size)
         report_invalid_pointer(caller, pointer);
-      index = offset / page->block_size;
+      block = page->start + offset / page->block_size * page->block_size;
     }
-    block = page->start + index * page->block_size;
   }
   // An interior pointer is valid only if aligned_alloc returned it (it left its marker).
   if (block != p &&
@@ -503,37 +505,45 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
   return reinterpret_cast<Block*>(block);
 }
 
-void page_count_local_frees(Heap* heap, Page* page) {
-  Block* head = page->local_free;
-  if (head == page->local_free_checked) return;
-  // block_test_index with the page's fields in registers; the rotate count stays in %cl.
-  const uint64_t capacity = page->capacity();
+namespace {
+
+// Reports the first block of the list from `first` that is not a block the page handed out
+// (the exact-block test); returns the list's length. A dependent walk: only where a page is freed,
+// trimmed, abandoned or counted for statistics, never to hand a list to malloc.
+uint32_t page_check_list(const Page* page, const Block* first) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(page->start);
-  const uint64_t inverse = page->block_inverse;
-  const uint64_t rotate = page->block_rotate;
-  const Block* stop = page->local_free_checked;
-  uint64_t pushed = 0;
-  Block* block = head;
-  do {
+  const uint64_t magic = page->block_magic;
+  const uint64_t limit =
+      uint64_t{page->capacity()} * block_step_of(page->block_size, page->block_magic);
+  uint32_t length = 0;
+  for (const Block* block = first; block != nullptr; block = block->next) {
     // Checked before its link is followed: a pointer into a block may have had its link
     // overwritten by the program since.
-    uint64_t index = (reinterpret_cast<uintptr_t>(block) - start) * inverse;
-#if defined(__x86_64__)
-    __asm__("ror %%cl, %0" : "+r"(index) : "c"(rotate));
-#else
-    index = std::rotr(index, static_cast<int>(rotate));
-#endif
-    if (__builtin_expect(index >= capacity, 0)) report_invalid_pointer_found_later(block);
-    block = block->next;
-    ++pushed;
-  } while (block != stop);
-  page->local_free_checked = head;
-  uint64_t uncounted = pushed - page->local_free_precounted;
-  page->local_free_precounted = 0;
-  if (uncounted == 0) return;
+    if (__builtin_expect((reinterpret_cast<uintptr_t>(block) - start) * magic >= limit, 0))
+      report_invalid_pointer_found_later(block);
+    ++length;
+  }
+  return length;
+}
+
+// Adds `frees` to the heap's counter of the page's class (owner-only writer: relaxed load+store,
+// see counter_increment).
+void count_frees(Heap* heap, const Page* page, uint64_t frees) {
+  if (frees == 0) return;
   std::atomic<uint64_t>& counter = heap->counters.free_count_by_bin[page->bin];
-  // Owner-only writer: relaxed load+store (see counter_increment).
-  counter.store(counter.load(std::memory_order_relaxed) + uncounted, std::memory_order_relaxed);
+  counter.store(counter.load(std::memory_order_relaxed) + frees, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void page_count_local_frees(Heap* heap, Page* page) {
+  if (page->local_free == nullptr) return;
+  uint32_t length = page_check_list(page, page->local_free);
+  USGC_CHECK(length >= page->local_free_counted,
+             "heap corruption: page %p has %u blocks on its local free list, %u counted",
+             static_cast<void*>(page->start), length, page->local_free_counted);
+  count_frees(heap, page, length - page->local_free_counted);
+  page->local_free_counted = length;
 }
 
 void heap_count_local_frees(Heap* heap) {
@@ -546,10 +556,24 @@ void heap_count_local_frees(Heap* heap) {
 }
 
 void page_collect(Page* page) {
-  page_count_local_frees(segment_of(page)->owner_heap, page);  // the local_free check
   if (page->free_list == nullptr && page->local_free != nullptr) {
+    // local_free becomes the list malloc pops (which checks each block: page_pop_check). The fast
+    // path's frees on it are counted without a walk: with free_list empty every block not in use
+    // is on local_free (remote frees still count in `used`), so it holds capacity - used blocks.
+    // A cut page (the heap profile) holds some behind its cut: counted by walking.
+    Heap* heap = segment_of(page)->owner_heap;
+    if (heap_profile_active()) {
+      page_count_local_frees(heap, page);
+    } else {
+      uint32_t length = page->capacity() - page->used;
+      USGC_CHECK(length >= page->local_free_counted,
+                 "heap corruption: page %p has %u free blocks, %u counted on its local free list",
+                 static_cast<void*>(page->start), length, page->local_free_counted);
+      count_frees(heap, page, length - page->local_free_counted);
+    }
     page->free_list = page->local_free;
-    page->local_free = page->local_free_checked = nullptr;
+    page->local_free = nullptr;
+    page->local_free_counted = 0;
   }
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   if (pointer_of(thread_free) == nullptr) return;
@@ -582,7 +606,7 @@ void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
   block->next = page->local_free;
   block->free_marker = free_marker_of(page);
   page->local_free = block;
-  page->local_free_precounted++;  // checked by the caller: the local_free check only counts it
+  page->local_free_counted++;  // checked by the caller
   if (count_free) counter_increment(heap->counters.free_count_by_bin[page->bin]);
   if (--page->used == 0) {
     heap_page_retire(heap, page);
@@ -621,7 +645,7 @@ void page_free_remote_block(Heap* heap, Page* page, Block* block) {
     heap->sample_recut_bins |= uint64_t{1} << page->bin;  // heap_profile_recut_marked, after
 }
 
-[[gnu::nothrow]] void heap_page_retire_of(Segment* segment, void* pointer) {
+[[gnu::nothrow]] void heap_page_retire_of(void* pointer, Segment* segment) {
   heap_page_retire(segment->owner_heap, segment->page_of(reinterpret_cast<uintptr_t>(pointer)));
 }
 
@@ -649,7 +673,10 @@ void heap_page_retire(Heap* heap, Page* page) {
 
 bool page_free_to_segment(Heap* heap, Page* page) {
   Segment* segment = segment_of(page);
+  // An invalid pointer the free fast path pushed made `used` reach 0 one block early: it is still
+  // on one of the lists (malloc's pop check did not meet it), found here before the page goes.
   page_count_local_frees(heap, page);
+  if (page->pop_checked) page_check_list(page, page->free_list);
   page_reset_to_free(page);
   uint32_t index = segment->index_of(page);
   int64_t area_bytes = segment->page_area_end(index) - segment->page_area_start(index);
@@ -678,10 +705,11 @@ void page_reset_to_free(Page* page) {
                 -static_cast<int64_t>(page->capacity() * page->block_size));
   page->in_use = 0;
   page->block_size = 0;
-  page->set_capacity(0);
+  page->pop_checked = 0;
+  set_capacity_and_pop_limit(page, 0);
   page->reserved = page->used = 0;
-  page->free_list = page->local_free = page->local_free_checked = nullptr;
-  page->local_free_precounted = 0;
+  page->free_list = page->local_free = nullptr;
+  page->local_free_counted = 0;
   page->clear_flags();
   page->bin = kBinCount;
   page->fast_free_owner.store(0, std::memory_order_relaxed);
@@ -836,7 +864,7 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
   return heap_malloc_refill(heap, size);
 }
 
-[[gnu::nothrow]] void heap_free_generic(Segment* segment, void* pointer, Caller caller) {
+[[gnu::nothrow]] void heap_free_generic(void* pointer, Segment* segment, Caller caller) {
   if (segment->kind == SegmentKind::kLarge || segment->kind == SegmentKind::kHuge) {
     if (heap_profile_active()) {
       // Keyed by the block's start: a huge object's mapping, or a large object's span.
@@ -875,7 +903,7 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
   if ((uint64_t{reinterpret_cast<uintptr_t>(pointer)} >> kUserAddressBits) != 0 ||
       !segment_map_is_segment(segment))
     return free_outside_segment(pointer, caller);
-  heap_free_generic(segment, pointer, caller);
+  heap_free_generic(pointer, segment, caller);
 }
 
 void free_outside_segment(void* pointer, Caller caller) {
@@ -883,7 +911,7 @@ void free_outside_segment(void* pointer, Caller caller) {
   Segment* segment = nullptr;
   switch (classify_pointer(pointer, &segment)) {
     case PointerOrigin::kSegment:
-      heap_free_generic(segment, pointer, caller);  // an interior pointer of a huge aligned object
+      heap_free_generic(pointer, segment, caller);  // an interior pointer of a huge aligned object
       return;
     case PointerOrigin::kTombstone:
       kernel::fatal(

@@ -5,13 +5,15 @@
 // mapping (size+15)/16 to the current page of that size class for sizes up to 1 KiB.
 //
 // Hot paths (inline here, counted in tests/alloc/fast_path_instructions_test.cpp):
-//   heap_malloc_fast  : direct-table load, free-list pop, marker clear, one counter. No lock,
+//   heap_malloc_fast  : direct-table load, the pop check (the block is one the page handed out:
+//                       one multiply of its address, one compare), free-list pop, marker clear,
+//                       one counter. No lock,
 //                       no atomic read-modify-write, no system call. The heap profile adds
 //                       nothing (it cuts free lists on the slow path: heap_profile.hpp).
 //   heap_free         : address check (user space, aligned), segment-map check (a segment of
 //                       64 KiB pages), owner check, double-free marker check, push onto
 //                       local_free, the used count. Whether the pointer is exactly a block start is
-//                       checked when local_free is next walked ("Validation" below).
+//                       checked by malloc's pop check when it takes the pointer ("Validation").
 // Everything else — refills, remote frees, full pages, large objects, errors — is in the
 // [[gnu::noinline, gnu::cold]] or noinline generic functions of heap.cpp/large_objects.cpp.
 //
@@ -190,15 +192,20 @@ inline bool is_current_thread(uintptr_t id) {
 }
 #endif
 
-// The free marker (page.hpp): what the second word of every free block of `page` holds, an
-// address inside its segment's header (the segment's address + kFreeMarkerOffset), computed from
-// the segment's address, which the free fast path has in a register. Not the segment's address
-// itself: that is also where the previous 4 MiB of the address space ends, and programs keep
-// end pointers (a vector's end in its second word) that can equal it.
+// The free marker (page.hpp): what the second word of every free block holds, one address for the
+// whole process: the segment map's address + kFreeMarkerOffset. The free fast path reads the map
+// byte through that address (the map index minus kFreeMarkerOffset), so the marker is in a register
+// there without an instruction of its own. An address inside usgc's own map is neither the start
+// nor the end of anything a program allocates or declares, so no program value equals it unless
+// copied from a freed block. (The segment's address, an earlier marker, is also where the 4 MiB
+// below it end: a vector's end pointer in a block's second word equalled it and read as a double
+// free.)
 inline constexpr uintptr_t kFreeMarkerOffset = 8;
-static_assert(kFreeMarkerOffset < offsetof(Segment, pages), "inside the segment header");
-inline uintptr_t free_marker_of(const Page* page) {
-  return (reinterpret_cast<uintptr_t>(page) & ~kSegmentMask) + kFreeMarkerOffset;
+inline uintptr_t free_marker() {
+  return reinterpret_cast<uintptr_t>(g_segment_map) + kFreeMarkerOffset;
+}
+inline uintptr_t free_marker_of(const Page*) {
+  return free_marker();
 }
 
 // Aligned allocations that needed over-allocation return a pointer inside their block; the
@@ -215,12 +222,14 @@ inline uintptr_t aligned_marker_of(const void* aligned_pointer) {
 [[gnu::noinline, gnu::nothrow]] void* heap_malloc_generic(size_t size, Heap* heap);
 // heap_malloc_generic without the heap profile (its sampling path allocates with it).
 void* heap_malloc_unsampled(Heap* heap, size_t size);
-[[gnu::noinline, gnu::nothrow]] void heap_free_generic(Segment* segment, void* pointer,
+// The pointer comes first: the free fast path keeps it in its argument register.
+[[gnu::noinline, gnu::nothrow]] void heap_free_generic(void* pointer, Segment* segment,
                                                        Caller caller);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
 // heap_page_retire of the owner's page holding `pointer` (the free fast path passes what it has in
-// registers, so that the page's address is never a value of its own there).
-[[gnu::noinline, gnu::nothrow]] void heap_page_retire_of(Segment* segment, void* pointer);
+// registers, so that the page's address is never a value of its own there; the pointer first: it
+// stays in its argument register).
+[[gnu::noinline, gnu::nothrow]] void heap_page_retire_of(void* pointer, Segment* segment);
 [[gnu::noinline, gnu::cold]] void free_outside_segment(void* pointer, Caller caller);
 void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
 void* heap_calloc(Heap* heap, size_t size);
@@ -305,7 +314,21 @@ extern LargeCounters g_large_counters;
 // ---- fast paths ----
 // Hands out `block`, the first block of the page's non-empty free list (the one pop every
 // allocation path shares).
+// Malloc's pop check (page.hpp): the block's offset in its 64 KiB page times the page's magic is
+// below pop_limit exactly when it is the start of a block the page handed out (pop_limit is
+// UINT64_MAX on pages whose lists only validated blocks reach). Four instructions on the block's
+// address, not its memory; what fails is a pointer the owner's free fast path let through.
+[[gnu::always_inline]] inline void page_pop_check(const Page* page, const Block* block) {
+  uint64_t offset = static_cast<uint16_t>(reinterpret_cast<uintptr_t>(block));
+  static_assert(kSmallPageShift == 16, "the offset in a 64 KiB page is the low 16 bits");
+  if (__builtin_expect(offset * page->block_magic >= page->pop_limit, 0))
+    report_invalid_pointer_found_later(block);
+}
+
+// Hands out `block`, the first block of the page's non-empty free list (the one pop every
+// allocation path shares).
 [[gnu::always_inline]] inline void* page_take_block(Heap* heap, Page* page, Block* block) {
+  page_pop_check(page, block);
   page->free_list = block->next;
   page->used++;
   block->free_marker = 0;
@@ -360,13 +383,14 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
 //   cost          24 instructions and the call (tests/alloc/fast_path_instructions_test.cpp): the
 //                 page's address is never formed: each page field is addressed as segment +
 //                 page_bytes + offset (page_at, page_used_decrement_is_zero), and the marker is
-//                 the segment's address, so neither needs an instruction of its own.
+//                 the register the map byte is read through, so neither needs an instruction of
+//                 its own.
 //   later         whether the pointer is exactly the start of a block the page has handed out: a
 //                 16-byte aligned pointer into a block (or into the not yet handed-out part of the
 //                 page) is pushed like a block, writing 16 bytes inside the memory it points to,
-//                 and reported by page_check_local_free before the list is reused or the page is
-//                 freed (the next refill of the page, its retirement, trim, thread exit or the
-//                 owner's statistics), with the same one-line message.
+//                 and reported (same one-line message) by malloc's pop check as it takes it from
+//                 the list (page_pop_check), or by the walk of the lists when the page is freed,
+//                 trimmed, abandoned at thread exit or counted for the owner's statistics.
 // Every other pointer takes heap_free_slow, which makes every check at once.
 [[gnu::noinline, gnu::nothrow]] void heap_free_slow(void* pointer, Caller caller);
 
@@ -409,7 +433,15 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
     return heap_free_slow(pointer, caller);
   uintptr_t chunk = rotated >> (64 - 47 + kSegmentShift);
   static_assert(kSegmentMapEntries == uintptr_t{1} << (47 - kSegmentShift));
-  if (__builtin_expect(!segment_map_entry_is(&g_segment_map[chunk], kMapSmallPageSegment), 0))
+  // The map byte is read through the free marker's address, which stays in its register for the
+  // marker test and store below (the empty asm: the compiler would otherwise form the two
+  // addresses apart).
+  uintptr_t marker = free_marker();
+  __asm__("" : "+r"(marker));
+  if (__builtin_expect(!segment_map_entry_is(reinterpret_cast<const std::atomic<uint8_t>*>(
+                                                 marker + chunk - kFreeMarkerOffset),
+                                             kMapSmallPageSegment),
+                       0))
     return heap_free_slow(pointer, caller);
   // segment->page_of(address) for 64 KiB pages: the segment (chunk << kSegmentShift) and the
   // page's offset in it, which every page field below adds in its addressing mode.
@@ -428,6 +460,7 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
   Segment* segment = reinterpret_cast<Segment*>(chunk << kSegmentShift);
   uintptr_t page_bytes =
       ((address >> kSmallPageShift) & (kSmallPagesPerSegment - 1)) * sizeof(Page);
+  uintptr_t marker = free_marker();
 #endif
   Block* block = static_cast<Block*>(pointer);
   // Only the owner reads the page's fields below (local_free, used).
@@ -435,20 +468,18 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
           is_current_thread(
               page_at(segment, page_bytes)->fast_free_owner.load(std::memory_order_relaxed)),
           1)) {
-    // The marker (free_marker_of) from the segment's address, which is in a register already.
-    uintptr_t marker = reinterpret_cast<uintptr_t>(segment) + kFreeMarkerOffset;
     if (__builtin_expect(block->free_marker != marker, 1)) {
       block->next = page_at(segment, page_bytes)->local_free;
       block->free_marker = marker;
       page_at(segment, page_bytes)->local_free = block;
       if (__builtin_expect(page_used_decrement_is_zero(segment, page_bytes), 0))
-        heap_page_retire_of(segment, pointer);
+        heap_page_retire_of(pointer, segment);
       return;
     }
   }
   // Another thread's block, a page with a slow-free flag, or a marked block: the address and the
   // map are checked already.
-  heap_free_generic(segment, pointer, caller);
+  heap_free_generic(pointer, segment, caller);
 }
 
 }  // namespace usgc::alloc

@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "alloc/heap.hpp"
+#include "alloc/stats_export.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "numa/numa.hpp"
 #include "usgc/usgc.h"
@@ -11,8 +12,13 @@
 using namespace usgc::alloc;
 
 extern "C" int usgc_malloc_get_stats(usgc_malloc_stats* stats) {
+  return usgc::alloc::malloc_stats_read(stats, true);
+}
+
+int usgc::alloc::malloc_stats_read(usgc_malloc_stats* stats, bool count_callers_frees) {
   if (stats == nullptr || stats->version != USGC_MALLOC_STATS_VERSION) return EINVAL;
-  if (t_heap != &g_empty_heap) heap_count_local_frees(t_heap);  // the caller's figures are exact
+  // The caller's figures are exact (its fast-path frees are counted by walking its pages).
+  if (count_callers_frees && t_heap != &g_empty_heap) heap_count_local_frees(t_heap);
   uint64_t mallocs[kBinCount] = {};
   uint64_t frees[kBinCount] = {};
   uint64_t remote_frees = g_heapless_remote_free_count.load(std::memory_order_relaxed);

@@ -23,26 +23,30 @@
 //                    "idle owner" help, remote_free_queue.hpp); the owner retires it. Any free of
 //                    one of its blocks is a double free.
 //
-// Free blocks carry a marker in their second word: free_marker == an address inside their
-// segment's header (where this Page lies), "the free marker" (free_marker_of, heap.hpp). It is
-// written on every free and cleared on every allocation, so a free of a block whose marker is set
-// is a double free. The free fast path derives it from the segment's address, which it has in a
-// register already (it addresses the page's fields from it): one instruction, then the test and
-// the store are one each (glibc's tcache key costs a load and an xor more). Not the segment's
-// address itself: that is also the end of the 4 MiB below it, and a program's end pointer (a
-// vector's, in a block's second word) could equal it and read as a double free. A live block can
-// hold the marker only if the program wrote a pointer into a usgc segment header into its second
-// word (a use-after-free copy of a freed block of the same segment would): then a free reports it
-// as a double free.
+// Free blocks carry a marker in their second word: free_marker() (heap.hpp), one address for the
+// whole process, inside usgc's segment map (the map's address + 8: the start or the end of nothing
+// a program allocates or declares), "the free marker". It is written on every free and cleared on
+// every allocation, so a free of a block whose marker is set is a double free. The free fast path
+// has it in a register already (the base it reads the map byte through), so the test and the store
+// are one instruction each and making it costs none. Not a segment's address (an earlier marker):
+// that is also the end of the 4 MiB below it, and a program's end pointer (a vector's, in a
+// block's second word) could equal it and read as a double free. A live block holds the marker
+// only if the program copied it there (a use-after-free copy of a freed block would): then a free
+// reports it as a double free.
 //
-// The local_free check (heap.hpp, "Validation"): the owner's free fast path does not test whether
-// a pointer is exactly a block start. Each block on local_free is checked once (block_test_index)
-// before the list is handed to malloc, before the page is freed and when the owner counts its
-// frees (page_check_local_free, heap.cpp); `local_free_checked` is the head of local_free at the
-// last check, so each check walks only the blocks pushed since.
+// The pop check (heap.hpp, "Validation"): the owner's free fast path does not test whether a
+// pointer is exactly a block start. Malloc tests each block it takes from free_list instead
+// (page_take_block: the block's offset in its 64 KiB page times block_magic, compared with
+// pop_limit, four instructions, no load of the block), so a pointer the fast path let through is
+// reported before it is handed out, whichever list it went through; a page about to be freed, trim,
+// thread exit and the owner's statistics walk local_free (page_count_local_frees) and a freed
+// page's free_list. Nothing walks a list to hand it to malloc.
 //
 // Accounting: `used` counts blocks handed out minus local frees; remote frees are subtracted
-// when the owner collects thread_free. A page with used == 0 is returned to its segment.
+// when the owner collects thread_free. A page with used == 0 is returned to its segment. The
+// fast path's frees are counted in the heap's counters later, without a walk when local_free
+// becomes free_list: then every block of the page that is not in use is on local_free, so it holds
+// capacity - used blocks, of which local_free_counted were counted already (page_collect).
 #pragma once
 
 #include <atomic>
@@ -98,22 +102,24 @@ struct Page {
   // (and at reclaim) through page_refresh_fast_free_owner; read relaxed by every free fast path,
   // which proceeds only on its own id (only that thread ever wrote its id here).
   std::atomic<uintptr_t> fast_free_owner;
-  // The "exact block" test (block_test_index below): the inverse modulo 2^64 of the block size's
-  // odd part, and the number of trailing zero bits of the block size.
-  uint64_t block_inverse;
-  // local_free's head when page_check_local_free last walked it: the blocks from local_free up to
-  // (not including) this one are not checked nor counted yet. Owner only.
-  Block* local_free_checked;
+  // The "exact block" test (block_is_handed_out below): floor(2^64 / block size) + 1.
+  uint64_t block_magic;
+  // The pop check (page_take_block): block_magic * capacity's step (block_pop_step) for a page
+  // whose blocks the free fast path may push (64 KiB pages other than a segment's first, whose
+  // blocks start at offset 0 of their page), UINT64_MAX (no check) for the others. Owner only,
+  // written with the capacity (set_capacity_and_pop_limit).
+  uint64_t pop_limit;
   uint32_t used;
   // Blocks whose memory has been put on a free list (grows lazily). Written by the owner only;
   // atomic (relaxed) because remote freers read it to validate a pointer: a block they hold
   // was handed out after the capacity covering it was written, so they see at least that.
   std::atomic<uint32_t> capacity_blocks;
-  // Blocks the slow paths pushed onto local_free since its last check, already counted in the
-  // heap's free counters (or not to be counted: delayed remote frees). Owner only.
-  uint32_t local_free_precounted;
-  uint8_t block_rotate;
-  uint8_t bin;  // size class; kBinCount for large/huge pages
+  // Blocks on local_free whose free is counted in the heap's counters already: pushed by a slow
+  // path (which counts, or must not count: delayed remote frees), or counted by the last
+  // page_count_local_frees. Owner only.
+  uint32_t local_free_counted;
+  uint8_t pop_checked;  // 1: pop_limit checks (the page may take fast-path frees)
+  uint8_t bin;          // size class; kBinCount for large/huge pages
   uint8_t first_line_padding[2];
 
   // ---- second cache line: slow paths ----
@@ -157,27 +163,39 @@ static_assert(offsetof(Page, used) < 64, "the free fast path's fields share a li
 // A heap's page queues (PageQueue's first/last), through next/prev: owner thread only.
 using PageQueueList = kernel::IntrusiveList<Page, &Page::next, &Page::prev>;
 
-// The "exact block" test (Granlund-Montgomery's divisibility test, with the rotation that folds in
-// the power-of-two part): a block size d = m * 2^k with m odd; inv * m == 1 modulo 2^64. The map
-//   offset -> rotate_right(offset * inv, k)   (modulo 2^64)
-// is a bijection of 64-bit values that sends q * d to q for every q < 2^(64-k). So its value is
-// below a page's capacity exactly when offset is the start of a block the page has handed out:
-// any other offset (inside a block, beyond the capacity, or "negative" because the pointer lies
-// below the page's first block) maps to something else, hence to a value >= the capacity.
-// One multiply, one rotate, one compare: the range and exact-block checks of every slow free path
-// and of the local_free check.
-constexpr void compute_block_test(uint64_t block_size, uint64_t* inverse, uint8_t* rotate) {
-  unsigned k = 0;
-  while (((block_size >> k) & 1) == 0) ++k;
-  uint64_t odd = block_size >> k;
-  uint64_t inv = odd;  // Newton's iteration: each step doubles the correct low bits (3 -> 96)
-  for (int i = 0; i < 5; ++i) inv *= 2 - odd * inv;
-  *inverse = inv;
-  *rotate = static_cast<uint8_t>(k);
+// The "exact block" test (Lemire, Kaser and Kurz's divisibility test by one multiplication,
+// "Faster remainder by direct computation", 2019): for a block size d the magic is
+// c = floor(2^64 / d) + 1, so d * c = 2^64 + e with 1 <= e <= d (the *step*, block_step_of). For an
+// offset o = q * d + r (0 <= r < d) from the page's first block, o + d below 2^40 (every offset
+// inside a page),
+//   o * c  (mod 2^64)  =  q * e + r * c,
+// which is q * e when o is the start of block q, and at least c (above 2^40) otherwise: r >= 1, and
+// no wrap since (q + 1) * e <= o + d < c. So o is the start of a block the page has handed out
+// exactly when o * c < capacity * e (<= the page's bytes < c): one multiply and one compare, no
+// rotate and no division. The range and exact-block checks of every slow free path, of the
+// local_free walks and of malloc's pop check (page_take_block, where the product of the block's
+// offset in its 64 KiB page is compared with pop_limit = capacity * e).
+constexpr uint64_t block_magic_of(uint64_t block_size) {
+  // floor(2^64 / d): (2^64 - 1) / d, plus one when d divides 2^64 (a power of two).
+  uint64_t floor = UINT64_MAX / block_size + (UINT64_MAX % block_size == block_size - 1 ? 1 : 0);
+  return floor + 1;
+}
+constexpr uint64_t block_step_of(uint64_t block_size, uint64_t magic) {
+  return block_size * magic;  // modulo 2^64: e
 }
 
-[[gnu::always_inline]] inline uint64_t block_test_index(const Page* page, uint64_t offset) {
-  return std::rotr(offset * page->block_inverse, page->block_rotate);
+[[gnu::always_inline]] inline bool block_is_handed_out(const Page* page, uint64_t offset) {
+  return offset * page->block_magic <
+         uint64_t{page->capacity()} * block_step_of(page->block_size, page->block_magic);
+}
+
+// The capacity and, on a page whose blocks malloc checks as it takes them, the pop check's limit
+// (owner only).
+inline void set_capacity_and_pop_limit(Page* page, uint32_t blocks) {
+  page->set_capacity(blocks);
+  page->pop_limit = page->pop_checked
+                        ? uint64_t{blocks} * block_step_of(page->block_size, page->block_magic)
+                        : UINT64_MAX;
 }
 
 }  // namespace usgc::alloc

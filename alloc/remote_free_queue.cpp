@@ -97,7 +97,7 @@ bool help_free_block(Heap* heap, Block* block) {
   // As page_local_free, without the queues (the owner's): counted by the freeing thread.
   block->next = page->local_free;
   page->local_free = block;
-  page->local_free_precounted++;
+  page->local_free_counted++;
   if (--page->used != 0) return true;
   // Every block is free. kUseDelayed -> kEmptied; a failed CAS (an unbatched freer is in the
   // delayed path, which only a double free can be now) leaves the page to its owner.
@@ -106,8 +106,8 @@ bool help_free_block(Heap* heap, Block* block) {
   // only reports.
   if (!page->thread_free.compare_exchange_strong(expected, kEmptied, std::memory_order_relaxed))
     return true;
-  page->local_free = page->local_free_checked = nullptr;  // its links are about to be zeroed
-  page->local_free_precounted = 0;
+  page->local_free = nullptr;  // its links are about to be zeroed
+  page->local_free_counted = 0;
   page_purge(segment, segment->index_of(page));
   return true;
 }

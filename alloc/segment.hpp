@@ -48,7 +48,7 @@ inline constexpr uint8_t kMapPageShiftMask = 63;
 inline constexpr size_t kSegmentMapEntries = size_t{1} << (kUserAddressBits - kSegmentShift);
 
 // Fast-path lookup table; see the invariant above.
-extern std::atomic<uint8_t> g_segment_map[kSegmentMapEntries];
+extern std::atomic<uint8_t> g_segment_map[kSegmentMapEntries] __attribute__((visibility("hidden")));
 
 struct Segment {
   // ---- fixed while the segment is mapped ----

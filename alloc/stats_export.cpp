@@ -101,7 +101,7 @@ std::atomic<StatsContributor> g_stats_contributor{nullptr};
 Figures take_figures() {
   Figures figures{};
   figures.stats.version = USGC_MALLOC_STATS_VERSION;
-  if (usgc_malloc_get_stats(&figures.stats) != 0) figures.stats = usgc_malloc_stats{};
+  if (malloc_stats_read(&figures.stats, false) != 0) figures.stats = usgc_malloc_stats{};
   kernel::Result<uint64_t> rss = kernel::read_resident_bytes();
   figures.rss_bytes = rss.ok() ? rss.value() : 0;
   figures.realtime_ns = kernel::realtime_ns();

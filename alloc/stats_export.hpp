@@ -46,7 +46,16 @@
 #include "kernel_iface/result.hpp"
 #include "usgc/stats_block.h"
 
+struct usgc_malloc_stats;
+
 namespace usgc::alloc {
+
+// usgc_malloc_get_stats (alloc/malloc_stats.cpp), whose figures for the calling thread are exact:
+// it walks the local free lists of every page of the caller to count its fast-path frees. The
+// publisher passes count_callers_frees = false: its own figures may lag like every other
+// thread's (by the frees still on its pages' local free lists), and it does not walk them every
+// interval.
+int malloc_stats_read(usgc_malloc_stats* stats, bool count_callers_frees);
 
 inline constexpr uint64_t kStatsPublishNever = ~uint64_t{0};
 inline constexpr uint32_t kStatsDefaultIntervalMs = 100;

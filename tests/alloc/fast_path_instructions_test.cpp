@@ -64,8 +64,8 @@ bool measure(Counts* counts, std::string* why) {
 
 // Budgets include the call and return of the exported usgc_* function and the region's own
 // store of the result (2-3 instructions). Measured at the time of writing: see docs/benchmarks.md.
-constexpr long kMallocBudget = 21;
-constexpr long kFreeBudget = 26;
+constexpr long kMallocBudget = 25;
+constexpr long kFreeBudget = 25;
 
 TEST(FastPathInstructions, MallocAndFreeFastPathsStayWithinTheirBudgets) {
 #if defined(USGC_DEBUG) && USGC_DEBUG

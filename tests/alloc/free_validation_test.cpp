@@ -5,9 +5,10 @@
 // 16-byte aligned user-space address in a segment of 64 KiB pages, that its page is the caller's
 // and is not the segment's first (which holds the header), and that the block does not carry its
 // page's free marker. Whether a 16-byte aligned pointer is exactly the start of a block is checked
-// later, when the page's local free list is next checked: before the list is reused, when the page
-// is freed, at malloc_trim, at thread exit and when the owner reads the statistics. These tests
-// prove each moment, and that everything else is still reported on the call:
+// later: by malloc as it takes the pointer from a free list (the pop check), or by the walk of the
+// page's lists when the page is freed, at malloc_trim, at thread exit and when the owner reads the
+// statistics. These tests prove each moment, and that everything else is still reported on the
+// call:
 //   - a double free of a block whether it sits on the list the fast path pushes onto or on the
 //     list malloc pops from;
 //   - a misaligned pointer into a block, a pointer into the segment header;
@@ -58,6 +59,23 @@ void double_free_of_a_block_on_the_allocation_list() {
   for (void*& block : blocks) block = usgc_malloc(48);  // reuses the freed blocks
   for (int i = 0; i < 1000; ++i) usgc_free(blocks[i]);
   usgc_free(launder(blocks[10]));
+}
+
+// A page freed with an aligned pointer into a live block on its list: the pointer made the page's
+// count of blocks in use reach 0 one block early. Blocks of 5 KiB (12 to a page): the first
+// page fills and goes full; a free into it brings it back behind the class's current page; then
+// the pointer into its first block and every other block of it are freed.
+void free_a_page_holding_an_aligned_pointer_into_a_live_block() {
+  std::vector<char*> blocks;
+  for (int i = 0; i < 40; ++i) blocks.push_back(static_cast<char*>(usgc_malloc(5 * 1024)));
+  uintptr_t first_page = reinterpret_cast<uintptr_t>(blocks[0]) >> 16;
+  std::vector<char*> same_page;
+  for (char* block : blocks) {
+    if (reinterpret_cast<uintptr_t>(block) >> 16 == first_page) same_page.push_back(block);
+  }
+  usgc_free(same_page[1]);                // a free into the full page: back to its class queue
+  usgc_free(launder(same_page[0] + 16));  // accepted by the fast path
+  for (size_t i = 2; i < same_page.size(); ++i) usgc_free(same_page[i]);  // the page empties
 }
 
 }  // namespace
@@ -115,7 +133,9 @@ TEST_F(FreeValidationDeathTest, AlignedPointerIntoABlockIsReportedAtTheNextCheck
         usgc_malloc_get_stats(&stats);
       },
       kInvalidMessage);
-  // Allocation: the list is checked before malloc reuses it.
+  // Freeing its page: the page's lists are walked first.
+  EXPECT_DEATH(free_a_page_holding_an_aligned_pointer_into_a_live_block(), kInvalidMessage);
+  // Allocation: malloc's pop check finds it before handing it out.
   EXPECT_DEATH(
       {
         free_aligned_interior_pointer();

@@ -49,37 +49,52 @@ TEST(SizeClasses, RoundingToAnAlignmentGivesAClassThatIsAMultipleOfIt) {
   }
 }
 
-// The range and exact-block checks of the free paths and of the local_free check are one compare
-// (page.hpp, block_test_index): below the capacity exactly for the starts of handed-out blocks.
-TEST(BlockTest, BelowCapacityExactlyForBlockStartsOfEveryClassAndOffset) {
+// The range and exact-block checks of the free paths and of the local_free walks are one multiply
+// and one compare (page.hpp, block_is_handed_out): true exactly for the starts of handed-out
+// blocks, at every capacity the page can have.
+TEST(BlockTest, HandedOutExactlyForBlockStartsOfEveryClassAndOffset) {
   for (uint32_t bin = 0; bin < kBinCount; ++bin) {
     Page page{};
-    size_t block_size = class_size_of_bin(bin);
-    compute_block_test(block_size, &page.block_inverse, &page.block_rotate);
-    ASSERT_EQ(page.block_inverse * (block_size >> page.block_rotate), 1u) << "bin " << bin;
+    page.block_size = class_size_of_bin(bin);
+    page.block_magic = block_magic_of(page.block_size);
+    uint64_t step = block_step_of(page.block_size, page.block_magic);
+    ASSERT_GE(step, 1u) << "bin " << bin;
+    ASSERT_LE(step, page.block_size) << "bin " << bin;
     size_t page_span = bin_uses_small_pages(bin) ? (size_t{1} << kSmallPageShift)
                                                  : (size_t{1} << kMediumPageShift);
-    uint64_t capacity = page_span / block_size;
-    // Every 8-byte offset of the page and beyond it, and offsets "below" the page start.
-    for (uint64_t offset = 0; offset < 2 * page_span; offset += 8) {
-      uint64_t index = block_test_index(&page, offset);
-      bool block_start = offset % block_size == 0 && offset / block_size < capacity;
-      ASSERT_EQ(index < capacity, block_start) << "bin " << bin << " offset " << offset;
-      if (block_start) {
-        ASSERT_EQ(index, offset / block_size) << "bin " << bin;
+    uint32_t reserved = static_cast<uint32_t>(page_span / page.block_size);
+    for (uint32_t capacity : {0u, 1u, reserved / 2, reserved}) {
+      page.set_capacity(capacity);
+      // Every 8-byte offset of the page and as far beyond it.
+      for (uint64_t offset = 0; offset < 2 * page_span; offset += 8) {
+        bool block_start = offset % page.block_size == 0 && offset / page.block_size < capacity;
+        ASSERT_EQ(block_is_handed_out(&page, offset), block_start)
+            << "bin " << bin << " capacity " << capacity << " offset " << offset;
       }
-    }
-    for (uint64_t below = 1; below <= page_span; below += 8) {
-      ASSERT_GE(block_test_index(&page, uint64_t{0} - below), capacity)
-          << "bin " << bin << " offset -" << below;
     }
   }
 }
 
-TEST(BlockTest, RejectsPointersFarOutsideThePage) {
-  Page page{};
-  compute_block_test(48, &page.block_inverse, &page.block_rotate);
-  for (uint64_t offset :
-       {uint64_t{1} << 47, ~uint64_t{0} - 47, uint64_t{48} << 40, (uint64_t{48} << 58) + 48})
-    EXPECT_GE(block_test_index(&page, offset), uint64_t{1} << 12) << offset;
+// Malloc's pop check (heap.hpp, page_pop_check): on a 64 KiB page whose blocks start at offset 0
+// of the page, the low 16 bits of a block's address times the magic are below pop_limit exactly
+// for the blocks the page handed out; on any other page the check lets everything through.
+TEST(BlockTest, PopLimitAcceptsExactlyTheHandedOutBlocksOfASmallPage) {
+  for (uint32_t bin = 0; bin < kBinCount && bin_uses_small_pages(bin); ++bin) {
+    Page page{};
+    page.block_size = class_size_of_bin(bin);
+    page.block_magic = block_magic_of(page.block_size);
+    page.pop_checked = 1;
+    uint32_t reserved = static_cast<uint32_t>((size_t{1} << kSmallPageShift) / page.block_size);
+    for (uint32_t capacity : {0u, 1u, reserved / 3, reserved}) {
+      set_capacity_and_pop_limit(&page, capacity);
+      for (uint64_t offset = 0; offset < (uint64_t{1} << kSmallPageShift); offset += 16) {
+        bool block_start = offset % page.block_size == 0 && offset / page.block_size < capacity;
+        ASSERT_EQ(offset * page.block_magic < page.pop_limit, block_start)
+            << "bin " << bin << " capacity " << capacity << " offset " << offset;
+      }
+    }
+    page.pop_checked = 0;
+    set_capacity_and_pop_limit(&page, reserved);
+    EXPECT_EQ(page.pop_limit, UINT64_MAX) << "bin " << bin;
+  }
 }
