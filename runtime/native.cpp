@@ -35,12 +35,13 @@ void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
   machine->processor->switch_count.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
   gc::set_current_mutator(&goroutine->mutator);
-  switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer,
-                 goroutine->sanitizer_fiber);
+  switch_context(&machine->scheduler_stack_pointer, machine->scheduler_fiber,
+                 goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
 }
 
 // The scheduler context of an attached machine: entered each time its goroutine switches away.
 [[noreturn]] void locked_scheduler_loop(void* argument) {
+  sanitizer_fiber_entered();
   auto* machine = static_cast<Machine*>(argument);
   for (;;) {
     Goroutine* goroutine = machine->locked_goroutine;
@@ -119,7 +120,9 @@ int attach_thread() {
   machine->scheduler_stack = stack.value();
   machine->scheduler_stack_pointer =
       context_prepare(machine->scheduler_stack.top(), locked_scheduler_loop, machine);
-  machine->scheduler_fiber = sanitizer_fiber_create();
+  machine->scheduler_fiber =
+      sanitizer_fiber_create(machine->scheduler_stack.top() - machine->scheduler_stack.usable_bytes,
+                             machine->scheduler_stack.usable_bytes);
   goroutine->sanitizer_fiber = sanitizer_fiber_of_thread();  // it runs on the thread's own stack
   machine->locked_goroutine = goroutine;
   machine->current = goroutine;
@@ -132,6 +135,7 @@ int attach_thread() {
     (void)machine->signal_stack.release();
     stack_release(machine->scheduler_stack);
     sanitizer_fiber_destroy(machine->scheduler_fiber);
+    sanitizer_fiber_destroy(goroutine->sanitizer_fiber, true);
     delete goroutine;
     delete machine;
     return EPERM;  // usgc_shutdown is under way
@@ -165,6 +169,7 @@ int detach_thread() {
   (void)machine->signal_stack.release();
   stack_release(machine->scheduler_stack);
   sanitizer_fiber_destroy(machine->scheduler_fiber);
+  sanitizer_fiber_destroy(goroutine->sanitizer_fiber, true);
   delete goroutine;
   delete machine;
   return 0;
