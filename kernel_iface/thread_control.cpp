@@ -46,13 +46,22 @@ int process_id() {
 }
 
 uintptr_t current_thread_stack_top() {
-  pthread_attr_t attributes;
-  if (pthread_getattr_np(pthread_self(), &attributes) != 0) return 0;
-  void* low = nullptr;
+  uintptr_t low = 0;
   size_t bytes = 0;
-  int error = pthread_attr_getstack(&attributes, &low, &bytes);
+  return current_thread_stack(&low, &bytes) ? low + bytes : 0;
+}
+
+bool current_thread_stack(uintptr_t* lowest, size_t* bytes) {
+  pthread_attr_t attributes;
+  if (pthread_getattr_np(pthread_self(), &attributes) != 0) return false;
+  void* low = nullptr;
+  size_t size = 0;
+  int error = pthread_attr_getstack(&attributes, &low, &size);
   pthread_attr_destroy(&attributes);
-  return error == 0 ? reinterpret_cast<uintptr_t>(low) + bytes : 0;
+  if (error != 0) return false;
+  *lowest = reinterpret_cast<uintptr_t>(low);
+  *bytes = size;
+  return true;
 }
 
 Status send_signal_to_thread(int tid, int signal_number) {

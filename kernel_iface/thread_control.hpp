@@ -11,6 +11,7 @@
 // allocation, no lock.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernel_iface/result.hpp"
@@ -24,6 +25,9 @@ int process_id();
 // The highest address of the calling thread's stack (pthread_getattr_np: for the main thread,
 // the top of its stack mapping). Normal context (it may allocate). 0 when unknown.
 uintptr_t current_thread_stack_top();
+// The lowest address and the size of the calling thread's stack (as above; the sanitizer builds
+// describe a thread's own stack to AddressSanitizer with it). Normal context. False when unknown.
+bool current_thread_stack(uintptr_t* lowest, size_t* bytes);
 
 // tgkill(getpid(), tid, signal_number): ESRCH when no such thread of this process exists.
 Status send_signal_to_thread(int tid, int signal_number);

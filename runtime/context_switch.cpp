@@ -2,6 +2,10 @@
 #include "runtime/context_switch.hpp"
 
 #include <cstring>
+#include <new>
+
+#include "kernel_iface/fatal.hpp"
+#include "kernel_iface/thread_control.hpp"
 
 extern "C" void usgc_context_start();
 
@@ -28,5 +32,26 @@ void* context_prepare(uint8_t* stack_top, void (*entry)(void*), void* argument) 
   frame[7] = reinterpret_cast<uint64_t>(&usgc_context_start);  // return address
   return frame;
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+// ASan builds only: a context's stack bounds (a few per goroutine record, reused with it).
+void* sanitizer_stack_create(const void* lowest, size_t bytes) {
+  auto* stack = new (std::nothrow) SanitizerStack{lowest, bytes, nullptr};
+  USGC_CHECK(stack != nullptr, "context switch: no memory for the AddressSanitizer stack record");
+  return stack;
+}
+
+void* sanitizer_stack_of_thread() {
+  uintptr_t lowest = 0;
+  size_t bytes = 0;
+  USGC_CHECK(kernel::current_thread_stack(&lowest, &bytes),
+             "context switch: the bounds of this thread's stack are unknown (pthread_getattr_np)");
+  return sanitizer_stack_create(reinterpret_cast<const void*>(lowest), bytes);
+}
+
+void sanitizer_stack_destroy(void* fiber) {
+  delete static_cast<SanitizerStack*>(fiber);
+}
+#endif
 
 }  // namespace usgc::runtime

@@ -44,7 +44,7 @@ enum class WaitReason : uint8_t {
 struct Goroutine {
   // ---- context (written by the scheduler only) ----
   void* saved_stack_pointer = nullptr;  // the context while not running (context_switch.hpp)
-  void* sanitizer_fiber = nullptr;      // context_switch.hpp (TSan builds only)
+  void* sanitizer_fiber = nullptr;      // context_switch.hpp (TSan and ASan builds only)
   GoroutineStack stack;                 // empty for an attached thread (it runs on its own stack)
   uint64_t id = 0;                      // GoroutineId; immutable after creation
   std::atomic<safepoint::GoroutineState> state{safepoint::GoroutineState::kIdle};

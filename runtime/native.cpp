@@ -37,12 +37,13 @@ void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
   gc::set_current_mutator(&goroutine->mutator);
   safepoint::set_processor_activity(machine->processor->slot,
                                     safepoint::ProcessorActivity::kGoroutine);
-  switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer,
-                 goroutine->sanitizer_fiber);
+  switch_context(&machine->scheduler_stack_pointer, machine->scheduler_fiber,
+                 goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
 }
 
 // The scheduler context of an attached machine: entered each time its goroutine switches away.
 [[noreturn]] void locked_scheduler_loop(void* argument) {
+  sanitizer_fiber_entered();
   auto* machine = static_cast<Machine*>(argument);
   for (;;) {
     Goroutine* goroutine = machine->locked_goroutine;
@@ -122,7 +123,9 @@ int attach_thread() {
   machine->scheduler_stack = stack.value();
   machine->scheduler_stack_pointer =
       context_prepare(machine->scheduler_stack.top(), locked_scheduler_loop, machine);
-  machine->scheduler_fiber = sanitizer_fiber_create();
+  machine->scheduler_fiber =
+      sanitizer_fiber_create(machine->scheduler_stack.top() - machine->scheduler_stack.usable_bytes,
+                             machine->scheduler_stack.usable_bytes);
   goroutine->sanitizer_fiber = sanitizer_fiber_of_thread();  // it runs on the thread's own stack
   machine->locked_goroutine = goroutine;
   machine->current = goroutine;
@@ -135,6 +138,7 @@ int attach_thread() {
     (void)machine->signal_stack.release();
     stack_release(machine->scheduler_stack);
     sanitizer_fiber_destroy(machine->scheduler_fiber);
+    sanitizer_fiber_destroy(goroutine->sanitizer_fiber, true);
     delete goroutine;
     delete machine;
     return EPERM;  // usgc_shutdown is under way
@@ -168,6 +172,7 @@ int detach_thread() {
   (void)machine->signal_stack.release();
   stack_release(machine->scheduler_stack);
   sanitizer_fiber_destroy(machine->scheduler_fiber);
+  sanitizer_fiber_destroy(goroutine->sanitizer_fiber, true);
   delete goroutine;
   delete machine;
   return 0;

@@ -47,6 +47,8 @@ void* worker_thread_main(void* argument) {
   machine->scheduler_fiber = sanitizer_fiber_of_thread();
   (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
   worker_loop(machine);
+  sanitizer_fiber_destroy(machine->scheduler_fiber, true);
+  machine->scheduler_fiber = nullptr;
   g_scheduler.live_worker_threads.fetch_sub(1, std::memory_order_relaxed);
   (void)machine->signal_stack.release();
   set_current_machine(nullptr);

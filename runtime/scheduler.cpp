@@ -337,6 +337,7 @@ void hand_to_locked_machine(Machine* machine, Goroutine* goroutine) {
 
 // The entry of every goroutine made by usgc_go, on its own stack.
 void goroutine_main(void* argument) {
+  sanitizer_fiber_entered();
   auto* goroutine = static_cast<Goroutine*>(argument);
   goroutine->entry(goroutine->entry_argument);
   gc::mutator_unregister(&goroutine->mutator);  // its private objects die, its blocks go shared
@@ -590,8 +591,9 @@ void switch_to_scheduler(SwitchRequest request) {
     safepoint::set_processor_activity(machine->processor->slot,
                                       safepoint::ProcessorActivity::kSwitching);
   machine->request = request;
-  switch_context(&goroutine->saved_stack_pointer, machine->scheduler_stack_pointer,
-                 machine->scheduler_fiber);
+  switch_context(&goroutine->saved_stack_pointer, goroutine->sanitizer_fiber,
+                 machine->scheduler_stack_pointer, machine->scheduler_fiber,
+                 request == SwitchRequest::kExit ? ContextEnd::kEnds : ContextEnd::kResumes);
 }
 
 void park(bool (*commit)(Goroutine*, void*), void* argument, WaitReason reason) {
@@ -655,8 +657,8 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
     g_scheduler.context_switches.fetch_add(1, std::memory_order_relaxed);
     gc::set_current_mutator(&goroutine->mutator);
     safepoint::set_processor_activity(processor->slot, safepoint::ProcessorActivity::kGoroutine);
-    switch_context(&machine->scheduler_stack_pointer, goroutine->saved_stack_pointer,
-                   goroutine->sanitizer_fiber);
+    switch_context(&machine->scheduler_stack_pointer, machine->scheduler_fiber,
+                   goroutine->saved_stack_pointer, goroutine->sanitizer_fiber);
     gc::set_current_mutator(nullptr);
     // Back on the scheduler context. (The goroutine may have left native on this machine with
     // no P: then machine->processor is nullptr now.)
@@ -748,7 +750,8 @@ Goroutine* goroutine_allocate(bool with_stack) {
       usable.usable_bytes -= kRecordBytesInStack;
       goroutine = new (usable.top()) Goroutine();
       goroutine->stack = usable;
-      goroutine->sanitizer_fiber = sanitizer_fiber_create();
+      goroutine->sanitizer_fiber =
+          sanitizer_fiber_create(usable.top() - usable.usable_bytes, usable.usable_bytes);
     } else {
       goroutine = new (std::nothrow) Goroutine();
       if (goroutine == nullptr) return nullptr;
@@ -760,7 +763,7 @@ Goroutine* goroutine_allocate(bool with_stack) {
 
 void goroutine_destroy(Goroutine* goroutine) {
   if (goroutine->stack.empty()) {  // an attached thread's record: from the heap
-    sanitizer_fiber_destroy(goroutine->sanitizer_fiber);
+    sanitizer_fiber_destroy(goroutine->sanitizer_fiber, true);
     delete goroutine;
     return;
   }
@@ -774,6 +777,7 @@ void goroutine_destroy(Goroutine* goroutine) {
 
 void goroutine_recycle(Goroutine* goroutine) {
   if (goroutine->stack.empty()) {
+    sanitizer_fiber_destroy(goroutine->sanitizer_fiber, true);
     delete goroutine;
     return;
   }

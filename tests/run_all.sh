@@ -4,11 +4,14 @@
 #   - GoogleTest binaries (unit tests; preload tests run under LD_PRELOAD=libusgc_preload.so);
 #   - script suites tests/**/*.test.sh, each printing "PASS <name>", "FAIL <name>: <why>" or
 #     "SKIP <name>: <why>" per case and exiting non-zero if any case failed.
-# Environment: BUILD (the build folder, default build), MODE (release, debug, asan, ...).
+# Environment: BUILD (the build folder, default build), MODE (release, debug, asan, ...),
+# SANITIZER_SCRIPT_SUITES (the script suites asan and tsan run; default below); GoogleTest itself
+# reads GTEST_FILTER.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
+SANITIZER_SCRIPT_SUITES=${SANITIZER_SCRIPT_SUITES:-tests/runtime/self_test.test.sh tests/jitgen/usgc_run.test.sh tests/jitgen/usgc_escape.test.sh}
 passed=0; failed=0; skipped=0
 failed_names=()
 
@@ -55,6 +58,24 @@ run_script_suite() {  # path
   rm -f "$out"
 }
 
+# Sanitizer builds: the options every run gets (tools/sanitizers/README.md says why each is set),
+# after the caller's own (a later flag wins). A report fails the run: ThreadSanitizer exits 66
+# at the end of a process that had one, AddressSanitizer and UndefinedBehaviorSanitizer stop at
+# the first.
+sanitizers="$PWD/tools/sanitizers"
+case "${MODE:-release}" in
+  tsan)
+    export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}suppressions=$sanitizers/tsan.supp:second_deadlock_stack=1:history_size=4"
+    ;;
+  asan)
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}check_initialization_order=1:strict_init_order=1"
+    export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$sanitizers/lsan.supp"
+    ;;
+  ubsan)
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1"
+    ;;
+esac
+
 run_gtest unit_tests "$BUILD/tests/unit_tests"
 case "${MODE:-release}" in
   asan|tsan)
@@ -63,6 +84,12 @@ case "${MODE:-release}" in
     # allocator under the sanitizer through the usgc_* API instead.
     echo "SKIP preload_tests: MODE=$MODE replaces malloc with the sanitizer's; preload runs in release/debug/ubsan"
     skipped=$((skipped + 1))
+    # Of the script suites, those that run the programs this build made (the demo's self test,
+    # the JIT, the escape analysis). The others preload usgc, build programs of their own
+    # against libusgc.a without the sanitizer's flags, or count instructions.
+    for script in $SANITIZER_SCRIPT_SUITES; do
+      run_script_suite "$script"
+    done
     ;;
   *)
     run_gtest preload_tests env LD_PRELOAD="$PWD/$BUILD/libusgc_preload.so" "$BUILD/tests/preload_tests"
