@@ -66,7 +66,12 @@ endif
 
 CXXFLAGS  ?=
 CXXFLAGS  += $(BASEFLAGS) $(OPTFLAGS)
-LIBFLAGS  := $(NOBUILTIN) -fvisibility=hidden
+# -fno-plt: usgc's calls into libc (memcpy, memset, syscall, sched_yield, ...) go through the GOT,
+# never through a PLT stub. A stub lies in the program's (or libusgc.so's) .plt, outside
+# usgc_text and outside every system library, so the asynchronous safepoint handler took a thread
+# interrupted on one for program code and stopped it there: inside usgc's code, between the
+# write barrier's shade and its store, or holding a channel's lock (safepoint/code_ranges.hpp).
+LIBFLAGS  := $(NOBUILTIN) -fvisibility=hidden -fno-plt
 LDLIBS    := -luring -lnuma -pthread -ldl -lcapstone
 GTEST_LIBS := -lgtest -lgtest_main -pthread
 

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "gc/object_header.hpp"
+#include "gc/verify_log.hpp"
 #include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
@@ -46,6 +47,7 @@ void Block::renew_shared_marks() {
     // Release: pairs with shared_marks_current's acquire: a reader that sees the epoch sees the
     // cleared words, and a marker's fetch_or follows the clearing stores.
     mark_epoch.store(epoch, std::memory_order_release);
+    verify_log(VerifyEvent::kRenew, this, nullptr, epoch, state);
     return;
   }
 }

@@ -5,6 +5,7 @@
 #include "gc/gc_state.hpp"
 #include "gc/private_generations.hpp"
 #include "gc/roots.hpp"
+#include "gc/verify_log.hpp"
 #include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
@@ -12,6 +13,7 @@
 namespace usgc::gc {
 
 std::atomic<bool> g_shared_marking{false};
+bool (*g_concurrent_mark_test_gate)() = nullptr;
 
 namespace {
 
@@ -73,14 +75,18 @@ class ShadeVisitor final : public RootVisitor {
 // objects (gc/private_generations.hpp). The goroutine is not running (claimed).
 void scan_mutator(Mutator& m, RootVisitor& visitor) {
   for_each_mutator_root(m, [&](void** slot) {
-    void* value = load_reference(slot);  // a channel hand-off may store into a parked receiver's
-    if (is_object_pointer(value)) visitor.visit(value);  // slot: its value is shaded by the sender
+    void* value = load_reference(slot);     // a channel hand-off may store into a parked receiver's
+    if (!is_object_pointer(value)) return;  // slot: its value is shaded by the sender
+    verify_log(VerifyEvent::kScanRoot, value, slot, m.goroutine_id);
+    visitor.visit(value);
   });
   for_each_private_to_shared_field(
       m,
       [&](void** field) {
         void* value = load_reference(field);
-        if (is_object_pointer(value)) visitor.visit(value);
+        if (!is_object_pointer(value)) return;
+        verify_log(VerifyEvent::kScanRoot, value, field, m.goroutine_id, 1);
+        visitor.visit(value);
       },
       [&](void* object) { visitor.visit(object); });
   // Stopped at an asynchronous safepoint: its registers and unrooted stack slots too.
@@ -102,7 +108,9 @@ bool try_claim(Mutator& m, uint32_t done) {
   return true;
 }
 
-void finish_scan(Mutator& m, uint32_t done) {
+void finish_scan(Mutator& m, uint32_t done, ScanBy by) {
+  verify_log(VerifyEvent::kScan, &m, nullptr, m.goroutine_id,
+             uint64_t{done} << 2 | static_cast<uint64_t>(by));
   // Release: pairs with the acquire in ensure_scanned: the goroutine resumes after the scan.
   m.root_scan_state.store(done, std::memory_order_release);
   // Release: pairs with wait_for_root_scans_stopped; what the scan queued is visible then.
@@ -143,7 +151,10 @@ bool take_grey(RootVisitor& visitor) {
 }  // namespace
 
 void shade_slow(void* value) {
-  if (!is_object_pointer(value) || !try_mark_shared(value)) return;
+  if (!is_object_pointer(value)) return;
+  const bool marked_now = try_mark_shared(value);
+  verify_log(VerifyEvent::kShade, value, nullptr, marked_now);
+  if (!marked_now) return;
   g_concurrent_mark.shaded.fetch_add(1, std::memory_order_relaxed);
   kernel::FutexMutexGuard guard(g_concurrent_mark.grey_lock);
   g_concurrent_mark.grey.push(value);
@@ -168,7 +179,7 @@ void ensure_scanned_slow(Mutator& m) {
       ShadeVisitor visitor;
       scan_mutator(m, visitor);
       visitor.flush();
-      finish_scan(m, done);
+      finish_scan(m, done, ScanBy::kSelfOrSwitch);
       return;
     }
   }
@@ -199,6 +210,8 @@ void begin_concurrent_mark_stopped() {
   uint32_t done = epoch * 2;
   g_concurrent_mark.shaded.store(0, std::memory_order_relaxed);
   g_shared_marking.store(true, std::memory_order_relaxed);
+  verify_log(VerifyEvent::kMarkBegin, nullptr, nullptr, epoch,
+             g_shared_mark_epoch.load(std::memory_order_relaxed));
   ShadeVisitor visitor;
   // Global root slots and handles: a snapshot now (their count does not grow with goroutines).
   for_each_global_slot_and_handle(
@@ -216,7 +229,7 @@ void begin_concurrent_mark_stopped() {
     for (Mutator* m = first_registered_mutator(); m != nullptr; m = m->registry_next) {
       if (!m->registered || !try_claim(*m, done)) continue;
       scan_mutator(*m, visitor);
-      finish_scan(*m, done);
+      finish_scan(*m, done, ScanBy::kStartStop);
     }
   }
   visitor.flush();
@@ -233,7 +246,7 @@ bool mark_some_roots(uint32_t, RootVisitor& visitor) {
     uint32_t done = done_state();
     for (size_t i = 0; i < n; ++i) {
       scan_mutator(*batch[i], visitor);
-      finish_scan(*batch[i], done);
+      finish_scan(*batch[i], done, ScanBy::kMarker);
     }
     return true;
   }
@@ -289,6 +302,9 @@ size_t end_concurrent_mark_stopped() {
     }
   }
   g_shared_marking.store(false, std::memory_order_relaxed);
+  verify_log(VerifyEvent::kMarkEnd, nullptr, nullptr,
+             g_concurrent_mark.scan_epoch.load(std::memory_order_relaxed),
+             g_shared_mark_epoch.load(std::memory_order_relaxed));
   return g_concurrent_mark.shaded.load(std::memory_order_relaxed);
 }
 

@@ -35,6 +35,13 @@
 // incomplete until the end): shared_mark_in_progress() is read at every such decision, and it
 // changes only in a stopped world, which a private collection meets only at its polls.
 //
+// The barrier's no-safepoint invariant (docs/gc.md, "A stop inside the barrier"): the snapshot
+// assumes a mark starts or ends only where a goroutine can stop, so nothing that can reach a
+// safepoint lies between the shade and the store it protects, or between a published object's
+// mark bit and its header flip: no poll, no blocking call, no call through a PLT stub (the
+// library is built with -fno-plt; an asynchronous safepoint may stop a thread on a stub, which
+// is not usgc's code). Publication, which may call into libc, comes before the shade.
+//
 // Hot paths: the private allocation and the same-goroutine barrier are untouched. The switch to
 // a goroutine tests one flag; the barrier's slow path tests it before a shared store.
 #pragma once
@@ -78,6 +85,12 @@ void check_running_mutator_scanned(const Mutator& m);
 // Registry hooks, called under the registry lock.
 void note_mutator_registered_locked(Mutator& m);
 void note_mutator_unregistered_locked(Mutator& m);
+
+// Tests only (consulted when USGC_VERIFY is on; set while no collection runs): asked by the
+// collector before each concurrent round, again and again while it returns true (it yields or
+// sleeps itself): the markers wait and the world runs, so a test can make goroutines act inside
+// a mark before anything is traced.
+extern bool (*g_concurrent_mark_test_gate)();
 
 // The collector's side (gc/shared_collector.cpp). World stopped, registry lock held: a new epoch,
 // the global roots shaded (every goroutine scanned only without a runtime: see above), the

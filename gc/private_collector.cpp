@@ -42,6 +42,7 @@
 #include "gc/roots.hpp"
 #include "gc/trace.hpp"
 #include "gc/verifier.hpp"
+#include "gc/verify_log.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "safepoint/stop_the_world.hpp"
@@ -230,6 +231,7 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
       } else if (is_shared_class(header) && !b->shared_marked(index) &&
                  !shared_mark_in_progress()) {
         // Published in this run and found dead by a full shared collection since.
+        verify_log(VerifyEvent::kFreeShared, slot + kHeaderBytes, b, header, 1);
         std::memset(slot, 0, slot_bytes);
         totals.freed_shared_bytes += slot_bytes;
         is_free = true;

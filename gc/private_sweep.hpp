@@ -19,6 +19,7 @@
 #include "gc/gc_state.hpp"
 #include "gc/mutator.hpp"
 #include "gc/object_header.hpp"
+#include "gc/verify_log.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::gc {
@@ -111,6 +112,7 @@ inline void sweep_private_block(Block* b, uint64_t old_id, const Mutator* cycle,
       holds_published = true;
       return false;
     }
+    verify_log(VerifyEvent::kFreeShared, slot + kHeaderBytes, b, header);
     totals.freed_shared_bytes += slot_bytes;
     return true;
   });

@@ -11,11 +11,11 @@
 //   target another goroutine's private or stack-local object             fatal: API misuse
 //   target my old private object (owner = old id: the fast path's compare fails)   plain store,
 //                                     then remember it (gc/private_generations.hpp)
-//   target SHARED/GLOBAL                                                 while a shared mark runs,
-//                                     shade the value overwritten (the deletion barrier,
-//                                     gc/concurrent_mark.hpp); publish the value if it is
-//                                     private, then a release store, then dirty the card if the
-//                                     value is a young shared object
+//   target SHARED/GLOBAL                                                 publish the value if it
+//                                     is private; then, while a shared mark runs, shade the value
+//                                     overwritten (the deletion barrier, gc/concurrent_mark.hpp),
+//                                     with nothing between the shade and the release store; then
+//                                     dirty the card if the value is a young shared object
 #include "gc/publication.hpp"
 
 #include <cerrno>
@@ -29,6 +29,7 @@
 #include "gc/private_old_cycle.hpp"
 #include "gc/roots.hpp"
 #include "gc/shared_heap.hpp"
+#include "gc/verify_log.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::gc {
@@ -99,6 +100,8 @@ void check_store_target(const void* object, const void* field, const char* opera
 
 // Flips `root` and every private object of `m` reachable from it.
 void publish_closure(Mutator& m, void* root, Ownership target, const char* operation) {
+  if (__builtin_expect(g_config.verify, 0) && g_publication_test_hook != nullptr)
+    g_publication_test_hook();
   const uint64_t heap_id = m.abi.heap_id;
   const uint64_t new_class = static_cast<uint64_t>(target);
   MarkStack& stack = m.mark_stack;
@@ -116,10 +119,17 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
     // born old (bit set); its card is dirtied below only if it refers to a young shared object.
     // An old one may have old referrers the barrier never saw: published_old keeps it a root of
     // shared collections until the next full private collection (gc/private_generations.hpp).
+    // Nothing but inline stores lies between the bit and the header (the log push, which may
+    // grow the log through libc, comes first): a stop between them would leave the bit in the
+    // epoch before a full mark's and the header flipped after the mark's scan of this goroutine,
+    // an object shared and unmarked.
     Block* block = block_of(object);
-    block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
     block->holds_published = true;  // the owner's bitmap sweep must read this block
     if (owner_of(value) == old_id) m.published_old.push(object);
+    verify_log(VerifyEvent::kPublish, object, block, m.goroutine_id,
+               block->mark_epoch.load(std::memory_order_relaxed) |
+                   (shared_mark_in_progress() ? uint64_t{1} << 31 : 0));
+    block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
     *header = (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag | kRememberedFlags |
                          (~uint64_t{0} << kOwnerShift))) |
               new_class | kPublishedFlag;
@@ -152,6 +162,8 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
 }
 
 }  // namespace
+
+void (*g_publication_test_hook)() = nullptr;
 
 void publish_for_store(void* value, Ownership target, const char* operation) {
   uint64_t header = header_of(value);
@@ -206,11 +218,17 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
       remember_old_store(*m, object, value);
     return;
   }
-  // The deletion barrier while a shared mark runs: the reference overwritten is shaded.
-  shade_if_marking(load_reference(field));
+  // Publication first, then the deletion barrier, then the store: the shade and the store it
+  // protects are adjacent (inline code, no call that could be a safepoint), so a shared mark that
+  // starts while the publication runs (it calls into libc to grow its stack) still has the
+  // overwritten reference shaded (docs/gc.md, "A stop inside the barrier").
+  if (is_object_pointer(value)) publish_for_store(value, target_class, "usgc_write");
+  verify_log(VerifyEvent::kSharedStore, value, load_reference(field),
+             m != nullptr ? m->goroutine_id : 0, shared_mark_in_progress());
   if (__builtin_expect(shared_mark_in_progress(), 0) && g_config.verify && m != nullptr)
     check_running_mutator_scanned(*m);
-  if (is_object_pointer(value)) publish_for_store(value, target_class, "usgc_write");
+  // The deletion barrier while a shared mark runs: the reference overwritten is shaded.
+  shade_if_marking(load_reference(field));
   // Release: the publication's header flips (and the value's contents) happen-before a reader
   // in another goroutine that loads this reference (usgc_read is an acquire load).
   __atomic_store_n(field, value, __ATOMIC_RELEASE);
@@ -256,6 +274,8 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
     }
     Block* block = block_of(object);
     for (size_t i = 0; i < count; ++i) {
+      verify_log(VerifyEvent::kSharedStore, values[i], load_reference(&first[i]),
+                 m != nullptr ? m->goroutine_id : 0, shared_mark_in_progress());
       shade_if_marking(load_reference(&first[i]));  // the deletion barrier
       // Release: as usgc_write's store (pairs with usgc_read's acquire load).
       __atomic_store_n(&first[i], values[i], __ATOMIC_RELEASE);

@@ -22,4 +22,12 @@ namespace usgc::gc {
 // naming `operation` (a compiler or API bug). Shared and global values need nothing.
 void publish_for_store(void* value, Ownership target, const char* operation);
 
+// Tests only (read when USGC_VERIFY is on; written before the goroutines that publish run):
+// called at the start of every publication by the publishing goroutine, so a test can hold it
+// there at a safepoint while a shared mark starts. Nothing in usgc stops a goroutine inside
+// publication or inside the barrier's slow path; a stop there is what an asynchronous safepoint
+// taken at a PLT stub did (docs/gc.md, "A stop inside the barrier"), and the barrier must not
+// lose the reference it overwrites when one happens anyway.
+extern void (*g_publication_test_hook)();
+
 }  // namespace usgc::gc

@@ -248,6 +248,10 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   MarkResult marked{};
   bool scan_cards = true;
   do {
+    // Tests only: a gate may hold the markers before a round (the world runs meanwhile).
+    while (g_config.verify && g_concurrent_mark_test_gate != nullptr &&
+           g_concurrent_mark_test_gate()) {
+    }
     MarkResult round = mark_shared_heap(mark_some_roots, kind, scan_cards);
     scan_cards = false;
     marked.objects_marked += round.objects_marked;

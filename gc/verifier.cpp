@@ -4,10 +4,12 @@
 #include <cstring>
 
 #include "gc/block.hpp"
+#include "gc/concurrent_mark.hpp"
 #include "gc/object_graph.hpp"
 #include "gc/private_generations.hpp"
 #include "gc/private_old_cycle.hpp"
 #include "gc/roots.hpp"
+#include "gc/verify_log.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "usgc/usgc.h"
 
@@ -68,6 +70,60 @@ class VisitedSet {
                 object, static_cast<unsigned long>(header), type_of(header), referrer);
 }
 
+// The goroutine whose roots and private heap verify_shared_heap walks now (nullptr: the global
+// roots and the shared heap). Written and read only by the verifying thread, in the stopped world.
+const Mutator* g_walked_mutator = nullptr;
+
+// A reachable shared object without its mark: says which path should have marked it (the block's
+// epoch against the current one, what refers to it, the goroutine whose roots hold it, and the
+// history of the object and its block from the verify log), then aborts.
+[[noreturn, gnu::cold]] void unmarked_violation(const void* object, uint64_t header,
+                                                const void* referrer) {
+  const Block* block = block_of(object);
+  const char* slot = static_cast<const char*>(object) - kHeaderBytes;
+  kernel::print_message(
+      "USGC_VERIFY: unmarked object %p: block %p (kind %u, owner heap %lu, class %u, slot %u of "
+      "%u, live %u, holds published %d), block mark epoch %u, current epoch %u, marking %d",
+      object, static_cast<const void*>(block), static_cast<unsigned>(block->kind),
+      static_cast<unsigned long>(block->owner_heap_id), block->size_class,
+      block->slot_index_of(slot), block->slot_count, block->live_slots,
+      block->holds_published ? 1 : 0, block->mark_epoch.load(std::memory_order_relaxed),
+      g_shared_mark_epoch.load(std::memory_order_relaxed), shared_mark_in_progress() ? 1 : 0);
+  uint64_t goroutine_id = 0;
+  if (g_walked_mutator != nullptr) {
+    goroutine_id = g_walked_mutator->goroutine_id;
+    kernel::print_message(
+        "USGC_VERIFY: reached through goroutine %lu (heap %lu, root scan state %u, epoch state "
+        "%u)",
+        static_cast<unsigned long>(goroutine_id),
+        static_cast<unsigned long>(g_walked_mutator->abi.heap_id),
+        g_walked_mutator->root_scan_state.load(std::memory_order_relaxed),
+        current_scan_done_state());
+  }
+  const Block* referrer_block = block_of(referrer);
+  const char* at = static_cast<const char*>(referrer);
+  bool in_slots =
+      (referrer_block->kind == BlockKind::kSmall || referrer_block->kind == BlockKind::kLarge) &&
+      at >= const_cast<Block*>(referrer_block)->slots_begin();
+  if (in_slots) {
+    uint32_t index = referrer_block->slot_index_of(at);
+    const char* referrer_slot = const_cast<Block*>(referrer_block)->slot_at(index);
+    uint64_t referrer_header = *reinterpret_cast<const uint64_t*>(referrer_slot);
+    kernel::print_message(
+        "USGC_VERIFY: referrer %p is object %p (header 0x%lx), block owner heap %lu, its shared "
+        "mark %d",
+        referrer, static_cast<const void*>(referrer_slot + kHeaderBytes),
+        static_cast<unsigned long>(referrer_header),
+        static_cast<unsigned long>(referrer_block->owner_heap_id),
+        referrer_block->shared_marked(index) ? 1 : 0);
+  } else {
+    kernel::print_message(
+        "USGC_VERIFY: referrer %p is a root slot (a frame, handle or global root)", referrer);
+  }
+  print_verify_history(object, goroutine_id);
+  violation("reachable object left unmarked by the shared mark", object, header, referrer);
+}
+
 // Checks the header of a reachable object; `owner` is the heap id private objects must have
 // (0: any private object is a violation, as when reached from a shared object).
 // marking_allowed: the owner is inside its private marking (it polled, and a shared collection
@@ -101,7 +157,7 @@ void check_object(const void* object, const void* referrer, bool check_shared_ma
     violation("private object in a block its goroutine does not own", object, header, referrer);
   }
   if (check_shared_mark && !block->shared_marked(index))
-    violation("reachable object left unmarked by the shared mark", object, header, referrer);
+    unmarked_violation(object, header, referrer);
 }
 
 // Walks the private (and stack-local) objects reachable from m's roots; shared objects found are
@@ -185,8 +241,11 @@ VerifyCounts verify_shared_heap(Mutator* const* mutators, size_t count) {
       shared_stack.push(object);
     }
   };
-  for (size_t i = 0; i < count; ++i)
+  for (size_t i = 0; i < count; ++i) {
+    g_walked_mutator = mutators[i];
     walk_private(*mutators[i], visited, private_stack, true, counts, on_shared);
+  }
+  g_walked_mutator = nullptr;
   for_each_global_root([&](void** slot) {
     ++counts.roots;
     ++counts.references;
