@@ -4,6 +4,7 @@
 #include "alloc/footprint.hpp"
 
 #include "alloc/heap.hpp"
+#include "alloc/stats_export.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -38,30 +39,6 @@ FootprintSnapshot g_peak = {};
 std::atomic<bool> g_snapshot_busy{false};
 // Snapshot only when the resident set grew by this much over the last one (a walk of every heap).
 constexpr int64_t kSnapshotStepBytes = 64 << 10;
-
-uint64_t live_block_bytes() {
-  uint64_t mallocs[kBinCount] = {};
-  uint64_t frees[kBinCount] = {};
-  for (uint32_t bin = 0; bin < kBinCount; ++bin)
-    frees[bin] = g_heapless_free_count_by_bin[bin].load(std::memory_order_relaxed);
-  for (Heap* heap = heap_registry_first(); heap != nullptr; heap = heap->registry_next) {
-    for (uint32_t bin = 0; bin < kBinCount; ++bin) {
-      mallocs[bin] += heap->counters.malloc_count_by_bin[bin].load(std::memory_order_relaxed);
-      frees[bin] += heap->counters.free_count_by_bin[bin].load(std::memory_order_relaxed);
-    }
-  }
-  uint64_t bytes = 0;
-  for (uint32_t bin = 0; bin < kBinCount; ++bin)
-    if (mallocs[bin] > frees[bin]) bytes += (mallocs[bin] - frees[bin]) * class_size_of_bin(bin);
-  return bytes;
-}
-
-uint64_t heaps_in_use() {
-  uint64_t count = 0;
-  for (Heap* heap = heap_registry_first(); heap != nullptr; heap = heap->registry_next)
-    count += heap->in_use.load(std::memory_order_relaxed);
-  return count;
-}
 
 int64_t load(const std::atomic<int64_t>& counter) {
   return counter.load(std::memory_order_relaxed);
@@ -150,10 +127,11 @@ void footprint_note_growth_slow() {
     snapshot.page_bytes_free_dirty = load(g_footprint.page_bytes_free_dirty);
     snapshot.cached_segment_bytes_dirty = load(g_footprint.cached_segment_bytes_dirty);
     snapshot.purge_backlog_bytes = purge_backlog_bytes();
-    snapshot.live_block_bytes = live_block_bytes();
+    const HeapCountTotals totals = sum_heap_counts();
+    snapshot.live_block_bytes = totals.live_block_bytes;
     snapshot.large_bytes_in_use = g_large_counters.bytes_in_use.load(std::memory_order_relaxed);
     snapshot.segments = g_segment_counters.segments.load(std::memory_order_relaxed);
-    snapshot.heaps_in_use = heaps_in_use();
+    snapshot.heaps_in_use = totals.heaps_in_use;
     g_peak = snapshot;
   }
   g_snapshot_busy.store(false, std::memory_order_release);

@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "alloc/size_classes.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/result.hpp"
 #include "usgc/stats_block.h"
@@ -56,6 +57,19 @@ namespace usgc::alloc {
 // thread's (by the frees still on its pages' local free lists), and it does not walk them every
 // interval.
 int malloc_stats_read(usgc_malloc_stats* stats, bool count_callers_frees);
+
+// The heaps' counters summed (relaxed reads, a moment's figures): per size-class bin the mallocs
+// and the frees (those of threads without a heap included), remote frees, heaps in use, and the
+// bytes of small and medium blocks handed out and not freed (a bin's remote frees may be read
+// before the mallocs they free: such a bin counts 0).
+struct HeapCountTotals {
+  uint64_t mallocs[kBinCount] = {};
+  uint64_t frees[kBinCount] = {};
+  uint64_t remote_frees = 0;
+  uint64_t heaps_in_use = 0;
+  uint64_t live_block_bytes = 0;
+};
+HeapCountTotals sum_heap_counts();
 
 inline constexpr uint64_t kStatsPublishNever = ~uint64_t{0};
 inline constexpr uint32_t kStatsDefaultIntervalMs = 100;

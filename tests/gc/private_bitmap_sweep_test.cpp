@@ -29,7 +29,10 @@
 namespace {
 
 namespace gc = usgc::gc;
+using usgc::testing::build_old_list;
 using usgc::testing::build_tree;
+using usgc::testing::drop_odd_nodes;
+using usgc::testing::list_length_checking_even_values;
 using usgc::testing::new_node;
 using usgc::testing::Node;
 using usgc::testing::node_type;
@@ -53,37 +56,11 @@ void run_whole_cycle() {
   ASSERT_FALSE(gc::old_cycle_active(m));
 }
 
-// A list of `count` old private nodes (values 0..count-1) through `left`, rooted in *root.
-void build_old_list(void** root, int count) {
-  USGC_ROOTS(roots, 1);
-  *root = nullptr;
-  for (int i = count - 1; i >= 0; --i) {
-    roots[0] = new_node(USGC_GOROUTINE_PRIVATE, i);
-    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->left,
-          static_cast<Node*>(*root));
-    *root = roots[0];
-  }
-  ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);  // one full collection: every node old
-}
-
-// Drops every other node of the list (the odd values), so every block keeps survivors.
-void drop_odd_nodes(Node* list) {
-  for (Node* node = list; node != nullptr && node->left != nullptr; node = node->left)
-    write(node, &node->left, node->left->left);
-}
-
-int64_t list_length_checking_even_values(const Node* list) {
-  int64_t length = 0;
-  for (const Node* node = list; node != nullptr; node = node->left, ++length)
-    if (node->value != 2 * length) return -1;
-  return length;
-}
-
 TEST_F(PrivateBitmapSweepTest, BlocksWithSurvivorsAreSweptFromTheBitmapAndHandOutZeroedSlots) {
   constexpr int kNodes = 20000;  // 32-byte slots: about ten blocks
   run_main([&] {
     USGC_ROOTS(roots, 1);
-    build_old_list(&roots[0], kNodes);
+    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
     drop_odd_nodes(static_cast<Node*>(roots[0]));
 
     const uint64_t slots_read = counter(gc::g_counters.private_sweep_slots_read);
@@ -114,7 +91,7 @@ TEST_F(PrivateBitmapSweepTest, ABlockHoldingAPublishedObjectIsSweptSlotBySlot) {
   constexpr int kNodes = 4000;
   run_main([&] {
     USGC_ROOTS(roots, 2);
-    build_old_list(&roots[0], kNodes);
+    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
     drop_odd_nodes(static_cast<Node*>(roots[0]));
     // The list's last node (no successor: its closure is itself), published in place in the
     // list's first block: it stays there, shared, and the list refers to it.

@@ -29,6 +29,9 @@
 namespace {
 
 namespace gc = usgc::gc;
+using usgc::testing::build_old_list;
+using usgc::testing::drop_odd_nodes;
+using usgc::testing::list_length_checking_even_values;
 using usgc::testing::new_node;
 using usgc::testing::Node;
 using usgc::testing::node_type;
@@ -43,33 +46,6 @@ uint64_t counter(const std::atomic<uint64_t>& value) {
 
 gc::Mutator& self() {
   return *gc::mutator_of(usgc_current_mutator);
-}
-
-// A list of `count` old private nodes (values 0..count-1) through `left`, rooted in *root.
-void build_old_list(void** root, int count) {
-  USGC_ROOTS(roots, 1);
-  *root = nullptr;
-  for (int i = count - 1; i >= 0; --i) {
-    roots[0] = new_node(USGC_GOROUTINE_PRIVATE, i);
-    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->left,
-          static_cast<Node*>(*root));
-    *root = roots[0];
-  }
-  ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);  // one full collection: every node old
-}
-
-// Drops every other node of the list (the odd values): every block keeps survivors and free
-// slots.
-void drop_odd_nodes(Node* list) {
-  for (Node* node = list; node != nullptr && node->left != nullptr; node = node->left)
-    write(node, &node->left, node->left->left);
-}
-
-int64_t list_length_checking_even_values(const Node* list) {
-  int64_t length = 0;
-  for (const Node* node = list; node != nullptr; node = node->left, ++length)
-    if (node->value != 2 * length) return -1;
-  return length;
 }
 
 // Allocates `count` nodes, keeping every `keep_every`-th one on a list rooted in *kept (values
@@ -94,7 +70,7 @@ TEST_F(PrivatePauseBoundsTest, TheNurseryStaysBoundedWhenBlocksHaveFreeSpace) {
   constexpr int kNodes = 200000;  // 32-byte slots: about 6 MiB, 100 blocks
   run_main([&] {
     USGC_ROOTS(roots, 2);
-    build_old_list(&roots[0], kNodes);
+    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
     drop_odd_nodes(static_cast<Node*>(roots[0]));
     // One pause: every block is swept now, half free, on the partial lists.
     ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
@@ -176,7 +152,7 @@ TEST_F(PrivatePauseBoundsTest, ADueCycleWaitsForTheLastSweepInsteadOfFinishingIt
   constexpr int kNodes = 200000;  // about 100 blocks to sweep
   run_main([&] {
     USGC_ROOTS(roots, 1);
-    build_old_list(&roots[0], kNodes);
+    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
     drop_odd_nodes(static_cast<Node*>(roots[0]));
     gc::Mutator& m = self();
     // A cycle due now: started by a collection, marked by refill steps until the minor

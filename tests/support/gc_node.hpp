@@ -67,4 +67,33 @@ inline Node* build_tree(int depth) {
   return static_cast<Node*>(roots[0]);
 }
 
+// A list of `count` private nodes (values 0..count-1) through `left`, rooted in *root, then one
+// full private collection that makes every node old. Returns that collection's result (0).
+inline int build_old_list(void** root, int count) {
+  USGC_ROOTS(roots, 1);
+  *root = nullptr;
+  for (int i = count - 1; i >= 0; --i) {
+    roots[0] = new_node(USGC_GOROUTINE_PRIVATE, i);
+    write(static_cast<Node*>(roots[0]), &static_cast<Node*>(roots[0])->left,
+          static_cast<Node*>(*root));
+    *root = roots[0];
+  }
+  return usgc_gc_collect(USGC_GC_PRIVATE);
+}
+
+// Drops every other node of a build_old_list list (the odd values): every block keeps survivors
+// and free slots.
+inline void drop_odd_nodes(Node* list) {
+  for (Node* node = list; node != nullptr && node->left != nullptr; node = node->left)
+    write(node, &node->left, node->left->left);
+}
+
+// The list's length if its values are 0, 2, 4, ... in order (what drop_odd_nodes leaves), else -1.
+inline int64_t list_length_checking_even_values(const Node* list) {
+  int64_t length = 0;
+  for (const Node* node = list; node != nullptr; node = node->left, ++length)
+    if (node->value != 2 * length) return -1;
+  return length;
+}
+
 }  // namespace usgc::testing
