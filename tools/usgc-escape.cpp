@@ -76,15 +76,6 @@ void print_usage(FILE* stream) {
       "else 1G)\n");
 }
 
-// Reads the program (jitgen/ir/source_file.hpp: a regular file of at most 16 MiB). False after
-// a message.
-bool read_program(const std::string& path, std::string* text) {
-  std::string error;
-  if (usgc::jitgen::ir::read_source_file(path, text, &error)) return true;
-  std::fprintf(stderr, "usgc-escape: %s\n", error.c_str());
-  return false;
-}
-
 int run_tool(int argc, char** argv);
 
 }  // namespace
@@ -197,15 +188,9 @@ int run_tool(int argc, char** argv) {
     return kExitUsage;
   }
 
-  std::string text;
-  if (!read_program(path, &text)) return kExitUsage;
-
-  ir::ParseResult parsed = ir::parse_module(text, path);
-  if (!parsed.ok()) {
-    std::fputs(ir::format_diagnostics(parsed.diagnostics).c_str(), stderr);
-    std::fprintf(stderr, "usgc-escape: %s is malformed; no analysis\n", path.c_str());
-    return kExitUsage;
-  }
+  // A regular file of at most 16 MiB (jitgen/ir/source_file.hpp).
+  ir::ParseResult parsed;
+  if (!ir::load_program(path, "usgc-escape", "no analysis", &parsed)) return kExitUsage;
 
   escape::EscapeAnalysis analysis = escape::analyze_escapes(parsed.module);
   if (!run) {

@@ -58,18 +58,8 @@ int main(int argc, char** argv) {
   options.arguments = command->arguments;
   options.gc_stress_every = command->gc_stress_every;
   options.time_limit_ms = command->time_limit_ms;
-  std::string text;
-  std::string read_error;
-  if (!ir::read_source_file(path, &text, &read_error)) {
-    std::fprintf(stderr, "usgc-run: %s\n", read_error.c_str());
-    return kExitUsage;
-  }
-  ir::ParseResult parsed = ir::parse_module(text, path);
-  if (!parsed.ok()) {
-    std::fputs(ir::format_diagnostics(parsed.diagnostics).c_str(), stderr);
-    std::fprintf(stderr, "usgc-run: %s is malformed; not run\n", path.c_str());
-    return kExitUsage;
-  }
+  ir::ParseResult parsed;
+  if (!ir::load_program(path, "usgc-run", "not run", &parsed)) return kExitUsage;
   escape::EscapeAnalysis analysis = escape::analyze_escapes(parsed.module);
 
   interpreter::RunResult result;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -54,6 +55,21 @@ bool read_source_file(const std::string& path, std::string* text, std::string* e
     return false;
   }
   return true;
+}
+
+bool load_program(const std::string& path, const char* tool, const char* refused,
+                  ParseResult* parsed) {
+  std::string text;
+  std::string error;
+  if (!read_source_file(path, &text, &error)) {
+    std::fprintf(stderr, "%s: %s\n", tool, error.c_str());
+    return false;
+  }
+  *parsed = parse_module(text, path);
+  if (parsed->ok()) return true;
+  std::fputs(format_diagnostics(parsed->diagnostics).c_str(), stderr);
+  std::fprintf(stderr, "%s: %s is malformed; %s\n", tool, path.c_str(), refused);
+  return false;
 }
 
 }  // namespace usgc::jitgen::ir

@@ -59,17 +59,9 @@ int run_wasm_command(const command_line::UsgcRunOptions& command) {
     host_options.push_back("--arg=" + std::to_string(argument));
   if (command.counts) host_options.emplace_back("--counts");
   if (command.stats) host_options.emplace_back("--stats");
-  std::string text, error;
-  if (!ir::read_source_file(path, &text, &error)) {
-    std::fprintf(stderr, "usgc-run: %s\n", error.c_str());
-    return kExitUsage;
-  }
-  ir::ParseResult parsed = ir::parse_module(text, path);
-  if (!parsed.ok()) {
-    std::fputs(ir::format_diagnostics(parsed.diagnostics).c_str(), stderr);
-    std::fprintf(stderr, "usgc-run: %s is malformed; not run\n", path.c_str());
-    return kExitUsage;
-  }
+  ir::ParseResult parsed;
+  if (!ir::load_program(path, "usgc-run", "not run", &parsed)) return kExitUsage;
+  std::string error;
   escape::EscapeAnalysis analysis = escape::analyze_escapes(parsed.module);
   LowerOptions options;
   options.gc_stress = gc_stress != 0;
