@@ -365,7 +365,8 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
                                                         uint8_t value) {
 #if defined(__x86_64__)
   bool equal;
-  __asm__("cmpb %2, %1" : "=@cce"(equal) : "m"(*entry), "i"(value));
+  // "iq": an immediate once inlined with optimization, a byte register at -O0 (debug builds).
+  __asm__("cmpb %b2, %1" : "=@cce"(equal) : "m"(*entry), "iq"(value));
   return equal;
 #else
   return entry->load(std::memory_order_relaxed) == value;
