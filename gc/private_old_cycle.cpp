@@ -400,6 +400,34 @@ void old_cycle_finish_before_waiting() {
   }
 }
 
+bool old_cycle_step_before_parking() {
+  if (!old_cycle_idle_work_pending()) return false;
+  Mutator& m = *current_mutator();
+  count_add(g_counters.private_idle_steps, 1);
+  switch (old_cycle_phase(m)) {
+    case OldCyclePhase::kIdle:
+      collect_private(m, "idle");  // starts the due cycle after its minor collection
+      break;
+    case OldCyclePhase::kMarking:
+      if (!m.old_grey.empty()) {
+        uint64_t start_ns = kernel::monotonic_ns();
+        size_t traced = 0;
+        mark_some(m, kMaxSliceObjects, &traced);
+        record_step(m, kernel::monotonic_ns() - start_ns, /*slice=*/true, traced);
+      }
+      if (m.old_grey.empty()) collect_private(m, "idle");  // ends the mark
+      break;
+    case OldCyclePhase::kSweeping: {
+      uint64_t start_ns = kernel::monotonic_ns();
+      uint32_t swept = sweep_some(m, kMaxSweepBlocksPerStep, nullptr);
+      record_step(m, kernel::monotonic_ns() - start_ns, /*slice=*/false, swept);
+      old_cycle_end_if_swept(m);
+      break;
+    }
+  }
+  return true;
+}
+
 void old_cycle_abandon(Mutator& m) {
   for (uint32_t c = 0; c < kSizeClassCount; ++c) {
     while (Block* b = m.unswept[c]) {

@@ -3,7 +3,12 @@
 //   usgc: gc P<n> @<s>s private[-minor] g<id> (<reason>): <before>-><after> MiB, <objects>
 //         marked, pause <ms> ms (mark <ms>, sweep <ms>: <n> slots read, <n> by bitmap, large
 //         <ms>, cycle <ms>: mark <ms>, terminate <ms>, sweep <ms> of <n> blocks, start <ms>)
-//   (the sweep's slots: the nursery's, read one by one or swept from the block's bitmap without
+//         [thread: cpu <ms>, run-queue wait <ms>, faults <minor>/<major>, switches
+//         <voluntary>/<involuntary>]
+//   (the bracket: the kernel's account of the collecting thread over the pause
+//   (kernel_iface/thread_usage.hpp): a pause much longer than its cpu time waited for a CPU
+//   (run-queue wait, involuntary switches) or blocked in the kernel (voluntary switches);
+//   the sweep's slots: the nursery's, read one by one or swept from the block's bitmap without
 //   being read; a full collection reads every slot of every block; the cycle: the work of the
 //   incremental old-generation cycle done inside this pause; the rest of the pause is the
 //   retirement of the runs and the bookkeeping)
@@ -32,6 +37,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernel_iface/thread_usage.hpp"
+
 namespace usgc::gc {
 
 struct PrivateTrace {
@@ -54,6 +61,7 @@ struct PrivateTrace {
   size_t slots_swept = 0;           // nursery slots read
   size_t bitmap_swept_slots = 0;    // nursery slots swept from the bitmap (none read)
   size_t cycle_blocks_swept = 0;    // blocks the cycle released or swept
+  kernel::ThreadUsage usage;        // what the kernel charged the thread with during the pause
 };
 void trace_private_collection(const PrivateTrace& trace);
 
