@@ -57,6 +57,21 @@ void trace_private_old_cycle(const PrivateCycleTrace& t) {
   kernel::print_message("%s", line);
 }
 
+void trace_private_step(const PrivateStepTrace& t) {
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "gc @%.3fs private-step g%lu (%s): %s of %zu %s, pause %.3f ms [thread: cpu %.3f, "
+                "run-queue wait %.3f, faults %lu/%lu, switches %lu/%lu]",
+                seconds_since_start(), static_cast<unsigned long>(t.goroutine_id), t.where,
+                t.slice ? "mark slice" : "sweep", t.work, t.slice ? "objects" : "blocks",
+                ms(t.pause_ns), ms(t.usage.cpu_ns), ms(t.usage.run_queue_wait_ns),
+                static_cast<unsigned long>(t.usage.minor_faults),
+                static_cast<unsigned long>(t.usage.major_faults),
+                static_cast<unsigned long>(t.usage.voluntary_switches),
+                static_cast<unsigned long>(t.usage.involuntary_switches));
+  kernel::print_message("%s", line);
+}
+
 void trace_shared_collection(const SharedTrace& t) {
   char line[400];
   std::snprintf(line, sizeof line,

@@ -15,6 +15,10 @@
 //   usgc: gc @<s>s private-incremental g<id>: <objects> marked, <MiB> freed, <MiB> old, work <ms>
 //         in slices over <ms> (longest slice <ms>, <n> objects; longest sweep step <ms>, <n>
 //         blocks)
+//   usgc: gc @<s>s private-step g<id> (<where>): mark slice of <n> objects | sweep of <n>
+//         blocks, pause <ms> ms [thread: ... as above]
+//   (one step of an incremental old-generation cycle outside a collection: at a refill, a
+//   refill's sweep for its class ("lazy"), or before parking ("idle"); each is a private pause)
 //   usgc: gc S<n> @<s>s shared[-minor] g<id> (<reason>): <before>-><after> MiB, <goroutines>
 //         goroutines, <objects> marked by <markers> markers, pause <ms> ms (start <ms>, end <ms>,
 //         of which wake <ms>, resume <ms>), concurrent mark <ms>, ttsp <ms>, handoff <ms>,
@@ -81,6 +85,18 @@ struct PrivateCycleTrace {
   uint32_t longest_sweep_blocks;
 };
 void trace_private_old_cycle(const PrivateCycleTrace& trace);
+
+// A step of an old-generation cycle outside a collection (a mark slice or a sweep step at a
+// refill, or before parking): a private pause of its own.
+struct PrivateStepTrace {
+  uint64_t goroutine_id = 0;
+  const char* where = "";  // "refill", "lazy" (a refill's sweep for its class), "idle"
+  bool slice = false;      // a mark slice (work: objects traced), else a sweep step (blocks)
+  size_t work = 0;
+  uint64_t pause_ns = 0;
+  kernel::ThreadUsage usage;
+};
+void trace_private_step(const PrivateStepTrace& trace);
 
 struct SharedTrace {
   uint64_t number;
