@@ -406,7 +406,9 @@ void old_cycle_end_if_swept(Mutator& m) {
 
 bool old_cycle_idle_work_pending() {
   Mutator* m = current_mutator();
-  if (m == nullptr || m->collecting || !incremental_old_cycles_enabled()) return false;
+  // Collection off (USGC_GC_PERCENT=off): no cycle is due, whatever the heap.
+  if (m == nullptr || m->collecting || !incremental_old_cycles_enabled() || g_config.gc_percent < 0)
+    return false;
   return old_cycle_active(*m) || m->live_bytes_after_collection >= pacer_trigger_bytes(*m);
 }
 

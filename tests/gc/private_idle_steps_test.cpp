@@ -7,7 +7,7 @@
 //     kMaxSliceObjects, a sweep step of at most kMaxSweepBlocksPerStep blocks), and the cycle's
 //     garbage is freed while the survivors stay intact;
 //   - the same for a goroutine that parks in a select, and for one that sleeps;
-//   - with no cycle due, parking does no step.
+//   - with no cycle due, or with collection off (USGC_GC_PERCENT=off), parking does no step.
 // The mutators use the public API (channels, select, sleep, goroutines); the test reaches gc/
 // for the counters and the pacer's state (to make a cycle due).
 #include <gtest/gtest.h>
@@ -34,6 +34,17 @@ using usgc::testing::Node;
 using usgc::testing::run_main;
 
 class PrivateIdleStepsTest : public usgc::testing::gc_stress::IncrementalCyclesFixture {};
+
+// The same runtime with collection off.
+class PrivateIdleStepsCollectionOffTest
+    : public usgc::testing::gc_stress::IncrementalCyclesFixture {
+ protected:
+  void SetUp() override {
+    setenv("USGC_GC_INCREMENTAL", "1", 1);
+    setenv("USGC_GC_PERCENT", "off", 1);
+    usgc::testing::RuntimeTest::SetUp();
+  }
+};
 
 constexpr int kNodes = 200000;  // 32-byte slots: about 100 blocks, half of the nodes garbage
 constexpr int kMaxRounds = 20000;
@@ -184,8 +195,8 @@ TEST_F(PrivateIdleStepsTest, SleepingAdvancesADueCycleWithoutAllocating) {
     USGC_ROOTS(roots, 1);
     build_garbage_and_make_a_cycle_due(&roots[0]);
     const Before before = take_before();
-    // A sleep steps while its deadline is ahead: however many steps a sleep does, the cycle
-    // ends within these sleeps (each does at least one: its deadline is ahead when it starts).
+    // A sleep steps while its deadline is ahead (one that lost its CPU past the deadline before
+    // its first step does none): the cycle ends within these sleeps.
     for (int i = 0; i < kMaxRounds && gc::old_cycle_idle_work_pending(); ++i)
       ASSERT_EQ(usgc_sleep_ns(100000), 0);
     expect_cycle_done_by_idle_steps(before, /*parking_operations=*/0, roots[0]);
@@ -221,6 +232,35 @@ TEST_F(PrivateIdleStepsTest, ParkingWithNoCycleDueDoesNoStep) {
     EXPECT_EQ(usgc_chan_destroy(ping), 0);
     EXPECT_EQ(usgc_chan_destroy(pong), 0);
     EXPECT_EQ(list_length_checking_even_values(static_cast<Node*>(roots[0])), 500);
+  });
+}
+
+TEST_F(PrivateIdleStepsCollectionOffTest, ParkingWithCollectionOffDoesNoStep) {
+  run_main([&] {
+    USGC_ROOTS(roots, 1);
+    ASSERT_EQ(build_old_list(&roots[0], 1000), 0);
+    gc::Mutator& m = self();
+    m.old_bytes_after_full = 0;
+    m.full_budget_bytes = 0;  // past the trigger: a cycle would be due with collection on
+    EXPECT_FALSE(gc::old_cycle_idle_work_pending());
+    const uint64_t steps = counter(gc::g_counters.private_idle_steps);
+    const uint64_t collections = counter(gc::g_counters.private_collections);
+    ASSERT_EQ(usgc_sleep_ns(1000000), 0);
+    usgc_chan* pong = usgc_chan_make(sizeof(int64_t), 0);
+    ASSERT_NE(pong, nullptr);
+    go([pong] {
+      int64_t value = 7;
+      ASSERT_EQ(usgc_chan_send(pong, &value), 0);
+    });
+    int64_t answer = 0;
+    bool ok = false;
+    ASSERT_EQ(usgc_chan_recv(pong, &answer, &ok), 0);
+    EXPECT_EQ(answer, 7);
+    EXPECT_EQ(counter(gc::g_counters.private_idle_steps), steps);
+    EXPECT_EQ(counter(gc::g_counters.private_collections), collections)
+        << "a goroutine collected before parking with collection off";
+    while (usgc_goroutine_count() > 1) usgc_yield();
+    EXPECT_EQ(usgc_chan_destroy(pong), 0);
   });
 }
 
