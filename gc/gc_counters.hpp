@@ -65,7 +65,10 @@
   /* nursery slots minor collections read (runs in blocks holding a published object) */ \
   X(private_nursery_slots_read, 1, kPlain, nowhere)                                      \
   /* nursery slots minor collections swept from the bitmap, reading none */              \
-  X(private_nursery_slots_bitmap_swept, 1, kPlain, nowhere)
+  X(private_nursery_slots_bitmap_swept, 1, kPlain, nowhere)                              \
+  /* steps of old-generation cycles goroutines did before parking (channels, select, */  \
+  /* sleep: old_cycle_step_before_parking) */                                            \
+  X(private_idle_steps, 1, kPlain, nowhere)
 
 #define USGC_GC_COUNTERS(X) USGC_GC_EXPORTED_COUNTERS(X) USGC_GC_INTERNAL_COUNTERS(X)
 

@@ -45,6 +45,7 @@
 #include "gc/verify_log.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
+#include "kernel_iface/thread_usage.hpp"
 #include "safepoint/stop_the_world.hpp"
 
 namespace usgc::gc {
@@ -386,6 +387,13 @@ bool private_full_collection_due(const Mutator& m) {
 void collect_private(Mutator& m, const char* reason, bool full_requested) {
   if (m.collecting) return;
   m.collecting = true;
+  // With USGC_TRACE=gc, what the kernel charged the thread with during the pause (outside the
+  // measured interval: a few system calls).
+  kernel::ThreadUsage usage_before;
+  if (g_config.trace) {
+    kernel::Result<kernel::ThreadUsage> usage = kernel::read_thread_usage();
+    if (usage.ok()) usage_before = usage.value();
+  }
   uint64_t start_ns = kernel::monotonic_ns();
   retire_all_private_runs(m);
   if (m.bytes_since_collection > m.largest_nursery_bytes)
@@ -443,6 +451,11 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   if (totals.phases.cycle_blocks_swept > m.most_cycle_blocks_in_collection)
     m.most_cycle_blocks_in_collection = totals.phases.cycle_blocks_swept;
   uint64_t pause_ns = kernel::monotonic_ns() - start_ns;
+  kernel::ThreadUsage usage_in_pause;
+  if (g_config.trace) {
+    kernel::Result<kernel::ThreadUsage> usage = kernel::read_thread_usage();
+    if (usage.ok()) usage_in_pause = kernel::thread_usage_delta(usage_before, usage.value());
+  }
   // Unreachable since the mark; unmapping them is the goroutine's cost, not part of the pause.
   for (Block* b = totals.dead_large; b != nullptr;) {
     Block* next = b->next_in_heap;
@@ -477,6 +490,7 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
     t.slots_swept = p.slots_swept;
     t.bitmap_swept_slots = p.bitmap_swept_slots;
     t.cycle_blocks_swept = p.cycle_blocks_swept;
+    t.usage = usage_in_pause;
     trace_private_collection(t);
   }
   if (g_config.verify) verify_private_heap(m);

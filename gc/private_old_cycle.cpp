@@ -10,6 +10,7 @@
 #include "gc/private_pacer.hpp"
 #include "gc/trace.hpp"
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/thread_usage.hpp"
 
 namespace usgc::gc {
 namespace {
@@ -59,9 +60,25 @@ bool mark_some(Mutator& m, size_t budget, size_t* traced = nullptr) {
   return m.old_grey.empty();
 }
 
-// A refill's step of the cycle is a pause: counted, and the longest of each kind kept for the
-// trace's end-of-cycle line.
-void record_step(Mutator& m, uint64_t step_ns, bool slice, size_t work) {
+// A step's clock: when it started and, with USGC_TRACE=gc, what the kernel had charged the thread
+// with then (read before the start: not part of the step's time).
+struct StepClock {
+  kernel::ThreadUsage usage;
+  uint64_t start_ns;
+  StepClock() {
+    if (g_config.trace) {
+      kernel::Result<kernel::ThreadUsage> read = kernel::read_thread_usage();
+      if (read.ok()) usage = read.value();
+    }
+    start_ns = kernel::monotonic_ns();
+  }
+};
+
+// A step of the cycle outside a collection (at a refill, or before parking) is a pause: counted,
+// the longest of each kind kept for the trace's end-of-cycle line, and with USGC_TRACE=gc one
+// line of its own. where: "refill", "lazy" (a refill's sweep for its class) or "idle".
+void record_step(Mutator& m, const StepClock& clock, bool slice, size_t work, const char* where) {
+  const uint64_t step_ns = kernel::monotonic_ns() - clock.start_ns;
   m.old_cycle_work_ns += step_ns;
   record_pause(false, step_ns);
   if (slice && step_ns > m.old_cycle_longest_slice_ns) {
@@ -70,6 +87,17 @@ void record_step(Mutator& m, uint64_t step_ns, bool slice, size_t work) {
   } else if (!slice && step_ns > m.old_cycle_longest_sweep_ns) {
     m.old_cycle_longest_sweep_ns = step_ns;
     m.old_cycle_longest_sweep_blocks = static_cast<uint32_t>(work);
+  }
+  if (g_config.trace) {
+    PrivateStepTrace t;
+    t.goroutine_id = m.goroutine_id;
+    t.where = where;
+    t.slice = slice;
+    t.work = work;
+    t.pause_ns = step_ns;
+    kernel::Result<kernel::ThreadUsage> read = kernel::read_thread_usage();
+    if (read.ok()) t.usage = kernel::thread_usage_delta(clock.usage, read.value());
+    trace_private_step(t);
   }
 }
 
@@ -301,11 +329,11 @@ void old_cycle_refill_step(Mutator& m) {
   OldCyclePhase phase = old_cycle_phase(m);
   if (phase == OldCyclePhase::kMarking) {
     if (!m.old_grey.empty()) {
-      uint64_t start_ns = kernel::monotonic_ns();
+      StepClock clock;
       size_t traced = 0;
       mark_some(m, pacer_mark_slice_objects(m, m.old_cycle_expected_objects, m.old_grey.size()),
                 &traced);
-      record_step(m, kernel::monotonic_ns() - start_ns, /*slice=*/true, traced);
+      record_step(m, clock, /*slice=*/true, traced, "refill");
     }
     // The mark is done: end it now with a minor collection (its pause is bounded by the nursery
     // in use), not when the nursery fills, so the objects promoted black meanwhile stay few.
@@ -313,9 +341,9 @@ void old_cycle_refill_step(Mutator& m) {
     return;
   }
   if (phase != OldCyclePhase::kSweeping) return;
-  uint64_t start_ns = kernel::monotonic_ns();
+  StepClock clock;
   uint32_t swept = sweep_some(m, pacer_sweep_step_blocks(m), nullptr);
-  record_step(m, kernel::monotonic_ns() - start_ns, /*slice=*/false, swept);
+  record_step(m, clock, /*slice=*/false, swept, "refill");
   old_cycle_end_if_swept(m);
 }
 
@@ -325,7 +353,7 @@ bool old_cycle_sweep_for_refill(Mutator& m, uint32_t c) {
   // let it grow past its budget, and the minor pause with it.
   if (g_config.gc_percent >= 0 && m.bytes_since_collection >= m.collection_budget_bytes)
     return false;
-  uint64_t start_ns = kernel::monotonic_ns();
+  StepClock clock;
   bool found = false;
   uint32_t swept = 0;
   // A dead block of the class first: one bulk clear gives a whole free block, with no trip
@@ -345,7 +373,7 @@ bool old_cycle_sweep_for_refill(Mutator& m, uint32_t c) {
   }
   for (uint32_t i = 0; i < kLazySweepBlocks && m.unswept[c] != nullptr && !found; ++i, ++swept)
     found = sweep_one(m, c, &m.live_bytes_after_collection, nullptr);
-  record_step(m, kernel::monotonic_ns() - start_ns, /*slice=*/false, swept);
+  if (swept != 0) record_step(m, clock, /*slice=*/false, swept, "lazy");  // no work, no pause
   old_cycle_end_if_swept(m);
   return found;
 }
@@ -378,7 +406,9 @@ void old_cycle_end_if_swept(Mutator& m) {
 
 bool old_cycle_idle_work_pending() {
   Mutator* m = current_mutator();
-  if (m == nullptr || m->collecting || !incremental_old_cycles_enabled()) return false;
+  // Collection off (USGC_GC_PERCENT=off): no cycle is due, whatever the heap.
+  if (m == nullptr || m->collecting || !incremental_old_cycles_enabled() || g_config.gc_percent < 0)
+    return false;
   return old_cycle_active(*m) || m->live_bytes_after_collection >= pacer_trigger_bytes(*m);
 }
 
@@ -398,6 +428,34 @@ void old_cycle_finish_before_waiting() {
     m.old_cycle_work_ns += kernel::monotonic_ns() - start_ns;
     old_cycle_end_if_swept(m);
   }
+}
+
+bool old_cycle_step_before_parking() {
+  if (!old_cycle_idle_work_pending()) return false;
+  Mutator& m = *current_mutator();
+  count_add(g_counters.private_idle_steps, 1);
+  switch (old_cycle_phase(m)) {
+    case OldCyclePhase::kIdle:
+      collect_private(m, "idle");  // starts the due cycle after its minor collection
+      break;
+    case OldCyclePhase::kMarking:
+      if (!m.old_grey.empty()) {
+        StepClock clock;
+        size_t traced = 0;
+        mark_some(m, kMaxSliceObjects, &traced);
+        record_step(m, clock, /*slice=*/true, traced, "idle");
+      }
+      if (m.old_grey.empty()) collect_private(m, "idle");  // ends the mark
+      break;
+    case OldCyclePhase::kSweeping: {
+      StepClock clock;
+      uint32_t swept = sweep_some(m, kMaxSweepBlocksPerStep, nullptr);
+      record_step(m, clock, /*slice=*/false, swept, "idle");
+      old_cycle_end_if_swept(m);
+      break;
+    }
+  }
+  return true;
 }
 
 void old_cycle_abandon(Mutator& m) {

@@ -61,7 +61,9 @@
 //
 // Pacing (trigger, assists, sweep pace) is gc/private_pacer.hpp. Each slice and each sweep step
 // is recorded as a private pause (usgc_gc_stats, the stats block's histogram). A goroutine about
-// to wait on a wait group completes its cycle first (old_cycle_finish_before_waiting).
+// to wait on a wait group completes its cycle first (old_cycle_finish_before_waiting); one about
+// to park on a channel or a select, or to sleep, does a bounded step of it
+// (old_cycle_step_before_parking).
 // Explicit full collections and the heap limit complete a running cycle at once, then collect in
 // one pause as before. USGC_GC_INCREMENTAL=0 turns the cycle off (every full private collection
 // is one pause, at the goal; for comparison).
@@ -137,6 +139,14 @@ bool old_cycle_sweep_for_refill(Mutator& m, uint32_t size_class);
 // old_cycle_idle_work_pending() is the cheap test (false outside goroutines).
 bool old_cycle_idle_work_pending();
 void old_cycle_finish_before_waiting();
+// A goroutine about to park on a channel (send, receive, select) or to sleep does one bounded
+// step of that work instead (a wait there may be short, and a channel operation must not take
+// a whole cycle's time): a due cycle is started (the minor collection that starts it), or a
+// marking cycle marks one slice of at most kMaxSliceObjects (then, if nothing is grey, the minor
+// collection that ends its mark), or a sweeping cycle sweeps at most kMaxSweepBlocksPerStep
+// blocks: the same bounds as an allocation's step. Never called with a runtime lock held (the
+// caller unlocks, steps, then re-checks whether it must still park). True if it did a step.
+bool old_cycle_step_before_parking();
 
 // The goroutine exits: its unswept blocks go back on blocks[c] (the exit frees every private
 // object whatever its mark), the cycle's stacks are released.

@@ -25,17 +25,22 @@ double seconds_since_start() {
 }  // namespace
 
 void trace_private_collection(const PrivateTrace& t) {
-  char line[400];
+  char line[560];
   std::snprintf(line, sizeof line,
                 "gc P%lu @%.3fs private%s g%lu (%s): %.3f->%.3f MiB, %zu marked, pause %.3f ms "
                 "(mark %.3f, sweep %.3f: %zu slots read, %zu by bitmap, large %.3f, cycle %.3f: "
-                "mark %.3f, terminate %.3f, sweep %.3f of %zu blocks, start %.3f)",
+                "mark %.3f, terminate %.3f, sweep %.3f of %zu blocks, start %.3f) [thread: cpu "
+                "%.3f, run-queue wait %.3f, faults %lu/%lu, switches %lu/%lu]",
                 static_cast<unsigned long>(t.number), seconds_since_start(),
                 t.minor ? "-minor" : "", static_cast<unsigned long>(t.goroutine_id), t.reason,
                 mib(t.before_bytes), mib(t.after_bytes), t.objects_marked, ms(t.pause_ns),
                 ms(t.mark_ns), ms(t.sweep_ns), t.slots_swept, t.bitmap_swept_slots, ms(t.large_ns),
                 ms(t.cycle_ns), ms(t.cycle_mark_ns), ms(t.cycle_terminate_ns), ms(t.cycle_sweep_ns),
-                t.cycle_blocks_swept, ms(t.cycle_start_ns));
+                t.cycle_blocks_swept, ms(t.cycle_start_ns), ms(t.usage.cpu_ns),
+                ms(t.usage.run_queue_wait_ns), static_cast<unsigned long>(t.usage.minor_faults),
+                static_cast<unsigned long>(t.usage.major_faults),
+                static_cast<unsigned long>(t.usage.voluntary_switches),
+                static_cast<unsigned long>(t.usage.involuntary_switches));
   kernel::print_message("%s", line);
 }
 
@@ -49,6 +54,21 @@ void trace_private_old_cycle(const PrivateCycleTrace& t) {
                 mib(t.freed_bytes), mib(t.after_bytes), ms(t.work_ns), ms(t.elapsed_ns),
                 ms(t.longest_slice_ns), t.longest_slice_objects, ms(t.longest_sweep_ns),
                 t.longest_sweep_blocks);
+  kernel::print_message("%s", line);
+}
+
+void trace_private_step(const PrivateStepTrace& t) {
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "gc @%.3fs private-step g%lu (%s): %s of %zu %s, pause %.3f ms [thread: cpu %.3f, "
+                "run-queue wait %.3f, faults %lu/%lu, switches %lu/%lu]",
+                seconds_since_start(), static_cast<unsigned long>(t.goroutine_id), t.where,
+                t.slice ? "mark slice" : "sweep", t.work, t.slice ? "objects" : "blocks",
+                ms(t.pause_ns), ms(t.usage.cpu_ns), ms(t.usage.run_queue_wait_ns),
+                static_cast<unsigned long>(t.usage.minor_faults),
+                static_cast<unsigned long>(t.usage.major_faults),
+                static_cast<unsigned long>(t.usage.voluntary_switches),
+                static_cast<unsigned long>(t.usage.involuntary_switches));
   kernel::print_message("%s", line);
 }
 

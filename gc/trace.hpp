@@ -3,13 +3,22 @@
 //   usgc: gc P<n> @<s>s private[-minor] g<id> (<reason>): <before>-><after> MiB, <objects>
 //         marked, pause <ms> ms (mark <ms>, sweep <ms>: <n> slots read, <n> by bitmap, large
 //         <ms>, cycle <ms>: mark <ms>, terminate <ms>, sweep <ms> of <n> blocks, start <ms>)
-//   (the sweep's slots: the nursery's, read one by one or swept from the block's bitmap without
+//         [thread: cpu <ms>, run-queue wait <ms>, faults <minor>/<major>, switches
+//         <voluntary>/<involuntary>]
+//   (the bracket: the kernel's account of the collecting thread over the pause
+//   (kernel_iface/thread_usage.hpp): a pause much longer than its cpu time waited for a CPU
+//   (run-queue wait, involuntary switches) or blocked in the kernel (voluntary switches);
+//   the sweep's slots: the nursery's, read one by one or swept from the block's bitmap without
 //   being read; a full collection reads every slot of every block; the cycle: the work of the
 //   incremental old-generation cycle done inside this pause; the rest of the pause is the
 //   retirement of the runs and the bookkeeping)
 //   usgc: gc @<s>s private-incremental g<id>: <objects> marked, <MiB> freed, <MiB> old, work <ms>
 //         in slices over <ms> (longest slice <ms>, <n> objects; longest sweep step <ms>, <n>
 //         blocks)
+//   usgc: gc @<s>s private-step g<id> (<where>): mark slice of <n> objects | sweep of <n>
+//         blocks, pause <ms> ms [thread: ... as above]
+//   (one step of an incremental old-generation cycle outside a collection: at a refill, a
+//   refill's sweep for its class ("lazy"), or before parking ("idle"); each is a private pause)
 //   usgc: gc S<n> @<s>s shared[-minor] g<id> (<reason>): <before>-><after> MiB, <goroutines>
 //         goroutines, <objects> marked by <markers> markers, pause <ms> ms (start <ms>, end <ms>,
 //         of which wake <ms>, resume <ms>), concurrent mark <ms>, ttsp <ms>, handoff <ms>,
@@ -31,6 +40,8 @@
 
 #include <cstddef>
 #include <cstdint>
+
+#include "kernel_iface/thread_usage.hpp"
 
 namespace usgc::gc {
 
@@ -54,6 +65,7 @@ struct PrivateTrace {
   size_t slots_swept = 0;           // nursery slots read
   size_t bitmap_swept_slots = 0;    // nursery slots swept from the bitmap (none read)
   size_t cycle_blocks_swept = 0;    // blocks the cycle released or swept
+  kernel::ThreadUsage usage;        // what the kernel charged the thread with during the pause
 };
 void trace_private_collection(const PrivateTrace& trace);
 
@@ -73,6 +85,18 @@ struct PrivateCycleTrace {
   uint32_t longest_sweep_blocks;
 };
 void trace_private_old_cycle(const PrivateCycleTrace& trace);
+
+// A step of an old-generation cycle outside a collection (a mark slice or a sweep step at a
+// refill, or before parking): a private pause of its own.
+struct PrivateStepTrace {
+  uint64_t goroutine_id = 0;
+  const char* where = "";  // "refill", "lazy" (a refill's sweep for its class), "idle"
+  bool slice = false;      // a mark slice (work: objects traced), else a sweep step (blocks)
+  size_t work = 0;
+  uint64_t pause_ns = 0;
+  kernel::ThreadUsage usage;
+};
+void trace_private_step(const PrivateStepTrace& trace);
 
 struct SharedTrace {
   uint64_t number;

@@ -15,7 +15,10 @@
 // Waiting needs a goroutine (the caller parks); everything else works from any thread.
 //
 // Each operation is split Go-style: the part under the lock that completes without waiting is
-// straight-line code; waiting (enqueue + park) is a separate noinline function.
+// straight-line code; waiting (enqueue + park) is a separate noinline function. Before its first
+// wait an operation lets the goroutine's old-generation cycle use the idle time: with the lock
+// released it does one bounded step (gc/private_old_cycle.hpp), then starts over, since the
+// channel may have changed meanwhile; it waits without another step.
 #include "runtime/channel.hpp"
 
 #include <cerrno>
@@ -23,6 +26,7 @@
 #include <new>
 
 #include "gc/concurrent_mark.hpp"
+#include "gc/private_old_cycle.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/intrusive_list.hpp"
 #include "usgc/usgc.h"
@@ -160,6 +164,19 @@ bool unlock_channel_commit(Goroutine* /*goroutine*/, void* argument) {
   return waiter.success;
 }
 
+// The goroutine is about to park on the channel (its lock held): if its old-generation cycle has
+// work pending (gc/private_old_cycle.hpp) and it has not stepped in this operation yet, the lock
+// is released and one bounded step done; true: the caller re-takes the lock and re-checks, the
+// channel may have changed meanwhile. One step per operation, so an operation parks after at
+// most one.
+bool idle_step_before_parking(Channel* channel, bool* idle_step_done) {
+  if (*idle_step_done || !gc::old_cycle_idle_work_pending()) return false;
+  *idle_step_done = true;
+  channel->lock.unlock();
+  gc::old_cycle_step_before_parking();
+  return true;
+}
+
 }  // namespace
 
 Channel* channel_make(size_t elem_bytes, size_t capacity, int* error) {
@@ -195,6 +212,8 @@ int channel_destroy(Channel* channel) {
 int channel_send(Channel* channel, const void* elem, bool block) {
   if (elem == nullptr && channel->elem_bytes != 0) return EINVAL;
   if (channel->holds_references) publish_sent_reference(channel, elem);
+  bool idle_step_done = false;
+relock:
   channel->lock.lock();
   if (channel->closed) {
     channel->lock.unlock();
@@ -217,12 +236,15 @@ int channel_send(Channel* channel, const void* elem, bool block) {
     channel->lock.unlock();
     return block ? EPERM : EAGAIN;
   }
+  if (idle_step_before_parking(channel, &idle_step_done)) goto relock;
   const bool sent =
       wait_on(channel, &channel->senders, self, const_cast<void*>(elem), WaitReason::kChannelSend);
   return sent ? 0 : EPIPE;  // woken by close
 }
 
 int channel_receive(Channel* channel, void* elem, bool* ok, bool block) {
+  bool idle_step_done = false;
+relock:
   channel->lock.lock();
   if (channel->closed && channel->count.load(std::memory_order_relaxed) == 0) {
     channel->lock.unlock();
@@ -249,6 +271,7 @@ int channel_receive(Channel* channel, void* elem, bool* ok, bool block) {
     channel->lock.unlock();
     return block ? EPERM : EAGAIN;
   }
+  if (idle_step_before_parking(channel, &idle_step_done)) goto relock;
   const bool received =
       wait_on(channel, &channel->receivers, self, elem, WaitReason::kChannelReceive);
   if (!received) clear_element(channel, elem);  // woken by close

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "gc/private_old_cycle.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/futex.hpp"
 #include "runtime/scheduler.hpp"
@@ -57,6 +58,10 @@ USGC_EXPORT int usgc_sleep_ns(uint64_t ns) {
   if (current_goroutine() == nullptr || !g_scheduler.initialized) {
     usgc::kernel::sleep_for_ns(ns);
     return 0;
+  }
+  // Idle time for the goroutine's old-generation cycle (gc/private_old_cycle.hpp): bounded steps
+  // while the deadline is ahead, each at most one slice or sweep step past it.
+  while (usgc::kernel::monotonic_ns() < deadline_ns && usgc::gc::old_cycle_step_before_parking()) {
   }
   timer_sleep_until(deadline_ns);
   return 0;

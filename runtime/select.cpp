@@ -25,12 +25,18 @@
 //     up to kInlineCases cases, one usgc_malloc block beyond), which is freed only after pass 3
 //     has unlinked every waiter under the lock set.
 //
+// The idle step: before pass 2 a goroutine whose old-generation cycle has work pending
+// (gc/private_old_cycle.hpp) releases the lock set, does one bounded step of it, and runs pass 1
+// again (a case may have become ready meanwhile); it parks without another step. A select that
+// parks for ever completes the cycle first.
+//
 // Cases with a NULL channel never proceed (Go's nil channel). No non-NULL case and block =
 // true parks for ever (WaitReason::kSelectNoCases), as Go's empty select does.
 #include <cerrno>
 #include <cstdint>
 #include <new>
 
+#include "gc/private_old_cycle.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "runtime/channel.hpp"
 #include "usgc/runtime.h"
@@ -256,6 +262,8 @@ bool try_case(usgc_select_case* cases, uint32_t index, const LockSet& set, int* 
 }
 
 [[noreturn]] void park_forever() {
+  // Nothing will run this goroutine again: its old-generation cycle may as well finish now.
+  gc::old_cycle_finish_before_waiting();
   park(park_forever_commit, nullptr, WaitReason::kSelectNoCases);
   kernel::fatal("usgc_select: a goroutine parked in a select with no cases was resumed");
 }
@@ -280,21 +288,29 @@ int select_with_storage(usgc_select_case* cases, uint32_t count, bool block, siz
   sort_by_channel(cases, storage.lock_order, active);
   const LockSet set{cases, storage.lock_order, active};
 
-  lock_all(set);
-  for (uint32_t k = 0; k < active; ++k) {
-    const uint32_t index = storage.poll_order[k];
-    int result = 0;
-    if (try_case(cases, index, set, &result)) {
-      if (chosen != nullptr) *chosen = index;
-      return result;
+  bool idle_step_done = false;
+  for (;;) {
+    lock_all(set);
+    for (uint32_t k = 0; k < active; ++k) {
+      const uint32_t index = storage.poll_order[k];
+      int result = 0;
+      if (try_case(cases, index, set, &result)) {
+        if (chosen != nullptr) *chosen = index;
+        return result;
+      }
     }
-  }
-  Goroutine* self = block ? current_goroutine() : nullptr;
-  if (self == nullptr) {
+    Goroutine* self = block ? current_goroutine() : nullptr;
+    if (self == nullptr) {
+      unlock_all(set);
+      return block ? EPERM : EAGAIN;
+    }
+    // The idle step (file comment): once, with the lock set released, then pass 1 again.
+    if (idle_step_done || !gc::old_cycle_idle_work_pending())
+      return block_on_cases(cases, storage, set, self, chosen);
+    idle_step_done = true;
     unlock_all(set);
-    return block ? EPERM : EAGAIN;
+    gc::old_cycle_step_before_parking();
   }
-  return block_on_cases(cases, storage, set, self, chosen);
 }
 
 }  // namespace
