@@ -832,8 +832,8 @@ namespace {
   // make a reclaimed page the class's first, which update_direct_slots cuts. heap_malloc_profiled
   // marks the class it serves busy, so none of that cuts it; a thread's first allocation, which it
   // does not serve, is marked here, and its class cut once the block is taken.
-  bool mark_busy = heap_profile_active() && bin < kDirectBinCount &&
-                   heap->sample_cut_busy_bin == kBinCount;
+  bool mark_busy =
+      heap_profile_active() && bin < kDirectBinCount && heap->sample_cut_busy_bin == kBinCount;
   if (mark_busy) {
     if (heap->queues[bin].first != nullptr) heap_profile_uncut(heap, heap->queues[bin].first);
     heap->sample_cut_busy_bin = bin;
