@@ -425,7 +425,7 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
   size_t block_bytes = page->block_size;  // read before the batch may be posted
   block->free_marker = free_marker_of(page);
   count_remote_free(bin);
-  remote_batch_add(heap, destination, block, block_bytes);
+  remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
 }
 
 }  // namespace
