@@ -881,7 +881,17 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
     return;
   }
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
-  Block* block = page_block_of(page, pointer, caller);
+  // page_block_of's common case inline (the path of every remote free): a block start the page
+  // has handed out; every other pointer (aligned_alloc's interior pointers, errors) takes it.
+  const uint8_t* bytes = static_cast<const uint8_t*>(pointer);
+  Block* block;
+  if (__builtin_expect(page->in_use && bytes >= page->start && page->reserved != 1 &&
+                           block_is_handed_out(page, static_cast<size_t>(bytes - page->start)),
+                       1)) {
+    block = static_cast<Block*>(pointer);
+  } else {
+    block = page_block_of(page, pointer, caller);
+  }
   if (block->free_marker == free_marker_of(page)) report_double_free(caller, pointer);
   // A page a helper emptied: its memory was zeroed with the markers ("Idle owner help").
   if (page_was_emptied(page)) report_double_free(caller, pointer);
