@@ -230,11 +230,7 @@ constexpr uint32_t kReclaimsBeforeNewMemory = 4;
 Page* heap_find_page(Heap* heap, uint32_t bin) {
   Page* extendable = nullptr;
   Page* page = heap_queue_find_free(heap, bin, &extendable);
-  // Not while the heap profile runs: reclaiming here broke its cut invariant
-  // (heap_profile_cut.cpp: "cut invariant broken" in 17 of 20 sampled shared_slots runs, cause not
-  // found); heap_new_page still reclaims exited threads' segments before it formats a page.
-  const uint32_t reclaims = heap_profile_active() ? 0 : kReclaimsBeforeNewMemory;
-  for (uint32_t n = 0; page == nullptr && n < reclaims; ++n) {
+  for (uint32_t n = 0; page == nullptr && n < kReclaimsBeforeNewMemory; ++n) {
     Segment* abandoned = abandoned_segments_pop();
     if (abandoned == nullptr) break;
     heap_reclaim_segment(heap, abandoned);
@@ -429,7 +425,7 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
   size_t block_bytes = page->block_size;  // read before the batch may be posted
   block->free_marker = free_marker_of(page);
   count_remote_free(bin);
-  remote_batch_add(heap, destination, block, block_bytes);
+  remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
 }
 
 }  // namespace
@@ -831,20 +827,25 @@ namespace {
   // Large objects after the decay check: a program that only makes large requests decays too.
   if (size > kMediumObjectMax) return large_malloc(heap, size, false);
   uint32_t bin = bin_of_size(size);
+  // The cut invariant (heap_profile_cut.cpp): heap_find_page collects the class's pages (a cut
+  // page's empty list would take its local_free) and its reclaim of exited threads' segments may
+  // make a reclaimed page the class's first, which update_direct_slots cuts. heap_malloc_profiled
+  // marks the class it serves busy, so none of that cuts it; a thread's first allocation, which it
+  // does not serve, is marked here, and its class cut once the block is taken.
+  bool mark_busy =
+      heap_profile_active() && bin < kDirectBinCount && heap->sample_cut_busy_bin == kBinCount;
+  if (mark_busy) {
+    if (heap->queues[bin].first != nullptr) heap_profile_uncut(heap, heap->queues[bin].first);
+    heap->sample_cut_busy_bin = bin;
+  }
   Page* page = heap_find_page(heap, bin);
-  if (page == nullptr) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  if (__builtin_expect(page->free_list == nullptr, 0)) {
-    // The heap profile cut the page in front of this very allocation (a thread's first, which
-    // heap_malloc_profiled did not serve and so is not sampled): join, take, cut again.
-    heap_profile_uncut(heap, page);
-    void* block = page_take_block(heap, page, page->free_list);
+  void* block = page != nullptr ? page_take_block(heap, page, page->free_list) : nullptr;
+  if (mark_busy) {
+    heap->sample_cut_busy_bin = kBinCount;
     heap_profile_cut_front(heap, bin);
-    return block;
   }
-  return page_take_block(heap, page, page->free_list);
+  if (block == nullptr) errno = ENOMEM;
+  return block;
 }
 
 }  // namespace
@@ -880,7 +881,17 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
     return;
   }
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
-  Block* block = page_block_of(page, pointer, caller);
+  // page_block_of's common case inline (the path of every remote free): a block start the page
+  // has handed out; every other pointer (aligned_alloc's interior pointers, errors) takes it.
+  const uint8_t* bytes = static_cast<const uint8_t*>(pointer);
+  Block* block;
+  if (__builtin_expect(page->in_use && bytes >= page->start && page->reserved != 1 &&
+                           block_is_handed_out(page, static_cast<size_t>(bytes - page->start)),
+                       1)) {
+    block = static_cast<Block*>(pointer);
+  } else {
+    block = page_block_of(page, pointer, caller);
+  }
   if (block->free_marker == free_marker_of(page)) report_double_free(caller, pointer);
   // A page a helper emptied: its memory was zeroed with the markers ("Idle owner help").
   if (page_was_emptied(page)) report_double_free(caller, pointer);

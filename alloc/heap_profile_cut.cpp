@@ -19,7 +19,10 @@
 // length; an uncut page's class is marked and cut again once the drain is over,
 // heap_profile_recut_marked), update_direct_slots changes the first page (heap_profile_cut_front),
 // trim and abandon walk all pages (heap_profile_uncut_all); heap_malloc_profiled joins the class
-// it serves and marks it busy, so the refill's queue changes do not cut it under its feet.
+// it serves and marks it busy, so the refill's queue changes do not cut it under its feet (the
+// refill marks the class of a thread's first allocation itself, which heap_malloc_profiled does
+// not serve: its reclaim of an exited thread's segment may make a page the first, and the page
+// search would collect that cut page).
 //
 // Execution context: the owning thread's malloc and free slow paths (no lock, no allocation).
 // Nothing here runs while profiling is off: every caller checks heap_profile_active() first.

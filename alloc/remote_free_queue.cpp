@@ -3,18 +3,13 @@
 #include "alloc/remote_free_queue.hpp"
 
 #include "alloc/heap.hpp"
+#include "alloc/heap_profile.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::alloc {
 
 namespace {
-
-uint32_t slot_of(const Heap* destination) {
-  // Heaps are carved from one metadata chunk a few KiB apart: a multiplicative hash spreads them.
-  uint64_t bits = reinterpret_cast<uintptr_t>(destination) >> 6;
-  return static_cast<uint32_t>((bits * 0x9E3779B97F4A7C15ull) >> 61) % kRemoteBatchSlots;
-}
 
 // Frees each block of a chain through its page's thread_free list (the unbatched remote path).
 void free_chain_unbatched(Block* first) {
@@ -120,7 +115,17 @@ void free_inbox_block(Heap* heap, Block* block) {
     USGC_CHECK(page->in_use && page->used != 0,
                "heap corruption: remote free of %p into page %p with no block in use",
                static_cast<void*>(block), static_cast<void*>(page->start));
-    page_free_remote_block(heap, page, block);  // counted by the freeing thread
+    // Counted by the freeing thread. The common case inline: a page with free blocks already (not
+    // moved in its queue), no flag (not full, not a sample page), a block still in use after
+    // this one, no profile cut to keep: what page_free_remote_block does then.
+    if (page->free_list != nullptr && page->flags() == 0 && page->used > 1 &&
+        !heap_profile_active()) {
+      block->next = page->free_list;
+      page->free_list = block;
+      page->used--;
+      return;
+    }
+    page_free_remote_block(heap, page, block);
   } else {
     page_remote_free(page, block);
   }
@@ -146,8 +151,8 @@ void free_inbox_chains(Heap* heap, Block* (&chains)[kInboxLanes]) {
 
 }  // namespace
 
-void remote_batch_add(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
-  RemoteBatch* batch = &heap->remote_batches[slot_of(destination)];
+void remote_batch_add_slow(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
+  RemoteBatch* batch = &heap->remote_batches[remote_batch_slot_of(destination)];
   Heap* idle = nullptr;
   if (batch->destination != destination) {
     idle = post(batch);
