@@ -45,6 +45,7 @@ class StopAttribution : public RuntimeTest {
     safepoint::set_stop_trace_enabled(false);
     safepoint::set_safepoint_ack(SafepointAck::kHandler);
     safepoint::set_spin_caps_for_test(-1, -1);
+    safepoint::set_monitor_quiet_during_stops(true);
     RuntimeTest::TearDown();
   }
   void start_poller() {
@@ -189,6 +190,9 @@ TEST_F(StopAttribution, MonitorDoesNotProbeAProcessorStoppedAtASafepoint) {
   if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "no retake without async safepoints";
   start_poller();
   ASSERT_TRUE(poller_runs());
+  // The monitor must work during the stop for this test (by default it skips its work then:
+  // MonitorSkipsItsWorkWhileAStopIsInFlight).
+  safepoint::set_monitor_quiet_during_stops(false);
   for (SafepointAck ack : {SafepointAck::kTrampoline, SafepointAck::kHandler}) {
     safepoint::set_safepoint_ack(ack);
     ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
@@ -205,6 +209,30 @@ TEST_F(StopAttribution, MonitorDoesNotProbeAProcessorStoppedAtASafepoint) {
       EXPECT_GT(probes, 0u);
     }
   }
+}
+
+// While a stop is in flight the monitor does no work (no timers fired, no look at the Ps, no
+// probe): it only notes the skipped round and looks again later. With the behaviour before
+// (set_monitor_quiet_during_stops(false)) it keeps looking: the previous test.
+TEST_F(StopAttribution, MonitorSkipsItsWorkWhileAStopIsInFlight) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "the monitor looks only to retake";
+  start_poller();
+  ASSERT_TRUE(poller_runs());
+  ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+  const uint64_t skipped_before = runtime::monitor_rounds_skipped_during_stops();
+  // The monitor may be in the middle of one round when the stop begins: it ends that one.
+  const bool skipped = eventually(
+      [&] { return runtime::monitor_rounds_skipped_during_stops() >= skipped_before + 2; });
+  const uint64_t looks_before = runtime::monitor_looks();
+  const bool skipped_more = eventually(
+      [&] { return runtime::monitor_rounds_skipped_during_stops() >= skipped_before + 12; });
+  const uint64_t looks = runtime::monitor_looks() - looks_before;
+  ASSERT_EQ(usgc_start_the_world(), 0);
+  EXPECT_TRUE(skipped && skipped_more) << "the monitor did not wake during the stop";
+  EXPECT_EQ(looks, 0u) << "the monitor looked at the Ps while the world was stopped";
+  // And it works again once the world runs.
+  const uint64_t looks_after = runtime::monitor_looks();
+  EXPECT_TRUE(eventually([&] { return runtime::monitor_looks() > looks_after; }));
 }
 
 }  // namespace
