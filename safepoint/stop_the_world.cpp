@@ -81,9 +81,6 @@ struct State {
   std::atomic<uint32_t> requester_sleeping{0};
   std::atomic<uint64_t> acknowledger_futex_wakes{0};
   std::atomic<uint64_t> handler_acknowledgements{0};
-  // USGC_SAFEPOINT_CLAIM, read at initialization; set_scheduler_claim at any time (relaxed: a
-  // holder already in Scheduling is served whatever a requester reads here).
-  std::atomic<bool> scheduler_claim{true};
   // set_monitor_quiet_during_stops; read relaxed by the monitor.
   std::atomic<bool> monitor_quiet{true};
   std::atomic<uint64_t> scheduler_claims{0};
@@ -263,14 +260,14 @@ bool claim_scheduling_slot(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
 // The requester's claim of a slot that is idle, or in its holder's scheduler loop (the claim on).
 bool claim_slot(SafepointSlot* slot, uint32_t epoch) {
   if (claim_idle_slot(slot, epoch, AckKind::kClaimedIdle)) return true;
-  return g_state.scheduler_claim.load(std::memory_order_relaxed) &&
+  return scheduler_claim_enabled() &&
          claim_scheduling_slot(slot, epoch, AckKind::kClaimedScheduler);
 }
 
 // While the requester waits: claims the slots of [first, first + count) still missing whose
 // holder entered its scheduler loop after the scan (their thread may be off its CPU).
 void claim_missing_scheduling_slots(uint32_t first, uint32_t count, uint32_t epoch) {
-  if (!g_state.scheduler_claim.load(std::memory_order_relaxed)) return;
+  if (!scheduler_claim_enabled()) return;
   for (uint32_t i = first; i < first + count; ++i) {
     SafepointSlot* slot = &g_state.slots[i];
     // Relaxed: a hint; the CAS decides.
@@ -701,7 +698,7 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   g_state.arming = arming_from_environment();
   g_state.wait = wait_from_environment();
   g_state.ack = ack_from_environment();
-  g_state.scheduler_claim.store(claim_from_environment(), std::memory_order_relaxed);
+  set_scheduler_claim(claim_from_environment());
   g_state.online_cpus = kernel::online_cpu_count();
   FaultHandlerHooks fault_hooks{};
   fault_hooks.thread_runs_goroutine =
@@ -774,11 +771,8 @@ void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
   g_state.resume_cap_ns = resume_cap_ns < 0 ? -1 : resume_cap_ns;
   g_state.ignore_machine_load = ignore_machine_load;
 }
-bool scheduler_claim_enabled() {
-  return g_state.scheduler_claim.load(std::memory_order_relaxed);
-}
 void set_scheduler_claim(bool enabled) {
-  g_state.scheduler_claim.store(enabled, std::memory_order_relaxed);
+  detail::g_scheduler_claim.store(enabled, std::memory_order_relaxed);
 }
 bool stop_in_flight() {
   // Relaxed: a hint for the monitor (it only decides whether to skip one round of its work).
@@ -866,7 +860,7 @@ bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
   return serve_requests(slot, allow_preemption, false);
 }
 
-void slot_leave_scheduler(SafepointSlot* slot) {
+void slot_leave_scheduler_slow(SafepointSlot* slot) {
   SlotStatus expected = slot->status.load(std::memory_order_relaxed);
   while (expected != SlotStatus::kRunning) {
     USGC_ASSERT(expected == SlotStatus::kScheduling || expected == SlotStatus::kStoppedScheduling,
@@ -894,7 +888,7 @@ void slot_leave_scheduler(SafepointSlot* slot) {
   }
 }
 
-bool scheduler_safepoint(SafepointSlot* slot) {
+bool scheduler_safepoint_slow(SafepointSlot* slot) {
   // Acquire: a StoppedScheduling read here comes from a claim CAS made after begin_request's
   // release store of epoch (wait_for_resume reads it).
   SlotStatus status = slot->status.load(std::memory_order_acquire);

@@ -282,7 +282,14 @@ inline bool safepoint_requested(const SafepointSlot* slot) {
 // comment). Off: holders never enter Scheduling and requesters claim only idle slots (the
 // protocol before). Benchmarks and tests may switch it at any time: a holder already in
 // Scheduling is served either way.
-bool scheduler_claim_enabled();
+namespace detail {
+// Written at initialization and by set_scheduler_claim; read relaxed (a holder already in
+// Scheduling is served whatever a reader sees here).
+inline std::atomic<bool> g_scheduler_claim{true};
+}  // namespace detail
+inline bool scheduler_claim_enabled() {
+  return detail::g_scheduler_claim.load(std::memory_order_relaxed);
+}
 void set_scheduler_claim(bool enabled);
 
 // The holder of slot, entering its scheduler loop with no goroutine running on the P: Running ->
@@ -293,19 +300,33 @@ inline void slot_enter_scheduler(SafepointSlot* slot) {
   if (slot->status.load(std::memory_order_relaxed) != SlotStatus::kRunning) return;
   slot->status.store(SlotStatus::kScheduling, std::memory_order_release);
 }
-// The holder of slot, about to run a goroutine on it: Scheduling -> Running by CAS, waiting out a
-// stop that claimed it; then serves a request that came meanwhile (reach_safepoint) before the
-// goroutine runs. Nothing to do on a Running slot (the claim off).
-void slot_leave_scheduler(SafepointSlot* slot);
-// The holder's scheduler point in its loop (replaces `if requested: reach_safepoint`): a claimed
-// slot waits for the resume; a pending request is acknowledged (the claim's CAS, by the holder)
-// and waited out. True when it stopped.
-bool scheduler_safepoint(SafepointSlot* slot);
 // The holder in its loop: should it stop looking for work and come to scheduler_safepoint? (a
 // request not acknowledged, or the slot claimed).
 inline bool scheduler_stop_pending(const SafepointSlot* slot) {
   return safepoint_requested(slot) ||
          slot->status.load(std::memory_order_relaxed) == SlotStatus::kStoppedScheduling;
+}
+// The slow paths of the two below (stop_the_world.cpp).
+void slot_leave_scheduler_slow(SafepointSlot* slot);
+bool scheduler_safepoint_slow(SafepointSlot* slot);
+// The holder of slot, about to run a goroutine on it: Scheduling -> Running by CAS, waiting out a
+// stop that claimed it; then serves a request that came meanwhile (reach_safepoint) before the
+// goroutine runs. On a Running slot (the claim off) only the latter.
+inline void slot_leave_scheduler(SafepointSlot* slot) {
+  SlotStatus expected = SlotStatus::kScheduling;
+  // seq_cst: against the claim CAS (stop_the_world.cpp claim_scheduling_slot), exactly one wins.
+  if ((slot->status.compare_exchange_strong(expected, SlotStatus::kRunning,
+                                            std::memory_order_seq_cst) ||
+       expected == SlotStatus::kRunning) &&
+      !safepoint_requested(slot))
+    return;
+  slot_leave_scheduler_slow(slot);
+}
+// The holder's scheduler point in its loop (replaces `if requested: reach_safepoint`): a claimed
+// slot waits for the resume; a pending request is acknowledged (the claim's CAS, by the holder)
+// and waited out. True when it stopped.
+inline bool scheduler_safepoint(SafepointSlot* slot) {
+  return scheduler_stop_pending(slot) && scheduler_safepoint_slow(slot);
 }
 
 // A stop-the-world or handshake is in flight (requested, not yet resumed): the monitor skips its
