@@ -7,7 +7,8 @@
 //
 //   status        meaning                                   who moves it
 //   ------------  ----------------------------------------  ------------------------------------
-//   kIdle         no machine holds the P                    slot_release (Running -> Idle)
+//   kIdle         no machine holds the P                    slot_release (Running or Scheduling
+//                                                           -> Idle)
 //   kRunning      a machine holds it, its goroutine polls   slot_try_acquire (Idle -> Running)
 //   kAtSafepoint  its machine waits in the slow path, or    the owner, in reach_safepoint, or
 //                 it is the requester that kept its slot    in stop_the_world (keep_slot); back
