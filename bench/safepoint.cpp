@@ -45,12 +45,13 @@
 //     as well (safepoint::set_monitor_quiet_during_stops(false)): the protocol before both.
 //     goroutine-swap, goroutine-noclaim, goroutine-before: the same three with the stop requested
 //     by a goroutine holding a P, the collector's case: this thread attaches (usgc_attach_thread,
-//     a goroutine never preempted), waits 100-200 us between stops busy and polling, and stops
-//     through the collector's call (safepoint::stop_the_world keeping its P when
-//     requester_may_keep_slot() says so; NOTE stops_keeping_its_p counts them). --modes picks
-//     modes by name (default: all). Per mode:
-//     metric=p50, p99, max (us) of the
-//     time to safepoint; wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every
+//     a goroutine never preempted; before the N goroutines start, and for the whole case: in the
+//     thread modes it polls in a loop while a plain thread requests), waits 100-200 us between
+//     stops busy and polling, and stops through the collector's call (safepoint::stop_the_world
+//     keeping its P; NOTE stops_keeping_its_p counts them, policy_would_give_up_p the stops where
+//     the collector's policy, requester_may_keep_slot(), would have given it up on a loaded
+//     machine). --modes picks modes by name (default: all). Per mode: metric=p50, p99, max (us) of
+//     the time to safepoint; wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every
 //     slot armed and every idle slot claimed) and first_ack_p50/p99/max (request to the first
 //     running P's acknowledgement) from safepoint::stop_breakdown_last(); a NOTE counts the stops
 //     that found every P running, that sent the asynchronous safepoint signal, and where the
@@ -624,6 +625,14 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   const SafepointArming default_arming = usgc::safepoint::safepoint_arming();
   const usgc::safepoint::SafepointWait default_wait = usgc::safepoint::safepoint_wait();
   const usgc::safepoint::SafepointAck default_ack = usgc::safepoint::safepoint_ack();
+  // With a goroutine requester among the modes this thread attaches first (usgc_attach_thread: a
+  // goroutine locked to it, never preempted), while the Ps are free: attaching later, it would
+  // queue behind the N goroutines for a P. It keeps that P for the whole case; in the thread
+  // modes it polls in a loop (one more polling goroutine) while a plain thread requests.
+  bool attached = false;
+  for (int mode = 0; mode < kStopModeCount; ++mode)
+    attached = attached || (g_mode_selected[mode] && kStopModes[mode].from_goroutine);
+  if (attached) check(usgc_attach_thread(), name, "usgc_attach_thread");
   start_goroutines(name, goroutines, 4);
   std::vector<uint64_t> ttsp_ns[kStopModeCount], wake_ns[kStopModeCount], arming_ns[kStopModeCount],
       first_ack_ns[kStopModeCount];
@@ -637,7 +646,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   bool budget_exhausted = false;
   int selected = 0;
   for (int mode = 0; mode < kStopModeCount; ++mode) selected += g_mode_selected[mode];
-  uint64_t kept_slot[kStopModeCount] = {};
+  uint64_t kept_slot[kStopModeCount] = {}, policy_gives_up[kStopModeCount] = {};
   const bool default_claim = usgc::safepoint::scheduler_claim_enabled();
   for (int done = 0, block = 0; done < selected * stops_per_mode && !budget_exhausted; ++block) {
     budget_exhausted = now_ns() > deadline_ns;
@@ -651,40 +660,58 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
     usgc::safepoint::set_safepoint_ack(stop_mode.ack);
     usgc::safepoint::set_scheduler_claim(stop_mode.claim);
     usgc::safepoint::set_monitor_quiet_during_stops(stop_mode.monitor_quiet);
-    // A goroutine requester: this thread attached (a goroutine locked to it, never preempted),
-    // holding a P between its stops; it waits for them busy (polling) instead of sleeping, as a
-    // goroutine that allocates until it triggers a collection.
-    if (stop_mode.from_goroutine) check(usgc_attach_thread(), name, "usgc_attach_thread");
-    for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode;
-         ++i, ++done) {
-      usgc_stop_info info{};
-      if (stop_mode.from_goroutine) {
-        const uint64_t until = now_ns() + 100000 + next_random() % 100000;
-        while (now_ns() < until) usgc_safepoint_poll();
-        // The collector's call (gc/shared_collector.cpp): it keeps its P when the policy says so.
-        const bool keep = usgc::safepoint::requester_may_keep_slot();
-        check(usgc::safepoint::stop_the_world(&info, nullptr, keep), name, "stop_the_world");
-        check(usgc::safepoint::start_the_world(), name, "start_the_world");
-      } else {
-        sleep_ns(100000 + next_random() % 100000);
-        check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
-        check(usgc_start_the_world(), name, "usgc_start_the_world");
+    // A goroutine requester (this thread, attached) holds its P between its stops: it waits for
+    // them busy (polling) instead of sleeping, as a goroutine that allocates until it triggers a
+    // collection. A thread requester sleeps between its stops.
+    auto run_block = [&] {
+      for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode &&
+                      !(budget_exhausted = now_ns() > deadline_ns);
+           ++i, ++done) {
+        usgc_stop_info info{};
+        if (stop_mode.from_goroutine) {
+          const uint64_t until = now_ns() + 100000 + next_random() % 100000;
+          while (now_ns() < until) usgc_safepoint_poll();
+          // The collector's call (gc/shared_collector.cpp) keeping its P. The collector keeps it
+          // only when requester_may_keep_slot() says the machine has a CPU for every runnable
+          // thread (counted: policy_would_give_up_p); this requester always does: giving the P up,
+          // it would queue behind N goroutines to get it back after each stop (an attached
+          // goroutine waits for a worker to dequeue it), seconds per stop at 10 000.
+          if (!usgc::safepoint::requester_may_keep_slot()) ++policy_gives_up[mode];
+          check(usgc::safepoint::stop_the_world(&info, nullptr, /*keep_slot=*/true), name,
+                "stop_the_world");
+          check(usgc::safepoint::start_the_world(), name, "start_the_world");
+        } else {
+          sleep_ns(100000 + next_random() % 100000);
+          check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
+          check(usgc_start_the_world(), name, "usgc_start_the_world");
+        }
+        usgc::safepoint::StopBreakdown breakdown = usgc::safepoint::stop_breakdown_last();
+        if (breakdown.requester_kept_slot) ++kept_slot[mode];
+        arming_ns[mode].push_back(breakdown.arming_ns);
+        if (breakdown.slots_running != 0)
+          first_ack_ns[mode].push_back(breakdown.first_running_ack_ns);
+        if (breakdown.signal_rounds != 0) ++signalled[mode];
+        if (breakdown.requester_slept) ++slept[mode];
+        attribution[mode].add(usgc::safepoint::stop_attribution_last());
+        ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
+        wake_ns[mode].push_back(info.requester_wake_ns);
+        procs = info.procs;
+        if (info.procs_running == info.procs) ++all_running[mode];
       }
-      usgc::safepoint::StopBreakdown breakdown = usgc::safepoint::stop_breakdown_last();
-      if (breakdown.requester_kept_slot) ++kept_slot[mode];
-      arming_ns[mode].push_back(breakdown.arming_ns);
-      if (breakdown.slots_running != 0)
-        first_ack_ns[mode].push_back(breakdown.first_running_ack_ns);
-      if (breakdown.signal_rounds != 0) ++signalled[mode];
-      if (breakdown.requester_slept) ++slept[mode];
-      attribution[mode].add(usgc::safepoint::stop_attribution_last());
-      ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
-      wake_ns[mode].push_back(info.requester_wake_ns);
-      procs = info.procs;
-      if (info.procs_running == info.procs) ++all_running[mode];
+    };
+    if (stop_mode.from_goroutine || !attached) {
+      run_block();
+    } else {
+      std::atomic<bool> finished{false};
+      std::thread requester([&] {
+        run_block();
+        finished.store(true, std::memory_order_release);
+      });
+      while (!finished.load(std::memory_order_acquire)) usgc_safepoint_poll();
+      requester.join();
     }
-    if (stop_mode.from_goroutine) check(usgc_detach_thread(), name, "usgc_detach_thread");
   }
+  if (attached) check(usgc_detach_thread(), name, "usgc_detach_thread");
   usgc::safepoint::set_scheduler_claim(default_claim);
   usgc::safepoint::set_monitor_quiet_during_stops(true);
   usgc::safepoint::set_safepoint_arming(default_arming);
@@ -704,10 +731,10 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
         "NOTE suite=safepoint case=%s impl=%s stops=%zu procs=%u "
         "stops_with_every_p_running=%" PRIu64 " stops_with_signals=%" PRIu64
         " stops_where_the_requester_slept=%" PRIu64 " requester=%s stops_keeping_its_p=%" PRIu64
-        " budget_exhausted=%d\n",
+        " policy_would_give_up_p=%" PRIu64 " budget_exhausted=%d\n",
         name, impl, ttsp_ns[mode].size(), procs, all_running[mode], signalled[mode], slept[mode],
         kStopModes[mode].from_goroutine ? "goroutine" : "thread", kept_slot[mode],
-        budget_exhausted ? 1 : 0);
+        policy_gives_up[mode], budget_exhausted ? 1 : 0);
     attribution[mode].print(name, impl);
   }
   if (goroutines == 10000) {
