@@ -39,9 +39,19 @@
 //     (safepoint::set_requester_spin_for_benchmark); swap-sleep is swap with the wait protocol
 //     before (USGC_SAFEPOINT_WAIT=sleep: stopped threads sleep at once and every resume wakes
 //     them; safepoint::set_safepoint_wait); swap-trampoline is swap with the acknowledgement
-//     protocol before (USGC_SAFEPOINT_ACK=trampoline, safepoint::set_safepoint_ack). Per mode:
-//     metric=p50, p99, max (us) of the
-//     time to safepoint; wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every
+//     protocol before (USGC_SAFEPOINT_ACK=trampoline, safepoint::set_safepoint_ack);
+//     swap-noclaim is swap without the claim of Ps in the scheduler loop (USGC_SAFEPOINT_CLAIM=0,
+//     safepoint::set_scheduler_claim) and swap-before without the monitor's quiet during stops
+//     as well (safepoint::set_monitor_quiet_during_stops(false)): the protocol before both.
+//     goroutine-swap, goroutine-noclaim, goroutine-before: the same three with the stop requested
+//     by a goroutine holding a P, the collector's case: this thread attaches (usgc_attach_thread,
+//     a goroutine never preempted; before the N goroutines start, and for the whole case: in the
+//     thread modes it polls in a loop while a plain thread requests), waits 100-200 us between
+//     stops busy and polling, and stops through the collector's call (safepoint::stop_the_world
+//     keeping its P; NOTE stops_keeping_its_p counts them, policy_would_give_up_p the stops where
+//     the collector's policy, requester_may_keep_slot(), would have given it up on a loaded
+//     machine). --modes picks modes by name (default: all). Per mode: metric=p50, p99, max (us) of
+//     the time to safepoint; wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every
 //     slot armed and every idle slot claimed) and first_ack_p50/p99/max (request to the first
 //     running P's acknowledgement) from safepoint::stop_breakdown_last(); a NOTE counts the stops
 //     that found every P running, that sent the asynchronous safepoint signal, and where the
@@ -65,6 +75,7 @@
 //
 // Usage: safepoint [--stops N] [--counts "1 100 1000 10000"] [--handshakes N] [--case-seconds S]
 //                  [--cases "floor ttsp handshake" | --cases poll] [--poll-scale F] [--quick]
+//                  [--modes "swap swap-before goroutine-swap ..."]
 #include <pthread.h>
 #include <time.h>
 
@@ -501,33 +512,49 @@ void stop_goroutines(const char* name) {
   }
 }
 
-// The stop modes of the ttsp cases: the arming and the requester's spin policy.
+// The stop modes of the ttsp cases: the arming, the requester's spin policy, the wait and
+// acknowledgement protocols, the claim of Ps in the scheduler loop, the monitor's quiet during
+// stops, and who requests (a plain thread, or a goroutine holding a P: the collector's case).
 struct StopMode {
   const char* impl;
   SafepointArming arming;
   int64_t fixed_spin_ns;  // -1: the runtime's adaptive policy
   usgc::safepoint::SafepointWait wait;
   usgc::safepoint::SafepointAck ack;
+  bool claim = true;            // safepoint::set_scheduler_claim (USGC_SAFEPOINT_CLAIM)
+  bool monitor_quiet = true;    // safepoint::set_monitor_quiet_during_stops
+  bool from_goroutine = false;  // the requester is an attached goroutine holding a P
 };
 constexpr auto kSpin = usgc::safepoint::SafepointWait::kSpin;
 constexpr auto kHandler = usgc::safepoint::SafepointAck::kHandler;
+constexpr auto kSwap = SafepointArming::kSwapPollPointers;
 constexpr StopMode kStopModes[] = {
     {"mprotect", SafepointArming::kProtectGlobalPage, -1, kSpin, kHandler},
-    {"swap", SafepointArming::kSwapPollPointers, -1, kSpin, kHandler},
+    {"swap", kSwap, -1, kSpin, kHandler},
     // The default arming with the requester's previous policy (spin 5 us, then sleep): the same
     // run's peer of the adaptive spin.
-    {"swap-spin5", SafepointArming::kSwapPollPointers, 5000, kSpin, kHandler},
+    {"swap-spin5", kSwap, 5000, kSpin, kHandler},
     // The default arming with the wait protocol before (USGC_SAFEPOINT_WAIT=sleep: stopped
     // threads sleep at once, every resume wakes them): the same run's peer of the resume spin.
-    {"swap-sleep", SafepointArming::kSwapPollPointers, -1, usgc::safepoint::SafepointWait::kSleep,
-     kHandler},
+    {"swap-sleep", kSwap, -1, usgc::safepoint::SafepointWait::kSleep, kHandler},
     // The default with the acknowledgement protocol before (USGC_SAFEPOINT_ACK=trampoline: a
     // poll fault acknowledges after sigreturn and the trampoline, the last acknowledger always
     // wakes the requester, the monitor probes Ps that just stopped): the peer of the default.
-    {"swap-trampoline", SafepointArming::kSwapPollPointers, -1, kSpin,
-     usgc::safepoint::SafepointAck::kTrampoline},
+    {"swap-trampoline", kSwap, -1, kSpin, usgc::safepoint::SafepointAck::kTrampoline},
+    // The default without the claim of Ps in the scheduler loop (USGC_SAFEPOINT_CLAIM=0), and
+    // without the monitor's quiet during stops as well: the protocol before both.
+    {"swap-noclaim", kSwap, -1, kSpin, kHandler, false, true},
+    {"swap-before", kSwap, -1, kSpin, kHandler, false, false},
+    // The collector's case: the stop is requested by a goroutine holding a P, through the stop
+    // API the shared collector uses (safepoint::stop_the_world with keep_slot =
+    // requester_may_keep_slot()); the same three protocols.
+    {"goroutine-swap", kSwap, -1, kSpin, kHandler, true, true, true},
+    {"goroutine-noclaim", kSwap, -1, kSpin, kHandler, false, true, true},
+    {"goroutine-before", kSwap, -1, kSpin, kHandler, false, false, true},
 };
 constexpr int kStopModeCount = static_cast<int>(std::size(kStopModes));
+// --modes: the modes to run (all by default).
+bool g_mode_selected[kStopModeCount];
 
 // Who was last to stop, per mode (safepoint/stop_trace.hpp, on for the ttsp cases): the last P's
 // activity when armed x how it acknowledged, over all stops and over the stops slower than the
@@ -598,6 +625,14 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   const SafepointArming default_arming = usgc::safepoint::safepoint_arming();
   const usgc::safepoint::SafepointWait default_wait = usgc::safepoint::safepoint_wait();
   const usgc::safepoint::SafepointAck default_ack = usgc::safepoint::safepoint_ack();
+  // With a goroutine requester among the modes this thread attaches first (usgc_attach_thread: a
+  // goroutine locked to it, never preempted), while the Ps are free: attaching later, it would
+  // queue behind the N goroutines for a P. It keeps that P for the whole case; in the thread
+  // modes it polls in a loop (one more polling goroutine) while a plain thread requests.
+  bool attached = false;
+  for (int mode = 0; mode < kStopModeCount; ++mode)
+    attached = attached || (g_mode_selected[mode] && kStopModes[mode].from_goroutine);
+  if (attached) check(usgc_attach_thread(), name, "usgc_attach_thread");
   start_goroutines(name, goroutines, 4);
   std::vector<uint64_t> ttsp_ns[kStopModeCount], wake_ns[kStopModeCount], arming_ns[kStopModeCount],
       first_ack_ns[kStopModeCount];
@@ -609,34 +644,76 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   const int kBlock = 100;
   const uint64_t deadline_ns = now_ns() + g_case_budget_ns;
   bool budget_exhausted = false;
-  for (int done = 0; done < kStopModeCount * stops_per_mode && !budget_exhausted;) {
+  int selected = 0;
+  for (int mode = 0; mode < kStopModeCount; ++mode) selected += g_mode_selected[mode];
+  uint64_t kept_slot[kStopModeCount] = {}, policy_gives_up[kStopModeCount] = {};
+  const bool default_claim = usgc::safepoint::scheduler_claim_enabled();
+  for (int done = 0, block = 0; done < selected * stops_per_mode && !budget_exhausted; ++block) {
     budget_exhausted = now_ns() > deadline_ns;
-    int mode = (done / kBlock + first_mode) % kStopModeCount;
-    while (static_cast<int>(ttsp_ns[mode].size()) >= stops_per_mode)
+    int mode = (block + first_mode) % kStopModeCount;
+    while (!g_mode_selected[mode] || static_cast<int>(ttsp_ns[mode].size()) >= stops_per_mode)
       mode = (mode + 1) % kStopModeCount;
-    usgc::safepoint::set_safepoint_arming(kStopModes[mode].arming);
-    usgc::safepoint::set_requester_spin_for_benchmark(kStopModes[mode].fixed_spin_ns);
-    usgc::safepoint::set_safepoint_wait(kStopModes[mode].wait);
-    usgc::safepoint::set_safepoint_ack(kStopModes[mode].ack);
-    for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode;
-         ++i, ++done) {
-      sleep_ns(100000 + next_random() % 100000);
-      usgc_stop_info info{};
-      check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
-      check(usgc_start_the_world(), name, "usgc_start_the_world");
-      usgc::safepoint::StopBreakdown breakdown = usgc::safepoint::stop_breakdown_last();
-      arming_ns[mode].push_back(breakdown.arming_ns);
-      if (breakdown.slots_running != 0)
-        first_ack_ns[mode].push_back(breakdown.first_running_ack_ns);
-      if (breakdown.signal_rounds != 0) ++signalled[mode];
-      if (breakdown.requester_slept) ++slept[mode];
-      attribution[mode].add(usgc::safepoint::stop_attribution_last());
-      ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
-      wake_ns[mode].push_back(info.requester_wake_ns);
-      procs = info.procs;
-      if (info.procs_running == info.procs) ++all_running[mode];
+    const StopMode& stop_mode = kStopModes[mode];
+    usgc::safepoint::set_safepoint_arming(stop_mode.arming);
+    usgc::safepoint::set_requester_spin_for_benchmark(stop_mode.fixed_spin_ns);
+    usgc::safepoint::set_safepoint_wait(stop_mode.wait);
+    usgc::safepoint::set_safepoint_ack(stop_mode.ack);
+    usgc::safepoint::set_scheduler_claim(stop_mode.claim);
+    usgc::safepoint::set_monitor_quiet_during_stops(stop_mode.monitor_quiet);
+    // A goroutine requester (this thread, attached) holds its P between its stops: it waits for
+    // them busy (polling) instead of sleeping, as a goroutine that allocates until it triggers a
+    // collection. A thread requester sleeps between its stops.
+    auto run_block = [&] {
+      for (int i = 0; i < kBlock && static_cast<int>(ttsp_ns[mode].size()) < stops_per_mode &&
+                      !(budget_exhausted = now_ns() > deadline_ns);
+           ++i, ++done) {
+        usgc_stop_info info{};
+        if (stop_mode.from_goroutine) {
+          const uint64_t until = now_ns() + 100000 + next_random() % 100000;
+          while (now_ns() < until) usgc_safepoint_poll();
+          // The collector's call (gc/shared_collector.cpp) keeping its P. The collector keeps it
+          // only when requester_may_keep_slot() says the machine has a CPU for every runnable
+          // thread (counted: policy_would_give_up_p); this requester always does: giving the P up,
+          // it would queue behind N goroutines to get it back after each stop (an attached
+          // goroutine waits for a worker to dequeue it), seconds per stop at 10 000.
+          if (!usgc::safepoint::requester_may_keep_slot()) ++policy_gives_up[mode];
+          check(usgc::safepoint::stop_the_world(&info, nullptr, /*keep_slot=*/true), name,
+                "stop_the_world");
+          check(usgc::safepoint::start_the_world(), name, "start_the_world");
+        } else {
+          sleep_ns(100000 + next_random() % 100000);
+          check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
+          check(usgc_start_the_world(), name, "usgc_start_the_world");
+        }
+        usgc::safepoint::StopBreakdown breakdown = usgc::safepoint::stop_breakdown_last();
+        if (breakdown.requester_kept_slot) ++kept_slot[mode];
+        arming_ns[mode].push_back(breakdown.arming_ns);
+        if (breakdown.slots_running != 0)
+          first_ack_ns[mode].push_back(breakdown.first_running_ack_ns);
+        if (breakdown.signal_rounds != 0) ++signalled[mode];
+        if (breakdown.requester_slept) ++slept[mode];
+        attribution[mode].add(usgc::safepoint::stop_attribution_last());
+        ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
+        wake_ns[mode].push_back(info.requester_wake_ns);
+        procs = info.procs;
+        if (info.procs_running == info.procs) ++all_running[mode];
+      }
+    };
+    if (stop_mode.from_goroutine || !attached) {
+      run_block();
+    } else {
+      std::atomic<bool> finished{false};
+      std::thread requester([&] {
+        run_block();
+        finished.store(true, std::memory_order_release);
+      });
+      while (!finished.load(std::memory_order_acquire)) usgc_safepoint_poll();
+      requester.join();
     }
   }
+  if (attached) check(usgc_detach_thread(), name, "usgc_detach_thread");
+  usgc::safepoint::set_scheduler_claim(default_claim);
+  usgc::safepoint::set_monitor_quiet_during_stops(true);
   usgc::safepoint::set_safepoint_arming(default_arming);
   usgc::safepoint::set_requester_spin_for_benchmark(-1);
   usgc::safepoint::set_safepoint_wait(default_wait);
@@ -644,6 +721,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   usgc::safepoint::set_stop_trace_enabled(false);
   stop_goroutines(name);
   for (int mode = 0; mode < kStopModeCount; ++mode) {
+    if (!g_mode_selected[mode]) continue;
     const char* impl = kStopModes[mode].impl;
     latency_results(name, impl, ttsp_ns[mode]);
     latency_results(name, impl, wake_ns[mode], "wake_");
@@ -652,9 +730,11 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
     std::printf(
         "NOTE suite=safepoint case=%s impl=%s stops=%zu procs=%u "
         "stops_with_every_p_running=%" PRIu64 " stops_with_signals=%" PRIu64
-        " stops_where_the_requester_slept=%" PRIu64 " budget_exhausted=%d\n",
+        " stops_where_the_requester_slept=%" PRIu64 " requester=%s stops_keeping_its_p=%" PRIu64
+        " policy_would_give_up_p=%" PRIu64 " budget_exhausted=%d\n",
         name, impl, ttsp_ns[mode].size(), procs, all_running[mode], signalled[mode], slept[mode],
-        budget_exhausted ? 1 : 0);
+        kStopModes[mode].from_goroutine ? "goroutine" : "thread", kept_slot[mode],
+        policy_gives_up[mode], budget_exhausted ? 1 : 0);
     attribution[mode].print(name, impl);
   }
   if (goroutines == 10000) {
@@ -694,7 +774,7 @@ void handshakes(int count) {
 int usage() {
   std::fprintf(stderr,
                "usage: safepoint [--stops N] [--counts \"1 100 1000 10000\"] [--handshakes N]\n"
-               "                 [--case-seconds S]\n"
+               "                 [--case-seconds S] [--modes \"swap goroutine-swap ...\"]\n"
                "                 [--cases \"floor ttsp handshake\" | --cases poll] [--poll-scale "
                "F] [--quick]\n");
   return 2;
@@ -707,6 +787,7 @@ int main(int argc, char** argv) {
   int handshake_count = 2000;
   std::string counts = "1 100 1000 10000";
   std::string cases = "floor ttsp handshake";
+  std::string modes = "all";
   PollJob poll_job;
   int futex_round_trips = 5000;
   uint64_t heartbeat_ns = 2000000000ull;
@@ -724,6 +805,8 @@ int main(int argc, char** argv) {
       counts = argv[++i];
     else if (arg == "--cases" && has_value)
       cases = argv[++i];
+    else if (arg == "--modes" && has_value)
+      modes = argv[++i];
     else if (arg == "--poll-scale" && has_value)
       poll_job.scale = std::atof(argv[++i]);
     else if (arg == "--quick") {
@@ -734,6 +817,15 @@ int main(int argc, char** argv) {
     }
   }
   if (stops < 1 || handshake_count < 1 || poll_job.scale <= 0) return usage();
+  int modes_selected = 0;
+  for (int mode = 0; mode < kStopModeCount; ++mode) {
+    g_mode_selected[mode] = modes == "all" || has_word(modes, kStopModes[mode].impl);
+    modes_selected += g_mode_selected[mode];
+  }
+  if (modes_selected == 0) {
+    std::fprintf(stderr, "safepoint: --modes \"%s\" names no ttsp mode\n", modes.c_str());
+    return usage();
+  }
 
   bool poll = has_word(cases, "poll"), ttsp = has_word(cases, "ttsp"),
        handshake = has_word(cases, "handshake");

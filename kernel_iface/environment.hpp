@@ -47,6 +47,7 @@ enum class EnvironmentVariableId : uint32_t {
   kGcIncremental,    // USGC_GC_INCREMENTAL
   kSafepointWait,    // USGC_SAFEPOINT_WAIT
   kSafepointAck,     // USGC_SAFEPOINT_ACK
+  kSafepointClaim,   // USGC_SAFEPOINT_CLAIM
   kCount
 };
 

@@ -19,6 +19,11 @@
 // acknowledged a stop since the monitor's last look, counts as not blocked: it is not probed
 // (USGC_SAFEPOINT_ACK=handler, the default; safepoint/stop_the_world.hpp).
 //
+// Stops: while a stop-the-world or handshake is in flight the monitor does no work (no timer
+// fires, no probe, no preemption; safepoint::monitor_quiet_during_stops, default on): the stop's
+// attribution trace found the monitor at work in most stops slower than 50 us, its timers waking
+// idle Ps' threads onto the CPUs the stopping Ps needed. It looks again kQuietRetryNs later.
+//
 // Idle: with no timer and no busy P the monitor sleeps without a timeout (an idle runtime costs
 // no CPU); acquire_processor wakes it (monitor_notify_busy). Dekker between the two: the
 // monitor stores sleeping_indefinitely, then re-reads the busy count; a machine marks itself
@@ -49,6 +54,9 @@ constexpr uint64_t kRetakeAfterNs = 250'000;
 // A probe that found the thread running (or in a call it cannot re-issue) doubles the wait
 // before the next probe of that P, up to this.
 constexpr uint64_t kProbeBackoffMaxNs = 10'000'000;
+// A monitor that woke during a stop skips its work and looks again after this (stops last tens of
+// microseconds; the collector's longest a few milliseconds).
+constexpr uint64_t kQuietRetryNs = 100'000;
 
 struct Monitor {
   kernel::FutexMutex<kernel::LockRank::kTimers> timer_lock;
@@ -71,6 +79,8 @@ struct Monitor {
   // Retake probes made (/proc reads of a holder), for tests: monitor thread writes, relaxed.
   std::atomic<uint64_t> retake_probes{0};
   std::atomic<uint64_t> looks{0};  // watch_processors calls, for tests: likewise
+  // Rounds skipped because a stop was in flight (monitor_main): likewise.
+  std::atomic<uint64_t> skipped_during_stops{0};
 };
 Monitor g_monitor;
 
@@ -247,15 +257,21 @@ void watch_processors(uint64_t now_ns) {
 void* monitor_main(void*) {
   // Acquire: pairs with monitor_stop's release store.
   while (!g_monitor.stop.load(std::memory_order_acquire)) {
-    safepoint::monitor_work_begin();  // the stop's attribution trace (safepoint/stop_trace.hpp)
     uint64_t now_ns = kernel::monotonic_ns();
-    uint64_t next_deadline = fire_expired_timers(now_ns);
-    watch_processors(now_ns);
-    alloc::stats_export_maybe_publish();
-    safepoint::monitor_work_end();
-
-    uint64_t timeout_ns =
-        next_deadline != 0 ? (next_deadline > now_ns ? next_deadline - now_ns : 1) : 0;
+    uint64_t timeout_ns = 0;
+    if (safepoint::monitor_quiet_during_stops() && safepoint::stop_in_flight()) {
+      // A stop is in flight: no timers fired (their goroutines would wake idle Ps' threads onto
+      // the CPUs the stopping Ps need), no probes, no statistics; look again shortly.
+      g_monitor.skipped_during_stops.fetch_add(1, std::memory_order_relaxed);
+      timeout_ns = kQuietRetryNs;
+    } else {
+      safepoint::monitor_work_begin();  // the stop's attribution trace (safepoint/stop_trace.hpp)
+      uint64_t next_deadline = fire_expired_timers(now_ns);
+      watch_processors(now_ns);
+      alloc::stats_export_maybe_publish();
+      safepoint::monitor_work_end();
+      timeout_ns = next_deadline != 0 ? (next_deadline > now_ns ? next_deadline - now_ns : 1) : 0;
+    }
     bool preempting =
         g_scheduler.config.preempt_after_us != 0 || safepoint::async_safepoints_enabled();
     if (preempting) {
@@ -334,6 +350,9 @@ void monitor_stop() {
 
 uint64_t monitor_retake_probes() {
   return g_monitor.retake_probes.load(std::memory_order_relaxed);
+}
+uint64_t monitor_rounds_skipped_during_stops() {
+  return g_monitor.skipped_during_stops.load(std::memory_order_relaxed);
 }
 uint64_t monitor_looks() {
   return g_monitor.looks.load(std::memory_order_relaxed);

@@ -5,6 +5,10 @@
 // every 61st round the global queue first (so it cannot starve); the local queue; the global
 // queue (a batch, so a flood spreads over the Ps); stealing half of another P's queue. With
 // nothing found the machine gives its P up and sleeps — idle workers never spin for long.
+// While it looks, its P's safepoint slot is kScheduling (safepoint/stop_the_world.hpp): a stop
+// claims it by a CAS instead of waiting for this thread, and the thread may run the goroutine it
+// found only after its own CAS back to Running (slot_leave_scheduler) succeeded; a thread that
+// finds its slot claimed waits for the resume, then goes on.
 //
 // No lost wake-ups between "I found nothing and go to sleep" and "I queued work" (Go's
 // spinning protocol): a producer queues, then (seq_cst fence) reads idle_processor_count and
@@ -198,7 +202,7 @@ constexpr uint64_t kSpinBeforeIdleNs = 50 * 1000;
 
 bool stop_or_shutdown_requested() {
   Machine* machine = t_machine;
-  return safepoint::safepoint_requested(machine->processor->slot) ||
+  return safepoint::scheduler_stop_pending(machine->processor->slot) ||
          g_scheduler.shutting_down.load(std::memory_order_relaxed);
 }
 
@@ -211,7 +215,7 @@ Goroutine* spin_before_idle(Machine* machine) {
     if (!stack_pool_refill_ahead(stop_or_shutdown_requested)) {
       for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
     }
-    if (safepoint::safepoint_requested(self->slot) ||
+    if (safepoint::scheduler_stop_pending(self->slot) ||
         g_scheduler.shutting_down.load(std::memory_order_relaxed))
       return nullptr;
     if (Goroutine* goroutine = self->run_queue.pop()) return goroutine;
@@ -281,8 +285,10 @@ Goroutine* find_runnable(Machine* machine) {
   for (;;) {
     Processor* processor = machine->processor;
     safepoint::set_processor_activity(processor->slot, safepoint::ProcessorActivity::kScheduler);
-    if (safepoint::safepoint_requested(processor->slot))
-      safepoint::reach_safepoint(processor->slot);
+    // No goroutine runs on the P from here until find_runnable returns one: a stop may claim the
+    // slot meanwhile without this thread's help (safepoint/stop_the_world.hpp, kScheduling).
+    safepoint::slot_enter_scheduler(processor->slot);
+    safepoint::scheduler_safepoint(processor->slot);
     // Acquire: pairs with runtime_shutdown's seq_cst store.
     if (g_scheduler.shutting_down.load(std::memory_order_acquire)) {
       stop_spinning(machine);
@@ -318,8 +324,15 @@ Goroutine* find_runnable(Machine* machine) {
     }
     if (goroutine != nullptr) {
       stop_spinning(machine);
+      // The CAS that gives this thread the right to run a goroutine on the P (it waits out a stop
+      // that claimed the slot, and serves a request that came meanwhile).
+      safepoint::slot_leave_scheduler(processor->slot);
       return goroutine;
     }
+    // A stop came while we looked (spin_before_idle stopped early): serve it and look again
+    // rather than give the P up (with the claim the stop needs nothing from this thread).
+    if (safepoint::scheduler_claim_enabled() && safepoint::scheduler_stop_pending(processor->slot))
+      continue;
     if (!go_idle(machine)) return nullptr;
   }
 }

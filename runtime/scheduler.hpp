@@ -213,6 +213,8 @@ void timer_sleep_until(uint64_t deadline_ns);  // parks the calling goroutine
 // (tests).
 uint64_t monitor_retake_probes();
 uint64_t monitor_looks();
+// Rounds the monitor skipped because a stop was in flight (safepoint::monitor_quiet_during_stops).
+uint64_t monitor_rounds_skipped_during_stops();
 
 // The runtime's entry points behind the C API (runtime/native.cpp, runtime_lifecycle.cpp); the
 // safepoint layer also calls enter/leave_native around a goroutine's stop request.

@@ -81,6 +81,10 @@ struct State {
   std::atomic<uint32_t> requester_sleeping{0};
   std::atomic<uint64_t> acknowledger_futex_wakes{0};
   std::atomic<uint64_t> handler_acknowledgements{0};
+  // set_monitor_quiet_during_stops; read relaxed by the monitor.
+  std::atomic<bool> monitor_quiet{true};
+  std::atomic<uint64_t> scheduler_claims{0};
+  std::atomic<uint64_t> claimed_holder_waits{0};
 
   std::atomic<uint64_t> stops{0};
   std::atomic<uint64_t> handshakes{0};
@@ -232,6 +236,48 @@ bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
   return true;
 }
 
+// Claims a slot whose holder is in its scheduler loop, for request `epoch` (the file comment of
+// the header: Scheduling -> StoppedScheduling); true (and acknowledged) when this caller won it.
+// The requester with kClaimedScheduler; the holder itself, at its scheduler point, with its kind.
+bool claim_scheduling_slot(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
+  SlotStatus expected = SlotStatus::kScheduling;
+  // seq_cst like claim_idle_slot's CAS. Against the holder's CAS Scheduling -> Running
+  // (slot_leave_scheduler) exactly one wins: either the holder runs a goroutine (the slot was
+  // armed before this CAS, so the goroutine faults at its first poll, or the holder's re-read of
+  // requested_epoch serves the request first), or it finds the slot claimed and waits. Acquire
+  // side: a CAS that reads the holder's release store of Scheduling sees the goroutine's work.
+  if (!slot->status.compare_exchange_strong(expected, SlotStatus::kStoppedScheduling,
+                                            std::memory_order_seq_cst))
+    return false;
+  // Release: as in claim_idle_slot.
+  slot->acked_epoch.store(epoch, std::memory_order_release);
+  if (kind == AckKind::kClaimedScheduler)
+    g_state.scheduler_claims.fetch_add(1, std::memory_order_relaxed);
+  acknowledge(slot, epoch, kind);
+  return true;
+}
+
+// The requester's claim of a slot that is idle, or in its holder's scheduler loop (the claim on).
+bool claim_slot(SafepointSlot* slot, uint32_t epoch) {
+  if (claim_idle_slot(slot, epoch, AckKind::kClaimedIdle)) return true;
+  return scheduler_claim_enabled() &&
+         claim_scheduling_slot(slot, epoch, AckKind::kClaimedScheduler);
+}
+
+// While the requester waits: claims the slots of [first, first + count) still missing whose
+// holder entered its scheduler loop after the scan (their thread may be off its CPU).
+void claim_missing_scheduling_slots(uint32_t first, uint32_t count, uint32_t epoch) {
+  if (!scheduler_claim_enabled()) return;
+  for (uint32_t i = first; i < first + count; ++i) {
+    SafepointSlot* slot = &g_state.slots[i];
+    // Relaxed: a hint; the CAS decides.
+    if (slot->status.load(std::memory_order_relaxed) != SlotStatus::kScheduling) continue;
+    // Acquire: pairs with the release stores of acked_epoch (already acknowledged: skip).
+    if (slot->acked_epoch.load(std::memory_order_acquire) == epoch) continue;
+    (void)claim_scheduling_slot(slot, epoch, AckKind::kClaimedScheduler);
+  }
+}
+
 bool resumed_since(uint32_t epoch) {
   // Acquire: pairs with end_request's store of resumed_epoch (what the requester did in the
   // stopped world is visible once resumed).
@@ -372,6 +418,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
       if (g_state.remaining.load(std::memory_order_acquire) == 0) return outcome;
       __builtin_ia32_pause();
     }
+    claim_missing_scheduling_slots(first, count, epoch);
     uint64_t now_ns = kernel::monotonic_ns();
     if (now_ns >= spin_until_ns) break;
     // A long spin (a requester with its own slot) sends the signal rounds as the sleeping loop
@@ -385,6 +432,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
   }
   bool warned = false;
   for (;;) {
+    claim_missing_scheduling_slots(first, count, epoch);
     uint32_t remaining = g_state.remaining.load(std::memory_order_acquire);
     if (remaining == 0) return outcome;
     uint64_t now_ns = kernel::monotonic_ns();
@@ -469,12 +517,13 @@ uint32_t begin_request(uint32_t first, uint32_t count, bool handshake) {
   return epoch;
 }
 
-// Claims the idle ones among the requested slots; returns how many were running.
+// Claims the idle ones among the requested slots, and (the claim on) those whose holder is in its
+// scheduler loop; returns how many were left to reach a poll or a scheduler point.
 uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
   g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   uint32_t running = 0;
   for (uint32_t i = first; i < first + count; ++i) {
-    if (!claim_idle_slot(&g_state.slots[i], epoch, AckKind::kClaimedIdle)) ++running;
+    if (!claim_slot(&g_state.slots[i], epoch)) ++running;
   }
   return running;
 }
@@ -484,12 +533,17 @@ uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch) {
 uint64_t end_request(uint32_t first, uint32_t count, uint32_t epoch) {
   g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
   for (uint32_t i = first; i < first + count; ++i) {
-    SlotStatus expected = SlotStatus::kStoppedIdle;
-    // seq_cst like every status change (at least release here): the slot is Idle before
-    // resumed_epoch is published below, so a machine woken by it retries slot_try_acquire (its
-    // seq_cst CAS) and finds the slot Idle.
-    g_state.slots[i].status.compare_exchange_strong(expected, SlotStatus::kIdle,
-                                                    std::memory_order_seq_cst);
+    SafepointSlot* slot = &g_state.slots[i];
+    // seq_cst like every status change (at least release here): the slot is Idle (or
+    // Scheduling) before resumed_epoch is published below, so a machine woken by it retries
+    // slot_try_acquire (or slot_leave_scheduler: their seq_cst CASes) and finds it so. A loop:
+    // the holder of a StoppedScheduling slot may release it meanwhile (-> StoppedIdle).
+    SlotStatus expected = slot->status.load(std::memory_order_seq_cst);
+    while (expected == SlotStatus::kStoppedIdle || expected == SlotStatus::kStoppedScheduling) {
+      SlotStatus resumed =
+          expected == SlotStatus::kStoppedIdle ? SlotStatus::kIdle : SlotStatus::kScheduling;
+      if (slot->status.compare_exchange_weak(expected, resumed, std::memory_order_seq_cst)) break;
+    }
   }
   if (g_state.kept_slot != nullptr) {
     // seq_cst like every status change: the requester's own slot runs again.
@@ -601,6 +655,11 @@ SafepointAck ack_from_environment() {
              : SafepointAck::kHandler;
 }
 
+// USGC_SAFEPOINT_CLAIM (a boolean); on unless set.
+bool claim_from_environment() {
+  return kernel::read_environment_number(kernel::EnvironmentVariableId::kSafepointClaim, 1) != 0;
+}
+
 // USGC_SAFEPOINT_WAIT (the words sleep, spin in this order); spin unless set.
 SafepointWait wait_from_environment() {
   return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointWait, 1) == 0
@@ -639,6 +698,7 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   g_state.arming = arming_from_environment();
   g_state.wait = wait_from_environment();
   g_state.ack = ack_from_environment();
+  set_scheduler_claim(claim_from_environment());
   g_state.online_cpus = kernel::online_cpu_count();
   FaultHandlerHooks fault_hooks{};
   fault_hooks.thread_runs_goroutine =
@@ -711,6 +771,20 @@ void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
   g_state.resume_cap_ns = resume_cap_ns < 0 ? -1 : resume_cap_ns;
   g_state.ignore_machine_load = ignore_machine_load;
 }
+void set_scheduler_claim(bool enabled) {
+  detail::g_scheduler_claim.store(enabled, std::memory_order_relaxed);
+}
+bool stop_in_flight() {
+  // Relaxed: a hint for the monitor (it only decides whether to skip one round of its work).
+  return g_state.epoch.load(std::memory_order_relaxed) !=
+         g_state.resumed_epoch.load(std::memory_order_relaxed);
+}
+bool monitor_quiet_during_stops() {
+  return g_state.monitor_quiet.load(std::memory_order_relaxed);
+}
+void set_monitor_quiet_during_stops(bool quiet) {
+  g_state.monitor_quiet.store(quiet, std::memory_order_relaxed);
+}
 SafepointSlot* slot_at(uint32_t index) {
   return index < g_state.slot_count ? &g_state.slots[index] : nullptr;
 }
@@ -749,9 +823,25 @@ void slot_release(SafepointSlot* slot) {
     reset_mirror(&usgc_current_poll);
   }
   t_current_slot = nullptr;
-  // seq_cst store, then seq_cst load: this side of the Dekker pair with begin_request (its
-  // requested_epoch store, then its claim CAS); at least one of the two sees the other.
-  slot->status.store(SlotStatus::kIdle, std::memory_order_seq_cst);
+  // A seq_cst CAS (a store would do for Running, but a Scheduling slot may be claimed under us),
+  // then a seq_cst load: this side of the Dekker pair with begin_request (its requested_epoch
+  // store, then its claim CAS); at least one of the two sees the other.
+  SlotStatus expected = slot->status.load(std::memory_order_relaxed);
+  for (;;) {
+    if (expected == SlotStatus::kStoppedScheduling) {
+      // Claimed in our scheduler loop (and acknowledged by the claimant): still stopped, now
+      // with nobody holding it; the resume makes it Idle.
+      if (slot->status.compare_exchange_weak(expected, SlotStatus::kStoppedIdle,
+                                             std::memory_order_seq_cst))
+        return;
+      continue;
+    }
+    USGC_ASSERT(expected == SlotStatus::kRunning || expected == SlotStatus::kScheduling,
+                "safepoint: releasing slot %u in status %u", slot->index,
+                static_cast<unsigned>(expected));
+    if (slot->status.compare_exchange_weak(expected, SlotStatus::kIdle, std::memory_order_seq_cst))
+      break;
+  }
   // A request that came after our last poll: acknowledge it on the way out, unless the
   // requester's scan claims the slot first (whoever wins the CAS acknowledges).
   uint32_t requested = slot->requested_epoch.load(std::memory_order_seq_cst);
@@ -770,6 +860,55 @@ bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
   return serve_requests(slot, allow_preemption, false);
 }
 
+void slot_leave_scheduler_slow(SafepointSlot* slot) {
+  SlotStatus expected = slot->status.load(std::memory_order_relaxed);
+  while (expected != SlotStatus::kRunning) {
+    USGC_ASSERT(expected == SlotStatus::kScheduling || expected == SlotStatus::kStoppedScheduling,
+                "safepoint: slot %u leaves the scheduler in status %u", slot->index,
+                static_cast<unsigned>(expected));
+    if (expected == SlotStatus::kScheduling) {
+      // seq_cst: against the claim CAS (claim_scheduling_slot), exactly one of the two wins.
+      if (slot->status.compare_exchange_weak(expected, SlotStatus::kRunning,
+                                             std::memory_order_seq_cst))
+        break;
+      continue;
+    }
+    // Claimed by a stop: no goroutine may run on this P until it resumed (the resume makes the
+    // slot Scheduling again before it publishes resumed_epoch).
+    g_state.claimed_holder_waits.fetch_add(1, std::memory_order_relaxed);
+    wait_for_resume();
+    // seq_cst: after the resume's seq_cst CAS.
+    expected = slot->status.load(std::memory_order_seq_cst);
+  }
+  // Running now: a request that came while we were in the loop is served before the goroutine
+  // runs (its poll would fault anyway: the slot is armed; this saves the round trip).
+  if (safepoint_requested(slot)) {
+    stop_trace::set_next_ack_kind(AckKind::kSchedulerPoint);
+    reach_safepoint(slot);
+  }
+}
+
+bool scheduler_safepoint_slow(SafepointSlot* slot) {
+  // Acquire: a StoppedScheduling read here comes from a claim CAS made after begin_request's
+  // release store of epoch (wait_for_resume reads it).
+  SlotStatus status = slot->status.load(std::memory_order_acquire);
+  if (status == SlotStatus::kStoppedScheduling) {
+    g_state.claimed_holder_waits.fetch_add(1, std::memory_order_relaxed);
+    wait_for_resume();
+    return true;
+  }
+  if (!safepoint_requested(slot)) return false;
+  if (status != SlotStatus::kScheduling) return reach_safepoint(slot);  // the claim off
+  // Acquire, as in serve_requests.
+  uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
+  // The holder claims its own slot: the same CAS as the requester's, so the request is
+  // acknowledged once whoever comes first; a lost CAS means the requester claimed it.
+  if (!claim_scheduling_slot(slot, requested, stop_trace::take_next_ack_kind()))
+    g_state.claimed_holder_waits.fetch_add(1, std::memory_order_relaxed);
+  wait_for_resume();
+  return true;
+}
+
 namespace {
 // reach_safepoint's body; stopped_already: the caller already stopped for a request of this slot
 // (acknowledged in the poll fault's handler) and waited for its resume.
@@ -782,6 +921,10 @@ bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_alr
     // or, while it is idle, by its claimant: relaxed suffices for our own value.
     uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
     if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) break;
+    USGC_ASSERT(slot->status.load(std::memory_order_relaxed) != SlotStatus::kScheduling &&
+                    slot->status.load(std::memory_order_relaxed) != SlotStatus::kStoppedScheduling,
+                "safepoint: slot %u serves a request from its scheduler loop without leaving it",
+                slot->index);
     // seq_cst like every status change (the header's table); the requester's acquire loads of
     // status (signal_unacknowledged) see AtSafepoint and leave this thread alone.
     slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
@@ -966,6 +1109,8 @@ SafepointStatistics safepoint_statistics() {
       g_state.acknowledger_futex_wakes.load(std::memory_order_relaxed);
   statistics.handler_acknowledgements =
       g_state.handler_acknowledgements.load(std::memory_order_relaxed);
+  statistics.scheduler_claims = g_state.scheduler_claims.load(std::memory_order_relaxed);
+  statistics.claimed_holder_waits = g_state.claimed_holder_waits.load(std::memory_order_relaxed);
   return statistics;
 }
 

@@ -7,14 +7,25 @@
 //
 //   status        meaning                                   who moves it
 //   ------------  ----------------------------------------  ------------------------------------
-//   kIdle         no machine holds the P                    slot_release (Running -> Idle)
+//   kIdle         no machine holds the P                    slot_release (Running or Scheduling
+//                                                           -> Idle)
 //   kRunning      a machine holds it, its goroutine polls   slot_try_acquire (Idle -> Running)
 //   kAtSafepoint  its machine waits in the slow path, or    the owner, in reach_safepoint, or
 //                 it is the requester that kept its slot    in stop_the_world (keep_slot); back
 //                 through the stop                          to Running at the resume
 //   kStoppedIdle  idle, claimed by a stop: nobody may       the requester (or a releaser that saw
 //                 acquire it until the stop ends            the stop): Idle -> StoppedIdle; the
-//                                                           requester's resume: -> Idle
+//                                                           requester's resume: -> Idle; a holder
+//                                                           releasing a StoppedScheduling slot
+//   kScheduling   held, its machine is in the scheduler     the holder: Running -> Scheduling
+//                 loop (between goroutines, looking for     (slot_enter_scheduler), and back by
+//                 work, about to go idle): no goroutine     CAS before it runs one
+//                 runs on it, nothing polls                 (slot_leave_scheduler)
+//   kStoppedSched held, claimed by a stop in the scheduler  whoever wins the CAS Scheduling ->
+//   (kStopped-    loop: its holder may not run a goroutine  StoppedScheduling: the requester, or
+//   Scheduling)   until the stop ends                       the holder itself at its scheduler
+//                                                           point; the resume: -> Scheduling; a
+//                                                           holder releasing it: -> StoppedIdle
 //
 // A request (stop-the-world: every slot; handshake: one slot) gets the next epoch E. It sets
 // requested_epoch = E on its slots, arms them, and waits until each one acknowledged E:
@@ -25,9 +36,28 @@
 //   - an Idle slot is acknowledged by whoever wins the CAS Idle -> StoppedIdle: the requester
 //     while scanning, or the machine releasing it (slot_release re-checks requested_epoch after
 //     its CAS Running -> Idle; both sides use seq_cst, so at least one sees the other: Dekker).
+//   - a Scheduling slot (USGC_SAFEPOINT_CLAIM=1, the default) is claimed like an idle one, by a
+//     CAS Scheduling -> StoppedScheduling (Go's stop-the-world takes _Pidle and _Psyscall Ps the
+//     same way): the requester acknowledges it at once, without a fault, a signal or its thread
+//     running (which may be off its CPU: woken by a timer, preempted by the kernel). The rule
+//     that makes it safe: a goroutine runs on a P only after its holder's CAS Scheduling ->
+//     Running succeeded (slot_leave_scheduler); a holder that finds its slot StoppedScheduling
+//     (that CAS failed, or scheduler_safepoint looked) waits for the resume, which puts the slot
+//     back to Scheduling before it publishes resumed_epoch; then it retries. While Scheduling (or
+//     claimed), the holder touches only the scheduler's structures (run queues, the global queue
+//     under its lock, the idle lists, the stack pool), as the machine of a claimed idle slot
+//     already does during a stop; never a goroutine's stack or the heap. After its CAS to Running
+//     it reads requested_epoch again and serves a request that came meanwhile at once (the
+//     requester armed the slot before its claim CAS, so even without that re-read the goroutine
+//     it runs would fault at its first poll: the re-read saves the round trip). The holder's own
+//     acknowledgement in the loop (scheduler_safepoint) is the same CAS, so a slot is
+//     acknowledged once whoever looks first. The requester tries the claim again on the slots
+//     still missing while it waits (a holder that entered its loop after the scan).
 // Every acknowledgement decrements `remaining` exactly once (the CAS or the owner decides who);
 // the one reaching zero wakes the requester (kHandler: only if it sleeps, requester_sleeping).
-// Resuming: disarm, StoppedIdle -> Idle, publish resumed_epoch = E (release), wake every waiter.
+// Resuming: disarm, StoppedIdle -> Idle and StoppedScheduling -> Scheduling (one CAS loop per
+// slot, against the holder's StoppedScheduling -> StoppedIdle), publish resumed_epoch = E
+// (release), wake every waiter.
 //
 // Arming: the machine holding a slot polls through its own thread's usgc_current_poll (the poll
 // ABI, usgc/safepoint.h); the slot knows that mirror while held (owner_poll). A stop points every
@@ -85,7 +115,14 @@
 
 namespace usgc::safepoint {
 
-enum class SlotStatus : uint32_t { kIdle, kRunning, kAtSafepoint, kStoppedIdle };
+enum class SlotStatus : uint32_t {
+  kIdle,
+  kRunning,
+  kAtSafepoint,
+  kStoppedIdle,
+  kScheduling,
+  kStoppedScheduling
+};
 
 struct alignas(64) SafepointSlot {
   uint32_t index = 0;  // immutable
@@ -242,6 +279,65 @@ inline bool safepoint_requested(const SafepointSlot* slot) {
          slot->acked_epoch.load(std::memory_order_relaxed);
 }
 
+// Claiming the slots of Ps in the scheduler loop (USGC_SAFEPOINT_CLAIM, default on; the file
+// comment). Off: holders never enter Scheduling and requesters claim only idle slots (the
+// protocol before). Benchmarks and tests may switch it at any time: a holder already in
+// Scheduling is served either way.
+namespace detail {
+// Written at initialization and by set_scheduler_claim; read relaxed (a holder already in
+// Scheduling is served whatever a reader sees here).
+inline std::atomic<bool> g_scheduler_claim{true};
+}  // namespace detail
+inline bool scheduler_claim_enabled() {
+  return detail::g_scheduler_claim.load(std::memory_order_relaxed);
+}
+void set_scheduler_claim(bool enabled);
+
+// The holder of slot, entering its scheduler loop with no goroutine running on the P: Running ->
+// Scheduling (a release store: the goroutine's work before it is seen by a requester whose
+// claim CAS reads Scheduling). Nothing when the claim is off or the slot is not Running.
+inline void slot_enter_scheduler(SafepointSlot* slot) {
+  if (!scheduler_claim_enabled()) return;
+  if (slot->status.load(std::memory_order_relaxed) != SlotStatus::kRunning) return;
+  slot->status.store(SlotStatus::kScheduling, std::memory_order_release);
+}
+// The holder in its loop: should it stop looking for work and come to scheduler_safepoint? (a
+// request not acknowledged, or the slot claimed).
+inline bool scheduler_stop_pending(const SafepointSlot* slot) {
+  return safepoint_requested(slot) ||
+         slot->status.load(std::memory_order_relaxed) == SlotStatus::kStoppedScheduling;
+}
+// The slow paths of the two below (stop_the_world.cpp).
+void slot_leave_scheduler_slow(SafepointSlot* slot);
+bool scheduler_safepoint_slow(SafepointSlot* slot);
+// The holder of slot, about to run a goroutine on it: Scheduling -> Running by CAS, waiting out a
+// stop that claimed it; then serves a request that came meanwhile (reach_safepoint) before the
+// goroutine runs. On a Running slot (the claim off) only the latter.
+inline void slot_leave_scheduler(SafepointSlot* slot) {
+  SlotStatus expected = SlotStatus::kScheduling;
+  // seq_cst: against the claim CAS (stop_the_world.cpp claim_scheduling_slot), exactly one wins.
+  if ((slot->status.compare_exchange_strong(expected, SlotStatus::kRunning,
+                                            std::memory_order_seq_cst) ||
+       expected == SlotStatus::kRunning) &&
+      !safepoint_requested(slot))
+    return;
+  slot_leave_scheduler_slow(slot);
+}
+// The holder's scheduler point in its loop (replaces `if requested: reach_safepoint`): a claimed
+// slot waits for the resume; a pending request is acknowledged (the claim's CAS, by the holder)
+// and waited out. True when it stopped.
+inline bool scheduler_safepoint(SafepointSlot* slot) {
+  return scheduler_stop_pending(slot) && scheduler_safepoint_slow(slot);
+}
+
+// A stop-the-world or handshake is in flight (requested, not yet resumed): the monitor skips its
+// work then (monitor_quiet_during_stops).
+bool stop_in_flight();
+// Whether the monitor thread skips its work while a stop is in flight (default on; off is the
+// behaviour before, for the benchmark's comparison). Between stops, like set_safepoint_arming.
+bool monitor_quiet_during_stops();
+void set_monitor_quiet_during_stops(bool quiet);
+
 // Asks the goroutine on slot to yield at its next poll (the monitor's preemption), and signals
 // its thread in case it does not poll (asynchronous preemption).
 void request_preemption(SafepointSlot* slot, bool signal_thread);
@@ -288,6 +384,11 @@ struct SafepointStatistics {
   // requester), and acknowledgements made in the poll fault's signal handler (kHandler).
   uint64_t acknowledger_futex_wakes;
   uint64_t handler_acknowledgements;
+  // Slots a requester claimed in their holder's scheduler loop (AckKind::kClaimedScheduler), and
+  // holders that found their slot claimed when they looked (slot_leave_scheduler,
+  // scheduler_safepoint: each then waited for the resume).
+  uint64_t scheduler_claims;
+  uint64_t claimed_holder_waits;
 };
 SafepointStatistics safepoint_statistics();
 

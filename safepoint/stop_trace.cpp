@@ -132,6 +132,8 @@ const char* ack_kind_name(AckKind kind) {
       return "claimed-idle";
     case AckKind::kRequesterOwn:
       return "requester-own";
+    case AckKind::kClaimedScheduler:
+      return "claimed-scheduler";
     case AckKind::kCount:
       break;
   }
@@ -316,7 +318,8 @@ void request_observed() {
   result.last_kind = record.kind.load(std::memory_order_relaxed);
   result.last_on_requester_cpu =
       record.ack_cpu.load(std::memory_order_relaxed) == g_trace.requester_cpu &&
-      result.last_kind != AckKind::kClaimedIdle && result.last_kind != AckKind::kRequesterOwn;
+      result.last_kind != AckKind::kClaimedIdle && result.last_kind != AckKind::kRequesterOwn &&
+      result.last_kind != AckKind::kClaimedScheduler;
   const uint32_t monitor_now = g_trace.monitor_work.load(std::memory_order_relaxed);
   result.monitor_worked = monitor_now != g_trace.monitor_work_at_request || (monitor_now & 1) != 0;
   result.time_to_safepoint_ns = since_request_ns(last_tsc);

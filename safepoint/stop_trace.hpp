@@ -49,15 +49,17 @@ enum class ProcessorActivity : uint8_t {
 
 // How a slot acknowledged a request.
 enum class AckKind : uint8_t {
-  kNone,            // not acknowledged (the record is of another request)
-  kPollFault,       // its holder's poll faulted (SIGSEGV, trampoline, slow path)
-  kFlagPoll,        // its holder's flag poll (usgc_safepoint_flag_slow_path)
-  kSchedulerPoint,  // its holder's runtime code checked the request (no fault): scheduler,
-                    // native entry/exit, the private collector's loops
-  kAsyncSignal,     // the asynchronous safepoint signal stopped its holder
-  kReleased,        // its holder released the slot and acknowledged on the way out
-  kClaimedIdle,     // the requester claimed it idle (a CAS: no round trip)
-  kRequesterOwn,    // the requester's own slot (stop_the_world's keep_slot)
+  kNone,              // not acknowledged (the record is of another request)
+  kPollFault,         // its holder's poll faulted (SIGSEGV, trampoline, slow path)
+  kFlagPoll,          // its holder's flag poll (usgc_safepoint_flag_slow_path)
+  kSchedulerPoint,    // its holder's runtime code checked the request (no fault): scheduler,
+                      // native entry/exit, the private collector's loops
+  kAsyncSignal,       // the asynchronous safepoint signal stopped its holder
+  kReleased,          // its holder released the slot and acknowledged on the way out
+  kClaimedIdle,       // the requester claimed it idle (a CAS: no round trip)
+  kRequesterOwn,      // the requester's own slot (stop_the_world's keep_slot)
+  kClaimedScheduler,  // the requester claimed it in its holder's scheduler loop (a CAS: the
+                      // holder ran no goroutine, its thread was not needed)
   kCount
 };
 

@@ -19,6 +19,7 @@
 #include "safepoint/async_safepoint.hpp"
 #include "safepoint/stop_the_world.hpp"
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/stop_rounds.hpp"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
@@ -41,31 +42,18 @@ class StopAttribution : public RuntimeTest {
     safepoint::reset_stop_attribution_totals();
   }
   void TearDown() override {
-    stop = true;
+    poller.stop = true;
     safepoint::set_stop_trace_enabled(false);
     safepoint::set_safepoint_ack(SafepointAck::kHandler);
     safepoint::set_spin_caps_for_test(-1, -1);
+    safepoint::set_monitor_quiet_during_stops(true);
     RuntimeTest::TearDown();
-  }
-  void start_poller() {
-    go([this] {
-      started = true;
-      while (!stop.load(std::memory_order_relaxed)) {
-        spins.fetch_add(1, std::memory_order_relaxed);
-        usgc_safepoint_poll();
-      }
-    });
-  }
-  bool poller_runs() {
-    return eventually([&] { return started.load() && spins.load() > 1000; });
   }
   uint64_t acks(const safepoint::StopAttributionTotals& totals, AckKind kind) {
     return totals.acknowledgements[static_cast<int>(kind)];
   }
 
-  std::atomic<bool> stop{false};
-  std::atomic<bool> started{false};
-  std::atomic<uint64_t> spins{0};
+  PollingGoroutine poller;
 };
 
 // No goroutine: every P is idle, and the requester claims them all by a compare-and-swap.
@@ -121,8 +109,8 @@ TEST_F(StopAttribution, SchedulerAcknowledgesWithoutAFault) {
 // acknowledgement counted by the trace was made there; the goroutine does not run on while the
 // world is stopped. With kTrampoline none is.
 TEST_F(StopAttribution, PollFaultIsAcknowledgedInTheSignalHandler) {
-  start_poller();
-  ASSERT_TRUE(poller_runs());
+  poller.start();
+  ASSERT_TRUE(poller.runs());
   for (SafepointAck ack : {SafepointAck::kTrampoline, SafepointAck::kHandler}) {
     safepoint::set_safepoint_ack(ack);
     safepoint::reset_stop_attribution_totals();
@@ -130,13 +118,9 @@ TEST_F(StopAttribution, PollFaultIsAcknowledgedInTheSignalHandler) {
     int moved = 0;
     // At least 5 stops through a poll fault (a loaded machine may signal a late P instead).
     for (int i = 0; i < 1000 && safepoint::stop_attribution_totals().poll_faults < 5; ++i) {
-      ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
-      uint64_t at_stop = spins.load();
-      for (int spin = 0; spin < 10000; ++spin) __builtin_ia32_pause();
-      if (spins.load() != at_stop) ++moved;
-      ASSERT_EQ(usgc_start_the_world(), 0);
-      uint64_t resumed_at = spins.load();
-      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
+      StopRound round = stop_and_resume(poller, /*keep_slot=*/false);
+      ASSERT_TRUE(round.ok()) << "stop " << i;
+      moved += round.poller_moved;
     }
     const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
     const safepoint::StopAttributionTotals totals = safepoint::stop_attribution_totals();
@@ -156,19 +140,15 @@ TEST_F(StopAttribution, PollFaultIsAcknowledgedInTheSignalHandler) {
 TEST_F(StopAttribution, LastAcknowledgerWakesNobodyWhenTheRequesterSpins) {
   if (kernel::online_cpu_count() < 2) GTEST_SKIP() << "one CPU: the requester never spins";
   safepoint::set_spin_caps_for_test(kLongCapNs, -1, /*ignore_machine_load=*/true);
-  start_poller();
+  poller.start();
   run_main([&] {
-    ASSERT_TRUE(poller_runs());
+    ASSERT_TRUE(poller.runs());
     for (SafepointAck ack : {SafepointAck::kTrampoline, SafepointAck::kHandler}) {
       safepoint::set_safepoint_ack(ack);
       const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
       constexpr int kStops = 20;
-      for (int i = 0; i < kStops; ++i) {
-        ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
-        ASSERT_EQ(safepoint::start_the_world(), 0);
-        uint64_t resumed_at = spins.load();
-        ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
-      }
+      for (int i = 0; i < kStops; ++i)
+        ASSERT_TRUE(stop_and_resume(poller, /*keep_slot=*/true, [] {}).ok()) << "stop " << i;
       const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
       EXPECT_EQ(after.requester_futex_waits - before.requester_futex_waits, 0u);
       const uint64_t wakes = after.acknowledger_futex_wakes - before.acknowledger_futex_wakes;
@@ -179,7 +159,7 @@ TEST_F(StopAttribution, LastAcknowledgerWakesNobodyWhenTheRequesterSpins) {
       }
     }
   });
-  stop = true;
+  poller.stop = true;
 }
 
 // While the world stays stopped the monitor keeps looking at the Ps; the poller's P is at a
@@ -187,8 +167,11 @@ TEST_F(StopAttribution, LastAcknowledgerWakesNobodyWhenTheRequesterSpins) {
 // before probed it like a P that does not switch goroutines.
 TEST_F(StopAttribution, MonitorDoesNotProbeAProcessorStoppedAtASafepoint) {
   if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "no retake without async safepoints";
-  start_poller();
-  ASSERT_TRUE(poller_runs());
+  poller.start();
+  ASSERT_TRUE(poller.runs());
+  // The monitor must work during the stop for this test (by default it skips its work then:
+  // MonitorSkipsItsWorkWhileAStopIsInFlight).
+  safepoint::set_monitor_quiet_during_stops(false);
   for (SafepointAck ack : {SafepointAck::kTrampoline, SafepointAck::kHandler}) {
     safepoint::set_safepoint_ack(ack);
     ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
@@ -205,6 +188,30 @@ TEST_F(StopAttribution, MonitorDoesNotProbeAProcessorStoppedAtASafepoint) {
       EXPECT_GT(probes, 0u);
     }
   }
+}
+
+// While a stop is in flight the monitor does no work (no timers fired, no look at the Ps, no
+// probe): it only notes the skipped round and looks again later. With the behaviour before
+// (set_monitor_quiet_during_stops(false)) it keeps looking: the previous test.
+TEST_F(StopAttribution, MonitorSkipsItsWorkWhileAStopIsInFlight) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "the monitor looks only to retake";
+  poller.start();
+  ASSERT_TRUE(poller.runs());
+  ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+  const uint64_t skipped_before = runtime::monitor_rounds_skipped_during_stops();
+  // The monitor may be in the middle of one round when the stop begins: it ends that one.
+  const bool skipped = eventually(
+      [&] { return runtime::monitor_rounds_skipped_during_stops() >= skipped_before + 2; });
+  const uint64_t looks_before = runtime::monitor_looks();
+  const bool skipped_more = eventually(
+      [&] { return runtime::monitor_rounds_skipped_during_stops() >= skipped_before + 12; });
+  const uint64_t looks = runtime::monitor_looks() - looks_before;
+  ASSERT_EQ(usgc_start_the_world(), 0);
+  EXPECT_TRUE(skipped && skipped_more) << "the monitor did not wake during the stop";
+  EXPECT_EQ(looks, 0u) << "the monitor looked at the Ps while the world was stopped";
+  // And it works again once the world runs.
+  const uint64_t looks_after = runtime::monitor_looks();
+  EXPECT_TRUE(eventually([&] { return runtime::monitor_looks() > looks_after; }));
 }
 
 }  // namespace

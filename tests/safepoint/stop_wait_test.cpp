@@ -19,6 +19,7 @@
 #include "kernel_iface/cpu.hpp"
 #include "safepoint/stop_the_world.hpp"
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/stop_rounds.hpp"
 #include "usgc/gc.h"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
@@ -38,48 +39,32 @@ class StopWait : public RuntimeTest {
   }
   void TearDown() override {
     safepoint::set_spin_caps_for_test(-1, -1);
-    stop = true;
+    poller.stop = true;
     RuntimeTest::TearDown();
-  }
-  // One goroutine polling in a loop, on the P the main goroutine does not hold.
-  void start_poller() {
-    go([this] {
-      started = true;
-      while (!stop.load(std::memory_order_relaxed)) {
-        spins.fetch_add(1, std::memory_order_relaxed);
-        usgc_safepoint_poll();
-      }
-    });
   }
   bool two_cpus() const { return kernel::online_cpu_count() >= 2; }
 
-  std::atomic<bool> stop{false};
-  std::atomic<bool> started{false};
-  std::atomic<uint64_t> spins{0};
+  // One goroutine polling in a loop, on the P the main goroutine does not hold.
+  PollingGoroutine poller;
 };
 
 TEST_F(StopWait, RequesterKeepingItsPNeverSleepsWhileTheLastPArrives) {
   if (!two_cpus()) GTEST_SKIP() << "one CPU: a requester never spins (its P would take the CPU)";
   safepoint::set_spin_caps_for_test(kLongCapNs, -1, /*ignore_machine_load=*/true);
-  start_poller();
+  poller.start();
   run_main([&] {
-    ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
+    ASSERT_TRUE(poller.runs());
     const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
     constexpr int kStops = 20;
     int kept = 0, slept = 0, running_one = 0, moved = 0;
     for (int i = 0; i < kStops; ++i) {
-      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
-      EXPECT_NE(safepoint::current_slot(), nullptr) << "the requester gave its P up";
-      uint64_t at_stop = spins.load();
-      for (int spin = 0; spin < 10000; ++spin) __builtin_ia32_pause();
-      if (spins.load() != at_stop) ++moved;
-      ASSERT_EQ(safepoint::start_the_world(), 0);
-      safepoint::StopBreakdown breakdown = safepoint::stop_breakdown_last();
-      kept += breakdown.requester_kept_slot;
-      slept += breakdown.requester_slept;
-      running_one += breakdown.slots_running == 1;
-      uint64_t resumed_at = spins.load();
-      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
+      StopRound round = stop_and_resume(poller, /*keep_slot=*/true);
+      ASSERT_TRUE(round.ok()) << "stop " << i;
+      EXPECT_TRUE(round.kept_p) << "the requester gave its P up";
+      moved += round.poller_moved;
+      kept += round.breakdown.requester_kept_slot;
+      slept += round.breakdown.requester_slept;
+      running_one += round.breakdown.slots_running == 1;
     }
     const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
     EXPECT_EQ(moved, 0) << "the poller ran while the world was stopped";
@@ -90,73 +75,65 @@ TEST_F(StopWait, RequesterKeepingItsPNeverSleepsWhileTheLastPArrives) {
     EXPECT_EQ(after.stops_requester_kept_slot - before.stops_requester_kept_slot,
               static_cast<uint64_t>(kStops));
   });
-  stop = true;
+  poller.stop = true;
 }
 
 TEST_F(StopWait, ResumeOfSpinningThreadsIsAStoreWithoutAWakeCall) {
   if (!two_cpus()) GTEST_SKIP() << "one CPU: stopped threads never spin";
   safepoint::set_spin_caps_for_test(kLongCapNs, kLongCapNs, /*ignore_machine_load=*/true);
-  start_poller();
+  poller.start();
   run_main([&] {
-    ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
+    ASSERT_TRUE(poller.runs());
     const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
     constexpr int kStops = 20;
-    for (int i = 0; i < kStops; ++i) {
-      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
-      ASSERT_EQ(safepoint::start_the_world(), 0);
-      uint64_t resumed_at = spins.load();
-      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
-    }
+    for (int i = 0; i < kStops; ++i)
+      ASSERT_TRUE(stop_and_resume(poller, /*keep_slot=*/true, [] {}).ok()) << "stop " << i;
     const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
     EXPECT_EQ(after.resume_futex_wakes - before.resume_futex_wakes, 0u);
   });
-  stop = true;
+  poller.stop = true;
 }
 
 // Stopped threads that outlast their spin sleep, and the resume wakes them (the Dekker pair of
 // wait_until_resumed): every stop is followed by progress, and some resume made the wake call.
 TEST_F(StopWait, StoppedThreadsThatSleepAreWokenByTheResume) {
   safepoint::set_spin_caps_for_test(-1, 0, true);  // stopped threads sleep after their first look
-  start_poller();
+  poller.start();
   run_main([&] {
-    ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
+    ASSERT_TRUE(poller.runs());
     const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
     for (int i = 0; i < 20; ++i) {
-      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      ASSERT_EQ(safepoint::start_the_world(), 0);
-      uint64_t resumed_at = spins.load();
-      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }))
-          << "the poller was not resumed after stop " << i;
+      StopRound round = stop_and_resume(poller, /*keep_slot=*/true, [] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      });
+      ASSERT_TRUE(round.ok()) << "the poller was not resumed after stop " << i;
     }
     const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
     EXPECT_GT(after.resume_futex_wakes - before.resume_futex_wakes, 0u);
   });
-  stop = true;
+  poller.stop = true;
 }
 
 // USGC_SAFEPOINT_WAIT=sleep: the requester gives its P up even when asked to keep it, and every
 // resume makes the wake call.
 TEST_F(StopWait, SleepModeIsTheProtocolBefore) {
   safepoint::set_safepoint_wait(safepoint::SafepointWait::kSleep);
-  start_poller();
+  poller.start();
   run_main([&] {
-    ASSERT_TRUE(eventually([&] { return started.load() && spins.load() > 1000; }));
+    ASSERT_TRUE(poller.runs());
     const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
     constexpr int kStops = 10;
     for (int i = 0; i < kStops; ++i) {
-      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/true), 0);
-      EXPECT_EQ(safepoint::current_slot(), nullptr);
-      ASSERT_EQ(safepoint::start_the_world(), 0);
-      EXPECT_FALSE(safepoint::stop_breakdown_last().requester_kept_slot);
-      uint64_t resumed_at = spins.load();
-      ASSERT_TRUE(eventually([&] { return spins.load() > resumed_at; }));
+      StopRound round = stop_and_resume(poller, /*keep_slot=*/true, [] {});
+      ASSERT_TRUE(round.ok()) << "stop " << i;
+      EXPECT_FALSE(round.kept_p);
+      EXPECT_FALSE(round.breakdown.requester_kept_slot);
     }
     const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
     EXPECT_EQ(after.resume_futex_wakes - before.resume_futex_wakes, static_cast<uint64_t>(kStops));
     EXPECT_EQ(after.stops_requester_kept_slot, before.stops_requester_kept_slot);
   });
-  stop = true;
+  poller.stop = true;
 }
 
 // The collector keeps its P through both stops of a concurrent shared collection requested by a
@@ -166,9 +143,9 @@ TEST_F(StopWait, SharedCollectionKeepsTheCollectorsPThroughBothStops) {
   const char* concurrent = std::getenv("USGC_GC_CONCURRENT");
   if (concurrent != nullptr && concurrent[0] == '0') GTEST_SKIP() << "one stop per collection";
   safepoint::set_spin_caps_for_test(-1, -1, /*ignore_machine_load=*/true);
-  start_poller();
+  poller.start();
   run_main([&] {
-    ASSERT_TRUE(eventually([&] { return started.load(); }));
+    ASSERT_TRUE(eventually([&] { return poller.started.load(); }));
     const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
     constexpr int kCollections = 5;
     for (int i = 0; i < kCollections; ++i) ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
@@ -176,15 +153,15 @@ TEST_F(StopWait, SharedCollectionKeepsTheCollectorsPThroughBothStops) {
     EXPECT_GE(after.stops - before.stops, 2u * kCollections);
     EXPECT_EQ(after.stops_requester_kept_slot - before.stops_requester_kept_slot,
               2u * kCollections);
-    uint64_t at_end = spins.load();
-    ASSERT_TRUE(eventually([&] { return spins.load() > at_end; }));
+    uint64_t at_end = poller.spins.load();
+    ASSERT_TRUE(eventually([&] { return poller.spins.load() > at_end; }));
     safepoint::set_safepoint_wait(safepoint::SafepointWait::kSleep);
     const safepoint::SafepointStatistics before_sleep = safepoint::safepoint_statistics();
     ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
     EXPECT_EQ(safepoint::safepoint_statistics().stops_requester_kept_slot,
               before_sleep.stops_requester_kept_slot);
   });
-  stop = true;
+  poller.stop = true;
 }
 
 // The load half of the policy: spin only when every runnable thread has a CPU; unknown is busy.

@@ -1,0 +1,202 @@
+// tests/safepoint/scheduler_claim_test.cpp — claiming the slot of a P whose holder is in its
+// scheduler loop (USGC_SAFEPOINT_CLAIM, safepoint/stop_the_world.hpp, kScheduling): the requester
+// acknowledges it by a compare-and-swap, without a fault, a signal or the holder's thread running;
+// a holder that looks afterwards finds its slot claimed and runs no goroutine until the resume;
+// with the claim off (the protocol before) the stop waits for the holder. End to end, on the real
+// scheduler, stops from a plain thread claim Ps between goroutines and no goroutine runs while the
+// world is stopped.
+//
+// The first tests drive one P's slot by hand from a test thread (the runtime is started with no
+// goroutine, so its own machines leave that idle P alone): the thread acquires the slot, enters
+// the scheduler state and then blocks, as a worker's thread descheduled in its loop would.
+// Counts and states, never times: waits are on conditions with generous deadlines.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "safepoint/stop_the_world.hpp"
+#include "safepoint/stop_trace.hpp"
+#include "tests/support/runtime_fixture.hpp"
+#include "usgc/runtime.h"
+#include "usgc/safepoint.h"
+
+namespace usgc::testing {
+namespace {
+
+using safepoint::AckKind;
+using safepoint::SlotStatus;
+
+class SchedulerClaim : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    safepoint::set_stop_trace_enabled(true);
+    safepoint::reset_stop_attribution_totals();
+  }
+  void TearDown() override {
+    safepoint::set_scheduler_claim(true);
+    safepoint::set_stop_trace_enabled(false);
+    RuntimeTest::TearDown();
+  }
+  // The highest-numbered slot, idle in a runtime without goroutines.
+  safepoint::SafepointSlot* idle_slot() {
+    safepoint::SafepointSlot* slot = safepoint::slot_at(safepoint::slot_count() - 1);
+    EXPECT_TRUE(eventually([&] { return slot->status.load() == SlotStatus::kIdle; }));
+    return slot;
+  }
+};
+
+// A P held in the scheduler loop by a thread that does not look (blocked): the stop completes all
+// the same, acknowledged by the requester's claim; the holder then finds the slot claimed, waits
+// for the resume, and leaves the loop (Running) only after it.
+TEST_F(SchedulerClaim, ProcessorInTheSchedulerLoopIsClaimedWithoutItsThread) {
+  ASSERT_TRUE(all_goroutines_finished());
+  safepoint::SafepointSlot* slot = idle_slot();
+  std::atomic<int> holder_step{0};  // 1: in the loop; 2: may leave; 3: left
+  std::atomic<bool> go_on{false};
+  std::thread holder([&] {
+    if (!safepoint::slot_try_acquire(slot)) return;
+    safepoint::slot_enter_scheduler(slot);
+    holder_step = 1;
+    while (!go_on.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    holder_step = 2;
+    safepoint::slot_leave_scheduler(slot);  // about to run a goroutine
+    holder_step = 3;
+    safepoint::slot_release(slot);
+  });
+  ASSERT_TRUE(eventually([&] { return holder_step.load() == 1; }));
+  EXPECT_EQ(slot->status.load(), SlotStatus::kScheduling);
+  const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+
+  usgc_stop_info info{};
+  std::atomic<bool> stopped{false}, resume{false};
+  std::thread requester([&] {  // the stop's holder resumes it: from its own thread
+    EXPECT_EQ(usgc_stop_the_world(&info), 0);
+    stopped = true;
+    while (!resume.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    EXPECT_EQ(usgc_start_the_world(), 0);
+  });
+  const bool completed = eventually([&] { return stopped.load(); });
+  EXPECT_TRUE(completed) << "the stop waited for a holder that was not looking";
+  if (completed) {
+    EXPECT_EQ(slot->status.load(), SlotStatus::kStoppedScheduling);
+    EXPECT_EQ(info.procs_running, 0u);
+    safepoint::StopAttribution last = safepoint::stop_attribution_last();
+    EXPECT_EQ(last.slots_faulted, 0u);
+    safepoint::StopAttributionTotals totals = safepoint::stop_attribution_totals();
+    EXPECT_EQ(totals.acknowledgements[static_cast<int>(AckKind::kClaimedScheduler)], 1u);
+    EXPECT_EQ(safepoint::safepoint_statistics().scheduler_claims - before.scheduler_claims, 1u);
+    // The holder looks now: it must wait, claimed, until the resume.
+    go_on = true;
+    EXPECT_TRUE(eventually([&] {
+      return safepoint::safepoint_statistics().claimed_holder_waits > before.claimed_holder_waits;
+    }));
+    EXPECT_EQ(holder_step.load(), 2) << "the holder left the scheduler loop while stopped";
+  }
+  go_on = true;
+  resume = true;
+  requester.join();
+  EXPECT_EQ(safepoint::stop_breakdown_last().signal_rounds, 0u);  // takes the operation lock
+  EXPECT_TRUE(eventually([&] { return holder_step.load() == 3; }));
+  holder.join();
+  EXPECT_EQ(slot->status.load(), SlotStatus::kIdle);
+}
+
+// The protocol before (claim off): the holder stays Running in its loop and the stop cannot
+// complete until the holder looks (at its scheduler point, which then acknowledges it).
+TEST_F(SchedulerClaim, WithoutTheClaimTheStopWaitsForTheHolder) {
+  ASSERT_TRUE(all_goroutines_finished());
+  safepoint::set_scheduler_claim(false);
+  safepoint::SafepointSlot* slot = idle_slot();
+  std::atomic<int> holder_step{0};
+  std::atomic<bool> go_on{false};
+  std::thread holder([&] {
+    if (!safepoint::slot_try_acquire(slot)) return;
+    safepoint::slot_enter_scheduler(slot);
+    holder_step = 1;
+    while (!go_on.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    safepoint::stop_trace::set_next_ack_kind(AckKind::kSchedulerPoint);
+    safepoint::scheduler_safepoint(slot);  // acknowledges, waits for the resume
+    holder_step = 2;
+    safepoint::slot_leave_scheduler(slot);
+    safepoint::slot_release(slot);
+  });
+  ASSERT_TRUE(eventually([&] { return holder_step.load() == 1; }));
+  EXPECT_EQ(slot->status.load(), SlotStatus::kRunning);
+  std::atomic<bool> stopped{false};
+  std::thread requester([&] {
+    EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
+    stopped = true;
+    EXPECT_EQ(usgc_start_the_world(), 0);
+  });
+  // Short of the stop's one-second warning; it cannot complete without the holder anyway.
+  EXPECT_FALSE(eventually([&] { return stopped.load(); }, std::chrono::milliseconds(200)));
+  go_on = true;
+  requester.join();
+  EXPECT_TRUE(stopped.load());
+  holder.join();
+  EXPECT_EQ(holder_step.load(), 2);
+  safepoint::StopAttributionTotals totals = safepoint::stop_attribution_totals();
+  EXPECT_EQ(totals.acknowledgements[static_cast<int>(AckKind::kClaimedScheduler)], 0u);
+  EXPECT_EQ(totals.acknowledgements[static_cast<int>(AckKind::kSchedulerPoint)], 1u);
+}
+
+// A holder that looks before the requester's scan acknowledges by the same CAS itself: one
+// acknowledgement, made at its scheduler point, and the requester claims nothing.
+TEST_F(SchedulerClaim, HolderThatLooksFirstAcknowledgesOnce) {
+  ASSERT_TRUE(all_goroutines_finished());
+  safepoint::SafepointSlot* slot = idle_slot();
+  ASSERT_TRUE(safepoint::slot_try_acquire(slot));
+  safepoint::slot_enter_scheduler(slot);
+  // No request: the scheduler point is a look and nothing more.
+  EXPECT_FALSE(safepoint::scheduler_safepoint(slot));
+  EXPECT_EQ(slot->status.load(), SlotStatus::kScheduling);
+  safepoint::slot_leave_scheduler(slot);
+  EXPECT_EQ(slot->status.load(), SlotStatus::kRunning);
+  // Released from the loop, the slot is Idle again (a claimed one would be StoppedIdle).
+  safepoint::slot_enter_scheduler(slot);
+  safepoint::slot_release(slot);
+  EXPECT_EQ(slot->status.load(), SlotStatus::kIdle);
+}
+
+// End to end: a plain thread stops the world while goroutines park and wake all the time (their
+// Ps go through the scheduler loop between them) and others poll; some stops claim a P in its
+// loop, and no goroutine makes progress while the world is stopped.
+TEST_F(SchedulerClaim, StopsClaimProcessorsBetweenGoroutinesAndNothingRunsWhileStopped) {
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> progress{0};
+  constexpr int kSleepers = 8;
+  for (int i = 0; i < kSleepers; ++i) {
+    go([&] {
+      while (!done.load()) {
+        usgc_sleep_ns(50'000);
+        progress.fetch_add(1);
+      }
+    });
+  }
+  go([&] {
+    while (!done.load()) {
+      progress.fetch_add(1);
+      usgc_yield();
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return progress.load() > 100; }));
+  int stops = 0, moved = 0;
+  // Until a few stops claimed a P in its loop (bounded: every stop claims with some chance).
+  for (; stops < 20000 && safepoint::safepoint_statistics().scheduler_claims < 5; ++stops) {
+    ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+    const uint64_t at_stop = progress.load();
+    for (int spin = 0; spin < 2000; ++spin) __builtin_ia32_pause();
+    if (progress.load() != at_stop) ++moved;
+    ASSERT_EQ(usgc_start_the_world(), 0);
+  }
+  done = true;
+  EXPECT_EQ(moved, 0) << "a goroutine ran while the world was stopped";
+  EXPECT_GE(safepoint::safepoint_statistics().scheduler_claims, 5u)
+      << "no stop of " << stops << " claimed a P in its scheduler loop";
+}
+
+}  // namespace
+}  // namespace usgc::testing
