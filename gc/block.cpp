@@ -191,8 +191,8 @@ void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_he
   // Zero bitmap and cards: current (a stale epoch would only make the first mark clear them).
   block->mark_epoch.store(g_shared_mark_epoch.load(std::memory_order_relaxed),
                           std::memory_order_relaxed);
-  std::atomic_ref(block->size_class)
-      .store(kind == BlockKind::kSmall ? size_class : 0, std::memory_order_relaxed);
+  __atomic_store_n(&block->size_class, kind == BlockKind::kSmall ? size_class : 0,
+                   __ATOMIC_RELAXED);
   block->owner_heap_id = owner_heap_id;
   if (kind == BlockKind::kSmall) {
     block->slot_bytes = kSlotBytes[size_class];
@@ -211,7 +211,8 @@ void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_he
   }
   // Release: pairs with the card scan's and the conservative scan's acquire loads of kind: a scan
   // that sees this kind sees the format above.
-  std::atomic_ref(block->kind).store(kind, std::memory_order_release);
+  __atomic_store_n(reinterpret_cast<uint8_t*>(&block->kind), static_cast<uint8_t>(kind),
+                   __ATOMIC_RELEASE);
 }
 
 }  // namespace
@@ -275,7 +276,8 @@ void release_block(Block* block) {
     kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
     // Relaxed: a concurrent scan that sees kFree skips the block; one that read the old kind
     // re-reads kind and size_class before it trusts a slot (gc/parallel_mark.cpp).
-    std::atomic_ref(block->kind).store(BlockKind::kFree, std::memory_order_relaxed);
+    __atomic_store_n(reinterpret_cast<uint8_t*>(&block->kind),
+                     static_cast<uint8_t>(BlockKind::kFree), __ATOMIC_RELAXED);
     block->next_in_heap = home.free_blocks;
     home.free_blocks = block;
     home.free_block_count.fetch_add(1, std::memory_order_relaxed);

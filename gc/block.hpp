@@ -95,9 +95,9 @@ inline char* dirty_run_end(char* end) {
 }
 
 struct Block {
-  // Written by format (the taker: a release store through std::atomic_ref, after the rest of the
+  // Written by format (the taker: a release atomic store, after the rest of the
   // format) and by release_block (relaxed, under the pool lock). Read plainly by the block's owner
-  // and in the stopped world; read through std::atomic_ref with acquire by the scans that run
+  // and in the stopped world; read with an acquire atomic load by the scans that run
   // while goroutines format blocks (the minor mark's card scan, gc/parallel_mark.cpp; the
   // conservative scan), which pairs with format's release: a scan that sees the new kind sees the
   // format's size class, bitmap and cards. Such a scan re-reads kind and size_class before it
@@ -115,7 +115,7 @@ struct Block {
   // Owner heap id (0 = shared). Written by the owner (or, at its exit, by the exiting goroutine)
   // and by the shared heap under its class lock; read by the shared collector in the stopped world
   // and by markers while a mark runs (try_mark_shared): the exit's hand-over (owner -> 0) may
-  // happen then, so both sides use relaxed atomics (std::atomic_ref).
+  // happen then, so both sides use relaxed atomic loads and stores.
   uint64_t owner_heap_id = 0;
   Block* next_in_heap = nullptr;  // the owner's list of its blocks of this class
   Block* next_partial = nullptr;  // the owner's list of blocks with free runs

@@ -115,16 +115,16 @@ struct ScanFormat {
 };
 ScanFormat read_format(Block* block) {
   // Acquire: pairs with format's release store of kind (its bitmap, cards and size class).
-  const BlockKind kind = std::atomic_ref(block->kind).load(std::memory_order_acquire);
-  return {kind, std::atomic_ref(block->size_class).load(std::memory_order_relaxed)};
+  const auto kind = static_cast<BlockKind>(
+      __atomic_load_n(reinterpret_cast<uint8_t*>(&block->kind), __ATOMIC_ACQUIRE));
+  return {kind, __atomic_load_n(&block->size_class, __ATOMIC_RELAXED)};
 }
 // The slot's header, or 0 when the block's format changed since `format` was read (the slot was
 // computed from a geometry that is no longer the block's).
 uint64_t shared_header_if_same_format(Block* block, ScanFormat format, char* slot) {
   // Acquire: pairs with the publication's and the shared allocator's release stores of the header:
   // the object's fields, and the format of its block, written before it are seen below.
-  const uint64_t header =
-      std::atomic_ref(*reinterpret_cast<uint64_t*>(slot)).load(std::memory_order_acquire);
+  const uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_ACQUIRE);
   if (!is_shared_class(header)) return 0;
   const ScanFormat now = read_format(block);
   return now.kind == format.kind && now.size_class == format.size_class ? header : 0;
@@ -175,8 +175,7 @@ void scan_large_object_cards(Block* large, void* context) {
   if (!large->shared_marked(0)) return;  // as for small blocks: the header only with the bit
   char* slot = large->slots_begin();
   // Acquire: pairs with the header's release store (shared allocation or publication).
-  const uint64_t header =
-      std::atomic_ref(*reinterpret_cast<uint64_t*>(slot)).load(std::memory_order_acquire);
+  const uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_ACQUIRE);
   if (is_shared_class(header)) self.local.push(slot + kHeaderBytes);
 }
 

@@ -55,7 +55,7 @@ inline bool try_mark_shared(void* object) {
   if (block->kind == BlockKind::kArena) return false;
   // Relaxed: a goroutine's exit may hand this block to the shared heap (owner -> 0) while we
   // read; either id gives the same answer (its private objects were freed before the hand-over).
-  if (std::atomic_ref(block->owner_heap_id).load(std::memory_order_relaxed) != 0) {
+  if (__atomic_load_n(&block->owner_heap_id, __ATOMIC_RELAXED) != 0) {
     uint64_t header = __atomic_load_n(header_address(object), __ATOMIC_RELAXED);
     if (!is_shared_class(header)) return false;
   }

@@ -393,14 +393,14 @@ size_t shared_heap_sweep_all() {
 
 void shared_heap_adopt_block(Block* b) {
   // Relaxed: a marker may read the owner meanwhile (try_mark_shared, gc/parallel_mark.hpp).
-  std::atomic_ref(b->owner_heap_id).store(0, std::memory_order_relaxed);
+  __atomic_store_n(&b->owner_heap_id, uint64_t{0}, __ATOMIC_RELAXED);
   b->next_partial = nullptr;
   count_add(g_counters.bytes_freed_shared, sweep_shared_block(b));
   file_swept_block(b);
 }
 
 void shared_heap_adopt_large(Block* b) {
-  std::atomic_ref(b->owner_heap_id).store(0, std::memory_order_relaxed);  // as above
+  __atomic_store_n(&b->owner_heap_id, uint64_t{0}, __ATOMIC_RELAXED);  // as above
   kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
   b->next_in_heap = g_shared_heap.large_swept;
   g_shared_heap.large_swept = b;
