@@ -16,7 +16,9 @@
 // work is one load of the topology's node count per block taken.
 #include "gc/block.hpp"
 
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "gc/object_header.hpp"
 #include "gc/verify_log.hpp"
@@ -172,19 +174,27 @@ Block* pop_free_block_locked(int node) {
 
 void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_heap_id) {
   // The header page may hold a previous life's fields; the slots are zero (pool invariant).
-  // The pool's own fields survive.
-  uint8_t node = block->node;
-  bool slots_decommitted = block->slots_decommitted;
-  std::memset(static_cast<void*>(block), 0, sizeof(Block));
+  // The pool's own fields (node, slots_decommitted) survive. A minor mark's card scan may still
+  // read this block's previous format while we write (gc/parallel_mark.cpp): what it reads (kind,
+  // size_class, the epoch, bitmap and cards) is written with atomic stores, the rest with memset.
+  static_assert(std::is_standard_layout_v<Block>, "offsetof(Block, ...) below");
+  constexpr size_t kPlainBegin = offsetof(Block, slot_bytes);
+  constexpr size_t kPlainEnd = offsetof(Block, mark_epoch);
+  static_assert(offsetof(Block, kind) < kPlainBegin && offsetof(Block, size_class) < kPlainBegin &&
+                    offsetof(Block, node) < kPlainBegin &&
+                    offsetof(Block, slots_decommitted) < kPlainBegin &&
+                    offsetof(Block, mark_bits) >= kPlainEnd && offsetof(Block, cards) >= kPlainEnd,
+                "format's memset spares the fields a concurrent scan reads");
+  std::memset(reinterpret_cast<char*>(block) + kPlainBegin, 0, kPlainEnd - kPlainBegin);
+  for (auto& word : block->mark_bits) word.store(0, std::memory_order_relaxed);
+  for (auto& card : block->cards) card.store(0, std::memory_order_relaxed);
   // Zero bitmap and cards: current (a stale epoch would only make the first mark clear them).
   block->mark_epoch.store(g_shared_mark_epoch.load(std::memory_order_relaxed),
                           std::memory_order_relaxed);
-  block->node = node;
-  block->slots_decommitted = slots_decommitted;
-  block->kind = kind;
+  __atomic_store_n(&block->size_class, kind == BlockKind::kSmall ? size_class : 0,
+                   __ATOMIC_RELAXED);
   block->owner_heap_id = owner_heap_id;
   if (kind == BlockKind::kSmall) {
-    block->size_class = size_class;
     block->slot_bytes = kSlotBytes[size_class];
     block->slot_count =
         static_cast<uint32_t>((kBlockBytes - kBlockHeaderBytes) / block->slot_bytes);
@@ -199,6 +209,10 @@ void format(Block* block, BlockKind kind, uint32_t size_class, uint64_t owner_he
     block->slot_bytes = static_cast<uint32_t>(kBlockBytes - kBlockHeaderBytes);
     block->slot_reciprocal = 0;  // every offset is slot 0
   }
+  // Release: pairs with the card scan's and the conservative scan's acquire loads of kind: a scan
+  // that sees this kind sees the format above.
+  __atomic_store_n(reinterpret_cast<uint8_t*>(&block->kind), static_cast<uint8_t>(kind),
+                   __ATOMIC_RELEASE);
 }
 
 }  // namespace
@@ -260,7 +274,10 @@ void release_block(Block* block) {
   home.bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
   {
     kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
-    block->kind = BlockKind::kFree;
+    // Relaxed: a concurrent scan that sees kFree skips the block; one that read the old kind
+    // re-reads kind and size_class before it trusts a slot (gc/parallel_mark.cpp).
+    __atomic_store_n(reinterpret_cast<uint8_t*>(&block->kind),
+                     static_cast<uint8_t>(BlockKind::kFree), __ATOMIC_RELAXED);
     block->next_in_heap = home.free_blocks;
     home.free_blocks = block;
     home.free_block_count.fetch_add(1, std::memory_order_relaxed);
@@ -366,6 +383,12 @@ void* large_shared_object_containing(uintptr_t address) {
 
 Block* first_large_object() {
   return g_block_pool.large_objects;
+}
+
+void for_each_large_object_locked(void (*fn)(Block* large, void* context), void* context) {
+  kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
+  for (Block* large = g_block_pool.large_objects; large != nullptr; large = large->large_next)
+    fn(large, context);
 }
 
 }  // namespace usgc::gc

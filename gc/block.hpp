@@ -95,18 +95,27 @@ inline char* dirty_run_end(char* end) {
 }
 
 struct Block {
+  // Written by format (the taker: a release atomic store, after the rest of the
+  // format) and by release_block (relaxed, under the pool lock). Read plainly by the block's owner
+  // and in the stopped world; read with an acquire atomic load by the scans that run
+  // while goroutines format blocks (the minor mark's card scan, gc/parallel_mark.cpp; the
+  // conservative scan), which pairs with format's release: a scan that sees the new kind sees the
+  // format's size class, bitmap and cards. Such a scan re-reads kind and size_class before it
+  // trusts a slot it located with them (a seqlock's read side).
   BlockKind kind = BlockKind::kFree;
   // The pool's fields, kept when the block is formatted (the pool lock's, or the taker's while
   // the block is in use): its home node, and whether its slots' pages were returned to the OS
   // while it was free.
   uint8_t node = 0;
   bool slots_decommitted = false;
-  uint32_t size_class = kNoSizeClass;
+  uint32_t size_class = kNoSizeClass;  // as `kind` (format stores it relaxed before kind's release)
   uint32_t slot_bytes = 0;
   uint32_t slot_count = 0;
   uint64_t slot_reciprocal = 0;  // slot index = (offset * reciprocal) >> 32, exact here
   // Owner heap id (0 = shared). Written by the owner (or, at its exit, by the exiting goroutine)
-  // and by the shared heap under its class lock; read by the shared collector in the stopped world.
+  // and by the shared heap under its class lock; read by the shared collector in the stopped world
+  // and by markers while a mark runs (try_mark_shared): the exit's hand-over (owner -> 0) may
+  // happen then, so both sides use relaxed atomic loads and stores.
   uint64_t owner_heap_id = 0;
   Block* next_in_heap = nullptr;  // the owner's list of its blocks of this class
   Block* next_partial = nullptr;  // the owner's list of blocks with free runs
@@ -131,7 +140,8 @@ struct Block {
   Block* large_next = nullptr;
   // The epoch the bitmap and the cards belong to (see "Lazy clearing by mark epoch"); odd while a
   // renewal clears them. Written by format (the block's taker) and by renew_shared_marks (CAS,
-  // then a release store); read with acquire by every reader of the bitmap.
+  // then a release store); read with acquire by every reader of the bitmap. Format writes these
+  // three with atomic stores, never a memset: a card scan may still read a block's previous format.
   std::atomic<uint32_t> mark_epoch{0};
   std::atomic<uint64_t> mark_bits[kMaxSlotsPerBlock / 64 + 1];
   std::atomic<uint8_t> cards[kCardsPerBlock];
@@ -245,6 +255,10 @@ size_t heap_headroom_bytes();
 uint32_t chunk_count();
 char* chunk_at(uint32_t index);
 Block* first_large_object();
+// Calls fn(block, context) for every large object under the pool lock, so it may run while the
+// world runs (a minor mark's card scan): no mapping on the list is unmapped meanwhile. fn takes no
+// lock of a lower rank (the pool lock is nearly a leaf) and allocates only through usgc_malloc.
+void for_each_large_object_locked(void (*fn)(Block* large, void* context), void* context);
 // The SHARED or GLOBAL large object whose mapping holds `address` (past its block header), or
 // nullptr. Under the pool lock, so it may run while the world runs (conservative roots): a mapping
 // on the list is mapped while the lock is held.

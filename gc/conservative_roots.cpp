@@ -20,8 +20,8 @@ void* object_containing(uintptr_t word) {
     // same after the header was read.
     Block* block = block_of(reinterpret_cast<const void*>(word));
     // Acquire (kind, size class, then the header): the block's format is read before the slot it
-    // locates; the owner's format is plain stores, so the fence and re-check below, not a pairing
-    // release, reject a format that changed meanwhile (a seqlock's read side).
+    // locates (kind pairs with format's release store, gc/block.cpp); the fence and re-check
+    // below reject a format that changed meanwhile (a seqlock's read side).
     const BlockKind kind = static_cast<BlockKind>(
         __atomic_load_n(reinterpret_cast<uint8_t*>(&block->kind), __ATOMIC_ACQUIRE));
     const uint32_t size_class = __atomic_load_n(&block->size_class, __ATOMIC_ACQUIRE);

@@ -60,10 +60,12 @@ inline size_t object_extent_bytes(const void* object, uint64_t header) {
                       is_array(header) ? *static_cast<const uint64_t*>(object) : 0);
 }
 
-// Reads a reference field of an object another thread may store into (shared objects): relaxed,
-// because the stores that matter were ordered by a safepoint or by the publishing release store.
+// Reads a reference field of an object another thread may store into (shared objects). Acquire:
+// pairs with the write barrier's release store of a shared field (usgc_write_slow, after it
+// published the value): the referent's header, fields and block format, written by the publisher
+// before, are seen by the marker that follows the reference (on x86-64 the same mov as relaxed).
 inline void* load_reference(void** field) {
-  return __atomic_load_n(field, __ATOMIC_RELAXED);
+  return __atomic_load_n(field, __ATOMIC_ACQUIRE);
 }
 
 }  // namespace usgc::gc

@@ -100,53 +100,94 @@ void trace_old(Marker& self, void* object) {
   });
 }
 
-// The dirty cards of one block. Returns how many were dirty.
+// The card scan runs while goroutines format, fill and release blocks, so it reads a block as a
+// seqlock's reader (conservative_roots.cpp does the same): kind and size_class with acquire (they
+// pair with format's release store of kind), the slot geometry computed from them, never read
+// from the block (its plain fields may belong to the next format), and both re-read after a
+// slot's header before the slot is trusted. It reads the header only of a slot whose shared mark
+// bit is set: such a slot holds an old SHARED/GLOBAL object (or one a publication is flipping,
+// its header still PRIVATE), which no sweeper frees while the bit is set, so its block stays
+// formatted as it is. A slot without the bit holds nothing a minor mark needs (free, private or
+// young), and its header is the owner's to write with plain stores.
+struct ScanFormat {
+  BlockKind kind;
+  uint32_t size_class;
+};
+ScanFormat read_format(Block* block) {
+  // Acquire: pairs with format's release store of kind (its bitmap, cards and size class).
+  const auto kind = static_cast<BlockKind>(
+      __atomic_load_n(reinterpret_cast<uint8_t*>(&block->kind), __ATOMIC_ACQUIRE));
+  return {kind, __atomic_load_n(&block->size_class, __ATOMIC_RELAXED)};
+}
+// The slot's header, or 0 when the block's format changed since `format` was read (the slot was
+// computed from a geometry that is no longer the block's).
+uint64_t shared_header_if_same_format(Block* block, ScanFormat format, char* slot) {
+  // Acquire: pairs with the publication's and the shared allocator's release stores of the header:
+  // the object's fields, and the format of its block, written before it are seen below.
+  const uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_ACQUIRE);
+  if (!is_shared_class(header)) return 0;
+  const ScanFormat now = read_format(block);
+  return now.kind == format.kind && now.size_class == format.size_class ? header : 0;
+}
+
+// The dirty cards of one small block. Returns how many were dirty.
 uint32_t scan_block_cards(Marker& self, Block* block) {
-  if (block->kind == BlockKind::kArena) return 0;
+  const ScanFormat format = read_format(block);
+  if (format.kind != BlockKind::kSmall || format.size_class >= kSizeClassCount) return 0;
+  const uint32_t slot_bytes = kSlotBytes[format.size_class];
+  const uint32_t slot_count = static_cast<uint32_t>((kBlockBytes - kBlockHeaderBytes) / slot_bytes);
+  char* const slots = block->slots_begin();
   uint32_t dirty = 0;
   for (uint32_t card = 0; card < kCardsPerBlock; ++card) {
     if (block->cards[card].load(std::memory_order_relaxed) == 0) continue;
     block->cards[card].store(0, std::memory_order_relaxed);
     ++dirty;
-    if (block->kind == BlockKind::kLarge) {
-      void* object = block->slots_begin() + kHeaderBytes;
-      if (is_shared_class(header_of(object)) && block->shared_marked(0)) trace_old(self, object);
-      for (uint32_t rest = card + 1; rest < kCardsPerBlock; ++rest) {
-        if (block->cards[rest].load(std::memory_order_relaxed) == 0) continue;
-        block->cards[rest].store(0, std::memory_order_relaxed);
-        ++dirty;
-      }
-      return dirty;
-    }
     char* card_begin = reinterpret_cast<char*>(block) + size_t{card} * kCardBytes;
     char* card_end = card_begin + kCardBytes;
-    char* slots = block->slots_begin();
     if (card_end <= slots) continue;
     // The slot holding the card's first byte may begin on the card before: it is traced too.
-    uint32_t first = card_begin <= slots ? 0 : block->slot_index_of(card_begin);
-    for (uint32_t index = first; index < block->slot_count; ++index) {
-      char* slot = block->slot_at(index);
+    uint32_t first =
+        card_begin <= slots ? 0 : static_cast<uint32_t>((card_begin - slots) / slot_bytes);
+    for (uint32_t index = first; index < slot_count; ++index) {
+      char* slot = slots + size_t{index} * slot_bytes;
       if (slot >= card_end) break;
-      uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_RELAXED);
-      if (header != 0 && is_shared_class(header) && block->shared_marked(index))
+      if (!block->shared_marked(index)) continue;
+      if (shared_header_if_same_format(block, format, slot) != 0)
         trace_old(self, slot + kHeaderBytes);
     }
   }
   return dirty;
 }
 
+// The dirty cards of the large objects, walked under the pool lock (a private large object may be
+// freed and unmapped meanwhile): an old shared one is queued on the marker's stack (the drain
+// traces it; marked, it is not freed while the mark runs), its cards cleared.
+void scan_large_object_cards(Block* large, void* context) {
+  auto& self = *static_cast<Marker*>(context);
+  uint32_t dirty = 0;
+  for (auto& card : large->cards) {
+    if (card.load(std::memory_order_relaxed) == 0) continue;
+    card.store(0, std::memory_order_relaxed);
+    ++dirty;
+  }
+  if (dirty == 0) return;
+  g_marker_pool.cards_scanned.fetch_add(dirty, std::memory_order_relaxed);
+  if (!large->shared_marked(0)) return;  // as for small blocks: the header only with the bit
+  char* slot = large->slots_begin();
+  // Acquire: pairs with the header's release store (shared allocation or publication).
+  const uint64_t header = __atomic_load_n(reinterpret_cast<uint64_t*>(slot), __ATOMIC_ACQUIRE);
+  if (is_shared_class(header)) self.local.push(slot + kHeaderBytes);
+}
+
 void scan_card_unit(Marker& self, uint32_t unit) {
   uint32_t dirty = 0;
   if (unit + 1 == g_marker_pool.card_units) {
-    for (Block* large = first_large_object(); large != nullptr; large = large->large_next)
-      dirty += scan_block_cards(self, large);
+    for_each_large_object_locked(scan_large_object_cards, &self);
   } else {
     char* chunk = chunk_at(unit / kCardUnitsPerChunk);
     uint32_t first_block = (unit % kCardUnitsPerChunk) * kCardUnitBlocks;
-    for (uint32_t b = first_block; b < first_block + kCardUnitBlocks; ++b) {
-      auto* block = reinterpret_cast<Block*>(chunk + size_t{b} * kBlockBytes);
-      if (block->kind != BlockKind::kFree) dirty += scan_block_cards(self, block);
-    }
+    for (uint32_t b = first_block; b < first_block + kCardUnitBlocks; ++b)
+      dirty += scan_block_cards(self, reinterpret_cast<Block*>(chunk + size_t{b} * kBlockBytes));
   }
   g_marker_pool.cards_scanned.fetch_add(dirty, std::memory_order_relaxed);
   g_marker_pool.card_units_scanned.fetch_add(1, std::memory_order_relaxed);

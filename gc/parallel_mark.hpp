@@ -28,6 +28,7 @@
 // mark).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -52,7 +53,9 @@ enum class MarkKind : uint8_t { kFull, kMinor };
 inline bool try_mark_shared(void* object) {
   Block* block = block_of(object);
   if (block->kind == BlockKind::kArena) return false;
-  if (block->owner_heap_id != 0) {
+  // Relaxed: a goroutine's exit may hand this block to the shared heap (owner -> 0) while we
+  // read; either id gives the same answer (its private objects were freed before the hand-over).
+  if (__atomic_load_n(&block->owner_heap_id, __ATOMIC_RELAXED) != 0) {
     uint64_t header = __atomic_load_n(header_address(object), __ATOMIC_RELAXED);
     if (!is_shared_class(header)) return false;
   }

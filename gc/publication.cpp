@@ -130,9 +130,13 @@ void publish_closure(Mutator& m, void* root, Ownership target, const char* opera
                block->mark_epoch.load(std::memory_order_relaxed) |
                    (shared_mark_in_progress() ? uint64_t{1} << 31 : 0));
     block->set_shared_mark(block->slot_index_of(static_cast<char*>(object) - kHeaderBytes));
-    *header = (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag | kRememberedFlags |
-                         (~uint64_t{0} << kOwnerShift))) |
-              new_class | kPublishedFlag;
+    // Release: pairs with the minor mark's card scan, which reads the header of a slot whose bit
+    // is set (acquire) and then the object's fields, written by this goroutine before.
+    __atomic_store_n(header,
+                     (value & ~(kClassMask | kPrivateMark | kStackSubstituteFlag |
+                                kRememberedFlags | (~uint64_t{0} << kOwnerShift))) |
+                         new_class | kPublishedFlag,
+                     __ATOMIC_RELEASE);
     ++published;
     published_bytes += block->kind == BlockKind::kLarge ? block->mapping_bytes : block->slot_bytes;
     stack.push(object);

@@ -226,7 +226,8 @@ void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
   count_add(g_counters.bytes_in_use[ownership], b->mapping_bytes);
   count_add(g_counters.objects_allocated[ownership], 1);
   char* slot = b->slots_begin();
-  *reinterpret_cast<uint64_t*>(slot) = header;
+  // Release: pairs with the card scan's acquire load of the header (gc/parallel_mark.cpp).
+  __atomic_store_n(reinterpret_cast<uint64_t*>(slot), header, __ATOMIC_RELEASE);
   if (shared_mark_in_progress()) b->set_shared_mark(0);  // allocate black
   {
     kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
@@ -260,7 +261,9 @@ void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* fa
   }
   if (object != nullptr) {
     run.next = object + kSlotBytes[c];
-    *reinterpret_cast<uint64_t*>(object) = header;
+    // Release: pairs with the card scan's acquire load of the header of a slot whose mark bit is
+    // set (allocate black, below): the block's format and the zeroed fields are seen with it.
+    __atomic_store_n(reinterpret_cast<uint64_t*>(object), header, __ATOMIC_RELEASE);
     // Allocate black while a shared mark runs: nothing will trace a new object's way to it.
     if (shared_mark_in_progress()) {
       Block* block = block_of(object + kHeaderBytes);
@@ -389,14 +392,15 @@ size_t shared_heap_sweep_all() {
 }
 
 void shared_heap_adopt_block(Block* b) {
-  b->owner_heap_id = 0;
+  // Relaxed: a marker may read the owner meanwhile (try_mark_shared, gc/parallel_mark.hpp).
+  __atomic_store_n(&b->owner_heap_id, uint64_t{0}, __ATOMIC_RELAXED);
   b->next_partial = nullptr;
   count_add(g_counters.bytes_freed_shared, sweep_shared_block(b));
   file_swept_block(b);
 }
 
 void shared_heap_adopt_large(Block* b) {
-  b->owner_heap_id = 0;
+  __atomic_store_n(&b->owner_heap_id, uint64_t{0}, __ATOMIC_RELAXED);  // as above
   kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
   b->next_in_heap = g_shared_heap.large_swept;
   g_shared_heap.large_swept = b;

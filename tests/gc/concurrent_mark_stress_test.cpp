@@ -334,6 +334,11 @@ uint64_t seed_for(uint64_t seed, uint64_t salt, unsigned index) {
 class GcConcurrentMarkStressTest : public GcStressFixture {};
 
 TEST_F(GcConcurrentMarkStressTest, ParkedAndRunningGoroutinesLoseNothingThroughConcurrentMarks) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "needs asynchronous preemption, which ThreadSanitizer's late signals do not "
+                  "give: goroutines that do not yield hold both Ps past the test's window and the "
+                  "collector goroutine never runs (0 collections, 0 wake-ups under TSan)";
+#endif
   const uint64_t seed = test_seed();
   SCOPED_TRACE(seed_note(seed));
   FailureSink sink(seed);

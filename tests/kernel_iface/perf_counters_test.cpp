@@ -99,6 +99,10 @@ INSTANTIATE_TEST_SUITE_P(EachHardwareEvent, HardwareEventTest,
                          });
 
 TEST(PerfCountersTest, PageFaultsAreCountedWhenFreshPagesAreTouched) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer's shadow memory faults in with every fresh page touched (and "
+                  "with its thread bookkeeping): the counts include its pages";
+#endif
   const PerfEvent events[] = {PerfEvent::kPageFaults, PerfEvent::kTaskClock};
   PerfCounterGroup group;
   std::string reason;
@@ -146,6 +150,10 @@ TEST(PerfCountersTest, ContextSwitchesAreCountedWhenTheThreadSleeps) {
 }
 
 TEST(PerfCountersTest, ThreadsStartedAfterOpenAreCountedOnlyWithTheirScope) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer's shadow memory faults in with every fresh page touched (and "
+                  "with its thread bookkeeping): the counts include its pages";
+#endif
   const PerfEvent events[] = {PerfEvent::kPageFaults};
   PerfCounterGroup with_new_threads;
   PerfCounterGroup this_thread_only;

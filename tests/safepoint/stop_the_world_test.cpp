@@ -327,7 +327,13 @@ TEST_F(StopTheWorld, StopWithTenThousandParkedGoroutinesVisitsOnlyTheProcessors)
   EXPECT_GT(visits_with_none, 0u);
   EXPECT_LE(visits_with_none, 8u * info.procs);
 
+  // ThreadSanitizer makes each goroutine a fiber and allows 8128 threads and fibers in all: its
+  // builds park 1 000 (the visits must still not grow with them).
+#if defined(__SANITIZE_THREAD__)
+  constexpr uint64_t kParked = 1000;
+#else
   constexpr uint64_t kParked = 10000;
+#endif
   ParkedCrowd crowd;
   crowd.gate = usgc_chan_make(sizeof(int), 0);
   ASSERT_NE(crowd.gate, nullptr);
