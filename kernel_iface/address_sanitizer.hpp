@@ -79,7 +79,9 @@ struct UncheckedWord {
   T value;
 
   UncheckedWord() = default;
-  constexpr UncheckedWord(T initial) : value(initial) {}  // NOLINT: implicit, as a T
+  // Not copyable: a copy of the wrapper would be an instrumented load (read it as a T instead).
+  UncheckedWord(const UncheckedWord&) = delete;
+  UncheckedWord& operator=(const UncheckedWord&) = delete;
   USGC_NO_SANITIZE_ADDRESS operator T() const { return value; }
   USGC_NO_SANITIZE_ADDRESS UncheckedWord& operator=(T stored) {
     value = stored;
