@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/asan_tracking.hpp"
 #include "alloc/footprint.hpp"
 #include "alloc/heap_profile.hpp"
 #include "alloc/large_arena.hpp"
@@ -85,6 +86,9 @@ void page_extend(Page* page) {
     block->free_marker = free_marker_of(page);
     head = block;
   }
+  // asan build: every block of the page not handed out yet is poisoned (the new ones and those
+  // beyond them, so an overflow into the untouched rest of a page is reported too).
+  track_fresh_blocks(first, size_t{page->reserved - capacity} * page->block_size);
   page->free_list = head;
   set_capacity_and_pop_limit(page, capacity + count);
   footprint_add(g_footprint.page_bytes_touched, static_cast<int64_t>(count * page->block_size));
@@ -498,8 +502,8 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
     }
   }
   // An interior pointer is valid only if aligned_alloc returned it (it left its marker).
-  if (block != p &&
-      !(has_aligned && reinterpret_cast<const uintptr_t*>(p)[-1] == aligned_marker_of(p))) {
+  if (block != p && !(has_aligned && kernel::unchecked_load(reinterpret_cast<const uintptr_t*>(p) -
+                                                            1) == aligned_marker_of(p))) {
     report_invalid_pointer(caller, pointer);
   }
   return reinterpret_cast<Block*>(block);

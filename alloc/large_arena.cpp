@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kernel_iface/address_sanitizer.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/spin_lock.hpp"
@@ -240,7 +241,10 @@ void prepare_taken_pages(Segment* segment, uint32_t first, uint32_t count, uint8
       uint8_t* from =
           segment->page_area_start(i) > zero_start ? segment->page_area_start(i) : zero_start;
       uint8_t* to = segment->page_area_end(i) < zero_end ? segment->page_area_end(i) : zero_end;
-      if (from < to) std::memset(from, 0, static_cast<size_t>(to - from));
+      if (from < to) {
+        kernel::asan_unpoison(from, static_cast<size_t>(to - from));  // asan: freed, poisoned
+        std::memset(from, 0, static_cast<size_t>(to - from));
+      }
     }
     page->memory = PageMemory::kDirty;
   }

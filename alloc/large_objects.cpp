@@ -13,6 +13,7 @@
 
 #include "alloc/heap.hpp"
 #include "alloc/large_arena.hpp"
+#include "kernel_iface/address_sanitizer.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 
@@ -46,7 +47,10 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
   page->set_capacity(1);
   page->memory = PageMemory::kDirty;
   segment->large_in_use.store(1, std::memory_order_relaxed);
-  if (zero && !segment->data_is_fresh) std::memset(page->start, 0, size);
+  if (zero && !segment->data_is_fresh) {
+    kernel::asan_unpoison(page->start, size);  // asan build: a cached segment was poisoned
+    std::memset(page->start, 0, size);
+  }
   segment->data_is_fresh = 0;
   g_large_counters.malloc_count.fetch_add(1, std::memory_order_relaxed);
   g_large_counters.bytes_in_use.fetch_add(page->block_size, std::memory_order_relaxed);

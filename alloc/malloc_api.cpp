@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/asan_tracking.hpp"
 #include "alloc/heap.hpp"
 #include "alloc/heap_profile.hpp"
 #include "alloc/large_arena.hpp"
@@ -22,12 +23,18 @@ bool is_power_of_two(size_t value) {
   return value != 0 && (value & (value - 1)) == 0;
 }
 
+// `pointer` (or nullptr), just allocated for `size` bytes, tracked for ASan (asan_tracking.hpp).
+void* tracked(void* pointer, size_t size) {
+  track_allocated(pointer, size);
+  return pointer;
+}
+
 }  // namespace
 
 extern "C" {
 
 void* usgc_malloc(size_t size) {
-  return heap_malloc(t_heap, size);
+  return tracked(heap_malloc(t_heap, size), size);
 }
 
 void* usgc_calloc(size_t count, size_t size) {
@@ -53,6 +60,7 @@ void* usgc_reallocarray(void* pointer, size_t count, size_t size) {
 }
 
 void usgc_free(void* pointer) {
+  track_freeing(pointer, Caller::kFree);
   heap_free(pointer, Caller::kFree);  // null fails the segment-map check: a no-op on the slow path
 }
 
@@ -66,6 +74,7 @@ void usgc_free_sized(void* pointer, size_t size) {
 #else
   (void)size;
 #endif
+  track_freeing(pointer, Caller::kFreeSized);
   heap_free(pointer, Caller::kFreeSized);
 }
 
@@ -77,13 +86,13 @@ void* usgc_aligned_alloc(size_t alignment, size_t size) {
   }
   if (alignment == 0) alignment = 1;  // glibc: any alignment works, 0 as 1
   if (!is_power_of_two(alignment)) alignment = size_t{1} << (64 - __builtin_clzll(alignment));
-  return heap_malloc_aligned(t_heap, size, alignment);
+  return tracked(heap_malloc_aligned(t_heap, size, alignment), size);
 }
 
 int usgc_posix_memalign(void** result, size_t alignment, size_t size) {
   if (alignment % sizeof(void*) != 0 || !is_power_of_two(alignment)) return EINVAL;
   int saved_errno = errno;
-  void* pointer = heap_malloc_aligned(t_heap, size, alignment);
+  void* pointer = tracked(heap_malloc_aligned(t_heap, size, alignment), size);
   errno = saved_errno;  // posix_memalign reports through its return value only
   if (pointer == nullptr) return ENOMEM;
   *result = pointer;
@@ -91,7 +100,10 @@ int usgc_posix_memalign(void** result, size_t alignment, size_t size) {
 }
 
 size_t usgc_malloc_usable_size(const void* pointer) {
-  return pointer == nullptr ? 0 : heap_usable_size(pointer, Caller::kUsableSize);
+  if (pointer == nullptr) return 0;
+  size_t usable = heap_usable_size(pointer, Caller::kUsableSize);
+  track_usable(pointer, usable);
+  return usable;
 }
 
 int usgc_malloc_trim(size_t) {
@@ -113,9 +125,9 @@ void* heap_calloc(Heap* heap, size_t size) {
     }
     void* pointer = large_malloc(heap, size, true);
     if (pointer != nullptr) heap_profile_count(heap, pointer, size);
-    return pointer;
+    return tracked(pointer, size);
   }
-  void* pointer = heap_malloc(heap, size);
+  void* pointer = tracked(heap_malloc(heap, size), size);
   if (pointer != nullptr) std::memset(pointer, 0, size);
   return pointer;
 }
@@ -144,7 +156,9 @@ void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment) {
     Page* page = segment->page_of(reinterpret_cast<uintptr_t>(pointer));
     page->set_flag(kPageHasAligned);
     page_refresh_fast_free_owner(page);
-    reinterpret_cast<uintptr_t*>(aligned)[-1] = aligned_marker_of(reinterpret_cast<void*>(aligned));
+    // Unchecked: in the asan build the word lies in the block's poisoned head.
+    usgc::kernel::unchecked_store(reinterpret_cast<uintptr_t*>(aligned) - 1,
+                                  aligned_marker_of(reinterpret_cast<void*>(aligned)));
   }
   return reinterpret_cast<void*>(aligned);
 }
@@ -174,8 +188,9 @@ size_t heap_usable_size(const void* pointer, Caller caller) {
 }
 
 void* heap_realloc(Heap* heap, void* pointer, size_t size) {
-  if (pointer == nullptr) return heap_malloc(heap, size);
+  if (pointer == nullptr) return tracked(heap_malloc(heap, size), size);
   if (size == 0) {  // glibc: frees and returns NULL
+    track_freeing(pointer, Caller::kRealloc);
     heap_free(pointer, Caller::kRealloc);
     return nullptr;
   }
@@ -190,13 +205,13 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size) {
   if (is_large && size > kMediumObjectMax) {
     if (void* resized = large_resize(segment, pointer, size)) {
       if (heap_profile_active()) heap_profile_moved(pointer, resized, size);
-      return resized;
+      return tracked(resized, size);
     }
   }
   // Small and medium blocks stay when the new size still fits and wastes at most half.
   if (!is_large && size <= usable && size >= usable / 2) {
     if (heap_profile_active()) heap_profile_moved(pointer, pointer, size);
-    return pointer;
+    return tracked(pointer, size);
   }
   // A large object that outgrew its place is placed where it can grow again (large_arena.hpp).
   bool growing =
@@ -205,7 +220,12 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size) {
   // The placed allocation bypasses heap_malloc: it counts against the profile's countdown too.
   if (growing && moved != nullptr) heap_profile_count(heap, moved, size);
   if (moved == nullptr) return nullptr;  // errno is ENOMEM; the old block is untouched
+  track_allocated(moved, size);
+  // The old block's usable bytes are copied, beyond what was asked for (asan build: made
+  // addressable, it is poisoned whole by its free below).
+  track_usable(pointer, usable);
   std::memcpy(moved, pointer, size < usable ? size : usable);
+  track_freeing(pointer, Caller::kRealloc);
   heap_free(pointer, Caller::kRealloc);
   return moved;
 }

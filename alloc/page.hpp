@@ -55,16 +55,20 @@
 #include <cstdint>
 
 #include "alloc/layout.hpp"
+#include "kernel_iface/address_sanitizer.hpp"
 #include "kernel_iface/intrusive_list.hpp"
 
 namespace usgc::alloc {
 
 struct Heap;
 
+// The two words of a free block. Unchecked: in the asan build a free block is poisoned, and only
+// the allocator's own loads and stores of these words may touch it (alloc/asan_tracking.hpp).
 struct Block {
-  Block* next;
-  uintptr_t free_marker;
+  kernel::UncheckedWord<Block*> next;
+  kernel::UncheckedWord<uintptr_t> free_marker;
 };
+static_assert(sizeof(Block) == 2 * sizeof(void*) && offsetof(Block, free_marker) == sizeof(void*));
 
 enum DelayedState : uintptr_t {
   kNoDelayed = 0,

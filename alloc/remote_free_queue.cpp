@@ -138,7 +138,7 @@ void free_inbox_chains(Heap* heap, Block* (&chains)[kInboxLanes]) {
     Block* next[kInboxLanes];
     bool any = false;
     for (uint32_t i = 0; i < kInboxLanes; ++i) {
-      next[i] = chains[i] != nullptr ? chains[i]->next : nullptr;
+      next[i] = chains[i] != nullptr ? static_cast<Block*>(chains[i]->next) : nullptr;
       any |= chains[i] != nullptr;
     }
     if (!any) return;

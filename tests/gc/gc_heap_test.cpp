@@ -408,6 +408,7 @@ TEST_F(GcHeapTest, SharedCollectionFreesUnreachableSharedObjects) {
 // is met by someone else's collection still frees what was unreachable when it was made.
 TEST_F(GcHeapTest, ExplicitCollectionsAreNotStarvedByAGoroutineThatCollectsInALoop) {
   std::atomic<bool> done{false};
+  std::atomic<bool> loop_ended{false};
   std::atomic<uint64_t> loop_collections{0};
   run_main([&] {
     usgc::testing::go([&] {
@@ -416,7 +417,18 @@ TEST_F(GcHeapTest, ExplicitCollectionsAreNotStarvedByAGoroutineThatCollectsInALo
         loop_collections.fetch_add(1);
         usgc_yield();
       }
+      loop_ended.store(true);
     });
+    // The loop uses this test's locals: it must have ended before the main goroutine returns
+    // (also after a failed ASSERT), or it writes into a frame that is gone (ASan found it).
+    struct StopLoop {
+      std::atomic<bool>& done;
+      std::atomic<bool>& loop_ended;
+      ~StopLoop() {
+        done.store(true);
+        while (!loop_ended.load()) usgc_yield();
+      }
+    } stop_loop{done, loop_ended};
     USGC_ROOTS(roots, 1);
     build_list(&roots[0], 5000, USGC_GOROUTINE_SHARED);
     constexpr int kRequests = 40;
@@ -432,7 +444,6 @@ TEST_F(GcHeapTest, ExplicitCollectionsAreNotStarvedByAGoroutineThatCollectsInALo
           << "round " << round;
     }
     uint64_t during = loop_collections.load() - before;
-    done.store(true);
     int length = 0;
     EXPECT_EQ(list_sum(static_cast<Node*>(roots[0]), &length), int64_t{5000} * 4999 / 2);
     // Each request needs at most a few of the loop's collections (one running when it came, one
