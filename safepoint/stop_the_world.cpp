@@ -50,15 +50,17 @@ struct State {
   // The earliest acknowledgement by a running slot's holder (0: none yet); like last_ack_ns.
   std::atomic<uint64_t> first_running_ack_ns{0};
   StopBreakdown last_breakdown{};  // the requester's, under operation_lock (stop_breakdown_last)
+  // Configuration: read at initialization, changed by tests and benchmarks between stops (their
+  // setters), read relaxed everywhere (a request sees one value or the other; both are valid).
   // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
-  SafepointArming arming = SafepointArming::kSwapPollPointers;
-  uint32_t online_cpus = 1;    // read at initialization (requester_spin_ns)
-  int64_t fixed_spin_ns = -1;  // set_requester_spin_for_benchmark; -1: the adaptive policy
+  std::atomic<SafepointArming> arming{SafepointArming::kSwapPollPointers};
+  uint32_t online_cpus = 1;                // read at initialization (requester_spin_ns)
+  std::atomic<int64_t> fixed_spin_ns{-1};  // set_requester_spin_for_benchmark; -1: adaptive
   // USGC_SAFEPOINT_WAIT, read at initialization; set_safepoint_wait between stops.
-  SafepointWait wait = SafepointWait::kSpin;
-  int64_t requester_cap_ns = -1;     // set_spin_caps_for_test; -1: kRequesterSpinCapNs
-  int64_t resume_cap_ns = -1;        // set_spin_caps_for_test; -1: kResumeSpinNs
-  bool ignore_machine_load = false;  // set_spin_caps_for_test
+  std::atomic<SafepointWait> wait{SafepointWait::kSpin};
+  std::atomic<int64_t> requester_cap_ns{-1};     // set_spin_caps_for_test; -1: kRequesterSpinCapNs
+  std::atomic<int64_t> resume_cap_ns{-1};        // set_spin_caps_for_test; -1: kResumeSpinNs
+  std::atomic<bool> ignore_machine_load{false};  // set_spin_caps_for_test
   // Whether the machine had a CPU for every runnable thread when the current request began
   // (spinning_leaves_cpus_free): written by the requester before begin_request's seq_cst stores,
   // read relaxed by the threads that acknowledge it (after their acquire of requested_epoch).
@@ -75,7 +77,7 @@ struct State {
   std::atomic<uint64_t> resume_futex_wakes{0};
   std::atomic<uint64_t> stops_kept_slot{0};
   // USGC_SAFEPOINT_ACK, read at initialization; set_safepoint_ack between stops.
-  SafepointAck ack = SafepointAck::kHandler;
+  std::atomic<SafepointAck> ack{SafepointAck::kHandler};
   // 1 while the requester sleeps (or is about to) on `remaining`: the last acknowledger wakes it
   // only then (kHandler). Seq_cst: the Dekker pair of acknowledge / wait_for_acknowledgements.
   std::atomic<uint32_t> requester_sleeping{0};
@@ -85,6 +87,7 @@ struct State {
   std::atomic<bool> monitor_quiet{true};
   std::atomic<uint64_t> scheduler_claims{0};
   std::atomic<uint64_t> claimed_holder_waits{0};
+  std::atomic<uint64_t> stale_claims{0};
 
   std::atomic<uint64_t> stops{0};
   std::atomic<uint64_t> handshakes{0};
@@ -161,7 +164,8 @@ void update_mirror_locked(SafepointSlot* slot) {
   usgc_poll_slot* mirror = slot->owner_poll;
   if (mirror == nullptr) return;
   bool own_page = slot->armed_for_handshake || slot->armed_for_preempt ||
-                  (slot->armed_for_stop && g_state.arming == SafepointArming::kSwapPollPointers);
+                  (slot->armed_for_stop && g_state.arming.load(std::memory_order_relaxed) ==
+                                               SafepointArming::kSwapPollPointers);
   const volatile uint8_t* page = own_page ? slot_bad_page(slot->index) : global_poll_page();
   bool armed = own_page || slot->armed_for_stop;
   // Release: what the arming requester wrote before (requested_epoch, preempt_requested) is seen
@@ -211,12 +215,41 @@ void acknowledge(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
   // of the Dekker pair with the sleeping requester (it stores requester_sleeping, then loads
   // remaining, both seq_cst): either it sees zero and does not sleep, or we see it asleep and wake
   // it. A requester that spins (or has not slept yet) costs the last acknowledger no system call.
-  if (g_state.remaining.fetch_sub(1, std::memory_order_seq_cst) != 1) return;
-  if (g_state.ack == SafepointAck::kTrampoline ||
+  const uint32_t before = g_state.remaining.fetch_sub(1, std::memory_order_seq_cst);
+  USGC_CHECK(before != 0, "safepoint: slot %u acknowledged epoch %u with no acknowledgement due",
+             slot->index, epoch);
+  if (before != 1) return;
+  if (g_state.ack.load(std::memory_order_relaxed) == SafepointAck::kTrampoline ||
       g_state.requester_sleeping.load(std::memory_order_seq_cst) != 0) {
     g_state.acknowledger_futex_wakes.fetch_add(1, std::memory_order_relaxed);
     kernel::futex_wake(&g_state.remaining, 1);
   }
+}
+
+// After a won claim CAS for request `epoch` (from `released` to `claimed`): is that request still
+// waiting for this slot? A requester claims for the request it is running, but a holder
+// (scheduler_safepoint_slow) or a releaser (slot_release) claims for the requested_epoch it read
+// before its CAS; descheduled in between, it may find the slot back in `released` after that
+// request was acknowledged by someone else and resumed (the requester's claim and its resume, or
+// another machine's acquire, poll and release). Acknowledging it then would decrement
+// `remaining` of no request (or of the next one) and leave the slot stopped with nobody to resume
+// it: the next stop waits forever for this slot while its holder waits for that stop's resume.
+// Every request is acknowledged for each of its slots before it resumes, and acked_epoch is stored
+// before the acknowledgement, so an epoch that is not before acked_epoch was served. The CAS read
+// the status from the resume's seq_cst CAS (or the other machine's release CAS): acquire through
+// it, this load sees that acked_epoch. A stale claim is undone (nobody else moves a claimed slot
+// before it is acknowledged; the seq_cst CAS keeps the Dekker pairs of the header's table).
+bool claim_is_current(SafepointSlot* slot, uint32_t epoch, SlotStatus claimed,
+                      SlotStatus released) {
+  // Acquire: see above.
+  if (epoch_before(slot->acked_epoch.load(std::memory_order_acquire), epoch)) return true;
+  SlotStatus expected = claimed;
+  const bool undone =
+      slot->status.compare_exchange_strong(expected, released, std::memory_order_seq_cst);
+  USGC_CHECK(undone, "safepoint: slot %u moved to status %u while its stale claim was undone",
+             slot->index, static_cast<unsigned>(expected));
+  g_state.stale_claims.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 // Claims an idle slot for request `epoch`; true (and acknowledged) when this caller won it.
@@ -229,6 +262,7 @@ bool claim_idle_slot(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
   if (!slot->status.compare_exchange_strong(expected, SlotStatus::kStoppedIdle,
                                             std::memory_order_seq_cst))
     return false;
+  if (!claim_is_current(slot, epoch, SlotStatus::kStoppedIdle, SlotStatus::kIdle)) return false;
   // Release: pairs with the acquire loads of acked_epoch (slot_release, signal_unacknowledged,
   // warn_unacknowledged): who sees the acknowledgement sees the slot StoppedIdle.
   slot->acked_epoch.store(epoch, std::memory_order_release);
@@ -248,6 +282,8 @@ bool claim_scheduling_slot(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
   // side: a CAS that reads the holder's release store of Scheduling sees the goroutine's work.
   if (!slot->status.compare_exchange_strong(expected, SlotStatus::kStoppedScheduling,
                                             std::memory_order_seq_cst))
+    return false;
+  if (!claim_is_current(slot, epoch, SlotStatus::kStoppedScheduling, SlotStatus::kScheduling))
     return false;
   // Release: as in claim_idle_slot.
   slot->acked_epoch.store(epoch, std::memory_order_release);
@@ -296,7 +332,9 @@ bool spin_until_resumed(uint32_t epoch) {
   }
   const uint64_t start_ns = kernel::monotonic_ns();
   const uint64_t cap_ns =
-      g_state.resume_cap_ns >= 0 ? static_cast<uint64_t>(g_state.resume_cap_ns) : kResumeSpinNs;
+      g_state.resume_cap_ns.load(std::memory_order_relaxed) >= 0
+          ? static_cast<uint64_t>(g_state.resume_cap_ns.load(std::memory_order_relaxed))
+          : kResumeSpinNs;
   bool resumed = false;
   for (;;) {
     for (int spin = 0; spin < 64 && !resumed; ++spin) {
@@ -318,7 +356,7 @@ bool spin_until_resumed(uint32_t epoch) {
 // In the total order either our read sees the new epoch (we do not sleep), or its read sees us
 // (it makes the wake call; futex_wait also returns at once if the word changed since our read).
 void wait_until_resumed(uint32_t epoch) {
-  if (g_state.wait == SafepointWait::kSpin) {
+  if (g_state.wait.load(std::memory_order_relaxed) == SafepointWait::kSpin) {
     if (spin_until_resumed(epoch)) return;
   } else {
     for (int spin = 0; spin < 64; ++spin) {
@@ -463,11 +501,13 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
 // How long the requester spins before it sleeps, given how many slots must reach a poll and
 // whether it kept its own slot (its CPU: see kRequesterSpinNs, kRequesterSpinCapNs).
 uint64_t requester_spin_ns(uint32_t running, bool kept_slot) {
-  if (g_state.fixed_spin_ns >= 0) return static_cast<uint64_t>(g_state.fixed_spin_ns);
+  if (g_state.fixed_spin_ns.load(std::memory_order_relaxed) >= 0)
+    return static_cast<uint64_t>(g_state.fixed_spin_ns.load(std::memory_order_relaxed));
   if (running >= g_state.online_cpus) return 0;
   if (!kept_slot || !g_state.cpus_free.load(std::memory_order_relaxed)) return kRequesterSpinNs;
-  return g_state.requester_cap_ns >= 0 ? static_cast<uint64_t>(g_state.requester_cap_ns)
-                                       : kRequesterSpinCapNs;
+  return g_state.requester_cap_ns.load(std::memory_order_relaxed) >= 0
+             ? static_cast<uint64_t>(g_state.requester_cap_ns.load(std::memory_order_relaxed))
+             : kRequesterSpinCapNs;
 }
 
 // Operation lock held, every acknowledgement in (remaining == 0).
@@ -494,7 +534,7 @@ void record_time_to_safepoint(uint64_t duration_ns) {
 
 // Operation lock held, before the request's clock starts: may this request's threads spin?
 void sample_machine_load() {
-  bool free = g_state.ignore_machine_load ||
+  bool free = g_state.ignore_machine_load.load(std::memory_order_relaxed) ||
               spinning_leaves_cpus_free(kernel::runnable_thread_count(), g_state.online_cpus);
   g_state.cpus_free.store(free, std::memory_order_relaxed);
 }
@@ -555,7 +595,7 @@ uint64_t end_request(uint32_t first, uint32_t count, uint32_t epoch) {
   // Dekker pair of wait_until_resumed, with the load of resume_sleepers below.
   g_state.resumed_epoch.store(epoch, std::memory_order_seq_cst);
   const uint64_t resumed_ns = kernel::monotonic_ns();
-  if (g_state.wait == SafepointWait::kSleep ||
+  if (g_state.wait.load(std::memory_order_relaxed) == SafepointWait::kSleep ||
       g_state.resume_sleepers.load(std::memory_order_seq_cst) != 0) {
     g_state.resume_futex_wakes.fetch_add(1, std::memory_order_relaxed);
     kernel::futex_wake_all(&g_state.resumed_epoch);
@@ -572,7 +612,8 @@ int enter_request(bool keep_slot = false, bool* kept = nullptr) {
   if (t_holds_stop) return EDEADLK;
   t_stop_gave_up_slot = false;
   if (kept != nullptr) *kept = false;
-  if (keep_slot && t_current_slot != nullptr && g_state.wait == SafepointWait::kSpin &&
+  if (keep_slot && t_current_slot != nullptr &&
+      g_state.wait.load(std::memory_order_relaxed) == SafepointWait::kSpin &&
       g_state.operation_lock.try_lock()) {
     *kept = true;
     return 0;
@@ -607,7 +648,8 @@ void leave_request() {
 // wake, all async-signal-safe.
 void poll_fault_in_handler() {
   SafepointSlot* slot = t_current_slot;
-  if (slot == nullptr || g_state.ack != SafepointAck::kHandler) return;
+  if (slot == nullptr || g_state.ack.load(std::memory_order_relaxed) != SafepointAck::kHandler)
+    return;
   // Acquire, as in reach_safepoint.
   uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
   if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) return;  // a preemption
@@ -670,8 +712,9 @@ SafepointWait wait_from_environment() {
 }  // namespace
 
 bool requester_may_keep_slot() {
-  return g_state.initialized && g_state.wait == SafepointWait::kSpin &&
-         (g_state.ignore_machine_load ||
+  return g_state.initialized &&
+         g_state.wait.load(std::memory_order_relaxed) == SafepointWait::kSpin &&
+         (g_state.ignore_machine_load.load(std::memory_order_relaxed) ||
           spinning_leaves_cpus_free(kernel::runnable_thread_count(), g_state.online_cpus));
 }
 
@@ -695,9 +738,9 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   if (slots == nullptr) return kernel::Status::failure(ENOMEM);
   for (uint32_t i = 0; i < slot_count; ++i) slots[i].index = i;
   g_state.hooks = hooks;
-  g_state.arming = arming_from_environment();
-  g_state.wait = wait_from_environment();
-  g_state.ack = ack_from_environment();
+  g_state.arming.store(arming_from_environment(), std::memory_order_relaxed);
+  g_state.wait.store(wait_from_environment(), std::memory_order_relaxed);
+  g_state.ack.store(ack_from_environment(), std::memory_order_relaxed);
   set_scheduler_claim(claim_from_environment());
   g_state.online_cpus = kernel::online_cpu_count();
   FaultHandlerHooks fault_hooks{};
@@ -745,31 +788,32 @@ uint32_t slot_count() {
   return g_state.slot_count;
 }
 SafepointArming safepoint_arming() {
-  return g_state.arming;
+  return g_state.arming.load(std::memory_order_relaxed);
 }
 void set_safepoint_arming(SafepointArming arming) {
-  g_state.arming = arming;
+  g_state.arming.store(arming, std::memory_order_relaxed);
 }
 void set_requester_spin_for_benchmark(int64_t spin_ns) {
-  g_state.fixed_spin_ns = spin_ns < 0 ? -1 : spin_ns;
+  g_state.fixed_spin_ns.store(spin_ns < 0 ? -1 : spin_ns, std::memory_order_relaxed);
 }
 SafepointAck safepoint_ack() {
-  return g_state.ack;
+  return g_state.ack.load(std::memory_order_relaxed);
 }
 void set_safepoint_ack(SafepointAck ack) {
-  g_state.ack = ack;
+  g_state.ack.store(ack, std::memory_order_relaxed);
 }
 SafepointWait safepoint_wait() {
-  return g_state.wait;
+  return g_state.wait.load(std::memory_order_relaxed);
 }
 void set_safepoint_wait(SafepointWait wait) {
-  g_state.wait = wait;
+  g_state.wait.store(wait, std::memory_order_relaxed);
 }
 void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
                             bool ignore_machine_load) {
-  g_state.requester_cap_ns = requester_cap_ns < 0 ? -1 : requester_cap_ns;
-  g_state.resume_cap_ns = resume_cap_ns < 0 ? -1 : resume_cap_ns;
-  g_state.ignore_machine_load = ignore_machine_load;
+  g_state.requester_cap_ns.store(requester_cap_ns < 0 ? -1 : requester_cap_ns,
+                                 std::memory_order_relaxed);
+  g_state.resume_cap_ns.store(resume_cap_ns < 0 ? -1 : resume_cap_ns, std::memory_order_relaxed);
+  g_state.ignore_machine_load.store(ignore_machine_load, std::memory_order_relaxed);
 }
 void set_scheduler_claim(bool enabled) {
   detail::g_scheduler_claim.store(enabled, std::memory_order_relaxed);
@@ -888,25 +932,36 @@ void slot_leave_scheduler_slow(SafepointSlot* slot) {
   }
 }
 
+bool holder_claim_scheduling_slot(SafepointSlot* slot, uint32_t requested, AckKind kind) {
+  return claim_scheduling_slot(slot, requested, kind);
+}
+
 bool scheduler_safepoint_slow(SafepointSlot* slot) {
-  // Acquire: a StoppedScheduling read here comes from a claim CAS made after begin_request's
-  // release store of epoch (wait_for_resume reads it).
-  SlotStatus status = slot->status.load(std::memory_order_acquire);
-  if (status == SlotStatus::kStoppedScheduling) {
-    g_state.claimed_holder_waits.fetch_add(1, std::memory_order_relaxed);
-    wait_for_resume();
-    return true;
+  const AckKind kind = stop_trace::take_next_ack_kind();
+  for (;;) {
+    // Acquire: a StoppedScheduling read here comes from a claim CAS made after begin_request's
+    // release store of epoch (wait_for_resume reads it).
+    SlotStatus status = slot->status.load(std::memory_order_acquire);
+    if (status == SlotStatus::kStoppedScheduling) {
+      g_state.claimed_holder_waits.fetch_add(1, std::memory_order_relaxed);
+      wait_for_resume();
+      return true;
+    }
+    if (!safepoint_requested(slot)) return false;
+    if (status != SlotStatus::kScheduling) {  // the claim off
+      stop_trace::set_next_ack_kind(kind);
+      return reach_safepoint(slot);
+    }
+    // Acquire, as in serve_requests.
+    uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
+    // The holder claims its own slot: the same CAS as the requester's, so the request is
+    // acknowledged once whoever comes first. A lost CAS means the requester claimed it (the
+    // loop then waits), a stale one that the request was served meanwhile (look again).
+    if (holder_claim_scheduling_slot(slot, requested, kind)) {
+      wait_for_resume();
+      return true;
+    }
   }
-  if (!safepoint_requested(slot)) return false;
-  if (status != SlotStatus::kScheduling) return reach_safepoint(slot);  // the claim off
-  // Acquire, as in serve_requests.
-  uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
-  // The holder claims its own slot: the same CAS as the requester's, so the request is
-  // acknowledged once whoever comes first; a lost CAS means the requester claimed it.
-  if (!claim_scheduling_slot(slot, requested, stop_trace::take_next_ack_kind()))
-    g_state.claimed_holder_waits.fetch_add(1, std::memory_order_relaxed);
-  wait_for_resume();
-  return true;
 }
 
 namespace {
@@ -999,7 +1054,7 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
     acknowledge(own, epoch, AckKind::kRequesterOwn);
     g_state.stops_kept_slot.fetch_add(1, std::memory_order_relaxed);
   }
-  if (g_state.arming == SafepointArming::kProtectGlobalPage) {
+  if (g_state.arming.load(std::memory_order_relaxed) == SafepointArming::kProtectGlobalPage) {
     kernel::Status armed = arm_global_poll_page();
     USGC_CHECK(armed.ok(), "stop the world: mprotect of the global poll page failed (errno %d)",
                armed.error());
@@ -1035,7 +1090,7 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
 int start_the_world(uint64_t* world_resumed_at_ns) {
   if (!t_holds_stop) return EPERM;
   uint32_t count = g_state.slot_count;
-  if (g_state.arming == SafepointArming::kProtectGlobalPage) {
+  if (g_state.arming.load(std::memory_order_relaxed) == SafepointArming::kProtectGlobalPage) {
     kernel::Status disarmed = disarm_global_poll_page();
     USGC_CHECK(disarmed.ok(), "start the world: mprotect of the global poll page failed (errno %d)",
                disarmed.error());
@@ -1111,6 +1166,7 @@ SafepointStatistics safepoint_statistics() {
       g_state.handler_acknowledgements.load(std::memory_order_relaxed);
   statistics.scheduler_claims = g_state.scheduler_claims.load(std::memory_order_relaxed);
   statistics.claimed_holder_waits = g_state.claimed_holder_waits.load(std::memory_order_relaxed);
+  statistics.stale_claims = g_state.stale_claims.load(std::memory_order_relaxed);
   return statistics;
 }
 

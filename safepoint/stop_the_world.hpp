@@ -55,6 +55,9 @@
 //     still missing while it waits (a holder that entered its loop after the scan).
 // Every acknowledgement decrements `remaining` exactly once (the CAS or the owner decides who);
 // the one reaching zero wakes the requester (kHandler: only if it sleeps, requester_sleeping).
+// A holder or releaser claims for the requested_epoch it read before its CAS; if that request
+// was served and resumed meanwhile (it was descheduled in between), the won CAS is undone and
+// nothing is acknowledged (claim_is_current: a served epoch is never after acked_epoch).
 // Resuming: disarm, StoppedIdle -> Idle and StoppedScheduling -> Scheduling (one CAS loop per
 // slot, against the holder's StoppedScheduling -> StoppedIdle), publish resumed_epoch = E
 // (release), wake every waiter.
@@ -310,6 +313,11 @@ inline bool scheduler_stop_pending(const SafepointSlot* slot) {
 // The slow paths of the two below (stop_the_world.cpp).
 void slot_leave_scheduler_slow(SafepointSlot* slot);
 bool scheduler_safepoint_slow(SafepointSlot* slot);
+// The holder's claim of its own Scheduling slot for `requested` (the requested_epoch it read),
+// as scheduler_safepoint_slow makes it: true when it won and acknowledged; false when the slot
+// was claimed by the requester, or when that request was already served (a stale claim: undone,
+// counted in stale_claims). Used by scheduler_safepoint_slow; tests drive it with a stale epoch.
+bool holder_claim_scheduling_slot(SafepointSlot* slot, uint32_t requested, AckKind kind);
 // The holder of slot, about to run a goroutine on it: Scheduling -> Running by CAS, waiting out a
 // stop that claimed it; then serves a request that came meanwhile (reach_safepoint) before the
 // goroutine runs. On a Running slot (the claim off) only the latter.
@@ -389,6 +397,10 @@ struct SafepointStatistics {
   // scheduler_safepoint: each then waited for the resume).
   uint64_t scheduler_claims;
   uint64_t claimed_holder_waits;
+  // Claims won by a holder or a releaser for a request already served and resumed (it read
+  // requested_epoch, was descheduled, and then won its CAS): undone, not acknowledged
+  // (stop_the_world.cpp claim_is_current).
+  uint64_t stale_claims;
 };
 SafepointStatistics safepoint_statistics();
 

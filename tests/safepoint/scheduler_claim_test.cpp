@@ -161,6 +161,48 @@ TEST_F(SchedulerClaim, HolderThatLooksFirstAcknowledgesOnce) {
   EXPECT_EQ(slot->status.load(), SlotStatus::kIdle);
 }
 
+// A holder that read requested_epoch, was descheduled while the requester claimed its slot,
+// finished and resumed that stop, and then won its own CAS: its claim is for a request already
+// served. It must be undone, not acknowledged (the acknowledgement would count for no request,
+// and the slot would stay claimed with no stop to resume it: the next stop then waited forever
+// for this slot while its holder waited for that stop's resume — a hang seen in a full test run).
+TEST_F(SchedulerClaim, StaleHolderClaimIsUndoneAndTheNextStopCompletes) {
+  ASSERT_TRUE(all_goroutines_finished());
+  safepoint::SafepointSlot* slot = idle_slot();
+  ASSERT_TRUE(safepoint::slot_try_acquire(slot));
+  safepoint::slot_enter_scheduler(slot);
+  const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+  // The stop the holder saw requested: claimed by the requester, then resumed.
+  std::thread first([] {
+    EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
+    EXPECT_EQ(usgc_start_the_world(), 0);
+  });
+  first.join();
+  EXPECT_EQ(safepoint::safepoint_statistics().scheduler_claims - before.scheduler_claims, 1u);
+  ASSERT_EQ(slot->status.load(), SlotStatus::kScheduling);
+  const uint32_t served = slot->requested_epoch.load();
+  ASSERT_EQ(slot->acked_epoch.load(), served);
+  // The holder's late claim for it.
+  EXPECT_FALSE(safepoint::holder_claim_scheduling_slot(slot, served, AckKind::kSchedulerPoint));
+  EXPECT_EQ(slot->status.load(), SlotStatus::kScheduling) << "the stale claim was not undone";
+  EXPECT_EQ(safepoint::safepoint_statistics().stale_claims - before.stale_claims, 1u);
+  ASSERT_EQ(slot->status.load(), SlotStatus::kScheduling);  // a next stop would hang otherwise
+  // The next stop claims the slot, though its holder never looks.
+  std::atomic<bool> stopped{false};
+  std::thread second([&] {
+    EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
+    stopped = true;
+    EXPECT_EQ(usgc_start_the_world(), 0);
+  });
+  EXPECT_TRUE(eventually([&] { return stopped.load(); }));
+  second.join();
+  EXPECT_EQ(safepoint::safepoint_statistics().scheduler_claims - before.scheduler_claims, 2u);
+  safepoint::slot_leave_scheduler(slot);
+  EXPECT_EQ(slot->status.load(), SlotStatus::kRunning);
+  safepoint::slot_release(slot);
+  EXPECT_EQ(slot->status.load(), SlotStatus::kIdle);
+}
+
 // End to end: a plain thread stops the world while goroutines park and wake all the time (their
 // Ps go through the scheduler loop between them) and others poll; some stops claim a P in its
 // loop, and no goroutine makes progress while the world is stopped.
