@@ -46,6 +46,20 @@ class SchedulerClaim : public RuntimeTest {
     EXPECT_TRUE(eventually([&] { return slot->status.load() == SlotStatus::kIdle; }));
     return slot;
   }
+  // A thread that acquires slot, enters the scheduler state, sets step to 1 and then blocks (as a
+  // worker's thread descheduled in its loop) until go_on; then runs `then` (holding the slot).
+  // Returns at once if the slot cannot be acquired.
+  template <class Then>
+  std::thread hold_in_scheduler_loop(safepoint::SafepointSlot* slot, std::atomic<int>& step,
+                                     std::atomic<bool>& go_on, Then then) {
+    return std::thread([slot, &step, &go_on, then] {
+      if (!safepoint::slot_try_acquire(slot)) return;
+      safepoint::slot_enter_scheduler(slot);
+      step = 1;
+      while (!go_on.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      then();
+    });
+  }
 };
 
 // A P held in the scheduler loop by a thread that does not look (blocked): the stop completes all
@@ -56,11 +70,7 @@ TEST_F(SchedulerClaim, ProcessorInTheSchedulerLoopIsClaimedWithoutItsThread) {
   safepoint::SafepointSlot* slot = idle_slot();
   std::atomic<int> holder_step{0};  // 1: in the loop; 2: may leave; 3: left
   std::atomic<bool> go_on{false};
-  std::thread holder([&] {
-    if (!safepoint::slot_try_acquire(slot)) return;
-    safepoint::slot_enter_scheduler(slot);
-    holder_step = 1;
-    while (!go_on.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  std::thread holder = hold_in_scheduler_loop(slot, holder_step, go_on, [&] {
     holder_step = 2;
     safepoint::slot_leave_scheduler(slot);  // about to run a goroutine
     holder_step = 3;
@@ -112,11 +122,7 @@ TEST_F(SchedulerClaim, WithoutTheClaimTheStopWaitsForTheHolder) {
   safepoint::SafepointSlot* slot = idle_slot();
   std::atomic<int> holder_step{0};
   std::atomic<bool> go_on{false};
-  std::thread holder([&] {
-    if (!safepoint::slot_try_acquire(slot)) return;
-    safepoint::slot_enter_scheduler(slot);
-    holder_step = 1;
-    while (!go_on.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  std::thread holder = hold_in_scheduler_loop(slot, holder_step, go_on, [&] {
     safepoint::stop_trace::set_next_ack_kind(AckKind::kSchedulerPoint);
     safepoint::scheduler_safepoint(slot);  // acknowledges, waits for the resume
     holder_step = 2;

@@ -29,31 +29,22 @@ namespace {
 using safepoint::AckKind;
 using safepoint::SafepointAck;
 
-constexpr int64_t kLongCapNs = 30'000'000'000;  // a bound, never reached by a polling goroutine
-
-class StopAttribution : public RuntimeTest {
+class StopAttribution : public PollerRuntimeTest {
  protected:
   void SetUp() override {
-    usgc_config config = runtime_config(2);
-    config.preempt_after_us = 0;  // each goroutine stays on its P
-    ASSERT_EQ(usgc_init(&config), 0);
-    safepoint::set_safepoint_wait(safepoint::SafepointWait::kSpin);
+    PollerRuntimeTest::SetUp();
     safepoint::set_stop_trace_enabled(true);
     safepoint::reset_stop_attribution_totals();
   }
   void TearDown() override {
-    poller.stop = true;
     safepoint::set_stop_trace_enabled(false);
     safepoint::set_safepoint_ack(SafepointAck::kHandler);
-    safepoint::set_spin_caps_for_test(-1, -1);
     safepoint::set_monitor_quiet_during_stops(true);
-    RuntimeTest::TearDown();
+    PollerRuntimeTest::TearDown();
   }
   uint64_t acks(const safepoint::StopAttributionTotals& totals, AckKind kind) {
     return totals.acknowledgements[static_cast<int>(kind)];
   }
-
-  PollingGoroutine poller;
 };
 
 // No goroutine: every P is idle, and the requester claims them all by a compare-and-swap.

@@ -27,25 +27,9 @@
 namespace usgc::testing {
 namespace {
 
-constexpr int64_t kLongCapNs = 30'000'000'000;  // a bound, never reached by a polling goroutine
-
-class StopWait : public RuntimeTest {
+class StopWait : public PollerRuntimeTest {
  protected:
-  void SetUp() override {
-    usgc_config config = runtime_config(2);
-    config.preempt_after_us = 0;  // each goroutine stays on its P
-    ASSERT_EQ(usgc_init(&config), 0);
-    safepoint::set_safepoint_wait(safepoint::SafepointWait::kSpin);
-  }
-  void TearDown() override {
-    safepoint::set_spin_caps_for_test(-1, -1);
-    poller.stop = true;
-    RuntimeTest::TearDown();
-  }
   bool two_cpus() const { return kernel::online_cpu_count() >= 2; }
-
-  // One goroutine polling in a loop, on the P the main goroutine does not hold.
-  PollingGoroutine poller;
 };
 
 TEST_F(StopWait, RequesterKeepingItsPNeverSleepsWhileTheLastPArrives) {

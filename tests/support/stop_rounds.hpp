@@ -1,7 +1,8 @@
 // tests/support/stop_rounds.hpp — the stop protocol tests' shared workload and loop: one
 // goroutine polling in a loop (PollingGoroutine), and rounds of "stop the world, look at the
 // poller while stopped, resume, wait until the poller runs again" (stop_and_resume), which
-// tests/safepoint/stop_wait_test.cpp and stop_attribution_test.cpp repeat with their own counts.
+// tests/safepoint/stop_wait_test.cpp and stop_attribution_test.cpp repeat with their own counts,
+// on their common fixture (PollerRuntimeTest: two Ps, no preemption, the spinning wait).
 //
 // Counts and states, never times: the waits are on conditions with generous deadlines.
 #pragma once
@@ -36,6 +37,29 @@ struct PollingGoroutine {
   bool runs(uint64_t rounds = 1000) {
     return eventually([&] { return started.load() && spins.load() > rounds; });
   }
+};
+
+// A bound for the spin caps (set_spin_caps_for_test), never reached by a polling goroutine.
+constexpr int64_t kLongCapNs = 30'000'000'000;
+
+// The stop protocol tests' fixture: a runtime with two Ps, goroutines never preempted (each stays
+// on its P), the spinning wait; `poller` is stopped and the spin caps reset at the end.
+class PollerRuntimeTest : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    usgc_config config = runtime_config(2);
+    config.preempt_after_us = 0;  // each goroutine stays on its P
+    ASSERT_EQ(usgc_init(&config), 0);
+    safepoint::set_safepoint_wait(safepoint::SafepointWait::kSpin);
+  }
+  void TearDown() override {
+    poller.stop = true;
+    safepoint::set_spin_caps_for_test(-1, -1);
+    RuntimeTest::TearDown();
+  }
+
+  // One goroutine polling in a loop, on the P the main goroutine does not hold.
+  PollingGoroutine poller;
 };
 
 // What one round saw.
