@@ -57,9 +57,9 @@
 // the one reaching zero wakes the requester (kHandler: only if it sleeps, requester_sleeping).
 // A holder or releaser claims for the requested_epoch it read before its CAS; if that request
 // was served and resumed meanwhile (it was descheduled in between), the won CAS is undone and
-// nothing is acknowledged (claim_is_current: a served epoch is never after acked_epoch).
-// Resuming: disarm, StoppedIdle -> Idle and StoppedScheduling -> Scheduling (one CAS loop per
-// slot, against the holder's StoppedScheduling -> StoppedIdle), publish resumed_epoch = E
+// nothing is acknowledged (slot_claims.cpp claim_slot_from: a served epoch is never after
+// acked_epoch). Resuming: disarm, StoppedIdle -> Idle and StoppedScheduling -> Scheduling (one CAS
+// loop per slot, against the holder's StoppedScheduling -> StoppedIdle), publish resumed_epoch = E
 // (release), wake every waiter.
 //
 // Arming: the machine holding a slot polls through its own thread's usgc_current_poll (the poll
@@ -213,7 +213,7 @@ SafepointArming safepoint_arming();
 void set_safepoint_arming(SafepointArming arming);
 // Benchmarks: the requester spins exactly spin_ns before it sleeps, whatever the number of Ps
 // to stop (5000: the policy before the adaptive one); -1 (the default) restores the adaptive
-// policy of stop_the_world.cpp (kRequesterSpinNs). Between stops, like set_safepoint_arming.
+// policy of stop_waits.cpp (kRequesterSpinNs). Between stops, like set_safepoint_arming.
 void set_requester_spin_for_benchmark(int64_t spin_ns);
 
 // Where a running P acknowledges a stop it reaches through a poll fault (USGC_SAFEPOINT_ACK):
@@ -310,7 +310,7 @@ inline bool scheduler_stop_pending(const SafepointSlot* slot) {
   return safepoint_requested(slot) ||
          slot->status.load(std::memory_order_relaxed) == SlotStatus::kStoppedScheduling;
 }
-// The slow paths of the two below (stop_the_world.cpp).
+// The slow paths of the two below (slot_claims.cpp).
 void slot_leave_scheduler_slow(SafepointSlot* slot);
 bool scheduler_safepoint_slow(SafepointSlot* slot);
 // The holder's claim of its own Scheduling slot for `requested` (the requested_epoch it read),
@@ -323,7 +323,7 @@ bool holder_claim_scheduling_slot(SafepointSlot* slot, uint32_t requested, AckKi
 // goroutine runs. On a Running slot (the claim off) only the latter.
 inline void slot_leave_scheduler(SafepointSlot* slot) {
   SlotStatus expected = SlotStatus::kScheduling;
-  // seq_cst: against the claim CAS (stop_the_world.cpp claim_scheduling_slot), exactly one wins.
+  // seq_cst: against the claim CAS (slot_claims.cpp claim_scheduling_slot), exactly one wins.
   if ((slot->status.compare_exchange_strong(expected, SlotStatus::kRunning,
                                             std::memory_order_seq_cst) ||
        expected == SlotStatus::kRunning) &&
@@ -399,7 +399,7 @@ struct SafepointStatistics {
   uint64_t claimed_holder_waits;
   // Claims won by a holder or a releaser for a request already served and resumed (it read
   // requested_epoch, was descheduled, and then won its CAS): undone, not acknowledged
-  // (stop_the_world.cpp claim_is_current).
+  // (slot_claims.cpp claim_slot_from).
   uint64_t stale_claims;
 };
 SafepointStatistics safepoint_statistics();

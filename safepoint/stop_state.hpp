@@ -1,0 +1,138 @@
+// safepoint/stop_state.hpp — the state the safepoint protocol's three files share (internal:
+// included only by safepoint/stop_the_world.cpp, slot_claims.cpp and stop_waits.cpp).
+//
+//   stop_the_world.cpp  requests (stop the world, handshakes), arming, serving them at a poll,
+//                       preemption, initialization, configuration and statistics
+//   slot_claims.cpp     acknowledgements and the slot status machine: claims of idle and
+//                       scheduling slots, acquire and release, the scheduler loop's points
+//   stop_waits.cpp      waiting: the requester for acknowledgements (spin, sleep, signal rounds,
+//                       the one-second warning), the stopped threads for the resume
+//
+// Invariants are those of stop_the_world.hpp's table; every field of State says who writes it
+// and with which ordering. Who writes what:
+//   epoch, remaining, stats                    the requester, under g_state.operation_lock
+//   resumed_epoch                              the requester, last thing before it unlocks
+//   slot.status / requested / acked            see the table in stop_the_world.hpp
+//   usgc_current_poll (each thread's mirror)   its own thread while it holds no slot; while it
+//                                              holds one, whoever holds that slot's arm_lock
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "kernel_iface/futex_mutex.hpp"
+#include "safepoint/stop_the_world.hpp"
+#include "safepoint/stop_trace.hpp"
+
+namespace usgc::safepoint {
+
+struct State {
+  SafepointSlot* slots = nullptr;
+  uint32_t slot_count = 0;
+  SafepointHooks hooks{};
+  bool initialized = false;
+
+  kernel::FutexMutex<kernel::LockRank::kSafepointOperation> operation_lock;  // serializes requests
+  std::atomic<uint32_t> epoch{0};          // the latest request's epoch
+  std::atomic<uint32_t> resumed_epoch{0};  // futex word; == epoch when no request is in flight
+  std::atomic<uint32_t> remaining{0};      // futex word: acknowledgements still missing
+  std::atomic<uint64_t> last_ack_ns{0};    // when `remaining` reached zero (written by that acker)
+  // The earliest acknowledgement by a running slot's holder (0: none yet); like last_ack_ns.
+  std::atomic<uint64_t> first_running_ack_ns{0};
+  StopBreakdown last_breakdown{};  // the requester's, under operation_lock (stop_breakdown_last)
+  // Configuration: read at initialization, changed by tests and benchmarks between stops (their
+  // setters), read relaxed everywhere (a request sees one value or the other; both are valid).
+  // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
+  std::atomic<SafepointArming> arming{SafepointArming::kSwapPollPointers};
+  uint32_t online_cpus = 1;                // read at initialization (requester_spin_ns)
+  std::atomic<int64_t> fixed_spin_ns{-1};  // set_requester_spin_for_benchmark; -1: adaptive
+  // USGC_SAFEPOINT_WAIT, read at initialization; set_safepoint_wait between stops.
+  std::atomic<SafepointWait> wait{SafepointWait::kSpin};
+  std::atomic<int64_t> requester_cap_ns{-1};     // set_spin_caps_for_test; -1: kRequesterSpinCapNs
+  std::atomic<int64_t> resume_cap_ns{-1};        // set_spin_caps_for_test; -1: kResumeSpinNs
+  std::atomic<bool> ignore_machine_load{false};  // set_spin_caps_for_test
+  // Whether the machine had a CPU for every runnable thread when the current request began
+  // (spinning_leaves_cpus_free): written by the requester before begin_request's seq_cst stores,
+  // read relaxed by the threads that acknowledge it (after their acquire of requested_epoch).
+  std::atomic<bool> cpus_free{false};
+  // The slot the current requester kept (stop_the_world's keep_slot), or nullptr: written by the
+  // requester under operation_lock, read by it (end_request).
+  SafepointSlot* kept_slot = nullptr;
+  // Threads spinning on resumed_epoch now (wait_until_resumed): relaxed, a budget only.
+  std::atomic<uint32_t> resume_spinners{0};
+  // Threads about to sleep or sleeping on resumed_epoch. Seq_cst: the Dekker pair with
+  // end_request's store of resumed_epoch and load of this count (wait_until_resumed).
+  std::atomic<uint32_t> resume_sleepers{0};
+  std::atomic<uint64_t> requester_futex_waits{0};
+  std::atomic<uint64_t> resume_futex_wakes{0};
+  std::atomic<uint64_t> stops_kept_slot{0};
+  // USGC_SAFEPOINT_ACK, read at initialization; set_safepoint_ack between stops.
+  std::atomic<SafepointAck> ack{SafepointAck::kHandler};
+  // 1 while the requester sleeps (or is about to) on `remaining`: the last acknowledger wakes it
+  // only then (kHandler). Seq_cst: the Dekker pair of acknowledge / wait_for_acknowledgements.
+  std::atomic<uint32_t> requester_sleeping{0};
+  std::atomic<uint64_t> acknowledger_futex_wakes{0};
+  std::atomic<uint64_t> handler_acknowledgements{0};
+  // set_monitor_quiet_during_stops; read relaxed by the monitor.
+  std::atomic<bool> monitor_quiet{true};
+  std::atomic<uint64_t> scheduler_claims{0};
+  std::atomic<uint64_t> claimed_holder_waits{0};
+  std::atomic<uint64_t> stale_claims{0};
+
+  std::atomic<uint64_t> stops{0};
+  std::atomic<uint64_t> handshakes{0};
+  std::atomic<uint64_t> preemptions{0};
+  // Slot records the requests' loops went through (SafepointStatistics::slot_visits).
+  std::atomic<uint64_t> slot_visits{0};
+  std::atomic<uint64_t> ttsp_last_ns{0};
+  std::atomic<uint64_t> ttsp_max_ns{0};
+  std::atomic<uint64_t> ttsp_total_ns{0};
+  std::atomic<uint64_t> ttsp_histogram[20]{};
+};
+extern State g_state;
+
+// The slot this thread holds (slot_try_acquire .. slot_release), or nullptr. Read in the poll
+// fault's signal handler: initial-exec TLS, no lazy allocation.
+extern __thread SafepointSlot* t_current_slot __attribute__((tls_model("initial-exec")));
+
+// Wrap-around-safe "a is before b" for epochs.
+inline bool epoch_before(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) < 0;
+}
+
+// stop_the_world.cpp: a released slot's poll mirror back to the always-readable byte; the
+// holder's mirror made to match the reasons its slot is armed for (slot->arm_lock held).
+void reset_mirror(usgc_poll_slot* mirror);
+void update_mirror_locked(SafepointSlot* slot);
+template <class Setter>
+void change_arming(SafepointSlot* slot, Setter setter) {
+  kernel::FutexMutexGuard guard(slot->arm_lock);
+  setter(slot);
+  update_mirror_locked(slot);
+}
+// stop_the_world.cpp: reach_safepoint's body (stopped_already: the caller already stopped for a
+// request of this slot, acknowledged in the poll fault's handler, and waited for its resume).
+bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_already);
+
+// slot_claims.cpp: one acknowledgement of request `epoch` for slot (decrements remaining, wakes a
+// sleeping requester); the requester's claims of the idle and scheduling slots among
+// [first, first + count) (returns how many were left to reach a poll); its retry, while it
+// waits, of the slots that entered their scheduler loop since.
+void acknowledge(SafepointSlot* slot, uint32_t epoch, AckKind kind);
+uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch);
+void claim_missing_scheduling_slots(uint32_t first, uint32_t count, uint32_t epoch);
+
+// stop_waits.cpp: a stopped thread's wait for the resume of `epoch`; the requester's wait for
+// every acknowledgement of [first, first + count) and how it went; how long it spins first;
+// the machine's load sampled before a request (may its threads spin?).
+void wait_until_resumed(uint32_t epoch);
+struct WaitOutcome {
+  bool slept = false;
+  uint32_t signal_rounds = 0;
+};
+WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t epoch,
+                                      uint64_t start_ns, uint64_t spin_ns, bool handshake);
+uint64_t requester_spin_ns(uint32_t running, bool kept_slot);
+void sample_machine_load();
+
+}  // namespace usgc::safepoint
