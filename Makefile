@@ -124,10 +124,19 @@ bench-deps:
 # after the move: a build interrupted between compiling and moving must not leave an object that
 # make takes as up to date with its code in .text (the scheduler's own functions would then be
 # preemptible, and a signal there switches the scheduler's stack away as if it were a goroutine).
+# The out-of-line copies of inline and template functions are renamed too (symbol.usgc): a
+# program that links libusgc.a and emits its own copy of the same function (its own code including
+# usgc's headers, or std::string's members) would otherwise have the linker keep one copy, the
+# program's (linked first), in .text, and usgc's calls would run it there: an asynchronous stop
+# could then land inside usgc's slow paths (debug builds, where nothing is inlined, call such
+# helpers everywhere; tests/safepoint/usgc_code_calls_test.cpp checks every direct call).
 OBJCOPY ?= objcopy
 OBJDUMP ?= objdump
+READELF ?= readelf
 define move_code_to_usgc_text
-$(OBJCOPY) $$($(OBJDUMP) -h $(1) | awk '$$2 ~ /^\.text/ {printf "--rename-section %s=usgc_text ", $$2}') $(1)
+READELF=$(READELF) bash tools/usgc-private-code-symbols.sh $(1) > $(1).syms
+$(OBJCOPY) --redefine-syms=$(1).syms $$($(OBJDUMP) -h $(1) | awk '$$2 ~ /^\.text/ {printf "--rename-section %s=usgc_text ", $$2}') $(1)
+@rm -f $(1).syms
 endef
 $(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_STAMP)
 	@mkdir -p $(@D)

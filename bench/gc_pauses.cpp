@@ -31,8 +31,10 @@
 //                        the goroutines that were running. Also re-run with
 //                        USGC_SAFEPOINT_WAIT=sleep as impl=usgc-sleep (the stop protocol before:
 //                        the collector sleeps while the last Ps arrive, every stopped thread is
-//                        woken by a system call), and with USGC_SAFEPOINT_ACK=trampoline as
-//                        impl=usgc-trampoline (the acknowledgement protocol before).
+//                        woken by a system call), with USGC_SAFEPOINT_ACK=trampoline as
+//                        impl=usgc-trampoline (the acknowledgement protocol before), and with
+//                        USGC_SAFEPOINT_CLAIM=0 as impl=usgc-noclaim (Ps between goroutines
+//                        not claimed by the collector).
 //                        All three run twice in the same run: impl=usgc (concurrent marking) and
 //                        impl=usgc-stw, the same binary re-run with USGC_GC_CONCURRENT=0 (the
 //                        whole mark inside one stop, the design before). Pauses (the stopped
@@ -381,34 +383,32 @@ void run_stop_the_world_peer(const char* self, const std::string& cases, bool qu
   }
 }
 
-// The shared-busy case with USGC_SAFEPOINT_WAIT=sleep (impl=usgc-sleep: the requester gives its P
-// up and sleeps while the last Ps arrive, the stopped threads sleep and are woken one system call
-// each: the stop protocol before), in a child run.
-void run_sleep_wait_peer(const char* self, bool quick) {
-  std::string command = "USGC_SAFEPOINT_WAIT=sleep '" + std::string(self) +
-                        "' --impl usgc-sleep --cases shared-busy --busy-collections " +
+// The shared-busy case re-run in a child with one setting of the stop protocol changed back
+// (`environment`, e.g. USGC_SAFEPOINT_WAIT=sleep), reported as impl=`impl`.
+void run_shared_busy_peer(const char* self, const char* environment, const char* impl, bool quick) {
+  std::string command = std::string(environment) + " '" + std::string(self) + "' --impl " + impl +
+                        " --cases shared-busy --busy-collections " +
                         std::to_string(g_busy_collections) + (quick ? " --quick" : "");
   std::fflush(stdout);
   if (std::system(command.c_str()) != 0) {
-    std::printf("ERROR suite=gc_pauses case=peer impl=usgc-sleep reason=\"the re-run failed\"\n");
+    std::printf("ERROR suite=gc_pauses case=peer impl=%s reason=\"the re-run failed\"\n", impl);
     ++g_errors;
   }
 }
 
-// The shared-busy case with USGC_SAFEPOINT_ACK=trampoline (impl=usgc-trampoline: a poll fault
-// acknowledges after sigreturn and the trampoline, the last acknowledger always wakes the
-// collector, the monitor probes Ps that just stopped: the acknowledgement protocol before), in a
-// child run.
-void run_trampoline_ack_peer(const char* self, bool quick) {
-  std::string command = "USGC_SAFEPOINT_ACK=trampoline '" + std::string(self) +
-                        "' --impl usgc-trampoline --cases shared-busy --busy-collections " +
-                        std::to_string(g_busy_collections) + (quick ? " --quick" : "");
-  std::fflush(stdout);
-  if (std::system(command.c_str()) != 0) {
-    std::printf(
-        "ERROR suite=gc_pauses case=peer impl=usgc-trampoline reason=\"the re-run failed\"\n");
-    ++g_errors;
-  }
+// The shared-busy case's peers, each the protocol before one change:
+//   impl=usgc-sleep       USGC_SAFEPOINT_WAIT=sleep: the requester gives its P up and sleeps
+//                         while the last Ps arrive, the stopped threads sleep and are woken one
+//                         system call each;
+//   impl=usgc-trampoline  USGC_SAFEPOINT_ACK=trampoline: a poll fault acknowledges after
+//                         sigreturn and the trampoline, the last acknowledger always wakes the
+//                         collector, the monitor probes Ps that just stopped;
+//   impl=usgc-noclaim     USGC_SAFEPOINT_CLAIM=0: a P in its scheduler loop (between goroutines)
+//                         is not claimed by the collector; its thread acknowledges when it looks.
+void run_shared_busy_peers(const char* self, bool quick) {
+  run_shared_busy_peer(self, "USGC_SAFEPOINT_WAIT=sleep", "usgc-sleep", quick);
+  run_shared_busy_peer(self, "USGC_SAFEPOINT_ACK=trampoline", "usgc-trampoline", quick);
+  run_shared_busy_peer(self, "USGC_SAFEPOINT_CLAIM=0", "usgc-noclaim", quick);
 }
 
 // The private cases with USGC_GC_INCREMENTAL=0 (impl=usgc-onepause: every full private
@@ -553,8 +553,7 @@ int main(int argc, char** argv) {
   usgc_shutdown();
   if (g_impl == "usgc" && has_word(cases, "private")) run_one_pause_peer(argv[0], g_quick);
   if (g_impl == "usgc" && has_word(cases, "shared-busy")) {
-    run_sleep_wait_peer(argv[0], g_quick);
-    run_trampoline_ack_peer(argv[0], g_quick);
+    run_shared_busy_peers(argv[0], g_quick);
   }
   if (g_impl == "usgc" && (has_word(cases, "shared-parked") || has_word(cases, "shared-live") ||
                            has_word(cases, "shared-busy"))) {
