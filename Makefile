@@ -91,8 +91,11 @@ PRELOAD_LIB := $(BUILD)/libusgc_preload.so
 UNIT_TESTS  := $(BUILD)/tests/unit_tests
 PRELOAD_TESTS := $(BUILD)/tests/preload_tests
 
-# Objects are never intermediate: keep them, so a second make rebuilds nothing.
-.SECONDARY:
+# Objects are kept (a benchmark's or a tool's object is an intermediate of its pattern rule, which
+# make would delete), so a second make rebuilds nothing. Precious by pattern, not `.SECONDARY:`
+# for every target: that made a missing object (a test file added since the last build) no
+# reason to link the test binary again.
+.PRECIOUS: $(BUILD)/obj/%.cpp.o $(BUILD)/obj/%.S.o
 
 .PHONY: all libs tools tests bench-bins deps bench-deps run test bench bench-report soak install \
         clean format debug asan ubsan tsan check-checked check-layers check-format perfcheck wasm
