@@ -138,7 +138,10 @@ inline void remote_batch_add(RemoteBatch* batches, Heap* heap, Heap* destination
   }
   remote_batch_add_slow(heap, destination, block, block_bytes);
 }
-// Posts every pending batch of `heap` (thread exit, trim, purge).
+// remote_batch_add without the idle-owner help (for callers that may hold help_lock).
+void remote_batch_add_quiet(Heap* heap, Heap* destination, Block* block, size_t block_bytes);
+// Posts every pending batch of `heap` (thread exit, trim, purge), after sending back the blocks
+// of its foreign block cache (foreign_block_cache.hpp).
 void remote_batches_flush(Heap* heap);
 // True if the owner should drain (a relaxed load of the inbox head).
 bool remote_inbox_has_blocks(const Heap* heap);
