@@ -414,6 +414,37 @@ void count_remote_free(uint32_t bin) {
   }
 }
 
+// Points the direct-table slots of `bin` at `page`.
+void set_direct_slots(Heap* heap, uint32_t bin, Page* page) {
+  size_t first_slot = bin == 0 ? 0 : direct_slot_of_size(class_size_of_bin(bin - 1) + 1);
+  size_t last_slot = direct_slot_of_size(class_size_of_bin(bin));
+  for (size_t slot = first_slot; slot <= last_slot; ++slot) heap->direct_pages[slot] = page;
+}
+
+// MCPU: keeps a validated, marked block of another heap's page for this thread's own allocations
+// of its class if the bounds of foreign_block_cache.hpp allow, and points the class's direct slots
+// at the cache; false: the caller batches the block for its owner.
+bool foreign_cache_keep(Heap* heap, Page* page, Block* block, uint32_t bin) {
+  if (bin >= kForeignBins || heap->queues[bin].first == nullptr ||
+      (page->flags() & (kPageHasAligned | kPageHasSampled)) != 0 || heap_profile_active())
+    return false;
+  Page* foreign = &heap->foreign_blocks.pages[bin];
+  if (foreign->free_list == nullptr) foreign->used = foreign->local_free_counted = 0;
+  uint32_t blocks = foreign_page_blocks(foreign);
+  if (blocks >= kForeignBlocksPerBin || (blocks + 1) * class_size_of_bin(bin) > kForeignBytesPerBin)
+    return false;
+  block->next = foreign->free_list;
+  foreign->free_list = block;
+  foreign->local_free_counted++;
+  if (heap->direct_pages[direct_slot_of_size(class_size_of_bin(bin))] != foreign) {
+    foreign->bin = static_cast<uint8_t>(bin);
+    foreign->block_magic = 0;  // the pop check passes: a validated block
+    foreign->pop_limit = UINT64_MAX;
+    set_direct_slots(heap, bin, foreign);
+  }
+  return true;
+}
+
 // A validated block of a page another thread owns (or nobody: abandoned), not yet marked.
 // Batched for the owner's inbox when this thread has a heap (made here on its first remote
 // free, so a thread that only frees batches too); unbatched otherwise.
@@ -429,6 +460,7 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
   size_t block_bytes = page->block_size;  // read before the batch may be posted
   block->free_marker = free_marker_of(page);
   count_remote_free(bin);
+  if (foreign_cache_keep(heap, page, block, bin)) return;  // MCPU: foreign_block_cache.hpp
   remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
 }
 
@@ -479,6 +511,7 @@ void Heap::reset_queues() {
   next_purge_ms = 0;
   delayed_free.store(nullptr, std::memory_order_relaxed);
   for (RemoteBatch& batch : remote_batches) batch = RemoteBatch{};
+  for (Page& foreign : foreign_blocks.pages) foreign.free_list = nullptr;  // flushed at abandon
   for (PageQueue& queue : sample_queues) queue = PageQueue{};
 }
 
@@ -866,6 +899,17 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
   // Sizes above the direct table but within the size classes: the queue's first page.
   if (size <= kMediumObjectMax) {
     uint32_t bin = bin_of_size(size);
+    // MCPU: the class's foreign blocks (foreign_block_cache.hpp) first; once they are gone the
+    // direct slots go back to the class's first page.
+    if (bin < kForeignBins) {
+      Page* foreign = &heap->foreign_blocks.pages[bin];
+      Page* direct = heap->direct_pages[direct_slot_of_size(size)];
+      if (foreign->free_list != nullptr) {
+        if (direct != foreign) set_direct_slots(heap, bin, foreign);
+        return page_take_block(heap, foreign, foreign->free_list);
+      }
+      if (direct == foreign) update_direct_slots(heap, bin);
+    }
     Page* page = heap->queues[bin].first;
     if (page != nullptr && page->free_list != nullptr)
       return page_take_block(heap, page, page->free_list);

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "alloc/foreign_block_cache.hpp"
 #include "alloc/page.hpp"
 #include "alloc/remote_free_queue.hpp"
 #include "alloc/segment.hpp"
@@ -154,6 +155,10 @@ struct Heap {
   // The sample pages of each class (kPageHasSampled): sampled blocks are allocated from the first
   // (heap_malloc_sample_page), so no other page's frees leave the fast path.
   PageQueue sample_queues[kBinCount] = {};
+
+  // Other heaps' blocks this thread freed, kept for its own allocations (owner thread only;
+  // foreign_block_cache.hpp).
+  ForeignBlockCache foreign_blocks = {};
 };
 
 // A heap with no pages: every thread starts with it, so its first malloc takes the slow path.

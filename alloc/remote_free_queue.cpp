@@ -151,7 +151,11 @@ void free_inbox_chains(Heap* heap, Block* (&chains)[kInboxLanes]) {
 
 }  // namespace
 
-void remote_batch_add_slow(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
+namespace {
+
+// Appends to the slot's batch (posting what it held for another destination, and the batch once
+// full); returns a destination to help, as post().
+Heap* batch_append(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
   RemoteBatch* batch = &heap->remote_batches[remote_batch_slot_of(destination)];
   Heap* idle = nullptr;
   if (batch->destination != destination) {
@@ -166,10 +170,22 @@ void remote_batch_add_slow(Heap* heap, Heap* destination, Block* block, size_t b
   if (batch->blocks >= kRemoteBatchBlocks || batch->bytes >= kRemoteBatchBytes) {
     if (Heap* due = post(batch)) idle = due;
   }
+  return idle;
+}
+
+}  // namespace
+
+void remote_batch_add_slow(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
+  Heap* idle = batch_append(heap, destination, block, block_bytes);
   if (idle != nullptr && idle != heap) remote_inbox_help(idle);
 }
 
+void remote_batch_add_quiet(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
+  batch_append(heap, destination, block, block_bytes);
+}
+
 void remote_batches_flush(Heap* heap) {
+  foreign_cache_flush(heap);
   // No help here: the callers (trim, purge, thread exit) may hold their own heap's help_lock.
   for (RemoteBatch& batch : heap->remote_batches) {
     if (batch.destination != nullptr) post(&batch);

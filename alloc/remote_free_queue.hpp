@@ -8,7 +8,9 @@
 // posted when it holds kRemoteBatchBlocks blocks or kRemoteBatchBytes bytes, when its slot is
 // wanted for another destination, when the freeing thread exits, trims, or purges: the whole
 // chain is spliced onto H's inbox with ONE compare-and-swap (release). So a remote free costs no
-// atomic operation at all in the common case, and none on a cache line the owner uses.
+// atomic operation at all in the common case, and none on a cache line the owner uses. (A block
+// of a class the freeing thread allocates itself may instead stay with it for its own mallocs:
+// foreign_block_cache.hpp. Such a block obeys every rule below for a block in a batch.)
 //
 // The owner drains its inbox when it runs out of local free memory (the refill slow path), at
 // malloc_trim and at thread exit: one exchange (acquire) per lane takes every batch posted so
@@ -138,7 +140,10 @@ inline void remote_batch_add(RemoteBatch* batches, Heap* heap, Heap* destination
   }
   remote_batch_add_slow(heap, destination, block, block_bytes);
 }
-// Posts every pending batch of `heap` (thread exit, trim, purge).
+// remote_batch_add without the idle-owner help (for callers that may hold help_lock).
+void remote_batch_add_quiet(Heap* heap, Heap* destination, Block* block, size_t block_bytes);
+// Posts every pending batch of `heap` (thread exit, trim, purge), after sending back the blocks
+// of its foreign block cache (foreign_block_cache.hpp).
 void remote_batches_flush(Heap* heap);
 // True if the owner should drain (a relaxed load of the inbox head).
 bool remote_inbox_has_blocks(const Heap* heap);

@@ -1,0 +1,75 @@
+// alloc/foreign_block_cache.hpp — other threads' blocks kept by the thread that freed them, for
+// its own allocations of the same size class (the per-thread caches of tcmalloc and jemalloc,
+// which take any object of the class).
+//
+// Why: a remote free sends the block back to its owner (remote_free_queue.hpp), and the owner's
+// drain loads and writes every block again: a cache miss per block on a line the freeing thread
+// has just read and written (the free marker). A thread that frees other threads' blocks and
+// also allocates blocks of the same classes (a ring of threads; Larson's server threads, which
+// free what exited threads allocated and allocate the replacements) can hand those blocks out
+// itself instead: they are in its cache, they cross no inbox, and no new memory is taken for
+// the replacements.
+//
+// The cache: per direct size class (<= kDirectMaxSize) a Page that is in no segment, whose
+// free_list is a LIFO of blocks of other heaps' pages that this thread freed, validated and
+// marked exactly as for a batch. While it has blocks the class's direct-table slots point to it,
+// so the malloc fast path pops from it unchanged (its pop check passes by construction, see
+// ForeignBlockCache); once it is empty the next malloc of the class takes the slow path, which
+// points the slots back at the class's first page (heap_malloc_unsampled). Rules:
+//   - "buffered blocks keep their page" (remote_free_queue.hpp) holds: a cached block still counts
+//     in its page's `used`, so the page and its segment stay; handing it out changes no page
+//     count (it was in use for its page all along), and whoever frees it next frees it as any
+//     block of its page (the owner's fast path, or a remote free, which may cache it again).
+//   - double frees are reported on the call: a cached block carries the free marker, so a second
+//     free by this thread, the owner or any other reports it with the usual message; malloc's pop
+//     clears the marker.
+//   - bounds: a block is kept only if this thread allocates the class itself (it has a page of
+//     the class in its queue: a thread that only frees keeps nothing and batches as before), its
+//     page has no aligned or sampled blocks, the heap profile is off (the profile's cuts follow
+//     the direct table's real pages), and the class holds fewer than kForeignBlocksPerBin blocks
+//     and kForeignBytesPerBin bytes; anything else is batched for its owner as before.
+//   - flushed with the batches (remote_batches_flush: the decay's purge, trim, thread exit): an
+//     exiting or trimming thread keeps no other thread's memory. A heap profile switched on while
+//     blocks are cached sees the mallocs that take them unsampled (at most the bounds above).
+//
+// Owner thread only (the heap's own thread): no atomics. Hot paths: the remote free (keep, in
+// heap.cpp's remote_free_block) and malloc's fast path (which cannot tell a foreign page from a
+// real one); nothing is added to the malloc or free fast paths' instructions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "alloc/page.hpp"
+#include "alloc/size_classes.hpp"
+
+namespace usgc::alloc {
+
+struct Heap;
+
+// The classes with a direct-table slot (heap.hpp's kDirectBinCount): only these are cached.
+inline constexpr uint32_t kForeignBins = bin_of_size(kDirectMaxSize) + 1;
+inline constexpr uint32_t kForeignBlocksPerBin = 64;
+inline constexpr size_t kForeignBytesPerBin = 16 * 1024;
+
+// One class's cached blocks, as a Page the malloc fast path can pop from: `free_list` is the LIFO
+// of blocks; block_magic 0 and pop_limit UINT64_MAX make the pop check pass (every block was
+// validated on its free); `bin` is the class (the fast path counts the malloc under it); `used`
+// counts the fast path's pops and `local_free_counted` the blocks pushed since the list was last
+// empty, so the list holds local_free_counted - used blocks. It is in no segment and no queue:
+// only the direct table and this cache point to it, and no other field is read.
+struct ForeignBlockCache {
+  Page pages[kForeignBins] = {};
+};
+
+// The blocks on a foreign page's list.
+inline uint32_t foreign_page_blocks(const Page* page) {
+  return page->free_list == nullptr ? 0 : page->local_free_counted - page->used;
+}
+
+// Sends every cached block back to its owner (batched, no idle-owner help: the callers may hold
+// their own heap's help_lock) and empties the cache. The direct table may still point to the
+// (now empty) pages: malloc's slow path points it back at the class's first page.
+void foreign_cache_flush(Heap* heap);
+
+}  // namespace usgc::alloc

@@ -1,0 +1,155 @@
+// tests/alloc/foreign_block_cache_test.cpp — a thread that frees another thread's blocks and
+// allocates the same size itself reuses those blocks, from the public API only.
+//
+// What a user can see of the foreign block cache:
+//   - a freed block of another (live) thread comes back from this thread's next malloc of its
+//     size class, when this thread allocates that class itself;
+//   - a thread that has never allocated the class does not keep the block (it goes back to its
+//     owner, as any batched remote free);
+//   - a second free of a cached block is reported on that call, by the freeing thread or by the
+//     block's owner, with the usual double-free message;
+//   - the cached blocks go back to their owners when the freeing thread exits: the memory in use
+//     returns to where it was.
+#include <stdio.h>
+#include <string.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "tests/support/death_test_support.hpp"
+#include "tests/support/usgc_stats.hpp"
+#include "usgc/usgc.h"
+
+namespace {
+
+using usgc_test::launder;
+using usgc_test::read_stats;
+
+constexpr const char* kDoubleFreeMessage = "usgc: free\\(\\): pointer 0x[0-9a-f]+ .*double free";
+
+// A thread that allocates `count` blocks of `size`, hands them over, and stays alive (so its
+// heap owns their pages) until released.
+class LiveOwner {
+ public:
+  LiveOwner(size_t count, size_t size) {
+    thread_ = std::thread([this, count, size] {
+      std::vector<void*> made(count);
+      for (void*& p : made) {
+        p = usgc_malloc(size);
+        memset(p, 0x5a, size);
+      }
+      blocks_ = made;
+      ready_.store(true);
+      while (!release_.load()) std::this_thread::yield();
+    });
+    while (!ready_.load()) std::this_thread::yield();
+  }
+  ~LiveOwner() {
+    release_.store(true);
+    thread_.join();
+  }
+  const std::vector<void*>& blocks() const { return blocks_; }
+
+ private:
+  std::thread thread_;
+  std::vector<void*> blocks_;  // written by the thread before ready_ (seq_cst), read after
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> release_{false};
+};
+
+TEST(ForeignBlockCache, AFreedBlockOfAnotherThreadComesBackFromThisThreadsMallocOfItsClass) {
+  constexpr size_t kSize = 208;
+  std::thread([] {
+    void* mine = usgc_malloc(kSize);  // this thread allocates the class: it has a page of it
+    LiveOwner owner(8, kSize);
+    std::set<void*> foreign(owner.blocks().begin(), owner.blocks().end());
+    for (void* p : owner.blocks()) usgc_free(p);
+    std::vector<void*> again;
+    for (size_t i = 0; i < owner.blocks().size(); ++i) again.push_back(usgc_malloc(kSize));
+    size_t reused = 0;
+    for (void* p : again) reused += foreign.count(p);
+    EXPECT_EQ(reused, foreign.size()) << "the freed blocks of a live owner come back (LIFO)";
+    for (void* p : again) {
+      memset(p, 0x33, kSize);  // usable to their full size
+      usgc_free(p);
+    }
+    usgc_free(mine);
+  }).join();
+}
+
+TEST(ForeignBlockCache, AThreadThatNeverAllocatedTheClassKeepsNothing) {
+  constexpr size_t kSize = 336;
+  std::thread([] {
+    usgc_free(usgc_malloc(16));  // a heap, but no page of kSize's class
+    LiveOwner owner(8, kSize);
+    std::set<void*> foreign(owner.blocks().begin(), owner.blocks().end());
+    for (void* p : owner.blocks()) usgc_free(p);
+    void* next = usgc_malloc(kSize);
+    EXPECT_EQ(foreign.count(next), 0u) << "a block this thread does not allocate was kept";
+    usgc_free(next);
+  }).join();
+}
+
+class ForeignBlockCacheDeathTest : public testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+// The freeing thread allocates the class, so the block is cached; then `second_freer` frees it.
+void free_a_cached_block_twice(bool owner_frees_again) {
+  constexpr size_t kSize = 112;
+  std::atomic<void*> block{nullptr};
+  std::atomic<bool> freed{false};
+  std::atomic<bool> done{false};
+  std::thread owner([&] {
+    block.store(usgc_malloc(kSize));
+    while (!freed.load()) std::this_thread::yield();
+    if (owner_frees_again) usgc_free(launder(block.load()));
+    while (!done.load()) std::this_thread::yield();
+  });
+  while (block.load() == nullptr) std::this_thread::yield();
+  void* mine = usgc_malloc(kSize);  // this thread allocates the class
+  usgc_free(block.load());
+  if (!owner_frees_again) usgc_free(launder(block.load()));
+  freed.store(true);
+  usgc_free(mine);
+  done.store(true);
+  owner.join();
+}
+
+TEST_F(ForeignBlockCacheDeathTest, ASecondFreeOfACachedBlockIsReportedOnTheCall) {
+  EXPECT_DEATH(free_a_cached_block_twice(false), kDoubleFreeMessage);
+  EXPECT_DEATH(free_a_cached_block_twice(true), kDoubleFreeMessage);
+}
+
+// Threads that allocate every direct size class free a long-lived thread's blocks of all those
+// classes (up to the cache's bounds, about 0.9 MiB, cached) and exit: the cached blocks must go
+// back to the owner, so the owner reuses them and its reserved memory does not grow with the
+// rounds (without the flush at exit every round would leave its cached blocks' pages in use: over
+// 20 MiB in all). The memory in use is counted by frees, so it cannot show this.
+TEST(ForeignBlockCache, CachedBlocksGoBackWhenTheFreeingThreadExits) {
+  constexpr size_t kBlocks = 8192, kClasses = 64;
+  auto size_of = [](size_t i) { return 16 * (1 + i % kClasses); };  // 16 .. 1024 bytes
+  std::vector<void*> blocks(kBlocks);
+  uint64_t reserved_after_first = 0;
+  for (int round = 0; round < 30; ++round) {
+    for (size_t i = 0; i < kBlocks; ++i) blocks[i] = usgc_malloc(size_of(i));
+    std::thread([&] {
+      std::vector<void*> own;
+      for (size_t i = 0; i < kClasses; ++i) own.push_back(usgc_malloc(size_of(i)));
+      for (void* p : blocks) usgc_free(p);
+      for (void* p : own) usgc_free(p);
+    }).join();
+    if (round == 0) reserved_after_first = read_stats().bytes_reserved;
+  }
+  printf("reserved after the first round %llu, at the end %llu\n",
+         static_cast<unsigned long long>(reserved_after_first),
+         static_cast<unsigned long long>(read_stats().bytes_reserved));
+  EXPECT_LE(read_stats().bytes_reserved, reserved_after_first + (size_t{4} << 20));
+}
+
+}  // namespace
