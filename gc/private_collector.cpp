@@ -122,6 +122,10 @@ void forget_remembered(Mutator& m, MarkStack& log, uint64_t flag) {
 }
 
 void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
+  USGC_ASSERT(!old_cycle_active(m), "a full collection completes a running cycle first");
+  // The last cycle's marks stay on its survivors, some of which this collection frees: a new
+  // epoch makes every bitmap clear (the free-slot invariant, gc/private_sweep.hpp).
+  renew_cycle_epoch(m);
   const uint64_t old_id = old_id_of(m.abi.heap_id);
   PrivateMarker marker(m, /*full=*/true);
   // The new remembered_shared is built aside: a shared collection at one of the marking's polls
@@ -291,7 +295,9 @@ void sweep_young_run_by_bitmap(Mutator& m, Block* b, char* begin, char* used_end
       uint64_t* word = reinterpret_cast<uint64_t*>(b->slot_at(i));
       USGC_ASSERT(class_of(*word) == Ownership::kPrivate && owner_of(*word) == m.abi.heap_id &&
                       (*word & kPrivateMark),
-                  "a minor collection's mark in the cycle bitmap is a marked young object");
+                  "free-slot invariant (gc/private_sweep.hpp): a set cycle bit in a logged run "
+                  "is a marked young object, slot %u of block %p has header 0x%lx",
+                  i, static_cast<void*>(b), static_cast<unsigned long>(*word));
       *word = promoted(*word, old_id);
       if (!black) clear_minor_mark(b, i);
     }

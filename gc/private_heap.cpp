@@ -39,6 +39,13 @@ void account_used_run(Mutator& m, uint32_t c) {
 // Takes the next free run of block b (owned by m) into abi.runs[c]. False if it has none.
 bool take_run(Mutator& m, uint32_t c, Block* b) {
   return run_cache(m).take_run(c, b, [&m, c](char* begin, char* end) {
+    // A minor collection reads every set bit of a logged run as its own mark.
+    USGC_ASSERT(cycle_marks_clear(m, block_of(begin), begin, end),
+                "free-slot invariant (gc/private_sweep.hpp): run %p..%p of block %p handed out "
+                "with a cycle mark set (block epoch %u, goroutine's %u)",
+                static_cast<void*>(begin), static_cast<void*>(end),
+                static_cast<void*>(block_of(begin)), block_of(begin)->cycle_epoch,
+                m.old_cycle_epoch);
     // The nursery log (gc/private_generations.hpp), before any object is made in the run.
     m.young_runs.push(begin);
     m.young_runs.push(end);  // the objects' end: the run's until it is retired

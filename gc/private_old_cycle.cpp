@@ -315,7 +315,7 @@ void old_cycle_start(Mutator& m, size_t old_bytes) {
   m.old_cycle_start_ns = kernel::monotonic_ns();
   m.old_cycle_start_bytes = m.run_bytes_taken;
   m.old_cycle_start_old_bytes = old_bytes;
-  if (++m.old_cycle_epoch == 0) m.old_cycle_epoch = 1;  // 0 is a fresh block's
+  renew_cycle_epoch(m);  // every bitmap stale: the cycle starts with no mark
   if (m.old_cycle_expected_objects == 0)
     m.old_cycle_expected_objects = old_bytes / kAssumedObjectBytes + 1;
   m.remembered_shared_at_start = m.remembered_shared.size();

@@ -52,6 +52,22 @@ struct SweepTotals {
 // bitmap for the cycle tagged m.old_cycle_epoch, bit 0 for a large object; a block tagged with
 // another epoch reads as unmarked and is cleared by its first mark. Old objects are never marked
 // in their headers by the cycle, so its sweep reads only the bitmaps (and no slot).
+//
+// The free-slot invariant of the cycle bitmaps: in a bitmap of the current epoch a set bit is on
+// a slot that holds an object — one the running or last cycle marked (traced, shaded, promoted
+// black), or a young object the running minor collection marked — never on a free slot. A run
+// is therefore handed out with its bits clear (checked in debug builds when it is taken), and a
+// minor collection's bitmap sweep reads every set bit of a logged run as its own mark. Who keeps
+// it: the cycle's sweeps free only slots with a clear bit (clearing the bit of a published
+// object they free); a minor collection's sweep clears the bits it set, unless a cycle marks;
+// a one-pause full collection frees objects the last cycle marked (they died since), so it
+// renews the epoch first (renew_cycle_epoch): every bitmap is then stale, i.e. clear.
+// (Broken before the renewal: a full collection after a cycle left the cycle's bits on the slots
+// it freed; young objects made there read as marked at the next minor collection, which
+// promoted them unmarked — floating garbage whose young referents it freed.)
+inline void renew_cycle_epoch(Mutator& m) {
+  if (++m.old_cycle_epoch == 0) m.old_cycle_epoch = 1;  // 0 is a fresh block's
+}
 inline uint32_t cycle_mark_index(const Block* b, const void* object) {
   return b->kind == BlockKind::kLarge ? 0 : b->slot_index_of(object);
 }
@@ -73,6 +89,13 @@ inline bool set_cycle_mark(Mutator& m, Block* b, uint32_t index) {
   word |= bit;
   ++b->cycle_marked_slots;
   return true;
+}
+
+// Clears the mark of slot `index` of block b if it is set in the current epoch (the count may
+// over-count afterwards, which Block::cycle_marked_slots allows).
+inline void clear_cycle_mark(const Mutator& m, Block* b, uint32_t index) {
+  if (b->cycle_epoch == m.old_cycle_epoch)
+    b->cycle_mark_bits[index / 64] &= ~(uint64_t{1} << (index % 64));
 }
 
 // The header of a surviving private object: owner -> old id, private mark cleared.
@@ -112,6 +135,8 @@ inline void sweep_private_block(Block* b, uint64_t old_id, const Mutator* cycle,
       holds_published = true;
       return false;
     }
+    // Marked by the cycle before it was published: the free-slot invariant wants its bit clear.
+    if (cycle != nullptr) clear_cycle_mark(*cycle, b, index);
     verify_log(VerifyEvent::kFreeShared, slot + kHeaderBytes, b, header);
     totals.freed_shared_bytes += slot_bytes;
     return true;
@@ -134,6 +159,16 @@ inline uint32_t find_bit(const uint64_t* bits, uint32_t from, uint32_t limit, bo
     from = (from & ~63u) + 64;
   }
   return limit;
+}
+
+// Whether slots [begin, end) of small block b have no mark in m's current epoch (the free-slot
+// invariant, for a run about to be handed out; debug builds check it).
+inline bool cycle_marks_clear(const Mutator& m, Block* b, const char* begin, const char* end) {
+  if (b->cycle_epoch != m.old_cycle_epoch || begin == end) return true;
+  const uint32_t first = b->slot_index_of(begin);
+  const uint32_t limit =
+      first + static_cast<uint32_t>(static_cast<size_t>(end - begin) / b->slot_bytes);
+  return find_bit(b->cycle_mark_bits, first, limit, true) == limit;
 }
 
 // The bitmap sweep of a block with survivors (Go's allocBits, mimalloc's page bitmap): block b

@@ -26,10 +26,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <optional>
 #include <string>
 
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/saved_environment.hpp"
 #include "tests/support/seeded_random.hpp"
 #include "usgc/gc.h"
 #include "usgc/runtime.h"
@@ -40,24 +40,7 @@ namespace usgc::testing::gc_stress {
 // ---- the fixture
 // ---------------------------------------------------------------------------------
 
-// Saves an environment variable at construction and puts it back at destruction.
-class SavedEnvironmentVariable {
- public:
-  explicit SavedEnvironmentVariable(const char* name) : name_(name) {
-    if (const char* value = std::getenv(name)) value_ = value;
-  }
-  ~SavedEnvironmentVariable() {
-    if (value_) {
-      setenv(name_, value_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> value_;
-};
+using usgc::testing::SavedEnvironmentVariable;
 
 // A fresh runtime per test (4 Ps: more than the cores here, so goroutines are preempted by the OS
 // inside the collector and the barriers), started with USGC_VERIFY=1 and, when gc_percent() says
@@ -80,23 +63,6 @@ class GcStressFixture : public usgc::testing::RuntimeTest {
   // Declared before the runtime starts (members are built before SetUp), destroyed after TearDown.
   SavedEnvironmentVariable saved_verify_{"USGC_VERIFY"};
   SavedEnvironmentVariable saved_gc_percent_{"USGC_GC_PERCENT"};
-};
-
-// One P, incremental old-generation cycles on (USGC_GC_INCREMENTAL=1) and USGC_GC_PERCENT at its
-// default (100), whatever the environment says: the pacer and bitmap-sweep tests measure against
-// that configuration. Both variables are put back after usgc_shutdown.
-class IncrementalCyclesFixture : public usgc::testing::RuntimeTest {
- protected:
-  uint32_t procs() const override { return 1; }
-  void SetUp() override {
-    setenv("USGC_GC_INCREMENTAL", "1", 1);
-    unsetenv("USGC_GC_PERCENT");  // the default, 100
-    RuntimeTest::SetUp();
-  }
-
- private:
-  SavedEnvironmentVariable saved_incremental_{"USGC_GC_INCREMENTAL"};
-  SavedEnvironmentVariable saved_percent_{"USGC_GC_PERCENT"};
 };
 
 // How long the mutators of one stress test run: USGC_GC_STRESS_MS, default `default_ms`.

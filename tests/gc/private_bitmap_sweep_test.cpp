@@ -6,6 +6,9 @@
 //     zeroed in bulk when their run is handed out, not at the sweep);
 //   - a block holding an object published in place is still swept slot by slot (its headers say
 //     which objects are shared), and the published object survives;
+//   - a minor collection frees the young garbage made in slots that a one-pause full collection
+//     freed after a cycle (the free-slot invariant of the cycle bitmaps: the cycle's marks must
+//     not outlive the objects they marked);
 //   - on a goroutine that promotes nearly everything it allocates (trees bigger than the nursery,
 //     built and dropped, as in binary-trees), incremental cycles trace about as many old objects
 //     as one-pause full collections do for the same work (private_old_objects_marked): a cycle's
@@ -17,12 +20,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
+#include "gc/allocation.hpp"
 #include "gc/gc_state.hpp"
 #include "gc/mutator.hpp"
 #include "gc/private_old_cycle.hpp"
-#include "tests/gc/gc_test_support.hpp"
 #include "tests/support/gc_node.hpp"
+#include "tests/support/private_heap_fixture.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "usgc/usgc.h"
 
@@ -30,42 +35,28 @@ namespace {
 
 namespace gc = usgc::gc;
 using usgc::testing::build_old_list;
+using usgc::testing::build_old_list_half_garbage;
 using usgc::testing::build_tree;
+using usgc::testing::counter;
+using usgc::testing::current_private_heap;
 using usgc::testing::drop_odd_nodes;
 using usgc::testing::list_length_checking_even_values;
-using usgc::testing::new_node;
 using usgc::testing::Node;
 using usgc::testing::node_type;
 using usgc::testing::run_main;
-using usgc::testing::write;
+using usgc::testing::run_whole_old_cycle;
 
-class PrivateBitmapSweepTest : public usgc::testing::gc_stress::IncrementalCyclesFixture {};
-
-uint64_t counter(const std::atomic<uint64_t>& value) {
-  return value.load(std::memory_order_relaxed);
-}
-
-// Makes an old-generation cycle due now and runs it to its end (its mark, the minor collection
-// that ends it, its whole sweep), as a goroutine about to wait does.
-void run_whole_cycle() {
-  gc::Mutator& m = *gc::mutator_of(usgc_current_mutator);
-  m.old_bytes_after_full = 0;
-  m.full_budget_bytes = 0;  // the trigger is 0: a cycle is due
-  ASSERT_TRUE(gc::old_cycle_idle_work_pending());
-  gc::old_cycle_finish_before_waiting();
-  ASSERT_FALSE(gc::old_cycle_active(m));
-}
+using PrivateBitmapSweepTest = usgc::testing::PrivateHeapTest;
 
 TEST_F(PrivateBitmapSweepTest, BlocksWithSurvivorsAreSweptFromTheBitmapAndHandOutZeroedSlots) {
   constexpr int kNodes = 20000;  // 32-byte slots: about ten blocks
   run_main([&] {
     USGC_ROOTS(roots, 1);
-    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
-    drop_odd_nodes(static_cast<Node*>(roots[0]));
+    ASSERT_NO_FATAL_FAILURE(build_old_list_half_garbage(&roots[0], kNodes));
 
     const uint64_t slots_read = counter(gc::g_counters.private_sweep_slots_read);
     const uint64_t bitmap_swept = counter(gc::g_counters.private_bitmap_swept_blocks);
-    run_whole_cycle();
+    ASSERT_NO_FATAL_FAILURE(run_whole_old_cycle());
     EXPECT_EQ(counter(gc::g_counters.private_sweep_slots_read), slots_read)
         << "the cycle read slot headers to sweep blocks with survivors";
     EXPECT_GE(counter(gc::g_counters.private_bitmap_swept_blocks) - bitmap_swept, 8u)
@@ -91,8 +82,7 @@ TEST_F(PrivateBitmapSweepTest, ABlockHoldingAPublishedObjectIsSweptSlotBySlot) {
   constexpr int kNodes = 4000;
   run_main([&] {
     USGC_ROOTS(roots, 2);
-    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
-    drop_odd_nodes(static_cast<Node*>(roots[0]));
+    ASSERT_NO_FATAL_FAILURE(build_old_list_half_garbage(&roots[0], kNodes));
     // The list's last node (no successor: its closure is itself), published in place in the
     // list's first block: it stays there, shared, and the list refers to it.
     Node* last = static_cast<Node*>(roots[0]);
@@ -101,10 +91,59 @@ TEST_F(PrivateBitmapSweepTest, ABlockHoldingAPublishedObjectIsSweptSlotBySlot) {
     usgc_publish(roots[1]);
 
     const uint64_t slots_read = counter(gc::g_counters.private_sweep_slots_read);
-    run_whole_cycle();
+    ASSERT_NO_FATAL_FAILURE(run_whole_old_cycle());
     EXPECT_GT(counter(gc::g_counters.private_sweep_slots_read), slots_read)
         << "a block with a published object must be swept by its headers";
     EXPECT_EQ(static_cast<Node*>(roots[1])->value, kNodes - 2);
+    EXPECT_EQ(list_length_checking_even_values(static_cast<Node*>(roots[0])), kNodes / 2);
+  });
+}
+
+// The free-slot invariant of the cycle bitmaps (gc/private_sweep.hpp): a one-pause full
+// collection after a cycle frees objects that cycle marked (they died since); the young objects
+// made in their slots afterwards must read as unmarked at the next minor collection, which frees
+// them. Before the fix the cycle's bits stayed on the freed slots, and the minor collection's
+// bitmap sweep took them for its own marks: it promoted every such object (floating garbage
+// until the next old-generation collection; debug builds stopped on the sweep's assertion).
+TEST_F(PrivateBitmapSweepTest, AMinorCollectionFreesYoungGarbageInSlotsAFullCollectionFreed) {
+  constexpr int kNodes = 20000;  // 32-byte slots: about ten blocks
+  constexpr int kGarbage = kNodes / 2;
+  run_main([&] {
+    USGC_ROOTS(roots, 1);
+    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
+    // Every node marked by a cycle (its marks stay on the survivors once it ends), then half of
+    // them freed by a one-pause full collection: their blocks stay, with free runs.
+    ASSERT_NO_FATAL_FAILURE(run_whole_old_cycle());
+    drop_odd_nodes(static_cast<Node*>(roots[0]));
+    ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
+    gc::Mutator& m = current_private_heap();
+    ASSERT_FALSE(gc::old_cycle_active(m));
+    std::set<const gc::Block*> list_blocks;
+    for (const Node* node = static_cast<Node*>(roots[0]); node != nullptr; node = node->left)
+      list_blocks.insert(gc::block_of(node));
+
+    // Garbage, less than the nursery (no collection runs meanwhile), in the freed slots.
+    const uint64_t minors = counter(gc::g_counters.private_minor_collections);
+    const size_t old_bytes = m.live_bytes_after_collection;
+    const uint64_t freed_before = counter(gc::g_counters.bytes_freed_private);
+    int in_freed_slots = 0;
+    for (int i = 0; i < kGarbage; ++i) {
+      auto* node = static_cast<Node*>(usgc_alloc(node_type(), USGC_GOROUTINE_PRIVATE));
+      ASSERT_NE(node, nullptr);
+      node->value = i;
+      in_freed_slots += list_blocks.count(gc::block_of(node)) != 0;
+    }
+    ASSERT_EQ(counter(gc::g_counters.private_minor_collections), minors)
+        << "the garbage outgrew the nursery: collected before the test's minor collection";
+    ASSERT_GE(in_freed_slots, kGarbage / 2) << "the garbage did not reuse the freed slots";
+
+    gc::collect_private(m, "test");
+    ASSERT_EQ(counter(gc::g_counters.private_minor_collections), minors + 1);
+    EXPECT_EQ(m.live_bytes_after_collection, old_bytes)
+        << "the minor collection promoted unreachable young objects (floating garbage): "
+        << (m.live_bytes_after_collection - old_bytes) / 32 << " of " << kGarbage;
+    EXPECT_GE(counter(gc::g_counters.bytes_freed_private) - freed_before, uint64_t{kGarbage} * 32)
+        << "the minor collection did not free the garbage";
     EXPECT_EQ(list_length_checking_even_values(static_cast<Node*>(roots[0])), kNodes / 2);
   });
 }
@@ -134,7 +173,7 @@ TEST_F(PrivateBitmapSweepTest, IncrementalCyclesTraceAboutAsMuchAsOnePauseCollec
     one_pause = old_objects_marked_by_churn(false);
     // One collection in between empties the heap of the first round's trees (one pause).
     ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
-    gc::Mutator& m = *gc::mutator_of(usgc_current_mutator);
+    gc::Mutator& m = current_private_heap();
     m.old_cycle_expected_objects = 0;
     incremental = old_objects_marked_by_churn(true);
     gc::g_config.incremental_private = true;

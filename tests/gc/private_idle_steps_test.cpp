@@ -13,13 +13,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 
 #include "gc/gc_state.hpp"
 #include "gc/mutator.hpp"
 #include "gc/private_old_cycle.hpp"
 #include "gc/private_pacer.hpp"
-#include "tests/gc/gc_test_support.hpp"
 #include "tests/support/gc_node.hpp"
+#include "tests/support/private_heap_fixture.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "usgc/usgc.h"
 
@@ -27,44 +28,35 @@ namespace {
 
 namespace gc = usgc::gc;
 using usgc::testing::build_old_list;
-using usgc::testing::drop_odd_nodes;
+using usgc::testing::build_old_list_half_garbage;
+using usgc::testing::counter;
 using usgc::testing::go;
 using usgc::testing::list_length_checking_even_values;
+using usgc::testing::make_old_cycle_due;
 using usgc::testing::Node;
 using usgc::testing::run_main;
 
-class PrivateIdleStepsTest : public usgc::testing::gc_stress::IncrementalCyclesFixture {};
+using PrivateIdleStepsTest = usgc::testing::PrivateHeapTest;
 
 // The same runtime with collection off.
-class PrivateIdleStepsCollectionOffTest
-    : public usgc::testing::gc_stress::IncrementalCyclesFixture {
+class PrivateIdleStepsCollectionOffTest : public usgc::testing::PrivateHeapTest {
  protected:
-  void SetUp() override {
-    setenv("USGC_GC_INCREMENTAL", "1", 1);
-    setenv("USGC_GC_PERCENT", "off", 1);
-    usgc::testing::RuntimeTest::SetUp();
-  }
+  const char* gc_percent() const override { return "off"; }
 };
 
 constexpr int kNodes = 200000;  // 32-byte slots: about 100 blocks, half of the nodes garbage
 constexpr int kMaxRounds = 20000;
 
-uint64_t counter(const std::atomic<uint64_t>& value) {
-  return value.load(std::memory_order_relaxed);
-}
-
 gc::Mutator& self() {
-  return *gc::mutator_of(usgc_current_mutator);
+  return usgc::testing::current_private_heap();
 }
 
 // An old list of kNodes with every odd node unlinked (garbage), and a cycle due now (trigger 0).
 void build_garbage_and_make_a_cycle_due(void** root) {
-  ASSERT_EQ(build_old_list(root, kNodes), 0);
-  drop_odd_nodes(static_cast<Node*>(*root));
+  ASSERT_NO_FATAL_FAILURE(build_old_list_half_garbage(root, kNodes));
   gc::Mutator& m = self();
   if (gc::old_cycle_active(m)) gc::old_cycle_finish_before_waiting();
-  m.old_bytes_after_full = 0;
-  m.full_budget_bytes = 0;
+  make_old_cycle_due();
   ASSERT_TRUE(gc::old_cycle_idle_work_pending());
 }
 
@@ -124,48 +116,51 @@ void stop_echo(usgc_chan* ping) {
   ASSERT_EQ(usgc_chan_send(ping, &stop), 0);
 }
 
+// One exchange with the echo goroutine: sends i on ping, receives the answer on pong (two
+// operations that may park), and checks it.
+using RoundTrip = std::function<void(usgc_chan* ping, usgc_chan* pong, int64_t i)>;
+
+// Builds the garbage and makes a cycle due, then exchanges values with an echo goroutine through
+// round_trip until the cycle's work is done, and checks that the steps before parking did it.
+void echo_until_the_cycle_is_done(const RoundTrip& round_trip) {
+  USGC_ROOTS(roots, 1);
+  ASSERT_NO_FATAL_FAILURE(build_garbage_and_make_a_cycle_due(&roots[0]));
+  usgc_chan* ping = usgc_chan_make(sizeof(int64_t), 0);
+  usgc_chan* pong = usgc_chan_make(sizeof(int64_t), 0);
+  ASSERT_NE(ping, nullptr);
+  ASSERT_NE(pong, nullptr);
+  start_echo(ping, pong);
+  const Before before = take_before();
+  uint64_t operations = 0;
+  for (int64_t i = 0; i < kMaxRounds && gc::old_cycle_idle_work_pending(); ++i) {
+    ASSERT_NO_FATAL_FAILURE(round_trip(ping, pong, i));
+    operations += 2;
+  }
+  expect_cycle_done_by_idle_steps(before, operations, roots[0]);
+  stop_echo(ping);
+  while (usgc_goroutine_count() > 1) usgc_yield();
+  EXPECT_EQ(usgc_chan_destroy(ping), 0);
+  EXPECT_EQ(usgc_chan_destroy(pong), 0);
+}
+
 TEST_F(PrivateIdleStepsTest, ParkingOnChannelsAdvancesADueCycleWithoutAllocating) {
   run_main([&] {
-    USGC_ROOTS(roots, 1);
-    build_garbage_and_make_a_cycle_due(&roots[0]);
-    usgc_chan* ping = usgc_chan_make(sizeof(int64_t), 0);
-    usgc_chan* pong = usgc_chan_make(sizeof(int64_t), 0);
-    ASSERT_NE(ping, nullptr);
-    ASSERT_NE(pong, nullptr);
-    start_echo(ping, pong);
-    const Before before = take_before();
-    uint64_t operations = 0;
-    for (int64_t i = 0; i < kMaxRounds && gc::old_cycle_idle_work_pending(); ++i) {
+    echo_until_the_cycle_is_done([](usgc_chan* ping, usgc_chan* pong, int64_t i) {
       ASSERT_EQ(usgc_chan_send(ping, &i), 0);
       int64_t answer = -1;
       bool ok = false;
       ASSERT_EQ(usgc_chan_recv(pong, &answer, &ok), 0);
       ASSERT_TRUE(ok);
       ASSERT_EQ(answer, i);
-      operations += 2;
-    }
-    expect_cycle_done_by_idle_steps(before, operations, roots[0]);
-    stop_echo(ping);
-    while (usgc_goroutine_count() > 1) usgc_yield();
-    EXPECT_EQ(usgc_chan_destroy(ping), 0);
-    EXPECT_EQ(usgc_chan_destroy(pong), 0);
+    });
   });
 }
 
 TEST_F(PrivateIdleStepsTest, ParkingInASelectAdvancesADueCycleWithoutAllocating) {
   run_main([&] {
-    USGC_ROOTS(roots, 1);
-    build_garbage_and_make_a_cycle_due(&roots[0]);
-    usgc_chan* ping = usgc_chan_make(sizeof(int64_t), 0);
-    usgc_chan* pong = usgc_chan_make(sizeof(int64_t), 0);
     usgc_chan* never = usgc_chan_make(sizeof(int64_t), 0);  // nobody sends on it
-    ASSERT_NE(ping, nullptr);
-    ASSERT_NE(pong, nullptr);
     ASSERT_NE(never, nullptr);
-    start_echo(ping, pong);
-    const Before before = take_before();
-    uint64_t operations = 0;
-    for (int64_t i = 0; i < kMaxRounds && gc::old_cycle_idle_work_pending(); ++i) {
+    echo_until_the_cycle_is_done([never](usgc_chan* ping, usgc_chan* pong, int64_t i) {
       int64_t sent = i;
       int64_t answer = -1;
       int64_t unused = 0;
@@ -179,13 +174,7 @@ TEST_F(PrivateIdleStepsTest, ParkingInASelectAdvancesADueCycleWithoutAllocating)
       ASSERT_EQ(usgc_select(receive_case, 2, true, &chosen), 0);
       ASSERT_EQ(chosen, 0u);
       ASSERT_EQ(answer, i);
-      operations += 2;
-    }
-    expect_cycle_done_by_idle_steps(before, operations, roots[0]);
-    stop_echo(ping);
-    while (usgc_goroutine_count() > 1) usgc_yield();
-    EXPECT_EQ(usgc_chan_destroy(ping), 0);
-    EXPECT_EQ(usgc_chan_destroy(pong), 0);
+    });
     EXPECT_EQ(usgc_chan_destroy(never), 0);
   });
 }
@@ -193,7 +182,7 @@ TEST_F(PrivateIdleStepsTest, ParkingInASelectAdvancesADueCycleWithoutAllocating)
 TEST_F(PrivateIdleStepsTest, SleepingAdvancesADueCycleWithoutAllocating) {
   run_main([&] {
     USGC_ROOTS(roots, 1);
-    build_garbage_and_make_a_cycle_due(&roots[0]);
+    ASSERT_NO_FATAL_FAILURE(build_garbage_and_make_a_cycle_due(&roots[0]));
     const Before before = take_before();
     // A sleep steps while its deadline is ahead (one that lost its CPU past the deadline before
     // its first step does none): the cycle ends within these sleeps.
@@ -206,8 +195,7 @@ TEST_F(PrivateIdleStepsTest, SleepingAdvancesADueCycleWithoutAllocating) {
 TEST_F(PrivateIdleStepsTest, ParkingWithNoCycleDueDoesNoStep) {
   run_main([&] {
     USGC_ROOTS(roots, 1);
-    ASSERT_EQ(build_old_list(&roots[0], 1000), 0);
-    drop_odd_nodes(static_cast<Node*>(roots[0]));
+    ASSERT_NO_FATAL_FAILURE(build_old_list_half_garbage(&roots[0], 1000));
     gc::Mutator& m = self();
     if (gc::old_cycle_active(m)) gc::old_cycle_finish_before_waiting();
     ASSERT_FALSE(gc::old_cycle_idle_work_pending());
@@ -239,9 +227,7 @@ TEST_F(PrivateIdleStepsCollectionOffTest, ParkingWithCollectionOffDoesNoStep) {
   run_main([&] {
     USGC_ROOTS(roots, 1);
     ASSERT_EQ(build_old_list(&roots[0], 1000), 0);
-    gc::Mutator& m = self();
-    m.old_bytes_after_full = 0;
-    m.full_budget_bytes = 0;  // past the trigger: a cycle would be due with collection on
+    make_old_cycle_due();  // past the trigger: a cycle would be due with collection on
     EXPECT_FALSE(gc::old_cycle_idle_work_pending());
     const uint64_t steps = counter(gc::g_counters.private_idle_steps);
     const uint64_t collections = counter(gc::g_counters.private_collections);

@@ -23,6 +23,7 @@
 #include "gc/private_old_cycle.hpp"
 #include "tests/gc/gc_test_support.hpp"
 #include "tests/support/gc_node.hpp"
+#include "tests/support/private_heap_fixture.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "tests/support/seeded_random.hpp"
 #include "usgc/usgc.h"
@@ -173,7 +174,7 @@ class PrivateOldCycleTest : public usgc::testing::gc_stress::GcStressFixture {
   }
 
  private:
-  usgc::testing::gc_stress::SavedEnvironmentVariable saved_incremental_{"USGC_GC_INCREMENTAL"};
+  usgc::testing::SavedEnvironmentVariable saved_incremental_{"USGC_GC_INCREMENTAL"};
 };
 
 TEST_F(PrivateOldCycleTest, ChainsMovedWhileTheOldGenerationMarksStayIntact) {
@@ -248,7 +249,7 @@ double churn_peak_over_live() {
   return ratio;
 }
 
-class PrivatePacerTest : public usgc::testing::gc_stress::IncrementalCyclesFixture {};
+using PrivatePacerTest = usgc::testing::PrivateHeapTest;
 
 // With USGC_GC_PERCENT=100 a one-pause collector keeps the old generation under about twice the
 // live data (plus the nursery); incremental cycles must stay near that although everything

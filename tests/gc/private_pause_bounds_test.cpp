@@ -21,57 +21,34 @@
 #include "gc/mutator.hpp"
 #include "gc/private_old_cycle.hpp"
 #include "gc/private_pacer.hpp"
-#include "tests/gc/gc_test_support.hpp"
 #include "tests/support/gc_node.hpp"
+#include "tests/support/private_heap_fixture.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "usgc/usgc.h"
 
 namespace {
 
 namespace gc = usgc::gc;
-using usgc::testing::build_old_list;
-using usgc::testing::drop_odd_nodes;
+using usgc::testing::allocate_garbage;
+using usgc::testing::build_old_list_half_garbage;
+using usgc::testing::counter;
 using usgc::testing::list_length_checking_even_values;
+using usgc::testing::make_old_cycle_due;
 using usgc::testing::new_node;
 using usgc::testing::Node;
-using usgc::testing::node_type;
 using usgc::testing::run_main;
-using usgc::testing::write;
 
-class PrivatePauseBoundsTest : public usgc::testing::gc_stress::IncrementalCyclesFixture {};
-
-uint64_t counter(const std::atomic<uint64_t>& value) {
-  return value.load(std::memory_order_relaxed);
-}
+using PrivatePauseBoundsTest = usgc::testing::PrivateHeapTest;
 
 gc::Mutator& self() {
-  return *gc::mutator_of(usgc_current_mutator);
-}
-
-// Allocates `count` nodes, keeping every `keep_every`-th one on a list rooted in *kept (values
-// count down), the rest garbage. Every new node must come back zeroed.
-void allocate_garbage(void** kept, int count, int keep_every) {
-  USGC_ROOTS(roots, 1);
-  for (int i = 0; i < count; ++i) {
-    auto* node = static_cast<Node*>(usgc_alloc(node_type(), USGC_GOROUTINE_PRIVATE));
-    ASSERT_NE(node, nullptr);
-    ASSERT_TRUE(node->left == nullptr && node->right == nullptr && node->value == 0)
-        << "allocation " << i << " returned a slot holding a dead object's bytes";
-    node->value = i;
-    if (i % keep_every == 0) {
-      roots[0] = node;
-      write(node, &node->left, static_cast<Node*>(*kept));
-      *kept = roots[0];
-    }
-  }
+  return usgc::testing::current_private_heap();
 }
 
 TEST_F(PrivatePauseBoundsTest, TheNurseryStaysBoundedWhenBlocksHaveFreeSpace) {
   constexpr int kNodes = 200000;  // 32-byte slots: about 6 MiB, 100 blocks
   run_main([&] {
     USGC_ROOTS(roots, 2);
-    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
-    drop_odd_nodes(static_cast<Node*>(roots[0]));
+    ASSERT_NO_FATAL_FAILURE(build_old_list_half_garbage(&roots[0], kNodes));
     // One pause: every block is swept now, half free, on the partial lists.
     ASSERT_EQ(usgc_gc_collect(USGC_GC_PRIVATE), 0);
     gc::Mutator& m = self();
@@ -152,13 +129,11 @@ TEST_F(PrivatePauseBoundsTest, ADueCycleWaitsForTheLastSweepInsteadOfFinishingIt
   constexpr int kNodes = 200000;  // about 100 blocks to sweep
   run_main([&] {
     USGC_ROOTS(roots, 1);
-    ASSERT_EQ(build_old_list(&roots[0], kNodes), 0);
-    drop_odd_nodes(static_cast<Node*>(roots[0]));
+    ASSERT_NO_FATAL_FAILURE(build_old_list_half_garbage(&roots[0], kNodes));
     gc::Mutator& m = self();
     // A cycle due now: started by a collection, marked by refill steps until the minor
     // collection that ends its mark puts it in its sweep.
-    m.old_bytes_after_full = 0;
-    m.full_budget_bytes = 0;
+    make_old_cycle_due();
     gc::collect_private(m, "test");
     ASSERT_EQ(gc::old_cycle_phase(m), gc::OldCyclePhase::kMarking);
     for (int step = 0; step < 100000 && gc::old_cycle_phase(m) == gc::OldCyclePhase::kMarking;
@@ -169,8 +144,7 @@ TEST_F(PrivatePauseBoundsTest, ADueCycleWaitsForTheLastSweepInsteadOfFinishingIt
 
     // The next cycle is due at once (trigger 0); the collections before the sweep ends each do
     // their share of it, no more, and the cycle starts after the sweep.
-    m.old_bytes_after_full = 0;
-    m.full_budget_bytes = 0;
+    make_old_cycle_due();
     m.most_cycle_blocks_in_collection = 0;
     size_t before = m.sweep_blocks_done;
     gc::collect_private(m, "test");
@@ -178,8 +152,7 @@ TEST_F(PrivatePauseBoundsTest, ADueCycleWaitsForTheLastSweepInsteadOfFinishingIt
         << "a collection finished the last cycle's sweep for the next cycle";
     EXPECT_EQ(gc::old_cycle_phase(m), gc::OldCyclePhase::kSweeping);
     for (int i = 0; i < 1000 && gc::old_cycle_phase(m) == gc::OldCyclePhase::kSweeping; ++i) {
-      m.old_bytes_after_full = 0;
-      m.full_budget_bytes = 0;
+      make_old_cycle_due();
       gc::collect_private(m, "test");
     }
     EXPECT_EQ(gc::old_cycle_phase(m), gc::OldCyclePhase::kMarking)
