@@ -41,8 +41,15 @@ const char* problem(char* buffer, size_t buffer_bytes, const char* format, ...) 
 
 // Every check is written so that no sum or product can wrap: an offset is compared with the size
 // by subtraction after checking it is below it (offset (size_t)-8 is refused, not wrapped to 0).
+//
+// The kind is read as the int a C caller stored: any int may arrive through the C API, and in C++
+// loading an enum object that holds a value outside the enumeration's range is undefined (the
+// compiler may drop the default case below; UBSan reported "load of value 77").
 const char* layout_problem(const usgc_type_info& info, char* buffer, size_t buffer_bytes) {
-  switch (info.kind) {
+  static_assert(sizeof(usgc_type_kind) == sizeof(int), "a C enum is an int");
+  int kind;
+  std::memcpy(&kind, &info.kind, sizeof kind);
+  switch (kind) {
     case USGC_KIND_OBJECT: {
       if (info.size > kMaximumObjectBytes)
         return problem(buffer, buffer_bytes, "object size %zu is above %zu bytes", info.size,
@@ -84,8 +91,7 @@ const char* layout_problem(const usgc_type_info& info, char* buffer, size_t buff
                        info.size, info.pointer_count);
       return nullptr;
   }
-  return problem(buffer, buffer_bytes, "kind %d is not a usgc_type_kind",
-                 static_cast<int>(info.kind));
+  return problem(buffer, buffer_bytes, "kind %d is not a usgc_type_kind", kind);
 }
 
 namespace {

@@ -5,13 +5,17 @@
 #   - script suites tests/**/*.test.sh, each printing "PASS <name>", "FAIL <name>: <why>" or
 #     "SKIP <name>: <why>" per case and exiting non-zero if any case failed.
 # Environment: BUILD (the build folder, default build), MODE (release, debug, asan, ...),
-# SANITIZER_SCRIPT_SUITES (the script suites asan and tsan run; default below); GoogleTest itself
+# SANITIZER_SCRIPT_SUITES (the script suites asan and tsan run; default below), UBSAN_SCRIPT_SUITES
+# (ubsan's); GoogleTest itself
 # reads GTEST_FILTER.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
 SANITIZER_SCRIPT_SUITES=${SANITIZER_SCRIPT_SUITES:-tests/runtime/self_test.test.sh tests/jitgen/usgc_run.test.sh tests/jitgen/usgc_escape.test.sh}
+# UBSan keeps glibc's malloc, so its preload library runs under real programs too; the other
+# script suites link libusgc.a into programs of their own without -fsanitize=undefined.
+UBSAN_SCRIPT_SUITES=${UBSAN_SCRIPT_SUITES:-$SANITIZER_SCRIPT_SUITES tests/preload/real_programs.test.sh tests/preload/heap_profile.test.sh}
 passed=0; failed=0; skipped=0
 failed_names=()
 
@@ -88,6 +92,12 @@ case "${MODE:-release}" in
     # the JIT, the escape analysis). The others preload usgc, build programs of their own
     # against libusgc.a without the sanitizer's flags, or count instructions.
     for script in $SANITIZER_SCRIPT_SUITES; do
+      run_script_suite "$script"
+    done
+    ;;
+  ubsan)
+    run_gtest preload_tests env LD_PRELOAD="$PWD/$BUILD/libusgc_preload.so" "$BUILD/tests/preload_tests"
+    for script in $UBSAN_SCRIPT_SUITES; do
       run_script_suite "$script"
     done
     ;;

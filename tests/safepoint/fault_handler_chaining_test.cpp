@@ -67,7 +67,7 @@ TEST_F(FaultHandlerDeathTest, NullDereferenceDiesBySegv) {
       {
         start_from_default_dispositions();
         install_for_death_test();
-        *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 1;
+        usgc_test::store_through_null(1);
         std::_Exit(0);
       },
       testing::KilledBySignal(SIGSEGV), "");
@@ -153,7 +153,7 @@ TEST_F(FaultHandlerDeathTest, NullDereferenceDiesBySegvWithACoreDump) {
         setrlimit(RLIMIT_CORE, &limit);
         FreshProcessChecks checks;
         set_up_or_abandon(checks, slow_path_returning_at_once);
-        *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 1;
+        usgc_test::store_through_null(1);
         std::_Exit(0);
       },
       killed_by_segv_recording_status, "");
@@ -258,7 +258,7 @@ int an_earlier_handler_gets_the_non_poll_faults() {
     checks.expect(g_program_handler_calls.load() == round - 1,
                   "round %d: the earlier handler saw a poll fault", round);
     if (sigsetjmp(g_recover, 1) == 0) {
-      *static_cast<volatile int*>(usgc_test::launder(nullptr)) = round;
+      usgc_test::store_through_null(round);
       checks.abandon("a NULL store did not fault");
     }
     checks.expect(g_program_handler_calls.load() == round,
@@ -326,7 +326,7 @@ TEST_F(FaultHandlerDeathTest, EarlierPlainHandlerGetsTheCrash) {
         sigemptyset(&action.sa_mask);
         sigaction(SIGSEGV, &action, nullptr);
         install_for_death_test();
-        *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 1;
+        usgc_test::store_through_null(1);
         std::_Exit(0);
       },
       testing::ExitedWithCode(42), "");
@@ -348,7 +348,7 @@ TEST_F(FaultHandlerDeathTest, ReinstallOverOwnRestoredActionKeepsTheEarlierHandl
         uninstall_fault_handler();
         sigaction(SIGSEGV, &usgc_action, nullptr);
         install_for_death_test();
-        *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 1;
+        usgc_test::store_through_null(1);
         std::_Exit(0);
       },
       testing::ExitedWithCode(42), "");
@@ -361,11 +361,11 @@ TEST_F(FaultHandlerDeathTest, EarlierResetHandHandlerRunsOnceThenTheDefaultKills
         install_program_handler(program_handler_that_recovers, SA_RESETHAND, nullptr);
         install_for_death_test();
         if (sigsetjmp(g_recover, 1) == 0) {
-          *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 1;
+          usgc_test::store_through_null(1);
           std::_Exit(3);
         }
         if (g_program_handler_calls.load() != 1) std::_Exit(4);
-        *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 2;  // now the default action
+        usgc_test::store_through_null(2);  // now the default action
         std::_Exit(5);
       },
       testing::KilledBySignal(SIGSEGV), "");
@@ -377,7 +377,7 @@ TEST_F(FaultHandlerDeathTest, EarlierIgnoredSegvStillKillsOnAFault) {
         start_from_default_dispositions();
         signal(SIGSEGV, SIG_IGN);
         install_for_death_test();
-        *static_cast<volatile int*>(usgc_test::launder(nullptr)) = 1;
+        usgc_test::store_through_null(1);
         std::_Exit(0);
       },
       testing::KilledBySignal(SIGSEGV), "");

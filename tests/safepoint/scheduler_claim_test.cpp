@@ -241,6 +241,8 @@ TEST_F(SchedulerClaim, StopsClaimProcessorsBetweenGoroutinesAndNothingRunsWhileS
     ASSERT_EQ(usgc_start_the_world(), 0);
   }
   done = true;
+  // The goroutines read `done` and `progress`, locals of this frame: they finish before it goes.
+  ASSERT_TRUE(all_goroutines_finished()) << usgc_goroutine_count() << " goroutines still alive";
   EXPECT_EQ(moved, 0) << "a goroutine ran while the world was stopped";
   EXPECT_GE(safepoint::safepoint_statistics().scheduler_claims, 5u)
       << "no stop of " << stops << " claimed a P in its scheduler loop";

@@ -88,6 +88,10 @@ TEST_F(StopAttribution, SchedulerAcknowledgesWithoutAFault) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   done = true;
+  // The sleeper reads `done`, a local of this frame: it must have finished before the frame goes.
+  // (Left to the fixture's TearDown, it read the dead slot and, where another frame had reused it
+  // with a zero, slept on forever: seen as a goroutine never woken under TSan.)
+  ASSERT_TRUE(all_goroutines_finished()) << usgc_goroutine_count() << " goroutines still alive";
   safepoint::StopAttributionTotals totals = safepoint::stop_attribution_totals();
   EXPECT_EQ(totals.stops, 50u);
   // The sleeper may be caught running between two sleeps: then it polls nowhere (it runs usgc's
