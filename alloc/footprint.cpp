@@ -35,6 +35,35 @@ struct FootprintSnapshot {
   uint64_t resident_bytes;  // the process's RSS when the snapshot was taken: the peak's measure
 };
 FootprintSnapshot g_peak = {};
+
+// The snapshotting thread's own heap by size class at the peak (only the owner may walk its
+// queues): pages in use (class queues and full queue), their touched part, their blocks handed
+// out. Written and read with g_peak, under g_snapshot_busy.
+struct ClassCensus {
+  uint32_t pages;
+  uint64_t touched_bytes;
+  uint64_t used_bytes;
+};
+ClassCensus g_peak_classes[kBinCount] = {};
+
+void add_page(ClassCensus* classes, const Page* page) {
+  if (page->bin >= kBinCount) return;
+  ClassCensus& entry = classes[page->bin];
+  entry.pages++;
+  entry.touched_bytes += uint64_t{page->capacity()} * page->block_size;
+  entry.used_bytes += uint64_t{page->used} * page->block_size;
+}
+
+void census_own_heap(ClassCensus* classes) {
+  for (uint32_t bin = 0; bin < kBinCount; ++bin) classes[bin] = {};
+  const Heap* heap = t_heap;
+  if (heap == &g_empty_heap) return;
+  for (uint32_t bin = 0; bin < kBinCount; ++bin)
+    for (const Page* page = heap->queues[bin].first; page != nullptr; page = page->next)
+      add_page(classes, page);
+  for (const Page* page = heap->full_queue.first; page != nullptr; page = page->next)
+    add_page(classes, page);
+}
 // One snapshot at a time; a thread that finds it taken skips (the next growth looks again).
 std::atomic<bool> g_snapshot_busy{false};
 // Snapshot only when the resident set grew by this much over the last one (a walk of every heap).
@@ -85,6 +114,15 @@ __attribute__((destructor)) void footprint_at_exit() {
   kernel::print_message("footprint: segments=%lu heaps_in_use=%lu",
                         static_cast<unsigned long>(peak.segments),
                         static_cast<unsigned long>(peak.heaps_in_use));
+  for (uint32_t bin = 0; bin < kBinCount; ++bin) {
+    const ClassCensus& entry = g_peak_classes[bin];
+    if (entry.pages == 0) continue;
+    kernel::print_message(
+        "footprint: class=%lu pages=%u touched=%lu KiB handed_out=%lu KiB (the peak thread's heap)",
+        static_cast<unsigned long>(class_size_of_bin(bin)), entry.pages,
+        static_cast<unsigned long>(entry.touched_bytes >> 10),
+        static_cast<unsigned long>(entry.used_bytes >> 10));
+  }
   kernel::print_message(
       "footprint: cap_purges=%lu cap_purged=%lu KiB (whole run)",
       static_cast<unsigned long>(g_footprint.pressure_purges.load(std::memory_order_relaxed)),
@@ -133,6 +171,7 @@ void footprint_note_growth_slow() {
     snapshot.segments = g_segment_counters.segments.load(std::memory_order_relaxed);
     snapshot.heaps_in_use = totals.heaps_in_use;
     g_peak = snapshot;
+    census_own_heap(g_peak_classes);
   }
   g_snapshot_busy.store(false, std::memory_order_release);
 }

@@ -256,6 +256,43 @@ Page* heap_find_page(Heap* heap, uint32_t bin) {
   return page;
 }
 
+// Size classes above the direct table may borrow a free block of the next kBorrowBins larger
+// classes before they touch new memory (docs/allocator.md, "Borrowing from larger classes"): a
+// block of class c + k (k <= 3: at most 37.5 % larger, 8 classes per power of two) is a valid block
+// for a request of class c, and it is resident already, where the class's own page would extend
+// into never-used memory. So the heap's memory for these sizes follows the high-water mark of the
+// classes together, not of each class (jemalloc shares page runs between its large sizes). The
+// block stays its page's: free, usable size and the counters see the larger class. Natural
+// alignment (heap_malloc_aligned: a class's blocks are aligned to the largest power of two dividing
+// its size, up to kMaxNaturalAlignment) is kept: a class borrows only from classes whose blocks are
+// aligned at least as well.
+constexpr uint32_t kBorrowBins = 3;
+
+size_t natural_alignment_of_bin(uint32_t bin) {
+  size_t size = class_size_of_bin(bin);
+  size_t lowest_bit = size & (~size + 1);
+  return lowest_bit < kMaxNaturalAlignment ? lowest_bit : kMaxNaturalAlignment;
+}
+
+// The page of a larger class (up to kBorrowBins above `bin`) with a free block, at the front of its
+// queue; nullptr if none. Looked at only when `bin`'s own pages have no free block.
+Page* heap_find_borrowed_page(Heap* heap, uint32_t bin) {
+  const size_t alignment = natural_alignment_of_bin(bin);
+  for (uint32_t larger = bin + 1; larger <= bin + kBorrowBins && larger < kBinCount; ++larger) {
+    if (heap->queues[larger].first == nullptr || natural_alignment_of_bin(larger) < alignment)
+      continue;
+    Page* extendable = nullptr;
+    Page* page = heap_queue_find_free(heap, larger, &extendable);
+    if (page == nullptr) continue;
+    if (heap->queues[larger].first != page) {
+      bin_queue_remove(heap, page);
+      bin_queue_push_front(heap, page);
+    }
+    return page;
+  }
+  return nullptr;
+}
+
 // A sample page (kPageHasSampled) in this heap's sample queue of its class. A sample page of an
 // exited thread's heap that another heap reclaimed sits in a class queue instead, and is freed
 // like any page there. The sample queues are short: a few pages per class.
@@ -875,7 +912,12 @@ namespace {
     if (heap->queues[bin].first != nullptr) heap_profile_uncut(heap, heap->queues[bin].first);
     heap->sample_cut_busy_bin = bin;
   }
-  Page* page = heap_find_page(heap, bin);
+  // Above the direct table, a larger class's free block before new memory (kBorrowBins).
+  Page* page = nullptr;
+  Page* extendable = nullptr;
+  if (bin >= kDirectBinCount && heap_queue_find_free(heap, bin, &extendable) == nullptr)
+    page = heap_find_borrowed_page(heap, bin);
+  if (page == nullptr) page = heap_find_page(heap, bin);
   void* block = page != nullptr ? page_take_block(heap, page, page->free_list) : nullptr;
   if (mark_busy) {
     heap->sample_cut_busy_bin = kBinCount;

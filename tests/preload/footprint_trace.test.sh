@@ -4,8 +4,9 @@
 # Proves: a plain program (tests/preload/programs/shared_slots.cpp: threads that come and go and
 # free each other's blocks) run with USGC_TRACE=footprint prints malloc mode's footprint census at
 # exit, with figures that hang together (live blocks within the touched part of the pages in use,
-# within the pages in use; a resident set at the peak), and its own output is unchanged; without
-# the variable nothing is printed.
+# within the pages in use; a resident set at the peak; the peak thread's size classes, each with at
+# most its touched part handed out), and its own output is unchanged; without the variable nothing
+# is printed.
 # Prints "PASS <name>", "FAIL <name>: <why>" or "SKIP <name>: <why>"; exits non-zero on a failure.
 # Environment: BUILD (default build).
 set -uo pipefail
@@ -40,6 +41,14 @@ elif [ "$resident" -le 0 ] || [ "$live" -le 0 ] || [ "$live" -gt "$touched" ] ||
   fail footprint-trace-figures "figures do not hang together: resident=$resident live=$live touched=$touched in_use=$in_use"
 else
   pass footprint-trace-census
+fi
+# The peak thread's heap by size class: every class line has at most its touched part handed out.
+bad_class=$(sed -n 's/^usgc: footprint: class=\([0-9]*\) pages=\([0-9]*\) touched=\([0-9]*\) KiB handed_out=\([0-9]*\) KiB.*/\1 \2 \3 \4/p' "$work/err" |
+  awk '$2 < 1 || $4 > $3 { print; exit }')
+if [ -n "$bad_class" ]; then
+  fail footprint-trace-classes "a class line does not hang together: $bad_class"
+else
+  pass footprint-trace-classes
 fi
 
 LD_PRELOAD="$PRELOAD_LIB" "$PROGRAM" 2 4 4000 4000 1 >/dev/null 2>"$work/err_off"

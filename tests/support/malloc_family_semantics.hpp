@@ -73,8 +73,12 @@ inline size_t round_up(size_t value, size_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
 
-// The size-class waste bound: at most 12.5% (plus the 16-byte granule) above the request.
+// The size-class waste bound: at most 12.5% (plus the 16-byte granule) above the request. Above
+// 1 KiB a request whose own class has no free block may get a free block of up to three larger
+// classes (usgc's class borrowing, docs/allocator.md), each 1/8 of the power of two below it
+// larger: at most 50% above the request.
 inline size_t max_usable_for(size_t size) {
+  if (size > 1024) return size + size / 2 + 16;
   return std::max(round_up(size, 16), size + (size + 7) / 8 + 16);
 }
 
