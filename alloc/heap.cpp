@@ -458,7 +458,7 @@ void set_direct_slots(Heap* heap, uint32_t bin, Page* page) {
   for (size_t slot = first_slot; slot <= last_slot; ++slot) heap->direct_pages[slot] = page;
 }
 
-// MCPU: keeps a validated, marked block of another heap's page for this thread's own allocations
+// Keeps a validated, marked block of another heap's page for this thread's own allocations
 // of its class if the bounds of foreign_block_cache.hpp allow, and points the class's direct slots
 // at the cache; false: the caller batches the block for its owner.
 bool foreign_cache_keep(Heap* heap, Page* page, Block* block, uint32_t bin) {
@@ -497,7 +497,7 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
   size_t block_bytes = page->block_size;  // read before the batch may be posted
   block->free_marker = free_marker_of(page);
   count_remote_free(bin);
-  if (foreign_cache_keep(heap, page, block, bin)) return;  // MCPU: foreign_block_cache.hpp
+  if (foreign_cache_keep(heap, page, block, bin)) return;  // foreign_block_cache.hpp
   remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
 }
 
@@ -941,7 +941,7 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
   // Sizes above the direct table but within the size classes: the queue's first page.
   if (size <= kMediumObjectMax) {
     uint32_t bin = bin_of_size(size);
-    // MCPU: the class's foreign blocks (foreign_block_cache.hpp) first; once they are gone the
+    // The class's foreign blocks (foreign_block_cache.hpp) first; once they are gone the
     // direct slots go back to the class's first page.
     if (bin < kForeignBins) {
       Page* foreign = &heap->foreign_blocks.pages[bin];
