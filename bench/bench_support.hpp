@@ -1,6 +1,6 @@
-// bench/bench_support.hpp — what the benchmark programs share: the clock, medians and
-// percentiles over repetitions, and splitting a "--cases" word list. Header-only: every
-// bench/*.cpp is its own program.
+// bench/bench_support.hpp — what the benchmark programs share: the clock, a busy wait, a pacing
+// jitter, medians and percentiles over repetitions, and splitting a "--cases" word list.
+// Header-only: every bench/*.cpp is its own program.
 #pragma once
 
 #include <time.h>
@@ -34,6 +34,20 @@ T percentile(const std::vector<T>& sorted, double q) {
   size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
   if (rank < 1) rank = 1;
   return sorted[std::min(rank, sorted.size()) - 1];
+}
+
+// Busy-waits (pause) for ns nanoseconds of the monotonic clock.
+inline void busy_wait_ns(uint64_t ns) {
+  uint64_t until = now_ns() + ns;
+  while (now_ns() < until) __builtin_ia32_pause();
+}
+
+// One step of a xorshift32 generator (jitter for pacing; not for statistics).
+inline uint32_t xorshift32(uint32_t* state) {
+  *state ^= *state << 13;
+  *state ^= *state >> 17;
+  *state ^= *state << 5;
+  return *state;
 }
 
 inline std::vector<std::string> words(const std::string& text) {

@@ -127,7 +127,9 @@ def floor_table(results):
             f"| heartbeat gap: how long the other spinning thread was off its vCPU (us) | {num(get('heartbeat_gap_p50'))} "
             f"| {num(get('heartbeat_gap_p99'))} | {num(get('heartbeat_gap_max'))} |",
             f"| mprotect(PROT_NONE) of a touched page, another thread running (us) | {num(get('mprotect_p50'))} "
-            f"| {num(get('mprotect_p99'))} | - |"]
+            f"| {num(get('mprotect_p99'))} | - |",
+            f"| SIGSEGV delivery: a running thread's load from a PROT_NONE page to its handler's entry (us) "
+            f"| {num(get('fault_delivery_p50'))} | {num(get('fault_delivery_p99'))} | - |"]
     both = get("both_running_percent")
     if both is not None:
         rows += ["", f"Two spinning threads ran at the same time during {num(both, 0)} % of the reader's samples."]

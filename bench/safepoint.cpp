@@ -3,18 +3,9 @@
 // "Safepoints" and safepoint/stop_the_world.hpp first).
 //
 // Cases (--cases picks them: floor, poll, ttsp, handshake):
-//   machine-floor (impl=threads), before the runtime starts, plain threads:
-//     futex_wake_p50/p99   one-way wake-up latency: thread A stamps the time, stores a word and
-//                          futex-wakes B, which sleeps in futex_wait on it; B's latency is now -
-//                          stamp. A busy-waits 20 us before each wake so that B is really asleep.
-//     heartbeat_gap_*      vCPU availability: thread W stores the time in a tight loop; thread R
-//                          reads it once a microsecond and records now - stored. While both run
-//                          the gap is well under a microsecond; a gap of g us means W was off
-//                          its CPU for g us while R ran. both_running_percent: the share of R's
-//                          samples with a gap under 5 us.
-//     mprotect_p50/p99     one mprotect(PROT_NONE) of a touched page while another thread of the
-//                          process spins on the other CPU: the arming system call of
-//                          kProtectGlobalPage, with its TLB shoot-down.
+//   machine-floor (impl=threads), before the runtime starts, plain threads: the wake-up, vCPU
+//     availability, mprotect and SIGSEGV-delivery floors the stops below are made of
+//     (bench/machine_floor.hpp says what each figure is).
 //   poll-overhead-array, poll-overhead-dependent (run inside a goroutine, no stop requested,
 //     preemption off): a loop-heavy kernel with impl=none (no poll), barrier (an empty asm with
 //     a "memory" clobber every iteration: the poll's compiler barrier alone), poll
@@ -94,6 +85,7 @@
 #include <vector>
 
 #include "bench/bench_support.hpp"
+#include "bench/machine_floor.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "safepoint/stop_the_world.hpp"
@@ -121,11 +113,6 @@ void sleep_ns(uint64_t ns) {
   }
 }
 
-void busy_wait_ns(uint64_t ns) {
-  uint64_t until = now_ns() + ns;
-  while (now_ns() < until) __builtin_ia32_pause();
-}
-
 int g_errors = 0;
 
 // Wall-time budget of one ttsp or handshake case (--case-seconds). The stops are paced by sleeps
@@ -148,10 +135,7 @@ void check(int error, const char* case_name, const char* what) {
 
 uint32_t g_random = 0x9e3779b9u;
 uint32_t next_random() {
-  g_random ^= g_random << 13;
-  g_random ^= g_random >> 17;
-  g_random ^= g_random << 5;
-  return g_random;
+  return usgc::bench::xorshift32(&g_random);
 }
 
 void result(const char* case_name, const char* impl, const char* metric, double value,
@@ -171,125 +155,6 @@ void latency_results(const char* case_name, const char* impl, std::vector<uint64
   result(case_name, impl, p99.c_str(), static_cast<double>(percentile(ns, 0.99)) / 1000.0, "us");
   result(case_name, impl, max.c_str(), static_cast<double>(ns.empty() ? 0 : ns.back()) / 1000.0,
          "us");
-}
-
-// ---- machine floor -----------------------------------------------------------------------
-
-struct FutexSide {
-  std::atomic<uint32_t> word{0};
-  std::atomic<uint64_t> stamp_ns{0};
-  std::vector<uint64_t> latencies_ns;
-};
-
-// Waits (asleep) for the word and records the one-way latency since the waker's stamp.
-void futex_receive(FutexSide* self) {
-  while (self->word.load(std::memory_order_acquire) == 0) usgc::kernel::futex_wait(&self->word, 0);
-  self->latencies_ns.push_back(now_ns() - self->stamp_ns.load(std::memory_order_relaxed));
-  self->word.store(0, std::memory_order_relaxed);
-}
-
-// Wakes the peer after 20 us of busy waiting (so that the peer is asleep in futex_wait by then).
-void futex_send(FutexSide* peer) {
-  busy_wait_ns(20000);
-  peer->stamp_ns.store(now_ns(), std::memory_order_relaxed);
-  peer->word.store(1, std::memory_order_release);  // release: the stamp is visible with the 1
-  usgc::kernel::futex_wake(&peer->word, 1);
-}
-
-// One side of the futex ping-pong: round_trips sends and as many receives each.
-void futex_side(FutexSide* self, FutexSide* peer, int round_trips, bool starts) {
-  for (int i = 0; i < round_trips; ++i) {
-    if (!(starts && i == 0)) futex_receive(self);
-    futex_send(peer);
-  }
-  if (starts) futex_receive(self);
-}
-
-void machine_floor(int round_trips, uint64_t heartbeat_ns, int mprotects) {
-  const char* name = "machine-floor";
-  {
-    FutexSide a, b;
-    std::thread other([&] { futex_side(&b, &a, round_trips, false); });
-    futex_side(&a, &b, round_trips, true);
-    other.join();
-    std::vector<uint64_t> all = a.latencies_ns;
-    all.insert(all.end(), b.latencies_ns.begin(), b.latencies_ns.end());
-    std::sort(all.begin(), all.end());
-    result(name, "threads", "futex_wake_p50", static_cast<double>(percentile(all, 0.50)) / 1000.0,
-           "us");
-    result(name, "threads", "futex_wake_p99", static_cast<double>(percentile(all, 0.99)) / 1000.0,
-           "us");
-  }
-  {
-    std::atomic<uint64_t> heartbeat{now_ns()};
-    std::atomic<bool> done{false};
-    std::thread writer([&] {
-      while (!done.load(std::memory_order_relaxed))
-        heartbeat.store(now_ns(), std::memory_order_relaxed);
-    });
-    while (now_ns() - heartbeat.load(std::memory_order_relaxed) > 1000000) {
-    }  // the writer runs
-    std::vector<uint32_t> gaps_ns;
-    gaps_ns.reserve(heartbeat_ns / 1000 + 16);
-    uint64_t start = now_ns(), next_sample = start;
-    for (;;) {
-      uint64_t now = now_ns();
-      if (now - start >= heartbeat_ns) break;
-      if (now < next_sample) continue;
-      uint64_t seen = heartbeat.load(std::memory_order_relaxed);
-      uint64_t gap = now > seen ? now - seen : 0;
-      gaps_ns.push_back(static_cast<uint32_t>(std::min<uint64_t>(gap, UINT32_MAX)));
-      next_sample = now + 1000;
-    }
-    done.store(true, std::memory_order_relaxed);
-    writer.join();
-    size_t together = static_cast<size_t>(
-        std::count_if(gaps_ns.begin(), gaps_ns.end(), [](uint32_t g) { return g < 5000; }));
-    std::sort(gaps_ns.begin(), gaps_ns.end());
-    result(name, "threads", "heartbeat_gap_p50", percentile(gaps_ns, 0.50) / 1000.0, "us");
-    result(name, "threads", "heartbeat_gap_p99", percentile(gaps_ns, 0.99) / 1000.0, "us");
-    result(name, "threads", "heartbeat_gap_max", (gaps_ns.empty() ? 0 : gaps_ns.back()) / 1000.0,
-           "us");
-    result(name, "threads", "both_running_percent",
-           gaps_ns.empty()
-               ? 0.0
-               : 100.0 * static_cast<double>(together) / static_cast<double>(gaps_ns.size()),
-           "percent");
-  }
-  {
-    size_t page = usgc::kernel::os_page_size();
-    usgc::kernel::Result<void*> mapping = usgc::kernel::map_aligned(page, page);
-    if (!mapping.ok()) fail(name, "map_aligned", mapping.error());
-    auto* bytes = static_cast<volatile uint8_t*>(mapping.value());
-    std::atomic<bool> done{false};
-    std::atomic<uint64_t> spins{0};
-    std::thread spinner([&] {
-      uint64_t n = 0;
-      while (!done.load(std::memory_order_relaxed)) ++n;
-      spins.store(n, std::memory_order_relaxed);
-    });
-    std::vector<uint64_t> costs_ns;
-    for (int i = 0; i < mprotects; ++i) {
-      (void)bytes[0];  // a present PTE: changing it needs a TLB flush on every CPU running this mm
-      uint64_t start = now_ns();
-      usgc::kernel::Status armed =
-          usgc::kernel::protect(mapping.value(), page, usgc::kernel::Access::kNone);
-      costs_ns.push_back(now_ns() - start);
-      usgc::kernel::Status disarmed =
-          usgc::kernel::protect(mapping.value(), page, usgc::kernel::Access::kRead);
-      if (!armed.ok() || !disarmed.ok())
-        fail(name, "protect", armed.ok() ? disarmed.error() : armed.error());
-      busy_wait_ns(20000 + next_random() % 20000);
-    }
-    done.store(true, std::memory_order_relaxed);
-    spinner.join();
-    (void)usgc::kernel::unmap(mapping.value(), page);
-    std::sort(costs_ns.begin(), costs_ns.end());
-    result(name, "threads", "mprotect_p50",
-           static_cast<double>(percentile(costs_ns, 0.50)) / 1000.0, "us");
-    result(name, "threads", "mprotect_p99",
-           static_cast<double>(percentile(costs_ns, 0.99)) / 1000.0, "us");
-  }
 }
 
 // ---- poll overhead -----------------------------------------------------------------------
@@ -792,6 +657,7 @@ int main(int argc, char** argv) {
   int futex_round_trips = 5000;
   uint64_t heartbeat_ns = 2000000000ull;
   int mprotects = 2000;
+  int faults = 2000;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     bool has_value = i + 1 < argc;
@@ -811,7 +677,7 @@ int main(int argc, char** argv) {
       poll_job.scale = std::atof(argv[++i]);
     else if (arg == "--quick") {
       stops = 200, handshake_count = 200, poll_job.scale = 0.1, poll_job.rounds = 3;
-      futex_round_trips = 500, heartbeat_ns = 200000000ull, mprotects = 200;
+      futex_round_trips = 500, heartbeat_ns = 200000000ull, mprotects = 200, faults = 200;
     } else {
       return usage();
     }
@@ -838,7 +704,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  if (has_word(cases, "floor")) machine_floor(futex_round_trips, heartbeat_ns, mprotects);
+  if (has_word(cases, "floor")) {
+    usgc::bench::MachineFloorOptions floor{futex_round_trips, heartbeat_ns, mprotects, faults};
+    usgc::bench::machine_floor(floor, result, fail);
+  }
   if (!poll && !ttsp && !handshake) return g_errors == 0 ? 0 : 1;
 
   usgc_config config;
