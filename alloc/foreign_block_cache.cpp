@@ -1,15 +1,105 @@
-// alloc/foreign_block_cache.cpp — the flush of the foreign block cache; the design is in
-// foreign_block_cache.hpp.
+// alloc/foreign_block_cache.cpp — the keeping free and the flush of the foreign block cache; the
+// design is in foreign_block_cache.hpp.
+//
+// The keeping free (heap_free_foreign_or_generic) is the path of most cross-thread frees, so it is
+// written for its instruction count, like the fast paths: one straight run of loads and compares
+// that either keeps the block or returns false at the first test that fails, with nothing written
+// before the last test; heap_free_generic then starts over. It makes every check heap_free_generic
+// makes for a remote free (an in-use page of a direct class, an exact block start the page has
+// handed out, no free marker, not an emptied page, no aligned or sampled blocks, no heap profile)
+// and the cache's own rules (foreign_block_cache.hpp). "The block is another heap's" is
+// page->heap: neither null (an abandoned segment: its blocks go to thread_free) nor the calling
+// thread's heap (the owner's own block, on a page with a slow-free flag or marked, which the
+// generic path frees or reports). A thread without a heap has g_empty_heap, whose class queues are
+// empty, so the "this thread allocates the class" test turns it away.
 #include "alloc/foreign_block_cache.hpp"
 
+#include <array>
+
 #include "alloc/heap.hpp"
+#include "alloc/heap_profile.hpp"
 
 namespace usgc::alloc {
+
+namespace {
+
+// kForeignBlocksPerBin and kForeignBytesPerBin as one bound per class: a class keeps a block while
+// it holds fewer than this many ((blocks + 1) * size <= kForeignBytesPerBin).
+constexpr std::array<uint8_t, kForeignBins> kForeignBlockLimit = [] {
+  std::array<uint8_t, kForeignBins> limits{};
+  for (uint32_t bin = 0; bin < kForeignBins; ++bin) {
+    size_t by_bytes = kForeignBytesPerBin / class_size_of_bin(bin);
+    limits[bin] =
+        static_cast<uint8_t>(by_bytes < kForeignBlocksPerBin ? by_bytes : kForeignBlocksPerBin);
+  }
+  return limits;
+}();
+static_assert(kForeignBlocksPerBin <= UINT8_MAX);
+
+// The class's direct slots point at its foreign page, made poppable (the pop check passes: every
+// block on it was validated). Taken when a block joins an empty list.
+[[gnu::noinline]] void foreign_cache_point_direct_slots(Heap* heap, uint32_t bin) {
+  Page* foreign = &heap->foreign_blocks.pages[bin];
+  if (heap->direct_pages[kDirectSlotRanges[bin].last] == foreign) return;
+  foreign->bin = static_cast<uint8_t>(bin);
+  foreign->block_magic = 0;
+  foreign->pop_limit = UINT64_MAX;
+  set_direct_slots(heap, bin, foreign);
+}
+
+// Keeps `pointer`, a block of `segment` (a segment of 64 KiB pages), in the calling thread's
+// foreign block cache if it is another heap's block that the rules allow; false otherwise
+// (nothing written).
+[[gnu::always_inline]] inline bool foreign_cache_keep(void* pointer, Segment* segment) {
+  uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
+  Page* page = segment->page_of(address);
+  // A direct class: an in-use page of a small segment (a free page and a large span have
+  // kBinCount).
+  uint32_t bin = page->bin;
+  if (bin >= kForeignBins) return false;
+  Heap* heap = t_heap;
+  if (heap->queues[bin].first == nullptr) return false;  // this thread allocates the class
+  Heap* destination = page->heap.load(std::memory_order_relaxed);
+  if (destination == heap || destination == nullptr) return false;
+  // An exact block start the page has handed out (block_is_handed_out; the offset bound keeps the
+  // multiplication's condition: an offset within the page).
+  uint64_t offset = address - reinterpret_cast<uintptr_t>(page->start);
+  if (offset >= (uint64_t{1} << kSmallPageShift) || !block_is_handed_out(page, offset))
+    return false;
+  Block* block = static_cast<Block*>(pointer);
+  const uintptr_t marker = free_marker();
+  if (block->free_marker == marker) return false;  // a double free: reported by the generic path
+  if ((page->flags() & (kPageHasAligned | kPageHasSampled)) != 0) return false;
+  if ((page->thread_free.load(std::memory_order_relaxed) & kDelayedStateMask) == kEmptied)
+    return false;
+  if (heap_profile_active()) return false;
+  Page* foreign = &heap->foreign_blocks.pages[bin];
+  uint32_t blocks = foreign_page_blocks(foreign);
+  if (blocks >= kForeignBlockLimit[bin]) return false;
+  block->free_marker = marker;
+  block->next = foreign->free_list;
+  foreign->free_list = block;
+  foreign->local_free_counted++;
+  counter_increment(heap->counters.free_count_by_bin[bin]);
+  counter_increment(heap->counters.remote_free_count);
+  // A list that had blocks is where the slots point already, unless a queue change pointed them
+  // back at the class's page: then malloc's slow path takes the blocks (heap_malloc_unsampled).
+  if (blocks == 0) foreign_cache_point_direct_slots(heap, bin);
+  return true;
+}
+
+}  // namespace
+
+[[gnu::nothrow]] void heap_free_foreign_or_generic(void* pointer, Segment* segment, Caller caller) {
+  if (foreign_cache_keep(pointer, segment)) return;
+  heap_free_generic(pointer, segment, caller);
+}
 
 void foreign_cache_flush(Heap* heap) {
   for (Page& foreign : heap->foreign_blocks.pages) {
     Block* block = foreign.free_list;
     foreign.free_list = nullptr;
+    foreign.used = foreign.local_free_counted = 0;  // the foreign count
     while (block != nullptr) {
       Block* next = block->next;
       Segment* segment = segment_of(block);
@@ -24,6 +114,13 @@ void foreign_cache_flush(Heap* heap) {
       }
       block = next;
     }
+  }
+}
+
+void foreign_cache_clear(Heap* heap) {
+  for (Page& foreign : heap->foreign_blocks.pages) {
+    foreign.free_list = nullptr;
+    foreign.used = foreign.local_free_counted = 0;  // the foreign count
   }
 }
 

@@ -40,10 +40,8 @@ bool bin_has_direct_slots(uint32_t bin) {
 // Points the direct-table slots of `bin` at the first page of its queue.
 void update_direct_slots(Heap* heap, uint32_t bin) {
   if (!bin_has_direct_slots(bin)) return;
-  Page* page = heap->queues[bin].first != nullptr ? heap->queues[bin].first : &g_empty_page;
-  size_t first_slot = bin == 0 ? 0 : direct_slot_of_size(class_size_of_bin(bin - 1) + 1);
-  size_t last_slot = direct_slot_of_size(class_size_of_bin(bin));
-  for (size_t slot = first_slot; slot <= last_slot; ++slot) heap->direct_pages[slot] = page;
+  set_direct_slots(heap, bin,
+                   heap->queues[bin].first != nullptr ? heap->queues[bin].first : &g_empty_page);
   // The heap profile's cut follows the first page (the cut invariant, heap_profile_cut.cpp).
   if (heap_profile_active()) heap_profile_cut_front(heap, bin);
 }
@@ -451,37 +449,6 @@ void count_remote_free(uint32_t bin) {
   }
 }
 
-// Points the direct-table slots of `bin` at `page`.
-void set_direct_slots(Heap* heap, uint32_t bin, Page* page) {
-  size_t first_slot = bin == 0 ? 0 : direct_slot_of_size(class_size_of_bin(bin - 1) + 1);
-  size_t last_slot = direct_slot_of_size(class_size_of_bin(bin));
-  for (size_t slot = first_slot; slot <= last_slot; ++slot) heap->direct_pages[slot] = page;
-}
-
-// Keeps a validated, marked block of another heap's page for this thread's own allocations
-// of its class if the bounds of foreign_block_cache.hpp allow, and points the class's direct slots
-// at the cache; false: the caller batches the block for its owner.
-bool foreign_cache_keep(Heap* heap, Page* page, Block* block, uint32_t bin) {
-  if (bin >= kForeignBins || heap->queues[bin].first == nullptr ||
-      (page->flags() & (kPageHasAligned | kPageHasSampled)) != 0 || heap_profile_active())
-    return false;
-  Page* foreign = &heap->foreign_blocks.pages[bin];
-  if (foreign->free_list == nullptr) foreign->used = foreign->local_free_counted = 0;
-  uint32_t blocks = foreign_page_blocks(foreign);
-  if (blocks >= kForeignBlocksPerBin || (blocks + 1) * class_size_of_bin(bin) > kForeignBytesPerBin)
-    return false;
-  block->next = foreign->free_list;
-  foreign->free_list = block;
-  foreign->local_free_counted++;
-  if (heap->direct_pages[direct_slot_of_size(class_size_of_bin(bin))] != foreign) {
-    foreign->bin = static_cast<uint8_t>(bin);
-    foreign->block_magic = 0;  // the pop check passes: a validated block
-    foreign->pop_limit = UINT64_MAX;
-    set_direct_slots(heap, bin, foreign);
-  }
-  return true;
-}
-
 // A validated block of a page another thread owns (or nobody: abandoned), not yet marked.
 // Batched for the owner's inbox when this thread has a heap (made here on its first remote
 // free, so a thread that only frees batches too); unbatched otherwise.
@@ -497,11 +464,16 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
   size_t block_bytes = page->block_size;  // read before the batch may be posted
   block->free_marker = free_marker_of(page);
   count_remote_free(bin);
-  if (foreign_cache_keep(heap, page, block, bin)) return;  // foreign_block_cache.hpp
+  // (Blocks this thread keeps for itself took heap_free_foreign_or_generic's short path.)
   remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
 }
 
 }  // namespace
+
+void set_direct_slots(Heap* heap, uint32_t bin, Page* page) {
+  DirectSlotRange range = kDirectSlotRanges[bin];
+  for (size_t slot = range.first; slot <= range.last; ++slot) heap->direct_pages[slot] = page;
+}
 
 const char* caller_name(Caller caller) {
   switch (caller) {
@@ -548,7 +520,7 @@ void Heap::reset_queues() {
   next_purge_ms = 0;
   delayed_free.store(nullptr, std::memory_order_relaxed);
   for (RemoteBatch& batch : remote_batches) batch = RemoteBatch{};
-  for (Page& foreign : foreign_blocks.pages) foreign.free_list = nullptr;  // flushed at abandon
+  foreign_cache_clear(this);  // flushed at abandon
   for (PageQueue& queue : sample_queues) queue = PageQueue{};
 }
 
@@ -581,20 +553,31 @@ Block* page_block_of(Page* page, const void* pointer, Caller caller) {
 
 namespace {
 
+// The exact-block test of a page's lists (block_is_handed_out, with the page's fields loaded once).
+struct ListCheck {
+  uintptr_t start;
+  uint64_t magic;
+  uint64_t limit;
+  explicit ListCheck(const Page* page)
+      : start(reinterpret_cast<uintptr_t>(page->start)),
+        magic(page->block_magic),
+        limit(uint64_t{page->capacity()} * block_step_of(page->block_size, page->block_magic)) {}
+  // Reports `block` unless it is a block the page handed out. Checked before its link is
+  // followed: a pointer into a block may have had its link overwritten by the program since.
+  void check(const Block* block) const {
+    if (__builtin_expect((reinterpret_cast<uintptr_t>(block) - start) * magic >= limit, 0))
+      report_invalid_pointer_found_later(block);
+  }
+};
+
 // Reports the first block of the list from `first` that is not a block the page handed out
 // (the exact-block test); returns the list's length. A dependent walk: only where a page is freed,
 // trimmed, abandoned or counted for statistics, never to hand a list to malloc.
 uint32_t page_check_list(const Page* page, const Block* first) {
-  const uintptr_t start = reinterpret_cast<uintptr_t>(page->start);
-  const uint64_t magic = page->block_magic;
-  const uint64_t limit =
-      uint64_t{page->capacity()} * block_step_of(page->block_size, page->block_magic);
+  const ListCheck list_check(page);
   uint32_t length = 0;
   for (const Block* block = first; block != nullptr; block = block->next) {
-    // Checked before its link is followed: a pointer into a block may have had its link
-    // overwritten by the program since.
-    if (__builtin_expect((reinterpret_cast<uintptr_t>(block) - start) * magic >= limit, 0))
-      report_invalid_pointer_found_later(block);
+    list_check.check(block);
     ++length;
   }
   return length;
@@ -611,22 +594,56 @@ void count_frees(Heap* heap, const Page* page, uint64_t frees) {
 }  // namespace
 
 void page_count_local_frees(Heap* heap, Page* page) {
-  if (page->local_free == nullptr) return;
-  uint32_t length = page_check_list(page, page->local_free);
-  USGC_CHECK(length >= page->local_free_counted,
-             "heap corruption: page %p has %u blocks on its local free list, %u counted",
-             static_cast<void*>(page->start), length, page->local_free_counted);
-  count_frees(heap, page, length - page->local_free_counted);
-  page->local_free_counted = length;
+  if (page->local_free != nullptr) pages_count_local_frees(heap, &page, 1);
+}
+
+void pages_count_local_frees(Heap* heap, Page* const* pages, uint32_t count) {
+  constexpr uint32_t kSideBySide = 8;
+  for (uint32_t first = 0; first < count; first += kSideBySide) {
+    const uint32_t walks = count - first < kSideBySide ? count - first : kSideBySide;
+    const Block* cursor[kSideBySide];
+    uint32_t length[kSideBySide];
+    for (uint32_t i = 0; i < walks; ++i) {
+      cursor[i] = pages[first + i]->local_free;
+      length[i] = 0;
+    }
+    // One step of every walk per round: the loads of the walks' next blocks are independent.
+    for (bool any = true; any;) {
+      any = false;
+      for (uint32_t i = 0; i < walks; ++i) {
+        const Block* block = cursor[i];
+        if (block == nullptr) continue;
+        ListCheck(pages[first + i]).check(block);
+        ++length[i];
+        cursor[i] = block->next;
+        any = true;
+      }
+    }
+    for (uint32_t i = 0; i < walks; ++i) {
+      Page* page = pages[first + i];
+      USGC_CHECK(length[i] >= page->local_free_counted,
+                 "heap corruption: page %p has %u blocks on its local free list, %u counted",
+                 static_cast<void*>(page->start), length[i], page->local_free_counted);
+      count_frees(heap, page, length[i] - page->local_free_counted);
+      page->local_free_counted = length[i];
+    }
+  }
+}
+
+void segment_count_local_frees(Heap* heap, Segment* segment) {
+  Page* pages[kMaxPagesPerSegment];
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < segment->page_count; ++i) {
+    if (segment->pages[i].in_use && segment->pages[i].local_free != nullptr)
+      pages[count++] = &segment->pages[i];
+  }
+  pages_count_local_frees(heap, pages, count);
 }
 
 void heap_count_local_frees(Heap* heap) {
   kernel::SpinLockGuard guard(heap->help_lock);  // full pages' local_free
-  for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next) {
-    for (uint32_t i = 0; i < segment->page_count; ++i) {
-      if (segment->pages[i].in_use) page_count_local_frees(heap, &segment->pages[i]);
-    }
-  }
+  for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next)
+    segment_count_local_frees(heap, segment);
 }
 
 void page_collect(Page* page) {

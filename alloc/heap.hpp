@@ -24,6 +24,7 @@
 // queue are the owner's only while it holds help_lock (remote_free_queue.hpp, "Idle owner help").
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -75,6 +76,24 @@ extern Page g_empty_page;
 inline constexpr uint32_t kDirectBinCount = bin_of_size(kDirectMaxSize) + 1;
 static_assert(class_size_of_bin(kDirectBinCount - 1) == kDirectMaxSize);
 static_assert(kDirectBinCount <= 64, "Heap::sample_recut_bins has a bit per direct class");
+
+// The direct-table slots of each class served through the table: first .. last (a table, so that
+// pointing a class's slots elsewhere, which the foreign block cache does often, computes nothing).
+struct DirectSlotRange {
+  uint8_t first;
+  uint8_t last;
+};
+inline constexpr std::array<DirectSlotRange, kDirectBinCount> kDirectSlotRanges = [] {
+  std::array<DirectSlotRange, kDirectBinCount> ranges{};
+  for (uint32_t bin = 0; bin < kDirectBinCount; ++bin) {
+    ranges[bin].first =
+        static_cast<uint8_t>(bin == 0 ? 0 : direct_slot_of_size(class_size_of_bin(bin - 1) + 1));
+    ranges[bin].last = static_cast<uint8_t>(direct_slot_of_size(class_size_of_bin(bin)));
+  }
+  return ranges;
+}();
+static_assert(kDirectSlots <= UINT8_MAX + 1 &&
+              kDirectSlotRanges[kDirectBinCount - 1].last + 1 == kDirectSlots);
 
 // The heap profile's cut of one direct size class (heap_profile_cut.cpp): while `page` is set,
 // that page's free list ends at `tail` (the fast path's last block before the sample; null when
@@ -230,6 +249,12 @@ void* heap_malloc_unsampled(Heap* heap, size_t size);
 // The pointer comes first: the free fast path keeps it in its argument register.
 [[gnu::noinline, gnu::nothrow]] void heap_free_generic(void* pointer, Segment* segment,
                                                        Caller caller);
+// Where the free fast path goes when it does not push the block itself (a segment of 64 KiB pages,
+// the map byte checked): another heap's block this thread keeps in its foreign block cache, on a
+// short path of its own (foreign_block_cache.cpp, "The keeping free"); anything else
+// heap_free_generic.
+[[gnu::noinline, gnu::nothrow]] void heap_free_foreign_or_generic(void* pointer, Segment* segment,
+                                                                  Caller caller);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
 // heap_page_retire of the owner's page holding `pointer` (the free fast path passes what it has in
 // registers, so that the page's address is never a value of its own there; the pointer first: it
@@ -242,6 +267,8 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size);
 // The unbatched remote free: pushes a marked block onto its page's thread_free list (or the
 // owner's delayed_free list for a full page).
 void page_remote_free(Page* page, Block* block);
+// Points the direct-table slots of `bin` (a class up to kDirectMaxSize) at `page`.
+void set_direct_slots(Heap* heap, uint32_t bin, Page* page);
 // Usable bytes at pointer; reports bad pointers like free does.
 size_t heap_usable_size(const void* pointer, Caller caller);
 // Returns empty memory of the calling thread's heap and the caches to the OS now, and waits
@@ -275,6 +302,11 @@ void page_collect(Page* page);
 // check is a block start the page handed out (reports the first that is not, as an invalid free)
 // and adds the fast path's frees among them to the heap's counters (owner only).
 void page_count_local_frees(Heap* heap, Page* page);
+// page_count_local_frees of `count` pages, their lists walked side by side (each walk is a chain of
+// dependent loads of blocks freed long ago: side by side, their cache misses overlap).
+void pages_count_local_frees(Heap* heap, Page* const* pages, uint32_t count);
+// page_count_local_frees of every in-use page of an owned segment (side by side).
+void segment_count_local_frees(Heap* heap, Segment* segment);
 // The owner's statistics are exact: counts every page's uncounted frees (owner only).
 void heap_count_local_frees(Heap* heap);
 // Gives a page with used == 0 back to its segment; returns true if the segment was released.
@@ -485,7 +517,7 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
   }
   // Another thread's block, a page with a slow-free flag, or a marked block: the address and the
   // map are checked already.
-  heap_free_generic(pointer, segment, caller);
+  heap_free_foreign_or_generic(pointer, segment, caller);
 }
 
 }  // namespace usgc::alloc

@@ -236,6 +236,7 @@ void heap_abandon(Heap* heap) {
   for_each_queued_page(heap, return_page_if_empty);
   for (Segment* segment = heap->owned_segments; segment != nullptr;) {
     Segment* next = segment->owned_next;
+    segment_count_local_frees(heap, segment);  // the walk of the local_free lists (page.hpp)
     segment->owner_thread.store(0, std::memory_order_relaxed);
     segment->owner_heap = nullptr;
     segment->owned_next = segment->owned_prev = nullptr;
@@ -246,7 +247,6 @@ void heap_abandon(Heap* heap) {
       if (!page->in_use) continue;
       page->next = page->prev = nullptr;
       page->clear_flag(kPageInFullQueue);
-      page_count_local_frees(heap, page);
       page_refresh_fast_free_owner(page);  // owner_thread is 0 now: no fast path for anyone
       page->heap.store(nullptr, std::memory_order_relaxed);
     }

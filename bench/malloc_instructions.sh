@@ -12,9 +12,10 @@
 #   RESULT suite=malloc_instructions case=<workload> impl=<impl> metric=instructions value=<n> unit=instructions
 #   RESULT suite=malloc_instructions case=<workload> impl=usgc metric=ratio_vs_<peer> value=<x> unit=ratio
 # Workloads: churn_1t (one thread, random sizes 8..1024 and some up to 32 KiB, every free local)
-# churn_2t (the same in two threads), thread_ring (two threads, every free a remote free) and
-# mt_program (two threads passing work between them, some frees remote); the counts of the
-# two-thread workloads depend a little on the schedule (waiting loops). Environment: BUILD (default build), REPS (default 1, median),
+# churn_2t (the same in two threads), thread_ring (two threads, every free a remote free),
+# mt_program (two threads passing work between them, some frees remote) and shared_slots (Larson's
+# shape: short-lived threads replacing random slots of a shared array, most frees remote); the
+# counts of the multi-thread workloads depend a little on the schedule (waiting loops). Environment: BUILD (default build), REPS (default 1, median),
 # BASE_PRELOAD, IMPLS="usgc usgc_base ..." (these only), BENCH_ONLY="churn_1t ..." (these only).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -37,8 +38,9 @@ declare -A WORKLOAD=(
   [thread_ring]="$PROGRAMS/thread_ring 2 500 1024 1"
   [churn_2t]="$PROGRAMS/churn 2 300000 1"
   [mt_program]="$PROGRAMS/mt_program 2 2 1000 1"
+  [shared_slots]="$PROGRAMS/shared_slots 2 10 10000 20000 1"
 )
-cases=(${BENCH_ONLY:-churn_1t churn_2t thread_ring mt_program})
+cases=(${BENCH_ONLY:-churn_1t churn_2t thread_ring mt_program shared_slots})
 echo "MACHINE suite=malloc_instructions date=$(date -u +%Y-%m-%dT%H:%M:%SZ) cpu=\"$(bench_cpu_model)\" valgrind=$(valgrind --version) commit=$(bench_commit)"
 status=0
 count() {  # IMPL CASE -> instructions (or empty)
