@@ -19,6 +19,10 @@
 // Output:
 //   RESULT suite=cpu_hiccups case=<policy>-<seconds>s impl=spin metric=gaps_over_threshold ...
 //   RESULT ... metric=gaps_waited / gaps_unseen (count), worst_waited_ms / worst_unseen_ms (ms)
+//   RESULT ... metric=unseen_over_1ms / unseen_over_2ms (count), unseen_total_ms (ms: the unseen
+//              gaps summed), unseen_per_s (unseen gaps per second of the run)
+// The unseen gaps are what a pause of the same thread absorbs: a pause that takes a fraction f of
+// a run meets about f * unseen_per_s * seconds of them (gc/pause_probe.hpp finds them in pauses).
 // where <policy> is fifo when the process runs at SCHED_FIFO (chrt -f), else other.
 // There is no peer: the program is the machine's own baseline, run beside the benchmarks.
 //
@@ -72,8 +76,8 @@ int main(int argc, char** argv) {
   const uint64_t start_ns = now_ns();
   const uint64_t end_ns = start_ns + static_cast<uint64_t>(seconds * 1e9);
   ThreadUsage last_usage = usage_now();
-  uint64_t gaps = 0, waited = 0, unseen = 0;
-  double worst_waited_ms = 0, worst_unseen_ms = 0;
+  uint64_t gaps = 0, waited = 0, unseen = 0, unseen_over_1ms = 0, unseen_over_2ms = 0;
+  double worst_waited_ms = 0, worst_unseen_ms = 0, unseen_total_ms = 0;
   uint64_t last_ns = now_ns();
   for (;;) {
     const uint64_t t = now_ns();
@@ -88,6 +92,9 @@ int main(int argc, char** argv) {
         if (gap_ms > worst_waited_ms) worst_waited_ms = gap_ms;
       } else {
         ++unseen;
+        unseen_total_ms += gap_ms;
+        if (gap_ms > 1) ++unseen_over_1ms;
+        if (gap_ms > 2) ++unseen_over_2ms;
         if (gap_ms > worst_unseen_ms) worst_unseen_ms = gap_ms;
       }
       last_usage = usage;
@@ -108,6 +115,10 @@ int main(int argc, char** argv) {
   result("gaps_unseen", static_cast<double>(unseen), "count");
   result("worst_waited_ms", worst_waited_ms, "ms");
   result("worst_unseen_ms", worst_unseen_ms, "ms");
+  result("unseen_over_1ms", static_cast<double>(unseen_over_1ms), "count");
+  result("unseen_over_2ms", static_cast<double>(unseen_over_2ms), "count");
+  result("unseen_total_ms", unseen_total_ms, "ms");
+  result("unseen_per_s", static_cast<double>(unseen) / seconds, "count/s");
   std::printf(
       "NOTE suite=cpu_hiccups case=%s threshold_ms=%g: a thread reading the clock lost the "
       "CPU %lu times for more than the threshold (%lu with a switch or run-queue wait, %lu "

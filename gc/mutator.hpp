@@ -23,6 +23,7 @@
 
 #include "gc/block.hpp"
 #include "gc/mark_stack.hpp"
+#include "gc/pause_probe.hpp"
 #include "gc/size_classes.hpp"
 #include "usgc/object.h"
 
@@ -92,6 +93,14 @@ struct Mutator {
   size_t old_cycle_longest_slice_objects = 0;
   uint64_t old_cycle_longest_sweep_ns = 0;  // its longest sweep step at a refill
   uint32_t old_cycle_longest_sweep_blocks = 0;
+  // With USGC_TRACE=gc, the stretches of the pause in progress or the last one (owner only).
+  PauseProbe pause_probe;
+  // Owner only: set for the length of a bounded private pause (a minor collection, a cycle step)
+  // whose polls serve stop-the-world requests but not a preemption request: that one is served
+  // right after the pause (the preemption-deferral rule, poll_for_safepoint in
+  // gc/private_collector.cpp); preemption_deferred says a poll of the pause left one pending.
+  bool pause_defers_preemption = false;
+  bool preemption_deferred = false;
   uint64_t run_bytes_taken = 0;        // bytes of runs ever taken (monotonic; pacing)
   uint64_t old_cycle_start_bytes = 0;  // run_bytes_taken when the cycle's mark began
   // The pacer (gc/private_pacer.hpp) and the bitmap sweep; owner only, like the fields above.

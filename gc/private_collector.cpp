@@ -29,6 +29,9 @@
 // Nobody else is stopped and nothing is locked (the pool's lock only to return blocks), so any
 // number of goroutines collect at once. Dead large objects are unmapped after the pause is measured
 // (they are unreachable already; the goroutine pays the munmap, nobody waits for it).
+//
+// The preemption-deferral rule: the polls of a bounded pause (a minor collection, a cycle step)
+// serve stops but not preemption, which the pause serves once when it ends (poll_for_safepoint).
 #include <cstring>
 
 #include "gc/allocation.hpp"
@@ -322,6 +325,7 @@ void sweep_young_run_by_bitmap(Mutator& m, Block* b, char* begin, char* used_end
     m.partial[b->size_class] = b;
     b->on_partial_list = true;
   }
+  pause_probe_checkpoint(m.pause_probe);  // not a poll (see above): only the clock
 }
 
 void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
@@ -374,10 +378,29 @@ void collect_minor(Mutator& m, SweepTotals& totals, size_t* marked) {
 }  // namespace
 
 void poll_for_safepoint() {
+  Mutator* m = current_mutator();
+  if (m != nullptr) pause_probe_checkpoint(m->pause_probe);
   safepoint::SafepointSlot* slot = safepoint::current_slot();
-  if (slot != nullptr && (safepoint::safepoint_requested(slot) ||
-                          slot->preempt_requested.load(std::memory_order_relaxed) != 0))
-    safepoint::reach_safepoint(slot);
+  if (slot == nullptr) return;
+  // A bounded pause does not yield to the scheduler (the preemption-deferral rule,
+  // Mutator::pause_defers_preemption): a yield here put the scheduler's work, a sleep of the
+  // thread and whatever ran meanwhile inside the pause (up to 54 ms on a loaded machine; another
+  // goroutine's whole time slice with two on a P). The pause yields when it ends instead
+  // (serve_deferred_preemption). Stops are served at once, as always.
+  const bool preemptible = m == nullptr || !m->pause_defers_preemption;
+  const bool preempt = slot->preempt_requested.load(std::memory_order_relaxed) != 0;
+  if (preempt && !preemptible) m->preemption_deferred = true;
+  if (safepoint::safepoint_requested(slot) || (preemptible && preempt)) {
+    safepoint::reach_safepoint(slot, preemptible);
+    if (m != nullptr) pause_probe_skip(m->pause_probe);  // the stop is not the pause's work
+  }
+}
+
+void serve_deferred_preemption(Mutator& m) {
+  m.pause_defers_preemption = false;
+  if (!m.preemption_deferred) return;
+  m.preemption_deferred = false;
+  poll_for_safepoint();
 }
 
 bool private_full_collection_due(const Mutator& m) {
@@ -401,6 +424,7 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
     if (usage.ok()) usage_before = usage.value();
   }
   uint64_t start_ns = kernel::monotonic_ns();
+  const bool probing = g_config.trace && pause_probe_begin(m.pause_probe, start_ns);
   retire_all_private_runs(m);
   if (m.bytes_since_collection > m.largest_nursery_bytes)
     m.largest_nursery_bytes = m.bytes_since_collection;
@@ -411,6 +435,9 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   // running cycle, then collect in one pause.
   bool start_cycle = full_due && !full_requested && incremental_old_cycles_enabled();
   bool full = full_due && !start_cycle;
+  // A minor collection (with its bounded share of the cycle's work) is a bounded pause: its polls
+  // defer preemption. A one-pause full collection is not bounded: it may still yield at a poll.
+  m.pause_defers_preemption = !full;
 
   size_t marked = 0;
   SweepTotals totals;
@@ -456,7 +483,9 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
 
   if (totals.phases.cycle_blocks_swept > m.most_cycle_blocks_in_collection)
     m.most_cycle_blocks_in_collection = totals.phases.cycle_blocks_swept;
-  uint64_t pause_ns = kernel::monotonic_ns() - start_ns;
+  const uint64_t end_ns = kernel::monotonic_ns();
+  uint64_t pause_ns = end_ns - start_ns;
+  if (probing) pause_probe_end(m.pause_probe, end_ns);
   kernel::ThreadUsage usage_in_pause;
   if (g_config.trace) {
     kernel::Result<kernel::ThreadUsage> usage = kernel::read_thread_usage();
@@ -497,10 +526,13 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
     t.bitmap_swept_slots = p.bitmap_swept_slots;
     t.cycle_blocks_swept = p.cycle_blocks_swept;
     t.usage = usage_in_pause;
+    t.longest_stretch_ns = m.pause_probe.longest_ns;
+    t.checkpoints = m.pause_probe.checkpoints;
     trace_private_collection(t);
   }
   if (g_config.verify) verify_private_heap(m);
   m.collecting = false;
+  serve_deferred_preemption(m);  // the pause is over: a yield its polls deferred happens now
 }
 
 }  // namespace usgc::gc

@@ -61,24 +61,44 @@ bool mark_some(Mutator& m, size_t budget, size_t* traced = nullptr) {
 }
 
 // A step's clock: when it started and, with USGC_TRACE=gc, what the kernel had charged the thread
-// with then (read before the start: not part of the step's time).
-struct StepClock {
+// with then (read before the start: not part of the step's time) and the step's stretches
+// (gc/pause_probe.hpp). A step is a bounded pause: while the clock exists its polls serve stops
+// but defer preemption (Mutator::pause_defers_preemption).
+class StepClock {
+ public:
   kernel::ThreadUsage usage;
   uint64_t start_ns;
-  StepClock() {
+  bool probing = false;
+
+  explicit StepClock(Mutator& m) : m_(m) {
     if (g_config.trace) {
       kernel::Result<kernel::ThreadUsage> read = kernel::read_thread_usage();
       if (read.ok()) usage = read.value();
     }
     start_ns = kernel::monotonic_ns();
+    probing = g_config.trace && pause_probe_begin(m.pause_probe, start_ns);
+    m.pause_defers_preemption = true;
   }
+  // A step that did no work is not recorded (record_step): its probe stops here. The step is
+  // over: a yield its polls deferred happens now.
+  ~StepClock() {
+    if (probing) pause_probe_end(m_.pause_probe, kernel::monotonic_ns());
+    serve_deferred_preemption(m_);
+  }
+  StepClock(const StepClock&) = delete;
+  StepClock& operator=(const StepClock&) = delete;
+
+ private:
+  Mutator& m_;
 };
 
 // A step of the cycle outside a collection (at a refill, or before parking) is a pause: counted,
 // the longest of each kind kept for the trace's end-of-cycle line, and with USGC_TRACE=gc one
 // line of its own. where: "refill", "lazy" (a refill's sweep for its class) or "idle".
 void record_step(Mutator& m, const StepClock& clock, bool slice, size_t work, const char* where) {
-  const uint64_t step_ns = kernel::monotonic_ns() - clock.start_ns;
+  const uint64_t end_ns = kernel::monotonic_ns();
+  const uint64_t step_ns = end_ns - clock.start_ns;
+  if (clock.probing) pause_probe_end(m.pause_probe, end_ns);
   m.old_cycle_work_ns += step_ns;
   record_pause(false, step_ns);
   if (slice && step_ns > m.old_cycle_longest_slice_ns) {
@@ -95,6 +115,8 @@ void record_step(Mutator& m, const StepClock& clock, bool slice, size_t work, co
     t.slice = slice;
     t.work = work;
     t.pause_ns = step_ns;
+    t.longest_stretch_ns = m.pause_probe.longest_ns;
+    t.checkpoints = m.pause_probe.checkpoints;
     kernel::Result<kernel::ThreadUsage> read = kernel::read_thread_usage();
     if (read.ok()) t.usage = kernel::thread_usage_delta(clock.usage, read.value());
     trace_private_step(t);
@@ -329,7 +351,7 @@ void old_cycle_refill_step(Mutator& m) {
   OldCyclePhase phase = old_cycle_phase(m);
   if (phase == OldCyclePhase::kMarking) {
     if (!m.old_grey.empty()) {
-      StepClock clock;
+      StepClock clock(m);
       size_t traced = 0;
       mark_some(m, pacer_mark_slice_objects(m, m.old_cycle_expected_objects, m.old_grey.size()),
                 &traced);
@@ -341,7 +363,7 @@ void old_cycle_refill_step(Mutator& m) {
     return;
   }
   if (phase != OldCyclePhase::kSweeping) return;
-  StepClock clock;
+  StepClock clock(m);
   uint32_t swept = sweep_some(m, pacer_sweep_step_blocks(m), nullptr);
   record_step(m, clock, /*slice=*/false, swept, "refill");
   old_cycle_end_if_swept(m);
@@ -353,7 +375,7 @@ bool old_cycle_sweep_for_refill(Mutator& m, uint32_t c) {
   // let it grow past its budget, and the minor pause with it.
   if (g_config.gc_percent >= 0 && m.bytes_since_collection >= m.collection_budget_bytes)
     return false;
-  StepClock clock;
+  StepClock clock(m);
   bool found = false;
   uint32_t swept = 0;
   // A dead block of the class first: one bulk clear gives a whole free block, with no trip
@@ -440,7 +462,7 @@ bool old_cycle_step_before_parking() {
       break;
     case OldCyclePhase::kMarking:
       if (!m.old_grey.empty()) {
-        StepClock clock;
+        StepClock clock(m);
         size_t traced = 0;
         mark_some(m, kMaxSliceObjects, &traced);
         record_step(m, clock, /*slice=*/true, traced, "idle");
@@ -448,7 +470,7 @@ bool old_cycle_step_before_parking() {
       if (m.old_grey.empty()) collect_private(m, "idle");  // ends the mark
       break;
     case OldCyclePhase::kSweeping: {
-      StepClock clock;
+      StepClock clock(m);
       uint32_t swept = sweep_some(m, kMaxSweepBlocksPerStep, nullptr);
       record_step(m, clock, /*slice=*/false, swept, "idle");
       old_cycle_end_if_swept(m);

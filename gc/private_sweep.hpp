@@ -107,6 +107,10 @@ inline uint64_t promoted(uint64_t header, uint64_t old_id) {
 // (gc/private_collector.cpp).
 void poll_for_safepoint();
 
+// The end of a bounded pause (the preemption-deferral rule, Mutator::pause_defers_preemption):
+// clears the deferral and serves a preemption request one of the pause's polls left pending.
+void serve_deferred_preemption(Mutator& m);
+
 // Sweeps block b slot by slot, reading every header. cycle == nullptr: a one-pause full
 // collection, whose marks are the private mark bits of the headers (a survivor is promoted, its
 // mark cleared); else the old-generation cycle of *cycle, whose marks are the block's cycle

@@ -25,12 +25,13 @@ double seconds_since_start() {
 }  // namespace
 
 void trace_private_collection(const PrivateTrace& t) {
-  char line[560];
+  char line[600];
   std::snprintf(line, sizeof line,
                 "gc P%lu @%.3fs private%s g%lu (%s): %.3f->%.3f MiB, %zu marked, pause %.3f ms "
                 "(mark %.3f, sweep %.3f: %zu slots read, %zu by bitmap, large %.3f, cycle %.3f: "
                 "mark %.3f, terminate %.3f, sweep %.3f of %zu blocks, start %.3f) [thread: cpu "
-                "%.3f, run-queue wait %.3f, faults %lu/%lu, switches %lu/%lu]",
+                "%.3f, run-queue wait %.3f, faults %lu/%lu, switches %lu/%lu, longest stretch "
+                "%.3f of %u]",
                 static_cast<unsigned long>(t.number), seconds_since_start(),
                 t.minor ? "-minor" : "", static_cast<unsigned long>(t.goroutine_id), t.reason,
                 mib(t.before_bytes), mib(t.after_bytes), t.objects_marked, ms(t.pause_ns),
@@ -40,7 +41,8 @@ void trace_private_collection(const PrivateTrace& t) {
                 ms(t.usage.run_queue_wait_ns), static_cast<unsigned long>(t.usage.minor_faults),
                 static_cast<unsigned long>(t.usage.major_faults),
                 static_cast<unsigned long>(t.usage.voluntary_switches),
-                static_cast<unsigned long>(t.usage.involuntary_switches));
+                static_cast<unsigned long>(t.usage.involuntary_switches), ms(t.longest_stretch_ns),
+                t.checkpoints);
   kernel::print_message("%s", line);
 }
 
@@ -58,17 +60,19 @@ void trace_private_old_cycle(const PrivateCycleTrace& t) {
 }
 
 void trace_private_step(const PrivateStepTrace& t) {
-  char line[320];
+  char line[360];
   std::snprintf(line, sizeof line,
                 "gc @%.3fs private-step g%lu (%s): %s of %zu %s, pause %.3f ms [thread: cpu %.3f, "
-                "run-queue wait %.3f, faults %lu/%lu, switches %lu/%lu]",
+                "run-queue wait %.3f, faults %lu/%lu, switches %lu/%lu, longest stretch %.3f "
+                "of %u]",
                 seconds_since_start(), static_cast<unsigned long>(t.goroutine_id), t.where,
                 t.slice ? "mark slice" : "sweep", t.work, t.slice ? "objects" : "blocks",
                 ms(t.pause_ns), ms(t.usage.cpu_ns), ms(t.usage.run_queue_wait_ns),
                 static_cast<unsigned long>(t.usage.minor_faults),
                 static_cast<unsigned long>(t.usage.major_faults),
                 static_cast<unsigned long>(t.usage.voluntary_switches),
-                static_cast<unsigned long>(t.usage.involuntary_switches));
+                static_cast<unsigned long>(t.usage.involuntary_switches), ms(t.longest_stretch_ns),
+                t.checkpoints);
   kernel::print_message("%s", line);
 }
 

@@ -4,10 +4,12 @@
 //         marked, pause <ms> ms (mark <ms>, sweep <ms>: <n> slots read, <n> by bitmap, large
 //         <ms>, cycle <ms>: mark <ms>, terminate <ms>, sweep <ms> of <n> blocks, start <ms>)
 //         [thread: cpu <ms>, run-queue wait <ms>, faults <minor>/<major>, switches
-//         <voluntary>/<involuntary>]
+//         <voluntary>/<involuntary>, longest stretch <ms> of <n>]
 //   (the bracket: the kernel's account of the collecting thread over the pause
 //   (kernel_iface/thread_usage.hpp): a pause much longer than its cpu time waited for a CPU
-//   (run-queue wait, involuntary switches) or blocked in the kernel (voluntary switches);
+//   (run-queue wait, involuntary switches) or blocked in the kernel (voluntary switches); the
+//   longest stretch of the pause between two of its n checkpoints (gc/pause_probe.hpp): a slow
+//   pause whose longest stretch is its excess lost that time in one piece, the thread not running;
 //   the sweep's slots: the nursery's, read one by one or swept from the block's bitmap without
 //   being read; a full collection reads every slot of every block; the cycle: the work of the
 //   incremental old-generation cycle done inside this pause; the rest of the pause is the
@@ -66,6 +68,8 @@ struct PrivateTrace {
   size_t bitmap_swept_slots = 0;    // nursery slots swept from the bitmap (none read)
   size_t cycle_blocks_swept = 0;    // blocks the cycle released or swept
   kernel::ThreadUsage usage;        // what the kernel charged the thread with during the pause
+  uint64_t longest_stretch_ns = 0;  // the longest stretch between checkpoints (gc/pause_probe.hpp)
+  uint32_t checkpoints = 0;         // the stretches measured
 };
 void trace_private_collection(const PrivateTrace& trace);
 
@@ -95,6 +99,8 @@ struct PrivateStepTrace {
   size_t work = 0;
   uint64_t pause_ns = 0;
   kernel::ThreadUsage usage;
+  uint64_t longest_stretch_ns = 0;  // as in PrivateTrace
+  uint32_t checkpoints = 0;
 };
 void trace_private_step(const PrivateStepTrace& trace);
 

@@ -17,6 +17,15 @@ class SavedEnvironmentVariable {
   explicit SavedEnvironmentVariable(const char* name) : name_(name) {
     if (const char* value = std::getenv(name)) value_ = value;
   }
+  // Saves it, then sets it to `value` (nullptr: unsets it) — as a fixture's member, for the whole
+  // test: members are built before SetUp starts the runtime.
+  SavedEnvironmentVariable(const char* name, const char* value) : SavedEnvironmentVariable(name) {
+    if (value != nullptr) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
   ~SavedEnvironmentVariable() {
     if (value_) {
       setenv(name_, value_->c_str(), 1);
