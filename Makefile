@@ -265,9 +265,10 @@ asan-test tsan-test ubsan-test:
 	@BUILD=build-$(@:-test=) MODE=$(@:-test=) bash tests/run_all.sh
 
 # A TSan run that fits about 10 minutes on a 2-vCPU VM (the whole tsan-test takes well over half
-# an hour): the stop-the-world, scheduler, channel, card-scan, remote-free and heap suites, and
-# the escape analysis's script suite. docs/HACKING.md "Sanitizer builds" has the times measured.
-TSAN_SUBSET ?= StopTheWorld*:StopAttribution*:SchedulerClaim*:CardScanTest*:RemoteFreeBatch*:Heap.*:LargeObjects*:BlockTest*:Scheduler*:Channel*:Select*:WaitGroup*
+# an hour): the stop-the-world, scheduler, channel, card-scan, remote-free, foreign-block-cache
+# and heap suites, and the escape analysis's script suite. docs/HACKING.md "Sanitizer builds" has
+# the times measured.
+TSAN_SUBSET ?= StopTheWorld*:StopAttribution*:SchedulerClaim*:CardScanTest*:RemoteFreeBatch*:ForeignBlockCache*:Heap.*:LargeObjects*:BlockTest*:Scheduler*:Channel*:Select*:WaitGroup*
 .PHONY: tsan-subset
 tsan-subset:
 	@$(MAKE) --no-print-directory MODE=tsan all tests

@@ -2,6 +2,7 @@
 // kernel; nothing here allocates, so it is safe inside malloc and before constructors.
 #include "kernel_iface/virtual_memory.hpp"
 #include "kernel_iface/address_sanitizer.hpp"
+#include "kernel_iface/asan_shadow.hpp"
 
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -104,7 +105,8 @@ Result<void*> reserve_aligned(size_t bytes, size_t alignment) {
 }
 
 Status unmap(void* address, size_t bytes) {
-  asan_unpoison(address, bytes);  // whatever is mapped here next starts addressable
+  // Whatever is mapped here next starts addressable (its shadow pages dropped, not zeroed).
+  asan_unpoison_dropping_shadow(address, bytes);
   if (::munmap(address, bytes) != 0) {
     g_failures.fetch_add(1, std::memory_order_relaxed);
     return Status::failure(errno);
@@ -121,8 +123,8 @@ Status move_mapping(void* address, size_t old_bytes, size_t new_bytes, void* tar
   }
   // The shadow does not move with the pages: the old range is free address space now, and the
   // new one holds what its owner says (it tracks the moved object again).
-  asan_unpoison(address, old_bytes);
-  asan_unpoison(target, new_bytes);
+  asan_unpoison_dropping_shadow(address, old_bytes);
+  asan_unpoison_dropping_shadow(target, new_bytes);
   return Status::success();
 }
 
