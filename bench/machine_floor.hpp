@@ -123,8 +123,8 @@ inline void fault_delivery(const char* name, int faults, FloorResult result, Flo
   FaultProbe& probe = g_fault_probe;
   probe.page_bytes = usgc::kernel::os_page_size();
   const size_t region_bytes = static_cast<size_t>(faults) * probe.page_bytes;
-  usgc::kernel::Result<void*> readable = usgc::kernel::map_aligned(probe.page_bytes,
-                                                                   probe.page_bytes);
+  usgc::kernel::Result<void*> readable =
+      usgc::kernel::map_aligned(probe.page_bytes, probe.page_bytes);
   if (!readable.ok()) fail(name, "map_aligned", readable.error());
   usgc::kernel::Result<void*> region = usgc::kernel::map_aligned(region_bytes, probe.page_bytes);
   if (!region.ok()) fail(name, "map_aligned", region.error());
