@@ -302,8 +302,10 @@ void* large_span_malloc(Heap* heap, size_t size, bool zero, bool growing) {
     if (purged) purge_flush();
     if (segment != nullptr) {
       Page* head = &segment->pages[run.first];
+      bool head_was_dirty = head->memory == PageMemory::kDirty;  // prepare marks it dirty
       prepare_taken_pages(segment, run.first, count, head->start,
                           zero ? head->start + size : head->start);
+      if (head_was_dirty && !zero) clear_free_marker_word(head->start);  // "handed out clean"
       g_large_counters.malloc_count.fetch_add(1, std::memory_order_relaxed);
       g_large_counters.bytes_in_use.fetch_add(head->block_size, std::memory_order_relaxed);
       return head->start;

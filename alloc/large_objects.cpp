@@ -50,6 +50,8 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
   if (zero && !segment->data_is_fresh) {
     kernel::asan_unpoison(page->start, size);  // asan build: a cached segment was poisoned
     std::memset(page->start, 0, size);
+  } else if (!segment->data_is_fresh) {
+    clear_free_marker_word(page->start);  // "handed out clean" (page.hpp)
   }
   segment->data_is_fresh = 0;
   g_large_counters.malloc_count.fetch_add(1, std::memory_order_relaxed);

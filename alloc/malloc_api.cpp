@@ -159,6 +159,9 @@ void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment) {
     // Unchecked: in the asan build the word lies in the block's poisoned head.
     usgc::kernel::unchecked_store(reinterpret_cast<uintptr_t*>(aligned) - 1,
                                   aligned_marker_of(reinterpret_cast<void*>(aligned)));
+    // "Handed out clean" (page.hpp): realloc copies from here, where a freed block may have
+    // started (within the block: aligned - pointer <= alignment - 16).
+    clear_free_marker_word(reinterpret_cast<void*>(aligned));
   }
   return reinterpret_cast<void*>(aligned);
 }

@@ -30,9 +30,17 @@
 // has it in a register already (the base it reads the map byte through), so the test and the store
 // are one instruction each and making it costs none. Not a segment's address (an earlier marker):
 // that is also the end of the 4 MiB below it, and a program's end pointer (a vector's, in a
-// block's second word) could equal it and read as a double free. A live block holds the marker
-// only if the program copied it there (a use-after-free copy of a freed block would): then a free
-// reports it as a double free.
+// block's second word) could equal it and read as a double free.
+// "Handed out clean": no object malloc returns holds the marker in its second word. Small blocks
+// are cleared by their pop (page_take_block); large and huge objects on reused memory, and the
+// interior pointers aligned_alloc returns, by clear_free_marker_word: a large object's first page
+// starts where a small page's first block did (an aligned pointer, where some block did), and that
+// block's marker stays in the memory (realloc of such an object, unwritten, to a small size copied
+// it into the new block's second word, which then read as a double free). realloc copies to the
+// same offsets, so it never moves a marker into a second word either. A live block holds the
+// marker only if the program put it there itself: by copying it from freed memory (use after
+// free) or from uninitialized bytes of a block at an offset other than the second word; a free
+// then reports it as a double free.
 //
 // The pop check (heap.hpp, "Validation"): the owner's free fast path does not test whether a
 // pointer is exactly a block start. Malloc tests each block it takes from free_list instead
@@ -69,6 +77,13 @@ struct Block {
   kernel::UncheckedWord<uintptr_t> free_marker;
 };
 static_assert(sizeof(Block) == 2 * sizeof(void*) && offsetof(Block, free_marker) == sizeof(void*));
+
+// "Handed out clean" for an object that does not come from a free list (a large span or a huge
+// object whose memory may hold a freed block's words, an aligned interior pointer): its second
+// word is not the free marker.
+inline void clear_free_marker_word(void* object) {
+  static_cast<Block*>(object)->free_marker = 0;
+}
 
 enum DelayedState : uintptr_t {
   kNoDelayed = 0,

@@ -13,7 +13,10 @@
 //     one are caught with the usual one-line message, also when another thread frees;
 //   - objects freed by other threads come back (bytes in use return, segments stay bounded);
 //   - freeing many large objects gives their memory back to the OS (trim at once, the decay
-//     without a trim).
+//     without a trim);
+//   - a large object on memory that small blocks had, realloc'ed unwritten to a small size, frees
+//     cleanly: the freed blocks' markers left in that memory are not copied into the new block
+//     (page.hpp, "handed out clean").
 #include <string.h>
 
 #include <gtest/gtest.h>
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "tests/support/death_test_support.hpp"
+#include "tests/support/saved_environment.hpp"
 #include "tests/support/usgc_stats.hpp"
 #include "usgc/usgc.h"
 
@@ -363,6 +367,54 @@ TEST_F(LargeObjectsDeathTest, ReallocOfFreedPackedObjectAbortsNamingRealloc) {
         usgc_free(keep);
       },
       "usgc: .*realloc.*0x[0-9a-f]+");
+}
+
+// Fills two segments with 16-byte blocks and frees them all: every 16-byte aligned address of
+// those pages then holds a freed block, with the free marker in its second word (until a purge
+// zeroes the pages: callers run with a long decay).
+void free_two_segments_of_16_byte_blocks() {
+  constexpr size_t kBlocks = 2 * kSegment / 16;
+  std::vector<void*> blocks(kBlocks);
+  for (void*& block : blocks) block = usgc_malloc(16);
+  for (void* block : blocks) usgc_free(block);
+}
+
+// Large objects placed on those pages and never written, then realloc'ed to a small size, give
+// small blocks whose bytes are copies of theirs: freeing them must not read as a double free (it
+// did: the large object's second word still held a freed block's marker). In a child process with
+// a long decay, so that no purge zeroes the freed pages first.
+TEST_F(LargeObjectsDeathTest, ReallocOfUnwrittenLargeObjectOnFreedSmallPagesFreesCleanly) {
+  usgc::testing::SavedEnvironmentVariable long_decay("USGC_DECAY_MS", "600000");
+  EXPECT_EXIT(
+      {
+        std::thread([] {
+          free_two_segments_of_16_byte_blocks();
+          constexpr size_t kObjects = 40;  // 3 pages each: the freed segments' pages
+          std::vector<void*> objects(kObjects);
+          for (void*& object : objects) object = usgc_malloc(150000);
+          for (void* object : objects) usgc_free(usgc_realloc(object, 40));
+        }).join();
+        exit(0);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+// The same for aligned_alloc's interior pointers into blocks of a class those pages are
+// reformatted for: the aligned address is where a freed 16-byte block started.
+TEST_F(LargeObjectsDeathTest, ReallocOfUnwrittenAlignedObjectOnFreedSmallPagesFreesCleanly) {
+  usgc::testing::SavedEnvironmentVariable long_decay("USGC_DECAY_MS", "600000");
+  EXPECT_EXIT(
+      {
+        std::thread([] {
+          free_two_segments_of_16_byte_blocks();
+          constexpr size_t kObjects = 100;  // beyond natural alignment: interior pointers
+          std::vector<void*> objects(kObjects);
+          for (void*& object : objects) object = usgc_aligned_alloc(32 * kKiB, 200);
+          for (void* object : objects) usgc_free(usgc_realloc(object, 40));
+        }).join();
+        exit(0);
+      },
+      testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
