@@ -8,7 +8,7 @@
 // into a free register (clean); an assignment gives the local a register and marks it dirty.
 // A local is in at most one register.
 //
-// Invariants the compiler keeps with it (compiler.cpp):
+// Invariants the compiler keeps with it (compiler.hpp):
 //   - at a block's start the cache is empty (blocks may have several predecessors): the block's
 //     end stores every dirty local that is live out (liveness.hpp) and forgets the rest; a
 //     block whose only predecessor comes before it starts with that predecessor's registers

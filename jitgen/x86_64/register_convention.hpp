@@ -50,7 +50,7 @@
 // after it. The epilogue unlinks it and restores mutator->arena_top from arena_mark (popping
 // the frame's STACK_LOCAL objects), or leaves arena_top (a variant compiled for a call that
 // allocates in the caller's frame: "stack when called at").
-// Shrink-wrapping (compiler.cpp, "frames only where they are needed"): blocks that cannot
+// Shrink-wrapping (compiler_frames.cpp, "frames only where they are needed"): blocks that cannot
 // collect on their main path and reach a return run before any prologue, RBP still the
 // caller's, RSP the entry's (8 below 16-aligned), locals in cache registers, inputs read at
 // [rsp + 8 + 8 i]; they return with a bare `ret`. An edge from them into a framed block runs

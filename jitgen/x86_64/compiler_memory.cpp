@@ -1,0 +1,195 @@
+// jitgen/x86_64/compiler_memory.cpp — allocation (the private, stack and shared stubs), fields,
+// elements and globals with their nil and bounds checks and the barrier.
+// The design and the invariants are in compiler.hpp.
+#include "jitgen/x86_64/compiler.hpp"
+
+namespace usgc::jitgen::x86_64 {
+
+void Compiler::compile_allocation(const Instruction& instruction) {
+  const uint32_t site_index = layout_.site_at(function_, block_, instruction_);
+  const SiteLayout& site = layout_.site(site_index);
+  const bool in_caller_frame =
+      std::binary_search(caller_frame_sites_->begin(), caller_frame_sites_->end(), site_index);
+  const OwnershipClass decided = in_caller_frame ? OwnershipClass::StackLocal : site.decided;
+  const usgc_ownership ownership = usgc_class_of(decided);
+  const uint32_t counter =
+      in_caller_frame ? static_cast<uint32_t>(layout_.site_count()) + site_index : site_index;
+
+  if (instruction.opcode == Opcode::MakeChan) {
+    OperationSite operation;
+    operation.site = site_index;
+    operation.counter = counter;
+    operation.ownership = ownership;
+    return call_operation(add_operation(operation));
+  }
+  // The length check comes first, as in the interpreter (then the stress collection).
+  const bool dynamic = site.shape == SiteShape::kDynamicArray;
+  if (instruction.opcode == Opcode::NewArray) {
+    const Operand& length = instruction.operands[0];
+    if (!(length.kind == OperandKind::Integer && length.integer_value >= 0)) {
+      Xbyak::Label& negative =
+          error_label(ErrorKind::kNegativeLength, [this]() { e_.mov(rdx, rax); });
+      load(rax, length);
+      e_.test(rax, rax);
+      e_.js(negative, Emitter::T_NEAR);
+    }
+  }
+  if (m_.options_.gc_stress) {
+    // As a stub's slow path does (the refill that collects): the dirty references to their
+    // slots, the cache registers saved around the call. So --gc-stress collects with exactly
+    // the register state a refill sees, at every allocation.
+    const ColdSave save = cold_save_for(instruction);
+    e_.save(save);
+    e_.mov(rdi, r13);
+    e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_gc_stress));
+    e_.restore(save);
+  }
+  Xbyak::Label& out_of_memory = error_label(ErrorKind::kOutOfMemory);
+  const usgc_type_layout* type_layout = &m_.site_layouts_[site_index];
+  const bool inline_layout = type_layout->size_class != UINT32_MAX;
+  if (dynamic) {
+    runtime_call_begin();
+    if (instruction.opcode == Opcode::NewArray) {
+      load(rsi, instruction.operands[0]);
+    } else {
+      e_.xor_(esi, esi);  // `new [N]T` too large to lay out bounded: as the interpreter does
+    }
+    e_.mov(edi, site.type);
+    e_.mov(edx, static_cast<uint32_t>(ownership));
+    e_.call_absolute(reinterpret_cast<const void*>(&usgc_alloc_array));
+    runtime_call_end();
+    e_.test(rax, rax);
+    e_.jz(out_of_memory, Emitter::T_NEAR);
+  } else if (decided == OwnershipClass::StackLocal && inline_layout) {
+    if (type_layout->slot_bytes / 8 - 1 > 8) cache_.evict(rdi);  // zeroed with `rep stosq`
+    e_.cold_save = cold_save_for(instruction);
+    emit_stack_alloc(e_, type_layout, out_of_memory);
+  } else if (decided == OwnershipClass::GoroutinePrivate && inline_layout) {
+    e_.cold_save = cold_save_for(instruction);
+    emit_private_alloc(e_, type_layout, out_of_memory);
+  } else if (decided == OwnershipClass::StackLocal) {
+    runtime_call_begin();
+    e_.mov(rdi, r13);
+    e_.mov(rsi, reinterpret_cast<uint64_t>(type_layout));
+    e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_alloc_stack_slow));
+    runtime_call_end();
+    e_.test(rax, rax);
+    e_.jz(out_of_memory, Emitter::T_NEAR);
+  } else {
+    runtime_call_begin();
+    e_.mov(edi, site.type);
+    e_.mov(esi, static_cast<uint32_t>(ownership));
+    e_.call_absolute(reinterpret_cast<const void*>(&usgc_alloc));
+    runtime_call_end();
+    e_.test(rax, rax);
+    e_.jz(out_of_memory, Emitter::T_NEAR);
+  }
+  if (site.shape == SiteShape::kBoundedArray) {
+    if (site.bounded_length <= INT32_MAX) {
+      e_.mov(e_.qword[rax], static_cast<uint32_t>(site.bounded_length));
+    } else {
+      e_.mov(rcx, site.bounded_length);
+      e_.mov(e_.qword[rax], rcx);
+    }
+  }
+  store_result(instruction, rax);
+  if (m_.options_.count_allocations)
+    e_.inc(e_.qword[r13 + kGoroutineCounters + static_cast<int32_t>(8 * counter)]);
+}
+
+bool Compiler::value_may_be_stack(const Operand& value) const {
+  return value.kind == OperandKind::Local && may_stack_[function_][value.local_index];
+}
+
+void Compiler::compile_field(const Instruction& instruction) {
+  const Operand& base = instruction.operands[0];
+  const ir::TypeId base_type = ir_.functions[function_].locals[base.local_index].type;
+  const bool reference = layout_.struct_layout(layout_.struct_of_pointer(base_type))
+                             .field_is_reference[instruction.field_index];
+  Xbyak::Label& nil = error_label(ErrorKind::kNilField);
+  const int32_t offset = static_cast<int32_t>(8 * instruction.field_index);
+  if (instruction.opcode == Opcode::LoadField) {
+    Xbyak::Reg64 object = value(base, rax);
+    e_.test(object, object);
+    e_.jz(nil, Emitter::T_NEAR);
+    if (!result_live(instruction)) return;
+    Xbyak::Reg64 destination = cache_.define(instruction.result_index);
+    e_.mov(destination, e_.qword[object + offset]);
+    return;
+  }
+  load(rax, base);
+  e_.test(rax, rax);
+  e_.jz(nil, Emitter::T_NEAR);
+  const Xbyak::Address field = e_.qword[rax + offset];
+  const Operand& stored = instruction.operands[1];
+  if (!reference && stored.kind == OperandKind::Local) {
+    e_.mov(field, value(stored, rcx));
+    return;
+  }
+  load(rcx, stored);
+  if (!reference || stored.kind == OperandKind::Null) {
+    e_.mov(field, rcx);  // a null store needs no barrier: nothing is published or kept
+  } else {
+    e_.cold_save = cold_save_for(instruction);
+    emit_barrier(e_, field, rcx, value_may_be_stack(stored));
+  }
+}
+
+void Compiler::compile_element(const Instruction& instruction) {
+  const Operand& base = instruction.operands[0];
+  const ir::TypeId base_type = ir_.functions[function_].locals[base.local_index].type;
+  const bool reference = ir_.types.is_reference(ir_.types.node(base_type).element);
+  Xbyak::Label& out_of_range = error_label(ErrorKind::kIndex, [this]() {
+    e_.mov(rdx, rcx);
+    e_.mov(rcx, rax);
+  });
+  load(rax, base);
+  load(rcx, instruction.operands[1]);
+  e_.test(rax, rax);
+  e_.jz(out_of_range, Emitter::T_NEAR);
+  e_.cmp(rcx, e_.qword[rax]);
+  e_.jae(out_of_range, Emitter::T_NEAR);
+  const Xbyak::Address element = e_.qword[rax + rcx * 8 + 8];
+  if (instruction.opcode == Opcode::LoadIndex) {
+    if (!result_live(instruction)) return;
+    e_.mov(rax, element);
+    store_result(instruction, rax);
+    return;
+  }
+  const Operand& stored = instruction.operands[2];
+  load(rdx, stored);
+  if (!reference || stored.kind == OperandKind::Null) {
+    e_.mov(element, rdx);
+  } else {
+    e_.cold_save = cold_save_for(instruction);
+    emit_barrier(e_, element, rdx, value_may_be_stack(stored));
+  }
+}
+
+void Compiler::compile_global(const Instruction& instruction) {
+  const uint32_t slot = global_slots_[instruction.global_index];
+  const bool reference = global_is_reference_[instruction.global_index];
+  const int32_t table = reference ? kGoroutineReferenceGlobals : kGoroutineScalarGlobals;
+  if (instruction.opcode == Opcode::LoadGlobal) {
+    if (!result_live(instruction)) return;
+    e_.mov(rcx, e_.qword[r13 + table]);
+    e_.mov(rax, e_.qword[rcx + static_cast<int32_t>(8 * slot)]);
+    store_result(instruction, rax);
+    return;
+  }
+  if (!reference) {
+    load(rdx, instruction.operands[0]);
+    e_.mov(rcx, e_.qword[r13 + table]);
+    e_.mov(e_.qword[rcx + static_cast<int32_t>(8 * slot)], rdx);
+    return;
+  }
+  load(rdx, instruction.operands[0]);
+  runtime_call_begin();  // publication: may collect
+  e_.mov(rsi, rdx);
+  e_.mov(rcx, e_.qword[r13 + table]);
+  e_.lea(rdi, e_.ptr[rcx + static_cast<int32_t>(8 * slot)]);
+  e_.call_absolute(reinterpret_cast<const void*>(&usgc_global_store));
+  runtime_call_end();
+}
+
+}  // namespace usgc::jitgen::x86_64
