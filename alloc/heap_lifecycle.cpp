@@ -16,8 +16,10 @@
 // fork(): the handlers take every allocator lock (in rank order: the forking thread's own heap's
 // help_lock first) so the child starts with
 // consistent caches and lists; the child resets the locks and the decommit queue. Heaps of
-// threads that do not exist in the child are left as they are (possibly mid-operation, so
-// never touched): their memory is lost to the child, as in other thread-caching allocators.
+// threads that do not exist in the child are left as they are (possibly mid-operation), except
+// that their segments lose their owner (disown_segments_of_missing_thread: the child's new
+// threads reuse those threads' ids): their memory is lost to the child, as in other
+// thread-caching allocators.
 #include <pthread.h>
 
 #include <cstdlib>
@@ -112,6 +114,26 @@ void thread_heap_exit(void* value) {
   g_free_heaps = heap;
 }
 
+// In a fork child, the heap of a thread the child does not have: its segments stop naming that
+// thread as their owner. glibc gives the child's new threads the stacks, and so the TCB addresses
+// (our thread ids), of the parent's other threads; a new thread would otherwise pass the owner
+// tests of the missing thread's pages (the free fast path's fast_free_owner, heap_free_generic's
+// owner_thread) and work on that heap as its owner: take its help_lock, which the missing thread
+// may have held at the fork (a hang), or change its queues in the middle of the missing thread's
+// own update. With no owner, every free into those pages is a remote free to the heap, which
+// nobody drains in the child (the memory stays lost to the child, as before). Only the owned list
+// is followed (next links: a push or remove the missing thread was doing keeps the chain from the
+// head intact) and only ownership fields are written.
+void disown_segments_of_missing_thread(Heap* heap) {
+  for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next) {
+    segment->owner_thread.store(0, std::memory_order_relaxed);
+    for (uint32_t i = 0; i < segment->page_count; ++i) {
+      Page* page = &segment->pages[i];
+      if (page->in_use) page_refresh_fast_free_owner(page);  // owner_thread 0: no owner
+    }
+  }
+}
+
 // The forking thread's heap: a helper in another thread may hold its help_lock (and be halfway
 // through its full pages); the child would find it held by a thread it does not have.
 Heap* g_forking_heap = nullptr;
@@ -147,7 +169,9 @@ void after_fork_child() {
   kernel::DecommitQueue::process().reset_after_fork();
   // Only the forking thread exists here; the others' heaps are no longer anyone's.
   for (Heap* heap = heap_registry_first(); heap != nullptr; heap = heap->registry_next) {
-    if (heap != t_heap) heap->in_use.store(0, std::memory_order_relaxed);
+    if (heap == t_heap || heap->in_use.load(std::memory_order_relaxed) == 0) continue;
+    heap->in_use.store(0, std::memory_order_relaxed);
+    disown_segments_of_missing_thread(heap);
   }
 }
 

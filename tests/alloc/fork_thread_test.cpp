@@ -3,12 +3,15 @@
 // fork: the child of a process whose other threads are inside usgc_malloc/usgc_free at the
 // moment of the fork must be able to allocate at once (no lock left held, no heap half-updated;
 // usgc registers pthread_atfork handlers). A child that hangs is killed after a grace period so
-// the test fails instead of hanging; nothing asserts on time.
+// the test fails instead of hanging; nothing asserts on time. A thread the child creates may get
+// the thread id of a parent thread the child does not have (glibc hands it that thread's cached
+// stack and TCB): it must not act as the owner of that thread's heap.
 //
 // thread exit: a thread's heap is handed back when it exits. Its still-live blocks stay intact
 // and can be freed later by other threads (remote frees into an exited thread's pages); the
 // `threads` statistic falls back; and threads that keep being created and exiting reuse the
 // memory of earlier ones instead of reserving more address space each time.
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -170,6 +173,56 @@ TEST(UsgcFork, ChildAllocatesAtOnceWhileParentThreadsAreAllocating) {
   void* p = usgc_malloc(1000);  // the parent is fine too
   ASSERT_NE(p, nullptr);
   usgc_free(p);
+}
+
+// The parent's other thread holds its heap's help lock much of the time (malloc_trim in a loop),
+// so the child often inherits it held by a thread it does not have. The child's first new thread
+// gets that thread's id (its TCB address, from glibc's stack cache) and frees a block of the
+// thread's full page: as the page's owner it would wait for the inherited lock forever.
+TEST(UsgcFork, ChildThreadWithAParentThreadsIdDoesNotActAsThatThreadsHeapOwner) {
+  std::atomic<void*> full_page_block{nullptr};
+  std::atomic<uintptr_t> trimmer_id{0};
+  std::atomic<bool> stop{false};
+  std::thread trimmer([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 4096; ++i) blocks.push_back(usgc_malloc(64));  // the first pages fill
+    trimmer_id = reinterpret_cast<uintptr_t>(pthread_self());
+    full_page_block = blocks[0];
+    while (!stop.load(std::memory_order_relaxed)) usgc_malloc_trim(0);
+    for (void* p : blocks) usgc_free(p);
+  });
+  struct StopAndJoin {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~StopAndJoin() {
+      stop = true;
+      thread.join();
+    }
+  } stop_and_join{stop, trimmer};
+  while (full_page_block.load() == nullptr) std::this_thread::yield();
+  int same_id_rounds = 0;
+  for (int round = 0; round < 40; ++round) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0) << "fork failed";
+    if (child == 0) {
+      uintptr_t id = 0;
+      std::thread thread([&id, &full_page_block] {
+        id = reinterpret_cast<uintptr_t>(pthread_self());
+        usgc_free(full_page_block.load());
+        void* p = usgc_malloc(64);  // and it has a heap of its own
+        usgc_free(p);
+      });
+      thread.join();
+      _exit(id == trimmer_id.load() ? 0 : 1);
+    }
+    const int status = wait_for_child(child);
+    ASSERT_NE(status, -2) << "round " << round
+                          << ": the child's thread hung freeing a block of a parent thread's page";
+    ASSERT_TRUE(WIFEXITED(status)) << "round " << round << ": the child died, status " << status;
+    if (WEXITSTATUS(status) == 0) ++same_id_rounds;
+  }
+  if (same_id_rounds == 0)
+    GTEST_SKIP() << "no child thread got the parent thread's id (this libc does not reuse it)";
 }
 
 TEST(UsgcThreadExit, BlocksLeftByExitedThreadsStayIntactAndAreFreedByMain) {
