@@ -67,8 +67,10 @@ class Verifier {
   OperandType operand_type(Operand& operand, const Instruction& instruction);
 
   // The operand's type, or invalid after reporting that it is not of kind `kind`.
-  OperandType expect_kind(Operand& operand, const Instruction& instruction, TypeKind kind, const std::string& expected);
-  void expect_assignable(Operand& operand, const Instruction& instruction, TypeId target, const std::string& context);
+  OperandType expect_kind(Operand& operand, const Instruction& instruction, TypeKind kind,
+                          const std::string& expected);
+  void expect_assignable(Operand& operand, const Instruction& instruction, TypeId target,
+                         const std::string& context);
 
   // The result local's type (resolving it), or invalid after a report.
   TypeId result_type(Instruction& instruction);

@@ -25,7 +25,8 @@ OperandType Verifier::operand_type(Operand& operand, const Instruction& instruct
   return {};
 }
 
-OperandType Verifier::expect_kind(Operand& operand, const Instruction& instruction, TypeKind kind, const std::string& expected) {
+OperandType Verifier::expect_kind(Operand& operand, const Instruction& instruction, TypeKind kind,
+                                  const std::string& expected) {
   OperandType type = operand_type(operand, instruction);
   if (!type.valid()) return {};
   if (type.is_null || types_.kind(type.type) != kind) {
@@ -37,7 +38,8 @@ OperandType Verifier::expect_kind(Operand& operand, const Instruction& instructi
   return type;
 }
 
-void Verifier::expect_assignable(Operand& operand, const Instruction& instruction, TypeId target, const std::string& context) {
+void Verifier::expect_assignable(Operand& operand, const Instruction& instruction, TypeId target,
+                                 const std::string& context) {
   OperandType type = operand_type(operand, instruction);
   if (!type.valid() || !target.valid() || assignable(target, type)) return;
   report(where(operand, instruction), context + ": expected a value of type " +
@@ -46,9 +48,8 @@ void Verifier::expect_assignable(Operand& operand, const Instruction& instructio
 }
 
 TypeId Verifier::result_type(Instruction& instruction) {
-  SourcePosition position = instruction.result_position.known()
-                                ? instruction.result_position
-                                : instruction.diagnostic_position();
+  SourcePosition position = instruction.result_position.known() ? instruction.result_position
+                                                                : instruction.diagnostic_position();
   auto found = local_index_.find(instruction.result_name);
   if (found == local_index_.end()) {
     report(position, "undefined local '%" + instruction.result_name + "'");
@@ -61,9 +62,8 @@ TypeId Verifier::result_type(Instruction& instruction) {
 void Verifier::define_result(Instruction& instruction, TypeId produced) {
   TypeId result = result_type(instruction);
   if (!result.valid() || !produced.valid() || result == produced) return;
-  SourcePosition position = instruction.result_position.known()
-                                ? instruction.result_position
-                                : instruction.diagnostic_position();
+  SourcePosition position = instruction.result_position.known() ? instruction.result_position
+                                                                : instruction.diagnostic_position();
   report(position, std::string(opcode_name(instruction.opcode)) + " yields " +
                        types_.spelling(produced) + " but '%" + instruction.result_name +
                        "' has type " + types_.spelling(result));
@@ -166,8 +166,7 @@ void Verifier::check_instruction(Instruction& instruction) {
     case Opcode::Copy: {
       TypeId result = result_type(instruction);
       if (result.valid())
-        expect_assignable(operands[0], instruction, result,
-                          "'%" + instruction.result_name + "' =");
+        expect_assignable(operands[0], instruction, result, "'%" + instruction.result_name + "' =");
       break;
     }
     case Opcode::Binary:
@@ -344,9 +343,9 @@ void Verifier::check_binary(Instruction& instruction) {
     for (size_t side = 0; side < 2; ++side) {
       OperandType type = side == 0 ? left : right;
       if (type.is_null || type.type != operand_expected) {
-        report(where(operands[side], instruction),
-               name + ": expected " + types_.spelling(operand_expected) + ", found " +
-                   describe(operands[side], type));
+        report(where(operands[side], instruction), name + ": expected " +
+                                                       types_.spelling(operand_expected) +
+                                                       ", found " + describe(operands[side], type));
         return;
       }
     }
@@ -358,8 +357,7 @@ void Verifier::check_binary(Instruction& instruction) {
 const Field* Verifier::resolve_field(Instruction& instruction) {
   Operand& base = instruction.operands[0];
   OperandType type = operand_type(base, instruction);
-  if (instruction.opcode == Opcode::StoreField)
-    operand_type(instruction.operands[1], instruction);
+  if (instruction.opcode == Opcode::StoreField) operand_type(instruction.operands[1], instruction);
   if (!type.valid()) return nullptr;
   if (type.is_null || types_.kind(type.type) != TypeKind::Pointer) {
     report(where(base, instruction), std::string(opcode_name(instruction.opcode)) +

@@ -264,7 +264,6 @@ void FunctionGenerator::use_received(uint32_t received, uint32_t depth) {
       {});
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Bodies.
 
@@ -391,7 +390,6 @@ void FunctionGenerator::generate() {
   }
   text += "}\n";
 }
-
 
 }  // namespace generator
 

@@ -17,9 +17,8 @@
 
 namespace usgc::jitgen::random_usir::generator {
 
-
 inline constexpr uint32_t kMaximumArrayLength =
-    6;                                // every array a program allocates is this short or less
+    6;  // every array a program allocates is this short or less
 inline constexpr uint32_t kMaximumSize = 4;  // size parameters get 1..kMaximumSize
 inline constexpr uint32_t kMaximumListWalk = 6;
 

@@ -1,7 +1,6 @@
-// tests/jitgen/random_usir_statements.cpp — the generator's statements: allocations, field and element
-// access, guards, branches, counted loops, array fills, list walks and builds, globals, unknown
-// code and ints.
-// The design and the invariants: random_usir_program.cpp.
+// tests/jitgen/random_usir_statements.cpp — the generator's statements: allocations, field and
+// element access, guards, branches, counted loops, array fills, list walks and builds, globals,
+// unknown code and ints. The design and the invariants: random_usir_program.cpp.
 #include "tests/jitgen/random_usir_generator.hpp"
 
 #include <algorithm>
@@ -278,7 +277,6 @@ bool FunctionGenerator::build_list() {
   return true;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Globals, unknown code, ints.
 
@@ -339,7 +337,6 @@ bool FunctionGenerator::arithmetic() {
   emit(name(result) + " = " + op + " " + a + ", " + b);
   return true;
 }
-
 
 }  // namespace generator
 
