@@ -104,6 +104,7 @@ class USGC_JIT_API CompiledModule {
   // ---- for the runtime side (jit_runtime.cpp, run_compiled) ----
   const OperationSite& operation(uint32_t index) const { return operations_[index]; }
   const ErrorSite& error_site(uint32_t index) const { return errors_[index]; }
+  size_t error_site_count() const { return errors_.size(); }  // the checks compiled (tests)
   using EnterThunk = uint64_t (*)(const void* code, JitGoroutine* goroutine, const uint64_t* inputs,
                                   uint64_t count);
   EnterThunk enter_thunk() const { return reinterpret_cast<EnterThunk>(code_); }

@@ -222,6 +222,7 @@ void Compiler::compile_variant(size_t index) {
     if (!block.instructions.empty())
       for (uint32_t target : block.instructions.back().target_blocks) ++predecessor_count_[target];
   entry_cache_.assign(block_count_, std::nullopt);
+  entry_nonnull_.assign(block_count_, std::nullopt);
 
   // Prologue: slots (inputs copied in, the rest zero), the frame, the stack check, the poll;
   // none on a shrink-wrapped entry (each edge into the framed blocks makes it).
@@ -240,10 +241,16 @@ void Compiler::compile_variant(size_t index) {
     } else {
       cache_.forget_all();
     }
+    if (entry_nonnull_[block_]) {
+      nonnull_ = std::move(*entry_nonnull_[block_]);
+    } else {
+      nonnull_.assign(function.locals.size(), false);
+    }
     const auto& instructions = function.blocks[block_].instructions;
     for (instruction_ = 0; instruction_ < instructions.size(); ++instruction_) {
       cache_.start_instruction(instructions[instruction_], live_after());
       compile_instruction(instructions[instruction_]);
+      note_definition(instructions[instruction_]);
     }
   }
 

@@ -163,10 +163,28 @@ class Compiler {
   void compile_instruction(const Instruction& instruction);
 
   // Successors entered only from this block, later in the order, start with its registers
-  // (after the live dirty ones were stored: the slots agree). An edge into framed code from a
-  // block without the frame makes the slots of the target's live-in from these registers, so
-  // they agree there too. Back edges poll and start from the slots.
+  // (after the live dirty ones were stored: the slots agree) and its known non-null locals. An
+  // edge into framed code from a block without the frame makes the slots of the target's live-in
+  // from these registers, so they agree there too. Back edges poll and start from the slots,
+  // knowing nothing.
   void hand_cache_to_successors(const std::vector<uint32_t>& targets);
+
+  // "Known non-null": a local is known not to be null where every path to this point went through
+  // an allocation into it, a copy of a known non-null local into it, or a nil check of it that
+  // passed (a field or element access), with no other assignment of it since. Facts start empty
+  // at a function's entry and at every block with more than one predecessor or a back edge into
+  // it; a block entered only from an earlier one starts with that block's facts at its jump.
+  // Objects never move and locals change only as an instruction's result, so calls and
+  // collections keep the facts. A field or element access of a known non-null local emits no nil
+  // check (the error it would report cannot happen).
+  bool known_nonnull(const Operand& operand) const {
+    return operand.kind == OperandKind::Local && nonnull_[operand.local_index];
+  }
+  void note_checked_nonnull(const Operand& operand) {
+    if (operand.kind == OperandKind::Local) nonnull_[operand.local_index] = true;
+  }
+  // After an instruction: its result local's fact.
+  void note_definition(const Instruction& instruction);
 
   // A jump to block `target`; a back edge (to this or an earlier block) polls and checks the
   // stop flag first, as the interpreter's checkpoint does. `last`: nothing follows in this block,
@@ -231,6 +249,9 @@ class Compiler {
   std::vector<bool> frameless_;              // [block]: runs without the frame (plan_frameless)
   std::vector<uint32_t> predecessor_count_;  // [block]: edges into it
   std::vector<std::optional<RegisterCache::Snapshot>> entry_cache_;  // [block]
+  std::vector<bool> nonnull_;  // [local]: known non-null at the current instruction
+  std::vector<std::optional<std::vector<bool>>>
+      entry_nonnull_;  // [block]: from its only predecessor
   Xbyak::Label* stopped_frameless_ = nullptr;
   int32_t frame_offset_ = 0;
   int32_t scalar_base_ = 0;

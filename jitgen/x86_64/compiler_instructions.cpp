@@ -35,13 +35,17 @@ void Compiler::compile_instruction(const Instruction& instruction) {
     case Opcode::StoreIndex:
       return compile_element(instruction);
     case Opcode::Length: {
-      Xbyak::Label& null = e_.label();
       load(rax, instruction.operands[0]);
       if (!result_live(instruction)) return;
-      e_.test(rax, rax);
-      e_.jz(null);
-      e_.mov(rax, e_.qword[rax]);
-      e_.L(null);
+      if (known_nonnull(instruction.operands[0])) {
+        e_.mov(rax, e_.qword[rax]);
+      } else {  // len of a null array is 0
+        Xbyak::Label& null = e_.label();
+        e_.test(rax, rax);
+        e_.jz(null);
+        e_.mov(rax, e_.qword[rax]);
+        e_.L(null);
+      }
       store_result(instruction, rax);
       return;
     }
@@ -97,8 +101,21 @@ void Compiler::compile_instruction(const Instruction& instruction) {
 
 void Compiler::hand_cache_to_successors(const std::vector<uint32_t>& targets) {
   const RegisterCache::Snapshot state = cache_.snapshot();
-  for (uint32_t target : targets)
-    if (target > block_ && predecessor_count_[target] == 1) entry_cache_[target] = state;
+  for (uint32_t target : targets) {
+    if (target > block_ && predecessor_count_[target] == 1) {
+      entry_cache_[target] = state;
+      entry_nonnull_[target] = nonnull_;
+    }
+  }
+}
+
+void Compiler::note_definition(const Instruction& instruction) {
+  if (instruction.result_name.empty()) return;
+  const bool allocated = instruction.opcode == Opcode::New ||
+                         instruction.opcode == Opcode::NewArray ||
+                         instruction.opcode == Opcode::MakeChan;  // or it reported an error
+  const bool copied = instruction.opcode == Opcode::Copy && known_nonnull(instruction.operands[0]);
+  nonnull_[instruction.result_index] = allocated || copied;
 }
 
 void Compiler::edge(uint32_t target, bool last) {

@@ -106,20 +106,25 @@ void Compiler::compile_field(const Instruction& instruction) {
   const ir::TypeId base_type = ir_.functions[function_].locals[base.local_index].type;
   const bool reference = layout_.struct_layout(layout_.struct_of_pointer(base_type))
                              .field_is_reference[instruction.field_index];
-  Xbyak::Label& nil = error_label(ErrorKind::kNilField);
   const int32_t offset = static_cast<int32_t>(8 * instruction.field_index);
+  const bool check_nil = !known_nonnull(base);
+  note_checked_nonnull(base);  // from here on (a failed check leaves the function)
   if (instruction.opcode == Opcode::LoadField) {
     Xbyak::Reg64 object = value(base, rax);
-    e_.test(object, object);
-    e_.jz(nil, Emitter::T_NEAR);
+    if (check_nil) {
+      e_.test(object, object);
+      e_.jz(error_label(ErrorKind::kNilField), Emitter::T_NEAR);
+    }
     if (!result_live(instruction)) return;
     Xbyak::Reg64 destination = cache_.define(instruction.result_index);
     e_.mov(destination, e_.qword[object + offset]);
     return;
   }
   load(rax, base);
-  e_.test(rax, rax);
-  e_.jz(nil, Emitter::T_NEAR);
+  if (check_nil) {
+    e_.test(rax, rax);
+    e_.jz(error_label(ErrorKind::kNilField), Emitter::T_NEAR);
+  }
   const Xbyak::Address field = e_.qword[rax + offset];
   const Operand& stored = instruction.operands[1];
   if (!reference && stored.kind == OperandKind::Local) {
@@ -145,8 +150,11 @@ void Compiler::compile_element(const Instruction& instruction) {
   });
   load(rax, base);
   load(rcx, instruction.operands[1]);
-  e_.test(rax, rax);
-  e_.jz(out_of_range, Emitter::T_NEAR);
+  if (!known_nonnull(base)) {  // a null array has no index in range
+    e_.test(rax, rax);
+    e_.jz(out_of_range, Emitter::T_NEAR);
+  }
+  note_checked_nonnull(base);
   e_.cmp(rcx, e_.qword[rax]);
   e_.jae(out_of_range, Emitter::T_NEAR);
   const Xbyak::Address element = e_.qword[rax + rcx * 8 + 8];
