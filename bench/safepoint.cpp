@@ -41,18 +41,23 @@
 //     stops busy and polling, and stops through the collector's call (safepoint::stop_the_world
 //     keeping its P; NOTE stops_keeping_its_p counts them, policy_would_give_up_p the stops where
 //     the collector's policy, requester_may_keep_slot(), would have given it up on a loaded
-//     machine). --modes picks modes by name (default: all). Per mode: metric=p50, p99, max (us) of
-//     the time to safepoint; wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every
-//     slot armed and every idle slot claimed) and first_ack_p50/p99/max (request to the first
-//     running P's acknowledgement) from safepoint::stop_breakdown_last(); a NOTE counts the stops
-//     that found every P running, that sent the asynchronous safepoint signal, and where the
-//     requester slept. Beside ttsp-10000: the seed's claim (impl=seed metric=claim_low 100 us,
-//     claim_high 500 us) and the target (impl=target metric=p99_target 50 us). With the stop's
-//     attribution trace on (safepoint/stop_trace.hpp), per mode: NOTE lines counting who was
-//     last (last_p=<activity when armed> acknowledged_by=<kind>, all stops and those over 50 us),
-//     how often the last P acknowledged on the requester's CPU and the monitor worked during the
-//     stop; last_armed_to_fault_*, last_fault_to_ack_* (the last P's arming to its fault
-//     handler, and on to its acknowledgement) and ack_to_observed_* (to the requester seeing it).
+//     machine). swap-load-before, goroutine-load-before: swap and goroutine-swap without the two
+//     changes for loaded machines (safepoint::set_signal_rounds_wait_out_load: the requester's
+//     first signal round waits 1 ms instead of 50 us when the machine had more runnable threads
+//     than CPUs; set_monitor_backs_off_during_stops: the monitor looks again after 100 us, then
+//     twice as long each time, up to 2 ms, instead of every 100 us). --modes picks modes by name
+//     (default: all). Per mode: metric=p50, p99, max (us) of the time to safepoint;
+//     wake_p50/p99/max of the wake-up; arming_p50/p99/max (request to every slot armed and every
+//     idle slot claimed) and first_ack_p50/p99/max (request to the first running P's
+//     acknowledgement) from safepoint::stop_breakdown_last(); a NOTE counts the stops that found
+//     every P running, that sent the asynchronous safepoint signal, and where the requester slept.
+//     Beside ttsp-10000: the seed's claim (impl=seed metric=claim_low 100 us, claim_high 500 us)
+//     and the target (impl=target metric=p99_target 50 us). With the stop's attribution trace on
+//     (safepoint/stop_trace.hpp), per mode: NOTE lines counting who was last (last_p=<activity when
+//     armed> acknowledged_by=<kind>, all stops and those over 50 us), how often the last P
+//     acknowledged on the requester's CPU and the monitor worked during the stop;
+//     last_armed_to_fault_*, last_fault_to_ack_* (the last P's arming to its fault handler, and on
+//     to its acknowledgement) and ack_to_observed_* (to the requester seeing it).
 //   handshake (impl=usgc): two polling goroutines keep both Ps running; usgc_handshake of P 0
 //     and P 1 alternately, each after 100-200 us; metric=p50, p99, max (us) of the handshake's
 //     time to safepoint, wake_p50, wake_p99, wake_max of the requester's wake-up.
@@ -389,6 +394,9 @@ struct StopMode {
   bool claim = true;            // safepoint::set_scheduler_claim (USGC_SAFEPOINT_CLAIM)
   bool monitor_quiet = true;    // safepoint::set_monitor_quiet_during_stops
   bool from_goroutine = false;  // the requester is an attached goroutine holding a P
+  // safepoint::set_signal_rounds_wait_out_load and set_monitor_backs_off_during_stops (both on by
+  // default; off in the -load-before modes: the policy before under load).
+  bool load_policy = true;
 };
 constexpr auto kSpin = usgc::safepoint::SafepointWait::kSpin;
 constexpr auto kHandler = usgc::safepoint::SafepointAck::kHandler;
@@ -416,6 +424,11 @@ constexpr StopMode kStopModes[] = {
     {"goroutine-swap", kSwap, -1, kSpin, kHandler, true, true, true},
     {"goroutine-noclaim", kSwap, -1, kSpin, kHandler, false, true, true},
     {"goroutine-before", kSwap, -1, kSpin, kHandler, false, false, true},
+    // The default without the two changes for loaded machines (the requester's first signal round
+    // at 50 us whatever the load; the monitor looking every 100 us during a stop): the peers of
+    // swap and goroutine-swap under load.
+    {"swap-load-before", kSwap, -1, kSpin, kHandler, true, true, false, false},
+    {"goroutine-load-before", kSwap, -1, kSpin, kHandler, true, true, true, false},
 };
 constexpr int kStopModeCount = static_cast<int>(std::size(kStopModes));
 // --modes: the modes to run (all by default).
@@ -525,6 +538,8 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
     usgc::safepoint::set_safepoint_ack(stop_mode.ack);
     usgc::safepoint::set_scheduler_claim(stop_mode.claim);
     usgc::safepoint::set_monitor_quiet_during_stops(stop_mode.monitor_quiet);
+    usgc::safepoint::set_signal_rounds_wait_out_load(stop_mode.load_policy);
+    usgc::safepoint::set_monitor_backs_off_during_stops(stop_mode.load_policy);
     // A goroutine requester (this thread, attached) holds its P between its stops: it waits for
     // them busy (polling) instead of sleeping, as a goroutine that allocates until it triggers a
     // collection. A thread requester sleeps between its stops.
@@ -579,6 +594,8 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   if (attached) check(usgc_detach_thread(), name, "usgc_detach_thread");
   usgc::safepoint::set_scheduler_claim(default_claim);
   usgc::safepoint::set_monitor_quiet_during_stops(true);
+  usgc::safepoint::set_signal_rounds_wait_out_load(true);
+  usgc::safepoint::set_monitor_backs_off_during_stops(true);
   usgc::safepoint::set_safepoint_arming(default_arming);
   usgc::safepoint::set_requester_spin_for_benchmark(-1);
   usgc::safepoint::set_safepoint_wait(default_wait);

@@ -8,9 +8,15 @@
 //
 // Preemption: for each P the monitor remembers the switch count it saw and when; a P whose
 // count has not moved for preempt_after_us runs one goroutine that long, and gets a preemption
-// request (safepoint/stop_the_world.hpp: its poll pointer is swapped to its bad page, and its
-// thread gets the asynchronous safepoint signal), so the goroutine yields at its next poll or at
-// the interrupted instruction when it does not poll.
+// request (safepoint/stop_the_world.hpp: its poll pointer is swapped to its bad page, no system
+// call), so the goroutine yields at its next poll, within microseconds when it polls. Only a
+// request still pending at the monitor's next look (kBusyIntervalNs later, the same goroutine
+// still running) is followed by the asynchronous safepoint signal, so the goroutine yields at the
+// interrupted instruction when it does not poll. A goroutine that polls never gets the signal,
+// its /proc probe or the signal's delivery (Go signals at once; here a poll fault already costs
+// a signal's delivery, and a second one would only slow the yield down). A preempted goroutine
+// with nothing else runnable on its P runs on at once (runtime/scheduler.cpp,
+// keep_running_after_preemption).
 //
 // Retake: a P whose count has not moved for kRetakeAfterNs is probed; a holder blocked in a
 // system call outside usgc loses the P (maybe_retake) — an attached thread or a goroutine of
@@ -22,7 +28,13 @@
 // Stops: while a stop-the-world or handshake is in flight the monitor does no work (no timer
 // fires, no probe, no preemption; safepoint::monitor_quiet_during_stops, default on): the stop's
 // attribution trace found the monitor at work in most stops slower than 50 us, its timers waking
-// idle Ps' threads onto the CPUs the stopping Ps needed. It looks again kQuietRetryNs later.
+// idle Ps' threads onto the CPUs the stopping Ps needed. It looks again kQuietRetryNs later,
+// then twice as long at each look that still finds a stop in flight, up to kQuietBackoffCapNs
+// (safepoint::monitor_backs_off_during_stops, default on; off: every kQuietRetryNs, the policy
+// before): a stop of a few milliseconds on a loaded machine woke it tens of times, each wake-up
+// on a CPU a stopping P's thread was waiting for; now about log2(stop / 100 us) times. A stop's
+// resume does not wake it (the resume stays one store when no stopped thread sleeps): it is late
+// after a stop by at most its last sleep, which is at most as long as the stop had lasted.
 //
 // Idle: with no timer and no busy P the monitor sleeps without a timeout (an idle runtime costs
 // no CPU); acquire_processor wakes it (monitor_notify_busy). Dekker between the two: the
@@ -57,6 +69,7 @@ constexpr uint64_t kProbeBackoffMaxNs = 10'000'000;
 // A monitor that woke during a stop skips its work and looks again after this (stops last tens of
 // microseconds; the collector's longest a few milliseconds).
 constexpr uint64_t kQuietRetryNs = 100'000;
+constexpr uint64_t kQuietBackoffCapNs = 2'000'000;
 
 struct Monitor {
   kernel::FutexMutex<kernel::LockRank::kTimers> timer_lock;
@@ -76,6 +89,9 @@ struct Monitor {
   uint64_t* next_probe_ns = nullptr;
   uint64_t* probe_backoff_ns = nullptr;
   uint32_t* seen_acked_epoch = nullptr;
+  // Per P: a preemption request made at this switch count and not yet signalled (the second
+  // step, watch_processors); UINT64_MAX: none.
+  uint64_t* preempt_requested_at_switch = nullptr;
   // Retake probes made (/proc reads of a holder), for tests: monitor thread writes, relaxed.
   std::atomic<uint64_t> retake_probes{0};
   std::atomic<uint64_t> looks{0};  // watch_processors calls, for tests: likewise
@@ -231,6 +247,7 @@ void watch_processors(uint64_t now_ns) {
       g_monitor.seen_since_ns[i] = now_ns;
       g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
       g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
+      g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
       continue;
     }
     // A P stopped at a safepoint now, or that acknowledged a stop since the last look, is not
@@ -247,24 +264,38 @@ void watch_processors(uint64_t now_ns) {
       g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
     }
     if (retaking) maybe_retake(i, processor, now_ns);
+    if (g_monitor.preempt_requested_at_switch[i] == switches) {
+      // Asked one look ago and the same goroutine still runs: it does not poll (file comment).
+      g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
+      if (retaking && processor->slot->preempt_requested.load(std::memory_order_relaxed) != 0 &&
+          holder_is_running(processor))
+        (void)safepoint::signal_pending_preemption(processor->slot);
+    }
     if (limit_ns != 0 && now_ns - g_monitor.seen_since_ns[i] >= limit_ns) {
-      safepoint::request_preemption(processor->slot, retaking && holder_is_running(processor));
+      safepoint::request_preemption(processor->slot, /*signal_thread=*/false);
+      g_monitor.preempt_requested_at_switch[i] = switches;
       g_monitor.seen_since_ns[i] = now_ns;  // ask again only after another full period
     }
   }
 }
 
 void* monitor_main(void*) {
+  uint64_t quiet_retry_ns = kQuietRetryNs;  // the next sleep while stops are in flight (backoff)
   // Acquire: pairs with monitor_stop's release store.
   while (!g_monitor.stop.load(std::memory_order_acquire)) {
     uint64_t now_ns = kernel::monotonic_ns();
     uint64_t timeout_ns = 0;
-    if (safepoint::monitor_quiet_during_stops() && safepoint::stop_in_flight()) {
+    const bool quiet = safepoint::monitor_quiet_during_stops() && safepoint::stop_in_flight();
+    if (quiet) {
       // A stop is in flight: no timers fired (their goroutines would wake idle Ps' threads onto
-      // the CPUs the stopping Ps need), no probes, no statistics; look again shortly.
+      // the CPUs the stopping Ps need), no probes, no statistics; look again later.
       g_monitor.skipped_during_stops.fetch_add(1, std::memory_order_relaxed);
-      timeout_ns = kQuietRetryNs;
+      timeout_ns = quiet_retry_ns;
+      if (safepoint::monitor_backs_off_during_stops() && quiet_retry_ns < kQuietBackoffCapNs)
+        quiet_retry_ns =
+            quiet_retry_ns * 2 < kQuietBackoffCapNs ? quiet_retry_ns * 2 : kQuietBackoffCapNs;
     } else {
+      quiet_retry_ns = kQuietRetryNs;
       safepoint::monitor_work_begin();  // the stop's attribution trace (safepoint/stop_trace.hpp)
       uint64_t next_deadline = fire_expired_timers(now_ns);
       watch_processors(now_ns);
@@ -278,7 +309,8 @@ void* monitor_main(void*) {
       // Seq_cst: store, then re-read the busy count (any_processor_busy); pairs with
       // monitor_notify_busy's seq_cst load after the machine marked itself busy (file comment).
       g_monitor.sleeping_indefinitely.store(true, std::memory_order_seq_cst);
-      if (any_processor_busy() && (timeout_ns == 0 || timeout_ns > kBusyIntervalNs))
+      // (Not during a stop: the backoff's sleep is the point, and the Ps are not busy then.)
+      if (!quiet && any_processor_busy() && (timeout_ns == 0 || timeout_ns > kBusyIntervalNs))
         timeout_ns = kBusyIntervalNs;
     }
     if (timeout_ns != 0) g_monitor.sleeping_indefinitely.store(false, std::memory_order_relaxed);
@@ -319,7 +351,11 @@ void monitor_start() {
   g_monitor.next_probe_ns = new uint64_t[count]();
   g_monitor.probe_backoff_ns = new uint64_t[count]();
   g_monitor.seen_acked_epoch = new uint32_t[count]();
-  for (uint32_t i = 0; i < count; ++i) g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
+  g_monitor.preempt_requested_at_switch = new uint64_t[count];
+  for (uint32_t i = 0; i < count; ++i) {
+    g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
+    g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
+  }
   int error = pthread_create(&g_monitor.thread, nullptr, monitor_main, nullptr);
   USGC_CHECK(error == 0, "usgc_init: cannot start the monitor thread (errno %d)", error);
   g_monitor.running = true;
@@ -338,6 +374,8 @@ void monitor_stop() {
   delete[] g_monitor.probe_backoff_ns;
   delete[] g_monitor.seen_acked_epoch;
   g_monitor.seen_acked_epoch = nullptr;
+  delete[] g_monitor.preempt_requested_at_switch;
+  g_monitor.preempt_requested_at_switch = nullptr;
   g_monitor.next_probe_ns = nullptr;
   g_monitor.probe_backoff_ns = nullptr;
   g_monitor.seen_switch_count = nullptr;

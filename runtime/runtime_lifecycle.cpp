@@ -60,6 +60,7 @@ void preempt_current_goroutine() {
   if (machine == nullptr || machine->current == nullptr ||
       machine->current->locked_machine != nullptr)
     return;
+  if (keep_running_after_preemption(machine)) return;  // nothing else to run: no switch
   switch_to_scheduler(SwitchRequest::kPreempt);
 }
 

@@ -578,6 +578,25 @@ void global_queue_put(Goroutine* goroutine) {
   global_queue_put_locked(goroutine);
 }
 
+bool keep_running_after_preemption(Machine* machine) {
+  Processor* processor = machine->processor;
+  if (processor == nullptr) return false;
+  // Relaxed loads: a hint, as every look at the queues outside the lock. Work queued after them
+  // waits for the next scheduling point of some P, as work queued just after a switch would: the
+  // producer woke an idle P if there was one (wake_idle_processor), and this goroutine is asked
+  // again after another period.
+  if (!processor->run_queue.empty() ||
+      g_scheduler.global_size.load(std::memory_order_relaxed) != 0 ||
+      g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) != 0 ||
+      g_scheduler.shutting_down.load(std::memory_order_relaxed))
+    return false;
+  // A new time slice, as a switch back to the same goroutine would give it: the monitor restarts
+  // its period when the P's switch count moves.
+  processor->switch_count.fetch_add(1, std::memory_order_relaxed);
+  g_scheduler.preemptions_kept_running.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 void make_runnable(Goroutine* goroutine) {
   Machine* machine = t_machine;
   if (machine != nullptr && machine->processor != nullptr) {

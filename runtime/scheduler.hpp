@@ -116,6 +116,9 @@ struct Scheduler {
   std::atomic<uint64_t> goroutines_created{0};
   std::atomic<uint64_t> context_switches{0};
   std::atomic<uint64_t> steals{0};
+  // Preemptions after which the goroutine ran on at once (keep_running_after_preemption); relaxed:
+  // statistics (tests).
+  std::atomic<uint64_t> preemptions_kept_running{0};
   // Spawns that yielded first (spawn back-pressure, scheduler.cpp); relaxed: statistics.
   std::atomic<uint64_t> spawn_backlog_yields{0};
   std::atomic<uint64_t> worker_threads{0};
@@ -163,6 +166,13 @@ Processor* take_idle_processor();
 // an idle P when there is one and nobody is looking for work.
 void make_runnable(Goroutine* goroutine);
 void global_queue_put(Goroutine* goroutine);  // takes the lock
+// The monitor preempted the goroutine machine runs: true when nothing else waits to run (its P's
+// local queue, the global queue, a thread waiting in line for a P after a blocked call), and the
+// goroutine then runs on at once with a new time slice, as Go's scheduler runs a preempted
+// goroutine again when it finds nothing else: no switch to the scheduler context, no wake-up of
+// an idle P (whose thread would only look for the goroutine, find it gone or take it, and sleep
+// again), no lock. False: yield (SwitchRequest::kPreempt).
+bool keep_running_after_preemption(Machine* machine);
 void wake_idle_processor();
 
 // A thread back from a blocked call (runtime/blocked_call.cpp): an idle P, or nullptr after

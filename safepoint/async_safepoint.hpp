@@ -4,8 +4,9 @@
 // asynchronous preemption, HotSpot's "in native").
 //
 // Who signals: a stop-the-world or handshake whose slot has not acknowledged after
-// kFirstSignalAfterNs (then every kResignalEveryNs); the monitor for a P whose goroutine is
-// blocked in a system call (retake) or ran a whole time slice (preemption). The signal
+// kFirstSignalAfterNs (then every kResignalEveryNs; on a loaded machine the first after
+// kResignalEveryNs, stop_waits.cpp); the monitor for a P whose goroutine is blocked in a system
+// call (retake) or still runs one look after its preemption request (it does not poll). The signal
 // (kAsyncSignal, SIGURG: ignored by default, rarely used, Go's choice) goes to the thread holding
 // the slot, sent under the slot's arm_lock so the holder cannot change meanwhile.
 //

@@ -75,6 +75,10 @@ struct State {
   std::atomic<uint64_t> handler_acknowledgements{0};
   // set_monitor_quiet_during_stops; read relaxed by the monitor.
   std::atomic<bool> monitor_quiet{true};
+  // set_monitor_backs_off_during_stops; read relaxed by the monitor.
+  std::atomic<bool> monitor_backs_off{true};
+  // set_signal_rounds_wait_out_load; read relaxed by the requester (first_signal_after_ns).
+  std::atomic<bool> signal_rounds_wait_out_load{true};
   std::atomic<uint64_t> scheduler_claims{0};
   std::atomic<uint64_t> claimed_holder_waits{0};
   std::atomic<uint64_t> stale_claims{0};

@@ -408,8 +408,12 @@ bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_alr
   }
   if (stopped && g_state.hooks.resumed_from_stop != nullptr) g_state.hooks.resumed_from_stop();
   if (allow_preemption && slot->preempt_requested.load(std::memory_order_relaxed) != 0) {
-    slot->preempt_requested.store(0, std::memory_order_relaxed);
-    change_arming(slot, [](SafepointSlot* s) { s->armed_for_preempt = false; });
+    // The flag and the arming change together under arm_lock (the preemption pair, see
+    // request_preemption): a request is either served here, disarmed, or still armed.
+    change_arming(slot, [](SafepointSlot* s) {
+      s->preempt_requested.store(0, std::memory_order_relaxed);
+      s->armed_for_preempt = false;
+    });
     g_state.preemptions.fetch_add(1, std::memory_order_relaxed);
     if (g_state.hooks.preempt_current != nullptr) g_state.hooks.preempt_current();
     stopped = true;
@@ -417,15 +421,25 @@ bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_alr
   return stopped;
 }
 
+// The preemption pair: preempt_requested and armed_for_preempt change together under arm_lock
+// (here, serve_requests, slot_release), so a holder that reads the flag without the lock (the
+// collector's polls) sees a complete request and disarms after it was armed (docs/runtime.md,
+// "Preempting a goroutine": set before, it slept on arm_lock or was left armed).
 void request_preemption(SafepointSlot* slot, bool signal_thread) {
-  slot->preempt_requested.store(1, std::memory_order_relaxed);
   change_arming(slot, [signal_thread](SafepointSlot* s) {
-    if (s->owner_poll != nullptr) {
-      s->armed_for_preempt = true;
-      // In case it does not poll (asynchronous preemption).
-      if (signal_thread) (void)signal_slot_holder_locked(s);
-    }
+    if (s->owner_poll == nullptr) return;
+    s->armed_for_preempt = true;
+    s->preempt_requested.store(1, std::memory_order_relaxed);
+    // In case it does not poll (asynchronous preemption).
+    if (signal_thread) (void)signal_slot_holder_locked(s);
   });
+}
+
+bool signal_pending_preemption(SafepointSlot* slot) {
+  kernel::FutexMutexGuard guard(slot->arm_lock);
+  if (slot->owner_poll == nullptr || slot->preempt_requested.load(std::memory_order_relaxed) == 0)
+    return false;
+  return signal_slot_holder_locked(slot);
 }
 
 void record_probe_locked(SafepointSlot* slot, const kernel::ThreadProbe& probe) {

@@ -130,9 +130,11 @@ enum class SlotStatus : uint32_t {
 struct alignas(64) SafepointSlot {
   uint32_t index = 0;  // immutable
   std::atomic<SlotStatus> status{SlotStatus::kIdle};
-  std::atomic<uint32_t> requested_epoch{0};    // written by the requester under the operation lock
-  std::atomic<uint32_t> acked_epoch{0};        // written by whoever acknowledges (see above)
-  std::atomic<uint32_t> preempt_requested{0};  // set by the monitor; cleared by the owner
+  std::atomic<uint32_t> requested_epoch{0};  // written by the requester under the operation lock
+  std::atomic<uint32_t> acked_epoch{0};      // written by whoever acknowledges (see above)
+  // Set by the monitor, cleared by the holder (serve_requests) or slot_release: every change under
+  // arm_lock, together with armed_for_preempt (request_preemption); read relaxed anywhere.
+  std::atomic<uint32_t> preempt_requested{0};
   // Set by the monitor (under arm_lock) when the holder looks blocked in a system call: give the
   // P up (async_safepoint.hpp). Cleared by the holder's handler and by slot_release.
   std::atomic<uint32_t> retake_requested{0};
@@ -345,10 +347,27 @@ bool stop_in_flight();
 // behaviour before, for the benchmark's comparison). Between stops, like set_safepoint_arming.
 bool monitor_quiet_during_stops();
 void set_monitor_quiet_during_stops(bool quiet);
+// Whether the monitor, quiet during a stop, backs off (default on): it looks again 100 us after
+// it found a stop in flight, then twice as long each time the same or another stop is still in
+// flight, up to 2 ms (runtime/monitor.cpp). Off: every 100 us, the policy before (a stop of a few
+// milliseconds on a loaded machine woke it tens of times, each wake-up on a CPU a stopping P's
+// thread was waiting for), for the benchmark's comparison. Between stops.
+bool monitor_backs_off_during_stops();
+void set_monitor_backs_off_during_stops(bool backs_off);
+// Whether the requester's first signal round waits out a loaded machine (default on; off: the
+// policy before, signals after kFirstSignalAfterNs whatever the load, for the benchmark's
+// comparison). stop_waits.cpp, first_signal_after_ns, says why. Between stops.
+bool signal_rounds_wait_out_load();
+void set_signal_rounds_wait_out_load(bool wait);
 
-// Asks the goroutine on slot to yield at its next poll (the monitor's preemption), and signals
-// its thread in case it does not poll (asynchronous preemption).
+// Asks the goroutine on slot to yield at its next poll (the monitor's preemption): arms its poll
+// and sets preempt_requested, both under arm_lock; signal_thread: also signals its thread at once
+// in case it does not poll (asynchronous preemption). Nothing when no thread holds slot.
 void request_preemption(SafepointSlot* slot, bool signal_thread);
+// The monitor's second step (runtime/monitor.cpp): a request still pending one look later belongs
+// to a goroutine that does not poll; signal its thread (asynchronous preemption). False when the
+// request was served meanwhile, or no signal went out.
+bool signal_pending_preemption(SafepointSlot* slot);
 // The monitor found slot's holder (thread expected_tid) blocked in a system call the kernel
 // restarts transparently: signal it to re-issue the call without the P. False when the holder
 // changed or no signal went out.

@@ -2,8 +2,8 @@
 // acknowledgement (spin while a CPU is free for it, then sleep on `remaining`; signal rounds to
 // the holders still missing; a warning naming them after a second) and the stopped threads' for
 // the resume (spin on resumed_epoch within a budget of CPUs, then sleep: the resume is one store
-// and a wake only when someone sleeps). The Dekker pairs are named at each side. Not on the
-// poll's fast path.
+// and a wake only when someone sleeps). On a loaded machine the first signal round waits 1 ms
+// (first_signal_after_ns). The Dekker pairs are named at each side. Not on the poll's fast path.
 #include <sched.h>
 
 #include <cerrno>
@@ -175,10 +175,24 @@ void warn_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch, bool ha
   }
 }
 
+// When the first signal round comes. On a machine with a CPU for every runnable thread
+// (cpus_free), a P still missing after kFirstSignalAfterNs is blocked or does not poll: signal it.
+// On a loaded one it is most likely waiting for a CPU (preempted by the kernel), which no signal
+// gets it sooner, while the round costs the requester a wake-up, a /proc probe and the signal
+// (system calls at about 3 us each on the VM of docs/benchmarks.md), mostly on the CPU that P's
+// thread waits for (the attribution trace: the last P acknowledged on the requester's CPU in nearly
+// every slow stop). There the first round waits kResignalEveryNs (signal_rounds_wait_out_load).
+uint64_t first_signal_after_ns() {
+  if (g_state.signal_rounds_wait_out_load.load(std::memory_order_relaxed) &&
+      !g_state.cpus_free.load(std::memory_order_relaxed))
+    return kResignalEveryNs;
+  return kFirstSignalAfterNs;
+}
+
 }  // namespace
 
 // The requester's wait for every acknowledgement: a short spin (time-to-safepoint is usually
-// microseconds), then sleep; after kFirstSignalAfterNs (and every kResignalEveryNs) the holders
+// microseconds), then sleep; after first_signal_after_ns (and every kResignalEveryNs) the holders
 // still missing get the asynchronous safepoint signal; after kWarnAfterNs, one warning.
 // Acquire loads of remaining: pair with acknowledge's acq_rel decrement, so every acker's work
 // and its last_ack_ns are visible once remaining is 0.
@@ -186,7 +200,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
                                       uint64_t start_ns, uint64_t spin_ns, bool handshake) {
   WaitOutcome outcome;
   uint64_t spin_until_ns = start_ns + spin_ns;
-  uint64_t next_signal_ns = start_ns + kFirstSignalAfterNs;
+  uint64_t next_signal_ns = start_ns + first_signal_after_ns();
   while (spin_ns != 0) {
     for (int spin = 0; spin < 64; ++spin) {
       if (g_state.remaining.load(std::memory_order_acquire) == 0) return outcome;
@@ -257,6 +271,19 @@ void wait_for_resume() {
   // Acquire: pairs with begin_request's release store of epoch (see there).
   uint32_t epoch = g_state.epoch.load(std::memory_order_acquire);
   wait_until_resumed(epoch);
+}
+
+bool monitor_backs_off_during_stops() {
+  return g_state.monitor_backs_off.load(std::memory_order_relaxed);
+}
+void set_monitor_backs_off_during_stops(bool backs_off) {
+  g_state.monitor_backs_off.store(backs_off, std::memory_order_relaxed);
+}
+bool signal_rounds_wait_out_load() {
+  return g_state.signal_rounds_wait_out_load.load(std::memory_order_relaxed);
+}
+void set_signal_rounds_wait_out_load(bool wait) {
+  g_state.signal_rounds_wait_out_load.store(wait, std::memory_order_relaxed);
 }
 
 bool requester_may_keep_slot() {

@@ -40,6 +40,7 @@ class StopAttribution : public PollerRuntimeTest {
     safepoint::set_stop_trace_enabled(false);
     safepoint::set_safepoint_ack(SafepointAck::kHandler);
     safepoint::set_monitor_quiet_during_stops(true);
+    safepoint::set_monitor_backs_off_during_stops(true);
     PollerRuntimeTest::TearDown();
   }
   uint64_t acks(const safepoint::StopAttributionTotals& totals, AckKind kind) {
@@ -187,9 +188,11 @@ TEST_F(StopAttribution, MonitorDoesNotProbeAProcessorStoppedAtASafepoint) {
 
 // While a stop is in flight the monitor does no work (no timers fired, no look at the Ps, no
 // probe): it only notes the skipped round and looks again later. With the behaviour before
-// (set_monitor_quiet_during_stops(false)) it keeps looking: the previous test.
+// (set_monitor_quiet_during_stops(false)) it keeps looking: the previous test. (It looks again
+// every 100 us here, the policy before the backoff: the next test has the default.)
 TEST_F(StopAttribution, MonitorSkipsItsWorkWhileAStopIsInFlight) {
   if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "the monitor looks only to retake";
+  safepoint::set_monitor_backs_off_during_stops(false);
   poller.start();
   ASSERT_TRUE(poller.runs());
   ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
@@ -206,6 +209,34 @@ TEST_F(StopAttribution, MonitorSkipsItsWorkWhileAStopIsInFlight) {
   EXPECT_EQ(looks, 0u) << "the monitor looked at the Ps while the world was stopped";
   // And it works again once the world runs.
   const uint64_t looks_after = runtime::monitor_looks();
+  EXPECT_TRUE(eventually([&] { return runtime::monitor_looks() > looks_after; }));
+}
+
+// By default the monitor backs off while a stop is in flight (runtime/monitor.cpp: 100 us, then
+// twice as long at each look, up to 2 ms) instead of looking again every 100 us: over a stop held
+// for 50 ms it wakes at most 7 + 25 times, where the policy before woke about 500 times. A count
+// with a bound that load only makes easier to meet (a slow machine wakes it less). After the
+// resume it works again.
+TEST_F(StopAttribution, MonitorBacksOffDuringALongStop) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "the monitor looks only to retake";
+  poller.start();
+  ASSERT_TRUE(poller.runs());
+  ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+  const uint64_t skipped_before = runtime::monitor_rounds_skipped_during_stops();
+  const bool noticed =
+      eventually([&] { return runtime::monitor_rounds_skipped_during_stops() > skipped_before; });
+  const uint64_t asleep_from = runtime::monitor_rounds_skipped_during_stops();
+  const auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const uint64_t wakes = runtime::monitor_rounds_skipped_during_stops() - asleep_from;
+  const auto held_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+  const uint64_t looks_after = runtime::monitor_looks();
+  ASSERT_EQ(usgc_start_the_world(), 0);
+  ASSERT_TRUE(noticed) << "the monitor never woke during the stop";
+  EXPECT_LE(wakes, static_cast<uint64_t>(7 + held_ms / 2))
+      << "the monitor woke " << wakes << " times in a stop held " << held_ms << " ms";
   EXPECT_TRUE(eventually([&] { return runtime::monitor_looks() > looks_after; }));
 }
 

@@ -1,0 +1,190 @@
+// tests/runtime/preemption_test.cpp — the monitor's preemption (runtime/monitor.cpp) as the
+// goroutine's thread sees it, proven by counts, never by durations:
+//   - a lone goroutine (nothing else runnable) that spins for several preemption periods runs on
+//     through every preemption: its thread makes no voluntary context switch (it never sleeps:
+//     no futex wait, no parking, no hand-off), the goroutine never switches to the scheduler, and
+//     the preemption count rises; with one P and with two (the second P idle: nobody wakes it);
+//   - the same for a goroutine that polls the way the collector's pauses do (the request flag
+//     read directly, then reach_safepoint): the flag and the poll's arming change together under
+//     the slot's arm_lock, so such a poll neither waits for the monitor nor is left armed;
+//   - fairness is unchanged: a goroutine that waits for the P — queued on the P by a spawn, or on
+//     the global queue by a timer — runs while the spinner never yields on its own.
+#include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "kernel_iface/futex_mutex.hpp"
+#include "kernel_iface/thread_usage.hpp"
+#include "runtime/scheduler.hpp"
+#include "safepoint/async_safepoint.hpp"
+#include "safepoint/stop_the_world.hpp"
+#include "tests/support/runtime_fixture.hpp"
+#include "usgc/runtime.h"
+#include "usgc/safepoint.h"
+
+namespace usgc::testing {
+namespace {
+
+constexpr uint32_t kPreemptAfterUs = 1000;
+constexpr uint64_t kPreemptionsToSee = 8;
+
+usgc_runtime_stats runtime_stats() {
+  usgc_runtime_stats stats{};
+  stats.version = USGC_RUNTIME_STATS_VERSION;
+  EXPECT_EQ(usgc_runtime_get_stats(&stats), 0);
+  return stats;
+}
+
+// The runtime restarted with `procs` Ps and a short preemption period.
+class Preemption : public RuntimeTest {
+ protected:
+  void restart(uint32_t procs) {
+    ASSERT_EQ(usgc_shutdown(), 0);
+    usgc_config config = runtime_config(procs);
+    config.preempt_after_us = kPreemptAfterUs;
+    ASSERT_EQ(usgc_init(&config), 0);
+  }
+};
+
+enum class PollKind { kPollPage, kCollectorStyle };
+
+// The collector's poll (gc/private_collector.cpp, poll_for_safepoint): the request flags read
+// directly, then the slow path.
+void collector_style_poll() {
+  safepoint::SafepointSlot* slot = safepoint::current_slot();
+  if (slot == nullptr) return;
+  if (safepoint::safepoint_requested(slot) ||
+      slot->preempt_requested.load(std::memory_order_relaxed) != 0)
+    safepoint::reach_safepoint(slot);
+}
+
+struct LoneSpin {
+  uint64_t preemptions = 0;
+  uint64_t kept_running = 0;
+  uint64_t goroutine_switches = 0;
+  uint64_t voluntary_switches = 0;
+  bool thread_changed = false;
+  bool timed_out = false;
+  // SIGURGs sent meanwhile: the monitor signals a request still pending one look (250 us) later,
+  // which a polling goroutine meets only when the kernel kept its thread off the CPU that long.
+  uint64_t signals_sent = 0;
+};
+
+// Spins in the main goroutine, polling, until kPreemptionsToSee preemptions were served (or a
+// deadline that only catches a broken monitor).
+LoneSpin spin_alone(PollKind poll) {
+  LoneSpin seen;
+  run_main([&] {
+    const pthread_t thread = pthread_self();
+    const usgc_runtime_stats before = runtime_stats();
+    const uint64_t kept_before =
+        runtime::g_scheduler.preemptions_kept_running.load(std::memory_order_relaxed);
+    const uint64_t signals_before = safepoint::async_safepoint_statistics().signals_sent;
+    kernel::Result<kernel::ThreadUsage> usage_before = kernel::read_thread_usage();
+    ASSERT_TRUE(usage_before.ok());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      for (int i = 0; i < 1000; ++i) {
+        if (poll == PollKind::kPollPage) {
+          usgc_safepoint_poll();
+        } else {
+          collector_style_poll();
+        }
+      }
+      if (runtime_stats().preemptions - before.preemptions >= kPreemptionsToSee) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        seen.timed_out = true;
+        break;
+      }
+    }
+    kernel::Result<kernel::ThreadUsage> usage_after = kernel::read_thread_usage();
+    ASSERT_TRUE(usage_after.ok());
+    const usgc_runtime_stats after = runtime_stats();
+    seen.preemptions = after.preemptions - before.preemptions;
+    seen.goroutine_switches = after.context_switches - before.context_switches;
+    seen.kept_running =
+        runtime::g_scheduler.preemptions_kept_running.load(std::memory_order_relaxed) - kept_before;
+    seen.voluntary_switches =
+        kernel::thread_usage_delta(usage_before.value(), usage_after.value()).voluntary_switches;
+    seen.thread_changed = !pthread_equal(thread, pthread_self());
+    seen.signals_sent = safepoint::async_safepoint_statistics().signals_sent - signals_before;
+  });
+  return seen;
+}
+
+void expect_ran_on_without_sleeping(const LoneSpin& seen) {
+  EXPECT_FALSE(seen.timed_out) << "only " << seen.preemptions << " preemptions in 30 s";
+  EXPECT_GE(seen.preemptions, kPreemptionsToSee);
+  EXPECT_EQ(seen.kept_running, seen.preemptions)
+      << "a preemption with nothing else runnable switched to the scheduler";
+  EXPECT_EQ(seen.goroutine_switches, 0u);
+  EXPECT_FALSE(seen.thread_changed);
+  // The monitor sends that signal under the slot's arm_lock, which the goroutine then takes to
+  // serve the request: a thread that comes back on its CPU during the signal may sleep on it. Only
+  // a run without such a signal must show no voluntary switch.
+  if (seen.signals_sent == 0) {
+    EXPECT_EQ(seen.voluntary_switches, 0u)
+        << "the lone goroutine's thread slept during " << seen.preemptions << " preemptions";
+  }
+}
+
+TEST_F(Preemption, LoneGoroutineOnOneProcessorRunsOnWithoutSleeping) {
+  restart(1);
+  expect_ran_on_without_sleeping(spin_alone(PollKind::kPollPage));
+}
+
+TEST_F(Preemption, LoneGoroutineWithAnIdleProcessorRunsOnWithoutSleeping) {
+  restart(2);
+  expect_ran_on_without_sleeping(spin_alone(PollKind::kPollPage));
+}
+
+TEST_F(Preemption, CollectorStylePollsServeEveryPreemptionWithoutWaitingForTheMonitor) {
+  restart(1);
+  expect_ran_on_without_sleeping(spin_alone(PollKind::kCollectorStyle));
+  // The request and its arming go together: a poll is never left armed for a preemption with
+  // nothing to serve (nor a request left unarmed).
+  run_main([] {
+    safepoint::SafepointSlot* slot = safepoint::current_slot();
+    ASSERT_NE(slot, nullptr);
+    kernel::FutexMutexGuard guard(slot->arm_lock);
+    EXPECT_EQ(slot->preempt_requested.load(std::memory_order_relaxed) != 0,
+              slot->armed_for_preempt);
+  });
+}
+
+// A spinner that never yields on its own; `other` must run while it spins (its flag ends it).
+void spin_until(const std::atomic<bool>& other_ran) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!other_ran.load() && std::chrono::steady_clock::now() < deadline) usgc_safepoint_poll();
+}
+
+TEST_F(Preemption, GoroutineQueuedOnTheProcessorStillRuns) {
+  restart(1);
+  std::atomic<bool> other_ran{false};
+  run_main([&] {
+    go([&] { other_ran = true; });  // on this P's local queue
+    spin_until(other_ran);
+  });
+  EXPECT_TRUE(other_ran.load());
+  EXPECT_GE(runtime_stats().preemptions, 1u);
+}
+
+TEST_F(Preemption, GoroutineReadiedByATimerStillRuns) {
+  restart(1);
+  std::atomic<bool> other_ran{false};
+  run_main([&] {
+    go([&] {
+      usgc_sleep_ns(2 * kPreemptAfterUs * 1000);  // readied by the monitor: the global queue
+      other_ran = true;
+    });
+    usgc_yield();  // let it start and park on its timer
+    spin_until(other_ran);
+  });
+  EXPECT_TRUE(other_ran.load());
+}
+
+}  // namespace
+}  // namespace usgc::testing
