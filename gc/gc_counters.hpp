@@ -62,6 +62,8 @@
   X(private_sweep_slots_read, 1, kPlain, nowhere)                                        \
   /* blocks with survivors a cycle swept from its mark bitmap, reading no slot */        \
   X(private_bitmap_swept_blocks, 1, kPlain, nowhere)                                     \
+  /* blocks a cycle's sweep freed whole (none marked or published), reading no slot */   \
+  X(private_dead_blocks_freed, 1, kPlain, nowhere)                                       \
   /* nursery slots minor collections read (runs in blocks holding a published object) */ \
   X(private_nursery_slots_read, 1, kPlain, nowhere)                                      \
   /* nursery slots minor collections swept from the bitmap, reading none */              \

@@ -149,6 +149,7 @@ void mutator_unregister(Mutator* m) {
     }
     m->blocks[c] = m->partial[c] = m->current[c] = nullptr;
   }
+  m->small_blocks = 0;
   // Young large objects join the old ones: the same rule frees them all.
   while (Block* b = m->young_large) {
     m->young_large = b->next_in_heap;

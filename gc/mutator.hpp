@@ -46,6 +46,7 @@ struct Mutator {
   Block* blocks[kSizeClassCount] = {};
   Block* partial[kSizeClassCount] = {};
   Block* current[kSizeClassCount] = {};
+  size_t small_blocks = 0;  // blocks on blocks[c] and unswept[c], every class (pacing; owner only)
   char* run_begin[kSizeClassCount] = {};  // where abi.runs[c] started: its used part is begin..next
   Block* large_objects = nullptr;         // private large objects (next_in_heap)
   Block* arena = nullptr;                 // the stack arena block (STACK_LOCAL objects), lazily
@@ -79,7 +80,8 @@ struct Mutator {
   size_t remembered_shared_at_start = 0;  // remembered_shared entries before the mark began
   size_t published_old_at_start = 0;      // published_old entries before the mark began
   Block* unswept[kSizeClassCount] = {};   // blocks the cycle's sweep has not reached (next_in_heap)
-  size_t unswept_blocks = 0;
+  size_t unswept_blocks = 0;              // their number (pacing: the sweep ends on empty lists)
+  Block* unswept_large = nullptr;         // large objects the cycle's sweep has not reached
   size_t old_cycle_marked = 0;            // objects marked by the cycle so far
   size_t old_cycle_expected_objects = 0;  // its estimate at the start (pacing)
   size_t old_cycle_freed_bytes = 0;       // private bytes its sweep freed so far
@@ -107,9 +109,7 @@ struct Mutator {
   uint32_t old_cycle_epoch = 0;              // tags Block::cycle_marked_slots of the running cycle
   size_t old_cycle_marked_bytes = 0;         // bytes the cycle's trace marked (the next `marked`)
   size_t old_cycle_start_old_bytes = 0;      // the old generation when the cycle began
-  Block* dead_blocks[kSizeClassCount] = {};  // blocks with no live object, not yet given back
-  size_t dead_block_count = 0;
-  size_t sweep_blocks_total = 0;             // dead + unswept blocks when the mark ended
+  size_t sweep_blocks_total = 0;             // unswept blocks when the mark ended
   size_t sweep_blocks_done = 0;              // of those, released or swept so far
   uint64_t sweep_start_bytes = 0;            // run_bytes_taken when the mark ended
   uint32_t pacer_promotion_permille = 1000;  // old growth per allocated byte while marking

@@ -165,6 +165,7 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
         *link = b->next_in_heap;
         forget_free_runs(b);
         release_block(b);
+        --m.small_blocks;
         continue;
       }
       if (b->free_runs != nullptr) {
@@ -193,6 +194,22 @@ void collect_full(Mutator& m, SweepTotals& totals, size_t* marked) {
 void clear_minor_mark(Block* b, uint32_t index) {
   b->cycle_mark_bits[index / 64] &= ~(uint64_t{1} << (index % 64));
   --b->cycle_marked_slots;
+}
+
+// The same for every bit of slots [first, limit) of a logged run, `marked` of them set: the run's
+// only set bits are this collection's marks (the free-slot invariant, gc/private_sweep.hpp), so
+// they are cleared a word at a time (bits outside the run kept) rather than one per survivor.
+void clear_minor_marks(Block* b, uint32_t first, uint32_t limit, uint32_t marked) {
+  if (marked == 0) return;
+  for (uint32_t index = first; index < limit;) {
+    const uint32_t word = index / 64;
+    const uint32_t end = limit - word * 64 < 64 ? limit - word * 64 : 64;
+    const uint32_t begin = index % 64;
+    const uint64_t high = end == 64 ? ~uint64_t{0} : (uint64_t{1} << end) - 1;
+    b->cycle_mark_bits[word] &= ~(high & (~uint64_t{0} << begin));
+    index = word * 64 + end;
+  }
+  b->cycle_marked_slots -= marked;
 }
 
 // Sweeps one logged run [begin, end) of block b, slot by slot (b holds an object published in
@@ -302,7 +319,6 @@ void sweep_young_run_by_bitmap(Mutator& m, Block* b, char* begin, char* used_end
                   "is a marked young object, slot %u of block %p has header 0x%lx",
                   i, static_cast<void*>(b), static_cast<unsigned long>(*word));
       *word = promoted(*word, old_id);
-      if (!black) clear_minor_mark(b, i);
     }
     live += free_begin - index;
     if (free_begin == limit) break;
@@ -316,6 +332,7 @@ void sweep_young_run_by_bitmap(Mutator& m, Block* b, char* begin, char* used_end
       totals.freed_private_bytes += size_t{dead_end - free_begin} * slot_bytes;
     index = free_end;
   }
+  if (!black) clear_minor_marks(b, first, limit, live);
   totals.live_bytes += size_t{live} * slot_bytes;
   totals.phases.bitmap_swept_slots += limit - first;
   count_add(g_counters.private_nursery_slots_bitmap_swept, limit - first);

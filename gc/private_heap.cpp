@@ -109,6 +109,7 @@ bool refill(Mutator& m, uint32_t c, size_t bytes) {
     if (b != nullptr) {
       b->next_in_heap = m.blocks[c];
       m.blocks[c] = b;
+      ++m.small_blocks;
       bool taken = take_run(m, c, b);
       USGC_ASSERT(taken, "a new block has one run");
       return taken;

@@ -37,12 +37,12 @@
 // heap cannot outrun it far (a mark that completed in one slice instead, at goal + budget / 2,
 // was one pause proportional to the live old generation).
 //
-// Sweep pacing (Go's proportional sweep): when the mark ends the blocks left to sweep (dead and
-// unswept) are to be done after another runway / 2 of allocation; each refill sweeps its share,
-// at most kMaxSweepBlocksPerStep blocks. A cycle due before the sweep is over waits for it (as
-// Go's next cycle waits for the sweep): every refill then sweeps kMaxSweepBlocksPerStep, each
-// minor collection kSweepBlocksPerMinor (gc/private_old_cycle.cpp), and the minor collection
-// after the sweep's end starts the cycle. No pause sweeps more than that.
+// Sweep pacing (Go's proportional sweep): when the mark ends the blocks left to sweep (all of
+// the goroutine's blocks, unswept) are to be done after another runway / 2 of allocation; each
+// refill sweeps its share, at most kMaxSweepBlocksPerStep blocks. A cycle due before the sweep is
+// over waits for it (as Go's next cycle waits for the sweep): every refill then sweeps
+// kMaxSweepBlocksPerStep, each minor collection kSweepBlocksPerMinor (gc/private_old_cycle.cpp),
+// and the minor collection after the sweep's end starts the cycle. No pause sweeps more than that.
 //
 // All of this runs on the owning goroutine, on the allocation slow path or in its collections.
 #pragma once

@@ -31,7 +31,7 @@ struct PausePhases {
   uint64_t large_swept_at_ns = 0;    // young_large (and, full, large_objects) swept
   uint64_t cycle_ns = 0;             // the old-generation cycle's work inside this pause
   uint64_t cycle_mark_ns = 0;        //   of which: the rest of its mark (complete)
-  uint64_t cycle_terminate_ns = 0;   //   its termination (logs, large objects, block sort)
+  uint64_t cycle_terminate_ns = 0;   //   its termination (the logs; no block is read)
   uint64_t cycle_sweep_ns = 0;       //   sweep steps (blocks released or swept)
   uint64_t cycle_start_ns = 0;       //   a new cycle's root scan
   size_t slots_swept = 0;            // nursery slots read by the minor sweep (slot by slot)

@@ -61,7 +61,7 @@ struct PrivateTrace {
   uint64_t large_ns = 0;            // large objects
   uint64_t cycle_ns = 0;            // the old-generation cycle's work in this pause, of which:
   uint64_t cycle_mark_ns = 0;       //   the rest of its mark
-  uint64_t cycle_terminate_ns = 0;  //   its termination (logs, large objects, block sort)
+  uint64_t cycle_terminate_ns = 0;  //   its termination (the logs; no block is read)
   uint64_t cycle_sweep_ns = 0;      //   sweep steps
   uint64_t cycle_start_ns = 0;      //   a new cycle's root scan
   size_t slots_swept = 0;           // nursery slots read
