@@ -346,14 +346,24 @@ void SharedGraphWorker::reverse_list() {
   verify_place(place, "after a reversal");
 }
 
+ListModel* SharedGraphWorker::walk_random_list(const char* when, int* place,
+                                               std::vector<int>* order, std::vector<Node*>* nodes) {
+  *place = random_place(true);
+  if (*place < 0) return nullptr;
+  ListModel& model = *places_[static_cast<size_t>(*place)];
+  *order = model.order();
+  if (order->empty()) return nullptr;
+  if (!walk(get_place(*place), model, when, nodes, nullptr)) return nullptr;
+  return &model;
+}
+
 void SharedGraphWorker::set_cross() {
-  const int place = random_place(true);
-  if (place < 0) return;
-  ListModel& model = *places_[static_cast<size_t>(place)];
-  const std::vector<int> order = model.order();
-  if (order.empty()) return;
+  int place;
+  std::vector<int> order;
   std::vector<Node*> nodes;
-  if (!walk(get_place(place), model, "before a cross store", &nodes, nullptr)) return;
+  ListModel* const list = walk_random_list("before a cross store", &place, &order, &nodes);
+  if (list == nullptr) return;
+  ListModel& model = *list;
   const int from = order[random_.below(order.size())];
   const int to = random_.below(4) == 0 ? -1 : order[random_.below(order.size())];
   store(model, nodes[static_cast<size_t>(from)], from, Field::kCross,
@@ -362,17 +372,15 @@ void SharedGraphWorker::set_cross() {
 }
 
 void SharedGraphWorker::change_payload() {
-  const int place = random_place(true);
-  if (place < 0) return;
-  ListModel& model = *places_[static_cast<size_t>(place)];
-  const std::vector<int> order = model.order();
-  if (order.empty()) return;
+  int place;
+  std::vector<int> order;
   std::vector<Node*> nodes;
-  if (!walk(get_place(place), model, "before a payload change", &nodes, nullptr)) return;
+  ListModel* const model = walk_random_list("before a payload change", &place, &order, &nodes);
+  if (model == nullptr) return;
   const int entry = order[random_.below(order.size())];
   const uint64_t payload = random_.next();
   nodes[static_cast<size_t>(entry)]->payload = payload;  // not a reference: a plain store
-  model.entries[static_cast<size_t>(entry)].payload = payload;
+  model->entries[static_cast<size_t>(entry)].payload = payload;
 }
 
 void SharedGraphWorker::build_list() {

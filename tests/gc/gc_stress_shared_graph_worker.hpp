@@ -103,6 +103,11 @@ class SharedGraphWorker {
   // pointers, so every node is pinned first in a private array held by a root.
   void reverse_list();
 
+  // Picks an occupied place whose list is not empty and walks it (its order and node addresses
+  // into *order and *nodes): the list's model, or null when there is none or the walk failed.
+  ListModel* walk_random_list(const char* when, int* place, std::vector<int>* order,
+                              std::vector<Node*>* nodes);
+
   void set_cross();
 
   void change_payload();
