@@ -20,8 +20,6 @@
 
 #include <sched.h>
 
-#include <new>
-
 #include "gc/concurrent_mark.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -38,11 +36,6 @@ namespace {
 thread_local Machine* t_machine [[gnu::tls_model("initial-exec")]] = nullptr;
 thread_local uint32_t t_random_state [[gnu::tls_model("initial-exec")]] = 0;
 
-constexpr uint32_t kMaxFreeGoroutinesPerProcessor = 64;
-constexpr uint32_t kFreeGoroutineBatch = 32;
-constexpr uint32_t kMaxFreeGoroutinesGlobal = 1024;
-// A goroutine with a stack keeps its record in the top bytes of that stack (goroutine_allocate).
-constexpr size_t kRecordBytesInStack = (sizeof(Goroutine) + 63) & ~size_t{63};
 constexpr int kStealRounds = 4;
 
 void set_state(Goroutine* goroutine, safepoint::GoroutineState to) {
@@ -720,169 +713,6 @@ void worker_loop(Machine* machine) {
       continue;
     }
     run_goroutine(machine, goroutine);
-  }
-}
-
-// Dead goroutines (with their stacks) move between a P's cache and the global one in batches
-// (Go's gfget/gfput), so a spawn storm on one P and the exits on another take the global
-// cache's lock once per kFreeGoroutineBatch goroutines, not once per goroutine.
-// Holder of processor. True when its cache holds a dead goroutine, after taking a batch from the
-// global cache if it was empty.
-bool fill_processor_cache(Processor* processor) {
-  if (processor->free_goroutines == nullptr) {
-    kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);
-    for (uint32_t i = 0; i < kFreeGoroutineBatch && g_scheduler.free_goroutines != nullptr; ++i) {
-      Goroutine* goroutine = g_scheduler.free_goroutines;
-      g_scheduler.free_goroutines = goroutine->next_in_queue;
-      --g_scheduler.free_goroutine_count;
-      goroutine->next_in_queue = processor->free_goroutines;
-      processor->free_goroutines = goroutine;
-      ++processor->free_goroutine_count;
-    }
-  }
-  return processor->free_goroutines != nullptr;
-}
-
-Goroutine* take_free_goroutine(Processor* processor) {
-  if (processor != nullptr && fill_processor_cache(processor)) {
-    Goroutine* goroutine = processor->free_goroutines;
-    processor->free_goroutines = goroutine->next_in_queue;
-    --processor->free_goroutine_count;
-    return goroutine;
-  }
-  if (processor != nullptr) return nullptr;
-  kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);  // a thread with no P
-  Goroutine* goroutine = g_scheduler.free_goroutines;
-  if (goroutine != nullptr) {
-    g_scheduler.free_goroutines = goroutine->next_in_queue;
-    --g_scheduler.free_goroutine_count;
-  }
-  return goroutine;
-}
-
-Goroutine* goroutine_allocate(bool with_stack) {
-  Goroutine* goroutine = nullptr;
-  Machine* machine = t_machine;
-  if (with_stack)
-    goroutine = take_free_goroutine(machine != nullptr ? machine->processor : nullptr);
-  if (goroutine != nullptr) {
-    GoroutineStack stack = goroutine->stack;
-    void* fiber = goroutine->sanitizer_fiber;
-    goroutine->~Goroutine();
-    new (goroutine) Goroutine();
-    goroutine->stack = stack;
-    goroutine->sanitizer_fiber = fiber;
-  } else {
-    if (with_stack) {
-      // The record lives at the top of its own stack: it shares the page the goroutine's first
-      // frames touch, and goes back to the OS with the stack (no malloc'ed record left behind).
-      kernel::Result<GoroutineStack> stack = stack_acquire();
-      if (!stack.ok()) return nullptr;
-      GoroutineStack usable = stack.value();
-      usable.usable_bytes -= kRecordBytesInStack;
-      goroutine = new (usable.top()) Goroutine();
-      goroutine->stack = usable;
-      goroutine->sanitizer_fiber =
-          sanitizer_fiber_create(usable.top() - usable.usable_bytes, usable.usable_bytes);
-    } else {
-      goroutine = new (std::nothrow) Goroutine();
-      if (goroutine == nullptr) return nullptr;
-    }
-  }
-  goroutine->id = g_scheduler.next_goroutine_id.fetch_add(1, std::memory_order_relaxed);
-  return goroutine;
-}
-
-void goroutine_destroy(Goroutine* goroutine) {
-  if (goroutine->stack.empty()) {  // an attached thread's record: from the heap
-    sanitizer_fiber_destroy(goroutine->sanitizer_fiber, true);
-    delete goroutine;
-    return;
-  }
-  GoroutineStack whole = goroutine->stack;  // with the record's bytes at its top
-  whole.usable_bytes += kRecordBytesInStack;
-  void* fiber = goroutine->sanitizer_fiber;
-  goroutine->~Goroutine();
-  sanitizer_fiber_destroy(fiber);
-  stack_release(whole);
-}
-
-void goroutine_recycle(Goroutine* goroutine) {
-  if (goroutine->stack.empty()) {
-    sanitizer_fiber_destroy(goroutine->sanitizer_fiber, true);
-    delete goroutine;
-    return;
-  }
-  note_goroutine_cached();  // the scavenger gives the caches back once spawning stops
-  Machine* machine = t_machine;
-  Processor* processor = machine != nullptr ? machine->processor : nullptr;
-  Goroutine* overflow = nullptr;  // goroutines for the global cache
-  if (processor != nullptr) {
-    goroutine->next_in_queue = processor->free_goroutines;
-    processor->free_goroutines = goroutine;
-    if (++processor->free_goroutine_count <= kMaxFreeGoroutinesPerProcessor) return;
-    for (uint32_t i = 0; i < kFreeGoroutineBatch; ++i) {
-      Goroutine* moved = processor->free_goroutines;
-      processor->free_goroutines = moved->next_in_queue;
-      --processor->free_goroutine_count;
-      moved->next_in_queue = overflow;
-      overflow = moved;
-    }
-  } else {
-    goroutine->next_in_queue = nullptr;
-    overflow = goroutine;
-  }
-  Goroutine* excess = nullptr;  // beyond the global cache's bound: freed outside the lock
-  {
-    kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);
-    while (overflow != nullptr) {
-      Goroutine* next = overflow->next_in_queue;
-      if (g_scheduler.free_goroutine_count < kMaxFreeGoroutinesGlobal) {
-        overflow->next_in_queue = g_scheduler.free_goroutines;
-        g_scheduler.free_goroutines = overflow;
-        ++g_scheduler.free_goroutine_count;
-      } else {
-        overflow->next_in_queue = excess;
-        excess = overflow;
-      }
-      overflow = next;
-    }
-  }
-  while (excess != nullptr) {
-    Goroutine* next = excess->next_in_queue;
-    goroutine_destroy(excess);
-    excess = next;
-  }
-}
-
-void release_cached_goroutines() {
-  Goroutine* taken = nullptr;
-  {
-    // An idle P's cache is touched by nobody while the P is on the idle list: whoever takes the
-    // P off it does so under this lock, after us.
-    kernel::FutexMutexGuard guard(g_scheduler.lock);
-    for (Processor* idle = g_scheduler.idle_processors; idle != nullptr; idle = idle->next_idle) {
-      while (Goroutine* goroutine = idle->free_goroutines) {
-        idle->free_goroutines = goroutine->next_in_queue;
-        goroutine->next_in_queue = taken;
-        taken = goroutine;
-      }
-      idle->free_goroutine_count = 0;
-    }
-  }
-  {
-    kernel::FutexMutexGuard guard(g_scheduler.free_goroutines_lock);
-    while (Goroutine* goroutine = g_scheduler.free_goroutines) {
-      g_scheduler.free_goroutines = goroutine->next_in_queue;
-      goroutine->next_in_queue = taken;
-      taken = goroutine;
-    }
-    g_scheduler.free_goroutine_count = 0;
-  }
-  while (taken != nullptr) {
-    Goroutine* next = taken->next_in_queue;
-    goroutine_destroy(taken);
-    taken = next;
   }
 }
 

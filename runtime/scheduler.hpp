@@ -206,13 +206,16 @@ void visit_reference_channel_roots(void (*visit)(void** slot, void* context), vo
 int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
                     std::atomic<uint32_t>* exit_notify, void* start_object = nullptr);
 
-// Goroutine records.
+// Goroutine records (runtime/goroutine_cache.cpp).
 Goroutine* goroutine_allocate(bool with_stack);  // nullptr: ENOMEM
 void goroutine_recycle(Goroutine* goroutine);
 void goroutine_destroy(Goroutine* goroutine);  // stack, sanitizer fiber and record
 // Destroys the dead goroutines cached by idle Ps and globally (runtime/stack_scavenger.cpp's
 // trim); the caches of Ps in use are left to their holders.
 void release_cached_goroutines();
+// Holder of processor: true when its cache holds a dead goroutine, after taking a batch from the
+// global cache if it was empty.
+bool fill_processor_cache(Processor* processor);
 
 // Monitor (runtime/monitor.cpp).
 void monitor_start();
