@@ -59,6 +59,8 @@ void RunState::stop(RunStatus status, std::string message,
   }
   // Release: a goroutine that sees `stopping` also sees the outcome (it may report nothing more).
   stopping.store(true, std::memory_order_release);
+  // Acquire: the hook's context, as the runner made it before publishing the hook.
+  if (const StopHook* hook = stop_hook.load(std::memory_order_acquire)) hook->call(hook->context);
   if (!stop_channel_closed.exchange(true, std::memory_order_acq_rel) && stop_channel != nullptr)
     usgc_chan_close(stop_channel);
 }

@@ -9,7 +9,9 @@
 //     outcome, whatever it is (a goroutine failing after the entry returned changes nothing);
 //   * every goroutine checks `stopping` at each call, back edge and after each channel
 //     operation, and every blocking channel operation also waits on the stop channel
-//     (channel_ops.hpp), so each goroutine returns promptly, popping its frames;
+//     (channel_ops.hpp), so each goroutine returns promptly, popping its frames; compiled code
+//     (jitgen/x86_64) sees it at calls through its stack limit, which the stop hook moves
+//     above every stack (the hook runs after `stopping` is set);
 //   * the entry goroutine waits for the others (the `goroutines` wait group) before it returns.
 // Who writes what:
 //   * `outcome_*`: under outcome_lock, once; read by run_program after every goroutine ended.
@@ -73,6 +75,14 @@ struct RunState {
 
   std::atomic<bool> stopping{false};
   std::atomic<bool> stop_channel_closed{false};
+  // Called by every stop() after `stopping` is set, on the stopping thread (the JIT's: it makes
+  // compiled prologues fail their stack check, jit_runtime.cpp). Set (release) by the runner
+  // before it runs code that relies on it; read (acquire) by stop() on any thread.
+  struct StopHook {
+    void (*call)(void* context) = nullptr;
+    void* context = nullptr;
+  };
+  std::atomic<const StopHook*> stop_hook{nullptr};
   usgc_waitgroup goroutines = USGC_WAITGROUP_INIT;  // the spawned ones, not the entry goroutine
   std::atomic<int64_t> live_goroutines{0};          // including the entry goroutine
   std::atomic<int64_t> blocked_goroutines{0};       // in a blocking channel operation

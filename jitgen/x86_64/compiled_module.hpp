@@ -111,6 +111,9 @@ class USGC_JIT_API CompiledModule {
   const void* function_code(uint32_t function_index) const {
     return code_ + base_offsets_[function_index];
   }
+  // Where the module's unwind stub starts (the exits of a stopping run: compiler.hpp,
+  // emit_enter_thunk): the unwind, then the runtime-error report. Compiled functions jump there.
+  uint32_t unwind_offset() const { return unwind_offset_; }
 
  private:
   CompiledModule(const ir::Module& module, const escape::EscapeAnalysis& analysis,
@@ -127,6 +130,7 @@ class USGC_JIT_API CompiledModule {
   std::vector<ErrorSite> errors_;
   std::vector<CompiledFunction> functions_;
   std::vector<uint32_t> base_offsets_;  // by function index
+  uint32_t unwind_offset_ = 0;
   std::vector<StubMark> marks_;
   void* mapping_ = nullptr;
   size_t mapping_bytes_ = 0;

@@ -27,8 +27,25 @@ size_t Compiler::variant_of(uint32_t function, const std::vector<uint32_t>& site
   return index;
 }
 
+// The thunk's frame, RBP-relative (the unwind stub finds it through JitGoroutine::entry_frame):
+//     [rbp - 8 .. rbp - 40]  RBX R12 R13 R14 R15 (the C caller's)
+//     [rbp - 48]             the enclosing thunk's entry_frame (a nested entry on the goroutine)
+//     [rbp - 56]             mutator->frames at entry
+//     [rbp - 64]             mutator->arena_top at entry
+// then the inputs, 16-aligned, at the callee's [rsp + 8 + 8 i].
+namespace {
+constexpr int32_t kThunkEnclosing = -48;
+constexpr int32_t kThunkFrames = -56;
+constexpr int32_t kThunkArenaTop = -64;
+constexpr int32_t kMutatorFrames = offsetof(usgc_mutator, frames);
+constexpr int32_t kMutatorArenaTop = offsetof(usgc_mutator, arena_top);
+}  // namespace
+
 void Compiler::emit_enter_thunk() {
   uint32_t begin = e_.here();
+  Xbyak::Label& leave = e_.label();
+  unwind_ = &e_.label();
+  runtime_error_ = &e_.label();
   e_.push(rbp);
   e_.mov(rbp, rsp);
   e_.push(rbx);
@@ -36,9 +53,12 @@ void Compiler::emit_enter_thunk() {
   e_.push(r13);
   e_.push(r14);
   e_.push(r15);
-  e_.sub(rsp, 8);
+  e_.push(e_.qword[rsi + kGoroutineEntryFrame]);
   e_.mov(r13, rsi);
   e_.mov(r15, e_.qword[rsi + offsetof(JitGoroutine, mutator)]);
+  e_.push(e_.qword[r15 + kMutatorFrames]);
+  e_.push(e_.qword[r15 + kMutatorArenaTop]);
+  e_.mov(e_.qword[r13 + kGoroutineEntryFrame], rbp);
   e_.mov(r14d, e_.dword[r15]);
   e_.mov(r12, e_.qword[rsi + offsetof(JitGoroutine, stopping)]);
   e_.mov(rax, rdi);
@@ -50,6 +70,9 @@ void Compiler::emit_enter_thunk() {
   e_.rep();
   e_.movsq();
   e_.call(rax);
+  e_.L(leave);
+  e_.mov(rcx, e_.qword[rbp + kThunkEnclosing]);
+  e_.mov(e_.qword[r13 + kGoroutineEntryFrame], rcx);
   e_.lea(rsp, e_.ptr[rbp - 40]);
   e_.pop(r15);
   e_.pop(r14);
@@ -59,6 +82,27 @@ void Compiler::emit_enter_thunk() {
   e_.pop(rbp);
   e_.ret();
   m_.functions_.push_back({"usgc_jit_enter", UINT32_MAX, {}, begin, e_.here() - begin});
+
+  // The exits of a stopping run. RSP stays below the abandoned frames until they are unlinked,
+  // so nothing overwrites a linked frame; the code is polling code (never stopped
+  // asynchronously), so no collection sees the frames half unlinked.
+  begin = e_.here();
+  e_.L(*unwind_);
+  e_.mov(rbp, e_.qword[r13 + kGoroutineEntryFrame]);
+  e_.mov(rcx, e_.qword[rbp + kThunkFrames]);
+  e_.mov(e_.qword[r15 + kMutatorFrames], rcx);
+  e_.mov(rcx, e_.qword[rbp + kThunkArenaTop]);
+  e_.mov(e_.qword[r15 + kMutatorArenaTop], rcx);
+  e_.mov(e_.qword[r13 + kGoroutineUnwound], 1);
+  e_.xor_(eax, eax);
+  e_.jmp(leave, Emitter::T_NEAR);
+  e_.L(*runtime_error_);
+  e_.and_(rsp, -16);
+  e_.mov(rdi, r13);
+  e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_runtime_error));
+  e_.jmp(*unwind_, Emitter::T_NEAR);
+  m_.functions_.push_back({"usgc_jit_unwind", UINT32_MAX, {}, begin, e_.here() - begin});
+  m_.unwind_offset_ = begin;
 }
 
 Xbyak::Address Compiler::local(uint32_t index) const {
@@ -129,23 +173,14 @@ void Compiler::runtime_call_begin() {
 }
 
 Xbyak::Label& Compiler::error_label(ErrorKind kind, std::function<void()> setup) {
-  return error_label_in(kind, !frameless(), std::move(setup));
-}
-
-Xbyak::Label& Compiler::error_label_in(ErrorKind kind, bool framed, std::function<void()> setup) {
   uint32_t id = static_cast<uint32_t>(m_.errors_.size());
   m_.errors_.push_back({kind, function_, block_, instruction_});
   Xbyak::Label& label = e_.label();
-  Xbyak::Label* stopped = framed ? stopped_ : stopped_frameless_;
-  e_.cold.push_back([this, &label, stopped, id, setup, framed]() {
+  e_.cold.push_back([this, &label, id, setup]() {
     e_.L(label);
-    if (!framed) e_.sub(rsp, 8);
     if (setup) setup();
-    e_.mov(rdi, r13);
     e_.mov(esi, id);
-    e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_runtime_error));
-    if (!framed) e_.add(rsp, 8);
-    e_.jmp(*stopped, Emitter::T_NEAR);
+    e_.jmp(*runtime_error_, Emitter::T_NEAR);
   });
   return label;
 }
@@ -168,12 +203,44 @@ void Compiler::call_operation(uint32_t operation) {
   e_.call_absolute(reinterpret_cast<const void*>(&usgc_jit_operation));
   runtime_call_end();
   e_.test(eax, eax);
-  e_.jnz(*stopped_, Emitter::T_NEAR);
+  e_.jnz(*unwind_, Emitter::T_NEAR);
 }
 
 void Compiler::check_stop() {
   e_.cmp(e_.byte[r12], 0);
-  e_.jne(*stopped_, Emitter::T_NEAR);
+  e_.jne(*unwind_, Emitter::T_NEAR);
+}
+
+bool Compiler::variant_moves_arena(const ir::Function& function) const {
+  if (!caller_frame_sites_->empty()) return true;  // keeps the arena anyway
+  for (uint32_t b = 0; b < function.blocks.size(); ++b) {
+    const auto& instructions = function.blocks[b].instructions;
+    for (uint32_t i = 0; i < instructions.size(); ++i) {
+      const Instruction& instruction = instructions[i];
+      switch (instruction.opcode) {
+        case Opcode::Call: {
+          if (instruction.callee_unknown) return true;
+          const std::vector<uint32_t>* sites = layout_.caller_frame_sites(function_, b, i);
+          if (sites != nullptr && !sites->empty()) return true;
+          break;
+        }
+        case Opcode::New:
+        case Opcode::NewArray:
+          if (layout_.site(layout_.site_at(function_, b, i)).decided == OwnershipClass::StackLocal)
+            return true;
+          break;
+        case Opcode::Go:
+        case Opcode::Send:
+        case Opcode::Receive:
+        case Opcode::Close:
+        case Opcode::MakeChan:
+          return true;
+        default:
+          break;
+      }
+    }
+  }
+  return false;
 }
 
 void Compiler::compile_variant(size_t index) {
@@ -209,8 +276,6 @@ void Compiler::compile_variant(size_t index) {
   uint32_t begin = e_.here();
   if (variant.caller_frame_sites.empty()) m_.base_offsets_[function_] = begin;
   e_.L(*variant.entry);
-  stopped_ = &e_.label();
-  stopped_frameless_ = &e_.label();
   epilogue_ = &e_.label();
   block_labels_.clear();
   for (size_t b = 0; b < function.blocks.size(); ++b) block_labels_.push_back(&e_.label());
@@ -222,6 +287,7 @@ void Compiler::compile_variant(size_t index) {
     if (!block.instructions.empty())
       for (uint32_t target : block.instructions.back().target_blocks) ++predecessor_count_[target];
   entry_cache_.assign(block_count_, std::nullopt);
+  deferred_entries_.assign(block_count_, nullptr);
   entry_nonnull_.assign(block_count_, std::nullopt);
 
   // Prologue: slots (inputs copied in, the rest zero), the frame, the stack check, the poll;
@@ -233,7 +299,6 @@ void Compiler::compile_variant(size_t index) {
   cache_.start_function([this](uint32_t index) { return local(index); },
                         &function_layout_->local_is_reference);
   for (block_ = 0; block_ < function.blocks.size(); ++block_) {
-    e_.L(*block_labels_[block_]);
     // A block with several predecessors starts from the slots; one entered only from an
     // earlier block keeps that block's registers (hand_cache_to_successors).
     if (entry_cache_[block_]) {
@@ -241,6 +306,13 @@ void Compiler::compile_variant(size_t index) {
     } else {
       cache_.forget_all();
     }
+    // A framed block entered only from a shrink-wrapped one: its frame is made here, with that
+    // block's registers (the preceding code never falls through: it is not a predecessor).
+    if (deferred_entries_[block_] != nullptr) {
+      e_.L(*deferred_entries_[block_]);
+      emit_frame_entry(&liveness_->live_in(block_));
+    }
+    e_.L(*block_labels_[block_]);
     if (entry_nonnull_[block_]) {
       nonnull_ = std::move(*entry_nonnull_[block_]);
     } else {
@@ -254,18 +326,15 @@ void Compiler::compile_variant(size_t index) {
     }
   }
 
-  // The epilogue right after the last block (its `ret` falls through), the stopped path after.
+  // The epilogue right after the last block (its `ret` falls through). A stopping run never
+  // comes here: it unwinds (emit_enter_thunk).
   e_.L(*epilogue_);
-  emit_frame_pop(e_, frame_offset_, !variant.caller_frame_sites.empty());
-  e_.L(*stopped_);
-  e_.mov(e_.qword[r13 + kGoroutineUnwound], 1);
-  e_.xor_(eax, eax);
-  e_.jmp(*epilogue_, Emitter::T_NEAR);
-  if (std::find(frameless_.begin(), frameless_.end(), true) != frameless_.end()) {
-    e_.L(*stopped_frameless_);  // the stopped path of the shrink-wrapped blocks: no frame
-    e_.mov(e_.qword[r13 + kGoroutineUnwound], 1);
-    e_.xor_(eax, eax);
-    e_.ret();
+  if (variant.caller_frame_sites.empty()) {
+    emit_frame_pop(
+        e_, frame_offset_,
+        !variant_moves_arena(function) ? FramePop::kArenaUnchanged : FramePop::kRestoreArena);
+  } else {
+    emit_frame_pop(e_, frame_offset_, FramePop::kKeepArena);
   }
   // The out-of-line code, after the body. A cold emitter may queue more cold code (none does
   // today): take the queue out before running it, so a push never moves a running function.
@@ -313,8 +382,7 @@ void Compiler::compile_call(const Instruction& instruction) {
   const std::vector<uint32_t>* sites = layout_.caller_frame_sites(function_, block_, instruction_);
   size_t callee =
       variant_of(instruction.callee_index, sites != nullptr ? *sites : std::vector<uint32_t>{});
-  e_.call(*variants_[callee]->entry);
-  check_stop();
+  e_.call(*variants_[callee]->entry);  // a stopping run never returns here (it unwinds)
   store_result(instruction, rax);
 }
 

@@ -82,6 +82,13 @@ class Compiler {
 
   // ---- the entry thunk: C ABI -> compiled convention ----------------------------------------
   // uint64_t enter(const void* code, JitGoroutine* g, const uint64_t* inputs, uint64_t count)
+  // Then the module's two exits for a run that stops (the unwind protocol, docs/jit.md "Errors
+  // unwind to the entry"): `unwind_` (jumped to with R13 and R15 intact, any RSP and RBP) goes
+  // straight back to the innermost thunk of the goroutine (JitGoroutine::entry_frame): it
+  // unlinks every compiled frame at once (mutator->frames and arena_top as they were at entry),
+  // sets `unwound` and returns 0 from the thunk; `runtime_error_` (ESI the error site, RDX RCX
+  // its values) aligns RSP, reports the error (the frames still linked: the report may read the
+  // objects they root) and unwinds. No compiled caller tests anything after a call.
   void emit_enter_thunk();
 
   // ---- frame addressing --------------------------------------------------------------------
@@ -103,15 +110,19 @@ class Compiler {
   void runtime_call_end() { cache_.forget_all(); }
 
   // ---- out-of-line errors and operations ----------------------------------------------------
-  // A label that reports runtime error `kind` of the current instruction and leaves through the
-  // stopped path. `setup` moves the error's values into RDX (a) and RCX (b).
-  // Without a frame (a shrink-wrapped path) RSP is 8 below 16-aligned: the call is aligned,
-  // and the stopped path returns without a frame to pop.
+  // A label that reports runtime error `kind` of the current instruction and unwinds (the
+  // module's runtime_error_ stub; framed or not, any RSP). `setup` moves the error's values into
+  // RDX (a) and RCX (b).
   Xbyak::Label& error_label(ErrorKind kind, std::function<void()> setup = {});
-  Xbyak::Label& error_label_in(ErrorKind kind, bool framed, std::function<void()> setup = {});
   uint32_t add_operation(OperationSite site);
   void call_operation(uint32_t operation);
+  // The run's stop flag: unwind when it is set (back edges; calls see a stop through the
+  // stack limit instead, jit_runtime.hpp kStoppedStackLimit).
   void check_stop();
+  // Whether the variant being compiled can leave mutator->arena_top other than it found it
+  // when its frame is popped: a STACK_LOCAL allocation, a call of a variant that allocates in
+  // this frame, or a runtime operation. If not, its epilogue does not restore it.
+  bool variant_moves_arena(const ir::Function& function) const;
 
   // ---- frames only where they are needed (shrink-wrapping) ---------------------------------
   // A block runs without the function's shadow-stack frame when nothing in it can collect or
@@ -190,6 +201,9 @@ class Compiler {
   // stop flag first, as the interpreter's checkpoint does. `last`: nothing follows in this block,
   // so a forward edge to the next block falls through.
   void edge(uint32_t target, bool last);
+  // The label of the frame entry made right before framed block `target` (emitted when the
+  // loop reaches it), for an edge from a shrink-wrapped block that is its only predecessor.
+  Xbyak::Label& deferred_frame_entry(uint32_t target);
 
   // The conditions a compare leaves in the flags (signed, as the IR's ints).
   enum class Condition : uint8_t { kEqual, kNotEqual, kLess, kLessEqual, kGreater, kGreaterEqual };
@@ -249,17 +263,18 @@ class Compiler {
   std::vector<bool> frameless_;              // [block]: runs without the frame (plan_frameless)
   std::vector<uint32_t> predecessor_count_;  // [block]: edges into it
   std::vector<std::optional<RegisterCache::Snapshot>> entry_cache_;  // [block]
+  std::vector<Xbyak::Label*> deferred_entries_;  // [block]: its frame entry (deferred_frame_entry)
   std::vector<bool> nonnull_;  // [local]: known non-null at the current instruction
   std::vector<std::optional<std::vector<bool>>>
       entry_nonnull_;  // [block]: from its only predecessor
-  Xbyak::Label* stopped_frameless_ = nullptr;
   int32_t frame_offset_ = 0;
   int32_t scalar_base_ = 0;
   uint32_t block_count_ = 0;
   std::unique_ptr<FunctionLiveness> liveness_;
   RegisterCache cache_;
   std::optional<Condition> pending_compare_;  // set by a compare fused with the next branch
-  Xbyak::Label* stopped_ = nullptr;
+  Xbyak::Label* unwind_ = nullptr;            // module-wide (emit_enter_thunk)
+  Xbyak::Label* runtime_error_ = nullptr;     // module-wide (emit_enter_thunk)
   Xbyak::Label* epilogue_ = nullptr;
   std::vector<Xbyak::Label*> block_labels_;
 };

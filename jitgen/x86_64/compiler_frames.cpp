@@ -143,12 +143,16 @@ void Compiler::emit_frame_entry(const std::vector<bool>* live) {
   const uint32_t block = block_, instruction = instruction_;
   block_ = 0;
   instruction_ = 0;
-  Xbyak::Label& overflow = error_label_in(ErrorKind::kStackOverflow, /*framed=*/true);
+  Xbyak::Label& overflow = error_label(ErrorKind::kStackOverflow);
   block_ = block;
   instruction_ = instruction;
   e_.cmp(rsp, e_.qword[r13 + kGoroutineStackLimit]);
   e_.jb(overflow, Emitter::T_NEAR);
   emit_poll(e_);
+  // No stop-flag test here or after calls: a stopping run moves the stack limit above the stack
+  // (kStoppedStackLimit), so the check above fails at the next framed call and the report
+  // unwinds. A path that makes no call is straight-line or loops through a back edge that
+  // tests the flag.
 }
 
 ColdSave Compiler::cold_save_for(const Instruction& instruction) {

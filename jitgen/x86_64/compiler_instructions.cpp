@@ -118,9 +118,20 @@ void Compiler::note_definition(const Instruction& instruction) {
   nonnull_[instruction.result_index] = allocated || copied;
 }
 
+Xbyak::Label& Compiler::deferred_frame_entry(uint32_t target) {
+  if (deferred_entries_[target] == nullptr) deferred_entries_[target] = &e_.label();
+  return *deferred_entries_[target];
+}
+
 void Compiler::edge(uint32_t target, bool last) {
   if (frameless() && !frameless_[target]) {
-    // Into the framed blocks (a forward edge: a shrink-wrapped path has no back edge).
+    // Into the framed blocks (a forward edge: a shrink-wrapped path has no back edge). The only
+    // way into the target: its frame is made right before it (no jump after the prologue).
+    if (predecessor_count_[target] == 1) {
+      Xbyak::Label& entry = deferred_frame_entry(target);
+      if (!(last && target == block_ + 1)) e_.jmp(entry, Emitter::T_NEAR);
+      return;
+    }
     emit_frame_entry(&liveness_->live_in(target));
     if (last && target == block_ + 1) return;
     e_.jmp(*block_labels_[target], Emitter::T_NEAR);
@@ -188,11 +199,17 @@ void Compiler::two_way(Condition c, uint32_t taken, uint32_t otherwise) {
 
 void Compiler::frameless_two_way(Condition c, uint32_t taken, uint32_t otherwise) {
   if (frameless_[taken] && frameless_[otherwise]) return two_way(c, taken, otherwise);
+  // The framed target's frame made right before it where this is its only way in: the branch
+  // goes there, the shrink-wrapped target follows (item_check: `jne` to the prologue, `ret 1`).
   if (frameless_[taken]) {
+    if (taken == block_ + 1 && predecessor_count_[otherwise] == 1)
+      return jump_if(negate(c), deferred_frame_entry(otherwise));
     jump_if(c, *block_labels_[taken]);
     return edge(otherwise, true);
   }
   if (frameless_[otherwise]) {
+    if (otherwise == block_ + 1 && predecessor_count_[taken] == 1)
+      return jump_if(c, deferred_frame_entry(taken));
     jump_if(negate(c), *block_labels_[otherwise]);
     return edge(taken, true);
   }
@@ -262,19 +279,33 @@ void Compiler::compile_binary(const Instruction& instruction) {
       if (op == ir::BinaryOperator::Mul) e_.imul(destination, destination, static_cast<int>(imm));
       return;
     }
-    load(rax, left);
-    if (is_small_constant(right)) {
+    auto apply = [&](const Xbyak::Reg64& d, const Xbyak::Reg64& b) {
+      if (op == ir::BinaryOperator::Add) e_.add(d, b);
+      if (op == ir::BinaryOperator::Sub) e_.sub(d, b);
+      if (op == ir::BinaryOperator::Mul) e_.imul(d, b);
+    };
+    if (is_small_constant(right)) {  // left a constant too (a local is above)
+      load(rax, left);
       const uint32_t imm = static_cast<uint32_t>(static_cast<int32_t>(right.integer_value));
       if (op == ir::BinaryOperator::Add) e_.add(rax, imm);
       if (op == ir::BinaryOperator::Sub) e_.sub(rax, imm);
       if (op == ir::BinaryOperator::Mul) e_.imul(rax, rax, static_cast<int>(imm));
-    } else {
-      Xbyak::Reg64 b = value(right, rcx);
-      if (op == ir::BinaryOperator::Add) e_.add(rax, b);
-      if (op == ir::BinaryOperator::Sub) e_.sub(rax, b);
-      if (op == ir::BinaryOperator::Mul) e_.imul(rax, b);
+      return store_result(instruction, rax);
     }
-    return store_result(instruction, rax);
+    // Straight into the result's register: `mov d, a; op d, b` (`op d, a` when the result is
+    // the right operand's local and the operator commutes; through RAX for `d = a - d`).
+    const Xbyak::Reg64 b = value(right, rcx);
+    const Xbyak::Reg64 a = value(left, rax);
+    const Xbyak::Reg64 destination = cache_.define(instruction.result_index);
+    if (destination == b && destination != a) {
+      if (op != ir::BinaryOperator::Sub) return apply(destination, a);
+      e_.mov(rax, a);
+      e_.sub(rax, b);
+      e_.mov(destination, rax);
+      return;
+    }
+    if (destination != a) e_.mov(destination, a);
+    return apply(destination, b);
   } else {
     load(rax, left);
     load(rcx, right);

@@ -30,6 +30,7 @@ static_assert(offsetof(JitGoroutine, stack_limit) == kGoroutineStackLimit);
 static_assert(offsetof(JitGoroutine, unwound) == kGoroutineUnwound);
 static_assert(offsetof(JitGoroutine, reference_globals) == kGoroutineReferenceGlobals);
 static_assert(offsetof(JitGoroutine, scalar_globals) == kGoroutineScalarGlobals);
+static_assert(offsetof(JitGoroutine, entry_frame) == kGoroutineEntryFrame);
 static_assert(offsetof(JitGoroutine, counters) == kGoroutineCounters);
 
 const Instruction& instruction_of(const ir::Module& module, uint32_t function, uint32_t block,
@@ -262,8 +263,16 @@ JitGoroutine* create_jit_goroutine(const JitRun& jit, char* stack_top, size_t st
   auto* g = static_cast<JitGoroutine*>(memory);
   g->mutator = usgc_current_mutator;
   g->stopping = &jit.run->stopping;
-  g->stack_limit =
-      stack_bytes > 2 * kStackReserveBytes ? stack_top - stack_bytes + kStackReserveBytes : nullptr;
+  g->stack_limit.store(
+      stack_bytes > 2 * kStackReserveBytes ? stack_top - stack_bytes + kStackReserveBytes : nullptr,
+      std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> guard(jit.lock);
+    g->next_live = jit.live;
+    if (jit.live != nullptr) jit.live->previous_live = g;
+    jit.live = g;
+    if (jit.stopped) g->stack_limit.store(kStoppedStackLimit, std::memory_order_relaxed);
+  }
   g->reference_globals = jit.run->reference_globals.get();
   g->scalar_globals = jit.run->scalar_globals.get();
   g->run = jit.run;
@@ -272,6 +281,11 @@ JitGoroutine* create_jit_goroutine(const JitRun& jit, char* stack_top, size_t st
 }
 
 void finish_jit_goroutine(JitGoroutine* g) {
+  {
+    std::lock_guard<std::mutex> guard(g->jit->lock);
+    (g->previous_live != nullptr ? g->previous_live->next_live : g->jit->live) = g->next_live;
+    if (g->next_live != nullptr) g->next_live->previous_live = g->previous_live;
+  }
   RunState& run = *g->run;
   const size_t sites = g->jit->module->layout().site_count();
   uint64_t per_class[escape::kOwnershipClassCount] = {};
@@ -295,10 +309,29 @@ void finish_jit_goroutine(JitGoroutine* g) {
   std::free(g);
 }
 
+namespace {
+
+// The run's stop hook (RunState::stop_hook): every goroutine in compiled code leaves at its next
+// framed call (kStoppedStackLimit).
+void stop_compiled_goroutines(void* context) {
+  const JitRun& jit = *static_cast<const JitRun*>(context);
+  std::lock_guard<std::mutex> guard(jit.lock);
+  jit.stopped = true;
+  // Release: a goroutine that sees the limit sees `stopping` (stored before the hook ran).
+  for (JitGoroutine* g = jit.live; g != nullptr; g = g->next_live)
+    g->stack_limit.store(kStoppedStackLimit, std::memory_order_release);
+}
+
+}  // namespace
+
 // The entry goroutine of a compiled run (interpreter::run_program_with's runner).
 void run_compiled_entry(RunState& run, void* context) {
   JitRun& jit = *static_cast<JitRun*>(context);
   jit.run = &run;
+  jit.stop_hook = {&stop_compiled_goroutines, &jit};
+  // Release: the hook's JitRun as made here, for a stop() on another thread.
+  run.stop_hook.store(&jit.stop_hook, std::memory_order_release);
+  if (run.is_stopping()) stop_compiled_goroutines(&jit);  // a stop before the hook was there
   const ir::Function* entry = run.module.find_function(run.options.entry);
   const uint32_t entry_index = static_cast<uint32_t>(entry - run.module.functions.data());
   std::vector<uint64_t> inputs(entry->parameter_count, 0);
@@ -389,6 +422,9 @@ extern "C" void usgc_jit_runtime_error(JitGoroutine* g, uint32_t error, int64_t 
       stop_with_runtime_error(run, instruction, std::string("out of memory: ") + usgc_last_error());
       return;
     case ErrorKind::kStackOverflow: {
+      // The stop hook's limit (kStoppedStackLimit), or an overflow after the run stopped: the
+      // run's outcome is set, nothing to report; compiled code unwinds.
+      if (run.is_stopping()) return;
       const usgc::jitgen::ir::Function& function = module.module().functions[site.function];
       run.stop(RunStatus::kLimitExceeded,
                run.where(function.position) + ": call depth limit: calling " + function.name +

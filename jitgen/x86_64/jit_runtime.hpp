@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "jitgen/interpreter/run_state.hpp"
@@ -28,18 +29,35 @@ namespace usgc::jitgen::x86_64 {
 
 class CompiledModule;
 
+struct JitGoroutine;
+
 // The run a compiled module is executing (lives for the whole run_program_with call, so spawned
 // goroutines that outlive the entry function still find it).
 struct JitRun {
   interpreter::RunState* run = nullptr;
   const CompiledModule* module = nullptr;
+  // The goroutines in compiled code (a list through JitGoroutine::next_live), and whether the
+  // run's stop hook ran; both under `lock` (registration, finish, the hook). The hook
+  // (RunState::stop_hook, installed by run_compiled_entry) moves every listed goroutine's stack
+  // limit to kStoppedStackLimit; one registered after it starts with that limit.
+  mutable std::mutex lock;
+  mutable JitGoroutine* live = nullptr;
+  mutable bool stopped = false;
+  interpreter::RunState::StopHook stop_hook;
 };
 
+// A stack limit above every stack: the next prologue's stack check fails, and its report, seeing
+// the run stopping, reports nothing more and unwinds. How a stop reaches compiled code at calls
+// with no instruction of its own (V8's stack guard does the same for interrupts).
+inline char* const kStoppedStackLimit = reinterpret_cast<char*>(UINTPTR_MAX);
+
 struct JitGoroutine {
-  usgc_mutator* mutator;                 // +0   R15 at entry
-  const std::atomic<bool>* stopping;     // +8   R12 at entry
-  char* stack_limit;                     // +16  compiled prologues compare RSP with it
-  uint64_t unwound;                      // +24  set by compiled code leaving for a stopped run
+  usgc_mutator* mutator;              // +0   R15 at entry
+  const std::atomic<bool>* stopping;  // +8   R12 at entry
+  // +16  compiled prologues compare RSP with it (a plain load). Written by create_jit_goroutine
+  // and by the run's stop hook on any thread (release, after `stopping`: kStoppedStackLimit).
+  std::atomic<char*> stack_limit;
+  uint64_t unwound;                      // +24  set by the unwind stub: the run stopped under it
   void** reference_globals;              // +32  the run's globals (RunState)
   std::atomic<int64_t>* scalar_globals;  // +40
   interpreter::RunState* run;            // +48
@@ -47,13 +65,20 @@ struct JitGoroutine {
   uint64_t substitutes;                  // +64  STACK_LOCAL sites placed as private substitutes
   uint32_t since_stress;                 // +72
   uint32_t stress_turn;                  // +76
-  uint64_t counters[1];                  // +80  [site] decided class; [sites + site] caller frame
+  // +80  the innermost entry thunk's frame on this goroutine (its RBP; the thunk's saved state
+  // below it: compiler.cpp, "the entry thunk"), or null outside compiled code. Written by the
+  // thunk (entry and exit) and read by the unwind stub, all on this goroutine: no atomics.
+  char* entry_frame;
+  JitGoroutine* next_live;      // +88  JitRun::live, under JitRun::lock
+  JitGoroutine* previous_live;  // +96
+  uint64_t counters[1];         // +104 [site] decided class; [sites + site] caller frame
 };
 inline constexpr int32_t kGoroutineStackLimit = 16;
 inline constexpr int32_t kGoroutineUnwound = 24;
 inline constexpr int32_t kGoroutineReferenceGlobals = 32;
 inline constexpr int32_t kGoroutineScalarGlobals = 40;
-inline constexpr int32_t kGoroutineCounters = 80;
+inline constexpr int32_t kGoroutineEntryFrame = 80;
+inline constexpr int32_t kGoroutineCounters = 104;
 
 // Allocates a context with 2 * site_count counters for the calling goroutine (usgc_current_mutator
 // must be its record). Stack limit: `stack_bytes` below `stack_top`, less a reserve.
@@ -97,7 +122,8 @@ struct ErrorSite {
 }  // namespace usgc::jitgen::x86_64
 
 // The calls compiled code makes (C ABI; jit_runtime.cpp). 0 = go on, 1 = the run is stopping:
-// return through the epilogues.
+// compiled code unwinds to its entry thunk (the unwind stub, compiler.cpp). usgc_jit_runtime_error
+// stops the run; compiled code then unwinds the same way.
 extern "C" {
 uint32_t usgc_jit_operation(usgc::jitgen::x86_64::JitGoroutine* goroutine, uint32_t operation,
                             char* frame);

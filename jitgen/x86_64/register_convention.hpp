@@ -10,8 +10,9 @@
 //        Constant for the goroutine's life, loaded with R15. "Is this object mine?" is one
 //        `cmp dword [obj - 4], r14d`; a header's owner half is one `mov dword [slot + 4], r14d`.
 //   R13  JitGoroutine* (jit_runtime.hpp): per-goroutine counters, the run, the stack limit.
-//   R12  &RunState::stopping (the run's stop flag): `cmp byte [r12], 0` at back edges and after
-//        calls (the interpreter's checkpoint, jitgen/interpreter/run_state.hpp).
+//   R12  &RunState::stopping (the run's stop flag): `cmp byte [r12], 0` at back edges (the
+//        interpreter's checkpoint, jitgen/interpreter/run_state.hpp). Calls test nothing: a stop
+//        reaches the next framed call through the stack limit (below, "Errors and stops").
 //   RBP  frame pointer of the compiled function (frames below).
 // Scratch: RAX RCX RDX (operands of one instruction, the stubs), R11 (the poll).
 // Locals in registers (register_cache.hpp): RBX RSI RDI R8 R9 R10 cache the locals of the block
@@ -49,7 +50,8 @@
 // links it (mutator->frames = rsp) before anything that may collect: the poll at entry comes
 // after it. The epilogue unlinks it and restores mutator->arena_top from arena_mark (popping
 // the frame's STACK_LOCAL objects), or leaves arena_top (a variant compiled for a call that
-// allocates in the caller's frame: "stack when called at").
+// allocates in the caller's frame: "stack when called at"; or a function that cannot move it:
+// no STACK_LOCAL allocation, no caller-frame variant called, no runtime operation).
 // Shrink-wrapping (compiler_frames.cpp, "frames only where they are needed"): blocks that cannot
 // collect on their main path and reach a return run before any prologue, RBP still the
 // caller's, RSP the entry's (8 below 16-aligned), locals in cache registers, inputs read at
@@ -67,9 +69,22 @@
 //   jit_operation(ctx, op, rbp)            channels, go, unknown code (jit_runtime.hpp): reads
 //                                          and writes the frame's slots through RBP
 //   jit_runtime_error(ctx, error, a, b)    formats the interpreter's positioned message, stops
-//                                          the run; compiled code then returns through its
-//                                          epilogues (the stop protocol)
+//                                          the run; called by the module's runtime-error stub,
+//                                          which then unwinds (below)
 //   jit_gc_stress(ctx)                     --gc-stress N: a collection every N allocations
+// Errors and stops (the unwind protocol): nothing compiled tests a flag after a call. The entry
+// thunk saves the C caller's registers, mutator->frames and arena_top in its frame and points
+// JitGoroutine::entry_frame at it (saving the enclosing one: entries nest). A runtime error
+// jumps to the module's runtime-error stub (ESI the error site, RDX RCX its values), which
+// aligns RSP, reports the error with every frame still linked, and jumps to the unwind stub; a
+// runtime operation that returns 1 (the run is stopping) and a back edge that sees the stop
+// flag jump to the unwind stub directly. The unwind stub reloads RBP from entry_frame,
+// restores frames and arena_top as they were at entry (every compiled frame of this entry
+// unlinked at once, its STACK_LOCAL objects freed), sets JitGoroutine::unwound and returns 0
+// from the thunk. A stop made elsewhere (another goroutine's error, a deadlock, the entry
+// returning) reaches a goroutine in compiled code at its next framed call: the run's stop
+// hook sets JitGoroutine::stack_limit above every stack, the prologue's stack check fails,
+// and its report, seeing the run stopping, reports nothing and unwinds.
 // Each clobbers exactly the SysV caller-saved set (RAX RCX RDX RSI RDI R8-R11, flags, vector
 // registers) and preserves the pinned registers and RBX. Calls that may park or switch the
 // goroutine (channel operations, `go`, collections) return on the same goroutine with its pinned

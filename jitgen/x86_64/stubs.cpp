@@ -106,17 +106,17 @@ void emit_frame_push(Emitter& e, uint32_t reference_slots) {
   e.mark("frame_push", begin);
 }
 
-void emit_frame_pop(Emitter& e, int32_t frame_offset, bool keep_arena) {
+void emit_frame_pop(Emitter& e, int32_t frame_offset, FramePop kind) {
   uint32_t begin = e.here();
   e.mov(rcx, e.qword[rbp + frame_offset]);
   e.mov(e.qword[r15 + kFramesOffset], rcx);
-  if (!keep_arena) {
+  if (kind == FramePop::kRestoreArena) {
     e.mov(rcx, e.qword[rbp + frame_offset + 24]);
     e.mov(e.qword[r15 + kArenaTopOffset], rcx);
   }
   e.leave();
   e.ret();
-  e.mark(keep_arena ? "frame_pop_keeping_arena" : "frame_pop", begin);
+  e.mark(kind == FramePop::kKeepArena ? "frame_pop_keeping_arena" : "frame_pop", begin);
 }
 
 void emit_poll(Emitter& e) {

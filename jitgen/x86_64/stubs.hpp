@@ -13,6 +13,8 @@
 //   frame_pop (6)           mov rcx, [rbp-8R-32]; mov [r15+8], rcx        ; frames = previous
 //                           mov rcx, [rbp-8R-8];  mov [r15+0x10], rcx     ; arena_top = mark
 //                           leave; ret
+//                         (4, without the arena_top restore, where the function cannot move
+//                         arena_top: FramePop::kArenaUnchanged)
 //   frame_pop_keeping_arena (4)  the same without the arena_top restore
 //   poll (2)                mov r11, qword fs:[tpoff]; test byte [r11], 0
 //   private_alloc (7)       mov  rax, [r15+run.next]   ; runs[class]
@@ -109,7 +111,12 @@ class Emitter : public Xbyak::CodeGenerator {
 int32_t poll_slot_thread_offset();
 
 void emit_frame_push(Emitter& e, uint32_t reference_slots);
-void emit_frame_pop(Emitter& e, int32_t frame_offset, bool keep_arena);
+// How a frame's epilogue treats mutator->arena_top: restore it from the frame's arena_mark (the
+// frame's STACK_LOCAL objects die), keep it (a variant allocating in its caller's frame), or
+// leave it because nothing the function does can have moved it (no STACK_LOCAL allocation, no
+// caller-frame variant called, no runtime operation: Compiler::variant_moves_arena).
+enum class FramePop : uint8_t { kRestoreArena, kKeepArena, kArenaUnchanged };
+void emit_frame_pop(Emitter& e, int32_t frame_offset, FramePop kind);
 void emit_poll(Emitter& e);
 // RAX = the new object afterwards, or a jump to `failed` (null from the slow path: no memory).
 void emit_private_alloc(Emitter& e, const usgc_type_layout* layout, const Xbyak::Label& failed);

@@ -10,6 +10,8 @@
 //     of the function is linked: a collection there would miss the function's references;
 //     the only call allowed without a frame is the runtime-error report (it never collects);
 //   - a path returns with its frame still linked, or two paths meet with different states.
+// A jump to the module's unwind stub (a stopping run, a runtime error: docs/jit.md, "Errors
+// unwind to the entry") ends a path in either state: the stub unlinks every compiled frame.
 // The run check: a leaf that runs without its frame allocates (a collection at every allocation
 // with --gc-stress 1) while the only reference to its input is its argument word; the temporary
 // frame of the slow path must root it, or the list built through it comes back corrupt.
@@ -39,13 +41,16 @@ struct FrameCheck {
   std::vector<std::string> violations;
   size_t frameless_returns = 0;  // `ret`s reached on a path that never linked a frame
   size_t framed_returns = 0;     // `ret`s reached after a frame was linked and unlinked
+  size_t unwinds = 0;            // jumps to the unwind stub
 };
 
 // Follows every path of the code [begin, end) (addresses as in `code`, which starts at
 // `origin`) from `begin`. `allowed_without_frame`: the one call target that may run without a
-// frame (the runtime-error report).
+// frame (the runtime-error report). A jump into [exits_begin, exits_end) (the module's unwind
+// stub) ends a path.
 FrameCheck check_frames(const uint8_t* code, uint64_t origin, uint64_t begin, uint64_t end,
-                        uint64_t allowed_without_frame) {
+                        uint64_t allowed_without_frame, uint64_t exits_begin = 0,
+                        uint64_t exits_end = 0) {
   FrameCheck check;
   csh handle;
   if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) {
@@ -121,7 +126,12 @@ FrameCheck check_frames(const uint8_t* code, uint64_t origin, uint64_t begin, ui
           violation(insn.address, "an indirect jump");
           break;
         }
-        work.push_back({static_cast<uint64_t>(x86.operands[0].imm), state});
+        const auto target = static_cast<uint64_t>(x86.operands[0].imm);
+        if (target >= exits_begin && target < exits_end) {
+          ++check.unwinds;
+        } else {
+          work.push_back({target, state});
+        }
         if (mnemonic == "jmp") break;
         continue;
       }
@@ -139,8 +149,16 @@ uint64_t runtime_error_address() {
 
 FrameCheck check_function(const CompiledModule& code, const CompiledFunction& function) {
   const uint64_t origin = reinterpret_cast<uint64_t>(code.code());
+  uint64_t exits_begin = 0, exits_end = 0;
+  for (const CompiledFunction& stub : code.functions())
+    if (stub.name == "usgc_jit_unwind") {
+      exits_begin = origin + stub.offset;
+      exits_end = exits_begin + stub.size;
+    }
+  EXPECT_EQ(exits_begin, origin + code.unwind_offset()) << "the module's unwind stub";
   return check_frames(code.code(), origin, origin + function.offset,
-                      origin + function.offset + function.size, runtime_error_address());
+                      origin + function.offset + function.size, runtime_error_address(),
+                      exits_begin, exits_end);
 }
 
 struct Compiled {
@@ -164,7 +182,7 @@ Compiled compile_text(const std::string& text, const std::string& name, CompileO
 size_t expect_frames_everywhere(const CompiledModule& code) {
   size_t frameless = 0;
   for (const CompiledFunction& function : code.functions()) {
-    if (function.function_index == UINT32_MAX) continue;  // the entry thunk (C ABI)
+    if (function.function_index == UINT32_MAX) continue;  // the entry thunk, the unwind stub
     FrameCheck check = check_function(code, function);
     for (const std::string& violation : check.violations)
       ADD_FAILURE() << function.name << " " << violation << "\n" << code.disassemble();

@@ -15,6 +15,7 @@
 #include "jitgen/x86_64/compiled_module.hpp"
 #include "jitgen/x86_64/stubs.hpp"
 #include "safepoint/poll_instruction.hpp"
+#include "tests/jitgen/usir_test_support.hpp"
 
 namespace usgc::jitgen::x86_64 {
 namespace {
@@ -74,8 +75,8 @@ struct Compiled {
   std::unique_ptr<CompiledModule> code;
 };
 
-Compiled compile_program() {
-  ir::ParseResult parsed = ir::parse_module(kProgram, "stubs.usir");
+Compiled compile_program(const std::string& text = kProgram, const char* name = "stubs.usir") {
+  ir::ParseResult parsed = ir::parse_module(text, name);
   EXPECT_TRUE(parsed.ok()) << ir::format_diagnostics(parsed.diagnostics);
   Compiled compiled{std::move(parsed.module), {}, nullptr};
   compiled.analysis = escape::analyze_escapes(compiled.module);
@@ -257,6 +258,42 @@ TEST(JitStubSequence, BarrierIsTwoInstructionsBeyondTheStoreWhereTheValueCannotB
             (std::vector<std::string>{"cmp dword ptr [rax - 4], r14d", "jne *", "test rcx, rcx",
                                       "je *", "test byte ptr [rcx - 8], 3", "je *",
                                       "mov qword ptr [rax + 8], rcx"}));
+}
+
+// binary-trees' item_check, the per-call overhead of a compiled call (docs/jit.md, "Errors unwind
+// to the entry"): no caller tests anything after a call (no stop-flag load through R12 at all:
+// a stop reaches the next prologue through the stack limit), errors leave through the module's
+// stub (no call of the report in the function), the pop does not restore an arena it cannot
+// have moved, the prologue of the inner path is where the branch goes (no jump over the leaf),
+// and the sum is computed in its register. Its code through the epilogue: 50 instructions with
+// the post-call checks and the 6-instruction pop, 42 now; 49 of those on the inner path then, 40
+// now; the leaf path 8 (then and now).
+TEST(JitStubSequence, ItemCheckCallsWithoutChecksAfterTheCallsAndAShortPop) {
+  Compiled compiled = compile_program(
+      usgc::testing::read_text_file(usgc::testing::source_root() / "bench/binary_trees.usir"),
+      "binary_trees.usir");
+  ASSERT_NE(compiled.code, nullptr);
+  const CompiledModule* code = compiled.code.get();
+  const CompiledFunction& item_check = function_named(*code, "item_check");
+  const std::vector<StubMark> pops = marks_in(*code, item_check, "frame_pop");
+  ASSERT_EQ(pops.size(), 1u) << code->disassemble();
+  EXPECT_EQ(instructions_of(*code, pops[0].begin, pops[0].end),
+            (std::vector<std::string>{"mov rcx, qword ptr [rbp - 0x38]",
+                                      "mov qword ptr [r15 + 8], rcx", "leave ", "ret "}));
+  const std::vector<std::string> whole =
+      instructions_of(*code, item_check.offset, item_check.offset + item_check.size);
+  size_t calls = 0;
+  for (const std::string& instruction : whole) {
+    EXPECT_EQ(instruction.find("r12"), std::string::npos) << instruction;
+    if (instruction.rfind("call ", 0) == 0) ++calls;
+  }
+  EXPECT_EQ(calls, 2u) << "the two recursive calls; the error report is the module's stub's";
+  const std::vector<std::string> body = instructions_of(*code, item_check.offset, pops[0].end);
+  size_t jumps = 0;
+  for (const std::string& instruction : body)
+    if (instruction == "jmp *") ++jumps;
+  EXPECT_EQ(jumps, 0u) << code->disassemble();
+  EXPECT_LE(body.size(), 42u) << code->disassemble();
 }
 
 TEST(JitStubSequence, TheProgramRunsCompiledAsInterpreted) {
