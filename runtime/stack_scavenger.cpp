@@ -145,14 +145,18 @@ void* scavenger_main(void*) {
     const uint32_t state = g_scavenger.state.load(std::memory_order_seq_cst);
     if (state == kStop) return nullptr;
     uint64_t now_ns = kernel::monotonic_ns();
-    // Acq_rel: a later note_block_pages_due sets the flag again and wakes us.
-    if (g_scavenger.pool_pages_due.exchange(false, std::memory_order_acq_rel) &&
-        pool_pass_at_ns == 0)
+    // Acq_rel: pairs with note_block_pages_due's exchange. The flag is taken only when no pass is
+    // scheduled, and stays set until the pass runs, so the monitor's looks meanwhile (every
+    // 250 us while goroutines run) find it set and do not wake this thread again.
+    if (pool_pass_at_ns == 0 &&
+        g_scavenger.pool_pages_due.exchange(false, std::memory_order_acq_rel))
       pool_pass_at_ns = now_ns > pool_not_before_ns ? now_ns : pool_not_before_ns;
     if (pool_pass_at_ns != 0 && pool_pass_at_ns <= now_ns) {
       if (safepoint::stop_in_flight()) {
         pool_pass_at_ns = now_ns + kStopRetryNs;
       } else {
+        // Cleared before the pass: a block due after it is noted again (and wakes us).
+        g_scavenger.pool_pages_due.store(false, std::memory_order_relaxed);
         pool_pass_at_ns = return_pool_pages(&pool_not_before_ns);
       }
       continue;
