@@ -74,6 +74,13 @@ extern std::atomic<uint32_t> g_shared_mark_epoch;
 
 enum class BlockKind : uint8_t { kFree, kSmall, kLarge, kArena };
 
+// Where a block's slot pages are (the pool's field, kept across formats; gc/block.cpp).
+enum class SlotPages : uint8_t {
+  kTouched,    // may be resident: every block in use, and free blocks on the resident list
+  kReturned,   // given back by the return pass (MADV_DONTNEED): they read zero, none resident
+  kUntouched,  // a fresh chunk's block: never touched since the chunk was mapped
+};
+
 // A run of free slots on a block's free_runs list, stored in its first slot. A *dirty* run (the
 // low bit of `end` set) may still hold the bytes of dead objects: the bitmap sweep of a private
 // old-generation cycle (gc/private_old_cycle.hpp) frees slots without touching them, and the run
@@ -104,10 +111,11 @@ struct Block {
   // trusts a slot it located with them (a seqlock's read side).
   BlockKind kind = BlockKind::kFree;
   // The pool's fields, kept when the block is formatted (the pool lock's, or the taker's while
-  // the block is in use): its home node, and whether its slots' pages were returned to the OS
-  // while it was free.
+  // the block is in use; the returner's while a return has it off the lists): its home node, and
+  // where its slot pages are (taking a block whose pages are not resident adds them to
+  // bytes_committed again).
   uint8_t node = 0;
-  bool slots_decommitted = false;
+  SlotPages slot_pages = SlotPages::kTouched;
   uint32_t size_class = kNoSizeClass;  // as `kind` (format stores it relaxed before kind's release)
   uint32_t slot_bytes = 0;
   uint32_t slot_count = 0;
@@ -117,7 +125,11 @@ struct Block {
   // and by markers while a mark runs (try_mark_shared): the exit's hand-over (owner -> 0) may
   // happen then, so both sides use relaxed atomic loads and stores.
   uint64_t owner_heap_id = 0;
-  Block* next_in_heap = nullptr;  // the owner's list of its blocks of this class
+  Block* next_in_heap = nullptr;  // the owner's list of its blocks of this class; the pool's, free
+  // A free block whose slot pages may be resident (the pool's list of them, under the pool lock):
+  // the previous (newer) one on that list, and when it was released (coarse ms). Dead otherwise.
+  Block* previous_free = nullptr;
+  uint64_t free_since_ms = 0;
   Block* next_partial = nullptr;  // the owner's list of blocks with free runs
   FreeRun* free_runs = nullptr;   // owner only
   uint32_t live_slots = 0;        // after the last sweep (owner only)
@@ -229,12 +241,54 @@ void release_large(Block* block);
 
 // Per-node figures of the pool (relaxed counters: each is exact when nothing is in flight).
 struct NodePoolBytes {
-  size_t bytes_committed = 0;  // chunks and large mappings of the node, less free blocks' slots
-                               // returned to the OS
+  size_t bytes_committed = 0;  // chunks and large mappings of the node, less the slot pages of
+                               // free blocks that are not resident (returned, or never touched)
   size_t bytes_in_use = 0;     // blocks taken and large mappings (the node's share of
                                // heap_bytes_in_use())
-  size_t free_blocks = 0;      // blocks in the node's pool
+  size_t free_blocks = 0;      // blocks in the node's pool (resident or not)
+  size_t returned_blocks = 0;  // of those, blocks whose slot pages are not resident
 };
+
+// ---- returning free blocks' pages to the OS (gc/block.cpp, "Returning pages") ----
+//
+// A free block keeps its pages while it waits in the pool: taking it again costs no fault.
+// One that stayed free longer than the decay has its slot pages (from the first page boundary
+// after its header to its end) returned with MADV_DONTNEED by return_free_block_pages, which runs
+// on the runtime's scavenger thread — never inside a pause, never on a goroutine. The caller owns
+// the policy (the decay: USGC_DECAY_MS, runtime/stack_scavenger.cpp); the pool only knows when
+// each block was released.
+
+// The release time (kernel::coarse_monotonic_ms) of the oldest free block whose slot pages may be
+// resident, over every node; 0 when there is none. One relaxed load per node: the monitor asks.
+uint64_t oldest_resident_free_block_ms();
+
+struct BlockPageReturn {
+  uint32_t blocks = 0;        // blocks whose slot pages went back
+  uint32_t system_calls = 0;  // process_madvise / madvise calls made for them
+  uint32_t failures = 0;      // blocks the kernel refused (kept resident, released again now)
+};
+// Returns the slot pages of up to max_blocks free blocks released at or before cutoff_ms, oldest
+// first, in batches of up to 256 blocks per system call (process_madvise: one TLB flush per
+// batch; madvise per block where the kernel refuses it). The pool lock is held only to unlink
+// a few blocks at a time and to splice the batch back; the system call runs without it, with the
+// batch off every list (a taker meanwhile gets another block, or a new chunk). Any thread that
+// is not a goroutine: the scavenger, tests.
+BlockPageReturn return_free_block_pages(uint64_t cutoff_ms, uint32_t max_blocks);
+
+// Totals since start (relaxed; statistics and tests): blocks whose pages went back, the calls
+// made for them, and how many return passes ran on a goroutine's thread (which may be inside a
+// pause: none should, by design).
+struct BlockPageReturnTotals {
+  uint64_t blocks_returned = 0;
+  uint64_t bytes_returned = 0;
+  uint64_t system_calls = 0;
+  uint64_t passes = 0;
+  uint64_t passes_on_goroutines = 0;
+  // blocks taken whose slot pages were not resident (returned, or a fresh chunk's): each one's
+  // pages fault in again as it fills
+  uint64_t blocks_taken_not_resident = 0;
+};
+BlockPageReturnTotals block_page_return_totals();
 NodePoolBytes node_pool_bytes(int node);
 // 1 + the highest node that ever had a chunk or a large mapping (at least 1).
 int node_pool_span();

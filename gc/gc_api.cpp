@@ -156,6 +156,12 @@ void contribute_statistics(usgc_stats_block* block) {
   usgc_gc_node_stats nodes[numa::kMaxNodes];
   uint32_t node_count = 0;
   if (usgc_gc_get_node_stats(nodes, numa::kMaxNodes, &node_count) != 0) return;
+  // The pool's committed bytes: blocks taken, free blocks whose pages may be resident, large
+  // mappings, less the slot pages of free blocks returned to the OS (gc/block.hpp).
+  uint64_t committed_bytes = 0;
+  for (uint32_t node = 0; node < node_count && node < numa::kMaxNodes; ++node)
+    committed_bytes += nodes[node].bytes_committed;
+  block->gc_bytes_committed = committed_bytes;
   auto kib = [](uint64_t bytes) {
     return static_cast<uint32_t>(bytes / 1024 > UINT32_MAX ? UINT32_MAX : bytes / 1024);
   };

@@ -46,6 +46,16 @@ void trace_private_collection(const PrivateTrace& t) {
   kernel::print_message("%s", line);
 }
 
+void trace_pool_return(const PoolReturnTrace& t) {
+  char line[240];
+  std::snprintf(line, sizeof line,
+                "gc @%.3fs pool: returned %u free blocks' pages (%.3f MiB) in %u calls, %.3f ms; "
+                "%.3f MiB committed, %zu of %zu free blocks resident",
+                seconds_since_start(), t.blocks, mib(t.bytes), t.system_calls, ms(t.elapsed_ns),
+                mib(t.committed_bytes), t.resident_free_blocks, t.free_blocks);
+  kernel::print_message("%s", line);
+}
+
 void trace_private_old_cycle(const PrivateCycleTrace& t) {
   char line[320];
   std::snprintf(line, sizeof line,

@@ -25,6 +25,10 @@
 //         goroutines, <objects> marked by <markers> markers, pause <ms> ms (start <ms>, end <ms>,
 //         of which wake <ms>, resume <ms>), concurrent mark <ms>, ttsp <ms>, handoff <ms>,
 //         rejoin <ms>, sweep <ms> ms
+//   usgc: gc @<s>s pool: returned <n> free blocks' pages (<MiB> MiB) in <n> calls, <ms> ms;
+//         <MiB> MiB committed, <n> of <n> free blocks resident
+//   (a pass of the block pool's page return, on the runtime's scavenger thread, outside every
+//   pause: gc/block.hpp; printed only when it returned something)
 // The shared pause is the stopped world only (last acknowledgement -> resume) of the start and
 // the termination stop, summed, as the stats block reports it. Of it, both stops summed: "wake",
 // the OS running the collector again after the last acknowledgement, and "resume", the safepoint
@@ -126,5 +130,16 @@ struct SharedTrace {
   size_t goroutines;
 };
 void trace_shared_collection(const SharedTrace& trace);
+
+struct PoolReturnTrace {
+  uint32_t blocks;
+  size_t bytes;
+  uint32_t system_calls;
+  uint64_t elapsed_ns;
+  size_t committed_bytes;  // every node's, after the pass
+  size_t free_blocks;
+  size_t resident_free_blocks;
+};
+void trace_pool_return(const PoolReturnTrace& trace);
 
 }  // namespace usgc::gc

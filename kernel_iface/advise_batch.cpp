@@ -35,7 +35,15 @@ std::atomic<int> g_self_sentinel_works{0};
 std::atomic<uint64_t> g_pidfd{0};  // (pid << 32) | fd; 0: none yet
 
 int advice_value(BatchAdvice advice) {
-  return advice == BatchAdvice::kGuardInstall ? MADV_GUARD_INSTALL : MADV_POPULATE_WRITE;
+  switch (advice) {
+    case BatchAdvice::kGuardInstall:
+      return MADV_GUARD_INSTALL;
+    case BatchAdvice::kPopulateWrite:
+      return MADV_POPULATE_WRITE;
+    case BatchAdvice::kDontNeed:
+      return MADV_DONTNEED;
+  }
+  return -1;  // not reached: every advice is above
 }
 
 // A pidfd naming this process (the fallback before PIDFD_SELF), or -errno.

@@ -1,5 +1,6 @@
 // runtime/monitor.cpp — the monitor thread (Go's sysmon): sleeping goroutines' timers,
-// preemption of goroutines that run too long, and the periodic statistics publication.
+// preemption of goroutines that run too long, the periodic statistics publication, and the
+// moment the GC block pool's free pages are due to go back (Go's sysmon wakes its scavenger too).
 //
 // Timers: a binary min-heap of parked goroutines ordered by sleep_deadline_ns, under
 // timer_lock. A sleeping goroutine pushes itself and parks with a commit that releases the lock
@@ -36,10 +37,15 @@
 // resume does not wake it (the resume stays one store when no stopped thread sleeps): it is late
 // after a stop by at most its last sleep, which is at most as long as the stop had lasted.
 //
-// Idle: with no timer and no busy P the monitor sleeps without a timeout (an idle runtime costs
-// no CPU); acquire_processor wakes it (monitor_notify_busy). Dekker between the two: the
-// monitor stores sleeping_indefinitely, then re-reads the busy count; a machine marks itself
-// busy (seq_cst slot CAS and idle count), then reads sleeping_indefinitely.
+// The GC block pool's free pages: each round that works asks the pool when its oldest resident
+// free block will have been free for the decay, and wakes the scavenger thread once it has
+// (runtime/stack_scavenger.cpp returns the pages); that moment counts as a deadline, like a
+// timer's, so an idle runtime wakes once for it (and not again once nothing free is resident).
+//
+// Idle: with no timer, no such deadline and no busy P the monitor sleeps without a timeout (an
+// idle runtime costs no CPU); acquire_processor wakes it (monitor_notify_busy). Dekker between the
+// two: the monitor stores sleeping_indefinitely, then re-reads the busy count; a machine marks
+// itself busy (seq_cst slot CAS and idle count), then reads sleeping_indefinitely.
 #include <pthread.h>
 
 #include <cstdlib>
@@ -51,6 +57,7 @@
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/thread_control.hpp"
 #include "runtime/scheduler.hpp"
+#include "runtime/stack_scavenger.hpp"
 #include "safepoint/async_safepoint.hpp"
 #include "safepoint/code_ranges.hpp"
 
@@ -300,6 +307,9 @@ void* monitor_main(void*) {
       uint64_t next_deadline = fire_expired_timers(now_ns);
       watch_processors(now_ns);
       alloc::stats_export_maybe_publish();
+      const uint64_t pool_deadline = watch_block_pool_pages(now_ns);
+      if (pool_deadline != 0 && (next_deadline == 0 || pool_deadline < next_deadline))
+        next_deadline = pool_deadline;
       safepoint::monitor_work_end();
       timeout_ns = next_deadline != 0 ? (next_deadline > now_ns ? next_deadline - now_ns : 1) : 0;
     }

@@ -1,6 +1,7 @@
-// runtime/stack_scavenger.hpp — the thread that gives idle goroutine caches' memory back (the
-// design and its state are in runtime/stack_scavenger.cpp). Not on a hot path: the exit path
-// calls note_goroutine_cached, one relaxed load while the scavenger is already armed.
+// runtime/stack_scavenger.hpp — the thread that gives idle goroutine caches' memory back, and the
+// pages of the GC block pool's long-free blocks (the design and its state are in
+// runtime/stack_scavenger.cpp). Not on a hot path: the exit path calls note_goroutine_cached, one
+// relaxed load while the scavenger is already armed.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,15 @@ void scavenger_stop();
 
 // A goroutine's record and stack were cached for reuse: look at the caches after a quiet tick.
 void note_goroutine_cached();
+
+// The GC block pool has free blocks that stayed free for the decay: return their pages now. Any
+// thread; one relaxed load while a request is pending.
+void note_block_pages_due();
+// The monitor's look at the pool, every round it works (outside any pause): notifies the
+// scavenger when the oldest resident free block has been free for the decay (returns 0), else
+// returns when it will have been (monotonic ns; 0: no resident free block), for the monitor's
+// sleep.
+uint64_t watch_block_pool_pages(uint64_t now_ns);
 
 // The trim itself: the idle Ps' and the global goroutine caches, then the stack pool. Any thread
 // that is not running a goroutine while holding a P's cache (the scavenger, tests).

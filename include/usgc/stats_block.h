@@ -108,7 +108,8 @@ typedef struct usgc_stats_block {
   uint64_t publications;       /* publication events (closures published) */
   /* Taken from the reserved words (zero in blocks of writers before the collector): */
   uint64_t gc_bytes_in_use[4]; /* per ownership class (usgc/object.h) */
-  uint64_t gc_bytes_committed; /* GC blocks and large objects mapped */
+  uint64_t gc_bytes_committed; /* GC blocks and large objects mapped, less the pages of free
+                                  blocks returned to the OS (the sum of gc_node_committed_kib) */
   uint64_t private_pause_histogram[USGC_STATS_HISTOGRAM_BUCKETS]; /* private collections */
   uint64_t private_max_pause_ns;                                  /* the worst private collection */
   uint64_t objects_published; /* objects made shared by publications */

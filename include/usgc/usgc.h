@@ -15,8 +15,9 @@
  *     reported once and left alone.
  *
  * The same functions serve as malloc, free, ... when libusgc_preload.so is preloaded.
- * Configuration (read once at start): USGC_DECAY_MS — how long an empty page stays committed
- * before it is returned to the OS (default 250); USGC_DECOMMIT=auto|io_uring|madvise — how.
+ * Configuration (read once at start): USGC_DECAY_MS — how long an empty page (or a free GC
+ * block) stays committed before it is returned to the OS (default 250);
+ * USGC_DECOMMIT=auto|io_uring|madvise — how (malloc's pages).
  */
 #ifndef USGC_USGC_H
 #define USGC_USGC_H

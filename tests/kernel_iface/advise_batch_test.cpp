@@ -4,7 +4,8 @@
 // exactly the listed pages resident; a batched MADV_GUARD_INSTALL makes exactly the listed pages
 // guards (the kernel refuses to copy from them: EFAULT) and they survive a MADV_DONTNEED that
 // spans them; more ranges than one call takes are split; bad ranges are an errno, never a crash;
-// advise_one does the same for one range.
+// advise_one does the same for one range; a batched MADV_DONTNEED returns exactly the listed
+// pages, which read zero afterwards.
 #include "kernel_iface/advise_batch.hpp"
 
 #include <gtest/gtest.h>
@@ -86,6 +87,22 @@ TEST_F(AdviseBatchTest, GuardInstallMakesExactlyTheListedPagesGuardsAndTheySurvi
   ASSERT_EQ(madvise(base_, kPages * page_, MADV_DONTNEED), 0);
   EXPECT_EQ(base_[page_], 0) << "decommitted";
   for (size_t i = 0; i < 30; ++i) EXPECT_EQ(readable(i), i % 3 != 0) << "page " << i;
+}
+
+TEST_F(AdviseBatchTest, DontNeedReturnsExactlyTheListedPagesAndTheyReadZero) {
+  for (size_t i = 0; i < kPages; ++i) base_[i * page_ + 9] = static_cast<uint8_t>(i | 1);
+  std::vector<AdviseRange> ranges = every_third_page();
+  Status status = advise_batch(ranges, BatchAdvice::kDontNeed);
+  if (!batch_supported(status)) GTEST_SKIP() << "no process_madvise on self: " << status.error();
+  ASSERT_TRUE(status.ok()) << "errno " << status.error();
+  for (size_t i = 0; i < kPages; ++i) {
+    ASSERT_EQ(resident(i), i % 3 != 0) << "page " << i;
+    ASSERT_EQ(base_[i * page_ + 9], i % 3 == 0 ? 0 : static_cast<uint8_t>(i | 1)) << "page " << i;
+  }
+  base_[1] = 5;
+  ASSERT_TRUE(advise_one(AdviseRange{base_, page_}, BatchAdvice::kDontNeed).ok());
+  EXPECT_FALSE(resident(0));
+  EXPECT_EQ(base_[1], 0) << "one range: zero after the advice too";
 }
 
 TEST_F(AdviseBatchTest, BadRangesAreAnErrnoNotACrash) {
