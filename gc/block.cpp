@@ -26,20 +26,8 @@
 //              each, 15 of them): it is made as resident as it was before its return, no more
 //              (arena blocks and fresh ones keep faulting on first touch, as before).
 //
-// Returning pages (block.hpp): release_block runs inside pauses (sweep steps, collections) and
-// keeps the pages: a 60 KiB MADV_DONTNEED cost about 0.27 ms there on this VM, nearly all of it
-// the TLB flush each madvise(2) makes (docs/benchmarks.md), plus up to 15 faults of ~11 us when
-// the block is taken again. return_free_block_pages, on the runtime's scavenger thread, returns
-// blocks free for longer than the decay in batches: it unlinks up to kUnlinkPerLockHold blocks
-// per hold of the lock (so the hold stays a few microseconds), advises the whole batch with one
-// process_madvise(2) (one TLB flush for up to 256 ranges: ~10 us per block measured, against
-// ~270 us per madvise), then splices the batch onto the returned list in one hold. Blocks in the
-// batch are on no list meanwhile (counted in free_block_count): a taker gets another block.
-// A block's returnable range starts at the first page boundary after its header (the header
-// page also holds the first slots: they stay resident and zero) and ends with the block; adjacent
-// blocks' ranges are never contiguous (a header page lies between), so a batch is one range per
-// block. bytes_committed counts a block whole while its slot pages may be resident, its header
-// page only otherwise (returned or fresh).
+// Returning pages: gc/block_page_return.cpp (release_block keeps a block's pages; the return pass
+// gives them back after the decay, off every pause). The pool's state: gc/block_pool_state.hpp.
 // Hot path: none (block slow path); with one node every block is node 0's and the only extra
 // work is one load of the topology's node count per block taken.
 #include "gc/block.hpp"
@@ -48,10 +36,9 @@
 #include <cstring>
 #include <type_traits>
 
+#include "gc/block_pool_state.hpp"
 #include "gc/gc_state.hpp"
-#include "gc/mutator.hpp"
 #include "gc/object_header.hpp"
-#include "gc/trace.hpp"
 #include "gc/verify_log.hpp"
 #include "kernel_iface/advise_batch.hpp"
 #include "kernel_iface/clock.hpp"
@@ -87,72 +74,15 @@ void Block::renew_shared_marks() {
   }
 }
 
+constinit BlockPool g_block_pool;
+constinit ReturnTotals g_return_totals;
+
 namespace {
 
 constexpr uint32_t kMaxChunks = 1u << 16;  // 256 GiB of small-object heap
-// A return batch: at most this many blocks per system call (process_madvise takes up to 1024
-// ranges), unlinked at most kUnlinkPerLockHold at a time.
-constexpr uint32_t kReturnBatchBlocks = 256;
-constexpr uint32_t kUnlinkPerLockHold = 32;
 
 // The large object registry (BlockPool::large_objects), under the pool lock.
 using LargeObjectList = kernel::IntrusiveList<Block, &Block::large_next, &Block::large_previous>;
-// A node's resident free blocks (NodePool::resident_first/last), under the pool lock.
-using ResidentList = kernel::IntrusiveList<Block, &Block::next_in_heap, &Block::previous_free>;
-
-struct NodePool {
-  // The two free lists (file comment), under g_block_pool.pool_lock.
-  Block* resident_first = nullptr;   // newest
-  Block* resident_last = nullptr;    // oldest
-  Block* returned_blocks = nullptr;  // a stack through next_in_heap
-  // resident_last's free_since_ms, 0 when the list is empty: written under the pool lock when
-  // the back of the list changes; read relaxed by oldest_resident_free_block_ms (the monitor).
-  std::atomic<uint64_t> oldest_resident_ms{0};
-  // Free blocks (both lists and a return's batch in flight), and of those the returned ones.
-  // Written under g_block_pool.pool_lock; read by statistics without it.
-  std::atomic<uint32_t> free_block_count{0};
-  std::atomic<uint32_t> returned_block_count{0};
-  // Relaxed counters, written by takers, releasers and returns; read by statistics.
-  std::atomic<size_t> bytes_committed{0};
-  std::atomic<size_t> bytes_in_use{0};
-};
-
-// The return pass's totals (block.hpp, BlockPageReturnTotals): relaxed counters written by the
-// pass (and the taker, blocks_taken_not_resident), read by statistics and tests.
-struct ReturnTotals {
-  std::atomic<uint64_t> blocks_returned{0};
-  std::atomic<uint64_t> bytes_returned{0};
-  std::atomic<uint64_t> system_calls{0};
-  std::atomic<uint64_t> passes{0};
-  std::atomic<uint64_t> passes_on_goroutines{0};
-  std::atomic<uint64_t> blocks_taken_not_resident{0};
-};
-constinit ReturnTotals g_return_totals;
-
-// The bytes of a block from the first page boundary after its header to its end: what a return
-// gives back (0 where the OS page is as large as a block: nothing to return).
-size_t returnable_bytes_per_block() {
-  const size_t page = kernel::os_page_size();
-  const size_t header_pages = (kBlockHeaderBytes + page - 1) / page * page;
-  return header_pages < kBlockBytes ? kBlockBytes - header_pages : 0;
-}
-
-// The block pool's state. Locks: pool_lock (a leaf) as the fields say; the counters are relaxed.
-struct BlockPool {
-  kernel::FutexMutex<kernel::LockRank::kBlockPool> pool_lock;
-  NodePool nodes[numa::kMaxNodes];  // each node's fields say their own lock or ordering
-  // 1 + the highest node given memory: raised by CAS by whoever maps memory for a node (chunk
-  // growth, large mappings); read by statistics (relaxed).
-  std::atomic<int> node_span{1};
-  Block* large_objects = nullptr;  // the large object registry: under pool_lock
-  // Bytes taken from the OS for the heap: reserved (fetch_add) before mapping, given back on
-  // failure and on release, by any thread; read by the limit check and statistics (relaxed).
-  std::atomic<size_t> bytes_in_use{0};
-  // USGC_HEAP_MAX (0 = none): written by set_heap_limit_bytes (configuration), read by every
-  // reservation (relaxed: a stale limit only moves one reservation across it).
-  std::atomic<size_t> heap_limit_bytes{0};
-};
-constinit BlockPool g_block_pool;
 
 // The chunk registry (apart from the pool: 512 KiB of pointers stays in .bss): chunks[i] written
 // once, under g_block_pool.pool_lock, before chunk_count's release store publishes it; readers
@@ -346,8 +276,8 @@ void release_block(Block* block) {
   if (block->kind == BlockKind::kArena)
     std::memset(block->slots_begin(), 0, kBlockBytes - kBlockHeaderBytes);
   NodePool& home = g_block_pool.nodes[block->node];
-  // The block keeps its pages: release_block runs inside pauses (file comment, "Returning
-  // pages"); the return pass gives them back if it stays free for the decay. The clock is read
+  // The block keeps its pages: release_block runs inside pauses; the return pass
+  // (gc/block_page_return.cpp) gives them back if it stays free for the decay. The clock is read
   // before the lock (the vDSO's coarse clock: a few nanoseconds).
   const uint64_t now_ms = kernel::coarse_monotonic_ms();
   block->free_since_ms = now_ms != 0 ? now_ms : 1;  // never 0 (0: no resident block)
@@ -364,163 +294,6 @@ void release_block(Block* block) {
     home.free_block_count.fetch_add(1, std::memory_order_relaxed);
   }
   g_block_pool.bytes_in_use.fetch_sub(kBlockBytes, std::memory_order_relaxed);
-}
-
-namespace {
-
-// Under g_block_pool.pool_lock: unlinks up to `limit` blocks from the back of the node's resident
-// list that were released at or before cutoff_ms, appending them to batch. Returns how many.
-uint32_t unlink_due_locked(NodePool& pool, uint64_t cutoff_ms, Block** batch, uint32_t limit) {
-  uint32_t count = 0;
-  while (count < limit && pool.resident_last != nullptr &&
-         pool.resident_last->free_since_ms <= cutoff_ms) {
-    Block* block = pool.resident_last;
-    ResidentList::remove(pool.resident_first, pool.resident_last, block);
-    batch[count++] = block;
-  }
-  pool.oldest_resident_ms.store(
-      pool.resident_last != nullptr ? pool.resident_last->free_since_ms : 0,
-      std::memory_order_relaxed);
-  return count;
-}
-
-// Advises MADV_DONTNEED on the batch's slot pages: one process_madvise for all of them, else one
-// madvise per block. Sets returned[i] for each block whose pages went back.
-void advise_batch_dontneed(Block* const* batch, uint32_t count, size_t returnable, bool* returned,
-                           BlockPageReturn& result) {
-  kernel::AdviseRange ranges[kReturnBatchBlocks];
-  for (uint32_t i = 0; i < count; ++i)
-    ranges[i] = {reinterpret_cast<char*>(batch[i]) + (kBlockBytes - returnable), returnable};
-  ++result.system_calls;
-  if (kernel::advise_batch({ranges, count}, kernel::BatchAdvice::kDontNeed).ok()) {
-    for (uint32_t i = 0; i < count; ++i) returned[i] = true;
-    return;
-  }
-  // No process_madvise for this advice (a kernel before 6.13) or a refusal part-way: one call per
-  // block (MADV_DONTNEED again on pages already returned is harmless).
-  for (uint32_t i = 0; i < count; ++i) {
-    ++result.system_calls;
-    returned[i] = kernel::advise_one(ranges[i], kernel::BatchAdvice::kDontNeed).ok();
-  }
-}
-
-// Puts a returned batch (all of one node) back: the blocks whose pages went back on the returned
-// stack, the others on the resident list as if released now (they wait another decay).
-void relink_batch(NodePool& pool, Block* const* batch, const bool* returned, uint32_t count,
-                  size_t returnable, BlockPageReturn& result) {
-  // The chain of returned blocks is built before the lock: the batch is the returner's.
-  Block* chain_first = nullptr;
-  Block* chain_last = nullptr;
-  uint32_t returned_count = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    if (!returned[i]) continue;
-    batch[i]->slot_pages = SlotPages::kReturned;
-    batch[i]->next_in_heap = chain_first;
-    if (chain_first == nullptr) chain_last = batch[i];
-    chain_first = batch[i];
-    ++returned_count;
-  }
-  const uint64_t now_ms = kernel::coarse_monotonic_ms();
-  kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
-  if (chain_first != nullptr) {
-    chain_last->next_in_heap = pool.returned_blocks;
-    pool.returned_blocks = chain_first;
-    pool.returned_block_count.fetch_add(returned_count, std::memory_order_relaxed);
-  }
-  for (uint32_t i = 0; i < count; ++i) {
-    if (returned[i]) continue;
-    batch[i]->free_since_ms = now_ms != 0 ? now_ms : 1;
-    ResidentList::push_front(pool.resident_first, pool.resident_last, batch[i]);
-    if (pool.resident_last == batch[i])
-      pool.oldest_resident_ms.store(batch[i]->free_since_ms, std::memory_order_relaxed);
-    ++result.failures;
-  }
-  pool.bytes_committed.fetch_sub(returned_count * returnable, std::memory_order_relaxed);
-  result.blocks += returned_count;
-}
-
-}  // namespace
-
-uint64_t oldest_resident_free_block_ms() {
-  uint64_t oldest = 0;
-  const int span = g_block_pool.node_span.load(std::memory_order_relaxed);
-  for (int node = 0; node < span; ++node) {
-    const uint64_t since =
-        g_block_pool.nodes[node].oldest_resident_ms.load(std::memory_order_relaxed);
-    if (since != 0 && (oldest == 0 || since < oldest)) oldest = since;
-  }
-  return oldest;
-}
-
-BlockPageReturn return_free_block_pages(uint64_t cutoff_ms, uint32_t max_blocks) {
-  const uint64_t start_ns = kernel::monotonic_ns();
-  BlockPageReturn result;
-  g_return_totals.passes.fetch_add(1, std::memory_order_relaxed);
-  if (current_mutator() != nullptr)
-    g_return_totals.passes_on_goroutines.fetch_add(1, std::memory_order_relaxed);
-  const size_t returnable = returnable_bytes_per_block();
-  if (returnable == 0) return result;
-  Block* batch[kReturnBatchBlocks];
-  bool returned[kReturnBatchBlocks];
-  const int span = g_block_pool.node_span.load(std::memory_order_relaxed);
-  for (int node = 0; node < span && result.blocks + result.failures < max_blocks; ++node) {
-    NodePool& pool = g_block_pool.nodes[node];
-    for (;;) {
-      const uint32_t budget = max_blocks - result.blocks - result.failures;
-      const uint32_t limit = budget < kReturnBatchBlocks ? budget : kReturnBatchBlocks;
-      uint32_t count = 0;
-      while (count < limit) {
-        const uint32_t step =
-            limit - count < kUnlinkPerLockHold ? limit - count : kUnlinkPerLockHold;
-        uint32_t unlinked;
-        {
-          kernel::FutexMutexGuard guard(g_block_pool.pool_lock);
-          unlinked = unlink_due_locked(pool, cutoff_ms, batch + count, step);
-        }
-        count += unlinked;
-        if (unlinked < step) break;  // nothing more is due on this node
-      }
-      if (count == 0) break;
-      advise_batch_dontneed(batch, count, returnable, returned, result);
-      relink_batch(pool, batch, returned, count, returnable, result);
-      if (count < limit || result.blocks + result.failures >= max_blocks) break;
-    }
-  }
-  g_return_totals.blocks_returned.fetch_add(result.blocks, std::memory_order_relaxed);
-  g_return_totals.bytes_returned.fetch_add(uint64_t{result.blocks} * returnable,
-                                           std::memory_order_relaxed);
-  g_return_totals.system_calls.fetch_add(result.system_calls, std::memory_order_relaxed);
-  if (g_config.trace && result.blocks != 0) {
-    PoolReturnTrace trace{result.blocks,
-                          result.blocks * returnable,
-                          result.system_calls,
-                          kernel::monotonic_ns() - start_ns,
-                          0,
-                          0,
-                          0};
-    for (int node = 0; node < span; ++node) {
-      const NodePoolBytes figures = node_pool_bytes(node);
-      trace.committed_bytes += figures.bytes_committed;
-      trace.free_blocks += figures.free_blocks;
-      if (figures.free_blocks > figures.returned_blocks)  // relaxed counters: may lag a moment
-        trace.resident_free_blocks += figures.free_blocks - figures.returned_blocks;
-    }
-    trace_pool_return(trace);
-  }
-  return result;
-}
-
-BlockPageReturnTotals block_page_return_totals() {
-  BlockPageReturnTotals totals;
-  totals.blocks_returned = g_return_totals.blocks_returned.load(std::memory_order_relaxed);
-  totals.bytes_returned = g_return_totals.bytes_returned.load(std::memory_order_relaxed);
-  totals.system_calls = g_return_totals.system_calls.load(std::memory_order_relaxed);
-  totals.passes = g_return_totals.passes.load(std::memory_order_relaxed);
-  totals.passes_on_goroutines =
-      g_return_totals.passes_on_goroutines.load(std::memory_order_relaxed);
-  totals.blocks_taken_not_resident =
-      g_return_totals.blocks_taken_not_resident.load(std::memory_order_relaxed);
-  return totals;
 }
 
 Block* acquire_large(size_t object_bytes, uint64_t owner_heap_id, AcquireFailure* failure) {
