@@ -63,7 +63,7 @@ int usgc::alloc::malloc_stats_read(usgc_malloc_stats* stats, bool count_callers_
   stats->remote_free_count = remote_frees;
   stats->segments = g_segment_counters.segments.load(std::memory_order_relaxed);
   stats->decommits_io_uring = decommits.io_uring_operations;
-  stats->decommits_madvise = decommits.madvise_calls;
+  stats->decommits_madvise = decommits.madvise_calls + decommits.batched_operations;
   stats->bytes_decommitted = decommits.bytes_decommitted;
   stats->threads = threads;
   return 0;

@@ -63,20 +63,36 @@ int own_pidfd() {
   return -EAGAIN;
 }
 
-// One process_madvise call; returns 0 or an errno.
-int advise_call(const iovec* vectors, size_t count, int advice) {
+// One process_madvise call on this process: the bytes advised, or -errno.
+long process_madvise_self(const iovec* vectors, size_t count, int advice) {
   if (g_self_sentinel_works.load(std::memory_order_relaxed) != 2) {
     long done = ::syscall(SYS_process_madvise, kPidfdSelfThreadGroup, vectors, count, advice, 0);
     if (done >= 0) {
       g_self_sentinel_works.store(1, std::memory_order_relaxed);
-      return 0;
+      return done;
     }
-    if (errno != EBADF) return errno;
+    if (errno != EBADF) return -errno;
     g_self_sentinel_works.store(2, std::memory_order_relaxed);  // a kernel before 6.15
   }
   const int pidfd = own_pidfd();
-  if (pidfd < 0) return -pidfd;
-  if (::syscall(SYS_process_madvise, pidfd, vectors, count, advice, 0) < 0) return errno;
+  if (pidfd < 0) return pidfd;
+  const long done = ::syscall(SYS_process_madvise, pidfd, vectors, count, advice, 0);
+  return done >= 0 ? done : -errno;
+}
+
+// Advises every range; returns 0 or an errno. process_madvise stops at the first range it
+// refuses and returns the bytes advised before it (no errno): a call starting at that range then
+// reports why (or advises it, if the refusal was transient).
+int advise_call(const iovec* vectors, size_t count, int advice) {
+  size_t first = 0;
+  while (first < count) {
+    const long done = process_madvise_self(vectors + first, count - first, advice);
+    if (done < 0) return static_cast<int>(-done);
+    size_t advised = static_cast<size_t>(done);
+    const size_t before = first;
+    while (first < count && advised >= vectors[first].iov_len) advised -= vectors[first++].iov_len;
+    if (first == before) return EINVAL;  // no progress and no errno: refuse rather than spin
+  }
   return 0;
 }
 

@@ -40,8 +40,9 @@ enum class BatchAdvice : unsigned char {
 };
 
 // Applies advice to every range (any number: split into calls of at most 512 ranges). On failure
-// returns the errno of the first failed call; ranges before it may have been advised (every
-// advice here is idempotent, so the caller may simply redo the batch one range at a time).
+// returns the errno of the first range refused (a call that stops part-way is continued from the
+// range it stopped at, which reports why); ranges before it may have been advised (every advice
+// here is idempotent, so the caller may simply redo the batch one range at a time).
 [[nodiscard]] Status advise_batch(std::span<const AdviseRange> ranges, BatchAdvice advice);
 
 // madvise(2) of one range with the same advice (the fallback, and for single ranges).

@@ -7,7 +7,8 @@
 // callocs).
 //
 //   ring              a liburing ring of kRingEntries SQEs (its CQ has 2 x kRingEntries)
-//   queued[]          FIFO of operations prepared in the SQ and not yet consumed by the kernel
+//   queued[]          FIFO of operations not yet given to the kernel: prepared in the SQ (io_uring
+//                     mode), or waiting for the batch's process_madvise (process_madvise mode)
 //   in_flight         operations the kernel consumed whose CQE is not reaped yet
 //   done_bits         one bit per ticket in (completed_through, completed_through + kTicketWindow]
 //   completed_through the completion watermark: every ticket <= it is complete
@@ -27,14 +28,19 @@
 //     io_uring_enter itself fails (for example, the program closed our fd; the mappings keep the
 //     ring alive). Then the ring is unmapped and the fd is left alone: it may belong to someone
 //     else by now.
-//   Every incomplete ticket belongs to a queued or in-flight ring operation: synchronous
-//     madvise(2) tickets are complete before they are returned.
+//   Every incomplete ticket belongs to a queued operation or an in-flight ring one: synchronous
+//     madvise(2) tickets are complete before they are returned, and a process_madvise batch
+//     completes all of its tickets under the lock in the call that submits it.
+//   The batch rule: queued operations with no ring (ring_state kNone) are a process_madvise
+//     batch; submit_locked() makes the call. A batch the kernel refuses is redone one madvise(2)
+//     per range (MADV_DONTNEED is idempotent), so a bad range fails alone.
 //
 // Hot path: none. The only cheap check is is_complete()'s acquire load of the watermark. Every
 // other path takes g_queue.lock, a leaf lock (rank kDecommitQueue in lock_rank.hpp). It is held
 // while wait() blocks in io_uring_enter for an madvise to finish (microseconds): liburing's ring is
 // single-threaded, and a waiter that released the lock could sleep on a CQE that another thread
-// has already reaped.
+// has already reaped. It is held across a batch's process_madvise too (up to ~1 ms for 64
+// ranges): a waiter for one of its tickets needs the call finished anyway, and others yield.
 #include "kernel_iface/decommit_queue.hpp"
 
 #include <liburing.h>
@@ -47,6 +53,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernel_iface/advise_batch.hpp"
+#include "kernel_iface/decommit_probe.hpp"
 #include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/library_call_scope.hpp"
@@ -64,8 +72,6 @@ constexpr unsigned kWindowWords = kTicketWindow / 64;
 constexpr size_t kMaxRingOperationBytes = size_t{1} << 30;
 constexpr int kTransientSubmitRetries = 16;
 constexpr unsigned kSpinsBeforeYield = 128;
-constexpr unsigned kProbeOperations = 256;  // io_uring_probe::ops_len is a u8
-constexpr uint64_t kScratchUserData = 0;    // never a ticket
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -118,6 +124,8 @@ struct QueueState {
   std::atomic<uint64_t> bytes_decommitted{0};
   std::atomic<uint64_t> submissions{0};
   std::atomic<uint64_t> failures{0};
+  std::atomic<uint64_t> batch_calls{0};
+  std::atomic<uint64_t> batched_operations{0};
 };
 
 constinit QueueState g_queue;
@@ -264,8 +272,35 @@ void consume_queued_locked(uint32_t count) {
   for (uint32_t i = 0; i < g_queue.queued_count; ++i) g_queue.queued[i] = g_queue.queued[i + count];
 }
 
-// Submits every queued operation (the kernel may take them in several calls).
+// The batch rule: one process_madvise(2) for every queued operation, each one madvise(2) instead
+// if the kernel refuses the call; every queued ticket is complete on return.
+void submit_batch_locked() {
+  const uint32_t count = g_queue.queued_count;
+  if (count == 0) return;
+  AdviseRange ranges[kRingEntries];
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    ranges[i] = AdviseRange{g_queue.queued[i].address, g_queue.queued[i].bytes};
+    bytes += g_queue.queued[i].bytes;
+  }
+  if (advise_batch({ranges, count}, BatchAdvice::kDontNeed).ok()) {
+    g_queue.batch_calls.fetch_add(1, std::memory_order_relaxed);
+    g_queue.batched_operations.fetch_add(count, std::memory_order_relaxed);
+    g_queue.bytes_decommitted.fetch_add(bytes, std::memory_order_relaxed);
+  } else {
+    for (uint32_t i = 0; i < count; ++i) decommit_synchronously(ranges[i].address, ranges[i].bytes);
+  }
+  for (uint32_t i = 0; i < count; ++i) mark_complete_locked(g_queue.queued[i].ticket);
+  g_queue.queued_count = 0;
+}
+
+// Submits every queued operation: the ring's (the kernel may take them in several calls), or
+// the process_madvise batch.
 void submit_locked() {
+  if (g_queue.ring_state == RingState::kNone) {
+    submit_batch_locked();
+    return;
+  }
   int transient_retries = 0;
   while (g_queue.ring_state == RingState::kLive && g_queue.queued_count > 0) {
     int submitted;
@@ -337,58 +372,15 @@ uint64_t enqueue_on_ring_locked(void* address, size_t bytes) {
   return ticket;
 }
 
+// Queues a range for the process_madvise batch; a full batch is submitted at once.
+uint64_t enqueue_in_batch_locked(void* address, size_t bytes) {
+  uint64_t ticket = issue_ticket_locked();
+  g_queue.queued[g_queue.queued_count++] = PendingOperation{address, bytes, ticket};
+  if (g_queue.queued_count == kRingEntries) submit_batch_locked();
+  return ticket;
+}
+
 // --- setup ----------------------------------------------------------------------------------
-
-// IORING_REGISTER_PROBE into a stack buffer (io_uring_get_probe_ring would calloc).
-int probe_madvise_support_locked() {
-  alignas(io_uring_probe) unsigned char
-      storage[sizeof(io_uring_probe) + kProbeOperations * sizeof(io_uring_probe_op)] = {};
-  auto* probe = reinterpret_cast<io_uring_probe*>(storage);
-  int result = io_uring_register_probe(&g_queue.ring, probe, kProbeOperations);
-  if (result < 0) return -result;  // kernels before 5.6 have neither the probe nor MADVISE
-  if (probe->ops_len <= IORING_OP_MADVISE ||
-      (probe->ops[IORING_OP_MADVISE].flags & IO_URING_OP_SUPPORTED) == 0) {
-    return EOPNOTSUPP;
-  }
-  return 0;
-}
-
-// End-to-end proof: MADV_DONTNEED of a written scratch page through the ring zeroes it.
-int try_scratch_decommit_locked() {
-  size_t page = os_page_size();
-  Result<void*> scratch = map_aligned(page, page);
-  if (!scratch.ok()) return scratch.error();
-  auto* first_byte = static_cast<volatile unsigned char*>(scratch.value());
-  *first_byte = 1;
-  int error = 0;
-  io_uring_sqe* sqe = io_uring_get_sqe(&g_queue.ring);  // a fresh ring has room
-  io_uring_prep_madvise(sqe, scratch.value(), static_cast<off_t>(page), MADV_DONTNEED);
-  io_uring_sqe_set_data64(sqe, kScratchUserData);
-  LibraryCallScope in_liburing;  // the probe's submission and wait
-  int submitted = io_uring_submit(&g_queue.ring);
-  if (submitted != 1) {
-    error = submitted < 0 ? -submitted : EIO;
-  } else {
-    io_uring_cqe* cqe = nullptr;
-    int result;
-    do {
-      result = io_uring_wait_cqe(&g_queue.ring, &cqe);
-    } while (result == -EINTR);
-    if (result < 0) {
-      error = -result;
-    } else {
-      if (cqe->res < 0) {
-        error = -cqe->res;  // EINVAL: the kernel does not know IORING_OP_MADVISE
-      } else if (*first_byte != 0) {
-        error = EIO;
-      }
-      io_uring_cqe_seen(&g_queue.ring, cqe);
-    }
-  }
-  // Our own fresh page: unmap fails only by a programming error, and the page is harmless then.
-  (void)unmap(scratch.value(), page);
-  return error;
-}
 
 // Returns 0 with ring_state kLive, or the errno that keeps io_uring out.
 int set_up_ring_locked() {
@@ -400,8 +392,7 @@ int set_up_ring_locked() {
   if (g_queue.ring.cq.ring_entries < kTicketWindow) {
     error = EINVAL;  // the window invariant needs room for kTicketWindow completions
   } else {
-    error = probe_madvise_support_locked();
-    if (error == 0) error = try_scratch_decommit_locked();
+    error = probe_ring_madvise(g_queue.ring);
   }
   if (error != 0) {
     io_uring_queue_exit(&g_queue.ring);
@@ -413,7 +404,7 @@ int set_up_ring_locked() {
   return 0;
 }
 
-// Finishes every operation, then closes the ring.
+// Finishes every ring operation, then closes the ring.
 void retire_ring_locked() {
   if (g_queue.ring_state == RingState::kLive) submit_locked();
   while (g_queue.ring_state != RingState::kNone && g_queue.in_flight > 0)
@@ -430,32 +421,43 @@ void retire_ring_locked() {
 }
 
 Status init_locked(DecommitMode mode) {
+  submit_locked();  // a process_madvise batch from the previous mode
   retire_ring_locked();
-  g_queue.fallback_errno.store(0, std::memory_order_relaxed);
   Status status = Status::success();
   DecommitMode active = DecommitMode::kMadvise;
-  if (mode != DecommitMode::kMadvise) {
-    int error = set_up_ring_locked();
+  // Why the preferred path is out (the header's fallback_reason): each refusal overwrites it.
+  int reason = 0;
+  if (mode == DecommitMode::kAuto || mode == DecommitMode::kProcessMadvise) {
+    reason = probe_batch_decommit();
+    if (reason == 0) active = DecommitMode::kProcessMadvise;
+  }
+  if (active == DecommitMode::kMadvise &&
+      (mode == DecommitMode::kAuto || mode == DecommitMode::kIoUring)) {
+    const int error = set_up_ring_locked();
     if (error == 0) {
       active = DecommitMode::kIoUring;
     } else {
-      g_queue.fallback_errno.store(error, std::memory_order_relaxed);
-      if (mode == DecommitMode::kIoUring) status = Status::failure(error);
+      reason = error;
     }
   }
+  g_queue.fallback_errno.store(reason, std::memory_order_relaxed);
+  if (mode != DecommitMode::kAuto && mode != active) status = Status::failure(reason);
   g_queue.active.store(active, std::memory_order_relaxed);
   // Release: pairs with ensure_ready()'s acquire load; the mode and ring are set up.
   g_queue.ready.store(true, std::memory_order_release);
   return status;
 }
 
-// USGC_DECOMMIT (kernel_iface/environment.hpp: the words auto, io_uring, madvise in this order).
+// USGC_DECOMMIT (kernel_iface/environment.hpp: the words auto, io_uring, madvise,
+// process_madvise in this order).
 DecommitMode mode_from_environment() {
   switch (read_environment_choice(EnvironmentVariableId::kDecommit, 0)) {
     case 1:
       return DecommitMode::kIoUring;
     case 2:
       return DecommitMode::kMadvise;
+    case 3:
+      return DecommitMode::kProcessMadvise;
     default:
       return DecommitMode::kAuto;
   }
@@ -468,8 +470,8 @@ DecommitMode mode_from_environment() {
   Status status = init_locked(mode);
   if (!status.ok()) {
     print_message(
-        "decommit queue: io_uring was requested but is unavailable (errno %d); using madvise(2)",
-        status.error());
+        "decommit queue: %s was requested but is unavailable (errno %d); using madvise(2)",
+        mode == DecommitMode::kIoUring ? "io_uring" : "process_madvise", status.error());
   }
 }
 
@@ -503,8 +505,13 @@ int DecommitQueue::fallback_reason() const {
 
 uint64_t DecommitQueue::enqueue(void* address, size_t bytes) {
   ensure_ready();
-  if (g_queue.active.load(std::memory_order_relaxed) == DecommitMode::kIoUring &&
-      bytes <= kMaxRingOperationBytes) {
+  const DecommitMode active = g_queue.active.load(std::memory_order_relaxed);
+  if (active == DecommitMode::kProcessMadvise) {
+    SpinLockGuard guard(g_queue.lock);
+    // Re-read under the lock: a concurrent init may have changed the mode.
+    if (g_queue.active.load(std::memory_order_relaxed) == DecommitMode::kProcessMadvise)
+      return enqueue_in_batch_locked(address, bytes);
+  } else if (active == DecommitMode::kIoUring && bytes <= kMaxRingOperationBytes) {
     SpinLockGuard guard(g_queue.lock);
     if (g_queue.ring_state == RingState::kLive) return enqueue_on_ring_locked(address, bytes);
   }
@@ -574,6 +581,8 @@ DecommitCounters DecommitQueue::counters() const {
       g_queue.bytes_decommitted.load(std::memory_order_relaxed),
       g_queue.submissions.load(std::memory_order_relaxed),
       g_queue.failures.load(std::memory_order_relaxed),
+      g_queue.batch_calls.load(std::memory_order_relaxed),
+      g_queue.batched_operations.load(std::memory_order_relaxed),
   };
 }
 

@@ -16,7 +16,7 @@ constexpr uint64_t kMiB = 1024 * kKiB;
 constexpr uint64_t kGiB = 1024 * kMiB;
 constexpr uint64_t kTiB = 1024 * kGiB;
 
-const char* const kDecommitChoices[] = {"auto", "io_uring", "madvise", nullptr};
+const char* const kDecommitChoices[] = {"auto", "io_uring", "madvise", "process_madvise", nullptr};
 const char* const kTraceChoices[] = {"off", "gc", "safepoint", "footprint", nullptr};
 const char* const kArmingChoices[] = {"mprotect", "swap", nullptr};
 const char* const kWaitChoices[] = {"sleep", "spin", nullptr};

@@ -88,7 +88,7 @@ typedef struct usgc_stats_block {
   uint64_t remote_free_count;  /* frees by a thread other than the allocating one */
   uint64_t segments;           /* live segments */
   uint64_t decommits_io_uring; /* ranges returned to the OS through io_uring */
-  uint64_t decommits_madvise;  /* ranges returned through madvise(2) */
+  uint64_t decommits_madvise;  /* ranges returned by madvise(2) or process_madvise(2) */
   uint64_t bytes_decommitted;  /* total returned to the OS since start */
   uint64_t threads;            /* threads with a live heap */
   uint64_t rss_bytes;          /* resident set size of the whole process (/proc/self/statm) */

@@ -74,7 +74,7 @@ typedef struct usgc_malloc_stats {
   uint64_t remote_free_count;  /* frees by a thread other than the allocating one */
   uint64_t segments;           /* live segments (4 MiB units of address space) */
   uint64_t decommits_io_uring; /* ranges returned through io_uring */
-  uint64_t decommits_madvise;  /* ranges returned through madvise(2) */
+  uint64_t decommits_madvise;  /* ranges returned through madvise(2) or process_madvise(2) */
   uint64_t bytes_decommitted;  /* total returned to the OS since start */
   uint64_t threads;            /* threads with a live heap */
 } usgc_malloc_stats;

@@ -25,7 +25,8 @@ DecommitQueue& DecommitQueue::process() {
 }
 
 Status DecommitQueue::init(DecommitMode mode) {
-  if (mode == DecommitMode::kIoUring) return Status::failure(ENOSYS);
+  if (mode == DecommitMode::kIoUring || mode == DecommitMode::kProcessMadvise)
+    return Status::failure(ENOSYS);
   return Status::success();
 }
 

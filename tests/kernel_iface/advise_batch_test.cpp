@@ -114,6 +114,23 @@ TEST_F(AdviseBatchTest, BadRangesAreAnErrnoNotACrash) {
   EXPECT_TRUE(advise_batch({}, BatchAdvice::kPopulateWrite).ok()) << "nothing to do";
 }
 
+// process_madvise stops at the first range it refuses and reports only the bytes before it (no
+// errno): advise_batch must not take that for success.
+TEST_F(AdviseBatchTest, ABadRangeAfterGoodOnesIsAnErrnoNotASilentPartialSuccess) {
+  for (size_t i = 0; i < kPages; ++i) base_[i * page_ + 9] = static_cast<uint8_t>(i | 1);
+  const AdviseRange good{base_ + 6 * page_, page_};
+  Status supported = advise_batch({&good, 1}, BatchAdvice::kDontNeed);
+  if (!batch_supported(supported))
+    GTEST_SKIP() << "no process_madvise on self: " << supported.error();
+  const AdviseRange ranges[] = {
+      {base_, page_}, {base_ + 2 * page_ + 1, page_}, {base_ + 4 * page_, page_}};
+  Status status = advise_batch(ranges, BatchAdvice::kDontNeed);
+  ASSERT_FALSE(status.ok()) << "the misaligned second range was not advised";
+  EXPECT_EQ(status.error(), EINVAL);
+  EXPECT_EQ(base_[9], 0) << "the range before the bad one was advised";
+  EXPECT_EQ(base_[2 * page_ + 9], 3) << "the bad range was not";
+}
+
 TEST_F(AdviseBatchTest, AdviseOnePopulatesOneRange) {
   ASSERT_TRUE(
       advise_one(AdviseRange{base_ + 5 * page_, 2 * page_}, BatchAdvice::kPopulateWrite).ok());

@@ -4,14 +4,16 @@
 // "decommit ticket" rule); counters move; tickets complete in any wait order, and a completed
 // ticket implies every earlier one; a batch larger than the ring is neither dropped nor
 // reordered into failure; refused operations count as failures and still complete; auto mode
-// picks io_uring where the kernel allows it and falls back to madvise where a seccomp filter
-// forbids io_uring_setup or the ring fd disappears; USGC_DECOMMIT selects the mode; a fork child
-// can use the queue at once; concurrent threads can share it.
+// picks process_madvise batches where the kernel allows them, io_uring where a seccomp filter
+// forbids those, and madvise where it forbids both or the ring fd disappears; USGC_DECOMMIT
+// selects the mode; a fork child can use the queue at once; concurrent threads can share it.
+// The process_madvise batch itself: decommit_queue_batch_test.cpp.
 //
 // The queue is process-wide, so every test starts with init(mode). Tests that need a pristine
 // process (environment, seccomp, a closed ring fd) run in a re-executed child (gtest's
 // "threadsafe" death-test style) and report through the exit code and stderr.
 #include "kernel_iface/decommit_queue.hpp"
+#include "tests/kernel_iface/decommit_test_support.hpp"
 #include "tests/support/death_test_support.hpp"
 
 #include <dirent.h>
@@ -26,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <thread>
@@ -35,45 +38,6 @@
 
 namespace usgc::kernel {
 namespace {
-
-DecommitQueue& queue() {
-  return DecommitQueue::process();
-}
-
-// A private anonymous mapping of whole pages, unmapped at scope exit.
-class Pages {
- public:
-  explicit Pages(size_t count) : count_(count), bytes_(count * os_page_size()) {
-    Result<void*> mapping = map_aligned(bytes_, os_page_size());
-    if (mapping.ok()) base_ = static_cast<unsigned char*>(mapping.value());
-  }
-  ~Pages() {
-    if (base_ != nullptr) {
-      EXPECT_TRUE(unmap(base_, bytes_).ok());
-    }
-  }
-  Pages(const Pages&) = delete;
-  Pages& operator=(const Pages&) = delete;
-
-  bool ok() const { return base_ != nullptr; }
-  unsigned char* page(size_t index) const { return base_ + index * os_page_size(); }
-  size_t count() const { return count_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  size_t count_;
-  size_t bytes_;
-  unsigned char* base_ = nullptr;
-};
-
-void fill(void* address, size_t bytes, unsigned char value) {
-  std::memset(address, value, bytes);
-}
-
-bool is_all_zero(const void* address, size_t bytes) {
-  const auto* p = static_cast<const unsigned char*>(address);
-  return std::all_of(p, p + bytes, [](unsigned char c) { return c == 0; });
-}
 
 // Switches the process queue to io_uring; returns 0 or the errno that keeps io_uring out.
 int use_io_uring() {
@@ -88,16 +52,6 @@ std::string io_uring_skip_reason(int error) {
 }
 
 using usgc_test::ThreadsafeDeathTests;
-
-// Child helper: prints why and exits non-zero when a check fails.
-#define CHILD_REQUIRE(condition)                                                        \
-  do {                                                                                  \
-    if (!(condition)) {                                                                 \
-      std::fprintf(stderr, "child check failed: %s (line %d)\n", #condition, __LINE__); \
-      std::fflush(stderr);                                                              \
-      std::_Exit(1);                                                                    \
-    }                                                                                   \
-  } while (0)
 
 // ---- madvise mode ----------------------------------------------------------------------------
 
@@ -318,23 +272,42 @@ TEST(DecommitQueueIoUring, ClosedRingFdFallsBackToMadviseAndStillZeroes) {
 
 // ---- auto mode and the environment -----------------------------------------------------------
 
-TEST(DecommitQueueAuto, AutoModePicksIoUringWhereTheKernelAllowsIt) {
-  if (int error = use_io_uring(); error != 0) GTEST_SKIP() << io_uring_skip_reason(error);
-  ASSERT_TRUE(queue().init(DecommitMode::kAuto).ok());
-  EXPECT_EQ(queue().active_mode(), DecommitMode::kIoUring);
-  EXPECT_EQ(queue().fallback_reason(), 0);
+// A child's seccomp filter: each listed system call fails with EPERM.
+void forbid_in_child(std::initializer_list<int> calls) {
+  scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+  CHILD_REQUIRE(filter != nullptr);
+  for (int call : calls)
+    CHILD_REQUIRE(seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), call, 0) == 0);
+  CHILD_REQUIRE(seccomp_load(filter) == 0);
+  seccomp_release(filter);
 }
 
-TEST(DecommitQueueAuto, AutoModeFallsBackToMadviseWhenSeccompForbidsIoUringSetup) {
+TEST(DecommitQueueAuto, AutoModeUsesIoUringWhenSeccompForbidsProcessMadvise) {
+  if (int error = use_io_uring(); error != 0) GTEST_SKIP() << io_uring_skip_reason(error);
   ThreadsafeDeathTests style;
   EXPECT_EXIT(
       {
-        scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
-        CHILD_REQUIRE(filter != nullptr);
-        CHILD_REQUIRE(
-            seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), 0) == 0);
-        CHILD_REQUIRE(seccomp_load(filter) == 0);
-        seccomp_release(filter);
+        forbid_in_child({SCMP_SYS(process_madvise), SCMP_SYS(pidfd_open)});
+        // The re-executed child made the io_uring check above: auto is asked for again here.
+        CHILD_REQUIRE(queue().init(DecommitMode::kAuto).ok());
+        CHILD_REQUIRE(queue().active_mode() == DecommitMode::kIoUring);
+        CHILD_REQUIRE(queue().fallback_reason() == EPERM);  // why not the first choice
+        Pages pages(4);
+        CHILD_REQUIRE(pages.ok());
+        fill(pages.page(0), pages.bytes(), 0x3d);
+        queue().wait(queue().enqueue(pages.page(0), pages.bytes()));
+        CHILD_REQUIRE(is_all_zero(pages.page(0), pages.bytes()));
+        std::_Exit(0);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+TEST(DecommitQueueAuto, AutoModeFallsBackToMadviseWhenSeccompForbidsBatchesAndIoUring) {
+  ThreadsafeDeathTests style;
+  EXPECT_EXIT(
+      {
+        forbid_in_child(
+            {SCMP_SYS(process_madvise), SCMP_SYS(pidfd_open), SCMP_SYS(io_uring_setup)});
         ::unsetenv("USGC_DECOMMIT");
         // The lazy default (auto) is the path a preloaded program takes.
         CHILD_REQUIRE(queue().active_mode() == DecommitMode::kMadvise);
@@ -345,8 +318,11 @@ TEST(DecommitQueueAuto, AutoModeFallsBackToMadviseWhenSeccompForbidsIoUringSetup
         uint64_t ticket = queue().enqueue(pages.page(0), pages.bytes());
         CHILD_REQUIRE(queue().is_complete(ticket));
         CHILD_REQUIRE(is_all_zero(pages.page(0), pages.bytes()));
-        // Forcing io_uring reports the errno and leaves madvise in charge.
+        // Forcing either reports the errno and leaves madvise in charge.
         Status forced = queue().init(DecommitMode::kIoUring);
+        CHILD_REQUIRE(!forced.ok() && forced.error() == EPERM);
+        CHILD_REQUIRE(queue().active_mode() == DecommitMode::kMadvise);
+        forced = queue().init(DecommitMode::kProcessMadvise);
         CHILD_REQUIRE(!forced.ok() && forced.error() == EPERM);
         CHILD_REQUIRE(queue().active_mode() == DecommitMode::kMadvise);
         std::_Exit(0);
@@ -384,13 +360,15 @@ TEST(DecommitQueueEnvironment, UnknownValueWarnsAndUsesAuto) {
       {
         ::setenv("USGC_DECOMMIT", "sometimes", 1);
         DecommitMode mode = queue().active_mode();
-        CHILD_REQUIRE(mode == DecommitMode::kIoUring || mode == DecommitMode::kMadvise);
-        // Auto: io_uring unless the kernel refused it.
-        CHILD_REQUIRE((mode == DecommitMode::kIoUring) == (queue().fallback_reason() == 0));
+        CHILD_REQUIRE(mode == DecommitMode::kProcessMadvise || mode == DecommitMode::kIoUring ||
+                      mode == DecommitMode::kMadvise);
+        // Auto: process_madvise batches unless the kernel refused them.
+        CHILD_REQUIRE((mode == DecommitMode::kProcessMadvise) == (queue().fallback_reason() == 0));
         std::_Exit(0);
       },
       testing::ExitedWithCode(0),
-      "usgc: USGC_DECOMMIT=\"sometimes\" refused: want one of auto, io_uring, madvise; using the "
+      "usgc: USGC_DECOMMIT=\"sometimes\" refused: want one of auto, io_uring, madvise, "
+      "process_madvise; using the "
       "default \\(auto\\)");
 }
 
@@ -496,6 +474,9 @@ void run_concurrent_enqueues(DecommitMode mode) {
   const uint64_t operations = static_cast<uint64_t>(kThreads) * kRounds;
   if (mode == DecommitMode::kIoUring) {
     EXPECT_EQ(after.io_uring_operations - before.io_uring_operations, operations);
+  } else if (mode == DecommitMode::kProcessMadvise) {
+    EXPECT_EQ(after.batched_operations - before.batched_operations, operations);
+    EXPECT_LT(after.batch_calls - before.batch_calls, operations) << "ranges shared calls";
   } else {
     EXPECT_EQ(after.madvise_calls - before.madvise_calls, operations);
   }
@@ -514,15 +495,26 @@ TEST(DecommitQueueThreads, ConcurrentEnqueuesThroughMadviseZeroEveryRange) {
   run_concurrent_enqueues(DecommitMode::kMadvise);
 }
 
+TEST(DecommitQueueThreads, ConcurrentEnqueuesThroughProcessMadviseZeroEveryRange) {
+  Status status = queue().init(DecommitMode::kProcessMadvise);
+  if (!status.ok())
+    GTEST_SKIP() << "process_madvise(MADV_DONTNEED) refused: errno " << status.error();
+  run_concurrent_enqueues(DecommitMode::kProcessMadvise);
+}
+
 TEST(DecommitQueueThreads, ConcurrentInitAndEnqueueNeverLoseAnOperation) {
   int io_uring_error = use_io_uring();
   Pages pages(64);
   ASSERT_TRUE(pages.ok());
   std::atomic<bool> stop{false};
   std::thread switcher([&] {
+    // Every switch: madvise, io_uring (where it works), process_madvise batches (ditto), auto.
+    const DecommitMode modes[] = {DecommitMode::kMadvise, DecommitMode::kIoUring,
+                                  DecommitMode::kProcessMadvise, DecommitMode::kAuto};
     for (int i = 0; i < 20; ++i) {
-      (void)queue().init(i % 2 == 0 || io_uring_error != 0 ? DecommitMode::kMadvise
-                                                           : DecommitMode::kIoUring);
+      const DecommitMode mode = modes[i % 4];
+      (void)queue().init(
+          mode == DecommitMode::kIoUring && io_uring_error != 0 ? DecommitMode::kMadvise : mode);
     }
     stop.store(true);
   });
