@@ -220,19 +220,21 @@ check-format:
 perfcheck: all
 	@BUILD=$(BUILD) bash tests/jitgen/perfcheck.test.sh
 
-# BENCH_SUITES: malloc (bench/run_all.sh), runtime (bench/run_runtime.sh: goroutines, safepoints),
-# gc (bench/run_gc.sh: binary-trees against Boehm, shared_ptr, malloc and Go; bench/run_gc_costs.sh:
-# allocation and barrier costs per class, pauses, scaling), escape (bench/escape_vs_go.sh: stack
-# sites of usgc's escape analysis against go build -gcflags=-m; bench/escape_dynamic.sh: the
-# share of dynamic allocations per class over the corpus), jit (bench/run_jit.sh: binary-trees in
-# .usir under the JIT and the interpreter beside the C API, Boehm and Go; compile speed; per-stub
-# costs). Not in the default list: prof (bench/run_heap_profile.sh: malloc with the heap profile
-# off and on, against jemalloc's prof, CPU time; bench/heap_profile_instructions.sh: the same in
-# instructions under callgrind).
+# BENCH_SUITES: malloc (bench/run_all.sh; bench/decommit_batch.cpp: a range's decommit through
+# process_madvise batches, io_uring and madvise), runtime (bench/run_runtime.sh: goroutines,
+# safepoints), gc (bench/run_gc.sh: binary-trees against Boehm, shared_ptr, malloc and Go;
+# bench/run_gc_costs.sh: allocation and barrier costs per class, pauses, scaling), escape
+# (bench/escape_vs_go.sh: stack sites of usgc's escape analysis against go build -gcflags=-m;
+# bench/escape_dynamic.sh: the share of dynamic allocations per class over the corpus), jit
+# (bench/run_jit.sh: binary-trees in .usir under the JIT and the interpreter beside the C API,
+# Boehm and Go; compile speed; per-stub costs). Not in the default list: prof
+# (bench/run_heap_profile.sh: malloc with the heap profile off and on, against jemalloc's prof, CPU
+# time; bench/heap_profile_instructions.sh: the same in instructions under callgrind).
 BENCH_SUITES ?= malloc runtime gc escape jit
 bench: bench-deps all bench-bins
 	@status=0; \
 	case " $(BENCH_SUITES) " in *" malloc "*) BUILD=$(BUILD) bash bench/run_all.sh || status=1;; esac; \
+	case " $(BENCH_SUITES) " in *" malloc "*) $(BUILD)/bench/decommit_batch || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" runtime "*) BUILD=$(BUILD) bash bench/run_runtime.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" gc "*) BUILD=$(BUILD) bash bench/run_gc.sh || status=1;; esac; \
 	case " $(BENCH_SUITES) " in *" gc "*) BUILD=$(BUILD) bash bench/run_gc_costs.sh || status=1;; esac; \
