@@ -315,13 +315,15 @@ int run_demo() {
   print_stats("50 MiB allocated and freed");
   usgc_malloc_trim(0);
   print_stats("after malloc_trim");
-  const char* mode =
-      usgc::kernel::DecommitQueue::process().active_mode() == usgc::kernel::DecommitMode::kIoUring
-          ? "io_uring"
-          : "madvise";
+  const usgc::kernel::DecommitMode active = usgc::kernel::DecommitQueue::process().active_mode();
+  const char* mode = active == usgc::kernel::DecommitMode::kProcessMadvise
+                         ? "process_madvise batches"
+                     : active == usgc::kernel::DecommitMode::kIoUring ? "io_uring"
+                                                                      : "madvise";
   usgc_malloc_stats s = snapshot();
   std::printf(
-      "   pages go back through %s: %lu io_uring operations, %lu madvise calls, %.2f MiB so far\n",
+      "   pages go back through %s: %lu io_uring operations, %lu ranges by madvise or "
+      "process_madvise, %.2f MiB so far\n",
       mode, static_cast<unsigned long>(s.decommits_io_uring),
       static_cast<unsigned long>(s.decommits_madvise), mib(s.bytes_decommitted));
 

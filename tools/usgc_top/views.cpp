@@ -110,7 +110,7 @@ std::vector<std::string> detail_lines(const Process& process) {
   add("threads with a heap", number(b.threads));
   lines.push_back("return to the OS");
   add("decommits io_uring", number(b.decommits_io_uring));
-  add("decommits madvise", number(b.decommits_madvise));
+  add("decommits (process_)madvise", number(b.decommits_madvise));
   add("bytes decommitted", human_bytes(b.bytes_decommitted));
   lines.push_back("NUMA (" + number(b.numa_nodes) + (b.numa_nodes == 1 ? " node)" : " nodes)"));
   uint32_t shown = std::min<uint32_t>(std::max<uint32_t>(b.numa_nodes, 1), USGC_STATS_MAX_NODES);
