@@ -95,6 +95,7 @@ void Compiler::compile_allocation(const Instruction& instruction) {
   store_result(instruction, rax);
   if (m_.options_.count_allocations)
     e_.inc(e_.qword[r13 + kGoroutineCounters + static_cast<int32_t>(8 * counter)]);
+  note_rax_holds(instruction.result_index);
 }
 
 bool Compiler::value_may_be_stack(const Operand& value) const {
@@ -120,24 +121,31 @@ void Compiler::compile_field(const Instruction& instruction) {
     e_.mov(destination, e_.qword[object + offset]);
     return;
   }
-  load(rax, base);
+  if (rax_held_ != base.local_index) load(rax, base);  // else RAX has it from the last one
   if (check_nil) {
     e_.test(rax, rax);
     e_.jz(error_label(ErrorKind::kNilField), Emitter::T_NEAR);
   }
   const Xbyak::Address field = e_.qword[rax + offset];
   const Operand& stored = instruction.operands[1];
-  if (!reference && stored.kind == OperandKind::Local) {
+  if (stored.kind == OperandKind::Local && !reference) {
     e_.mov(field, value(stored, rcx));
+    note_rax_holds(base.local_index);
     return;
   }
-  load(rcx, stored);
-  if (!reference || stored.kind == OperandKind::Null) {
+  if (stored.kind != OperandKind::Local || !reference) {  // a constant is null or a scalar
+    load(rcx, stored);
     e_.mov(field, rcx);  // a null store needs no barrier: nothing is published or kept
-  } else {
-    e_.cold_save = cold_save_for(instruction);
-    emit_barrier(e_, field, rcx, value_may_be_stack(stored));
+    note_rax_holds(base.local_index);
+    return;
   }
+  // The value from its cache register (the barrier takes any but RAX RCX R11); the object's
+  // register, if it has one, gives RAX back after the slow path's call.
+  const Xbyak::Reg64 stored_value = value(stored, rcx);
+  const std::optional<Xbyak::Reg64> object_home = cache_.cached(base.local_index);
+  e_.cold_save = cold_save_for(instruction);
+  emit_barrier(e_, field, stored_value, value_may_be_stack(stored), object_home);
+  if (object_home) note_rax_holds(base.local_index);
 }
 
 void Compiler::compile_element(const Instruction& instruction) {
