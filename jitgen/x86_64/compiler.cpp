@@ -324,14 +324,18 @@ void Compiler::compile_variant(size_t index) {
     }
     const auto& instructions = function.blocks[block_].instructions;
     rax_after_ = -1;
+    new_private_after_ = -1;
     argument_word_holds_.assign(outgoing_bytes_ / 8, -1);
     for (instruction_ = 0; instruction_ < instructions.size(); ++instruction_) {
       rax_held_ = rax_after_;
       rax_after_ = -1;
+      new_private_ = new_private_after_;
+      new_private_after_ = -1;
       cache_.start_instruction(instructions[instruction_], live_after());
       compile_instruction(instructions[instruction_]);
       note_definition(instructions[instruction_]);
       forget_argument_words_of(instructions[instruction_]);
+      keep_new_private(instructions[instruction_]);
     }
   }
 

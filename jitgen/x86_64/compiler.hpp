@@ -235,6 +235,18 @@ class Compiler {
   // forgets it; a block starts knowing nothing).
   void note_rax_holds(uint32_t local) { rax_after_ = local; }
 
+  // "A new private object": a local assigned by an inline GOROUTINE_PRIVATE allocation, with
+  // nothing since that can collect (a call, a poll, an allocation, a barrier's slow path: a
+  // private collection promotes survivors, rewriting their owner field to the old id) or publish
+  // it (it stored or passed anywhere). Its header's owner field is still the heap id the
+  // allocation wrote (young, mine), so a barrier on a store into it would always pass its
+  // compare: the store is emitted without it (a `new_object_store`), as HotSpot stores into a
+  // just-allocated object without card marks. Only where the stored value cannot be a
+  // STACK_LOCAL object (the barrier's value test stays otherwise). Within a block, from one
+  // instruction to the next: loads, arithmetic, copies and stores without a slow path keep it;
+  // anything else forgets it.
+  void keep_new_private(const Instruction& instruction);
+
   // ---- allocation --------------------------------------------------------------------------
   void compile_allocation(const Instruction& instruction);
 
@@ -298,8 +310,10 @@ class Compiler {
   int64_t rax_held_ = -1;   // the local RAX held when the current instruction began, or -1
   int64_t rax_after_ = -1;  // the local the current instruction leaves in RAX (note_rax_holds)
   std::vector<int64_t> argument_word_holds_;  // [outgoing word]: the local it holds, or -1
-  Xbyak::Label* unwind_ = nullptr;            // module-wide (emit_enter_thunk)
-  Xbyak::Label* runtime_error_ = nullptr;     // module-wide (emit_enter_thunk)
+  int64_t new_private_ = -1;        // "a new private object" when the instruction began, or -1
+  int64_t new_private_after_ = -1;  // and after it (keep_new_private)
+  Xbyak::Label* unwind_ = nullptr;  // module-wide (emit_enter_thunk)
+  Xbyak::Label* runtime_error_ = nullptr;  // module-wide (emit_enter_thunk)
   Xbyak::Label* epilogue_ = nullptr;
   std::vector<Xbyak::Label*> block_labels_;
 };
