@@ -20,8 +20,15 @@ template <typename Visit>
 void for_each_mutator_root(Mutator& m, Visit&& visit) {
   for (usgc_frame* frame = m.abi.frames; frame != nullptr; frame = frame->previous) {
     // Slots are kReferenceWordBytes apart (natively frame->slots[i]; wasm32: 8-byte words).
+    // A compact frame (usgc/object.h: compiled code's) holds its count in the slots word and
+    // its slots right after its two words.
     auto* slots = reinterpret_cast<char*>(frame->slots);
-    for (size_t i = 0; i < frame->count; ++i) {
+    size_t count = frame->count;
+    if (const auto word = reinterpret_cast<uintptr_t>(frame->slots); word & USGC_FRAME_COMPACT) {
+      slots = reinterpret_cast<char*>(&frame->count);
+      count = word >> 1;
+    }
+    for (size_t i = 0; i < count; ++i) {
       auto** slot = reinterpret_cast<void**>(slots + i * kReferenceWordBytes);
       if (is_object_pointer(*slot)) visit(slot);
     }

@@ -72,13 +72,19 @@ typedef uint32_t usgc_type_id; /* 0 is "no type" */
 
 /* A shadow-stack frame: `count` reference slots of the calling function, linked to the frame
  * below. Push and pop through usgc/gc.h (USGC_ROOTS, usgc::Roots). Popping a frame also frees the
- * STACK_LOCAL objects allocated since it was pushed (arena_mark). */
+ * STACK_LOCAL objects allocated since it was pushed (arena_mark).
+ * A compact frame (compiled code's, jitgen/x86_64/register_convention.hpp) is only the first two
+ * words: `previous`, then (count << 1) | USGC_FRAME_COMPACT where `slots` would be (a slots
+ * pointer is word-aligned: its low bit is 0). Its `count` slots follow those two words (they
+ * start where `count` would be), and it has no arena_mark: the code that pushed it restores
+ * arena_top itself. The collector tells the two forms apart by that bit. */
 typedef struct usgc_frame {
   struct usgc_frame* previous;
   void** slots;
   size_t count;
   char* arena_mark;
 } usgc_frame;
+#define USGC_FRAME_COMPACT 1u
 
 /* One allocation run: a range of free slots of one size class in a block owned by the goroutine
  * (its TLAB for that class). Allocation bumps `next` by the class's slot size while it stays at

@@ -252,16 +252,20 @@ void Compiler::compile_variant(size_t index) {
   liveness_ = std::make_unique<FunctionLiveness>(function);
   references_ = function_layout_->reference_slots;
   scalars_ = function_layout_->scalar_slots;
+  frame_pop_ = !variant.caller_frame_sites.empty() ? FramePop::kKeepArena
+               : variant_moves_arena(function)     ? FramePop::kRestoreArena
+                                                   : FramePop::kArenaUnchanged;
+  const uint32_t mark_bytes = frame_pop_ == FramePop::kRestoreArena ? kArenaMarkBytes : 0;
   reference_base_ = -static_cast<int32_t>(8 * references_);
-  frame_offset_ = reference_base_ - 32;
-  scalar_base_ = frame_offset_ - static_cast<int32_t>(8 * scalars_);
+  frame_offset_ = reference_base_ - kCompactFrameBytes;
+  scalar_base_ = frame_offset_ - static_cast<int32_t>(mark_bytes + 8 * scalars_);
   uint32_t outgoing = 0;
   for (const ir::Block& block : function.blocks)
     for (const Instruction& instruction : block.instructions)
       if (instruction.opcode == Opcode::Call && !instruction.callee_unknown)
         outgoing = std::max<uint32_t>(outgoing, static_cast<uint32_t>(instruction.operands.size() +
                                                                       instruction.captures.size()));
-  uint32_t pushed_bytes = 8 * (references_ + 4 + scalars_);
+  uint32_t pushed_bytes = 8 * (references_ + scalars_) + kCompactFrameBytes + mark_bytes;
   outgoing_bytes_ = 8 * outgoing;
   if ((pushed_bytes + outgoing_bytes_) % 16 != 0) outgoing_bytes_ += 8;
   inputs_ = function.parameter_count + function.capture_count;
@@ -310,7 +314,7 @@ void Compiler::compile_variant(size_t index) {
     // block's registers (the preceding code never falls through: it is not a predecessor).
     if (deferred_entries_[block_] != nullptr) {
       e_.L(*deferred_entries_[block_]);
-      emit_frame_entry(&liveness_->live_in(block_));
+      for (uint32_t l : emit_frame_entry(&liveness_->live_in(block_), true)) cache_.mark_dirty(l);
     }
     e_.L(*block_labels_[block_]);
     if (entry_nonnull_[block_]) {
@@ -319,23 +323,26 @@ void Compiler::compile_variant(size_t index) {
       nonnull_.assign(function.locals.size(), false);
     }
     const auto& instructions = function.blocks[block_].instructions;
+    rax_after_ = -1;
+    new_private_after_ = -1;
+    argument_word_holds_.assign(outgoing_bytes_ / 8, -1);
     for (instruction_ = 0; instruction_ < instructions.size(); ++instruction_) {
+      rax_held_ = rax_after_;
+      rax_after_ = -1;
+      new_private_ = new_private_after_;
+      new_private_after_ = -1;
       cache_.start_instruction(instructions[instruction_], live_after());
       compile_instruction(instructions[instruction_]);
       note_definition(instructions[instruction_]);
+      forget_argument_words_of(instructions[instruction_]);
+      keep_new_private(instructions[instruction_]);
     }
   }
 
   // The epilogue right after the last block (its `ret` falls through). A stopping run never
   // comes here: it unwinds (emit_enter_thunk).
   e_.L(*epilogue_);
-  if (variant.caller_frame_sites.empty()) {
-    emit_frame_pop(
-        e_, frame_offset_,
-        !variant_moves_arena(function) ? FramePop::kArenaUnchanged : FramePop::kRestoreArena);
-  } else {
-    emit_frame_pop(e_, frame_offset_, FramePop::kKeepArena);
-  }
+  emit_frame_pop(e_, frame_offset_, frame_pop_);
   // The out-of-line code, after the body. A cold emitter may queue more cold code (none does
   // today): take the queue out before running it, so a push never moves a running function.
   while (!e_.cold.empty()) {
@@ -355,8 +362,15 @@ void Compiler::compile_variant(size_t index) {
 
 void Compiler::compile_call(const Instruction& instruction) {
   uint32_t input = 0;
+  const std::vector<int64_t> argument_words_before = argument_word_holds_;
   auto pass = [&](const Operand& operand) {
-    const Xbyak::Address argument = e_.qword[rsp + static_cast<int32_t>(8 * input++)];
+    const uint32_t word = input++;
+    const Xbyak::Address argument = e_.qword[rsp + static_cast<int32_t>(8 * word)];
+    if (word < argument_word_holds_.size())
+      argument_word_holds_[word] = operand.kind == OperandKind::Local ? operand.local_index : -1;
+    if (operand.kind == OperandKind::Local && word < argument_words_before.size() &&
+        argument_words_before[word] == operand.local_index)
+      return;  // the word still holds it: the last call's callee did not write it
     if (operand.kind == OperandKind::Local) {
       if (std::optional<Xbyak::Reg64> cached = cache_.cached(operand.local_index)) {
         e_.mov(argument, *cached);

@@ -157,8 +157,11 @@ class Compiler {
 
   // The prologue: RBP, the slots, the frame push, the stack check, the entry poll. At the
   // function's entry (`live` null), or on an edge from a shrink-wrapped block into a framed one
-  // (`live`: the target's live-in).
-  void emit_frame_entry(const std::vector<bool>* live);
+  // (`live`: the target's live-in). With `scalars_stay_in_registers` (the entry made right
+  // before the block, which keeps the cache registers) the scalars in cache registers are not
+  // written to their slots: it returns them, for the caller to mark dirty.
+  std::vector<uint32_t> emit_frame_entry(const std::vector<bool>* live,
+                                         bool scalars_stay_in_registers = false);
 
   // What the slow path of a stub in `instruction` saves. In a framed block: the cache's
   // ColdSave. In a shrink-wrapped one: a temporary frame whose roots are the reference locals
@@ -225,6 +228,25 @@ class Compiler {
   bool compare_feeds_next_branch(const Instruction& instruction) const;
   void compile_binary(const Instruction& instruction);
 
+  // "RAX holds a local": an allocation leaves its object in RAX, and a field store leaves its
+  // object there (the barrier's slow path puts it back), so the next instruction of the block,
+  // if it is a field store into that object or returns it, skips the move into RAX. Only from
+  // one instruction to the next one of the same block (each instruction that does not note it
+  // forgets it; a block starts knowing nothing).
+  void note_rax_holds(uint32_t local) { rax_after_ = local; }
+
+  // "A new private object": a local assigned by an inline GOROUTINE_PRIVATE allocation, with
+  // nothing since that can collect (a call, a poll, an allocation, a barrier's slow path: a
+  // private collection promotes survivors, rewriting their owner field to the old id) or publish
+  // it (it stored or passed anywhere). Its header's owner field is still the heap id the
+  // allocation wrote (young, mine), so a barrier on a store into it would always pass its
+  // compare: the store is emitted without it (a `new_object_store`), as HotSpot stores into a
+  // just-allocated object without card marks. Only where the stored value cannot be a
+  // STACK_LOCAL object (the barrier's value test stays otherwise). Within a block, from one
+  // instruction to the next: loads, arithmetic, copies and stores without a slow path keep it;
+  // anything else forgets it.
+  void keep_new_private(const Instruction& instruction);
+
   // ---- allocation --------------------------------------------------------------------------
   void compile_allocation(const Instruction& instruction);
 
@@ -235,7 +257,18 @@ class Compiler {
   void compile_global(const Instruction& instruction);
 
   // ---- calls -------------------------------------------------------------------------------
+  // Outgoing argument words: a compiled callee never writes its input words (it copies them
+  // into its slots or reads them where they are; register_convention.hpp), and nothing else
+  // writes above RSP but a call's argument setup, so after a call, word k still holds what was
+  // passed there. A call that passes the same local, unchanged since, in the same word does not
+  // store it again (bottom_up_tree's two calls with %below). Known within a block only, and
+  // forgotten when the local is assigned.
   void compile_call(const Instruction& instruction);
+  void forget_argument_words_of(const Instruction& instruction) {
+    if (instruction.result_name.empty()) return;
+    for (int64_t& holds : argument_word_holds_)
+      if (holds == instruction.result_index) holds = -1;
+  }
 
   CompiledModule& m_;
   Emitter& e_;
@@ -266,15 +299,21 @@ class Compiler {
   std::vector<Xbyak::Label*> deferred_entries_;  // [block]: its frame entry (deferred_frame_entry)
   std::vector<bool> nonnull_;  // [local]: known non-null at the current instruction
   std::vector<std::optional<std::vector<bool>>>
-      entry_nonnull_;  // [block]: from its only predecessor
-  int32_t frame_offset_ = 0;
+      entry_nonnull_;                             // [block]: from its only predecessor
+  int32_t frame_offset_ = 0;                      // the compact usgc_frame's, from RBP
+  FramePop frame_pop_ = FramePop::kRestoreArena;  // what the epilogue does with arena_top
   int32_t scalar_base_ = 0;
   uint32_t block_count_ = 0;
   std::unique_ptr<FunctionLiveness> liveness_;
   RegisterCache cache_;
   std::optional<Condition> pending_compare_;  // set by a compare fused with the next branch
-  Xbyak::Label* unwind_ = nullptr;            // module-wide (emit_enter_thunk)
-  Xbyak::Label* runtime_error_ = nullptr;     // module-wide (emit_enter_thunk)
+  int64_t rax_held_ = -1;   // the local RAX held when the current instruction began, or -1
+  int64_t rax_after_ = -1;  // the local the current instruction leaves in RAX (note_rax_holds)
+  std::vector<int64_t> argument_word_holds_;  // [outgoing word]: the local it holds, or -1
+  int64_t new_private_ = -1;        // "a new private object" when the instruction began, or -1
+  int64_t new_private_after_ = -1;  // and after it (keep_new_private)
+  Xbyak::Label* unwind_ = nullptr;  // module-wide (emit_enter_thunk)
+  Xbyak::Label* runtime_error_ = nullptr;  // module-wide (emit_enter_thunk)
   Xbyak::Label* epilogue_ = nullptr;
   std::vector<Xbyak::Label*> block_labels_;
 };

@@ -116,21 +116,29 @@ RootSource Compiler::slot_source(uint32_t local, const std::vector<bool>* live) 
   return source;
 }
 
-void Compiler::emit_frame_entry(const std::vector<bool>* live) {
+std::vector<uint32_t> Compiler::emit_frame_entry(const std::vector<bool>* live,
+                                                 bool scalars_stay_in_registers) {
+  std::vector<uint32_t> unwritten;
   e_.push(rbp);
   e_.mov(rbp, rsp);
   std::vector<RootSource> roots;
   for (size_t k = references_; k-- > 0;)
     roots.push_back(slot_source(local_of_reference_slot_[k], live));
   e_.push_roots(roots);
-  emit_frame_push(e_, references_);
+  emit_frame_push(e_, references_, frame_pop_);
   // Scalar slots: inputs copied in; zero only where the local may be read before it is
-  // assigned (the collector never reads scalar slots); the rest left as they are.
+  // assigned (the collector never reads scalar slots); the rest left as they are. Where the
+  // block after keeps these registers (`scalars_stay_in_registers`: the entry made right
+  // before it), a scalar in a cache register is not written: the caller marks it dirty, and
+  // the block's write-backs store it only if it is live where a slot is needed.
   uint32_t skipped_bytes = 0;
   for (size_t k = scalars_; k-- > 0;) {
     const uint32_t l = local_of_scalar_slot_[k];
     const bool needed = live != nullptr ? (*live)[l] : l < inputs_ || liveness_->live_at_entry(l);
-    if (!needed) {
+    const bool in_register = needed && scalars_stay_in_registers &&
+                             slot_source(l, live).kind == RootSource::Kind::kRegister;
+    if (in_register) unwritten.push_back(l);
+    if (!needed || in_register) {
       skipped_bytes += 8;
       continue;
     }
@@ -153,6 +161,7 @@ void Compiler::emit_frame_entry(const std::vector<bool>* live) {
   // (kStoppedStackLimit), so the check above fails at the next framed call and the report
   // unwinds. A path that makes no call is straight-line or loops through a back edge that
   // tests the flag.
+  return unwritten;
 }
 
 ColdSave Compiler::cold_save_for(const Instruction& instruction) {

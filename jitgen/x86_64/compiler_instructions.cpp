@@ -89,7 +89,9 @@ void Compiler::compile_instruction(const Instruction& instruction) {
       edge(instruction.target_blocks[0], true);
       return;
     case Opcode::Return:
-      if (!instruction.operands.empty()) load(rax, instruction.operands[0]);
+      if (!instruction.operands.empty() && !(instruction.operands[0].kind == OperandKind::Local &&
+                                             rax_held_ == instruction.operands[0].local_index))
+        load(rax, instruction.operands[0]);
       if (frameless()) {
         e_.ret();  // no frame to pop
       } else if (block_ + 1 != block_count_) {

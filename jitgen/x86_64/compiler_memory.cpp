@@ -1,5 +1,6 @@
 // jitgen/x86_64/compiler_memory.cpp — allocation (the private, stack and shared stubs), fields,
-// elements and globals with their nil and bounds checks and the barrier.
+// elements and globals with their nil and bounds checks and the barrier (left out on stores into
+// a new private object: keep_new_private).
 // The design and the invariants are in compiler.hpp.
 #include "jitgen/x86_64/compiler.hpp"
 
@@ -67,6 +68,7 @@ void Compiler::compile_allocation(const Instruction& instruction) {
   } else if (decided == OwnershipClass::GoroutinePrivate && inline_layout) {
     e_.cold_save = cold_save_for(instruction);
     emit_private_alloc(e_, type_layout, out_of_memory);
+    new_private_after_ = instruction.result_index;  // young and mine (keep_new_private)
   } else if (decided == OwnershipClass::StackLocal) {
     runtime_call_begin();
     e_.mov(rdi, r13);
@@ -95,6 +97,7 @@ void Compiler::compile_allocation(const Instruction& instruction) {
   store_result(instruction, rax);
   if (m_.options_.count_allocations)
     e_.inc(e_.qword[r13 + kGoroutineCounters + static_cast<int32_t>(8 * counter)]);
+  note_rax_holds(instruction.result_index);
 }
 
 bool Compiler::value_may_be_stack(const Operand& value) const {
@@ -120,24 +123,39 @@ void Compiler::compile_field(const Instruction& instruction) {
     e_.mov(destination, e_.qword[object + offset]);
     return;
   }
-  load(rax, base);
+  if (rax_held_ != base.local_index) load(rax, base);  // else RAX has it from the last one
   if (check_nil) {
     e_.test(rax, rax);
     e_.jz(error_label(ErrorKind::kNilField), Emitter::T_NEAR);
   }
   const Xbyak::Address field = e_.qword[rax + offset];
   const Operand& stored = instruction.operands[1];
-  if (!reference && stored.kind == OperandKind::Local) {
+  if (stored.kind == OperandKind::Local && !reference) {
     e_.mov(field, value(stored, rcx));
+    note_rax_holds(base.local_index);
     return;
   }
-  load(rcx, stored);
-  if (!reference || stored.kind == OperandKind::Null) {
+  if (stored.kind != OperandKind::Local || !reference) {  // a constant is null or a scalar
+    load(rcx, stored);
     e_.mov(field, rcx);  // a null store needs no barrier: nothing is published or kept
-  } else {
-    e_.cold_save = cold_save_for(instruction);
-    emit_barrier(e_, field, rcx, value_may_be_stack(stored));
+    note_rax_holds(base.local_index);
+    return;
   }
+  // The value from its cache register (the barrier takes any but RAX RCX R11); the object's
+  // register, if it has one, gives RAX back after the slow path's call.
+  const Xbyak::Reg64 stored_value = value(stored, rcx);
+  if (new_private_ == base.local_index && stored.local_index != base.local_index &&
+      !value_may_be_stack(stored)) {
+    const uint32_t begin = e_.here();
+    e_.mov(field, stored_value);  // into a new private object of mine: the barrier would pass
+    e_.mark("new_object_store", begin);
+    note_rax_holds(base.local_index);
+    return;
+  }
+  const std::optional<Xbyak::Reg64> object_home = cache_.cached(base.local_index);
+  e_.cold_save = cold_save_for(instruction);
+  emit_barrier(e_, field, stored_value, value_may_be_stack(stored), object_home);
+  if (object_home) note_rax_holds(base.local_index);
 }
 
 void Compiler::compile_element(const Instruction& instruction) {
@@ -198,6 +216,40 @@ void Compiler::compile_global(const Instruction& instruction) {
   e_.lea(rdi, e_.ptr[rcx + static_cast<int32_t>(8 * slot)]);
   e_.call_absolute(reinterpret_cast<const void*>(&usgc_global_store));
   runtime_call_end();
+}
+
+void Compiler::keep_new_private(const Instruction& instruction) {
+  if (new_private_ < 0 || new_private_after_ >= 0) return;  // nothing to keep, or a new one
+  if (!instruction.result_name.empty() && instruction.result_index == new_private_) return;
+  for (const Operand& operand : instruction.operands)
+    if (instruction.opcode != Opcode::LoadField && instruction.opcode != Opcode::Length &&
+        operand.kind == OperandKind::Local && operand.local_index == new_private_ &&
+        &operand != &instruction.operands[0])
+      return;  // stored or passed somewhere: it may be published
+  switch (instruction.opcode) {
+    case Opcode::Copy:
+    case Opcode::Binary:
+    case Opcode::LoadField:
+    case Opcode::LoadIndex:
+    case Opcode::Length:
+    case Opcode::LoadGlobal:
+      break;  // no call, no slow path
+    case Opcode::StoreField:
+    case Opcode::StoreIndex: {
+      // No slow path: a scalar or null store, or a store into the new object itself.
+      const Operand& stored = instruction.operands.back();
+      const bool barrier = stored.kind == OperandKind::Local &&
+                           function_layout_->local_is_reference[stored.local_index];
+      if (barrier &&
+          !(instruction.opcode == Opcode::StoreField &&
+            instruction.operands[0].local_index == new_private_ && !value_may_be_stack(stored)))
+        return;
+      break;
+    }
+    default:
+      return;  // calls, polls, allocations, channels, `go`, global stores, branches
+  }
+  new_private_after_ = new_private_;
 }
 
 }  // namespace usgc::jitgen::x86_64

@@ -67,6 +67,11 @@ class RegisterCache {
     return register_at(k);
   }
 
+  // Marks the cached `local` dirty: its slot was not written (a frame made with the value in
+  // its register, compiler_frames.cpp), so the usual write-backs store it where it is needed.
+  void mark_dirty(uint32_t local) {
+    if (int k = register_of(local); k >= 0) entries_[k].dirty = true;
+  }
   // Stores the dirty locals (all, or those `live` says), which stay cached, now clean.
   void store_dirty(const std::vector<bool>* live = nullptr);
   // Empties the cache (after code that clobbers the registers or writes slots).

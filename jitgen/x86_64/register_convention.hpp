@@ -43,22 +43,28 @@
 //     [rbp + 8]                 return address
 //     [rbp]                     caller's RBP
 //     [rbp - 8 R, rbp)          R reference slots (the roots: every reference local)
-//     [rbp - 8 R - 32]          usgc_frame {previous, slots, count = R, arena_mark}
+//     [rbp - 8 R - 16]          a compact usgc_frame {previous, (R << 1) | USGC_FRAME_COMPACT}
+//                               (usgc/object.h): the collector finds the R slots right above
+//                               it, from its own address; no slots pointer, no arena_mark
+//     [rbp - 8 R - 24]          the arena mark (arena_top at entry), only in a frame whose
+//                               epilogue restores arena_top (FramePop::kRestoreArena)
 //     [.. - 8 S, ..)            S scalar slots (int and bool locals)
 //     [rsp, rsp + 8 A)          outgoing inputs of the widest call; RSP 16-aligned at calls
-// The prologue pushes the slots (inputs copied in, the rest zero), then the usgc_frame, and
-// links it (mutator->frames = rsp) before anything that may collect: the poll at entry comes
-// after it. The epilogue unlinks it and restores mutator->arena_top from arena_mark (popping
-// the frame's STACK_LOCAL objects), or leaves arena_top (a variant compiled for a call that
+// The prologue pushes the slots (inputs copied in, the rest zero), then the record, and links
+// it (mutator->frames = rsp) before anything that may collect: the poll at entry comes after
+// it. The epilogue unlinks it and restores mutator->arena_top from the arena mark (popping the
+// frame's STACK_LOCAL objects), or leaves arena_top (a variant compiled for a call that
 // allocates in the caller's frame: "stack when called at"; or a function that cannot move it:
-// no STACK_LOCAL allocation, no caller-frame variant called, no runtime operation).
+// no STACK_LOCAL allocation, no caller-frame variant called, no runtime operation), and then
+// has no arena mark. Nothing but the epilogue reads the mark (the unwind restores arena_top
+// from the entry thunk's frame).
 // Shrink-wrapping (compiler_frames.cpp, "frames only where they are needed"): blocks that cannot
 // collect on their main path and reach a return run before any prologue, RBP still the
 // caller's, RSP the entry's (8 below 16-aligned), locals in cache registers, inputs read at
 // [rsp + 8 + 8 i]; they return with a bare `ret`. An edge from them into a framed block runs
 // the prologue there (slots from the cache registers and inputs, dead references zero); a
 // slow path among them links a temporary frame of the same layout (RBP pushed, every live
-// reference in its root slot, the usgc_frame) around its call and unlinks it after.
+// reference in its root slot, the compact record) around its call and unlinks it after.
 //
 // Calls out of compiled code, all through `mov rax, imm64; call rax` with RSP 16-aligned:
 //   usgc_alloc_private_slow(layout)        refill; may collect (every reference is in a slot)

@@ -62,23 +62,21 @@ void Emitter::push_roots(const std::vector<RootSource>& roots) {
 }
 
 // A temporary frame is laid out as a real one (register_convention.hpp: the roots right below
-// RBP, then the usgc_frame), linked with R11 (free outside a poll) so RAX RCX RDX survive.
+// RBP, then the compact record, no arena mark); RAX RCX RDX survive it, R11 is clobbered (free
+// outside a poll).
 void Emitter::save(const ColdSave& save) {
   const size_t roots = save.frame_roots.size();
   if (save.temporary_frame) {
     push(rbp);
     mov(rbp, rsp);
     push_roots(save.frame_roots);
-    push(qword[r15 + kArenaTopOffset]);
-    push(static_cast<uint32_t>(roots));
-    lea(r11, ptr[rbp - static_cast<int32_t>(8 * roots)]);
-    push(r11);
+    push(compact_frame_word(static_cast<uint32_t>(roots)));
     push(qword[r15 + kFramesOffset]);
     mov(qword[r15 + kFramesOffset], rsp);
   }
   for (const auto& [slot, reg] : save.root_stores) mov(slot, reg);
   for (const Xbyak::Reg64& reg : save.saved) push(reg);
-  // Entry RSP is 8 below 16-aligned; RBP, the roots and the 4 frame words are pushed above.
+  // Entry RSP is 8 below 16-aligned; RBP, the roots and the 2 frame words are pushed above.
   const size_t words = save.saved.size() + (save.temporary_frame ? roots : 0);
   if (words % 2 != 0) sub(rsp, 8);
 }
@@ -89,20 +87,22 @@ void Emitter::restore(const ColdSave& save) {
   if (words % 2 != 0) add(rsp, 8);
   for (size_t k = save.saved.size(); k-- > 0;) pop(save.saved[k]);
   if (save.temporary_frame) {
-    mov(r11, qword[rbp - static_cast<int32_t>(8 * roots) - 32]);
+    mov(r11, qword[rbp - static_cast<int32_t>(8 * roots) - kCompactFrameBytes]);
     mov(qword[r15 + kFramesOffset], r11);
     leave();
   }
 }
 
-void emit_frame_push(Emitter& e, uint32_t reference_slots) {
+uint32_t compact_frame_word(uint32_t reference_slots) {
+  return (reference_slots << 1) | USGC_FRAME_COMPACT;
+}
+
+void emit_frame_push(Emitter& e, uint32_t reference_slots, FramePop kind) {
   uint32_t begin = e.here();
-  e.push(e.qword[r15 + kArenaTopOffset]);
-  e.push(reference_slots);
-  e.lea(rax, e.ptr[rsp + 16]);
-  e.push(rax);
+  e.push(compact_frame_word(reference_slots));
   e.push(e.qword[r15 + kFramesOffset]);
   e.mov(e.qword[r15 + kFramesOffset], rsp);
+  if (kind == FramePop::kRestoreArena) e.push(e.qword[r15 + kArenaTopOffset]);  // the arena mark
   e.mark("frame_push", begin);
 }
 
@@ -111,7 +111,7 @@ void emit_frame_pop(Emitter& e, int32_t frame_offset, FramePop kind) {
   e.mov(rcx, e.qword[rbp + frame_offset]);
   e.mov(e.qword[r15 + kFramesOffset], rcx);
   if (kind == FramePop::kRestoreArena) {
-    e.mov(rcx, e.qword[rbp + frame_offset + 24]);
+    e.mov(rcx, e.qword[rbp + frame_offset - kArenaMarkBytes]);
     e.mov(e.qword[r15 + kArenaTopOffset], rcx);
   }
   e.leave();
@@ -192,7 +192,7 @@ void emit_stack_alloc(Emitter& e, const usgc_type_layout* layout, const Xbyak::L
 }
 
 void emit_barrier(Emitter& e, const Xbyak::Address& field, const Xbyak::Reg64& value,
-                  bool check_value) {
+                  bool check_value, std::optional<Xbyak::Reg64> object_home) {
   Xbyak::Label& slow = e.label();
   Xbyak::Label& store = e.label();
   Xbyak::Label& join = e.label();
@@ -209,7 +209,7 @@ void emit_barrier(Emitter& e, const Xbyak::Address& field, const Xbyak::Reg64& v
   e.mov(field, value);
   e.mark(check_value ? "barrier_checking_value" : "barrier", begin);
   e.L(join);
-  e.cold.push_back([&e, field, value, &slow, &join, save = e.cold_save]() {
+  e.cold.push_back([&e, field, value, object_home, &slow, &join, save = e.cold_save]() {
     // Before the call: an old private target of mine takes a null or old private value of mine
     // with a plain store outside its old cycle's mark (usgc_write's second path, usgc/gc.h).
     Xbyak::Label& call = e.label();
@@ -230,11 +230,12 @@ void emit_barrier(Emitter& e, const Xbyak::Address& field, const Xbyak::Reg64& v
     e.jmp(join, Emitter::T_NEAR);
     e.L(call);
     e.save(save);
+    if (value != rdx) e.mov(rdx, value);  // first: the value may be in RSI or RDI
     e.lea(rsi, field);
     e.mov(rdi, rax);
-    if (value != rdx) e.mov(rdx, value);
     e.call_absolute(reinterpret_cast<const void*>(&usgc_write_slow));
     e.restore(save);
+    if (object_home) e.mov(rax, *object_home);
     e.jmp(join, Emitter::T_NEAR);
   });
 }

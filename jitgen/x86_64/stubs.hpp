@@ -4,14 +4,14 @@
 // after the function body (ColdCode). Register convention: register_convention.hpp.
 //
 // The fast paths (exact sequences; tests/jitgen/jit_stub_sequence_test.cpp):
-//   frame_push (6)          push qword [r15+0x10]      ; arena_mark = arena_top
-//                           push R                     ; count
-//                           lea  rax, [rsp+0x10]       ; slots: the R slots just above
-//                           push rax
+//   frame_push (3)          push (R << 1) | 1          ; a compact usgc_frame (usgc/object.h):
+//                                                      ; its count, its R slots just above
 //                           push qword [r15+8]         ; previous = frames
 //                           mov  qword [r15+8], rsp    ; frames = this frame
-//   frame_pop (6)           mov rcx, [rbp-8R-32]; mov [r15+8], rcx        ; frames = previous
-//                           mov rcx, [rbp-8R-8];  mov [r15+0x10], rcx     ; arena_top = mark
+//                         (4 where the pop restores arena_top: then `push qword [r15+0x10]`,
+//                         the arena mark, below the record; FramePop::kRestoreArena)
+//   frame_pop (6)           mov rcx, [rbp-8R-16]; mov [r15+8], rcx        ; frames = previous
+//                           mov rcx, [rbp-8R-24]; mov [r15+0x10], rcx     ; arena_top = mark
 //                           leave; ret
 //                         (4, without the arena_top restore, where the function cannot move
 //                         arena_top: FramePop::kArenaUnchanged)
@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -110,20 +111,30 @@ class Emitter : public Xbyak::CodeGenerator {
 // every thread).
 int32_t poll_slot_thread_offset();
 
-void emit_frame_push(Emitter& e, uint32_t reference_slots);
-// How a frame's epilogue treats mutator->arena_top: restore it from the frame's arena_mark (the
+// How a frame's epilogue treats mutator->arena_top: restore it from the frame's arena mark (the
 // frame's STACK_LOCAL objects die), keep it (a variant allocating in its caller's frame), or
 // leave it because nothing the function does can have moved it (no STACK_LOCAL allocation, no
 // caller-frame variant called, no runtime operation: Compiler::variant_moves_arena).
 enum class FramePop : uint8_t { kRestoreArena, kKeepArena, kArenaUnchanged };
+// Compiled frames push a compact usgc_frame (usgc/object.h): two words, `previous` and this
+// word (the count, tagged), their root slots right above; the arena mark, only in frames whose
+// pop restores arena_top, is the word right below (register_convention.hpp).
+inline constexpr int32_t kCompactFrameBytes = 16;
+inline constexpr int32_t kArenaMarkBytes = 8;
+uint32_t compact_frame_word(uint32_t reference_slots);
+void emit_frame_push(Emitter& e, uint32_t reference_slots, FramePop kind);
+// `frame_offset`: the record's offset from RBP (-8 R - 16).
 void emit_frame_pop(Emitter& e, int32_t frame_offset, FramePop kind);
 void emit_poll(Emitter& e);
 // RAX = the new object afterwards, or a jump to `failed` (null from the slow path: no memory).
 void emit_private_alloc(Emitter& e, const usgc_type_layout* layout, const Xbyak::Label& failed);
 void emit_stack_alloc(Emitter& e, const usgc_type_layout* layout, const Xbyak::Label& failed);
-// Stores `value` into the reference word `field` (based on RAX, the object). `value` is RDX or
-// RCX, never RAX; `check_value`: the value may be a STACK_LOCAL object (stack_values.hpp).
+// Stores `value` into the reference word `field` (based on RAX, the object, and at most RCX).
+// `value` is any register but RAX, RCX and R11 (a scratch or a cache register); `check_value`:
+// the value may be a STACK_LOCAL object (stack_values.hpp). `object_home`: a cache register that
+// holds the object across the slow path's call (saved around it, or RBX); the slow path then
+// puts it back in RAX, so RAX holds the object after the barrier on every path.
 void emit_barrier(Emitter& e, const Xbyak::Address& field, const Xbyak::Reg64& value,
-                  bool check_value);
+                  bool check_value, std::optional<Xbyak::Reg64> object_home = std::nullopt);
 
 }  // namespace usgc::jitgen::x86_64

@@ -20,7 +20,8 @@
 #                    (per iteration: a reference store with barrier minus an int store)
 #   poll             1 instruction against the poll page per poll (the poll ABI); the whole poll
 #                    stub's count is printed beside it (it also loads the thread's poll pointer)
-#   frame-push       shadow-stack frame push in the prologue <= 6
+#   frame-push       shadow-stack frame push in the prologue <= 4 (a compact record: 3, plus
+#                    the arena mark where the pop restores arena_top; `framed` has none)
 #   frame-pop        shadow-stack frame pop in the epilogue <= 6
 # Prints "PASS <name>: ...", "FAIL <name>: ..." or "SKIP <name>: <why>" per stub; exits non-zero
 # on failure. SKIP when valgrind or the JIT driver is missing. About 30 s (8 runs under callgrind).
@@ -116,7 +117,7 @@ if ! program_failed poll poll; then
     "instructions against the poll page per poll; the poll stub: $(field poll-with poll per_execution) instructions per poll (the load of the thread's poll pointer, then the test); a back edge with its stop-flag check adds $(per_iteration poll) per loop iteration"
 fi
 if ! program_failed frame-push frame; then
-  check frame-push "$(field frame-with frame_push per_execution)" 6 "$(field frame-with frame_push executions)" "$N" \
+  check frame-push "$(field frame-with frame_push per_execution)" 4 "$(field frame-with frame_push executions)" "$N" \
     "instructions per shadow-stack frame push (prologue); a whole call of a 2-reference function calling a frameless one adds $(per_iteration frame) per loop iteration"
 fi
 if ! program_failed frame-pop frame; then
