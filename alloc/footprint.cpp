@@ -133,6 +133,10 @@ __attribute__((destructor)) void footprint_at_exit() {
         static_cast<unsigned long>(entry.used_bytes >> 10));
   }
   kernel::print_message(
+      "footprint: huge_chunks_given_back=%ld huge_chunks_taken=%ld (whole run, 4 MiB each)",
+      static_cast<long>(load(g_large_footprint.chunks_given_back)),
+      static_cast<long>(load(g_large_footprint.chunks_taken)));
+  kernel::print_message(
       "footprint: cap_purges=%lu cap_purged=%lu KiB (whole run)",
       static_cast<unsigned long>(g_footprint.pressure_purges.load(std::memory_order_relaxed)),
       static_cast<unsigned long>(g_footprint.pressure_bytes.load(std::memory_order_relaxed) >> 10));

@@ -26,7 +26,9 @@
 //     the cache; a moved chunk's old range is tombstoned like an unmapped segment.
 #include <cstring>
 
+#include "alloc/footprint.hpp"
 #include "alloc/heap.hpp"
+#include "alloc/large_arena.hpp"
 #include "kernel_iface/address_sanitizer.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/virtual_memory.hpp"
@@ -51,6 +53,7 @@ void segment_split_tail(Segment* segment, size_t keep_bytes) {
     chunk->data_is_fresh = 0;
     segment_register_split(chunk);
     segment_cache_put(chunk, now);
+    footprint_add(g_large_footprint.chunks_given_back, 1);
   }
 }
 
@@ -73,6 +76,7 @@ void segment_fill_from_cache(Segment* segment, size_t from_bytes) {
     }
     filled = true;
     if (offset == 0) filled_header_chunk = true;
+    footprint_add(g_large_footprint.chunks_taken, 1);
   }
   if (filled_header_chunk) {
     // The chunk brought the cached segment's header: start from zero again, as a fresh map.

@@ -55,10 +55,14 @@ inline constexpr uint32_t kArenaEmptySegments = 1;
 //                     resident, waiting for the decay; under arena locks
 //   huge_cached_bytes huge mappings in the process cache (resident as far as their last object
 //                     touched them); a copy of the cache's total, under the cache lock
+//   chunks_given_back / chunks_taken  (whole run) 4 MiB chunks huge objects gave to the segment
+//                     cache when they shrank / huge mappings took from it (huge_chunks.cpp)
 struct LargeFootprint {
   std::atomic<int64_t> span_page_bytes{0};
   std::atomic<int64_t> free_bytes_dirty{0};
   std::atomic<int64_t> huge_cached_bytes{0};
+  std::atomic<int64_t> chunks_given_back{0};
+  std::atomic<int64_t> chunks_taken{0};
 };
 extern LargeFootprint g_large_footprint;
 
