@@ -92,8 +92,8 @@ TEST(HugeChunks, AHugeObjectShrunkByWholeChunksGivesThemBackAsSegments) {
   void* object = usgc_malloc(kBig);
   ASSERT_NE(object, nullptr);
   fill_words(object, 0, kBig / 4, 1);
-  auto* second_chunk = reinterpret_cast<const Segment*>(static_cast<unsigned char*>(object) -
-                                                        kHeader + kChunk);
+  auto* second_chunk =
+      reinterpret_cast<const Segment*>(static_cast<unsigned char*>(object) - kHeader + kChunk);
   ASSERT_FALSE(segment_map_is_segment(second_chunk)) << "a continuation of the huge mapping";
   usgc_malloc_stats before = read_stats();
   void* shrunk = usgc_realloc(object, kSmall);
@@ -136,8 +136,8 @@ TEST(HugeChunks, AHugeObjectGrownBeyondItsMappingKeepsItsBytesAndTakesResidentCh
   ASSERT_NE(donor, nullptr);
   fill_words(donor, 0, 7 * kMiB / 4, 4);
   ASSERT_EQ(usgc_realloc(donor, 3 * kMiB), donor);
-  constexpr size_t kFrom = 5 * kMiB;  // an 8 MiB mapping
-  constexpr size_t kTo = 11 * kMiB;   // 12 MiB: one chunk more
+  constexpr size_t kFrom = 5 * kMiB;     // an 8 MiB mapping
+  constexpr size_t kTo = 11 * kMiB;      // 12 MiB: one chunk more
   void* object = usgc_calloc(1, kFrom);  // calloc: a fresh mapping, the donor stays cached
   ASSERT_NE(object, nullptr);
   fill_words(object, 0, kFrom / 4, 5);
