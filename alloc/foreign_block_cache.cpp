@@ -8,11 +8,11 @@
 // free marker, not an emptied page, no aligned or sampled blocks, no heap profile) first: a block
 // failing one goes to heap_free_generic, which starts over and reports or frees it. Then the
 // cache's own rules (foreign_block_cache.hpp): a block they turn away is batched for its owner at
-// once, as heap_free_generic would after the same checks (remote_free_block). "The block is another heap's" is
-// page->heap: neither null (an abandoned segment: its blocks go to thread_free) nor the calling
-// thread's heap (the owner's own block, on a page with a slow-free flag or marked, which the
-// generic path frees or reports). A thread without a heap has g_empty_heap, whose class queues are
-// empty, so the "this thread allocates the class" test turns it away.
+// once, as heap_free_generic would after the same checks (remote_free_block). "The block is another
+// heap's" is page->heap: neither null (an abandoned segment: its blocks go to thread_free) nor the
+// calling thread's heap (the owner's own block, on a page with a slow-free flag or marked, which
+// the generic path frees or reports). A thread without a heap has g_empty_heap, whose class queues
+// are empty, so the "this thread allocates the class" test turns it away.
 #include "alloc/foreign_block_cache.hpp"
 
 #include <array>
