@@ -65,13 +65,18 @@ void segment_fill_from_cache(Segment* segment, size_t from_bytes) {
   for (size_t offset = from_bytes; offset < bytes; offset += kSegmentBytes) {
     Segment* cached = segment_cache_take_resident(node);
     if (cached == nullptr) break;
+    uint64_t cached_dirty_bytes = cached->cache_dirty_bytes;  // census (footprint.hpp)
     segment_forget(cached);  // its old range is tombstoned: the pages leave it
     kernel::Status moved =
         kernel::move_mapping(cached, kSegmentBytes, kSegmentBytes, segment->base() + offset);
     if (!moved.ok()) {
-      // The map-count limit (or no mremap, wasm32): the chunk stays fresh; the cached segment,
-      // already forgotten, is given back.
-      (void)kernel::unmap(cached, kSegmentBytes);
+      // The map-count limit (or no mremap: wasm32): the chunk stays fresh, and the cached
+      // segment, still where it was, goes back to the cache.
+      segment_remember(cached);
+      cached->cache_dirty_bytes = cached_dirty_bytes;
+      footprint_add(g_footprint.cached_segment_bytes_dirty,
+                    static_cast<int64_t>(cached_dirty_bytes));
+      segment_cache_put(cached, kernel::coarse_monotonic_ms());
       break;
     }
     filled = true;

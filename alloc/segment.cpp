@@ -162,6 +162,14 @@ void segment_forget(Segment* segment) {
   g_segment_counters.segments.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void segment_remember(Segment* segment) {
+  size_t bytes = segment->segment_bytes;
+  set_map_entries(segment, bytes, true);
+  count_node_bytes(segment->node, bytes, true);
+  g_segment_counters.bytes_reserved.fetch_add(bytes, std::memory_order_relaxed);
+  g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
+}
+
 void segment_register_split(Segment* segment) {
   set_map_entries(segment, segment->segment_bytes, true);
   g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);

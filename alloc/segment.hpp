@@ -165,6 +165,9 @@ void segment_unmap(Segment* segment);
 // Unregisters (tombstones) a segment and takes it out of the counters, leaving its range mapped:
 // the caller moves or unmaps the range itself (huge_chunks.cpp).
 void segment_forget(Segment* segment);
+// Undoes segment_forget of a segment whose range is still mapped and untouched (segment_cache
+// purge state as it was: not purged), registering it again.
+void segment_remember(Segment* segment);
 // Registers a segment cut out of a mapped huge segment (huge_chunks.cpp): its segment map
 // entries (segment_bytes set) and the segment count; the bytes stay counted as reserved.
 void segment_register_split(Segment* segment);
