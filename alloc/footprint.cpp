@@ -4,6 +4,7 @@
 #include "alloc/footprint.hpp"
 
 #include "alloc/heap.hpp"
+#include "alloc/large_arena.hpp"
 #include "alloc/stats_export.hpp"
 #include "kernel_iface/decommit_queue.hpp"
 #include "kernel_iface/environment.hpp"
@@ -30,6 +31,9 @@ struct FootprintSnapshot {
   int64_t purge_backlog_bytes;
   uint64_t live_block_bytes;  // small and medium blocks handed out and not freed
   uint64_t large_bytes_in_use;
+  int64_t large_span_page_bytes;
+  int64_t large_free_bytes_dirty;
+  int64_t huge_cached_bytes;
   uint64_t segments;
   uint64_t heaps_in_use;
   uint64_t resident_bytes;  // the process's RSS when the snapshot was taken: the peak's measure
@@ -109,6 +113,11 @@ __attribute__((destructor)) void footprint_at_exit() {
   print_kib("decommit_backlog", peak.purge_backlog_bytes, "queued purges not completed");
   print_kib("large_in_use", static_cast<int64_t>(peak.large_bytes_in_use),
             "large and huge objects");
+  print_kib("large_span_pages", peak.large_span_page_bytes,
+            "pages of live large spans (objects plus rounding)");
+  print_kib("large_free_pages_dirty", peak.large_free_bytes_dirty,
+            "free pages of large segments waiting for the decay");
+  print_kib("huge_cached", peak.huge_cached_bytes, "huge mappings in the cache");
   print_kib("segment_headers", static_cast<int64_t>(peak.segments * kSegmentHeaderBytes),
             "upper bound: a header per mapped segment");
   kernel::print_message("footprint: segments=%lu heaps_in_use=%lu",
@@ -123,6 +132,10 @@ __attribute__((destructor)) void footprint_at_exit() {
         static_cast<unsigned long>(entry.touched_bytes >> 10),
         static_cast<unsigned long>(entry.used_bytes >> 10));
   }
+  kernel::print_message(
+      "footprint: huge_chunks_given_back=%ld huge_chunks_taken=%ld (whole run, 4 MiB each)",
+      static_cast<long>(load(g_large_footprint.chunks_given_back)),
+      static_cast<long>(load(g_large_footprint.chunks_taken)));
   kernel::print_message(
       "footprint: cap_purges=%lu cap_purged=%lu KiB (whole run)",
       static_cast<unsigned long>(g_footprint.pressure_purges.load(std::memory_order_relaxed)),
@@ -168,6 +181,9 @@ void footprint_note_growth_slow() {
     const HeapCountTotals totals = sum_heap_counts();
     snapshot.live_block_bytes = totals.live_block_bytes;
     snapshot.large_bytes_in_use = g_large_counters.bytes_in_use.load(std::memory_order_relaxed);
+    snapshot.large_span_page_bytes = load(g_large_footprint.span_page_bytes);
+    snapshot.large_free_bytes_dirty = load(g_large_footprint.free_bytes_dirty);
+    snapshot.huge_cached_bytes = load(g_large_footprint.huge_cached_bytes);
     snapshot.segments = g_segment_counters.segments.load(std::memory_order_relaxed);
     snapshot.heaps_in_use = totals.heaps_in_use;
     g_peak = snapshot;

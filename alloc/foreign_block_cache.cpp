@@ -2,22 +2,24 @@
 // design is in foreign_block_cache.hpp.
 //
 // The keeping free (heap_free_foreign_or_generic) is the path of most cross-thread frees, so it is
-// written for its instruction count, like the fast paths: one straight run of loads and compares
-// that either keeps the block or returns false at the first test that fails, with nothing written
-// before the last test; heap_free_generic then starts over. It makes every check heap_free_generic
-// makes for a remote free (an in-use page of a direct class, an exact block start the page has
-// handed out, no free marker, not an emptied page, no aligned or sampled blocks, no heap profile)
-// and the cache's own rules (foreign_block_cache.hpp). "The block is another heap's" is
-// page->heap: neither null (an abandoned segment: its blocks go to thread_free) nor the calling
-// thread's heap (the owner's own block, on a page with a slow-free flag or marked, which the
-// generic path frees or reports). A thread without a heap has g_empty_heap, whose class queues are
-// empty, so the "this thread allocates the class" test turns it away.
+// written for its instruction count, like the fast paths: one straight run of loads and compares,
+// with nothing written before the last test. It makes every check heap_free_generic makes for a
+// remote free (an in-use page of a direct class, an exact block start the page has handed out, no
+// free marker, not an emptied page, no aligned or sampled blocks, no heap profile) first: a block
+// failing one goes to heap_free_generic, which starts over and reports or frees it. Then the
+// cache's own rules (foreign_block_cache.hpp): a block they turn away is batched for its owner at
+// once, as heap_free_generic would after the same checks (remote_free_block). "The block is another
+// heap's" is page->heap: neither null (an abandoned segment: its blocks go to thread_free) nor the
+// calling thread's heap (the owner's own block, on a page with a slow-free flag or marked, which
+// the generic path frees or reports). A thread without a heap has g_empty_heap, whose class queues
+// are empty, so the "this thread allocates the class" test turns it away.
 #include "alloc/foreign_block_cache.hpp"
 
 #include <array>
 
 #include "alloc/heap.hpp"
 #include "alloc/heap_profile.hpp"
+#include "alloc/remote_free_queue.hpp"
 
 namespace usgc::alloc {
 
@@ -47,35 +49,60 @@ static_assert(kForeignBlocksPerBin <= UINT8_MAX);
   set_direct_slots(heap, bin, foreign);
 }
 
+// What the keeping free did with a block (foreign_cache_keep).
+enum class KeepResult {
+  kKept,       // in the calling thread's foreign block cache, or batched for its owner
+  kValidated,  // another heap's block that passed every check of a remote free, freed by a
+               // thread without a heap: nothing written yet; remote_free_block batches it
+  kGeneric,    // anything else (nothing written): heap_free_generic checks it, reports or frees
+};
+
 // Keeps `pointer`, a block of `segment` (a segment of 64 KiB pages), in the calling thread's
-// foreign block cache if it is another heap's block that the rules allow; false otherwise
-// (nothing written).
-[[gnu::always_inline]] inline bool foreign_cache_keep(void* pointer, Segment* segment) {
+// foreign block cache if it is another heap's block that the rules allow. The checks of a remote
+// free come first, then the cache's own rules, so that a block turned away by the latter only is
+// batched for its owner at once (as remote_free_block does) instead of being checked again by
+// heap_free_generic.
+[[gnu::always_inline]] inline KeepResult foreign_cache_keep(void* pointer, Segment* segment,
+                                                            Page** page_out) {
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
   Page* page = segment->page_of(address);
   // A direct class: an in-use page of a small segment (a free page and a large span have
   // kBinCount).
   uint32_t bin = page->bin;
-  if (bin >= kForeignBins) return false;
+  if (bin >= kForeignBins) return KeepResult::kGeneric;
   Heap* heap = t_heap;
-  if (heap->queues[bin].first == nullptr) return false;  // this thread allocates the class
   Heap* destination = page->heap.load(std::memory_order_relaxed);
-  if (destination == heap || destination == nullptr) return false;
+  if (destination == heap || destination == nullptr) return KeepResult::kGeneric;
   // An exact block start the page has handed out (block_is_handed_out; the offset bound keeps the
   // multiplication's condition: an offset within the page).
   uint64_t offset = address - reinterpret_cast<uintptr_t>(page->start);
   if (offset >= (uint64_t{1} << kSmallPageShift) || !block_is_handed_out(page, offset))
-    return false;
+    return KeepResult::kGeneric;
   Block* block = static_cast<Block*>(pointer);
   const uintptr_t marker = free_marker();
-  if (block->free_marker == marker) return false;  // a double free: reported by the generic path
-  if ((page->flags() & (kPageHasAligned | kPageHasSampled)) != 0) return false;
+  if (block->free_marker == marker) return KeepResult::kGeneric;  // a double free: reported there
+  if ((page->flags() & (kPageHasAligned | kPageHasSampled)) != 0) return KeepResult::kGeneric;
   if ((page->thread_free.load(std::memory_order_relaxed) & kDelayedStateMask) == kEmptied)
-    return false;
-  if (heap_profile_active()) return false;
+    return KeepResult::kGeneric;
+  if (heap_profile_active()) return KeepResult::kGeneric;
+  // The cache's own rules: this thread allocates the class (a thread without a heap has
+  // g_empty_heap, whose queues are empty), and the class holds fewer than its bound.
   Page* foreign = &heap->foreign_blocks.pages[bin];
   uint32_t blocks = foreign_page_blocks(foreign);
-  if (blocks >= kForeignBlockLimit[bin]) return false;
+  if (heap->queues[bin].first == nullptr || blocks >= kForeignBlockLimit[bin]) {
+    if (heap == &g_empty_heap) {
+      *page_out = page;
+      return KeepResult::kValidated;  // remote_free_block makes the heap
+    }
+    // remote_free_block's batching, with what is loaded and checked already (this thread's
+    // heap, another heap as the destination).
+    size_t block_bytes = page->block_size;  // read before the batch may be posted
+    block->free_marker = marker;
+    counter_increment(heap->counters.free_count_by_bin[bin]);
+    counter_increment(heap->counters.remote_free_count);
+    remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
+    return KeepResult::kKept;
+  }
   block->free_marker = marker;
   block->next = foreign->free_list;
   foreign->free_list = block;
@@ -85,13 +112,22 @@ static_assert(kForeignBlocksPerBin <= UINT8_MAX);
   // A list that had blocks is where the slots point already, unless a queue change pointed them
   // back at the class's page: then malloc's slow path takes the blocks (heap_malloc_unsampled).
   if (blocks == 0) foreign_cache_point_direct_slots(heap, bin);
-  return true;
+  return KeepResult::kKept;
 }
 
 }  // namespace
 
 [[gnu::nothrow]] void heap_free_foreign_or_generic(void* pointer, Segment* segment, Caller caller) {
-  if (foreign_cache_keep(pointer, segment)) return;
+  Page* page = nullptr;
+  switch (foreign_cache_keep(pointer, segment, &page)) {
+    case KeepResult::kKept:
+      return;
+    case KeepResult::kValidated:
+      remote_free_block(page, static_cast<Block*>(pointer), page->bin);
+      return;
+    case KeepResult::kGeneric:
+      break;
+  }
   heap_free_generic(pointer, segment, caller);
 }
 

@@ -33,9 +33,11 @@
 //     blocks are cached sees the mallocs that take them unsampled (at most the bounds above).
 //
 // The keeping free (foreign_block_cache.cpp): when the free fast path does not push a block itself
-// it jumps to heap_free_foreign_or_generic, which keeps the block on a straight path of its own if
-// every rule above holds, and otherwise goes on to heap_free_generic, which makes all its checks
-// again (so every error is reported there, with the usual message) and batches the block. In
+// it jumps to heap_free_foreign_or_generic, which makes a remote free's checks on a straight path
+// of its own and keeps the block if every rule above holds; a block that passed the checks but
+// not the cache's rules (this thread does not allocate the class, or the class is full) is batched
+// for its owner right there; anything else goes on to heap_free_generic, which makes all its
+// checks again (so every error is reported there, with the usual message). In
 // workloads where memory crosses threads most frees are remote frees that are kept (shared_slots:
 // 175 000 of 220 000 frees), so this path, not the generic one, is their cost (docs/benchmarks.md,
 // "the keeping free").

@@ -449,9 +449,8 @@ void count_remote_free(uint32_t bin) {
   }
 }
 
-// A validated block of a page another thread owns (or nobody: abandoned), not yet marked.
-// Batched for the owner's inbox when this thread has a heap (made here on its first remote
-// free, so a thread that only frees batches too); unbatched otherwise.
+}  // namespace
+
 void remote_free_block(Page* page, Block* block, uint32_t bin) {
   Heap* heap = t_heap;
   if (heap == &g_empty_heap && !t_thread_heap_exited) heap = thread_heap_create();
@@ -467,8 +466,6 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
   // (Blocks this thread keeps for itself took heap_free_foreign_or_generic's short path.)
   remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
 }
-
-}  // namespace
 
 void set_direct_slots(Heap* heap, uint32_t bin, Page* page) {
   DirectSlotRange range = kDirectSlotRanges[bin];

@@ -255,6 +255,11 @@ void* heap_malloc_unsampled(Heap* heap, size_t size);
 // heap_free_generic.
 [[gnu::noinline, gnu::nothrow]] void heap_free_foreign_or_generic(void* pointer, Segment* segment,
                                                                   Caller caller);
+// A validated block of a page another thread owns (or nobody: abandoned), not yet marked:
+// batched for the owner's inbox when this thread has a heap (made here on its first remote free,
+// so a thread that only frees batches too); unbatched otherwise. The remote half of
+// heap_free_generic, and of the keeping free for a block its cache turns away.
+void remote_free_block(Page* page, Block* block, uint32_t bin);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
 // heap_page_retire of the owner's page holding `pointer` (the free fast path passes what it has in
 // registers, so that the page's address is never a value of its own there; the pointer first: it

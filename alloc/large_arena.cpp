@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/footprint.hpp"
 #include "kernel_iface/address_sanitizer.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
@@ -17,6 +18,7 @@ using kernel::SpinLock;
 using kernel::SpinLockGuard;
 
 std::atomic<uint64_t> g_large_next_purge_ms{0};
+LargeFootprint g_large_footprint;
 
 namespace {
 
@@ -28,7 +30,10 @@ constexpr uint32_t kNoSpan = kSpanPages;
 constexpr uint64_t kAllPages = ~uint64_t{0};
 // Room a growing object is placed with, in multiples of its pages. Measured on realloc_growth
 // (bytes realloc copied between spans and into huge mappings): 502 MB with no headroom, 464 MB
-// with 4x, 439 MB with 8x; one object per segment copied 276 MB (at 4 MiB per object).
+// with 4x, 439 MB with 8x; one object per segment copied 276 MB (at 4 MiB per object). Peak
+// resident set of realloc_growth 2500 once huge mappings give back and take chunks
+// (huge_chunks.cpp; 2026-12-06, 5 runs each): 44.3-45.4 MiB with 8x, 44.0-44.9 with 4x,
+// 44.3-45.5 with 2x, page faults alike: the room no longer shows.
 constexpr uint32_t kGrowthHeadroom = 8;
 
 struct LargeArena {
@@ -110,8 +115,41 @@ void note_purge_deadline(LargeArena& arena, uint64_t deadline) {
   }
 }
 
+int64_t page_area_bytes(Segment* segment, uint32_t index) {
+  return segment->page_area_end(index) - segment->page_area_start(index);
+}
+
+// The bytes of pages [first, first + count) and, of them, the dirty ones (footprint census).
+struct RangeBytes {
+  int64_t all;
+  int64_t dirty;
+};
+RangeBytes range_bytes(Segment* segment, uint32_t first, uint32_t count) {
+  RangeBytes bytes{0, 0};
+  for (uint32_t i = first; i < first + count; ++i) {
+    int64_t area = page_area_bytes(segment, i);
+    bytes.all += area;
+    if (segment->pages[i].memory == PageMemory::kDirty) bytes.dirty += area;
+  }
+  return bytes;
+}
+
+// The dirty bytes of the segment's free pages (footprint census).
+int64_t free_dirty_bytes(Segment* segment) {
+  uint64_t used = used_pages_of(segment);
+  int64_t bytes = 0;
+  for (uint32_t i = 0; i < kSpanPages; ++i) {
+    if (((used >> i) & 1) == 0 && segment->pages[i].memory == PageMemory::kDirty)
+      bytes += page_area_bytes(segment, i);
+  }
+  return bytes;
+}
+
 // Under the lock: pages [first, first + count) of a live span become used.
 void take_pages_locked(LargeArena& arena, Segment* segment, uint32_t first, uint32_t count) {
+  RangeBytes bytes = range_bytes(segment, first, count);
+  footprint_add(g_large_footprint.span_page_bytes, bytes.all);
+  footprint_add(g_large_footprint.free_bytes_dirty, -bytes.dirty);
   uint64_t used = used_pages_of(segment);
   if (used == 0) arena.empty_segments--;
   used |= span_mask(first, count);
@@ -123,6 +161,9 @@ void take_pages_locked(LargeArena& arena, Segment* segment, uint32_t first, uint
 void release_pages_locked(LargeArena& arena, Segment* segment, uint32_t first, uint32_t count,
                           uint64_t now_ms) {
   uint64_t deadline = now_ms + g_decay_ms;
+  RangeBytes bytes = range_bytes(segment, first, count);
+  footprint_add(g_large_footprint.span_page_bytes, -bytes.all);
+  footprint_add(g_large_footprint.free_bytes_dirty, bytes.dirty);
   for (uint32_t i = first; i < first + count; ++i) {
     segment->pages[i].memory = PageMemory::kDirty;
     segment->pages[i].purge_deadline_ms = deadline;
@@ -149,6 +190,10 @@ void release_segment(Segment* segment, uint64_t now_ms) {
   // Purges in flight land first (decommit ticket rule): the cache may format it for any kind.
   for (uint32_t i = 0; i < segment->page_count; ++i) page_unpurge(segment, i);
   segment->cache_purged = 0;
+  // Its dirty pages leave the arena's census. The cached segments' census (and so the free-
+  // resident cap) does not count them: counted there, the cap purged what the next large
+  // request reuses (realloc_growth: 2.3x the page faults).
+  footprint_add(g_large_footprint.free_bytes_dirty, -free_dirty_bytes(segment));
   segment_cache_put(segment, now_ms);
 }
 
@@ -177,6 +222,7 @@ bool purge_arena_locked(LargeArena& arena, uint64_t now_ms, bool force) {
       uint8_t* start = segment->page_area_start(i);
       uint8_t* stop = segment->page_area_end(end - 1);
       uint64_t ticket = purge_range(start, stop);
+      footprint_add(g_large_footprint.free_bytes_dirty, -static_cast<int64_t>(stop - start));
       for (uint32_t k = i; k < end; ++k) {
         segment->pages[k].memory = PageMemory::kPurged;
         segment->pages[k].decommit_ticket = ticket;
@@ -308,6 +354,7 @@ void* large_span_malloc(Heap* heap, size_t size, bool zero, bool growing) {
       if (head_was_dirty && !zero) clear_free_marker_word(head->start);  // "handed out clean"
       g_large_counters.malloc_count.fetch_add(1, std::memory_order_relaxed);
       g_large_counters.bytes_in_use.fetch_add(head->block_size, std::memory_order_relaxed);
+      footprint_note_growth();
       return head->start;
     }
     spare = heap_take_empty_segment(heap);  // the heap's cache, the node's cache, or a new map
@@ -316,6 +363,8 @@ void* large_span_malloc(Heap* heap, size_t size, bool zero, bool growing) {
       return nullptr;
     }
     segment_format(spare, SegmentKind::kLarge);
+    // Pages a previous format left dirty join the arena's free dirty pages (census).
+    footprint_add(g_large_footprint.free_bytes_dirty, free_dirty_bytes(spare));
   }
 }
 
@@ -393,6 +442,10 @@ void* span_to_huge(LargeArena& arena, Segment* segment, void* pointer, size_t si
     return nullptr;
   }
   Segment* huge = moved.value();
+  // Its pages leave the arena's census: the span's, and the free ones after it.
+  footprint_add(g_large_footprint.span_page_bytes,
+                -range_bytes(huge, 0, huge->pages[0].span_pages).all);
+  footprint_add(g_large_footprint.free_bytes_dirty, -free_dirty_bytes(huge));
   huge->kind = SegmentKind::kHuge;
   huge->page_shift = kSegmentShift;
   segment_map_publish_page_shift(huge);
@@ -445,8 +498,11 @@ void* large_span_resize(Segment* segment, void* pointer, size_t size) {
     old_block_size = head->block_size;
     head->block_size = align_up(size == 0 ? 1 : size, kLargeGranularity);
   }
-  if (grown_count != 0) prepare_taken_pages(segment, grown_first, grown_count, nullptr, nullptr);
   count_block_bytes_change(old_block_size, head->block_size);
+  if (grown_count != 0) {
+    prepare_taken_pages(segment, grown_first, grown_count, nullptr, nullptr);
+    footprint_note_growth();
+  }
   return pointer;
 }
 

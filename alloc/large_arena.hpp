@@ -47,6 +47,25 @@ namespace usgc::alloc {
 // Entirely free segments an arena keeps (their pages decay); beyond, they go to the cache.
 inline constexpr uint32_t kArenaEmptySegments = 1;
 
+// The large objects' part of the footprint census (footprint.hpp; printed with it under
+// USGC_TRACE=footprint). Relaxed counters, statistics:
+//   span_page_bytes   pages of live large spans (the objects' bytes are g_large_counters'
+//                     bytes_in_use; the rest is the spans' rounding to pages); under arena locks
+//   free_bytes_dirty  free pages of the arenas' segments touched since their last purge:
+//                     resident, waiting for the decay; under arena locks
+//   huge_cached_bytes huge mappings in the process cache (resident as far as their last object
+//                     touched them); a copy of the cache's total, under the cache lock
+//   chunks_given_back / chunks_taken  (whole run) 4 MiB chunks huge objects gave to the segment
+//                     cache when they shrank / huge mappings took from it (huge_chunks.cpp)
+struct LargeFootprint {
+  std::atomic<int64_t> span_page_bytes{0};
+  std::atomic<int64_t> free_bytes_dirty{0};
+  std::atomic<int64_t> huge_cached_bytes{0};
+  std::atomic<int64_t> chunks_given_back{0};
+  std::atomic<int64_t> chunks_taken{0};
+};
+extern LargeFootprint g_large_footprint;
+
 // Allocates `size` bytes (kMediumObjectMax < size <= kLargeObjectMax) from the arena of the
 // heap's node, zeroed if `zero`. nullptr with errno ENOMEM when no segment can be mapped.
 // `growing` (realloc moving an object that grew): only a run with room to grow (see above).

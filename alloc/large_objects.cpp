@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "alloc/footprint.hpp"
 #include "alloc/heap.hpp"
 #include "alloc/large_arena.hpp"
 #include "kernel_iface/address_sanitizer.hpp"
@@ -21,17 +22,18 @@ namespace usgc::alloc {
 
 LargeCounters g_large_counters;
 
-void* large_malloc(Heap* heap, size_t size, bool zero) {
-  if (size > kMaxRequestBytes) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  if (size <= kLargeObjectMax) return large_span_malloc(heap, size, zero);
+namespace {
+
+// A huge object of `size` bytes (kLargeObjectMax < size <= kMaxRequestBytes).
+void* huge_malloc(Heap* heap, size_t size, bool zero) {
   size_t bytes = align_up(size + kSegmentHeaderBytes, kSegmentBytes);
   Segment* segment = segment_cache_take_huge(bytes);
   if (segment == nullptr) {
     kernel::Result<Segment*> mapped = segment_map_new(bytes, heap->node);
     segment = mapped.ok() ? mapped.value() : nullptr;
+    // Resident memory of the segment cache instead of pages to fault in (huge_chunks.cpp); not
+    // for calloc, which would have to zero it.
+    if (segment != nullptr && !zero) segment_fill_from_cache(segment, 0);
   }
   if (segment == nullptr) {
     errno = ENOMEM;
@@ -56,7 +58,19 @@ void* large_malloc(Heap* heap, size_t size, bool zero) {
   segment->data_is_fresh = 0;
   g_large_counters.malloc_count.fetch_add(1, std::memory_order_relaxed);
   g_large_counters.bytes_in_use.fetch_add(page->block_size, std::memory_order_relaxed);
+  footprint_note_growth();
   return page->start;
+}
+
+}  // namespace
+
+void* large_malloc(Heap* heap, size_t size, bool zero) {
+  if (size > kMaxRequestBytes) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (size <= kLargeObjectMax) return large_span_malloc(heap, size, zero);
+  return huge_malloc(heap, size, zero);
 }
 
 void large_free(Segment* segment, void* pointer, Caller caller) {
@@ -100,6 +114,9 @@ void* large_resize(Segment* segment, void* pointer, size_t size) {
     segment->kind = SegmentKind::kHuge;
     page = &segment->pages[0];
     page->start = segment->base() + kSegmentHeaderBytes;
+  } else {
+    // Whole chunks beyond the object go back to the segment cache (huge_chunks.cpp).
+    segment_split_tail(segment, align_up(size + kSegmentHeaderBytes, kSegmentBytes));
   }
   page->block_size = new_block_size;
   if (new_block_size >= old_block_size) {
@@ -109,6 +126,7 @@ void* large_resize(Segment* segment, void* pointer, size_t size) {
     g_large_counters.bytes_in_use.fetch_sub(old_block_size - new_block_size,
                                             std::memory_order_relaxed);
   }
+  footprint_note_growth();
   return page->start;
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "alloc/footprint.hpp"
+#include "alloc/large_arena.hpp"
 #include "alloc/size_classes.hpp"
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/decommit_queue.hpp"
@@ -42,6 +43,11 @@ constexpr size_t kHugeCacheMaxBytes = size_t{256} << 20;
 Segment* g_huge_cache[kHugeCacheEntries];
 uint32_t g_huge_cache_count = 0;
 size_t g_huge_cache_bytes = 0;
+// Under g_cache_lock, after g_huge_cache_bytes changed: the census's copy (footprint.hpp).
+void note_huge_cache_bytes() {
+  g_large_footprint.huge_cached_bytes.store(static_cast<int64_t>(g_huge_cache_bytes),
+                                            std::memory_order_relaxed);
+}
 
 // Guards the abandoned list (linked through available_next). Rank kAbandonedSegments.
 constinit SpinLock g_abandoned_lock{LockRank::kAbandonedSegments};
@@ -62,6 +68,14 @@ void set_map_entries(const void* segment_start, size_t segment_bytes, bool live)
                          : kMapTombstone;
     g_segment_map[first + i].store(value, std::memory_order_relaxed);
   }
+}
+
+// Under g_cache_lock: takes entry i out, the others keeping their order (oldest first).
+Segment* cache_remove_locked(NodeCache& cache, uint32_t i) {
+  Segment* segment = cache.entries[i];
+  for (uint32_t k = i + 1; k < cache.count; ++k) cache.entries[k - 1] = cache.entries[k];
+  cache.count--;
+  return segment;
 }
 
 int cache_node_index(int node) {
@@ -135,7 +149,7 @@ void segment_leave_cache(Segment* segment) {
   segment->cache_dirty_bytes = 0;
 }
 
-void segment_unmap(Segment* segment) {
+void segment_forget(Segment* segment) {
   segment_leave_cache(segment);
   size_t bytes = segment->segment_bytes;
   if (segment->cache_purged) {
@@ -146,6 +160,24 @@ void segment_unmap(Segment* segment) {
   count_node_bytes(segment->node, bytes, false);
   g_segment_counters.bytes_reserved.fetch_sub(bytes, std::memory_order_relaxed);
   g_segment_counters.segments.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void segment_remember(Segment* segment) {
+  size_t bytes = segment->segment_bytes;
+  set_map_entries(segment, bytes, true);
+  count_node_bytes(segment->node, bytes, true);
+  g_segment_counters.bytes_reserved.fetch_add(bytes, std::memory_order_relaxed);
+  g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
+}
+
+void segment_register_split(Segment* segment) {
+  set_map_entries(segment, segment->segment_bytes, true);
+  g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
+}
+
+void segment_unmap(Segment* segment) {
+  size_t bytes = segment->segment_bytes;
+  segment_forget(segment);
   kernel::Status status = kernel::unmap(segment, bytes);
   // munmap of our own aligned mapping fails only when the kernel cannot split a VMA (ENOMEM
   // at the map-count limit); the range stays mapped, tombstoned, and is never used again.
@@ -170,6 +202,8 @@ kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes) {
   set_map_entries(moved_segment, new_bytes, true);
   g_segment_counters.bytes_reserved.fetch_add(new_bytes - old_bytes, std::memory_order_relaxed);
   count_node_bytes(moved_segment->node, new_bytes - old_bytes, true);
+  // Its new chunks take resident cached memory rather than fault in (huge_chunks.cpp).
+  segment_fill_from_cache(moved_segment, old_bytes);
   return kernel::Result<Segment*>::success(moved_segment);
 }
 
@@ -252,16 +286,30 @@ void segment_cache_put(Segment* segment, uint64_t now_ms) {
   segment->cache_deadline_ms = now_ms + g_decay_ms;
   if (!segment->cache_purged) segment->data_is_fresh = 0;
   NodeCache& cache = g_node_caches[cache_node_index(segment->node)];
+  Segment* evicted = nullptr;  // a purged entry a resident segment takes the place of
+  bool fits;
   {
     SpinLockGuard guard(g_cache_lock);
     bool is_huge = segment->segment_bytes != kSegmentBytes;
-    bool fits = is_huge ? g_huge_cache_count < kHugeCacheEntries &&
-                              g_huge_cache_bytes + segment->segment_bytes <= kHugeCacheMaxBytes
-                        : cache.count < kCacheSegmentsPerNode;
+    fits = is_huge ? g_huge_cache_count < kHugeCacheEntries &&
+                         g_huge_cache_bytes + segment->segment_bytes <= kHugeCacheMaxBytes
+                   : cache.count < kCacheSegmentsPerNode;
+    if (!fits && !is_huge && !segment->cache_purged) {
+      // A full cache keeps resident memory rather than purged address space: a purged entry
+      // saves only a mapping call when reused, a resident one its page faults
+      // (segment_cache_take_resident).
+      for (uint32_t i = 0; i < cache.count; ++i) {
+        if (!cache.entries[i]->cache_purged) continue;
+        evicted = cache_remove_locked(cache, i);
+        fits = true;
+        break;
+      }
+    }
     if (fits) {
       if (is_huge) {
         g_huge_cache[g_huge_cache_count++] = segment;
         g_huge_cache_bytes += segment->segment_bytes;
+        note_huge_cache_bytes();
       } else {
         cache.entries[cache.count++] = segment;
       }
@@ -269,10 +317,13 @@ void segment_cache_put(Segment* segment, uint64_t now_ms) {
       if (pending == 0 || segment->cache_deadline_ms < pending) {
         g_cache_next_purge_ms.store(segment->cache_deadline_ms, std::memory_order_relaxed);
       }
-      return;
     }
   }
-  segment_unmap(segment);
+  if (evicted != nullptr) {
+    segment_unpurge_data(evicted);  // its purge lands before the range is unmapped
+    segment_unmap(evicted);
+  }
+  if (!fits) segment_unmap(segment);
 }
 
 Segment* segment_cache_take(int node) {
@@ -285,6 +336,18 @@ Segment* segment_cache_take(int node) {
   }
   if (segment != nullptr) segment_unpurge_data(segment);
   return segment;
+}
+
+Segment* segment_cache_take_resident(int node) {
+  NodeCache& cache = g_node_caches[cache_node_index(node)];
+  SpinLockGuard guard(g_cache_lock);
+  // The most recently cached first (the stack top): the warmest.
+  for (uint32_t i = cache.count; i-- > 0;) {
+    Segment* segment = cache.entries[i];
+    if (segment->cache_purged || segment->data_is_fresh) continue;
+    return cache_remove_locked(cache, i);
+  }
+  return nullptr;
 }
 
 namespace {
@@ -317,6 +380,7 @@ Segment* segment_cache_take_huge(size_t bytes) {
   Segment* segment = g_huge_cache[best];
   g_huge_cache[best] = g_huge_cache[--g_huge_cache_count];
   g_huge_cache_bytes -= segment->segment_bytes;
+  note_huge_cache_bytes();
   return segment;
 }
 
@@ -349,6 +413,7 @@ size_t segment_cache_purge(uint64_t now_ms, bool force) {
     if (force || segment->cache_deadline_ms <= now_ms) {
       expired[expired_count++] = segment;
       g_huge_cache_bytes -= segment->segment_bytes;
+      note_huge_cache_bytes();
       g_huge_cache[i] = g_huge_cache[--g_huge_cache_count];
       continue;
     }

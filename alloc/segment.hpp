@@ -149,12 +149,28 @@ kernel::Result<Segment*> segment_map_new(size_t bytes, int node);
 // to a new aligned address without copying; the old range is unmapped (tombstoned). Returns
 // the segment at its new address (header included), or an errno with the segment untouched.
 kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes);
+// Huge segments by chunks (huge_chunks.cpp, "chunk-aligned mappings"). split_tail: the chunks
+// of a huge segment beyond keep_bytes (a multiple of kSegmentBytes, below segment_bytes; its object
+// within it) become empty 4 MiB segments in the process cache. fill_from_cache: the chunks of a
+// huge segment from from_bytes on (fresh: just mapped or grown) take the resident pages of empty
+// cached segments, as many as the node's cache has; its data is then no longer fresh.
+void segment_split_tail(Segment* segment, size_t keep_bytes);
+void segment_fill_from_cache(Segment* segment, size_t from_bytes);
 // The bytes of the segment's free pages that are dirty (footprint census; owner or lock holder).
 int64_t segment_free_dirty_bytes(Segment* segment);
 // The segment leaves a cache to be used: its dirty bytes leave the census's cached count.
 void segment_leave_cache(Segment* segment);
 // Unregisters (tombstones) and unmaps a segment.
 void segment_unmap(Segment* segment);
+// Unregisters (tombstones) a segment and takes it out of the counters, leaving its range mapped:
+// the caller moves or unmaps the range itself (huge_chunks.cpp).
+void segment_forget(Segment* segment);
+// Undoes segment_forget of a segment whose range is still mapped and untouched (segment_cache
+// purge state as it was: not purged), registering it again.
+void segment_remember(Segment* segment);
+// Registers a segment cut out of a mapped huge segment (huge_chunks.cpp): its segment map
+// entries (segment_bytes set) and the segment count; the bytes stay counted as reserved.
+void segment_register_split(Segment* segment);
 // (Re)initializes the header for `kind`. Pages inherit the data's memory state: all fresh when the
 // data area is (data_is_fresh), else each page is dirty if any part of it was dirty in the
 // previous format (small, medium and large headers describe it in 64 KiB or 512 KiB pages), fresh
@@ -165,6 +181,10 @@ void segment_format(Segment* segment, SegmentKind kind);
 // cache is full it unmaps. take() returns a segment ready to format (any purge completed).
 void segment_cache_put(Segment* segment, uint64_t now_ms);
 Segment* segment_cache_take(int node);
+// An empty 4 MiB segment of the node's process cache whose data is resident (not purged, not
+// fresh), the most recently cached first, or nullptr. Any purge of its pages has landed (the
+// caches hold no segment with one in flight but their own cache purge).
+Segment* segment_cache_take_resident(int node);
 // Huge segments (above 4 MiB) are cached too, a few and for the decay only: a program that
 // frees and allocates big buffers in a loop should not page-fault them in every time.
 // Returns a cached huge segment of at least `bytes` (and at most twice), or nullptr.

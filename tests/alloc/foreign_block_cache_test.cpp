@@ -151,6 +151,23 @@ TEST_F(ForeignBlockCacheDeathTest, AThirdThreadsFreeOfACachedBlockIsReportedOnTh
   EXPECT_DEATH(third_thread_frees_a_cached_block(), kDoubleFreeMessage);
 }
 
+// This thread (which allocates the class) fills the class's cache with a live owner's blocks; the
+// next one it frees is turned away by the bound and batched for the owner at once (the keeping
+// free's checks passed, heap_free_generic is not taken); freeing that one again is reported.
+void free_twice_a_block_the_full_cache_turned_away() {
+  constexpr size_t kSize = 112;  // 64 blocks fit in the class's 16 KiB: the block bound
+  LiveOwner owner(65, kSize);
+  void* mine = usgc_malloc(kSize);
+  for (size_t i = 0; i < 64; ++i) usgc_free(owner.blocks()[i]);
+  usgc_free(owner.blocks()[64]);  // batched
+  usgc_free(launder(owner.blocks()[64]));
+  usgc_free(mine);
+}
+
+TEST_F(ForeignBlockCacheDeathTest, ASecondFreeOfABlockTheFullCacheBatchedIsReportedOnTheCall) {
+  EXPECT_DEATH(free_twice_a_block_the_full_cache_turned_away(), kDoubleFreeMessage);
+}
+
 // A pointer 32 bytes into a live thread's block, freed by a thread that allocates the class (the
 // keeping free's candidate): the exact-block test turns it away and the generic path reports it.
 void free_an_interior_pointer_of_a_live_owners_block() {
