@@ -178,6 +178,82 @@ TEST(InterpreterChecks, AWrongCallerFrameDecisionWithoutEscapePointRulesIsTrappe
       << "the load in main: " << result.message;
 }
 
+// Without the escape-point rules a wrong STACK_LOCAL decision leaves a reference to a popped
+// frame's object in the caller's slot until its use is trapped; meanwhile the caller allocates
+// again. The popped objects are quarantined (executor.hpp, "Frames"), so neither the collections
+// in between (the verifier reads every root's header) nor the use rule read a newer object in
+// their place.
+const std::string kDeadBehindNewer = std::string(kBox) + R"(
+func make() -> *Box {
+  var %scratch: [4]int
+  var %p: *Box
+entry:
+  %scratch = new [4]int
+  store %scratch[0], 1
+  %p = new Box @100:1
+  store %p.v, 7
+  ret %p
+}
+func main() -> int {
+  var %p: *Box
+  var %cover: [8]int
+  var %q: *Box
+  var %v: int
+entry:
+  %p = call make()
+  %cover = new [8]int
+  %q = new Box
+  %q = new Box
+  %v = load %p.v
+  ret %v
+}
+)";
+
+// Reused, the arena would put [8]int's zeroed elements where the dead Box's header was: the
+// verifier of the collection at the next allocation aborted ("a reachable object was freed").
+TEST(InterpreterChecks, CollectionsBeforeTheUseOfADeadFramesObjectRunClean) {
+  setenv("USGC_VERIFY", "1", 1);
+  RunResult result =
+      run_with_wrong_decision(kDeadBehindNewer, 100, OwnershipClass::StackLocal,
+                              RunOptions{.check_escape_points = false, .gc_stress_every = 1});
+  unsetenv("USGC_VERIFY");
+  expect_violation(result, "frame/dead", 100);
+  EXPECT_NE(result.message.find("t.usir:23:3:"), std::string::npos)
+      << "the load in main: " << result.message;
+  EXPECT_GT(result.private_collections, 0u);
+}
+
+// Reused, the arena would put main's [2]int exactly where the dead Box was: its header, its
+// site and its check word (main's live frame) would pass every use rule, and the load would read
+// the array's length.
+TEST(InterpreterChecks, ADeadFramesObjectIsNotMistakenForTheObjectAllocatedInItsPlace) {
+  RunResult result = run_with_wrong_decision(std::string(kBox) + R"(
+func make() -> *Box {
+  var %p: *Box
+entry:
+  %p = new Box @100:1
+  store %p.v, 7
+  ret %p
+}
+func main() -> int {
+  var %p: *Box
+  var %in_place: [2]int
+  var %v: int
+entry:
+  %p = call make()
+  %in_place = new [2]int
+  store %in_place[1], 5
+  %v = load %p.v
+  ret %v
+}
+)",
+                                             100, OwnershipClass::StackLocal,
+                                             RunOptions{.check_escape_points = false});
+  expect_violation(result, "frame/dead", 100);
+  EXPECT_NE(result.message.find("t.usir:18:3:"), std::string::npos)
+      << "the load in main: " << result.message;
+}
+
 const std::string kSharedHolder = std::string(kBox) + R"(
 func reader(%b: *Box, %done: chan int) {
   var %inner: *Box
