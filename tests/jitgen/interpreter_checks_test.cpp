@@ -183,7 +183,12 @@ TEST(InterpreterChecks, AWrongCallerFrameDecisionWithoutEscapePointRulesIsTrappe
 // again. The popped objects are quarantined (executor.hpp, "Frames"), so neither the collections
 // in between (the verifier reads every root's header) nor the use rule read a newer object in
 // their place.
-const std::string kDeadBehindNewer = std::string(kBox) + R"(
+// make() allocates a [4]int and then the Box of site 100 (lowered into make's own frame) and
+// returns the Box; main keeps it, makes `allocations` (its locals `declarations`) in the popped
+// frame's place, then loads from the Box (line 23 with two declarations and three allocation
+// lines).
+std::string dead_frame_program(const char* declarations, const char* allocations) {
+  return std::string(kBox) + R"(
 func make() -> *Box {
   var %scratch: [4]int
   var %p: *Box
@@ -196,26 +201,20 @@ entry:
 }
 func main() -> int {
   var %p: *Box
-  var %cover: [8]int
-  var %q: *Box
   var %v: int
-entry:
-  %p = call make()
-  %cover = new [8]int
-  %q = new Box
-  %q = new Box
-  %v = load %p.v
-  ret %v
+)" + declarations +
+         "entry:\n  %p = call make()\n" + allocations + "  %v = load %p.v\n  ret %v\n}\n";
 }
-)";
 
 // Reused, the arena would put [8]int's zeroed elements where the dead Box's header was: the
 // verifier of the collection at the next allocation aborted ("a reachable object was freed").
 TEST(InterpreterChecks, CollectionsBeforeTheUseOfADeadFramesObjectRunClean) {
   setenv("USGC_VERIFY", "1", 1);
-  RunResult result =
-      run_with_wrong_decision(kDeadBehindNewer, 100, OwnershipClass::StackLocal,
-                              RunOptions{.check_escape_points = false, .gc_stress_every = 1});
+  RunResult result = run_with_wrong_decision(
+      dead_frame_program("  var %cover: [8]int\n  var %q: *Box\n",
+                         "  %cover = new [8]int\n  %q = new Box\n  %q = new Box\n"),
+      100, OwnershipClass::StackLocal,
+      RunOptions{.check_escape_points = false, .gc_stress_every = 1});
   unsetenv("USGC_VERIFY");
   expect_violation(result, "frame/dead", 100);
   EXPECT_NE(result.message.find("t.usir:23:3:"), std::string::npos)
@@ -223,34 +222,16 @@ TEST(InterpreterChecks, CollectionsBeforeTheUseOfADeadFramesObjectRunClean) {
   EXPECT_GT(result.private_collections, 0u);
 }
 
-// Reused, the arena would put main's [2]int exactly where the dead Box was: its header, its
-// site and its check word (main's live frame) would pass every use rule, and the load would read
-// the array's length.
+// Reused, the arena would put main's [2]int exactly where the dead Box was (after a [4]int where
+// make's was): its header, its site and its check word (main's live frame) would pass every use
+// rule, and the load would read the array's length.
 TEST(InterpreterChecks, ADeadFramesObjectIsNotMistakenForTheObjectAllocatedInItsPlace) {
-  RunResult result = run_with_wrong_decision(std::string(kBox) + R"(
-func make() -> *Box {
-  var %p: *Box
-entry:
-  %p = new Box @100:1
-  store %p.v, 7
-  ret %p
-}
-func main() -> int {
-  var %p: *Box
-  var %in_place: [2]int
-  var %v: int
-entry:
-  %p = call make()
-  %in_place = new [2]int
-  store %in_place[1], 5
-  %v = load %p.v
-  ret %v
-}
-)",
-                                             100, OwnershipClass::StackLocal,
-                                             RunOptions{.check_escape_points = false});
+  RunResult result = run_with_wrong_decision(
+      dead_frame_program("  var %s: [4]int\n  var %in_place: [2]int\n",
+                         "  %s = new [4]int\n  %in_place = new [2]int\n  store %in_place[1], 5\n"),
+      100, OwnershipClass::StackLocal, RunOptions{.check_escape_points = false});
   expect_violation(result, "frame/dead", 100);
-  EXPECT_NE(result.message.find("t.usir:18:3:"), std::string::npos)
+  EXPECT_NE(result.message.find("t.usir:23:3:"), std::string::npos)
       << "the load in main: " << result.message;
 }
 
