@@ -160,6 +160,53 @@ void check_object(const void* object, const void* referrer, bool check_shared_ma
     unmarked_violation(object, header, referrer);
 }
 
+// The STACK_LOCAL objects live in m's arena (from its base up to arena_top), gathered on the
+// first reference into the arena. A reference into the arena that is none of them is to an
+// object of a popped frame, whose memory the arena may have given to newer objects since: its
+// "header" is then a word of one of those (zero, a field, a check word), which check_object would
+// report as a freed or malformed object, blaming the collector. The collectors never read
+// through such a reference (shared marking skips arena blocks, private marking takes only
+// PRIVATE headers, the arena itself is walked from its base), so it is a mutator's bug: a
+// STACK_LOCAL decision that was wrong, or a C frame's root that outlived its scope.
+class LiveArenaObjects {
+ public:
+  explicit LiveArenaObjects(const Mutator& m) : m_(m) {}
+  bool in_arena(const void* value) const {
+    return m_.arena != nullptr && block_of(value) == m_.arena;
+  }
+  bool live(void* object) {
+    if (!gathered_) gather();
+    return objects_.contains(object);
+  }
+
+ private:
+  void gather() {
+    gathered_ = true;
+    if (m_.abi.arena_top == nullptr) return;
+    for (char* record = m_.arena->slots_begin(); record < m_.abi.arena_top;) {
+      uint64_t header = *reinterpret_cast<uint64_t*>(record);
+      if (header == 0) break;  // as for_each_mutator_root
+      void* object = record + kHeaderBytes;
+      objects_.insert(object);
+      record += (object_extent_bytes(object, header) + 7) & ~size_t{7};
+    }
+  }
+  const Mutator& m_;
+  bool gathered_ = false;
+  VisitedSet objects_;
+};
+
+[[noreturn, gnu::cold]] void popped_stack_object_violation(const Mutator& m, const void* object,
+                                                           const void* referrer) {
+  kernel::fatal(
+      "USGC_VERIFY: a STACK_LOCAL object is referenced after its frame was popped: object %p "
+      "(arena %p..%p, the arena's top now %p; the word before it reads 0x%lx) referenced from %p "
+      "(goroutine %lu): a wrong STACK_LOCAL decision, or a root that outlived its frame",
+      object, static_cast<const void*>(m.arena), static_cast<const void*>(m.abi.arena_limit),
+      static_cast<const void*>(m.abi.arena_top), static_cast<unsigned long>(header_of(object)),
+      referrer, static_cast<unsigned long>(m.goroutine_id));
+}
+
 // Walks the private (and stack-local) objects reachable from m's roots; shared objects found are
 // handed to `on_shared` (not traversed here).
 template <typename OnShared>
@@ -171,7 +218,10 @@ void walk_private(Mutator& m, VisitedSet& visited, MarkStack& stack, bool check_
   for (size_t i = 0; i < m.published_old.size(); ++i) published_old.insert(m.published_old.at(i));
   // A stack substitute (usgc/object.h) may refer to STACK_LOCAL objects; other private objects may
   // not.
+  LiveArenaObjects arena_objects(m);
   auto consider = [&](void* value, const void* referrer, bool referrer_is_private) {
+    if (arena_objects.in_arena(value) && !arena_objects.live(value))
+      popped_stack_object_violation(m, value, referrer);
     check_object(value, referrer, check_shared_mark && is_shared_class(header_of(value)),
                  m.collecting || old_cycle_active(m));
     ++counts.references;

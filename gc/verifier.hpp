@@ -5,7 +5,8 @@
 // private and stack-local objects are walked): every object reachable from G's roots has a
 // well-formed header (known bits, a registered type, a class), is not a freed slot, carries no
 // private mark any more, and if PRIVATE or STACK_LOCAL belongs to G; no private object refers to
-// a STACK_LOCAL object.
+// a STACK_LOCAL object; a reference into G's stack arena is to one of its live STACK_LOCAL
+// objects (one to a popped frame's object is named as such: the mutator kept it past its frame).
 // After a shared collection (in the stopped world, after sweeping): the same for everything
 // reachable from every goroutine and the global roots, plus the private-heap invariant itself:
 // no SHARED/GLOBAL object refers to a PRIVATE or STACK_LOCAL one, a private object reached from

@@ -18,13 +18,16 @@
 // idle-machine list (nobody may hand it other work). On return:
 //   - an idle P: take it (waiting while a stop holds it), and run on;
 //   - none: the thread gets in line (Scheduler::pinned_waiters, FIFO) and sleeps on its wake
-//     word, on the goroutine's own stack. It is served first: a P being released goes to the
-//     first in line (put_idle_processor_locked, hand_off_processor), and every worker gives its P
-//     to it at its next scheduling point (worker_loop), before its run queue — so a goroutine
-//     back from the kernel waits at most one scheduling round, like Go's exitsyscall'd G taken
-//     by the next P, and the line needs no other thread to run: the worker-thread bound can
-//     never strand it. (Queueing the goroutine itself would need a third machine to dequeue it
-//     and hand its P over; at the bound there may be none.)
+//     word, on the goroutine's own stack. It is served first, in turns with the run queues
+//     (runtime/scheduler.cpp, "Turns"): a P being released goes to the first in line
+//     (put_idle_processor_locked, hand_off_processor), and every worker gives its P to it at its
+//     next scheduling point (worker_loop), before its run queue, unless that P served the line
+//     last and goroutines are queued — so a goroutine back from the kernel waits at most one
+//     scheduling round more than Go's exitsyscall'd G taken by the next P, queued goroutines are
+//     not starved by threads that block and return over and over, and the line needs no other
+//     thread to run: the worker-thread bound can never strand it. (Queueing the goroutine itself
+//     would need a third machine to dequeue it and hand its P over; at the bound there may be
+//     none.)
 // A preemption request found on the way back is left pending (armed) for the goroutine's next
 // poll in program code: it must not move while inside the library call.
 //

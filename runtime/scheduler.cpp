@@ -10,6 +10,18 @@
 // found only after its own CAS back to Running (slot_leave_scheduler) succeeded; a thread that
 // finds its slot claimed waits for the resume, then goes on.
 //
+// Turns. A thread back from a blocked call with no P to take waits in the pinned waiters' line
+// (runtime/blocked_call.cpp); a released P, and a worker's P at its scheduling point, serve that
+// line before the run queues, but only every other time while goroutines are queued: a P handed
+// to a pinned waiter is marked (Processor::served_pinned_waiter) and its next hand-off goes to a
+// worker for the queues (hand_off_processor, worker_loop), after which the line comes first
+// again. Go puts a goroutine back from a system call in the global queue, in line with the rest;
+// here it must stay on its thread, and always first let threads that block and return over and
+// over (a sleeper, a poller, readers woken by every stop) pass a P among themselves while queued
+// goroutines, the collector's among them, waited for seconds. With turns a pinned waiter waits
+// for at most one queued goroutine's time slice more, and a queued one for one pinned turn.
+// When no worker can take the queues' turn (the worker-thread bound), the P goes to the line.
+//
 // No lost wake-ups between "I found nothing and go to sleep" and "I queued work" (Go's
 // spinning protocol): a producer queues, then (seq_cst fence) reads idle_processor_count and
 // spinning_machines and wakes a P only if some P is idle and no machine is looking for work. A
@@ -120,10 +132,11 @@ Machine* take_pinned_waiter_locked() {
 }
 
 // A released P (its slot already released) goes to a thread waiting to take one back after a
-// blocked call, before anything else: that thread needs no other machine to run (its goroutine is
+// blocked call, before the idle list: that thread needs no other machine to run (its goroutine is
 // in no queue), so it can never be stranded by the worker-thread bound.
 void put_idle_processor_locked(Processor* processor) {
   if (Machine* waiter = take_pinned_waiter_locked()) {
+    processor->served_pinned_waiter = true;
     hand_processor_to(waiter, processor, false);
     return;
   }
@@ -151,6 +164,15 @@ void queue_overflow(Processor* processor, Goroutine* goroutine) {
   kernel::FutexMutexGuard guard(g_scheduler.lock);
   for (uint32_t i = 0; i < count; ++i) global_queue_put_locked(batch[i]);
   global_queue_put_locked(goroutine);
+}
+
+// Turns: goroutines are queued that the P could run instead of serving the pinned waiters' line
+// once more. Holder, or a hander after slot_release (the queues are read racily: a stale answer
+// costs one turn, never a goroutine: the line is served at the next scheduling point).
+bool queued_goroutines_wait_their_turn(Processor* processor) {
+  return processor->served_pinned_waiter &&
+         (!processor->run_queue.empty() ||
+          g_scheduler.global_size.load(std::memory_order_relaxed) != 0);
 }
 
 void local_queue_put(Processor* processor, Goroutine* goroutine) {
@@ -501,6 +523,7 @@ bool give_processor_to_pinned_waiter(Machine* machine) {
   }
   if (waiter == nullptr) return false;
   stop_spinning(machine);
+  processor->served_pinned_waiter = true;
   safepoint::slot_release(processor->slot);
   processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
   machine->processor = nullptr;
@@ -530,12 +553,14 @@ void hand_off_processor(Machine* machine) {
   safepoint::slot_release(processor->slot);
   processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
   machine->processor = nullptr;
-  // A thread back from a blocked call first. A stale zero count is harmless: the P then goes to
-  // a worker (which serves the line at its first scheduling point) or to the idle list (which
-  // serves it under the lock).
-  if (g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) != 0) {
+  // A thread back from a blocked call first, unless it is the queued goroutines' turn (Turns).
+  // A stale zero count is harmless: the P then goes to a worker (which serves the line at its
+  // first scheduling point) or to the idle list (which serves it under the lock).
+  if (g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) != 0 &&
+      !queued_goroutines_wait_their_turn(processor)) {
     kernel::FutexMutexGuard guard(g_scheduler.lock);
     if (Machine* waiter = take_pinned_waiter_locked()) {
+      processor->served_pinned_waiter = true;
       hand_processor_to(waiter, processor, false);
       return;
     }
@@ -702,12 +727,15 @@ void run_goroutine(Machine* machine, Goroutine* goroutine) {
 void worker_loop(Machine* machine) {
   for (;;) {
     if (machine->processor == nullptr && !wait_for_processor(machine)) return;
-    // A scheduling point: a thread back from a blocked call takes this P first.
+    // A scheduling point: a thread back from a blocked call takes this P first, unless it is
+    // the queued goroutines' turn (Turns).
     if (g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) != 0 &&
+        !queued_goroutines_wait_their_turn(machine->processor) &&
         give_processor_to_pinned_waiter(machine))
       continue;
     Goroutine* goroutine = find_runnable(machine);
     if (goroutine == nullptr) return;
+    machine->processor->served_pinned_waiter = false;
     if (goroutine->locked_machine != nullptr && goroutine->locked_machine != machine) {
       hand_to_locked_machine(machine, goroutine);
       continue;

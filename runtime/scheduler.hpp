@@ -50,6 +50,12 @@ struct alignas(64) Processor {
   // The monitor's view (preemption): written by the holder with relaxed stores.
   std::atomic<Goroutine*> current_goroutine{nullptr};
   std::atomic<uint64_t> switch_count{0};
+  // Turns (runtime/scheduler.cpp, "Turns"): the P's last holder took it from the pinned waiters'
+  // line, so while goroutines are queued its next hand-off runs one of them, not the line. Set by
+  // whoever hands the P to a pinned waiter (its holder, or a releaser under the scheduler lock),
+  // cleared by a worker holding it when it runs a queued goroutine; read by the P's next hander,
+  // to which the hand-over (hand_processor_to's release/acquire, or the scheduler lock) orders it.
+  bool served_pinned_waiter = false;
 };
 
 // What a goroutine asks of its machine's scheduler context when it switches to it.

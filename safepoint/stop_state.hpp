@@ -33,6 +33,13 @@ struct State {
   bool initialized = false;
 
   kernel::FutexMutex<kernel::LockRank::kSafepointOperation> operation_lock;  // serializes requests
+  // Requesters take the operation lock in ticket order (enter_request, "Requests in turn" in
+  // stop_the_world.hpp): next_ticket is taken with a relaxed fetch_add (a CAS for a requester
+  // that only tries), serving_ticket is advanced by the holder after it unlocked (release: pairs
+  // with the waiters' acquire loads; it is their futex word), so a requester that stops the
+  // world back to back cannot take the lock again ahead of one that waits.
+  std::atomic<uint32_t> next_ticket{0};
+  std::atomic<uint32_t> serving_ticket{0};
   std::atomic<uint32_t> epoch{0};          // the latest request's epoch
   std::atomic<uint32_t> resumed_epoch{0};  // futex word; == epoch when no request is in flight
   std::atomic<uint32_t> remaining{0};      // futex word: acknowledgements still missing

@@ -164,10 +164,16 @@ int enter_request(bool keep_slot = false, bool* kept = nullptr) {
   t_stop_gave_up_slot = false;
   if (kept != nullptr) *kept = false;
   if (keep_slot && t_current_slot != nullptr &&
-      g_state.wait.load(std::memory_order_relaxed) == SafepointWait::kSpin &&
-      g_state.operation_lock.try_lock()) {
-    *kept = true;
-    return 0;
+      g_state.wait.load(std::memory_order_relaxed) == SafepointWait::kSpin) {
+    // Only when nobody holds or waits for a ticket: the next ticket is the one being served.
+    uint32_t serving = g_state.serving_ticket.load(std::memory_order_acquire);
+    uint32_t expected = serving;
+    if (g_state.next_ticket.compare_exchange_strong(expected, serving + 1,
+                                                    std::memory_order_relaxed)) {
+      g_state.operation_lock.lock();  // free: its holder advances serving_ticket after unlocking
+      *kept = true;
+      return 0;
+    }
   }
   if (t_current_slot != nullptr) {
     if (g_state.hooks.requester_enter_native == nullptr) return EDEADLK;
@@ -176,12 +182,26 @@ int enter_request(bool keep_slot = false, bool* kept = nullptr) {
     USGC_CHECK(t_current_slot == nullptr,
                "safepoint: requester_enter_native did not release the slot");
   }
+  // Requests in turn (stop_the_world.hpp). No lost wake-up: futex_wait sleeps only while
+  // serving_ticket still holds the value read, so a waiter that leave_request did not count yet
+  // returns at once.
+  uint32_t ticket = g_state.next_ticket.fetch_add(1, std::memory_order_relaxed);
+  for (;;) {
+    // Acquire: pairs with leave_request's release increment (the previous holder unlocked).
+    uint32_t serving = g_state.serving_ticket.load(std::memory_order_acquire);
+    if (serving == ticket) break;
+    kernel::futex_wait(&g_state.serving_ticket, serving);
+  }
   g_state.operation_lock.lock();
   return 0;
 }
 
 void leave_request() {
   g_state.operation_lock.unlock();
+  // Release: the critical section and the unlock before the next ticket holder's acquire.
+  uint32_t serving = g_state.serving_ticket.fetch_add(1, std::memory_order_release) + 1;
+  if (g_state.next_ticket.load(std::memory_order_relaxed) != serving)
+    kernel::futex_wake_all(&g_state.serving_ticket);
   if (t_stop_gave_up_slot) {
     t_stop_gave_up_slot = false;
     g_state.hooks.requester_leave_native();

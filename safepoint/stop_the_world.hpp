@@ -101,10 +101,15 @@
 // world_resumed_at_ns is taken right after it, before any wake-up).
 //
 // Requests are serialized by one operation lock: concurrent stop requests from two threads are
-// served one after the other, each complete. A goroutine that requests a stop first gives up
+// served one after the other, each complete, and in turn: a requester takes a ticket and the lock
+// when its ticket is served (State::next_ticket / serving_ticket), so a thread that stops the
+// world back to back (an embedder's loop) cannot take the lock again ahead of a requester that
+// waits for it (the collector goroutine: it waited up to 0.6 s, bench/stops_collector.cpp), as
+// Go's startTheWorld hands worldsema to a waiter. A goroutine that requests a stop first gives up
 // its P (the hook enter_native), so it can never wait for itself, unless it keeps its slot: it
-// then only tries the operation lock (a busy lock means another requester may be waiting for
-// this very P: it gives the P up as before), and acknowledges its slot before waiting.
+// then only takes the lock when no other requester holds or waits for a ticket (one may be
+// waiting for this very P: it gives the P up as before), and acknowledges its slot before
+// waiting.
 #pragma once
 
 #include <atomic>

@@ -170,7 +170,7 @@ class Executor {
     frames_.serials.push_back(frame.serial);
     Flow flow = run_blocks(frame, result);
     frames_.serials.pop_back();
-    if (frame.caller_frame_sites != nullptr) {
+    if (frame.caller_frame_sites != nullptr || quarantines_stack_objects()) {
       usgc_frame_pop_keeping_arena(&frame.gc_frame);
     } else {
       usgc_frame_pop(&frame.gc_frame);
@@ -214,6 +214,11 @@ class Executor {
   }
   bool checked() const { return run_.options.checked; }
   bool checked_escapes() const { return run_.options.checked && run_.options.check_escape_points; }
+  // The quarantine (executor.hpp, "Frames"): with the use rules alone, popped frames keep their
+  // STACK_LOCAL objects.
+  bool quarantines_stack_objects() const {
+    return run_.options.checked && !run_.options.check_escape_points;
+  }
 
   // ---- allocation --------------------------------------------------------------------------
   void stress_collection() {

@@ -1,7 +1,7 @@
 // tests/gc/heap_validate_test.cpp — usgc_heap_validate (usgc/validate.h): the verifier on demand
 // reports what it walked (every rooted object, their bytes and references, the goroutines), works
 // without USGC_VERIFY, refuses misuse (EINVAL, EPERM), and stops the process naming the object
-// when the heap is corrupt.
+// when the heap is corrupt, or a root refers to a popped STACK_LOCAL object.
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -98,6 +98,29 @@ TEST_F(HeapValidateDeathTest, ACorruptHeaderStopsTheProcessNamingTheObject) {
                  usgc_heap_validate(&report);
                }),
                "USGC_VERIFY: unknown header bits: object 0x[0-9a-f]+");
+}
+
+// A root left pointing at a STACK_LOCAL object whose frame was popped, its memory given to a
+// newer object since (the word before it is zero now): the verifier names the popped object and
+// does not blame the collector ("a reachable object was freed").
+TEST_F(HeapValidateDeathTest, AReferenceToAPoppedStackObjectIsNamedAsSuch) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(run_main([] {
+                 USGC_ROOTS(outer, 1);
+                 {
+                   USGC_ROOTS(inner, 2);
+                   inner[0] = usgc_alloc(cell_type(), USGC_STACK_LOCAL);
+                   inner[1] = usgc_alloc(cell_type(), USGC_STACK_LOCAL);
+                   outer[0] = inner[1];  // outlives the frame: what a wrong decision does
+                 }
+                 USGC_ROOTS(newer, 1);
+                 newer[0] = usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, 64, USGC_STACK_LOCAL);
+                 usgc_heap_report report{};
+                 report.version = USGC_HEAP_REPORT_VERSION;
+                 usgc_heap_validate(&report);
+               }),
+               "USGC_VERIFY: a STACK_LOCAL object is referenced after its frame was popped: "
+               "object 0x[0-9a-f]+ .*the word before it reads 0x0\\)");
 }
 
 }  // namespace

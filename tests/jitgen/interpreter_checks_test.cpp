@@ -178,6 +178,63 @@ TEST(InterpreterChecks, AWrongCallerFrameDecisionWithoutEscapePointRulesIsTrappe
       << "the load in main: " << result.message;
 }
 
+// Without the escape-point rules a wrong STACK_LOCAL decision leaves a reference to a popped
+// frame's object in the caller's slot until its use is trapped; meanwhile the caller allocates
+// again. The popped objects are quarantined (executor.hpp, "Frames"), so neither the collections
+// in between (the verifier reads every root's header) nor the use rule read a newer object in
+// their place.
+// make() allocates a [4]int and then the Box of site 100 (lowered into make's own frame) and
+// returns the Box; main keeps it, makes `allocations` (its locals `declarations`) in the popped
+// frame's place, then loads from the Box (line 23 with two declarations and three allocation
+// lines).
+std::string dead_frame_program(const char* declarations, const char* allocations) {
+  return std::string(kBox) + R"(
+func make() -> *Box {
+  var %scratch: [4]int
+  var %p: *Box
+entry:
+  %scratch = new [4]int
+  store %scratch[0], 1
+  %p = new Box @100:1
+  store %p.v, 7
+  ret %p
+}
+func main() -> int {
+  var %p: *Box
+  var %v: int
+)" + declarations +
+         "entry:\n  %p = call make()\n" + allocations + "  %v = load %p.v\n  ret %v\n}\n";
+}
+
+// Reused, the arena would put [8]int's zeroed elements where the dead Box's header was: the
+// verifier of the collection at the next allocation aborted ("a reachable object was freed").
+TEST(InterpreterChecks, CollectionsBeforeTheUseOfADeadFramesObjectRunClean) {
+  setenv("USGC_VERIFY", "1", 1);
+  RunResult result = run_with_wrong_decision(
+      dead_frame_program("  var %cover: [8]int\n  var %q: *Box\n",
+                         "  %cover = new [8]int\n  %q = new Box\n  %q = new Box\n"),
+      100, OwnershipClass::StackLocal,
+      RunOptions{.check_escape_points = false, .gc_stress_every = 1});
+  unsetenv("USGC_VERIFY");
+  expect_violation(result, "frame/dead", 100);
+  EXPECT_NE(result.message.find("t.usir:23:3:"), std::string::npos)
+      << "the load in main: " << result.message;
+  EXPECT_GT(result.private_collections, 0u);
+}
+
+// Reused, the arena would put main's [2]int exactly where the dead Box was (after a [4]int where
+// make's was): its header, its site and its check word (main's live frame) would pass every use
+// rule, and the load would read the array's length.
+TEST(InterpreterChecks, ADeadFramesObjectIsNotMistakenForTheObjectAllocatedInItsPlace) {
+  RunResult result = run_with_wrong_decision(
+      dead_frame_program("  var %s: [4]int\n  var %in_place: [2]int\n",
+                         "  %s = new [4]int\n  %in_place = new [2]int\n  store %in_place[1], 5\n"),
+      100, OwnershipClass::StackLocal, RunOptions{.check_escape_points = false});
+  expect_violation(result, "frame/dead", 100);
+  EXPECT_NE(result.message.find("t.usir:23:3:"), std::string::npos)
+      << "the load in main: " << result.message;
+}
+
 const std::string kSharedHolder = std::string(kBox) + R"(
 func reader(%b: *Box, %done: chan int) {
   var %inner: *Box

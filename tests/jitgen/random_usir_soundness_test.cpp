@@ -13,7 +13,10 @@
 // USGC_RANDOM_USIR_ALLOW_GLOBAL_ON_CHANNELS=0 / USGC_RANDOM_USIR_ALLOW_RECEIVED_TO_GLOBAL=0 turn
 // them off. A failure prints the
 // seed, the channel mode and the program: save the text as a file and run
-// `usgc-escape --run file.usir` to reproduce it.
+// `usgc-escape --run file.usir` to reproduce it. A runtime check that aborts the process meanwhile
+// (the heap verifier of USGC_VERIFY, on in debug builds) prints the same, and the lowering, first.
+// The lowered runs take the clean runs' options: a quarter run a collection at every allocation,
+// so collections meet the wrong decisions' objects in every build, not by the timing of a load.
 //
 // Invariant the tests rely on: the sweep (every seed generated, analysed and run once) is made
 // once per process and shared by the tests below; each test asserts one property of it.
@@ -29,6 +32,7 @@
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
+#include "kernel_iface/fatal.hpp"
 #include "tests/jitgen/random_usir_program.hpp"
 
 namespace usgc::jitgen::interpreter {
@@ -225,6 +229,27 @@ struct Sweep {
   std::map<std::string, uint64_t> constructs;
 };
 
+// What the run in progress is, for the fatal reporter: a runtime check that aborts the process
+// (the heap verifier, say) names the program and the lowering before the abort.
+const std::string* g_running = nullptr;
+
+void report_running_program(const char* message) {
+  if (g_running == nullptr) return;
+  std::fprintf(stderr, "usgc: %s\nwhile running %s", message, g_running->c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+RunResult run_reporting_aborts(const ir::Module& module, const EscapeAnalysis& analysis,
+                               const RunOptions& options, const std::string& running) {
+  usgc::kernel::set_fatal_reporter(report_running_program);
+  g_running = &running;
+  RunResult result = run_program(module, analysis, options);
+  g_running = nullptr;
+  usgc::kernel::set_fatal_reporter(nullptr);
+  return result;
+}
+
 // The options of program i's checked run: some under GC stress, some with the use rules only.
 RunOptions run_options(size_t i) {
   RunOptions options;
@@ -265,7 +290,8 @@ Sweep make_sweep() {
       sweep.determinism_failures.push_back(difference + "\n" + describe_program(program));
 
     const RunOptions run = run_options(i);
-    RunResult result = run_program(parsed.module, analysis, run);
+    RunResult result = run_reporting_aborts(
+        parsed.module, analysis, run, "the analysis' decisions on " + describe_program(program));
     sweep.runs_with_gc_stress += run.gc_stress_every != 0;
     sweep.runs_without_escape_points += !run.check_escape_points;
     if (result.status != RunStatus::kCompleted)
@@ -439,10 +465,14 @@ TEST(RandomUsirSoundness, LoweredDecisionsAreTrappedInCheckedMode) {
           exercised = true;
       if (!exercised) continue;
       ++applicable;
-      RunOptions options;
-      options.time_limit_ms = kTimeLimitMs;
+      // The clean run's options (a quarter under GC stress: the collections meet the wrong
+      // decisions' objects), with the lowering's rules.
+      RunOptions options = run_options(i);
       options.check_escape_points = lowering.check_escape_points;
-      const RunResult result = run_program(parsed.module, analysis, options);
+      const std::string running = std::string("the lowering \"") + lowering.name + "\"" +
+                                  (options.gc_stress_every != 0 ? " under GC stress" : "") +
+                                  " on " + describe_program(program);
+      const RunResult result = run_reporting_aborts(parsed.module, analysis, options, running);
       if (result.status == RunStatus::kCheckViolation) {
         ++trapped;
         ++rules[result.violation->rule];
