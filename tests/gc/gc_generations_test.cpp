@@ -40,6 +40,7 @@ namespace {
 using usgc::testing::run_main;
 namespace gc = usgc::gc;
 
+using usgc::testing::list_sum;
 using usgc::testing::new_node;
 using usgc::testing::Node;
 using usgc::testing::write;
@@ -52,16 +53,6 @@ void build_list(void** root, int n, usgc_ownership ownership) {
     write(node, &node->right, static_cast<Node*>(*root));
     *root = node;
   }
-}
-
-int64_t list_sum(const void* head, int* length) {
-  int64_t sum = 0;
-  *length = 0;
-  for (auto* node = static_cast<const Node*>(head); node != nullptr; node = node->right) {
-    sum += node->value;
-    ++*length;
-  }
-  return sum;
 }
 
 void expect_list(const void* head, int n) {

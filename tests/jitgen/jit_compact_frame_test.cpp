@@ -16,6 +16,7 @@
 
 namespace {
 
+using usgc::testing::list_sum;
 using usgc::testing::Node;
 using usgc::testing::run_main;
 using usgc::testing::try_new_node;
@@ -29,16 +30,6 @@ void build_list(void** root, int n) {
     usgc_write(node, reinterpret_cast<void**>(&node->right), *root);
     *root = node;
   }
-}
-
-int64_t list_sum(const void* head, int* length) {
-  int64_t sum = 0;
-  *length = 0;
-  for (auto* node = static_cast<const Node*>(head); node != nullptr; node = node->right) {
-    sum += node->value;
-    ++*length;
-  }
-  return sum;
 }
 
 uint64_t private_bytes_freed() {

@@ -96,4 +96,15 @@ inline int64_t list_length_checking_even_values(const Node* list) {
   return length;
 }
 
+// The sum of the values of a list linked through `right`, and its length in *length.
+inline int64_t list_sum(const void* head, int* length) {
+  int64_t sum = 0;
+  *length = 0;
+  for (auto* node = static_cast<const Node*>(head); node != nullptr; node = node->right) {
+    sum += node->value;
+    ++*length;
+  }
+  return sum;
+}
+
 }  // namespace usgc::testing
