@@ -1083,8 +1083,10 @@ void heap_purge_until(Heap* heap, uint64_t now_ms, uint64_t horizon_ms, bool for
   }
   heap->next_purge_ms = next;
   large_arenas_purge(now_ms, force);
-  segment_cache_purge(horizon_ms, force);
+  // Abandoned segments first: one that other threads' frees emptied goes to the process cache,
+  // whose purge then sees it (the other way round a forced purge left it resident).
   abandoned_segments_purge(now_ms, horizon_ms, force);
+  segment_cache_purge(horizon_ms, force);
   purge_flush();
 }
 
@@ -1195,8 +1197,8 @@ bool heap_trim() {
     heap_purge(heap, kernel::coarse_monotonic_ms(), true);
   } else {
     large_arenas_purge(kernel::coarse_monotonic_ms(), true);
-    segment_cache_purge(kernel::coarse_monotonic_ms(), true);
     abandoned_segments_purge(kernel::coarse_monotonic_ms(), kernel::coarse_monotonic_ms(), true);
+    segment_cache_purge(kernel::coarse_monotonic_ms(), true);  // after: see heap_purge
     purge_flush();
   }
   purge_wait_all();

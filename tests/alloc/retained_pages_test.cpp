@@ -218,6 +218,24 @@ TEST(RetainedPagesDeathTest, AFreeIntoAPageAHelperEmptiedIsADoubleFree) {
                "free\\(\\): pointer 0x[0-9a-f]+ was already freed \\(double free\\)");
 }
 
+// The same when the exited thread's segment held nothing else, so the frees empty it whole: it
+// goes to the process's segment cache during the trim, which must still purge it (the trim purged
+// the cache before the abandoned segments, leaving such a segment resident). A thread that came
+// and went first makes the segment a fresh one (its heap is reused, its own segment cached).
+TEST(RetainedPages, AnExitedThreadsSegmentThatOtherThreadsFreesEmptyIsTrimmedWhole) {
+  std::thread([] { usgc_free(usgc_malloc(kBlockBytes)); }).join();
+  Span span;
+  std::vector<void*> blocks;
+  std::thread([&] { blocks = allocate_written_blocks(&span); }).join();
+  ASSERT_GE(resident_pages(span), span.os_pages() * 3 / 4);
+  free_all_from_another_thread(blocks);
+  std::thread([] { usgc_malloc_trim(0); }).join();
+  size_t after = resident_pages(span);
+  EXPECT_LE(after, span.os_pages() / 8)
+      << "an emptied segment of an exited thread stayed resident after malloc_trim: " << after
+      << " of " << span.os_pages() << " OS pages";
+}
+
 TEST(RetainedPages, PagesOfExitedThreadsComeBackWhenOtherThreadsFreeTheirBlocks) {
   Span span;
   std::vector<void*> blocks;
