@@ -187,6 +187,14 @@ Processor* take_idle_processor_or_wait_in_line(Machine* machine);
 // At a scheduling point: gives the machine's P to the first thread in that line; false if none.
 bool give_processor_to_pinned_waiter(Machine* machine);
 
+// Under g_scheduler.lock, the P's slot already released: to the first pinned waiter, else onto
+// the idle list (runtime/processor_handoff.cpp).
+void put_idle_processor_locked(Processor* processor);
+// Turns: the P served the pinned waiters' line last and goroutines are queued (read racily).
+bool queued_goroutines_wait_their_turn(Processor* processor);
+// The machine found work or gives up looking: no longer counted in spinning_machines; the last
+// spinner wakes another P (the no-lost-wake-up protocol, runtime/processor_handoff.cpp).
+void stop_spinning(Machine* machine);
 // Parks the calling machine (it holds no P) until a P is handed to it; false on shutdown.
 bool wait_for_processor(Machine* machine);
 // Hands P to machine (idle or locked) and wakes it.
