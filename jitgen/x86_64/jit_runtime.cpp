@@ -1,7 +1,8 @@
 // jitgen/x86_64/jit_runtime.cpp — the calls compiled code makes (jit_runtime.hpp) and the C++
 // side of a compiled run: entering compiled code on a goroutine, spawned goroutines, the counts.
-// The messages are the interpreter's (jitgen/interpreter/executor.cpp), word for word: a
-// compiled run and an interpreted one of the same program report the same runtime errors.
+// The messages are the interpreter's (jitgen/interpreter/executor.cpp and executor_calls.cpp),
+// word for word: a compiled run and an interpreted one of the same program report the same
+// runtime errors.
 #include "jitgen/x86_64/jit_runtime.hpp"
 
 #include <cstdlib>
