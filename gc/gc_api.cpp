@@ -8,6 +8,7 @@
 #include "gc/shared_heap.hpp"
 #include "gc/type_registry.hpp"
 #include "numa/numa.hpp"
+#include "safepoint/fork_child.hpp"
 
 using namespace usgc::gc;
 
@@ -15,6 +16,7 @@ namespace {
 
 void* allocate(uint32_t type_id, bool array, size_t length, usgc_ownership ownership,
                const char* operation) {
+  if (usgc::safepoint::in_fork_child()) return fail_in_fork_child(operation);
   Mutator* m = current_mutator();
   if (m == nullptr)
     return fail(EPERM,
@@ -62,6 +64,10 @@ void* allocate(uint32_t type_id, bool array, size_t length, usgc_ownership owner
 extern "C" {
 
 USGC_GC_API usgc_type_id usgc_register_type(const usgc_type_info* info) {
+  if (usgc::safepoint::in_fork_child()) {
+    fail_in_fork_child("usgc_register_type");
+    return 0;
+  }
   if (info == nullptr) {
     fail(EINVAL, "usgc_register_type: info is NULL");
     return 0;
@@ -106,6 +112,10 @@ USGC_GC_API int usgc_type_layout_of(usgc_type_id type_id, usgc_type_layout* layo
 }
 
 USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind) {
+  if (usgc::safepoint::in_fork_child()) {
+    fail_in_fork_child("usgc_gc_collect");
+    return ENOTRECOVERABLE;
+  }
   Mutator* m = current_mutator();
   if (kind != USGC_GC_PRIVATE && kind != USGC_GC_SHARED && kind != USGC_GC_SHARED_MINOR)
     return EINVAL;

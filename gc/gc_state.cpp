@@ -14,6 +14,7 @@
 #include "kernel_iface/cpu.hpp"
 #include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
+#include "safepoint/fork_child.hpp"
 #include "safepoint/stop_the_world.hpp"
 
 namespace usgc::gc {
@@ -99,6 +100,11 @@ void* fail(int error_number, const char* format, ...) {
 
 const char* last_error() {
   return t_last_error;
+}
+
+void* fail_in_fork_child(const char* operation) {
+  int error = safepoint::refuse_in_fork_child(operation);
+  return fail(error, "%s in a fork() child: %s", operation, safepoint::fork_child_reason());
 }
 
 }  // namespace usgc::gc

@@ -73,5 +73,8 @@ void contribute_statistics(usgc_stats_block* block);
 // Returns nullptr so allocation paths can `return fail(...)`.
 void* fail(int error_number, const char* format, ...) __attribute__((format(printf, 2, 3)));
 const char* last_error();
+// A call refused in a fork() child of a running runtime (safepoint/fork_child.hpp):
+// ENOTRECOVERABLE, usgc_last_error names `operation` and the reason. Returns nullptr, as fail does.
+void* fail_in_fork_child(const char* operation);
 
 }  // namespace usgc::gc

@@ -18,6 +18,7 @@
 #include "gc/run_cache.hpp"
 #include "gc/shared_heap.hpp"
 #include "kernel_iface/fatal.hpp"
+#include "safepoint/fork_child.hpp"
 
 namespace usgc::gc {
 namespace {
@@ -180,6 +181,7 @@ void retire_all_private_runs(Mutator& m) {
 extern "C" __attribute__((visibility("default"))) void* usgc_alloc_private_slow(
     const usgc_type_layout* layout) {
   using namespace usgc::gc;
+  if (usgc::safepoint::in_fork_child()) return fail_in_fork_child("usgc_alloc_private_slow");
   Mutator* m = current_mutator();
   if (m == nullptr)
     return fail(EPERM,

@@ -31,6 +31,7 @@
 #include "gc/shared_heap.hpp"
 #include "gc/verify_log.hpp"
 #include "kernel_iface/fatal.hpp"
+#include "safepoint/fork_child.hpp"
 
 namespace usgc::gc {
 namespace {
@@ -192,6 +193,11 @@ extern "C" {
 
 USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
   check_store_target(object, field, "usgc_write");
+  // A fork() child never collects (safepoint/fork_child.hpp): the store needs no barrier there.
+  if (usgc::safepoint::in_fork_child()) {
+    __atomic_store_n(field, value, __ATOMIC_RELEASE);
+    return;
+  }
   count_add(g_counters.barrier_slow_paths, 1);
   uint64_t target = header_of(object);
   Ownership target_class = class_of(target);
@@ -255,6 +261,10 @@ USGC_GC_API void usgc_write_bulk(void* object, void** first, void* const* values
   if (count == 0) return;
   check_store_target(object, first, "usgc_write_bulk", count);
   USGC_CHECK(values != nullptr, "usgc_write_bulk: values is NULL with count %zu", count);
+  if (usgc::safepoint::in_fork_child()) {  // no barrier needed: as usgc_write_slow
+    for (size_t i = 0; i < count; ++i) __atomic_store_n(&first[i], values[i], __ATOMIC_RELEASE);
+    return;
+  }
   uint64_t target = header_of(object);
   Mutator* m = current_mutator();
   bool own = m != nullptr && owner_of(target) == m->abi.heap_id;
@@ -305,6 +315,7 @@ USGC_GC_API void usgc_write_checked(void* object, void** field, void* value) {
 }
 
 USGC_GC_API void usgc_publish(void* object) {
+  if (usgc::safepoint::in_fork_child()) return;  // nothing to publish to: no other goroutine runs
   if (is_object_pointer(object)) publish_for_store(object, Ownership::kShared, "usgc_publish");
 }
 

@@ -15,6 +15,7 @@
 #include "gc/roots.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex_mutex.hpp"
+#include "safepoint/fork_child.hpp"
 #include "usgc/usgc.h"
 
 namespace usgc::gc {
@@ -77,6 +78,10 @@ extern "C" {
 
 USGC_GC_API int usgc_global_root_add(void** slot) {
   if (slot == nullptr) return EINVAL;
+  if (usgc::safepoint::in_fork_child()) {
+    fail_in_fork_child("usgc_global_root_add");
+    return ENOTRECOVERABLE;
+  }
   if (is_object_pointer(*slot))
     publish_for_store(*slot, Ownership::kGlobal, "usgc_global_root_add");
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
@@ -90,6 +95,10 @@ USGC_GC_API int usgc_global_root_add(void** slot) {
 }
 
 USGC_GC_API int usgc_global_root_remove(void** slot) {
+  if (usgc::safepoint::in_fork_child()) {
+    fail_in_fork_child("usgc_global_root_remove");
+    return ENOTRECOVERABLE;
+  }
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
   for (size_t i = 0; i < g_global_roots.root_count; ++i) {
     if (g_global_roots.root_slots[i] == slot) {
@@ -102,7 +111,9 @@ USGC_GC_API int usgc_global_root_remove(void** slot) {
 
 USGC_GC_API void usgc_global_store(void** slot, void* value) {
   USGC_CHECK(slot != nullptr, "usgc_global_store: the slot is NULL (value %p)", value);
-  if (is_object_pointer(value)) publish_for_store(value, Ownership::kGlobal, "usgc_global_store");
+  // A fork() child never collects (safepoint/fork_child.hpp): nothing to publish for.
+  if (is_object_pointer(value) && !usgc::safepoint::in_fork_child())
+    publish_for_store(value, Ownership::kGlobal, "usgc_global_store");
   // Release: the value's publication (header flips) happens-before any reader that loads it
   // (pairs with usgc_read's acquire load, or the embedder's own acquire of the slot).
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);
@@ -159,6 +170,10 @@ USGC_GC_API void usgc_handle_delete(usgc_handle handle) {
 }
 
 USGC_GC_API usgc_handle usgc_global_handle_new(void* object) {
+  if (usgc::safepoint::in_fork_child()) {
+    fail_in_fork_child("usgc_global_handle_new");
+    return 0;
+  }
   if (is_object_pointer(object))
     publish_for_store(object, Ownership::kGlobal, "usgc_global_handle_new");
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
@@ -182,6 +197,7 @@ USGC_GC_API usgc_handle usgc_global_handle_new(void* object) {
 }
 
 USGC_GC_API void* usgc_global_handle_get(usgc_handle handle) {
+  if (usgc::safepoint::in_fork_child()) return fail_in_fork_child("usgc_global_handle_get");
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
   size_t index = handle / 2;
   USGC_CHECK((handle & 1) == 1 && index < g_global_roots.global_handle_used &&
@@ -192,6 +208,7 @@ USGC_GC_API void* usgc_global_handle_get(usgc_handle handle) {
 }
 
 USGC_GC_API void usgc_global_handle_delete(usgc_handle handle) {
+  if (usgc::safepoint::in_fork_child()) return;  // the table's lock may be a missing thread's
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
   size_t index = handle / 2;
   USGC_CHECK((handle & 1) == 1 && index < g_global_roots.global_handle_used &&

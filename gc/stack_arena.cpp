@@ -19,6 +19,7 @@
 
 #include "gc/allocation.hpp"
 #include "gc/gc_state.hpp"
+#include "safepoint/fork_child.hpp"
 
 namespace usgc::gc {
 
@@ -54,6 +55,7 @@ void* allocate_stack_local(Mutator& m, uint64_t header, size_t bytes) {
 extern "C" __attribute__((visibility("default"))) void* usgc_alloc_stack_slow(
     const usgc_type_layout* layout) {
   using namespace usgc::gc;
+  if (usgc::safepoint::in_fork_child()) return fail_in_fork_child("usgc_alloc_stack_slow");
   Mutator* m = current_mutator();
   if (m == nullptr)
     return fail(EPERM,

@@ -29,6 +29,7 @@
 #include "gc/private_old_cycle.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/intrusive_list.hpp"
+#include "safepoint/fork_child.hpp"
 #include "usgc/usgc.h"
 
 namespace usgc::runtime {
@@ -313,11 +314,18 @@ int channel_close(Channel* channel) {
 }  // namespace usgc::runtime
 
 // ---- the C API ----
+// In a fork() child of a running runtime every operation refuses with ENOTRECOVERABLE: a lock or
+// a partner goroutine it would wait for may belong to a thread the child does not have
+// (safepoint/fork_child.hpp).
 
 using usgc::runtime::Channel;
 using usgc::runtime::channel_of;
 
 usgc_chan* usgc_chan_make(size_t elem_bytes, size_t capacity) {
+  if (usgc::safepoint::in_fork_child()) {
+    usgc::safepoint::refuse_in_fork_child("usgc_chan_make");
+    return nullptr;
+  }
   int error = 0;
   Channel* channel = usgc::runtime::channel_make(elem_bytes, capacity, &error);
   if (channel == nullptr) {
@@ -328,31 +336,43 @@ usgc_chan* usgc_chan_make(size_t elem_bytes, size_t capacity) {
 }
 
 int usgc_chan_destroy(usgc_chan* chan) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_chan_destroy");
   if (chan == nullptr) return EINVAL;
   return usgc::runtime::channel_destroy(channel_of(chan));
 }
 
 int usgc_chan_send(usgc_chan* chan, const void* elem) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_chan_send");
   if (chan == nullptr) return EINVAL;
   return usgc::runtime::channel_send(channel_of(chan), elem, /*block=*/true);
 }
 
 int usgc_chan_recv(usgc_chan* chan, void* elem, bool* ok) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_chan_recv");
   if (chan == nullptr) return EINVAL;
   return usgc::runtime::channel_receive(channel_of(chan), elem, ok, /*block=*/true);
 }
 
 int usgc_chan_try_send(usgc_chan* chan, const void* elem) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_chan_try_send");
   if (chan == nullptr) return EINVAL;
   return usgc::runtime::channel_send(channel_of(chan), elem, /*block=*/false);
 }
 
 int usgc_chan_try_recv(usgc_chan* chan, void* elem, bool* ok) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_chan_try_recv");
   if (chan == nullptr) return EINVAL;
   return usgc::runtime::channel_receive(channel_of(chan), elem, ok, /*block=*/false);
 }
 
 int usgc_chan_close(usgc_chan* chan) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_chan_close");
   if (chan == nullptr) return EINVAL;
   return usgc::runtime::channel_close(channel_of(chan));
 }

@@ -21,6 +21,7 @@
 #include "kernel_iface/intrusive_list.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/scheduler.hpp"
+#include "safepoint/fork_child.hpp"
 #include "usgc/gc.h"
 
 namespace usgc::runtime {
@@ -76,6 +77,10 @@ void visit_reference_channel_roots(void (*visit)(void** slot, void* context), vo
 extern "C" {
 
 USGC_RUNTIME_API usgc_chan* usgc_chan_make_refs(size_t capacity) {
+  if (usgc::safepoint::in_fork_child()) {
+    usgc::safepoint::refuse_in_fork_child("usgc_chan_make_refs");
+    return nullptr;
+  }
   int error = 0;
   usgc::runtime::Channel* channel = usgc::runtime::reference_channel_make(capacity, &error);
   if (channel == nullptr) {
@@ -86,6 +91,8 @@ USGC_RUNTIME_API usgc_chan* usgc_chan_make_refs(size_t capacity) {
 }
 
 USGC_GC_API int usgc_go_object(void (*entry)(void* object), void* object) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_go_object");
   if (!usgc::runtime::g_scheduler.initialized) return EPERM;
   if (entry == nullptr) return EINVAL;
   if (object != nullptr)

@@ -1,6 +1,8 @@
 // runtime/runtime_api.cpp — the C API of include/usgc/runtime.h over the scheduler (goroutines,
 // native calls, attached threads, statistics). Channels, select and wait groups have their own
-// files (channel.cpp, select.cpp, waitgroup.cpp).
+// files (channel.cpp, select.cpp, waitgroup.cpp). In a fork() child of a running runtime every
+// entry that needs the runtime's other threads or locks refuses with ENOTRECOVERABLE, and the
+// native brackets do nothing (safepoint/fork_child.hpp).
 #include <cerrno>
 #include <cstring>
 
@@ -8,9 +10,12 @@
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/futex.hpp"
 #include "runtime/scheduler.hpp"
+#include "safepoint/fork_child.hpp"
 #include "usgc/runtime.h"
 
 using namespace usgc::runtime;
+using usgc::safepoint::in_fork_child;
+using usgc::safepoint::refuse_in_fork_child;
 
 #define USGC_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -18,13 +23,16 @@ USGC_EXPORT int usgc_config_from_environment(usgc_config* config) {
   return config_from_environment(config);
 }
 USGC_EXPORT int usgc_init(const usgc_config* config) {
+  if (in_fork_child()) return refuse_in_fork_child("usgc_init");
   return runtime_init(config);
 }
 USGC_EXPORT int usgc_shutdown(void) {
+  if (in_fork_child()) return refuse_in_fork_child("usgc_shutdown");
   return runtime_shutdown();
 }
 
 USGC_EXPORT int usgc_run_main(void (*fn)(void*), void* arg) {
+  if (in_fork_child()) return refuse_in_fork_child("usgc_run_main");
   if (!g_scheduler.initialized) return EPERM;
   if (fn == nullptr) return EINVAL;
   std::atomic<uint32_t> finished{0};
@@ -39,6 +47,7 @@ USGC_EXPORT int usgc_run_main(void (*fn)(void*), void* arg) {
 }
 
 USGC_EXPORT int usgc_go(void (*fn)(void*), void* arg, usgc_goroutine_id* id) {
+  if (in_fork_child()) return refuse_in_fork_child("usgc_go");
   if (!g_scheduler.initialized) return EPERM;
   if (fn == nullptr) return EINVAL;
   return spawn_goroutine(fn, arg, id, nullptr);
@@ -50,12 +59,14 @@ USGC_EXPORT usgc_goroutine_id usgc_goroutine_self(void) {
 }
 
 USGC_EXPORT void usgc_yield(void) {
+  if (in_fork_child()) return;  // nothing else can run here
   if (current_goroutine() != nullptr) switch_to_scheduler(SwitchRequest::kYield);
 }
 
 USGC_EXPORT int usgc_sleep_ns(uint64_t ns) {
   uint64_t deadline_ns = usgc::kernel::monotonic_ns() + ns;
-  if (current_goroutine() == nullptr || !g_scheduler.initialized) {
+  // A fork() child: the thread sleeps (it is the only one; nothing else could run meanwhile).
+  if (current_goroutine() == nullptr || !g_scheduler.initialized || in_fork_child()) {
     usgc::kernel::sleep_for_ns(ns);
     return 0;
   }
@@ -73,16 +84,20 @@ USGC_EXPORT uint64_t usgc_goroutine_count(void) {
   return g_scheduler.live_goroutines.load(std::memory_order_acquire);
 }
 
+// In a fork() child the thread simply goes on: there is no P to give up or take back (the
+// common `usgc_enter_native(); pid = fork(); usgc_leave_native();` must not wait in the child).
 USGC_EXPORT void usgc_enter_native(void) {
-  enter_native();
+  if (!in_fork_child()) enter_native();
 }
 USGC_EXPORT void usgc_leave_native(void) {
-  leave_native();
+  if (!in_fork_child()) leave_native();
 }
 USGC_EXPORT int usgc_attach_thread(void) {
+  if (in_fork_child()) return refuse_in_fork_child("usgc_attach_thread");
   return attach_thread();
 }
 USGC_EXPORT int usgc_detach_thread(void) {
+  if (in_fork_child()) return refuse_in_fork_child("usgc_detach_thread");
   return detach_thread();
 }
 

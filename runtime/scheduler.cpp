@@ -23,6 +23,7 @@
 #include "kernel_iface/futex.hpp"
 #include "runtime/context_switch.hpp"
 #include "runtime/stack_scavenger.hpp"
+#include "safepoint/fork_child.hpp"
 
 namespace usgc::runtime {
 
@@ -282,6 +283,13 @@ void goroutine_main(void* argument) {
   sanitizer_fiber_entered();
   auto* goroutine = static_cast<Goroutine*>(argument);
   goroutine->entry(goroutine->entry_argument);
+  // A fork() child whose forking goroutine returned: there is no scheduler to go back to (its
+  // threads stayed with the parent, safepoint/fork_child.hpp), and no error can be returned.
+  if (safepoint::in_fork_child())
+    kernel::fatal(
+        "goroutine %lu called fork() and returned in the child, which has no runtime to go back "
+        "to: end the child with exec or _exit",
+        static_cast<unsigned long>(goroutine->id));
   gc::mutator_unregister(&goroutine->mutator);  // its private objects die, its blocks go shared
   // Acq_rel: the goroutine's work before the count drops (pairs with runtime_shutdown's acquire
   // load that sees 0).

@@ -39,6 +39,7 @@
 #include "gc/private_old_cycle.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "runtime/channel.hpp"
+#include "safepoint/fork_child.hpp"
 #include "usgc/runtime.h"
 #include "usgc/usgc.h"
 
@@ -317,6 +318,7 @@ int select_with_storage(usgc_select_case* cases, uint32_t count, bool block, siz
 }  // namespace usgc::runtime
 
 int usgc_select(usgc_select_case* cases, size_t count, bool block, size_t* chosen) {
+  if (usgc::safepoint::in_fork_child()) return usgc::safepoint::refuse_in_fork_child("usgc_select");
   using namespace usgc::runtime;
   if (int error = validate(cases, count); error != 0) return error;
   // Every value offered to a reference channel is published before any case can proceed (a

@@ -30,6 +30,7 @@
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/futex_mutex.hpp"
 #include "runtime/goroutine.hpp"
+#include "safepoint/fork_child.hpp"
 #include "usgc/runtime.h"
 
 namespace usgc::runtime {
@@ -140,6 +141,8 @@ int wait_group_wait(WaitGroupState* state) {
 }  // namespace usgc::runtime
 
 int usgc_waitgroup_add(usgc_waitgroup* group, int64_t delta) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_waitgroup_add");
   if (group == nullptr) return EINVAL;
   return usgc::runtime::wait_group_add(usgc::runtime::state_of(group), delta);
 }
@@ -149,6 +152,8 @@ int usgc_waitgroup_done(usgc_waitgroup* group) {
 }
 
 int usgc_waitgroup_wait(usgc_waitgroup* group) {
+  if (usgc::safepoint::in_fork_child())
+    return usgc::safepoint::refuse_in_fork_child("usgc_waitgroup_wait");
   if (group == nullptr) return EINVAL;
   return usgc::runtime::wait_group_wait(usgc::runtime::state_of(group));
 }

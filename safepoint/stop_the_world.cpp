@@ -21,6 +21,7 @@
 #include "kernel_iface/thread_control.hpp"
 #include "safepoint/async_safepoint.hpp"
 #include "safepoint/fault_handler.hpp"
+#include "safepoint/fork_child.hpp"
 #include "safepoint/poll_page.hpp"
 #include "safepoint/stop_state.hpp"
 
@@ -330,6 +331,7 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed);
   g_state.resumed_epoch.store(epoch, std::memory_order_relaxed);
   g_state.initialized = true;
+  watch_for_fork();
   return kernel::Status::success();
 }
 
@@ -481,6 +483,7 @@ bool request_retake(SafepointSlot* slot, int expected_tid, const kernel::ThreadP
 }
 
 int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool keep_slot) {
+  if (in_fork_child()) return refuse_in_fork_child("stopping the world");
   bool kept = false;
   int error = enter_request(keep_slot, &kept);
   if (error != 0) return error;
@@ -535,6 +538,7 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
 }
 
 int start_the_world(uint64_t* world_resumed_at_ns) {
+  if (in_fork_child()) return refuse_in_fork_child("starting the world");
   if (!t_holds_stop) return EPERM;
   uint32_t count = g_state.slot_count;
   if (g_state.arming.load(std::memory_order_relaxed) == SafepointArming::kProtectGlobalPage) {
@@ -555,6 +559,7 @@ int start_the_world(uint64_t* world_resumed_at_ns) {
 }
 
 int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_stop_info* info) {
+  if (in_fork_child()) return refuse_in_fork_child("usgc_handshake");
   if (g_state.initialized && slot_index >= g_state.slot_count) return EINVAL;
   int error = enter_request();
   if (error != 0) return error;
@@ -621,6 +626,7 @@ SafepointStatistics safepoint_statistics() {
 
 extern "C" {
 __attribute__((visibility("default"))) void usgc_safepoint_flag_slow_path(void) {
+  if (usgc::safepoint::in_fork_child()) return;  // no stop is ever served here
   usgc::safepoint::SafepointSlot* slot = usgc::safepoint::current_slot();
   usgc::safepoint::stop_trace::set_next_ack_kind(usgc::safepoint::AckKind::kFlagPoll);
   if (slot != nullptr) usgc::safepoint::reach_safepoint(slot);

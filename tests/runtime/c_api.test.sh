@@ -96,6 +96,23 @@ if [ -f "$BUILD/libusgc.a" ]; then
     if [ $status -eq 0 ]; then echo "PASS stops-with-blocked-goroutines ($out)"
     else echo "FAIL stops-with-blocked-goroutines: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1)); fi
   fi
+  # fork() while goroutines allocate and stops run back to back: every child gets a refusal
+  # (ENOTRECOVERABLE) from each usgc call that needs the runtime's threads, at once, and can still
+  # malloc and exec; the parent goes on. A child whose forking goroutine returns ends with the
+  # message and SIGABRT. Before usgc handled fork() the children waited forever.
+  if embed_program fork_child fork_child.c; then
+    out=$(timeout 120 "$work/fork_child" 2>"$work/fork_child.err"); status=$?
+    case "$status:$out" in 0:fork\ child\ ok\ forks=18*) echo "PASS fork-children-refuse-instead-of-hanging ($out)";;
+      *) echo "FAIL fork-children-refuse-instead-of-hanging: status $status: ${out//$'\n'/ | } $(grep -v 'in a fork() child: usgc' "$work/fork_child.err" | tr '\n' ' ')"; failures=$((failures + 1));; esac
+    out=$(timeout 60 "$work/fork_child" returns 2>"$work/fork_child.err"); status=$?
+    if [ $status -eq 0 ] && [ "$out" = "child signal 6" ] &&
+        grep -q 'called fork() and returned in the child' "$work/fork_child.err"; then
+      echo "PASS fork-child-whose-goroutine-returns-ends-with-a-message"
+    else
+      echo "FAIL fork-child-whose-goroutine-returns-ends-with-a-message: status $status: $out $(tr '\n' ' ' < "$work/fork_child.err")"
+      failures=$((failures + 1))
+    fi
+  fi
   # A thread nothing can stop: the stop warns after one second, naming it, and keeps waiting.
   if embed_program stop_warning stop_warning.c; then
     timeout 60 "$work/stop_warning" >"$work/warning.out" 2>"$work/warning.err"; status=$?
