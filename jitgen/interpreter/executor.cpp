@@ -185,15 +185,10 @@ Flow Executor::execute_global(Frame& frame, const Instruction& instruction) {
     return Flow::kReturned;
   }
   void* value = frame.reference(value_operand);
-  if (checked() && value != nullptr) {
-    CheckContext check = context(frame, instruction);
-    if (auto violation = check_access(check, value)) return violated(std::move(*violation));
-    if (checked_escapes())
-      if (auto violation =
-              check_publish(check, value, OwnershipClass::GlobalShared, "publish/global",
-                            "it is stored into global @" + instruction.global_name))
-        return violated(std::move(*violation));
-  }
+  if (check_value_published(frame, instruction, value, OwnershipClass::GlobalShared,
+                            "publish/global", "it is stored into global @",
+                            instruction.global_name) == Flow::kStopped)
+    return Flow::kStopped;
   usgc_global_store(&run_.reference_globals[slot], value);
   return Flow::kReturned;
 }

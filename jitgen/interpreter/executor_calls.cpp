@@ -133,15 +133,10 @@ Flow Executor::execute_send(Frame& frame, const Instruction& instruction) {
   const void* element = nullptr;
   if (reference) {
     void* value = frame.reference(value_operand);
-    if (checked() && value != nullptr) {
-      CheckContext check = context(frame, instruction);
-      if (auto violation = check_access(check, value)) return violated(std::move(*violation));
-      if (checked_escapes())
-        if (auto violation =
-                check_publish(check, value, OwnershipClass::GoroutineShared, "publish/send",
-                              "it is sent on the channel %" + instruction.operands[0].local_name))
-          return violated(std::move(*violation));
-    }
+    if (check_value_published(frame, instruction, value, OwnershipClass::GoroutineShared,
+                              "publish/send", "it is sent on the channel %",
+                              instruction.operands[0].local_name) == Flow::kStopped)
+      return Flow::kStopped;
     // A root slot (channel_ops.hpp); a null constant needs none.
     element = value_operand.kind == OperandKind::Local
                   ? frame.slot_address(value_operand.local_index)

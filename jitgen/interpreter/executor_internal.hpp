@@ -208,6 +208,20 @@ class Executor {
   }
   bool checked() const { return run_.options.checked; }
   bool checked_escapes() const { return run_.options.checked && run_.options.check_escape_points; }
+  // Checked mode, a reference `value` about to become reachable at class `required` (a global
+  // store, a send): the access check, then with the escape-point rules the publish check, whose
+  // message says `what` + `name`. kStopped after a violation.
+  Flow check_value_published(const Frame& frame, const Instruction& instruction, void* value,
+                             OwnershipClass required, const char* rule, const char* what,
+                             const std::string& name) {
+    if (!checked() || value == nullptr) return Flow::kReturned;
+    CheckContext check = context(frame, instruction);
+    if (auto violation = check_access(check, value)) return violated(std::move(*violation));
+    if (checked_escapes())
+      if (auto violation = check_publish(check, value, required, rule, what + name))
+        return violated(std::move(*violation));
+    return Flow::kReturned;
+  }
   // The quarantine (executor.hpp, "Frames"): with the use rules alone, popped frames keep their
   // STACK_LOCAL objects.
   bool quarantines_stack_objects() const {
