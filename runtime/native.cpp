@@ -14,6 +14,18 @@
 // goroutine parks or yields it gives the P up and waits until a worker that dequeues the
 // goroutine hands it a P back (hand_to_locked_machine in scheduler.cpp). Attaching starts the
 // goroutine in kInNative and leaves native; detaching enters native and ends it.
+//
+// A thread that ends attached — returns from its start routine or calls pthread_exit without
+// usgc_detach_thread, or is cancelled, perhaps inside a blocked call whose P was retaken — is
+// detached by a thread-specific key's destructor on its way out (Go 1.21's cgo drops the M of a C
+// thread the same way). Without it its P stayed held by a thread that no longer exists: the next
+// stop of the world waited forever, and usgc_shutdown said EBUSY for good. The destructor first
+// takes a P back if the goroutine is in native (a bracketed call, or a blocked call the monitor
+// retook), so the goroutine's mutator is unregistered while it holds its P as in detach_thread.
+// g_attached_thread_key: created once (pthread_once), never deleted; its value is the thread's
+// machine while attached, cleared by usgc_detach_thread (then no destructor runs).
+#include <pthread.h>
+
 #include <new>
 
 #include "gc/concurrent_mark.hpp"
@@ -64,6 +76,28 @@ void run_locked_goroutine(Machine* machine, Goroutine* goroutine) {
     }
     run_locked_goroutine(machine, goroutine);
   }
+}
+
+pthread_key_t g_attached_thread_key;
+bool g_attached_thread_key_ok = false;
+pthread_once_t g_attached_thread_key_once = PTHREAD_ONCE_INIT;
+
+void detach_at_thread_exit(void* value) {
+  auto* machine = static_cast<Machine*>(value);
+  if (current_machine() != machine) return;  // not this thread's attachment any more
+  Goroutine* goroutine = machine->locked_goroutine;
+  if (goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kInNative)
+    leave_native();  // a P first, as detach_thread expects
+  (void)detach_thread();
+}
+
+void create_attached_thread_key() {
+  g_attached_thread_key_ok =
+      ::pthread_key_create(&g_attached_thread_key, detach_at_thread_exit) == 0;
+  if (!g_attached_thread_key_ok)
+    kernel::print_message(
+        "pthread_key_create failed: an attached thread that ends without usgc_detach_thread "
+        "keeps its P");
 }
 
 }  // namespace
@@ -149,6 +183,8 @@ int attach_thread() {
   goroutine->mutator.stack_top = kernel::current_thread_stack_top();  // the thread's own stack
   set_current_machine(machine);
   gc::set_current_mutator(&goroutine->mutator);
+  ::pthread_once(&g_attached_thread_key_once, create_attached_thread_key);
+  if (g_attached_thread_key_ok) (void)::pthread_setspecific(g_attached_thread_key, machine);
   leave_native();
   return 0;
 }
@@ -157,6 +193,7 @@ int detach_thread() {
   Machine* machine = current_machine();
   if (machine == nullptr || !machine->attached) return EPERM;
   Goroutine* goroutine = machine->locked_goroutine;
+  if (g_attached_thread_key_ok) (void)::pthread_setspecific(g_attached_thread_key, nullptr);
   gc::mutator_unregister(
       &goroutine->mutator);  // while it still holds its P: no stop sees half of it
   gc::set_current_mutator(nullptr);

@@ -169,7 +169,8 @@ USGC_RUNTIME_API void usgc_leave_native(void);
 
 /* Makes the calling OS thread (not created by usgc) a goroutine, so it can use channels, wait
  * groups and GC objects; it then polls like any goroutine and takes part in stop-the-world.
- * EALREADY when it already is one. usgc_detach_thread undoes it (EPERM if not attached). */
+ * EALREADY when it already is one. usgc_detach_thread undoes it (EPERM if not attached); a thread
+ * that ends attached (returns, pthread_exit, cancellation) is detached on its way out. */
 USGC_RUNTIME_API int usgc_attach_thread(void);
 USGC_RUNTIME_API int usgc_detach_thread(void);
 

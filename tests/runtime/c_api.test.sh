@@ -96,6 +96,14 @@ if [ -f "$BUILD/libusgc.a" ]; then
     if [ $status -eq 0 ]; then echo "PASS stops-with-blocked-goroutines ($out)"
     else echo "FAIL stops-with-blocked-goroutines: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1)); fi
   fi
+  # Attached threads that end without usgc_detach_thread (return, pthread_exit, cancelled in a
+  # blocked call, bracketed or not) while stops run back to back: each is detached on its way out;
+  # before, its P stayed held and the next stop waited forever.
+  if embed_program attached_thread_exit attached_thread_exit.c; then
+    out=$(timeout 150 "$work/attached_thread_exit" 2>&1); status=$?
+    case "$status:$out" in 0:attached\ exit\ ok*) echo "PASS attached-threads-that-end-attached-are-detached ($out)";;
+      *) echo "FAIL attached-threads-that-end-attached-are-detached: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1));; esac
+  fi
   # fork() while goroutines allocate and stops run back to back: every child gets a refusal
   # (ENOTRECOVERABLE) from each usgc call that needs the runtime's threads, at once, and can still
   # malloc and exec; the parent goes on. A child whose forking goroutine returns ends with the
