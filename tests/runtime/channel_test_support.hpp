@@ -1,6 +1,6 @@
 // tests/runtime/channel_test_support.hpp — white-box helpers of the channel and select tests:
 // how many goroutines wait on a channel right now, so a test can wait until a goroutine is
-// really blocked before it acts (the wake-up path is then what it exercises).
+// really blocked before it acts (the wake-up path is then what it exercises); select cases.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +23,13 @@ inline size_t queued(usgc_chan* chan, bool senders) {
 
 inline void wait_until_queued(usgc_chan* chan, bool senders, size_t n) {
   while (queued(chan, senders) < n) usgc_sleep_ns(100000);
+}
+
+inline usgc_select_case recv_case(usgc_chan* chan, void* elem) {
+  return usgc_select_case{chan, USGC_SELECT_RECV, elem, false};
+}
+inline usgc_select_case send_case(usgc_chan* chan, void* elem) {
+  return usgc_select_case{chan, USGC_SELECT_SEND, elem, false};
 }
 
 }  // namespace usgc::testing
