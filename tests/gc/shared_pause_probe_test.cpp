@@ -54,26 +54,29 @@ TEST(SharedPauseProbeTest, StretchesRunFromTheLastAcknowledgementToTheResume) {
 }
 
 TEST(SharedPauseProbeTest, TheVerdictSortsTheLongestStretchByTheThreadsAccount) {
-  gc::StopProbe probe = probe_with(1000, {3000, 3010}, 3020);  // wake 2000 ns is the longest
-  probe.usage_read = true;
-  probe.window_begin_ns = 900;
-  probe.window_end_ns = 3100;  // 2200 ns
-  // Charged with CPU time for all but 100 ns: the thread did not wait, the stretch was on-cpu.
-  probe.usage.cpu_ns = 2100;
-  EXPECT_STREQ(gc::stop_probe_verdict(probe), "on-cpu");
-  // Waiting in the run queue for half the stretch, or preempted: run-queue.
-  probe.usage.cpu_ns = 200;
-  probe.usage.run_queue_wait_ns = 1000;
-  EXPECT_STREQ(gc::stop_probe_verdict(probe), "run-queue");
-  probe.usage.run_queue_wait_ns = 0;
-  probe.usage.involuntary_switches = 1;
-  EXPECT_STREQ(gc::stop_probe_verdict(probe), "run-queue");
-  // Off the CPU, blocked in the kernel: slept.
-  probe.usage.involuntary_switches = 0;
-  probe.usage.voluntary_switches = 1;
-  EXPECT_STREQ(gc::stop_probe_verdict(probe), "slept");
-  probe.usage.voluntary_switches = 0;
-  EXPECT_STREQ(gc::stop_probe_verdict(probe), "off-cpu");
+  // The wake stretch (2000 ns) is the longest; the window is 2200 ns.
+  struct Account {
+    uint64_t cpu_ns, run_queue_wait_ns, voluntary, involuntary;
+    const char* verdict;
+  };
+  const Account accounts[] = {
+      {2100, 0, 0, 0, "on-cpu"},       // charged with CPU time for all but 100 ns
+      {200, 1000, 0, 0, "run-queue"},  // waited for a CPU for half the stretch
+      {200, 0, 0, 1, "run-queue"},     // preempted
+      {200, 0, 1, 0, "slept"},         // off the CPU, blocked in the kernel
+      {200, 0, 0, 0, "off-cpu"},       // off the CPU, no switch counted
+  };
+  for (const Account& account : accounts) {
+    gc::StopProbe probe = probe_with(1000, {3000, 3010}, 3020);
+    probe.usage_read = true;
+    probe.window_begin_ns = 900;
+    probe.window_end_ns = 3100;
+    probe.usage.cpu_ns = account.cpu_ns;
+    probe.usage.run_queue_wait_ns = account.run_queue_wait_ns;
+    probe.usage.voluntary_switches = account.voluntary;
+    probe.usage.involuntary_switches = account.involuntary;
+    EXPECT_STREQ(gc::stop_probe_verdict(probe), account.verdict) << "cpu " << account.cpu_ns;
+  }
 }
 
 // The runtime with two Ps and USGC_TRACE / USGC_TRACE_PAUSE_US as the test says.
