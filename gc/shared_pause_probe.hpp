@@ -23,6 +23,10 @@
 //              or interrupts (bench/cpu_hiccups.cpp measures how often that happens to a thread
 //              that only reads the clock);
 //   off-cpu    off the CPU for the stretch with no switch counted (rare: the counters' races).
+// With the account comes how the requester waited for the Ps (safepoint's breakdown of the stop):
+// "slept" (the last acknowledgement had to wake it: a long "wake" is that wake-up's latency) or
+// "spun" (it kept its CPU, yielding it between looks after its pure spin: a long "wake" is the
+// CPU it gave away, or lost, coming back late), and whether it kept its slot.
 //
 // Owner only: a SharedPauseProbe lives on the collector's stack for one collection (one at a
 // time: the collection lock); nobody else reads it.
@@ -32,6 +36,7 @@
 
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/thread_usage.hpp"
+#include "safepoint/stop_the_world.hpp"
 
 namespace usgc::gc {
 
@@ -49,6 +54,10 @@ struct StopProbe {
   uint64_t window_end_ns = 0;
   kernel::ThreadUsage usage_before;
   kernel::ThreadUsage usage;  // after - before
+  // How the requester waited for the Ps (safepoint::stop_breakdown_last, read with the account):
+  // whether it slept (a wake-up stood between the last acknowledgement and the pause's work) or
+  // spun on its CPU (yielding it between looks after a pure spin), whether it kept its slot.
+  safepoint::StopBreakdown breakdown{};
 };
 
 // A step of the stop's work ended (or the collector noticed the stop: "wake").
@@ -77,6 +86,9 @@ inline void stop_probe_close(StopProbe& probe) {
     return;
   }
   probe.usage = kernel::thread_usage_delta(probe.usage_before, usage.value());
+  // The last request's (ours unless another requester stopped the world since our resume: only
+  // a trace's detail then).
+  probe.breakdown = safepoint::stop_breakdown_last();
 }
 
 inline uint64_t stop_probe_pause_ns(const StopProbe& probe) {

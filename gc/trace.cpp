@@ -72,6 +72,10 @@ void trace_shared_stop(const SharedStopTrace& t) {
         static_cast<unsigned long>(probe.usage.major_faults),
         static_cast<unsigned long>(probe.usage.voluntary_switches),
         static_cast<unsigned long>(probe.usage.involuntary_switches));
+    append("; requester %s, slot %s, %u signal rounds",
+           probe.breakdown.requester_slept ? "slept" : "spun",
+           probe.breakdown.requester_kept_slot ? "kept" : "given up",
+           probe.breakdown.signal_rounds);
   }
   if (t.drained) {
     if (t.drain_markers <= 1)

@@ -28,8 +28,8 @@
 //   usgc: gc S<n> <start|end> stop (P kept|P given up) <ms> ms: <stretch> <ms>, ... resume <ms>;
 //   longest <stretch>
 //         (<verdict>); thread over <ms> ms from the request: cpu <ms>, run-queue wait <ms>, faults
-//         <minor>/<major>, switches <voluntary>/<involuntary>; drained <n> objects (solo|<n>
-//         markers)
+//         <minor>/<major>, switches <voluntary>/<involuntary>; requester slept|spun, slot
+//         kept|given up, <n> signal rounds; drained <n> objects (solo|<n> markers)
 //   (a stop of a shared collection whose pause reached USGC_TRACE_PAUSE_US, 1 ms with only
 //   USGC_TRACE=gc: its pause stretch by stretch, the stretches and the verdict of
 //   gc/shared_pause_probe.hpp; "drained" only in the termination stop)

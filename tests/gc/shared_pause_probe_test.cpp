@@ -110,8 +110,9 @@ TEST_F(EveryStopTraced, BothStopsArePrintedStretchByStretch) {
     size_t at = printed.find(which);
     ASSERT_NE(at, std::string::npos) << "no" << which << "line in:\n" << printed;
     std::string line = printed.substr(at, printed.find('\n', at) - at);
-    for (const char* part : {"ms: wake ", " registry ", " resume ", "; longest ", "; thread over ",
-                             " cpu ", " run-queue wait ", " switches "})
+    for (const char* part :
+         {"ms: wake ", " registry ", " resume ", "; longest ", "; thread over ", " cpu ",
+          " run-queue wait ", " switches ", "; requester ", " signal rounds"})
       EXPECT_NE(line.find(part), std::string::npos) << "'" << part << "' missing in: " << line;
   }
   EXPECT_NE(printed.find(" drain "), std::string::npos) << printed;
