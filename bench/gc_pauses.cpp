@@ -44,7 +44,10 @@
 //                        (usgc_stop_the_world): RESULT time to safepoint p50/p99/max in us. A
 //                        private marking that never polls holds every stop up.
 // Output: RESULT lines (bench/run_all.sh's format), NOTE lines; ERROR and exit status 1 when a
-// count is wrong (the live trees are checked after each case).
+// count is wrong (the live trees are checked after each case). On stderr, every stop of a shared
+// collection whose pause reached 1 ms, stretch by stretch with the collector thread's account
+// (USGC_TRACE_PAUSE_US=1000 unless the environment sets it: gc/shared_pause_probe.hpp; clock
+// reads inside the pause, the account read outside it), so a long pause of any run is attributed.
 //
 // Usage: gc_pauses [--cases "..."] [--quick] [--busy-collections N] [--impl NAME] (--impl: the name
 // printed, set for the re-run with USGC_GC_CONCURRENT=0)
@@ -506,6 +509,7 @@ int main(int argc, char** argv) {
   // Incremental old-generation cycles are the default (USGC_GC_INCREMENTAL=1): impl=usgc measures
   // them unless the environment says otherwise, usgc-onepause the one-pause collections.
   setenv("USGC_GC_INCREMENTAL", "1", /*overwrite=*/0);
+  setenv("USGC_TRACE_PAUSE_US", "1000", /*overwrite=*/0);  // long shared stops, stretch by stretch
   usgc_config config;
   if (usgc_config_from_environment(&config) != 0 || usgc_init(&config) != 0) {
     std::printf("ERROR suite=gc_pauses case=setup impl=usgc reason=\"usgc_init failed\"\n");

@@ -49,6 +49,11 @@ void read_environment() {
       kernel::read_environment_number(EnvironmentVariableId::kVerify, config.verify ? 1 : 0) != 0;
   config.trace =
       kernel::read_environment_choice(EnvironmentVariableId::kTrace, 0) == kernel::kTraceGc;
+  constexpr uint64_t kTracedPauseDefaultUs = 1000;  // USGC_TRACE=gc without USGC_TRACE_PAUSE_US
+  config.pause_trace_ns =
+      kernel::read_environment_number(EnvironmentVariableId::kTracePauseUs,
+                                      config.trace ? kTracedPauseDefaultUs : 0) *
+      1000;
   // 0: no limit (the default).
   set_heap_limit_bytes(
       static_cast<size_t>(kernel::read_environment_number(EnvironmentVariableId::kHeapMax, 0)));

@@ -20,6 +20,9 @@ struct GcConfig {
   int gc_percent = 100;  // USGC_GC_PERCENT; < 0: automatic collection off
   bool verify = false;   // USGC_VERIFY (always on in debug builds)
   bool trace = false;    // USGC_TRACE=gc
+  // USGC_TRACE_PAUSE_US in ns (USGC_TRACE=gc alone: 1 ms; 0: off): a shared stop whose pause
+  // lasts this long is printed stretch by stretch (gc/shared_pause_probe.hpp).
+  uint64_t pause_trace_ns = 0;
   size_t min_private_budget_bytes = 1 << 20;
   size_t min_shared_budget_bytes = 4 << 20;
   uint32_t marker_count = 1;    // parallel markers in a shared collection (one per P)

@@ -55,6 +55,7 @@
 #include "gc/heap_validate.hpp"
 #include "gc/parallel_mark.hpp"
 #include "gc/shared_heap.hpp"
+#include "gc/shared_pause_probe.hpp"
 #include "gc/trace.hpp"
 #include "gc/verifier.hpp"
 #include "kernel_iface/clock.hpp"
@@ -212,19 +213,27 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   if (self != nullptr && !keep_p) g_hooks.enter_native();
 
   // 2. The start stop. world_stopped_ns: the last P's acknowledgement (safepoint's clock).
+  // The probes time each stop's pause stretch by stretch (gc/shared_pause_probe.hpp).
+  const bool probe_usage = g_config.pause_trace_ns != 0;
+  StopProbe start_probe, end_probe;
+  stop_probe_open(start_probe, probe_usage);
   usgc_stop_info start_info{};
   uint64_t start_stopped_ns = 0;
   int stop_error = safepoint::stop_the_world(&start_info, &start_stopped_ns, keep_p);
   USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
              stop_error);
+  start_probe.stopped_ns = start_stopped_ns;
+  stop_probe_stretch(start_probe, "wake");
   MarkKind kind = choose_kind(full_requested, minor_requested);
   lock_mutator_registry();
+  stop_probe_stretch(start_probe, "registry");
   if (kind == MarkKind::kFull)
     start_new_mark_epoch_stopped();  // a minor keeps the old marks (and reads the cards)
   shared_heap_restart_budget();
   begin_concurrent_mark_stopped();
   size_t mutator_count = registered_mutator_count();
   unlock_mutator_registry();  // the markers' registry walk takes it
+  stop_probe_stretch(start_probe, "begin-mark");
   // USGC_GC_CONCURRENT=0: everything below happens in this one stop (the design before).
   const bool concurrent = g_config.concurrent_mark;
   uint64_t start_resumed_ns = 0;
@@ -235,6 +244,8 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     start_error = safepoint::start_the_world(&start_resumed_ns);
     USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
                start_error);
+    start_probe.resumed_ns = start_resumed_ns;
+    stop_probe_close(start_probe);
     if (keep_p) {
       // Like a goroutine that acknowledged the stop (resumed_from_stop): scanned before it runs
       // on, then native for the mark.
@@ -258,6 +269,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     marked.markers = round.markers;
   } while (concurrent_roots_pending());
   uint64_t mark_end_ns = kernel::monotonic_ns();
+  if (!concurrent) stop_probe_stretch(start_probe, "mark");  // inside the one stop
 
   // 4. The termination stop: what mutators shaded since, then marking off and the sweep's set-up.
   // Keeping its P, the collector takes one back first (it may wait for one: the rejoin; what
@@ -268,23 +280,33 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   uint64_t rejoin_end_ns = kernel::monotonic_ns();
   usgc_stop_info end_info{};
   uint64_t end_stopped_ns = 0;
+  // USGC_GC_CONCURRENT=0: one stop, whose stretches go on in the start probe.
+  StopProbe& last_probe = concurrent ? end_probe : start_probe;
+  const bool keep_slot_end = keep_p_end && safepoint::current_slot() != nullptr;
   if (concurrent) {
-    stop_error = safepoint::stop_the_world(&end_info, &end_stopped_ns,
-                                           keep_p_end && safepoint::current_slot() != nullptr);
+    stop_probe_open(end_probe, probe_usage);
+    stop_error = safepoint::stop_the_world(&end_info, &end_stopped_ns, keep_slot_end);
     USGC_CHECK(stop_error == 0, "gc: shared collection could not stop the world (error %d)",
                stop_error);
+    end_probe.stopped_ns = end_stopped_ns;
+    stop_probe_stretch(end_probe, "wake");
   }
   lock_mutator_registry();
+  stop_probe_stretch(last_probe, "registry");
   wait_for_root_scans_stopped();
+  stop_probe_stretch(last_probe, "root-scans");
   // Usually a handful of objects: marker 0 alone, without waking the helpers (their wake-up
   // latency would be pause); a large remainder (or the whole mark, USGC_GC_CONCURRENT=0) in
   // parallel.
   constexpr size_t kSoloGreyObjects = 4096;
-  MarkResult last = mark_shared_heap(mark_grey_queue, kind, false,
-                                     concurrent && grey_queue_size() < kSoloGreyObjects);
+  const bool drain_solo = concurrent && grey_queue_size() < kSoloGreyObjects;
+  MarkResult last = mark_shared_heap(mark_grey_queue, kind, false, drain_solo);
   marked.objects_marked += last.objects_marked;
+  stop_probe_stretch(last_probe, "drain");
   marked.objects_marked += end_concurrent_mark_stopped();
+  stop_probe_stretch(last_probe, "end-mark");
   shared_heap_prepare_for_mark();
+  stop_probe_stretch(last_probe, "prepare");
   size_t live_bytes = 0;
   bool swept_in_pause = g_config.verify || validation_requested();  // gc/heap_validate.hpp
   if (swept_in_pause) {
@@ -293,6 +315,7 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     Mutator** mutators = snapshot_mutators(&count);
     record_validation(verify_shared_heap(mutators, count));
     usgc_free(mutators);
+    stop_probe_stretch(last_probe, "sweep-verify");
   }
   unlock_mutator_registry();
   uint64_t cycle = g_collection.cycle.load(std::memory_order_relaxed) + 1;
@@ -304,6 +327,8 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   start_error = safepoint::start_the_world(&end_resumed_ns);
   USGC_CHECK(start_error == 0, "gc: shared collection could not restart the world (error %d)",
              start_error);
+  last_probe.resumed_ns = end_resumed_ns;
+  stop_probe_close(last_probe);
 
   // 5. Sweep with the world running, holding a P again (as a goroutine's own work: it does
   // not poll, so a stop requested meanwhile waits for the sweep, as for any goroutine).
@@ -369,6 +394,21 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
     trace.markers = marked.markers;
     trace.goroutines = mutator_count;
     trace_shared_collection(trace);
+  }
+  if (g_config.pause_trace_ns != 0) {
+    SharedStopTrace stop{};
+    stop.number = cycle;
+    for (const StopProbe* probe : {&start_probe, &end_probe}) {
+      if (probe == &end_probe && !concurrent) break;
+      if (stop_probe_pause_ns(*probe) < g_config.pause_trace_ns) continue;
+      stop.which = probe == &start_probe ? "start" : "end";
+      stop.kept_p = probe == &start_probe ? keep_p : keep_slot_end;  // asked to keep it
+      stop.probe = probe;
+      stop.drained = probe == &last_probe;
+      stop.drained_objects = last.objects_marked;
+      stop.drain_markers = last.markers;
+      trace_shared_stop(stop);
+    }
   }
 }
 

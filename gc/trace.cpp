@@ -46,6 +46,46 @@ void trace_private_collection(const PrivateTrace& t) {
   kernel::print_message("%s", line);
 }
 
+void trace_shared_stop(const SharedStopTrace& t) {
+  const StopProbe& probe = *t.probe;
+  char line[500];  // print_message writes at most 512 bytes a line
+  size_t used = 0;
+  auto append = [&](const char* format, auto... values) {
+    if (used >= sizeof line) return;
+    int written = std::snprintf(line + used, sizeof line - used, format, values...);
+    if (written > 0) used += static_cast<size_t>(written);
+  };
+  append("gc S%lu %s stop (P %s) %.3f ms:", static_cast<unsigned long>(t.number), t.which,
+         t.kept_p ? "kept" : "given up", ms(stop_probe_pause_ns(probe)));
+  for (uint32_t i = 0; i <= probe.count; ++i)
+    append(" %s %.3f%s", i == probe.count ? "resume" : probe.names[i],
+           ms(stop_probe_stretch_ns(probe, i)), i == probe.count ? ";" : ",");
+  uint32_t longest = stop_probe_longest(probe);
+  append(" longest %s", longest == probe.count ? "resume" : probe.names[longest]);
+  if (probe.usage_read) {
+    append(
+        " (%s); thread over %.3f ms from the request: cpu %.3f, run-queue wait %.3f, faults "
+        "%lu/%lu, switches %lu/%lu",
+        stop_probe_verdict(probe), ms(probe.window_end_ns - probe.window_begin_ns),
+        ms(probe.usage.cpu_ns), ms(probe.usage.run_queue_wait_ns),
+        static_cast<unsigned long>(probe.usage.minor_faults),
+        static_cast<unsigned long>(probe.usage.major_faults),
+        static_cast<unsigned long>(probe.usage.voluntary_switches),
+        static_cast<unsigned long>(probe.usage.involuntary_switches));
+    append("; requester %s, slot %s, %u signal rounds",
+           probe.breakdown.requester_slept ? "slept" : "spun",
+           probe.breakdown.requester_kept_slot ? "kept" : "given up",
+           probe.breakdown.signal_rounds);
+  }
+  if (t.drained) {
+    if (t.drain_markers <= 1)
+      append("; drained %zu objects (solo)", t.drained_objects);
+    else
+      append("; drained %zu objects (%u markers)", t.drained_objects, t.drain_markers);
+  }
+  kernel::print_message("%s", line);
+}
+
 void trace_pool_return(const PoolReturnTrace& t) {
   char line[240];
   std::snprintf(line, sizeof line,

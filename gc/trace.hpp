@@ -25,6 +25,14 @@
 //         goroutines, <objects> marked by <markers> markers, pause <ms> ms (start <ms>, end <ms>,
 //         of which wake <ms>, resume <ms>), concurrent mark <ms>, ttsp <ms>, handoff <ms>,
 //         rejoin <ms>, sweep <ms> ms
+//   usgc: gc S<n> <start|end> stop (P kept|P given up) <ms> ms: <stretch> <ms>, ... resume <ms>;
+//   longest <stretch>
+//         (<verdict>); thread over <ms> ms from the request: cpu <ms>, run-queue wait <ms>, faults
+//         <minor>/<major>, switches <voluntary>/<involuntary>; requester slept|spun, slot
+//         kept|given up, <n> signal rounds; drained <n> objects (solo|<n> markers)
+//   (a stop of a shared collection whose pause reached USGC_TRACE_PAUSE_US, 1 ms with only
+//   USGC_TRACE=gc: its pause stretch by stretch, the stretches and the verdict of
+//   gc/shared_pause_probe.hpp; "drained" only in the termination stop)
 //   usgc: gc @<s>s pool: returned <n> free blocks' pages (<MiB> MiB) in <n> calls, <ms> ms;
 //         <MiB> MiB committed, <n> of <n> free blocks resident
 //   (a pass of the block pool's page return, on the runtime's scavenger thread, outside every
@@ -47,6 +55,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gc/shared_pause_probe.hpp"
 #include "kernel_iface/thread_usage.hpp"
 
 namespace usgc::gc {
@@ -130,6 +139,18 @@ struct SharedTrace {
   size_t goroutines;
 };
 void trace_shared_collection(const SharedTrace& trace);
+
+// One stop of a shared collection, stretch by stretch (gc/shared_pause_probe.hpp).
+struct SharedStopTrace {
+  uint64_t number = 0;     // the collection's cycle (as SharedTrace)
+  const char* which = "";  // "start" or "end" (USGC_GC_CONCURRENT=0: "start", the only one)
+  const StopProbe* probe = nullptr;
+  bool kept_p = false;         // the collector kept its P through the stop (it spun, no wake-up)
+  bool drained = false;        // the termination stop drained the grey objects:
+  size_t drained_objects = 0;  //   how many
+  uint32_t drain_markers = 0;  //   by how many markers (1: the collector alone)
+};
+void trace_shared_stop(const SharedStopTrace& trace);
 
 struct PoolReturnTrace {
   uint32_t blocks;

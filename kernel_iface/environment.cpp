@@ -50,6 +50,7 @@ const EnvironmentVariable kVariables[] = {
     {"USGC_SAFEPOINT_WAIT", EnvironmentKind::kChoice, 0, 0, nullptr, nullptr, kWaitChoices},
     {"USGC_SAFEPOINT_ACK", EnvironmentKind::kChoice, 0, 0, nullptr, nullptr, kAckChoices},
     {"USGC_SAFEPOINT_CLAIM", EnvironmentKind::kBoolean, 0, 1, nullptr, nullptr, nullptr},
+    {"USGC_TRACE_PAUSE_US", EnvironmentKind::kNumber, 1, 60000000, "us", nullptr, nullptr},
 };
 static_assert(sizeof(kVariables) / sizeof(kVariables[0]) == kEnvironmentVariableCount,
               "one table entry per EnvironmentVariableId");

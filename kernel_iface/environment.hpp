@@ -48,6 +48,7 @@ enum class EnvironmentVariableId : uint32_t {
   kSafepointWait,    // USGC_SAFEPOINT_WAIT
   kSafepointAck,     // USGC_SAFEPOINT_ACK
   kSafepointClaim,   // USGC_SAFEPOINT_CLAIM
+  kTracePauseUs,     // USGC_TRACE_PAUSE_US
   kCount
 };
 

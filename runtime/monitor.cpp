@@ -26,10 +26,18 @@
 // acknowledged a stop since the monitor's last look, counts as not blocked: it is not probed
 // (USGC_SAFEPOINT_ACK=handler, the default; safepoint/stop_the_world.hpp).
 //
-// Stops: while a stop-the-world or handshake is in flight the monitor does no work (no timer
-// fires, no probe, no preemption; safepoint::monitor_quiet_during_stops, default on): the stop's
-// attribution trace found the monitor at work in most stops slower than 50 us, its timers waking
-// idle Ps' threads onto the CPUs the stopping Ps needed. It looks again kQuietRetryNs later,
+// Stops: while a stop-the-world or handshake is in flight the monitor does no work that makes a
+// system call or wakes a thread (no timer fires, no probe, no signal;
+// safepoint::monitor_quiet_during_stops, default on): the stop's attribution trace found the
+// monitor at work in most stops slower than 50 us, its timers waking idle Ps' threads onto the
+// CPUs the stopping Ps needed. It keeps the time slices though (request_due_preemptions_quietly):
+// a P whose goroutine has run a full period gets its preemption request in the stop — a pointer
+// swap and a flag under the slot's arm lock, nothing else — and the goroutine, stopped at a poll
+// or an asynchronous safepoint, yields as the world resumes (safepoint serve_requests). Without
+// that, stops back to back (an embedder's loop; a stop is in flight nearly all the time) left
+// the monitor's looks to the rare moments between two stops: a goroutine spinning without polls
+// kept its P for seconds while a runnable collector goroutine waited for one (4-8 collections per
+// second in bench/stops_collector.cpp). It looks again kQuietRetryNs later,
 // then twice as long at each look that still finds a stop in flight, up to kQuietBackoffCapNs
 // (safepoint::monitor_backs_off_during_stops, default on; off: every kQuietRetryNs, the policy
 // before): a stop of a few milliseconds on a loaded machine woke it tens of times, each wake-up
@@ -104,6 +112,8 @@ struct Monitor {
   std::atomic<uint64_t> looks{0};  // watch_processors calls, for tests: likewise
   // Rounds skipped because a stop was in flight (monitor_main): likewise.
   std::atomic<uint64_t> skipped_during_stops{0};
+  // Preemptions requested in such rounds (request_due_preemptions_quietly): likewise.
+  std::atomic<uint64_t> preemptions_requested_during_stops{0};
 };
 Monitor g_monitor;
 
@@ -240,6 +250,46 @@ bool holder_is_running(Processor* processor) {
   return probe.ok() && !probe.value().in_system_call && probe.value().state == 'R';
 }
 
+// P i runs the goroutine it ran at the last look (its switch count has not moved): true, and
+// *switches is that count. Otherwise its period, probe backoff and pending request start again.
+bool same_goroutine_since_last_look(uint32_t i, uint64_t now_ns, uint64_t* switches) {
+  Processor* processor = &g_scheduler.processors[i];
+  *switches = processor->switch_count.load(std::memory_order_relaxed);
+  Goroutine* running = processor->current_goroutine.load(std::memory_order_relaxed);
+  if (*switches == g_monitor.seen_switch_count[i] && running != nullptr) return true;
+  g_monitor.seen_switch_count[i] = *switches;
+  g_monitor.seen_since_ns[i] = now_ns;
+  g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
+  g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
+  g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
+  return false;
+}
+
+// P i's goroutine has run a full period (limit_ns, 0: preemption off): the preemption request
+// (the poll pointer swap, no system call), and the period starts again. True when requested.
+bool request_preemption_when_due(uint32_t i, uint64_t now_ns, uint64_t limit_ns,
+                                 uint64_t switches) {
+  if (limit_ns == 0 || now_ns - g_monitor.seen_since_ns[i] < limit_ns) return false;
+  safepoint::request_preemption(g_scheduler.processors[i].slot, /*signal_thread=*/false);
+  g_monitor.preempt_requested_at_switch[i] = switches;
+  g_monitor.seen_since_ns[i] = now_ns;  // ask again only after another full period
+  return true;
+}
+
+// A round while a stop is in flight (file comment, "Stops"): the time slices only. A request made
+// here is signalled, if still pending, by the first look after the stops (watch_processors), as
+// any request one look old.
+void request_due_preemptions_quietly(uint64_t now_ns) {
+  uint64_t limit_ns = uint64_t{g_scheduler.config.preempt_after_us} * 1000;
+  if (limit_ns == 0) return;
+  for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
+    uint64_t switches = 0;
+    if (same_goroutine_since_last_look(i, now_ns, &switches) &&
+        request_preemption_when_due(i, now_ns, limit_ns, switches))
+      g_monitor.preemptions_requested_during_stops.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void watch_processors(uint64_t now_ns) {
   uint64_t limit_ns = uint64_t{g_scheduler.config.preempt_after_us} * 1000;
   const bool retaking = safepoint::async_safepoints_enabled();
@@ -247,16 +297,8 @@ void watch_processors(uint64_t now_ns) {
   g_monitor.looks.fetch_add(1, std::memory_order_relaxed);
   for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
     Processor* processor = &g_scheduler.processors[i];
-    uint64_t switches = processor->switch_count.load(std::memory_order_relaxed);
-    Goroutine* running = processor->current_goroutine.load(std::memory_order_relaxed);
-    if (switches != g_monitor.seen_switch_count[i] || running == nullptr) {
-      g_monitor.seen_switch_count[i] = switches;
-      g_monitor.seen_since_ns[i] = now_ns;
-      g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
-      g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
-      g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
-      continue;
-    }
+    uint64_t switches = 0;
+    if (!same_goroutine_since_last_look(i, now_ns, &switches)) continue;
     // A P stopped at a safepoint now, or that acknowledged a stop since the last look, is not
     // blocked in a system call outside usgc: its holder need not be probed (each probe is a /proc
     // read on a CPU the Ps share; the stop's attribution trace found the monitor at work in most
@@ -278,11 +320,7 @@ void watch_processors(uint64_t now_ns) {
           holder_is_running(processor))
         (void)safepoint::signal_pending_preemption(processor->slot);
     }
-    if (limit_ns != 0 && now_ns - g_monitor.seen_since_ns[i] >= limit_ns) {
-      safepoint::request_preemption(processor->slot, /*signal_thread=*/false);
-      g_monitor.preempt_requested_at_switch[i] = switches;
-      g_monitor.seen_since_ns[i] = now_ns;  // ask again only after another full period
-    }
+    (void)request_preemption_when_due(i, now_ns, limit_ns, switches);
   }
 }
 
@@ -297,6 +335,7 @@ void* monitor_main(void*) {
       // A stop is in flight: no timers fired (their goroutines would wake idle Ps' threads onto
       // the CPUs the stopping Ps need), no probes, no statistics; look again later.
       g_monitor.skipped_during_stops.fetch_add(1, std::memory_order_relaxed);
+      request_due_preemptions_quietly(now_ns);
       timeout_ns = quiet_retry_ns;
       if (safepoint::monitor_backs_off_during_stops() && quiet_retry_ns < kQuietBackoffCapNs)
         quiet_retry_ns =
@@ -401,6 +440,9 @@ uint64_t monitor_retake_probes() {
 }
 uint64_t monitor_rounds_skipped_during_stops() {
   return g_monitor.skipped_during_stops.load(std::memory_order_relaxed);
+}
+uint64_t monitor_preemptions_requested_during_stops() {
+  return g_monitor.preemptions_requested_during_stops.load(std::memory_order_relaxed);
 }
 uint64_t monitor_looks() {
   return g_monitor.looks.load(std::memory_order_relaxed);

@@ -242,6 +242,8 @@ uint64_t monitor_retake_probes();
 uint64_t monitor_looks();
 // Rounds the monitor skipped because a stop was in flight (safepoint::monitor_quiet_during_stops).
 uint64_t monitor_rounds_skipped_during_stops();
+// Preemption requests the monitor made in those rounds (its time slices go on during stops).
+uint64_t monitor_preemptions_requested_during_stops();
 
 // The runtime's entry points behind the C API (runtime/native.cpp, runtime_lifecycle.cpp); the
 // safepoint layer also calls enter/leave_native around a goroutine's stop request.

@@ -15,7 +15,9 @@
 //                    page, and the WebAssembly runtime arms it itself;
 //   reach_safepoint  returns false (nothing is ever pending for the slot);
 //   requester_may_keep_slot  false: with one P nobody is waited for, and the collector keeps
-//                    the sequence it had (keep_slot is ignored).
+//                    the sequence it had (keep_slot is ignored);
+//   stop_breakdown_last  nothing waited for: all zero (the collector's pause probe reads it,
+//                    gc/shared_pause_probe.hpp).
 // State: g_the_p and g_stopped, written and read by the only thread. Hot path: none.
 #include <cerrno>
 
@@ -58,6 +60,10 @@ int start_the_world(uint64_t* world_resumed_at_ns) {
   g_stopped = false;
   if (world_resumed_at_ns != nullptr) *world_resumed_at_ns = kernel::monotonic_ns();
   return 0;
+}
+
+StopBreakdown stop_breakdown_last() {
+  return StopBreakdown{};
 }
 
 // As safepoint/stop_the_world.cpp: 0 below 1 us, i for [2^(i-1), 2^i) us, 19 above.

@@ -48,6 +48,7 @@ variables=(
   "USGC_GC_INCREMENTAL|word|0|"
   "USGC_SAFEPOINT_WAIT|word|sleep|"
   "USGC_SAFEPOINT_CLAIM|word|0|"
+  "USGC_TRACE_PAUSE_US|number|1000|"
 )
 # USGC_PROF_FILE takes any file name (every value above is one): its refusals (control bytes, over
 # 4095 bytes) are tested in tests/kernel_iface/environment_test.cpp.

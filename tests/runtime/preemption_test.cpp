@@ -8,13 +8,18 @@
 //     read directly, then reach_safepoint): the flag and the poll's arming change together under
 //     the slot's arm_lock, so such a poll neither waits for the monitor nor is left armed;
 //   - fairness is unchanged: a goroutine that waits for the P — queued on the P by a spawn, or on
-//     the global queue by a timer — runs while the spinner never yields on its own.
+//     the global queue by a timer — runs while the spinner never yields on its own;
+//   - a preemption that falls due while a stop is held is requested inside the stop (the
+//     monitor's rounds during stops keep the time slices), and the spinner yields as the stop
+//     resumes it (before, the monitor did nothing while a stop was in flight: with stops back to
+//     back a queued goroutine waited as long as they went on).
 #include <gtest/gtest.h>
 #include <pthread.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <thread>
 
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/thread_usage.hpp"
@@ -183,6 +188,39 @@ TEST_F(Preemption, GoroutineReadiedByATimerStillRuns) {
     usgc_yield();  // let it start and park on its timer
     spin_until(other_ran);
   });
+  EXPECT_TRUE(other_ran.load());
+}
+
+// A stop held while the spinner's period runs out: the monitor requests the preemption inside
+// the stop (its rounds during stops keep the time slices), and the spinner yields as the stop
+// resumes it, to the goroutine queued behind it. Before, the monitor did nothing while a stop was
+// in flight: with stops back to back (an embedder's loop) the spinner kept its P for as long as
+// they went on. The stop is held until the request appears (or a deadline that only a monitor
+// which never asks meets).
+TEST_F(Preemption, APreemptionThatFallsDueDuringAStopIsRequestedInTheStop) {
+  restart(1);
+  std::atomic<bool> other_ran{false};
+  std::atomic<bool> spinning{false};
+  bool requested_in_stop = false;
+  const uint64_t requested_before = runtime::monitor_preemptions_requested_during_stops();
+  std::thread stopper([&] {
+    while (!spinning.load()) std::this_thread::yield();
+    if (usgc_stop_the_world(nullptr) != 0) return;
+    safepoint::SafepointSlot* slot = runtime::g_scheduler.processors[0].slot;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (slot->preempt_requested.load() == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    requested_in_stop = slot->preempt_requested.load() != 0;
+    (void)usgc_start_the_world();
+  });
+  run_main([&] {
+    go([&] { other_ran = true; });  // queued on the only P, behind the spinner
+    spinning = true;
+    spin_until(other_ran);
+  });
+  stopper.join();
+  EXPECT_TRUE(requested_in_stop) << "no preemption was requested while the stop was held";
+  EXPECT_GT(runtime::monitor_preemptions_requested_during_stops(), requested_before);
   EXPECT_TRUE(other_ran.load());
 }
 
