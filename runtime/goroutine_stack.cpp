@@ -109,6 +109,7 @@ struct StackPool {
   WarmStack warm[kMaxWarmStacks];
   uint32_t warm_head = 0;  // the oldest warm stack
   uint32_t warm_count = 0;
+  uint32_t warm_reserved = 0;  // releases queueing their lower pages' decommit, to join warm[]
   PooledStack pending[kDecommitBatch];
   uint32_t pending_count = 0;
   PooledStack fresh[kFreshStacksMax];
@@ -123,6 +124,10 @@ struct StackPool {
   std::atomic<uint64_t> chunks_unmapped{0};
   std::atomic<uint64_t> acquires{0};         // relaxed: the scavenger's activity measure
   std::atomic<uint64_t> pages_populated{0};  // relaxed: statistics
+  std::atomic<uint64_t> decommits{0};        // relaxed: statistics
+  // Tests: called by every decommit the pool queues, right before the queue's enqueue (which may
+  // send the batch: the slow system call). Nullptr in production.
+  std::atomic<void (*)()> decommit_hook{nullptr};
 };
 constinit StackPool g_pool;
 
@@ -281,13 +286,14 @@ kernel::Result<uint32_t> reserve_new_slots_locked(PooledStack* out, uint32_t max
   return kernel::Result<uint32_t>::success(count);
 }
 
-// Lock held. Queues MADV_DONTNEED of [begin, end) of a stack in `chunk`; returns the ticket.
-uint64_t decommit_locked(StackChunk& chunk, uint8_t* begin, uint8_t* end) {
+// Lock NOT held (the no-call-under-the-lock rule). Queues MADV_DONTNEED of [begin, end), a
+// range of stacks the caller keeps from reuse and from unmapping (counted live in their chunk);
+// returns the ticket, which the caller records in the chunk's last_ticket under the lock.
+uint64_t queue_decommit(uint8_t* begin, uint8_t* end) {
   if (end <= begin) return 0;
-  uint64_t ticket =
-      kernel::DecommitQueue::process().enqueue(begin, static_cast<size_t>(end - begin));
-  if (ticket > chunk.last_ticket) chunk.last_ticket = ticket;
-  return ticket;
+  g_pool.decommits.fetch_add(1, std::memory_order_relaxed);
+  if (void (*hook)() = g_pool.decommit_hook.load(std::memory_order_relaxed)) hook();
+  return kernel::DecommitQueue::process().enqueue(begin, static_cast<size_t>(end - begin));
 }
 
 // Lock held. Takes the oldest warm stack (warm_count > 0).
@@ -298,41 +304,89 @@ WarmStack take_warm_locked() {
   return warm;
 }
 
-// Lock held. Decommits every pending stack, one MADV_DONTNEED per run of adjacent slots (in
-// guard-region chunks: a PROT_NONE guard is a mapping of its own, so there each slot is one),
-// and makes them cold.
-void flush_pending_locked() {
-  PooledStack* pending = g_pool.pending;
-  const uint32_t count = g_pool.pending_count;
-  if (count == 0) return;
-  std::sort(pending, pending + count, [](const PooledStack& a, const PooledStack& b) {
+// Pending stacks taken out of the pool to be decommitted outside its lock: in flight, each
+// counted live in its chunk (so no trim unmaps the chunk meanwhile: the trim rule) and in no
+// list (so nobody reuses it before its decommit is queued and its ticket recorded).
+struct DecommitBatch {
+  PooledStack stacks[kDecommitBatch];
+  uint32_t count = 0;
+  // One run of adjacent slots per decommit, recorded by decommit_taken for the lock's side.
+  uint32_t run_first[kDecommitBatch];
+  uint64_t run_ticket[kDecommitBatch];
+  uint32_t runs = 0;
+};
+
+// Lock held. Moves every pending stack into batch (empty on entry), in flight.
+void take_pending_locked(DecommitBatch& batch) {
+  for (uint32_t i = 0; i < g_pool.pending_count; ++i) {
+    batch.stacks[i] = g_pool.pending[i];
+    ++g_pool.chunks[batch.stacks[i].chunk_index].live;
+  }
+  batch.count = g_pool.pending_count;
+  g_pool.pending_count = 0;
+}
+
+// Lock held. A released (or drained) stack of a current chunk joins the pending ones; when they
+// are a full batch already, they move to `full` (empty on entry) for decommit_taken after the
+// lock is dropped.
+void make_pending_locked(uint8_t* base, uint32_t chunk_index, DecommitBatch& full) {
+  if (g_pool.pending_count == kDecommitBatch) {
+    USGC_ASSERT(full.count == 0, "goroutine stacks: two pending batches taken in one call");
+    take_pending_locked(full);
+  }
+  g_pool.pending[g_pool.pending_count++] = PooledStack{base, chunk_index};
+}
+
+// Lock NOT held on entry; taken and dropped here. Decommits a taken batch, one MADV_DONTNEED per
+// run of adjacent slots (in guard-region chunks: a PROT_NONE guard is a mapping of its own, so
+// there each slot is one), then makes its stacks cold. The chunk fields read outside the lock
+// (base, guard and slot sizes, guard_regions) do not change while the chunk has a live slot.
+void decommit_taken(DecommitBatch& batch) {
+  if (batch.count == 0) return;
+  PooledStack* stacks = batch.stacks;
+  const uint32_t count = batch.count;
+  std::sort(stacks, stacks + count, [](const PooledStack& a, const PooledStack& b) {
     return a.chunk_index != b.chunk_index ? a.chunk_index < b.chunk_index : a.base < b.base;
   });
+  batch.runs = 0;
   for (uint32_t first = 0; first < count;) {
-    StackChunk& chunk = g_pool.chunks[pending[first].chunk_index];
+    const StackChunk& chunk = g_pool.chunks[stacks[first].chunk_index];
     uint32_t last = first;
     while (chunk.guard_regions && last + 1 < count &&
-           pending[last + 1].chunk_index == pending[first].chunk_index &&
-           pending[last + 1].base == pending[last].base + chunk.slot_bytes())
+           stacks[last + 1].chunk_index == stacks[first].chunk_index &&
+           stacks[last + 1].base == stacks[last].base + chunk.slot_bytes())
       ++last;
-    uint64_t ticket = decommit_locked(chunk, pending[first].base + chunk.guard_bytes,
-                                      pending[last].base + chunk.slot_bytes());
-    if (ticket > g_pool.cold_ticket) g_pool.cold_ticket = ticket;
-    for (uint32_t i = first; i <= last; ++i) {
-      const uint32_t slot = chunk.slot_of(pending[i].base);
+    batch.run_first[batch.runs] = first;
+    batch.run_ticket[batch.runs++] = queue_decommit(stacks[first].base + chunk.guard_bytes,
+                                                    stacks[last].base + chunk.slot_bytes());
+    first = last + 1;
+  }
+  // Sent now, by this thread (an exiting goroutine's P in the scheduler state, the scavenger):
+  // the cold slots' tickets are then complete when a spawn wants them, and a spawn never waits.
+  kernel::DecommitQueue::process().flush();
+  ChunkToUnmap unused[kDecommitBatch];  // chunks retired meanwhile, their last slot back
+  uint32_t unused_count = 0;
+  {
+    kernel::FutexMutexGuard guard(g_pool.lock);
+    for (uint32_t run = 0, i = 0; i < count; ++i) {
+      if (run + 1 < batch.runs && batch.run_first[run + 1] == i) ++run;
+      const uint64_t ticket = batch.run_ticket[run];
+      StackChunk& chunk = g_pool.chunks[stacks[i].chunk_index];
+      if (ticket > chunk.last_ticket) chunk.last_ticket = ticket;
+      --chunk.live;
+      if (chunk.retired) {  // the retirement rule: nothing handed out; unmapped when empty
+        if (chunk.live == 0) unused[unused_count++] = take_chunk_locked(stacks[i].chunk_index);
+        continue;
+      }
+      if (ticket > g_pool.cold_ticket) g_pool.cold_ticket = ticket;
+      const uint32_t slot = chunk.slot_of(stacks[i].base);
       chunk.free_bits[slot / 64] |= uint64_t{1} << (slot % 64);
       ++chunk.cold;
       ++g_pool.cold_slots;
     }
-    first = last + 1;
   }
-  g_pool.pending_count = 0;
-}
-
-// Lock held. A released (or drained) stack of a current chunk joins the pending ones.
-void make_pending_locked(uint8_t* base, uint32_t chunk_index) {
-  if (g_pool.pending_count == kDecommitBatch) flush_pending_locked();
-  g_pool.pending[g_pool.pending_count++] = PooledStack{base, chunk_index};
+  batch.count = 0;
+  for (uint32_t i = 0; i < unused_count; ++i) unmap_chunk(unused[i]);
 }
 
 // Installs the guards of new slots (the guard invariant) and populates the top page of every
@@ -385,14 +439,18 @@ uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_fr
 
 // Refills g_pool.fresh (lock held on entry and on return; released meanwhile). Returns 0 or an
 // errno when nothing could be made ready.
-// With `interrupted` (a refill ahead, on a P that must answer a stop quickly): never waits for
-// a decommit (returns EAGAIN instead), and prepares pages in small groups (prepare_slots).
-int refill_locked(bool (*interrupted)()) {
+// With `interrupted` (a P that must answer a stop quickly) pages are prepared in small groups
+// and the rest left unprepared once it says yes (prepare_slots), and no decommit is waited for:
+// a refill ahead returns EAGAIN instead, a spawning goroutine's refill carves new slots instead
+// of taking cold ones whose decommit is not known done (its batch may be in its system call on
+// another thread, holding the queue's lock; a stop would wait for the spawner meanwhile).
+int refill_locked(bool (*interrupted)(), bool ahead) {
   PooledStack slots[kRefillBatch];
-  if (interrupted != nullptr && g_pool.cold_slots != 0 &&
-      !kernel::DecommitQueue::process().is_complete(g_pool.cold_ticket))
-    return EAGAIN;
-  uint32_t count = take_cold_locked(slots, kRefillBatch);
+  kernel::DecommitQueue& queue = kernel::DecommitQueue::process();
+  if (ahead && g_pool.cold_slots != 0 && !queue.is_complete(g_pool.cold_ticket)) return EAGAIN;
+  const bool take_cold =
+      interrupted == nullptr || ahead || queue.is_known_complete(g_pool.cold_ticket);
+  uint32_t count = take_cold ? take_cold_locked(slots, kRefillBatch) : 0;
   const uint64_t ticket = count != 0 ? g_pool.cold_ticket : 0;
   const uint32_t new_from = count;
   if (count == 0) {
@@ -409,25 +467,27 @@ int refill_locked(bool (*interrupted)()) {
   g_pool.lock.unlock();
   // The decommit ticket rule, outside the lock: cold slots' MADV_DONTNEED must be done before
   // their pages are populated (it would zap them again) or used.
-  if (ticket != 0) kernel::DecommitQueue::process().wait(ticket);
+  if (ticket != 0) queue.wait(ticket);
   const uint32_t usable =
       prepare_slots(slots, count, new_from, guard_bytes, slot_bytes, regions, interrupted);
   if (new_from == 0) g_pool.carved.fetch_add(usable, std::memory_order_relaxed);
   g_pool.lock.lock();
   ChunkToUnmap unused;  // a retired chunk emptied meanwhile (a reconfiguration): never by a trim
+  DecommitBatch full;   // pending filled up (kRefillBatch < kDecommitBatch: at most once)
   for (uint32_t i = 0; i < count; ++i) {
     StackChunk& chunk = g_pool.chunks[slots[i].chunk_index];
     --chunk.live;
     if (i >= usable) continue;  // a slot without its guard is never handed out
     if (chunk.retired || g_pool.fresh_count == kFreshStacksMax) {
       if (chunk.retired && chunk.live == 0) unused = take_chunk_locked(slots[i].chunk_index);
-      if (!chunk.retired) make_pending_locked(slots[i].base, slots[i].chunk_index);
+      if (!chunk.retired) make_pending_locked(slots[i].base, slots[i].chunk_index, full);
       continue;
     }
     g_pool.fresh[g_pool.fresh_count++] = slots[i];
   }
-  if (unused.base != nullptr) {
+  if (unused.base != nullptr || full.count != 0) {
     g_pool.lock.unlock();
+    decommit_taken(full);
     unmap_chunk(unused);
     g_pool.lock.lock();
   }
@@ -454,14 +514,19 @@ void stack_pool_configure(size_t usable_bytes, size_t guard_bytes, StackGuardMod
   g_pool.guard_regions = regions;
 }
 
-kernel::Result<GoroutineStack> stack_acquire() {
+kernel::Result<GoroutineStack> stack_acquire(bool (*interrupted)()) {
   GoroutineStack stack;
   uint64_t ticket = 0;
   g_pool.acquires.fetch_add(1, std::memory_order_relaxed);
   {
     kernel::FutexMutexGuard guard(g_pool.lock);
+    kernel::DecommitQueue& queue = kernel::DecommitQueue::process();
     for (;;) {
-      if (g_pool.warm_count > 0) {
+      // A warm stack whose decommit is not known to be done yet comes after pending and fresh
+      // ones: waiting for its ticket could make the queue's batch call (the spawn path makes no
+      // system call it can avoid: a stop waits for a spawning goroutine).
+      if (g_pool.warm_count > 0 && (queue.is_known_complete(g_pool.warm[g_pool.warm_head].ticket) ||
+                                    (g_pool.pending_count == 0 && g_pool.fresh_count == 0))) {
         const WarmStack warm = take_warm_locked();
         stack = stack_in(warm.chunk_index, warm.base);
         ticket = warm.ticket;
@@ -474,7 +539,7 @@ kernel::Result<GoroutineStack> stack_acquire() {
         if (g_pool.fresh_count <= kRefillBatch && !g_pool.refilling_ahead)
           g_pool.refill_wanted.store(true, std::memory_order_relaxed);
       } else {
-        int error = refill_locked(nullptr);
+        int error = refill_locked(interrupted, false);
         if (error != 0) return kernel::Result<GoroutineStack>::failure(error);
         continue;  // the lock was released: look again from the top
       }
@@ -492,48 +557,78 @@ kernel::Result<GoroutineStack> stack_acquire() {
 void stack_release(GoroutineStack stack) {
   if (stack.empty()) return;
   ChunkToUnmap to_unmap;
+  DecommitBatch full;
+  bool to_warm = false;
   {
     kernel::FutexMutexGuard guard(g_pool.lock);
     StackChunk& chunk = g_pool.chunks[stack.chunk_index];
     USGC_CHECK(chunk.base != nullptr && stack.base >= chunk.base &&
                    stack.base < chunk.base + chunk.bytes && chunk.live > 0,
                "goroutine stacks: released stack is not a live stack of its chunk");
-    --chunk.live;
-    --g_pool.live;
-    if (chunk.retired) {
-      if (chunk.live == 0) to_unmap = take_chunk_locked(stack.chunk_index);
-    } else if (g_pool.warm_count < kMaxWarmStacks) {
-      // The few-pages invariant: only the top pages stay.
-      uint8_t* kept = stack.usable_bytes > kKeptResidentBytes ? stack.top() - kKeptResidentBytes
-                                                              : stack.base + stack.guard_bytes;
-      uint64_t ticket = decommit_locked(chunk, stack.base + stack.guard_bytes, kept);
-      g_pool.warm[(g_pool.warm_head + g_pool.warm_count++) % kMaxWarmStacks] =
-          WarmStack{stack.base, stack.chunk_index, ticket};
+    if (!chunk.retired && g_pool.warm_count + g_pool.warm_reserved < kMaxWarmStacks) {
+      ++g_pool.warm_reserved;  // still live: its lower pages' decommit is queued first, below
+      to_warm = true;
     } else {
-      make_pending_locked(stack.base, stack.chunk_index);
+      --chunk.live;
+      --g_pool.live;
+      if (chunk.retired) {
+        if (chunk.live == 0) to_unmap = take_chunk_locked(stack.chunk_index);
+      } else {
+        make_pending_locked(stack.base, stack.chunk_index, full);
+      }
     }
   }
+  if (to_warm) {
+    // The few-pages invariant: only the top pages stay. Queued outside the lock (the queue may
+    // send its batch here: the no-call-under-the-lock rule); the stack, still counted live, is
+    // neither reused nor unmapped meanwhile.
+    uint8_t* kept = stack.usable_bytes > kKeptResidentBytes ? stack.top() - kKeptResidentBytes
+                                                            : stack.base + stack.guard_bytes;
+    const uint64_t ticket = queue_decommit(stack.base + stack.guard_bytes, kept);
+    kernel::FutexMutexGuard guard(g_pool.lock);
+    StackChunk& chunk = g_pool.chunks[stack.chunk_index];
+    if (ticket > chunk.last_ticket) chunk.last_ticket = ticket;
+    --g_pool.warm_reserved;
+    --chunk.live;
+    --g_pool.live;
+    if (chunk.retired) {  // a reconfiguration meanwhile: the retirement rule
+      if (chunk.live == 0) to_unmap = take_chunk_locked(stack.chunk_index);
+    } else {
+      g_pool.warm[(g_pool.warm_head + g_pool.warm_count++) % kMaxWarmStacks] =
+          WarmStack{stack.base, stack.chunk_index, ticket};
+    }
+  }
+  decommit_taken(full);
   unmap_chunk(to_unmap);
 }
 
 void stack_pool_drain() {
+  // Every warm, fresh and pending stack decommitted, a batch at a time outside the lock.
+  for (;;) {
+    DecommitBatch batch;
+    {
+      kernel::FutexMutexGuard guard(g_pool.lock);
+      while (batch.count == 0 && g_pool.warm_count > 0) {
+        const WarmStack warm = take_warm_locked();
+        if (!g_pool.chunks[warm.chunk_index].retired)
+          make_pending_locked(warm.base, warm.chunk_index, batch);
+      }
+      while (batch.count == 0 && g_pool.fresh_count > 0) {
+        const PooledStack fresh = g_pool.fresh[--g_pool.fresh_count];
+        if (!g_pool.chunks[fresh.chunk_index].retired)
+          make_pending_locked(fresh.base, fresh.chunk_index, batch);
+      }
+      if (batch.count == 0) take_pending_locked(batch);  // the last, partial batch
+    }
+    if (batch.count == 0) break;
+    decommit_taken(batch);
+  }
   ChunkToUnmap to_unmap[64];  // unmapped in batches of 64 chunks, outside the lock
   for (;;) {
     uint32_t taken = 0;
     bool more = false;
     {
       kernel::FutexMutexGuard guard(g_pool.lock);
-      while (g_pool.warm_count > 0) {
-        const WarmStack warm = take_warm_locked();
-        if (!g_pool.chunks[warm.chunk_index].retired)
-          make_pending_locked(warm.base, warm.chunk_index);
-      }
-      while (g_pool.fresh_count > 0) {
-        const PooledStack fresh = g_pool.fresh[--g_pool.fresh_count];
-        if (!g_pool.chunks[fresh.chunk_index].retired)
-          make_pending_locked(fresh.base, fresh.chunk_index);
-      }
-      flush_pending_locked();
       for (uint32_t index = 0; index < g_pool.chunk_limit; ++index) {
         const StackChunk& chunk = g_pool.chunks[index];
         if (chunk.base == nullptr || chunk.live != 0) continue;
@@ -556,9 +651,17 @@ bool stack_pool_refill_ahead(bool (*interrupted)()) {
   g_pool.refill_wanted.store(false, std::memory_order_relaxed);
   if (g_pool.refilling_ahead || g_pool.fresh_count > kRefillBatch) return false;
   g_pool.refilling_ahead = true;
-  const int error = refill_locked(interrupted);  // releases the lock meanwhile
+  const int error = refill_locked(interrupted, true);  // releases the lock meanwhile
   g_pool.refilling_ahead = false;
   return error == 0;
+}
+
+void stack_pool_set_decommit_hook_for_testing(void (*hook)()) {
+  g_pool.decommit_hook.store(hook, std::memory_order_relaxed);
+}
+
+bool stack_pool_lock_held_for_testing() {
+  return g_pool.lock.is_locked();
 }
 
 uint64_t stack_pool_activity() {
@@ -570,6 +673,7 @@ StackPoolCounters stack_pool_counters() {
   counters.carved = g_pool.carved.load(std::memory_order_relaxed);
   counters.chunks_unmapped = g_pool.chunks_unmapped.load(std::memory_order_relaxed);
   counters.pages_populated = g_pool.pages_populated.load(std::memory_order_relaxed);
+  counters.decommits = g_pool.decommits.load(std::memory_order_relaxed);
   kernel::FutexMutexGuard guard(g_pool.lock);
   counters.live = g_pool.live;
   counters.warm = g_pool.warm_count;
