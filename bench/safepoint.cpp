@@ -57,7 +57,9 @@
 //     armed> acknowledged_by=<kind>, all stops and those over 50 us), how often the last P
 //     acknowledged on the requester's CPU and the monitor worked during the stop;
 //     last_armed_to_fault_*, last_fault_to_ack_* (the last P's arming to its fault handler, and on
-//     to its acknowledgement) and ack_to_observed_* (to the requester seeing it).
+//     to its acknowledgement) and ack_to_observed_* (to the requester seeing it); with a thread
+//     requester, how many slow stops' last P thread waited on a run queue (another thread had
+//     its CPU) for over half the stop, and slow_last_thread_run_queue_wait_* (RunQueueWait).
 //   churn-<N> (impl=usgc): time to safepoint while goroutines are spawned and end, with N parked
 //     goroutines beside them (bench/safepoint_churn.hpp).
 //   handshake (impl=usgc): two polling goroutines keep both Ps running; usgc_handshake of P 0
@@ -407,6 +409,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   std::vector<uint64_t> ttsp_ns[kStopModeCount], wake_ns[kStopModeCount], arming_ns[kStopModeCount],
       first_ack_ns[kStopModeCount];
   std::vector<Attribution> attribution(kStopModeCount);
+  std::vector<RunQueueWait> run_queue_wait(kStopModeCount);
   usgc::safepoint::set_stop_trace_enabled(true);
   uint64_t all_running[kStopModeCount] = {}, signalled[kStopModeCount] = {},
            slept[kStopModeCount] = {};
@@ -454,6 +457,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
           check(usgc::safepoint::start_the_world(), name, "start_the_world");
         } else {
           sleep_ns(100000 + next_random() % 100000);
+          run_queue_wait[mode].before();
           check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
           check(usgc_start_the_world(), name, "usgc_start_the_world");
         }
@@ -465,6 +469,8 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
         if (breakdown.signal_rounds != 0) ++signalled[mode];
         if (breakdown.requester_slept) ++slept[mode];
         attribution[mode].add(usgc::safepoint::stop_attribution_last());
+        if (!stop_mode.from_goroutine)
+          run_queue_wait[mode].after(usgc::safepoint::stop_attribution_last());
         ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
         wake_ns[mode].push_back(info.requester_wake_ns);
         procs = info.procs;
@@ -510,6 +516,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
         kStopModes[mode].from_goroutine ? "goroutine" : "thread", kept_slot[mode],
         policy_gives_up[mode], budget_exhausted ? 1 : 0);
     attribution[mode].print(name, impl);
+    if (!kStopModes[mode].from_goroutine) run_queue_wait[mode].print(name, impl);
   }
   if (goroutines == 10000) {
     result(name, "seed", "claim_low", 100, "us");

@@ -14,8 +14,9 @@
 // Output: metric=p50, p99, max (us) of the time to safepoint, wake_ and arming_ of the same;
 // stack_decommits_per_s (ranges the stack pool gave to the decommit queue, per second of the
 // case), decommit_batches_per_s (the queue's process_madvise calls, the allocator's included) and
-// children_per_s; NOTE lines: stops during which a batch was sent (all, and over 50 us), and the
-// attribution of the last P (who was last and what it was doing), as ttsp's.
+// children_per_s; NOTE lines: stops during which a batch was sent (all, and over 50 us), the
+// attribution of the last P (who was last and what it was doing), as ttsp's, and the run-queue
+// wait of the last P's thread in the slow stops (RunQueueWait, bench/safepoint_report.hpp).
 #pragma once
 
 #include <atomic>
@@ -114,6 +115,7 @@ inline void goroutine_churn(uint32_t population, int stops) {
   usgc::safepoint::set_stop_trace_enabled(true);
   std::vector<uint64_t> ttsp_ns, wake_ns, arming_ns;
   Attribution attribution;
+  RunQueueWait run_queue_wait;
   uint64_t with_batch = 0, slow_with_batch = 0;
   kernel::DecommitQueue& queue = kernel::DecommitQueue::process();
   const uint64_t decommits_before = runtime::stack_pool_counters().decommits;
@@ -124,6 +126,7 @@ inline void goroutine_churn(uint32_t population, int stops) {
   for (int i = 0; i < stops && now_ns() < deadline_ns; ++i) {
     sleep_ns(100000 + next_random() % 100000);
     usgc_stop_info info{};
+    run_queue_wait.before();
     const uint64_t batches_at_request = queue.counters().batch_calls;
     check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
     const bool batch = queue.counters().batch_calls != batches_at_request;
@@ -134,6 +137,7 @@ inline void goroutine_churn(uint32_t population, int stops) {
     wake_ns.push_back(info.requester_wake_ns);
     arming_ns.push_back(usgc::safepoint::stop_breakdown_last().arming_ns);
     attribution.add(usgc::safepoint::stop_attribution_last());
+    run_queue_wait.after(usgc::safepoint::stop_attribution_last());
   }
   const double seconds = static_cast<double>(now_ns() - start_ns) * 1e-9;
   const uint64_t decommits = runtime::stack_pool_counters().decommits - decommits_before;
@@ -161,6 +165,7 @@ inline void goroutine_churn(uint32_t population, int stops) {
       "stops_during_a_batch=%" PRIu64 " slow_stops_during_a_batch=%" PRIu64 "\n",
       name, impl, ttsp_ns.size(), seconds, stats.procs, kWaveChildren, with_batch, slow_with_batch);
   attribution.print(name, impl);
+  run_queue_wait.print(name, impl);
 }
 
 }  // namespace usgc::bench::safepoint_churn

@@ -136,4 +136,56 @@ struct Attribution {
   }
 };
 
+// Whether the VM's scheduler explains a slow stop: the run-queue wait (/proc/<tid>/schedstat's
+// second field: ns runnable but not running, in this guest) of the last P's thread across the
+// stop. before() reads every slot holder's before the request, after() the last P's after the
+// resume; a slow stop whose last thread waited on a run queue for more than half its time to
+// safepoint was mostly the machine's (another thread had its CPU), not the runtime's.
+class RunQueueWait {
+ public:
+  void before() {
+    const uint32_t slots = usgc::safepoint::slot_count();
+    tid_.assign(slots, 0);
+    delay_ns_.assign(slots, 0);
+    for (uint32_t i = 0; i < slots; ++i) {
+      tid_[i] = usgc::safepoint::slot_at(i)->owner_tid.load(std::memory_order_relaxed);
+      if (tid_[i] != 0 && !read(tid_[i], &delay_ns_[i])) tid_[i] = 0;
+    }
+  }
+  void after(const usgc::safepoint::StopAttribution& a) {
+    if (!a.valid || a.time_to_safepoint_ns <= usgc::safepoint::kSlowStopNs ||
+        a.last_slot >= tid_.size() || tid_[a.last_slot] == 0)
+      return;
+    uint64_t delay_ns = 0;
+    if (!read(tid_[a.last_slot], &delay_ns)) return;
+    ++slow_known_;
+    const uint64_t waited_ns = delay_ns - delay_ns_[a.last_slot];
+    slow_waited_ns_.push_back(waited_ns);
+    if (2 * waited_ns > a.time_to_safepoint_ns) ++slow_mostly_waiting_;
+  }
+  void print(const char* name, const char* impl) const {
+    std::printf("NOTE suite=safepoint case=%s impl=%s slow_stops_with_last_thread_known=%" PRIu64
+                " of_which_it_waited_on_a_run_queue_over_half_the_time=%" PRIu64 "\n",
+                name, impl, slow_known_, slow_mostly_waiting_);
+    latency_results(name, impl, slow_waited_ns_, "slow_last_thread_run_queue_wait_");
+  }
+
+ private:
+  static bool read(int32_t tid, uint64_t* delay_ns) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+    FILE* file = std::fopen(path, "r");
+    if (file == nullptr) return false;
+    unsigned long long running = 0, waiting = 0;
+    const bool ok = std::fscanf(file, "%llu %llu", &running, &waiting) == 2;
+    std::fclose(file);
+    *delay_ns = waiting;
+    return ok;
+  }
+  std::vector<int32_t> tid_;
+  std::vector<uint64_t> delay_ns_;
+  std::vector<uint64_t> slow_waited_ns_;
+  uint64_t slow_known_ = 0, slow_mostly_waiting_ = 0;
+};
+
 }  // namespace usgc::bench::safepoint_report
