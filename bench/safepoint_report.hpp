@@ -161,12 +161,26 @@ class RunQueueWait {
     ++slow_known_;
     const uint64_t waited_ns = delay_ns - delay_ns_[a.last_slot];
     slow_waited_ns_.push_back(waited_ns);
-    if (2 * waited_ns > a.time_to_safepoint_ns) ++slow_mostly_waiting_;
+    const int activity = static_cast<int>(a.last_activity);
+    ++by_activity_[activity][0];
+    if (2 * waited_ns > a.time_to_safepoint_ns) {
+      ++slow_mostly_waiting_;
+      ++by_activity_[activity][1];
+    }
   }
   void print(const char* name, const char* impl) const {
     std::printf("NOTE suite=safepoint case=%s impl=%s slow_stops_with_last_thread_known=%" PRIu64
                 " of_which_it_waited_on_a_run_queue_over_half_the_time=%" PRIu64 "\n",
                 name, impl, slow_known_, slow_mostly_waiting_);
+    for (int activity = 0; activity < kActivities; ++activity) {
+      if (by_activity_[activity][0] == 0) continue;
+      std::printf("NOTE suite=safepoint case=%s impl=%s slow_last_p=%s stops=%" PRIu64
+                  " its_thread_waited_on_a_run_queue_over_half_the_time=%" PRIu64 "\n",
+                  name, impl,
+                  usgc::safepoint::processor_activity_name(
+                      static_cast<usgc::safepoint::ProcessorActivity>(activity)),
+                  by_activity_[activity][0], by_activity_[activity][1]);
+    }
     latency_results(name, impl, slow_waited_ns_, "slow_last_thread_run_queue_wait_");
   }
 
@@ -186,6 +200,8 @@ class RunQueueWait {
   std::vector<uint64_t> delay_ns_;
   std::vector<uint64_t> slow_waited_ns_;
   uint64_t slow_known_ = 0, slow_mostly_waiting_ = 0;
+  static constexpr int kActivities = static_cast<int>(usgc::safepoint::ProcessorActivity::kCount);
+  uint64_t by_activity_[kActivities][2] = {};  // slow stops by the last P's activity: all, waited
 };
 
 }  // namespace usgc::bench::safepoint_report

@@ -393,8 +393,9 @@ void decommit_taken(DecommitBatch& batch) {
 // slot, outside the lock. Returns how many of `slots` (a prefix) are usable; on a guard failure
 // the rest are given up (their address space stays carved but unused until the chunk goes).
 // All slots are of one configuration (guard_bytes, slot_bytes); new ones are of one chunk.
-// `interrupted` (may be nullptr) is asked between groups of kPrepareGroup pages: once it says yes
-// the remaining slots are handed out unpopulated (their guards are in place).
+// `interrupted` (may be nullptr) is asked before each group of kPrepareGroup pages is populated
+// and before each page's first touch: once it says yes the remaining slots are handed out
+// unpopulated or untouched (their guards are in place).
 uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_from,
                        size_t guard_bytes, size_t slot_bytes, bool regions, bool (*interrupted)()) {
   kernel::AdviseRange ranges[kRefillBatch];
@@ -430,9 +431,13 @@ uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_fr
       break;
     g_pool.pages_populated.fetch_add(pages, std::memory_order_relaxed);
     // The first user access, here rather than in the spawn: the slots are still ours (in
-    // flight), and the top byte is the goroutine record's, constructed later.
-    for (uint32_t i = group; i < group + pages; ++i)
+    // flight), and the top byte is the goroutine record's, constructed later. Each costs the VM's
+    // shadow-page fill (tens of microseconds: most of a refill's time in the churn benchmark), so
+    // `interrupted` is asked before each; an untouched page only takes its fill later.
+    for (uint32_t i = group; i < group + pages; ++i) {
+      if (interrupted != nullptr && i != group && interrupted()) return usable;
       *reinterpret_cast<volatile uint8_t*>(slots[i].base + slot_bytes - 1) = 0;
+    }
   }
   return usable;
 }
