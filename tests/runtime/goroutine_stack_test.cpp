@@ -40,6 +40,16 @@ void touch_every_page(const GoroutineStack& stack) {
   for (uint8_t* p = stack.base + stack.guard_bytes; p < stack.top(); p += page) *p = 1;
 }
 
+// count stacks from the pool, every page of each touched.
+void acquire_touched(size_t count, std::vector<GoroutineStack>* stacks) {
+  for (size_t i = 0; i < count; ++i) {
+    kernel::Result<GoroutineStack> stack = stack_acquire();
+    ASSERT_TRUE(stack.ok()) << "errno " << stack.error();
+    touch_every_page(stack.value());
+    stacks->push_back(stack.value());
+  }
+}
+
 // Releasing through the pool queues MADV_DONTNEED; this makes it happen before we look.
 void wait_for_decommits() {
   kernel::DecommitQueue& queue = kernel::DecommitQueue::process();
@@ -186,12 +196,7 @@ TEST_F(StackPoolTest, ADrainGivesBackEveryPooledPageAndUnmapsEmptyChunks) {
   stack_pool_drain();
   uint64_t start = resident_bytes();
   std::vector<GoroutineStack> stacks;
-  for (size_t i = 0; i < kStacks; ++i) {
-    kernel::Result<GoroutineStack> stack = stack_acquire();
-    ASSERT_TRUE(stack.ok()) << "errno " << stack.error();
-    touch_every_page(stack.value());
-    stacks.push_back(stack.value());
-  }
+  ASSERT_NO_FATAL_FAILURE(acquire_touched(kStacks, &stacks));
   EXPECT_GE(stack_pool_counters().pages_populated, kStacks - 64) << "top pages populated ahead";
   for (const GoroutineStack& stack : stacks) stack_release(stack);
   stack_pool_drain();
@@ -277,12 +282,7 @@ TEST_F(StackPoolTest, DecommitsAreQueuedWithThePoolsLockFree) {
   stack_pool_configure(64 * 1024, 16 * 1024);
   stack_pool_drain();
   std::vector<GoroutineStack> stacks;
-  for (size_t i = 0; i < kStacks; ++i) {
-    kernel::Result<GoroutineStack> stack = stack_acquire();
-    ASSERT_TRUE(stack.ok()) << "errno " << stack.error();
-    touch_every_page(stack.value());
-    stacks.push_back(stack.value());
-  }
+  ASSERT_NO_FATAL_FAILURE(acquire_touched(kStacks, &stacks));
   decommit_lock::g_decommits = 0;
   decommit_lock::g_under_lock = 0;
   stack_pool_set_decommit_hook_for_testing(decommit_lock::count_decommit);
