@@ -11,9 +11,9 @@
 #   RESULT suite=goroutines case=<case> impl=usgc metric=ratio_vs_go value=<usgc / go> unit=ratio
 # Without go: "NOTE go not installed: Go comparison skipped".
 # suite=million: $BUILD/bench/million_goroutines beside bench/go/million.go (see below).
-# suite=safepoint: $BUILD/bench/safepoint once (machine floor, poll overhead, time to safepoint
-# against goroutine count for both arming modes and the requester's spin, handshakes); its lines
-# are passed through.
+# suite=safepoint: $BUILD/bench/safepoint (machine floor, poll overhead, time to safepoint
+# against goroutine count for both arming modes and the requester's spin, under goroutine churn,
+# handshakes); its lines are passed through.
 # suite=safepoint_blocked: $BUILD/bench/safepoint_blocked once (time to safepoint with blocked and
 # non-polling threads, plain against bracketed join); its lines are passed through.
 #
@@ -166,13 +166,16 @@ if [[ " $impls " == *" go "* ]]; then
 fi
 
 # ---- suite=safepoint --------------------------------------------------------------------------
-# Two processes: poll-overhead needs preemption off, the stops need it on.
+# Three processes: poll-overhead needs preemption off, the stops need it on; the churn case
+# (stops while goroutines are spawned and end) runs at 10 000 goroutines only.
 quick_args=()
 [ "$BENCH_QUICK" = 1 ] && quick_args=(--quick)
-for cases in "floor ttsp handshake" "poll"; do
+for cases in "floor ttsp handshake" "churn" "poll"; do
   progress "safepoint: $cases (quick: a few seconds; full: about 40 s)"
-  timeout "$BENCH_TIMEOUT_S" "$BIN/safepoint" --cases "$cases" "${quick_args[@]+"${quick_args[@]}"}" \
-    >"$work/safepoint.out" 2>"$work/safepoint.err"
+  case_args=()
+  [ "$cases" = churn ] && case_args=(--counts 10000)
+  timeout "$BENCH_TIMEOUT_S" "$BIN/safepoint" --cases "$cases" "${case_args[@]+"${case_args[@]}"}" \
+    "${quick_args[@]+"${quick_args[@]}"}" >"$work/safepoint.out" 2>"$work/safepoint.err"
   status=$?
   while IFS= read -r line; do
     case $line in

@@ -2,7 +2,7 @@
 // them — the benchmark of suite=safepoint (run by bench/run_runtime.sh; read docs/design.md
 // "Safepoints" and safepoint/stop_the_world.hpp first).
 //
-// Cases (--cases picks them: floor, poll, ttsp, handshake):
+// Cases (--cases picks them: floor, poll, ttsp, churn, handshake):
 //   machine-floor (impl=threads), before the runtime starts, plain threads: the wake-up, vCPU
 //     availability, mprotect and SIGSEGV-delivery floors the stops below are made of
 //     (bench/machine_floor.hpp says what each figure is).
@@ -57,7 +57,11 @@
 //     armed> acknowledged_by=<kind>, all stops and those over 50 us), how often the last P
 //     acknowledged on the requester's CPU and the monitor worked during the stop;
 //     last_armed_to_fault_*, last_fault_to_ack_* (the last P's arming to its fault handler, and on
-//     to its acknowledgement) and ack_to_observed_* (to the requester seeing it).
+//     to its acknowledgement) and ack_to_observed_* (to the requester seeing it); with a thread
+//     requester, how many slow stops' last P thread waited on a run queue (another thread had
+//     its CPU) for over half the stop, and slow_last_thread_run_queue_wait_* (RunQueueWait).
+//   churn-<N> (impl=usgc): time to safepoint while goroutines are spawned and end, with N parked
+//     goroutines beside them (bench/safepoint_churn.hpp).
 //   handshake (impl=usgc): two polling goroutines keep both Ps running; usgc_handshake of P 0
 //     and P 1 alternately, each after 100-200 us; metric=p50, p99, max (us) of the handshake's
 //     time to safepoint, wake_p50, wake_p99, wake_max of the requester's wake-up.
@@ -70,7 +74,7 @@
 // stops found every P running), ERROR lines for a failure or a wrong result (exit status 1).
 //
 // Usage: safepoint [--stops N] [--counts "1 100 1000 10000"] [--handshakes N] [--case-seconds S]
-//                  [--cases "floor ttsp handshake" | --cases poll] [--poll-scale F] [--quick]
+//                  [--cases "floor ttsp churn handshake" | --cases poll] [--poll-scale F] [--quick]
 //                  [--modes "swap swap-before goroutine-swap ..."]
 #include <pthread.h>
 #include <time.h>
@@ -91,6 +95,8 @@
 
 #include "bench/bench_support.hpp"
 #include "bench/machine_floor.hpp"
+#include "bench/safepoint_churn.hpp"
+#include "bench/safepoint_report.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "safepoint/stop_the_world.hpp"
@@ -105,61 +111,12 @@ using usgc::bench::now_ns;
 using usgc::bench::percentile;
 using usgc::bench::words;
 using usgc::safepoint::SafepointArming;
+using namespace usgc::bench::safepoint_report;
 
 uint64_t thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-void sleep_ns(uint64_t ns) {
-  timespec ts{static_cast<time_t>(ns / 1000000000u), static_cast<long>(ns % 1000000000u)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
-  }
-}
-
-int g_errors = 0;
-
-// Wall-time budget of one ttsp or handshake case (--case-seconds). The stops are paced by sleeps
-// of 100-200 us, and on a loaded machine each sleep can last milliseconds (the OS wakes the
-// requester late): 2000 stops per mode can then take minutes per case, and the last case of the run
-// (ttsp-10000) could run past run_runtime.sh's timeout before it printed anything. A case that
-// runs out of budget stops early and says so (NOTE ... budget_exhausted=1, stops per mode).
-uint64_t g_case_budget_ns = 45ull * 1000000000ull;
-
-[[noreturn]] void fail(const char* case_name, const char* what, int error) {
-  std::printf("ERROR suite=safepoint case=%s reason=\"%s failed: %s\"\n", case_name, what,
-              std::strerror(error));
-  std::fflush(stdout);
-  std::exit(1);
-}
-
-void check(int error, const char* case_name, const char* what) {
-  if (error != 0) fail(case_name, what, error);
-}
-
-uint32_t g_random = 0x9e3779b9u;
-uint32_t next_random() {
-  return usgc::bench::xorshift32(&g_random);
-}
-
-void result(const char* case_name, const char* impl, const char* metric, double value,
-            const char* unit) {
-  std::printf("RESULT suite=safepoint case=%s impl=%s metric=%s value=%.3f unit=%s\n", case_name,
-              impl, metric, value, unit);
-  std::fflush(stdout);
-}
-
-// p50, p99 and max of durations in ns, printed in us.
-void latency_results(const char* case_name, const char* impl, std::vector<uint64_t> ns,
-                     const char* prefix = "") {
-  std::sort(ns.begin(), ns.end());
-  std::string p50 = std::string(prefix) + "p50", p99 = std::string(prefix) + "p99",
-              max = std::string(prefix) + "max";
-  result(case_name, impl, p50.c_str(), static_cast<double>(percentile(ns, 0.50)) / 1000.0, "us");
-  result(case_name, impl, p99.c_str(), static_cast<double>(percentile(ns, 0.99)) / 1000.0, "us");
-  result(case_name, impl, max.c_str(), static_cast<double>(ns.empty() ? 0 : ns.back()) / 1000.0,
-         "us");
 }
 
 // ---- poll overhead -----------------------------------------------------------------------
@@ -434,69 +391,6 @@ constexpr int kStopModeCount = static_cast<int>(std::size(kStopModes));
 // --modes: the modes to run (all by default).
 bool g_mode_selected[kStopModeCount];
 
-// Who was last to stop, per mode (safepoint/stop_trace.hpp, on for the ttsp cases): the last P's
-// activity when armed x how it acknowledged, over all stops and over the stops slower than the
-// target; and the components of the last P's time.
-struct Attribution {
-  static constexpr int kActivities = static_cast<int>(usgc::safepoint::ProcessorActivity::kCount);
-  static constexpr int kKinds = static_cast<int>(usgc::safepoint::AckKind::kCount);
-  uint64_t cells[kActivities][kKinds] = {};
-  uint64_t slow_cells[kActivities][kKinds] = {};
-  uint64_t stops = 0, slow_stops = 0;
-  uint64_t on_requester_cpu = 0, slow_on_requester_cpu = 0;
-  uint64_t monitor = 0, slow_monitor = 0;
-  uint64_t faults = 0;  // slots acknowledged through a poll fault, all stops
-  std::vector<uint64_t> armed_to_fault_ns, fault_to_ack_ns, ack_to_observed_ns;
-
-  void add(const usgc::safepoint::StopAttribution& a) {
-    if (!a.valid) return;
-    const bool slow = a.time_to_safepoint_ns > usgc::safepoint::kSlowStopNs;
-    const int activity = static_cast<int>(a.last_activity), kind = static_cast<int>(a.last_kind);
-    ++stops;
-    ++cells[activity][kind];
-    faults += a.slots_faulted;
-    on_requester_cpu += a.last_on_requester_cpu;
-    monitor += a.monitor_worked;
-    if (slow) {
-      ++slow_stops;
-      ++slow_cells[activity][kind];
-      slow_on_requester_cpu += a.last_on_requester_cpu;
-      slow_monitor += a.monitor_worked;
-    }
-    if (a.last_fault_ns != 0) {
-      armed_to_fault_ns.push_back(
-          a.last_fault_ns > a.last_armed_ns ? a.last_fault_ns - a.last_armed_ns : 0);
-      fault_to_ack_ns.push_back(a.last_ack_ns > a.last_fault_ns ? a.last_ack_ns - a.last_fault_ns
-                                                                : 0);
-    }
-    ack_to_observed_ns.push_back(a.observed_ns > a.last_ack_ns ? a.observed_ns - a.last_ack_ns : 0);
-  }
-
-  void print(const char* name, const char* impl) const {
-    for (int activity = 0; activity < kActivities; ++activity) {
-      for (int kind = 0; kind < kKinds; ++kind) {
-        if (cells[activity][kind] == 0) continue;
-        std::printf(
-            "NOTE suite=safepoint case=%s impl=%s last_p=%s acknowledged_by=%s stops=%" PRIu64
-            " slow_stops=%" PRIu64 "\n",
-            name, impl,
-            usgc::safepoint::processor_activity_name(
-                static_cast<usgc::safepoint::ProcessorActivity>(activity)),
-            usgc::safepoint::ack_kind_name(static_cast<usgc::safepoint::AckKind>(kind)),
-            cells[activity][kind], slow_cells[activity][kind]);
-      }
-    }
-    std::printf("NOTE suite=safepoint case=%s impl=%s traced_stops=%" PRIu64 " slow_stops=%" PRIu64
-                " (over %" PRIu64 " us) last_p_on_requester_cpu=%" PRIu64 " (slow: %" PRIu64
-                ") monitor_worked=%" PRIu64 " (slow: %" PRIu64 ") poll_faults=%" PRIu64 "\n",
-                name, impl, stops, slow_stops, usgc::safepoint::kSlowStopNs / 1000,
-                on_requester_cpu, slow_on_requester_cpu, monitor, slow_monitor, faults);
-    latency_results(name, impl, armed_to_fault_ns, "last_armed_to_fault_");
-    latency_results(name, impl, fault_to_ack_ns, "last_fault_to_ack_");
-    latency_results(name, impl, ack_to_observed_ns, "ack_to_observed_");
-  }
-};
-
 void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) {
   std::string name_text = "ttsp-" + std::to_string(goroutines);
   const char* name = name_text.c_str();
@@ -515,6 +409,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
   std::vector<uint64_t> ttsp_ns[kStopModeCount], wake_ns[kStopModeCount], arming_ns[kStopModeCount],
       first_ack_ns[kStopModeCount];
   std::vector<Attribution> attribution(kStopModeCount);
+  std::vector<RunQueueWait> run_queue_wait(kStopModeCount);
   usgc::safepoint::set_stop_trace_enabled(true);
   uint64_t all_running[kStopModeCount] = {}, signalled[kStopModeCount] = {},
            slept[kStopModeCount] = {};
@@ -562,6 +457,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
           check(usgc::safepoint::start_the_world(), name, "start_the_world");
         } else {
           sleep_ns(100000 + next_random() % 100000);
+          run_queue_wait[mode].before();
           check(usgc_stop_the_world(&info), name, "usgc_stop_the_world");
           check(usgc_start_the_world(), name, "usgc_start_the_world");
         }
@@ -573,6 +469,8 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
         if (breakdown.signal_rounds != 0) ++signalled[mode];
         if (breakdown.requester_slept) ++slept[mode];
         attribution[mode].add(usgc::safepoint::stop_attribution_last());
+        if (!stop_mode.from_goroutine)
+          run_queue_wait[mode].after(usgc::safepoint::stop_attribution_last());
         ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
         wake_ns[mode].push_back(info.requester_wake_ns);
         procs = info.procs;
@@ -618,6 +516,7 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
         kStopModes[mode].from_goroutine ? "goroutine" : "thread", kept_slot[mode],
         policy_gives_up[mode], budget_exhausted ? 1 : 0);
     attribution[mode].print(name, impl);
+    if (!kStopModes[mode].from_goroutine) run_queue_wait[mode].print(name, impl);
   }
   if (goroutines == 10000) {
     result(name, "seed", "claim_low", 100, "us");
@@ -711,8 +610,8 @@ int main(int argc, char** argv) {
   }
 
   bool poll = has_word(cases, "poll"), ttsp = has_word(cases, "ttsp"),
-       handshake = has_word(cases, "handshake");
-  if (poll && (ttsp || handshake)) {
+       churn = has_word(cases, "churn"), handshake = has_word(cases, "handshake");
+  if (poll && (ttsp || churn || handshake)) {
     // One runtime per process (usgc_init once): poll-overhead needs preemption off, the stops
     // need the default (goroutines take turns on the Ps).
     std::fprintf(
@@ -725,7 +624,7 @@ int main(int argc, char** argv) {
     usgc::bench::MachineFloorOptions floor{futex_round_trips, heartbeat_ns, mprotects, faults};
     usgc::bench::machine_floor(floor, result, fail);
   }
-  if (!poll && !ttsp && !handshake) return g_errors == 0 ? 0 : 1;
+  if (!poll && !ttsp && !churn && !handshake) return g_errors == 0 ? 0 : 1;
 
   usgc_config config;
   check(usgc_config_from_environment(&config), "runtime", "usgc_config_from_environment");
@@ -742,6 +641,11 @@ int main(int argc, char** argv) {
                         first_mode);
       first_mode = (first_mode + 1) % kStopModeCount;
     }
+  }
+  if (churn) {
+    for (const std::string& count : words(counts))
+      usgc::bench::safepoint_churn::goroutine_churn(
+          static_cast<uint32_t>(std::strtoul(count.c_str(), nullptr, 10)), stops);
   }
   if (handshake) handshakes(handshake_count);
   check(usgc_shutdown(), "runtime", "usgc_shutdown");

@@ -544,6 +544,11 @@ bool DecommitQueue::is_complete(uint64_t ticket) {
   return complete;
 }
 
+bool DecommitQueue::is_known_complete(uint64_t ticket) const {
+  // Acquire: as in is_complete().
+  return ticket <= g_queue.completed_through.load(std::memory_order_acquire);
+}
+
 void DecommitQueue::wait(uint64_t ticket) {
   // Acquire: as in is_complete().
   if (ticket <= g_queue.completed_through.load(std::memory_order_acquire)) return;

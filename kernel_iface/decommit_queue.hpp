@@ -89,6 +89,11 @@ class DecommitQueue {
   // batch if the ticket is still queued, so polling is_complete() alone makes progress.
   bool is_complete(uint64_t ticket);
 
+  // True when the ticket is known complete: one acquire load of the completion watermark. Never
+  // takes the lock nor submits (is_complete may make the batch's system call), so a caller that
+  // must not make one (a spawning goroutine: a stop waits for it) can choose another range.
+  bool is_known_complete(uint64_t ticket) const;
+
   // Blocks until the ticket is complete (submits first if it is still queued).
   void wait(uint64_t ticket);
 

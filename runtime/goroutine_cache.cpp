@@ -63,6 +63,13 @@ Goroutine* take_free_goroutine(Processor* processor) {
   return goroutine;
 }
 
+// A spawn's stack refill asks this between its system calls (runtime/goroutine_stack.hpp).
+bool stop_pending_on_my_processor() {
+  Machine* machine = current_machine();
+  return machine != nullptr && machine->processor != nullptr &&
+         safepoint::safepoint_requested(machine->processor->slot);
+}
+
 }  // namespace
 
 Goroutine* goroutine_allocate(bool with_stack) {
@@ -81,7 +88,7 @@ Goroutine* goroutine_allocate(bool with_stack) {
     if (with_stack) {
       // The record lives at the top of its own stack: it shares the page the goroutine's first
       // frames touch, and goes back to the OS with the stack (no malloc'ed record left behind).
-      kernel::Result<GoroutineStack> stack = stack_acquire();
+      kernel::Result<GoroutineStack> stack = stack_acquire(stop_pending_on_my_processor);
       if (!stack.ok()) return nullptr;
       GoroutineStack usable = stack.value();
       usable.usable_bytes -= kRecordBytesInStack;

@@ -64,8 +64,11 @@ void stack_pool_configure(size_t usable_bytes, size_t guard_bytes,
                           StackGuardMode mode = StackGuardMode::kAuto);
 
 // A stack of the configured size: from the pool, or carved. ENOMEM when out of memory or
-// mappings (the reason is printed once).
-kernel::Result<GoroutineStack> stack_acquire();
+// mappings (the reason is printed once). `interrupted` (may be nullptr; a spawning goroutine
+// passes "a stop is pending on my P"): a refill asks it between small groups of pages and, once
+// it says yes, hands the rest out unpopulated (their first touch faults later); with it the
+// acquire waits for no decommit, so a stop waits for at most one small system call.
+kernel::Result<GoroutineStack> stack_acquire(bool (*interrupted)() = nullptr);
 
 // Returns a stack to the pool; its memory below the kept top pages is given back.
 void stack_release(GoroutineStack stack);
@@ -94,9 +97,17 @@ struct StackPoolCounters {
   uint64_t pages_populated;  // top pages populated ahead of first touch since start
   uint64_t chunks;           // chunks mapped now
   uint64_t chunks_unmapped;  // chunks unmapped since start
+  uint64_t decommits;        // ranges the pool gave to the DecommitQueue since start
   bool guard_regions;        // the current configuration uses MADV_GUARD_INSTALL
 };
 StackPoolCounters stack_pool_counters();
+
+// Tests: `hook` (nullptr: none, the default) is called by every decommit the pool queues, right
+// before the queue's enqueue (which may make the batch's system call), on the queueing thread.
+void stack_pool_set_decommit_hook_for_testing(void (*hook)());
+// Tests: the pool's lock is held by some thread now (by the caller itself, in a test that is the
+// pool's only user).
+bool stack_pool_lock_held_for_testing();
 
 // Resident bytes a pooled warm stack may keep (its top pages).
 inline constexpr size_t kKeptResidentBytes = 8 * 1024;

@@ -452,6 +452,15 @@ bool carry_out_request(Machine* machine, Goroutine* goroutine) {
       return false;
     case SwitchRequest::kExit:
       set_state(goroutine, safepoint::GoroutineState::kDead);
+      if (machine->processor != nullptr) {
+        // Nothing of the goroutine is left to stop. Its record and stack go back to the caches
+        // or the stack pool, whose decommit may make a system call (the decommit queue's batch:
+        // up to ~1 ms), with the slot in the scheduler state: a stop claims the P instead of
+        // waiting for this thread (the claim's rule allows the stack pool: stop_the_world.hpp).
+        safepoint::set_processor_activity(machine->processor->slot,
+                                          safepoint::ProcessorActivity::kScheduler);
+        safepoint::slot_enter_scheduler(machine->processor->slot);
+      }
       goroutine_recycle(goroutine);
       return false;
     case SwitchRequest::kNone:

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -37,6 +38,16 @@ uint64_t resident_bytes() {
 void touch_every_page(const GoroutineStack& stack) {
   const size_t page = kernel::os_page_size();
   for (uint8_t* p = stack.base + stack.guard_bytes; p < stack.top(); p += page) *p = 1;
+}
+
+// count stacks from the pool, every page of each touched.
+void acquire_touched(size_t count, std::vector<GoroutineStack>* stacks) {
+  for (size_t i = 0; i < count; ++i) {
+    kernel::Result<GoroutineStack> stack = stack_acquire();
+    ASSERT_TRUE(stack.ok()) << "errno " << stack.error();
+    touch_every_page(stack.value());
+    stacks->push_back(stack.value());
+  }
 }
 
 // Releasing through the pool queues MADV_DONTNEED; this makes it happen before we look.
@@ -185,12 +196,7 @@ TEST_F(StackPoolTest, ADrainGivesBackEveryPooledPageAndUnmapsEmptyChunks) {
   stack_pool_drain();
   uint64_t start = resident_bytes();
   std::vector<GoroutineStack> stacks;
-  for (size_t i = 0; i < kStacks; ++i) {
-    kernel::Result<GoroutineStack> stack = stack_acquire();
-    ASSERT_TRUE(stack.ok()) << "errno " << stack.error();
-    touch_every_page(stack.value());
-    stacks.push_back(stack.value());
-  }
+  ASSERT_NO_FATAL_FAILURE(acquire_touched(kStacks, &stacks));
   EXPECT_GE(stack_pool_counters().pages_populated, kStacks - 64) << "top pages populated ahead";
   for (const GoroutineStack& stack : stacks) stack_release(stack);
   stack_pool_drain();
@@ -256,6 +262,86 @@ TEST_F(StackPoolTest, AReconfigurationRetiresChunksUntilTheirLastStackReturns) {
   stack_release(old_stack);
   EXPECT_EQ(stack_pool_counters().chunks_unmapped, unmapped + 1);
   stack_release(new_stack);
+}
+
+namespace decommit_lock {
+std::atomic<uint64_t> g_decommits{0};
+std::atomic<uint64_t> g_under_lock{0};
+void count_decommit() {
+  g_decommits.fetch_add(1);
+  if (stack_pool_lock_held_for_testing()) g_under_lock.fetch_add(1);
+}
+}  // namespace decommit_lock
+
+// The pool queues every decommit with its lock free: the queue's enqueue may send the batch (a
+// process_madvise of up to ~1 ms), and whoever needs the pool meanwhile (a spawn: a stop waits
+// for it) must not wait behind that call. This test is the pool's only user, so a held lock is
+// the releasing thread's own.
+TEST_F(StackPoolTest, DecommitsAreQueuedWithThePoolsLockFree) {
+  constexpr size_t kStacks = kMaxWarmStacks + 3 * kPendingStacksMax;  // warm, then two batches
+  stack_pool_configure(64 * 1024, 16 * 1024);
+  stack_pool_drain();
+  std::vector<GoroutineStack> stacks;
+  ASSERT_NO_FATAL_FAILURE(acquire_touched(kStacks, &stacks));
+  decommit_lock::g_decommits = 0;
+  decommit_lock::g_under_lock = 0;
+  stack_pool_set_decommit_hook_for_testing(decommit_lock::count_decommit);
+  for (const GoroutineStack& stack : stacks) stack_release(stack);
+  const uint64_t by_releases = decommit_lock::g_decommits.load();
+  stack_pool_drain();
+  stack_pool_set_decommit_hook_for_testing(nullptr);
+  wait_for_decommits();
+  EXPECT_GE(by_releases, kMaxWarmStacks + 1) << "each warm stack, and at least one full batch";
+  EXPECT_GT(decommit_lock::g_decommits.load(), by_releases) << "the drain decommits too";
+  EXPECT_EQ(decommit_lock::g_under_lock.load(), 0u)
+      << "of " << decommit_lock::g_decommits.load() << " decommits";
+  EXPECT_EQ(stack_pool_counters().decommits >= decommit_lock::g_decommits.load(), true);
+}
+
+// A spawn's refill asks `interrupted` between its page groups: once it says yes (a stop is pending
+// on the spawner's P) the stacks are handed out unpopulated, and they work all the same.
+TEST_F(StackPoolTest, AnInterruptedRefillHandsOutItsStacksUnpopulated) {
+  stack_pool_configure(64 * 1024, 16 * 1024);
+  stack_pool_drain();  // nothing pooled: the next acquire refills
+  const uint64_t populated = stack_pool_counters().pages_populated;
+  kernel::Result<GoroutineStack> stack = stack_acquire([] { return true; });
+  ASSERT_TRUE(stack.ok()) << "errno " << stack.error();
+  EXPECT_EQ(stack_pool_counters().pages_populated, populated) << "nothing populated";
+  touch_every_page(stack.value());
+  stack_release(stack.value());
+  stack_pool_drain();
+  stack = stack_acquire();
+  ASSERT_TRUE(stack.ok()) << "errno " << stack.error();
+  EXPECT_GT(stack_pool_counters().pages_populated, populated) << "uninterrupted, it populates";
+  stack_release(stack.value());
+}
+
+// A spawn takes a warm stack only once its decommit is known done; before, it takes a fresh (or
+// pending) one: waiting for the warm one's ticket could make the queue's batch call on the
+// spawning goroutine, which a stop would wait for.
+TEST_F(StackPoolTest, AWarmStackWhoseDecommitIsNotDoneComesAfterAFreshOne) {
+  kernel::DecommitQueue& queue = kernel::DecommitQueue::process();
+  if (queue.active_mode() != kernel::DecommitMode::kProcessMadvise)
+    GTEST_SKIP() << "needs the batched queue (Linux 6.13+), where a queued range waits";
+  stack_pool_configure(64 * 1024, 16 * 1024);
+  stack_pool_drain();
+  kernel::Result<GoroutineStack> first = stack_acquire();  // refills: the rest are fresh
+  ASSERT_TRUE(first.ok()) << "errno " << first.error();
+  ASSERT_GT(stack_pool_counters().fresh, 0u);
+  touch_every_page(first.value());
+  stack_release(first.value());  // warm; its lower pages' decommit waits in the queue's batch
+  ASSERT_EQ(stack_pool_counters().warm, 1u);
+  kernel::Result<GoroutineStack> second = stack_acquire();
+  ASSERT_TRUE(second.ok()) << "errno " << second.error();
+  EXPECT_NE(second.value().base, first.value().base) << "a fresh stack, not the warm one";
+  EXPECT_EQ(stack_pool_counters().warm, 1u);
+  stack_release(second.value());
+  wait_for_decommits();
+  kernel::Result<GoroutineStack> third = stack_acquire();  // the oldest warm one, decommitted now
+  ASSERT_TRUE(third.ok()) << "errno " << third.error();
+  EXPECT_EQ(third.value().base, first.value().base);
+  EXPECT_EQ(third.value().base[third.value().guard_bytes], 0) << "its lower pages were given back";
+  stack_release(third.value());
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // a holder that looks afterwards finds its slot claimed and runs no goroutine until the resume;
 // with the claim off (the protocol before) the stop waits for the holder. End to end, on the real
 // scheduler, stops from a plain thread claim Ps between goroutines and no goroutine runs while the
-// world is stopped.
+// world is stopped, and a P whose goroutine ended is claimed while its machine gives the stack
+// back.
 //
 // The first tests drive one P's slot by hand from a test thread (the runtime is started with no
 // goroutine, so its own machines leave that idle P alone): the thread acquires the slot, enters
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <thread>
 
+#include "runtime/goroutine_stack.hpp"
 #include "safepoint/stop_the_world.hpp"
 #include "safepoint/stop_trace.hpp"
 #include "tests/support/runtime_fixture.hpp"
@@ -246,6 +248,54 @@ TEST_F(SchedulerClaim, StopsClaimProcessorsBetweenGoroutinesAndNothingRunsWhileS
   EXPECT_EQ(moved, 0) << "a goroutine ran while the world was stopped";
   EXPECT_GE(safepoint::safepoint_statistics().scheduler_claims, 5u)
       << "no stop of " << stops << " claimed a P in its scheduler loop";
+}
+
+// A goroutine that ends gives its record and stack back with its P in the scheduler state: past
+// the goroutine caches the stack goes to the pool, whose decommit may make the queue's batch call
+// (up to ~1 ms), and a stop claims that P instead of waiting for it. The pool's decommit hook
+// holds the first exiting machine in its decommit until a stop requested meanwhile completed.
+namespace exit_decommit {
+std::atomic<int> g_state{0};  // 0: hook off; 1: armed; 2: a machine is held in its decommit
+std::atomic<SlotStatus> g_status{SlotStatus::kIdle};
+std::atomic<bool> g_release{false};
+void hold_first_exit() {
+  safepoint::SafepointSlot* slot = safepoint::current_slot();
+  if (slot == nullptr) return;  // the scavenger's trim, not an exit
+  int armed = 1;
+  if (!g_state.compare_exchange_strong(armed, 2)) return;
+  g_status = slot->status.load();
+  while (!g_release.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+}
+}  // namespace exit_decommit
+
+TEST_F(SchedulerClaim, AGoroutineEndingInAStackDecommitDoesNotHoldUpAStop) {
+  ASSERT_TRUE(all_goroutines_finished());
+  constexpr int kGoroutines = 2000;  // more than the goroutine caches keep (64 per P, 1 024)
+  usgc_waitgroup gate = USGC_WAITGROUP_INIT;
+  ASSERT_EQ(usgc_waitgroup_add(&gate, 1), 0);
+  for (int i = 0; i < kGoroutines; ++i) go([&gate] { usgc_waitgroup_wait(&gate); });
+  exit_decommit::g_release = false;
+  exit_decommit::g_state = 1;
+  runtime::stack_pool_set_decommit_hook_for_testing(exit_decommit::hold_first_exit);
+  ASSERT_EQ(usgc_waitgroup_done(&gate), 0);  // they all end
+  ASSERT_TRUE(eventually([] { return exit_decommit::g_state.load() == 2; }));
+  const SlotStatus status = exit_decommit::g_status.load();
+  EXPECT_TRUE(status == SlotStatus::kScheduling || status == SlotStatus::kStoppedScheduling)
+      << "the exiting machine's slot was in status " << static_cast<int>(status);
+  std::atomic<bool> stopped{false};
+  std::thread requester([&] {
+    EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
+    stopped = true;
+    EXPECT_EQ(usgc_start_the_world(), 0);
+  });
+  EXPECT_TRUE(eventually([&] { return stopped.load(); }))
+      << "the stop waited for a machine held in its stack's decommit";
+  exit_decommit::g_release = true;
+  requester.join();
+  runtime::stack_pool_set_decommit_hook_for_testing(nullptr);
+  exit_decommit::g_state = 0;
+  // The goroutines read `gate`, a local of this frame: they finish before it goes.
+  ASSERT_TRUE(all_goroutines_finished()) << usgc_goroutine_count() << " goroutines still alive";
 }
 
 }  // namespace

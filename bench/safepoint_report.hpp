@@ -1,0 +1,207 @@
+// bench/safepoint_report.hpp — what the time-to-safepoint cases of bench/safepoint.cpp share:
+// RESULT/ERROR printing, the per-case wall-time budget, the pacing sleeps, and the attribution of
+// the last P (safepoint/stop_trace.hpp) summed over a case's stops. Included by bench/safepoint.cpp
+// and bench/safepoint_churn.hpp only (one program: the inline variables are that program's).
+#pragma once
+
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/bench_support.hpp"
+#include "safepoint/stop_the_world.hpp"
+
+namespace usgc::bench::safepoint_report {
+
+using usgc::bench::percentile;
+
+inline void sleep_ns(uint64_t ns) {
+  timespec ts{static_cast<time_t>(ns / 1000000000u), static_cast<long>(ns % 1000000000u)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
+  }
+}
+
+inline int g_errors = 0;
+
+// Wall-time budget of one ttsp or handshake case (--case-seconds). The stops are paced by sleeps
+// of 100-200 us, and on a loaded machine each sleep can last milliseconds (the OS wakes the
+// requester late): 2000 stops per mode can then take minutes per case, and the last case of the run
+// (ttsp-10000) could run past run_runtime.sh's timeout before it printed anything. A case that
+// runs out of budget stops early and says so (NOTE ... budget_exhausted=1, stops per mode).
+inline uint64_t g_case_budget_ns = 45ull * 1000000000ull;
+
+[[noreturn]] inline void fail(const char* case_name, const char* what, int error) {
+  std::printf("ERROR suite=safepoint case=%s reason=\"%s failed: %s\"\n", case_name, what,
+              std::strerror(error));
+  std::fflush(stdout);
+  std::exit(1);
+}
+
+inline void check(int error, const char* case_name, const char* what) {
+  if (error != 0) fail(case_name, what, error);
+}
+
+inline uint32_t g_random = 0x9e3779b9u;
+inline uint32_t next_random() {
+  return usgc::bench::xorshift32(&g_random);
+}
+
+inline void result(const char* case_name, const char* impl, const char* metric, double value,
+                   const char* unit) {
+  std::printf("RESULT suite=safepoint case=%s impl=%s metric=%s value=%.3f unit=%s\n", case_name,
+              impl, metric, value, unit);
+  std::fflush(stdout);
+}
+
+// p50, p99 and max of durations in ns, printed in us.
+inline void latency_results(const char* case_name, const char* impl, std::vector<uint64_t> ns,
+                            const char* prefix = "") {
+  std::sort(ns.begin(), ns.end());
+  std::string p50 = std::string(prefix) + "p50", p99 = std::string(prefix) + "p99",
+              max = std::string(prefix) + "max";
+  result(case_name, impl, p50.c_str(), static_cast<double>(percentile(ns, 0.50)) / 1000.0, "us");
+  result(case_name, impl, p99.c_str(), static_cast<double>(percentile(ns, 0.99)) / 1000.0, "us");
+  result(case_name, impl, max.c_str(), static_cast<double>(ns.empty() ? 0 : ns.back()) / 1000.0,
+         "us");
+}
+
+// Who was last to stop, per mode (safepoint/stop_trace.hpp, on for the ttsp cases): the last P's
+// activity when armed x how it acknowledged, over all stops and over the stops slower than the
+// target; and the components of the last P's time.
+struct Attribution {
+  static constexpr int kActivities = static_cast<int>(usgc::safepoint::ProcessorActivity::kCount);
+  static constexpr int kKinds = static_cast<int>(usgc::safepoint::AckKind::kCount);
+  uint64_t cells[kActivities][kKinds] = {};
+  uint64_t slow_cells[kActivities][kKinds] = {};
+  uint64_t stops = 0, slow_stops = 0;
+  uint64_t on_requester_cpu = 0, slow_on_requester_cpu = 0;
+  uint64_t monitor = 0, slow_monitor = 0;
+  uint64_t faults = 0;  // slots acknowledged through a poll fault, all stops
+  std::vector<uint64_t> armed_to_fault_ns, fault_to_ack_ns, ack_to_observed_ns;
+
+  void add(const usgc::safepoint::StopAttribution& a) {
+    if (!a.valid) return;
+    const bool slow = a.time_to_safepoint_ns > usgc::safepoint::kSlowStopNs;
+    const int activity = static_cast<int>(a.last_activity), kind = static_cast<int>(a.last_kind);
+    ++stops;
+    ++cells[activity][kind];
+    faults += a.slots_faulted;
+    on_requester_cpu += a.last_on_requester_cpu;
+    monitor += a.monitor_worked;
+    if (slow) {
+      ++slow_stops;
+      ++slow_cells[activity][kind];
+      slow_on_requester_cpu += a.last_on_requester_cpu;
+      slow_monitor += a.monitor_worked;
+    }
+    if (a.last_fault_ns != 0) {
+      armed_to_fault_ns.push_back(
+          a.last_fault_ns > a.last_armed_ns ? a.last_fault_ns - a.last_armed_ns : 0);
+      fault_to_ack_ns.push_back(a.last_ack_ns > a.last_fault_ns ? a.last_ack_ns - a.last_fault_ns
+                                                                : 0);
+    }
+    ack_to_observed_ns.push_back(a.observed_ns > a.last_ack_ns ? a.observed_ns - a.last_ack_ns : 0);
+  }
+
+  void print(const char* name, const char* impl) const {
+    for (int activity = 0; activity < kActivities; ++activity) {
+      for (int kind = 0; kind < kKinds; ++kind) {
+        if (cells[activity][kind] == 0) continue;
+        std::printf(
+            "NOTE suite=safepoint case=%s impl=%s last_p=%s acknowledged_by=%s stops=%" PRIu64
+            " slow_stops=%" PRIu64 "\n",
+            name, impl,
+            usgc::safepoint::processor_activity_name(
+                static_cast<usgc::safepoint::ProcessorActivity>(activity)),
+            usgc::safepoint::ack_kind_name(static_cast<usgc::safepoint::AckKind>(kind)),
+            cells[activity][kind], slow_cells[activity][kind]);
+      }
+    }
+    std::printf("NOTE suite=safepoint case=%s impl=%s traced_stops=%" PRIu64 " slow_stops=%" PRIu64
+                " (over %" PRIu64 " us) last_p_on_requester_cpu=%" PRIu64 " (slow: %" PRIu64
+                ") monitor_worked=%" PRIu64 " (slow: %" PRIu64 ") poll_faults=%" PRIu64 "\n",
+                name, impl, stops, slow_stops, usgc::safepoint::kSlowStopNs / 1000,
+                on_requester_cpu, slow_on_requester_cpu, monitor, slow_monitor, faults);
+    latency_results(name, impl, armed_to_fault_ns, "last_armed_to_fault_");
+    latency_results(name, impl, fault_to_ack_ns, "last_fault_to_ack_");
+    latency_results(name, impl, ack_to_observed_ns, "ack_to_observed_");
+  }
+};
+
+// Whether the VM's scheduler explains a slow stop: the run-queue wait (/proc/<tid>/schedstat's
+// second field: ns runnable but not running, in this guest) of the last P's thread across the
+// stop. before() reads every slot holder's before the request, after() the last P's after the
+// resume; a slow stop whose last thread waited on a run queue for more than half its time to
+// safepoint was mostly the machine's (another thread had its CPU), not the runtime's.
+class RunQueueWait {
+ public:
+  void before() {
+    const uint32_t slots = usgc::safepoint::slot_count();
+    tid_.assign(slots, 0);
+    delay_ns_.assign(slots, 0);
+    for (uint32_t i = 0; i < slots; ++i) {
+      tid_[i] = usgc::safepoint::slot_at(i)->owner_tid.load(std::memory_order_relaxed);
+      if (tid_[i] != 0 && !read(tid_[i], &delay_ns_[i])) tid_[i] = 0;
+    }
+  }
+  void after(const usgc::safepoint::StopAttribution& a) {
+    if (!a.valid || a.time_to_safepoint_ns <= usgc::safepoint::kSlowStopNs ||
+        a.last_slot >= tid_.size() || tid_[a.last_slot] == 0)
+      return;
+    uint64_t delay_ns = 0;
+    if (!read(tid_[a.last_slot], &delay_ns)) return;
+    ++slow_known_;
+    const uint64_t waited_ns = delay_ns - delay_ns_[a.last_slot];
+    slow_waited_ns_.push_back(waited_ns);
+    const int activity = static_cast<int>(a.last_activity);
+    ++by_activity_[activity][0];
+    if (2 * waited_ns > a.time_to_safepoint_ns) {
+      ++slow_mostly_waiting_;
+      ++by_activity_[activity][1];
+    }
+  }
+  void print(const char* name, const char* impl) const {
+    std::printf("NOTE suite=safepoint case=%s impl=%s slow_stops_with_last_thread_known=%" PRIu64
+                " of_which_it_waited_on_a_run_queue_over_half_the_time=%" PRIu64 "\n",
+                name, impl, slow_known_, slow_mostly_waiting_);
+    for (int activity = 0; activity < kActivities; ++activity) {
+      if (by_activity_[activity][0] == 0) continue;
+      std::printf("NOTE suite=safepoint case=%s impl=%s slow_last_p=%s stops=%" PRIu64
+                  " its_thread_waited_on_a_run_queue_over_half_the_time=%" PRIu64 "\n",
+                  name, impl,
+                  usgc::safepoint::processor_activity_name(
+                      static_cast<usgc::safepoint::ProcessorActivity>(activity)),
+                  by_activity_[activity][0], by_activity_[activity][1]);
+    }
+    latency_results(name, impl, slow_waited_ns_, "slow_last_thread_run_queue_wait_");
+  }
+
+ private:
+  static bool read(int32_t tid, uint64_t* delay_ns) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+    FILE* file = std::fopen(path, "r");
+    if (file == nullptr) return false;
+    unsigned long long running = 0, waiting = 0;
+    const bool ok = std::fscanf(file, "%llu %llu", &running, &waiting) == 2;
+    std::fclose(file);
+    *delay_ns = waiting;
+    return ok;
+  }
+  std::vector<int32_t> tid_;
+  std::vector<uint64_t> delay_ns_;
+  std::vector<uint64_t> slow_waited_ns_;
+  uint64_t slow_known_ = 0, slow_mostly_waiting_ = 0;
+  static constexpr int kActivities = static_cast<int>(usgc::safepoint::ProcessorActivity::kCount);
+  uint64_t by_activity_[kActivities][2] = {};  // slow stops by the last P's activity: all, waited
+};
+
+}  // namespace usgc::bench::safepoint_report
