@@ -241,10 +241,26 @@ void heap_maybe_purge(Heap* heap) {
   }
 }
 
+// The refill's clock duties, statistics publication (stats_export.hpp) and the decay, look at the
+// clock at most once per kDutyCycles TSC cycles per thread (0.2-0.5 ms at 1-3 GHz): the coarse
+// clock they read ticks every 1-4 ms, and a thread refilling often (churn_1t: one malloc in ten)
+// read it on every refill, two vDSO calls each time. A deadline is therefore seen at most that
+// much later. With USGC_DECAY_MS=0 (purge at once) every refill looks.
+constexpr uint64_t kDutyCycles = uint64_t{1} << 19;
+constinit thread_local uint64_t t_duties_cycle __attribute__((tls_model("initial-exec"))) = 0;
+
+void heap_refill_duties(Heap* heap) {
+  uint64_t cycle = kernel::cycle_counter();
+  // Unsigned: a counter that went back (another CPU's) gives a large difference, and looks.
+  if (cycle - t_duties_cycle < kDutyCycles && cycle != 0 && g_decay_ms != 0) return;
+  t_duties_cycle = cycle;
+  stats_export_maybe_publish();
+  heap_maybe_purge(heap);
+}
+
 // The real slow path: a new heap, large objects, or a size class whose current page is empty.
 // Delayed frees and the decay are looked at here, once per refill, not per allocation.
 [[gnu::noinline]] void* heap_malloc_refill(Heap* heap, size_t size) {
-  stats_export_maybe_publish();
   if (heap == &g_empty_heap) {
     heap = thread_heap_create();
     if (heap == nullptr) {
@@ -252,9 +268,7 @@ void heap_maybe_purge(Heap* heap) {
       return nullptr;
     }
   }
-  if (remote_inbox_has_blocks(heap) ||
-      heap->delayed_free.load(std::memory_order_relaxed) != nullptr ||
-      heap->helped_pages.load(std::memory_order_relaxed) != 0) {
+  if (heap_has_frees_to_take(heap)) {
     // The drains free into full pages: a helper must not be at them meanwhile.
     kernel::SpinLockGuard guard(heap->help_lock);
     heap_take_help_results(heap);
@@ -265,7 +279,7 @@ void heap_maybe_purge(Heap* heap) {
     if (heap->delayed_free.load(std::memory_order_relaxed) != nullptr)
       heap_drain_delayed_frees(heap);
   }
-  heap_maybe_purge(heap);
+  heap_refill_duties(heap);
   // Large objects after the decay check: a program that only makes large requests decays too.
   if (size > kMediumObjectMax) return large_malloc(heap, size, false);
   uint32_t bin = bin_of_size(size);
@@ -321,8 +335,21 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
       if (direct == foreign) update_direct_slots(heap, bin);
     }
     Page* page = heap->queues[bin].first;
-    if (page != nullptr && page->free_list != nullptr)
-      return page_take_block(heap, page, page->free_list);
+    if (page != nullptr) {
+      if (page->free_list != nullptr) return page_take_block(heap, page, page->free_list);
+      // The common refill, without the refill's search: the class's current page has blocks its
+      // owner freed (local_free), and no other thread left frees to take. The refill's other
+      // duties, due or not, are the same (statistics, the decay); then, as heap_find_page would
+      // (the first page with free blocks after a collect), the page's list is collected.
+      if (page->local_free != nullptr && !heap_has_frees_to_take(heap) && !heap_profile_active()) {
+        heap_refill_duties(heap);
+        page = heap->queues[bin].first;  // the decay may have given empty pages back
+        if (page != nullptr) {
+          if (page->free_list == nullptr) page_collect(page);
+          if (page->free_list != nullptr) return page_take_block(heap, page, page->free_list);
+        }
+      }
+    }
   }
   return heap_malloc_refill(heap, size);
 }

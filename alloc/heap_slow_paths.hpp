@@ -64,6 +64,22 @@ inline bool in_sample_queue(const Heap* heap, const Page* page) {
   return false;
 }
 
+// Whether other threads left this heap frees to take (its remote inbox, the delayed frees of its
+// full pages) or a helper left results ("Idle owner help"): what the refill drains, under the
+// help lock, before it looks for a page. Relaxed loads, a hint: what arrives after is taken by a
+// later refill. The inbox lanes hold 0 (empty), kInboxClosed or a chain.
+inline bool heap_has_frees_to_take(const Heap* heap) {
+  static_assert(kInboxClosed == 1 && kInboxLanes == 4, "a word above 1 holds blocks; 4 lanes");
+  auto holds = [](const std::atomic<uintptr_t>& word) {
+    return word.load(std::memory_order_relaxed) > kInboxClosed;
+  };
+  return (holds(heap->remote_inbox[0]) | holds(heap->remote_inbox[1]) |
+          holds(heap->remote_inbox[2]) | holds(heap->remote_inbox[3]) |
+          holds(heap->inbox_held_back)) ||
+         heap->delayed_free.load(std::memory_order_relaxed) != nullptr ||
+         heap->helped_pages.load(std::memory_order_relaxed) != 0;
+}
+
 // page_queues.cpp
 void page_extend(Page* page);
 void page_unfull(Heap* heap, Page* page);
