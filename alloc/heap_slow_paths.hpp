@@ -70,12 +70,12 @@ inline bool in_sample_queue(const Heap* heap, const Page* page) {
 // later refill. The inbox lanes hold 0 (empty), kInboxClosed or a chain.
 inline bool heap_has_frees_to_take(const Heap* heap) {
   static_assert(kInboxClosed == 1 && kInboxLanes == 4, "a word above 1 holds blocks; 4 lanes");
-  auto holds = [](const std::atomic<uintptr_t>& word) {
-    return word.load(std::memory_order_relaxed) > kInboxClosed;
+  auto holds = [](const std::atomic<uintptr_t>& word) -> uint32_t {  // 0 or 1: no branch each
+    return word.load(std::memory_order_relaxed) > kInboxClosed ? 1 : 0;
   };
   return (holds(heap->remote_inbox[0]) | holds(heap->remote_inbox[1]) |
           holds(heap->remote_inbox[2]) | holds(heap->remote_inbox[3]) |
-          holds(heap->inbox_held_back)) ||
+          holds(heap->inbox_held_back)) != 0 ||
          heap->delayed_free.load(std::memory_order_relaxed) != nullptr ||
          heap->helped_pages.load(std::memory_order_relaxed) != 0;
 }
