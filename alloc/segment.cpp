@@ -1,5 +1,6 @@
-// alloc/segment.cpp — mapping, formatting, caching and abandoning segments (slow paths only).
-// See segment.hpp for the invariants (segment map, ownership, cache).
+// alloc/segment.cpp — formatting, caching, abandoning and purging segments (slow paths only).
+// See segment.hpp for the invariants (segment map, ownership, cache); the segment map and the
+// mapping calls are in segment_map.cpp.
 #include "alloc/segment.hpp"
 
 #include <cstring>
@@ -19,8 +20,6 @@ using kernel::LockRank;
 using kernel::SpinLock;
 using kernel::SpinLockGuard;
 
-std::atomic<uint8_t> g_segment_map[kSegmentMapEntries];
-SegmentCounters g_segment_counters;
 uint64_t g_decay_ms = 250;
 std::atomic<uint64_t> g_cache_next_purge_ms{0};
 
@@ -55,21 +54,6 @@ Segment* g_abandoned_head = nullptr;
 // Read without the lock as a hint ("is there anything to reclaim?").
 std::atomic<uint64_t> g_abandoned_count{0};
 
-// Takes the range, not the header: after a remap the old header is no longer mapped.
-void set_map_entries(const void* segment_start, size_t segment_bytes, bool live) {
-  uintptr_t first = reinterpret_cast<uintptr_t>(segment_start) >> kSegmentShift;
-  size_t chunks = segment_bytes >> kSegmentShift;
-  g_segment_map[first].store(live ? kMapSegment | kSegmentShift : kMapTombstone,
-                             std::memory_order_relaxed);
-  for (size_t i = 1; i < chunks; ++i) {
-    uint8_t value = live ? static_cast<uint8_t>(i + kMapContinuation - 1 > kMapContinuationMax
-                                                    ? kMapContinuationMax
-                                                    : i + kMapContinuation - 1)
-                         : kMapTombstone;
-    g_segment_map[first + i].store(value, std::memory_order_relaxed);
-  }
-}
-
 // Under g_cache_lock: takes entry i out, the others keeping their order (oldest first).
 Segment* cache_remove_locked(NodeCache& cache, uint32_t i) {
   Segment* segment = cache.entries[i];
@@ -81,57 +65,8 @@ Segment* cache_remove_locked(NodeCache& cache, uint32_t i) {
 int cache_node_index(int node) {
   return node >= 0 && node < numa::kMaxNodes ? node : 0;
 }
-static_assert(kCountedNodes == numa::kMaxNodes);
-
-void count_node_bytes(int node, size_t bytes, bool add) {
-  std::atomic<uint64_t>& counter = g_segment_counters.node_bytes_reserved[cache_node_index(node)];
-  if (add)
-    counter.fetch_add(bytes, std::memory_order_relaxed);
-  else
-    counter.fetch_sub(bytes, std::memory_order_relaxed);
-}
 
 }  // namespace
-
-PointerOrigin classify_pointer(const void* pointer, Segment** segment) {
-  uintptr_t chunk = reinterpret_cast<uintptr_t>(pointer) >> kSegmentShift;
-  if (chunk >= kSegmentMapEntries) return PointerOrigin::kForeign;
-  uint8_t value = g_segment_map[chunk].load(std::memory_order_relaxed);
-  while (value >= kMapContinuation && value <= kMapContinuationMax) {
-    size_t back = value - kMapContinuation + 1;
-    if (back > chunk) return PointerOrigin::kForeign;
-    chunk -= back;
-    value = g_segment_map[chunk].load(std::memory_order_relaxed);
-  }
-  if (value == kMapTombstone) return PointerOrigin::kTombstone;
-  if (value < kMapSegment) return PointerOrigin::kForeign;
-  Segment* found = reinterpret_cast<Segment*>(chunk << kSegmentShift);
-  if (reinterpret_cast<uintptr_t>(pointer) >= reinterpret_cast<uintptr_t>(found->end())) {
-    return PointerOrigin::kForeign;
-  }
-  *segment = found;
-  return PointerOrigin::kSegment;
-}
-
-kernel::Result<Segment*> segment_map_new(size_t bytes, int node) {
-  kernel::Result<void*> mapped = kernel::map_aligned(bytes, kSegmentBytes);
-  if (!mapped.ok()) return kernel::Result<Segment*>::failure(mapped.error());
-  Segment* segment = static_cast<Segment*>(mapped.value());
-  if (numa::topology().node_count > 1) {
-    // Placement is a preference: a failed bind leaves first-touch placement, still correct.
-    kernel::Status bound = numa::bind_to_node(segment, bytes, numa::NodeId{node});
-    if (!bound.ok()) node = numa::current_node().value;
-  }
-  // The mapping is zero: only the fields that are not zero are set.
-  segment->segment_bytes = bytes;
-  segment->node = node;
-  segment->data_is_fresh = 1;
-  set_map_entries(segment, bytes, true);
-  g_segment_counters.bytes_reserved.fetch_add(bytes, std::memory_order_relaxed);
-  g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
-  count_node_bytes(node, bytes, true);
-  return kernel::Result<Segment*>::success(segment);
-}
 
 int64_t segment_free_dirty_bytes(Segment* segment) {
   int64_t bytes = 0;
@@ -147,64 +82,6 @@ void segment_leave_cache(Segment* segment) {
   footprint_add(g_footprint.cached_segment_bytes_dirty,
                 -static_cast<int64_t>(segment->cache_dirty_bytes));
   segment->cache_dirty_bytes = 0;
-}
-
-void segment_forget(Segment* segment) {
-  segment_leave_cache(segment);
-  size_t bytes = segment->segment_bytes;
-  if (segment->cache_purged) {
-    g_segment_counters.bytes_purged.fetch_sub(bytes - kSegmentHeaderBytes,
-                                              std::memory_order_relaxed);
-  }
-  set_map_entries(segment, bytes, false);
-  count_node_bytes(segment->node, bytes, false);
-  g_segment_counters.bytes_reserved.fetch_sub(bytes, std::memory_order_relaxed);
-  g_segment_counters.segments.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void segment_remember(Segment* segment) {
-  size_t bytes = segment->segment_bytes;
-  set_map_entries(segment, bytes, true);
-  count_node_bytes(segment->node, bytes, true);
-  g_segment_counters.bytes_reserved.fetch_add(bytes, std::memory_order_relaxed);
-  g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
-}
-
-void segment_register_split(Segment* segment) {
-  set_map_entries(segment, segment->segment_bytes, true);
-  g_segment_counters.segments.fetch_add(1, std::memory_order_relaxed);
-}
-
-void segment_unmap(Segment* segment) {
-  size_t bytes = segment->segment_bytes;
-  segment_forget(segment);
-  kernel::Status status = kernel::unmap(segment, bytes);
-  // munmap of our own aligned mapping fails only when the kernel cannot split a VMA (ENOMEM
-  // at the map-count limit); the range stays mapped, tombstoned, and is never used again.
-  if (!status.ok())
-    kernel::print_message("segment unmap failed (errno %d); %zu bytes leaked", status.error(),
-                          bytes);
-}
-
-kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes) {
-  kernel::Result<void*> target = kernel::reserve_aligned(new_bytes, kSegmentBytes);
-  if (!target.ok()) return kernel::Result<Segment*>::failure(target.error());
-  size_t old_bytes = segment->segment_bytes;
-  kernel::Status moved = kernel::move_mapping(segment, old_bytes, new_bytes, target.value());
-  if (!moved.ok()) {
-    (void)kernel::unmap(target.value(), new_bytes);  // our own fresh reservation: cannot fail
-    return kernel::Result<Segment*>::failure(moved.error());
-  }
-  // The old range is gone (mremap unmapped it): tombstone it, register the new one.
-  set_map_entries(segment, old_bytes, false);
-  Segment* moved_segment = static_cast<Segment*>(target.value());
-  moved_segment->segment_bytes = new_bytes;
-  set_map_entries(moved_segment, new_bytes, true);
-  g_segment_counters.bytes_reserved.fetch_add(new_bytes - old_bytes, std::memory_order_relaxed);
-  count_node_bytes(moved_segment->node, new_bytes - old_bytes, true);
-  // Its new chunks take resident cached memory rather than fault in (huge_chunks.cpp).
-  segment_fill_from_cache(moved_segment, old_bytes);
-  return kernel::Result<Segment*>::success(moved_segment);
 }
 
 namespace {
