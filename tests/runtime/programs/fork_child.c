@@ -4,7 +4,7 @@
  * and not) and from a plain thread. Each child must get a refusal for every usgc call that needs
  * the runtime's threads (ENOTRECOVERABLE, NULL for allocations, usgc_last_error naming the call)
  * within seconds — before usgc handled fork() the first collection or stop in a child waited
- * forever for threads and locks the child does not have — and may still malloc, store, sleep and
+ * forever for threads and locks the child does not have — and may still malloc, poll, sleep and
  * exec. The parent must go on as if nothing happened. Run by tests/runtime/c_api.test.sh.
  *
  *   fork_child           the refusals; prints "fork child ok forks=N collections=M"
@@ -74,7 +74,7 @@ static void* stopper(void* arg) {
 
 /* In the child: every call that needs the runtime refuses at once; what needs no runtime works.
  * Exit status 0 only if everything held; an alarm turns a hang into SIGALRM. */
-static int child_checks(int on_goroutine) {
+static int child_checks(void) {
   alarm(10);
   int bad = 0;
 #define EXPECT(cond, what)                                     \
@@ -112,7 +112,6 @@ static int child_checks(int on_goroutine) {
   for (int i = 0; i < 1000; i++) usgc_safepoint_poll();
   usgc_yield(); /* returns: nothing else runs here */
   EXPECT(usgc_sleep_ns(1000000) == 0, "usgc_sleep_ns failed");
-  (void)on_goroutine;
   usgc_enter_native();
   usgc_leave_native();
   /* exec still works: a shell that exits with our verdict. */
@@ -148,7 +147,7 @@ static void* plain_thread_forks(void* arg) {
   (void)arg;
   for (int i = 0; i < FORKS_PER_KIND; i++) {
     pid_t pid = fork();
-    if (pid == 0) child_checks(0);
+    if (pid == 0) child_checks();
     wait_for_child(pid, "fork from a plain thread");
   }
   return NULL;
@@ -179,10 +178,10 @@ static void main_goroutine(void* arg) {
       usgc_enter_native(); /* the documented bracket around a blocking call */
       pid_t pid = fork();
       usgc_leave_native();
-      if (pid == 0) child_checks(1);
+      if (pid == 0) child_checks();
       wait_for_child(pid, "bracketed fork from a goroutine");
       pid = fork(); /* unbracketed: the goroutine keeps its P across the call */
-      if (pid == 0) child_checks(1);
+      if (pid == 0) child_checks();
       wait_for_child(pid, "unbracketed fork from a goroutine");
     }
     pthread_t forker;
