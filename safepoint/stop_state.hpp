@@ -1,8 +1,10 @@
-// safepoint/stop_state.hpp — the state the safepoint protocol's three files share (internal:
-// included only by safepoint/stop_the_world.cpp, slot_claims.cpp and stop_waits.cpp).
+// safepoint/stop_state.hpp — the state the safepoint protocol's files share (internal: included
+// only by the safepoint/ files below).
 //
-//   stop_the_world.cpp  requests (stop the world, handshakes), arming, serving them at a poll,
-//                       preemption, initialization, configuration and statistics
+//   stop_the_world.cpp  requests (stop the world, handshakes): their turn, arming, the resume
+//   serve_requests.cpp  the holder's side: serving requests at a poll, in the poll fault's
+//                       handler and at a flag poll; preemption and retake requests
+//   safepoint_setup.cpp initialization, configuration and statistics
 //   slot_claims.cpp     acknowledgements and the slot status machine: claims of idle and
 //                       scheduling slots, acquire and release, the scheduler loop's points
 //   stop_waits.cpp      waiting: the requester for acknowledgements (spin, sleep, signal rounds,
@@ -121,9 +123,12 @@ void change_arming(SafepointSlot* slot, Setter setter) {
   setter(slot);
   update_mirror_locked(slot);
 }
-// stop_the_world.cpp: reach_safepoint's body (stopped_already: the caller already stopped for a
-// request of this slot, acknowledged in the poll fault's handler, and waited for its resume).
+// serve_requests.cpp: reach_safepoint's body (stopped_already: the caller already stopped for a
+// request of this slot, acknowledged in the poll fault's handler, and waited for its resume); the
+// poll fault's two hooks (FaultHandlerHooks: in the signal handler, then after the trampoline).
 bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_already);
+void poll_fault_in_handler();
+void poll_fault_slow_path();
 
 // slot_claims.cpp: one acknowledgement of request `epoch` for slot (decrements remaining, wakes a
 // sleeping requester); the requester's claims of the idle and scheduling slots among

@@ -1,26 +1,22 @@
-// safepoint/stop_the_world.cpp — the safepoint protocol of stop_the_world.hpp (read its table
-// first): requests (stop the world, handshakes), arming the Ps, serving a request at a poll or
-// in the poll fault's handler, preemption and retake requests, initialization, configuration and
-// statistics. The slot status machine and the acknowledgements are in slot_claims.cpp, the waits
-// in stop_waits.cpp; the state they share, with who writes what, in stop_state.hpp.
+// safepoint/stop_the_world.cpp — the requester's side of the safepoint protocol of
+// stop_the_world.hpp (read its table first): requests (stop the world, handshakes) in ticket
+// order, arming the Ps (each holder's poll mirror), and the resume. The holder's side (serving a
+// request at a poll or in the poll fault's handler, preemption and retake requests) is in
+// serve_requests.cpp, the slot status machine and the acknowledgements in slot_claims.cpp, the
+// waits in stop_waits.cpp, setup and configuration in safepoint_setup.cpp; the state they share,
+// with who writes what, in stop_state.hpp.
+//
+// Invariants: one request at a time (operation_lock, taken in ticket order); a slot's mirror is
+// changed only under its arm_lock and always matches the reasons it is armed for; resumed_epoch
+// is stored after every slot left its stopped status, and a resume wakes the futex only when
+// someone sleeps on it (or the wait policy is kSleep).
 #include "safepoint/stop_the_world.hpp"
 
-#include <sched.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-
-#include <new>
+#include <cerrno>
 
 #include "kernel_iface/clock.hpp"
-#include "kernel_iface/cpu.hpp"
-#include "kernel_iface/environment.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
-#include "kernel_iface/thread_control.hpp"
-#include "safepoint/async_safepoint.hpp"
-#include "safepoint/fault_handler.hpp"
 #include "safepoint/fork_child.hpp"
 #include "safepoint/poll_page.hpp"
 #include "safepoint/stop_state.hpp"
@@ -67,12 +63,6 @@ namespace {
 // The stop this thread holds (between usgc_stop_the_world and usgc_start_the_world).
 thread_local bool t_holds_stop [[gnu::tls_model("initial-exec")]] = false;
 thread_local bool t_stop_gave_up_slot [[gnu::tls_model("initial-exec")]] = false;
-// A poll fault's handler acknowledged request t_handler_acked_epoch for this thread's slot
-// (poll_fault_in_handler); its slow path, on the same thread, waits for the resume. Written in
-// signal context and read after sigreturn by the same thread: no other reader.
-thread_local bool t_handler_acked [[gnu::tls_model("initial-exec")]] = false;
-thread_local uint32_t t_handler_acked_epoch [[gnu::tls_model("initial-exec")]] = 0;
-
 // The attribution trace's record of an arming (stop_trace.hpp): what the holder was doing.
 void trace_slot_armed(SafepointSlot* slot) {
   if (!stop_trace_enabled()) return;
@@ -209,78 +199,6 @@ void leave_request() {
   }
 }
 
-// Signal context: the poll fault's SIGSEGV handler, which has just redirected this thread to the
-// trampoline (kHandler). The interrupted goroutine is at a poll, the one place it may stop, and
-// from here to poll_fault_slow_path this thread runs only sigreturn and the trampoline, which
-// write nothing but the registers they save below the goroutine's stack pointer (nothing a
-// collector reads: a poll stop is scanned precisely, never conservatively). So the stop is
-// acknowledged now, one sigreturn and one trampoline (4 us at the median on the VM of
-// docs/benchmarks.md) before the slow path could, and the slow path waits for the resume.
-// Lock-free and allocation-free: acknowledge's atomics, the vDSO clock and at most one futex
-// wake, all async-signal-safe.
-void poll_fault_in_handler() {
-  SafepointSlot* slot = t_current_slot;
-  if (slot == nullptr || g_state.ack.load(std::memory_order_relaxed) != SafepointAck::kHandler)
-    return;
-  // Acquire, as in reach_safepoint.
-  uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
-  if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) return;  // a preemption
-  // As in reach_safepoint: seq_cst status, release acked_epoch (same pairings).
-  slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
-  slot->acked_epoch.store(requested, std::memory_order_release);
-  t_handler_acked_epoch = requested;
-  t_handler_acked = true;
-  g_state.handler_acknowledgements.fetch_add(1, std::memory_order_relaxed);
-  acknowledge(slot, requested, AckKind::kPollFault);
-}
-
-void poll_fault_slow_path() {
-  SafepointSlot* slot = t_current_slot;
-  stop_trace::set_next_ack_kind(AckKind::kPollFault);
-  if (t_handler_acked) {
-    // Acknowledged in the handler (poll_fault_in_handler): wait for that request's resume here,
-    // then serve what came after (reach_safepoint) as if it had stopped there.
-    t_handler_acked = false;
-    wait_until_resumed(t_handler_acked_epoch);
-    // seq_cst like every status change: Running again, after the resume.
-    slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
-    serve_requests(slot, true, true);
-    return;
-  }
-  if (slot != nullptr) reach_safepoint(slot);
-}
-
-bool thread_holds_slot() {
-  return t_current_slot != nullptr;
-}
-
-// USGC_SAFEPOINT_ARMING (kernel_iface/environment.hpp: the words mprotect, swap in this order);
-// swap unless set.
-SafepointArming arming_from_environment() {
-  return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointArming, 1) == 0
-             ? SafepointArming::kProtectGlobalPage
-             : SafepointArming::kSwapPollPointers;
-}
-
-// USGC_SAFEPOINT_ACK (the words trampoline, handler in this order); handler unless set.
-SafepointAck ack_from_environment() {
-  return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointAck, 1) == 0
-             ? SafepointAck::kTrampoline
-             : SafepointAck::kHandler;
-}
-
-// USGC_SAFEPOINT_CLAIM (a boolean); on unless set.
-bool claim_from_environment() {
-  return kernel::read_environment_number(kernel::EnvironmentVariableId::kSafepointClaim, 1) != 0;
-}
-
-// USGC_SAFEPOINT_WAIT (the words sleep, spin in this order); spin unless set.
-SafepointWait wait_from_environment() {
-  return kernel::read_environment_choice(kernel::EnvironmentVariableId::kSafepointWait, 1) == 0
-             ? SafepointWait::kSleep
-             : SafepointWait::kSpin;
-}
-
 }  // namespace
 
 uint32_t histogram_bucket_of(uint64_t duration_ns) {
@@ -290,196 +208,11 @@ uint32_t histogram_bucket_of(uint64_t duration_ns) {
   return bucket > 19 ? 19 : bucket;
 }
 
-kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& hooks) {
-  if (g_state.initialized || slot_count == 0) return kernel::Status::failure(EINVAL);
-  kernel::Status pages = poll_pages_initialize(slot_count);
-  if (!pages.ok()) return pages;
-  if (!stop_trace::initialize(slot_count)) return kernel::Status::failure(ENOMEM);
-  auto* slots = new (std::nothrow) SafepointSlot[slot_count];
-  if (slots == nullptr) return kernel::Status::failure(ENOMEM);
-  for (uint32_t i = 0; i < slot_count; ++i) slots[i].index = i;
-  g_state.hooks = hooks;
-  g_state.arming.store(arming_from_environment(), std::memory_order_relaxed);
-  g_state.wait.store(wait_from_environment(), std::memory_order_relaxed);
-  g_state.ack.store(ack_from_environment(), std::memory_order_relaxed);
-  set_scheduler_claim(claim_from_environment());
-  g_state.online_cpus = kernel::online_cpu_count();
-  FaultHandlerHooks fault_hooks{};
-  fault_hooks.thread_runs_goroutine =
-      hooks.thread_runs_goroutine != nullptr ? hooks.thread_runs_goroutine : thread_holds_slot;
-  fault_hooks.poll_slow_path = poll_fault_slow_path;
-  fault_hooks.poll_fault_in_handler = poll_fault_in_handler;
-  fault_hooks.stack_overflow_goroutine = hooks.stack_overflow_goroutine;
-  kernel::Status handler = install_fault_handler(fault_hooks);
-  if (!handler.ok()) {
-    delete[] slots;
-    return handler;
-  }
-  if (hooks.runs_goroutine_code != nullptr && hooks.blocked_call_release_processor != nullptr &&
-      hooks.blocked_call_reacquire_processor != nullptr) {
-    AsyncSafepointHooks async_hooks{hooks.runs_goroutine_code, hooks.blocked_call_release_processor,
-                                    hooks.blocked_call_reacquire_processor, hooks.async_stop_begin,
-                                    hooks.async_stop_end};
-    kernel::Status async = async_safepoints_initialize(async_hooks);
-    if (!async.ok())
-      kernel::print_message(
-          "asynchronous safepoints are off: installing the SIGURG handler failed (errno %d)",
-          async.error());
-  }
-  g_state.slots = slots;
-  g_state.slot_count = slot_count;
-  uint32_t epoch = g_state.epoch.load(std::memory_order_relaxed);
-  g_state.resumed_epoch.store(epoch, std::memory_order_relaxed);
-  g_state.initialized = true;
-  watch_for_fork();
-  return kernel::Status::success();
-}
-
-void safepoint_shutdown() {
-  if (!g_state.initialized) return;
-  async_safepoints_shutdown();
-  uninstall_fault_handler();
-  if (stop_trace_enabled()) print_stop_attribution_totals();
-  g_state.initialized = false;
-  delete[] g_state.slots;
-  g_state.slots = nullptr;
-  g_state.slot_count = 0;
-}
-
-uint32_t slot_count() {
-  return g_state.slot_count;
-}
-SafepointArming safepoint_arming() {
-  return g_state.arming.load(std::memory_order_relaxed);
-}
-void set_safepoint_arming(SafepointArming arming) {
-  g_state.arming.store(arming, std::memory_order_relaxed);
-}
-void set_requester_spin_for_benchmark(int64_t spin_ns) {
-  g_state.fixed_spin_ns.store(spin_ns < 0 ? -1 : spin_ns, std::memory_order_relaxed);
-}
-SafepointAck safepoint_ack() {
-  return g_state.ack.load(std::memory_order_relaxed);
-}
-void set_safepoint_ack(SafepointAck ack) {
-  g_state.ack.store(ack, std::memory_order_relaxed);
-}
-SafepointWait safepoint_wait() {
-  return g_state.wait.load(std::memory_order_relaxed);
-}
-void set_safepoint_wait(SafepointWait wait) {
-  g_state.wait.store(wait, std::memory_order_relaxed);
-}
-void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
-                            bool ignore_machine_load) {
-  g_state.requester_cap_ns.store(requester_cap_ns < 0 ? -1 : requester_cap_ns,
-                                 std::memory_order_relaxed);
-  g_state.resume_cap_ns.store(resume_cap_ns < 0 ? -1 : resume_cap_ns, std::memory_order_relaxed);
-  g_state.ignore_machine_load.store(ignore_machine_load, std::memory_order_relaxed);
-}
-void set_scheduler_claim(bool enabled) {
-  detail::g_scheduler_claim.store(enabled, std::memory_order_relaxed);
-}
-bool stop_in_flight() {
-  // Relaxed: a hint for the monitor (it only decides whether to skip one round of its work).
-  return g_state.epoch.load(std::memory_order_relaxed) !=
-         g_state.resumed_epoch.load(std::memory_order_relaxed);
-}
-bool monitor_quiet_during_stops() {
-  return g_state.monitor_quiet.load(std::memory_order_relaxed);
-}
-void set_monitor_quiet_during_stops(bool quiet) {
-  g_state.monitor_quiet.store(quiet, std::memory_order_relaxed);
-}
 SafepointSlot* slot_at(uint32_t index) {
   return index < g_state.slot_count ? &g_state.slots[index] : nullptr;
 }
 SafepointSlot* current_slot() {
   return t_current_slot;
-}
-
-bool reach_safepoint(SafepointSlot* slot, bool allow_preemption) {
-  return serve_requests(slot, allow_preemption, false);
-}
-
-// reach_safepoint's body (stop_state.hpp).
-bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_already) {
-  const AckKind kind = stop_trace::take_next_ack_kind();
-  bool stopped = stopped_already;
-  for (;;) {
-    // Acquire: pairs with begin_request's seq_cst store of requested_epoch (what the requester
-    // wrote before it is visible). acked_epoch is only written for this slot by its holder (here)
-    // or, while it is idle, by its claimant: relaxed suffices for our own value.
-    uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
-    if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) break;
-    USGC_ASSERT(slot->status.load(std::memory_order_relaxed) != SlotStatus::kScheduling &&
-                    slot->status.load(std::memory_order_relaxed) != SlotStatus::kStoppedScheduling,
-                "safepoint: slot %u serves a request from its scheduler loop without leaving it",
-                slot->index);
-    // seq_cst like every status change (the header's table); the requester's acquire loads of
-    // status (signal_unacknowledged) see AtSafepoint and leave this thread alone.
-    slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
-    // Release: pairs with the acquire loads of acked_epoch (signal_unacknowledged,
-    // warn_unacknowledged, slot_release).
-    slot->acked_epoch.store(requested, std::memory_order_release);
-    acknowledge(slot, requested, kind);
-    wait_until_resumed(requested);
-    // seq_cst like every status change: Running again, after the resume.
-    slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
-    stopped = true;
-  }
-  if (stopped && g_state.hooks.resumed_from_stop != nullptr) g_state.hooks.resumed_from_stop();
-  if (allow_preemption && slot->preempt_requested.load(std::memory_order_relaxed) != 0) {
-    // The flag and the arming change together under arm_lock (the preemption pair, see
-    // request_preemption): a request is either served here, disarmed, or still armed.
-    change_arming(slot, [](SafepointSlot* s) {
-      s->preempt_requested.store(0, std::memory_order_relaxed);
-      s->armed_for_preempt = false;
-    });
-    g_state.preemptions.fetch_add(1, std::memory_order_relaxed);
-    if (g_state.hooks.preempt_current != nullptr) g_state.hooks.preempt_current();
-    stopped = true;
-  }
-  return stopped;
-}
-
-// The preemption pair: preempt_requested and armed_for_preempt change together under arm_lock
-// (here, serve_requests, slot_release), so a holder that reads the flag without the lock (the
-// collector's polls) sees a complete request and disarms after it was armed (docs/runtime.md,
-// "Preempting a goroutine": set before, it slept on arm_lock or was left armed).
-void request_preemption(SafepointSlot* slot, bool signal_thread) {
-  change_arming(slot, [signal_thread](SafepointSlot* s) {
-    if (s->owner_poll == nullptr) return;
-    s->armed_for_preempt = true;
-    s->preempt_requested.store(1, std::memory_order_relaxed);
-    // In case it does not poll (asynchronous preemption).
-    if (signal_thread) (void)signal_slot_holder_locked(s);
-  });
-}
-
-bool signal_pending_preemption(SafepointSlot* slot) {
-  kernel::FutexMutexGuard guard(slot->arm_lock);
-  if (slot->owner_poll == nullptr || slot->preempt_requested.load(std::memory_order_relaxed) == 0)
-    return false;
-  return signal_slot_holder_locked(slot);
-}
-
-void record_probe_locked(SafepointSlot* slot, const kernel::ThreadProbe& probe) {
-  slot->probed_system_call.store(probe.in_system_call ? probe.system_call : -1,
-                                 std::memory_order_relaxed);
-  slot->probed_instruction_pointer.store(probe.instruction_pointer, std::memory_order_relaxed);
-  for (int i = 0; i < 6; ++i)
-    slot->probed_arguments[i].store(probe.system_call_arguments[i], std::memory_order_relaxed);
-}
-
-bool request_retake(SafepointSlot* slot, int expected_tid, const kernel::ThreadProbe& probe) {
-  kernel::FutexMutexGuard guard(slot->arm_lock);
-  if (slot->owner_poll == nullptr ||
-      slot->owner_tid.load(std::memory_order_relaxed) != expected_tid)
-    return false;
-  record_probe_locked(slot, probe);
-  slot->retake_requested.store(1, std::memory_order_relaxed);
-  return signal_slot_holder_locked(slot);
 }
 
 int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool keep_slot) {
@@ -597,40 +330,9 @@ StopBreakdown stop_breakdown_last() {
   return g_state.last_breakdown;
 }
 
-SafepointStatistics safepoint_statistics() {
-  SafepointStatistics statistics{};
-  statistics.stops = g_state.stops.load(std::memory_order_relaxed);
-  statistics.handshakes = g_state.handshakes.load(std::memory_order_relaxed);
-  statistics.preemptions = g_state.preemptions.load(std::memory_order_relaxed);
-  statistics.slot_visits = g_state.slot_visits.load(std::memory_order_relaxed);
-  statistics.time_to_safepoint_last_ns = g_state.ttsp_last_ns.load(std::memory_order_relaxed);
-  statistics.time_to_safepoint_max_ns = g_state.ttsp_max_ns.load(std::memory_order_relaxed);
-  statistics.time_to_safepoint_total_ns = g_state.ttsp_total_ns.load(std::memory_order_relaxed);
-  for (int i = 0; i < 20; ++i)
-    statistics.time_to_safepoint_histogram[i] =
-        g_state.ttsp_histogram[i].load(std::memory_order_relaxed);
-  statistics.requester_futex_waits = g_state.requester_futex_waits.load(std::memory_order_relaxed);
-  statistics.resume_futex_wakes = g_state.resume_futex_wakes.load(std::memory_order_relaxed);
-  statistics.stops_requester_kept_slot = g_state.stops_kept_slot.load(std::memory_order_relaxed);
-  statistics.acknowledger_futex_wakes =
-      g_state.acknowledger_futex_wakes.load(std::memory_order_relaxed);
-  statistics.handler_acknowledgements =
-      g_state.handler_acknowledgements.load(std::memory_order_relaxed);
-  statistics.scheduler_claims = g_state.scheduler_claims.load(std::memory_order_relaxed);
-  statistics.claimed_holder_waits = g_state.claimed_holder_waits.load(std::memory_order_relaxed);
-  statistics.stale_claims = g_state.stale_claims.load(std::memory_order_relaxed);
-  return statistics;
-}
-
 }  // namespace usgc::safepoint
 
 extern "C" {
-__attribute__((visibility("default"))) void usgc_safepoint_flag_slow_path(void) {
-  if (usgc::safepoint::in_fork_child()) return;  // no stop is ever served here
-  usgc::safepoint::SafepointSlot* slot = usgc::safepoint::current_slot();
-  usgc::safepoint::stop_trace::set_next_ack_kind(usgc::safepoint::AckKind::kFlagPoll);
-  if (slot != nullptr) usgc::safepoint::reach_safepoint(slot);
-}
 __attribute__((visibility("default"))) int usgc_stop_the_world(usgc_stop_info* info) {
   return usgc::safepoint::stop_the_world(info);
 }
