@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstdio>
 
 #include "gc/block.hpp"
 #include "gc/object_graph.hpp"
@@ -12,6 +13,7 @@
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/futex_mutex.hpp"
+#include "kernel_iface/thread_control.hpp"
 
 namespace usgc::gc {
 namespace {
@@ -310,6 +312,9 @@ void run_marker(uint32_t index) {
 
 void* helper_main(void* argument) {
   auto index = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(argument));
+  char name[16];
+  std::snprintf(name, sizeof name, "usgc-mark%u", index);
+  (void)kernel::name_current_thread(name);  // a name for ps, top and perf only
   uint32_t seen_epoch = g_marker_pool.start_epoch;
   for (;;) {
     // Acquire (epoch and shutting_down): pair with mark_shared_heap's and parallel_mark_shutdown's

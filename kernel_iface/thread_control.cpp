@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,6 +44,14 @@ int thread_id() {
 
 int process_id() {
   return static_cast<int>(::getpid());
+}
+
+Status name_current_thread(const char* name) {
+  char comm[16];
+  std::snprintf(comm, sizeof comm, "%s", name);
+  if (::prctl(PR_SET_NAME, reinterpret_cast<unsigned long>(comm), 0, 0, 0) != 0)
+    return Status::failure(errno);
+  return Status::success();
 }
 
 uintptr_t current_thread_stack_top() {

@@ -50,6 +50,11 @@ enum class ProbeDetail : uint8_t { kFull, kBlockedCall };
 // ENOENT: no such thread (it exited); other errno values from open/read.
 Result<ThreadProbe> probe_thread(int tid, ProbeDetail detail = ProbeDetail::kFull);
 
+// Names the calling thread (its comm, at most 15 bytes: longer names are cut) so that ps, top,
+// perf and /proc tell usgc's threads apart ("usgc-m3", "usgc-monitor"). Normal context. On
+// wasm32 (one thread) a no-op.
+Status name_current_thread(const char* name);
+
 // syscall(2) without libc's errno translation: returns the kernel's raw result (-errno on
 // failure). For re-issuing an interrupted call exactly as the interrupted code made it.
 long raw_system_call(long number, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,

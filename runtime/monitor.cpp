@@ -325,6 +325,7 @@ void watch_processors(uint64_t now_ns) {
 }
 
 void* monitor_main(void*) {
+  (void)kernel::name_current_thread("usgc-monitor");  // a name for ps, top and perf only
   uint64_t quiet_retry_ns = kQuietRetryNs;  // the next sleep while stops are in flight (backoff)
   // Acquire: pairs with monitor_stop's release store.
   while (!g_monitor.stop.load(std::memory_order_acquire)) {

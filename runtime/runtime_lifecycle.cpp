@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -21,6 +22,7 @@
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/signals.hpp"
+#include "kernel_iface/thread_control.hpp"
 #include "runtime/context_switch.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/stack_scavenger.hpp"
@@ -44,6 +46,9 @@ uint32_t online_cores() {
 void* worker_thread_main(void* argument) {
   auto* machine = static_cast<Machine*>(argument);
   set_current_machine(machine);
+  char name[16];
+  std::snprintf(name, sizeof name, "usgc-m%u", machine->id);
+  (void)kernel::name_current_thread(name);  // a name for ps, top and perf only
   machine->scheduler_fiber = sanitizer_fiber_of_thread();
   (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
   worker_loop(machine);

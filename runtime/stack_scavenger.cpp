@@ -60,6 +60,7 @@
 #include "kernel_iface/clock.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
+#include "kernel_iface/thread_control.hpp"
 #include "runtime/goroutine_stack.hpp"
 #include "runtime/scheduler.hpp"
 #include "safepoint/stop_the_world.hpp"
@@ -133,6 +134,7 @@ uint64_t return_pool_pages(uint64_t* not_before_ns) {
 }
 
 void* scavenger_main(void*) {
+  (void)kernel::name_current_thread("usgc-scavenger");  // a name for ps, top and perf only
   uint64_t tick_end_ns = 0;         // armed: when the current quiet tick ends (0: not started)
   uint64_t activity_at_tick = 0;    // activity() when it started
   uint64_t pool_pass_at_ns = 0;     // the next pass of the pool's page return (0: none wanted)

@@ -10,7 +10,8 @@
 //   futex_mutex_lock_contended  the mutex is taken by this same thread: the same fatal stop
 //                          (FutexMutex is not recursive), since a single thread cannot ever
 //                          see it released;
-//   online/configured_cpu_count 1; yield_cpu nothing;
+//   online/configured_cpu_count 1; yield_cpu nothing; name_current_thread nothing
+//                          (thread_control.hpp);
 //   pthread keys                the values of pthread.h's keys (their one thread).
 // So the layers above run unchanged with one P, one marker and every lock uncontended; a lock
 // costs its uncontended atomic exchange (an ordinary load/store pair in wasm without threads).
@@ -19,6 +20,7 @@
 #include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
+#include "kernel_iface/thread_control.hpp"
 #include "pthread.h"
 
 namespace usgc::kernel {
@@ -54,6 +56,10 @@ uint32_t configured_cpu_count() {
 }
 
 void yield_cpu() {}
+
+Status name_current_thread(const char*) {
+  return Status::success();
+}
 
 }  // namespace usgc::kernel
 
