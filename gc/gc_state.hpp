@@ -43,6 +43,11 @@ struct GcHooks {
   // A goroutine about to wait for another thread's collection counts as stopped meanwhile.
   void (*enter_native)();
   void (*leave_native)();
+  // The collector about to request a stop without keeping its P: enter_native, the P held back
+  // from other machines until hand_off_held_processor (after the start stop's resume) or
+  // leave_native (runtime/native.cpp, "Native for a stop"). Null: enter_native, nothing held.
+  void (*enter_native_for_stop)();
+  void (*hand_off_held_processor)();
   // Visits extra roots of shared collections (reference channels): calls visit(slot, context)
   // for every slot holding a reference. Called in the stopped world.
   void (*visit_runtime_roots)(void (*visit)(void** slot, void* context), void* context);

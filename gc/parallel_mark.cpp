@@ -14,6 +14,7 @@
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/futex_mutex.hpp"
 #include "kernel_iface/thread_control.hpp"
+#include "safepoint/stop_the_world.hpp"
 
 namespace usgc::gc {
 namespace {
@@ -384,6 +385,9 @@ MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, b
   }
   g_marker_pool.idle_markers.store(0, std::memory_order_relaxed);
   g_marker_pool.helpers_done.store(0, std::memory_order_relaxed);
+  // Inside a stop (the whole mark with USGC_GC_CONCURRENT=0, a large termination drain): the
+  // stopped threads spinning for the resume leave the helpers their CPUs (a no-op outside a stop).
+  if (g_marker_pool.job_markers > 1) safepoint::stop_work_needs_cpus(g_marker_pool.job_markers);
   if (!solo) {
     // Release: the job above is visible to helpers that see the new epoch.
     g_marker_pool.job_epoch.fetch_add(1, std::memory_order_release);

@@ -206,11 +206,18 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   // every P), and the stops never wait for it. It keeps its P through a stop when the safepoint
   // layer says it pays (requester_may_keep_slot: USGC_SAFEPOINT_WAIT=spin and a CPU free for
   // every runnable thread, asked before each stop); otherwise it is native from the stop's
-  // request on, as before.
+  // request on, its P held back from other machines until the start stop's resume (a machine
+  // woken for it would only stop at once, competing for the CPUs the stop needs:
+  // runtime/native.cpp, "Native for a stop"), then handed on for the mark.
   uint64_t request_ns = kernel::monotonic_ns();
   const bool keep_p = self != nullptr && safepoint::current_slot() != nullptr &&
                       safepoint::requester_may_keep_slot();
-  if (self != nullptr && !keep_p) g_hooks.enter_native();
+  if (self != nullptr && !keep_p) {
+    if (g_hooks.enter_native_for_stop != nullptr)
+      g_hooks.enter_native_for_stop();
+    else
+      g_hooks.enter_native();
+  }
 
   // 2. The start stop. world_stopped_ns: the last P's acknowledgement (safepoint's clock).
   // The probes time each stop's pause stretch by stretch (gc/shared_pause_probe.hpp).
@@ -251,6 +258,8 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
       // on, then native for the mark.
       ensure_scanned(*self);
       g_hooks.enter_native();
+    } else if (self != nullptr && g_hooks.hand_off_held_processor != nullptr) {
+      g_hooks.hand_off_held_processor();  // the P held back for the stop goes to the goroutines
     }
   }
 

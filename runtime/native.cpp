@@ -8,6 +8,16 @@
 // With no idle P at all the goroutine queues itself (kRunnable, global queue) and its machine
 // waits for work like any idle one.
 //
+// Native for a stop (enter_native_for_stop): a goroutine that requests a stop without keeping its
+// P (the collector on a loaded machine, USGC_SAFEPOINT_WAIT=sleep, usgc_stop_the_world from a
+// goroutine) releases its P's slot but holds the P back (Machine::held_for_stop) instead of
+// handing it on: handed on, it woke a machine (a futex wake) that then competed for a CPU with the
+// Ps that must reach their polls and with the requester's own wake-up, only to find its slot
+// claimed and sleep until the resume. Held, its Idle slot is claimed by the stop at once. After
+// the resume the requester takes it back (leave_native) or, staying native (the collector's
+// concurrent mark), hands it on (hand_off_held_processor), as it does before waiting for another
+// requester's stop.
+//
 // Attached threads (usgc_attach_thread): the thread becomes a machine whose goroutine runs on
 // the thread's own stack and is locked to it — only this machine runs it (Go's LockOSThread).
 // Its scheduler context is a separate small stack running locked_scheduler_loop: when the
@@ -115,13 +125,41 @@ void enter_native() {
   hand_off_processor(machine);
 }
 
+void enter_native_for_stop() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->current == nullptr || machine->processor == nullptr) return;
+  Goroutine* goroutine = machine->current;
+  USGC_ASSERT(
+      goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning,
+      "enter_native_for_stop: goroutine %lu is not running",
+      static_cast<unsigned long>(goroutine->id));
+  // Release, as in enter_native.
+  goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
+  Processor* processor = machine->processor;
+  safepoint::slot_release(processor->slot);
+  processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
+  machine->processor = nullptr;
+  machine->held_for_stop = processor;
+}
+
+void hand_off_held_processor() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->held_for_stop == nullptr) return;
+  Processor* processor = machine->held_for_stop;
+  machine->held_for_stop = nullptr;
+  hand_off_released_processor(processor);
+}
+
 void leave_native() {
   Machine* machine = current_machine();
   if (machine == nullptr || machine->current == nullptr) return;
   Goroutine* goroutine = machine->current;
   if (goroutine->state.load(std::memory_order_relaxed) != safepoint::GoroutineState::kInNative)
     return;
-  Processor* processor = take_idle_processor();
+  // The P held back for a stop (enter_native_for_stop) first: nobody else can have taken it.
+  Processor* processor = machine->held_for_stop;
+  machine->held_for_stop = nullptr;
+  if (processor == nullptr) processor = take_idle_processor();
   if (processor != nullptr) {
     acquire_processor(machine, processor);
     // Release, as every state store (set_state, runtime/scheduler.cpp): pairs with the acquire

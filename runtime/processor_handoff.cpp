@@ -226,6 +226,10 @@ void hand_off_processor(Machine* machine) {
   safepoint::slot_release(processor->slot);
   processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
   machine->processor = nullptr;
+  hand_off_released_processor(processor);
+}
+
+void hand_off_released_processor(Processor* processor) {
   // A thread back from a blocked call first, unless it is the queued goroutines' turn (Turns).
   // A stale zero count is harmless: the P then goes to a worker (which serves the line at its
   // first scheduling point) or to the idle list (which serves it under the lock).

@@ -220,8 +220,9 @@ int runtime_init(const usgc_config* requested) {
 
   safepoint::SafepointHooks hooks{};
   hooks.preempt_current = preempt_current_goroutine;
-  hooks.requester_enter_native = enter_native;
+  hooks.requester_enter_native = enter_native_for_stop;
   hooks.requester_leave_native = leave_native;
+  hooks.requester_hand_off_held = hand_off_held_processor;
   hooks.stack_overflow_goroutine = stack_overflow_goroutine_id;
   hooks.thread_runs_goroutine = thread_runs_goroutine;
   hooks.runs_goroutine_code = runs_goroutine_code;
@@ -252,6 +253,8 @@ int runtime_init(const usgc_config* requested) {
   gc::GcHooks gc_hooks{};
   gc_hooks.enter_native = enter_native;
   gc_hooks.leave_native = leave_native;
+  gc_hooks.enter_native_for_stop = enter_native_for_stop;
+  gc_hooks.hand_off_held_processor = hand_off_held_processor;
   gc_hooks.visit_runtime_roots = visit_reference_channel_roots;
   gc_hooks.resume_scans_goroutines = true;  // resumed_from_stop, leave_native, blocked calls
   if (int error = gc::gc_initialize(config.procs, gc_hooks); error != 0) {

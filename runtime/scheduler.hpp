@@ -84,6 +84,12 @@ struct Machine {
   // until it has a P again (runtime/blocked_call.cpp): it waits in the pinned waiters' line,
   // never on the idle-machine list.
   bool pinned = false;
+  // The P this machine's goroutine released for a stop it requests (enter_native_for_stop): its
+  // slot released (Idle: the stop claims it), on no idle list and handed to no machine, so that
+  // no thread is woken to run on it while the world stops. Taken back by leave_native, or handed
+  // on by hand_off_held_processor (after the resume, or before a wait for another requester's
+  // stop). Only this machine's thread reads or writes it.
+  Processor* held_for_stop = nullptr;
   Machine* next_idle = nullptr;
   Machine* next_all = nullptr;  // every machine, for shutdown
   pthread_t thread{};
@@ -165,6 +171,8 @@ void run_goroutine(Machine* machine, Goroutine* goroutine);
 void acquire_processor(Machine* machine, Processor* processor);
 // Gives the machine's P up: to a machine that will run queued work, or to the idle list.
 void hand_off_processor(Machine* machine);
+// The same for a P whose slot its holder already released (held_for_stop).
+void hand_off_released_processor(Processor* processor);
 // An idle P, or nullptr. Takes g_scheduler.lock.
 Processor* take_idle_processor();
 
@@ -249,6 +257,13 @@ uint64_t monitor_preemptions_requested_during_stops();
 // safepoint layer also calls enter/leave_native around a goroutine's stop request.
 void enter_native();
 void leave_native();
+// enter_native for a goroutine about to request a stop (the collector, usgc_stop_the_world from a
+// goroutine): its P is released but held back (Machine::held_for_stop) instead of handed to a
+// machine that would be woken only to stop at once and compete for the CPUs the stop needs;
+// leave_native takes it back; hand_off_held_processor hands it on (a collector that stays native
+// after the resume, or a requester that must first wait for another's stop).
+void enter_native_for_stop();
+void hand_off_held_processor();
 int attach_thread();
 int detach_thread();
 int config_from_environment(usgc_config* config);

@@ -183,6 +183,8 @@ SafepointStatistics safepoint_statistics() {
   statistics.scheduler_claims = g_state.scheduler_claims.load(std::memory_order_relaxed);
   statistics.claimed_holder_waits = g_state.claimed_holder_waits.load(std::memory_order_relaxed);
   statistics.stale_claims = g_state.stale_claims.load(std::memory_order_relaxed);
+  statistics.resume_spins_ceded = g_state.resume_spins_ceded.load(std::memory_order_relaxed);
+  statistics.resume_spinners_now = g_state.resume_spinners.load(std::memory_order_relaxed);
   return statistics;
 }
 

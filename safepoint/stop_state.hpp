@@ -67,8 +67,15 @@ struct State {
   // The slot the current requester kept (stop_the_world's keep_slot), or nullptr: written by the
   // requester under operation_lock, read by it (end_request).
   SafepointSlot* kept_slot = nullptr;
-  // Threads spinning on resumed_epoch now (wait_until_resumed): relaxed, a budget only.
+  // Threads spinning on resumed_epoch now (wait_until_resumed): relaxed, a budget only; a
+  // spinner leaves only through a decrement of its own (a CAS when it leaves over budget).
   std::atomic<uint32_t> resume_spinners{0};
+  // CPUs the current request's own work runs on (the requester, plus the helpers of a parallel
+  // mark in the stop): the stopped threads' spin budget is online_cpus minus this. Written by the
+  // requester (1 at begin_request, stop_work_needs_cpus while it holds the stop), read relaxed by
+  // the spinners at each look (a budget: a stale value costs one look's worth of spinning).
+  std::atomic<uint32_t> requester_cpus{1};
+  std::atomic<uint64_t> resume_spins_ceded{0};
   // Threads about to sleep or sleeping on resumed_epoch. Seq_cst: the Dekker pair with
   // end_request's store of resumed_epoch and load of this count (wait_until_resumed).
   std::atomic<uint32_t> resume_sleepers{0};

@@ -101,6 +101,7 @@ uint32_t begin_request(uint32_t first, uint32_t count, bool handshake) {
   // (this request's claim CAS, later in this thread) reads this epoch or a later one.
   g_state.epoch.store(epoch, std::memory_order_release);
   g_state.remaining.store(count, std::memory_order_relaxed);
+  g_state.requester_cpus.store(1, std::memory_order_relaxed);
   g_state.last_ack_ns.store(0, std::memory_order_relaxed);
   g_state.first_running_ack_ns.store(0, std::memory_order_relaxed);
   // seq_cst: a slot releaser that CASes Running -> Idle after this store sees the request
@@ -177,10 +178,16 @@ int enter_request(bool keep_slot = false, bool* kept = nullptr) {
   // serving_ticket still holds the value read, so a waiter that leave_request did not count yet
   // returns at once.
   uint32_t ticket = g_state.next_ticket.fetch_add(1, std::memory_order_relaxed);
+  bool handed_on = false;
   for (;;) {
     // Acquire: pairs with leave_request's release increment (the previous holder unlocked).
     uint32_t serving = g_state.serving_ticket.load(std::memory_order_acquire);
     if (serving == ticket) break;
+    // Another requester's stop comes first, for as long as it lasts: a P held back for ours goes
+    // to the queued goroutines meanwhile.
+    if (!handed_on && g_state.hooks.requester_hand_off_held != nullptr)
+      g_state.hooks.requester_hand_off_held();
+    handed_on = true;
     kernel::futex_wait(&g_state.serving_ticket, serving);
   }
   g_state.operation_lock.lock();
@@ -323,6 +330,11 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
     info->procs_running = running;
   }
   return 0;
+}
+
+void stop_work_needs_cpus(uint32_t cpus) {
+  if (!t_holds_stop || cpus == 0) return;
+  g_state.requester_cpus.store(cpus, std::memory_order_relaxed);
 }
 
 StopBreakdown stop_breakdown_last() {

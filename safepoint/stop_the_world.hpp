@@ -92,11 +92,13 @@
 //     A requester without a slot (a thread outside the runtime, or the operation lock busy)
 //     keeps the short adaptive spin (kRequesterSpinNs, none when the running Ps fill the CPUs);
 //   - the stopped threads spin on resumed_epoch before they sleep (HotSpot's wait barrier, Go's
-//     notesleep spin), at most online CPUs - 1 of them at once (resume_spinners: one CPU stays
-//     the requester's), for kResumeSpinNs; a thread that does sleep counts itself in
-//     resume_sleepers first, and the resume is one store of resumed_epoch followed by a futex
-//     wake only when resume_sleepers is not zero (seq_cst on both sides: Dekker, see
-//     wait_until_resumed). The common resume is a store, not N system calls.
+//     notesleep spin), at most online CPUs - requester_cpus of them at once (resume_spinners:
+//     the requester's CPUs stay its own; requester_cpus is 1 unless its work in the stop runs on
+//     more, stop_work_needs_cpus: a parallel mark in the stop), for kResumeSpinNs; a spinner
+//     over that budget when the requester asks for more CPUs stops spinning and sleeps; a thread
+//     that does sleep counts itself in resume_sleepers first, and the resume is one store of
+//     resumed_epoch followed by a futex wake only when resume_sleepers is not zero (seq_cst on both
+//     sides: Dekker, see wait_until_resumed). The common resume is a store, not N system calls.
 // The pause of a stop is from the last acknowledgement to that store (start_the_world's
 // world_resumed_at_ns is taken right after it, before any wake-up).
 //
@@ -174,9 +176,13 @@ inline void set_processor_activity(SafepointSlot* slot, ProcessorActivity activi
 struct SafepointHooks {
   // The poll slow path found a preemption request: yield the current goroutine (runtime).
   void (*preempt_current)();
-  // A goroutine requesting a stop gives up its P first, and takes one back after.
+  // A goroutine requesting a stop gives up its P first (held back from other machines until the
+  // resume: runtime/native.cpp, "Native for a stop"), and takes one back after;
+  // requester_hand_off_held hands a P held back that way on before the requester waits for
+  // another requester's stop (null: nothing held back).
   void (*requester_enter_native)();
   void (*requester_leave_native)();
+  void (*requester_hand_off_held)();
   // Signal context: the id of the current goroutine if address is in its stack guard, else 0.
   uint64_t (*stack_overflow_goroutine)(const void* address);
   // Signal context: the calling thread runs a goroutine on a P.
@@ -261,6 +267,12 @@ bool spinning_leaves_cpus_free(uint32_t runnable_threads, uint32_t online_cpus);
 // machine the requester sleeps anyway, and giving the P up measured better there: the file
 // comment). The collector asks before each of its stops.
 bool requester_may_keep_slot();
+// The thread that holds the stop (between stop_the_world and start_the_world) is about to run
+// work on `cpus` CPUs at once, itself included (the collector's parallel mark inside a stop):
+// threads spinning for the resume give those CPUs up (they sleep; the resume wakes them) for the
+// rest of the stop (every request starts at 1). No effect on a thread that holds no stop, or
+// with 0.
+void stop_work_needs_cpus(uint32_t cpus);
 
 uint32_t slot_count();
 SafepointSlot* slot_at(uint32_t index);
@@ -425,6 +437,11 @@ struct SafepointStatistics {
   // requested_epoch, was descheduled, and then won its CAS): undone, not acknowledged
   // (slot_claims.cpp claim_slot_from).
   uint64_t stale_claims;
+  // Stopped threads that stopped spinning for the resume before it came because the requester
+  // asked for their CPUs (stop_work_needs_cpus), and slept instead.
+  uint64_t resume_spins_ceded;
+  // Stopped threads spinning for the resume right now (a gauge, not a count).
+  uint32_t resume_spinners_now;
 };
 SafepointStatistics safepoint_statistics();
 

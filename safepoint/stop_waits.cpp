@@ -1,9 +1,10 @@
 // safepoint/stop_waits.cpp — the waits of the safepoint protocol: the requester's for every
 // acknowledgement (spin while a CPU is free for it, then sleep on `remaining`; signal rounds to
 // the holders still missing; a warning naming them after a second) and the stopped threads' for
-// the resume (spin on resumed_epoch within a budget of CPUs, then sleep: the resume is one store
-// and a wake only when someone sleeps). On a loaded machine the first signal round waits 1 ms
-// (first_signal_after_ns). The Dekker pairs are named at each side. Not on the poll's fast path.
+// the resume (spin on resumed_epoch within a budget of CPUs — those the requester's work in the
+// stop does not need — then sleep: the resume is one store and a wake only when someone sleeps). On
+// a loaded machine the first signal round waits 1 ms (first_signal_after_ns). The Dekker pairs are
+// named at each side. Not on the poll's fast path.
 #include <sched.h>
 
 #include <cerrno>
@@ -54,13 +55,35 @@ bool resumed_since(uint32_t epoch) {
   return !epoch_before(g_state.resumed_epoch.load(std::memory_order_acquire), epoch);
 }
 
-// kSpin: spins first, if fewer than online CPUs - 1 threads already do (one CPU stays the
-// requester's). Pure pauses, then yields between looks, up to the cap; the clock is read every
-// 64 pauses. True when resumed meanwhile.
+// How many stopped threads may spin for the resume now: the CPUs the requester's work does not
+// need (requester_cpus, stop_work_needs_cpus).
+uint32_t resume_spin_budget() {
+  const uint32_t needed = g_state.requester_cpus.load(std::memory_order_relaxed);
+  return g_state.online_cpus > needed ? g_state.online_cpus - needed : 0;
+}
+
+// A spinner's look at the budget: true when the spinners are over it (the requester asked for
+// more CPUs) and this one left (its own decrement, a CAS, so that exactly the excess leaves).
+bool cede_spin_to_requester() {
+  const uint32_t budget = resume_spin_budget();
+  uint32_t spinners = g_state.resume_spinners.load(std::memory_order_relaxed);
+  while (spinners > budget) {
+    if (g_state.resume_spinners.compare_exchange_weak(spinners, spinners - 1,
+                                                      std::memory_order_relaxed)) {
+      g_state.resume_spins_ceded.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return false;
+}
+
+// kSpin: spins first, if fewer threads already do than the CPUs the requester's work leaves
+// (resume_spin_budget: online CPUs - 1 unless it asked for more). Pure pauses, then yields
+// between looks, up to the cap; the clock and the budget are read every 64 pauses, and a spinner
+// over the budget (the requester asked for its CPU) stops and sleeps. True when resumed meanwhile.
 bool spin_until_resumed(uint32_t epoch) {
   if (!g_state.cpus_free.load(std::memory_order_relaxed)) return false;
-  uint32_t budget = g_state.online_cpus > 1 ? g_state.online_cpus - 1 : 0;
-  if (g_state.resume_spinners.fetch_add(1, std::memory_order_relaxed) >= budget) {
+  if (g_state.resume_spinners.fetch_add(1, std::memory_order_relaxed) >= resume_spin_budget()) {
     g_state.resume_spinners.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }
@@ -76,6 +99,7 @@ bool spin_until_resumed(uint32_t epoch) {
       __builtin_ia32_pause();
     }
     if (resumed) break;
+    if (cede_spin_to_requester()) return false;  // its decrement is done
     const uint64_t spent_ns = kernel::monotonic_ns() - start_ns;
     if (spent_ns >= cap_ns) break;
     if (spent_ns >= kResumePureSpinNs) kernel::yield_cpu();

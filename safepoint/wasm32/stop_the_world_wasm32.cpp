@@ -16,6 +16,7 @@
 //   reach_safepoint  returns false (nothing is ever pending for the slot);
 //   requester_may_keep_slot  false: with one P nobody is waited for, and the collector keeps
 //                    the sequence it had (keep_slot is ignored);
+//   stop_work_needs_cpus  nothing: nobody spins for a resume;
 //   stop_breakdown_last  nothing waited for: all zero (the collector's pause probe reads it,
 //                    gc/shared_pause_probe.hpp).
 // State: g_the_p and g_stopped, written and read by the only thread. Hot path: none.
@@ -61,6 +62,8 @@ int start_the_world(uint64_t* world_resumed_at_ns) {
   if (world_resumed_at_ns != nullptr) *world_resumed_at_ns = kernel::monotonic_ns();
   return 0;
 }
+
+void stop_work_needs_cpus(uint32_t) {}
 
 StopBreakdown stop_breakdown_last() {
   return StopBreakdown{};

@@ -2,8 +2,9 @@
 // safepoint/stop_the_world.hpp): a requester that keeps its P acknowledges its own slot and waits
 // for the last P without sleeping in the kernel; stopped threads that spin are resumed by a store,
 // without the wake system call; threads that do sleep are still woken (no lost resume); the
-// protocol before (kSleep) still works and wakes at every resume; the collector keeps its P
-// through both stops of a concurrent shared collection.
+// protocol before (kSleep) still works and wakes at every resume; a spinning stopped thread gives
+// its CPU up when the requester's work in the stop needs it; the collector keeps its P through both
+// stops of a concurrent shared collection.
 //
 // Counts, never times: the spin caps are raised to tens of seconds for the tests that count
 // futex calls, so the policy's decision (spin or not), not the scheduler's timing, decides them.
@@ -31,6 +32,24 @@ class StopWait : public PollerRuntimeTest {
  protected:
   bool two_cpus() const { return kernel::online_cpu_count() >= 2; }
 };
+
+// eventually() for the thread that holds a stop: it must not yield its goroutine (its P would
+// wait for the resume it has to make), so it only pauses between looks.
+bool eventually_in_stop(bool (*predicate)()) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10 * kTimeLimitScale);
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    for (int spin = 0; spin < 1000; ++spin) __builtin_ia32_pause();
+  }
+  return true;
+}
+bool one_thread_spins_for_the_resume() {
+  return safepoint::safepoint_statistics().resume_spinners_now == 1;
+}
+bool no_thread_spins_for_the_resume() {
+  return safepoint::safepoint_statistics().resume_spinners_now == 0;
+}
 
 TEST_F(StopWait, RequesterKeepingItsPNeverSleepsWhileTheLastPArrives) {
   if (!two_cpus()) GTEST_SKIP() << "one CPU: a requester never spins (its P would take the CPU)";
@@ -76,6 +95,67 @@ TEST_F(StopWait, ResumeOfSpinningThreadsIsAStoreWithoutAWakeCall) {
     EXPECT_EQ(after.resume_futex_wakes - before.resume_futex_wakes, 0u);
   });
   poller.stop = true;
+}
+
+// A stopped thread spinning for the resume gives its CPU up when the requester's work in the stop
+// needs it (a parallel mark: safepoint::stop_work_needs_cpus): it stops spinning and sleeps, so the
+// resume makes the wake call. With the spin caps at 30 s it would otherwise spin until the resume.
+TEST_F(StopWait, SpinnersGiveTheirCpuToTheRequestersWorkInTheStop) {
+  if (!two_cpus()) GTEST_SKIP() << "one CPU: stopped threads never spin";
+  safepoint::set_spin_caps_for_test(kLongCapNs, kLongCapNs, /*ignore_machine_load=*/true);
+  poller.start();
+  run_main([&] {
+    ASSERT_TRUE(poller.runs());
+    constexpr int kStops = 5;
+    for (int i = 0; i < kStops; ++i) {
+      const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+      bool spun = false, ceded = false;
+      StopRound round = stop_and_resume(poller, /*keep_slot=*/true, [&] {
+        spun = eventually_in_stop(one_thread_spins_for_the_resume);
+        safepoint::stop_work_needs_cpus(kernel::online_cpu_count());
+        ceded = eventually_in_stop(no_thread_spins_for_the_resume);
+      });
+      ASSERT_TRUE(round.ok()) << "stop " << i;
+      ASSERT_TRUE(round.kept_p);
+      EXPECT_TRUE(spun) << "stop " << i << ": the poller's thread did not spin for the resume";
+      EXPECT_TRUE(ceded) << "stop " << i << ": it kept spinning beside the requester's work";
+      const safepoint::SafepointStatistics after = safepoint::safepoint_statistics();
+      EXPECT_EQ(after.resume_spins_ceded - before.resume_spins_ceded, 1u);
+      EXPECT_EQ(after.resume_futex_wakes - before.resume_futex_wakes, 1u) << "it did not sleep";
+    }
+    // The next request starts with the requester on one CPU: the poller spins again.
+    const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
+    bool spun = false;
+    ASSERT_TRUE(stop_and_resume(poller, true, [&] {
+                  spun = eventually_in_stop(one_thread_spins_for_the_resume);
+                }).ok());
+    EXPECT_TRUE(spun);
+    EXPECT_EQ(safepoint::safepoint_statistics().resume_futex_wakes, before.resume_futex_wakes);
+  });
+  poller.stop = true;
+}
+
+// A goroutine that requests a stop without keeping its P holds the P back until the resume (the
+// runtime's "Native for a stop"): no machine is woken to run the queued goroutine on it while the
+// world stops, and the requester takes it back after. Handed on as before, the queued goroutine
+// ran on it after the resume while the requester waited for a P (preemption is off here: it got
+// one only when that goroutine ended).
+TEST_F(StopWait, RequesterGivingItsPUpHoldsItBackUntilTheResume) {
+  poller.start();
+  std::atomic<bool> queued_ran{false};
+  run_main([&] {
+    ASSERT_TRUE(poller.runs());
+    go([&] { queued_ran = true; });  // both Ps busy (the poller, us): it waits in a queue
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_EQ(safepoint::stop_the_world(nullptr, nullptr, /*keep_slot=*/false), 0);
+      EXPECT_EQ(safepoint::current_slot(), nullptr) << "the requester kept its P";
+      ASSERT_EQ(safepoint::start_the_world(), 0);
+      EXPECT_NE(safepoint::current_slot(), nullptr) << "the requester has no P after the resume";
+      EXPECT_FALSE(queued_ran.load()) << "stop " << i << ": the requester's P was handed on";
+    }
+  });
+  poller.stop = true;
+  EXPECT_TRUE(eventually([&] { return queued_ran.load(); }));
 }
 
 // Stopped threads that outlast their spin sleep, and the resume wakes them (the Dekker pair of
