@@ -72,10 +72,18 @@
 namespace usgc::runtime {
 namespace {
 
-// How often the monitor looks while Ps are busy: often enough to retake the P of a blocked
-// thread within a few hundred microseconds (Go's sysmon starts at 20 us and backs off to 10 ms;
-// one fixed tick is simpler and costs about 1 us of CPU per tick here).
+// How often the monitor looks while Ps are busy and switching goroutines: often enough to retake
+// the P of a blocked thread within a few hundred microseconds (Go's sysmon starts at 20 us and
+// backs off to 10 ms). A P that runs the same goroutine look after look needs a look only when
+// something about it falls due (its next retake probe, whose wait doubles; the end of its time
+// slice; a preemption request to check): the monitor then sleeps until the earliest such moment,
+// at most kBusyLookCapNs (a P that turns busy meanwhile waits at most that for its first look).
+// A fixed 250 us tick woke it 12 663 times in a 5.3 s binary-trees run with two CPU-bound
+// goroutines (4.5 % of a CPU), and each wake-up preempted a goroutine's thread: on a loaded
+// machine 90 of the 472 run-queue waits of 1 ms or more of those threads began that way, the CPU
+// going to another process when the monitor slept again (docs/benchmarks.md).
 constexpr uint64_t kBusyIntervalNs = 250'000;
+constexpr uint64_t kBusyLookCapNs = 2'000'000;
 // A P whose goroutine has not switched for this long is probed (/proc) for a blocking call.
 constexpr uint64_t kRetakeAfterNs = 250'000;
 // A probe that found the thread running (or in a call it cannot re-issue) doubles the wait
@@ -290,15 +298,37 @@ void request_due_preemptions_quietly(uint64_t now_ns) {
   }
 }
 
-void watch_processors(uint64_t now_ns) {
+// When P i, which ran the same goroutine at this look, next needs one (kBusyIntervalNs).
+uint64_t next_look_for(uint32_t i, uint64_t now_ns, uint64_t limit_ns, bool retaking) {
+  uint64_t due_ns = now_ns + kBusyLookCapNs;
+  auto earlier_of = [&due_ns](uint64_t at_ns) {
+    if (at_ns < due_ns) due_ns = at_ns;
+  };
+  if (retaking) earlier_of(g_monitor.next_probe_ns[i]);
+  if (limit_ns != 0) earlier_of(g_monitor.seen_since_ns[i] + limit_ns);
+  if (g_monitor.preempt_requested_at_switch[i] != UINT64_MAX) earlier_of(now_ns + kBusyIntervalNs);
+  return due_ns > now_ns ? due_ns : now_ns + 1;
+}
+
+// Returns when the next look is due (0: nothing to watch).
+uint64_t watch_processors(uint64_t now_ns) {
   uint64_t limit_ns = uint64_t{g_scheduler.config.preempt_after_us} * 1000;
   const bool retaking = safepoint::async_safepoints_enabled();
-  if (limit_ns == 0 && !retaking) return;
+  if (limit_ns == 0 && !retaking) return 0;
   g_monitor.looks.fetch_add(1, std::memory_order_relaxed);
+  uint64_t next_look_ns = now_ns + kBusyLookCapNs;
   for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
     Processor* processor = &g_scheduler.processors[i];
     uint64_t switches = 0;
-    if (!same_goroutine_since_last_look(i, now_ns, &switches)) continue;
+    if (!same_goroutine_since_last_look(i, now_ns, &switches)) {
+      // Switching goroutines: the next look comes at the usual tick. An idle P (or one between
+      // goroutines) needs none: it turns busy through acquire_processor, which wakes a monitor
+      // asleep for good (monitor_notify_busy), or is seen at the next look of another P's.
+      if (processor->current_goroutine.load(std::memory_order_relaxed) != nullptr &&
+          now_ns + kBusyIntervalNs < next_look_ns)
+        next_look_ns = now_ns + kBusyIntervalNs;
+      continue;
+    }
     // A P stopped at a safepoint now, or that acknowledged a stop since the last look, is not
     // blocked in a system call outside usgc: its holder need not be probed (each probe is a /proc
     // read on a CPU the Ps share; the stop's attribution trace found the monitor at work in most
@@ -321,12 +351,16 @@ void watch_processors(uint64_t now_ns) {
         (void)safepoint::signal_pending_preemption(processor->slot);
     }
     (void)request_preemption_when_due(i, now_ns, limit_ns, switches);
+    const uint64_t due_ns = next_look_for(i, now_ns, limit_ns, retaking);
+    if (due_ns < next_look_ns) next_look_ns = due_ns;
   }
+  return next_look_ns;
 }
 
 void* monitor_main(void*) {
   (void)kernel::name_current_thread("usgc-monitor");  // a name for ps, top and perf only
   uint64_t quiet_retry_ns = kQuietRetryNs;  // the next sleep while stops are in flight (backoff)
+  uint64_t next_look_ns = 0;                // when the busy Ps next need a look (0: the tick)
   // Acquire: pairs with monitor_stop's release store.
   while (!g_monitor.stop.load(std::memory_order_acquire)) {
     uint64_t now_ns = kernel::monotonic_ns();
@@ -345,7 +379,7 @@ void* monitor_main(void*) {
       quiet_retry_ns = kQuietRetryNs;
       safepoint::monitor_work_begin();  // the stop's attribution trace (safepoint/stop_trace.hpp)
       uint64_t next_deadline = fire_expired_timers(now_ns);
-      watch_processors(now_ns);
+      next_look_ns = watch_processors(now_ns);
       alloc::stats_export_maybe_publish();
       const uint64_t pool_deadline = watch_block_pool_pages(now_ns);
       if (pool_deadline != 0 && (next_deadline == 0 || pool_deadline < next_deadline))
@@ -360,8 +394,10 @@ void* monitor_main(void*) {
       // monitor_notify_busy's seq_cst load after the machine marked itself busy (file comment).
       g_monitor.sleeping_indefinitely.store(true, std::memory_order_seq_cst);
       // (Not during a stop: the backoff's sleep is the point, and the Ps are not busy then.)
-      if (!quiet && any_processor_busy() && (timeout_ns == 0 || timeout_ns > kBusyIntervalNs))
-        timeout_ns = kBusyIntervalNs;
+      if (!quiet && any_processor_busy()) {
+        const uint64_t look_in_ns = next_look_ns > now_ns ? next_look_ns - now_ns : kBusyIntervalNs;
+        if (timeout_ns == 0 || timeout_ns > look_in_ns) timeout_ns = look_in_ns;
+      }
     }
     if (timeout_ns != 0) g_monitor.sleeping_indefinitely.store(false, std::memory_order_relaxed);
     // Acquire: pairs with wake_monitor's release store.

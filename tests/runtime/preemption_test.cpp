@@ -166,6 +166,32 @@ void spin_until(const std::atomic<bool>& other_ran) {
   while (!other_ran.load() && std::chrono::steady_clock::now() < deadline) usgc_safepoint_poll();
 }
 
+// A goroutine that keeps its P (it spins, nothing else to run) needs the monitor only when
+// something about it falls due — its next retake probe, whose wait doubles, or its time slice's
+// end — not at every 250 us tick: over the spin the monitor looks about once a millisecond at
+// most (before: four times). A bound that load only makes easier to meet (a loaded machine wakes
+// the monitor later, never earlier).
+TEST_F(Preemption, MonitorLooksOnlyWhenSomethingFallsDueForAGoroutineThatKeepsItsP) {
+  restart(2, 10'000);
+  uint64_t looks = 0;
+  int64_t spun_ms = 0;
+  run_main([&] {
+    for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();  // the monitor has seen the P busy
+    const uint64_t looks_before = runtime::monitor_looks();
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(100)) {
+      for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();
+    }
+    looks = runtime::monitor_looks() - looks_before;
+    spun_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+  });
+  EXPECT_GT(looks, 0u) << "the monitor never looked at the busy P";
+  EXPECT_LE(looks, static_cast<uint64_t>(10 + spun_ms))
+      << "the monitor looked " << looks << " times in " << spun_ms << " ms";
+}
+
 TEST_F(Preemption, GoroutineQueuedOnTheProcessorStillRuns) {
   restart(1);
   std::atomic<bool> other_ran{false};
