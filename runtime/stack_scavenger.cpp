@@ -25,7 +25,7 @@
 // for its oldest resident free block; once that block has been free for the decay
 // (USGC_DECAY_MS, the allocator's setting: no free page stays resident longer than it) it calls
 // note_block_pages_due, which wakes this thread. The thread returns the due blocks' slot pages
-// in passes of kPoolBlocksPerPass blocks (one process_madvise per 256), never while a stop of the
+// in passes of kPoolBlocksPerPass blocks (one process_madvise each), never while a stop of the
 // world is in flight (it would take a CPU the stopping Ps need), and paces itself: after a pass
 // it waits kPaceFactor times the pass's length before the next one, so returning a large heap
 // takes at most about a tenth of a CPU. With USGC_DECAY_MS=0 a free block is due at once: its
@@ -72,13 +72,13 @@ constexpr uint32_t kIdle = 0;
 constexpr uint32_t kArmed = 1;
 constexpr uint32_t kStop = 2;
 constexpr uint64_t kTickNs = 100 * 1000 * 1000;  // 100 ms
-// The pool's page return: blocks per pass (16 MiB); after a pass, no other before kPaceFactor
-// times its length nor before kMinPassIntervalNs; a pass waits this long while a stop of the world
-// is in flight; and the coarse clock's lag behind the monotonic one (a jiffy), added to a wait
-// for a deadline in coarse milliseconds.
-constexpr uint32_t kPoolBlocksPerPass = 256;
+// The pool's page return: after a pass (kScavengerBlocksPerPass blocks, stack_scavenger.hpp), no
+// other before kPaceFactor times its length nor before kMinPassIntervalNs; a pass waits this long
+// while a stop of the world is in flight; and the coarse clock's lag behind the monotonic one (a
+// jiffy), added to a wait for a deadline in coarse milliseconds.
+constexpr uint32_t kPoolBlocksPerPass = kScavengerBlocksPerPass;
 constexpr uint64_t kPaceFactor = 9;
-constexpr uint64_t kMinPassIntervalNs = 10 * 1000 * 1000;
+constexpr uint64_t kMinPassIntervalNs = 1000 * 1000;
 constexpr uint64_t kStopRetryNs = 1000 * 1000;
 constexpr uint64_t kCoarseClockSlackNs = 5 * 1000 * 1000;
 

@@ -28,6 +28,14 @@ uint64_t watch_block_pool_pages(uint64_t now_ns);
 // that is not running a goroutine while holding a P's cache (the scavenger, tests).
 void trim_idle_caches();
 
+// Blocks whose pages one pass of the pool's page return gives back at most (one process_madvise).
+// A pass holds a CPU for its whole length, and the scavenger's wake-up preempts whatever ran there
+// (a goroutine's thread, maybe in a pause): at 15-30 us a block on the 2-vCPU VM of
+// docs/benchmarks.md, passes of 256 blocks (3-8 ms) made the worst private pauses of a
+// binary-trees run with two goroutines on two CPUs. 16 keep a pass well under the 1 ms pause
+// target; the pacing (9 times a pass's length between passes, at least 1 ms) keeps the rate.
+inline constexpr uint32_t kScavengerBlocksPerPass = 16;
+
 // Trims done since start (tests, statistics).
 uint64_t scavenger_trims();
 
