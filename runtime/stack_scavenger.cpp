@@ -21,7 +21,8 @@
 // the thread sleeps on its futex without a timeout (no wake-ups in an idle runtime).
 //
 // The block pool's pages (gc/block.hpp, "returning free blocks' pages"): the monitor, which looks
-// every 250 us while goroutines run and sleeps until the next deadline otherwise, asks the pool
+// while goroutines run (every 250 us at most; runtime/monitor.cpp) and sleeps until the next
+// deadline otherwise, asks the pool
 // for its oldest resident free block; once that block has been free for the decay
 // (USGC_DECAY_MS, the allocator's setting: no free page stays resident longer than it) it calls
 // note_block_pages_due, which wakes this thread. The thread returns the due blocks' slot pages
