@@ -112,9 +112,12 @@ void create_attached_thread_key() {
 
 }  // namespace
 
-void enter_native() {
+// The calling goroutine, running on a P, enters native: returns its machine (nullptr: not a
+// goroutine holding a P; nothing done).
+static Machine* goroutine_enters_native() {
   Machine* machine = current_machine();
-  if (machine == nullptr || machine->current == nullptr || machine->processor == nullptr) return;
+  if (machine == nullptr || machine->current == nullptr || machine->processor == nullptr)
+    return nullptr;
   Goroutine* goroutine = machine->current;
   USGC_ASSERT(
       goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning,
@@ -122,19 +125,16 @@ void enter_native() {
   // Release, as every state store (set_state, runtime/scheduler.cpp): pairs with the acquire
   // load in ready(); the state's other readers load it relaxed as a hint.
   goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
-  hand_off_processor(machine);
+  return machine;
+}
+
+void enter_native() {
+  if (Machine* machine = goroutine_enters_native()) hand_off_processor(machine);
 }
 
 void enter_native_for_stop() {
-  Machine* machine = current_machine();
-  if (machine == nullptr || machine->current == nullptr || machine->processor == nullptr) return;
-  Goroutine* goroutine = machine->current;
-  USGC_ASSERT(
-      goroutine->state.load(std::memory_order_relaxed) == safepoint::GoroutineState::kRunning,
-      "enter_native_for_stop: goroutine %lu is not running",
-      static_cast<unsigned long>(goroutine->id));
-  // Release, as in enter_native.
-  goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
+  Machine* machine = goroutine_enters_native();
+  if (machine == nullptr) return;
   Processor* processor = machine->processor;
   safepoint::slot_release(processor->slot);
   processor->current_goroutine.store(nullptr, std::memory_order_relaxed);

@@ -2,27 +2,14 @@
 // kernel shows the name in /proc (what ps, top and perf read), cut to 15 bytes.
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstring>
 #include <string>
 #include <thread>
 
 #include "kernel_iface/thread_control.hpp"
+#include "tests/support/thread_names.hpp"
 
 namespace usgc::testing {
 namespace {
-
-std::string thread_name(int tid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-  std::FILE* file = std::fopen(path, "r");
-  if (file == nullptr) return "";
-  char name[32] = {};
-  if (std::fgets(name, sizeof name, file) == nullptr) name[0] = '\0';
-  std::fclose(file);
-  name[std::strcspn(name, "\n")] = '\0';
-  return name;
-}
 
 TEST(ThreadName, TheKernelShowsTheNameCutToFifteenBytes) {
   std::string shown, cut;
