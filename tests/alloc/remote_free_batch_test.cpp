@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tests/support/death_test_support.hpp"
+#include "tests/support/remote_free_support.hpp"
 #include "tests/support/usgc_stats.hpp"
 #include "usgc/usgc.h"
 
@@ -32,10 +33,7 @@ using usgc_test::read_stats;
 constexpr const char* kDoubleFreeMessage = "usgc: free\\(\\): pointer 0x[0-9a-f]+ .*double free";
 constexpr const char* kInvalidMessage = "usgc: free\\(\\): pointer 0x[0-9a-f]+ .*invalid pointer";
 
-// Gives the calling thread a heap of its own (a thread's remote frees are batched on it).
-void take_a_heap() {
-  usgc_free(usgc_malloc(16));
-}
+using usgc_test::take_a_heap;
 
 void* allocate_on_other_thread(size_t size) {
   void* p = nullptr;
@@ -66,22 +64,10 @@ void free_twice_while_the_owner_lives() {
   owner.join();
 }
 
-// Another thread frees the owner's block (on its page, not collected yet), then the owner frees it
-// again.
+// Another thread frees the owner's block (on its page, not collected yet: the owner has not
+// allocated since), then the owner frees it again.
 void owner_frees_a_block_held_in_a_batch() {
-  void* p = usgc_malloc(80);
-  std::atomic<bool> freed{false};
-  std::atomic<bool> done{false};
-  std::thread freer([&] {
-    take_a_heap();
-    usgc_free(p);  // not collected yet: the owner has not allocated since
-    freed.store(true);
-    while (!done.load()) std::this_thread::yield();
-  });
-  while (!freed.load()) std::this_thread::yield();
-  usgc_free(launder(p));
-  done.store(true);
-  freer.join();
+  usgc_test::free_on_another_thread_then_here(usgc_malloc(80));
 }
 
 // One thread frees another thread's block twice; the first free waits for the owner.

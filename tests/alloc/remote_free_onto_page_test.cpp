@@ -6,8 +6,9 @@
 //   - the block is on the page at once (its thread_free word), while the freeing thread is alive
 //     and holds no full batch: the owner takes it back when its page runs dry, with no post and no
 //     inbox drain (a batch of fewer than 64 blocks would have waited for the freer's exit);
-//   - a second free of such a block, by its owner, is a double free with the usual message; so is
-//     one of a block of a FULL page, which still goes into the freer's batch;
+//   - a second free, by its owner, of a block of a FULL page, which still goes into the freer's
+//     batch, is a double free with the usual message (the same of a block on the page's list:
+//     remote_free_batch_test.cpp);
 //   - blocks freed onto a page whose owner then exits are not lost: the exit collects them, and
 //     malloc_trim gives back the pages they emptied.
 // Each test runs the owner on a thread of its own, so its heap starts with no page of the class.
@@ -25,12 +26,10 @@
 #include <vector>
 
 #include "alloc/heap.hpp"
-#include "tests/support/death_test_support.hpp"
+#include "tests/support/remote_free_support.hpp"
 #include "usgc/usgc.h"
 
 namespace {
-
-using usgc_test::launder;
 
 constexpr const char* kDoubleFreeMessage = "usgc: free\\(\\): pointer 0x[0-9a-f]+ .*double free";
 // 8 KiB blocks: eight to a 64 KiB page, a class above the direct table (no foreign block cache),
@@ -56,10 +55,7 @@ std::vector<void*> allocate_a_whole_page() {
   }
 }
 
-// Gives the calling thread a heap of its own, from a class other than kBlockBytes'.
-void take_a_heap() {
-  usgc_free(usgc_malloc(16));
-}
+using usgc_test::take_a_heap;  // a 16-byte block: a class other than kBlockBytes'
 
 TEST(RemoteFreeOntoPage, TheOwnerTakesTheBlocksBackWithoutAPost) {
   std::thread owner([] {
@@ -110,38 +106,20 @@ class RemoteFreeOntoPageDeathTest : public testing::Test {
   void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
 };
 
-// Another thread frees the owner's block (onto its page, or into its batch if `full_page`), then
-// the owner frees it again.
-void owner_frees_a_block_another_thread_freed(bool full_page) {
-  std::vector<void*> blocks =
-      full_page ? allocate_a_whole_page() : std::vector<void*>{usgc_malloc(kBlockBytes)};
-  void* p = blocks[0];
-  if (full_page) {
-    // The class's page with no free block went to the full queue when the last malloc of
-    // allocate_a_whole_page looked for a page.
-    ASSERT_NE(page_of(p)->flags() & usgc::alloc::kPageInFullQueue, 0);
-  }
-  std::atomic<bool> freed{false}, done{false};
-  std::thread freer([&] {
-    take_a_heap();
-    usgc_free(p);
-    freed.store(true);
-    while (!done.load()) std::this_thread::yield();
-  });
-  while (!freed.load()) std::this_thread::yield();
-  usgc_free(launder(p));
-  done.store(true);
-  freer.join();
-}
-
-TEST_F(RemoteFreeOntoPageDeathTest, OwnerFreeOfABlockOnItsPagesThreadFreeListIsADoubleFree) {
-  EXPECT_DEATH(std::thread([] { owner_frees_a_block_another_thread_freed(false); }).join(),
-               kDoubleFreeMessage);
+// Another thread frees a block of the owner's full page (into its batch: full pages' blocks are
+// not pushed onto the page), then the owner frees it again. (The same for a page that is not full:
+// RemoteFreeBatchDeathTest.OwnerFreeOfABlockHeldInAnotherThreadsBatchIsADoubleFree.)
+void owner_frees_a_block_of_a_full_page_another_thread_freed() {
+  std::vector<void*> blocks = allocate_a_whole_page();
+  // The class's page with no free block went to the full queue when the last malloc of
+  // allocate_a_whole_page looked for a page.
+  ASSERT_NE(page_of(blocks[0])->flags() & usgc::alloc::kPageInFullQueue, 0);
+  usgc_test::free_on_another_thread_then_here(blocks[0]);
 }
 
 TEST_F(RemoteFreeOntoPageDeathTest,
        OwnerFreeOfABlockOfAFullPageInAnotherThreadsBatchIsADoubleFree) {
-  EXPECT_DEATH(std::thread([] { owner_frees_a_block_another_thread_freed(true); }).join(),
+  EXPECT_DEATH(std::thread(owner_frees_a_block_of_a_full_page_another_thread_freed).join(),
                kDoubleFreeMessage);
 }
 
