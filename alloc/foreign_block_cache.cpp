@@ -65,7 +65,8 @@ enum class KeepResult {
 [[gnu::always_inline]] inline KeepResult foreign_cache_keep(void* pointer, Segment* segment,
                                                             Page** page_out) {
   uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
-  Page* page = segment->page_of(address);
+  // segment->page_of(address) for the 64 KiB pages the fast path checked (its map byte).
+  Page* page = &segment->pages[(address >> kSmallPageShift) & (kSmallPagesPerSegment - 1)];
   // A direct class: an in-use page of a small segment (a free page and a large span have
   // kBinCount).
   uint32_t bin = page->bin;
@@ -82,8 +83,8 @@ enum class KeepResult {
   const uintptr_t marker = free_marker();
   if (block->free_marker == marker) return KeepResult::kGeneric;  // a double free: reported there
   if ((page->flags() & (kPageHasAligned | kPageHasSampled)) != 0) return KeepResult::kGeneric;
-  if ((page->thread_free.load(std::memory_order_relaxed) & kDelayedStateMask) == kEmptied)
-    return KeepResult::kGeneric;
+  uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
+  if ((thread_free & kDelayedStateMask) == kEmptied) return KeepResult::kGeneric;
   if (heap_profile_active()) return KeepResult::kGeneric;
   // The cache's own rules: this thread allocates the class (a thread without a heap has
   // g_empty_heap, whose queues are empty), and the class holds fewer than its bound.
@@ -94,12 +95,14 @@ enum class KeepResult {
       *page_out = page;
       return KeepResult::kValidated;  // remote_free_block makes the heap
     }
-    // remote_free_block's batching, with what is loaded and checked already (this thread's
-    // heap, another heap as the destination).
-    size_t block_bytes = page->block_size;  // read before the batch may be posted
+    // remote_free_block's remote free, with what is loaded and checked already (this thread's
+    // heap, another heap as the destination): onto the page's thread_free list if the page is
+    // not full, else into the owner's batch.
+    size_t block_bytes = page->block_size;  // read before the block is published
     block->free_marker = marker;
     counter_increment(heap->counters.free_count_by_bin[bin]);
     counter_increment(heap->counters.remote_free_count);
+    if (page_thread_free_push(page, block, thread_free)) return KeepResult::kKept;
     remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
     return KeepResult::kKept;
   }
@@ -146,7 +149,9 @@ void foreign_cache_flush(Heap* heap) {
       if (destination == nullptr || destination == heap) {
         page_remote_free(page, block);
       } else {
-        remote_batch_add_quiet(heap, destination, block, page->block_size);
+        size_t block_bytes = page->block_size;  // read before the block is published
+        if (!page_thread_free_push(page, block))
+          remote_batch_add_quiet(heap, destination, block, block_bytes);
       }
       block = next;
     }

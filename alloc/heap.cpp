@@ -338,10 +338,13 @@ void* heap_malloc_unsampled(Heap* heap, size_t size) {
     if (page != nullptr) {
       if (page->free_list != nullptr) return page_take_block(heap, page, page->free_list);
       // The common refill, without the refill's search: the class's current page has blocks its
-      // owner freed (local_free), and no other thread left frees to take. The refill's other
-      // duties, due or not, are the same (statistics, the decay); then, as heap_find_page would
-      // (the first page with free blocks after a collect), the page's list is collected.
-      if (page->local_free != nullptr && !heap_has_frees_to_take(heap) && !heap_profile_active()) {
+      // owner freed (local_free) or other threads freed onto it (thread_free), and no other
+      // thread left frees to take elsewhere. The refill's other duties, due or not, are the same
+      // (statistics, the decay); then, as heap_find_page would (the first page with free blocks
+      // after a collect), the page's lists are collected.
+      if ((page->local_free != nullptr ||
+           page->thread_free.load(std::memory_order_relaxed) > kDelayedStateMask) &&
+          !heap_has_frees_to_take(heap) && !heap_profile_active()) {
         heap_refill_duties(heap);
         page = heap->queues[bin].first;  // the decay may have given empty pages back
         if (page != nullptr) {

@@ -64,6 +64,10 @@ uint64_t heap_retire_idle_pages(Heap* heap, uint64_t now_ms) {
   for (uint32_t bin = 0; bin < kBinCount; ++bin) {
     for (Page* page = heap->queues[bin].first; page != nullptr;) {
       Page* following = page->next;
+      // Blocks other threads freed onto the page (remote_free_queue.hpp, "Onto the page or into
+      // a batch") count in `used` until collected: collect them, or a page they emptied would
+      // never be seen empty.
+      if (page->thread_free.load(std::memory_order_relaxed) > kDelayedStateMask) page_collect(page);
       if (page->used != 0) {
         page->purge_deadline_ms = 0;
       } else if (page->purge_deadline_ms == 0) {

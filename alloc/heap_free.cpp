@@ -1,6 +1,7 @@
 // alloc/heap_free.cpp — the thread heap's free slow paths: a free into a page the fast path cannot
-// take, remote frees (batched or straight onto the page's thread_free), the delayed frees of full
-// pages, collecting a page's lists, retiring an empty page.
+// take, remote frees (onto the page's thread_free when it is not full, else batched; unbatched for
+// a thread without a heap or an abandoned segment), the delayed frees of full pages, retiring an
+// empty page.
 //
 // Invariants:
 //   - "owner lists": free_list and local_free are the owner's; other threads push onto the page's
@@ -91,10 +92,13 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
     count_remote_free(bin);
     return;
   }
-  size_t block_bytes = page->block_size;  // read before the batch may be posted
+  size_t block_bytes = page->block_size;  // read before the block is published
   block->free_marker = free_marker_of(page);
   count_remote_free(bin);
-  // (Blocks this thread keeps for itself took heap_free_foreign_or_generic's short path.)
+  // (Blocks this thread keeps for itself took heap_free_foreign_or_generic's short path.) Onto
+  // the page if it is not full; a full page's blocks, and every block while the heap profile
+  // cuts free lists (its drain keeps the cuts: page_free_remote_block), go into the batch.
+  if (!heap_profile_active() && page_thread_free_push(page, block)) return;
   remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
 }
 

@@ -248,6 +248,9 @@ Heap* thread_heap_create() {
 }
 
 void heap_abandon(Heap* heap) {
+  // This thread's frees into other heaps, before its own help_lock: its last posts may help an
+  // idle owner (remote_free_queue.hpp). Nothing touches this heap's full pages there.
+  remote_batches_flush_at_exit(heap);
   // A helper may be at the full pages (remote_free_queue.hpp, "Idle owner help"); held to the
   // end, past the inbox's close: no helper comes after.
   kernel::SpinLockGuard help_guard(heap->help_lock);

@@ -62,6 +62,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "alloc/heap.hpp"
 
@@ -77,7 +78,12 @@ struct HeapProfileOptions {
 extern HeapProfileOptions g_heap_profile_options;
 
 inline bool heap_profile_active() {
-  return g_heap_profile_options.profile || g_heap_profile_options.leaks;
+  // Both flags in one load and compare (on the path of every remote free).
+  static_assert(sizeof(bool) == 1 &&
+                offsetof(HeapProfileOptions, leaks) == offsetof(HeapProfileOptions, profile) + 1);
+  uint16_t both;
+  std::memcpy(&both, &g_heap_profile_options.profile, sizeof both);
+  return both != 0;
 }
 
 // Reads USGC_PROF, USGC_LEAKS and USGC_PROF_SAMPLE (inside the first malloc: no allocation).

@@ -5,13 +5,15 @@
 //   free_list   blocks malloc pops from.                         owner thread only
 //   local_free  blocks the owner freed; swapped into free_list   owner thread only
 //               when free_list runs dry, so the fast path has a single list to test.
-//   thread_free blocks other threads freed ("remote frees"):    any thread pushes (CAS),
-//               an atomic Treiber stack whose two low bits hold  the owner takes it whole
-//               the delayed-free state below.                     (exchange)
+//   thread_free blocks other threads freed ("remote frees") into any thread pushes (CAS),
+//               a page that is not full (remote_free_queue.hpp): the owner takes it whole
+//               an atomic Treiber stack whose low bits hold the   (exchange) when it collects
+//               delayed-free state below.                         the page
 //
 // Delayed-free state (how a remote free tells the owner that a full page has room again):
 //   kNoDelayed       remote frees push onto thread_free.
-//   kUseDelayed      the page sits in its heap's full queue; the next remote free pushes its
+//   kUseDelayed      the page sits in its heap's full queue; remote frees of threads with a heap
+//                    go into batches (remote_free_queue.hpp); the next unbatched one pushes its
 //                    block onto the heap's delayed_free list instead, so the owner notices,
 //                    and sets the state back to kNoDelayed.
 //   kDelayedFreeing  transient: a remote freer is pushing onto page->heap's list; the owner

@@ -21,9 +21,10 @@ void free_chain_unbatched(Block* first) {
   }
 }
 
-// Posts the batch; returns the destination if its posts reached kHelpAfterPosts (the caller
+// Posts the batch; returns the destination if its posts reached help_after_posts (kHelpAfterPosts,
+// or 1 for a thread's last posts at its exit) and it has not drained for the decay (the caller
 // helps it once its own batch is in order), nullptr otherwise.
-Heap* post(RemoteBatch* batch) {
+Heap* post(RemoteBatch* batch, uint32_t help_after_posts = kHelpAfterPosts) {
   Heap* destination = batch->destination;
   Block* first = batch->first;
   Block* last = batch->last;
@@ -49,7 +50,7 @@ Heap* post(RemoteBatch* batch) {
   }
   // Relaxed: a count of posts, a hint for "Idle owner help" (the help takes the lock).
   uint32_t posts = destination->inbox_posts.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (posts < kHelpAfterPosts) return nullptr;
+  if (posts < help_after_posts) return nullptr;
   // An owner that drained within the decay is allocating: it drains itself soon.
   uint64_t last_drain = destination->last_drain_ms.load(std::memory_order_relaxed);
   return kernel::coarse_monotonic_ms() >= last_drain + g_decay_ms ? destination : nullptr;
@@ -192,6 +193,19 @@ void remote_batches_flush(Heap* heap) {
   // No help here: the callers (trim, purge, thread exit) may hold their own heap's help_lock.
   for (RemoteBatch& batch : heap->remote_batches) {
     if (batch.destination != nullptr) post(&batch);
+  }
+}
+
+void remote_batches_flush_at_exit(Heap* heap) {
+  foreign_cache_flush(heap);
+  Heap* idle[kRemoteBatchSlots];
+  uint32_t idle_count = 0;
+  for (RemoteBatch& batch : heap->remote_batches) {
+    if (batch.destination == nullptr) continue;
+    if (Heap* due = post(&batch, 1)) idle[idle_count++] = due;
+  }
+  for (uint32_t i = 0; i < idle_count; ++i) {
+    if (idle[i] != heap) remote_inbox_help(idle[i]);
   }
 }
 

@@ -1,7 +1,9 @@
 // tests/alloc/remote_free_batch_test.cpp — remote frees in batches, from the public API only.
 //
-// A free of another thread's block is held in a batch on the freeing thread and posted to the
-// owner's inbox with one atomic per batch. These tests prove what a user can see of that:
+// A free of another thread's block of a full page is held in a batch on the freeing thread and
+// posted to the owner's inbox with one atomic per batch; a block of a page that is not full goes
+// onto the page's own thread_free list (remote_free_onto_page_test.cpp). These tests prove what a
+// user can see of both:
 //   - a bad cross-thread free (double free, interior pointer) is still reported on the call
 //     that made it, with the same "usgc: free(): ... 0x..." message as any other bad free;
 //   - the owner freeing a block another thread already freed (and still holds in a batch) is
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "tests/support/death_test_support.hpp"
+#include "tests/support/remote_free_support.hpp"
 #include "tests/support/usgc_stats.hpp"
 #include "usgc/usgc.h"
 
@@ -30,10 +33,7 @@ using usgc_test::read_stats;
 constexpr const char* kDoubleFreeMessage = "usgc: free\\(\\): pointer 0x[0-9a-f]+ .*double free";
 constexpr const char* kInvalidMessage = "usgc: free\\(\\): pointer 0x[0-9a-f]+ .*invalid pointer";
 
-// Gives the calling thread a heap of its own (a thread's remote frees are batched on it).
-void take_a_heap() {
-  usgc_free(usgc_malloc(16));
-}
+using usgc_test::take_a_heap;
 
 void* allocate_on_other_thread(size_t size) {
   void* p = nullptr;
@@ -49,7 +49,7 @@ class RemoteFreeBatchDeathTest : public testing::Test {
   void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
 };
 
-// The owner stays alive, so the first free is batched for its inbox; the second is reported.
+// The owner stays alive, so the first free waits for it (on the page); the second is reported.
 void free_twice_while_the_owner_lives() {
   std::atomic<void*> block{nullptr};
   std::atomic<bool> done{false};
@@ -64,24 +64,13 @@ void free_twice_while_the_owner_lives() {
   owner.join();
 }
 
-// Another thread frees the owner's block (held in its batch), then the owner frees it again.
+// Another thread frees the owner's block (on its page, not collected yet: the owner has not
+// allocated since), then the owner frees it again.
 void owner_frees_a_block_held_in_a_batch() {
-  void* p = usgc_malloc(80);
-  std::atomic<bool> freed{false};
-  std::atomic<bool> done{false};
-  std::thread freer([&] {
-    take_a_heap();
-    usgc_free(p);  // batched, not yet posted: the thread is still alive
-    freed.store(true);
-    while (!done.load()) std::this_thread::yield();
-  });
-  while (!freed.load()) std::this_thread::yield();
-  usgc_free(launder(p));
-  done.store(true);
-  freer.join();
+  usgc_test::free_on_another_thread_then_here(usgc_malloc(80));
 }
 
-// One thread frees another thread's block twice; the first free sits in its batch.
+// One thread frees another thread's block twice; the first free waits for the owner.
 void same_freer_frees_twice() {
   void* p = usgc_malloc(80);
   std::thread([&] {

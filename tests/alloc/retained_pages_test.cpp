@@ -200,8 +200,8 @@ TEST(RetainedPages, FullPagesOfAnIdleOwnerComeBackWhenOtherThreadsFreeTheirBlock
     free_all_from_another_thread(blocks);
     usgc::alloc::purge_wait_all();  // the helper's purges went through the decommit queue
     size_t after = resident_pages(span);
-    // All but the owner's current page (not full: its fast paths may touch it) and the pages
-    // of the freer's last batches, posted at its exit.
+    // All but the owner's current page (not full: its fast paths may touch it; its blocks go onto
+    // the page itself). The freer's last batches, posted at its exit, are helped there too.
     EXPECT_LE(after, span.os_pages() / 4)
         << "full pages of an idle owner stayed resident after other threads freed every block: "
         << after << " of " << span.os_pages() << " OS pages";

@@ -1,0 +1,167 @@
+// tests/alloc/remote_free_onto_page_test.cpp — a remote free into a page that is not full goes onto
+// the page's own thread_free list, not into a batch (docs/allocator.md, "Remote frees onto the
+// page, full pages in batches").
+//
+// What the tests prove:
+//   - the block is on the page at once (its thread_free word), while the freeing thread is alive
+//     and holds no full batch: the owner takes it back when its page runs dry, with no post and no
+//     inbox drain (a batch of fewer than 64 blocks would have waited for the freer's exit);
+//   - a second free, by its owner, of a block of a FULL page, which still goes into the freer's
+//     batch, is a double free with the usual message (the same of a block on the page's list:
+//     remote_free_batch_test.cpp);
+//   - blocks freed onto a page whose owner then exits are not lost: the exit collects them, and
+//     malloc_trim gives back the pages they emptied.
+// Each test runs the owner on a thread of its own, so its heap starts with no page of the class.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "alloc/heap.hpp"
+#include "tests/support/remote_free_support.hpp"
+#include "usgc/usgc.h"
+
+namespace {
+
+constexpr const char* kDoubleFreeMessage = "usgc: free\\(\\): pointer 0x[0-9a-f]+ .*double free";
+// 8 KiB blocks: eight to a 64 KiB page, a class above the direct table (no foreign block cache),
+// which the freeing threads below never allocate themselves.
+constexpr size_t kBlockBytes = 8192;
+
+usgc::alloc::Page* page_of(const void* p) {
+  return usgc::alloc::segment_of(p)->page_of(reinterpret_cast<uintptr_t>(p));
+}
+
+// The blocks of one page of the calling thread's heap, every block it has: allocates until a block
+// lands on another page, and frees the blocks of other pages (their own).
+std::vector<void*> allocate_a_whole_page() {
+  std::vector<void*> on_page{usgc_malloc(kBlockBytes)};
+  const usgc::alloc::Page* page = page_of(on_page[0]);
+  for (;;) {
+    void* p = usgc_malloc(kBlockBytes);
+    if (page_of(p) != page) {
+      usgc_free(p);
+      return on_page;
+    }
+    on_page.push_back(p);
+  }
+}
+
+using usgc_test::take_a_heap;  // a 16-byte block: a class other than kBlockBytes'
+
+TEST(RemoteFreeOntoPage, TheOwnerTakesTheBlocksBackWithoutAPost) {
+  std::thread owner([] {
+    // Two blocks of the class's current page, which is not full (if the first was its page's
+    // last block, the next two share a page).
+    void* a = usgc_malloc(kBlockBytes);
+    void* b = usgc_malloc(kBlockBytes);
+    if (page_of(a) != page_of(b)) {
+      usgc_free(a);
+      a = b;
+      b = usgc_malloc(kBlockBytes);
+    }
+    ASSERT_EQ(page_of(a), page_of(b));
+    usgc::alloc::Page* page = page_of(a);
+    std::atomic<int> stage{0};  // 1: freed; 2: the freer may exit
+    std::thread freer([&] {
+      take_a_heap();
+      usgc_free(a);
+      usgc_free(b);
+      stage.store(1);
+      while (stage.load() != 2) std::this_thread::yield();
+    });
+    while (stage.load() != 1) std::this_thread::yield();
+    // On the page's thread_free list (b pushed last), not in the freer's batch.
+    uintptr_t thread_free = page->thread_free.load(std::memory_order_acquire);
+    EXPECT_EQ(thread_free & ~usgc::alloc::kDelayedStateMask, reinterpret_cast<uintptr_t>(b))
+        << "a remote free into a page that is not full did not go onto the page";
+    // The owner's mallocs of the class take them back once the page's free list runs dry: the
+    // page has 8 blocks (7 on a segment's first page), so within 8 mallocs.
+    std::set<void*> got;
+    std::vector<void*> taken;
+    for (int i = 0; i < 8; ++i) {
+      void* p = usgc_malloc(kBlockBytes);
+      taken.push_back(p);
+      got.insert(p);
+    }
+    EXPECT_TRUE(got.count(a) == 1 && got.count(b) == 1)
+        << "blocks another thread freed while it lives did not come back to their owner";
+    stage.store(2);
+    freer.join();
+    for (void* p : taken) usgc_free(p);
+  });
+  owner.join();
+}
+
+class RemoteFreeOntoPageDeathTest : public testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+// Another thread frees a block of the owner's full page (into its batch: full pages' blocks are
+// not pushed onto the page), then the owner frees it again. (The same for a page that is not full:
+// RemoteFreeBatchDeathTest.OwnerFreeOfABlockHeldInAnotherThreadsBatchIsADoubleFree.)
+void owner_frees_a_block_of_a_full_page_another_thread_freed() {
+  std::vector<void*> blocks = allocate_a_whole_page();
+  // The class's page with no free block went to the full queue when the last malloc of
+  // allocate_a_whole_page looked for a page.
+  ASSERT_NE(page_of(blocks[0])->flags() & usgc::alloc::kPageInFullQueue, 0);
+  usgc_test::free_on_another_thread_then_here(blocks[0]);
+}
+
+TEST_F(RemoteFreeOntoPageDeathTest,
+       OwnerFreeOfABlockOfAFullPageInAnotherThreadsBatchIsADoubleFree) {
+  EXPECT_DEATH(std::thread(owner_frees_a_block_of_a_full_page_another_thread_freed).join(),
+               kDoubleFreeMessage);
+}
+
+size_t resident_os_pages(const void* start, size_t bytes) {
+  const uintptr_t os_page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t low = reinterpret_cast<uintptr_t>(start) & ~(os_page - 1);
+  std::vector<unsigned char> residency((bytes + os_page - 1) / os_page);
+  EXPECT_EQ(::mincore(reinterpret_cast<void*>(low), residency.size() * os_page, residency.data()),
+            0);
+  return static_cast<size_t>(
+      std::count_if(residency.begin(), residency.end(), [](unsigned char v) { return v & 1; }));
+}
+
+// The owner's page gets all its blocks back on its thread_free list while the owner lives, then the
+// owner exits: its exit collects them (the page is empty, its segment abandoned or cached), and a
+// trim by a thread without a heap gives the page's memory back. A block left on the list would keep
+// the page in use and resident.
+TEST(RemoteFreeOntoPage, BlocksFreedOntoAPageWhoseOwnerExitsAreNotLost) {
+  std::vector<void*> blocks;
+  std::atomic<int> stage{0};  // 1: blocks made; 2: freed; the owner may exit
+  std::thread owner([&] {
+    // A page of live blocks keeps the segment in use after the exit (abandoned); the next page's
+    // blocks are the ones measured.
+    std::vector<void*> kept = allocate_a_whole_page();
+    blocks = allocate_a_whole_page();
+    for (void* p : blocks) std::memset(p, 0x5a, kBlockBytes);
+    stage.store(1);
+    while (stage.load() != 2) std::this_thread::yield();
+  });
+  while (stage.load() != 1) std::this_thread::yield();
+  const void* low = *std::min_element(blocks.begin(), blocks.end());
+  // The page's blocks, all written: resident.
+  ASSERT_GE(resident_os_pages(low, blocks.size() * kBlockBytes), blocks.size() * 2);
+  std::thread([&] {
+    take_a_heap();
+    for (void* p : blocks) usgc_free(p);
+  }).join();
+  stage.store(2);
+  owner.join();
+  std::thread([] { usgc_malloc_trim(0); }).join();
+  EXPECT_LE(resident_os_pages(low, blocks.size() * kBlockBytes), 2u)
+      << "a page whose blocks were freed onto it before its owner exited stayed resident";
+}
+
+}  // namespace
