@@ -15,15 +15,7 @@
 
 namespace {
 
-using usgc::testing::run_main;
-
-using usgc::testing::Node;
-using usgc::testing::node_type;
-using usgc::testing::try_new_node;
-using usgc::testing::gc_heap::GcHeapTest;
-using usgc::testing::gc_heap::build_list;
-using usgc::testing::gc_heap::list_sum;
-using usgc::testing::gc_heap::stats_now;
+using namespace usgc::testing::gc_heap;
 
 TEST_F(GcHeapTest, StoringIntoASharedObjectPublishesTheWholePrivateClosure) {
   run_main([] {

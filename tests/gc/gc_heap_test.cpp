@@ -17,12 +17,7 @@
 
 namespace {
 
-using usgc::testing::run_main;
-
-using usgc::testing::Node;
-using usgc::testing::node_type;
-using usgc::testing::try_new_node;
-using usgc::testing::gc_heap::GcHeapTest;
+using namespace usgc::testing::gc_heap;
 
 TEST_F(GcHeapTest, TypeRegistrationRejectsBadLayouts) {
   size_t misaligned[] = {4};

@@ -17,8 +17,13 @@
 
 namespace usgc::testing::gc_heap {
 
-class GcHeapTest : public RuntimeTest {};
+// What the three files use from tests/support (they say `using namespace usgc::testing::gc_heap`).
+using usgc::testing::Node;
+using usgc::testing::node_type;
+using usgc::testing::run_main;
+using usgc::testing::try_new_node;
 
+class GcHeapTest : public RuntimeTest {};
 
 // A list of n private nodes with values 0..n-1, built with the barrier; its head is rooted.
 inline Node* build_list(void** root, int n, usgc_ownership ownership) {
@@ -32,6 +37,7 @@ inline Node* build_list(void** root, int n, usgc_ownership ownership) {
   return static_cast<Node*>(*root);
 }
 
+// The sum of the values of such a list (read through usgc_read) and its length in *length.
 inline int64_t list_sum(const Node* node, int* length) {
   int64_t sum = 0;
   *length = 0;
