@@ -78,10 +78,7 @@ extern "C" {
 
 USGC_GC_API int usgc_global_root_add(void** slot) {
   if (slot == nullptr) return EINVAL;
-  if (usgc::safepoint::in_fork_child()) {
-    fail_in_fork_child("usgc_global_root_add");
-    return ENOTRECOVERABLE;
-  }
+  if (usgc::safepoint::in_fork_child()) return error_in_fork_child("usgc_global_root_add");
   if (is_object_pointer(*slot))
     publish_for_store(*slot, Ownership::kGlobal, "usgc_global_root_add");
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
@@ -95,10 +92,7 @@ USGC_GC_API int usgc_global_root_add(void** slot) {
 }
 
 USGC_GC_API int usgc_global_root_remove(void** slot) {
-  if (usgc::safepoint::in_fork_child()) {
-    fail_in_fork_child("usgc_global_root_remove");
-    return ENOTRECOVERABLE;
-  }
+  if (usgc::safepoint::in_fork_child()) return error_in_fork_child("usgc_global_root_remove");
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
   for (size_t i = 0; i < g_global_roots.root_count; ++i) {
     if (g_global_roots.root_slots[i] == slot) {
