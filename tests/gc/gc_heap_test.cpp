@@ -279,4 +279,26 @@ TEST_F(GcHeapDeathTest, PublishingAStackSubstituteThatHoldsAStackObjectStopsTheP
                "STACK_LOCAL object 0x[0-9a-f]+ \\(type Node\\) published");
 }
 
+// A handle is checked before its slot is used: a stale or forged one stops the process naming
+// the call and the handle, never reads or frees another slot.
+TEST_F(GcHeapDeathTest, DeletingALocalHandleTwiceStopsTheProcessNamingTheHandle) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(run_main([] {
+                 usgc_handle handle = usgc_handle_new(try_new_node(USGC_GOROUTINE_PRIVATE, 1));
+                 usgc_handle_delete(handle);
+                 usgc_handle_delete(handle);
+               }),
+               "usgc_handle_delete: [0-9]+ is not a live local handle of the calling goroutine "
+               "\\(deleted twice\\?\\)");
+}
+
+TEST_F(GcHeapDeathTest, AGlobalHandleThatWasNeverMadeStopsTheProcessNamingIt) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(run_main([] {
+                 usgc_handle handle = usgc_global_handle_new(nullptr);
+                 usgc_global_handle_get(handle + 2000);
+               }),
+               "usgc_global_handle_get: [0-9]+ is not a live global handle");
+}
+
 }  // namespace
