@@ -136,9 +136,24 @@ TEST_F(StackPoolTest, MprotectFallbackKeepsTwoMappingsPerStack) {
   stack_pool_drain();
 }
 
-void write_below_stack(const GoroutineStack& stack) {
-  // The highest guard byte: what an overflowing push writes first.
+// For death tests: writes the highest guard byte of `stack` (what an overflowing push writes
+// first) under a SIGSEGV handler that prints whether the fault's address is in that guard (the
+// fault handler recognizes an overflow by si_addr inside the guard) and exits 3; exits 0 if the
+// write did not fault.
+[[noreturn]] void overflow_into_guard_and_exit(const GoroutineStack& stack) {
+  static GoroutineStack s_stack;
+  s_stack = stack;
+  struct sigaction action;
+  std::memset(&action, 0, sizeof action);
+  action.sa_flags = SA_SIGINFO;
+  action.sa_sigaction = [](int, siginfo_t* info, void*) {
+    const char* verdict = s_stack.guard_contains(info->si_addr) ? "in guard\n" : "elsewhere\n";
+    (void)!write(2, verdict, strlen(verdict));
+    _exit(3);
+  };
+  sigaction(SIGSEGV, &action, nullptr);
   *reinterpret_cast<volatile uint8_t*>(stack.base + stack.guard_bytes - 1) = 1;
+  _exit(0);
 }
 
 TEST(StackPoolDeathTest, GuardRegionHitIsSegvAtTheGuardAddress) {
@@ -146,22 +161,7 @@ TEST(StackPoolDeathTest, GuardRegionHitIsSegvAtTheGuardAddress) {
   EXPECT_EXIT(
       {
         stack_pool_configure(16 * 1024, 4096);
-        GoroutineStack stack = stack_acquire().value();
-        static GoroutineStack s_stack;
-        s_stack = stack;
-        struct sigaction action;
-        std::memset(&action, 0, sizeof action);
-        action.sa_flags = SA_SIGINFO;
-        action.sa_sigaction = [](int, siginfo_t* info, void*) {
-          // The fault handler recognizes an overflow by si_addr inside the guard.
-          const char* verdict =
-              s_stack.guard_contains(info->si_addr) ? "in guard\n" : "elsewhere\n";
-          (void)!write(2, verdict, strlen(verdict));
-          _exit(3);
-        };
-        sigaction(SIGSEGV, &action, nullptr);
-        write_below_stack(stack);
-        _exit(0);
+        overflow_into_guard_and_exit(stack_acquire().value());
       },
       ::testing::ExitedWithCode(3), "in guard");
 }
@@ -253,21 +253,9 @@ TEST(StackPoolDeathTest, GuardsSurviveTheBatchedDecommitOfAdjacentStacks) {
         for (int i = 0; i < 100; ++i) stack_release(stack_acquire().value());
         stack_pool_drain();  // runs decommitted while `keep` holds the chunk
         for (int i = 0; i < 299; ++i) (void)stack_acquire().value();
-        static GoroutineStack s_stack;
-        s_stack = stack_acquire().value();  // cold: decommitted in a run with its neighbours
-        if (s_stack.base[s_stack.guard_bytes] != 0) _exit(4);
-        struct sigaction action;
-        std::memset(&action, 0, sizeof action);
-        action.sa_flags = SA_SIGINFO;
-        action.sa_sigaction = [](int, siginfo_t* info, void*) {
-          const char* verdict =
-              s_stack.guard_contains(info->si_addr) ? "in guard\n" : "elsewhere\n";
-          (void)!write(2, verdict, strlen(verdict));
-          _exit(3);
-        };
-        sigaction(SIGSEGV, &action, nullptr);
-        write_below_stack(s_stack);
-        _exit(0);
+        GoroutineStack cold = stack_acquire().value();  // decommitted in a run with its neighbours
+        if (cold.base[cold.guard_bytes] != 0) _exit(4);
+        overflow_into_guard_and_exit(cold);
       },
       ::testing::ExitedWithCode(3), "in guard");
 }
