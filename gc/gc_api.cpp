@@ -112,10 +112,7 @@ USGC_GC_API int usgc_type_layout_of(usgc_type_id type_id, usgc_type_layout* layo
 }
 
 USGC_GC_API int usgc_gc_collect(usgc_gc_kind kind) {
-  if (usgc::safepoint::in_fork_child()) {
-    fail_in_fork_child("usgc_gc_collect");
-    return ENOTRECOVERABLE;
-  }
+  if (usgc::safepoint::in_fork_child()) return error_in_fork_child("usgc_gc_collect");
   Mutator* m = current_mutator();
   if (kind != USGC_GC_PRIVATE && kind != USGC_GC_SHARED && kind != USGC_GC_SHARED_MINOR)
     return EINVAL;

@@ -112,4 +112,9 @@ void* fail_in_fork_child(const char* operation) {
   return fail(error, "%s in a fork() child: %s", operation, safepoint::fork_child_reason());
 }
 
+int error_in_fork_child(const char* operation) {
+  fail_in_fork_child(operation);
+  return ENOTRECOVERABLE;
+}
+
 }  // namespace usgc::gc

@@ -84,5 +84,7 @@ const char* last_error();
 // A call refused in a fork() child of a running runtime (safepoint/fork_child.hpp):
 // ENOTRECOVERABLE, usgc_last_error names `operation` and the reason. Returns nullptr, as fail does.
 void* fail_in_fork_child(const char* operation);
+// The same refusal for an entry that returns an error number: returns ENOTRECOVERABLE.
+int error_in_fork_child(const char* operation);
 
 }  // namespace usgc::gc

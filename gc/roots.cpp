@@ -51,6 +51,29 @@ inline size_t decode_free(void* value) {
   return reinterpret_cast<uintptr_t>(value) >> 1;
 }
 
+// The slot of `handle`, a live local handle of goroutine `m` (a live slot holds an object, even;
+// a free one its odd link); any other value stops the process naming `operation`, the message
+// ending in `hint`.
+uint64_t live_local_handle_slot(const Mutator* m, usgc_handle handle, const char* operation,
+                                const char* hint) {
+  const uint64_t index = handle / 2 - 1;
+  USGC_CHECK(m != nullptr && handle != 0 && (handle & 1) == 0 && index < m->handles.used &&
+                 !(reinterpret_cast<uintptr_t>(m->handles.slots[index]) & 1),
+             "%s: %lu is not a live local handle of the calling goroutine%s", operation,
+             static_cast<unsigned long>(handle), hint);
+  return index;
+}
+
+// The same for a global handle; global_roots_lock held.
+size_t live_global_handle_slot_locked(usgc_handle handle, const char* operation, const char* hint) {
+  const size_t index = handle / 2;
+  USGC_CHECK((handle & 1) == 1 && index < g_global_roots.global_handle_used &&
+                 !(reinterpret_cast<uintptr_t>(g_global_roots.global_handles[index]) & 1),
+             "%s: %lu is not a live global handle%s", operation, static_cast<unsigned long>(handle),
+             hint);
+  return index;
+}
+
 }  // namespace
 
 void for_each_global_root(void (*visit)(void** slot, void* context), void* context) {
@@ -78,10 +101,7 @@ extern "C" {
 
 USGC_GC_API int usgc_global_root_add(void** slot) {
   if (slot == nullptr) return EINVAL;
-  if (usgc::safepoint::in_fork_child()) {
-    fail_in_fork_child("usgc_global_root_add");
-    return ENOTRECOVERABLE;
-  }
+  if (usgc::safepoint::in_fork_child()) return error_in_fork_child("usgc_global_root_add");
   if (is_object_pointer(*slot))
     publish_for_store(*slot, Ownership::kGlobal, "usgc_global_root_add");
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
@@ -95,10 +115,7 @@ USGC_GC_API int usgc_global_root_add(void** slot) {
 }
 
 USGC_GC_API int usgc_global_root_remove(void** slot) {
-  if (usgc::safepoint::in_fork_child()) {
-    fail_in_fork_child("usgc_global_root_remove");
-    return ENOTRECOVERABLE;
-  }
+  if (usgc::safepoint::in_fork_child()) return error_in_fork_child("usgc_global_root_remove");
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
   for (size_t i = 0; i < g_global_roots.root_count; ++i) {
     if (g_global_roots.root_slots[i] == slot) {
@@ -149,22 +166,13 @@ USGC_GC_API usgc_handle usgc_handle_new(void* object) {
 
 USGC_GC_API void* usgc_handle_get(usgc_handle handle) {
   Mutator* m = current_mutator();
-  uint64_t index = handle / 2 - 1;
-  USGC_CHECK(m != nullptr && handle != 0 && (handle & 1) == 0 && index < m->handles.used &&
-                 !(reinterpret_cast<uintptr_t>(m->handles.slots[index]) & 1),
-             "usgc_handle_get: %lu is not a live local handle of the calling goroutine",
-             static_cast<unsigned long>(handle));
-  return m->handles.slots[index];
+  return m->handles.slots[live_local_handle_slot(m, handle, "usgc_handle_get", "")];
 }
 
 USGC_GC_API void usgc_handle_delete(usgc_handle handle) {
   Mutator* m = current_mutator();
-  uint64_t index = handle / 2 - 1;
-  USGC_CHECK(m != nullptr && handle != 0 && (handle & 1) == 0 && index < m->handles.used &&
-                 !(reinterpret_cast<uintptr_t>(m->handles.slots[index]) & 1),
-             "usgc_handle_delete: %lu is not a live local handle of the calling goroutine (deleted "
-             "twice?)",
-             static_cast<unsigned long>(handle));
+  const uint64_t index =
+      live_local_handle_slot(m, handle, "usgc_handle_delete", " (deleted twice?)");
   m->handles.slots[index] = encode_free(m->handles.free_head);
   m->handles.free_head = static_cast<uint32_t>(index + 1);
 }
@@ -199,22 +207,15 @@ USGC_GC_API usgc_handle usgc_global_handle_new(void* object) {
 USGC_GC_API void* usgc_global_handle_get(usgc_handle handle) {
   if (usgc::safepoint::in_fork_child()) return fail_in_fork_child("usgc_global_handle_get");
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
-  size_t index = handle / 2;
-  USGC_CHECK((handle & 1) == 1 && index < g_global_roots.global_handle_used &&
-                 !(reinterpret_cast<uintptr_t>(g_global_roots.global_handles[index]) & 1),
-             "usgc_global_handle_get: %lu is not a live global handle",
-             static_cast<unsigned long>(handle));
+  const size_t index = live_global_handle_slot_locked(handle, "usgc_global_handle_get", "");
   return g_global_roots.global_handles[index];
 }
 
 USGC_GC_API void usgc_global_handle_delete(usgc_handle handle) {
   if (usgc::safepoint::in_fork_child()) return;  // the table's lock may be a missing thread's
   usgc::kernel::FutexMutexGuard guard(g_global_roots.global_roots_lock);
-  size_t index = handle / 2;
-  USGC_CHECK((handle & 1) == 1 && index < g_global_roots.global_handle_used &&
-                 !(reinterpret_cast<uintptr_t>(g_global_roots.global_handles[index]) & 1),
-             "usgc_global_handle_delete: %lu is not a live global handle (deleted twice?)",
-             static_cast<unsigned long>(handle));
+  const size_t index =
+      live_global_handle_slot_locked(handle, "usgc_global_handle_delete", " (deleted twice?)");
   g_global_roots.global_handles[index] = encode_free(g_global_roots.global_handle_free);
   g_global_roots.global_handle_free = index + 1;
 }

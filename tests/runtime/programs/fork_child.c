@@ -108,6 +108,8 @@ static int child_checks(void) {
   static void* global_slot;
   EXPECT(usgc_global_root_add(&global_slot) == ENOTRECOVERABLE,
          "usgc_global_root_add did not refuse");
+  EXPECT(usgc_global_root_remove(&global_slot) == ENOTRECOVERABLE,
+         "usgc_global_root_remove did not refuse");
   /* A poll armed by a stop in flight at fork() must not fault into a stop nobody serves. */
   for (int i = 0; i < 1000; i++) usgc_safepoint_poll();
   usgc_yield(); /* returns: nothing else runs here */
