@@ -268,17 +268,49 @@ void hold_first_exit() {
 }
 }  // namespace exit_decommit
 
+// Disarms the hook, releases a held machine and waits for the goroutines however the test
+// leaves (an ASSERT returns early): a hook left armed would hold the next test's first exiting
+// goroutine forever, and the goroutines read the test's gates.
+struct ExitDecommitHookDisarm {
+  ~ExitDecommitHookDisarm() {
+    exit_decommit::g_release = true;
+    runtime::stack_pool_set_decommit_hook_for_testing(nullptr);
+    exit_decommit::g_state = 0;
+    EXPECT_TRUE(all_goroutines_finished()) << usgc_goroutine_count() << " goroutines still alive";
+  }
+};
+
 TEST_F(SchedulerClaim, AGoroutineEndingInAStackDecommitDoesNotHoldUpAStop) {
   ASSERT_TRUE(all_goroutines_finished());
   constexpr int kGoroutines = 2000;  // more than the goroutine caches keep (64 per P, 1 024)
-  usgc_waitgroup gate = USGC_WAITGROUP_INIT;
-  ASSERT_EQ(usgc_waitgroup_add(&gate, 1), 0);
-  for (int i = 0; i < kGoroutines; ++i) go([&gate] { usgc_waitgroup_wait(&gate); });
+  constexpr int kWaves = 8;  // the scavenger may decommit a wave's stacks before an exit does
+  // Outlive `disarm`, which waits for the goroutines that read them.
+  usgc_waitgroup gates[kWaves] = {};
+  std::atomic<int> started_counts[kWaves] = {};
   exit_decommit::g_release = false;
   exit_decommit::g_state = 1;
   runtime::stack_pool_set_decommit_hook_for_testing(exit_decommit::hold_first_exit);
-  ASSERT_EQ(usgc_waitgroup_done(&gate), 0);  // they all end
-  ASSERT_TRUE(eventually([] { return exit_decommit::g_state.load() == 2; }));
+  ExitDecommitHookDisarm disarm;
+  int waves = 0;
+  for (; waves < kWaves && exit_decommit::g_state.load() != 2; ++waves) {
+    std::atomic<int>& started = started_counts[waves];
+    usgc_waitgroup& gate = gates[waves];
+    ASSERT_EQ(usgc_waitgroup_add(&gate, 1), 0);
+    for (int i = 0; i < kGoroutines; ++i) {
+      go([&gate, &started] {
+        started.fetch_add(1);
+        usgc_waitgroup_wait(&gate);
+      });
+    }
+    ASSERT_TRUE(eventually([&] { return started.load() == kGoroutines; }));
+    ASSERT_EQ(usgc_waitgroup_done(&gate), 0);  // they all end
+    // Until a machine is held in its decommit or the wave has ended.
+    ASSERT_TRUE(eventually(
+        [&] { return exit_decommit::g_state.load() == 2 || usgc_goroutine_count() == 0; }));
+    if (exit_decommit::g_state.load() == 2) break;
+  }
+  ASSERT_EQ(exit_decommit::g_state.load(), 2)
+      << "no exiting goroutine's stack decommit in " << waves << " waves of " << kGoroutines;
   const SlotStatus status = exit_decommit::g_status.load();
   EXPECT_TRUE(status == SlotStatus::kScheduling || status == SlotStatus::kStoppedScheduling)
       << "the exiting machine's slot was in status " << static_cast<int>(status);
@@ -292,10 +324,6 @@ TEST_F(SchedulerClaim, AGoroutineEndingInAStackDecommitDoesNotHoldUpAStop) {
       << "the stop waited for a machine held in its stack's decommit";
   exit_decommit::g_release = true;
   requester.join();
-  runtime::stack_pool_set_decommit_hook_for_testing(nullptr);
-  exit_decommit::g_state = 0;
-  // The goroutines read `gate`, a local of this frame: they finish before it goes.
-  ASSERT_TRUE(all_goroutines_finished()) << usgc_goroutine_count() << " goroutines still alive";
 }
 
 }  // namespace
