@@ -27,23 +27,7 @@ inline constexpr uint64_t kSlotBytes = 24;                       // header + 16-
 inline constexpr uint64_t kTreeBytes = kTreeNodes * kSlotBytes;  // about 48 KiB
 
 inline void* build_tree(int depth, usgc_ownership ownership) {
-  if (depth == 0) return new_node(ownership);
-  USGC_ROOTS(children, 2);
-  children[0] = build_tree(depth - 1, ownership);
-  children[1] = build_tree(depth - 1, ownership);
-  auto* node = static_cast<Node*>(new_node(ownership));
-  usgc_write(node, &node->left, children[0]);
-  usgc_write(node, &node->right, children[1]);
-  return node;
-}
-
-inline uint64_t count_tree(const void* tree) {
-  const auto* node = static_cast<const Node*>(tree);
-  const void* left = usgc_read(node, &node->left);
-  const void* right = usgc_read(node, &node->right);
-  if ((left == nullptr) != (right == nullptr)) return 1u << 30;  // malformed: fails the count
-  if (left == nullptr) return 1;
-  return 1 + count_tree(left) + count_tree(right);
+  return bench::build_tree(depth, ownership, new_node);
 }
 
 // Allocates `bytes` of garbage: trees of depth 6 of `ownership`, dropped at once.

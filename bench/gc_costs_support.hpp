@@ -21,19 +21,18 @@
 #include <vector>
 
 #include "bench/bench_support.hpp"
+#include "bench/gc_tree.hpp"
 #include "usgc/gc.h"
 #include "usgc/runtime.h"
 
 namespace usgc::bench::gc_costs {
 
+using usgc::bench::count_tree;
 using usgc::bench::median;
 using usgc::bench::now_ns;
 using usgc::bench::percentile;
 
-struct Node {
-  void* left;
-  void* right;
-};
+using Node = TreeNode;
 
 inline usgc_type_id g_node_type = 0;      // registered in main, then read-only
 inline usgc_type_layout g_node_layout{};  // its layout, for the inline fast path

@@ -62,20 +62,19 @@
 #include <vector>
 
 #include "bench/bench_support.hpp"
+#include "bench/gc_tree.hpp"
 #include "usgc/gc.h"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
 namespace {
 
+using usgc::bench::count_tree;
 using usgc::bench::has_word;
 using usgc::bench::now_ns;
 using usgc::bench::percentile;
 
-struct Node {
-  void* left;
-  void* right;
-};
+using Node = usgc::bench::TreeNode;
 
 usgc_type_id g_node_type = 0;  // registered in main, then read-only
 int g_errors = 0;
@@ -113,23 +112,7 @@ void* new_node(usgc_ownership ownership) {
 }
 
 void* build_tree(int depth, usgc_ownership ownership) {
-  if (depth == 0) return new_node(ownership);
-  USGC_ROOTS(children, 2);
-  children[0] = build_tree(depth - 1, ownership);
-  children[1] = build_tree(depth - 1, ownership);
-  auto* node = static_cast<Node*>(new_node(ownership));
-  usgc_write(node, &node->left, children[0]);
-  usgc_write(node, &node->right, children[1]);
-  return node;
-}
-
-uint64_t count_tree(const void* tree) {
-  const auto* node = static_cast<const Node*>(tree);
-  const void* left = usgc_read(node, &node->left);
-  const void* right = usgc_read(node, &node->right);
-  if ((left == nullptr) != (right == nullptr)) return uint64_t{1} << 40;
-  if (left == nullptr) return 1;
-  return 1 + count_tree(left) + count_tree(right);
+  return usgc::bench::build_tree(depth, ownership, new_node);
 }
 
 usgc_gc_stats gc_stats() {
