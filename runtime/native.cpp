@@ -135,11 +135,7 @@ void enter_native() {
 void enter_native_for_stop() {
   Machine* machine = goroutine_enters_native();
   if (machine == nullptr) return;
-  Processor* processor = machine->processor;
-  safepoint::slot_release(processor->slot);
-  processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
-  machine->processor = nullptr;
-  machine->held_for_stop = processor;
+  machine->held_for_stop = release_processor(machine);
 }
 
 void hand_off_held_processor() {

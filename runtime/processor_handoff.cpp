@@ -197,10 +197,7 @@ bool give_processor_to_pinned_waiter(Machine* machine) {
   if (waiter == nullptr) return false;
   stop_spinning(machine);
   processor->served_pinned_waiter = true;
-  safepoint::slot_release(processor->slot);
-  processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
-  machine->processor = nullptr;
-  hand_processor_to(waiter, processor, false);
+  hand_processor_to(waiter, release_processor(machine), false);
   return true;
 }
 
@@ -221,12 +218,16 @@ Processor* take_idle_processor_or_wait_in_line(Machine* machine) {
   return nullptr;
 }
 
-void hand_off_processor(Machine* machine) {
+Processor* release_processor(Machine* machine) {
   Processor* processor = machine->processor;
   safepoint::slot_release(processor->slot);
   processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
   machine->processor = nullptr;
-  hand_off_released_processor(processor);
+  return processor;
+}
+
+void hand_off_processor(Machine* machine) {
+  hand_off_released_processor(release_processor(machine));
 }
 
 void hand_off_released_processor(Processor* processor) {

@@ -269,10 +269,7 @@ Goroutine* find_runnable(Machine* machine) {
 
 // A goroutine locked to another machine (an attached thread): give that machine our P.
 void hand_to_locked_machine(Machine* machine, Goroutine* goroutine) {
-  Processor* processor = machine->processor;
-  safepoint::slot_release(processor->slot);
-  processor->current_goroutine.store(nullptr, std::memory_order_relaxed);
-  machine->processor = nullptr;
+  Processor* processor = release_processor(machine);
   Machine* owner = goroutine->locked_machine;
   owner->current = goroutine;
   hand_processor_to(owner, processor, false);

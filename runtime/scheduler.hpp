@@ -169,6 +169,9 @@ void run_goroutine(Machine* machine, Goroutine* goroutine);
 
 // Takes P, making its slot Running for the calling thread; waits while a stop holds it.
 void acquire_processor(Machine* machine, Processor* processor);
+// Releases the machine's P (its slot released, no current goroutine, the machine without a P) and
+// returns it, for the caller to hand on, park or hold.
+Processor* release_processor(Machine* machine);
 // Gives the machine's P up: to a machine that will run queued work, or to the idle list.
 void hand_off_processor(Machine* machine);
 // The same for a P whose slot its holder already released (held_for_stop).
