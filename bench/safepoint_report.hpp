@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/bench_support.hpp"
@@ -86,9 +87,11 @@ struct Attribution {
   uint64_t monitor = 0, slow_monitor = 0;
   uint64_t faults = 0;  // slots acknowledged through a poll fault, all stops
   std::vector<uint64_t> armed_to_fault_ns, fault_to_ack_ns, ack_to_observed_ns;
+  std::vector<usgc::safepoint::StopAttribution> each;  // every traced stop (print_tail)
 
   void add(const usgc::safepoint::StopAttribution& a) {
     if (!a.valid) return;
+    each.push_back(a);
     const bool slow = a.time_to_safepoint_ns > usgc::safepoint::kSlowStopNs;
     const int activity = static_cast<int>(a.last_activity), kind = static_cast<int>(a.last_kind);
     ++stops;
@@ -133,6 +136,114 @@ struct Attribution {
     latency_results(name, impl, armed_to_fault_ns, "last_armed_to_fault_");
     latency_results(name, impl, fault_to_ack_ns, "last_fault_to_ack_");
     latency_results(name, impl, ack_to_observed_ns, "ack_to_observed_");
+    print_tail(name, impl);
+  }
+
+  // The stops at or over the p95 of the time to safepoint, stretch by stretch from the request to
+  // the requester seeing the last acknowledgement, against the same stretch over all stops: one
+  // NOTE line per stretch (p50 and p90 of the tail, p50 of all; n = stops where it applies).
+  //   arming            request -> the last P armed
+  //   to_sleep          the last P armed -> the requester's first sleep (it slept before the ack)
+  //   sleep_to_fault    that sleep -> the last P's fault handler (the CPU given to the last P)
+  //   armed_to_fault    the last P armed -> its fault handler (the distance to its poll + fault)
+  //   other_fault       request -> the first fault of any P (a P that was not displaced)
+  //   fault_to_ack      the last P's handler -> its acknowledgement
+  //   ack_to_wake_call  -> the acknowledger's wake call (the requester slept)
+  //   wake_to_woke      the wake call -> the requester's return from its sleep
+  //   woke_to_observed  -> the requester seeing the count at zero
+  //   ack_to_observed   the last acknowledgement -> the requester seeing it
+  void print_tail(const char* name, const char* impl) const {
+    if (each.empty()) return;
+    std::vector<uint64_t> ttsp;
+    for (const auto& a : each) ttsp.push_back(a.time_to_safepoint_ns);
+    std::sort(ttsp.begin(), ttsp.end());
+    const uint64_t threshold = percentile(ttsp, 0.95);
+    using Stretch = bool (*)(const usgc::safepoint::StopAttribution&, uint64_t*);
+    static const std::pair<const char*, Stretch> kStretches[] = {
+        {"arming", [](const auto& a, uint64_t* ns) { return *ns = a.last_armed_ns, true; }},
+        {"to_sleep",
+         [](const auto& a, uint64_t* ns) {
+           return a.requester_slept_ns < a.last_ack_ns &&
+                  (a.requester_slept_ns != 0 && a.requester_slept_ns >= a.last_armed_ns) &&
+                  (*ns = a.requester_slept_ns - a.last_armed_ns, true);
+         }},
+        {"sleep_to_fault",
+         [](const auto& a, uint64_t* ns) {
+           return a.requester_slept_ns != 0 && a.last_fault_ns > a.requester_slept_ns &&
+                  (*ns = a.last_fault_ns - a.requester_slept_ns, true);
+         }},
+        {"armed_to_fault",
+         [](const auto& a, uint64_t* ns) {
+           return a.last_fault_ns != 0 && a.last_fault_ns >= a.last_armed_ns &&
+                  (*ns = a.last_fault_ns - a.last_armed_ns, true);
+         }},
+        {"other_fault",
+         [](const auto& a, uint64_t* ns) {
+           return a.first_fault_ns != 0 && a.first_fault_ns != a.last_fault_ns &&
+                  (*ns = a.first_fault_ns, true);
+         }},
+        {"fault_to_ack",
+         [](const auto& a, uint64_t* ns) {
+           return a.last_fault_ns != 0 && (*ns = a.last_ack_ns - a.last_fault_ns, true);
+         }},
+        {"ack_to_wake_call",
+         [](const auto& a, uint64_t* ns) {
+           return a.wake_call_ns >= a.last_ack_ns && a.wake_call_ns != 0 &&
+                  (*ns = a.wake_call_ns - a.last_ack_ns, true);
+         }},
+        {"wake_to_woke",
+         [](const auto& a, uint64_t* ns) {
+           return a.wake_call_ns != 0 && a.requester_woke_ns >= a.wake_call_ns &&
+                  (*ns = a.requester_woke_ns - a.wake_call_ns, true);
+         }},
+        {"woke_to_observed",
+         [](const auto& a, uint64_t* ns) {
+           return a.requester_woke_ns >= a.last_ack_ns && a.requester_woke_ns != 0 &&
+                  (*ns = a.observed_ns - a.requester_woke_ns, true);
+         }},
+        {"ack_to_observed",
+         [](const auto& a, uint64_t* ns) {
+           return a.observed_ns >= a.last_ack_ns && (*ns = a.observed_ns - a.last_ack_ns, true);
+         }},
+    };
+    // The last P still stopped by the previous request when armed (its thread not back from
+    // that resume yet): status AtSafepoint at the arming.
+    constexpr uint8_t kAtSafepoint =
+        static_cast<uint8_t>(usgc::safepoint::SlotStatus::kAtSafepoint);
+    uint64_t tail = 0, tail_slept = 0, tail_on_requester_cpu = 0, tail_still_stopped = 0,
+             still_stopped = 0;
+    for (const auto& a : each) {
+      still_stopped += a.last_status_at_arm == kAtSafepoint;
+      if (a.time_to_safepoint_ns < threshold) continue;
+      ++tail;
+      tail_slept += a.requester_sleeps != 0;
+      tail_on_requester_cpu += a.last_on_requester_cpu;
+      tail_still_stopped += a.last_status_at_arm == kAtSafepoint;
+    }
+    std::printf("NOTE suite=safepoint case=%s impl=%s tail_from_us=%.1f tail_stops=%" PRIu64
+                " tail_requester_slept=%" PRIu64 " tail_last_p_on_requester_cpu=%" PRIu64
+                " tail_last_p_still_stopped_when_armed=%" PRIu64 " (all stops: %" PRIu64 ")\n",
+                name, impl, static_cast<double>(threshold) / 1000.0, tail, tail_slept,
+                tail_on_requester_cpu, tail_still_stopped, still_stopped);
+    for (const auto& [stretch_name, stretch] : kStretches) {
+      std::vector<uint64_t> all_ns, tail_ns;
+      for (const auto& a : each) {
+        uint64_t ns = 0;
+        if (!stretch(a, &ns)) continue;
+        all_ns.push_back(ns);
+        if (a.time_to_safepoint_ns >= threshold) tail_ns.push_back(ns);
+      }
+      std::sort(all_ns.begin(), all_ns.end());
+      std::sort(tail_ns.begin(), tail_ns.end());
+      std::printf(
+          "NOTE suite=safepoint case=%s impl=%s stretch=%s all_n=%zu all_p50_us=%.1f "
+          "tail_n=%zu tail_p50_us=%.1f tail_p90_us=%.1f tail_max_us=%.1f\n",
+          name, impl, stretch_name, all_ns.size(),
+          static_cast<double>(percentile(all_ns, 0.50)) / 1000.0, tail_ns.size(),
+          static_cast<double>(percentile(tail_ns, 0.50)) / 1000.0,
+          static_cast<double>(percentile(tail_ns, 0.90)) / 1000.0,
+          static_cast<double>(tail_ns.empty() ? 0 : tail_ns.back()) / 1000.0);
+    }
   }
 };
 

@@ -182,6 +182,8 @@ SafepointStatistics safepoint_statistics() {
       g_state.handler_acknowledgements.load(std::memory_order_relaxed);
   statistics.scheduler_claims = g_state.scheduler_claims.load(std::memory_order_relaxed);
   statistics.claimed_holder_waits = g_state.claimed_holder_waits.load(std::memory_order_relaxed);
+  statistics.stopped_claims = g_state.stopped_claims.load(std::memory_order_relaxed);
+  statistics.stopped_holder_waits = g_state.stopped_holder_waits.load(std::memory_order_relaxed);
   statistics.stale_claims = g_state.stale_claims.load(std::memory_order_relaxed);
   statistics.resume_spins_ceded = g_state.resume_spins_ceded.load(std::memory_order_relaxed);
   statistics.resume_spinners_now = g_state.resume_spinners.load(std::memory_order_relaxed);

@@ -5,8 +5,10 @@
 // threads make of one holder (preemption, retake).
 //
 // Invariants: a slot's acked_epoch is written only by its holder (here) or, while the slot is
-// idle, by its claimant (slot_claims.cpp); a holder stops only at a poll, a scheduler point or in
-// the poll fault's handler, never elsewhere; the preemption pair — preempt_requested and
+// idle, in its holder's scheduler loop or still stopped, by its claimant (slot_claims.cpp); a
+// holder leaves AtSafepoint only by leave_safepoint's CAS (a slot claimed still stopped waits for
+// that request's resume); a holder stops only at a poll, a scheduler point or in the poll fault's
+// handler, never elsewhere; the preemption pair — preempt_requested and
 // armed_for_preempt change together under the slot's arm_lock. Not on the poll's fast path (the
 // poll is one load, usgc/safepoint.h); the handler's part is async-signal-safe.
 #include <cstdint>
@@ -44,9 +46,9 @@ void poll_fault_in_handler() {
   // Acquire, as in reach_safepoint.
   uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
   if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) return;  // a preemption
-  // As in reach_safepoint: seq_cst status, release acked_epoch (same pairings).
-  slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
+  // As in serve_requests: release acked_epoch, then seq_cst status (same pairings, same order).
   slot->acked_epoch.store(requested, std::memory_order_release);
+  slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
   t_handler_acked_epoch = requested;
   t_handler_acked = true;
   g_state.handler_acknowledgements.fetch_add(1, std::memory_order_relaxed);
@@ -61,8 +63,10 @@ void poll_fault_slow_path() {
     // then serve what came after (reach_safepoint) as if it had stopped there.
     t_handler_acked = false;
     wait_until_resumed(t_handler_acked_epoch);
-    // seq_cst like every status change: Running again, after the resume.
-    slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
+    // A request that came meanwhile is acknowledged below at this point, with no fault of its own
+    // (unless it claimed the slot still stopped: leave_safepoint then waits for its resume).
+    stop_trace::set_next_ack_kind(AckKind::kSchedulerPoint);
+    leave_safepoint(slot);
     serve_requests(slot, true, true);
     return;
   }
@@ -80,23 +84,27 @@ bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_alr
   for (;;) {
     // Acquire: pairs with begin_request's seq_cst store of requested_epoch (what the requester
     // wrote before it is visible). acked_epoch is only written for this slot by its holder (here)
-    // or, while it is idle, by its claimant: relaxed suffices for our own value.
+    // or by a claimant while the holder runs nothing (idle, scheduling, still stopped: then
+    // leave_safepoint's CAS read the resume that followed that claim): relaxed suffices.
     uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
     if (requested == slot->acked_epoch.load(std::memory_order_relaxed)) break;
     USGC_ASSERT(slot->status.load(std::memory_order_relaxed) != SlotStatus::kScheduling &&
                     slot->status.load(std::memory_order_relaxed) != SlotStatus::kStoppedScheduling,
                 "safepoint: slot %u serves a request from its scheduler loop without leaving it",
                 slot->index);
+    // Release: pairs with the acquire loads of acked_epoch (signal_unacknowledged,
+    // warn_unacknowledged, slot_release, the claims). Stored before the status: a requester's
+    // claim CAS that reads this AtSafepoint sees the request acknowledged and undoes itself
+    // (claim_stopped_slot), so a request is acknowledged once per slot.
+    slot->acked_epoch.store(requested, std::memory_order_release);
     // seq_cst like every status change (the header's table); the requester's acquire loads of
     // status (signal_unacknowledged) see AtSafepoint and leave this thread alone.
     slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
-    // Release: pairs with the acquire loads of acked_epoch (signal_unacknowledged,
-    // warn_unacknowledged, slot_release).
-    slot->acked_epoch.store(requested, std::memory_order_release);
     acknowledge(slot, requested, kind);
     wait_until_resumed(requested);
-    // seq_cst like every status change: Running again, after the resume.
-    slot->status.store(SlotStatus::kRunning, std::memory_order_seq_cst);
+    // Running again, after the resume; a request that claimed the slot meanwhile (still stopped)
+    // is waited for first.
+    leave_safepoint(slot);
     stopped = true;
   }
   if (stopped && g_state.hooks.resumed_from_stop != nullptr) g_state.hooks.resumed_from_stop();

@@ -17,6 +17,10 @@ namespace usgc::safepoint {
 
 namespace {
 
+// set_before_leaving_safepoint_for_test; read relaxed by leave_safepoint (tests set it between
+// stops).
+std::atomic<void (*)(SafepointSlot*)> g_before_leaving_safepoint{nullptr};
+
 // The calling thread's kernel id, cached (0: not read yet).
 thread_local int t_thread_id [[gnu::tls_model("initial-exec")]] = 0;
 
@@ -59,6 +63,7 @@ void acknowledge(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
   if (g_state.ack.load(std::memory_order_relaxed) == SafepointAck::kTrampoline ||
       g_state.requester_sleeping.load(std::memory_order_seq_cst) != 0) {
     g_state.acknowledger_futex_wakes.fetch_add(1, std::memory_order_relaxed);
+    stop_trace::requester_wake_called(slot->index, epoch);
     kernel::futex_wake(&g_state.remaining, 1);
   }
 }
@@ -104,11 +109,13 @@ bool claim_slot_from(SafepointSlot* slot, uint32_t epoch, AckKind kind, SlotStat
     return false;
   }
   // Release: pairs with the acquire loads of acked_epoch (slot_release, signal_unacknowledged,
-  // warn_unacknowledged, claim_missing_scheduling_slots): who sees the acknowledgement sees the
+  // warn_unacknowledged, claim_missing_slots): who sees the acknowledgement sees the
   // slot claimed.
   slot->acked_epoch.store(epoch, std::memory_order_release);
   if (kind == AckKind::kClaimedScheduler)
     g_state.scheduler_claims.fetch_add(1, std::memory_order_relaxed);
+  if (kind == AckKind::kClaimedStopped)
+    g_state.stopped_claims.fetch_add(1, std::memory_order_relaxed);
   acknowledge(slot, epoch, kind);
   return true;
 }
@@ -125,26 +132,69 @@ bool claim_scheduling_slot(SafepointSlot* slot, uint32_t epoch, AckKind kind) {
                          SlotStatus::kStoppedScheduling);
 }
 
-// The requester's claim of a slot that is idle, or in its holder's scheduler loop (the claim on).
+// A slot still stopped by an earlier request (AtSafepoint -> StoppedAtSafepoint): the requester,
+// while its holder has not come back from that resume (leave_safepoint). The holder's own
+// acknowledgement of this request stores acked_epoch before AtSafepoint, so a CAS that reads that
+// AtSafepoint finds the request acknowledged and is undone (claim_slot_from); the acquire load
+// here only skips the slots that already acknowledged it (no CAS, no stale claim counted).
+bool claim_stopped_slot(SafepointSlot* slot, uint32_t epoch) {
+  if (!epoch_before(slot->acked_epoch.load(std::memory_order_acquire), epoch)) return false;
+  return claim_slot_from(slot, epoch, AckKind::kClaimedStopped, SlotStatus::kAtSafepoint,
+                         SlotStatus::kStoppedAtSafepoint);
+}
+
+// The requester's claim of a slot that is idle, or (the claims on) in its holder's scheduler loop
+// or still stopped by an earlier request.
 bool claim_slot(SafepointSlot* slot, uint32_t epoch) {
   if (claim_idle_slot(slot, epoch, AckKind::kClaimedIdle)) return true;
-  return scheduler_claim_enabled() &&
-         claim_scheduling_slot(slot, epoch, AckKind::kClaimedScheduler);
+  if (!scheduler_claim_enabled()) return false;
+  return claim_scheduling_slot(slot, epoch, AckKind::kClaimedScheduler) ||
+         claim_stopped_slot(slot, epoch);
 }
 
 }  // namespace
 
 // While the requester waits: claims the slots of [first, first + count) still missing whose
-// holder entered its scheduler loop after the scan (their thread may be off its CPU).
-void claim_missing_scheduling_slots(uint32_t first, uint32_t count, uint32_t epoch) {
+// holder entered its scheduler loop after the scan (their thread may be off its CPU), or that
+// are still stopped by the previous request (acknowledged it after this one's scan).
+void claim_missing_slots(uint32_t first, uint32_t count, uint32_t epoch) {
   if (!scheduler_claim_enabled()) return;
   for (uint32_t i = first; i < first + count; ++i) {
     SafepointSlot* slot = &g_state.slots[i];
     // Relaxed: a hint; the CAS decides.
-    if (slot->status.load(std::memory_order_relaxed) != SlotStatus::kScheduling) continue;
+    const SlotStatus status = slot->status.load(std::memory_order_relaxed);
+    if (status != SlotStatus::kScheduling && status != SlotStatus::kAtSafepoint) continue;
     // Acquire: pairs with the release stores of acked_epoch (already acknowledged: skip).
     if (slot->acked_epoch.load(std::memory_order_acquire) == epoch) continue;
-    (void)claim_scheduling_slot(slot, epoch, AckKind::kClaimedScheduler);
+    if (status == SlotStatus::kScheduling)
+      (void)claim_scheduling_slot(slot, epoch, AckKind::kClaimedScheduler);
+    else
+      (void)claim_stopped_slot(slot, epoch);
+  }
+}
+
+void set_before_leaving_safepoint_for_test(void (*hook)(SafepointSlot* slot)) {
+  g_before_leaving_safepoint.store(hook, std::memory_order_relaxed);
+}
+
+void leave_safepoint(SafepointSlot* slot) {
+  if (void (*hook)(SafepointSlot*) = g_before_leaving_safepoint.load(std::memory_order_relaxed))
+    hook(slot);
+  SlotStatus expected = SlotStatus::kAtSafepoint;
+  // seq_cst like every status change: against claim_stopped_slot's CAS, exactly one of the two
+  // wins; the requester's acquire loads of status see Running and leave this slot to its holder.
+  while (!slot->status.compare_exchange_weak(expected, SlotStatus::kRunning,
+                                             std::memory_order_seq_cst)) {
+    if (expected == SlotStatus::kAtSafepoint) continue;  // a spurious failure
+    USGC_CHECK(expected == SlotStatus::kStoppedAtSafepoint,
+               "safepoint: slot %u leaves its safepoint in status %u", slot->index,
+               static_cast<unsigned>(expected));
+    // Claimed by the request in flight: its requested_epoch was stored (seq_cst) before the claim
+    // CAS this failure read, so the acquire load sees it (or a later one, whose resume also
+    // comes after that claim's). Wait for it, then try again.
+    g_state.stopped_holder_waits.fetch_add(1, std::memory_order_relaxed);
+    wait_until_resumed(slot->requested_epoch.load(std::memory_order_acquire));
+    expected = SlotStatus::kAtSafepoint;
   }
 }
 

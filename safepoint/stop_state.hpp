@@ -97,6 +97,8 @@ struct State {
   std::atomic<bool> signal_rounds_wait_out_load{true};
   std::atomic<uint64_t> scheduler_claims{0};
   std::atomic<uint64_t> claimed_holder_waits{0};
+  std::atomic<uint64_t> stopped_claims{0};        // AckKind::kClaimedStopped
+  std::atomic<uint64_t> stopped_holder_waits{0};  // leave_safepoint found its slot claimed
   std::atomic<uint64_t> stale_claims{0};
 
   std::atomic<uint64_t> stops{0};
@@ -138,12 +140,15 @@ void poll_fault_in_handler();
 void poll_fault_slow_path();
 
 // slot_claims.cpp: one acknowledgement of request `epoch` for slot (decrements remaining, wakes a
-// sleeping requester); the requester's claims of the idle and scheduling slots among
-// [first, first + count) (returns how many were left to reach a poll); its retry, while it
-// waits, of the slots that entered their scheduler loop since.
+// sleeping requester); the requester's claims of the idle, scheduling and still-stopped slots
+// among [first, first + count) (returns how many were left to reach a poll); its retry, while
+// it waits, of the slots that entered their scheduler loop or acknowledged the previous request
+// since; the holder's way out of AtSafepoint after a resume (a CAS: a slot claimed meanwhile by
+// the next request waits for that one's resume too).
 void acknowledge(SafepointSlot* slot, uint32_t epoch, AckKind kind);
 uint32_t claim_idle_slots(uint32_t first, uint32_t count, uint32_t epoch);
-void claim_missing_scheduling_slots(uint32_t first, uint32_t count, uint32_t epoch);
+void claim_missing_slots(uint32_t first, uint32_t count, uint32_t epoch);
+void leave_safepoint(SafepointSlot* slot);
 
 // stop_waits.cpp: a stopped thread's wait for the resume of `epoch`; the requester's wait for
 // every acknowledgement of [first, first + count) and how it went; how long it spins first;

@@ -118,13 +118,16 @@ uint64_t end_request(uint32_t first, uint32_t count, uint32_t epoch) {
   for (uint32_t i = first; i < first + count; ++i) {
     SafepointSlot* slot = &g_state.slots[i];
     // seq_cst like every status change (at least release here): the slot is Idle (or
-    // Scheduling) before resumed_epoch is published below, so a machine woken by it retries
-    // slot_try_acquire (or slot_leave_scheduler: their seq_cst CASes) and finds it so. A loop:
-    // the holder of a StoppedScheduling slot may release it meanwhile (-> StoppedIdle).
+    // Scheduling, or AtSafepoint) before resumed_epoch is published below, so a machine woken by
+    // it retries slot_try_acquire (or slot_leave_scheduler, leave_safepoint: their seq_cst CASes)
+    // and finds it so. A loop: the holder of a StoppedScheduling slot may release it meanwhile
+    // (-> StoppedIdle).
     SlotStatus expected = slot->status.load(std::memory_order_seq_cst);
-    while (expected == SlotStatus::kStoppedIdle || expected == SlotStatus::kStoppedScheduling) {
-      SlotStatus resumed =
-          expected == SlotStatus::kStoppedIdle ? SlotStatus::kIdle : SlotStatus::kScheduling;
+    while (expected == SlotStatus::kStoppedIdle || expected == SlotStatus::kStoppedScheduling ||
+           expected == SlotStatus::kStoppedAtSafepoint) {
+      SlotStatus resumed = expected == SlotStatus::kStoppedIdle         ? SlotStatus::kIdle
+                           : expected == SlotStatus::kStoppedScheduling ? SlotStatus::kScheduling
+                                                                        : SlotStatus::kAtSafepoint;
       if (slot->status.compare_exchange_weak(expected, resumed, std::memory_order_seq_cst)) break;
     }
   }
@@ -238,9 +241,9 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
     // The requester's own slot: acknowledged here, by its holder. AtSafepoint (seq_cst like every
     // status change) keeps the monitor's retake and the signal rounds away from it, and makes
     // claim_idle_slots count it as not idle (subtracted below). Release: pairs with the acquire
-    // loads of acked_epoch, as in reach_safepoint.
-    own->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
+    // loads of acked_epoch, as in reach_safepoint (and stored first, as there).
     own->acked_epoch.store(epoch, std::memory_order_release);
+    own->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
     acknowledge(own, epoch, AckKind::kRequesterOwn);
     g_state.stops_kept_slot.fetch_add(1, std::memory_order_relaxed);
   }

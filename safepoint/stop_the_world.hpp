@@ -26,6 +26,10 @@
 //   Scheduling)   until the stop ends                       the holder itself at its scheduler
 //                                                           point; the resume: -> Scheduling; a
 //                                                           holder releasing it: -> StoppedIdle
+//   kStoppedAt-   still stopped by an earlier request (its  the requester: AtSafepoint ->
+//   Safepoint     holder not back from that resume yet),    StoppedAtSafepoint when the slot's
+//                 claimed by the next one: its holder may   acked_epoch is before the request;
+//                 not run on until this one resumes         the resume: -> AtSafepoint
 //
 // A request (stop-the-world: every slot; handshake: one slot) gets the next epoch E. It sets
 // requested_epoch = E on its slots, arms them, and waits until each one acknowledged E:
@@ -53,6 +57,17 @@
 //     acknowledgement in the loop (scheduler_safepoint) is the same CAS, so a slot is
 //     acknowledged once whoever looks first. The requester tries the claim again on the slots
 //     still missing while it waits (a holder that entered its loop after the scan).
+//   - an AtSafepoint slot that acknowledged an earlier request is still stopped where it was:
+//     its holder has not come back from that request's resume (asleep on resumed_epoch, or woken
+//     and waiting for a CPU). It is claimed the same way, by a CAS AtSafepoint ->
+//     StoppedAtSafepoint (HotSpot counts a thread still blocked in its safepoint barrier as safe
+//     for the next safepoint), so a stop that comes soon after another never waits for the
+//     previous resume's wake-ups. The rule that makes it safe: a holder leaves AtSafepoint only by
+//     a CAS AtSafepoint -> Running (leave_safepoint); finding its slot StoppedAtSafepoint, it
+//     waits for the resume of the claiming epoch (its acked_epoch) and tries again. The holder
+//     acknowledging a new request itself stores acked_epoch *before* AtSafepoint, so a claim CAS
+//     that reads that AtSafepoint also reads the new acked_epoch and is undone as stale (the
+//     claim_slot_from rule below): a request is never acknowledged twice for one slot.
 // Every acknowledgement decrements `remaining` exactly once (the CAS or the owner decides who);
 // the one reaching zero wakes the requester (kHandler: only if it sleeps, requester_sleeping).
 // A holder or releaser claims for the requested_epoch it read before its CAS; if that request
@@ -131,7 +146,8 @@ enum class SlotStatus : uint32_t {
   kAtSafepoint,
   kStoppedIdle,
   kScheduling,
-  kStoppedScheduling
+  kStoppedScheduling,
+  kStoppedAtSafepoint
 };
 
 struct alignas(64) SafepointSlot {
@@ -301,10 +317,10 @@ inline bool safepoint_requested(const SafepointSlot* slot) {
          slot->acked_epoch.load(std::memory_order_relaxed);
 }
 
-// Claiming the slots of Ps in the scheduler loop (USGC_SAFEPOINT_CLAIM, default on; the file
-// comment). Off: holders never enter Scheduling and requesters claim only idle slots (the
-// protocol before). Benchmarks and tests may switch it at any time: a holder already in
-// Scheduling is served either way.
+// Claiming the slots of Ps in the scheduler loop and of Ps still stopped by an earlier request
+// (USGC_SAFEPOINT_CLAIM, default on; the file comment). Off: holders never enter Scheduling and
+// requesters claim only idle slots (the protocol before). Benchmarks and tests may switch it at any
+// time: a holder already in Scheduling is served either way.
 namespace detail {
 // Written at initialization and by set_scheduler_claim; read relaxed (a holder already in
 // Scheduling is served whatever a reader sees here).
@@ -329,6 +345,10 @@ inline bool scheduler_stop_pending(const SafepointSlot* slot) {
   return safepoint_requested(slot) ||
          slot->status.load(std::memory_order_relaxed) == SlotStatus::kStoppedScheduling;
 }
+// Tests: called by a holder after the resume it waited for, before it leaves AtSafepoint
+// (slot_claims.cpp leave_safepoint), on its own thread: a test holds the thread there, as one not
+// back from a resume yet (asleep, or waiting for a CPU). nullptr (the default): nothing.
+void set_before_leaving_safepoint_for_test(void (*hook)(SafepointSlot* slot));
 // The slow paths of the two below (slot_claims.cpp).
 void slot_leave_scheduler_slow(SafepointSlot* slot);
 bool scheduler_safepoint_slow(SafepointSlot* slot);
@@ -433,6 +453,11 @@ struct SafepointStatistics {
   // scheduler_safepoint: each then waited for the resume).
   uint64_t scheduler_claims;
   uint64_t claimed_holder_waits;
+  // Slots a requester claimed while still stopped by an earlier request (AckKind::kClaimedStopped:
+  // their holder had not come back from that resume), and holders that then found their slot
+  // claimed as they came back (leave_safepoint: each waited for that request's resume too).
+  uint64_t stopped_claims;
+  uint64_t stopped_holder_waits;
   // Claims won by a holder or a releaser for a request already served and resumed (it read
   // requested_epoch, was descheduled, and then won its CAS): undone, not acknowledged
   // (slot_claims.cpp claim_slot_from).

@@ -23,6 +23,7 @@ struct alignas(64) SlotRecord {
   std::atomic<uint64_t> armed_tsc{0};
   std::atomic<uint64_t> fault_tsc{0};
   std::atomic<uint64_t> ack_tsc{0};
+  std::atomic<uint64_t> wake_call_tsc{0};
   std::atomic<uint32_t> ack_cpu{0};
   std::atomic<ProcessorActivity> activity{ProcessorActivity::kNone};
   std::atomic<uint8_t> status{0};
@@ -38,6 +39,8 @@ struct Trace {
   uint32_t epoch = 0, first = 0, count = 0;
   bool handshake = false;
   uint64_t requested_tsc = 0;
+  uint64_t requester_slept_tsc = 0, requester_woke_tsc = 0;
+  uint32_t requester_sleeps = 0;
   uint32_t requester_cpu = 0;
   uint32_t monitor_work_at_request = 0;
   // TSC to ns: a calibration point taken when the trace was turned on, refined at every
@@ -134,6 +137,8 @@ const char* ack_kind_name(AckKind kind) {
       return "requester-own";
     case AckKind::kClaimedScheduler:
       return "claimed-scheduler";
+    case AckKind::kClaimedStopped:
+      return "claimed-stopped";
     case AckKind::kCount:
       break;
   }
@@ -253,6 +258,7 @@ void request_begun(uint32_t epoch, uint32_t first, uint32_t count, bool handshak
     record.armed_tsc.store(0, std::memory_order_relaxed);
     record.fault_tsc.store(0, std::memory_order_relaxed);
     record.ack_tsc.store(0, std::memory_order_relaxed);
+    record.wake_call_tsc.store(0, std::memory_order_relaxed);
     record.kind.store(AckKind::kNone, std::memory_order_relaxed);
     record.activity.store(ProcessorActivity::kNone, std::memory_order_relaxed);
     // The caller's seq_cst stores of requested_epoch follow: an acknowledger of this epoch sees
@@ -260,6 +266,9 @@ void request_begun(uint32_t epoch, uint32_t first, uint32_t count, bool handshak
     record.epoch.store(epoch, std::memory_order_relaxed);
   }
   g_trace.monitor_work_at_request = g_trace.monitor_work.load(std::memory_order_relaxed);
+  g_trace.requester_slept_tsc = 0;
+  g_trace.requester_woke_tsc = 0;
+  g_trace.requester_sleeps = 0;
   g_trace.requested_tsc = read_tsc(&g_trace.requester_cpu);
 }
 
@@ -288,6 +297,24 @@ void slot_acknowledged(uint32_t slot_index, uint32_t epoch, AckKind kind) {
   record.ack_tsc.store(tsc, std::memory_order_relaxed);
 }
 
+void requester_wake_called(uint32_t slot_index, uint32_t epoch) {
+  if (!g_trace.enabled.load(std::memory_order_relaxed) || slot_index >= g_trace.capacity) return;
+  SlotRecord& record = g_trace.records[slot_index];
+  if (record.epoch.load(std::memory_order_relaxed) != epoch) return;
+  record.wake_call_tsc.store(read_tsc(nullptr), std::memory_order_relaxed);
+}
+
+void requester_sleep_begins() {
+  if (!g_trace.request_traced) return;
+  ++g_trace.requester_sleeps;
+  if (g_trace.requester_slept_tsc == 0) g_trace.requester_slept_tsc = read_tsc(nullptr);
+}
+
+void requester_sleep_ended() {
+  if (!g_trace.request_traced) return;
+  g_trace.requester_woke_tsc = read_tsc(nullptr);
+}
+
 void request_observed() {
   if (!g_trace.request_traced) return;
   const uint64_t observed_tsc = read_tsc(nullptr);
@@ -300,11 +327,13 @@ void request_observed() {
   result.valid = true;
   result.handshake = g_trace.handshake;
   result.slots = g_trace.count;
-  uint64_t last_tsc = 0;
+  uint64_t last_tsc = 0, first_fault_tsc = 0;
   uint32_t last = g_trace.first;
   for (uint32_t i = g_trace.first; i < g_trace.first + g_trace.count; ++i) {
     SlotRecord& record = g_trace.records[i];
     if (record.kind.load(std::memory_order_relaxed) == AckKind::kPollFault) ++result.slots_faulted;
+    const uint64_t fault = record.fault_tsc.load(std::memory_order_relaxed);
+    if (fault != 0 && (first_fault_tsc == 0 || fault < first_fault_tsc)) first_fault_tsc = fault;
     uint64_t ack = record.ack_tsc.load(std::memory_order_relaxed);
     if (ack >= last_tsc) {
       last_tsc = ack;
@@ -319,7 +348,8 @@ void request_observed() {
   result.last_on_requester_cpu =
       record.ack_cpu.load(std::memory_order_relaxed) == g_trace.requester_cpu &&
       result.last_kind != AckKind::kClaimedIdle && result.last_kind != AckKind::kRequesterOwn &&
-      result.last_kind != AckKind::kClaimedScheduler;
+      result.last_kind != AckKind::kClaimedScheduler &&
+      result.last_kind != AckKind::kClaimedStopped;
   const uint32_t monitor_now = g_trace.monitor_work.load(std::memory_order_relaxed);
   result.monitor_worked = monitor_now != g_trace.monitor_work_at_request || (monitor_now & 1) != 0;
   result.time_to_safepoint_ns = since_request_ns(last_tsc);
@@ -328,6 +358,14 @@ void request_observed() {
   result.last_fault_ns = fault_tsc != 0 ? since_request_ns(fault_tsc) : 0;
   result.last_ack_ns = result.time_to_safepoint_ns;
   result.observed_ns = since_request_ns(observed_tsc);
+  result.first_fault_ns = first_fault_tsc != 0 ? since_request_ns(first_fault_tsc) : 0;
+  result.requester_slept_ns =
+      g_trace.requester_slept_tsc != 0 ? since_request_ns(g_trace.requester_slept_tsc) : 0;
+  result.requester_woke_ns =
+      g_trace.requester_woke_tsc != 0 ? since_request_ns(g_trace.requester_woke_tsc) : 0;
+  result.requester_sleeps = g_trace.requester_sleeps;
+  const uint64_t wake_call_tsc = record.wake_call_tsc.load(std::memory_order_relaxed);
+  result.wake_call_ns = wake_call_tsc != 0 ? since_request_ns(wake_call_tsc) : 0;
   g_trace.last = result;
 
   const int a = static_cast<int>(result.last_activity);

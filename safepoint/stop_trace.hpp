@@ -9,14 +9,16 @@
 //   fault     the holder's SIGSEGV handler entered for the poll fault (0: it did not fault)
 //   acked     the slot was acknowledged (by its holder, by the releaser, or by the requester's
 //             claim of an idle slot)
-// and for the stop: requested (the clock start), observed (the requester saw every
-// acknowledgement). The requester also records each slot's ProcessorActivity (what its holder said
-// it was doing, stop_the_world.hpp SafepointSlot::activity) and status when it armed it, and how
-// the slot acknowledged (AckKind). At the end of the stop the slot with the latest acknowledgement
-// is "the last P"; its activity x ack kind goes into a histogram (two: all stops, and stops slower
-// than kSlowStopNs), with two load-independent facts about it: it acknowledged on the CPU the
-// requester armed from (the requester's own wake-up displaced it), and the monitor thread worked
-// during the stop (monitor_work_begin/end: it may have displaced it).
+//   woken     its acknowledger (the last) called the requester's wake-up
+// and for the stop: requested (the clock start), the requester's first sleep and its return from
+// the last, observed (the requester saw every acknowledgement). The requester also records each
+// slot's ProcessorActivity (what its holder said it was doing, stop_the_world.hpp
+// SafepointSlot::activity) and status when it armed it, and how the slot acknowledged (AckKind). At
+// the end of the stop the slot with the latest acknowledgement is "the last P"; its activity x ack
+// kind goes into a histogram (two: all stops, and stops slower than kSlowStopNs), with two
+// load-independent facts about it: it acknowledged on the CPU the requester armed from (the
+// requester's own wake-up displaced it), and the monitor thread worked during the stop
+// (monitor_work_begin/end: it may have displaced it).
 //
 // Who writes what: the per-slot record of a request is written by the requester (armed, activity,
 // status; before any acknowledgement can be counted as the last) and by the one acknowledger of
@@ -60,6 +62,8 @@ enum class AckKind : uint8_t {
   kRequesterOwn,      // the requester's own slot (stop_the_world's keep_slot)
   kClaimedScheduler,  // the requester claimed it in its holder's scheduler loop (a CAS: the
                       // holder ran no goroutine, its thread was not needed)
+  kClaimedStopped,    // the requester claimed it still stopped by an earlier request (a CAS: its
+                      // holder was not back from that resume yet)
   kCount
 };
 
@@ -86,6 +90,12 @@ struct StopAttribution {
   uint64_t last_fault_ns;           // request to its fault handler's entry (0: no fault)
   uint64_t last_ack_ns;             // request to its acknowledgement
   uint64_t observed_ns;             // request to the requester seeing every acknowledgement
+  // The requester's side and the other Ps (0: did not happen in this stop).
+  uint64_t first_fault_ns;      // request to the earliest poll fault handler entry of any slot
+  uint64_t requester_slept_ns;  // request to the requester's first sleep on `remaining`
+  uint64_t requester_woke_ns;   // request to its return from its last sleep
+  uint64_t wake_call_ns;        // request to the last acknowledger's wake call (before it)
+  uint32_t requester_sleeps;    // how many times the requester slept on `remaining`
 };
 
 // Cumulative histograms of who was last: [activity][kind], over every traced stop and over the
@@ -131,6 +141,11 @@ void slot_armed(uint32_t slot_index, ProcessorActivity activity, uint8_t status)
 void request_observed();
 // Acknowledger of slot_index for `epoch`, before its decrement of `remaining`.
 void slot_acknowledged(uint32_t slot_index, uint32_t epoch, AckKind kind);
+// The last acknowledger of slot_index for `epoch`, right before it wakes the sleeping requester.
+void requester_wake_called(uint32_t slot_index, uint32_t epoch);
+// Requester, operation lock held: around each sleep on `remaining` (wait_for_acknowledgements).
+void requester_sleep_begins();
+void requester_sleep_ended();
 // Initialization: room for slot_count slots (false: no memory; the trace then stays off).
 bool initialize(uint32_t slot_count);
 }  // namespace stop_trace

@@ -230,7 +230,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
       if (g_state.remaining.load(std::memory_order_acquire) == 0) return outcome;
       __builtin_ia32_pause();
     }
-    claim_missing_scheduling_slots(first, count, epoch);
+    claim_missing_slots(first, count, epoch);
     uint64_t now_ns = kernel::monotonic_ns();
     if (now_ns >= spin_until_ns) break;
     // A long spin (a requester with its own slot) sends the signal rounds as the sleeping loop
@@ -244,7 +244,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
   }
   bool warned = false;
   for (;;) {
-    claim_missing_scheduling_slots(first, count, epoch);
+    claim_missing_slots(first, count, epoch);
     uint32_t remaining = g_state.remaining.load(std::memory_order_acquire);
     if (remaining == 0) return outcome;
     uint64_t now_ns = kernel::monotonic_ns();
@@ -266,8 +266,11 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
     // remaining changed since the load).
     g_state.requester_sleeping.store(1, std::memory_order_seq_cst);
     remaining = g_state.remaining.load(std::memory_order_seq_cst);
-    if (remaining != 0)
+    if (remaining != 0) {
+      stop_trace::requester_sleep_begins();
       kernel::futex_wait(&g_state.remaining, remaining, wake_ns > now_ns ? wake_ns - now_ns : 1);
+      stop_trace::requester_sleep_ended();
+    }
     g_state.requester_sleeping.store(0, std::memory_order_relaxed);
   }
 }
