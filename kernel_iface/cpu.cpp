@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/rseq.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -60,6 +61,21 @@ uint32_t runnable_thread_count() {
   uint32_t count = 0;
   for (const char* c = digits; c < slash; ++c) count = count * 10 + static_cast<uint32_t>(*c - '0');
   return count;
+}
+
+const uint32_t* current_thread_cpu_word() {
+  if (__rseq_size == 0) return nullptr;  // glibc registered no area (tunable off, old kernel)
+  const auto* area = reinterpret_cast<const struct rseq*>(
+      static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset);
+  // Negative while unregistered (RSEQ_CPU_ID_UNINITIALIZED, RSEQ_CPU_ID_REGISTRATION_FAILED).
+  if (static_cast<int32_t>(cpu_word_value(&area->cpu_id)) < 0) return nullptr;
+  return &area->cpu_id;
+}
+
+uint32_t current_cpu() {
+  if (const uint32_t* word = current_thread_cpu_word()) return cpu_word_value(word);
+  const int cpu = ::sched_getcpu();
+  return cpu >= 0 ? static_cast<uint32_t>(cpu) : 0;
 }
 
 void yield_cpu() {

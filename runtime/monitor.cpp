@@ -335,8 +335,7 @@ uint64_t watch_processors(uint64_t now_ns) {
     // of the slow stops). USGC_SAFEPOINT_ACK=trampoline: the policy before (stops ignored).
     uint32_t acked = processor->slot->acked_epoch.load(std::memory_order_relaxed);
     bool stopped_lately = acked != g_monitor.seen_acked_epoch[i] ||
-                          processor->slot->status.load(std::memory_order_relaxed) ==
-                              safepoint::SlotStatus::kAtSafepoint;
+                          safepoint::slot_stopped_at_safepoint(processor->slot);
     g_monitor.seen_acked_epoch[i] = acked;
     if (stopped_lately && safepoint::safepoint_ack() == safepoint::SafepointAck::kHandler) {
       g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;

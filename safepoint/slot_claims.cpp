@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "kernel_iface/thread_control.hpp"
@@ -222,6 +223,7 @@ bool slot_try_acquire(SafepointSlot* slot) {
     s->owner_poll = &usgc_current_poll;
     usgc_current_poll.slot_index = s->index;
     s->owner_tid.store(tid, std::memory_order_relaxed);
+    s->owner_cpu_word = kernel::current_thread_cpu_word();
   });
   return true;
 }
@@ -233,6 +235,7 @@ void slot_release(SafepointSlot* slot) {
     kernel::FutexMutexGuard guard(slot->arm_lock);
     slot->owner_poll = nullptr;
     slot->owner_tid.store(0, std::memory_order_relaxed);
+    slot->owner_cpu_word = nullptr;
     slot->armed_for_preempt = false;
     slot->preempt_requested.store(0, std::memory_order_relaxed);
     slot->retake_requested.store(0, std::memory_order_relaxed);

@@ -53,7 +53,7 @@ struct State {
   // setters), read relaxed everywhere (a request sees one value or the other; both are valid).
   // How a stop arms the Ps (USGC_SAFEPOINT_ARMING, read at initialization; see safepoint_arming()).
   std::atomic<SafepointArming> arming{SafepointArming::kSwapPollPointers};
-  uint32_t online_cpus = 1;                // read at initialization (requester_spin_ns)
+  uint32_t online_cpus = 1;                // read at initialization (requester_spin)
   std::atomic<int64_t> fixed_spin_ns{-1};  // set_requester_spin_for_benchmark; -1: adaptive
   // USGC_SAFEPOINT_WAIT, read at initialization; set_safepoint_wait between stops.
   std::atomic<SafepointWait> wait{SafepointWait::kSpin};
@@ -153,14 +153,22 @@ void leave_safepoint(SafepointSlot* slot);
 // stop_waits.cpp: a stopped thread's wait for the resume of `epoch`; the requester's wait for
 // every acknowledgement of [first, first + count) and how it went; how long it spins first;
 // the machine's load sampled before a request (may its threads spin?).
+// How the requester waits: spin_ns in all before it sleeps, of which the first pure_spin_ns with
+// pauses only (then yielding between looks). shares_cpu: a P it waits for has its thread on the
+// requester's CPU (SafepointSlot::holder_on_requester_cpu).
+struct RequesterSpin {
+  uint64_t spin_ns = 0;
+  uint64_t pure_spin_ns = 0;
+};
+RequesterSpin requester_spin(uint32_t running, bool kept_slot, bool shares_cpu);
 void wait_until_resumed(uint32_t epoch);
 struct WaitOutcome {
   bool slept = false;
   uint32_t signal_rounds = 0;
 };
 WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t epoch,
-                                      uint64_t start_ns, uint64_t spin_ns, bool handshake);
-uint64_t requester_spin_ns(uint32_t running, bool kept_slot);
+                                      uint64_t start_ns, RequesterSpin spin, bool handshake);
+
 void sample_machine_load();
 
 }  // namespace usgc::safepoint

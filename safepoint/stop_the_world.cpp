@@ -15,6 +15,7 @@
 #include <cerrno>
 
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
 #include "safepoint/fork_child.hpp"
@@ -70,9 +71,32 @@ void trace_slot_armed(SafepointSlot* slot) {
                          static_cast<uint8_t>(slot->status.load(std::memory_order_relaxed)));
 }
 
+// Under slot->arm_lock, operation lock held: arms the slot for a stop or a handshake and notes
+// whether its holder's thread is on the requester's CPU (requester_cpu) — off its CPU, then:
+// displaced by the requester or asleep.
+void arm_slot_locked(SafepointSlot* slot, uint32_t requester_cpu, bool handshake) {
+  if (handshake)
+    slot->armed_for_handshake = true;
+  else
+    slot->armed_for_stop = true;
+  slot->holder_on_requester_cpu = slot->owner_cpu_word != nullptr &&
+                                  kernel::cpu_word_value(slot->owner_cpu_word) == requester_cpu;
+}
+
+// After the claims: does a slot still to acknowledge `epoch` have its holder on the requester's
+// CPU? (Operation lock held; acquire, as every reader of acked_epoch.)
+bool waited_for_slot_shares_cpu(uint32_t first, uint32_t count, uint32_t epoch) {
+  for (uint32_t i = first; i < first + count; ++i) {
+    const SafepointSlot& slot = g_state.slots[i];
+    if (slot.holder_on_requester_cpu && slot.acked_epoch.load(std::memory_order_acquire) != epoch)
+      return true;
+  }
+  return false;
+}
+
 // Operation lock held, every acknowledgement in (remaining == 0).
 void record_breakdown(uint64_t start_ns, uint64_t armed_ns, uint32_t running,
-                      const WaitOutcome& waited) {
+                      const WaitOutcome& waited, bool shared_cpu, const RequesterSpin& spin) {
   StopBreakdown& breakdown = g_state.last_breakdown;
   breakdown.requested_at_ns = start_ns;
   breakdown.arming_ns = armed_ns - start_ns;
@@ -82,6 +106,9 @@ void record_breakdown(uint64_t start_ns, uint64_t armed_ns, uint32_t running,
   breakdown.requester_slept = waited.slept;
   breakdown.signal_rounds = waited.signal_rounds;
   breakdown.requester_kept_slot = g_state.kept_slot != nullptr;
+  breakdown.requester_shared_cpu = shared_cpu;
+  breakdown.requester_spin_ns = spin.spin_ns;
+  breakdown.requester_pure_spin_ns = spin.pure_spin_ns;
 }
 
 void record_time_to_safepoint(uint64_t duration_ns) {
@@ -253,18 +280,24 @@ int stop_the_world(usgc_stop_info* info, uint64_t* world_stopped_at_ns, bool kee
                armed.error());
   }
   g_state.slot_visits.fetch_add(count, std::memory_order_relaxed);
+  const uint32_t requester_cpu = kernel::current_cpu();
   for (uint32_t i = 0; i < count; ++i) {
-    if (&g_state.slots[i] == own) continue;  // it does not poll for this stop
-    change_arming(&g_state.slots[i], [](SafepointSlot* s) { s->armed_for_stop = true; });
-    trace_slot_armed(&g_state.slots[i]);
+    SafepointSlot* slot = &g_state.slots[i];
+    slot->holder_on_requester_cpu = false;
+    if (slot == own) continue;  // it does not poll for this stop
+    change_arming(slot, [requester_cpu](SafepointSlot* s) {
+      arm_slot_locked(s, requester_cpu, /*handshake=*/false);
+    });
+    trace_slot_armed(slot);
   }
   uint32_t running = claim_idle_slots(0, count, epoch) - (own != nullptr ? 1 : 0);
+  const bool shared_cpu = waited_for_slot_shares_cpu(0, count, epoch);
   uint64_t armed_ns = kernel::monotonic_ns();
-  WaitOutcome waited = wait_for_acknowledgements(0, count, epoch, start_ns,
-                                                 requester_spin_ns(running, own != nullptr), false);
+  const RequesterSpin spin = requester_spin(running, own != nullptr, shared_cpu);
+  WaitOutcome waited = wait_for_acknowledgements(0, count, epoch, start_ns, spin, false);
   stop_trace::request_observed();
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
-  record_breakdown(start_ns, armed_ns, running, waited);
+  record_breakdown(start_ns, armed_ns, running, waited, shared_cpu, spin);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
   uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);
   record_time_to_safepoint(ttsp_ns);
@@ -310,15 +343,19 @@ int handshake(uint32_t slot_index, void (*fn)(uint32_t, void*), void* arg, usgc_
   sample_machine_load();
   uint64_t start_ns = kernel::monotonic_ns();
   uint32_t epoch = begin_request(slot_index, 1, true);
-  change_arming(slot, [](SafepointSlot* s) { s->armed_for_handshake = true; });
+  const uint32_t requester_cpu = kernel::current_cpu();
+  change_arming(slot, [requester_cpu](SafepointSlot* s) {
+    arm_slot_locked(s, requester_cpu, /*handshake=*/true);
+  });
   trace_slot_armed(slot);
   uint32_t running = claim_idle_slots(slot_index, 1, epoch);
+  const bool shared_cpu = waited_for_slot_shares_cpu(slot_index, 1, epoch);
   uint64_t armed_ns = kernel::monotonic_ns();
-  WaitOutcome waited = wait_for_acknowledgements(slot_index, 1, epoch, start_ns,
-                                                 requester_spin_ns(running, false), true);
+  const RequesterSpin spin = requester_spin(running, false, shared_cpu);
+  WaitOutcome waited = wait_for_acknowledgements(slot_index, 1, epoch, start_ns, spin, true);
   stop_trace::request_observed();
   uint64_t stopped_ns = g_state.last_ack_ns.load(std::memory_order_relaxed);
-  record_breakdown(start_ns, armed_ns, running, waited);
+  record_breakdown(start_ns, armed_ns, running, waited, shared_cpu, spin);
   uint64_t ttsp_ns = stopped_ns > start_ns ? stopped_ns - start_ns : 0;
   uint64_t wake_ns = kernel::monotonic_ns() - (stopped_ns > start_ns ? stopped_ns : start_ns);
   if (fn != nullptr) fn(slot_index, arg);

@@ -170,6 +170,14 @@ struct alignas(64) SafepointSlot {
   // The holder thread's kernel id (0: none), for signals and the one-second warning. Written
   // under arm_lock by acquire/release; read under arm_lock by signallers, relaxed by warnings.
   std::atomic<int32_t> owner_tid{0};
+  // The holder thread's rseq CPU word (kernel::current_thread_cpu_word; nullptr: none or no
+  // holder). Written under arm_lock by acquire/release, read under arm_lock by a requester as it
+  // arms the slot (the word lives in the holder thread's TLS: only the lock keeps it alive).
+  const uint32_t* owner_cpu_word = nullptr;
+  // Set by a requester while it arms the slot (operation lock held): the holder's thread was on
+  // the requester's CPU then (preempted by it, or asleep there), so it cannot reach a poll while
+  // the requester keeps that CPU.
+  bool holder_on_requester_cpu = false;
   kernel::FutexMutex<kernel::LockRank::kSafepointArm>
       arm_lock;                          // guards owner_poll, *owner_poll and the arm reasons
   usgc_poll_slot* owner_poll = nullptr;  // the holder thread's usgc_current_poll; under arm_lock
@@ -315,6 +323,14 @@ inline bool safepoint_requested(const SafepointSlot* slot) {
   // Acquire: pairs with begin_request's seq_cst store of requested_epoch.
   return slot->requested_epoch.load(std::memory_order_acquire) !=
          slot->acked_epoch.load(std::memory_order_relaxed);
+}
+
+// The slot's holder waits in the slow path, stopped at a safepoint (AtSafepoint), or still does
+// while claimed by a later request (StoppedAtSafepoint): it is in no system call of its own.
+// Relaxed: a hint (the monitor's probes).
+inline bool slot_stopped_at_safepoint(const SafepointSlot* slot) {
+  const SlotStatus status = slot->status.load(std::memory_order_relaxed);
+  return status == SlotStatus::kAtSafepoint || status == SlotStatus::kStoppedAtSafepoint;
 }
 
 // Claiming the slots of Ps in the scheduler loop and of Ps still stopped by an earlier request
@@ -484,6 +500,12 @@ struct StopBreakdown {
   uint32_t signal_rounds;
   bool requester_slept;
   bool requester_kept_slot;
+  // A P it waited for had its thread on the requester's CPU when armed (the requester's own
+  // wake-up displaced it): the requester did not spin with pauses (stop_waits.cpp).
+  bool requester_shared_cpu;
+  // How long the requester meant to spin before sleeping, and of that with pauses only.
+  uint64_t requester_spin_ns;
+  uint64_t requester_pure_spin_ns;
 };
 // Takes the operation lock: call it after the stop's start_the_world (or handshake) returned.
 StopBreakdown stop_breakdown_last();

@@ -25,7 +25,7 @@ namespace {
 // A stop that waits this long prints one line per P it still waits for, then keeps waiting.
 constexpr uint64_t kWarnAfterNs = 1'000'000'000;
 
-// How long a requester spins for acknowledgements before it sleeps (requester_spin_ns), when a
+// How long a requester spins for acknowledgements before it sleeps (requester_spin), when a
 // CPU may be free for it. Short on purpose: a running P's acknowledgement comes through a poll
 // fault (page fault, SIGSEGV delivery, sigreturn, trampoline: 12-15 us on the 2-vCPU VM of
 // docs/benchmarks.md, where a bare system call costs 3 us), which no short spin waits out; the
@@ -221,11 +221,11 @@ uint64_t first_signal_after_ns() {
 // Acquire loads of remaining: pair with acknowledge's acq_rel decrement, so every acker's work
 // and its last_ack_ns are visible once remaining is 0.
 WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t epoch,
-                                      uint64_t start_ns, uint64_t spin_ns, bool handshake) {
+                                      uint64_t start_ns, RequesterSpin spin, bool handshake) {
   WaitOutcome outcome;
-  uint64_t spin_until_ns = start_ns + spin_ns;
+  uint64_t spin_until_ns = start_ns + spin.spin_ns;
   uint64_t next_signal_ns = start_ns + first_signal_after_ns();
-  while (spin_ns != 0) {
+  while (spin.spin_ns != 0) {
     for (int spin = 0; spin < 64; ++spin) {
       if (g_state.remaining.load(std::memory_order_acquire) == 0) return outcome;
       __builtin_ia32_pause();
@@ -240,7 +240,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
       ++outcome.signal_rounds;
       next_signal_ns = now_ns + kResignalEveryNs;
     }
-    if (now_ns - start_ns >= kRequesterPureSpinNs) kernel::yield_cpu();
+    if (now_ns - start_ns >= spin.pure_spin_ns) kernel::yield_cpu();
   }
   bool warned = false;
   for (;;) {
@@ -275,16 +275,33 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
   }
 }
 
-// How long the requester spins before it sleeps, given how many slots must reach a poll and
-// whether it kept its own slot (its CPU: see kRequesterSpinNs, kRequesterSpinCapNs).
-uint64_t requester_spin_ns(uint32_t running, bool kept_slot) {
-  if (g_state.fixed_spin_ns.load(std::memory_order_relaxed) >= 0)
-    return static_cast<uint64_t>(g_state.fixed_spin_ns.load(std::memory_order_relaxed));
-  if (running >= g_state.online_cpus) return 0;
-  if (!kept_slot || !g_state.cpus_free.load(std::memory_order_relaxed)) return kRequesterSpinNs;
-  return g_state.requester_cap_ns.load(std::memory_order_relaxed) >= 0
-             ? static_cast<uint64_t>(g_state.requester_cap_ns.load(std::memory_order_relaxed))
-             : kRequesterSpinCapNs;
+// How long the requester spins before it sleeps, given how many slots must reach a poll, whether
+// it kept its own slot (its CPU: see kRequesterSpinNs, kRequesterSpinCapNs) and whether a P it
+// waits for has its thread on the requester's CPU. That thread cannot poll while the requester
+// spins there (the kernel does not preempt a spinning thread for it before a tick: 4 ms on the
+// VM of docs/benchmarks.md), so then a requester without a slot sleeps at once and one that kept
+// its slot yields between looks from the first (it stays runnable: no wake-up when it is done).
+// The requester's own wake-up from a sleep takes a CPU from a running P's thread; the claim of
+// still-stopped slots made the Ps left to wait for fewer than the CPUs in most stops under load
+// (the 5 us spin then ran on that thread's CPU: the last P's fault 5 us later at the median).
+RequesterSpin requester_spin(uint32_t running, bool kept_slot, bool shares_cpu) {
+  RequesterSpin spin;
+  if (g_state.fixed_spin_ns.load(std::memory_order_relaxed) >= 0) {
+    spin.spin_ns = static_cast<uint64_t>(g_state.fixed_spin_ns.load(std::memory_order_relaxed));
+    spin.pure_spin_ns = kRequesterPureSpinNs;
+    return spin;
+  }
+  if (running >= g_state.online_cpus) return spin;
+  if (!kept_slot || !g_state.cpus_free.load(std::memory_order_relaxed)) {
+    if (!shares_cpu) spin.spin_ns = spin.pure_spin_ns = kRequesterSpinNs;
+    return spin;
+  }
+  spin.spin_ns =
+      g_state.requester_cap_ns.load(std::memory_order_relaxed) >= 0
+          ? static_cast<uint64_t>(g_state.requester_cap_ns.load(std::memory_order_relaxed))
+          : kRequesterSpinCapNs;
+  spin.pure_spin_ns = shares_cpu ? 0 : kRequesterPureSpinNs;
+  return spin;
 }
 
 // Operation lock held, before the request's clock starts: may this request's threads spin?
