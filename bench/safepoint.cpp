@@ -50,7 +50,12 @@
 //     last_armed_to_fault_*, last_fault_to_ack_* (the last P's arming to its fault handler, and on
 //     to its acknowledgement) and ack_to_observed_* (to the requester seeing it); with a thread
 //     requester, how many slow stops' last P thread waited on a run queue (another thread had
-//     its CPU) for over half the stop, and slow_last_thread_run_queue_wait_* (RunQueueWait).
+//     its CPU) for over half the stop, and slow_last_thread_run_queue_wait_* (RunQueueWait);
+//     and the stops at or over the mode's p95, stretch by stretch from the request to the requester
+//     seeing the last acknowledgement (arming, the requester's first sleep, the last P's fault,
+//     its acknowledgement, the wake call, the requester's return), each against all stops, with
+//     how many of them had their last P still stopped by the previous stop when armed
+//     (Attribution::print_tail, bench/safepoint_report.hpp).
 //   churn-<N> (impl=usgc): time to safepoint while goroutines are spawned and end, with N parked
 //     goroutines beside them (bench/safepoint_churn.hpp).
 //   handshake (impl=usgc): two polling goroutines keep both Ps running; usgc_handshake of P 0
