@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "bench/bench_support.hpp"
@@ -158,53 +157,32 @@ struct Attribution {
     for (const auto& a : each) ttsp.push_back(a.time_to_safepoint_ns);
     std::sort(ttsp.begin(), ttsp.end());
     const uint64_t threshold = percentile(ttsp, 0.95);
-    using Stretch = bool (*)(const usgc::safepoint::StopAttribution&, uint64_t*);
-    static const std::pair<const char*, Stretch> kStretches[] = {
-        {"arming", [](const auto& a, uint64_t* ns) { return *ns = a.last_armed_ns, true; }},
-        {"to_sleep",
-         [](const auto& a, uint64_t* ns) {
-           return a.requester_slept_ns < a.last_ack_ns &&
-                  (a.requester_slept_ns != 0 && a.requester_slept_ns >= a.last_armed_ns) &&
-                  (*ns = a.requester_slept_ns - a.last_armed_ns, true);
-         }},
-        {"sleep_to_fault",
-         [](const auto& a, uint64_t* ns) {
-           return a.requester_slept_ns != 0 && a.last_fault_ns > a.requester_slept_ns &&
-                  (*ns = a.last_fault_ns - a.requester_slept_ns, true);
-         }},
-        {"armed_to_fault",
-         [](const auto& a, uint64_t* ns) {
-           return a.last_fault_ns != 0 && a.last_fault_ns >= a.last_armed_ns &&
-                  (*ns = a.last_fault_ns - a.last_armed_ns, true);
-         }},
-        {"other_fault",
-         [](const auto& a, uint64_t* ns) {
-           return a.first_fault_ns != 0 && a.first_fault_ns != a.last_fault_ns &&
-                  (*ns = a.first_fault_ns, true);
-         }},
-        {"fault_to_ack",
-         [](const auto& a, uint64_t* ns) {
-           return a.last_fault_ns != 0 && (*ns = a.last_ack_ns - a.last_fault_ns, true);
-         }},
-        {"ack_to_wake_call",
-         [](const auto& a, uint64_t* ns) {
-           return a.wake_call_ns >= a.last_ack_ns && a.wake_call_ns != 0 &&
-                  (*ns = a.wake_call_ns - a.last_ack_ns, true);
-         }},
-        {"wake_to_woke",
-         [](const auto& a, uint64_t* ns) {
-           return a.wake_call_ns != 0 && a.requester_woke_ns >= a.wake_call_ns &&
-                  (*ns = a.requester_woke_ns - a.wake_call_ns, true);
-         }},
-        {"woke_to_observed",
-         [](const auto& a, uint64_t* ns) {
-           return a.requester_woke_ns >= a.last_ack_ns && a.requester_woke_ns != 0 &&
-                  (*ns = a.observed_ns - a.requester_woke_ns, true);
-         }},
-        {"ack_to_observed",
-         [](const auto& a, uint64_t* ns) {
-           return a.observed_ns >= a.last_ack_ns && (*ns = a.observed_ns - a.last_ack_ns, true);
-         }},
+    using A = usgc::safepoint::StopAttribution;
+    // From `from` to `to` (ns since the request; from == nullptr: the request itself), where both
+    // happened (non-zero) in that order; other_fault only where another P faulted first.
+    struct Stretch {
+      const char* name;
+      uint64_t A::*from;
+      uint64_t A::*to;
+    };
+    static constexpr Stretch kStretches[] = {
+        {"arming", nullptr, &A::last_armed_ns},
+        {"to_sleep", &A::last_armed_ns, &A::requester_slept_ns},
+        {"sleep_to_fault", &A::requester_slept_ns, &A::last_fault_ns},
+        {"armed_to_fault", &A::last_armed_ns, &A::last_fault_ns},
+        {"other_fault", nullptr, &A::first_fault_ns},
+        {"fault_to_ack", &A::last_fault_ns, &A::last_ack_ns},
+        {"ack_to_wake_call", &A::last_ack_ns, &A::wake_call_ns},
+        {"wake_to_woke", &A::wake_call_ns, &A::requester_woke_ns},
+        {"woke_to_observed", &A::requester_woke_ns, &A::observed_ns},
+        {"ack_to_observed", &A::last_ack_ns, &A::observed_ns},
+    };
+    auto stretch_of = [](const Stretch& stretch, const A& a, uint64_t* ns) {
+      const uint64_t from = stretch.from == nullptr ? 0 : a.*stretch.from, to = a.*stretch.to;
+      if ((stretch.from != nullptr && from == 0) || to == 0 || to < from) return false;
+      if (stretch.to == &A::first_fault_ns && a.first_fault_ns == a.last_fault_ns) return false;
+      *ns = to - from;
+      return true;
     };
     // The last P still stopped by the previous request when armed (its thread not back from
     // that resume yet): status AtSafepoint at the arming.
@@ -225,11 +203,11 @@ struct Attribution {
                 " tail_last_p_still_stopped_when_armed=%" PRIu64 " (all stops: %" PRIu64 ")\n",
                 name, impl, static_cast<double>(threshold) / 1000.0, tail, tail_slept,
                 tail_on_requester_cpu, tail_still_stopped, still_stopped);
-    for (const auto& [stretch_name, stretch] : kStretches) {
+    for (const Stretch& stretch : kStretches) {
       std::vector<uint64_t> all_ns, tail_ns;
       for (const auto& a : each) {
         uint64_t ns = 0;
-        if (!stretch(a, &ns)) continue;
+        if (!stretch_of(stretch, a, &ns)) continue;
         all_ns.push_back(ns);
         if (a.time_to_safepoint_ns >= threshold) tail_ns.push_back(ns);
       }
@@ -238,7 +216,7 @@ struct Attribution {
       std::printf(
           "NOTE suite=safepoint case=%s impl=%s stretch=%s all_n=%zu all_p50_us=%.1f "
           "tail_n=%zu tail_p50_us=%.1f tail_p90_us=%.1f tail_max_us=%.1f\n",
-          name, impl, stretch_name, all_ns.size(),
+          name, impl, stretch.name, all_ns.size(),
           static_cast<double>(percentile(all_ns, 0.50)) / 1000.0, tail_ns.size(),
           static_cast<double>(percentile(tail_ns, 0.50)) / 1000.0,
           static_cast<double>(percentile(tail_ns, 0.90)) / 1000.0,

@@ -17,13 +17,12 @@
 #include "kernel_iface/cpu.hpp"
 #include "safepoint/stop_the_world.hpp"
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/stop_rounds.hpp"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
 namespace usgc::testing {
 namespace {
-
-using safepoint::SlotStatus;
 
 bool pin_to_cpu(int cpu) {
   cpu_set_t set;
@@ -51,8 +50,7 @@ class RequesterCpu : public RuntimeTest {
   // A stop requested from a thread pinned to requester_cpu while a thread pinned to holder_cpu
   // holds the highest-numbered slot and acknowledges at its scheduler point (busy, never asleep).
   safepoint::StopBreakdown stop_with_holder_on(int holder_cpu, int requester_cpu) {
-    safepoint::SafepointSlot* slot = safepoint::slot_at(safepoint::slot_count() - 1);
-    EXPECT_TRUE(eventually([&] { return slot->status.load() == SlotStatus::kIdle; }));
+    safepoint::SafepointSlot* slot = idle_last_slot();
     std::atomic<bool> holding{false}, done{false};
     std::thread holder([&] {
       if (!pin_to_cpu(holder_cpu) || !safepoint::slot_try_acquire(slot)) return;

@@ -21,6 +21,7 @@
 #include "safepoint/stop_the_world.hpp"
 #include "safepoint/stop_trace.hpp"
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/stop_rounds.hpp"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
@@ -42,12 +43,7 @@ class SchedulerClaim : public RuntimeTest {
     safepoint::set_stop_trace_enabled(false);
     RuntimeTest::TearDown();
   }
-  // The highest-numbered slot, idle in a runtime without goroutines.
-  safepoint::SafepointSlot* idle_slot() {
-    safepoint::SafepointSlot* slot = safepoint::slot_at(safepoint::slot_count() - 1);
-    EXPECT_TRUE(eventually([&] { return slot->status.load() == SlotStatus::kIdle; }));
-    return slot;
-  }
+  safepoint::SafepointSlot* idle_slot() { return idle_last_slot(); }
   // A thread that acquires slot, enters the scheduler state, sets step to 1 and then blocks (as a
   // worker's thread descheduled in its loop) until go_on; then runs `then` (holding the slot).
   // Returns at once if the slot cannot be acquired.

@@ -20,6 +20,7 @@
 #include "safepoint/stop_the_world.hpp"
 #include "safepoint/stop_trace.hpp"
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/stop_rounds.hpp"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
@@ -56,22 +57,21 @@ class StoppedClaim : public RuntimeTest {
   }
   void TearDown() override {
     g_let_go = true;
+    done = true;
+    if (holding.joinable()) holding.join();  // a test that stopped early
     safepoint::set_before_leaving_safepoint_for_test(nullptr);
     safepoint::set_scheduler_claim(true);
     safepoint::set_stop_trace_enabled(false);
     RuntimeTest::TearDown();
   }
-  // The highest-numbered slot, idle in a runtime without goroutines.
-  safepoint::SafepointSlot* idle_slot() {
-    safepoint::SafepointSlot* slot = safepoint::slot_at(safepoint::slot_count() - 1);
-    EXPECT_TRUE(eventually([&] { return slot->status.load() == SlotStatus::kIdle; }));
-    return slot;
-  }
-  // A thread that holds slot and acknowledges stops at its scheduler point (reach_safepoint) until
-  // `done`; `served` counts its returns from reach_safepoint that stopped. Releases the slot last.
-  std::thread holder(safepoint::SafepointSlot* slot, std::atomic<bool>& done,
-                     std::atomic<int>& served) {
-    return std::thread([slot, &done, &served] {
+  // Takes the last slot (idle) and starts `holding`: a thread that holds it and acknowledges
+  // stops at its scheduler point (reach_safepoint) until `done`, counting in `served` its returns
+  // from reach_safepoint that stopped, and releases the slot last. The hook holds it after a
+  // resume (g_held_slot). Returns the slot, Running.
+  safepoint::SafepointSlot* start_holder() {
+    safepoint::SafepointSlot* slot = idle_last_slot();
+    g_held_slot = slot;
+    holding = std::thread([this, slot] {
       if (!safepoint::slot_try_acquire(slot)) return;
       while (!done.load()) {
         if (safepoint::safepoint_requested(slot)) {
@@ -82,7 +82,12 @@ class StoppedClaim : public RuntimeTest {
       }
       safepoint::slot_release(slot);
     });
+    EXPECT_TRUE(eventually([&] { return slot->status.load() == SlotStatus::kRunning; }));
+    return slot;
   }
+  std::atomic<bool> done{false};
+  std::atomic<int> served{0};
+  std::thread holding;
   // A stop requested and resumed from a thread of its own (a stop is resumed by its requester):
   // `stopped` once stopped; resumes when `resume`.
   std::thread requester(std::atomic<bool>& stopped, std::atomic<bool>& resume) {
@@ -104,12 +109,7 @@ class StoppedClaim : public RuntimeTest {
 // second stop resumes; then it runs on, with nothing more to acknowledge.
 TEST_F(StoppedClaim, SlotNotBackFromAResumeIsClaimedByTheNextStop) {
   ASSERT_TRUE(all_goroutines_finished());
-  safepoint::SafepointSlot* slot = idle_slot();
-  g_held_slot = slot;
-  std::atomic<bool> done{false};
-  std::atomic<int> served{0};
-  std::thread holding = holder(slot, done, served);
-  ASSERT_TRUE(eventually([&] { return slot->status.load() == SlotStatus::kRunning; }));
+  safepoint::SafepointSlot* slot = start_holder();
   const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
 
   std::atomic<bool> first_stopped{false}, first_resume{true};
@@ -155,12 +155,7 @@ TEST_F(StoppedClaim, SlotNotBackFromAResumeIsClaimedByTheNextStop) {
 TEST_F(StoppedClaim, WithoutTheClaimTheNextStopWaitsForTheHolder) {
   ASSERT_TRUE(all_goroutines_finished());
   safepoint::set_scheduler_claim(false);
-  safepoint::SafepointSlot* slot = idle_slot();
-  g_held_slot = slot;
-  std::atomic<bool> done{false};
-  std::atomic<int> served{0};
-  std::thread holding = holder(slot, done, served);
-  ASSERT_TRUE(eventually([&] { return slot->status.load() == SlotStatus::kRunning; }));
+  safepoint::SafepointSlot* slot = start_holder();
   std::atomic<bool> first_stopped{false}, first_resume{true};
   std::thread first = requester(first_stopped, first_resume);
   first.join();

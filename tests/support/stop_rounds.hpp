@@ -39,6 +39,14 @@ struct PollingGoroutine {
   }
 };
 
+// The highest-numbered slot, idle in a runtime without goroutines (its machines leave it alone):
+// the tests that drive one P's slot by hand from a thread of their own take it.
+inline safepoint::SafepointSlot* idle_last_slot() {
+  safepoint::SafepointSlot* slot = safepoint::slot_at(safepoint::slot_count() - 1);
+  EXPECT_TRUE(eventually([&] { return slot->status.load() == safepoint::SlotStatus::kIdle; }));
+  return slot;
+}
+
 // A bound for the spin caps (set_spin_caps_for_test), never reached by a polling goroutine.
 constexpr int64_t kLongCapNs = 30'000'000'000;
 
