@@ -3,10 +3,14 @@
 // after every allocation in the second case), each stop finds the P running and parked at a
 // poll, and afterwards the loop's live values — a list built before it, the counter and the
 // object it keeps — are intact. The loop ends when the stopper sets a global the loop reads,
-// so every stop happens while the loop runs, whatever the machine's speed.
+// so every stop happens while the loop runs, whatever the machine's speed. Between two stops the
+// stopper waits until the loop's P has left its safepoint: a P still stopped by the previous
+// stop is claimed by the next without running (safepoint/stop_the_world.hpp, kStoppedAtSafepoint),
+// so stops back to back would find the loop at its poll only once.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <thread>
 
@@ -14,6 +18,7 @@
 #include "jitgen/interpreter/run_state.hpp"
 #include "jitgen/ir/ir.hpp"
 #include "jitgen/x86_64/compiled_module.hpp"
+#include "safepoint/stop_the_world.hpp"
 #include "usgc/usgc.h"
 
 namespace usgc::jitgen::x86_64 {
@@ -99,6 +104,12 @@ void parked_loop(uint32_t gc_stress_every) {
       ++stops;
       stops_with_running_p += info.procs_running >= 1;
       usgc_start_the_world();
+      // The loop's P (the only one) back from this stop, or a second gone by.
+      const usgc::safepoint::SafepointSlot* slot = usgc::safepoint::slot_at(0);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (slot != nullptr && usgc::safepoint::slot_stopped_at_safepoint(slot) &&
+             std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
     }
     run->scalar_globals[0].store(1, std::memory_order_relaxed);  // @done: the loop may end
   });
