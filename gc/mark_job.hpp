@@ -31,8 +31,7 @@
 // moves to its public stack, where thieves take it, whenever another marker is idle and it holds
 // over 64) is waited for until the kernel runs it again: the object it is tracing and what it
 // pushed since its last spill are known to it only. That is why idle markers sleep after a short
-// spin (a CPU that goes idle makes the kernel pull the preempted marker onto it), and why a job
-// inside a stop takes only the markers that have a CPU (markers_with_a_cpu_now).
+// spin: a CPU that goes idle makes the kernel pull the preempted marker onto it.
 //
 // Ordering: open is a release store (the job's parameters, written before it, are seen by a
 // helper whose join CAS reads the new word: acquire); every CAS is acq_rel, so the marker that

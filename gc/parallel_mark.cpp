@@ -75,9 +75,6 @@ struct MarkerPool {
   // from it (MarkJob::number_from), so that no job reuses the shutdown's bump.
   uint32_t start_announce = 0;
   std::atomic<uint64_t> helper_joins{0};  // relaxed counter (tests, helper_joins())
-  // The last job's markers (joined, allowed): written by marker 0 after the job, read by the
-  // collection lock's holder.
-  MarkResult last_job{};
 
   // A minor job's card table (scan_dirty_cards): card_units set by marker 0 before it opens the
   // job (release), read by the markers that joined; card_cursor claimed by every
@@ -409,42 +406,12 @@ void* helper_main(void* argument) {
 // Acquire above, release by the test that sets it: what the test prepared is seen by the hook.
 std::atomic<MarkerTestHook> g_marker_test_hook{nullptr};
 
-uint32_t markers_fitting_free_cpus(uint32_t markers, uint32_t online_cpus,
-                                   uint32_t runnable_threads, uint32_t resume_spinners) {
-  if (markers <= 1 || runnable_threads == 0) return 1;  // 0: the kernel could not say
-  // The caller and the stopped threads spinning for the resume (they give their CPUs to the
-  // mark: safepoint::stop_work_needs_cpus) are among the runnable threads; the rest hold CPUs.
-  const uint32_t ours = 1 + resume_spinners;
-  const uint32_t others = runnable_threads > ours ? runnable_threads - ours : 0;
-  const uint32_t free_cpus = online_cpus > 1 + others ? online_cpus - 1 - others : 0;
-  return free_cpus + 1 < markers ? free_cpus + 1 : markers;
-}
-
-std::atomic<uint32_t> g_stop_markers_test_override{0};
-
 uint64_t helper_joins() {
   return g_marker_pool.helper_joins.load(std::memory_order_relaxed);
 }
 
-uint32_t markers_with_a_cpu_now() {
-#if defined(__wasm32__)
-  return 1;  // one thread: no helper, no load to read (the kernel and stop statistics are absent)
-#else
-  if (g_marker_pool.marker_count <= 1) return 1;
-  if (uint32_t forced = g_stop_markers_test_override.load(std::memory_order_relaxed))
-    return forced < g_marker_pool.marker_count ? forced : g_marker_pool.marker_count;
-  return markers_fitting_free_cpus(g_marker_pool.marker_count, kernel::online_cpu_count(),
-                                   kernel::runnable_thread_count(),
-                                   safepoint::safepoint_statistics().resume_spinners_now);
-#endif
-}
-
 CardScanCounts last_card_scan() {
   return g_marker_pool.last_card_scan;
-}
-
-MarkResult last_mark_job() {
-  return g_marker_pool.last_job;
 }
 
 int parallel_mark_initialize(uint32_t marker_count) {
@@ -512,7 +479,6 @@ MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards,
   const MarkJobState ended = g_marker_pool.job.state();
   MarkResult result;
   result.markers = ended.joined;
-  result.markers_allowed = limit;
   result.objects_marked = g_marker_pool.job_marked.load(std::memory_order_relaxed);
   if (g_marker_pool.job_scan_cards) {
     g_marker_pool.last_card_scan.cards =
@@ -522,7 +488,6 @@ MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards,
     g_marker_pool.last_card_scan.units_expected = g_marker_pool.card_units;
     g_marker_pool.last_card_scan.markers = ended.joined;
   }
-  g_marker_pool.last_job = result;
   return result;
 }
 

@@ -15,10 +15,7 @@
 // helper the kernel has not run by the time the others are idle finds the job over and does
 // nothing. Idle markers spin briefly, then sleep. Jobs run with the world running (the
 // concurrent phase: fields are read with relaxed atomic loads, the deletion barrier keeps what
-// they miss) or stopped (the termination's drain, the whole mark with USGC_GC_CONCURRENT=0):
-// inside a stop the collector takes only the markers that have a CPU now
-// (markers_with_a_cpu_now), since a helper that waits for a CPU can only join late or, once
-// joined and preempted, hold the stop.
+// they miss) or stopped (the termination's drain, the whole mark with USGC_GC_CONCURRENT=0).
 // Traced: shared and global objects only. A goroutine contributes its roots, the fields of its
 // young private objects and of its remembered old ones, and the objects it published while old
 // (gc/private_generations.hpp); private objects are never marked nor followed. STACK_LOCAL
@@ -49,8 +46,7 @@ void parallel_mark_shutdown();
 
 struct MarkResult {
   size_t objects_marked = 0;
-  uint32_t markers = 0;          // markers that joined the job (marker 0 included)
-  uint32_t markers_allowed = 0;  // the most that could join
+  uint32_t markers = 0;  // markers that joined the job (marker 0 included)
 };
 enum class MarkKind : uint8_t { kFull, kMinor };
 
@@ -89,24 +85,10 @@ using RootSource = bool (*)(RootVisitor& visitor);
 inline constexpr uint32_t kAllMarkers = 0;
 MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards,
                             uint32_t max_markers = kAllMarkers);
-// The last job's result (the collection lock's holder, tests).
-MarkResult last_mark_job();
-
-// Inside a stop: how many markers have a CPU now (1 + the CPUs no runnable thread holds; the
-// stopped threads spinning for the resume give theirs up). Reads the kernel's runnable count.
-uint32_t markers_with_a_cpu_now();
-// Its arithmetic: of `markers`, how many fit on `online_cpus` with `runnable_threads` runnable
-// (the caller and `resume_spinners` of them ours); 1 when runnable_threads is 0 (unknown).
-uint32_t markers_fitting_free_cpus(uint32_t markers, uint32_t online_cpus,
-                                   uint32_t runnable_threads, uint32_t resume_spinners);
-
 // Tests only (set while no collection runs): called by a helper woken for job `job`, before it
 // tries to join it; a test may park the helper here to show the job does not wait for it.
 using MarkerTestHook = void (*)(uint32_t marker_index, uint32_t job);
 extern std::atomic<MarkerTestHook> g_marker_test_hook;
-// Tests only: when not 0, markers_with_a_cpu_now returns this (capped at the markers) instead
-// of reading the machine's load.
-extern std::atomic<uint32_t> g_stop_markers_test_override;
 // Helper joins since the start (relaxed counter; tests).
 uint64_t helper_joins();
 

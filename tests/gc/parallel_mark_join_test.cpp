@@ -6,9 +6,7 @@
 //   - a helper parked before it joins (a test hook, as a thread the kernel does not run) does not
 //     hold up shared collections, full or minor, concurrent or inside one stop: they complete with
 //     every reachable object kept (the verifier checks the heap after each), marked by marker 0
-//     alone; released, the helper finds its job over and marks in later collections;
-//   - inside a stop, only the markers that have a CPU take part: with every CPU held by a busy
-//     thread, a stopped-world mark runs on marker 0 alone.
+//     alone; released, the helper finds its job over and marks in later collections.
 // The parked-helper tests hang (the watchdog aborts the binary) when the collector waits for
 // every helper.
 #include <gtest/gtest.h>
@@ -19,13 +17,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <thread>
-#include <vector>
 
 #include "gc/gc_state.hpp"
 #include "gc/mark_job.hpp"
 #include "gc/object_header.hpp"
 #include "gc/parallel_mark.hpp"
-#include "kernel_iface/cpu.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "tests/support/saved_environment.hpp"
 #include "usgc/usgc.h"
@@ -68,18 +64,6 @@ TEST(MarkJobTest, AnIdleMarkerLeavesIdleWhileTheJobRunsAndTheEndCountsIt) {
   EXPECT_EQ(state.idle, 2u);
   EXPECT_EQ(state.limit, 3u);
   EXPECT_TRUE(state.over);
-}
-
-TEST(MarkJobTest, MarkersWithACpuCountTheCallerAndTheResumeSpinnersAsFree) {
-  // 2 markers, 2 CPUs: the caller alone runnable, or with one stopped thread spinning: both.
-  EXPECT_EQ(gc::markers_fitting_free_cpus(2, 2, 1, 0), 2u);
-  EXPECT_EQ(gc::markers_fitting_free_cpus(2, 2, 2, 1), 2u);
-  // Another process's thread runs: the helper would wait for a CPU.
-  EXPECT_EQ(gc::markers_fitting_free_cpus(2, 2, 2, 0), 1u);
-  EXPECT_EQ(gc::markers_fitting_free_cpus(4, 4, 3, 0), 2u);  // 2 others: 1 CPU free
-  EXPECT_EQ(gc::markers_fitting_free_cpus(4, 4, 9, 1), 1u);
-  EXPECT_EQ(gc::markers_fitting_free_cpus(2, 2, 0, 0), 1u) << "unknown load must count as busy";
-  EXPECT_EQ(gc::markers_fitting_free_cpus(1, 8, 1, 0), 1u);
 }
 
 struct Box {
@@ -181,7 +165,7 @@ TEST_F(ParallelMarkJoinTest, AHelperParkedBeforeItJoinsDoesNotHoldUpAConcurrentM
   run_main([] { collect_with_helper_one_parked(); });
 }
 
-// The whole mark inside one stop (USGC_GC_CONCURRENT=0).
+// The whole mark inside one stop (USGC_GC_CONCURRENT=0): every marker is woken into it.
 class ParallelMarkJoinInAStopTest : public usgc::testing::VerifiedRuntimeTest {
  protected:
   usgc::testing::SavedEnvironmentVariable concurrent_{"USGC_GC_CONCURRENT", "0"};
@@ -190,35 +174,7 @@ class ParallelMarkJoinInAStopTest : public usgc::testing::VerifiedRuntimeTest {
 TEST_F(ParallelMarkJoinInAStopTest, AHelperParkedBeforeItJoinsDoesNotHoldUpAStop) {
   if (gc::g_config.marker_count < 2) GTEST_SKIP() << "one marker: no helper to park";
   ASSERT_FALSE(gc::g_config.concurrent_mark);
-  // Every marker allowed into the stop whatever the load, so that helper 1 is woken (and parks).
-  gc::g_stop_markers_test_override.store(gc::g_config.marker_count);
   run_main([] { collect_with_helper_one_parked(); });
-  gc::g_stop_markers_test_override.store(0);
-}
-
-TEST_F(ParallelMarkJoinInAStopTest, WithEveryCpuBusyTheStoppedWorldMarksOnMarkerZeroAlone) {
-  if (gc::g_config.marker_count < 2) GTEST_SKIP() << "one marker: nothing to choose";
-  // One busy thread per CPU (outside the runtime: the stop does not stop them).
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> busy;
-  for (uint32_t i = 0; i < usgc::kernel::online_cpu_count(); ++i)
-    busy.emplace_back([&stop] {
-      while (!stop.load(std::memory_order_relaxed)) usgc::kernel::cpu_relax();
-    });
-  run_main([] {
-    USGC_ROOTS(roots, 1);
-    roots[0] = build_shared_list(20000);
-    for (int round = 0; round < 3; ++round) {
-      ASSERT_EQ(usgc_gc_collect(USGC_GC_SHARED), 0);
-      const gc::MarkResult last = gc::last_mark_job();
-      EXPECT_EQ(last.markers_allowed, 1u)
-          << "round " << round << ": helpers woken into a stop with no CPU free";
-      EXPECT_EQ(last.markers, 1u);
-      ASSERT_EQ(count_intact(static_cast<Box*>(roots[0])), 20000);
-    }
-  });
-  stop.store(true);
-  for (std::thread& thread : busy) thread.join();
 }
 
 }  // namespace
