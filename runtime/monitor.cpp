@@ -121,14 +121,16 @@ struct Monitor {
   // step, watch_processors); UINT64_MAX: none.
   uint64_t* preempt_requested_at_switch = nullptr;
   // Per P: the goroutine it ran at the last look (a P whose switch count moved but which runs the
-  // same goroutine again, kept running after a preemption, keeps its probe backoff).
-  Goroutine** seen_goroutine = nullptr;
-  // Per P: the holder thread's CPU time at the monitor's last reading (holder_computed), when it
-  // was read, which thread, and what that reading said.
-  int* cpu_read_tid = nullptr;
-  uint64_t* cpu_read_ns = nullptr;
-  uint64_t* cpu_read_at_ns = nullptr;
-  bool* cpu_read_computed = nullptr;
+  // same goroutine again, kept running after a preemption, keeps its probe backoff), and the
+  // holder thread's CPU clock at the monitor's last reading (holder_computed).
+  struct HolderWatch {
+    Goroutine* seen_goroutine = nullptr;
+    int cpu_read_tid = 0;         // the thread read (0: none)
+    uint64_t cpu_read_ns = 0;     // its CPU time then
+    uint64_t cpu_read_at_ns = 0;  // when
+    bool computed = false;        // what that reading said
+  };
+  HolderWatch* holders = nullptr;
   // Retake probes made (a holder's CPU clock, then /proc when it did not compute), and the /proc
   // reads among all probes, for tests: monitor thread writes, relaxed.
   std::atomic<uint64_t> retake_probes{0};
@@ -248,22 +250,22 @@ uint64_t fire_expired_timers(uint64_t now_ns) {
 // reading of a thread, and an error, say "not known to have computed". Read once per look.
 constexpr uint64_t kComputedShare = 8;
 bool holder_computed(uint32_t i, int tid, uint64_t now_ns) {
-  if (g_monitor.cpu_read_tid[i] == tid && g_monitor.cpu_read_at_ns[i] == now_ns)
-    return g_monitor.cpu_read_computed[i];  // already read in this look
+  Monitor::HolderWatch& holder = g_monitor.holders[i];
+  if (holder.cpu_read_tid == tid && holder.cpu_read_at_ns == now_ns)
+    return holder.computed;  // already read in this look
   kernel::Result<uint64_t> cpu = kernel::thread_cpu_time_ns(tid);
   if (!cpu.ok()) {
-    g_monitor.cpu_read_tid[i] = 0;
+    holder.cpu_read_tid = 0;
     return false;
   }
-  const bool known = g_monitor.cpu_read_tid[i] == tid && now_ns > g_monitor.cpu_read_at_ns[i] &&
-                     cpu.value() >= g_monitor.cpu_read_ns[i];
-  const bool computed = known && (cpu.value() - g_monitor.cpu_read_ns[i]) * kComputedShare >=
-                                     now_ns - g_monitor.cpu_read_at_ns[i];
-  g_monitor.cpu_read_tid[i] = tid;
-  g_monitor.cpu_read_ns[i] = cpu.value();
-  g_monitor.cpu_read_at_ns[i] = now_ns;
-  g_monitor.cpu_read_computed[i] = computed;
-  return computed;
+  const bool known = holder.cpu_read_tid == tid && now_ns > holder.cpu_read_at_ns &&
+                     cpu.value() >= holder.cpu_read_ns;
+  holder.computed = known && (cpu.value() - holder.cpu_read_ns) * kComputedShare >=
+                                 now_ns - holder.cpu_read_at_ns;
+  holder.cpu_read_tid = tid;
+  holder.cpu_read_ns = cpu.value();
+  holder.cpu_read_at_ns = now_ns;
+  return holder.computed;
 }
 
 // Retake probes cost a procfs read only for a holder that did not compute since the last reading
@@ -321,8 +323,8 @@ bool same_goroutine_since_last_look(uint32_t i, uint64_t now_ns, uint64_t* switc
   *switches = processor->switch_count.load(std::memory_order_relaxed);
   Goroutine* running = processor->current_goroutine.load(std::memory_order_relaxed);
   if (*switches == g_monitor.seen_switch_count[i] && running != nullptr) return true;
-  const bool same_again = running != nullptr && running == g_monitor.seen_goroutine[i];
-  g_monitor.seen_goroutine[i] = running;
+  const bool same_again = running != nullptr && running == g_monitor.holders[i].seen_goroutine;
+  g_monitor.holders[i].seen_goroutine = running;
   g_monitor.seen_switch_count[i] = *switches;
   g_monitor.seen_since_ns[i] = now_ns;
   g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
@@ -504,11 +506,7 @@ void monitor_start() {
   g_monitor.probe_backoff_ns = new uint64_t[count]();
   g_monitor.seen_acked_epoch = new uint32_t[count]();
   g_monitor.preempt_requested_at_switch = new uint64_t[count];
-  g_monitor.seen_goroutine = new Goroutine*[count]();
-  g_monitor.cpu_read_tid = new int[count]();
-  g_monitor.cpu_read_ns = new uint64_t[count]();
-  g_monitor.cpu_read_at_ns = new uint64_t[count]();
-  g_monitor.cpu_read_computed = new bool[count]();
+  g_monitor.holders = new Monitor::HolderWatch[count]();
   for (uint32_t i = 0; i < count; ++i) {
     g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
     g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
@@ -533,16 +531,8 @@ void monitor_stop() {
   g_monitor.seen_acked_epoch = nullptr;
   delete[] g_monitor.preempt_requested_at_switch;
   g_monitor.preempt_requested_at_switch = nullptr;
-  delete[] g_monitor.seen_goroutine;
-  g_monitor.seen_goroutine = nullptr;
-  delete[] g_monitor.cpu_read_tid;
-  g_monitor.cpu_read_tid = nullptr;
-  delete[] g_monitor.cpu_read_ns;
-  g_monitor.cpu_read_ns = nullptr;
-  delete[] g_monitor.cpu_read_at_ns;
-  g_monitor.cpu_read_at_ns = nullptr;
-  delete[] g_monitor.cpu_read_computed;
-  g_monitor.cpu_read_computed = nullptr;
+  delete[] g_monitor.holders;
+  g_monitor.holders = nullptr;
   g_monitor.next_probe_ns = nullptr;
   g_monitor.probe_backoff_ns = nullptr;
   g_monitor.seen_switch_count = nullptr;
