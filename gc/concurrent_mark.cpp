@@ -239,7 +239,7 @@ void begin_concurrent_mark_stopped() {
   g_concurrent_mark.runtime_roots_taken.store(false, std::memory_order_relaxed);
 }
 
-bool mark_some_roots(uint32_t, RootVisitor& visitor) {
+bool mark_some_roots(RootVisitor& visitor) {
   Mutator* batch[kClaimBatch];
   size_t n = claim_batch(batch, kClaimBatch);
   if (n != 0) {
@@ -262,7 +262,7 @@ bool mark_some_roots(uint32_t, RootVisitor& visitor) {
   return take_grey(visitor);
 }
 
-bool mark_grey_queue(uint32_t, RootVisitor& visitor) {
+bool mark_grey_queue(RootVisitor& visitor) {
   return take_grey(visitor);
 }
 

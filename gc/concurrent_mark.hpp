@@ -98,9 +98,9 @@ extern bool (*g_concurrent_mark_test_gate)();
 void begin_concurrent_mark_stopped();
 // The markers' root source for the concurrent phase: claims and scans unscanned goroutines,
 // then the runtime's roots (once), then takes the grey queue. False when nothing is left.
-bool mark_some_roots(uint32_t marker_index, RootVisitor& visitor);
+bool mark_some_roots(RootVisitor& visitor);
 // Only the grey queue (the termination stop).
-bool mark_grey_queue(uint32_t marker_index, RootVisitor& visitor);
+bool mark_grey_queue(RootVisitor& visitor);
 bool concurrent_roots_pending();
 // Objects in the grey queue now (a hint).
 size_t grey_queue_size();

@@ -4,11 +4,14 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 
 #include "gc/block.hpp"
+#include "gc/mark_job.hpp"
 #include "gc/object_graph.hpp"
 #include "gc/roots.hpp"
+#include "kernel_iface/clock.hpp"
 #include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/futex.hpp"
@@ -19,7 +22,15 @@
 namespace usgc::gc {
 namespace {
 
+// A marker's private stack spills half to its public stack above this many entries, or above
+// kSpillWhenIdle while another marker is idle (gc/mark_job.hpp: what a preempted marker holds).
 constexpr size_t kSpillThreshold = 4096;
+constexpr size_t kSpillWhenIdle = 64;
+// An idle marker spins (pause) this long, then yields between looks, then sleeps until work
+// appears or the job ends: a sleeping marker leaves its CPU idle, and the kernel pulls a
+// preempted marker onto an idle CPU, while one that spins or yields keeps it busy.
+constexpr uint64_t kIdleSpinNs = 20'000;
+constexpr uint64_t kIdleYieldNs = 100'000;
 
 struct alignas(64) Marker {
   MarkStack local;                                               // the marker's own thread only
@@ -40,26 +51,38 @@ struct MarkerPool {
   Marker* markers = nullptr;
   uint32_t marker_count = 0;
 
-  // One marking job: written by marker 0 before it bumps job_epoch (release); read by the
-  // helpers after they see the new epoch (acquire).
+  // Who takes part in the current job and when it is over (gc/mark_job.hpp).
+  MarkJob job;
+  // The job's parameters: written by marker 0 before MarkJob::open (release), read by the
+  // markers that joined it (their join CAS acquires; the job cannot end, so marker 0 cannot
+  // write the next job's, while a joined marker is not idle).
   RootSource job_source = nullptr;
-  uint32_t job_markers = 1;  // markers taking part: marker_count, or 1 for a solo job
   bool job_scan_cards = false;
-  std::atomic<uint32_t> idle_markers{0};  // markers out of work (acq_rel: termination count)
-  std::atomic<uint32_t> job_epoch{0};     // futex: helpers wait for it to change
-  std::atomic<uint32_t> helpers_done{0};  // futex: marker 0 waits for all helpers
-  // Set (release) by parallel_mark_shutdown before its job_epoch bump; helpers read it after they
-  // see the new epoch.
+  // Objects marked in this job: each marker adds its count before it goes idle (relaxed; the
+  // go-idle CAS releases it, marker 0 reads it after it saw the job over).
+  std::atomic<size_t> job_marked{0};
+  // Futex: the number of the last job helpers may join (release store by marker 0 after open;
+  // helpers sleep on it between jobs and read it with acquire). Solo jobs are not announced.
+  std::atomic<uint32_t> announce{0};
+  // Idle markers that sleep (seq_cst, with idle_wake: a Dekker pair, see sleep_while_idle), and
+  // the futex word they sleep on, bumped by the marker that ends a job and by spills.
+  std::atomic<uint32_t> sleepers{0};
+  std::atomic<uint32_t> idle_wake{0};
+  // Set (release) by parallel_mark_shutdown before its announce bump; helpers read it after they
+  // see the new value.
   std::atomic<bool> shutting_down{false};
-  uint32_t start_epoch = 0;  // the epoch when the helpers were started (they wait for the next)
+  // announce when the helpers were started (they wait for the next); the job numbers go on
+  // from it (MarkJob::number_from), so that no job reuses the shutdown's bump.
+  uint32_t start_announce = 0;
+  std::atomic<uint64_t> helper_joins{0};  // relaxed counter (tests, helper_joins())
 
-  // A minor job's card table (scan_dirty_cards): card_units set by marker 0 before it bumps
-  // job_epoch (release), read by the helpers after they see it; card_cursor claimed by every
+  // A minor job's card table (scan_dirty_cards): card_units set by marker 0 before it opens the
+  // job (release), read by the markers that joined; card_cursor claimed by every
   // marker (relaxed fetch_add: each unit goes to exactly one marker).
   uint32_t card_units = 0;  // units of this job: chunks * kCardUnitsPerChunk + 1
   std::atomic<uint32_t> card_cursor{0};
-  // This job's totals (relaxed adds; read by marker 0 after the helpers' acq_rel done count),
-  // and the last job's, written by marker 0 at its end (read by the collection lock's holder).
+  // This job's totals (relaxed adds, released by the adders' go-idle CAS), and the last job's,
+  // written by marker 0 at its end (read by the collection lock's holder).
   std::atomic<uint64_t> cards_scanned{0};
   std::atomic<uint64_t> card_units_scanned{0};
   CardScanCounts last_card_scan{};
@@ -196,7 +219,7 @@ void scan_card_unit(Marker& self, uint32_t unit) {
   g_marker_pool.card_units_scanned.fetch_add(1, std::memory_order_relaxed);
 }
 
-void spill(Marker& marker);
+void maybe_spill(Marker& self);
 
 // Claims units until none is left; spills between units so that idle markers find work.
 void scan_dirty_cards(Marker& self) {
@@ -204,16 +227,34 @@ void scan_dirty_cards(Marker& self) {
     uint32_t unit = g_marker_pool.card_cursor.fetch_add(1, std::memory_order_relaxed);
     if (unit >= g_marker_pool.card_units) return;
     scan_card_unit(self, unit);
-    if (self.local.size() > kSpillThreshold ||
-        (self.local.size() > 64 && g_marker_pool.idle_markers.load(std::memory_order_relaxed) != 0))
-      spill(self);
+    maybe_spill(self);
   }
 }
 
+// Wakes markers sleeping while idle (all: the job ended; one: a spill made work). The waking
+// side of the Dekker pair of sleep_while_idle: the state change (the job word, a public stack)
+// comes first, then the seq_cst bump of idle_wake and the seq_cst load of sleepers.
+void wake_idle_markers(int count) {
+  g_marker_pool.idle_wake.fetch_add(1, std::memory_order_seq_cst);
+  if (g_marker_pool.sleepers.load(std::memory_order_seq_cst) != 0)
+    kernel::futex_wake(&g_marker_pool.idle_wake, count);
+}
+
 void spill(Marker& marker) {
-  kernel::FutexMutexGuard guard(marker.public_lock);
-  marker.local.take_bottom(marker.public_stack, marker.local.size() / 2);
-  marker.public_size.store(marker.public_stack.size(), std::memory_order_relaxed);
+  {
+    kernel::FutexMutexGuard guard(marker.public_lock);
+    marker.local.take_bottom(marker.public_stack, marker.local.size() / 2);
+    marker.public_size.store(marker.public_stack.size(), std::memory_order_relaxed);
+  }
+  // A hint only: a sleeper this misses is not needed for the job to end (the spiller takes its
+  // own public work back before it goes idle, and the marker that ends a job wakes everyone).
+  if (g_marker_pool.sleepers.load(std::memory_order_relaxed) != 0) wake_idle_markers(1);
+}
+
+void maybe_spill(Marker& self) {
+  if (self.local.size() > kSpillThreshold ||
+      (self.local.size() > kSpillWhenIdle && g_marker_pool.job.any_idle()))
+    spill(self);
 }
 
 // Takes work into `thief.local` from `victim`'s public stack (own or another's).
@@ -229,14 +270,17 @@ bool take_from(Marker& thief, Marker& victim) {
 }
 
 // Own public stack first, then the markers of the same NUMA node, other nodes' markers last (a
-// thief on another node reads what it takes from remote memory). One node: one pass.
+// thief on another node reads what it takes from remote memory). One node: one pass. Every
+// marker is a victim, joined or not: one that did not join holds nothing (every public stack is
+// empty between jobs: a marker leaves a job only idle, with both stacks empty).
 bool find_work(uint32_t index) {
   Marker& self = g_marker_pool.markers[index];
   if (take_from(self, self)) return true;
+  const uint32_t count = g_marker_pool.marker_count;
   const int own_node = self.node.load(std::memory_order_relaxed);
   bool other_nodes = false;
-  for (uint32_t k = 1; k < g_marker_pool.job_markers; ++k) {
-    Marker& victim = g_marker_pool.markers[(index + k) % g_marker_pool.job_markers];
+  for (uint32_t k = 1; k < count; ++k) {
+    Marker& victim = g_marker_pool.markers[(index + k) % count];
     if (victim.node.load(std::memory_order_relaxed) != own_node) {
       other_nodes = true;
       continue;
@@ -244,15 +288,61 @@ bool find_work(uint32_t index) {
     if (take_from(self, victim)) return true;
   }
   if (!other_nodes) return false;
-  for (uint32_t k = 1; k < g_marker_pool.job_markers; ++k) {
-    Marker& victim = g_marker_pool.markers[(index + k) % g_marker_pool.job_markers];
+  for (uint32_t k = 1; k < count; ++k) {
+    Marker& victim = g_marker_pool.markers[(index + k) % count];
     if (victim.node.load(std::memory_order_relaxed) != own_node && take_from(self, victim))
       return true;
   }
   return false;
 }
 
-void drain(uint32_t index) {
+bool public_work_seen() {
+  for (uint32_t k = 0; k < g_marker_pool.marker_count; ++k) {
+    if (g_marker_pool.markers[k].public_size.load(std::memory_order_relaxed) != 0) return true;
+  }
+  return false;
+}
+
+// The sleeping side of the Dekker pair with wake_idle_markers: counted in sleepers (seq_cst),
+// then idle_wake read (seq_cst), then the job word and the public stacks looked at. Either this
+// read sees the waker's bump (and so, by its happens-before, the job ended or the work), or the
+// waker's later load of sleepers sees this sleeper and wakes it (futex_wait also returns at once
+// if the word moved since the read).
+void sleep_while_idle(uint32_t job) {
+  g_marker_pool.sleepers.fetch_add(1, std::memory_order_seq_cst);
+  const uint32_t wake = g_marker_pool.idle_wake.load(std::memory_order_seq_cst);
+  if (!g_marker_pool.job.over(job) && !public_work_seen())
+    kernel::futex_wait(&g_marker_pool.idle_wake, wake);
+  g_marker_pool.sleepers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// An idle marker: waits until a public stack has work (true: it left idle and takes it) or the
+// job is over (false). Spins, then yields, then sleeps (kIdleSpinNs, kIdleYieldNs).
+bool wait_for_work(uint32_t job) {
+  uint64_t start_ns = 0;
+  for (uint32_t looks = 0;; ++looks) {
+    if (g_marker_pool.job.over(job)) return false;
+    if (public_work_seen()) return g_marker_pool.job.try_leave_idle(job);
+    if (looks < 64) {
+      kernel::cpu_relax();
+      continue;
+    }
+    if (start_ns == 0) start_ns = kernel::monotonic_ns();
+    const uint64_t waited_ns = kernel::monotonic_ns() - start_ns;
+    if (waited_ns < kIdleSpinNs) {
+      kernel::cpu_relax();
+    } else if (waited_ns < kIdleYieldNs) {
+      kernel::yield_cpu();
+    } else {
+      sleep_while_idle(job);
+    }
+  }
+}
+
+// Traces until the job is over. A marker with nothing (its stacks empty, nothing to steal) hands
+// its count in and goes idle; the one that makes every joined marker idle ends the job and wakes
+// the sleepers.
+void drain(uint32_t index, uint32_t job) {
   Marker& self = g_marker_pool.markers[index];
   for (;;) {
     while (!self.local.empty()) {
@@ -261,54 +351,29 @@ void drain(uint32_t index) {
         void* value = load_reference(field);
         if (is_object_pointer(value)) visit_object(self, value);
       });
-      if (self.local.size() > kSpillThreshold ||
-          (self.local.size() > 64 &&
-           g_marker_pool.idle_markers.load(std::memory_order_relaxed) != 0)) {
-        spill(self);
-      }
+      maybe_spill(self);
     }
     if (find_work(index)) continue;
-    // Idle: wait until some public stack has work, or everyone is idle (done).
-    // Acq_rel: release this marker's marks to the marker that sees everyone idle (pairs with the
-    // acquire load below, made by every idle marker).
-    g_marker_pool.idle_markers.fetch_add(1, std::memory_order_acq_rel);
-    for (unsigned spins = 0;; ++spins) {
-      // Acquire: pairs with the other markers' acq_rel increments: their marks are done.
-      if (g_marker_pool.idle_markers.load(std::memory_order_acquire) == g_marker_pool.job_markers)
-        return;
-      bool work_seen = false;
-      for (uint32_t k = 0; k < g_marker_pool.job_markers && !work_seen; ++k) {
-        work_seen = g_marker_pool.markers[k].public_size.load(std::memory_order_relaxed) != 0;
-      }
-      if (work_seen) {
-        // Acq_rel: leaving idle before taking the work seen (pairs with the idle load above).
-        g_marker_pool.idle_markers.fetch_sub(1, std::memory_order_acq_rel);
-        break;
-      }
-      // Spin briefly, then let the others run: with markers preempted (more threads than free
-      // CPUs) pure spinning makes the end of marking wait for the scheduler to come round.
-#if defined(__x86_64__)
-      if (spins < 64)
-        __builtin_ia32_pause();
-      else
-        kernel::yield_cpu();
-#else  // no pause instruction (wasm32: one marker, this loop never waits)
-      kernel::yield_cpu();
-#endif
+    g_marker_pool.job_marked.fetch_add(self.marked, std::memory_order_relaxed);
+    self.marked = 0;
+    if (g_marker_pool.job.go_idle(job)) {
+      wake_idle_markers(INT32_MAX);
+      return;
     }
+    if (!wait_for_work(job)) return;
   }
 }
 
-void run_marker(uint32_t index) {
+// A joined marker's part of job `job`: roots from the source (claimed a batch at a time, by any
+// marker), card units (minor), then tracing and stealing until the job is over.
+void run_marker(uint32_t index, uint32_t job) {
   Marker& self = g_marker_pool.markers[index];
   self.marked = 0;
   self.node.store(block_node_of_caller(), std::memory_order_relaxed);
   MarkerVisitor visitor(self);
-  while (g_marker_pool.job_source(index, visitor)) {
-    if (self.local.size() > kSpillThreshold) spill(self);
-  }
+  while (g_marker_pool.job_source(visitor)) maybe_spill(self);
   if (g_marker_pool.job_scan_cards) scan_dirty_cards(self);
-  drain(index);
+  drain(index, job);
 }
 
 void* helper_main(void* argument) {
@@ -316,25 +381,34 @@ void* helper_main(void* argument) {
   char name[16];
   std::snprintf(name, sizeof name, "usgc-mark%u", index);
   (void)kernel::name_current_thread(name);  // a name for ps, top and perf only
-  uint32_t seen_epoch = g_marker_pool.start_epoch;
+  uint32_t seen = g_marker_pool.start_announce;
   for (;;) {
-    // Acquire (epoch and shutting_down): pair with mark_shared_heap's and parallel_mark_shutdown's
-    // release stores: the job (or the shutdown) written before the bump is seen.
-    uint32_t epoch = g_marker_pool.job_epoch.load(std::memory_order_acquire);
-    while (epoch == seen_epoch && !g_marker_pool.shutting_down.load(std::memory_order_acquire)) {
-      kernel::futex_wait(&g_marker_pool.job_epoch, epoch);
-      epoch = g_marker_pool.job_epoch.load(std::memory_order_acquire);
+    // Acquire (announce and shutting_down): pair with mark_shared_heap's and
+    // parallel_mark_shutdown's release stores.
+    uint32_t job = g_marker_pool.announce.load(std::memory_order_acquire);
+    while (job == seen && !g_marker_pool.shutting_down.load(std::memory_order_acquire)) {
+      kernel::futex_wait(&g_marker_pool.announce, job);
+      job = g_marker_pool.announce.load(std::memory_order_acquire);
     }
     if (g_marker_pool.shutting_down.load(std::memory_order_acquire)) return nullptr;
-    seen_epoch = epoch;
-    run_marker(index);
-    // Release: this marker's marks happen-before marker 0 sweeps.
-    g_marker_pool.helpers_done.fetch_add(1, std::memory_order_acq_rel);
-    kernel::futex_wake_all(&g_marker_pool.helpers_done);
+    seen = job;
+    if (MarkerTestHook hook = g_marker_test_hook.load(std::memory_order_acquire)) hook(index, job);
+    // Not joined (the job is over, or has its markers): nothing to do, nobody waits for us.
+    if (g_marker_pool.job.try_join(job)) {
+      g_marker_pool.helper_joins.fetch_add(1, std::memory_order_relaxed);
+      run_marker(index, job);
+    }
   }
 }
 
 }  // namespace
+
+// Acquire above, release by the test that sets it: what the test prepared is seen by the hook.
+std::atomic<MarkerTestHook> g_marker_test_hook{nullptr};
+
+uint64_t helper_joins() {
+  return g_marker_pool.helper_joins.load(std::memory_order_relaxed);
+}
 
 CardScanCounts last_card_scan() {
   return g_marker_pool.last_card_scan;
@@ -342,10 +416,12 @@ CardScanCounts last_card_scan() {
 
 int parallel_mark_initialize(uint32_t marker_count) {
   if (marker_count == 0) marker_count = 1;
+  if (marker_count > kMarkJobMaxMarkers) marker_count = kMarkJobMaxMarkers;
   g_marker_pool.markers = new Marker[marker_count];
   g_marker_pool.marker_count = marker_count;
   g_marker_pool.shutting_down.store(false, std::memory_order_relaxed);
-  g_marker_pool.start_epoch = g_marker_pool.job_epoch.load(std::memory_order_relaxed);
+  g_marker_pool.start_announce = g_marker_pool.announce.load(std::memory_order_relaxed);
+  g_marker_pool.job.number_from(g_marker_pool.start_announce);
   for (uint32_t i = 1; i < marker_count; ++i) {
     int error = pthread_create(&g_marker_pool.markers[i].thread, nullptr, helper_main,
                                reinterpret_cast<void*>(uintptr_t{i}));
@@ -359,10 +435,10 @@ int parallel_mark_initialize(uint32_t marker_count) {
 
 void parallel_mark_shutdown() {
   if (g_marker_pool.markers == nullptr) return;
-  // Release (flag and epoch): pair with helper_main's acquire loads.
+  // Release (flag and announce): pair with helper_main's acquire loads.
   g_marker_pool.shutting_down.store(true, std::memory_order_release);
-  g_marker_pool.job_epoch.fetch_add(1, std::memory_order_release);
-  kernel::futex_wake_all(&g_marker_pool.job_epoch);
+  g_marker_pool.announce.fetch_add(1, std::memory_order_release);
+  kernel::futex_wake_all(&g_marker_pool.announce);
   for (uint32_t i = 1; i < g_marker_pool.marker_count; ++i)
     pthread_join(g_marker_pool.markers[i].thread, nullptr);
   delete[] g_marker_pool.markers;
@@ -370,11 +446,15 @@ void parallel_mark_shutdown() {
   g_marker_pool.marker_count = 0;
 }
 
-MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, bool solo) {
+MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards,
+                            uint32_t max_markers) {
   USGC_CHECK(g_marker_pool.markers != nullptr, "gc: shared collection before gc_initialize");
+  const uint32_t limit = max_markers == kAllMarkers || max_markers > g_marker_pool.marker_count
+                             ? g_marker_pool.marker_count
+                             : max_markers;
+  // The job's parameters (the previous job is over: no joined marker reads them).
   g_marker_pool.job_source = source;
   g_marker_pool.job_scan_cards = scan_cards && kind == MarkKind::kMinor;
-  g_marker_pool.job_markers = solo ? 1 : g_marker_pool.marker_count;
   if (g_marker_pool.job_scan_cards) {
     // Chunks mapped after this count hold only blocks taken since the mark began: their objects
     // are black (allocated while marking), so no old object there needs its cards read.
@@ -383,36 +463,31 @@ MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, b
     g_marker_pool.cards_scanned.store(0, std::memory_order_relaxed);
     g_marker_pool.card_units_scanned.store(0, std::memory_order_relaxed);
   }
-  g_marker_pool.idle_markers.store(0, std::memory_order_relaxed);
-  g_marker_pool.helpers_done.store(0, std::memory_order_relaxed);
+  g_marker_pool.job_marked.store(0, std::memory_order_relaxed);
   // Inside a stop (the whole mark with USGC_GC_CONCURRENT=0, a large termination drain): the
   // stopped threads spinning for the resume leave the helpers their CPUs (a no-op outside a stop).
-  if (g_marker_pool.job_markers > 1) safepoint::stop_work_needs_cpus(g_marker_pool.job_markers);
-  if (!solo) {
-    // Release: the job above is visible to helpers that see the new epoch.
-    g_marker_pool.job_epoch.fetch_add(1, std::memory_order_release);
-    if (g_marker_pool.marker_count > 1) kernel::futex_wake_all(&g_marker_pool.job_epoch);
+  if (limit > 1) safepoint::stop_work_needs_cpus(limit);
+  const uint32_t job = g_marker_pool.job.open(limit);  // release: the parameters above
+  if (limit > 1) {
+    // Release: pairs with helper_main's acquire load (and the job word's open, already done).
+    g_marker_pool.announce.store(job, std::memory_order_release);
+    kernel::futex_wake(&g_marker_pool.announce, static_cast<int>(limit - 1));
   }
-  run_marker(0);
-  uint32_t helpers = g_marker_pool.job_markers - 1;
-  for (;;) {
-    // Acquire: pairs with helper_main's acq_rel increment: the helpers' marks are visible.
-    uint32_t done = g_marker_pool.helpers_done.load(std::memory_order_acquire);
-    if (done == helpers) break;
-    kernel::futex_wait(&g_marker_pool.helpers_done, done);
-  }
+  run_marker(0, job);
+  // The job is over (marker 0 returns from drain only then): every joined marker's marks and
+  // counts are seen (acquire). Helpers that did not join are not waited for.
+  const MarkJobState ended = g_marker_pool.job.state();
+  MarkResult result;
+  result.markers = ended.joined;
+  result.objects_marked = g_marker_pool.job_marked.load(std::memory_order_relaxed);
   if (g_marker_pool.job_scan_cards) {
     g_marker_pool.last_card_scan.cards =
         g_marker_pool.cards_scanned.load(std::memory_order_relaxed);
     g_marker_pool.last_card_scan.units =
         g_marker_pool.card_units_scanned.load(std::memory_order_relaxed);
     g_marker_pool.last_card_scan.units_expected = g_marker_pool.card_units;
-    g_marker_pool.last_card_scan.markers = g_marker_pool.job_markers;
+    g_marker_pool.last_card_scan.markers = ended.joined;
   }
-  MarkResult result;
-  result.markers = g_marker_pool.job_markers;
-  for (uint32_t i = 0; i < g_marker_pool.job_markers; ++i)
-    result.objects_marked += g_marker_pool.markers[i].marked;
   return result;
 }
 

@@ -1,18 +1,21 @@
 // gc/parallel_mark.hpp — the shared collection's marking: one marker per P, work stealing.
 //
 // Marker 0 is the collecting thread; markers 1..N-1 are threads of their own (started by
-// gc_initialize, parked on a futex between jobs). A job names a root source: every marker calls
-// it until it returns false, each call marking one batch of roots through a RootVisitor (the
-// concurrent source, gc/concurrent_mark.hpp, claims goroutines one at a time and scans their
-// roots, then takes what mutators shaded). Marking is the shared mark bit of the object's slot
-// (atomic OR: each object is pushed by exactly one marker). A marker keeps a private stack and
-// spills half of it to its public stack when it grows or when someone is idle; an idle marker
-// takes from its own public stack, then steals half of another's — a marker on its own NUMA
-// node first, other nodes' markers last. Termination: a marker with
-// nothing counts itself idle; when all N are idle at once no stack holds work (a marker pushes
-// only to its own stacks and goes idle only with both empty), so the job is complete. Jobs run
-// with the world running (the concurrent phase: fields are read with relaxed atomic loads, the
-// deletion barrier keeps what they miss) or stopped (the termination's last drain).
+// gc_initialize, parked on a futex between jobs). A job names a root source: every marker that
+// takes part calls it until it returns false, each call claiming and marking one batch of roots
+// through a RootVisitor (the concurrent source, gc/concurrent_mark.hpp, claims goroutines a batch
+// at a time and scans their roots, then takes what mutators shaded). Roots are claimed, never
+// assigned by marker index: a marker that starts late or not at all owns nothing that the others
+// would have to wait for. Marking is the shared mark bit of the object's slot (atomic OR: each
+// object is pushed by exactly one marker). A marker keeps a private stack and spills half of it
+// to its public stack when it grows or when someone is idle; an idle marker takes from its own
+// public stack, then steals half of another's — a marker on its own NUMA node first, other
+// nodes' markers last. Helpers JOIN a job when the kernel runs them, and termination counts the
+// joined markers only (gc/mark_job.hpp: the job word, its state table and the argument): a
+// helper the kernel has not run by the time the others are idle finds the job over and does
+// nothing. Idle markers spin briefly, then sleep. Jobs run with the world running (the
+// concurrent phase: fields are read with relaxed atomic loads, the deletion barrier keeps what
+// they miss) or stopped (the termination's drain, the whole mark with USGC_GC_CONCURRENT=0).
 // Traced: shared and global objects only. A goroutine contributes its roots, the fields of its
 // young private objects and of its remembered old ones, and the objects it published while old
 // (gc/private_generations.hpp); private objects are never marked nor followed. STACK_LOCAL
@@ -43,7 +46,7 @@ void parallel_mark_shutdown();
 
 struct MarkResult {
   size_t objects_marked = 0;
-  uint32_t markers = 0;
+  uint32_t markers = 0;  // markers that joined the job (marker 0 included)
 };
 enum class MarkKind : uint8_t { kFull, kMinor };
 
@@ -70,14 +73,24 @@ class RootVisitor {
  protected:
   ~RootVisitor() = default;
 };
-// Called by every marker until it returns false; marks one batch of roots.
-using RootSource = bool (*)(uint32_t marker_index, RootVisitor& visitor);
+// Called by every joined marker until it returns false; claims and marks one batch of roots
+// (any marker may take any batch).
+using RootSource = bool (*)(RootVisitor& visitor);
 
 // Marks everything reachable from what `source` hands out (minor: what is young and reachable,
 // and with `scan_cards` the old objects on dirty cards). A full mark expects cleared bitmaps.
-// `solo`: marker 0 alone (a small job in a stopped world: waking the helper threads would cost
-// more than the work, and their wake-up latency would be part of the pause).
-MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards, bool solo = false);
+// At most `max_markers` markers take part (kAllMarkers: every marker; 1: marker 0 alone, a small
+// job in a stopped world, where waking the helper threads would cost more than the work). Returns
+// once every joined marker is idle; helpers that did not join are not waited for.
+inline constexpr uint32_t kAllMarkers = 0;
+MarkResult mark_shared_heap(RootSource source, MarkKind kind, bool scan_cards,
+                            uint32_t max_markers = kAllMarkers);
+// Tests only (set while no collection runs): called by a helper woken for job `job`, before it
+// tries to join it; a test may park the helper here to show the job does not wait for it.
+using MarkerTestHook = void (*)(uint32_t marker_index, uint32_t job);
+extern std::atomic<MarkerTestHook> g_marker_test_hook;
+// Helper joins since the start (relaxed counter; tests).
+uint64_t helper_joins();
 
 // Minor marks cut the card table into units of this many consecutive blocks of a chunk (the
 // large objects are one more unit); each unit is scanned by one marker.

@@ -306,10 +306,12 @@ void collect_shared(const char* reason, uint64_t observed_cycle, bool full_reque
   stop_probe_stretch(last_probe, "root-scans");
   // Usually a handful of objects: marker 0 alone, without waking the helpers (their wake-up
   // latency would be pause); a large remainder (or the whole mark, USGC_GC_CONCURRENT=0) in
-  // parallel.
+  // parallel. Every marker is woken even when fewer CPUs are free: a helper the kernel does not
+  // run never joins and costs nothing, and one that runs adds its share of a loaded machine's
+  // CPUs (measured: docs/gc.md, "Parallel marking").
   constexpr size_t kSoloGreyObjects = 4096;
   const bool drain_solo = concurrent && grey_queue_size() < kSoloGreyObjects;
-  MarkResult last = mark_shared_heap(mark_grey_queue, kind, false, drain_solo);
+  MarkResult last = mark_shared_heap(mark_grey_queue, kind, false, drain_solo ? 1 : kAllMarkers);
   marked.objects_marked += last.objects_marked;
   stop_probe_stretch(last_probe, "drain");
   marked.objects_marked += end_concurrent_mark_stopped();

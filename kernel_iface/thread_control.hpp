@@ -50,6 +50,13 @@ enum class ProbeDetail : uint8_t { kFull, kBlockedCall };
 // ENOENT: no such thread (it exited); other errno values from open/read.
 Result<ThreadProbe> probe_thread(int tid, ProbeDetail detail = ProbeDetail::kFull);
 
+// The CPU time (user and system) the kernel has charged thread `tid` of this process with, read
+// through the thread's CPU clock (clock_gettime on the clock id pthread_getcpuclockid would give
+// it: one system call, no procfs file to open, read and close). A thread blocked in a system call
+// or waiting for a CPU gains none; one that computes gains about the wall time. EINVAL when no
+// such thread of this process exists (or `tid` is not a thread id).
+Result<uint64_t> thread_cpu_time_ns(int tid);
+
 // Names the calling thread (its comm, at most 15 bytes: longer names are cut) so that ps, top,
 // perf and /proc tell usgc's threads apart ("usgc-m3", "usgc-monitor"). Normal context. On
 // wasm32 (one thread) a no-op.

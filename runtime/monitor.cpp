@@ -21,7 +21,11 @@
 //
 // Retake: a P whose count has not moved for kRetakeAfterNs is probed; a holder blocked in a
 // system call outside usgc loses the P (maybe_retake) — an attached thread or a goroutine of
-// usgc_go alike (runtime/blocked_call.cpp: the goroutine stays on its thread, the P moves).
+// usgc_go alike (runtime/blocked_call.cpp: the goroutine stays on its thread, the P moves). A
+// probe first reads the holder thread's CPU clock (holder_computed): one that gained CPU time
+// since the last reading is computing, and only one that did not gets the /proc probe (the
+// procfs reads were three quarters of the monitor's CPU in a binary-trees run with two
+// computing goroutines). A goroutine kept running after its preemption keeps its probe backoff.
 // While any P is busy the monitor ticks every kBusyIntervalNs. A P stopped at a safepoint, or that
 // acknowledged a stop since the monitor's last look, counts as not blocked: it is not probed
 // (USGC_SAFEPOINT_ACK=handler, the default; safepoint/stop_the_world.hpp).
@@ -77,7 +81,8 @@ namespace {
 // backs off to 10 ms). A P that runs the same goroutine look after look needs a look only when
 // something about it falls due (its next retake probe, whose wait doubles; the end of its time
 // slice; a preemption request to check): the monitor then sleeps until the earliest such moment,
-// at most kBusyLookCapNs (a P that turns busy meanwhile waits at most that for its first look).
+// at most kBusyLookCapNs while some P runs no goroutine (a P that turns busy meanwhile waits at
+// most that for its first look), at most kProbeBackoffMaxNs when every P runs one.
 // A fixed 250 us tick woke it 12 663 times in a 5.3 s binary-trees run with two CPU-bound
 // goroutines (4.5 % of a CPU), and each wake-up preempted a goroutine's thread: on a loaded
 // machine 90 of the 472 run-queue waits of 1 ms or more of those threads began that way, the CPU
@@ -115,8 +120,21 @@ struct Monitor {
   // Per P: a preemption request made at this switch count and not yet signalled (the second
   // step, watch_processors); UINT64_MAX: none.
   uint64_t* preempt_requested_at_switch = nullptr;
-  // Retake probes made (/proc reads of a holder), for tests: monitor thread writes, relaxed.
+  // Per P: the goroutine it ran at the last look (a P whose switch count moved but which runs the
+  // same goroutine again, kept running after a preemption, keeps its probe backoff), and the
+  // holder thread's CPU clock at the monitor's last reading (holder_computed).
+  struct HolderWatch {
+    Goroutine* seen_goroutine = nullptr;
+    int cpu_read_tid = 0;         // the thread read (0: none)
+    uint64_t cpu_read_ns = 0;     // its CPU time then
+    uint64_t cpu_read_at_ns = 0;  // when
+    bool computed = false;        // what that reading said
+  };
+  HolderWatch* holders = nullptr;
+  // Retake probes made (a holder's CPU clock, then /proc when it did not compute), and the /proc
+  // reads among all probes, for tests: monitor thread writes, relaxed.
   std::atomic<uint64_t> retake_probes{0};
+  std::atomic<uint64_t> procfs_probes{0};
   std::atomic<uint64_t> looks{0};  // watch_processors calls, for tests: likewise
   // Rounds skipped because a stop was in flight (monitor_main): likewise.
   std::atomic<uint64_t> skipped_during_stops{0};
@@ -224,12 +242,45 @@ uint64_t fire_expired_timers(uint64_t now_ns) {
 // blocked_call.cpp); the P goes to runnable work at once and the thread takes one back when the
 // call returns. Lack of progress alone is not enough: a goroutine computing for 250 us is not
 // blocked, and a signal would only cost it a trip through the handler.
+// Whether P i's holder thread `tid` computed since the monitor's last reading of its CPU time: it
+// gained at least 1/kComputedShare of the wall time in between. A thread blocked in a system call
+// all that time gains none; one that computes gains about the wall time, or its share of a loaded
+// machine's CPUs. One clock read (a system call, ~3 us on this VM) where a procfs probe opens,
+// reads and closes a file (~30 us, and it sometimes waits on the kernel's locks). The first
+// reading of a thread, and an error, say "not known to have computed". Read once per look.
+constexpr uint64_t kComputedShare = 8;
+bool holder_computed(uint32_t i, int tid, uint64_t now_ns) {
+  Monitor::HolderWatch& holder = g_monitor.holders[i];
+  if (holder.cpu_read_tid == tid && holder.cpu_read_at_ns == now_ns)
+    return holder.computed;  // already read in this look
+  kernel::Result<uint64_t> cpu = kernel::thread_cpu_time_ns(tid);
+  if (!cpu.ok()) {
+    holder.cpu_read_tid = 0;
+    return false;
+  }
+  const bool known = holder.cpu_read_tid == tid && now_ns > holder.cpu_read_at_ns &&
+                     cpu.value() >= holder.cpu_read_ns;
+  holder.computed = known && (cpu.value() - holder.cpu_read_ns) * kComputedShare >=
+                                 now_ns - holder.cpu_read_at_ns;
+  holder.cpu_read_tid = tid;
+  holder.cpu_read_ns = cpu.value();
+  holder.cpu_read_at_ns = now_ns;
+  return holder.computed;
+}
+
+// Retake probes cost a procfs read only for a holder that did not compute since the last reading
+// (holder_computed): one that did is not blocked throughout, and is probed again after the
+// doubled wait, as one that /proc found running. A holder that blocked after computing part of
+// the interval is so found one probe later (at most kProbeBackoffMaxNs).
 void maybe_retake(uint32_t i, Processor* processor, uint64_t now_ns) {
   if (now_ns < g_monitor.next_probe_ns[i]) return;
   bool signalled = false;
   const int tid = processor->slot->owner_tid.load(std::memory_order_relaxed);
-  if (tid != 0) {
+  if (tid != 0 && holder_computed(i, tid, now_ns)) {
     g_monitor.retake_probes.fetch_add(1, std::memory_order_relaxed);
+  } else if (tid != 0) {
+    g_monitor.retake_probes.fetch_add(1, std::memory_order_relaxed);
+    g_monitor.procfs_probes.fetch_add(1, std::memory_order_relaxed);
     kernel::Result<kernel::ThreadProbe> probe =
         kernel::probe_thread(tid, kernel::ProbeDetail::kBlockedCall);
     uint64_t unused[6];
@@ -249,27 +300,37 @@ void maybe_retake(uint32_t i, Processor* processor, uint64_t now_ns) {
 }
 
 // Preemption: the poll pointer swap always; the signal (asynchronous preemption) only for a
-// thread that is running, not one blocked in a call (a signal would only interrupt the call).
-bool holder_is_running(Processor* processor) {
+// thread that is running, not one blocked in a call (a signal would only interrupt the call):
+// one that computed since the last reading (holder_computed), else what /proc says.
+bool holder_is_running(uint32_t i, Processor* processor, uint64_t now_ns) {
   const int tid = processor->slot->owner_tid.load(std::memory_order_relaxed);
   if (tid == 0) return false;
+  if (holder_computed(i, tid, now_ns)) return true;
+  g_monitor.procfs_probes.fetch_add(1, std::memory_order_relaxed);
   kernel::Result<kernel::ThreadProbe> probe =
       kernel::probe_thread(tid, kernel::ProbeDetail::kBlockedCall);
   return probe.ok() && !probe.value().in_system_call && probe.value().state == 'R';
 }
 
 // P i runs the goroutine it ran at the last look (its switch count has not moved): true, and
-// *switches is that count. Otherwise its period, probe backoff and pending request start again.
+// *switches is that count. Otherwise its period and pending request start again, and its probe
+// backoff too unless it runs the same goroutine as at the last look (kept running after its
+// preemption, runtime/scheduler.cpp keep_running_after_preemption, or back on it): that one is
+// true as well, with its new time slice (each slice used to restart the probes at 250 us: six
+// probes and looks per 10 ms slice of a goroutine that only computes).
 bool same_goroutine_since_last_look(uint32_t i, uint64_t now_ns, uint64_t* switches) {
   Processor* processor = &g_scheduler.processors[i];
   *switches = processor->switch_count.load(std::memory_order_relaxed);
   Goroutine* running = processor->current_goroutine.load(std::memory_order_relaxed);
   if (*switches == g_monitor.seen_switch_count[i] && running != nullptr) return true;
+  const bool same_again = running != nullptr && running == g_monitor.holders[i].seen_goroutine;
+  g_monitor.holders[i].seen_goroutine = running;
   g_monitor.seen_switch_count[i] = *switches;
   g_monitor.seen_since_ns[i] = now_ns;
+  g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
+  if (same_again) return true;
   g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
   g_monitor.next_probe_ns[i] = now_ns + kRetakeAfterNs;
-  g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
   return false;
 }
 
@@ -300,7 +361,7 @@ void request_due_preemptions_quietly(uint64_t now_ns) {
 
 // When P i, which ran the same goroutine at this look, next needs one (kBusyIntervalNs).
 uint64_t next_look_for(uint32_t i, uint64_t now_ns, uint64_t limit_ns, bool retaking) {
-  uint64_t due_ns = now_ns + kBusyLookCapNs;
+  uint64_t due_ns = now_ns + kProbeBackoffMaxNs;
   auto earlier_of = [&due_ns](uint64_t at_ns) {
     if (at_ns < due_ns) due_ns = at_ns;
   };
@@ -316,7 +377,14 @@ uint64_t watch_processors(uint64_t now_ns) {
   const bool retaking = safepoint::async_safepoints_enabled();
   if (limit_ns == 0 && !retaking) return 0;
   g_monitor.looks.fetch_add(1, std::memory_order_relaxed);
-  uint64_t next_look_ns = now_ns + kBusyLookCapNs;
+  // The cap is for a P that may turn busy without waking the monitor (it wakes only a monitor
+  // asleep for good): with every P running a goroutine none can, and each P's own due moments
+  // (a probe at most kProbeBackoffMaxNs away, the slice's end) bound the sleep.
+  bool every_p_runs = true;
+  for (uint32_t i = 0; i < g_scheduler.processor_count && every_p_runs; ++i)
+    every_p_runs =
+        g_scheduler.processors[i].current_goroutine.load(std::memory_order_relaxed) != nullptr;
+  uint64_t next_look_ns = now_ns + (every_p_runs ? kProbeBackoffMaxNs : kBusyLookCapNs);
   for (uint32_t i = 0; i < g_scheduler.processor_count; ++i) {
     Processor* processor = &g_scheduler.processors[i];
     uint64_t switches = 0;
@@ -346,7 +414,7 @@ uint64_t watch_processors(uint64_t now_ns) {
       // Asked one look ago and the same goroutine still runs: it does not poll (file comment).
       g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
       if (retaking && processor->slot->preempt_requested.load(std::memory_order_relaxed) != 0 &&
-          holder_is_running(processor))
+          holder_is_running(i, processor, now_ns))
         (void)safepoint::signal_pending_preemption(processor->slot);
     }
     (void)request_preemption_when_due(i, now_ns, limit_ns, switches);
@@ -437,6 +505,7 @@ void monitor_start() {
   g_monitor.probe_backoff_ns = new uint64_t[count]();
   g_monitor.seen_acked_epoch = new uint32_t[count]();
   g_monitor.preempt_requested_at_switch = new uint64_t[count];
+  g_monitor.holders = new Monitor::HolderWatch[count]();
   for (uint32_t i = 0; i < count; ++i) {
     g_monitor.probe_backoff_ns[i] = kRetakeAfterNs;
     g_monitor.preempt_requested_at_switch[i] = UINT64_MAX;
@@ -461,6 +530,8 @@ void monitor_stop() {
   g_monitor.seen_acked_epoch = nullptr;
   delete[] g_monitor.preempt_requested_at_switch;
   g_monitor.preempt_requested_at_switch = nullptr;
+  delete[] g_monitor.holders;
+  g_monitor.holders = nullptr;
   g_monitor.next_probe_ns = nullptr;
   g_monitor.probe_backoff_ns = nullptr;
   g_monitor.seen_switch_count = nullptr;
@@ -482,6 +553,9 @@ uint64_t monitor_preemptions_requested_during_stops() {
 }
 uint64_t monitor_looks() {
   return g_monitor.looks.load(std::memory_order_relaxed);
+}
+uint64_t monitor_procfs_probes() {
+  return g_monitor.procfs_probes.load(std::memory_order_relaxed);
 }
 
 void monitor_notify_busy() {

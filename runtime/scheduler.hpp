@@ -251,6 +251,8 @@ void timer_sleep_until(uint64_t deadline_ns);  // parks the calling goroutine
 // (tests).
 uint64_t monitor_retake_probes();
 uint64_t monitor_looks();
+// Procfs reads among the monitor's probes (a holder's /proc files), for tests.
+uint64_t monitor_procfs_probes();
 // Rounds the monitor skipped because a stop was in flight (safepoint::monitor_quiet_during_stops).
 uint64_t monitor_rounds_skipped_during_stops();
 // Preemption requests the monitor made in those rounds (its time slices go on during stops).

@@ -166,6 +166,28 @@ void spin_until(const std::atomic<bool>& other_ran) {
   while (!other_ran.load() && std::chrono::steady_clock::now() < deadline) usgc_safepoint_poll();
 }
 
+// The monitor's looks while the main goroutine spins (polling) for `spin`, and how long it spun.
+struct LooksWhileSpinning {
+  uint64_t looks = 0;
+  int64_t spun_ms = 0;
+};
+LooksWhileSpinning monitor_looks_while_spinning(std::chrono::milliseconds spin) {
+  LooksWhileSpinning result;
+  run_main([&] {
+    for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();  // the monitor has seen the P busy
+    const uint64_t looks_before = runtime::monitor_looks();
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < spin) {
+      for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();
+    }
+    result.looks = runtime::monitor_looks() - looks_before;
+    result.spun_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - start)
+                         .count();
+  });
+  return result;
+}
+
 // A goroutine that keeps its P (it spins, nothing else to run) needs the monitor only when
 // something about it falls due — its next retake probe, whose wait doubles, or its time slice's
 // end — not at every 250 us tick: over the spin the monitor looks about once a millisecond at
@@ -173,23 +195,50 @@ void spin_until(const std::atomic<bool>& other_ran) {
 // the monitor later, never earlier).
 TEST_F(Preemption, MonitorLooksOnlyWhenSomethingFallsDueForAGoroutineThatKeepsItsP) {
   restart(2, 10'000);
-  uint64_t looks = 0;
-  int64_t spun_ms = 0;
-  run_main([&] {
-    for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();  // the monitor has seen the P busy
-    const uint64_t looks_before = runtime::monitor_looks();
-    const auto start = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(100)) {
-      for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();
-    }
-    looks = runtime::monitor_looks() - looks_before;
-    spun_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - start)
-                  .count();
-  });
+  const auto [looks, spun_ms] = monitor_looks_while_spinning(std::chrono::milliseconds(100));
   EXPECT_GT(looks, 0u) << "the monitor never looked at the busy P";
   EXPECT_LE(looks, static_cast<uint64_t>(10 + spun_ms))
       << "the monitor looked " << looks << " times in " << spun_ms << " ms";
+}
+
+// A goroutine kept running after each preemption keeps its probe backoff (before, every 10 ms
+// slice restarted the probes at 250 us: six looks a slice), and with every P running a goroutine
+// the monitor sleeps until what falls due, not at most 2 ms: over the spin it looks about three
+// times per 10 ms slice (the slice's end, the check of the request, a probe), where it looked
+// about every 1.5 ms before. Load only makes the monitor look less often.
+TEST_F(Preemption, AGoroutineKeptRunningAfterItsPreemptionKeepsItsProbeBackoff) {
+  restart(1, 10'000);
+  const auto [looks, spun_ms] = monitor_looks_while_spinning(std::chrono::milliseconds(150));
+  EXPECT_GT(looks, 0u) << "the monitor never looked at the busy P";
+  EXPECT_LE(looks, static_cast<uint64_t>(4 + spun_ms / 3))
+      << "the monitor looked " << looks << " times in " << spun_ms << " ms";
+}
+
+// A goroutine that only computes, kept running after each preemption (nothing else to run), is
+// probed for a blocked system call through its thread's CPU clock: the monitor reads its /proc
+// files only when the thread gained almost no CPU time since the last reading (the first reading
+// of a thread knows nothing; on a loaded machine a thread that waited for a CPU all the interval
+// gains none either, and is probed through /proc). Before, every probe read /proc (and the check
+// of a pending request too: 9 of 8).
+TEST_F(Preemption, AGoroutineThatOnlyComputesIsProbedThroughItsCpuClockNotProc) {
+  restart(1, 10'000);
+  uint64_t probes = 0;
+  uint64_t procfs = 0;
+  uint64_t looks = 0;
+  run_main([&] {
+    for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();
+    const uint64_t probes_before = runtime::monitor_retake_probes();
+    const uint64_t procfs_before = runtime::monitor_procfs_probes();
+    const uint64_t looks_before = runtime::monitor_looks();
+    while (runtime::monitor_retake_probes() - probes_before < 12) {
+      for (int i = 0; i < 1000; ++i) usgc_safepoint_poll();
+    }
+    probes = runtime::monitor_retake_probes() - probes_before;
+    procfs = runtime::monitor_procfs_probes() - procfs_before;
+    looks = runtime::monitor_looks() - looks_before;
+  });
+  EXPECT_LE(procfs, 1 + probes / 4)
+      << procfs << " of " << probes << " probes read /proc (" << looks << " looks)";
 }
 
 TEST_F(Preemption, GoroutineQueuedOnTheProcessorStillRuns) {
