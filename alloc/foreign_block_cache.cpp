@@ -96,14 +96,13 @@ enum class KeepResult {
       return KeepResult::kValidated;  // remote_free_block makes the heap
     }
     // remote_free_block's remote free, with what is loaded and checked already (this thread's
-    // heap, another heap as the destination): onto the page's thread_free list if the page is
-    // not full, else into the owner's batch.
-    size_t block_bytes = page->block_size;  // read before the block is published
+    // heap, another heap as the destination): onto the page's thread_free list (a full page's
+    // first block onto its owner's delayed list).
     block->free_marker = marker;
     counter_increment(heap->counters.free_count_by_bin[bin]);
     counter_increment(heap->counters.remote_free_count);
-    if (page_thread_free_push(page, block, thread_free)) return KeepResult::kKept;
-    remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
+    if ((page_thread_free_push(page, block, thread_free) & 3) != 0)  // a full page to tell
+      remote_free_into_full_page(heap, destination, page, block);
     return KeepResult::kKept;
   }
   block->free_marker = marker;
@@ -149,9 +148,9 @@ void foreign_cache_flush(Heap* heap) {
       if (destination == nullptr || destination == heap) {
         page_remote_free(page, block);
       } else {
-        size_t block_bytes = page->block_size;  // read before the block is published
-        if (!page_thread_free_push(page, block))
-          remote_batch_add_quiet(heap, destination, block, block_bytes);
+        // No help: the callers may hold their own help_lock.
+        if ((page_thread_free_push(page, block) & 3) != 0)
+          remote_free_into_full_page(heap, destination, page, block, false);
       }
       block = next;
     }

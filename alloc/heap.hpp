@@ -270,8 +270,8 @@ void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
 void* heap_calloc(Heap* heap, size_t size);
 void* heap_realloc(Heap* heap, void* pointer, size_t size);
 // The unbatched remote free: pushes a marked block onto its page's thread_free list (or the
-// owner's delayed_free list for a full page).
-void page_remote_free(Page* page, Block* block);
+// owner's delayed_free list for a full page, kUseDelayed: then returns true, "the owner was told").
+bool page_remote_free(Page* page, Block* block);
 // Points the direct-table slots of `bin` (a class up to kDirectMaxSize) at `page`.
 void set_direct_slots(Heap* heap, uint32_t bin, Page* page);
 // Usable bytes at pointer; reports bad pointers like free does.
