@@ -61,6 +61,44 @@ std::vector<void*> allocate_a_whole_page() {
 
 using usgc_test::take_a_heap;  // a 16-byte block: a class other than kBlockBytes'
 
+// Another thread, with a heap of its own, frees a, then b (blocks of the calling thread), and lives
+// on, holding its batches unposted, until this object goes.
+class FreerThatLives {
+ public:
+  FreerThatLives(void* a, void* b)
+      : thread_([this, a, b] {
+          take_a_heap();
+          usgc_free(a);
+          usgc_free(b);
+          stage_.store(1);
+          while (stage_.load() != 2) std::this_thread::yield();
+        }) {
+    while (stage_.load() != 1) std::this_thread::yield();
+  }
+  ~FreerThatLives() {
+    stage_.store(2);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<int> stage_{0};  // 1: freed; 2: may exit
+  std::thread thread_;
+};
+
+// The calling thread's mallocs of kBlockBytes, at most `most` of them, until both a and b came
+// back; returns the blocks taken (for the caller to free) and whether both came back.
+std::vector<void*> malloc_until_back(void* a, void* b, int most, bool* both_back) {
+  std::set<void*> got;
+  std::vector<void*> taken;
+  for (int i = 0; i < most && (got.count(a) == 0 || got.count(b) == 0); ++i) {
+    void* p = usgc_malloc(kBlockBytes);
+    taken.push_back(p);
+    got.insert(p);
+  }
+  *both_back = got.count(a) == 1 && got.count(b) == 1;
+  return taken;
+}
+
 TEST(RemoteFreeOntoPage, TheOwnerTakesTheBlocksBackWithoutAPost) {
   std::thread owner([] {
     // Two blocks of the class's current page, which is not full (if the first was its page's
@@ -74,32 +112,20 @@ TEST(RemoteFreeOntoPage, TheOwnerTakesTheBlocksBackWithoutAPost) {
     }
     ASSERT_EQ(page_of(a), page_of(b));
     usgc::alloc::Page* page = page_of(a);
-    std::atomic<int> stage{0};  // 1: freed; 2: the freer may exit
-    std::thread freer([&] {
-      take_a_heap();
-      usgc_free(a);
-      usgc_free(b);
-      stage.store(1);
-      while (stage.load() != 2) std::this_thread::yield();
-    });
-    while (stage.load() != 1) std::this_thread::yield();
-    // On the page's thread_free list (b pushed last), not in the freer's batch.
-    uintptr_t thread_free = page->thread_free.load(std::memory_order_acquire);
-    EXPECT_EQ(thread_free & ~usgc::alloc::kDelayedStateMask, reinterpret_cast<uintptr_t>(b))
-        << "a remote free into a page that is not full did not go onto the page";
-    // The owner's mallocs of the class take them back once the page's free list runs dry: the
-    // page has 8 blocks (7 on a segment's first page), so within 8 mallocs.
-    std::set<void*> got;
     std::vector<void*> taken;
-    for (int i = 0; i < 8; ++i) {
-      void* p = usgc_malloc(kBlockBytes);
-      taken.push_back(p);
-      got.insert(p);
+    {
+      FreerThatLives freer(a, b);
+      // On the page's thread_free list (b pushed last), not in the freer's batch.
+      uintptr_t thread_free = page->thread_free.load(std::memory_order_acquire);
+      EXPECT_EQ(thread_free & ~usgc::alloc::kDelayedStateMask, reinterpret_cast<uintptr_t>(b))
+          << "a remote free into a page that is not full did not go onto the page";
+      // The owner's mallocs of the class take them back once the page's free list runs dry: the
+      // page has 8 blocks (7 on a segment's first page), so within 8 mallocs.
+      bool both_back = false;
+      taken = malloc_until_back(a, b, 8, &both_back);
+      EXPECT_TRUE(both_back)
+          << "blocks another thread freed while it lives did not come back to their owner";
     }
-    EXPECT_TRUE(got.count(a) == 1 && got.count(b) == 1)
-        << "blocks another thread freed while it lives did not come back to their owner";
-    stage.store(2);
-    freer.join();
     for (void* p : taken) usgc_free(p);
   });
   owner.join();
@@ -114,36 +140,24 @@ TEST(RemoteFreeOntoPage, ARemoteFreeIntoAFullPageReachesItsOwnerWithoutAPost) {
     ASSERT_NE(page->flags() & usgc::alloc::kPageInFullQueue, 0);
     void* a = blocks[0];
     void* b = blocks[1];
-    std::atomic<int> stage{0};  // 1: freed; 2: the freer may exit
-    std::thread freer([&] {
-      take_a_heap();
-      usgc_free(a);
-      usgc_free(b);
-      stage.store(1);
-      while (stage.load() != 2) std::this_thread::yield();
-    });
-    while (stage.load() != 1) std::this_thread::yield();
-    // a told the owner (its heap's delayed list); b went onto the page, which says so.
-    EXPECT_EQ(usgc::alloc::t_heap->delayed_free.load(std::memory_order_acquire), a)
-        << "the first remote free into a full page did not go onto its owner's delayed list";
-    uintptr_t thread_free = page->thread_free.load(std::memory_order_acquire);
-    EXPECT_EQ(thread_free & ~usgc::alloc::kDelayedStateMask, reinterpret_cast<uintptr_t>(b))
-        << "a remote free into a full page its owner was told of did not go onto the page";
-    EXPECT_EQ(thread_free & usgc::alloc::kDelayedStateMask, usgc::alloc::kFullNotified);
-    // The owner's mallocs of the class take both back while the freer lives: its next refill
-    // drains the delayed list (the page back to its class queue) and then reaches the page. The
-    // current page has at most 8 blocks: within a few pages' worth of mallocs.
-    std::set<void*> got;
     std::vector<void*> taken;
-    for (int i = 0; i < 32 && (got.count(a) == 0 || got.count(b) == 0); ++i) {
-      void* p = usgc_malloc(kBlockBytes);
-      taken.push_back(p);
-      got.insert(p);
+    {
+      FreerThatLives freer(a, b);
+      // a told the owner (its heap's delayed list); b went onto the page, which says so.
+      EXPECT_EQ(usgc::alloc::t_heap->delayed_free.load(std::memory_order_acquire), a)
+          << "the first remote free into a full page did not go onto its owner's delayed list";
+      uintptr_t thread_free = page->thread_free.load(std::memory_order_acquire);
+      EXPECT_EQ(thread_free & ~usgc::alloc::kDelayedStateMask, reinterpret_cast<uintptr_t>(b))
+          << "a remote free into a full page its owner was told of did not go onto the page";
+      EXPECT_EQ(thread_free & usgc::alloc::kDelayedStateMask, usgc::alloc::kFullNotified);
+      // The owner's mallocs of the class take both back while the freer lives: its next refill
+      // drains the delayed list (the page back to its class queue) and then reaches the page. The
+      // current page has at most 8 blocks: within a few pages' worth of mallocs.
+      bool both_back = false;
+      taken = malloc_until_back(a, b, 32, &both_back);
+      EXPECT_TRUE(both_back)
+          << "blocks of a full page another thread freed while it lives did not come back";
     }
-    EXPECT_TRUE(got.count(a) == 1 && got.count(b) == 1)
-        << "blocks of a full page another thread freed while it lives did not come back";
-    stage.store(2);
-    freer.join();
     for (void* p : taken) usgc_free(p);
     for (size_t i = 2; i < blocks.size(); ++i) usgc_free(blocks[i]);
   });
