@@ -24,10 +24,10 @@
 //     free by this thread, the owner or any other reports it with the usual message; malloc's pop
 //     clears the marker.
 //   - bounds: a block is kept only if this thread allocates the class itself (it has a page of
-//     the class in its queue: a thread that only frees keeps nothing and batches as before), its
+//     the class in its queue: a thread that only frees keeps nothing and frees onto the page), its
 //     page has no aligned or sampled blocks, the heap profile is off (the profile's cuts follow
 //     the direct table's real pages), and the class holds fewer than kForeignBlocksPerBin blocks
-//     and kForeignBytesPerBin bytes; anything else is batched for its owner as before.
+//     and kForeignBytesPerBin bytes; anything else goes back to its page (remote_free_queue.hpp).
 //   - flushed with the batches (remote_batches_flush: the decay's purge, trim, thread exit): an
 //     exiting or trimming thread keeps no other thread's memory. A heap profile switched on while
 //     blocks are cached sees the mallocs that take them unsampled (at most the bounds above).
@@ -35,8 +35,8 @@
 // The keeping free (foreign_block_cache.cpp): when the free fast path does not push a block itself
 // it jumps to heap_free_foreign_or_generic, which makes a remote free's checks on a straight path
 // of its own and keeps the block if every rule above holds; a block that passed the checks but
-// not the cache's rules (this thread does not allocate the class, or the class is full) is batched
-// for its owner right there; anything else goes on to heap_free_generic, which makes all its
+// not the cache's rules (this thread does not allocate the class, or the class is full) is freed
+// onto its page right there; anything else goes on to heap_free_generic, which makes all its
 // checks again (so every error is reported there, with the usual message). In
 // workloads where memory crosses threads most frees are remote frees that are kept (shared_slots:
 // 175 000 of 220 000 frees), so this path, not the generic one, is their cost (docs/benchmarks.md,

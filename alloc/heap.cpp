@@ -167,15 +167,8 @@ void page_collect(Page* page) {
                                                   std::memory_order_relaxed)) {
   }
   Block* head = pointer_of(thread_free);
-  Block* tail = head;
-  uint32_t count = 1;
-  while (tail->next != nullptr) {
-    tail = tail->next;
-    ++count;
-  }
-  USGC_CHECK(count <= page->used,
-             "heap corruption: page %p has %u remote frees but %u blocks in use",
-             static_cast<void*>(page->start), count, page->used);
+  uint32_t count;
+  Block* tail = remote_chain_tail(page, head, &count);
   tail->next = page->free_list;
   page->free_list = head;
   page->used -= count;

@@ -252,13 +252,16 @@ void* heap_malloc_unsampled(Heap* heap, size_t size);
 // Where the free fast path goes when it does not push the block itself (a segment of 64 KiB pages,
 // the map byte checked): another heap's block this thread keeps in its foreign block cache, on a
 // short path of its own (foreign_block_cache.cpp, "The keeping free"); anything else
-// heap_free_generic.
+// heap_free_generic. `page_bytes`: the page's offset in the segment's page array, as the fast path
+// has it (page_at), so that the keeping free need not find the page again.
 [[gnu::noinline, gnu::nothrow]] void heap_free_foreign_or_generic(void* pointer, Segment* segment,
-                                                                  Caller caller);
-// A validated block of a page another thread owns (or nobody: abandoned), not yet marked:
-// batched for the owner's inbox when this thread has a heap (made here on its first remote free,
-// so a thread that only frees batches too); unbatched otherwise. The remote half of
-// heap_free_generic, and of the keeping free for a block its cache turns away.
+                                                                  Caller caller,
+                                                                  uintptr_t page_bytes);
+// A validated block of a page another thread owns (or nobody: abandoned), not yet marked: onto its
+// page (the first into a full page onto its owner's delayed list, counted for the idle-owner help,
+// for which a thread that only frees gets a heap here on its first remote free; batched while the
+// heap profile is on: remote_free_queue.hpp). The remote half of heap_free_generic, and of the
+// keeping free for a block its cache turns away when this thread has no heap yet.
 void remote_free_block(Page* page, Block* block, uint32_t bin);
 [[gnu::noinline]] void heap_page_retire(Heap* heap, Page* page);
 // heap_page_retire of the owner's page holding `pointer` (the free fast path passes what it has in
@@ -270,8 +273,8 @@ void* heap_malloc_aligned(Heap* heap, size_t size, size_t alignment);
 void* heap_calloc(Heap* heap, size_t size);
 void* heap_realloc(Heap* heap, void* pointer, size_t size);
 // The unbatched remote free: pushes a marked block onto its page's thread_free list (or the
-// owner's delayed_free list for a full page).
-void page_remote_free(Page* page, Block* block);
+// owner's delayed_free list for a full page, kUseDelayed: then returns true, "the owner was told").
+bool page_remote_free(Page* page, Block* block);
 // Points the direct-table slots of `bin` (a class up to kDirectMaxSize) at `page`.
 void set_direct_slots(Heap* heap, uint32_t bin, Page* page);
 // Usable bytes at pointer; reports bad pointers like free does.
@@ -522,7 +525,7 @@ inline constexpr uint8_t kMapSmallPageSegment = kMapSegment | kSmallPageShift;
   }
   // Another thread's block, a page with a slow-free flag, or a marked block: the address and the
   // map are checked already.
-  heap_free_foreign_or_generic(pointer, segment, caller);
+  heap_free_foreign_or_generic(pointer, segment, caller, page_bytes);
 }
 
 }  // namespace usgc::alloc

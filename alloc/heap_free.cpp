@@ -1,12 +1,13 @@
 // alloc/heap_free.cpp — the thread heap's free slow paths: a free into a page the fast path cannot
-// take, remote frees (onto the page's thread_free when it is not full, else batched; unbatched for
-// a thread without a heap or an abandoned segment), the delayed frees of full pages, retiring an
-// empty page.
+// take, remote frees (onto the page's thread_free; a full page's first block onto its owner's
+// delayed list; batched only while the heap profile is on), the delayed frees of full pages,
+// retiring an empty page.
 //
 // Invariants:
 //   - "owner lists": free_list and local_free are the owner's; other threads push onto the page's
 //     thread_free only (a lock-free stack, its low bits the delayed-free state, page.hpp), or, for
-//     a page in the full queue (kUseDelayed), onto the owner heap's delayed_free list.
+//     a page in the full queue not told yet (kUseDelayed), onto the owner heap's delayed_free list
+//     (a helper, holding help_lock, may free into a full page: remote_free_queue.hpp).
 //   - A remote free is validated and marked (free marker) by the freeing thread before the block is
 //     published; a double free of a block already marked is reported there, or, batched, when the
 //     batch is processed (remote_free_queue.cpp) — always with the one-line message naming it.
@@ -25,7 +26,7 @@
 
 namespace usgc::alloc {
 
-void page_remote_free(Page* page, Block* block) {
+bool page_remote_free(Page* page, Block* block) {
   block->free_marker = free_marker_of(page);
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   for (;;) {
@@ -43,12 +44,13 @@ void page_remote_free(Page* page, Block* block) {
         } while (!owner->delayed_free.compare_exchange_weak(head, block, std::memory_order_release,
                                                             std::memory_order_relaxed));
         thread_free = page->thread_free.load(std::memory_order_relaxed);
-        // Release: the owner, waiting for kDelayedFreeing to end (abandon), may then drop the heap.
+        // The owner is told: later remote frees push onto the page (kFullNotified). Release: the
+        // owner, waiting for kDelayedFreeing to end (abandon, unfull), may then drop the heap.
         while (!page->thread_free.compare_exchange_weak(
-            thread_free, (thread_free & ~kDelayedStateMask) | kNoDelayed, std::memory_order_release,
-            std::memory_order_relaxed)) {
+            thread_free, (thread_free & ~kDelayedStateMask) | kFullNotified,
+            std::memory_order_release, std::memory_order_relaxed)) {
         }
-        return;
+        return true;
       }
       continue;
     }
@@ -63,7 +65,7 @@ void page_remote_free(Page* page, Block* block) {
     if (page->thread_free.compare_exchange_weak(
             thread_free, reinterpret_cast<uintptr_t>(block) | state, std::memory_order_release,
             std::memory_order_relaxed)) {
-      return;
+      return false;
     }
   }
 }
@@ -92,14 +94,17 @@ void remote_free_block(Page* page, Block* block, uint32_t bin) {
     count_remote_free(bin);
     return;
   }
-  size_t block_bytes = page->block_size;  // read before the block is published
   block->free_marker = free_marker_of(page);
   count_remote_free(bin);
   // (Blocks this thread keeps for itself took heap_free_foreign_or_generic's short path.) Onto
-  // the page if it is not full; a full page's blocks, and every block while the heap profile
-  // cuts free lists (its drain keeps the cuts: page_free_remote_block), go into the batch.
-  if (!heap_profile_active() && page_thread_free_push(page, block)) return;
-  remote_batch_add(heap->remote_batches, heap, destination, block, block_bytes);
+  // the page (a full one's first block onto the owner's delayed list); every block while the heap
+  // profile cuts free lists (its drain keeps the cuts: page_free_remote_block) into the batch.
+  if (heap_profile_active()) {
+    remote_batch_add(heap->remote_batches, heap, destination, block, page->block_size);
+    return;
+  }
+  if ((page_thread_free_push(page, block) & 3) != 0)  // neither kNoDelayed nor kFullNotified
+    remote_free_into_full_page(heap, destination, page, block);
 }
 
 void page_local_free(Heap* heap, Page* page, Block* block, bool count_free) {
@@ -189,6 +194,10 @@ void heap_take_help_results(Heap* heap) {
 }
 
 void heap_drain_delayed_frees(Heap* heap) {
+  // An owner that drains is not idle ("Idle owner help", remote_free_queue.hpp): most frees into
+  // its full pages tell it through this list, not its inbox.
+  heap->inbox_posts.store(0, std::memory_order_relaxed);
+  heap->last_drain_ms.store(kernel::coarse_monotonic_ms(), std::memory_order_relaxed);
   // Acquire: pairs with the remote freers' release CAS; their blocks' contents are visible.
   Block* block = heap->delayed_free.exchange(nullptr, std::memory_order_acquire);
   while (block != nullptr) {

@@ -18,6 +18,7 @@
 
 #include "alloc/heap.hpp"
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/fatal.hpp"
 
 namespace usgc::alloc {
 
@@ -78,6 +79,23 @@ inline bool heap_has_frees_to_take(const Heap* heap) {
           holds(heap->inbox_held_back)) != 0 ||
          heap->delayed_free.load(std::memory_order_relaxed) != nullptr ||
          heap->helped_pages.load(std::memory_order_relaxed) != 0;
+}
+
+// A chain of `page`'s remote frees taken whole from its thread_free (page_collect; a helper's
+// collect of a full page): returns its last block and its length in *count, checked against `used`
+// (the blocks count in it until collected).
+inline Block* remote_chain_tail(const Page* page, Block* head, uint32_t* count) {
+  Block* tail = head;
+  uint32_t length = 1;
+  while (tail->next != nullptr) {
+    tail = tail->next;
+    ++length;
+  }
+  USGC_CHECK(length <= page->used,
+             "heap corruption: page %p has %u remote frees but %u blocks in use",
+             static_cast<void*>(page->start), length, page->used);
+  *count = length;
+  return tail;
 }
 
 // page_queues.cpp

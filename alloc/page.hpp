@@ -5,19 +5,25 @@
 //   free_list   blocks malloc pops from.                         owner thread only
 //   local_free  blocks the owner freed; swapped into free_list   owner thread only
 //               when free_list runs dry, so the fast path has a single list to test.
-//   thread_free blocks other threads freed ("remote frees") into any thread pushes (CAS),
-//               a page that is not full (remote_free_queue.hpp): the owner takes it whole
-//               an atomic Treiber stack whose low bits hold the   (exchange) when it collects
-//               delayed-free state below.                         the page
+//   thread_free blocks other threads freed ("remote frees"): an      any thread pushes (CAS),
+//               atomic Treiber stack whose low bits hold the      the owner takes it whole
+//               delayed-free state below (remote_free_queue.hpp)  (exchange) when it collects
+//                                                                 the page; a helper, a full one
 //
 // Delayed-free state (how a remote free tells the owner that a full page has room again):
 //   kNoDelayed       remote frees push onto thread_free.
-//   kUseDelayed      the page sits in its heap's full queue; remote frees of threads with a heap
-//                    go into batches (remote_free_queue.hpp); the next unbatched one pushes its
-//                    block onto the heap's delayed_free list instead, so the owner notices,
-//                    and sets the state back to kNoDelayed.
+//   kUseDelayed      the page sits in its heap's full queue: the next remote free pushes its block
+//                    onto the heap's delayed_free list instead (one CAS on the owner's heap), so
+//                    the owner (or a helper, remote_free_queue.hpp) notices, and sets the state
+//                    to kFullNotified.
 //   kDelayedFreeing  transient: a remote freer is pushing onto page->heap's list; the owner
-//                    must not abandon the page (it waits) while this is set.
+//                    must not abandon or unfull the page (it waits) while this is set.
+//   kFullNotified    still in the full queue, its owner told (a block of it went onto delayed_free,
+//                    or a helper holds one): remote frees push onto thread_free, as kNoDelayed.
+//                    Left only by the owner under help_lock (unfull: kNoDelayed; abandon) or by a
+//                    helper under help_lock (collected: kUseDelayed again, or kEmptied). So a
+//                    page in kUseDelayed or kFullNotified is a full page its owner's fast paths do
+//                    not touch, whatever remote frees do meanwhile.
 //   kNeverDelayed    the page's segment is abandoned (its thread exited): remote frees only
 //                    push onto thread_free; the thread that reclaims the segment collects.
 //   kEmptied         a full page whose every block another thread freed while its owner was
@@ -92,8 +98,13 @@ enum DelayedState : uintptr_t {
   kUseDelayed = 1,
   kDelayedFreeing = 2,
   kNeverDelayed = 3,
-  kEmptied = 4
+  // kNoDelayed and kFullNotified are the states a remote free pushes onto thread_free in: the two
+  // values whose low two bits are clear (page_thread_free_push tests that, one instruction).
+  kFullNotified = 4,
+  kEmptied = 5
 };
+static_assert((kNoDelayed & 3) == 0 && (kFullNotified & 3) == 0 && (kUseDelayed & 3) != 0 &&
+              (kDelayedFreeing & 3) != 0 && (kNeverDelayed & 3) != 0 && (kEmptied & 3) != 0);
 inline constexpr uintptr_t kDelayedStateMask = 7;  // blocks are 16-byte aligned
 
 // Memory state of a page not in use, for returning memory to the OS (the decay).

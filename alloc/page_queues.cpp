@@ -10,8 +10,8 @@
 //     foreign_block_cache.hpp); every change of a queue's first page goes through
 //     update_direct_slots, which also keeps the heap profile's cut (heap_profile_cut.cpp).
 //   - A page is in exactly one queue: its class queue, the full queue (kPageInFullQueue set, its
-//     thread_free in kUseDelayed so remote frees go to the heap's delayed list) or its sample
-//     queue.
+//     thread_free in kUseDelayed, so that the next remote free tells the heap through its delayed
+//     list, or kFullNotified once one did) or its sample queue.
 // Owner only: every function here runs on the heap's thread (the private-heap rule, heap.hpp).
 #include <cstring>
 
@@ -19,6 +19,7 @@
 #include "alloc/footprint.hpp"
 #include "alloc/heap_profile.hpp"
 #include "alloc/heap_slow_paths.hpp"
+#include "kernel_iface/cpu.hpp"
 
 namespace usgc::alloc {
 
@@ -93,11 +94,22 @@ void page_unfull(Heap* heap, Page* page) {
   queue_remove(&heap->full_queue, page);
   page->clear_flag(kPageInFullQueue);
   page_refresh_fast_free_owner(page);
+  // Back to plain remote frees (kNoDelayed, the blocks on thread_free kept: collected with the
+  // page's). A kDelayedFreeing freer is waited for: it would set kFullNotified, which says "full"
+  // to a helper ("Idle owner help", remote_free_queue.hpp), on a page the fast paths use again.
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
-  // Back to plain remote frees; a kDelayedFreeing freer resets the state itself.
-  while ((thread_free & kDelayedStateMask) == kUseDelayed &&
-         !page->thread_free.compare_exchange_weak(thread_free, thread_free & ~kDelayedStateMask,
-                                                  std::memory_order_relaxed)) {
+  for (;;) {
+    uintptr_t state = thread_free & kDelayedStateMask;
+    if (state == kDelayedFreeing) {
+      kernel::cpu_relax();
+      thread_free = page->thread_free.load(std::memory_order_relaxed);
+      continue;
+    }
+    if (state != kUseDelayed && state != kFullNotified) break;
+    if (page->thread_free.compare_exchange_weak(thread_free, thread_free & ~kDelayedStateMask,
+                                                std::memory_order_relaxed)) {
+      break;
+    }
   }
   // To the back (as mimalloc): the page gathers more frees before allocation reaches it, so a
   // page is not moved between the queues for every single block.

@@ -4,7 +4,9 @@
 
 #include "alloc/heap.hpp"
 #include "alloc/heap_profile.hpp"
+#include "alloc/heap_slow_paths.hpp"
 #include "kernel_iface/clock.hpp"
+#include "kernel_iface/cpu.hpp"
 #include "kernel_iface/fatal.hpp"
 
 namespace usgc::alloc {
@@ -21,9 +23,24 @@ void free_chain_unbatched(Block* first) {
   }
 }
 
-// Posts the batch; returns the destination if its posts reached help_after_posts (kHelpAfterPosts,
-// or 1 for a thread's last posts at its exit) and it has not drained for the decay (the caller
-// helps it once its own batch is in order), nullptr otherwise.
+// Counts one post (or, with `posted` false, only looks at the count) for `destination`; returns it
+// if its posts reached help_after_posts and it has not drained for the decay (the caller helps it
+// once its own batch is in order), nullptr otherwise.
+Heap* count_post(Heap* destination, uint32_t help_after_posts, bool posted) {
+  // Relaxed: a count of posts, a hint for "Idle owner help" (the help takes the lock).
+  uint32_t posts = posted ? destination->inbox_posts.fetch_add(1, std::memory_order_relaxed) + 1
+                          : destination->inbox_posts.load(std::memory_order_relaxed);
+  if (posts == 0 || posts < help_after_posts) return nullptr;
+  if (destination->remote_inbox[0].load(std::memory_order_relaxed) == kInboxClosed)
+    return nullptr;  // its thread exited: nobody to help
+  // An owner that drained within the decay is allocating: it drains itself soon.
+  uint64_t last_drain = destination->last_drain_ms.load(std::memory_order_relaxed);
+  return kernel::coarse_monotonic_ms() >= last_drain + g_decay_ms ? destination : nullptr;
+}
+
+// Posts the batch; returns the destination to help, as count_post (help_after_posts:
+// kHelpAfterPosts, or 1 for a thread's last posts at its exit). A slot that holds no block (the
+// destination was told of a full page since its last post: remote_free_into_full_page) only looks.
 Heap* post(RemoteBatch* batch, uint32_t help_after_posts = kHelpAfterPosts) {
   Heap* destination = batch->destination;
   Block* first = batch->first;
@@ -31,7 +48,8 @@ Heap* post(RemoteBatch* batch, uint32_t help_after_posts = kHelpAfterPosts) {
   batch->destination = nullptr;
   batch->first = batch->last = nullptr;
   batch->blocks = batch->bytes = 0;
-  if (first == nullptr) return nullptr;
+  if (destination == nullptr) return nullptr;
+  if (first == nullptr) return count_post(destination, help_after_posts, false);
   std::atomic<uintptr_t>& lane = destination->remote_inbox[batch->posts++ % kInboxLanes];
   uintptr_t head = lane.load(std::memory_order_relaxed);
   for (;;) {
@@ -48,12 +66,7 @@ Heap* post(RemoteBatch* batch, uint32_t help_after_posts = kHelpAfterPosts) {
       break;
     }
   }
-  // Relaxed: a count of posts, a hint for "Idle owner help" (the help takes the lock).
-  uint32_t posts = destination->inbox_posts.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (posts < help_after_posts) return nullptr;
-  // An owner that drained within the decay is allocating: it drains itself soon.
-  uint64_t last_drain = destination->last_drain_ms.load(std::memory_order_relaxed);
-  return kernel::coarse_monotonic_ms() >= last_drain + g_decay_ms ? destination : nullptr;
+  return count_post(destination, help_after_posts, true);
 }
 
 // Pushes a chain first..last onto heap's held-back stack (the help's blocks of pages that are
@@ -78,15 +91,24 @@ void hold_back_chain(Heap* heap, Block* first, Block* last) {
 }
 
 // The helper's free of one block into a full page of `heap` (help_lock held); false if the
-// block's page is not a full page of heap's thread (it goes back to the inbox).
+// block's page is not a full page of heap's thread (it goes back to the owner). The page's own
+// thread_free (blocks freed onto it after its owner was told, kFullNotified) is taken too, and the
+// page set back to kUseDelayed: the next remote free into it tells again, through the delayed
+// list, where the next help finds it.
 bool help_free_block(Heap* heap, Block* block) {
   Segment* segment = segment_of(block);
   if (segment->owner_thread.load(std::memory_order_relaxed) != heap->thread_id) return false;
   Page* page = segment->page_of(reinterpret_cast<uintptr_t>(block));
   // Acquire: pairs with the owner's release CAS to kUseDelayed (page_try_to_full), made after
-  // its last write to the page's lists and `used`: the helper sees them.
-  if ((page->thread_free.load(std::memory_order_acquire) & kDelayedStateMask) != kUseDelayed)
-    return false;
+  // its last write to the page's lists and `used` (kFullNotified is written by a freer's RMW that
+  // continues its release sequence): the helper sees them.
+  uintptr_t thread_free = page->thread_free.load(std::memory_order_acquire);
+  while ((thread_free & kDelayedStateMask) == kDelayedFreeing) {  // a freer is telling: a moment
+    kernel::cpu_relax();
+    thread_free = page->thread_free.load(std::memory_order_acquire);
+  }
+  uintptr_t state = thread_free & kDelayedStateMask;
+  if (state != kUseDelayed && state != kFullNotified) return false;
   USGC_CHECK(page->in_use && page->used != 0,
              "heap corruption: remote free of %p into page %p with no block in use",
              static_cast<void*>(block), static_cast<void*>(page->start));
@@ -94,9 +116,31 @@ bool help_free_block(Heap* heap, Block* block) {
   block->next = page->local_free;
   page->local_free = block;
   page->local_free_counted++;
-  if (--page->used != 0) return true;
-  // Every block is free. kUseDelayed -> kEmptied; a failed CAS (an unbatched freer is in the
-  // delayed path, which only a double free can be now) leaves the page to its owner.
+  page->used--;
+  // Only a freer changes the state now (the owner does under help_lock): kUseDelayed ->
+  // kDelayedFreeing -> kFullNotified, pushes in kFullNotified. Acquire: the pushed blocks' links.
+  for (;;) {
+    if ((thread_free & kDelayedStateMask) == kDelayedFreeing) {  // a freer is telling: a moment
+      kernel::cpu_relax();
+      thread_free = page->thread_free.load(std::memory_order_relaxed);
+      continue;
+    }
+    if (page->thread_free.compare_exchange_weak(thread_free, kUseDelayed, std::memory_order_acquire,
+                                                std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  if (Block* head = pointer_of(thread_free)) {
+    uint32_t count;
+    Block* tail = remote_chain_tail(page, head, &count);
+    tail->next = page->local_free;
+    page->local_free = head;
+    page->local_free_counted += count;
+    page->used -= count;
+  }
+  if (page->used != 0) return true;
+  // Every block is free. kUseDelayed -> kEmptied; a failed CAS (a freer is in the delayed path,
+  // which only a double free can be now) leaves the page to its owner.
   uintptr_t expected = kUseDelayed;
   // Relaxed: the help_lock orders the page's fields for the owner; a freer that sees kEmptied
   // only reports.
@@ -184,8 +228,20 @@ void remote_batch_add_slow(Heap* heap, Heap* destination, Block* block, size_t b
   if (idle != nullptr && idle != heap) remote_inbox_help(idle);
 }
 
-void remote_batch_add_quiet(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
-  batch_append(heap, destination, block, block_bytes);
+void remote_free_into_full_page(Heap* heap, Heap* destination, Page* page, Block* block,
+                                bool help) {
+  if (!page_remote_free(page, block)) return;  // the page is not read after
+  // The owner was told of a full page: a post's worth of blocks to come onto it (a page), counted
+  // for the help, and the destination left in its slot, so that this thread's exit looks at it
+  // (remote_batches_flush_at_exit) whatever else the slot held.
+  RemoteBatch* batch = &heap->remote_batches[remote_batch_slot_of(destination)];
+  Heap* idle = nullptr;
+  if (batch->destination != destination) {
+    idle = post(batch);
+    batch->destination = destination;
+  }
+  if (Heap* due = count_post(destination, kHelpAfterPosts, true)) idle = due;
+  if (help && idle != nullptr && idle != heap) remote_inbox_help(idle);
 }
 
 void remote_batches_flush(Heap* heap) {
@@ -215,14 +271,24 @@ void remote_inbox_help(Heap* heap) {
   Block* back_first = nullptr;
   Block* back_last = nullptr;
   bool helped = false;
-  for (std::atomic<uintptr_t>& lane : heap->remote_inbox) {
+  // The inbox lanes, then the delayed frees (one block per full page told since the last drain).
+  uintptr_t chains[kInboxLanes + 1];
+  for (uint32_t i = 0; i < kInboxLanes; ++i) {
+    std::atomic<uintptr_t>& lane = heap->remote_inbox[i];
     uintptr_t head = lane.load(std::memory_order_relaxed);
     // Never over kInboxClosed (the "closed inbox" invariant). Acquire: as the owner's drain.
     while (head != 0 && head != kInboxClosed &&
            !lane.compare_exchange_weak(head, 0, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
     }
-    if (head == 0 || head == kInboxClosed) continue;
+    chains[i] = head == kInboxClosed ? 0 : head;
+  }
+  // Acquire: pairs with the freers' release CAS in page_remote_free.
+  chains[kInboxLanes] = heap->delayed_free.load(std::memory_order_relaxed) == nullptr
+                            ? 0
+                            : reinterpret_cast<uintptr_t>(
+                                  heap->delayed_free.exchange(nullptr, std::memory_order_acquire));
+  for (uintptr_t head : chains) {
     for (Block* block = reinterpret_cast<Block*>(head); block != nullptr;) {
       Block* next = block->next;
       if (help_free_block(heap, block)) {

@@ -1,19 +1,26 @@
-// alloc/remote_free_queue.hpp — remote frees: onto the block's page when it is not full
-// (mimalloc's thread-free lists), else in batches: per-destination buffers on the freeing thread,
-// one message queue (an "inbox") per heap (snmalloc's remote queues).
+// alloc/remote_free_queue.hpp — remote frees: onto the block's page (mimalloc's thread-free lists;
+// a full page's first block onto its owner's delayed list, mimalloc's delayed free), and, while the
+// heap profile is on, in batches: per-destination buffers on the freeing thread, one message queue
+// (an "inbox") per heap (snmalloc's remote queues).
 //
-// Onto the page or into a batch. The freeing thread validates the pointer (page_block_of) and the
-// double-free marker, and sets the marker. If the block's page is in state kNoDelayed (its owner's
-// and not full: page.hpp), the block is pushed onto the page's thread_free list with one CAS
-// (page_thread_free_push, below); the owner takes the whole list with one exchange when it
-// collects the page (page_collect: the refill of that class, the decay's pass, trim, thread exit),
-// a walk that only counts the blocks (a few instructions each) and one splice. Otherwise (a full
-// page, kUseDelayed: the owner's full queue; and every block while the heap profile is on, whose
-// free-list cuts the drain keeps) the block goes into a batch as below, so that the idle-owner
-// help, which works on full pages, sees it. Measured (docs/allocator.md): a block onto
-// its page costs the freeing thread about 13 instructions fewer than the batch append, and the
-// owner about 40 fewer than the inbox drain (which freed block by block into each block's page);
-// the CAS is on the page's second cache line, which the owner's fast paths never touch.
+// Onto the page, full pages by the delayed list. The freeing thread validates the pointer
+// (page_block_of) and the double-free marker, and sets the marker. If the block's page is in state
+// kNoDelayed (its owner's and not full: page.hpp) or kFullNotified (full, its owner told already),
+// the block is pushed onto the page's thread_free list with one CAS (page_thread_free_push, below);
+// the owner takes the whole list with one exchange when it collects the page (page_collect: the
+// refill of that class, the decay's pass, trim, thread exit), a walk that only counts the blocks (a
+// few instructions each) and one splice. The first remote free into a FULL page (kUseDelayed: the
+// owner's full queue) tells the owner: mimalloc's delayed free, its block pushed onto the owner
+// heap's delayed_free list (kUseDelayed -> kDelayedFreeing -> kFullNotified, page_remote_free); the
+// owner's next refill drains that list, which moves the page back to its class queue (kNoDelayed),
+// where the blocks on its thread_free are collected like any other page's. A tell counts as one
+// post to the owner (remote_free_into_full_page: a page of blocks will follow onto the page), and
+// leaves the owner in the freer's batch slot, so that the idle-owner help below is triggered by
+// tells as it was by posts. Only while the heap profile is on are blocks batched (its drain keeps
+// the free lists' cuts). Measured (docs/allocator.md): a block onto its page costs the freeing
+// thread about 13 instructions fewer than the batch append, and the owner about 40 fewer than the
+// inbox drain (which freed block by block into each block's page); the CAS is on the page's second
+// cache line, which the owner's fast paths never touch.
 //
 // In batches. A batched free of a block of another thread's heap H does not touch H's page: the
 // freeing thread appends the validated, marked block to a local batch for H (RemoteBatch, one of
@@ -52,21 +59,26 @@
 //     the marker, which it then sets), so they are reported on the call that made them, with
 //     the same message as an unbatched free.
 //
-// Idle owner help. An owner drains its inbox only on its own slow paths, so an owner that stops
-// allocating (a main thread waiting in pthread_join while workers free what it made) keeps
-// every page whose blocks came back through its inbox: measured, 127 pages holding 12 KiB of
+// Idle owner help. An owner drains its inbox and delayed list only on its own slow paths, so an
+// owner that stops allocating (a main thread waiting in pthread_join while workers free what it
+// made) kept every page whose blocks came back through them: measured, 127 pages holding 12 KiB of
 // live blocks. No other thread may drain for it in general: the owner's fast paths write `used`,
 // `local_free` and `free_list` of its current pages with plain stores. But a FULL page (the
-// owner's full queue, thread_free state kUseDelayed) is outside every fast path: it is in no
-// direct-table slot nor class queue (malloc), and its fast-free owner is 0 (free). So:
-//   - each post counts in the destination's `inbox_posts`; the owner's drain resets it and
-//     notes the time (`last_drain_ms`). A poster that finds kHelpAfterPosts or more posts (up to
-//     2 MiB of blocks) and no drain for the decay (USGC_DECAY_MS) takes the owner to be idle and
-//     helps: it try-locks the destination's help_lock and, holding it, takes the inbox lanes
-//     (CAS, never over kInboxClosed), frees each block of a full page of that heap into the
-//     page (local_free, used, as the owner's drain would) and pushes every other block, as one
-//     chain, onto the heap's held-back stack (`inbox_held_back`), which the owner drains and
-//     closes with the lanes but no helper takes: no block is walked by two helps. A full page whose
+// owner's full queue, thread_free state kUseDelayed or kFullNotified) is outside every fast path:
+// it is in no direct-table slot nor class queue (malloc), and its fast-free owner is 0 (free). So:
+//   - each post counts in the destination's `inbox_posts`, and so does each tell of a full page
+//     (a page of blocks to come onto it); the owner's drains (inbox and delayed frees) reset it
+//     and note the time (`last_drain_ms`). A poster (or teller) that finds kHelpAfterPosts or more
+//     (up to 2 MiB of blocks, or 32 pages) and no drain for the decay
+//     (USGC_DECAY_MS) takes the owner to be idle and helps: it try-locks the destination's
+//     help_lock and, holding it, takes the inbox lanes (CAS, never over kInboxClosed) and the
+//     delayed_free list (exchange), frees each block of a full page of that heap into the page
+//     (local_free, used, as the owner's drain would), takes that page's thread_free whole (the
+//     blocks freed onto it after the owner was told) and sets the page back to kUseDelayed, so
+//     that the next remote free into it tells again (the delayed list is the help's way back to a
+//     page). Every other block goes, as one chain, onto the heap's held-back stack
+//     (`inbox_held_back`), which the owner drains and closes with the lanes but no helper takes:
+//     no block is walked by two helps. A full page whose
 //     `used` reaches 0 is entirely free: the helper sets its state to kEmptied and purges its
 //     memory at once (its owner has not drained for the decay: the decay's reason to keep memory
 //     resident, reuse by an active allocator, does not hold). The owner retires kEmptied pages
@@ -77,21 +89,26 @@
 //     delayed-free drains, a free into a full page, trim, statistics, thread exit, fork. It
 //     takes a page to the full queue without the lock, but only by the release CAS to
 //     kUseDelayed after its last write to the page's free lists and `used`; the helper reads the
-//     state with acquire and touches only pages in state kUseDelayed of a segment the heap's
-//     thread owns. So a full page's fields are written by one side at a time.
+//     state with acquire (kFullNotified is written by a freer's RMW, which continues that release
+//     sequence) and touches only pages in state kUseDelayed or kFullNotified of a segment the
+//     heap's thread owns. The owner moves a page out of those states only under help_lock, and
+//     waits for a kDelayedFreeing freer first (page_unfull), so no freer sets kFullNotified on a
+//     page the owner took back. So a full page's fields are written by one side at a time.
 //   - a kEmptied page's memory is zero: its blocks carry no marker, so every free path also
 //     tests the state (heap_free_generic, page_remote_free), and reports a free of one of its
 //     blocks as a double free, with the usual message.
-//   - a page that is not full is never touched by a helper: its blocks are posted back, and the
-//     owner frees them when it drains. An idle owner's current pages (one per size class) keep
-//     their blocks until it runs again.
+//   - a page that is not full is never touched by a helper: its blocks stay on its thread_free
+//     (batched ones are held back), and the owner takes them when it runs. An idle owner's current
+//     pages (one per size class) keep their blocks until it runs again.
 //
 //   - a freer's last posts, at its thread's exit (remote_batches_flush_at_exit), help every
 //     destination that has not drained for the decay, whatever its count of posts: no later post
 //     of that thread will, and up to kHelpAfterPosts - 1 posts would otherwise wait for the owner.
+//     A slot that only names a destination it told (no block) is looked at the same way.
 //
 // Hot path: none of this is on the free fast path (the owner's own frees); it is the path of
-// every cross-thread free: one CAS onto the page, or no atomic but the one post per batch.
+// every cross-thread free: one CAS onto the page (for the first block into a full page, the
+// tell: three on the page, one on the owner's delayed list and the count of one post).
 #pragma once
 
 #include <atomic>
@@ -115,10 +132,12 @@ inline constexpr uint32_t kInboxLanes = 4;
 // the decay ("Idle owner help"): 32 x 64 blocks or 64 KiB.
 inline constexpr uint32_t kHelpAfterPosts = 32;
 
-// One destination's pending blocks on the freeing thread (owner-thread only, no atomics).
+// One destination's pending blocks on the freeing thread (owner-thread only, no atomics). A slot
+// may name a destination and hold no block: this thread told it of a full page since the slot's
+// last post (remote_free_into_full_page), and its exit looks whether the owner needs help.
 struct RemoteBatch {
   Heap* destination;  // nullptr: slot unused
-  Block* first;       // chain through Block::next, first..last
+  Block* first;       // chain through Block::next, first..last (nullptr: none)
   Block* last;
   uint32_t blocks;
   uint32_t bytes;
@@ -144,8 +163,8 @@ inline uint32_t remote_batch_slot_of(const Heap* destination) {
 inline void remote_batch_add(RemoteBatch* batches, Heap* heap, Heap* destination, Block* block,
                              size_t block_bytes) {
   RemoteBatch* batch = &batches[remote_batch_slot_of(destination)];
-  // A batch with a destination holds at least one block (its `last` is set).
-  if (__builtin_expect(batch->destination == destination &&
+  // A batch with a linked block has its `last` set.
+  if (__builtin_expect(batch->destination == destination && batch->first != nullptr &&
                            batch->blocks + 1 < kRemoteBatchBlocks &&
                            batch->bytes + block_bytes < kRemoteBatchBytes,
                        1)) {
@@ -157,30 +176,39 @@ inline void remote_batch_add(RemoteBatch* batches, Heap* heap, Heap* destination
   }
   remote_batch_add_slow(heap, destination, block, block_bytes);
 }
-// The remote free onto the page ("Onto the page or into a batch" above): pushes a validated,
-// marked block onto page->thread_free (release CAS, mimalloc's thread-free list) if the page is
-// in state kNoDelayed, its owner's and not full; the owner takes the whole list with one exchange
-// when it collects the page (page_collect: on a refill that reaches the page, the decay's pass,
-// trim, thread exit). Returns false, having written nothing but the block's next word, for any
-// other state: the caller batches the block (a full page: the idle-owner help's protocol) or frees
-// it through page_remote_free. After a true return the caller must not read the page: its owner
-// may collect the block, empty the page and give it back at once.
+// The remote free onto the page ("Onto the page, full pages by the delayed list" above): pushes a
+// validated, marked block onto page->thread_free (release CAS, mimalloc's thread-free list) if the
+// page is in state kNoDelayed (its owner's, not full) or kFullNotified (full, its owner told), and
+// returns that state; the owner takes the whole list with one exchange when it collects the page
+// (page_collect: on a refill that reaches the page, the decay's pass, trim, thread exit). For any
+// other state it returns the state, having written nothing but the block's next word: the caller
+// frees the block through page_remote_free (kUseDelayed: the delayed list; kDelayedFreeing: waits;
+// kNeverDelayed: pushes; kEmptied: reports). After a push the caller must not read the page: its
+// owner may collect the block, empty the page and give it back at once.
 // `thread_free` is the word as the caller last loaded it (any value: the CAS corrects it).
-inline bool page_thread_free_push(Page* page, Block* block, uintptr_t thread_free) {
+inline uintptr_t page_thread_free_push(Page* page, Block* block, uintptr_t thread_free) {
+  uintptr_t state;
   do {
-    if ((thread_free & kDelayedStateMask) != kNoDelayed) return false;
-    block->next = reinterpret_cast<Block*>(thread_free);
-    // Release: the owner's acquire exchange in page_collect sees block->next and the marker.
-  } while (!page->thread_free.compare_exchange_weak(thread_free, reinterpret_cast<uintptr_t>(block),
-                                                    std::memory_order_release,
-                                                    std::memory_order_relaxed));
-  return true;
+    state = thread_free & kDelayedStateMask;
+    if ((state & 3) != 0) return state;  // neither kNoDelayed nor kFullNotified (page.hpp)
+    block->next = reinterpret_cast<Block*>(thread_free & ~kDelayedStateMask);
+    // Release: the owner's acquire exchange in page_collect (a helper's in its collect) sees
+    // block->next and the marker.
+  } while (!page->thread_free.compare_exchange_weak(
+      thread_free, reinterpret_cast<uintptr_t>(block) | state, std::memory_order_release,
+      std::memory_order_relaxed));
+  return state;
 }
-inline bool page_thread_free_push(Page* page, Block* block) {
+inline uintptr_t page_thread_free_push(Page* page, Block* block) {
   return page_thread_free_push(page, block, page->thread_free.load(std::memory_order_relaxed));
 }
-// remote_batch_add without the idle-owner help (for callers that may hold help_lock).
-void remote_batch_add_quiet(Heap* heap, Heap* destination, Block* block, size_t block_bytes);
+// A remote free (validated, marked block; `heap` the calling thread's, `destination` another heap)
+// whose push found its page in neither kNoDelayed nor kFullNotified: page_remote_free frees it (for
+// a full page, kUseDelayed, onto the owner's delayed list: the tell); a tell counts as one post
+// for the idle-owner help ("Idle owner help"). `help`: false for a caller that may hold a
+// help_lock.
+[[gnu::noinline]] void remote_free_into_full_page(Heap* heap, Heap* destination, Page* page,
+                                                  Block* block, bool help = true);
 // Posts every pending batch of `heap` (thread exit, trim, purge), after sending back the blocks
 // of its foreign block cache (foreign_block_cache.hpp).
 void remote_batches_flush(Heap* heap);

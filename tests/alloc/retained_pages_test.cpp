@@ -12,10 +12,11 @@
 //     blocks wait on each page's thread_free for a reclaim that may never come; the decay
 //     (and malloc_trim) now collects them and frees the pages they emptied;
 //   - full pages of an idle owner (a thread that neither allocates nor frees) come back when
-//     other threads free their blocks and it has not drained its inbox for the decay: the freer
-//     helps the owner ("Idle owner help",
-//     remote_free_queue.hpp); they used to wait in its inbox until it next allocated. A free of
-//     a block of such an emptied page is still a double free, with the usual message.
+//     other threads free their blocks and it has not drained for the decay: the freer helps the
+//     owner ("Idle owner help", remote_free_queue.hpp), whether the freer exits or lives on (the
+//     help takes the pages from the owner's delayed list); they used to wait in its inbox until it
+//     next allocated. A free of a block of such an emptied page is still a double free, with the
+//     usual message.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -73,8 +74,8 @@ size_t resident_pages(const Span& span) {
   return resident;
 }
 
-std::vector<void*> allocate_written_blocks(Span* span) {
-  std::vector<void*> blocks(kBlocks);
+std::vector<void*> allocate_written_blocks(Span* span, size_t count = kBlocks) {
+  std::vector<void*> blocks(count);
   for (void*& p : blocks) {
     p = usgc_malloc(kBlockBytes);
     EXPECT_NE(p, nullptr);
@@ -169,14 +170,14 @@ TEST(RetainedPages, DecayAppliesToFreePagesOfExitedThreads) {
 // The decay is set to 0 meanwhile: the owner counts as idle as soon as enough batches wait for it
 // (no waiting, no timing).
 template <typename Action>
-void with_idle_owner(Action action) {
+void with_idle_owner(Action action, size_t count = kBlocks) {
   const uint64_t saved_decay = usgc::alloc::g_decay_ms;
   usgc::alloc::g_decay_ms = 0;
   std::atomic<int> stage{0};  // 1: blocks made; 2: the owner may go
   Span span;
   std::vector<void*> blocks;
   std::thread owner([&] {
-    blocks = allocate_written_blocks(&span);
+    blocks = allocate_written_blocks(&span, count);
     stage.store(1, std::memory_order_release);
     while (stage.load(std::memory_order_acquire) != 2) std::this_thread::yield();
   });
@@ -206,6 +207,50 @@ TEST(RetainedPages, FullPagesOfAnIdleOwnerComeBackWhenOtherThreadsFreeTheirBlock
         << "full pages of an idle owner stayed resident after other threads freed every block: "
         << after << " of " << span.os_pages() << " OS pages";
   });
+}
+
+// The same while the freeing thread lives: the first remote free into each full page tells the
+// owner (its delayed list; the page's later blocks go onto the page) and counts as one post; at
+// kHelpAfterPosts of them the freer helps, reaching the pages through the delayed list. So the
+// blocks of kHelpAfterPosts + 1 full pages are freed in allocation order: the help, at the first
+// free into page kHelpAfterPosts, finds every earlier page entirely free, and those must be given
+// back before the freer exits (its exit would help too).
+TEST(RetainedPages, FullPagesOfAnIdleOwnerComeBackWhileTheFreerLives) {
+  with_idle_owner(
+      [](const std::vector<void*>& blocks, const Span&) {
+        std::vector<uintptr_t> pages;  // 64 KiB pages in allocation order
+        size_t freed_count = 0;
+        for (; freed_count < blocks.size(); ++freed_count) {
+          uintptr_t page = reinterpret_cast<uintptr_t>(blocks[freed_count]) >> 16;
+          if (pages.empty() || pages.back() != page) {
+            if (pages.size() == usgc::alloc::kHelpAfterPosts + 1) break;
+            pages.push_back(page);
+          }
+        }
+        ASSERT_EQ(pages.size(), usgc::alloc::kHelpAfterPosts + 1);
+        ASSERT_LT(freed_count, blocks.size()) << "the last page freed must be full";
+        Span span;  // the blocks of the pages before the one the help is triggered at
+        for (size_t i = 0; i < freed_count; ++i) {
+          uintptr_t page = reinterpret_cast<uintptr_t>(blocks[i]) >> 16;
+          if (page != pages[pages.size() - 1] && page != pages[pages.size() - 2])
+            span.add(blocks[i]);
+        }
+        ASSERT_GE(resident_pages(span), span.os_pages() * 3 / 4);
+        size_t after = span.os_pages();
+        std::thread([&] {
+          for (size_t i = 0; i < freed_count; ++i) usgc_free(blocks[i]);
+          usgc::alloc::purge_wait_all();
+          after = resident_pages(span);  // before this thread's exit posts or helps anything
+        }).join();
+        EXPECT_LE(after, span.os_pages() / 4)
+            << "full pages of an idle owner stayed resident while the thread that freed every "
+               "block of them lived: "
+            << after << " of " << span.os_pages() << " OS pages";
+        std::thread([&] {
+          for (size_t i = freed_count; i < blocks.size(); ++i) usgc_free(blocks[i]);
+        }).join();
+      },
+      3 * kBlocks);  // about 72 pages
 }
 
 TEST(RetainedPagesDeathTest, AFreeIntoAPageAHelperEmptiedIsADoubleFree) {

@@ -16,13 +16,14 @@ inline void take_a_heap() {
   usgc_free(usgc_malloc(16));
 }
 
-// Another thread, with a heap of its own, frees `p` (a block of the calling thread's heap); then,
-// while that thread still lives (its batches unposted), the calling thread frees `p` again: a
-// double free, which must be reported on this second call.
-inline void free_on_another_thread_then_here(void* p) {
+// Another thread, with a heap of its own, frees `before` (if not null) and `p` (blocks of the
+// calling thread's heap); then, while that thread still lives (its batches unposted), the calling
+// thread frees `p` again: a double free, which must be reported on this second call.
+inline void free_on_another_thread_then_here(void* p, void* before = nullptr) {
   std::atomic<bool> freed{false}, done{false};
   std::thread freer([&] {
     take_a_heap();
+    if (before != nullptr) usgc_free(before);
     usgc_free(p);
     freed.store(true);
     while (!done.load()) std::this_thread::yield();
