@@ -6,8 +6,11 @@
 //   PRIVATE    runs of the goroutine's own blocks (its TLAB)    gc/private_heap.cpp
 //   SHARED     runs of shared blocks, one cache per P           gc/shared_heap.cpp
 //   GLOBAL     runs of shared blocks, one cache, under a lock   gc/shared_heap.cpp
-// Every function returns a zeroed object with its header written (and, for arrays, its length),
-// or nullptr with the C API error set (gc::fail).
+// Every function returns a zeroed object with its header written, or nullptr with the C API error
+// set (gc::fail). A shared array's length is written by allocate_shared BEFORE its header's
+// release store: a concurrent minor mark's card scan may trace a shared object (allocated black)
+// as soon as it sees the header, and reads the length first. The other classes' callers write an
+// array's length themselves (no other thread reads their objects before the owner publishes them).
 #pragma once
 
 #include <cstddef>
@@ -22,7 +25,9 @@ namespace usgc::gc {
 // bytes: header + payload (object_bytes); size_class: size_class_of(bytes) or kNoSizeClass.
 void* allocate_private(Mutator& mutator, uint64_t header, size_t bytes, uint32_t size_class);
 void* allocate_stack_local(Mutator& mutator, uint64_t header, size_t bytes);
-void* allocate_shared(Mutator& mutator, uint64_t header, size_t bytes, uint32_t size_class);
+// array_length: written into an array's length word (the header's array bit set), else ignored.
+void* allocate_shared(Mutator& mutator, uint64_t header, size_t bytes, uint32_t size_class,
+                      uint64_t array_length = 0);
 
 // Private heap internals shared with the collector and the exit path (private_heap.cpp).
 // Folds the used part of run c into the statistics and empties it.

@@ -52,8 +52,8 @@ void* allocate(uint32_t type_id, bool array, size_t length, usgc_ownership owner
       break;
     case USGC_GOROUTINE_SHARED:
     case USGC_GLOBAL_SHARED:
-      object = allocate_shared(*m, header, bytes, size_class);
-      break;
+      // The length before the header is published (gc/allocation.hpp).
+      return allocate_shared(*m, header, bytes, size_class, length);
   }
   if (object != nullptr && array) *static_cast<uint64_t*>(object) = length;
   return object;

@@ -199,7 +199,7 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
     return;
   }
   count_add(g_counters.barrier_slow_paths, 1);
-  uint64_t target = header_of(object);
+  uint64_t target = header_of_acquire(object);
   Ownership target_class = class_of(target);
   Mutator* m = current_mutator();
   uint64_t self = m != nullptr ? m->abi.heap_id : 0;
@@ -207,7 +207,7 @@ USGC_GC_API void usgc_write_slow(void* object, void** field, void* value) {
   // store overwrites is shaded first (the snapshot's deletion barrier, gc/private_old_cycle.hpp).
   if (target_class == Ownership::kPrivate && m != nullptr && owner_of(target) == old_id_of(self))
     old_cycle_shade(*m, *field);
-  if (is_object_pointer(value) && class_of(header_of(value)) == Ownership::kStackLocal) {
+  if (is_object_pointer(value) && class_of(header_of_acquire(value)) == Ownership::kStackLocal) {
     if ((target_class == Ownership::kStackLocal || is_stack_substitute(target)) &&
         same_goroutine(owner_of(target), self)) {
       *field = value;

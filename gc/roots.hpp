@@ -30,7 +30,9 @@ void for_each_mutator_root(Mutator& m, Visit&& visit) {
     }
     for (size_t i = 0; i < count; ++i) {
       auto** slot = reinterpret_cast<void**>(slots + i * kReferenceWordBytes);
-      if (is_object_pointer(*slot)) visit(slot);
+      // Acquire (load_reference): a reference channel's hand-off stores into a parked receiver's
+      // slot while a concurrent mark reads it (runtime/channel.cpp copy_element).
+      if (is_object_pointer(load_reference(slot))) visit(slot);
     }
   }
   for (uint32_t i = 0; i < m.handles.used; ++i) {

@@ -217,7 +217,16 @@ bool refill(SharedCache& cache, uint32_t c, AcquireFailure* failure) {
   }
 }
 
-void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
+// The header (and an array's length word) of a new shared object at `slot`, the header last.
+// Release: pairs with the card scan's acquire load of the header of a slot whose mark bit is set
+// (allocate black): the block's format, the zeroed fields and the length are seen with it.
+void publish_new_header(char* slot, uint64_t header, uint64_t array_length) {
+  if (is_array(header)) *reinterpret_cast<uint64_t*>(slot + kHeaderBytes) = array_length;
+  __atomic_store_n(reinterpret_cast<uint64_t*>(slot), header, __ATOMIC_RELEASE);
+}
+
+void* allocate_large(uint64_t header, size_t bytes, uint64_t array_length,
+                     AcquireFailure* failure) {
   Block* b = acquire_large(bytes, 0, failure);
   if (b == nullptr) return nullptr;
   note_growth(b->mapping_bytes);
@@ -226,8 +235,7 @@ void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
   count_add(g_counters.bytes_in_use[ownership], b->mapping_bytes);
   count_add(g_counters.objects_allocated[ownership], 1);
   char* slot = b->slots_begin();
-  // Release: pairs with the card scan's acquire load of the header (gc/parallel_mark.cpp).
-  __atomic_store_n(reinterpret_cast<uint64_t*>(slot), header, __ATOMIC_RELEASE);
+  publish_new_header(slot, header, array_length);
   if (shared_mark_in_progress()) b->set_shared_mark(0);  // allocate black
   {
     kernel::FutexMutexGuard guard(g_shared_heap.large_lock);
@@ -238,9 +246,10 @@ void* allocate_large(uint64_t header, size_t bytes, AcquireFailure* failure) {
 }
 
 // One attempt; nullptr with *failure set when memory was refused.
-void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* failure) {
+void* try_allocate(uint64_t header, size_t bytes, uint32_t c, uint64_t array_length,
+                   AcquireFailure* failure) {
   *failure = AcquireFailure::kNone;
-  if (c == kNoSizeClass) return allocate_large(header, bytes, failure);
+  if (c == kNoSizeClass) return allocate_large(header, bytes, array_length, failure);
   bool global = class_of(header) == Ownership::kGlobal;
   SharedCache* cache;
   if (global) {
@@ -261,9 +270,7 @@ void* try_allocate(uint64_t header, size_t bytes, uint32_t c, AcquireFailure* fa
   }
   if (object != nullptr) {
     run.next = object + kSlotBytes[c];
-    // Release: pairs with the card scan's acquire load of the header of a slot whose mark bit is
-    // set (allocate black, below): the block's format and the zeroed fields are seen with it.
-    __atomic_store_n(reinterpret_cast<uint64_t*>(object), header, __ATOMIC_RELEASE);
+    publish_new_header(object, header, array_length);
     // Allocate black while a shared mark runs: nothing will trace a new object's way to it.
     if (shared_mark_in_progress()) {
       Block* block = block_of(object + kHeaderBytes);
@@ -298,14 +305,15 @@ void shared_heap_shutdown() {
   g_shared_heap.cache_count = 0;
 }
 
-void* allocate_shared(Mutator& m, uint64_t header, size_t bytes, uint32_t c) {
+void* allocate_shared(Mutator& m, uint64_t header, size_t bytes, uint32_t c,
+                      uint64_t array_length) {
   // While a shared mark runs the next collection waits for it to end (no allocation blocks).
   if (g_shared_heap.collection_due.load(std::memory_order_relaxed) && !shared_mark_in_progress())
     collect_shared("budget", shared_cycle());
   AcquireFailure failure = AcquireFailure::kNone;
-  void* object = try_allocate(header, bytes, c, &failure);
+  void* object = try_allocate(header, bytes, c, array_length, &failure);
   if (object == nullptr && failure == AcquireFailure::kHeapLimit && collect_for_heap_limit(m)) {
-    object = try_allocate(header, bytes, c, &failure);
+    object = try_allocate(header, bytes, c, array_length, &failure);
   }
   if (object != nullptr) return object;
   if (failure == AcquireFailure::kHeapLimit) {

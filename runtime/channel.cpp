@@ -79,8 +79,17 @@ void copy_element(const Channel* channel, void* destination, const void* source)
   // While a shared mark runs, a reference moving through a channel is shaded: the channel's
   // roots are scanned concurrently (gc/concurrent_mark.hpp), and a value taken out before the
   // scan, or put into a slot it already scanned, must not be missed.
-  if (channel->holds_references && source != nullptr)
-    gc::shade_if_marking(*static_cast<void* const*>(source));
+  if (channel->holds_references && source != nullptr) {
+    void* value = *static_cast<void* const*>(source);
+    gc::shade_if_marking(value);
+    // The destination may be a parked receiver's root slot that a concurrent mark's marker is
+    // reading (gc/concurrent_mark.cpp scan_mutator): the one store of the runtime into another
+    // goroutine's frame. Release: pairs with the scan's acquire load (gc::load_reference), so the
+    // referent's header and fields, written before the send, are seen with it.
+    if (destination != nullptr)
+      __atomic_store_n(static_cast<void**>(destination), value, __ATOMIC_RELEASE);
+    return;
+  }
   if (channel->elem_bytes != 0 && destination != nullptr)
     memcpy(destination, source, channel->elem_bytes);
 }

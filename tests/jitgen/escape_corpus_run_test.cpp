@@ -12,6 +12,7 @@
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
 #include "tests/jitgen/usir_test_support.hpp"
+#include "tests/support/time_limits.hpp"
 
 namespace usgc::jitgen::interpreter {
 namespace {
@@ -51,7 +52,7 @@ TEST(EscapeCorpusRun, EveryProgramHasAMainThatRunsCleanInCheckedMode) {
       continue;
     }
     RunOptions options;
-    options.time_limit_ms = 60000;
+    options.time_limit_ms = usgc::testing::kRunTimeLimitMs;
     RunResult first = run_program(program.module, program.analysis, options);
     ASSERT_EQ(first.status, RunStatus::kCompleted) << describe(first);
     ASSERT_TRUE(first.returned_value.has_value()) << "main returns a checksum";

@@ -38,6 +38,9 @@ finished:
 
 struct Shared {
   std::atomic<RunState*> run{nullptr};
+  // Set (release) once the stopper no longer touches the run; the run's body waits for it
+  // (acquire) before it returns, so the RunState outlives the stopper's last store into it.
+  std::atomic<bool> stopper_done{false};
 };
 
 TEST(InterpreterSafepoint, StopsAreAcknowledgedByTheFlagPollWithoutAFault) {
@@ -61,6 +64,7 @@ TEST(InterpreterSafepoint, StopsAreAcknowledgedByTheFlagPollWithoutAFault) {
     totals = safepoint::stop_attribution_totals();
     safepoint::set_stop_trace_enabled(false);
     run->scalar_globals[0].store(1, std::memory_order_relaxed);  // @done: the loop may end
+    shared.stopper_done.store(true, std::memory_order_release);
   });
   RunOptions options;
   options.procs = 1;
@@ -68,8 +72,11 @@ TEST(InterpreterSafepoint, StopsAreAcknowledgedByTheFlagPollWithoutAFault) {
   RunResult result = run_program_with(
       parsed.module, analysis, options,
       [](RunState& run, void* context) {
-        static_cast<Shared*>(context)->run.store(&run, std::memory_order_release);
+        auto* shared_state = static_cast<Shared*>(context);
+        shared_state->run.store(&run, std::memory_order_release);
         run_entry_function(run);
+        while (!shared_state->stopper_done.load(std::memory_order_acquire))
+          std::this_thread::yield();
       },
       &shared);
   stopper.join();

@@ -12,6 +12,7 @@
 #include "jitgen/escape/escape.hpp"
 #include "jitgen/interpreter/interpreter.hpp"
 #include "jitgen/ir/ir.hpp"
+#include "tests/support/time_limits.hpp"
 
 namespace usgc::jitgen::interpreter::testing {
 
@@ -41,7 +42,8 @@ inline RunResult run_text(const std::string& text, RunOptions options = {},
                           const std::function<void(escape::EscapeAnalysis&)>& change = {}) {
   ParsedProgram program = parse_and_analyze(text);
   if (change) change(program.analysis);
-  if (options.time_limit_ms == 0) options.time_limit_ms = 60000;  // a hang fails, never blocks
+  // A hang fails, never blocks.
+  if (options.time_limit_ms == 0) options.time_limit_ms = usgc::testing::kRunTimeLimitMs;
   return run_program(program.module, program.analysis, options);
 }
 

@@ -15,6 +15,7 @@
 #include "jitgen/x86_64/compiled_module.hpp"
 #include "tests/jitgen/random_usir_program.hpp"
 #include "tests/jitgen/usir_test_support.hpp"
+#include "tests/support/time_limits.hpp"
 
 namespace usgc::jitgen::x86_64 {
 namespace {
@@ -61,7 +62,7 @@ TEST(JitEquivalence, EveryCorpusProgramRunsTheSameCompiledAsInterpreted) {
     auto compiled = CompiledModule::compile(parsed.module, analysis, compile_options, &error);
     ASSERT_NE(compiled, nullptr) << error;
     RunOptions options;
-    options.time_limit_ms = 60000;
+    options.time_limit_ms = usgc::testing::kRunTimeLimitMs;
     RunResult plain = expect_same(parsed.module, analysis, *compiled, options);
     EXPECT_EQ(plain.status, RunStatus::kCompleted) << describe(plain);
     EXPECT_TRUE(plain.returned_value.has_value());
@@ -100,7 +101,7 @@ TEST(JitEquivalence, SeededRandomProgramsRunTheSameCompiledAsInterpreted) {
     // and a preempted main lets such a goroutine run, or not, before it returns: the counted
     // runs turn preemption off, so one P interleaves the goroutines the same way every time.
     RunOptions options;
-    options.time_limit_ms = 60000;
+    options.time_limit_ms = usgc::testing::kRunTimeLimitMs;
     options.procs = 1;
     const char* preempt = std::getenv("USGC_PREEMPT_US");
     const std::string saved_preempt = preempt != nullptr ? preempt : "";

@@ -33,6 +33,7 @@
 #include "jitgen/x86_64/jit_runtime.hpp"
 #include "tests/jitgen/random_usir_program.hpp"
 #include "tests/jitgen/usir_test_support.hpp"
+#include "tests/support/time_limits.hpp"
 
 namespace usgc::jitgen::x86_64 {
 namespace {
@@ -389,7 +390,7 @@ TEST(JitFrameDiscipline, ALeafAllocatingWithoutItsFrameKeepsItsInputRooted) {
   run.checked = false;
   run.procs = 1;
   run.gc_stress_every = 1;
-  run.time_limit_ms = 60000;
+  run.time_limit_ms = usgc::testing::kRunTimeLimitMs;
   interpreter::RunResult result = run_compiled(*compiled.code, run);
   ASSERT_EQ(result.status, interpreter::RunStatus::kCompleted) << result.message;
   EXPECT_GT(result.private_collections, 0u);

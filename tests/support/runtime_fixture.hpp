@@ -18,20 +18,12 @@
 #include <thread>
 
 #include "tests/support/seeded_random.hpp"
+#include "tests/support/time_limits.hpp"
 
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
 namespace usgc::testing {
-
-// ThreadSanitizer runs the runtime 5-15 times slower (more on a loaded machine): the limits that
-// only catch a hang (the watchdog's, `eventually`'s) grow with it, so the sanitizer never trips
-// them. No test asserts on a duration, so nothing else changes.
-#if defined(__SANITIZE_THREAD__)
-inline constexpr int kTimeLimitScale = 10;
-#else
-inline constexpr int kTimeLimitScale = 1;
-#endif
 
 // Aborts the test binary (naming the test) if it is still running after `limit`: a lost
 // wake-up must fail loudly, never hang the suite.
