@@ -80,6 +80,9 @@ broken:
 struct Shared {
   JitRun jit;
   std::atomic<interpreter::RunState*> run{nullptr};
+  // Set (release) once the stopper no longer touches the run; the run's body waits for it
+  // (acquire) before it returns, so the RunState outlives the stopper's last store into it.
+  std::atomic<bool> stopper_done{false};
 };
 
 void parked_loop(uint32_t gc_stress_every) {
@@ -112,6 +115,7 @@ void parked_loop(uint32_t gc_stress_every) {
         std::this_thread::yield();
     }
     run->scalar_globals[0].store(1, std::memory_order_relaxed);  // @done: the loop may end
+    shared.stopper_done.store(true, std::memory_order_release);
   });
   interpreter::RunOptions options;
   options.procs = 1;
@@ -123,6 +127,7 @@ void parked_loop(uint32_t gc_stress_every) {
         auto& shared = *static_cast<Shared*>(context);
         shared.run.store(&run, std::memory_order_release);
         run_compiled_entry(run, &shared.jit);
+        while (!shared.stopper_done.load(std::memory_order_acquire)) std::this_thread::yield();
       },
       &shared);
   stopper.join();
