@@ -47,6 +47,13 @@ TEST(ThreadCpuWord, NamesTheCpuTheThreadRunsOn) {
 
 class RequesterCpu : public RuntimeTest {
  protected:
+  // Both cases read the holder's CPU from its rseq area and need one P left to wait for.
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    if (kernel::current_thread_cpu_word() == nullptr) GTEST_SKIP() << "no rseq area";
+    if (kernel::online_cpu_count() < 2) GTEST_SKIP() << "needs two CPUs (one P left to wait for)";
+  }
+
   // A stop requested from a thread pinned to requester_cpu while a thread pinned to holder_cpu
   // holds the highest-numbered slot and acknowledges at its scheduler point (busy, never asleep).
   safepoint::StopBreakdown stop_with_holder_on(int holder_cpu, int requester_cpu) {
@@ -80,8 +87,6 @@ class RequesterCpu : public RuntimeTest {
 // 5 us there first, which only delayed that thread's poll).
 TEST_F(RequesterCpu, DoesNotSpinOnTheCpuOfTheProcessorItWaitsFor) {
   ASSERT_TRUE(all_goroutines_finished());
-  if (kernel::current_thread_cpu_word() == nullptr) GTEST_SKIP() << "no rseq area";
-  if (kernel::online_cpu_count() < 2) GTEST_SKIP() << "needs two CPUs (one P left to wait for)";
   const safepoint::StopBreakdown breakdown = stop_with_holder_on(0, 0);
   EXPECT_EQ(breakdown.slots_running, 1u);
   EXPECT_TRUE(breakdown.requester_shared_cpu);
@@ -91,8 +96,6 @@ TEST_F(RequesterCpu, DoesNotSpinOnTheCpuOfTheProcessorItWaitsFor) {
 // The holder's thread on another CPU: the requester keeps its short spin there.
 TEST_F(RequesterCpu, SpinsWhileTheProcessorItWaitsForIsOnAnotherCpu) {
   ASSERT_TRUE(all_goroutines_finished());
-  if (kernel::current_thread_cpu_word() == nullptr) GTEST_SKIP() << "no rseq area";
-  if (kernel::online_cpu_count() < 2) GTEST_SKIP() << "needs two CPUs";
   const safepoint::StopBreakdown breakdown = stop_with_holder_on(1, 0);
   EXPECT_EQ(breakdown.slots_running, 1u);
   EXPECT_FALSE(breakdown.requester_shared_cpu);
