@@ -69,6 +69,22 @@ void preempt_current_goroutine() {
   switch_to_scheduler(SwitchRequest::kPreempt);
 }
 
+// An asynchronous preemption in the program's code (safepoint/async_safepoint.hpp, "Preempted
+// in place"): the goroutine keeps its thread, the P goes to other work and one comes back as
+// after a blocked call (runtime/blocked_call.cpp: the thread waits in the pinned line, served in
+// turns with the run queues). Same rules as a preemption at a poll otherwise: a goroutine locked
+// to its machine is not preempted, one with nothing else to run keeps its P.
+void preempt_current_goroutine_in_place() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->current == nullptr ||
+      machine->current->locked_machine != nullptr)
+    return;
+  if (keep_running_after_preemption(machine)) return;
+  g_scheduler.preemptions_in_place.fetch_add(1, std::memory_order_relaxed);
+  blocked_call_release_processor();
+  blocked_call_reacquire_processor();
+}
+
 // Signal context: the thread executes its goroutine's code, not its scheduler's.
 bool runs_goroutine_code() {
   Machine* machine = current_machine();
@@ -220,6 +236,7 @@ int runtime_init(const usgc_config* requested) {
 
   safepoint::SafepointHooks hooks{};
   hooks.preempt_current = preempt_current_goroutine;
+  hooks.preempt_current_in_place = preempt_current_goroutine_in_place;
   hooks.requester_enter_native = enter_native_for_stop;
   hooks.requester_leave_native = leave_native;
   hooks.requester_hand_off_held = hand_off_held_processor;

@@ -131,6 +131,9 @@ struct Scheduler {
   // Preemptions after which the goroutine ran on at once (keep_running_after_preemption); relaxed:
   // statistics (tests).
   std::atomic<uint64_t> preemptions_kept_running{0};
+  // Asynchronous preemptions served in place, the goroutine kept on its thread
+  // (runtime_lifecycle.cpp, preempt_current_goroutine_in_place); relaxed: statistics (tests).
+  std::atomic<uint64_t> preemptions_in_place{0};
   // Spawns that yielded first (spawn back-pressure, scheduler.cpp); relaxed: statistics.
   std::atomic<uint64_t> spawn_backlog_yields{0};
   std::atomic<uint64_t> worker_threads{0};

@@ -21,6 +21,7 @@
 #include "kernel_iface/thread_control.hpp"
 #include "safepoint/code_ranges.hpp"
 #include "safepoint/fault_handler.hpp"
+#include "safepoint/stop_state.hpp"
 #include "safepoint/stop_the_world.hpp"
 
 namespace usgc::safepoint {
@@ -60,6 +61,9 @@ struct InterruptedStateExposed {
   InterruptedStateExposed& operator=(const InterruptedStateExposed&) = delete;
 };
 
+// In program code: stops in place, and a preemption in place (the header's "Preempted in
+// place"): the goroutine never leaves this thread here, so the errno restored below is this
+// thread's, the one the interrupted code may hold the address of.
 void safepoint_slow_path(TrampolineFrame*) {
   const int saved_errno = errno;
   g_safepoints_taken.fetch_add(1, std::memory_order_relaxed);
@@ -67,9 +71,11 @@ void safepoint_slow_path(TrampolineFrame*) {
   if (slot != nullptr) {
     InterruptedStateExposed exposed;
     stop_trace::set_next_ack_kind(AckKind::kAsyncSignal);
-    reach_safepoint(slot);
+    reach_safepoint(slot, false);
+    if (g_hooks.preempt_in_place != nullptr && take_preemption_request(slot))
+      g_hooks.preempt_in_place();
   }
-  errno = saved_errno;  // possibly on another thread now: the goroutine's errno moves with it
+  errno = saved_errno;
 }
 
 // Inside a system library: stops only, never a preemption (the call finishes on this thread).

@@ -38,13 +38,26 @@
 //                                                               caller sees EINTR
 //   running in a system library (also at   any                nothing: it may hold the
 //     a `syscall` that does not block)                          library's locks; retried
-//   running in the program or JIT code     stop, handshake,   an asynchronous safepoint at the
-//                                            preemption         PC (USGC_ASYNC_PREEMPT=0: nothing)
+//   running in the program's code          stop, handshake,   an asynchronous safepoint at the
+//                                            preemption         PC, a preemption served in place
+//                                                               (USGC_ASYNC_PREEMPT=0: nothing)
 //
 // "Not called from usgc": usgc blocks through libc's syscall(3) wrapper, a leaf whose return
 // address is at [rsp]; a call from usgc's code there is left alone.
 // Inside a system library a goroutine is never preempted (only stopped): it must finish the
 // library call on the thread that began it.
+//
+// Preempted in place: an asynchronous safepoint never moves the goroutine to another thread. The
+// interrupted code was compiled for a thread that does not change under it: glibc declares
+// __errno_location const, so a compiler keeps errno's address in a register across a libc call
+// (`errno = 0; poll(...); if (errno ...)`), and the same holds for any thread-local address.
+// So a preemption there gives the P up on this thread and takes one back, as around a re-issued
+// call (the runtime's preempt_in_place hook: blocked_call release and reacquire; the thread waits
+// in the pinned line while other goroutines run), instead of switching to the scheduler (which
+// resumes the goroutine on whichever thread runs its P next). The errno restored at the end is
+// then this thread's. (Before, the slow path's own restore, its address computed before the
+// switch, wrote the preempted goroutine's errno into the old thread's, under whichever goroutine
+// ran there next.) Goroutines move between threads only at usgc calls that switch.
 // An asynchronous safepoint runs the usual slow path (reach_safepoint: acknowledge, wait for the
 // resume, or yield for a preemption) from the trampoline, with every register, the flags, the
 // vector state and errno preserved; the signal mask is the interrupted code's (sigreturn).
@@ -91,6 +104,9 @@ struct AsyncSafepointHooks {
   // stopped, preempted or without its P (SafepointHooks::async_stop_begin). May be null.
   void (*async_stop_begin)(const void* saved_state);
   void (*async_stop_end)();
+  // Normal context, from the trampoline, in program code: serve a preemption without moving the
+  // goroutine to another thread (SafepointHooks::preempt_current_in_place). May be null.
+  void (*preempt_in_place)();
 };
 
 // Installs the handler (once) unless USGC_ASYNC_PREEMPT=0 or the build cannot rewrite a signal

@@ -86,9 +86,12 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
   }
   if (hooks.runs_goroutine_code != nullptr && hooks.blocked_call_release_processor != nullptr &&
       hooks.blocked_call_reacquire_processor != nullptr) {
-    AsyncSafepointHooks async_hooks{hooks.runs_goroutine_code, hooks.blocked_call_release_processor,
-                                    hooks.blocked_call_reacquire_processor, hooks.async_stop_begin,
-                                    hooks.async_stop_end};
+    AsyncSafepointHooks async_hooks{hooks.runs_goroutine_code,
+                                    hooks.blocked_call_release_processor,
+                                    hooks.blocked_call_reacquire_processor,
+                                    hooks.async_stop_begin,
+                                    hooks.async_stop_end,
+                                    hooks.preempt_current_in_place};
     kernel::Status async = async_safepoints_initialize(async_hooks);
     if (!async.ok())
       kernel::print_message(

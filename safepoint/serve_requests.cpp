@@ -108,18 +108,23 @@ bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_alr
     stopped = true;
   }
   if (stopped && g_state.hooks.resumed_from_stop != nullptr) g_state.hooks.resumed_from_stop();
-  if (allow_preemption && slot->preempt_requested.load(std::memory_order_relaxed) != 0) {
-    // The flag and the arming change together under arm_lock (the preemption pair, see
-    // request_preemption): a request is either served here, disarmed, or still armed.
-    change_arming(slot, [](SafepointSlot* s) {
-      s->preempt_requested.store(0, std::memory_order_relaxed);
-      s->armed_for_preempt = false;
-    });
-    g_state.preemptions.fetch_add(1, std::memory_order_relaxed);
+  if (allow_preemption && take_preemption_request(slot)) {
     if (g_state.hooks.preempt_current != nullptr) g_state.hooks.preempt_current();
     stopped = true;
   }
   return stopped;
+}
+
+bool take_preemption_request(SafepointSlot* slot) {
+  if (slot->preempt_requested.load(std::memory_order_relaxed) == 0) return false;
+  // The flag and the arming change together under arm_lock (the preemption pair, see
+  // request_preemption): a request is either served here, disarmed, or still armed.
+  change_arming(slot, [](SafepointSlot* s) {
+    s->preempt_requested.store(0, std::memory_order_relaxed);
+    s->armed_for_preempt = false;
+  });
+  g_state.preemptions.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 // The preemption pair: preempt_requested and armed_for_preempt change together under arm_lock

@@ -136,6 +136,9 @@ void change_arming(SafepointSlot* slot, Setter setter) {
 // request of this slot, acknowledged in the poll fault's handler, and waited for its resume); the
 // poll fault's two hooks (FaultHandlerHooks: in the signal handler, then after the trampoline).
 bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_already);
+// The holder takes its slot's pending preemption request (clears the preemption pair under
+// arm_lock and counts it): true if there was one, which the caller then serves by yielding.
+bool take_preemption_request(SafepointSlot* slot);
 void poll_fault_in_handler();
 void poll_fault_slow_path();
 

@@ -200,6 +200,9 @@ inline void set_processor_activity(SafepointSlot* slot, ProcessorActivity activi
 struct SafepointHooks {
   // The poll slow path found a preemption request: yield the current goroutine (runtime).
   void (*preempt_current)();
+  // An asynchronous safepoint in program code found one: yield the P but keep the goroutine on
+  // the calling thread (async_safepoint.hpp, "Preempted in place"). Null: not preempted there.
+  void (*preempt_current_in_place)();
   // A goroutine requesting a stop gives up its P first (held back from other machines until the
   // resume: runtime/native.cpp, "Native for a stop"), and takes one back after;
   // requester_hand_off_held hands a P held back that way on before the requester waits for

@@ -9,6 +9,13 @@
  * 250 us when the call blocks in the kernel in a call it can re-issue (docs/runtime.md, "Retake");
  * the goroutine finishes the call on the thread that began it either way.
  *
+ * Threads: a goroutine may go on on another worker thread only after a usgc call that parks or
+ * yields it (channel operations and select, wait groups, usgc_sleep_ns, usgc_yield, a
+ * usgc_safepoint_poll that yields). A goroutine preempted while it runs C code without polls is
+ * preempted in place: it goes on on its own thread, so errno (whose address a C compiler keeps in
+ * a register across ordinary calls) and thread-locals stay the thread's. Do not keep a
+ * thread-local address, or a lock bound to its thread, across a call that parks or yields.
+ *
  * Errors: functions that can fail return 0 or an errno value (never -1 and errno):
  *   EINVAL   a bad argument (NULL channel, zero-sized stack, ...)
  *   ENOMEM   no memory for a goroutine, stack or channel

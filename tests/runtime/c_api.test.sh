@@ -96,6 +96,14 @@ if [ -f "$BUILD/libusgc.a" ]; then
     if [ $status -eq 0 ]; then echo "PASS stops-with-blocked-goroutines ($out)"
     else echo "FAIL stops-with-blocked-goroutines: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1)); fi
   fi
+  # Goroutines spinning in plain C code, preempted asynchronously while stops run: each comes back
+  # on the thread it began on with its errno intact (the compiler keeps errno's address in a
+  # register there). Before, a preempted goroutine moved threads and read or wrote another's errno.
+  if embed_program preempted_goroutine_keeps_thread preempted_goroutine_keeps_thread.c; then
+    out=$(timeout 150 "$work/preempted_goroutine_keeps_thread" 2>&1); status=$?
+    case "$status:$out" in 0:keeps\ thread\ ok*) echo "PASS preempted-goroutines-keep-their-thread-and-errno ($out)";;
+      *) echo "FAIL preempted-goroutines-keep-their-thread-and-errno: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1));; esac
+  fi
   # Attached threads that end without usgc_detach_thread (return, pthread_exit, cancelled in a
   # blocked call, bracketed or not) while stops run back to back: each is detached on its way out;
   # before, its P stayed held and the next stop waited forever.
