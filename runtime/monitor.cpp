@@ -37,7 +37,8 @@
 // CPUs the stopping Ps needed. It keeps the time slices though (request_due_preemptions_quietly):
 // a P whose goroutine has run a full period gets its preemption request in the stop — a pointer
 // swap and a flag under the slot's arm lock, nothing else — and the goroutine, stopped at a poll
-// or an asynchronous safepoint, yields as the world resumes (safepoint serve_requests). Without
+// or an asynchronous safepoint, yields as the world resumes (safepoint serve_requests; at an
+// asynchronous safepoint its thread gives the P up in place, preempt_current_in_place). Without
 // that, stops back to back (an embedder's loop; a stop is in flight nearly all the time) left
 // the monitor's looks to the rare moments between two stops: a goroutine spinning without polls
 // kept its P for seconds while a runnable collector goroutine waited for one (4-8 collections per
