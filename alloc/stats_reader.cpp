@@ -178,7 +178,11 @@ void scan_one(const char* name, void* raw_context) {
   entry.read = read_stats_block(name, scan->uid, &entry.block);
   if (entry.read.error == StatsReadError::kVanished) return;
   entry.writer = WriterState::kAlive;
-  if (entry.read.error == StatsReadError::kNone) {
+  // A block never read stable passed the identity checks (magic, version, size, pid and uid
+  // against the name) and its pid and start time never change after creation: its writer is
+  // judged too, so the block of a process killed mid-update (its sequence odd for ever) is stale
+  // and removed, not skipped at every scan.
+  if (entry.read.error == StatsReadError::kNone || entry.read.error == StatsReadError::kUnstable) {
     entry.writer = stats_block_writer_state(entry.block);
     if (scan->remove_stale && writer_state_is_stale(entry.writer)) {
       entry.removed = remove_stale_stats_block(name, entry.read.inode).ok();

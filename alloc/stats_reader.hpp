@@ -79,7 +79,7 @@ struct StatsBlockEntry {
   char name[kStatsBlockNameBytes + 16];  // longer names are cut (they are malformed anyway)
   int pid;                               // from the name; -1 when the name is malformed
   StatsReadResult read;
-  WriterState writer;  // meaningful when read.error == kNone
+  WriterState writer;  // meaningful when read.error is kNone or kUnstable (kAlive otherwise)
   bool removed;        // stale, and removed by this scan
   usgc_stats_block block;
 };

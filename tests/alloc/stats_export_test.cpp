@@ -6,8 +6,9 @@
 // reads even; the refill-path check waits one interval before the first file (lazy creation);
 // unpublish removes the file; USGC_STATS=0 creates nothing; a fork child publishes to its own
 // file and never removes its parent's; blocks of dead processes and of reused pids are judged
-// stale and removed; malformed files (garbage, short, other version, size mismatch, a seqlock
-// stuck odd, foreign names, symlinks) are skipped with a reason, never crash, never removed.
+// stale and removed, a block stuck mid-update (seqlock odd) too once its writer is gone;
+// malformed files (garbage, short, other version, size mismatch, foreign names, symlinks) are
+// skipped with a reason, never crash, never removed.
 // (That the writer path never allocates is a property of its code: it calls only kernel_iface/
 // functions, getenv and usgc_malloc_get_stats — see alloc/stats_export.cpp.)
 #include "alloc/stats_export.hpp"
@@ -303,6 +304,38 @@ TEST_F(StatsExportTest, BlockWhosePidWasReusedIsRecognizedAndRemoved) {
   EXPECT_FALSE(own.removed);
 }
 
+// A block stuck mid-update whose writer lives (as far as the reader can tell, a slow update) is
+// skipped and kept; once the writer is gone the next scan removes it.
+TEST_F(StatsExportTest, BlockStuckMidUpdateIsKeptWhileItsWriterLivesAndRemovedAfter) {
+  usgc_stats_block forged = own_block();
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  kernel::Result<kernel::ProcessStat> stat = kernel::process_stat(child);
+  ASSERT_TRUE(stat.ok());
+  forged.pid = child;
+  forged.start_time_ticks = stat.value().start_time_ticks;
+  forged.sequence |= 1;
+  write_file(block_name(child), &forged, sizeof(forged));
+  Collected alive;
+  ASSERT_TRUE(scan_stats_blocks(my_uid(), true, collect, &alive).ok());
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ASSERT_EQ(alive.entries.count(block_name(child)), 1u);
+  EXPECT_EQ(alive.entries[block_name(child)].read.error, StatsReadError::kUnstable);
+  EXPECT_EQ(alive.entries[block_name(child)].writer, WriterState::kAlive);
+  EXPECT_FALSE(alive.entries[block_name(child)].removed);
+  Collected dead;
+  ASSERT_TRUE(scan_stats_blocks(my_uid(), true, collect, &dead).ok());
+  ASSERT_EQ(dead.entries.count(block_name(child)), 1u);
+  EXPECT_EQ(dead.entries[block_name(child)].writer, WriterState::kDead);
+  EXPECT_TRUE(dead.entries[block_name(child)].removed);
+  EXPECT_FALSE(block_exists(child));
+}
+
 TEST_F(StatsExportTest, MalformedBlocksAreSkippedWithAReasonAndKept) {
   usgc_stats_block valid = own_block();
   std::string prefix = USGC_STATS_BLOCK_NAME_PREFIX + std::to_string(my_uid()) + "-";
@@ -325,8 +358,9 @@ TEST_F(StatsExportTest, MalformedBlocksAreSkippedWithAReasonAndKept) {
   forge(999997, other_version, StatsReadError::kBadVersion);
   forge(999996, valid, StatsReadError::kSizeMismatch, 2048);
   usgc_stats_block stuck = valid;
-  stuck.sequence |= 1;  // a writer that died mid-update
+  stuck.sequence |= 1;  // a writer that died mid-update: judged below, removed as stale
   forge(999995, stuck, StatsReadError::kUnstable);
+  expected.erase(prefix + "999995");
   usgc_stats_block wrong_identity = valid;
   forge(999994, wrong_identity, StatsReadError::kNone);  // pid fixed by forge: valid, dead writer
   expected.erase(prefix + "999994");
@@ -350,8 +384,13 @@ TEST_F(StatsExportTest, MalformedBlocksAreSkippedWithAReasonAndKept) {
     EXPECT_STRNE(stats_read_error_text(entry.read.error), "");
   }
   EXPECT_EQ(collected.entries[prefix + "999997"].read.detail, 99u);
-  // The well-formed block of the dead pid 999994 was removed as stale.
+  // The well-formed block of the dead pid 999994 was removed as stale, and so was the one of the
+  // dead pid 999995 stuck mid-update (before, it was skipped at every scan for ever).
   EXPECT_TRUE(collected.entries[prefix + "999994"].removed);
+  EXPECT_EQ(collected.entries[prefix + "999995"].read.error, StatsReadError::kUnstable);
+  EXPECT_EQ(collected.entries[prefix + "999995"].writer, WriterState::kDead);
+  EXPECT_TRUE(collected.entries[prefix + "999995"].removed);
+  EXPECT_FALSE(kernel::shared_memory_name_info((prefix + "999995").c_str()).ok());
   for (const auto& [name, error] : expected) (void)kernel::shared_memory_unlink(name.c_str());
 }
 

@@ -150,6 +150,12 @@ void Sampler::visit(const alloc::StatsBlockEntry& entry, void* context) {
   // The name is anyone's choice (any user may create files in /dev/shm): escaped.
   std::string path = std::string(USGC_STATS_BLOCK_DIRECTORY) + "/" +
                      printable_text(entry.name, strnlen(entry.name, sizeof(entry.name)));
+  if (alloc::writer_state_is_stale(entry.writer)) {
+    snapshot->notes.push_back(
+        std::string(entry.removed ? "removed stale " : "stale (could not remove) ") + path + " (" +
+        alloc::writer_state_text(entry.writer) + ")");
+    return;
+  }
   if (entry.read.error != alloc::StatsReadError::kNone) {
     std::string note = "skipped " + path + ": " + alloc::stats_read_error_text(entry.read.error);
     switch (entry.read.error) {
@@ -169,12 +175,6 @@ void Sampler::visit(const alloc::StatsBlockEntry& entry, void* context) {
         break;
     }
     snapshot->notes.push_back(note);
-    return;
-  }
-  if (alloc::writer_state_is_stale(entry.writer)) {
-    snapshot->notes.push_back(
-        std::string(entry.removed ? "removed stale " : "stale (could not remove) ") + path + " (" +
-        alloc::writer_state_text(entry.writer) + ")");
     return;
   }
   snapshot->processes.push_back(Process{entry.block, Rates{}});
