@@ -278,14 +278,24 @@ TEST_F(StatsExportTest, BlockOfADeadProcessIsRecognizedAndRemoved) {
             0u);  // reset: none yet
 }
 
-TEST_F(StatsExportTest, BlockWhosePidWasReusedIsRecognizedAndRemoved) {
-  usgc_stats_block forged = own_block();
+// A child process that only waits (a live pid for a forged block's writer), and its end.
+pid_t fork_waiting_child() {
   pid_t child = ::fork();
-  ASSERT_GE(child, 0);
   if (child == 0) {
     ::pause();
     ::_exit(0);
   }
+  return child;
+}
+void end_child(pid_t child) {
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+}
+
+TEST_F(StatsExportTest, BlockWhosePidWasReusedIsRecognizedAndRemoved) {
+  usgc_stats_block forged = own_block();
+  const pid_t child = fork_waiting_child();
+  ASSERT_GE(child, 0);
   // A block naming the live child's pid but another start time: its writer was an earlier
   // process that had the same pid.
   forged.pid = child;
@@ -293,8 +303,7 @@ TEST_F(StatsExportTest, BlockWhosePidWasReusedIsRecognizedAndRemoved) {
   write_file(block_name(child), &forged, sizeof(forged));
   Collected collected;
   ASSERT_TRUE(scan_stats_blocks(my_uid(), true, collect, &collected).ok());
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
+  end_child(child);
   ASSERT_EQ(collected.entries.count(block_name(child)), 1u);
   EXPECT_EQ(collected.entries[block_name(child)].writer, WriterState::kPidReused);
   EXPECT_TRUE(collected.entries[block_name(child)].removed);
@@ -308,12 +317,8 @@ TEST_F(StatsExportTest, BlockWhosePidWasReusedIsRecognizedAndRemoved) {
 // skipped and kept; once the writer is gone the next scan removes it.
 TEST_F(StatsExportTest, BlockStuckMidUpdateIsKeptWhileItsWriterLivesAndRemovedAfter) {
   usgc_stats_block forged = own_block();
-  pid_t child = ::fork();
+  const pid_t child = fork_waiting_child();
   ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::pause();
-    ::_exit(0);
-  }
   kernel::Result<kernel::ProcessStat> stat = kernel::process_stat(child);
   ASSERT_TRUE(stat.ok());
   forged.pid = child;
@@ -322,8 +327,7 @@ TEST_F(StatsExportTest, BlockStuckMidUpdateIsKeptWhileItsWriterLivesAndRemovedAf
   write_file(block_name(child), &forged, sizeof(forged));
   Collected alive;
   ASSERT_TRUE(scan_stats_blocks(my_uid(), true, collect, &alive).ok());
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
+  end_child(child);
   ASSERT_EQ(alive.entries.count(block_name(child)), 1u);
   EXPECT_EQ(alive.entries[block_name(child)].read.error, StatsReadError::kUnstable);
   EXPECT_EQ(alive.entries[block_name(child)].writer, WriterState::kAlive);
