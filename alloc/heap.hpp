@@ -276,7 +276,10 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size);
 // owner's delayed_free list for a full page, kUseDelayed: then returns true, "the owner was told").
 bool page_remote_free(Page* page, Block* block);
 // Points the direct-table slots of `bin` (a class up to kDirectMaxSize) at `page`.
-void set_direct_slots(Heap* heap, uint32_t bin, Page* page);
+inline void set_direct_slots(Heap* heap, uint32_t bin, Page* page) {
+  DirectSlotRange range = kDirectSlotRanges[bin];
+  for (size_t slot = range.first; slot <= range.last; ++slot) heap->direct_pages[slot] = page;
+}
 // Usable bytes at pointer; reports bad pointers like free does.
 size_t heap_usable_size(const void* pointer, Caller caller);
 // Returns empty memory of the calling thread's heap and the caches to the OS now, and waits
