@@ -163,19 +163,13 @@ Page* heap_find_borrowed_page(Heap* heap, uint32_t bin) {
 namespace {
 
 // local_free becomes the list malloc pops (which checks each block: page_pop_check), free_list
-// being empty. The fast path's frees on it are counted without a walk: with free_list empty every
-// block not in use is on local_free (remote frees still count in `used`), so it holds
-// capacity - used blocks. A cut page (the heap profile) holds some behind its cut: counted by
-// walking (`profiling`).
+// being empty; its blocks counted without a walk (count_local_frees_without_walk), except on a cut
+// page (the heap profile), which holds some behind its cut: counted by walking (`profiling`).
 [[gnu::always_inline]] inline void page_take_local_frees(Heap* heap, Page* page, bool profiling) {
   if (profiling) {
     page_count_local_frees(heap, page);
   } else {
-    uint32_t length = page->capacity() - page->used;
-    USGC_CHECK(length >= page->local_free_counted,
-               "heap corruption: page %p has %u free blocks, %u counted on its local free list",
-               static_cast<void*>(page->start), length, page->local_free_counted);
-    count_frees(heap, page, length - page->local_free_counted);
+    count_local_frees_without_walk(heap, page);
   }
   page->free_list = page->local_free;
   page->local_free = nullptr;

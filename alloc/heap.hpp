@@ -317,7 +317,10 @@ void page_count_local_frees(Heap* heap, Page* page);
 // dependent loads of blocks freed long ago: side by side, their cache misses overlap).
 void pages_count_local_frees(Heap* heap, Page* const* pages, uint32_t count);
 // page_count_local_frees of every in-use page of an owned segment (side by side).
-void segment_count_local_frees(Heap* heap, Segment* segment);
+// `walk_every_list` false (thread exit): a page whose free_list is empty is counted without the
+// walk (its local_free holds capacity - used blocks, as page_collect counts); its blocks are
+// checked by malloc's pop check or the walk when the page is freed, whoever takes the segment.
+void segment_count_local_frees(Heap* heap, Segment* segment, bool walk_every_list);
 // The owner's statistics are exact: counts every page's uncounted frees (owner only).
 void heap_count_local_frees(Heap* heap);
 // Gives a page with used == 0 back to its segment; returns true if the segment was released.
