@@ -70,23 +70,23 @@ namespace {
 }
 
 // A block that passed every check of a remote free but not the cache's rules: freed as
-// remote_free_block would, with what is checked already (`heap` this thread's, `destination` the
-// page's heap as the caller read it, neither null nor `heap`): onto the page's thread_free list (a
-// full page's first block onto its owner's delayed list). Apart from the keeping free, so that the
-// keeping free's registers suffice (its kept blocks save one register). The destination is not
-// read again: had its thread exited or this heap reclaimed the segment since, the push finds the
-// page in kNeverDelayed and remote_free_into_full_page's page_remote_free frees it onto
-// thread_free, valid in every ownership state (2026-12-06: reading it again and testing it cost 5
-// instructions of every turned-away block).
-[[gnu::noinline]] void foreign_cache_turned_away(Block* block, Page* page, Heap* heap,
-                                                 Heap* destination) {
+// remote_free_block would, with what is checked already (`heap` this thread's): onto the page's
+// thread_free list (a full page's first block onto its owner's delayed list). Apart from the
+// keeping free, and given only three values, so that the keeping free's registers suffice (one
+// saved; a fourth argument cost it another). The page's heap is read again but not tested: the
+// keeping free found it neither null nor this heap; had its thread exited or this heap reclaimed
+// the segment since, the push finds the page in kNeverDelayed and remote_free_into_full_page's
+// page_remote_free frees the block onto thread_free, valid in every ownership state (2026-12-06:
+// the tests cost 4 instructions of every turned-away block).
+[[gnu::noinline]] void foreign_cache_turned_away(Block* block, Page* page, Heap* heap) {
   uint32_t bin = page->bin;  // the page's, while the block is in use
   if (heap == &g_empty_heap) return remote_free_block(page, block, bin);  // makes the heap
   block->free_marker = free_marker();
   counter_increment(heap->counters.free_count_by_bin[bin]);
   counter_increment(heap->counters.remote_free_count);
   if ((page_thread_free_push(page, block) & 3) != 0)  // a full page to tell
-    return remote_free_into_full_page(heap, destination, page, block);
+    return remote_free_into_full_page(heap, page->heap.load(std::memory_order_relaxed), page,
+                                      block);
 }
 
 }  // namespace
@@ -127,7 +127,7 @@ namespace {
   __asm__("" : "+r"(foreign));  // formed once (the compiler would form it again for each field)
   uint32_t blocks = foreign_page_blocks(foreign);
   if (heap->queues[bin].first == nullptr || blocks >= kForeignBlockLimit[bin])
-    return foreign_cache_turned_away(block, page, heap, destination);
+    return foreign_cache_turned_away(block, page, heap);
   block->free_marker = marker;
   block->next = foreign->free_list;
   foreign->free_list = block;
