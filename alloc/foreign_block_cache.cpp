@@ -72,19 +72,21 @@ namespace {
 // A block that passed every check of a remote free but not the cache's rules: freed as
 // remote_free_block would, with what is checked already (`heap` this thread's): onto the page's
 // thread_free list (a full page's first block onto its owner's delayed list). Apart from the
-// keeping free, and given only three values, so that the keeping free's registers suffice. The
-// page's heap is read again: another heap's when the caller looked, it may have become nobody's
-// (its thread exited) or this one's (a reclaim) since, as remote_free_block allows for.
+// keeping free, and given only three values, so that the keeping free's registers suffice (one
+// saved; a fourth argument cost it another). The page's heap is read again but not tested: the
+// keeping free found it neither null nor this heap; had its thread exited or this heap reclaimed
+// the segment since, the push finds the page in kNeverDelayed and remote_free_into_full_page's
+// page_remote_free frees the block onto thread_free, valid in every ownership state (2026-12-06:
+// the tests cost 4 instructions of every turned-away block).
 [[gnu::noinline]] void foreign_cache_turned_away(Block* block, Page* page, Heap* heap) {
   uint32_t bin = page->bin;  // the page's, while the block is in use
   if (heap == &g_empty_heap) return remote_free_block(page, block, bin);  // makes the heap
-  Heap* destination = page->heap.load(std::memory_order_relaxed);
-  if (destination == nullptr || destination == heap) return remote_free_block(page, block, bin);
   block->free_marker = free_marker();
   counter_increment(heap->counters.free_count_by_bin[bin]);
   counter_increment(heap->counters.remote_free_count);
   if ((page_thread_free_push(page, block) & 3) != 0)  // a full page to tell
-    return remote_free_into_full_page(heap, destination, page, block);
+    return remote_free_into_full_page(heap, page->heap.load(std::memory_order_relaxed), page,
+                                      block);
 }
 
 }  // namespace

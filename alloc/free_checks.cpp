@@ -150,12 +150,17 @@ void pages_count_local_frees(Heap* heap, Page* const* pages, uint32_t count) {
   }
 }
 
-void segment_count_local_frees(Heap* heap, Segment* segment) {
+void segment_count_local_frees(Heap* heap, Segment* segment, bool walk_every_list) {
   Page* pages[kMaxPagesPerSegment];
   uint32_t count = 0;
   for (uint32_t i = 0; i < segment->page_count; ++i) {
-    if (segment->pages[i].in_use && segment->pages[i].local_free != nullptr)
-      pages[count++] = &segment->pages[i];
+    Page* page = &segment->pages[i];
+    if (!page->in_use || page->local_free == nullptr) continue;
+    if (walk_every_list || page->free_list != nullptr) {
+      pages[count++] = page;
+      continue;
+    }
+    page->local_free_counted = count_local_frees_without_walk(heap, page);
   }
   pages_count_local_frees(heap, pages, count);
 }
@@ -163,7 +168,7 @@ void segment_count_local_frees(Heap* heap, Segment* segment) {
 void heap_count_local_frees(Heap* heap) {
   kernel::SpinLockGuard guard(heap->help_lock);  // full pages' local_free
   for (Segment* segment = heap->owned_segments; segment != nullptr; segment = segment->owned_next)
-    segment_count_local_frees(heap, segment);
+    segment_count_local_frees(heap, segment, true);
 }
 
 }  // namespace usgc::alloc

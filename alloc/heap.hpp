@@ -276,7 +276,10 @@ void* heap_realloc(Heap* heap, void* pointer, size_t size);
 // owner's delayed_free list for a full page, kUseDelayed: then returns true, "the owner was told").
 bool page_remote_free(Page* page, Block* block);
 // Points the direct-table slots of `bin` (a class up to kDirectMaxSize) at `page`.
-void set_direct_slots(Heap* heap, uint32_t bin, Page* page);
+inline void set_direct_slots(Heap* heap, uint32_t bin, Page* page) {
+  DirectSlotRange range = kDirectSlotRanges[bin];
+  for (size_t slot = range.first; slot <= range.last; ++slot) heap->direct_pages[slot] = page;
+}
 // Usable bytes at pointer; reports bad pointers like free does.
 size_t heap_usable_size(const void* pointer, Caller caller);
 // Returns empty memory of the calling thread's heap and the caches to the OS now, and waits
@@ -314,7 +317,10 @@ void page_count_local_frees(Heap* heap, Page* page);
 // dependent loads of blocks freed long ago: side by side, their cache misses overlap).
 void pages_count_local_frees(Heap* heap, Page* const* pages, uint32_t count);
 // page_count_local_frees of every in-use page of an owned segment (side by side).
-void segment_count_local_frees(Heap* heap, Segment* segment);
+// `walk_every_list` false (thread exit): a page whose free_list is empty is counted without the
+// walk (its local_free holds capacity - used blocks, as page_collect counts); its blocks are
+// checked by malloc's pop check or the walk when the page is freed, whoever takes the segment.
+void segment_count_local_frees(Heap* heap, Segment* segment, bool walk_every_list);
 // The owner's statistics are exact: counts every page's uncounted frees (owner only).
 void heap_count_local_frees(Heap* heap);
 // Gives a page with used == 0 back to its segment; returns true if the segment was released.

@@ -263,7 +263,10 @@ void heap_abandon(Heap* heap) {
   for_each_queued_page(heap, return_page_if_empty);
   for (Segment* segment = heap->owned_segments; segment != nullptr;) {
     Segment* next = segment->owned_next;
-    segment_count_local_frees(heap, segment);  // the walk of the local_free lists (page.hpp)
+    // The fast path's frees counted: pages with a free list by the walk of their local_free
+    // (page.hpp), the others without (2026-12-06: 1.5 % of shared_slots, whose short-lived
+    // threads each walked every page's list at exit).
+    segment_count_local_frees(heap, segment, false);
     segment->owner_thread.store(0, std::memory_order_relaxed);
     segment->owner_heap = nullptr;
     segment->owned_next = segment->owned_prev = nullptr;

@@ -78,6 +78,7 @@ Page* heap_new_page(Heap* heap, uint32_t bin) {
   chosen->used = 0;
   chosen->free_list = chosen->local_free = nullptr;
   chosen->local_free_counted = 0;
+  chosen->local_refilled = 0;
   chosen->purge_deadline_ms = 0;  // not seen empty (heap_retire_idle_pages)
   chosen->clear_flags();
   if (index == 0) chosen->set_flag(kPageHoldsSegmentHeader);
@@ -134,6 +135,7 @@ void page_reset_to_free(Page* page) {
   page->reserved = page->used = 0;
   page->free_list = page->local_free = nullptr;
   page->local_free_counted = 0;
+  page->local_refilled = 0;
   page->clear_flags();
   page->bin = kBinCount;
   page->fast_free_owner.store(0, std::memory_order_relaxed);

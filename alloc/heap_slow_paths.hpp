@@ -119,6 +119,19 @@ inline void count_frees(Heap* heap, const Page* page, uint64_t frees) {
   counter.store(counter.load(std::memory_order_relaxed) + frees, std::memory_order_relaxed);
 }
 
+// The fast path's frees on the local_free of a page whose free_list is empty, counted without a
+// walk: every block of the page not in use is on local_free (remote frees still count in `used`),
+// so it holds capacity - used blocks, of which local_free_counted were counted already. Returns
+// that length (page_collect; thread exit).
+inline uint32_t count_local_frees_without_walk(Heap* heap, const Page* page) {
+  uint32_t length = page->capacity() - page->used;
+  USGC_CHECK(length >= page->local_free_counted,
+             "heap corruption: page %p has %u free blocks, %u counted on its local free list",
+             static_cast<void*>(page->start), length, page->local_free_counted);
+  count_frees(heap, page, length - page->local_free_counted);
+  return length;
+}
+
 // heap_decay.cpp
 // The free-resident cap's purge (footprint.hpp), at most once per kPressureIntervalMs per thread:
 // t_pressure_next_ms is the earliest time of the next (this thread's only).

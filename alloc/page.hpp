@@ -152,7 +152,12 @@ struct Page {
   uint32_t local_free_counted;
   uint8_t pop_checked;  // 1: pop_limit checks (the page may take fast-path frees)
   uint8_t bin;          // size class; kBinCount for large/huge pages
-  uint8_t first_line_padding[2];
+  // 1: the last collect that gave the page blocks took its owner's own frees (local_free), and the
+  // page has not been turned to its queue's back since; a refill's walk that finds it dry turns it
+  // to the back once instead of moving it to the full queue (heap_queue_find_free, "the turn").
+  // Owner only; 0 on a new page.
+  uint8_t local_refilled;
+  uint8_t first_line_padding[1];
 
   // ---- second cache line: slow paths ----
   size_t block_size;  // bytes; 0 while the page is not in use

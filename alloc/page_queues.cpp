@@ -42,11 +42,6 @@ void update_direct_slots(Heap* heap, uint32_t bin) {
   if (heap_profile_active()) heap_profile_cut_front(heap, bin);
 }
 
-void set_direct_slots(Heap* heap, uint32_t bin, Page* page) {
-  DirectSlotRange range = kDirectSlotRanges[bin];
-  for (size_t slot = range.first; slot <= range.last; ++slot) heap->direct_pages[slot] = page;
-}
-
 void Heap::reset_queues() {
   for (Page*& slot : direct_pages) slot = &g_empty_page;
   for (PageQueue& queue : queues) queue = PageQueue{};
