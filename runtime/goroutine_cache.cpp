@@ -90,6 +90,7 @@ Goroutine* goroutine_allocate(bool with_stack) {
       // frames touch, and goes back to the OS with the stack (no malloc'ed record left behind).
       kernel::Result<GoroutineStack> stack = stack_acquire(stop_pending_on_my_processor);
       if (!stack.ok()) return nullptr;
+      safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kRecord);
       GoroutineStack usable = stack.value();
       usable.usable_bytes -= kRecordBytesInStack;
       goroutine = new (usable.top()) Goroutine();
