@@ -22,6 +22,7 @@
 #include "safepoint/stop_trace.hpp"
 #include "tests/support/gc_node.hpp"
 #include "tests/support/runtime_fixture.hpp"
+#include "tests/support/stop_rounds.hpp"
 #include "usgc/runtime.h"
 #include "usgc/safepoint.h"
 
@@ -65,13 +66,8 @@ void hold_first_spawn(SpawnStackWorkPoint point) {
   while (!g_held.release.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
 }
 
-class SpawnStackWork : public RuntimeTest {
+class SpawnStackWork : public ClaimTraceRuntimeTest {
  protected:
-  void SetUp() override {
-    RuntimeTest::SetUp();
-    safepoint::set_stop_trace_enabled(true);
-    safepoint::reset_stop_attribution_totals();
-  }
   void TearDown() override {
     // However the test left (an ASSERT returns early): release a held spawner, disarm the hook,
     // let the spawner's children end.
@@ -79,9 +75,7 @@ class SpawnStackWork : public RuntimeTest {
     runtime::set_spawn_stack_work_hook_for_testing(nullptr);
     g_held.state = 0;
     open_gate();
-    safepoint::set_scheduler_claim(true);
-    safepoint::set_stop_trace_enabled(false);
-    RuntimeTest::TearDown();
+    ClaimTraceRuntimeTest::TearDown();
   }
 
   // A goroutine that spawns parked children (they wait on children_gate_) until the hook holds
@@ -126,6 +120,17 @@ class SpawnStackWork : public RuntimeTest {
         << "no spawn took its stack from the pool";
   }
 
+  // A plain thread that stops the world (`stopped` once it is), keeps it stopped until `resume`,
+  // then resumes it.
+  static std::thread stop_from_a_thread(std::atomic<bool>& stopped, std::atomic<bool>& resume) {
+    return std::thread([&stopped, &resume] {
+      EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
+      stopped = true;
+      while (!resume.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      EXPECT_EQ(usgc_start_the_world(), 0);
+    });
+  }
+
   // The spawner's children wait on the gate until the test (or TearDown) opens it, once.
   void open_gate() {
     if (gate_added_ && !gate_open_) {
@@ -153,12 +158,7 @@ TEST_F(SpawnStackWork, AStopClaimsTheProcessorOfASpawnInItsStackWork) {
             works_before);
   const safepoint::SafepointStatistics before = safepoint::safepoint_statistics();
   std::atomic<bool> stopped{false}, resume{false};
-  std::thread requester([&] {
-    EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
-    stopped = true;
-    while (!resume.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    EXPECT_EQ(usgc_start_the_world(), 0);
-  });
+  std::thread requester = stop_from_a_thread(stopped, resume);
   const bool completed = eventually([&] { return stopped.load(); });
   EXPECT_TRUE(completed) << "the stop waited for a spawn in its stack work";
   if (completed) {
@@ -186,12 +186,8 @@ TEST_F(SpawnStackWork, WithoutTheClaimTheStopWaitsForTheSpawn) {
   safepoint::set_scheduler_claim(false);
   hold_a_spawn_at(SpawnStackWorkPoint::kStackTaken);
   EXPECT_EQ(g_held.status.load(), SlotStatus::kRunning);
-  std::atomic<bool> stopped{false};
-  std::thread requester([&] {
-    EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
-    stopped = true;
-    EXPECT_EQ(usgc_start_the_world(), 0);
-  });
+  std::atomic<bool> stopped{false}, resume{true};  // resumed as soon as stopped
+  std::thread requester = stop_from_a_thread(stopped, resume);
   // Short of the stop's one-second warning; it cannot complete without the spawner anyway.
   EXPECT_FALSE(eventually([&] { return stopped.load(); }, std::chrono::milliseconds(200)));
   g_held.release = true;
@@ -209,12 +205,7 @@ TEST_F(SpawnStackWork, AStopRequestedBeforeTheWorkIsAcknowledgedAsItBegins) {
   EXPECT_EQ(g_held.status.load(), SlotStatus::kRunning);
   safepoint::SafepointSlot* slot = g_held.slot.load();
   std::atomic<bool> stopped{false}, resume{false};
-  std::thread requester([&] {
-    EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
-    stopped = true;
-    while (!resume.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    EXPECT_EQ(usgc_start_the_world(), 0);
-  });
+  std::thread requester = stop_from_a_thread(stopped, resume);
   // The request reached the held spawner's slot, which stays unacknowledged while it is held.
   ASSERT_TRUE(eventually([&] { return safepoint::safepoint_requested(slot); }));
   EXPECT_FALSE(eventually([&] { return stopped.load(); }, std::chrono::milliseconds(50)));
@@ -263,12 +254,8 @@ TEST_F(SpawnStackWork, TheTraceSplitsTheLastProcessorsTimeBySpawnStep) {
   ASSERT_TRUE(all_goroutines_finished());
   safepoint::set_scheduler_claim(false);
   hold_a_spawn_at(SpawnStackWorkPoint::kStackTaken);
-  std::atomic<bool> stopped{false};
-  std::thread requester([&] {
-    EXPECT_EQ(usgc_stop_the_world(nullptr), 0);
-    stopped = true;
-    EXPECT_EQ(usgc_start_the_world(), 0);
-  });
+  std::atomic<bool> stopped{false}, resume{true};  // resumed as soon as stopped
+  std::thread requester = stop_from_a_thread(stopped, resume);
   ASSERT_TRUE(eventually([&] { return safepoint::safepoint_requested(g_held.slot.load()); }));
   std::this_thread::sleep_for(std::chrono::milliseconds(5));  // time in the step, to be split
   g_held.release = true;
