@@ -279,7 +279,8 @@ void time_to_safepoint(uint32_t goroutines, int stops_per_mode, int first_mode) 
         if (breakdown.requester_slept) ++slept[mode];
         attribution[mode].add(usgc::safepoint::stop_attribution_last());
         if (!stop_mode.from_goroutine)
-          run_queue_wait[mode].after(usgc::safepoint::stop_attribution_last());
+          attribution[mode].set_last_run_queue_wait(
+              run_queue_wait[mode].after(usgc::safepoint::stop_attribution_last()));
         ttsp_ns[mode].push_back(info.time_to_safepoint_ns);
         wake_ns[mode].push_back(info.requester_wake_ns);
         procs = info.procs;

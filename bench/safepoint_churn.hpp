@@ -137,7 +137,8 @@ inline void goroutine_churn(uint32_t population, int stops) {
     wake_ns.push_back(info.requester_wake_ns);
     arming_ns.push_back(usgc::safepoint::stop_breakdown_last().arming_ns);
     attribution.add(usgc::safepoint::stop_attribution_last());
-    run_queue_wait.after(usgc::safepoint::stop_attribution_last());
+    attribution.set_last_run_queue_wait(
+        run_queue_wait.after(usgc::safepoint::stop_attribution_last()));
   }
   const double seconds = static_cast<double>(now_ns() - start_ns) * 1e-9;
   const uint64_t decommits = runtime::stack_pool_counters().decommits - decommits_before;

@@ -87,10 +87,15 @@ struct Attribution {
   uint64_t faults = 0;  // slots acknowledged through a poll fault, all stops
   std::vector<uint64_t> armed_to_fault_ns, fault_to_ack_ns, ack_to_observed_ns;
   std::vector<usgc::safepoint::StopAttribution> each;  // every traced stop (print_tail)
+  // Per entry of `each`: the last P's thread's run-queue wait across the stop (RunQueueWait::after;
+  // kUnknownWait where not read: fast stops, a thread gone).
+  static constexpr uint64_t kUnknownWait = ~uint64_t{0};
+  std::vector<uint64_t> run_queue_waited_ns;
 
   void add(const usgc::safepoint::StopAttribution& a) {
     if (!a.valid) return;
     each.push_back(a);
+    run_queue_waited_ns.push_back(kUnknownWait);
     const bool slow = a.time_to_safepoint_ns > usgc::safepoint::kSlowStopNs;
     const int activity = static_cast<int>(a.last_activity), kind = static_cast<int>(a.last_kind);
     ++stops;
@@ -136,6 +141,66 @@ struct Attribution {
     latency_results(name, impl, fault_to_ack_ns, "last_fault_to_ack_");
     latency_results(name, impl, ack_to_observed_ns, "ack_to_observed_");
     print_tail(name, impl);
+    print_spawn_steps(name, impl);
+  }
+
+  // The last added stop's run-queue wait (RunQueueWait::after's result).
+  void set_last_run_queue_wait(uint64_t waited_ns) {
+    if (!run_queue_waited_ns.empty() && waited_ns != kUnknownWait)
+      run_queue_waited_ns.back() = waited_ns;
+  }
+
+  // The slow stops whose last P was in a spawn between its arming and its fault (or
+  // acknowledgement), that time split by spawn step (StopAttribution::spawn_step_ns): one NOTE with
+  // the counts (in_a_spawn: some time in a step other than outside; at_arm: spawning when armed;
+  // ring_short: the slot's ring did not reach back to the arming; rq_over_half: the last thread
+  // waited on a run queue for over half the stop), then one NOTE per step with time in it: in how
+  // many of those stops (n), in how many it was the largest stretch (largest; not_rq: of the stops
+  // the run queue does not explain), p50, p90 and max of its time, and its total.
+  void print_spawn_steps(const char* name, const char* impl) const {
+    using usgc::safepoint::SpawnStep;
+    constexpr int kSteps = static_cast<int>(SpawnStep::kCount);
+    uint64_t in_a_spawn = 0, at_arm = 0, ring_short = 0, rq_over_half = 0;
+    uint64_t largest[kSteps] = {}, largest_not_rq[kSteps] = {};
+    std::vector<uint64_t> step_ns[kSteps];
+    for (size_t i = 0; i < each.size(); ++i) {
+      const auto& a = each[i];
+      if (a.time_to_safepoint_ns <= usgc::safepoint::kSlowStopNs) continue;
+      uint64_t spawning_ns = 0;
+      int biggest = 0;
+      for (int step = 0; step < kSteps; ++step) {
+        if (step != static_cast<int>(SpawnStep::kOutside)) spawning_ns += a.spawn_step_ns[step];
+        if (a.spawn_step_ns[step] > a.spawn_step_ns[biggest]) biggest = step;
+      }
+      if (spawning_ns == 0 && a.spawn_step_at_arm == SpawnStep::kOutside) continue;
+      ++in_a_spawn;
+      at_arm += a.spawn_step_at_arm != SpawnStep::kOutside;
+      ring_short += !a.spawn_steps_known;
+      const uint64_t waited = run_queue_waited_ns[i];
+      const bool rq = waited != kUnknownWait && 2 * waited > a.time_to_safepoint_ns;
+      rq_over_half += rq;
+      ++largest[biggest];
+      largest_not_rq[biggest] += !rq;
+      for (int step = 0; step < kSteps; ++step)
+        if (a.spawn_step_ns[step] != 0) step_ns[step].push_back(a.spawn_step_ns[step]);
+    }
+    std::printf("NOTE suite=safepoint case=%s impl=%s spawn_slow_stops in_a_spawn=%" PRIu64
+                " at_arm=%" PRIu64 " ring_short=%" PRIu64 " rq_over_half=%" PRIu64 "\n",
+                name, impl, in_a_spawn, at_arm, ring_short, rq_over_half);
+    for (int step = 0; step < kSteps; ++step) {
+      std::vector<uint64_t>& ns = step_ns[step];
+      if (ns.empty()) continue;
+      std::sort(ns.begin(), ns.end());
+      uint64_t total_ns = 0;
+      for (uint64_t v : ns) total_ns += v;
+      std::printf("NOTE suite=safepoint case=%s impl=%s spawn_step=%s n=%zu largest=%" PRIu64
+                  " largest_not_rq=%" PRIu64 " p50_us=%.1f p90_us=%.1f max_us=%.1f total_us=%.1f\n",
+                  name, impl, usgc::safepoint::spawn_step_name(static_cast<SpawnStep>(step)),
+                  ns.size(), largest[step], largest_not_rq[step],
+                  static_cast<double>(percentile(ns, 0.50)) / 1000.0,
+                  static_cast<double>(percentile(ns, 0.90)) / 1000.0,
+                  static_cast<double>(ns.back()) / 1000.0, static_cast<double>(total_ns) / 1000.0);
+    }
   }
 
   // The stops at or over the p95 of the time to safepoint, stretch by stretch from the request to
@@ -241,12 +306,13 @@ class RunQueueWait {
       if (tid_[i] != 0 && !read(tid_[i], &delay_ns_[i])) tid_[i] = 0;
     }
   }
-  void after(const usgc::safepoint::StopAttribution& a) {
+  // Returns the last thread's wait in ns (Attribution::kUnknownWait: a fast stop, not read).
+  uint64_t after(const usgc::safepoint::StopAttribution& a) {
     if (!a.valid || a.time_to_safepoint_ns <= usgc::safepoint::kSlowStopNs ||
         a.last_slot >= tid_.size() || tid_[a.last_slot] == 0)
-      return;
+      return Attribution::kUnknownWait;
     uint64_t delay_ns = 0;
-    if (!read(tid_[a.last_slot], &delay_ns)) return;
+    if (!read(tid_[a.last_slot], &delay_ns)) return Attribution::kUnknownWait;
     ++slow_known_;
     const uint64_t waited_ns = delay_ns - delay_ns_[a.last_slot];
     slow_waited_ns_.push_back(waited_ns);
@@ -256,6 +322,7 @@ class RunQueueWait {
       ++slow_mostly_waiting_;
       ++by_activity_[activity][1];
     }
+    return waited_ns;
   }
   void print(const char* name, const char* impl) const {
     std::printf("NOTE suite=safepoint case=%s impl=%s slow_stops_with_last_thread_known=%" PRIu64

@@ -11,6 +11,9 @@
 // exits on another take the global lock once per batch, not once per goroutine. A P keeps at most
 // kMaxFreeGoroutinesPerProcessor, the global cache at most kMaxFreeGoroutinesGlobal; the excess is
 // destroyed outside the lock. A reused record is a fresh Goroutine but for its stack and fiber.
+// A spawn that misses both caches makes its record on a stack from the pool (runtime/
+// goroutine_stack.cpp): that stack work runs with the spawner's P claimable by a stop
+// (scheduler.hpp, SpawnStackWork; the claim's rules in safepoint/stop_the_world.hpp).
 #include <new>
 
 #include "kernel_iface/futex_mutex.hpp"
@@ -63,16 +66,44 @@ Goroutine* take_free_goroutine(Processor* processor) {
   return goroutine;
 }
 
-// A spawn's stack refill asks this between its system calls (runtime/goroutine_stack.hpp).
+// A spawn's stack refill asks this between its system calls (runtime/goroutine_stack.hpp): a
+// stop requested on its P, or one that claimed it (the spawn's stack work: then the world is
+// stopped, and pages prepared now only take CPU from the stop's work; the spawn's own first touch
+// of the record's page is the one left).
 bool stop_pending_on_my_processor() {
   Machine* machine = current_machine();
   return machine != nullptr && machine->processor != nullptr &&
-         safepoint::safepoint_requested(machine->processor->slot);
+         safepoint::scheduler_stop_pending(machine->processor->slot);
+}
+
+// Tests only (relaxed: set between tests): set_spawn_stack_work_hook_for_testing.
+std::atomic<void (*)(SpawnStackWorkPoint)> g_stack_work_hook{nullptr};
+
+void stack_work_hook(SpawnStackWorkPoint point) {
+  if (void (*hook)(SpawnStackWorkPoint) = g_stack_work_hook.load(std::memory_order_relaxed))
+    hook(point);
+}
+
+// A new record at the top of a stack from the pool (nullptr: ENOMEM). The record lives at the top
+// of its own stack: it shares the page the goroutine's first frames touch, and goes back to the OS
+// with the stack (no malloc'ed record left behind).
+Goroutine* goroutine_from_the_stack_pool() {
+  kernel::Result<GoroutineStack> stack = stack_acquire(stop_pending_on_my_processor);
+  if (!stack.ok()) return nullptr;
+  stack_work_hook(SpawnStackWorkPoint::kStackTaken);
+  safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kRecord);
+  GoroutineStack usable = stack.value();
+  usable.usable_bytes -= kRecordBytesInStack;
+  Goroutine* goroutine = new (usable.top()) Goroutine();
+  goroutine->stack = usable;
+  goroutine->sanitizer_fiber =
+      sanitizer_fiber_create(usable.top() - usable.usable_bytes, usable.usable_bytes);
+  return goroutine;
 }
 
 }  // namespace
 
-Goroutine* goroutine_allocate(bool with_stack) {
+Goroutine* goroutine_allocate(bool with_stack, SpawnStackWork work) {
   Goroutine* goroutine = nullptr;
   Machine* machine = current_machine();
   if (with_stack)
@@ -84,25 +115,52 @@ Goroutine* goroutine_allocate(bool with_stack) {
     new (goroutine) Goroutine();
     goroutine->stack = stack;
     goroutine->sanitizer_fiber = fiber;
-  } else {
-    if (with_stack) {
-      // The record lives at the top of its own stack: it shares the page the goroutine's first
-      // frames touch, and goes back to the OS with the stack (no malloc'ed record left behind).
-      kernel::Result<GoroutineStack> stack = stack_acquire(stop_pending_on_my_processor);
-      if (!stack.ok()) return nullptr;
-      GoroutineStack usable = stack.value();
-      usable.usable_bytes -= kRecordBytesInStack;
-      goroutine = new (usable.top()) Goroutine();
-      goroutine->stack = usable;
-      goroutine->sanitizer_fiber =
-          sanitizer_fiber_create(usable.top() - usable.usable_bytes, usable.usable_bytes);
-    } else {
-      goroutine = new (std::nothrow) Goroutine();
-      if (goroutine == nullptr) return nullptr;
+  } else if (with_stack) {
+    // The spawn's stack work (scheduler.hpp, SpawnStackWork): the pool's lock, its refill's system
+    // calls and first touches, the record's page. With kClaimable the P's slot is in the scheduler
+    // state meanwhile, so a stop claims the P instead of waiting for this thread.
+    // Only from a Running slot (a goroutine's), and not with the claim off (USGC_SAFEPOINT_CLAIM=0:
+    // the protocol before, for comparison).
+    safepoint::SafepointSlot* slot =
+        work == SpawnStackWork::kClaimable && machine != nullptr && machine->processor != nullptr
+            ? machine->processor->slot
+            : nullptr;
+    if (slot != nullptr &&
+        (!safepoint::scheduler_claim_enabled() ||
+         slot->status.load(std::memory_order_relaxed) != safepoint::SlotStatus::kRunning))
+      slot = nullptr;
+    stack_work_hook(SpawnStackWorkPoint::kBegin);
+    if (slot != nullptr) {
+      safepoint::slot_enter_scheduler(slot);
+      g_scheduler.spawn_claimable_stack_works.fetch_add(1, std::memory_order_relaxed);
+      // A stop requested before the slot entered the scheduler state (its requester found it
+      // Running and waits for it): acknowledged here, by the claim's CAS, rather than after the
+      // work. Acquire: pairs with the request's seq_cst store of requested_epoch.
+      const uint32_t requested = slot->requested_epoch.load(std::memory_order_acquire);
+      if (requested != slot->acked_epoch.load(std::memory_order_relaxed) &&
+          safepoint::holder_claim_scheduling_slot(slot, requested,
+                                                  safepoint::AckKind::kSchedulerPoint))
+        g_scheduler.spawn_stack_work_acknowledgements.fetch_add(1, std::memory_order_relaxed);
     }
+    goroutine = goroutine_from_the_stack_pool();
+    if (slot != nullptr) {
+      // Waits out a stop that claimed the P, serves one requested meanwhile (a scheduling point:
+      // the spawner may be preempted here and go on on another machine); then, as after any stop,
+      // the spawner is scanned for a concurrent mark begun in it before it runs on.
+      safepoint::slot_leave_scheduler(slot);
+      resumed_from_stop();
+    }
+    if (goroutine == nullptr) return nullptr;
+  } else {
+    goroutine = new (std::nothrow) Goroutine();
+    if (goroutine == nullptr) return nullptr;
   }
   goroutine->id = g_scheduler.next_goroutine_id.fetch_add(1, std::memory_order_relaxed);
   return goroutine;
+}
+
+void set_spawn_stack_work_hook_for_testing(void (*hook)(SpawnStackWorkPoint)) {
+  g_stack_work_hook.store(hook, std::memory_order_relaxed);
 }
 
 void goroutine_destroy(Goroutine* goroutine) {

@@ -70,6 +70,7 @@
 #include "kernel_iface/guard_region.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 #include "runtime/goroutine_stack_pool.hpp"
+#include "safepoint/stop_trace.hpp"
 
 namespace usgc::runtime {
 namespace stack_pool {
@@ -266,6 +267,7 @@ kernel::Result<GoroutineStack> stack_acquire(bool (*interrupted)()) {
   GoroutineStack stack;
   uint64_t ticket = 0;
   g_pool.acquires.fetch_add(1, std::memory_order_relaxed);
+  safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kPoolLock);
   {
     kernel::FutexMutexGuard guard(g_pool.lock);
     kernel::DecommitQueue& queue = kernel::DecommitQueue::process();
@@ -298,7 +300,10 @@ kernel::Result<GoroutineStack> stack_acquire(bool (*interrupted)()) {
   }
   // The decommit ticket rule, outside the lock: usually complete already.
   kernel::DecommitQueue& queue = kernel::DecommitQueue::process();
-  if (ticket != 0 && !queue.is_complete(ticket)) queue.wait(ticket);
+  if (ticket != 0 && !queue.is_complete(ticket)) {
+    safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kDecommitWait);
+    queue.wait(ticket);
+  }
   return kernel::Result<GoroutineStack>::success(stack);
 }
 

@@ -11,6 +11,7 @@
 #include "kernel_iface/virtual_memory.hpp"
 #include "runtime/goroutine_stack.hpp"
 #include "runtime/goroutine_stack_pool.hpp"
+#include "safepoint/stop_trace.hpp"
 
 namespace usgc::runtime {
 namespace stack_pool {
@@ -26,6 +27,7 @@ kernel::Result<uint32_t> map_chunk_locked() {
   if (slot_count == 0) slot_count = 1;
   const size_t bytes = slot_count * slot_bytes;
   const size_t bits_bytes = round_to_pages((slot_count + 63) / 64 * sizeof(uint64_t));
+  safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kChunkMap);
   kernel::Result<void*> mapping = kernel::map_aligned(bytes, kernel::os_page_size());
   if (!mapping.ok()) return kernel::Result<uint32_t>::failure(mapping.error());
   kernel::Result<void*> bits = kernel::map_aligned(bits_bytes, kernel::os_page_size());
@@ -36,6 +38,7 @@ kernel::Result<uint32_t> map_chunk_locked() {
   // Stacks touch a page or two each: a transparent huge page would make that 2 MiB. An error
   // (kernel without THP) changes nothing.
   (void)kernel::advise_huge_pages(mapping.value(), bytes, false);
+  safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kPoolLock);
   StackChunk& chunk = g_pool.chunks[index];
   chunk = StackChunk{};
   chunk.base = static_cast<uint8_t*>(mapping.value());
@@ -105,6 +108,7 @@ uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_fr
   kernel::AdviseRange ranges[kRefillBatch];
   uint32_t usable = count;
   if (new_from < count) {
+    safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kGuardInstall);
     for (uint32_t i = new_from; i < count; ++i)
       ranges[i - new_from] = kernel::AdviseRange{slots[i].base, guard_bytes};
     bool done =
@@ -131,6 +135,7 @@ uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_fr
   for (uint32_t group = 0; group < usable; group += kPrepareGroup) {
     if (interrupted != nullptr && interrupted()) break;
     const uint32_t pages = std::min(kPrepareGroup, usable - group);
+    safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kPopulate);
     if (!kernel::advise_batch({ranges + group, pages}, kernel::BatchAdvice::kPopulateWrite).ok())
       break;
     g_pool.pages_populated.fetch_add(pages, std::memory_order_relaxed);
@@ -138,6 +143,7 @@ uint32_t prepare_slots(const PooledStack* slots, uint32_t count, uint32_t new_fr
     // flight), and the top byte is the goroutine record's, constructed later. Each costs the VM's
     // shadow-page fill (tens of microseconds: most of a refill's time in the churn benchmark), so
     // `interrupted` is asked before each; an untouched page only takes its fill later.
+    safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kFirstTouch);
     for (uint32_t i = group; i < group + pages; ++i) {
       if (interrupted != nullptr && i != group && interrupted()) return usable;
       *reinterpret_cast<volatile uint8_t*>(slots[i].base + slot_bytes - 1) = 0;
@@ -178,9 +184,13 @@ int refill_locked(bool (*interrupted)(), bool ahead) {
   g_pool.lock.unlock();
   // The decommit ticket rule, outside the lock: cold slots' MADV_DONTNEED must be done before
   // their pages are populated (it would zap them again) or used.
-  if (ticket != 0) queue.wait(ticket);
+  if (ticket != 0 && !queue.is_complete(ticket)) {
+    safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kDecommitWait);
+    queue.wait(ticket);
+  }
   const uint32_t usable =
       prepare_slots(slots, count, new_from, guard_bytes, slot_bytes, regions, interrupted);
+  safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kPoolLock);
   if (new_from == 0) g_pool.carved.fetch_add(usable, std::memory_order_relaxed);
   g_pool.lock.lock();
   ChunkToUnmap unused;  // a retired chunk emptied meanwhile (a reconfiguration): never by a trim

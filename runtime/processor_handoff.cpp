@@ -166,6 +166,7 @@ void wake_idle_processor() {
     return;
   Processor* processor;
   Machine* machine;
+  safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kWakeIdle);  // a spawn's wake-up
   {
     kernel::FutexMutexGuard guard(g_scheduler.lock);
     processor = take_idle_processor_locked();

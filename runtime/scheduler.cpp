@@ -24,6 +24,7 @@
 #include "runtime/context_switch.hpp"
 #include "runtime/stack_scavenger.hpp"
 #include "safepoint/fork_child.hpp"
+#include "usgc/gc.h"
 
 namespace usgc::runtime {
 
@@ -401,6 +402,9 @@ void switch_to_scheduler(SwitchRequest request) {
   if (machine->processor != nullptr)
     safepoint::set_processor_activity(machine->processor->slot,
                                       safepoint::ProcessorActivity::kSwitching);
+  // A spawn that switches (its back-pressure yield, a preemption where its stack work ends) stops
+  // stamping this thread's spawn steps: it may go on on another thread (begin_spawning again).
+  safepoint::stop_trace::spawn_end();
   machine->request = request;
   switch_context(&goroutine->saved_stack_pointer, goroutine->sanitizer_fiber,
                  machine->scheduler_stack_pointer, machine->scheduler_fiber,
@@ -539,22 +543,58 @@ bool spawn_should_yield_first() {
   return processor->run_queue.size() >= kSpawnBacklogYield && !fill_processor_cache(processor);
 }
 
+namespace {
+
+safepoint::SafepointSlot* current_processor_slot() {
+  Machine* machine = t_machine;
+  return machine != nullptr && machine->processor != nullptr ? machine->processor->slot : nullptr;
+}
+
+// The calling thread's slot, and it says it spawns (the activity byte, the spawn steps of the
+// attribution trace: safepoint/stop_trace.hpp). nullptr: no P held.
+safepoint::SafepointSlot* begin_spawning() {
+  safepoint::SafepointSlot* slot = current_processor_slot();
+  if (slot == nullptr) return nullptr;
+  safepoint::set_processor_activity(slot, safepoint::ProcessorActivity::kSpawning);
+  safepoint::stop_trace::spawn_begin(slot->index, safepoint::SpawnStep::kCache);
+  return slot;
+}
+
+void end_spawning(safepoint::SafepointSlot* slot) {
+  safepoint::stop_trace::spawn_end();
+  safepoint::set_processor_activity(slot, safepoint::ProcessorActivity::kGoroutine);
+}
+
+}  // namespace
+
 int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
                     std::atomic<uint32_t>* exit_notify, void* start_object) {
+  safepoint::SafepointSlot* slot = begin_spawning();
   if (start_object == nullptr && spawn_should_yield_first()) {
     g_scheduler.spawn_backlog_yields.fetch_add(1, std::memory_order_relaxed);
     switch_to_scheduler(SwitchRequest::kYield);
+    slot = begin_spawning();  // perhaps another P, another thread
   }
-  Machine* machine = t_machine;
-  safepoint::SafepointSlot* slot =
-      machine != nullptr && machine->processor != nullptr ? machine->processor->slot : nullptr;
-  safepoint::set_processor_activity(slot, safepoint::ProcessorActivity::kSpawning);
-  Goroutine* goroutine = goroutine_allocate(true);
+  // usgc_go_object's object is rooted in a frame of the spawning goroutine until the new goroutine
+  // holds it (registered): the stack work may then stop (SpawnStackWork). A thread that runs no
+  // goroutine has no frames: its spawn keeps its P Running throughout.
+  void* start_root = start_object;
+  usgc_frame start_frame = {nullptr, &start_root, 1, nullptr};
+  const bool start_rooted = start_object != nullptr && gc::current_mutator() != nullptr;
+  if (start_rooted) usgc_frame_push(&start_frame);
+  const bool claimable = start_object == nullptr || start_rooted;
+  Goroutine* goroutine = goroutine_allocate(
+      true, claimable ? SpawnStackWork::kClaimable : SpawnStackWork::kOnTheProcessor);
+  // A claimable stack work is a scheduling point: the spawner may go on on another P.
+  if (claimable && current_processor_slot() != slot) slot = begin_spawning();
   if (goroutine == nullptr) {
-    safepoint::set_processor_activity(slot, safepoint::ProcessorActivity::kGoroutine);
+    if (start_rooted) usgc_frame_pop(&start_frame);
+    end_spawning(slot);
     return ENOMEM;
   }
+  safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kRegister);
   gc::mutator_register(&goroutine->mutator, goroutine->id, start_object);
+  if (start_rooted) usgc_frame_pop(&start_frame);  // the new goroutine's root now
   goroutine->mutator.stack_top = reinterpret_cast<uintptr_t>(goroutine->stack.top());
   goroutine->entry = entry;
   goroutine->entry_argument = argument;
@@ -565,8 +605,9 @@ int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
   g_scheduler.live_goroutines.fetch_add(1, std::memory_order_relaxed);
   g_scheduler.goroutines_created.fetch_add(1, std::memory_order_relaxed);
   set_state(goroutine, safepoint::GoroutineState::kRunnable);
+  safepoint::stop_trace::spawn_step(safepoint::SpawnStep::kQueue);
   make_runnable(goroutine);
-  safepoint::set_processor_activity(slot, safepoint::ProcessorActivity::kGoroutine);
+  end_spawning(slot);
   return 0;
 }
 

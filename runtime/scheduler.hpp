@@ -136,6 +136,11 @@ struct Scheduler {
   std::atomic<uint64_t> preemptions_in_place{0};
   // Spawns that yielded first (spawn back-pressure, scheduler.cpp); relaxed: statistics.
   std::atomic<uint64_t> spawn_backlog_yields{0};
+  // Spawns whose stack work ran with the P claimable (SpawnStackWork, goroutine_cache.cpp), and
+  // those that found a stop pending as they began it and acknowledged it on the spot; relaxed:
+  // statistics (tests, the churn benchmark).
+  std::atomic<uint64_t> spawn_claimable_stack_works{0};
+  std::atomic<uint64_t> spawn_stack_work_acknowledgements{0};
   std::atomic<uint64_t> worker_threads{0};
   // Worker threads alive now (started, not yet joined), and their bound (Go's maxmcount, 10 000):
   // start_worker_machine reserves with a fetch_add and gives back what it could not use. Tests
@@ -235,7 +240,24 @@ int spawn_goroutine(void (*entry)(void*), void* argument, usgc_goroutine_id* id,
                     std::atomic<uint32_t>* exit_notify, void* start_object = nullptr);
 
 // Goroutine records (runtime/goroutine_cache.cpp).
-Goroutine* goroutine_allocate(bool with_stack);  // nullptr: ENOMEM
+// A spawn that finds no dead goroutine in the caches takes a stack from the pool: its lock, a
+// refill's system calls (guards, populates), first touches of new pages and the record's page, tens
+// to hundreds of microseconds on a VM. kClaimable (a goroutine's spawn, on a P): that work runs
+// with the P's slot in the scheduler state, as a machine's scheduler loop does, so a stop claims
+// the P by a CAS instead of waiting for it (safepoint/stop_the_world.hpp, kScheduling): the work
+// touches only the pool and the new stack, never the heap or the spawner's frames, and the spawner
+// waits out the stop (and is scanned for a concurrent mark) before it goes on. usgc_go_object's
+// object is rooted in a frame of the spawner meanwhile (spawn_goroutine). kOnTheProcessor (a
+// thread that runs no goroutine, or USGC_SAFEPOINT_CLAIM=0): the slot stays Running throughout.
+enum class SpawnStackWork : uint8_t { kOnTheProcessor, kClaimable };
+Goroutine* goroutine_allocate(bool with_stack,  // nullptr: ENOMEM
+                              SpawnStackWork work = SpawnStackWork::kOnTheProcessor);
+// Tests: `hook` (nullptr: none) is called by every spawn that takes its stack from the pool, on
+// the spawning thread: at kBegin before its slot enters the scheduler state, at kStackTaken once
+// the stack is acquired and before the record is made on it (inside the claimable stretch when
+// there is one).
+enum class SpawnStackWorkPoint : uint8_t { kBegin, kStackTaken };
+void set_spawn_stack_work_hook_for_testing(void (*hook)(SpawnStackWorkPoint point));
 void goroutine_recycle(Goroutine* goroutine);
 void goroutine_destroy(Goroutine* goroutine);  // stack, sanitizer fiber and record
 // Destroys the dead goroutines cached by idle Ps and globally (runtime/stack_scavenger.cpp's

@@ -19,8 +19,10 @@
 //                                                           releasing a StoppedScheduling slot
 //   kScheduling   held, its machine is in the scheduler     the holder: Running -> Scheduling
 //                 loop (between goroutines, looking for     (slot_enter_scheduler), and back by
-//                 work, about to go idle): no goroutine     CAS before it runs one
-//                 runs on it, nothing polls                 (slot_leave_scheduler)
+//                 work, about to go idle), or its goroutine CAS before it runs one, or before
+//                 makes a spawn's stack (runtime/           the spawner goes on
+//                 scheduler.hpp, SpawnStackWork): no        (slot_leave_scheduler)
+//                 goroutine code runs on it, nothing polls
 //   kStoppedSched held, claimed by a stop in the scheduler  whoever wins the CAS Scheduling ->
 //   (kStopped-    loop: its holder may not run a goroutine  StoppedScheduling: the requester, or
 //   Scheduling)   until the stop ends                       the holder itself at its scheduler
@@ -50,13 +52,15 @@
 //     back to Scheduling before it publishes resumed_epoch; then it retries. While Scheduling (or
 //     claimed), the holder touches only the scheduler's structures (run queues, the global queue
 //     under its lock, the idle lists, the stack pool), as the machine of a claimed idle slot
-//     already does during a stop; never a goroutine's stack or the heap. After its CAS to Running
-//     it reads requested_epoch again and serves a request that came meanwhile at once (the
-//     requester armed the slot before its claim CAS, so even without that re-read the goroutine
-//     it runs would fault at its first poll: the re-read saves the round trip). The holder's own
-//     acknowledgement in the loop (scheduler_safepoint) is the same CAS, so a slot is
-//     acknowledged once whoever looks first. The requester tries the claim again on the slots
-//     still missing while it waits (a holder that entered its loop after the scan).
+//     already does during a stop; never a goroutine's stack or the heap. (A spawning goroutine in
+//     its stack work is such a holder: it touches the pool and the new stack, not yet any
+//     goroutine's, and its own frames stay as they were, so a stop scans it as one in native.)
+//     After its CAS to Running it reads requested_epoch again and serves a request that came
+//     meanwhile at once (the requester armed the slot before its claim CAS, so even without that
+//     re-read the goroutine it runs would fault at its first poll: the re-read saves the round
+//     trip). The holder's own acknowledgement in the loop (scheduler_safepoint) is the same CAS, so
+//     a slot is acknowledged once whoever looks first. The requester tries the claim again on the
+//     slots still missing while it waits (a holder that entered its loop after the scan).
 //   - an AtSafepoint slot that acknowledged an earlier request is still stopped where it was:
 //     its holder has not come back from that request's resume (asleep on resumed_epoch, or woken
 //     and waiting for a CPU). It is claimed the same way, by a CAS AtSafepoint ->

@@ -30,9 +30,28 @@ struct alignas(64) SlotRecord {
   std::atomic<AckKind> kind{AckKind::kNone};
 };
 
+}  // namespace
+
+// A slot's spawn steps (stop_trace.hpp, spawn_step): the last kEntries changes, each a TSC stamp
+// and the step entered. Written by the slot's holder thread only, while it spawns (relaxed stores,
+// `count` last); read by a requester for the last P of a stop after its acquire of remaining == 0
+// (a holder stopped at its poll wrote everything before its acknowledgement; one that goes on,
+// a claimed slot's, may be read mid-write: a hint, as the activity byte).
+struct stop_trace::SpawnRing {
+  static constexpr uint32_t kEntries = 16;
+  std::atomic<uint32_t> count{0};
+  std::atomic<uint64_t> tsc[kEntries] = {};
+  std::atomic<SpawnStep> step[kEntries] = {};
+};
+
+namespace {
+
+using stop_trace::SpawnRing;
+
 struct Trace {
   std::atomic<bool> enabled{false};
-  SlotRecord* records = nullptr;  // initialize(); room for `capacity` slots
+  SlotRecord* records = nullptr;     // initialize(); room for `capacity` slots
+  SpawnRing* spawn_rings = nullptr;  // initialize(); one per slot, as records
   uint32_t capacity = 0;
   // The current request (requester, operation lock held).
   bool request_traced = false;
@@ -95,6 +114,43 @@ uint64_t since_request_ns(uint64_t tsc) {
   return tsc > g_trace.requested_tsc ? ticks_to_ns(tsc - g_trace.requested_tsc) : 0;
 }
 
+// The last P's [begin_tsc, end_tsc) (its arming to its fault or acknowledgement) split by the
+// spawn step its thread was in, from the slot's ring (StopAttribution::spawn_step_ns).
+void split_by_spawn_step(uint32_t slot_index, uint64_t begin_tsc, uint64_t end_tsc,
+                         StopAttribution* result) {
+  result->spawn_step_at_arm = SpawnStep::kOutside;
+  result->spawn_steps_known = false;
+  if (begin_tsc == 0 || end_tsc <= begin_tsc) return;
+  const SpawnRing& ring = g_trace.spawn_rings[slot_index];
+  const uint32_t count = ring.count.load(std::memory_order_relaxed);
+  const uint32_t first = count > SpawnRing::kEntries ? count - SpawnRing::kEntries : 0;
+  // The step in force at the arming: the newest entry stamped at or before it (none in a ring that
+  // never wrapped: the thread was in no spawn).
+  result->spawn_steps_known = first == 0;
+  for (uint32_t i = first; i < count; ++i) {
+    const uint32_t at = i % SpawnRing::kEntries;
+    const uint64_t from = ring.tsc[at].load(std::memory_order_relaxed);
+    const SpawnStep step = ring.step[at].load(std::memory_order_relaxed);
+    if (from <= begin_tsc) {
+      result->spawn_step_at_arm = step;
+      result->spawn_steps_known = true;
+    }
+    const uint64_t next =
+        i + 1 < count ? ring.tsc[(i + 1) % SpawnRing::kEntries].load(std::memory_order_relaxed)
+                      : end_tsc;
+    const uint64_t lo = from > begin_tsc ? from : begin_tsc, hi = next < end_tsc ? next : end_tsc;
+    if (hi > lo && static_cast<int>(step) < static_cast<int>(SpawnStep::kCount))
+      result->spawn_step_ns[static_cast<int>(step)] += ticks_to_ns(hi - lo);
+  }
+  // Before the oldest entry (a ring that never wrapped): no spawn yet, outside.
+  if (first == 0) {
+    const uint64_t oldest = count != 0 ? ring.tsc[0].load(std::memory_order_relaxed) : end_tsc;
+    const uint64_t hi = oldest < end_tsc ? oldest : end_tsc;
+    if (hi > begin_tsc)
+      result->spawn_step_ns[static_cast<int>(SpawnStep::kOutside)] += ticks_to_ns(hi - begin_tsc);
+  }
+}
+
 }  // namespace
 
 const char* processor_activity_name(ProcessorActivity activity) {
@@ -112,6 +168,38 @@ const char* processor_activity_name(ProcessorActivity activity) {
     case ProcessorActivity::kSpawning:
       return "spawning";
     case ProcessorActivity::kCount:
+      break;
+  }
+  return "?";
+}
+
+const char* spawn_step_name(SpawnStep step) {
+  switch (step) {
+    case SpawnStep::kOutside:
+      return "outside";
+    case SpawnStep::kCache:
+      return "cache";
+    case SpawnStep::kPoolLock:
+      return "pool_lock";
+    case SpawnStep::kDecommitWait:
+      return "decommit_wait";
+    case SpawnStep::kChunkMap:
+      return "chunk_map";
+    case SpawnStep::kGuardInstall:
+      return "guard_install";
+    case SpawnStep::kPopulate:
+      return "populate";
+    case SpawnStep::kFirstTouch:
+      return "first_touch";
+    case SpawnStep::kRecord:
+      return "record";
+    case SpawnStep::kRegister:
+      return "register";
+    case SpawnStep::kQueue:
+      return "queue";
+    case SpawnStep::kWakeIdle:
+      return "wake_idle";
+    case SpawnStep::kCount:
       break;
   }
   return "?";
@@ -366,6 +454,8 @@ void request_observed() {
   result.requester_sleeps = g_trace.requester_sleeps;
   const uint64_t wake_call_tsc = record.wake_call_tsc.load(std::memory_order_relaxed);
   result.wake_call_ns = wake_call_tsc != 0 ? since_request_ns(wake_call_tsc) : 0;
+  split_by_spawn_step(last, record.armed_tsc.load(std::memory_order_relaxed),
+                      fault_tsc != 0 ? fault_tsc : last_tsc, &result);
   g_trace.last = result;
 
   const int a = static_cast<int>(result.last_activity);
@@ -389,9 +479,18 @@ void request_observed() {
 bool initialize(uint32_t slot_count) {
   if (slot_count > g_trace.capacity) {
     auto* records = new (std::nothrow) SlotRecord[slot_count];
-    if (records == nullptr) return false;
-    delete[] g_trace.records;  // no request in flight at initialization
+    auto* rings = new (std::nothrow) SpawnRing[slot_count];
+    if (records == nullptr || rings == nullptr) {
+      delete[] records;
+      delete[] rings;
+      return false;
+    }
+    // No request in flight and no spawn at initialization (t_spawn_ring is null on every thread
+    // between spawns).
+    delete[] g_trace.records;
+    delete[] g_trace.spawn_rings;
     g_trace.records = records;
+    g_trace.spawn_rings = rings;
     g_trace.capacity = slot_count;
   }
   // USGC_TRACE=safepoint (the words off, gc, safepoint).
@@ -399,6 +498,25 @@ bool initialize(uint32_t slot_count) {
       kernel::kTraceSafepoint)
     set_stop_trace_enabled(true);
   return true;
+}
+
+thread_local SpawnRing* t_spawn_ring [[gnu::tls_model("initial-exec")]] = nullptr;
+
+void spawn_begin(uint32_t slot_index, SpawnStep first) {
+  if (!g_trace.enabled.load(std::memory_order_relaxed) || slot_index >= g_trace.capacity) {
+    t_spawn_ring = nullptr;
+    return;
+  }
+  t_spawn_ring = &g_trace.spawn_rings[slot_index];
+  spawn_step_slow(t_spawn_ring, first);
+}
+
+void spawn_step_slow(SpawnRing* ring, SpawnStep step) {
+  const uint32_t count = ring->count.load(std::memory_order_relaxed);
+  const uint32_t at = count % SpawnRing::kEntries;
+  ring->tsc[at].store(read_tsc(nullptr), std::memory_order_relaxed);
+  ring->step[at].store(step, std::memory_order_relaxed);
+  ring->count.store(count + 1, std::memory_order_relaxed);
 }
 
 }  // namespace stop_trace

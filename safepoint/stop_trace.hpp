@@ -49,6 +49,28 @@ enum class ProcessorActivity : uint8_t {
   kCount
 };
 
+// Where a spawn (usgc_go) is, as its thread last said (stop_trace::spawn_step): the steps that may
+// take long or wait, each named after what it waits for. The holder's thread stamps each change
+// (TSC) into its slot's ring; for the last P of a stop the requester splits the time from its
+// arming to its fault (or acknowledgement) by step (StopAttribution::spawn_step_ns): a P that was
+// "spawning" when armed says where that time went, with no second mechanism.
+enum class SpawnStep : uint8_t {
+  kOutside,       // not in a spawn (goroutine code, the scheduler, ...): the ring's default
+  kCache,         // the goroutine-record caches (the global cache's lock)
+  kPoolLock,      // the stack pool: waiting for or holding its lock (goroutine_stack.cpp)
+  kDecommitWait,  // waiting for a decommit ticket (the decommit queue's batch)
+  kChunkMap,      // mapping a new 1 GiB chunk of stacks (mmap)
+  kGuardInstall,  // installing new slots' guards (process_madvise or madvise or mprotect)
+  kPopulate,      // populating top pages (process_madvise MADV_POPULATE_WRITE)
+  kFirstTouch,    // the first user write to populated top pages (the VM's shadow-page fill)
+  kRecord,        // constructing the record on its stack's top page (a fault if untouched)
+  kRegister,      // the collector's mutator registry (its lock)
+  kQueue,         // queueing the new goroutine (the scheduler's lock on overflow)
+  kWakeIdle,      // waking an idle P for it (a futex wake, or starting a thread)
+  kCount
+};
+const char* spawn_step_name(SpawnStep step);
+
 // How a slot acknowledged a request.
 enum class AckKind : uint8_t {
   kNone,              // not acknowledged (the record is of another request)
@@ -96,6 +118,13 @@ struct StopAttribution {
   uint64_t requester_woke_ns;   // request to its return from its last sleep
   uint64_t wake_call_ns;        // request to the last acknowledger's wake call (before it)
   uint32_t requester_sleeps;    // how many times the requester slept on `remaining`
+  // The last P's time from its arming to its poll fault (its acknowledgement if it did not fault),
+  // by the spawn step its thread was in (stop_trace::spawn_step; kOutside: in no spawn), and the
+  // step when armed. spawn_steps_known is false when the slot's ring no longer reached back to the
+  // arming (more steps since than the ring holds): then the split covers only the later part.
+  SpawnStep spawn_step_at_arm;
+  bool spawn_steps_known;
+  uint64_t spawn_step_ns[static_cast<int>(SpawnStep::kCount)];
 };
 
 // Cumulative histograms of who was last: [activity][kind], over every traced stop and over the
@@ -148,6 +177,26 @@ void requester_sleep_begins();
 void requester_sleep_ended();
 // Initialization: room for slot_count slots (false: no memory; the trace then stays off).
 bool initialize(uint32_t slot_count);
+
+// The spawn steps (SpawnStep). A spawning thread that holds slot_index calls spawn_begin once
+// (nothing is recorded while the trace is off or the thread holds no slot), spawn_step at each
+// change, and spawn_end as it returns (the step goes back to kOutside, and later calls record
+// nothing until the next spawn_begin; a spawn that yields ends before it and begins again after).
+// Cost with the trace off: one thread-local load per call.
+struct SpawnRing;
+// The calling thread's ring while it spawns with the trace on (nullptr otherwise).
+extern thread_local SpawnRing* t_spawn_ring [[gnu::tls_model("initial-exec")]];
+void spawn_begin(uint32_t slot_index, SpawnStep first);
+void spawn_step_slow(SpawnRing* ring, SpawnStep step);
+inline void spawn_step(SpawnStep step) {
+  if (SpawnRing* ring = t_spawn_ring) spawn_step_slow(ring, step);
+}
+inline void spawn_end() {
+  if (SpawnRing* ring = t_spawn_ring) {
+    spawn_step_slow(ring, SpawnStep::kOutside);
+    t_spawn_ring = nullptr;
+  }
+}
 }  // namespace stop_trace
 
 }  // namespace usgc::safepoint

@@ -31,18 +31,8 @@ namespace {
 using safepoint::AckKind;
 using safepoint::SlotStatus;
 
-class SchedulerClaim : public RuntimeTest {
+class SchedulerClaim : public ClaimTraceRuntimeTest {
  protected:
-  void SetUp() override {
-    RuntimeTest::SetUp();
-    safepoint::set_stop_trace_enabled(true);
-    safepoint::reset_stop_attribution_totals();
-  }
-  void TearDown() override {
-    safepoint::set_scheduler_claim(true);
-    safepoint::set_stop_trace_enabled(false);
-    RuntimeTest::TearDown();
-  }
   safepoint::SafepointSlot* idle_slot() { return idle_last_slot(); }
   // A thread that acquires slot, enters the scheduler state, sets step to 1 and then blocks (as a
   // worker's thread descheduled in its loop) until go_on; then runs `then` (holding the slot).

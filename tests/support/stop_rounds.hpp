@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "safepoint/stop_the_world.hpp"
+#include "safepoint/stop_trace.hpp"
 #include "tests/support/runtime_fixture.hpp"
 #include "usgc/safepoint.h"
 
@@ -46,6 +47,22 @@ inline safepoint::SafepointSlot* idle_last_slot() {
   EXPECT_TRUE(eventually([&] { return slot->status.load() == safepoint::SlotStatus::kIdle; }));
   return slot;
 }
+
+// The claim tests' fixture: the stop attribution trace on with its totals reset for the test, the
+// scheduler claim (which a test may turn off) back on after it.
+class ClaimTraceRuntimeTest : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    safepoint::set_stop_trace_enabled(true);
+    safepoint::reset_stop_attribution_totals();
+  }
+  void TearDown() override {
+    safepoint::set_scheduler_claim(true);
+    safepoint::set_stop_trace_enabled(false);
+    RuntimeTest::TearDown();
+  }
+};
 
 // A bound for the spin caps (set_spin_caps_for_test), never reached by a polling goroutine.
 constexpr int64_t kLongCapNs = 30'000'000'000;
