@@ -110,11 +110,17 @@ bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_alr
   if (stopped && g_state.hooks.resumed_from_stop != nullptr) g_state.hooks.resumed_from_stop();
   if (allow_preemption && slot->preempt_requested.load(std::memory_order_relaxed) != 0) {
     // The flag and the arming change together under arm_lock (the preemption pair, see
-    // request_preemption): a request is either served here, disarmed, or still armed.
-    change_arming(slot, [](SafepointSlot* s) {
-      s->preempt_requested.store(0, std::memory_order_relaxed);
-      s->armed_for_preempt = false;
-    });
+    // request_preemption): a request is either served here, disarmed, or still armed. A holder
+    // that reads the flag directly (the collector's polls) can see it while the requester still
+    // holds arm_lock (it arms the mirror and may signal after storing the flag): it does not wait
+    // for the requester but leaves the request armed, for its next poll (a thread that slept
+    // there would lose its CPU to the monitor's critical section; TSan's slower atomics made it
+    // happen in Preemption.CollectorStylePollsServe...).
+    if (!slot->arm_lock.try_lock()) return stopped;
+    slot->preempt_requested.store(0, std::memory_order_relaxed);
+    slot->armed_for_preempt = false;
+    update_mirror_locked(slot);
+    slot->arm_lock.unlock();
     g_state.preemptions.fetch_add(1, std::memory_order_relaxed);
     if (g_state.hooks.preempt_current != nullptr) g_state.hooks.preempt_current();
     stopped = true;
