@@ -72,7 +72,7 @@ void safepoint_slow_path(TrampolineFrame*) {
     InterruptedStateExposed exposed;
     stop_trace::set_next_ack_kind(AckKind::kAsyncSignal);
     reach_safepoint(slot, false);
-    if (g_hooks.preempt_in_place != nullptr && take_preemption_request(slot))
+    if (g_hooks.preempt_in_place != nullptr && take_preemption_request(slot, true))
       g_hooks.preempt_in_place();
   }
   errno = saved_errno;

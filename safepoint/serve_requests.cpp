@@ -108,21 +108,32 @@ bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_alr
     stopped = true;
   }
   if (stopped && g_state.hooks.resumed_from_stop != nullptr) g_state.hooks.resumed_from_stop();
-  if (allow_preemption && take_preemption_request(slot)) {
+  if (allow_preemption && take_preemption_request(slot, false)) {
     if (g_state.hooks.preempt_current != nullptr) g_state.hooks.preempt_current();
     stopped = true;
   }
   return stopped;
 }
 
-bool take_preemption_request(SafepointSlot* slot) {
+bool take_preemption_request(SafepointSlot* slot, bool wait_for_requester) {
   if (slot->preempt_requested.load(std::memory_order_relaxed) == 0) return false;
   // The flag and the arming change together under arm_lock (the preemption pair, see
-  // request_preemption): a request is either served here, disarmed, or still armed.
-  change_arming(slot, [](SafepointSlot* s) {
-    s->preempt_requested.store(0, std::memory_order_relaxed);
-    s->armed_for_preempt = false;
-  });
+  // request_preemption): a request is either served here, disarmed, or still armed. A holder
+  // that reads the flag directly (the collector's polls) can see it while the requester still
+  // holds arm_lock (it arms the mirror and may signal after storing the flag): at a poll it does
+  // not wait for the requester but leaves the request armed, for its next poll (a thread that
+  // slept there would lose its CPU to the monitor's critical section; TSan's slower atomics made
+  // it happen in Preemption.CollectorStylePollsServe...). The asynchronous slow path, whose code
+  // does not poll, waits: the monitor signals under the lock and lets go at once.
+  if (wait_for_requester) {
+    slot->arm_lock.lock();
+  } else if (!slot->arm_lock.try_lock()) {
+    return false;
+  }
+  slot->preempt_requested.store(0, std::memory_order_relaxed);
+  slot->armed_for_preempt = false;
+  update_mirror_locked(slot);
+  slot->arm_lock.unlock();
   g_state.preemptions.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

@@ -138,7 +138,9 @@ void change_arming(SafepointSlot* slot, Setter setter) {
 bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_already);
 // The holder takes its slot's pending preemption request (clears the preemption pair under
 // arm_lock and counts it): true if there was one, which the caller then serves by yielding.
-bool take_preemption_request(SafepointSlot* slot);
+// Without wait_for_requester, false too while the requester still holds arm_lock (the request
+// stays armed for the next poll).
+bool take_preemption_request(SafepointSlot* slot, bool wait_for_requester);
 void poll_fault_in_handler();
 void poll_fault_slow_path();
 

@@ -5,6 +5,7 @@
 #   - script suites tests/**/*.test.sh, each printing "PASS <name>", "FAIL <name>: <why>" or
 #     "SKIP <name>: <why>" per case and exiting non-zero if any case failed.
 # Environment: BUILD (the build folder, default build), MODE (release, debug, asan, ...),
+# UNIT_TEST_SHARDS and UNIT_TEST_SHARD (the unit tests in several processes, below),
 # SANITIZER_SCRIPT_SUITES (the script suites asan and tsan run; default below), UBSAN_SCRIPT_SUITES
 # (ubsan's); GoogleTest itself
 # reads GTEST_FILTER.
@@ -28,7 +29,7 @@ run_gtest() {  # name, command...
   # running; what is printed as it runs is the brief form (failures and the summary).
   "$@" --gtest_output="xml:$xml" > "$log" 2>&1
   local rc=$?
-  grep -v -E '^\[ +(RUN|OK) +\]|^\[-+\] [0-9]+ tests? from [A-Za-z]' "$log"
+  grep -v -E '^\[ +(RUN|OK) +\]|^\[-+\] [0-9]+ tests? from [A-Za-z]|^Note: Google Test filter' "$log"
   if [ $rc -ne 0 ]; then
     echo "-- $name exited with $rc; the last lines of its log:"
     tail -n 300 "$log"
@@ -80,7 +81,44 @@ case "${MODE:-release}" in
     ;;
 esac
 
-run_gtest unit_tests "$BUILD/tests/unit_tests"
+# The unit tests run in UNIT_TEST_SHARDS processes, one after another: under the sanitizers one
+# process for all of them does not fit in memory (docs/HACKING.md "Sanitizer builds": what
+# ThreadSanitizer keeps per process). A shard is a set of whole test suites (suite k of the
+# filtered list goes to shard k mod N), so a suite's state made once per process (the random
+# .usir sweep) is made once. Each shard's peak resident size and time are printed when
+# /usr/bin/time is installed. UNIT_TEST_SHARD=k (1-based) runs shard k alone.
+case "${MODE:-release}" in
+  tsan) default_shards=8 ;;
+  asan) default_shards=4 ;;
+  *) default_shards=1 ;;
+esac
+UNIT_TEST_SHARDS=${UNIT_TEST_SHARDS:-$default_shards}
+if [ "$UNIT_TEST_SHARDS" -le 1 ]; then
+  run_gtest unit_tests "$BUILD/tests/unit_tests"
+else
+  # "Suite." lines, then "  test  # parameter" lines (GoogleTest's listing, after GTEST_FILTER).
+  shard_filters=()
+  suite_index=-1
+  while IFS= read -r line; do
+    if [[ $line =~ ^\ \ ([^ ]+) ]]; then
+      shard=$((suite_index % UNIT_TEST_SHARDS))
+      shard_filters[shard]="${shard_filters[shard]:+${shard_filters[shard]}:}$suite${BASH_REMATCH[1]}"
+    elif [[ $line =~ ^([^ ]+\.)(\ |$) ]]; then
+      suite=${BASH_REMATCH[1]}; suite_index=$((suite_index + 1))
+    fi
+  done < <("$BUILD/tests/unit_tests" --gtest_list_tests)
+  timing=$(mktemp)
+  timer=()
+  [ -x /usr/bin/time ] && timer=(/usr/bin/time -f 'peak RSS %M KiB, %e s, CPU %U s user + %S s system' -o "$timing")
+  for ((shard = 0; shard < UNIT_TEST_SHARDS; shard++)); do
+    [ -n "${shard_filters[shard]:-}" ] || continue
+    [ -z "${UNIT_TEST_SHARD:-}" ] || [ "$UNIT_TEST_SHARD" -eq $((shard + 1)) ] || continue
+    run_gtest "unit_tests shard $((shard + 1))/$UNIT_TEST_SHARDS" \
+      "${timer[@]}" "$BUILD/tests/unit_tests" --gtest_filter="${shard_filters[shard]}"
+    [ ${#timer[@]} -gt 0 ] && echo "-- $(tr '\n' ' ' < "$timing")"
+  done
+  rm -f "$timing"
+fi
 case "${MODE:-release}" in
   asan|tsan)
     # The sanitizer runtimes replace malloc themselves and must come first in the process:

@@ -2,9 +2,11 @@
 // a slightly larger class before they touch new memory, and never lose natural alignment.
 //
 // From the public header only (usgc/usgc.h), as an embedder sees it: which block a request gets is
-// read from its address and usgc_malloc_usable_size. Each case runs in a forked child, a process
-// whose only thread heap is the child's own and that has no exited threads' segments a refill could
-// reclaim, so the blocks a request can get are exactly those the case made.
+// read from its address and usgc_malloc_usable_size. Each case runs on a new thread of a forked
+// child: a thread heap of its own, new and empty (the forking thread's heap comes into the child
+// with the free blocks the tests before left in it, which a request may borrow), in a process with
+// no exited threads' segments a refill could reclaim, so the blocks a request can get are exactly
+// those the case made.
 //   - a request of class c whose pages have no free block takes a free block of class c + 1 to
 //     c + 3 (at most 37.5 % larger) of the same heap; it used to extend or format a page of class c
 //     (new memory) while the larger class's free blocks stayed resident and idle;
@@ -19,19 +21,24 @@
 #include <cstdint>
 #include <cstdio>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "usgc/usgc.h"
 
 namespace {
 
-// Runs `child` in a forked child; its return value is the exit status (0: passed). Failures print
-// on the child's stderr.
+// Runs `child` on a new thread of a forked child; its return value is the exit status (0: passed).
+// Failures print on the child's stderr.
 template <typename Child>
 int run_in_child(Child child) {
   pid_t pid = ::fork();
   if (pid < 0) return -1;
-  if (pid == 0) ::_exit(child());
+  if (pid == 0) {
+    int result = 1;
+    std::thread([&result, &child] { result = child(); }).join();
+    ::_exit(result);
+  }
   int status = 0;
   if (::waitpid(pid, &status, 0) != pid) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
