@@ -60,26 +60,25 @@ void* worker_thread_main(void* argument) {
   return nullptr;
 }
 
-void preempt_current_goroutine() {
-  Machine* machine = current_machine();
+// The rules of every preemption: a goroutine locked to its machine is not preempted, one with
+// nothing else to run keeps its P (keep_running_after_preemption). True: it gives way.
+bool preemption_gives_way(Machine* machine) {
   if (machine == nullptr || machine->current == nullptr ||
       machine->current->locked_machine != nullptr)
-    return;
-  if (keep_running_after_preemption(machine)) return;  // nothing else to run: no switch
-  switch_to_scheduler(SwitchRequest::kPreempt);
+    return false;
+  return !keep_running_after_preemption(machine);
+}
+
+void preempt_current_goroutine() {
+  if (preemption_gives_way(current_machine())) switch_to_scheduler(SwitchRequest::kPreempt);
 }
 
 // An asynchronous preemption in the program's code (safepoint/async_safepoint.hpp, "Preempted
 // in place"): the goroutine keeps its thread, the P goes to other work and one comes back as
 // after a blocked call (runtime/blocked_call.cpp: the thread waits in the pinned line, served in
-// turns with the run queues). Same rules as a preemption at a poll otherwise: a goroutine locked
-// to its machine is not preempted, one with nothing else to run keeps its P.
+// turns with the run queues).
 void preempt_current_goroutine_in_place() {
-  Machine* machine = current_machine();
-  if (machine == nullptr || machine->current == nullptr ||
-      machine->current->locked_machine != nullptr)
-    return;
-  if (keep_running_after_preemption(machine)) return;
+  if (!preemption_gives_way(current_machine())) return;
   g_scheduler.preemptions_in_place.fetch_add(1, std::memory_order_relaxed);
   blocked_call_release_processor();
   blocked_call_reacquire_processor();
@@ -96,8 +95,8 @@ bool runs_goroutine_code() {
 
 // From the asynchronous slow paths (normal context): the current goroutine's interrupted state
 // lies from saved_state up its stack until async_stop_end; shared collections scan it
-// conservatively meanwhile (gc/conservative_roots.hpp). The goroutine may come back on another
-// thread (a preemption), so the end looks it up again: it is still the current one.
+// conservatively meanwhile (gc/conservative_roots.hpp). The goroutine stays on its thread
+// throughout (a preemption there is served in place); the end looks it up again all the same.
 void async_stop_begin(const void* saved_state) {
   Machine* machine = current_machine();
   if (machine == nullptr || machine->current == nullptr) return;
