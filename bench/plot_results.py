@@ -13,9 +13,12 @@ Reads the logs with bench/format_table.py's parser and writes into OUTDIR (defau
     per round trip (ping-pongs) per case, one bar per impl (usgc, go; log scale);
   - gc-binary-trees.png, only if the logs have suite=binary_trees results (bench/run_gc.sh): the
     median wall time per case, one bar per implementation (log scale);
-  - gc-pauses.png, only if the logs have suite=gc_costs results of cases pause-private-liveNmib
-    and pause-shared-liveNmib (bench/run_gc_costs.sh): pause p50/p99/max against the live heap
-    size, private and shared, with the seed's claims and the targets of each (log-log).
+  - gc-pauses.png, only if the logs have suite=gc_pauses results of cases private-liveNmib and
+    shared-liveNmib (bench/gc_pauses.cpp, run by bench/run_gc_costs.sh; the default configuration,
+    impl=usgc): the pauses as the collector paces itself, p50/p99/max against the live heap size,
+    private, shared (full) and shared minor, with the seed's claims and the targets of each
+    (metric=claim_low, claim_high, p99_target of gc_costs' pause-private|shared-liveNmib cases;
+    log-log). gc_costs' own pause cases time explicit full collections: tables, not curves.
 Prints to stdout the markdown that shows them (image paths relative to REPORT_DIR), saying which
 results the logs lack. gnuplot's data and scripts go to a temporary directory; the pngcairo
 terminal is used when gnuplot has it, else png. --runtime-log names a bench/run_runtime.sh log
@@ -43,6 +46,7 @@ COLORS = {"glibc": "#7f7f7f", "jemalloc": "#000000", "mimalloc": "#1f77b4", "tcm
           "private": "#d62728", "shared": "#1f77b4", "shared minor": "#2ca02c"}
 PAUSE_METRICS = ("p50", "p99", "max")
 REFERENCE_METRICS = ("claim_low", "claim_high", "p99_target")
+GC_REFERENCE_CASE = re.compile(r"pause-(private|shared)-live\d+mib")
 RATIO_PLOTS = [  # file, metric, what
     ("wall_ratio.png", "wall_ratio_vs_jemalloc", "Wall time"),
     ("rss_ratio.png", "rss_ratio_vs_jemalloc", "Peak RSS"),
@@ -69,7 +73,7 @@ PAUSE_PLOTS = {
     "safepoint": PauseSpec("safepoint", re.compile(r"ttsp-(\d+)"), "safepoint.png", "Time to safepoint",
                            "against goroutine count", "goroutines (log scale)",
                            lambda f, m: goroutines_of(f), lambda f, m: f.get("impl", "usgc")),
-    "gc": PauseSpec("gc_costs", re.compile(r"pause-(private|shared)-live(\d+)mib"), "gc-pauses.png", "GC pause",
+    "gc": PauseSpec("gc_pauses", re.compile(r"(private|shared)-live(\d+)mib"), "gc-pauses.png", "GC pause",
                     "against live heap size, private and shared", "live heap (MiB, log scale)",
                     lambda f, m: float(m.group(2)), lambda f, m: m.group(1)),
 }
@@ -193,13 +197,22 @@ def pause_results(paths):
     """{plot name: [(fields, value, x, series)]} of the RESULT lines that PAUSE_PLOTS draw: metric
     p50/p99/max and the reference lines (claims, targets) of the cases each one matches (for
     safepoint only ttsp-N: the handshake, the machine floor and the poll overhead are tables, not
-    curves; for the GC the pause-*-liveNmib cases)."""
+    curves; for the GC gc_pauses' *-liveNmib cases with gc_costs' references)."""
     out = defaultdict(list)
     for line in read_lines(paths):
         if not line.startswith("RESULT"):
             continue
         f = fields(line.strip())
-        minor = f.get("metric", "").startswith("minor_")  # gc_costs: the same heap, minor collections
+        if f.get("suite") == "gc_costs" and GC_REFERENCE_CASE.fullmatch(f.get("case", "")):
+            # the claims and targets of the GC plot: gc_costs states them per kind and live size
+            f = dict(f, suite="gc_pauses", case=f["case"][len("pause-"):])
+            if f.get("metric") not in REFERENCE_METRICS:
+                continue
+        elif f.get("suite") == "gc_pauses":
+            if f.get("impl") != "usgc":
+                continue  # the designs before, run beside the default: tables only
+            f = dict(f, metric=f.get("metric", "").replace("full_pause_", "").replace("pause_", ""))
+        minor = f.get("metric", "").startswith("minor_")  # the same heap, minor collections
         if minor:
             f = dict(f, metric=f["metric"][len("minor_"):])
         if f.get("metric") not in PAUSE_METRICS + (() if minor else REFERENCE_METRICS):
