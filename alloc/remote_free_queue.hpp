@@ -191,11 +191,11 @@ inline uintptr_t page_thread_free_push(Page* page, Block* block, uintptr_t threa
   do {
     state = thread_free & kDelayedStateMask;
     if ((state & 3) != 0) return state;  // neither kNoDelayed nor kFullNotified (page.hpp)
-    block->next = reinterpret_cast<Block*>(thread_free & ~kDelayedStateMask);
+    block->next = thread_free_pointer(thread_free);
     // Release: the owner's acquire exchange in page_collect (a helper's in its collect) sees
-    // block->next and the marker.
+    // block->next and the marker. The count goes up with the push (the counted list, page.hpp).
   } while (!page->thread_free.compare_exchange_weak(
-      thread_free, reinterpret_cast<uintptr_t>(block) | state, std::memory_order_release,
+      thread_free, thread_free_pushed(thread_free, block, state), std::memory_order_release,
       std::memory_order_relaxed));
   return state;
 }
