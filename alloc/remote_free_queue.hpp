@@ -8,8 +8,9 @@
 // kNoDelayed (its owner's and not full: page.hpp) or kFullNotified (full, its owner told already),
 // the block is pushed onto the page's thread_free list with one CAS (page_thread_free_push, below);
 // the owner takes the whole list with one exchange when it collects the page (page_collect: the
-// refill of that class, the decay's pass, trim, thread exit), a walk that only counts the blocks (a
-// few instructions each) and one splice. The first remote free into a FULL page (kUseDelayed: the
+// refill of that class, the decay's pass, trim, thread exit); the word counts the list's blocks
+// ("the counted list", page.hpp), so a page with an empty free list takes the list as it is, no
+// block read, and one with blocks still walks it for its tail and splices. The first remote free into a FULL page (kUseDelayed: the
 // owner's full queue) tells the owner: mimalloc's delayed free, its block pushed onto the owner
 // heap's delayed_free list (kUseDelayed -> kDelayedFreeing -> kFullNotified, page_remote_free); the
 // owner's next refill drains that list, which moves the page back to its class queue (kNoDelayed),
