@@ -10,18 +10,18 @@
 // the owner takes the whole list with one exchange when it collects the page (page_collect: the
 // refill of that class, the decay's pass, trim, thread exit); the word counts the list's blocks
 // ("the counted list", page.hpp), so a page with an empty free list takes the list as it is, no
-// block read, and one with blocks still walks it for its tail and splices. The first remote free into a FULL page (kUseDelayed: the
-// owner's full queue) tells the owner: mimalloc's delayed free, its block pushed onto the owner
-// heap's delayed_free list (kUseDelayed -> kDelayedFreeing -> kFullNotified, page_remote_free); the
-// owner's next refill drains that list, which moves the page back to its class queue (kNoDelayed),
-// where the blocks on its thread_free are collected like any other page's. A tell counts as one
-// post to the owner (remote_free_into_full_page: a page of blocks will follow onto the page), and
-// leaves the owner in the freer's batch slot, so that the idle-owner help below is triggered by
-// tells as it was by posts. Only while the heap profile is on are blocks batched (its drain keeps
-// the free lists' cuts). Measured (docs/allocator.md): a block onto its page costs the freeing
-// thread about 13 instructions fewer than the batch append, and the owner about 40 fewer than the
-// inbox drain (which freed block by block into each block's page); the CAS is on the page's second
-// cache line, which the owner's fast paths never touch.
+// block read, and one with blocks still walks it for its tail and splices. The first remote free
+// into a FULL page (kUseDelayed: the owner's full queue) tells the owner: mimalloc's delayed free,
+// its block pushed onto the owner heap's delayed_free list (kUseDelayed -> kDelayedFreeing ->
+// kFullNotified, page_remote_free); the owner's next refill drains that list, which moves the page
+// back to its class queue (kNoDelayed), where the blocks on its thread_free are collected like any
+// other page's. A tell counts as one post to the owner (remote_free_into_full_page: a page of
+// blocks will follow onto the page), and leaves the owner in the freer's batch slot, so that the
+// idle-owner help below is triggered by tells as it was by posts. Only while the heap profile is on
+// are blocks batched (its drain keeps the free lists' cuts). Measured (docs/allocator.md): a block
+// onto its page costs the freeing thread about 13 instructions fewer than the batch append, and the
+// owner about 40 fewer than the inbox drain (which freed block by block into each block's page);
+// the CAS is on the page's second cache line, which the owner's fast paths never touch.
 //
 // In batches. A batched free of a block of another thread's heap H does not touch H's page: the
 // freeing thread appends the validated, marked block to a local batch for H (RemoteBatch, one of
