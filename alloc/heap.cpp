@@ -179,11 +179,16 @@ namespace {
 
 }  // namespace
 
+// An empty free list takes the other threads' frees whole, as they are (the counted list, page.hpp:
+// no block read; the owner's own frees wait on local_free for the next refill), or else the owner's
+// own frees; a free list that has blocks gets the other threads' frees spliced in front (their
+// chain walked for its tail: the decay's pass, trim, a helper-touched page).
 void page_collect(Page* page) {
-  if (page->free_list == nullptr && page->local_free != nullptr)
-    page_take_local_frees(segment_of(page)->owner_heap, page, heap_profile_active());
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
-  if (pointer_of(thread_free) == nullptr) return;
+  bool remote = pointer_of(thread_free) != nullptr;
+  if (page->free_list == nullptr && page->local_free != nullptr && !(remote && kThreadFreeCounted))
+    page_take_local_frees(segment_of(page)->owner_heap, page, heap_profile_active());
+  if (!remote) return;
   // Acquire: the blocks' next pointers written by remote freers (release CAS) are visible.
   while (!page->thread_free.compare_exchange_weak(thread_free, thread_free & kDelayedStateMask,
                                                   std::memory_order_acquire,
@@ -191,9 +196,17 @@ void page_collect(Page* page) {
   }
   Block* head = pointer_of(thread_free);
   uint32_t count;
-  Block* tail = remote_chain_tail(page, head, &count);
-  tail->next = page->free_list;
-  page->free_list = head;
+  if (page->free_list == nullptr && kThreadFreeCounted) {
+    count = thread_free_count(thread_free);
+    USGC_CHECK(count != 0 && count <= page->used,
+               "heap corruption: page %p has %u remote frees but %u blocks in use",
+               static_cast<void*>(page->start), count, page->used);
+    page->free_list = head;
+  } else {
+    Block* tail = remote_chain_tail(page, head, &count);
+    tail->next = page->free_list;
+    page->free_list = head;
+  }
   page->used -= count;
 }
 

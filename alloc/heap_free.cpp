@@ -63,7 +63,7 @@ bool page_remote_free(Page* page, Block* block) {
     block->next = pointer_of(thread_free);
     // Release: the owner's acquire exchange in page_collect sees block->next and the marker.
     if (page->thread_free.compare_exchange_weak(
-            thread_free, reinterpret_cast<uintptr_t>(block) | state, std::memory_order_release,
+            thread_free, thread_free_pushed(thread_free, block, state), std::memory_order_release,
             std::memory_order_relaxed)) {
       return false;
     }

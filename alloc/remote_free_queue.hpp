@@ -8,19 +8,20 @@
 // kNoDelayed (its owner's and not full: page.hpp) or kFullNotified (full, its owner told already),
 // the block is pushed onto the page's thread_free list with one CAS (page_thread_free_push, below);
 // the owner takes the whole list with one exchange when it collects the page (page_collect: the
-// refill of that class, the decay's pass, trim, thread exit), a walk that only counts the blocks (a
-// few instructions each) and one splice. The first remote free into a FULL page (kUseDelayed: the
-// owner's full queue) tells the owner: mimalloc's delayed free, its block pushed onto the owner
-// heap's delayed_free list (kUseDelayed -> kDelayedFreeing -> kFullNotified, page_remote_free); the
-// owner's next refill drains that list, which moves the page back to its class queue (kNoDelayed),
-// where the blocks on its thread_free are collected like any other page's. A tell counts as one
-// post to the owner (remote_free_into_full_page: a page of blocks will follow onto the page), and
-// leaves the owner in the freer's batch slot, so that the idle-owner help below is triggered by
-// tells as it was by posts. Only while the heap profile is on are blocks batched (its drain keeps
-// the free lists' cuts). Measured (docs/allocator.md): a block onto its page costs the freeing
-// thread about 13 instructions fewer than the batch append, and the owner about 40 fewer than the
-// inbox drain (which freed block by block into each block's page); the CAS is on the page's second
-// cache line, which the owner's fast paths never touch.
+// refill of that class, the decay's pass, trim, thread exit); the word counts the list's blocks
+// ("the counted list", page.hpp), so a page with an empty free list takes the list as it is, no
+// block read, and one with blocks still walks it for its tail and splices. The first remote free
+// into a FULL page (kUseDelayed: the owner's full queue) tells the owner: mimalloc's delayed free,
+// its block pushed onto the owner heap's delayed_free list (kUseDelayed -> kDelayedFreeing ->
+// kFullNotified, page_remote_free); the owner's next refill drains that list, which moves the page
+// back to its class queue (kNoDelayed), where the blocks on its thread_free are collected like any
+// other page's. A tell counts as one post to the owner (remote_free_into_full_page: a page of
+// blocks will follow onto the page), and leaves the owner in the freer's batch slot, so that the
+// idle-owner help below is triggered by tells as it was by posts. Only while the heap profile is on
+// are blocks batched (its drain keeps the free lists' cuts). Measured (docs/allocator.md): a block
+// onto its page costs the freeing thread about 13 instructions fewer than the batch append, and the
+// owner about 40 fewer than the inbox drain (which freed block by block into each block's page);
+// the CAS is on the page's second cache line, which the owner's fast paths never touch.
 //
 // In batches. A batched free of a block of another thread's heap H does not touch H's page: the
 // freeing thread appends the validated, marked block to a local batch for H (RemoteBatch, one of
@@ -191,11 +192,11 @@ inline uintptr_t page_thread_free_push(Page* page, Block* block, uintptr_t threa
   do {
     state = thread_free & kDelayedStateMask;
     if ((state & 3) != 0) return state;  // neither kNoDelayed nor kFullNotified (page.hpp)
-    block->next = reinterpret_cast<Block*>(thread_free & ~kDelayedStateMask);
+    block->next = thread_free_pointer(thread_free);
     // Release: the owner's acquire exchange in page_collect (a helper's in its collect) sees
-    // block->next and the marker.
+    // block->next and the marker. The count goes up with the push (the counted list, page.hpp).
   } while (!page->thread_free.compare_exchange_weak(
-      thread_free, reinterpret_cast<uintptr_t>(block) | state, std::memory_order_release,
+      thread_free, thread_free_pushed(thread_free, block, state), std::memory_order_release,
       std::memory_order_relaxed));
   return state;
 }

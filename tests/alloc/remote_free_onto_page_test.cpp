@@ -6,7 +6,9 @@
 // What the tests prove:
 //   - the block is on the page at once (its thread_free word), while the freeing thread is alive
 //     and holds no full batch: the owner takes it back when its page runs dry, with no post and no
-//     inbox drain (a batch of fewer than 64 blocks would have waited for the freer's exit);
+//     inbox drain (a batch of fewer than 64 blocks would have waited for the freer's exit); the
+//     word counts the blocks on the list ("the counted list", page.hpp), so the owner's collect
+//     takes the list without reading its blocks;
 //   - the same for a full page: the first block is on the owner heap's delayed_free list, the next
 //     on the page (state kFullNotified), and the owner's mallocs take both back while the freer
 //     lives (they went into the freer's batch before 2026-12-06's second change);
@@ -117,8 +119,12 @@ TEST(RemoteFreeOntoPage, TheOwnerTakesTheBlocksBackWithoutAPost) {
       FreerThatLives freer(a, b);
       // On the page's thread_free list (b pushed last), not in the freer's batch.
       uintptr_t thread_free = page->thread_free.load(std::memory_order_acquire);
-      EXPECT_EQ(thread_free & ~usgc::alloc::kDelayedStateMask, reinterpret_cast<uintptr_t>(b))
+      EXPECT_EQ(usgc::alloc::thread_free_pointer(thread_free), b)
           << "a remote free into a page that is not full did not go onto the page";
+      // The counted list (page.hpp): the word counts its blocks, so the owner's collect takes the
+      // list without walking it.
+      EXPECT_EQ(usgc::alloc::thread_free_count(thread_free), 2u)
+          << "the page's thread_free word does not count the blocks on its list";
       // The owner's mallocs of the class take them back once the page's free list runs dry: the
       // page has 8 blocks (7 on a segment's first page), so within 8 mallocs.
       bool both_back = false;
@@ -147,8 +153,10 @@ TEST(RemoteFreeOntoPage, ARemoteFreeIntoAFullPageReachesItsOwnerWithoutAPost) {
       EXPECT_EQ(usgc::alloc::t_heap->delayed_free.load(std::memory_order_acquire), a)
           << "the first remote free into a full page did not go onto its owner's delayed list";
       uintptr_t thread_free = page->thread_free.load(std::memory_order_acquire);
-      EXPECT_EQ(thread_free & ~usgc::alloc::kDelayedStateMask, reinterpret_cast<uintptr_t>(b))
+      EXPECT_EQ(usgc::alloc::thread_free_pointer(thread_free), b)
           << "a remote free into a full page its owner was told of did not go onto the page";
+      EXPECT_EQ(usgc::alloc::thread_free_count(thread_free), 1u)
+          << "the list's count: b only (a went onto the delayed list)";
       EXPECT_EQ(thread_free & usgc::alloc::kDelayedStateMask, usgc::alloc::kFullNotified);
       // The owner's mallocs of the class take both back while the freer lives: its next refill
       // drains the delayed list (the page back to its class queue) and then reaches the page. The
