@@ -59,17 +59,8 @@ struct Heap;
 
 // The classes with a direct-table slot (heap.hpp's kDirectBinCount): only these are cached.
 inline constexpr uint32_t kForeignBins = bin_of_size(kDirectMaxSize) + 1;
-// The bounds (2026-12-06: 64 blocks and 16 KiB until then). A block the cache turns away goes onto
-// its page, and its owner's malloc later waits for the block's line, which the freeing core holds
-// (the free wrote the block's two words), where a kept block is handed out by the core that just
-// read and wrote it, as tcmalloc's and jemalloc's per-thread caches do (jemalloc keeps up to 200
-// blocks of any small class). In thread_ring (1024-object batches, every free remote) 64 blocks and
-// 16 KiB turned most blocks of the classes above 256 bytes away: up to 255 blocks and 32 KiB a
-// class cut its CPU time by about a fifth (docs/benchmarks.md, "what usgc pays beyond
-// instructions"). At most 0.9 MiB a thread over the 32 direct classes (0.4 MiB before), given back
-// at the decay's purge, trim and exit (above).
-inline constexpr uint32_t kForeignBlocksPerBin = 255;
-inline constexpr size_t kForeignBytesPerBin = 32 * 1024;
+inline constexpr uint32_t kForeignBlocksPerBin = 64;
+inline constexpr size_t kForeignBytesPerBin = 16 * 1024;
 
 // One class's cached blocks, as a Page the malloc fast path can pop from: `free_list` is the LIFO
 // of blocks; block_magic 0 and pop_limit UINT64_MAX make the pop check pass (every block was
