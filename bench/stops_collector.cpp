@@ -7,13 +7,18 @@
 // Four cases, in interleaved halves of the time so a load change hits all alike:
 //   unbracketed  the blocking calls are plain library calls: the monitor or a stop takes the P
 //                from the blocked thread, which takes one back in the pinned waiters' line
-//                (runtime/blocked_call.cpp, runtime/scheduler.cpp "Turns");
+//                (runtime/blocked_call.cpp, runtime/scheduler.cpp "Turns"); the sleeper's
+//                nanosleep has no remainder pointer, so it cannot be re-issued after a signal:
+//                the monitor never takes that P, only a stop whose signal interrupts the sleep
+//                (safepoint/async_safepoint.cpp, after_eintr_slow_path);
 //   bracketed    the same calls between usgc_enter_native and usgc_leave_native: a goroutine
 //                back from one with no P queues like any runnable goroutine (Go's exitsyscall),
 //                the peer the unbracketed figure is compared with;
 //   ..._spinner  the same with a fifth goroutine that spins in C code without polls (it is
 //                preempted asynchronously, when it is at all: see docs/benchmarks.md).
-// Output: RESULT suite=stops_collector case=<case> metric=collections_per_s and stops_per_s;
+// Output: RESULT suite=stops_collector case=<case> metric=collections_per_s, stops_per_s and
+// sleeps_per_s (the sleeper's completed nanosleep calls: whether it ran at all — a sleeper kept
+// stopped at a safepoint by back-to-back stops makes no progress, and its P none either);
 // case=unbracketed|unbracketed_spinner metric=ratio_to_bracketed (collections per second).
 // Usage: stops_collector [seconds per case, default 2] [a case's name: that case alone]
 #include <poll.h>
@@ -36,6 +41,7 @@ std::atomic<bool> g_done{false};
 std::atomic<bool> g_bracketed{false};
 std::atomic<int> g_running{0};
 std::atomic<uint64_t> g_collections{0};
+std::atomic<uint64_t> g_sleeps{0};
 int g_read_pipe[2], g_poll_pipe[2];
 
 // A blocking call, bracketed or not as the case says.
@@ -52,6 +58,7 @@ void sleeper(void*) {
   while (!g_done.load(std::memory_order_relaxed)) {
     timespec request{0, 500000};
     blocking([&] { return nanosleep(&request, nullptr); });
+    g_sleeps.fetch_add(1, std::memory_order_relaxed);
   }
   g_running.fetch_sub(1);
 }
@@ -100,7 +107,7 @@ void drain(int fd) {
 
 struct Figures {
   double seconds = 0;
-  uint64_t collections = 0, stops = 0;
+  uint64_t collections = 0, stops = 0, sleeps = 0;
 };
 
 void run(bool bracketed, bool with_spinner, double seconds, Figures& figures) {
@@ -114,6 +121,7 @@ void run(bool bracketed, bool with_spinner, double seconds, Figures& figures) {
     if (usgc_go(bodies[i], nullptr, nullptr) != 0) std::abort();
   usleep(20000);  // every goroutine started
   uint64_t collections_before = g_collections.load();
+  uint64_t sleeps_before = g_sleeps.load();
   uint64_t start = now_ns();
   uint64_t end = start + static_cast<uint64_t>(seconds * 1e9);
   uint64_t stops = 0;
@@ -126,6 +134,7 @@ void run(bool bracketed, bool with_spinner, double seconds, Figures& figures) {
   figures.seconds += static_cast<double>(now_ns() - start) / 1e9;
   figures.collections += g_collections.load() - collections_before;
   figures.stops += stops;
+  figures.sleeps += g_sleeps.load() - sleeps_before;
   g_done.store(true);
   if (write(g_read_pipe[1], "q", 1) != 1) std::abort();
   while (g_running.load() != 0 || usgc_goroutine_count() != 0) {
@@ -170,6 +179,7 @@ int main(int argc, char** argv) {
     double collections = rate(c.figures.collections, c.figures.seconds);
     result(c.name, "collections_per_s", collections, "1/s");
     result(c.name, "stops_per_s", rate(c.figures.stops, c.figures.seconds), "1/s");
+    result(c.name, "sleeps_per_s", rate(c.figures.sleeps, c.figures.seconds), "1/s");
     const Case& peer = cases[i | 1];  // the bracketed case of the same kind
     double peer_rate = rate(peer.figures.collections, peer.figures.seconds);
     if (!c.bracketed && peer_rate > 0)

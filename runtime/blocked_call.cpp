@@ -7,7 +7,12 @@
 // asynchronous safepoint handler can re-issue; it signals the thread (SIGURG). The handler
 // redirects the thread to the trampoline, which calls blocked_call_release_processor, re-issues
 // the call, and calls blocked_call_reacquire_processor (safepoint/async_safepoint.hpp). A stop or
-// handshake that finds such a thread does the same. So the P always leaves its thread by that
+// handshake that finds such a thread does the same; and a stop whose signal finds a library call
+// just returned EINTR that cannot be re-issued (nanosleep without a remainder, poll with a
+// timeout: calls the monitor never signals) has the thread call both with no call in between, so
+// the P goes to other work while the world is stopped and the caller sees its EINTR only once
+// the thread holds a P again (a goroutine sleeping in a loop of such calls kept its P through
+// every stop before, and the monitor never retook it). So the P always leaves its thread by that
 // thread's own hand: the monitor never takes a P away from under a running thread, and no two
 // threads ever hold one P (slot_try_acquire's Idle -> Running CAS is the only way in).
 //
@@ -56,6 +61,15 @@ void blocked_call_release_processor() {
   if (!machine->attached) machine->pinned = true;
   g_scheduler.blocked_call_handoffs.fetch_add(1, std::memory_order_relaxed);
   enter_native();
+}
+
+bool others_wait_for_processor() {
+  Machine* machine = current_machine();
+  if (machine == nullptr || machine->processor == nullptr) return false;
+  // Relaxed: a hint (a stale answer keeps the P through one stop, or hands it to the idle list).
+  return !machine->processor->run_queue.empty() ||
+         g_scheduler.global_size.load(std::memory_order_relaxed) != 0 ||
+         g_scheduler.pinned_waiter_count.load(std::memory_order_relaxed) != 0;
 }
 
 void blocked_call_reacquire_processor() {

@@ -244,6 +244,7 @@ int runtime_init(const usgc_config* requested) {
   hooks.runs_goroutine_code = runs_goroutine_code;
   hooks.blocked_call_release_processor = blocked_call_release_processor;
   hooks.blocked_call_reacquire_processor = blocked_call_reacquire_processor;
+  hooks.others_wait_for_processor = others_wait_for_processor;
   hooks.async_stop_begin = async_stop_begin;
   hooks.async_stop_end = async_stop_end;
   hooks.resumed_from_stop = resumed_from_stop;

@@ -305,6 +305,9 @@ int runtime_shutdown();
 // back after, the goroutine staying on this thread.
 void blocked_call_release_processor();
 void blocked_call_reacquire_processor();
+// With a P held: a goroutine is queued (this P's run queue or the global queue) or a thread waits
+// in the pinned waiters' line. A relaxed look, a hint (safepoint/async_safepoint.cpp).
+bool others_wait_for_processor();
 
 // Signal-context hooks for the safepoint layer.
 uint64_t stack_overflow_goroutine_id(const void* address);

@@ -37,12 +37,22 @@ std::atomic<uint64_t> g_signals_sent{0};
 std::atomic<uint64_t> g_safepoints_taken{0};
 std::atomic<uint64_t> g_system_calls_reissued{0};
 std::atomic<uint64_t> g_declined{0};
+std::atomic<uint64_t> g_handed_off_after_eintr{0};
 
 constexpr uint8_t kSyscallOpcode0 = 0x0F;
 constexpr uint8_t kSyscallOpcode1 = 0x05;
 constexpr uint64_t kMinusEintr = static_cast<uint64_t>(-EINTR);
 
 // ---- slow paths (normal context, from the trampoline) ----------------------------------------
+
+// After a blocking call a signal interrupted, with a P again: this thread blocks in the kernel
+// outside usgc, where no poll comes from it, so the next stop signals it early even on a loaded
+// machine (SafepointSlot::blocking_holder_tid). A hint, forgotten at its next poll.
+void note_blocking_holder() {
+  if (SafepointSlot* slot = current_slot())
+    slot->blocking_holder_tid.store(slot->owner_tid.load(std::memory_order_relaxed),
+                                    std::memory_order_relaxed);
+}
 
 // The interrupted code may hold object pointers only in registers (saved by the trampoline: the
 // general registers in its frame, the vector registers in the XSAVE area below it) and in
@@ -78,16 +88,35 @@ void safepoint_slow_path(TrampolineFrame*) {
   errno = saved_errno;
 }
 
-// Inside a system library: stops only, never a preemption (the call finishes on this thread).
-void stop_only_slow_path(TrampolineFrame*) {
+// Inside a system library, just after a blocking call returned EINTR to a stop's signal and could
+// not be re-issued (nanosleep without a remainder, poll with a timeout): stops only, never a
+// preemption (the call finishes on this thread). The thread was blocked in the kernel, so when
+// goroutines or threads wait for a P (others_wait_for_processor) it hands its P off as around a
+// re-issued call instead of keeping it through the stop: releasing the slot acknowledges the stop
+// (slot_release), the P goes to the waiting work, and the thread takes a P back in the pinned
+// waiters' line, after the resume, before the EINTR returns to its caller. Keeping the P here
+// (the policy before, and still when nobody waits: Go's retake leaves a system call's P alone
+// too when its run queue is empty) left a goroutine that sleeps in a loop of such calls holding
+// its P for good: the monitor never retakes a call that cannot be re-issued (it would see EINTR),
+// and every stop found it blocked again and let it keep the P, so a runnable collector goroutine
+// waited for the other Ps (docs/benchmarks.md, "A stop hands off the P of a sleep it cannot
+// re-issue").
+void after_eintr_slow_path(TrampolineFrame*) {
   const int saved_errno = errno;
   g_safepoints_taken.fetch_add(1, std::memory_order_relaxed);
   SafepointSlot* slot = current_slot();
   if (slot != nullptr) {
     InterruptedStateExposed exposed;
-    stop_trace::set_next_ack_kind(AckKind::kAsyncSignal);
-    reach_safepoint(slot, false);
+    if (g_hooks.others_wait_for_processor != nullptr && g_hooks.others_wait_for_processor()) {
+      g_handed_off_after_eintr.fetch_add(1, std::memory_order_relaxed);
+      g_hooks.release_processor();  // acknowledges the stop on the way out (AckKind::kReleased)
+      g_hooks.reacquire_processor();
+    } else {
+      stop_trace::set_next_ack_kind(AckKind::kAsyncSignal);
+      reach_safepoint(slot, false);
+    }
   }
+  note_blocking_holder();
   errno = saved_errno;
 }
 
@@ -123,6 +152,7 @@ void reissue_system_call_slow_path(TrampolineFrame* frame) {
     result = kernel::raw_system_call(number, a[0], a[1], a[2], a[3], a[4], a[5]);
     g_hooks.reacquire_processor();
   }
+  note_blocking_holder();
   frame->rax = static_cast<uint64_t>(result);
   frame->rcx = frame->resume_address;
   frame->r11 = frame->rflags;
@@ -221,8 +251,8 @@ void handle_async_signal(int signal_number, siginfo_t* info, void* signal_contex
     (void)redirect_to_trampoline(context, pc, reissue_system_call_slow_path);
     return;
   }
-  if (owner == CodeOwner::kSystemLibrary || at_system_call) {
-    if (stop) (void)redirect_to_trampoline(context, pc, stop_only_slow_path);
+  if (owner == CodeOwner::kSystemLibrary) {  // after an EINTR: the only way here from a library
+    if (stop) (void)redirect_to_trampoline(context, pc, after_eintr_slow_path);
     return;
   }
   if (!stop && !preempt) return;  // a retake, but the call returned meanwhile: keep the P
@@ -395,6 +425,7 @@ AsyncSafepointStatistics async_safepoint_statistics() {
   statistics.safepoints_taken = g_safepoints_taken.load(std::memory_order_relaxed);
   statistics.system_calls_reissued = g_system_calls_reissued.load(std::memory_order_relaxed);
   statistics.declined = g_declined.load(std::memory_order_relaxed);
+  statistics.handed_off_after_eintr = g_handed_off_after_eintr.load(std::memory_order_relaxed);
   return statistics;
 }
 

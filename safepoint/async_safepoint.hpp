@@ -33,7 +33,14 @@
 //     restart)                               retake             is re-issued
 //                                                               (reissue_arguments_after_eintr),
 //                                                               without the P; when it cannot
-//                                                               be, an
+//                                                               be: in a system library, a
+//                                                               stop only; when work waits for
+//                                                               a P the thread hands its P off
+//                                                               (release_processor, which
+//                                                               acknowledges the stop) and takes
+//                                                               one back before the caller sees
+//                                                               EINTR, else it stops there
+//                                                               keeping its P; in program code, an
 //                                                               asynchronous safepoint and the
 //                                                               caller sees EINTR
 //   running in a system library (also at   any                nothing: it may hold the
@@ -107,6 +114,9 @@ struct AsyncSafepointHooks {
   // Normal context, from the trampoline, in program code: serve a preemption without moving the
   // goroutine to another thread (SafepointHooks::preempt_current_in_place). May be null.
   void (*preempt_in_place)();
+  // Normal context, from the trampoline: runnable work waits for a P (SafepointHooks::
+  // others_wait_for_processor). May be null: nobody waits.
+  bool (*others_wait_for_processor)();
 };
 
 // Installs the handler (once) unless USGC_ASYNC_PREEMPT=0 or the build cannot rewrite a signal
@@ -147,6 +157,10 @@ struct AsyncSafepointStatistics {
   uint64_t safepoints_taken;       // asynchronous safepoints at an interrupted PC
   uint64_t system_calls_reissued;  // blocked calls re-issued without the P (retake)
   uint64_t declined;               // signals that found the thread in usgc or a system library
+  // Stops that found a library call just returned EINTR that cannot be re-issued while work
+  // waited for a P: the thread handed its P off and took one back before returning the EINTR
+  // (async_safepoint.cpp after_eintr_slow_path).
+  uint64_t handed_off_after_eintr;
 };
 AsyncSafepointStatistics async_safepoint_statistics();
 

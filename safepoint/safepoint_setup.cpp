@@ -91,7 +91,8 @@ kernel::Status safepoint_initialize(uint32_t slot_count, const SafepointHooks& h
                                     hooks.blocked_call_reacquire_processor,
                                     hooks.async_stop_begin,
                                     hooks.async_stop_end,
-                                    hooks.preempt_current_in_place};
+                                    hooks.preempt_current_in_place,
+                                    hooks.others_wait_for_processor};
     kernel::Status async = async_safepoints_initialize(async_hooks);
     if (!async.ok())
       kernel::print_message(
@@ -149,6 +150,9 @@ void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
   g_state.resume_cap_ns.store(resume_cap_ns < 0 ? -1 : resume_cap_ns, std::memory_order_relaxed);
   g_state.ignore_machine_load.store(ignore_machine_load, std::memory_order_relaxed);
 }
+void set_machine_loaded_for_test(bool loaded) {
+  g_state.machine_loaded_for_test.store(loaded, std::memory_order_relaxed);
+}
 void set_scheduler_claim(bool enabled) {
   detail::g_scheduler_claim.store(enabled, std::memory_order_relaxed);
 }
@@ -189,6 +193,7 @@ SafepointStatistics safepoint_statistics() {
   statistics.stopped_holder_waits = g_state.stopped_holder_waits.load(std::memory_order_relaxed);
   statistics.stale_claims = g_state.stale_claims.load(std::memory_order_relaxed);
   statistics.resume_spins_ceded = g_state.resume_spins_ceded.load(std::memory_order_relaxed);
+  statistics.early_signal_rounds = g_state.early_signal_rounds.load(std::memory_order_relaxed);
   statistics.resume_spinners_now = g_state.resume_spinners.load(std::memory_order_relaxed);
   return statistics;
 }

@@ -39,6 +39,15 @@ thread_local uint32_t t_handler_acked_epoch [[gnu::tls_model("initial-exec")]] =
 // docs/benchmarks.md) before the slow path could, and the slow path waits for the resume.
 // Lock-free and allocation-free: acknowledge's atomics, the vDSO clock and at most one futex
 // wake, all async-signal-safe.
+namespace {
+// The holder acknowledged a stop at a poll or scheduler point: it polls again, so the next stop
+// need not signal it early (SafepointSlot::blocking_holder_tid). Signal-safe.
+void forget_blocking_holder(SafepointSlot* slot) {
+  if (slot->blocking_holder_tid.load(std::memory_order_relaxed) != 0)
+    slot->blocking_holder_tid.store(0, std::memory_order_relaxed);
+}
+}  // namespace
+
 void poll_fault_in_handler() {
   SafepointSlot* slot = t_current_slot;
   if (slot == nullptr || g_state.ack.load(std::memory_order_relaxed) != SafepointAck::kHandler)
@@ -52,6 +61,7 @@ void poll_fault_in_handler() {
   t_handler_acked_epoch = requested;
   t_handler_acked = true;
   g_state.handler_acknowledgements.fetch_add(1, std::memory_order_relaxed);
+  forget_blocking_holder(slot);
   acknowledge(slot, requested, AckKind::kPollFault);
 }
 
@@ -101,6 +111,7 @@ bool serve_requests(SafepointSlot* slot, bool allow_preemption, bool stopped_alr
     // status (signal_unacknowledged) see AtSafepoint and leave this thread alone.
     slot->status.store(SlotStatus::kAtSafepoint, std::memory_order_seq_cst);
     acknowledge(slot, requested, kind);
+    if (kind != AckKind::kAsyncSignal) forget_blocking_holder(slot);
     wait_until_resumed(requested);
     // Running again, after the resume; a request that claimed the slot meanwhile (still stopped)
     // is waited for first.

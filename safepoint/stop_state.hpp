@@ -60,6 +60,8 @@ struct State {
   std::atomic<int64_t> requester_cap_ns{-1};     // set_spin_caps_for_test; -1: kRequesterSpinCapNs
   std::atomic<int64_t> resume_cap_ns{-1};        // set_spin_caps_for_test; -1: kResumeSpinNs
   std::atomic<bool> ignore_machine_load{false};  // set_spin_caps_for_test
+  // set_machine_loaded_for_test: every request samples the machine as loaded (cpus_free false).
+  std::atomic<bool> machine_loaded_for_test{false};
   // Whether the machine had a CPU for every runnable thread when the current request began
   // (spinning_leaves_cpus_free): written by the requester before begin_request's seq_cst stores,
   // read relaxed by the threads that acknowledge it (after their acquire of requested_epoch).
@@ -95,6 +97,9 @@ struct State {
   std::atomic<bool> monitor_backs_off{true};
   // set_signal_rounds_wait_out_load; read relaxed by the requester (first_signal_after_ns).
   std::atomic<bool> signal_rounds_wait_out_load{true};
+  // Requests whose first signal round came early on a loaded machine because a missing holder
+  // needed the signal at its last stop (first_signal_after_ns): relaxed, statistics.
+  std::atomic<uint64_t> early_signal_rounds{0};
   std::atomic<uint64_t> scheduler_claims{0};
   std::atomic<uint64_t> claimed_holder_waits{0};
   std::atomic<uint64_t> stopped_claims{0};        // AckKind::kClaimedStopped

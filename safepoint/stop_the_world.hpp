@@ -174,6 +174,15 @@ struct alignas(64) SafepointSlot {
   // The holder thread's kernel id (0: none), for signals and the one-second warning. Written
   // under arm_lock by acquire/release; read under arm_lock by signallers, relaxed by warnings.
   std::atomic<int32_t> owner_tid{0};
+  // A hint: the kernel id of a holder thread that came back from a blocking call outside usgc
+  // that the asynchronous signal interrupted (a stop's or a retake's: the call was re-issued
+  // without the P, or it returned EINTR to a stop and the thread handed its P off), 0 once it
+  // acknowledged a stop at a poll or scheduler point. Written relaxed by that holder
+  // (async_safepoint.cpp note_blocking_holder once it holds a P again; serve_requests,
+  // poll_fault_in_handler), read relaxed by a requester: a missing slot whose holder is still that
+  // thread gets the first signal round early even on a loaded machine (first_signal_after_ns,
+  // stop_waits.cpp): it is most likely blocked again, and no poll will come from it.
+  std::atomic<int32_t> blocking_holder_tid{0};
   // The holder thread's rseq CPU word (kernel::current_thread_cpu_word; nullptr: none or no
   // holder). Written under arm_lock by acquire/release, read under arm_lock by a requester as it
   // arms the slot (the word lives in the holder thread's TLS: only the lock keeps it alive).
@@ -222,10 +231,16 @@ struct SafepointHooks {
   // Null: no asynchronous safepoints (async_safepoint.hpp).
   bool (*runs_goroutine_code)();
   // From the asynchronous safepoint trampoline, inside a library call blocked in the kernel: give
-  // the P up around the re-issued call and take one back after, the goroutine staying on the
-  // calling thread throughout (async_safepoint.hpp). Null: no asynchronous safepoints.
+  // the P up around the re-issued call (or, for a call that returned EINTR to a stop and cannot
+  // be re-issued, before the caller sees the EINTR) and take one back after, the goroutine
+  // staying on the calling thread throughout (async_safepoint.hpp). Null: no asynchronous
+  // safepoints.
   void (*blocked_call_release_processor)();
   void (*blocked_call_reacquire_processor)();
+  // Normal context, with a P held: goroutines or threads wait for a P (the P's run queue, the
+  // global queue, the pinned waiters' line). A stop that finds a call just returned EINTR hands
+  // the P off only then (async_safepoint.cpp). Null: never.
+  bool (*others_wait_for_processor)();
   // Normal context, from the asynchronous slow paths: the interrupted code's registers and stack
   // from `saved_state` up are the goroutine's until the matching end call; a collection in
   // between scans them conservatively (gc/conservative_roots.hpp). Null: not reported.
@@ -289,6 +304,10 @@ void set_safepoint_wait(SafepointWait wait);
 // spinners). Between stops.
 void set_spin_caps_for_test(int64_t requester_cap_ns, int64_t resume_cap_ns,
                             bool ignore_machine_load = false);
+// Tests: every request samples the machine as loaded (more runnable threads than CPUs), whatever
+// the kernel says, so the loaded machine's policy (no spin, the signal rounds waiting out the load)
+// is what a test sees. Between stops.
+void set_machine_loaded_for_test(bool loaded);
 // The load half of the spin policy: a thread of ours may spin only while the machine has a CPU for
 // every runnable thread (kernel::runnable_thread_count, the caller included, sampled once per
 // request); 0 (unknown) counts as busy.
@@ -488,6 +507,10 @@ struct SafepointStatistics {
   // Stopped threads that stopped spinning for the resume before it came because the requester
   // asked for their CPUs (stop_work_needs_cpus), and slept instead.
   uint64_t resume_spins_ceded;
+  // Requests on a loaded machine whose first signal round came after kFirstSignalAfterNs rather
+  // than kResignalEveryNs: a missing holder came back from a blocking call a signal interrupted
+  // (SafepointSlot::blocking_holder_tid, stop_waits.cpp first_signal_after_ns).
+  uint64_t early_signal_rounds;
   // Stopped threads spinning for the resume right now (a gauge, not a count).
   uint32_t resume_spinners_now;
 };

@@ -205,12 +205,28 @@ void warn_unacknowledged(uint32_t first, uint32_t count, uint32_t epoch, bool ha
 // gets it sooner, while the round costs the requester a wake-up, a /proc probe and the signal
 // (system calls at about 3 us each on the VM of docs/benchmarks.md), mostly on the CPU that P's
 // thread waits for (the attribution trace: the last P acknowledged on the requester's CPU in nearly
-// every slow stop). There the first round waits kResignalEveryNs (signal_rounds_wait_out_load).
-uint64_t first_signal_after_ns() {
-  if (g_state.signal_rounds_wait_out_load.load(std::memory_order_relaxed) &&
-      !g_state.cpus_free.load(std::memory_order_relaxed))
-    return kResignalEveryNs;
-  return kFirstSignalAfterNs;
+// every slow stop). There the first round waits kResignalEveryNs (signal_rounds_wait_out_load),
+// unless a missing slot's holder is a thread that came back from a blocking call outside usgc the
+// signal interrupted and has not acknowledged at a poll since (SafepointSlot::blocking_holder_tid):
+// it is most likely blocked again, waiting out the load only delays it, and every stop came 1 ms
+// late behind a goroutine sleeping in a loop of plain nanosleep calls (bench/stops_collector.cpp,
+// docs/benchmarks.md). Threads caught running code that does not poll are not marked: on a loaded
+// machine such a missing P is as likely one the kernel preempted.
+uint64_t first_signal_after_ns(uint32_t first, uint32_t count, uint32_t epoch) {
+  if (!g_state.signal_rounds_wait_out_load.load(std::memory_order_relaxed) ||
+      g_state.cpus_free.load(std::memory_order_relaxed))
+    return kFirstSignalAfterNs;
+  for (uint32_t i = first; i < first + count; ++i) {
+    const SafepointSlot* slot = &g_state.slots[i];
+    const int32_t tid = slot->blocking_holder_tid.load(std::memory_order_relaxed);
+    // Relaxed: a hint; a stale answer moves the first round by at most kResignalEveryNs.
+    if (tid != 0 && slot->acked_epoch.load(std::memory_order_relaxed) != epoch &&
+        slot->owner_tid.load(std::memory_order_relaxed) == tid) {
+      g_state.early_signal_rounds.fetch_add(1, std::memory_order_relaxed);
+      return kFirstSignalAfterNs;
+    }
+  }
+  return kResignalEveryNs;
 }
 
 }  // namespace
@@ -224,7 +240,7 @@ WaitOutcome wait_for_acknowledgements(uint32_t first, uint32_t count, uint32_t e
                                       uint64_t start_ns, RequesterSpin spin, bool handshake) {
   WaitOutcome outcome;
   uint64_t spin_until_ns = start_ns + spin.spin_ns;
-  uint64_t next_signal_ns = start_ns + first_signal_after_ns();
+  uint64_t next_signal_ns = start_ns + first_signal_after_ns(first, count, epoch);
   while (spin.spin_ns != 0) {
     for (int spin = 0; spin < 64; ++spin) {
       if (g_state.remaining.load(std::memory_order_acquire) == 0) return outcome;
@@ -306,8 +322,9 @@ RequesterSpin requester_spin(uint32_t running, bool kept_slot, bool shares_cpu) 
 
 // Operation lock held, before the request's clock starts: may this request's threads spin?
 void sample_machine_load() {
-  bool free = g_state.ignore_machine_load.load(std::memory_order_relaxed) ||
-              spinning_leaves_cpus_free(kernel::runnable_thread_count(), g_state.online_cpus);
+  bool free = !g_state.machine_loaded_for_test.load(std::memory_order_relaxed) &&
+              (g_state.ignore_machine_load.load(std::memory_order_relaxed) ||
+               spinning_leaves_cpus_free(kernel::runnable_thread_count(), g_state.online_cpus));
   g_state.cpus_free.store(free, std::memory_order_relaxed);
 }
 

@@ -1,8 +1,10 @@
 // tests/runtime/blocked_call_test.cpp — goroutines of usgc_go blocked in a library call give their
 // P up (runtime/blocked_call.cpp): the worker-thread bound holds, a goroutine returning with no P
-// free queues itself and continues on its own thread, and the P is never shared.
+// free queues itself and continues on its own thread, the P is never shared, and a stop that
+// interrupts a call it cannot re-issue takes the P from the sleeper too.
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,7 +13,9 @@
 #include "kernel_iface/library_call_scope.hpp"
 #include "runtime/scheduler.hpp"
 #include "safepoint/async_safepoint.hpp"
+#include "safepoint/stop_the_world.hpp"
 #include "tests/support/runtime_fixture.hpp"
+#include "usgc/usgc.h"
 
 namespace usgc::testing {
 namespace {
@@ -171,6 +175,117 @@ TEST_F(BlockedCall, ALibraryCallMadeForUsgcKeepsItsPUntilItReturns) {
   EXPECT_EQ(other_ran.load(), 0) << "the P of a call made inside a LibraryCallScope was retaken";
   ASSERT_EQ(write(pipe_.fds[1], "x", 1), 1);
   ASSERT_TRUE(eventually([&] { return other_ran.load() == 1; }, std::chrono::seconds(30)));
+}
+
+// A goroutine sleeping in a loop of plain nanosleep calls without a remainder pointer holds the
+// only P: the monitor never retakes it (the call cannot be re-issued after the signal's EINTR:
+// the kernel reports no remaining time), and no time slice ends it (preemption off). While a
+// thread stops the world back to back, each stop's signal catches the sleep and gets EINTR; the
+// sleeper must then hand its P off rather than keep it through the stop, so a collector goroutine
+// queued behind it completes shared collections within a bounded number of stops. Before, the
+// sleeper kept the P at every stop and the collector never ran. The sleeper's calls return 0 or
+// EINTR on the thread that made them.
+TEST_F(BlockedCall, AStopHandsOffThePOfASleepItCannotReissue) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "no asynchronous safepoints here";
+  constexpr int kStops = 4000;
+  constexpr uint64_t kCollections = 3;
+  std::atomic<int> done{0}, sleeping{0}, failures{0};
+  std::atomic<uint64_t> collections{0}, sleeps{0}, interrupted{0};
+  struct Release {  // on any exit: the goroutines end (a stopped world resumes first)
+    std::atomic<int>* done;
+    ~Release() {
+      done->store(1);
+      all_goroutines_finished();
+    }
+  } release{&done};
+  go([&] {
+    pthread_t self = pthread_self();
+    sleeping.store(1);
+    while (done.load() == 0) {
+      timespec request{0, 500000};
+      errno = 0;
+      int result = nanosleep(&request, nullptr);
+      if (!pthread_equal(self, pthread_self())) failures.fetch_add(1);
+      if (result == -1 && errno == EINTR) {
+        interrupted.fetch_add(1);
+      } else if (result != 0 || errno != 0) {
+        failures.fetch_add(1);
+      }
+      sleeps.fetch_add(1);
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return sleeping.load() == 1; }, std::chrono::seconds(30)));
+  go([&] {
+    while (done.load() == 0) {
+      if (usgc_alloc_array(USGC_TYPE_BYTE_ARRAY, 96, USGC_GOROUTINE_SHARED) == nullptr ||
+          usgc_gc_collect(USGC_GC_SHARED) != 0) {
+        failures.fetch_add(1);
+        return;
+      }
+      collections.fetch_add(1);
+    }
+  });
+  const uint64_t handed_off_before = safepoint::async_safepoint_statistics().handed_off_after_eintr;
+  int stops = 0;
+  for (; stops < kStops && collections.load() < kCollections; ++stops) {
+    ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+    ASSERT_EQ(usgc_start_the_world(), 0);
+    // An embedder's loop does some work between its stops. With none at all, a P handed to a
+    // machine during a stop is claimed again by the next stop before that machine's thread can
+    // take it after the resume (a machine acquires a P only by its own CAS once resumed), so
+    // nothing would run whoever held the P; 100 us is a fifth of one sleep of the sleeper.
+    usleep(100);
+  }
+  const uint64_t handed_off =
+      safepoint::async_safepoint_statistics().handed_off_after_eintr - handed_off_before;
+  EXPECT_GE(collections.load(), kCollections)
+      << "the collector did not get the P of a goroutine sleeping in plain nanosleep calls in "
+      << stops << " stops (" << handed_off << " hand-offs, " << interrupted.load()
+      << " sleeps interrupted of " << sleeps.load() << ")";
+  EXPECT_GT(handed_off, 0u);
+  done.store(1);
+  ASSERT_TRUE(all_goroutines_finished());
+  EXPECT_EQ(failures.load(), 0);
+}
+
+// On a loaded machine a stop's first signal round waits 1 ms (a P still missing after 50 us is
+// mostly a thread the kernel preempted), but a holder back from a blocking call the signal
+// interrupted will most likely block again: the next stops signal it after 50 us
+// (SafepointSlot::blocking_holder_tid). Here the machine is made to look loaded, and a
+// goroutine sleeps in plain 2 ms nanosleep calls: after the first stop, which signals it after
+// 1 ms, the later stops that find it asleep on its P again come early.
+TEST_F(BlockedCall, ASleeperCaughtByAStopIsSignalledEarlyByTheNextStops) {
+  if (!safepoint::async_safepoints_enabled()) GTEST_SKIP() << "no asynchronous safepoints here";
+  constexpr int kStops = 20;
+  std::atomic<int> done{0}, sleeping{0};
+  struct Release {  // on any exit: the policy back, the goroutine ends
+    std::atomic<int>* done;
+    ~Release() {
+      safepoint::set_machine_loaded_for_test(false);
+      done->store(1);
+      all_goroutines_finished();
+    }
+  } release{&done};
+  safepoint::set_machine_loaded_for_test(true);
+  go([&] {
+    sleeping.store(1);
+    while (done.load() == 0) {
+      timespec request{0, 2000000};
+      (void)nanosleep(&request, nullptr);
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return sleeping.load() == 1; }, std::chrono::seconds(30)));
+  usleep(1000);  // asleep on its P
+  const uint64_t early_before = safepoint::safepoint_statistics().early_signal_rounds;
+  for (int i = 0; i < kStops; ++i) {
+    ASSERT_EQ(usgc_stop_the_world(nullptr), 0);
+    ASSERT_EQ(usgc_start_the_world(), 0);
+    usleep(3000);  // it takes its P back and sleeps on it again
+  }
+  const uint64_t early = safepoint::safepoint_statistics().early_signal_rounds - early_before;
+  EXPECT_GE(early, static_cast<uint64_t>(kStops / 4))
+      << "stops waited out the load before signalling a holder the last stop found asleep";
+  EXPECT_LT(early, static_cast<uint64_t>(kStops)) << "the first stop had no reason to come early";
 }
 
 }  // namespace
