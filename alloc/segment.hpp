@@ -90,6 +90,11 @@ struct Segment {
   // After pages[]: the free fast path's address arithmetic depends on where pages[] starts.
   std::atomic<uint64_t> span_used_pages;
   std::atomic<uint64_t> span_head_pages;
+  // Huge segments: 1 while the free pages past the live object wait in the tail-decay table
+  // (segment.cpp, "the tail decay"). Set by the object's owner under the cache lock; cleared under
+  // it by the owner or by the purge that returned the pages (release: the pages are gone before
+  // the owner, who loads it with acquire, touches them again). After pages[], like the span bits.
+  std::atomic<uint8_t> tail_decay_pending;
 
   uint8_t* base() { return reinterpret_cast<uint8_t*>(this); }
   uint8_t* end() { return base() + segment_bytes; }
@@ -156,6 +161,14 @@ kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes);
 // cached segments, as many as the node's cache has; its data is then no longer fresh.
 void segment_split_tail(Segment* segment, size_t keep_bytes);
 void segment_fill_from_cache(Segment* segment, size_t from_bytes);
+// The tail decay (segment.cpp): the pages of a live huge object's segment past the object (from
+// `object_end`, rounded up to 4 KiB) are free, and nobody but the object can use them; they go
+// back to the OS once they have been free for the decay (or at malloc_trim). The owner schedules
+// them after every resize or allocation that leaves kTailDecayMinBytes or more, and cancels them
+// (waiting for a purge in progress) before it resizes or frees the object.
+inline constexpr size_t kTailDecayMinBytes = size_t{64} << 10;
+void segment_tail_decay_schedule(Segment* segment, const uint8_t* object_end, uint64_t now_ms);
+inline void segment_tail_decay_cancel(Segment* segment);
 // The bytes of the segment's free pages that are dirty (footprint census; owner or lock holder).
 int64_t segment_free_dirty_bytes(Segment* segment);
 // The segment leaves a cache to be used: its dirty bytes leave the census's cached count.
@@ -240,7 +253,16 @@ struct SegmentCounters {
 };
 extern SegmentCounters g_segment_counters;
 
-// Earliest decay deadline of a segment in the process cache; 0 when nothing waits.
+// segment_tail_decay_cancel's slow path: takes the segment's entry out of the table.
+void segment_tail_decay_remove(Segment* segment);
+inline void segment_tail_decay_cancel(Segment* segment) {
+  // acquire: a purge that returned the pages cleared the flag after its madvise completed.
+  if (segment->tail_decay_pending.load(std::memory_order_acquire) != 0)
+    segment_tail_decay_remove(segment);
+}
+
+// Earliest decay deadline of a segment in the process cache or of a huge object's tail
+// (segment_tail_decay_schedule); 0 when nothing waits.
 extern std::atomic<uint64_t> g_cache_next_purge_ms;
 
 // Decay in milliseconds (USGC_DECAY_MS), fixed at process start.
