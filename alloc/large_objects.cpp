@@ -105,6 +105,7 @@ void* large_resize(Segment* segment, void* pointer, size_t size) {
   if (pointer != page->start || size > kMaxRequestBytes) return nullptr;
   size_t new_block_size = align_up(size == 0 ? 1 : size, kLargeGranularity);
   size_t old_block_size = page->block_size;
+  bool tail_changes = true;  // whether the tail decay's entry must be made again
   if (size > static_cast<size_t>(segment->end() - page->start)) {
     // Beyond the mapping. Copying into resident memory a cached huge segment already has is
     // cheaper than faulting in the fresh pages a remap adds (measured: realloc_growth), so
@@ -124,14 +125,22 @@ void* large_resize(Segment* segment, void* pointer, size_t size) {
     page = &segment->pages[0];
     page->start = segment->base() + kSegmentHeaderBytes;
   } else {
-    // Within the mapping: the owner is about to write into, or give away, the tail pages.
-    segment_tail_decay_cancel(segment);
-    // Whole chunks beyond the object go back to the segment cache (huge_chunks.cpp).
-    segment_split_tail(segment, align_up(size + kSegmentHeaderBytes, kSegmentBytes));
+    size_t keep_bytes = align_up(size + kSegmentHeaderBytes, kSegmentBytes);
+    tail_changes = keep_bytes < segment->segment_bytes ||
+                   !segment_tail_decay_still_covers(segment, page->start + new_block_size);
+    if (tail_changes) {
+      // The holder is about to write into, or give away, pages the entry may name.
+      segment_tail_decay_cancel(segment);
+      // Whole chunks beyond the object go back to the segment cache (huge_chunks.cpp).
+      segment_split_tail(segment, keep_bytes);
+    }
   }
   page->block_size = new_block_size;
   // What is left of the mapping past the object decays (segment.cpp, "the tail decay").
-  segment_tail_decay_schedule(segment, page->start + new_block_size, kernel::coarse_monotonic_ms());
+  if (tail_changes) {
+    segment_tail_decay_schedule(segment, page->start + new_block_size,
+                                kernel::coarse_monotonic_ms());
+  }
   if (new_block_size >= old_block_size) {
     g_large_counters.bytes_in_use.fetch_add(new_block_size - old_block_size,
                                             std::memory_order_relaxed);

@@ -307,6 +307,7 @@ void segment_tail_decay_schedule(Segment* segment, const uint8_t* object_end, ui
   }
   g_tail_decays[g_tail_decay_count++] =
       TailDecay{segment, reinterpret_cast<uint8_t*>(start), deadline};
+  segment->tail_decay_start = reinterpret_cast<uint8_t*>(start);
   segment->tail_decay_pending.store(1, std::memory_order_relaxed);
   uint64_t pending = g_cache_next_purge_ms.load(std::memory_order_relaxed);
   if (pending == 0 || deadline < pending)

@@ -28,6 +28,10 @@
 //     thread reading its own id there is the owner.
 //   - Empty segments go to a per-node cache (bounded), are purged after the decay
 //     (USGC_DECAY_MS) and unmapped when the cache is full.
+//   - "the tail decay": the free pages past a live huge object (64 KiB or more) wait in a table
+//     under the cache lock and are returned after the decay or at malloc_trim; whoever resizes or
+//     frees the object takes them out of it first (segment_tail_decay_cancel), so a purge never
+//     lands on bytes the object grew back into (segment.cpp).
 #pragma once
 
 #include <atomic>
@@ -95,6 +99,9 @@ struct Segment {
   // it by the owner or by the purge that returned the pages (release: the pages are gone before
   // the owner, who loads it with acquire, touches them again). After pages[], like the span bits.
   std::atomic<uint8_t> tail_decay_pending;
+  // While tail_decay_pending: where the table's entry starts. Written by the object's holder under
+  // the cache lock, read by it (segment_tail_decay_still_covers); the purge only reads it.
+  uint8_t* tail_decay_start;
 
   uint8_t* base() { return reinterpret_cast<uint8_t*>(this); }
   uint8_t* end() { return base() + segment_bytes; }
@@ -259,6 +266,17 @@ inline void segment_tail_decay_cancel(Segment* segment) {
   // acquire: a purge that returned the pages cleared the flag after its madvise completed.
   if (segment->tail_decay_pending.load(std::memory_order_acquire) != 0)
     segment_tail_decay_remove(segment);
+}
+// Whether the segment's entry still names what a schedule for an object ending at `object_end`
+// would: the object does not reach the entry's pages, and leaves less than kTailDecayMinBytes
+// unnamed before them. A purge of the entry then touches nothing the object uses, so the holder
+// keeps the entry and takes no lock (a small realloc of a big buffer). False without an entry.
+inline bool segment_tail_decay_still_covers(const Segment* segment, const uint8_t* object_end) {
+  if (segment->tail_decay_pending.load(std::memory_order_acquire) == 0) return false;
+  uintptr_t end = (reinterpret_cast<uintptr_t>(object_end) + kLargeGranularity - 1) &
+                  ~uintptr_t{kLargeGranularity - 1};
+  auto start = reinterpret_cast<uintptr_t>(segment->tail_decay_start);
+  return end <= start && start - end < kTailDecayMinBytes;
 }
 
 // Earliest decay deadline of a segment in the process cache or of a huge object's tail

@@ -256,7 +256,16 @@ TEST(HugeChunks, AResizedOrFreedHugeObjectTakesItsTailOutOfTheDecay) {
   }
   for (size_t i = 0; i < objects.size(); ++i) {
     uint64_t id = 20 + i;
-    if (i % 3 == 0) {
+    if (i % 4 == 3) {
+      // A small shrink, then a small growth within the rounding: the entry is kept as it is
+      // (nothing past it changed hands); its purge must still spare every word of the object.
+      void* before = objects[i];
+      objects[i] = usgc_realloc(objects[i], 5 * kMiB - 8 * kKiB);
+      ASSERT_EQ(objects[i], before) << "a huge object shrinks in place";
+      objects[i] = usgc_realloc(objects[i], 5 * kMiB - 8 * kKiB + 100);
+      ASSERT_EQ(objects[i], before) << "and grows back in place";
+      fill_words(objects[i], (5 * kMiB - 8 * kKiB) / 4, (5 * kMiB - 8 * kKiB + 100) / 4, id);
+    } else if (i % 3 == 0) {
       // Grown back in place, written at once: a purge landing now would zero these words.
       objects[i] = usgc_realloc(objects[i], 7 * kMiB);
       ASSERT_NE(objects[i], nullptr);
@@ -273,7 +282,7 @@ TEST(HugeChunks, AResizedOrFreedHugeObjectTakesItsTailOutOfTheDecay) {
   usgc_malloc_trim(0);  // every tail still waiting goes now
   for (size_t i = 0; i < objects.size(); ++i) {
     if (objects[i] == nullptr) continue;
-    size_t words = (i % 3 == 0 ? 7 : 9) * kMiB / 4;
+    size_t words = i % 4 == 3 ? (5 * kMiB - 8 * kKiB + 100) / 4 : (i % 3 == 0 ? 7 : 9) * kMiB / 4;
     EXPECT_EQ(first_wrong_word(objects[i], words, 20 + i), words) << "object " << i;
     usgc_free(objects[i]);
   }
