@@ -136,6 +136,8 @@ __attribute__((destructor)) void footprint_at_exit() {
       "footprint: huge_chunks_given_back=%ld huge_chunks_taken=%ld (whole run, 4 MiB each)",
       static_cast<long>(load(g_large_footprint.chunks_given_back)),
       static_cast<long>(load(g_large_footprint.chunks_taken)));
+  print_kib("huge_tails_returned", load(g_large_footprint.tail_bytes_returned),
+            "whole run: pages past live huge objects returned by their decay or a trim");
   kernel::print_message(
       "footprint: cap_purges=%lu cap_purged=%lu KiB (whole run)",
       static_cast<unsigned long>(g_footprint.pressure_purges.load(std::memory_order_relaxed)),

@@ -134,6 +134,7 @@ bool heap_trim() {
   Heap* heap = t_heap;
   uint64_t purged_before = g_segment_counters.bytes_purged.load(std::memory_order_relaxed);
   uint64_t reserved_before = g_segment_counters.bytes_reserved.load(std::memory_order_relaxed);
+  int64_t tails_before = g_large_footprint.tail_bytes_returned.load(std::memory_order_relaxed);
   if (heap != &g_empty_heap) {
     kernel::SpinLockGuard guard(heap->help_lock);  // walks the full queue
     heap_take_help_results(heap);
@@ -188,7 +189,8 @@ bool heap_trim() {
   }
   purge_wait_all();
   return g_segment_counters.bytes_purged.load(std::memory_order_relaxed) > purged_before ||
-         g_segment_counters.bytes_reserved.load(std::memory_order_relaxed) < reserved_before;
+         g_segment_counters.bytes_reserved.load(std::memory_order_relaxed) < reserved_before ||
+         g_large_footprint.tail_bytes_returned.load(std::memory_order_relaxed) > tails_before;
 }
 
 }  // namespace usgc::alloc

@@ -460,6 +460,8 @@ void* span_to_huge(LargeArena& arena, Segment* segment, void* pointer, size_t si
   size_t old_block_size = page->block_size;
   page->block_size = align_up(size, kLargeGranularity);
   count_block_bytes_change(old_block_size, page->block_size);
+  // The new chunks past the object (resident if they came from the cache) decay (segment.cpp).
+  segment_tail_decay_schedule(huge, page->start + page->block_size, kernel::coarse_monotonic_ms());
   return page->start;
 }
 

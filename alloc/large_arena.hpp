@@ -57,12 +57,15 @@ inline constexpr uint32_t kArenaEmptySegments = 1;
 //                     touched them); a copy of the cache's total, under the cache lock
 //   chunks_given_back / chunks_taken  (whole run) 4 MiB chunks huge objects gave to the segment
 //                     cache when they shrank / huge mappings took from it (huge_chunks.cpp)
+//   tail_bytes_returned  (whole run) bytes past live huge objects given back to the OS by the
+//                     tail decay or malloc_trim (segment.cpp); under the cache lock
 struct LargeFootprint {
   std::atomic<int64_t> span_page_bytes{0};
   std::atomic<int64_t> free_bytes_dirty{0};
   std::atomic<int64_t> huge_cached_bytes{0};
   std::atomic<int64_t> chunks_given_back{0};
   std::atomic<int64_t> chunks_taken{0};
+  std::atomic<int64_t> tail_bytes_returned{0};
 };
 extern LargeFootprint g_large_footprint;
 

@@ -58,6 +58,9 @@ void* huge_malloc(Heap* heap, size_t size, bool zero) {
   segment->data_is_fresh = 0;
   g_large_counters.malloc_count.fetch_add(1, std::memory_order_relaxed);
   g_large_counters.bytes_in_use.fetch_add(page->block_size, std::memory_order_relaxed);
+  // The mapping's last chunk past the object (resident if it came from the cache) decays.
+  segment_tail_decay_schedule(segment, page->start + page->block_size,
+                              kernel::coarse_monotonic_ms());
   footprint_note_growth();
   return page->start;
 }
@@ -83,6 +86,7 @@ void large_free(Segment* segment, void* pointer, Caller caller) {
   // happens after the object's last use by this thread.
   if (segment->large_in_use.exchange(0, std::memory_order_acq_rel) != 1)
     report_double_free(caller, pointer);
+  segment_tail_decay_cancel(segment);  // its pages go to the cache with the rest (their decay)
   g_large_counters.free_count.fetch_add(1, std::memory_order_relaxed);
   g_large_counters.bytes_in_use.fetch_sub(page->block_size, std::memory_order_relaxed);
   page->in_use = 0;
@@ -101,6 +105,7 @@ void* large_resize(Segment* segment, void* pointer, size_t size) {
   if (pointer != page->start || size > kMaxRequestBytes) return nullptr;
   size_t new_block_size = align_up(size == 0 ? 1 : size, kLargeGranularity);
   size_t old_block_size = page->block_size;
+  bool tail_changes = true;  // whether the tail decay's entry must be made again
   if (size > static_cast<size_t>(segment->end() - page->start)) {
     // Beyond the mapping. Copying into resident memory a cached huge segment already has is
     // cheaper than faulting in the fresh pages a remap adds (measured: realloc_growth), so
@@ -108,17 +113,34 @@ void* large_resize(Segment* segment, void* pointer, size_t size) {
     size_t new_bytes = align_up(size + kSegmentHeaderBytes, kSegmentBytes);
     if (segment_cache_has_huge(new_bytes)) return nullptr;
     // Otherwise move the pages to a bigger mapping (no copy) and make the object huge.
+    segment_tail_decay_cancel(segment);  // the table must not name the range that moves
     kernel::Result<Segment*> moved = segment_remap(segment, new_bytes);
-    if (!moved.ok()) return nullptr;
+    if (!moved.ok()) {
+      segment_tail_decay_schedule(segment, page->start + old_block_size,
+                                  kernel::coarse_monotonic_ms());
+      return nullptr;
+    }
     segment = moved.value();
     segment->kind = SegmentKind::kHuge;
     page = &segment->pages[0];
     page->start = segment->base() + kSegmentHeaderBytes;
   } else {
-    // Whole chunks beyond the object go back to the segment cache (huge_chunks.cpp).
-    segment_split_tail(segment, align_up(size + kSegmentHeaderBytes, kSegmentBytes));
+    size_t keep_bytes = align_up(size + kSegmentHeaderBytes, kSegmentBytes);
+    tail_changes = keep_bytes < segment->segment_bytes ||
+                   !segment_tail_decay_still_covers(segment, page->start + new_block_size);
+    if (tail_changes) {
+      // The holder is about to write into, or give away, pages the entry may name.
+      segment_tail_decay_cancel(segment);
+      // Whole chunks beyond the object go back to the segment cache (huge_chunks.cpp).
+      segment_split_tail(segment, keep_bytes);
+    }
   }
   page->block_size = new_block_size;
+  // What is left of the mapping past the object decays (segment.cpp, "the tail decay").
+  if (tail_changes) {
+    segment_tail_decay_schedule(segment, page->start + new_block_size,
+                                kernel::coarse_monotonic_ms());
+  }
   if (new_block_size >= old_block_size) {
     g_large_counters.bytes_in_use.fetch_add(new_block_size - old_block_size,
                                             std::memory_order_relaxed);

@@ -48,6 +48,35 @@ void note_huge_cache_bytes() {
                                             std::memory_order_relaxed);
 }
 
+// The tail decay: live huge objects whose segment has free pages past the object (after a shrink,
+// or a mapping rounded up to whole chunks whose last chunk came resident from the cache), with the
+// time those pages may be returned. Under g_cache_lock. A full table returns a new tail at once.
+// The entry's owner cancels it under the lock before it resizes or frees the object, and the purge
+// returns the pages (synchronously, kernel::decommit) under the lock, so a purge never overlaps the
+// owner's writes into the range: the decommit queue's tickets are not needed here.
+struct TailDecay {
+  Segment* segment;
+  uint8_t* start;
+  uint64_t deadline_ms;
+};
+constexpr uint32_t kTailDecayEntries = 32;
+TailDecay g_tail_decays[kTailDecayEntries];
+uint32_t g_tail_decay_count = 0;
+
+// Under g_cache_lock: returns the tail of entry i to the OS and takes the entry out.
+size_t tail_decay_purge_locked(uint32_t i) {
+  TailDecay entry = g_tail_decays[i];
+  g_tail_decays[i] = g_tail_decays[--g_tail_decay_count];
+  size_t bytes = static_cast<size_t>(entry.segment->end() - entry.start);
+  // Our own private mapping: a failure is not expected and leaves the pages resident (as before).
+  kernel::Status returned = kernel::decommit(entry.start, bytes);
+  if (returned.ok())
+    footprint_add(g_large_footprint.tail_bytes_returned, static_cast<int64_t>(bytes));
+  // release: the pages are gone before the owner sees the flag clear (segment.hpp).
+  entry.segment->tail_decay_pending.store(0, std::memory_order_release);
+  return returned.ok() ? bytes : 0;
+}
+
 // Guards the abandoned list (linked through available_next). Rank kAbandonedSegments.
 constinit SpinLock g_abandoned_lock{LockRank::kAbandonedSegments};
 Segment* g_abandoned_head = nullptr;
@@ -141,6 +170,7 @@ void segment_format(Segment* segment, SegmentKind kind) {
   segment->available_next = segment->available_prev = nullptr;
   segment->owned_next = segment->owned_prev = nullptr;
   segment->in_available_list = 0;
+  segment->tail_decay_pending.store(0, std::memory_order_relaxed);
   uint64_t dirty_chunks = previous_dirty_chunks(segment);  // before the descriptors are cleared
   segment->page_shift = new_page_shift;
   segment->page_count = page_count;
@@ -261,6 +291,39 @@ Segment* segment_cache_take_huge(size_t bytes) {
   return segment;
 }
 
+void segment_tail_decay_schedule(Segment* segment, const uint8_t* object_end, uint64_t now_ms) {
+  auto start = reinterpret_cast<uintptr_t>(object_end);
+  start = (start + kLargeGranularity - 1) & ~uintptr_t{kLargeGranularity - 1};
+  auto end = reinterpret_cast<uintptr_t>(segment->end());
+  if (start >= end || end - start < kTailDecayMinBytes) return;
+  uint64_t deadline = now_ms + g_decay_ms;
+  SpinLockGuard guard(g_cache_lock);
+  if (g_tail_decay_count == kTailDecayEntries) {
+    // Full: the oldest entry's pages go back now, a decay early (the table stays bounded).
+    uint32_t oldest = 0;
+    for (uint32_t i = 1; i < g_tail_decay_count; ++i)
+      if (g_tail_decays[i].deadline_ms < g_tail_decays[oldest].deadline_ms) oldest = i;
+    tail_decay_purge_locked(oldest);
+  }
+  g_tail_decays[g_tail_decay_count++] =
+      TailDecay{segment, reinterpret_cast<uint8_t*>(start), deadline};
+  segment->tail_decay_start = reinterpret_cast<uint8_t*>(start);
+  segment->tail_decay_pending.store(1, std::memory_order_relaxed);
+  uint64_t pending = g_cache_next_purge_ms.load(std::memory_order_relaxed);
+  if (pending == 0 || deadline < pending)
+    g_cache_next_purge_ms.store(deadline, std::memory_order_relaxed);
+}
+
+void segment_tail_decay_remove(Segment* segment) {
+  SpinLockGuard guard(g_cache_lock);
+  for (uint32_t i = 0; i < g_tail_decay_count; ++i) {
+    if (g_tail_decays[i].segment != segment) continue;
+    g_tail_decays[i] = g_tail_decays[--g_tail_decay_count];
+    break;
+  }
+  segment->tail_decay_pending.store(0, std::memory_order_relaxed);
+}
+
 size_t segment_cache_purge(uint64_t now_ms, bool force) {
   size_t purged = 0;
   if (force) {
@@ -295,6 +358,14 @@ size_t segment_cache_purge(uint64_t now_ms, bool force) {
       continue;
     }
     if (next == 0 || segment->cache_deadline_ms < next) next = segment->cache_deadline_ms;
+    ++i;
+  }
+  for (uint32_t i = 0; i < g_tail_decay_count;) {
+    if (force || g_tail_decays[i].deadline_ms <= now_ms) {
+      purged += tail_decay_purge_locked(i);  // entry i is now another one: look at it again
+      continue;
+    }
+    if (next == 0 || g_tail_decays[i].deadline_ms < next) next = g_tail_decays[i].deadline_ms;
     ++i;
   }
   g_cache_next_purge_ms.store(next, std::memory_order_relaxed);

@@ -28,6 +28,10 @@
 //     thread reading its own id there is the owner.
 //   - Empty segments go to a per-node cache (bounded), are purged after the decay
 //     (USGC_DECAY_MS) and unmapped when the cache is full.
+//   - "the tail decay": the free pages past a live huge object (64 KiB or more) wait in a table
+//     under the cache lock and are returned after the decay or at malloc_trim; whoever resizes or
+//     frees the object takes them out of it first (segment_tail_decay_cancel), so a purge never
+//     lands on bytes the object grew back into (segment.cpp).
 #pragma once
 
 #include <atomic>
@@ -90,6 +94,14 @@ struct Segment {
   // After pages[]: the free fast path's address arithmetic depends on where pages[] starts.
   std::atomic<uint64_t> span_used_pages;
   std::atomic<uint64_t> span_head_pages;
+  // Huge segments: 1 while the free pages past the live object wait in the tail-decay table
+  // (segment.cpp, "the tail decay"). Set by the object's owner under the cache lock; cleared under
+  // it by the owner or by the purge that returned the pages (release: the pages are gone before
+  // the owner, who loads it with acquire, touches them again). After pages[], like the span bits.
+  std::atomic<uint8_t> tail_decay_pending;
+  // While tail_decay_pending: where the table's entry starts. Written by the object's holder under
+  // the cache lock, read by it (segment_tail_decay_still_covers); the purge only reads it.
+  uint8_t* tail_decay_start;
 
   uint8_t* base() { return reinterpret_cast<uint8_t*>(this); }
   uint8_t* end() { return base() + segment_bytes; }
@@ -156,6 +168,14 @@ kernel::Result<Segment*> segment_remap(Segment* segment, size_t new_bytes);
 // cached segments, as many as the node's cache has; its data is then no longer fresh.
 void segment_split_tail(Segment* segment, size_t keep_bytes);
 void segment_fill_from_cache(Segment* segment, size_t from_bytes);
+// The tail decay (segment.cpp): the pages of a live huge object's segment past the object (from
+// `object_end`, rounded up to 4 KiB) are free, and nobody but the object can use them; they go
+// back to the OS once they have been free for the decay (or at malloc_trim). The owner schedules
+// them after every resize or allocation that leaves kTailDecayMinBytes or more, and cancels them
+// (waiting for a purge in progress) before it resizes or frees the object.
+inline constexpr size_t kTailDecayMinBytes = size_t{64} << 10;
+void segment_tail_decay_schedule(Segment* segment, const uint8_t* object_end, uint64_t now_ms);
+inline void segment_tail_decay_cancel(Segment* segment);
 // The bytes of the segment's free pages that are dirty (footprint census; owner or lock holder).
 int64_t segment_free_dirty_bytes(Segment* segment);
 // The segment leaves a cache to be used: its dirty bytes leave the census's cached count.
@@ -240,7 +260,27 @@ struct SegmentCounters {
 };
 extern SegmentCounters g_segment_counters;
 
-// Earliest decay deadline of a segment in the process cache; 0 when nothing waits.
+// segment_tail_decay_cancel's slow path: takes the segment's entry out of the table.
+void segment_tail_decay_remove(Segment* segment);
+inline void segment_tail_decay_cancel(Segment* segment) {
+  // acquire: a purge that returned the pages cleared the flag after its madvise completed.
+  if (segment->tail_decay_pending.load(std::memory_order_acquire) != 0)
+    segment_tail_decay_remove(segment);
+}
+// Whether the segment's entry still names what a schedule for an object ending at `object_end`
+// would: the object does not reach the entry's pages, and leaves less than kTailDecayMinBytes
+// unnamed before them. A purge of the entry then touches nothing the object uses, so the holder
+// keeps the entry and takes no lock (a small realloc of a big buffer). False without an entry.
+inline bool segment_tail_decay_still_covers(const Segment* segment, const uint8_t* object_end) {
+  if (segment->tail_decay_pending.load(std::memory_order_acquire) == 0) return false;
+  uintptr_t end = (reinterpret_cast<uintptr_t>(object_end) + kLargeGranularity - 1) &
+                  ~uintptr_t{kLargeGranularity - 1};
+  auto start = reinterpret_cast<uintptr_t>(segment->tail_decay_start);
+  return end <= start && start - end < kTailDecayMinBytes;
+}
+
+// Earliest decay deadline of a segment in the process cache or of a huge object's tail
+// (segment_tail_decay_schedule); 0 when nothing waits.
 extern std::atomic<uint64_t> g_cache_next_purge_ms;
 
 // Decay in milliseconds (USGC_DECAY_MS), fixed at process start.
