@@ -37,7 +37,7 @@ namespace {
 bool page_try_to_full(Heap* heap, Page* page) {
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
   for (;;) {
-    if (pointer_of(thread_free) != nullptr) return false;
+    if (thread_free_pointer(thread_free) != nullptr) return false;
     // Release: a remote freer that sees kUseDelayed (acquire) also sees page->heap.
     if (page->thread_free.compare_exchange_weak(thread_free, kUseDelayed, std::memory_order_release,
                                                 std::memory_order_relaxed)) {
@@ -185,7 +185,7 @@ namespace {
 // chain walked for its tail: the decay's pass, trim, a helper-touched page).
 void page_collect(Page* page) {
   uintptr_t thread_free = page->thread_free.load(std::memory_order_relaxed);
-  bool remote = pointer_of(thread_free) != nullptr;
+  bool remote = thread_free_pointer(thread_free) != nullptr;
   if (page->free_list == nullptr && page->local_free != nullptr && !(remote && kThreadFreeCounted))
     page_take_local_frees(segment_of(page)->owner_heap, page, heap_profile_active());
   if (!remote) return;
@@ -194,7 +194,7 @@ void page_collect(Page* page) {
                                                   std::memory_order_acquire,
                                                   std::memory_order_relaxed)) {
   }
-  Block* head = pointer_of(thread_free);
+  Block* head = thread_free_pointer(thread_free);
   uint32_t count;
   if (page->free_list == nullptr && kThreadFreeCounted) {
     count = thread_free_count(thread_free);

@@ -60,7 +60,7 @@ bool page_remote_free(Page* page, Block* block) {
       thread_free = page->thread_free.load(std::memory_order_relaxed);
       continue;
     }
-    block->next = pointer_of(thread_free);
+    block->next = thread_free_pointer(thread_free);
     // Release: the owner's acquire exchange in page_collect sees block->next and the marker.
     if (page->thread_free.compare_exchange_weak(
             thread_free, thread_free_pushed(thread_free, block, state), std::memory_order_release,

@@ -22,12 +22,6 @@
 
 namespace usgc::alloc {
 
-// The block pointer of a thread_free word (its low bits are the delayed-free state, its high bits
-// the count: "the counted list", page.hpp).
-inline Block* pointer_of(uintptr_t thread_free) {
-  return thread_free_pointer(thread_free);
-}
-
 inline void queue_remove(PageQueue* queue, Page* page) {
   PageQueueList::remove(queue->first, queue->last, page);
 }

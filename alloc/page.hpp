@@ -107,22 +107,28 @@ static_assert((kNoDelayed & 3) == 0 && (kFullNotified & 3) == 0 && (kUseDelayed 
               (kDelayedFreeing & 3) != 0 && (kNeverDelayed & 3) != 0 && (kEmptied & 3) != 0);
 inline constexpr uintptr_t kDelayedStateMask = 7;  // blocks are 16-byte aligned
 
-// The thread_free word ("the counted list"): on 64-bit targets, bits 48..63 count the blocks on the
-// list (a page holds at most 4096 blocks; user addresses have 47 bits), bits 4..47 hold its first
-// block and bits 0..2 the delayed-free state. Each push adds one to the count in the same CAS, so
-// the owner's collect knows the list's length without reading its blocks: a walk of a list other
-// cores wrote is one cache miss per block, each waiting for the previous one (2026-12-06: 21 % of
-// producer_consumer's CPU samples were that walk). A state change keeps the count; taking the list
-// (exchange to the state alone) resets it. On 32-bit targets (wasm32, one thread) there is no room:
-// the count stays 0 and the collect walks.
+// The thread_free word ("the counted list"): on 64-bit targets, the bits from
+// kThreadFreeCountShift up count the blocks on the list, the bits below hold its first block (user
+// addresses have kUserAddressBits bits; blocks are 16-byte aligned) and bits 0..2 the delayed-free
+// state. Each push adds one to the count in the same CAS, so the owner's collect knows the list's
+// length without reading its blocks: a walk of a list other cores wrote is one cache miss per
+// block, each waiting for the previous one (2026-12-06: 21 % of producer_consumer's CPU samples
+// were that walk). A state change keeps the count; taking the list (exchange to the state alone)
+// resets it. On 32-bit targets (wasm32, one thread) there is no room: the count stays 0 and the
+// collect walks.
 inline constexpr bool kThreadFreeCounted = sizeof(uintptr_t) == 8;
+inline constexpr unsigned kThreadFreeCountShift = 48;
+static_assert(!kThreadFreeCounted || kUserAddressBits <= kThreadFreeCountShift,
+              "the counted list: a block's address fits below the count");
+static_assert((size_t{1} << kMediumPageShift) / kMinAlignment <
+                  (size_t{1} << (64 - kThreadFreeCountShift)),
+              "the counted list: the blocks of the largest page of blocks fit in the count");
 inline constexpr uintptr_t kThreadFreeCountOne =
-    kThreadFreeCounted ? static_cast<uintptr_t>(uint64_t{1} << 48) : 0;
+    kThreadFreeCounted ? static_cast<uintptr_t>(uint64_t{1} << kThreadFreeCountShift) : 0;
 inline constexpr uintptr_t kThreadFreePointerMask =
-    kThreadFreeCounted ? static_cast<uintptr_t>((uint64_t{1} << 48) - 1) & ~kDelayedStateMask
-                       : ~kDelayedStateMask;
-static_assert((uint64_t{1} << 16) / 16 < (uint64_t{1} << 16),
-              "the counted list: a 64 KiB page's blocks fit in the count's 16 bits");
+    kThreadFreeCounted
+        ? static_cast<uintptr_t>((uint64_t{1} << kThreadFreeCountShift) - 1) & ~kDelayedStateMask
+        : ~kDelayedStateMask;
 
 // The list's first block (null: empty), its length (the counted list; 0 on 32-bit targets) and the
 // word after `block` is pushed onto the list `word` held, in `state`.
@@ -130,7 +136,9 @@ inline Block* thread_free_pointer(uintptr_t word) {
   return reinterpret_cast<Block*>(word & kThreadFreePointerMask);
 }
 inline uint32_t thread_free_count(uintptr_t word) {
-  return kThreadFreeCounted ? static_cast<uint32_t>(static_cast<uint64_t>(word) >> 48) : 0;
+  return kThreadFreeCounted
+             ? static_cast<uint32_t>(static_cast<uint64_t>(word) >> kThreadFreeCountShift)
+             : 0;
 }
 inline uintptr_t thread_free_pushed(uintptr_t word, const Block* block, uintptr_t state) {
   return (word & ~(kThreadFreePointerMask | kDelayedStateMask)) + kThreadFreeCountOne +

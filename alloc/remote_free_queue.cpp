@@ -130,7 +130,7 @@ bool help_free_block(Heap* heap, Block* block) {
       break;
     }
   }
-  if (Block* head = pointer_of(thread_free)) {
+  if (Block* head = thread_free_pointer(thread_free)) {
     uint32_t count;
     Block* tail = remote_chain_tail(page, head, &count);
     tail->next = page->local_free;

@@ -292,8 +292,7 @@ Segment* segment_cache_take_huge(size_t bytes) {
 }
 
 void segment_tail_decay_schedule(Segment* segment, const uint8_t* object_end, uint64_t now_ms) {
-  auto start = reinterpret_cast<uintptr_t>(object_end);
-  start = (start + kLargeGranularity - 1) & ~uintptr_t{kLargeGranularity - 1};
+  uintptr_t start = align_up(reinterpret_cast<uintptr_t>(object_end), kLargeGranularity);
   auto end = reinterpret_cast<uintptr_t>(segment->end());
   if (start >= end || end - start < kTailDecayMinBytes) return;
   uint64_t deadline = now_ms + g_decay_ms;

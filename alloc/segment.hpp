@@ -273,8 +273,7 @@ inline void segment_tail_decay_cancel(Segment* segment) {
 // keeps the entry and takes no lock (a small realloc of a big buffer). False without an entry.
 inline bool segment_tail_decay_still_covers(const Segment* segment, const uint8_t* object_end) {
   if (segment->tail_decay_pending.load(std::memory_order_acquire) == 0) return false;
-  uintptr_t end = (reinterpret_cast<uintptr_t>(object_end) + kLargeGranularity - 1) &
-                  ~uintptr_t{kLargeGranularity - 1};
+  uintptr_t end = align_up(reinterpret_cast<uintptr_t>(object_end), kLargeGranularity);
   auto start = reinterpret_cast<uintptr_t>(segment->tail_decay_start);
   return end <= start && start - end < kTailDecayMinBytes;
 }
