@@ -10,6 +10,8 @@
 //   statistics: relaxed counters.
 #include "safepoint/async_safepoint.hpp"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -45,6 +47,41 @@ constexpr uint64_t kMinusEintr = static_cast<uint64_t>(-EINTR);
 
 // ---- slow paths (normal context, from the trampoline) ----------------------------------------
 
+// Cancellation. glibc runs a cancellable call (read, nanosleep, poll, ...) with asynchronous
+// cancellation enabled around its `syscall` instruction (Debian 12's 2.36 does), and a slow path
+// the handler redirects to from there still runs in that window: a pthread_cancel unwound the
+// thread from whatever instruction of usgc it was at. Found in attached_thread_exit.c (once in
+// about a hundred runs): a thread cancelled in reach_safepoint between storing its slot's
+// acked_epoch and acknowledging left the stop waiting for an acknowledgement that never came; one
+// cancelled in a futex lock's constructor (noexcept) aborted the program. So every slow path holds
+// cancellation off and lets it in only where the runtime's state is whole: around a re-issued
+// call (the P given up, the goroutine in native: as a cancel in the original call) and at its end
+// (the P back, as before the signal). A cancel that came meanwhile acts there: the unwinding
+// leaves by the trampoline's CFI into the library call, and the thread's exit detaches it
+// (runtime/native.cpp). The type goes to deferred, because glibc's SIGCANCEL handler acts on a
+// signal already sent whatever the state says; the state to disabled, because usgc's own code may
+// reach a cancellation point. Before the first statement here nothing has changed yet, so a
+// cancel in the trampoline is one in the original call. Never let in from a destructor: a forced
+// unwind out of one (noexcept) terminates the program.
+struct CancellationSetting {
+  int type;
+  int state;
+};
+
+CancellationSetting hold_off_cancellation() {
+  CancellationSetting previous{PTHREAD_CANCEL_DEFERRED, PTHREAD_CANCEL_ENABLE};
+  (void)::pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &previous.type);
+  (void)::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &previous.state);
+  return previous;
+}
+
+// May not return: a pending cancel unwinds the thread from here when the setting lets it act.
+void let_cancellation_in(CancellationSetting previous) {
+  int ignored;
+  (void)::pthread_setcanceltype(previous.type, &ignored);  // still disabled: acts on nothing
+  (void)::pthread_setcancelstate(previous.state, &ignored);
+}
+
 // After a blocking call a signal interrupted, with a P again: this thread blocks in the kernel
 // outside usgc, where no poll comes from it, so the next stop signals it early even on a loaded
 // machine (SafepointSlot::blocking_holder_tid). A hint, forgotten at its next poll.
@@ -76,6 +113,7 @@ struct InterruptedStateExposed {
 // thread's, the one the interrupted code may hold the address of.
 void safepoint_slow_path(TrampolineFrame*) {
   const int saved_errno = errno;
+  const CancellationSetting cancellation = hold_off_cancellation();
   g_safepoints_taken.fetch_add(1, std::memory_order_relaxed);
   SafepointSlot* slot = current_slot();
   if (slot != nullptr) {
@@ -85,6 +123,7 @@ void safepoint_slow_path(TrampolineFrame*) {
     if (g_hooks.preempt_in_place != nullptr && take_preemption_request(slot, true))
       g_hooks.preempt_in_place();
   }
+  let_cancellation_in(cancellation);
   errno = saved_errno;
 }
 
@@ -103,6 +142,7 @@ void safepoint_slow_path(TrampolineFrame*) {
 // re-issue").
 void after_eintr_slow_path(TrampolineFrame*) {
   const int saved_errno = errno;
+  const CancellationSetting cancellation = hold_off_cancellation();
   g_safepoints_taken.fetch_add(1, std::memory_order_relaxed);
   SafepointSlot* slot = current_slot();
   if (slot != nullptr) {
@@ -117,6 +157,7 @@ void after_eintr_slow_path(TrampolineFrame*) {
     }
   }
   note_blocking_holder();
+  let_cancellation_in(cancellation);
   errno = saved_errno;
 }
 
@@ -133,6 +174,7 @@ thread_local ReissuePlan t_plan [[gnu::tls_model("initial-exec")]];
 // one back after, keeping the goroutine on this thread (it is inside a library call).
 void reissue_system_call_slow_path(TrampolineFrame* frame) {
   const int saved_errno = errno;
+  const CancellationSetting cancellation = hold_off_cancellation();
   const ReissuePlan plan = t_plan;
   g_system_calls_reissued.fetch_add(1, std::memory_order_relaxed);
   long number = plan.number;
@@ -149,13 +191,16 @@ void reissue_system_call_slow_path(TrampolineFrame* frame) {
   {
     InterruptedStateExposed exposed;
     g_hooks.release_processor();
+    let_cancellation_in(cancellation);  // a cancel here or in the call: as in the original call
     result = kernel::raw_system_call(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    (void)hold_off_cancellation();
     g_hooks.reacquire_processor();
   }
   note_blocking_holder();
   frame->rax = static_cast<uint64_t>(result);
   frame->rcx = frame->resume_address;
   frame->r11 = frame->rflags;
+  let_cancellation_in(cancellation);
   errno = saved_errno;
 }
 
