@@ -32,6 +32,9 @@
 // stop of the world waited forever, and usgc_shutdown said EBUSY for good. The destructor first
 // takes a P back if the goroutine is in native (a bracketed call, or a blocked call the monitor
 // retook), so the goroutine's mutator is unregistered while it holds its P as in detach_thread.
+// A cancel that lands while usgc works inside the thread's blocked call waits until the runtime's
+// state is whole (safepoint/async_safepoint.cpp, "Cancellation"), so this destructor finds the
+// goroutine either in native without a P or running on its P, never in between.
 // g_attached_thread_key: created once (pthread_once), never deleted; its value is the thread's
 // machine while attached, cleared by usgc_detach_thread (then no destructor runs).
 #include <pthread.h>
