@@ -62,7 +62,10 @@ constexpr uint64_t kMinusEintr = static_cast<uint64_t>(-EINTR);
 // signal already sent whatever the state says; the state to disabled, because usgc's own code may
 // reach a cancellation point. Before the first statement here nothing has changed yet, so a
 // cancel in the trampoline is one in the original call. Never let in from a destructor: a forced
-// unwind out of one (noexcept) terminates the program.
+// unwind out of one (noexcept) terminates the program. Not covered: a glibc whose SIGCANCEL
+// handler decides by the interrupted address (its own cancellable-syscall bracket) rather than by
+// the asynchronous type would not cancel a thread inside the re-issued call (a plain `syscall`)
+// until that call returns; this machine's 2.36 cannot show it.
 struct CancellationSetting {
   int type;
   int state;
