@@ -17,6 +17,8 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "kernel_iface/uncancellable_io.hpp"
+
 // Debian 12's headers predate these; the values are the kernel's ABI.
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -55,10 +57,10 @@ int own_pidfd() {
   if (fd < 0) return -errno;
   const uint64_t mine = (pid << 32) | static_cast<uint32_t>(fd);
   if (g_pidfd.compare_exchange_strong(cached, mine, std::memory_order_acq_rel)) {
-    if (cached != 0) ::close(static_cast<int>(cached & 0xffffffffu));  // the parent's, via fork
+    if (cached != 0) sys_close(static_cast<int>(cached & 0xffffffffu));  // the parent's, via fork
     return static_cast<int>(fd);
   }
-  ::close(static_cast<int>(fd));  // another thread installed one first
+  sys_close(static_cast<int>(fd));  // another thread installed one first
   if ((cached >> 32) == pid) return static_cast<int>(cached & 0xffffffffu);
   return -EAGAIN;
 }

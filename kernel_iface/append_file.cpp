@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "kernel_iface/library_call_scope.hpp"
+#include "kernel_iface/uncancellable_io.hpp"
 
 namespace usgc::kernel {
 
@@ -20,18 +21,18 @@ Result<int> open_checked(const char* path, int flags, uint32_t mode) {
   LibraryCallScope in_libc;
   int fd;
   do {
-    fd = ::open(path, flags | O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-                static_cast<mode_t>(mode & 07777));
+    fd = sys_open(path, flags | O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                  static_cast<mode_t>(mode & 07777));
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return Result<int>::failure(errno);
   struct stat info;
   if (::fstat(fd, &info) != 0) {
     int error = errno;
-    ::close(fd);
+    sys_close(fd);
     return Result<int>::failure(error);
   }
   if (!S_ISREG(info.st_mode) || info.st_uid != ::geteuid()) {
-    ::close(fd);
+    sys_close(fd);
     return Result<int>::failure(EPERM);
   }
   return Result<int>::success(fd);
@@ -49,7 +50,7 @@ Result<int> open_output_file(const char* path, uint32_t mode) {
   if (!opened.ok()) return opened;
   if (::ftruncate(opened.value(), 0) != 0) {
     int error = errno;
-    ::close(opened.value());
+    sys_close(opened.value());
     return Result<int>::failure(error);
   }
   return opened;
@@ -59,7 +60,7 @@ Status append_all(int fd, const void* data, size_t bytes) {
   const char* cursor = static_cast<const char*>(data);
   LibraryCallScope in_libc;
   while (bytes > 0) {
-    ssize_t written = ::write(fd, cursor, bytes);
+    ssize_t written = sys_write(fd, cursor, bytes);
     if (written < 0) {
       if (errno == EINTR) continue;
       return Status::failure(errno);

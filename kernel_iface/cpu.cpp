@@ -8,6 +8,8 @@
 
 #include <atomic>
 
+#include "kernel_iface/uncancellable_io.hpp"
+
 namespace usgc::kernel {
 
 namespace {
@@ -31,12 +33,12 @@ uint32_t runnable_thread_count() {
   int fd = loadavg_fd.load(std::memory_order_acquire);  // pairs with the CAS below
   if (fd == -2) return 0;
   if (fd == -1) {
-    int opened = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    int opened = sys_open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
     int expected = -1;
     // Acq_rel: publishes the descriptor to the acquire load above.
     if (!loadavg_fd.compare_exchange_strong(expected, opened >= 0 ? opened : -2,
                                             std::memory_order_acq_rel)) {
-      if (opened >= 0) ::close(opened);
+      if (opened >= 0) sys_close(opened);
       fd = expected;
     } else {
       fd = opened >= 0 ? opened : -2;
@@ -44,7 +46,7 @@ uint32_t runnable_thread_count() {
     if (fd < 0) return 0;
   }
   char text[128];
-  ssize_t length = ::pread(fd, text, sizeof text - 1, 0);
+  ssize_t length = sys_pread(fd, text, sizeof text - 1, 0);
   if (length <= 0) return 0;
   text[length] = '\0';
   // "0.50 0.40 0.30 3/456 789": the number before the slash.

@@ -59,6 +59,7 @@
 #include "kernel_iface/fatal.hpp"
 #include "kernel_iface/library_call_scope.hpp"
 #include "kernel_iface/spin_lock.hpp"
+#include "kernel_iface/uncancellable_io.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
 namespace usgc::kernel {
@@ -174,7 +175,7 @@ void unmap_ring_locked(bool close_fd) {
   if (ring.cq.ring_ptr != nullptr && ring.cq.ring_ptr != ring.sq.ring_ptr) {
     ::munmap(ring.cq.ring_ptr, ring.cq.ring_sz);
   }
-  if (close_fd) ::close(ring.ring_fd);
+  if (close_fd) sys_close(ring.ring_fd);
   ring = io_uring{};
   g_queue.ring_state = RingState::kNone;
   g_queue.ring_fd_ours = false;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "kernel_iface/uncancellable_io.hpp"
+
 namespace usgc::kernel {
 namespace {
 
@@ -119,7 +121,7 @@ void write_line(const char* format, va_list args) {
   line[length++] = '\n';
   size_t written = 0;
   while (written < length) {
-    ssize_t n = ::write(STDERR_FILENO, line + written, length - written);
+    ssize_t n = sys_write(STDERR_FILENO, line + written, length - written);
     if (n <= 0) break;  // nothing sensible to do about a failing stderr
     written += static_cast<size_t>(n);
   }

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kernel_iface/uncancellable_io.hpp"
+
 namespace usgc::kernel {
 namespace {
 
@@ -54,7 +56,7 @@ int match_line(const char* line, uintptr_t address, MappingRange* range) {
 }  // namespace
 
 Result<MappingRange> find_mapping_containing(uintptr_t address) {
-  int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Result<MappingRange>::failure(errno);
   // A line is at most about 4 KiB (a path of PATH_MAX); only its first 40-odd bytes matter, so a
   // line longer than the buffer is parsed from its head and the rest skipped.
@@ -64,7 +66,7 @@ Result<MappingRange> find_mapping_containing(uintptr_t address) {
   int error = ENOENT;
   MappingRange range;
   for (;;) {
-    ssize_t got = ::read(fd, buffer + held, sizeof(buffer) - 1 - held);
+    ssize_t got = sys_read(fd, buffer + held, sizeof(buffer) - 1 - held);
     if (got < 0) {
       if (errno == EINTR) continue;
       error = errno;
@@ -103,7 +105,7 @@ Result<MappingRange> find_mapping_containing(uintptr_t address) {
       std::memmove(buffer, line, held);
     }
   }
-  ::close(fd);
+  sys_close(fd);
   if (error != 0) return Result<MappingRange>::failure(error);
   return Result<MappingRange>::success(range);
 }

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kernel_iface/uncancellable_io.hpp"
+
 namespace usgc::kernel {
 namespace {
 
@@ -172,7 +174,7 @@ Status PerfCounterGroup::read(PerfCounterValues& values) const {
   uint64_t buffer[3 + kMaxPerfGroupEvents];
   ssize_t got;
   do {
-    got = ::read(fds_[0], buffer, sizeof(buffer));
+    got = sys_read(fds_[0], buffer, sizeof(buffer));
   } while (got < 0 && errno == EINTR);
   if (got < 0) return Status::failure(errno);
   if (got < static_cast<ssize_t>(3 * sizeof(uint64_t)) || buffer[0] != count_ ||
@@ -189,7 +191,7 @@ Status PerfCounterGroup::read(PerfCounterValues& values) const {
 void PerfCounterGroup::close() {
   // Members first, the leader last.
   for (size_t i = count_; i-- > 0;) {
-    ::close(fds_[i]);
+    sys_close(fds_[i]);
     fds_[i] = -1;
   }
   count_ = 0;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kernel_iface/uncancellable_io.hpp"
 #include "kernel_iface/virtual_memory.hpp"
 
 namespace usgc::kernel {
@@ -73,21 +74,21 @@ Result<size_t> read_executable_path(char* buffer, size_t buffer_size) {
 
 Result<size_t> read_small_file(const char* path, char* buffer, size_t buffer_size) {
   if (buffer_size == 0) return Result<size_t>::failure(EINVAL);
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  int fd = sys_open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Result<size_t>::failure(errno);
   size_t done = 0;
   while (done + 1 < buffer_size) {
-    ssize_t got = ::read(fd, buffer + done, buffer_size - 1 - done);
+    ssize_t got = sys_read(fd, buffer + done, buffer_size - 1 - done);
     if (got < 0) {
       if (errno == EINTR) continue;
       int error = errno;
-      ::close(fd);
+      sys_close(fd);
       return Result<size_t>::failure(error);
     }
     if (got == 0) break;
     done += static_cast<size_t>(got);
   }
-  ::close(fd);
+  sys_close(fd);
   buffer[done] = '\0';
   return Result<size_t>::success(done);
 }

@@ -3,6 +3,8 @@
 
 #include <sys/auxv.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -12,7 +14,10 @@ namespace usgc::kernel {
 
 uint64_t random_u64() {
   uint64_t value = 0;
-  if (::getrandom(&value, sizeof(value), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(value)))
+  // The system call, not libc's getrandom: that one is a cancellation point, and a heap's first
+  // malloc on a thread draws its key here (kernel_iface/uncancellable_io.hpp says why).
+  if (::syscall(SYS_getrandom, &value, sizeof(value), GRND_NONBLOCK) ==
+      static_cast<long>(sizeof(value)))
     return value;
   // Fallback: the 16 random bytes the kernel gives every process, stirred with the clock
   // (splitmix64 finalizer) so two calls differ.

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kernel_iface/uncancellable_io.hpp"
+
 namespace usgc::kernel {
 namespace {
 
@@ -51,7 +53,7 @@ void append_decimal(char* buffer, const char* prefix, unsigned value) {
 Result<int> finish_new_file(int fd, size_t bytes) {
   if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0 || ::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
     int error = errno;
-    ::close(fd);
+    sys_close(fd);
     return Result<int>::failure(error);
   }
   return Result<int>::success(fd);
@@ -67,7 +69,7 @@ SharedMemoryFileInfo info_of(const struct stat& status) {
 }  // namespace
 
 Result<int> shared_memory_create_unnamed(size_t bytes) {
-  int fd = ::open(kSharedMemoryDirectory, O_TMPFILE | O_RDWR | O_CLOEXEC, S_IRUSR | S_IWUSR);
+  int fd = sys_open(kSharedMemoryDirectory, O_TMPFILE | O_RDWR | O_CLOEXEC, S_IRUSR | S_IWUSR);
   if (fd < 0) return Result<int>::failure(errno);
   return finish_new_file(fd, bytes);
 }
@@ -86,7 +88,7 @@ Status shared_memory_link(int fd, const char* name) {
 Result<int> shared_memory_create(const char* name, size_t bytes) {
   char path[kPathBytes];
   if (!path_of(name, path)) return Result<int>::failure(EINVAL);
-  int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR);
+  int fd = sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR);
   if (fd < 0) return Result<int>::failure(errno);
   Result<int> finished = finish_new_file(fd, bytes);
   if (!finished.ok()) ::unlink(path);  // our own half-made file
@@ -96,7 +98,7 @@ Result<int> shared_memory_create(const char* name, size_t bytes) {
 Result<int> shared_memory_open_read_only(const char* name) {
   char path[kPathBytes];
   if (!path_of(name, path)) return Result<int>::failure(EINVAL);
-  int fd = ::open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int fd = sys_open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return Result<int>::failure(errno);
   return Result<int>::success(fd);
 }
@@ -104,7 +106,7 @@ Result<int> shared_memory_open_read_only(const char* name) {
 Result<int> shared_memory_open_read_write(const char* name) {
   char path[kPathBytes];
   if (!path_of(name, path)) return Result<int>::failure(EINVAL);
-  int fd = ::open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int fd = sys_open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return Result<int>::failure(errno);
   return Result<int>::success(fd);
 }
@@ -146,8 +148,8 @@ Result<SharedMemoryFileInfo> shared_memory_name_info(const char* name) {
 Result<size_t> read_at(int fd, void* buffer, size_t bytes, uint64_t offset) {
   size_t done = 0;
   while (done < bytes) {
-    ssize_t got = ::pread(fd, static_cast<char*>(buffer) + done, bytes - done,
-                          static_cast<off_t>(offset + done));
+    ssize_t got = sys_pread(fd, static_cast<char*>(buffer) + done, bytes - done,
+                            static_cast<off_t>(offset + done));
     if (got < 0) {
       if (errno == EINTR) continue;
       return Result<size_t>::failure(errno);
@@ -161,8 +163,8 @@ Result<size_t> read_at(int fd, void* buffer, size_t bytes, uint64_t offset) {
 Status write_at(int fd, const void* buffer, size_t bytes, uint64_t offset) {
   size_t done = 0;
   while (done < bytes) {
-    ssize_t put = ::pwrite(fd, static_cast<const char*>(buffer) + done, bytes - done,
-                           static_cast<off_t>(offset + done));
+    ssize_t put = sys_pwrite(fd, static_cast<const char*>(buffer) + done, bytes - done,
+                             static_cast<off_t>(offset + done));
     if (put < 0) {
       if (errno == EINTR) continue;
       return Status::failure(errno);
@@ -175,13 +177,13 @@ Status write_at(int fd, const void* buffer, size_t bytes, uint64_t offset) {
 
 Status close_file(int fd) {
   // Linux closes the fd even when close reports EINTR: never retry.
-  if (::close(fd) != 0 && errno != EINTR) return Status::failure(errno);
+  if (sys_close(fd) != 0 && errno != EINTR) return Status::failure(errno);
   return Status::success();
 }
 
 Status list_shared_memory(const char* prefix, SharedMemoryVisitor visit, void* context) {
   if (prefix == nullptr || visit == nullptr) return Status::failure(EINVAL);
-  int fd = ::open(kSharedMemoryDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = sys_open(kSharedMemoryDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::failure(errno);
   size_t prefix_length = std::strlen(prefix);
   alignas(8) char buffer[8192];
@@ -190,7 +192,7 @@ Status list_shared_memory(const char* prefix, SharedMemoryVisitor visit, void* c
     if (got < 0) {
       if (errno == EINTR) continue;
       int error = errno;
-      ::close(fd);
+      sys_close(fd);
       return Status::failure(error);
     }
     if (got == 0) break;
@@ -200,7 +202,7 @@ Status list_shared_memory(const char* prefix, SharedMemoryVisitor visit, void* c
       if (std::strncmp(entry->d_name, prefix, prefix_length) == 0) visit(entry->d_name, context);
     }
   }
-  ::close(fd);
+  sys_close(fd);
   return Status::success();
 }
 

@@ -13,26 +13,28 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernel_iface/uncancellable_io.hpp"
+
 namespace usgc::kernel {
 namespace {
 
 // Reads a small procfs file into buffer (NUL-terminated). Returns bytes read or -errno.
 long read_proc_file(const char* path, char* buffer, size_t capacity) {
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  const int fd = sys_open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   long total = 0;
   while (static_cast<size_t>(total) + 1 < capacity) {
-    const ssize_t got = ::read(fd, buffer + total, capacity - 1 - static_cast<size_t>(total));
+    const ssize_t got = sys_read(fd, buffer + total, capacity - 1 - static_cast<size_t>(total));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       const int error = errno;
-      ::close(fd);
+      sys_close(fd);
       return -error;
     }
     if (got == 0) break;
     total += got;
   }
-  ::close(fd);
+  sys_close(fd);
   buffer[total] = '\0';
   return total;
 }

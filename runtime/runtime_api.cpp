@@ -3,6 +3,8 @@
 // files (channel.cpp, select.cpp, waitgroup.cpp). In a fork() child of a running runtime every
 // entry that needs the runtime's other threads or locks refuses with ENOTRECOVERABLE, and the
 // native brackets do nothing (safepoint/fork_child.hpp).
+#include <pthread.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -28,7 +30,15 @@ USGC_EXPORT int usgc_init(const usgc_config* config) {
 }
 USGC_EXPORT int usgc_shutdown(void) {
   if (in_fork_child()) return refuse_in_fork_child("usgc_shutdown");
-  return runtime_shutdown();
+  // The shutdown joins the runtime's threads in pthread_join, a cancellation point: a cancel
+  // pending on the caller waits until the shutdown is whole (kernel_iface/uncancellable_io.hpp),
+  // and acts at the caller's next cancellation point (restoring the state never acts on it with
+  // the default, deferred type).
+  int cancel_state = PTHREAD_CANCEL_ENABLE;
+  (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+  const int result = runtime_shutdown();
+  (void)pthread_setcancelstate(cancel_state, &cancel_state);
+  return result;
 }
 
 USGC_EXPORT int usgc_run_main(void (*fn)(void*), void* arg) {

@@ -1,8 +1,10 @@
-// tests/runtime/cancelled_call_test.cpp — an attached thread cancelled (pthread_cancel) while the
-// runtime works inside its blocked library call (safepoint/async_safepoint.cpp, "Cancellation"):
-// glibc runs the call with asynchronous cancellation enabled, and a stop's signal brings the
-// thread into usgc's slow path inside that window. The cancel must wait until the runtime's state
-// is whole, then end the thread as in the call; its exit detaches it and every P is free again.
+// tests/runtime/cancelled_call_test.cpp — threads cancelled (pthread_cancel) while usgc works on
+// their behalf. An attached thread cancelled while the runtime works inside its blocked library
+// call (safepoint/async_safepoint.cpp, "Cancellation"): glibc runs the call with asynchronous
+// cancellation enabled, and a stop's signal brings the thread into usgc's slow path inside that
+// window; the cancel must wait until the runtime's state is whole, then end the thread as in the
+// call, its exit detaching it. And a deferred cancel pending on a thread never acts inside a usgc
+// call (kernel_iface/uncancellable_io.hpp).
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -89,6 +91,56 @@ TEST_F(CancelledCall, AThreadCancelledWhileTakingItsPBackAfterAStopLosesNoP) {
   ASSERT_EQ(usgc_start_the_world(), 0);
   close(reader.fds[0]);
   close(reader.fds[1]);
+}
+
+struct Stopper {
+  std::atomic<bool> go{false};
+  std::atomic<int> error{0};
+  std::atomic<bool> stopped_to_the_end{false};
+};
+
+// A thread that is not a goroutine stops and starts the world for a quarter of a second with a
+// cancel pending, then reaches a cancellation point of its own.
+void* stop_with_a_cancel_pending(void* argument) {
+  auto* stopper = static_cast<Stopper*>(argument);
+  while (!stopper->go.load()) {
+  }
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    usgc_stop_info info;
+    if (int error = usgc_stop_the_world(&info); error != 0) {
+      stopper->error.store(error);
+      break;
+    }
+    if (int error = usgc_start_the_world(); error != 0) {
+      stopper->error.store(error);
+      break;
+    }
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > 250) break;
+  }
+  stopper->stopped_to_the_end.store(true);
+  pthread_testcancel();
+  return nullptr;
+}
+
+// A stop reads /proc/loadavg (the machine's load decides how the requester waits); through libc's
+// pread that was a cancellation point, and a thread cancelled while it stopped the world ended
+// there holding the stop's operation lock: every later stop waited forever.
+TEST_F(CancelledCall, APendingCancelNeverActsInsideAStopOfTheWorld) {
+  Stopper stopper;
+  pthread_t thread;
+  ASSERT_EQ(pthread_create(&thread, nullptr, stop_with_a_cancel_pending, &stopper), 0);
+  ASSERT_EQ(pthread_cancel(thread), 0);
+  stopper.go.store(true);
+  ASSERT_TRUE(joined_within_seconds(thread, 10)) << "the cancelled stopper did not end";
+  EXPECT_EQ(stopper.error.load(), 0);
+  EXPECT_TRUE(stopper.stopped_to_the_end.load()) << "cancelled inside a stop of the world";
+  usgc_stop_info info;
+  ASSERT_EQ(usgc_stop_the_world(&info), 0);
+  ASSERT_EQ(usgc_start_the_world(), 0);
 }
 
 }  // namespace
