@@ -73,6 +73,14 @@ Status block_signals(const sigset_t& signals, sigset_t* previous) {
   return error == 0 ? Status::success() : Status::failure(error);
 }
 
+Status unblock_signals(const sigset_t& signals, sigset_t* previous) {
+  int saved_errno = errno;
+  // pthread_sigmask returns the error instead of setting errno.
+  int error = ::pthread_sigmask(SIG_UNBLOCK, &signals, previous);
+  errno = saved_errno;
+  return error == 0 ? Status::success() : Status::failure(error);
+}
+
 Status set_blocked_signals(const sigset_t& signals) {
   int saved_errno = errno;
   int error = ::pthread_sigmask(SIG_SETMASK, &signals, nullptr);

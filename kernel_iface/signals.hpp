@@ -56,6 +56,9 @@ bool signal_action_runs(const SignalAction& action, SignalInfoHandler handler);
 // Adds `signals` to the calling thread's blocked set; stores the previous set in *previous
 // (signal-safe).
 Status block_signals(const sigset_t& signals, sigset_t* previous);
+// Takes `signals` out of the calling thread's blocked set; the previous set in *previous unless
+// null (signal-safe).
+Status unblock_signals(const sigset_t& signals, sigset_t* previous);
 // Replaces the calling thread's blocked set (signal-safe).
 Status set_blocked_signals(const sigset_t& signals);
 

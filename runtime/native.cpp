@@ -47,6 +47,7 @@
 #include "kernel_iface/thread_control.hpp"
 #include "runtime/context_switch.hpp"
 #include "runtime/scheduler.hpp"
+#include "safepoint/thread_signals.hpp"
 
 namespace usgc::runtime {
 namespace {
@@ -191,6 +192,10 @@ int attach_thread() {
     return ENOMEM;
   }
   machine->attached = true;
+  // Before it can hold a P: a stop's poll fault and signal must reach this thread whatever mask
+  // the program gave it (safepoint/thread_signals.hpp); its own mask comes back at detach.
+  machine->signal_mask_saved =
+      safepoint::unblock_goroutine_signals(&machine->signal_mask_before_attach).ok();
   machine->scheduler_stack = stack.value();
   machine->scheduler_stack_pointer =
       context_prepare(machine->scheduler_stack.top(), locked_scheduler_loop, machine);
@@ -206,6 +211,8 @@ int attach_thread() {
   // load in ready(); the state's other readers load it relaxed as a hint.
   goroutine->state.store(safepoint::GoroutineState::kInNative, std::memory_order_release);
   if (!register_machine(machine)) {
+    if (machine->signal_mask_saved)
+      (void)kernel::set_blocked_signals(machine->signal_mask_before_attach);
     (void)machine->signal_stack.release();
     stack_release(machine->scheduler_stack);
     sanitizer_fiber_destroy(machine->scheduler_fiber);
@@ -243,6 +250,8 @@ int detach_thread() {
   g_scheduler.live_goroutines.fetch_sub(1, std::memory_order_acq_rel);
   set_current_machine(nullptr);
   unregister_machine(machine);
+  if (machine->signal_mask_saved)
+    (void)kernel::set_blocked_signals(machine->signal_mask_before_attach);
   (void)machine->signal_stack.release();
   stack_release(machine->scheduler_stack);
   sanitizer_fiber_destroy(machine->scheduler_fiber);

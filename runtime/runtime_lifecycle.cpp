@@ -26,6 +26,7 @@
 #include "runtime/context_switch.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/stack_scavenger.hpp"
+#include "safepoint/thread_signals.hpp"
 
 namespace usgc::runtime {
 
@@ -51,6 +52,8 @@ void* worker_thread_main(void* argument) {
   (void)kernel::name_current_thread(name);  // a name for ps, top and perf only
   machine->scheduler_fiber = sanitizer_fiber_of_thread();
   (void)machine->signal_stack.install();  // without one, a stack overflow dies without the message
+  // It inherited its creator's mask, perhaps every signal blocked (safepoint/thread_signals.hpp).
+  (void)safepoint::unblock_goroutine_signals(nullptr);
   worker_loop(machine);
   sanitizer_fiber_destroy(machine->scheduler_fiber, true);
   machine->scheduler_fiber = nullptr;
@@ -60,12 +63,16 @@ void* worker_thread_main(void* argument) {
   return nullptr;
 }
 
-// The rules of every preemption: a goroutine locked to its machine is not preempted, one with
-// nothing else to run keeps its P (keep_running_after_preemption). True: it gives way.
+// The rules of every preemption: a goroutine with nothing else to run keeps its P
+// (keep_running_after_preemption). True: it gives way. A goroutine locked to its machine (an
+// attached thread) gives way too, as Go preempts a locked goroutine (its M hands the P off and
+// sleeps until the goroutine is scheduled again): it goes to the global queue and its thread waits
+// for the worker that dequeues it to hand it a P (runtime/native.cpp, locked_scheduler_loop), or,
+// preempted in place, waits in the pinned waiters' line. Before, it was never preempted: an
+// attached thread that computed with polls held its P for good, and a goroutine queued on that P
+// (another thread attaching, say) waited as long.
 bool preemption_gives_way(Machine* machine) {
-  if (machine == nullptr || machine->current == nullptr ||
-      machine->current->locked_machine != nullptr)
-    return false;
+  if (machine == nullptr || machine->current == nullptr) return false;
   return !keep_running_after_preemption(machine);
 }
 

@@ -94,6 +94,10 @@ struct Machine {
   Machine* next_all = nullptr;  // every machine, for shutdown
   pthread_t thread{};
   kernel::AlternateSignalStack signal_stack;  // where the fault handler runs (stack overflows)
+  // Attached machines, their thread only: the thread's signal mask before usgc_attach_thread
+  // unblocked the runtime's signals (safepoint/thread_signals.hpp), given back when it detaches.
+  sigset_t signal_mask_before_attach;
+  bool signal_mask_saved = false;
 
   SwitchRequest request = SwitchRequest::kNone;
   bool (*park_commit)(Goroutine*, void*) = nullptr;

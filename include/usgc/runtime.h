@@ -175,9 +175,12 @@ USGC_RUNTIME_API void usgc_enter_native(void);
 USGC_RUNTIME_API void usgc_leave_native(void);
 
 /* Makes the calling OS thread (not created by usgc) a goroutine, so it can use channels, wait
- * groups and GC objects; it then polls like any goroutine and takes part in stop-the-world.
- * EALREADY when it already is one. usgc_detach_thread undoes it (EPERM if not attached); a thread
- * that ends attached (returns, pthread_exit, cancellation) is detached on its way out. */
+ * groups and GC objects; it then polls like any goroutine, is preempted at its polls like one, and
+ * takes part in stop-the-world. While it is attached usgc keeps SIGSEGV, SIGBUS and SIGURG
+ * unblocked in it (its safepoints need them), whatever mask the program gave it; its own mask
+ * comes back when it detaches. EALREADY when it already is one. usgc_detach_thread undoes it
+ * (EPERM if not attached); a thread that ends attached (returns, pthread_exit, cancellation) is
+ * detached on its way out. */
 USGC_RUNTIME_API int usgc_attach_thread(void);
 USGC_RUNTIME_API int usgc_detach_thread(void);
 

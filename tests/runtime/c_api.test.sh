@@ -112,6 +112,14 @@ if [ -f "$BUILD/libusgc.a" ]; then
     case "$status:$out" in 0:attached\ exit\ ok*) echo "PASS attached-threads-that-end-attached-are-detached ($out)";;
       *) echo "FAIL attached-threads-that-end-attached-are-detached: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1));; esac
   fi
+  # A program that blocks every signal before it starts usgc and its threads (a sigwait server):
+  # goroutines and attached threads poll, one blocks in read, while stops run. Before usgc
+  # unblocked its signals in the threads that run goroutines, the first armed poll killed it.
+  if embed_program blocked_signals blocked_signals.c; then
+    out=$(timeout 150 "$work/blocked_signals" 2>&1); status=$?
+    case "$status:$out" in 0:blocked\ signals\ ok*) echo "PASS programs-that-block-every-signal-still-stop ($out)";;
+      *) echo "FAIL programs-that-block-every-signal-still-stop: status $status: ${out//$'\n'/ | }"; failures=$((failures + 1));; esac
+  fi
   # fork() while goroutines allocate and stops run back to back: every child gets a refusal
   # (ENOTRECOVERABLE) from each usgc call that needs the runtime's threads, at once, and can still
   # malloc and exec; the parent goes on. A child whose forking goroutine returns ends with the

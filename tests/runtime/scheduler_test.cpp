@@ -262,6 +262,34 @@ TEST_F(Scheduler, LongRunningGoroutineIsPreemptedAtItsPolls) {
   EXPECT_GE(stats.preemptions, 1u);
 }
 
+// An attached thread that computes with polls and never yields is preempted like any goroutine
+// (Go preempts a locked goroutine too): on the one P, a goroutine queued behind it runs. Before,
+// a locked goroutine was never preempted, and the queued one waited as long as the thread
+// computed (a thread attaching behind it waited for good).
+TEST_F(Scheduler, AnAttachedThreadThatComputesIsPreemptedAtItsPolls) {
+  usgc_shutdown();
+  usgc_config config = runtime_config(1);
+  config.preempt_after_us = 2000;
+  ASSERT_EQ(usgc_init(&config), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> other_ran{false};
+  std::atomic<bool> spinning{false};
+  std::thread attached([&] {
+    ASSERT_EQ(usgc_attach_thread(), 0);
+    spinning = true;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!stop.load() && std::chrono::steady_clock::now() < deadline) usgc_safepoint_poll();
+    ASSERT_EQ(usgc_detach_thread(), 0);
+  });
+  ASSERT_TRUE(eventually([&] { return spinning.load(); }));
+  go([&] { other_ran = true; });
+  const bool ran = eventually([&] { return other_ran.load(); }, std::chrono::seconds(5));
+  stop = true;
+  attached.join();
+  EXPECT_TRUE(ran) << "the goroutine queued behind a computing attached thread never ran";
+  ASSERT_TRUE(all_goroutines_finished());
+}
+
 double process_cpu_seconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

@@ -1,5 +1,6 @@
 /* stop_warning.c — when nothing can stop a thread, the stop says so: an attached thread blocks
- * SIGURG (so asynchronous safepoints cannot reach it) and spins without polling for 1.5 s; a
+ * SIGURG after attaching (attaching unblocks it, so blocking it then is the one way to keep
+ * asynchronous safepoints from reaching the thread) and spins without polling for 1.5 s; a
  * stop-the-world requested meanwhile prints, after one second, one line naming the thread (its
  * kernel id and name) and a remedy, and completes once the thread polls. Public headers only.
  * Prints "stopped after_ms=N tid=T"; the test checks stderr for the warning. */
@@ -25,12 +26,12 @@ static double now_seconds(void) {
 
 static void* stubborn(void* unused) {
   (void)unused;
+  pthread_setname_np(pthread_self(), "stubborn-spin");
+  if (usgc_attach_thread() != 0) return NULL;
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGURG);
   pthread_sigmask(SIG_BLOCK, &mask, NULL);
-  pthread_setname_np(pthread_self(), "stubborn-spin");
-  if (usgc_attach_thread() != 0) return NULL;
   atomic_store(&g_tid, (int)syscall(SYS_gettid));
   atomic_store(&g_spinning, 1);
   double until = now_seconds() + 1.5;
