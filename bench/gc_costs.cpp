@@ -51,7 +51,9 @@
 //                   16 private nodes (usgc_alloc, usgc_write), keeping every 8th list in a ring of
 //                   256 and dropping the rest; metric=mobjects_per_s of the whole,
 //                   case=scaling-procs<N> (SAMPLE lines per repetition, RESULT with the median;
-//                   --reps, default 3). run_gc_costs.sh runs --procs 1 and 2 and divides.
+//                   --reps, default 3). run_gc_costs.sh runs --procs 1 and 2 and divides. The
+//                   NOTE's idle_tail_percent: the P-time left without a worker at the end (the
+//                   goroutines do not finish together; the floor's threads split work exactly).
 //   scaling-floor   the same churn with malloc/free in 1 and 2 threads (the same total work):
 //                   case=scaling-floor-threads1|2, ratio threads2/threads1: what this machine's
 //                   two vCPUs give any program.

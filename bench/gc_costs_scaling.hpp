@@ -30,6 +30,8 @@ struct ScalingJob {
   uint64_t lists_per_worker = 0;
   usgc_waitgroup done = USGC_WAITGROUP_INIT;
   std::atomic<uint64_t> wrong{0};
+  std::atomic<int> finished{0};
+  uint64_t finish_ns[kScalingWorkers] = {};  // slot k: the k-th worker to finish (its own slot)
 };
 
 inline void scaling_worker(void* argument) {
@@ -58,6 +60,7 @@ inline void scaling_worker(void* argument) {
       if (length != kListNodes) job->wrong.fetch_add(1, std::memory_order_relaxed);
     }
   }
+  job->finish_ns[job->finished.fetch_add(1, std::memory_order_relaxed)] = now_ns();
   check(usgc_waitgroup_done(&job->done), "scaling", "usgc_waitgroup_done");
 }
 
@@ -65,6 +68,10 @@ struct ScalingRun {
   uint64_t lists_per_worker = 0;
   uint64_t elapsed_ns = 0;
   uint64_t wrong = 0;
+  // P-time left without a worker at the end: for each P beyond the last worker's, the time from
+  // the finish of the worker that left it without one to the end (the last procs - 1 finishers).
+  uint64_t idle_tail_ns = 0;
+  uint32_t procs = 1;
 };
 
 inline void scaling_main(void* argument) {
@@ -76,25 +83,31 @@ inline void scaling_main(void* argument) {
   for (int w = 0; w < kScalingWorkers; ++w)
     check(usgc_go(scaling_worker, &job, nullptr), "scaling", "usgc_go");
   check(usgc_waitgroup_wait(&job.done), "scaling", "usgc_waitgroup_wait");
-  run->elapsed_ns = now_ns() - start;
+  uint64_t end = now_ns();
+  run->elapsed_ns = end - start;
   run->wrong = job.wrong.load();
+  run->idle_tail_ns = 0;
+  for (uint32_t k = 1; k < run->procs && k < kScalingWorkers; ++k)
+    run->idle_tail_ns += end - job.finish_ns[kScalingWorkers - 1 - k];
 }
 
 inline void scaling(uint32_t procs, uint64_t lists_per_worker, int reps) {
   std::string name = "scaling-procs" + std::to_string(procs);
   g_case = name;
-  ScalingRun warm{std::max<uint64_t>(lists_per_worker / 10, 1), 0, 0};
+  ScalingRun warm{std::max<uint64_t>(lists_per_worker / 10, 1), 0, 0, 0, procs};
   check(usgc_run_main(scaling_main, &warm), name.c_str(), "usgc_run_main");
   wait_for_goroutines();
-  std::vector<double> rates;
+  std::vector<double> rates, idle_tails;
   const double objects = static_cast<double>(lists_per_worker) * kScalingWorkers * kListNodes;
   for (int rep = 0; rep < reps; ++rep) {
-    ScalingRun run{lists_per_worker, 0, 0};
+    ScalingRun run{lists_per_worker, 0, 0, 0, procs};
     check(usgc_run_main(scaling_main, &run), name.c_str(), "usgc_run_main");
     wait_for_goroutines();
     if (run.wrong != 0 || warm.wrong != 0) fail(name, "a kept list lost nodes");
     double rate = objects / (static_cast<double>(run.elapsed_ns) / 1e9) / 1e6;
     rates.push_back(rate);
+    idle_tails.push_back(static_cast<double>(run.idle_tail_ns) /
+                         (static_cast<double>(run.elapsed_ns) * procs) * 100);
     std::printf(
         "SAMPLE suite=gc_costs case=%s impl=usgc metric=mobjects_per_s value=%.3f unit=Mobj/s\n",
         name.c_str(), rate);
@@ -105,9 +118,9 @@ inline void scaling(uint32_t procs, uint64_t lists_per_worker, int reps) {
   usgc_gc_get_stats(&stats);
   std::printf(
       "NOTE suite=gc_costs case=%s goroutines=%d objects_per_rep=%.0f reps=%d "
-      "private_collections=%" PRIu64 " private_pause_max_ms=%.3f\n",
+      "private_collections=%" PRIu64 " private_pause_max_ms=%.3f idle_tail_percent=%.2f\n",
       name.c_str(), kScalingWorkers, objects, reps, stats.private_collections,
-      static_cast<double>(stats.private_pause_max_ns) / 1e6);
+      static_cast<double>(stats.private_pause_max_ns) / 1e6, median(idle_tails));
   std::fflush(stdout);
 }
 

@@ -24,6 +24,14 @@ GcHooks g_hooks;
 GcCounters g_counters;
 
 namespace {
+std::atomic<uint32_t> g_next_counter_stripe{0};  // relaxed: any distinct-enough spread will do
+}  // namespace
+
+uint32_t assign_counter_stripe() {
+  return g_next_counter_stripe.fetch_add(1, std::memory_order_relaxed) % kCounterStripes;
+}
+
+namespace {
 
 thread_local char t_last_error[256] = "";
 

@@ -67,10 +67,13 @@ void gc_shutdown();
 
 extern GcCounters g_counters;
 
-inline void count_add(std::atomic<uint64_t>& counter, uint64_t value) {
+// A counter of g_counters: std::atomic<uint64_t> or StripedCounter (gc/gc_counters.hpp).
+template <typename Word>
+void count_add(Word& counter, uint64_t value) {
   counter.fetch_add(value, std::memory_order_relaxed);
 }
-inline void count_sub(std::atomic<uint64_t>& counter, uint64_t value) {
+template <typename Word>
+void count_sub(Word& counter, uint64_t value) {
   counter.fetch_sub(value, std::memory_order_relaxed);
 }
 void record_pause(bool shared, uint64_t pause_ns);

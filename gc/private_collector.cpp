@@ -487,16 +487,24 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   count_add(g_counters.bytes_freed_private, totals.freed_private_bytes);
   count_add(g_counters.bytes_freed_shared, totals.freed_shared_bytes);
   m.live_bytes_after_collection = totals.live_bytes;
+  const size_t nursery_bytes = m.bytes_since_collection;
   m.bytes_since_collection = 0;
   old_cycle_end_if_swept(m);
   if (full) {
     m.old_bytes_after_full = totals.live_bytes;
     m.full_budget_bytes = budget_after(totals.live_bytes, g_config.min_private_budget_bytes);
   }
-  // The nursery: fixed when generational (a minor pause is bounded by it); without generations
-  // every collection is full and the budget is USGC_GC_PERCENT of the live heap, as before.
-  m.collection_budget_bytes =
-      g_config.generational ? g_config.min_private_budget_bytes : m.full_budget_bytes;
+  // The nursery when generational: sized by the survival of the last minor collection (a minor
+  // pause is its survivors' marking: gc/private_pacer.hpp, "The nursery"), the configured one
+  // after a full collection; without generations every collection is full and the budget is
+  // USGC_GC_PERCENT of the live heap, as before.
+  if (!g_config.generational)
+    m.collection_budget_bytes = m.full_budget_bytes;
+  else if (full)
+    m.collection_budget_bytes = g_config.min_private_budget_bytes;
+  else
+    m.collection_budget_bytes = nursery_bytes_after_minor(
+        nursery_bytes, marked, m.collection_budget_bytes, g_config.min_private_budget_bytes);
 
   if (totals.phases.cycle_blocks_swept > m.most_cycle_blocks_in_collection)
     m.most_cycle_blocks_in_collection = totals.phases.cycle_blocks_swept;

@@ -44,6 +44,21 @@
 // kMaxSweepBlocksPerStep, each minor collection kSweepBlocksPerMinor (gc/private_old_cycle.cpp),
 // and the minor collection after the sweep's end starts the cycle. No pause sweeps more than that.
 //
+// The nursery (the minor collection's pause): a minor collection's work is its survivors' marking,
+// so a nursery of collection_budget_bytes whose objects all survive (a structure larger than the
+// nursery being built) marked 32 768 nodes of 32 bytes (45 509 of 24) in one pause at 1 MiB:
+// 0.5 ms at the median on this VM, up to 1.25 ms of the thread's CPU under load (binary-trees
+// depth 20, two goroutines). After each minor collection the next nursery is sized so that, at
+// the survival just seen, it keeps about kMinorSurvivorTarget objects: shrunk at once when more
+// survived, at most doubled when fewer did, never below a quarter of the configured nursery nor
+// above it. (A smaller target, or a slower regrowth, kept short-lived objects in smaller
+// nurseries and promoted them: more old-generation cycles, +5-7 % instructions in binary-trees
+// depth 16 at 16 384 objects; +0.5 % at 24 576 with doubling.) Garbage-heavy phases keep
+// the full nursery (few survivors, cheap pauses); a building phase pays more, smaller pauses for
+// the same total marking (each survivor is marked once either way). The first minor collection
+// of a building phase still has the nursery the last phase left: the bound is on the steady
+// state, not on a phase change.
+//
 // All of this runs on the owning goroutine, on the allocation slow path or in its collections.
 #pragma once
 
@@ -60,6 +75,28 @@ inline constexpr uint32_t kMaxSweepBlocksPerStep = 16;
 inline constexpr size_t kMinimumRunwayBytes = size_t{1} << 20;
 // The runway is this fraction of the budget (see "runway" above for why not more).
 inline constexpr size_t kRunwayBudgetDivisor = 8;
+
+inline constexpr size_t kMinorSurvivorTarget = 24576;
+inline constexpr size_t kNurseryGrowthFactor = 2;    // growth per collection at most: doubling
+inline constexpr size_t kNurseryMinimumDivisor = 4;  // never below configured / 4
+
+// The nursery after a minor collection that kept `survivors` objects of the `nursery_bytes` taken
+// since the one before; `current` is the nursery that collection had, `configured` the setting
+// (min_private_budget_bytes).
+inline size_t nursery_bytes_after_minor(size_t nursery_bytes, size_t survivors, size_t current,
+                                        size_t configured) {
+  size_t next = current * kNurseryGrowthFactor;
+  if (survivors > 0) {
+    // At this survival, kMinorSurvivorTarget survivors take this many bytes of nursery.
+    double fit = static_cast<double>(nursery_bytes) * static_cast<double>(kMinorSurvivorTarget) /
+                 static_cast<double>(survivors);
+    if (fit < static_cast<double>(next)) next = static_cast<size_t>(fit);
+  }
+  const size_t minimum = configured / kNurseryMinimumDivisor;
+  if (next < minimum) next = minimum;
+  if (next > configured) next = configured;
+  return next;
+}
 
 // The allocation over which a cycle's mark is spread.
 inline size_t pacer_runway_bytes(const Mutator& m) {

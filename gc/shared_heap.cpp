@@ -57,11 +57,13 @@ struct SharedHeap {
   std::atomic<size_t> bytes_since_collection{0};
   // Set when the bytes above reach the budget (checked where they grow: run refills and
   // publications), so the allocation path tests one flag instead of recomputing the budget.
-  // Relaxed: a late flag only delays the collection to a later allocation.
-  std::atomic<bool> collection_due{false};
+  // Relaxed: a late flag only delays the collection to a later allocation. On a line of its own:
+  // every private and shared refill reads it, and the counter above is written by shared refills
+  // on every P (a read of a line another core keeps writing is a transfer each time).
+  alignas(64) std::atomic<bool> collection_due{false};
   // Written by the collector (shared_heap_set_live_bytes, under its lock), read by the pacer
   // (relaxed).
-  std::atomic<size_t> live_bytes_after_collection{0};
+  alignas(64) std::atomic<size_t> live_bytes_after_collection{0};
 };
 constinit SharedHeap g_shared_heap;
 

@@ -51,7 +51,8 @@ class PrivateHeapTest : public RuntimeTest {
 };
 
 // A collector counter (gc/gc_state.hpp, g_counters) now.
-inline uint64_t counter(const std::atomic<uint64_t>& value) {
+template <typename Word>  // std::atomic<uint64_t> or gc::StripedCounter
+uint64_t counter(const Word& value) {
   return value.load(std::memory_order_relaxed);
 }
 
