@@ -37,8 +37,8 @@
 //   - short chains are not gathered: a freer whose frees hop between many pages (xmalloc_6p's
 //     consumers: random sizes from six producers, about 40 pages in a row) posts chains of one or
 //     two blocks, each after the slot's bookkeeping, and pays more instructions than the CASes it
-//     saves (measured: +5-8 % of the workload's instructions, CPU no better). So each heap counts its
-//     posts and their blocks; after kPageFreeBatchWindowPosts posts averaging fewer than
+//     saves (measured: +5-8 % of the workload's instructions, CPU no better). So each heap counts
+//     its posts and their blocks; after kPageFreeBatchWindowPosts posts averaging fewer than
 //     kPageFreeBatchMinBlocksPerPost blocks, its next kPageFreeBatchBypassFrees turned-away frees
 //     push their block alone, as before, and then it gathers again for another window.
 //   - the heap profile is off for every block that joins (the keeping free sends blocks to
