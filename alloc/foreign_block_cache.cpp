@@ -8,14 +8,15 @@
 // free marker, not an emptied page, no aligned or sampled blocks, no heap profile) first: a block
 // failing one goes to heap_free_generic (foreign_cache_refuse), which starts over and reports or
 // frees it. Then the cache's own rules (foreign_block_cache.hpp): a block they turn away is freed
-// onto its page at once, as heap_free_generic would after the same checks (remote_free_block;
-// foreign_cache_turned_away). Every call is a tail call and the rare paths take few arguments, so
-// the path runs in the caller-saved registers (2026-12-06: it pushed and popped five registers on
-// every free, and found the page again that the fast path had). "The block is another
-// heap's" is page->heap: neither null (an abandoned segment: its blocks go to thread_free) nor the
-// calling thread's heap (the owner's own block, on a page with a slow-free flag or marked, which
-// the generic path frees or reports). A thread without a heap has g_empty_heap, whose class queues
-// are empty, so the "this thread allocates the class" test turns it away.
+// at once, into its page's chain, which goes onto the page in one CAS (foreign_cache_turned_away,
+// page_free_batch.hpp), where heap_free_generic would push it alone after the same checks. Every
+// call is a tail call and the rare paths take few arguments, so the path runs in the caller-saved
+// registers (2026-12-06: it pushed and popped five registers on every free, and found the page
+// again that the fast path had). "The block is another heap's" is page->heap: neither null (an
+// abandoned segment: its blocks go to thread_free) nor the calling thread's heap (the owner's own
+// block, on a page with a slow-free flag or marked, which the generic path frees or reports). A
+// thread without a heap has g_empty_heap, whose class queues are empty, so the "this thread
+// allocates the class" test turns it away.
 #include "alloc/foreign_block_cache.hpp"
 
 #include <array>
@@ -30,15 +31,8 @@ namespace {
 
 // kForeignBlocksPerBin and kForeignBytesPerBin as one bound per class: a class keeps a block while
 // it holds fewer than this many ((blocks + 1) * size <= kForeignBytesPerBin).
-constexpr std::array<uint8_t, kForeignBins> kForeignBlockLimit = [] {
-  std::array<uint8_t, kForeignBins> limits{};
-  for (uint32_t bin = 0; bin < kForeignBins; ++bin) {
-    size_t by_bytes = kForeignBytesPerBin / class_size_of_bin(bin);
-    limits[bin] =
-        static_cast<uint8_t>(by_bytes < kForeignBlocksPerBin ? by_bytes : kForeignBlocksPerBin);
-  }
-  return limits;
-}();
+constexpr std::array<uint8_t, kForeignBins> kForeignBlockLimit =
+    block_bounds_by_class(kForeignBytesPerBin, kForeignBlocksPerBin);
 static_assert(kForeignBlocksPerBin <= UINT8_MAX);
 
 // The class's direct slots point at its foreign page, made poppable (the pop check passes: every
@@ -57,8 +51,8 @@ static_assert(kForeignBlocksPerBin <= UINT8_MAX);
 // The keeping free: keeps `pointer`, a block of `segment` (a segment of 64 KiB pages), in the
 // calling thread's foreign block cache if it is another heap's block that the rules allow. The
 // checks of a remote free come first, then the cache's own rules, so that a block turned away by
-// the latter only is freed onto its page at once (as remote_free_block does) instead of being
-// checked again by heap_free_generic. Every call is a tail call (a jump with the arguments in
+// the latter only is freed at once (into its page's chain) instead of being checked again by
+// heap_free_generic. Every call is a tail call (a jump with the arguments in
 // their registers): so the path keeps its values in the caller-saved registers and saves none of
 // its own (10 instructions a free, measured 2026-12-06).
 namespace {
@@ -69,24 +63,24 @@ namespace {
   heap_free_generic(pointer, segment_of(pointer), caller);
 }
 
-// A block that passed every check of a remote free but not the cache's rules: freed as
-// remote_free_block would, with what is checked already (`heap` this thread's): onto the page's
-// thread_free list (a full page's first block onto its owner's delayed list). Apart from the
-// keeping free, and given only three values, so that the keeping free's registers suffice (one
-// saved; a fourth argument cost it another). The page's heap is read again but not tested: the
-// keeping free found it neither null nor this heap; had its thread exited or this heap reclaimed
-// the segment since, the push finds the page in kNeverDelayed and remote_free_into_full_page's
-// page_remote_free frees the block onto thread_free, valid in every ownership state (2026-12-06:
-// the tests cost 4 instructions of every turned-away block).
+// A block that passed every check of a remote free but not the cache's rules: marked, counted and
+// added to its page's chain (`heap` this thread's; page_free_batch.hpp), which goes onto the page's
+// thread_free list in one CAS when it reaches its bound or its slot is wanted (a full page's chain
+// tells the owner with its first block). Apart from the keeping free, and given only three values,
+// so that the keeping free's registers suffice (one saved; a fourth argument cost it another). The
+// page's heap is not tested again: the keeping free found it neither null nor this heap; had its
+// thread exited or this heap reclaimed the segment since, the chain's post finds the page in
+// kNeverDelayed (or its owner's states) and remote_free_into_full_page's page_remote_free frees the
+// block onto thread_free, valid in every ownership state (2026-12-06: the tests cost 4
+// instructions of every turned-away block).
 [[gnu::noinline]] void foreign_cache_turned_away(Block* block, Page* page, Heap* heap) {
   uint32_t bin = page->bin;  // the page's, while the block is in use
   if (heap == &g_empty_heap) return remote_free_block(page, block, bin);  // makes the heap
   block->free_marker = free_marker();
   counter_increment(heap->counters.free_count_by_bin[bin]);
   counter_increment(heap->counters.remote_free_count);
-  if ((page_thread_free_push(page, block) & 3) != 0)  // a full page to tell
-    return remote_free_into_full_page(heap, page->heap.load(std::memory_order_relaxed), page,
-                                      block);
+  // Gathered with the page's other turned-away blocks, posted in one CAS (page_free_batch.hpp).
+  page_free_batch_add(heap, &heap->page_free_batch_window, heap->page_free_batches, page, block);
 }
 
 }  // namespace

@@ -27,7 +27,8 @@
 //     the class in its queue: a thread that only frees keeps nothing and frees onto the page), its
 //     page has no aligned or sampled blocks, the heap profile is off (the profile's cuts follow
 //     the direct table's real pages), and the class holds fewer than kForeignBlocksPerBin blocks
-//     and kForeignBytesPerBin bytes; anything else goes back to its page (remote_free_queue.hpp).
+//     and kForeignBytesPerBin bytes; anything else goes back to its page (remote_free_queue.hpp),
+//     gathered with the page's other turned-away blocks into one chain (page_free_batch.hpp).
 //   - flushed with the batches (remote_batches_flush: the decay's purge, trim, thread exit): an
 //     exiting or trimming thread keeps no other thread's memory. A heap profile switched on while
 //     blocks are cached sees the mallocs that take them unsampled (at most the bounds above).
@@ -36,17 +37,18 @@
 // it jumps to heap_free_foreign_or_generic, which makes a remote free's checks on a straight path
 // of its own and keeps the block if every rule above holds; a block that passed the checks but
 // not the cache's rules (this thread does not allocate the class, or the class is full) is freed
-// onto its page right there; anything else goes on to heap_free_generic, which makes all its
-// checks again (so every error is reported there, with the usual message). In
-// workloads where memory crosses threads most frees are remote frees that are kept (shared_slots:
-// 175 000 of 220 000 frees), so this path, not the generic one, is their cost (docs/benchmarks.md,
-// "the keeping free").
+// right there, into its page's chain (page_free_batch.hpp); anything else goes on to
+// heap_free_generic, which makes all its checks again (so every error is reported there, with the
+// usual message). In workloads where memory crosses threads most frees are remote frees that are
+// kept (shared_slots: 175 000 of 220 000 frees), so this path, not the generic one, is their cost
+// (docs/benchmarks.md, "the keeping free").
 //
 // Owner thread only (the heap's own thread): no atomics. Hot paths: the remote free (the keeping
 // free) and malloc's fast path (which cannot tell a foreign page from a real one); nothing is added
 // to the malloc or free fast paths' instructions.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -60,6 +62,19 @@ struct Heap;
 // The classes with a direct-table slot (heap.hpp's kDirectBinCount): only these are cached.
 inline constexpr uint32_t kForeignBins = bin_of_size(kDirectMaxSize) + 1;
 inline constexpr uint32_t kForeignBlocksPerBin = 64;
+
+// A bound per direct class of "at most `blocks` blocks and `bytes` bytes" (at least one block), as
+// a table the paths read instead of dividing (the foreign block cache's, the chains' of
+// page_free_batch.hpp).
+constexpr std::array<uint8_t, kForeignBins> block_bounds_by_class(size_t bytes, uint32_t blocks) {
+  std::array<uint8_t, kForeignBins> bounds{};
+  for (uint32_t bin = 0; bin < kForeignBins; ++bin) {
+    size_t by_bytes = bytes / class_size_of_bin(bin);
+    if (by_bytes == 0) by_bytes = 1;
+    bounds[bin] = static_cast<uint8_t>(by_bytes < blocks ? by_bytes : blocks);
+  }
+  return bounds;
+}
 inline constexpr size_t kForeignBytesPerBin = 16 * 1024;
 
 // One class's cached blocks, as a Page the malloc fast path can pop from: `free_list` is the LIFO

@@ -32,6 +32,7 @@
 
 #include "alloc/foreign_block_cache.hpp"
 #include "alloc/page.hpp"
+#include "alloc/page_free_batch.hpp"
 #include "alloc/remote_free_queue.hpp"
 #include "alloc/segment.hpp"
 #include "alloc/size_classes.hpp"
@@ -135,6 +136,10 @@ struct Heap {
   // Remote frees this thread made, batched per destination heap (owner thread only; see
   // remote_free_queue.hpp).
   RemoteBatch remote_batches[kRemoteBatchSlots] = {};
+  // Remote frees this thread made that the foreign block cache turned away, gathered per page
+  // (owner thread only; page_free_batch.hpp).
+  PageFreeBatch page_free_batches[kPageFreeBatchSlots] = {};
+  PageFreeBatchWindow page_free_batch_window = {};
   // This heap's inbox: kInboxLanes Treiber stacks of blocks other threads freed, spliced in whole
   // batches (any thread: release CAS; the owner takes each with an acquire exchange), or
   // kInboxClosed. On a cache line of their own, so posts do not disturb the owner's fields.

@@ -144,6 +144,12 @@ inline uintptr_t thread_free_pushed(uintptr_t word, const Block* block, uintptr_
   return (word & ~(kThreadFreePointerMask | kDelayedStateMask)) + kThreadFreeCountOne +
          reinterpret_cast<uintptr_t>(block) + state;
 }
+// The word after the chain first.. of `blocks` blocks (its last block linked to the list `word`
+// held) is pushed, in the state `word` holds (page_free_batch.hpp).
+inline uintptr_t thread_free_pushed_chain(uintptr_t word, const Block* first, uint32_t blocks) {
+  return (word & ~kThreadFreePointerMask) + blocks * kThreadFreeCountOne +
+         reinterpret_cast<uintptr_t>(first);
+}
 
 // Memory state of a page not in use, for returning memory to the OS (the decay).
 enum class PageMemory : uint8_t {

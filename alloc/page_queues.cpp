@@ -53,6 +53,8 @@ void Heap::reset_queues() {
   next_purge_ms = 0;
   delayed_free.store(nullptr, std::memory_order_relaxed);
   for (RemoteBatch& batch : remote_batches) batch = RemoteBatch{};
+  for (PageFreeBatch& batch : page_free_batches) batch = PageFreeBatch{};  // flushed at abandon
+  page_free_batch_window = PageFreeBatchWindow{};
   foreign_cache_clear(this);  // flushed at abandon
   for (PageQueue& queue : sample_queues) queue = PageQueue{};
 }

@@ -225,7 +225,10 @@ Heap* batch_append(Heap* heap, Heap* destination, Block* block, size_t block_byt
 
 void remote_batch_add_slow(Heap* heap, Heap* destination, Block* block, size_t block_bytes) {
   Heap* idle = batch_append(heap, destination, block, block_bytes);
-  if (idle != nullptr && idle != heap) remote_inbox_help(idle);
+  if (idle != nullptr && idle != heap) {
+    page_free_batches_flush(heap);  // this thread's blocks of the owner's pages, into them
+    remote_inbox_help(idle);
+  }
 }
 
 void remote_free_into_full_page(Heap* heap, Heap* destination, Page* page, Block* block,
@@ -241,11 +244,15 @@ void remote_free_into_full_page(Heap* heap, Heap* destination, Page* page, Block
     batch->destination = destination;
   }
   if (Heap* due = count_post(destination, kHelpAfterPosts, true)) idle = due;
-  if (help && idle != nullptr && idle != heap) remote_inbox_help(idle);
+  if (help && idle != nullptr && idle != heap) {
+    page_free_batches_flush(heap);  // this thread's blocks of the owner's pages, into them
+    remote_inbox_help(idle);
+  }
 }
 
 void remote_batches_flush(Heap* heap) {
   foreign_cache_flush(heap);
+  page_free_batches_flush(heap);
   // No help here: the callers (trim, purge, thread exit) may hold their own heap's help_lock.
   for (RemoteBatch& batch : heap->remote_batches) {
     if (batch.destination != nullptr) post(&batch);
@@ -254,6 +261,7 @@ void remote_batches_flush(Heap* heap) {
 
 void remote_batches_flush_at_exit(Heap* heap) {
   foreign_cache_flush(heap);
+  page_free_batches_flush(heap);  // before the slots are looked at: its tells name destinations
   Heap* idle[kRemoteBatchSlots];
   uint32_t idle_count = 0;
   for (RemoteBatch& batch : heap->remote_batches) {

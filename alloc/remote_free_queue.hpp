@@ -31,7 +31,9 @@
 // chain is spliced onto H's inbox with ONE compare-and-swap (release). So a batched remote free
 // costs no atomic operation at all in the common case, and none on a cache line the owner uses. (A
 // block of a class the freeing thread allocates itself may instead stay with it for its own
-// mallocs: foreign_block_cache.hpp. Such a block obeys every rule below for a block in a batch.)
+// mallocs: foreign_block_cache.hpp. Such a block obeys every rule below for a block in a batch.
+// A block that cache turns away waits on the freeing thread in its page's chain and goes onto the
+// page with the chain, one CAS for the chain: page_free_batch.hpp.)
 //
 // The owner drains its inbox when it runs out of local free memory (the refill slow path), at
 // malloc_trim and at thread exit: one exchange (acquire) per lane takes every batch posted so
@@ -109,7 +111,8 @@
 //
 // Hot path: none of this is on the free fast path (the owner's own frees); it is the path of
 // every cross-thread free: one CAS onto the page (for the first block into a full page, the
-// tell: three on the page, one on the owner's delayed list and the count of one post).
+// tell: three on the page, one on the owner's delayed list and the count of one post); one CAS per
+// chain for the blocks the foreign block cache turns away (page_free_batch.hpp).
 #pragma once
 
 #include <atomic>
@@ -145,11 +148,18 @@ struct RemoteBatch {
   uint32_t posts;  // batches posted from this slot: the next post goes to lane posts % kInboxLanes
 };
 
+// One of kSlots slots (a power of two) for `bits`: the top bits of a multiplicative (Fibonacci)
+// hash, which spreads addresses a fixed stride apart.
+template <uint32_t kSlots>
+inline uint32_t hash_slot_of(uint64_t bits) {
+  static_assert(kSlots >= 2 && (kSlots & (kSlots - 1)) == 0, "the slot is the hash's top bits");
+  return static_cast<uint32_t>((bits * 0x9E3779B97F4A7C15ull) >> (64 - __builtin_ctz(kSlots)));
+}
+
 // The slot of `heap`'s batches that holds destination's batch. Heaps are carved from one
 // metadata chunk a few KiB apart: a multiplicative hash spreads them.
 inline uint32_t remote_batch_slot_of(const Heap* destination) {
-  uint64_t bits = reinterpret_cast<uintptr_t>(destination) >> 6;
-  return static_cast<uint32_t>((bits * 0x9E3779B97F4A7C15ull) >> 61) % kRemoteBatchSlots;
+  return hash_slot_of<kRemoteBatchSlots>(reinterpret_cast<uintptr_t>(destination) >> 6);
 }
 
 // remote_batch_add when the block does not simply join a batch for its destination that stays
@@ -207,11 +217,13 @@ inline uintptr_t page_thread_free_push(Page* page, Block* block) {
 // whose push found its page in neither kNoDelayed nor kFullNotified: page_remote_free frees it (for
 // a full page, kUseDelayed, onto the owner's delayed list: the tell); a tell counts as one post
 // for the idle-owner help ("Idle owner help"). `help`: false for a caller that may hold a
-// help_lock.
+// help_lock. Before it helps, the caller's chains of turned-away blocks are posted
+// (page_free_batches_flush): those of the owner's full pages are then on them for the help.
 [[gnu::noinline]] void remote_free_into_full_page(Heap* heap, Heap* destination, Page* page,
                                                   Block* block, bool help = true);
 // Posts every pending batch of `heap` (thread exit, trim, purge), after sending back the blocks
-// of its foreign block cache (foreign_block_cache.hpp).
+// of its foreign block cache (foreign_block_cache.hpp) and posting its chains of turned-away blocks
+// (page_free_batch.hpp).
 void remote_batches_flush(Heap* heap);
 // remote_batches_flush for a thread about to exit, holding no lock: then helps every destination
 // that has not drained for the decay, whatever its count of posts ("Idle owner help": no later

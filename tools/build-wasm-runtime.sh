@@ -47,7 +47,8 @@ c_sources=(jitgen/wasm/runtime/*.c)
 alloc_sources=(alloc/heap.cpp alloc/page_queues.cpp alloc/heap_segments.cpp alloc/heap_free.cpp
   alloc/free_checks.cpp alloc/heap_decay.cpp alloc/heap_lifecycle.cpp alloc/large_arena.cpp
   alloc/large_objects.cpp alloc/malloc_api.cpp alloc/malloc_stats.cpp alloc/remote_free_queue.cpp
-  alloc/segment.cpp alloc/segment_map.cpp alloc/foreign_block_cache.cpp alloc/huge_chunks.cpp
+  alloc/segment.cpp alloc/segment_map.cpp alloc/foreign_block_cache.cpp alloc/page_free_batch.cpp
+  alloc/huge_chunks.cpp
   alloc/heap_profile_cut.cpp alloc/footprint.cpp alloc/wasm32/*.cpp)
 cxx_sources=(jitgen/wasm/runtime/*.cpp gc/*.cpp kernel_iface/wasm32/*.cpp kernel_iface/fatal.cpp
   kernel_iface/environment.cpp numa/wasm32/*.cpp "${alloc_sources[@]}" safepoint/wasm32/*.cpp)
