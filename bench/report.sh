@@ -102,6 +102,13 @@ trap 'rm -f "$tmp"' EXIT
     [ "$have_gc_costs" = 1 ] && gc_logs+=("$GC_COSTS_LOG")
     "$PYTHON" bench/format_gc_table.py "${gc_logs[@]}" || exit 2
     echo
+    # The slow shared stops of gc_pauses, as the pause probe attributed them (run_gc_costs.sh).
+    if [ "$have_gc_costs" = 1 ] && grep -q ' slow_stop=' "$GC_COSTS_LOG"; then
+      echo "Shared stops of 1 ms or more (bench/gc_pauses, the pause probe's account, docs/gc.md):"
+      echo
+      grep -o ' slow_stop=.*' "$GC_COSTS_LOG" | sed 's/^ slow_stop="/    /; s/"$//'
+      echo
+    fi
     echo "Binary-trees wall time per implementation and the pause distributions are plotted under [Plots](#plots)."
     echo
   fi

@@ -12,6 +12,8 @@
 #      with a NOTE without valgrind);
 #   4. $BUILD/bench/gc_pauses (suite=gc_pauses: paced private pauses at 1, 8, 64 MiB live, shared
 #      pauses beside 8 and 64 MiB of private live data, time to safepoint during private marking).
+#      Every shared stop of 1 ms or more is kept, stretch by stretch (the pause probe's stderr
+#      line), as `NOTE suite=gc_costs case=gc_pauses slow_stop="usgc: gc S<n> ... stop ..."`.
 # A NOTE with the load average ends the run. Lines are also saved to $BENCH_GC_COSTS_LOG (default
 # $BUILD/bench/gc_costs.log). USGC_PROCS, USGC_GC_PERCENT and USGC_HEAP_MAX are unset for the runs.
 #
@@ -75,6 +77,14 @@ run_program() {
       ERROR*) say "$line"; errors=$((errors + 1)) ;;
     esac
   done <"$work/out"
+  # The shared pause probe's lines (gc/shared_pause_probe.hpp; gc_pauses turns it on at 1 ms, its
+  # peer runs inherit it) go to stderr, one per slow stop of a shared collection, stretch by
+  # stretch: kept as NOTE lines, so a long stop of any run is attributed in the log and the report.
+  while IFS= read -r line; do
+    case $line in
+      "usgc: gc "*" stop "*) say "NOTE suite=gc_costs case=$label slow_stop=\"${line//\"/\'}\"" ;;
+    esac
+  done <"$work/err"
   if [ "$status" -ne 0 ] && ! grep -q '^ERROR' "$work/out"; then
     local why="exit status $status"
     [ "$status" = 124 ] && why="timed out after ${BENCH_TIMEOUT_S}s"
