@@ -236,19 +236,27 @@ TEST_F(Scheduler, AttachedThreadIsAGoroutine) {
   EXPECT_EQ(spawned_ran.load(), 100);
 }
 
-TEST_F(Scheduler, LongRunningGoroutineIsPreemptedAtItsPolls) {
+// The fixture's runtime again with one P and a 2 ms time slice: only preemption lets a second
+// goroutine run beside one that never yields.
+void restart_with_one_processor_and_short_slices() {
   usgc_shutdown();
   usgc_config config = runtime_config(1);
   config.preempt_after_us = 2000;
   ASSERT_EQ(usgc_init(&config), 0);
+}
+
+// Polls until *stop (at most 20 s) and never yields on its own.
+void poll_until(const std::atomic<bool>& stop) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!stop.load() && std::chrono::steady_clock::now() < deadline) usgc_safepoint_poll();
+}
+
+TEST_F(Scheduler, LongRunningGoroutineIsPreemptedAtItsPolls) {
+  restart_with_one_processor_and_short_slices();
   std::atomic<bool> stop{false};
   std::atomic<bool> other_ran{false};
   run_main([&] {
-    go([&] {
-      // Never yields on its own: only preemption lets the other goroutine run on the one P.
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-      while (!stop.load() && std::chrono::steady_clock::now() < deadline) usgc_safepoint_poll();
-    });
+    go([&] { poll_until(stop); });
     go([&] {
       other_ran = true;
       stop = true;
@@ -267,18 +275,14 @@ TEST_F(Scheduler, LongRunningGoroutineIsPreemptedAtItsPolls) {
 // a locked goroutine was never preempted, and the queued one waited as long as the thread
 // computed (a thread attaching behind it waited for good).
 TEST_F(Scheduler, AnAttachedThreadThatComputesIsPreemptedAtItsPolls) {
-  usgc_shutdown();
-  usgc_config config = runtime_config(1);
-  config.preempt_after_us = 2000;
-  ASSERT_EQ(usgc_init(&config), 0);
+  restart_with_one_processor_and_short_slices();
   std::atomic<bool> stop{false};
   std::atomic<bool> other_ran{false};
   std::atomic<bool> spinning{false};
   std::thread attached([&] {
     ASSERT_EQ(usgc_attach_thread(), 0);
     spinning = true;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!stop.load() && std::chrono::steady_clock::now() < deadline) usgc_safepoint_poll();
+    poll_until(stop);
     ASSERT_EQ(usgc_detach_thread(), 0);
   });
   ASSERT_TRUE(eventually([&] { return spinning.load(); }));
