@@ -235,7 +235,6 @@ void sweep_young_run(Mutator& m, char* begin, char* end, SweepTotals& totals) {
     free_start = nullptr;
   };
   totals.phases.slots_swept += static_cast<size_t>(end - begin) / slot_bytes;
-  count_add(g_counters.private_nursery_slots_read, static_cast<size_t>(end - begin) / slot_bytes);
   for (char* slot = begin; slot < end; slot += slot_bytes, ++index) {
     uint64_t* word = reinterpret_cast<uint64_t*>(slot);
     uint64_t header = *word;
@@ -335,7 +334,6 @@ void sweep_young_run_by_bitmap(Mutator& m, Block* b, char* begin, char* used_end
   if (!black) clear_minor_marks(b, first, limit, live);
   totals.live_bytes += size_t{live} * slot_bytes;
   totals.phases.bitmap_swept_slots += limit - first;
-  count_add(g_counters.private_nursery_slots_bitmap_swept, limit - first);
   b->live_slots += live;
   if (b->free_runs != nullptr && !b->on_partial_list) {
     b->next_partial = m.partial[b->size_class];
@@ -486,6 +484,11 @@ void collect_private(Mutator& m, const char* reason, bool full_requested) {
   count_sub(g_counters.bytes_in_use[USGC_GOROUTINE_SHARED], totals.freed_shared_bytes);
   count_add(g_counters.bytes_freed_private, totals.freed_private_bytes);
   count_add(g_counters.bytes_freed_shared, totals.freed_shared_bytes);
+  // The nursery sweep's counts, once a collection: added per logged run (a run can be a few
+  // slots), they were a contended atomic on a line every collecting goroutine writes, the hottest
+  // instruction of the processData demo's collections (perf, 2026-12-06).
+  count_add(g_counters.private_nursery_slots_read, totals.phases.slots_swept);
+  count_add(g_counters.private_nursery_slots_bitmap_swept, totals.phases.bitmap_swept_slots);
   m.live_bytes_after_collection = totals.live_bytes;
   const size_t nursery_bytes = m.bytes_since_collection;
   m.bytes_since_collection = 0;
